@@ -1,0 +1,1 @@
+//! ACL checks and the digest scheme. SKELETON (being written).

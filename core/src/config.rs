@@ -1,0 +1,90 @@
+//! What the core needs to know about its ensemble and its timing. The node runtime builds this
+//! from `zoo.cfg`; the simulator draws it per seed.
+
+use crate::txn::ServerId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LearnerType {
+    Participant,
+    Observer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub my_id: ServerId,
+    /// Every member with its type. One participant and nothing else is standalone mode.
+    pub members: BTreeMap<ServerId, LearnerType>,
+    pub tick_time_ms: u64,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    /// Defaults 2 × tickTime and 20 × tickTime, as ZooKeeper's.
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// Txns between snapshots (ZooKeeper's snapCount, default 100000).
+    pub snap_count: u64,
+    /// How many committed txns the leader keeps in memory for DIFF (ZooKeeper keeps 500 in
+    /// memory and reads older ones from disk; we keep more and send SNAP beyond).
+    pub committed_log_size: usize,
+    /// FLE's finalize wait (ms) and the cap of its notification back-off (ms).
+    pub finalize_wait_ms: u64,
+    pub max_notification_interval_ms: u64,
+    /// How often the leader looks for empty containers and expired TTL nodes (ms).
+    pub container_check_interval_ms: u64,
+    /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
+    pub extended_types: bool,
+    /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
+    pub plant: Option<crate::plant::Plant>,
+}
+
+impl Config {
+    /// ZooKeeper's defaults around a member list.
+    pub fn new(my_id: ServerId, members: BTreeMap<ServerId, LearnerType>) -> Config {
+        let tick = 2000;
+        Config {
+            my_id,
+            members,
+            tick_time_ms: tick,
+            init_limit: 10,
+            sync_limit: 5,
+            min_session_timeout_ms: (2 * tick) as i32,
+            max_session_timeout_ms: (20 * tick) as i32,
+            snap_count: 100_000,
+            committed_log_size: 10_000,
+            finalize_wait_ms: 200,
+            max_notification_interval_ms: 60_000,
+            container_check_interval_ms: 60_000,
+            extended_types: true,
+            plant: None,
+        }
+    }
+
+    pub fn voters(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.members.iter().filter(|(_, t)| **t == LearnerType::Participant).map(|(id, _)| *id)
+    }
+
+    pub fn is_voter(&self, id: ServerId) -> bool {
+        self.members.get(&id) == Some(&LearnerType::Participant)
+    }
+
+    pub fn is_observer(&self) -> bool {
+        self.members.get(&self.my_id) == Some(&LearnerType::Observer)
+    }
+
+    /// A majority of the voting members, as `QuorumMaj` counts it.
+    pub fn is_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
+        let voters = self.voters().count();
+        let have = ids.into_iter().filter(|id| self.is_voter(**id)).count();
+        have * 2 > voters
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        self.members.len() == 1 && self.is_voter(self.my_id)
+    }
+
+    /// Clamp a requested session timeout as ZooKeeper does.
+    pub fn negotiate_timeout(&self, requested: i32) -> i32 {
+        requested.clamp(self.min_session_timeout_ms, self.max_session_timeout_ms)
+    }
+}

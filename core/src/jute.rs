@@ -1,0 +1,1 @@
+//! The client wire protocol's byte encoding (jute). SKELETON (being written).

@@ -1,0 +1,25 @@
+//! ensemble-core: the consensus core of Ensemble, a ZooKeeper-compatible coordination service.
+//!
+//! One [`Server`] is one ensemble member as a pure state machine: Fast Leader Election, ZAB
+//! (discovery, synchronisation, broadcast), the data tree, sessions and watches. It does no I/O:
+//! events go in with the current time, effects come out as data. The simulator (`ensemble-sim`)
+//! and the node runtime (`ensemble`) are two interpreters of those effects.
+
+pub mod acl;
+pub mod config;
+pub mod jute;
+pub mod path;
+pub mod peer;
+pub mod plant;
+pub mod proto;
+pub mod server;
+pub mod tree;
+pub mod txn;
+pub mod watch;
+pub mod zxid;
+
+pub use config::{Config, LearnerType};
+pub use peer::{PeerMsg, ServerState};
+pub use server::{ConnId, Effect, Epochs, Event, Millis, Recovered, Server, Status};
+pub use txn::{ServerId, Txn, TxnOp};
+pub use zxid::Zxid;

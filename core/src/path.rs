@@ -1,0 +1,1 @@
+//! Path validation as ZooKeeper's PathUtils does it. SKELETON (being written).

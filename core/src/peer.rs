@@ -1,0 +1,133 @@
+//! Messages between ensemble members: Fast Leader Election notifications on the election
+//! channel, and ZAB (discovery, synchronisation, broadcast) on the quorum channel.
+//!
+//! The runtime that carries them guarantees what TCP does: per (sender, receiver, channel),
+//! delivery in order until the connection breaks; after a break, the receiver's core is told
+//! (`Event::PeerDisconnected`) before anything sent on a later connection arrives.
+
+use crate::proto::SessionId;
+use crate::txn::{ServerId, Txn};
+use crate::zxid::Zxid;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `QuorumPeer.ServerState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ServerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+/// A vote: who should lead, and why (their last zxid and epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Vote {
+    pub leader: ServerId,
+    pub zxid: Zxid,
+    /// The proposed leader's currentEpoch.
+    pub peer_epoch: u32,
+}
+
+/// FLE's notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub vote: Vote,
+    pub state: ServerState,
+    /// The sender's logical clock (election round).
+    pub election_epoch: u64,
+}
+
+/// How the leader brings a learner up to date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncMode {
+    /// Append `txns` after the learner's last zxid.
+    Diff,
+    /// Drop everything in the learner's log after `to`, then append `txns`.
+    Trunc { to: Zxid },
+    /// Replace the learner's state with this snapshot (taken at `zxid`), then append `txns`.
+    Snap { zxid: Zxid, snapshot: Arc<Vec<u8>> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMsg {
+    // --- election channel ---
+    Notification(Notification),
+
+    // --- discovery ---
+    /// learner -> leader: FOLLOWERINFO / OBSERVERINFO.
+    LearnerInfo { accepted_epoch: u32, last_zxid: Zxid, observer: bool },
+    /// leader -> learner: the epoch it proposes.
+    LeaderInfo { new_epoch: u32 },
+    /// learner -> leader, after acceptedEpoch is durable.
+    AckEpoch { current_epoch: u32, last_zxid: Zxid },
+
+    // --- synchronisation ---
+    /// leader -> learner: DIFF/TRUNC/SNAP. `committed` is the highest zxid in `txns` (or the
+    /// snapshot) known committed when it was sent.
+    Sync { mode: SyncMode, txns: Vec<Txn>, committed: Zxid },
+    /// leader -> learner: everything above is the new epoch's starting history.
+    NewLeader { zxid: Zxid },
+    /// learner -> leader: the sync is durable and currentEpoch is written.
+    AckNewLeader { zxid: Zxid },
+    /// leader -> learner: serve clients; everything through `committed` is committed.
+    UpToDate { committed: Zxid },
+
+    // --- broadcast ---
+    Proposal(Txn),
+    /// follower -> leader: every proposal through `zxid` is durable here.
+    Ack { zxid: Zxid },
+    /// leader -> follower: everything through `zxid` is committed.
+    Commit { zxid: Zxid },
+    /// leader -> observer: a committed txn.
+    Inform(Txn),
+
+    // --- liveness, sessions, sync ---
+    /// leader -> learner, every tick (and at once for a quorum `sync` round).
+    Ping { round: u64 },
+    /// learner -> leader: still following, and these sessions had activity.
+    PingReply { round: u64, touched: Vec<SessionId> },
+    /// learner -> leader: a client write (or createSession/closeSession) to propose.
+    Request {
+        rid: u64,
+        session: SessionId,
+        cxid: i32,
+        op: crate::txn::TxnOp,
+    },
+    /// learner -> leader: a client asked for `sync`.
+    SyncRequest { id: u64 },
+    /// leader -> learner: leadership confirmed by a quorum; answer once applied through `zxid`.
+    SyncReply { id: u64, zxid: Zxid },
+}
+
+impl PeerMsg {
+    /// Election notifications travel on the election port; all else on the quorum port.
+    pub fn is_election(&self) -> bool {
+        matches!(self, PeerMsg::Notification(_))
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerMsg::Notification(_) => "NOTIFICATION",
+            PeerMsg::LearnerInfo { observer: false, .. } => "FOLLOWERINFO",
+            PeerMsg::LearnerInfo { observer: true, .. } => "OBSERVERINFO",
+            PeerMsg::LeaderInfo { .. } => "LEADERINFO",
+            PeerMsg::AckEpoch { .. } => "ACKEPOCH",
+            PeerMsg::Sync { mode: SyncMode::Diff, .. } => "DIFF",
+            PeerMsg::Sync { mode: SyncMode::Trunc { .. }, .. } => "TRUNC",
+            PeerMsg::Sync { mode: SyncMode::Snap { .. }, .. } => "SNAP",
+            PeerMsg::NewLeader { .. } => "NEWLEADER",
+            PeerMsg::AckNewLeader { .. } => "ACK(NEWLEADER)",
+            PeerMsg::UpToDate { .. } => "UPTODATE",
+            PeerMsg::Proposal(_) => "PROPOSAL",
+            PeerMsg::Ack { .. } => "ACK",
+            PeerMsg::Commit { .. } => "COMMIT",
+            PeerMsg::Inform(_) => "INFORM",
+            PeerMsg::Ping { .. } => "PING",
+            PeerMsg::PingReply { .. } => "PING(reply)",
+            PeerMsg::Request { .. } => "REQUEST",
+            PeerMsg::SyncRequest { .. } => "SYNC",
+            PeerMsg::SyncReply { .. } => "SYNC(reply)",
+        }
+    }
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("ensemble: being written");
+    std::process::exit(2);
+}

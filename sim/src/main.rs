@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("ensemble-sim: being written");
+    std::process::exit(2);
+}
