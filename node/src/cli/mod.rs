@@ -1,0 +1,1 @@
+//! `ensemble cli`: zkCli.sh commands, interactive or one-shot.

@@ -1,0 +1,1 @@
+//! An async ZooKeeper client over the jute codec (used by `ensemble cli` and the benchmark).

@@ -1,0 +1,4 @@
+//! ensemble-node: the thin real-world shell around ensemble-core — sockets, files, clocks.
+
+pub mod cli;
+pub mod client;
