@@ -79,7 +79,8 @@ impl Election {
         self.out_of_election.clear();
         self.finalize_at = None;
         self.resend_interval = cfg.finalize_wait_ms.max(1);
-        self.next_resend = now + self.resend_interval;
+        // The first tick of a round announces it.
+        self.next_resend = now;
         if cfg.is_voter(cfg.my_id) {
             self.record_own(cfg);
         }
@@ -251,5 +252,195 @@ impl Election {
 
     fn initial_vote(&self, _cfg: &Config) -> Vote {
         self.own
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LearnerType;
+    use crate::zxid::Zxid;
+
+    fn cfg(me: ServerId, voters: u64, observers: u64) -> Config {
+        let mut m = BTreeMap::new();
+        for id in 1..=voters {
+            m.insert(id, LearnerType::Participant);
+        }
+        for id in voters + 1..=voters + observers {
+            m.insert(id, LearnerType::Observer);
+        }
+        let mut c = Config::new(me, m);
+        c.finalize_wait_ms = 100;
+        c
+    }
+
+    fn vote(leader: ServerId, zxid: u64, peer_epoch: u32) -> Vote {
+        Vote {
+            leader,
+            zxid: Zxid(zxid),
+            peer_epoch,
+        }
+    }
+
+    fn looking(v: Vote, round: u64) -> Notification {
+        Notification {
+            vote: v,
+            state: ServerState::Looking,
+            election_epoch: round,
+        }
+    }
+
+    #[test]
+    fn votes_order_by_epoch_then_zxid_then_id() {
+        let c = cfg(1, 3, 0);
+        assert!(
+            Election::better(&c, &vote(1, 5, 2), &vote(3, 9, 1)),
+            "peer epoch first"
+        );
+        assert!(
+            Election::better(&c, &vote(1, 9, 1), &vote(3, 5, 1)),
+            "then zxid"
+        );
+        assert!(
+            Election::better(&c, &vote(3, 5, 1), &vote(2, 5, 1)),
+            "then server id"
+        );
+        assert!(
+            !Election::better(&c, &vote(2, 5, 1), &vote(2, 5, 1)),
+            "a vote is not better than itself"
+        );
+    }
+
+    #[test]
+    fn a_vote_for_an_observer_never_wins() {
+        let c = cfg(1, 3, 1);
+        assert!(!Election::better(&c, &vote(4, 100, 9), &vote(1, 0, 0)));
+    }
+
+    #[test]
+    fn decides_after_quorum_and_finalize_wait() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        assert_eq!(
+            e.tick(&c, 0),
+            Outcome::Broadcast,
+            "the first tick announces the round"
+        );
+        // 2 has a better log: we adopt its vote and announce it.
+        assert_eq!(
+            e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5),
+            Outcome::Broadcast
+        );
+        assert_eq!(e.proposal, vote(2, 20, 1));
+        // 1 (us) and 2 agree: a quorum of 3, but we wait the finalize time for better news.
+        assert_eq!(e.tick(&c, 50), Outcome::Continue);
+        assert_eq!(
+            e.tick(&c, 105),
+            Outcome::Decided {
+                vote: vote(2, 20, 1),
+                election_epoch: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_better_vote_during_the_finalize_wait_restarts_it() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5);
+        assert_eq!(
+            e.receive(&c, 3, &looking(vote(3, 30, 1), 1), 50),
+            Outcome::Broadcast
+        );
+        // 2 still backs its own vote: 3's has only 3 and us.
+        assert_eq!(
+            e.tick(&c, 160),
+            Outcome::Decided {
+                vote: vote(3, 30, 1),
+                election_epoch: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_later_round_resets_the_tally_and_a_lagging_sender_is_answered() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        assert_eq!(
+            e.receive(&c, 2, &looking(vote(2, 5, 1), 4), 1),
+            Outcome::Broadcast
+        );
+        assert_eq!(e.logical_clock, 4);
+        assert_eq!(
+            e.proposal,
+            vote(1, 10, 1),
+            "our own vote is better than 2's"
+        );
+        assert_eq!(
+            e.receive(&c, 3, &looking(vote(3, 1, 1), 2), 2),
+            Outcome::Answer(3)
+        );
+    }
+
+    #[test]
+    fn joins_an_established_leader_from_out_of_election_votes() {
+        let c = cfg(3, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(3, 0, 0), 0);
+        let v = vote(2, 7, 1);
+        let following = Notification {
+            vote: v,
+            state: ServerState::Following,
+            election_epoch: 9,
+        };
+        let leading = Notification {
+            vote: v,
+            state: ServerState::Leading,
+            election_epoch: 9,
+        };
+        assert_eq!(
+            e.receive(&c, 1, &following, 1),
+            Outcome::Continue,
+            "the leader itself not seen yet"
+        );
+        assert_eq!(
+            e.receive(&c, 2, &leading, 2),
+            Outcome::Decided {
+                vote: v,
+                election_epoch: 9
+            }
+        );
+    }
+
+    #[test]
+    fn observers_are_answered_and_never_counted() {
+        let c = cfg(1, 3, 1);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 0, 0), 0);
+        assert_eq!(
+            e.receive(&c, 4, &looking(vote(4, 99, 9), 1), 1),
+            Outcome::Answer(4)
+        );
+        assert_eq!(e.proposal, vote(1, 0, 0));
+    }
+
+    #[test]
+    fn an_observer_never_decides_from_looking_votes() {
+        let c = cfg(4, 3, 1);
+        let mut e = Election::new();
+        e.start(&c, vote(4, 0, 0), 0);
+        for from in 1..=3 {
+            e.receive(&c, from, &looking(vote(3, 5, 1), 1), 1);
+        }
+        assert_ne!(
+            e.tick(&c, 1000),
+            Outcome::Decided {
+                vote: vote(3, 5, 1),
+                election_epoch: 1
+            }
+        );
     }
 }

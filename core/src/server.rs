@@ -480,7 +480,6 @@ impl Server {
         self.set_state(ServerState::Looking, out);
         let vote = self.my_vote();
         self.election.start(&self.cfg, vote, self.now);
-        self.broadcast_notification(out);
     }
 
     pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
