@@ -49,6 +49,9 @@ pub(crate) struct SyncWaiter {
 }
 
 pub(crate) struct Leader {
+    /// (currentEpoch, last logged zxid) when we started leading: what a follower's ACKEPOCH
+    /// is checked against until we are established (nothing is proposed before that).
+    pub initial: (u32, Zxid),
     pub epoch: u32,
     pub epoch_decided: bool,
     /// A quorum ACKed the epoch: syncing learners, currentEpoch written.
@@ -148,6 +151,7 @@ impl Server {
     pub(crate) fn become_leader(&mut self, out: &mut Vec<Effect>) {
         assert!(self.cfg.is_voter(self.cfg.my_id), "an observer never leads");
         self.role = Role::Leading(Box::new(Leader {
+            initial: (self.epochs.current_epoch, self.last_logged()),
             epoch: 0,
             epoch_decided: false,
             syncing: false,
@@ -215,9 +219,9 @@ impl Server {
                 {
                     return;
                 }
-                // ZooKeeper's check: a follower ahead of us means this election went wrong.
-                let ours = (self.epochs.current_epoch, self.last_logged());
-                if !l.established && (current_epoch, last_zxid) > ours {
+                // ZooKeeper's check: a follower ahead of us means this election went wrong (it
+                // may hold a committed txn we lack). Against our state before the new epoch.
+                if !l.established && (current_epoch, last_zxid) > l.initial {
                     self.go_looking("a follower is ahead of the leader", out);
                     return;
                 }
