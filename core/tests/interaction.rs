@@ -20,7 +20,7 @@
 //!   tree id=N              the data tree of server N (paths and data)
 
 use ensemble_core::config::{Config, LearnerType};
-use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::peer::{PeerMsg, SyncMode};
 use ensemble_core::proto::{ConnectRequest, CreateMode, CreateOp, Request, Response};
 use ensemble_core::server::{ConnId, Effect, Epochs, Event, Millis, Recovered, Server};
 use ensemble_core::txn::{ServerId, Txn};
