@@ -48,6 +48,12 @@ pub struct Election {
     resend_interval: Millis,
 }
 
+impl Default for Election {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Election {
     pub fn new() -> Election {
         Election {
@@ -228,17 +234,17 @@ impl Election {
 
     /// Time passed: decide after the finalize wait, or resend with back-off.
     pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
-        if let Some(at) = self.finalize_at {
-            if now >= at {
-                self.finalize_at = None;
-                if cfg.is_voter(cfg.my_id)
-                    && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
-                {
-                    return Outcome::Decided {
-                        vote: self.proposal,
-                        election_epoch: self.logical_clock,
-                    };
-                }
+        if let Some(at) = self.finalize_at
+            && now >= at
+        {
+            self.finalize_at = None;
+            if cfg.is_voter(cfg.my_id)
+                && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+            {
+                return Outcome::Decided {
+                    vote: self.proposal,
+                    election_epoch: self.logical_clock,
+                };
             }
         }
         if now >= self.next_resend {

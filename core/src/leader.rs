@@ -183,7 +183,7 @@ impl Server {
                 last_zxid,
                 observer,
             } => {
-                if observer != !self.cfg.is_voter(from) {
+                if observer == self.cfg.is_voter(from) {
                     out.push(Effect::DisconnectPeer { peer: from });
                     return;
                 }
@@ -291,11 +291,11 @@ impl Server {
                 }
                 self.propose(session, cxid, Origin { server: from, rid }, op, out);
             }
-            PeerMsg::SyncRequest { id } => {
-                if self.leader().learners.get(&from).map(|h| h.phase) == Some(HandlerPhase::Active)
-                {
-                    self.leader_sync_request(from, id, out);
-                }
+            PeerMsg::SyncRequest { id }
+                if self.leader().learners.get(&from).map(|h| h.phase)
+                    == Some(HandlerPhase::Active) =>
+            {
+                self.leader_sync_request(from, id, out);
             }
             _ => {}
         }
