@@ -61,7 +61,10 @@ impl Config {
     }
 
     pub fn voters(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.members.iter().filter(|(_, t)| **t == LearnerType::Participant).map(|(id, _)| *id)
+        self.members
+            .iter()
+            .filter(|(_, t)| **t == LearnerType::Participant)
+            .map(|(id, _)| *id)
     }
 
     pub fn is_voter(&self, id: ServerId) -> bool {

@@ -6,8 +6,12 @@
 //! and the node runtime (`ensemble`) are two interpreters of those effects.
 
 pub mod acl;
+mod cnxn;
 pub mod config;
+pub mod election;
 pub mod jute;
+mod leader;
+mod learner;
 pub mod path;
 pub mod peer;
 pub mod plant;

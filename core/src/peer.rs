@@ -56,37 +56,65 @@ pub enum PeerMsg {
 
     // --- discovery ---
     /// learner -> leader: FOLLOWERINFO / OBSERVERINFO.
-    LearnerInfo { accepted_epoch: u32, last_zxid: Zxid, observer: bool },
+    LearnerInfo {
+        accepted_epoch: u32,
+        last_zxid: Zxid,
+        observer: bool,
+    },
     /// leader -> learner: the epoch it proposes.
-    LeaderInfo { new_epoch: u32 },
+    LeaderInfo {
+        new_epoch: u32,
+    },
     /// learner -> leader, after acceptedEpoch is durable.
-    AckEpoch { current_epoch: u32, last_zxid: Zxid },
+    AckEpoch {
+        current_epoch: u32,
+        last_zxid: Zxid,
+    },
 
     // --- synchronisation ---
     /// leader -> learner: DIFF/TRUNC/SNAP. `committed` is the highest zxid in `txns` (or the
     /// snapshot) known committed when it was sent.
-    Sync { mode: SyncMode, txns: Vec<Txn>, committed: Zxid },
+    Sync {
+        mode: SyncMode,
+        txns: Vec<Txn>,
+        committed: Zxid,
+    },
     /// leader -> learner: everything above is the new epoch's starting history.
-    NewLeader { zxid: Zxid },
+    NewLeader {
+        zxid: Zxid,
+    },
     /// learner -> leader: the sync is durable and currentEpoch is written.
-    AckNewLeader { zxid: Zxid },
+    AckNewLeader {
+        zxid: Zxid,
+    },
     /// leader -> learner: serve clients; everything through `committed` is committed.
-    UpToDate { committed: Zxid },
+    UpToDate {
+        committed: Zxid,
+    },
 
     // --- broadcast ---
     Proposal(Txn),
     /// follower -> leader: every proposal through `zxid` is durable here.
-    Ack { zxid: Zxid },
+    Ack {
+        zxid: Zxid,
+    },
     /// leader -> follower: everything through `zxid` is committed.
-    Commit { zxid: Zxid },
+    Commit {
+        zxid: Zxid,
+    },
     /// leader -> observer: a committed txn.
     Inform(Txn),
 
     // --- liveness, sessions, sync ---
     /// leader -> learner, every tick (and at once for a quorum `sync` round).
-    Ping { round: u64 },
+    Ping {
+        round: u64,
+    },
     /// learner -> leader: still following, and these sessions had activity.
-    PingReply { round: u64, touched: Vec<SessionId> },
+    PingReply {
+        round: u64,
+        touched: Vec<SessionId>,
+    },
     /// learner -> leader: a client write (or createSession/closeSession) to propose.
     Request {
         rid: u64,
@@ -95,9 +123,14 @@ pub enum PeerMsg {
         op: crate::txn::TxnOp,
     },
     /// learner -> leader: a client asked for `sync`.
-    SyncRequest { id: u64 },
+    SyncRequest {
+        id: u64,
+    },
     /// leader -> learner: leadership confirmed by a quorum; answer once applied through `zxid`.
-    SyncReply { id: u64, zxid: Zxid },
+    SyncReply {
+        id: u64,
+        zxid: Zxid,
+    },
 }
 
 impl PeerMsg {
@@ -109,13 +142,24 @@ impl PeerMsg {
     pub fn name(&self) -> &'static str {
         match self {
             PeerMsg::Notification(_) => "NOTIFICATION",
-            PeerMsg::LearnerInfo { observer: false, .. } => "FOLLOWERINFO",
+            PeerMsg::LearnerInfo {
+                observer: false, ..
+            } => "FOLLOWERINFO",
             PeerMsg::LearnerInfo { observer: true, .. } => "OBSERVERINFO",
             PeerMsg::LeaderInfo { .. } => "LEADERINFO",
             PeerMsg::AckEpoch { .. } => "ACKEPOCH",
-            PeerMsg::Sync { mode: SyncMode::Diff, .. } => "DIFF",
-            PeerMsg::Sync { mode: SyncMode::Trunc { .. }, .. } => "TRUNC",
-            PeerMsg::Sync { mode: SyncMode::Snap { .. }, .. } => "SNAP",
+            PeerMsg::Sync {
+                mode: SyncMode::Diff,
+                ..
+            } => "DIFF",
+            PeerMsg::Sync {
+                mode: SyncMode::Trunc { .. },
+                ..
+            } => "TRUNC",
+            PeerMsg::Sync {
+                mode: SyncMode::Snap { .. },
+                ..
+            } => "SNAP",
             PeerMsg::NewLeader { .. } => "NEWLEADER",
             PeerMsg::AckNewLeader { .. } => "ACK(NEWLEADER)",
             PeerMsg::UpToDate { .. } => "UPTODATE",

@@ -225,7 +225,10 @@ impl CreateMode {
         })
     }
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     pub fn is_sequential(self) -> bool {
         matches!(
@@ -239,7 +242,10 @@ impl CreateMode {
         self == CreateMode::Container
     }
     pub fn is_ttl(self) -> bool {
-        matches!(self, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
+        )
     }
 }
 
@@ -291,7 +297,10 @@ pub struct Id {
 
 impl Id {
     pub fn new(scheme: &str, id: &str) -> Id {
-        Id { scheme: scheme.to_string(), id: id.to_string() }
+        Id {
+            scheme: scheme.to_string(),
+            id: id.to_string(),
+        }
     }
     pub fn anyone() -> Id {
         Id::new("world", "anyone")
@@ -308,7 +317,10 @@ pub struct Acl {
 impl Acl {
     /// `ZooDefs.Ids.OPEN_ACL_UNSAFE`
     pub fn open_unsafe() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id::anyone() }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::anyone(),
+        }]
     }
 }
 
@@ -401,10 +413,27 @@ pub struct ConnectResponse {
 /// One operation inside a `multi` (opcode 14).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MultiOp {
-    Create { op: CreateOp, path: String, data: Vec<u8>, acl: Vec<Acl>, mode: CreateMode, ttl: i64 },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    Check { path: String, version: i32 },
+    Create {
+        op: CreateOp,
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
 }
 
 /// One operation inside a `multiRead` (opcode 22).
@@ -417,24 +446,74 @@ pub enum ReadOp {
 /// A client request after its header. `watch` flags register one-shot watches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    Create { op: CreateOp, path: String, data: Vec<u8>, acl: Vec<Acl>, mode: CreateMode, ttl: i64 },
-    Delete { path: String, version: i32 },
-    Exists { path: String, watch: bool },
-    GetData { path: String, watch: bool },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    GetAcl { path: String },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    GetChildren { path: String, watch: bool },
-    GetChildren2 { path: String, watch: bool },
-    Sync { path: String },
-    Check { path: String, version: i32 },
+    Create {
+        op: CreateOp,
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    GetAcl {
+        path: String,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    GetChildren2 {
+        path: String,
+        watch: bool,
+    },
+    Sync {
+        path: String,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(Vec<MultiOp>),
     MultiRead(Vec<ReadOp>),
-    GetEphemerals { prefix: String },
-    GetAllChildrenNumber { path: String },
-    AddWatch { path: String, mode: AddWatchMode },
-    CheckWatches { path: String, kind: WatcherType },
-    RemoveWatches { path: String, kind: WatcherType },
+    GetEphemerals {
+        prefix: String,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
+    AddWatch {
+        path: String,
+        mode: AddWatchMode,
+    },
+    CheckWatches {
+        path: String,
+        kind: WatcherType,
+    },
+    RemoveWatches {
+        path: String,
+        kind: WatcherType,
+    },
     /// setWatches (101) has no persistent lists; setWatches2 (105) has them.
     SetWatches {
         relative_zxid: i64,
@@ -445,7 +524,10 @@ pub enum Request {
         persistent_recursive: Vec<String>,
         v2: bool,
     },
-    Auth { scheme: String, auth: Vec<u8> },
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+    },
     WhoAmI,
     Ping,
     CloseSession,
@@ -510,7 +592,10 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
     /// create (1) answers with the path; create2/container/ttl with path and Stat.
-    Create { path: String, stat: Option<Stat> },
+    Create {
+        path: String,
+        stat: Option<Stat>,
+    },
     Delete,
     SetData(Stat),
     Check,
@@ -538,21 +623,41 @@ pub struct ClientInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// create (1)
-    Create { path: String },
+    Create {
+        path: String,
+    },
     /// create2 (15), createContainer (19), createTTL (21)
-    Create2 { path: String, stat: Stat },
+    Create2 {
+        path: String,
+        stat: Stat,
+    },
     /// exists, setData, setACL
     Stat(Stat),
-    GetData { data: Vec<u8>, stat: Stat },
-    GetAcl { acl: Vec<Acl>, stat: Stat },
-    GetChildren { children: Vec<String> },
-    GetChildren2 { children: Vec<String>, stat: Stat },
-    Sync { path: String },
+    GetData {
+        data: Vec<u8>,
+        stat: Stat,
+    },
+    GetAcl {
+        acl: Vec<Acl>,
+        stat: Stat,
+    },
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetChildren2 {
+        children: Vec<String>,
+        stat: Stat,
+    },
+    Sync {
+        path: String,
+    },
     /// multi: a failed multi is still `Ok(Multi(..))` with `OpResult::Error`s; the reply
     /// header then carries the first failing code, as ZooKeeper does.
     Multi(Vec<OpResult>),
     MultiRead(Vec<ReadResult>),
-    GetEphemerals { paths: Vec<String> },
+    GetEphemerals {
+        paths: Vec<String>,
+    },
     AllChildrenNumber(i32),
     WhoAmI(Vec<ClientInfo>),
     /// delete, check, setWatches, addWatch, removeWatches, checkWatches, auth, ping,

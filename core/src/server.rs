@@ -1,12 +1,21 @@
 //! One ensemble member: events in, effects out.
 
 use crate::config::Config;
+use crate::election::{Election, Outcome};
+use crate::peer::{Notification, Vote};
 use crate::peer::{PeerMsg, ServerState};
-use crate::proto::{ConnectRequest, ConnectResponse, OpCode, Reply, Request, SessionId, WatchedEvent};
+use crate::plant::{self, Plant};
+use crate::proto::{
+    ConnectRequest, ConnectResponse, Id, OpCode, Reply, Request, SessionId, WatchedEvent,
+};
 use crate::tree::DataTree;
+use crate::tree::TreeOptions;
+use crate::txn::TxnOp;
 use crate::txn::{ServerId, Txn};
+use crate::watch::WatchManager;
 use crate::zxid::Zxid;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Milliseconds. The node passes wall-clock ms since the Unix epoch; the simulator its virtual
@@ -21,15 +30,32 @@ pub type ConnId = u64;
 pub enum Event {
     /// Time passed. Deliver at least every `Server::tick_interval()` ms.
     Tick,
-    Peer { from: ServerId, msg: PeerMsg },
+    Peer {
+        from: ServerId,
+        msg: PeerMsg,
+    },
     /// The quorum-channel connection with `peer` broke: anything in flight either way may be lost.
-    PeerDisconnected { peer: ServerId },
+    PeerDisconnected {
+        peer: ServerId,
+    },
     /// A client's handshake. `addr` is its IP address (for `ip` ACLs and maxClientCnxns).
-    ClientConnected { conn: ConnId, addr: String, request: ConnectRequest },
-    Client { conn: ConnId, xid: i32, request: Request },
-    ClientDisconnected { conn: ConnId },
+    ClientConnected {
+        conn: ConnId,
+        addr: String,
+        request: ConnectRequest,
+    },
+    Client {
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+    },
+    ClientDisconnected {
+        conn: ConnId,
+    },
     /// Every txn appended so far with zxid <= `through` is durable.
-    Persisted { through: Zxid },
+    Persisted {
+        through: Zxid,
+    },
 }
 
 /// What the core wants done. The runtime executes effects in order. `Append` may complete
@@ -37,25 +63,55 @@ pub enum Event {
 /// `reset_log` must be durable before any later effect is executed.
 #[derive(Clone, Debug)]
 pub enum Effect {
-    Send { to: ServerId, msg: PeerMsg },
+    Send {
+        to: ServerId,
+        msg: PeerMsg,
+    },
     /// Break the quorum connection with `peer` (a learner we drop, a leader we leave).
-    DisconnectPeer { peer: ServerId },
-    ConnectReply { conn: ConnId, response: ConnectResponse },
-    Reply { conn: ConnId, xid: i32, zxid: Zxid, opcode: OpCode, reply: Reply },
-    Watch { conn: ConnId, event: WatchedEvent },
+    DisconnectPeer {
+        peer: ServerId,
+    },
+    ConnectReply {
+        conn: ConnId,
+        response: ConnectResponse,
+    },
+    Reply {
+        conn: ConnId,
+        xid: i32,
+        zxid: Zxid,
+        opcode: OpCode,
+        reply: Reply,
+    },
+    Watch {
+        conn: ConnId,
+        event: WatchedEvent,
+    },
     /// Close a client connection (after sending what was queued before it).
-    Close { conn: ConnId },
+    Close {
+        conn: ConnId,
+    },
     /// Append to the txn log; durability is reported later with `Event::Persisted`.
-    Append { txns: Vec<Txn> },
+    Append {
+        txns: Vec<Txn>,
+    },
     /// Drop every logged txn with zxid > `after`.
-    Truncate { after: Zxid },
+    Truncate {
+        after: Zxid,
+    },
     /// A snapshot of the applied state at `zxid`. With `reset_log` (a SNAP from the leader) the
     /// log restarts after `zxid`, and the runtime must make it durable before going on.
-    Snapshot { zxid: Zxid, data: Arc<Vec<u8>>, reset_log: bool },
+    Snapshot {
+        zxid: Zxid,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    },
     /// acceptedEpoch / currentEpoch, durable before the next effect.
     PersistEpochs(Epochs),
     /// For logs, 4lw and the simulator's checkers.
-    StateChanged { state: ServerState, epoch: u32 },
+    StateChanged {
+        state: ServerState,
+        epoch: u32,
+    },
 }
 
 /// ZAB's two persisted epochs, plus the leader `accepted_epoch` was accepted from (so a
@@ -112,58 +168,592 @@ pub struct Status {
     pub pending_proposals: usize,
 }
 
-/// One ensemble member. SKELETON: the public API below is the contract for the simulator and
-/// the node; the protocol is being written.
+/// What a server is doing in the protocol right now.
+pub(crate) enum Role {
+    Looking,
+    Leading(Box<crate::leader::Leader>),
+    /// Following or observing.
+    Learning(Box<crate::learner::Learner>),
+}
+
+/// Where a connection is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ConnPhase {
+    /// createSession proposed under this request number.
+    Creating {
+        rid: u64,
+        timeout_ms: i32,
+    },
+    /// Re-attaching to a session this server has not seen yet: waiting for a quorum sync.
+    Revalidating {
+        sync_id: u64,
+    },
+    Connected,
+}
+
+/// What a queued request waits for before it can be answered (in order, per connection).
+#[derive(Clone, Debug)]
+pub(crate) enum Wait {
+    /// Answer by reading the tree when it reaches the front.
+    Read(Request),
+    /// A write: the result arrives when its txn is applied here.
+    Write { rid: u64 },
+    /// A sync: the leader's reply says through which zxid we must have applied.
+    Sync {
+        id: u64,
+        path: String,
+        through: Option<Zxid>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub xid: i32,
+    pub opcode: OpCode,
+    pub wait: Wait,
+    pub result: Option<(Zxid, Reply)>,
+}
+
+pub(crate) struct Conn {
+    pub phase: ConnPhase,
+    pub session: SessionId,
+    pub timeout_ms: i32,
+    pub read_only: Option<bool>,
+    /// `ip:<addr>` plus every digest id added with auth.
+    pub auth: Vec<Id>,
+    pub queue: VecDeque<Pending>,
+    /// closeSession sent: answer it, then close.
+    pub closing: bool,
+}
+
+/// One ensemble member.
 pub struct Server {
-    config: Config,
-    tree: DataTree,
+    pub(crate) cfg: Config,
+    pub(crate) now: Millis,
+    pub(crate) epochs: Epochs,
+    pub(crate) tree: DataTree,
+    pub(crate) watches: WatchManager,
+    /// Recent committed txns (for DIFF) followed by every logged but not yet applied txn.
+    pub(crate) history: VecDeque<Txn>,
+    /// Every txn with zxid > `window_base` that this server has logged is in `history`.
+    pub(crate) window_base: Zxid,
+    /// The log is durable through this zxid.
+    pub(crate) durable: Zxid,
+    pub(crate) state: ServerState,
+    pub(crate) election: Election,
+    pub(crate) role: Role,
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Request numbers of writes (and session creations) awaiting their txn.
+    pub(crate) rid_owner: BTreeMap<u64, ConnId>,
+    pub(crate) next_rid: u64,
+    /// Sync ids awaiting the leader's quorum round.
+    pub(crate) sync_owner: BTreeMap<u64, ConnId>,
+    pub(crate) next_sync_id: u64,
+    /// Re-attaching connections waiting to have applied through a sync point.
+    pub(crate) revalidate_at: Vec<(Zxid, ConnId)>,
+    /// Connections whose front `sync` waits to have applied through a zxid.
+    pub(crate) sync_waits: Vec<(Zxid, ConnId)>,
+    /// Watch events setWatches fires, sent just before its reply.
+    pub(crate) deferred_watches: Vec<(ConnId, WatchedEvent)>,
+    pub(crate) next_session: i64,
+    pub(crate) since_snapshot: u64,
+    pub(crate) snapshot_every: u64,
 }
 
 impl Server {
     /// A member recovered from what the runtime found on disk. It starts LOOKING.
     pub fn new(config: Config, recovered: Recovered, now: Millis) -> Result<Server, RecoverError> {
-        let _ = (recovered, now);
-        let tree = DataTree::new(crate::tree::TreeOptions {
+        let opts = TreeOptions {
             extended_types: config.extended_types,
             plant: config.plant,
-        });
-        Ok(Server { config, tree })
+        };
+        let tree = match &recovered.snapshot {
+            Some((zxid, bytes)) => {
+                let tree = DataTree::from_snapshot(bytes, opts).map_err(|e| {
+                    RecoverError::BadSnapshot {
+                        zxid: *zxid,
+                        reason: e.to_string(),
+                    }
+                })?;
+                if tree.last_zxid() != *zxid {
+                    return Err(RecoverError::BadSnapshot {
+                        zxid: *zxid,
+                        reason: format!("it holds state at {}", tree.last_zxid()),
+                    });
+                }
+                tree
+            }
+            None => DataTree::new(opts),
+        };
+        let base = tree.last_zxid();
+        let mut history = VecDeque::new();
+        let mut last = base;
+        for txn in recovered.log {
+            if txn.zxid <= base {
+                continue; // already in the snapshot
+            }
+            if txn.zxid <= last {
+                return Err(RecoverError::LogOrder { zxid: txn.zxid });
+            }
+            last = txn.zxid;
+            history.push_back(txn);
+        }
+        // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
+        // stay unique across servers and restarts.
+        let next_session = ((((now as i64) << 24) as u64 >> 8) | (config.my_id << 56)) as i64;
+        let snapshot_every =
+            (config.snap_count / 2).max(1) + config.my_id % (config.snap_count / 2).max(1);
+        let mut server = Server {
+            now,
+            epochs: recovered.epochs,
+            tree,
+            watches: WatchManager::new(),
+            history,
+            window_base: base,
+            durable: last,
+            state: ServerState::Looking,
+            election: Election::new(),
+            role: Role::Looking,
+            conns: BTreeMap::new(),
+            rid_owner: BTreeMap::new(),
+            next_rid: 1,
+            sync_owner: BTreeMap::new(),
+            next_sync_id: 1,
+            revalidate_at: Vec::new(),
+            sync_waits: Vec::new(),
+            deferred_watches: Vec::new(),
+            next_session,
+            since_snapshot: 0,
+            snapshot_every,
+            cfg: config,
+        };
+        let vote = server.my_vote();
+        server.election.start(&server.cfg, vote, now);
+        Ok(server)
     }
 
     /// Feed one event at time `now`; effects are appended to `out`.
     pub fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
-        let _ = (now, event, out);
-        todo!()
+        self.now = self.now.max(now);
+        match event {
+            Event::Tick => self.on_tick(out),
+            Event::Peer { from, msg } => self.on_peer(from, msg, out),
+            Event::PeerDisconnected { peer } => self.on_peer_disconnected(peer, out),
+            Event::ClientConnected {
+                conn,
+                addr,
+                request,
+            } => self.on_connect(conn, addr, request, out),
+            Event::Client { conn, xid, request } => self.on_request(conn, xid, request, out),
+            Event::ClientDisconnected { conn } => self.drop_conn(conn),
+            Event::Persisted { through } => self.on_persisted(through, out),
+        }
+        self.check_invariants();
     }
 
     /// How often the runtime must deliver `Event::Tick` (ms).
     pub fn tick_interval(&self) -> Millis {
-        (self.config.tick_time_ms / 4).clamp(1, 50)
+        (self.cfg.tick_time_ms / 4).clamp(1, 50)
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.cfg
     }
     pub fn id(&self) -> ServerId {
-        self.config.my_id
+        self.cfg.my_id
     }
     pub fn state(&self) -> ServerState {
-        ServerState::Looking
+        self.state
     }
     /// The applied (committed) state.
     pub fn tree(&self) -> &DataTree {
         &self.tree
     }
+    pub fn epochs(&self) -> Epochs {
+        self.epochs
+    }
+    pub fn last_logged(&self) -> Zxid {
+        self.history
+            .back()
+            .map(|t| t.zxid)
+            .unwrap_or(self.window_base)
+    }
+    /// The logged txns still held in memory (recent committed ones and the unapplied tail).
+    pub fn history(&self) -> impl Iterator<Item = &Txn> {
+        self.history.iter()
+    }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
-        None
+        match &self.role {
+            Role::Leading(l) if l.established => Some(l.epoch),
+            _ => None,
+        }
+    }
+    /// Is this server answering clients?
+    pub fn is_serving(&self) -> bool {
+        match &self.role {
+            Role::Leading(l) => l.established,
+            Role::Learning(l) => l.serving(),
+            Role::Looking => false,
+        }
     }
     /// The session a connection is bound to, with its negotiated timeout.
     pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
-        let _ = conn;
-        None
+        self.conns
+            .get(&conn)
+            .filter(|c| c.phase == ConnPhase::Connected)
+            .map(|c| (c.session, c.timeout_ms))
     }
+    pub fn watches(&self) -> &WatchManager {
+        &self.watches
+    }
+
     pub fn status(&self) -> Status {
-        Status::default()
+        let mut st = Status {
+            state: Some(self.state),
+            standalone: self.cfg.is_standalone(),
+            leader: None,
+            current_epoch: self.epochs.current_epoch,
+            accepted_epoch: self.epochs.accepted_epoch,
+            election_epoch: self.election.logical_clock,
+            last_applied: self.tree.last_zxid(),
+            last_logged: self.last_logged(),
+            node_count: self.tree.node_count(),
+            approximate_data_size: self.tree.approximate_data_size(),
+            ephemerals_count: self.tree.ephemerals_count(),
+            sessions: self.tree.sessions().len(),
+            connections: self.conns.len(),
+            watch_count: self.watches.watch_count(),
+            watched_paths: self.watches.path_count(),
+            outstanding_requests: self.conns.values().map(|c| c.queue.len()).sum(),
+            ..Status::default()
+        };
+        match &self.role {
+            Role::Leading(l) => {
+                st.leader = Some(self.cfg.my_id);
+                l.fill_status(&self.cfg, &mut st);
+            }
+            Role::Learning(l) => st.leader = Some(l.leader),
+            Role::Looking => {}
+        }
+        st
+    }
+
+    pub(crate) fn my_vote(&self) -> Vote {
+        Vote {
+            leader: self.cfg.my_id,
+            zxid: self.last_logged(),
+            peer_epoch: self.epochs.current_epoch,
+        }
+    }
+
+    pub(crate) fn plant(&self, p: Plant) -> bool {
+        plant::active(self.cfg.plant, p)
+    }
+
+    // ---------------------------------------------------------------- roles
+
+    pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
+        if self.state != state {
+            self.state = state;
+            out.push(Effect::StateChanged {
+                state,
+                epoch: self.epochs.current_epoch,
+            });
+        }
+    }
+
+    /// Leave whatever role we had and start a new election round. Clients are disconnected,
+    /// as ZooKeeper does when a server stops serving.
+    pub(crate) fn go_looking(&mut self, why: &str, out: &mut Vec<Effect>) {
+        tracing::info!(server = self.cfg.my_id, why, "going LOOKING");
+        match std::mem::replace(&mut self.role, Role::Looking) {
+            Role::Leading(l) => {
+                for peer in l.learner_ids() {
+                    out.push(Effect::DisconnectPeer { peer });
+                }
+            }
+            Role::Learning(l) => out.push(Effect::DisconnectPeer { peer: l.leader }),
+            Role::Looking => {}
+        }
+        self.close_all_clients(out);
+        self.set_state(ServerState::Looking, out);
+        let vote = self.my_vote();
+        self.election.start(&self.cfg, vote, self.now);
+    }
+
+    pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
+        let n = self.election.notification(self.state);
+        let me = self.cfg.my_id;
+        let to: Vec<ServerId> = self.cfg.voters().filter(|id| *id != me).collect();
+        for peer in to {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::Notification(n),
+            });
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        match self.role {
+            Role::Looking => {
+                let outcome = self.election.tick(&self.cfg, self.now);
+                self.election_outcome(outcome, out);
+            }
+            Role::Leading(_) => self.leader_tick(out),
+            Role::Learning(_) => self.learner_tick(out),
+        }
+    }
+
+    fn election_outcome(&mut self, outcome: Outcome, out: &mut Vec<Effect>) {
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Broadcast => self.broadcast_notification(out),
+            Outcome::Answer(peer) => {
+                let n = self.election.notification(self.state);
+                out.push(Effect::Send {
+                    to: peer,
+                    msg: PeerMsg::Notification(n),
+                });
+            }
+            Outcome::Decided {
+                vote,
+                election_epoch,
+            } => {
+                self.election.logical_clock = election_epoch;
+                self.election.proposal = vote;
+                if vote.leader == self.cfg.my_id && self.cfg.is_voter(self.cfg.my_id) {
+                    self.become_leader(out);
+                } else if vote.leader != self.cfg.my_id {
+                    self.become_learner(vote.leader, out);
+                }
+            }
+        }
+    }
+
+    fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+        if !self.cfg.members.contains_key(&from) || from == self.cfg.my_id {
+            return; // not one of ours: never trusted
+        }
+        if let PeerMsg::Notification(n) = msg {
+            self.on_notification(from, n, out);
+            return;
+        }
+        match self.role {
+            Role::Leading(_) => self.leader_receive(from, msg, out),
+            Role::Learning(_) => self.learner_receive(from, msg, out),
+            Role::Looking => {
+                // A learner of a leadership we no longer hold: make it notice at once.
+                if matches!(
+                    msg,
+                    PeerMsg::LearnerInfo { .. } | PeerMsg::Request { .. } | PeerMsg::Ack { .. }
+                ) {
+                    out.push(Effect::DisconnectPeer { peer: from });
+                }
+            }
+        }
+    }
+
+    fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Vec<Effect>) {
+        if self.state == ServerState::Looking {
+            let outcome = self.election.receive(&self.cfg, from, &n, self.now);
+            self.election_outcome(outcome, out);
+        } else if n.state == ServerState::Looking {
+            // Out of the election: tell the looking server who leads.
+            let mine = self.election.notification(self.state);
+            out.push(Effect::Send {
+                to: from,
+                msg: PeerMsg::Notification(mine),
+            });
+        }
+    }
+
+    fn on_peer_disconnected(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
+        match &mut self.role {
+            Role::Leading(l) => l.remove_learner(peer),
+            Role::Learning(l) if l.leader == peer => {
+                self.go_looking("lost the leader's connection", out)
+            }
+            _ => {}
+        }
+        if let Role::Leading(_) = self.role {
+            self.leader_after_learner_change(out);
+        }
+    }
+
+    fn on_persisted(&mut self, through: Zxid, out: &mut Vec<Effect>) {
+        let through = through.min(self.last_logged());
+        if through <= self.durable {
+            return;
+        }
+        self.durable = through;
+        match self.role {
+            Role::Leading(_) => self.leader_persisted(out),
+            Role::Learning(_) => self.learner_persisted(out),
+            Role::Looking => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- log
+
+    /// Log txns (after the caller made sure they extend the history in zxid order).
+    pub(crate) fn append(&mut self, txns: Vec<Txn>, out: &mut Vec<Effect>) {
+        if txns.is_empty() {
+            return;
+        }
+        for t in &txns {
+            assert!(
+                t.zxid > self.last_logged(),
+                "append {} after {}",
+                t.zxid,
+                self.last_logged()
+            );
+            self.history.push_back(t.clone());
+        }
+        out.push(Effect::Append { txns });
+    }
+
+    /// Drop every logged txn after `to`. Only txns never applied may go: ZAB guarantees a
+    /// committed txn is in every later leader's history, so a TRUNC never reaches one.
+    pub(crate) fn truncate(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        assert!(
+            to >= self.tree.last_zxid(),
+            "TRUNC to {} below the applied {} on server {}",
+            to,
+            self.tree.last_zxid(),
+            self.cfg.my_id
+        );
+        while self.history.back().is_some_and(|t| t.zxid > to) {
+            self.history.pop_back();
+        }
+        self.durable = self.durable.min(to);
+        out.push(Effect::Truncate { after: to });
+    }
+
+    pub(crate) fn find_in_history(&self, zxid: Zxid) -> bool {
+        zxid == self.window_base || self.history.binary_search_by(|t| t.zxid.cmp(&zxid)).is_ok()
+    }
+
+    /// Apply every logged txn through `to` (commits are cumulative).
+    pub(crate) fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        let to = to.min(self.last_logged());
+        let applied = self.tree.last_zxid();
+        if to <= applied {
+            return;
+        }
+        let start = self.history.partition_point(|t| t.zxid <= applied);
+        let end = self.history.partition_point(|t| t.zxid <= to);
+        let txns: Vec<Txn> = self.history.range(start..end).cloned().collect();
+        for txn in txns {
+            self.apply_txn(&txn, out);
+        }
+        self.trim_history();
+        self.after_apply(out);
+    }
+
+    fn trim_history(&mut self) {
+        let applied = self.tree.last_zxid();
+        while self.history.len() > self.cfg.committed_log_size
+            && self.history.front().is_some_and(|t| t.zxid <= applied)
+        {
+            if let Some(t) = self.history.pop_front() {
+                self.window_base = t.zxid;
+            }
+        }
+    }
+
+    fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
+        let outcome = self.tree.apply(txn);
+        assert_eq!(self.tree.last_zxid(), txn.zxid);
+        let mut events = Vec::new();
+        for trigger in &outcome.triggers {
+            self.watches.trigger(trigger, &mut events);
+        }
+        let lose = self.plant(Plant::LostWatch) && txn.zxid.counter() % 3 == 1;
+        if !lose {
+            for (conn, event) in events {
+                out.push(Effect::Watch { conn, event });
+            }
+        }
+        if let Role::Leading(_) = self.role {
+            self.leader_track_session(txn);
+        }
+        match txn.op {
+            TxnOp::CreateSession { timeout_ms } if txn.origin.server == self.cfg.my_id => {
+                self.session_created(txn.origin.rid, txn.session, timeout_ms, out);
+            }
+            TxnOp::CloseSession => {
+                // Every connection of that session here goes, once its own queue is answered.
+                let conns: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session == txn.session && c.phase == ConnPhase::Connected)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn in conns {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.closing = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if txn.origin.server == self.cfg.my_id && txn.origin.rid != 0 {
+            if let Some(conn) = self.rid_owner.remove(&txn.origin.rid) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    for p in c.queue.iter_mut() {
+                        if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
+                            p.result = Some((txn.zxid, outcome.reply.clone()));
+                        }
+                    }
+                }
+                self.drain(conn, out);
+            }
+        }
+        if matches!(txn.op, TxnOp::CloseSession) {
+            let conns: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.closing)
+                .map(|(id, _)| *id)
+                .collect();
+            for conn in conns {
+                self.drain(conn, out);
+            }
+        }
+        self.since_snapshot += 1;
+        if self.since_snapshot >= self.snapshot_every {
+            self.since_snapshot = 0;
+            out.push(Effect::Snapshot {
+                zxid: self.tree.last_zxid(),
+                data: Arc::new(self.tree.to_snapshot()),
+                reset_log: false,
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- invariants
+
+    fn check_invariants(&self) {
+        let applied = self.tree.last_zxid();
+        assert!(
+            applied <= self.last_logged(),
+            "applied {} beyond logged {}",
+            applied,
+            self.last_logged()
+        );
+        assert!(
+            self.window_base <= applied,
+            "DIFF window {} beyond applied {}",
+            self.window_base,
+            applied
+        );
+        if let Role::Leading(l) = &self.role {
+            assert!(self.state == ServerState::Leading);
+            assert!(!l.established || self.epochs.current_epoch == l.epoch);
+        }
+        if matches!(self.role, Role::Looking) {
+            assert!(self.conns.is_empty(), "a LOOKING server keeps no clients");
+        }
     }
 }

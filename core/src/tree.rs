@@ -82,6 +82,9 @@ impl DataTree {
     pub fn from_snapshot(_bytes: &[u8], _opts: TreeOptions) -> Result<DataTree, SnapshotError> {
         todo!()
     }
+    pub fn ephemerals(&self, _s: SessionId, _p: &str) -> Vec<String> {
+        todo!()
+    }
     pub fn digest(&self) -> u64 {
         todo!()
     }

@@ -22,7 +22,11 @@ impl Zxid {
     /// The next zxid in the same epoch. The caller must check `counter` has room:
     /// ZooKeeper forces a new election before the counter wraps, and so do we.
     pub fn next(self) -> Zxid {
-        assert!(self.counter() < u32::MAX, "zxid counter exhausted in epoch {}", self.epoch());
+        assert!(
+            self.counter() < u32::MAX,
+            "zxid counter exhausted in epoch {}",
+            self.epoch()
+        );
         Zxid(self.0 + 1)
     }
     /// As the wire and the 4lw show it (a signed long).

@@ -2,3 +2,6 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
+pub mod fourlw;
+pub mod storage;

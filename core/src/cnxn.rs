@@ -1,0 +1,593 @@
+//! Client connections (ZooKeeper's ServerCnxn + FinalRequestProcessor): the handshake, session
+//! creation and re-attach, and the per-connection pipeline. Replies leave in request order: a
+//! read waits behind its own session's earlier writes, and a write's reply goes out only once
+//! its txn is applied here, after the watch events that txn fired.
+
+use crate::acl;
+use crate::peer::PeerMsg;
+use crate::proto::{
+    ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, Reply, Request, Response,
+    SessionId,
+};
+use crate::server::{Conn, ConnId, ConnPhase, Effect, Pending, Role, Server, Wait};
+use crate::txn::{Origin, TxnOp};
+use crate::watch::WatchKind;
+use crate::zxid::Zxid;
+use sha1::{Digest, Sha1};
+use std::collections::VecDeque;
+
+/// Session passwords are derived from the id with a fixed secret (as ZooKeeper derives them),
+/// so any server can check a re-attaching client without replicating the password.
+pub fn session_password(session: SessionId) -> Vec<u8> {
+    let mut h = Sha1::new();
+    h.update(session.to_be_bytes());
+    h.update(b"ensemble session secret");
+    h.finalize()[..16].to_vec()
+}
+
+fn expired_response(read_only: Option<bool>) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 0,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only,
+    }
+}
+
+impl Server {
+    pub(crate) fn on_connect(
+        &mut self,
+        conn: ConnId,
+        addr: String,
+        req: ConnectRequest,
+        out: &mut Vec<Effect>,
+    ) {
+        if !self.is_serving() || self.conns.contains_key(&conn) {
+            out.push(Effect::Close { conn });
+            return;
+        }
+        // Never let a client go back in time: it has seen more than we have applied.
+        if req.last_zxid_seen > self.tree.last_zxid().as_i64() {
+            tracing::info!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                ours = %self.tree.last_zxid(),
+                "refusing a client that has seen a later zxid"
+            );
+            out.push(Effect::Close { conn });
+            return;
+        }
+        let timeout_ms = self.cfg.negotiate_timeout(req.timeout_ms);
+        let mut c = Conn {
+            auth: vec![Id::new("ip", &addr)],
+            phase: ConnPhase::Connected,
+            session: req.session_id,
+            timeout_ms,
+            read_only: req.read_only,
+            queue: VecDeque::new(),
+            closing: false,
+        };
+        if req.session_id == 0 {
+            let session = self.next_session;
+            self.next_session += 1;
+            let rid = self.new_rid();
+            self.rid_owner.insert(rid, conn);
+            c.phase = ConnPhase::Creating { rid, timeout_ms };
+            c.session = session;
+            self.conns.insert(conn, c);
+            self.submit(session, 0, rid, TxnOp::CreateSession { timeout_ms }, out);
+            return;
+        }
+        if req.passwd != session_password(req.session_id) {
+            out.push(Effect::ConnectReply {
+                conn,
+                response: expired_response(req.read_only),
+            });
+            out.push(Effect::Close { conn });
+            return;
+        }
+        if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
+            c.timeout_ms = stored;
+            self.conns.insert(conn, c);
+            self.attach(conn, out);
+            return;
+        }
+        // Unknown here: maybe created so recently we have not applied it. A quorum sync tells.
+        let sync_id = self.start_sync(conn, out);
+        c.phase = ConnPhase::Revalidating { sync_id };
+        self.conns.insert(conn, c);
+    }
+
+    /// Bind `conn` to its (known, live) session and answer the handshake.
+    fn attach(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.phase = ConnPhase::Connected;
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: c.timeout_ms,
+            session_id: c.session,
+            passwd: session_password(c.session),
+            read_only: c.read_only.map(|_| false),
+        };
+        let session = c.session;
+        out.push(Effect::ConnectReply { conn, response });
+        self.touch(session);
+    }
+
+    /// The createSession txn we proposed for a connection is applied.
+    pub(crate) fn session_created(
+        &mut self,
+        rid: u64,
+        session: SessionId,
+        timeout_ms: i32,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(conn) = self.rid_owner.remove(&rid) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        assert_eq!(c.phase, ConnPhase::Creating { rid, timeout_ms });
+        assert_eq!(c.session, session);
+        self.attach(conn, out);
+    }
+
+    pub(crate) fn new_rid(&mut self) -> u64 {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        rid
+    }
+
+    /// Send a write to the leader (or propose it, if we lead).
+    fn submit(
+        &mut self,
+        session: SessionId,
+        cxid: i32,
+        rid: u64,
+        op: TxnOp,
+        out: &mut Vec<Effect>,
+    ) {
+        let origin = Origin {
+            server: self.cfg.my_id,
+            rid,
+        };
+        match &self.role {
+            Role::Leading(_) => self.propose(session, cxid, origin, op, out),
+            Role::Learning(l) => {
+                let leader = l.leader;
+                out.push(Effect::Send {
+                    to: leader,
+                    msg: PeerMsg::Request {
+                        rid,
+                        session,
+                        cxid,
+                        op,
+                    },
+                });
+            }
+            Role::Looking => unreachable!("a LOOKING server has no clients"),
+        }
+    }
+
+    /// Ask the leader for a quorum-confirmed sync point on behalf of `conn`.
+    fn start_sync(&mut self, conn: ConnId, out: &mut Vec<Effect>) -> u64 {
+        let id = self.next_sync_id;
+        self.next_sync_id += 1;
+        self.sync_owner.insert(id, conn);
+        match &self.role {
+            Role::Leading(_) => self.leader_sync_request(self.cfg.my_id, id, out),
+            Role::Learning(l) => {
+                let leader = l.leader;
+                out.push(Effect::Send {
+                    to: leader,
+                    msg: PeerMsg::SyncRequest { id },
+                });
+            }
+            Role::Looking => unreachable!("a LOOKING server has no clients"),
+        }
+        id
+    }
+
+    /// The leader confirmed a sync: everything through `zxid` must be applied before answering.
+    pub(crate) fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+        let Some(conn) = self.sync_owner.remove(&id) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.phase == (ConnPhase::Revalidating { sync_id: id }) {
+            self.revalidate_at.push((zxid, conn));
+            self.retry_revalidations(out);
+            return;
+        }
+        for p in c.queue.iter_mut() {
+            if let Wait::Sync {
+                id: pid, through, ..
+            } = &mut p.wait
+            {
+                if *pid == id {
+                    *through = Some(zxid);
+                }
+            }
+        }
+        if zxid > self.tree.last_zxid() {
+            self.sync_waits.push((zxid, conn));
+        }
+        self.drain(conn, out);
+    }
+
+    /// The applied zxid moved: answer syncs and re-attaches that were waiting for it.
+    pub(crate) fn after_apply(&mut self, out: &mut Vec<Effect>) {
+        let applied = self.tree.last_zxid();
+        if self.sync_waits.iter().any(|(z, _)| *z <= applied) {
+            let ready: Vec<ConnId> = self
+                .sync_waits
+                .iter()
+                .filter(|(z, _)| *z <= applied)
+                .map(|(_, c)| *c)
+                .collect();
+            self.sync_waits.retain(|(z, _)| *z > applied);
+            for conn in ready {
+                self.drain(conn, out);
+            }
+        }
+        if !self.revalidate_at.is_empty() {
+            self.retry_revalidations(out);
+        }
+    }
+
+    /// Re-attaches waiting for a sync point we have now applied.
+    pub(crate) fn retry_revalidations(&mut self, out: &mut Vec<Effect>) {
+        let applied = self.tree.last_zxid();
+        let ready: Vec<(Zxid, ConnId)> = self
+            .revalidate_at
+            .iter()
+            .filter(|(z, _)| *z <= applied)
+            .copied()
+            .collect();
+        self.revalidate_at.retain(|(z, _)| *z > applied);
+        for (_, conn) in ready {
+            let Some(c) = self.conns.get(&conn) else {
+                continue;
+            };
+            let (session, read_only) = (c.session, c.read_only);
+            if let Some(&stored) = self.tree.sessions().get(&session) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.timeout_ms = stored;
+                }
+                self.attach(conn, out);
+            } else {
+                out.push(Effect::ConnectReply {
+                    conn,
+                    response: expired_response(read_only),
+                });
+                out.push(Effect::Close { conn });
+                self.drop_conn(conn);
+            }
+        }
+    }
+
+    /// Session activity: the leader resets the expiry; a learner reports it with its pings.
+    pub(crate) fn touch(&mut self, session: SessionId) {
+        match &mut self.role {
+            Role::Leading(l) => l.touch(session, self.now),
+            Role::Learning(l) => {
+                l.touched.insert(session);
+            }
+            Role::Looking => {}
+        }
+    }
+
+    pub(crate) fn on_request(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            out.push(Effect::Close { conn });
+            return;
+        };
+        if c.phase != ConnPhase::Connected || c.closing {
+            // Requests before the handshake completes, or after closeSession: protocol error.
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
+            return;
+        }
+        let session = c.session;
+        let opcode = request.opcode();
+        self.touch(session);
+        let wait = match request {
+            Request::Sync { path } => {
+                let id = self.start_sync(conn, out);
+                Wait::Sync {
+                    id,
+                    path,
+                    through: None,
+                }
+            }
+            Request::CloseSession => {
+                let rid = self.new_rid();
+                self.rid_owner.insert(rid, conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.closing = true;
+                }
+                self.submit(session, xid, rid, TxnOp::CloseSession, out);
+                Wait::Write { rid }
+            }
+            r if r.is_write() => {
+                let rid = self.new_rid();
+                self.rid_owner.insert(rid, conn);
+                let auth = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| c.auth.clone())
+                    .unwrap_or_default();
+                self.submit(session, xid, rid, TxnOp::Write { request: r, auth }, out);
+                Wait::Write { rid }
+            }
+            r => Wait::Read(r),
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Pending {
+                xid,
+                opcode,
+                wait,
+                result: None,
+            });
+        }
+        self.drain(conn, out);
+    }
+
+    /// Answer everything at the front of `conn`'s queue that can be answered now.
+    pub(crate) fn drain(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+        loop {
+            let applied = self.tree.last_zxid();
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some(front) = c.queue.front_mut() else {
+                break;
+            };
+            let done = match &front.wait {
+                _ if front.result.is_some() => true,
+                Wait::Read(_) => true,
+                Wait::Sync {
+                    through: Some(z),
+                    path,
+                    ..
+                } if *z <= applied => {
+                    front.result = Some((applied, Ok(Response::Sync { path: path.clone() })));
+                    true
+                }
+                _ => false,
+            };
+            if !done {
+                break;
+            }
+            let Some(p) = c.queue.pop_front() else { break };
+            let (zxid, reply) = match (p.result, p.wait) {
+                (Some(r), _) => r,
+                (None, Wait::Read(request)) => {
+                    let reply = self.read(conn, request);
+                    // setWatches fires what changed while the client was away, before its reply.
+                    for (c, event) in std::mem::take(&mut self.deferred_watches) {
+                        out.push(Effect::Watch { conn: c, event });
+                    }
+                    (applied, reply)
+                }
+                (None, _) => unreachable!("only reads are answered without a result"),
+            };
+            out.push(Effect::Reply {
+                conn,
+                xid: p.xid,
+                zxid,
+                opcode: p.opcode,
+                reply,
+            });
+        }
+        // A closing connection goes once its queue is empty (closeSession answered first).
+        if let Some(c) = self.conns.get(&conn) {
+            if c.closing && c.queue.is_empty() {
+                out.push(Effect::Close { conn });
+                self.drop_conn(conn);
+            }
+        }
+    }
+
+    /// A request answered from the local tree and this server's own connection state.
+    fn read(&mut self, conn: ConnId, request: Request) -> Reply {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(KeeperError::ConnectionLoss);
+        };
+        match request {
+            Request::Ping => Ok(Response::Empty),
+            Request::Auth { scheme, auth } => {
+                if scheme != "digest" {
+                    c.closing = true;
+                    return Err(KeeperError::AuthFailed);
+                }
+                let Ok(text) = std::str::from_utf8(&auth) else {
+                    c.closing = true;
+                    return Err(KeeperError::AuthFailed);
+                };
+                let id = Id::new("digest", &acl::digest_id(text));
+                if !c.auth.contains(&id) {
+                    c.auth.push(id);
+                }
+                Ok(Response::Empty)
+            }
+            Request::WhoAmI => Ok(Response::WhoAmI(
+                c.auth
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: id.id.clone(),
+                    })
+                    .collect(),
+            )),
+            Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
+                paths: self.tree.ephemerals(c.session, &prefix),
+            }),
+            Request::AddWatch { path, mode } => {
+                if let Err(e) = crate::path::validate(&path) {
+                    return Err(e);
+                }
+                let kind = match mode {
+                    crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
+                    crate::proto::AddWatchMode::PersistentRecursive => {
+                        WatchKind::PersistentRecursive
+                    }
+                };
+                self.watches.add(&path, conn, kind);
+                Ok(Response::Empty)
+            }
+            Request::CheckWatches { path, kind } => {
+                if self.watches.contains(&path, conn, kind) {
+                    Ok(Response::Empty)
+                } else {
+                    Err(KeeperError::NoWatcher)
+                }
+            }
+            Request::RemoveWatches { path, kind } => {
+                if self.watches.remove(&path, conn, kind) {
+                    Ok(Response::Empty)
+                } else {
+                    Err(KeeperError::NoWatcher)
+                }
+            }
+            Request::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+                ..
+            } => {
+                self.set_watches(
+                    conn,
+                    relative_zxid,
+                    data,
+                    exist,
+                    child,
+                    persistent,
+                    persistent_recursive,
+                );
+                Ok(Response::Empty)
+            }
+            r => {
+                let auth = c.auth.clone();
+                let reply = self.tree.read(&r, &auth);
+                self.register_read_watch(conn, &r, &reply);
+                reply
+            }
+        }
+    }
+
+    /// One-shot watches from reads, registered as ZooKeeper does: exists watches even a missing
+    /// node; getData/getChildren only an existing one.
+    fn register_read_watch(&mut self, conn: ConnId, r: &Request, reply: &Reply) {
+        match r {
+            Request::Exists { path, watch: true } => {
+                if matches!(reply, Ok(_) | Err(KeeperError::NoNode)) {
+                    self.watches.add(path, conn, WatchKind::Data);
+                }
+            }
+            Request::GetData { path, watch: true } if reply.is_ok() => {
+                self.watches.add(path, conn, WatchKind::Data)
+            }
+            Request::GetChildren { path, watch: true }
+            | Request::GetChildren2 { path, watch: true }
+                if reply.is_ok() =>
+            {
+                self.watches.add(path, conn, WatchKind::Child)
+            }
+            _ => {}
+        }
+    }
+
+    /// setWatches after a reconnect: fire at once what changed since the client's zxid.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &mut self,
+        conn: ConnId,
+        relative_zxid: i64,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+        persistent: Vec<String>,
+        persistent_recursive: Vec<String>,
+    ) {
+        use crate::proto::{EventType, KeeperState, WatchedEvent};
+        let mut fire = Vec::new();
+        let ev = |kind, path: &str| WatchedEvent {
+            kind,
+            state: KeeperState::SyncConnected,
+            path: path.to_string(),
+        };
+        for path in data {
+            match self.tree.stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some(s) if s.mzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeDataChanged, &path))
+                }
+                Some(_) => self.watches.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in exist {
+            match self.tree.stat(&path) {
+                Some(_) => fire.push(ev(EventType::NodeCreated, &path)),
+                None => self.watches.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in child {
+            match self.tree.stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some(s) if s.pzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeChildrenChanged, &path))
+                }
+                Some(_) => self.watches.add(&path, conn, WatchKind::Child),
+            }
+        }
+        for path in persistent {
+            self.watches.add(&path, conn, WatchKind::Persistent);
+        }
+        for path in persistent_recursive {
+            self.watches
+                .add(&path, conn, WatchKind::PersistentRecursive);
+        }
+        self.deferred_watches
+            .extend(fire.into_iter().map(|e| (conn, e)));
+    }
+
+    /// Forget a connection (the client went away or we closed it). Its session lives on until
+    /// it is closed or expires.
+    pub(crate) fn drop_conn(&mut self, conn: ConnId) {
+        if self.conns.remove(&conn).is_some() {
+            self.watches.remove_conn(conn);
+            self.rid_owner.retain(|_, c| *c != conn);
+            self.sync_owner.retain(|_, c| *c != conn);
+            self.revalidate_at.retain(|(_, c)| *c != conn);
+            self.sync_waits.retain(|(_, c)| *c != conn);
+        }
+    }
+
+    pub(crate) fn close_all_clients(&mut self, out: &mut Vec<Effect>) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in ids {
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
+        }
+        self.rid_owner.clear();
+        self.sync_owner.clear();
+        self.revalidate_at.clear();
+        self.sync_waits.clear();
+    }
+}

@@ -1,0 +1,446 @@
+//! Fast Leader Election as ZooKeeper's `FastLeaderElection` runs it: each LOOKING voter proposes
+//! the best vote it has seen — ordered by (peer epoch, zxid, server id) — and decides once a
+//! quorum of voters in its election round agrees and no better vote arrives within the
+//! finalize wait. Servers already FOLLOWING or LEADING answer a LOOKING sender with their own
+//! vote, which is how a restarted server finds an established leader. Observers never vote:
+//! voters ignore their notifications (beyond answering them) and never count them.
+
+use crate::config::Config;
+use crate::peer::{Notification, ServerState, Vote};
+use crate::plant::{self, Plant};
+use crate::server::Millis;
+use crate::txn::ServerId;
+use std::collections::BTreeMap;
+
+/// A vote as seen from one sender, with the round and state it was sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    vote: Vote,
+    election_epoch: u64,
+    state: ServerState,
+}
+
+/// What the election wants done after a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing decided yet.
+    Continue,
+    /// Send our current notification to every voter (our proposal changed or a resend is due).
+    Broadcast,
+    /// Answer this (non-voting or lagging) sender with our current notification.
+    Answer(ServerId),
+    /// The election is over: follow, observe or lead `vote.leader` in round `election_epoch`.
+    Decided { vote: Vote, election_epoch: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Election {
+    /// FLE's logicalclock.
+    pub logical_clock: u64,
+    pub proposal: Vote,
+    /// Our own vote at the start of the round (FLE's getInitId/getInitLastLoggedZxid).
+    own: Vote,
+    recv: BTreeMap<ServerId, Seen>,
+    out_of_election: BTreeMap<ServerId, Seen>,
+    /// When the quorum condition first held for the current proposal.
+    finalize_at: Option<Millis>,
+    next_resend: Millis,
+    resend_interval: Millis,
+}
+
+impl Election {
+    pub fn new() -> Election {
+        Election {
+            logical_clock: 0,
+            proposal: Vote {
+                leader: 0,
+                zxid: crate::zxid::Zxid::ZERO,
+                peer_epoch: 0,
+            },
+            own: Vote {
+                leader: 0,
+                zxid: crate::zxid::Zxid::ZERO,
+                peer_epoch: 0,
+            },
+            recv: BTreeMap::new(),
+            out_of_election: BTreeMap::new(),
+            finalize_at: None,
+            next_resend: 0,
+            resend_interval: 0,
+        }
+    }
+
+    /// Begin a new round proposing ourselves.
+    pub fn start(&mut self, cfg: &Config, my_vote: Vote, now: Millis) {
+        self.logical_clock += 1;
+        self.proposal = my_vote;
+        self.own = my_vote;
+        self.recv.clear();
+        self.out_of_election.clear();
+        self.finalize_at = None;
+        self.resend_interval = cfg.finalize_wait_ms.max(1);
+        // The first tick of a round announces it.
+        self.next_resend = now;
+        if cfg.is_voter(cfg.my_id) {
+            self.record_own(cfg);
+        }
+    }
+
+    pub fn notification(&self, state: ServerState) -> Notification {
+        Notification {
+            vote: self.proposal,
+            state,
+            election_epoch: self.logical_clock,
+        }
+    }
+
+    fn record_own(&mut self, cfg: &Config) {
+        let own = Seen {
+            vote: self.proposal,
+            election_epoch: self.logical_clock,
+            state: ServerState::Looking,
+        };
+        self.recv.insert(cfg.my_id, own);
+    }
+
+    /// FLE's totalOrderPredicate: is `new` a better vote than `cur`?
+    pub fn better(cfg: &Config, new: &Vote, cur: &Vote) -> bool {
+        // A vote for a non-voter (weight 0) never wins.
+        if !cfg.is_voter(new.leader) {
+            return false;
+        }
+        if plant::active(cfg.plant, Plant::VoteIgnoresEpoch) {
+            return (new.zxid, new.leader) > (cur.zxid, cur.leader);
+        }
+        (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
+    }
+
+    /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
+    fn has_quorum(cfg: &Config, votes: &BTreeMap<ServerId, Seen>, vote: &Vote, epoch: u64) -> bool {
+        let backers = votes
+            .iter()
+            .filter(|(_, s)| s.vote == *vote && s.election_epoch == epoch)
+            .map(|(id, _)| id);
+        cfg.is_quorum(backers)
+    }
+
+    /// FLE's checkLeader: we only follow a leader we know is leading (or ourselves).
+    fn check_leader(
+        &self,
+        cfg: &Config,
+        votes: &BTreeMap<ServerId, Seen>,
+        leader: ServerId,
+        epoch: u64,
+    ) -> bool {
+        if leader == cfg.my_id {
+            return self.logical_clock == epoch;
+        }
+        matches!(votes.get(&leader), Some(s) if s.state == ServerState::Leading)
+    }
+
+    /// A notification from `from` while we are LOOKING.
+    pub fn receive(
+        &mut self,
+        cfg: &Config,
+        from: ServerId,
+        n: &Notification,
+        now: Millis,
+    ) -> Outcome {
+        if !cfg.is_voter(from) {
+            // Observers' votes never count; tell them what we think.
+            return Outcome::Answer(from);
+        }
+        let seen = Seen {
+            vote: n.vote,
+            election_epoch: n.election_epoch,
+            state: n.state,
+        };
+        match n.state {
+            ServerState::Looking => {
+                let mut changed = false;
+                if n.election_epoch > self.logical_clock {
+                    self.logical_clock = n.election_epoch;
+                    self.recv.clear();
+                    self.finalize_at = None;
+                    let own = self.initial_vote(cfg);
+                    self.proposal = if Election::better(cfg, &n.vote, &own) {
+                        n.vote
+                    } else {
+                        own
+                    };
+                    changed = true;
+                } else if n.election_epoch < self.logical_clock {
+                    // A lagging sender: it needs our round and vote.
+                    return Outcome::Answer(from);
+                } else if Election::better(cfg, &n.vote, &self.proposal) {
+                    self.proposal = n.vote;
+                    self.finalize_at = None;
+                    changed = true;
+                }
+                self.recv.insert(from, seen);
+                if cfg.is_voter(cfg.my_id) {
+                    self.record_own(cfg);
+                }
+                if Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+                    && self.finalize_at.is_none()
+                {
+                    self.finalize_at = Some(now + cfg.finalize_wait_ms);
+                }
+                if changed {
+                    Outcome::Broadcast
+                } else {
+                    Outcome::Continue
+                }
+            }
+            ServerState::Following | ServerState::Leading => {
+                if n.election_epoch == self.logical_clock {
+                    self.recv.insert(from, seen);
+                    if Election::has_quorum(cfg, &self.recv, &n.vote, n.election_epoch)
+                        && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
+                    {
+                        return Outcome::Decided {
+                            vote: n.vote,
+                            election_epoch: n.election_epoch,
+                        };
+                    }
+                }
+                // Servers already out of the election: join an established leader.
+                self.out_of_election.insert(from, seen);
+                if Election::has_quorum(cfg, &self.out_of_election, &n.vote, n.election_epoch)
+                    && self.check_leader(
+                        cfg,
+                        &self.out_of_election,
+                        n.vote.leader,
+                        n.election_epoch,
+                    )
+                {
+                    self.logical_clock = n.election_epoch;
+                    return Outcome::Decided {
+                        vote: n.vote,
+                        election_epoch: n.election_epoch,
+                    };
+                }
+                Outcome::Continue
+            }
+            ServerState::Observing => Outcome::Continue,
+        }
+    }
+
+    /// Time passed: decide after the finalize wait, or resend with back-off.
+    pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
+        if let Some(at) = self.finalize_at {
+            if now >= at {
+                self.finalize_at = None;
+                if cfg.is_voter(cfg.my_id)
+                    && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+                {
+                    return Outcome::Decided {
+                        vote: self.proposal,
+                        election_epoch: self.logical_clock,
+                    };
+                }
+            }
+        }
+        if now >= self.next_resend {
+            self.resend_interval =
+                (self.resend_interval * 2).min(cfg.max_notification_interval_ms.max(1));
+            self.next_resend = now + self.resend_interval;
+            return Outcome::Broadcast;
+        }
+        Outcome::Continue
+    }
+
+    fn initial_vote(&self, _cfg: &Config) -> Vote {
+        self.own
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LearnerType;
+    use crate::zxid::Zxid;
+
+    fn cfg(me: ServerId, voters: u64, observers: u64) -> Config {
+        let mut m = BTreeMap::new();
+        for id in 1..=voters {
+            m.insert(id, LearnerType::Participant);
+        }
+        for id in voters + 1..=voters + observers {
+            m.insert(id, LearnerType::Observer);
+        }
+        let mut c = Config::new(me, m);
+        c.finalize_wait_ms = 100;
+        c
+    }
+
+    fn vote(leader: ServerId, zxid: u64, peer_epoch: u32) -> Vote {
+        Vote {
+            leader,
+            zxid: Zxid(zxid),
+            peer_epoch,
+        }
+    }
+
+    fn looking(v: Vote, round: u64) -> Notification {
+        Notification {
+            vote: v,
+            state: ServerState::Looking,
+            election_epoch: round,
+        }
+    }
+
+    #[test]
+    fn votes_order_by_epoch_then_zxid_then_id() {
+        let c = cfg(1, 3, 0);
+        assert!(
+            Election::better(&c, &vote(1, 5, 2), &vote(3, 9, 1)),
+            "peer epoch first"
+        );
+        assert!(
+            Election::better(&c, &vote(1, 9, 1), &vote(3, 5, 1)),
+            "then zxid"
+        );
+        assert!(
+            Election::better(&c, &vote(3, 5, 1), &vote(2, 5, 1)),
+            "then server id"
+        );
+        assert!(
+            !Election::better(&c, &vote(2, 5, 1), &vote(2, 5, 1)),
+            "a vote is not better than itself"
+        );
+    }
+
+    #[test]
+    fn a_vote_for_an_observer_never_wins() {
+        let c = cfg(1, 3, 1);
+        assert!(!Election::better(&c, &vote(4, 100, 9), &vote(1, 0, 0)));
+    }
+
+    #[test]
+    fn decides_after_quorum_and_finalize_wait() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        assert_eq!(
+            e.tick(&c, 0),
+            Outcome::Broadcast,
+            "the first tick announces the round"
+        );
+        // 2 has a better log: we adopt its vote and announce it.
+        assert_eq!(
+            e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5),
+            Outcome::Broadcast
+        );
+        assert_eq!(e.proposal, vote(2, 20, 1));
+        // 1 (us) and 2 agree: a quorum of 3, but we wait the finalize time for better news.
+        assert_eq!(e.tick(&c, 50), Outcome::Continue);
+        assert_eq!(
+            e.tick(&c, 105),
+            Outcome::Decided {
+                vote: vote(2, 20, 1),
+                election_epoch: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_better_vote_during_the_finalize_wait_restarts_it() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5);
+        assert_eq!(
+            e.receive(&c, 3, &looking(vote(3, 30, 1), 1), 50),
+            Outcome::Broadcast
+        );
+        // 2 still backs its own vote: 3's has only 3 and us.
+        assert_eq!(
+            e.tick(&c, 160),
+            Outcome::Decided {
+                vote: vote(3, 30, 1),
+                election_epoch: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_later_round_resets_the_tally_and_a_lagging_sender_is_answered() {
+        let c = cfg(1, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 10, 1), 0);
+        assert_eq!(
+            e.receive(&c, 2, &looking(vote(2, 5, 1), 4), 1),
+            Outcome::Broadcast
+        );
+        assert_eq!(e.logical_clock, 4);
+        assert_eq!(
+            e.proposal,
+            vote(1, 10, 1),
+            "our own vote is better than 2's"
+        );
+        assert_eq!(
+            e.receive(&c, 3, &looking(vote(3, 1, 1), 2), 2),
+            Outcome::Answer(3)
+        );
+    }
+
+    #[test]
+    fn joins_an_established_leader_from_out_of_election_votes() {
+        let c = cfg(3, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(3, 0, 0), 0);
+        let v = vote(2, 7, 1);
+        let following = Notification {
+            vote: v,
+            state: ServerState::Following,
+            election_epoch: 9,
+        };
+        let leading = Notification {
+            vote: v,
+            state: ServerState::Leading,
+            election_epoch: 9,
+        };
+        assert_eq!(
+            e.receive(&c, 1, &following, 1),
+            Outcome::Continue,
+            "the leader itself not seen yet"
+        );
+        assert_eq!(
+            e.receive(&c, 2, &leading, 2),
+            Outcome::Decided {
+                vote: v,
+                election_epoch: 9
+            }
+        );
+    }
+
+    #[test]
+    fn observers_are_answered_and_never_counted() {
+        let c = cfg(1, 3, 1);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 0, 0), 0);
+        assert_eq!(
+            e.receive(&c, 4, &looking(vote(4, 99, 9), 1), 1),
+            Outcome::Answer(4)
+        );
+        assert_eq!(e.proposal, vote(1, 0, 0));
+    }
+
+    #[test]
+    fn an_observer_never_decides_from_looking_votes() {
+        let c = cfg(4, 3, 1);
+        let mut e = Election::new();
+        e.start(&c, vote(4, 0, 0), 0);
+        for from in 1..=3 {
+            e.receive(&c, from, &looking(vote(3, 5, 1), 1), 1);
+        }
+        assert_ne!(
+            e.tick(&c, 1000),
+            Outcome::Decided {
+                vote: vote(3, 5, 1),
+                election_epoch: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! Requests: `RequestHeader{int xid, int type}` + the opcode's record (`zookeeper.jute`,
+//! `MultiOperationRecord.java`).
+
+use super::JuteError;
+use super::wire::{
+    Reader, put_acls, put_bool, put_buffer, put_int, put_long, put_strings, put_ustring,
+};
+use crate::proto::{
+    AddWatchMode, CreateMode, CreateOp, MultiOp, OpCode, ReadOp, Request, WatcherType,
+};
+
+/// The terminator of a multi's op list: `MultiHeader{-1, true, -1}`.
+pub(crate) fn put_multi_end(out: &mut Vec<u8>) {
+    put_int(out, -1);
+    put_bool(out, true);
+    put_int(out, -1);
+}
+
+fn create_op(opcode: OpCode) -> Option<CreateOp> {
+    Some(match opcode {
+        OpCode::Create => CreateOp::Create,
+        OpCode::Create2 => CreateOp::Create2,
+        OpCode::CreateContainer => CreateOp::Container,
+        OpCode::CreateTtl => CreateOp::Ttl,
+        _ => return None,
+    })
+}
+
+fn create_opcode(op: CreateOp) -> OpCode {
+    match op {
+        CreateOp::Create => OpCode::Create,
+        CreateOp::Create2 => OpCode::Create2,
+        CreateOp::Container => OpCode::CreateContainer,
+        CreateOp::Ttl => OpCode::CreateTtl,
+    }
+}
+
+/// `CreateRequest` / `CreateTTLRequest` (the latter only for createTTL).
+struct Create {
+    path: String,
+    data: Vec<u8>,
+    acl: Vec<crate::proto::Acl>,
+    mode: CreateMode,
+    ttl: i64,
+}
+
+fn read_create(r: &mut Reader<'_>, op: CreateOp) -> Result<Create, JuteError> {
+    let path = r.ustring()?;
+    let data = r.buffer()?;
+    let acl = r.acls()?;
+    let offset = r.offset();
+    let flags = r.int()?;
+    let mode = CreateMode::from_flags(flags).ok_or(JuteError::BadValue {
+        offset,
+        what: "unknown create flags",
+    })?;
+    let ttl = if op == CreateOp::Ttl { r.long()? } else { 0 };
+    Ok(Create {
+        path,
+        data,
+        acl,
+        mode,
+        ttl,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put_create(
+    out: &mut Vec<u8>,
+    op: CreateOp,
+    path: &str,
+    data: &[u8],
+    acl: &[crate::proto::Acl],
+    mode: CreateMode,
+    ttl: i64,
+) {
+    put_ustring(out, path);
+    put_buffer(out, data);
+    put_acls(out, acl);
+    put_int(out, mode as i32);
+    if op == CreateOp::Ttl {
+        put_long(out, ttl);
+    }
+}
+
+fn watcher_type(r: &mut Reader<'_>) -> Result<WatcherType, JuteError> {
+    let offset = r.offset();
+    WatcherType::from_i32(r.int()?).ok_or(JuteError::BadValue {
+        offset,
+        what: "unknown watcher type",
+    })
+}
+
+/// One `MultiHeader`: (type, done). The err field is -1 from clients and carries nothing.
+fn multi_header(r: &mut Reader<'_>) -> Result<(i32, bool), JuteError> {
+    let kind = r.int()?;
+    let done = r.bool()?;
+    let _err = r.int()?;
+    Ok((kind, done))
+}
+
+fn read_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, JuteError> {
+    let mut ops = Vec::new();
+    loop {
+        let offset = r.offset();
+        let (kind, done) = multi_header(r)?;
+        if done {
+            return Ok(ops);
+        }
+        let opcode = OpCode::from_i32(kind);
+        let op = match opcode {
+            Some(OpCode::Delete) => MultiOp::Delete {
+                path: r.ustring()?,
+                version: r.int()?,
+            },
+            Some(OpCode::SetData) => MultiOp::SetData {
+                path: r.ustring()?,
+                data: r.buffer()?,
+                version: r.int()?,
+            },
+            Some(OpCode::Check) => MultiOp::Check {
+                path: r.ustring()?,
+                version: r.int()?,
+            },
+            Some(c) => match create_op(c) {
+                Some(op) => {
+                    let c = read_create(r, op)?;
+                    MultiOp::Create {
+                        op,
+                        path: c.path,
+                        data: c.data,
+                        acl: c.acl,
+                        mode: c.mode,
+                        ttl: c.ttl,
+                    }
+                }
+                None => {
+                    return Err(JuteError::BadValue {
+                        offset,
+                        what: "not a multi write op",
+                    });
+                }
+            },
+            None => {
+                return Err(JuteError::BadValue {
+                    offset,
+                    what: "not a multi write op",
+                });
+            }
+        };
+        ops.push(op);
+    }
+}
+
+fn read_multi_read(r: &mut Reader<'_>) -> Result<Vec<ReadOp>, JuteError> {
+    let mut ops = Vec::new();
+    loop {
+        let offset = r.offset();
+        let (kind, done) = multi_header(r)?;
+        if done {
+            return Ok(ops);
+        }
+        // GetChildrenRequest / GetDataRequest carry a watch flag that multiRead ignores.
+        let op = match OpCode::from_i32(kind) {
+            Some(OpCode::GetChildren) => {
+                let path = r.ustring()?;
+                let _watch = r.bool()?;
+                ReadOp::GetChildren { path }
+            }
+            Some(OpCode::GetData) => {
+                let path = r.ustring()?;
+                let _watch = r.bool()?;
+                ReadOp::GetData { path }
+            }
+            _ => {
+                return Err(JuteError::BadValue {
+                    offset,
+                    what: "not a multiRead op",
+                });
+            }
+        };
+        ops.push(op);
+    }
+}
+
+/// The request body for `opcode` (header already read).
+pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Request, JuteError> {
+    let opcode = OpCode::from_i32(opcode_raw).ok_or(JuteError::UnknownOpcode(opcode_raw))?;
+    let req = match opcode {
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => {
+            // create_op is total on these four
+            let op = create_op(opcode).ok_or(JuteError::UnknownOpcode(opcode_raw))?;
+            let c = read_create(r, op)?;
+            Request::Create {
+                op,
+                path: c.path,
+                data: c.data,
+                acl: c.acl,
+                mode: c.mode,
+                ttl: c.ttl,
+            }
+        }
+        OpCode::Delete => Request::Delete {
+            path: r.ustring()?,
+            version: r.int()?,
+        },
+        OpCode::Exists => Request::Exists {
+            path: r.ustring()?,
+            watch: r.bool()?,
+        },
+        OpCode::GetData => Request::GetData {
+            path: r.ustring()?,
+            watch: r.bool()?,
+        },
+        OpCode::SetData => Request::SetData {
+            path: r.ustring()?,
+            data: r.buffer()?,
+            version: r.int()?,
+        },
+        OpCode::GetAcl => Request::GetAcl { path: r.ustring()? },
+        OpCode::SetAcl => Request::SetAcl {
+            path: r.ustring()?,
+            acl: r.acls()?,
+            version: r.int()?,
+        },
+        OpCode::GetChildren => Request::GetChildren {
+            path: r.ustring()?,
+            watch: r.bool()?,
+        },
+        OpCode::GetChildren2 => Request::GetChildren2 {
+            path: r.ustring()?,
+            watch: r.bool()?,
+        },
+        OpCode::Sync => Request::Sync { path: r.ustring()? },
+        OpCode::Check => Request::Check {
+            path: r.ustring()?,
+            version: r.int()?,
+        },
+        OpCode::Multi => Request::Multi(read_multi(r)?),
+        OpCode::MultiRead => Request::MultiRead(read_multi_read(r)?),
+        OpCode::GetEphemerals => Request::GetEphemerals {
+            prefix: r.ustring()?,
+        },
+        OpCode::GetAllChildrenNumber => Request::GetAllChildrenNumber { path: r.ustring()? },
+        OpCode::AddWatch => {
+            let path = r.ustring()?;
+            let offset = r.offset();
+            let mode = match r.int()? {
+                0 => AddWatchMode::Persistent,
+                1 => AddWatchMode::PersistentRecursive,
+                _ => {
+                    return Err(JuteError::BadValue {
+                        offset,
+                        what: "unknown addWatch mode",
+                    });
+                }
+            };
+            Request::AddWatch { path, mode }
+        }
+        OpCode::CheckWatches => Request::CheckWatches {
+            path: r.ustring()?,
+            kind: watcher_type(r)?,
+        },
+        OpCode::RemoveWatches => Request::RemoveWatches {
+            path: r.ustring()?,
+            kind: watcher_type(r)?,
+        },
+        OpCode::SetWatches | OpCode::SetWatches2 => {
+            let v2 = opcode == OpCode::SetWatches2;
+            let relative_zxid = r.long()?;
+            let data = r.strings()?;
+            let exist = r.strings()?;
+            let child = r.strings()?;
+            let (persistent, persistent_recursive) = if v2 {
+                (r.strings()?, r.strings()?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Request::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+                v2,
+            }
+        }
+        OpCode::Auth => {
+            // AuthPacket.type is always 0 and unused by the server
+            let _kind = r.int()?;
+            Request::Auth {
+                scheme: r.ustring()?,
+                auth: r.buffer()?,
+            }
+        }
+        OpCode::WhoAmI => Request::WhoAmI,
+        OpCode::Ping => Request::Ping,
+        OpCode::CloseSession => Request::CloseSession,
+        OpCode::Notification
+        | OpCode::Reconfig
+        | OpCode::Sasl
+        | OpCode::DeleteContainer
+        | OpCode::CreateSession
+        | OpCode::Error => return Err(JuteError::UnknownOpcode(opcode_raw)),
+    };
+    Ok(req)
+}
+
+fn put_multi_header(out: &mut Vec<u8>, opcode: OpCode) {
+    put_int(out, opcode as i32);
+    put_bool(out, false);
+    put_int(out, -1);
+}
+
+/// The request body (no header).
+pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
+    match req {
+        Request::Create {
+            op,
+            path,
+            data,
+            acl,
+            mode,
+            ttl,
+        } => put_create(out, *op, path, data, acl, *mode, *ttl),
+        Request::Delete { path, version } | Request::Check { path, version } => {
+            put_ustring(out, path);
+            put_int(out, *version);
+        }
+        Request::Exists { path, watch }
+        | Request::GetData { path, watch }
+        | Request::GetChildren { path, watch }
+        | Request::GetChildren2 { path, watch } => {
+            put_ustring(out, path);
+            put_bool(out, *watch);
+        }
+        Request::SetData {
+            path,
+            data,
+            version,
+        } => {
+            put_ustring(out, path);
+            put_buffer(out, data);
+            put_int(out, *version);
+        }
+        Request::GetAcl { path }
+        | Request::Sync { path }
+        | Request::GetAllChildrenNumber { path }
+        | Request::GetEphemerals { prefix: path } => put_ustring(out, path),
+        Request::SetAcl { path, acl, version } => {
+            put_ustring(out, path);
+            put_acls(out, acl);
+            put_int(out, *version);
+        }
+        Request::Multi(ops) => {
+            for op in ops {
+                match op {
+                    MultiOp::Create {
+                        op,
+                        path,
+                        data,
+                        acl,
+                        mode,
+                        ttl,
+                    } => {
+                        put_multi_header(out, create_opcode(*op));
+                        put_create(out, *op, path, data, acl, *mode, *ttl);
+                    }
+                    MultiOp::Delete { path, version } => {
+                        put_multi_header(out, OpCode::Delete);
+                        put_ustring(out, path);
+                        put_int(out, *version);
+                    }
+                    MultiOp::SetData {
+                        path,
+                        data,
+                        version,
+                    } => {
+                        put_multi_header(out, OpCode::SetData);
+                        put_ustring(out, path);
+                        put_buffer(out, data);
+                        put_int(out, *version);
+                    }
+                    MultiOp::Check { path, version } => {
+                        put_multi_header(out, OpCode::Check);
+                        put_ustring(out, path);
+                        put_int(out, *version);
+                    }
+                }
+            }
+            put_multi_end(out);
+        }
+        Request::MultiRead(ops) => {
+            for op in ops {
+                let (opcode, path) = match op {
+                    ReadOp::GetChildren { path } => (OpCode::GetChildren, path),
+                    ReadOp::GetData { path } => (OpCode::GetData, path),
+                };
+                put_multi_header(out, opcode);
+                put_ustring(out, path);
+                put_bool(out, false);
+            }
+            put_multi_end(out);
+        }
+        Request::AddWatch { path, mode } => {
+            put_ustring(out, path);
+            put_int(out, *mode as i32);
+        }
+        Request::CheckWatches { path, kind } | Request::RemoveWatches { path, kind } => {
+            put_ustring(out, path);
+            put_int(out, *kind as i32);
+        }
+        Request::SetWatches {
+            relative_zxid,
+            data,
+            exist,
+            child,
+            persistent,
+            persistent_recursive,
+            v2,
+        } => {
+            put_long(out, *relative_zxid);
+            put_strings(out, data);
+            put_strings(out, exist);
+            put_strings(out, child);
+            if *v2 {
+                put_strings(out, persistent);
+                put_strings(out, persistent_recursive);
+            }
+        }
+        Request::Auth { scheme, auth } => {
+            put_int(out, 0);
+            put_ustring(out, scheme);
+            put_buffer(out, auth);
+        }
+        Request::WhoAmI | Request::Ping | Request::CloseSession => {}
+    }
+}

@@ -1,0 +1,786 @@
+//! The leader's side of ZAB: discovery (LEADERINFO for a new epoch, chosen above every
+//! acceptedEpoch of a quorum), synchronisation (DIFF / TRUNC / SNAP, then NEWLEADER; established
+//! once a quorum ACKs it), broadcast (PROPOSAL / ACK / COMMIT in zxid order, INFORM to
+//! observers), heartbeats, quorum-confirmed `sync`, session expiry and the container reaper.
+
+use crate::peer::{PeerMsg, ServerState, SyncMode};
+use crate::plant::Plant;
+use crate::proto::SessionId;
+use crate::server::{Effect, Epochs, Millis, Role, Server, Status};
+use crate::txn::{Origin, ServerId, Txn, TxnOp};
+use crate::zxid::Zxid;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum HandlerPhase {
+    /// FOLLOWERINFO/OBSERVERINFO received; LEADERINFO sent once the epoch is decided.
+    Info,
+    /// ACKEPOCH received.
+    EpochAcked,
+    /// Sync and NEWLEADER sent: it now gets every proposal and commit.
+    Synced,
+    /// ACKed NEWLEADER: its ACKs count, and it has (or will get) UPTODATE.
+    Active,
+}
+
+/// ZooKeeper's LearnerHandler, as state.
+#[derive(Clone, Debug)]
+pub(crate) struct Handler {
+    pub observer: bool,
+    pub phase: HandlerPhase,
+    pub accepted_epoch: u32,
+    pub last_zxid: Zxid,
+    /// Proposals durable at the learner, as its ACKs say.
+    pub acked: Zxid,
+    /// The leader's last zxid when the sync was sent: durable there once NEWLEADER is ACKed.
+    pub synced_through: Zxid,
+    pub last_heard: Millis,
+    pub pong_round: u64,
+}
+
+/// A `sync` waiting for a quorum to answer a ping round.
+#[derive(Clone, Debug)]
+pub(crate) struct SyncWaiter {
+    pub from: ServerId,
+    pub id: u64,
+    pub zxid: Zxid,
+    pub round: u64,
+}
+
+pub(crate) struct Leader {
+    /// (currentEpoch, last logged zxid) when we started leading: what a follower's ACKEPOCH
+    /// is checked against until we are established (nothing is proposed before that).
+    pub initial: (u32, Zxid),
+    pub epoch: u32,
+    pub epoch_decided: bool,
+    /// A quorum ACKed the epoch: syncing learners, currentEpoch written.
+    pub syncing: bool,
+    pub self_acked_newleader: bool,
+    pub established: bool,
+    pub started: Millis,
+    pub learners: BTreeMap<ServerId, Handler>,
+    pub ping_round: u64,
+    pub last_ping: Millis,
+    pub sync_waiters: Vec<SyncWaiter>,
+    /// Session -> (deadline, timeout).
+    pub sessions: BTreeMap<SessionId, (Millis, Millis)>,
+    pub expiry: BTreeSet<(Millis, SessionId)>,
+    pub closing: BTreeSet<SessionId>,
+    pub last_reap: Millis,
+    pub reaping: BTreeSet<String>,
+}
+
+impl Leader {
+    pub(crate) fn learner_ids(&self) -> Vec<ServerId> {
+        self.learners.keys().copied().collect()
+    }
+
+    pub(crate) fn remove_learner(&mut self, peer: ServerId) {
+        self.learners.remove(&peer);
+    }
+
+    pub(crate) fn touch(&mut self, session: SessionId, now: Millis) {
+        if let Some((deadline, timeout)) = self.sessions.get_mut(&session) {
+            self.expiry.remove(&(*deadline, session));
+            *deadline = now + *timeout;
+            self.expiry.insert((*deadline, session));
+        }
+    }
+
+    fn track(&mut self, session: SessionId, timeout_ms: i32, now: Millis) {
+        let timeout = timeout_ms.max(0) as Millis;
+        if let Some((old, _)) = self.sessions.insert(session, (now + timeout, timeout)) {
+            self.expiry.remove(&(old, session));
+        }
+        self.expiry.insert((now + timeout, session));
+    }
+
+    fn untrack(&mut self, session: SessionId) {
+        if let Some((deadline, _)) = self.sessions.remove(&session) {
+            self.expiry.remove(&(deadline, session));
+        }
+        self.closing.remove(&session);
+    }
+
+    pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
+        st.learners = self.learners.len();
+        st.synced_followers = self
+            .learners
+            .iter()
+            .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
+            .count();
+        st.synced_observers = self
+            .learners
+            .values()
+            .filter(|h| h.observer && h.phase == HandlerPhase::Active)
+            .count();
+    }
+
+    /// Followers that get proposals and commits.
+    fn forwarding(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.learners
+            .iter()
+            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+            .map(|(id, _)| *id)
+    }
+
+    fn observers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.learners
+            .iter()
+            .filter(|(_, h)| h.observer && h.phase >= HandlerPhase::Synced)
+            .map(|(id, _)| *id)
+    }
+}
+
+impl Server {
+    fn leader(&self) -> &Leader {
+        match &self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("not leading"),
+        }
+    }
+
+    fn leader_mut(&mut self) -> &mut Leader {
+        match &mut self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("not leading"),
+        }
+    }
+
+    pub(crate) fn become_leader(&mut self, out: &mut Vec<Effect>) {
+        assert!(self.cfg.is_voter(self.cfg.my_id), "an observer never leads");
+        self.role = Role::Leading(Box::new(Leader {
+            initial: (self.epochs.current_epoch, self.last_logged()),
+            epoch: 0,
+            epoch_decided: false,
+            syncing: false,
+            self_acked_newleader: false,
+            established: false,
+            started: self.now,
+            learners: BTreeMap::new(),
+            ping_round: 0,
+            last_ping: self.now,
+            sync_waiters: Vec::new(),
+            sessions: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+            closing: BTreeSet::new(),
+            last_reap: self.now,
+            reaping: BTreeSet::new(),
+        }));
+        self.set_state(ServerState::Leading, out);
+        self.maybe_decide_epoch(out);
+    }
+
+    pub(crate) fn leader_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+        let now = self.now;
+        if let Some(h) = self.leader_mut().learners.get_mut(&from) {
+            h.last_heard = now;
+        }
+        match msg {
+            PeerMsg::LearnerInfo {
+                accepted_epoch,
+                last_zxid,
+                observer,
+            } => {
+                if observer != !self.cfg.is_voter(from) {
+                    out.push(Effect::DisconnectPeer { peer: from });
+                    return;
+                }
+                let h = Handler {
+                    observer,
+                    phase: HandlerPhase::Info,
+                    accepted_epoch,
+                    last_zxid,
+                    acked: Zxid::ZERO,
+                    synced_through: Zxid::ZERO,
+                    last_heard: now,
+                    pong_round: 0,
+                };
+                let l = self.leader_mut();
+                l.learners.insert(from, h);
+                if l.epoch_decided {
+                    let epoch = l.epoch;
+                    out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::LeaderInfo { new_epoch: epoch },
+                    });
+                } else {
+                    self.maybe_decide_epoch(out);
+                }
+            }
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => {
+                let l = self.leader();
+                if !l.epoch_decided
+                    || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Info)
+                {
+                    return;
+                }
+                // ZooKeeper's check: a follower ahead of us means this election went wrong (it
+                // may hold a committed txn we lack). Against our state before the new epoch.
+                if !l.established && (current_epoch, last_zxid) > l.initial {
+                    self.go_looking("a follower is ahead of the leader", out);
+                    return;
+                }
+                let l = self.leader_mut();
+                if let Some(h) = l.learners.get_mut(&from) {
+                    h.phase = HandlerPhase::EpochAcked;
+                    h.last_zxid = last_zxid;
+                }
+                if l.syncing {
+                    self.send_sync(from, out);
+                } else {
+                    self.maybe_start_sync(out);
+                }
+            }
+            PeerMsg::AckNewLeader { zxid } => {
+                let (epoch, established) = (self.leader().epoch, self.leader().established);
+                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                    return;
+                };
+                if h.phase != HandlerPhase::Synced || zxid != Zxid::new(epoch, 0) {
+                    return;
+                }
+                h.phase = HandlerPhase::Active;
+                h.acked = h.acked.max(h.synced_through);
+                if established {
+                    let committed = self.tree.last_zxid();
+                    out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::UpToDate { committed },
+                    });
+                    self.try_commit(out);
+                } else {
+                    self.check_established(out);
+                }
+            }
+            PeerMsg::Ack { zxid } => {
+                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                    return;
+                };
+                if h.observer || h.phase != HandlerPhase::Active {
+                    return;
+                }
+                h.acked = h.acked.max(zxid);
+                self.try_commit(out);
+            }
+            PeerMsg::PingReply { round, touched } => {
+                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                    return;
+                };
+                h.pong_round = h.pong_round.max(round);
+                for s in touched {
+                    self.leader_mut().touch(s, now);
+                }
+                self.check_syncs(out);
+            }
+            PeerMsg::Request {
+                rid,
+                session,
+                cxid,
+                op,
+            } => {
+                let l = self.leader();
+                if !l.established
+                    || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Active)
+                {
+                    return;
+                }
+                self.propose(session, cxid, Origin { server: from, rid }, op, out);
+            }
+            PeerMsg::SyncRequest { id } => {
+                if self.leader().learners.get(&from).map(|h| h.phase) == Some(HandlerPhase::Active)
+                {
+                    self.leader_sync_request(from, id, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Discovery: once a quorum has told us its acceptedEpoch, pick one above them all.
+    fn maybe_decide_epoch(&mut self, out: &mut Vec<Effect>) {
+        let me = self.cfg.my_id;
+        let l = self.leader();
+        if l.epoch_decided {
+            return;
+        }
+        let mut ids: Vec<ServerId> = l.learners.keys().copied().collect();
+        ids.push(me);
+        if !self.cfg.is_quorum(ids.iter()) {
+            return;
+        }
+        let max_accepted = l
+            .learners
+            .values()
+            .map(|h| h.accepted_epoch)
+            .chain([self.epochs.accepted_epoch])
+            .max()
+            .unwrap_or(0);
+        let epoch = max_accepted.checked_add(1).expect("epoch space exhausted");
+        self.epochs = Epochs {
+            accepted_epoch: epoch,
+            accepted_from: me,
+            ..self.epochs
+        };
+        out.push(Effect::PersistEpochs(self.epochs));
+        let l = self.leader_mut();
+        l.epoch = epoch;
+        l.epoch_decided = true;
+        for peer in l.learner_ids() {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::LeaderInfo { new_epoch: epoch },
+            });
+        }
+        self.maybe_start_sync(out);
+    }
+
+    /// Once a quorum ACKed the epoch: write currentEpoch and sync everyone who ACKed.
+    fn maybe_start_sync(&mut self, out: &mut Vec<Effect>) {
+        let me = self.cfg.my_id;
+        let l = self.leader();
+        if !l.epoch_decided || l.syncing {
+            return;
+        }
+        let mut acked: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked)
+            .map(|(id, _)| *id)
+            .collect();
+        acked.push(me);
+        if !self.cfg.is_quorum(acked.iter()) {
+            return;
+        }
+        let epoch = l.epoch;
+        self.epochs.current_epoch = epoch;
+        out.push(Effect::PersistEpochs(self.epochs));
+        self.leader_mut().syncing = true;
+        for peer in acked.into_iter().filter(|p| *p != me) {
+            self.send_sync(peer, out);
+        }
+        self.leader_persisted(out);
+    }
+
+    /// Bring one learner to our history: DIFF, TRUNC+DIFF or SNAP, then NEWLEADER.
+    fn send_sync(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
+        let Some(h) = self.leader().learners.get(&peer).cloned() else {
+            return;
+        };
+        let applied = self.tree.last_zxid();
+        // Observers get committed txns only; later ones reach them as INFORMs.
+        let upto = if h.observer {
+            applied
+        } else {
+            self.last_logged()
+        };
+        let p = h.last_zxid;
+        let after = |from: Zxid| -> Vec<Txn> {
+            self.history
+                .iter()
+                .filter(|t| t.zxid > from && t.zxid <= upto)
+                .cloned()
+                .collect()
+        };
+        let (mode, txns) = if p >= self.window_base && self.find_in_history(p) && p <= upto {
+            (SyncMode::Diff, after(p))
+        } else if let Some(to) = self.trunc_point(p, upto) {
+            if self.plant(Plant::DiffInsteadOfTrunc) {
+                (SyncMode::Diff, after(to))
+            } else {
+                (SyncMode::Trunc { to }, after(to))
+            }
+        } else {
+            let snapshot = Arc::new(self.tree.to_snapshot());
+            (
+                SyncMode::Snap {
+                    zxid: applied,
+                    snapshot,
+                },
+                after(applied),
+            )
+        };
+        let epoch = self.leader().epoch;
+        out.push(Effect::Send {
+            to: peer,
+            msg: PeerMsg::Sync {
+                mode,
+                txns,
+                committed: applied,
+            },
+        });
+        out.push(Effect::Send {
+            to: peer,
+            msg: PeerMsg::NewLeader {
+                zxid: Zxid::new(epoch, 0),
+            },
+        });
+        if let Some(h) = self.leader_mut().learners.get_mut(&peer) {
+            h.phase = HandlerPhase::Synced;
+            h.synced_through = upto;
+        }
+    }
+
+    /// Where a learner whose last zxid `p` is not in our history can be cut back to.
+    ///
+    /// A learner's log is always a prefix of the history of the leader of its last epoch, so
+    /// any zxid of that same epoch which we hold and which is below `p`, it holds too, and our
+    /// histories agree up to it. Zxid 0 (nothing) is common to all when we hold everything.
+    fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
+        let same_epoch = self
+            .history
+            .iter()
+            .rev()
+            .map(|t| t.zxid)
+            .chain([self.window_base])
+            .filter(|z| *z <= upto && *z < p && z.epoch() == p.epoch() && *z >= self.window_base)
+            .max();
+        if same_epoch.is_some() {
+            return same_epoch;
+        }
+        if self.window_base == Zxid::ZERO {
+            Some(Zxid::ZERO)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
+        let l = self.leader();
+        if l.syncing && !l.self_acked_newleader && self.durable >= self.last_logged() {
+            self.leader_mut().self_acked_newleader = true;
+            self.check_established(out);
+        }
+        if self.leader().established {
+            self.try_commit(out);
+        }
+    }
+
+    /// A quorum (us included) ACKed NEWLEADER: our whole history is committed.
+    fn check_established(&mut self, out: &mut Vec<Effect>) {
+        let me = self.cfg.my_id;
+        let l = self.leader();
+        if l.established || !l.self_acked_newleader {
+            return;
+        }
+        let mut acked: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| h.phase == HandlerPhase::Active)
+            .map(|(id, _)| *id)
+            .collect();
+        acked.push(me);
+        if !self.cfg.is_quorum(acked.iter()) {
+            return;
+        }
+        let epoch = l.epoch;
+        assert_eq!(self.epochs.current_epoch, epoch);
+        self.leader_mut().established = true;
+        tracing::info!(server = me, epoch, zxid = %self.last_logged(), "leader established");
+        out.push(Effect::StateChanged {
+            state: ServerState::Leading,
+            epoch,
+        });
+        let everything = self.last_logged();
+        self.commit_to(everything, out);
+        let now = self.now;
+        let sessions: Vec<(SessionId, i32)> =
+            self.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
+        let l = self.leader_mut();
+        for (s, t) in sessions {
+            l.track(s, t, now);
+        }
+        let active: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| h.phase == HandlerPhase::Active)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in active {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::UpToDate {
+                    committed: everything,
+                },
+            });
+        }
+    }
+
+    /// Propose a txn (we are an established leader).
+    pub(crate) fn propose(
+        &mut self,
+        session: SessionId,
+        cxid: i32,
+        origin: Origin,
+        op: TxnOp,
+        out: &mut Vec<Effect>,
+    ) {
+        let l = self.leader();
+        assert!(l.established, "proposing before the leader is established");
+        let last = self.last_logged();
+        let zxid = if last.epoch() == l.epoch {
+            last.next()
+        } else {
+            Zxid::new(l.epoch, 1)
+        };
+        if zxid.counter() >= u32::MAX - 1 {
+            // As ZooKeeper: a new epoch before the counter wraps.
+            self.go_looking("zxid counter exhausted", out);
+            return;
+        }
+        let txn = Txn {
+            zxid,
+            time: self.now as i64,
+            session,
+            cxid,
+            origin,
+            op,
+        };
+        self.append(vec![txn.clone()], out);
+        let followers: Vec<ServerId> = self.leader().forwarding().collect();
+        for peer in followers {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::Proposal(txn.clone()),
+            });
+        }
+        if self.plant(Plant::CommitBeforeQuorum) {
+            self.commit_and_announce(zxid, out);
+        }
+    }
+
+    /// Commit the highest zxid a quorum has made durable.
+    fn try_commit(&mut self, out: &mut Vec<Effect>) {
+        let l = self.leader();
+        if !l.established {
+            return;
+        }
+        let mut acks: Vec<Zxid> = l
+            .learners
+            .iter()
+            .filter(|(id, h)| {
+                !h.observer && h.phase == HandlerPhase::Active && self.cfg.is_voter(**id)
+            })
+            .map(|(_, h)| h.acked)
+            .collect();
+        acks.push(self.durable);
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        let needed = self.cfg.voters().count() / 2 + 1;
+        if acks.len() < needed {
+            return;
+        }
+        let z = acks[needed - 1].min(self.last_logged());
+        if z > self.tree.last_zxid() {
+            self.commit_and_announce(z, out);
+        }
+    }
+
+    fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
+        let from = self.tree.last_zxid();
+        let informs: Vec<Txn> = self
+            .history
+            .iter()
+            .filter(|t| t.zxid > from && t.zxid <= z)
+            .cloned()
+            .collect();
+        self.commit_to(z, out);
+        let l = self.leader();
+        let followers: Vec<ServerId> = l.forwarding().collect();
+        let observers: Vec<ServerId> = l.observers().collect();
+        for peer in followers {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::Commit { zxid: z },
+            });
+        }
+        for peer in observers {
+            for t in &informs {
+                out.push(Effect::Send {
+                    to: peer,
+                    msg: PeerMsg::Inform(t.clone()),
+                });
+            }
+        }
+        self.check_syncs(out);
+    }
+
+    /// A `sync`: answer once a quorum has answered a ping round sent after it arrived.
+    pub(crate) fn leader_sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
+        let zxid = self.last_logged();
+        if self.plant(Plant::SyncWithoutQuorum) {
+            self.answer_sync(from, id, zxid, out);
+            return;
+        }
+        let l = self.leader_mut();
+        l.ping_round += 1;
+        let round = l.ping_round;
+        l.sync_waiters.push(SyncWaiter {
+            from,
+            id,
+            zxid,
+            round,
+        });
+        let followers: Vec<ServerId> = l.forwarding().collect();
+        for peer in followers {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::Ping { round },
+            });
+        }
+        self.check_syncs(out);
+    }
+
+    fn check_syncs(&mut self, out: &mut Vec<Effect>) {
+        let me = self.cfg.my_id;
+        let l = self.leader();
+        if l.sync_waiters.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for w in l.sync_waiters.iter().cloned() {
+            let mut confirmed: Vec<ServerId> = l
+                .learners
+                .iter()
+                .filter(|(_, h)| h.phase == HandlerPhase::Active && h.pong_round >= w.round)
+                .map(|(id, _)| *id)
+                .collect();
+            confirmed.push(me);
+            if self.cfg.is_quorum(confirmed.iter()) {
+                ready.push(w)
+            } else {
+                waiting.push(w)
+            }
+        }
+        self.leader_mut().sync_waiters = waiting;
+        for w in ready {
+            self.answer_sync(w.from, w.id, w.zxid, out);
+        }
+    }
+
+    fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+        if from == self.cfg.my_id {
+            self.sync_confirmed(id, zxid, out);
+        } else {
+            out.push(Effect::Send {
+                to: from,
+                msg: PeerMsg::SyncReply { id, zxid },
+            });
+        }
+    }
+
+    pub(crate) fn leader_track_session(&mut self, txn: &Txn) {
+        let now = self.now;
+        let l = self.leader_mut();
+        match &txn.op {
+            TxnOp::CreateSession { timeout_ms } => l.track(txn.session, *timeout_ms, now),
+            TxnOp::CloseSession => l.untrack(txn.session),
+            TxnOp::DeleteContainer { path } => {
+                l.reaping.remove(path);
+            }
+            TxnOp::Write { .. } => {}
+        }
+    }
+
+    pub(crate) fn leader_after_learner_change(&mut self, out: &mut Vec<Effect>) {
+        if self.leader().established {
+            self.try_commit(out);
+            self.check_syncs(out);
+        }
+    }
+
+    pub(crate) fn leader_tick(&mut self, out: &mut Vec<Effect>) {
+        let now = self.now;
+        let me = self.cfg.my_id;
+        let tick = self.cfg.tick_time_ms;
+        let init = tick * self.cfg.init_limit as Millis;
+        let sync = tick * self.cfg.sync_limit as Millis;
+        let l = self.leader();
+        if !l.established {
+            if now.saturating_sub(l.started) > init {
+                self.go_looking("no quorum established within initLimit", out);
+            }
+            return;
+        }
+        // Learners silent past their limit are dropped, as ZooKeeper's LearnerHandler does.
+        let stale: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| {
+                let limit = if h.phase == HandlerPhase::Active {
+                    sync
+                } else {
+                    init
+                };
+                now.saturating_sub(h.last_heard) > limit
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in stale {
+            self.leader_mut().learners.remove(&peer);
+            out.push(Effect::DisconnectPeer { peer });
+        }
+        let l = self.leader();
+        let mut alive: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| h.phase == HandlerPhase::Active)
+            .map(|(id, _)| *id)
+            .collect();
+        alive.push(me);
+        if !self.cfg.is_quorum(alive.iter()) {
+            self.go_looking("lost the quorum for syncLimit", out);
+            return;
+        }
+        if now.saturating_sub(l.last_ping) >= tick / 2 {
+            let l = self.leader_mut();
+            l.last_ping = now;
+            l.ping_round += 1;
+            let round = l.ping_round;
+            let to: Vec<ServerId> = l
+                .learners
+                .iter()
+                .filter(|(_, h)| h.phase >= HandlerPhase::Synced)
+                .map(|(id, _)| *id)
+                .collect();
+            for peer in to {
+                out.push(Effect::Send {
+                    to: peer,
+                    msg: PeerMsg::Ping { round },
+                });
+            }
+        }
+        // Session expiry: a replicated closeSession, once.
+        let l = self.leader();
+        let expired: Vec<SessionId> = l
+            .expiry
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .map(|(_, s)| *s)
+            .filter(|s| !l.closing.contains(s))
+            .collect();
+        for s in expired {
+            self.leader_mut().closing.insert(s);
+            tracing::debug!(session = s, "session expired");
+            self.propose(s, 0, Origin::NONE, TxnOp::CloseSession, out);
+            if !matches!(self.role, Role::Leading(_)) {
+                return;
+            }
+        }
+        if now.saturating_sub(self.leader().last_reap) >= self.cfg.container_check_interval_ms {
+            self.leader_mut().last_reap = now;
+            for path in self.tree.reapable(now as i64) {
+                if self.leader_mut().reaping.insert(path.clone()) {
+                    self.propose(0, 0, Origin::NONE, TxnOp::DeleteContainer { path }, out);
+                    if !matches!(self.role, Role::Leading(_)) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The learner's side of ZAB (ZooKeeper's Follower and Observer): FOLLOWERINFO/OBSERVERINFO,
+//! accepting the new epoch (durably, and from one leader only), taking the sync, ACKing
+//! NEWLEADER only once what it received is durable and currentEpoch is written, then serving
+//! from UPTODATE on: logging and ACKing proposals once durable, applying commits, answering
+//! pings. Silence from the leader past the limit sends it back to LOOKING.
+
+use crate::peer::{PeerMsg, ServerState, SyncMode};
+use crate::plant::Plant;
+use crate::proto::SessionId;
+use crate::server::{Effect, Millis, Role, Server};
+use crate::tree::{DataTree, TreeOptions};
+use crate::txn::ServerId;
+use crate::zxid::Zxid;
+use std::collections::BTreeSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LearnerPhase {
+    /// LEARNERINFO sent, waiting for LEADERINFO.
+    Discovery,
+    /// ACKEPOCH sent, waiting for the sync.
+    EpochAcked,
+    /// DIFF/TRUNC/SNAP taken, waiting for NEWLEADER.
+    Syncing,
+    /// NEWLEADER received; ACK once everything through `newleader_through` is durable.
+    NewLeaderPending,
+    /// NEWLEADER ACKed, waiting for UPTODATE.
+    AwaitUpToDate,
+    Serving,
+}
+
+pub(crate) struct Learner {
+    pub leader: ServerId,
+    pub observer: bool,
+    pub phase: LearnerPhase,
+    pub epoch: u32,
+    pub last_heard: Millis,
+    /// The highest zxid the leader has told us is committed.
+    pub committed: Zxid,
+    pub newleader_through: Zxid,
+    pub last_acked: Zxid,
+    /// Sessions with client activity since the last ping.
+    pub touched: BTreeSet<SessionId>,
+}
+
+impl Learner {
+    pub(crate) fn serving(&self) -> bool {
+        self.phase == LearnerPhase::Serving
+    }
+}
+
+impl Server {
+    fn learner(&self) -> &Learner {
+        match &self.role {
+            Role::Learning(l) => l,
+            _ => unreachable!("not a learner"),
+        }
+    }
+
+    fn learner_mut(&mut self) -> &mut Learner {
+        match &mut self.role {
+            Role::Learning(l) => l,
+            _ => unreachable!("not a learner"),
+        }
+    }
+
+    pub(crate) fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+        let observer = self.cfg.is_observer();
+        self.role = Role::Learning(Box::new(Learner {
+            leader,
+            observer,
+            phase: LearnerPhase::Discovery,
+            epoch: 0,
+            last_heard: self.now,
+            committed: Zxid::ZERO,
+            newleader_through: Zxid::ZERO,
+            last_acked: Zxid::ZERO,
+            touched: BTreeSet::new(),
+        }));
+        self.set_state(
+            if observer {
+                ServerState::Observing
+            } else {
+                ServerState::Following
+            },
+            out,
+        );
+        let msg = PeerMsg::LearnerInfo {
+            accepted_epoch: self.epochs.accepted_epoch,
+            last_zxid: self.last_logged(),
+            observer,
+        };
+        out.push(Effect::Send { to: leader, msg });
+    }
+
+    pub(crate) fn learner_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+        if from != self.learner().leader {
+            return; // only our leader speaks to us on the quorum channel
+        }
+        self.learner_mut().last_heard = self.now;
+        let phase = self.learner().phase;
+        match msg {
+            PeerMsg::LeaderInfo { new_epoch } if phase == LearnerPhase::Discovery => {
+                let e = self.epochs;
+                // Never ACK one epoch to two leaders: that is what keeps epochs unique.
+                let fresh = new_epoch > e.accepted_epoch
+                    || (new_epoch == e.accepted_epoch && e.accepted_from == from);
+                if !fresh {
+                    self.go_looking("leader proposed an epoch we cannot accept", out);
+                    return;
+                }
+                self.epochs.accepted_epoch = new_epoch;
+                self.epochs.accepted_from = from;
+                out.push(Effect::PersistEpochs(self.epochs));
+                let ack = PeerMsg::AckEpoch {
+                    current_epoch: self.epochs.current_epoch,
+                    last_zxid: self.last_logged(),
+                };
+                out.push(Effect::Send { to: from, msg: ack });
+                let l = self.learner_mut();
+                l.epoch = new_epoch;
+                l.phase = LearnerPhase::EpochAcked;
+            }
+            PeerMsg::Sync {
+                mode,
+                txns,
+                committed,
+            } if phase == LearnerPhase::EpochAcked => {
+                match mode {
+                    SyncMode::Diff => {}
+                    SyncMode::Trunc { to } => self.truncate(to, out),
+                    SyncMode::Snap { zxid, snapshot } => {
+                        let opts = TreeOptions {
+                            extended_types: self.cfg.extended_types,
+                            plant: self.cfg.plant,
+                        };
+                        match DataTree::from_snapshot(&snapshot, opts) {
+                            Ok(tree) if tree.last_zxid() == zxid => {
+                                self.tree = tree;
+                                self.history.clear();
+                                self.window_base = zxid;
+                                self.durable = zxid;
+                                out.push(Effect::Snapshot {
+                                    zxid,
+                                    data: snapshot,
+                                    reset_log: true,
+                                });
+                            }
+                            _ => {
+                                self.go_looking("the leader's snapshot is unreadable", out);
+                                return;
+                            }
+                        }
+                    }
+                }
+                // With the DIFF-instead-of-TRUNC plant our log can hold txns the leader lacks;
+                // keep only what extends it, as a buggy learner would.
+                let last = self.last_logged();
+                let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
+                self.append(txns, out);
+                let l = self.learner_mut();
+                l.committed = l.committed.max(committed);
+                l.phase = LearnerPhase::Syncing;
+            }
+            PeerMsg::NewLeader { zxid } if phase == LearnerPhase::Syncing => {
+                assert_eq!(
+                    zxid.epoch(),
+                    self.learner().epoch,
+                    "NEWLEADER of another epoch"
+                );
+                let through = self.last_logged();
+                let l = self.learner_mut();
+                l.newleader_through = through;
+                l.phase = LearnerPhase::NewLeaderPending;
+                self.learner_persisted(out);
+            }
+            PeerMsg::UpToDate { committed } if phase == LearnerPhase::AwaitUpToDate => {
+                let l = self.learner_mut();
+                l.committed = l.committed.max(committed);
+                l.phase = LearnerPhase::Serving;
+                let c = l.committed;
+                tracing::info!(server = self.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
+                self.commit_to(c, out);
+            }
+            PeerMsg::Proposal(txn)
+                if phase >= LearnerPhase::NewLeaderPending && !self.learner().observer =>
+            {
+                let zxid = txn.zxid;
+                self.append(vec![txn], out);
+                if self.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
+                    self.learner_mut().last_acked = zxid;
+                    out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::Ack { zxid },
+                    });
+                }
+            }
+            PeerMsg::Commit { zxid } if phase >= LearnerPhase::NewLeaderPending => {
+                let l = self.learner_mut();
+                l.committed = l.committed.max(zxid);
+                if phase == LearnerPhase::Serving {
+                    self.commit_to(zxid, out);
+                }
+            }
+            PeerMsg::Inform(txn)
+                if phase >= LearnerPhase::NewLeaderPending && self.learner().observer =>
+            {
+                assert!(
+                    txn.zxid > self.last_logged(),
+                    "INFORM {} not after {}",
+                    txn.zxid,
+                    self.last_logged()
+                );
+                let zxid = txn.zxid;
+                self.append(vec![txn], out);
+                let l = self.learner_mut();
+                l.committed = l.committed.max(zxid);
+                if phase == LearnerPhase::Serving {
+                    self.commit_to(zxid, out);
+                }
+            }
+            PeerMsg::Ping { round } if phase >= LearnerPhase::EpochAcked => {
+                let touched: Vec<SessionId> = std::mem::take(&mut self.learner_mut().touched)
+                    .into_iter()
+                    .collect();
+                out.push(Effect::Send {
+                    to: from,
+                    msg: PeerMsg::PingReply { round, touched },
+                });
+            }
+            PeerMsg::SyncReply { id, zxid } if phase == LearnerPhase::Serving => {
+                self.sync_confirmed(id, zxid, out);
+            }
+            other => {
+                tracing::debug!(
+                    server = self.cfg.my_id,
+                    msg = other.name(),
+                    ?phase,
+                    "ignored from leader"
+                );
+            }
+        }
+    }
+
+    pub(crate) fn learner_persisted(&mut self, out: &mut Vec<Effect>) {
+        let l = self.learner();
+        if l.phase == LearnerPhase::NewLeaderPending && self.durable >= l.newleader_through {
+            // What we were sent is durable: now currentEpoch, then the ACK.
+            let epoch = l.epoch;
+            let leader = l.leader;
+            self.epochs.current_epoch = epoch;
+            out.push(Effect::PersistEpochs(self.epochs));
+            out.push(Effect::Send {
+                to: leader,
+                msg: PeerMsg::AckNewLeader {
+                    zxid: Zxid::new(epoch, 0),
+                },
+            });
+            self.learner_mut().phase = LearnerPhase::AwaitUpToDate;
+        }
+        let l = self.learner();
+        if l.phase >= LearnerPhase::AwaitUpToDate && !l.observer && self.durable > l.last_acked {
+            let (leader, zxid) = (l.leader, self.durable);
+            self.learner_mut().last_acked = zxid;
+            out.push(Effect::Send {
+                to: leader,
+                msg: PeerMsg::Ack { zxid },
+            });
+        }
+    }
+
+    pub(crate) fn learner_tick(&mut self, out: &mut Vec<Effect>) {
+        let l = self.learner();
+        let limit = if l.serving() {
+            self.cfg.sync_limit
+        } else {
+            self.cfg.init_limit
+        };
+        if self.now.saturating_sub(l.last_heard) > self.cfg.tick_time_ms * limit as Millis {
+            self.go_looking("the leader went silent", out);
+        }
+    }
+}

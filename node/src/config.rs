@@ -1,0 +1,699 @@
+//! `zoo.cfg`, read the way Apache ZooKeeper reads it (a Java properties file), turned into the
+//! core's [`ensemble_core::Config`] plus what the node itself needs (directories, ports, limits).
+//!
+//! Every problem names the file and, where there is one, the line, so an operator can fix it
+//! without reading our source.
+
+use ensemble_core::{Config, LearnerType, ServerId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// `preAllocSize` default: ZooKeeper's 64 MiB.
+pub const DEFAULT_PREALLOC: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem tied to one line of the file.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// A problem with the file as a whole (a key that is missing, a myid that is absent).
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// One `server.N` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: ServerId,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub kind: LearnerType,
+    /// The `;[addr:]clientPort` suffix (ZooKeeper 3.5+ dynamic-config form).
+    pub client: Option<(Option<String>, u16)>,
+    /// 1-based line in the file.
+    pub line: usize,
+}
+
+/// Which four-letter words answer (`4lw.commands.whitelist`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Whitelist {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Whitelist {
+    pub fn allows(&self, cmd: &str) -> bool {
+        match self {
+            Whitelist::All => true,
+            Whitelist::Only(set) => set.contains(cmd),
+        }
+    }
+
+    /// With no `4lw.commands.whitelist` line: ZooKeeper 3.4's default (the version the seed
+    /// tutorial deploys) — every command except the expensive `wchp` and `wchc`. ZooKeeper
+    /// 3.5+ narrowed it to `srvr` only; set the key to get exactly that.
+    pub fn default_set() -> Whitelist {
+        let cmds = [
+            "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "dump", "envi", "wchs", "dirs",
+            "isro", "srst", "hash", "gtmk", "stmk",
+        ];
+        Whitelist::Only(cmds.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+/// Everything the node needs from `zoo.cfg`.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub path: PathBuf,
+    pub core: Config,
+    /// Standalone: no `server.N` lines.
+    pub standalone: bool,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    /// `clientPortAddress` (or the server line's client address); `None` listens on all.
+    pub client_address: Option<String>,
+    /// Per client IP; 0 = unlimited.
+    pub max_client_cnxns: u32,
+    pub servers: BTreeMap<ServerId, ServerSpec>,
+    pub snap_retain_count: u32,
+    /// Hours; 0 = autopurge off.
+    pub purge_interval_hours: u32,
+    pub whitelist: Whitelist,
+    /// `jute.maxbuffer`: largest client frame accepted.
+    pub max_buffer: usize,
+    pub prealloc_size: u64,
+    /// `forceSync=no` skips fsync (as ZooKeeper's zookeeper.forceSync): unsafe, for tests only.
+    pub force_sync: bool,
+    /// Keys in file order, as `conf`/`envi` may want to show them.
+    pub entries: Vec<(String, String)>,
+    /// Things to tell the operator once logging is up (unknown keys, overridden values).
+    pub warnings: Vec<String>,
+}
+
+impl NodeConfig {
+    pub fn me(&self) -> Option<&ServerSpec> {
+        self.servers.get(&self.core.my_id)
+    }
+
+    /// Where `ensemble status` should connect: a concrete address if one was configured.
+    pub fn client_connect_host(&self) -> String {
+        match self.client_address.as_deref() {
+            None | Some("0.0.0.0") | Some("::") | Some("[::]") => "127.0.0.1".to_string(),
+            Some(h) => h.to_string(),
+        }
+    }
+
+    pub fn snap_dir(&self) -> PathBuf {
+        self.data_dir.join("version-2")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_log_dir.join("version-2")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.data_dir.join("zookeeper_server.pid")
+    }
+}
+
+/// Keys ZooKeeper knows that this node accepts and does not act on (no warning for them).
+const ACCEPTED_IGNORED: &[&str] = &[
+    "electionAlg",
+    "quorumListenOnAllIPs",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "admin.enableServer",
+    "admin.serverPort",
+    "admin.serverAddress",
+    "syncEnabled",
+    "leaderServes",
+    "cnxTimeout",
+    "globalOutstandingLimit",
+    "fsync.warningthresholdms",
+    "clientPortListenBacklog",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "skipACL",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "connectToLearnerMasterLimit",
+    "maxCnxns",
+    "syncLimit.extra",
+    "sslQuorum",
+    "portUnification",
+    "metricsProvider.className",
+    "metricsProvider.httpPort",
+    "metricsProvider.httpHost",
+    "metricsProvider.exportJvmInfo",
+    "dynamicConfigFile",
+    "quorum.auth.enableSasl",
+    "audit.enable",
+    "serverCnxnFactory",
+    "electionPortBindRetry",
+];
+
+struct Parser<'a> {
+    path: &'a Path,
+}
+
+impl Parser<'_> {
+    fn line_err(&self, line: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError::Line {
+            path: self.path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+    fn file_err(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::File {
+            path: self.path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    fn num<T: std::str::FromStr>(&self, line: usize, key: &str, v: &str) -> Result<T, ConfigError> {
+        v.trim()
+            .parse::<T>()
+            .map_err(|_| self.line_err(line, format!("{key}={v}: not a valid number for {key}")))
+    }
+}
+
+/// A raw `key=value` line (Java properties rules, minus escapes we never need).
+#[derive(Debug)]
+struct Entry {
+    line: usize,
+    key: String,
+    value: String,
+}
+
+fn split_properties(text: &str) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let trimmed = raw.trim_start();
+        let (start, mut body) = match pending.take() {
+            Some((start, acc)) => (start, acc + trimmed),
+            None => {
+                if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
+                    continue;
+                }
+                (lineno, trimmed.to_string())
+            }
+        };
+        // A line ending in an odd number of backslashes continues on the next one.
+        let trailing = body.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 {
+            body.pop();
+            pending = Some((start, body));
+            continue;
+        }
+        let sep = body.find(['=', ':', ' ', '\t']);
+        let (key, value) = match sep {
+            Some(at) => {
+                let key = &body[..at];
+                let mut rest = body[at..].trim_start_matches([' ', '\t']);
+                if rest.starts_with('=') || rest.starts_with(':') {
+                    rest = &rest[1..];
+                }
+                (key.to_string(), rest.trim().to_string())
+            }
+            None => (body.clone(), String::new()),
+        };
+        out.push(Entry {
+            line: start,
+            key,
+            value,
+        });
+    }
+    if let Some((start, body)) = pending {
+        out.push(Entry {
+            line: start,
+            key: body.trim().to_string(),
+            value: String::new(),
+        });
+    }
+    out
+}
+
+/// Parse `host:port:port[:type][;[addr:]clientPort]`. IPv6 hosts go in brackets.
+fn parse_server_line(p: &Parser<'_>, e: &Entry, id: ServerId) -> Result<ServerSpec, ConfigError> {
+    let bad = |why: &str| {
+        p.line_err(
+            e.line,
+            format!(
+                "{}={}: {why} (expected host:quorumPort:electionPort[:participant|:observer][;[address:]clientPort])",
+                e.key, e.value
+            ),
+        )
+    };
+    let (addr_part, client_part) = match e.value.split_once(';') {
+        Some((a, c)) => (a.trim(), Some(c.trim())),
+        None => (e.value.trim(), None),
+    };
+    if addr_part.contains('|') {
+        return Err(bad("multiple addresses per server are not supported"));
+    }
+    let (host, rest) = if let Some(stripped) = addr_part.strip_prefix('[') {
+        let end = stripped
+            .find(']')
+            .ok_or_else(|| bad("unclosed '[' in the host"))?;
+        let host = &stripped[..end];
+        let rest = stripped[end + 1..]
+            .strip_prefix(':')
+            .ok_or_else(|| bad("missing ports"))?;
+        (host.to_string(), rest)
+    } else {
+        let (h, r) = addr_part
+            .split_once(':')
+            .ok_or_else(|| bad("missing ports"))?;
+        (h.to_string(), r)
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let parts: Vec<&str> = rest.split(':').collect();
+    if parts.len() < 2 || parts.len() > 3 {
+        return Err(bad("wrong number of fields"));
+    }
+    let port = |s: &str, what: &str| -> Result<u16, ConfigError> {
+        match s.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(bad(&format!("{what} '{s}' is not a port number"))),
+        }
+    };
+    let quorum_port = port(parts[0], "quorum port")?;
+    let election_port = port(parts[1], "election port")?;
+    let kind = match parts.get(2).map(|s| s.trim().to_ascii_lowercase()) {
+        None => LearnerType::Participant,
+        Some(t) if t == "participant" => LearnerType::Participant,
+        Some(t) if t == "observer" => LearnerType::Observer,
+        Some(t) => return Err(bad(&format!("unknown server type '{t}'"))),
+    };
+    let client = match client_part {
+        None | Some("") => None,
+        Some(c) => {
+            let (addr, p) = match c.rsplit_once(':') {
+                Some((a, p)) => (Some(a.trim_matches(['[', ']']).to_string()), p),
+                None => (None, c),
+            };
+            Some((addr, port(p, "client port")?))
+        }
+    };
+    Ok(ServerSpec {
+        id,
+        host,
+        quorum_port,
+        election_port,
+        kind,
+        client,
+        line: e.line,
+    })
+}
+
+/// Read and check a `zoo.cfg`, including `myid` from its dataDir.
+pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parse `text` as if read from `path` (tests use this; `myid` is still read from dataDir).
+pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
+    let p = Parser { path };
+    let entries = split_properties(text);
+    let mut warnings = Vec::new();
+
+    let mut tick_time: Option<u64> = None;
+    let mut init_limit: Option<u32> = None;
+    let mut sync_limit: Option<u32> = None;
+    let mut data_dir: Option<(usize, PathBuf)> = None;
+    let mut data_log_dir: Option<PathBuf> = None;
+    let mut client_port: Option<(usize, u16)> = None;
+    let mut client_address: Option<String> = None;
+    let mut max_client_cnxns: u32 = 60;
+    let mut min_session: Option<(usize, i64)> = None;
+    let mut max_session: Option<(usize, i64)> = None;
+    let mut servers: BTreeMap<ServerId, ServerSpec> = BTreeMap::new();
+    let mut peer_type: Option<(usize, LearnerType)> = None;
+    let mut snap_retain: u32 = 3;
+    let mut purge_interval: u32 = 0;
+    let mut snap_count: u64 = 100_000;
+    let mut whitelist: Option<Whitelist> = None;
+    let mut max_buffer: usize = ensemble_core::jute::MAX_BUFFER;
+    let mut prealloc: u64 = DEFAULT_PREALLOC;
+    let mut force_sync = true;
+    let mut extended_types: Option<bool> = None;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+
+    let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" => Ok(true),
+            "false" | "no" => Ok(false),
+            _ => Err(p.line_err(line, format!("{key}={v}: expected true or false"))),
+        }
+    };
+
+    for e in &entries {
+        if let Some(prev) = seen.insert(e.key.clone(), e.line) {
+            warnings.push(format!(
+                "{}:{}: {} is set again (line {prev}); the later value wins",
+                path.display(),
+                e.line,
+                e.key
+            ));
+        }
+        let v = e.value.as_str();
+        match e.key.as_str() {
+            "tickTime" => {
+                let t: u64 = p.num(e.line, &e.key, v)?;
+                if t == 0 {
+                    return Err(p.line_err(e.line, "tickTime must be greater than 0"));
+                }
+                tick_time = Some(t);
+            }
+            "initLimit" => init_limit = Some(positive(&p, e, v)?),
+            "syncLimit" => sync_limit = Some(positive(&p, e, v)?),
+            "dataDir" => {
+                if v.is_empty() {
+                    return Err(p.line_err(e.line, "dataDir is empty"));
+                }
+                data_dir = Some((e.line, PathBuf::from(v)));
+            }
+            "dataLogDir" => {
+                if v.is_empty() {
+                    return Err(p.line_err(e.line, "dataLogDir is empty"));
+                }
+                data_log_dir = Some(PathBuf::from(v));
+            }
+            "clientPort" => {
+                let port: u16 = p.num(e.line, &e.key, v)?;
+                if port == 0 {
+                    return Err(p.line_err(e.line, "clientPort must be 1..65535"));
+                }
+                client_port = Some((e.line, port));
+            }
+            "clientPortAddress" => {
+                if v.is_empty() {
+                    return Err(p.line_err(e.line, "clientPortAddress is empty"));
+                }
+                client_address = Some(v.trim_matches(['[', ']']).to_string());
+            }
+            "maxClientCnxns" => max_client_cnxns = p.num(e.line, &e.key, v)?,
+            "minSessionTimeout" => min_session = Some((e.line, p.num(e.line, &e.key, v)?)),
+            "maxSessionTimeout" => max_session = Some((e.line, p.num(e.line, &e.key, v)?)),
+            "peerType" => {
+                let t = match v.trim().to_ascii_lowercase().as_str() {
+                    "observer" => LearnerType::Observer,
+                    "participant" => LearnerType::Participant,
+                    _ => {
+                        return Err(p.line_err(
+                            e.line,
+                            format!("peerType={v}: expected observer or participant"),
+                        ));
+                    }
+                };
+                peer_type = Some((e.line, t));
+            }
+            "autopurge.snapRetainCount" => {
+                let n: u32 = p.num(e.line, &e.key, v)?;
+                // ZooKeeper's floor: fewer than 3 retained snapshots is raised to 3.
+                if n < 3 {
+                    warnings.push(format!(
+                        "{}:{}: autopurge.snapRetainCount={n} is below the minimum; using 3",
+                        path.display(),
+                        e.line
+                    ));
+                }
+                snap_retain = n.max(3);
+            }
+            "autopurge.purgeInterval" => purge_interval = p.num(e.line, &e.key, v)?,
+            "snapCount" => {
+                let n: u64 = p.num(e.line, &e.key, v)?;
+                if n < 2 {
+                    return Err(p.line_err(e.line, "snapCount must be at least 2"));
+                }
+                snap_count = n;
+            }
+            "4lw.commands.whitelist" => {
+                let mut set = BTreeSet::new();
+                let mut all = false;
+                for w in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    if w == "*" {
+                        all = true;
+                    } else if crate::fourlw::is_known(w) {
+                        set.insert(w.to_string());
+                    } else {
+                        warnings.push(format!(
+                            "{}:{}: unknown four-letter word '{w}' in 4lw.commands.whitelist",
+                            path.display(),
+                            e.line
+                        ));
+                    }
+                }
+                whitelist = Some(if all {
+                    Whitelist::All
+                } else {
+                    Whitelist::Only(set)
+                });
+            }
+            "jute.maxbuffer" => {
+                let n: usize = p.num(e.line, &e.key, v)?;
+                if n < 1024 {
+                    return Err(p.line_err(e.line, "jute.maxbuffer must be at least 1024"));
+                }
+                max_buffer = n;
+            }
+            "preAllocSize" => {
+                // ZooKeeper's unit: KiB.
+                let kib: u64 = p.num(e.line, &e.key, v)?;
+                prealloc = kib.saturating_mul(1024);
+            }
+            "forceSync" => force_sync = bool_of(e.line, &e.key, v)?,
+            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                extended_types = Some(bool_of(e.line, &e.key, v)?)
+            }
+            k if k.starts_with("server.") => {
+                let id: ServerId = k["server.".len()..].parse().map_err(|_| {
+                    p.line_err(
+                        e.line,
+                        format!("{k}: the server id must be a non-negative integer"),
+                    )
+                })?;
+                let spec = parse_server_line(&p, e, id)?;
+                if let Some(prev) = servers.get(&id) {
+                    return Err(p.line_err(
+                        e.line,
+                        format!("server.{id} is defined twice (also on line {})", prev.line),
+                    ));
+                }
+                servers.insert(id, spec);
+            }
+            k if k.starts_with("group.") || k.starts_with("weight.") => {
+                return Err(p.line_err(
+                    e.line,
+                    format!("{k}: hierarchical quorums are not supported"),
+                ));
+            }
+            k if ACCEPTED_IGNORED.contains(&k) => {}
+            k => warnings.push(format!(
+                "{}:{}: unknown key '{k}' ignored",
+                path.display(),
+                e.line
+            )),
+        }
+    }
+
+    let tick = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;
+    let (data_dir_line, data_dir) = data_dir.ok_or_else(|| p.file_err("dataDir is not set"))?;
+    let data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
+    let standalone = servers.is_empty();
+
+    // Session timeouts: -1 (or absent) means ZooKeeper's 2x / 20x tickTime.
+    let min_s = match min_session {
+        Some((_, v)) if v >= 0 => v,
+        _ => 2 * tick as i64,
+    };
+    let max_s = match max_session {
+        Some((_, v)) if v >= 0 => v,
+        _ => 20 * tick as i64,
+    };
+    if min_s > max_s {
+        let line = min_session.or(max_session).map(|(l, _)| l).unwrap_or(0);
+        return Err(p.line_err(
+            line,
+            format!(
+                "minSessionTimeout ({min_s}) must not be larger than maxSessionTimeout ({max_s})"
+            ),
+        ));
+    }
+    let to_i32 = |v: i64, line: usize| -> Result<i32, ConfigError> {
+        i32::try_from(v).map_err(|_| p.line_err(line, format!("session timeout {v} is too large")))
+    };
+    let min_s = to_i32(min_s, min_session.map(|x| x.0).unwrap_or(0))?;
+    let max_s = to_i32(max_s, max_session.map(|x| x.0).unwrap_or(0))?;
+
+    let (my_id, members) = if standalone {
+        if let Some((line, LearnerType::Observer)) = peer_type {
+            return Err(p.line_err(line, "peerType=observer needs server.N lines"));
+        }
+        // Standalone needs no myid; ZooKeeper reports serverId 0 there.
+        let id = read_myid(&data_dir)
+            .ok()
+            .flatten()
+            .map(|(id, _)| id)
+            .unwrap_or(0);
+        (id, BTreeMap::from([(id, LearnerType::Participant)]))
+    } else {
+        if init_limit.is_none() {
+            return Err(p.file_err("initLimit is not set (required with server.N lines)"));
+        }
+        if sync_limit.is_none() {
+            return Err(p.file_err("syncLimit is not set (required with server.N lines)"));
+        }
+        let myid_path = data_dir.join("myid");
+        let id = match read_myid(&data_dir) {
+            Ok(Some((id, _))) => id,
+            Ok(None) => {
+                return Err(p.line_err(
+                    data_dir_line,
+                    format!(
+                        "dataDir={}: {} is missing; write this server's id (the N of its server.N line) into it",
+                        data_dir.display(),
+                        myid_path.display()
+                    ),
+                ));
+            }
+            Err(why) => {
+                return Err(p.line_err(
+                    data_dir_line,
+                    format!(
+                        "dataDir={}: {}: {why}",
+                        data_dir.display(),
+                        myid_path.display()
+                    ),
+                ));
+            }
+        };
+        let Some(me) = servers.get(&id) else {
+            return Err(p.file_err(format!(
+                "{} says {id}, but there is no server.{id} line",
+                myid_path.display()
+            )));
+        };
+        if let Some((line, t)) = peer_type
+            && t != me.kind
+        {
+            warnings.push(format!(
+                "{}:{line}: peerType ({}) does not match server.{id}'s type ({}); using the server line",
+                path.display(),
+                kind_name(t),
+                kind_name(me.kind)
+            ));
+        }
+        if !servers.values().any(|s| s.kind == LearnerType::Participant) {
+            return Err(p.file_err("no participant among the server.N lines"));
+        }
+        (id, servers.iter().map(|(id, s)| (*id, s.kind)).collect())
+    };
+
+    // The client port: clientPort, or the `;port` of this server's line.
+    let mine = servers.get(&my_id);
+    let (port, addr) = match (client_port, mine.and_then(|s| s.client.clone())) {
+        (Some((line, a)), Some((_, b))) if a != b => {
+            return Err(p.line_err(
+                line,
+                format!("clientPort={a} conflicts with server.{my_id}'s client port {b}"),
+            ));
+        }
+        (_, Some((addr, b))) => (b, client_address.clone().or(addr)),
+        (Some((_, a)), None) => (a, client_address.clone()),
+        (None, None) => return Err(p.file_err("clientPort is not set")),
+    };
+
+    let mut core = Config::new(my_id, members);
+    core.tick_time_ms = tick;
+    core.init_limit = init_limit.unwrap_or(10);
+    core.sync_limit = sync_limit.unwrap_or(5);
+    core.min_session_timeout_ms = min_s;
+    core.max_session_timeout_ms = max_s;
+    core.snap_count = snap_count;
+    if let Some(x) = extended_types {
+        core.extended_types = x;
+    }
+
+    Ok(NodeConfig {
+        path: path.to_path_buf(),
+        core,
+        standalone,
+        data_dir,
+        data_log_dir,
+        client_port: port,
+        client_address: addr,
+        max_client_cnxns,
+        servers,
+        snap_retain_count: snap_retain,
+        purge_interval_hours: purge_interval,
+        whitelist: whitelist.unwrap_or_else(Whitelist::default_set),
+        max_buffer,
+        prealloc_size: prealloc,
+        force_sync,
+        entries: entries.into_iter().map(|e| (e.key, e.value)).collect(),
+        warnings,
+    })
+}
+
+fn positive(p: &Parser<'_>, e: &Entry, v: &str) -> Result<u32, ConfigError> {
+    let n: u32 = p.num(e.line, &e.key, v)?;
+    if n == 0 {
+        return Err(p.line_err(e.line, format!("{} must be greater than 0", e.key)));
+    }
+    Ok(n)
+}
+
+pub fn kind_name(t: LearnerType) -> &'static str {
+    match t {
+        LearnerType::Participant => "participant",
+        LearnerType::Observer => "observer",
+    }
+}
+
+/// `dataDir/myid`: `Ok(None)` when absent, `Err` when present but not a number.
+pub fn read_myid(data_dir: &Path) -> Result<Option<(ServerId, PathBuf)>, String> {
+    let path = data_dir.join("myid");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse::<ServerId>() {
+            Ok(id) => Ok(Some((id, path))),
+            Err(_) => Err(format!("'{}' is not a server id", text.trim())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl fmt::Display for Whitelist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Whitelist::All => write!(f, "*"),
+            Whitelist::Only(s) => {
+                let v: Vec<&str> = s.iter().map(String::as_str).collect();
+                write!(f, "{}", v.join(", "))
+            }
+        }
+    }
+}

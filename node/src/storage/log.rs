@@ -1,0 +1,640 @@
+//! The transaction log: files `log.<hex zxid of the first txn>` under `dataLogDir/version-2/`.
+//!
+//! File layout: a 16-byte header (`ENSTXLOG`, format version, reserved), then records
+//! `[payload len u32 LE][crc32 of payload u32 LE][payload = bincode(Txn)]`, then zeros: files
+//! are preallocated (extended sparse, as ZooKeeper does) so that appends rarely change the file
+//! size. A record of length 0 ends the log.
+//!
+//! Writes go through one writer thread that batches: it writes everything queued, issues one
+//! fdatasync for the lot (group commit), then reports the highest durable zxid.
+
+use super::StorageError;
+use super::codec::{MAX_RECORD, crc, fsync_dir, txn_options, u32_at, zxid_of_name};
+use bincode::Options;
+use ensemble_core::{Txn, Zxid};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+pub const LOG_MAGIC: &[u8; 8] = b"ENSTXLOG";
+pub const LOG_VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 16;
+const RECORD_HEADER: usize = 8;
+
+pub fn log_file_name(first: Zxid) -> String {
+    format!("log.{:x}", first.0)
+}
+
+/// Log files in `dir`, oldest first.
+pub fn list_logs(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| StorageError::io(dir, e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(z) = zxid_of_name(name, "log") {
+            out.push((Zxid(z), ent.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) -> Result<(), StorageError> {
+    let payload = txn_options()
+        .serialize(txn)
+        .map_err(|e| StorageError::Encode(format!("txn {}: {e}", txn.zxid)))?;
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// Why reading stopped before the end of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// What one log file holds.
+#[derive(Debug)]
+pub struct FileScan {
+    pub txns: Vec<(u64, Txn)>,
+    /// Offset just past the last good record (where the next append goes).
+    pub end: u64,
+    pub len: u64,
+    pub damage: Option<Damage>,
+    /// A valid record exists after the damage: the damage is not a torn tail.
+    pub valid_after_damage: Option<u64>,
+}
+
+/// Try to read one record at `pos`. `Ok(None)` = end-of-log marker.
+fn record_at(buf: &[u8], pos: usize, prev: Option<Zxid>) -> Result<Option<(usize, Txn)>, String> {
+    if pos + RECORD_HEADER > buf.len() {
+        if buf[pos..].iter().all(|b| *b == 0) {
+            return Ok(None);
+        }
+        return Err("record header cut short".into());
+    }
+    let len = u32_at(buf, pos).unwrap_or(0) as usize;
+    let sum = u32_at(buf, pos + 4).unwrap_or(0);
+    if len == 0 {
+        if sum == 0 {
+            return Ok(None);
+        }
+        return Err("zero-length record with a checksum".into());
+    }
+    if len as u64 > MAX_RECORD || pos + RECORD_HEADER + len > buf.len() {
+        return Err(format!("record length {len} runs past the end of the file"));
+    }
+    let payload = &buf[pos + RECORD_HEADER..pos + RECORD_HEADER + len];
+    if crc(payload) != sum {
+        return Err("checksum mismatch".into());
+    }
+    let txn: Txn = txn_options()
+        .deserialize(payload)
+        .map_err(|e| format!("record does not decode: {e}"))?;
+    if let Some(p) = prev
+        && txn.zxid <= p
+    {
+        return Err(format!("zxid {} does not follow {}", txn.zxid, p));
+    }
+    Ok(Some((RECORD_HEADER + len, txn)))
+}
+
+/// Is there any well-formed record (checksum and decode both good) at or after `from`?
+fn find_valid_after(buf: &[u8], from: usize) -> Option<usize> {
+    let mut pos = from;
+    while pos + RECORD_HEADER < buf.len() {
+        // Skip runs of zeros quickly: a record header is never 8 zero bytes.
+        if buf[pos..pos + RECORD_HEADER].iter().all(|b| *b == 0) {
+            match buf[pos..].iter().position(|b| *b != 0) {
+                Some(nz) => {
+                    pos = (pos + nz).saturating_sub(RECORD_HEADER - 1).max(pos + 1);
+                    continue;
+                }
+                None => return None,
+            }
+        }
+        if let Ok(Some(_)) = record_at(buf, pos, None) {
+            return Some(pos);
+        }
+        pos += 1;
+    }
+    None
+}
+
+/// Read a whole log file. Errors only for I/O or a file that is not ours.
+pub fn scan_file(path: &Path, prev: Option<Zxid>) -> Result<FileScan, StorageError> {
+    let buf = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let len = buf.len() as u64;
+    if buf.len() < HEADER_LEN || &buf[..8] != LOG_MAGIC {
+        // A file cut short while being created (all zeros) is a torn tail like any other.
+        if buf.iter().all(|b| *b == 0) {
+            return Ok(FileScan {
+                txns: vec![],
+                end: 0,
+                len,
+                damage: Some(Damage {
+                    offset: 0,
+                    reason: "file header never written".into(),
+                }),
+                valid_after_damage: None,
+            });
+        }
+        return Err(StorageError::BadFile {
+            path: path.to_path_buf(),
+            reason: "not an ensemble txn log (bad magic)".into(),
+        });
+    }
+    let version = u32_at(&buf, 8).unwrap_or(0);
+    if version != LOG_VERSION {
+        return Err(StorageError::BadFile {
+            path: path.to_path_buf(),
+            reason: format!("txn log format version {version}, this build reads {LOG_VERSION}"),
+        });
+    }
+    let mut txns = Vec::new();
+    let mut pos = HEADER_LEN;
+    let mut last = prev;
+    let mut damage = None;
+    loop {
+        match record_at(&buf, pos, last) {
+            Ok(Some((n, txn))) => {
+                last = Some(txn.zxid);
+                txns.push((pos as u64, txn));
+                pos += n;
+            }
+            Ok(None) => break,
+            Err(reason) => {
+                damage = Some(Damage {
+                    offset: pos as u64,
+                    reason,
+                });
+                break;
+            }
+        }
+    }
+    // Whatever stopped us, nothing valid may follow: a zeroed or damaged record with good
+    // ones after it is corruption in the middle, not a torn tail.
+    let valid_after_damage = find_valid_after(&buf, pos + 1).map(|p| p as u64);
+    if damage.is_none()
+        && let Some(at) = valid_after_damage
+    {
+        damage = Some(Damage {
+            offset: pos as u64,
+            reason: format!("end-of-log marker before a valid record at {at}"),
+        });
+    }
+    Ok(FileScan {
+        txns,
+        end: pos as u64,
+        len,
+        damage,
+        valid_after_damage,
+    })
+}
+
+/// Where appends go.
+#[derive(Debug)]
+pub struct Tail {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The log's state after recovery.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub txns: Vec<Txn>,
+    pub tail: Option<Tail>,
+    pub warnings: Vec<String>,
+}
+
+/// Read every log file in order; repair a torn tail; refuse corruption before it.
+pub fn recover(dir: &Path) -> Result<Recovery, StorageError> {
+    let files = list_logs(dir)?;
+    let mut rec = Recovery::default();
+    let mut last: Option<Zxid> = None;
+    for (i, (_, path)) in files.iter().enumerate() {
+        let scan = scan_file(path, last)?;
+        if let Some(d) = &scan.damage {
+            let later_has_records = files[i + 1..].iter().any(|(_, p)| {
+                scan_file(p, None)
+                    .map(|s| !s.txns.is_empty() || s.valid_after_damage.is_some())
+                    .unwrap_or(true)
+            });
+            if scan.valid_after_damage.is_some() || later_has_records {
+                return Err(StorageError::CorruptLog {
+                    path: path.clone(),
+                    offset: d.offset,
+                    reason: d.reason.clone(),
+                });
+            }
+            rec.warnings.push(format!(
+                "{}: torn tail at offset {} ({}); truncating it",
+                path.display(),
+                d.offset,
+                d.reason
+            ));
+            if scan.end < HEADER_LEN as u64 {
+                std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+            } else {
+                zero_from(path, scan.end, scan.len)?;
+            }
+            for (_, p) in &files[i + 1..] {
+                rec.warnings.push(format!(
+                    "{}: empty log after a torn tail; removed",
+                    p.display()
+                ));
+                std::fs::remove_file(p).map_err(|e| StorageError::io(p, e))?;
+            }
+            fsync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+            if scan.end >= HEADER_LEN as u64 {
+                rec.tail = Some(Tail {
+                    path: path.clone(),
+                    offset: scan.end,
+                    len: scan.len,
+                });
+            }
+            rec.txns.extend(scan.txns.into_iter().map(|(_, t)| t));
+            return Ok(rec);
+        }
+        if let Some((_, t)) = scan.txns.last() {
+            last = Some(t.zxid);
+        }
+        rec.tail = Some(Tail {
+            path: path.clone(),
+            offset: scan.end,
+            len: scan.len,
+        });
+        rec.txns.extend(scan.txns.into_iter().map(|(_, t)| t));
+    }
+    Ok(rec)
+}
+
+/// Zero a file from `from` to its end, keeping its (preallocated) length, durably.
+fn zero_from(path: &Path, from: u64, len: u64) -> Result<(), StorageError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    f.set_len(from).map_err(|e| StorageError::io(path, e))?;
+    f.set_len(len.max(from))
+        .map_err(|e| StorageError::io(path, e))?;
+    f.sync_all().map_err(|e| StorageError::io(path, e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread.
+
+pub enum LogCmd {
+    Append(Vec<Txn>),
+    /// Drop every txn with zxid > `after`.
+    Truncate {
+        after: Zxid,
+        done: mpsc::Sender<Result<(), StorageError>>,
+    },
+    /// Drop the whole log: it restarts after `after` (a SNAP from the leader).
+    Reset {
+        after: Zxid,
+        done: mpsc::Sender<Result<(), StorageError>>,
+    },
+    /// Start a new file with the next append (after a snapshot, so old files can be purged).
+    Roll,
+    /// Everything appended so far is durable when this answers.
+    Sync {
+        done: mpsc::Sender<Result<(), StorageError>>,
+    },
+    /// Remove log files wholly before `keep_from` (the oldest retained snapshot's zxid).
+    Purge {
+        keep_from: Zxid,
+    },
+    Stop {
+        done: mpsc::Sender<Result<(), StorageError>>,
+    },
+}
+
+/// What the writer reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    Persisted(Zxid),
+    /// The log cannot be written: nothing more can be acknowledged.
+    Failed(String),
+}
+
+pub struct Writer {
+    dir: PathBuf,
+    prealloc: u64,
+    force_sync: bool,
+    file: Option<(File, Tail)>,
+    roll: bool,
+    pending: Vec<u8>,
+    pending_last: Option<Zxid>,
+    /// Highest zxid written to the OS (not yet necessarily durable).
+    written: Option<Zxid>,
+    dirty: bool,
+    last: Option<Zxid>,
+    failed: Option<String>,
+}
+
+impl Writer {
+    pub fn new(
+        dir: PathBuf,
+        prealloc: u64,
+        force_sync: bool,
+        tail: Option<Tail>,
+        last: Option<Zxid>,
+    ) -> Result<Writer, StorageError> {
+        let file = match tail {
+            Some(t) => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&t.path)
+                    .map_err(|e| StorageError::io(&t.path, e))?;
+                Some((f, t))
+            }
+            None => None,
+        };
+        Ok(Writer {
+            dir,
+            prealloc: prealloc.max(4096),
+            force_sync,
+            file,
+            roll: false,
+            pending: Vec::new(),
+            pending_last: None,
+            written: None,
+            dirty: false,
+            last,
+            failed: None,
+        })
+    }
+
+    fn queue(&mut self, txns: Vec<Txn>) -> Result<(), StorageError> {
+        for t in txns {
+            if let Some(l) = self.last
+                && t.zxid <= l
+            {
+                // The log must stay in zxid order for recovery to trust it.
+                return Err(StorageError::Order {
+                    zxid: t.zxid,
+                    last: l,
+                });
+            }
+            if self.roll || self.file.is_none() {
+                self.flush()?;
+                self.open_new(t.zxid)?;
+                self.roll = false;
+            }
+            encode_record(&t, &mut self.pending)?;
+            self.last = Some(t.zxid);
+            self.pending_last = Some(t.zxid);
+        }
+        Ok(())
+    }
+
+    fn open_new(&mut self, first: Zxid) -> Result<(), StorageError> {
+        let path = self.dir.join(log_file_name(first));
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| StorageError::io(&path, e))?;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(LOG_MAGIC);
+        header.extend_from_slice(&LOG_VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        f.write_all_at(&header, 0)
+            .map_err(|e| StorageError::io(&path, e))?;
+        f.set_len(self.prealloc)
+            .map_err(|e| StorageError::io(&path, e))?;
+        f.sync_all().map_err(|e| StorageError::io(&path, e))?;
+        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        self.file = Some((
+            f,
+            Tail {
+                path,
+                offset: HEADER_LEN as u64,
+                len: self.prealloc,
+            },
+        ));
+        Ok(())
+    }
+
+    /// Hand pending bytes to the OS.
+    fn flush(&mut self) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some((f, tail)) = self.file.as_mut() else {
+            return Err(StorageError::Encode(
+                "pending log bytes without a file".into(),
+            ));
+        };
+        let end = tail.offset + self.pending.len() as u64;
+        // Keep a zeroed record header's worth after the data: it marks the end.
+        if end + RECORD_HEADER as u64 > tail.len {
+            let mut new_len = tail.len;
+            while end + RECORD_HEADER as u64 > new_len {
+                new_len += self.prealloc;
+            }
+            f.set_len(new_len)
+                .map_err(|e| StorageError::io(&tail.path, e))?;
+            tail.len = new_len;
+        }
+        f.write_all_at(&self.pending, tail.offset)
+            .map_err(|e| StorageError::io(&tail.path, e))?;
+        tail.offset = end;
+        self.pending.clear();
+        self.written = self.pending_last.take().or(self.written);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Make everything written durable; returns the zxid now durable, if it advanced.
+    fn sync(&mut self) -> Result<Option<Zxid>, StorageError> {
+        self.flush()?;
+        if !self.dirty {
+            return Ok(None);
+        }
+        if self.force_sync
+            && let Some((f, tail)) = self.file.as_ref()
+        {
+            f.sync_data().map_err(|e| StorageError::io(&tail.path, e))?;
+        }
+        self.dirty = false;
+        Ok(self.written)
+    }
+
+    fn truncate(&mut self, after: Zxid) -> Result<(), StorageError> {
+        self.file = None;
+        let files = list_logs(&self.dir)?;
+        let mut keep: Option<Tail> = None;
+        for (start, path) in files.iter().rev() {
+            if *start > after {
+                std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+                continue;
+            }
+            let scan = scan_file(path, None)?;
+            let cut = scan
+                .txns
+                .iter()
+                .find(|(_, t)| t.zxid > after)
+                .map(|(o, _)| *o)
+                .unwrap_or(scan.end);
+            zero_from(path, cut, scan.len)?;
+            keep = Some(Tail {
+                path: path.clone(),
+                offset: cut,
+                len: scan.len,
+            });
+            break;
+        }
+        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        if let Some(t) = keep {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&t.path)
+                .map_err(|e| StorageError::io(&t.path, e))?;
+            self.file = Some((f, t));
+        }
+        self.last = self.last.map(|l| l.min(after));
+        self.written = self.written.map(|w| w.min(after));
+        Ok(())
+    }
+
+    fn reset(&mut self, after: Zxid) -> Result<(), StorageError> {
+        self.pending.clear();
+        self.pending_last = None;
+        self.file = None;
+        for (_, path) in list_logs(&self.dir)? {
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+        }
+        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        self.last = Some(after);
+        self.written = None;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn purge(&mut self, keep_from: Zxid) -> Result<Vec<PathBuf>, StorageError> {
+        let files = list_logs(&self.dir)?;
+        // Keep the newest file that starts at or before the snapshot (it may hold txns after
+        // it) and everything later.
+        let Some(pivot) = files.iter().rposition(|(z, _)| *z <= keep_from) else {
+            return Ok(vec![]);
+        };
+        let current = self.file.as_ref().map(|(_, t)| t.path.clone());
+        let mut removed = Vec::new();
+        for (_, p) in &files[..pivot] {
+            if Some(p) == current.as_ref() {
+                continue;
+            }
+            std::fs::remove_file(p).map_err(|e| StorageError::io(p, e))?;
+            removed.push(p.clone());
+        }
+        Ok(removed)
+    }
+
+    fn fail(&mut self, e: &StorageError, events: &dyn Fn(LogEvent)) {
+        let msg = e.to_string();
+        tracing::error!("txn log failed: {msg}");
+        if self.failed.is_none() {
+            events(LogEvent::Failed(msg.clone()));
+        }
+        self.failed = Some(msg);
+    }
+
+    /// The writer thread's loop.
+    pub fn run(mut self, rx: mpsc::Receiver<LogCmd>, events: Box<dyn Fn(LogEvent) + Send>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            // Group commit: take everything already queued into this one fsync.
+            while let Ok(c) = rx.try_recv() {
+                batch.push(c);
+            }
+            let mut stop = None;
+            for cmd in batch {
+                if let Some(msg) = &self.failed {
+                    let err = StorageError::Failed(msg.clone());
+                    match cmd {
+                        LogCmd::Truncate { done, .. }
+                        | LogCmd::Reset { done, .. }
+                        | LogCmd::Sync { done } => {
+                            let _ = done.send(Err(err));
+                        }
+                        LogCmd::Stop { done } => {
+                            let _ = done.send(Err(err));
+                            return;
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                match cmd {
+                    LogCmd::Append(txns) => {
+                        if let Err(e) = self.queue(txns) {
+                            self.fail(&e, &*events);
+                        }
+                    }
+                    LogCmd::Roll => self.roll = true,
+                    LogCmd::Purge { keep_from } => match self.purge(keep_from) {
+                        Ok(removed) => {
+                            for p in removed {
+                                tracing::info!("autopurge: removed {}", p.display());
+                            }
+                        }
+                        Err(e) => tracing::warn!("autopurge of the txn log failed: {e}"),
+                    },
+                    LogCmd::Truncate { after, done } => {
+                        let r = self
+                            .sync_and_report(&*events)
+                            .and_then(|_| self.truncate(after));
+                        let _ = done.send(r);
+                    }
+                    LogCmd::Reset { after, done } => {
+                        let r = self
+                            .sync_and_report(&*events)
+                            .and_then(|_| self.reset(after));
+                        let _ = done.send(r);
+                    }
+                    LogCmd::Sync { done } => {
+                        let r = self.sync_and_report(&*events);
+                        let _ = done.send(r);
+                    }
+                    LogCmd::Stop { done } => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+            }
+            if self.failed.is_none()
+                && let Err(e) = self.sync_and_report(&*events)
+            {
+                self.fail(&e, &*events);
+            }
+            if let Some(done) = stop {
+                let _ = done.send(match &self.failed {
+                    Some(m) => Err(StorageError::Failed(m.clone())),
+                    None => Ok(()),
+                });
+                return;
+            }
+        }
+    }
+
+    fn sync_and_report(&mut self, events: &dyn Fn(LogEvent)) -> Result<(), StorageError> {
+        if let Some(z) = self.sync()? {
+            events(LogEvent::Persisted(z));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! Durable state of one server: the txn log (`dataLogDir/version-2/log.*`), snapshots
+//! (`dataDir/version-2/snapshot.*`) and the two ZAB epochs (`dataDir/version-2/acceptedEpoch`,
+//! `currentEpoch`). [`Storage::open`] recovers what is on disk into the core's
+//! [`Recovered`]; the methods then execute the core's storage effects.
+//!
+//! Durability contract with the core: `Append` is acknowledged (`LogEvent::Persisted`) only
+//! after fsync; `truncate`, `persist_epochs` and a `reset_log` snapshot return only once
+//! durable, so the runtime can execute the next effect right after.
+
+pub mod codec;
+pub mod epochs;
+pub mod log;
+pub mod snapshot;
+
+use ensemble_core::{Epochs, Recovered, Txn, Zxid};
+use log::{LogCmd, LogEvent, Writer};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: corrupt at offset {offset}: {reason}; valid data follows, so this is not a torn \
+         tail and the server will not start (move the file aside to drop everything from there on)"
+    )]
+    CorruptLog {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error("txn {zxid} appended after {last}: the log must grow in zxid order")]
+    Order { zxid: Zxid, last: Zxid },
+    #[error("encoding: {0}")]
+    Encode(String),
+    #[error("the txn log failed earlier: {0}")]
+    Failed(String),
+    #[error("storage threads are gone")]
+    Closed,
+}
+
+impl StorageError {
+    pub fn io(path: &Path, source: std::io::Error) -> StorageError {
+        StorageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    /// `dataDir/version-2`: snapshots and epochs.
+    pub snap_dir: PathBuf,
+    /// `dataLogDir/version-2`: the txn log.
+    pub log_dir: PathBuf,
+    pub prealloc: u64,
+    pub force_sync: bool,
+    /// autopurge.snapRetainCount
+    pub snap_retain: usize,
+}
+
+enum SnapCmd {
+    Write { zxid: Zxid, data: Arc<Vec<u8>> },
+    Purge,
+    Barrier(mpsc::Sender<()>),
+}
+
+pub struct Storage {
+    opts: StorageOptions,
+    log_tx: mpsc::Sender<LogCmd>,
+    snap_tx: Option<mpsc::Sender<SnapCmd>>,
+    threads: Vec<JoinHandle<()>>,
+    epochs: Epochs,
+}
+
+/// What recovery found, with anything the operator should hear about.
+pub struct Opened {
+    pub storage: Storage,
+    pub recovered: Recovered,
+    pub warnings: Vec<String>,
+}
+
+impl Storage {
+    /// Recover from disk and start the writer threads. `events` is called from the log
+    /// writer thread.
+    pub fn open(
+        opts: StorageOptions,
+        events: impl Fn(LogEvent) + Send + 'static,
+    ) -> Result<Opened, StorageError> {
+        for d in [&opts.snap_dir, &opts.log_dir] {
+            std::fs::create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+        }
+        let mut warnings = Vec::new();
+        for p in snapshot::remove_temporaries(&opts.snap_dir)? {
+            warnings.push(format!("{}: unfinished write removed", p.display()));
+        }
+        let epochs = epochs::read_epochs(&opts.snap_dir)?;
+
+        let mut snap: Option<(Zxid, Arc<Vec<u8>>)> = None;
+        for (zxid, path) in snapshot::list_snapshots(&opts.snap_dir)? {
+            match snapshot::read_snapshot(&path, zxid) {
+                Ok(data) => {
+                    snap = Some((zxid, Arc::new(data)));
+                    break;
+                }
+                Err(why) => warnings.push(format!(
+                    "{}: {why}; falling back to an older snapshot",
+                    path.display()
+                )),
+            }
+        }
+        let rec = log::recover(&opts.log_dir)?;
+        warnings.extend(rec.warnings);
+        let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
+        let last_logged = rec.txns.last().map(|t| t.zxid);
+        let txns: Vec<Txn> = rec
+            .txns
+            .into_iter()
+            .filter(|t| t.zxid > snap_zxid)
+            .collect();
+        let last = match (last_logged, snap.as_ref()) {
+            (Some(l), Some((s, _))) => Some(l.max(*s)),
+            (l, s) => l.or(s.map(|(z, _)| *z)),
+        };
+
+        let writer = Writer::new(
+            opts.log_dir.clone(),
+            opts.prealloc,
+            opts.force_sync,
+            rec.tail,
+            last,
+        )?;
+        let (log_tx, log_rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        let events: Box<dyn Fn(LogEvent) + Send> = Box::new(events);
+        threads.push(
+            std::thread::Builder::new()
+                .name("txn-log".into())
+                .spawn(move || writer.run(log_rx, events))
+                .map_err(|e| StorageError::io(&opts.log_dir, e))?,
+        );
+        let (snap_tx, snap_rx) = mpsc::channel();
+        let sopts = opts.clone();
+        let slog = log_tx.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("snapshots".into())
+                .spawn(move || snapshot_thread(sopts, snap_rx, slog))
+                .map_err(|e| StorageError::io(&opts.snap_dir, e))?,
+        );
+        Ok(Opened {
+            storage: Storage {
+                opts,
+                log_tx,
+                snap_tx: Some(snap_tx),
+                threads,
+                epochs,
+            },
+            recovered: Recovered {
+                epochs,
+                snapshot: snap,
+                log: txns,
+            },
+            warnings,
+        })
+    }
+
+    pub fn options(&self) -> &StorageOptions {
+        &self.opts
+    }
+
+    /// Queue txns; `LogEvent::Persisted` reports when they are durable.
+    pub fn append(&self, txns: Vec<Txn>) -> Result<(), StorageError> {
+        self.log_tx
+            .send(LogCmd::Append(txns))
+            .map_err(|_| StorageError::Closed)
+    }
+
+    fn log_call(
+        &self,
+        make: impl FnOnce(mpsc::Sender<Result<(), StorageError>>) -> LogCmd,
+    ) -> Result<(), StorageError> {
+        let (tx, rx) = mpsc::channel();
+        self.log_tx
+            .send(make(tx))
+            .map_err(|_| StorageError::Closed)?;
+        rx.recv().map_err(|_| StorageError::Closed)?
+    }
+
+    fn snapshot_barrier(&self) -> Result<(), StorageError> {
+        let (tx, rx) = mpsc::channel();
+        let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+        s.send(SnapCmd::Barrier(tx))
+            .map_err(|_| StorageError::Closed)?;
+        rx.recv().map_err(|_| StorageError::Closed)
+    }
+
+    /// Everything appended so far is durable.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.log_call(|done| LogCmd::Sync { done })
+    }
+
+    /// Drop logged txns after `after` (and snapshots past it), durably.
+    pub fn truncate(&self, after: Zxid) -> Result<(), StorageError> {
+        self.snapshot_barrier()?;
+        for (z, p) in snapshot::list_snapshots(&self.opts.snap_dir)? {
+            if z > after {
+                std::fs::remove_file(&p).map_err(|e| StorageError::io(&p, e))?;
+            }
+        }
+        codec::fsync_dir(&self.opts.snap_dir)
+            .map_err(|e| StorageError::io(&self.opts.snap_dir, e))?;
+        self.log_call(|done| LogCmd::Truncate { after, done })
+    }
+
+    /// A snapshot of the applied state at `zxid`. With `reset_log` it replaces everything on
+    /// disk and is durable on return; otherwise it is written in the background and the log
+    /// rolls to a new file so older files can be purged.
+    pub fn snapshot(
+        &self,
+        zxid: Zxid,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    ) -> Result<(), StorageError> {
+        if reset_log {
+            self.snapshot_barrier()?;
+            snapshot::write_snapshot(&self.opts.snap_dir, zxid, &data)?;
+            // Older snapshots belong to the history the leader just replaced.
+            for (z, p) in snapshot::list_snapshots(&self.opts.snap_dir)? {
+                if z != zxid {
+                    std::fs::remove_file(&p).map_err(|e| StorageError::io(&p, e))?;
+                }
+            }
+            codec::fsync_dir(&self.opts.snap_dir)
+                .map_err(|e| StorageError::io(&self.opts.snap_dir, e))?;
+            self.log_call(|done| LogCmd::Reset { after: zxid, done })
+        } else {
+            let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+            s.send(SnapCmd::Write { zxid, data })
+                .map_err(|_| StorageError::Closed)?;
+            self.log_tx
+                .send(LogCmd::Roll)
+                .map_err(|_| StorageError::Closed)
+        }
+    }
+
+    pub fn persist_epochs(&mut self, new: Epochs) -> Result<(), StorageError> {
+        epochs::write_epochs(&self.opts.snap_dir, &self.epochs, &new)?;
+        self.epochs = new;
+        Ok(())
+    }
+
+    /// Autopurge: keep the newest `snap_retain` snapshots and the logs they need.
+    pub fn purge(&self) -> Result<(), StorageError> {
+        let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+        s.send(SnapCmd::Purge).map_err(|_| StorageError::Closed)
+    }
+
+    /// Wait for background snapshot writes and purges queued so far.
+    pub fn flush_background(&self) -> Result<(), StorageError> {
+        self.snapshot_barrier()
+    }
+
+    /// Make everything durable and stop the writer threads.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        let r1 = self.snapshot_barrier();
+        self.snap_tx = None;
+        let r2 = self.log_call(|done| LogCmd::Stop { done });
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        r1.and(r2)
+    }
+}
+
+fn snapshot_thread(
+    opts: StorageOptions,
+    rx: mpsc::Receiver<SnapCmd>,
+    log_tx: mpsc::Sender<LogCmd>,
+) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            SnapCmd::Write { zxid, data } => {
+                match snapshot::write_snapshot(&opts.snap_dir, zxid, &data) {
+                    Ok(p) => {
+                        tracing::info!("snapshot {} written ({} bytes)", p.display(), data.len())
+                    }
+                    // A lost background snapshot costs only recovery time: the log still has it all.
+                    Err(e) => tracing::error!("snapshot at {zxid} failed: {e}"),
+                }
+            }
+            SnapCmd::Purge => match purge_snapshots(&opts) {
+                Ok(Some(keep_from)) => {
+                    let _ = log_tx.send(LogCmd::Purge { keep_from });
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("autopurge failed: {e}"),
+            },
+            SnapCmd::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Delete snapshots beyond the newest `snap_retain`; returns the oldest kept snapshot's zxid
+/// (the log before it is no longer needed) when there are enough snapshots to purge by.
+fn purge_snapshots(opts: &StorageOptions) -> Result<Option<Zxid>, StorageError> {
+    let snaps = snapshot::list_snapshots(&opts.snap_dir)?;
+    let retain = opts.snap_retain.max(1);
+    if snaps.len() < retain {
+        return Ok(None);
+    }
+    for (_, p) in &snaps[retain..] {
+        std::fs::remove_file(p).map_err(|e| StorageError::io(p, e))?;
+        tracing::info!("autopurge: removed {}", p.display());
+    }
+    Ok(Some(snaps[retain - 1].0))
+}
+
+/// Total size of the regular files in a directory (for the `dirs` and `conf` words).
+pub fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

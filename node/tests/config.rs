@@ -1,0 +1,285 @@
+//! zoo.cfg parsing: the seed's files, every key, and errors that name the line.
+
+use ensemble_core::LearnerType;
+use ensemble_node::config::{self, ConfigError, Whitelist};
+use std::path::{Path, PathBuf};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ens-cfg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn seed(data: &Path, client: u16) -> String {
+    format!(
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\ndataLogDir={}/logs\n\
+         server.1=localhost:2887:3887\nserver.2=localhost:2888:3888\nserver.3=localhost:2889:3889\n",
+        data.display(),
+        data.display()
+    )
+}
+
+#[test]
+fn seed_zoo1_cfg() {
+    let d = tmpdir("seed");
+    std::fs::write(d.join("myid"), "1\n").unwrap();
+    let p = write(&d, "zoo1.cfg", &seed(&d, 2181));
+    let c = config::load(&p).unwrap();
+    assert_eq!(c.core.my_id, 1);
+    assert!(!c.standalone);
+    assert_eq!(c.core.members.len(), 3);
+    assert!(
+        c.core
+            .members
+            .values()
+            .all(|t| *t == LearnerType::Participant)
+    );
+    assert_eq!(c.core.tick_time_ms, 2000);
+    assert_eq!(c.core.init_limit, 10);
+    assert_eq!(c.core.sync_limit, 5);
+    assert_eq!(c.core.min_session_timeout_ms, 4000);
+    assert_eq!(c.core.max_session_timeout_ms, 40000);
+    assert_eq!(c.client_port, 2181);
+    assert_eq!(c.data_log_dir, d.join("logs"));
+    assert_eq!(c.max_client_cnxns, 60);
+    assert_eq!(c.servers[&2].quorum_port, 2888);
+    assert_eq!(c.servers[&2].election_port, 3888);
+    assert_eq!(c.servers[&3].host, "localhost");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // ZooKeeper 3.4's default whitelist: everything but wchp/wchc.
+    assert!(c.whitelist.allows("ruok") && c.whitelist.allows("srvr") && c.whitelist.allows("mntr"));
+    assert!(!c.whitelist.allows("wchp") && !c.whitelist.allows("wchc"));
+}
+
+#[test]
+fn seed_observer() {
+    let d = tmpdir("obs");
+    std::fs::write(d.join("myid"), "4").unwrap();
+    let text = seed(&d, 2184) + "peerType=observer\nserver.4=localhost:2890:3890:observer\n";
+    let c = config::load(&write(&d, "zoo4.cfg", &text)).unwrap();
+    assert_eq!(c.core.my_id, 4);
+    assert!(c.core.is_observer());
+    assert_eq!(c.core.voters().count(), 3);
+    assert_eq!(c.servers[&4].kind, LearnerType::Observer);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn standalone_without_server_lines() {
+    let d = tmpdir("alone");
+    let text = format!("tickTime=2000\ndataDir={}\nclientPort=2181\n", d.display());
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert!(c.standalone);
+    assert!(c.core.is_standalone());
+    assert_eq!(c.data_log_dir, d);
+}
+
+#[test]
+fn every_key() {
+    let d = tmpdir("keys");
+    std::fs::write(d.join("myid"), "2").unwrap();
+    let text = format!(
+        "# comment\n! also a comment\n\ntickTime = 500\ninitLimit: 7\nsyncLimit 3\ndataDir={d}\n\
+         dataLogDir={d}/txlog\nclientPort=31000\nclientPortAddress=127.0.0.1\nmaxClientCnxns=5\n\
+         minSessionTimeout=1500\nmaxSessionTimeout=9000\nautopurge.snapRetainCount=4\n\
+         autopurge.purgeInterval=2\nsnapCount=1000\n4lw.commands.whitelist=ruok, srvr,mntr\n\
+         jute.maxbuffer=4096\npreAllocSize=128\nforceSync=no\nelectionAlg=3\n\
+         server.1=127.0.0.1:31001:31002:participant\nserver.2=127.0.0.1:31003:31004;31000\n\
+         server.3=[::1]:31005:31006:observer;127.0.0.1:31007\n",
+        d = d.display()
+    );
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert_eq!(c.core.tick_time_ms, 500);
+    assert_eq!(c.core.init_limit, 7);
+    assert_eq!(c.core.sync_limit, 3);
+    assert_eq!(c.data_log_dir, d.join("txlog"));
+    assert_eq!(c.client_port, 31000);
+    assert_eq!(c.client_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(c.max_client_cnxns, 5);
+    assert_eq!(c.core.min_session_timeout_ms, 1500);
+    assert_eq!(c.core.max_session_timeout_ms, 9000);
+    assert_eq!(c.snap_retain_count, 4);
+    assert_eq!(c.purge_interval_hours, 2);
+    assert_eq!(c.core.snap_count, 1000);
+    assert!(c.whitelist.allows("mntr") && !c.whitelist.allows("stat"));
+    assert_eq!(c.max_buffer, 4096);
+    assert_eq!(c.prealloc_size, 128 * 1024);
+    assert!(!c.force_sync);
+    assert_eq!(c.servers[&3].host, "::1");
+    assert_eq!(c.servers[&3].kind, LearnerType::Observer);
+    assert_eq!(
+        c.servers[&3].client,
+        Some((Some("127.0.0.1".into()), 31007))
+    );
+    assert_eq!(c.servers[&2].client, Some((None, 31000)));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn client_port_from_server_line_and_star_whitelist() {
+    let d = tmpdir("dyn");
+    std::fs::write(d.join("myid"), "1").unwrap();
+    let text = format!(
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\n4lw.commands.whitelist=*\n\
+         server.1=localhost:31011:31012;0.0.0.0:31010\nserver.2=localhost:31013:31014;31015\n",
+        d.display()
+    );
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert_eq!(c.client_port, 31010);
+    assert_eq!(c.client_address.as_deref(), Some("0.0.0.0"));
+    assert_eq!(c.whitelist, Whitelist::All);
+    assert_eq!(c.client_connect_host(), "127.0.0.1");
+}
+
+#[test]
+fn defaults_and_snap_retain_floor() {
+    let d = tmpdir("floor");
+    let text = format!(
+        "tickTime=3000\ndataDir={}\nclientPort=2181\nautopurge.snapRetainCount=1\n",
+        d.display()
+    );
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert_eq!(c.snap_retain_count, 3);
+    assert_eq!(c.core.min_session_timeout_ms, 6000);
+    assert_eq!(c.core.max_session_timeout_ms, 60000);
+    assert_eq!(c.core.snap_count, 100_000);
+    assert_eq!(c.purge_interval_hours, 0);
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains(":4:"), "{}", c.warnings[0]);
+}
+
+#[test]
+fn unknown_key_is_a_warning_naming_the_line() {
+    let d = tmpdir("unknown");
+    let text = format!(
+        "tickTime=2000\ndataDir={}\nclientPort=2181\nfrobnicate=yes\n",
+        d.display()
+    );
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].contains("zoo.cfg:4") && c.warnings[0].contains("frobnicate"),
+        "{}",
+        c.warnings[0]
+    );
+}
+
+fn err_of(tag: &str, text: &str, myid: Option<&str>) -> String {
+    let d = tmpdir(tag);
+    if let Some(m) = myid {
+        std::fs::write(d.join("myid"), m).unwrap();
+    }
+    let text = text.replace("DATA", &d.display().to_string());
+    match config::load(&write(&d, "zoo.cfg", &text)) {
+        Ok(_) => panic!("{tag}: expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn invalid_values_name_the_line() {
+    let e = err_of(
+        "badtick",
+        "dataDir=DATA\ntickTime=fast\nclientPort=2181\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:2:") && e.contains("tickTime"), "{e}");
+    let e = err_of(
+        "badport",
+        "tickTime=2000\ndataDir=DATA\nclientPort=99999\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:3:"), "{e}");
+    let e = err_of(
+        "badserver",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=localhost:2887\n",
+        Some("1"),
+    );
+    assert!(e.contains("zoo.cfg:6:") && e.contains("server.1"), "{e}");
+    let e = err_of(
+        "badtype",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=h:1:2:voter\n",
+        Some("1"),
+    );
+    assert!(e.contains("zoo.cfg:6:") && e.contains("voter"), "{e}");
+    let e = err_of(
+        "dup",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=h:1:2\nserver.1=h:3:4\n",
+        Some("1"),
+    );
+    assert!(e.contains("zoo.cfg:7:") && e.contains("line 6"), "{e}");
+    let e = err_of(
+        "sessions",
+        "tickTime=2000\ndataDir=DATA\nclientPort=2181\nminSessionTimeout=9000\nmaxSessionTimeout=100\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:4:"), "{e}");
+    let e = err_of(
+        "bool",
+        "tickTime=2000\ndataDir=DATA\nclientPort=2181\nforceSync=maybe\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:4:"), "{e}");
+    let e = err_of(
+        "peertype",
+        "tickTime=2000\ndataDir=DATA\nclientPort=2181\npeerType=spectator\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:4:"), "{e}");
+}
+
+#[test]
+fn missing_things() {
+    let e = err_of(
+        "nomyid",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=h:1:2\nserver.2=h:3:4\n",
+        None,
+    );
+    assert!(
+        e.contains("zoo.cfg:4:") && e.contains("myid") && e.contains("missing"),
+        "{e}"
+    );
+    let e = err_of(
+        "badmyid",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=h:1:2\n",
+        Some("one"),
+    );
+    assert!(
+        e.contains("zoo.cfg:4:") && e.contains("not a server id"),
+        "{e}"
+    );
+    let e = err_of(
+        "strangemyid",
+        "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir=DATA\nclientPort=2181\nserver.1=h:1:2\n",
+        Some("7"),
+    );
+    assert!(e.contains("server.7"), "{e}");
+    let e = err_of("notick", "dataDir=DATA\nclientPort=2181\n", None);
+    assert!(e.contains("tickTime is not set"), "{e}");
+    let e = err_of("nodata", "tickTime=2000\nclientPort=2181\n", None);
+    assert!(e.contains("dataDir is not set"), "{e}");
+    let e = err_of("noport", "tickTime=2000\ndataDir=DATA\n", None);
+    assert!(e.contains("clientPort is not set"), "{e}");
+    match config::load(Path::new("/nonexistent/zoo.cfg")) {
+        Err(ConfigError::Io { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn peer_type_mismatch_is_a_warning() {
+    let d = tmpdir("mismatch");
+    std::fs::write(d.join("myid"), "1").unwrap();
+    let text = seed(&d, 2181) + "peerType=observer\n";
+    let c = config::load(&write(&d, "zoo.cfg", &text)).unwrap();
+    assert!(!c.core.is_observer());
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains(":10:"), "{}", c.warnings[0]);
+}

@@ -1,0 +1,356 @@
+//! The txn log, snapshots and epochs: group commit, recovery, torn tails, corruption, reset,
+//! truncation and purge.
+
+use ensemble_core::proto::{Acl, CreateMode, CreateOp, Request};
+use ensemble_core::txn::Origin;
+use ensemble_core::{Epochs, Txn, TxnOp, Zxid};
+use ensemble_node::storage::log::LogEvent;
+use ensemble_node::storage::{Opened, Storage, StorageError, StorageOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ens-sto-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn opts(d: &Path) -> StorageOptions {
+    StorageOptions {
+        snap_dir: d.join("data/version-2"),
+        log_dir: d.join("logs/version-2"),
+        prealloc: 64 * 1024,
+        force_sync: true,
+        snap_retain: 3,
+    }
+}
+
+fn txn(epoch: u32, n: u32) -> Txn {
+    Txn {
+        zxid: Zxid::new(epoch, n),
+        time: 1_700_000_000_000 + n as i64,
+        session: 0x1000 + n as i64,
+        cxid: n as i32,
+        origin: Origin::NONE,
+        op: TxnOp::Write {
+            request: Request::Create {
+                op: CreateOp::Create,
+                path: format!("/node{n}"),
+                data: vec![n as u8; (n % 50) as usize],
+                acl: Acl::open_unsafe(),
+                mode: CreateMode::Persistent,
+                ttl: 0,
+            },
+            auth: vec![],
+        },
+    }
+}
+
+type Events = Arc<Mutex<Vec<LogEvent>>>;
+
+fn open(d: &Path) -> (Opened, Events) {
+    let ev: Events = Arc::default();
+    let e2 = ev.clone();
+    let o = Storage::open(opts(d), move |e| e2.lock().unwrap().push(e)).unwrap();
+    (o, ev)
+}
+
+fn zxids(txns: &[Txn]) -> Vec<u64> {
+    txns.iter().map(|t| t.zxid.0).collect()
+}
+
+fn log_files(d: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(d.join("logs/version-2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("log."))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn group_commit_and_recovery() {
+    let d = tmpdir("group");
+    let (o, ev) = open(&d);
+    assert!(o.recovered.log.is_empty() && o.recovered.snapshot.is_none());
+    let s = o.storage;
+    for n in 1..=1000 {
+        s.append(vec![txn(1, n)]).unwrap();
+    }
+    s.sync().unwrap();
+    let events = ev.lock().unwrap().clone();
+    assert_eq!(
+        events.last(),
+        Some(&LogEvent::Persisted(Zxid::new(1, 1000)))
+    );
+    // Persisted only grows, and many appends share one fsync.
+    let mut prev = Zxid::ZERO;
+    for e in &events {
+        let LogEvent::Persisted(z) = e else {
+            panic!("{e:?}")
+        };
+        assert!(*z > prev);
+        prev = *z;
+    }
+    eprintln!("1000 appends, {} fsyncs", events.len());
+    assert!(events.len() < 1000);
+    s.close().unwrap();
+
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.log.len(), 1000);
+    assert_eq!(o.recovered.log[999], txn(1, 1000));
+    // Appends after a restart continue the same file.
+    o.storage.append(vec![txn(1, 1001), txn(1, 1002)]).unwrap();
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.log.len(), 1002);
+    assert_eq!(log_files(&d).len(), 1);
+    o.storage.close().unwrap();
+}
+
+fn append_all(s: &Storage, range: std::ops::RangeInclusive<u32>) {
+    for n in range {
+        s.append(vec![txn(1, n)]).unwrap();
+    }
+    s.sync().unwrap();
+}
+
+#[test]
+fn torn_tail_is_truncated() {
+    let d = tmpdir("torn");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=10);
+    o.storage.close().unwrap();
+    let f = &log_files(&d)[0];
+    // Cut the last record in half: find its end by recovering, then zero part of it.
+    let bytes = std::fs::read(f).unwrap();
+    let end = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+    let mut cut = bytes.clone();
+    for b in &mut cut[end - 5..end] {
+        *b = 0;
+    }
+    // ...and leave a few garbage bytes of a half-written next record after it.
+    cut[end + 3] = 0x7f;
+    std::fs::write(f, &cut).unwrap();
+
+    let (o, _) = open(&d);
+    assert_eq!(
+        zxids(&o.recovered.log),
+        zxids(&(1..=9).map(|n| txn(1, n)).collect::<Vec<_>>())
+    );
+    assert!(
+        o.warnings.iter().any(|w| w.contains("torn tail")),
+        "{:?}",
+        o.warnings
+    );
+    append_all(&o.storage, 10..=12);
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.log.len(), 12);
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    o.storage.close().unwrap();
+}
+
+#[test]
+fn corruption_before_the_tail_refuses_to_start() {
+    let d = tmpdir("corrupt");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=10);
+    o.storage.close().unwrap();
+    let f = &log_files(&d)[0];
+    let mut bytes = std::fs::read(f).unwrap();
+    // Record 1 starts after the 16-byte header; flip a payload byte of record 2.
+    let len1 = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let second = 16 + 8 + len1;
+    bytes[second + 8 + 3] ^= 0xff;
+    std::fs::write(f, &bytes).unwrap();
+    match Storage::open(opts(&d), |_| {}) {
+        Err(e @ StorageError::CorruptLog { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&f.display().to_string()), "{msg}");
+            assert!(msg.contains(&format!("offset {second}")), "{msg}");
+        }
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a corrupt log"),
+    }
+    // The file is untouched: the operator decides.
+    assert_eq!(std::fs::read(f).unwrap(), bytes);
+}
+
+#[test]
+fn snapshot_then_log() {
+    let d = tmpdir("snap");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=5);
+    o.storage
+        .snapshot(Zxid::new(1, 5), Arc::new(b"tree@5".to_vec()), false)
+        .unwrap();
+    append_all(&o.storage, 6..=9);
+    o.storage.close().unwrap();
+    assert_eq!(log_files(&d).len(), 2, "the log rolls at a snapshot");
+    let (o, _) = open(&d);
+    let (z, data) = o.recovered.snapshot.clone().unwrap();
+    assert_eq!(z, Zxid::new(1, 5));
+    assert_eq!(&data[..], b"tree@5");
+    assert_eq!(
+        zxids(&o.recovered.log),
+        (6..=9).map(|n| Zxid::new(1, n).0).collect::<Vec<_>>()
+    );
+    o.storage.close().unwrap();
+
+    // A damaged newest snapshot: fall back to the older one (and the log still has it all).
+    let (o, _) = open(&d);
+    o.storage
+        .snapshot(Zxid::new(1, 9), Arc::new(b"tree@9".to_vec()), false)
+        .unwrap();
+    o.storage.close().unwrap();
+    let p = d.join("data/version-2/snapshot.100000009");
+    let mut b = std::fs::read(&p).unwrap();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    std::fs::write(&p, b).unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.snapshot.as_ref().unwrap().0, Zxid::new(1, 5));
+    assert_eq!(o.recovered.log.len(), 4);
+    assert!(
+        o.warnings.iter().any(|w| w.contains("checksum")),
+        "{:?}",
+        o.warnings
+    );
+    o.storage.close().unwrap();
+}
+
+#[test]
+fn reset_log_snapshot_replaces_everything() {
+    let d = tmpdir("reset");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=20);
+    o.storage
+        .snapshot(Zxid::new(1, 10), Arc::new(b"old".to_vec()), false)
+        .unwrap();
+    // A SNAP from a new leader at 2:5.
+    o.storage
+        .snapshot(Zxid::new(2, 5), Arc::new(b"leader@2:5".to_vec()), true)
+        .unwrap();
+    o.storage.append(vec![txn(2, 6), txn(2, 7)]).unwrap();
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    let (z, data) = o.recovered.snapshot.clone().unwrap();
+    assert_eq!((z, &data[..]), (Zxid::new(2, 5), &b"leader@2:5"[..]));
+    assert_eq!(
+        zxids(&o.recovered.log),
+        vec![Zxid::new(2, 6).0, Zxid::new(2, 7).0]
+    );
+    o.storage.close().unwrap();
+}
+
+#[test]
+fn truncate_drops_the_suffix() {
+    let d = tmpdir("trunc");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=10);
+    o.storage
+        .snapshot(Zxid::new(1, 8), Arc::new(b"s8".to_vec()), false)
+        .unwrap();
+    o.storage.flush_background().unwrap();
+    append_all(&o.storage, 11..=12);
+    o.storage.truncate(Zxid::new(1, 6)).unwrap();
+    // The new leader's history continues in epoch 2.
+    o.storage.append(vec![txn(2, 1)]).unwrap();
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    assert!(
+        o.recovered.snapshot.is_none(),
+        "a snapshot past the truncation point is gone"
+    );
+    let mut want: Vec<u64> = (1..=6).map(|n| Zxid::new(1, n).0).collect();
+    want.push(Zxid::new(2, 1).0);
+    assert_eq!(zxids(&o.recovered.log), want);
+    o.storage.close().unwrap();
+}
+
+#[test]
+fn out_of_order_append_fails_the_log() {
+    let d = tmpdir("order");
+    let (o, ev) = open(&d);
+    append_all(&o.storage, 1..=3);
+    o.storage.append(vec![txn(1, 2)]).unwrap();
+    assert!(o.storage.sync().is_err());
+    assert!(
+        ev.lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, LogEvent::Failed(_)))
+    );
+}
+
+#[test]
+fn purge_keeps_retained_snapshots_and_their_logs() {
+    let d = tmpdir("purge");
+    let (o, _) = open(&d);
+    for k in 0..5u32 {
+        append_all(&o.storage, k * 10 + 1..=k * 10 + 10);
+        o.storage
+            .snapshot(Zxid::new(1, k * 10 + 5), Arc::new(vec![k as u8]), false)
+            .unwrap();
+    }
+    append_all(&o.storage, 51..=52);
+    o.storage.flush_background().unwrap();
+    assert_eq!(log_files(&d).len(), 6);
+    o.storage.purge().unwrap();
+    o.storage.flush_background().unwrap();
+    o.storage.sync().unwrap();
+    let snaps: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("snapshot."))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        snaps,
+        vec![
+            "snapshot.100000019",
+            "snapshot.100000023",
+            "snapshot.10000002d"
+        ]
+    );
+    // Oldest kept snapshot is 1:25, in the file that starts at 1:21; files before it go.
+    let names: Vec<String> = log_files(&d)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.first().map(String::as_str), Some("log.100000015"));
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.snapshot.as_ref().unwrap().0, Zxid::new(1, 45));
+    assert_eq!(o.recovered.log.len(), 7);
+    o.storage.close().unwrap();
+}
+
+#[test]
+fn epochs_survive_restart() {
+    let d = tmpdir("epochs");
+    let (mut o, _) = open(&d);
+    assert_eq!(o.recovered.epochs, Epochs::default());
+    let e = Epochs {
+        accepted_epoch: 5,
+        accepted_from: 3,
+        current_epoch: 4,
+    };
+    o.storage.persist_epochs(e).unwrap();
+    o.storage.close().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.join("data/version-2/currentEpoch")).unwrap(),
+        "4\n"
+    );
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.epochs, e);
+    o.storage.close().unwrap();
+    std::fs::write(d.join("data/version-2/acceptedEpoch"), "five\n").unwrap();
+    assert!(Storage::open(opts(&d), |_| {}).is_err());
+}
