@@ -52,6 +52,8 @@ pub struct Shared {
     /// Names the naming recipe was given, with the client.
     pub names: BTreeMap<String, usize>,
     pub name_violation: Option<String>,
+    /// A recipe claim broken inside a role callback (reported by the world).
+    pub recipe_violation: Option<Violation>,
 }
 
 /// One client operation as the history keeps it.
@@ -214,6 +216,11 @@ impl Client {
             return Ok(u64::MAX);
         }
         let timeout = self.timeout();
+        if issue {
+            if let RoleState::Lock(l) = &mut self.role {
+                l.act(cx);
+            }
+        }
         match &self.conn {
             None => {
                 if now >= self.retry_at {
@@ -1218,6 +1225,21 @@ impl LockRole {
         format!("c{idx}-n-")
     }
 
+    /// A holder's protected action on the external resource. It needs no ZooKeeper round
+    /// trip: the process acts on what it believes (which is what fencing guards against).
+    fn act(&mut self, cx: &mut Ctx) {
+        if self.election || self.phase != LockPhase::Holding || self.actions_left == 0 {
+            return;
+        }
+        if cx.now < self.next_at {
+            return;
+        }
+        self.actions_left -= 1;
+        cx.out.push(ClientOut::Resource { token: self.token, fenced: self.fenced });
+        let (lo, hi) = cx.params.think_ms;
+        self.next_at = cx.now + cx.rng.range(lo, hi) * 4;
+    }
+
     fn next(&mut self, idx: usize, _session: SessionId, cx: &mut Ctx) -> Option<Request> {
         let now = cx.now;
         if self.in_flight || now < self.next_at {
@@ -1257,16 +1279,12 @@ impl LockRole {
                         },
                     ])
                 } else {
-                    // the holder acts on the external resource, then maybe releases
-                    if self.actions_left == 0 {
-                        self.phase = LockPhase::Release;
-                        return self.next(idx, _session, cx);
+                    // the holder acts on the resource in `act`; when done, it releases
+                    if self.actions_left > 0 {
+                        return None;
                     }
-                    self.actions_left -= 1;
-                    cx.out.push(ClientOut::Resource { token: self.token, fenced: self.fenced });
-                    let (lo, hi) = cx.params.think_ms;
-                    self.next_at = now + cx.rng.range(lo, hi) * 4;
-                    return None;
+                    self.phase = LockPhase::Release;
+                    return self.next(idx, _session, cx);
                 }
             }
             LockPhase::Release => match self.my_node.clone() {
@@ -1350,7 +1368,23 @@ impl LockRole {
             (Request::Exists { .. }, Ok(_)) => {}
             (Request::Exists { .. }, Err(_)) => self.phase = LockPhase::List,
             (Request::Multi(_), Ok(Response::Multi(results))) => {
-                if results.iter().any(|r| matches!(r, OpResult::Error(c) if *c != 0)) {
+                let failed = results.iter().any(|r| matches!(r, OpResult::Error(c) if *c != 0));
+                if !failed {
+                    // a master's write committed: its node must be the lowest at that zxid
+                    let z = Zxid(_zxid.max(0) as u64);
+                    let lowest = cx.reference.node_at(self.parent, z).and_then(|n| {
+                        n.children.iter().min_by_key(|c| seq_of(c)).cloned()
+                    });
+                    let mine = self.my_node.as_ref().and_then(|n| n.rsplit('/').next().map(str::to_string));
+                    if lowest != mine && cx.shared.recipe_violation.is_none() {
+                        cx.shared.recipe_violation = Some(violation(
+                            "recipe.two-masters",
+                            now,
+                            format!("client {idx} wrote as master at {z} holding {mine:?}, but the lowest candidate there was {lowest:?}"),
+                        ));
+                    }
+                }
+                if failed {
                     // our node is gone: mastership lost
                     self.phase = LockPhase::EnsureParent;
                     self.my_node = None;

@@ -1116,6 +1116,9 @@ impl World {
             f(&mut self.clients[c], &mut cx)
         };
         self.client_outputs(c, out);
+        if let Some(v) = self.shared.recipe_violation.take() {
+            self.fail(v);
+        }
         match res {
             Ok(Some(at)) => {
                 if at != u64::MAX {
