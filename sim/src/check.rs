@@ -30,7 +30,11 @@ impl fmt::Display for Violation {
 }
 
 pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
-    Violation { claim: claim.to_string(), at_ms, detail }
+    Violation {
+        claim: claim.to_string(),
+        at_ms,
+        detail,
+    }
 }
 
 /// A znode as it stood after some zxid.
@@ -73,7 +77,10 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(plant: Option<Plant>) -> Reference {
-        let opts = TreeOptions { extended_types: true, plant };
+        let opts = TreeOptions {
+            extended_types: true,
+            plant,
+        };
         let tree = DataTree::new(opts);
         let mut r = Reference {
             digests: BTreeMap::new(),
@@ -92,25 +99,43 @@ impl Reference {
         r.digests.insert(r.last, r.tree.digest());
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             let snap = r.snap(p);
-            r.paths.entry(p.to_string()).or_default().push((r.last, snap));
+            r.paths
+                .entry(p.to_string())
+                .or_default()
+                .push((r.last, snap));
         }
         r
     }
 
     fn snap(&self, path: &str) -> Option<Rc<NodeSnap>> {
-        let data = self.tree.read(&Request::GetData { path: path.to_string(), watch: false }, &[]);
-        let Ok(Response::GetData { data, stat }) = data else { return None };
-        let children = match self
-            .tree
-            .read(&Request::GetChildren { path: path.to_string(), watch: false }, &[])
-        {
+        let data = self.tree.read(
+            &Request::GetData {
+                path: path.to_string(),
+                watch: false,
+            },
+            &[],
+        );
+        let Ok(Response::GetData { data, stat }) = data else {
+            return None;
+        };
+        let children = match self.tree.read(
+            &Request::GetChildren {
+                path: path.to_string(),
+                watch: false,
+            },
+            &[],
+        ) {
             Ok(Response::GetChildren { mut children }) => {
                 children.sort();
                 children
             }
             _ => Vec::new(),
         };
-        Some(Rc::new(NodeSnap { data, stat, children }))
+        Some(Rc::new(NodeSnap {
+            data,
+            stat,
+            children,
+        }))
     }
 
     pub fn digest_at(&self, z: Zxid) -> Option<u64> {
@@ -123,18 +148,29 @@ impl Reference {
 
     /// The highest committed zxid below `z`.
     pub fn last_below(&self, z: Zxid) -> Option<Zxid> {
-        self.digests.range(..z).next_back().map(|(k, _)| *k).filter(|k| *k > Zxid::ZERO)
+        self.digests
+            .range(..z)
+            .next_back()
+            .map(|(k, _)| *k)
+            .filter(|k| *k > Zxid::ZERO)
     }
 
     /// The last zxid committed at or before time `t`.
     pub fn zxid_at_time(&self, t: u64) -> Zxid {
         let i = self.commit_times.partition_point(|(ct, _)| *ct <= t);
-        if i == 0 { Zxid::ZERO } else { self.commit_times[i - 1].1 }
+        if i == 0 {
+            Zxid::ZERO
+        } else {
+            self.commit_times[i - 1].1
+        }
     }
 
     pub fn commit_time(&self, z: Zxid) -> Option<u64> {
         let i = self.commit_times.partition_point(|(_, cz)| *cz < z);
-        self.commit_times.get(i).filter(|(_, cz)| *cz == z).map(|(t, _)| *t)
+        self.commit_times
+            .get(i)
+            .filter(|(_, cz)| *cz == z)
+            .map(|(t, _)| *t)
     }
 
     pub fn tree(&self) -> &DataTree {
@@ -225,14 +261,20 @@ impl Reference {
                     }
                 }
             }
-            self.triggers.entry(t.path.clone()).or_default().push((txn.zxid, t.kind));
+            self.triggers
+                .entry(t.path.clone())
+                .or_default()
+                .push((txn.zxid, t.kind));
         }
         let mut touched: Vec<&str> = outcome.triggers.iter().map(|t| t.path.as_str()).collect();
         touched.sort();
         touched.dedup();
         for p in touched {
             let s = self.snap(p);
-            self.paths.entry(p.to_string()).or_default().push((txn.zxid, s));
+            self.paths
+                .entry(p.to_string())
+                .or_default()
+                .push((txn.zxid, s));
         }
         if matches!(txn.op, TxnOp::CloseSession) {
             let left = self.tree.session_ephemerals(txn.session);
@@ -280,12 +322,18 @@ impl Reference {
         let n = self.node_at(path, at);
         Some(match (n, kind) {
             (None, _) => Err(KeeperError::NoNode),
-            (Some(n), 0) => Ok(Response::GetData { data: n.data.clone(), stat: n.stat }),
+            (Some(n), 0) => Ok(Response::GetData {
+                data: n.data.clone(),
+                stat: n.stat,
+            }),
             (Some(n), 1) => Ok(Response::Stat(n.stat)),
-            (Some(n), 2) => Ok(Response::GetChildren { children: n.children.clone() }),
-            (Some(n), _) => {
-                Ok(Response::GetChildren2 { children: n.children.clone(), stat: n.stat })
-            }
+            (Some(n), 2) => Ok(Response::GetChildren {
+                children: n.children.clone(),
+            }),
+            (Some(n), _) => Ok(Response::GetChildren2 {
+                children: n.children.clone(),
+                stat: n.stat,
+            }),
         })
     }
 }
@@ -301,7 +349,10 @@ pub fn normalize(reply: &Reply) -> Reply {
         Ok(Response::GetChildren2 { children, stat }) => {
             let mut c = children.clone();
             c.sort();
-            Ok(Response::GetChildren2 { children: c, stat: *stat })
+            Ok(Response::GetChildren2 {
+                children: c,
+                stat: *stat,
+            })
         }
         other => other.clone(),
     }

@@ -22,12 +22,25 @@ pub const SET_WATCHES_XID: i32 = -8;
 /// What a client asks the world to do.
 #[derive(Debug)]
 pub enum ClientOut {
-    Open { conn: ConnId, server: ServerId, request: ConnectRequest },
-    Send { conn: ConnId, xid: i32, request: Request },
+    Open {
+        conn: ConnId,
+        server: ServerId,
+        request: ConnectRequest,
+    },
+    Send {
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+    },
     /// The client drops the connection (the server sees it close).
-    Close { conn: ConnId },
+    Close {
+        conn: ConnId,
+    },
     /// A protected action on the lock recipe's external resource.
-    Resource { token: i64, fenced: bool },
+    Resource {
+        token: i64,
+        fenced: bool,
+    },
     Note(String),
 }
 
@@ -93,9 +106,11 @@ pub enum WatchClass {
 impl WatchClass {
     fn kinds(self) -> &'static [EventType] {
         match self {
-            WatchClass::Data | WatchClass::Exist => {
-                &[EventType::NodeCreated, EventType::NodeDeleted, EventType::NodeDataChanged]
-            }
+            WatchClass::Data | WatchClass::Exist => &[
+                EventType::NodeCreated,
+                EventType::NodeDeleted,
+                EventType::NodeDataChanged,
+            ],
             WatchClass::Child => &[EventType::NodeChildrenChanged, EventType::NodeDeleted],
         }
     }
@@ -192,7 +207,11 @@ impl Client {
     }
 
     fn timeout(&self) -> u64 {
-        self.session.as_ref().map(|s| s.timeout).unwrap_or(self.requested_timeout).max(1)
+        self.session
+            .as_ref()
+            .map(|s| s.timeout)
+            .unwrap_or(self.requested_timeout)
+            .max(1)
     }
 
     pub fn user_pending(&self) -> usize {
@@ -231,7 +250,10 @@ impl Client {
                 // The Java client's connect timeout: sessionTimeout / number of servers.
                 let connect_timeout = (timeout / cx.servers.len().max(1) as u64).max(50);
                 if now.saturating_sub(c.opened_at) >= connect_timeout {
-                    cx.out.push(ClientOut::Note(format!("connect to {} timed out", c.server)));
+                    cx.out.push(ClientOut::Note(format!(
+                        "connect to {} timed out",
+                        c.server
+                    )));
                     self.lose_connection(cx, "connect timeout")?;
                 }
             }
@@ -251,7 +273,9 @@ impl Client {
                         };
                         while self.pending.len() < max {
                             let sid = self.session_id();
-                            let Some(req) = self.role.next(self.idx, sid, cx) else { break };
+                            let Some(req) = self.role.next(self.idx, sid, cx) else {
+                                break;
+                            };
                             self.issue(cx, req);
                         }
                     }
@@ -262,7 +286,10 @@ impl Client {
         let (lo, hi) = cx.params.think_ms;
         let think = cx.rng.range(lo, hi).max(1);
         let ping_due = (timeout / 3).max(1);
-        Ok(now + think.min(ping_due).min(self.role.wake_hint(now).unwrap_or(u64::MAX)))
+        Ok(now
+            + think
+                .min(ping_due)
+                .min(self.role.wake_hint(now).unwrap_or(u64::MAX)))
     }
 
     fn connect(&mut self, cx: &mut Ctx) {
@@ -281,16 +308,29 @@ impl Client {
             passwd,
             read_only: Some(false),
         };
-        self.conn = Some(Conn { id: conn, server, established: false, opened_at: cx.now });
+        self.conn = Some(Conn {
+            id: conn,
+            server,
+            established: false,
+            opened_at: cx.now,
+        });
         self.last_heard = cx.now;
         self.last_sent = cx.now;
-        cx.out.push(ClientOut::Open { conn, server, request });
+        cx.out.push(ClientOut::Open {
+            conn,
+            server,
+            request,
+        });
     }
 
     fn send(&mut self, cx: &mut Ctx, xid: i32, request: Request) {
         if let Some(c) = &self.conn {
             self.last_sent = cx.now;
-            cx.out.push(ClientOut::Send { conn: c.id, xid, request });
+            cx.out.push(ClientOut::Send {
+                conn: c.id,
+                xid,
+                request,
+            });
         }
     }
 
@@ -326,7 +366,10 @@ impl Client {
     pub fn lose_connection(&mut self, cx: &mut Ctx, why: &str) -> Result<(), Violation> {
         if let Some(c) = self.conn.take() {
             cx.out.push(ClientOut::Close { conn: c.id });
-            cx.out.push(ClientOut::Note(format!("connection to {} lost ({why})", c.server)));
+            cx.out.push(ClientOut::Note(format!(
+                "connection to {} lost ({why})",
+                c.server
+            )));
         }
         self.fail_pending(cx);
         self.pings_out = 0;
@@ -345,7 +388,13 @@ impl Client {
             if p.request.is_write() {
                 cx.shared.unknown += 1;
             }
-            self.role.on_result(&p.request, &Err(KeeperError::ConnectionLoss), 0, self.idx, cx);
+            self.role.on_result(
+                &p.request,
+                &Err(KeeperError::ConnectionLoss),
+                0,
+                self.idx,
+                cx,
+            );
         }
     }
 
@@ -394,8 +443,11 @@ impl Client {
                 ),
             ));
         }
-        self.session =
-            Some(Session { id: r.session_id, passwd: r.passwd, timeout: r.timeout_ms as u64 });
+        self.session = Some(Session {
+            id: r.session_id,
+            passwd: r.passwd,
+            timeout: r.timeout_ms as u64,
+        });
         if let Some(c) = &mut self.conn {
             c.established = true;
         }
@@ -440,6 +492,22 @@ impl Client {
         self.last_heard = cx.now;
         let now = cx.now;
         let sid = self.session_id();
+        let is_write = self
+            .pending
+            .front()
+            .is_some_and(|p| p.xid == xid && p.request.is_write());
+        if zxid > 0 && is_write && zxid < self.seen_floor {
+            return Err(violation(
+                "client.fifo",
+                now,
+                format!(
+                    "client {} session 0x{sid:x}: write xid {xid} committed at {}, yet an earlier request of this session was answered at {}: that earlier request saw this later write",
+                    self.idx,
+                    Zxid(zxid as u64),
+                    Zxid(self.seen_floor as u64)
+                ),
+            ));
+        }
         if zxid > 0 {
             if zxid < self.seen_floor {
                 return Err(violation(
@@ -647,8 +715,7 @@ impl Client {
     /// No registered watch may lag behind what the client has seen.
     fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
         for ((path, class), reg) in &self.watches {
-            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds())
-            {
+            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds()) {
                 if zc <= seen {
                     return Err(violation(
                         "client.watch-missed",
@@ -686,7 +753,11 @@ impl Client {
             ));
         }
         for ((path, class), reg) in &matched {
-            if cx.reference.first_trigger_after(path, *reg, class.kinds()).is_none() {
+            if cx
+                .reference
+                .first_trigger_after(path, *reg, class.kinds())
+                .is_none()
+            {
                 return Err(violation(
                     "client.watch-once",
                     cx.now,
@@ -818,12 +889,22 @@ fn open_acl() -> Vec<Acl> {
 }
 
 fn create(path: &str, data: Vec<u8>, mode: CreateMode, op: CreateOp) -> Request {
-    Request::Create { op, path: path.to_string(), data, acl: open_acl(), mode, ttl: 0 }
+    Request::Create {
+        op,
+        path: path.to_string(),
+        data,
+        acl: open_acl(),
+        mode,
+        ttl: 0,
+    }
 }
 
 /// ZooKeeper's sequential suffix, for ordering a recipe's queue.
 fn seq_of(name: &str) -> u64 {
-    name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX)
+    name.rsplit('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 impl RoleState {
@@ -867,7 +948,10 @@ impl RoleState {
                 next_at: 0,
             }),
             Role::ConfigReader => RoleState::ConfigReader(watch("/config", false)),
-            Role::Naming => RoleState::Naming(NamingRole { parent_ok: false, in_flight: false }),
+            Role::Naming => RoleState::Naming(NamingRole {
+                parent_ok: false,
+                in_flight: false,
+            }),
         }
     }
 
@@ -881,9 +965,7 @@ impl RoleState {
 
     fn wake_hint(&self, now: u64) -> Option<u64> {
         match self {
-            RoleState::Lock(l) | RoleState::Election(l) if l.next_at > now => {
-                Some(l.next_at - now)
-            }
+            RoleState::Lock(l) | RoleState::Election(l) if l.next_at > now => Some(l.next_at - now),
             RoleState::ConfigWriter(w) if w.next_at > now => Some(w.next_at - now),
             _ => None,
         }
@@ -917,9 +999,15 @@ impl RoleState {
                 }
                 w.in_flight = true;
                 Some(if w.children {
-                    Request::GetChildren { path: w.path.to_string(), watch: true }
+                    Request::GetChildren {
+                        path: w.path.to_string(),
+                        watch: true,
+                    }
                 } else {
-                    Request::GetData { path: w.path.to_string(), watch: true }
+                    Request::GetData {
+                        path: w.path.to_string(),
+                        watch: true,
+                    }
                 })
             }
             RoleState::ConfigWriter(w) => {
@@ -930,7 +1018,11 @@ impl RoleState {
                 w.n += 1;
                 let data = format!("config-{}-{}", idx, w.n).into_bytes();
                 Some(if w.created {
-                    Request::SetData { path: "/config".into(), data, version: -1 }
+                    Request::SetData {
+                        path: "/config".into(),
+                        data,
+                        version: -1,
+                    }
                 } else {
                     create("/config", data, CreateMode::Persistent, CreateOp::Create)
                 })
@@ -961,7 +1053,13 @@ impl RoleState {
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
                 m.in_flight = false;
-                let parent = matches!(req, Request::Create { mode: CreateMode::Persistent, .. });
+                let parent = matches!(
+                    req,
+                    Request::Create {
+                        mode: CreateMode::Persistent,
+                        ..
+                    }
+                );
                 match reply {
                     Ok(_) | Err(KeeperError::NodeExists) if parent => m.parent_ok = true,
                     Ok(_) | Err(KeeperError::NodeExists) => m.registered = true,
@@ -996,7 +1094,13 @@ impl RoleState {
             RoleState::Naming(n) => {
                 n.in_flight = false;
                 match (req, reply) {
-                    (Request::Create { mode: CreateMode::Persistent, .. }, _) => {
+                    (
+                        Request::Create {
+                            mode: CreateMode::Persistent,
+                            ..
+                        },
+                        _,
+                    ) => {
                         n.parent_ok = matches!(reply, Ok(_) | Err(KeeperError::NodeExists));
                     }
                     (_, Ok(Response::Create { path })) => {
@@ -1040,7 +1144,11 @@ impl RoleState {
                 // After a connection loss the recipe re-reads the queue (its node may or may
                 // not exist). A holder keeps believing it holds the lock until told otherwise.
                 if l.phase != LockPhase::Holding && l.phase != LockPhase::Idle {
-                    l.phase = if l.my_node.is_some() { LockPhase::List } else { LockPhase::Create };
+                    l.phase = if l.my_node.is_some() {
+                        LockPhase::List
+                    } else {
+                        LockPhase::Create
+                    };
                 }
             }
             RoleState::Member(m) => {
@@ -1122,19 +1230,33 @@ impl RandomRole {
         let data = format!("c{idx}-{}", self.n).into_bytes();
         let watch = rng.chance(mix.watch);
         let version = |rng: &mut SimRng, versions: &BTreeMap<String, i32>, p: &str| {
-            if rng.chance(mix.versioned) { versions.get(p).copied().unwrap_or(0) } else { -1 }
+            if rng.chance(mix.versioned) {
+                versions.get(p).copied().unwrap_or(0)
+            } else {
+                -1
+            }
         };
         let known_child = |rng: &mut SimRng, ch: &BTreeMap<String, Vec<String>>, p: &str| {
-            ch.get(p).and_then(|c| rng.pick(c).cloned()).map(|c| format!("{p}/{c}"))
+            ch.get(p)
+                .and_then(|c| rng.pick(c).cloned())
+                .map(|c| format!("{p}/{c}"))
         };
         Some(match Self::pick_weighted(mix, rng) {
             0 => {
-                let op = if rng.chance(0.5) { CreateOp::Create2 } else { CreateOp::Create };
+                let op = if rng.chance(0.5) {
+                    CreateOp::Create2
+                } else {
+                    CreateOp::Create
+                };
                 create(&k, data, CreateMode::Persistent, op)
             }
             1 => {
                 let v = version(rng, &self.versions, &k);
-                Request::SetData { path: k, data, version: v }
+                Request::SetData {
+                    path: k,
+                    data,
+                    version: v,
+                }
             }
             2 => {
                 let path = if rng.chance(0.2) {
@@ -1162,9 +1284,16 @@ impl RandomRole {
                 let mut ops = Vec::new();
                 if rng.chance(0.5) {
                     let v = self.versions.get(&k).copied().unwrap_or(0);
-                    ops.push(MultiOp::Check { path: k.clone(), version: v });
+                    ops.push(MultiOp::Check {
+                        path: k.clone(),
+                        version: v,
+                    });
                 }
-                ops.push(MultiOp::SetData { path: k2.clone(), data: data.clone(), version: -1 });
+                ops.push(MultiOp::SetData {
+                    path: k2.clone(),
+                    data: data.clone(),
+                    version: -1,
+                });
                 if rng.chance(0.5) {
                     ops.push(MultiOp::Create {
                         op: CreateOp::Create,
@@ -1175,12 +1304,18 @@ impl RandomRole {
                         ttl: 0,
                     });
                 } else if rng.chance(0.5) {
-                    ops.push(MultiOp::Delete { path: format!("{k2}/m{idx}"), version: -1 });
+                    ops.push(MultiOp::Delete {
+                        path: format!("{k2}/m{idx}"),
+                        version: -1,
+                    });
                 }
                 Request::Multi(ops)
             }
             5 => {
-                self.after_sync = Some(Request::GetData { path: k.clone(), watch });
+                self.after_sync = Some(Request::GetData {
+                    path: k.clone(),
+                    watch,
+                });
                 Request::Sync { path: k }
             }
             6 => {
@@ -1191,7 +1326,12 @@ impl RandomRole {
                     Request::GetChildren2 { path, watch }
                 }
             }
-            7 => create(&format!("{k}/e{idx}"), data, CreateMode::Ephemeral, CreateOp::Create),
+            7 => create(
+                &format!("{k}/e{idx}"),
+                data,
+                CreateMode::Ephemeral,
+                CreateOp::Create,
+            ),
             _ => {
                 let mode = if rng.chance(0.5) {
                     CreateMode::PersistentSequential
@@ -1235,7 +1375,10 @@ impl LockRole {
             return;
         }
         self.actions_left -= 1;
-        cx.out.push(ClientOut::Resource { token: self.token, fenced: self.fenced });
+        cx.out.push(ClientOut::Resource {
+            token: self.token,
+            fenced: self.fenced,
+        });
         let (lo, hi) = cx.params.think_ms;
         self.next_at = cx.now + cx.rng.range(lo, hi) * 4;
     }
@@ -1246,22 +1389,31 @@ impl LockRole {
             return None;
         }
         let req = match self.phase {
-            LockPhase::EnsureParent => {
-                create(self.parent, vec![], CreateMode::Persistent, CreateOp::Create)
-            }
+            LockPhase::EnsureParent => create(
+                self.parent,
+                vec![],
+                CreateMode::Persistent,
+                CreateOp::Create,
+            ),
             LockPhase::Create => create(
                 &format!("{}/{}", self.parent, Self::prefix(idx)),
                 vec![],
                 CreateMode::EphemeralSequential,
                 CreateOp::Create2,
             ),
-            LockPhase::List => Request::GetChildren { path: self.parent.to_string(), watch: false },
+            LockPhase::List => Request::GetChildren {
+                path: self.parent.to_string(),
+                watch: false,
+            },
             LockPhase::Wait => {
                 if self.wait_sent {
                     return None;
                 }
                 self.wait_sent = true;
-                Request::Exists { path: self.pred.clone()?, watch: true }
+                Request::Exists {
+                    path: self.pred.clone()?,
+                    watch: true,
+                }
             }
             LockPhase::Holding => {
                 if self.election {
@@ -1271,7 +1423,10 @@ impl LockRole {
                         return None;
                     };
                     Request::Multi(vec![
-                        MultiOp::Check { path: node, version: 0 },
+                        MultiOp::Check {
+                            path: node,
+                            version: 0,
+                        },
                         MultiOp::SetData {
                             path: self.parent.to_string(),
                             data: format!("master c{idx} #{}", self.acquisitions).into_bytes(),
@@ -1288,7 +1443,10 @@ impl LockRole {
                 }
             }
             LockPhase::Release => match self.my_node.clone() {
-                Some(node) => Request::Delete { path: node, version: -1 },
+                Some(node) => Request::Delete {
+                    path: node,
+                    version: -1,
+                },
                 None => {
                     self.phase = LockPhase::EnsureParent;
                     return None;
@@ -1307,10 +1465,19 @@ impl LockRole {
         self.in_flight = false;
         let now = cx.now;
         match (req, reply) {
-            (Request::Create { mode: CreateMode::Persistent, .. }, r) => {
+            (
+                Request::Create {
+                    mode: CreateMode::Persistent,
+                    ..
+                },
+                r,
+            ) => {
                 if matches!(r, Ok(_) | Err(KeeperError::NodeExists)) {
-                    self.phase =
-                        if self.my_node.is_some() { LockPhase::List } else { LockPhase::Create };
+                    self.phase = if self.my_node.is_some() {
+                        LockPhase::List
+                    } else {
+                        LockPhase::Create
+                    };
                 }
             }
             (Request::Create { .. }, Ok(Response::Create2 { path, stat })) => {
@@ -1368,19 +1535,27 @@ impl LockRole {
             (Request::Exists { .. }, Ok(_)) => {}
             (Request::Exists { .. }, Err(_)) => self.phase = LockPhase::List,
             (Request::Multi(_), Ok(Response::Multi(results))) => {
-                let failed = results.iter().any(|r| matches!(r, OpResult::Error(c) if *c != 0));
+                let failed = results
+                    .iter()
+                    .any(|r| matches!(r, OpResult::Error(c) if *c != 0));
                 if !failed {
                     // a master's write committed: its node must be the lowest at that zxid
                     let z = Zxid(_zxid.max(0) as u64);
-                    let lowest = cx.reference.node_at(self.parent, z).and_then(|n| {
-                        n.children.iter().min_by_key(|c| seq_of(c)).cloned()
-                    });
-                    let mine = self.my_node.as_ref().and_then(|n| n.rsplit('/').next().map(str::to_string));
+                    let lowest = cx
+                        .reference
+                        .node_at(self.parent, z)
+                        .and_then(|n| n.children.iter().min_by_key(|c| seq_of(c)).cloned());
+                    let mine = self
+                        .my_node
+                        .as_ref()
+                        .and_then(|n| n.rsplit('/').next().map(str::to_string));
                     if lowest != mine && cx.shared.recipe_violation.is_none() {
                         cx.shared.recipe_violation = Some(violation(
                             "recipe.two-masters",
                             now,
-                            format!("client {idx} wrote as master at {z} holding {mine:?}, but the lowest candidate there was {lowest:?}"),
+                            format!(
+                                "client {idx} wrote as master at {z} holding {mine:?}, but the lowest candidate there was {lowest:?}"
+                            ),
                         ));
                     }
                 }

@@ -23,8 +23,10 @@ pub struct Disk {
     pub snapshot: Option<(Zxid, Arc<Vec<u8>>)>,
     pub log: Vec<Entry>,
     next_seq: u64,
-    /// When the last scheduled fsync completes (fsyncs complete in order).
-    pub fsync_done_at: u64,
+    /// Every entry before this index is durable.
+    durable_prefix: usize,
+    /// An fsync is under way (group commit: at most one at a time).
+    pub fsync_in_flight: bool,
 }
 
 /// What a crash did to the disk, for the trace.
@@ -39,7 +41,11 @@ impl Disk {
     pub fn append(&mut self, txns: &[Txn]) -> u64 {
         for t in txns {
             self.next_seq += 1;
-            self.log.push(Entry { txn: t.clone(), seq: self.next_seq, durable: false });
+            self.log.push(Entry {
+                txn: t.clone(),
+                seq: self.next_seq,
+                durable: false,
+            });
         }
         self.next_seq
     }
@@ -47,37 +53,50 @@ impl Disk {
     /// An fsync issued when `upto` was the last write completed: returns the zxid through
     /// which the log is now durable (for `Event::Persisted`), if any entry was covered.
     pub fn fsync(&mut self, upto: u64) -> Option<Zxid> {
-        let mut through = None;
-        for e in &mut self.log {
-            if e.seq <= upto {
-                e.durable = true;
-            }
-            if e.durable {
-                through = Some(e.txn.zxid);
-            } else {
-                break;
-            }
+        // entries are in write order, so the covered ones are a prefix of the rest
+        while self.durable_prefix < self.log.len() && self.log[self.durable_prefix].seq <= upto {
+            self.log[self.durable_prefix].durable = true;
+            self.durable_prefix += 1;
         }
-        through
+        self.durable_prefix
+            .checked_sub(1)
+            .map(|i| self.log[i].txn.zxid)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
     }
 
     pub fn truncate(&mut self, after: Zxid) {
-        self.log.retain(|e| e.txn.zxid <= after);
+        let keep = self.log.partition_point(|e| e.txn.zxid <= after);
+        self.log.truncate(keep);
+        self.durable_prefix = self.durable_prefix.min(keep);
+    }
+
+    /// The logged txns with zxid in (after, through].
+    pub fn range(&self, after: Zxid, through: Zxid) -> &[Entry] {
+        let a = self.log.partition_point(|e| e.txn.zxid <= after);
+        let b = self.log.partition_point(|e| e.txn.zxid <= through);
+        &self.log[a..b.max(a)]
     }
 
     pub fn snapshot(&mut self, zxid: Zxid, data: Arc<Vec<u8>>, reset_log: bool) {
         if reset_log {
             self.log.clear();
-        } else {
-            // the log before the snapshot is no longer needed for recovery
-            self.log.retain(|e| e.txn.zxid > zxid);
+            self.durable_prefix = 0;
         }
+        // Without a reset the log is kept whole: recovery reads only what follows the
+        // snapshot, and the checkers replay the history from it.
         self.snapshot = Some((zxid, data));
     }
 
     pub fn last_logged(&self) -> Zxid {
         let snap = self.snapshot.as_ref().map(|s| s.0).unwrap_or(Zxid::ZERO);
-        self.log.last().map(|e| e.txn.zxid).unwrap_or(snap).max(snap)
+        self.log
+            .last()
+            .map(|e| e.txn.zxid)
+            .unwrap_or(snap)
+            .max(snap)
     }
 
     /// Does this disk hold txn `z` (logged, in any state, or inside the snapshot)?
@@ -91,12 +110,19 @@ impl Disk {
     }
 
     pub fn find(&self, z: Zxid) -> Option<&Entry> {
-        self.log.binary_search_by_key(&z, |e| e.txn.zxid).ok().map(|i| &self.log[i])
+        self.log
+            .binary_search_by_key(&z, |e| e.txn.zxid)
+            .ok()
+            .map(|i| &self.log[i])
     }
 
     /// The process died: decide what of the unsynced tail survives.
     pub fn crash(&mut self, rng: &mut SimRng, survive: f64, torn: f64) -> CrashLoss {
-        let first_volatile = self.log.iter().position(|e| !e.durable).unwrap_or(self.log.len());
+        let first_volatile = self
+            .log
+            .iter()
+            .position(|e| !e.durable)
+            .unwrap_or(self.log.len());
         let unsynced = self.log.len() - first_volatile;
         let mut kept = 0;
         if unsynced > 0 && rng.chance(survive) {
@@ -113,8 +139,13 @@ impl Disk {
         for e in &mut self.log {
             e.durable = true;
         }
-        self.fsync_done_at = 0;
-        CrashLoss { unsynced, kept, torn: is_torn }
+        self.durable_prefix = self.log.len();
+        self.fsync_in_flight = false;
+        CrashLoss {
+            unsynced,
+            kept,
+            torn: is_torn,
+        }
     }
 
     pub fn recovered(&self) -> Recovered {
@@ -122,7 +153,12 @@ impl Disk {
         Recovered {
             epochs: self.epochs,
             snapshot: self.snapshot.clone(),
-            log: self.log.iter().filter(|e| e.txn.zxid > snap_z).map(|e| e.txn.clone()).collect(),
+            log: self
+                .log
+                .iter()
+                .filter(|e| e.txn.zxid > snap_z)
+                .map(|e| e.txn.clone())
+                .collect(),
         }
     }
 }

@@ -14,7 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "ensemble-sim", version, about = "Ensemble's deterministic simulator: seeded faults, every safety claim checked, any seed replayed")]
+#[command(
+    name = "ensemble-sim",
+    version,
+    about = "Ensemble's deterministic simulator: seeded faults, every safety claim checked, any seed replayed"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -82,7 +86,10 @@ fn load(common: &Common) -> Result<(Option<Params>, Option<Plant>), String> {
         None => None,
         Some(name) => Some(Plant::from_name(name).ok_or_else(|| {
             let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
-            format!("--plant: unknown plant `{name}` (known: {})", names.join(", "))
+            format!(
+                "--plant: unknown plant `{name}` (known: {})",
+                names.join(", ")
+            )
         })?),
     };
     let scenario = match &common.scenario {
@@ -119,7 +126,14 @@ fn print_stats(r: &RunResult) {
     );
     println!(
         "faults: {} crashes, {} partitions/clogs, {} pauses, {} resets; {} leaders established, {} sessions expired; longest leaderless window {}ms, longest gap between acknowledged writes {}ms",
-        s.crashes, s.partitions, s.pauses, s.resets, s.leader_changes, s.expired_sessions, s.max_unavailable_ms, s.max_write_gap_ms
+        s.crashes,
+        s.partitions,
+        s.pauses,
+        s.resets,
+        s.leader_changes,
+        s.expired_sessions,
+        s.max_unavailable_ms,
+        s.max_write_gap_ms
     );
 }
 
@@ -171,8 +185,13 @@ fn main() -> ExitCode {
                 Err(e) => return bad(e),
             };
             let (p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
-            println!("# seed={seed} {}", ensemble_sim::runner::describe(&p, plant));
-            println!("# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above");
+            println!(
+                "# seed={seed} {}",
+                ensemble_sim::runner::describe(&p, plant)
+            );
+            println!(
+                "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
+            );
             let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Echo);
             println!("# ----");
             print_stats(&r);
@@ -186,7 +205,10 @@ fn main() -> ExitCode {
                 }
                 Some(v) => {
                     println!("FAIL {}: {}", v.claim, v.detail);
-                    println!("the failure in context (last {} trace lines):", r.context.len());
+                    println!(
+                        "the failure in context (last {} trace lines):",
+                        r.context.len()
+                    );
                     for l in &r.context {
                         println!("  {l}");
                     }
@@ -197,12 +219,19 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
-        Cmd::Sweep { seeds, jobs, first, common } => {
+        Cmd::Sweep {
+            seeds,
+            jobs,
+            first,
+            common,
+        } => {
             let Some((a, b)) = seeds.split_once("..") else {
                 return bad(format!("--seeds: `{seeds}` is not a range A..B"));
             };
             let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) else {
-                return bad(format!("--seeds: `{seeds}` is not a range of two numbers A..B"));
+                return bad(format!(
+                    "--seeds: `{seeds}` is not a range of two numbers A..B"
+                ));
             };
             if a >= b {
                 return bad(format!("--seeds: `{seeds}` is empty (A must be below B)"));
@@ -243,21 +272,41 @@ fn main() -> ExitCode {
             let wall = start.elapsed().as_secs_f64();
             let sim = sim_ms.load(Ordering::SeqCst) as f64 / 1000.0;
             let per_core = sim / (cpu_ns.load(Ordering::SeqCst) as f64 / 1e9);
-            println!("bench: {seeds} swarm seeds, {jobs} jobs: {:.1}s simulated in {:.2}s wall", sim, wall);
+            println!(
+                "bench: {seeds} swarm seeds, {jobs} jobs: {:.1}s simulated in {:.2}s wall",
+                sim, wall
+            );
             println!("simulated/real per core: {:.0}x", per_core);
             println!("seeds/s: {:.2}", seeds as f64 / wall);
-            println!("10,000 seeds on 2 cores: ~{:.1} min", 10_000.0 / (seeds as f64 / wall) / (2.0 / jobs as f64).max(1.0 / jobs as f64) / 60.0 * (jobs as f64 / 2.0).max(0.5));
+            println!(
+                "10,000 seeds on 2 cores: ~{:.1} min",
+                10_000.0
+                    / (seeds as f64 / wall)
+                    / (2.0 / jobs as f64).max(1.0 / jobs as f64)
+                    / 60.0
+                    * (jobs as f64 / 2.0).max(0.5)
+            );
             ExitCode::SUCCESS
         }
     }
 }
 
-fn sweep(a: u64, b: u64, jobs: usize, first: bool, scenario: Option<Params>, plant: Option<Plant>, common: &Common) -> ExitCode {
+fn sweep(
+    a: u64,
+    b: u64,
+    jobs: usize,
+    first: bool,
+    scenario: Option<Params>,
+    plant: Option<Plant>,
+    common: &Common,
+) -> ExitCode {
     let total = b - a;
     let pb = ProgressBar::new(total);
     pb.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise} eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise} eta {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let next = AtomicU64::new(a);
     let stop = AtomicBool::new(false);
@@ -291,7 +340,13 @@ fn sweep(a: u64, b: u64, jobs: usize, first: bool, scenario: Option<Params>, pla
                     let mut p = printed.lock().unwrap_or_else(|e| e.into_inner());
                     while let Some(r) = res.get(&*p) {
                         if let Some(v) = &r.violation {
-                            let line = format!("seed={} FAIL {}: {}\n  replay: {}", r.seed, v.claim, v.detail, replay_cmd(r.seed, common));
+                            let line = format!(
+                                "seed={} FAIL {}: {}\n  replay: {}",
+                                r.seed,
+                                v.claim,
+                                v.detail,
+                                replay_cmd(r.seed, common)
+                            );
                             pb.suspend(|| println!("{line}"));
                         }
                         *p += 1;
@@ -307,10 +362,20 @@ fn sweep(a: u64, b: u64, jobs: usize, first: bool, scenario: Option<Params>, pla
     let p = *printed.lock().unwrap_or_else(|e| e.into_inner());
     for r in res.range(p..).map(|(_, r)| r) {
         if let Some(v) = &r.violation {
-            println!("seed={} FAIL {}: {}\n  replay: {}", r.seed, v.claim, v.detail, replay_cmd(r.seed, common));
+            println!(
+                "seed={} FAIL {}: {}\n  replay: {}",
+                r.seed,
+                v.claim,
+                v.detail,
+                replay_cmd(r.seed, common)
+            );
         }
     }
-    let failed: Vec<u64> = res.values().filter(|r| !r.passed()).map(|r| r.seed).collect();
+    let failed: Vec<u64> = res
+        .values()
+        .filter(|r| !r.passed())
+        .map(|r| r.seed)
+        .collect();
     let expected = res.values().filter(|r| r.expected.is_some()).count();
     let sim: u64 = res.values().map(|r| r.stats.sim_ms).sum();
     let cpu: Duration = res.values().map(|r| r.wall).sum();
@@ -321,11 +386,19 @@ fn sweep(a: u64, b: u64, jobs: usize, first: bool, scenario: Option<Params>, pla
         b,
         ran - failed.len() as u64,
         failed.len(),
-        if expected > 0 { format!(", {expected} showed the expected finding") } else { String::new() },
+        if expected > 0 {
+            format!(", {expected} showed the expected finding")
+        } else {
+            String::new()
+        },
         sim as f64 / 1000.0,
         wall.as_secs_f64(),
         sim as f64 / 1000.0 / cpu.as_secs_f64().max(1e-9),
         ran as f64 / wall.as_secs_f64().max(1e-9)
     );
-    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -47,7 +47,9 @@ impl Net {
         if self.oneway.contains(&(from, to)) {
             return true;
         }
-        self.clogs.get(&(from, to)).is_some_and(|until| *until > now)
+        self.clogs
+            .get(&(from, to))
+            .is_some_and(|until| *until > now)
     }
 
     pub fn partitioned(&self) -> bool {

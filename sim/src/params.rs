@@ -88,14 +88,23 @@ pub enum FaultAction {
     Isolate(Target),
     /// The target servers cannot send to the others; they still hear them.
     OneWay(Target),
-    Pause { target: Target, ms: u64 },
+    Pause {
+        target: Target,
+        ms: u64,
+    },
     /// Break every peer connection (both channels) of the target servers.
     Reset(Target),
     /// Links flap: for `ms`, connections reset at random every ~`every` ms.
-    Flap { ms: u64, every: u64 },
+    Flap {
+        ms: u64,
+        every: u64,
+    },
     /// Heal every partition, clog and flap.
     Heal,
-    PauseClient { target: ClientTarget, ms: u64 },
+    PauseClient {
+        target: ClientTarget,
+        ms: u64,
+    },
     CrashClient(ClientTarget),
 }
 
@@ -111,7 +120,9 @@ pub enum Role {
     /// The swarm mix of reads, writes, multis, syncs and watches.
     Random,
     /// Ephemeral-sequential lock; `fenced` = the resource checks the lock node's zxid.
-    Lock { fenced: bool },
+    Lock {
+        fenced: bool,
+    },
     /// Leader election by ephemeral-sequential nodes; the master writes with multi(check, set).
     Election,
     /// Registers an ephemeral under /members.
@@ -277,7 +288,7 @@ impl Params {
         p.name = "swarm".into();
         p.voters = rng.range(3, 7);
         p.observers = if rng.chance(0.5) { rng.range(0, 2) } else { 0 };
-        p.tick_ms = *rng.pick(&[40, 60, 100, 150, 200]).unwrap_or(&100);
+        p.tick_ms = *rng.pick(&[100, 150, 200, 300]).unwrap_or(&200);
         p.init_limit = rng.range(5, 10) as u32;
         p.sync_limit = rng.range(2, 5) as u32;
         p.snap_count = *rng.pick(&[20, 100, 1000]).unwrap_or(&100);
@@ -301,7 +312,11 @@ impl Params {
         let tick = p.tick_ms;
         let r = &mut p.random;
         let maybe = |rng: &mut SimRng, prob: f64, lo: u64, hi: u64| {
-            if rng.chance(prob) { rng.range(lo, hi) } else { 0 }
+            if rng.chance(prob) {
+                rng.range(lo, hi)
+            } else {
+                0
+            }
         };
         r.partition_every = maybe(rng, 0.5, 2_000, 15_000);
         r.partition_len = rng.range(500, 10_000);
@@ -336,8 +351,9 @@ impl Params {
         m.watch = rng.unit();
         m.versioned = rng.unit() * 0.6;
         p.max_outstanding = rng.range(1, 3) as usize;
-        let think = rng.range(2, 60);
-        p.think_ms = (think, think * rng.range(2, 6));
+        // enough load to race with every fault, little enough to keep a seed cheap
+        let think = rng.range(100, 400);
+        p.think_ms = (think, think * rng.range(2, 5));
         p.keys = rng.range(2, 10) as u32;
         p
     }

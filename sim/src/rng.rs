@@ -19,7 +19,11 @@ impl SimRng {
 
     /// Uniform in `lo..=hi` (empty ranges give `lo`).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo { lo } else { self.0.gen_range(lo..=hi) }
+        if hi <= lo {
+            lo
+        } else {
+            self.0.gen_range(lo..=hi)
+        }
     }
 
     pub fn below(&mut self, n: usize) -> usize {
@@ -36,7 +40,11 @@ impl SimRng {
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() { None } else { Some(&items[self.below(items.len())]) }
+        if items.is_empty() {
+            None
+        } else {
+            Some(&items[self.below(items.len())])
+        }
     }
 
     pub fn shuffle<T>(&mut self, items: &mut [T]) {

@@ -72,16 +72,25 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         p.fsync_ms.0,
         p.fsync_ms.1,
         faults.join(","),
-        if p.schedule.is_empty() { String::new() } else { format!(" scheduled={}", p.schedule.len()) },
+        if p.schedule.is_empty() {
+            String::new()
+        } else {
+            format!(" scheduled={}", p.schedule.len())
+        },
         plant.map(|p| p.name()).unwrap_or("none"),
     )
 }
 
-pub fn run_seed(seed: u64, scenario: Option<&Params>, plant: Option<Plant>, mode: TraceMode) -> RunResult {
+pub fn run_seed(
+    seed: u64,
+    scenario: Option<&Params>,
+    plant: Option<Plant>,
+    mode: TraceMode,
+) -> RunResult {
     let start = Instant::now();
     let (params, mut rng) = params_for(seed, scenario);
     let summary = describe(&params, plant);
-    let trace = Trace::new(false, mode == TraceMode::Echo);
+    let trace = Trace::new(mode == TraceMode::Echo);
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
     let context: Vec<String> = world.trace.tail().cloned().collect();

@@ -123,7 +123,11 @@ pub enum ScenarioError {
     #[error("scenario file {path}: {msg}")]
     Parse { path: String, msg: String },
     #[error("scenario file {path}: field `{field}`: {msg}")]
-    Field { path: String, field: String, msg: String },
+    Field {
+        path: String,
+        field: String,
+        msg: String,
+    },
 }
 
 fn target(s: &str) -> Option<Target> {
@@ -136,7 +140,13 @@ fn target(s: &str) -> Option<Target> {
         "minority-with-leader" => Target::MinorityWithLeader,
         "minority-without-leader" => Target::MinorityWithoutLeader,
         "majority-without-leader" => Target::MajorityWithoutLeader,
-        other => Target::Id(other.strip_prefix("server.").unwrap_or(other).parse().ok()?),
+        other => Target::Id(
+            other
+                .strip_prefix("server.")
+                .unwrap_or(other)
+                .parse()
+                .ok()?,
+        ),
     })
 }
 
@@ -153,13 +163,18 @@ fn client_target(s: &str) -> Option<ClientTarget> {
 
 pub fn load(path: &Path) -> Result<Params, ScenarioError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError::Io { path: p.clone(), err })?;
+    let text = std::fs::read_to_string(path).map_err(|err| ScenarioError::Io {
+        path: p.clone(),
+        err,
+    })?;
     parse(&text, &p)
 }
 
 pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
-    let f: ScenarioFile = toml::from_str(text)
-        .map_err(|e| ScenarioError::Parse { path: p.to_string(), msg: e.to_string().trim().to_string() })?;
+    let f: ScenarioFile = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+        path: p.to_string(),
+        msg: e.to_string().trim().to_string(),
+    })?;
     let field = |field: &str, msg: String| ScenarioError::Field {
         path: p.to_string(),
         field: field.to_string(),
@@ -168,10 +183,16 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     let mut params = Params::base();
     params.name = f.name.clone();
     if !(1..=9).contains(&f.topology.voters) {
-        return Err(field("topology.voters", format!("{} voters: expected 1 to 9", f.topology.voters)));
+        return Err(field(
+            "topology.voters",
+            format!("{} voters: expected 1 to 9", f.topology.voters),
+        ));
     }
     if f.topology.observers > 4 {
-        return Err(field("topology.observers", format!("{} observers: expected 0 to 4", f.topology.observers)));
+        return Err(field(
+            "topology.observers",
+            format!("{} observers: expected 0 to 4", f.topology.observers),
+        ));
     }
     params.voters = f.topology.voters;
     params.observers = f.topology.observers;
@@ -184,13 +205,17 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.init_limit = t.init_limit.unwrap_or(params.init_limit).max(1);
     params.sync_limit = t.sync_limit.unwrap_or(params.sync_limit).max(1);
-    let range = |name: &str, r: Option<[u64; 2]>, dflt: (u64, u64)| -> Result<(u64, u64), ScenarioError> {
-        match r {
-            None => Ok(dflt),
-            Some([a, b]) if a <= b => Ok((a, b)),
-            Some([a, b]) => Err(field(name, format!("[{a}, {b}]: the low end is above the high end"))),
-        }
-    };
+    let range =
+        |name: &str, r: Option<[u64; 2]>, dflt: (u64, u64)| -> Result<(u64, u64), ScenarioError> {
+            match r {
+                None => Ok(dflt),
+                Some([a, b]) if a <= b => Ok((a, b)),
+                Some([a, b]) => Err(field(
+                    name,
+                    format!("[{a}, {b}]: the low end is above the high end"),
+                )),
+            }
+        };
     params.net_delay = range("timing.net_delay_ms", t.net_delay_ms, params.net_delay)?;
     params.fsync_ms = range("timing.fsync_ms", t.fsync_ms, params.fsync_ms)?;
     params.session_timeout_ms = range(
@@ -201,7 +226,10 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.tcp_timeout_ms = t.tcp_timeout_ms.unwrap_or(params.tcp_timeout_ms);
     if let Some(sp) = t.spike_prob {
         if !(0.0..=1.0).contains(&sp) {
-            return Err(field("timing.spike_prob", format!("{sp}: expected a probability 0..1")));
+            return Err(field(
+                "timing.spike_prob",
+                format!("{sp}: expected a probability 0..1"),
+            ));
         }
         params.spike_prob = sp;
     }
@@ -210,7 +238,13 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.duration_ms = f.duration_ms.unwrap_or(60_000);
     params.fault_phase_ms = f.fault_phase_ms.unwrap_or(params.duration_ms * 2 / 3);
     if params.fault_phase_ms > params.duration_ms {
-        return Err(field("fault_phase_ms", format!("{} is after duration_ms {}", params.fault_phase_ms, params.duration_ms)));
+        return Err(field(
+            "fault_phase_ms",
+            format!(
+                "{} is after duration_ms {}",
+                params.fault_phase_ms, params.duration_ms
+            ),
+        ));
     }
     params.liveness_bound_ms = f.liveness_bound_ms.unwrap_or(20_000);
     let w = &f.workload;
@@ -237,9 +271,17 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
             let s = ft.target.as_deref().ok_or_else(|| field(&name("target"), "missing (leader, follower, observer, crashed, all, minority-with-leader, minority-without-leader, majority-without-leader, or a server id)".into()))?;
             target(s).ok_or_else(|| field(&name("target"), format!("unknown target `{s}`")))
         };
-        let need_ms = || ft.ms.ok_or_else(|| field(&name("ms"), "missing (how long, in ms)".into()));
+        let need_ms = || {
+            ft.ms
+                .ok_or_else(|| field(&name("ms"), "missing (how long, in ms)".into()))
+        };
         let need_client = || -> Result<ClientTarget, ScenarioError> {
-            let s = ft.client.as_deref().ok_or_else(|| field(&name("client"), "missing (lock-holder, master, client.N or a role name)".into()))?;
+            let s = ft.client.as_deref().ok_or_else(|| {
+                field(
+                    &name("client"),
+                    "missing (lock-holder, master, client.N or a role name)".into(),
+                )
+            })?;
             client_target(s).ok_or_else(|| field(&name("client"), format!("unknown client `{s}`")))
         };
         let action = match ft.action.as_str() {
@@ -247,20 +289,40 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
             "restart" => FaultAction::Restart(need_target()?),
             "isolate" => FaultAction::Isolate(need_target()?),
             "one-way" => FaultAction::OneWay(need_target()?),
-            "pause" => FaultAction::Pause { target: need_target()?, ms: need_ms()? },
+            "pause" => FaultAction::Pause {
+                target: need_target()?,
+                ms: need_ms()?,
+            },
             "reset" => FaultAction::Reset(need_target()?),
-            "flap" => FaultAction::Flap { ms: need_ms()?, every: ft.every_ms.unwrap_or(500) },
+            "flap" => FaultAction::Flap {
+                ms: need_ms()?,
+                every: ft.every_ms.unwrap_or(500),
+            },
             "heal" => FaultAction::Heal,
-            "pause-client" => FaultAction::PauseClient { target: need_client()?, ms: need_ms()? },
+            "pause-client" => FaultAction::PauseClient {
+                target: need_client()?,
+                ms: need_ms()?,
+            },
             "crash-client" => FaultAction::CrashClient(need_client()?),
             other => {
-                return Err(field(&name("action"), format!("unknown action `{other}` (expected crash, restart, isolate, one-way, pause, reset, flap, heal, pause-client, crash-client)")));
+                return Err(field(
+                    &name("action"),
+                    format!(
+                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, reset, flap, heal, pause-client, crash-client)"
+                    ),
+                ));
             }
         };
         if ft.at_ms > params.duration_ms {
-            return Err(field(&name("at_ms"), format!("{} is after duration_ms {}", ft.at_ms, params.duration_ms)));
+            return Err(field(
+                &name("at_ms"),
+                format!("{} is after duration_ms {}", ft.at_ms, params.duration_ms),
+            ));
         }
-        params.schedule.push(FaultStep { at_ms: ft.at_ms, action });
+        params.schedule.push(FaultStep {
+            at_ms: ft.at_ms,
+            action,
+        });
     }
     let r = &f.random_faults;
     let rr = &mut params.random;
@@ -277,7 +339,13 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.client_crash_every = r.client_crash_every_ms.unwrap_or(0);
     for (i, c) in f.claims.check.iter().enumerate() {
         if !SCENARIO_CLAIMS.contains(&c.as_str()) {
-            return Err(field(&format!("claims.check[{i}]"), format!("unknown claim `{c}` (expected one of {})", SCENARIO_CLAIMS.join(", "))));
+            return Err(field(
+                &format!("claims.check[{i}]"),
+                format!(
+                    "unknown claim `{c}` (expected one of {})",
+                    SCENARIO_CLAIMS.join(", ")
+                ),
+            ));
         }
     }
     params.claims = f.claims.check.clone();

@@ -25,11 +25,11 @@ enum Kind {
     Read,
 }
 
+/// The result: as the client saw it, or (for a write whose reply was lost) as the committed
+/// history has it.
 #[derive(Clone, Debug)]
 enum Out {
     Known(Reply),
-    /// Committed, result unknown to the client.
-    Took,
 }
 
 #[derive(Clone, Debug)]
@@ -44,11 +44,9 @@ struct WOp {
 /// Apply `op` to `s`; None if its recorded outcome is impossible from `s`.
 fn step(s: &State, op: &WOp) -> Option<State> {
     let out_err = |e: KeeperError| match &op.out {
-        Out::Took => true,
         Out::Known(r) => *r == Err(e),
     };
     let out_ok = || match &op.out {
-        Out::Took => true,
         Out::Known(r) => r.is_ok(),
     };
     match (&op.kind, s) {
@@ -60,7 +58,6 @@ fn step(s: &State, op: &WOp) -> Option<State> {
                 out_err(KeeperError::BadVersion).then(|| s.clone())
             } else {
                 let ok = match &op.out {
-                    Out::Took => true,
                     Out::Known(Ok(Response::Stat(st))) => st.version == ver + 1,
                     Out::Known(_) => false,
                 };
@@ -112,8 +109,11 @@ fn linearizable(ops: &[WOp], init: &State) -> bool {
             return false;
         }
         // an op can go next only if no other open op finished before it began
-        let min_resp =
-            (0..n).filter(|i| done & (1 << i) == 0).map(|i| ops[i].resp).min().unwrap_or(u64::MAX);
+        let min_resp = (0..n)
+            .filter(|i| done & (1 << i) == 0)
+            .map(|i| ops[i].resp)
+            .min()
+            .unwrap_or(u64::MAX);
         for i in 0..n {
             if done & (1 << i) != 0 || ops[i].inv > min_resp {
                 continue;
@@ -140,14 +140,21 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     for o in ops {
         let (path, kind) = match &o.request {
-            Request::Create { path, data, mode: CreateMode::Persistent, .. } => {
-                (path, Kind::Create(data.clone()))
-            }
+            Request::Create {
+                path,
+                data,
+                mode: CreateMode::Persistent,
+                ..
+            } => (path, Kind::Create(data.clone())),
             Request::Create { path, .. } => {
                 excluded.insert(path.clone());
                 continue;
             }
-            Request::SetData { path, data, version } => (path, Kind::Set(data.clone(), *version)),
+            Request::SetData {
+                path,
+                data,
+                version,
+            } => (path, Kind::Set(data.clone(), *version)),
             Request::Delete { path, version } => (path, Kind::Delete(*version)),
             Request::GetData { path, .. } if o.synced_since.is_some() => (path, Kind::Read),
             Request::Multi(_) => {
@@ -170,7 +177,11 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
         if !is_key(path) {
             continue;
         }
-        let inv = if matches!(kind, Kind::Read) { o.synced_since.unwrap_or(o.invoked) } else { o.invoked };
+        let inv = if matches!(kind, Kind::Read) {
+            o.synced_since.unwrap_or(o.invoked)
+        } else {
+            o.invoked
+        };
         let (resp, out) = match (&o.result, o.done) {
             (Some((_, reply)), Some(done)) => {
                 let state_related = matches!(
@@ -190,13 +201,26 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
                 if matches!(kind, Kind::Read) {
                     continue;
                 }
-                match r.requests.get(&(o.session, o.xid)).and_then(|z| r.commit_time(*z)) {
-                    Some(t) => (t.max(o.invoked), Out::Took),
-                    None => continue,
-                }
+                // it committed or not; if it did, the history knows its result
+                let Some(z) = r.requests.get(&(o.session, o.xid)) else {
+                    continue;
+                };
+                let (Some(t), Some(reply)) = (
+                    r.commit_time(*z),
+                    r.txns.get(z).and_then(|i| i.reply.clone()),
+                ) else {
+                    continue;
+                };
+                (t.max(o.invoked), Out::Known(reply))
             }
         };
-        per_path.entry(path.clone()).or_default().push(WOp { inv, resp, kind, out, client: o.client });
+        per_path.entry(path.clone()).or_default().push(WOp {
+            inv,
+            resp,
+            kind,
+            out,
+            client: o.client,
+        });
     }
     for (path, mut wops) in per_path {
         if excluded.contains(&path) {
@@ -226,11 +250,18 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
             if z <= r.opaque_through && r.opaque_through > Zxid::ZERO {
                 continue;
             }
-            let init: State = r.node_at(&path, z).map(|n| (n.data.clone(), n.stat.version));
+            let init: State = r
+                .node_at(&path, z)
+                .map(|n| (n.data.clone(), n.stat.version));
             if !linearizable(seg, &init) {
                 let desc: Vec<String> = seg
                     .iter()
-                    .map(|o| format!("c{} {:?} [{}..{}] -> {:?}", o.client, o.kind, o.inv, o.resp, o.out))
+                    .map(|o| {
+                        format!(
+                            "c{} {:?} [{}..{}] -> {:?}",
+                            o.client, o.kind, o.inv, o.resp, o.out
+                        )
+                    })
                     .collect();
                 return Some(violation(
                     "client.linearizable-wgl",

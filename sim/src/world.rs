@@ -22,24 +22,68 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 #[derive(Debug)]
 enum Ev {
-    Tick { node: ServerId, inc: u64 },
-    Pump { from: ServerId, to: ServerId, ch: Channel },
-    ClientPump { conn: ConnId, to_server: bool },
-    Fsync { node: ServerId, inc: u64, upto: u64 },
-    Deliver { node: ServerId, inc: u64, event: Event },
-    Restart { node: ServerId },
-    Resume { node: ServerId, inc: u64 },
-    ClientWake { client: usize, token: u64 },
-    ClientResume { client: usize },
-    ClientRevive { client: usize },
+    Tick {
+        node: ServerId,
+        inc: u64,
+    },
+    Pump {
+        from: ServerId,
+        to: ServerId,
+        ch: Channel,
+    },
+    ClientPump {
+        conn: ConnId,
+        to_server: bool,
+    },
+    Fsync {
+        node: ServerId,
+        inc: u64,
+        upto: u64,
+    },
+    Deliver {
+        node: ServerId,
+        inc: u64,
+        event: Event,
+    },
+    Restart {
+        node: ServerId,
+    },
+    Resume {
+        node: ServerId,
+        inc: u64,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    ClientResume {
+        client: usize,
+    },
+    ClientRevive {
+        client: usize,
+    },
     /// A blocked path's TCP connection gives up, if still blocked and unbroken.
-    TcpTimeout { a: ServerId, b: ServerId, ch: Channel, generation: u64 },
+    TcpTimeout {
+        a: ServerId,
+        b: ServerId,
+        ch: Channel,
+        generation: u64,
+    },
     Scheduled(FaultAction),
     Random(FaultKind),
-    HealPartition { id: u64 },
-    Unclog { from: ServerId, to: ServerId },
+    HealPartition {
+        id: u64,
+    },
+    Unclog {
+        from: ServerId,
+        to: ServerId,
+    },
     Flap,
-    Resource { client: usize, token: i64, fenced: bool },
+    Resource {
+        client: usize,
+        token: i64,
+        fenced: bool,
+    },
     Heal,
     Drain,
     End,
@@ -81,6 +125,32 @@ impl Ord for Scheduled {
     // BinaryHeap is a max-heap: the earliest (time, seq) must compare greatest.
     fn cmp(&self, o: &Self) -> Ordering {
         (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Who a trace line is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Who {
+    N(ServerId),
+    C(usize),
+    Net,
+    Sim,
+    Ref,
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        // padded like a string, without allocating (this runs for every trace line)
+        let mut buf = crate::trace::StackStr::default();
+        let _ = match self {
+            Who::N(id) => write!(buf, "n{id}"),
+            Who::C(c) => write!(buf, "c{c}"),
+            Who::Net => buf.write_str("net"),
+            Who::Sim => buf.write_str("sim"),
+            Who::Ref => buf.write_str("ref"),
+        };
+        f.pad(buf.as_str())
     }
 }
 
@@ -217,92 +287,192 @@ pub struct World {
     fault_end: u64,
 }
 
-fn describe_msg(m: &PeerMsg) -> String {
-    match m {
-        PeerMsg::Notification(n) => format!(
-            "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
-            n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
-        ),
-        PeerMsg::LearnerInfo { accepted_epoch, last_zxid, .. } => {
-            format!("{} accepted=e{accepted_epoch} last={last_zxid}", m.name())
+/// Display adapters for trace lines: formatted straight into the trace hash, no strings.
+struct MsgD<'a>(&'a PeerMsg);
+struct TxnD<'a>(&'a Txn);
+pub struct ReqD<'a>(pub &'a Request);
+struct ReplyD<'a>(&'a Reply);
+struct EventD<'a>(&'a Event);
+
+fn describe_msg(m: &PeerMsg) -> MsgD<'_> {
+    MsgD(m)
+}
+fn txn_kind(t: &Txn) -> TxnD<'_> {
+    TxnD(t)
+}
+pub fn short_req(r: &Request) -> ReqD<'_> {
+    ReqD(r)
+}
+fn short_reply(r: &Reply) -> ReplyD<'_> {
+    ReplyD(r)
+}
+
+impl std::fmt::Display for MsgD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        match m {
+            PeerMsg::Notification(n) => write!(
+                f,
+                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
+                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
+            ),
+            PeerMsg::LearnerInfo {
+                accepted_epoch,
+                last_zxid,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} accepted=e{accepted_epoch} last={last_zxid}",
+                    m.name()
+                )
+            }
+            PeerMsg::LeaderInfo { new_epoch } => write!(f, "LEADERINFO e{new_epoch}"),
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => {
+                write!(f, "ACKEPOCH current=e{current_epoch} last={last_zxid}")
+            }
+            PeerMsg::Sync {
+                mode,
+                txns,
+                committed,
+            } => {
+                write!(f, "{}", m.name())?;
+                match mode {
+                    SyncMode::Trunc { to } => write!(f, " to={to}")?,
+                    SyncMode::Snap { zxid, .. } => write!(f, " at={zxid}")?,
+                    SyncMode::Diff => {}
+                }
+                match (txns.first(), txns.last()) {
+                    (Some(a), Some(b)) => write!(f, " txns={}..{}", a.zxid, b.zxid)?,
+                    _ => write!(f, " txns=none")?,
+                }
+                write!(f, " committed={committed}")
+            }
+            PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
+            PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
+            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE {committed}"),
+            PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
+            PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
+            PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
+            PeerMsg::Inform(t) => write!(f, "INFORM {} {}", t.zxid, TxnD(t)),
+            PeerMsg::Ping { round } => write!(f, "PING {round}"),
+            PeerMsg::PingReply { round, touched } => {
+                write!(f, "PING(reply) {round} sessions={}", touched.len())
+            }
+            PeerMsg::Request {
+                rid, session, cxid, ..
+            } => {
+                write!(f, "REQUEST rid={rid} session=0x{session:x} cxid={cxid}")
+            }
+            PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
+            PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
         }
-        PeerMsg::LeaderInfo { new_epoch } => format!("LEADERINFO e{new_epoch}"),
-        PeerMsg::AckEpoch { current_epoch, last_zxid } => {
-            format!("ACKEPOCH current=e{current_epoch} last={last_zxid}")
-        }
-        PeerMsg::Sync { mode, txns, committed } => {
-            let extra = match mode {
-                SyncMode::Trunc { to } => format!(" to={to}"),
-                SyncMode::Snap { zxid, .. } => format!(" at={zxid}"),
-                SyncMode::Diff => String::new(),
-            };
-            let range = match (txns.first(), txns.last()) {
-                (Some(a), Some(b)) => format!(" txns={}..{}", a.zxid, b.zxid),
-                _ => " txns=none".into(),
-            };
-            format!("{}{extra}{range} committed={committed}", m.name())
-        }
-        PeerMsg::NewLeader { zxid } => format!("NEWLEADER {zxid}"),
-        PeerMsg::AckNewLeader { zxid } => format!("ACK(NEWLEADER) {zxid}"),
-        PeerMsg::UpToDate { committed } => format!("UPTODATE {committed}"),
-        PeerMsg::Proposal(t) => format!("PROPOSAL {} {}", t.zxid, txn_kind(t)),
-        PeerMsg::Ack { zxid } => format!("ACK {zxid}"),
-        PeerMsg::Commit { zxid } => format!("COMMIT {zxid}"),
-        PeerMsg::Inform(t) => format!("INFORM {} {}", t.zxid, txn_kind(t)),
-        PeerMsg::Ping { round } => format!("PING {round}"),
-        PeerMsg::PingReply { round, touched } => format!("PING(reply) {round} sessions={}", touched.len()),
-        PeerMsg::Request { rid, session, cxid, .. } => {
-            format!("REQUEST rid={rid} session=0x{session:x} cxid={cxid}")
-        }
-        PeerMsg::SyncRequest { id } => format!("SYNC {id}"),
-        PeerMsg::SyncReply { id, zxid } => format!("SYNC(reply) {id} {zxid}"),
     }
 }
 
-fn txn_kind(t: &Txn) -> String {
-    use ensemble_core::txn::TxnOp;
-    match &t.op {
-        TxnOp::CreateSession { timeout_ms } => format!("createSession 0x{:x} {timeout_ms}ms", t.session),
-        TxnOp::CloseSession => format!("closeSession 0x{:x}", t.session),
-        TxnOp::Write { request, .. } => format!("{} session=0x{:x} cxid={}", short_req(request), t.session, t.cxid),
-        TxnOp::DeleteContainer { path } => format!("deleteContainer {path}"),
+impl std::fmt::Display for TxnD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ensemble_core::txn::TxnOp;
+        let t = self.0;
+        match &t.op {
+            TxnOp::CreateSession { timeout_ms } => {
+                write!(f, "createSession 0x{:x} {timeout_ms}ms", t.session)
+            }
+            TxnOp::CloseSession => write!(f, "closeSession 0x{:x}", t.session),
+            TxnOp::Write { request, .. } => {
+                write!(
+                    f,
+                    "{} session=0x{:x} cxid={}",
+                    ReqD(request),
+                    t.session,
+                    t.cxid
+                )
+            }
+            TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
+        }
     }
 }
 
-pub fn short_req(r: &Request) -> String {
-    match r {
-        Request::Create { path, mode, .. } => format!("create {path} {mode:?}"),
-        Request::Delete { path, version } => format!("delete {path} v{version}"),
-        Request::Exists { path, watch } => format!("exists {path}{}", if *watch { " watch" } else { "" }),
-        Request::GetData { path, watch } => format!("getData {path}{}", if *watch { " watch" } else { "" }),
-        Request::SetData { path, version, .. } => format!("setData {path} v{version}"),
-        Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
-            format!("getChildren {path}{}", if *watch { " watch" } else { "" })
+impl std::fmt::Display for ReqD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = |b: &bool| if *b { " watch" } else { "" };
+        match self.0 {
+            Request::Create { path, mode, .. } => write!(f, "create {path} {mode:?}"),
+            Request::Delete { path, version } => write!(f, "delete {path} v{version}"),
+            Request::Exists { path, watch } => write!(f, "exists {path}{}", w(watch)),
+            Request::GetData { path, watch } => write!(f, "getData {path}{}", w(watch)),
+            Request::SetData { path, version, .. } => write!(f, "setData {path} v{version}"),
+            Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
+                write!(f, "getChildren {path}{}", w(watch))
+            }
+            Request::Sync { path } => write!(f, "sync {path}"),
+            Request::Check { path, version } => write!(f, "check {path} v{version}"),
+            Request::Multi(ops) => write!(f, "multi[{}]", ops.len()),
+            Request::SetWatches { relative_zxid, .. } => {
+                write!(f, "setWatches rel={}", Zxid(*relative_zxid as u64))
+            }
+            Request::Ping => write!(f, "ping"),
+            Request::CloseSession => write!(f, "closeSession"),
+            other => write!(f, "{:?}", other.opcode()),
         }
-        Request::Sync { path } => format!("sync {path}"),
-        Request::Check { path, version } => format!("check {path} v{version}"),
-        Request::Multi(ops) => format!("multi[{}]", ops.len()),
-        Request::SetWatches { relative_zxid, .. } => format!("setWatches rel={}", Zxid(*relative_zxid as u64)),
-        Request::Ping => "ping".into(),
-        Request::CloseSession => "closeSession".into(),
-        other => format!("{:?}", other.opcode()),
     }
 }
 
-fn short_reply(r: &Reply) -> String {
-    use ensemble_core::proto::Response;
-    match r {
-        Err(e) => format!("ERR {e:?}"),
-        Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => format!("ok {path}"),
-        Ok(Response::Stat(s)) => format!("ok v{}", s.version),
-        Ok(Response::GetData { data, stat }) => {
-            format!("ok {:?} v{}", String::from_utf8_lossy(data), stat.version)
+impl std::fmt::Display for ReplyD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ensemble_core::proto::{OpResult, Response};
+        match self.0 {
+            Err(e) => write!(f, "ERR {e:?}"),
+            Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
+                write!(f, "ok {path}")
+            }
+            Ok(Response::Stat(s)) => write!(f, "ok v{}", s.version),
+            Ok(Response::GetData { data, stat }) => {
+                write!(
+                    f,
+                    "ok {:?} v{}",
+                    String::from_utf8_lossy(data),
+                    stat.version
+                )
+            }
+            Ok(Response::GetChildren { children })
+            | Ok(Response::GetChildren2 { children, .. }) => {
+                write!(f, "ok {} children", children.len())
+            }
+            Ok(Response::Multi(rs)) => {
+                let failed = rs
+                    .iter()
+                    .filter(|r| matches!(r, OpResult::Error(c) if *c != 0))
+                    .count();
+                write!(f, "ok multi of {} ({} failed)", rs.len(), failed)
+            }
+            Ok(Response::Sync { path }) => write!(f, "ok sync {path}"),
+            Ok(_) => write!(f, "ok"),
         }
-        Ok(Response::GetChildren { children }) | Ok(Response::GetChildren2 { children, .. }) => {
-            format!("ok {} children", children.len())
+    }
+}
+
+impl std::fmt::Display for EventD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Event::Tick => write!(f, "tick"),
+            Event::Peer { from, msg } => write!(f, "recv {} from n{from}", MsgD(msg)),
+            Event::PeerDisconnected { peer } => write!(f, "peer n{peer} disconnected"),
+            Event::ClientConnected { conn, request, .. } => write!(
+                f,
+                "client conn {conn} connects session=0x{:x} lastZxidSeen={}",
+                request.session_id,
+                Zxid(request.last_zxid_seen as u64)
+            ),
+            Event::Client { conn, xid, request } => {
+                write!(f, "conn {conn} xid {xid} {}", ReqD(request))
+            }
+            Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
+            Event::Persisted { through } => write!(f, "persisted through {through}"),
         }
-        Ok(Response::Multi(rs)) => format!("ok multi {:?}", rs.iter().map(|r| matches!(r, ensemble_core::proto::OpResult::Error(_))).collect::<Vec<_>>()),
-        Ok(other) => format!("ok {:?}", std::mem::discriminant(other)).chars().take(20).collect(),
     }
 }
 
@@ -321,7 +491,10 @@ pub fn install_panic_hook() {
         } else {
             "panic".to_string()
         };
-        let loc = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let loc = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{loc}")));
     }));
 }
@@ -377,7 +550,9 @@ impl World {
         for (i, role) in params.clients.iter().enumerate() {
             clients.push(Client::new(i, role, &mut rng, &params));
         }
-        let end_at = params.duration_ms.max(params.fault_phase_ms + params.liveness_bound_ms + 5_000);
+        let end_at = params
+            .duration_ms
+            .max(params.fault_phase_ms + params.liveness_bound_ms + 5_000);
         let fault_end = params.fault_phase_ms;
         World {
             reference: Reference::new(plant),
@@ -418,26 +593,29 @@ impl World {
 
     fn schedule(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, ev });
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
-    fn log(&mut self, who: &str, role: &str, what: String) {
-        let line = format!("{:>9} {who:<4} {role:<9} {what}", self.now);
-        self.trace.line(line);
+    fn log(&mut self, who: Who, role: &str, what: std::fmt::Arguments) {
+        self.trace.line(self.now, who, role, what);
     }
 
     fn fail(&mut self, v: Violation) {
         if let Some(exp) = &self.params.expect_violation {
             if *exp == v.claim {
                 if self.expected_seen.is_none() {
-                    self.log("sim", "", format!("EXPECTED FINDING {v}"));
+                    self.log(Who::Sim, "", format_args!("EXPECTED FINDING {v}"));
                     self.expected_seen = Some(v);
                 }
                 return;
             }
         }
         if self.violation.is_none() {
-            self.log("sim", "", format!("VIOLATION {v}"));
+            self.log(Who::Sim, "", format_args!("VIOLATION {v}"));
             self.violation = Some(v);
         }
     }
@@ -490,7 +668,24 @@ impl World {
                 if n.inc != inc || !n.up() {
                     return;
                 }
-                if let Some(through) = n.disk.fsync(upto) {
+                n.disk.fsync_in_flight = false;
+                let through = n.disk.fsync(upto);
+                if n.disk.last_seq() > upto {
+                    // appends arrived while this fsync ran: the next one covers them
+                    n.disk.fsync_in_flight = true;
+                    let next = n.disk.last_seq();
+                    let (lo, hi) = self.params.fsync_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(
+                        self.now + d,
+                        Ev::Fsync {
+                            node,
+                            inc,
+                            upto: next,
+                        },
+                    );
+                }
+                if let Some(through) = through {
                     self.deliver(node, Event::Persisted { through });
                 }
             }
@@ -510,15 +705,32 @@ impl World {
             Ev::ClientRevive { client } => {
                 if self.clients[client].dead {
                     self.clients[client].reincarnate();
-                    self.log(&format!("c{client}"), "", "client restarts (new session)".into());
+                    self.log(
+                        Who::C(client),
+                        "",
+                        format_args!("client restarts (new session)"),
+                    );
                     self.wake_client_at(client, self.now);
                 }
             }
-            Ev::TcpTimeout { a, b, ch, generation } => {
+            Ev::TcpTimeout {
+                a,
+                b,
+                ch,
+                generation,
+            } => {
                 let still = self.net.blocked(a, b, self.now) || self.net.blocked(b, a, self.now);
-                let g = self.nodes.get(&a).and_then(|n| n.gens.get(&(b, ch)).copied()).unwrap_or(0);
+                let g = self
+                    .nodes
+                    .get(&a)
+                    .and_then(|n| n.gens.get(&(b, ch)).copied())
+                    .unwrap_or(0);
                 if still && g == generation {
-                    self.log("net", "", format!("tcp timeout n{a}<->n{b} {}", chname(ch)));
+                    self.log(
+                        Who::Net,
+                        "",
+                        format_args!("tcp timeout n{a}<->n{b} {}", chname(ch)),
+                    );
                     self.break_peer_conn(a, b, ch);
                 }
             }
@@ -526,23 +738,36 @@ impl World {
             Ev::Random(kind) => self.random_fault(kind),
             Ev::HealPartition { id } => {
                 if self.net.partition_id == id && self.net.partitioned() {
-                    self.log("net", "", "partition heals".into());
+                    self.log(Who::Net, "", format_args!("partition heals"));
                     self.net.heal_partition();
                     self.unblocked();
                 }
             }
             Ev::Unclog { from, to } => {
-                if self.net.clogs.get(&(from, to)).is_some_and(|u| *u <= self.now) {
+                if self
+                    .net
+                    .clogs
+                    .get(&(from, to))
+                    .is_some_and(|u| *u <= self.now)
+                {
                     self.net.clogs.remove(&(from, to));
                     self.unblocked();
                 }
             }
             Ev::Flap => self.flap(),
-            Ev::Resource { client, token, fenced } => self.resource(client, token, fenced),
+            Ev::Resource {
+                client,
+                token,
+                fenced,
+            } => self.resource(client, token, fenced),
             Ev::Heal => self.heal(),
             Ev::Drain => {
                 self.draining = true;
-                self.log("sim", "", "drain: clients stop issuing requests".into());
+                self.log(
+                    Who::Sim,
+                    "",
+                    format_args!("drain: clients stop issuing requests"),
+                );
             }
             Ev::End => self.finish(),
         }
@@ -555,7 +780,9 @@ impl World {
         let n = self.nodes.get_mut(&id).expect("node");
         let rec = n.disk.recovered();
         let local = n.local_now(now);
-        let result = catch_unwind(AssertUnwindSafe(|| Server::new(n.config.clone(), rec, local)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            Server::new(n.config.clone(), rec, local)
+        }));
         match result {
             Ok(Ok(s)) => {
                 n.applied = s.tree().last_zxid();
@@ -565,15 +792,29 @@ impl World {
                 n.inc += 1;
                 let inc = n.inc;
                 let applied = n.applied;
-                self.log(&format!("n{id}"), "LOOKING", format!("start, recovered through {applied}"));
+                self.log(
+                    Who::N(id),
+                    "LOOKING",
+                    format_args!("start, recovered through {applied}"),
+                );
                 self.schedule(now + 1, Ev::Tick { node: id, inc });
                 self.update_quorum();
                 self.after_step(id);
             }
-            Ok(Err(e)) => self.fail(violation("core.recover", now, format!("n{id} could not recover its disk: {e}"))),
+            Ok(Err(e)) => self.fail(violation(
+                "core.recover",
+                now,
+                format!("n{id} could not recover its disk: {e}"),
+            )),
             Err(_) => {
-                let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
-                self.fail(violation("core.panic", now, format!("n{id} Server::new: {msg}")));
+                let msg = LAST_PANIC
+                    .with(|p| p.borrow_mut().take())
+                    .unwrap_or_default();
+                self.fail(violation(
+                    "core.panic",
+                    now,
+                    format!("n{id} Server::new: {msg}"),
+                ));
             }
         }
     }
@@ -585,7 +826,12 @@ impl World {
         if n.inc != inc || !n.up() {
             return;
         }
-        let interval = n.server.as_ref().map(|s| s.tick_interval()).unwrap_or(25).max(1);
+        let interval = n
+            .server
+            .as_ref()
+            .map(|s| s.tick_interval())
+            .unwrap_or(25)
+            .max(1);
         // ticks come a little late or early: the process's timer is not exact
         let spread = interval * jitter / 100;
         let next = now + interval - spread / 2 + self.rng.range(0, spread);
@@ -598,7 +844,9 @@ impl World {
 
     /// Hand an event to a server, or hold it while the process is paused.
     fn deliver(&mut self, id: ServerId, event: Event) {
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         if !n.up() {
             return;
         }
@@ -609,36 +857,25 @@ impl World {
         self.handle(id, event);
     }
 
-    fn describe_event(e: &Event) -> String {
-        match e {
-            Event::Tick => "tick".into(),
-            Event::Peer { from, msg } => format!("recv {} from n{from}", describe_msg(msg)),
-            Event::PeerDisconnected { peer } => format!("peer n{peer} disconnected"),
-            Event::ClientConnected { conn, request, .. } => format!(
-                "client conn {conn} connects session=0x{:x} lastZxidSeen={}",
-                request.session_id,
-                Zxid(request.last_zxid_seen as u64)
-            ),
-            Event::Client { conn, xid, request } => format!("conn {conn} xid {xid} {}", short_req(request)),
-            Event::ClientDisconnected { conn } => format!("conn {conn} closed by client"),
-            Event::Persisted { through } => format!("persisted through {through}"),
-        }
-    }
-
     fn handle(&mut self, id: ServerId, event: Event) {
         let now = self.now;
-        let line = if matches!(event, Event::Tick) { None } else { Some(Self::describe_event(&event)) };
+        if !matches!(event, Event::Tick) {
+            let role = self.nodes[&id].role();
+            self.log(Who::N(id), role, format_args!("{}", EventD(&event)));
+        }
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
-        let Some(server) = n.server.as_mut() else { return };
-        let r = catch_unwind(AssertUnwindSafe(|| server.handle(local, event, &mut effects)));
-        let role = self.nodes[&id].role();
-        if let Some(l) = line {
-            self.log(&format!("n{id}"), role, l);
-        }
+        let Some(server) = n.server.as_mut() else {
+            return;
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            server.handle(local, event, &mut effects)
+        }));
         if r.is_err() {
-            let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+            let msg = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_default();
             self.nodes.get_mut(&id).expect("node").server = None;
             self.fail(violation("core.panic", now, format!("n{id}: {msg}")));
             self.effects = effects;
@@ -657,31 +894,66 @@ impl World {
 
     fn effect(&mut self, id: ServerId, e: Effect) {
         let now = self.now;
-        let who = format!("n{id}");
+        let who = Who::N(id);
         let role = self.nodes[&id].role();
         match e {
             Effect::Send { to, msg } => {
-                self.log(&who, role, format!("  send {} to n{to}", describe_msg(&msg)));
+                self.log(
+                    who,
+                    role,
+                    format_args!("  send {} to n{to}", describe_msg(&msg)),
+                );
                 self.send_peer(id, to, msg);
             }
             Effect::DisconnectPeer { peer } => {
-                self.log(&who, role, format!("  disconnect n{peer}"));
+                self.log(who, role, format_args!("  disconnect n{peer}"));
                 self.break_peer_conn(id, peer, QUORUM);
             }
             Effect::ConnectReply { conn, response } => {
-                self.log(&who, role, format!("  connect reply conn {conn} session=0x{:x} timeout={}", response.session_id, response.timeout_ms));
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  connect reply conn {conn} session=0x{:x} timeout={}",
+                        response.session_id, response.timeout_ms
+                    ),
+                );
                 self.to_client(conn, S2C::Connected(response));
             }
-            Effect::Reply { conn, xid, zxid, reply, .. } => {
-                self.log(&who, role, format!("  reply conn {conn} xid {xid} zxid {zxid} {}", short_reply(&reply)));
-                self.to_client(conn, S2C::Reply { xid, zxid: zxid.as_i64(), reply });
+            Effect::Reply {
+                conn,
+                xid,
+                zxid,
+                reply,
+                ..
+            } => {
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  reply conn {conn} xid {xid} zxid {zxid} {}",
+                        short_reply(&reply)
+                    ),
+                );
+                self.to_client(
+                    conn,
+                    S2C::Reply {
+                        xid,
+                        zxid: zxid.as_i64(),
+                        reply,
+                    },
+                );
             }
             Effect::Watch { conn, event } => {
-                self.log(&who, role, format!("  watch conn {conn} {:?} {}", event.kind, event.path));
+                self.log(
+                    who,
+                    role,
+                    format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
+                );
                 self.to_client(conn, S2C::Watch(event));
             }
             Effect::Close { conn } => {
-                self.log(&who, role, format!("  close conn {conn}"));
+                self.log(who, role, format_args!("  close conn {conn}"));
                 self.to_client(conn, S2C::Close);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.server_closed = true;
@@ -689,7 +961,11 @@ impl World {
             }
             Effect::Append { txns } => {
                 if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
-                    self.log(&who, role, format!("  append {}..{} ({})", a.zxid, b.zxid, txns.len()));
+                    self.log(
+                        who,
+                        role,
+                        format_args!("  append {}..{} ({})", a.zxid, b.zxid, txns.len()),
+                    );
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
@@ -697,7 +973,13 @@ impl World {
                             let v = violation(
                                 "zab.zxid-unique",
                                 now,
-                                format!("n{id} logged txn {} as {}, but {} was proposed as {}", t.zxid, txn_kind(t), t.zxid, txn_kind(p)),
+                                format!(
+                                    "n{id} logged txn {} as {}, but {} was proposed as {}",
+                                    t.zxid,
+                                    txn_kind(t),
+                                    t.zxid,
+                                    txn_kind(p)
+                                ),
                             );
                             self.fail(v);
                             return;
@@ -712,31 +994,66 @@ impl World {
                 if let Some(last) = n.disk.log.last() {
                     if let Some(first) = txns.first() {
                         if first.zxid <= last.txn.zxid {
-                            let v = violation("zab.log-order", now, format!("n{id} appended {} after {}", first.zxid, last.txn.zxid));
+                            let v = violation(
+                                "zab.log-order",
+                                now,
+                                format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
+                            );
                             self.fail(v);
                             return;
                         }
                     }
                 }
                 let upto = n.disk.append(&txns);
-                let (lo, hi) = self.params.fsync_ms;
-                let d = self.rng.range(lo, hi);
-                let n = self.nodes.get_mut(&id).expect("node");
-                let done = (now + d).max(n.disk.fsync_done_at);
-                n.disk.fsync_done_at = done;
-                let inc = n.inc;
-                self.schedule(done, Ev::Fsync { node: id, inc, upto });
+                // group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight
+                // at a time; appends made meanwhile ride on the next one
+                if !n.disk.fsync_in_flight {
+                    n.disk.fsync_in_flight = true;
+                    let inc = n.inc;
+                    let (lo, hi) = self.params.fsync_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(
+                        now + d,
+                        Ev::Fsync {
+                            node: id,
+                            inc,
+                            upto,
+                        },
+                    );
+                }
             }
             Effect::Truncate { after } => {
-                self.log(&who, role, format!("  truncate after {after}"));
+                self.log(who, role, format_args!("  truncate after {after}"));
                 self.nodes.get_mut(&id).expect("node").disk.truncate(after);
             }
-            Effect::Snapshot { zxid, data, reset_log } => {
-                self.log(&who, role, format!("  snapshot at {zxid}{}", if reset_log { " (log reset)" } else { "" }));
-                self.nodes.get_mut(&id).expect("node").disk.snapshot(zxid, data, reset_log);
+            Effect::Snapshot {
+                zxid,
+                data,
+                reset_log,
+            } => {
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  snapshot at {zxid}{}",
+                        if reset_log { " (log reset)" } else { "" }
+                    ),
+                );
+                self.nodes
+                    .get_mut(&id)
+                    .expect("node")
+                    .disk
+                    .snapshot(zxid, data, reset_log);
             }
             Effect::PersistEpochs(e) => {
-                self.log(&who, role, format!("  persist epochs accepted=e{} (from n{}) current=e{}", e.accepted_epoch, e.accepted_from, e.current_epoch));
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  persist epochs accepted=e{} (from n{}) current=e{}",
+                        e.accepted_epoch, e.accepted_from, e.current_epoch
+                    ),
+                );
                 self.nodes.get_mut(&id).expect("node").disk.epochs = e;
             }
             Effect::StateChanged { state, epoch } => {
@@ -746,7 +1063,11 @@ impl World {
                     self.stats.elections += 1;
                 }
                 let role = self.nodes[&id].role();
-                self.log(&who, role, format!("  state -> {state:?} epoch e{epoch}"));
+                self.log(
+                    who,
+                    role,
+                    format_args!("  state -> {state:?} epoch e{epoch}"),
+                );
             }
         }
     }
@@ -758,7 +1079,11 @@ impl World {
             let n = &self.nodes[&id];
             let Some(s) = n.server.as_ref() else { return };
             let applied = s.tree().last_zxid();
-            let digest = if applied != n.applied || n.established.is_none() { Some(s.tree().digest()) } else { None };
+            let digest = if applied != n.applied {
+                Some(s.tree().digest())
+            } else {
+                None
+            };
             (s.established_epoch(), applied, digest, s.state())
         };
         self.nodes.get_mut(&id).expect("node").state = state;
@@ -770,7 +1095,11 @@ impl World {
                 match self.epoch_leaders.get(&e) {
                     Some(other) if *other != id => {
                         let other = *other;
-                        self.fail(violation("zab.one-leader-per-epoch", now, format!("n{id} and n{other} both established as leader of epoch {e}")));
+                        self.fail(violation(
+                            "zab.one-leader-per-epoch",
+                            now,
+                            format!("n{id} and n{other} both established as leader of epoch {e}"),
+                        ));
                         return;
                     }
                     _ => {
@@ -779,7 +1108,11 @@ impl World {
                 }
                 self.stats.leader_changes += 1;
                 self.establishments.push((now, e, id));
-                self.log(&format!("n{id}"), "LEADING", format!("  established leader of epoch {e}"));
+                self.log(
+                    Who::N(id),
+                    "LEADING",
+                    format_args!("  established leader of epoch {e}"),
+                );
                 if let Err(v) = self.check_leader_history(id, e) {
                     self.fail(v);
                     return;
@@ -790,7 +1123,13 @@ impl World {
         let prev = self.nodes[&id].applied;
         if applied != prev {
             if applied < prev {
-                self.fail(violation("zab.applied-regressed", now, format!("n{id} applied state went back from {prev} to {applied} without a restart")));
+                self.fail(violation(
+                    "zab.applied-regressed",
+                    now,
+                    format!(
+                        "n{id} applied state went back from {prev} to {applied} without a restart"
+                    ),
+                ));
                 return;
             }
             self.nodes.get_mut(&id).expect("node").applied = applied;
@@ -827,12 +1166,26 @@ impl World {
         };
         for z in &self.shared.acked {
             if *z < bound && !has(*z) {
-                return Err(violation("zab.acked-write-lost", self.now, format!("n{id} established epoch {e} without the acknowledged write {z} (its log ends at {})", disk.last_logged())));
+                return Err(violation(
+                    "zab.acked-write-lost",
+                    self.now,
+                    format!(
+                        "n{id} established epoch {e} without the acknowledged write {z} (its log ends at {})",
+                        disk.last_logged()
+                    ),
+                ));
             }
         }
         if let Some(z) = self.reference.last_below(bound) {
             if z > self.reference.opaque_through && !has(z) {
-                return Err(violation("zab.leader-history", self.now, format!("n{id} established epoch {e} without committed txn {z} (its log ends at {})", disk.last_logged())));
+                return Err(violation(
+                    "zab.leader-history",
+                    self.now,
+                    format!(
+                        "n{id} established epoch {e} without committed txn {z} (its log ends at {})",
+                        disk.last_logged()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -843,23 +1196,50 @@ impl World {
         let from = self.reference.last;
         let (txns, snap) = {
             let d = &self.nodes[&id].disk;
-            let txns: Vec<Txn> = d.log.iter().filter(|e| e.txn.zxid > from && e.txn.zxid <= to).map(|e| e.txn.clone()).collect();
+            let txns: Vec<Txn> = d.range(from, to).iter().map(|e| e.txn.clone()).collect();
             (txns, d.snapshot.clone())
         };
         let contiguous = txns.last().map(|t| t.zxid) == Some(to);
         if !contiguous {
             if let Some((sz, data)) = snap.filter(|s| s.0 == to) {
-                self.reference.reset_to_snapshot(sz, &data).map_err(|e| violation("core.snapshot", now, format!("n{id}'s snapshot at {sz} does not load: {e}")))?;
+                self.reference.reset_to_snapshot(sz, &data).map_err(|e| {
+                    violation(
+                        "core.snapshot",
+                        now,
+                        format!("n{id}'s snapshot at {sz} does not load: {e}"),
+                    )
+                })?;
                 return Ok(());
             }
-            return Err(violation("zab.applied-unlogged", now, format!("n{id} applied through {to} but its log does not hold the txns after {from}")));
+            return Err(violation(
+                "zab.applied-unlogged",
+                now,
+                format!(
+                    "n{id} applied through {to} but its log does not hold the txns after {from}"
+                ),
+            ));
         }
         let quorum_needed = self.params.voters / 2 + 1;
         for t in txns {
             // a txn is committed only once a quorum of voters has it durably
-            let holders: Vec<ServerId> = self.nodes.values().filter(|n| !n.observer && n.disk.holds_durably(t.zxid)).map(|n| n.id).collect();
+            let holders: Vec<ServerId> = self
+                .nodes
+                .values()
+                .filter(|n| !n.observer && n.disk.holds_durably(t.zxid))
+                .map(|n| n.id)
+                .collect();
             if (holders.len() as u64) < quorum_needed {
-                return Err(violation("zab.commit-without-quorum", now, format!("txn {} ({}) committed while durable only on {:?} of {} voters", t.zxid, txn_kind(&t), holders, self.params.voters)));
+                return Err(violation(
+                    "zab.commit-without-quorum",
+                    now,
+                    format!(
+                        "txn {} ({}) committed while durable only on {:?} of {} voters",
+                        t.zxid,
+                        txn_kind(&t),
+                        holders,
+                        self.params.voters
+                    ),
+                ));
             }
             // CAP: during a partition, a txn proposed after it began commits only with a
             // quorum on the committing server's side
@@ -867,20 +1247,43 @@ impl World {
                 let proposed = self.proposals.get(&t.zxid).map(|p| p.1).unwrap_or(0);
                 if proposed >= since {
                     self.partition_commits += 1;
-                    let side: Vec<ServerId> = holders.iter().copied().filter(|h| *h == id || (!self.net.blocked(*h, id, now) && !self.net.blocked(id, *h, now))).collect();
+                    let side: Vec<ServerId> = holders
+                        .iter()
+                        .copied()
+                        .filter(|h| {
+                            *h == id
+                                || (!self.net.blocked(*h, id, now)
+                                    && !self.net.blocked(id, *h, now))
+                        })
+                        .collect();
                     if (side.len() as u64) < quorum_needed {
-                        return Err(violation("cap.minority-commit", now, format!("during partition {}, n{id} committed {} with only {:?} on its side", self.net.partition_desc, t.zxid, side)));
+                        return Err(violation(
+                            "cap.minority-commit",
+                            now,
+                            format!(
+                                "during partition {}, n{id} committed {} with only {:?} on its side",
+                                self.net.partition_desc, t.zxid, side
+                            ),
+                        ));
                     }
                 }
             }
-            self.log("ref", "", format!("commit {} {}", t.zxid, txn_kind(&t)));
+            self.log(
+                Who::Ref,
+                "",
+                format_args!("commit {} {}", t.zxid, txn_kind(&t)),
+            );
             self.reference.apply(&t, now)?;
         }
         Ok(())
     }
 
     fn update_quorum(&mut self) {
-        let up = self.nodes.values().filter(|n| !n.observer && n.up()).count() as u64;
+        let up = self
+            .nodes
+            .values()
+            .filter(|n| !n.observer && n.up())
+            .count() as u64;
         let down = up * 2 <= self.params.voters;
         match self.quorum_down.last_mut() {
             Some((_, end)) if *end == u64::MAX => {
@@ -897,13 +1300,20 @@ impl World {
     }
 
     fn update_availability(&mut self) {
-        let any = self.nodes.values().any(|n| n.up() && n.established.is_some());
+        let any = self
+            .nodes
+            .values()
+            .any(|n| n.up() && n.established.is_some());
         match (any, self.no_leader_since) {
             (true, Some(since)) => {
                 if self.had_leader {
                     let gap = self.now - since;
                     self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
-                    self.log("sim", "", format!("leader available again after {gap}ms"));
+                    self.log(
+                        Who::Sim,
+                        "",
+                        format_args!("leader available again after {gap}ms"),
+                    );
                 }
                 self.had_leader = true;
                 self.no_leader_since = None;
@@ -923,7 +1333,11 @@ impl World {
         let now = self.now;
         let (lo, hi) = self.params.net_delay;
         let mut d = self.rng.range(lo, hi).max(1);
-        if self.params.spike_prob > 0.0 && self.rng.chance(self.params.spike_prob) {
+        // latency spikes belong to the fault phase: the liveness phase has a calm network
+        if self.params.spike_prob > 0.0
+            && now < self.fault_end
+            && self.rng.chance(self.params.spike_prob)
+        {
             d += self.rng.exp(self.params.spike_ms.max(1));
         }
         if let Some((until, extra)) = self.net.slow.get(&from) {
@@ -947,7 +1361,9 @@ impl World {
             return;
         }
         loop {
-            let Some(link) = self.net.links.get_mut(&(from, to, ch)) else { return };
+            let Some(link) = self.net.links.get_mut(&(from, to, ch)) else {
+                return;
+            };
             match link.queue.front() {
                 Some((at, _)) if *at <= now => {}
                 _ => return,
@@ -961,14 +1377,40 @@ impl World {
     }
 
     fn arm_tcp_timeout(&mut self, a: ServerId, b: ServerId, ch: Channel) {
-        let generation = self.nodes.get(&a).and_then(|n| n.gens.get(&(b, ch)).copied()).unwrap_or(0);
+        let generation = self
+            .nodes
+            .get(&a)
+            .and_then(|n| n.gens.get(&(b, ch)).copied())
+            .unwrap_or(0);
         let at = self.now + self.params.tcp_timeout_ms;
-        self.schedule(at, Ev::TcpTimeout { a, b, ch, generation });
+        self.schedule(
+            at,
+            Ev::TcpTimeout {
+                a,
+                b,
+                ch,
+                generation,
+            },
+        );
     }
 
     /// Break one channel between two servers: in-flight messages are lost; on the quorum
     /// channel both cores hear of it before anything from a later connection.
     fn break_peer_conn(&mut self, a: ServerId, b: ServerId, ch: Channel) {
+        if std::env::var("SIMDEBUG").is_ok() {
+            for k in [(a, b, ch), (b, a, ch)] {
+                if let Some(l) = self.net.links.get(&k) {
+                    eprintln!(
+                        "DEBUG t={} link {:?} front={:?} last={} blocked={}",
+                        self.now,
+                        k,
+                        l.queue.front().map(|x| x.0),
+                        l.last_arrival,
+                        self.net.blocked(k.0, k.1, self.now)
+                    );
+                }
+            }
+        }
         let lost = self.net.break_conn(a, b, ch);
         for (x, y) in [(a, b), (b, a)] {
             if let Some(n) = self.nodes.get_mut(&x) {
@@ -976,12 +1418,23 @@ impl World {
             }
         }
         if lost > 0 {
-            self.log("net", "", format!("n{a}<->n{b} {} broken, {lost} in flight lost", chname(ch)));
+            self.log(
+                Who::Net,
+                "",
+                format_args!("n{a}<->n{b} {} broken, {lost} in flight lost", chname(ch)),
+            );
         }
         if ch == QUORUM {
             for (x, y) in [(a, b), (b, a)] {
                 let inc = self.nodes[&x].inc;
-                self.schedule(self.now, Ev::Deliver { node: x, inc, event: Event::PeerDisconnected { peer: y } });
+                self.schedule(
+                    self.now,
+                    Ev::Deliver {
+                        node: x,
+                        inc,
+                        event: Event::PeerDisconnected { peer: y },
+                    },
+                );
             }
         }
     }
@@ -989,7 +1442,13 @@ impl World {
     /// Paths may have opened: deliver what waited on them, and arm timeouts for the closed.
     fn unblocked(&mut self) {
         let now = self.now;
-        let keys: Vec<(ServerId, ServerId, Channel)> = self.net.links.iter().filter(|(_, l)| !l.queue.is_empty()).map(|(k, _)| *k).collect();
+        let keys: Vec<(ServerId, ServerId, Channel)> = self
+            .net
+            .links
+            .iter()
+            .filter(|(_, l)| !l.queue.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
         for (from, to, ch) in keys {
             if !self.net.blocked(from, to, now) {
                 self.schedule(now, Ev::Pump { from, to, ch });
@@ -1016,7 +1475,9 @@ impl World {
     fn crash(&mut self, id: ServerId) {
         let now = self.now;
         let (survive, torn) = (self.params.unsynced_survive, self.params.torn_tail);
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         if !n.up() {
             return;
         }
@@ -1028,7 +1489,16 @@ impl World {
         n.state = ServerState::Looking;
         let loss = n.disk.crash(&mut self.rng, survive, torn);
         self.stats.crashes += 1;
-        self.log(&format!("n{id}"), "DOWN", format!("CRASH: {} unsynced appends, {} survived{}", loss.unsynced, loss.kept, if loss.torn { ", last record torn" } else { "" }));
+        self.log(
+            Who::N(id),
+            "DOWN",
+            format_args!(
+                "CRASH: {} unsynced appends, {} survived{}",
+                loss.unsynced,
+                loss.kept,
+                if loss.torn { ", last record torn" } else { "" }
+            ),
+        );
         let peers = self.servers.clone();
         for p in peers {
             if p != id {
@@ -1036,7 +1506,12 @@ impl World {
                 self.break_peer_conn(id, p, ELECTION);
             }
         }
-        let conns: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.server == id).map(|(k, _)| *k).collect();
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.server == id)
+            .map(|(k, _)| *k)
+            .collect();
         for c in conns {
             self.reset_client_conn(c, false);
         }
@@ -1053,25 +1528,33 @@ impl World {
     }
 
     fn pause(&mut self, id: ServerId, ms: u64) {
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         if !n.up() || n.paused_until.is_some() {
             return;
         }
         n.paused_until = Some(self.now + ms);
         let inc = n.inc;
         self.stats.pauses += 1;
-        self.log(&format!("n{id}"), "PAUSED", format!("PAUSE for {ms}ms"));
+        self.log(Who::N(id), "PAUSED", format_args!("PAUSE for {ms}ms"));
         self.schedule(self.now + ms, Ev::Resume { node: id, inc });
     }
 
     fn resume(&mut self, id: ServerId, inc: u64) {
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         if n.inc != inc || n.paused_until.is_none() {
             return;
         }
         n.paused_until = None;
         let stalled: Vec<Event> = n.stalled.drain(..).collect();
-        self.log(&format!("n{id}"), self.nodes[&id].role(), format!("RESUME with {} events waiting", stalled.len()));
+        self.log(
+            Who::N(id),
+            self.nodes[&id].role(),
+            format_args!("RESUME with {} events waiting", stalled.len()),
+        );
         // a stale view first: the process runs its timers before reading its sockets
         self.handle(id, Event::Tick);
         for e in stalled {
@@ -1140,14 +1623,39 @@ impl World {
     }
 
     fn client_outputs(&mut self, c: usize, out: Vec<ClientOut>) {
-        let who = format!("c{c}");
+        let who = Who::C(c);
         for o in out {
             match o {
-                ClientOut::Open { conn, server, request } => {
-                    self.log(&who, "", format!("connect to n{server} conn {conn} session=0x{:x} lastZxidSeen={}", request.session_id, Zxid(request.last_zxid_seen as u64)));
+                ClientOut::Open {
+                    conn,
+                    server,
+                    request,
+                } => {
+                    self.log(
+                        who,
+                        "",
+                        format_args!(
+                            "connect to n{server} conn {conn} session=0x{:x} lastZxidSeen={}",
+                            request.session_id,
+                            Zxid(request.last_zxid_seen as u64)
+                        ),
+                    );
                     let inc = self.nodes[&server].inc;
                     let up = self.nodes[&server].up();
-                    self.conns.insert(conn, CConn { client: c, server, server_inc: inc, to_server: VecDeque::new(), to_client: VecDeque::new(), last_ts: 0, last_tc: 0, server_closed: false, client_closed: false });
+                    self.conns.insert(
+                        conn,
+                        CConn {
+                            client: c,
+                            server,
+                            server_inc: inc,
+                            to_server: VecDeque::new(),
+                            to_client: VecDeque::new(),
+                            last_ts: 0,
+                            last_tc: 0,
+                            server_closed: false,
+                            client_closed: false,
+                        },
+                    );
                     if up {
                         self.c2s(conn, C2S::Connect(request));
                     } else {
@@ -1157,7 +1665,11 @@ impl World {
                 }
                 ClientOut::Send { conn, xid, request } => {
                     if xid >= 0 || xid == crate::client::SET_WATCHES_XID {
-                        self.log(&who, "", format!("send conn {conn} xid {xid} {}", short_req(&request)));
+                        self.log(
+                            who,
+                            "",
+                            format_args!("send conn {conn} xid {xid} {}", short_req(&request)),
+                        );
                     }
                     self.c2s(conn, C2S::Request(xid, request));
                 }
@@ -1168,11 +1680,25 @@ impl World {
                     }
                 }
                 ClientOut::Resource { token, fenced } => {
-                    self.log(&who, "", format!("acts on the resource with token {}", Zxid(token as u64)));
-                    let d = self.rng.range(self.params.net_delay.0, self.params.net_delay.1).max(1);
-                    self.schedule(self.now + d, Ev::Resource { client: c, token, fenced });
+                    self.log(
+                        who,
+                        "",
+                        format_args!("acts on the resource with token {}", Zxid(token as u64)),
+                    );
+                    let d = self
+                        .rng
+                        .range(self.params.net_delay.0, self.params.net_delay.1)
+                        .max(1);
+                    self.schedule(
+                        self.now + d,
+                        Ev::Resource {
+                            client: c,
+                            token,
+                            fenced,
+                        },
+                    );
                 }
-                ClientOut::Note(s) => self.log(&who, "", s),
+                ClientOut::Note(s) => self.log(who, "", format_args!("{s}")),
             }
         }
     }
@@ -1181,25 +1707,41 @@ impl World {
         let now = self.now;
         let (lo, hi) = self.params.net_delay;
         let d = self.rng.range(lo, hi).max(1);
-        let Some(cc) = self.conns.get_mut(&conn) else { return };
+        let Some(cc) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let at = (now + d).max(cc.last_ts);
         cc.last_ts = at;
         cc.to_server.push_back((at, m));
-        self.schedule(at, Ev::ClientPump { conn, to_server: true });
+        self.schedule(
+            at,
+            Ev::ClientPump {
+                conn,
+                to_server: true,
+            },
+        );
     }
 
     fn to_client(&mut self, conn: ConnId, m: S2C) {
         let now = self.now;
         let (lo, hi) = self.params.net_delay;
         let d = self.rng.range(lo, hi).max(1);
-        let Some(cc) = self.conns.get_mut(&conn) else { return };
+        let Some(cc) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if cc.server_closed {
             return;
         }
         let at = (now + d).max(cc.last_tc);
         cc.last_tc = at;
         cc.to_client.push_back((at, m));
-        self.schedule(at, Ev::ClientPump { conn, to_server: false });
+        self.schedule(
+            at,
+            Ev::ClientPump {
+                conn,
+                to_server: false,
+            },
+        );
     }
 
     fn client_pump(&mut self, conn: ConnId, to_server: bool) {
@@ -1208,7 +1750,9 @@ impl World {
             if self.violation.is_some() {
                 return;
             }
-            let Some(cc) = self.conns.get_mut(&conn) else { return };
+            let Some(cc) = self.conns.get_mut(&conn) else {
+                return;
+            };
             let (client, server, inc) = (cc.client, cc.server, cc.server_inc);
             if to_server {
                 match cc.to_server.front() {
@@ -1222,9 +1766,18 @@ impl World {
                 match m {
                     C2S::Connect(request) => {
                         let addr = format!("127.0.1.{}", client + 1);
-                        self.deliver(server, Event::ClientConnected { conn, addr, request });
+                        self.deliver(
+                            server,
+                            Event::ClientConnected {
+                                conn,
+                                addr,
+                                request,
+                            },
+                        );
                     }
-                    C2S::Request(xid, request) => self.deliver(server, Event::Client { conn, xid, request }),
+                    C2S::Request(xid, request) => {
+                        self.deliver(server, Event::Client { conn, xid, request })
+                    }
                     C2S::Close => {
                         let server_closed = cc_server_closed(&self.conns, conn);
                         self.conns.remove(&conn);
@@ -1244,13 +1797,17 @@ impl World {
                 if closing {
                     // the client side is done with it; tell the server if it did not close it
                     if let Some(cc) = self.conns.remove(&conn) {
-                        if !cc.server_closed && !cc.client_closed && self.nodes[&server].inc == inc {
+                        if !cc.server_closed && !cc.client_closed && self.nodes[&server].inc == inc
+                        {
                             self.deliver(server, Event::ClientDisconnected { conn });
                         }
                     }
                 }
                 if self.clients[client].paused_until.is_some() {
-                    self.client_inbox.entry(client).or_default().push_back((conn, m));
+                    self.client_inbox
+                        .entry(client)
+                        .or_default()
+                        .push_back((conn, m));
                 } else {
                     self.client_receive(client, conn, m);
                 }
@@ -1266,16 +1823,31 @@ impl World {
         if self.clients[c].conn.as_ref().map(|x| x.id) != Some(conn) || self.clients[c].dead {
             return;
         }
-        let who = format!("c{c}");
+        let who = Who::C(c);
         match &m {
-            S2C::Connected(r) => self.log(&who, "", format!("connected conn {conn} session=0x{:x} timeout={}", r.session_id, r.timeout_ms)),
+            S2C::Connected(r) => self.log(
+                who,
+                "",
+                format_args!(
+                    "connected conn {conn} session=0x{:x} timeout={}",
+                    r.session_id, r.timeout_ms
+                ),
+            ),
             S2C::Reply { xid, zxid, reply } => {
                 if *xid != crate::client::PING_XID {
-                    self.log(&who, "", format!("reply xid {xid} zxid {} {}", Zxid(*zxid as u64), short_reply(reply)));
+                    self.log(
+                        who,
+                        "",
+                        format_args!(
+                            "reply xid {xid} zxid {} {}",
+                            Zxid(*zxid as u64),
+                            short_reply(reply)
+                        ),
+                    );
                 }
             }
-            S2C::Watch(e) => self.log(&who, "", format!("watch event {:?} {}", e.kind, e.path)),
-            S2C::Close => self.log(&who, "", format!("conn {conn} closed by server")),
+            S2C::Watch(e) => self.log(who, "", format_args!("watch event {:?} {}", e.kind, e.path)),
+            S2C::Close => self.log(who, "", format_args!("conn {conn} closed by server")),
         }
         let now = self.now;
         self.with_client(c, |cl, cx| {
@@ -1285,20 +1857,35 @@ impl World {
                 S2C::Watch(e) => cl.on_watch(cx, e)?,
                 S2C::Close => cl.on_closed(cx)?,
             }
-            // act on what changed right away
-            Ok(Some(now))
+            Ok(None)
         });
+        // the client reacts after a think time (a recipe's next step, the mix's next op),
+        // unless it was due to wake sooner anyway
+        let (lo, hi) = self.params.think_ms;
+        let at = now + self.rng.range(lo, hi).max(1);
+        if self.clients[c].wake_at > at || self.clients[c].wake_at < now {
+            self.wake_client_at(c, at);
+        }
     }
 
     /// A client connection breaks (reset, or its server died).
     fn reset_client_conn(&mut self, conn: ConnId, tell_server: bool) {
-        let Some(cc) = self.conns.get_mut(&conn) else { return };
+        let Some(cc) = self.conns.get_mut(&conn) else {
+            return;
+        };
         cc.to_client.clear();
         cc.to_server.clear();
         let (server, inc) = (cc.server, cc.server_inc);
         if tell_server && !cc.server_closed && self.nodes[&server].inc == inc {
             let d = self.rng.range(1, 20);
-            self.schedule(self.now + d, Ev::Deliver { node: server, inc, event: Event::ClientDisconnected { conn } });
+            self.schedule(
+                self.now + d,
+                Ev::Deliver {
+                    node: server,
+                    inc,
+                    event: Event::ClientDisconnected { conn },
+                },
+            );
         }
         if let Some(cc) = self.conns.get_mut(&conn) {
             cc.server_closed = false;
@@ -1315,7 +1902,7 @@ impl World {
             return;
         }
         cl.paused_until = Some(self.now + ms);
-        self.log(&format!("c{c}"), "", format!("client PAUSE for {ms}ms"));
+        self.log(Who::C(c), "", format_args!("client PAUSE for {ms}ms"));
         self.schedule(self.now + ms, Ev::ClientResume { client: c });
     }
 
@@ -1323,11 +1910,16 @@ impl World {
         if self.clients[c].paused_until.take().is_none() {
             return;
         }
-        self.log(&format!("c{c}"), "", "client resumes".into());
+        self.log(Who::C(c), "", format_args!("client resumes"));
         // a paused process first runs the timer that was due (a stale view), then reads
         // its socket
         self.client_wake(c);
-        let inbox: Vec<(ConnId, S2C)> = self.client_inbox.remove(&c).unwrap_or_default().into_iter().collect();
+        let inbox: Vec<(ConnId, S2C)> = self
+            .client_inbox
+            .remove(&c)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         for (conn, m) in inbox {
             if self.violation.is_some() {
                 return;
@@ -1340,21 +1932,36 @@ impl World {
         if self.clients[c].dead {
             return;
         }
-        self.log(&format!("c{c}"), "", "client CRASH (its session will expire)".into());
+        self.log(
+            Who::C(c),
+            "",
+            format_args!("client CRASH (its session will expire)"),
+        );
         if let Some(conn) = self.clients[c].conn.take() {
             self.reset_client_conn(conn.id, true);
         }
         self.clients[c].dead = true;
         self.client_inbox.remove(&c);
         let back = self.now + self.fault_rng.range(2_000, 10_000);
-        self.schedule(back.min(self.fault_end.max(self.now)), Ev::ClientRevive { client: c });
+        self.schedule(
+            back.min(self.fault_end.max(self.now)),
+            Ev::ClientRevive { client: c },
+        );
     }
 
     fn resource(&mut self, c: usize, token: i64, fenced: bool) {
-        let who = format!("c{c}");
+        let who = Who::C(c);
         if fenced && token < self.resource_max {
             self.stats.resource_rejected += 1;
-            self.log(&who, "", format!("resource REJECTS token {} (fenced: {} seen)", Zxid(token as u64), Zxid(self.resource_max as u64)));
+            self.log(
+                who,
+                "",
+                format_args!(
+                    "resource REJECTS token {} (fenced: {} seen)",
+                    Zxid(token as u64),
+                    Zxid(self.resource_max as u64)
+                ),
+            );
             return;
         }
         if token < self.resource_max {
@@ -1364,7 +1971,11 @@ impl World {
         }
         self.resource_max = token;
         self.resource_last = Some((c, token));
-        self.log(&who, "", format!("resource accepts token {}", Zxid(token as u64)));
+        self.log(
+            who,
+            "",
+            format_args!("resource accepts token {}", Zxid(token as u64)),
+        );
     }
 
     // ---- faults ---------------------------------------------------------------------------
@@ -1444,21 +2055,46 @@ impl World {
                         desc = format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..]);
                     }
                     2 => {
-                        let k = self.fault_rng.range(1, (ids.len() as u64).saturating_sub(2).max(1)) as usize;
+                        let k = self
+                            .fault_rng
+                            .range(1, (ids.len() as u64).saturating_sub(2).max(1))
+                            as usize;
                         for (j, i) in shuffled.iter().enumerate() {
-                            self.net.sides.insert(*i, if j == 0 { 0b11 } else if j <= k { 0b10 } else { 0b01 });
+                            self.net.sides.insert(
+                                *i,
+                                if j == 0 {
+                                    0b11
+                                } else if j <= k {
+                                    0b10
+                                } else {
+                                    0b01
+                                },
+                            );
                         }
-                        desc = format!("bridge n{} between {:?} and {:?}", shuffled[0], &shuffled[1..=k.min(shuffled.len() - 1)], &shuffled[(k + 1).min(shuffled.len())..]);
+                        desc = format!(
+                            "bridge n{} between {:?} and {:?}",
+                            shuffled[0],
+                            &shuffled[1..=k.min(shuffled.len() - 1)],
+                            &shuffled[(k + 1).min(shuffled.len())..]
+                        );
                     }
                     _ => {
                         let x = shuffled[0];
                         let outbound = self.fault_rng.chance(0.5);
                         for i in &ids {
                             if *i != x {
-                                if outbound { self.net.oneway.insert((x, *i)); } else { self.net.oneway.insert((*i, x)); }
+                                if outbound {
+                                    self.net.oneway.insert((x, *i));
+                                } else {
+                                    self.net.oneway.insert((*i, x));
+                                }
                             }
                         }
-                        desc = if outbound { format!("one-way: n{x} cannot send") } else { format!("one-way: n{x} cannot hear") };
+                        desc = if outbound {
+                            format!("one-way: n{x} cannot send")
+                        } else {
+                            format!("one-way: n{x} cannot hear")
+                        };
                     }
                 }
                 self.begin_partition(desc, Some(len));
@@ -1477,7 +2113,7 @@ impl World {
                 let mut subset = ids.clone();
                 self.fault_rng.shuffle(&mut subset);
                 subset.truncate(self.fault_rng.range(2, ids.len() as u64) as usize);
-                self.log("net", "", format!("swizzle-clog {subset:?}"));
+                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
                 let mut t = 0;
                 for &a in &subset {
                     for &b in &subset {
@@ -1497,14 +2133,18 @@ impl World {
                 if a != b {
                     let ch = self.fault_rng.chance(0.5);
                     self.stats.resets += 1;
-                    self.log("net", "", format!("RESET n{a}<->n{b} {}", chname(ch)));
+                    self.log(
+                        Who::Net,
+                        "",
+                        format_args!("RESET n{a}<->n{b} {}", chname(ch)),
+                    );
                     self.break_peer_conn(a, b, ch);
                 }
             }
             FaultKind::ClientReset => {
                 let conns: Vec<ConnId> = self.conns.keys().copied().collect();
                 if let Some(&c) = self.fault_rng.pick(&conns) {
-                    self.log("net", "", format!("RESET client conn {c}"));
+                    self.log(Who::Net, "", format_args!("RESET client conn {c}"));
                     self.reset_client_conn(c, true);
                 }
             }
@@ -1525,7 +2165,11 @@ impl World {
                 let x = ids[self.fault_rng.below(ids.len())];
                 let len = self.fault_rng.exp(r.spike_len).max(10);
                 let extra = self.fault_rng.range(20, 800);
-                self.log("net", "", format!("latency spike on n{x}: +{extra}ms for {len}ms"));
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!("latency spike on n{x}: +{extra}ms for {len}ms"),
+                );
                 self.net.slow.insert(x, (self.now + len, extra));
             }
             FaultKind::ClientPause => {
@@ -1539,7 +2183,7 @@ impl World {
             }
             FaultKind::ClientClose => {
                 let c = self.fault_rng.below(self.clients.len());
-                self.log(&format!("c{c}"), "", "closes its session".into());
+                self.log(Who::C(c), "", format_args!("closes its session"));
                 self.with_client(c, |cl, cx| {
                     cl.close_session(cx);
                     Ok(None)
@@ -1549,7 +2193,7 @@ impl World {
     }
 
     fn clog(&mut self, a: ServerId, b: ServerId, len: u64) {
-        self.log("net", "", format!("clog n{a}->n{b} for {len}ms"));
+        self.log(Who::Net, "", format_args!("clog n{a}->n{b} for {len}ms"));
         self.net.clogs.insert((a, b), self.now + len);
         self.schedule(self.now + len, Ev::Unclog { from: a, to: b });
         self.topology_changed();
@@ -1559,7 +2203,14 @@ impl World {
         self.net.partition_id += 1;
         self.net.partition_since = Some(self.now);
         self.net.partition_desc = desc.clone();
-        self.log("net", "", format!("PARTITION {desc}{}", len.map(|l| format!(" for {l}ms")).unwrap_or_default()));
+        self.log(
+            Who::Net,
+            "",
+            format_args!(
+                "PARTITION {desc}{}",
+                len.map(|l| format!(" for {l}ms")).unwrap_or_default()
+            ),
+        );
         if let Some(l) = len {
             let id = self.net.partition_id;
             self.schedule(self.now + l, Ev::HealPartition { id });
@@ -1577,7 +2228,11 @@ impl World {
         if a != b {
             let ch = self.fault_rng.chance(0.5);
             self.stats.resets += 1;
-            self.log("net", "", format!("link flaps n{a}<->n{b} {}", chname(ch)));
+            self.log(
+                Who::Net,
+                "",
+                format_args!("link flaps n{a}<->n{b} {}", chname(ch)),
+            );
             self.break_peer_conn(a, b, ch);
             if self.fault_rng.chance(0.3) {
                 let len = self.fault_rng.range(20, 500);
@@ -1595,19 +2250,44 @@ impl World {
     }
 
     fn leader(&self) -> Option<ServerId> {
-        self.nodes.values().filter(|n| n.up() && n.established.is_some()).max_by_key(|n| n.established).map(|n| n.id)
+        self.nodes
+            .values()
+            .filter(|n| n.up() && n.established.is_some())
+            .max_by_key(|n| n.established)
+            .map(|n| n.id)
     }
 
     fn resolve(&self, t: &Target) -> Vec<ServerId> {
-        let voters: Vec<ServerId> = self.nodes.values().filter(|n| !n.observer).map(|n| n.id).collect();
+        let voters: Vec<ServerId> = self
+            .nodes
+            .values()
+            .filter(|n| !n.observer)
+            .map(|n| n.id)
+            .collect();
         let leader = self.leader();
         let minority = (voters.len() - 1) / 2;
         match t {
             Target::Leader => leader.into_iter().collect(),
-            Target::Follower => voters.iter().copied().filter(|v| Some(*v) != leader && self.nodes[v].up()).take(1).collect(),
-            Target::Observer => self.nodes.values().filter(|n| n.observer).map(|n| n.id).take(1).collect(),
+            Target::Follower => voters
+                .iter()
+                .copied()
+                .filter(|v| Some(*v) != leader && self.nodes[v].up())
+                .take(1)
+                .collect(),
+            Target::Observer => self
+                .nodes
+                .values()
+                .filter(|n| n.observer)
+                .map(|n| n.id)
+                .take(1)
+                .collect(),
             Target::Id(i) => vec![*i],
-            Target::Crashed => self.nodes.values().filter(|n| !n.up()).map(|n| n.id).collect(),
+            Target::Crashed => self
+                .nodes
+                .values()
+                .filter(|n| !n.up())
+                .map(|n| n.id)
+                .collect(),
             Target::All => self.servers.clone(),
             Target::MinorityWithLeader => {
                 let mut v: Vec<ServerId> = leader.into_iter().collect();
@@ -1615,22 +2295,38 @@ impl World {
                 v.truncate(minority);
                 v
             }
-            Target::MinorityWithoutLeader => voters.iter().copied().filter(|x| Some(*x) != leader).take(minority).collect(),
-            Target::MajorityWithoutLeader => voters.iter().copied().filter(|x| Some(*x) != leader).take(minority + 1).collect(),
+            Target::MinorityWithoutLeader => voters
+                .iter()
+                .copied()
+                .filter(|x| Some(*x) != leader)
+                .take(minority)
+                .collect(),
+            Target::MajorityWithoutLeader => voters
+                .iter()
+                .copied()
+                .filter(|x| Some(*x) != leader)
+                .take(minority + 1)
+                .collect(),
         }
     }
 
     fn resolve_client(&self, t: &ClientTarget) -> Option<usize> {
         match t {
-            ClientTarget::LockHolder => self.clients.iter().position(|c| c.role.is_lock_holder() && !c.dead && c.paused_until.is_none()),
-            ClientTarget::Master => self.clients.iter().position(|c| c.role.is_master() && !c.dead),
+            ClientTarget::LockHolder => self
+                .clients
+                .iter()
+                .position(|c| c.role.is_lock_holder() && !c.dead && c.paused_until.is_none()),
+            ClientTarget::Master => self
+                .clients
+                .iter()
+                .position(|c| c.role.is_master() && !c.dead),
             ClientTarget::Index(i) => (*i < self.clients.len()).then_some(*i),
             ClientTarget::Role(name) => self.params.clients.iter().position(|r| r.name() == name),
         }
     }
 
     fn apply_fault(&mut self, action: FaultAction) {
-        self.log("sim", "", format!("scheduled fault: {action:?}"));
+        self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
         match action {
             FaultAction::Crash(t) => {
                 for x in self.resolve(&t) {
@@ -1646,7 +2342,9 @@ impl World {
                 let xs = self.resolve(&t);
                 self.net.heal_partition();
                 for i in self.servers.clone() {
-                    self.net.sides.insert(i, if xs.contains(&i) { 0b10 } else { 0b01 });
+                    self.net
+                        .sides
+                        .insert(i, if xs.contains(&i) { 0b10 } else { 0b01 });
                 }
                 self.begin_partition(format!("isolate {xs:?}"), None);
             }
@@ -1692,7 +2390,10 @@ impl World {
                 Some(c) => self.client_pause(c, ms),
                 None => {
                     // nobody fits yet (e.g. no lock holder this instant): try again shortly
-                    self.schedule(self.now + 50, Ev::Scheduled(FaultAction::PauseClient { target, ms }));
+                    self.schedule(
+                        self.now + 50,
+                        Ev::Scheduled(FaultAction::PauseClient { target, ms }),
+                    );
                 }
             },
             FaultAction::CrashClient(t) => {
@@ -1705,7 +2406,11 @@ impl World {
 
     /// The fault phase ends: everything heals, crashed servers restart, pauses end.
     fn heal(&mut self) {
-        self.log("sim", "", "HEAL: fault phase over, liveness phase begins".into());
+        self.log(
+            Who::Sim,
+            "",
+            format_args!("HEAL: fault phase over, liveness phase begins"),
+        );
         self.healed_at = Some(self.now);
         self.net.heal_partition();
         self.net.clogs.clear();
@@ -1736,40 +2441,76 @@ impl World {
 
     fn finish(&mut self) {
         let now = self.now;
-        self.log("sim", "", "END: liveness and end-of-run checks".into());
+        self.log(
+            Who::Sim,
+            "",
+            format_args!("END: liveness and end-of-run checks"),
+        );
         let bound = self.params.liveness_bound_ms;
         let healed = self.healed_at.unwrap_or(0);
         // a leader, and every server in the ensemble with it, converged
         let Some(leader) = self.leader() else {
-            self.fail(violation("liveness.no-leader", now, format!("no established leader {}ms after the faults healed", now - healed)));
+            self.fail(violation(
+                "liveness.no-leader",
+                now,
+                format!(
+                    "no established leader {}ms after the faults healed",
+                    now - healed
+                ),
+            ));
             return;
         };
         let lz = self.nodes[&leader].applied;
         for n in self.nodes.values() {
             if !n.up() {
-                self.fail(violation("liveness.down", now, format!("n{} is down at the end", n.id)));
+                self.fail(violation(
+                    "liveness.down",
+                    now,
+                    format!("n{} is down at the end", n.id),
+                ));
                 return;
             }
             if n.state == ServerState::Looking {
-                self.fail(violation("liveness.not-converged", now, format!("n{} still LOOKING {}ms after healing", n.id, now - healed)));
+                self.fail(violation(
+                    "liveness.not-converged",
+                    now,
+                    format!("n{} still LOOKING {}ms after healing", n.id, now - healed),
+                ));
                 return;
             }
         }
-        let lagging: Vec<(ServerId, Zxid)> = self.nodes.values().filter(|n| n.applied != lz).map(|n| (n.id, n.applied)).collect();
+        let lagging: Vec<(ServerId, Zxid)> = self
+            .nodes
+            .values()
+            .filter(|n| n.applied != lz)
+            .map(|n| (n.id, n.applied))
+            .collect();
         if !lagging.is_empty() {
-            self.fail(violation("liveness.not-converged", now, format!("leader n{leader} applied through {lz} but {lagging:?} differ at the end")));
+            self.fail(violation(
+                "liveness.not-converged",
+                now,
+                format!("leader n{leader} applied through {lz} but {lagging:?} differ at the end"),
+            ));
             return;
         }
         // every request ends; every live client has a session
         for c in &self.clients {
             if let Some(t) = c.oldest_pending() {
                 if now - t > bound {
-                    self.fail(violation("liveness.stuck-request", now, format!("client {} has a request outstanding since t={t}ms", c.idx)));
+                    self.fail(violation(
+                        "liveness.stuck-request",
+                        now,
+                        format!("client {} has a request outstanding since t={t}ms", c.idx),
+                    ));
                     return;
                 }
             }
             if !c.dead && !c.is_connected() && c.paused_until.is_none() {
-                self.fail(violation("liveness.no-session", now, format!("client {} has no connected session at the end", c.idx)));
+                self.fail(violation(
+                    "liveness.no-session",
+                    now,
+                    format!("client {} has no connected session at the end", c.idx),
+                ));
                 return;
             }
         }
@@ -1781,7 +2522,11 @@ impl World {
         }
         if let Some(exp) = self.params.expect_violation.clone() {
             if self.expected_seen.is_none() && self.violation.is_none() {
-                self.fail(violation("scenario.expected-finding", now, format!("the scenario expects `{exp}` to be violated, and it was not")));
+                self.fail(violation(
+                    "scenario.expected-finding",
+                    now,
+                    format!("the scenario expects `{exp}` to be violated, and it was not"),
+                ));
             }
         }
     }
@@ -1792,11 +2537,23 @@ impl World {
         // sessions the clients were told expired: closed in the history, ephemerals gone
         for (s, at) in &self.shared.expired {
             if !r.sessions_closed.contains_key(s) && r.sessions_created.contains_key(s) {
-                return Err(violation("client.ephemeral-lifetime", now, format!("session 0x{s:x} was reported expired at t={at}ms but was never closed in the committed history")));
+                return Err(violation(
+                    "client.ephemeral-lifetime",
+                    now,
+                    format!(
+                        "session 0x{s:x} was reported expired at t={at}ms but was never closed in the committed history"
+                    ),
+                ));
             }
             let left = r.tree().session_ephemerals(*s);
             if !left.is_empty() {
-                return Err(violation("client.ephemeral-lifetime", now, format!("session 0x{s:x} expired at t={at}ms but its ephemerals remain: {left:?}")));
+                return Err(violation(
+                    "client.ephemeral-lifetime",
+                    now,
+                    format!(
+                        "session 0x{s:x} expired at t={at}ms but its ephemerals remain: {left:?}"
+                    ),
+                ));
             }
         }
         // recipes
@@ -1806,22 +2563,50 @@ impl World {
         let last = r.last;
         for name in self.shared.names.keys() {
             if r.node_at(name, last).is_none() {
-                return Err(violation("recipe.name-lost", now, format!("name {name} was given out but is gone from the final tree")));
+                return Err(violation(
+                    "recipe.name-lost",
+                    now,
+                    format!("name {name} was given out but is gone from the final tree"),
+                ));
             }
         }
         for c in &self.clients {
             use crate::client::RoleState;
             if let RoleState::Monitor(w) | RoleState::ConfigReader(w) = &c.role {
-                let path = if matches!(c.role, RoleState::Monitor(_)) { "/members" } else { "/config" };
-                let req = if matches!(c.role, RoleState::Monitor(_)) {
-                    Request::GetChildren { path: path.into(), watch: false }
+                let path = if matches!(c.role, RoleState::Monitor(_)) {
+                    "/members"
                 } else {
-                    Request::GetData { path: path.into(), watch: false }
+                    "/config"
+                };
+                let req = if matches!(c.role, RoleState::Monitor(_)) {
+                    Request::GetChildren {
+                        path: path.into(),
+                        watch: false,
+                    }
+                } else {
+                    Request::GetData {
+                        path: path.into(),
+                        watch: false,
+                    }
                 };
                 let want = r.expected_read(&req, last);
                 if want.is_some() && w.view != want {
-                    let claim = if matches!(c.role, RoleState::Monitor(_)) { "recipe.membership-view" } else { "recipe.config-stale" };
-                    return Err(violation(claim, now, format!("client {} ends with view {:?} (read at {}), but {path} is {:?} at {last}", c.idx, w.view, Zxid(w.view_zxid as u64), want)));
+                    let claim = if matches!(c.role, RoleState::Monitor(_)) {
+                        "recipe.membership-view"
+                    } else {
+                        "recipe.config-stale"
+                    };
+                    return Err(violation(
+                        claim,
+                        now,
+                        format!(
+                            "client {} ends with view {:?} (read at {}), but {path} is {:?} at {last}",
+                            c.idx,
+                            w.view,
+                            Zxid(w.view_zxid as u64),
+                            want
+                        ),
+                    ));
                 }
             }
             if let RoleState::Lock(l) | RoleState::Election(l) = &c.role {
@@ -1846,27 +2631,65 @@ impl World {
                 }
                 "unavailable-without-quorum" => {
                     if self.quorum_down.is_empty() {
-                        return Err(violation("scenario.setup", now, "a quorum of voters was never down".into()));
+                        return Err(violation(
+                            "scenario.setup",
+                            now,
+                            "a quorum of voters was never down".into(),
+                        ));
                     }
                     for o in &self.shared.ops {
-                        let (Some(done), Some((_, Ok(_)))) = (o.done, &o.result) else { continue };
+                        let (Some(done), Some((_, Ok(_)))) = (o.done, &o.result) else {
+                            continue;
+                        };
                         if !o.request.is_write() {
                             continue;
                         }
-                        if let Some((s, e)) = self.quorum_down.iter().find(|(s, e)| *s <= o.invoked && done < *e) {
-                            return Err(violation("cap.available-without-quorum", now, format!("client {} write {} was acknowledged at t={done}ms while a majority of voters was down (t={s}..{}ms)", o.client, short_req(&o.request), if *e == u64::MAX { "end".to_string() } else { e.to_string() })));
+                        if let Some((s, e)) = self
+                            .quorum_down
+                            .iter()
+                            .find(|(s, e)| *s <= o.invoked && done < *e)
+                        {
+                            return Err(violation(
+                                "cap.available-without-quorum",
+                                now,
+                                format!(
+                                    "client {} write {} was acknowledged at t={done}ms while a majority of voters was down (t={s}..{}ms)",
+                                    o.client,
+                                    short_req(&o.request),
+                                    if *e == u64::MAX {
+                                        "end".to_string()
+                                    } else {
+                                        e.to_string()
+                                    }
+                                ),
+                            ));
                         }
                     }
                 }
                 "observer-loss-keeps-quorum" => {
-                    let during: Vec<&(u64, u32, ServerId)> = self.establishments.iter().skip(1).filter(|(t, _, _)| *t < self.fault_end).collect();
+                    let during: Vec<&(u64, u32, ServerId)> = self
+                        .establishments
+                        .iter()
+                        .skip(1)
+                        .filter(|(t, _, _)| *t < self.fault_end)
+                        .collect();
                     if let Some((t, e, id)) = during.first() {
-                        return Err(violation("cap.observer-cost-quorum", now, format!("a new leader (n{id}, epoch {e}) had to be established at t={t}ms while only observers were faulted")));
+                        return Err(violation(
+                            "cap.observer-cost-quorum",
+                            now,
+                            format!(
+                                "a new leader (n{id}, epoch {e}) had to be established at t={t}ms while only observers were faulted"
+                            ),
+                        ));
                     }
                 }
                 "leader-change" => {
                     if self.epoch_leaders.len() < 2 {
-                        return Err(violation("scenario.no-leader-change", now, "the scenario expected a leader change and none happened".into()));
+                        return Err(violation(
+                            "scenario.no-leader-change",
+                            now,
+                            "the scenario expected a leader change and none happened".into(),
+                        ));
                     }
                 }
                 _ => {}
