@@ -116,7 +116,8 @@ impl Election {
             return false;
         }
         if plant::active(cfg.plant, Plant::VoteIgnoresEpoch) {
-            return (new.zxid, new.leader) > (cur.zxid, cur.leader);
+            // The buggy order: no epoch at all, neither the peer's nor the zxid's.
+            return (new.zxid.counter(), new.leader) > (cur.zxid.counter(), cur.leader);
         }
         (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
     }

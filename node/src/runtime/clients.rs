@@ -169,17 +169,21 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
     let mut tx = Some(tx);
     let mut kill_rx: Option<oneshot::Receiver<()>> = None;
     let mut opened = false;
+    // Between the ConnectRequest and the ConnectResponse nothing more is read, as ZooKeeper
+    // does (disableRecv until the session is set up): clients pipeline SetWatches and auth
+    // right behind the handshake and expect them handled after it.
+    let mut handshaking = false;
     let input = shared.input.clone();
     let mut out: Vec<u8> = Vec::new();
 
     'conn: loop {
         // Every complete frame already buffered goes to the core, in order.
-        loop {
+        while !handshaking {
             let frame = match take_frame(&mut buf, shared.max_buffer) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::info!("closing client /{addr}: {e}");
+                    tracing::info!("closing client {}: {e}", super::show(addr));
                     break 'conn;
                 }
             };
@@ -200,6 +204,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                             return;
                         }
                         opened = true;
+                        handshaking = true;
                         Input::ClientConnect {
                             conn,
                             request,
@@ -207,7 +212,10 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                         }
                     }
                     Err(e) => {
-                        tracing::info!("closing client /{addr}: bad ConnectRequest: {e}");
+                        tracing::info!(
+                            "closing client {}: bad ConnectRequest: {e}",
+                            super::show(addr)
+                        );
                         break 'conn;
                     }
                 }
@@ -221,7 +229,8 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                     },
                     Err(e) => {
                         tracing::info!(
-                            "closing client /{addr} (connection {conn}): bad request: {e}"
+                            "closing client {} (connection {conn}): bad request: {e}",
+                            super::show(addr)
                         );
                         break 'conn;
                     }
@@ -233,7 +242,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
         }
         tokio::select! {
             _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
-            r = s.read_buf(&mut buf) => match r {
+            r = s.read_buf(&mut buf), if !handshaking => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(_) => {}
             },
@@ -266,6 +275,8 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                     if !wrote {
                         break 'conn;
                     }
+                    // The first thing the core sends a connection is its ConnectResponse.
+                    handshaking = false;
                 }
                 if close {
                     let _ = s.shutdown().await;
