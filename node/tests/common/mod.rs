@@ -66,7 +66,7 @@ fn start() -> Option<RealZk> {
     let cfg = format!(
         "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
          extendedTypesEnabled=true\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
-         maxClientCnxns=0\n",
+         maxClientCnxns=0\nmaxSessionTimeout=60000\n",
         dir.join("data").display()
     );
     std::fs::write(dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
@@ -89,7 +89,8 @@ fn start() -> Option<RealZk> {
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if four_letter(&addr, "ruok").as_deref() == Some("imok") {
+        // ruok answers before the server takes sessions; srvr shows a Mode only once it does
+        if four_letter(&addr, "srvr").is_some_and(|s| s.contains("Mode:")) {
             return Some(RealZk {
                 addr,
                 dir,
