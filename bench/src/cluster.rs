@@ -389,7 +389,13 @@ impl Cluster {
         loop {
             let gone = match node.child.as_mut() {
                 Some(c) => c.try_wait()?.is_some(),
-                None => !procfs::alive(pid),
+                // the daemon is not our child: it is gone once it lets go of its pid file's lock
+                // (its leader thread shows as a zombie while the others still exit)
+                None => {
+                    ensemble_node::daemon::running_pid(&node.dir.join("data/zookeeper_server.pid"))
+                        .is_none()
+                        && !procfs::alive(pid)
+                }
             };
             if gone {
                 break;

@@ -148,6 +148,24 @@ impl Drop for WorkDir {
 }
 
 async fn run(args: Args) -> Result<()> {
+    let root = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ensemble-bench-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let root = std::fs::canonicalize(&root)?;
+    let mut workdir = WorkDir {
+        path: root.clone(),
+        keep: args.keep,
+    };
+    let r = bench(args, root).await;
+    if r.is_err() {
+        // keep the servers' logs for the error message's pointers
+        workdir.keep = true;
+    }
+    r
+}
+
+async fn bench(args: Args, root: PathBuf) -> Result<()> {
     let workloads = parse_list(&args.workloads, Workload::parse, "workload")?;
     let systems = parse_list(
         &args.systems,
@@ -168,15 +186,6 @@ async fn run(args: Args) -> Result<()> {
         systems.contains(&System::Ensemble),
         systems.contains(&System::ZooKeeper),
     )?;
-    let root = args.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ensemble-bench-{}", std::process::id()))
-    });
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let root = std::fs::canonicalize(&root)?;
-    let _workdir = WorkDir {
-        path: root.clone(),
-        keep: args.keep,
-    };
     let sentinel = Sentinel::start(&root)?;
 
     let mut rep = Report::new(&args, &workloads);
@@ -193,6 +202,7 @@ async fn run(args: Args) -> Result<()> {
     for &system in &systems {
         let base = port_base(args.port_base, system);
         let t0 = Instant::now();
+        warn_if_loaded();
         println!(
             "\n== {}: starting 3 nodes (ports {}-{}), load average {}",
             system.name(),
@@ -200,14 +210,16 @@ async fn run(args: Args) -> Result<()> {
             base + 3,
             procfs::loadavg()
         );
-        let mut cluster = Cluster::start(
-            system,
-            &root,
-            base,
-            &launch,
-            sentinel.clone(),
-            Duration::from_secs(args.startup_timeout),
-        )?;
+        let cluster = tokio::task::block_in_place(|| {
+            Cluster::start(
+                system,
+                &root,
+                base,
+                &launch,
+                sentinel.clone(),
+                Duration::from_secs(args.startup_timeout),
+            )
+        })?;
         println!(
             "   quorum formed in {:.1} s; RSS at idle {:.0} MiB",
             t0.elapsed().as_secs_f64(),
@@ -326,4 +338,15 @@ fn spec(args: &Args, w: Workload, warmup: Duration, duration: Duration) -> LoadS
 
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0 / 1024.0
+}
+
+/// Other work on the machine's 2 cores skews both systems' numbers: say so.
+pub fn warn_if_loaded() {
+    let l = procfs::load1();
+    if l > 1.5 {
+        println!(
+            "WARNING: 1-minute load average {l:.1} before this phase: other processes share the \
+             cores, so these numbers are noisy (re-run when `uptime` shows a low load)"
+        );
+    }
 }

@@ -36,25 +36,12 @@ pub fn rss(pid: i32) -> Option<u64> {
     status_kib(pid, "VmRSS:")
 }
 
-/// Peak resident memory (VmHWM), bytes.
-pub fn peak_rss(pid: i32) -> Option<u64> {
-    status_kib(pid, "VmHWM:")
-}
-
 pub fn alive(pid: i32) -> bool {
-    // a zombie has no VmRSS line
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map(|s| {
             !s.lines()
                 .any(|l| l.starts_with("State:") && l.contains("Z (zombie)"))
         })
-        .unwrap_or(false)
-}
-
-/// Does the process's command line mention `needle` (so a recycled pid is never signalled)?
-pub fn cmdline_contains(pid: i32, needle: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).contains(needle))
         .unwrap_or(false)
 }
 

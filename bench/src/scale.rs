@@ -25,7 +25,6 @@ pub struct ScaleResult {
     pub load_secs: f64,
     /// Summed VmRSS of the three servers with the tree loaded.
     pub rss: u64,
-    pub rss_per_node: Vec<u64>,
     /// Bytes under the three data directories.
     pub disk: u64,
     /// Per restart: (seconds until `srvr` shows a Mode, seconds until a getData succeeds).
@@ -177,6 +176,7 @@ pub async fn run(
     sentinel: Arc<Sentinel>,
 ) -> Result<ScaleResult> {
     let n = args.scale;
+    crate::warn_if_loaded();
     println!(
         "\n== {}: memory and recovery with {n} znodes of {} bytes; load average {}",
         system.name(),
@@ -250,7 +250,6 @@ pub async fn run(
         znodes: n,
         load_secs,
         rss,
-        rss_per_node,
         disk,
         restarts,
         restarted_rss,
