@@ -38,6 +38,9 @@ pub struct Launch {
     pub zk_classpath: String,
     /// -Xmx for each ZooKeeper JVM, MiB (zkEnv.sh's ZK_SERVER_HEAP default is 1000).
     pub zk_heap_mb: u32,
+    /// Run each Ensemble node as `WRAP... ensemble run CONFIG` (a profiler) instead of
+    /// `ensemble start CONFIG`.
+    pub ensemble_wrap: Vec<String>,
 }
 
 impl Launch {
@@ -111,6 +114,7 @@ impl Launch {
             java,
             zk_classpath,
             zk_heap_mb,
+            ensemble_wrap: Vec::new(),
         })
     }
 }
@@ -301,6 +305,25 @@ impl Cluster {
         let launch = self.launch.clone();
         let node = &mut self.nodes[i];
         match self.system {
+            System::Ensemble if !launch.ensemble_wrap.is_empty() => {
+                let log = std::fs::File::create(node.dir.join("zookeeper.out"))?;
+                let mut cmd = Command::new(&launch.ensemble_wrap[0]);
+                cmd.args(&launch.ensemble_wrap[1..])
+                    .arg(&launch.ensemble_bin)
+                    .arg("run")
+                    .arg(&node.cfg)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .process_group(0);
+                let child = cmd
+                    .spawn()
+                    .with_context(|| format!("running {}", launch.ensemble_wrap[0]))?;
+                let pid = child.id() as i32;
+                self.sentinel.add(pid);
+                node.pid = Some(pid);
+                node.child = Some(child);
+            }
             System::Ensemble => {
                 let log = std::fs::File::create(node.dir.join("start.out"))?;
                 let mut child = Command::new(&launch.ensemble_bin)
@@ -415,15 +438,21 @@ impl Cluster {
         Ok(())
     }
 
-    /// Stops every node: SIGTERM (the orderly stop both systems' scripts use), SIGKILL after 15 s.
+    /// Stops every node: SIGTERM (the orderly stop both systems' scripts use), SIGKILL after 15 s
+    /// (60 s under a profiler, which writes its data on the way out).
     pub fn stop(&mut self) {
+        let grace = if self.launch.ensemble_wrap.is_empty() {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(60)
+        };
         for i in 0..self.nodes.len() {
             if let Some(pid) = self.nodes[i].pid {
                 procfs::signal(pid, libc::SIGTERM);
             }
         }
         for i in 0..self.nodes.len() {
-            if let Err(e) = self.kill_node(i, libc::SIGTERM, Duration::from_secs(15)) {
+            if let Err(e) = self.kill_node(i, libc::SIGTERM, grace) {
                 eprintln!(
                     "warning: stopping {} node {}: {e:#}",
                     self.system.name(),

@@ -79,6 +79,14 @@ pub struct Args {
     /// -Xmx of each ZooKeeper JVM in MiB (zkEnv.sh's default ZK_SERVER_HEAP).
     #[arg(long, default_value_t = 1000)]
     zk_heap_mb: u32,
+    /// Run each Ensemble node under this command (e.g. 'valgrind --tool=callgrind
+    /// --callgrind-out-file=/tmp/cg.%p'), as `CMD... ensemble run CONFIG`; for profiling only.
+    #[arg(long)]
+    ensemble_wrap: Option<String>,
+    /// Sample the servers with `perf record -e cpu-clock -g` during each measured workload,
+    /// writing DIR/<system>-<workload>.perf.data.
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// Client runtime worker threads (the client shares the machine with the servers).
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
@@ -179,13 +187,19 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
     if args.sessions == 0 || args.inflight == 0 || args.keys == 0 {
         bail!("--sessions, --inflight and --keys must be positive");
     }
-    let launch = Launch::discover(
+    let mut launch = Launch::discover(
         args.ensemble_bin.clone(),
         args.zk_classpath.clone(),
         args.zk_heap_mb,
         systems.contains(&System::Ensemble),
         systems.contains(&System::ZooKeeper),
     )?;
+    if let Some(w) = &args.ensemble_wrap {
+        launch.ensemble_wrap = w.split_whitespace().map(String::from).collect();
+    }
+    if let Some(d) = &args.perf {
+        std::fs::create_dir_all(d)?;
+    }
     let sentinel = Sentinel::start(&root)?;
 
     let mut rep = Report::new(&args, &workloads);
@@ -229,6 +243,10 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         let addrs: Vec<String> = (0..3).map(|i| cluster.addr(i)).collect();
         let clients = load::connect_sessions(&addrs, args.sessions).await?;
         load::prepare(&clients[0], args.keys, args.value_size).await?;
+        // every session's server has the keys before the first read
+        for c in &clients {
+            c.sync(load::ROOT).await.context("sync")?;
+        }
 
         if args.jvm_warmup > 0.0 {
             let each = args.jvm_warmup / workloads.len().max(1) as f64;
@@ -248,12 +266,16 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
             let (mut cpu0, mut cpu1) = (Duration::ZERO, Duration::ZERO);
             let (mut self0, mut self1) = (Duration::ZERO, Duration::ZERO);
             let me = std::process::id() as i32;
+            let mut perf = None;
             let res = load::run(
                 &clients,
                 &spec,
                 || {
                     cpu0 = procfs::cpu_sum(&pids);
                     self0 = procfs::cpu_time(me).unwrap_or_default();
+                    if let Some(dir) = &args.perf {
+                        perf = start_perf(dir, system, w, &pids, args.duration);
+                    }
                 },
                 || {
                     cpu1 = procfs::cpu_sum(&pids);
@@ -261,6 +283,10 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
                 },
             )
             .await?;
+            if let Some(mut p) = perf {
+                // perf stops by itself after the measured window; wait for it to write
+                let _ = tokio::task::block_in_place(|| p.wait());
+            }
             if res.ops == 0 {
                 bail!(
                     "{} {}: no request succeeded ({} errors, first: {})",
@@ -348,5 +374,41 @@ pub fn warn_if_loaded() {
             "WARNING: 1-minute load average {l:.1} before this phase: other processes share the \
              cores, so these numbers are noisy (re-run when `uptime` shows a low load)"
         );
+    }
+}
+
+/// `perf record` of the servers for one measured window (cpu-clock: this VM has no hardware
+/// counters), or None with a note when perf is missing.
+fn start_perf(
+    dir: &std::path::Path,
+    system: System,
+    w: Workload,
+    pids: &[i32],
+    duration: f64,
+) -> Option<std::process::Child> {
+    let name = format!(
+        "{}-{}.perf.data",
+        system.name().to_lowercase(),
+        w.name().split_whitespace().next().unwrap_or("load")
+    );
+    let pid_list = pids
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = std::process::Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "499", "-g", "-o"])
+        .arg(dir.join(name))
+        .args(["-p", &pid_list, "--", "sleep"])
+        .arg(format!("{duration}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match r {
+        Ok(c) => Some(c),
+        Err(e) => {
+            println!("   (perf not started: {e})");
+            None
+        }
     }
 }
