@@ -148,7 +148,7 @@ async fn one_op(
     let write = match w {
         Workload::Write => true,
         Workload::Read => false,
-        Workload::Mixed => (rng >> 32) % 10 == 0,
+        Workload::Mixed => (rng >> 32).is_multiple_of(10),
         Workload::Create => {
             let r = c
                 .create(
@@ -292,4 +292,32 @@ pub async fn run(
         out.hist.add(&s.hist).expect("same bounds");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_names_parse() {
+        for w in [
+            Workload::Write,
+            Workload::Read,
+            Workload::Mixed,
+            Workload::Create,
+        ] {
+            let short = w.name().split_whitespace().next().unwrap_or_default();
+            assert_eq!(Workload::parse(short), Some(w));
+        }
+        assert_eq!(Workload::parse("delete"), None);
+    }
+
+    #[test]
+    fn the_mix_is_about_ninety_ten() {
+        let mut s = 12345u64;
+        let writes = (0..100_000)
+            .filter(|_| (xorshift(&mut s) >> 32).is_multiple_of(10))
+            .count();
+        assert!((9_000..11_000).contains(&writes), "{writes}");
+    }
 }

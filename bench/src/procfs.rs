@@ -107,3 +107,22 @@ pub fn cpu_sum(pids: &[i32]) -> Duration {
 pub fn rss_sum(pids: &[i32]) -> u64 {
     pids.iter().filter_map(|p| rss(*p)).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process() {
+        let me = std::process::id() as i32;
+        assert!(alive(me));
+        assert!(rss(me).is_some_and(|r| r > 0));
+        assert!(cpu_time(me).is_some());
+        assert_eq!(
+            cpu_sum(&[i32::MAX]),
+            Duration::ZERO,
+            "a missing process counts as zero"
+        );
+        assert!(!machine().is_empty());
+    }
+}

@@ -124,8 +124,8 @@ impl Report {
         let _ = writeln!(o, "load average at the end: {}", procfs::loadavg());
         let _ = writeln!(
             o,
-            "\n{:<18} {:<16} {:>12} {:>12} {:>9} {:>9}  {}",
-            "workload", "metric", "Ensemble", "ZooKeeper", "E/ZK", "target", "verdict"
+            "\n{:<18} {:<16} {:>12} {:>12} {:>9} {:>9}  verdict",
+            "workload", "metric", "Ensemble", "ZooKeeper", "E/ZK", "target"
         );
         let _ = writeln!(o, "{}", "-".repeat(92));
         let line = |o: &mut String,
@@ -230,5 +230,19 @@ impl Report {
             line(&mut o, "", "restarted RSS MiB", a, b, 0, Target::None);
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(Target::AtLeast(2.0).verdict(2.0), "met");
+        assert_eq!(Target::AtLeast(2.0).verdict(1.9), "NOT MET");
+        assert_eq!(Target::AtMost(0.5).verdict(0.5), "met");
+        assert_eq!(Target::AtMost(0.5).verdict(0.51), "NOT MET");
+        assert_eq!(Target::AtMost(0.5).verdict(f64::NAN), "");
     }
 }
