@@ -235,10 +235,8 @@ impl Client {
             return Ok(u64::MAX);
         }
         let timeout = self.timeout();
-        if issue {
-            if let RoleState::Lock(l) = &mut self.role {
-                l.act(cx);
-            }
+        if issue && let RoleState::Lock(l) = &mut self.role {
+            l.act(cx);
         }
         match &self.conn {
             None => {
@@ -646,17 +644,17 @@ impl Client {
             }
             if mine {
                 let expected = info.and_then(|t| t.reply.clone());
-                if let Some(exp) = expected {
-                    if normalize(&exp) != normalize(reply) {
-                        return Err(violation(
-                            "client.write-result",
-                            now,
-                            format!(
-                                "client {} xid {} {:?}: reply {:?} but the committed txn {z} gives {:?}",
-                                self.idx, p.xid, p.request, reply, exp
-                            ),
-                        ));
-                    }
+                if let Some(exp) = expected
+                    && normalize(&exp) != normalize(reply)
+                {
+                    return Err(violation(
+                        "client.write-result",
+                        now,
+                        format!(
+                            "client {} xid {} {:?}: reply {:?} but the committed txn {z} gives {:?}",
+                            self.idx, p.xid, p.request, reply, exp
+                        ),
+                    ));
                 }
                 if zxid <= p.floor {
                     return Err(violation(
@@ -715,17 +713,17 @@ impl Client {
     /// No registered watch may lag behind what the client has seen.
     fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
         for ((path, class), reg) in &self.watches {
-            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds()) {
-                if zc <= seen {
-                    return Err(violation(
-                        "client.watch-missed",
-                        cx.now,
-                        format!(
-                            "client {} watch {class:?} on {path} (set at {reg}): {kind:?} committed at {zc}, yet the client got reply xid {xid} at {seen} without the event",
-                            self.idx
-                        ),
-                    ));
-                }
+            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds())
+                && zc <= seen
+            {
+                return Err(violation(
+                    "client.watch-missed",
+                    cx.now,
+                    format!(
+                        "client {} watch {class:?} on {path} (set at {reg}): {kind:?} committed at {zc}, yet the client got reply xid {xid} at {seen} without the event",
+                        self.idx
+                    ),
+                ));
             }
         }
         Ok(())
@@ -956,7 +954,8 @@ impl RoleState {
     }
 
     pub fn is_lock_holder(&self) -> bool {
-        matches!(self, RoleState::Lock(l) if l.phase == LockPhase::Holding)
+        // a holder in the middle of its critical section (it still has actions to do)
+        matches!(self, RoleState::Lock(l) if l.phase == LockPhase::Holding && l.actions_left > 0)
     }
 
     pub fn is_master(&self) -> bool {
@@ -1119,15 +1118,11 @@ impl RoleState {
 
     fn on_watch(&mut self, ev: &WatchedEvent, _session: SessionId) {
         match self {
-            RoleState::Monitor(w) | RoleState::ConfigReader(w) => {
-                if ev.path == w.path {
-                    w.stale = true;
-                }
+            RoleState::Monitor(w) | RoleState::ConfigReader(w) if ev.path == w.path => {
+                w.stale = true;
             }
-            RoleState::Lock(l) | RoleState::Election(l) => {
-                if l.phase == LockPhase::Wait {
-                    l.phase = LockPhase::List;
-                }
+            RoleState::Lock(l) | RoleState::Election(l) if l.phase == LockPhase::Wait => {
+                l.phase = LockPhase::List;
             }
             _ => {}
         }
@@ -1541,10 +1536,12 @@ impl LockRole {
                 if !failed {
                     // a master's write committed: its node must be the lowest at that zxid
                     let z = Zxid(_zxid.max(0) as u64);
-                    let lowest = cx
-                        .reference
-                        .node_at(self.parent, z)
-                        .and_then(|n| n.children.iter().min_by_key(|c| seq_of(c)).cloned());
+                    let lowest = cx.reference.node_at(self.parent, z).and_then(|_| {
+                        cx.reference
+                            .children_at(self.parent, z)
+                            .into_iter()
+                            .min_by_key(|c| seq_of(c))
+                    });
                     let mine = self
                         .my_node
                         .as_ref()

@@ -275,7 +275,7 @@ impl Params {
             session_timeout_ms: (1_500, 4_000),
             mix: Mix::default(),
             max_outstanding: 2,
-            think_ms: (5, 80),
+            think_ms: (100, 400),
             keys: 6,
             claims: Vec::new(),
             expect_violation: None,
