@@ -209,10 +209,9 @@ impl Server {
             if let Wait::Sync {
                 id: pid, through, ..
             } = &mut p.wait
+                && *pid == id
             {
-                if *pid == id {
-                    *through = Some(zxid);
-                }
+                *through = Some(zxid);
             }
         }
         if zxid > self.tree.last_zxid() {
@@ -393,11 +392,12 @@ impl Server {
             });
         }
         // A closing connection goes once its queue is empty (closeSession answered first).
-        if let Some(c) = self.conns.get(&conn) {
-            if c.closing && c.queue.is_empty() {
-                out.push(Effect::Close { conn });
-                self.drop_conn(conn);
-            }
+        if let Some(c) = self.conns.get(&conn)
+            && c.closing
+            && c.queue.is_empty()
+        {
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
         }
     }
 
@@ -436,9 +436,7 @@ impl Server {
                 paths: self.tree.ephemerals(c.session, &prefix),
             }),
             Request::AddWatch { path, mode } => {
-                if let Err(e) = crate::path::validate(&path) {
-                    return Err(e);
-                }
+                crate::path::validate(&path)?;
                 let kind = match mode {
                     crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
                     crate::proto::AddWatchMode::PersistentRecursive => {

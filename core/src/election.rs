@@ -48,6 +48,12 @@ pub struct Election {
     resend_interval: Millis,
 }
 
+impl Default for Election {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Election {
     pub fn new() -> Election {
         Election {
@@ -110,7 +116,8 @@ impl Election {
             return false;
         }
         if plant::active(cfg.plant, Plant::VoteIgnoresEpoch) {
-            return (new.zxid, new.leader) > (cur.zxid, cur.leader);
+            // The buggy order: no epoch at all, neither the peer's nor the zxid's.
+            return (new.zxid.counter(), new.leader) > (cur.zxid.counter(), cur.leader);
         }
         (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
     }
@@ -228,17 +235,17 @@ impl Election {
 
     /// Time passed: decide after the finalize wait, or resend with back-off.
     pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
-        if let Some(at) = self.finalize_at {
-            if now >= at {
-                self.finalize_at = None;
-                if cfg.is_voter(cfg.my_id)
-                    && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
-                {
-                    return Outcome::Decided {
-                        vote: self.proposal,
-                        election_epoch: self.logical_clock,
-                    };
-                }
+        if let Some(at) = self.finalize_at
+            && now >= at
+        {
+            self.finalize_at = None;
+            if cfg.is_voter(cfg.my_id)
+                && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+            {
+                return Outcome::Decided {
+                    vote: self.proposal,
+                    election_epoch: self.logical_clock,
+                };
             }
         }
         if now >= self.next_resend {

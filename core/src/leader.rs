@@ -183,7 +183,7 @@ impl Server {
                 last_zxid,
                 observer,
             } => {
-                if observer != !self.cfg.is_voter(from) {
+                if observer == self.cfg.is_voter(from) {
                     out.push(Effect::DisconnectPeer { peer: from });
                     return;
                 }
@@ -221,7 +221,8 @@ impl Server {
                 }
                 // ZooKeeper's check: a follower ahead of us means this election went wrong (it
                 // may hold a committed txn we lack). Against our state before the new epoch.
-                if !l.established && (current_epoch, last_zxid) > l.initial {
+                let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
+                if !l.established && (current_epoch, last_zxid) > l.initial && !trusts_vote {
                     self.go_looking("a follower is ahead of the leader", out);
                     return;
                 }
@@ -291,11 +292,11 @@ impl Server {
                 }
                 self.propose(session, cxid, Origin { server: from, rid }, op, out);
             }
-            PeerMsg::SyncRequest { id } => {
-                if self.leader().learners.get(&from).map(|h| h.phase) == Some(HandlerPhase::Active)
-                {
-                    self.leader_sync_request(from, id, out);
-                }
+            PeerMsg::SyncRequest { id }
+                if self.leader().learners.get(&from).map(|h| h.phase)
+                    == Some(HandlerPhase::Active) =>
+            {
+                self.leader_sync_request(from, id, out);
             }
             _ => {}
         }

@@ -698,17 +698,18 @@ impl Server {
             }
             _ => {}
         }
-        if txn.origin.server == self.cfg.my_id && txn.origin.rid != 0 {
-            if let Some(conn) = self.rid_owner.remove(&txn.origin.rid) {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    for p in c.queue.iter_mut() {
-                        if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
-                            p.result = Some((txn.zxid, outcome.reply.clone()));
-                        }
+        if txn.origin.server == self.cfg.my_id
+            && txn.origin.rid != 0
+            && let Some(conn) = self.rid_owner.remove(&txn.origin.rid)
+        {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                for p in c.queue.iter_mut() {
+                    if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
+                        p.result = Some((txn.zxid, outcome.reply.clone()));
                     }
                 }
-                self.drain(conn, out);
             }
+            self.drain(conn, out);
         }
         if matches!(txn.op, TxnOp::CloseSession) {
             let conns: Vec<ConnId> = self

@@ -3,5 +3,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod fourlw;
+pub mod runtime;
 pub mod storage;

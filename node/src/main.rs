@@ -1,4 +1,122 @@
+//! `ensemble`: a ZooKeeper-compatible server (start/stop/status/run) and its CLI.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ensemble_node::config;
+use ensemble_node::daemon::{self, PidLock, ReadyPipe};
+use ensemble_node::runtime;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "ensemble",
+    version,
+    about = "A ZooKeeper-compatible coordination service"
+)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a server in the background (like `zkServer.sh start`).
+    Start { config: PathBuf },
+    /// Stop the server started with this config.
+    Stop { config: PathBuf },
+    /// Ask the server for its mode (leader, follower, observer, standalone).
+    Status { config: PathBuf },
+    /// Run a server in the foreground.
+    Run { config: PathBuf },
+    /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
+    #[command(disable_help_flag = true)]
+    Cli {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn load(path: &Path) -> Result<config::NodeConfig, i32> {
+    config::load(path).map_err(|e| {
+        eprintln!("ensemble: {e}");
+        1
+    })
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Under `start`, stderr is dataDir/zookeeper.out.
+    let ansi = std::env::var_os(daemon::READY_FD_ENV).is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The server itself (foreground, or the child of `start`).
+fn run_server(path: &Path) -> i32 {
+    let mut pipe = ReadyPipe::from_env();
+    init_logging();
+    let result = (|| -> anyhow::Result<()> {
+        let cfg = config::load(path)?;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        tracing::info!(
+            "config {}: server {} of {}",
+            path.display(),
+            cfg.core.my_id,
+            cfg.core.members.len()
+        );
+        let _lock = PidLock::acquire(&cfg.pid_file())?;
+        let listeners = runtime::bind(&cfg)?;
+        runtime::run(cfg, listeners, || pipe.ready()).context("server stopped")?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tracing::error!("{msg}");
+            pipe.failed(&msg);
+            eprintln!("ensemble: {msg}");
+            1
+        }
+    }
+}
+
 fn main() {
-    eprintln!("ensemble: being written");
-    std::process::exit(2);
+    let args = Args::parse();
+    let code = match args.cmd {
+        Cmd::Run { config } => run_server(&config),
+        Cmd::Start { config } => match load(&config) {
+            Ok(cfg) => daemon::start(&config, &cfg).unwrap_or_else(|e| {
+                eprintln!("ensemble: {e:#}");
+                1
+            }),
+            Err(c) => c,
+        },
+        Cmd::Stop { config } => match load(&config) {
+            Ok(cfg) => daemon::stop(&config, &cfg).unwrap_or_else(|e| {
+                eprintln!("ensemble: {e:#}");
+                1
+            }),
+            Err(c) => c,
+        },
+        Cmd::Status { config } => match load(&config) {
+            Ok(cfg) => daemon::status(&config, &cfg).unwrap_or_else(|e| {
+                eprintln!("ensemble: {e:#}");
+                1
+            }),
+            Err(c) => c,
+        },
+        Cmd::Cli { args } => ensemble_node::cli::run(args),
+    };
+    std::process::exit(code);
 }

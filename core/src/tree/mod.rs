@@ -1,0 +1,1342 @@
+//! The data tree (ZooKeeper's DataTree): znodes with full Stat, ACLs, ephemerals, sequential
+//! counters, containers and TTL nodes, and the session table. Applying a txn is deterministic.
+//!
+//! Txns carry the client's request; [`DataTree::apply`] resolves it the way ZooKeeper's
+//! `PrepRequestProcessor` checks it and `DataTree.processTxn` applies it, in their order, so
+//! every server applying the same txns computes the same replies and the same tree.
+//!
+//! Layout, for a million znodes in little memory: one ordered map from full path to node. A
+//! node is its data plus a fixed-size stat block and a 4-byte index into the shared ACL table;
+//! children are not stored per node (the ordered map lists them, sorted, by seeking over
+//! descendants), only their count. The persisted `cversion` counts child creations, as in
+//! ZooKeeper; clients see `2 * cversion - numChildren` (`DataNode.copyStat`).
+
+mod acl_cache;
+mod digest;
+mod snapshot;
+
+use crate::acl;
+use crate::path;
+use crate::plant::{self, Plant};
+use crate::proto::{
+    Acl, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpResult, ReadOp, ReadResult,
+    Reply, Request, Response, SessionId, Stat, perms,
+};
+use crate::txn::{Txn, TxnOp};
+use crate::zxid::Zxid;
+use acl_cache::AclCache;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+/// What the tree needs to know from the configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeOptions {
+    /// `zookeeper.extendedTypesEnabled`: TTL nodes allowed.
+    pub extended_types: bool,
+    pub plant: Option<Plant>,
+}
+
+/// A change that may fire watches: `NodeCreated`, `NodeDeleted`, `NodeDataChanged` on `path`,
+/// or `NodeChildrenChanged` on a parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub path: String,
+    pub kind: EventType,
+}
+
+/// The result of applying one txn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub reply: Reply,
+    /// In the order ZooKeeper fires them.
+    pub triggers: Vec<Trigger>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot: {0}")]
+pub struct SnapshotError(pub String);
+
+/// `EphemeralOwner` of a container (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
+pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
+/// `EphemeralType.EXTENDED_MASK`: the top byte set marks an extended type (TTL).
+const EXTENDED_MASK: i64 = 0xff00_0000_0000_0000_u64 as i64;
+const RESERVED_BITS_MASK: i64 = 0x00ff_ff00_0000_0000;
+/// `EphemeralType.TTL.maxValue()`: 2^40 - 1 ms (about 34 years).
+pub const TTL_MAX: i64 = !(EXTENDED_MASK | RESERVED_BITS_MASK);
+
+/// ZooKeeper's `EphemeralType`: what a node's ephemeralOwner field encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EphemeralType {
+    /// A plain persistent node (owner 0).
+    Void,
+    /// An ephemeral node of this session.
+    Normal(SessionId),
+    Container,
+    /// A TTL node and its TTL in ms.
+    Ttl(i64),
+}
+
+impl EphemeralType {
+    /// `EphemeralType.get`: with extended types off, a TTL owner reads as a session id, as in
+    /// ZooKeeper.
+    pub fn of(owner: i64, extended_types: bool) -> EphemeralType {
+        if extended_types && owner & EXTENDED_MASK == EXTENDED_MASK {
+            // Feature bits other than TTL's (0) are refused by ZooKeeper; none are ever made.
+            return EphemeralType::Ttl(owner & TTL_MAX);
+        }
+        match owner {
+            0 => EphemeralType::Void,
+            CONTAINER_EPHEMERAL_OWNER => EphemeralType::Container,
+            s => EphemeralType::Normal(s),
+        }
+    }
+
+    /// `EphemeralType.TTL.toEphemeralOwner`.
+    pub fn ttl_owner(ttl: i64) -> i64 {
+        assert!(ttl > 0 && ttl <= TTL_MAX, "ttl {ttl} out of range");
+        EXTENDED_MASK | ttl
+    }
+}
+
+/// The fixed-size part of a znode: ZooKeeper's `StatPersisted` plus the ACL slot and the
+/// child count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Meta {
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
+    version: i32,
+    /// Child creations (ZooKeeper's persisted cversion), the sequential-name counter.
+    cversion: i32,
+    aversion: i32,
+    acl: u32,
+    num_children: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    data: Box<[u8]>,
+    meta: Meta,
+}
+
+impl Meta {
+    fn new(zxid: i64, time: i64, ephemeral_owner: i64, acl: u32) -> Meta {
+        Meta {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time,
+            mtime: time,
+            ephemeral_owner,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            acl,
+            num_children: 0,
+        }
+    }
+}
+
+/// Who is writing: the txn's zxid, time, session and auth ids.
+struct Ctx<'a> {
+    zxid: i64,
+    time: i64,
+    session: SessionId,
+    auth: &'a [Id],
+}
+
+/// How to take back one applied op of a multi that later failed.
+enum Undo {
+    Created {
+        path: Box<str>,
+        parent: Box<str>,
+        parent_meta: Meta,
+    },
+    Deleted {
+        path: Box<str>,
+        node: Node,
+        parent: Box<str>,
+        parent_meta: Meta,
+    },
+    DataSet {
+        path: Box<str>,
+        data: Box<[u8]>,
+        meta: Meta,
+    },
+}
+
+/// The changes of one txn until it commits: triggers to fire, ACL references to drop, and for
+/// a multi the undo log.
+struct Batch {
+    undo: Option<Vec<Undo>>,
+    release: Vec<u32>,
+    triggers: Vec<Trigger>,
+}
+
+impl Batch {
+    fn single() -> Batch {
+        Batch {
+            undo: None,
+            release: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
+    fn multi() -> Batch {
+        Batch {
+            undo: Some(Vec::new()),
+            release: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
+    fn record(&mut self, u: impl FnOnce() -> Undo) {
+        if let Some(undo) = &mut self.undo {
+            undo.push(u());
+        }
+    }
+    fn trigger(&mut self, path: &str, kind: EventType) {
+        self.triggers.push(Trigger {
+            path: path.to_string(),
+            kind,
+        });
+    }
+}
+
+/// What one write op did, before it is shaped into a `Response` or an `OpResult`.
+enum Done {
+    Created { path: String, stat: Stat },
+    Deleted,
+    DataSet(Stat),
+    AclSet(Stat),
+    Checked,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataTree {
+    opts: TreeOptions,
+    /// Boxed nodes keep the map's entries at 24 bytes: B-tree leaves run half empty under
+    /// sequential inserts, and an empty slot then costs 24 bytes rather than 104.
+    nodes: BTreeMap<Box<str>, Box<Node>>,
+    acls: AclCache,
+    sessions: BTreeMap<SessionId, i32>,
+    /// Session → its ephemerals (sorted, the order closeSession deletes them in).
+    ephemerals: BTreeMap<SessionId, BTreeSet<Box<str>>>,
+    containers: BTreeSet<Box<str>>,
+    ttls: BTreeSet<Box<str>>,
+    last_zxid: Zxid,
+    /// ZooKeeper's approximate data size: Σ path length (UTF-16) + data length.
+    data_size: u64,
+    /// Σ (wrapping) of every node's hash: the digest is kept up to date, never recomputed.
+    nodes_digest: u64,
+    sessions_digest: u64,
+}
+
+impl DataTree {
+    /// ZooKeeper's initial tree: `/`, `/zookeeper`, `/zookeeper/quota` (open ACL) and
+    /// `/zookeeper/config` (read-only ACL, aversion -1), every Stat zero.
+    pub fn new(opts: TreeOptions) -> DataTree {
+        let mut t = DataTree::empty(opts);
+        let open = t.acls.intern(Acl::open_unsafe());
+        for _ in 0..2 {
+            t.acls.intern(Acl::open_unsafe());
+        }
+        let read_only = t.acls.intern(vec![Acl {
+            perms: perms::READ,
+            id: Id::anyone(),
+        }]);
+        let meta = |acl, num_children| Meta {
+            num_children,
+            ..Meta::new(0, 0, 0, acl)
+        };
+        t.insert_node(
+            path::ROOT.into(),
+            Node {
+                data: Box::new([]),
+                meta: meta(open, 1),
+            },
+        );
+        t.insert_node(
+            path::ZOOKEEPER.into(),
+            Node {
+                data: Box::new([]),
+                meta: meta(open, 2),
+            },
+        );
+        t.insert_node(
+            path::QUOTA.into(),
+            Node {
+                data: Box::new([]),
+                meta: meta(open, 0),
+            },
+        );
+        // `addConfigNode` sets the read-only ACL with version -1, leaving aversion -1.
+        let config = Meta {
+            aversion: -1,
+            ..meta(read_only, 0)
+        };
+        t.insert_node(
+            path::CONFIG.into(),
+            Node {
+                data: Box::new([]),
+                meta: config,
+            },
+        );
+        assert_eq!(t.acls.refs(open), 3);
+        t
+    }
+
+    fn empty(opts: TreeOptions) -> DataTree {
+        DataTree {
+            opts,
+            nodes: BTreeMap::new(),
+            acls: AclCache::default(),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            last_zxid: Zxid::ZERO,
+            data_size: 0,
+            nodes_digest: 0,
+            sessions_digest: 0,
+        }
+    }
+
+    pub fn options(&self) -> TreeOptions {
+        self.opts
+    }
+
+    // ------------------------------------------------------------------ apply
+
+    /// Apply one committed txn. Its zxid must be above every zxid applied before.
+    pub fn apply(&mut self, txn: &Txn) -> ApplyOutcome {
+        assert!(
+            txn.zxid > self.last_zxid,
+            "txn {} applied after {}: zxids must strictly increase",
+            txn.zxid,
+            self.last_zxid
+        );
+        self.last_zxid = txn.zxid;
+        let mut triggers = Vec::new();
+        let reply = match &txn.op {
+            TxnOp::CreateSession { timeout_ms } => {
+                self.put_session(txn.session, *timeout_ms);
+                Ok(Response::Empty)
+            }
+            TxnOp::CloseSession => {
+                self.close_session(txn, &mut triggers);
+                Ok(Response::Empty)
+            }
+            TxnOp::Write { request, auth } => {
+                let cx = Ctx {
+                    zxid: txn.zxid.as_i64(),
+                    time: txn.time,
+                    session: txn.session,
+                    auth,
+                };
+                self.apply_write(&cx, request, &mut triggers)
+            }
+            TxnOp::DeleteContainer { path } => self.delete_container(txn, path, &mut triggers),
+        };
+        assert!(
+            reply.is_ok() || triggers.is_empty(),
+            "a failed txn fired watches"
+        );
+        ApplyOutcome { reply, triggers }
+    }
+
+    fn put_session(&mut self, session: SessionId, timeout_ms: i32) {
+        if let Some(old) = self.sessions.insert(session, timeout_ms) {
+            self.sessions_digest = self
+                .sessions_digest
+                .wrapping_sub(digest::session(session, old));
+        }
+        self.sessions_digest = self
+            .sessions_digest
+            .wrapping_add(digest::session(session, timeout_ms));
+    }
+
+    /// `DataTree.killSession`: delete the session's ephemerals (sorted), then forget it.
+    fn close_session(&mut self, txn: &Txn, triggers: &mut Vec<Trigger>) {
+        if let Some(timeout) = self.sessions.remove(&txn.session) {
+            self.sessions_digest = self
+                .sessions_digest
+                .wrapping_sub(digest::session(txn.session, timeout));
+        }
+        if plant::active(self.opts.plant, Plant::EphemeralSurvivesExpiry) {
+            return;
+        }
+        let paths: Vec<Box<str>> = match self.ephemerals.get(&txn.session) {
+            Some(set) => set.iter().cloned().collect(),
+            None => return,
+        };
+        let mut batch = Batch::single();
+        for p in &paths {
+            assert_eq!(
+                self.nodes.get(p).map(|n| n.meta.num_children),
+                Some(0),
+                "ephemeral {p} has children"
+            );
+            self.unlink(txn.zxid.as_i64(), p, &mut batch);
+        }
+        assert!(!self.ephemerals.contains_key(&txn.session));
+        self.commit(batch, triggers);
+    }
+
+    fn apply_write(&mut self, cx: &Ctx, request: &Request, triggers: &mut Vec<Trigger>) -> Reply {
+        if let Request::Multi(ops) = request {
+            return Ok(self.multi(cx, ops, triggers));
+        }
+        let mut batch = Batch::single();
+        let done = match request {
+            Request::Create {
+                op,
+                path,
+                data,
+                acl,
+                mode,
+                ttl,
+            } => self.create(cx, *op, path, data, acl, *mode, *ttl, &mut batch),
+            Request::Delete { path, version } => self.delete(cx, path, *version, &mut batch),
+            Request::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(cx, path, data, *version, &mut batch),
+            Request::SetAcl { path, acl, version } => self.set_acl(cx, path, acl, *version),
+            Request::Check { path, version } => self.check(cx, path, *version),
+            // Not a write: the server never makes a txn of it.
+            _ => Err(KeeperError::Unimplemented),
+        };
+        // Single ops check everything before they change anything.
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                assert!(batch.triggers.is_empty() && batch.release.is_empty());
+                return Err(e);
+            }
+        };
+        self.commit(batch, triggers);
+        Ok(match done {
+            Done::Created { path, stat } => match request {
+                Request::Create {
+                    op: CreateOp::Create,
+                    ..
+                } => Response::Create { path },
+                _ => Response::Create2 { path, stat },
+            },
+            Done::Deleted | Done::Checked => Response::Empty,
+            Done::DataSet(stat) | Done::AclSet(stat) => Response::Stat(stat),
+        })
+    }
+
+    /// All or nothing. On failure every op reports an error as ZooKeeper's multi does: 0 for
+    /// the ops before the failing one, its code for it, RuntimeInconsistency after it.
+    fn multi(&mut self, cx: &Ctx, ops: &[MultiOp], triggers: &mut Vec<Trigger>) -> Response {
+        let mut batch = Batch::multi();
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let done = match op {
+                MultiOp::Create {
+                    op,
+                    path,
+                    data,
+                    acl,
+                    mode,
+                    ttl,
+                } => self.create(cx, *op, path, data, acl, *mode, *ttl, &mut batch),
+                MultiOp::Delete { path, version } => self.delete(cx, path, *version, &mut batch),
+                MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => self.set_data(cx, path, data, *version, &mut batch),
+                MultiOp::Check { path, version } => self.check(cx, path, *version),
+            };
+            match done {
+                Ok(Done::Created { path, stat }) => {
+                    let with_stat = !matches!(
+                        op,
+                        MultiOp::Create {
+                            op: CreateOp::Create,
+                            ..
+                        }
+                    );
+                    results.push(OpResult::Create {
+                        path,
+                        stat: with_stat.then_some(stat),
+                    });
+                }
+                Ok(Done::Deleted) => results.push(OpResult::Delete),
+                Ok(Done::DataSet(stat)) => results.push(OpResult::SetData(stat)),
+                Ok(Done::Checked) => results.push(OpResult::Check),
+                Ok(Done::AclSet(_)) => unreachable!("setACL is not a multi op"),
+                Err(e) => {
+                    self.rollback(batch);
+                    let mut errors = vec![OpResult::Error(0); i];
+                    errors.push(OpResult::Error(e.code()));
+                    errors.resize(
+                        ops.len(),
+                        OpResult::Error(KeeperError::RuntimeInconsistency.code()),
+                    );
+                    return Response::Multi(errors);
+                }
+            }
+        }
+        self.commit(batch, triggers);
+        assert_eq!(results.len(), ops.len());
+        Response::Multi(results)
+    }
+
+    fn commit(&mut self, batch: Batch, triggers: &mut Vec<Trigger>) {
+        for acl in batch.release {
+            self.acls.release(acl);
+        }
+        triggers.extend(batch.triggers);
+    }
+
+    /// Take back a multi's applied ops, newest first. Nodes it deleted keep their ACL
+    /// references (released only at commit), so they go back exactly as they were.
+    fn rollback(&mut self, batch: Batch) {
+        let undo = batch.undo.expect("only a multi rolls back");
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Created {
+                    path,
+                    parent,
+                    parent_meta,
+                } => {
+                    let node = self.remove_node(&path);
+                    self.acls.release(node.meta.acl);
+                    self.update_meta(&parent, |m| *m = parent_meta);
+                }
+                Undo::Deleted {
+                    path,
+                    node,
+                    parent,
+                    parent_meta,
+                } => {
+                    self.insert_node(path, node);
+                    self.update_meta(&parent, |m| *m = parent_meta);
+                }
+                Undo::DataSet { path, data, meta } => {
+                    self.replace_data(&path, data);
+                    self.update_meta(&path, |m| *m = meta);
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- write ops
+
+    /// create / create2 / createContainer / createTTL, checked in `pRequest2TxnCreate`'s order.
+    /// The opcode decides a container or TTL node (as the txn type does in ZooKeeper); the mode
+    /// decides ephemeral and sequential. `ttl` is only read for createTTL (the other opcodes
+    /// carry none on the wire: ZooKeeper sees -1).
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        cx: &Ctx,
+        op: CreateOp,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: i64,
+        batch: &mut Batch,
+    ) -> Result<Done, KeeperError> {
+        // validateCreateRequest
+        let ttl = if op == CreateOp::Ttl { ttl } else { -1 };
+        if mode.is_ttl() && !self.opts.extended_types {
+            return Err(KeeperError::Unimplemented);
+        }
+        validate_ttl(mode, ttl)?;
+        if op == CreateOp::Ttl && !mode.is_ttl() {
+            // ZooKeeper would fail applying a createTTL txn with ttl -1; refuse it up front.
+            return Err(KeeperError::BadArguments);
+        }
+        if mode.is_ephemeral() && !self.sessions.contains_key(&cx.session) {
+            // checkGlobalSession: an unknown or closed session (this includes session 0).
+            return Err(KeeperError::SessionExpired);
+        }
+        // validatePathForCreate
+        let Some(slash) = path.rfind('/') else {
+            return Err(KeeperError::BadArguments);
+        };
+        if path.contains('\0') {
+            return Err(KeeperError::BadArguments);
+        }
+        let parent_path = &path[..slash];
+        let fixed_acl = acl::fixup(acl, cx.auth)?;
+        let parent = self.lookup(parent_path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(parent.meta.acl), perms::CREATE, cx.auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        let parent_meta = parent.meta;
+        let path = if mode.is_sequential() {
+            format!("{path}{:010}", parent_meta.cversion)
+        } else {
+            path.to_string()
+        };
+        path::validate(&path)?;
+        if self.nodes.contains_key(path.as_str()) {
+            return Err(KeeperError::NodeExists);
+        }
+        if matches!(
+            self.ephemeral_type(parent_meta.ephemeral_owner),
+            EphemeralType::Normal(_)
+        ) {
+            return Err(KeeperError::NoChildrenForEphemerals);
+        }
+        let owner = match op {
+            CreateOp::Container => CONTAINER_EPHEMERAL_OWNER,
+            CreateOp::Ttl => EphemeralType::ttl_owner(ttl),
+            CreateOp::Create | CreateOp::Create2 if mode.is_ephemeral() => cx.session,
+            CreateOp::Create | CreateOp::Create2 => 0,
+        };
+
+        // Checked: from here on nothing fails.
+        let parent_key: Box<str> = (if parent_path.is_empty() {
+            path::ROOT
+        } else {
+            parent_path
+        })
+        .into();
+        let acl_slot = self.acls.intern(fixed_acl);
+        let new_cversion = parent_meta.cversion.wrapping_add(1);
+        self.update_meta(&parent_key, |m| {
+            m.num_children += 1;
+            // DataTree.createNode only moves cversion (and pzxid) forward.
+            if new_cversion > m.cversion {
+                m.cversion = new_cversion;
+                m.pzxid = cx.zxid;
+            }
+        });
+        let node = Node {
+            data: data.into(),
+            meta: Meta::new(cx.zxid, cx.time, owner, acl_slot),
+        };
+        let stat = self.client_stat(&node);
+        let key: Box<str> = path.as_str().into();
+        self.insert_node(key.clone(), node);
+        batch.record(|| Undo::Created {
+            path: key,
+            parent: parent_key.clone(),
+            parent_meta,
+        });
+        batch.trigger(&path, EventType::NodeCreated);
+        batch.trigger(&parent_key, EventType::NodeChildrenChanged);
+        Ok(Done::Created { path, stat })
+    }
+
+    fn delete(
+        &mut self,
+        cx: &Ctx,
+        path: &str,
+        version: i32,
+        batch: &mut Batch,
+    ) -> Result<Done, KeeperError> {
+        let parent_path = parent_for_delete(path)?;
+        let parent = self.lookup(parent_path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(parent.meta.acl), perms::DELETE, cx.auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        check_version(node.meta.version, version)?;
+        if node.meta.num_children > 0 {
+            return Err(KeeperError::NotEmpty);
+        }
+        self.unlink(cx.zxid, path, batch);
+        Ok(Done::Deleted)
+    }
+
+    /// The leader's reaper (ZooKeeper's deleteContainer), checked as `pRequest2Txn` does, and
+    /// stricter on one point: the node must still be a container or TTL node that qualifies at
+    /// the txn's time, so a node recreated or refreshed since the reaper looked survives.
+    fn delete_container(&mut self, txn: &Txn, path: &str, triggers: &mut Vec<Trigger>) -> Reply {
+        parent_for_delete(path)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if node.meta.num_children > 0 {
+            return Err(KeeperError::NotEmpty);
+        }
+        if !self.is_reapable(node, txn.time) {
+            return Err(KeeperError::BadVersion);
+        }
+        let mut batch = Batch::single();
+        self.unlink(txn.zxid.as_i64(), path, &mut batch);
+        self.commit(batch, triggers);
+        Ok(Response::Empty)
+    }
+
+    fn set_data(
+        &mut self,
+        cx: &Ctx,
+        path: &str,
+        data: &[u8],
+        version: i32,
+        batch: &mut Batch,
+    ) -> Result<Done, KeeperError> {
+        path::validate(path)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(node.meta.acl), perms::WRITE, cx.auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        let new_version = check_version(node.meta.version, version)?;
+        let old_meta = self.update_meta(path, |m| {
+            m.version = new_version;
+            m.mzxid = cx.zxid;
+            m.mtime = cx.time;
+        });
+        let old_data = self.replace_data(path, data.into());
+        batch.record(|| Undo::DataSet {
+            path: path.into(),
+            data: old_data,
+            meta: old_meta,
+        });
+        batch.trigger(path, EventType::NodeDataChanged);
+        Ok(Done::DataSet(self.stat(path).expect("just set")))
+    }
+
+    /// setACL: no watch fires, mzxid stays (only aversion moves).
+    fn set_acl(
+        &mut self,
+        cx: &Ctx,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Done, KeeperError> {
+        path::validate(path)?;
+        let fixed_acl = acl::fixup(acl, cx.auth)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let old_slot = node.meta.acl;
+        if !acl::check(self.acls.get(old_slot), perms::ADMIN, cx.auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        let new_aversion = check_version(node.meta.aversion, version)?;
+        let slot = self.acls.intern(fixed_acl);
+        self.update_meta(path, |m| {
+            m.acl = slot;
+            m.aversion = new_aversion;
+        });
+        self.acls.release(old_slot);
+        Ok(Done::AclSet(self.stat(path).expect("just set")))
+    }
+
+    fn check(&self, cx: &Ctx, path: &str, version: i32) -> Result<Done, KeeperError> {
+        path::validate(path)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(node.meta.acl), perms::READ, cx.auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        check_version(node.meta.version, version)?;
+        Ok(Done::Checked)
+    }
+
+    /// `DataTree.deleteNode` of a checked, childless node.
+    fn unlink(&mut self, zxid: i64, path: &str, batch: &mut Batch) {
+        let parent: Box<str> = path::parent(path).expect("never the root").into();
+        let parent_meta = self.update_meta(&parent, |m| {
+            assert!(m.num_children > 0, "{path}'s parent counts no children");
+            m.num_children -= 1;
+            // Only forward, as DataTree.deleteNode.
+            if zxid > m.pzxid {
+                m.pzxid = zxid;
+            }
+        });
+        let node = self.remove_node(path);
+        assert_eq!(node.meta.num_children, 0, "deleting {path} with children");
+        batch.release.push(node.meta.acl);
+        batch.record(|| Undo::Deleted {
+            path: path.into(),
+            node,
+            parent: parent.clone(),
+            parent_meta,
+        });
+        batch.trigger(path, EventType::NodeDeleted);
+        batch.trigger(&parent, EventType::NodeChildrenChanged);
+    }
+
+    // ------------------------------------------------ primitives (keep indexes and digest)
+
+    fn insert_node(&mut self, path: Box<str>, node: Node) {
+        assert!(
+            self.acls.refs(node.meta.acl) > 0,
+            "{path} refers to a free ACL slot"
+        );
+        self.nodes_digest = self
+            .nodes_digest
+            .wrapping_add(node_hash(&self.acls, &path, &node));
+        self.data_size += path::java_len(&path) + node.data.len() as u64;
+        self.index_owner(&path, node.meta.ephemeral_owner, true);
+        let previous = self.nodes.insert(path, Box::new(node));
+        assert!(previous.is_none(), "inserting over an existing node");
+    }
+
+    fn remove_node(&mut self, path: &str) -> Node {
+        let node = *self.nodes.remove(path).expect("removing a missing node");
+        self.nodes_digest = self
+            .nodes_digest
+            .wrapping_sub(node_hash(&self.acls, path, &node));
+        self.data_size -= path::java_len(path) + node.data.len() as u64;
+        self.index_owner(path, node.meta.ephemeral_owner, false);
+        node
+    }
+
+    /// Change a node's stat block; returns the old one.
+    fn update_meta(&mut self, path: &str, f: impl FnOnce(&mut Meta)) -> Meta {
+        let node = self.nodes.get_mut(path).expect("updating a missing node");
+        let old = node.meta;
+        f(&mut node.meta);
+        assert_eq!(
+            old.ephemeral_owner, node.meta.ephemeral_owner,
+            "a node's owner never changes"
+        );
+        let before = meta_hash(&self.acls, path, &old);
+        let after = meta_hash(&self.acls, path, &node.meta);
+        self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
+        old
+    }
+
+    /// Swap a node's data; returns the old data.
+    fn replace_data(&mut self, path: &str, data: Box<[u8]>) -> Box<[u8]> {
+        let node = self
+            .nodes
+            .get_mut(path)
+            .expect("setting data of a missing node");
+        let before = data_hash(path, &node.data);
+        let after = data_hash(path, &data);
+        self.data_size = self.data_size - node.data.len() as u64 + data.len() as u64;
+        self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
+        std::mem::replace(&mut node.data, data)
+    }
+
+    fn index_owner(&mut self, path: &str, owner: i64, add: bool) {
+        let set = match self.ephemeral_type(owner) {
+            EphemeralType::Void => return,
+            EphemeralType::Container => &mut self.containers,
+            EphemeralType::Ttl(_) => &mut self.ttls,
+            EphemeralType::Normal(session) => {
+                if add {
+                    self.ephemerals.entry(session).or_default()
+                } else {
+                    let set = self.ephemerals.get_mut(&session).expect("ephemeral index");
+                    assert!(
+                        set.remove(path),
+                        "{path} missing from its session's ephemerals"
+                    );
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                    return;
+                }
+            }
+        };
+        if add {
+            assert!(set.insert(path.into()), "{path} indexed twice");
+        } else {
+            assert!(set.remove(path), "{path} missing from its index");
+        }
+    }
+
+    fn ephemeral_type(&self, owner: i64) -> EphemeralType {
+        EphemeralType::of(owner, self.opts.extended_types)
+    }
+
+    /// A node by path, with ZooKeeper's `""` alias for the root (a create's parent of `/a`).
+    fn lookup(&self, path: &str) -> Option<&Node> {
+        self.nodes
+            .get(if path.is_empty() { path::ROOT } else { path })
+            .map(|n| &**n)
+    }
+
+    /// `DataNode.copyStat`: containers and TTL nodes show owner 0; cversion counts changes.
+    fn client_stat(&self, node: &Node) -> Stat {
+        let m = &node.meta;
+        let n = m.num_children as i32;
+        Stat {
+            czxid: m.czxid,
+            mzxid: m.mzxid,
+            ctime: m.ctime,
+            mtime: m.mtime,
+            version: m.version,
+            cversion: m.cversion.wrapping_mul(2).wrapping_sub(n),
+            aversion: m.aversion,
+            ephemeral_owner: match self.ephemeral_type(m.ephemeral_owner) {
+                EphemeralType::Normal(s) => s,
+                _ => 0,
+            },
+            data_length: node.data.len() as i32,
+            num_children: n,
+            pzxid: m.pzxid,
+        }
+    }
+
+    fn is_reapable(&self, node: &Node, now: i64) -> bool {
+        if node.meta.num_children > 0 {
+            return false;
+        }
+        match self.ephemeral_type(node.meta.ephemeral_owner) {
+            // A container that never had a child is kept (ContainerManager).
+            EphemeralType::Container => node.meta.cversion > 0,
+            EphemeralType::Ttl(ttl) => ttl != 0 && now.saturating_sub(node.meta.mtime) > ttl,
+            _ => false,
+        }
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Answer a read (exists, getData, getACL, getChildren, getChildren2, multiRead,
+    /// getAllChildrenNumber) as FinalRequestProcessor does, with `auth` the connection's ids.
+    /// getEphemerals needs the session: use [`DataTree::read_as`].
+    pub fn read(&self, request: &Request, auth: &[Id]) -> Reply {
+        match request {
+            Request::GetEphemerals { .. } => Err(KeeperError::Unimplemented),
+            _ => self.read_as(request, auth, 0),
+        }
+    }
+
+    /// [`DataTree::read`] for a client of `session` (getEphemerals answers its ephemerals).
+    /// An invalid path is BadArguments (ZooKeeper's client never sends one).
+    pub fn read_as(&self, request: &Request, auth: &[Id], session: SessionId) -> Reply {
+        match request {
+            Request::Exists { path, .. } => {
+                path::validate(path)?;
+                self.stat(path)
+                    .map(Response::Stat)
+                    .ok_or(KeeperError::NoNode)
+            }
+            Request::GetData { path, .. } => {
+                let (data, stat) = self.get_data_checked(path, auth)?;
+                Ok(Response::GetData { data, stat })
+            }
+            Request::GetAcl { path } => {
+                path::validate(path)?;
+                let node = self.nodes.get(path.as_str()).ok_or(KeeperError::NoNode)?;
+                let acl = self.acls.get(node.meta.acl);
+                if !acl::check(acl, perms::READ | perms::ADMIN, auth) {
+                    return Err(KeeperError::NoAuth);
+                }
+                let acl = if acl::check(acl, perms::ADMIN, auth) {
+                    acl.to_vec()
+                } else {
+                    acl::mask_digests(acl)
+                };
+                Ok(Response::GetAcl {
+                    acl,
+                    stat: self.client_stat(node),
+                })
+            }
+            Request::GetChildren { path, .. } => {
+                let (children, _) = self.get_children_checked(path, auth)?;
+                Ok(Response::GetChildren { children })
+            }
+            Request::GetChildren2 { path, .. } => {
+                let (children, stat) = self.get_children_checked(path, auth)?;
+                Ok(Response::GetChildren2 { children, stat })
+            }
+            Request::GetAllChildrenNumber { path } => {
+                path::validate(path)?;
+                let node = self.nodes.get(path.as_str()).ok_or(KeeperError::NoNode)?;
+                if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
+                    return Err(KeeperError::NoAuth);
+                }
+                let n = self.all_children_number(path).expect("exists");
+                Ok(Response::AllChildrenNumber(
+                    i32::try_from(n).unwrap_or(i32::MAX),
+                ))
+            }
+            Request::MultiRead(ops) => Ok(Response::MultiRead(
+                ops.iter()
+                    .map(|op| match op {
+                        ReadOp::GetChildren { path } => match self.get_children_checked(path, auth)
+                        {
+                            Ok((children, _)) => ReadResult::GetChildren(children),
+                            Err(e) => ReadResult::Error(e),
+                        },
+                        ReadOp::GetData { path } => match self.get_data_checked(path, auth) {
+                            Ok((data, stat)) => ReadResult::GetData { data, stat },
+                            Err(e) => ReadResult::Error(e),
+                        },
+                    })
+                    .collect(),
+            )),
+            Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
+                paths: self.ephemerals(session, prefix),
+            }),
+            _ => Err(KeeperError::Unimplemented),
+        }
+    }
+
+    fn get_data_checked(&self, path: &str, auth: &[Id]) -> Result<(Vec<u8>, Stat), KeeperError> {
+        path::validate(path)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        Ok((node.data.to_vec(), self.client_stat(node)))
+    }
+
+    fn get_children_checked(
+        &self,
+        path: &str,
+        auth: &[Id],
+    ) -> Result<(Vec<String>, Stat), KeeperError> {
+        path::validate(path)?;
+        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
+            return Err(KeeperError::NoAuth);
+        }
+        Ok((
+            self.children_of(path, node.meta.num_children as usize),
+            self.client_stat(node),
+        ))
+    }
+
+    /// The names of `path`'s children, sorted. The map is ordered by full path, so a node's
+    /// children are the keys under `path/` minus their own descendants, which are skipped
+    /// with one seek per child that has children.
+    fn children_of(&self, path: &str, expected: usize) -> Vec<String> {
+        let prefix = if path == path::ROOT {
+            String::from("/")
+        } else {
+            format!("{path}/")
+        };
+        let end = prefix_end(&prefix);
+        let mut out = Vec::with_capacity(expected);
+        let mut from = prefix.clone();
+        loop {
+            let mut next = None;
+            let range = (
+                Bound::Included(from.as_str()),
+                Bound::Excluded(end.as_str()),
+            );
+            for (key, _) in self.nodes.range::<str, _>(range) {
+                let rest = &key[prefix.len()..];
+                if rest.is_empty() {
+                    continue; // the root itself
+                }
+                match rest.find('/') {
+                    None => out.push(rest.to_string()),
+                    Some(i) => {
+                        // A descendant of child `rest[..i]`: jump past all of them.
+                        next = Some(format!("{prefix}{}0", &rest[..i]));
+                        break;
+                    }
+                }
+            }
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        assert_eq!(
+            out.len(),
+            expected,
+            "{path}: child count and children disagree"
+        );
+        out
+    }
+
+    /// `DataTree.getAllChildrenNumber`: every descendant, not only children.
+    pub fn all_children_number(&self, path: &str) -> Option<usize> {
+        self.nodes.get(path)?;
+        if path == path::ROOT {
+            return Some(self.nodes.len() - 1);
+        }
+        let prefix = format!("{path}/");
+        let end = prefix_end(&prefix);
+        Some(
+            self.nodes
+                .range::<str, _>((
+                    Bound::Included(prefix.as_str()),
+                    Bound::Excluded(end.as_str()),
+                ))
+                .count(),
+        )
+    }
+
+    /// getEphemerals: the session's ephemerals whose path starts with `prefix` (a plain string
+    /// prefix, as ZooKeeper; a blank prefix or `/` means all), sorted.
+    pub fn ephemerals(&self, session: SessionId, prefix: &str) -> Vec<String> {
+        // Java's String.trim(): strip chars <= U+0020 at both ends.
+        let trimmed = prefix.trim_matches(|c: char| c <= ' ');
+        let all = trimmed.is_empty() || trimmed == path::ROOT;
+        self.ephemerals
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .filter(|p| all || p.starts_with(prefix))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    // ----------------------------------------------------------- accessors
+
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// The Stat a client sees, or `None` if there is no such node.
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(|n| self.client_stat(n))
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.nodes.contains_key(path)
+    }
+
+    /// Data and Stat, without an ACL check (for the server's own use and the checkers).
+    pub fn get_data(&self, path: &str) -> Option<(&[u8], Stat)> {
+        self.nodes
+            .get(path)
+            .map(|n| (&n.data[..], self.client_stat(n)))
+    }
+
+    /// Children names, sorted, without an ACL check.
+    pub fn get_children(&self, path: &str) -> Option<Vec<String>> {
+        self.nodes
+            .get(path)
+            .map(|n| self.children_of(path, n.meta.num_children as usize))
+    }
+
+    /// The node's ACL, without an ACL check.
+    pub fn get_acl(&self, path: &str) -> Option<&[Acl]> {
+        self.nodes.get(path).map(|n| self.acls.get(n.meta.acl))
+    }
+
+    /// The node's EphemeralType (container, TTL, ephemeral owner).
+    pub fn ephemeral_type_of(&self, path: &str) -> Option<EphemeralType> {
+        self.nodes
+            .get(path)
+            .map(|n| self.ephemeral_type(n.meta.ephemeral_owner))
+    }
+
+    /// Every node path, sorted (for checkers; O(n)).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(|k| &**k)
+    }
+
+    /// Open sessions with their timeouts.
+    pub fn sessions(&self) -> &BTreeMap<SessionId, i32> {
+        &self.sessions
+    }
+
+    /// The session's ephemerals, sorted.
+    pub fn session_ephemerals(&self, session: SessionId) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Sessions owning at least one ephemeral, with their ephemerals, sorted (the `dump` 4lw).
+    pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        self.ephemerals
+            .iter()
+            .map(|(s, set)| (*s, set.iter().map(|p| p.to_string()).collect()))
+            .collect()
+    }
+
+    /// ZooKeeper's znode count (`zk_znode_count`): its node map also holds `""` as an alias of
+    /// the root, so it is one more than the number of znodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    /// `DataTree.approximateDataSize`: Σ over znodes of path length + data length.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// What the container reaper should delete at `now` (ms): containers that had children and
+    /// have none, and childless TTL nodes not modified for longer than their TTL. Sorted.
+    pub fn reapable(&self, now: i64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .containers
+            .iter()
+            .chain(self.ttls.iter())
+            .filter(|p| {
+                self.nodes
+                    .get(&***p)
+                    .is_some_and(|n| self.is_reapable(n, now))
+            })
+            .map(|p| p.to_string())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// A deterministic hash of the whole state (nodes, ACLs, sessions, last zxid). Kept up to
+    /// date by every change, so this is O(1).
+    pub fn digest(&self) -> u64 {
+        let mut h = digest::Hasher::new(digest::TAG_TREE);
+        h.u64(self.nodes_digest)
+            .u64(self.sessions_digest)
+            .u64(self.last_zxid.0)
+            .u64(self.nodes.len() as u64);
+        h.finish()
+    }
+
+    /// Recompute every derived structure from the nodes and compare: child counts, the
+    /// ephemeral/container/TTL indexes, ACL reference counts, data size and digest. O(n log n);
+    /// for tests and the simulator's checkers.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let mut children: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut digest_sum = 0u64;
+        let mut size = 0u64;
+        let mut acl_refs: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut eph: BTreeMap<SessionId, BTreeSet<&str>> = BTreeMap::new();
+        let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
+        for (path, node) in &self.nodes {
+            if let Some(parent) = path::parent(path) {
+                if !self.nodes.contains_key(parent) {
+                    return Err(format!("{path} has no parent"));
+                }
+                *children.entry(parent).or_default() += 1;
+            }
+            digest_sum = digest_sum.wrapping_add(node_hash(&self.acls, path, node));
+            size += path::java_len(path) + node.data.len() as u64;
+            *acl_refs.entry(node.meta.acl).or_default() += 1;
+            match self.ephemeral_type(node.meta.ephemeral_owner) {
+                EphemeralType::Normal(s) => {
+                    eph.entry(s).or_default().insert(path);
+                }
+                EphemeralType::Container => {
+                    containers.insert(&**path);
+                }
+                EphemeralType::Ttl(_) => {
+                    ttls.insert(&**path);
+                }
+                EphemeralType::Void => {}
+            }
+        }
+        for (path, node) in &self.nodes {
+            let n = children.get(&**path).copied().unwrap_or(0);
+            if node.meta.num_children != n {
+                return Err(format!(
+                    "{path}: numChildren {} but {n} children",
+                    node.meta.num_children
+                ));
+            }
+        }
+        for (slot, n) in &acl_refs {
+            if self.acls.refs(*slot) != *n {
+                return Err(format!(
+                    "ACL slot {slot}: {} references counted, {n} used",
+                    self.acls.refs(*slot)
+                ));
+            }
+        }
+        let indexed: BTreeMap<SessionId, BTreeSet<&str>> = self
+            .ephemerals
+            .iter()
+            .map(|(s, set)| (*s, set.iter().map(|p| &**p).collect()))
+            .collect();
+        if indexed != eph {
+            return Err("ephemeral index differs from the nodes".into());
+        }
+        if self
+            .containers
+            .iter()
+            .map(|p| &**p)
+            .collect::<BTreeSet<_>>()
+            != containers
+            || self.ttls.iter().map(|p| &**p).collect::<BTreeSet<_>>() != ttls
+        {
+            return Err("container/TTL index differs from the nodes".into());
+        }
+        if size != self.data_size {
+            return Err(format!("data size {} but {size} counted", self.data_size));
+        }
+        if digest_sum != self.nodes_digest {
+            return Err("node digest differs from a recomputation".into());
+        }
+        let sessions = self
+            .sessions
+            .iter()
+            .fold(0u64, |a, (s, t)| a.wrapping_add(digest::session(*s, *t)));
+        if sessions != self.sessions_digest {
+            return Err("session digest differs from a recomputation".into());
+        }
+        Ok(())
+    }
+}
+
+/// Hash of what setData changes.
+fn data_hash(path: &str, data: &[u8]) -> u64 {
+    digest::Hasher::new(digest::TAG_DATA)
+        .bytes(path.as_bytes())
+        .bytes(data)
+        .finish()
+}
+
+/// Hash of the stat block, with the ACL's content (slots differ between servers).
+fn meta_hash(acls: &AclCache, path: &str, m: &Meta) -> u64 {
+    let mut h = digest::Hasher::new(digest::TAG_META);
+    h.bytes(path.as_bytes())
+        .i64(m.czxid)
+        .i64(m.mzxid)
+        .i64(m.pzxid)
+        .i64(m.ctime)
+        .i64(m.mtime)
+        .i64(m.ephemeral_owner)
+        .i64(m.version as i64)
+        .i64(m.cversion as i64)
+        .i64(m.aversion as i64)
+        .u64(m.num_children as u64)
+        .u64(acls.hash(m.acl));
+    h.finish()
+}
+
+fn node_hash(acls: &AclCache, path: &str, node: &Node) -> u64 {
+    data_hash(path, &node.data).wrapping_add(meta_hash(acls, path, &node.meta))
+}
+
+/// `EphemeralType.validateTTL`: TTL modes need 0 < ttl <= max; other modes no ttl (< 0).
+fn validate_ttl(mode: CreateMode, ttl: i64) -> Result<(), KeeperError> {
+    let ok = if mode.is_ttl() {
+        ttl > 0 && ttl <= TTL_MAX
+    } else {
+        ttl < 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(KeeperError::BadArguments)
+    }
+}
+
+/// `checkAndIncVersion`: -1 matches any version; returns the next one.
+fn check_version(current: i32, expected: i32) -> Result<i32, KeeperError> {
+    if expected != -1 && expected != current {
+        return Err(KeeperError::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+/// `getParentPathAndValidate`: a `/`, no NUL, not one of ZooKeeper's own nodes.
+fn parent_for_delete(path: &str) -> Result<&str, KeeperError> {
+    match path.rfind('/') {
+        Some(slash) if !path.contains('\0') && !path::is_special(path) => Ok(&path[..slash]),
+        _ => Err(KeeperError::BadArguments),
+    }
+}
+
+/// The first string after every string starting with `prefix` (which ends with `/`): the same
+/// with its last `/` replaced by `0`, the next character.
+fn prefix_end(prefix: &str) -> String {
+    assert!(prefix.ends_with('/'));
+    let mut end = prefix[..prefix.len() - 1].to_string();
+    end.push('0');
+    end
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Snapshots: the whole tree as bincode bytes, streamed node by node (no second copy of a
+//! million-node tree in memory), in path order, so equal trees give equal bytes.
+//!
+//! Layout: a [`Header`] (magic, format version, last zxid, sessions, the ACL table sorted by
+//! content, the node count), then that many [`SnapNode`]s in path order, nothing after.
+//! Loading trusts nothing: a size limit bounds every allocation by the input's length, and the
+//! structure is checked (sorted valid paths, every parent present, ACL slots in range, zxids
+//! not beyond the snapshot's) before a tree is built; child counts, indexes and the digest are
+//! recomputed, never read.
+
+use super::acl_cache::AclCache;
+use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
+use crate::path;
+use crate::proto::{Acl, SessionId};
+use crate::zxid::Zxid;
+use bincode::Options;
+use serde::de::{Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+const MAGIC: [u8; 4] = *b"ENST";
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    magic: [u8; 4],
+    format: u32,
+    last_zxid: u64,
+    sessions: Vec<(SessionId, i32)>,
+    acls: Vec<Vec<Acl>>,
+    node_count: u64,
+}
+
+/// One znode as stored; the borrowed twin [`SnapNodeRef`] writes the same bytes.
+#[derive(Deserialize)]
+struct SnapNode {
+    path: String,
+    data: Bytes,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    acl: u32,
+}
+
+#[derive(Serialize)]
+struct SnapNodeRef<'a> {
+    path: &'a str,
+    data: BytesRef<'a>,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    acl: u32,
+}
+
+/// Byte strings go through serde's bytes hooks: one length and a copy, not one call per byte.
+struct BytesRef<'a>(&'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+struct Bytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+fn options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .with_little_endian()
+}
+
+fn err(what: impl fmt::Display) -> SnapshotError {
+    SnapshotError(what.to_string())
+}
+
+impl DataTree {
+    /// The whole state as bytes; equal trees (whatever their history) give equal bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        // Renumber ACL slots by content, so slot reuse history does not reach the bytes.
+        let mut remap = vec![u32::MAX; self.acls.slots()];
+        let mut table = Vec::new();
+        for (acl, slot) in self.acls.sorted() {
+            remap[slot as usize] = table.len() as u32;
+            table.push(acl.clone());
+        }
+        let header = Header {
+            magic: MAGIC,
+            format: FORMAT,
+            last_zxid: self.last_zxid.0,
+            sessions: self.sessions.iter().map(|(s, t)| (*s, *t)).collect(),
+            acls: table,
+            node_count: self.nodes.len() as u64,
+        };
+        let mut out = Vec::with_capacity(self.data_size as usize + 64 * self.nodes.len());
+        let mut ser = bincode::Serializer::new(&mut out, options());
+        header.serialize(&mut ser).expect("serialising to memory");
+        for (path, node) in &self.nodes {
+            let m = &node.meta;
+            let acl = remap[m.acl as usize];
+            assert_ne!(acl, u32::MAX, "{path} refers to a dropped ACL slot");
+            let n = SnapNodeRef {
+                path,
+                data: BytesRef(&node.data),
+                czxid: m.czxid,
+                mzxid: m.mzxid,
+                pzxid: m.pzxid,
+                ctime: m.ctime,
+                mtime: m.mtime,
+                ephemeral_owner: m.ephemeral_owner,
+                version: m.version,
+                cversion: m.cversion,
+                aversion: m.aversion,
+                acl,
+            };
+            n.serialize(&mut ser).expect("serialising to memory");
+        }
+        out
+    }
+
+    /// Rebuild a tree from [`DataTree::to_snapshot`] bytes. Never panics, whatever the bytes.
+    pub fn from_snapshot(bytes: &[u8], opts: TreeOptions) -> Result<DataTree, SnapshotError> {
+        let mut reader = bytes;
+        // Every length read is checked against what is left of the input before allocating.
+        let limited = options().with_limit(bytes.len() as u64);
+        let mut de = bincode::Deserializer::with_reader(&mut reader, limited);
+        let header = Header::deserialize(&mut de).map_err(err)?;
+        if header.magic != MAGIC {
+            return Err(err("not an Ensemble snapshot"));
+        }
+        if header.format != FORMAT {
+            return Err(err(format_args!("format {} unknown", header.format)));
+        }
+        let last_zxid = header.last_zxid;
+        if !header.sessions.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err(err("sessions not sorted"));
+        }
+        if !header.acls.windows(2).all(|w| w[0] < w[1]) {
+            return Err(err("ACL table not sorted"));
+        }
+        let acl_count = header.acls.len();
+        let mut t = DataTree::empty(opts);
+        t.last_zxid = Zxid(last_zxid);
+        t.acls = AclCache::from_table(header.acls);
+        let mut previous: Option<Box<str>> = None;
+        for i in 0..header.node_count {
+            let n =
+                SnapNode::deserialize(&mut de).map_err(|e| err(format_args!("node {i}: {e}")))?;
+            path::validate(&n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
+            let key: Box<str> = n.path.into_boxed_str();
+            match &previous {
+                None if &*key != path::ROOT => return Err(err("the first node is not the root")),
+                Some(p) if **p >= *key => return Err(err(format_args!("{key} out of order"))),
+                _ => {}
+            }
+            if n.acl as usize >= acl_count {
+                return Err(err(format_args!("{key}: ACL slot {} out of range", n.acl)));
+            }
+            for z in [n.czxid, n.mzxid, n.pzxid] {
+                if z < 0 || z as u64 > last_zxid {
+                    return Err(err(format_args!("{key}: zxid {z:#x} beyond the snapshot")));
+                }
+            }
+            if i32::try_from(n.data.0.len()).is_err() {
+                return Err(err(format_args!("{key}: data too long")));
+            }
+            if let Some(parent) = path::parent(&key) {
+                // Sorted order puts a parent before its children, so it is already in.
+                let Some(p) = t.nodes.get_mut(parent) else {
+                    return Err(err(format_args!("{key} has no parent")));
+                };
+                p.meta.num_children += 1;
+            }
+            t.acls.add_ref(n.acl);
+            let meta = Meta {
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                pzxid: n.pzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                ephemeral_owner: n.ephemeral_owner,
+                version: n.version,
+                cversion: n.cversion,
+                aversion: n.aversion,
+                acl: n.acl,
+                num_children: 0,
+            };
+            previous = Some(key.clone());
+            let node = Node {
+                data: n.data.0.into_boxed_slice(),
+                meta,
+            };
+            t.nodes.insert(key, Box::new(node));
+        }
+        drop(de);
+        if !reader.is_empty() {
+            return Err(err(format_args!(
+                "{} bytes after the last node",
+                reader.len()
+            )));
+        }
+        for special in [path::ROOT, path::ZOOKEEPER, path::QUOTA, path::CONFIG] {
+            if !t.nodes.contains_key(special) {
+                return Err(err(format_args!("{special} is missing")));
+            }
+        }
+        t.acls.drop_unused();
+        for (s, timeout) in header.sessions {
+            t.put_session(s, timeout);
+        }
+        t.rebuild_derived()?;
+        debug_assert_eq!(t.check_consistency(), Ok(()));
+        Ok(t)
+    }
+
+    /// Indexes, data size and digest from the nodes just loaded.
+    fn rebuild_derived(&mut self) -> Result<(), SnapshotError> {
+        let nodes = std::mem::take(&mut self.nodes);
+        let mut result = Ok(());
+        for (path, node) in &nodes {
+            let owner = self.ephemeral_type(node.meta.ephemeral_owner);
+            let ephemeral = matches!(owner, super::EphemeralType::Normal(_));
+            if ephemeral && node.meta.num_children > 0 && result.is_ok() {
+                result = Err(err(format_args!("ephemeral {path} has children")));
+            }
+            self.nodes_digest = self
+                .nodes_digest
+                .wrapping_add(super::node_hash(&self.acls, path, node));
+            self.data_size += path::java_len(path) + node.data.len() as u64;
+            self.index_owner(path, node.meta.ephemeral_owner, true);
+        }
+        self.nodes = nodes;
+        result
+    }
+}

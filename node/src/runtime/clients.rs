@@ -1,0 +1,291 @@
+//! The client port: ZooKeeper's wire protocol (4-byte big-endian length + jute record) and
+//! four-letter words, one task per connection.
+//!
+//! Reading: the first frame must decode as a ConnectRequest, the rest as requests; a length
+//! over jute.maxbuffer or a record that does not decode closes that connection only.
+//! Writing: the core loop encodes and queues frames (bounded, by count and bytes); a client
+//! that does not read its replies is closed rather than let it hold memory or the core.
+
+use super::{Input, Outgoing};
+use crate::config::Whitelist;
+use crate::fourlw;
+use ensemble_core::jute;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Frames queued to one connection before it counts as not reading.
+pub const OUT_QUEUE: usize = 16 * 1024;
+/// How long a new connection may take to send its first four bytes.
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ClientShared {
+    pub max_per_ip: u32,
+    pub max_buffer: usize,
+    pub whitelist: Whitelist,
+    pub next_conn: AtomicU64,
+    pub per_ip: Mutex<HashMap<IpAddr, u32>>,
+    pub input: mpsc::Sender<Input>,
+    pub rejected: AtomicU64,
+}
+
+impl ClientShared {
+    fn admit(&self, ip: IpAddr) -> bool {
+        let Ok(mut m) = self.per_ip.lock() else {
+            return false;
+        };
+        let n = m.entry(ip).or_insert(0);
+        if self.max_per_ip != 0 && *n >= self.max_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+    fn release(&self, ip: IpAddr) {
+        if let Ok(mut m) = self.per_ip.lock()
+            && let Some(n) = m.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
+
+struct IpSlot(Arc<ClientShared>, IpAddr);
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>) {
+    loop {
+        match listener.accept().await {
+            Ok((s, addr)) => {
+                let ip = addr.ip().to_canonical();
+                if !shared.admit(ip) {
+                    shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        "Too many connections from /{ip} - max is {}",
+                        shared.max_per_ip
+                    );
+                    continue;
+                }
+                let slot = IpSlot(shared.clone(), ip);
+                tokio::spawn(connection(s, addr, shared.clone(), slot));
+            }
+            Err(e) => {
+                // Out of file descriptors, most likely: back off rather than spin.
+                tracing::warn!("client port accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Take one complete frame off the front of `buf`, if there is one.
+fn take_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Vec<u8>>, String> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if len < 0 || len as usize > max {
+        return Err(format!(
+            "frame length {len} is outside 0..={max} (jute.maxbuffer)"
+        ));
+    }
+    let len = len as usize;
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    let frame = buf[4..4 + len].to_vec();
+    buf.drain(..4 + len);
+    Ok(Some(frame))
+}
+
+async fn four_letter(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    word: &'static str,
+    shared: &ClientShared,
+) {
+    let text = if !shared.whitelist.allows(word) {
+        fourlw::not_whitelisted(word)
+    } else {
+        let (tx, rx) = oneshot::channel();
+        if shared
+            .input
+            .send(Input::FourLetter {
+                word,
+                addr,
+                reply: tx,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        match rx.await {
+            Ok(t) => t,
+            Err(_) => return,
+        }
+    };
+    let _ = s.write_all(text.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared>, _slot: IpSlot) {
+    let _ = s.set_nodelay(true);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let first = tokio::time::timeout(FIRST_BYTES_TIMEOUT, async {
+        while buf.len() < 4 {
+            match s.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+        true
+    })
+    .await;
+    if first != Ok(true) {
+        return;
+    }
+    let head = [buf[0], buf[1], buf[2], buf[3]];
+    if let Some(word) = fourlw::word_of(&head) {
+        four_letter(s, addr, word, &shared).await;
+        return;
+    }
+
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUT_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let mut tx = Some(tx);
+    let mut kill_rx: Option<oneshot::Receiver<()>> = None;
+    let mut opened = false;
+    // Between the ConnectRequest and the ConnectResponse nothing more is read, as ZooKeeper
+    // does (disableRecv until the session is set up): clients pipeline SetWatches and auth
+    // right behind the handshake and expect them handled after it.
+    let mut handshaking = false;
+    let input = shared.input.clone();
+    let mut out: Vec<u8> = Vec::new();
+
+    'conn: loop {
+        // Every complete frame already buffered goes to the core, in order.
+        while !handshaking {
+            let frame = match take_frame(&mut buf, shared.max_buffer) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!("closing client {}: {e}", super::show(addr));
+                    break 'conn;
+                }
+            };
+            let msg = if !opened {
+                match jute::decode_connect(&frame) {
+                    Ok(request) => {
+                        let (k_tx, k_rx) = oneshot::channel();
+                        kill_rx = Some(k_rx);
+                        let Some(tx) = tx.take() else { break 'conn };
+                        let open = Input::ClientOpened {
+                            conn,
+                            addr,
+                            tx,
+                            kill: k_tx,
+                            queued: queued.clone(),
+                        };
+                        if input.send(open).await.is_err() {
+                            return;
+                        }
+                        opened = true;
+                        handshaking = true;
+                        Input::ClientConnect {
+                            conn,
+                            request,
+                            size: frame.len() + 4,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(
+                            "closing client {}: bad ConnectRequest: {e}",
+                            super::show(addr)
+                        );
+                        break 'conn;
+                    }
+                }
+            } else {
+                match jute::decode_request(&frame) {
+                    Ok((xid, request)) => Input::ClientRequest {
+                        conn,
+                        xid,
+                        request,
+                        size: frame.len() + 4,
+                    },
+                    Err(e) => {
+                        tracing::info!(
+                            "closing client {} (connection {conn}): bad request: {e}",
+                            super::show(addr)
+                        );
+                        break 'conn;
+                    }
+                }
+            };
+            if input.send(msg).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
+            r = s.read_buf(&mut buf), if !handshaking => match r {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(_) => {}
+            },
+            o = rx.recv(), if opened => {
+                let mut close = match o {
+                    None => true,
+                    Some(Outgoing::Close(_)) => true,
+                    Some(Outgoing::Bytes(b)) => { out.extend_from_slice(&b); false }
+                };
+                // Batch whatever else is queued into one write.
+                while !close && out.len() < (1 << 20) {
+                    match rx.try_recv() {
+                        Ok(Outgoing::Bytes(b)) => out.extend_from_slice(&b),
+                        Ok(Outgoing::Close(_)) => close = true,
+                        Err(_) => break,
+                    }
+                }
+                if !out.is_empty() {
+                    let n = out.len();
+                    let kill = kill_rx.as_mut();
+                    let wrote = match kill {
+                        Some(k) => tokio::select! {
+                            r = s.write_all(&out) => r.is_ok(),
+                            _ = k => false,
+                        },
+                        None => s.write_all(&out).await.is_ok(),
+                    };
+                    queued.fetch_sub(n.min(queued.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    out.clear();
+                    if !wrote {
+                        break 'conn;
+                    }
+                    // The first thing the core sends a connection is its ConnectResponse.
+                    handshaking = false;
+                }
+                if close {
+                    let _ = s.shutdown().await;
+                    break 'conn;
+                }
+            }
+        }
+    }
+    if opened {
+        let _ = input.send(Input::ClientClosed { conn }).await;
+    }
+}

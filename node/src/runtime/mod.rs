@@ -1,0 +1,400 @@
+//! The node runtime: a thin interpreter around one core [`Server`].
+//!
+//! One OS thread (`core`) owns the `Server` and the storage handle: it feeds events in and
+//! executes the effects that come out, in order. Sockets live on a small tokio runtime; they
+//! talk to the core thread through one bounded channel (so a flood of requests slows the
+//! readers, never the core) and the core thread answers through per-connection queues it only
+//! ever `try_send`s to (so a slow reader never stalls it). The txn log's writer thread reports
+//! durability on its own channel. There is no protocol logic here.
+
+pub mod clients;
+mod core_loop;
+pub mod peers;
+pub mod wire;
+
+use crate::config::NodeConfig;
+use crate::storage::log::LogEvent;
+use crate::storage::{Storage, StorageError, StorageOptions};
+use ensemble_core::proto::ConnectRequest;
+use ensemble_core::proto::Request;
+use ensemble_core::server::RecoverError;
+use ensemble_core::{ConnId, PeerMsg, Server, ServerId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use tokio::sync::{mpsc, oneshot};
+use wire::Channel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        what: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("recovering the data tree: {0}")]
+    Recover(#[from] RecoverError),
+    #[error("{0}")]
+    Fatal(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything the socket tasks tell the core thread.
+pub enum Input {
+    PeerOpened {
+        sid: ServerId,
+        channel: Channel,
+        generation: u64,
+        kill: oneshot::Sender<()>,
+    },
+    PeerMsg {
+        sid: ServerId,
+        channel: Channel,
+        generation: u64,
+        msg: PeerMsg,
+    },
+    PeerClosed {
+        sid: ServerId,
+        channel: Channel,
+        generation: u64,
+    },
+    OutboundBroken {
+        sid: ServerId,
+        channel: Channel,
+        epoch: u64,
+    },
+    ClientOpened {
+        conn: ConnId,
+        addr: SocketAddr,
+        tx: mpsc::Sender<Outgoing>,
+        kill: oneshot::Sender<()>,
+        queued: Arc<AtomicUsize>,
+    },
+    ClientConnect {
+        conn: ConnId,
+        request: ConnectRequest,
+        size: usize,
+    },
+    ClientRequest {
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+        size: usize,
+    },
+    ClientClosed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: &'static str,
+        addr: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
+    Shutdown,
+}
+
+/// What the core thread queues to a client connection.
+pub enum Outgoing {
+    /// Whole encoded frames.
+    Bytes(Vec<u8>),
+    /// Flush what is queued, then close. Carries the connection's kill switch so that it is
+    /// not tripped before the flush.
+    Close(Option<oneshot::Sender<()>>),
+}
+
+/// A client address as ZooKeeper logs it: `/ip:port`, IPv4-mapped addresses shown as IPv4.
+pub fn show(addr: SocketAddr) -> String {
+    format!("/{}:{}", addr.ip().to_canonical(), addr.port())
+}
+
+/// Wall-clock milliseconds that never go backwards (monotonic-derived after start).
+#[derive(Clone, Copy)]
+pub struct Clock {
+    wall0: u64,
+    mono0: std::time::Instant,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        let wall0 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Clock {
+            wall0,
+            mono0: std::time::Instant::now(),
+        }
+    }
+    pub fn now(&self) -> u64 {
+        self.wall0 + self.mono0.elapsed().as_millis() as u64
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+fn bind_error(what: &str, addr: String, source: std::io::Error) -> RuntimeError {
+    RuntimeError::Bind {
+        what: what.to_string(),
+        addr,
+        source,
+    }
+}
+
+/// The client port: a concrete address if configured, else every address (IPv6 dual-stack
+/// when the host has IPv6, as the JVM's wildcard bind is).
+fn bind_client(cfg: &NodeConfig) -> Result<std::net::TcpListener, RuntimeError> {
+    let port = cfg.client_port;
+    let what = format!("client port {port}");
+    let listener = match cfg.client_address.as_deref() {
+        Some(a) if a != "0.0.0.0" && a != "::" => std::net::TcpListener::bind((a, port))
+            .map_err(|e| bind_error(&what, format!("{a}:{port}"), e))?,
+        _ => match bind_dual_stack(port) {
+            Ok(l) => l,
+            Err(_) => std::net::TcpListener::bind(("0.0.0.0", port))
+                .map_err(|e| bind_error(&what, format!("0.0.0.0:{port}"), e))?,
+        },
+    };
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn bind_dual_stack(port: u16) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    s.set_only_v6(false)?;
+    s.set_reuse_address(true)?;
+    let addr: SocketAddr = (std::net::Ipv6Addr::UNSPECIFIED, port).into();
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// A quorum or election port on the address of our own server line (falling back to every
+/// address when that name is not local, as with quorumListenOnAllIPs).
+fn bind_peer_port(
+    what: &str,
+    host: &str,
+    port: u16,
+) -> Result<std::net::TcpListener, RuntimeError> {
+    use std::net::ToSocketAddrs;
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| bind_error(what, format!("{host}:{port}"), e))?
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    let mut last = None;
+    for a in addrs {
+        match std::net::TcpListener::bind(a) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                return Ok(l);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => last = Some(e),
+            Err(e) => return Err(bind_error(what, a.to_string(), e)),
+        }
+    }
+    tracing::warn!("{host} is not an address of this machine; {what} listens on all addresses");
+    let l = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| bind_error(what, format!("0.0.0.0:{port}"), last.unwrap_or(e)))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Listening sockets, bound before anything else so a taken port fails fast.
+pub struct Listeners {
+    client: std::net::TcpListener,
+    quorum: Option<std::net::TcpListener>,
+    election: Option<std::net::TcpListener>,
+}
+
+pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
+    let client = bind_client(cfg)?;
+    let (quorum, election) = match cfg.me() {
+        Some(me) if !cfg.standalone => (
+            Some(bind_peer_port(
+                &format!("quorum port {} (server.{})", me.quorum_port, me.id),
+                &me.host,
+                me.quorum_port,
+            )?),
+            Some(bind_peer_port(
+                &format!("election port {} (server.{})", me.election_port, me.id),
+                &me.host,
+                me.election_port,
+            )?),
+        ),
+        _ => (None, None),
+    };
+    Ok(Listeners {
+        client,
+        quorum,
+        election,
+    })
+}
+
+/// Run a server until SIGTERM/SIGINT. `ready` is called once every port listens and the
+/// state on disk is recovered.
+pub fn run(
+    cfg: NodeConfig,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+) -> Result<(), RuntimeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("net")
+        .enable_all()
+        .build()?;
+    let cfg = Arc::new(cfg);
+    let clock = Clock::new();
+
+    let (storage_tx, storage_rx) = mpsc::unbounded_channel::<LogEvent>();
+    let opened = Storage::open(
+        StorageOptions {
+            snap_dir: cfg.snap_dir(),
+            log_dir: cfg.log_dir(),
+            prealloc: cfg.prealloc_size,
+            force_sync: cfg.force_sync,
+            snap_retain: cfg.snap_retain_count as usize,
+        },
+        move |e| {
+            let _ = storage_tx.send(e);
+        },
+    )?;
+    for w in &opened.warnings {
+        tracing::warn!("{w}");
+    }
+    let r = &opened.recovered;
+    tracing::info!(
+        "recovered: snapshot {}, {} logged txns after it, acceptedEpoch {}, currentEpoch {}",
+        r.snapshot
+            .as_ref()
+            .map(|(z, _)| z.to_string())
+            .unwrap_or_else(|| "none".into()),
+        r.log.len(),
+        r.epochs.accepted_epoch,
+        r.epochs.current_epoch
+    );
+    let server = Server::new(cfg.core.clone(), opened.recovered, clock.now())?;
+    let storage = opened.storage;
+
+    let (input_tx, input_rx) = mpsc::channel::<Input>(8192);
+    let me = cfg.core.my_id;
+    let members: BTreeSet<ServerId> = cfg.core.members.keys().copied().collect();
+
+    let mut senders = BTreeMap::new();
+    let client_rejected;
+    {
+        let _guard = rt.enter();
+        if !cfg.standalone {
+            for (sid, spec) in &cfg.servers {
+                if *sid == me {
+                    continue;
+                }
+                let q = peers::spawn_sender(
+                    me,
+                    *sid,
+                    Channel::Quorum,
+                    spec.host.clone(),
+                    spec.quorum_port,
+                    input_tx.clone(),
+                );
+                let e = peers::spawn_sender(
+                    me,
+                    *sid,
+                    Channel::Election,
+                    spec.host.clone(),
+                    spec.election_port,
+                    input_tx.clone(),
+                );
+                senders.insert(*sid, (e, q));
+            }
+            let generations = Arc::new(AtomicU64::new(0));
+            for (l, channel) in [
+                (listeners.quorum, Channel::Quorum),
+                (listeners.election, Channel::Election),
+            ] {
+                let Some(l) = l else { continue };
+                let l = tokio::net::TcpListener::from_std(l)?;
+                let ctx = Arc::new(peers::AcceptCtx {
+                    me,
+                    channel,
+                    members: members.clone(),
+                    input: input_tx.clone(),
+                    generations: generations.clone(),
+                });
+                rt.spawn(peers::accept_loop(l, ctx));
+            }
+        }
+        let shared = Arc::new(clients::ClientShared {
+            max_per_ip: cfg.max_client_cnxns,
+            max_buffer: cfg.max_buffer,
+            whitelist: cfg.whitelist.clone(),
+            next_conn: AtomicU64::new(0),
+            per_ip: Default::default(),
+            input: input_tx.clone(),
+            rejected: AtomicU64::new(0),
+        });
+        client_rejected = shared.clone();
+        let l = tokio::net::TcpListener::from_std(listeners.client)?;
+        rt.spawn(clients::accept_loop(l, shared));
+    }
+
+    let core = core_loop::CoreLoop::new(
+        server,
+        storage,
+        cfg.clone(),
+        clock,
+        senders,
+        client_rejected,
+    );
+    let core_thread = std::thread::Builder::new()
+        .name("core".into())
+        .spawn(move || {
+            let local = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            local.block_on(core.run(input_rx, storage_rx))
+        })?;
+
+    tracing::info!(
+        "server {} serving clients on port {} ({} members)",
+        me,
+        cfg.client_port,
+        cfg.core.members.len()
+    );
+    ready();
+
+    // Wait for a signal to stop, or for the core thread to end on its own (a fatal error).
+    let stop_tx = input_tx.clone();
+    rt.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        let _ = stop_tx.send(Input::Shutdown).await;
+    });
+    drop(input_tx);
+    let result = match core_thread.join() {
+        Ok(r) => r,
+        Err(_) => Err(RuntimeError::Fatal(
+            "the core thread panicked (see the log above)".into(),
+        )),
+    };
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
+}

@@ -1,0 +1,393 @@
+//! Connections with the other ensemble members.
+//!
+//! For each peer and channel we dial one outbound connection and only send on it; the peer
+//! dials us for the other direction. The FIFO contract the core relies on is kept with two
+//! counters the core loop owns: outbound *epochs* (a message carries the epoch it was sent in;
+//! after a break the sender drops the rest of that epoch, so nothing sent before the core heard
+//! of the break arrives on a later connection) and inbound *generations* (a message from an
+//! older connection than the newest is discarded, and a newer connection reports the break of
+//! the older one first).
+
+use super::Input;
+use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
+use ensemble_core::{PeerMsg, ServerId};
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unsent bytes to one peer beyond which the connection counts as broken (a peer that does
+/// not read is as good as gone; the core resyncs it when it comes back).
+const MAX_QUEUED_BYTES: usize = 1 << 30;
+/// Election notifications kept for a peer we cannot reach: only the latest matter.
+const MAX_ELECTION_BACKLOG: usize = 16;
+
+/// What the core loop sends to an outbound connection task.
+#[allow(clippy::large_enum_variant)] // messages are the common case; boxing them would cost more
+pub enum OutCmd {
+    /// A message sent in outbound epoch `.0` (always 0 on the election channel).
+    Msg(u64, PeerMsg),
+    /// Drop the connection and everything queued; continue in this epoch.
+    Reset(u64),
+}
+
+async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    // ZooKeeper's InetAddress lookups usually land on IPv4 for names like "localhost".
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    Ok(addrs)
+}
+
+async fn dial(
+    me: ServerId,
+    sid: ServerId,
+    channel: Channel,
+    host: &str,
+    port: u16,
+) -> Result<(OwnedReadHalf, OwnedWriteHalf), String> {
+    let addrs = resolve(host, port)
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?;
+    let mut last = format!("{host}:{port} resolves to nothing");
+    for addr in addrs {
+        let s = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                last = format!("{addr}: {e}");
+                continue;
+            }
+            Err(_) => {
+                last = format!("{addr}: connect timed out");
+                continue;
+            }
+        };
+        let _ = s.set_nodelay(true);
+        let (mut rd, mut wr) = s.into_split();
+        let hs = async {
+            wr.write_all(&wire::hello(HELLO_MAGIC, channel, me))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut ack = [0u8; HELLO_LEN];
+            rd.read_exact(&mut ack).await.map_err(|e| e.to_string())?;
+            let (ch, who) = wire::parse_hello(ACK_MAGIC, &ack).map_err(|e| e.to_string())?;
+            if ch != channel || who != sid {
+                return Err(format!(
+                    "{addr} answered as server {who} on the {} channel; expected server {sid} on {}",
+                    ch.name(),
+                    channel.name()
+                ));
+            }
+            Ok::<(), String>(())
+        };
+        match timeout(HANDSHAKE_TIMEOUT, hs).await {
+            Ok(Ok(())) => return Ok((rd, wr)),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("{addr}: handshake timed out"),
+        }
+    }
+    Err(last)
+}
+
+/// Start the task that owns our outbound connection to `sid` on `channel`.
+pub fn spawn_sender(
+    me: ServerId,
+    sid: ServerId,
+    channel: Channel,
+    host: String,
+    port: u16,
+    input: mpsc::Sender<Input>,
+) -> mpsc::UnboundedSender<OutCmd> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(sender_task(me, sid, channel, host, port, rx, input));
+    tx
+}
+
+async fn sender_task(
+    me: ServerId,
+    sid: ServerId,
+    channel: Channel,
+    host: String,
+    port: u16,
+    mut rx: mpsc::UnboundedReceiver<OutCmd>,
+    input: mpsc::Sender<Input>,
+) {
+    let quorum = channel == Channel::Quorum;
+    let mut epoch = 0u64;
+    // Broken in `epoch`: drop that epoch's messages until the core moves on.
+    let mut dead = false;
+    let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut queued = 0usize;
+    let mut off = 0usize;
+    let mut rd: Option<OwnedReadHalf> = None;
+    let mut wr: Option<OwnedWriteHalf> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut next_attempt = Instant::now();
+    let mut probe = [0u8; 64];
+
+    loop {
+        if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
+            match dial(me, sid, channel, &host, port).await {
+                Ok((r, w)) => {
+                    tracing::debug!(peer = sid, channel = channel.name(), "connected");
+                    rd = Some(r);
+                    wr = Some(w);
+                    off = 0;
+                    backoff = MIN_BACKOFF;
+                }
+                Err(e) => {
+                    tracing::debug!(peer = sid, channel = channel.name(), "cannot connect: {e}");
+                    next_attempt = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    if quorum {
+                        // Nothing queued can be delivered in order any more: report a break.
+                        queue.clear();
+                        queued = 0;
+                        dead = true;
+                        let _ = input
+                            .send(Input::OutboundBroken {
+                                sid,
+                                channel,
+                                epoch,
+                            })
+                            .await;
+                    }
+                }
+            }
+            continue;
+        }
+        let writing = wr.is_some() && !queue.is_empty();
+        let waiting = wr.is_none() && !queue.is_empty();
+        let broken: Option<String> = tokio::select! {
+            cmd = rx.recv() => {
+                match cmd {
+                    None => return,
+                    Some(OutCmd::Reset(e)) => {
+                        rd = None;
+                        wr = None;
+                        queue.clear();
+                        queued = 0;
+                        epoch = e;
+                        dead = false;
+                    }
+                    Some(OutCmd::Msg(e, msg)) => {
+                        if quorum && e < epoch {
+                            continue;
+                        }
+                        if quorum && e > epoch {
+                            // The core has heard of a break (or asked for one): new connection.
+                            rd = None;
+                            wr = None;
+                            queue.clear();
+                            queued = 0;
+                            epoch = e;
+                            dead = false;
+                        }
+                        if dead {
+                            continue;
+                        }
+                        let mut frame = Vec::new();
+                        if let Err(e) = wire::encode_frame(&msg, &mut frame) {
+                            tracing::error!(peer = sid, "cannot encode {}: {e}", msg.name());
+                            continue;
+                        }
+                        queued += frame.len();
+                        queue.push_back(frame);
+                        if !quorum {
+                            while queue.len() > MAX_ELECTION_BACKLOG {
+                                // Keep a partly written frame: it must be finished first.
+                                let at = if off > 0 { 1 } else { 0 };
+                                if let Some(f) = queue.remove(at) {
+                                    queued -= f.len();
+                                }
+                            }
+                        }
+                    }
+                }
+                if quorum && queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
+            }
+            r = async { wr.as_mut().expect("guarded").write(&queue[0][off..]).await }, if writing => {
+                match r {
+                    Ok(0) => Some("connection closed".into()),
+                    Ok(n) => {
+                        off += n;
+                        if off == queue[0].len() {
+                            if let Some(f) = queue.pop_front() {
+                                queued -= f.len();
+                            }
+                            off = 0;
+                        }
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+            r = async { rd.as_mut().expect("guarded").read(&mut probe).await }, if rd.is_some() => {
+                // The acceptor never writes after its hello: EOF, an error or bytes all mean
+                // this connection is over.
+                match r {
+                    Ok(0) => Some("closed by the peer".into()),
+                    Ok(_) => Some("unexpected bytes from the peer".into()),
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+            _ = sleep_until(next_attempt), if waiting => None,
+        };
+        if let Some(why) = broken {
+            tracing::info!(
+                peer = sid,
+                channel = channel.name(),
+                "connection to server {sid} broke: {why}"
+            );
+            rd = None;
+            wr = None;
+            if quorum {
+                queue.clear();
+                queued = 0;
+                off = 0;
+                dead = true;
+                let _ = input
+                    .send(Input::OutboundBroken {
+                        sid,
+                        channel,
+                        epoch,
+                    })
+                    .await;
+            } else {
+                // Notifications are idempotent: resend the partly written one whole.
+                off = 0;
+                next_attempt = Instant::now() + MIN_BACKOFF;
+            }
+        }
+    }
+}
+
+/// Everything an acceptor needs.
+pub struct AcceptCtx {
+    pub me: ServerId,
+    pub channel: Channel,
+    pub members: BTreeSet<ServerId>,
+    pub input: mpsc::Sender<Input>,
+    pub generations: Arc<AtomicU64>,
+}
+
+pub async fn accept_loop(listener: TcpListener, ctx: Arc<AcceptCtx>) {
+    loop {
+        match listener.accept().await {
+            Ok((s, addr)) => {
+                tokio::spawn(inbound(s, addr, ctx.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("{} port accept failed: {e}", ctx.channel.name());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn read_frame(rd: &mut OwnedReadHalf, channel: Channel) -> Result<Option<PeerMsg>, String> {
+    let mut len = [0u8; 4];
+    match rd.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    let len = wire::check_len(u32::from_be_bytes(len)).map_err(|e| e.to_string())?;
+    // Grow with the bytes that actually arrive, never with what the length claims.
+    let mut body = Vec::with_capacity(len.min(1 << 16));
+    let got = (&mut *rd)
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    if got < len {
+        return Err(format!("frame cut short ({got} of {len} bytes)"));
+    }
+    wire::decode_body(&body, channel)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
+    let _ = s.set_nodelay(true);
+    let (mut rd, mut wr) = s.into_split();
+    let mut hello = [0u8; HELLO_LEN];
+    let who = match timeout(HANDSHAKE_TIMEOUT, rd.read_exact(&mut hello)).await {
+        Ok(Ok(_)) => wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no hello in time".to_string()),
+    };
+    let sid = match who {
+        Ok((ch, sid)) if ch == ctx.channel && sid != ctx.me && ctx.members.contains(&sid) => sid,
+        Ok((ch, sid)) => {
+            tracing::warn!(
+                "{} port: dropping {addr}: says it is server {sid} on the {} channel",
+                ctx.channel.name(),
+                ch.name()
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("{} port: dropping {addr}: {e}", ctx.channel.name());
+            return;
+        }
+    };
+    if wr
+        .write_all(&wire::hello(ACK_MAGIC, ctx.channel, ctx.me))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let generation = ctx.generations.fetch_add(1, Ordering::Relaxed) + 1;
+    let (kill_tx, mut kill_rx) = oneshot::channel::<()>();
+    let channel = ctx.channel;
+    if ctx
+        .input
+        .send(Input::PeerOpened {
+            sid,
+            channel,
+            generation,
+            kill: kill_tx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = &mut kill_rx => break,
+            r = read_frame(&mut rd, channel) => match r {
+                Ok(Some(msg)) => {
+                    if ctx.input.send(Input::PeerMsg { sid, channel, generation, msg }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("{} port: dropping server {sid} ({addr}): {e}", channel.name());
+                    break;
+                }
+            }
+        }
+    }
+    drop(wr);
+    let _ = ctx
+        .input
+        .send(Input::PeerClosed {
+            sid,
+            channel,
+            generation,
+        })
+        .await;
+}
