@@ -1250,11 +1250,7 @@ impl World {
                     let side: Vec<ServerId> = holders
                         .iter()
                         .copied()
-                        .filter(|h| {
-                            *h == id
-                                || (!self.net.blocked(*h, id, now)
-                                    && !self.net.blocked(id, *h, now))
-                        })
+                        .filter(|h| *h == id || !self.net.partitioned_from(*h, id))
                         .collect();
                     if (side.len() as u64) < quorum_needed {
                         return Err(violation(
@@ -1555,8 +1551,13 @@ impl World {
             self.nodes[&id].role(),
             format_args!("RESUME with {} events waiting", stalled.len()),
         );
-        // a stale view first: the process runs its timers before reading its sockets
-        self.handle(id, Event::Tick);
+        // After a long stall the process's threads race: either its timer runs first (and it
+        // notices the time that passed) or it first serves what waited on its sockets with
+        // the stale view it had (ZOOKEEPER-1675's window). Draw which.
+        let timer_first = self.rng.chance(0.5);
+        if timer_first {
+            self.handle(id, Event::Tick);
+        }
         for e in stalled {
             if self.violation.is_some() || !self.nodes[&id].up() {
                 break;
@@ -1566,6 +1567,9 @@ impl World {
                 continue;
             }
             self.handle(id, e);
+        }
+        if !timer_first && self.violation.is_none() && self.nodes[&id].up() {
+            self.handle(id, Event::Tick);
         }
     }
 
@@ -2156,7 +2160,10 @@ impl World {
                 }
             }
             FaultKind::Pause => {
-                if let Some(&x) = self.fault_rng.pick(&up) {
+                // half the time the leader: a stalled leader that wakes with a stale view is
+                // where leadership checks matter most
+                let leader = self.leader().filter(|_| self.fault_rng.chance(0.5));
+                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
                     let ms = self.fault_rng.exp(r.pause_len).max(10);
                     self.pause(x, ms);
                 }
