@@ -423,12 +423,19 @@ impl Server {
                 }
                 Ok(Response::Empty)
             }
+            // As ZooKeeper's digest provider names a user: without the password hash.
             Request::WhoAmI => Ok(Response::WhoAmI(
                 c.auth
                     .iter()
-                    .map(|id| ClientInfo {
-                        auth_scheme: id.scheme.clone(),
-                        user: id.id.clone(),
+                    .map(|id| {
+                        let user = match id.scheme.as_str() {
+                            "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                            _ => id.id.clone(),
+                        };
+                        ClientInfo {
+                            auth_scheme: id.scheme.clone(),
+                            user,
+                        }
                     })
                     .collect(),
             )),

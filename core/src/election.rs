@@ -116,7 +116,8 @@ impl Election {
             return false;
         }
         if plant::active(cfg.plant, Plant::VoteIgnoresEpoch) {
-            return (new.zxid, new.leader) > (cur.zxid, cur.leader);
+            // The buggy order: no epoch at all, neither the peer's nor the zxid's.
+            return (new.zxid.counter(), new.leader) > (cur.zxid.counter(), cur.leader);
         }
         (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
     }
@@ -234,6 +235,13 @@ impl Election {
 
     /// Time passed: decide after the finalize wait, or resend with back-off.
     pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
+        // A lone voter (standalone) hears no notifications: its own vote is the quorum.
+        if self.finalize_at.is_none()
+            && cfg.is_voter(cfg.my_id)
+            && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+        {
+            self.finalize_at = Some(now + cfg.finalize_wait_ms);
+        }
         if let Some(at) = self.finalize_at
             && now >= at
         {
@@ -417,6 +425,21 @@ mod tests {
             Outcome::Decided {
                 vote: v,
                 election_epoch: 9
+            }
+        );
+    }
+
+    #[test]
+    fn a_standalone_voter_elects_itself() {
+        let c = cfg(1, 1, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 0, 0), 0);
+        assert_eq!(e.tick(&c, 0), Outcome::Broadcast);
+        assert_eq!(
+            e.tick(&c, 100),
+            Outcome::Decided {
+                vote: vote(1, 0, 0),
+                election_epoch: 1
             }
         );
     }
