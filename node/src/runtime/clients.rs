@@ -247,28 +247,33 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                 Ok(_) => {}
             },
             o = rx.recv(), if opened => {
+                // A Close carries the connection's kill switch: hold it until what was queued
+                // before it is written, since dropping it aborts that very write.
+                let mut closing = None;
                 let mut close = match o {
                     None => true,
-                    Some(Outgoing::Close(_)) => true,
+                    Some(Outgoing::Close(k)) => { closing = Some(k); true }
                     Some(Outgoing::Bytes(b)) => { out.extend_from_slice(&b); false }
                 };
                 // Batch whatever else is queued into one write.
                 while !close && out.len() < (1 << 20) {
                     match rx.try_recv() {
                         Ok(Outgoing::Bytes(b)) => out.extend_from_slice(&b),
-                        Ok(Outgoing::Close(_)) => close = true,
+                        Ok(Outgoing::Close(k)) => { closing = Some(k); close = true }
                         Err(_) => break,
                     }
                 }
                 if !out.is_empty() {
                     let n = out.len();
                     let kill = kill_rx.as_mut();
+                    // A last flush before closing may not wait on a client that never reads.
+                    let limit = if close { Duration::from_secs(2) } else { Duration::MAX };
                     let wrote = match kill {
                         Some(k) => tokio::select! {
-                            r = s.write_all(&out) => r.is_ok(),
+                            r = tokio::time::timeout(limit, s.write_all(&out)) => matches!(r, Ok(Ok(()))),
                             _ = k => false,
                         },
-                        None => s.write_all(&out).await.is_ok(),
+                        None => matches!(tokio::time::timeout(limit, s.write_all(&out)).await, Ok(Ok(()))),
                     };
                     queued.fetch_sub(n.min(queued.load(Ordering::Relaxed)), Ordering::Relaxed);
                     out.clear();
@@ -280,6 +285,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                 }
                 if close {
                     let _ = s.shutdown().await;
+                    drop(closing);
                     break 'conn;
                 }
             }
