@@ -198,6 +198,12 @@ pub(crate) enum Wait {
     Read(Request),
     /// A write: the result arrives when its txn is applied here.
     Write { rid: u64 },
+    /// A write not yet submitted: it waits for an earlier `sync` of its connection.
+    Held {
+        op: TxnOp,
+        session: SessionId,
+        cxid: i32,
+    },
     /// A sync: the leader's reply says through which zxid we must have applied.
     Sync {
         id: u64,
