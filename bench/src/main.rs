@@ -169,8 +169,8 @@ async fn run(args: Args) -> Result<()> {
         path: root.clone(),
         keep: args.keep,
     };
-    let r = bench(args, root).await;
-    if r.is_err() {
+    let r = bench(args, root.clone()).await;
+    if r.is_err() && (root.join("ensemble").exists() || root.join("zookeeper").exists()) {
         // keep the servers' logs for the error message's pointers
         workdir.keep = true;
     }
