@@ -754,11 +754,11 @@ impl Client {
             // setWatches answers each watch type on its own, as ZooKeeper does: a deleted node
             // watched for data and children gives two NodeDeleted events, and ZooKeeper's
             // client hands the second to nobody. Allow exactly that many extra copies.
-            if let Some(n) = self.extra_events.get_mut(&(ev.path.clone(), ev.kind)) {
-                if *n > 0 {
-                    *n -= 1;
-                    return Ok(());
-                }
+            if let Some(n) = self.extra_events.get_mut(&(ev.path.clone(), ev.kind))
+                && *n > 0
+            {
+                *n -= 1;
+                return Ok(());
             }
             return Err(violation(
                 "client.watch-once",
