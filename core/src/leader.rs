@@ -221,7 +221,8 @@ impl Server {
                 }
                 // ZooKeeper's check: a follower ahead of us means this election went wrong (it
                 // may hold a committed txn we lack). Against our state before the new epoch.
-                if !l.established && (current_epoch, last_zxid) > l.initial {
+                let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
+                if !l.established && (current_epoch, last_zxid) > l.initial && !trusts_vote {
                     self.go_looking("a follower is ahead of the leader", out);
                     return;
                 }
@@ -327,6 +328,7 @@ impl Server {
             ..self.epochs
         };
         out.push(Effect::PersistEpochs(self.epochs));
+        self.election.update_peer_epoch(epoch);
         let l = self.leader_mut();
         l.epoch = epoch;
         l.epoch_decided = true;

@@ -12,7 +12,8 @@ pub enum Plant {
     AckBeforeDurable,
     /// The leader sends DIFF where TRUNC is needed (like ZOOKEEPER-1154).
     DiffInsteadOfTrunc,
-    /// Votes are ordered by zxid and server id only, ignoring the peer epoch.
+    /// Votes are ordered by the zxid counter and server id only, ignoring epochs, and the
+    /// leader trusts its election (no ACKEPOCH check that a follower is ahead).
     VoteIgnoresEpoch,
     /// Closing or expiring a session leaves its ephemerals behind.
     EphemeralSurvivesExpiry,

@@ -652,7 +652,7 @@ pub enum Response {
         path: String,
     },
     /// multi: a failed multi is still `Ok(Multi(..))` with `OpResult::Error`s; the reply
-    /// header then carries the first failing code, as ZooKeeper does.
+    /// header's err stays 0, as the recorded ZooKeeper 3.8 frames show.
     Multi(Vec<OpResult>),
     MultiRead(Vec<ReadResult>),
     GetEphemerals {

@@ -216,13 +216,11 @@ impl DataTree {
                 num_children: 0,
             };
             previous = Some(key.clone());
-            t.nodes.insert(
-                key,
-                Node {
-                    data: n.data.0.into_boxed_slice(),
-                    meta,
-                },
-            );
+            let node = Node {
+                data: n.data.0.into_boxed_slice(),
+                meta,
+            };
+            t.nodes.insert(key, Box::new(node));
         }
         drop(de);
         if !reader.is_empty() {
