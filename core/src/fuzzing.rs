@@ -1143,3 +1143,31 @@ pub fn sample_run() -> Samples {
     samples.snapshots.dedup();
     samples
 }
+
+/// A well-formed [`ensemble`] program: elect, connect a client to each server, create and set a
+/// few nodes, with fault-free stretches between. Written against the decoder above (one byte
+/// per choice), so it keeps meaning the same as long as `ensemble_inner` does. Tests use it
+/// to check the harness gets somewhere; the seed generator starts from it.
+pub fn calm_program(observer: bool) -> Vec<u8> {
+    let calm = [19u8, 7];
+    let mut p = vec![u8::from(observer)];
+    for _ in 0..4 {
+        p.extend_from_slice(&calm);
+    }
+    for server in 0..3u8 {
+        // connect: server, new session, protocol 0, lastZxidSeen 0, timeout 1000, readOnly
+        // unset, from 127.0.0.1
+        p.extend_from_slice(&[13, server, 1, 1, 2, 1, 0, 0]);
+        p.extend_from_slice(&calm);
+    }
+    for (i, path) in [1u8, 2, 3, 4].into_iter().enumerate() {
+        // create PATHS[path] "xyz" open-ACL persistent, on connection i % 3
+        p.extend_from_slice(&[14, i as u8 % 3, 1, 2, path, 0, 0, 0]);
+        p.extend_from_slice(&[3, b'x', b'y', b'z', 2, 2, 9, 0, 1]);
+        p.extend_from_slice(&calm);
+        // setData PATHS[path] "q" version -1
+        p.extend_from_slice(&[15, i as u8 % 3, 1, 2, path, 0, 7, 1, b'q', 0]);
+        p.extend_from_slice(&calm);
+    }
+    p
+}

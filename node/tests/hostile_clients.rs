@@ -150,7 +150,12 @@ impl Canary {
                 let p = format!("{root}/w{i}");
                 let r = tokio::time::timeout(
                     Duration::from_secs(10),
-                    c.create(&p, &i.to_be_bytes(), Acl::open_unsafe(), CreateMode::Persistent),
+                    c.create(
+                        &p,
+                        &i.to_be_bytes(),
+                        Acl::open_unsafe(),
+                        CreateMode::Persistent,
+                    ),
                 )
                 .await;
                 match r {
@@ -332,7 +337,10 @@ async fn slow_client_that_never_reads_is_cut_off() {
         "the server kept a client that never reads ({sent} requests sent)"
     );
     assert!(n.alive(), "the server died");
-    let (d, _) = c.get_data("/big", false).await.expect("others still served");
+    let (d, _) = c
+        .get_data("/big", false)
+        .await
+        .expect("others still served");
     assert_eq!(d.len(), 512 * 1024);
     let k = canary.finish(&n).await;
     eprintln!("slow client: {sent} requests sent unread; canary acked {k} writes");
@@ -445,7 +453,13 @@ async fn frame_lengths_of_2_gib_close_only_that_connection() {
     let mut n = Node::start("2gib", 41004, "");
     let canary = Canary::start(&n, "/canary").await;
     let rss0 = n.rss_kib();
-    for len in [0x8000_0000u32, 0x7fff_ffff, 0xffff_ffff, 0x0010_0000, 0x4000_0000] {
+    for len in [
+        0x8000_0000u32,
+        0x7fff_ffff,
+        0xffff_ffff,
+        0x0010_0000,
+        0x4000_0000,
+    ] {
         // as the first frame (before a handshake) ...
         let mut s = TcpStream::connect(("127.0.0.1", n.port)).expect("connect");
         s.write_all(&len.to_be_bytes()).expect("write");
@@ -516,7 +530,10 @@ async fn deep_path_of_1000_components_survives_a_restart() {
     c.close().await.ok();
     n.restart();
     let c = client(&n).await;
-    let (d, _) = c.get_data(&path, false).await.expect("deepest after restart");
+    let (d, _) = c
+        .get_data(&path, false)
+        .await
+        .expect("deepest after restart");
     assert_eq!(d, b"bottom");
     assert_eq!(
         c.get_all_children_number("/0").await.expect("count"),
@@ -565,7 +582,10 @@ async fn hundred_thousand_children_under_one_node() {
         c.get_all_children_number("/wide").await.expect("count"),
         N as i32
     );
-    let kids = c.get_children("/wide", false).await.expect("list after restart");
+    let kids = c
+        .get_children("/wide", false)
+        .await
+        .expect("list after restart");
     assert_eq!(kids.len(), N);
     eprintln!("wide: canary acked {canary_acked} writes");
 }

@@ -293,8 +293,9 @@ fn main() {
         rng
     };
     let mut best: Vec<(usize, Vec<u8>)> = Vec::new();
-    for round in 0..3000 {
-        let mut prog = vec![(round % 2) as u8];
+    for round in 0..800 {
+        // a healthy start, then a random tail of faults and requests
+        let mut prog = ensemble_core::fuzzing::calm_program(round % 2 == 1);
         let len = 20 + next() % 120;
         for _ in 0..len {
             let op =
@@ -316,6 +317,10 @@ fn main() {
         best.push((score, prog));
         best.sort_by(|a, b| b.0.cmp(&a.0));
         best.truncate(8);
+    }
+    for observer in [false, true] {
+        let name = if observer { "calm-observer" } else { "calm" };
+        write("ensemble", name, &ensemble_core::fuzzing::calm_program(observer));
     }
     for (i, (score, prog)) in best.iter().enumerate() {
         eprintln!("ensemble seed {i}: score {score}, {} bytes", prog.len());
