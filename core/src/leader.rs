@@ -374,12 +374,10 @@ impl Server {
             return;
         };
         let applied = self.tree.last_zxid();
-        // Observers get committed txns only; later ones reach them as INFORMs.
-        let upto = if h.observer {
-            applied
-        } else {
-            self.last_logged()
-        };
+        // Observers too get the whole history: a new leader may not yet have applied what an
+        // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
+        // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
+        let upto = self.last_logged();
         let p = h.last_zxid;
         let after = |from: Zxid| -> Vec<Txn> {
             self.history
@@ -592,15 +590,27 @@ impl Server {
         self.commit_to(z, out);
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();
-        let observers: Vec<ServerId> = l.observers().collect();
+        let observers: Vec<(ServerId, Zxid)> = l
+            .observers()
+            .map(|id| (id, l.learners[&id].synced_through))
+            .collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
                 msg: PeerMsg::Commit { zxid: z },
             });
         }
-        for peer in observers {
-            for t in &informs {
+        for (peer, synced) in observers {
+            // What its sync carried needs only the commit point; the rest, the txns.
+            if informs.first().is_some_and(|t| t.zxid <= synced) {
+                out.push(Effect::Send {
+                    to: peer,
+                    msg: PeerMsg::Commit {
+                        zxid: z.min(synced),
+                    },
+                });
+            }
+            for t in informs.iter().filter(|t| t.zxid > synced) {
                 out.push(Effect::Send {
                     to: peer,
                     msg: PeerMsg::Inform(t.clone()),
