@@ -85,6 +85,7 @@ def clients(cluster):
         hosts = cluster.hosts(ids if isinstance(ids, (list, tuple)) else (ids,))
         c = zk.client(hosts, **kw)
         made.append(c)
+        c.sync("/")  # the server it landed on has caught up with everything acknowledged so far
         return c
 
     yield make

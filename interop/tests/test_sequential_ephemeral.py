@@ -64,7 +64,8 @@ def test_ephemeral_lifecycle(cluster, clients, root):
         st = r.exists(p)
         assert st is not None and st.ephemeralOwner == sid, f"server {i}"
     gone = zk.Events()
-    watcher.exists(p, watch=gone)
+    watcher.sync(p)
+    assert watcher.exists(p, watch=gone) is not None
     owner.stop()  # closeSession: ephemerals go at once
     ev = gone.get(10)
     assert ev.type == "DELETED" and ev.path == p
