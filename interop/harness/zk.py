@@ -71,3 +71,28 @@ class Events:
         except queue.Empty:
             return
         raise AssertionError(f"unexpected watch event {ev}")
+
+
+CLEANUP_AUTH = ["alice:secret", "admin:pw", "bob:pw", "carol:pw", "dave:pw"]
+
+
+def delete_tree(c: KazooClient, path: str, depth: int = 0) -> None:
+    """Delete path and everything under it, leaf first: unlike kazoo's recursive delete this
+    does not need READ on leaves (deleting needs DELETE on the parent only)."""
+    from kazoo.exceptions import NoNodeError, NotEmptyError
+
+    if depth > 64:
+        return
+    try:
+        c.delete(path)
+        return
+    except NoNodeError:
+        return
+    except NotEmptyError:
+        pass
+    for kid in c.get_children(path):
+        delete_tree(c, f"{path}/{kid}", depth + 1)
+    try:
+        c.delete(path)
+    except NoNodeError:
+        pass

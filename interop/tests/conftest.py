@@ -102,7 +102,11 @@ def root(cluster, clients, request):
     c.create(path, b"")
     yield path
     try:
-        c.delete(path, recursive=True)
+        if not c.connected:
+            c = clients()
+        for cred in zk.CLEANUP_AUTH:
+            c.add_auth("digest", cred)
+        zk.delete_tree(c, path)
     except Exception:  # noqa: BLE001 - best effort
         pass
 
