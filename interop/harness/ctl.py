@@ -2,6 +2,8 @@
 
   python3 interop/harness/ctl.py --target zookeeper|ensemble --workdir DIR [--base PORT] \
       configs|start|stop|kill|status|hosts|leader
+  python3 interop/harness/ctl.py --target T start-one|stop-one|kill-one PATH/conf/zooN.cfg
+      (one server, named by its config: the form kazoo's suite runner uses)
 """
 
 from __future__ import annotations
@@ -15,14 +17,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.cluster import ALL, Cluster, ClusterError  # noqa: E402
 
 
+def _base_of(cfg: Path) -> int:
+    """The port base of a harness config: its clientPort minus (sid - 1)."""
+    sid = int(cfg.stem.replace("zoo", ""))
+    for line in cfg.read_text().splitlines():
+        if line.startswith("clientPort="):
+            return int(line.split("=", 1)[1]) - (sid - 1)
+    raise SystemExit(f"no clientPort in {cfg}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", required=True, choices=["zookeeper", "ensemble"])
-    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--workdir")
     ap.add_argument("--base", type=int)
     ap.add_argument("--timeout", type=float, default=120)
-    ap.add_argument("action", choices=["configs", "start", "stop", "kill", "status", "hosts", "leader"])
+    ap.add_argument("action", choices=["configs", "start", "stop", "kill", "status", "hosts", "leader",
+                                       "start-one", "stop-one", "kill-one"])
+    ap.add_argument("cfg", nargs="?")
     a = ap.parse_args()
+    if a.action.endswith("-one"):
+        cfg = Path(a.cfg).resolve()
+        sid = int(cfg.stem.replace("zoo", ""))
+        c = Cluster(a.target, cfg.parent.parent, base=_base_of(cfg))
+        try:
+            {"start-one": c.start, "stop-one": c.stop, "kill-one": c.kill9}[a.action](sid)
+        except ClusterError as e:
+            print(f"interop: {e}", file=sys.stderr)
+            return 1
+        print({"start-one": "STARTED", "stop-one": "STOPPED", "kill-one": "KILLED"}[a.action])
+        return 0
+    if not a.workdir:
+        ap.error("--workdir is required")
     c = Cluster(a.target, a.workdir, base=a.base)
     try:
         if a.action == "configs":
