@@ -312,24 +312,18 @@ impl Server {
                 }
             }
             Request::CloseSession => {
-                let rid = self.new_rid();
-                self.rid_owner.insert(rid, conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.closing = true;
                 }
-                self.submit(session, xid, rid, TxnOp::CloseSession, out);
-                Wait::Write { rid }
+                self.write_or_hold(conn, session, xid, TxnOp::CloseSession, out)
             }
             r if r.is_write() => {
-                let rid = self.new_rid();
-                self.rid_owner.insert(rid, conn);
                 let auth = self
                     .conns
                     .get(&conn)
                     .map(|c| c.auth.clone())
                     .unwrap_or_default();
-                self.submit(session, xid, rid, TxnOp::Write { request: r, auth }, out);
-                Wait::Write { rid }
+                self.write_or_hold(conn, session, xid, TxnOp::Write { request: r, auth }, out)
             }
             r => Wait::Read(r),
         };
@@ -342,6 +336,65 @@ impl Server {
             });
         }
         self.drain(conn, out);
+    }
+
+    /// Submit a write now, or hold it while an earlier `sync` of the same connection is still
+    /// unanswered: the quorum round of a sync outlasts a commit, and the session's later write
+    /// must not take effect before the reads that follow its sync.
+    fn write_or_hold(
+        &mut self,
+        conn: ConnId,
+        session: SessionId,
+        xid: i32,
+        op: TxnOp,
+        out: &mut Vec<Effect>,
+    ) -> Wait {
+        let behind_sync = self.conns.get(&conn).is_some_and(|c| {
+            c.queue
+                .iter()
+                .any(|p| matches!(p.wait, Wait::Sync { .. } | Wait::Held { .. }))
+        });
+        if behind_sync {
+            return Wait::Held {
+                op,
+                session,
+                cxid: xid,
+            };
+        }
+        let rid = self.new_rid();
+        self.rid_owner.insert(rid, conn);
+        self.submit(session, xid, rid, op, out);
+        Wait::Write { rid }
+    }
+
+    /// Submit the held writes that no unanswered `sync` precedes any more.
+    fn release_held(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let mut next = None;
+            for (i, p) in c.queue.iter().enumerate() {
+                match p.wait {
+                    Wait::Sync { .. } => return,
+                    Wait::Held { .. } => {
+                        next = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(i) = next else { return };
+            let rid = self.next_rid;
+            self.next_rid += 1;
+            let Wait::Held { op, session, cxid } =
+                std::mem::replace(&mut c.queue[i].wait, Wait::Write { rid })
+            else {
+                unreachable!("found a held write at {i}")
+            };
+            self.rid_owner.insert(rid, conn);
+            self.submit(session, cxid, rid, op, out);
+        }
     }
 
     /// Answer everything at the front of `conn`'s queue that can be answered now.
@@ -391,6 +444,7 @@ impl Server {
                 reply,
             });
         }
+        self.release_held(conn, out);
         // A closing connection goes once its queue is empty (closeSession answered first).
         if let Some(c) = self.conns.get(&conn)
             && c.closing
@@ -423,12 +477,19 @@ impl Server {
                 }
                 Ok(Response::Empty)
             }
+            // As ZooKeeper's digest provider names a user: without the password hash.
             Request::WhoAmI => Ok(Response::WhoAmI(
                 c.auth
                     .iter()
-                    .map(|id| ClientInfo {
-                        auth_scheme: id.scheme.clone(),
-                        user: id.id.clone(),
+                    .map(|id| {
+                        let user = match id.scheme.as_str() {
+                            "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                            _ => id.id.clone(),
+                        };
+                        ClientInfo {
+                            auth_scheme: id.scheme.clone(),
+                            user,
+                        }
                     })
                     .collect(),
             )),

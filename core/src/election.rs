@@ -131,6 +131,32 @@ impl Election {
         cfg.is_quorum(backers)
     }
 
+    /// The tally for a vote announced by a server already out of the election, as ZooKeeper's
+    /// `Vote.equals` counts it: servers that follow or lead agree on the leader and its epoch
+    /// (each decided in its own round, with its own view of the zxid); LOOKING ones must match
+    /// exactly.
+    fn has_joined_quorum(
+        cfg: &Config,
+        votes: &BTreeMap<ServerId, Seen>,
+        vote: &Vote,
+        epoch: u64,
+    ) -> bool {
+        let backers = votes
+            .iter()
+            .filter(|(_, s)| match s.state {
+                ServerState::Looking => s.vote == *vote && s.election_epoch == epoch,
+                _ => s.vote.leader == vote.leader && s.vote.peer_epoch == vote.peer_epoch,
+            })
+            .map(|(id, _)| id);
+        cfg.is_quorum(backers)
+    }
+
+    /// After registering with a leader (or leading), our announced vote carries the new epoch
+    /// (ZooKeeper's updateElectionVote, ZOOKEEPER-1732), so LOOKING servers can join us.
+    pub fn update_peer_epoch(&mut self, epoch: u32) {
+        self.proposal.peer_epoch = epoch;
+    }
+
     /// FLE's checkLeader: we only follow a leader we know is leading (or ourselves).
     fn check_leader(
         &self,
@@ -202,7 +228,7 @@ impl Election {
             ServerState::Following | ServerState::Leading => {
                 if n.election_epoch == self.logical_clock {
                     self.recv.insert(from, seen);
-                    if Election::has_quorum(cfg, &self.recv, &n.vote, n.election_epoch)
+                    if Election::has_joined_quorum(cfg, &self.recv, &n.vote, n.election_epoch)
                         && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
                     {
                         return Outcome::Decided {
@@ -213,14 +239,17 @@ impl Election {
                 }
                 // Servers already out of the election: join an established leader.
                 self.out_of_election.insert(from, seen);
-                if Election::has_quorum(cfg, &self.out_of_election, &n.vote, n.election_epoch)
-                    && self.check_leader(
-                        cfg,
-                        &self.out_of_election,
-                        n.vote.leader,
-                        n.election_epoch,
-                    )
-                {
+                if Election::has_joined_quorum(
+                    cfg,
+                    &self.out_of_election,
+                    &n.vote,
+                    n.election_epoch,
+                ) && self.check_leader(
+                    cfg,
+                    &self.out_of_election,
+                    n.vote.leader,
+                    n.election_epoch,
+                ) {
                     self.logical_clock = n.election_epoch;
                     return Outcome::Decided {
                         vote: n.vote,
@@ -235,6 +264,13 @@ impl Election {
 
     /// Time passed: decide after the finalize wait, or resend with back-off.
     pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
+        // A lone voter (standalone) hears no notifications: its own vote is the quorum.
+        if self.finalize_at.is_none()
+            && cfg.is_voter(cfg.my_id)
+            && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+        {
+            self.finalize_at = Some(now + cfg.finalize_wait_ms);
+        }
         if let Some(at) = self.finalize_at
             && now >= at
         {
@@ -418,6 +454,21 @@ mod tests {
             Outcome::Decided {
                 vote: v,
                 election_epoch: 9
+            }
+        );
+    }
+
+    #[test]
+    fn a_standalone_voter_elects_itself() {
+        let c = cfg(1, 1, 0);
+        let mut e = Election::new();
+        e.start(&c, vote(1, 0, 0), 0);
+        assert_eq!(e.tick(&c, 0), Outcome::Broadcast);
+        assert_eq!(
+            e.tick(&c, 100),
+            Outcome::Decided {
+                vote: vote(1, 0, 0),
+                election_epoch: 1
             }
         );
     }

@@ -328,6 +328,7 @@ impl Server {
             ..self.epochs
         };
         out.push(Effect::PersistEpochs(self.epochs));
+        self.election.update_peer_epoch(epoch);
         let l = self.leader_mut();
         l.epoch = epoch;
         l.epoch_decided = true;

@@ -110,6 +110,7 @@ impl Server {
                 }
                 self.epochs.accepted_epoch = new_epoch;
                 self.epochs.accepted_from = from;
+                self.election.update_peer_epoch(new_epoch);
                 out.push(Effect::PersistEpochs(self.epochs));
                 let ack = PeerMsg::AckEpoch {
                     current_epoch: self.epochs.current_epoch,

@@ -198,6 +198,12 @@ pub(crate) enum Wait {
     Read(Request),
     /// A write: the result arrives when its txn is applied here.
     Write { rid: u64 },
+    /// A write not yet submitted: it waits for an earlier `sync` of its connection.
+    Held {
+        op: TxnOp,
+        session: SessionId,
+        cxid: i32,
+    },
     /// A sync: the leader's reply says through which zxid we must have applied.
     Sync {
         id: u64,
@@ -256,6 +262,8 @@ pub struct Server {
     /// Watch events setWatches fires, sent just before its reply.
     pub(crate) deferred_watches: Vec<(ConnId, WatchedEvent)>,
     pub(crate) next_session: i64,
+    /// FOLLOWERINFOs that arrived while we were still LOOKING.
+    pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
     pub(crate) since_snapshot: u64,
     pub(crate) snapshot_every: u64,
 }
@@ -323,6 +331,7 @@ impl Server {
             sync_waits: Vec::new(),
             deferred_watches: Vec::new(),
             next_session,
+            early_learners: BTreeMap::new(),
             since_snapshot: 0,
             snapshot_every,
             cfg: config,
@@ -522,9 +531,16 @@ impl Server {
             } => {
                 self.election.logical_clock = election_epoch;
                 self.election.proposal = vote;
+                let early = std::mem::take(&mut self.early_learners);
                 if vote.leader == self.cfg.my_id && self.cfg.is_voter(self.cfg.my_id) {
                     self.become_leader(out);
+                    for (from, msg) in early {
+                        self.leader_receive(from, msg, out);
+                    }
                 } else if vote.leader != self.cfg.my_id {
+                    for peer in early.into_keys().filter(|p| *p != vote.leader) {
+                        out.push(Effect::DisconnectPeer { peer });
+                    }
                     self.become_learner(vote.leader, out);
                 }
             }
@@ -542,15 +558,18 @@ impl Server {
         match self.role {
             Role::Leading(_) => self.leader_receive(from, msg, out),
             Role::Learning(_) => self.learner_receive(from, msg, out),
-            Role::Looking => {
+            Role::Looking => match msg {
+                // A learner that decided a moment before we did: keep its FOLLOWERINFO for
+                // when we lead (ZooKeeper's learners retry their connection meanwhile).
+                PeerMsg::LearnerInfo { .. } => {
+                    self.early_learners.insert(from, msg);
+                }
                 // A learner of a leadership we no longer hold: make it notice at once.
-                if matches!(
-                    msg,
-                    PeerMsg::LearnerInfo { .. } | PeerMsg::Request { .. } | PeerMsg::Ack { .. }
-                ) {
+                PeerMsg::Request { .. } | PeerMsg::Ack { .. } | PeerMsg::SyncRequest { .. } => {
                     out.push(Effect::DisconnectPeer { peer: from });
                 }
-            }
+                _ => {}
+            },
         }
     }
 

@@ -15,6 +15,7 @@
 //!   connect client=C server=N [session=of:C]   a client handshake (re-attach with session=of:C)
 //!   op client=C <request>  create PATH DATA [mode] | set PATH DATA | get PATH [watch] |
 //!                          delete PATH | children PATH [watch] | exists PATH [watch] | sync PATH
+//!   pipeline client=C R1 ; R2 ; ...   requests sent back to back before any reply
 //!   disconnect client=C    the client's connection drops
 //!   status                 every server's role, epoch, zxids and tree digest
 //!   tree id=N              the data tree of server N (paths and data)
@@ -631,6 +632,22 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
             c.pending.insert(xid, args[1..].join(" "));
             let (server, conn) = (c.server, c.conn);
             w.step(server, Event::Client { conn, xid, request });
+            w.stabilize();
+        }
+        "pipeline" => {
+            // Several requests sent back to back before any reply: `pipeline client=C a ; b`.
+            let name = arg(args, "client").expect("client=").to_string();
+            let text = args[1..].join(" ");
+            for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let request = parse_request(&words);
+                let c = w.clients.get_mut(&name).expect("client");
+                let xid = c.next_xid;
+                c.next_xid += 1;
+                c.pending.insert(xid, part.to_string());
+                let (server, conn) = (c.server, c.conn);
+                w.step(server, Event::Client { conn, xid, request });
+            }
             w.stabilize();
         }
         "status" => return w.status(),

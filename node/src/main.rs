@@ -116,13 +116,7 @@ fn main() {
             }),
             Err(c) => c,
         },
-        Cmd::Cli { args } => cli(args),
+        Cmd::Cli { args } => ensemble_node::cli::run(args),
     };
     std::process::exit(code);
-}
-
-fn cli(args: Vec<String>) -> i32 {
-    let _ = args;
-    eprintln!("ensemble cli: not built into this binary yet");
-    2
 }

@@ -22,6 +22,10 @@ impl Cluster {
     /// Servers 1..=3 vote, 4 observes. Ports: base+i client, base+10+i quorum, base+20+i
     /// election.
     fn new(tag: &str, base: u16) -> Cluster {
+        Cluster::with(tag, base, "")
+    }
+
+    fn with(tag: &str, base: u16, extra: &str) -> Cluster {
         let dir = std::env::temp_dir().join(format!("ens-cluster-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for i in 1..=4u16 {
@@ -30,7 +34,7 @@ impl Cluster {
             std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
             let mut cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\ndataLogDir={}\n\
-                 4lw.commands.whitelist=*\npreAllocSize=1024\n",
+                 4lw.commands.whitelist=*\npreAllocSize=1024\n{extra}",
                 data.display(),
                 base + i,
                 dir.join(format!("logs_{i}")).display()
@@ -164,6 +168,10 @@ impl Drop for Cluster {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
+        // Keep the logs of a failed test for whoever debugs it.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -191,7 +199,8 @@ async fn write(c: &Client, key: &str, data: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensemble_failover_and_full_restart() {
-    let c = Cluster::new("failover", 34100);
+    // A small snapCount: restarts recover from snapshots plus the log after them.
+    let c = Cluster::with("failover", 34100, "snapCount=20\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -340,6 +349,7 @@ fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
@@ -347,7 +357,7 @@ fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_port() {
-    let c = Cluster::new("garbage", 34200);
+    let c = Cluster::with("garbage", 34200, "maxClientCnxns=8\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -400,6 +410,58 @@ async fn garbage_on_every_port() {
             "server 1 logs the dropped peers"
         );
     }
+
+    // maxClientCnxns per address: the ninth connection from one IP is closed at once.
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(("127.0.0.1", port(3))).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(raw(port(3), b"").is_empty());
+    assert!(
+        c.log(3)
+            .contains("Too many connections from /127.0.0.1 - max is 8")
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.four(3, "ruok"), "imok");
+
+    // A client that never reads its replies is closed; the server carries on.
+    let big = vec![7u8; 900 * 1024];
+    cl.create("/big", &big, open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port(2))).unwrap();
+    let mut frame = Vec::new();
+    ensemble_core::jute::encode_connect(
+        &ensemble_core::proto::ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 30000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        },
+        &mut frame,
+    );
+    for xid in 1..=200 {
+        let get = ensemble_core::proto::Request::GetData {
+            path: "/big".into(),
+            watch: false,
+        };
+        ensemble_core::jute::encode_request(xid, &get, &mut frame);
+    }
+    s.write_all(&frame).unwrap();
+    let t0 = Instant::now();
+    while !c.log(2).contains("it is not reading") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "a non-reading client was never closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(s);
+    let cl2 = connect(&c.hosts(&[2])).await;
+    assert_eq!(cl2.get_data("/still-here", false).await.unwrap().0, b"ok");
 
     // Four-letter words.
     assert_eq!(c.four(1, "ruok"), "imok");

@@ -1,4 +1,404 @@
-fn main() {
-    eprintln!("ensemble-sim: being written");
-    std::process::exit(2);
+//! `ensemble-sim`: run, sweep and replay seeds of Ensemble's deterministic simulator.
+
+use clap::{Args, Parser, Subcommand};
+use ensemble_core::plant::Plant;
+use ensemble_sim::params::Params;
+use ensemble_sim::runner::{RunResult, TraceMode, run_seed};
+use ensemble_sim::world::install_panic_hook;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "ensemble-sim",
+    version,
+    about = "Ensemble's deterministic simulator: seeded faults, every safety claim checked, any seed replayed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// A scenario file (scenarios/*.toml); without it, the seed draws a swarm run.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// A planted bug to run with (see `ensemble-sim plants`).
+    #[arg(long)]
+    plant: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one seed; exit 0 if every claim holds, 1 on a violation.
+    Run {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run a range of seeds in parallel; one `seed=N FAIL <claim>` line per failing seed.
+    Sweep {
+        /// A..B (B excluded), e.g. 0..1000
+        #[arg(long)]
+        seeds: String,
+        /// Worker threads (each runs whole seeds).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Stop at the first failing seed.
+        #[arg(long)]
+        first: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run one seed printing its full trace, then the failure in context.
+    Replay {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the planted bugs, one name a line.
+    Plants,
+    /// Measure speed: simulated-to-real time and seeds per second.
+    Bench {
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+}
+
+/// Bad input: say what is wrong, exit 2.
+fn bad(msg: String) -> ExitCode {
+    eprintln!("ensemble-sim: {msg}");
+    ExitCode::from(2)
+}
+
+fn load(common: &Common) -> Result<(Option<Params>, Option<Plant>), String> {
+    let plant = match &common.plant {
+        None => None,
+        Some(name) => Some(Plant::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
+            format!(
+                "--plant: unknown plant `{name}` (known: {})",
+                names.join(", ")
+            )
+        })?),
+    };
+    let scenario = match &common.scenario {
+        None => None,
+        Some(path) => Some(ensemble_sim::scenario::load(path).map_err(|e| e.to_string())?),
+    };
+    Ok((scenario, plant))
+}
+
+fn replay_cmd(seed: u64, common: &Common) -> String {
+    let mut s = format!("ensemble-sim replay --seed {seed}");
+    if let Some(p) = &common.scenario {
+        s += &format!(" --scenario {}", p.display());
+    }
+    if let Some(p) = &common.plant {
+        s += &format!(" --plant {p}");
+    }
+    s
+}
+
+fn print_stats(r: &RunResult) {
+    let s = &r.stats;
+    println!(
+        "simulated {:.1}s in {:.2}s wall ({:.0}x), {} events, {} txns committed, {} writes ok, {} reads ok, {} unknown outcomes, {} errors",
+        s.sim_ms as f64 / 1000.0,
+        r.wall.as_secs_f64(),
+        s.sim_ms as f64 / 1000.0 / r.wall.as_secs_f64().max(1e-9),
+        s.events,
+        s.committed,
+        s.ok_writes,
+        s.ok_reads,
+        s.unknown,
+        s.errors
+    );
+    println!(
+        "faults: {} crashes, {} partitions/clogs, {} pauses, {} resets; {} leaders established, {} sessions expired; longest leaderless window {}ms, longest gap between acknowledged writes {}ms",
+        s.crashes,
+        s.partitions,
+        s.pauses,
+        s.resets,
+        s.leader_changes,
+        s.expired_sessions,
+        s.max_unavailable_ms,
+        s.max_write_gap_ms
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    install_panic_hook();
+    match cli.cmd {
+        Cmd::Plants => {
+            for p in Plant::ALL {
+                println!("{}", p.name());
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Run { seed, common } => {
+            let (scenario, plant) = match load(&common) {
+                Ok(x) => x,
+                Err(e) => return bad(e),
+            };
+            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+            println!("seed={seed} {}", r.summary);
+            print_stats(&r);
+            if let Some(e) = &r.expected {
+                println!("expected finding (the scenario demonstrates it): {e}");
+            }
+            let code = match &r.violation {
+                None => {
+                    println!("PASS");
+                    ExitCode::SUCCESS
+                }
+                Some(v) => {
+                    println!("FAIL {v}");
+                    println!("replay: {}", replay_cmd(seed, &common));
+                    ExitCode::from(1)
+                }
+            };
+            println!("trace={:016x}", r.hash);
+            code
+        }
+        Cmd::Replay { seed, common } => {
+            let (scenario, plant) = match load(&common) {
+                Ok(x) => x,
+                Err(e) => return bad(e),
+            };
+            let (p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+            println!(
+                "# seed={seed} {}",
+                ensemble_sim::runner::describe(&p, plant)
+            );
+            println!(
+                "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
+            );
+            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Echo);
+            println!("# ----");
+            print_stats(&r);
+            if let Some(e) = &r.expected {
+                println!("expected finding (the scenario demonstrates it): {e}");
+            }
+            let code = match &r.violation {
+                None => {
+                    println!("PASS");
+                    ExitCode::SUCCESS
+                }
+                Some(v) => {
+                    println!("FAIL {}: {}", v.claim, v.detail);
+                    println!(
+                        "the failure in context (last {} trace lines):",
+                        r.context.len()
+                    );
+                    for l in &r.context {
+                        println!("  {l}");
+                    }
+                    println!("FAIL {v}");
+                    ExitCode::from(1)
+                }
+            };
+            println!("trace={:016x}", r.hash);
+            code
+        }
+        Cmd::Sweep {
+            seeds,
+            jobs,
+            first,
+            common,
+        } => {
+            let Some((a, b)) = seeds.split_once("..") else {
+                return bad(format!("--seeds: `{seeds}` is not a range A..B"));
+            };
+            let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) else {
+                return bad(format!(
+                    "--seeds: `{seeds}` is not a range of two numbers A..B"
+                ));
+            };
+            if a >= b {
+                return bad(format!("--seeds: `{seeds}` is empty (A must be below B)"));
+            }
+            if jobs == 0 || jobs > 256 {
+                return bad(format!("--jobs: {jobs} is not between 1 and 256"));
+            }
+            let (scenario, plant) = match load(&common) {
+                Ok(x) => x,
+                Err(e) => return bad(e),
+            };
+            sweep(a, b, jobs, first, scenario, plant, &common)
+        }
+        Cmd::Bench { seeds, jobs } => {
+            if seeds == 0 || jobs == 0 {
+                return bad("--seeds and --jobs must be at least 1".into());
+            }
+            let start = Instant::now();
+            let sim_ms = Arc::new(AtomicU64::new(0));
+            let cpu_ns = Arc::new(AtomicU64::new(0));
+            let next = Arc::new(AtomicU64::new(0));
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    let (sim_ms, cpu_ns, next) = (sim_ms.clone(), cpu_ns.clone(), next.clone());
+                    s.spawn(move || {
+                        loop {
+                            let seed = next.fetch_add(1, Ordering::SeqCst);
+                            if seed >= seeds {
+                                break;
+                            }
+                            let r = run_seed(seed, None, None, TraceMode::Hash);
+                            sim_ms.fetch_add(r.stats.sim_ms, Ordering::SeqCst);
+                            cpu_ns.fetch_add(r.wall.as_nanos() as u64, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            let wall = start.elapsed().as_secs_f64();
+            let sim = sim_ms.load(Ordering::SeqCst) as f64 / 1000.0;
+            let per_core = sim / (cpu_ns.load(Ordering::SeqCst) as f64 / 1e9);
+            println!(
+                "bench: {seeds} swarm seeds, {jobs} jobs: {:.1}s simulated in {:.2}s wall",
+                sim, wall
+            );
+            println!("simulated/real per core: {:.0}x", per_core);
+            println!("seeds/s: {:.2}", seeds as f64 / wall);
+            println!(
+                "10,000 seeds on 2 cores: ~{:.1} min",
+                10_000.0
+                    / (seeds as f64 / wall)
+                    / (2.0 / jobs as f64).max(1.0 / jobs as f64)
+                    / 60.0
+                    * (jobs as f64 / 2.0).max(0.5)
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn sweep(
+    a: u64,
+    b: u64,
+    jobs: usize,
+    first: bool,
+    scenario: Option<Params>,
+    plant: Option<Plant>,
+    common: &Common,
+) -> ExitCode {
+    let total = b - a;
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise} eta {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let next = AtomicU64::new(a);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<BTreeMap<u64, RunResult>> = Mutex::new(BTreeMap::new());
+    let printed = Mutex::new(a);
+    let failures = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let seed = next.fetch_add(1, Ordering::SeqCst);
+                    if seed >= b {
+                        break;
+                    }
+                    let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+                    if !r.passed() {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                        if first {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    pb.inc(1);
+                    pb.set_message(format!("{} failed", failures.load(Ordering::SeqCst)));
+                    let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
+                    res.insert(seed, r);
+                    // print failures in seed order, whatever order the workers finish in
+                    let mut p = printed.lock().unwrap_or_else(|e| e.into_inner());
+                    while let Some(r) = res.get(&*p) {
+                        if let Some(v) = &r.violation {
+                            let line = format!(
+                                "seed={} FAIL {}: {}\n  replay: {}",
+                                r.seed,
+                                v.claim,
+                                v.detail,
+                                replay_cmd(r.seed, common)
+                            );
+                            pb.suspend(|| println!("{line}"));
+                        }
+                        *p += 1;
+                    }
+                }
+            });
+        }
+    });
+    pb.finish_and_clear();
+    let res = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let ran = res.len() as u64;
+    // with --first, seeds after the first failure may have run out of order: report the rest
+    let p = *printed.lock().unwrap_or_else(|e| e.into_inner());
+    for r in res.range(p..).map(|(_, r)| r) {
+        if let Some(v) = &r.violation {
+            println!(
+                "seed={} FAIL {}: {}\n  replay: {}",
+                r.seed,
+                v.claim,
+                v.detail,
+                replay_cmd(r.seed, common)
+            );
+        }
+    }
+    let failed: Vec<u64> = res
+        .values()
+        .filter(|r| !r.passed())
+        .map(|r| r.seed)
+        .collect();
+    let expected = res.values().filter(|r| r.expected.is_some()).count();
+    let sim: u64 = res.values().map(|r| r.stats.sim_ms).sum();
+    let cpu: Duration = res.values().map(|r| r.wall).sum();
+    let wall = start.elapsed();
+    println!(
+        "{ran} seeds ({}..{}), {} passed, {} failed{}; {:.0}s simulated in {:.1}s wall ({:.0}x per core, {:.1} seeds/s)",
+        a,
+        b,
+        ran - failed.len() as u64,
+        failed.len(),
+        if expected > 0 {
+            format!(", {expected} showed the expected finding")
+        } else {
+            String::new()
+        },
+        sim as f64 / 1000.0,
+        wall.as_secs_f64(),
+        sim as f64 / 1000.0 / cpu.as_secs_f64().max(1e-9),
+        ran as f64 / wall.as_secs_f64().max(1e-9)
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

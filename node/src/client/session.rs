@@ -342,8 +342,10 @@ impl Session {
                 }
                 Waiter::Close(tx) => {
                     // the connection went while closing: closed all the same
+                    tracing::debug!("connection ended before the closeSession answer");
                     self.terminal = Some(ClientError::Closed);
                     self.set_state(SessionState::Closed);
+                    self.session_event(KeeperState::Closed);
                     if let Some(tx) = tx {
                         let _ = tx.send(Ok(()));
                     }

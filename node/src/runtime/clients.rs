@@ -169,17 +169,21 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
     let mut tx = Some(tx);
     let mut kill_rx: Option<oneshot::Receiver<()>> = None;
     let mut opened = false;
+    // Between the ConnectRequest and the ConnectResponse nothing more is read, as ZooKeeper
+    // does (disableRecv until the session is set up): clients pipeline SetWatches and auth
+    // right behind the handshake and expect them handled after it.
+    let mut handshaking = false;
     let input = shared.input.clone();
     let mut out: Vec<u8> = Vec::new();
 
     'conn: loop {
         // Every complete frame already buffered goes to the core, in order.
-        loop {
+        while !handshaking {
             let frame = match take_frame(&mut buf, shared.max_buffer) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::info!("closing client /{addr}: {e}");
+                    tracing::info!("closing client {}: {e}", super::show(addr));
                     break 'conn;
                 }
             };
@@ -200,6 +204,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                             return;
                         }
                         opened = true;
+                        handshaking = true;
                         Input::ClientConnect {
                             conn,
                             request,
@@ -207,7 +212,10 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                         }
                     }
                     Err(e) => {
-                        tracing::info!("closing client /{addr}: bad ConnectRequest: {e}");
+                        tracing::info!(
+                            "closing client {}: bad ConnectRequest: {e}",
+                            super::show(addr)
+                        );
                         break 'conn;
                     }
                 }
@@ -221,7 +229,8 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                     },
                     Err(e) => {
                         tracing::info!(
-                            "closing client /{addr} (connection {conn}): bad request: {e}"
+                            "closing client {} (connection {conn}): bad request: {e}",
+                            super::show(addr)
                         );
                         break 'conn;
                     }
@@ -233,42 +242,50 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
         }
         tokio::select! {
             _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
-            r = s.read_buf(&mut buf) => match r {
+            r = s.read_buf(&mut buf), if !handshaking => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(_) => {}
             },
             o = rx.recv(), if opened => {
+                // A Close carries the connection's kill switch: hold it until what was queued
+                // before it is written, since dropping it aborts that very write.
+                let mut closing = None;
                 let mut close = match o {
                     None => true,
-                    Some(Outgoing::Close(_)) => true,
+                    Some(Outgoing::Close(k)) => { closing = Some(k); true }
                     Some(Outgoing::Bytes(b)) => { out.extend_from_slice(&b); false }
                 };
                 // Batch whatever else is queued into one write.
                 while !close && out.len() < (1 << 20) {
                     match rx.try_recv() {
                         Ok(Outgoing::Bytes(b)) => out.extend_from_slice(&b),
-                        Ok(Outgoing::Close(_)) => close = true,
+                        Ok(Outgoing::Close(k)) => { closing = Some(k); close = true }
                         Err(_) => break,
                     }
                 }
                 if !out.is_empty() {
                     let n = out.len();
                     let kill = kill_rx.as_mut();
+                    // A last flush before closing may not wait on a client that never reads.
+                    let limit = if close { Duration::from_secs(2) } else { Duration::MAX };
                     let wrote = match kill {
                         Some(k) => tokio::select! {
-                            r = s.write_all(&out) => r.is_ok(),
+                            r = tokio::time::timeout(limit, s.write_all(&out)) => matches!(r, Ok(Ok(()))),
                             _ = k => false,
                         },
-                        None => s.write_all(&out).await.is_ok(),
+                        None => matches!(tokio::time::timeout(limit, s.write_all(&out)).await, Ok(Ok(()))),
                     };
                     queued.fetch_sub(n.min(queued.load(Ordering::Relaxed)), Ordering::Relaxed);
                     out.clear();
                     if !wrote {
                         break 'conn;
                     }
+                    // The first thing the core sends a connection is its ConnectResponse.
+                    handshaking = false;
                 }
                 if close {
                     let _ = s.shutdown().await;
+                    drop(closing);
                     break 'conn;
                 }
             }

@@ -370,7 +370,7 @@ impl CoreLoop {
         }
         tracing::warn!(
             "closing client {}: it is not reading ({} bytes queued)",
-            link.info.addr.map(|a| a.to_string()).unwrap_or_default(),
+            link.info.addr.map(super::show).unwrap_or_default(),
             backlog
         );
         self.stats.connections_dropped += 1;

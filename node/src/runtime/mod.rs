@@ -107,6 +107,11 @@ pub enum Outgoing {
     Close(Option<oneshot::Sender<()>>),
 }
 
+/// A client address as ZooKeeper logs it: `/ip:port`, IPv4-mapped addresses shown as IPv4.
+pub fn show(addr: SocketAddr) -> String {
+    format!("/{}:{}", addr.ip().to_canonical(), addr.port())
+}
+
 /// Wall-clock milliseconds that never go backwards (monotonic-derived after start).
 #[derive(Clone, Copy)]
 pub struct Clock {

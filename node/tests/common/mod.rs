@@ -1,6 +1,7 @@
 //! Shared by the client and CLI tests: a real Apache ZooKeeper 3.8 standalone server (from the
 //! Debian package `zookeeper`) started once per test binary, and a TCP proxy that can cut
 //! connections. Tests that need the server skip, with a note, when it is not installed.
+//! `ENSEMBLE_TEST_SERVER=host:port` points them at a server that is already running instead.
 
 #![allow(dead_code)]
 
@@ -20,7 +21,7 @@ pub struct RealZk {
     pub addr: String,
     pub dir: PathBuf,
     /// The wrapper shell; when this process exits its stdin closes and it kills the server.
-    _guard: Mutex<Child>,
+    _guard: Option<Mutex<Child>>,
 }
 
 static ZK: OnceLock<Option<RealZk>> = OnceLock::new();
@@ -48,6 +49,14 @@ fn start() -> Option<RealZk> {
     if std::env::var_os("ENSEMBLE_SKIP_REAL_ZK").is_some() {
         return None;
     }
+    // run the same tests against a server that is already up (e.g. Ensemble itself)
+    if let Ok(addr) = std::env::var("ENSEMBLE_TEST_SERVER") {
+        return Some(RealZk {
+            addr,
+            dir: std::env::temp_dir(),
+            _guard: None,
+        });
+    }
     if !Path::new(ZK_JAR).exists() || Command::new("java").arg("-version").output().is_err() {
         return None;
     }
@@ -57,7 +66,7 @@ fn start() -> Option<RealZk> {
     let cfg = format!(
         "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
          extendedTypesEnabled=true\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
-         maxClientCnxns=0\n",
+         maxClientCnxns=0\nmaxSessionTimeout=60000\n",
         dir.join("data").display()
     );
     std::fs::write(dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
@@ -80,11 +89,12 @@ fn start() -> Option<RealZk> {
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if four_letter(&addr, "ruok").as_deref() == Some("imok") {
+        // ruok answers before the server takes sessions; srvr shows a Mode only once it does
+        if four_letter(&addr, "srvr").is_some_and(|s| s.contains("Mode:")) {
             return Some(RealZk {
                 addr,
                 dir,
-                _guard: Mutex::new(child),
+                _guard: Some(Mutex::new(child)),
             });
         }
         std::thread::sleep(Duration::from_millis(200));

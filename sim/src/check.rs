@@ -1,0 +1,359 @@
+//! The committed history as the simulator knows it, and the claims checked against it.
+//!
+//! The [`Reference`] replays, with a fresh `DataTree`, every txn that any server applies, in
+//! zxid order: it is "the" committed history. Every server's applied state must match it at the
+//! same zxid (agreement, total order, a tree equal to the replay of its log); every client reply
+//! must match it (writes: the result of that txn; reads: the state at the reply's zxid); every
+//! watch must fire before its client sees a zxid past the change that fired it.
+
+use ensemble_core::plant::Plant;
+use ensemble_core::proto::{EventType, KeeperError, Reply, Request, Response, SessionId, Stat};
+use ensemble_core::tree::{DataTree, TreeOptions};
+use ensemble_core::txn::{Txn, TxnOp};
+use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// A broken claim: which one, when, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub claim: String,
+    pub at_ms: u64,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at t={}ms: {}", self.claim, self.at_ms, self.detail)
+    }
+}
+
+pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
+    Violation {
+        claim: claim.to_string(),
+        at_ms,
+        detail,
+    }
+}
+
+/// A znode as it stood after some zxid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSnap {
+    pub data: Vec<u8>,
+    pub stat: Stat,
+    pub children: Vec<String>,
+}
+
+/// What the history knows of one committed txn.
+#[derive(Clone, Debug)]
+pub struct TxnInfo {
+    pub session: SessionId,
+    pub cxid: i32,
+    pub client_write: bool,
+    pub reply: Option<Reply>,
+}
+
+pub struct Reference {
+    tree: DataTree,
+    opts: TreeOptions,
+    pub last: Zxid,
+    /// The tree's digest after each committed zxid.
+    digests: BTreeMap<Zxid, u64>,
+    pub txns: BTreeMap<Zxid, TxnInfo>,
+    /// Each path's states, oldest first; `None` = absent.
+    paths: BTreeMap<String, Vec<(Zxid, Option<Rc<NodeSnap>>)>>,
+    /// Each path's watch triggers in commit order.
+    triggers: BTreeMap<String, Vec<(Zxid, EventType)>>,
+    /// (session, cxid) of every committed client write, to catch a request committed twice.
+    pub requests: BTreeMap<(SessionId, i32), Zxid>,
+    /// When each zxid was first committed (simulated ms), in commit order.
+    pub commit_times: Vec<(u64, Zxid)>,
+    pub sessions_closed: BTreeMap<SessionId, Zxid>,
+    pub sessions_created: BTreeMap<SessionId, Zxid>,
+    /// History at or below this zxid came in a snapshot, not txn by txn.
+    pub opaque_through: Zxid,
+}
+
+impl Reference {
+    pub fn new(plant: Option<Plant>) -> Reference {
+        let opts = TreeOptions {
+            extended_types: true,
+            plant,
+        };
+        let tree = DataTree::new(opts);
+        let mut r = Reference {
+            digests: BTreeMap::new(),
+            last: tree.last_zxid(),
+            tree,
+            opts,
+            txns: BTreeMap::new(),
+            paths: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            commit_times: Vec::new(),
+            sessions_closed: BTreeMap::new(),
+            sessions_created: BTreeMap::new(),
+            opaque_through: Zxid::ZERO,
+        };
+        r.digests.insert(r.last, r.tree.digest());
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            let snap = r.snap(p);
+            r.paths
+                .entry(p.to_string())
+                .or_default()
+                .push((r.last, snap));
+        }
+        r
+    }
+
+    fn snap(&self, path: &str) -> Option<Rc<NodeSnap>> {
+        let data = self.tree.read(
+            &Request::GetData {
+                path: path.to_string(),
+                watch: false,
+            },
+            &[],
+        );
+        let Ok(Response::GetData { data, stat }) = data else {
+            return None;
+        };
+        let children = match self.tree.read(
+            &Request::GetChildren {
+                path: path.to_string(),
+                watch: false,
+            },
+            &[],
+        ) {
+            Ok(Response::GetChildren { mut children }) => {
+                children.sort();
+                children
+            }
+            _ => Vec::new(),
+        };
+        Some(Rc::new(NodeSnap {
+            data,
+            stat,
+            children,
+        }))
+    }
+
+    pub fn digest_at(&self, z: Zxid) -> Option<u64> {
+        self.digests.get(&z).copied()
+    }
+
+    pub fn knows(&self, z: Zxid) -> bool {
+        self.digests.contains_key(&z)
+    }
+
+    /// The highest committed zxid below `z`.
+    pub fn last_below(&self, z: Zxid) -> Option<Zxid> {
+        self.digests
+            .range(..z)
+            .next_back()
+            .map(|(k, _)| *k)
+            .filter(|k| *k > Zxid::ZERO)
+    }
+
+    /// The last zxid committed at or before time `t`.
+    pub fn zxid_at_time(&self, t: u64) -> Zxid {
+        let i = self.commit_times.partition_point(|(ct, _)| *ct <= t);
+        if i == 0 {
+            Zxid::ZERO
+        } else {
+            self.commit_times[i - 1].1
+        }
+    }
+
+    pub fn commit_time(&self, z: Zxid) -> Option<u64> {
+        let i = self.commit_times.partition_point(|(_, cz)| *cz < z);
+        self.commit_times
+            .get(i)
+            .filter(|(_, cz)| *cz == z)
+            .map(|(t, _)| *t)
+    }
+
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+
+    /// A path's state as of zxid `at`, if the history covers it.
+    pub fn node_at(&self, path: &str, at: Zxid) -> Option<Rc<NodeSnap>> {
+        let hist = self.paths.get(path)?;
+        let i = hist.partition_point(|(z, _)| *z <= at);
+        if i == 0 { None } else { hist[i - 1].1.clone() }
+    }
+
+    /// The first trigger on `path` after `after` whose kind is in `kinds`.
+    pub fn first_trigger_after(
+        &self,
+        path: &str,
+        after: Zxid,
+        kinds: &[EventType],
+    ) -> Option<(Zxid, EventType)> {
+        let hist = self.triggers.get(path)?;
+        let i = hist.partition_point(|(z, _)| *z <= after);
+        hist[i..].iter().find(|(_, k)| kinds.contains(k)).copied()
+    }
+
+    /// Apply one committed txn. Returns a violation if the history itself breaks a claim
+    /// (a request committed twice, an ephemeral outliving or predating its session's end).
+    pub fn apply(&mut self, txn: &Txn, now: u64) -> Result<(), Violation> {
+        if txn.zxid <= self.last {
+            return Err(violation(
+                "zab.total-order",
+                now,
+                format!("txn {} committed after {}", txn.zxid, self.last),
+            ));
+        }
+        // ephemeral owners of paths about to be deleted (to judge who deleted them)
+        let outcome = self.tree.apply(txn);
+        self.last = txn.zxid;
+        self.digests.insert(txn.zxid, self.tree.digest());
+        self.commit_times.push((now, txn.zxid));
+        let client_write = matches!(txn.op, TxnOp::Write { .. });
+        if client_write {
+            if let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid) {
+                return Err(violation(
+                    "client.duplicate-commit",
+                    now,
+                    format!(
+                        "request cxid {} of session 0x{:x} committed twice: {} and {}",
+                        txn.cxid, txn.session, prev, txn.zxid
+                    ),
+                ));
+            }
+        }
+        self.txns.insert(
+            txn.zxid,
+            TxnInfo {
+                session: txn.session,
+                cxid: txn.cxid,
+                client_write,
+                reply: client_write.then(|| outcome.reply.clone()),
+            },
+        );
+        match &txn.op {
+            TxnOp::CreateSession { .. } => {
+                self.sessions_created.insert(txn.session, txn.zxid);
+            }
+            TxnOp::CloseSession => {
+                self.sessions_closed.insert(txn.session, txn.zxid);
+            }
+            _ => {}
+        }
+        for t in &outcome.triggers {
+            if t.kind == EventType::NodeDeleted {
+                let before = self.node_at(&t.path, Zxid(txn.zxid.0 - 1));
+                if let Some(b) = before {
+                    let owner = b.stat.ephemeral_owner;
+                    let by_owner_close =
+                        matches!(txn.op, TxnOp::CloseSession) && txn.session == owner;
+                    if owner != 0 && !client_write && !by_owner_close {
+                        return Err(violation(
+                            "client.ephemeral-lifetime",
+                            now,
+                            format!(
+                                "ephemeral {} of session 0x{:x} deleted at {} while its session lives",
+                                t.path, owner, txn.zxid
+                            ),
+                        ));
+                    }
+                }
+            }
+            self.triggers
+                .entry(t.path.clone())
+                .or_default()
+                .push((txn.zxid, t.kind));
+        }
+        let mut touched: Vec<&str> = outcome.triggers.iter().map(|t| t.path.as_str()).collect();
+        touched.sort();
+        touched.dedup();
+        for p in touched {
+            let s = self.snap(p);
+            self.paths
+                .entry(p.to_string())
+                .or_default()
+                .push((txn.zxid, s));
+        }
+        if matches!(txn.op, TxnOp::CloseSession) {
+            let left = self.tree.session_ephemerals(txn.session);
+            if !left.is_empty() {
+                return Err(violation(
+                    "client.ephemeral-lifetime",
+                    now,
+                    format!(
+                        "session 0x{:x} closed at {} but its ephemerals remain: {:?}",
+                        txn.session, txn.zxid, left
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Continue the history from a snapshot (a server got SNAP beyond what we had replayed).
+    pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
+        let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
+        self.tree = tree;
+        self.last = zxid;
+        self.opaque_through = zxid;
+        self.digests.insert(zxid, self.tree.digest());
+        let paths: Vec<String> = self.paths.keys().cloned().collect();
+        for p in paths {
+            let s = self.snap(&p);
+            self.paths.entry(p).or_default().push((zxid, s));
+        }
+        Ok(())
+    }
+
+    /// What a read should have answered at zxid `at`; None if the history cannot say.
+    pub fn expected_read(&self, req: &Request, at: Zxid) -> Option<Reply> {
+        if at <= self.opaque_through && self.opaque_through > Zxid::ZERO {
+            return None;
+        }
+        let (path, kind) = match req {
+            Request::GetData { path, .. } => (path, 0),
+            Request::Exists { path, .. } => (path, 1),
+            Request::GetChildren { path, .. } => (path, 2),
+            Request::GetChildren2 { path, .. } => (path, 3),
+            _ => return None,
+        };
+        let n = self.node_at(path, at);
+        Some(match (n, kind) {
+            (None, _) => Err(KeeperError::NoNode),
+            (Some(n), 0) => Ok(Response::GetData {
+                data: n.data.clone(),
+                stat: n.stat,
+            }),
+            (Some(n), 1) => Ok(Response::Stat(n.stat)),
+            (Some(n), 2) => Ok(Response::GetChildren {
+                children: n.children.clone(),
+            }),
+            (Some(n), _) => Ok(Response::GetChildren2 {
+                children: n.children.clone(),
+                stat: n.stat,
+            }),
+        })
+    }
+}
+
+/// Sort child lists so replies compare as sets (ZooKeeper gives no order).
+pub fn normalize(reply: &Reply) -> Reply {
+    match reply {
+        Ok(Response::GetChildren { children }) => {
+            let mut c = children.clone();
+            c.sort();
+            Ok(Response::GetChildren { children: c })
+        }
+        Ok(Response::GetChildren2 { children, stat }) => {
+            let mut c = children.clone();
+            c.sort();
+            Ok(Response::GetChildren2 {
+                children: c,
+                stat: *stat,
+            })
+        }
+        other => other.clone(),
+    }
+}

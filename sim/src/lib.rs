@@ -1,0 +1,17 @@
+//! ensemble-sim: Ensemble's deterministic simulator.
+//!
+//! One thread per seed runs a whole ensemble of real core `Server`s with clients in virtual
+//! time, injects faults drawn from the seed, and checks every safety claim after every step.
+//! The same seed on the same build gives the same trace (and the same trace hash).
+
+pub mod check;
+pub mod client;
+pub mod disk;
+pub mod net;
+pub mod params;
+pub mod rng;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+pub mod wgl;
+pub mod world;

@@ -1,0 +1,364 @@
+//! Everything one run is made of: topology, timing, network and disk behaviour, the fault
+//! schedule (random rates for swarm runs, explicit steps for scenarios), the clients and the
+//! claims to check. A swarm run draws these from its seed; a scenario file fixes them.
+
+use crate::rng::SimRng;
+
+/// Mean time between faults of each kind during the fault phase, in simulated ms; 0 = off.
+#[derive(Clone, Debug, Default)]
+pub struct FaultRates {
+    pub partition_every: u64,
+    pub partition_len: u64,
+    pub clog_every: u64,
+    pub clog_len: u64,
+    pub swizzle_every: u64,
+    pub reset_every: u64,
+    pub client_reset_every: u64,
+    pub crash_every: u64,
+    pub down_len: u64,
+    pub pause_every: u64,
+    pub pause_len: u64,
+    pub spike_every: u64,
+    pub spike_len: u64,
+    pub client_pause_every: u64,
+    pub client_pause_len: u64,
+    pub client_crash_every: u64,
+    pub client_close_every: u64,
+}
+
+impl FaultRates {
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let on = [
+            (self.partition_every, "partition"),
+            (self.clog_every, "clog"),
+            (self.swizzle_every, "swizzle-clog"),
+            (self.reset_every, "reset"),
+            (self.client_reset_every, "client-reset"),
+            (self.crash_every, "crash"),
+            (self.pause_every, "pause"),
+            (self.spike_every, "spike"),
+            (self.client_pause_every, "client-pause"),
+            (self.client_crash_every, "client-crash"),
+            (self.client_close_every, "client-close"),
+        ];
+        for (every, name) in on {
+            if every > 0 {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+/// Which server(s) a scheduled fault hits, resolved when it fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Leader,
+    /// The lowest-numbered voter that is up and not the leader.
+    Follower,
+    /// The lowest-numbered observer.
+    Observer,
+    Id(u64),
+    /// Every crashed server.
+    Crashed,
+    All,
+    /// A minority of the voters: with the leader in it or without.
+    MinorityWithLeader,
+    MinorityWithoutLeader,
+    /// A majority of the voters that does not include the leader.
+    MajorityWithoutLeader,
+}
+
+/// Which client(s) a scheduled client fault hits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientTarget {
+    LockHolder,
+    Master,
+    Index(usize),
+    /// The first client of a role, by role name.
+    Role(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    Crash(Target),
+    Restart(Target),
+    /// Isolate the target servers (with their links in both directions) from the rest.
+    Isolate(Target),
+    /// The target servers cannot send to the others; they still hear them.
+    OneWay(Target),
+    Pause {
+        target: Target,
+        ms: u64,
+    },
+    /// Break every peer connection (both channels) of the target servers.
+    Reset(Target),
+    /// Links flap: for `ms`, connections reset at random every ~`every` ms.
+    Flap {
+        ms: u64,
+        every: u64,
+    },
+    /// Heal every partition, clog and flap.
+    Heal,
+    PauseClient {
+        target: ClientTarget,
+        ms: u64,
+    },
+    CrashClient(ClientTarget),
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultStep {
+    pub at_ms: u64,
+    pub action: FaultAction,
+}
+
+/// What a client does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The swarm mix of reads, writes, multis, syncs and watches.
+    Random,
+    /// Ephemeral-sequential lock; `fenced` = the resource checks the lock node's zxid.
+    Lock {
+        fenced: bool,
+    },
+    /// Leader election by ephemeral-sequential nodes; the master writes with multi(check, set).
+    Election,
+    /// Registers an ephemeral under /members.
+    Member,
+    /// Watches /members and keeps a view of it.
+    Monitor,
+    ConfigWriter,
+    ConfigReader,
+    /// Takes unique names with persistent-sequential nodes.
+    Naming,
+}
+
+impl Role {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Random => "random",
+            Role::Lock { fenced: true } => "lock-fenced",
+            Role::Lock { fenced: false } => "lock",
+            Role::Election => "election",
+            Role::Member => "member",
+            Role::Monitor => "monitor",
+            Role::ConfigWriter => "config-writer",
+            Role::ConfigReader => "config-reader",
+            Role::Naming => "naming",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Some(match s {
+            "random" => Role::Random,
+            "lock-fenced" => Role::Lock { fenced: true },
+            "lock" => Role::Lock { fenced: false },
+            "election" => Role::Election,
+            "member" => Role::Member,
+            "monitor" => Role::Monitor,
+            "config-writer" => Role::ConfigWriter,
+            "config-reader" => Role::ConfigReader,
+            "naming" => Role::Naming,
+            _ => return None,
+        })
+    }
+}
+
+/// Weights of the random client's operations.
+#[derive(Clone, Debug)]
+pub struct Mix {
+    pub create: u32,
+    pub set: u32,
+    pub get: u32,
+    pub delete: u32,
+    pub multi: u32,
+    pub sync_read: u32,
+    pub children: u32,
+    pub ephemeral: u32,
+    pub sequential: u32,
+    /// Chance a read registers a watch.
+    pub watch: f64,
+    /// Chance a write carries the version last seen (conditional write).
+    pub versioned: f64,
+}
+
+impl Default for Mix {
+    fn default() -> Mix {
+        Mix {
+            create: 4,
+            set: 6,
+            get: 6,
+            delete: 2,
+            multi: 2,
+            sync_read: 2,
+            children: 2,
+            ephemeral: 2,
+            sequential: 1,
+            watch: 0.5,
+            versioned: 0.3,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub name: String,
+    pub voters: u64,
+    pub observers: u64,
+    pub tick_ms: u64,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub snap_count: u64,
+    pub committed_log_size: usize,
+    /// One-way network delay between servers, uniform in this range (ms).
+    pub net_delay: (u64, u64),
+    /// Chance a message meets a latency spike, and the spike's mean (ms).
+    pub spike_prob: f64,
+    pub spike_ms: u64,
+    /// How long a connection survives a blocked path before TCP gives up on it.
+    pub tcp_timeout_ms: u64,
+    pub fsync_ms: (u64, u64),
+    /// On a crash: chance that unsynced appends reached the disk anyway, and that the last
+    /// record that did is torn.
+    pub unsynced_survive: f64,
+    pub torn_tail: f64,
+    /// Clock drift bound (parts per million) and tick lateness (% of the tick interval).
+    pub drift_ppm: u64,
+    pub tick_jitter_pct: u64,
+    pub duration_ms: u64,
+    pub fault_phase_ms: u64,
+    /// After healing: a leader and a synced quorum within this bound; requests complete.
+    pub liveness_bound_ms: u64,
+    pub random: FaultRates,
+    pub schedule: Vec<FaultStep>,
+    pub clients: Vec<Role>,
+    pub session_timeout_ms: (u64, u64),
+    pub mix: Mix,
+    pub max_outstanding: usize,
+    pub think_ms: (u64, u64),
+    pub keys: u32,
+    /// Scenario claims beyond the ones every run checks.
+    pub claims: Vec<String>,
+    /// A claim the scenario expects to see violated (a demonstration), if any.
+    pub expect_violation: Option<String>,
+}
+
+impl Params {
+    /// ZooKeeper-like defaults around a 3-server ensemble, no faults.
+    pub fn base() -> Params {
+        Params {
+            name: "default".into(),
+            voters: 3,
+            observers: 0,
+            tick_ms: 100,
+            init_limit: 10,
+            sync_limit: 5,
+            snap_count: 500,
+            committed_log_size: 200,
+            net_delay: (1, 5),
+            spike_prob: 0.0,
+            spike_ms: 0,
+            tcp_timeout_ms: 5_000,
+            fsync_ms: (1, 8),
+            unsynced_survive: 0.5,
+            torn_tail: 0.3,
+            drift_ppm: 2_000,
+            tick_jitter_pct: 20,
+            duration_ms: 60_000,
+            fault_phase_ms: 40_000,
+            liveness_bound_ms: 20_000,
+            random: FaultRates::default(),
+            schedule: Vec::new(),
+            clients: vec![Role::Random; 5],
+            session_timeout_ms: (1_500, 4_000),
+            mix: Mix::default(),
+            max_outstanding: 2,
+            think_ms: (5, 80),
+            keys: 6,
+            claims: Vec::new(),
+            expect_violation: None,
+        }
+    }
+
+    /// Swarm testing: each seed draws its own regime.
+    pub fn swarm(rng: &mut SimRng) -> Params {
+        let mut p = Params::base();
+        p.name = "swarm".into();
+        p.voters = rng.range(3, 7);
+        p.observers = if rng.chance(0.5) { rng.range(0, 2) } else { 0 };
+        p.tick_ms = *rng.pick(&[100, 150, 200, 300]).unwrap_or(&200);
+        p.init_limit = rng.range(5, 10) as u32;
+        p.sync_limit = rng.range(2, 5) as u32;
+        p.snap_count = *rng.pick(&[20, 100, 1000]).unwrap_or(&100);
+        p.committed_log_size = *rng.pick(&[10, 50, 500]).unwrap_or(&50) as usize;
+        let lo = rng.range(1, 5);
+        p.net_delay = (lo, lo + rng.range(0, 20));
+        if rng.chance(0.4) {
+            p.spike_prob = rng.unit() * 0.02;
+            p.spike_ms = rng.range(50, 1_500);
+        }
+        p.tcp_timeout_ms = rng.range(1_000, 10_000);
+        let flo = rng.range(0, 10);
+        p.fsync_ms = (flo, flo + rng.range(0, 40));
+        p.unsynced_survive = rng.unit();
+        p.torn_tail = rng.unit() * 0.5;
+        p.drift_ppm = rng.range(0, 5_000);
+        p.tick_jitter_pct = rng.range(0, 40);
+        p.duration_ms = 60_000;
+        p.fault_phase_ms = rng.range(25_000, 40_000);
+        p.liveness_bound_ms = 20_000 + 2 * p.init_limit as u64 * p.tick_ms;
+        let tick = p.tick_ms;
+        let r = &mut p.random;
+        let maybe = |rng: &mut SimRng, prob: f64, lo: u64, hi: u64| {
+            if rng.chance(prob) {
+                rng.range(lo, hi)
+            } else {
+                0
+            }
+        };
+        r.partition_every = maybe(rng, 0.5, 2_000, 15_000);
+        r.partition_len = rng.range(500, 10_000);
+        r.clog_every = maybe(rng, 0.3, 500, 5_000);
+        r.clog_len = rng.range(50, 3_000);
+        r.swizzle_every = maybe(rng, 0.2, 5_000, 20_000);
+        r.reset_every = maybe(rng, 0.4, 300, 5_000);
+        r.client_reset_every = maybe(rng, 0.4, 300, 5_000);
+        r.crash_every = maybe(rng, 0.5, 2_000, 15_000);
+        r.down_len = rng.range(100, 8_000);
+        r.pause_every = maybe(rng, 0.3, 3_000, 20_000);
+        r.pause_len = rng.range(100, 30 * tick);
+        r.spike_every = maybe(rng, 0.3, 1_000, 10_000);
+        r.spike_len = rng.range(200, 3_000);
+        r.client_pause_every = maybe(rng, 0.2, 3_000, 20_000);
+        r.client_pause_len = rng.range(100, 8_000);
+        r.client_crash_every = maybe(rng, 0.2, 5_000, 30_000);
+        r.client_close_every = maybe(rng, 0.2, 5_000, 30_000);
+        let n_clients = rng.range(5, 9) as usize;
+        p.clients = vec![Role::Random; n_clients];
+        p.session_timeout_ms = (2 * tick, rng.range(4 * tick, 20 * tick).max(2 * tick));
+        let m = &mut p.mix;
+        m.create = rng.range(1, 8) as u32;
+        m.set = rng.range(0, 8) as u32;
+        m.get = rng.range(1, 8) as u32;
+        m.delete = rng.range(0, 4) as u32;
+        m.multi = rng.range(0, 4) as u32;
+        m.sync_read = rng.range(0, 5) as u32;
+        m.children = rng.range(0, 4) as u32;
+        m.ephemeral = rng.range(0, 4) as u32;
+        m.sequential = rng.range(0, 3) as u32;
+        m.watch = rng.unit();
+        m.versioned = rng.unit() * 0.6;
+        p.max_outstanding = rng.range(1, 3) as usize;
+        // enough load to race with every fault, little enough to keep a seed cheap
+        let think = rng.range(100, 400);
+        p.think_ms = (think, think * rng.range(2, 5));
+        p.keys = rng.range(2, 10) as u32;
+        p
+    }
+
+    pub fn members(&self) -> u64 {
+        self.voters + self.observers
+    }
+}

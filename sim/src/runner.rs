@@ -1,0 +1,108 @@
+//! One seed, start to finish: draw the parameters (or take the scenario's), build the world,
+//! run it, and report.
+
+use crate::check::Violation;
+use crate::params::Params;
+use crate::rng::SimRng;
+use crate::trace::Trace;
+use crate::world::{Stats, World};
+use ensemble_core::plant::Plant;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceMode {
+    /// Hash only (run, sweep).
+    Hash,
+    /// Print every line as it happens (replay).
+    Echo,
+}
+
+pub struct RunResult {
+    pub seed: u64,
+    pub violation: Option<Violation>,
+    pub expected: Option<Violation>,
+    pub hash: u64,
+    pub stats: Stats,
+    pub summary: String,
+    pub wall: Duration,
+    pub lines: u64,
+    pub context: Vec<String>,
+}
+
+impl RunResult {
+    pub fn passed(&self) -> bool {
+        self.violation.is_none()
+    }
+}
+
+/// The parameters a seed runs with: the scenario's if given, else the seed's swarm draw.
+pub fn params_for(seed: u64, scenario: Option<&Params>) -> (Params, SimRng) {
+    let mut rng = SimRng::new(seed);
+    let p = match scenario {
+        Some(p) => p.clone(),
+        None => Params::swarm(&mut rng),
+    };
+    (p, rng)
+}
+
+pub fn describe(p: &Params, plant: Option<Plant>) -> String {
+    let faults = p.random.names();
+    let roles: Vec<&str> = p.clients.iter().map(|r| r.name()).collect();
+    let mut roles_c: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < roles.len() {
+        let mut j = i;
+        while j < roles.len() && roles[j] == roles[i] {
+            j += 1;
+        }
+        roles_c.push(format!("{}x{}", j - i, roles[i]));
+        i = j;
+    }
+    format!(
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{} plant={}",
+        p.name,
+        p.voters,
+        p.observers,
+        p.tick_ms,
+        p.init_limit,
+        p.sync_limit,
+        roles_c.join(","),
+        p.net_delay.0,
+        p.net_delay.1,
+        p.fsync_ms.0,
+        p.fsync_ms.1,
+        faults.join(","),
+        if p.schedule.is_empty() {
+            String::new()
+        } else {
+            format!(" scheduled={}", p.schedule.len())
+        },
+        plant.map(|p| p.name()).unwrap_or("none"),
+    )
+}
+
+pub fn run_seed(
+    seed: u64,
+    scenario: Option<&Params>,
+    plant: Option<Plant>,
+    mode: TraceMode,
+) -> RunResult {
+    let start = Instant::now();
+    let (params, mut rng) = params_for(seed, scenario);
+    let summary = describe(&params, plant);
+    let trace = Trace::new(mode == TraceMode::Echo);
+    let mut world = World::new(params, plant, &mut rng, trace);
+    world.run();
+    let context: Vec<String> = world.trace.tail().cloned().collect();
+    RunResult {
+        seed,
+        violation: world.violation.clone(),
+        expected: world.expected_seen.clone(),
+        hash: world.trace.hash(),
+        stats: world.stats.clone(),
+        summary,
+        wall: start.elapsed(),
+        lines: world.trace.len(),
+        context,
+    }
+}
