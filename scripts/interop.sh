@@ -114,7 +114,7 @@ run_pytest() { # target tag extra-args...
   local xml="$REPORTS/$tag.xml"
   INTEROP_TARGET=$target INTEROP_WORKDIR="$WORK/cluster-$tag" \
     timeout 1500 python3 -m pytest -p no:cacheprovider --timeout 300 -q -rfE \
-    --junitxml="$xml" "$@" interop/tests
+    --junitxml="$xml" "$@"
   local rc=$?
   if [ -f "$xml" ]; then
     read -r p f s < <(python3 - "$xml" <<'EOF'
@@ -138,7 +138,7 @@ EOF
 START=$(date +%s)
 if [ "$KAZOO_ONLY" = 0 ]; then
   say "suite against $TARGET (3 voters + 1 observer, client ports from ${INTEROP_PORT_BASE:-default})"
-  if [ -n "$KEXPR" ]; then run_pytest "$TARGET" "$TARGET" -k "$KEXPR"; else run_pytest "$TARGET" "$TARGET"; fi
+  if [ -n "$KEXPR" ]; then run_pytest "$TARGET" "$TARGET" -k "$KEXPR" interop/tests; else run_pytest "$TARGET" "$TARGET" interop/tests; fi
   stop_all
   if [ "$COMPARE" = 1 ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *failover* ]]; }; then
     say "failover run against $OTHER, for comparison"
