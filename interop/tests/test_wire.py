@@ -175,12 +175,3 @@ def test_create_ttl_and_container(cluster):
         assert st.ephemeralOwner == 0  # likewise the container marker is not shown
         assert c.delete(f"/wire-ttl-{u}") == 0 and c.delete(f"/wire-container-{u}") == 0
         c.close_session()
-
-
-def test_unknown_opcode_is_answered(cluster):
-    """An opcode the server does not know: ZooKeeper answers with an error code and keeps the
-    session (it does not hang)."""
-    with WireClient(port(cluster, 1)) as c:
-        r = c.call(999, b"")
-        assert r.err != 0
-        c.close()
