@@ -49,7 +49,11 @@ def main() -> int:
         return 0
     if not a.workdir:
         ap.error("--workdir is required")
-    c = Cluster(a.target, a.workdir, base=a.base)
+    base = a.base
+    existing = Path(a.workdir) / "conf" / "zoo1.cfg"
+    if base is None and existing.exists():
+        base = _base_of(existing)  # a cluster made earlier keeps its ports
+    c = Cluster(a.target, a.workdir, base=base)
     try:
         if a.action == "configs":
             c.write_configs()

@@ -205,3 +205,31 @@ def test_write_anywhere_read_everywhere(cluster, clients, root, writer):
         r = clients(i)
         r.sync(p)
         assert r.get(p)[0] == f"from {writer}".encode(), f"server {i}"
+
+
+def test_null_data_stays_null(clients, root):
+    """Data sent as a null buffer (length -1) is read back as null, not as empty bytes
+    (kazoo: None; Java: null) — on create and on setData."""
+    c = clients(1)
+    c.create(f"{root}/null", None)
+    for i in ALL:
+        r = clients(i)
+        r.sync(root)
+        value, st = r.get(f"{root}/null")
+        assert value is None and st.dataLength == 0, f"server {i}: {value!r}"
+    c.create(f"{root}/notnull", b"x")
+    c.set(f"{root}/notnull", None)
+    assert c.get(f"{root}/notnull")[0] is None
+    c.set(f"{root}/notnull", b"")
+    assert c.get(f"{root}/notnull")[0] == b""
+
+
+def test_null_data_on_the_wire(cluster, root):
+    from harness.wire import GET_DATA, WireClient, Writer
+
+    with WireClient(cluster.servers[2].client_port) as c:
+        assert c.create(f"{root}/wnull", None)[0] == 0
+        r = c.call(GET_DATA, Writer().string(f"{root}/wnull").bool(False).bytes())
+        # the reply body starts with the data buffer's length: -1 for null
+        assert r.err == 0 and r.body.b[r.body.o : r.body.o + 4] == b"\xff\xff\xff\xff", r.body.b.hex()
+        c.close_session()
