@@ -374,12 +374,10 @@ impl Server {
             return;
         };
         let applied = self.tree.last_zxid();
-        // Observers get committed txns only; later ones reach them as INFORMs.
-        let upto = if h.observer {
-            applied
-        } else {
-            self.last_logged()
-        };
+        // Observers too get the whole history: a new leader may not yet have applied what an
+        // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
+        // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
+        let upto = self.last_logged();
         let p = h.last_zxid;
         let after = |from: Zxid| -> Vec<Txn> {
             self.history
@@ -429,26 +427,28 @@ impl Server {
 
     /// Where a learner whose last zxid `p` is not in our history can be cut back to.
     ///
-    /// A learner's log is always a prefix of the history of the leader of its last epoch, so
-    /// any zxid of that same epoch which we hold and which is below `p`, it holds too, and our
-    /// histories agree up to it. Zxid 0 (nothing) is common to all when we hold everything.
+    /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
+    /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
+    /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
+    /// least `e` (ACKEPOCH's check), so below `(e, 0)` our history is exactly that. Hence the
+    /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
+    /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
+    /// point. `None` when the point fell out of our in-memory window: then SNAP.
     fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
-        let same_epoch = self
-            .history
-            .iter()
-            .rev()
-            .map(|t| t.zxid)
-            .chain([self.window_base])
-            .filter(|z| *z <= upto && *z < p && z.epoch() == p.epoch() && *z >= self.window_base)
-            .max();
-        if same_epoch.is_some() {
-            return same_epoch;
-        }
-        if self.window_base == Zxid::ZERO {
-            Some(Zxid::ZERO)
-        } else {
-            None
-        }
+        let epoch_start = Zxid::new(p.epoch(), 0);
+        let below = |limit: Zxid| {
+            self.history
+                .iter()
+                .map(|t| t.zxid)
+                .chain([self.window_base])
+                .filter(|z| *z <= upto && *z < limit && *z >= self.window_base)
+                .max()
+        };
+        let point = match below(p) {
+            Some(z) if z.epoch() == p.epoch() => Some(z),
+            _ => below(epoch_start),
+        };
+        point.filter(|z| *z < p)
     }
 
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
@@ -592,15 +592,27 @@ impl Server {
         self.commit_to(z, out);
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();
-        let observers: Vec<ServerId> = l.observers().collect();
+        let observers: Vec<(ServerId, Zxid)> = l
+            .observers()
+            .map(|id| (id, l.learners[&id].synced_through))
+            .collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
                 msg: PeerMsg::Commit { zxid: z },
             });
         }
-        for peer in observers {
-            for t in &informs {
+        for (peer, synced) in observers {
+            // What its sync carried needs only the commit point; the rest, the txns.
+            if informs.first().is_some_and(|t| t.zxid <= synced) {
+                out.push(Effect::Send {
+                    to: peer,
+                    msg: PeerMsg::Commit {
+                        zxid: z.min(synced),
+                    },
+                });
+            }
+            for t in informs.iter().filter(|t| t.zxid > synced) {
                 out.push(Effect::Send {
                     to: peer,
                     msg: PeerMsg::Inform(t.clone()),

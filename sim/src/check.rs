@@ -42,8 +42,10 @@ pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
 pub struct NodeSnap {
     pub data: Vec<u8>,
     pub stat: Stat,
-    pub children: Vec<String>,
 }
+
+/// A path's states, oldest first, each from the zxid that made it (`None` = absent).
+type PathHistory = Vec<(Zxid, Option<Rc<NodeSnap>>)>;
 
 /// What the history knows of one committed txn.
 #[derive(Clone, Debug)]
@@ -62,7 +64,9 @@ pub struct Reference {
     digests: BTreeMap<Zxid, u64>,
     pub txns: BTreeMap<Zxid, TxnInfo>,
     /// Each path's states, oldest first; `None` = absent.
-    paths: BTreeMap<String, Vec<(Zxid, Option<Rc<NodeSnap>>)>>,
+    paths: BTreeMap<String, PathHistory>,
+    /// Children created (true) and deleted (false) under each parent, in commit order.
+    child_events: BTreeMap<String, Vec<(Zxid, String, bool)>>,
     /// Each path's watch triggers in commit order.
     triggers: BTreeMap<String, Vec<(Zxid, EventType)>>,
     /// (session, cxid) of every committed client write, to catch a request committed twice.
@@ -89,6 +93,7 @@ impl Reference {
             opts,
             txns: BTreeMap::new(),
             paths: BTreeMap::new(),
+            child_events: BTreeMap::new(),
             triggers: BTreeMap::new(),
             requests: BTreeMap::new(),
             commit_times: Vec::new(),
@@ -98,6 +103,12 @@ impl Reference {
         };
         r.digests.insert(r.last, r.tree.digest());
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            for c in r.tree_children(p) {
+                r.child_events
+                    .entry(p.to_string())
+                    .or_default()
+                    .push((Zxid::ZERO, c, true));
+            }
             let snap = r.snap(p);
             r.paths
                 .entry(p.to_string())
@@ -118,24 +129,39 @@ impl Reference {
         let Ok(Response::GetData { data, stat }) = data else {
             return None;
         };
-        let children = match self.tree.read(
+        Some(Rc::new(NodeSnap { data, stat }))
+    }
+
+    fn tree_children(&self, path: &str) -> Vec<String> {
+        match self.tree.read(
             &Request::GetChildren {
                 path: path.to_string(),
                 watch: false,
             },
             &[],
         ) {
-            Ok(Response::GetChildren { mut children }) => {
-                children.sort();
-                children
-            }
+            Ok(Response::GetChildren { children }) => children,
             _ => Vec::new(),
-        };
-        Some(Rc::new(NodeSnap {
-            data,
-            stat,
-            children,
-        }))
+        }
+    }
+
+    /// A node's children as of zxid `at`, sorted (from the creations and deletions under it,
+    /// so a parent with many children costs nothing per change).
+    pub fn children_at(&self, path: &str, at: Zxid) -> Vec<String> {
+        let mut set = std::collections::BTreeSet::new();
+        if let Some(evs) = self.child_events.get(path) {
+            for (z, name, added) in evs {
+                if *z > at {
+                    break;
+                }
+                if *added {
+                    set.insert(name.clone());
+                } else {
+                    set.remove(name);
+                }
+            }
+        }
+        set.into_iter().collect()
     }
 
     pub fn digest_at(&self, z: Zxid) -> Option<u64> {
@@ -212,17 +238,16 @@ impl Reference {
         self.digests.insert(txn.zxid, self.tree.digest());
         self.commit_times.push((now, txn.zxid));
         let client_write = matches!(txn.op, TxnOp::Write { .. });
-        if client_write {
-            if let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid) {
-                return Err(violation(
-                    "client.duplicate-commit",
-                    now,
-                    format!(
-                        "request cxid {} of session 0x{:x} committed twice: {} and {}",
-                        txn.cxid, txn.session, prev, txn.zxid
-                    ),
-                ));
-            }
+        if client_write && let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid)
+        {
+            return Err(violation(
+                "client.duplicate-commit",
+                now,
+                format!(
+                    "request cxid {} of session 0x{:x} committed twice: {} and {}",
+                    txn.cxid, txn.session, prev, txn.zxid
+                ),
+            ));
         }
         self.txns.insert(
             txn.zxid,
@@ -266,6 +291,20 @@ impl Reference {
                 .or_default()
                 .push((txn.zxid, t.kind));
         }
+        for t in &outcome.triggers {
+            let added = match t.kind {
+                EventType::NodeCreated => true,
+                EventType::NodeDeleted => false,
+                _ => continue,
+            };
+            if let Some((parent, name)) = t.path.rsplit_once('/') {
+                let parent = if parent.is_empty() { "/" } else { parent };
+                self.child_events
+                    .entry(parent.to_string())
+                    .or_default()
+                    .push((txn.zxid, name.to_string(), added));
+            }
+        }
         let mut touched: Vec<&str> = outcome.triggers.iter().map(|t| t.path.as_str()).collect();
         touched.sort();
         touched.dedup();
@@ -300,7 +339,14 @@ impl Reference {
         self.opaque_through = zxid;
         self.digests.insert(zxid, self.tree.digest());
         let paths: Vec<String> = self.paths.keys().cloned().collect();
+        self.child_events.clear();
         for p in paths {
+            for c in self.tree_children(&p) {
+                self.child_events
+                    .entry(p.clone())
+                    .or_default()
+                    .push((zxid, c, true));
+            }
             let s = self.snap(&p);
             self.paths.entry(p).or_default().push((zxid, s));
         }
@@ -327,11 +373,11 @@ impl Reference {
                 stat: n.stat,
             }),
             (Some(n), 1) => Ok(Response::Stat(n.stat)),
-            (Some(n), 2) => Ok(Response::GetChildren {
-                children: n.children.clone(),
+            (Some(_), 2) => Ok(Response::GetChildren {
+                children: self.children_at(path, at),
             }),
             (Some(n), _) => Ok(Response::GetChildren2 {
-                children: n.children.clone(),
+                children: self.children_at(path, at),
                 stat: n.stat,
             }),
         })

@@ -39,17 +39,18 @@ pub struct Net {
 
 impl Net {
     pub fn blocked(&self, from: ServerId, to: ServerId, now: u64) -> bool {
+        self.partitioned_from(from, to)
+            || self
+                .clogs
+                .get(&(from, to))
+                .is_some_and(|until| *until > now)
+    }
+
+    /// Does the partition (not a passing clog) keep `from` from reaching `to`?
+    pub fn partitioned_from(&self, from: ServerId, to: ServerId) -> bool {
         let a = self.sides.get(&from).copied().unwrap_or(0xff);
         let b = self.sides.get(&to).copied().unwrap_or(0xff);
-        if a & b == 0 {
-            return true;
-        }
-        if self.oneway.contains(&(from, to)) {
-            return true;
-        }
-        self.clogs
-            .get(&(from, to))
-            .is_some_and(|until| *until > now)
+        a & b == 0 || self.oneway.contains(&(from, to))
     }
 
     pub fn partitioned(&self) -> bool {

@@ -275,7 +275,7 @@ impl Params {
             session_timeout_ms: (1_500, 4_000),
             mix: Mix::default(),
             max_outstanding: 2,
-            think_ms: (5, 80),
+            think_ms: (100, 400),
             keys: 6,
             claims: Vec::new(),
             expect_violation: None,
@@ -337,7 +337,7 @@ impl Params {
         r.client_close_every = maybe(rng, 0.2, 5_000, 30_000);
         let n_clients = rng.range(5, 9) as usize;
         p.clients = vec![Role::Random; n_clients];
-        p.session_timeout_ms = (2 * tick, rng.range(4 * tick, 20 * tick).max(2 * tick));
+        p.session_timeout_ms = (4 * tick, rng.range(4 * tick, 20 * tick));
         let m = &mut p.mix;
         m.create = rng.range(1, 8) as u32;
         m.set = rng.range(0, 8) as u32;

@@ -84,7 +84,7 @@ impl Trace {
             hash: &mut self.hash,
             out: self.echo.then_some(&mut text),
         };
-        let _ = write!(w, "{now:>9} {who:<4} {role:<9} {what}\n");
+        let _ = writeln!(w, "{now:>9} {who:<4} {role:<9} {what}");
         self.lines += 1;
         if self.echo {
             text.pop();

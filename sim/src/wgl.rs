@@ -118,10 +118,10 @@ fn linearizable(ops: &[WOp], init: &State) -> bool {
             if done & (1 << i) != 0 || ops[i].inv > min_resp {
                 continue;
             }
-            if let Some(next) = step(s, &ops[i]) {
-                if go(ops, done | (1 << i), &next, seen, budget) {
-                    return true;
-                }
+            if let Some(next) = step(s, &ops[i])
+                && go(ops, done | (1 << i), &next, seen, budget)
+            {
+                return true;
             }
         }
         false

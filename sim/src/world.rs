@@ -43,7 +43,7 @@ enum Ev {
     Deliver {
         node: ServerId,
         inc: u64,
-        event: Event,
+        event: Box<Event>,
     },
     Restart {
         node: ServerId,
@@ -605,14 +605,14 @@ impl World {
     }
 
     fn fail(&mut self, v: Violation) {
-        if let Some(exp) = &self.params.expect_violation {
-            if *exp == v.claim {
-                if self.expected_seen.is_none() {
-                    self.log(Who::Sim, "", format_args!("EXPECTED FINDING {v}"));
-                    self.expected_seen = Some(v);
-                }
-                return;
+        if let Some(exp) = &self.params.expect_violation
+            && *exp == v.claim
+        {
+            if self.expected_seen.is_none() {
+                self.log(Who::Sim, "", format_args!("EXPECTED FINDING {v}"));
+                self.expected_seen = Some(v);
             }
+            return;
         }
         if self.violation.is_none() {
             self.log(Who::Sim, "", format_args!("VIOLATION {v}"));
@@ -691,7 +691,7 @@ impl World {
             }
             Ev::Deliver { node, inc, event } => {
                 if self.nodes[&node].inc == inc {
-                    self.deliver(node, event);
+                    self.deliver(node, *event);
                 }
             }
             Ev::Restart { node } => self.restart(node),
@@ -918,7 +918,7 @@ impl World {
                         response.session_id, response.timeout_ms
                     ),
                 );
-                self.to_client(conn, S2C::Connected(response));
+                self.send_to_client(conn, S2C::Connected(response));
             }
             Effect::Reply {
                 conn,
@@ -935,7 +935,7 @@ impl World {
                         short_reply(&reply)
                     ),
                 );
-                self.to_client(
+                self.send_to_client(
                     conn,
                     S2C::Reply {
                         xid,
@@ -950,11 +950,11 @@ impl World {
                     role,
                     format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
                 );
-                self.to_client(conn, S2C::Watch(event));
+                self.send_to_client(conn, S2C::Watch(event));
             }
             Effect::Close { conn } => {
                 self.log(who, role, format_args!("  close conn {conn}"));
-                self.to_client(conn, S2C::Close);
+                self.send_to_client(conn, S2C::Close);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.server_closed = true;
                 }
@@ -991,18 +991,17 @@ impl World {
                     }
                 }
                 let n = self.nodes.get_mut(&id).expect("node");
-                if let Some(last) = n.disk.log.last() {
-                    if let Some(first) = txns.first() {
-                        if first.zxid <= last.txn.zxid {
-                            let v = violation(
-                                "zab.log-order",
-                                now,
-                                format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
-                            );
-                            self.fail(v);
-                            return;
-                        }
-                    }
+                if let Some(last) = n.disk.log.last()
+                    && let Some(first) = txns.first()
+                    && first.zxid <= last.txn.zxid
+                {
+                    let v = violation(
+                        "zab.log-order",
+                        now,
+                        format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
+                    );
+                    self.fail(v);
+                    return;
                 }
                 let upto = n.disk.append(&txns);
                 // group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight
@@ -1133,11 +1132,11 @@ impl World {
                 return;
             }
             self.nodes.get_mut(&id).expect("node").applied = applied;
-            if applied > self.reference.last {
-                if let Err(v) = self.extend_reference(id, applied) {
-                    self.fail(v);
-                    return;
-                }
+            if applied > self.reference.last
+                && let Err(v) = self.extend_reference(id, applied)
+            {
+                self.fail(v);
+                return;
             }
         }
         if let Some(d) = digest {
@@ -1176,17 +1175,18 @@ impl World {
                 ));
             }
         }
-        if let Some(z) = self.reference.last_below(bound) {
-            if z > self.reference.opaque_through && !has(z) {
-                return Err(violation(
-                    "zab.leader-history",
-                    self.now,
-                    format!(
-                        "n{id} established epoch {e} without committed txn {z} (its log ends at {})",
-                        disk.last_logged()
-                    ),
-                ));
-            }
+        if let Some(z) = self.reference.last_below(bound)
+            && z > self.reference.opaque_through
+            && !has(z)
+        {
+            return Err(violation(
+                "zab.leader-history",
+                self.now,
+                format!(
+                    "n{id} established epoch {e} without committed txn {z} (its log ends at {})",
+                    disk.last_logged()
+                ),
+            ));
         }
         Ok(())
     }
@@ -1250,11 +1250,7 @@ impl World {
                     let side: Vec<ServerId> = holders
                         .iter()
                         .copied()
-                        .filter(|h| {
-                            *h == id
-                                || (!self.net.blocked(*h, id, now)
-                                    && !self.net.blocked(id, *h, now))
-                        })
+                        .filter(|h| *h == id || !self.net.partitioned_from(*h, id))
                         .collect();
                     if (side.len() as u64) < quorum_needed {
                         return Err(violation(
@@ -1340,10 +1336,10 @@ impl World {
         {
             d += self.rng.exp(self.params.spike_ms.max(1));
         }
-        if let Some((until, extra)) = self.net.slow.get(&from) {
-            if *until > now {
-                d += extra;
-            }
+        if let Some((until, extra)) = self.net.slow.get(&from)
+            && *until > now
+        {
+            d += extra;
         }
         let link = self.net.links.entry((from, to, ch)).or_default();
         let at = (now + d).max(link.last_arrival);
@@ -1432,7 +1428,7 @@ impl World {
                     Ev::Deliver {
                         node: x,
                         inc,
-                        event: Event::PeerDisconnected { peer: y },
+                        event: Box::new(Event::PeerDisconnected { peer: y }),
                     },
                 );
             }
@@ -1555,8 +1551,13 @@ impl World {
             self.nodes[&id].role(),
             format_args!("RESUME with {} events waiting", stalled.len()),
         );
-        // a stale view first: the process runs its timers before reading its sockets
-        self.handle(id, Event::Tick);
+        // After a long stall the process's threads race: either its timer runs first (and it
+        // notices the time that passed) or it first serves what waited on its sockets with
+        // the stale view it had (ZOOKEEPER-1675's window). Draw which.
+        let timer_first = self.rng.chance(0.5);
+        if timer_first {
+            self.handle(id, Event::Tick);
+        }
         for e in stalled {
             if self.violation.is_some() || !self.nodes[&id].up() {
                 break;
@@ -1566,6 +1567,9 @@ impl World {
                 continue;
             }
             self.handle(id, e);
+        }
+        if !timer_first && self.violation.is_none() && self.nodes[&id].up() {
+            self.handle(id, Event::Tick);
         }
     }
 
@@ -1660,7 +1664,7 @@ impl World {
                         self.c2s(conn, C2S::Connect(request));
                     } else {
                         // connection refused
-                        self.to_client(conn, S2C::Close);
+                        self.send_to_client(conn, S2C::Close);
                     }
                 }
                 ClientOut::Send { conn, xid, request } => {
@@ -1722,7 +1726,7 @@ impl World {
         );
     }
 
-    fn to_client(&mut self, conn: ConnId, m: S2C) {
+    fn send_to_client(&mut self, conn: ConnId, m: S2C) {
         let now = self.now;
         let (lo, hi) = self.params.net_delay;
         let d = self.rng.range(lo, hi).max(1);
@@ -1796,11 +1800,12 @@ impl World {
                 let closing = matches!(m, S2C::Close);
                 if closing {
                     // the client side is done with it; tell the server if it did not close it
-                    if let Some(cc) = self.conns.remove(&conn) {
-                        if !cc.server_closed && !cc.client_closed && self.nodes[&server].inc == inc
-                        {
-                            self.deliver(server, Event::ClientDisconnected { conn });
-                        }
+                    if let Some(cc) = self.conns.remove(&conn)
+                        && !cc.server_closed
+                        && !cc.client_closed
+                        && self.nodes[&server].inc == inc
+                    {
+                        self.deliver(server, Event::ClientDisconnected { conn });
                     }
                 }
                 if self.clients[client].paused_until.is_some() {
@@ -1883,14 +1888,14 @@ impl World {
                 Ev::Deliver {
                     node: server,
                     inc,
-                    event: Event::ClientDisconnected { conn },
+                    event: Box::new(Event::ClientDisconnected { conn }),
                 },
             );
         }
         if let Some(cc) = self.conns.get_mut(&conn) {
             cc.server_closed = false;
         }
-        self.to_client(conn, S2C::Close);
+        self.send_to_client(conn, S2C::Close);
         if let Some(cc) = self.conns.get_mut(&conn) {
             cc.server_closed = true;
         }
@@ -2038,21 +2043,20 @@ impl World {
                 self.fault_rng.shuffle(&mut shuffled);
                 let shape = self.fault_rng.below(4);
                 self.net.heal_partition();
-                let desc;
-                match shape {
+                let desc = match shape {
                     0 => {
                         self.net.sides.insert(shuffled[0], 0b10);
                         for i in &shuffled[1..] {
                             self.net.sides.insert(*i, 0b01);
                         }
-                        desc = format!("isolate n{}", shuffled[0]);
+                        format!("isolate n{}", shuffled[0])
                     }
                     1 => {
                         let k = self.fault_rng.range(1, ids.len() as u64 - 1) as usize;
                         for (j, i) in shuffled.iter().enumerate() {
                             self.net.sides.insert(*i, if j < k { 0b10 } else { 0b01 });
                         }
-                        desc = format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..]);
+                        format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..])
                     }
                     2 => {
                         let k = self
@@ -2071,12 +2075,12 @@ impl World {
                                 },
                             );
                         }
-                        desc = format!(
+                        format!(
                             "bridge n{} between {:?} and {:?}",
                             shuffled[0],
                             &shuffled[1..=k.min(shuffled.len() - 1)],
                             &shuffled[(k + 1).min(shuffled.len())..]
-                        );
+                        )
                     }
                     _ => {
                         let x = shuffled[0];
@@ -2090,13 +2094,13 @@ impl World {
                                 }
                             }
                         }
-                        desc = if outbound {
+                        if outbound {
                             format!("one-way: n{x} cannot send")
                         } else {
                             format!("one-way: n{x} cannot hear")
-                        };
+                        }
                     }
-                }
+                };
                 self.begin_partition(desc, Some(len));
             }
             FaultKind::Clog => {
@@ -2156,7 +2160,10 @@ impl World {
                 }
             }
             FaultKind::Pause => {
-                if let Some(&x) = self.fault_rng.pick(&up) {
+                // half the time the leader: a stalled leader that wakes with a stale view is
+                // where leadership checks matter most
+                let leader = self.leader().filter(|_| self.fault_rng.chance(0.5));
+                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
                     let ms = self.fault_rng.exp(r.pause_len).max(10);
                     self.pause(x, ms);
                 }
@@ -2495,15 +2502,15 @@ impl World {
         }
         // every request ends; every live client has a session
         for c in &self.clients {
-            if let Some(t) = c.oldest_pending() {
-                if now - t > bound {
-                    self.fail(violation(
-                        "liveness.stuck-request",
-                        now,
-                        format!("client {} has a request outstanding since t={t}ms", c.idx),
-                    ));
-                    return;
-                }
+            if let Some(t) = c.oldest_pending()
+                && now - t > bound
+            {
+                self.fail(violation(
+                    "liveness.stuck-request",
+                    now,
+                    format!("client {} has a request outstanding since t={t}ms", c.idx),
+                ));
+                return;
             }
             if !c.dead && !c.is_connected() && c.paused_until.is_none() {
                 self.fail(violation(
@@ -2520,14 +2527,15 @@ impl World {
         if let Err(v) = self.scenario_claims() {
             self.fail(v);
         }
-        if let Some(exp) = self.params.expect_violation.clone() {
-            if self.expected_seen.is_none() && self.violation.is_none() {
-                self.fail(violation(
-                    "scenario.expected-finding",
-                    now,
-                    format!("the scenario expects `{exp}` to be violated, and it was not"),
-                ));
-            }
+        if let Some(exp) = self.params.expect_violation.clone()
+            && self.expected_seen.is_none()
+            && self.violation.is_none()
+        {
+            self.fail(violation(
+                "scenario.expected-finding",
+                now,
+                format!("the scenario expects `{exp}` to be violated, and it was not"),
+            ));
         }
     }
 
@@ -2624,10 +2632,8 @@ impl World {
         let now = self.now;
         for c in &self.params.claims {
             match c.as_str() {
-                "majority-commits-during-partition" => {
-                    if self.partition_commits == 0 {
-                        return Err(violation("cap.majority-unavailable", now, "no txn proposed during the partition was committed: the majority side did not make progress".into()));
-                    }
+                "majority-commits-during-partition" if self.partition_commits == 0 => {
+                    return Err(violation("cap.majority-unavailable", now, "no txn proposed during the partition was committed: the majority side did not make progress".into()));
                 }
                 "unavailable-without-quorum" => {
                     if self.quorum_down.is_empty() {
@@ -2683,14 +2689,12 @@ impl World {
                         ));
                     }
                 }
-                "leader-change" => {
-                    if self.epoch_leaders.len() < 2 {
-                        return Err(violation(
-                            "scenario.no-leader-change",
-                            now,
-                            "the scenario expected a leader change and none happened".into(),
-                        ));
-                    }
+                "leader-change" if self.epoch_leaders.len() < 2 => {
+                    return Err(violation(
+                        "scenario.no-leader-change",
+                        now,
+                        "the scenario expected a leader change and none happened".into(),
+                    ));
                 }
                 _ => {}
             }

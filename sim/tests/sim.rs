@@ -1,0 +1,217 @@
+//! The simulator's own promises: determinism, clean seeds pass, every plant is found and its
+//! seed replays to the same violation, every scenario passes.
+//!
+//! Seed counts are small in debug builds and larger in release (`cargo test --release`).
+
+use ensemble_core::plant::Plant;
+use ensemble_sim::runner::{TraceMode, run_seed};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn release() -> bool {
+    !cfg!(debug_assertions)
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn same_seed_same_trace() {
+    ensemble_sim::world::install_panic_hook();
+    let a = run_seed(7, None, None, TraceMode::Hash);
+    let b = run_seed(7, None, None, TraceMode::Hash);
+    assert_eq!(a.hash, b.hash, "seed 7 ran twice with different traces");
+    assert_eq!(a.stats.events, b.stats.events);
+    let c = run_seed(8, None, None, TraceMode::Hash);
+    assert_ne!(a.hash, c.hash, "two seeds gave the same trace");
+}
+
+#[test]
+fn same_seed_same_trace_in_separate_processes() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let hash = || {
+        let out = Command::new(bin)
+            .args(["run", "--seed", "11"])
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let last = text.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.starts_with("trace="),
+            "last line is the trace hash: {text}"
+        );
+        last
+    };
+    assert_eq!(hash(), hash());
+}
+
+#[test]
+fn bad_input_exits_2_and_names_it() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = run(&["sweep", "--seeds", "10..2"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--seeds"), "{err}");
+    let (code, err) = run(&["run", "--seed", "1", "--plant", "no-such-plant"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--plant"), "{err}");
+    let (code, _) = run(&["run", "--sed", "1"]);
+    assert_eq!(code, Some(2));
+    let dir = std::env::temp_dir().join(format!("ensemble-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"explode\"\n",
+    )
+    .expect("write");
+    let (code, err) = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--scenario",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fault[0].action"), "{err}");
+    std::fs::write(&bad, "name = \"x\"\n[topology]\nvoterz = 3\n").expect("write");
+    let (code, err) = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--scenario",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("voterz"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plants_are_listed() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let out = Command::new(bin).arg("plants").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for p in Plant::ALL {
+        assert!(
+            text.lines().any(|l| l == p.name()),
+            "{} missing from `plants`",
+            p.name()
+        );
+    }
+}
+
+/// The claims each plant is expected to break (a plant found by another claim would not prove
+/// its checker).
+fn expected_claims(p: Plant) -> &'static [&'static str] {
+    match p {
+        Plant::CommitBeforeQuorum | Plant::AckBeforeDurable => &[
+            "zab.commit-without-quorum",
+            "cap.minority-commit",
+            "zab.acked-write-lost",
+        ],
+        Plant::DiffInsteadOfTrunc | Plant::VoteIgnoresEpoch => &[
+            "zab.agreement",
+            "zab.applied-regressed",
+            "zab.acked-write-lost",
+            "zab.leader-history",
+            "zab.zxid-unique",
+            "zab.one-leader-per-epoch",
+            "core.panic",
+        ],
+        Plant::EphemeralSurvivesExpiry => &["client.ephemeral-lifetime"],
+        Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
+        Plant::LostWatch => &["client.watch-missed"],
+    }
+}
+
+#[test]
+fn every_plant_is_found_and_replays() {
+    ensemble_sim::world::install_panic_hook();
+    let budget = if release() { 1000 } else { 40 };
+    for p in Plant::ALL {
+        if !release() && matches!(p, Plant::SyncWithoutQuorum) {
+            continue; // needs a rare stale-leader window: release builds search for it
+        }
+        let claims = expected_claims(p);
+        let found = (0..budget).find_map(|seed| {
+            let r = run_seed(seed, None, Some(p), TraceMode::Hash);
+            r.violation
+                .filter(|v| claims.contains(&v.claim.as_str()))
+                .map(|v| (seed, v, r.hash))
+        });
+        let Some((seed, v, hash)) = found else {
+            panic!("plant {} not found in {budget} seeds", p.name());
+        };
+        let again = run_seed(seed, None, Some(p), TraceMode::Hash);
+        assert_eq!(
+            again.hash,
+            hash,
+            "plant {} seed {seed} does not replay",
+            p.name()
+        );
+        assert_eq!(again.violation.as_ref().map(|v| &v.claim), Some(&v.claim));
+        eprintln!("plant {} found by seed {seed}: {}", p.name(), v.claim);
+    }
+}
+
+#[test]
+fn every_scenario_passes() {
+    ensemble_sim::world::install_panic_hook();
+    let seeds = if release() { 0..5 } else { 0..1 };
+    for path in scenarios() {
+        let params = ensemble_sim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        for seed in seeds.clone() {
+            let r = run_seed(seed, Some(&params), None, TraceMode::Hash);
+            assert!(
+                r.violation.is_none(),
+                "{} seed {seed}: {}",
+                path.display(),
+                r.violation.map(|v| v.to_string()).unwrap_or_default()
+            );
+            if params.expect_violation.is_some() {
+                assert!(
+                    r.expected.is_some(),
+                    "{} seed {seed}: expected finding missing",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Clean swarm seeds pass. Ignored until the core findings in sim/FINDINGS.md are fixed (they
+/// make some seeds fail, rightly); run with `cargo test --release -- --ignored`.
+#[test]
+#[ignore = "fails on the core bugs listed in sim/FINDINGS.md until they are fixed"]
+fn swarm_seeds_pass() {
+    ensemble_sim::world::install_panic_hook();
+    let n = if release() { 300 } else { 10 };
+    let failed: Vec<String> = (0..n)
+        .filter_map(|seed| {
+            run_seed(seed, None, None, TraceMode::Hash)
+                .violation
+                .map(|v| format!("seed={seed} {v}"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {n} seeds failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
