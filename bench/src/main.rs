@@ -263,7 +263,7 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         for &w in &workloads {
             let spec = spec(&args, w, secs(args.warmup), secs(args.duration));
             let pids = cluster.pids();
-            let (mut cpu0, mut cpu1) = (Duration::ZERO, Duration::ZERO);
+            let (mut cpu0, mut cpu1) = (procfs::Usage::default(), procfs::Usage::default());
             let (mut self0, mut self1) = (Duration::ZERO, Duration::ZERO);
             let me = std::process::id() as i32;
             let mut perf = None;
@@ -271,14 +271,14 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
                 &clients,
                 &spec,
                 || {
-                    cpu0 = procfs::cpu_sum(&pids);
+                    cpu0 = procfs::Usage::of(&pids);
                     self0 = procfs::cpu_time(me).unwrap_or_default();
                     if let Some(dir) = &args.perf {
                         perf = start_perf(dir, system, w, &pids, args.duration);
                     }
                 },
                 || {
-                    cpu1 = procfs::cpu_sum(&pids);
+                    cpu1 = procfs::Usage::of(&pids);
                     self1 = procfs::cpu_time(me).unwrap_or_default();
                 },
             )
@@ -301,7 +301,10 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
                 p50_ms: res.quantile_ms(0.50),
                 p99_ms: res.quantile_ms(0.99),
                 p999_ms: res.quantile_ms(0.999),
-                cpu_us_per_op: (cpu1 - cpu0).as_secs_f64() * 1e6 / res.ops as f64,
+                cpu_us_per_op: (cpu1.cpu() - cpu0.cpu()).as_secs_f64() * 1e6 / res.ops as f64,
+                sys_share: (cpu1.sys - cpu0.sys).as_secs_f64()
+                    / (cpu1.cpu() - cpu0.cpu()).as_secs_f64().max(1e-9),
+                ctx_per_op: (cpu1.ctx - cpu0.ctx) as f64 / res.ops as f64,
                 client_cpu_us_per_op: (self1 - self0).as_secs_f64() * 1e6 / res.ops as f64,
                 rss: procfs::rss_sum(&pids),
                 errors: res.errors,
@@ -309,13 +312,16 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
             };
             println!(
                 "   {:<18} {:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p999 {:>7.2} ms  \
-                 server CPU {:>6.1} us/op  RSS {:>6.0} MiB  errors {}  load {}",
+                 server CPU {:>6.1} us/op ({:.0}% kernel, {:.1} ctx sw/op)  RSS {:>6.0} MiB  \
+                 errors {}  load {}",
                 w.name(),
                 m.ops_per_sec,
                 m.p50_ms,
                 m.p99_ms,
                 m.p999_ms,
                 m.cpu_us_per_op,
+                m.sys_share * 100.0,
+                m.ctx_per_op,
                 mib(m.rss),
                 m.errors,
                 m.load

@@ -13,6 +13,11 @@ fn clk_tck() -> f64 {
 /// utime + stime of a whole process (the kernel sums its threads for the thread-group leader).
 /// `None` when the process is gone.
 pub fn cpu_time(pid: i32) -> Option<Duration> {
+    cpu_split(pid).map(|(u, s)| u + s)
+}
+
+/// (utime, stime) of a whole process: user and kernel CPU time.
+pub fn cpu_split(pid: i32) -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // the command name (field 2) is in parentheses and may hold spaces: split after the last ')'
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -20,7 +25,52 @@ pub fn cpu_time(pid: i32) -> Option<Duration> {
     // rest starts at field 3 (state); utime is field 14, stime field 15
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / clk_tck()))
+    let t = clk_tck();
+    Some((
+        Duration::from_secs_f64(utime as f64 / t),
+        Duration::from_secs_f64(stime as f64 / t),
+    ))
+}
+
+/// Context switches (voluntary + involuntary) summed over a process's threads.
+pub fn ctx_switches(pid: i32) -> u64 {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// What the servers used: user CPU, kernel CPU, context switches; summed over processes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub user: Duration,
+    pub sys: Duration,
+    pub ctx: u64,
+}
+
+impl Usage {
+    pub fn of(pids: &[i32]) -> Usage {
+        let mut u = Usage::default();
+        for p in pids {
+            if let Some((user, sys)) = cpu_split(*p) {
+                u.user += user;
+                u.sys += sys;
+            }
+            u.ctx += ctx_switches(*p);
+        }
+        u
+    }
+    pub fn cpu(&self) -> Duration {
+        self.user + self.sys
+    }
 }
 
 /// A `VmXxx:` line of /proc/PID/status, in bytes.
@@ -98,11 +148,6 @@ pub fn machine() -> String {
     )
 }
 
-/// Sum of CPU time over processes (those gone count as zero).
-pub fn cpu_sum(pids: &[i32]) -> Duration {
-    pids.iter().filter_map(|p| cpu_time(*p)).sum()
-}
-
 /// Sum of VmRSS over processes, bytes.
 pub fn rss_sum(pids: &[i32]) -> u64 {
     pids.iter().filter_map(|p| rss(*p)).sum()
@@ -119,10 +164,11 @@ mod tests {
         assert!(rss(me).is_some_and(|r| r > 0));
         assert!(cpu_time(me).is_some());
         assert_eq!(
-            cpu_sum(&[i32::MAX]),
+            Usage::of(&[i32::MAX]).cpu(),
             Duration::ZERO,
-            "a missing process counts as zero"
+            "a missing process is 0"
         );
+        assert!(Usage::of(&[me]).ctx > 0);
         assert!(!machine().is_empty());
     }
 }

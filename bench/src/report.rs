@@ -15,6 +15,10 @@ pub struct Measured {
     pub p999_ms: f64,
     /// Server CPU (utime + stime summed over the three processes) per operation.
     pub cpu_us_per_op: f64,
+    /// The kernel's share of that CPU time (stime / (utime + stime)).
+    pub sys_share: f64,
+    /// Context switches of the servers' threads per operation.
+    pub ctx_per_op: f64,
     /// The benchmark's own CPU per operation (the client), for context.
     pub client_cpu_us_per_op: f64,
     /// Summed VmRSS of the three servers at the end of the workload.
@@ -182,6 +186,10 @@ impl Report {
                 1,
                 Target::AtMost(0.25),
             );
+            let (a, b) = g(|m| m.sys_share * 100.0);
+            line(&mut o, "", " of it kernel %", a, b, 0, Target::None);
+            let (a, b) = g(|m| m.ctx_per_op);
+            line(&mut o, "", "ctx switches/op", a, b, 2, Target::None);
             let (a, b) = g(|m| mib(m.rss));
             line(&mut o, "", "server RSS MiB", a, b, 0, Target::AtMost(0.1));
             let (a, b) = g(|m| m.client_cpu_us_per_op);
