@@ -134,7 +134,14 @@ def test_election(cluster, clients, root):
         time.sleep(0.2)
     zk.wait_until(lambda: len(leaders) == 1, 20, what="a first leader")
     first = leaders[0]
-    assert sorted(cs[first].Election(path).contenders()) == sorted(f"node{s}" for s in ALL)
+    want = sorted(f"node{s}" for s in ALL)
+
+    def contenders():
+        cs[first].sync(path)
+        return sorted(cs[first].Election(path).contenders()) == want
+
+    # the last contender may still be on its way in
+    zk.wait_until(contenders, 20, what="all four contenders")
     # the leader steps down: another contender leads
     stops[first].set()
     zk.wait_until(lambda: len(leaders) == 2, 20, what="a second leader")
