@@ -41,6 +41,11 @@ pub struct Launch {
     /// Run each Ensemble node as `WRAP... ensemble run CONFIG` (a profiler) instead of
     /// `ensemble start CONFIG`.
     pub ensemble_wrap: Vec<String>,
+    /// Run every server as a plain child in the benchmark's own session (Ensemble as `ensemble
+    /// run`) instead of each in a session of its own (Ensemble's `ensemble start` daemon, and
+    /// ZooKeeper's JVM after setsid, to match). With the kernel's autogroup scheduling the two
+    /// are scheduled differently; both systems always get the same treatment.
+    pub same_session: bool,
 }
 
 impl Launch {
@@ -115,6 +120,7 @@ impl Launch {
             zk_classpath,
             zk_heap_mb,
             ensemble_wrap: Vec::new(),
+            same_session: false,
         })
     }
 }
@@ -305,11 +311,13 @@ impl Cluster {
         let launch = self.launch.clone();
         let node = &mut self.nodes[i];
         match self.system {
-            System::Ensemble if !launch.ensemble_wrap.is_empty() => {
+            System::Ensemble if launch.same_session || !launch.ensemble_wrap.is_empty() => {
                 let log = std::fs::File::create(node.dir.join("zookeeper.out"))?;
-                let mut cmd = Command::new(&launch.ensemble_wrap[0]);
-                cmd.args(&launch.ensemble_wrap[1..])
-                    .arg(&launch.ensemble_bin)
+                let mut argv: Vec<std::ffi::OsString> =
+                    launch.ensemble_wrap.iter().map(Into::into).collect();
+                argv.push(launch.ensemble_bin.clone().into());
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..])
                     .arg("run")
                     .arg(&node.cfg)
                     .stdin(Stdio::null())
@@ -318,7 +326,7 @@ impl Cluster {
                     .process_group(0);
                 let child = cmd
                     .spawn()
-                    .with_context(|| format!("running {}", launch.ensemble_wrap[0]))?;
+                    .with_context(|| format!("running {}", argv[0].to_string_lossy()))?;
                 let pid = child.id() as i32;
                 self.sentinel.add(pid);
                 node.pid = Some(pid);
@@ -382,11 +390,17 @@ impl Cluster {
                     .arg(&node.cfg)
                     .stdin(Stdio::null())
                     .stdout(log.try_clone()?)
-                    .stderr(log)
-                    .process_group(0);
-                // SAFETY: prctl is async-signal-safe; the JVM dies with us whatever happens.
+                    .stderr(log);
+                let own_session = !launch.same_session;
+                // SAFETY: setsid and prctl are async-signal-safe; the JVM dies with us whatever
+                // happens, and lives in a session of its own as `ensemble start`'s daemon does.
                 unsafe {
-                    cmd.pre_exec(|| {
+                    cmd.pre_exec(move || {
+                        if own_session {
+                            libc::setsid();
+                        } else {
+                            libc::setpgid(0, 0);
+                        }
                         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                         Ok(())
                     });

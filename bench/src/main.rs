@@ -83,6 +83,10 @@ pub struct Args {
     /// --callgrind-out-file=/tmp/cg.%p'), as `CMD... ensemble run CONFIG`; for profiling only.
     #[arg(long)]
     ensemble_wrap: Option<String>,
+    /// Run all servers as children in this program's session (Ensemble as `ensemble run`)
+    /// rather than each in its own session (`ensemble start`; ZooKeeper after setsid).
+    #[arg(long)]
+    same_session: bool,
     /// Sample the servers with `perf record -e cpu-clock -g` during each measured workload,
     /// writing DIR/<system>-<workload>.perf.data.
     #[arg(long)]
@@ -194,6 +198,7 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         systems.contains(&System::Ensemble),
         systems.contains(&System::ZooKeeper),
     )?;
+    launch.same_session = args.same_session;
     if let Some(w) = &args.ensemble_wrap {
         launch.ensemble_wrap = w.split_whitespace().map(String::from).collect();
     }

@@ -88,7 +88,7 @@ impl Report {
             settings: format!(
                 "{} sessions x {} in flight, {}-byte values over {} keys, {} s measured per \
                  workload after {} s of warm-up ({} s of warm-up per ensemble first), fsync on \
-                 (forceSync=yes), client threads {}",
+                 (forceSync=yes), client threads {}, servers {}",
                 args.sessions,
                 args.inflight,
                 args.value_size,
@@ -96,7 +96,12 @@ impl Report {
                 args.duration,
                 args.warmup,
                 args.jvm_warmup,
-                args.client_threads
+                args.client_threads,
+                if args.same_session {
+                    "in the benchmark's session (--same-session)"
+                } else {
+                    "each in its own session (ensemble start; ZooKeeper after setsid)"
+                }
             ),
             workloads: workloads.to_vec(),
             rows: BTreeMap::new(),
