@@ -427,26 +427,28 @@ impl Server {
 
     /// Where a learner whose last zxid `p` is not in our history can be cut back to.
     ///
-    /// A learner's log is always a prefix of the history of the leader of its last epoch, so
-    /// any zxid of that same epoch which we hold and which is below `p`, it holds too, and our
-    /// histories agree up to it. Zxid 0 (nothing) is common to all when we hold everything.
+    /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
+    /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
+    /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
+    /// least `e` (ACKEPOCH's check), so below `(e, 0)` our history is exactly that. Hence the
+    /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
+    /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
+    /// point. `None` when the point fell out of our in-memory window: then SNAP.
     fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
-        let same_epoch = self
-            .history
-            .iter()
-            .rev()
-            .map(|t| t.zxid)
-            .chain([self.window_base])
-            .filter(|z| *z <= upto && *z < p && z.epoch() == p.epoch() && *z >= self.window_base)
-            .max();
-        if same_epoch.is_some() {
-            return same_epoch;
-        }
-        if self.window_base == Zxid::ZERO {
-            Some(Zxid::ZERO)
-        } else {
-            None
-        }
+        let epoch_start = Zxid::new(p.epoch(), 0);
+        let below = |limit: Zxid| {
+            self.history
+                .iter()
+                .map(|t| t.zxid)
+                .chain([self.window_base])
+                .filter(|z| *z <= upto && *z < limit && *z >= self.window_base)
+                .max()
+        };
+        let point = match below(p) {
+            Some(z) if z.epoch() == p.epoch() => Some(z),
+            _ => below(epoch_start),
+        };
+        point.filter(|z| *z < p)
     }
 
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {

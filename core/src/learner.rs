@@ -102,8 +102,12 @@ impl Server {
             PeerMsg::LeaderInfo { new_epoch } if phase == LearnerPhase::Discovery => {
                 let e = self.epochs;
                 // Never ACK one epoch to two leaders: that is what keeps epochs unique.
+                // The same epoch from another leader only while we never ACKed a NEWLEADER of it
+                // (a would-be leader that failed): AckNewLeader of an epoch still goes to one
+                // leader at most, which is what keeps its establishment unique.
                 let fresh = new_epoch > e.accepted_epoch
-                    || (new_epoch == e.accepted_epoch && e.accepted_from == from);
+                    || (new_epoch == e.accepted_epoch
+                        && (e.accepted_from == from || e.current_epoch < new_epoch));
                 if !fresh {
                     self.go_looking("leader proposed an epoch we cannot accept", out);
                     return;

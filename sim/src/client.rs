@@ -154,7 +154,7 @@ pub struct Client {
     set_watches_out: bool,
     pub watches: BTreeMap<(String, WatchClass), Zxid>,
     /// Copies of the last event that may still come (one per watch type it cleared).
-    extra_events: Option<(String, EventType, usize)>,
+    extra_events: BTreeMap<(String, EventType), usize>,
     /// Highest reply zxid this session saw (monotonic reads, read-your-writes).
     seen_floor: i64,
     /// Every reply after a completed sync must be at least this.
@@ -190,7 +190,7 @@ impl Client {
             pings_out: 0,
             set_watches_out: false,
             watches: BTreeMap::new(),
-            extra_events: None,
+            extra_events: BTreeMap::new(),
             seen_floor: 0,
             sync_floor: 0,
             sync_invoked: None,
@@ -455,6 +455,7 @@ impl Client {
         if let Some(c) = &mut self.conn {
             c.established = true;
         }
+        self.extra_events.clear();
         if same && !self.watches.is_empty() {
             let mut data = BTreeSet::new();
             let mut exist = BTreeSet::new();
@@ -753,11 +754,11 @@ impl Client {
             // setWatches answers each watch type on its own, as ZooKeeper does: a deleted node
             // watched for data and children gives two NodeDeleted events, and ZooKeeper's
             // client hands the second to nobody. Allow exactly that many extra copies.
-            if let Some((p, k, n)) = &mut self.extra_events {
-                if *p == ev.path && *k == ev.kind && *n > 0 {
-                    *n -= 1;
-                    return Ok(());
-                }
+            if let Some(n) = self.extra_events.get_mut(&(ev.path.clone(), ev.kind))
+                && *n > 0
+            {
+                *n -= 1;
+                return Ok(());
             }
             return Err(violation(
                 "client.watch-once",
@@ -768,7 +769,8 @@ impl Client {
                 ),
             ));
         }
-        self.extra_events = Some((ev.path.clone(), ev.kind, matched.len() - 1));
+        self.extra_events
+            .insert((ev.path.clone(), ev.kind), matched.len() - 1);
         for ((path, class), reg) in &matched {
             if cx
                 .reference
@@ -975,6 +977,11 @@ impl RoleState {
     pub fn is_lock_holder(&self) -> bool {
         // a holder in the middle of its critical section (it still has actions to do)
         matches!(self, RoleState::Lock(l) if l.phase == LockPhase::Holding && l.actions_left > 0)
+    }
+
+    /// Roles that only read, to follow changes.
+    pub fn is_reactive(&self) -> bool {
+        matches!(self, RoleState::Monitor(_) | RoleState::ConfigReader(_))
     }
 
     pub fn is_master(&self) -> bool {

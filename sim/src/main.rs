@@ -113,10 +113,10 @@ fn replay_cmd(seed: u64, common: &Common) -> String {
 fn print_stats(r: &RunResult) {
     let s = &r.stats;
     println!(
-        "simulated {:.1}s in {:.2}s wall ({:.0}x), {} events, {} txns committed, {} writes ok, {} reads ok, {} unknown outcomes, {} errors",
+        "simulated {:.1}s in {:.2}s CPU ({:.0}x), {} events, {} txns committed, {} writes ok, {} reads ok, {} unknown outcomes, {} errors",
         s.sim_ms as f64 / 1000.0,
-        r.wall.as_secs_f64(),
-        s.sim_ms as f64 / 1000.0 / r.wall.as_secs_f64().max(1e-9),
+        r.cpu.as_secs_f64(),
+        s.sim_ms as f64 / 1000.0 / r.cpu.as_secs_f64().max(1e-9),
         s.events,
         s.committed,
         s.ok_writes,
@@ -264,7 +264,7 @@ fn main() -> ExitCode {
                             }
                             let r = run_seed(seed, None, None, TraceMode::Hash);
                             sim_ms.fetch_add(r.stats.sim_ms, Ordering::SeqCst);
-                            cpu_ns.fetch_add(r.wall.as_nanos() as u64, Ordering::SeqCst);
+                            cpu_ns.fetch_add(r.cpu.as_nanos() as u64, Ordering::SeqCst);
                         }
                     });
                 }
@@ -278,13 +278,10 @@ fn main() -> ExitCode {
             );
             println!("simulated/real per core: {:.0}x", per_core);
             println!("seeds/s: {:.2}", seeds as f64 / wall);
+            let cpu_per_seed = cpu_ns.load(Ordering::SeqCst) as f64 / 1e9 / seeds as f64;
             println!(
-                "10,000 seeds on 2 cores: ~{:.1} min",
-                10_000.0
-                    / (seeds as f64 / wall)
-                    / (2.0 / jobs as f64).max(1.0 / jobs as f64)
-                    / 60.0
-                    * (jobs as f64 / 2.0).max(0.5)
+                "CPU per seed: {cpu_per_seed:.3}s; 10,000 seeds on 2 free cores: ~{:.1} min",
+                10_000.0 * cpu_per_seed / 2.0 / 60.0
             );
             ExitCode::SUCCESS
         }
@@ -378,7 +375,7 @@ fn sweep(
         .collect();
     let expected = res.values().filter(|r| r.expected.is_some()).count();
     let sim: u64 = res.values().map(|r| r.stats.sim_ms).sum();
-    let cpu: Duration = res.values().map(|r| r.wall).sum();
+    let cpu: Duration = res.values().map(|r| r.cpu).sum();
     let wall = start.elapsed();
     println!(
         "{ran} seeds ({}..{}), {} passed, {} failed{}; {:.0}s simulated in {:.1}s wall ({:.0}x per core, {:.1} seeds/s)",

@@ -19,6 +19,8 @@ pub enum TraceMode {
 
 pub struct RunResult {
     pub seed: u64,
+    /// CPU time this seed took on its thread (wall time where the OS does not say).
+    pub cpu: Duration,
     pub violation: Option<Violation>,
     pub expected: Option<Violation>,
     pub hash: u64,
@@ -81,6 +83,14 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
     )
 }
 
+/// This thread's CPU time so far (Linux: /proc/thread-self/schedstat), for speed figures that
+/// do not depend on how busy the machine is.
+pub fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 pub fn run_seed(
     seed: u64,
     scenario: Option<&Params>,
@@ -88,20 +98,27 @@ pub fn run_seed(
     mode: TraceMode,
 ) -> RunResult {
     let start = Instant::now();
+    let cpu0 = thread_cpu();
     let (params, mut rng) = params_for(seed, scenario);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
     let context: Vec<String> = world.trace.tail().cloned().collect();
+    let wall = start.elapsed();
+    let cpu = match (cpu0, thread_cpu()) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => wall,
+    };
     RunResult {
         seed,
+        cpu,
         violation: world.violation.clone(),
         expected: world.expected_seen.clone(),
         hash: world.trace.hash(),
         stats: world.stats.clone(),
         summary,
-        wall: start.elapsed(),
+        wall,
         lines: world.trace.len(),
         context,
     }

@@ -481,9 +481,28 @@ thread_local! {
     pub static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Keep core assertion failures out of stderr: the run reports them as violations.
+thread_local! {
+    /// Set while the core runs under `catch_unwind`: its panics become violations.
+    static IN_CORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run core code, turning its panics into an `Err` (the message is in `LAST_PANIC`).
+fn in_core<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    IN_CORE.with(|c| c.set(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    IN_CORE.with(|c| c.set(false));
+    r
+}
+
+/// Keep core assertion failures out of stderr: the run reports them as violations. Panics
+/// anywhere else are reported as usual.
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_CORE.with(|c| c.get()) {
+            default(info);
+            return;
+        }
         let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
             s.to_string()
         } else if let Some(s) = info.payload().downcast_ref::<String>() {
@@ -780,9 +799,7 @@ impl World {
         let n = self.nodes.get_mut(&id).expect("node");
         let rec = n.disk.recovered();
         let local = n.local_now(now);
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            Server::new(n.config.clone(), rec, local)
-        }));
+        let result = in_core(|| Server::new(n.config.clone(), rec, local));
         match result {
             Ok(Ok(s)) => {
                 n.applied = s.tree().last_zxid();
@@ -869,9 +886,7 @@ impl World {
         let Some(server) = n.server.as_mut() else {
             return;
         };
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            server.handle(local, event, &mut effects)
-        }));
+        let r = in_core(|| server.handle(local, event, &mut effects));
         if r.is_err() {
             let msg = LAST_PANIC
                 .with(|p| p.borrow_mut().take())
@@ -1558,7 +1573,34 @@ impl World {
         if timer_first {
             self.handle(id, Event::Tick);
         }
+        // What waited is read socket by socket: each connection (and the disk) in its own
+        // order, the connections in whatever order the threads get to them.
+        let mut groups: BTreeMap<(u8, u64), VecDeque<Event>> = BTreeMap::new();
         for e in stalled {
+            let key = match &e {
+                Event::Peer { from, .. } => (0, *from),
+                Event::PeerDisconnected { peer } => (0, *peer),
+                Event::ClientConnected { conn, .. }
+                | Event::Client { conn, .. }
+                | Event::ClientDisconnected { conn } => (1, *conn),
+                Event::Persisted { .. } => (2, 0),
+                Event::Tick => (3, 0),
+            };
+            groups.entry(key).or_default().push_back(e);
+        }
+        let mut order = Vec::new();
+        while !groups.is_empty() {
+            let keys: Vec<(u8, u64)> = groups.keys().copied().collect();
+            let k = keys[self.rng.below(keys.len())];
+            let q = groups.get_mut(&k).expect("group");
+            if let Some(e) = q.pop_front() {
+                order.push(e);
+            }
+            if q.is_empty() {
+                groups.remove(&k);
+            }
+        }
+        for e in order {
             if self.violation.is_some() || !self.nodes[&id].up() {
                 break;
             }
@@ -1622,8 +1664,10 @@ impl World {
             return;
         }
         let draining = self.draining;
-        // while draining, clients only keep their sessions alive
-        self.with_client(c, |cl, cx| Ok(Some(cl.wake(cx, !draining)?)));
+        // while draining, clients only keep their sessions alive, except those that only
+        // follow changes (a monitor or config reader still re-reads after a watch fires)
+        let issue = !draining || self.clients[c].role.is_reactive();
+        self.with_client(c, |cl, cx| Ok(Some(cl.wake(cx, issue)?)));
     }
 
     fn client_outputs(&mut self, c: usize, out: Vec<ClientOut>) {

@@ -1,0 +1,310 @@
+//! Fuzz harnesses for the node's decoders and parsers: the peer framing, `zoo.cfg`, and the
+//! recovery of txn logs, snapshots and epoch files from arbitrary bytes on disk.
+//!
+//! Used by the cargo-fuzz targets (through `ensemble_fuzz::node_harness`) and by
+//! `node/tests/fuzz_corpus.rs` (which includes this file with `#[path]`), so it depends only on
+//! what the node's tests have: `ensemble_core`, `ensemble_node` and std. Each function panics
+//! only on a real bug.
+
+use ensemble_core::{Recovered, Server, Zxid};
+use ensemble_node::runtime::wire::{self, Channel};
+use ensemble_node::storage::{StorageError, epochs, log, snapshot};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A fresh scratch directory (tmpfs when there is one: the file targets write on every run).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Scratch {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("ensemble-fuzz-{what}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---- peer framing ----
+
+/// The byte stream of one inbound peer connection, read the way `runtime::peers` reads it:
+/// the 16-byte hello, then `[u32 len][bincode PeerMsg]` frames. The first input byte picks the
+/// channel and whether a hello comes first. Every message that decodes must re-encode to bytes
+/// that decode to the same message.
+pub fn peer_frame(data: &[u8]) {
+    let Some((flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let channel = if flags & 1 == 0 {
+        Channel::Election
+    } else {
+        Channel::Quorum
+    };
+    if flags & 2 != 0 {
+        let Some((hello, r)) = rest.split_first_chunk::<{ wire::HELLO_LEN }>() else {
+            return;
+        };
+        if wire::parse_hello(wire::HELLO_MAGIC, hello).is_err() {
+            return;
+        }
+        rest = r;
+    }
+    while let Some((len, r)) = rest.split_first_chunk::<4>() {
+        let Ok(len) = wire::check_len(u32::from_be_bytes(*len)) else {
+            return; // the node drops the connection
+        };
+        if r.len() < len {
+            return; // cut short: the node drops the connection
+        }
+        let (body, r) = r.split_at(len);
+        rest = r;
+        let Ok(msg) = wire::decode_body(body, channel) else {
+            return;
+        };
+        let mut out = Vec::new();
+        wire::encode_frame(&msg, &mut out).expect("a decoded message encodes");
+        let again = wire::decode_body(&out[4..], channel).expect("own frame decodes");
+        assert_eq!(again, msg, "peer message roundtrip");
+    }
+}
+
+// ---- zoo.cfg ----
+
+/// `config::parse` on arbitrary text. The first byte decides what `dataDir/myid` holds (none,
+/// 1..4, or garbage); the text's `@DATA@` stands for that scratch dataDir, so seeds can reach
+/// the whole parser. A config that parses must be one the core runs with.
+pub fn zoo_cfg(data: &[u8]) {
+    let Some((myid, text)) = data.split_first() else {
+        return;
+    };
+    let dir = Scratch::new("cfg");
+    match myid % 8 {
+        0 => {}
+        n @ 1..=4 => std::fs::write(dir.0.join("myid"), format!("{n}\n")).expect("myid"),
+        5 => std::fs::write(dir.0.join("myid"), "x").expect("myid"),
+        6 => std::fs::write(dir.0.join("myid"), "18446744073709551615").expect("myid"),
+        _ => std::fs::write(dir.0.join("myid"), "0").expect("myid"),
+    }
+    let text = String::from_utf8_lossy(text).replace("@DATA@", &dir.0.to_string_lossy());
+    let path = dir.0.join("zoo.cfg");
+    let cfg = match ensemble_node::config::parse(&path, &text) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&*path.to_string_lossy()),
+                "a config error does not name the file: {msg}"
+            );
+            return;
+        }
+    };
+    let core = &cfg.core;
+    assert!(core.tick_time_ms > 0, "tickTime 0 accepted");
+    assert!(
+        core.min_session_timeout_ms <= core.max_session_timeout_ms,
+        "session timeout bounds inverted"
+    );
+    assert!(
+        core.members.contains_key(&core.my_id),
+        "myid {} is not a member",
+        core.my_id
+    );
+    assert!(core.voters().count() > 0, "no voter");
+    // The core must take whatever the parser accepts.
+    let now = 1_700_000_000_000;
+    let mut s = match Server::new(core.clone(), Recovered::default(), now) {
+        Ok(s) => s,
+        Err(e) => panic!("the core refuses a parsed config: {e}"),
+    };
+    let mut out = Vec::new();
+    for i in 1..=3 {
+        s.handle(
+            now + i * s.tick_interval(),
+            ensemble_core::Event::Tick,
+            &mut out,
+        );
+    }
+}
+
+// ---- files on disk ----
+
+/// Does an error say which file it is about?
+fn assert_names(e: &StorageError, dir: &Path) {
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&*dir.to_string_lossy()),
+        "a storage error does not name the file: {msg}"
+    );
+}
+
+/// Recompute the checksum of every record whose length fits, so the fuzzer's bytes get past
+/// the CRC to the record decoder.
+fn fix_log_crcs(buf: &mut [u8]) {
+    let mut pos = log::HEADER_LEN;
+    while pos + 8 <= buf.len() {
+        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+        if len == 0 || pos + 8 + len > buf.len() {
+            return;
+        }
+        let sum = ensemble_node::storage::codec::crc(&buf[pos + 8..pos + 8 + len]);
+        buf[pos + 4..pos + 8].copy_from_slice(&sum.to_le_bytes());
+        pos += 8 + len;
+    }
+}
+
+/// Recovery of the txn log from an arbitrary file. First byte: bit 0 fixes record checksums,
+/// bit 1 writes a valid file header first, bit 2 adds a later (empty, valid) log file, bit 3
+/// an earlier one. Recovery either names the bad file in its error or returns txns in zxid
+/// order that the core accepts; and a second recovery finds exactly what the first left.
+pub fn txn_log(data: &[u8]) {
+    let Some((flags, body)) = data.split_first() else {
+        return;
+    };
+    let dir = Scratch::new("log");
+    let mut buf = Vec::with_capacity(body.len() + 16);
+    if flags & 2 != 0 {
+        buf.extend_from_slice(log::LOG_MAGIC);
+        buf.extend_from_slice(&log::LOG_VERSION.to_le_bytes());
+        buf.extend_from_slice(&[0; 4]);
+    }
+    buf.extend_from_slice(body);
+    if flags & 1 != 0 {
+        fix_log_crcs(&mut buf);
+    }
+    let mut header = Vec::new();
+    header.extend_from_slice(log::LOG_MAGIC);
+    header.extend_from_slice(&log::LOG_VERSION.to_le_bytes());
+    header.extend_from_slice(&[0; 4]);
+    let first = Zxid(0x1_0000_0001);
+    std::fs::write(dir.0.join(log::log_file_name(first)), &buf).expect("write log");
+    if flags & 4 != 0 {
+        std::fs::write(dir.0.join(log::log_file_name(Zxid(0x7_0000_0001))), &header)
+            .expect("write log");
+    }
+    if flags & 8 != 0 {
+        std::fs::write(dir.0.join(log::log_file_name(Zxid(1))), &header).expect("write log");
+    }
+    let rec = match log::recover(&dir.0) {
+        Ok(rec) => rec,
+        Err(e) => {
+            assert_names(&e, &dir.0);
+            return;
+        }
+    };
+    assert!(
+        rec.txns.windows(2).all(|w| w[0].zxid < w[1].zxid),
+        "recovered log out of zxid order"
+    );
+    // Recovery repaired any torn tail: doing it again finds the same txns and nothing to fix.
+    let again = match log::recover(&dir.0) {
+        Ok(r) => r,
+        Err(e) => panic!("recovery is not idempotent: second pass fails: {e}"),
+    };
+    assert_eq!(again.txns, rec.txns, "second recovery differs");
+    assert!(
+        again.warnings.is_empty(),
+        "second recovery still repairs: {:?}",
+        again.warnings
+    );
+    let recovered = Recovered {
+        log: rec.txns,
+        ..Recovered::default()
+    };
+    start_core(recovered);
+}
+
+/// A server over what recovery found must start (or refuse with an error), never panic.
+fn start_core(recovered: Recovered) {
+    let mut members = std::collections::BTreeMap::new();
+    for id in 1..=3 {
+        members.insert(id, ensemble_core::LearnerType::Participant);
+    }
+    let cfg = ensemble_core::Config::new(1, members);
+    let now = 1_700_000_000_000;
+    if let Ok(mut s) = Server::new(cfg, recovered, now) {
+        let mut out = Vec::new();
+        s.handle(now + 1, ensemble_core::Event::Tick, &mut out);
+    }
+}
+
+/// Recovery of snapshot and epoch files from arbitrary bytes, in the order `Storage::open`
+/// does it. First byte: bit 0 writes a valid header for the rest (magic, version, zxid, length,
+/// checksum), so the fuzzer's bytes reach the tree decoder; bit 1 writes the first 24 bytes of
+/// the rest as `acceptedEpoch` and bit 2 as `currentEpoch`; bit 3 adds an older valid snapshot
+/// to fall back on.
+pub fn snapshot_file(data: &[u8]) {
+    let Some((flags, body)) = data.split_first() else {
+        return;
+    };
+    let dir = Scratch::new("snap");
+    let zxid = Zxid(0x2_0000_0005);
+    let file = if flags & 1 != 0 {
+        let mut h = Vec::with_capacity(snapshot::SNAP_HEADER + body.len());
+        h.extend_from_slice(snapshot::SNAP_MAGIC);
+        h.extend_from_slice(&snapshot::SNAP_VERSION.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&zxid.0.to_le_bytes());
+        h.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        h.extend_from_slice(&ensemble_node::storage::codec::crc(body).to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(body);
+        h
+    } else {
+        body.to_vec()
+    };
+    std::fs::write(dir.0.join(snapshot::snapshot_file_name(zxid)), &file).expect("write");
+    let epoch_text = &body[..body.len().min(24)];
+    if flags & 2 != 0 {
+        std::fs::write(dir.0.join(epochs::ACCEPTED), epoch_text).expect("write");
+    }
+    if flags & 4 != 0 {
+        std::fs::write(dir.0.join(epochs::CURRENT), epoch_text).expect("write");
+    }
+    if flags & 8 != 0 {
+        let empty = ensemble_core::tree::DataTree::new(ensemble_core::tree::TreeOptions {
+            extended_types: true,
+            plant: None,
+        });
+        snapshot::write_snapshot(&dir.0, Zxid(0), &empty.to_snapshot()).expect("write");
+    }
+    if flags & 16 != 0 {
+        std::fs::write(dir.0.join("snapshot.1.tmp"), body).expect("write");
+    }
+
+    if let Err(e) = snapshot::remove_temporaries(&dir.0) {
+        panic!("cannot remove temporaries: {e}");
+    }
+    let ep = match epochs::read_epochs(&dir.0) {
+        Ok(e) => e,
+        Err(e) => {
+            assert_names(&e, &dir.0);
+            return;
+        }
+    };
+    let mut snap = None;
+    let list = snapshot::list_snapshots(&dir.0).expect("list");
+    for (z, path) in list {
+        if let Ok(bytes) = snapshot::read_snapshot(&path, z) {
+            snap = Some((z, Arc::new(bytes)));
+            break;
+        }
+    }
+    start_core(Recovered {
+        epochs: ep,
+        snapshot: snap,
+        log: Vec::new(),
+    });
+}
