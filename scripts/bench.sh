@@ -7,7 +7,7 @@
 #   scripts/bench.sh --scale 0       # throughput and latency only (~5 minutes)
 #   scripts/bench.sh --help          # every flag
 #
-# Output is also written to bench-<date>.txt. Needs the Debian package `zookeeper`
+# Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
 # (scripts/install-test-deps.sh installs it). Not for CI: it measures, it does not test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,6 @@ if [ ! -f /usr/share/java/zookeeper.jar ]; then
 fi
 cargo build --release -p ensemble-node -p ensemble-bench
 echo "uptime: $(uptime)"
-out="bench-$(date +%Y%m%d-%H%M%S).txt"
+mkdir -p target; out="target/bench-$(date +%Y%m%d-%H%M%S).txt"
 target/release/ensemble-bench "$@" 2>&1 | tee "$out"
 exit "${PIPESTATUS[0]}"
