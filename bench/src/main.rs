@@ -48,6 +48,10 @@ pub struct Args {
     /// Workloads to run, comma-separated: write,read,mixed,create.
     #[arg(long, default_value = "write,read,mixed,create")]
     workloads: String,
+    /// Rounds: each round runs every system once, in turn (E, Z, E, Z, ...), so a change in
+    /// the machine's load hits both; the table shows each metric's median over the rounds.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Systems to run, comma-separated: ensemble,zookeeper.
     #[arg(long, default_value = "ensemble,zookeeper")]
     systems: String,
@@ -218,13 +222,19 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         procfs::loadavg()
     );
 
-    for &system in &systems {
+    let rounds = args.rounds.max(1);
+    for (round, &system) in (0..rounds).flat_map(|r| systems.iter().map(move |s| (r, s))) {
         let base = port_base(args.port_base, system);
         let t0 = Instant::now();
         warn_if_loaded();
         println!(
-            "\n== {}: starting 3 nodes (ports {}-{}), load average {}",
+            "\n== {}{}: starting 3 nodes (ports {}-{}), load average {}",
             system.name(),
+            if rounds > 1 {
+                format!(" (round {} of {rounds})", round + 1)
+            } else {
+                String::new()
+            },
             base + 1,
             base + 3,
             procfs::loadavg()

@@ -59,7 +59,7 @@ impl Target {
 pub struct Report {
     settings: String,
     workloads: Vec<Workload>,
-    rows: BTreeMap<(u8, u8), Measured>,
+    rows: BTreeMap<(u8, u8), Vec<Measured>>,
     idle: BTreeMap<u8, u64>,
     scale: BTreeMap<u8, ScaleResult>,
 }
@@ -82,13 +82,25 @@ fn throughput_target(w: Workload) -> Target {
     }
 }
 
+/// The median of one metric over the rounds (the mean of the middle two for an even count).
+fn median(v: &[Measured], f: fn(&Measured) -> f64) -> f64 {
+    let mut xs: Vec<f64> = v.iter().map(f).collect();
+    xs.sort_by(|a, b| a.total_cmp(b));
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
 impl Report {
     pub fn new(args: &Args, workloads: &[Workload]) -> Report {
         Report {
             settings: format!(
                 "{} sessions x {} in flight, {}-byte values over {} keys, {} s measured per \
                  workload after {} s of warm-up ({} s of warm-up per ensemble first), fsync on \
-                 (forceSync=yes), client threads {}, servers {}",
+                 (forceSync=yes), client threads {}, servers {}, {} round(s) alternating the \
+                 systems (medians reported)",
                 args.sessions,
                 args.inflight,
                 args.value_size,
@@ -101,7 +113,8 @@ impl Report {
                     "in the benchmark's session (--same-session)"
                 } else {
                     "each in its own session (ensemble start; ZooKeeper after setsid)"
-                }
+                },
+                args.rounds.max(1)
             ),
             workloads: workloads.to_vec(),
             rows: BTreeMap::new(),
@@ -115,7 +128,10 @@ impl Report {
     }
 
     pub fn record(&mut self, s: System, w: Workload, m: Measured) {
-        self.rows.insert((sys_key(s), wl_key(w)), m);
+        self.rows
+            .entry((sys_key(s), wl_key(w)))
+            .or_default()
+            .push(m);
     }
 
     pub fn idle_rss(&mut self, s: System, rss: u64) {
@@ -172,7 +188,7 @@ impl Report {
         for &w in &self.workloads {
             let e = self.rows.get(&(0, wl_key(w)));
             let z = self.rows.get(&(1, wl_key(w)));
-            let g = |f: fn(&Measured) -> f64| (e.map(f), z.map(f));
+            let g = |f: fn(&Measured) -> f64| (e.map(|v| median(v, f)), z.map(|v| median(v, f)));
             let (a, b) = g(|m| m.ops_per_sec);
             line(&mut o, w.name(), "ops/s", a, b, 0, throughput_target(w));
             let (a, b) = g(|m| m.p50_ms);
@@ -249,6 +265,30 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn m(ops: f64) -> Measured {
+        Measured {
+            ops_per_sec: ops,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            cpu_us_per_op: 0.0,
+            sys_share: 0.0,
+            ctx_per_op: 0.0,
+            client_cpu_us_per_op: 0.0,
+            rss: 0,
+            errors: 0,
+            load: String::new(),
+        }
+    }
+
+    #[test]
+    fn medians_over_rounds() {
+        let f: fn(&Measured) -> f64 = |x| x.ops_per_sec;
+        assert_eq!(median(&[m(3.0), m(1.0), m(2.0)], f), 2.0);
+        assert_eq!(median(&[m(4.0), m(1.0)], f), 2.5);
+        assert!(median(&[], f).is_nan());
+    }
 
     #[test]
     fn verdicts() {
