@@ -755,7 +755,7 @@ impl World {
             0 | 1 => (0, vec![0; 16]),
             2 if !self.sessions.is_empty() => {
                 let (s, p) = src.pick(&self.sessions).clone();
-                if src.byte() % 4 == 0 {
+                if src.byte().is_multiple_of(4) {
                     (s, src.bytes(16)) // wrong password
                 } else {
                     (s, p)
@@ -764,7 +764,7 @@ impl World {
             _ => (src.i64(), src.bytes(20)),
         };
         let request = ConnectRequest {
-            protocol_version: if src.byte() % 8 == 0 { src.i32() } else { 0 },
+            protocol_version: if src.byte().is_multiple_of(8) { src.i32() } else { 0 },
             last_zxid_seen: match src.byte() % 4 {
                 0 => src.i64(),
                 1 => self.max_zxid_seen,
@@ -923,7 +923,7 @@ fn ensemble_inner(data: &[u8], trace: bool) -> EnsembleStats {
             13 => w.connect(&mut src),
             14..=16 => {
                 if let Some((conn, server)) = w.pick_conn(&mut src) {
-                    let xid = if src.byte() % 16 == 0 {
+                    let xid = if src.byte().is_multiple_of(16) {
                         src.i32()
                     } else {
                         steps as i32
