@@ -764,7 +764,11 @@ impl World {
             _ => (src.i64(), src.bytes(20)),
         };
         let request = ConnectRequest {
-            protocol_version: if src.byte().is_multiple_of(8) { src.i32() } else { 0 },
+            protocol_version: if src.byte().is_multiple_of(8) {
+                src.i32()
+            } else {
+                0
+            },
             last_zxid_seen: match src.byte() % 4 {
                 0 => src.i64(),
                 1 => self.max_zxid_seen,

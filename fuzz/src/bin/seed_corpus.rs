@@ -246,8 +246,10 @@ fn main() {
         opened.storage.close().expect("close");
     }
     eprintln!("wrote {batches} batches, through {last:?}");
-    let mut k = 0;
-    for ent in std::fs::read_dir(&opts.log_dir).expect("log dir") {
+    for (k, ent) in std::fs::read_dir(&opts.log_dir)
+        .expect("log dir")
+        .enumerate()
+    {
         let p = ent.expect("entry").path();
         let bytes = std::fs::read(&p).expect("read log");
         // As the file is (checksums right, header present), and as the body alone with the
@@ -263,7 +265,6 @@ fn main() {
         let mut v = vec![0u8];
         v.extend_from_slice(&bytes[..end.saturating_sub(3)]);
         write("txn_log", &format!("node-log-torn-{k}"), &v);
-        k += 1;
     }
 
     // Snapshots: raw tree bytes and files written by the node's storage code.
@@ -315,12 +316,16 @@ fn main() {
         };
         let score = st.max_applied.counter() as usize * 4 + st.ok_replies + st.epochs * 10;
         best.push((score, prog));
-        best.sort_by(|a, b| b.0.cmp(&a.0));
+        best.sort_by_key(|b| std::cmp::Reverse(b.0));
         best.truncate(8);
     }
     for observer in [false, true] {
         let name = if observer { "calm-observer" } else { "calm" };
-        write("ensemble", name, &ensemble_core::fuzzing::calm_program(observer));
+        write(
+            "ensemble",
+            name,
+            &ensemble_core::fuzzing::calm_program(observer),
+        );
     }
     for (i, (score, prog)) in best.iter().enumerate() {
         eprintln!("ensemble seed {i}: score {score}, {} bytes", prog.len());
