@@ -630,10 +630,52 @@ impl Server {
             }
             r => {
                 let auth = c.auth.clone();
-                let reply = self.tree.read(&r, &auth);
+                let mut reply = self.tree.read(&r, &auth);
                 self.register_read_watch(conn, &r, &reply);
+                self.show_config_node(&r, &mut reply);
                 reply
             }
+        }
+    }
+
+    /// `/zookeeper/config` reads as this server's membership (ZooKeeper writes it from each
+    /// server's own config at start-up, dataVersion -1) while nobody has set it.
+    fn show_config_node(&self, r: &Request, reply: &mut Reply) {
+        let text = &self.cfg.config_node;
+        if text.is_empty() {
+            return;
+        }
+        let patch = |data: &mut Vec<u8>, stat: &mut crate::proto::Stat| {
+            if data.is_empty() && stat.version == 0 {
+                *data = text.clone();
+                stat.data_length = text.len() as i32;
+                stat.version = -1;
+            }
+        };
+        match (r, reply) {
+            (Request::GetData { path, .. }, Ok(Response::GetData { data, stat }))
+                if path == crate::path::CONFIG =>
+            {
+                patch(data, stat)
+            }
+            (Request::Exists { path, .. }, Ok(Response::Stat(stat)))
+                if path == crate::path::CONFIG =>
+            {
+                patch(&mut Vec::new(), stat)
+            }
+            (Request::MultiRead(ops), Ok(Response::MultiRead(results))) => {
+                for (op, result) in ops.iter().zip(results.iter_mut()) {
+                    if let (
+                        crate::proto::ReadOp::GetData { path },
+                        crate::proto::ReadResult::GetData { data, stat },
+                    ) = (op, result)
+                        && path == crate::path::CONFIG
+                    {
+                        patch(data, stat)
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
