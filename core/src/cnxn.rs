@@ -47,8 +47,11 @@ impl Server {
             out.push(Effect::Close { conn });
             return;
         }
-        // Never let a client go back in time: it has seen more than we have applied.
-        if req.last_zxid_seen > self.tree.last_zxid().as_i64() {
+        // Never let a client go back in time: it has seen more than we have applied. A new
+        // session is refused (the client tries another server, as with ZooKeeper); a re-attach
+        // waits below until we have caught up, since we are usually only a commit behind.
+        let ahead = req.last_zxid_seen > self.tree.last_zxid().as_i64();
+        if ahead && req.session_id == 0 {
             tracing::info!(
                 conn,
                 client_zxid = req.last_zxid_seen,
@@ -97,6 +100,14 @@ impl Server {
         for old in older {
             out.push(Effect::Close { conn: old });
             self.drop_conn(old);
+        }
+        if ahead {
+            // Answered by `retry_revalidations` once applied through what the client saw.
+            c.phase = ConnPhase::Revalidating { sync_id: u64::MAX };
+            self.conns.insert(conn, c);
+            self.revalidate_at
+                .push((Zxid(req.last_zxid_seen as u64), conn));
+            return;
         }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
