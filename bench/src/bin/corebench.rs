@@ -292,7 +292,7 @@ fn measured(
             }
         }
         *now += 1;
-        if role_rounds % 20 == 0 {
+        if role_rounds.is_multiple_of(20) {
             for n in nodes.iter_mut() {
                 n.inbox.push_back(Input::Event(Event::Tick));
             }
