@@ -379,7 +379,7 @@ impl Server {
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
         let upto = self.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Txn> {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> {
             self.history
                 .iter()
                 .filter(|t| t.zxid > from && t.zxid <= upto)
@@ -534,14 +534,14 @@ impl Server {
             self.go_looking("zxid counter exhausted", out);
             return;
         }
-        let txn = Txn {
+        let txn = Arc::new(Txn {
             zxid,
             time: self.now as i64,
             session,
             cxid,
             origin,
             op,
-        };
+        });
         self.append(vec![txn.clone()], out);
         let followers: Vec<ServerId> = self.leader().forwarding().collect();
         for peer in followers {
@@ -583,12 +583,14 @@ impl Server {
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
         let from = self.tree.last_zxid();
-        let informs: Vec<Txn> = self
-            .history
-            .iter()
-            .filter(|t| t.zxid > from && t.zxid <= z)
-            .cloned()
-            .collect();
+        // Only observers take the txns themselves (INFORM); without any, nothing to gather.
+        let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
+            let start = self.history.partition_point(|t| t.zxid <= from);
+            let end = self.history.partition_point(|t| t.zxid <= z);
+            self.history.range(start..end).cloned().collect()
+        } else {
+            Vec::new()
+        };
         self.commit_to(z, out);
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();

@@ -94,7 +94,7 @@ pub enum PeerMsg {
     /// snapshot) known committed when it was sent.
     Sync {
         mode: SyncMode,
-        txns: Vec<Txn>,
+        txns: Vec<Arc<Txn>>,
         committed: Zxid,
     },
     /// leader -> learner: everything above is the new epoch's starting history.
@@ -111,7 +111,8 @@ pub enum PeerMsg {
     },
 
     // --- broadcast ---
-    Proposal(Txn),
+    /// Shared, not copied: the same txn is in the history, the log and every follower's frame.
+    Proposal(Arc<Txn>),
     /// follower -> leader: every proposal through `zxid` is durable here.
     Ack {
         zxid: Zxid,
@@ -121,7 +122,7 @@ pub enum PeerMsg {
         zxid: Zxid,
     },
     /// leader -> observer: a committed txn.
-    Inform(Txn),
+    Inform(Arc<Txn>),
 
     // --- liveness, sessions, sync ---
     /// leader -> learner, every tick (and at once for a quorum `sync` round).

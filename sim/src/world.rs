@@ -984,7 +984,7 @@ impl World {
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
-                        Some((p, _)) if p != t => {
+                        Some((p, _)) if p != &**t => {
                             let v = violation(
                                 "zab.zxid-unique",
                                 now,
@@ -1001,7 +1001,7 @@ impl World {
                         }
                         Some(_) => {}
                         None => {
-                            self.proposals.insert(t.zxid, (t.clone(), now));
+                            self.proposals.insert(t.zxid, (Txn::clone(t), now));
                         }
                     }
                 }
