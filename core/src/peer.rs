@@ -53,6 +53,11 @@ pub enum SyncMode {
     },
 }
 
+/// Straight into the `Arc` (serde's own impl decodes into a `Box` and then copies it over).
+fn arc_txn<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<Txn>, D::Error> {
+    Txn::deserialize(d).map(Arc::new)
+}
+
 /// A snapshot travels as one byte string (bincode then copies it whole, not byte by byte).
 mod arc_bytes {
     use serde::{Deserializer, Serializer};
@@ -112,7 +117,7 @@ pub enum PeerMsg {
 
     // --- broadcast ---
     /// Shared, not copied: the same txn is in the history, the log and every follower's frame.
-    Proposal(Arc<Txn>),
+    Proposal(#[serde(deserialize_with = "arc_txn")] Arc<Txn>),
     /// follower -> leader: every proposal through `zxid` is durable here.
     Ack {
         zxid: Zxid,
@@ -122,7 +127,7 @@ pub enum PeerMsg {
         zxid: Zxid,
     },
     /// leader -> observer: a committed txn.
-    Inform(Arc<Txn>),
+    Inform(#[serde(deserialize_with = "arc_txn")] Arc<Txn>),
 
     // --- liveness, sessions, sync ---
     /// leader -> learner, every tick (and at once for a quorum `sync` round).

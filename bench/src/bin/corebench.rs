@@ -57,7 +57,8 @@ struct Node {
     log: Vec<u8>,
     /// Bytes that would go to clients.
     client_out: Vec<u8>,
-    outbox: Vec<(u64, Vec<u8>)>,
+    /// Encoded frames to each peer (index = sid - 1), one stream per peer as on a socket.
+    outbox: [Vec<u8>; 3],
     replies: Vec<ConnId>,
     effects: Vec<Effect>,
 }
@@ -113,7 +114,7 @@ fn main() {
             unpersisted: None,
             log: Vec::new(),
             client_out: Vec::new(),
-            outbox: Vec::new(),
+            outbox: Default::default(),
             replies: Vec::new(),
             effects: Vec::new(),
         })
@@ -345,10 +346,20 @@ fn round(nodes: &mut [Node], now: u64, count: bool) -> [u64; 2] {
             allocs[1] += ALLOCS.load(Ordering::Relaxed) - before;
         }
         let from = nodes[i].server.id();
-        for (to, frame) in std::mem::take(&mut nodes[i].outbox) {
-            nodes[to as usize - 1]
-                .inbox
-                .push_back(Input::Peer { from, frame });
+        for to in 0..nodes.len() {
+            let stream = std::mem::take(&mut nodes[i].outbox[to]);
+            let mut at = 0;
+            while at < stream.len() {
+                let len = u32::from_be_bytes(stream[at..at + 4].try_into().expect("4 bytes"));
+                let end = at + 4 + len as usize;
+                nodes[to].inbox.push_back(Input::Peer {
+                    from,
+                    frame: stream[at..end].to_vec(),
+                });
+                at = end;
+            }
+            nodes[i].outbox[to] = stream;
+            nodes[i].outbox[to].clear();
         }
     }
     for n in nodes.iter_mut() {
@@ -402,9 +413,7 @@ fn step(n: &mut Node, now: u64) {
 fn execute(n: &mut Node, e: Effect) {
     match e {
         Effect::Send { to, msg } => {
-            let mut frame = Vec::new();
-            wire::encode_frame(&msg, &mut frame).expect("encodable");
-            n.outbox.push((to, frame));
+            wire::encode_frame(&msg, &mut n.outbox[to as usize - 1]).expect("encodable");
         }
         Effect::Append { txns } => {
             for t in &txns {

@@ -9,7 +9,9 @@
 //! fdatasync for the lot (group commit), then reports the highest durable zxid.
 
 use super::StorageError;
-use super::codec::{MAX_RECORD, crc, fsync_dir, txn_options, u32_at, zxid_of_name};
+use super::codec::{
+    MAX_RECORD, crc, fsync_dir, txn_encode_options, txn_options, u32_at, zxid_of_name,
+};
 use bincode::Options;
 use ensemble_core::{Txn, Zxid};
 use std::fs::{File, OpenOptions};
@@ -42,13 +44,26 @@ pub fn list_logs(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     Ok(out)
 }
 
+/// Append one record to `out`, encoded in place (no intermediate buffer).
 pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) -> Result<(), StorageError> {
-    let payload = txn_options()
-        .serialize(txn)
-        .map_err(|e| StorageError::Encode(format!("txn {}: {e}", txn.zxid)))?;
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER]);
+    let encoded = txn_encode_options().serialize_into(&mut *out, txn);
+    let len = out.len() - start - RECORD_HEADER;
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(StorageError::Encode(format!("txn {}: {e}", txn.zxid)));
+    }
+    if len as u64 > MAX_RECORD {
+        out.truncate(start);
+        return Err(StorageError::Encode(format!(
+            "txn {}: {len} bytes, over the record limit",
+            txn.zxid
+        )));
+    }
+    let sum = crc(&out[start + RECORD_HEADER..]);
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
     Ok(())
 }
 
