@@ -323,7 +323,7 @@ impl CoreLoop {
     }
 
     /// Encode a frame into a client's batch: `encode` appends it to the buffer.
-    fn to_client(&mut self, conn: ConnId, encode: impl FnOnce(&mut Vec<u8>)) {
+    fn encode_for_client(&mut self, conn: ConnId, encode: impl FnOnce(&mut Vec<u8>)) {
         let Some(link) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -375,9 +375,9 @@ impl CoreLoop {
                     let Some(p) = self.peers.get(&sid) else {
                         return;
                     };
-                    if !p.inbound[idx(channel)]
+                    if p.inbound[idx(channel)]
                         .as_ref()
-                        .is_some_and(|i| i.generation == generation)
+                        .is_none_or(|i| i.generation != generation)
                     {
                         return;
                     }
@@ -551,7 +551,7 @@ impl CoreLoop {
                     link.info.session = response.session_id;
                     link.info.timeout = response.timeout_ms;
                 }
-                self.to_client(conn, |b| jute::encode_connect_response(&response, b));
+                self.encode_for_client(conn, |b| jute::encode_connect_response(&response, b));
             }
             Effect::Reply {
                 conn,
@@ -572,12 +572,12 @@ impl CoreLoop {
                     link.info.last_zxid = zxid.as_i64();
                     link.info.last_resp = now;
                 }
-                self.to_client(conn, |b| {
+                self.encode_for_client(conn, |b| {
                     jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, b)
                 });
             }
             Effect::Watch { conn, event } => {
-                self.to_client(conn, |b| jute::encode_watch_event(&event, b));
+                self.encode_for_client(conn, |b| jute::encode_watch_event(&event, b));
             }
             Effect::Close { conn } => {
                 // What was answered before the close goes first.
