@@ -628,7 +628,15 @@ impl Server {
     pub(crate) fn leader_sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
         let zxid = self.last_logged();
         if self.plant(Plant::SyncWithoutQuorum) {
-            self.answer_sync(from, id, zxid, out);
+            // As ZooKeeper answers it (ZOOKEEPER-1675): a learner's sync once the proposals
+            // outstanding now commit, a sync of the leader's own client at once, at what is
+            // applied (its CommitProcessor treats that sync as a read).
+            let at = if from == self.cfg.my_id {
+                self.tree.last_zxid()
+            } else {
+                zxid
+            };
+            self.answer_sync(from, id, at, out);
             return;
         }
         let l = self.leader_mut();
