@@ -381,6 +381,8 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
             PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
+            PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
+            PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
         }
     }
 }
@@ -482,6 +484,7 @@ impl std::fmt::Display for EventD<'_> {
             Event::Client { conn, xid, request } => {
                 write!(f, "conn {conn} xid {xid} {}", ReqD(request))
             }
+            Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
             Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
             Event::Persisted { through } => write!(f, "persisted through {through}"),
         }
@@ -1673,6 +1676,7 @@ impl World {
                 Event::PeerDisconnected { peer } => (0, *peer),
                 Event::ClientConnected { conn, .. }
                 | Event::Client { conn, .. }
+                | Event::ClientRefused { conn, .. }
                 | Event::ClientDisconnected { conn } => (1, *conn),
                 Event::Persisted { .. } => (2, 0),
                 Event::Tick => (3, 0),
