@@ -69,6 +69,9 @@ pub(crate) struct Leader {
     pub closing: BTreeSet<SessionId>,
     pub last_reap: Millis,
     pub reaping: BTreeSet<String>,
+    /// Which server a session's requests come through (ZooKeeper's session owner): set by the
+    /// first request after we took over, by createSession and by a re-attach (REVALIDATE).
+    pub owners: BTreeMap<SessionId, ServerId>,
 }
 
 impl Leader {
@@ -101,6 +104,16 @@ impl Leader {
             self.expiry.remove(&(deadline, session));
         }
         self.closing.remove(&session);
+        self.owners.remove(&session);
+    }
+
+    /// May `server` submit `op` for `session`? As ZooKeeper's `SessionTracker.checkSession`:
+    /// the first server to ask owns a session nobody owns yet; closeSession is never refused.
+    pub(crate) fn owner_check(&mut self, session: SessionId, server: ServerId, op: &TxnOp) -> bool {
+        if matches!(op, TxnOp::CloseSession) {
+            return true;
+        }
+        *self.owners.entry(session).or_insert(server) == server
     }
 
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
@@ -167,6 +180,7 @@ impl Server {
             closing: BTreeSet::new(),
             last_reap: self.now,
             reaping: BTreeSet::new(),
+            owners: BTreeMap::new(),
         }));
         self.set_state(ServerState::Leading, out);
         self.maybe_decide_epoch(out);
@@ -290,6 +304,13 @@ impl Server {
                 {
                     return;
                 }
+                if !self.leader_mut().owner_check(session, from, &op) {
+                    out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::SessionMoved { rid },
+                    });
+                    return;
+                }
                 self.propose(session, cxid, Origin { server: from, rid }, op, out);
             }
             PeerMsg::SyncRequest { id }
@@ -297,6 +318,12 @@ impl Server {
                     == Some(HandlerPhase::Active) =>
             {
                 self.leader_sync_request(from, id, out);
+            }
+            PeerMsg::Revalidate { session }
+                if self.leader().learners.get(&from).map(|h| h.phase)
+                    == Some(HandlerPhase::Active) =>
+            {
+                self.leader_mut().owners.insert(session, from);
             }
             _ => {}
         }
@@ -628,7 +655,15 @@ impl Server {
     pub(crate) fn leader_sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
         let zxid = self.last_logged();
         if self.plant(Plant::SyncWithoutQuorum) {
-            self.answer_sync(from, id, zxid, out);
+            // As ZooKeeper answers it (ZOOKEEPER-1675): a learner's sync once the proposals
+            // outstanding now commit, a sync of the leader's own client at once, at what is
+            // applied (its CommitProcessor treats that sync as a read).
+            let at = if from == self.cfg.my_id {
+                self.tree.last_zxid()
+            } else {
+                zxid
+            };
+            self.answer_sync(from, id, at, out);
             return;
         }
         let l = self.leader_mut();

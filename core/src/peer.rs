@@ -155,6 +155,16 @@ pub enum PeerMsg {
         id: u64,
         zxid: Zxid,
     },
+    /// learner -> leader: a client re-attached `session` here (ZooKeeper's REVALIDATE): the
+    /// session's requests now come through this learner, and any other server's are refused.
+    Revalidate {
+        session: SessionId,
+    },
+    /// leader -> learner: the request `rid` came for a session owned by another server now
+    /// (ZooKeeper's SessionMoved); the connection that sent it is closed.
+    SessionMoved {
+        rid: u64,
+    },
 }
 
 impl PeerMsg {
@@ -196,6 +206,8 @@ impl PeerMsg {
             PeerMsg::Request { .. } => "REQUEST",
             PeerMsg::SyncRequest { .. } => "SYNC",
             PeerMsg::SyncReply { .. } => "SYNC(reply)",
+            PeerMsg::Revalidate { .. } => "REVALIDATE",
+            PeerMsg::SessionMoved { .. } => "SESSIONMOVED",
         }
     }
 }

@@ -49,6 +49,16 @@ pub enum Event {
         xid: i32,
         request: Request,
     },
+    /// A request the runtime could not decode but answers as ZooKeeper does
+    /// (`jute::triage_request`): `reply` goes out in its turn; the connection closes after it
+    /// if `close`.
+    ClientRefused {
+        conn: ConnId,
+        xid: i32,
+        opcode: OpCode,
+        reply: Reply,
+        close: bool,
+    },
     ClientDisconnected {
         conn: ConnId,
     },
@@ -355,6 +365,13 @@ impl Server {
                 request,
             } => self.on_connect(conn, addr, request, out),
             Event::Client { conn, xid, request } => self.on_request(conn, xid, request, out),
+            Event::ClientRefused {
+                conn,
+                xid,
+                opcode,
+                reply,
+                close,
+            } => self.on_refused(conn, xid, opcode, reply, close, out),
             Event::ClientDisconnected { conn } => self.drop_conn(conn),
             Event::Persisted { through } => self.on_persisted(through, out),
         }

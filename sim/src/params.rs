@@ -18,6 +18,9 @@ pub struct FaultRates {
     pub down_len: u64,
     pub pause_every: u64,
     pub pause_len: u64,
+    /// A server's quorum side (timer, quorum connections) stalls; its client port serves.
+    pub stall_every: u64,
+    pub stall_len: u64,
     pub spike_every: u64,
     pub spike_len: u64,
     pub client_pause_every: u64,
@@ -37,6 +40,7 @@ impl FaultRates {
             (self.client_reset_every, "client-reset"),
             (self.crash_every, "crash"),
             (self.pause_every, "pause"),
+            (self.stall_every, "stall"),
             (self.spike_every, "spike"),
             (self.client_pause_every, "client-pause"),
             (self.client_crash_every, "client-crash"),
@@ -92,6 +96,11 @@ pub enum FaultAction {
         target: Target,
         ms: u64,
     },
+    /// The target's quorum side (timer, quorum connections) stalls for `ms`; clients served.
+    Stall {
+        target: Target,
+        ms: u64,
+    },
     /// Break every peer connection (both channels) of the target servers.
     Reset(Target),
     /// Links flap: for `ms`, connections reset at random every ~`every` ms.
@@ -119,6 +128,9 @@ pub struct FaultStep {
 pub enum Role {
     /// The swarm mix of reads, writes, multis, syncs and watches.
     Random,
+    /// The swarm mix's reads only (gets, children, sync+read): most ZooKeeper clients mostly
+    /// read, and a reader is never held up behind its own write.
+    Reader,
     /// Ephemeral-sequential lock; `fenced` = the resource checks the lock node's zxid.
     Lock {
         fenced: bool,
@@ -139,6 +151,7 @@ impl Role {
     pub fn name(&self) -> &'static str {
         match self {
             Role::Random => "random",
+            Role::Reader => "reader",
             Role::Lock { fenced: true } => "lock-fenced",
             Role::Lock { fenced: false } => "lock",
             Role::Election => "election",
@@ -153,6 +166,7 @@ impl Role {
     pub fn from_name(s: &str) -> Option<Role> {
         Some(match s {
             "random" => Role::Random,
+            "reader" => Role::Reader,
             "lock-fenced" => Role::Lock { fenced: true },
             "lock" => Role::Lock { fenced: false },
             "election" => Role::Election,
@@ -237,6 +251,11 @@ pub struct Params {
     pub session_timeout_ms: (u64, u64),
     pub mix: Mix,
     pub max_outstanding: usize,
+    /// Clients (by index) that are asynchronous, like a multi-threaded application sharing
+    /// one session: one new request a wake, up to `async_pipeline` outstanding, so requests
+    /// pile up in a stalled server's socket as they do in life.
+    pub async_clients: Vec<usize>,
+    pub async_pipeline: usize,
     pub think_ms: (u64, u64),
     pub keys: u32,
     /// Scenario claims beyond the ones every run checks.
@@ -275,6 +294,8 @@ impl Params {
             session_timeout_ms: (1_500, 4_000),
             mix: Mix::default(),
             max_outstanding: 2,
+            async_clients: Vec::new(),
+            async_pipeline: 8,
             think_ms: (100, 400),
             keys: 6,
             claims: Vec::new(),
@@ -329,6 +350,11 @@ impl Params {
         r.down_len = rng.range(100, 8_000);
         r.pause_every = maybe(rng, 0.3, 3_000, 20_000);
         r.pause_len = rng.range(100, 30 * tick);
+        // a stalled quorum side (a thread blocked with a lock held, ZOOKEEPER-2201) while the
+        // client port serves: a leader keeps believing it leads past syncLimit, answering its
+        // clients, while its followers elect another
+        r.stall_every = maybe(rng, 0.45, 2_000, 15_000);
+        r.stall_len = rng.range(2 * tick, 30 * tick);
         r.spike_every = maybe(rng, 0.3, 1_000, 10_000);
         r.spike_len = rng.range(200, 3_000);
         r.client_pause_every = maybe(rng, 0.2, 3_000, 20_000);
@@ -336,8 +362,13 @@ impl Params {
         r.client_crash_every = maybe(rng, 0.2, 5_000, 30_000);
         r.client_close_every = maybe(rng, 0.2, 5_000, 30_000);
         let n_clients = rng.range(5, 9) as usize;
-        p.clients = vec![Role::Random; n_clients];
-        p.session_timeout_ms = (4 * tick, rng.range(4 * tick, 20 * tick));
+        let readers = rng.range(0, n_clients as u64 / 2) as usize;
+        p.clients = vec![Role::Random; n_clients - readers];
+        p.clients.extend(vec![Role::Reader; readers]);
+        // short sessions (expiries, ephemerals) or the long ones deployments use (Kafka's 18 s
+        // and Curator's 60 s against a 2 s tick: 9 to 20 ticks), which outlast an election
+        let lo = if rng.chance(0.5) { 4 } else { rng.range(6, 12) };
+        p.session_timeout_ms = (lo * tick, rng.range(lo * tick, 20 * tick));
         let m = &mut p.mix;
         m.create = rng.range(1, 8) as u32;
         m.set = rng.range(0, 8) as u32;
@@ -348,9 +379,27 @@ impl Params {
         m.children = rng.range(0, 4) as u32;
         m.ephemeral = rng.range(0, 4) as u32;
         m.sequential = rng.range(0, 3) as u32;
+        if rng.chance(0.4) {
+            // the read-dominated load ZooKeeper is built for (the ZooKeeper paper's 10:1 and
+            // more): writes a few times rarer than reads
+            let scale = |w: u32| w / 3;
+            m.create = scale(m.create).max(1);
+            m.set = scale(m.set);
+            m.delete = scale(m.delete);
+            m.multi = scale(m.multi);
+            m.ephemeral = scale(m.ephemeral);
+            m.sequential = scale(m.sequential);
+            m.get += 4;
+            m.sync_read += 1;
+        }
         m.watch = rng.unit();
         m.versioned = rng.unit() * 0.6;
         p.max_outstanding = rng.range(1, 3) as usize;
+        let async_share = *rng.pick(&[0.0, 0.25, 0.5]).unwrap_or(&0.0);
+        p.async_clients = (0..p.clients.len())
+            .filter(|_| rng.chance(async_share))
+            .collect();
+        p.async_pipeline = rng.range(4, 12) as usize;
         // enough load to race with every fault, little enough to keep a seed cheap
         let think = rng.range(100, 400);
         p.think_ms = (think, think * rng.range(2, 5));

@@ -39,12 +39,11 @@ impl RunResult {
 
 /// The parameters a seed runs with: the scenario's if given, else the seed's swarm draw.
 pub fn params_for(seed: u64, scenario: Option<&Params>) -> (Params, SimRng) {
-    let mut rng = SimRng::new(seed);
     let p = match scenario {
         Some(p) => p.clone(),
-        None => Params::swarm(&mut rng),
+        None => Params::swarm(&mut SimRng::for_params(seed)),
     };
-    (p, rng)
+    (p, SimRng::new(seed))
 }
 
 pub fn describe(p: &Params, plant: Option<Plant>) -> String {

@@ -52,6 +52,10 @@ enum Ev {
         node: ServerId,
         inc: u64,
     },
+    Unstall {
+        node: ServerId,
+        inc: u64,
+    },
     ClientWake {
         client: usize,
         token: u64,
@@ -98,6 +102,7 @@ enum FaultKind {
     ClientReset,
     Crash,
     Pause,
+    Stall,
     Spike,
     ClientPause,
     ClientCrash,
@@ -162,6 +167,10 @@ struct Node {
     inc: u64,
     paused_until: Option<u64>,
     stalled: VecDeque<Event>,
+    /// Its quorum side (timer and quorum-channel connections) is stalled until then; its
+    /// client port still serves. Peer disconnects that arrive meanwhile wait here.
+    quorum_stalled_until: u64,
+    quorum_held: VecDeque<Event>,
     disk: Disk,
     clock_offset: u64,
     drift_ppm: i64,
@@ -179,6 +188,9 @@ impl Node {
     }
     fn up(&self) -> bool {
         self.server.is_some()
+    }
+    fn quorum_stalled(&self, now: u64) -> bool {
+        self.quorum_stalled_until > now
     }
     fn role(&self) -> &'static str {
         if self.server.is_none() {
@@ -369,6 +381,8 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
             PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
+            PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
+            PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
         }
     }
 }
@@ -470,6 +484,7 @@ impl std::fmt::Display for EventD<'_> {
             Event::Client { conn, xid, request } => {
                 write!(f, "conn {conn} xid {xid} {}", ReqD(request))
             }
+            Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
             Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
             Event::Persisted { through } => write!(f, "persisted through {through}"),
         }
@@ -554,6 +569,8 @@ impl World {
                     inc: 0,
                     paused_until: None,
                     stalled: VecDeque::new(),
+                    quorum_stalled_until: 0,
+                    quorum_held: VecDeque::new(),
                     disk: Disk::default(),
                     clock_offset: rng.range(0, 10_000),
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
@@ -715,6 +732,7 @@ impl World {
             }
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node, inc } => self.resume(node, inc),
+            Ev::Unstall { node, inc } => self.unstall(node, inc),
             Ev::ClientWake { client, token } => {
                 if self.clients[client].wake_token == token {
                     self.client_wake(client);
@@ -853,7 +871,8 @@ impl World {
         let spread = interval * jitter / 100;
         let next = now + interval - spread / 2 + self.rng.range(0, spread);
         self.schedule(next.max(now + 1), Ev::Tick { node: id, inc });
-        if self.nodes[&id].paused_until.is_some() {
+        let n = &self.nodes[&id];
+        if n.paused_until.is_some() || n.quorum_stalled(now) {
             return;
         }
         self.handle(id, Event::Tick);
@@ -869,6 +888,10 @@ impl World {
         }
         if n.paused_until.is_some() {
             n.stalled.push_back(event);
+            return;
+        }
+        if matches!(event, Event::PeerDisconnected { .. }) && n.quorum_stalled(self.now) {
+            n.quorum_held.push_back(event);
             return;
         }
         self.handle(id, event);
@@ -1371,6 +1394,13 @@ impl World {
         if self.net.blocked(from, to, now) {
             return;
         }
+        // a stalled quorum side neither reads nor writes its quorum connections (its
+        // unstall pumps them again)
+        if ch == QUORUM
+            && (self.nodes[&from].quorum_stalled(now) || self.nodes[&to].quorum_stalled(now))
+        {
+            return;
+        }
         loop {
             let Some(link) = self.net.links.get_mut(&(from, to, ch)) else {
                 return;
@@ -1496,6 +1526,8 @@ impl World {
         n.inc += 1;
         n.paused_until = None;
         n.stalled.clear();
+        n.quorum_stalled_until = 0;
+        n.quorum_held.clear();
         n.established = None;
         n.state = ServerState::Looking;
         let loss = n.disk.crash(&mut self.rng, survive, torn);
@@ -1552,6 +1584,68 @@ impl World {
         self.schedule(self.now + ms, Ev::Resume { node: id, inc });
     }
 
+    /// The quorum side of a server stalls: its timer and its quorum-channel connections, both
+    /// ways (a thread blocked with a lock held, as in ZOOKEEPER-2201), while its client port
+    /// keeps serving. A stalled leader keeps answering its clients from a view that may be
+    /// stale: its followers hear nothing, time out and elect another leader.
+    fn stall(&mut self, id: ServerId, ms: u64) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if !n.up() || n.quorum_stalled(now) {
+            return;
+        }
+        n.quorum_stalled_until = now + ms;
+        let inc = n.inc;
+        self.stats.pauses += 1;
+        let role = n.role();
+        self.log(
+            Who::N(id),
+            role,
+            format_args!("QUORUM STALL for {ms}ms (timer and peer connections; clients served)"),
+        );
+        self.schedule(now + ms, Ev::Unstall { node: id, inc });
+    }
+
+    fn unstall(&mut self, id: ServerId, inc: u64) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if n.inc != inc || n.quorum_stalled_until == 0 {
+            return;
+        }
+        n.quorum_stalled_until = 0;
+        let held: Vec<Event> = n.quorum_held.drain(..).collect();
+        let role = n.role();
+        self.log(
+            Who::N(id),
+            role,
+            format_args!("quorum side resumes, {} disconnects waiting", held.len()),
+        );
+        // the disconnects came before anything now queued on the connections (a break
+        // empties them)
+        for e in held {
+            if self.violation.is_some() {
+                return;
+            }
+            self.deliver(id, e);
+        }
+        let keys: Vec<(ServerId, ServerId, Channel)> = self
+            .net
+            .links
+            .iter()
+            .filter(|((a, b, ch), l)| {
+                *ch == QUORUM && (*a == id || *b == id) && !l.queue.is_empty()
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for (from, to, ch) in keys {
+            self.schedule(now, Ev::Pump { from, to, ch });
+        }
+    }
+
     fn resume(&mut self, id: ServerId, inc: u64) {
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
@@ -1582,6 +1676,7 @@ impl World {
                 Event::PeerDisconnected { peer } => (0, *peer),
                 Event::ClientConnected { conn, .. }
                 | Event::Client { conn, .. }
+                | Event::ClientRefused { conn, .. }
                 | Event::ClientDisconnected { conn } => (1, *conn),
                 Event::Persisted { .. } => (2, 0),
                 Event::Tick => (3, 0),
@@ -2039,6 +2134,7 @@ impl World {
             (r.client_reset_every, FaultKind::ClientReset),
             (r.crash_every, FaultKind::Crash),
             (r.pause_every, FaultKind::Pause),
+            (r.stall_every, FaultKind::Stall),
             (r.spike_every, FaultKind::Spike),
             (r.client_pause_every, FaultKind::ClientPause),
             (r.client_crash_every, FaultKind::ClientCrash),
@@ -2062,6 +2158,7 @@ impl World {
             FaultKind::ClientReset => r.client_reset_every,
             FaultKind::Crash => r.crash_every,
             FaultKind::Pause => r.pause_every,
+            FaultKind::Stall => r.stall_every,
             FaultKind::Spike => r.spike_every,
             FaultKind::ClientPause => r.client_pause_every,
             FaultKind::ClientCrash => r.client_crash_every,
@@ -2204,12 +2301,21 @@ impl World {
                 }
             }
             FaultKind::Pause => {
-                // half the time the leader: a stalled leader that wakes with a stale view is
-                // where leadership checks matter most
-                let leader = self.leader().filter(|_| self.fault_rng.chance(0.5));
+                // mostly the leader (it does the most work and collects the most garbage): a
+                // leader that wakes with a stale view is where leadership checks matter most
+                let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
                 if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
                     let ms = self.fault_rng.exp(r.pause_len).max(10);
                     self.pause(x, ms);
+                }
+            }
+            FaultKind::Stall => {
+                // mostly the leader: it does the most work, and a leader that keeps serving
+                // while it no longer leads is what the stall is for
+                let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
+                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
+                    let ms = self.fault_rng.exp(r.stall_len).max(10);
+                    self.stall(x, ms);
                 }
             }
             FaultKind::Spike => {
@@ -2416,6 +2522,11 @@ impl World {
                     self.pause(x, ms);
                 }
             }
+            FaultAction::Stall { target, ms } => {
+                for x in self.resolve(&target) {
+                    self.stall(x, ms);
+                }
+            }
             FaultAction::Reset(t) => {
                 for x in self.resolve(&t) {
                     for p in self.servers.clone() {
@@ -2469,6 +2580,8 @@ impl World {
         self.net.flap_until = 0;
         self.unblocked();
         for id in self.servers.clone() {
+            let inc = self.nodes[&id].inc;
+            self.unstall(id, inc);
             let n = &self.nodes[&id];
             if !n.up() {
                 self.restart(id);

@@ -144,9 +144,6 @@ fn every_plant_is_found_and_replays() {
     ensemble_sim::world::install_panic_hook();
     let budget = if release() { 1000 } else { 40 };
     for p in Plant::ALL {
-        if matches!(p, Plant::SyncWithoutQuorum) {
-            continue; // see `sync_without_quorum_is_found`
-        }
         let claims = expected_claims(p);
         let found = (0..budget).find_map(|seed| {
             let r = run_seed(seed, None, Some(p), TraceMode::Hash);
@@ -167,29 +164,6 @@ fn every_plant_is_found_and_replays() {
         assert_eq!(again.violation.as_ref().map(|v| &v.claim), Some(&v.claim));
         eprintln!("plant {} found by seed {seed}: {}", p.name(), v.claim);
     }
-}
-
-/// A sync answered without a quorum round is only wrong when the leader answering it has been
-/// deposed without knowing yet (a paused or partitioned leader whose followers already elected
-/// and committed under a new one). The swarm has such windows but they are rare: this search is
-/// not yet reliable within its budget, so it runs on demand (`--ignored`).
-#[test]
-#[ignore = "the stale-leader window is not yet reliably reached within 1000 swarm seeds"]
-fn sync_without_quorum_is_found() {
-    ensemble_sim::world::install_panic_hook();
-    let p = Plant::SyncWithoutQuorum;
-    let claims = expected_claims(p);
-    let found = (0..1000).find_map(|seed| {
-        let r = run_seed(seed, None, Some(p), TraceMode::Hash);
-        r.violation
-            .filter(|v| claims.contains(&v.claim.as_str()))
-            .map(|v| (seed, v))
-    });
-    assert!(
-        found.is_some(),
-        "plant {} not found in 1000 seeds",
-        p.name()
-    );
 }
 
 #[test]

@@ -229,17 +229,57 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
             } else {
                 match jute::decode_request(frame) {
                     Ok((xid, request)) => requests.push((xid, request, n)),
-                    Err(e) => {
-                        tracing::info!(
-                            "closing client {} (connection {conn}): bad request: {e}",
-                            super::show(addr)
-                        );
-                        // What came before the bad frame is still the client's to have.
-                        if !requests.is_empty() {
-                            let _ = input.send(Input::ClientRequests { conn, requests }).await;
+                    Err(e) => match jute::triage_request(frame, &e) {
+                        jute::BadRequest::Lenient { xid, request } => {
+                            requests.push((xid, request, n))
                         }
-                        break 'conn;
-                    }
+                        jute::BadRequest::Answer {
+                            xid,
+                            opcode,
+                            reply,
+                            close,
+                        } => {
+                            tracing::debug!(
+                                "client {} (connection {conn}): refused request: {e}",
+                                super::show(addr)
+                            );
+                            // In order: the requests before it go first.
+                            let before = std::mem::take(&mut requests);
+                            if !before.is_empty()
+                                && input
+                                    .send(Input::ClientRequests {
+                                        conn,
+                                        requests: before,
+                                    })
+                                    .await
+                                    .is_err()
+                            {
+                                return;
+                            }
+                            let refused = Input::ClientRefused {
+                                conn,
+                                xid,
+                                opcode,
+                                reply,
+                                close,
+                                size: n,
+                            };
+                            if input.send(refused).await.is_err() {
+                                return;
+                            }
+                        }
+                        jute::BadRequest::Close => {
+                            tracing::info!(
+                                "closing client {} (connection {conn}): bad request: {e}",
+                                super::show(addr)
+                            );
+                            // What came before the bad frame is still the client's to have.
+                            if !requests.is_empty() {
+                                let _ = input.send(Input::ClientRequests { conn, requests }).await;
+                            }
+                            break 'conn;
+                        }
+                    },
                 }
             }
         }

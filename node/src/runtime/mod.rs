@@ -88,6 +88,15 @@ pub enum Input {
         conn: ConnId,
         requests: Vec<(i32, Request, usize)>,
     },
+    /// A request that did not decode but is answered as ZooKeeper answers it.
+    ClientRefused {
+        conn: ConnId,
+        xid: i32,
+        opcode: ensemble_core::proto::OpCode,
+        reply: ensemble_core::proto::Reply,
+        close: bool,
+        size: usize,
+    },
     ClientClosed {
         conn: ConnId,
     },
