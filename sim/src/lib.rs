@@ -7,6 +7,7 @@
 pub mod check;
 pub mod client;
 pub mod disk;
+pub mod lines;
 pub mod net;
 pub mod params;
 pub mod rng;

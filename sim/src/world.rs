@@ -5,12 +5,16 @@
 use crate::check::{Reference, Violation, violation};
 use crate::client::{Client, ClientOut, Ctx, Shared};
 use crate::disk::Disk;
+use crate::lines::{
+    AppendLine, ClientReplyLine, ClientSendLine, CommitLine, EventLine, ReplyLine, SendLine,
+    short_req, txn_kind,
+};
 use crate::net::{Channel, ELECTION, Net, QUORUM};
 use crate::params::{ClientTarget, FaultAction, Params, Target};
 use crate::rng::SimRng;
-use crate::trace::Trace;
+use crate::trace::{Line, Trace};
 use ensemble_core::config::{Config, LearnerType};
-use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use ensemble_core::server::{ConnId, Effect, Event, Server};
@@ -141,6 +145,19 @@ pub enum Who {
     Net,
     Sim,
     Ref,
+}
+
+impl Who {
+    /// The subject as a number, for the trace hash.
+    fn code(self) -> u64 {
+        match self {
+            Who::N(id) => id,
+            Who::C(c) => (1 << 32) | c as u64,
+            Who::Net => 2 << 32,
+            Who::Sim => 3 << 32,
+            Who::Ref => 4 << 32,
+        }
+    }
 }
 
 impl std::fmt::Display for Who {
@@ -299,195 +316,6 @@ pub struct World {
     fault_end: u64,
 }
 
-/// Display adapters for trace lines: formatted straight into the trace hash, no strings.
-struct MsgD<'a>(&'a PeerMsg);
-struct TxnD<'a>(&'a Txn);
-pub struct ReqD<'a>(pub &'a Request);
-struct ReplyD<'a>(&'a Reply);
-struct EventD<'a>(&'a Event);
-
-fn describe_msg(m: &PeerMsg) -> MsgD<'_> {
-    MsgD(m)
-}
-fn txn_kind(t: &Txn) -> TxnD<'_> {
-    TxnD(t)
-}
-pub fn short_req(r: &Request) -> ReqD<'_> {
-    ReqD(r)
-}
-fn short_reply(r: &Reply) -> ReplyD<'_> {
-    ReplyD(r)
-}
-
-impl std::fmt::Display for MsgD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let m = self.0;
-        match m {
-            PeerMsg::Notification(n) => write!(
-                f,
-                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
-                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
-            ),
-            PeerMsg::LearnerInfo {
-                accepted_epoch,
-                last_zxid,
-                ..
-            } => {
-                write!(
-                    f,
-                    "{} accepted=e{accepted_epoch} last={last_zxid}",
-                    m.name()
-                )
-            }
-            PeerMsg::LeaderInfo { new_epoch } => write!(f, "LEADERINFO e{new_epoch}"),
-            PeerMsg::AckEpoch {
-                current_epoch,
-                last_zxid,
-            } => {
-                write!(f, "ACKEPOCH current=e{current_epoch} last={last_zxid}")
-            }
-            PeerMsg::Sync {
-                mode,
-                txns,
-                committed,
-            } => {
-                write!(f, "{}", m.name())?;
-                match mode {
-                    SyncMode::Trunc { to } => write!(f, " to={to}")?,
-                    SyncMode::Snap { zxid, .. } => write!(f, " at={zxid}")?,
-                    SyncMode::Diff => {}
-                }
-                match (txns.first(), txns.last()) {
-                    (Some(a), Some(b)) => write!(f, " txns={}..{}", a.zxid, b.zxid)?,
-                    _ => write!(f, " txns=none")?,
-                }
-                write!(f, " committed={committed}")
-            }
-            PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
-            PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
-            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE {committed}"),
-            PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
-            PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
-            PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
-            PeerMsg::Inform(t) => write!(f, "INFORM {} {}", t.zxid, TxnD(t)),
-            PeerMsg::Ping { round } => write!(f, "PING {round}"),
-            PeerMsg::PingReply { round, touched } => {
-                write!(f, "PING(reply) {round} sessions={}", touched.len())
-            }
-            PeerMsg::Request {
-                rid, session, cxid, ..
-            } => {
-                write!(f, "REQUEST rid={rid} session=0x{session:x} cxid={cxid}")
-            }
-            PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
-            PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
-        }
-    }
-}
-
-impl std::fmt::Display for TxnD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ensemble_core::txn::TxnOp;
-        let t = self.0;
-        match &t.op {
-            TxnOp::CreateSession { timeout_ms } => {
-                write!(f, "createSession 0x{:x} {timeout_ms}ms", t.session)
-            }
-            TxnOp::CloseSession => write!(f, "closeSession 0x{:x}", t.session),
-            TxnOp::Write { request, .. } => {
-                write!(
-                    f,
-                    "{} session=0x{:x} cxid={}",
-                    ReqD(request),
-                    t.session,
-                    t.cxid
-                )
-            }
-            TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
-        }
-    }
-}
-
-impl std::fmt::Display for ReqD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let w = |b: &bool| if *b { " watch" } else { "" };
-        match self.0 {
-            Request::Create { path, mode, .. } => write!(f, "create {path} {mode:?}"),
-            Request::Delete { path, version } => write!(f, "delete {path} v{version}"),
-            Request::Exists { path, watch } => write!(f, "exists {path}{}", w(watch)),
-            Request::GetData { path, watch } => write!(f, "getData {path}{}", w(watch)),
-            Request::SetData { path, version, .. } => write!(f, "setData {path} v{version}"),
-            Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
-                write!(f, "getChildren {path}{}", w(watch))
-            }
-            Request::Sync { path } => write!(f, "sync {path}"),
-            Request::Check { path, version } => write!(f, "check {path} v{version}"),
-            Request::Multi(ops) => write!(f, "multi[{}]", ops.len()),
-            Request::SetWatches { relative_zxid, .. } => {
-                write!(f, "setWatches rel={}", Zxid(*relative_zxid as u64))
-            }
-            Request::Ping => write!(f, "ping"),
-            Request::CloseSession => write!(f, "closeSession"),
-            other => write!(f, "{:?}", other.opcode()),
-        }
-    }
-}
-
-impl std::fmt::Display for ReplyD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ensemble_core::proto::{OpResult, Response};
-        match self.0 {
-            Err(e) => write!(f, "ERR {e:?}"),
-            Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
-                write!(f, "ok {path}")
-            }
-            Ok(Response::Stat(s)) => write!(f, "ok v{}", s.version),
-            Ok(Response::GetData { data, stat }) => {
-                write!(
-                    f,
-                    "ok {:?} v{}",
-                    String::from_utf8_lossy(data),
-                    stat.version
-                )
-            }
-            Ok(Response::GetChildren { children })
-            | Ok(Response::GetChildren2 { children, .. }) => {
-                write!(f, "ok {} children", children.len())
-            }
-            Ok(Response::Multi(rs)) => {
-                let failed = rs
-                    .iter()
-                    .filter(|r| matches!(r, OpResult::Error(c) if *c != 0))
-                    .count();
-                write!(f, "ok multi of {} ({} failed)", rs.len(), failed)
-            }
-            Ok(Response::Sync { path }) => write!(f, "ok sync {path}"),
-            Ok(_) => write!(f, "ok"),
-        }
-    }
-}
-
-impl std::fmt::Display for EventD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Event::Tick => write!(f, "tick"),
-            Event::Peer { from, msg } => write!(f, "recv {} from n{from}", MsgD(msg)),
-            Event::PeerDisconnected { peer } => write!(f, "peer n{peer} disconnected"),
-            Event::ClientConnected { conn, request, .. } => write!(
-                f,
-                "client conn {conn} connects session=0x{:x} lastZxidSeen={}",
-                request.session_id,
-                Zxid(request.last_zxid_seen as u64)
-            ),
-            Event::Client { conn, xid, request } => {
-                write!(f, "conn {conn} xid {xid} {}", ReqD(request))
-            }
-            Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
-            Event::Persisted { through } => write!(f, "persisted through {through}"),
-        }
-    }
-}
-
 thread_local! {
     /// The message of the last panic on this thread (set by the hook `install_panic_hook`).
     pub static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -635,6 +463,11 @@ impl World {
 
     fn log(&mut self, who: Who, role: &str, what: std::fmt::Arguments) {
         self.trace.line(self.now, who, role, what);
+    }
+
+    /// A frequent line, given as data (hashed without being formatted).
+    fn emit(&mut self, who: Who, role: &str, line: &impl Line) {
+        self.trace.emit(self.now, (who.code(), who), role, line);
     }
 
     fn fail(&mut self, v: Violation) {
@@ -898,7 +731,7 @@ impl World {
         let now = self.now;
         if !matches!(event, Event::Tick) {
             let role = self.nodes[&id].role();
-            self.log(Who::N(id), role, format_args!("{}", EventD(&event)));
+            self.emit(Who::N(id), role, &EventLine(&event));
         }
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.nodes.get_mut(&id).expect("node");
@@ -933,11 +766,7 @@ impl World {
         let role = self.nodes[&id].role();
         match e {
             Effect::Send { to, msg } => {
-                self.log(
-                    who,
-                    role,
-                    format_args!("  send {} to n{to}", describe_msg(&msg)),
-                );
+                self.emit(who, role, &SendLine { to, msg: &msg });
                 self.send_peer(id, to, msg);
             }
             Effect::DisconnectPeer { peer } => {
@@ -962,13 +791,15 @@ impl World {
                 reply,
                 ..
             } => {
-                self.log(
+                self.emit(
                     who,
                     role,
-                    format_args!(
-                        "  reply conn {conn} xid {xid} zxid {zxid} {}",
-                        short_reply(&reply)
-                    ),
+                    &ReplyLine {
+                        conn,
+                        xid,
+                        zxid,
+                        reply: &reply,
+                    },
                 );
                 self.send_to_client(
                     conn,
@@ -996,11 +827,12 @@ impl World {
             }
             Effect::Append { txns } => {
                 if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
-                    self.log(
-                        who,
-                        role,
-                        format_args!("  append {}..{} ({})", a.zxid, b.zxid, txns.len()),
-                    );
+                    let line = AppendLine {
+                        first: a.zxid,
+                        last: b.zxid,
+                        n: txns.len(),
+                    };
+                    self.emit(who, role, &line);
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
@@ -1299,11 +1131,7 @@ impl World {
                     }
                 }
             }
-            self.log(
-                Who::Ref,
-                "",
-                format_args!("commit {} {}", t.zxid, txn_kind(&t)),
-            );
+            self.emit(Who::Ref, "", &CommitLine(&t));
             self.reference.apply(&t, now)?;
         }
         Ok(())
@@ -1804,11 +1632,12 @@ impl World {
                 }
                 ClientOut::Send { conn, xid, request } => {
                     if xid >= 0 || xid == crate::client::SET_WATCHES_XID {
-                        self.log(
-                            who,
-                            "",
-                            format_args!("send conn {conn} xid {xid} {}", short_req(&request)),
-                        );
+                        let line = ClientSendLine {
+                            conn,
+                            xid,
+                            request: &request,
+                        };
+                        self.emit(who, "", &line);
                     }
                     self.c2s(conn, C2S::Request(xid, request));
                 }
@@ -1975,15 +1804,12 @@ impl World {
             ),
             S2C::Reply { xid, zxid, reply } => {
                 if *xid != crate::client::PING_XID {
-                    self.log(
-                        who,
-                        "",
-                        format_args!(
-                            "reply xid {xid} zxid {} {}",
-                            Zxid(*zxid as u64),
-                            short_reply(reply)
-                        ),
-                    );
+                    let line = ClientReplyLine {
+                        xid: *xid,
+                        zxid: *zxid,
+                        reply,
+                    };
+                    self.emit(who, "", &line);
                 }
             }
             S2C::Watch(e) => self.log(who, "", format_args!("watch event {:?} {}", e.kind, e.path)),
