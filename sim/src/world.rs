@@ -176,6 +176,44 @@ impl std::fmt::Display for Who {
     }
 }
 
+/// The servers by id (1, 2, ...): a vector, as every event looks one up.
+#[derive(Default)]
+struct Nodes(Vec<Node>);
+
+impl Nodes {
+    fn slot(&self, id: ServerId) -> Option<usize> {
+        let i = (id as usize).checked_sub(1)?;
+        (i < self.0.len()).then_some(i)
+    }
+    /// Ids are given in order from 1.
+    fn insert(&mut self, id: ServerId, n: Node) {
+        assert_eq!(id as usize, self.0.len() + 1, "servers are numbered from 1");
+        self.0.push(n);
+    }
+    fn get(&self, id: &ServerId) -> Option<&Node> {
+        self.slot(*id).map(|i| &self.0[i])
+    }
+    fn get_mut(&mut self, id: &ServerId) -> Option<&mut Node> {
+        self.slot(*id).map(|i| &mut self.0[i])
+    }
+    fn contains_key(&self, id: &ServerId) -> bool {
+        self.slot(*id).is_some()
+    }
+    fn keys(&self) -> impl Iterator<Item = &ServerId> {
+        self.0.iter().map(|n| &n.id)
+    }
+    fn values(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<&ServerId> for Nodes {
+    type Output = Node;
+    fn index(&self, id: &ServerId) -> &Node {
+        self.get(id).expect("a server of this run")
+    }
+}
+
 struct Node {
     id: ServerId,
     observer: bool,
@@ -285,7 +323,7 @@ pub struct World {
     queue: BinaryHeap<Scheduled>,
     rng: SimRng,
     fault_rng: SimRng,
-    nodes: BTreeMap<ServerId, Node>,
+    nodes: Nodes,
     net: Net,
     conns: BTreeMap<ConnId, CConn>,
     clients: Vec<Client>,
@@ -369,7 +407,7 @@ impl World {
         for id in params.voters + 1..=params.members() {
             members.insert(id, LearnerType::Observer);
         }
-        let mut nodes = BTreeMap::new();
+        let mut nodes = Nodes::default();
         for (&id, &kind) in &members {
             let mut c = Config::new(id, members.clone());
             c.tick_time_ms = params.tick_ms;
