@@ -10,7 +10,7 @@ use crate::lines::{
     short_req, txn_kind,
 };
 use crate::net::{Channel, ELECTION, Net, QUORUM};
-use crate::params::{ClientTarget, FaultAction, Params, Target};
+use crate::params::{ClientTarget, FaultAction, FaultStep, Params, Target};
 use crate::rng::SimRng;
 use crate::trace::{Line, Trace};
 use ensemble_core::config::{Config, LearnerType};
@@ -79,6 +79,11 @@ enum Ev {
     },
     Scheduled(FaultAction),
     Random(FaultKind),
+    /// Step `idx` of a lane of the schedule (see `FaultStep::lane`).
+    Lane {
+        lane: usize,
+        idx: usize,
+    },
     HealPartition {
         id: u64,
     },
@@ -352,6 +357,10 @@ pub struct World {
     establishments: Vec<(u64, u32, ServerId)>,
     end_at: u64,
     fault_end: u64,
+    /// The schedule's lanes, by lane number.
+    lanes: Vec<Vec<FaultStep>>,
+    /// The faults this run drew (swarm rates), as a schedule that replays them.
+    pub drawn: Vec<FaultStep>,
 }
 
 thread_local! {
@@ -486,6 +495,8 @@ impl World {
             establishments: Vec::new(),
             end_at,
             fault_end,
+            lanes: Vec::new(),
+            drawn: Vec::new(),
             params,
         }
     }
@@ -536,7 +547,23 @@ impl World {
         }
         self.schedule_random_faults();
         let steps = self.params.schedule.clone();
-        for s in steps {
+        for s in &steps {
+            if let Some(lane) = s.lane {
+                if self.lanes.len() <= lane {
+                    self.lanes.resize(lane + 1, Vec::new());
+                }
+                self.lanes[lane].push(s.clone());
+            }
+        }
+        // lanes start where the random faults of their kind would (in lane order, after them)
+        for lane in 0..self.lanes.len() {
+            self.lanes[lane].sort_by_key(|s| s.at_ms);
+            if let Some(first) = self.lanes[lane].first() {
+                let at = first.at_ms;
+                self.schedule(at, Ev::Lane { lane, idx: 0 });
+            }
+        }
+        for s in steps.into_iter().filter(|s| s.lane.is_none()) {
             self.schedule(s.at_ms, Ev::Scheduled(s.action));
         }
         self.schedule(self.fault_end, Ev::Heal);
@@ -641,6 +668,15 @@ impl World {
             }
             Ev::Scheduled(action) => self.apply_fault(action),
             Ev::Random(kind) => self.random_fault(kind),
+            Ev::Lane { lane, idx } => {
+                // as a drawn fault: the next of its lane is scheduled first, then it acts
+                if let Some(next) = self.lanes[lane].get(idx + 1) {
+                    let at = next.at_ms.max(self.now);
+                    self.schedule(at, Ev::Lane { lane, idx: idx + 1 });
+                }
+                let action = self.lanes[lane][idx].action.clone();
+                self.do_fault(action);
+            }
             Ev::HealPartition { id } => {
                 if self.net.partition_id == id && self.net.partitioned() {
                     self.log(Who::Net, "", format_args!("partition heals"));
@@ -1932,7 +1968,9 @@ impl World {
         }
     }
 
-    fn client_crash(&mut self, c: usize) {
+    /// A client process dies; another takes its place (a new session) after `revive` ms, or
+    /// after a drawn while, and by the end of the fault phase at the latest.
+    fn client_crash(&mut self, c: usize, revive: Option<u64>) {
         if self.clients[c].dead {
             return;
         }
@@ -1946,7 +1984,7 @@ impl World {
         }
         self.clients[c].dead = true;
         self.client_inbox.remove(&c);
-        let back = self.now + self.fault_rng.range(2_000, 10_000);
+        let back = self.now + revive.unwrap_or_else(|| self.fault_rng.range(2_000, 10_000));
         self.schedule(
             back.min(self.fault_end.max(self.now)),
             Ev::ClientRevive { client: c },
@@ -2034,28 +2072,42 @@ impl World {
         if next < self.fault_end {
             self.schedule(next, Ev::Random(kind));
         }
+        let action = self.draw_fault(kind);
+        // what the seed drew, exactly: `shrink` replays it as a schedule, one lane per kind
+        self.drawn.push(FaultStep {
+            at_ms: self.now,
+            lane: Some(kind as usize),
+            action: action.clone(),
+        });
+        self.do_fault(action);
+    }
+
+    /// A fault of this kind, drawn from the fault stream (targets, shapes, lengths), as a
+    /// concrete action.
+    fn draw_fault(&mut self, kind: FaultKind) -> FaultAction {
         let r = self.params.random.clone();
         let ids = self.servers.clone();
         let up: Vec<ServerId> = ids.iter().copied().filter(|i| self.nodes[i].up()).collect();
         match kind {
             FaultKind::Partition => {
-                let len = self.fault_rng.exp(r.partition_len).max(50);
+                let ms = self.fault_rng.exp(r.partition_len).max(50);
                 let mut shuffled = ids.clone();
                 self.fault_rng.shuffle(&mut shuffled);
                 let shape = self.fault_rng.below(4);
-                self.net.heal_partition();
+                let mut sides = Vec::new();
+                let mut oneway = Vec::new();
                 let desc = match shape {
                     0 => {
-                        self.net.sides.insert(shuffled[0], 0b10);
+                        sides.push((shuffled[0], 0b10));
                         for i in &shuffled[1..] {
-                            self.net.sides.insert(*i, 0b01);
+                            sides.push((*i, 0b01));
                         }
                         format!("isolate n{}", shuffled[0])
                     }
                     1 => {
                         let k = self.fault_rng.range(1, ids.len() as u64 - 1) as usize;
                         for (j, i) in shuffled.iter().enumerate() {
-                            self.net.sides.insert(*i, if j < k { 0b10 } else { 0b01 });
+                            sides.push((*i, if j < k { 0b10 } else { 0b01 }));
                         }
                         format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..])
                     }
@@ -2065,16 +2117,14 @@ impl World {
                             .range(1, (ids.len() as u64).saturating_sub(2).max(1))
                             as usize;
                         for (j, i) in shuffled.iter().enumerate() {
-                            self.net.sides.insert(
-                                *i,
-                                if j == 0 {
-                                    0b11
-                                } else if j <= k {
-                                    0b10
-                                } else {
-                                    0b01
-                                },
-                            );
+                            let side = if j == 0 {
+                                0b11
+                            } else if j <= k {
+                                0b10
+                            } else {
+                                0b01
+                            };
+                            sides.push((*i, side));
                         }
                         format!(
                             "bridge n{} between {:?} and {:?}",
@@ -2088,11 +2138,7 @@ impl World {
                         let outbound = self.fault_rng.chance(0.5);
                         for i in &ids {
                             if *i != x {
-                                if outbound {
-                                    self.net.oneway.insert((x, *i));
-                                } else {
-                                    self.net.oneway.insert((*i, x));
-                                }
+                                oneway.push(if outbound { (x, *i) } else { (*i, x) });
                             }
                         }
                         if outbound {
@@ -2102,15 +2148,21 @@ impl World {
                         }
                     }
                 };
-                self.begin_partition(desc, Some(len));
+                FaultAction::Partition {
+                    sides,
+                    oneway,
+                    ms,
+                    desc,
+                }
             }
             FaultKind::Clog => {
                 let a = ids[self.fault_rng.below(ids.len())];
                 let b = ids[self.fault_rng.below(ids.len())];
-                if a != b {
-                    let len = self.fault_rng.exp(r.clog_len).max(10);
-                    self.clog(a, b, len);
+                if a == b {
+                    return FaultAction::Nothing;
                 }
+                let ms = self.fault_rng.exp(r.clog_len).max(10);
+                FaultAction::Clog { from: a, to: b, ms }
             }
             FaultKind::Swizzle => {
                 // FoundationDB's swizzle-clog: clog a random subset's links one by one, then
@@ -2118,93 +2170,84 @@ impl World {
                 let mut subset = ids.clone();
                 self.fault_rng.shuffle(&mut subset);
                 subset.truncate(self.fault_rng.range(2, ids.len() as u64) as usize);
-                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
+                let mut clogs = Vec::new();
                 let mut t = 0;
                 for &a in &subset {
                     for &b in &subset {
                         if a != b {
                             t += self.fault_rng.range(10, 200);
                             let len = self.fault_rng.range(200, 3_000) + t;
-                            self.net.clogs.insert((a, b), self.now + len.max(t + 1));
-                            self.schedule(self.now + len, Ev::Unclog { from: a, to: b });
+                            clogs.push((a, b, len));
                         }
                     }
                 }
-                self.topology_changed();
+                FaultAction::Swizzle { clogs }
             }
             FaultKind::Reset => {
                 let a = ids[self.fault_rng.below(ids.len())];
                 let b = ids[self.fault_rng.below(ids.len())];
-                if a != b {
-                    let ch = self.fault_rng.chance(0.5);
-                    self.stats.resets += 1;
-                    self.log(
-                        Who::Net,
-                        "",
-                        format_args!("RESET n{a}<->n{b} {}", chname(ch)),
-                    );
-                    self.break_peer_conn(a, b, ch);
+                if a == b {
+                    return FaultAction::Nothing;
                 }
+                let election = self.fault_rng.chance(0.5);
+                FaultAction::ResetLink { a, b, election }
             }
             FaultKind::ClientReset => {
                 let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-                if let Some(&c) = self.fault_rng.pick(&conns) {
-                    self.log(Who::Net, "", format_args!("RESET client conn {c}"));
-                    self.reset_client_conn(c, true);
+                match self.fault_rng.pick(&conns) {
+                    Some(&conn) => FaultAction::ResetConn { conn },
+                    None => FaultAction::Nothing,
                 }
             }
-            FaultKind::Crash => {
-                if let Some(&x) = self.fault_rng.pick(&up) {
-                    self.crash(x);
-                    let back = self.fault_rng.exp(r.down_len).max(10);
-                    self.schedule(self.now + back, Ev::Restart { node: x });
+            FaultKind::Crash => match self.fault_rng.pick(&up) {
+                Some(&id) => {
+                    let ms = self.fault_rng.exp(r.down_len).max(10);
+                    FaultAction::CrashFor { id, ms }
                 }
-            }
-            FaultKind::Pause => {
+                None => FaultAction::Nothing,
+            },
+            FaultKind::Pause | FaultKind::Stall => {
                 // mostly the leader (it does the most work and collects the most garbage): a
-                // leader that wakes with a stale view is where leadership checks matter most
+                // leader that wakes with a stale view, or keeps serving while it no longer
+                // leads, is where leadership checks matter most
                 let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
-                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
+                let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) else {
+                    return FaultAction::Nothing;
+                };
+                let target = Target::Id(x);
+                if kind == FaultKind::Pause {
                     let ms = self.fault_rng.exp(r.pause_len).max(10);
-                    self.pause(x, ms);
-                }
-            }
-            FaultKind::Stall => {
-                // mostly the leader: it does the most work, and a leader that keeps serving
-                // while it no longer leads is what the stall is for
-                let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
-                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
+                    FaultAction::Pause { target, ms }
+                } else {
                     let ms = self.fault_rng.exp(r.stall_len).max(10);
-                    self.stall(x, ms);
+                    FaultAction::Stall { target, ms }
                 }
             }
             FaultKind::Spike => {
-                let x = ids[self.fault_rng.below(ids.len())];
-                let len = self.fault_rng.exp(r.spike_len).max(10);
+                let id = ids[self.fault_rng.below(ids.len())];
+                let ms = self.fault_rng.exp(r.spike_len).max(10);
                 let extra = self.fault_rng.range(20, 800);
-                self.log(
-                    Who::Net,
-                    "",
-                    format_args!("latency spike on n{x}: +{extra}ms for {len}ms"),
-                );
-                self.net.slow.insert(x, (self.now + len, extra));
+                FaultAction::Slow { id, extra, ms }
             }
             FaultKind::ClientPause => {
                 let c = self.fault_rng.below(self.clients.len());
                 let ms = self.fault_rng.exp(r.client_pause_len).max(10);
-                self.client_pause(c, ms);
+                FaultAction::PauseClient {
+                    target: ClientTarget::Index(c),
+                    ms,
+                }
             }
             FaultKind::ClientCrash => {
-                let c = self.fault_rng.below(self.clients.len());
-                self.client_crash(c);
+                let client = self.fault_rng.below(self.clients.len());
+                if self.clients[client].dead {
+                    return FaultAction::Nothing;
+                }
+                let ms = self.fault_rng.range(2_000, 10_000);
+                FaultAction::CrashClientFor { client, ms }
             }
             FaultKind::ClientClose => {
-                let c = self.fault_rng.below(self.clients.len());
-                self.log(Who::C(c), "", format_args!("closes its session"));
-                self.with_client(c, |cl, cx| {
-                    cl.close_session(cx);
-                    Ok(None)
-                });
+                let client = self.fault_rng.below(self.clients.len());
+                FaultAction::CloseSession { client }
             }
         }
     }
@@ -2343,8 +2386,84 @@ impl World {
     }
 
     fn apply_fault(&mut self, action: FaultAction) {
-        self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
+        if !matches!(action, FaultAction::Nothing) {
+            self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
+        }
+        self.do_fault(action);
+    }
+
+    fn do_fault(&mut self, action: FaultAction) {
         match action {
+            FaultAction::Nothing => {}
+            FaultAction::Partition {
+                sides,
+                oneway,
+                ms,
+                desc,
+            } => {
+                self.net.heal_partition();
+                for (id, side) in sides {
+                    self.net.sides.insert(id, side);
+                }
+                for cut in oneway {
+                    self.net.oneway.insert(cut);
+                }
+                self.begin_partition(desc, Some(ms));
+            }
+            FaultAction::Clog { from, to, ms } => self.clog(from, to, ms),
+            FaultAction::Swizzle { clogs } => {
+                let mut subset: Vec<ServerId> = Vec::new();
+                for (a, _, _) in &clogs {
+                    if !subset.contains(a) {
+                        subset.push(*a);
+                    }
+                }
+                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
+                for (a, b, len) in clogs {
+                    self.net.clogs.insert((a, b), self.now + len);
+                    self.schedule(self.now + len, Ev::Unclog { from: a, to: b });
+                }
+                self.topology_changed();
+            }
+            FaultAction::ResetLink { a, b, election } => {
+                self.stats.resets += 1;
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!("RESET n{a}<->n{b} {}", chname(election)),
+                );
+                self.break_peer_conn(a, b, election);
+            }
+            FaultAction::ResetConn { conn } => {
+                self.log(Who::Net, "", format_args!("RESET client conn {conn}"));
+                self.reset_client_conn(conn, true);
+            }
+            FaultAction::CrashFor { id, ms } => {
+                self.crash(id);
+                self.schedule(self.now + ms, Ev::Restart { node: id });
+            }
+            FaultAction::Slow { id, extra, ms } => {
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!("latency spike on n{id}: +{extra}ms for {ms}ms"),
+                );
+                self.net.slow.insert(id, (self.now + ms, extra));
+            }
+            FaultAction::CrashClientFor { client, ms } => {
+                if client < self.clients.len() {
+                    self.client_crash(client, Some(ms));
+                }
+            }
+            FaultAction::CloseSession { client } => {
+                if client < self.clients.len() {
+                    self.log(Who::C(client), "", format_args!("closes its session"));
+                    self.with_client(client, |cl, cx| {
+                        cl.close_session(cx);
+                        Ok(None)
+                    });
+                }
+            }
             FaultAction::Crash(t) => {
                 for x in self.resolve(&t) {
                     self.crash(x);
@@ -2420,7 +2539,7 @@ impl World {
             },
             FaultAction::CrashClient(t) => {
                 if let Some(c) = self.resolve_client(&t) {
-                    self.client_crash(c);
+                    self.client_crash(c, None);
                 }
             }
         }

@@ -210,3 +210,28 @@ fn swarm_seeds_pass() {
         failed.join("\n")
     );
 }
+
+/// The faults a swarm seed drew, written down as a schedule (lanes) in a scenario file with every
+/// parameter of the seed, replay the same run: what `shrink` starts from before it removes
+/// faults one by one.
+#[test]
+fn drawn_faults_replay_exactly() {
+    ensemble_sim::world::install_panic_hook();
+    let seeds = if release() { 0..30 } else { 0..2 };
+    for seed in seeds {
+        let r = run_seed(seed, None, None, TraceMode::Hash);
+        let (mut p, _) = ensemble_sim::runner::params_for(seed, None);
+        p.random = Default::default();
+        p.schedule = r.drawn.clone();
+        // through the scenario file, as `shrink` writes it
+        let text = ensemble_sim::scenario::to_toml(&p, "test");
+        let p = ensemble_sim::scenario::parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+        let again = run_seed(seed, Some(&p), None, TraceMode::Hash);
+        assert_eq!(
+            again.hash,
+            r.hash,
+            "seed {seed}: {} drawn faults replayed as a schedule gave another run",
+            r.drawn.len()
+        );
+    }
+}
