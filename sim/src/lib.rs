@@ -13,6 +13,7 @@ pub mod params;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod wgl;
 pub mod world;

@@ -1463,7 +1463,8 @@ impl World {
     }
 
     fn restart(&mut self, id: ServerId) {
-        if self.nodes[&id].up() {
+        // a schedule may name a server this run does not have (a shrunk topology)
+        if self.nodes.get(&id).is_none_or(|n| n.up()) {
             return;
         }
         self.start_node(id);
@@ -2341,7 +2342,7 @@ impl World {
                 .map(|n| n.id)
                 .take(1)
                 .collect(),
-            Target::Id(i) => vec![*i],
+            Target::Id(i) => self.nodes.get(i).map(|n| n.id).into_iter().collect(),
             Target::Crashed => self
                 .nodes
                 .values()
@@ -2426,6 +2427,9 @@ impl World {
                 self.topology_changed();
             }
             FaultAction::ResetLink { a, b, election } => {
+                if !self.nodes.contains_key(&a) || !self.nodes.contains_key(&b) {
+                    return;
+                }
                 self.stats.resets += 1;
                 self.log(
                     Who::Net,
