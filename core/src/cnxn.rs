@@ -6,7 +6,7 @@
 use crate::acl;
 use crate::peer::PeerMsg;
 use crate::proto::{
-    ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, Reply, Request, Response,
+    ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
     SessionId,
 };
 use crate::server::{Conn, ConnId, ConnPhase, Effect, Pending, Role, Server, Wait};
@@ -87,6 +87,17 @@ impl Server {
             out.push(Effect::Close { conn });
             return;
         }
+        // As ZooKeeper, a session has one connection per server: an older one here goes.
+        let older: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, o)| o.session == req.session_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for old in older {
+            out.push(Effect::Close { conn: old });
+            self.drop_conn(old);
+        }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
             self.conns.insert(conn, c);
@@ -101,8 +112,28 @@ impl Server {
         self.start_sync(sync_id, out);
     }
 
-    /// Bind `conn` to its (known, live) session and answer the handshake.
+    /// Bind `conn` to its (known, live) session and answer the handshake. A re-attach (not a
+    /// new session) makes this server the session's owner at the leader, so requests still
+    /// coming through another server's old connection are refused there (SessionMoved).
     fn attach(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let reattach = !matches!(c.phase, ConnPhase::Creating { .. });
+        let session = c.session;
+        let me = self.cfg.my_id;
+        if reattach {
+            match &mut self.role {
+                Role::Leading(l) => {
+                    l.owners.insert(session, me);
+                }
+                Role::Learning(l) => out.push(Effect::Send {
+                    to: l.leader,
+                    msg: PeerMsg::Revalidate { session },
+                }),
+                Role::Looking => {}
+            }
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -157,6 +188,13 @@ impl Server {
             server: self.cfg.my_id,
             rid,
         };
+        let me = self.cfg.my_id;
+        if let Role::Leading(l) = &mut self.role
+            && !l.owner_check(session, me, &op)
+        {
+            self.session_moved(rid, out);
+            return;
+        }
         match &self.role {
             Role::Leading(_) => self.propose(session, cxid, origin, op, out),
             Role::Learning(l) => {
@@ -172,6 +210,19 @@ impl Server {
                 });
             }
             Role::Looking => unreachable!("a LOOKING server has no clients"),
+        }
+    }
+
+    /// The leader refused request `rid`: its session is owned by another server now. As
+    /// ZooKeeper, the connection that sent it is closed (the client is attached elsewhere).
+    pub(crate) fn session_moved(&mut self, rid: u64, out: &mut Vec<Effect>) {
+        if let Some(conn) = self.rid_owner.remove(&rid) {
+            tracing::info!(
+                conn,
+                "session moved to another server; closing its old connection"
+            );
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
         }
     }
 
@@ -347,6 +398,42 @@ impl Server {
         if let Some(id) = sync_id {
             self.start_sync(id, out);
         }
+        self.drain(conn, out);
+    }
+
+    /// A request the runtime answers without decoding it (see `Event::ClientRefused`). It takes
+    /// its turn behind the connection's earlier requests, like any reply.
+    pub(crate) fn on_refused(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: OpCode,
+        reply: Reply,
+        close: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let applied = self.tree.last_zxid();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            out.push(Effect::Close { conn });
+            return;
+        };
+        if c.phase != ConnPhase::Connected || c.closing {
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
+            return;
+        }
+        let session = c.session;
+        c.queue.push_back(Pending {
+            xid,
+            opcode,
+            // never read: the result is already there
+            wait: Wait::Read(Request::Ping),
+            result: Some((applied, reply)),
+        });
+        if close {
+            c.closing = true;
+        }
+        self.touch(session);
         self.drain(conn, out);
     }
 

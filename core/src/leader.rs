@@ -69,6 +69,9 @@ pub(crate) struct Leader {
     pub closing: BTreeSet<SessionId>,
     pub last_reap: Millis,
     pub reaping: BTreeSet<String>,
+    /// Which server a session's requests come through (ZooKeeper's session owner): set by the
+    /// first request after we took over, by createSession and by a re-attach (REVALIDATE).
+    pub owners: BTreeMap<SessionId, ServerId>,
 }
 
 impl Leader {
@@ -101,6 +104,16 @@ impl Leader {
             self.expiry.remove(&(deadline, session));
         }
         self.closing.remove(&session);
+        self.owners.remove(&session);
+    }
+
+    /// May `server` submit `op` for `session`? As ZooKeeper's `SessionTracker.checkSession`:
+    /// the first server to ask owns a session nobody owns yet; closeSession is never refused.
+    pub(crate) fn owner_check(&mut self, session: SessionId, server: ServerId, op: &TxnOp) -> bool {
+        if matches!(op, TxnOp::CloseSession) {
+            return true;
+        }
+        *self.owners.entry(session).or_insert(server) == server
     }
 
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
@@ -167,6 +180,7 @@ impl Server {
             closing: BTreeSet::new(),
             last_reap: self.now,
             reaping: BTreeSet::new(),
+            owners: BTreeMap::new(),
         }));
         self.set_state(ServerState::Leading, out);
         self.maybe_decide_epoch(out);
@@ -290,6 +304,13 @@ impl Server {
                 {
                     return;
                 }
+                if !self.leader_mut().owner_check(session, from, &op) {
+                    out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::SessionMoved { rid },
+                    });
+                    return;
+                }
                 self.propose(session, cxid, Origin { server: from, rid }, op, out);
             }
             PeerMsg::SyncRequest { id }
@@ -297,6 +318,12 @@ impl Server {
                     == Some(HandlerPhase::Active) =>
             {
                 self.leader_sync_request(from, id, out);
+            }
+            PeerMsg::Revalidate { session }
+                if self.leader().learners.get(&from).map(|h| h.phase)
+                    == Some(HandlerPhase::Active) =>
+            {
+                self.leader_mut().owners.insert(session, from);
             }
             _ => {}
         }
@@ -379,7 +406,7 @@ impl Server {
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
         let upto = self.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Txn> {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> {
             self.history
                 .iter()
                 .filter(|t| t.zxid > from && t.zxid <= upto)
@@ -534,14 +561,14 @@ impl Server {
             self.go_looking("zxid counter exhausted", out);
             return;
         }
-        let txn = Txn {
+        let txn = Arc::new(Txn {
             zxid,
             time: self.now as i64,
             session,
             cxid,
             origin,
             op,
-        };
+        });
         self.append(vec![txn.clone()], out);
         let followers: Vec<ServerId> = self.leader().forwarding().collect();
         for peer in followers {
@@ -583,12 +610,14 @@ impl Server {
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
         let from = self.tree.last_zxid();
-        let informs: Vec<Txn> = self
-            .history
-            .iter()
-            .filter(|t| t.zxid > from && t.zxid <= z)
-            .cloned()
-            .collect();
+        // Only observers take the txns themselves (INFORM); without any, nothing to gather.
+        let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
+            let start = self.history.partition_point(|t| t.zxid <= from);
+            let end = self.history.partition_point(|t| t.zxid <= z);
+            self.history.range(start..end).cloned().collect()
+        } else {
+            Vec::new()
+        };
         self.commit_to(z, out);
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();

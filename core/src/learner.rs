@@ -235,6 +235,7 @@ impl Server {
             PeerMsg::SyncReply { id, zxid } if phase == LearnerPhase::Serving => {
                 self.sync_confirmed(id, zxid, out);
             }
+            PeerMsg::SessionMoved { rid } => self.session_moved(rid, out),
             other => {
                 tracing::debug!(
                     server = self.cfg.my_id,

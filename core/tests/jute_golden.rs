@@ -344,3 +344,102 @@ fn oversize_and_negative_lengths_are_refused() {
         Err(JuteError::BadLength { .. })
     ));
 }
+
+/// What each kind of refused request gets, as Apache ZooKeeper 3.8 answers it (probed side by
+/// side over the client port): most are answered and the session goes on.
+#[test]
+fn refused_requests_are_answered_as_zookeeper_answers_them() {
+    use ensemble_core::jute::BadRequest;
+    use ensemble_core::proto::{KeeperError, OpResult, Response};
+    fn frame(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
+        let mut f = xid.to_be_bytes().to_vec();
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+    fn s(v: &str) -> Vec<u8> {
+        let mut b = (v.len() as i32).to_be_bytes().to_vec();
+        b.extend_from_slice(v.as_bytes());
+        b
+    }
+    fn triage(f: &[u8]) -> BadRequest {
+        let e = jute::decode_request(f).expect_err("refused");
+        jute::triage_request(f, &e)
+    }
+    let answer = |xid, opcode, e: KeeperError, close| BadRequest::Answer {
+        xid,
+        opcode,
+        reply: Err(e),
+        close,
+    };
+    // an opcode ZooKeeper does not know: Unimplemented, then the connection closes
+    assert_eq!(
+        triage(&frame(7, 999, &[])),
+        answer(7, OpCode::Error, KeeperError::Unimplemented, true)
+    );
+    // create flags that name no mode: BadArguments
+    let world_acl = [
+        &1i32.to_be_bytes()[..],
+        &31i32.to_be_bytes(),
+        &s("world"),
+        &s("anyone"),
+    ]
+    .concat();
+    let create = |flags: i32| [&s("/m")[..], &s(""), &world_acl, &flags.to_be_bytes()].concat();
+    assert_eq!(
+        triage(&frame(3, 15, &create(7))),
+        answer(3, OpCode::Create2, KeeperError::BadArguments, false)
+    );
+    // in a multi: that op fails the multi
+    let mut multi = Vec::new();
+    for flags in [0, 7, 0] {
+        multi.extend_from_slice(&1i32.to_be_bytes());
+        multi.push(0);
+        multi.extend_from_slice(&(-1i32).to_be_bytes());
+        multi.extend_from_slice(&create(flags));
+    }
+    multi.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 1, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        triage(&frame(4, 14, &multi)),
+        BadRequest::Answer {
+            xid: 4,
+            opcode: OpCode::Multi,
+            reply: Ok(Response::Multi(vec![
+                OpResult::Error(0),
+                OpResult::Error(KeeperError::BadArguments.code()),
+                OpResult::Error(KeeperError::RuntimeInconsistency.code()),
+            ])),
+            close: false,
+        }
+    );
+    // reconfig is disabled; a truncated body or an unknown watch mode: MarshallingError
+    let reconfig = [&s("")[..], &s(""), &s(""), &(-1i64).to_be_bytes()].concat();
+    assert_eq!(
+        triage(&frame(5, 16, &reconfig)),
+        answer(5, OpCode::Reconfig, KeeperError::ReconfigDisabled, false)
+    );
+    assert_eq!(
+        triage(&frame(6, 4, &s("/"))),
+        answer(6, OpCode::GetData, KeeperError::MarshallingError, false)
+    );
+    let add_watch = [&s("/")[..], &7i32.to_be_bytes()].concat();
+    assert_eq!(
+        triage(&frame(8, 106, &add_watch)),
+        answer(8, OpCode::AddWatch, KeeperError::MarshallingError, false)
+    );
+    // bytes after a whole record are ignored
+    let exists = [&s("/")[..], &[0], &[1, 2, 3]].concat();
+    assert_eq!(
+        triage(&frame(9, 3, &exists)),
+        BadRequest::Lenient {
+            xid: 9,
+            request: Request::Exists {
+                path: "/".into(),
+                watch: false
+            }
+        }
+    );
+    // no whole header, or a bad auth packet: the connection closes
+    assert_eq!(triage(&[0, 0, 0, 1, 0, 0]), BadRequest::Close);
+    assert_eq!(triage(&frame(-4, 100, &[0, 0])), BadRequest::Close);
+}

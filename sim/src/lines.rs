@@ -92,6 +92,8 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
             PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
+            PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
+            PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
         }
     }
 }
@@ -193,6 +195,7 @@ impl std::fmt::Display for EventD<'_> {
             Event::Client { conn, xid, request } => {
                 write!(f, "conn {conn} xid {xid} {}", ReqD(request))
             }
+            Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
             Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
             Event::Persisted { through } => write!(f, "persisted through {through}"),
         }
@@ -397,6 +400,14 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(*id);
             h.u(zxid.0);
         }
+        PeerMsg::Revalidate { session } => {
+            h.u(18);
+            h.i(*session);
+        }
+        PeerMsg::SessionMoved { rid } => {
+            h.u(19);
+            h.u(*rid);
+        }
     }
 }
 
@@ -423,6 +434,11 @@ pub fn hash_event(h: &mut TraceHasher, e: &Event) {
             h.u(*conn);
             h.i(*xid as i64);
             hash_req(h, request);
+        }
+        Event::ClientRefused { conn, xid, .. } => {
+            h.u(8);
+            h.u(*conn);
+            h.i(*xid as i64);
         }
         Event::ClientDisconnected { conn } => {
             h.u(6);

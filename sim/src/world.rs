@@ -910,7 +910,7 @@ impl World {
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
-                        Some((p, _)) if p != t => {
+                        Some((p, _)) if p != &**t => {
                             let v = violation(
                                 "zab.zxid-unique",
                                 now,
@@ -927,7 +927,7 @@ impl World {
                         }
                         Some(_) => {}
                         None => {
-                            self.proposals.insert(t.zxid, (t.clone(), now));
+                            self.proposals.insert(t.zxid, (Txn::clone(t), now));
                         }
                     }
                 }
@@ -1576,6 +1576,7 @@ impl World {
                 Event::PeerDisconnected { peer } => (0, *peer),
                 Event::ClientConnected { conn, .. }
                 | Event::Client { conn, .. }
+                | Event::ClientRefused { conn, .. }
                 | Event::ClientDisconnected { conn } => (1, *conn),
                 Event::Persisted { .. } => (2, 0),
                 Event::Tick => (3, 0),

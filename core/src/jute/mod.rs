@@ -105,6 +105,102 @@ pub fn decode_request(frame: &[u8]) -> Result<(i32, Request), JuteError> {
     Ok((xid, req))
 }
 
+/// What Apache ZooKeeper 3.8 does with a request frame that [`decode_request`] refuses. It
+/// reads the header itself but leaves the body to its request processors, so most bad bodies
+/// are answered with an error and the session goes on; only a frame without a whole header or a
+/// bad auth packet closes the connection, and an opcode it does not know is answered
+/// Unimplemented and then closed (`ZooKeeperServer.processPacket`, `PrepRequestProcessor`,
+/// `FinalRequestProcessor`; checked side by side with the interop suite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// The record decodes but bytes follow it: ZooKeeper reads the record and ignores the rest.
+    Lenient { xid: i32, request: Request },
+    /// Answer `xid` with `reply` (encoded for `opcode`), then close the connection if `close`.
+    Answer {
+        xid: i32,
+        opcode: OpCode,
+        reply: Reply,
+        close: bool,
+    },
+    /// Not a request at all: close the connection.
+    Close,
+}
+
+/// Sort out a frame that `decode_request` refused with `err` (see [`BadRequest`]).
+pub fn triage_request(frame: &[u8], err: &JuteError) -> BadRequest {
+    use crate::proto::{KeeperError, OpResult, Response};
+    if check_size(frame).is_err() {
+        return BadRequest::Close;
+    }
+    let mut r = Reader::new(frame);
+    let (Ok(xid), Ok(raw)) = (r.int(), r.int()) else {
+        return BadRequest::Close;
+    };
+    let answer = |opcode, e: KeeperError| BadRequest::Answer {
+        xid,
+        opcode,
+        reply: Err(e),
+        close: false,
+    };
+    if matches!(err, JuteError::Trailing(_))
+        && let Ok(request) = request::read_request(raw, &mut r.clone())
+    {
+        return BadRequest::Lenient { xid, request };
+    }
+    let Some(opcode) = OpCode::from_i32(raw) else {
+        return BadRequest::Answer {
+            xid,
+            opcode: OpCode::Error,
+            reply: Err(KeeperError::Unimplemented),
+            close: true,
+        };
+    };
+    match opcode {
+        OpCode::Notification | OpCode::Error => BadRequest::Answer {
+            xid,
+            opcode,
+            reply: Err(KeeperError::Unimplemented),
+            close: true,
+        },
+        // decoded while the packet is read, before any request processor: a bad one closes
+        OpCode::Auth => BadRequest::Close,
+        OpCode::Reconfig => {
+            let well_formed = r.ustring().is_ok()
+                && r.ustring().is_ok()
+                && r.ustring().is_ok()
+                && r.long().is_ok();
+            if well_formed {
+                answer(opcode, KeeperError::ReconfigDisabled)
+            } else {
+                answer(opcode, KeeperError::MarshallingError)
+            }
+        }
+        // a client may not ask for the reaper's own op
+        OpCode::DeleteContainer => answer(opcode, KeeperError::BadArguments),
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl if matches!(err, JuteError::BadValue { what, .. } if *what == request::UNKNOWN_CREATE_FLAGS) => {
+            answer(opcode, KeeperError::BadArguments)
+        }
+        // The op with bad flags fails the multi as ZooKeeper's prep does: the ops before it
+        // report 0, it BadArguments, the ones after RuntimeInconsistency (the ops before it are
+        // taken to pass their own checks).
+        OpCode::Multi => match request::multi_bad_create_flags(&mut r) {
+            Some((bad, n)) => {
+                let mut results = vec![OpResult::Error(0); bad];
+                results.push(OpResult::Error(KeeperError::BadArguments.code()));
+                results.resize(n, OpResult::Error(KeeperError::RuntimeInconsistency.code()));
+                BadRequest::Answer {
+                    xid,
+                    opcode,
+                    reply: Ok(Response::Multi(results)),
+                    close: false,
+                }
+            }
+            None => answer(opcode, KeeperError::MarshallingError),
+        },
+        _ => answer(opcode, KeeperError::MarshallingError),
+    }
+}
+
 /// Appends a whole frame (length prefix included).
 pub fn encode_connect_response(resp: &ConnectResponse, out: &mut Vec<u8>) {
     framed(out, |out| {

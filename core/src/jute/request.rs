@@ -35,6 +35,10 @@ fn create_opcode(op: CreateOp) -> OpCode {
     }
 }
 
+/// The `what` of the error for create flags that name no `CreateMode`: ZooKeeper answers that
+/// BadArguments (a semantic refusal), not MarshallingError.
+pub(crate) const UNKNOWN_CREATE_FLAGS: &str = "unknown create flags";
+
 /// `CreateRequest` / `CreateTTLRequest` (the latter only for createTTL).
 struct Create {
     path: String,
@@ -45,23 +49,38 @@ struct Create {
 }
 
 fn read_create(r: &mut Reader<'_>, op: CreateOp) -> Result<Create, JuteError> {
+    match read_create_raw(r, op)? {
+        (c, None) => Ok(c),
+        (_, Some(offset)) => Err(JuteError::BadValue {
+            offset,
+            what: UNKNOWN_CREATE_FLAGS,
+        }),
+    }
+}
+
+/// The whole record, with the offset of its flags when they name no `CreateMode` (the mode is
+/// then a placeholder): ZooKeeper deserializes the record before it looks at the flags.
+fn read_create_raw(r: &mut Reader<'_>, op: CreateOp) -> Result<(Create, Option<usize>), JuteError> {
     let path = r.ustring()?;
     let data = r.buffer()?;
     let acl = r.acls()?;
     let offset = r.offset();
     let flags = r.int()?;
-    let mode = CreateMode::from_flags(flags).ok_or(JuteError::BadValue {
-        offset,
-        what: "unknown create flags",
-    })?;
     let ttl = if op == CreateOp::Ttl { r.long()? } else { 0 };
-    Ok(Create {
-        path,
-        data,
-        acl,
-        mode,
-        ttl,
-    })
+    let (mode, bad) = match CreateMode::from_flags(flags) {
+        Some(mode) => (mode, None),
+        None => (CreateMode::Persistent, Some(offset)),
+    };
+    Ok((
+        Create {
+            path,
+            data,
+            acl,
+            mode,
+            ttl,
+        },
+        bad,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -101,55 +120,83 @@ fn multi_header(r: &mut Reader<'_>) -> Result<(i32, bool), JuteError> {
 
 fn read_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, JuteError> {
     let mut ops = Vec::new();
-    loop {
-        let offset = r.offset();
-        let (kind, done) = multi_header(r)?;
-        if done {
-            return Ok(ops);
+    while let Some((op, bad)) = read_multi_op(r)? {
+        if let Some(offset) = bad {
+            return Err(JuteError::BadValue {
+                offset,
+                what: UNKNOWN_CREATE_FLAGS,
+            });
         }
-        let opcode = OpCode::from_i32(kind);
-        let op = match opcode {
-            Some(OpCode::Delete) => MultiOp::Delete {
-                path: r.ustring()?,
-                version: r.int()?,
-            },
-            Some(OpCode::SetData) => MultiOp::SetData {
-                path: r.ustring()?,
-                data: r.buffer()?,
-                version: r.int()?,
-            },
-            Some(OpCode::Check) => MultiOp::Check {
-                path: r.ustring()?,
-                version: r.int()?,
-            },
-            Some(c) => match create_op(c) {
-                Some(op) => {
-                    let c = read_create(r, op)?;
-                    MultiOp::Create {
-                        op,
-                        path: c.path,
-                        data: c.data,
-                        acl: c.acl,
-                        mode: c.mode,
-                        ttl: c.ttl,
-                    }
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+/// For a multi record that decodes except for create flags naming no `CreateMode`: the index
+/// of the first such op and the number of ops.
+pub(crate) fn multi_bad_create_flags(r: &mut Reader<'_>) -> Option<(usize, usize)> {
+    let mut first_bad = None;
+    let mut n = 0;
+    while let Some((_, bad)) = read_multi_op(r).ok()? {
+        if bad.is_some() && first_bad.is_none() {
+            first_bad = Some(n);
+        }
+        n += 1;
+    }
+    first_bad.map(|i| (i, n))
+}
+
+/// One op of a multi (with the offset of bad create flags, as `read_create_raw`); `None` at
+/// the terminating header.
+fn read_multi_op(r: &mut Reader<'_>) -> Result<Option<(MultiOp, Option<usize>)>, JuteError> {
+    let offset = r.offset();
+    let (kind, done) = multi_header(r)?;
+    if done {
+        return Ok(None);
+    }
+    let mut bad = None;
+    let op = match OpCode::from_i32(kind) {
+        Some(OpCode::Delete) => MultiOp::Delete {
+            path: r.ustring()?,
+            version: r.int()?,
+        },
+        Some(OpCode::SetData) => MultiOp::SetData {
+            path: r.ustring()?,
+            data: r.buffer()?,
+            version: r.int()?,
+        },
+        Some(OpCode::Check) => MultiOp::Check {
+            path: r.ustring()?,
+            version: r.int()?,
+        },
+        Some(c) => match create_op(c) {
+            Some(op) => {
+                let (c, b) = read_create_raw(r, op)?;
+                bad = b;
+                MultiOp::Create {
+                    op,
+                    path: c.path,
+                    data: c.data,
+                    acl: c.acl,
+                    mode: c.mode,
+                    ttl: c.ttl,
                 }
-                None => {
-                    return Err(JuteError::BadValue {
-                        offset,
-                        what: "not a multi write op",
-                    });
-                }
-            },
+            }
             None => {
                 return Err(JuteError::BadValue {
                     offset,
                     what: "not a multi write op",
                 });
             }
-        };
-        ops.push(op);
-    }
+        },
+        None => {
+            return Err(JuteError::BadValue {
+                offset,
+                what: "not a multi write op",
+            });
+        }
+    };
+    Ok(Some((op, bad)))
 }
 
 fn read_multi_read(r: &mut Reader<'_>) -> Result<Vec<ReadOp>, JuteError> {

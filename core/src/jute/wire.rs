@@ -10,6 +10,7 @@ pub(crate) const STAT_LEN: usize = 6 * 8 + 5 * 4;
 
 /// A cursor over one record. Every read checks the bytes that remain, so a hostile length can
 /// never make it allocate more than the frame holds.
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -227,13 +227,40 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                         request,
                         size: frame.len() + 4,
                     },
-                    Err(e) => {
-                        tracing::info!(
-                            "closing client {} (connection {conn}): bad request: {e}",
-                            super::show(addr)
-                        );
-                        break 'conn;
-                    }
+                    Err(e) => match jute::triage_request(&frame, &e) {
+                        jute::BadRequest::Lenient { xid, request } => Input::ClientRequest {
+                            conn,
+                            xid,
+                            request,
+                            size: frame.len() + 4,
+                        },
+                        jute::BadRequest::Answer {
+                            xid,
+                            opcode,
+                            reply,
+                            close,
+                        } => {
+                            tracing::debug!(
+                                "client {} (connection {conn}): refused request: {e}",
+                                super::show(addr)
+                            );
+                            Input::ClientRefused {
+                                conn,
+                                xid,
+                                opcode,
+                                reply,
+                                close,
+                                size: frame.len() + 4,
+                            }
+                        }
+                        jute::BadRequest::Close => {
+                            tracing::info!(
+                                "closing client {} (connection {conn}): bad request: {e}",
+                                super::show(addr)
+                            );
+                            break 'conn;
+                        }
+                    },
                 }
             };
             if input.send(msg).await.is_err() {

@@ -334,6 +334,31 @@ impl CoreLoop {
                 self.started.insert((conn, xid), Instant::now());
                 self.feed(Event::Client { conn, xid, request });
             }
+            Input::ClientRefused {
+                conn,
+                xid,
+                opcode,
+                reply,
+                close,
+                size,
+            } => {
+                let Some(link) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                link.info.recved += 1;
+                link.info.last_op = op_name(opcode);
+                link.info.last_cxid = xid;
+                self.stats.received += 1;
+                self.stats.bytes_received += size as u64;
+                self.started.insert((conn, xid), Instant::now());
+                self.feed(Event::ClientRefused {
+                    conn,
+                    xid,
+                    opcode,
+                    reply,
+                    close,
+                });
+            }
             Input::ClientClosed { conn } => {
                 if self.conns.remove(&conn).is_some() {
                     self.forget_conn(conn);

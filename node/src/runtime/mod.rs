@@ -87,6 +87,15 @@ pub enum Input {
         request: Request,
         size: usize,
     },
+    /// A request that did not decode but is answered as ZooKeeper answers it.
+    ClientRefused {
+        conn: ConnId,
+        xid: i32,
+        opcode: ensemble_core::proto::OpCode,
+        reply: ensemble_core::proto::Reply,
+        close: bool,
+        size: usize,
+    },
     ClientClosed {
         conn: ConnId,
     },

@@ -15,7 +15,7 @@ use ensemble_core::{Txn, Zxid};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 pub const LOG_MAGIC: &[u8; 8] = b"ENSTXLOG";
 pub const LOG_VERSION: u32 = 1;
@@ -292,7 +292,7 @@ fn zero_from(path: &Path, from: u64, len: u64) -> Result<(), StorageError> {
 // The writer thread.
 
 pub enum LogCmd {
-    Append(Vec<Txn>),
+    Append(Vec<Arc<Txn>>),
     /// Drop every txn with zxid > `after`.
     Truncate {
         after: Zxid,
@@ -375,7 +375,7 @@ impl Writer {
         })
     }
 
-    fn queue(&mut self, txns: Vec<Txn>) -> Result<(), StorageError> {
+    fn queue(&mut self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError> {
         for t in txns {
             if let Some(l) = self.last
                 && t.zxid <= l
