@@ -116,9 +116,11 @@ impl Server {
             return;
         }
         // Unknown here: maybe created so recently we have not applied it. A quorum sync tells.
-        let sync_id = self.start_sync(conn, out);
+        // The connection waits before the sync starts: a leader may confirm it at once.
+        let sync_id = self.new_sync(conn);
         c.phase = ConnPhase::Revalidating { sync_id };
         self.conns.insert(conn, c);
+        self.start_sync(sync_id, out);
     }
 
     /// Bind `conn` to its (known, live) session and answer the handshake. A re-attach (not a
@@ -235,11 +237,17 @@ impl Server {
         }
     }
 
-    /// Ask the leader for a quorum-confirmed sync point on behalf of `conn`.
-    fn start_sync(&mut self, conn: ConnId, out: &mut Vec<Effect>) -> u64 {
+    /// A sync on behalf of `conn`; record what waits for it, then [`Self::start_sync`].
+    fn new_sync(&mut self, conn: ConnId) -> u64 {
         let id = self.next_sync_id;
         self.next_sync_id += 1;
         self.sync_owner.insert(id, conn);
+        id
+    }
+
+    /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
+    /// (a lone voter) answers within this call, so what waits must already be recorded.
+    fn start_sync(&mut self, id: u64, out: &mut Vec<Effect>) {
         match &self.role {
             Role::Leading(_) => self.leader_sync_request(self.cfg.my_id, id, out),
             Role::Learning(l) => {
@@ -251,7 +259,6 @@ impl Server {
             }
             Role::Looking => unreachable!("a LOOKING server has no clients"),
         }
-        id
     }
 
     /// The leader confirmed a sync: everything through `zxid` must be applied before answering.
@@ -364,9 +371,11 @@ impl Server {
         let session = c.session;
         let opcode = request.opcode();
         self.touch(session);
+        let mut sync_id = None;
         let wait = match request {
             Request::Sync { path } => {
-                let id = self.start_sync(conn, out);
+                let id = self.new_sync(conn);
+                sync_id = Some(id);
                 Wait::Sync {
                     id,
                     path,
@@ -396,6 +405,9 @@ impl Server {
                 wait,
                 result: None,
             });
+        }
+        if let Some(id) = sync_id {
+            self.start_sync(id, out);
         }
         self.drain(conn, out);
     }

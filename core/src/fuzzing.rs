@@ -407,7 +407,10 @@ impl World {
             }
             Effect::DisconnectPeer { peer } => self.break_quorum(id, peer),
             Effect::StateChanged { .. } => {}
-            Effect::Append { txns } => self.disk(id).volatile.extend(txns),
+            Effect::Append { txns } => self
+                .disk(id)
+                .volatile
+                .extend(txns.iter().map(|t| (**t).clone())),
             Effect::Truncate { after } => {
                 let d = self.disk(id);
                 d.durable.retain(|t| t.zxid <= after);

@@ -406,7 +406,7 @@ impl Server {
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
         let upto = self.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Txn> {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> {
             self.history
                 .iter()
                 .filter(|t| t.zxid > from && t.zxid <= upto)
@@ -561,14 +561,14 @@ impl Server {
             self.go_looking("zxid counter exhausted", out);
             return;
         }
-        let txn = Txn {
+        let txn = Arc::new(Txn {
             zxid,
             time: self.now as i64,
             session,
             cxid,
             origin,
             op,
-        };
+        });
         self.append(vec![txn.clone()], out);
         let followers: Vec<ServerId> = self.leader().forwarding().collect();
         for peer in followers {
@@ -610,12 +610,14 @@ impl Server {
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
         let from = self.tree.last_zxid();
-        let informs: Vec<Txn> = self
-            .history
-            .iter()
-            .filter(|t| t.zxid > from && t.zxid <= z)
-            .cloned()
-            .collect();
+        // Only observers take the txns themselves (INFORM); without any, nothing to gather.
+        let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
+            let start = self.history.partition_point(|t| t.zxid <= from);
+            let end = self.history.partition_point(|t| t.zxid <= z);
+            self.history.range(start..end).cloned().collect()
+        } else {
+            Vec::new()
+        };
         self.commit_to(z, out);
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();
@@ -653,7 +655,15 @@ impl Server {
     pub(crate) fn leader_sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
         let zxid = self.last_logged();
         if self.plant(Plant::SyncWithoutQuorum) {
-            self.answer_sync(from, id, zxid, out);
+            // As ZooKeeper answers it (ZOOKEEPER-1675): a learner's sync once the proposals
+            // outstanding now commit, a sync of the leader's own client at once, at what is
+            // applied (its CommitProcessor treats that sync as a read).
+            let at = if from == self.cfg.my_id {
+                self.tree.last_zxid()
+            } else {
+                zxid
+            };
+            self.answer_sync(from, id, at, out);
             return;
         }
         let l = self.leader_mut();

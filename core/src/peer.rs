@@ -46,7 +46,30 @@ pub enum SyncMode {
     /// Drop everything in the learner's log after `to`, then append `txns`.
     Trunc { to: Zxid },
     /// Replace the learner's state with this snapshot (taken at `zxid`), then append `txns`.
-    Snap { zxid: Zxid, snapshot: Arc<Vec<u8>> },
+    Snap {
+        zxid: Zxid,
+        #[serde(with = "arc_bytes")]
+        snapshot: Arc<Vec<u8>>,
+    },
+}
+
+/// Straight into the `Arc` (serde's own impl decodes into a `Box` and then copies it over).
+fn arc_txn<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<Txn>, D::Error> {
+    Txn::deserialize(d).map(Arc::new)
+}
+
+/// A snapshot travels as one byte string (bincode then copies it whole, not byte by byte).
+mod arc_bytes {
+    use serde::{Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(v: &Arc<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(v.as_slice(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<u8>>, D::Error> {
+        serde_bytes::deserialize::<Vec<u8>, D>(d).map(Arc::new)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +99,7 @@ pub enum PeerMsg {
     /// snapshot) known committed when it was sent.
     Sync {
         mode: SyncMode,
-        txns: Vec<Txn>,
+        txns: Vec<Arc<Txn>>,
         committed: Zxid,
     },
     /// leader -> learner: everything above is the new epoch's starting history.
@@ -93,7 +116,8 @@ pub enum PeerMsg {
     },
 
     // --- broadcast ---
-    Proposal(Txn),
+    /// Shared, not copied: the same txn is in the history, the log and every follower's frame.
+    Proposal(#[serde(deserialize_with = "arc_txn")] Arc<Txn>),
     /// follower -> leader: every proposal through `zxid` is durable here.
     Ack {
         zxid: Zxid,
@@ -103,7 +127,7 @@ pub enum PeerMsg {
         zxid: Zxid,
     },
     /// leader -> observer: a committed txn.
-    Inform(Txn),
+    Inform(#[serde(deserialize_with = "arc_txn")] Arc<Txn>),
 
     // --- liveness, sessions, sync ---
     /// leader -> learner, every tick (and at once for a quorum `sync` round).
@@ -185,5 +209,61 @@ impl PeerMsg {
             PeerMsg::Revalidate { .. } => "REVALIDATE",
             PeerMsg::SessionMoved { .. } => "SESSIONMOVED",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bincode::Options;
+    use serde::Serialize;
+
+    /// Byte fields go through serde's bytes hooks; in bincode that is the very encoding a
+    /// sequence of u8 had (a u64 length, then the bytes), so logs, snapshots and peers written
+    /// before keep decoding.
+    #[test]
+    fn byte_fields_encode_as_sequences_did() {
+        #[derive(Serialize)]
+        enum Old {
+            Snap { zxid: Zxid, snapshot: Vec<u8> },
+        }
+        let opts = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_big_endian();
+        let new = SyncMode::Snap {
+            zxid: Zxid(7),
+            snapshot: Arc::new(vec![1, 2, 3, 250]),
+        };
+        let old = Old::Snap {
+            zxid: Zxid(7),
+            snapshot: vec![1, 2, 3, 250],
+        };
+        let bytes = opts.serialize(&new).expect("encodes");
+        // Variant 2 of SyncMode is Snap; Old has it at 0.
+        let mut want = opts.serialize(&old).expect("encodes");
+        want[..4].copy_from_slice(&2u32.to_be_bytes());
+        assert_eq!(bytes, want);
+        let back: SyncMode = opts.deserialize(&bytes).expect("decodes");
+        assert_eq!(back, new);
+
+        #[derive(Serialize)]
+        struct OldSetData {
+            path: String,
+            data: Vec<u8>,
+            version: i32,
+        }
+        let req = crate::proto::Request::SetData {
+            path: "/a".into(),
+            data: vec![9; 100],
+            version: -1,
+        };
+        let old = OldSetData {
+            path: "/a".into(),
+            data: vec![9; 100],
+            version: -1,
+        };
+        let mut want = 4u32.to_be_bytes().to_vec(); // Request::SetData is variant 4
+        want.extend(opts.serialize(&old).expect("encodes"));
+        assert_eq!(opts.serialize(&req).expect("encodes"), want);
     }
 }

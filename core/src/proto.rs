@@ -394,6 +394,7 @@ pub struct ConnectRequest {
     pub last_zxid_seen: i64,
     pub timeout_ms: i32,
     pub session_id: SessionId,
+    #[serde(with = "serde_bytes")]
     pub passwd: Vec<u8>,
     /// `None` when an old client left the byte out; echo the same shape back.
     pub read_only: Option<bool>,
@@ -406,6 +407,7 @@ pub struct ConnectResponse {
     pub protocol_version: i32,
     pub timeout_ms: i32,
     pub session_id: SessionId,
+    #[serde(with = "serde_bytes")]
     pub passwd: Vec<u8>,
     pub read_only: Option<bool>,
 }
@@ -416,6 +418,7 @@ pub enum MultiOp {
     Create {
         op: CreateOp,
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         acl: Vec<Acl>,
         mode: CreateMode,
@@ -427,6 +430,7 @@ pub enum MultiOp {
     },
     SetData {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         version: i32,
     },
@@ -449,6 +453,7 @@ pub enum Request {
     Create {
         op: CreateOp,
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         acl: Vec<Acl>,
         mode: CreateMode,
@@ -468,6 +473,7 @@ pub enum Request {
     },
     SetData {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         version: i32,
     },
@@ -526,6 +532,7 @@ pub enum Request {
     },
     Auth {
         scheme: String,
+        #[serde(with = "serde_bytes")]
         auth: Vec<u8>,
     },
     WhoAmI,
@@ -619,6 +626,7 @@ pub enum OpResult {
 pub enum ReadResult {
     GetChildren(Vec<String>),
     GetData {
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         stat: Stat,
     },
@@ -651,6 +659,7 @@ pub enum Response {
     /// exists, setData, setACL
     Stat(Stat),
     GetData {
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         stat: Stat,
     },

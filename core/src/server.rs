@@ -102,7 +102,7 @@ pub enum Effect {
     },
     /// Append to the txn log; durability is reported later with `Event::Persisted`.
     Append {
-        txns: Vec<Txn>,
+        txns: Vec<Arc<Txn>>,
     },
     /// Drop every logged txn with zxid > `after`.
     Truncate {
@@ -251,7 +251,8 @@ pub struct Server {
     pub(crate) tree: DataTree,
     pub(crate) watches: WatchManager,
     /// Recent committed txns (for DIFF) followed by every logged but not yet applied txn.
-    pub(crate) history: VecDeque<Txn>,
+    /// Shared with the effects and messages that carry them, so a txn is never deep-copied.
+    pub(crate) history: VecDeque<Arc<Txn>>,
     /// Every txn with zxid > `window_base` that this server has logged is in `history`.
     pub(crate) window_base: Zxid,
     /// The log is durable through this zxid.
@@ -315,7 +316,7 @@ impl Server {
                 return Err(RecoverError::LogOrder { zxid: txn.zxid });
             }
             last = txn.zxid;
-            history.push_back(txn);
+            history.push_back(Arc::new(txn));
         }
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
@@ -407,7 +408,7 @@ impl Server {
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
     pub fn history(&self) -> impl Iterator<Item = &Txn> {
-        self.history.iter()
+        self.history.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
@@ -634,7 +635,7 @@ impl Server {
     // ---------------------------------------------------------------- log
 
     /// Log txns (after the caller made sure they extend the history in zxid order).
-    pub(crate) fn append(&mut self, txns: Vec<Txn>, out: &mut Vec<Effect>) {
+    pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
         if txns.is_empty() {
             return;
         }
@@ -680,8 +681,10 @@ impl Server {
         }
         let start = self.history.partition_point(|t| t.zxid <= applied);
         let end = self.history.partition_point(|t| t.zxid <= to);
-        let txns: Vec<Txn> = self.history.range(start..end).cloned().collect();
-        for txn in txns {
+        // Applying only appends to the history (a write released behind a sync), so the
+        // indexes stay put; each txn is held by a reference count, not copied.
+        for i in start..end {
+            let txn = Arc::clone(&self.history[i]);
             self.apply_txn(&txn, out);
         }
         self.trim_history();

@@ -85,22 +85,3 @@ fn trace() {
         ensemble_core::fuzzing::ensemble_trace(&data);
     }
 }
-
-/// Inputs that crash the core through bugs in the protocol code (not fixable in a decoder):
-/// each file in `fuzz/regressions/ensemble/` is named after its bug (see fuzz/README.md). This
-/// test fails until they are fixed; then move the files into `fuzz/corpus/ensemble/` and drop
-/// the `ignore`. Run with `cargo test -p ensemble-core --test fuzz_corpus -- --ignored`.
-#[test]
-#[ignore = "known core bugs found by fuzzing, awaiting a fix in leader.rs (see fuzz/README.md)"]
-fn known_core_bugs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/ensemble");
-    let mut failed = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("regressions dir") {
-        let p = e.expect("entry").path();
-        let data = std::fs::read(&p).expect("read");
-        if std::panic::catch_unwind(|| ensemble_core::fuzzing::ensemble(&data)).is_err() {
-            failed.push(p.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "still failing: {failed:#?}");
-}

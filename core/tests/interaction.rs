@@ -207,7 +207,12 @@ impl World {
             Effect::StateChanged { state, epoch } => {
                 let _ = writeln!(self.log, "{id}: {state:?} epoch={epoch}");
             }
-            Effect::Append { txns } => self.disks.get_mut(&id).expect("disk").volatile.extend(txns),
+            Effect::Append { txns } => self
+                .disks
+                .get_mut(&id)
+                .expect("disk")
+                .volatile
+                .extend(txns.iter().map(|t| Txn::clone(t))),
             Effect::Truncate { after } => {
                 let d = self.disks.get_mut(&id).expect("disk");
                 d.durable.retain(|t| t.zxid <= after);

@@ -26,8 +26,8 @@ fn opts(d: &Path) -> StorageOptions {
     }
 }
 
-fn txn(epoch: u32, n: u32) -> Txn {
-    Txn {
+fn txn(epoch: u32, n: u32) -> Arc<Txn> {
+    Arc::new(Txn {
         zxid: Zxid::new(epoch, n),
         time: 1_700_000_000_000 + n as i64,
         session: 0x1000 + n as i64,
@@ -44,7 +44,7 @@ fn txn(epoch: u32, n: u32) -> Txn {
             },
             auth: vec![],
         },
-    }
+    })
 }
 
 type Events = Arc<Mutex<Vec<LogEvent>>>;
@@ -100,7 +100,7 @@ fn group_commit_and_recovery() {
 
     let (o, _) = open(&d);
     assert_eq!(o.recovered.log.len(), 1000);
-    assert_eq!(o.recovered.log[999], txn(1, 1000));
+    assert_eq!(o.recovered.log[999], *txn(1, 1000));
     // Appends after a restart continue the same file.
     o.storage.append(vec![txn(1, 1001), txn(1, 1002)]).unwrap();
     o.storage.close().unwrap();
@@ -138,7 +138,7 @@ fn torn_tail_is_truncated() {
     let (o, _) = open(&d);
     assert_eq!(
         zxids(&o.recovered.log),
-        zxids(&(1..=9).map(|n| txn(1, n)).collect::<Vec<_>>())
+        zxids(&(1..=9).map(|n| Txn::clone(&txn(1, n))).collect::<Vec<_>>())
     );
     assert!(
         o.warnings.iter().any(|w| w.contains("torn tail")),

@@ -168,6 +168,8 @@ pub struct Client {
     pub dead: bool,
     pub wake_token: u64,
     pub wake_at: u64,
+    /// An asynchronous client's pipeline depth (see `Params::async_clients`).
+    pipeline: Option<usize>,
 }
 
 /// Paths of the random mix.
@@ -202,6 +204,10 @@ impl Client {
             dead: false,
             wake_token: 0,
             wake_at: 0,
+            pipeline: params
+                .async_clients
+                .contains(&idx)
+                .then_some(params.async_pipeline.max(1)),
         }
     }
 
@@ -271,11 +277,18 @@ impl Client {
                         self.pings_out += 1;
                     }
                     if issue && !self.set_watches_out {
-                        let max = match self.role {
-                            RoleState::Random(_) => cx.params.max_outstanding,
-                            _ => 1,
+                        let mix = matches!(self.role, RoleState::Random(_) | RoleState::Reader(_));
+                        let (max, per_wake) = match (mix, self.pipeline) {
+                            (true, Some(depth)) => (depth, 1),
+                            (true, None) => (cx.params.max_outstanding, usize::MAX),
+                            (false, _) => (1, 1),
                         };
-                        while self.pending.len() < max {
+                        let mut issued = 0;
+                        // a sync's read goes with it
+                        while self.pending.len() < max
+                            && (issued < per_wake || self.role.read_after_sync())
+                        {
+                            issued += 1;
                             let sid = self.session_id();
                             let Some(req) = self.role.next(self.idx, sid, cx) else {
                                 break;
@@ -829,6 +842,7 @@ impl Client {
 
 pub enum RoleState {
     Random(RandomRole),
+    Reader(RandomRole),
     Lock(LockRole),
     Election(LockRole),
     Member(MemberRole),
@@ -845,6 +859,8 @@ pub struct RandomRole {
     children: BTreeMap<String, Vec<String>>,
     /// The read to send right after a sync.
     after_sync: Option<Request>,
+    /// Reads only (the `reader` role).
+    reader: bool,
 }
 
 /// Lock and election share the ephemeral-sequential queue mechanics.
@@ -952,6 +968,10 @@ impl RoleState {
         };
         match role {
             Role::Random => RoleState::Random(RandomRole::default()),
+            Role::Reader => RoleState::Reader(RandomRole {
+                reader: true,
+                ..RandomRole::default()
+            }),
             Role::Lock { fenced } => RoleState::Lock(lock(*fenced, false, "/lock")),
             Role::Election => RoleState::Election(lock(true, true, "/election")),
             Role::Member => RoleState::Member(MemberRole {
@@ -988,6 +1008,11 @@ impl RoleState {
         matches!(self, RoleState::Election(l) if l.phase == LockPhase::Holding)
     }
 
+    /// A sync was issued and its read is still to go.
+    fn read_after_sync(&self) -> bool {
+        matches!(self, RoleState::Random(r) | RoleState::Reader(r) if r.after_sync.is_some())
+    }
+
     fn wake_hint(&self, now: u64) -> Option<u64> {
         match self {
             RoleState::Lock(l) | RoleState::Election(l) if l.next_at > now => Some(l.next_at - now),
@@ -1000,7 +1025,7 @@ impl RoleState {
     fn next(&mut self, idx: usize, session: SessionId, cx: &mut Ctx) -> Option<Request> {
         let now = cx.now;
         match self {
-            RoleState::Random(r) => r.next(idx, cx),
+            RoleState::Random(r) | RoleState::Reader(r) => r.next(idx, cx),
             RoleState::Lock(l) | RoleState::Election(l) => l.next(idx, session, cx),
             RoleState::Member(m) => {
                 if m.registered || m.in_flight {
@@ -1074,7 +1099,7 @@ impl RoleState {
     fn on_result(&mut self, req: &Request, reply: &Reply, zxid: i64, idx: usize, cx: &mut Ctx) {
         let now = cx.now;
         match self {
-            RoleState::Random(r) => r.on_result(req, reply),
+            RoleState::Random(r) | RoleState::Reader(r) => r.on_result(req, reply),
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
                 m.in_flight = false;
@@ -1177,7 +1202,7 @@ impl RoleState {
             }
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
-            RoleState::Random(r) => r.after_sync = None,
+            RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
         }
     }
 
@@ -1208,24 +1233,39 @@ impl RoleState {
             }
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
-            RoleState::Random(r) => r.after_sync = None,
+            RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
         }
     }
 }
 
 impl RandomRole {
-    fn pick_weighted(mix: &Mix, rng: &mut SimRng) -> usize {
-        let w = [
-            mix.create,
-            mix.set,
-            mix.get,
-            mix.delete,
-            mix.multi,
-            mix.sync_read,
-            mix.children,
-            mix.ephemeral,
-            mix.sequential,
-        ];
+    fn pick_weighted(mix: &Mix, reader: bool, rng: &mut SimRng) -> usize {
+        let w = if reader {
+            // the mix's reads, with sync+read always among them
+            [
+                0,
+                0,
+                mix.get,
+                0,
+                0,
+                mix.sync_read.max(1),
+                mix.children,
+                0,
+                0,
+            ]
+        } else {
+            [
+                mix.create,
+                mix.set,
+                mix.get,
+                mix.delete,
+                mix.multi,
+                mix.sync_read,
+                mix.children,
+                mix.ephemeral,
+                mix.sequential,
+            ]
+        };
         let total: u32 = w.iter().sum();
         if total == 0 {
             return 2;
@@ -1262,7 +1302,7 @@ impl RandomRole {
                 .and_then(|c| rng.pick(c).cloned())
                 .map(|c| format!("{p}/{c}"))
         };
-        Some(match Self::pick_weighted(mix, rng) {
+        Some(match Self::pick_weighted(mix, self.reader, rng) {
             0 => {
                 let op = if rng.chance(0.5) {
                     CreateOp::Create2

@@ -38,11 +38,11 @@ pub struct CrashLoss {
 
 impl Disk {
     /// Append; returns the write sequence number an fsync must cover.
-    pub fn append(&mut self, txns: &[Txn]) -> u64 {
+    pub fn append(&mut self, txns: &[Arc<Txn>]) -> u64 {
         for t in txns {
             self.next_seq += 1;
             self.log.push(Entry {
-                txn: t.clone(),
+                txn: Txn::clone(t),
                 seq: self.next_seq,
                 durable: false,
             });

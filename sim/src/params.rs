@@ -3,6 +3,7 @@
 //! claims to check. A swarm run draws these from its seed; a scenario file fixes them.
 
 use crate::rng::SimRng;
+use ensemble_core::txn::ServerId;
 
 /// Mean time between faults of each kind during the fault phase, in simulated ms; 0 = off.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +19,9 @@ pub struct FaultRates {
     pub down_len: u64,
     pub pause_every: u64,
     pub pause_len: u64,
+    /// A server's quorum side (timer, quorum connections) stalls; its client port serves.
+    pub stall_every: u64,
+    pub stall_len: u64,
     pub spike_every: u64,
     pub spike_len: u64,
     pub client_pause_every: u64,
@@ -37,6 +41,7 @@ impl FaultRates {
             (self.client_reset_every, "client-reset"),
             (self.crash_every, "crash"),
             (self.pause_every, "pause"),
+            (self.stall_every, "stall"),
             (self.spike_every, "spike"),
             (self.client_pause_every, "client-pause"),
             (self.client_crash_every, "client-crash"),
@@ -92,6 +97,11 @@ pub enum FaultAction {
         target: Target,
         ms: u64,
     },
+    /// The target's quorum side (timer, quorum connections) stalls for `ms`; clients served.
+    Stall {
+        target: Target,
+        ms: u64,
+    },
     /// Break every peer connection (both channels) of the target servers.
     Reset(Target),
     /// Links flap: for `ms`, connections reset at random every ~`every` ms.
@@ -106,11 +116,65 @@ pub enum FaultAction {
         ms: u64,
     },
     CrashClient(ClientTarget),
+    // The concrete faults a swarm seed draws (and `shrink` writes down):
+    /// A drawn fault that did nothing (two ends the same, nobody to hit).
+    Nothing,
+    /// Each listed server's side mask (two talk if their masks share a bit; unlisted servers
+    /// talk to all), one-way cuts (from, to), healed after `ms`.
+    Partition {
+        sides: Vec<(ServerId, u8)>,
+        oneway: Vec<(ServerId, ServerId)>,
+        ms: u64,
+        desc: String,
+    },
+    Clog {
+        from: ServerId,
+        to: ServerId,
+        ms: u64,
+    },
+    /// Clogs (from, to, ms), all begun at once.
+    Swizzle {
+        clogs: Vec<(ServerId, ServerId, u64)>,
+    },
+    /// Break one connection (the election channel's or the quorum channel's).
+    ResetLink {
+        a: ServerId,
+        b: ServerId,
+        election: bool,
+    },
+    /// Break one client connection.
+    ResetConn {
+        conn: u64,
+    },
+    /// Crash a server; it restarts after `ms`.
+    CrashFor {
+        id: ServerId,
+        ms: u64,
+    },
+    /// Everything `id` sends takes `extra` ms longer, for `ms`.
+    Slow {
+        id: ServerId,
+        extra: u64,
+        ms: u64,
+    },
+    /// A client process dies; a new one (new session) starts after `ms`.
+    CrashClientFor {
+        client: usize,
+        ms: u64,
+    },
+    /// A client closes its session.
+    CloseSession {
+        client: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct FaultStep {
     pub at_ms: u64,
+    /// Steps of one lane run as a chain, each scheduled when the one before it fires, as a
+    /// swarm seed's faults of one kind are (so a recorded schedule replays them exactly).
+    /// Steps without a lane are all scheduled at the start.
+    pub lane: Option<usize>,
     pub action: FaultAction,
 }
 
@@ -119,6 +183,9 @@ pub struct FaultStep {
 pub enum Role {
     /// The swarm mix of reads, writes, multis, syncs and watches.
     Random,
+    /// The swarm mix's reads only (gets, children, sync+read): most ZooKeeper clients mostly
+    /// read, and a reader is never held up behind its own write.
+    Reader,
     /// Ephemeral-sequential lock; `fenced` = the resource checks the lock node's zxid.
     Lock {
         fenced: bool,
@@ -139,6 +206,7 @@ impl Role {
     pub fn name(&self) -> &'static str {
         match self {
             Role::Random => "random",
+            Role::Reader => "reader",
             Role::Lock { fenced: true } => "lock-fenced",
             Role::Lock { fenced: false } => "lock",
             Role::Election => "election",
@@ -153,6 +221,7 @@ impl Role {
     pub fn from_name(s: &str) -> Option<Role> {
         Some(match s {
             "random" => Role::Random,
+            "reader" => Role::Reader,
             "lock-fenced" => Role::Lock { fenced: true },
             "lock" => Role::Lock { fenced: false },
             "election" => Role::Election,
@@ -237,12 +306,19 @@ pub struct Params {
     pub session_timeout_ms: (u64, u64),
     pub mix: Mix,
     pub max_outstanding: usize,
+    /// Clients (by index) that are asynchronous, like a multi-threaded application sharing
+    /// one session: one new request a wake, up to `async_pipeline` outstanding, so requests
+    /// pile up in a stalled server's socket as they do in life.
+    pub async_clients: Vec<usize>,
+    pub async_pipeline: usize,
     pub think_ms: (u64, u64),
     pub keys: u32,
     /// Scenario claims beyond the ones every run checks.
     pub claims: Vec<String>,
     /// A claim the scenario expects to see violated (a demonstration), if any.
     pub expect_violation: Option<String>,
+    /// The planted bug a scenario file names, if any (`--plant` may name it too).
+    pub plant: Option<ensemble_core::plant::Plant>,
 }
 
 impl Params {
@@ -275,10 +351,13 @@ impl Params {
             session_timeout_ms: (1_500, 4_000),
             mix: Mix::default(),
             max_outstanding: 2,
+            async_clients: Vec::new(),
+            async_pipeline: 8,
             think_ms: (100, 400),
             keys: 6,
             claims: Vec::new(),
             expect_violation: None,
+            plant: None,
         }
     }
 
@@ -329,6 +408,11 @@ impl Params {
         r.down_len = rng.range(100, 8_000);
         r.pause_every = maybe(rng, 0.3, 3_000, 20_000);
         r.pause_len = rng.range(100, 30 * tick);
+        // a stalled quorum side (a thread blocked with a lock held, ZOOKEEPER-2201) while the
+        // client port serves: a leader keeps believing it leads past syncLimit, answering its
+        // clients, while its followers elect another
+        r.stall_every = maybe(rng, 0.45, 2_000, 15_000);
+        r.stall_len = rng.range(2 * tick, 30 * tick);
         r.spike_every = maybe(rng, 0.3, 1_000, 10_000);
         r.spike_len = rng.range(200, 3_000);
         r.client_pause_every = maybe(rng, 0.2, 3_000, 20_000);
@@ -336,8 +420,13 @@ impl Params {
         r.client_crash_every = maybe(rng, 0.2, 5_000, 30_000);
         r.client_close_every = maybe(rng, 0.2, 5_000, 30_000);
         let n_clients = rng.range(5, 9) as usize;
-        p.clients = vec![Role::Random; n_clients];
-        p.session_timeout_ms = (4 * tick, rng.range(4 * tick, 20 * tick));
+        let readers = rng.range(0, n_clients as u64 / 2) as usize;
+        p.clients = vec![Role::Random; n_clients - readers];
+        p.clients.extend(vec![Role::Reader; readers]);
+        // short sessions (expiries, ephemerals) or the long ones deployments use (Kafka's 18 s
+        // and Curator's 60 s against a 2 s tick: 9 to 20 ticks), which outlast an election
+        let lo = if rng.chance(0.5) { 4 } else { rng.range(6, 12) };
+        p.session_timeout_ms = (lo * tick, rng.range(lo * tick, 20 * tick));
         let m = &mut p.mix;
         m.create = rng.range(1, 8) as u32;
         m.set = rng.range(0, 8) as u32;
@@ -348,9 +437,27 @@ impl Params {
         m.children = rng.range(0, 4) as u32;
         m.ephemeral = rng.range(0, 4) as u32;
         m.sequential = rng.range(0, 3) as u32;
+        if rng.chance(0.4) {
+            // the read-dominated load ZooKeeper is built for (the ZooKeeper paper's 10:1 and
+            // more): writes a few times rarer than reads
+            let scale = |w: u32| w / 3;
+            m.create = scale(m.create).max(1);
+            m.set = scale(m.set);
+            m.delete = scale(m.delete);
+            m.multi = scale(m.multi);
+            m.ephemeral = scale(m.ephemeral);
+            m.sequential = scale(m.sequential);
+            m.get += 4;
+            m.sync_read += 1;
+        }
         m.watch = rng.unit();
         m.versioned = rng.unit() * 0.6;
         p.max_outstanding = rng.range(1, 3) as usize;
+        let async_share = *rng.pick(&[0.0, 0.25, 0.5]).unwrap_or(&0.0);
+        p.async_clients = (0..p.clients.len())
+            .filter(|_| rng.chance(async_share))
+            .collect();
+        p.async_pipeline = rng.range(4, 12) as usize;
         // enough load to race with every fault, little enough to keep a seed cheap
         let think = rng.range(100, 400);
         p.think_ms = (think, think * rng.range(2, 5));

@@ -11,6 +11,15 @@ impl SimRng {
         SimRng(ChaCha8Rng::seed_from_u64(seed))
     }
 
+    /// The seed's second stream, for the swarm's draw of a run's parameters: the world itself
+    /// runs on [`SimRng::new`], so a swarm seed and a scenario file holding the parameters it
+    /// drew (what `shrink` writes) run the same world from the same seed.
+    pub fn for_params(seed: u64) -> SimRng {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        r.set_stream(1);
+        SimRng(r)
+    }
+
     /// An independent stream for a sub-purpose (so adding draws in one place does not shift
     /// every later draw elsewhere).
     pub fn fork(&mut self) -> SimRng {

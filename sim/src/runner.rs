@@ -29,6 +29,10 @@ pub struct RunResult {
     pub wall: Duration,
     pub lines: u64,
     pub context: Vec<String>,
+    /// The faults the run drew from its rates, as a schedule that replays them.
+    pub drawn: Vec<crate::params::FaultStep>,
+    /// When the run stopped (the violation's time, or the end).
+    pub stopped_at: u64,
 }
 
 impl RunResult {
@@ -39,12 +43,11 @@ impl RunResult {
 
 /// The parameters a seed runs with: the scenario's if given, else the seed's swarm draw.
 pub fn params_for(seed: u64, scenario: Option<&Params>) -> (Params, SimRng) {
-    let mut rng = SimRng::new(seed);
     let p = match scenario {
         Some(p) => p.clone(),
-        None => Params::swarm(&mut rng),
+        None => Params::swarm(&mut SimRng::for_params(seed)),
     };
-    (p, rng)
+    (p, SimRng::new(seed))
 }
 
 pub fn describe(p: &Params, plant: Option<Plant>) -> String {
@@ -100,6 +103,7 @@ pub fn run_seed(
     let start = Instant::now();
     let cpu0 = thread_cpu();
     let (params, mut rng) = params_for(seed, scenario);
+    let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);
     let mut world = World::new(params, plant, &mut rng, trace);
@@ -121,5 +125,7 @@ pub fn run_seed(
         wall,
         lines: world.trace.len(),
         context,
+        drawn: std::mem::take(&mut world.drawn),
+        stopped_at: world.stats.sim_ms,
     }
 }

@@ -744,25 +744,34 @@ impl DataTree {
         version: i32,
         batch: &mut Batch,
     ) -> Result<Done, KeeperError> {
-        path::validate(path)?;
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        // One lookup: the checks, the change, the digest and the Stat all on the node found.
+        let Some(node) = self.nodes.get_mut(path) else {
+            path::validate(path)?;
+            return Err(KeeperError::NoNode);
+        };
         if !acl::check(self.acls.get(node.meta.acl), perms::WRITE, cx.auth) {
             return Err(KeeperError::NoAuth);
         }
         let new_version = check_version(node.meta.version, version)?;
-        let old_meta = self.update_meta(path, |m| {
-            m.version = new_version;
-            m.mzxid = cx.zxid;
-            m.mtime = cx.time;
-        });
-        let old_data = self.replace_data(path, data.into());
+        let old_meta = node.meta;
+        let before =
+            meta_hash(&self.acls, path, &old_meta).wrapping_add(data_hash(path, &node.data));
+        node.meta.version = new_version;
+        node.meta.mzxid = cx.zxid;
+        node.meta.mtime = cx.time;
+        let old_data = std::mem::replace(&mut node.data, data.into());
+        let after =
+            meta_hash(&self.acls, path, &node.meta).wrapping_add(data_hash(path, &node.data));
+        self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
+        self.data_size = self.data_size - old_data.len() as u64 + node.data.len() as u64;
+        let stat = stat_of(self.opts.extended_types, node);
         batch.record(|| Undo::DataSet {
             path: path.into(),
             data: old_data,
             meta: old_meta,
         });
         batch.trigger(path, EventType::NodeDataChanged);
-        Ok(Done::DataSet(self.stat(path).expect("just set")))
+        Ok(Done::DataSet(stat))
     }
 
     /// setACL: no watch fires, mzxid stays (only aversion moves).
@@ -791,8 +800,7 @@ impl DataTree {
     }
 
     fn check(&self, cx: &Ctx, path: &str, version: i32) -> Result<Done, KeeperError> {
-        path::validate(path)?;
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let node = self.node_at(path)?;
         if !acl::check(self.acls.get(node.meta.acl), perms::READ, cx.auth) {
             return Err(KeeperError::NoAuth);
         }
@@ -917,25 +925,19 @@ impl DataTree {
             .map(|n| &**n)
     }
 
-    /// `DataNode.copyStat`: containers and TTL nodes show owner 0; cversion counts changes.
     fn client_stat(&self, node: &Node) -> Stat {
-        let m = &node.meta;
-        let n = m.num_children as i32;
-        Stat {
-            czxid: m.czxid,
-            mzxid: m.mzxid,
-            ctime: m.ctime,
-            mtime: m.mtime,
-            version: m.version,
-            cversion: m.cversion.wrapping_mul(2).wrapping_sub(n),
-            aversion: m.aversion,
-            ephemeral_owner: match self.ephemeral_type(m.ephemeral_owner) {
-                EphemeralType::Normal(s) => s,
-                _ => 0,
-            },
-            data_length: node.data.len() as i32,
-            num_children: n,
-            pzxid: m.pzxid,
+        stat_of(self.opts.extended_types, node)
+    }
+
+    /// A node by a client's path: BadArguments if the path is invalid, NoNode if it is missing.
+    /// Every stored path was validated when it was created, so a path found needs no check.
+    fn node_at(&self, path: &str) -> Result<&Node, KeeperError> {
+        match self.nodes.get(path) {
+            Some(n) => Ok(n),
+            None => {
+                path::validate(path)?;
+                Err(KeeperError::NoNode)
+            }
         }
     }
 
@@ -968,10 +970,7 @@ impl DataTree {
     pub fn read_as(&self, request: &Request, auth: &[Id], session: SessionId) -> Reply {
         match request {
             Request::Exists { path, .. } => {
-                path::validate(path)?;
-                self.stat(path)
-                    .map(Response::Stat)
-                    .ok_or(KeeperError::NoNode)
+                Ok(Response::Stat(self.client_stat(self.node_at(path)?)))
             }
             Request::GetData { path, .. } => {
                 let (data, stat) = self.get_data_checked(path, auth)?;
@@ -981,8 +980,7 @@ impl DataTree {
                 Ok(Response::GetData { data, stat })
             }
             Request::GetAcl { path } => {
-                path::validate(path)?;
-                let node = self.nodes.get(path.as_str()).ok_or(KeeperError::NoNode)?;
+                let node = self.node_at(path)?;
                 let acl = self.acls.get(node.meta.acl);
                 if !acl::check(acl, perms::READ | perms::ADMIN, auth) {
                     return Err(KeeperError::NoAuth);
@@ -1006,8 +1004,7 @@ impl DataTree {
                 Ok(Response::GetChildren2 { children, stat })
             }
             Request::GetAllChildrenNumber { path } => {
-                path::validate(path)?;
-                let node = self.nodes.get(path.as_str()).ok_or(KeeperError::NoNode)?;
+                let node = self.node_at(path)?;
                 if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
                     return Err(KeeperError::NoAuth);
                 }
@@ -1042,8 +1039,7 @@ impl DataTree {
     }
 
     fn get_data_checked(&self, path: &str, auth: &[Id]) -> Result<(Vec<u8>, Stat), KeeperError> {
-        path::validate(path)?;
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let node = self.node_at(path)?;
         if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
             return Err(KeeperError::NoAuth);
         }
@@ -1055,8 +1051,7 @@ impl DataTree {
         path: &str,
         auth: &[Id],
     ) -> Result<(Vec<String>, Stat), KeeperError> {
-        path::validate(path)?;
-        let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        let node = self.node_at(path)?;
         if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
             return Err(KeeperError::NoAuth);
         }
@@ -1345,6 +1340,28 @@ impl DataTree {
             return Err("session digest differs from a recomputation".into());
         }
         Ok(())
+    }
+}
+
+/// `DataNode.copyStat`: containers and TTL nodes show owner 0; cversion counts changes.
+fn stat_of(extended_types: bool, node: &Node) -> Stat {
+    let m = &node.meta;
+    let n = m.num_children as i32;
+    Stat {
+        czxid: m.czxid,
+        mzxid: m.mzxid,
+        ctime: m.ctime,
+        mtime: m.mtime,
+        version: m.version,
+        cversion: m.cversion.wrapping_mul(2).wrapping_sub(n),
+        aversion: m.aversion,
+        ephemeral_owner: match EphemeralType::of(m.ephemeral_owner, extended_types) {
+            EphemeralType::Normal(s) => s,
+            _ => 0,
+        },
+        data_length: node.data.len() as i32,
+        num_children: n,
+        pzxid: m.pzxid,
     }
 }
 

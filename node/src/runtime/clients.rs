@@ -90,8 +90,9 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>) {
     }
 }
 
-/// Take one complete frame off the front of `buf`, if there is one.
-fn take_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Vec<u8>>, String> {
+/// The size (with its 4-byte length) of the complete frame at the front of `buf`, if there is
+/// one.
+fn frame_at(buf: &[u8], max: usize) -> Result<Option<usize>, String> {
     if buf.len() < 4 {
         return Ok(None);
     }
@@ -105,9 +106,7 @@ fn take_frame(buf: &mut Vec<u8>, max: usize) -> Result<Option<Vec<u8>>, String> 
     if buf.len() < 4 + len {
         return Ok(None);
     }
-    let frame = buf[4..4 + len].to_vec();
-    buf.drain(..4 + len);
-    Ok(Some(frame))
+    Ok(Some(4 + len))
 }
 
 async fn four_letter(
@@ -177,18 +176,23 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
     let mut out: Vec<u8> = Vec::new();
 
     'conn: loop {
-        // Every complete frame already buffered goes to the core, in order.
+        // Every complete frame already buffered goes to the core, in order: the requests in
+        // one hand-off. Frames are decoded where they lie and the buffer compacted once.
+        let mut at = 0;
+        let mut requests = Vec::new();
         while !handshaking {
-            let frame = match take_frame(&mut buf, shared.max_buffer) {
-                Ok(Some(f)) => f,
+            let n = match frame_at(&buf[at..], shared.max_buffer) {
+                Ok(Some(n)) => n,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::info!("closing client {}: {e}", super::show(addr));
                     break 'conn;
                 }
             };
-            let msg = if !opened {
-                match jute::decode_connect(&frame) {
+            let frame = &buf[at + 4..at + n];
+            at += n;
+            if !opened {
+                let msg = match jute::decode_connect(frame) {
                     Ok(request) => {
                         let (k_tx, k_rx) = oneshot::channel();
                         kill_rx = Some(k_rx);
@@ -208,7 +212,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                         Input::ClientConnect {
                             conn,
                             request,
-                            size: frame.len() + 4,
+                            size: n,
                         }
                     }
                     Err(e) => {
@@ -218,22 +222,17 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                         );
                         break 'conn;
                     }
+                };
+                if input.send(msg).await.is_err() {
+                    return;
                 }
             } else {
-                match jute::decode_request(&frame) {
-                    Ok((xid, request)) => Input::ClientRequest {
-                        conn,
-                        xid,
-                        request,
-                        size: frame.len() + 4,
-                    },
-                    Err(e) => match jute::triage_request(&frame, &e) {
-                        jute::BadRequest::Lenient { xid, request } => Input::ClientRequest {
-                            conn,
-                            xid,
-                            request,
-                            size: frame.len() + 4,
-                        },
+                match jute::decode_request(frame) {
+                    Ok((xid, request)) => requests.push((xid, request, n)),
+                    Err(e) => match jute::triage_request(frame, &e) {
+                        jute::BadRequest::Lenient { xid, request } => {
+                            requests.push((xid, request, n))
+                        }
                         jute::BadRequest::Answer {
                             xid,
                             opcode,
@@ -244,13 +243,29 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                                 "client {} (connection {conn}): refused request: {e}",
                                 super::show(addr)
                             );
-                            Input::ClientRefused {
+                            // In order: the requests before it go first.
+                            let before = std::mem::take(&mut requests);
+                            if !before.is_empty()
+                                && input
+                                    .send(Input::ClientRequests {
+                                        conn,
+                                        requests: before,
+                                    })
+                                    .await
+                                    .is_err()
+                            {
+                                return;
+                            }
+                            let refused = Input::ClientRefused {
                                 conn,
                                 xid,
                                 opcode,
                                 reply,
                                 close,
-                                size: frame.len() + 4,
+                                size: n,
+                            };
+                            if input.send(refused).await.is_err() {
+                                return;
                             }
                         }
                         jute::BadRequest::Close => {
@@ -258,14 +273,24 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                                 "closing client {} (connection {conn}): bad request: {e}",
                                 super::show(addr)
                             );
+                            // What came before the bad frame is still the client's to have.
+                            if !requests.is_empty() {
+                                let _ = input.send(Input::ClientRequests { conn, requests }).await;
+                            }
                             break 'conn;
                         }
                     },
                 }
-            };
-            if input.send(msg).await.is_err() {
-                return;
             }
+        }
+        buf.drain(..at);
+        if !requests.is_empty()
+            && input
+                .send(Input::ClientRequests { conn, requests })
+                .await
+                .is_err()
+        {
+            return;
         }
         tokio::select! {
             _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
@@ -280,7 +305,7 @@ async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared
                 let mut close = match o {
                     None => true,
                     Some(Outgoing::Close(k)) => { closing = Some(k); true }
-                    Some(Outgoing::Bytes(b)) => { out.extend_from_slice(&b); false }
+                    Some(Outgoing::Bytes(b)) => { out = b; false }
                 };
                 // Batch whatever else is queued into one write.
                 while !close && out.len() < (1 << 20) {

@@ -2,7 +2,7 @@
 
 use super::clients::ClientShared;
 use super::peers::OutCmd;
-use super::wire::Channel;
+use super::wire::{self, Channel};
 use super::{Clock, Input, Outgoing, RuntimeError};
 use crate::config::NodeConfig;
 use crate::fourlw::{self, ConnInfo, ServerStats};
@@ -10,7 +10,7 @@ use crate::storage::Storage;
 use crate::storage::log::LogEvent;
 use bincode::Options;
 use ensemble_core::proto::OpCode;
-use ensemble_core::{ConnId, Effect, Event, Server, ServerId, ServerState, jute};
+use ensemble_core::{ConnId, Effect, Event, PeerMsg, Server, ServerId, ServerState, Txn, jute};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ struct PeerLinks {
     /// Outbound quorum epoch: bumped each time the core is told of (or asks for) a break.
     out_epoch: u64,
     inbound: [Option<Inbound>; 2],
+    /// Quorum frames encoded in this batch (all in `out_epoch`), handed over at its end.
+    out: Vec<u8>,
 }
 
 struct ClientLink {
@@ -38,7 +40,12 @@ struct ClientLink {
     kill: Option<oneshot::Sender<()>>,
     queued: Arc<AtomicUsize>,
     info: ConnInfo,
+    /// Frames encoded for it in this batch, handed over at its end.
+    out: Vec<u8>,
 }
+
+/// Inputs taken into one batch before its output is handed over.
+const MAX_BATCH: usize = 256;
 
 pub struct CoreLoop {
     server: Server,
@@ -58,6 +65,13 @@ pub struct CoreLoop {
     state_since: Instant,
     /// Bytes queued to one client beyond which it counts as not reading.
     client_budget: usize,
+    /// Txns to append, handed to the log writer at the end of the batch (or before any other
+    /// storage effect, to keep their order).
+    appends: Vec<Arc<Txn>>,
+    /// Connections with frames in `out`.
+    dirty_clients: Vec<ConnId>,
+    /// The last proposal encoded and its frame, so that it is encoded once for every follower.
+    last_proposal: (Option<Arc<Txn>>, Vec<u8>),
 }
 
 fn idx(c: Channel) -> usize {
@@ -104,6 +118,7 @@ impl CoreLoop {
                         quorum,
                         out_epoch: 0,
                         inbound: [None, None],
+                        out: Vec::new(),
                     },
                 )
             })
@@ -125,6 +140,9 @@ impl CoreLoop {
             up_since: Instant::now(),
             state_since: Instant::now(),
             client_budget,
+            appends: Vec::new(),
+            dirty_clients: Vec::new(),
+            last_proposal: (None, Vec::new()),
         }
     }
 
@@ -147,16 +165,12 @@ impl CoreLoop {
         }
         // Start the election at once rather than a tick later.
         self.feed(Event::Tick);
+        self.flush();
+        let mut stop = false;
         loop {
             tokio::select! {
                 biased;
-                ev = storage.recv() => match ev {
-                    Some(LogEvent::Persisted(z)) => self.feed(Event::Persisted { through: z }),
-                    Some(LogEvent::Failed(m)) => {
-                        self.fatal = Some(RuntimeError::Fatal(format!("the txn log cannot be written, stopping: {m}")));
-                    }
-                    None => self.fatal = Some(RuntimeError::Fatal("the txn log writer is gone".into())),
-                },
+                ev = storage.recv() => self.on_log_event(ev),
                 _ = sleep_until(next_tick) => {
                     next_tick = tokio::time::Instant::now() + tick;
                     self.feed(Event::Tick);
@@ -168,12 +182,45 @@ impl CoreLoop {
                     }
                 }
                 inp = input.recv() => match inp {
-                    None | Some(Input::Shutdown) => break,
+                    None | Some(Input::Shutdown) => stop = true,
                     Some(i) => self.on_input(i),
                 },
             }
+            // Whatever else is already waiting joins this batch, so that its output (peer
+            // frames, log appends, replies) leaves in one hand-off per destination.
+            for _ in 0..MAX_BATCH {
+                if stop || self.fatal.is_some() {
+                    break;
+                }
+                let mut more = false;
+                match storage.try_recv() {
+                    Ok(ev) => {
+                        self.on_log_event(Some(ev));
+                        more = true;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => self.on_log_event(None),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                match input.try_recv() {
+                    Ok(Input::Shutdown) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                        stop = true
+                    }
+                    Ok(i) => {
+                        self.on_input(i);
+                        more = true;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                if !more {
+                    break;
+                }
+            }
+            self.flush();
             if let Some(e) = self.fatal.take() {
                 return Err(e);
+            }
+            if stop {
+                break;
             }
         }
         tracing::info!("stopping: syncing the txn log");
@@ -184,9 +231,25 @@ impl CoreLoop {
         Ok(())
     }
 
+    fn on_log_event(&mut self, ev: Option<LogEvent>) {
+        match ev {
+            Some(LogEvent::Persisted(z)) => self.feed(Event::Persisted { through: z }),
+            Some(LogEvent::Failed(m)) => {
+                self.fatal = Some(RuntimeError::Fatal(format!(
+                    "the txn log cannot be written, stopping: {m}"
+                )));
+            }
+            None => self.fatal = Some(RuntimeError::Fatal("the txn log writer is gone".into())),
+        }
+    }
+
     /// Hand one event to the core, then every event that executing its effects produced.
     fn feed(&mut self, ev: Event) {
         self.events.push_back(ev);
+        self.drain_events();
+    }
+
+    fn drain_events(&mut self) {
         while let Some(ev) = self.events.pop_front() {
             let mut out = std::mem::take(&mut self.effects);
             self.server.handle(self.clock.now(), ev, &mut out);
@@ -195,6 +258,84 @@ impl CoreLoop {
             }
             self.effects = out;
         }
+    }
+
+    /// The end of a batch: hand over what it produced, one hand-off per destination.
+    fn flush(&mut self) {
+        loop {
+            self.flush_appends();
+            for (sid, p) in self.peers.iter_mut() {
+                flush_peer(*sid, p);
+            }
+            self.flush_clients();
+            if self.events.is_empty() {
+                break;
+            }
+            // Clients dropped for not reading: the core hears of it, and what that produces
+            // goes out too.
+            self.drain_events();
+        }
+    }
+
+    fn flush_appends(&mut self) {
+        if self.appends.is_empty() {
+            return;
+        }
+        let txns = std::mem::take(&mut self.appends);
+        if let Err(e) = self.storage.append(txns) {
+            self.storage_failed("appending to the txn log", e);
+        }
+    }
+
+    fn flush_clients(&mut self) {
+        for conn in std::mem::take(&mut self.dirty_clients) {
+            self.flush_client(conn);
+        }
+    }
+
+    /// Queue a connection's encoded frames; a client that does not read is closed.
+    fn flush_client(&mut self, conn: ConnId) {
+        let Some(link) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if link.out.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut link.out);
+        let n = bytes.len();
+        let backlog = link.queued.load(Ordering::Relaxed);
+        let ok =
+            backlog + n <= self.client_budget && link.tx.try_send(Outgoing::Bytes(bytes)).is_ok();
+        if ok {
+            link.queued.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        tracing::warn!(
+            "closing client {}: it is not reading ({} bytes queued)",
+            link.info.addr.map(super::show).unwrap_or_default(),
+            backlog
+        );
+        self.stats.connections_dropped += 1;
+        // Dropping the link trips its kill switch: the connection task stops at once.
+        self.conns.remove(&conn);
+        self.forget_conn(conn);
+        self.events.push_back(Event::ClientDisconnected { conn });
+    }
+
+    /// Encode a frame into a client's batch: `encode` appends it to the buffer.
+    fn encode_for_client(&mut self, conn: ConnId, encode: impl FnOnce(&mut Vec<u8>)) {
+        let Some(link) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if link.out.is_empty() {
+            self.dirty_clients.push(conn);
+        }
+        let before = link.out.len();
+        encode(&mut link.out);
+        let n = link.out.len() - before;
+        link.info.sent += 1;
+        self.stats.sent += 1;
+        self.stats.response(n);
     }
 
     fn on_input(&mut self, input: Input) {
@@ -223,19 +364,23 @@ impl CoreLoop {
                     self.feed(Event::PeerDisconnected { peer: sid });
                 }
             }
-            Input::PeerMsg {
+            Input::PeerMsgs {
                 sid,
                 channel,
                 generation,
-                msg,
+                msgs,
             } => {
-                let Some(p) = self.peers.get(&sid) else {
-                    return;
-                };
-                if p.inbound[idx(channel)]
-                    .as_ref()
-                    .is_some_and(|i| i.generation == generation)
-                {
+                for msg in msgs {
+                    // Checked per message: one of them may have the core drop this link.
+                    let Some(p) = self.peers.get(&sid) else {
+                        return;
+                    };
+                    if p.inbound[idx(channel)]
+                        .as_ref()
+                        .is_none_or(|i| i.generation != generation)
+                    {
+                        return;
+                    }
                     self.feed(Event::Peer { from: sid, msg });
                 }
             }
@@ -266,6 +411,7 @@ impl CoreLoop {
                     return;
                 };
                 if channel == Channel::Quorum && epoch == p.out_epoch {
+                    flush_peer(sid, p);
                     p.out_epoch += 1;
                     self.feed(Event::PeerDisconnected { peer: sid });
                 }
@@ -292,6 +438,7 @@ impl CoreLoop {
                         kill: Some(kill),
                         queued,
                         info,
+                        out: Vec::new(),
                     },
                 );
             }
@@ -317,22 +464,21 @@ impl CoreLoop {
                     request,
                 });
             }
-            Input::ClientRequest {
-                conn,
-                xid,
-                request,
-                size,
-            } => {
-                let Some(link) = self.conns.get_mut(&conn) else {
-                    return;
-                };
-                link.info.recved += 1;
-                link.info.last_op = op_name(request.opcode());
-                link.info.last_cxid = xid;
-                self.stats.received += 1;
-                self.stats.bytes_received += size as u64;
-                self.started.insert((conn, xid), Instant::now());
-                self.feed(Event::Client { conn, xid, request });
+            Input::ClientRequests { conn, requests } => {
+                let now = Instant::now();
+                for (xid, request, size) in requests {
+                    // Checked per request: the core may close the connection midway.
+                    let Some(link) = self.conns.get_mut(&conn) else {
+                        return;
+                    };
+                    link.info.recved += 1;
+                    link.info.last_op = op_name(request.opcode());
+                    link.info.last_cxid = xid;
+                    self.stats.received += 1;
+                    self.stats.bytes_received += size as u64;
+                    self.started.insert((conn, xid), now);
+                    self.feed(Event::Client { conn, xid, request });
+                }
             }
             Input::ClientRefused {
                 conn,
@@ -377,34 +523,6 @@ impl CoreLoop {
         self.started.retain(|(c, _), _| *c != conn);
     }
 
-    /// Queue encoded frames to a client; a client that does not read is closed.
-    fn queue_to_client(&mut self, conn: ConnId, bytes: Vec<u8>) {
-        let Some(link) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let n = bytes.len();
-        let backlog = link.queued.load(Ordering::Relaxed);
-        let ok =
-            backlog + n <= self.client_budget && link.tx.try_send(Outgoing::Bytes(bytes)).is_ok();
-        if ok {
-            link.queued.fetch_add(n, Ordering::Relaxed);
-            link.info.sent += 1;
-            self.stats.sent += 1;
-            self.stats.response(n);
-            return;
-        }
-        tracing::warn!(
-            "closing client {}: it is not reading ({} bytes queued)",
-            link.info.addr.map(super::show).unwrap_or_default(),
-            backlog
-        );
-        self.stats.connections_dropped += 1;
-        // Dropping the link trips its kill switch: the connection task stops at once.
-        self.conns.remove(&conn);
-        self.forget_conn(conn);
-        self.events.push_back(Event::ClientDisconnected { conn });
-    }
-
     fn storage_failed(&mut self, what: &str, e: crate::storage::StorageError) {
         tracing::error!("{what}: {e}");
         if self.fatal.is_none() {
@@ -415,20 +533,40 @@ impl CoreLoop {
     fn execute(&mut self, effect: Effect) {
         match effect {
             Effect::Send { to, msg } => {
-                let Some(p) = self.peers.get(&to) else {
+                let Some(p) = self.peers.get_mut(&to) else {
                     tracing::debug!("no link to server {to} for {}", msg.name());
                     return;
                 };
-                let _ = match Channel::of(&msg) {
-                    Channel::Election => p.election.send(OutCmd::Msg(0, msg)),
-                    Channel::Quorum => p.quorum.send(OutCmd::Msg(p.out_epoch, msg)),
-                };
+                if Channel::of(&msg) == Channel::Election {
+                    let _ = p.election.send(OutCmd::Msg(0, msg));
+                    return;
+                }
+                // A proposal goes to every follower as the same bytes: encode it once.
+                if let PeerMsg::Proposal(t) = &msg
+                    && let (Some(last), frame) = &self.last_proposal
+                    && Arc::ptr_eq(last, t)
+                {
+                    p.out.extend_from_slice(frame);
+                    return;
+                }
+                let start = p.out.len();
+                if let Err(e) = wire::encode_frame(&msg, &mut p.out) {
+                    tracing::error!(peer = to, "cannot encode {}: {e}", msg.name());
+                    return;
+                }
+                if let PeerMsg::Proposal(t) = msg {
+                    let (last, frame) = &mut self.last_proposal;
+                    frame.clear();
+                    frame.extend_from_slice(&p.out[start..]);
+                    *last = Some(t);
+                }
             }
             Effect::DisconnectPeer { peer } => {
                 let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
                 tracing::debug!(peer, "disconnecting from server {peer}");
+                flush_peer(peer, p);
                 p.out_epoch += 1;
                 let _ = p.quorum.send(OutCmd::Reset(p.out_epoch));
                 p.inbound[idx(Channel::Quorum)] = None;
@@ -438,9 +576,7 @@ impl CoreLoop {
                     link.info.session = response.session_id;
                     link.info.timeout = response.timeout_ms;
                 }
-                let mut b = Vec::new();
-                jute::encode_connect_response(&response, &mut b);
-                self.queue_to_client(conn, b);
+                self.encode_for_client(conn, |b| jute::encode_connect_response(&response, b));
             }
             Effect::Reply {
                 conn,
@@ -461,16 +597,16 @@ impl CoreLoop {
                     link.info.last_zxid = zxid.as_i64();
                     link.info.last_resp = now;
                 }
-                let mut b = Vec::new();
-                jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, &mut b);
-                self.queue_to_client(conn, b);
+                self.encode_for_client(conn, |b| {
+                    jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, b)
+                });
             }
             Effect::Watch { conn, event } => {
-                let mut b = Vec::new();
-                jute::encode_watch_event(&event, &mut b);
-                self.queue_to_client(conn, b);
+                self.encode_for_client(conn, |b| jute::encode_watch_event(&event, b));
             }
             Effect::Close { conn } => {
+                // What was answered before the close goes first.
+                self.flush_client(conn);
                 if let Some(link) = self.conns.remove(&conn) {
                     // Err: the queue is full or gone, and dropping the kill switch closes it.
                     let _ = link.tx.try_send(Outgoing::Close(link.kill));
@@ -485,11 +621,10 @@ impl CoreLoop {
                         }
                     }
                 }
-                if let Err(e) = self.storage.append(txns) {
-                    self.storage_failed("appending to the txn log", e);
-                }
+                self.appends.extend(txns);
             }
             Effect::Truncate { after } => {
+                self.flush_appends();
                 tracing::info!("truncating the txn log after {after}");
                 if let Err(e) = self.storage.truncate(after) {
                     self.storage_failed("truncating the txn log", e);
@@ -500,6 +635,7 @@ impl CoreLoop {
                 data,
                 reset_log,
             } => {
+                self.flush_appends();
                 if reset_log {
                     tracing::info!("snapshot from the leader at {zxid} ({} bytes)", data.len());
                 }
@@ -508,6 +644,7 @@ impl CoreLoop {
                 }
             }
             Effect::PersistEpochs(e) => {
+                self.flush_appends();
                 if let Err(err) = self.storage.persist_epochs(e) {
                     self.storage_failed("writing acceptedEpoch/currentEpoch", err);
                 }
@@ -569,5 +706,16 @@ impl CoreLoop {
             state_ms: self.state_since.elapsed().as_millis() as u64,
         };
         fourlw::render(word, &ctx)
+    }
+}
+
+/// Hand a peer's batch of quorum frames to its connection task.
+fn flush_peer(sid: ServerId, p: &mut PeerLinks) {
+    if p.out.is_empty() {
+        return;
+    }
+    let bytes = std::mem::take(&mut p.out);
+    if p.quorum.send(OutCmd::Frames(p.out_epoch, bytes)).is_err() {
+        tracing::debug!(peer = sid, "quorum link task is gone");
     }
 }

@@ -53,11 +53,12 @@ pub enum Input {
         generation: u64,
         kill: oneshot::Sender<()>,
     },
-    PeerMsg {
+    /// Every whole frame one read of the connection delivered, in order.
+    PeerMsgs {
         sid: ServerId,
         channel: Channel,
         generation: u64,
-        msg: PeerMsg,
+        msgs: Vec<PeerMsg>,
     },
     PeerClosed {
         sid: ServerId,
@@ -81,11 +82,11 @@ pub enum Input {
         request: ConnectRequest,
         size: usize,
     },
-    ClientRequest {
+    /// Every whole request one read of the connection delivered, in order: (xid, request,
+    /// frame size).
+    ClientRequests {
         conn: ConnId,
-        xid: i32,
-        request: Request,
-        size: usize,
+        requests: Vec<(i32, Request, usize)>,
     },
     /// A request that did not decode but is answered as ZooKeeper answers it.
     ClientRefused {

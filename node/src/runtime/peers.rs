@@ -12,6 +12,7 @@ use super::Input;
 use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
 use ensemble_core::{PeerMsg, ServerId};
 use std::collections::{BTreeSet, VecDeque};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Chunks handed to one `write_vectored`.
+const MAX_IOVECS: usize = 64;
 /// Unsent bytes to one peer beyond which the connection counts as broken (a peer that does
 /// not read is as good as gone; the core resyncs it when it comes back).
 const MAX_QUEUED_BYTES: usize = 1 << 30;
@@ -37,6 +40,9 @@ const MAX_ELECTION_BACKLOG: usize = 16;
 pub enum OutCmd {
     /// A message sent in outbound epoch `.0` (always 0 on the election channel).
     Msg(u64, PeerMsg),
+    /// Whole frames the core loop encoded (quorum channel), sent in outbound epoch `.0`: one
+    /// hand-off and one write for everything the core produced for this peer in a batch.
+    Frames(u64, Vec<u8>),
     /// Drop the connection and everything queued; continue in this epoch.
     Reset(u64),
 }
@@ -179,7 +185,11 @@ async fn sender_task(
                         epoch = e;
                         dead = false;
                     }
-                    Some(OutCmd::Msg(e, msg)) => {
+                    Some(cmd @ (OutCmd::Msg(..) | OutCmd::Frames(..))) => {
+                        let e = match &cmd {
+                            OutCmd::Msg(e, _) | OutCmd::Frames(e, _) => *e,
+                            OutCmd::Reset(_) => unreachable!("matched above"),
+                        };
                         if quorum && e < epoch {
                             continue;
                         }
@@ -195,9 +205,19 @@ async fn sender_task(
                         if dead {
                             continue;
                         }
-                        let mut frame = Vec::new();
-                        if let Err(e) = wire::encode_frame(&msg, &mut frame) {
-                            tracing::error!(peer = sid, "cannot encode {}: {e}", msg.name());
+                        let frame = match cmd {
+                            OutCmd::Frames(_, bytes) => bytes,
+                            OutCmd::Msg(_, msg) => {
+                                let mut frame = Vec::new();
+                                if let Err(e) = wire::encode_frame(&msg, &mut frame) {
+                                    tracing::error!(peer = sid, "cannot encode {}: {e}", msg.name());
+                                    continue;
+                                }
+                                frame
+                            }
+                            OutCmd::Reset(_) => unreachable!("matched above"),
+                        };
+                        if frame.is_empty() {
                             continue;
                         }
                         queued += frame.len();
@@ -215,16 +235,30 @@ async fn sender_task(
                 }
                 if quorum && queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
             }
-            r = async { wr.as_mut().expect("guarded").write(&queue[0][off..]).await }, if writing => {
+            r = async {
+                // Everything queued in one system call, not one per frame.
+                let slices: Vec<IoSlice<'_>> = queue
+                    .iter()
+                    .take(MAX_IOVECS)
+                    .enumerate()
+                    .map(|(i, f)| IoSlice::new(if i == 0 { &f[off..] } else { f }))
+                    .collect();
+                wr.as_mut().expect("guarded").write_vectored(&slices).await
+            }, if writing => {
                 match r {
                     Ok(0) => Some("connection closed".into()),
-                    Ok(n) => {
-                        off += n;
-                        if off == queue[0].len() {
+                    Ok(mut n) => {
+                        while n > 0 {
+                            let rest = queue[0].len() - off;
+                            if n < rest {
+                                off += n;
+                                break;
+                            }
+                            n -= rest;
+                            off = 0;
                             if let Some(f) = queue.pop_front() {
                                 queued -= f.len();
                             }
-                            off = 0;
                         }
                         None
                     }
@@ -294,27 +328,46 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<AcceptCtx>) {
     }
 }
 
-async fn read_frame(rd: &mut OwnedReadHalf, channel: Channel) -> Result<Option<PeerMsg>, String> {
-    let mut len = [0u8; 4];
-    match rd.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+/// Bytes asked of the socket per read: many frames arrive in one system call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Read whatever the socket has and decode every whole frame in it, in order. `Ok(None)` at a
+/// clean end of stream (between frames). The buffer grows with the bytes that actually
+/// arrive, never with what a length claims.
+async fn read_frames(
+    rd: &mut OwnedReadHalf,
+    buf: &mut Vec<u8>,
+    channel: Channel,
+) -> Result<Option<Vec<PeerMsg>>, String> {
+    let mut msgs = Vec::new();
+    loop {
+        let mut at = 0;
+        while buf.len() - at >= 4 {
+            let len = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+            let len = wire::check_len(len).map_err(|e| e.to_string())?;
+            if buf.len() - at - 4 < len {
+                break;
+            }
+            let body = &buf[at + 4..at + 4 + len];
+            msgs.push(wire::decode_body(body, channel).map_err(|e| e.to_string())?);
+            at += 4 + len;
+        }
+        buf.drain(..at);
+        if buf.capacity() > 4 * READ_CHUNK && buf.len() < READ_CHUNK {
+            // Past a big frame (a SNAP): do not hold its memory for the life of the link.
+            buf.shrink_to(READ_CHUNK);
+        }
+        if !msgs.is_empty() {
+            return Ok(Some(msgs));
+        }
+        buf.reserve(READ_CHUNK);
+        match rd.read_buf(buf).await {
+            Ok(0) if buf.is_empty() => return Ok(None),
+            Ok(0) => return Err(format!("frame cut short ({} bytes)", buf.len())),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
-    let len = wire::check_len(u32::from_be_bytes(len)).map_err(|e| e.to_string())?;
-    // Grow with the bytes that actually arrive, never with what the length claims.
-    let mut body = Vec::with_capacity(len.min(1 << 16));
-    let got = (&mut *rd)
-        .take(len as u64)
-        .read_to_end(&mut body)
-        .await
-        .map_err(|e| e.to_string())?;
-    if got < len {
-        return Err(format!("frame cut short ({got} of {len} bytes)"));
-    }
-    wire::decode_body(&body, channel)
-        .map(Some)
-        .map_err(|e| e.to_string())
 }
 
 async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
@@ -364,12 +417,13 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     {
         return;
     }
+    let mut buf = Vec::new();
     loop {
         tokio::select! {
             _ = &mut kill_rx => break,
-            r = read_frame(&mut rd, channel) => match r {
-                Ok(Some(msg)) => {
-                    if ctx.input.send(Input::PeerMsg { sid, channel, generation, msg }).await.is_err() {
+            r = read_frames(&mut rd, &mut buf, channel) => match r {
+                Ok(Some(msgs)) => {
+                    if ctx.input.send(Input::PeerMsgs { sid, channel, generation, msgs }).await.is_err() {
                         return;
                     }
                 }

@@ -53,11 +53,16 @@ pub enum WireError {
 }
 
 fn options() -> impl Options {
+    encode_options().with_limit(MAX_PEER_FRAME)
+}
+
+/// Without the limit: bincode checks one with a whole sizing pass first, so the encoder
+/// checks the length it produced instead.
+fn encode_options() -> impl Options {
     bincode::DefaultOptions::new()
         .with_fixint_encoding()
         .with_big_endian()
         .reject_trailing_bytes()
-        .with_limit(MAX_PEER_FRAME)
 }
 
 pub fn hello(magic: &[u8; 4], channel: Channel, sid: ServerId) -> [u8; HELLO_LEN] {
@@ -89,11 +94,19 @@ pub fn parse_hello(magic: &[u8; 4], b: &[u8; HELLO_LEN]) -> Result<(Channel, Ser
 
 /// Append a whole frame for `msg`.
 pub fn encode_frame(msg: &PeerMsg, out: &mut Vec<u8>) -> Result<(), WireError> {
-    let body = options()
-        .serialize(msg)
-        .map_err(|e| WireError::Decode(e.to_string()))?;
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let encoded = encode_options().serialize_into(&mut *out, msg);
+    let len = (out.len() - start - 4) as u64;
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(WireError::Decode(e.to_string()));
+    }
+    if len > MAX_PEER_FRAME {
+        out.truncate(start);
+        return Err(WireError::TooLarge(len));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
 }
 

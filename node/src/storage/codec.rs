@@ -11,13 +11,18 @@ use std::path::Path;
 /// txn carries one request plus a little).
 pub const MAX_RECORD: u64 = 64 * 1024 * 1024;
 
-/// The one bincode configuration used for both writing and reading txns, bounded.
+/// The one bincode configuration used for reading txns, bounded.
 pub fn txn_options() -> impl Options {
+    txn_encode_options().with_limit(MAX_RECORD)
+}
+
+/// The same encoding without the limit, for writing: bincode checks a limit with a whole
+/// sizing pass first, so writers check the length they produced instead.
+pub fn txn_encode_options() -> impl Options {
     bincode::DefaultOptions::new()
         .with_fixint_encoding()
         .with_little_endian()
         .reject_trailing_bytes()
-        .with_limit(MAX_RECORD)
 }
 
 pub fn u32_at(buf: &[u8], at: usize) -> Option<u32> {

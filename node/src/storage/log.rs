@@ -9,13 +9,15 @@
 //! fdatasync for the lot (group commit), then reports the highest durable zxid.
 
 use super::StorageError;
-use super::codec::{MAX_RECORD, crc, fsync_dir, txn_options, u32_at, zxid_of_name};
+use super::codec::{
+    MAX_RECORD, crc, fsync_dir, txn_encode_options, txn_options, u32_at, zxid_of_name,
+};
 use bincode::Options;
 use ensemble_core::{Txn, Zxid};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 pub const LOG_MAGIC: &[u8; 8] = b"ENSTXLOG";
 pub const LOG_VERSION: u32 = 1;
@@ -42,13 +44,26 @@ pub fn list_logs(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     Ok(out)
 }
 
+/// Append one record to `out`, encoded in place (no intermediate buffer).
 pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) -> Result<(), StorageError> {
-    let payload = txn_options()
-        .serialize(txn)
-        .map_err(|e| StorageError::Encode(format!("txn {}: {e}", txn.zxid)))?;
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER]);
+    let encoded = txn_encode_options().serialize_into(&mut *out, txn);
+    let len = out.len() - start - RECORD_HEADER;
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(StorageError::Encode(format!("txn {}: {e}", txn.zxid)));
+    }
+    if len as u64 > MAX_RECORD {
+        out.truncate(start);
+        return Err(StorageError::Encode(format!(
+            "txn {}: {len} bytes, over the record limit",
+            txn.zxid
+        )));
+    }
+    let sum = crc(&out[start + RECORD_HEADER..]);
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
     Ok(())
 }
 
@@ -292,7 +307,7 @@ fn zero_from(path: &Path, from: u64, len: u64) -> Result<(), StorageError> {
 // The writer thread.
 
 pub enum LogCmd {
-    Append(Vec<Txn>),
+    Append(Vec<Arc<Txn>>),
     /// Drop every txn with zxid > `after`.
     Truncate {
         after: Zxid,
@@ -375,7 +390,7 @@ impl Writer {
         })
     }
 
-    fn queue(&mut self, txns: Vec<Txn>) -> Result<(), StorageError> {
+    fn queue(&mut self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError> {
         for t in txns {
             if let Some(l) = self.last
                 && t.zxid <= l

@@ -179,7 +179,7 @@ impl Storage {
     }
 
     /// Queue txns; `LogEvent::Persisted` reports when they are durable.
-    pub fn append(&self, txns: Vec<Txn>) -> Result<(), StorageError> {
+    pub fn append(&self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError> {
         self.log_tx
             .send(LogCmd::Append(txns))
             .map_err(|_| StorageError::Closed)
