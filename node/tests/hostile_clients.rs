@@ -4,6 +4,10 @@
 //! children under one node, a flood of watches, and plain garbage. In every test a well-behaved
 //! "canary" client keeps writing and reading while the abuse goes on, and at the end every write
 //! the server acknowledged is read back (after a restart where the test says so).
+//!
+//! The abuse run (`abuse_run_against_a_three_node_ensemble`, ports 41100–41123) does all of it
+//! at once, plus garbage on the quorum and election ports, against a 3-voter ensemble; its
+//! long form is `fuzz/abuse.sh` (see fuzz/README.md).
 
 use ensemble_core::jute;
 use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, EventType, Request, WatchedEvent};
@@ -176,13 +180,14 @@ impl Canary {
         Canary { stop, task }
     }
 
-    /// Stop, and check every acknowledged write is there (through a fresh session).
-    async fn finish(self, n: &Node) -> usize {
+    /// Stop, and check every acknowledged write is there (through a fresh session); returns
+    /// them, for tests that check again after a restart.
+    async fn finish(self, n: &Node) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         let acked = self.task.await.expect("canary task");
         assert!(!acked.is_empty(), "the canary was never served");
         verify(n, &acked).await;
-        acked.len()
+        acked
     }
 }
 
@@ -342,7 +347,7 @@ async fn slow_client_that_never_reads_is_cut_off() {
         .await
         .expect("others still served");
     assert_eq!(d.len(), 512 * 1024);
-    let k = canary.finish(&n).await;
+    let k = canary.finish(&n).await.len();
     eprintln!("slow client: {sent} requests sent unread; canary acked {k} writes");
 }
 
@@ -395,7 +400,7 @@ async fn half_open_connections_do_not_block_others() {
     drop(held);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(n.alive());
-    let k = canary.finish(&n).await;
+    let k = canary.finish(&n).await.len();
     verify(&n, &["/after".to_string()]).await;
     eprintln!("half-open: canary acked {k} writes");
 }
@@ -444,7 +449,7 @@ async fn more_connections_than_max_client_cnxns_from_one_address() {
     let s = raw_session(&n, abuser);
     assert!(s.is_ok(), "slots freed after closing: {:?}", s.err());
     assert!(n.alive());
-    let k = canary.finish(&n).await;
+    let k = canary.finish(&n).await.len();
     eprintln!("maxClientCnxns: canary acked {k} writes");
 }
 
@@ -498,7 +503,7 @@ async fn frame_lengths_of_2_gib_close_only_that_connection() {
         "memory grew from {rss0} to {rss1} KiB on length fields alone"
     );
     assert!(n.alive());
-    let k = canary.finish(&n).await;
+    let k = canary.finish(&n).await.len();
     eprintln!("2 GiB frames: canary acked {k} writes; rss {rss0} -> {rss1} KiB");
 }
 
@@ -541,7 +546,8 @@ async fn deep_path_of_1000_components_survives_a_restart() {
         "every level is still there"
     );
     verify(&n, &made[..10]).await;
-    eprintln!("deep path: canary acked {acked} writes");
+    verify(&n, &acked).await;
+    eprintln!("deep path: canary acked {} writes", acked.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -591,7 +597,8 @@ async fn hundred_thousand_children_under_one_node() {
         .await
         .expect("list after restart");
     assert_eq!(kids.len(), n_children);
-    eprintln!("wide: canary acked {canary_acked} writes");
+    verify(&n, &canary_acked).await;
+    eprintln!("wide: canary acked {} writes", canary_acked.len());
 }
 
 /// The next watch event about a znode (session state changes come on the same channel).
@@ -675,7 +682,7 @@ async fn a_flood_of_watches() {
         .set_data("/hot", b"2", None)
         .await
         .expect("served after");
-    let k = canary.finish(&n).await;
+    let k = canary.finish(&n).await.len();
     eprintln!("watch flood: canary acked {k} writes");
 }
 
