@@ -114,6 +114,23 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, KeeperError> {
     Ok(fixed)
 }
 
+/// [`fixup`] without a copy when it would change nothing (no duplicates, no `auth` ids, every
+/// id valid): the common case of a create with a fixed ACL such as OPEN_ACL_UNSAFE.
+pub fn fixup_cow<'a>(
+    acl: &'a [Acl],
+    auth: &[Id],
+) -> Result<std::borrow::Cow<'a, [Acl]>, KeeperError> {
+    let unchanged = !acl.is_empty()
+        && acl.iter().enumerate().all(|(i, a)| {
+            a.id.scheme != AUTH && is_valid_id(&a.id.scheme, &a.id.id) && !acl[..i].contains(a)
+        });
+    if unchanged {
+        Ok(std::borrow::Cow::Borrowed(acl))
+    } else {
+        fixup(acl, auth).map(std::borrow::Cow::Owned)
+    }
+}
+
 /// What getACL shows a client without ADMIN permission: digest ids with the hash hidden
 /// (`user:x`), as ZooKeeper does since 3.6.
 pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
@@ -297,6 +314,45 @@ mod tests {
         assert!(!is_valid_id(IP, "10.0.0.1/"));
         assert!(!is_valid_id("sasl", "bob"));
         assert!(!is_valid_id("x509", "CN=bob"));
+    }
+
+    #[test]
+    fn fixup_cow_agrees_with_fixup() {
+        let open = Acl::open_unsafe().remove(0);
+        let r = Acl {
+            perms: perms::READ,
+            id: Id::anyone(),
+        };
+        let auth_acl = Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        };
+        let ip = Id::new("ip", "10.0.0.1");
+        let bad = Acl {
+            perms: perms::ALL,
+            id: Id::new("nonsense", "x"),
+        };
+        let lists = [
+            vec![],
+            vec![open.clone()],
+            vec![open.clone(), r.clone()],
+            vec![open.clone(), r.clone(), open.clone()],
+            vec![auth_acl.clone()],
+            vec![open.clone(), bad],
+        ];
+        for l in &lists {
+            for auth in [&[][..], std::slice::from_ref(&ip)] {
+                assert_eq!(
+                    fixup_cow(l, auth).map(|c| c.into_owned()),
+                    fixup(l, auth),
+                    "{l:?}"
+                );
+            }
+        }
+        assert!(matches!(
+            fixup_cow(&[open], &[]),
+            Ok(std::borrow::Cow::Borrowed(_))
+        ));
     }
 
     #[test]

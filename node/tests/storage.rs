@@ -222,6 +222,46 @@ fn snapshot_then_log() {
     o.storage.close().unwrap();
 }
 
+/// Recovery reads only the log files the newest snapshot does not cover (as ZooKeeper does):
+/// an older file, even a damaged one, is not read, and the covered txns of the file the
+/// snapshot falls in are not returned.
+#[test]
+fn recovery_reads_only_the_logs_after_the_snapshot() {
+    let d = tmpdir("after-snap");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=5);
+    o.storage
+        .snapshot(Zxid::new(1, 3), Arc::new(b"tree@3".to_vec()), false)
+        .unwrap();
+    append_all(&o.storage, 6..=9);
+    o.storage
+        .snapshot(Zxid::new(1, 7), Arc::new(b"tree@7".to_vec()), false)
+        .unwrap();
+    append_all(&o.storage, 10..=12);
+    o.storage.close().unwrap();
+    let files = log_files(&d);
+    assert_eq!(files.len(), 3, "{files:?}");
+    // Damage the first file (txns 1..=5), which the snapshot at 7 covers wholly.
+    let mut b = std::fs::read(&files[0]).unwrap();
+    b[40] ^= 0xff;
+    std::fs::write(&files[0], b).unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.snapshot.as_ref().unwrap().0, Zxid::new(1, 7));
+    assert_eq!(
+        zxids(&o.recovered.log),
+        (8..=12).map(|n| Zxid::new(1, n).0).collect::<Vec<_>>()
+    );
+    // Appends continue after the last logged txn.
+    o.storage.append(vec![txn(1, 13)]).unwrap();
+    o.storage.close().unwrap();
+    let (o, _) = open(&d);
+    assert_eq!(
+        o.recovered.log.last().map(|t| t.zxid),
+        Some(Zxid::new(1, 13))
+    );
+    o.storage.close().unwrap();
+}
+
 #[test]
 fn reset_log_snapshot_replaces_everything() {
     let d = tmpdir("reset");

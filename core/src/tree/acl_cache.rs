@@ -51,6 +51,15 @@ impl AclCache {
         i
     }
 
+    /// [`AclCache::intern`] of a list most often already there: no copy unless it is new.
+    pub(crate) fn intern_slice(&mut self, acl: &[Acl]) -> u32 {
+        if let Some(&i) = self.index.get(acl) {
+            self.entries[i as usize].refs += 1;
+            return i;
+        }
+        self.intern(acl.to_vec())
+    }
+
     /// Drop one reference; the slot is freed at zero.
     pub(crate) fn release(&mut self, i: u32) {
         let e = &mut self.entries[i as usize];

@@ -634,14 +634,14 @@ impl DataTree {
             return Err(KeeperError::BadArguments);
         }
         let parent_path = &path[..slash];
-        let fixed_acl = acl::fixup(acl, cx.auth)?;
+        let fixed_acl = acl::fixup_cow(acl, cx.auth)?;
         let parent = self.lookup(parent_path).ok_or(KeeperError::NoNode)?;
         if !acl::check(self.acls.get(parent.meta.acl), perms::CREATE, cx.auth) {
             return Err(KeeperError::NoAuth);
         }
         let parent_meta = parent.meta;
         let path = if mode.is_sequential() {
-            format!("{path}{:010}", parent_meta.cversion)
+            sequential_name(path, parent_meta.cversion)
         } else {
             path.to_string()
         };
@@ -669,7 +669,7 @@ impl DataTree {
             parent_path
         })
         .into();
-        let acl_slot = self.acls.intern(fixed_acl);
+        let acl_slot = self.acls.intern_slice(&fixed_acl);
         let new_cversion = parent_meta.cversion.wrapping_add(1);
         self.update_meta(&parent_key, |m| {
             m.num_children += 1;
@@ -1341,6 +1341,26 @@ impl DataTree {
         }
         Ok(())
     }
+}
+
+/// `path` and the parent's counter as ZooKeeper's `%010d` (a negative counter, after a wrap,
+/// prints as `-` and 9 digits, as Java's formatter does).
+fn sequential_name(path: &str, counter: i32) -> String {
+    let mut s = String::with_capacity(path.len() + 11);
+    s.push_str(path);
+    if counter < 0 {
+        use std::fmt::Write;
+        let _ = write!(s, "{counter:010}");
+        return s;
+    }
+    let mut digits = [b'0'; 10];
+    let mut n = counter as u32;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    s.extend(digits.iter().map(|&d| d as char));
+    s
 }
 
 /// `DataNode.copyStat`: containers and TTL nodes show owner 0; cversion counts changes.

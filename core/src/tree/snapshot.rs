@@ -184,15 +184,22 @@ impl DataTree {
         let mut t = DataTree::empty(opts);
         t.last_zxid = Zxid(last_zxid);
         t.acls = AclCache::from_table(header.acls);
-        let mut previous: Option<Box<str>> = None;
+        // Nodes arrive sorted: gather them in a vector (each node's parent found with a hint,
+        // not a search), then build the map in one pass (no per-node search, full leaves).
+        // Every node takes at least 10 bytes, which bounds the capacity by the input.
+        let cap = (header.node_count as usize).min(bytes.len() / 10);
+        let mut nodes: Vec<(Box<str>, Box<Node>)> = Vec::with_capacity(cap);
+        let mut parent_hint = 0usize;
         for i in 0..header.node_count {
             let n =
                 SnapNode::deserialize(&mut de).map_err(|e| err(format_args!("node {i}: {e}")))?;
             path::validate(&n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
             let key: Box<str> = n.path.into_boxed_str();
-            match &previous {
+            match nodes.last() {
                 None if &*key != path::ROOT => return Err(err("the first node is not the root")),
-                Some(p) if **p >= *key => return Err(err(format_args!("{key} out of order"))),
+                Some((p, _)) if **p >= *key => {
+                    return Err(err(format_args!("{key} out of order")));
+                }
                 _ => {}
             }
             if n.acl as usize >= acl_count {
@@ -207,11 +214,19 @@ impl DataTree {
                 return Err(err(format_args!("{key}: data too long")));
             }
             if let Some(parent) = path::parent(&key) {
-                // Sorted order puts a parent before its children, so it is already in.
-                let Some(p) = t.nodes.get_mut(parent) else {
-                    return Err(err(format_args!("{key} has no parent")));
+                // Sorted order puts a parent before its children, so it is already in: most
+                // often the node before, or the parent of the node before.
+                let at = if nodes.get(parent_hint).is_some_and(|(k, _)| &**k == parent) {
+                    parent_hint
+                } else if nodes.last().is_some_and(|(k, _)| &**k == parent) {
+                    nodes.len() - 1
+                } else {
+                    nodes
+                        .binary_search_by(|(k, _)| (**k).cmp(parent))
+                        .map_err(|_| err(format_args!("{key} has no parent")))?
                 };
-                p.meta.num_children += 1;
+                nodes[at].1.meta.num_children += 1;
+                parent_hint = at;
             }
             t.acls.add_ref(n.acl);
             let meta = Meta {
@@ -227,13 +242,13 @@ impl DataTree {
                 acl: n.acl,
                 num_children: 0,
             };
-            previous = Some(key.clone());
             let node = Node {
                 data: n.data.0.into_boxed_slice(),
                 meta,
             };
-            t.nodes.insert(key, Box::new(node));
+            nodes.push((key, Box::new(node)));
         }
+        t.nodes = nodes.into_iter().collect();
         if header.format == FORMAT_NULL_DATA {
             let nulls = Vec::<String>::deserialize(&mut de).map_err(err)?;
             for p in nulls {

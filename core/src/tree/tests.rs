@@ -1741,3 +1741,25 @@ fn digest_tracks_content_not_history() {
     .unwrap();
     assert_ne!(a.t.digest(), b.t.digest());
 }
+
+#[test]
+fn sequential_names_format_as_percent_010d() {
+    for c in [
+        0,
+        1,
+        9,
+        10,
+        12345,
+        999_999_999,
+        i32::MAX,
+        -1,
+        -12345,
+        i32::MIN,
+    ] {
+        assert_eq!(
+            super::sequential_name("/q/n-", c),
+            format!("/q/n-{c:010}"),
+            "{c}"
+        );
+    }
+}

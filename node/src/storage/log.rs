@@ -10,7 +10,7 @@
 
 use super::StorageError;
 use super::codec::{
-    MAX_RECORD, crc, fsync_dir, txn_encode_options, txn_options, u32_at, zxid_of_name,
+    MAX_RECORD, crc, fsync_dir, txn_encode_options, txn_options, u32_at, u64_at, zxid_of_name,
 };
 use bincode::Options;
 use ensemble_core::{Txn, Zxid};
@@ -77,7 +77,10 @@ pub struct Damage {
 /// What one log file holds.
 #[derive(Debug)]
 pub struct FileScan {
+    /// Decoded txns with their offsets (those at or below the scan's `skip_through` are not).
     pub txns: Vec<(u64, Txn)>,
+    /// The zxid of the last valid record, decoded or not.
+    pub last: Option<Zxid>,
     /// Offset just past the last good record (where the next append goes).
     pub end: u64,
     pub len: u64,
@@ -86,8 +89,29 @@ pub struct FileScan {
     pub valid_after_damage: Option<u64>,
 }
 
-/// Try to read one record at `pos`. `Ok(None)` = end-of-log marker.
-fn record_at(buf: &[u8], pos: usize, prev: Option<Zxid>) -> Result<Option<(usize, Txn)>, String> {
+/// One record read: its size and its txn, or only its zxid when it was not decoded.
+enum Record {
+    Txn(Txn),
+    Skipped(Zxid),
+}
+
+impl Record {
+    fn zxid(&self) -> Zxid {
+        match self {
+            Record::Txn(t) => t.zxid,
+            Record::Skipped(z) => *z,
+        }
+    }
+}
+
+/// Try to read one record at `pos`. `Ok(None)` = end-of-log marker. A record whose zxid is at
+/// or below `skip_through` is checked (checksum, order) but not decoded: a snapshot covers it.
+fn record_at(
+    buf: &[u8],
+    pos: usize,
+    prev: Option<Zxid>,
+    skip_through: Option<Zxid>,
+) -> Result<Option<(usize, Record)>, String> {
     if pos + RECORD_HEADER > buf.len() {
         if buf[pos..].iter().all(|b| *b == 0) {
             return Ok(None);
@@ -109,15 +133,22 @@ fn record_at(buf: &[u8], pos: usize, prev: Option<Zxid>) -> Result<Option<(usize
     if crc(payload) != sum {
         return Err("checksum mismatch".into());
     }
-    let txn: Txn = txn_options()
-        .deserialize(payload)
-        .map_err(|e| format!("record does not decode: {e}"))?;
+    // A txn's encoding starts with its zxid (u64, little-endian).
+    let peeked = u64_at(payload, 0).map(Zxid);
+    let record = match (peeked, skip_through) {
+        (Some(z), Some(s)) if z <= s => Record::Skipped(z),
+        _ => Record::Txn(
+            txn_options()
+                .deserialize(payload)
+                .map_err(|e| format!("record does not decode: {e}"))?,
+        ),
+    };
     if let Some(p) = prev
-        && txn.zxid <= p
+        && record.zxid() <= p
     {
-        return Err(format!("zxid {} does not follow {}", txn.zxid, p));
+        return Err(format!("zxid {} does not follow {}", record.zxid(), p));
     }
-    Ok(Some((RECORD_HEADER + len, txn)))
+    Ok(Some((RECORD_HEADER + len, record)))
 }
 
 /// Is there any well-formed record (checksum and decode both good) at or after `from`?
@@ -134,7 +165,7 @@ fn find_valid_after(buf: &[u8], from: usize) -> Option<usize> {
                 None => return None,
             }
         }
-        if let Ok(Some(_)) = record_at(buf, pos, None) {
+        if let Ok(Some(_)) = record_at(buf, pos, None, None) {
             return Some(pos);
         }
         pos += 1;
@@ -142,8 +173,13 @@ fn find_valid_after(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Read a whole log file. Errors only for I/O or a file that is not ours.
-pub fn scan_file(path: &Path, prev: Option<Zxid>) -> Result<FileScan, StorageError> {
+/// Read a whole log file. Errors only for I/O or a file that is not ours. Records at or below
+/// `skip_through` are checked but neither decoded nor returned.
+pub fn scan_file(
+    path: &Path,
+    prev: Option<Zxid>,
+    skip_through: Option<Zxid>,
+) -> Result<FileScan, StorageError> {
     let buf = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
     let len = buf.len() as u64;
     if buf.len() < HEADER_LEN || &buf[..8] != LOG_MAGIC {
@@ -151,6 +187,7 @@ pub fn scan_file(path: &Path, prev: Option<Zxid>) -> Result<FileScan, StorageErr
         if buf.iter().all(|b| *b == 0) {
             return Ok(FileScan {
                 txns: vec![],
+                last: None,
                 end: 0,
                 len,
                 damage: Some(Damage {
@@ -177,10 +214,12 @@ pub fn scan_file(path: &Path, prev: Option<Zxid>) -> Result<FileScan, StorageErr
     let mut last = prev;
     let mut damage = None;
     loop {
-        match record_at(&buf, pos, last) {
-            Ok(Some((n, txn))) => {
-                last = Some(txn.zxid);
-                txns.push((pos as u64, txn));
+        match record_at(&buf, pos, last, skip_through) {
+            Ok(Some((n, record))) => {
+                last = Some(record.zxid());
+                if let Record::Txn(txn) = record {
+                    txns.push((pos as u64, txn));
+                }
                 pos += n;
             }
             Ok(None) => break,
@@ -206,6 +245,7 @@ pub fn scan_file(path: &Path, prev: Option<Zxid>) -> Result<FileScan, StorageErr
     }
     Ok(FileScan {
         txns,
+        last,
         end: pos as u64,
         len,
         damage,
@@ -224,22 +264,41 @@ pub struct Tail {
 /// The log's state after recovery.
 #[derive(Debug, Default)]
 pub struct Recovery {
+    /// The txns after the snapshot recovery was told of.
     pub txns: Vec<Txn>,
+    /// The last zxid in the log, whether or not its txn is in `txns`.
+    pub last: Option<Zxid>,
     pub tail: Option<Tail>,
     pub warnings: Vec<String>,
 }
 
 /// Read every log file in order; repair a torn tail; refuse corruption before it.
 pub fn recover(dir: &Path) -> Result<Recovery, StorageError> {
-    let files = list_logs(dir)?;
+    recover_after(dir, None)
+}
+
+/// Read the log files a snapshot at `snapshot` does not cover, in order (as ZooKeeper's
+/// `getLogFiles`: the newest file starting at or before it, and every later one); repair a
+/// torn tail; refuse corruption before it. Txns at or below `snapshot` are not returned.
+pub fn recover_after(dir: &Path, snapshot: Option<Zxid>) -> Result<Recovery, StorageError> {
+    let mut files = list_logs(dir)?;
+    if let Some(s) = snapshot
+        && let Some(pivot) = files.iter().rposition(|(start, _)| *start <= s)
+    {
+        // Every txn of an earlier file is below the pivot file's first, so the snapshot has it.
+        files.drain(..pivot);
+    }
     let mut rec = Recovery::default();
     let mut last: Option<Zxid> = None;
     for (i, (_, path)) in files.iter().enumerate() {
-        let scan = scan_file(path, last)?;
+        let scan = scan_file(path, last, snapshot)?;
+        if scan.last.is_some() {
+            rec.last = scan.last;
+        }
         if let Some(d) = &scan.damage {
             let later_has_records = files[i + 1..].iter().any(|(_, p)| {
-                scan_file(p, None)
-                    .map(|s| !s.txns.is_empty() || s.valid_after_damage.is_some())
+                scan_file(p, None, snapshot)
+                    .map(|s| s.last.is_some() || s.valid_after_damage.is_some())
                     .unwrap_or(true)
             });
             if scan.valid_after_damage.is_some() || later_has_records {
@@ -278,8 +337,8 @@ pub fn recover(dir: &Path) -> Result<Recovery, StorageError> {
             rec.txns.extend(scan.txns.into_iter().map(|(_, t)| t));
             return Ok(rec);
         }
-        if let Some((_, t)) = scan.txns.last() {
-            last = Some(t.zxid);
+        if scan.last.is_some() {
+            last = scan.last;
         }
         rec.tail = Some(Tail {
             path: path.clone(),
@@ -497,7 +556,7 @@ impl Writer {
                 std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
                 continue;
             }
-            let scan = scan_file(path, None)?;
+            let scan = scan_file(path, None, None)?;
             let cut = scan
                 .txns
                 .iter()

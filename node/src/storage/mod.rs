@@ -118,10 +118,11 @@ impl Storage {
                 )),
             }
         }
-        let rec = log::recover(&opts.log_dir)?;
-        warnings.extend(rec.warnings);
         let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
-        let last_logged = rec.txns.last().map(|t| t.zxid);
+        // Only what the snapshot does not cover is read and decoded.
+        let rec = log::recover_after(&opts.log_dir, snap.as_ref().map(|(z, _)| *z))?;
+        warnings.extend(rec.warnings);
+        let last_logged = rec.last;
         let txns: Vec<Txn> = rec
             .txns
             .into_iter()
