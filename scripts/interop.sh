@@ -99,7 +99,8 @@ if [ -n "${INTEROP_PORT_BASE:-}" ]; then
   fi
 else
   default=$([ "${CI:-}" = true ] && echo 2181 || echo 22181)
-  for b in "$default" 22181 24181 26181 28181 30181 32181; do
+  # all below Linux's ephemeral range (32768-60999), which outgoing connections take from
+  for b in "$default" 22181 24181 26181 28181 30181; do
     if ports_free "$b"; then INTEROP_PORT_BASE=$b; break; fi
   done
   if [ -z "${INTEROP_PORT_BASE:-}" ]; then

@@ -3,6 +3,11 @@
 //! kill -9 of the leader, a minority that cannot write, a full restart with nothing
 //! acknowledged lost, garbage on the client and peer ports, and the start/stop/status edges.
 
+//!
+//! Ports: bases 19100, 19200, 19300 (client base+1.., quorum base+11.., election base+21..),
+//! below Linux's ephemeral range (32768-60999), so a busy machine's outgoing connections never
+//! hold them.
+
 use ensemble_core::proto::{Acl, CreateMode, KeeperError};
 use ensemble_node::client::{Client, ClientError};
 use std::io::{Read, Write};
@@ -200,7 +205,7 @@ async fn write(c: &Client, key: &str, data: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensemble_failover_and_full_restart() {
     // A small snapCount: restarts recover from snapshots plus the log after them.
-    let c = Cluster::with("failover", 34100, "snapCount=20\n");
+    let c = Cluster::with("failover", 19100, "snapCount=20\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -357,7 +362,7 @@ fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_port() {
-    let c = Cluster::with("garbage", 34200, "maxClientCnxns=8\n");
+    let c = Cluster::with("garbage", 19200, "maxClientCnxns=8\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -482,7 +487,7 @@ async fn garbage_on_every_port() {
 
 #[test]
 fn start_stop_status_edges() {
-    let c = Cluster::new("edges", 34300);
+    let c = Cluster::new("edges", 19300);
     // Nothing running.
     assert!(!c.ens(&["status"], 1).status.success());
     let o = c.ens(&["stop"], 1);
