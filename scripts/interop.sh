@@ -16,8 +16,9 @@
 #   -k EXPR        only the suite's tests matching EXPR (pytest -k)
 #   --keep         keep the work directory (configs, dataDirs, logs) after the run
 #
-# Ports: INTEROP_PORT_BASE (default 2181, the seed's own ports, when CI=true; else 22181): server
-# i gets client port BASE+i-1, quorum port BASE+706+i-1, election port BASE+1706+i-1.
+# Ports: INTEROP_PORT_BASE (default 2181, the seed's own ports, when CI=true; else 22181, or the
+# next free base when a port of the default is taken): server i gets client port BASE+i-1,
+# quorum port BASE+706+i-1, election port BASE+1706+i-1.
 # Exits non-zero on any failure; the last line is "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +70,43 @@ if [ "$COMPARE" = auto ]; then
   COMPARE=0
   [ "$TARGET" = ensemble ] && [ "$HAVE_ZK" = 1 ] && [ "$KAZOO_ONLY" = 0 ] && COMPARE=1
 fi
+
+# ---- ports ---------------------------------------------------------------------------------
+# A base whose 12 ports (client, quorum, election of 4 servers) are all free on loopback: the
+# one asked for, or else the first free of the default and a few others, so a run never lands
+# on a port something else holds (another cluster, a developer's ZooKeeper).
+ports_free() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+b = int(sys.argv[1])
+for p in [b + o + i for o in (0, 706, 1706) for i in range(4)]:
+    s = socket.socket()
+    # as the servers bind: a port left in TIME_WAIT by an earlier run is free to them
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOF
+}
+if [ -n "${INTEROP_PORT_BASE:-}" ]; then
+  if ! ports_free "$INTEROP_PORT_BASE"; then
+    echo "interop.sh: a port of base $INTEROP_PORT_BASE is in use (client ports $INTEROP_PORT_BASE.., quorum +706, election +1706)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+else
+  default=$([ "${CI:-}" = true ] && echo 2181 || echo 22181)
+  for b in "$default" 22181 24181 26181 28181 30181 32181; do
+    if ports_free "$b"; then INTEROP_PORT_BASE=$b; break; fi
+  done
+  if [ -z "${INTEROP_PORT_BASE:-}" ]; then
+    echo "interop.sh: no free port base found"; echo "0 passed, 1 failed"; exit 1
+  fi
+fi
+export INTEROP_PORT_BASE
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/interop.XXXXXX")
 REPORTS="$WORK/reports"

@@ -1,5 +1,27 @@
 #!/usr/bin/env bash
-# The project's test command (the README's): unit, interaction and integration tests.
+# The project's test command (the README's): unit, interaction and integration tests
+# (cargo test), then the interop suite: real ZooKeeper clients nobody here wrote (kazoo, zkCli.sh,
+# the Java client, the Rust zookeeper-client crate) against a seed-shaped Ensemble cluster, and
+# kazoo's own test suite (scripts/interop.sh; the ZooKeeper comparison runs, which only give
+# figures, are left out). The last line is the interop verdict: "N passed, M failed".
+#
+#   TEST_INTEROP=0   skip the interop suite        TEST_KAZOO=0   skip kazoo's own suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --release
+
+if [ "${TEST_INTEROP:-1}" = 0 ]; then
+  echo "test.sh: interop suite skipped (TEST_INTEROP=0)"
+  exit 0
+fi
+if ! python3 -c 'import kazoo, pytest, pytest_timeout' 2>/dev/null || [ ! -x /usr/share/zookeeper/bin/zkCli.sh ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "test.sh: the interop suite's dependencies are missing (scripts/install-test-deps.sh)"
+    exit 1
+  fi
+  echo "test.sh: interop suite skipped: run scripts/install-test-deps.sh (zookeeper, kazoo, pytest)"
+  exit 0
+fi
+args=(--no-compare)
+[ "${TEST_KAZOO:-1}" = 0 ] || args+=(--kazoo-suite)
+exec ./scripts/interop.sh "${args[@]}"

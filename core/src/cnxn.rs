@@ -47,8 +47,11 @@ impl Server {
             out.push(Effect::Close { conn });
             return;
         }
-        // Never let a client go back in time: it has seen more than we have applied.
-        if req.last_zxid_seen > self.tree.last_zxid().as_i64() {
+        // Never let a client go back in time: it has seen more than we have applied. A new
+        // session is refused (the client tries another server, as with ZooKeeper); a re-attach
+        // waits below until we have caught up, since we are usually only a commit behind.
+        let ahead = req.last_zxid_seen > self.tree.last_zxid().as_i64();
+        if ahead && req.session_id == 0 {
             tracing::info!(
                 conn,
                 client_zxid = req.last_zxid_seen,
@@ -97,6 +100,14 @@ impl Server {
         for old in older {
             out.push(Effect::Close { conn: old });
             self.drop_conn(old);
+        }
+        if ahead {
+            // Answered by `retry_revalidations` once applied through what the client saw.
+            c.phase = ConnPhase::Revalidating { sync_id: u64::MAX };
+            self.conns.insert(conn, c);
+            self.revalidate_at
+                .push((Zxid(req.last_zxid_seen as u64), conn));
+            return;
         }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
@@ -642,10 +653,52 @@ impl Server {
             }
             r => {
                 let auth = c.auth.clone();
-                let reply = self.tree.read(&r, &auth);
+                let mut reply = self.tree.read(&r, &auth);
                 self.register_read_watch(conn, &r, &reply);
+                self.show_config_node(&r, &mut reply);
                 reply
             }
+        }
+    }
+
+    /// `/zookeeper/config` reads as this server's membership (ZooKeeper writes it from each
+    /// server's own config at start-up, dataVersion -1) while nobody has set it.
+    fn show_config_node(&self, r: &Request, reply: &mut Reply) {
+        let text = &self.cfg.config_node;
+        if text.is_empty() {
+            return;
+        }
+        let patch = |data: &mut Vec<u8>, stat: &mut crate::proto::Stat| {
+            if data.is_empty() && stat.version == 0 {
+                *data = text.clone();
+                stat.data_length = text.len() as i32;
+                stat.version = -1;
+            }
+        };
+        match (r, reply) {
+            (Request::GetData { path, .. }, Ok(Response::GetData { data, stat }))
+                if path == crate::path::CONFIG =>
+            {
+                patch(data, stat)
+            }
+            (Request::Exists { path, .. }, Ok(Response::Stat(stat)))
+                if path == crate::path::CONFIG =>
+            {
+                patch(&mut Vec::new(), stat)
+            }
+            (Request::MultiRead(ops), Ok(Response::MultiRead(results))) => {
+                for (op, result) in ops.iter().zip(results.iter_mut()) {
+                    if let (
+                        crate::proto::ReadOp::GetData { path },
+                        crate::proto::ReadResult::GetData { data, stat },
+                    ) = (op, result)
+                        && path == crate::path::CONFIG
+                    {
+                        patch(data, stat)
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

@@ -34,6 +34,11 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
     pub extended_types: bool,
+    /// What `/zookeeper/config` reads as on this server: the membership as ZooKeeper's
+    /// QuorumVerifier prints it (`server.N=host:quorum:election:role` lines, `version=0`).
+    /// ZooKeeper fills that node from each server's own config, outside the replicated txns;
+    /// empty leaves the node's stored data.
+    pub config_node: Vec<u8>,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
 }
@@ -56,6 +61,7 @@ impl Config {
             max_notification_interval_ms: 60_000,
             container_check_interval_ms: 60_000,
             extended_types: true,
+            config_node: Vec::new(),
             plant: None,
         }
     }

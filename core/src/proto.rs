@@ -538,6 +538,14 @@ pub enum Request {
     WhoAmI,
     Ping,
     CloseSession,
+    /// A create, setData or multi some of whose data buffers were null (length -1) on the
+    /// wire, which ZooKeeper keeps apart from empty data (getData then answers null): `ops`
+    /// are the indexes of those ops (0 for a lone create or setData). Only the decoder makes
+    /// it; everything else looks through it.
+    NullData {
+        request: Box<Request>,
+        ops: Vec<u32>,
+    },
 }
 
 impl Request {
@@ -577,6 +585,7 @@ impl Request {
             Request::WhoAmI => OpCode::WhoAmI,
             Request::Ping => OpCode::Ping,
             Request::CloseSession => OpCode::CloseSession,
+            Request::NullData { request, .. } => request.opcode(),
         }
     }
 
@@ -591,6 +600,7 @@ impl Request {
                 | Request::Check { .. }
                 | Request::Multi(_)
                 | Request::CloseSession
+                | Request::NullData { .. }
         )
     }
 }
@@ -620,6 +630,11 @@ pub enum ReadResult {
         data: Vec<u8>,
         stat: Stat,
     },
+    /// getData of a znode whose data is null (the server's side only: a client decodes it as
+    /// empty `GetData`).
+    GetDataNull {
+        stat: Stat,
+    },
     Error(KeeperError),
 }
 
@@ -647,6 +662,11 @@ pub enum Response {
     GetData {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
+        stat: Stat,
+    },
+    /// getData of a znode whose data is null: the buffer goes out as length -1 (the server's
+    /// side only: a client decodes it as empty `GetData`).
+    GetDataNull {
         stat: Stat,
     },
     GetAcl {

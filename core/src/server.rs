@@ -194,7 +194,8 @@ pub(crate) enum ConnPhase {
         rid: u64,
         timeout_ms: i32,
     },
-    /// Re-attaching to a session this server has not seen yet: waiting for a quorum sync.
+    /// Re-attaching to a session this server has not seen yet (waiting for a quorum sync), or
+    /// that has seen a zxid we have not applied yet (waiting for it).
     Revalidating {
         sync_id: u64,
     },

@@ -586,7 +586,11 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
             let server = num(args, "server");
             let conn = w.next_conn;
             w.next_conn += 1;
-            let (session, passwd, last) = match w.clients.get(&name) {
+            // `session=of:C` re-attaches C's session from a new client, C's connection staying
+            let of = arg(args, "session")
+                .and_then(|s| s.strip_prefix("of:"))
+                .map(str::to_string);
+            let (session, passwd, last) = match w.clients.get(of.as_ref().unwrap_or(&name)) {
                 Some(c) => (c.session, c.passwd.clone(), c.last_zxid),
                 None => (0, vec![0; 16], 0),
             };

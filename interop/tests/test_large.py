@@ -2,7 +2,6 @@
 over jute.maxbuffer (0xfffff = 1048575 bytes, the 4-byte length itself not counted) by closing
 that connection; the session, the other clients and the data are untouched."""
 
-import time
 import uuid
 
 import pytest
@@ -125,9 +124,7 @@ def test_many_children(cluster, clients, root):
 def test_throughput_of_many_small_writes(cluster, clients, root):
     """Not a benchmark: 500 pipelined creates must all complete (bounded wait)."""
     c = clients(OBSERVER)
-    t0 = time.monotonic()
     results = [c.create_async(f"{root}/w{i}", b"x") for i in range(500)]
     for r in results:
         r.get(timeout=60)
     assert len(c.get_children(root)) == 500
-    assert time.monotonic() - t0 < 120

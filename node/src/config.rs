@@ -636,6 +636,9 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     if let Some(x) = extended_types {
         core.extended_types = x;
     }
+    if !standalone {
+        core.config_node = config_node_text(&servers).into_bytes();
+    }
 
     Ok(NodeConfig {
         path: path.to_path_buf(),
@@ -656,6 +659,29 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
         entries: entries.into_iter().map(|e| (e.key, e.value)).collect(),
         warnings,
     })
+}
+
+/// `QuorumVerifier.toString()` of a static config: one `server.N=host:quorum:election:role`
+/// line per member (with `;clientHost:clientPort` when the line names a client port), then
+/// `version=0`, with no final newline.
+fn config_node_text(servers: &BTreeMap<ServerId, ServerSpec>) -> String {
+    let mut text = String::new();
+    for s in servers.values() {
+        text.push_str(&format!(
+            "server.{}={}:{}:{}:{}",
+            s.id,
+            s.host,
+            s.quorum_port,
+            s.election_port,
+            kind_name(s.kind)
+        ));
+        if let Some((addr, port)) = &s.client {
+            text.push_str(&format!(";{}:{port}", addr.as_deref().unwrap_or("0.0.0.0")));
+        }
+        text.push('\n');
+    }
+    text.push_str("version=0");
+    text
 }
 
 fn positive(p: &Parser<'_>, e: &Entry, v: &str) -> Result<u32, ConfigError> {

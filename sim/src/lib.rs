@@ -7,11 +7,13 @@
 pub mod check;
 pub mod client;
 pub mod disk;
+pub mod lines;
 pub mod net;
 pub mod params;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod wgl;
 pub mod world;

@@ -64,6 +64,24 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Shrink a failing seed: search for a smaller run breaking the same claim (fewer servers,
+    /// clients, fault kinds and faults, a shorter fault phase, a plainer workload) and write it
+    /// as a scenario file that `run --seed M --scenario FILE` replays.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+        /// Where to write the scenario file (default: shrunk-<seed>.toml here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Most runs to spend.
+        #[arg(long, default_value_t = 1500)]
+        budget: u64,
+        /// Seeds tried for each change to the world.
+        #[arg(long, default_value_t = 6)]
+        tries: u64,
+    },
     /// List the planted bugs, one name a line.
     Plants,
     /// Measure speed: simulated-to-real time and seeds per second.
@@ -96,6 +114,15 @@ fn load(common: &Common) -> Result<(Option<Params>, Option<Plant>), String> {
         None => None,
         Some(path) => Some(ensemble_sim::scenario::load(path).map_err(|e| e.to_string())?),
     };
+    if let (Some(p), Some(s)) = (plant, scenario.as_ref().and_then(|s| s.plant))
+        && p != s
+    {
+        return Err(format!(
+            "--plant: `{}` differs from the scenario file's plant `{}`",
+            p.name(),
+            s.name()
+        ));
+    }
     Ok((scenario, plant))
 }
 
@@ -187,7 +214,7 @@ fn main() -> ExitCode {
             let (p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
             println!(
                 "# seed={seed} {}",
-                ensemble_sim::runner::describe(&p, plant)
+                ensemble_sim::runner::describe(&p, plant.or(p.plant))
             );
             println!(
                 "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
@@ -245,6 +272,22 @@ fn main() -> ExitCode {
             };
             sweep(a, b, jobs, first, scenario, plant, &common)
         }
+        Cmd::Shrink {
+            seed,
+            common,
+            out,
+            budget,
+            tries,
+        } => {
+            if budget == 0 || tries == 0 {
+                return bad("--budget and --tries must be at least 1".into());
+            }
+            let (scenario, plant) = match load(&common) {
+                Ok(x) => x,
+                Err(e) => return bad(e),
+            };
+            shrink_cmd(seed, scenario, plant, out, budget, tries)
+        }
         Cmd::Bench { seeds, jobs } => {
             if seeds == 0 || jobs == 0 {
                 return bad("--seeds and --jobs must be at least 1".into());
@@ -286,6 +329,73 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn shrink_cmd(
+    seed: u64,
+    scenario: Option<Params>,
+    plant: Option<Plant>,
+    out: Option<PathBuf>,
+    budget: u64,
+    tries: u64,
+) -> ExitCode {
+    use ensemble_sim::shrink::{Options, shrink};
+    let opts = Options { budget, tries };
+    let start = Instant::now();
+    let mut say = |s: &str| println!("{s}");
+    let r = match shrink(seed, scenario.as_ref(), plant, &opts, &mut say) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("shrunk-{seed}.toml")));
+    let replay = format!(
+        "ensemble-sim run --seed {} --scenario {}",
+        r.seed,
+        out.display()
+    );
+    let mut params = r.params.clone();
+    params.name = format!("shrunk-{seed}");
+    let header = format!(
+        "Shrunk by `ensemble-sim shrink --seed {seed}{}`: {}\n{}\nbefore: {}\nafter:  {}\nreplay: {replay}",
+        plant
+            .map(|p| format!(" --plant {}", p.name()))
+            .unwrap_or_default(),
+        r.claim,
+        r.detail,
+        r.before,
+        r.after
+    );
+    let text = ensemble_sim::scenario::to_toml(&params, &header);
+    if let Err(e) = std::fs::write(&out, text) {
+        return bad(format!("--out: cannot write {}: {e}", out.display()));
+    }
+    // what was written must replay the failure by itself
+    let check = ensemble_sim::scenario::load(&out)
+        .map(|p| run_seed(r.seed, Some(&p), None, TraceMode::Hash));
+    match check {
+        Ok(c) if c.hash == r.hash => {}
+        Ok(_) | Err(_) => {
+            println!(
+                "{} does not replay the shrunk run (a bug in shrink)",
+                out.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
+    println!("claim:  {}", r.claim);
+    println!("before: {}", r.before);
+    println!("after:  {}", r.after);
+    println!(
+        "{} runs in {:.1}s; written to {}",
+        r.runs,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    println!("replay: {replay}");
+    ExitCode::SUCCESS
 }
 
 fn sweep(

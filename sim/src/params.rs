@@ -3,6 +3,7 @@
 //! claims to check. A swarm run draws these from its seed; a scenario file fixes them.
 
 use crate::rng::SimRng;
+use ensemble_core::txn::ServerId;
 
 /// Mean time between faults of each kind during the fault phase, in simulated ms; 0 = off.
 #[derive(Clone, Debug, Default)]
@@ -115,11 +116,65 @@ pub enum FaultAction {
         ms: u64,
     },
     CrashClient(ClientTarget),
+    // The concrete faults a swarm seed draws (and `shrink` writes down):
+    /// A drawn fault that did nothing (two ends the same, nobody to hit).
+    Nothing,
+    /// Each listed server's side mask (two talk if their masks share a bit; unlisted servers
+    /// talk to all), one-way cuts (from, to), healed after `ms`.
+    Partition {
+        sides: Vec<(ServerId, u8)>,
+        oneway: Vec<(ServerId, ServerId)>,
+        ms: u64,
+        desc: String,
+    },
+    Clog {
+        from: ServerId,
+        to: ServerId,
+        ms: u64,
+    },
+    /// Clogs (from, to, ms), all begun at once.
+    Swizzle {
+        clogs: Vec<(ServerId, ServerId, u64)>,
+    },
+    /// Break one connection (the election channel's or the quorum channel's).
+    ResetLink {
+        a: ServerId,
+        b: ServerId,
+        election: bool,
+    },
+    /// Break one client connection.
+    ResetConn {
+        conn: u64,
+    },
+    /// Crash a server; it restarts after `ms`.
+    CrashFor {
+        id: ServerId,
+        ms: u64,
+    },
+    /// Everything `id` sends takes `extra` ms longer, for `ms`.
+    Slow {
+        id: ServerId,
+        extra: u64,
+        ms: u64,
+    },
+    /// A client process dies; a new one (new session) starts after `ms`.
+    CrashClientFor {
+        client: usize,
+        ms: u64,
+    },
+    /// A client closes its session.
+    CloseSession {
+        client: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct FaultStep {
     pub at_ms: u64,
+    /// Steps of one lane run as a chain, each scheduled when the one before it fires, as a
+    /// swarm seed's faults of one kind are (so a recorded schedule replays them exactly).
+    /// Steps without a lane are all scheduled at the start.
+    pub lane: Option<usize>,
     pub action: FaultAction,
 }
 
@@ -262,6 +317,8 @@ pub struct Params {
     pub claims: Vec<String>,
     /// A claim the scenario expects to see violated (a demonstration), if any.
     pub expect_violation: Option<String>,
+    /// The planted bug a scenario file names, if any (`--plant` may name it too).
+    pub plant: Option<ensemble_core::plant::Plant>,
 }
 
 impl Params {
@@ -300,6 +357,7 @@ impl Params {
             keys: 6,
             claims: Vec::new(),
             expect_violation: None,
+            plant: None,
         }
     }
 

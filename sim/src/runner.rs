@@ -29,6 +29,10 @@ pub struct RunResult {
     pub wall: Duration,
     pub lines: u64,
     pub context: Vec<String>,
+    /// The faults the run drew from its rates, as a schedule that replays them.
+    pub drawn: Vec<crate::params::FaultStep>,
+    /// When the run stopped (the violation's time, or the end).
+    pub stopped_at: u64,
 }
 
 impl RunResult {
@@ -99,6 +103,7 @@ pub fn run_seed(
     let start = Instant::now();
     let cpu0 = thread_cpu();
     let (params, mut rng) = params_for(seed, scenario);
+    let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);
     let mut world = World::new(params, plant, &mut rng, trace);
@@ -120,5 +125,7 @@ pub fn run_seed(
         wall,
         lines: world.trace.len(),
         context,
+        drawn: std::mem::take(&mut world.drawn),
+        stopped_at: world.stats.sim_ms,
     }
 }

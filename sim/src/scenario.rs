@@ -3,6 +3,7 @@
 //! names the field.
 
 use crate::params::{ClientTarget, FaultAction, FaultStep, Params, Role, Target};
+use ensemble_core::plant::Plant;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -26,6 +27,8 @@ pub struct ScenarioFile {
     pub random_faults: RandomFaults,
     #[serde(default)]
     pub claims: Claims,
+    /// A planted bug the scenario runs with (what `shrink` writes for a plant's failure).
+    pub plant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +52,11 @@ pub struct Timing {
     pub spike_prob: Option<f64>,
     pub spike_ms: Option<u64>,
     pub snap_count: Option<u64>,
+    pub committed_log_size: Option<usize>,
+    pub drift_ppm: Option<u64>,
+    pub tick_jitter_pct: Option<u64>,
+    pub unsynced_survive: Option<f64>,
+    pub torn_tail: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +67,26 @@ pub struct Workload {
     pub think_ms: Option<[u64; 2]>,
     pub keys: Option<u32>,
     pub max_outstanding: Option<usize>,
+    pub async_clients: Option<Vec<usize>>,
+    pub async_pipeline: Option<usize>,
+    pub mix: Option<MixFile>,
+}
+
+/// The random role's operation weights (see `params::Mix`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixFile {
+    pub create: Option<u32>,
+    pub set: Option<u32>,
+    pub get: Option<u32>,
+    pub delete: Option<u32>,
+    pub multi: Option<u32>,
+    pub sync_read: Option<u32>,
+    pub children: Option<u32>,
+    pub ephemeral: Option<u32>,
+    pub sequential: Option<u32>,
+    pub watch: Option<f64>,
+    pub versioned: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +110,21 @@ pub struct Fault {
     pub client: Option<String>,
     pub ms: Option<u64>,
     pub every_ms: Option<u64>,
+    /// Steps of a lane are chained (see `FaultStep::lane`).
+    pub lane: Option<usize>,
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    /// partition: the two sides (a server on both is a bridge), one-way cuts [from, to].
+    pub side_a: Option<Vec<u64>>,
+    pub side_b: Option<Vec<u64>>,
+    pub cut: Option<Vec<[u64; 2]>>,
+    pub desc: Option<String>,
+    /// swizzle: clogs [from, to, ms].
+    pub clogs: Option<Vec<[u64; 3]>>,
+    /// reset-link: "quorum" or "election".
+    pub channel: Option<String>,
+    pub conn: Option<u64>,
+    pub extra_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +141,14 @@ pub struct RandomFaults {
     pub pause_every_ms: Option<u64>,
     pub pause_ms: Option<u64>,
     pub client_crash_every_ms: Option<u64>,
+    pub swizzle_every_ms: Option<u64>,
+    pub stall_every_ms: Option<u64>,
+    pub stall_ms: Option<u64>,
+    pub spike_every_ms: Option<u64>,
+    pub spike_len_ms: Option<u64>,
+    pub client_pause_every_ms: Option<u64>,
+    pub client_pause_ms: Option<u64>,
+    pub client_close_every_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +286,28 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.spike_ms = t.spike_ms.unwrap_or(200);
     params.snap_count = t.snap_count.unwrap_or(params.snap_count);
+    params.committed_log_size = t.committed_log_size.unwrap_or(params.committed_log_size);
+    params.drift_ppm = t.drift_ppm.unwrap_or(params.drift_ppm);
+    params.tick_jitter_pct = t.tick_jitter_pct.unwrap_or(params.tick_jitter_pct);
+    if params.tick_jitter_pct > 100 {
+        return Err(field(
+            "timing.tick_jitter_pct",
+            format!("{}: expected 0 to 100", params.tick_jitter_pct),
+        ));
+    }
+    let prob = |name: &str, v: Option<f64>, dflt: f64| -> Result<f64, ScenarioError> {
+        match v {
+            None => Ok(dflt),
+            Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
+            Some(x) => Err(field(name, format!("{x}: expected a probability 0..1"))),
+        }
+    };
+    params.unsynced_survive = prob(
+        "timing.unsynced_survive",
+        t.unsynced_survive,
+        params.unsynced_survive,
+    )?;
+    params.torn_tail = prob("timing.torn_tail", t.torn_tail, params.torn_tail)?;
     params.duration_ms = f.duration_ms.unwrap_or(60_000);
     params.fault_phase_ms = f.fault_phase_ms.unwrap_or(params.duration_ms * 2 / 3);
     if params.fault_phase_ms > params.duration_ms {
@@ -265,6 +338,32 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.think_ms = range("workload.think_ms", w.think_ms, params.think_ms)?;
     params.keys = w.keys.unwrap_or(params.keys).max(1);
     params.max_outstanding = w.max_outstanding.unwrap_or(params.max_outstanding).max(1);
+    params.async_pipeline = w.async_pipeline.unwrap_or(params.async_pipeline).max(1);
+    if let Some(a) = &w.async_clients {
+        if let Some(i) = a.iter().find(|i| **i >= params.clients.len()) {
+            return Err(field(
+                "workload.async_clients",
+                format!("client {i}: there are {} clients", params.clients.len()),
+            ));
+        }
+        params.async_clients = a.clone();
+    }
+    if let Some(m) = &w.mix {
+        let x = &mut params.mix;
+        x.create = m.create.unwrap_or(x.create);
+        x.set = m.set.unwrap_or(x.set);
+        x.get = m.get.unwrap_or(x.get);
+        x.delete = m.delete.unwrap_or(x.delete);
+        x.multi = m.multi.unwrap_or(x.multi);
+        x.sync_read = m.sync_read.unwrap_or(x.sync_read);
+        x.children = m.children.unwrap_or(x.children);
+        x.ephemeral = m.ephemeral.unwrap_or(x.ephemeral);
+        x.sequential = m.sequential.unwrap_or(x.sequential);
+        x.watch = prob("workload.mix.watch", m.watch, x.watch)?;
+        x.versioned = prob("workload.mix.versioned", m.versioned, x.versioned)?;
+    }
+    let members = params.members();
+    let clients = params.clients.len();
     for (i, ft) in f.faults.iter().enumerate() {
         let name = |k: &str| format!("fault[{i}].{k}");
         let need_target = || -> Result<Target, ScenarioError> {
@@ -284,8 +383,122 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
             })?;
             client_target(s).ok_or_else(|| field(&name("client"), format!("unknown client `{s}`")))
         };
+        let server = |k: &str, v: Option<u64>| -> Result<u64, ScenarioError> {
+            match v {
+                None => Err(field(&name(k), "missing (a server id)".into())),
+                Some(id) if (1..=members).contains(&id) => Ok(id),
+                Some(id) => Err(field(
+                    &name(k),
+                    format!("server {id}: the servers are 1 to {members}"),
+                )),
+            }
+        };
+        let servers = |k: &str, v: &Option<Vec<u64>>| -> Result<Vec<u64>, ScenarioError> {
+            let v = v.clone().unwrap_or_default();
+            for id in &v {
+                server(k, Some(*id))?;
+            }
+            Ok(v)
+        };
+        let client_index = || -> Result<usize, ScenarioError> {
+            match need_client()? {
+                ClientTarget::Index(i) if i < clients => Ok(i),
+                ClientTarget::Index(i) => Err(field(
+                    &name("client"),
+                    format!("client.{i}: there are {clients} clients"),
+                )),
+                _ => Err(field(&name("client"), "expected client.N".into())),
+            }
+        };
         let action = match ft.action.as_str() {
+            "none" => FaultAction::Nothing,
+            "crash" if ft.ms.is_some() => match need_target()? {
+                Target::Id(id) => FaultAction::CrashFor {
+                    id: server("target", Some(id))?,
+                    ms: need_ms()?,
+                },
+                _ => {
+                    return Err(field(
+                        &name("target"),
+                        "a crash with `ms` (restart after) takes a server id".into(),
+                    ));
+                }
+            },
             "crash" => FaultAction::Crash(need_target()?),
+            "stall" => FaultAction::Stall {
+                target: need_target()?,
+                ms: need_ms()?,
+            },
+            "partition" => {
+                let a = servers("side_a", &ft.side_a)?;
+                let b = servers("side_b", &ft.side_b)?;
+                let mut sides: Vec<(u64, u8)> = Vec::new();
+                for id in 1..=members {
+                    let m = (if a.contains(&id) { 0b10 } else { 0 })
+                        | (if b.contains(&id) { 0b01 } else { 0 });
+                    if m != 0 {
+                        sides.push((id, m));
+                    }
+                }
+                let mut oneway = Vec::new();
+                for [x, y] in ft.cut.clone().unwrap_or_default() {
+                    oneway.push((server("cut", Some(x))?, server("cut", Some(y))?));
+                }
+                FaultAction::Partition {
+                    sides,
+                    oneway,
+                    ms: need_ms()?,
+                    desc: ft.desc.clone().unwrap_or_else(|| "scheduled".into()),
+                }
+            }
+            "clog" => FaultAction::Clog {
+                from: server("from", ft.from)?,
+                to: server("to", ft.to)?,
+                ms: need_ms()?,
+            },
+            "swizzle" => {
+                let mut clogs = Vec::new();
+                for [a, b, ms] in ft.clogs.clone().unwrap_or_default() {
+                    clogs.push((server("clogs", Some(a))?, server("clogs", Some(b))?, ms));
+                }
+                FaultAction::Swizzle { clogs }
+            }
+            "reset-link" => FaultAction::ResetLink {
+                a: server("from", ft.from)?,
+                b: server("to", ft.to)?,
+                election: match ft.channel.as_deref() {
+                    Some("election") => true,
+                    Some("quorum") | None => false,
+                    Some(other) => {
+                        return Err(field(
+                            &name("channel"),
+                            format!("unknown channel `{other}` (expected quorum or election)"),
+                        ));
+                    }
+                },
+            },
+            "reset-conn" => FaultAction::ResetConn {
+                conn: ft
+                    .conn
+                    .ok_or_else(|| field(&name("conn"), "missing (a connection id)".into()))?,
+            },
+            "slow" => match need_target()? {
+                Target::Id(id) => FaultAction::Slow {
+                    id: server("target", Some(id))?,
+                    extra: ft.extra_ms.ok_or_else(|| {
+                        field(&name("extra_ms"), "missing (added latency, ms)".into())
+                    })?,
+                    ms: need_ms()?,
+                },
+                _ => return Err(field(&name("target"), "expected a server id".into())),
+            },
+            "crash-client" if ft.ms.is_some() => FaultAction::CrashClientFor {
+                client: client_index()?,
+                ms: need_ms()?,
+            },
+            "close-session" => FaultAction::CloseSession {
+                client: client_index()?,
+            },
             "restart" => FaultAction::Restart(need_target()?),
             "isolate" => FaultAction::Isolate(need_target()?),
             "one-way" => FaultAction::OneWay(need_target()?),
@@ -308,7 +521,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 return Err(field(
                     &name("action"),
                     format!(
-                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, reset, flap, heal, pause-client, crash-client)"
+                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, stall, reset, flap, heal, pause-client, crash-client, partition, clog, swizzle, reset-link, reset-conn, slow, close-session, none)"
                     ),
                 ));
             }
@@ -321,6 +534,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         }
         params.schedule.push(FaultStep {
             at_ms: ft.at_ms,
+            lane: ft.lane,
             action,
         });
     }
@@ -337,6 +551,23 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.pause_every = r.pause_every_ms.unwrap_or(0);
     rr.pause_len = r.pause_ms.unwrap_or(1_000);
     rr.client_crash_every = r.client_crash_every_ms.unwrap_or(0);
+    rr.swizzle_every = r.swizzle_every_ms.unwrap_or(0);
+    rr.stall_every = r.stall_every_ms.unwrap_or(0);
+    rr.stall_len = r.stall_ms.unwrap_or(1_000);
+    rr.spike_every = r.spike_every_ms.unwrap_or(0);
+    rr.spike_len = r.spike_len_ms.unwrap_or(1_000);
+    rr.client_pause_every = r.client_pause_every_ms.unwrap_or(0);
+    rr.client_pause_len = r.client_pause_ms.unwrap_or(1_000);
+    rr.client_close_every = r.client_close_every_ms.unwrap_or(0);
+    if let Some(name) = &f.plant {
+        params.plant = Some(Plant::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
+            field(
+                "plant",
+                format!("unknown plant `{name}` (known: {})", names.join(", ")),
+            )
+        })?);
+    }
     for (i, c) in f.claims.check.iter().enumerate() {
         if !SCENARIO_CLAIMS.contains(&c.as_str()) {
             return Err(field(
@@ -351,4 +582,307 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.claims = f.claims.check.clone();
     params.expect_violation = f.claims.expect_violation.clone();
     Ok(params)
+}
+
+// ---- writing: every parameter, so the file runs exactly what it was written from -----------
+
+fn target_name(t: &Target) -> String {
+    match t {
+        Target::Leader => "leader".into(),
+        Target::Follower => "follower".into(),
+        Target::Observer => "observer".into(),
+        Target::Crashed => "crashed".into(),
+        Target::All => "all".into(),
+        Target::MinorityWithLeader => "minority-with-leader".into(),
+        Target::MinorityWithoutLeader => "minority-without-leader".into(),
+        Target::MajorityWithoutLeader => "majority-without-leader".into(),
+        Target::Id(id) => format!("server.{id}"),
+    }
+}
+
+fn client_name(t: &ClientTarget) -> String {
+    match t {
+        ClientTarget::LockHolder => "lock-holder".into(),
+        ClientTarget::Master => "master".into(),
+        ClientTarget::Index(i) => format!("client.{i}"),
+        ClientTarget::Role(r) => r.clone(),
+    }
+}
+
+/// A TOML string (basic, escaped).
+fn q(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// A float TOML reads back bit for bit (Rust prints the shortest exact form).
+fn fl(x: f64) -> String {
+    let s = format!("{x:?}");
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn fault_lines(step: &FaultStep) -> String {
+    use std::fmt::Write;
+    let mut o = String::from("\n[[fault]]\n");
+    let _ = writeln!(o, "at_ms = {}", step.at_ms);
+    if let Some(l) = step.lane {
+        let _ = writeln!(o, "lane = {l}");
+    }
+    let ids = |v: &[u64]| {
+        let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        format!("[{}]", s.join(", "))
+    };
+    let mut kv = |k: &str, v: String| {
+        let _ = writeln!(o, "{k} = {v}");
+    };
+    match &step.action {
+        FaultAction::Nothing => kv("action", q("none")),
+        FaultAction::Crash(t) => {
+            kv("action", q("crash"));
+            kv("target", q(&target_name(t)));
+        }
+        FaultAction::CrashFor { id, ms } => {
+            kv("action", q("crash"));
+            kv("target", q(&format!("server.{id}")));
+            kv("ms", ms.to_string());
+        }
+        FaultAction::Restart(t) => {
+            kv("action", q("restart"));
+            kv("target", q(&target_name(t)));
+        }
+        FaultAction::Isolate(t) => {
+            kv("action", q("isolate"));
+            kv("target", q(&target_name(t)));
+        }
+        FaultAction::OneWay(t) => {
+            kv("action", q("one-way"));
+            kv("target", q(&target_name(t)));
+        }
+        FaultAction::Pause { target, ms } => {
+            kv("action", q("pause"));
+            kv("target", q(&target_name(target)));
+            kv("ms", ms.to_string());
+        }
+        FaultAction::Stall { target, ms } => {
+            kv("action", q("stall"));
+            kv("target", q(&target_name(target)));
+            kv("ms", ms.to_string());
+        }
+        FaultAction::Reset(t) => {
+            kv("action", q("reset"));
+            kv("target", q(&target_name(t)));
+        }
+        FaultAction::Flap { ms, every } => {
+            kv("action", q("flap"));
+            kv("ms", ms.to_string());
+            kv("every_ms", every.to_string());
+        }
+        FaultAction::Heal => kv("action", q("heal")),
+        FaultAction::PauseClient { target, ms } => {
+            kv("action", q("pause-client"));
+            kv("client", q(&client_name(target)));
+            kv("ms", ms.to_string());
+        }
+        FaultAction::CrashClient(t) => {
+            kv("action", q("crash-client"));
+            kv("client", q(&client_name(t)));
+        }
+        FaultAction::CrashClientFor { client, ms } => {
+            kv("action", q("crash-client"));
+            kv("client", q(&format!("client.{client}")));
+            kv("ms", ms.to_string());
+        }
+        FaultAction::CloseSession { client } => {
+            kv("action", q("close-session"));
+            kv("client", q(&format!("client.{client}")));
+        }
+        FaultAction::Partition {
+            sides,
+            oneway,
+            ms,
+            desc,
+        } => {
+            kv("action", q("partition"));
+            let a: Vec<u64> = sides
+                .iter()
+                .filter(|(_, m)| m & 0b10 != 0)
+                .map(|(id, _)| *id)
+                .collect();
+            let b: Vec<u64> = sides
+                .iter()
+                .filter(|(_, m)| m & 0b01 != 0)
+                .map(|(id, _)| *id)
+                .collect();
+            if !a.is_empty() || !b.is_empty() {
+                kv("side_a", ids(&a));
+                kv("side_b", ids(&b));
+            }
+            if !oneway.is_empty() {
+                let cuts: Vec<String> = oneway.iter().map(|(x, y)| format!("[{x}, {y}]")).collect();
+                kv("cut", format!("[{}]", cuts.join(", ")));
+            }
+            kv("ms", ms.to_string());
+            kv("desc", q(desc));
+        }
+        FaultAction::Clog { from, to, ms } => {
+            kv("action", q("clog"));
+            kv("from", from.to_string());
+            kv("to", to.to_string());
+            kv("ms", ms.to_string());
+        }
+        FaultAction::Swizzle { clogs } => {
+            kv("action", q("swizzle"));
+            let c: Vec<String> = clogs
+                .iter()
+                .map(|(a, b, ms)| format!("[{a}, {b}, {ms}]"))
+                .collect();
+            kv("clogs", format!("[{}]", c.join(", ")));
+        }
+        FaultAction::ResetLink { a, b, election } => {
+            kv("action", q("reset-link"));
+            kv("from", a.to_string());
+            kv("to", b.to_string());
+            kv("channel", q(if *election { "election" } else { "quorum" }));
+        }
+        FaultAction::ResetConn { conn } => {
+            kv("action", q("reset-conn"));
+            kv("conn", conn.to_string());
+        }
+        FaultAction::Slow { id, extra, ms } => {
+            kv("action", q("slow"));
+            kv("target", q(&format!("server.{id}")));
+            kv("extra_ms", extra.to_string());
+            kv("ms", ms.to_string());
+        }
+    }
+    o
+}
+
+/// The scenario file for `p`, with every parameter written out, so that loading it gives `p`
+/// back (what `shrink` writes). `comment` heads the file, one `#` line per line.
+pub fn to_toml(p: &Params, comment: &str) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for l in comment.lines() {
+        let _ = writeln!(o, "# {l}");
+    }
+    let _ = writeln!(o, "name = {}", q(&p.name));
+    if let Some(pl) = p.plant {
+        let _ = writeln!(o, "plant = {}", q(pl.name()));
+    }
+    let _ = writeln!(o, "duration_ms = {}", p.duration_ms);
+    let _ = writeln!(o, "fault_phase_ms = {}", p.fault_phase_ms);
+    let _ = writeln!(o, "liveness_bound_ms = {}", p.liveness_bound_ms);
+    let _ = writeln!(
+        o,
+        "\n[topology]\nvoters = {}\nobservers = {}",
+        p.voters, p.observers
+    );
+    let _ = writeln!(o, "\n[timing]");
+    let _ = writeln!(o, "tick_ms = {}", p.tick_ms);
+    let _ = writeln!(o, "init_limit = {}", p.init_limit);
+    let _ = writeln!(o, "sync_limit = {}", p.sync_limit);
+    let _ = writeln!(o, "net_delay_ms = [{}, {}]", p.net_delay.0, p.net_delay.1);
+    let _ = writeln!(o, "fsync_ms = [{}, {}]", p.fsync_ms.0, p.fsync_ms.1);
+    let _ = writeln!(
+        o,
+        "session_timeout_ms = [{}, {}]",
+        p.session_timeout_ms.0, p.session_timeout_ms.1
+    );
+    let _ = writeln!(o, "tcp_timeout_ms = {}", p.tcp_timeout_ms);
+    let _ = writeln!(o, "spike_prob = {}", fl(p.spike_prob));
+    let _ = writeln!(o, "spike_ms = {}", p.spike_ms);
+    let _ = writeln!(o, "snap_count = {}", p.snap_count);
+    let _ = writeln!(o, "committed_log_size = {}", p.committed_log_size);
+    let _ = writeln!(o, "drift_ppm = {}", p.drift_ppm);
+    let _ = writeln!(o, "tick_jitter_pct = {}", p.tick_jitter_pct);
+    let _ = writeln!(o, "unsynced_survive = {}", fl(p.unsynced_survive));
+    let _ = writeln!(o, "torn_tail = {}", fl(p.torn_tail));
+    let _ = writeln!(o, "\n[workload]");
+    let mut groups: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < p.clients.len() {
+        let mut j = i;
+        while j < p.clients.len() && p.clients[j] == p.clients[i] {
+            j += 1;
+        }
+        groups.push(format!(
+            "{{ role = {}, count = {} }}",
+            q(p.clients[i].name()),
+            j - i
+        ));
+        i = j;
+    }
+    let _ = writeln!(o, "clients = [{}]", groups.join(", "));
+    let _ = writeln!(o, "think_ms = [{}, {}]", p.think_ms.0, p.think_ms.1);
+    let _ = writeln!(o, "keys = {}", p.keys);
+    let _ = writeln!(o, "max_outstanding = {}", p.max_outstanding);
+    let a: Vec<String> = p.async_clients.iter().map(|x| x.to_string()).collect();
+    let _ = writeln!(o, "async_clients = [{}]", a.join(", "));
+    let _ = writeln!(o, "async_pipeline = {}", p.async_pipeline);
+    let m = &p.mix;
+    let _ = writeln!(
+        o,
+        "mix = {{ create = {}, set = {}, get = {}, delete = {}, multi = {}, sync_read = {}, children = {}, ephemeral = {}, sequential = {}, watch = {}, versioned = {} }}",
+        m.create,
+        m.set,
+        m.get,
+        m.delete,
+        m.multi,
+        m.sync_read,
+        m.children,
+        m.ephemeral,
+        m.sequential,
+        fl(m.watch),
+        fl(m.versioned)
+    );
+    let r = &p.random;
+    let _ = writeln!(o, "\n[random_faults]");
+    for (k, v) in [
+        ("partition_every_ms", r.partition_every),
+        ("partition_ms", r.partition_len),
+        ("clog_every_ms", r.clog_every),
+        ("clog_ms", r.clog_len),
+        ("swizzle_every_ms", r.swizzle_every),
+        ("reset_every_ms", r.reset_every),
+        ("client_reset_every_ms", r.client_reset_every),
+        ("crash_every_ms", r.crash_every),
+        ("down_ms", r.down_len),
+        ("pause_every_ms", r.pause_every),
+        ("pause_ms", r.pause_len),
+        ("stall_every_ms", r.stall_every),
+        ("stall_ms", r.stall_len),
+        ("spike_every_ms", r.spike_every),
+        ("spike_len_ms", r.spike_len),
+        ("client_pause_every_ms", r.client_pause_every),
+        ("client_pause_ms", r.client_pause_len),
+        ("client_crash_every_ms", r.client_crash_every),
+        ("client_close_every_ms", r.client_close_every),
+    ] {
+        let _ = writeln!(o, "{k} = {v}");
+    }
+    let _ = writeln!(o, "\n[claims]");
+    let c: Vec<String> = p.claims.iter().map(|c| q(c)).collect();
+    let _ = writeln!(o, "check = [{}]", c.join(", "));
+    if let Some(e) = &p.expect_violation {
+        let _ = writeln!(o, "expect_violation = {}", q(e));
+    }
+    for s in &p.schedule {
+        o.push_str(&fault_lines(s));
+    }
+    o
 }

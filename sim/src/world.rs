@@ -5,12 +5,16 @@
 use crate::check::{Reference, Violation, violation};
 use crate::client::{Client, ClientOut, Ctx, Shared};
 use crate::disk::Disk;
+use crate::lines::{
+    AppendLine, ClientReplyLine, ClientSendLine, CommitLine, EventLine, ReplyLine, SendLine,
+    short_req, txn_kind,
+};
 use crate::net::{Channel, ELECTION, Net, QUORUM};
-use crate::params::{ClientTarget, FaultAction, Params, Target};
+use crate::params::{ClientTarget, FaultAction, FaultStep, Params, Target};
 use crate::rng::SimRng;
-use crate::trace::Trace;
+use crate::trace::{Line, Trace};
 use ensemble_core::config::{Config, LearnerType};
-use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use ensemble_core::server::{ConnId, Effect, Event, Server};
@@ -75,6 +79,11 @@ enum Ev {
     },
     Scheduled(FaultAction),
     Random(FaultKind),
+    /// Step `idx` of a lane of the schedule (see `FaultStep::lane`).
+    Lane {
+        lane: usize,
+        idx: usize,
+    },
     HealPartition {
         id: u64,
     },
@@ -143,6 +152,19 @@ pub enum Who {
     Ref,
 }
 
+impl Who {
+    /// The subject as a number, for the trace hash.
+    fn code(self) -> u64 {
+        match self {
+            Who::N(id) => id,
+            Who::C(c) => (1 << 32) | c as u64,
+            Who::Net => 2 << 32,
+            Who::Sim => 3 << 32,
+            Who::Ref => 4 << 32,
+        }
+    }
+}
+
 impl std::fmt::Display for Who {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::fmt::Write;
@@ -156,6 +178,44 @@ impl std::fmt::Display for Who {
             Who::Ref => buf.write_str("ref"),
         };
         f.pad(buf.as_str())
+    }
+}
+
+/// The servers by id (1, 2, ...): a vector, as every event looks one up.
+#[derive(Default)]
+struct Nodes(Vec<Node>);
+
+impl Nodes {
+    fn slot(&self, id: ServerId) -> Option<usize> {
+        let i = (id as usize).checked_sub(1)?;
+        (i < self.0.len()).then_some(i)
+    }
+    /// Ids are given in order from 1.
+    fn insert(&mut self, id: ServerId, n: Node) {
+        assert_eq!(id as usize, self.0.len() + 1, "servers are numbered from 1");
+        self.0.push(n);
+    }
+    fn get(&self, id: &ServerId) -> Option<&Node> {
+        self.slot(*id).map(|i| &self.0[i])
+    }
+    fn get_mut(&mut self, id: &ServerId) -> Option<&mut Node> {
+        self.slot(*id).map(|i| &mut self.0[i])
+    }
+    fn contains_key(&self, id: &ServerId) -> bool {
+        self.slot(*id).is_some()
+    }
+    fn keys(&self) -> impl Iterator<Item = &ServerId> {
+        self.0.iter().map(|n| &n.id)
+    }
+    fn values(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<&ServerId> for Nodes {
+    type Output = Node;
+    fn index(&self, id: &ServerId) -> &Node {
+        self.get(id).expect("a server of this run")
     }
 }
 
@@ -268,7 +328,7 @@ pub struct World {
     queue: BinaryHeap<Scheduled>,
     rng: SimRng,
     fault_rng: SimRng,
-    nodes: BTreeMap<ServerId, Node>,
+    nodes: Nodes,
     net: Net,
     conns: BTreeMap<ConnId, CConn>,
     clients: Vec<Client>,
@@ -297,198 +357,10 @@ pub struct World {
     establishments: Vec<(u64, u32, ServerId)>,
     end_at: u64,
     fault_end: u64,
-}
-
-/// Display adapters for trace lines: formatted straight into the trace hash, no strings.
-struct MsgD<'a>(&'a PeerMsg);
-struct TxnD<'a>(&'a Txn);
-pub struct ReqD<'a>(pub &'a Request);
-struct ReplyD<'a>(&'a Reply);
-struct EventD<'a>(&'a Event);
-
-fn describe_msg(m: &PeerMsg) -> MsgD<'_> {
-    MsgD(m)
-}
-fn txn_kind(t: &Txn) -> TxnD<'_> {
-    TxnD(t)
-}
-pub fn short_req(r: &Request) -> ReqD<'_> {
-    ReqD(r)
-}
-fn short_reply(r: &Reply) -> ReplyD<'_> {
-    ReplyD(r)
-}
-
-impl std::fmt::Display for MsgD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let m = self.0;
-        match m {
-            PeerMsg::Notification(n) => write!(
-                f,
-                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
-                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
-            ),
-            PeerMsg::LearnerInfo {
-                accepted_epoch,
-                last_zxid,
-                ..
-            } => {
-                write!(
-                    f,
-                    "{} accepted=e{accepted_epoch} last={last_zxid}",
-                    m.name()
-                )
-            }
-            PeerMsg::LeaderInfo { new_epoch } => write!(f, "LEADERINFO e{new_epoch}"),
-            PeerMsg::AckEpoch {
-                current_epoch,
-                last_zxid,
-            } => {
-                write!(f, "ACKEPOCH current=e{current_epoch} last={last_zxid}")
-            }
-            PeerMsg::Sync {
-                mode,
-                txns,
-                committed,
-            } => {
-                write!(f, "{}", m.name())?;
-                match mode {
-                    SyncMode::Trunc { to } => write!(f, " to={to}")?,
-                    SyncMode::Snap { zxid, .. } => write!(f, " at={zxid}")?,
-                    SyncMode::Diff => {}
-                }
-                match (txns.first(), txns.last()) {
-                    (Some(a), Some(b)) => write!(f, " txns={}..{}", a.zxid, b.zxid)?,
-                    _ => write!(f, " txns=none")?,
-                }
-                write!(f, " committed={committed}")
-            }
-            PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
-            PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
-            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE {committed}"),
-            PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
-            PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
-            PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
-            PeerMsg::Inform(t) => write!(f, "INFORM {} {}", t.zxid, TxnD(t)),
-            PeerMsg::Ping { round } => write!(f, "PING {round}"),
-            PeerMsg::PingReply { round, touched } => {
-                write!(f, "PING(reply) {round} sessions={}", touched.len())
-            }
-            PeerMsg::Request {
-                rid, session, cxid, ..
-            } => {
-                write!(f, "REQUEST rid={rid} session=0x{session:x} cxid={cxid}")
-            }
-            PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
-            PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
-            PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
-            PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
-        }
-    }
-}
-
-impl std::fmt::Display for TxnD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ensemble_core::txn::TxnOp;
-        let t = self.0;
-        match &t.op {
-            TxnOp::CreateSession { timeout_ms } => {
-                write!(f, "createSession 0x{:x} {timeout_ms}ms", t.session)
-            }
-            TxnOp::CloseSession => write!(f, "closeSession 0x{:x}", t.session),
-            TxnOp::Write { request, .. } => {
-                write!(
-                    f,
-                    "{} session=0x{:x} cxid={}",
-                    ReqD(request),
-                    t.session,
-                    t.cxid
-                )
-            }
-            TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
-        }
-    }
-}
-
-impl std::fmt::Display for ReqD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let w = |b: &bool| if *b { " watch" } else { "" };
-        match self.0 {
-            Request::Create { path, mode, .. } => write!(f, "create {path} {mode:?}"),
-            Request::Delete { path, version } => write!(f, "delete {path} v{version}"),
-            Request::Exists { path, watch } => write!(f, "exists {path}{}", w(watch)),
-            Request::GetData { path, watch } => write!(f, "getData {path}{}", w(watch)),
-            Request::SetData { path, version, .. } => write!(f, "setData {path} v{version}"),
-            Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
-                write!(f, "getChildren {path}{}", w(watch))
-            }
-            Request::Sync { path } => write!(f, "sync {path}"),
-            Request::Check { path, version } => write!(f, "check {path} v{version}"),
-            Request::Multi(ops) => write!(f, "multi[{}]", ops.len()),
-            Request::SetWatches { relative_zxid, .. } => {
-                write!(f, "setWatches rel={}", Zxid(*relative_zxid as u64))
-            }
-            Request::Ping => write!(f, "ping"),
-            Request::CloseSession => write!(f, "closeSession"),
-            other => write!(f, "{:?}", other.opcode()),
-        }
-    }
-}
-
-impl std::fmt::Display for ReplyD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ensemble_core::proto::{OpResult, Response};
-        match self.0 {
-            Err(e) => write!(f, "ERR {e:?}"),
-            Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
-                write!(f, "ok {path}")
-            }
-            Ok(Response::Stat(s)) => write!(f, "ok v{}", s.version),
-            Ok(Response::GetData { data, stat }) => {
-                write!(
-                    f,
-                    "ok {:?} v{}",
-                    String::from_utf8_lossy(data),
-                    stat.version
-                )
-            }
-            Ok(Response::GetChildren { children })
-            | Ok(Response::GetChildren2 { children, .. }) => {
-                write!(f, "ok {} children", children.len())
-            }
-            Ok(Response::Multi(rs)) => {
-                let failed = rs
-                    .iter()
-                    .filter(|r| matches!(r, OpResult::Error(c) if *c != 0))
-                    .count();
-                write!(f, "ok multi of {} ({} failed)", rs.len(), failed)
-            }
-            Ok(Response::Sync { path }) => write!(f, "ok sync {path}"),
-            Ok(_) => write!(f, "ok"),
-        }
-    }
-}
-
-impl std::fmt::Display for EventD<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Event::Tick => write!(f, "tick"),
-            Event::Peer { from, msg } => write!(f, "recv {} from n{from}", MsgD(msg)),
-            Event::PeerDisconnected { peer } => write!(f, "peer n{peer} disconnected"),
-            Event::ClientConnected { conn, request, .. } => write!(
-                f,
-                "client conn {conn} connects session=0x{:x} lastZxidSeen={}",
-                request.session_id,
-                Zxid(request.last_zxid_seen as u64)
-            ),
-            Event::Client { conn, xid, request } => {
-                write!(f, "conn {conn} xid {xid} {}", ReqD(request))
-            }
-            Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
-            Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
-            Event::Persisted { through } => write!(f, "persisted through {through}"),
-        }
-    }
+    /// The schedule's lanes, by lane number.
+    lanes: Vec<Vec<FaultStep>>,
+    /// The faults this run drew (swarm rates), as a schedule that replays them.
+    pub drawn: Vec<FaultStep>,
 }
 
 thread_local! {
@@ -544,7 +416,7 @@ impl World {
         for id in params.voters + 1..=params.members() {
             members.insert(id, LearnerType::Observer);
         }
-        let mut nodes = BTreeMap::new();
+        let mut nodes = Nodes::default();
         for (&id, &kind) in &members {
             let mut c = Config::new(id, members.clone());
             c.tick_time_ms = params.tick_ms;
@@ -623,6 +495,8 @@ impl World {
             establishments: Vec::new(),
             end_at,
             fault_end,
+            lanes: Vec::new(),
+            drawn: Vec::new(),
             params,
         }
     }
@@ -638,6 +512,11 @@ impl World {
 
     fn log(&mut self, who: Who, role: &str, what: std::fmt::Arguments) {
         self.trace.line(self.now, who, role, what);
+    }
+
+    /// A frequent line, given as data (hashed without being formatted).
+    fn emit(&mut self, who: Who, role: &str, line: &impl Line) {
+        self.trace.emit(self.now, (who.code(), who), role, line);
     }
 
     fn fail(&mut self, v: Violation) {
@@ -668,7 +547,23 @@ impl World {
         }
         self.schedule_random_faults();
         let steps = self.params.schedule.clone();
-        for s in steps {
+        for s in &steps {
+            if let Some(lane) = s.lane {
+                if self.lanes.len() <= lane {
+                    self.lanes.resize(lane + 1, Vec::new());
+                }
+                self.lanes[lane].push(s.clone());
+            }
+        }
+        // lanes start where the random faults of their kind would (in lane order, after them)
+        for lane in 0..self.lanes.len() {
+            self.lanes[lane].sort_by_key(|s| s.at_ms);
+            if let Some(first) = self.lanes[lane].first() {
+                let at = first.at_ms;
+                self.schedule(at, Ev::Lane { lane, idx: 0 });
+            }
+        }
+        for s in steps.into_iter().filter(|s| s.lane.is_none()) {
             self.schedule(s.at_ms, Ev::Scheduled(s.action));
         }
         self.schedule(self.fault_end, Ev::Heal);
@@ -773,6 +668,15 @@ impl World {
             }
             Ev::Scheduled(action) => self.apply_fault(action),
             Ev::Random(kind) => self.random_fault(kind),
+            Ev::Lane { lane, idx } => {
+                // as a drawn fault: the next of its lane is scheduled first, then it acts
+                if let Some(next) = self.lanes[lane].get(idx + 1) {
+                    let at = next.at_ms.max(self.now);
+                    self.schedule(at, Ev::Lane { lane, idx: idx + 1 });
+                }
+                let action = self.lanes[lane][idx].action.clone();
+                self.do_fault(action);
+            }
             Ev::HealPartition { id } => {
                 if self.net.partition_id == id && self.net.partitioned() {
                     self.log(Who::Net, "", format_args!("partition heals"));
@@ -901,7 +805,7 @@ impl World {
         let now = self.now;
         if !matches!(event, Event::Tick) {
             let role = self.nodes[&id].role();
-            self.log(Who::N(id), role, format_args!("{}", EventD(&event)));
+            self.emit(Who::N(id), role, &EventLine(&event));
         }
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.nodes.get_mut(&id).expect("node");
@@ -936,11 +840,7 @@ impl World {
         let role = self.nodes[&id].role();
         match e {
             Effect::Send { to, msg } => {
-                self.log(
-                    who,
-                    role,
-                    format_args!("  send {} to n{to}", describe_msg(&msg)),
-                );
+                self.emit(who, role, &SendLine { to, msg: &msg });
                 self.send_peer(id, to, msg);
             }
             Effect::DisconnectPeer { peer } => {
@@ -965,13 +865,15 @@ impl World {
                 reply,
                 ..
             } => {
-                self.log(
+                self.emit(
                     who,
                     role,
-                    format_args!(
-                        "  reply conn {conn} xid {xid} zxid {zxid} {}",
-                        short_reply(&reply)
-                    ),
+                    &ReplyLine {
+                        conn,
+                        xid,
+                        zxid,
+                        reply: &reply,
+                    },
                 );
                 self.send_to_client(
                     conn,
@@ -999,11 +901,12 @@ impl World {
             }
             Effect::Append { txns } => {
                 if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
-                    self.log(
-                        who,
-                        role,
-                        format_args!("  append {}..{} ({})", a.zxid, b.zxid, txns.len()),
-                    );
+                    let line = AppendLine {
+                        first: a.zxid,
+                        last: b.zxid,
+                        n: txns.len(),
+                    };
+                    self.emit(who, role, &line);
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
@@ -1302,11 +1205,7 @@ impl World {
                     }
                 }
             }
-            self.log(
-                Who::Ref,
-                "",
-                format_args!("commit {} {}", t.zxid, txn_kind(&t)),
-            );
+            self.emit(Who::Ref, "", &CommitLine(&t));
             self.reference.apply(&t, now)?;
         }
         Ok(())
@@ -1564,7 +1463,8 @@ impl World {
     }
 
     fn restart(&mut self, id: ServerId) {
-        if self.nodes[&id].up() {
+        // a schedule may name a server this run does not have (a shrunk topology)
+        if self.nodes.get(&id).is_none_or(|n| n.up()) {
             return;
         }
         self.start_node(id);
@@ -1808,11 +1708,12 @@ impl World {
                 }
                 ClientOut::Send { conn, xid, request } => {
                     if xid >= 0 || xid == crate::client::SET_WATCHES_XID {
-                        self.log(
-                            who,
-                            "",
-                            format_args!("send conn {conn} xid {xid} {}", short_req(&request)),
-                        );
+                        let line = ClientSendLine {
+                            conn,
+                            xid,
+                            request: &request,
+                        };
+                        self.emit(who, "", &line);
                     }
                     self.c2s(conn, C2S::Request(xid, request));
                 }
@@ -1979,15 +1880,12 @@ impl World {
             ),
             S2C::Reply { xid, zxid, reply } => {
                 if *xid != crate::client::PING_XID {
-                    self.log(
-                        who,
-                        "",
-                        format_args!(
-                            "reply xid {xid} zxid {} {}",
-                            Zxid(*zxid as u64),
-                            short_reply(reply)
-                        ),
-                    );
+                    let line = ClientReplyLine {
+                        xid: *xid,
+                        zxid: *zxid,
+                        reply,
+                    };
+                    self.emit(who, "", &line);
                 }
             }
             S2C::Watch(e) => self.log(who, "", format_args!("watch event {:?} {}", e.kind, e.path)),
@@ -2072,7 +1970,9 @@ impl World {
         }
     }
 
-    fn client_crash(&mut self, c: usize) {
+    /// A client process dies; another takes its place (a new session) after `revive` ms, or
+    /// after a drawn while, and by the end of the fault phase at the latest.
+    fn client_crash(&mut self, c: usize, revive: Option<u64>) {
         if self.clients[c].dead {
             return;
         }
@@ -2086,7 +1986,7 @@ impl World {
         }
         self.clients[c].dead = true;
         self.client_inbox.remove(&c);
-        let back = self.now + self.fault_rng.range(2_000, 10_000);
+        let back = self.now + revive.unwrap_or_else(|| self.fault_rng.range(2_000, 10_000));
         self.schedule(
             back.min(self.fault_end.max(self.now)),
             Ev::ClientRevive { client: c },
@@ -2174,28 +2074,42 @@ impl World {
         if next < self.fault_end {
             self.schedule(next, Ev::Random(kind));
         }
+        let action = self.draw_fault(kind);
+        // what the seed drew, exactly: `shrink` replays it as a schedule, one lane per kind
+        self.drawn.push(FaultStep {
+            at_ms: self.now,
+            lane: Some(kind as usize),
+            action: action.clone(),
+        });
+        self.do_fault(action);
+    }
+
+    /// A fault of this kind, drawn from the fault stream (targets, shapes, lengths), as a
+    /// concrete action.
+    fn draw_fault(&mut self, kind: FaultKind) -> FaultAction {
         let r = self.params.random.clone();
         let ids = self.servers.clone();
         let up: Vec<ServerId> = ids.iter().copied().filter(|i| self.nodes[i].up()).collect();
         match kind {
             FaultKind::Partition => {
-                let len = self.fault_rng.exp(r.partition_len).max(50);
+                let ms = self.fault_rng.exp(r.partition_len).max(50);
                 let mut shuffled = ids.clone();
                 self.fault_rng.shuffle(&mut shuffled);
                 let shape = self.fault_rng.below(4);
-                self.net.heal_partition();
+                let mut sides = Vec::new();
+                let mut oneway = Vec::new();
                 let desc = match shape {
                     0 => {
-                        self.net.sides.insert(shuffled[0], 0b10);
+                        sides.push((shuffled[0], 0b10));
                         for i in &shuffled[1..] {
-                            self.net.sides.insert(*i, 0b01);
+                            sides.push((*i, 0b01));
                         }
                         format!("isolate n{}", shuffled[0])
                     }
                     1 => {
                         let k = self.fault_rng.range(1, ids.len() as u64 - 1) as usize;
                         for (j, i) in shuffled.iter().enumerate() {
-                            self.net.sides.insert(*i, if j < k { 0b10 } else { 0b01 });
+                            sides.push((*i, if j < k { 0b10 } else { 0b01 }));
                         }
                         format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..])
                     }
@@ -2205,16 +2119,14 @@ impl World {
                             .range(1, (ids.len() as u64).saturating_sub(2).max(1))
                             as usize;
                         for (j, i) in shuffled.iter().enumerate() {
-                            self.net.sides.insert(
-                                *i,
-                                if j == 0 {
-                                    0b11
-                                } else if j <= k {
-                                    0b10
-                                } else {
-                                    0b01
-                                },
-                            );
+                            let side = if j == 0 {
+                                0b11
+                            } else if j <= k {
+                                0b10
+                            } else {
+                                0b01
+                            };
+                            sides.push((*i, side));
                         }
                         format!(
                             "bridge n{} between {:?} and {:?}",
@@ -2228,11 +2140,7 @@ impl World {
                         let outbound = self.fault_rng.chance(0.5);
                         for i in &ids {
                             if *i != x {
-                                if outbound {
-                                    self.net.oneway.insert((x, *i));
-                                } else {
-                                    self.net.oneway.insert((*i, x));
-                                }
+                                oneway.push(if outbound { (x, *i) } else { (*i, x) });
                             }
                         }
                         if outbound {
@@ -2242,15 +2150,21 @@ impl World {
                         }
                     }
                 };
-                self.begin_partition(desc, Some(len));
+                FaultAction::Partition {
+                    sides,
+                    oneway,
+                    ms,
+                    desc,
+                }
             }
             FaultKind::Clog => {
                 let a = ids[self.fault_rng.below(ids.len())];
                 let b = ids[self.fault_rng.below(ids.len())];
-                if a != b {
-                    let len = self.fault_rng.exp(r.clog_len).max(10);
-                    self.clog(a, b, len);
+                if a == b {
+                    return FaultAction::Nothing;
                 }
+                let ms = self.fault_rng.exp(r.clog_len).max(10);
+                FaultAction::Clog { from: a, to: b, ms }
             }
             FaultKind::Swizzle => {
                 // FoundationDB's swizzle-clog: clog a random subset's links one by one, then
@@ -2258,93 +2172,84 @@ impl World {
                 let mut subset = ids.clone();
                 self.fault_rng.shuffle(&mut subset);
                 subset.truncate(self.fault_rng.range(2, ids.len() as u64) as usize);
-                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
+                let mut clogs = Vec::new();
                 let mut t = 0;
                 for &a in &subset {
                     for &b in &subset {
                         if a != b {
                             t += self.fault_rng.range(10, 200);
                             let len = self.fault_rng.range(200, 3_000) + t;
-                            self.net.clogs.insert((a, b), self.now + len.max(t + 1));
-                            self.schedule(self.now + len, Ev::Unclog { from: a, to: b });
+                            clogs.push((a, b, len));
                         }
                     }
                 }
-                self.topology_changed();
+                FaultAction::Swizzle { clogs }
             }
             FaultKind::Reset => {
                 let a = ids[self.fault_rng.below(ids.len())];
                 let b = ids[self.fault_rng.below(ids.len())];
-                if a != b {
-                    let ch = self.fault_rng.chance(0.5);
-                    self.stats.resets += 1;
-                    self.log(
-                        Who::Net,
-                        "",
-                        format_args!("RESET n{a}<->n{b} {}", chname(ch)),
-                    );
-                    self.break_peer_conn(a, b, ch);
+                if a == b {
+                    return FaultAction::Nothing;
                 }
+                let election = self.fault_rng.chance(0.5);
+                FaultAction::ResetLink { a, b, election }
             }
             FaultKind::ClientReset => {
                 let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-                if let Some(&c) = self.fault_rng.pick(&conns) {
-                    self.log(Who::Net, "", format_args!("RESET client conn {c}"));
-                    self.reset_client_conn(c, true);
+                match self.fault_rng.pick(&conns) {
+                    Some(&conn) => FaultAction::ResetConn { conn },
+                    None => FaultAction::Nothing,
                 }
             }
-            FaultKind::Crash => {
-                if let Some(&x) = self.fault_rng.pick(&up) {
-                    self.crash(x);
-                    let back = self.fault_rng.exp(r.down_len).max(10);
-                    self.schedule(self.now + back, Ev::Restart { node: x });
+            FaultKind::Crash => match self.fault_rng.pick(&up) {
+                Some(&id) => {
+                    let ms = self.fault_rng.exp(r.down_len).max(10);
+                    FaultAction::CrashFor { id, ms }
                 }
-            }
-            FaultKind::Pause => {
+                None => FaultAction::Nothing,
+            },
+            FaultKind::Pause | FaultKind::Stall => {
                 // mostly the leader (it does the most work and collects the most garbage): a
-                // leader that wakes with a stale view is where leadership checks matter most
+                // leader that wakes with a stale view, or keeps serving while it no longer
+                // leads, is where leadership checks matter most
                 let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
-                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
+                let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) else {
+                    return FaultAction::Nothing;
+                };
+                let target = Target::Id(x);
+                if kind == FaultKind::Pause {
                     let ms = self.fault_rng.exp(r.pause_len).max(10);
-                    self.pause(x, ms);
-                }
-            }
-            FaultKind::Stall => {
-                // mostly the leader: it does the most work, and a leader that keeps serving
-                // while it no longer leads is what the stall is for
-                let leader = self.leader().filter(|_| self.fault_rng.chance(0.75));
-                if let Some(x) = leader.or_else(|| self.fault_rng.pick(&up).copied()) {
+                    FaultAction::Pause { target, ms }
+                } else {
                     let ms = self.fault_rng.exp(r.stall_len).max(10);
-                    self.stall(x, ms);
+                    FaultAction::Stall { target, ms }
                 }
             }
             FaultKind::Spike => {
-                let x = ids[self.fault_rng.below(ids.len())];
-                let len = self.fault_rng.exp(r.spike_len).max(10);
+                let id = ids[self.fault_rng.below(ids.len())];
+                let ms = self.fault_rng.exp(r.spike_len).max(10);
                 let extra = self.fault_rng.range(20, 800);
-                self.log(
-                    Who::Net,
-                    "",
-                    format_args!("latency spike on n{x}: +{extra}ms for {len}ms"),
-                );
-                self.net.slow.insert(x, (self.now + len, extra));
+                FaultAction::Slow { id, extra, ms }
             }
             FaultKind::ClientPause => {
                 let c = self.fault_rng.below(self.clients.len());
                 let ms = self.fault_rng.exp(r.client_pause_len).max(10);
-                self.client_pause(c, ms);
+                FaultAction::PauseClient {
+                    target: ClientTarget::Index(c),
+                    ms,
+                }
             }
             FaultKind::ClientCrash => {
-                let c = self.fault_rng.below(self.clients.len());
-                self.client_crash(c);
+                let client = self.fault_rng.below(self.clients.len());
+                if self.clients[client].dead {
+                    return FaultAction::Nothing;
+                }
+                let ms = self.fault_rng.range(2_000, 10_000);
+                FaultAction::CrashClientFor { client, ms }
             }
             FaultKind::ClientClose => {
-                let c = self.fault_rng.below(self.clients.len());
-                self.log(Who::C(c), "", format_args!("closes its session"));
-                self.with_client(c, |cl, cx| {
-                    cl.close_session(cx);
-                    Ok(None)
-                });
+                let client = self.fault_rng.below(self.clients.len());
+                FaultAction::CloseSession { client }
             }
         }
     }
@@ -2438,7 +2343,7 @@ impl World {
                 .map(|n| n.id)
                 .take(1)
                 .collect(),
-            Target::Id(i) => vec![*i],
+            Target::Id(i) => self.nodes.get(i).map(|n| n.id).into_iter().collect(),
             Target::Crashed => self
                 .nodes
                 .values()
@@ -2483,8 +2388,87 @@ impl World {
     }
 
     fn apply_fault(&mut self, action: FaultAction) {
-        self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
+        if !matches!(action, FaultAction::Nothing) {
+            self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
+        }
+        self.do_fault(action);
+    }
+
+    fn do_fault(&mut self, action: FaultAction) {
         match action {
+            FaultAction::Nothing => {}
+            FaultAction::Partition {
+                sides,
+                oneway,
+                ms,
+                desc,
+            } => {
+                self.net.heal_partition();
+                for (id, side) in sides {
+                    self.net.sides.insert(id, side);
+                }
+                for cut in oneway {
+                    self.net.oneway.insert(cut);
+                }
+                self.begin_partition(desc, Some(ms));
+            }
+            FaultAction::Clog { from, to, ms } => self.clog(from, to, ms),
+            FaultAction::Swizzle { clogs } => {
+                let mut subset: Vec<ServerId> = Vec::new();
+                for (a, _, _) in &clogs {
+                    if !subset.contains(a) {
+                        subset.push(*a);
+                    }
+                }
+                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
+                for (a, b, len) in clogs {
+                    self.net.clogs.insert((a, b), self.now + len);
+                    self.schedule(self.now + len, Ev::Unclog { from: a, to: b });
+                }
+                self.topology_changed();
+            }
+            FaultAction::ResetLink { a, b, election } => {
+                if !self.nodes.contains_key(&a) || !self.nodes.contains_key(&b) {
+                    return;
+                }
+                self.stats.resets += 1;
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!("RESET n{a}<->n{b} {}", chname(election)),
+                );
+                self.break_peer_conn(a, b, election);
+            }
+            FaultAction::ResetConn { conn } => {
+                self.log(Who::Net, "", format_args!("RESET client conn {conn}"));
+                self.reset_client_conn(conn, true);
+            }
+            FaultAction::CrashFor { id, ms } => {
+                self.crash(id);
+                self.schedule(self.now + ms, Ev::Restart { node: id });
+            }
+            FaultAction::Slow { id, extra, ms } => {
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!("latency spike on n{id}: +{extra}ms for {ms}ms"),
+                );
+                self.net.slow.insert(id, (self.now + ms, extra));
+            }
+            FaultAction::CrashClientFor { client, ms } => {
+                if client < self.clients.len() {
+                    self.client_crash(client, Some(ms));
+                }
+            }
+            FaultAction::CloseSession { client } => {
+                if client < self.clients.len() {
+                    self.log(Who::C(client), "", format_args!("closes its session"));
+                    self.with_client(client, |cl, cx| {
+                        cl.close_session(cx);
+                        Ok(None)
+                    });
+                }
+            }
             FaultAction::Crash(t) => {
                 for x in self.resolve(&t) {
                     self.crash(x);
@@ -2560,7 +2544,7 @@ impl World {
             },
             FaultAction::CrashClient(t) => {
                 if let Some(c) = self.resolve_client(&t) {
-                    self.client_crash(c);
+                    self.client_crash(c, None);
                 }
             }
         }

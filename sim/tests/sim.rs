@@ -98,6 +98,23 @@ fn bad_input_exits_2_and_names_it() {
     ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("voterz"), "{err}");
+    let (code, err) = run(&["shrink", "--seed", "1", "--budget", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--budget"), "{err}");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"clog\"\nfrom = 1\nto = 7\nms = 10\n",
+    )
+    .expect("write");
+    let (code, err) = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--scenario",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fault[0].to"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -208,5 +225,68 @@ fn swarm_seeds_pass() {
         "{} of {n} seeds failed:\n{}",
         failed.len(),
         failed.join("\n")
+    );
+}
+
+/// The faults a swarm seed drew, written down as a schedule (lanes) in a scenario file with every
+/// parameter of the seed, replay the same run: what `shrink` starts from before it removes
+/// faults one by one.
+#[test]
+fn drawn_faults_replay_exactly() {
+    ensemble_sim::world::install_panic_hook();
+    let seeds = if release() { 0..30 } else { 0..2 };
+    for seed in seeds {
+        let r = run_seed(seed, None, None, TraceMode::Hash);
+        let (mut p, _) = ensemble_sim::runner::params_for(seed, None);
+        p.random = Default::default();
+        p.schedule = r.drawn.clone();
+        // through the scenario file, as `shrink` writes it
+        let text = ensemble_sim::scenario::to_toml(&p, "test");
+        let p = ensemble_sim::scenario::parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+        let again = run_seed(seed, Some(&p), None, TraceMode::Hash);
+        assert_eq!(
+            again.hash,
+            r.hash,
+            "seed {seed}: {} drawn faults replayed as a schedule gave another run",
+            r.drawn.len()
+        );
+    }
+}
+
+/// `shrink` turns a plant's failing seed into a smaller run breaking the same claim, and the
+/// scenario file it writes replays that run by itself.
+#[test]
+fn shrink_finds_a_smaller_reproduction() {
+    ensemble_sim::world::install_panic_hook();
+    let p = Plant::LostWatch;
+    let seed = (0..40)
+        .find(|s| {
+            run_seed(*s, None, Some(p), TraceMode::Hash)
+                .violation
+                .is_some_and(|v| v.claim == "client.watch-missed")
+        })
+        .expect("lost-watch is found");
+    let opts = ensemble_sim::shrink::Options {
+        budget: if release() { 400 } else { 60 },
+        tries: 3,
+    };
+    let r = ensemble_sim::shrink::shrink(seed, None, Some(p), &opts, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.claim, "client.watch-missed");
+    assert!(
+        r.after.events < r.before.events,
+        "not smaller: {} -> {}",
+        r.before,
+        r.after
+    );
+    assert!(r.after.servers <= r.before.servers && r.after.clients <= r.before.clients);
+    let text = ensemble_sim::scenario::to_toml(&r.params, "shrunk");
+    let params =
+        ensemble_sim::scenario::parse(&text, "shrunk.toml").unwrap_or_else(|e| panic!("{e}"));
+    let again = run_seed(r.seed, Some(&params), None, TraceMode::Hash);
+    assert_eq!(again.hash, r.hash, "the written scenario replays the run");
+    assert_eq!(
+        again.violation.map(|v| v.claim).as_deref(),
+        Some("client.watch-missed")
     );
 }

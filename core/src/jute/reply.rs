@@ -31,6 +31,10 @@ pub(crate) fn put_response(out: &mut Vec<u8>, opcode: OpCode, resp: &Response) {
             put_buffer(out, data);
             put_stat(out, stat);
         }
+        Response::GetDataNull { stat } => {
+            put_int(out, -1);
+            put_stat(out, stat);
+        }
         Response::GetAcl { acl, stat } => {
             put_acls(out, acl);
             put_stat(out, stat);
@@ -80,6 +84,11 @@ pub(crate) fn put_response(out: &mut Vec<u8>, opcode: OpCode, resp: &Response) {
                     ReadResult::GetData { data, stat } => {
                         put_result_header(out, OpCode::GetData as i32, 0);
                         put_buffer(out, data);
+                        put_stat(out, stat);
+                    }
+                    ReadResult::GetDataNull { stat } => {
+                        put_result_header(out, OpCode::GetData as i32, 0);
+                        put_int(out, -1);
                         put_stat(out, stat);
                     }
                     ReadResult::Error(e) => {

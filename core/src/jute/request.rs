@@ -3,7 +3,7 @@
 
 use super::JuteError;
 use super::wire::{
-    Reader, put_acls, put_bool, put_buffer, put_int, put_long, put_strings, put_ustring,
+    Reader, put_acls, put_bool, put_buffer, put_data, put_int, put_long, put_strings, put_ustring,
 };
 use crate::proto::{
     AddWatchMode, CreateMode, CreateOp, MultiOp, OpCode, ReadOp, Request, WatcherType,
@@ -43,6 +43,7 @@ pub(crate) const UNKNOWN_CREATE_FLAGS: &str = "unknown create flags";
 struct Create {
     path: String,
     data: Vec<u8>,
+    null: bool,
     acl: Vec<crate::proto::Acl>,
     mode: CreateMode,
     ttl: i64,
@@ -62,7 +63,7 @@ fn read_create(r: &mut Reader<'_>, op: CreateOp) -> Result<Create, JuteError> {
 /// then a placeholder): ZooKeeper deserializes the record before it looks at the flags.
 fn read_create_raw(r: &mut Reader<'_>, op: CreateOp) -> Result<(Create, Option<usize>), JuteError> {
     let path = r.ustring()?;
-    let data = r.buffer()?;
+    let (data, null) = r.buffer_or_null()?;
     let acl = r.acls()?;
     let offset = r.offset();
     let flags = r.int()?;
@@ -75,6 +76,7 @@ fn read_create_raw(r: &mut Reader<'_>, op: CreateOp) -> Result<(Create, Option<u
         Create {
             path,
             data,
+            null,
             acl,
             mode,
             ttl,
@@ -89,12 +91,13 @@ fn put_create(
     op: CreateOp,
     path: &str,
     data: &[u8],
+    null: bool,
     acl: &[crate::proto::Acl],
     mode: CreateMode,
     ttl: i64,
 ) {
     put_ustring(out, path);
-    put_buffer(out, data);
+    put_data(out, data, null);
     put_acls(out, acl);
     put_int(out, mode as i32);
     if op == CreateOp::Ttl {
@@ -118,18 +121,35 @@ fn multi_header(r: &mut Reader<'_>) -> Result<(i32, bool), JuteError> {
     Ok((kind, done))
 }
 
-fn read_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, JuteError> {
+/// A multi's ops, and the indexes of those whose data was null.
+fn read_multi(r: &mut Reader<'_>) -> Result<(Vec<MultiOp>, Vec<u32>), JuteError> {
     let mut ops = Vec::new();
-    while let Some((op, bad)) = read_multi_op(r)? {
+    let mut nulls = Vec::new();
+    while let Some((op, bad, null)) = read_multi_op(r)? {
         if let Some(offset) = bad {
             return Err(JuteError::BadValue {
                 offset,
                 what: UNKNOWN_CREATE_FLAGS,
             });
         }
+        if null {
+            nulls.push(ops.len() as u32);
+        }
         ops.push(op);
     }
-    Ok(ops)
+    Ok((ops, nulls))
+}
+
+/// `request`, wrapped in `Request::NullData` when some of its data buffers were null.
+fn with_nulls(request: Request, ops: Vec<u32>) -> Request {
+    if ops.is_empty() {
+        request
+    } else {
+        Request::NullData {
+            request: Box::new(request),
+            ops,
+        }
+    }
 }
 
 /// For a multi record that decodes except for create flags naming no `CreateMode`: the index
@@ -137,7 +157,7 @@ fn read_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, JuteError> {
 pub(crate) fn multi_bad_create_flags(r: &mut Reader<'_>) -> Option<(usize, usize)> {
     let mut first_bad = None;
     let mut n = 0;
-    while let Some((_, bad)) = read_multi_op(r).ok()? {
+    while let Some((_, bad, _)) = read_multi_op(r).ok()? {
         if bad.is_some() && first_bad.is_none() {
             first_bad = Some(n);
         }
@@ -146,25 +166,32 @@ pub(crate) fn multi_bad_create_flags(r: &mut Reader<'_>) -> Option<(usize, usize
     first_bad.map(|i| (i, n))
 }
 
-/// One op of a multi (with the offset of bad create flags, as `read_create_raw`); `None` at
-/// the terminating header.
-fn read_multi_op(r: &mut Reader<'_>) -> Result<Option<(MultiOp, Option<usize>)>, JuteError> {
+/// One op of a multi (with the offset of bad create flags, as `read_create_raw`, and whether
+/// its data was null); `None` at the terminating header.
+#[allow(clippy::type_complexity)]
+fn read_multi_op(r: &mut Reader<'_>) -> Result<Option<(MultiOp, Option<usize>, bool)>, JuteError> {
     let offset = r.offset();
     let (kind, done) = multi_header(r)?;
     if done {
         return Ok(None);
     }
     let mut bad = None;
+    let mut null = false;
     let op = match OpCode::from_i32(kind) {
         Some(OpCode::Delete) => MultiOp::Delete {
             path: r.ustring()?,
             version: r.int()?,
         },
-        Some(OpCode::SetData) => MultiOp::SetData {
-            path: r.ustring()?,
-            data: r.buffer()?,
-            version: r.int()?,
-        },
+        Some(OpCode::SetData) => {
+            let path = r.ustring()?;
+            let (data, n) = r.buffer_or_null()?;
+            null = n;
+            MultiOp::SetData {
+                path,
+                data,
+                version: r.int()?,
+            }
+        }
         Some(OpCode::Check) => MultiOp::Check {
             path: r.ustring()?,
             version: r.int()?,
@@ -173,6 +200,7 @@ fn read_multi_op(r: &mut Reader<'_>) -> Result<Option<(MultiOp, Option<usize>)>,
             Some(op) => {
                 let (c, b) = read_create_raw(r, op)?;
                 bad = b;
+                null = c.null;
                 MultiOp::Create {
                     op,
                     path: c.path,
@@ -196,7 +224,7 @@ fn read_multi_op(r: &mut Reader<'_>) -> Result<Option<(MultiOp, Option<usize>)>,
             });
         }
     };
-    Ok(Some((op, bad)))
+    Ok(Some((op, bad, null)))
 }
 
 fn read_multi_read(r: &mut Reader<'_>) -> Result<Vec<ReadOp>, JuteError> {
@@ -238,14 +266,18 @@ pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Reques
             // create_op is total on these four
             let op = create_op(opcode).ok_or(JuteError::UnknownOpcode(opcode_raw))?;
             let c = read_create(r, op)?;
-            Request::Create {
-                op,
-                path: c.path,
-                data: c.data,
-                acl: c.acl,
-                mode: c.mode,
-                ttl: c.ttl,
-            }
+            let nulls = if c.null { vec![0] } else { Vec::new() };
+            with_nulls(
+                Request::Create {
+                    op,
+                    path: c.path,
+                    data: c.data,
+                    acl: c.acl,
+                    mode: c.mode,
+                    ttl: c.ttl,
+                },
+                nulls,
+            )
         }
         OpCode::Delete => Request::Delete {
             path: r.ustring()?,
@@ -259,11 +291,19 @@ pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Reques
             path: r.ustring()?,
             watch: r.bool()?,
         },
-        OpCode::SetData => Request::SetData {
-            path: r.ustring()?,
-            data: r.buffer()?,
-            version: r.int()?,
-        },
+        OpCode::SetData => {
+            let path = r.ustring()?;
+            let (data, null) = r.buffer_or_null()?;
+            let version = r.int()?;
+            with_nulls(
+                Request::SetData {
+                    path,
+                    data,
+                    version,
+                },
+                if null { vec![0] } else { Vec::new() },
+            )
+        }
         OpCode::GetAcl => Request::GetAcl { path: r.ustring()? },
         OpCode::SetAcl => Request::SetAcl {
             path: r.ustring()?,
@@ -283,7 +323,10 @@ pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Reques
             path: r.ustring()?,
             version: r.int()?,
         },
-        OpCode::Multi => Request::Multi(read_multi(r)?),
+        OpCode::Multi => {
+            let (ops, nulls) = read_multi(r)?;
+            with_nulls(Request::Multi(ops), nulls)
+        }
         OpCode::MultiRead => Request::MultiRead(read_multi_read(r)?),
         OpCode::GetEphemerals => Request::GetEphemerals {
             prefix: r.ustring()?,
@@ -362,7 +405,14 @@ fn put_multi_header(out: &mut Vec<u8>, opcode: OpCode) {
 
 /// The request body (no header).
 pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
+    put_request_nulls(out, req, &[]);
+}
+
+/// The body, with the data of the ops at `nulls` written as null buffers.
+fn put_request_nulls(out: &mut Vec<u8>, req: &Request, nulls: &[u32]) {
+    let null = |i: usize| nulls.contains(&(i as u32));
     match req {
+        Request::NullData { request, ops } => put_request_nulls(out, request, ops),
         Request::Create {
             op,
             path,
@@ -370,7 +420,7 @@ pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
             acl,
             mode,
             ttl,
-        } => put_create(out, *op, path, data, acl, *mode, *ttl),
+        } => put_create(out, *op, path, data, null(0), acl, *mode, *ttl),
         Request::Delete { path, version } | Request::Check { path, version } => {
             put_ustring(out, path);
             put_int(out, *version);
@@ -388,7 +438,7 @@ pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
             version,
         } => {
             put_ustring(out, path);
-            put_buffer(out, data);
+            put_data(out, data, null(0));
             put_int(out, *version);
         }
         Request::GetAcl { path }
@@ -401,7 +451,7 @@ pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
             put_int(out, *version);
         }
         Request::Multi(ops) => {
-            for op in ops {
+            for (i, op) in ops.iter().enumerate() {
                 match op {
                     MultiOp::Create {
                         op,
@@ -412,7 +462,7 @@ pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
                         ttl,
                     } => {
                         put_multi_header(out, create_opcode(*op));
-                        put_create(out, *op, path, data, acl, *mode, *ttl);
+                        put_create(out, *op, path, data, null(i), acl, *mode, *ttl);
                     }
                     MultiOp::Delete { path, version } => {
                         put_multi_header(out, OpCode::Delete);
@@ -426,7 +476,7 @@ pub(crate) fn put_request(out: &mut Vec<u8>, req: &Request) {
                     } => {
                         put_multi_header(out, OpCode::SetData);
                         put_ustring(out, path);
-                        put_buffer(out, data);
+                        put_data(out, data, null(i));
                         put_int(out, *version);
                     }
                     MultiOp::Check { path, version } => {

@@ -98,11 +98,16 @@ impl<'a> Reader<'a> {
         Ok(Some(n))
     }
 
-    /// A buffer; null reads as empty (the data model has no null data).
+    /// A buffer; null reads as empty.
     pub(crate) fn buffer(&mut self) -> Result<Vec<u8>, JuteError> {
+        Ok(self.buffer_or_null()?.0)
+    }
+
+    /// A buffer, and whether it was null (length -1): znode data keeps that apart.
+    pub(crate) fn buffer_or_null(&mut self) -> Result<(Vec<u8>, bool), JuteError> {
         match self.len()? {
-            None => Ok(Vec::new()),
-            Some(n) => Ok(self.take(n)?.to_vec()),
+            None => Ok((Vec::new(), true)),
+            Some(n) => Ok((self.take(n)?.to_vec(), false)),
         }
     }
 
@@ -204,6 +209,15 @@ fn len_i32(n: usize) -> i32 {
 pub(crate) fn put_buffer(out: &mut Vec<u8>, v: &[u8]) {
     put_int(out, len_i32(v.len()));
     out.extend_from_slice(v);
+}
+
+/// A buffer, or null (length -1) when `null`.
+pub(crate) fn put_data(out: &mut Vec<u8>, v: &[u8], null: bool) {
+    if null {
+        put_int(out, -1);
+    } else {
+        put_buffer(out, v);
+    }
 }
 
 pub(crate) fn put_ustring(out: &mut Vec<u8>, v: &str) {

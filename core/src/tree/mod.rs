@@ -231,6 +231,9 @@ pub struct DataTree {
     /// Σ (wrapping) of every node's hash: the digest is kept up to date, never recomputed.
     nodes_digest: u64,
     sessions_digest: u64,
+    /// Znodes whose data is null, not empty (a create or setData whose buffer was null on the
+    /// wire: ZooKeeper's getData answers null for them). Their `Node::data` is empty.
+    null_data: BTreeSet<Box<str>>,
 }
 
 impl DataTree {
@@ -300,6 +303,7 @@ impl DataTree {
             data_size: 0,
             nodes_digest: 0,
             sessions_digest: 0,
+            null_data: BTreeSet::new(),
         }
     }
 
@@ -379,12 +383,74 @@ impl DataTree {
                 "ephemeral {p} has children"
             );
             self.unlink(txn.zxid.as_i64(), p, &mut batch);
+            self.null_data.remove(p);
         }
         assert!(!self.ephemerals.contains_key(&txn.session));
         self.commit(batch, triggers);
     }
 
     fn apply_write(&mut self, cx: &Ctx, request: &Request, triggers: &mut Vec<Trigger>) -> Reply {
+        let (request, nulls) = match request {
+            Request::NullData { request, ops } => (&**request, &ops[..]),
+            r => (r, &[][..]),
+        };
+        let reply = self.apply_write_op(cx, request, triggers);
+        if let Ok(response) = &reply
+            && (!nulls.is_empty() || !self.null_data.is_empty())
+        {
+            self.track_null_data(request, nulls, response);
+        }
+        reply
+    }
+
+    /// After a write succeeded: the znodes it gave data to are null-data exactly when their
+    /// buffer was null (`nulls`, by op index); the ones it deleted are forgotten.
+    fn track_null_data(&mut self, request: &Request, nulls: &[u32], response: &Response) {
+        let null = |i: usize| nulls.contains(&(i as u32));
+        let mark = |tree: &mut DataTree, path: &str, is_null: bool| {
+            if is_null {
+                tree.null_data.insert(path.into());
+            } else {
+                tree.null_data.remove(path);
+            }
+        };
+        match (request, response) {
+            (
+                Request::Create { .. },
+                Response::Create { path } | Response::Create2 { path, .. },
+            ) => mark(self, path, null(0)),
+            (Request::SetData { path, .. }, _) => mark(self, path, null(0)),
+            (Request::Delete { path, .. }, _) => mark(self, path, false),
+            (Request::Multi(ops), Response::Multi(results)) => {
+                if results.iter().any(|r| matches!(r, OpResult::Error(_))) {
+                    return; // rolled back
+                }
+                for (i, (op, result)) in ops.iter().zip(results).enumerate() {
+                    match (op, result) {
+                        (MultiOp::Create { .. }, OpResult::Create { path, .. }) => {
+                            mark(self, path, null(i))
+                        }
+                        (MultiOp::SetData { path, .. }, _) => mark(self, path, null(i)),
+                        (MultiOp::Delete { path, .. }, _) => mark(self, path, false),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Is this znode's data null rather than empty?
+    pub fn is_null_data(&self, path: &str) -> bool {
+        !self.null_data.is_empty() && self.null_data.contains(path)
+    }
+
+    fn apply_write_op(
+        &mut self,
+        cx: &Ctx,
+        request: &Request,
+        triggers: &mut Vec<Trigger>,
+    ) -> Reply {
         if let Request::Multi(ops) = request {
             return Ok(self.multi(cx, ops, triggers));
         }
@@ -666,6 +732,7 @@ impl DataTree {
         let mut batch = Batch::single();
         self.unlink(txn.zxid.as_i64(), path, &mut batch);
         self.commit(batch, triggers);
+        self.null_data.remove(path);
         Ok(Response::Empty)
     }
 
@@ -907,6 +974,9 @@ impl DataTree {
             }
             Request::GetData { path, .. } => {
                 let (data, stat) = self.get_data_checked(path, auth)?;
+                if self.is_null_data(path) {
+                    return Ok(Response::GetDataNull { stat });
+                }
                 Ok(Response::GetData { data, stat })
             }
             Request::GetAcl { path } => {
@@ -952,6 +1022,9 @@ impl DataTree {
                             Err(e) => ReadResult::Error(e),
                         },
                         ReadOp::GetData { path } => match self.get_data_checked(path, auth) {
+                            Ok((_, stat)) if self.is_null_data(path) => {
+                                ReadResult::GetDataNull { stat }
+                            }
                             Ok((data, stat)) => ReadResult::GetData { data, stat },
                             Err(e) => ReadResult::Error(e),
                         },
@@ -1183,6 +1256,12 @@ impl DataTree {
     /// ephemeral/container/TTL indexes, ACL reference counts, data size and digest. O(n log n);
     /// for tests and the simulator's checkers.
     pub fn check_consistency(&self) -> Result<(), String> {
+        for p in &self.null_data {
+            match self.nodes.get(p) {
+                Some(n) if n.data.is_empty() => {}
+                _ => return Err(format!("null-data {p} is missing or has data")),
+            }
+        }
         let mut children: BTreeMap<&str, u32> = BTreeMap::new();
         let mut digest_sum = 0u64;
         let mut size = 0u64;

@@ -2,7 +2,8 @@
 //! million-node tree in memory), in path order, so equal trees give equal bytes.
 //!
 //! Layout: a [`Header`] (magic, format version, last zxid, sessions, the ACL table sorted by
-//! content, the node count), then that many [`SnapNode`]s in path order, nothing after.
+//! content, the node count), then that many [`SnapNode`]s in path order; in format 2 (written
+//! only when some znode's data is null), then the sorted paths of those znodes; nothing after.
 //! Loading trusts nothing: a size limit bounds every allocation by the input's length, and the
 //! structure is checked (sorted valid paths, every parent present, ACL slots in range, zxids
 //! not beyond the snapshot's) before a tree is built; child counts, indexes and the digest are
@@ -20,6 +21,8 @@ use std::fmt;
 
 const MAGIC: [u8; 4] = *b"ENST";
 const FORMAT: u32 = 1;
+/// Format 1 plus the list of null-data znodes after the nodes.
+const FORMAT_NULL_DATA: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -116,7 +119,12 @@ impl DataTree {
         }
         let header = Header {
             magic: MAGIC,
-            format: FORMAT,
+            // format 1 bytes stay exactly as they were while no znode has null data
+            format: if self.null_data.is_empty() {
+                FORMAT
+            } else {
+                FORMAT_NULL_DATA
+            },
             last_zxid: self.last_zxid.0,
             sessions: self.sessions.iter().map(|(s, t)| (*s, *t)).collect(),
             acls: table,
@@ -145,6 +153,10 @@ impl DataTree {
             };
             n.serialize(&mut ser).expect("serialising to memory");
         }
+        if !self.null_data.is_empty() {
+            let nulls: Vec<&str> = self.null_data.iter().map(|p| &**p).collect();
+            nulls.serialize(&mut ser).expect("serialising to memory");
+        }
         out
     }
 
@@ -158,7 +170,7 @@ impl DataTree {
         if header.magic != MAGIC {
             return Err(err("not an Ensemble snapshot"));
         }
-        if header.format != FORMAT {
+        if header.format != FORMAT && header.format != FORMAT_NULL_DATA {
             return Err(err(format_args!("format {} unknown", header.format)));
         }
         let last_zxid = header.last_zxid;
@@ -237,6 +249,17 @@ impl DataTree {
             nodes.push((key, Box::new(node)));
         }
         t.nodes = nodes.into_iter().collect();
+        if header.format == FORMAT_NULL_DATA {
+            let nulls = Vec::<String>::deserialize(&mut de).map_err(err)?;
+            for p in nulls {
+                match t.nodes.get(p.as_str()) {
+                    Some(n) if n.data.is_empty() => {
+                        t.null_data.insert(p.into_boxed_str());
+                    }
+                    _ => return Err(err(format_args!("null-data {p:?} missing or has data"))),
+                }
+            }
+        }
         drop(de);
         if !reader.is_empty() {
             return Err(err(format_args!(

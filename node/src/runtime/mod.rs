@@ -28,12 +28,12 @@ use wire::Channel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot listen on {what} {addr}: {source}")]
+    // The io error is in the message and not a `source`, so `{:#}` does not print it twice.
+    #[error("cannot listen on {what} ({addr}): {io}")]
     Bind {
         what: String,
         addr: String,
-        #[source]
-        source: std::io::Error,
+        io: std::io::Error,
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -155,7 +155,7 @@ fn bind_error(what: &str, addr: String, source: std::io::Error) -> RuntimeError 
     RuntimeError::Bind {
         what: what.to_string(),
         addr,
-        source,
+        io: source,
     }
 }
 

@@ -404,25 +404,25 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     let generation = ctx.generations.fetch_add(1, Ordering::Relaxed) + 1;
     let (kill_tx, mut kill_rx) = oneshot::channel::<()>();
     let channel = ctx.channel;
-    if ctx
-        .input
-        .send(Input::PeerOpened {
-            sid,
-            channel,
-            generation,
-            kill: kill_tx,
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
+    // The connection replaces the peer's current one only once a message from it decodes:
+    // anyone can send a hello naming a member, and garbage after it must not cut the real
+    // member off (a quorum connection replaced is a learner lost).
+    let mut kill_tx = Some(kill_tx);
     let mut buf = Vec::new();
     loop {
         tokio::select! {
-            _ = &mut kill_rx => break,
+            _ = &mut kill_rx, if kill_tx.is_none() => break,
             r = read_frames(&mut rd, &mut buf, channel) => match r {
                 Ok(Some(msgs)) => {
+                    if let Some(kill) = kill_tx.take()
+                        && ctx
+                            .input
+                            .send(Input::PeerOpened { sid, channel, generation, kill })
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
                     if ctx.input.send(Input::PeerMsgs { sid, channel, generation, msgs }).await.is_err() {
                         return;
                     }

@@ -1,0 +1,594 @@
+//! The simulator's trace lines: display adapters for the core's messages, events, txns,
+//! requests and replies, and the frequent lines as data ([`Line`]) that a run hashes field by
+//! field without formatting them.
+
+use crate::trace::{Line, TraceHasher};
+use ensemble_core::peer::{PeerMsg, SyncMode};
+use ensemble_core::proto::{Reply, Request};
+use ensemble_core::server::Event;
+use ensemble_core::txn::{ServerId, Txn};
+use ensemble_core::zxid::Zxid;
+use std::fmt;
+
+/// Display adapters for trace lines: formatted straight into the trace hash, no strings.
+pub struct MsgD<'a>(pub &'a PeerMsg);
+pub struct TxnD<'a>(pub &'a Txn);
+pub struct ReqD<'a>(pub &'a Request);
+pub struct ReplyD<'a>(pub &'a Reply);
+pub struct EventD<'a>(pub &'a Event);
+
+pub fn describe_msg(m: &PeerMsg) -> MsgD<'_> {
+    MsgD(m)
+}
+pub fn txn_kind(t: &Txn) -> TxnD<'_> {
+    TxnD(t)
+}
+pub fn short_req(r: &Request) -> ReqD<'_> {
+    ReqD(r)
+}
+pub fn short_reply(r: &Reply) -> ReplyD<'_> {
+    ReplyD(r)
+}
+
+impl std::fmt::Display for MsgD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        match m {
+            PeerMsg::Notification(n) => write!(
+                f,
+                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
+                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
+            ),
+            PeerMsg::LearnerInfo {
+                accepted_epoch,
+                last_zxid,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{} accepted=e{accepted_epoch} last={last_zxid}",
+                    m.name()
+                )
+            }
+            PeerMsg::LeaderInfo { new_epoch } => write!(f, "LEADERINFO e{new_epoch}"),
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => {
+                write!(f, "ACKEPOCH current=e{current_epoch} last={last_zxid}")
+            }
+            PeerMsg::Sync {
+                mode,
+                txns,
+                committed,
+            } => {
+                write!(f, "{}", m.name())?;
+                match mode {
+                    SyncMode::Trunc { to } => write!(f, " to={to}")?,
+                    SyncMode::Snap { zxid, .. } => write!(f, " at={zxid}")?,
+                    SyncMode::Diff => {}
+                }
+                match (txns.first(), txns.last()) {
+                    (Some(a), Some(b)) => write!(f, " txns={}..{}", a.zxid, b.zxid)?,
+                    _ => write!(f, " txns=none")?,
+                }
+                write!(f, " committed={committed}")
+            }
+            PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
+            PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
+            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE {committed}"),
+            PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
+            PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
+            PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
+            PeerMsg::Inform(t) => write!(f, "INFORM {} {}", t.zxid, TxnD(t)),
+            PeerMsg::Ping { round } => write!(f, "PING {round}"),
+            PeerMsg::PingReply { round, touched } => {
+                write!(f, "PING(reply) {round} sessions={}", touched.len())
+            }
+            PeerMsg::Request {
+                rid, session, cxid, ..
+            } => {
+                write!(f, "REQUEST rid={rid} session=0x{session:x} cxid={cxid}")
+            }
+            PeerMsg::SyncRequest { id } => write!(f, "SYNC {id}"),
+            PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
+            PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
+            PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
+        }
+    }
+}
+
+impl std::fmt::Display for TxnD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ensemble_core::txn::TxnOp;
+        let t = self.0;
+        match &t.op {
+            TxnOp::CreateSession { timeout_ms } => {
+                write!(f, "createSession 0x{:x} {timeout_ms}ms", t.session)
+            }
+            TxnOp::CloseSession => write!(f, "closeSession 0x{:x}", t.session),
+            TxnOp::Write { request, .. } => {
+                write!(
+                    f,
+                    "{} session=0x{:x} cxid={}",
+                    ReqD(request),
+                    t.session,
+                    t.cxid
+                )
+            }
+            TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ReqD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = |b: &bool| if *b { " watch" } else { "" };
+        match self.0 {
+            Request::Create { path, mode, .. } => write!(f, "create {path} {mode:?}"),
+            Request::Delete { path, version } => write!(f, "delete {path} v{version}"),
+            Request::Exists { path, watch } => write!(f, "exists {path}{}", w(watch)),
+            Request::GetData { path, watch } => write!(f, "getData {path}{}", w(watch)),
+            Request::SetData { path, version, .. } => write!(f, "setData {path} v{version}"),
+            Request::GetChildren { path, watch } | Request::GetChildren2 { path, watch } => {
+                write!(f, "getChildren {path}{}", w(watch))
+            }
+            Request::Sync { path } => write!(f, "sync {path}"),
+            Request::Check { path, version } => write!(f, "check {path} v{version}"),
+            Request::Multi(ops) => write!(f, "multi[{}]", ops.len()),
+            Request::SetWatches { relative_zxid, .. } => {
+                write!(f, "setWatches rel={}", Zxid(*relative_zxid as u64))
+            }
+            Request::Ping => write!(f, "ping"),
+            Request::CloseSession => write!(f, "closeSession"),
+            other => write!(f, "{:?}", other.opcode()),
+        }
+    }
+}
+
+impl std::fmt::Display for ReplyD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ensemble_core::proto::{OpResult, Response};
+        match self.0 {
+            Err(e) => write!(f, "ERR {e:?}"),
+            Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
+                write!(f, "ok {path}")
+            }
+            Ok(Response::Stat(s)) => write!(f, "ok v{}", s.version),
+            Ok(Response::GetData { data, stat }) => {
+                write!(
+                    f,
+                    "ok {:?} v{}",
+                    String::from_utf8_lossy(data),
+                    stat.version
+                )
+            }
+            Ok(Response::GetChildren { children })
+            | Ok(Response::GetChildren2 { children, .. }) => {
+                write!(f, "ok {} children", children.len())
+            }
+            Ok(Response::Multi(rs)) => {
+                let failed = rs
+                    .iter()
+                    .filter(|r| matches!(r, OpResult::Error(c) if *c != 0))
+                    .count();
+                write!(f, "ok multi of {} ({} failed)", rs.len(), failed)
+            }
+            Ok(Response::Sync { path }) => write!(f, "ok sync {path}"),
+            Ok(_) => write!(f, "ok"),
+        }
+    }
+}
+
+impl std::fmt::Display for EventD<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Event::Tick => write!(f, "tick"),
+            Event::Peer { from, msg } => write!(f, "recv {} from n{from}", MsgD(msg)),
+            Event::PeerDisconnected { peer } => write!(f, "peer n{peer} disconnected"),
+            Event::ClientConnected { conn, request, .. } => write!(
+                f,
+                "client conn {conn} connects session=0x{:x} lastZxidSeen={}",
+                request.session_id,
+                Zxid(request.last_zxid_seen as u64)
+            ),
+            Event::Client { conn, xid, request } => {
+                write!(f, "conn {conn} xid {xid} {}", ReqD(request))
+            }
+            Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
+            Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
+            Event::Persisted { through } => write!(f, "persisted through {through}"),
+        }
+    }
+}
+
+// ---- structured hashing: what each adapter shows, as numbers --------------------------------
+
+pub fn hash_txn(h: &mut TraceHasher, t: &Txn) {
+    use ensemble_core::txn::TxnOp;
+    h.u(t.zxid.0);
+    h.i(t.session);
+    h.i(t.cxid as i64);
+    match &t.op {
+        TxnOp::CreateSession { timeout_ms } => {
+            h.u(1);
+            h.i(*timeout_ms as i64);
+        }
+        TxnOp::CloseSession => h.u(2),
+        TxnOp::Write { request, .. } => {
+            h.u(3);
+            hash_req(h, request);
+        }
+        TxnOp::DeleteContainer { path } => {
+            h.u(4);
+            h.s(path);
+        }
+    }
+}
+
+pub fn hash_req(h: &mut TraceHasher, r: &Request) {
+    h.i(r.opcode() as i64);
+    match r {
+        Request::Create { path, mode, .. } => {
+            h.s(path);
+            h.u(*mode as u64);
+        }
+        Request::Delete { path, version }
+        | Request::SetData { path, version, .. }
+        | Request::Check { path, version } => {
+            h.s(path);
+            h.i(*version as i64);
+        }
+        Request::Exists { path, watch }
+        | Request::GetData { path, watch }
+        | Request::GetChildren { path, watch }
+        | Request::GetChildren2 { path, watch } => {
+            h.s(path);
+            h.u(*watch as u64);
+        }
+        Request::Sync { path } => h.s(path),
+        Request::Multi(ops) => h.u(ops.len() as u64),
+        Request::SetWatches { relative_zxid, .. } => h.i(*relative_zxid),
+        _ => {}
+    }
+}
+
+pub fn hash_reply(h: &mut TraceHasher, r: &Reply) {
+    use ensemble_core::proto::{OpResult, Response};
+    match r {
+        Err(e) => {
+            h.u(1);
+            h.i(e.code() as i64);
+        }
+        Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
+            h.u(2);
+            h.s(path);
+        }
+        Ok(Response::Stat(s)) => {
+            h.u(3);
+            h.i(s.version as i64);
+        }
+        Ok(Response::GetData { data, stat }) => {
+            h.u(4);
+            h.b(data);
+            h.i(stat.version as i64);
+        }
+        Ok(Response::GetChildren { children }) | Ok(Response::GetChildren2 { children, .. }) => {
+            h.u(5);
+            h.u(children.len() as u64);
+        }
+        Ok(Response::Multi(rs)) => {
+            h.u(6);
+            h.u(rs.len() as u64);
+            let failed = rs
+                .iter()
+                .filter(|r| matches!(r, OpResult::Error(c) if *c != 0))
+                .count();
+            h.u(failed as u64);
+        }
+        Ok(Response::Sync { path }) => {
+            h.u(7);
+            h.s(path);
+        }
+        Ok(_) => h.u(8),
+    }
+}
+
+pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
+    match m {
+        PeerMsg::Notification(n) => {
+            h.u(1);
+            h.u(n.vote.leader);
+            h.u(n.vote.zxid.0);
+            h.u(n.vote.peer_epoch as u64);
+            h.u(n.election_epoch);
+            h.u(n.state as u64);
+        }
+        PeerMsg::LearnerInfo {
+            accepted_epoch,
+            last_zxid,
+            ..
+        } => {
+            h.s(m.name());
+            h.u(*accepted_epoch as u64);
+            h.u(last_zxid.0);
+        }
+        PeerMsg::LeaderInfo { new_epoch } => {
+            h.u(3);
+            h.u(*new_epoch as u64);
+        }
+        PeerMsg::AckEpoch {
+            current_epoch,
+            last_zxid,
+        } => {
+            h.u(4);
+            h.u(*current_epoch as u64);
+            h.u(last_zxid.0);
+        }
+        PeerMsg::Sync {
+            mode,
+            txns,
+            committed,
+        } => {
+            h.u(5);
+            match mode {
+                SyncMode::Trunc { to } => {
+                    h.u(1);
+                    h.u(to.0)
+                }
+                SyncMode::Snap { zxid, .. } => {
+                    h.u(2);
+                    h.u(zxid.0)
+                }
+                SyncMode::Diff => h.u(3),
+            }
+            h.u(txns.first().map(|t| t.zxid.0).unwrap_or(0));
+            h.u(txns.last().map(|t| t.zxid.0).unwrap_or(0));
+            h.u(committed.0);
+        }
+        PeerMsg::NewLeader { zxid } => {
+            h.u(6);
+            h.u(zxid.0);
+        }
+        PeerMsg::AckNewLeader { zxid } => {
+            h.u(7);
+            h.u(zxid.0);
+        }
+        PeerMsg::UpToDate { committed } => {
+            h.u(8);
+            h.u(committed.0);
+        }
+        PeerMsg::Proposal(t) => {
+            h.u(9);
+            hash_txn(h, t);
+        }
+        PeerMsg::Ack { zxid } => {
+            h.u(10);
+            h.u(zxid.0);
+        }
+        PeerMsg::Commit { zxid } => {
+            h.u(11);
+            h.u(zxid.0);
+        }
+        PeerMsg::Inform(t) => {
+            h.u(12);
+            hash_txn(h, t);
+        }
+        PeerMsg::Ping { round } => {
+            h.u(13);
+            h.u(*round);
+        }
+        PeerMsg::PingReply { round, touched } => {
+            h.u(14);
+            h.u(*round);
+            h.u(touched.len() as u64);
+        }
+        PeerMsg::Request {
+            rid, session, cxid, ..
+        } => {
+            h.u(15);
+            h.u(*rid);
+            h.i(*session);
+            h.i(*cxid as i64);
+        }
+        PeerMsg::SyncRequest { id } => {
+            h.u(16);
+            h.u(*id);
+        }
+        PeerMsg::SyncReply { id, zxid } => {
+            h.u(17);
+            h.u(*id);
+            h.u(zxid.0);
+        }
+        PeerMsg::Revalidate { session } => {
+            h.u(18);
+            h.i(*session);
+        }
+        PeerMsg::SessionMoved { rid } => {
+            h.u(19);
+            h.u(*rid);
+        }
+    }
+}
+
+pub fn hash_event(h: &mut TraceHasher, e: &Event) {
+    match e {
+        Event::Tick => h.u(1),
+        Event::Peer { from, msg } => {
+            h.u(2);
+            h.u(*from);
+            hash_msg(h, msg);
+        }
+        Event::PeerDisconnected { peer } => {
+            h.u(3);
+            h.u(*peer);
+        }
+        Event::ClientConnected { conn, request, .. } => {
+            h.u(4);
+            h.u(*conn);
+            h.i(request.session_id);
+            h.i(request.last_zxid_seen);
+        }
+        Event::Client { conn, xid, request } => {
+            h.u(5);
+            h.u(*conn);
+            h.i(*xid as i64);
+            hash_req(h, request);
+        }
+        Event::ClientRefused { conn, xid, .. } => {
+            h.u(8);
+            h.u(*conn);
+            h.i(*xid as i64);
+        }
+        Event::ClientDisconnected { conn } => {
+            h.u(6);
+            h.u(*conn);
+        }
+        Event::Persisted { through } => {
+            h.u(7);
+            h.u(through.0);
+        }
+    }
+}
+
+// ---- the frequent lines ---------------------------------------------------------------------
+
+/// A server takes an event.
+pub struct EventLine<'a>(pub &'a Event);
+
+impl Line for EventLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x100);
+        hash_event(h, self.0);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", EventD(self.0))
+    }
+}
+
+/// A server sends a peer message.
+pub struct SendLine<'a> {
+    pub to: ServerId,
+    pub msg: &'a PeerMsg,
+}
+
+impl Line for SendLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x101);
+        h.u(self.to);
+        hash_msg(h, self.msg);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "  send {} to n{}", MsgD(self.msg), self.to)
+    }
+}
+
+/// A server answers a client request.
+pub struct ReplyLine<'a> {
+    pub conn: u64,
+    pub xid: i32,
+    pub zxid: Zxid,
+    pub reply: &'a Reply,
+}
+
+impl Line for ReplyLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x102);
+        h.u(self.conn);
+        h.i(self.xid as i64);
+        h.u(self.zxid.0);
+        hash_reply(h, self.reply);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "  reply conn {} xid {} zxid {} {}",
+            self.conn,
+            self.xid,
+            self.zxid,
+            ReplyD(self.reply)
+        )
+    }
+}
+
+/// A server appends to its log.
+pub struct AppendLine {
+    pub first: Zxid,
+    pub last: Zxid,
+    pub n: usize,
+}
+
+impl Line for AppendLine {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x103);
+        h.u(self.first.0);
+        h.u(self.last.0);
+        h.u(self.n as u64);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "  append {}..{} ({})", self.first, self.last, self.n)
+    }
+}
+
+/// The committed history takes a txn.
+pub struct CommitLine<'a>(pub &'a Txn);
+
+impl Line for CommitLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x104);
+        hash_txn(h, self.0);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "commit {} {}", self.0.zxid, TxnD(self.0))
+    }
+}
+
+/// A client sends a request.
+pub struct ClientSendLine<'a> {
+    pub conn: u64,
+    pub xid: i32,
+    pub request: &'a Request,
+}
+
+impl Line for ClientSendLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x105);
+        h.u(self.conn);
+        h.i(self.xid as i64);
+        hash_req(h, self.request);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "send conn {} xid {} {}",
+            self.conn,
+            self.xid,
+            ReqD(self.request)
+        )
+    }
+}
+
+/// A client gets a reply.
+pub struct ClientReplyLine<'a> {
+    pub xid: i32,
+    pub zxid: i64,
+    pub reply: &'a Reply,
+}
+
+impl Line for ClientReplyLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x106);
+        h.i(self.xid as i64);
+        h.i(self.zxid);
+        hash_reply(h, self.reply);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reply xid {} zxid {} {}",
+            self.xid,
+            Zxid(self.zxid as u64),
+            ReplyD(self.reply)
+        )
+    }
+}

@@ -1,0 +1,557 @@
+//! Shrinking a failing seed to a smaller reproduction of the same claim.
+//!
+//! 1. **The world** (seed search): fault kinds turned off one by one, fewer clients, observers
+//!    and voters, a shorter fault phase, a plainer workload and network. Each change redraws the
+//!    run, so each is tried with a few seeds; the first that still breaks the claim is kept.
+//! 2. **The faults** (exact): the faults the run drew are written down as a schedule that
+//!    replays the same run event for event (`FaultStep::lane`), and delta debugging (ddmin)
+//!    removes every fault the failure does not need. The world's own stream is untouched, so a
+//!    removal changes only what that fault caused.
+//! 3. **Time**: a failure in the fault phase ends the fault phase just after it.
+//! 4. **Leftovers**: with the schedule fixed, fewer clients and observers and plainer settings
+//!    are tried once more on the same seed, and faults again one by one.
+//!
+//! Every step keeps a candidate only if its run breaks the same claim; the result is a scenario
+//! file with every parameter written out, checked by loading it and running it again.
+
+use crate::params::{ClientTarget, FaultAction, FaultRates, FaultStep, Params, Role, Target};
+use crate::runner::{RunResult, TraceMode, params_for, run_seed};
+use ensemble_core::plant::Plant;
+
+/// How big a reproduction is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Size {
+    /// Events processed until the violation.
+    pub events: u64,
+    pub servers: u64,
+    pub clients: usize,
+    /// Faults injected (drawn or scheduled) before the violation.
+    pub faults: usize,
+    /// Distinct kinds among them.
+    pub kinds: Vec<&'static str>,
+    /// Simulated ms until the violation.
+    pub at_ms: u64,
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events, {} servers, {} clients, {} faults [{}], violation at {} ms",
+            self.events,
+            self.servers,
+            self.clients,
+            self.faults,
+            self.kinds.join(","),
+            self.at_ms
+        )
+    }
+}
+
+pub struct Options {
+    /// Most runs to spend.
+    pub budget: u64,
+    /// Seeds tried for each change to the world (step 1).
+    pub tries: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            budget: 1500,
+            tries: 6,
+        }
+    }
+}
+
+pub struct Shrunk {
+    pub params: Params,
+    pub seed: u64,
+    pub claim: String,
+    pub detail: String,
+    pub before: Size,
+    pub after: Size,
+    pub runs: u64,
+    pub hash: u64,
+}
+
+/// What a fault action is, for sizes.
+fn kind_name(a: &FaultAction) -> Option<&'static str> {
+    Some(match a {
+        FaultAction::Nothing => return None,
+        FaultAction::Crash(_) | FaultAction::CrashFor { .. } | FaultAction::Restart(_) => "crash",
+        FaultAction::Isolate(_) | FaultAction::OneWay(_) | FaultAction::Partition { .. } => {
+            "partition"
+        }
+        FaultAction::Heal => "heal",
+        FaultAction::Pause { .. } => "pause",
+        FaultAction::Stall { .. } => "stall",
+        FaultAction::Reset(_) | FaultAction::ResetLink { .. } => "reset",
+        FaultAction::Flap { .. } => "flap",
+        FaultAction::PauseClient { .. } => "client-pause",
+        FaultAction::CrashClient(_) | FaultAction::CrashClientFor { .. } => "client-crash",
+        FaultAction::CloseSession { .. } => "client-close",
+        FaultAction::Clog { .. } => "clog",
+        FaultAction::Swizzle { .. } => "swizzle-clog",
+        FaultAction::ResetConn { .. } => "client-reset",
+        FaultAction::Slow { .. } => "spike",
+    })
+}
+
+fn size_of(p: &Params, r: &RunResult) -> Size {
+    let until = r.stopped_at;
+    let acts: Vec<&FaultAction> = r
+        .drawn
+        .iter()
+        .chain(p.schedule.iter())
+        .filter(|s| s.at_ms <= until)
+        .map(|s| &s.action)
+        .filter(|a| kind_name(a).is_some())
+        .collect();
+    let mut kinds: Vec<&'static str> = acts.iter().filter_map(|a| kind_name(a)).collect();
+    kinds.sort();
+    kinds.dedup();
+    Size {
+        events: r.stats.events,
+        servers: p.members(),
+        clients: p.clients.len(),
+        faults: acts.len(),
+        kinds,
+        at_ms: until,
+    }
+}
+
+/// The claim a run broke (or showed, for a scenario's expected finding).
+fn claim_of(r: &RunResult) -> Option<(String, String)> {
+    r.violation
+        .as_ref()
+        .or(r.expected.as_ref())
+        .map(|v| (v.claim.clone(), v.detail.clone()))
+}
+
+/// Claims judged at the end of a run: the run must go on to its end to break them.
+fn end_claim(claim: &str) -> bool {
+    claim.starts_with("liveness.")
+        || claim.starts_with("scenario.")
+        || claim.starts_with("recipe.name")
+        || claim.starts_with("recipe.membership")
+        || claim.starts_with("recipe.config")
+        || claim == "client.linearizable-wgl"
+        || claim.starts_with("cap.")
+}
+
+struct Search<'a> {
+    claim: String,
+    runs: u64,
+    opts: &'a Options,
+    progress: &'a mut dyn FnMut(&str),
+}
+
+impl Search<'_> {
+    fn exhausted(&self) -> bool {
+        self.runs >= self.opts.budget
+    }
+
+    /// Run `p` with `seed`: the result if it breaks the claim.
+    fn fails(&mut self, p: &Params, seed: u64) -> Option<RunResult> {
+        if self.exhausted() {
+            return None;
+        }
+        self.runs += 1;
+        let r = run_seed(seed, Some(p), None, TraceMode::Hash);
+        match claim_of(&r) {
+            Some((c, _)) if c == self.claim => Some(r),
+            _ => None,
+        }
+    }
+
+    /// `p` with any of a few seeds, starting with `seed`.
+    fn fails_some_seed(&mut self, p: &Params, seed: u64) -> Option<(u64, RunResult)> {
+        (0..self.opts.tries).find_map(|i| {
+            let s = seed.wrapping_add(i);
+            self.fails(p, s).map(|r| (s, r))
+        })
+    }
+}
+
+/// Remove client `i` from `p`, with what refers to it.
+fn drop_client(p: &Params, i: usize) -> Params {
+    let mut q = p.clone();
+    q.clients.remove(i);
+    q.async_clients = p
+        .async_clients
+        .iter()
+        .filter(|c| **c != i)
+        .map(|c| if *c > i { c - 1 } else { *c })
+        .collect();
+    let fix = |c: usize| -> Option<usize> {
+        match c.cmp(&i) {
+            std::cmp::Ordering::Less => Some(c),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(c - 1),
+        }
+    };
+    q.schedule = p
+        .schedule
+        .iter()
+        .filter_map(|s| {
+            let action = match &s.action {
+                FaultAction::PauseClient {
+                    target: ClientTarget::Index(c),
+                    ms,
+                } => FaultAction::PauseClient {
+                    target: ClientTarget::Index(fix(*c)?),
+                    ms: *ms,
+                },
+                FaultAction::CrashClient(ClientTarget::Index(c)) => {
+                    FaultAction::CrashClient(ClientTarget::Index(fix(*c)?))
+                }
+                FaultAction::CrashClientFor { client, ms } => FaultAction::CrashClientFor {
+                    client: fix(*client)?,
+                    ms: *ms,
+                },
+                FaultAction::CloseSession { client } => FaultAction::CloseSession {
+                    client: fix(*client)?,
+                },
+                other => other.clone(),
+            };
+            Some(FaultStep {
+                action,
+                ..s.clone()
+            })
+        })
+        .collect();
+    q
+}
+
+/// A change to a part of the parameters.
+type Edit<T> = fn(&mut T);
+
+/// Fewer servers: scheduled faults forget the ones that are gone.
+fn prune_servers(p: &mut Params) {
+    let n = p.members();
+    let ok = |id: &u64| (1..=n).contains(id);
+    p.schedule = std::mem::take(&mut p.schedule)
+        .into_iter()
+        .filter_map(|mut st| {
+            let keep = match &mut st.action {
+                FaultAction::Pause {
+                    target: Target::Id(id),
+                    ..
+                }
+                | FaultAction::Stall {
+                    target: Target::Id(id),
+                    ..
+                }
+                | FaultAction::Crash(Target::Id(id))
+                | FaultAction::Restart(Target::Id(id))
+                | FaultAction::Isolate(Target::Id(id))
+                | FaultAction::OneWay(Target::Id(id))
+                | FaultAction::Reset(Target::Id(id))
+                | FaultAction::CrashFor { id, .. }
+                | FaultAction::Slow { id, .. } => ok(id),
+                FaultAction::Clog { from, to, .. } => ok(from) && ok(to),
+                FaultAction::ResetLink { a, b, .. } => ok(a) && ok(b),
+                FaultAction::Swizzle { clogs } => {
+                    clogs.retain(|(a, b, _)| ok(a) && ok(b));
+                    !clogs.is_empty()
+                }
+                FaultAction::Partition { sides, oneway, .. } => {
+                    sides.retain(|(id, _)| ok(id));
+                    oneway.retain(|(a, b)| ok(a) && ok(b));
+                    true
+                }
+                _ => true,
+            };
+            keep.then_some(st)
+        })
+        .collect();
+}
+
+/// Changes to the world, smallest-first in spirit: each is a smaller or plainer run.
+fn world_candidates(p: &Params, with_faults: bool) -> Vec<(String, Params)> {
+    let mut v: Vec<(String, Params)> = Vec::new();
+    if with_faults {
+        let r = &p.random;
+        let kinds: [(&str, Edit<FaultRates>); 12] = [
+            ("partition", |r| r.partition_every = 0),
+            ("clog", |r| r.clog_every = 0),
+            ("swizzle-clog", |r| r.swizzle_every = 0),
+            ("reset", |r| r.reset_every = 0),
+            ("client-reset", |r| r.client_reset_every = 0),
+            ("crash", |r| r.crash_every = 0),
+            ("pause", |r| r.pause_every = 0),
+            ("stall", |r| r.stall_every = 0),
+            ("spike", |r| r.spike_every = 0),
+            ("client-pause", |r| r.client_pause_every = 0),
+            ("client-crash", |r| r.client_crash_every = 0),
+            ("client-close", |r| r.client_close_every = 0),
+        ];
+        let on = r.names();
+        for (name, off) in kinds {
+            if on.contains(&name) {
+                let mut q = p.clone();
+                off(&mut q.random);
+                v.push((format!("no {name} faults"), q));
+            }
+        }
+        for i in 0..p.schedule.len() {
+            let mut q = p.clone();
+            q.schedule.remove(i);
+            v.push((format!("without scheduled fault {i}"), q));
+        }
+    }
+    if p.observers > 0 {
+        let mut q = p.clone();
+        q.observers -= 1;
+        prune_servers(&mut q);
+        v.push((format!("{} observers", q.observers), q));
+    }
+    if p.voters > 1 {
+        let mut q = p.clone();
+        q.voters -= 1;
+        prune_servers(&mut q);
+        v.push((format!("{} voters", q.voters), q));
+    }
+    for i in (0..p.clients.len()).rev() {
+        if p.clients.len() > 1 {
+            v.push((format!("without client {i}"), drop_client(p, i)));
+        }
+    }
+    if with_faults && p.fault_phase_ms > 2_000 {
+        let mut q = p.clone();
+        q.fault_phase_ms = (p.fault_phase_ms / 2).max(2_000);
+        v.push((format!("fault phase {} ms", q.fault_phase_ms), q));
+    }
+    // a plainer workload
+    let mut plain = |name: &str, f: &dyn Fn(&mut Params)| {
+        let mut q = p.clone();
+        f(&mut q);
+        if q.to_key() != p.to_key() {
+            v.push((name.to_string(), q));
+        }
+    };
+    plain("clients wait for replies", &|q| q.async_clients.clear());
+    plain("one request in flight", &|q| q.max_outstanding = 1);
+    plain("no watches", &|q| q.mix.watch = 0.0);
+    plain("no conditional writes", &|q| q.mix.versioned = 0.0);
+    plain("readers are random clients", &|q| {
+        for r in q.clients.iter_mut() {
+            if *r == Role::Reader {
+                *r = Role::Random;
+            }
+        }
+    });
+    plain("fewer keys", &|q| q.keys = (q.keys / 2).max(1));
+    if p.think_ms.1 < 2_000 {
+        plain("slower clients", &|q| {
+            q.think_ms = (q.think_ms.0 * 2, q.think_ms.1 * 2);
+        });
+    }
+    let ops: [(&str, Edit<Params>); 9] = [
+        ("no creates", |q| q.mix.create = 0),
+        ("no setData", |q| q.mix.set = 0),
+        ("no reads", |q| q.mix.get = 0),
+        ("no deletes", |q| q.mix.delete = 0),
+        ("no multis", |q| q.mix.multi = 0),
+        ("no sync+read", |q| q.mix.sync_read = 0),
+        ("no getChildren", |q| q.mix.children = 0),
+        ("no ephemerals", |q| q.mix.ephemeral = 0),
+        ("no sequentials", |q| q.mix.sequential = 0),
+    ];
+    for (name, f) in ops {
+        plain(name, &|q| f(q));
+    }
+    plain("no latency spikes", &|q| q.spike_prob = 0.0);
+    plain("exact clocks", &|q| {
+        q.drift_ppm = 0;
+        q.tick_jitter_pct = 0;
+    });
+    plain("steady network", &|q| {
+        q.net_delay = (q.net_delay.0, q.net_delay.0)
+    });
+    v
+}
+
+impl Params {
+    /// A comparable rendering (Params has floats and no Eq).
+    fn to_key(&self) -> String {
+        crate::scenario::to_toml(self, "")
+    }
+}
+
+/// A run no much longer to fail than the best so far.
+fn not_longer(r: &RunResult, best: &RunResult) -> bool {
+    r.stats.events <= best.stats.events + best.stats.events / 2 + 200
+}
+
+/// ddmin over the schedule's steps: the fewest the failure needs (1-minimal at the end).
+fn ddmin(s: &mut Search, p: &mut Params, seed: u64, best: &mut RunResult) {
+    let mut n = 2usize;
+    while p.schedule.len() >= 2 && !s.exhausted() {
+        let len = p.schedule.len();
+        let chunk = len.div_ceil(n);
+        let mut reduced = false;
+        for start in (0..len).step_by(chunk) {
+            let mut q = p.clone();
+            q.schedule.drain(start..(start + chunk).min(len));
+            if let Some(r) = s.fails(&q, seed) {
+                (s.progress)(&format!(
+                    "  faults: {} -> {} (removed {}..{})",
+                    len,
+                    q.schedule.len(),
+                    start,
+                    (start + chunk).min(len)
+                ));
+                *p = q;
+                *best = r;
+                n = (n - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if n >= len {
+                break;
+            }
+            n = (n * 2).min(len);
+        }
+    }
+    // and one by one, until none can go
+    let mut i = 0;
+    while i < p.schedule.len() && !s.exhausted() {
+        let mut q = p.clone();
+        q.schedule.remove(i);
+        if let Some(r) = s.fails(&q, seed) {
+            *p = q;
+            *best = r;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Shrink seed `seed` (of the swarm, or of `scenario`) to a smaller run breaking the same
+/// claim. `progress` hears what each step did.
+pub fn shrink(
+    seed: u64,
+    scenario: Option<&Params>,
+    plant: Option<Plant>,
+    opts: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Shrunk, String> {
+    let (mut p, _) = params_for(seed, scenario);
+    p.plant = plant.or(p.plant);
+    let r0 = run_seed(seed, Some(&p), None, TraceMode::Hash);
+    let Some((claim, _)) = claim_of(&r0) else {
+        return Err(format!("seed {seed} breaks no claim: nothing to shrink"));
+    };
+    let before = size_of(&p, &r0);
+    progress(&format!("seed {seed} breaks {claim}: {before}"));
+    let mut s = Search {
+        claim: claim.clone(),
+        runs: 1,
+        opts,
+        progress,
+    };
+    let mut seed = seed;
+    let mut best = r0;
+
+    // 1. the world, with the faults still drawn from rates
+    (s.progress)("1. a smaller world (each change tried with a few seeds)");
+    let mut i = 0;
+    while !s.exhausted() {
+        // the changes to what we have now (they change as we go)
+        let Some((what, q)) = world_candidates(&p, true).into_iter().nth(i) else {
+            break;
+        };
+        match s.fails_some_seed(&q, seed) {
+            // a smaller world that takes much longer to fail is not smaller
+            Some((sd, r)) if not_longer(&r, &best) => {
+                (s.progress)(&format!("  {what} (seed {sd}): {}", size_of(&q, &r)));
+                p = q;
+                seed = sd;
+                best = r;
+            }
+            _ => i += 1,
+        }
+    }
+
+    // 2. the faults, exactly: the drawn ones written down, then removed one by one
+    (s.progress)("2. the faults it needs (same seed, exact replay)");
+    if !best.drawn.is_empty() {
+        let mut q = p.clone();
+        q.random = FaultRates::default();
+        let until = best.stopped_at;
+        q.schedule
+            .extend(best.drawn.iter().filter(|st| st.at_ms <= until).cloned());
+        match s.fails(&q, seed) {
+            Some(r) => {
+                (s.progress)(&format!(
+                    "  {} drawn faults written down: {}",
+                    q.schedule.len(),
+                    size_of(&q, &r)
+                ));
+                p = q;
+                best = r;
+            }
+            None => (s.progress)("  the drawn faults did not replay the failure; kept as rates"),
+        }
+    }
+    if p.random.names().is_empty() {
+        ddmin(&mut s, &mut p, seed, &mut best);
+        (s.progress)(&format!("  {}", size_of(&p, &best)));
+    }
+
+    // 3. time: the fault phase ends just after a failure inside it
+    if !end_claim(&claim) && best.stopped_at + 1 < p.fault_phase_ms {
+        let mut q = p.clone();
+        q.fault_phase_ms = best.stopped_at + 1;
+        q.schedule.retain(|st| st.at_ms < q.fault_phase_ms);
+        if let Some(r) = s.fails(&q, seed) {
+            (s.progress)(&format!(
+                "3. fault phase ends at {} ms: {}",
+                q.fault_phase_ms,
+                size_of(&q, &r)
+            ));
+            p = q;
+            best = r;
+        }
+    }
+
+    // 4. leftovers on the same seed, the schedule fixed
+    (s.progress)("4. what else can go (same seed)");
+    let mut changed_any = false;
+    let mut i = 0;
+    while !s.exhausted() {
+        let Some((what, q)) = world_candidates(&p, false).into_iter().nth(i) else {
+            break;
+        };
+        match s.fails(&q, seed) {
+            Some(r) if not_longer(&r, &best) => {
+                (s.progress)(&format!("  {what}: {}", size_of(&q, &r)));
+                p = q;
+                best = r;
+                changed_any = true;
+            }
+            _ => i += 1,
+        }
+    }
+    if changed_any && p.random.names().is_empty() {
+        ddmin(&mut s, &mut p, seed, &mut best);
+    }
+    let Some((claim2, detail)) = claim_of(&best) else {
+        return Err("lost the failure while shrinking (a bug in shrink)".into());
+    };
+    let after = size_of(&p, &best);
+    Ok(Shrunk {
+        params: p,
+        seed,
+        claim: claim2,
+        detail,
+        before,
+        after,
+        runs: s.runs,
+        hash: best.hash,
+    })
+}
