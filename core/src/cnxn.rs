@@ -35,6 +35,75 @@ fn expired_response(read_only: Option<bool>) -> ConnectResponse {
     }
 }
 
+/// A read's path as ZooKeeper's read ops take it: they check nothing but a NUL (BadArguments);
+/// any other path that is not a valid znode path names no znode (NoNode), and "" names the
+/// root (ZooKeeper's DataTree keeps the root under "" as well as "/"). The tree itself, like
+/// the Java client, refuses such paths as BadArguments.
+fn zk_read_path(path: &str) -> Result<&str, KeeperError> {
+    if path.contains('\0') {
+        return Err(KeeperError::BadArguments);
+    }
+    if path.is_empty() {
+        return Ok(crate::path::ROOT);
+    }
+    crate::path::validate(path).map_err(|_| KeeperError::NoNode)?;
+    Ok(path)
+}
+
+/// `request` with its paths taken as `zk_read_path` takes them (a multiRead's bad paths are
+/// answered per op, after the tree has read it).
+fn zk_read_paths(request: Request) -> Result<Request, KeeperError> {
+    let fix = |path: String| -> Result<String, KeeperError> {
+        zk_read_path(&path).map(|p| {
+            if p == path {
+                path.clone()
+            } else {
+                p.to_string()
+            }
+        })
+    };
+    Ok(match request {
+        Request::Exists { path, watch } => Request::Exists {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetData { path, watch } => Request::GetData {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetChildren { path, watch } => Request::GetChildren {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetChildren2 { path, watch } => Request::GetChildren2 {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetAcl { path } => Request::GetAcl { path: fix(path)? },
+        Request::GetAllChildrenNumber { path } => {
+            Request::GetAllChildrenNumber { path: fix(path)? }
+        }
+        Request::MultiRead(ops) => Request::MultiRead(
+            ops.into_iter()
+                .map(|op| match op {
+                    crate::proto::ReadOp::GetData { path } if path.is_empty() => {
+                        crate::proto::ReadOp::GetData {
+                            path: crate::path::ROOT.into(),
+                        }
+                    }
+                    crate::proto::ReadOp::GetChildren { path } if path.is_empty() => {
+                        crate::proto::ReadOp::GetChildren {
+                            path: crate::path::ROOT.into(),
+                        }
+                    }
+                    op => op,
+                })
+                .collect(),
+        ),
+        r => r,
+    })
+}
+
 impl Server {
     pub(crate) fn on_connect(
         &mut self,
@@ -101,6 +170,24 @@ impl Server {
             out.push(Effect::Close { conn: old });
             self.drop_conn(old);
         }
+        // A learner tells the leader the session is here now (REVALIDATE) and answers once a
+        // sync round has come back: the leader then has taken it (one channel, in order), so a
+        // request the client sends through another server after this handshake is refused
+        // there (ZooKeeper's follower also waits for the leader's answer). The sync point also
+        // covers what the client has seen, and tells a session created too recently to be known.
+        if let Role::Learning(l) = &self.role {
+            out.push(Effect::Send {
+                to: l.leader,
+                msg: PeerMsg::Revalidate {
+                    session: req.session_id,
+                },
+            });
+            let sync_id = self.new_sync(conn);
+            c.phase = ConnPhase::Revalidating { sync_id };
+            self.conns.insert(conn, c);
+            self.start_sync(sync_id, out);
+            return;
+        }
         if ahead {
             // Answered by `retry_revalidations` once applied through what the client saw.
             c.phase = ConnPhase::Revalidating { sync_id: u64::MAX };
@@ -125,7 +212,8 @@ impl Server {
 
     /// Bind `conn` to its (known, live) session and answer the handshake. A re-attach (not a
     /// new session) makes this server the session's owner at the leader, so requests still
-    /// coming through another server's old connection are refused there (SessionMoved).
+    /// coming through another server's old connection are refused there (SessionMoved); a
+    /// learner has sent REVALIDATE already (`on_connect`).
     fn attach(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -133,17 +221,8 @@ impl Server {
         let reattach = !matches!(c.phase, ConnPhase::Creating { .. });
         let session = c.session;
         let me = self.cfg.my_id;
-        if reattach {
-            match &mut self.role {
-                Role::Leading(l) => {
-                    l.owners.insert(session, me);
-                }
-                Role::Learning(l) => out.push(Effect::Send {
-                    to: l.leader,
-                    msg: PeerMsg::Revalidate { session },
-                }),
-                Role::Looking => {}
-            }
+        if reattach && let Role::Leading(l) = &mut self.role {
+            l.owners.insert(session, me);
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -606,8 +685,8 @@ impl Server {
             Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
                 paths: self.tree.ephemerals(c.session, &prefix),
             }),
+            // ZooKeeper checks no path here: a watch on a path no znode can have never fires.
             Request::AddWatch { path, mode } => {
-                crate::path::validate(&path)?;
                 let kind = match mode {
                     crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
                     crate::proto::AddWatchMode::PersistentRecursive => {
@@ -653,7 +732,21 @@ impl Server {
             }
             r => {
                 let auth = c.auth.clone();
+                let r = zk_read_paths(r)?;
                 let mut reply = self.tree.read(&r, &auth);
+                if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =
+                    (&r, &mut reply)
+                {
+                    for (op, result) in ops.iter().zip(results.iter_mut()) {
+                        let (crate::proto::ReadOp::GetData { path }
+                        | crate::proto::ReadOp::GetChildren { path }) = op;
+                        if let Err(e) = zk_read_path(path)
+                            && matches!(result, crate::proto::ReadResult::Error(_))
+                        {
+                            *result = crate::proto::ReadResult::Error(e);
+                        }
+                    }
+                }
                 self.register_read_watch(conn, &r, &reply);
                 self.show_config_node(&r, &mut reply);
                 reply

@@ -630,8 +630,7 @@ pub enum ReadResult {
         data: Vec<u8>,
         stat: Stat,
     },
-    /// getData of a znode whose data is null (the server's side only: a client decodes it as
-    /// empty `GetData`).
+    /// getData of a znode whose data is null: the buffer is length -1 on the wire.
     GetDataNull {
         stat: Stat,
     },
@@ -664,8 +663,7 @@ pub enum Response {
         data: Vec<u8>,
         stat: Stat,
     },
-    /// getData of a znode whose data is null: the buffer goes out as length -1 (the server's
-    /// side only: a client decodes it as empty `GetData`).
+    /// getData of a znode whose data is null: the buffer is length -1 on the wire.
     GetDataNull {
         stat: Stat,
     },

@@ -118,3 +118,21 @@ def test_lone_check_request_does_not_break_the_ensemble(cluster, clients):
         r.sync(p)
         assert r.get(p)[0] == b"after", f"server {i}"
     w.delete(p)
+
+
+def test_reads_of_malformed_paths_answer_as_zookeeper_does(cluster):
+    """ZooKeeper's read ops check no path but for a NUL: a path no znode can have is NoNode (a
+    typo such as a trailing slash reads as missing, not as an error), "" names the root, and a
+    watch can be added on any path."""
+    with WireClient(port(cluster, 3)) as c:
+        assert c.exists("/zookeeper/")[0] == wire.NO_NODE
+        assert c.exists("zookeeper")[0] == wire.NO_NODE
+        assert c.get("/zookeeper//quota")[0] == wire.NO_NODE
+        assert c.all_children_number("x")[0] == wire.NO_NODE
+        assert c.exists("/a\0b")[0] == wire.BAD_ARGUMENTS
+        err, (kids, _) = c.children("")
+        assert err == 0 and "zookeeper" in kids
+        assert c.add_watch("x", 0) == 0
+        # a write still refuses them
+        assert c.create("edge-bad")[0] == wire.BAD_ARGUMENTS
+        c.close_session()

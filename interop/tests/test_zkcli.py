@@ -172,3 +172,13 @@ def test_seed_demo_create_on_one_seen_on_all(cluster):
         assert any(node in l for l in out if l.startswith("[")), out
         assert "server1创建的" in out
     run_cli(cluster.servers[1].client_port, ["delete", f"/{node}"])
+
+
+def test_create_without_data_reads_null(cluster):
+    """zkCli's `create /x` sends null data, and `get /x` prints "null" for it; data set to an
+    empty-looking value is printed as it is."""
+    p = f"/zkcli-null-{uuid.uuid4().hex[:8]}"
+    rc, out, err = run_cli(cluster.servers[2].client_port,
+                           stdin=f"create {p}\nget {p}\nset {p} x\nget {p}\ndelete {p}\nquit\n")
+    assert rc == 0, err
+    expect_in_order(out, [r"null", r"x"], "get after create without data, then after set")

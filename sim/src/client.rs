@@ -80,7 +80,9 @@ pub struct OpRecord {
     pub done: Option<u64>,
     /// (reply zxid, reply), or None: unknown outcome (connection lost first).
     pub result: Option<(i64, Reply)>,
-    /// For reads after a sync in the same session: when that sync was invoked.
+    /// For replies after a successful sync in the same session: when the last such sync was
+    /// invoked (set when the reply arrives: a read pipelined behind its sync counts, a read
+    /// after a sync that failed does not).
     pub synced_since: Option<u64>,
 }
 
@@ -159,7 +161,8 @@ pub struct Client {
     seen_floor: i64,
     /// Every reply after a completed sync must be at least this.
     sync_floor: i64,
-    sync_invoked: Option<u64>,
+    /// When the session's last successful sync was invoked.
+    synced_at: Option<u64>,
     last_write_zxid: i64,
     last_heard: u64,
     last_sent: u64,
@@ -195,7 +198,7 @@ impl Client {
             extra_events: BTreeMap::new(),
             seen_floor: 0,
             sync_floor: 0,
-            sync_invoked: None,
+            synced_at: None,
             last_write_zxid: 0,
             last_heard: 0,
             last_sent: 0,
@@ -354,7 +357,6 @@ impl Client {
     fn issue(&mut self, cx: &mut Ctx, request: Request) {
         let xid = self.next_xid;
         self.next_xid += 1;
-        let synced_since = self.sync_invoked.filter(|_| self.sync_floor > 0);
         let op = cx.shared.ops.len();
         cx.shared.ops.push(OpRecord {
             client: self.idx,
@@ -364,11 +366,8 @@ impl Client {
             invoked: cx.now,
             done: None,
             result: None,
-            synced_since,
+            synced_since: None,
         });
-        if matches!(request, Request::Sync { .. }) {
-            self.sync_invoked = Some(cx.now);
-        }
         self.pending.push_back(Pending {
             xid,
             request: request.clone(),
@@ -431,7 +430,7 @@ impl Client {
         self.watches.clear();
         self.seen_floor = 0;
         self.sync_floor = 0;
-        self.sync_invoked = None;
+        self.synced_at = None;
         self.last_write_zxid = 0;
         self.role.on_session_end();
     }
@@ -592,12 +591,13 @@ impl Client {
             ));
         }
         let p = self.pending.pop_front().expect("front exists");
+        self.check_reply(cx, &p, zxid, &reply)?;
         {
             let rec = &mut cx.shared.ops[p.op];
             rec.done = Some(now);
             rec.result = Some((zxid, reply.clone()));
+            rec.synced_since = self.synced_at;
         }
-        self.check_reply(cx, &p, zxid, &reply)?;
         if reply.is_ok() {
             if p.request.is_write() {
                 cx.shared.ok_writes += 1;
@@ -716,6 +716,7 @@ impl Client {
             }
         } else if matches!(p.request, Request::Sync { .. }) && reply.is_ok() {
             self.sync_floor = self.sync_floor.max(p.floor);
+            self.synced_at = self.synced_at.max(Some(p.invoked));
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
             let got = normalize(reply);
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
@@ -822,7 +823,7 @@ impl Client {
         self.set_watches_out = false;
         self.seen_floor = 0;
         self.sync_floor = 0;
-        self.sync_invoked = None;
+        self.synced_at = None;
         self.last_write_zxid = 0;
         self.last_zxid_seen = 0;
         self.dead = false;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct Entry {
-    pub txn: Txn,
+    /// Shared with the core's history and the other disks (no copy per server).
+    pub txn: Arc<Txn>,
     /// Write order on this disk, to match fsyncs to the appends before them.
     pub seq: u64,
     pub durable: bool,
@@ -42,7 +43,7 @@ impl Disk {
         for t in txns {
             self.next_seq += 1;
             self.log.push(Entry {
-                txn: Txn::clone(t),
+                txn: Arc::clone(t),
                 seq: self.next_seq,
                 durable: false,
             });
@@ -157,7 +158,7 @@ impl Disk {
                 .log
                 .iter()
                 .filter(|e| e.txn.zxid > snap_z)
-                .map(|e| e.txn.clone())
+                .map(|e| Txn::clone(&e.txn))
                 .collect(),
         }
     }

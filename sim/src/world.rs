@@ -23,6 +23,7 @@ use ensemble_core::zxid::Zxid;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 #[derive(Debug)]
 enum Ev {
@@ -336,7 +337,8 @@ pub struct World {
     shared: Shared,
     pub reference: Reference,
     pub trace: Trace,
-    proposals: BTreeMap<Zxid, (Txn, u64)>,
+    /// Every proposed txn (shared with the disks that log it), with when it was first logged.
+    proposals: BTreeMap<Zxid, (Arc<Txn>, u64)>,
     epoch_leaders: BTreeMap<u32, ServerId>,
     pub violation: Option<Violation>,
     /// A scenario's expected finding, once seen.
@@ -910,7 +912,8 @@ impl World {
                 }
                 for t in &txns {
                     match self.proposals.get(&t.zxid) {
-                        Some((p, _)) if p != &**t => {
+                        // the same allocation is the same txn; else compare
+                        Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
                             let v = violation(
                                 "zab.zxid-unique",
                                 now,
@@ -927,7 +930,7 @@ impl World {
                         }
                         Some(_) => {}
                         None => {
-                            self.proposals.insert(t.zxid, (Txn::clone(t), now));
+                            self.proposals.insert(t.zxid, (Arc::clone(t), now));
                         }
                     }
                 }
@@ -1099,7 +1102,7 @@ impl World {
                 return true;
             }
             match (disk.find(z), self.proposals.get(&z)) {
-                (Some(entry), Some((p, _))) => entry.txn == *p,
+                (Some(entry), Some((p, _))) => Arc::ptr_eq(&entry.txn, p) || entry.txn == *p,
                 (Some(_), None) => true,
                 _ => false,
             }
@@ -1137,7 +1140,7 @@ impl World {
         let from = self.reference.last;
         let (txns, snap) = {
             let d = &self.nodes[&id].disk;
-            let txns: Vec<Txn> = d.range(from, to).iter().map(|e| e.txn.clone()).collect();
+            let txns: Vec<Arc<Txn>> = d.range(from, to).iter().map(|e| e.txn.clone()).collect();
             (txns, d.snapshot.clone())
         };
         let contiguous = txns.last().map(|t| t.zxid) == Some(to);

@@ -170,10 +170,15 @@ fn read_multi_read(r: &mut Reader<'_>) -> Result<Vec<ReadResult>, JuteError> {
         }
         let res = match OpCode::from_i32(kind) {
             Some(OpCode::GetChildren) => ReadResult::GetChildren(r.strings()?),
-            Some(OpCode::GetData) => ReadResult::GetData {
-                data: r.buffer()?,
-                stat: r.stat()?,
-            },
+            Some(OpCode::GetData) => {
+                let (data, null) = r.buffer_or_null()?;
+                let stat = r.stat()?;
+                if null {
+                    ReadResult::GetDataNull { stat }
+                } else {
+                    ReadResult::GetData { data, stat }
+                }
+            }
             Some(OpCode::Error) => {
                 let offset = r.offset();
                 ReadResult::Error(keeper_error(offset, r.int()?)?)
@@ -206,10 +211,15 @@ pub(crate) fn read_response(opcode: OpCode, r: &mut Reader<'_>) -> Result<Respon
                 Response::Stat(r.stat()?)
             }
         }
-        OpCode::GetData => Response::GetData {
-            data: r.buffer()?,
-            stat: r.stat()?,
-        },
+        OpCode::GetData => {
+            let (data, null) = r.buffer_or_null()?;
+            let stat = r.stat()?;
+            if null {
+                Response::GetDataNull { stat }
+            } else {
+                Response::GetData { data, stat }
+            }
+        }
         OpCode::GetAcl => Response::GetAcl {
             acl: r.acls()?,
             stat: r.stat()?,

@@ -88,15 +88,13 @@ pub(crate) async fn exec(
             )?;
             let path = p.args[1].clone();
             let (data, stat) = zk
-                .get_data(&path, p.has('w'))
+                .get_data_or_null(&path, p.has('w'))
                 .await
                 .map_err(|e| wrap(e, &path))?;
-            // the data model has no null data; zkCli prints a node created without data as
-            // "null", and that is the usual way to get an empty node
-            if data.is_empty() {
-                sh.out("null");
-            } else {
-                sh.out(String::from_utf8_lossy(&data));
+            // as zkCli: null data (a node created without data) prints "null"
+            match data {
+                None => sh.out("null"),
+                Some(data) => sh.out(String::from_utf8_lossy(&data)),
             }
             if p.has('s') {
                 print_stat(sh, &stat);
@@ -460,11 +458,8 @@ async fn create(sh: &mut Shell<'_>, zk: &Client, words: &[String]) -> Result<(),
         )));
     }
     let path = p.args[1].clone();
-    let data = p
-        .args
-        .get(2)
-        .map(|d| d.as_bytes().to_vec())
-        .unwrap_or_default();
+    // as zkCli: no data argument sends null data
+    let data = p.args.get(2).map(|d| d.as_bytes().to_vec());
     let acl = match p.args.get(3) {
         Some(a) => parse_acl_reporting(sh, a),
         None => Acl::open_unsafe(),
@@ -474,13 +469,7 @@ async fn create(sh: &mut Shell<'_>, zk: &Client, words: &[String]) -> Result<(),
         sh.err(keeper_message(KeeperError::InvalidAcl, ""));
         return Err(CliError::new(cli_error(KeeperError::InvalidAcl, "null")));
     }
-    let result = if t || mode.is_container() {
-        zk.create2(&path, &data, acl, mode, ttl)
-            .await
-            .map(|(p, _)| p)
-    } else {
-        zk.create(&path, &data, acl, mode).await
-    };
+    let result = zk.create_with(&path, data.as_deref(), acl, mode, ttl).await;
     match result {
         Ok(created) => {
             sh.err(format!("Created {created}"));

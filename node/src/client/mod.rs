@@ -411,14 +411,67 @@ impl Client {
         }
     }
 
+    /// The node's data (null data reads as empty; see `get_data_or_null`) and Stat.
     pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ClientError> {
+        let (data, stat) = self.get_data_or_null(path, watch).await?;
+        Ok((data.unwrap_or_default(), stat))
+    }
+
+    /// The node's data, `None` when it is null (created or set with null data, as zkCli's
+    /// `create /x` does), and its Stat.
+    pub async fn get_data_or_null(
+        &self,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Option<Vec<u8>>, Stat), ClientError> {
         check_path(path)?;
         let req = Request::GetData {
             path: path.to_string(),
             watch,
         };
         self.call(req, |r| match r {
-            Response::GetData { data, stat } => Some((data, stat)),
+            Response::GetData { data, stat } => Some((Some(data), stat)),
+            Response::GetDataNull { stat } => Some((None, stat)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// create as zkCli does it: opcode create (1), or createContainer / createTTL as the mode
+    /// requires, with `None` data sent as a null buffer. Returns the created path.
+    pub async fn create_with(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl: Option<i64>,
+    ) -> Result<String, ClientError> {
+        check_create_path(path, mode)?;
+        let op = if mode.is_ttl() {
+            CreateOp::Ttl
+        } else if mode.is_container() {
+            CreateOp::Container
+        } else {
+            CreateOp::Create
+        };
+        let req = Request::Create {
+            op,
+            path: path.to_string(),
+            data: data.unwrap_or_default().to_vec(),
+            acl,
+            mode,
+            ttl: ttl.unwrap_or(0),
+        };
+        let req = match data {
+            Some(_) => req,
+            None => Request::NullData {
+                request: Box::new(req),
+                ops: vec![0],
+            },
+        };
+        self.call(req, |r| match r {
+            Response::Create { path } | Response::Create2 { path, .. } => Some(path),
             _ => None,
         })
         .await
