@@ -179,8 +179,10 @@ impl Storage {
         &self.opts
     }
 
-    /// Queue txns; `LogEvent::Persisted` reports when they are durable.
-    pub fn append(&self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError> {
+    /// Queue txns (shared `Arc<Txn>`s, as the core's `Append` effect carries them, or owned
+    /// ones); `LogEvent::Persisted` reports when they are durable.
+    pub fn append<T: Into<Arc<Txn>>>(&self, txns: Vec<T>) -> Result<(), StorageError> {
+        let txns: Vec<Arc<Txn>> = txns.into_iter().map(Into::into).collect();
         self.log_tx
             .send(LogCmd::Append(txns))
             .map_err(|_| StorageError::Closed)
