@@ -385,9 +385,6 @@ impl Server {
         if !self.cfg.is_quorum(acked.iter()) {
             return;
         }
-        let epoch = l.epoch;
-        self.epochs.current_epoch = epoch;
-        out.push(Effect::PersistEpochs(self.epochs));
         self.leader_mut().syncing = true;
         for peer in acked.into_iter().filter(|p| *p != me) {
             self.send_sync(peer, out);
@@ -481,6 +478,12 @@ impl Server {
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
         if l.syncing && !l.self_acked_newleader && self.durable >= self.last_logged() {
+            // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
+            // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
+            // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
+            // what a follower had applied).
+            self.epochs.current_epoch = l.epoch;
+            out.push(Effect::PersistEpochs(self.epochs));
             self.leader_mut().self_acked_newleader = true;
             self.check_established(out);
         }
