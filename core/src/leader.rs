@@ -201,6 +201,15 @@ impl Server {
                     out.push(Effect::DisconnectPeer { peer: from });
                     return;
                 }
+                let l = self.leader();
+                if l.epoch_decided && accepted_epoch > l.epoch {
+                    // It promised a later epoch to a would-be leader that failed and will refuse
+                    // ours for good (ZooKeeper's learner does too, and stays out until the
+                    // leader changes). Only an election, whose epoch passes that promise, brings
+                    // it back (an ensemble-fuzz livelock).
+                    self.go_looking("a learner accepted a later epoch than ours", out);
+                    return;
+                }
                 let h = Handler {
                     observer,
                     phase: HandlerPhase::Info,
