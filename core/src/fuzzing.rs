@@ -548,6 +548,9 @@ impl World {
                     "two established leaders in epoch {epoch}: {first} and {id}"
                 );
             }
+            if let Err(e) = s.tree().check_consistency() {
+                panic!("server {id}: inconsistent tree: {e}");
+            }
             let z = s.tree().last_zxid();
             let d = s.tree().digest();
             let seen = *self.digests.entry(z).or_insert(d);
@@ -557,6 +560,20 @@ impl World {
                  another server had {seen:016x}"
             );
         }
+    }
+
+    /// Healed: every server up and serving under an established leader, and each has applied
+    /// at least `zxid`.
+    fn settled(&self, zxid: i64) -> bool {
+        let mut leader = false;
+        for s in self.servers.values() {
+            let Some(s) = s else { return false };
+            if !s.is_serving() || s.tree().last_zxid().as_i64() < zxid {
+                return false;
+            }
+            leader |= s.established_epoch().is_some();
+        }
+        leader
     }
 
     fn gen_path(&self, src: &mut Source) -> String {
@@ -819,6 +836,11 @@ impl World {
 /// Most steps one input may take; keeps each execution short.
 pub const MAX_STEPS: usize = 600;
 
+/// Fault-free rounds (20 ms of virtual time each, every message delivered and fsynced) after
+/// which a healed ensemble must have a leader and every server synced to it: an election and a
+/// sync take a few rounds, initLimit 25.
+const MAX_HEAL_ROUNDS: usize = 500;
+
 /// A 3-voter ensemble (plus an observer, when the first byte says so) fed an arbitrary sequence
 /// of events: ticks, deliveries, reorderings across channels, link breaks, crashes and restarts
 /// from an in-memory disk, partial fsyncs, client handshakes and arbitrary requests (garbage
@@ -975,6 +997,20 @@ fn ensemble_inner(data: &[u8], trace: bool) -> EnsembleStats {
     }
     w.calm(30);
     w.check();
+    // Liveness once faults heal, and durability: every zxid a client was shown was committed,
+    // so every server gets to it.
+    let mut rounds = 30;
+    while !w.settled(w.max_zxid_seen) {
+        assert!(
+            rounds < MAX_HEAL_ROUNDS,
+            "no leader with every server synced to zxid {:#x} {rounds} fault-free rounds after \
+             healing",
+            w.max_zxid_seen
+        );
+        w.calm(10);
+        w.check();
+        rounds += 10;
+    }
     EnsembleStats {
         steps,
         epochs: w.leaders.len(),

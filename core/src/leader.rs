@@ -201,6 +201,15 @@ impl Server {
                     out.push(Effect::DisconnectPeer { peer: from });
                     return;
                 }
+                let l = self.leader();
+                if l.epoch_decided && accepted_epoch > l.epoch {
+                    // It promised a later epoch to a would-be leader that failed and will refuse
+                    // ours for good (ZooKeeper's learner does too, and stays out until the
+                    // leader changes). Only an election, whose epoch passes that promise, brings
+                    // it back (an ensemble-fuzz livelock).
+                    self.go_looking("a learner accepted a later epoch than ours", out);
+                    return;
+                }
                 let h = Handler {
                     observer,
                     phase: HandlerPhase::Info,
@@ -385,9 +394,6 @@ impl Server {
         if !self.cfg.is_quorum(acked.iter()) {
             return;
         }
-        let epoch = l.epoch;
-        self.epochs.current_epoch = epoch;
-        out.push(Effect::PersistEpochs(self.epochs));
         self.leader_mut().syncing = true;
         for peer in acked.into_iter().filter(|p| *p != me) {
             self.send_sync(peer, out);
@@ -481,6 +487,12 @@ impl Server {
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
         if l.syncing && !l.self_acked_newleader && self.durable >= self.last_logged() {
+            // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
+            // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
+            // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
+            // what a follower had applied).
+            self.epochs.current_epoch = l.epoch;
+            out.push(Effect::PersistEpochs(self.epochs));
             self.leader_mut().self_acked_newleader = true;
             self.check_established(out);
         }

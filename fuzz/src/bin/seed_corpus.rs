@@ -234,7 +234,7 @@ fn main() {
             let batch: Vec<_> = batch
                 .iter()
                 .filter(|t| last.is_none_or(|l| t.zxid > l))
-                .cloned()
+                .map(|t| std::sync::Arc::new(t.clone()))
                 .collect();
             if let Some(t) = batch.last() {
                 last = Some(t.zxid);
