@@ -17,7 +17,9 @@ pub enum Plant {
     VoteIgnoresEpoch,
     /// Closing or expiring a session leaves its ephemerals behind.
     EphemeralSurvivesExpiry,
-    /// `sync` is answered without the leader's quorum round.
+    /// `sync` is answered without the leader's quorum round, as ZooKeeper answers it
+    /// (ZOOKEEPER-1675): a learner's once the proposals outstanding commit, the leader's own
+    /// client's at once. Wrong only on a leader deposed without knowing it yet.
     SyncWithoutQuorum,
     /// Some watch triggers are dropped.
     LostWatch,

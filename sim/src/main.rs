@@ -164,7 +164,18 @@ fn print_stats(r: &RunResult) {
     );
 }
 
+/// Output piped into `head` and the like ends quietly when the reader goes, as a Unix tool's
+/// does (Rust ignores SIGPIPE, so every `println!` would panic instead).
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal; no handler, no shared state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -29,7 +29,7 @@ pub struct Size {
     pub faults: usize,
     /// Distinct kinds among them.
     pub kinds: Vec<&'static str>,
-    /// Simulated ms until the violation.
+    /// When the claim broke (simulated ms).
     pub at_ms: u64,
 }
 
@@ -117,7 +117,12 @@ fn size_of(p: &Params, r: &RunResult) -> Size {
         clients: p.clients.len(),
         faults: acts.len(),
         kinds,
-        at_ms: until,
+        at_ms: r
+            .violation
+            .as_ref()
+            .or(r.expected.as_ref())
+            .map(|v| v.at_ms)
+            .unwrap_or(until),
     }
 }
 
