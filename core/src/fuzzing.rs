@@ -111,14 +111,43 @@ pub fn jute_request(data: &[u8]) {
         jute::encode_connect(&c, &mut out);
         assert_eq!(jute::decode_connect(&out[4..]).as_ref(), Ok(&c), "connect");
     }
-    if let Ok((xid, req)) = jute::decode_request(data) {
-        let mut out = Vec::new();
-        jute::encode_request(xid, &req, &mut out);
-        assert_eq!(
-            jute::decode_request(&out[4..]),
-            Ok((xid, req)),
-            "request roundtrip"
-        );
+    match jute::decode_request(data) {
+        Ok((xid, req)) => {
+            let mut out = Vec::new();
+            jute::encode_request(xid, &req, &mut out);
+            assert_eq!(
+                jute::decode_request(&out[4..]),
+                Ok((xid, req)),
+                "request roundtrip"
+            );
+        }
+        // What the node does with a frame that does not decode: what it answers must be a
+        // reply a client can read for that opcode; what it runs anyway must be a request.
+        Err(e) => match jute::triage_request(data, &e) {
+            jute::BadRequest::Lenient { xid, request } => {
+                let mut out = Vec::new();
+                jute::encode_request(xid, &request, &mut out);
+                assert_eq!(
+                    jute::decode_request(&out[4..]),
+                    Ok((xid, request)),
+                    "lenient request roundtrip"
+                );
+            }
+            jute::BadRequest::Answer {
+                xid, opcode, reply, ..
+            } => {
+                let mut out = Vec::new();
+                jute::encode_reply(xid, 7, opcode, &reply, &mut out);
+                let (x, z, err, body) = jute::decode_reply_header(&out[4..]).expect("own header");
+                assert_eq!((x, z), (xid, 7));
+                assert_eq!(
+                    jute::decode_reply_body(opcode, err, body),
+                    Ok(reply),
+                    "answer to a bad {opcode:?} request"
+                );
+            }
+            jute::BadRequest::Close => {}
+        },
     }
     if data.len() >= 4 {
         let _ = jute::frame_len([data[0], data[1], data[2], data[3]]);

@@ -147,6 +147,77 @@ fn client_frames(samples: &Path) {
             &out[4..],
         );
     }
+    // Frames `decode_request` refuses and the node triages (`jute::triage_request`).
+    let int = |v: &mut Vec<u8>, x: i32| v.extend_from_slice(&x.to_be_bytes());
+    let string = |v: &mut Vec<u8>, s: &str| {
+        v.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+    };
+    let create_body = |v: &mut Vec<u8>, flags: i32| {
+        string(v, "/x");
+        int(v, 1);
+        v.push(7);
+        int(v, 1); // one ACL: perms, "world", "anyone"
+        int(v, 31);
+        string(v, "world");
+        string(v, "anyone");
+        int(v, flags);
+    };
+    let mut bad: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut v = Vec::new();
+    jute::encode_request(
+        9,
+        &Request::Exists {
+            path: "/a".into(),
+            watch: false,
+        },
+        &mut v,
+    );
+    v.extend_from_slice(&[1, 2, 3]);
+    bad.push(("trailing", v[4..].to_vec()));
+    let mut v = Vec::new();
+    int(&mut v, 9);
+    int(&mut v, 999);
+    bad.push(("unknown-opcode", v));
+    let mut v = Vec::new();
+    int(&mut v, 9);
+    int(&mut v, OpCode::Reconfig as i32);
+    for s in ["server.4=localhost:2890:3890", "", ""] {
+        string(&mut v, s);
+    }
+    v.extend_from_slice(&(-1i64).to_be_bytes());
+    bad.push(("reconfig", v));
+    let mut v = Vec::new();
+    int(&mut v, 9);
+    int(&mut v, OpCode::DeleteContainer as i32);
+    string(&mut v, "/c");
+    bad.push(("deleteContainer", v));
+    let mut v = Vec::new();
+    int(&mut v, 9);
+    int(&mut v, OpCode::Create as i32);
+    create_body(&mut v, 99);
+    bad.push(("create-bad-flags", v));
+    let mut v = Vec::new();
+    int(&mut v, 9);
+    int(&mut v, OpCode::Multi as i32);
+    for (op, flags) in [(OpCode::Create, 0), (OpCode::Create, 99)] {
+        int(&mut v, op as i32);
+        v.push(0);
+        int(&mut v, -1);
+        create_body(&mut v, flags);
+    }
+    int(&mut v, OpCode::Delete as i32);
+    v.push(0);
+    int(&mut v, -1);
+    string(&mut v, "/x");
+    int(&mut v, -1);
+    int(&mut v, -1);
+    v.push(1);
+    int(&mut v, -1);
+    bad.push(("multi-bad-flags", v));
+    for (name, v) in bad {
+        write("jute_request", &format!("triage-{name}"), &v);
+    }
 }
 
 fn configs() {
