@@ -243,6 +243,9 @@ pub(crate) struct Conn {
     pub closing: bool,
 }
 
+/// Snapshot nodes written per tick (about a millisecond of work).
+const SNAPSHOT_TICK_BUDGET: usize = 4096;
+
 /// One ensemble member.
 pub struct Server {
     pub(crate) cfg: Config,
@@ -278,6 +281,8 @@ pub struct Server {
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
     pub(crate) since_snapshot: u64,
     pub(crate) snapshot_every: u64,
+    /// Snapshot nodes written per txn applied while one is being written.
+    pub(crate) snapshot_pace: usize,
 }
 
 impl Server {
@@ -346,6 +351,7 @@ impl Server {
             early_learners: BTreeMap::new(),
             since_snapshot: 0,
             snapshot_every,
+            snapshot_pace: 64,
             cfg: config,
         };
         let vote = server.my_vote();
@@ -523,6 +529,8 @@ impl Server {
     }
 
     fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        // An idle server still finishes its snapshot, a bounded slice per tick.
+        self.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
         match self.role {
             Role::Looking => {
                 let outcome = self.election.tick(&self.cfg, self.now);
@@ -765,9 +773,23 @@ impl Server {
         self.since_snapshot += 1;
         if self.since_snapshot >= self.snapshot_every {
             self.since_snapshot = 0;
+            // One at a time: one still being written (only with a tiny snapCount) ends first.
+            self.snapshot_step(usize::MAX, out);
+            self.tree.begin_snapshot();
+            // Written a slice per txn applied, done by half way to the next (ticks add more).
+            let nodes = self.tree.snapshot_remaining();
+            self.snapshot_pace = (2 * nodes / self.snapshot_every.max(1) + 1) as usize;
+        }
+        self.snapshot_step(self.snapshot_pace, out);
+    }
+
+    /// Write up to `budget` more nodes of the snapshot being written (the core never stalls
+    /// for a whole big tree); the `Snapshot` effect once it is complete.
+    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
+        if let Some((zxid, data)) = self.tree.continue_snapshot(budget) {
             out.push(Effect::Snapshot {
-                zxid: self.tree.last_zxid(),
-                data: Arc::new(self.tree.to_snapshot()),
+                zxid,
+                data: Arc::new(data),
                 reset_log: false,
             });
         }
