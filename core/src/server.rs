@@ -243,6 +243,26 @@ pub(crate) struct Conn {
     pub closing: bool,
 }
 
+/// Txns until the next snapshot: ZooKeeper's `snapCount / 2 + randRoll`, with `randRoll` in
+/// `[0, snapCount / 2)` drawn again after each snapshot, so that the servers of an ensemble do
+/// not all snapshot and roll their logs at the same moment (with a fixed count they did, and
+/// the burst of syncs stalled writes). The draw is a hash of our id and the snapshot's number,
+/// so it is deterministic.
+fn snapshot_interval(snap_count: u64, my_id: ServerId, taken: u64) -> u64 {
+    let half = (snap_count / 2).max(1);
+    // splitmix64's finaliser
+    let mut z = my_id
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(taken.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    half + z % half
+}
+
+/// Snapshot nodes written per tick (about a millisecond of work).
+const SNAPSHOT_TICK_BUDGET: usize = 4096;
+
 /// One ensemble member.
 pub struct Server {
     pub(crate) cfg: Config,
@@ -278,6 +298,9 @@ pub struct Server {
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
     pub(crate) since_snapshot: u64,
     pub(crate) snapshot_every: u64,
+    pub(crate) snapshots_taken: u64,
+    /// Snapshot nodes written per txn applied while one is being written.
+    pub(crate) snapshot_pace: usize,
 }
 
 impl Server {
@@ -321,8 +344,7 @@ impl Server {
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
         let next_session = ((((now as i64) << 24) as u64 >> 8) | (config.my_id << 56)) as i64;
-        let snapshot_every =
-            (config.snap_count / 2).max(1) + config.my_id % (config.snap_count / 2).max(1);
+        let snapshot_every = snapshot_interval(config.snap_count, config.my_id, 0);
         let mut server = Server {
             now,
             epochs: recovered.epochs,
@@ -346,6 +368,8 @@ impl Server {
             early_learners: BTreeMap::new(),
             since_snapshot: 0,
             snapshot_every,
+            snapshots_taken: 0,
+            snapshot_pace: 64,
             cfg: config,
         };
         let vote = server.my_vote();
@@ -523,6 +547,8 @@ impl Server {
     }
 
     fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        // An idle server still finishes its snapshot, a bounded slice per tick.
+        self.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
         match self.role {
             Role::Looking => {
                 let outcome = self.election.tick(&self.cfg, self.now);
@@ -765,9 +791,27 @@ impl Server {
         self.since_snapshot += 1;
         if self.since_snapshot >= self.snapshot_every {
             self.since_snapshot = 0;
+            self.snapshots_taken += 1;
+            let every =
+                snapshot_interval(self.cfg.snap_count, self.cfg.my_id, self.snapshots_taken);
+            // One at a time: one still being written (only with a tiny snapCount) ends first.
+            self.snapshot_step(usize::MAX, out);
+            self.tree.begin_snapshot();
+            // Written a slice per txn applied, done by half way to the next (ticks add more).
+            let nodes = self.tree.snapshot_remaining();
+            self.snapshot_pace = (2 * nodes / every.max(1) + 1) as usize;
+            self.snapshot_every = every;
+        }
+        self.snapshot_step(self.snapshot_pace, out);
+    }
+
+    /// Write up to `budget` more nodes of the snapshot being written (the core never stalls
+    /// for a whole big tree); the `Snapshot` effect once it is complete.
+    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
+        if let Some((zxid, data)) = self.tree.continue_snapshot(budget) {
             out.push(Effect::Snapshot {
-                zxid: self.tree.last_zxid(),
-                data: Arc::new(self.tree.to_snapshot()),
+                zxid,
+                data: Arc::new(data),
                 reset_log: false,
             });
         }

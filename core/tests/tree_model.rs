@@ -805,6 +805,56 @@ proptest! {
         prop_assert_eq!(a.to_snapshot(), b.to_snapshot());
     }
 
+    /// A snapshot written a slice at a time while txns keep applying holds exactly the
+    /// state of its start: the bytes `to_snapshot` gave then.
+    #[test]
+    fn sliced_snapshot_is_the_state_at_its_start(
+        steps in steps(),
+        cut in any::<prop::sample::Index>(),
+        budgets in vec(0..4usize, 1..40),
+    ) {
+        let opts = TreeOptions { extended_types: true, plant: None };
+        let txns = txns(&steps);
+        let cut = cut.index(txns.len() + 1);
+        let mut t = DataTree::new(opts);
+        for txn in &txns[..cut] {
+            t.apply(txn);
+        }
+        let expected = t.to_snapshot();
+        let at = t.last_zxid();
+        t.begin_snapshot();
+        prop_assert_eq!(t.snapshot_in_progress(), Some(at));
+        let mut done = None;
+        let mut rest = txns[cut..].iter();
+        for budget in budgets.iter().cycle() {
+            if let Some(d) = t.continue_snapshot(*budget) {
+                done = Some(d);
+                break;
+            }
+            match rest.next() {
+                Some(txn) => {
+                    t.apply(txn);
+                }
+                None => {
+                    done = t.finish_snapshot();
+                    break;
+                }
+            }
+        }
+        let (zxid, bytes) = done.expect("the snapshot completes");
+        prop_assert_eq!(zxid, at);
+        prop_assert!(bytes == expected, "sliced snapshot differs from the one at its start");
+        prop_assert_eq!(t.snapshot_in_progress(), None);
+        // The tree itself went on as if no snapshot were being written.
+        let applied = cut + txns[cut..].len() - rest.len();
+        let mut plain_part = DataTree::new(opts);
+        for txn in &txns[..applied] {
+            plain_part.apply(txn);
+        }
+        prop_assert_eq!(t.to_snapshot(), plain_part.to_snapshot());
+        prop_assert_eq!(t.check_consistency(), Ok(()));
+    }
+
     #[test]
     fn from_snapshot_never_panics_on_random_bytes(bytes in vec(any::<u8>(), 0..512)) {
         let _ = DataTree::from_snapshot(&bytes, TreeOptions::default());

@@ -11,6 +11,11 @@
 //!     valgrind --tool=callgrind --callgrind-out-file=/tmp/cb.out \
 //!         target/release/ensemble-corebench --workload write --ops 20000
 //!     callgrind_annotate --inclusive=yes /tmp/cb.out | grep -E 'step_(leader|follower)'
+//!
+//! `--preload N` starts the three servers from a snapshot holding N more znodes of 100 bytes
+//! (`/pre/bNNNN/nNNN`, 1000 per parent), and `--snap-count S` sets snapCount, so snapshots
+//! fall inside the measured load; the wall time of every `handle()` call is then reported
+//! (the longest one, and how many took over 1 ms and 10 ms): the core thread's stalls.
 
 use ensemble_core::config::LearnerType;
 use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
@@ -19,7 +24,9 @@ use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::log::encode_record;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -85,6 +92,8 @@ fn main() {
     // New requests per client per round: bounds the group-commit batch (about sessions ×
     // this per fsync; the node under the benchmark's load logs 10-20 txns per fsync).
     let mut per_round = 1usize;
+    let mut preload = 0usize;
+    let mut snap_count = 100_000u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -100,16 +109,26 @@ fn main() {
             "--inflight" => inflight = v.parse().expect("--inflight N"),
             "--sessions" => sessions = v.parse().expect("--sessions N"),
             "--per-round" => per_round = v.parse().expect("--per-round N"),
+            "--preload" => preload = v.parse().expect("--preload N"),
+            "--snap-count" => snap_count = v.parse().expect("--snap-count N"),
             _ => panic!("unknown flag {a}"),
         }
     }
     let members: BTreeMap<u64, LearnerType> =
         (1..=3).map(|i| (i, LearnerType::Participant)).collect();
     let mut now = 1_000_000u64;
+    let recovered = preloaded(preload);
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| Node {
-            server: Server::new(Config::new(id, members.clone()), Recovered::default(), now)
-                .expect("fresh server"),
+            server: Server::new(
+                Config {
+                    snap_count,
+                    ..Config::new(id, members.clone())
+                },
+                recovered.clone(),
+                now,
+            )
+            .expect("fresh server"),
             inbox: VecDeque::new(),
             unpersisted: None,
             log: Vec::new(),
@@ -208,6 +227,7 @@ fn main() {
     }
 
     let zxid0 = nodes[leader].server.tree().last_zxid();
+    STALLS.with(|s| *s.borrow_mut() = Stalls::default());
     let start_allocs = ALLOCS.load(Ordering::Relaxed);
     let spec = Spec {
         workload,
@@ -237,6 +257,76 @@ fn main() {
         role_allocs[1] as f64 / 2.0 / done as f64,
         total_allocs as f64 / done as f64
     );
+    STALLS.with(|s| {
+        let s = s.borrow();
+        println!(
+            "handle() calls {}: longest {:.2} ms, {} over 1 ms, {} over 10 ms; {} snapshots taken",
+            s.calls,
+            s.longest.as_secs_f64() * 1e3,
+            s.over_1ms,
+            s.over_10ms,
+            s.snapshots
+        );
+    });
+}
+
+#[derive(Default)]
+struct Stalls {
+    calls: u64,
+    longest: Duration,
+    over_1ms: u64,
+    over_10ms: u64,
+    snapshots: u64,
+}
+
+thread_local! {
+    static STALLS: std::cell::RefCell<Stalls> = std::cell::RefCell::new(Stalls::default());
+}
+
+/// A snapshot holding `n` more znodes of 100 bytes (none: a fresh start).
+fn preloaded(n: usize) -> Recovered {
+    use ensemble_core::tree::{DataTree, TreeOptions};
+    use ensemble_core::txn::{Origin, Txn, TxnOp};
+    if n == 0 {
+        return Recovered::default();
+    }
+    let mut t = DataTree::new(TreeOptions {
+        extended_types: true,
+        plant: None,
+    });
+    let mut zxid = Zxid::new(1, 0);
+    let mut apply = |t: &mut DataTree, path: String, data: &[u8]| {
+        zxid = zxid.next();
+        let txn = Txn {
+            zxid,
+            time: 1,
+            session: 0,
+            cxid: 0,
+            origin: Origin::NONE,
+            op: TxnOp::Write {
+                request: create_req(&path, data, CreateMode::Persistent),
+                auth: vec![],
+            },
+        };
+        assert!(t.apply(&txn).reply.is_ok(), "preload {path}");
+    };
+    apply(&mut t, "/pre".into(), &[]);
+    let value = vec![b'p'; 100];
+    for i in 0..n {
+        if i % 1000 == 0 {
+            apply(&mut t, format!("/pre/b{:04}", i / 1000), &[]);
+        }
+        apply(
+            &mut t,
+            format!("/pre/b{:04}/n{:03}", i / 1000, i % 1000),
+            &value,
+        );
+    }
+    let snap = t.to_snapshot();
+    Recovered {
+        snapshot: Some((t.last_zxid(), Arc::new(snap))),
+        ..Recovered::default()
+    }
 }
 
 struct Spec {
@@ -400,7 +490,20 @@ fn step(n: &mut Node, now: u64) {
             }
         };
         let mut out = std::mem::take(&mut n.effects);
+        let started = Instant::now();
         n.server.handle(now, ev, &mut out);
+        let took = started.elapsed();
+        STALLS.with(|s| {
+            let mut s = s.borrow_mut();
+            s.calls += 1;
+            s.longest = s.longest.max(took);
+            s.over_1ms += u64::from(took > Duration::from_millis(1));
+            s.over_10ms += u64::from(took > Duration::from_millis(10));
+            s.snapshots += out
+                .iter()
+                .filter(|e| matches!(e, Effect::Snapshot { .. }))
+                .count() as u64;
+        });
         for e in out.drain(..) {
             execute(n, e);
         }

@@ -234,6 +234,8 @@ pub struct DataTree {
     /// Znodes whose data is null, not empty (a create or setData whose buffer was null on the
     /// wire: ZooKeeper's getData answers null for them). Their `Node::data` is empty.
     null_data: BTreeSet<Box<str>>,
+    /// The snapshot being written a slice at a time, if one is.
+    snap: Option<Box<snapshot::SnapshotWriter>>,
 }
 
 impl DataTree {
@@ -304,6 +306,7 @@ impl DataTree {
             nodes_digest: 0,
             sessions_digest: 0,
             null_data: BTreeSet::new(),
+            snap: None,
         }
     }
 
@@ -744,6 +747,7 @@ impl DataTree {
         version: i32,
         batch: &mut Batch,
     ) -> Result<Done, KeeperError> {
+        self.preserve(path);
         // One lookup: the checks, the change, the digest and the Stat all on the node found.
         let Some(node) = self.nodes.get_mut(path) else {
             path::validate(path)?;
@@ -834,7 +838,16 @@ impl DataTree {
 
     // ------------------------------------------------ primitives (keep indexes and digest)
 
+    /// Every change of a node goes through here first: a snapshot being written keeps the
+    /// node's state from before it.
+    fn preserve(&mut self, path: &str) {
+        if let Some(w) = self.snap.as_mut() {
+            w.preserve(path, &self.nodes);
+        }
+    }
+
     fn insert_node(&mut self, path: Box<str>, node: Node) {
+        self.preserve(&path);
         assert!(
             self.acls.refs(node.meta.acl) > 0,
             "{path} refers to a free ACL slot"
@@ -849,6 +862,7 @@ impl DataTree {
     }
 
     fn remove_node(&mut self, path: &str) -> Node {
+        self.preserve(path);
         let node = *self.nodes.remove(path).expect("removing a missing node");
         self.nodes_digest = self
             .nodes_digest
@@ -860,6 +874,7 @@ impl DataTree {
 
     /// Change a node's stat block; returns the old one.
     fn update_meta(&mut self, path: &str, f: impl FnOnce(&mut Meta)) -> Meta {
+        self.preserve(path);
         let node = self.nodes.get_mut(path).expect("updating a missing node");
         let old = node.meta;
         f(&mut node.meta);
@@ -875,6 +890,7 @@ impl DataTree {
 
     /// Swap a node's data; returns the old data.
     fn replace_data(&mut self, path: &str, data: Box<[u8]>) -> Box<[u8]> {
+        self.preserve(path);
         let node = self
             .nodes
             .get_mut(path)

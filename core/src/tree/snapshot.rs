@@ -17,7 +17,9 @@ use crate::zxid::Zxid;
 use bincode::Options;
 use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 
 const MAGIC: [u8; 4] = *b"ENST";
 const FORMAT: u32 = 1;
@@ -107,9 +109,82 @@ fn err(what: impl fmt::Display) -> SnapshotError {
     SnapshotError(what.to_string())
 }
 
+/// A snapshot written a slice at a time while txns keep applying, so that a big tree never
+/// stalls the core for the whole serialisation (ZooKeeper writes a fuzzy snapshot on another
+/// thread and makes it consistent by replaying idempotent txns; ours resolve requests when
+/// applied, so they are not idempotent, and the snapshot must be exact instead).
+///
+/// It is exact: the bytes are those [`DataTree::to_snapshot`] gave at the start. Nodes are
+/// written in path order behind a cursor; before a node beyond the cursor first changes, its
+/// state at the start is kept in `before` (`None`: it did not exist), and the writer takes
+/// that instead of the live node. The header (sessions, ACL table) and the null-data list are
+/// taken at the start, and ACL slots are renumbered with the start's table: a node unchanged
+/// since then still holds its slot, and a kept one has its slot of the start.
+#[derive(Clone)]
+pub(crate) struct SnapshotWriter {
+    zxid: Zxid,
+    out: Vec<u8>,
+    remap: Vec<u32>,
+    /// The last path written; `None` before the first.
+    cursor: Option<Box<str>>,
+    before: BTreeMap<Box<str>, Option<Node>>,
+    /// Nodes of the start still to write.
+    remaining: u64,
+    nulls: Option<Vec<Box<str>>>,
+}
+
+impl fmt::Debug for SnapshotWriter {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("SnapshotWriter")
+            .field("zxid", &self.zxid)
+            .field("bytes", &self.out.len())
+            .field("cursor", &self.cursor)
+            .field("kept", &self.before.len())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl SnapshotWriter {
+    /// Keep `path`'s state before its first change, unless it is written already.
+    pub(crate) fn preserve(&mut self, path: &str, nodes: &BTreeMap<Box<str>, Box<Node>>) {
+        if self.cursor.as_deref().is_some_and(|c| path <= c) || self.before.contains_key(path) {
+            return;
+        }
+        let old = nodes.get(path).map(|n| Node::clone(n));
+        self.before.insert(path.into(), old);
+    }
+}
+
+fn write_node<W: std::io::Write, O: Options>(
+    ser: &mut bincode::Serializer<W, O>,
+    path: &str,
+    node: &Node,
+    remap: &[u32],
+) {
+    let m = &node.meta;
+    let acl = remap[m.acl as usize];
+    assert_ne!(acl, u32::MAX, "{path} refers to a dropped ACL slot");
+    let n = SnapNodeRef {
+        path,
+        data: BytesRef(&node.data),
+        czxid: m.czxid,
+        mzxid: m.mzxid,
+        pzxid: m.pzxid,
+        ctime: m.ctime,
+        mtime: m.mtime,
+        ephemeral_owner: m.ephemeral_owner,
+        version: m.version,
+        cversion: m.cversion,
+        aversion: m.aversion,
+        acl,
+    };
+    n.serialize(ser).expect("serialising to memory");
+}
+
 impl DataTree {
-    /// The whole state as bytes; equal trees (whatever their history) give equal bytes.
-    pub fn to_snapshot(&self) -> Vec<u8> {
+    /// The header and the ACL slot renumbering of a snapshot of the tree as it is now.
+    fn snapshot_header(&self) -> (Header, Vec<u32>) {
         // Renumber ACL slots by content, so slot reuse history does not reach the bytes.
         let mut remap = vec![u32::MAX; self.acls.slots()];
         let mut table = Vec::new();
@@ -130,34 +205,133 @@ impl DataTree {
             acls: table,
             node_count: self.nodes.len() as u64,
         };
+        (header, remap)
+    }
+
+    /// The whole state as bytes; equal trees (whatever their history) give equal bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let (header, remap) = self.snapshot_header();
         let mut out = Vec::with_capacity(self.data_size as usize + 64 * self.nodes.len());
         let mut ser = bincode::Serializer::new(&mut out, options());
         header.serialize(&mut ser).expect("serialising to memory");
         for (path, node) in &self.nodes {
-            let m = &node.meta;
-            let acl = remap[m.acl as usize];
-            assert_ne!(acl, u32::MAX, "{path} refers to a dropped ACL slot");
-            let n = SnapNodeRef {
-                path,
-                data: BytesRef(&node.data),
-                czxid: m.czxid,
-                mzxid: m.mzxid,
-                pzxid: m.pzxid,
-                ctime: m.ctime,
-                mtime: m.mtime,
-                ephemeral_owner: m.ephemeral_owner,
-                version: m.version,
-                cversion: m.cversion,
-                aversion: m.aversion,
-                acl,
-            };
-            n.serialize(&mut ser).expect("serialising to memory");
+            write_node(&mut ser, path, node, &remap);
         }
         if !self.null_data.is_empty() {
             let nulls: Vec<&str> = self.null_data.iter().map(|p| &**p).collect();
             nulls.serialize(&mut ser).expect("serialising to memory");
         }
         out
+    }
+
+    /// Start a snapshot of the state as it is now (at [`DataTree::last_zxid`]), to be written
+    /// by [`DataTree::continue_snapshot`] while txns keep applying. One at a time.
+    pub fn begin_snapshot(&mut self) {
+        assert!(self.snap.is_none(), "a snapshot is already being written");
+        let (header, remap) = self.snapshot_header();
+        let mut out = Vec::with_capacity(self.data_size as usize + 64 * self.nodes.len());
+        let mut ser = bincode::Serializer::new(&mut out, options());
+        header.serialize(&mut ser).expect("serialising to memory");
+        let nulls = (!self.null_data.is_empty()).then(|| self.null_data.iter().cloned().collect());
+        self.snap = Some(Box::new(SnapshotWriter {
+            zxid: self.last_zxid,
+            out,
+            remap,
+            cursor: None,
+            before: BTreeMap::new(),
+            remaining: header.node_count,
+            nulls,
+        }));
+    }
+
+    /// The zxid of the snapshot being written, if one is.
+    pub fn snapshot_in_progress(&self) -> Option<Zxid> {
+        self.snap.as_ref().map(|w| w.zxid)
+    }
+
+    /// Nodes the snapshot being written has still to write (0 if none is).
+    pub fn snapshot_remaining(&self) -> u64 {
+        self.snap.as_ref().map_or(0, |w| w.remaining)
+    }
+
+    /// Write up to `budget` more nodes of the snapshot begun; when it is complete, its zxid and
+    /// bytes (equal to what [`DataTree::to_snapshot`] gave when it began).
+    pub fn continue_snapshot(&mut self, budget: usize) -> Option<(Zxid, Vec<u8>)> {
+        let w = self.snap.as_mut()?;
+        let lower = match &w.cursor {
+            Some(c) => Bound::Excluded(&**c),
+            None => Bound::Unbounded,
+        };
+        let mut live = self
+            .nodes
+            .range::<str, _>((lower, Bound::Unbounded))
+            .peekable();
+        let mut kept = w
+            .before
+            .range::<str, _>((lower, Bound::Unbounded))
+            .peekable();
+        let mut ser = bincode::Serializer::new(&mut w.out, options());
+        let mut last: Option<&str> = None;
+        let mut taken_before = 0usize;
+        let mut steps = 0usize;
+        let complete = loop {
+            if steps >= budget {
+                break false;
+            }
+            steps += 1;
+            let from_before = match (live.peek(), kept.peek()) {
+                (None, None) => break true,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((l, _)), Some((k, _))) => k <= l,
+            };
+            if from_before {
+                let (k, old) = kept.next().expect("peeked");
+                if live.peek().is_some_and(|(l, _)| *l == k) {
+                    live.next(); // changed or created since the start: the kept state counts
+                }
+                taken_before += 1;
+                last = Some(k);
+                if let Some(node) = old {
+                    write_node(&mut ser, k, node, &w.remap);
+                    w.remaining -= 1;
+                }
+            } else {
+                let (l, node) = live.next().expect("peeked");
+                last = Some(l);
+                write_node(&mut ser, l, node, &w.remap);
+                w.remaining -= 1;
+            }
+        };
+        drop(ser);
+        if let Some(l) = last {
+            let l: Box<str> = l.into();
+            // Written: drop what was kept for them.
+            for _ in 0..taken_before {
+                w.before.pop_first();
+            }
+            w.cursor = Some(l);
+        }
+        if !complete {
+            return None;
+        }
+        let mut w = self.snap.take().expect("in progress");
+        assert_eq!(
+            w.remaining, 0,
+            "snapshot node count and nodes written differ"
+        );
+        assert!(w.before.is_empty());
+        if let Some(nulls) = &w.nulls {
+            let mut ser = bincode::Serializer::new(&mut w.out, options());
+            let nulls: Vec<&str> = nulls.iter().map(|p| &**p).collect();
+            nulls.serialize(&mut ser).expect("serialising to memory");
+        }
+        Some((w.zxid, w.out))
+    }
+
+    /// Write the rest of the snapshot begun at once.
+    pub fn finish_snapshot(&mut self) -> Option<(Zxid, Vec<u8>)> {
+        self.continue_snapshot(usize::MAX)
     }
 
     /// Rebuild a tree from [`DataTree::to_snapshot`] bytes. Never panics, whatever the bytes.
