@@ -1,11 +1,11 @@
 //! Hostile clients against a live node (the `ensemble` binary, standalone, on loopback ports
-//! 41000–41099): a slow client that never reads, half-open connections, more connections than
+//! 19400–19499): a slow client that never reads, half-open connections, more connections than
 //! maxClientCnxns from one address, frame lengths of 2 GiB, a path of 1,000 components, 100,000
 //! children under one node, a flood of watches, and plain garbage. In every test a well-behaved
 //! "canary" client keeps writing and reading while the abuse goes on, and at the end every write
 //! the server acknowledged is read back (after a restart where the test says so).
 //!
-//! The abuse run (`abuse_run_against_a_three_node_ensemble`, ports 41100–41123) does all of it
+//! The abuse run (`abuse_run_against_a_three_node_ensemble`, ports 19500–19523) does all of it
 //! at once, plus garbage on the quorum and election ports, against a 3-voter ensemble; its
 //! long form is `fuzz/abuse.sh` (see fuzz/README.md).
 
@@ -300,7 +300,7 @@ fn request_frame(xid: i32, r: &Request) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_client_that_never_reads_is_cut_off() {
-    let mut n = Node::start("slow", 41001, "");
+    let mut n = Node::start("slow", 19401, "");
     let c = client(&n).await;
     // 512 KiB of data: each getData answer is half a MiB the slow client will never read
     c.create(
@@ -353,7 +353,7 @@ async fn slow_client_that_never_reads_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_connections_do_not_block_others() {
-    let mut n = Node::start("halfopen", 41002, "maxClientCnxns=0\n");
+    let mut n = Node::start("halfopen", 19402, "maxClientCnxns=0\n");
     let canary = Canary::start(&n, "/canary").await;
     let mut held = Vec::new();
     for i in 0..300 {
@@ -407,7 +407,7 @@ async fn half_open_connections_do_not_block_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_connections_than_max_client_cnxns_from_one_address() {
-    let mut n = Node::start("maxcnxns", 41003, "maxClientCnxns=10\n");
+    let mut n = Node::start("maxcnxns", 19403, "maxClientCnxns=10\n");
     let canary = Canary::start(&n, "/canary").await;
     let abuser = Ipv4Addr::new(127, 0, 0, 2);
     let mut ok = Vec::new();
@@ -455,7 +455,7 @@ async fn more_connections_than_max_client_cnxns_from_one_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_lengths_of_2_gib_close_only_that_connection() {
-    let mut n = Node::start("2gib", 41004, "");
+    let mut n = Node::start("2gib", 19404, "");
     let canary = Canary::start(&n, "/canary").await;
     let rss0 = n.rss_kib();
     for len in [
@@ -509,7 +509,7 @@ async fn frame_lengths_of_2_gib_close_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_path_of_1000_components_survives_a_restart() {
-    let mut n = Node::start("deep", 41005, "snapCount=200\n");
+    let mut n = Node::start("deep", 19405, "snapCount=200\n");
     let canary = Canary::start(&n, "/canary").await;
     let c = client(&n).await;
     let mut path = String::new();
@@ -552,7 +552,7 @@ async fn deep_path_of_1000_components_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_thousand_children_under_one_node() {
-    let mut n = Node::start("wide", 41006, "snapCount=20000\n");
+    let mut n = Node::start("wide", 19406, "snapCount=20000\n");
     let canary = Canary::start(&n, "/canary").await;
     let c = client(&n).await;
     c.create("/wide", b"", Acl::open_unsafe(), CreateMode::Persistent)
@@ -618,7 +618,7 @@ async fn next_node_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_watches() {
-    let n = Node::start("watches", 41007, "");
+    let n = Node::start("watches", 19407, "");
     let canary = Canary::start(&n, "/canary").await;
     let flooder = client(&n).await;
     let mut events = flooder.take_events().expect("events");
@@ -1321,7 +1321,7 @@ async fn abuse_run_against_a_three_node_ensemble() {
     };
     let secs = env("ENSEMBLE_ABUSE_SECS", 10);
     let children = env("ENSEMBLE_ABUSE_CHILDREN", 5_000) as usize;
-    let mut trio = Trio::start("run", 41100);
+    let mut trio = Trio::start("run", 19500);
     let base = trio.base;
     let hosts = |i: u16| format!("127.0.0.1:{}", base + i);
     let setup = Client::connect(&hosts(1), Duration::from_secs(10))
