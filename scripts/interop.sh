@@ -213,8 +213,16 @@ if [ "$KAZOO" = 1 ]; then
     ks_end=$(date +%s)
     grep -E '^(FAILED|ERROR) ' "$WORK/kazoo-suite.log" | sed 's/ - .*//' | sort -u > "$REPORTS/kazoo-failed.txt"
     tail -1 "$WORK/kazoo-suite.log"
-    python3 interop/harness/kazoo_verdict.py "$REPORTS/kazoo.xml" "$REPORTS/kazoo-failed.txt" "$((ks_end - ks_start))"
-    if [ $? -eq 0 ]; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi
+    KAZOO_EXT_HOSTS="$HOSTS" KAZOO_EXT_CONFIGS="$CONFIGS" \
+      KAZOO_EXT_START="$CTL start-one {cfg}" KAZOO_EXT_STOP="$CTL stop-one {cfg}" \
+      PYTHONPATH="$REPO/interop/kazoo_ext" \
+      python3 interop/harness/kazoo_verdict.py "$REPORTS/kazoo.xml" "$REPORTS/kazoo-failed.txt" "$((ks_end - ks_start))"
+    if [ $? -eq 0 ]; then
+      PASSED=$((PASSED + 1))
+    else
+      FAILED=$((FAILED + 1))
+      sed -n '/= FAILURES =/,/short test summary/p' "$WORK/kazoo-suite.log" | tail -120
+    fi
   else
     echo "interop.sh: could not start the $TARGET cluster for the kazoo suite"
     FAILED=$((FAILED + 1))
