@@ -339,7 +339,7 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     let entries = split_properties(text);
     let mut warnings = Vec::new();
 
-    let mut tick_time: Option<u64> = None;
+    let mut tick_time: Option<(usize, u64)> = None;
     let mut init_limit: Option<u32> = None;
     let mut sync_limit: Option<u32> = None;
     let mut data_dir: Option<(usize, PathBuf)> = None;
@@ -380,13 +380,8 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
         }
         let v = e.value.as_str();
         match e.key.as_str() {
-            "tickTime" => {
-                let t: u64 = p.num(e.line, &e.key, v)?;
-                if t == 0 {
-                    return Err(p.line_err(e.line, "tickTime must be greater than 0"));
-                }
-                tick_time = Some(t);
-            }
+            // an int in ZooKeeper; u32 keeps every product of it (limits, timeouts) in range
+            "tickTime" => tick_time = Some((e.line, u64::from(positive(&p, e, v)?))),
             "initLimit" => init_limit = Some(positive(&p, e, v)?),
             "syncLimit" => sync_limit = Some(positive(&p, e, v)?),
             "dataDir" => {
@@ -519,7 +514,7 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
         }
     }
 
-    let tick = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;
+    let (tick_line, tick) = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;
     let (data_dir_line, data_dir) = data_dir.ok_or_else(|| p.file_err("dataDir is not set"))?;
     let data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
     let standalone = servers.is_empty();
@@ -545,8 +540,9 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     let to_i32 = |v: i64, line: usize| -> Result<i32, ConfigError> {
         i32::try_from(v).map_err(|_| p.line_err(line, format!("session timeout {v} is too large")))
     };
-    let min_s = to_i32(min_s, min_session.map(|x| x.0).unwrap_or(0))?;
-    let max_s = to_i32(max_s, max_session.map(|x| x.0).unwrap_or(0))?;
+    // a default too large for an int is tickTime's fault
+    let min_s = to_i32(min_s, min_session.map(|x| x.0).unwrap_or(tick_line))?;
+    let max_s = to_i32(max_s, max_session.map(|x| x.0).unwrap_or(tick_line))?;
 
     let (my_id, members) = if standalone {
         if let Some((line, LearnerType::Observer)) = peer_type {

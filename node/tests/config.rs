@@ -233,6 +233,19 @@ fn invalid_values_name_the_line() {
         None,
     );
     assert!(e.contains("zoo.cfg:4:"), "{e}");
+    // found by the zoo_cfg fuzz target: 20 x tickTime overflowed
+    let e = err_of(
+        "hugetick",
+        "dataDir=DATA\ntickTime=193397707900\nclientPort=2181\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:2:") && e.contains("tickTime"), "{e}");
+    let e = err_of(
+        "bigtick",
+        "dataDir=DATA\ntickTime=200000000\nclientPort=2181\n",
+        None,
+    );
+    assert!(e.contains("zoo.cfg:2:") && e.contains("too large"), "{e}");
 }
 
 #[test]

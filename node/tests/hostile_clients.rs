@@ -874,6 +874,11 @@ impl AbuseCounts {
             *k.entry(kind).or_default() += n;
         }
     }
+
+    /// One outcome of two: `yes` when `cond` held, else `no`.
+    fn either(&self, cond: bool, yes: &'static str, no: &'static str) {
+        self.add(if cond { yes } else { no }, 1);
+    }
 }
 
 /// A handshake on a raw connection (errors are the abuser's problem, not the test's).
@@ -948,14 +953,7 @@ fn abuse(
                     let _ = s.write_all(&rng.bytes(n));
                     let _ = s.shutdown(std::net::Shutdown::Write);
                     let closed = closed_by_server(&mut s, Duration::from_secs(10));
-                    counts.add(
-                        if closed {
-                            "garbage"
-                        } else {
-                            "garbage-kept-open"
-                        },
-                        1,
-                    );
+                    counts.either(closed, "garbage", "garbage-kept-open");
                 }
             }
             // a handshake, then a request that does not decode: unknown opcodes, bodies cut
@@ -997,14 +995,7 @@ fn abuse(
                     let _ = s.write_all(&len.to_be_bytes());
                     let _ = s.write_all(&rng.bytes(1024));
                     let closed = closed_by_server(&mut s, Duration::from_secs(10));
-                    counts.add(
-                        if closed {
-                            "huge-lengths"
-                        } else {
-                            "huge-kept-open"
-                        },
-                        1,
-                    );
+                    counts.either(closed, "huge-lengths", "huge-kept-open");
                 }
             }
             // connections that say nothing or stop mid-frame and stay open
@@ -1049,14 +1040,7 @@ fn abuse(
                         }
                     }
                     let closed = closed_by_server(&mut s, Duration::from_secs(20));
-                    counts.add(
-                        if closed {
-                            "slow-reader-cut"
-                        } else {
-                            "slow-reader-kept"
-                        },
-                        1,
-                    );
+                    counts.either(closed, "slow-reader-cut", "slow-reader-kept");
                 }
             }
             // thousands of watches from one session: the hot node's data, absent paths

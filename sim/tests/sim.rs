@@ -212,7 +212,7 @@ fn every_scenario_passes() {
 #[test]
 fn swarm_seeds_pass() {
     ensemble_sim::world::install_panic_hook();
-    let n = if release() { 200 } else { 8 };
+    let n = if release() { 300 } else { 8 };
     let failed: Vec<String> = (0..n)
         .filter_map(|seed| {
             run_seed(seed, None, None, TraceMode::Hash)

@@ -354,13 +354,7 @@ impl Client {
         ttl: Option<i64>,
     ) -> Result<(String, Stat), ClientError> {
         check_create_path(path, mode)?;
-        let op = if mode.is_ttl() {
-            CreateOp::Ttl
-        } else if mode.is_container() {
-            CreateOp::Container
-        } else {
-            CreateOp::Create2
-        };
+        let op = create_op(mode, CreateOp::Create2);
         let req = Request::Create {
             op,
             path: path.to_string(),
@@ -448,13 +442,7 @@ impl Client {
         ttl: Option<i64>,
     ) -> Result<String, ClientError> {
         check_create_path(path, mode)?;
-        let op = if mode.is_ttl() {
-            CreateOp::Ttl
-        } else if mode.is_container() {
-            CreateOp::Container
-        } else {
-            CreateOp::Create
-        };
+        let op = create_op(mode, CreateOp::Create);
         let req = Request::Create {
             op,
             path: path.to_string(),
@@ -935,6 +923,17 @@ fn check_path(path: &str) -> Result<(), ClientError> {
 
 /// Sequential creates may end in '/': the server appends the counter (as
 /// `PathUtils.validatePath(path, isSequential)`).
+/// The create opcode a mode needs: TTL and container nodes have their own, else `plain`.
+fn create_op(mode: CreateMode, plain: CreateOp) -> CreateOp {
+    if mode.is_ttl() {
+        CreateOp::Ttl
+    } else if mode.is_container() {
+        CreateOp::Container
+    } else {
+        plain
+    }
+}
+
 fn check_create_path(path: &str, mode: CreateMode) -> Result<(), ClientError> {
     if mode.is_sequential() {
         validate_path(&format!("{path}1")).map_err(ClientError::BadPath)
