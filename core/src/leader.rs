@@ -233,11 +233,14 @@ impl Server {
                 }
             }
             PeerMsg::AckEpoch {
+                epoch,
                 current_epoch,
                 last_zxid,
             } => {
                 let l = self.leader();
+                // An answer to another LEADERINFO than ours is no promise of our epoch.
                 if !l.epoch_decided
+                    || epoch != l.epoch
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Info)
                 {
                     return;

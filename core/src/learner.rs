@@ -117,6 +117,7 @@ impl Server {
                 self.election.update_peer_epoch(new_epoch);
                 out.push(Effect::PersistEpochs(self.epochs));
                 let ack = PeerMsg::AckEpoch {
+                    epoch: new_epoch,
                     current_epoch: self.epochs.current_epoch,
                     last_zxid: self.last_logged(),
                 };
@@ -166,12 +167,18 @@ impl Server {
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
             }
-            PeerMsg::NewLeader { zxid } if phase == LearnerPhase::Syncing => {
-                assert_eq!(
-                    zxid.epoch(),
-                    self.learner().epoch,
-                    "NEWLEADER of another epoch"
-                );
+            // A LEADERINFO or NEWLEADER of another epoch than the one we are syncing to is the
+            // leader's answer to an older handshake of ours, carried over a reconnect (sim seed
+            // 10127): start again from an election rather than mix two handshakes.
+            PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner().epoch => {
+                self.go_looking("LEADERINFO of another epoch mid-handshake", out);
+            }
+            PeerMsg::NewLeader { zxid }
+                if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner().epoch =>
+            {
+                self.go_looking("NEWLEADER of another epoch", out);
+            }
+            PeerMsg::NewLeader { .. } if phase == LearnerPhase::Syncing => {
                 let through = self.last_logged();
                 let l = self.learner_mut();
                 l.newleader_through = through;

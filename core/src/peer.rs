@@ -88,8 +88,11 @@ pub enum PeerMsg {
     LeaderInfo {
         new_epoch: u32,
     },
-    /// learner -> leader, after acceptedEpoch is durable.
+    /// learner -> leader, after acceptedEpoch is durable. `epoch` is the LEADERINFO's it
+    /// answers: over a quorum link that outlived a leadership (a reconnect carries what was
+    /// written before the break was noticed) an answer to an older LEADERINFO can arrive.
     AckEpoch {
+        epoch: u32,
         current_epoch: u32,
         last_zxid: Zxid,
     },

@@ -86,6 +86,7 @@ fn fmt_msg(m: &PeerMsg) -> String {
         PeerMsg::AckEpoch {
             current_epoch,
             last_zxid,
+            ..
         } => format!("ACKEPOCH current={current_epoch} last={last_zxid}"),
         PeerMsg::Sync {
             mode,

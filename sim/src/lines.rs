@@ -52,10 +52,14 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::LeaderInfo { new_epoch } => write!(f, "LEADERINFO e{new_epoch}"),
             PeerMsg::AckEpoch {
+                epoch,
                 current_epoch,
                 last_zxid,
             } => {
-                write!(f, "ACKEPOCH current=e{current_epoch} last={last_zxid}")
+                write!(
+                    f,
+                    "ACKEPOCH e{epoch} current=e{current_epoch} last={last_zxid}"
+                )
             }
             PeerMsg::Sync {
                 mode,
@@ -318,10 +322,12 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(*new_epoch as u64);
         }
         PeerMsg::AckEpoch {
+            epoch,
             current_epoch,
             last_zxid,
         } => {
             h.u(4);
+            h.u(*epoch as u64);
             h.u(*current_epoch as u64);
             h.u(last_zxid.0);
         }
