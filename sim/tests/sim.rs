@@ -74,28 +74,25 @@ fn bad_input_exits_2_and_names_it() {
     let dir = std::env::temp_dir().join(format!("ensemble-sim-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let bad = dir.join("bad.toml");
+    let run_bad = || {
+        run(&[
+            "run",
+            "--seed",
+            "1",
+            "--scenario",
+            bad.to_str().expect("utf8"),
+        ])
+    };
     std::fs::write(
         &bad,
         "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"explode\"\n",
     )
     .expect("write");
-    let (code, err) = run(&[
-        "run",
-        "--seed",
-        "1",
-        "--scenario",
-        bad.to_str().expect("utf8"),
-    ]);
+    let (code, err) = run_bad();
     assert_eq!(code, Some(2));
     assert!(err.contains("fault[0].action"), "{err}");
     std::fs::write(&bad, "name = \"x\"\n[topology]\nvoterz = 3\n").expect("write");
-    let (code, err) = run(&[
-        "run",
-        "--seed",
-        "1",
-        "--scenario",
-        bad.to_str().expect("utf8"),
-    ]);
+    let (code, err) = run_bad();
     assert_eq!(code, Some(2));
     assert!(err.contains("voterz"), "{err}");
     let (code, err) = run(&["shrink", "--seed", "1", "--budget", "0"]);
@@ -106,13 +103,7 @@ fn bad_input_exits_2_and_names_it() {
         "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"clog\"\nfrom = 1\nto = 7\nms = 10\n",
     )
     .expect("write");
-    let (code, err) = run(&[
-        "run",
-        "--seed",
-        "1",
-        "--scenario",
-        bad.to_str().expect("utf8"),
-    ]);
+    let (code, err) = run_bad();
     assert_eq!(code, Some(2));
     assert!(err.contains("fault[0].to"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
