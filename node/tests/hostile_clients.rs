@@ -206,23 +206,7 @@ async fn verify(n: &Node, paths: &[String]) {
 /// exercised from an address other than the canary's).
 fn raw_session(n: &Node, src: Ipv4Addr) -> std::io::Result<TcpStream> {
     let mut s = connect_from(src, n.port)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut out = Vec::new();
-    jute::encode_connect(
-        &ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 30_000,
-            session_id: 0,
-            passwd: vec![0; 16],
-            read_only: Some(false),
-        },
-        &mut out,
-    );
-    s.write_all(&out)?;
-    let frame = read_frame(&mut s)?;
-    jute::decode_connect_response(&frame)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    handshake_with(&mut s, 30_000)?;
     Ok(s)
 }
 
@@ -883,13 +867,18 @@ impl AbuseCounts {
 
 /// A handshake on a raw connection (errors are the abuser's problem, not the test's).
 fn handshake(s: &mut TcpStream) -> std::io::Result<()> {
+    handshake_with(s, 4_000)
+}
+
+/// A handshake asking for a session timeout of `timeout_ms`.
+fn handshake_with(s: &mut TcpStream, timeout_ms: i32) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut out = Vec::new();
     jute::encode_connect(
         &ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
-            timeout_ms: 4_000,
+            timeout_ms,
             session_id: 0,
             passwd: vec![0; 16],
             read_only: Some(false),
