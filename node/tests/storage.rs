@@ -394,3 +394,33 @@ fn epochs_survive_restart() {
     std::fs::write(d.join("data/version-2/acceptedEpoch"), "five\n").unwrap();
     assert!(Storage::open(opts(&d), |_| {}).is_err());
 }
+
+/// Snapshot files go through direct I/O in whole blocks, the tail padded and cut back: every
+/// length around the block and chunk sizes reads back exactly, and the file is no longer.
+#[test]
+fn snapshot_files_of_every_size_read_back() {
+    use ensemble_node::storage::snapshot::{SNAP_HEADER, read_snapshot, write_snapshot};
+    let d = tmpdir("snap-sizes");
+    let sizes = [
+        0,
+        1,
+        4096 - SNAP_HEADER,
+        4096 - SNAP_HEADER + 1,
+        (1 << 20) - SNAP_HEADER,
+        (1 << 20) - SNAP_HEADER + 1,
+        (1 << 20) + 4095,
+        3 * (1 << 20) + 17,
+    ];
+    for (i, &len) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..len).map(|j| (j * 31 + i * 7) as u8).collect();
+        let zxid = Zxid(i as u64 + 1);
+        let path = write_snapshot(&d, zxid, &data).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            (SNAP_HEADER + len) as u64,
+            "file length for {len} bytes"
+        );
+        assert_eq!(read_snapshot(&path, zxid).unwrap(), data, "{len} bytes");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
