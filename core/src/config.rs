@@ -24,6 +24,8 @@ pub struct Config {
     pub max_session_timeout_ms: i32,
     /// Txns between snapshots (ZooKeeper's snapCount, default 100000).
     pub snap_count: u64,
+    /// Bytes per `SnapshotPart` effect (about: a part ends after the node that fills it).
+    pub snapshot_part_bytes: usize,
     /// How many committed txns the leader keeps in memory for DIFF (ZooKeeper keeps 500 in
     /// memory and reads older ones from disk; we keep more and send SNAP beyond).
     pub committed_log_size: usize,
@@ -56,6 +58,7 @@ impl Config {
             min_session_timeout_ms: (2 * tick) as i32,
             max_session_timeout_ms: (20 * tick) as i32,
             snap_count: 100_000,
+            snapshot_part_bytes: crate::tree::SNAPSHOT_PART,
             committed_log_size: 10_000,
             finalize_wait_ms: 200,
             max_notification_interval_ms: 60_000,

@@ -284,6 +284,8 @@ struct Disk {
     durable: Vec<Txn>,
     /// Appended, not yet fsynced: lost in a crash.
     volatile: Vec<Txn>,
+    /// Parts of a snapshot being written: lost in a crash.
+    parts: crate::tree::SnapshotAssembler,
 }
 
 struct FuzzConn {
@@ -379,6 +381,7 @@ impl World {
             // small, so DIFF falls back to SNAP and snapshots are taken often
             c.committed_log_size = 4;
             c.snap_count = 8;
+            c.snapshot_part_bytes = 64;
             c.container_check_interval_ms = 300;
             w.cfgs.insert(*id, c);
             w.disks.insert(*id, Disk::default());
@@ -445,13 +448,19 @@ impl World {
                 d.durable.retain(|t| t.zxid <= after);
                 d.volatile.retain(|t| t.zxid <= after);
             }
+            Effect::SnapshotPart { zxid, index, data } => {
+                self.disk(id).parts.part(zxid, index, &data)
+            }
             Effect::Snapshot {
                 zxid,
+                parts,
                 data,
                 reset_log,
             } => {
                 let d = self.disk(id);
-                d.snapshot = Some((zxid, data));
+                let whole = d.parts.finish(zxid, parts, data);
+                let whole = whole.expect("a snapshot's parts all came before it, in order");
+                d.snapshot = Some((zxid, whole));
                 if reset_log {
                     d.durable.clear();
                     d.volatile.clear();
@@ -498,6 +507,7 @@ impl World {
         }
         self.servers.insert(id, None);
         self.disk(id).volatile.clear();
+        self.disk(id).parts = Default::default();
         self.links.retain(|(f, t, _), _| *f != id && *t != id);
         self.conns.retain(|_, c| c.server != id);
         for other in self.ids() {

@@ -147,6 +147,7 @@ impl Server {
                                 self.durable = zxid;
                                 out.push(Effect::Snapshot {
                                     zxid,
+                                    parts: 0,
                                     data: snapshot,
                                     reset_log: true,
                                 });

@@ -108,10 +108,21 @@ pub enum Effect {
     Truncate {
         after: Zxid,
     },
-    /// A snapshot of the applied state at `zxid`. With `reset_log` (a SNAP from the leader) the
-    /// log restarts after `zxid`, and the runtime must make it durable before going on.
+    /// Leading bytes of a snapshot at `zxid` that is still being written while the server goes
+    /// on (parts of about a MiB, `index` 0, 1, ... in order): the `Snapshot` of the same zxid
+    /// ends it. Until then there is no snapshot; parts of one never ended (the tree was
+    /// replaced by the leader's) are dropped when another snapshot starts or ends.
+    SnapshotPart {
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    },
+    /// A snapshot of the applied state at `zxid`: the bytes of the `parts` `SnapshotPart`s of
+    /// this zxid, then `data`. With `reset_log` (a SNAP from the leader, whole: `parts` is 0)
+    /// the log restarts after `zxid`, and the runtime must make it durable before going on.
     Snapshot {
         zxid: Zxid,
+        parts: u32,
         data: Arc<Vec<u8>>,
         reset_log: bool,
     },
@@ -796,7 +807,8 @@ impl Server {
                 snapshot_interval(self.cfg.snap_count, self.cfg.my_id, self.snapshots_taken);
             // One at a time: one still being written (only with a tiny snapCount) ends first.
             self.snapshot_step(usize::MAX, out);
-            self.tree.begin_snapshot();
+            self.tree
+                .begin_snapshot(self.cfg.snapshot_part_bytes.max(1));
             // Written a slice per txn applied, done by half way to the next (ticks add more).
             let nodes = self.tree.snapshot_remaining();
             self.snapshot_pace = (2 * nodes / every.max(1) + 1) as usize;
@@ -806,13 +818,23 @@ impl Server {
     }
 
     /// Write up to `budget` more nodes of the snapshot being written (the core never stalls
-    /// for a whole big tree); the `Snapshot` effect once it is complete.
+    /// for a whole big tree): a `SnapshotPart` for each part filled, the `Snapshot` effect once
+    /// it is complete.
     pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
-        if let Some((zxid, data)) = self.tree.continue_snapshot(budget) {
-            out.push(Effect::Snapshot {
-                zxid,
-                data: Arc::new(data),
-                reset_log: false,
+        for piece in self.tree.continue_snapshot(budget) {
+            out.push(if piece.last {
+                Effect::Snapshot {
+                    zxid: piece.zxid,
+                    parts: piece.index,
+                    data: piece.data,
+                    reset_log: false,
+                }
+            } else {
+                Effect::SnapshotPart {
+                    zxid: piece.zxid,
+                    index: piece.index,
+                    data: piece.data,
+                }
             });
         }
     }

@@ -36,6 +36,7 @@ struct Disk {
     snapshot: Option<(Zxid, Arc<Vec<u8>>)>,
     durable: Vec<Txn>,
     volatile: Vec<Txn>,
+    parts: ensemble_core::tree::SnapshotAssembler,
 }
 
 struct Client {
@@ -219,13 +220,21 @@ impl World {
                 d.durable.retain(|t| t.zxid <= after);
                 d.volatile.retain(|t| t.zxid <= after);
             }
+            Effect::SnapshotPart { zxid, index, data } => self
+                .disks
+                .get_mut(&id)
+                .expect("disk")
+                .parts
+                .part(zxid, index, &data),
             Effect::Snapshot {
                 zxid,
+                parts,
                 data,
                 reset_log,
             } => {
                 let d = self.disks.get_mut(&id).expect("disk");
-                d.snapshot = Some((zxid, data));
+                let whole = d.parts.finish(zxid, parts, data).expect("parts in order");
+                d.snapshot = Some((zxid, whole));
                 if reset_log {
                     d.durable.clear();
                     d.volatile.clear();
@@ -520,7 +529,9 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
         "crash" => {
             let id = num(args, "id");
             w.servers.insert(id, None);
-            w.disks.get_mut(&id).expect("disk").volatile.clear();
+            let d = w.disks.get_mut(&id).expect("disk");
+            d.volatile.clear();
+            d.parts = Default::default();
             let peers: Vec<ServerId> = w.ids().into_iter().filter(|p| *p != id).collect();
             for p in peers {
                 w.links.remove(&(id, p));

@@ -812,6 +812,7 @@ proptest! {
         steps in steps(),
         cut in any::<prop::sample::Index>(),
         budgets in vec(0..4usize, 1..40),
+        part_size in 1..600usize,
     ) {
         let opts = TreeOptions { extended_types: true, plant: None };
         let txns = txns(&steps);
@@ -822,13 +823,28 @@ proptest! {
         }
         let expected = t.to_snapshot();
         let at = t.last_zxid();
-        t.begin_snapshot();
+        t.begin_snapshot(part_size);
         prop_assert_eq!(t.snapshot_in_progress(), Some(at));
-        let mut done = None;
+        // Every piece in order, and the snapshot complete at the one marked last.
+        let mut bytes = Vec::new();
+        let mut complete = false;
+        let mut next_index = 0u32;
+        let mut take = |pieces: Vec<ensemble_core::tree::SnapshotPiece>| -> Result<(), TestCaseError> {
+            for p in pieces {
+                prop_assert!(!complete, "a piece after the last");
+                prop_assert_eq!(p.zxid, at);
+                prop_assert_eq!(p.index, next_index);
+                next_index += 1;
+                prop_assert!(p.last || p.data.len() >= part_size, "a part short of its size");
+                bytes.extend_from_slice(&p.data);
+                complete = p.last;
+            }
+            Ok(())
+        };
         let mut rest = txns[cut..].iter();
         for budget in budgets.iter().cycle() {
-            if let Some(d) = t.continue_snapshot(*budget) {
-                done = Some(d);
+            take(t.continue_snapshot(*budget))?;
+            if t.snapshot_in_progress().is_none() {
                 break;
             }
             match rest.next() {
@@ -836,13 +852,12 @@ proptest! {
                     t.apply(txn);
                 }
                 None => {
-                    done = t.finish_snapshot();
+                    take(t.finish_snapshot())?;
                     break;
                 }
             }
         }
-        let (zxid, bytes) = done.expect("the snapshot completes");
-        prop_assert_eq!(zxid, at);
+        prop_assert!(complete, "the snapshot completes");
         prop_assert!(bytes == expected, "sliced snapshot differs from the one at its start");
         prop_assert_eq!(t.snapshot_in_progress(), None);
         // The tree itself went on as if no snapshot were being written.

@@ -185,7 +185,7 @@ fn snapshot_then_log() {
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=5);
     o.storage
-        .snapshot(Zxid::new(1, 5), Arc::new(b"tree@5".to_vec()), false)
+        .snapshot(Zxid::new(1, 5), 0, Arc::new(b"tree@5".to_vec()), false)
         .unwrap();
     append_all(&o.storage, 6..=9);
     o.storage.close().unwrap();
@@ -203,7 +203,7 @@ fn snapshot_then_log() {
     // A damaged newest snapshot: fall back to the older one (and the log still has it all).
     let (o, _) = open(&d);
     o.storage
-        .snapshot(Zxid::new(1, 9), Arc::new(b"tree@9".to_vec()), false)
+        .snapshot(Zxid::new(1, 9), 0, Arc::new(b"tree@9".to_vec()), false)
         .unwrap();
     o.storage.close().unwrap();
     let p = d.join("data/version-2/snapshot.100000009");
@@ -231,11 +231,11 @@ fn recovery_reads_only_the_logs_after_the_snapshot() {
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=5);
     o.storage
-        .snapshot(Zxid::new(1, 3), Arc::new(b"tree@3".to_vec()), false)
+        .snapshot(Zxid::new(1, 3), 0, Arc::new(b"tree@3".to_vec()), false)
         .unwrap();
     append_all(&o.storage, 6..=9);
     o.storage
-        .snapshot(Zxid::new(1, 7), Arc::new(b"tree@7".to_vec()), false)
+        .snapshot(Zxid::new(1, 7), 0, Arc::new(b"tree@7".to_vec()), false)
         .unwrap();
     append_all(&o.storage, 10..=12);
     o.storage.close().unwrap();
@@ -268,11 +268,11 @@ fn reset_log_snapshot_replaces_everything() {
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=20);
     o.storage
-        .snapshot(Zxid::new(1, 10), Arc::new(b"old".to_vec()), false)
+        .snapshot(Zxid::new(1, 10), 0, Arc::new(b"old".to_vec()), false)
         .unwrap();
     // A SNAP from a new leader at 2:5.
     o.storage
-        .snapshot(Zxid::new(2, 5), Arc::new(b"leader@2:5".to_vec()), true)
+        .snapshot(Zxid::new(2, 5), 0, Arc::new(b"leader@2:5".to_vec()), true)
         .unwrap();
     o.storage.append(vec![txn(2, 6), txn(2, 7)]).unwrap();
     o.storage.close().unwrap();
@@ -292,7 +292,7 @@ fn truncate_drops_the_suffix() {
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=10);
     o.storage
-        .snapshot(Zxid::new(1, 8), Arc::new(b"s8".to_vec()), false)
+        .snapshot(Zxid::new(1, 8), 0, Arc::new(b"s8".to_vec()), false)
         .unwrap();
     o.storage.flush_background().unwrap();
     append_all(&o.storage, 11..=12);
@@ -333,7 +333,7 @@ fn purge_keeps_retained_snapshots_and_their_logs() {
     for k in 0..5u32 {
         append_all(&o.storage, k * 10 + 1..=k * 10 + 10);
         o.storage
-            .snapshot(Zxid::new(1, k * 10 + 5), Arc::new(vec![k as u8]), false)
+            .snapshot(Zxid::new(1, k * 10 + 5), 0, Arc::new(vec![k as u8]), false)
             .unwrap();
     }
     append_all(&o.storage, 51..=52);
@@ -422,5 +422,52 @@ fn snapshot_files_of_every_size_read_back() {
         );
         assert_eq!(read_snapshot(&path, zxid).unwrap(), data, "{len} bytes");
     }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A snapshot handed over in parts is written as they come: the file holds them all in order.
+/// One whose parts did not all come in order is not written (no file, no temporary left),
+/// and one abandoned half way (the leader's SNAP replaced the tree) leaves nothing either.
+#[test]
+fn snapshot_parts_are_streamed_into_one_file() {
+    let d = tmpdir("snap-parts");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=9);
+    let part = |n: usize, seed: u8| Arc::new((0..n).map(|i| seed ^ i as u8).collect::<Vec<u8>>());
+    let parts = [part(1 << 20, 1), part(700_001, 2), part(3 << 20, 3)];
+    let z5 = Zxid::new(1, 5);
+    for (i, p) in parts.iter().enumerate() {
+        o.storage
+            .snapshot_part(z5, i as u32, Arc::clone(p))
+            .unwrap();
+    }
+    let tail = part(12_345, 4);
+    o.storage.snapshot(z5, 3, Arc::clone(&tail), false).unwrap();
+    // Parts out of order: this snapshot is lost, and the older one stays the newest.
+    let z7 = Zxid::new(1, 7);
+    o.storage.snapshot_part(z7, 0, part(10, 5)).unwrap();
+    o.storage.snapshot_part(z7, 2, part(10, 6)).unwrap();
+    o.storage.snapshot(z7, 3, part(10, 7), false).unwrap();
+    // Begun and never ended.
+    o.storage
+        .snapshot_part(Zxid::new(1, 8), 0, part(5000, 8))
+        .unwrap();
+    o.storage.close().unwrap();
+    let names: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot"))
+        .collect();
+    assert_eq!(names, vec!["snapshot.100000005".to_string()]);
+    let (o, _) = open(&d);
+    let (z, data) = o.recovered.snapshot.clone().unwrap();
+    assert_eq!(z, z5);
+    let whole: Vec<u8> = parts
+        .iter()
+        .chain([&tail])
+        .flat_map(|p| p.iter().copied())
+        .collect();
+    assert!(data[..] == whole[..], "the parts, in order");
+    o.storage.close().unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -5,6 +5,7 @@
 
 use crate::rng::SimRng;
 use ensemble_core::server::{Epochs, Recovered};
+use ensemble_core::tree::SnapshotAssembler;
 use ensemble_core::txn::Txn;
 use ensemble_core::zxid::Zxid;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Disk {
     durable_prefix: usize,
     /// An fsync is under way (group commit: at most one at a time).
     pub fsync_in_flight: bool,
+    /// Parts of a snapshot still being written (a temporary file: a crash loses it).
+    parts: SnapshotAssembler,
 }
 
 /// What a crash did to the disk, for the trace.
@@ -81,7 +84,15 @@ impl Disk {
         &self.log[a..b.max(a)]
     }
 
-    pub fn snapshot(&mut self, zxid: Zxid, data: Arc<Vec<u8>>, reset_log: bool) {
+    pub fn snapshot_part(&mut self, zxid: Zxid, index: u32, data: &[u8]) {
+        self.parts.part(zxid, index, data);
+    }
+
+    pub fn snapshot(&mut self, zxid: Zxid, parts: u32, data: Arc<Vec<u8>>, reset_log: bool) {
+        let data = self
+            .parts
+            .finish(zxid, parts, data)
+            .expect("a snapshot's parts all came before it, in order");
         if reset_log {
             self.log.clear();
             self.durable_prefix = 0;
@@ -119,6 +130,7 @@ impl Disk {
 
     /// The process died: decide what of the unsynced tail survives.
     pub fn crash(&mut self, rng: &mut SimRng, survive: f64, torn: f64) -> CrashLoss {
+        self.parts = SnapshotAssembler::default();
         let first_volatile = self
             .log
             .iter()

@@ -427,6 +427,9 @@ impl World {
             c.min_session_timeout_ms = (2 * params.tick_ms) as i32;
             c.max_session_timeout_ms = (20 * params.tick_ms) as i32;
             c.snap_count = params.snap_count;
+            // Small parts, so that snapshots of the simulator's small trees come in many pieces
+            // (fixed: drawing it would change what every recorded seed does).
+            c.snapshot_part_bytes = 256;
             c.committed_log_size = params.committed_log_size;
             c.finalize_wait_ms = (params.tick_ms).clamp(20, 200);
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
@@ -969,8 +972,16 @@ impl World {
                 self.log(who, role, format_args!("  truncate after {after}"));
                 self.nodes.get_mut(&id).expect("node").disk.truncate(after);
             }
+            Effect::SnapshotPart { zxid, index, data } => {
+                self.nodes
+                    .get_mut(&id)
+                    .expect("node")
+                    .disk
+                    .snapshot_part(zxid, index, &data);
+            }
             Effect::Snapshot {
                 zxid,
+                parts,
                 data,
                 reset_log,
             } => {
@@ -986,7 +997,7 @@ impl World {
                     .get_mut(&id)
                     .expect("node")
                     .disk
-                    .snapshot(zxid, data, reset_log);
+                    .snapshot(zxid, parts, data, reset_log);
             }
             Effect::PersistEpochs(e) => {
                 self.log(

@@ -540,6 +540,7 @@ fn execute(n: &mut Node, e: Effect) {
         Effect::Watch { event, .. } => jute::encode_watch_event(&event, &mut n.client_out),
         Effect::Truncate { .. }
         | Effect::Snapshot { .. }
+        | Effect::SnapshotPart { .. }
         | Effect::PersistEpochs(_)
         | Effect::StateChanged { .. }
         | Effect::DisconnectPeer { .. }

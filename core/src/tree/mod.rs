@@ -14,6 +14,7 @@
 mod acl_cache;
 mod digest;
 mod snapshot;
+pub use snapshot::{SNAPSHOT_PART, SnapshotAssembler, SnapshotPiece};
 
 use crate::acl;
 use crate::path;
@@ -236,6 +237,9 @@ pub struct DataTree {
     null_data: BTreeSet<Box<str>>,
     /// The snapshot being written a slice at a time, if one is.
     snap: Option<Box<snapshot::SnapshotWriter>>,
+    /// Snapshot parts handed out recently: once the runtime has written and dropped one, its
+    /// buffer takes the next part (fresh pages cost more than the serialisation itself).
+    part_pool: Vec<std::sync::Arc<Vec<u8>>>,
 }
 
 impl DataTree {
@@ -307,6 +311,7 @@ impl DataTree {
             sessions_digest: 0,
             null_data: BTreeSet::new(),
             snap: None,
+            part_pool: Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
+use std::sync::Arc;
 
 const MAGIC: [u8; 4] = *b"ENST";
 const FORMAT: u32 = 1;
@@ -123,7 +124,9 @@ fn err(what: impl fmt::Display) -> SnapshotError {
 #[derive(Clone)]
 pub(crate) struct SnapshotWriter {
     zxid: Zxid,
+    /// The part being filled.
     out: Vec<u8>,
+    part_size: usize,
     remap: Vec<u32>,
     /// The last path written; `None` before the first.
     cursor: Option<Box<str>>,
@@ -131,6 +134,8 @@ pub(crate) struct SnapshotWriter {
     /// Nodes of the start still to write.
     remaining: u64,
     nulls: Option<Vec<Box<str>>>,
+    /// Pieces handed out so far.
+    pieces: u32,
 }
 
 impl fmt::Debug for SnapshotWriter {
@@ -156,12 +161,7 @@ impl SnapshotWriter {
     }
 }
 
-fn write_node<W: std::io::Write, O: Options>(
-    ser: &mut bincode::Serializer<W, O>,
-    path: &str,
-    node: &Node,
-    remap: &[u32],
-) {
+fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     let m = &node.meta;
     let acl = remap[m.acl as usize];
     assert_ne!(acl, u32::MAX, "{path} refers to a dropped ACL slot");
@@ -179,7 +179,101 @@ fn write_node<W: std::io::Write, O: Options>(
         aversion: m.aversion,
         acl,
     };
-    n.serialize(ser).expect("serialising to memory");
+    n.serialize(&mut bincode::Serializer::new(out, options()))
+        .expect("serialising to memory");
+}
+
+/// Bytes of a snapshot part: big enough that a part is one cheap write, small enough that a
+/// few of them in flight cost little memory.
+pub const SNAPSHOT_PART: usize = 1 << 20;
+/// Part buffers kept for reuse.
+const PART_POOL: usize = 8;
+
+/// Some bytes of a snapshot being written, in order: `parts` before the last piece, and the
+/// last piece (`last`) once the snapshot is complete.
+#[derive(Debug)]
+pub struct SnapshotPiece {
+    pub zxid: Zxid,
+    /// Its index among the pieces of this snapshot, from 0.
+    pub index: u32,
+    pub data: Arc<Vec<u8>>,
+    pub last: bool,
+}
+
+/// Puts a snapshot's pieces back together, for runtimes that keep snapshots in memory (the
+/// simulator, the fuzzers): `SnapshotPart` effects go to [`SnapshotAssembler::part`], and the
+/// `Snapshot` that ends them to [`SnapshotAssembler::finish`]. A runtime that crashes drops it.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotAssembler {
+    pending: Option<(Zxid, Vec<u8>, u32)>,
+}
+
+impl SnapshotAssembler {
+    /// A part of the snapshot at `zxid`. Part 0 drops whatever an unfinished one left.
+    pub fn part(&mut self, zxid: Zxid, index: u32, data: &[u8]) {
+        if index == 0 {
+            self.pending = Some((zxid, Vec::new(), 0));
+        }
+        match &mut self.pending {
+            Some((z, bytes, n)) if *z == zxid && *n == index => {
+                bytes.extend_from_slice(data);
+                *n += 1;
+            }
+            _ => self.pending = None,
+        }
+    }
+
+    /// The whole snapshot a `Snapshot` effect ends; `None` if its parts did not all come in
+    /// order before it (the core broke its contract).
+    pub fn finish(&mut self, zxid: Zxid, parts: u32, data: Arc<Vec<u8>>) -> Option<Arc<Vec<u8>>> {
+        let pending = self.pending.take();
+        if parts == 0 {
+            return Some(data);
+        }
+        match pending {
+            Some((z, mut bytes, n)) if z == zxid && n == parts => {
+                bytes.extend_from_slice(&data);
+                Some(Arc::new(bytes))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An empty buffer for the next part: a pooled one the runtime is done with, or a new one.
+fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>) -> Vec<u8> {
+    if let Some(i) = pool.iter().position(|p| Arc::strong_count(p) == 1) {
+        match Arc::try_unwrap(pool.swap_remove(i)) {
+            Ok(mut buf) => {
+                buf.clear();
+                return buf;
+            }
+            Err(shared) => pool.push(shared), // taken meanwhile: leave it
+        }
+    }
+    Vec::with_capacity(SNAPSHOT_PART + SNAPSHOT_PART / 8)
+}
+
+/// Hand `data` out as the next piece, keeping a reference to reuse its buffer later.
+fn hand_out(
+    pool: &mut Vec<Arc<Vec<u8>>>,
+    zxid: Zxid,
+    pieces: &mut u32,
+    data: Vec<u8>,
+    last: bool,
+) -> SnapshotPiece {
+    let data = Arc::new(data);
+    if pool.len() < PART_POOL && data.capacity() <= 2 * SNAPSHOT_PART {
+        pool.push(Arc::clone(&data));
+    }
+    let index = *pieces;
+    *pieces += 1;
+    SnapshotPiece {
+        zxid,
+        index,
+        data,
+        last,
+    }
 }
 
 impl DataTree {
@@ -212,35 +306,43 @@ impl DataTree {
     pub fn to_snapshot(&self) -> Vec<u8> {
         let (header, remap) = self.snapshot_header();
         let mut out = Vec::with_capacity(self.data_size as usize + 64 * self.nodes.len());
-        let mut ser = bincode::Serializer::new(&mut out, options());
-        header.serialize(&mut ser).expect("serialising to memory");
+        header
+            .serialize(&mut bincode::Serializer::new(&mut out, options()))
+            .expect("serialising to memory");
         for (path, node) in &self.nodes {
-            write_node(&mut ser, path, node, &remap);
+            write_node(&mut out, path, node, &remap);
         }
         if !self.null_data.is_empty() {
             let nulls: Vec<&str> = self.null_data.iter().map(|p| &**p).collect();
-            nulls.serialize(&mut ser).expect("serialising to memory");
+            nulls
+                .serialize(&mut bincode::Serializer::new(&mut out, options()))
+                .expect("serialising to memory");
         }
         out
     }
 
     /// Start a snapshot of the state as it is now (at [`DataTree::last_zxid`]), to be written
-    /// by [`DataTree::continue_snapshot`] while txns keep applying. One at a time.
-    pub fn begin_snapshot(&mut self) {
+    /// by [`DataTree::continue_snapshot`] while txns keep applying, in pieces of about
+    /// `part_size` bytes. One at a time.
+    pub fn begin_snapshot(&mut self, part_size: usize) {
         assert!(self.snap.is_none(), "a snapshot is already being written");
+        assert!(part_size > 0, "snapshot parts hold at least a byte");
         let (header, remap) = self.snapshot_header();
-        let mut out = Vec::with_capacity(self.data_size as usize + 64 * self.nodes.len());
-        let mut ser = bincode::Serializer::new(&mut out, options());
-        header.serialize(&mut ser).expect("serialising to memory");
+        let mut out = take_part_buffer(&mut self.part_pool);
+        header
+            .serialize(&mut bincode::Serializer::new(&mut out, options()))
+            .expect("serialising to memory");
         let nulls = (!self.null_data.is_empty()).then(|| self.null_data.iter().cloned().collect());
         self.snap = Some(Box::new(SnapshotWriter {
             zxid: self.last_zxid,
             out,
+            part_size,
             remap,
             cursor: None,
             before: BTreeMap::new(),
             remaining: header.node_count,
             nulls,
+            pieces: 0,
         }));
     }
 
@@ -254,10 +356,14 @@ impl DataTree {
         self.snap.as_ref().map_or(0, |w| w.remaining)
     }
 
-    /// Write up to `budget` more nodes of the snapshot begun; when it is complete, its zxid and
-    /// bytes (equal to what [`DataTree::to_snapshot`] gave when it began).
-    pub fn continue_snapshot(&mut self, budget: usize) -> Option<(Zxid, Vec<u8>)> {
-        let w = self.snap.as_mut()?;
+    /// Write up to `budget` more nodes of the snapshot begun. Returns the pieces filled meanwhile
+    /// and, once the snapshot is complete, its last piece: all of them in order make the bytes
+    /// [`DataTree::to_snapshot`] gave when it began.
+    pub fn continue_snapshot(&mut self, budget: usize) -> Vec<SnapshotPiece> {
+        let mut pieces = Vec::new();
+        let Some(w) = self.snap.as_mut() else {
+            return pieces;
+        };
         let lower = match &w.cursor {
             Some(c) => Bound::Excluded(&**c),
             None => Bound::Unbounded,
@@ -270,7 +376,6 @@ impl DataTree {
             .before
             .range::<str, _>((lower, Bound::Unbounded))
             .peekable();
-        let mut ser = bincode::Serializer::new(&mut w.out, options());
         let mut last: Option<&str> = None;
         let mut taken_before = 0usize;
         let mut steps = 0usize;
@@ -293,17 +398,27 @@ impl DataTree {
                 taken_before += 1;
                 last = Some(k);
                 if let Some(node) = old {
-                    write_node(&mut ser, k, node, &w.remap);
+                    write_node(&mut w.out, k, node, &w.remap);
                     w.remaining -= 1;
                 }
             } else {
                 let (l, node) = live.next().expect("peeked");
                 last = Some(l);
-                write_node(&mut ser, l, node, &w.remap);
+                write_node(&mut w.out, l, node, &w.remap);
                 w.remaining -= 1;
             }
+            if w.out.len() >= w.part_size {
+                let next = take_part_buffer(&mut self.part_pool);
+                let full = std::mem::replace(&mut w.out, next);
+                pieces.push(hand_out(
+                    &mut self.part_pool,
+                    w.zxid,
+                    &mut w.pieces,
+                    full,
+                    false,
+                ));
+            }
         };
-        drop(ser);
         if let Some(l) = last {
             let l: Box<str> = l.into();
             // Written: drop what was kept for them.
@@ -313,7 +428,7 @@ impl DataTree {
             w.cursor = Some(l);
         }
         if !complete {
-            return None;
+            return pieces;
         }
         let mut w = self.snap.take().expect("in progress");
         assert_eq!(
@@ -322,15 +437,23 @@ impl DataTree {
         );
         assert!(w.before.is_empty());
         if let Some(nulls) = &w.nulls {
-            let mut ser = bincode::Serializer::new(&mut w.out, options());
             let nulls: Vec<&str> = nulls.iter().map(|p| &**p).collect();
-            nulls.serialize(&mut ser).expect("serialising to memory");
+            nulls
+                .serialize(&mut bincode::Serializer::new(&mut w.out, options()))
+                .expect("serialising to memory");
         }
-        Some((w.zxid, w.out))
+        pieces.push(hand_out(
+            &mut self.part_pool,
+            w.zxid,
+            &mut w.pieces,
+            w.out,
+            true,
+        ));
+        pieces
     }
 
     /// Write the rest of the snapshot begun at once.
-    pub fn finish_snapshot(&mut self) -> Option<(Zxid, Vec<u8>)> {
+    pub fn finish_snapshot(&mut self) -> Vec<SnapshotPiece> {
         self.continue_snapshot(usize::MAX)
     }
 

@@ -630,8 +630,14 @@ impl CoreLoop {
                     self.storage_failed("truncating the txn log", e);
                 }
             }
+            Effect::SnapshotPart { zxid, index, data } => {
+                if let Err(e) = self.storage.snapshot_part(zxid, index, data) {
+                    self.storage_failed("writing a snapshot", e);
+                }
+            }
             Effect::Snapshot {
                 zxid,
+                parts,
                 data,
                 reset_log,
             } => {
@@ -639,7 +645,7 @@ impl CoreLoop {
                 if reset_log {
                     tracing::info!("snapshot from the leader at {zxid} ({} bytes)", data.len());
                 }
-                if let Err(e) = self.storage.snapshot(zxid, data, reset_log) {
+                if let Err(e) = self.storage.snapshot(zxid, parts, data, reset_log) {
                     self.storage_failed("writing a snapshot", e);
                 }
             }

@@ -14,6 +14,7 @@ pub mod snapshot;
 
 use ensemble_core::{Epochs, Recovered, Txn, Zxid};
 use log::{LogCmd, LogEvent, Writer};
+use snapshot::SnapshotFileWriter;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -69,7 +70,18 @@ pub struct StorageOptions {
 }
 
 enum SnapCmd {
-    Write { zxid: Zxid, data: Arc<Vec<u8>> },
+    Part {
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    },
+    Write {
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+    },
+    /// Drop the snapshot being written, if any.
+    Abandon,
     Purge,
     Barrier(mpsc::Sender<()>),
 }
@@ -225,16 +237,34 @@ impl Storage {
         self.log_call(|done| LogCmd::Truncate { after, done })
     }
 
-    /// A snapshot of the applied state at `zxid`. With `reset_log` it replaces everything on
-    /// disk and is durable on return; otherwise it is written in the background and the log
-    /// rolls to a new file so older files can be purged.
+    /// A leading part of a snapshot still being written (`Effect::SnapshotPart`): written in
+    /// the background as it comes.
+    pub fn snapshot_part(
+        &self,
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+        s.send(SnapCmd::Part { zxid, index, data })
+            .map_err(|_| StorageError::Closed)
+    }
+
+    /// A snapshot of the applied state at `zxid`: its `parts` parts given before, then `data`.
+    /// With `reset_log` it replaces everything on disk and is durable on return; otherwise it
+    /// is written in the background and the log rolls to a new file so older files can be
+    /// purged.
     pub fn snapshot(
         &self,
         zxid: Zxid,
+        parts: u32,
         data: Arc<Vec<u8>>,
         reset_log: bool,
     ) -> Result<(), StorageError> {
         if reset_log {
+            // The tree it was of was replaced: a snapshot being written will never end.
+            let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+            s.send(SnapCmd::Abandon).map_err(|_| StorageError::Closed)?;
             self.snapshot_barrier()?;
             snapshot::write_snapshot(&self.opts.snap_dir, zxid, &data)?;
             // Older snapshots belong to the history the leader just replaced.
@@ -248,7 +278,7 @@ impl Storage {
             self.log_call(|done| LogCmd::Reset { after: zxid, done })
         } else {
             let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
-            s.send(SnapCmd::Write { zxid, data })
+            s.send(SnapCmd::Write { zxid, parts, data })
                 .map_err(|_| StorageError::Closed)?;
             self.log_tx
                 .send(LogCmd::Roll)
@@ -290,17 +320,52 @@ fn snapshot_thread(
     rx: mpsc::Receiver<SnapCmd>,
     log_tx: mpsc::Sender<LogCmd>,
 ) {
+    // The snapshot being written and the index of the part it expects next.
+    let mut pending: Option<(SnapshotFileWriter, u32)> = None;
+    // A lost background snapshot costs only recovery time: the log still has it all.
+    let lost = |zxid: Zxid, why: &dyn std::fmt::Display| {
+        tracing::error!("snapshot at {zxid} failed: {why}")
+    };
     while let Ok(cmd) = rx.recv() {
         match cmd {
-            SnapCmd::Write { zxid, data } => {
-                match snapshot::write_snapshot(&opts.snap_dir, zxid, &data) {
-                    Ok(p) => {
-                        tracing::info!("snapshot {} written ({} bytes)", p.display(), data.len())
+            SnapCmd::Part { zxid, index, data } => {
+                if index == 0 {
+                    pending = match SnapshotFileWriter::create(&opts.snap_dir, zxid) {
+                        Ok(w) => Some((w, 0)),
+                        Err(e) => {
+                            lost(zxid, &e);
+                            None
+                        }
+                    };
+                }
+                match pending.take() {
+                    Some((mut w, next)) if w.zxid() == zxid && next == index => {
+                        match w.push(&data) {
+                            Ok(()) => pending = Some((w, next + 1)),
+                            Err(e) => lost(zxid, &e),
+                        }
                     }
-                    // A lost background snapshot costs only recovery time: the log still has it all.
-                    Err(e) => tracing::error!("snapshot at {zxid} failed: {e}"),
+                    Some(_) => lost(zxid, &format_args!("part {index} came out of order")),
+                    None => {} // its start failed, and was reported
                 }
             }
+            SnapCmd::Write { zxid, parts, data } => {
+                let done = match (parts, pending.take()) {
+                    (0, _) => snapshot::write_snapshot(&opts.snap_dir, zxid, &data),
+                    (_, Some((mut w, next))) if w.zxid() == zxid && next == parts => {
+                        w.push(&data).and_then(|()| w.finish())
+                    }
+                    _ => {
+                        lost(zxid, &format_args!("its {parts} parts did not all come"));
+                        continue;
+                    }
+                };
+                match done {
+                    Ok(p) => tracing::info!("snapshot {} written", p.display()),
+                    Err(e) => lost(zxid, &e),
+                }
+            }
+            SnapCmd::Abandon => pending = None,
             SnapCmd::Purge => match purge_snapshots(&opts) {
                 Ok(Some(keep_from)) => {
                     let _ = log_tx.send(LogCmd::Purge { keep_from });

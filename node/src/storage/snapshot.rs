@@ -8,7 +8,7 @@
 use super::StorageError;
 use super::codec::{crc, fsync_dir, u32_at, u64_at, zxid_of_name};
 use ensemble_core::Zxid;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub const SNAP_MAGIC: &[u8; 8] = b"ENSSNAP1";
@@ -51,98 +51,199 @@ pub fn remove_temporaries(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
     Ok(removed)
 }
 
-/// Write a snapshot durably (temporary file, fsync, rename, fsync of the directory).
+/// Write a whole snapshot durably (temporary file, fsync, rename, fsync of the directory).
 pub fn write_snapshot(dir: &Path, zxid: Zxid, data: &[u8]) -> Result<PathBuf, StorageError> {
-    let path = dir.join(snapshot_file_name(zxid));
-    let tmp = dir.join(format!("{}.tmp", snapshot_file_name(zxid)));
-    let mut header = Vec::with_capacity(SNAP_HEADER);
-    header.extend_from_slice(SNAP_MAGIC);
-    header.extend_from_slice(&SNAP_VERSION.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&zxid.0.to_le_bytes());
-    header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    header.extend_from_slice(&crc(data).to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    let io = |e| StorageError::io(&tmp, e);
-    let written = match write_direct(&tmp, &header, data) {
-        Ok(done) => done,
-        Err(e) => return Err(io(e)),
-    };
-    if !written {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&header).map_err(io)?;
-        f.write_all(data).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-    fsync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
-    Ok(path)
+    let mut w = SnapshotFileWriter::create(dir, zxid)?;
+    w.push(data)?;
+    w.finish()
 }
 
 /// Block size and alignment of direct writes (the largest logical block size in common use).
 const DIRECT_ALIGN: usize = 4096;
-/// Bytes per direct write.
-const DIRECT_CHUNK: usize = 1 << 20;
+/// Bytes per write.
+const STAGING: usize = 1 << 20;
 
-/// Write `header` and `data` to a new file at `tmp` with O_DIRECT, synced. Snapshots are big,
+/// A snapshot file written as the core hands over its parts: to a temporary name, then synced
+/// and renamed by [`SnapshotFileWriter::finish`]; dropped unfinished, it removes the temporary.
+///
+/// The file is written with O_DIRECT where the file system takes it. Snapshots are big,
 /// written once and read only at recovery: through the page cache, copying them into freshly
 /// allocated cache pages took a third of the servers' CPU under write load (BENCHMARKS.md,
-/// round 4). `Ok(false)`: the file system takes no direct I/O (tmpfs, for one); write it the
-/// usual way instead.
-#[cfg(target_os = "linux")]
-fn write_direct(tmp: &Path, header: &[u8], data: &[u8]) -> std::io::Result<bool> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let unsupported = |e: &std::io::Error| e.raw_os_error() == Some(libc::EINVAL);
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(tmp)
-    {
-        Ok(f) => f,
-        Err(e) if unsupported(&e) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    // An aligned window of an ordinary buffer: O_DIRECT wants the memory aligned too.
-    let mut raw = vec![0u8; DIRECT_CHUNK + DIRECT_ALIGN];
-    let start = raw.as_ptr().align_offset(DIRECT_ALIGN);
-    let buf = &mut raw[start..start + DIRECT_CHUNK];
-    let total = header.len() + data.len();
-    let mut rest = [header, data];
-    let mut first = true;
-    loop {
-        let mut n = 0;
-        for part in rest.iter_mut() {
-            let k = part.len().min(DIRECT_CHUNK - n);
-            buf[n..n + k].copy_from_slice(&part[..k]);
-            *part = &part[k..];
-            n += k;
-        }
-        if n == 0 {
-            break;
-        }
-        // The tail is padded to a whole block, and the file cut back to its length below.
-        let padded = n.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-        buf[n..padded].fill(0);
-        if let Err(e) = f.write_all(&buf[..padded]) {
-            if first && unsupported(&e) {
-                drop(f);
-                std::fs::remove_file(tmp)?;
-                return Ok(false);
-            }
-            return Err(e);
-        }
-        first = false;
-    }
-    f.set_len(total as u64)?;
-    f.sync_all()?;
-    Ok(true)
+/// round 4). Direct I/O wants aligned memory, offsets and lengths, so the bytes go through an
+/// aligned staging buffer written a MiB at a time; the tail is padded to a whole block and
+/// the file cut back to its length. The header, which holds the length and checksum, is
+/// written last over the first block.
+pub struct SnapshotFileWriter {
+    dir: PathBuf,
+    zxid: Zxid,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+    direct: bool,
+    /// An aligned window `start..start + STAGING` of `raw`.
+    raw: Vec<u8>,
+    start: usize,
+    filled: usize,
+    /// Where the next flush goes in the file (whole staging buffers so far).
+    flushed: u64,
+    /// A write has gone to the file (no falling back to the page cache after that).
+    wrote: bool,
+    /// The file's first block as first written, to write again with the final header.
+    first_block: Option<Vec<u8>>,
+    data_len: u64,
+    crc: crc32fast::Hasher,
 }
 
-#[cfg(not(target_os = "linux"))]
-fn write_direct(_tmp: &Path, _header: &[u8], _data: &[u8]) -> std::io::Result<bool> {
-    Ok(false)
+impl SnapshotFileWriter {
+    pub fn create(dir: &Path, zxid: Zxid) -> Result<SnapshotFileWriter, StorageError> {
+        let tmp = dir.join(format!("{}.tmp", snapshot_file_name(zxid)));
+        let (file, direct) = open_tmp(&tmp, true).map_err(|e| StorageError::io(&tmp, e))?;
+        let raw = vec![0u8; STAGING + DIRECT_ALIGN];
+        let start = raw.as_ptr().align_offset(DIRECT_ALIGN);
+        let mut w = SnapshotFileWriter {
+            dir: dir.to_path_buf(),
+            zxid,
+            tmp,
+            file: Some(file),
+            direct,
+            raw,
+            start,
+            filled: 0,
+            flushed: 0,
+            wrote: false,
+            first_block: None,
+            data_len: 0,
+            crc: crc32fast::Hasher::new(),
+        };
+        // A placeholder header: the real one is known at the end.
+        w.stage(&[0u8; SNAP_HEADER])?;
+        Ok(w)
+    }
+
+    /// The zxid of the snapshot being written.
+    pub fn zxid(&self) -> Zxid {
+        self.zxid
+    }
+
+    /// Append the next bytes of the snapshot.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        self.data_len += data.len() as u64;
+        self.crc.update(data);
+        self.stage(data)
+    }
+
+    fn stage(&mut self, mut data: &[u8]) -> Result<(), StorageError> {
+        while !data.is_empty() {
+            let k = data.len().min(STAGING - self.filled);
+            let at = self.start + self.filled;
+            self.raw[at..at + k].copy_from_slice(&data[..k]);
+            self.filled += k;
+            data = &data[k..];
+            if self.filled == STAGING {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the staging buffer (its used part padded to whole blocks) at the end of the file.
+    fn flush(&mut self) -> Result<(), StorageError> {
+        if self.filled == 0 {
+            return Ok(());
+        }
+        let padded = self.filled.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        let (s, n) = (self.start, self.filled);
+        self.raw[s + n..s + padded].fill(0);
+        if self.first_block.is_none() {
+            self.first_block = Some(self.raw[s..s + DIRECT_ALIGN].to_vec());
+        }
+        let io = |e| StorageError::io(&self.tmp, e);
+        let buf = &self.raw[s..s + padded];
+        let file = self.file.as_ref().ok_or_else(|| io(closed()))?;
+        match file.write_all_at(buf, self.flushed) {
+            Ok(()) => {}
+            // Some file systems open with O_DIRECT and refuse the writes: nothing is written
+            // yet, so start again through the page cache.
+            Err(e) if self.direct && !self.wrote && is_einval(&e) => {
+                let (file, _) = open_tmp(&self.tmp, false).map_err(io)?;
+                self.direct = false;
+                file.write_all_at(buf, 0).map_err(io)?;
+                self.file = Some(file);
+            }
+            Err(e) => return Err(io(e)),
+        }
+        self.wrote = true;
+        self.flushed += padded as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Complete the file: header, sync, rename, sync of the directory.
+    pub fn finish(mut self) -> Result<PathBuf, StorageError> {
+        let mut header = Vec::with_capacity(SNAP_HEADER);
+        header.extend_from_slice(SNAP_MAGIC);
+        header.extend_from_slice(&SNAP_VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&self.zxid.0.to_le_bytes());
+        header.extend_from_slice(&self.data_len.to_le_bytes());
+        header.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        let total = SNAP_HEADER as u64 + self.data_len;
+        let s = self.start;
+        match self.first_block.take() {
+            // Nothing written yet: the header is still in the staging buffer.
+            None => self.raw[s..s + SNAP_HEADER].copy_from_slice(&header),
+            Some(mut first) => {
+                self.flush()?;
+                first[..SNAP_HEADER].copy_from_slice(&header);
+                self.raw[s..s + DIRECT_ALIGN].copy_from_slice(&first);
+                self.filled = DIRECT_ALIGN;
+                self.flushed = 0;
+            }
+        }
+        self.flush()?;
+        let io = |e| StorageError::io(&self.tmp, e);
+        let file = self.file.take().ok_or_else(|| io(closed()))?;
+        file.set_len(total).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        let path = self.dir.join(snapshot_file_name(self.zxid));
+        std::fs::rename(&self.tmp, &path).map_err(|e| StorageError::io(&path, e))?;
+        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        Ok(path)
+    }
+}
+
+impl Drop for SnapshotFileWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::other("snapshot file already closed")
+}
+
+fn is_einval(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// Create (truncating) the temporary file, with O_DIRECT if `direct` and the file system
+/// takes it; returns whether it did.
+fn open_tmp(tmp: &Path, direct: bool) -> std::io::Result<(std::fs::File, bool)> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(target_os = "linux")]
+    if direct {
+        use std::os::unix::fs::OpenOptionsExt;
+        match o.clone().custom_flags(libc::O_DIRECT).open(tmp) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if is_einval(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((o.open(tmp)?, false))
 }
 
 /// Read and verify a snapshot file; `Err(reason)` when it cannot be trusted.
