@@ -852,7 +852,8 @@ impl DataTree {
     }
 
     fn insert_node(&mut self, path: Box<str>, node: Node) {
-        self.preserve(&path);
+        // No `preserve`: a node created since a snapshot began is not in it, and one that was
+        // there and was deleted since was kept by `remove_node`.
         assert!(
             self.acls.refs(node.meta.acl) > 0,
             "{path} refers to a free ACL slot"

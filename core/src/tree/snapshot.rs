@@ -119,8 +119,8 @@ fn err(what: impl fmt::Display) -> SnapshotError {
 /// applied, so they are not idempotent, and the snapshot must be exact instead).
 ///
 /// It is exact: the bytes are those [`DataTree::to_snapshot`] gave at the start. Nodes are
-/// written in path order behind a cursor; before a node beyond the cursor first changes, its
-/// state at the start is kept in `before` (`None`: it did not exist), and the writer takes
+/// written in path order behind a cursor; before a node beyond the cursor that existed at the
+/// start first changes, its state at the start is kept in `before`, and the writer takes
 /// that instead of the live node. The header (sessions, ACL table) and the null-data list are
 /// taken at the start, and ACL slots are renumbered with the start's table: a node unchanged
 /// since then still holds its slot, and a kept one has its slot of the start.
@@ -133,7 +133,9 @@ pub(crate) struct SnapshotWriter {
     remap: Vec<u32>,
     /// The last path written; `None` before the first.
     cursor: Option<Box<str>>,
-    before: BTreeMap<Box<str>, Option<Node>>,
+    /// A node created since the start has a czxid beyond the snapshot's zxid: the writer skips
+    /// it without an entry here (one per create would cost a map insert and a path copy).
+    before: BTreeMap<Box<str>, Node>,
     /// Nodes of the start still to write.
     remaining: u64,
     nulls: Option<Vec<Box<str>>>,
@@ -159,8 +161,10 @@ impl SnapshotWriter {
         if self.cursor.as_deref().is_some_and(|c| path <= c) || self.before.contains_key(path) {
             return;
         }
-        let old = nodes.get(path).map(|n| Node::clone(n));
-        self.before.insert(path.into(), old);
+        let zxid = self.zxid.0 as i64;
+        if let Some(old) = nodes.get(path).filter(|n| n.meta.czxid <= zxid) {
+            self.before.insert(path.into(), Node::clone(old));
+        }
     }
 }
 
@@ -433,13 +437,14 @@ impl DataTree {
                 }
                 taken_before += 1;
                 last = Some(k);
-                if let Some(node) = old {
-                    write_node(&mut w.out, k, node, &w.remap);
-                    w.remaining -= 1;
-                }
+                write_node(&mut w.out, k, old, &w.remap);
+                w.remaining -= 1;
             } else {
                 let (l, node) = live.next().expect("peeked");
                 last = Some(l);
+                if node.meta.czxid > w.zxid.0 as i64 {
+                    continue; // created since the start
+                }
                 write_node(&mut w.out, l, node, &w.remap);
                 w.remaining -= 1;
             }
