@@ -350,6 +350,39 @@ pub fn recover_after(dir: &Path, snapshot: Option<Zxid>) -> Result<Recovery, Sto
     Ok(rec)
 }
 
+/// Let the kernel drop the log pages synced so far (whole pages before the one being
+/// appended to). Nothing reads them back while the server runs (recovery and truncation read
+/// the file afresh), and an append into a page the kernel has just freed is cheap, while one
+/// into a page never used costs a fresh page fault on a VM: that copy was a sixth of the
+/// log writer's time.
+fn drop_synced_pages(f: &File, tail: &Tail, dropped: &mut Option<(PathBuf, u64)>) {
+    let from = match dropped {
+        Some((p, at)) if *p == tail.path => *at,
+        _ => 0,
+    };
+    let to = tail.offset & !4095;
+    if to < from + CACHE_DROP_STEP {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: posix_fadvise only reads its arguments; the descriptor is open.
+        let r = unsafe {
+            libc::posix_fadvise(
+                f.as_raw_fd(),
+                from as libc::off_t,
+                (to - from) as libc::off_t,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            return; // advice only
+        }
+    }
+    *dropped = Some((tail.path.clone(), to));
+}
+
 /// Zero a file from `from` to its end, keeping its (preallocated) length, durably.
 fn zero_from(path: &Path, from: u64, len: u64) -> Result<(), StorageError> {
     let f = OpenOptions::new()
@@ -413,7 +446,12 @@ pub struct Writer {
     dirty: bool,
     last: Option<Zxid>,
     failed: Option<String>,
+    /// The synced prefix of this log file already dropped from the page cache.
+    cache_dropped: Option<(PathBuf, u64)>,
 }
+
+/// Synced log bytes are dropped from the page cache in steps of at least this much.
+const CACHE_DROP_STEP: u64 = 256 * 1024;
 
 impl Writer {
     pub fn new(
@@ -446,6 +484,7 @@ impl Writer {
             dirty: false,
             last,
             failed: None,
+            cache_dropped: None,
         })
     }
 
@@ -542,6 +581,7 @@ impl Writer {
             && let Some((f, tail)) = self.file.as_ref()
         {
             f.sync_data().map_err(|e| StorageError::io(&tail.path, e))?;
+            drop_synced_pages(f, tail, &mut self.cache_dropped);
         }
         self.dirty = false;
         Ok(self.written)
