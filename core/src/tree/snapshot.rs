@@ -183,7 +183,14 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     // The fixed fields go through a stack buffer: one copy instead of a push per byte.
     let mut tail = [0u8; 6 * 9 + 3 * 5 + 5];
     let mut n = 0;
-    for v in [m.czxid, m.mzxid, m.pzxid, m.ctime, m.mtime, m.ephemeral_owner] {
+    for v in [
+        m.czxid,
+        m.mzxid,
+        m.pzxid,
+        m.ctime,
+        m.mtime,
+        m.ephemeral_owner,
+    ] {
         n += varint_into(&mut tail[n..], zigzag(v));
     }
     for v in [m.version, m.cversion, m.aversion] {
@@ -299,7 +306,7 @@ impl SnapshotAssembler {
 }
 
 /// An empty buffer for the next part: a pooled one the runtime is done with, or a new one.
-fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>) -> Vec<u8> {
+fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>, part_size: usize) -> Vec<u8> {
     if let Some(i) = pool.iter().position(|p| Arc::strong_count(p) == 1) {
         match Arc::try_unwrap(pool.swap_remove(i)) {
             Ok(mut buf) => {
@@ -309,7 +316,12 @@ fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>) -> Vec<u8> {
             Err(shared) => pool.push(shared), // taken meanwhile: leave it
         }
     }
-    Vec::with_capacity(SNAPSHOT_PART + SNAPSHOT_PART / 8)
+    // Room for the node that ends a part: it goes a little past `part_size`.
+    Vec::with_capacity(
+        part_size
+            .saturating_add(part_size / 8)
+            .min(2 * SNAPSHOT_PART),
+    )
 }
 
 /// Hand `data` out as the next piece, keeping a reference to reuse its buffer later.
@@ -386,7 +398,7 @@ impl DataTree {
         assert!(self.snap.is_none(), "a snapshot is already being written");
         assert!(part_size > 0, "snapshot parts hold at least a byte");
         let (header, remap) = self.snapshot_header();
-        let mut out = take_part_buffer(&mut self.part_pool);
+        let mut out = take_part_buffer(&mut self.part_pool, part_size);
         header
             .serialize(&mut bincode::Serializer::new(&mut out, options()))
             .expect("serialising to memory");
@@ -467,7 +479,7 @@ impl DataTree {
                 w.remaining -= 1;
             }
             if w.out.len() >= w.part_size {
-                let next = take_part_buffer(&mut self.part_pool);
+                let next = take_part_buffer(&mut self.part_pool, w.part_size);
                 let full = std::mem::replace(&mut w.out, next);
                 pieces.push(hand_out(
                     &mut self.part_pool,
