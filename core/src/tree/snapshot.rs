@@ -200,7 +200,8 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     out.extend_from_slice(&tail[..n]);
 }
 
-/// [`put_varint`] into a buffer with room for 9 bytes; returns the bytes written.
+/// bincode's varint into a buffer with room for 9 bytes: one byte up to 250, else a marker byte
+/// and 2, 4 or 8 little-endian bytes. Returns the bytes written.
 #[inline]
 fn varint_into(buf: &mut [u8], n: u64) -> usize {
     if n <= 250 {
@@ -225,21 +226,12 @@ fn varint_into(buf: &mut [u8], n: u64) -> usize {
 /// i32s and a u32, each a varint.
 const NODE_RECORD_MAX: usize = 2 * 9 + 6 * 9 + 3 * 5 + 5;
 
-/// bincode's varint: one byte up to 250, else a marker byte and 2, 4 or 8 little-endian bytes.
+/// Append `n` as [`varint_into`] writes it.
 #[inline]
 fn put_varint(out: &mut Vec<u8>, n: u64) {
-    if n <= 250 {
-        out.push(n as u8);
-    } else if n <= u64::from(u16::MAX) {
-        out.push(251);
-        out.extend_from_slice(&(n as u16).to_le_bytes());
-    } else if n <= u64::from(u32::MAX) {
-        out.push(252);
-        out.extend_from_slice(&(n as u32).to_le_bytes());
-    } else {
-        out.push(253);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
+    let mut buf = [0u8; 9];
+    let k = varint_into(&mut buf, n);
+    out.extend_from_slice(&buf[..k]);
 }
 
 /// bincode's zigzag for signed varints.
