@@ -150,31 +150,39 @@ impl SnapshotFileWriter {
         if self.filled == 0 {
             return Ok(());
         }
+        if self.first_block.is_none() {
+            let s = self.start;
+            self.first_block = Some(self.raw[s..s + DIRECT_ALIGN].to_vec());
+        }
+        let padded = self.write_staged(self.flushed)?;
+        self.flushed += padded as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Write the staging buffer's used part, padded to whole blocks, at `at`; returns the
+    /// bytes written.
+    fn write_staged(&mut self, at: u64) -> Result<usize, StorageError> {
         let padded = self.filled.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
         let (s, n) = (self.start, self.filled);
         self.raw[s + n..s + padded].fill(0);
-        if self.first_block.is_none() {
-            self.first_block = Some(self.raw[s..s + DIRECT_ALIGN].to_vec());
-        }
         let io = |e| StorageError::io(&self.tmp, e);
         let buf = &self.raw[s..s + padded];
         let file = self.file.as_ref().ok_or_else(|| io(closed()))?;
-        match file.write_all_at(buf, self.flushed) {
+        match file.write_all_at(buf, at) {
             Ok(()) => {}
             // Some file systems open with O_DIRECT and refuse the writes: nothing is written
             // yet, so start again through the page cache.
             Err(e) if self.direct && !self.wrote && is_einval(&e) => {
                 let (file, _) = open_tmp(&self.tmp, false).map_err(io)?;
                 self.direct = false;
-                file.write_all_at(buf, 0).map_err(io)?;
+                file.write_all_at(buf, at).map_err(io)?;
                 self.file = Some(file);
             }
             Err(e) => return Err(io(e)),
         }
         self.wrote = true;
-        self.flushed += padded as u64;
-        self.filled = 0;
-        Ok(())
+        Ok(padded)
     }
 
     /// Complete the file: header, sync, rename, sync of the directory.
@@ -191,16 +199,19 @@ impl SnapshotFileWriter {
         let s = self.start;
         match self.first_block.take() {
             // Nothing written yet: the header is still in the staging buffer.
-            None => self.raw[s..s + SNAP_HEADER].copy_from_slice(&header),
+            None => {
+                self.raw[s..s + SNAP_HEADER].copy_from_slice(&header);
+                self.flush()?;
+            }
+            // Write the tail, then the first block again with the header in it.
             Some(mut first) => {
                 self.flush()?;
                 first[..SNAP_HEADER].copy_from_slice(&header);
                 self.raw[s..s + DIRECT_ALIGN].copy_from_slice(&first);
                 self.filled = DIRECT_ALIGN;
-                self.flushed = 0;
+                self.write_staged(0)?;
             }
         }
-        self.flush()?;
         let io = |e| StorageError::io(&self.tmp, e);
         let file = self.file.take().ok_or_else(|| io(closed()))?;
         file.set_len(total).map_err(io)?;
