@@ -14,7 +14,7 @@
 mod acl_cache;
 mod digest;
 mod snapshot;
-pub use snapshot::{SNAPSHOT_PART, SnapshotAssembler, SnapshotPiece};
+pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts, SnapshotPiece};
 
 use crate::acl;
 use crate::path;

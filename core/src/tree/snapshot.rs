@@ -257,42 +257,86 @@ pub struct SnapshotPiece {
     pub last: bool,
 }
 
-/// Puts a snapshot's pieces back together, for runtimes that keep snapshots in memory (the
+/// The runtime's side of the contract of `SnapshotPart` and `Snapshot` effects: which snapshot
+/// the parts so far belong to, which part comes next, and what the runtime builds from them
+/// (`T`: the bytes in memory, or a file being written).
+#[derive(Clone, Debug)]
+pub struct SnapshotParts<T> {
+    pending: Option<(Zxid, u32, T)>,
+}
+
+impl<T> Default for SnapshotParts<T> {
+    fn default() -> Self {
+        SnapshotParts { pending: None }
+    }
+}
+
+/// A `Snapshot` effect's parts did not all come before it, in order: the core broke its
+/// contract.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PartsMissing;
+
+impl<T> SnapshotParts<T> {
+    /// Part `index` of the snapshot at `zxid`. Part 0 drops whatever an unfinished snapshot
+    /// left and starts what this one builds with `start`. Returns what the part extends, or
+    /// `None` when it comes out of order (and then nothing stays pending).
+    pub fn part(&mut self, zxid: Zxid, index: u32, start: impl FnOnce() -> T) -> Option<&mut T> {
+        if index == 0 {
+            self.pending = Some((zxid, 0, start()));
+        }
+        if !matches!(&self.pending, Some((z, next, _)) if *z == zxid && *next == index) {
+            self.pending = None;
+            return None;
+        }
+        let (_, next, built) = self.pending.as_mut()?;
+        *next += 1;
+        Some(built)
+    }
+
+    /// The `Snapshot` effect at `zxid` that ends `parts` parts: what they built (`None` when
+    /// there were none: its data is the whole snapshot). Nothing stays pending either way.
+    pub fn finish(&mut self, zxid: Zxid, parts: u32) -> Result<Option<T>, PartsMissing> {
+        let pending = self.pending.take();
+        if parts == 0 {
+            return Ok(None);
+        }
+        match pending {
+            Some((z, next, built)) if z == zxid && next == parts => Ok(Some(built)),
+            _ => Err(PartsMissing),
+        }
+    }
+
+    /// Drop the snapshot being built, if any (the tree it was of was replaced).
+    pub fn abandon(&mut self) {
+        self.pending = None;
+    }
+}
+
+/// Puts a snapshot's parts back together, for runtimes that keep snapshots in memory (the
 /// simulator, the fuzzers): `SnapshotPart` effects go to [`SnapshotAssembler::part`], and the
 /// `Snapshot` that ends them to [`SnapshotAssembler::finish`]. A runtime that crashes drops it.
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotAssembler {
-    pending: Option<(Zxid, Vec<u8>, u32)>,
+    parts: SnapshotParts<Vec<u8>>,
 }
 
 impl SnapshotAssembler {
-    /// A part of the snapshot at `zxid`. Part 0 drops whatever an unfinished one left.
+    /// A part of the snapshot at `zxid`.
     pub fn part(&mut self, zxid: Zxid, index: u32, data: &[u8]) {
-        if index == 0 {
-            self.pending = Some((zxid, Vec::new(), 0));
-        }
-        match &mut self.pending {
-            Some((z, bytes, n)) if *z == zxid && *n == index => {
-                bytes.extend_from_slice(data);
-                *n += 1;
-            }
-            _ => self.pending = None,
+        if let Some(bytes) = self.parts.part(zxid, index, Vec::new) {
+            bytes.extend_from_slice(data);
         }
     }
 
     /// The whole snapshot a `Snapshot` effect ends; `None` if its parts did not all come in
     /// order before it (the core broke its contract).
     pub fn finish(&mut self, zxid: Zxid, parts: u32, data: Arc<Vec<u8>>) -> Option<Arc<Vec<u8>>> {
-        let pending = self.pending.take();
-        if parts == 0 {
-            return Some(data);
-        }
-        match pending {
-            Some((z, mut bytes, n)) if z == zxid && n == parts => {
+        match self.parts.finish(zxid, parts).ok()? {
+            None => Some(data),
+            Some(mut bytes) => {
                 bytes.extend_from_slice(&data);
                 Some(Arc::new(bytes))
             }
-            _ => None,
         }
     }
 }
@@ -665,6 +709,39 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parts in order build one snapshot; part 0 starts afresh; a gap, a wrong zxid or a
+    /// wrong count loses it; a whole snapshot drops what was pending.
+    #[test]
+    fn snapshot_parts_follow_the_contract() {
+        let (a, b) = (Zxid(5), Zxid(9));
+        let mut p = SnapshotParts::<Vec<u32>>::default();
+        for i in 0..3 {
+            p.part(a, i, Vec::new).expect("in order").push(i);
+        }
+        assert_eq!(p.finish(a, 3), Ok(Some(vec![0, 1, 2])));
+        p.part(a, 0, Vec::new).expect("a start");
+        p.part(b, 0, Vec::new).expect("a new start").push(7);
+        assert_eq!(p.finish(b, 1), Ok(Some(vec![7])));
+        p.part(a, 0, Vec::new).expect("a start");
+        assert!(p.part(a, 2, Vec::new).is_none(), "a gap");
+        assert!(
+            p.part(a, 3, Vec::new).is_none(),
+            "nothing pending after a gap"
+        );
+        assert_eq!(p.finish(a, 4), Err(PartsMissing));
+        p.part(a, 0, Vec::new).expect("a start");
+        assert!(p.part(b, 1, Vec::new).is_none(), "another zxid");
+        p.part(a, 0, Vec::new).expect("a start");
+        assert_eq!(p.finish(a, 2), Err(PartsMissing), "a wrong count");
+        p.part(a, 0, Vec::new).expect("a start");
+        assert_eq!(p.finish(b, 0), Ok(None), "a whole snapshot");
+        assert_eq!(
+            p.finish(a, 1),
+            Err(PartsMissing),
+            "it dropped the pending one"
+        );
+    }
 
     /// The hand-written record is the bytes bincode writes for `SnapNodeRef`, which
     /// `SnapNode` reads back: every varint width and sign edge in every field.

@@ -12,6 +12,7 @@ pub mod epochs;
 pub mod log;
 pub mod snapshot;
 
+use ensemble_core::tree::SnapshotParts;
 use ensemble_core::{Epochs, Recovered, Txn, Zxid};
 use log::{LogCmd, LogEvent, Writer};
 use snapshot::SnapshotFileWriter;
@@ -320,8 +321,8 @@ fn snapshot_thread(
     rx: mpsc::Receiver<SnapCmd>,
     log_tx: mpsc::Sender<LogCmd>,
 ) {
-    // The snapshot being written and the index of the part it expects next.
-    let mut pending: Option<(SnapshotFileWriter, u32)> = None;
+    // The snapshot being written from its parts; `None` inside once it failed (reported).
+    let mut pending: SnapshotParts<Option<SnapshotFileWriter>> = SnapshotParts::default();
     // A lost background snapshot costs only recovery time: the log still has it all.
     let lost = |zxid: Zxid, why: &dyn std::fmt::Display| {
         tracing::error!("snapshot at {zxid} failed: {why}")
@@ -329,33 +330,27 @@ fn snapshot_thread(
     while let Ok(cmd) = rx.recv() {
         match cmd {
             SnapCmd::Part { zxid, index, data } => {
-                if index == 0 {
-                    pending = match SnapshotFileWriter::create(&opts.snap_dir, zxid) {
-                        Ok(w) => Some((w, 0)),
-                        Err(e) => {
+                let start = || {
+                    SnapshotFileWriter::create(&opts.snap_dir, zxid)
+                        .map_err(|e| lost(zxid, &e))
+                        .ok()
+                };
+                match pending.part(zxid, index, start) {
+                    Some(file) => {
+                        if let Some(Err(e)) = file.as_mut().map(|w| w.push(&data)) {
                             lost(zxid, &e);
-                            None
-                        }
-                    };
-                }
-                match pending.take() {
-                    Some((mut w, next)) if w.zxid() == zxid && next == index => {
-                        match w.push(&data) {
-                            Ok(()) => pending = Some((w, next + 1)),
-                            Err(e) => lost(zxid, &e),
+                            *file = None; // removes the temporary
                         }
                     }
-                    Some(_) => lost(zxid, &format_args!("part {index} came out of order")),
-                    None => {} // its start failed, and was reported
+                    None => lost(zxid, &format_args!("part {index} came out of order")),
                 }
             }
             SnapCmd::Write { zxid, parts, data } => {
-                let done = match (parts, pending.take()) {
-                    (0, _) => snapshot::write_snapshot(&opts.snap_dir, zxid, &data),
-                    (_, Some((mut w, next))) if w.zxid() == zxid && next == parts => {
-                        w.push(&data).and_then(|()| w.finish())
-                    }
-                    _ => {
+                let done = match pending.finish(zxid, parts) {
+                    Ok(None) => snapshot::write_snapshot(&opts.snap_dir, zxid, &data),
+                    Ok(Some(Some(mut w))) => w.push(&data).and_then(|()| w.finish()),
+                    Ok(Some(None)) => continue, // failed on the way, and was reported
+                    Err(_) => {
                         lost(zxid, &format_args!("its {parts} parts did not all come"));
                         continue;
                     }
@@ -365,7 +360,7 @@ fn snapshot_thread(
                     Err(e) => lost(zxid, &e),
                 }
             }
-            SnapCmd::Abandon => pending = None,
+            SnapCmd::Abandon => pending.abandon(),
             SnapCmd::Purge => match purge_snapshots(&opts) {
                 Ok(Some(keep_from)) => {
                     let _ = log_tx.send(LogCmd::Purge { keep_from });
