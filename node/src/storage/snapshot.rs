@@ -119,11 +119,6 @@ impl SnapshotFileWriter {
         Ok(w)
     }
 
-    /// The zxid of the snapshot being written.
-    pub fn zxid(&self) -> Zxid {
-        self.zxid
-    }
-
     /// Append the next bytes of the snapshot.
     pub fn push(&mut self, data: &[u8]) -> Result<(), StorageError> {
         self.data_len += data.len() as u64;
