@@ -4,6 +4,7 @@
 //! its txn is applied here, after the watch events that txn fired.
 
 use crate::acl;
+use crate::leader::Refusal;
 use crate::peer::PeerMsg;
 use crate::proto::{
     ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
@@ -196,6 +197,15 @@ impl Server {
                 .push((Zxid(req.last_zxid_seen as u64), conn));
             return;
         }
+        if self.closing_here(req.session_id) {
+            // Its closeSession is proposed: as ZooKeeper's touchSession, it has expired.
+            out.push(Effect::ConnectReply {
+                conn,
+                response: expired_response(req.read_only),
+            });
+            out.push(Effect::Close { conn });
+            return;
+        }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
             self.conns.insert(conn, c);
@@ -279,11 +289,13 @@ impl Server {
             rid,
         };
         let me = self.cfg.my_id;
-        if let Role::Leading(l) = &mut self.role
-            && !l.owner_check(session, me, &op)
-        {
-            self.session_moved(rid, out);
-            return;
+        let skip = self.plant(crate::plant::Plant::WriteAfterClose);
+        if let Role::Leading(l) = &mut self.role {
+            match l.prep_check(session, me, &op, skip) {
+                Ok(()) => {}
+                Err(Refusal::Moved) => return self.session_moved(rid, out),
+                Err(Refusal::Expired) => return self.session_expired(rid, out),
+            }
         }
         match &self.role {
             Role::Leading(_) => self.propose(session, cxid, origin, op, out),
@@ -314,6 +326,35 @@ impl Server {
             out.push(Effect::Close { conn });
             self.drop_conn(conn);
         }
+    }
+
+    /// The leader refused request `rid`: its session is closing, closed or unknown there
+    /// (ZooKeeper's SESSIONEXPIRED from checkSession). The request is answered with that error
+    /// in its turn; a connection still creating its session is told it expired and closed.
+    pub(crate) fn session_expired(&mut self, rid: u64, out: &mut Vec<Effect>) {
+        let Some(conn) = self.rid_owner.remove(&rid) else {
+            return;
+        };
+        let applied = self.tree.last_zxid();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let ConnPhase::Creating { .. } = c.phase {
+            let read_only = c.read_only;
+            out.push(Effect::ConnectReply {
+                conn,
+                response: expired_response(read_only),
+            });
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
+            return;
+        }
+        for p in c.queue.iter_mut() {
+            if matches!(p.wait, Wait::Write { rid: r } if r == rid) {
+                p.result = Some((applied, Err(KeeperError::SessionExpired)));
+            }
+        }
+        self.drain(conn, out);
     }
 
     /// A sync on behalf of `conn`; record what waits for it, then [`Self::start_sync`].
@@ -403,7 +444,8 @@ impl Server {
                 continue;
             };
             let (session, read_only) = (c.session, c.read_only);
-            if let Some(&stored) = self.tree.sessions().get(&session) {
+            let stored = self.tree.sessions().get(&session).copied();
+            if let Some(stored) = stored.filter(|_| !self.closing_here(session)) {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.timeout_ms = stored;
                 }
@@ -417,6 +459,12 @@ impl Server {
                 self.drop_conn(conn);
             }
         }
+    }
+
+    /// Does this server lead and hold `session` closing (closeSession proposed, not yet
+    /// applied)? A learner learns of it only once applied, through its sync point.
+    fn closing_here(&self, session: SessionId) -> bool {
+        matches!(&self.role, Role::Leading(l) if l.closing.contains(&session))
     }
 
     /// Session activity: the leader resets the expiry; a learner reports it with its pings.
@@ -465,7 +513,7 @@ impl Server {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.closing = true;
                 }
-                self.write_or_hold(conn, session, xid, TxnOp::CloseSession, out)
+                Self::held_write(session, xid, TxnOp::CloseSession)
             }
             r if r.is_write() => {
                 let auth = self
@@ -473,7 +521,7 @@ impl Server {
                     .get(&conn)
                     .map(|c| c.auth.clone())
                     .unwrap_or_default();
-                self.write_or_hold(conn, session, xid, TxnOp::Write { request: r, auth }, out)
+                Self::held_write(session, xid, TxnOp::Write { request: r, auth })
             }
             r => Wait::Read(r),
         };
@@ -527,33 +575,17 @@ impl Server {
         self.drain(conn, out);
     }
 
-    /// Submit a write now, or hold it while an earlier `sync` of the same connection is still
-    /// unanswered: the quorum round of a sync outlasts a commit, and the session's later write
-    /// must not take effect before the reads that follow its sync.
-    fn write_or_hold(
-        &mut self,
-        conn: ConnId,
-        session: SessionId,
-        xid: i32,
-        op: TxnOp,
-        out: &mut Vec<Effect>,
-    ) -> Wait {
-        let behind_sync = self.conns.get(&conn).is_some_and(|c| {
-            c.queue
-                .iter()
-                .any(|p| matches!(p.wait, Wait::Sync { .. } | Wait::Held { .. }))
-        });
-        if behind_sync {
-            return Wait::Held {
-                op,
-                session,
-                cxid: xid,
-            };
+    /// A write enters the connection's queue held; `drain` submits it (`release_held`) at
+    /// once unless an earlier `sync` of the same connection is still unanswered: the quorum
+    /// round of a sync outlasts a commit, and the session's later write must not take effect
+    /// before the reads that follow its sync. Queued before it is submitted, a write the
+    /// leader refuses at once (our own client's) finds its place to be answered.
+    fn held_write(session: SessionId, xid: i32, op: TxnOp) -> Wait {
+        Wait::Held {
+            op,
+            session,
+            cxid: xid,
         }
-        let rid = self.new_rid();
-        self.rid_owner.insert(rid, conn);
-        self.submit(session, xid, rid, op, out);
-        Wait::Write { rid }
     }
 
     /// Submit the held writes that no unanswered `sync` precedes any more.

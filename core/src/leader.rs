@@ -74,6 +74,15 @@ pub(crate) struct Leader {
     pub owners: BTreeMap<SessionId, ServerId>,
 }
 
+/// Why the leader will not propose a client's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The session is closing, closed or unknown: SESSIONEXPIRED.
+    Expired,
+    /// Another server owns the session now: SESSIONMOVED.
+    Moved,
+}
+
 impl Leader {
     pub(crate) fn learner_ids(&self) -> Vec<ServerId> {
         self.learners.keys().copied().collect()
@@ -107,13 +116,45 @@ impl Leader {
         self.owners.remove(&session);
     }
 
-    /// May `server` submit `op` for `session`? As ZooKeeper's `SessionTracker.checkSession`:
-    /// the first server to ask owns a session nobody owns yet; closeSession is never refused.
-    pub(crate) fn owner_check(&mut self, session: SessionId, server: ServerId, op: &TxnOp) -> bool {
-        if matches!(op, TxnOp::CloseSession) {
-            return true;
+    /// May `server` submit `op` for `session`? ZooKeeper's `PrepRequestProcessor` with
+    /// `SessionTracker.checkSession`: a write of a session the leader does not track (never
+    /// created, or closed) or has marked closing is refused (SESSIONEXPIRED), so nothing of a
+    /// session is proposed after its closeSession; the first server to ask owns a session
+    /// nobody owns yet, and another's requests are SESSIONMOVED. closeSession is never refused
+    /// (ZooKeeper checks nothing for it) and marks the session closing at once, before its
+    /// txn commits; a createSession of an id still in use is refused.
+    pub(crate) fn prep_check(
+        &mut self,
+        session: SessionId,
+        server: ServerId,
+        op: &TxnOp,
+        skip_closing: bool,
+    ) -> Result<(), Refusal> {
+        match op {
+            TxnOp::CloseSession => {
+                self.closing.insert(session);
+                Ok(())
+            }
+            TxnOp::CreateSession { .. } => {
+                if self.sessions.contains_key(&session) || self.closing.contains(&session) {
+                    return Err(Refusal::Expired);
+                }
+                self.owners.insert(session, server);
+                Ok(())
+            }
+            // The leader's own reaper, never a client's.
+            TxnOp::DeleteContainer { .. } => Ok(()),
+            TxnOp::Write { .. } => {
+                let live = self.sessions.contains_key(&session) && !self.closing.contains(&session);
+                if !live && !skip_closing {
+                    return Err(Refusal::Expired);
+                }
+                if *self.owners.entry(session).or_insert(server) != server {
+                    return Err(Refusal::Moved);
+                }
+                Ok(())
+            }
         }
-        *self.owners.entry(session).or_insert(server) == server
     }
 
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
@@ -316,14 +357,18 @@ impl Server {
                 {
                     return;
                 }
-                if !self.leader_mut().owner_check(session, from, &op) {
-                    out.push(Effect::Send {
+                let skip = self.plant(Plant::WriteAfterClose);
+                match self.leader_mut().prep_check(session, from, &op, skip) {
+                    Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
+                    Err(Refusal::Moved) => out.push(Effect::Send {
                         to: from,
                         msg: PeerMsg::SessionMoved { rid },
-                    });
-                    return;
+                    }),
+                    Err(Refusal::Expired) => out.push(Effect::Send {
+                        to: from,
+                        msg: PeerMsg::SessionExpired { rid },
+                    }),
                 }
-                self.propose(session, cxid, Origin { server: from, rid }, op, out);
             }
             PeerMsg::SyncRequest { id }
                 if self.leader().learners.get(&from).map(|h| h.phase)

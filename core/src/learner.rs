@@ -244,6 +244,7 @@ impl Server {
                 self.sync_confirmed(id, zxid, out);
             }
             PeerMsg::SessionMoved { rid } => self.session_moved(rid, out),
+            PeerMsg::SessionExpired { rid } => self.session_expired(rid, out),
             other => {
                 tracing::debug!(
                     server = self.cfg.my_id,

@@ -168,6 +168,11 @@ pub enum PeerMsg {
     SessionMoved {
         rid: u64,
     },
+    /// leader -> learner: the request `rid` came for a session that is closing, closed or
+    /// unknown (ZooKeeper's SESSIONEXPIRED from checkSession); nothing was proposed.
+    SessionExpired {
+        rid: u64,
+    },
 }
 
 impl PeerMsg {
@@ -211,6 +216,7 @@ impl PeerMsg {
             PeerMsg::SyncReply { .. } => "SYNC(reply)",
             PeerMsg::Revalidate { .. } => "REVALIDATE",
             PeerMsg::SessionMoved { .. } => "SESSIONMOVED",
+            PeerMsg::SessionExpired { .. } => "SESSIONEXPIRED",
         }
     }
 }

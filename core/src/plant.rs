@@ -23,10 +23,13 @@ pub enum Plant {
     SyncWithoutQuorum,
     /// Some watch triggers are dropped.
     LostWatch,
+    /// The leader proposes a write of a session it has marked closing or no longer tracks
+    /// (no checkSession): writes land after the session's closeSession.
+    WriteAfterClose,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 7] = [
+    pub const ALL: [Plant; 8] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -34,6 +37,7 @@ impl Plant {
         Plant::EphemeralSurvivesExpiry,
         Plant::SyncWithoutQuorum,
         Plant::LostWatch,
+        Plant::WriteAfterClose,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Plant {
             Plant::EphemeralSurvivesExpiry => "ephemeral-survives-expiry",
             Plant::SyncWithoutQuorum => "sync-without-quorum",
             Plant::LostWatch => "lost-watch",
+            Plant::WriteAfterClose => "write-after-close",
         }
     }
 

@@ -17,12 +17,18 @@
 //!                          delete PATH | children PATH [watch] | exists PATH [watch] | sync PATH
 //!   pipeline client=C R1 ; R2 ; ...   requests sent back to back before any reply
 //!   disconnect client=C    the client's connection drops
+//!   quiet client=C         the client stops pinging (its session expires as time passes)
+//!   op requests also: auth SCHEME CRED | setacl PATH SPEC | getacl PATH | whoami |
+//!                     addwatch PATH [recursive] | ephemerals PREFIX | count PATH;
+//!                     a create takes `acl=SCHEME:ID:PERMS` (perms `cdrwa`)
 //!   status                 every server's role, epoch, zxids and tree digest
 //!   tree id=N              the data tree of server N (paths and data)
 
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_core::proto::{ConnectRequest, CreateMode, CreateOp, Request, Response};
+use ensemble_core::proto::{
+    Acl, AddWatchMode, ConnectRequest, CreateMode, CreateOp, Id, Request, Response, perms,
+};
 use ensemble_core::server::{ConnId, Effect, Epochs, Event, Millis, Recovered, Server};
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
@@ -47,6 +53,8 @@ struct Client {
     last_zxid: i64,
     next_xid: i32,
     pending: BTreeMap<i32, String>,
+    /// Sends no pings while time passes (`quiet`): its session expires.
+    quiet: bool,
 }
 
 struct World {
@@ -445,7 +453,40 @@ fn num(args: &[&str], key: &str) -> u64 {
         .unwrap_or_else(|| panic!("missing {key}="))
 }
 
+/// `SCHEME:ID:PERMS`, perms as zkCli writes them (`cdrwa`); the id may hold colons
+/// (`digest:user:hash:r`, `auth::cdrwa`).
+fn parse_acl(spec: &str) -> Vec<Acl> {
+    let (scheme, rest) = spec.split_once(':').expect("acl SCHEME:ID:PERMS");
+    let (id, letters) = rest.rsplit_once(':').expect("acl SCHEME:ID:PERMS");
+    let mut p = 0;
+    for ch in letters.chars() {
+        p |= match ch {
+            'r' => perms::READ,
+            'w' => perms::WRITE,
+            'c' => perms::CREATE,
+            'd' => perms::DELETE,
+            'a' => perms::ADMIN,
+            other => panic!("unknown permission {other}"),
+        };
+    }
+    vec![Acl {
+        perms: p,
+        id: Id::new(scheme, id),
+    }]
+}
+
 fn parse_request(words: &[&str]) -> Request {
+    // `acl=SPEC` anywhere sets a create's ACL (open by default)
+    let acl = words
+        .iter()
+        .find_map(|w| w.strip_prefix("acl="))
+        .map(parse_acl)
+        .unwrap_or_else(Acl::open_unsafe);
+    let words: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with("acl="))
+        .collect();
     let path = words.get(1).map(|s| s.to_string()).unwrap_or_default();
     let watch = words.contains(&"watch");
     match words[0] {
@@ -460,7 +501,7 @@ fn parse_request(words: &[&str]) -> Request {
                 op: CreateOp::Create,
                 path,
                 data: words.get(2).unwrap_or(&"").as_bytes().to_vec(),
-                acl: ensemble_core::proto::Acl::open_unsafe(),
+                acl,
                 mode,
                 ttl: -1,
             }
@@ -476,6 +517,28 @@ fn parse_request(words: &[&str]) -> Request {
         "delete" => Request::Delete { path, version: -1 },
         "sync" => Request::Sync { path },
         "close" => Request::CloseSession,
+        // `auth SCHEME CREDENTIALS`, e.g. `auth digest user:pw`
+        "auth" => Request::Auth {
+            scheme: path,
+            auth: words.get(2).unwrap_or(&"").as_bytes().to_vec(),
+        },
+        "setacl" => Request::SetAcl {
+            path,
+            acl: parse_acl(words.get(2).expect("setacl PATH SPEC")),
+            version: -1,
+        },
+        "getacl" => Request::GetAcl { path },
+        "whoami" => Request::WhoAmI,
+        "addwatch" => Request::AddWatch {
+            path,
+            mode: if words.contains(&"recursive") {
+                AddWatchMode::PersistentRecursive
+            } else {
+                AddWatchMode::Persistent
+            },
+        },
+        "ephemerals" => Request::GetEphemerals { prefix: path },
+        "count" => Request::GetAllChildrenNumber { path },
         other => panic!("unknown op {other}"),
     }
 }
@@ -509,7 +572,12 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
             while left > 0 {
                 let step = left.min(50);
                 // Connected clients ping, as real ones do at a third of their timeout.
-                let live: Vec<(ServerId, ConnId)> = w.conn_owner.keys().copied().collect();
+                let live: Vec<(ServerId, ConnId)> = w
+                    .conn_owner
+                    .iter()
+                    .filter(|(_, name)| !w.clients[name.as_str()].quiet)
+                    .map(|(k, _)| *k)
+                    .collect();
                 for (server, conn) in live {
                     w.step(
                         server,
@@ -616,6 +684,7 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
                     last_zxid: last,
                     next_xid: 1,
                     pending: BTreeMap::new(),
+                    quiet: false,
                 },
             );
             w.conn_owner.insert((server, conn), name);
@@ -636,6 +705,10 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
                 },
             );
             w.stabilize();
+        }
+        "quiet" => {
+            let name = arg(args, "client").expect("client=");
+            w.clients.get_mut(name).expect("client").quiet = true;
         }
         "disconnect" => {
             let name = arg(args, "client").expect("client=");

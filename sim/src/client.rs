@@ -214,6 +214,14 @@ impl Client {
         }
     }
 
+    /// The request at the front of the pipeline, if its xid is `xid` (what a reply answers).
+    pub fn pending_request(&self, xid: i32) -> Option<&Request> {
+        self.pending
+            .front()
+            .filter(|p| p.xid == xid)
+            .map(|p| &p.request)
+    }
+
     pub fn session_id(&self) -> SessionId {
         self.session.as_ref().map(|s| s.id).unwrap_or(0)
     }

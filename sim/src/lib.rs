@@ -5,6 +5,7 @@
 //! The same seed on the same build gives the same trace (and the same trace hash).
 
 pub mod check;
+pub mod check_session;
 pub mod client;
 pub mod disk;
 pub mod lines;

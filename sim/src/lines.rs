@@ -98,6 +98,7 @@ impl std::fmt::Display for MsgD<'_> {
             PeerMsg::SyncReply { id, zxid } => write!(f, "SYNC(reply) {id} {zxid}"),
             PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
             PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
+            PeerMsg::SessionExpired { rid } => write!(f, "SESSIONEXPIRED rid={rid}"),
         }
     }
 }
@@ -412,6 +413,10 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
         }
         PeerMsg::SessionMoved { rid } => {
             h.u(19);
+            h.u(*rid);
+        }
+        PeerMsg::SessionExpired { rid } => {
+            h.u(20);
             h.u(*rid);
         }
     }

@@ -336,6 +336,8 @@ pub struct World {
     client_inbox: BTreeMap<usize, VecDeque<(ConnId, S2C)>>,
     shared: Shared,
     pub reference: Reference,
+    /// `session.no-write-after-close`, `client.no-ok-after-close`.
+    sessions: crate::check_session::SessionClaims,
     pub trace: Trace,
     /// Every proposed txn (shared with the disks that log it), with when it was first logged.
     proposals: BTreeMap<Zxid, (Arc<Txn>, u64)>,
@@ -469,6 +471,7 @@ impl World {
         let fault_end = params.fault_phase_ms;
         World {
             reference: Reference::new(plant),
+            sessions: crate::check_session::SessionClaims::new(),
             plant,
             now: 0,
             seq: 0,
@@ -1221,6 +1224,7 @@ impl World {
             }
             self.emit(Who::Ref, "", &CommitLine(&t));
             self.reference.apply(&t, now)?;
+            self.sessions.on_commit(&t, now)?;
         }
         Ok(())
     }
@@ -1906,6 +1910,17 @@ impl World {
             S2C::Close => self.log(who, "", format_args!("conn {conn} closed by server")),
         }
         let now = self.now;
+        if let S2C::Reply { xid, zxid, reply } = &m
+            && let Some(request) = self.clients[c].pending_request(*xid)
+        {
+            let session = self.clients[c].session_id();
+            if let Err(v) = self
+                .sessions
+                .on_reply(c, session, request, *zxid, reply, now)
+            {
+                self.fail(v);
+            }
+        }
         self.with_client(c, |cl, cx| {
             match m {
                 S2C::Connected(r) => cl.on_connected(cx, r)?,

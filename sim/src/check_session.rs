@@ -1,0 +1,165 @@
+//! Session claims: nothing of a session takes effect after the session ended.
+//!
+//! ZooKeeper's leader checks the session of every write it prepares (`checkSession`): a
+//! session it has marked closing (its closeSession is prepared, maybe not yet committed) or no
+//! longer tracks gets SESSIONEXPIRED, so no write of it is ever proposed after its
+//! closeSession. Two claims hold that line:
+//!
+//! * `session.no-write-after-close`: in the committed history, no client write (and no
+//!   createSession re-using the id) of session S has a zxid after S's closeSession;
+//! * `client.no-ok-after-close`: no client is told `ok` for a write whose zxid is after its
+//!   session's closeSession.
+//!
+//! History that arrived as a snapshot is not replayed txn by txn, so a closeSession inside it
+//! is not seen: the claims are then weaker, never wrong.
+
+use crate::check::{Violation, violation};
+use ensemble_core::proto::{Reply, Request, SessionId};
+use ensemble_core::txn::{Txn, TxnOp};
+use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
+
+/// When each session's closeSession committed (the first one: a second is harmless).
+#[derive(Clone, Debug, Default)]
+pub struct SessionClaims {
+    closed: BTreeMap<SessionId, Zxid>,
+}
+
+impl SessionClaims {
+    pub fn new() -> SessionClaims {
+        SessionClaims::default()
+    }
+
+    /// The zxid of `session`'s closeSession, if one has committed.
+    pub fn closed_at(&self, session: SessionId) -> Option<Zxid> {
+        self.closed.get(&session).copied()
+    }
+
+    /// A txn committed (in zxid order): `session.no-write-after-close`.
+    pub fn on_commit(&mut self, txn: &Txn, now: u64) -> Result<(), Violation> {
+        match &txn.op {
+            TxnOp::CloseSession => {
+                self.closed.entry(txn.session).or_insert(txn.zxid);
+                Ok(())
+            }
+            TxnOp::Write { request, .. } => match self.closed_at(txn.session) {
+                Some(closed) => Err(violation(
+                    "session.no-write-after-close",
+                    now,
+                    format!(
+                        "{:?} (cxid {}) of session 0x{:x} committed at {}, after the session's closeSession at {closed}",
+                        request.opcode(),
+                        txn.cxid,
+                        txn.session,
+                        txn.zxid
+                    ),
+                )),
+                None => Ok(()),
+            },
+            TxnOp::CreateSession { .. } => match self.closed_at(txn.session) {
+                Some(closed) => Err(violation(
+                    "session.no-write-after-close",
+                    now,
+                    format!(
+                        "createSession 0x{:x} committed at {}, re-using the id of a session closed at {closed}",
+                        txn.session, txn.zxid
+                    ),
+                )),
+                None => Ok(()),
+            },
+            TxnOp::DeleteContainer { .. } => Ok(()),
+        }
+    }
+
+    /// Client `client` of `session` got `reply` at `zxid` for `request`:
+    /// `client.no-ok-after-close`.
+    pub fn on_reply(
+        &self,
+        client: usize,
+        session: SessionId,
+        request: &Request,
+        zxid: i64,
+        reply: &Reply,
+        now: u64,
+    ) -> Result<(), Violation> {
+        if !request.is_write() || matches!(request, Request::CloseSession) || reply.is_err() {
+            return Ok(());
+        }
+        let Some(closed) = self.closed_at(session) else {
+            return Ok(());
+        };
+        if zxid > closed.as_i64() {
+            return Err(violation(
+                "client.no-ok-after-close",
+                now,
+                format!(
+                    "client {client} session 0x{session:x}: {:?} acknowledged ok at {}, after the session's closeSession at {closed}",
+                    request.opcode(),
+                    Zxid(zxid as u64)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::proto::Response;
+    use ensemble_core::txn::Origin;
+
+    fn txn(zxid: u64, session: SessionId, op: TxnOp) -> Txn {
+        Txn {
+            zxid: Zxid(zxid),
+            time: 0,
+            session,
+            cxid: 1,
+            origin: Origin::NONE,
+            op,
+        }
+    }
+
+    fn set_data() -> Request {
+        Request::SetData {
+            path: "/a".into(),
+            data: vec![],
+            version: -1,
+        }
+    }
+
+    #[test]
+    fn a_write_after_close_breaks_both_claims() {
+        let mut c = SessionClaims::new();
+        let write = TxnOp::Write {
+            request: set_data(),
+            auth: vec![],
+        };
+        c.on_commit(&txn(1, 7, TxnOp::CreateSession { timeout_ms: 10 }), 0)
+            .expect("create");
+        c.on_commit(&txn(2, 7, write.clone()), 0)
+            .expect("a write while the session lives");
+        c.on_commit(&txn(3, 7, TxnOp::CloseSession), 0)
+            .expect("close");
+        c.on_commit(&txn(4, 8, write.clone()), 0)
+            .expect("another session's write");
+        let v = c.on_commit(&txn(5, 7, write), 0).expect_err("after close");
+        assert_eq!(v.claim, "session.no-write-after-close");
+        let ok: Reply = Ok(Response::Empty);
+        c.on_reply(0, 7, &set_data(), 2, &ok, 0)
+            .expect("ok before the close");
+        c.on_reply(
+            0,
+            7,
+            &set_data(),
+            5,
+            &Err(ensemble_core::proto::KeeperError::SessionExpired),
+            0,
+        )
+        .expect("an error after the close");
+        let v = c
+            .on_reply(0, 7, &set_data(), 5, &ok, 0)
+            .expect_err("ok after the close");
+        assert_eq!(v.claim, "client.no-ok-after-close");
+    }
+}
