@@ -498,6 +498,10 @@ impl Server {
         let session = c.session;
         let opcode = request.opcode();
         self.touch(session);
+        if let Request::Auth { scheme, auth } = request {
+            self.add_auth(conn, xid, &scheme, &auth, out);
+            return;
+        }
         let mut sync_id = None;
         let wait = match request {
             Request::Sync { path } => {
@@ -526,9 +530,11 @@ impl Server {
             r => Wait::Read(r),
         };
         if let Some(c) = self.conns.get_mut(&conn) {
+            let auth_len = c.auth.len();
             c.queue.push_back(Pending {
                 xid,
                 opcode,
+                auth_len,
                 wait,
                 result: None,
             });
@@ -537,6 +543,50 @@ impl Server {
             self.start_sync(id, out);
         }
         self.drain(conn, out);
+    }
+
+    /// addAuthInfo, as ZooKeeper's `processPacket` takes an auth packet: out of band, on
+    /// arrival. The new id counts for every request sent after it (a write captures its
+    /// connection's ids when it is queued, a read when it is answered, so those sent before
+    /// keep the ids they were sent with), and the reply goes at once, ahead of replies still
+    /// pending, with zxid 0. A failed auth is answered AUTHFAILED and the connection closed
+    /// after it.
+    fn add_auth(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        scheme: &str,
+        auth: &[u8],
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let id = match std::str::from_utf8(auth) {
+            Ok(text) if scheme == acl::DIGEST => Some(Id::new(acl::DIGEST, &acl::digest_id(text))),
+            _ => None,
+        };
+        let reply = match id {
+            Some(id) => {
+                if !c.auth.contains(&id) {
+                    c.auth.push(id);
+                }
+                Ok(Response::Empty)
+            }
+            None => Err(KeeperError::AuthFailed),
+        };
+        let failed = reply.is_err();
+        out.push(Effect::Reply {
+            conn,
+            xid,
+            zxid: Zxid::ZERO,
+            opcode: OpCode::Auth,
+            reply,
+        });
+        if failed {
+            out.push(Effect::Close { conn });
+            self.drop_conn(conn);
+        }
     }
 
     /// A request the runtime answers without decoding it (see `Event::ClientRefused`). It takes
@@ -561,9 +611,11 @@ impl Server {
             return;
         }
         let session = c.session;
+        let auth_len = c.auth.len();
         c.queue.push_back(Pending {
             xid,
             opcode,
+            auth_len,
             // never read: the result is already there
             wait: Wait::Read(Request::Ping),
             result: Some((applied, reply)),
@@ -648,7 +700,7 @@ impl Server {
             let (zxid, reply) = match (p.result, p.wait) {
                 (Some(r), _) => r,
                 (None, Wait::Read(request)) => {
-                    let reply = self.read(conn, request);
+                    let reply = self.read(conn, request, p.auth_len);
                     // setWatches fires what changed while the client was away, before its reply.
                     for (c, event) in std::mem::take(&mut self.deferred_watches) {
                         out.push(Effect::Watch { conn: c, event });
@@ -677,30 +729,15 @@ impl Server {
     }
 
     /// A request answered from the local tree and this server's own connection state.
-    fn read(&mut self, conn: ConnId, request: Request) -> Reply {
+    fn read(&mut self, conn: ConnId, request: Request, auth_len: usize) -> Reply {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(KeeperError::ConnectionLoss);
         };
         match request {
             Request::Ping => Ok(Response::Empty),
-            Request::Auth { scheme, auth } => {
-                if scheme != "digest" {
-                    c.closing = true;
-                    return Err(KeeperError::AuthFailed);
-                }
-                let Ok(text) = std::str::from_utf8(&auth) else {
-                    c.closing = true;
-                    return Err(KeeperError::AuthFailed);
-                };
-                let id = Id::new("digest", &acl::digest_id(text));
-                if !c.auth.contains(&id) {
-                    c.auth.push(id);
-                }
-                Ok(Response::Empty)
-            }
             // As ZooKeeper's digest provider names a user: without the password hash.
             Request::WhoAmI => Ok(Response::WhoAmI(
-                c.auth
+                c.auth[..auth_len.min(c.auth.len())]
                     .iter()
                     .map(|id| {
                         let user = match id.scheme.as_str() {
@@ -763,7 +800,7 @@ impl Server {
                 Ok(Response::Empty)
             }
             r => {
-                let auth = c.auth.clone();
+                let auth = c.auth[..auth_len.min(c.auth.len())].to_vec();
                 let r = zk_read_paths(r)?;
                 let mut reply = self.tree.read(&r, &auth);
                 if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =

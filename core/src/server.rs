@@ -238,6 +238,9 @@ pub(crate) enum Wait {
 pub(crate) struct Pending {
     pub xid: i32,
     pub opcode: OpCode,
+    /// How many of the connection's auth ids it was sent with (they are only ever added): a
+    /// read is judged with those, not with ids an addAuth sent after it added.
+    pub auth_len: usize,
     pub wait: Wait,
     pub result: Option<(Zxid, Reply)>,
 }
