@@ -746,8 +746,21 @@ impl Server {
         let outcome = self.tree.apply(txn);
         assert_eq!(self.tree.last_zxid(), txn.zxid);
         let mut events = Vec::new();
-        for trigger in &outcome.triggers {
+        for (trigger, acl) in outcome.triggers.iter().zip(&outcome.watch_acls) {
+            let start = events.len();
             self.watches.trigger(trigger, &mut events);
+            // As ZooKeeper 3.8.4+ (CVE-2024-23944): an event reaches only a connection that
+            // may READ the node it names (the parent, for a child event); the watch is spent
+            // either way.
+            if let Some(acl) = acl {
+                let fired = events.split_off(start);
+                let conns = &self.conns;
+                events.extend(fired.into_iter().filter(|(conn, _)| {
+                    conns
+                        .get(conn)
+                        .is_some_and(|c| crate::acl::check(acl, crate::proto::perms::READ, &c.auth))
+                }));
+            }
         }
         let lose = self.plant(Plant::LostWatch) && txn.zxid.counter() % 3 == 1;
         if !lose {

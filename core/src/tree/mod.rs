@@ -28,6 +28,7 @@ use crate::zxid::Zxid;
 use acl_cache::AclCache;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// What the tree needs to know from the configuration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,12 +46,26 @@ pub struct Trigger {
     pub kind: EventType,
 }
 
+/// The ACL a watch event is checked against before it is delivered (ZooKeeper 3.8.4+, the
+/// fix of CVE-2024-23944): the changed node's ACL as it stood at the change (a deleted node's
+/// own), the parent's for NodeChildrenChanged. `None` when anyone may READ it.
+pub type WatchAcl = Option<Arc<[Acl]>>;
+
 /// The result of applying one txn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplyOutcome {
     pub reply: Reply,
     /// In the order ZooKeeper fires them.
     pub triggers: Vec<Trigger>,
+    /// One per trigger: whom its event may reach.
+    pub watch_acls: Vec<WatchAcl>,
+}
+
+/// Triggers as a txn fires them, each with its [`WatchAcl`].
+#[derive(Default)]
+struct Fired {
+    triggers: Vec<Trigger>,
+    acls: Vec<WatchAcl>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +190,7 @@ struct Batch {
     undo: Option<Vec<Undo>>,
     release: Vec<u32>,
     triggers: Vec<Trigger>,
+    acls: Vec<WatchAcl>,
 }
 
 impl Batch {
@@ -183,6 +199,7 @@ impl Batch {
             undo: None,
             release: Vec::new(),
             triggers: Vec::new(),
+            acls: Vec::new(),
         }
     }
     fn multi() -> Batch {
@@ -190,6 +207,7 @@ impl Batch {
             undo: Some(Vec::new()),
             release: Vec::new(),
             triggers: Vec::new(),
+            acls: Vec::new(),
         }
     }
     fn record(&mut self, u: impl FnOnce() -> Undo) {
@@ -197,11 +215,12 @@ impl Batch {
             undo.push(u());
         }
     }
-    fn trigger(&mut self, path: &str, kind: EventType) {
+    fn trigger(&mut self, path: &str, kind: EventType, acl: WatchAcl) {
         self.triggers.push(Trigger {
             path: path.to_string(),
             kind,
         });
+        self.acls.push(acl);
     }
 }
 
@@ -330,7 +349,7 @@ impl DataTree {
             self.last_zxid
         );
         self.last_zxid = txn.zxid;
-        let mut triggers = Vec::new();
+        let mut triggers = Fired::default();
         let reply = match &txn.op {
             TxnOp::CreateSession { timeout_ms } => {
                 self.put_session(txn.session, *timeout_ms);
@@ -352,10 +371,15 @@ impl DataTree {
             TxnOp::DeleteContainer { path } => self.delete_container(txn, path, &mut triggers),
         };
         assert!(
-            reply.is_ok() || triggers.is_empty(),
+            reply.is_ok() || triggers.triggers.is_empty(),
             "a failed txn fired watches"
         );
-        ApplyOutcome { reply, triggers }
+        assert_eq!(triggers.triggers.len(), triggers.acls.len());
+        ApplyOutcome {
+            reply,
+            triggers: triggers.triggers,
+            watch_acls: triggers.acls,
+        }
     }
 
     fn put_session(&mut self, session: SessionId, timeout_ms: i32) {
@@ -370,7 +394,7 @@ impl DataTree {
     }
 
     /// `DataTree.killSession`: delete the session's ephemerals (sorted), then forget it.
-    fn close_session(&mut self, txn: &Txn, triggers: &mut Vec<Trigger>) {
+    fn close_session(&mut self, txn: &Txn, triggers: &mut Fired) {
         if let Some(timeout) = self.sessions.remove(&txn.session) {
             self.sessions_digest = self
                 .sessions_digest
@@ -397,7 +421,7 @@ impl DataTree {
         self.commit(batch, triggers);
     }
 
-    fn apply_write(&mut self, cx: &Ctx, request: &Request, triggers: &mut Vec<Trigger>) -> Reply {
+    fn apply_write(&mut self, cx: &Ctx, request: &Request, triggers: &mut Fired) -> Reply {
         let (request, nulls) = match request {
             Request::NullData { request, ops } => (&**request, &ops[..]),
             r => (r, &[][..]),
@@ -453,12 +477,7 @@ impl DataTree {
         !self.null_data.is_empty() && self.null_data.contains(path)
     }
 
-    fn apply_write_op(
-        &mut self,
-        cx: &Ctx,
-        request: &Request,
-        triggers: &mut Vec<Trigger>,
-    ) -> Reply {
+    fn apply_write_op(&mut self, cx: &Ctx, request: &Request, triggers: &mut Fired) -> Reply {
         if let Request::Multi(ops) = request {
             return Ok(self.multi(cx, ops, triggers));
         }
@@ -507,7 +526,7 @@ impl DataTree {
 
     /// All or nothing. On failure every op reports an error as ZooKeeper's multi does: 0 for
     /// the ops before the failing one, its code for it, RuntimeInconsistency after it.
-    fn multi(&mut self, cx: &Ctx, ops: &[MultiOp], triggers: &mut Vec<Trigger>) -> Response {
+    fn multi(&mut self, cx: &Ctx, ops: &[MultiOp], triggers: &mut Fired) -> Response {
         let mut batch = Batch::multi();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
@@ -563,11 +582,12 @@ impl DataTree {
         Response::Multi(results)
     }
 
-    fn commit(&mut self, batch: Batch, triggers: &mut Vec<Trigger>) {
+    fn commit(&mut self, batch: Batch, triggers: &mut Fired) {
         for acl in batch.release {
             self.acls.release(acl);
         }
-        triggers.extend(batch.triggers);
+        triggers.triggers.extend(batch.triggers);
+        triggers.acls.extend(batch.acls);
     }
 
     /// Take back a multi's applied ops, newest first. Nodes it deleted keep their ACL
@@ -699,8 +719,10 @@ impl DataTree {
             parent: parent_key.clone(),
             parent_meta,
         });
-        batch.trigger(&path, EventType::NodeCreated);
-        batch.trigger(&parent_key, EventType::NodeChildrenChanged);
+        let node_acl = self.watch_acl(acl_slot);
+        let parent_acl = self.watch_acl(parent_meta.acl);
+        batch.trigger(&path, EventType::NodeCreated, node_acl);
+        batch.trigger(&parent_key, EventType::NodeChildrenChanged, parent_acl);
         Ok(Done::Created { path, stat })
     }
 
@@ -728,7 +750,7 @@ impl DataTree {
     /// The leader's reaper (ZooKeeper's deleteContainer), checked as `pRequest2Txn` does, and
     /// stricter on one point: the node must still be a container or TTL node that qualifies at
     /// the txn's time, so a node recreated or refreshed since the reaper looked survives.
-    fn delete_container(&mut self, txn: &Txn, path: &str, triggers: &mut Vec<Trigger>) -> Reply {
+    fn delete_container(&mut self, txn: &Txn, path: &str, triggers: &mut Fired) -> Reply {
         parent_for_delete(path)?;
         let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
         if node.meta.num_children > 0 {
@@ -779,7 +801,8 @@ impl DataTree {
             data: old_data,
             meta: old_meta,
         });
-        batch.trigger(path, EventType::NodeDataChanged);
+        let acl_slot = node.meta.acl;
+        batch.trigger(path, EventType::NodeDataChanged, self.watch_acl(acl_slot));
         Ok(Done::DataSet(stat))
     }
 
@@ -830,6 +853,8 @@ impl DataTree {
         });
         let node = self.remove_node(path);
         assert_eq!(node.meta.num_children, 0, "deleting {path} with children");
+        // Still referenced (released at commit): its watch events are checked against it.
+        let node_acl = node.meta.acl;
         batch.release.push(node.meta.acl);
         batch.record(|| Undo::Deleted {
             path: path.into(),
@@ -837,8 +862,12 @@ impl DataTree {
             parent: parent.clone(),
             parent_meta,
         });
-        batch.trigger(path, EventType::NodeDeleted);
-        batch.trigger(&parent, EventType::NodeChildrenChanged);
+        batch.trigger(path, EventType::NodeDeleted, self.watch_acl(node_acl));
+        batch.trigger(
+            &parent,
+            EventType::NodeChildrenChanged,
+            self.watch_acl(parent_meta.acl),
+        );
     }
 
     // ------------------------------------------------ primitives (keep indexes and digest)
@@ -991,8 +1020,13 @@ impl DataTree {
     /// An invalid path is BadArguments (ZooKeeper's client never sends one).
     pub fn read_as(&self, request: &Request, auth: &[Id], session: SessionId) -> Reply {
         match request {
+            // READ on an existing node since ZooKeeper 3.8.4 (ZOOKEEPER-2590).
             Request::Exists { path, .. } => {
-                Ok(Response::Stat(self.client_stat(self.node_at(path)?)))
+                let node = self.node_at(path)?;
+                if !acl::check(self.acls.get(node.meta.acl), perms::READ, auth) {
+                    return Err(KeeperError::NoAuth);
+                }
+                Ok(Response::Stat(self.client_stat(node)))
             }
             Request::GetData { path, .. } => {
                 let (data, stat) = self.get_data_checked(path, auth)?;
@@ -1188,6 +1222,16 @@ impl DataTree {
         self.nodes
             .get(path)
             .map(|n| self.children_of(path, n.meta.num_children as usize))
+    }
+
+    /// A node's ACL (by slot) for its watch events; no copy when anyone may READ.
+    fn watch_acl(&self, slot: u32) -> WatchAcl {
+        let acl = self.acls.get(slot);
+        let anyone_reads = acl.is_empty()
+            || acl.iter().any(|a| {
+                a.perms & perms::READ != 0 && a.id.scheme == acl::WORLD && a.id.id == acl::ANYONE
+            });
+        (!anyone_reads).then(|| Arc::from(acl))
     }
 
     /// The node's ACL, without an ACL check.

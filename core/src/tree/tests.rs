@@ -1205,14 +1205,24 @@ fn reads_and_their_errors() {
         ),
         err(KeeperError::BadArguments)
     );
-    // exists needs no permission.
-    assert!(
+    // exists needs READ on a node that exists (ZooKeeper 3.8.4+, ZOOKEEPER-2590).
+    assert_eq!(
         t.read(
             &Request::Exists {
                 path: "/s".into(),
                 watch: false
             },
             &[]
+        ),
+        err(KeeperError::NoAuth)
+    );
+    assert!(
+        t.read(
+            &Request::Exists {
+                path: "/s".into(),
+                watch: false
+            },
+            &bob
         )
         .is_ok()
     );
