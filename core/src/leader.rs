@@ -30,6 +30,9 @@ pub(crate) struct Handler {
     pub observer: bool,
     pub phase: HandlerPhase,
     pub accepted_epoch: u32,
+    /// Its ACKEPOCH promised our epoch (it had not accepted the epoch from another would-be
+    /// leader): only such count towards the quorum that lets us sync.
+    pub epoch_counted: bool,
     pub last_zxid: Zxid,
     /// Proposals durable at the learner, as its ACKs say.
     pub acked: Zxid,
@@ -255,6 +258,7 @@ impl Server {
                     observer,
                     phase: HandlerPhase::Info,
                     accepted_epoch,
+                    epoch_counted: false,
                     last_zxid,
                     acked: Zxid::ZERO,
                     synced_through: Zxid::ZERO,
@@ -277,6 +281,7 @@ impl Server {
                 epoch,
                 current_epoch,
                 last_zxid,
+                counted,
             } => {
                 let l = self.leader();
                 // An answer to another LEADERINFO than ours is no promise of our epoch.
@@ -288,14 +293,21 @@ impl Server {
                 }
                 // ZooKeeper's check: a follower ahead of us means this election went wrong (it
                 // may hold a committed txn we lack). Against our state before the new epoch.
+                // An uncounted ACKEPOCH is not checked (ZooKeeper's waitForEpochAck skips -1):
+                // its currentEpoch may be our very epoch, from a would-be leader's NEWLEADER.
                 let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
-                if !l.established && (current_epoch, last_zxid) > l.initial && !trusts_vote {
+                if counted
+                    && !l.established
+                    && (current_epoch, last_zxid) > l.initial
+                    && !trusts_vote
+                {
                     self.go_looking("a follower is ahead of the leader", out);
                     return;
                 }
                 let l = self.leader_mut();
                 if let Some(h) = l.learners.get_mut(&from) {
                     h.phase = HandlerPhase::EpochAcked;
+                    h.epoch_counted = counted;
                     h.last_zxid = last_zxid;
                 }
                 if l.syncing {
@@ -432,18 +444,25 @@ impl Server {
         if !l.epoch_decided || l.syncing {
             return;
         }
-        let mut acked: Vec<ServerId> = l
+        let mut promised: Vec<ServerId> = l
             .learners
             .iter()
-            .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked)
+            .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked && h.epoch_counted)
             .map(|(id, _)| *id)
             .collect();
-        acked.push(me);
-        if !self.cfg.is_quorum(acked.iter()) {
+        promised.push(me);
+        if !self.cfg.is_quorum(promised.iter()) {
             return;
         }
+        // Everyone who answered is synced, those whose answer did not count too.
+        let acked: Vec<ServerId> = l
+            .learners
+            .iter()
+            .filter(|(_, h)| h.phase == HandlerPhase::EpochAcked)
+            .map(|(id, _)| *id)
+            .collect();
         self.leader_mut().syncing = true;
-        for peer in acked.into_iter().filter(|p| *p != me) {
+        for peer in acked {
             self.send_sync(peer, out);
         }
         self.leader_persisted(out);
@@ -511,7 +530,8 @@ impl Server {
     /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
     /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
     /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
-    /// least `e` (ACKEPOCH's check), so below `(e, 0)` our history is exactly that. Hence the
+    /// least `e` (ACKEPOCH's check against a member of our epoch quorum, which has seen that
+    /// establishment), so below `(e, 0)` our history is exactly that. Hence the
     /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
     /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
     /// point. `None` when the point fell out of our in-memory window: then SNAP.

@@ -101,25 +101,32 @@ impl Server {
         match msg {
             PeerMsg::LeaderInfo { new_epoch } if phase == LearnerPhase::Discovery => {
                 let e = self.epochs;
-                // Never ACK one epoch to two leaders: that is what keeps epochs unique.
-                // The same epoch from another leader only while we never ACKed a NEWLEADER of it
-                // (a would-be leader that failed): AckNewLeader of an epoch still goes to one
-                // leader at most, which is what keeps its establishment unique.
-                let fresh = new_epoch > e.accepted_epoch
-                    || (new_epoch == e.accepted_epoch
-                        && (e.accepted_from == from || e.current_epoch < new_epoch));
-                if !fresh {
-                    self.go_looking("leader proposed an epoch we cannot accept", out);
+                // Never promise one epoch to two leaders: that is what keeps epochs unique (a
+                // server counts towards one leader's epoch quorum at most, so at most one leader
+                // of an epoch ever syncs anyone). The epoch we already accepted from another
+                // would-be leader is answered as ZooKeeper's Learner.registerWithLeader does,
+                // with an ACKEPOCH that does not count (currentEpoch -1 there): the leader syncs
+                // us once its quorum is there. Refusing it instead (and going LOOKING) kept a
+                // server that had ACKed that would-be leader's NEWLEADER out for the whole epoch.
+                let counted = if new_epoch > e.accepted_epoch {
+                    true
+                } else if new_epoch == e.accepted_epoch {
+                    e.accepted_from == from
+                } else {
+                    self.go_looking("leader proposed an epoch below the one we accepted", out);
                     return;
+                };
+                if counted && new_epoch > e.accepted_epoch {
+                    self.epochs.accepted_epoch = new_epoch;
+                    self.epochs.accepted_from = from;
+                    self.election.update_peer_epoch(new_epoch);
+                    out.push(Effect::PersistEpochs(self.epochs));
                 }
-                self.epochs.accepted_epoch = new_epoch;
-                self.epochs.accepted_from = from;
-                self.election.update_peer_epoch(new_epoch);
-                out.push(Effect::PersistEpochs(self.epochs));
                 let ack = PeerMsg::AckEpoch {
                     epoch: new_epoch,
                     current_epoch: self.epochs.current_epoch,
                     last_zxid: self.last_logged(),
+                    counted,
                 };
                 out.push(Effect::Send { to: from, msg: ack });
                 let l = self.learner_mut();

@@ -91,10 +91,16 @@ pub enum PeerMsg {
     /// learner -> leader, after acceptedEpoch is durable. `epoch` is the LEADERINFO's it
     /// answers: over a quorum link that outlived a leadership (a reconnect carries what was
     /// written before the break was noticed) an answer to an older LEADERINFO can arrive.
+    ///
+    /// `counted` is false when the learner had already accepted this very epoch from another
+    /// would-be leader (ZooKeeper's ACKEPOCH with currentEpoch -1): it may not promise the epoch
+    /// twice, so the leader does not count it towards the quorum that establishes the epoch,
+    /// but syncs it once that quorum is there, so the learner still joins.
     AckEpoch {
         epoch: u32,
         current_epoch: u32,
         last_zxid: Zxid,
+        counted: bool,
     },
 
     // --- synchronisation ---

@@ -9,6 +9,7 @@
 //!   tick ms=N              advance the clock by N ms in ticks, delivering as it goes
 //!   crash id=N             lose volatile state (unsynced log appends included)
 //!   restart id=N           recover from the durable log, snapshot and epochs
+//!   epochs id=N accepted=E from=S current=C   set a crashed server's persisted epochs
 //!   partition A|B...       cut every link between groups, e.g. `partition 1 2|3`
 //!   heal                   restore every link
 //!   hold id=N / release id=N   stop / resume fsyncing N's log (writes stay volatile)
@@ -95,8 +96,12 @@ fn fmt_msg(m: &PeerMsg) -> String {
         PeerMsg::AckEpoch {
             current_epoch,
             last_zxid,
+            counted,
             ..
-        } => format!("ACKEPOCH current={current_epoch} last={last_zxid}"),
+        } => format!(
+            "ACKEPOCH current={current_epoch} last={last_zxid}{}",
+            if *counted { "" } else { " (not counted)" }
+        ),
         PeerMsg::Sync {
             mode,
             txns,
@@ -618,6 +623,16 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
                 }
             }
             let _ = writeln!(w.log, "{id}: crashed");
+        }
+        "epochs" => {
+            // a crashed server's persisted epochs, as some history left them
+            let id = num(args, "id");
+            assert!(!w.up(id), "epochs of a running server");
+            w.disks.get_mut(&id).expect("disk").epochs = Epochs {
+                accepted_epoch: num(args, "accepted") as u32,
+                accepted_from: num(args, "from"),
+                current_epoch: num(args, "current") as u32,
+            };
         }
         "restart" => {
             let id = num(args, "id");

@@ -55,10 +55,12 @@ impl std::fmt::Display for MsgD<'_> {
                 epoch,
                 current_epoch,
                 last_zxid,
+                counted,
             } => {
                 write!(
                     f,
-                    "ACKEPOCH e{epoch} current=e{current_epoch} last={last_zxid}"
+                    "ACKEPOCH e{epoch} current=e{current_epoch} last={last_zxid}{}",
+                    if *counted { "" } else { " (not counted)" }
                 )
             }
             PeerMsg::Sync {
@@ -326,11 +328,15 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             epoch,
             current_epoch,
             last_zxid,
+            counted,
         } => {
             h.u(4);
             h.u(*epoch as u64);
             h.u(*current_epoch as u64);
             h.u(last_zxid.0);
+            if !*counted {
+                h.u(1);
+            }
         }
         PeerMsg::Sync {
             mode,

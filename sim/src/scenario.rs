@@ -165,6 +165,7 @@ pub const SCENARIO_CLAIMS: &[&str] = &[
     "unavailable-without-quorum",
     "observer-loss-keeps-quorum",
     "leader-change",
+    "all-synced",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -2859,6 +2859,31 @@ impl World {
                         ));
                     }
                 }
+                // every live server is synced with the leader at the end of the liveness
+                // phase: none is left out, the ensemble silently running a server short
+                "all-synced" => {
+                    let Some(l) = self.leader() else { continue };
+                    let Some(st) = self.nodes[&l].server.as_ref().map(|s| s.status()) else {
+                        continue;
+                    };
+                    let synced = st.synced_followers + st.synced_observers;
+                    let others = self.nodes.values().filter(|n| n.id != l && n.up()).count();
+                    if synced < others {
+                        let states: Vec<String> = self
+                            .nodes
+                            .values()
+                            .map(|n| format!("n{} {:?}", n.id, n.state))
+                            .collect();
+                        return Err(violation(
+                            "liveness.all-synced",
+                            now,
+                            format!(
+                                "leader n{l} has {synced} of {others} live servers synced at the end ({})",
+                                states.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 "leader-change" if self.epoch_leaders.len() < 2 => {
                     return Err(violation(
                         "scenario.no-leader-change",
