@@ -568,6 +568,13 @@ impl Server {
         };
         let reply = match id {
             Some(id) => {
+                // DigestAuthenticationProvider: the super digest adds `super` before the id
+                if self.cfg.super_digest.as_deref() == Some(id.id.as_str()) {
+                    let su = Id::new(acl::SUPER, "");
+                    if !c.auth.contains(&su) {
+                        c.auth.push(su);
+                    }
+                }
                 if !c.auth.contains(&id) {
                     c.auth.push(id);
                 }

@@ -43,6 +43,11 @@ pub struct Config {
     pub config_node: Vec<u8>,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
+    /// ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<hash>`, as
+    /// `acl::digest_id` makes it): a digest addAuth matching it also makes the connection
+    /// `super`, which passes every ACL check.
+    #[serde(default)]
+    pub super_digest: Option<String>,
 }
 
 impl Config {
@@ -66,6 +71,7 @@ impl Config {
             extended_types: true,
             config_node: Vec::new(),
             plant: None,
+            super_digest: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! regenerates the expected output after a deliberate change; review the diff.
 //!
 //! Commands (one per block, `----` then the expected output, blank line ends the block):
-//!   cluster voters=N [observers=M] [tick=MS] [sessions=MIN..MAX]  a fresh ensemble, ids 1..
+//!   cluster voters=N [observers=M] [tick=MS] [super=USER:PW]  a fresh ensemble, ids 1..
+//!                          (super: the superDigest of USER:PW)
 //!   stabilize [verbose]     deliver messages, fsync logs and tick until nothing is left to do
 //!   tick ms=N              advance the clock by N ms in ticks, delivering as it goes
 //!   crash id=N             lose volatile state (unsynced log appends included)
@@ -560,7 +561,17 @@ fn run_command(w: &mut Option<World>, line: &str) -> String {
             .and_then(|v| v.parse().ok())
             .unwrap_or(100);
         let sessions = (2 * tick as i32, 20 * tick as i32);
-        *w = Some(World::new(voters, observers, tick, sessions));
+        let mut world = World::new(voters, observers, tick, sessions);
+        // `super=user:password`: the super digest (servers restarted with it)
+        if let Some(su) = arg(args, "super") {
+            for c in &mut world.cfg {
+                c.super_digest = Some(ensemble_core::acl::digest_id(su));
+            }
+            for id in world.ids() {
+                world.start(id);
+            }
+        }
+        *w = Some(world);
         return "ok\n".to_string();
     }
     let w = w.as_mut().expect("a cluster first");

@@ -359,6 +359,7 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
+    let mut super_digest: Option<String> = None;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
 
     let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
@@ -480,6 +481,11 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
                 prealloc = kib.saturating_mul(1024);
             }
             "forceSync" => force_sync = bool_of(e.line, &e.key, v)?,
+            // ZooKeeper sets unknown zoo.cfg keys as `zookeeper.<key>` system properties
+            "DigestAuthenticationProvider.superDigest"
+            | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                super_digest = Some(v.trim().to_string())
+            }
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
             }
@@ -632,6 +638,7 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     if let Some(x) = extended_types {
         core.extended_types = x;
     }
+    core.super_digest = super_digest;
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }
