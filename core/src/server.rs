@@ -220,7 +220,8 @@ pub(crate) enum Wait {
     Read(Request),
     /// A write: the result arrives when its txn is applied here.
     Write { rid: u64 },
-    /// A write not yet submitted: it waits for an earlier `sync` of its connection.
+    /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
+    /// earlier `sync` of its connection is still unanswered.
     Held {
         op: TxnOp,
         session: SessionId,
