@@ -335,7 +335,6 @@ impl Server {
         let Some(conn) = self.rid_owner.remove(&rid) else {
             return;
         };
-        let applied = self.tree.last_zxid();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -351,7 +350,7 @@ impl Server {
         }
         for p in c.queue.iter_mut() {
             if matches!(p.wait, Wait::Write { rid: r } if r == rid) {
-                p.result = Some((applied, Err(KeeperError::SessionExpired)));
+                p.wait = Wait::Refused(KeeperError::SessionExpired);
             }
         }
         self.drain(conn, out);
@@ -689,7 +688,7 @@ impl Server {
             };
             let done = match &front.wait {
                 _ if front.result.is_some() => true,
-                Wait::Read(_) => true,
+                Wait::Read(_) | Wait::Refused(_) => true,
                 Wait::Sync {
                     through: Some(z),
                     path,
@@ -714,7 +713,8 @@ impl Server {
                     }
                     (applied, reply)
                 }
-                (None, _) => unreachable!("only reads are answered without a result"),
+                (None, Wait::Refused(e)) => (applied, Err(e)),
+                (None, _) => unreachable!("only reads and refusals are answered without a result"),
             };
             out.push(Effect::Reply {
                 conn,

@@ -220,6 +220,9 @@ pub(crate) enum Wait {
     Read(Request),
     /// A write: the result arrives when its txn is applied here.
     Write { rid: u64 },
+    /// A write the leader refused (nothing was proposed): answered with this error in its
+    /// turn, at the zxid applied then (so replies' zxids never go back).
+    Refused(crate::proto::KeeperError),
     /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
     /// earlier `sync` of its connection is still unanswered.
     Held {
