@@ -237,6 +237,9 @@ struct Node {
     drift_ppm: i64,
     state: ServerState,
     established: Option<u32>,
+    /// Serving clients (a synced learner, an established leader), and the leader it follows.
+    serving: bool,
+    following: Option<ServerId>,
     applied: Zxid,
     /// Quorum-channel connection generation per peer (bumped on every break).
     gens: BTreeMap<(ServerId, Channel), u64>,
@@ -453,6 +456,8 @@ impl World {
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
                     state: ServerState::Looking,
                     established: None,
+                    serving: false,
+                    following: None,
                     applied: Zxid::ZERO,
                     gens: BTreeMap::new(),
                 },
@@ -1029,7 +1034,7 @@ impl World {
     /// The claims that hold after every step of server `id`.
     fn after_step(&mut self, id: ServerId) {
         let now = self.now;
-        let (established, applied, digest, state) = {
+        let (established, applied, digest, state, serving) = {
             let n = &self.nodes[&id];
             let Some(s) = n.server.as_ref() else { return };
             let applied = s.tree().last_zxid();
@@ -1038,9 +1043,29 @@ impl World {
             } else {
                 None
             };
-            (s.established_epoch(), applied, digest, s.state())
+            (
+                s.established_epoch(),
+                applied,
+                digest,
+                s.state(),
+                s.is_serving(),
+            )
         };
-        self.nodes.get_mut(&id).expect("node").state = state;
+        let n = self.nodes.get_mut(&id).expect("node");
+        let moved = n.state != state || n.serving != serving;
+        n.state = state;
+        n.serving = serving;
+        if moved {
+            // whom it follows changes only with its state (a learner goes LOOKING between
+            // leaders), so the status is asked only then
+            n.following = match state {
+                ServerState::Following | ServerState::Observing => {
+                    n.server.as_ref().and_then(|s| s.status().leader)
+                }
+                _ => None,
+            };
+            self.update_availability();
+        }
         // one established leader per epoch
         let prev_est = self.nodes[&id].established;
         if established != prev_est {
@@ -1246,11 +1271,37 @@ impl World {
         }
     }
 
-    fn update_availability(&mut self) {
-        let any = self
-            .nodes
+    /// The leader clients can be served by: established, running (not paused, its quorum side
+    /// not stalled) and followed by a quorum of voters (itself included) that are synced with
+    /// it and running. A deposed or stalled leader that still believes it leads does not count.
+    fn effective_leader(&self) -> Option<ServerId> {
+        let now = self.now;
+        let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
+        let quorum = self.params.voters / 2 + 1;
+        self.nodes
             .values()
-            .any(|n| n.up() && n.established.is_some());
+            .filter(|n| running(n) && n.established.is_some())
+            .find(|l| {
+                let followers = self
+                    .nodes
+                    .values()
+                    .filter(|n| {
+                        !n.observer
+                            && n.id != l.id
+                            && running(n)
+                            && n.serving
+                            && n.state == ServerState::Following
+                            && n.following == Some(l.id)
+                    })
+                    .count() as u64;
+                followers + u64::from(!l.observer) >= quorum
+            })
+            .map(|n| n.id)
+    }
+
+    /// The longest leaderless window: time without an [`World::effective_leader`].
+    fn update_availability(&mut self) {
+        let any = self.effective_leader().is_some();
         match (any, self.no_leader_since) {
             (true, Some(since)) => {
                 if self.had_leader {
@@ -1443,6 +1494,8 @@ impl World {
         n.quorum_held.clear();
         n.established = None;
         n.state = ServerState::Looking;
+        n.serving = false;
+        n.following = None;
         let loss = n.disk.crash(&mut self.rng, survive, torn);
         self.stats.crashes += 1;
         self.log(
@@ -1496,6 +1549,7 @@ impl World {
         self.stats.pauses += 1;
         self.log(Who::N(id), "PAUSED", format_args!("PAUSE for {ms}ms"));
         self.schedule(self.now + ms, Ev::Resume { node: id, inc });
+        self.update_availability();
     }
 
     /// The quorum side of a server stalls: its timer and its quorum-channel connections, both
@@ -1520,6 +1574,7 @@ impl World {
             format_args!("QUORUM STALL for {ms}ms (timer and peer connections; clients served)"),
         );
         self.schedule(now + ms, Ev::Unstall { node: id, inc });
+        self.update_availability();
     }
 
     fn unstall(&mut self, id: ServerId, inc: u64) {
@@ -1558,6 +1613,7 @@ impl World {
         for (from, to, ch) in keys {
             self.schedule(now, Ev::Pump { from, to, ch });
         }
+        self.update_availability();
     }
 
     fn resume(&mut self, id: ServerId, inc: u64) {
@@ -1622,6 +1678,7 @@ impl World {
         if !timer_first && self.violation.is_none() && self.nodes[&id].up() {
             self.handle(id, Event::Tick);
         }
+        self.update_availability();
     }
 
     // ---- clients --------------------------------------------------------------------------
