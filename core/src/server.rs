@@ -442,7 +442,7 @@ impl Server {
             .unwrap_or(self.window_base)
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
-    pub fn history(&self) -> impl Iterator<Item = &Txn> {
+    pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
         self.history.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).

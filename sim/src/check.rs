@@ -225,13 +225,14 @@ impl Reference {
     /// Apply one committed txn. Returns a violation if the history itself breaks a claim
     /// (a request committed twice, an ephemeral outliving or predating its session's end).
     pub fn apply(&mut self, txn: &Txn, now: u64) -> Result<(), Violation> {
-        if txn.zxid <= self.last {
-            return Err(violation(
-                "zab.total-order",
-                now,
-                format!("txn {} committed after {}", txn.zxid, self.last),
-            ));
-        }
+        // the caller replays a server's log range after `last`: in order by construction
+        // (`zab.total-order` is checked on what each server delivers, see `check_delivery`)
+        assert!(
+            txn.zxid > self.last,
+            "the reference replays in zxid order: {} after {}",
+            txn.zxid,
+            self.last
+        );
         // ephemeral owners of paths about to be deleted (to judge who deleted them)
         let outcome = self.tree.apply(txn);
         self.last = txn.zxid;
@@ -384,6 +385,73 @@ impl Reference {
     }
 }
 
+/// One txn as a server delivered it: its zxid and the request it carries.
+pub type Delivered = (Zxid, SessionId, i32);
+
+/// `zab.total-order`, on what a server actually delivered: `delivered` (in delivery order) are
+/// the txns it applied after `after`. They must come in strictly increasing zxid order and be
+/// exactly the committed sequence over that range, none skipped, none added, each the committed
+/// txn of its zxid: every server then delivers a prefix of one total order. History at or below
+/// `opaque_through` came in a snapshot and is not compared.
+pub fn check_delivery(
+    id: u64,
+    after: Zxid,
+    delivered: &[Delivered],
+    committed: &BTreeMap<Zxid, TxnInfo>,
+    opaque_through: Zxid,
+    now: u64,
+) -> Result<(), Violation> {
+    let fail = |detail: String| Err(violation("zab.total-order", now, detail));
+    for w in delivered.windows(2) {
+        if w[1].0 <= w[0].0 {
+            return fail(format!("n{id} delivered {} after {}", w[1].0, w[0].0));
+        }
+    }
+    let Some(last) = delivered.last().map(|d| d.0) else {
+        return Ok(());
+    };
+    let from = after.max(opaque_through);
+    let mut want = committed.range(from..=last).filter(|(z, _)| **z > from);
+    let mut got = delivered.iter().filter(|d| d.0 > from);
+    loop {
+        match (got.next(), want.next()) {
+            (None, None) => return Ok(()),
+            (Some(g), Some((w, info))) => {
+                if g.0 != *w {
+                    return if g.0 > *w {
+                        fail(format!(
+                            "n{id} delivered {} without the committed txn {w} before it",
+                            g.0
+                        ))
+                    } else {
+                        fail(format!(
+                            "n{id} delivered {}, which is not in the committed order (next committed is {w})",
+                            g.0
+                        ))
+                    };
+                }
+                if (g.1, g.2) != (info.session, info.cxid) {
+                    return fail(format!(
+                        "n{id} delivered at {w} request cxid {} of session 0x{:x}, but the committed txn at {w} is cxid {} of session 0x{:x}",
+                        g.2, g.1, info.cxid, info.session
+                    ));
+                }
+            }
+            (Some(g), None) => {
+                return fail(format!(
+                    "n{id} delivered {}, which is not in the committed order",
+                    g.0
+                ));
+            }
+            (None, Some((w, _))) => {
+                return fail(format!(
+                    "n{id} delivered through {last} without the committed txn {w}"
+                ));
+            }
+        }
+    }
+}
+
 /// Sort child lists so replies compare as sets (ZooKeeper gives no order).
 pub fn normalize(reply: &Reply) -> Reply {
     match reply {
@@ -401,5 +469,75 @@ pub fn normalize(reply: &Reply) -> Reply {
             })
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(zs: &[u64]) -> BTreeMap<Zxid, TxnInfo> {
+        zs.iter()
+            .map(|z| {
+                (
+                    Zxid(*z),
+                    TxnInfo {
+                        session: 1,
+                        cxid: *z as i32,
+                        client_write: true,
+                        reply: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn d(zs: &[u64]) -> Vec<Delivered> {
+        zs.iter().map(|z| (Zxid(*z), 1, *z as i32)).collect()
+    }
+
+    fn claim(r: Result<(), Violation>) -> Option<String> {
+        r.err().map(|v| v.claim)
+    }
+
+    #[test]
+    fn delivery_in_the_committed_order_passes() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[1, 2, 3]), &c, Zxid(0), 0)),
+            None
+        );
+        assert_eq!(
+            claim(check_delivery(1, Zxid(3), &d(&[5, 8]), &c, Zxid(0), 0)),
+            None
+        );
+        // a snapshot covered the start
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[5]), &c, Zxid(3), 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_delivery_is_a_total_order_violation() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        let bad: [&[u64]; 5] = [
+            &[1, 3],    // skipped 2
+            &[2, 1],    // out of order
+            &[1, 2, 4], // 4 was never committed
+            &[1, 1],    // twice
+            &[9],       // past everything committed
+        ];
+        for b in bad {
+            assert_eq!(
+                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)).as_deref(),
+                Some("zab.total-order"),
+                "{b:?}"
+            );
+        }
+        // the right zxid carrying another request
+        let mut other = d(&[1, 2]);
+        other[1].2 = 77;
+        assert!(check_delivery(1, Zxid(0), &other, &c, Zxid(0), 0).is_err());
     }
 }

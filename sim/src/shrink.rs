@@ -438,7 +438,13 @@ fn dominates(a: &Size, b: &Size) -> bool {
 fn smallest_dominating<'a>(seen: &'a [Seen], last: &Size) -> Option<&'a Seen> {
     seen.iter()
         .filter(|x| dominates(&x.size, last))
-        .min_by_key(|x| (x.size.servers + x.size.clients as u64, x.size.faults, x.size.events))
+        .min_by_key(|x| {
+            (
+                x.size.servers + x.size.clients as u64,
+                x.size.faults,
+                x.size.events,
+            )
+        })
 }
 
 /// ddmin over the schedule's steps: the fewest the failure needs (1-minimal at the end).
@@ -696,7 +702,10 @@ mod tests {
         // the last accepted run: fewer clients than the first, but more of everything else
         let last = size(1_200, 2, 2);
         let pick = smallest_dominating(&seen, &last).expect("a smaller run was seen");
-        assert_eq!(pick.seed, 2, "the smallest of those smaller in every measure");
+        assert_eq!(
+            pick.seed, 2,
+            "the smallest of those smaller in every measure"
+        );
         // one smaller in some measures only is not preferred
         assert!(smallest_dominating(&seen[1..2], &last).is_none());
         assert!(!dominates(&last, &last));

@@ -240,6 +240,8 @@ struct Node {
     /// Serving clients (a synced learner, an established leader), and the leader it follows.
     serving: bool,
     following: Option<ServerId>,
+    /// The zxid of a snapshot it loaded whole from its leader (SNAP) in the step under way.
+    snapshot_loaded: Option<Zxid>,
     applied: Zxid,
     /// Quorum-channel connection generation per peer (bumped on every break).
     gens: BTreeMap<(ServerId, Channel), u64>,
@@ -458,6 +460,7 @@ impl World {
                     established: None,
                     serving: false,
                     following: None,
+                    snapshot_loaded: None,
                     applied: Zxid::ZERO,
                     gens: BTreeMap::new(),
                 },
@@ -998,11 +1001,11 @@ impl World {
                         if reset_log { " (log reset)" } else { "" }
                     ),
                 );
-                self.nodes
-                    .get_mut(&id)
-                    .expect("node")
-                    .disk
-                    .snapshot(zxid, parts, data, reset_log);
+                let n = self.nodes.get_mut(&id).expect("node");
+                if reset_log {
+                    n.snapshot_loaded = Some(zxid);
+                }
+                n.disk.snapshot(zxid, parts, data, reset_log);
             }
             Effect::PersistEpochs(e) => {
                 self.log(
@@ -1118,6 +1121,10 @@ impl World {
                 self.fail(v);
                 return;
             }
+            if let Err(v) = self.check_delivered(id, prev, applied) {
+                self.fail(v);
+                return;
+            }
         }
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
@@ -1126,6 +1133,43 @@ impl World {
                 _ => {}
             }
         }
+    }
+
+    /// `zab.total-order` on the txns server `id` delivered in this step: those of its history
+    /// in (`prev`, `applied`] (after the snapshot it loaded, if it loaded one), which must be
+    /// the committed sequence over that range.
+    fn check_delivered(
+        &mut self,
+        id: ServerId,
+        prev: Zxid,
+        applied: Zxid,
+    ) -> Result<(), Violation> {
+        let n = self.nodes.get_mut(&id).expect("node");
+        let from = n.snapshot_loaded.take().map_or(prev, |s| s.max(prev));
+        let Some(s) = n.server.as_ref() else {
+            return Ok(());
+        };
+        let mut delivered: Vec<crate::check::Delivered> = s
+            .history()
+            .rev()
+            .skip_while(|t| t.zxid > applied)
+            .take_while(|t| t.zxid > from)
+            .map(|t| (t.zxid, t.session, t.cxid))
+            .collect();
+        delivered.reverse();
+        // a history trimmed past `from` cannot show a gap at its start: compare from its first
+        let after = match s.history().next() {
+            Some(first) if first.zxid > from => Zxid(first.zxid.0 - 1),
+            _ => from,
+        };
+        crate::check::check_delivery(
+            id,
+            after,
+            &delivered,
+            &self.reference.txns,
+            self.reference.opaque_through,
+            self.now,
+        )
     }
 
     /// Everything committed before epoch `e` (and every acknowledged write) must be in the
