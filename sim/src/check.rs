@@ -7,7 +7,9 @@
 //! watch must fire before its client sees a zxid past the change that fired it.
 
 use ensemble_core::plant::Plant;
-use ensemble_core::proto::{EventType, KeeperError, Reply, Request, Response, SessionId, Stat};
+use ensemble_core::proto::{
+    Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
+};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
@@ -42,6 +44,9 @@ pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
 pub struct NodeSnap {
     pub data: Vec<u8>,
     pub stat: Stat,
+    /// Its ACL; empty for `world:anyone` with every permission (the common case, kept
+    /// without an allocation; an empty ACL grants everything, as in ZooKeeper).
+    pub acl: Vec<Acl>,
 }
 
 /// A path's states, oldest first, each from the zxid that made it (`None` = absent).
@@ -118,31 +123,26 @@ impl Reference {
         r
     }
 
+    /// A node as it stands, read without an ACL check (the history must know nodes no
+    /// identity of the simulator's may read).
     fn snap(&self, path: &str) -> Option<Rc<NodeSnap>> {
-        let data = self.tree.read(
-            &Request::GetData {
-                path: path.to_string(),
-                watch: false,
-            },
-            &[],
-        );
-        let Ok(Response::GetData { data, stat }) = data else {
-            return None;
-        };
-        Some(Rc::new(NodeSnap { data, stat }))
+        let (data, stat) = self.tree.get_data(path)?;
+        let acl = self.tree.get_acl(path).unwrap_or_default();
+        let open = matches!(acl, [a] if a.perms == perms::ALL && a.id.scheme == "world" && a.id.id == "anyone");
+        Some(Rc::new(NodeSnap {
+            data: data.to_vec(),
+            stat,
+            acl: if open { Vec::new() } else { acl.to_vec() },
+        }))
     }
 
     fn tree_children(&self, path: &str) -> Vec<String> {
-        match self.tree.read(
-            &Request::GetChildren {
-                path: path.to_string(),
-                watch: false,
-            },
-            &[],
-        ) {
-            Ok(Response::GetChildren { children }) => children,
-            _ => Vec::new(),
-        }
+        self.tree.get_children(path).unwrap_or_default()
+    }
+
+    /// Every state `path` had in the committed history, oldest first (`None` = absent).
+    pub fn path_history(&self, path: &str) -> &[(Zxid, Option<Rc<NodeSnap>>)] {
+        self.paths.get(path).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// A node's children as of zxid `at`, sorted (from the creations and deletions under it,

@@ -4,6 +4,7 @@
 //! time, injects faults drawn from the seed, and checks every safety claim after every step.
 //! The same seed on the same build gives the same trace (and the same trace hash).
 
+pub mod acl;
 pub mod check;
 pub mod client;
 pub mod disk;

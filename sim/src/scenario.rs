@@ -365,7 +365,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
             let role = Role::from_name(&g.role).ok_or_else(|| {
                 field(
                     &format!("workload.clients[{i}].role"),
-                    format!("unknown role `{}` (expected random, reader, lock, lock-fenced, election, member, monitor, config-writer, config-reader, naming)", g.role),
+                    format!("unknown role `{}` (expected random, reader, lock, lock-fenced, election, member, monitor, config-writer, config-reader, naming, acl)", g.role),
                 )
             })?;
             for _ in 0..g.count {
