@@ -23,10 +23,13 @@ pub enum Plant {
     SyncWithoutQuorum,
     /// Some watch triggers are dropped.
     LostWatch,
+    /// Watch events go to connections that may not READ the znode (CVE-2024-23944: ZooKeeper
+    /// before 3.9.2 sent persistent-watch events without the READ check).
+    WatchIgnoresAcl,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 7] = [
+    pub const ALL: [Plant; 8] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -34,6 +37,7 @@ impl Plant {
         Plant::EphemeralSurvivesExpiry,
         Plant::SyncWithoutQuorum,
         Plant::LostWatch,
+        Plant::WatchIgnoresAcl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Plant {
             Plant::EphemeralSurvivesExpiry => "ephemeral-survives-expiry",
             Plant::SyncWithoutQuorum => "sync-without-quorum",
             Plant::LostWatch => "lost-watch",
+            Plant::WatchIgnoresAcl => "watch-ignores-acl",
         }
     }
 

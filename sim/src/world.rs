@@ -324,6 +324,8 @@ pub struct Stats {
     pub recovered_after_heal_ms: Option<u64>,
     pub lock_acquisitions: u64,
     pub resource_rejected: u64,
+    /// How the linearizability search went (segments, long ones, checked read by read).
+    pub wgl: crate::wgl::WglStats,
 }
 
 pub struct World {
@@ -2878,7 +2880,9 @@ impl World {
             }
         }
         // linearizability cross-check by search on small per-path histories
-        if let Some(v) = crate::wgl::check_history(&self.shared.ops, &self.reference, now) {
+        if let Some(v) =
+            crate::wgl::check_history(&self.shared.ops, &self.reference, now, &mut self.stats.wgl)
+        {
             return Err(v);
         }
         Ok(())
