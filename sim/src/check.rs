@@ -82,6 +82,8 @@ pub struct Reference {
     pub sessions_created: BTreeMap<SessionId, Zxid>,
     /// History at or below this zxid came in a snapshot, not txn by txn.
     pub opaque_through: Zxid,
+    /// The independent model of the tree (`tree.model`).
+    model: crate::model::TreeModel,
 }
 
 impl Reference {
@@ -105,7 +107,9 @@ impl Reference {
             sessions_closed: BTreeMap::new(),
             sessions_created: BTreeMap::new(),
             opaque_through: Zxid::ZERO,
+            model: crate::model::TreeModel::default(),
         };
+        r.model = crate::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             for c in r.tree_children(p) {
@@ -329,6 +333,44 @@ impl Reference {
                 ));
             }
         }
+        self.check_model(txn, &outcome.reply, &outcome.triggers, now)
+    }
+
+    /// `tree.model`: the independent model, given the same txn, answers the same and leaves
+    /// every znode the txn touched as the tree did (every znode, every 256 txns).
+    fn check_model(
+        &mut self,
+        txn: &Txn,
+        reply: &Reply,
+        triggers: &[ensemble_core::tree::Trigger],
+        now: u64,
+    ) -> Result<(), Violation> {
+        let fail = |d: String| {
+            Err(violation(
+                "tree.model",
+                now,
+                format!(
+                    "after txn {} ({}): {d}",
+                    txn.zxid,
+                    crate::lines::txn_kind(txn)
+                ),
+            ))
+        };
+        if let Some(mine) = self.model.apply(txn, &self.tree)
+            && normalize(&mine) != normalize(reply)
+        {
+            return fail(format!("the tree answered {reply:?}, the model {mine:?}"));
+        }
+        for t in triggers {
+            if let Some(d) = self.model.diff(&self.tree, &t.path) {
+                return fail(d);
+            }
+        }
+        if self.txns.len() % 256 == 0
+            && let Some(d) = self.model.diff_all(&self.tree)
+        {
+            return fail(d);
+        }
         Ok(())
     }
 
@@ -336,6 +378,7 @@ impl Reference {
     pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
         let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
         self.tree = tree;
+        self.model = crate::model::TreeModel::from_tree(&self.tree);
         self.last = zxid;
         self.opaque_through = zxid;
         self.digests.insert(zxid, self.tree.digest());

@@ -9,6 +9,7 @@ pub mod check;
 pub mod client;
 pub mod disk;
 pub mod lines;
+pub mod model;
 pub mod net;
 pub mod params;
 pub mod rng;

@@ -174,6 +174,7 @@ fn expected_claims(p: Plant) -> &'static [&'static str] {
         Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
         Plant::LostWatch => &["client.watch-missed"],
         Plant::WatchIgnoresAcl => &["acl.no-unauthorized-access"],
+        Plant::TreeCversionSkew => &["tree.model"],
     }
 }
 
