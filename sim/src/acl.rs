@@ -73,7 +73,7 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
             a.perms & perm != 0
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
-                    "digest" => ids.iter().any(|i| *i == a.id.id),
+                    "digest" => ids.contains(&a.id.id),
                     _ => false,
                 }
         })
@@ -101,18 +101,24 @@ fn needs(req: &Request) -> Option<(&str, i32, bool)> {
     })
 }
 
-/// Judge one reply. `ids_sent` are the identities added before the request was sent,
-/// `ids_now` all added by the time the reply came (the server cannot know of others).
+/// A client's identities (digest ids) around one request.
+pub struct Identities<'a> {
+    /// Added before the request was sent.
+    pub sent: &'a [String],
+    /// Added by the time its reply came (the server cannot know of others).
+    pub now: &'a [String],
+}
+
+/// Judge one reply.
 pub fn check_reply(
     client: usize,
     req: &Request,
-    reply: &Reply,
-    zxid: i64,
-    ids_sent: &[String],
-    ids_now: &[String],
+    (reply, zxid): (&Reply, i64),
+    ids: &Identities,
     r: &Reference,
     now: u64,
 ) -> Result<(), Violation> {
+    let (ids_sent, ids_now) = (ids.sent, ids.now);
     let Some((path, perm, before)) = needs(req) else {
         return Ok(());
     };
@@ -406,8 +412,16 @@ mod tests {
         });
         let alice = vec![digest_id(0)];
         let bob = vec![digest_id(1)];
-        assert!(check_reply(0, &read, &ok, z, &alice, &alice, &r, 0).is_ok());
-        let v = check_reply(0, &read, &ok, z, &bob, &bob, &r, 0).expect_err("bob may not read");
+        let as_alice = Identities {
+            sent: &alice,
+            now: &alice,
+        };
+        let as_bob = Identities {
+            sent: &bob,
+            now: &bob,
+        };
+        assert!(check_reply(0, &read, (&ok, z), &as_alice, &r, 0).is_ok());
+        let v = check_reply(0, &read, (&ok, z), &as_bob, &r, 0).expect_err("bob may not read");
         assert_eq!(v.claim, "acl.no-unauthorized-access");
         let ev = WatchedEvent {
             kind: EventType::NodeDataChanged,
@@ -430,10 +444,18 @@ mod tests {
         };
         let alice = vec![digest_id(0)];
         // added before the request was sent: the refusal is wrong
-        let v = check_reply(0, &set, &Err(KeeperError::NoAuth), z, &alice, &alice, &r, 0)
-            .expect_err("alice may write");
+        let refused: Reply = Err(KeeperError::NoAuth);
+        let before = Identities {
+            sent: &alice,
+            now: &alice,
+        };
+        let v = check_reply(0, &set, (&refused, z), &before, &r, 0).expect_err("alice may write");
         assert_eq!(v.claim, "acl.auth-not-applied");
         // added only after it was sent: the refusal is right
-        assert!(check_reply(0, &set, &Err(KeeperError::NoAuth), z, &[], &alice, &r, 0).is_ok());
+        let after = Identities {
+            sent: &[],
+            now: &alice,
+        };
+        assert!(check_reply(0, &set, (&refused, z), &after, &r, 0).is_ok());
     }
 }

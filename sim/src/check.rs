@@ -366,7 +366,7 @@ impl Reference {
                 return fail(d);
             }
         }
-        if self.txns.len() % 256 == 0
+        if self.txns.len().is_multiple_of(256)
             && let Some(d) = self.model.diff_all(&self.tree)
         {
             return fail(d);

@@ -752,16 +752,11 @@ impl Client {
         let sid = self.session_id();
         let z = Zxid(zxid.max(0) as u64);
         let sent = &self.auth_ids[..p.auths.min(self.auth_ids.len())];
-        crate::acl::check_reply(
-            self.idx,
-            &p.request,
-            reply,
-            zxid,
+        let ids = crate::acl::Identities {
             sent,
-            &self.auth_ids,
-            cx.reference,
-            now,
-        )?;
+            now: &self.auth_ids,
+        };
+        crate::acl::check_reply(self.idx, &p.request, (reply, zxid), &ids, cx.reference, now)?;
         if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
             let info = cx.reference.txns.get(&z);
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);

@@ -110,8 +110,7 @@ fn allowed(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         || auth.iter().any(|i| i.scheme == "super")
         || acl.iter().any(|a| {
             a.perms & perm != 0
-                && ((a.id.scheme == "world" && a.id.id == "anyone")
-                    || auth.iter().any(|i| *i == a.id))
+                && ((a.id.scheme == "world" && a.id.id == "anyone") || auth.contains(&a.id))
         })
 }
 
