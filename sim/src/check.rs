@@ -337,7 +337,7 @@ impl Reference {
     }
 
     /// `tree.model`: the independent model, given the same txn, answers the same and leaves
-    /// every znode the txn touched as the tree did (every znode, every 256 txns).
+    /// every znode the txn touched as the tree did (every znode, every 1024 txns).
     fn check_model(
         &mut self,
         txn: &Txn,
@@ -362,11 +362,12 @@ impl Reference {
             return fail(format!("the tree answered {reply:?}, the model {mine:?}"));
         }
         for t in triggers {
-            if let Some(d) = self.model.diff(&self.tree, &t.path) {
+            let children = t.kind == EventType::NodeChildrenChanged;
+            if let Some(d) = self.model.diff(&self.tree, &t.path, children) {
                 return fail(d);
             }
         }
-        if self.txns.len().is_multiple_of(256)
+        if self.txns.len().is_multiple_of(1024)
             && let Some(d) = self.model.diff_all(&self.tree)
         {
             return fail(d);
