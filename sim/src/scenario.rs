@@ -213,16 +213,15 @@ fn client_target(s: &str) -> Option<ClientTarget> {
 }
 
 /// The server targets a topology has, for error messages.
-fn valid_targets(members: u64, observers: u64) -> String {
-    let mut v = vec![
-        "leader",
-        "follower",
-        "crashed",
-        "all",
-        "minority-with-leader",
-        "minority-without-leader",
-        "majority-without-leader",
-    ];
+fn valid_targets(voters: u64, observers: u64) -> String {
+    let members = voters + observers;
+    let mut v = vec!["leader", "crashed", "all"];
+    if voters >= 2 {
+        v.extend(["follower", "majority-without-leader"]);
+    }
+    if voters >= 3 {
+        v.extend(["minority-with-leader", "minority-without-leader"]);
+    }
     if observers > 0 {
         v.push("observer");
     }
@@ -406,7 +405,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         let name = |k: &str| format!("fault[{i}].{k}");
         let need_target = || -> Result<Target, ScenarioError> {
             let s = ft.target.as_deref().ok_or_else(|| field(&name("target"), "missing (leader, follower, observer, crashed, all, minority-with-leader, minority-without-leader, majority-without-leader, or a server id)".into()))?;
-            let valid = valid_targets(members, params.observers);
+            let valid = valid_targets(params.voters, params.observers);
             let t = target(s).ok_or_else(|| {
                 field(
                     &name("target"),
@@ -424,6 +423,22 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                     &name("target"),
                     format!("`{s}`: the topology has no observers (valid targets: {valid})"),
                 )),
+                // with too few voters these name nobody, ever
+                Target::Follower | Target::MajorityWithoutLeader if params.voters < 2 => {
+                    Err(field(
+                        &name("target"),
+                        format!("`{s}`: one voter has no followers (valid targets: {valid})"),
+                    ))
+                }
+                Target::MinorityWithLeader | Target::MinorityWithoutLeader if params.voters < 3 => {
+                    Err(field(
+                        &name("target"),
+                        format!(
+                            "`{s}`: {} voters have no minority to cut off (valid targets: {valid})",
+                            params.voters
+                        ),
+                    ))
+                }
                 t => Ok(t),
             }
         };

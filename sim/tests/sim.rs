@@ -128,6 +128,14 @@ fn bad_input_exits_2_and_names_it() {
     assert!(err.contains("no observers"), "{err}");
     std::fs::write(
         &bad,
+        "name = \"x\"\n[topology]\nvoters = 1\n[[fault]]\nat_ms = 5\naction = \"crash\"\ntarget = \"follower\"\n",
+    )
+    .expect("write");
+    let (code, err) = run_bad();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no followers"), "{err}");
+    std::fs::write(
+        &bad,
         "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"pause-client\"\nclient = \"master\"\nms = 10\n",
     )
     .expect("write");
