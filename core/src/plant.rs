@@ -26,10 +26,16 @@ pub enum Plant {
     /// The leader proposes a write of a session it has marked closing or no longer tracks
     /// (no checkSession): writes land after the session's closeSession.
     WriteAfterClose,
+    /// Watch events go to connections that may not READ the znode (CVE-2024-23944: ZooKeeper
+    /// before 3.9.2 sent persistent-watch events without the READ check).
+    WatchIgnoresAcl,
+    /// Deleting a child also counts as a creation in the parent's cversion (a data tree bug
+    /// every server shares, so only a model of the tree written apart can see it).
+    TreeCversionSkew,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 8] = [
+    pub const ALL: [Plant; 10] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -38,6 +44,8 @@ impl Plant {
         Plant::SyncWithoutQuorum,
         Plant::LostWatch,
         Plant::WriteAfterClose,
+        Plant::WatchIgnoresAcl,
+        Plant::TreeCversionSkew,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +58,8 @@ impl Plant {
             Plant::SyncWithoutQuorum => "sync-without-quorum",
             Plant::LostWatch => "lost-watch",
             Plant::WriteAfterClose => "write-after-close",
+            Plant::WatchIgnoresAcl => "watch-ignores-acl",
+            Plant::TreeCversionSkew => "tree-cversion-skew",
         }
     }
 

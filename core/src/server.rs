@@ -449,7 +449,7 @@ impl Server {
             .unwrap_or(self.window_base)
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
-    pub fn history(&self) -> impl Iterator<Item = &Txn> {
+    pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
         self.history.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
@@ -756,7 +756,9 @@ impl Server {
             // As ZooKeeper 3.8.4+ (CVE-2024-23944): an event reaches only a connection that
             // may READ the node it names (the parent, for a child event); the watch is spent
             // either way.
-            if let Some(acl) = acl {
+            if let Some(acl) = acl
+                && crate::watch::events_checked_for_read(self.cfg.plant)
+            {
                 let fired = events.split_off(start);
                 let conns = &self.conns;
                 events.extend(fired.into_iter().filter(|(conn, _)| {

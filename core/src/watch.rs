@@ -13,10 +13,18 @@
 //! delivery to watchers the data manager already told of a deletion). Events come out ordered
 //! by connection id, so nothing depends on hash order.
 
+use crate::plant::{self, Plant};
 use crate::proto::{EventType, KeeperState, WatchedEvent, WatcherType};
 use crate::server::ConnId;
 use crate::tree::Trigger;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Is a watch event withheld from a connection whose ids may not READ its znode (ZooKeeper
+/// 3.9.2's fix of CVE-2024-23944)? Not under the planted bug `watch-ignores-acl`: the one
+/// place the READ check on events asks, so the simulator can prove its claim catches it.
+pub fn events_checked_for_read(configured: Option<Plant>) -> bool {
+    !plant::active(configured, Plant::WatchIgnoresAcl)
+}
 
 /// What a read or addWatch registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,7 +7,9 @@
 //! watch must fire before its client sees a zxid past the change that fired it.
 
 use ensemble_core::plant::Plant;
-use ensemble_core::proto::{EventType, KeeperError, Reply, Request, Response, SessionId, Stat};
+use ensemble_core::proto::{
+    Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
+};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
@@ -42,6 +44,9 @@ pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
 pub struct NodeSnap {
     pub data: Vec<u8>,
     pub stat: Stat,
+    /// Its ACL; empty for `world:anyone` with every permission (the common case, kept
+    /// without an allocation; an empty ACL grants everything, as in ZooKeeper).
+    pub acl: Vec<Acl>,
 }
 
 /// A path's states, oldest first, each from the zxid that made it (`None` = absent).
@@ -77,6 +82,8 @@ pub struct Reference {
     pub sessions_created: BTreeMap<SessionId, Zxid>,
     /// History at or below this zxid came in a snapshot, not txn by txn.
     pub opaque_through: Zxid,
+    /// The independent model of the tree (`tree.model`).
+    model: crate::model::TreeModel,
 }
 
 impl Reference {
@@ -100,7 +107,9 @@ impl Reference {
             sessions_closed: BTreeMap::new(),
             sessions_created: BTreeMap::new(),
             opaque_through: Zxid::ZERO,
+            model: crate::model::TreeModel::default(),
         };
+        r.model = crate::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             for c in r.tree_children(p) {
@@ -118,31 +127,26 @@ impl Reference {
         r
     }
 
+    /// A node as it stands, read without an ACL check (the history must know nodes no
+    /// identity of the simulator's may read).
     fn snap(&self, path: &str) -> Option<Rc<NodeSnap>> {
-        let data = self.tree.read(
-            &Request::GetData {
-                path: path.to_string(),
-                watch: false,
-            },
-            &[],
-        );
-        let Ok(Response::GetData { data, stat }) = data else {
-            return None;
-        };
-        Some(Rc::new(NodeSnap { data, stat }))
+        let (data, stat) = self.tree.get_data(path)?;
+        let acl = self.tree.get_acl(path).unwrap_or_default();
+        let open = matches!(acl, [a] if a.perms == perms::ALL && a.id.scheme == "world" && a.id.id == "anyone");
+        Some(Rc::new(NodeSnap {
+            data: data.to_vec(),
+            stat,
+            acl: if open { Vec::new() } else { acl.to_vec() },
+        }))
     }
 
     fn tree_children(&self, path: &str) -> Vec<String> {
-        match self.tree.read(
-            &Request::GetChildren {
-                path: path.to_string(),
-                watch: false,
-            },
-            &[],
-        ) {
-            Ok(Response::GetChildren { children }) => children,
-            _ => Vec::new(),
-        }
+        self.tree.get_children(path).unwrap_or_default()
+    }
+
+    /// Every state `path` had in the committed history, oldest first (`None` = absent).
+    pub fn path_history(&self, path: &str) -> &[(Zxid, Option<Rc<NodeSnap>>)] {
+        self.paths.get(path).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// A node's children as of zxid `at`, sorted (from the creations and deletions under it,
@@ -225,13 +229,14 @@ impl Reference {
     /// Apply one committed txn. Returns a violation if the history itself breaks a claim
     /// (a request committed twice, an ephemeral outliving or predating its session's end).
     pub fn apply(&mut self, txn: &Txn, now: u64) -> Result<(), Violation> {
-        if txn.zxid <= self.last {
-            return Err(violation(
-                "zab.total-order",
-                now,
-                format!("txn {} committed after {}", txn.zxid, self.last),
-            ));
-        }
+        // the caller replays a server's log range after `last`: in order by construction
+        // (`zab.total-order` is checked on what each server delivers, see `check_delivery`)
+        assert!(
+            txn.zxid > self.last,
+            "the reference replays in zxid order: {} after {}",
+            txn.zxid,
+            self.last
+        );
         // ephemeral owners of paths about to be deleted (to judge who deleted them)
         let outcome = self.tree.apply(txn);
         self.last = txn.zxid;
@@ -328,6 +333,45 @@ impl Reference {
                 ));
             }
         }
+        self.check_model(txn, &outcome.reply, &outcome.triggers, now)
+    }
+
+    /// `tree.model`: the independent model, given the same txn, answers the same and leaves
+    /// every znode the txn touched as the tree did (every znode, every 1024 txns).
+    fn check_model(
+        &mut self,
+        txn: &Txn,
+        reply: &Reply,
+        triggers: &[ensemble_core::tree::Trigger],
+        now: u64,
+    ) -> Result<(), Violation> {
+        let fail = |d: String| {
+            Err(violation(
+                "tree.model",
+                now,
+                format!(
+                    "after txn {} ({}): {d}",
+                    txn.zxid,
+                    crate::lines::txn_kind(txn)
+                ),
+            ))
+        };
+        if let Some(mine) = self.model.apply(txn, &self.tree)
+            && normalize(&mine) != normalize(reply)
+        {
+            return fail(format!("the tree answered {reply:?}, the model {mine:?}"));
+        }
+        for t in triggers {
+            let children = t.kind == EventType::NodeChildrenChanged;
+            if let Some(d) = self.model.diff(&self.tree, &t.path, children) {
+                return fail(d);
+            }
+        }
+        if self.txns.len().is_multiple_of(1024)
+            && let Some(d) = self.model.diff_all(&self.tree)
+        {
+            return fail(d);
+        }
         Ok(())
     }
 
@@ -335,6 +379,7 @@ impl Reference {
     pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
         let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
         self.tree = tree;
+        self.model = crate::model::TreeModel::from_tree(&self.tree);
         self.last = zxid;
         self.opaque_through = zxid;
         self.digests.insert(zxid, self.tree.digest());
@@ -384,6 +429,73 @@ impl Reference {
     }
 }
 
+/// One txn as a server delivered it: its zxid and the request it carries.
+pub type Delivered = (Zxid, SessionId, i32);
+
+/// `zab.total-order`, on what a server actually delivered: `delivered` (in delivery order) are
+/// the txns it applied after `after`. They must come in strictly increasing zxid order and be
+/// exactly the committed sequence over that range, none skipped, none added, each the committed
+/// txn of its zxid: every server then delivers a prefix of one total order. History at or below
+/// `opaque_through` came in a snapshot and is not compared.
+pub fn check_delivery(
+    id: u64,
+    after: Zxid,
+    delivered: &[Delivered],
+    committed: &BTreeMap<Zxid, TxnInfo>,
+    opaque_through: Zxid,
+    now: u64,
+) -> Result<(), Violation> {
+    let fail = |detail: String| Err(violation("zab.total-order", now, detail));
+    for w in delivered.windows(2) {
+        if w[1].0 <= w[0].0 {
+            return fail(format!("n{id} delivered {} after {}", w[1].0, w[0].0));
+        }
+    }
+    let Some(last) = delivered.last().map(|d| d.0) else {
+        return Ok(());
+    };
+    let from = after.max(opaque_through);
+    let mut want = committed.range(from..=last).filter(|(z, _)| **z > from);
+    let mut got = delivered.iter().filter(|d| d.0 > from);
+    loop {
+        match (got.next(), want.next()) {
+            (None, None) => return Ok(()),
+            (Some(g), Some((w, info))) => {
+                if g.0 != *w {
+                    return if g.0 > *w {
+                        fail(format!(
+                            "n{id} delivered {} without the committed txn {w} before it",
+                            g.0
+                        ))
+                    } else {
+                        fail(format!(
+                            "n{id} delivered {}, which is not in the committed order (next committed is {w})",
+                            g.0
+                        ))
+                    };
+                }
+                if (g.1, g.2) != (info.session, info.cxid) {
+                    return fail(format!(
+                        "n{id} delivered at {w} request cxid {} of session 0x{:x}, but the committed txn at {w} is cxid {} of session 0x{:x}",
+                        g.2, g.1, info.cxid, info.session
+                    ));
+                }
+            }
+            (Some(g), None) => {
+                return fail(format!(
+                    "n{id} delivered {}, which is not in the committed order",
+                    g.0
+                ));
+            }
+            (None, Some((w, _))) => {
+                return fail(format!(
+                    "n{id} delivered through {last} without the committed txn {w}"
+                ));
+            }
+        }
+    }
+}
+
 /// Sort child lists so replies compare as sets (ZooKeeper gives no order).
 pub fn normalize(reply: &Reply) -> Reply {
     match reply {
@@ -401,5 +513,75 @@ pub fn normalize(reply: &Reply) -> Reply {
             })
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(zs: &[u64]) -> BTreeMap<Zxid, TxnInfo> {
+        zs.iter()
+            .map(|z| {
+                (
+                    Zxid(*z),
+                    TxnInfo {
+                        session: 1,
+                        cxid: *z as i32,
+                        client_write: true,
+                        reply: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn d(zs: &[u64]) -> Vec<Delivered> {
+        zs.iter().map(|z| (Zxid(*z), 1, *z as i32)).collect()
+    }
+
+    fn claim(r: Result<(), Violation>) -> Option<String> {
+        r.err().map(|v| v.claim)
+    }
+
+    #[test]
+    fn delivery_in_the_committed_order_passes() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[1, 2, 3]), &c, Zxid(0), 0)),
+            None
+        );
+        assert_eq!(
+            claim(check_delivery(1, Zxid(3), &d(&[5, 8]), &c, Zxid(0), 0)),
+            None
+        );
+        // a snapshot covered the start
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[5]), &c, Zxid(3), 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_delivery_is_a_total_order_violation() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        let bad: [&[u64]; 5] = [
+            &[1, 3],    // skipped 2
+            &[2, 1],    // out of order
+            &[1, 2, 4], // 4 was never committed
+            &[1, 1],    // twice
+            &[9],       // past everything committed
+        ];
+        for b in bad {
+            assert_eq!(
+                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)).as_deref(),
+                Some("zab.total-order"),
+                "{b:?}"
+            );
+        }
+        // the right zxid carrying another request
+        let mut other = d(&[1, 2]);
+        other[1].2 = 77;
+        assert!(check_delivery(1, Zxid(0), &other, &c, Zxid(0), 0).is_err());
     }
 }

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const PING_XID: i32 = -2;
 pub const SET_WATCHES_XID: i32 = -8;
+/// The Java client's xid for auth packets (answered out of band, outside the request order).
+pub const AUTH_XID: i32 = -4;
 
 /// What a client asks the world to do.
 #[derive(Debug)]
@@ -141,6 +143,8 @@ struct Pending {
     /// max acknowledged zxid when invoked (real-time order, sync floors).
     floor: i64,
     op: usize,
+    /// How many identities the client had added when it sent this.
+    auths: usize,
 }
 
 pub struct Client {
@@ -173,6 +177,12 @@ pub struct Client {
     pub wake_at: u64,
     /// An asynchronous client's pipeline depth (see `Params::async_clients`).
     pipeline: Option<usize>,
+    /// Identities added (addAuth sent) in this session, in order: credentials and the digest
+    /// ids ACLs name them by. Sent again on every new connection, as the Java client does.
+    auth_creds: Vec<Vec<u8>>,
+    pub auth_ids: Vec<String>,
+    /// Persistent watches: path -> (persistent, persistent-recursive).
+    persistent: BTreeMap<String, (bool, bool)>,
 }
 
 /// Paths of the random mix.
@@ -211,6 +221,9 @@ impl Client {
                 .async_clients
                 .contains(&idx)
                 .then_some(params.async_pipeline.max(1)),
+            auth_creds: Vec::new(),
+            auth_ids: Vec::new(),
+            persistent: BTreeMap::new(),
         }
     }
 
@@ -289,21 +302,30 @@ impl Client {
                     }
                     if issue && !self.set_watches_out {
                         let mix = matches!(self.role, RoleState::Random(_) | RoleState::Reader(_));
+                        let acl = matches!(self.role, RoleState::Acl(_));
                         let (max, per_wake) = match (mix, self.pipeline) {
                             (true, Some(depth)) => (depth, 1),
                             (true, None) => (cx.params.max_outstanding, usize::MAX),
+                            // a few in flight, so that an addAuth has some around it
+                            (false, _) if acl => (3, 1),
                             (false, _) => (1, 1),
                         };
                         let mut issued = 0;
-                        // a sync's read goes with it
+                        // a sync's read goes with it; requests right after an addAuth too
                         while self.pending.len() < max
-                            && (issued < per_wake || self.role.read_after_sync())
+                            && (issued < per_wake
+                                || self.role.read_after_sync()
+                                || self.role.take_burst())
                         {
                             issued += 1;
                             let sid = self.session_id();
                             let Some(req) = self.role.next(self.idx, sid, cx) else {
                                 break;
                             };
+                            if let Request::Auth { auth, .. } = req {
+                                self.add_auth(cx, auth);
+                                continue;
+                            }
                             self.issue(cx, req);
                         }
                     }
@@ -362,6 +384,40 @@ impl Client {
         }
     }
 
+    /// addAuth: not a request in the session's order (ZooKeeper answers it out of band).
+    fn add_auth(&mut self, cx: &mut Ctx, cred: Vec<u8>) {
+        let text = String::from_utf8_lossy(&cred).to_string();
+        let id = ensemble_core::acl::digest_id(&text);
+        cx.out.push(ClientOut::Note(format!(
+            "addAuth digest {} ({} requests in flight)",
+            text.split(':').next().unwrap_or_default(),
+            self.pending.len()
+        )));
+        self.auth_creds.push(cred.clone());
+        self.auth_ids.push(id);
+        self.send(
+            cx,
+            AUTH_XID,
+            Request::Auth {
+                scheme: "digest".into(),
+                auth: cred,
+            },
+        );
+    }
+
+    /// Does a persistent watch of this client cover the event?
+    fn persistent_covers(&self, ev: &WatchedEvent) -> bool {
+        self.persistent.iter().any(|(w, (plain, recursive))| {
+            let under = w == "/"
+                || (ev.path.starts_with(w.as_str())
+                    && ev.path.as_bytes().get(w.len()) == Some(&b'/'));
+            (*plain && *w == ev.path)
+                || (*recursive
+                    && ev.kind != EventType::NodeChildrenChanged
+                    && (*w == ev.path || under))
+        })
+    }
+
     fn issue(&mut self, cx: &mut Ctx, request: Request) {
         let xid = self.next_xid;
         self.next_xid += 1;
@@ -382,6 +438,7 @@ impl Client {
             invoked: cx.now,
             floor: cx.shared.max_acked,
             op,
+            auths: self.auth_ids.len(),
         });
         self.send(cx, xid, request);
     }
@@ -436,6 +493,9 @@ impl Client {
         }
         self.fail_pending(cx);
         self.watches.clear();
+        self.persistent.clear();
+        self.auth_creds.clear();
+        self.auth_ids.clear();
         self.seen_floor = 0;
         self.sync_floor = 0;
         self.synced_at = None;
@@ -476,7 +536,7 @@ impl Client {
             c.established = true;
         }
         self.extra_events.clear();
-        if same && !self.watches.is_empty() {
+        if same && (!self.watches.is_empty() || !self.persistent.is_empty()) {
             let mut data = BTreeSet::new();
             let mut exist = BTreeSet::new();
             let mut child = BTreeSet::new();
@@ -492,16 +552,43 @@ impl Client {
                 data: data.into_iter().collect(),
                 exist: exist.into_iter().collect(),
                 child: child.into_iter().collect(),
-                persistent: vec![],
-                persistent_recursive: vec![],
-                v2: false,
+                persistent: self
+                    .persistent
+                    .iter()
+                    .filter(|(_, w)| w.0)
+                    .map(|(p, _)| p.clone())
+                    .collect(),
+                persistent_recursive: self
+                    .persistent
+                    .iter()
+                    .filter(|(_, w)| w.1)
+                    .map(|(p, _)| p.clone())
+                    .collect(),
+                v2: !self.persistent.is_empty(),
             };
             self.set_watches_out = true;
             self.send(cx, SET_WATCHES_XID, req);
         }
+        if same {
+            // the identities go again on the new connection, after setWatches (as the Java
+            // client's primeConnection sends them)
+            for cred in self.auth_creds.clone() {
+                self.send(
+                    cx,
+                    AUTH_XID,
+                    Request::Auth {
+                        scheme: "digest".into(),
+                        auth: cred,
+                    },
+                );
+            }
+        }
         if !same {
             let sid = r.session_id;
             self.role.on_new_session(sid);
+            if let RoleState::Acl(a) = &mut self.role {
+                a.on_new_session(cx.rng);
+            }
         }
         Ok(())
     }
@@ -581,6 +668,13 @@ impl Client {
             self.set_watches_out = false;
             return Ok(());
         }
+        if xid == AUTH_XID {
+            if let Err(e) = &reply {
+                cx.out
+                    .push(ClientOut::Note(format!("addAuth refused: {e:?}")));
+            }
+            return Ok(());
+        }
         let Some(front) = self.pending.front() else {
             return Err(violation(
                 "client.fifo",
@@ -633,6 +727,13 @@ impl Client {
             | (Request::GetChildren2 { path, watch: true }, Ok(_)) => {
                 reg(&mut self.watches, path, WatchClass::Child)
             }
+            (Request::AddWatch { path, mode }, Ok(_)) => {
+                let w = self.persistent.entry(path.clone()).or_default();
+                match mode {
+                    ensemble_core::proto::AddWatchMode::Persistent => w.0 = true,
+                    ensemble_core::proto::AddWatchMode::PersistentRecursive => w.1 = true,
+                }
+            }
             _ => {}
         }
         if matches!(p.request, Request::CloseSession) && reply.is_ok() {
@@ -658,6 +759,12 @@ impl Client {
         let now = cx.now;
         let sid = self.session_id();
         let z = Zxid(zxid.max(0) as u64);
+        let sent = &self.auth_ids[..p.auths.min(self.auth_ids.len())];
+        let ids = crate::acl::Identities {
+            sent,
+            now: &self.auth_ids,
+        };
+        crate::acl::check_reply(self.idx, &p.request, (reply, zxid), &ids, cx.reference, now)?;
         if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
             let info = cx.reference.txns.get(&z);
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
@@ -766,11 +873,17 @@ impl Client {
         if ev.kind == EventType::None {
             return Ok(());
         }
+        crate::acl::check_event(self.idx, &ev, &self.auth_ids, cx.reference, cx.now)?;
         let mut matched = Vec::new();
         for ((path, class), reg) in &self.watches {
             if *path == ev.path && class.kinds().contains(&ev.kind) {
                 matched.push(((path.clone(), *class), *reg));
             }
+        }
+        if matched.is_empty() && self.persistent_covers(&ev) {
+            let sid = self.session_id();
+            self.role.on_watch(&ev, sid);
+            return Ok(());
         }
         if matched.is_empty() {
             // setWatches answers each watch type on its own, as ZooKeeper does: a deleted node
@@ -827,6 +940,9 @@ impl Client {
         self.conn = None;
         self.pending.clear();
         self.watches.clear();
+        self.persistent.clear();
+        self.auth_creds.clear();
+        self.auth_ids.clear();
         self.pings_out = 0;
         self.set_watches_out = false;
         self.seen_floor = 0;
@@ -859,6 +975,7 @@ pub enum RoleState {
     ConfigWriter(WriterRole),
     ConfigReader(WatchRole),
     Naming(NamingRole),
+    Acl(crate::acl::AclRole),
 }
 
 #[derive(Default)]
@@ -1000,6 +1117,7 @@ impl RoleState {
                 parent_ok: false,
                 in_flight: false,
             }),
+            Role::Acl => RoleState::Acl(crate::acl::AclRole::new()),
         }
     }
 
@@ -1015,6 +1133,17 @@ impl RoleState {
 
     pub fn is_master(&self) -> bool {
         matches!(self, RoleState::Election(l) if l.phase == LockPhase::Holding)
+    }
+
+    /// Requests still to go right after an addAuth (taking one).
+    fn take_burst(&mut self) -> bool {
+        match self {
+            RoleState::Acl(a) if a.burst > 0 => {
+                a.burst -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A sync was issued and its read is still to go.
@@ -1036,6 +1165,7 @@ impl RoleState {
         match self {
             RoleState::Random(r) | RoleState::Reader(r) => r.next(idx, cx),
             RoleState::Lock(l) | RoleState::Election(l) => l.next(idx, session, cx),
+            RoleState::Acl(a) => Some(a.next(idx, cx.rng)),
             RoleState::Member(m) => {
                 if m.registered || m.in_flight {
                     return None;
@@ -1109,6 +1239,7 @@ impl RoleState {
         let now = cx.now;
         match self {
             RoleState::Random(r) | RoleState::Reader(r) => r.on_result(req, reply),
+            RoleState::Acl(a) => a.on_result(req, reply),
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
                 m.in_flight = false;
@@ -1212,6 +1343,7 @@ impl RoleState {
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
+            RoleState::Acl(_) => {}
         }
     }
 
@@ -1243,6 +1375,7 @@ impl RoleState {
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
+            RoleState::Acl(a) => a.on_session_end(),
         }
     }
 }

@@ -4,11 +4,13 @@
 //! time, injects faults drawn from the seed, and checks every safety claim after every step.
 //! The same seed on the same build gives the same trace (and the same trace hash).
 
+pub mod acl;
 pub mod check;
 pub mod check_session;
 pub mod client;
 pub mod disk;
 pub mod lines;
+pub mod model;
 pub mod net;
 pub mod params;
 pub mod rng;

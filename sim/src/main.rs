@@ -162,6 +162,13 @@ fn print_stats(r: &RunResult) {
         s.max_unavailable_ms,
         s.max_write_gap_ms
     );
+    println!(
+        "linearizability search: {} per-key segments, {} longer than {} ops, {} of them checked read by read",
+        s.wgl.segments,
+        s.wgl.long,
+        ensemble_sim::wgl::MAX_OPS,
+        s.wgl.by_reads
+    );
 }
 
 /// Output piped into `head` and the like ends quietly when the reader goes, as a Unix tool's

@@ -200,6 +200,9 @@ pub enum Role {
     ConfigReader,
     /// Takes unique names with persistent-sequential nodes.
     Naming,
+    /// Adds digest identities (sometimes with requests in flight) and works in ACL'd subtrees
+    /// with one-shot, persistent and persistent-recursive watches (see `acl.rs`).
+    Acl,
 }
 
 impl Role {
@@ -215,6 +218,7 @@ impl Role {
             Role::ConfigWriter => "config-writer",
             Role::ConfigReader => "config-reader",
             Role::Naming => "naming",
+            Role::Acl => "acl",
         }
     }
 
@@ -230,6 +234,7 @@ impl Role {
             "config-writer" => Role::ConfigWriter,
             "config-reader" => Role::ConfigReader,
             "naming" => Role::Naming,
+            "acl" => Role::Acl,
             _ => return None,
         })
     }
@@ -462,6 +467,12 @@ impl Params {
         let think = rng.range(100, 400);
         p.think_ms = (think, think * rng.range(2, 5));
         p.keys = rng.range(2, 10) as u32;
+        // clients with identities in ACL'd subtrees, in most seeds (drawn last, so that the
+        // draws above stay what they were)
+        if rng.chance(0.85) {
+            let n = rng.range(1, 2) as usize;
+            p.clients.extend(vec![Role::Acl; n]);
+        }
         p
     }
 

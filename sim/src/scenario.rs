@@ -213,6 +213,43 @@ fn client_target(s: &str) -> Option<ClientTarget> {
     })
 }
 
+/// The server targets a topology has, for error messages.
+fn valid_targets(voters: u64, observers: u64) -> String {
+    let members = voters + observers;
+    let mut v = vec!["leader", "crashed", "all"];
+    if voters >= 2 {
+        v.extend(["follower", "majority-without-leader"]);
+    }
+    if voters >= 3 {
+        v.extend(["minority-with-leader", "minority-without-leader"]);
+    }
+    if observers > 0 {
+        v.push("observer");
+    }
+    format!("{}, server.1 to server.{members}", v.join(", "))
+}
+
+/// The client targets a workload has, for error messages.
+fn valid_clients(clients: &[Role]) -> String {
+    let mut v: Vec<String> = Vec::new();
+    if clients.iter().any(|r| matches!(r, Role::Lock { .. })) {
+        v.push("lock-holder".into());
+    }
+    if clients.contains(&Role::Election) {
+        v.push("master".into());
+    }
+    for r in clients {
+        if !v.iter().any(|x| x == r.name()) {
+            v.push(r.name().to_string());
+        }
+    }
+    match clients.len() {
+        0 => v.push("no client.N (no clients)".into()),
+        n => v.push(format!("client.0 to client.{}", n - 1)),
+    }
+    v.join(", ")
+}
+
 pub fn load(path: &Path) -> Result<Params, ScenarioError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|err| ScenarioError::Io {
@@ -328,7 +365,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
             let role = Role::from_name(&g.role).ok_or_else(|| {
                 field(
                     &format!("workload.clients[{i}].role"),
-                    format!("unknown role `{}` (expected random, reader, lock, lock-fenced, election, member, monitor, config-writer, config-reader, naming)", g.role),
+                    format!("unknown role `{}` (expected random, reader, lock, lock-fenced, election, member, monitor, config-writer, config-reader, naming, acl)", g.role),
                 )
             })?;
             for _ in 0..g.count {
@@ -369,7 +406,42 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         let name = |k: &str| format!("fault[{i}].{k}");
         let need_target = || -> Result<Target, ScenarioError> {
             let s = ft.target.as_deref().ok_or_else(|| field(&name("target"), "missing (leader, follower, observer, crashed, all, minority-with-leader, minority-without-leader, majority-without-leader, or a server id)".into()))?;
-            target(s).ok_or_else(|| field(&name("target"), format!("unknown target `{s}`")))
+            let valid = valid_targets(params.voters, params.observers);
+            let t = target(s).ok_or_else(|| {
+                field(
+                    &name("target"),
+                    format!("unknown target `{s}` (valid targets: {valid})"),
+                )
+            })?;
+            // a target this topology does not have would be silently skipped when the step
+            // fires, and the run would pass without the fault it was written for
+            match t {
+                Target::Id(id) if !(1..=members).contains(&id) => Err(field(
+                    &name("target"),
+                    format!("`{s}`: no such server in this topology (valid targets: {valid})"),
+                )),
+                Target::Observer if params.observers == 0 => Err(field(
+                    &name("target"),
+                    format!("`{s}`: the topology has no observers (valid targets: {valid})"),
+                )),
+                // with too few voters these name nobody, ever
+                Target::Follower | Target::MajorityWithoutLeader if params.voters < 2 => {
+                    Err(field(
+                        &name("target"),
+                        format!("`{s}`: one voter has no followers (valid targets: {valid})"),
+                    ))
+                }
+                Target::MinorityWithLeader | Target::MinorityWithoutLeader if params.voters < 3 => {
+                    Err(field(
+                        &name("target"),
+                        format!(
+                            "`{s}`: {} voters have no minority to cut off (valid targets: {valid})",
+                            params.voters
+                        ),
+                    ))
+                }
+                t => Ok(t),
+            }
         };
         let need_ms = || {
             ft.ms
@@ -382,7 +454,27 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                     "missing (lock-holder, master, client.N or a role name)".into(),
                 )
             })?;
-            client_target(s).ok_or_else(|| field(&name("client"), format!("unknown client `{s}`")))
+            let valid = valid_clients(&params.clients);
+            let t = client_target(s).ok_or_else(|| {
+                field(
+                    &name("client"),
+                    format!("unknown client `{s}` (valid clients: {valid})"),
+                )
+            })?;
+            let has = |f: &dyn Fn(&Role) -> bool| params.clients.iter().any(f);
+            let exists = match &t {
+                ClientTarget::Index(i) => *i < clients,
+                ClientTarget::Role(r) => has(&|x| x.name() == r),
+                ClientTarget::LockHolder => has(&|x| matches!(x, Role::Lock { .. })),
+                ClientTarget::Master => has(&|x| *x == Role::Election),
+            };
+            if !exists {
+                return Err(field(
+                    &name("client"),
+                    format!("`{s}`: no such client in this workload (valid clients: {valid})"),
+                ));
+            }
+            Ok(t)
         };
         let server = |k: &str, v: Option<u64>| -> Result<u64, ScenarioError> {
             match v {

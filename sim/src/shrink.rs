@@ -145,14 +145,47 @@ fn end_claim(claim: &str) -> bool {
         || claim.starts_with("cap.")
 }
 
+/// A failing run the search accepted, as `shrink` would report it.
+#[derive(Clone)]
+struct Seen {
+    params: Params,
+    seed: u64,
+    size: Size,
+    hash: u64,
+    detail: String,
+}
+
 struct Search<'a> {
     claim: String,
     runs: u64,
+    /// Every run accepted so far: a candidate is judged against the smallest of them, and the
+    /// result is never larger than one of them.
+    seen: Vec<Seen>,
     opts: &'a Options,
     progress: &'a mut dyn FnMut(&str),
 }
 
 impl Search<'_> {
+    /// Record an accepted run.
+    fn keep(&mut self, p: &Params, seed: u64, r: &RunResult) {
+        self.seen.push(Seen {
+            params: p.clone(),
+            seed,
+            size: size_of(p, r),
+            hash: r.hash,
+            detail: claim_of(r).map(|c| c.1).unwrap_or_default(),
+        });
+    }
+
+    /// The fewest events any accepted run took to fail.
+    fn fewest_events(&self) -> u64 {
+        self.seen
+            .iter()
+            .map(|x| x.size.events)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
     fn exhausted(&self) -> bool {
         self.runs >= self.opts.budget
     }
@@ -385,9 +418,33 @@ impl Params {
     }
 }
 
-/// A run no much longer to fail than the best so far.
-fn not_longer(r: &RunResult, best: &RunResult) -> bool {
-    r.stats.events <= best.stats.events + best.stats.events / 2 + 200
+/// A run not much longer to fail than the shortest accepted so far (not the last accepted: a
+/// chain of runs each half as long again as the one before would grow without bound).
+fn not_longer(events: u64, fewest: u64) -> bool {
+    events <= fewest.saturating_add(fewest / 2 + 200)
+}
+
+/// `a` is no larger than `b` in every measure and smaller in one.
+fn dominates(a: &Size, b: &Size) -> bool {
+    let le = a.servers <= b.servers
+        && a.clients <= b.clients
+        && a.faults <= b.faults
+        && a.events <= b.events;
+    le && (a.servers, a.clients, a.faults, a.events) != (b.servers, b.clients, b.faults, b.events)
+}
+
+/// Of the runs seen, the one to report instead of `last` if one is smaller in every measure
+/// (the smallest such, by servers and clients, then faults, then events).
+fn smallest_dominating<'a>(seen: &'a [Seen], last: &Size) -> Option<&'a Seen> {
+    seen.iter()
+        .filter(|x| dominates(&x.size, last))
+        .min_by_key(|x| {
+            (
+                x.size.servers + x.size.clients as u64,
+                x.size.faults,
+                x.size.events,
+            )
+        })
 }
 
 /// ddmin over the schedule's steps: the fewest the failure needs (1-minimal at the end).
@@ -408,6 +465,7 @@ fn ddmin(s: &mut Search, p: &mut Params, seed: u64, best: &mut RunResult) {
                     start,
                     (start + chunk).min(len)
                 ));
+                s.keep(&q, seed, &r);
                 *p = q;
                 *best = r;
                 n = (n - 1).max(2);
@@ -428,6 +486,7 @@ fn ddmin(s: &mut Search, p: &mut Params, seed: u64, best: &mut RunResult) {
         let mut q = p.clone();
         q.schedule.remove(i);
         if let Some(r) = s.fails(&q, seed) {
+            s.keep(&q, seed, &r);
             *p = q;
             *best = r;
         } else {
@@ -456,10 +515,12 @@ pub fn shrink(
     let mut s = Search {
         claim: claim.clone(),
         runs: 1,
+        seen: Vec::new(),
         opts,
         progress,
     };
     let mut seed = seed;
+    s.keep(&p, seed, &r0);
     let mut best = r0;
 
     // 1. the world, with the faults still drawn from rates
@@ -472,8 +533,9 @@ pub fn shrink(
         };
         match s.fails_some_seed(&q, seed) {
             // a smaller world that takes much longer to fail is not smaller
-            Some((sd, r)) if not_longer(&r, &best) => {
+            Some((sd, r)) if not_longer(r.stats.events, s.fewest_events()) => {
                 (s.progress)(&format!("  {what} (seed {sd}): {}", size_of(&q, &r)));
+                s.keep(&q, sd, &r);
                 p = q;
                 seed = sd;
                 best = r;
@@ -497,6 +559,7 @@ pub fn shrink(
                     q.schedule.len(),
                     size_of(&q, &r)
                 ));
+                s.keep(&q, seed, &r);
                 p = q;
                 best = r;
             }
@@ -519,6 +582,7 @@ pub fn shrink(
                 q.fault_phase_ms,
                 size_of(&q, &r)
             ));
+            s.keep(&q, seed, &r);
             p = q;
             best = r;
         }
@@ -533,8 +597,9 @@ pub fn shrink(
             break;
         };
         match s.fails(&q, seed) {
-            Some(r) if not_longer(&r, &best) => {
+            Some(r) if not_longer(r.stats.events, s.fewest_events()) => {
                 (s.progress)(&format!("  {what}: {}", size_of(&q, &r)));
+                s.keep(&q, seed, &r);
                 p = q;
                 best = r;
                 changed_any = true;
@@ -549,6 +614,23 @@ pub fn shrink(
         return Err("lost the failure while shrinking (a bug in shrink)".into());
     };
     let after = size_of(&p, &best);
+    // never end larger than a run already seen
+    if let Some(x) = smallest_dominating(&s.seen, &after).cloned() {
+        (s.progress)(&format!(
+            "  an earlier run was smaller in every measure: {}",
+            x.size
+        ));
+        return Ok(Shrunk {
+            params: x.params,
+            seed: x.seed,
+            claim: claim2,
+            detail: x.detail,
+            before,
+            after: x.size,
+            runs: s.runs,
+            hash: x.hash,
+        });
+    }
     Ok(Shrunk {
         params: p,
         seed,
@@ -559,4 +641,73 @@ pub fn shrink(
         runs: s.runs,
         hash: best.hash,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(events: u64, clients: usize, faults: usize) -> Size {
+        Size {
+            events,
+            servers: 3,
+            clients,
+            faults,
+            kinds: Vec::new(),
+            at_ms: 0,
+        }
+    }
+
+    /// Candidates each half as long again as the last accepted one: judged against the last
+    /// accepted (the old rule) the chain drifts to twice the first run's length; judged against
+    /// the shortest seen it stops.
+    #[test]
+    fn acceptance_is_against_the_shortest_seen() {
+        let chain = [1_000u64, 1_700, 2_750, 4_300];
+        let (mut last, mut old_end) = (chain[0], chain[0]);
+        for &e in &chain[1..] {
+            // the old rule: not much longer than the last accepted
+            if not_longer(e, last) {
+                last = e;
+                old_end = e;
+            }
+        }
+        assert_eq!(old_end, 4_300, "the old rule drifts");
+        let mut fewest = chain[0];
+        let mut new_end = chain[0];
+        for &e in &chain[1..] {
+            if not_longer(e, fewest) {
+                new_end = e;
+                fewest = fewest.min(e);
+            }
+        }
+        assert_eq!(new_end, 1_700);
+        assert!(new_end <= fewest + fewest / 2 + 200);
+    }
+
+    /// The result is never larger in every measure than a run the search already accepted.
+    #[test]
+    fn the_result_is_no_larger_than_a_run_seen() {
+        let seen: Vec<Seen> = [size(900, 2, 1), size(5_000, 1, 3), size(800, 2, 1)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, sz)| Seen {
+                params: Params::base(),
+                seed: i as u64,
+                size: sz,
+                hash: i as u64,
+                detail: String::new(),
+            })
+            .collect();
+        // the last accepted run: fewer clients than the first, but more of everything else
+        let last = size(1_200, 2, 2);
+        let pick = smallest_dominating(&seen, &last).expect("a smaller run was seen");
+        assert_eq!(
+            pick.seed, 2,
+            "the smallest of those smaller in every measure"
+        );
+        // one smaller in some measures only is not preferred
+        assert!(smallest_dominating(&seen[1..2], &last).is_none());
+        assert!(!dominates(&last, &last));
+    }
 }

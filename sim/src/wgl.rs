@@ -3,9 +3,18 @@
 //!
 //! Each top-level key path that only plain persistent create / setData / delete and synced
 //! reads touched is cut at quiescent points (no operation open across the cut) into segments;
-//! each segment of at most [`MAX_OPS`] operations is searched for a linearization starting from
-//! the committed state at the cut. An operation whose outcome the client never learned takes
-//! effect at its commit time if it committed, and not at all otherwise.
+//! each segment is searched for a linearization starting from the committed state at the cut.
+//! An operation whose outcome the client never learned takes effect at its commit time if it
+//! committed, and not at all otherwise.
+//!
+//! Segments of at most [`MAX_OPS`] operations take the plain search. Longer ones (counted, and
+//! reported with every run) take the same search over up to [`MAX_WIDE`] operations with a
+//! larger budget; a segment longer still, or whose search runs out of budget (counted too), is
+//! checked read by read instead ([`reads_explained`]): every value a read returned must have
+//! been written by a write that could have taken effect before the read ended and that no
+//! write known to follow it had overwritten before the read began. That is a necessary
+//! condition of linearizability (values are unique), so it finds stale and invented reads in
+//! any segment, however long.
 
 use crate::check::{Reference, Violation, violation};
 use crate::client::OpRecord;
@@ -14,6 +23,18 @@ use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_OPS: usize = 14;
+/// The longest segment the search takes on at all (the width of its bitset).
+pub const MAX_WIDE: usize = 128;
+
+/// How the per-key histories were checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WglStats {
+    pub segments: u64,
+    /// Segments longer than [`MAX_OPS`].
+    pub long: u64,
+    /// Segments checked read by read (too long for the search, or its budget ran out).
+    pub by_reads: u64,
+}
 
 type State = Option<(Vec<u8>, i32)>;
 
@@ -86,14 +107,19 @@ fn step(s: &State, op: &WOp) -> Option<State> {
 }
 
 /// Is there an order of `ops`, consistent with real time, that the register explains?
-fn linearizable(ops: &[WOp], init: &State) -> bool {
+/// `None`: the search ran out of `budget` steps before it could say.
+fn linearizable(ops: &[WOp], init: &State, budget: u32) -> Option<bool> {
     let n = ops.len();
-    let mut seen: BTreeSet<(u32, State)> = BTreeSet::new();
+    assert!(
+        n <= MAX_WIDE,
+        "the search's bitset holds {MAX_WIDE} operations"
+    );
+    let mut seen: BTreeSet<(u128, State)> = BTreeSet::new();
     fn go(
         ops: &[WOp],
-        done: u32,
+        done: u128,
         s: &State,
-        seen: &mut BTreeSet<(u32, State)>,
+        seen: &mut BTreeSet<(u128, State)>,
         budget: &mut u32,
     ) -> bool {
         let n = ops.len();
@@ -101,7 +127,7 @@ fn linearizable(ops: &[WOp], init: &State) -> bool {
             return true;
         }
         if *budget == 0 {
-            // inconclusive: do not fail a run on a search we could not finish
+            // out of budget: the caller sees it and checks another way
             return true;
         }
         *budget -= 1;
@@ -110,32 +136,111 @@ fn linearizable(ops: &[WOp], init: &State) -> bool {
         }
         // an op can go next only if no other open op finished before it began
         let min_resp = (0..n)
-            .filter(|i| done & (1 << i) == 0)
+            .filter(|i| done & (1u128 << i) == 0)
             .map(|i| ops[i].resp)
             .min()
             .unwrap_or(u64::MAX);
         for i in 0..n {
-            if done & (1 << i) != 0 || ops[i].inv > min_resp {
+            if done & (1u128 << i) != 0 || ops[i].inv > min_resp {
                 continue;
             }
             if let Some(next) = step(s, &ops[i])
-                && go(ops, done | (1 << i), &next, seen, budget)
+                && go(ops, done | (1u128 << i), &next, seen, budget)
             {
                 return true;
             }
         }
         false
     }
-    let mut budget = 200_000;
-    let _ = n;
-    go(ops, 0, init, &mut seen, &mut budget)
+    let mut left = budget;
+    let found = go(ops, 0, init, &mut seen, &mut left);
+    if left == 0 { None } else { Some(found) }
+}
+
+/// The state a successful write leaves, if it changes the register (None: it does not, or
+/// it failed).
+fn written(op: &WOp) -> Option<State> {
+    let Out::Known(reply) = &op.out;
+    match (&op.kind, reply) {
+        (Kind::Create(d), Ok(_)) => Some(Some((d.clone(), 0))),
+        (Kind::Set(d, _), Ok(Response::Stat(st))) => Some(Some((d.clone(), st.version))),
+        (Kind::Delete(_), Ok(_)) => Some(None),
+        _ => None,
+    }
+}
+
+/// The state a read returned; None if it is no state (an error other than NoNode).
+fn read_state(op: &WOp) -> Option<State> {
+    let Out::Known(reply) = &op.out;
+    match reply {
+        Ok(Response::GetData { data, stat }) => Some(Some((data.clone(), stat.version))),
+        Err(KeeperError::NoNode) => Some(None),
+        _ => None,
+    }
+}
+
+/// A necessary condition of linearizability, checked read by read: the state each read
+/// returned was left by the initial state or by a write that began before the read ended,
+/// and no successful write that began after that one ended had itself ended before the read
+/// began (it would have overwritten it first). Written data is unique per write, so the
+/// writes that could have left a state are few. The first read nothing explains, if any.
+fn reads_explained(ops: &[WOp], init: &State) -> Option<usize> {
+    let writes: Vec<(&WOp, State)> = ops
+        .iter()
+        .filter_map(|o| written(o).map(|s| (o, s)))
+        .collect();
+    for (i, r) in ops.iter().enumerate() {
+        if !matches!(r.kind, Kind::Read) {
+            continue;
+        }
+        let Some(got) = read_state(r) else { continue };
+        // a successful write wholly after `after` (began after it ended) and wholly before
+        // the read (ended before it began) overwrote what `after` left
+        let overwritten = |after_resp: Option<u64>| {
+            writes
+                .iter()
+                .any(|(x, _)| x.resp < r.inv && after_resp.is_none_or(|a| x.inv > a))
+        };
+        let from_init = *init == got && !overwritten(None);
+        let from_write = writes
+            .iter()
+            .any(|(w, s)| *s == got && w.inv <= r.resp && !overwritten(Some(w.resp)));
+        if !from_init && !from_write {
+            return Some(i);
+        }
+    }
+    None
 }
 
 fn is_key(path: &str) -> bool {
     path.len() > 2 && path.starts_with("/k") && !path[1..].contains('/')
 }
 
-pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violation> {
+/// Check one quiescent segment from `init`, the way its length allows.
+fn segment_ok(seg: &[WOp], init: &State, stats: &mut WglStats) -> bool {
+    stats.segments += 1;
+    let long = seg.len() > MAX_OPS;
+    stats.long += u64::from(long);
+    let searched = if seg.len() > MAX_WIDE {
+        None
+    } else {
+        linearizable(seg, init, if long { 2_000_000 } else { 200_000 })
+    };
+    match searched {
+        Some(ok) => ok,
+        None => {
+            stats.by_reads += 1;
+            reads_explained(seg, init).is_none()
+        }
+    }
+}
+
+pub fn check_history(
+    ops: &[OpRecord],
+    r: &Reference,
+    now: u64,
+    stats: &mut WglStats,
+) -> Option<Violation> {
     let mut per_path: BTreeMap<String, Vec<WOp>> = BTreeMap::new();
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     for o in ops {
@@ -241,7 +346,7 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
         segments.push((start, wops.len()));
         for (a, b) in segments {
             let seg = &wops[a..b];
-            if seg.len() > MAX_OPS || seg.is_empty() {
+            if seg.is_empty() {
                 continue;
             }
             // the committed state just before the segment began
@@ -253,7 +358,7 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
             let init: State = r
                 .node_at(&path, z)
                 .map(|n| (n.data.clone(), n.stat.version));
-            if !linearizable(seg, &init) {
+            if !segment_ok(seg, &init, stats) {
                 let desc: Vec<String> = seg
                     .iter()
                     .map(|o| {
@@ -276,4 +381,110 @@ pub fn check_history(ops: &[OpRecord], r: &Reference, now: u64) -> Option<Violat
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::proto::Stat;
+
+    fn set(t: u64, n: i32) -> WOp {
+        WOp {
+            inv: t,
+            resp: t + 15,
+            kind: Kind::Set(format!("v{n}").into_bytes(), -1),
+            out: Out::Known(Ok(Response::Stat(Stat {
+                version: n,
+                ..Stat::default()
+            }))),
+            client: 0,
+        }
+    }
+
+    fn read(t: u64, n: i32) -> WOp {
+        WOp {
+            inv: t,
+            resp: t + 15,
+            kind: Kind::Read,
+            out: Out::Known(Ok(Response::GetData {
+                data: format!("v{n}").into_bytes(),
+                stat: Stat {
+                    version: n,
+                    ..Stat::default()
+                },
+            })),
+            client: 1,
+        }
+    }
+
+    /// One segment of `writes` setData, each overlapping the next (so no quiescent cut), with
+    /// a read of the value current at each write; `stale` makes one read return a value
+    /// overwritten long before it began.
+    fn segment(writes: i32, stale: Option<i32>) -> Vec<WOp> {
+        let mut v = Vec::new();
+        for n in 1..=writes {
+            let t = n as u64 * 10;
+            v.push(set(t, n));
+            let seen = match stale {
+                Some(s) if s == n => n - 5,
+                _ => n,
+            };
+            v.push(read(t + 12, seen));
+        }
+        v.sort_by_key(|o| (o.inv, o.resp));
+        v
+    }
+
+    fn init() -> State {
+        Some((b"v0".to_vec(), 0))
+    }
+
+    #[test]
+    fn a_long_segment_is_searched_and_its_violation_found() {
+        let good = segment(20, None);
+        assert!(good.len() > MAX_OPS);
+        let mut st = WglStats::default();
+        assert!(segment_ok(&good, &init(), &mut st));
+        assert_eq!((st.segments, st.long), (1, 1));
+        let bad = segment(20, Some(12));
+        let mut st = WglStats::default();
+        assert!(
+            !segment_ok(&bad, &init(), &mut st),
+            "the stale read is found"
+        );
+        assert_eq!(st.long, 1);
+    }
+
+    #[test]
+    fn a_segment_too_long_to_search_is_checked_read_by_read() {
+        let good = segment(100, None);
+        assert!(good.len() > MAX_WIDE);
+        let mut st = WglStats::default();
+        assert!(segment_ok(&good, &init(), &mut st));
+        assert_eq!(st.by_reads, 1);
+        let bad = segment(100, Some(77));
+        let mut st = WglStats::default();
+        assert!(
+            !segment_ok(&bad, &init(), &mut st),
+            "the stale read is found"
+        );
+        assert_eq!(st.by_reads, 1);
+        // the read that nothing explains is the stale one
+        let i = reads_explained(&bad, &init()).expect("found");
+        assert!(
+            matches!(&bad[i].out, Out::Known(Ok(Response::GetData { data, .. })) if data == b"v72")
+        );
+    }
+
+    #[test]
+    fn reads_explained_accepts_a_read_racing_its_write() {
+        // the read overlaps the write: old or new value both fine
+        let ops = vec![set(10, 1), read(12, 0)];
+        assert_eq!(reads_explained(&ops, &init()), None);
+        let ops = vec![set(10, 1), read(12, 1)];
+        assert_eq!(reads_explained(&ops, &init()), None);
+        // but after the write ended, the old value is stale
+        let ops = vec![set(10, 1), read(40, 0)];
+        assert_eq!(reads_explained(&ops, &init()), Some(1));
+    }
 }

@@ -237,6 +237,11 @@ struct Node {
     drift_ppm: i64,
     state: ServerState,
     established: Option<u32>,
+    /// Serving clients (a synced learner, an established leader), and the leader it follows.
+    serving: bool,
+    following: Option<ServerId>,
+    /// The zxid of a snapshot it loaded whole from its leader (SNAP) in the step under way.
+    snapshot_loaded: Option<Zxid>,
     applied: Zxid,
     /// Quorum-channel connection generation per peer (bumped on every break).
     gens: BTreeMap<(ServerId, Channel), u64>,
@@ -319,6 +324,8 @@ pub struct Stats {
     pub recovered_after_heal_ms: Option<u64>,
     pub lock_acquisitions: u64,
     pub resource_rejected: u64,
+    /// How the linearizability search went (segments, long ones, checked read by read).
+    pub wgl: crate::wgl::WglStats,
 }
 
 pub struct World {
@@ -455,6 +462,9 @@ impl World {
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
                     state: ServerState::Looking,
                     established: None,
+                    serving: false,
+                    following: None,
+                    snapshot_loaded: None,
                     applied: Zxid::ZERO,
                     gens: BTreeMap::new(),
                 },
@@ -996,11 +1006,11 @@ impl World {
                         if reset_log { " (log reset)" } else { "" }
                     ),
                 );
-                self.nodes
-                    .get_mut(&id)
-                    .expect("node")
-                    .disk
-                    .snapshot(zxid, parts, data, reset_log);
+                let n = self.nodes.get_mut(&id).expect("node");
+                if reset_log {
+                    n.snapshot_loaded = Some(zxid);
+                }
+                n.disk.snapshot(zxid, parts, data, reset_log);
             }
             Effect::PersistEpochs(e) => {
                 self.log(
@@ -1032,7 +1042,7 @@ impl World {
     /// The claims that hold after every step of server `id`.
     fn after_step(&mut self, id: ServerId) {
         let now = self.now;
-        let (established, applied, digest, state) = {
+        let (established, applied, digest, state, serving) = {
             let n = &self.nodes[&id];
             let Some(s) = n.server.as_ref() else { return };
             let applied = s.tree().last_zxid();
@@ -1041,9 +1051,29 @@ impl World {
             } else {
                 None
             };
-            (s.established_epoch(), applied, digest, s.state())
+            (
+                s.established_epoch(),
+                applied,
+                digest,
+                s.state(),
+                s.is_serving(),
+            )
         };
-        self.nodes.get_mut(&id).expect("node").state = state;
+        let n = self.nodes.get_mut(&id).expect("node");
+        let moved = n.state != state || n.serving != serving;
+        n.state = state;
+        n.serving = serving;
+        if moved {
+            // whom it follows changes only with its state (a learner goes LOOKING between
+            // leaders), so the status is asked only then
+            n.following = match state {
+                ServerState::Following | ServerState::Observing => {
+                    n.server.as_ref().and_then(|s| s.status().leader)
+                }
+                _ => None,
+            };
+            self.update_availability();
+        }
         // one established leader per epoch
         let prev_est = self.nodes[&id].established;
         if established != prev_est {
@@ -1096,6 +1126,10 @@ impl World {
                 self.fail(v);
                 return;
             }
+            if let Err(v) = self.check_delivered(id, prev, applied) {
+                self.fail(v);
+                return;
+            }
         }
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
@@ -1104,6 +1138,43 @@ impl World {
                 _ => {}
             }
         }
+    }
+
+    /// `zab.total-order` on the txns server `id` delivered in this step: those of its history
+    /// in (`prev`, `applied`] (after the snapshot it loaded, if it loaded one), which must be
+    /// the committed sequence over that range.
+    fn check_delivered(
+        &mut self,
+        id: ServerId,
+        prev: Zxid,
+        applied: Zxid,
+    ) -> Result<(), Violation> {
+        let n = self.nodes.get_mut(&id).expect("node");
+        let from = n.snapshot_loaded.take().map_or(prev, |s| s.max(prev));
+        let Some(s) = n.server.as_ref() else {
+            return Ok(());
+        };
+        let mut delivered: Vec<crate::check::Delivered> = s
+            .history()
+            .rev()
+            .skip_while(|t| t.zxid > applied)
+            .take_while(|t| t.zxid > from)
+            .map(|t| (t.zxid, t.session, t.cxid))
+            .collect();
+        delivered.reverse();
+        // a history trimmed past `from` cannot show a gap at its start: compare from its first
+        let after = match s.history().next() {
+            Some(first) if first.zxid > from => Zxid(first.zxid.0 - 1),
+            _ => from,
+        };
+        crate::check::check_delivery(
+            id,
+            after,
+            &delivered,
+            &self.reference.txns,
+            self.reference.opaque_through,
+            self.now,
+        )
     }
 
     /// Everything committed before epoch `e` (and every acknowledged write) must be in the
@@ -1250,11 +1321,37 @@ impl World {
         }
     }
 
-    fn update_availability(&mut self) {
-        let any = self
-            .nodes
+    /// The leader clients can be served by: established, running (not paused, its quorum side
+    /// not stalled) and followed by a quorum of voters (itself included) that are synced with
+    /// it and running. A deposed or stalled leader that still believes it leads does not count.
+    fn effective_leader(&self) -> Option<ServerId> {
+        let now = self.now;
+        let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
+        let quorum = self.params.voters / 2 + 1;
+        self.nodes
             .values()
-            .any(|n| n.up() && n.established.is_some());
+            .filter(|n| running(n) && n.established.is_some())
+            .find(|l| {
+                let followers = self
+                    .nodes
+                    .values()
+                    .filter(|n| {
+                        !n.observer
+                            && n.id != l.id
+                            && running(n)
+                            && n.serving
+                            && n.state == ServerState::Following
+                            && n.following == Some(l.id)
+                    })
+                    .count() as u64;
+                followers + u64::from(!l.observer) >= quorum
+            })
+            .map(|n| n.id)
+    }
+
+    /// The longest leaderless window: time without an [`World::effective_leader`].
+    fn update_availability(&mut self) {
+        let any = self.effective_leader().is_some();
         match (any, self.no_leader_since) {
             (true, Some(since)) => {
                 if self.had_leader {
@@ -1447,6 +1544,8 @@ impl World {
         n.quorum_held.clear();
         n.established = None;
         n.state = ServerState::Looking;
+        n.serving = false;
+        n.following = None;
         let loss = n.disk.crash(&mut self.rng, survive, torn);
         self.stats.crashes += 1;
         self.log(
@@ -1500,6 +1599,7 @@ impl World {
         self.stats.pauses += 1;
         self.log(Who::N(id), "PAUSED", format_args!("PAUSE for {ms}ms"));
         self.schedule(self.now + ms, Ev::Resume { node: id, inc });
+        self.update_availability();
     }
 
     /// The quorum side of a server stalls: its timer and its quorum-channel connections, both
@@ -1524,6 +1624,7 @@ impl World {
             format_args!("QUORUM STALL for {ms}ms (timer and peer connections; clients served)"),
         );
         self.schedule(now + ms, Ev::Unstall { node: id, inc });
+        self.update_availability();
     }
 
     fn unstall(&mut self, id: ServerId, inc: u64) {
@@ -1562,6 +1663,7 @@ impl World {
         for (from, to, ch) in keys {
             self.schedule(now, Ev::Pump { from, to, ch });
         }
+        self.update_availability();
     }
 
     fn resume(&mut self, id: ServerId, inc: u64) {
@@ -1626,6 +1728,7 @@ impl World {
         if !timer_first && self.violation.is_none() && self.nodes[&id].up() {
             self.handle(id, Event::Tick);
         }
+        self.update_availability();
     }
 
     // ---- clients --------------------------------------------------------------------------
@@ -2792,7 +2895,9 @@ impl World {
             }
         }
         // linearizability cross-check by search on small per-path histories
-        if let Some(v) = crate::wgl::check_history(&self.shared.ops, &self.reference, now) {
+        if let Some(v) =
+            crate::wgl::check_history(&self.shared.ops, &self.reference, now, &mut self.stats.wgl)
+        {
             return Err(v);
         }
         Ok(())

@@ -106,6 +106,43 @@ fn bad_input_exits_2_and_names_it() {
     let (code, err) = run_bad();
     assert_eq!(code, Some(2));
     assert!(err.contains("fault[0].to"), "{err}");
+    // a target the topology does not have is refused, naming the file, the step and the
+    // valid targets (it used to be skipped when the step fired, and the run passed)
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"crash\"\ntarget = \"server.9\"\n",
+    )
+    .expect("write");
+    let (code, err) = run_bad();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("fault[0].target"), "{err}");
+    assert!(err.contains("server.1 to server.3"), "{err}");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"isolate\"\ntarget = \"observer\"\n",
+    )
+    .expect("write");
+    let (code, err) = run_bad();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no observers"), "{err}");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 1\n[[fault]]\nat_ms = 5\naction = \"crash\"\ntarget = \"follower\"\n",
+    )
+    .expect("write");
+    let (code, err) = run_bad();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no followers"), "{err}");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\n[topology]\nvoters = 3\n[[fault]]\nat_ms = 5\naction = \"pause-client\"\nclient = \"master\"\nms = 10\n",
+    )
+    .expect("write");
+    let (code, err) = run_bad();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fault[0].client"), "{err}");
+    assert!(err.contains("client.0 to client.4"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -145,6 +182,8 @@ fn expected_claims(p: Plant) -> &'static [&'static str] {
         Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
         Plant::LostWatch => &["client.watch-missed"],
         Plant::WriteAfterClose => &["session.no-write-after-close", "client.no-ok-after-close"],
+        Plant::WatchIgnoresAcl => &["acl.no-unauthorized-access"],
+        Plant::TreeCversionSkew => &["tree.model"],
     }
 }
 

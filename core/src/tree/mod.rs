@@ -843,9 +843,13 @@ impl DataTree {
     /// `DataTree.deleteNode` of a checked, childless node.
     fn unlink(&mut self, zxid: i64, path: &str, batch: &mut Batch) {
         let parent: Box<str> = path::parent(path).expect("never the root").into();
+        let skew = plant::active(self.opts.plant, Plant::TreeCversionSkew);
         let parent_meta = self.update_meta(&parent, |m| {
             assert!(m.num_children > 0, "{path}'s parent counts no children");
             m.num_children -= 1;
+            if skew {
+                m.cversion = m.cversion.wrapping_add(1);
+            }
             // Only forward, as DataTree.deleteNode.
             if zxid > m.pzxid {
                 m.pzxid = zxid;

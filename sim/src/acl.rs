@@ -1,0 +1,461 @@
+//! Clients with identities, and ZooKeeper's access control as they see it.
+//!
+//! The `acl` role adds digest identities (`addAuth`, sometimes with requests in flight), works
+//! in subtrees whose ACLs deny the world (one readable by one identity only, one writable by
+//! anyone but readable only by one identity), and watches them with one-shot, persistent and
+//! persistent-recursive watches. Two claims are checked from what each client saw:
+//!
+//! * `acl.no-unauthorized-access`: every successful read or write, and every watch event, on a
+//!   znode was allowed by that znode's ACL (from the committed history) for the identities the
+//!   client had added by then. ZooKeeper before 3.9.2 delivered persistent-watch events
+//!   without the READ check (CVE-2024-23944).
+//! * `acl.auth-not-applied`: a request refused with NoAuth was not allowed for the identities
+//!   the client had added before it sent it. ZooKeeper applies an auth packet when it arrives,
+//!   out of band, so a request sent after `addAuth` is judged with that identity even when
+//!   requests sent before it are still in flight.
+//!
+//! The judgement is this module's own (the ACL rules are a few lines), not the core's.
+
+use crate::check::{Reference, Violation, violation};
+use crate::rng::SimRng;
+use ensemble_core::proto::{
+    Acl, AddWatchMode, CreateMode, CreateOp, EventType, Id, KeeperError, Reply, Request,
+    WatchedEvent, perms,
+};
+use ensemble_core::zxid::Zxid;
+
+/// The identities clients add: (user, password).
+pub const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
+
+/// The credential `addAuth digest` carries.
+pub fn credential(user: usize) -> String {
+    format!("{}:{}", USERS[user].0, USERS[user].1)
+}
+
+/// The digest id an identity is known by in ACLs (`user:base64(sha1(user:password))`).
+pub fn digest_id(user: usize) -> String {
+    ensemble_core::acl::digest_id(&credential(user))
+}
+
+fn digest(user: usize, perms: i32) -> Acl {
+    Acl {
+        perms,
+        id: Id::new("digest", &digest_id(user)),
+    }
+}
+
+fn world(perms: i32) -> Acl {
+    Acl {
+        perms,
+        id: Id::anyone(),
+    }
+}
+
+/// The ACL'd subtrees: root path and the ACL of the root and every node under it.
+pub fn subtree_acl(root: usize) -> Vec<Acl> {
+    use perms::*;
+    match root {
+        // alice's alone
+        0 => vec![digest(0, ALL)],
+        // bob's, readable (only) by alice too
+        1 => vec![digest(1, ALL), digest(0, READ)],
+        // anyone writes, only alice reads (no READ for the world)
+        _ => vec![world(WRITE | CREATE | DELETE), digest(0, READ)],
+    }
+}
+
+pub const ROOTS: [&str; 3] = ["/acl-a", "/acl-b", "/acl-w"];
+
+/// Does `acl` grant `perm` to a client with the digest ids `ids`? An empty ACL grants all.
+pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
+    acl.is_empty()
+        || acl.iter().any(|a| {
+            a.perms & perm != 0
+                && match a.id.scheme.as_str() {
+                    "world" => a.id.id == "anyone",
+                    "digest" => ids.contains(&a.id.id),
+                    _ => false,
+                }
+        })
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => "/",
+    }
+}
+
+/// What a request needs: the znode whose ACL is checked, the permission, and whether it is
+/// checked against the state before the request's own txn (a write) or at the reply (a read).
+fn needs(req: &Request) -> Option<(&str, i32, bool)> {
+    Some(match req {
+        Request::Create { path, .. } => (parent(path), perms::CREATE, true),
+        Request::Delete { path, .. } => (parent(path), perms::DELETE, true),
+        Request::SetData { path, .. } => (path, perms::WRITE, true),
+        Request::GetData { path, .. }
+        | Request::GetChildren { path, .. }
+        | Request::GetChildren2 { path, .. } => (path, perms::READ, false),
+        _ => return None,
+    })
+}
+
+/// A client's identities (digest ids) around one request.
+pub struct Identities<'a> {
+    /// Added before the request was sent.
+    pub sent: &'a [String],
+    /// Added by the time its reply came (the server cannot know of others).
+    pub now: &'a [String],
+}
+
+/// Judge one reply.
+pub fn check_reply(
+    client: usize,
+    req: &Request,
+    (reply, zxid): (&Reply, i64),
+    ids: &Identities,
+    r: &Reference,
+    now: u64,
+) -> Result<(), Violation> {
+    let (ids_sent, ids_now) = (ids.sent, ids.now);
+    let Some((path, perm, before)) = needs(req) else {
+        return Ok(());
+    };
+    if zxid <= 0 {
+        return Ok(());
+    }
+    let z = Zxid(zxid as u64);
+    // a write is judged on the state its txn applied to; a read on the state it read
+    let at = if before { Zxid(z.0 - 1) } else { z };
+    if at <= r.opaque_through && r.opaque_through > Zxid::ZERO {
+        return Ok(());
+    }
+    let Some(node) = r.node_at(path, at) else {
+        return Ok(());
+    };
+    match reply {
+        Ok(_) if !allows(&node.acl, perm, ids_now) => Err(violation(
+            "acl.no-unauthorized-access",
+            now,
+            format!(
+                "client {client} {req:?} succeeded at {z}, but {path}'s ACL {:?} does not grant {} to its identities {:?}",
+                node.acl,
+                perm_name(perm),
+                users(ids_now)
+            ),
+        )),
+        Err(KeeperError::NoAuth) if allows(&node.acl, perm, ids_sent) => Err(violation(
+            "acl.auth-not-applied",
+            now,
+            format!(
+                "client {client} {req:?} was refused NoAuth at {z}, but {path}'s ACL grants {} to {:?}, added before it was sent",
+                perm_name(perm),
+                users(ids_sent)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Judge one watch event: some state its znode ever had in the committed history must let
+/// the client's identities READ it (an event tells of the znode as surely as a read).
+pub fn check_event(
+    client: usize,
+    ev: &WatchedEvent,
+    ids_now: &[String],
+    r: &Reference,
+    now: u64,
+) -> Result<(), Violation> {
+    if ev.kind == EventType::None {
+        return Ok(());
+    }
+    let hist = r.path_history(&ev.path);
+    let mut known = false;
+    for (_, n) in hist {
+        if let Some(n) = n {
+            known = true;
+            if allows(&n.acl, perms::READ, ids_now) {
+                return Ok(());
+            }
+        }
+    }
+    if !known || r.opaque_through > Zxid::ZERO {
+        // nothing to judge by (a history that came in a snapshot may hide other ACLs)
+        return Ok(());
+    }
+    Err(violation(
+        "acl.no-unauthorized-access",
+        now,
+        format!(
+            "client {client} heard {:?} on {}, which no ACL it ever had lets {:?} read",
+            ev.kind,
+            ev.path,
+            users(ids_now)
+        ),
+    ))
+}
+
+fn perm_name(p: i32) -> &'static str {
+    match p {
+        perms::READ => "READ",
+        perms::WRITE => "WRITE",
+        perms::CREATE => "CREATE",
+        perms::DELETE => "DELETE",
+        _ => "ADMIN",
+    }
+}
+
+fn users(ids: &[String]) -> Vec<&str> {
+    ids.iter()
+        .map(|i| i.split(':').next().unwrap_or_default())
+        .collect()
+}
+
+/// The `acl` role: identities added along the way, operations in the ACL'd subtrees.
+pub struct AclRole {
+    /// The users this session adds, in order.
+    plan: Vec<usize>,
+    /// How many of them it has added.
+    pub added: usize,
+    /// Operations to go before the next addAuth.
+    until_auth: u32,
+    /// Roots known to exist.
+    roots: [bool; 3],
+    n: u64,
+    /// Requests the client should send right after an addAuth (to have some in flight
+    /// around it).
+    pub burst: u32,
+}
+
+impl AclRole {
+    pub fn new() -> AclRole {
+        AclRole {
+            plan: Vec::new(),
+            added: 0,
+            until_auth: 0,
+            roots: [false; 3],
+            n: 0,
+            burst: 0,
+        }
+    }
+
+    /// A new session: draw which identities it will add, and when.
+    pub fn on_new_session(&mut self, rng: &mut SimRng) {
+        self.plan = match rng.below(4) {
+            0 => vec![],
+            1 => vec![0],
+            2 => vec![1],
+            _ => vec![0, 1],
+        };
+        self.added = 0;
+        self.until_auth = rng.range(0, 6) as u32;
+    }
+
+    pub fn on_session_end(&mut self) {
+        self.plan.clear();
+        self.added = 0;
+    }
+
+    /// The next request; `Request::Auth` for an addAuth.
+    pub fn next(&mut self, idx: usize, rng: &mut SimRng) -> Request {
+        if self.added < self.plan.len() {
+            if self.until_auth == 0 {
+                let user = self.plan[self.added];
+                self.added += 1;
+                self.until_auth = rng.range(1, 8) as u32;
+                self.burst = 2;
+                return Request::Auth {
+                    scheme: "digest".into(),
+                    auth: credential(user).into_bytes(),
+                };
+            }
+            self.until_auth -= 1;
+        }
+        let s = rng.below(ROOTS.len());
+        let root = ROOTS[s];
+        if !self.roots[s] {
+            return Request::Create {
+                op: CreateOp::Create,
+                path: root.to_string(),
+                data: vec![],
+                acl: subtree_acl(s),
+                mode: CreateMode::Persistent,
+                ttl: 0,
+            };
+        }
+        self.n += 1;
+        let child = format!("{root}/n{}", rng.below(4));
+        let data = format!("a{idx}-{}", self.n).into_bytes();
+        let watch = rng.chance(0.3);
+        match rng.below(14) {
+            0..=2 => Request::Create {
+                op: CreateOp::Create,
+                path: child,
+                data,
+                acl: subtree_acl(s),
+                mode: CreateMode::Persistent,
+                ttl: 0,
+            },
+            3..=5 => Request::SetData {
+                path: if rng.chance(0.7) { child } else { root.into() },
+                data,
+                version: -1,
+            },
+            6 | 7 => Request::Delete {
+                path: child,
+                version: -1,
+            },
+            8..=10 => Request::GetData {
+                path: if rng.chance(0.7) { child } else { root.into() },
+                watch,
+            },
+            11 => Request::GetChildren {
+                path: root.into(),
+                watch,
+            },
+            _ => {
+                let (path, mode) = match rng.below(4) {
+                    0 => (root.to_string(), AddWatchMode::Persistent),
+                    1 | 2 => (root.to_string(), AddWatchMode::PersistentRecursive),
+                    _ => ("/".to_string(), AddWatchMode::PersistentRecursive),
+                };
+                Request::AddWatch { path, mode }
+            }
+        }
+    }
+
+    pub fn on_result(&mut self, req: &Request, reply: &Reply) {
+        if let Request::Create { path, .. } = req
+            && let Some(s) = ROOTS.iter().position(|r| r == path)
+        {
+            if matches!(reply, Ok(_) | Err(KeeperError::NodeExists)) {
+                self.roots[s] = true;
+            }
+        } else if let Request::Create { path, .. } = req
+            && matches!(reply, Err(KeeperError::NoNode))
+            && let Some(s) = ROOTS.iter().position(|r| *r == parent(path))
+        {
+            self.roots[s] = false;
+        }
+    }
+}
+
+impl Default for AclRole {
+    fn default() -> AclRole {
+        AclRole::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Reference;
+    use ensemble_core::proto::{KeeperState, Response, Stat};
+    use ensemble_core::txn::{Origin, Txn, TxnOp};
+
+    fn write(r: &mut Reference, z: u64, request: Request, auth: Vec<Id>) {
+        let txn = Txn {
+            zxid: Zxid::new(1, z as u32),
+            time: 0,
+            session: 1,
+            cxid: z as i32,
+            origin: Origin::NONE,
+            op: TxnOp::Write { request, auth },
+        };
+        r.apply(&txn, 0).expect("applies");
+    }
+
+    fn create(path: &str, acl: Vec<Acl>) -> Request {
+        Request::Create {
+            op: CreateOp::Create,
+            path: path.into(),
+            data: b"x".to_vec(),
+            acl,
+            mode: CreateMode::Persistent,
+            ttl: 0,
+        }
+    }
+
+    fn history() -> Reference {
+        let mut r = Reference::new(None);
+        write(&mut r, 1, create("/acl-a", subtree_acl(0)), vec![]);
+        let alice = vec![Id::new("digest", &digest_id(0))];
+        write(&mut r, 2, create("/acl-a/n0", subtree_acl(0)), alice);
+        r
+    }
+
+    #[test]
+    fn the_acl_rules() {
+        let (a, b) = (vec![digest_id(0)], vec![digest_id(1)]);
+        assert!(allows(&subtree_acl(0), perms::READ, &a));
+        assert!(!allows(&subtree_acl(0), perms::READ, &b));
+        assert!(!allows(&subtree_acl(0), perms::READ, &[]));
+        assert!(allows(&subtree_acl(1), perms::READ, &a));
+        assert!(!allows(&subtree_acl(1), perms::WRITE, &a));
+        assert!(allows(&subtree_acl(2), perms::CREATE, &[]));
+        assert!(!allows(&subtree_acl(2), perms::READ, &b));
+        assert!(allows(&[], perms::ADMIN, &[]));
+    }
+
+    #[test]
+    fn a_read_or_event_the_identities_do_not_allow_is_caught() {
+        let r = history();
+        let z = Zxid::new(1, 2).as_i64();
+        let read = Request::GetData {
+            path: "/acl-a/n0".into(),
+            watch: false,
+        };
+        let ok: Reply = Ok(Response::GetData {
+            data: b"x".to_vec(),
+            stat: Stat::default(),
+        });
+        let alice = vec![digest_id(0)];
+        let bob = vec![digest_id(1)];
+        let as_alice = Identities {
+            sent: &alice,
+            now: &alice,
+        };
+        let as_bob = Identities {
+            sent: &bob,
+            now: &bob,
+        };
+        assert!(check_reply(0, &read, (&ok, z), &as_alice, &r, 0).is_ok());
+        let v = check_reply(0, &read, (&ok, z), &as_bob, &r, 0).expect_err("bob may not read");
+        assert_eq!(v.claim, "acl.no-unauthorized-access");
+        let ev = WatchedEvent {
+            kind: EventType::NodeDataChanged,
+            state: KeeperState::SyncConnected,
+            path: "/acl-a/n0".into(),
+        };
+        assert!(check_event(0, &ev, &alice, &r, 0).is_ok());
+        let v = check_event(0, &ev, &[], &r, 0).expect_err("no identity may hear of it");
+        assert_eq!(v.claim, "acl.no-unauthorized-access");
+    }
+
+    #[test]
+    fn a_refusal_despite_an_identity_added_before_is_caught() {
+        let r = history();
+        let z = Zxid::new(1, 3).as_i64();
+        let set = Request::SetData {
+            path: "/acl-a/n0".into(),
+            data: vec![],
+            version: -1,
+        };
+        let alice = vec![digest_id(0)];
+        // added before the request was sent: the refusal is wrong
+        let refused: Reply = Err(KeeperError::NoAuth);
+        let before = Identities {
+            sent: &alice,
+            now: &alice,
+        };
+        let v = check_reply(0, &set, (&refused, z), &before, &r, 0).expect_err("alice may write");
+        assert_eq!(v.claim, "acl.auth-not-applied");
+        // added only after it was sent: the refusal is right
+        let after = Identities {
+            sent: &[],
+            now: &alice,
+        };
+        assert!(check_reply(0, &set, (&refused, z), &after, &r, 0).is_ok());
+    }
+}
