@@ -43,6 +43,10 @@ pub struct Config {
     pub config_node: Vec<u8>,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
+    /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
+    /// simulator only (no zoo.cfg key sets it): a value near 0xffffffff reaches the counter's
+    /// roll-over without four billion txns.
+    pub initial_zxid_counter: u32,
 }
 
 impl Config {
@@ -66,6 +70,7 @@ impl Config {
             extended_types: true,
             config_node: Vec::new(),
             plant: None,
+            initial_zxid_counter: 0,
         }
     }
 
