@@ -198,6 +198,10 @@ impl Server {
                         data,
                         reset_log: true,
                     });
+                    let txns = std::mem::take(&mut self.learner_mut().unlogged);
+                    if !txns.is_empty() {
+                        out.push(Effect::Append { txns });
+                    }
                 }
                 let through = if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
                     || self.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
@@ -296,8 +300,10 @@ impl Server {
 
     /// Log what the sync brings (and proposals before UPTODATE).
     fn sync_append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
-        if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged) {
-            // into memory now, into the log at UPTODATE
+        if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
+            || self.learner().snap_pending.is_some()
+        {
+            // into memory now, into the log at UPTODATE (3911) or after the snapshot (3642)
             let mut held = Vec::new();
             self.append(txns, &mut held);
             for e in held {

@@ -115,6 +115,7 @@ impl Plant {
             Plant::EphemeralSurvivesExpiry => &["client.ephemeral-lifetime"],
             Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
             Plant::LostWatch => &["client.watch-missed"],
+            // NEWLEADER ACKed for txns not durable: a commit counts a server without them
             Plant::Zk3911AckNewLeaderBeforeLogged
             | Plant::Zk4646AckNewLeaderBeforeFsync
             | Plant::Zk4785AckNewLeaderBeforeTail => &[
@@ -122,22 +123,20 @@ impl Plant {
                 "zab.acked-write-lost",
                 "zab.leader-history",
             ],
-            Plant::Zk4643EpochBeforeHistory => &[
-                "zab.leader-history",
+            // a new epoch over a log that lost its synced tail wins an election: the leader
+            // lacks committed txns, and TRUNCs a follower below what it applied
+            Plant::Zk4643EpochBeforeHistory => {
+                &["zab.leader-history", "zab.acked-write-lost", "core.panic"]
+            }
+            // the log holds txns the memory forgot: logged twice, or replayed after a restart
+            Plant::Zk2845RetainedDbBehindLog | Plant::Zk4712SyncThreadSurvives => {
+                &["zab.log-order", "zab.agreement", "zab.applied-unlogged"]
+            }
+            // the snapshot only in memory: the learner ACKs and serves what its disk lacks
+            Plant::Zk3642SnapNotPersisted => &[
                 "zab.acked-write-lost",
                 "zab.agreement",
-                "core.panic",
-            ],
-            Plant::Zk2845RetainedDbBehindLog
-            | Plant::Zk4712SyncThreadSurvives
-            | Plant::Zk3642SnapNotPersisted => &[
-                "zab.agreement",
-                "zab.log-order",
-                "zab.applied-unlogged",
-                "zab.leader-history",
-                "zab.acked-write-lost",
-                "core.recover",
-                "core.panic",
+                "zab.commit-without-quorum",
             ],
             Plant::ZxidRolloverUnguarded => &[
                 "scenario.zxid-rollover",
