@@ -167,6 +167,28 @@ fn every_plant_is_found_and_replays() {
     }
 }
 
+/// The leader forces a new epoch before the zxid counter reaches 0xffffffff, as ZooKeeper's
+/// Leader.propose does: with every epoch starting near the end of the counter, runs go through
+/// many roll-overs, end an epoch at the last counter before the guard, and never pass it.
+#[test]
+fn zxid_rollover_forces_new_epochs() {
+    ensemble_sim::world::install_panic_hook();
+    let params = plant_scenario(Plant::ZxidRolloverUnguarded).expect("the scenario");
+    for seed in 0..3 {
+        let r = run_seed(seed, Some(&params), None, TraceMode::Hash);
+        assert!(
+            r.violation.is_none(),
+            "seed {seed}: {}",
+            r.violation.map(|v| v.to_string()).unwrap_or_default()
+        );
+        assert!(
+            r.stats.leader_changes >= 3,
+            "seed {seed}: {} leaders established",
+            r.stats.leader_changes
+        );
+    }
+}
+
 #[test]
 fn every_scenario_passes() {
     ensemble_sim::world::install_panic_hook();
