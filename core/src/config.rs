@@ -48,6 +48,10 @@ pub struct Config {
     /// `super`, which passes every ACL check.
     #[serde(default)]
     pub super_digest: Option<String>,
+    /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
+    /// simulator only (no zoo.cfg key sets it): a value near 0xffffffff reaches the counter's
+    /// roll-over without four billion txns.
+    pub initial_zxid_counter: u32,
 }
 
 impl Config {
@@ -72,6 +76,7 @@ impl Config {
             config_node: Vec::new(),
             plant: None,
             super_digest: None,
+            initial_zxid_counter: 0,
         }
     }
 

@@ -631,16 +631,33 @@ impl Server {
         let l = self.leader();
         assert!(l.established, "proposing before the leader is established");
         let last = self.last_logged();
+        if self.plant(Plant::ZxidRolloverUnguarded) && last.epoch() >= l.epoch {
+            // ZooKeeper's zxid is a long: an unguarded increment carries into the epoch bits
+            let zxid = Zxid(last.0 + 1);
+            return self.propose_at(zxid, session, cxid, origin, op, out);
+        }
         let zxid = if last.epoch() == l.epoch {
             last.next()
         } else {
-            Zxid::new(l.epoch, 1)
+            Zxid::new(l.epoch, self.cfg.initial_zxid_counter.saturating_add(1))
         };
         if zxid.counter() >= u32::MAX - 1 {
             // As ZooKeeper: a new epoch before the counter wraps.
             self.go_looking("zxid counter exhausted", out);
             return;
         }
+        self.propose_at(zxid, session, cxid, origin, op, out);
+    }
+
+    fn propose_at(
+        &mut self,
+        zxid: Zxid,
+        session: SessionId,
+        cxid: i32,
+        origin: Origin,
+        op: TxnOp,
+        out: &mut Vec<Effect>,
+    ) {
         let txn = Arc::new(Txn {
             zxid,
             time: self.now as i64,

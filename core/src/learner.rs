@@ -9,9 +9,10 @@ use crate::plant::Plant;
 use crate::proto::SessionId;
 use crate::server::{Effect, Millis, Role, Server};
 use crate::tree::{DataTree, TreeOptions};
-use crate::txn::ServerId;
+use crate::txn::{ServerId, Txn};
 use crate::zxid::Zxid;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum LearnerPhase {
@@ -40,6 +41,10 @@ pub(crate) struct Learner {
     pub last_acked: Zxid,
     /// Sessions with client activity since the last ping.
     pub touched: BTreeSet<SessionId>,
+    /// Plant zk-3911: txns taken into memory whose log write waits for UPTODATE.
+    pub unlogged: Vec<Arc<Txn>>,
+    /// Plant zk-3642: the leader's snapshot, in memory only until NEWLEADER.
+    pub snap_pending: Option<(Zxid, Arc<Vec<u8>>)>,
 }
 
 impl Learner {
@@ -75,6 +80,8 @@ impl Server {
             newleader_through: Zxid::ZERO,
             last_acked: Zxid::ZERO,
             touched: BTreeSet::new(),
+            unlogged: Vec::new(),
+            snap_pending: None,
         }));
         self.set_state(
             if observer {
@@ -152,12 +159,16 @@ impl Server {
                                 self.history.clear();
                                 self.window_base = zxid;
                                 self.durable = zxid;
-                                out.push(Effect::Snapshot {
-                                    zxid,
-                                    parts: 0,
-                                    data: snapshot,
-                                    reset_log: true,
-                                });
+                                if self.plant(Plant::Zk3642SnapNotPersisted) {
+                                    self.learner_mut().snap_pending = Some((zxid, snapshot));
+                                } else {
+                                    out.push(Effect::Snapshot {
+                                        zxid,
+                                        parts: 0,
+                                        data: snapshot,
+                                        reset_log: true,
+                                    });
+                                }
                             }
                             _ => {
                                 self.go_looking("the leader's snapshot is unreadable", out);
@@ -170,7 +181,7 @@ impl Server {
                 // keep only what extends it, as a buggy learner would.
                 let last = self.last_logged();
                 let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
-                self.append(txns, out);
+                self.sync_append(txns, out);
                 let l = self.learner_mut();
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
@@ -187,13 +198,41 @@ impl Server {
                 self.go_looking("NEWLEADER of another epoch", out);
             }
             PeerMsg::NewLeader { .. } if phase == LearnerPhase::Syncing => {
-                let through = self.last_logged();
+                if let Some((zxid, data)) = self.learner_mut().snap_pending.take() {
+                    out.push(Effect::Snapshot {
+                        zxid,
+                        parts: 0,
+                        data,
+                        reset_log: true,
+                    });
+                    let txns = std::mem::take(&mut self.learner_mut().unlogged);
+                    if !txns.is_empty() {
+                        out.push(Effect::Append { txns });
+                    }
+                }
+                let through = if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
+                    || self.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
+                {
+                    self.durable
+                } else if self.plant(Plant::Zk4785AckNewLeaderBeforeTail) {
+                    self.learner().committed.min(self.last_logged())
+                } else {
+                    self.last_logged()
+                };
+                if self.plant(Plant::Zk4643EpochBeforeHistory) {
+                    self.epochs.current_epoch = self.learner().epoch;
+                    out.push(Effect::PersistEpochs(self.epochs));
+                }
                 let l = self.learner_mut();
                 l.newleader_through = through;
                 l.phase = LearnerPhase::NewLeaderPending;
                 self.learner_persisted(out);
             }
             PeerMsg::UpToDate { committed } if phase == LearnerPhase::AwaitUpToDate => {
+                let unlogged = std::mem::take(&mut self.learner_mut().unlogged);
+                if !unlogged.is_empty() {
+                    out.push(Effect::Append { txns: unlogged });
+                }
                 let l = self.learner_mut();
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Serving;
@@ -205,7 +244,11 @@ impl Server {
                 if phase >= LearnerPhase::NewLeaderPending && !self.learner().observer =>
             {
                 let zxid = txn.zxid;
-                self.append(vec![txn], out);
+                if phase < LearnerPhase::Serving {
+                    self.sync_append(vec![txn], out);
+                } else {
+                    self.append(vec![txn], out);
+                }
                 if self.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
                     self.learner_mut().last_acked = zxid;
                     out.push(Effect::Send {
@@ -260,6 +303,24 @@ impl Server {
                     "ignored from leader"
                 );
             }
+        }
+    }
+
+    /// Log what the sync brings (and proposals before UPTODATE).
+    fn sync_append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
+        if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
+            || self.learner().snap_pending.is_some()
+        {
+            // into memory now, into the log at UPTODATE (3911) or after the snapshot (3642)
+            let mut held = Vec::new();
+            self.append(txns, &mut held);
+            for e in held {
+                if let Effect::Append { txns } = e {
+                    self.learner_mut().unlogged.extend(txns);
+                }
+            }
+        } else {
+            self.append(txns, out);
         }
     }
 

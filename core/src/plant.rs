@@ -32,10 +32,41 @@ pub enum Plant {
     /// Deleting a child also counts as a creation in the parent's cversion (a data tree bug
     /// every server shares, so only a model of the tree written apart can see it).
     TreeCversionSkew,
+    /// ZOOKEEPER-2845: a learner leaving its role keeps its in-memory database, which holds
+    /// only what it applied, while its log holds more (txns logged, never committed). It tells
+    /// the next leader its applied zxid, is sent a DIFF from there, and forgets the logged
+    /// tail in memory without truncating it: after a restart the log replays the stale txns.
+    Zk2845RetainedDbBehindLog,
+    /// ZOOKEEPER-3911: the txns of the sync (and proposals before UPTODATE) are logged only
+    /// at UPTODATE, but NEWLEADER is ACKed (and currentEpoch written) as soon as it comes.
+    Zk3911AckNewLeaderBeforeLogged,
+    /// ZOOKEEPER-4643: currentEpoch is written as NEWLEADER arrives, before the synced history
+    /// is durable (the ACK still waits for it): a crash leaves a new epoch over an old log,
+    /// whose vote then beats servers holding txns it lost.
+    Zk4643EpochBeforeHistory,
+    /// ZOOKEEPER-4646: NEWLEADER is ACKed while the sync's txns are written but not yet
+    /// fsynced (the follower logs them asynchronously).
+    Zk4646AckNewLeaderBeforeFsync,
+    /// ZOOKEEPER-4785: NEWLEADER is ACKed once the committed part of the DIFF is durable,
+    /// while the leader's uncommitted tail that came with it is still being logged.
+    Zk4785AckNewLeaderBeforeTail,
+    /// ZOOKEEPER-4712: a follower's sync thread is not stopped when it leaves following, and
+    /// the in-memory database is fast-forwarded from the log before it stops: memory forgets
+    /// the txns still queued (not yet durable) while the thread goes on writing them, so the
+    /// next leader DIFFs from below what the log ends up holding.
+    Zk4712SyncThreadSurvives,
+    /// ZOOKEEPER-3642: a SNAP is held in memory only until NEWLEADER; a leader crash in
+    /// between leaves the learner serving the leader's state over its old disk, and the next
+    /// leader DIFFs from the snapshot's zxid.
+    Zk3642SnapNotPersisted,
+    /// The leader proposes past counter 0xffffffff instead of forcing a new epoch: the zxid
+    /// wraps into the next epoch's space (ZooKeeper's `Leader.propose` throws
+    /// XidRolloverException and re-elects first).
+    ZxidRolloverUnguarded,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 10] = [
+    pub const ALL: [Plant; 18] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -46,6 +77,14 @@ impl Plant {
         Plant::WriteAfterClose,
         Plant::WatchIgnoresAcl,
         Plant::TreeCversionSkew,
+        Plant::Zk2845RetainedDbBehindLog,
+        Plant::Zk3911AckNewLeaderBeforeLogged,
+        Plant::Zk4643EpochBeforeHistory,
+        Plant::Zk4646AckNewLeaderBeforeFsync,
+        Plant::Zk4785AckNewLeaderBeforeTail,
+        Plant::Zk4712SyncThreadSurvives,
+        Plant::Zk3642SnapNotPersisted,
+        Plant::ZxidRolloverUnguarded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +99,70 @@ impl Plant {
             Plant::WriteAfterClose => "write-after-close",
             Plant::WatchIgnoresAcl => "watch-ignores-acl",
             Plant::TreeCversionSkew => "tree-cversion-skew",
+            Plant::Zk2845RetainedDbBehindLog => "zk-2845-retained-db-behind-log",
+            Plant::Zk3911AckNewLeaderBeforeLogged => "zk-3911-ack-newleader-before-logged",
+            Plant::Zk4643EpochBeforeHistory => "zk-4643-epoch-before-history",
+            Plant::Zk4646AckNewLeaderBeforeFsync => "zk-4646-ack-newleader-before-fsync",
+            Plant::Zk4785AckNewLeaderBeforeTail => "zk-4785-ack-newleader-before-tail",
+            Plant::Zk4712SyncThreadSurvives => "zk-4712-sync-thread-survives",
+            Plant::Zk3642SnapNotPersisted => "zk-3642-snap-not-persisted",
+            Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
+        }
+    }
+
+    /// The claim(s) of the simulator meant to catch this plant, first the one it usually trips.
+    pub fn claims(self) -> &'static [&'static str] {
+        match self {
+            Plant::CommitBeforeQuorum | Plant::AckBeforeDurable => &[
+                "zab.commit-without-quorum",
+                "cap.minority-commit",
+                "zab.acked-write-lost",
+            ],
+            Plant::DiffInsteadOfTrunc | Plant::VoteIgnoresEpoch => &[
+                "zab.agreement",
+                "zab.applied-regressed",
+                "zab.acked-write-lost",
+                "zab.leader-history",
+                "zab.zxid-unique",
+                "zab.one-leader-per-epoch",
+                "core.panic",
+            ],
+            Plant::EphemeralSurvivesExpiry => &["client.ephemeral-lifetime"],
+            Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
+            Plant::LostWatch => &["client.watch-missed"],
+            Plant::WriteAfterClose => &["session.no-write-after-close", "client.no-ok-after-close"],
+            Plant::WatchIgnoresAcl => &["acl.no-unauthorized-access"],
+            Plant::TreeCversionSkew => &["tree.model"],
+            // NEWLEADER ACKed for txns not durable: a commit counts a server without them
+            Plant::Zk3911AckNewLeaderBeforeLogged
+            | Plant::Zk4646AckNewLeaderBeforeFsync
+            | Plant::Zk4785AckNewLeaderBeforeTail => &[
+                "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+                "zab.leader-history",
+            ],
+            // a new epoch over a log that lost its synced tail wins an election: the leader
+            // lacks committed txns, and TRUNCs a follower below what it applied
+            Plant::Zk4643EpochBeforeHistory => {
+                &["zab.leader-history", "zab.acked-write-lost", "core.panic"]
+            }
+            // the log holds txns the memory forgot: logged twice, or replayed after a restart
+            Plant::Zk2845RetainedDbBehindLog | Plant::Zk4712SyncThreadSurvives => {
+                &["zab.log-order", "zab.agreement", "zab.applied-unlogged"]
+            }
+            // the snapshot only in memory: the learner ACKs and serves what its disk lacks
+            Plant::Zk3642SnapNotPersisted => &[
+                "zab.acked-write-lost",
+                "zab.agreement",
+                "zab.commit-without-quorum",
+            ],
+            Plant::ZxidRolloverUnguarded => &[
+                "scenario.zxid-rollover",
+                "zab.zxid-unique",
+                "zab.agreement",
+                "zab.log-order",
+                "core.panic",
+            ],
         }
     }
 
@@ -67,6 +170,10 @@ impl Plant {
         Plant::ALL.iter().copied().find(|p| p.name() == name)
     }
 }
+
+/// Were planted bugs compiled into this build? The node binary refuses to start if so (cargo
+/// unifies features per build, so `cargo test --workspace` would give it the simulator's).
+pub const COMPILED: bool = cfg!(feature = "plants");
 
 /// Is `p` the planted bug of this run? Always false without the `plants` feature.
 #[inline]

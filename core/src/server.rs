@@ -543,8 +543,26 @@ impl Server {
                     out.push(Effect::DisconnectPeer { peer });
                 }
             }
-            Role::Learning(l) => out.push(Effect::DisconnectPeer { peer: l.leader }),
+            Role::Learning(l) => {
+                if self.plant(Plant::Zk4712SyncThreadSurvives) {
+                    // the in-memory state is fast-forwarded from the log as it is now, while
+                    // the sync thread goes on writing what it still had queued
+                    let logged = self.durable.max(self.tree.last_zxid());
+                    while self.history.back().is_some_and(|t| t.zxid > logged) {
+                        self.history.pop_back();
+                    }
+                }
+                out.push(Effect::DisconnectPeer { peer: l.leader })
+            }
             Role::Looking => {}
+        }
+        if self.plant(Plant::Zk2845RetainedDbBehindLog) {
+            // the retained in-memory database holds what was applied; the log holds more
+            let applied = self.tree.last_zxid();
+            while self.history.back().is_some_and(|t| t.zxid > applied) {
+                self.history.pop_back();
+            }
+            self.durable = self.durable.min(applied);
         }
         self.close_all_clients(out);
         self.set_state(ServerState::Looking, out);

@@ -82,7 +82,7 @@ enum Cmd {
         #[arg(long, default_value_t = 6)]
         tries: u64,
     },
-    /// List the planted bugs, one name a line.
+    /// List the planted bugs, one a line: its name, then the claims meant to catch it.
     Plants,
     /// Measure speed: simulated-to-real time and seeds per second.
     Bench {
@@ -194,8 +194,13 @@ fn main() -> ExitCode {
     install_panic_hook();
     match cli.cmd {
         Cmd::Plants => {
+            // the name, then the claims meant to catch it (the usual one first)
             for p in Plant::ALL {
-                println!("{}", p.name());
+                let by = match p {
+                    Plant::ZxidRolloverUnguarded => " (scenario zxid-rollover.toml)",
+                    _ => "",
+                };
+                println!("{:<38} {}{by}", p.name(), p.claims().join(", "));
             }
             ExitCode::SUCCESS
         }

@@ -298,6 +298,13 @@ pub struct Params {
     /// record that did is torn.
     pub unsynced_survive: f64,
     pub torn_tail: f64,
+    /// Chance, each time a learner takes a SNAP or a NEWLEADER, that its leader crashes right
+    /// then (what the leader sent after it is lost), and half of those times the learner too,
+    /// with its sync not yet fsynced: the windows of ZOOKEEPER-3642 and 4643.
+    pub sync_crash: f64,
+    /// The zxid counter each new epoch starts after (the core's `initial_zxid_counter`): near
+    /// 0xffffffff, a run reaches the counter's roll-over.
+    pub initial_zxid_counter: u32,
     /// Clock drift bound (parts per million) and tick lateness (% of the tick interval).
     pub drift_ppm: u64,
     pub tick_jitter_pct: u64,
@@ -345,6 +352,8 @@ impl Params {
             fsync_ms: (1, 8),
             unsynced_survive: 0.5,
             torn_tail: 0.3,
+            sync_crash: 0.0,
+            initial_zxid_counter: 0,
             drift_ppm: 2_000,
             tick_jitter_pct: 20,
             duration_ms: 60_000,
@@ -472,6 +481,10 @@ impl Params {
         if rng.chance(0.85) {
             let n = rng.range(1, 2) as usize;
             p.clients.extend(vec![Role::Acl; n]);
+        }
+        // drawn last, so the draws above stay what they were before it existed
+        if rng.chance(0.5) {
+            p.sync_crash = 0.05 + rng.unit() * 0.25;
         }
         p
     }

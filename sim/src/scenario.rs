@@ -57,6 +57,8 @@ pub struct Timing {
     pub tick_jitter_pct: Option<u64>,
     pub unsynced_survive: Option<f64>,
     pub torn_tail: Option<f64>,
+    pub sync_crash: Option<f64>,
+    pub initial_zxid_counter: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +168,7 @@ pub const SCENARIO_CLAIMS: &[&str] = &[
     "observer-loss-keeps-quorum",
     "leader-change",
     "all-synced",
+    "zxid-rollover",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +349,10 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         params.unsynced_survive,
     )?;
     params.torn_tail = prob("timing.torn_tail", t.torn_tail, params.torn_tail)?;
+    params.sync_crash = prob("timing.sync_crash", t.sync_crash, params.sync_crash)?;
+    params.initial_zxid_counter = t
+        .initial_zxid_counter
+        .unwrap_or(params.initial_zxid_counter);
     params.duration_ms = f.duration_ms.unwrap_or(60_000);
     params.fault_phase_ms = f.fault_phase_ms.unwrap_or(params.duration_ms * 2 / 3);
     if params.fault_phase_ms > params.duration_ms {
@@ -905,6 +912,10 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     let _ = writeln!(o, "tick_jitter_pct = {}", p.tick_jitter_pct);
     let _ = writeln!(o, "unsynced_survive = {}", fl(p.unsynced_survive));
     let _ = writeln!(o, "torn_tail = {}", fl(p.torn_tail));
+    let _ = writeln!(o, "sync_crash = {}", fl(p.sync_crash));
+    if p.initial_zxid_counter != 0 {
+        let _ = writeln!(o, "initial_zxid_counter = {}", p.initial_zxid_counter);
+    }
     let _ = writeln!(o, "\n[workload]");
     let mut groups: Vec<String> = Vec::new();
     let mut i = 0;

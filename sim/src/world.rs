@@ -14,7 +14,7 @@ use crate::params::{ClientTarget, FaultAction, FaultStep, Params, Target};
 use crate::rng::SimRng;
 use crate::trace::{Line, Trace};
 use ensemble_core::config::{Config, LearnerType};
-use ensemble_core::peer::{PeerMsg, ServerState};
+use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use ensemble_core::server::{ConnId, Effect, Event, Server};
@@ -336,6 +336,9 @@ pub struct World {
     queue: BinaryHeap<Scheduled>,
     rng: SimRng,
     fault_rng: SimRng,
+    /// Draws of the sync-crash fault (`Params::sync_crash`), on a stream of their own; none
+    /// when the fault is off, so such runs draw exactly what they drew before it existed.
+    sync_crash_rng: Option<SimRng>,
     nodes: Nodes,
     net: Net,
     conns: BTreeMap<ConnId, CConn>,
@@ -444,6 +447,7 @@ impl World {
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
             c.container_check_interval_ms = params.tick_ms * 50;
             c.plant = plant;
+            c.initial_zxid_counter = params.initial_zxid_counter;
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,
@@ -479,6 +483,7 @@ impl World {
             .duration_ms
             .max(params.fault_phase_ms + params.liveness_bound_ms + 5_000);
         let fault_end = params.fault_phase_ms;
+        let sync_crash_rng = (params.sync_crash > 0.0).then(|| rng.fork());
         World {
             reference: Reference::new(plant),
             sessions: crate::check_session::SessionClaims::new(),
@@ -488,6 +493,7 @@ impl World {
             queue: BinaryHeap::new(),
             rng,
             fault_rng,
+            sync_crash_rng,
             nodes,
             net: Net::default(),
             conns: BTreeMap::new(),
@@ -825,6 +831,22 @@ impl World {
             let role = self.nodes[&id].role();
             self.emit(Who::N(id), role, &EventLine(&event));
         }
+        // a SNAP or NEWLEADER from the server's leader: the sync-crash fault's moment
+        let sync_from = match &event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::NewLeader { .. },
+            }
+            | Event::Peer {
+                from,
+                msg:
+                    PeerMsg::Sync {
+                        mode: SyncMode::Snap { .. },
+                        ..
+                    },
+            } if self.nodes[&id].state != ServerState::Leading => Some(*from),
+            _ => None,
+        };
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
@@ -850,6 +872,45 @@ impl World {
         }
         self.effects = effects;
         self.after_step(id);
+        if let Some(leader) = sync_from {
+            self.sync_crash(leader, id);
+        }
+    }
+
+    /// The sync-crash fault: the leader dies right after a learner took its SNAP or NEWLEADER
+    /// (what it sent after is lost), and half of those times the learner too, before its
+    /// sync is fsynced.
+    fn sync_crash(&mut self, leader: ServerId, learner: ServerId) {
+        if self.now >= self.fault_end || self.violation.is_some() {
+            return;
+        }
+        let p = self.params.sync_crash;
+        let Some(rng) = self.sync_crash_rng.as_mut() else {
+            return;
+        };
+        if !rng.chance(p) {
+            return;
+        }
+        let both = rng.chance(0.5);
+        let (down_leader, down_learner) = (rng.range(100, 3_000), rng.range(100, 3_000));
+        self.log(
+            Who::Net,
+            "",
+            format_args!(
+                "SYNC-CRASH n{leader} after its sync of n{learner}{}",
+                if both {
+                    format!(", and n{learner}")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        self.crash(leader);
+        self.schedule(self.now + down_leader, Ev::Restart { node: leader });
+        if both {
+            self.crash(learner);
+            self.schedule(self.now + down_learner, Ev::Restart { node: learner });
+        }
     }
 
     fn effect(&mut self, id: ServerId, e: Effect) {
@@ -2986,6 +3047,34 @@ impl World {
                                 "leader n{l} has {synced} of {others} live servers synced at the end ({})",
                                 states.join(", ")
                             ),
+                        ));
+                    }
+                }
+                // the leader forced a new epoch at the end of the counter, never past it
+                "zxid-rollover" => {
+                    let last = |e: u32| {
+                        self.proposals
+                            .range(Zxid::new(e, 0)..=Zxid::new(e, u32::MAX))
+                            .next_back()
+                            .map(|(z, _)| z.counter())
+                    };
+                    let epochs: Vec<u32> = self.epoch_leaders.keys().copied().collect();
+                    let ended = epochs
+                        .iter()
+                        .filter(|e| last(**e) == Some(u32::MAX - 2))
+                        .count();
+                    if let Some(z) = self.proposals.keys().find(|z| z.counter() >= u32::MAX - 1) {
+                        return Err(violation(
+                            "scenario.zxid-rollover",
+                            now,
+                            format!("txn {z} proposed at the end of the counter"),
+                        ));
+                    }
+                    if ended == 0 {
+                        return Err(violation(
+                            "scenario.setup",
+                            now,
+                            "no epoch reached the end of the zxid counter".into(),
                         ));
                     }
                 }
