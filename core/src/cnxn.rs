@@ -660,9 +660,10 @@ impl Server {
                     c.closing = true;
                     return Err(KeeperError::AuthFailed);
                 };
-                let id = Id::new("digest", &acl::digest_id(text));
-                if !c.auth.contains(&id) {
-                    c.auth.push(id);
+                for id in acl::digest_auth_ids(text, self.cfg.super_digest.as_deref()) {
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
+                    }
                 }
                 Ok(Response::Empty)
             }

@@ -41,6 +41,11 @@ pub struct Config {
     /// ZooKeeper fills that node from each server's own config, outside the replicated txns;
     /// empty leaves the node's stored data.
     pub config_node: Vec<u8>,
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`: `user:base64(sha1(user:password))`;
+    /// a client whose digest authentication yields exactly this id is the super user, whom no
+    /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
+    #[serde(default)]
+    pub super_digest: Option<String>,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
 }
@@ -65,6 +70,7 @@ impl Config {
             container_check_interval_ms: 60_000,
             extended_types: true,
             config_node: Vec::new(),
+            super_digest: None,
             plant: None,
         }
     }

@@ -127,10 +127,16 @@ fn main() {
     let code = match args.cmd {
         Cmd::Run { config } => run_server(&config),
         Cmd::Start { config } => match load(&config) {
-            Ok(cfg) => daemon::start(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
+            Ok(cfg) => {
+                // On the terminal before detaching; the server's log has them too.
+                for w in &cfg.warnings {
+                    eprintln!("ensemble: warning: {w}");
+                }
+                daemon::start(&config, &cfg).unwrap_or_else(|e| {
+                    eprintln!("ensemble: {e:#}");
+                    1
+                })
+            }
             Err(c) => c,
         },
         Cmd::Stop { config } => match load(&config) {
