@@ -324,10 +324,25 @@ pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
     load_with_env(path, &|k| std::env::var(k).ok())
 }
 
+/// [`load`] for `ensemble stop` and `status`: settings that refuse to start do not refuse
+/// here (they become warnings), so that a server started before the file was edited can still
+/// be found and stopped.
+pub fn load_for_control(path: &Path) -> Result<NodeConfig, ConfigError> {
+    load_inner(path, &|k| std::env::var(k).ok(), false)
+}
+
 /// [`load`] with the environment given (tests).
 pub fn load_with_env(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<NodeConfig, ConfigError> {
+    load_inner(path, env, true)
+}
+
+fn load_inner(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    strict: bool,
 ) -> Result<NodeConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
@@ -338,7 +353,7 @@ pub fn load_with_env(
         line: e.line,
         message: e.message,
     })?;
-    parse_with_flags(path, &text, &flags)
+    parse_inner(path, &text, &flags, strict)
 }
 
 /// Parse `text` as if read from `path`, without flags (`myid` is still read from dataDir).
@@ -422,6 +437,15 @@ pub fn parse_with_flags(
     path: &Path,
     text: &str,
     flags: &JvmFlags,
+) -> Result<NodeConfig, ConfigError> {
+    parse_inner(path, text, flags, true)
+}
+
+fn parse_inner(
+    path: &Path,
+    text: &str,
+    flags: &JvmFlags,
+    strict: bool,
 ) -> Result<NodeConfig, ConfigError> {
     let mut warnings = Vec::new();
     let mut refusals = Vec::new();
@@ -616,7 +640,10 @@ pub fn parse_with_flags(
         }
     }
     if !refusals.is_empty() {
-        return Err(ConfigError::Refused(refusals));
+        if strict {
+            return Err(ConfigError::Refused(refusals));
+        }
+        warnings.extend(refusals);
     }
 
     let (tick_line, tick) = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;

@@ -74,6 +74,15 @@ fn load(path: &Path) -> Result<config::NodeConfig, i32> {
     })
 }
 
+/// Stop and status find a running server even if its file now has settings that would refuse
+/// to start.
+fn load_for_control(path: &Path) -> Result<config::NodeConfig, i32> {
+    config::load_for_control(path).map_err(|e| {
+        eprintln!("ensemble: {e}");
+        1
+    })
+}
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -139,14 +148,14 @@ fn main() {
             }
             Err(c) => c,
         },
-        Cmd::Stop { config } => match load(&config) {
+        Cmd::Stop { config } => match load_for_control(&config) {
             Ok(cfg) => daemon::stop(&config, &cfg).unwrap_or_else(|e| {
                 eprintln!("ensemble: {e:#}");
                 1
             }),
             Err(c) => c,
         },
-        Cmd::Status { config } => match load(&config) {
+        Cmd::Status { config } => match load_for_control(&config) {
             Ok(cfg) => daemon::status(&config, &cfg).unwrap_or_else(|e| {
                 eprintln!("ensemble: {e:#}");
                 1

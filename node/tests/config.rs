@@ -534,3 +534,18 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
         c.warnings
     );
 }
+
+/// `ensemble stop`/`status` must find a server whose file was edited after it started.
+#[test]
+fn stop_and_status_read_a_file_that_would_refuse_to_start() {
+    let d = tmpdir("control");
+    let p = write(&d, "zoo.cfg", &standalone(&d, "secureClientPort=2281\n"));
+    assert!(matches!(load_env(&p, &[]), Err(ConfigError::Refused(_))));
+    let c = config::load_for_control(&p).unwrap();
+    assert_eq!(c.client_port, 2181);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("secureClientPort")),
+        "{:#?}",
+        c.warnings
+    );
+}
