@@ -5,6 +5,7 @@
 
 use crate::acl;
 use crate::peer::PeerMsg;
+use crate::plant::{self, Plant};
 use crate::proto::{
     ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
     SessionId,
@@ -660,7 +661,11 @@ impl Server {
                     c.closing = true;
                     return Err(KeeperError::AuthFailed);
                 };
-                for id in acl::digest_auth_ids(text, self.cfg.super_digest.as_deref()) {
+                let super_digest = match self.cfg.super_digest.as_deref() {
+                    _ if plant::active(self.cfg.plant, Plant::SuperDigestIgnored) => None,
+                    d => d,
+                };
+                for id in acl::digest_auth_ids(text, super_digest) {
                     if !c.auth.contains(&id) {
                         c.auth.push(id);
                     }

@@ -23,10 +23,12 @@ pub enum Plant {
     SyncWithoutQuorum,
     /// Some watch triggers are dropped.
     LostWatch,
+    /// `addauth digest` with the configured super digest does not make the super user.
+    SuperDigestIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 7] = [
+    pub const ALL: [Plant; 8] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -34,6 +36,7 @@ impl Plant {
         Plant::EphemeralSurvivesExpiry,
         Plant::SyncWithoutQuorum,
         Plant::LostWatch,
+        Plant::SuperDigestIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Plant {
             Plant::EphemeralSurvivesExpiry => "ephemeral-survives-expiry",
             Plant::SyncWithoutQuorum => "sync-without-quorum",
             Plant::LostWatch => "lost-watch",
+            Plant::SuperDigestIgnored => "super-digest-ignored",
         }
     }
 

@@ -200,6 +200,9 @@ pub enum Role {
     ConfigReader,
     /// Takes unique names with persistent-sequential nodes.
     Naming,
+    /// Authenticates as the super user (`superDigest`) on every connection and works on a node
+    /// whose ACL grants nobody anything.
+    Admin,
 }
 
 impl Role {
@@ -215,6 +218,7 @@ impl Role {
             Role::ConfigWriter => "config-writer",
             Role::ConfigReader => "config-reader",
             Role::Naming => "naming",
+            Role::Admin => "admin",
         }
     }
 
@@ -230,6 +234,7 @@ impl Role {
             "config-writer" => Role::ConfigWriter,
             "config-reader" => Role::ConfigReader,
             "naming" => Role::Naming,
+            "admin" => Role::Admin,
             _ => return None,
         })
     }
@@ -462,6 +467,10 @@ impl Params {
         let think = rng.range(100, 400);
         p.think_ms = (think, think * rng.range(2, 5));
         p.keys = rng.range(2, 10) as u32;
+        // Last, so that the draws before it are those of earlier builds.
+        if rng.chance(0.3) {
+            p.clients.push(Role::Admin);
+        }
         p
     }
 

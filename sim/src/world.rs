@@ -435,6 +435,7 @@ impl World {
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
             c.container_check_interval_ms = params.tick_ms * 50;
             c.plant = plant;
+            c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,

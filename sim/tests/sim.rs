@@ -144,6 +144,7 @@ fn expected_claims(p: Plant) -> &'static [&'static str] {
         Plant::EphemeralSurvivesExpiry => &["client.ephemeral-lifetime"],
         Plant::SyncWithoutQuorum => &["client.sync-read", "client.linearizable-wgl"],
         Plant::LostWatch => &["client.watch-missed"],
+        Plant::SuperDigestIgnored => &["client.super-user"],
     }
 }
 
