@@ -631,8 +631,20 @@ fn parse_inner(
                     warnings.push(format!("{}: {k}={v}: ignored: {why}", p.at(e.line)))
                 }
                 None => {
-                    let hint = settings::did_you_mean(k, &[])
-                        .map(|k| format!(" (did you mean {k}?)"))
+                    // ZooKeeper puts `zookeeper.` in front of the key itself: with it
+                    // written out, the property is `zookeeper.zookeeper.<key>`, read by no one.
+                    let unprefixed = k
+                        .strip_prefix("zookeeper.")
+                        .filter(|rest| {
+                            PROPERTY_KEYS.contains(rest)
+                                || *rest == "jute.maxbuffer"
+                                || settings::classify_key(rest, v).is_some()
+                        })
+                        .map(|rest| format!(" (in zoo.cfg, write {rest} without zookeeper.)"));
+                    let hint = unprefixed
+                        .or_else(|| {
+                            settings::did_you_mean(k, &[]).map(|k| format!(" (did you mean {k}?)"))
+                        })
                         .unwrap_or_default();
                     warnings.push(format!("{}: unknown key '{k}' ignored{hint}", p.at(e.line)));
                 }

@@ -370,13 +370,14 @@ fn other_ignored_settings_are_reported_with_did_you_mean() {
     let text = format!(
         "tickTime=2000\ntickTme=3000\ndataDir={}\nclientPort=2181\nadmin.serverPort=8081\n\
          metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
-         frobnicate=yes\nmaxClientCnxn=10\n",
+         frobnicate=yes\nmaxClientCnxn=10\n\
+         zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
         d.display()
     );
     let p = write(&d, "zoo.cfg", &text);
     let c = load_env(&p, &[]).unwrap();
     let w = c.warnings.join("\n");
-    assert_eq!(c.warnings.len(), 5, "{w}");
+    assert_eq!(c.warnings.len(), 6, "{w}");
     let has = |n: usize, what: &str| {
         c.warnings
             .iter()
@@ -387,6 +388,14 @@ fn other_ignored_settings_are_reported_with_did_you_mean() {
     assert!(has(6, "metrics providers are not implemented"), "{w}");
     assert!(has(7, "unknown key 'frobnicate' ignored") && !w.contains("frobnicate' ignored ("));
     assert!(has(8, "did you mean maxClientCnxns?"), "{w}");
+    assert!(
+        has(
+            9,
+            "write DigestAuthenticationProvider.superDigest without zookeeper."
+        ),
+        "{w}"
+    );
+    assert_eq!(c.core.super_digest, None);
 }
 
 /// The seed-shaped configs the interop harness writes, for both targets: none may refuse or
