@@ -147,7 +147,7 @@ struct Parser<'a> {
 
 /// Entries made from `-D` flags are numbered from here, so that messages can tell them apart
 /// from lines of the file.
-const FLAG_LINE: usize = 1 << 40;
+const FLAG_LINE: usize = usize::MAX / 2;
 
 impl Parser<'_> {
     /// `zoo.cfg:12`, or where a flag was set.
@@ -348,10 +348,16 @@ fn load_inner(
         path: path.to_path_buf(),
         source,
     })?;
-    let flags = JvmFlags::gather(path, env).map_err(|e| ConfigError::Line {
-        path: e.path,
-        line: e.line,
-        message: e.message,
+    let flags = JvmFlags::gather(path, env).map_err(|e| match e.line {
+        0 => ConfigError::File {
+            path: e.path,
+            message: e.message,
+        },
+        line => ConfigError::Line {
+            path: e.path,
+            line,
+            message: e.message,
+        },
     })?;
     parse_inner(path, &text, &flags, strict)
 }
