@@ -56,6 +56,19 @@ pub fn digest_id(id_password: &str) -> String {
     )
 }
 
+/// The ids a successful `addauth digest user:password` gives a connection, as
+/// `DigestAuthenticationProvider.handleAuthentication` does: the digest id, and the `super` id
+/// first when that digest id is the configured super digest.
+pub fn digest_auth_ids(id_password: &str, super_digest: Option<&str>) -> Vec<Id> {
+    let digest = digest_id(id_password);
+    let mut ids = Vec::with_capacity(2);
+    if super_digest == Some(digest.as_str()) {
+        ids.push(Id::new(SUPER, ""));
+    }
+    ids.push(Id::new(DIGEST, &digest));
+    ids
+}
+
 /// `ServerAuthenticationProvider.isAuthenticated`: may ids of this scheme stand in for the
 /// `auth` scheme? (`ip` is not an authentication, only an address.)
 pub fn is_authenticated_scheme(scheme: &str) -> bool {
@@ -273,6 +286,22 @@ mod tests {
         assert!(!check(&a, perms::READ, &[eve]));
         assert!(!check(&a, perms::READ, &[Id::new(IP, "127.0.0.1")]));
         assert!(check(&a, perms::DELETE, &[Id::new(SUPER, "")]));
+    }
+
+    #[test]
+    fn super_digest_makes_the_super_user() {
+        let configured = digest_id("super:secret");
+        let ids = digest_auth_ids("super:secret", Some(&configured));
+        assert_eq!(ids, [Id::new(SUPER, ""), Id::new(DIGEST, &configured)]);
+        let a = vec![acl(perms::READ, DIGEST, &digest_id("bob:pw"))];
+        assert!(check(&a, perms::ADMIN | perms::DELETE, &ids));
+        // A wrong password, or no super digest configured, is only a digest id.
+        let wrong = digest_auth_ids("super:guess", Some(&configured));
+        assert_eq!(wrong, [Id::new(DIGEST, &digest_id("super:guess"))]);
+        assert!(!check(&a, perms::READ, &wrong));
+        let unset = digest_auth_ids("super:secret", None);
+        assert_eq!(unset.len(), 1);
+        assert!(!check(&a, perms::READ, &unset));
     }
 
     #[test]

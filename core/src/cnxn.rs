@@ -6,6 +6,7 @@
 use crate::acl;
 use crate::leader::Refusal;
 use crate::peer::PeerMsg;
+use crate::plant::{self, Plant};
 use crate::proto::{
     ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
     SessionId,
@@ -561,21 +562,21 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let id = match std::str::from_utf8(auth) {
-            Ok(text) if scheme == acl::DIGEST => Some(Id::new(acl::DIGEST, &acl::digest_id(text))),
+        let text = match std::str::from_utf8(auth) {
+            Ok(text) if scheme == acl::DIGEST => Some(text),
             _ => None,
         };
-        let reply = match id {
-            Some(id) => {
+        let super_digest = match self.cfg.super_digest.as_deref() {
+            _ if plant::active(self.cfg.plant, Plant::SuperDigestIgnored) => None,
+            d => d,
+        };
+        let reply = match text {
+            Some(text) => {
                 // DigestAuthenticationProvider: the super digest adds `super` before the id
-                if self.cfg.super_digest.as_deref() == Some(id.id.as_str()) {
-                    let su = Id::new(acl::SUPER, "");
-                    if !c.auth.contains(&su) {
-                        c.auth.push(su);
+                for id in acl::digest_auth_ids(text, super_digest) {
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
                     }
-                }
-                if !c.auth.contains(&id) {
-                    c.auth.push(id);
                 }
                 Ok(Response::Empty)
             }

@@ -41,13 +41,13 @@ pub struct Config {
     /// ZooKeeper fills that node from each server's own config, outside the replicated txns;
     /// empty leaves the node's stored data.
     pub config_node: Vec<u8>,
-    /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
-    pub plant: Option<crate::plant::Plant>,
-    /// ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<hash>`, as
-    /// `acl::digest_id` makes it): a digest addAuth matching it also makes the connection
-    /// `super`, which passes every ACL check.
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`: `user:base64(sha1(user:password))`;
+    /// a client whose digest authentication yields exactly this id is the super user, whom no
+    /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
     #[serde(default)]
     pub super_digest: Option<String>,
+    /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
+    pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
     /// simulator only (no zoo.cfg key sets it): a value near 0xffffffff reaches the counter's
     /// roll-over without four billion txns.
@@ -74,8 +74,8 @@ impl Config {
             container_check_interval_ms: 60_000,
             extended_types: true,
             config_node: Vec::new(),
-            plant: None,
             super_digest: None,
+            plant: None,
             initial_zxid_counter: 0,
         }
     }

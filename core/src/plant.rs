@@ -63,10 +63,12 @@ pub enum Plant {
     /// wraps into the next epoch's space (ZooKeeper's `Leader.propose` throws
     /// XidRolloverException and re-elects first).
     ZxidRolloverUnguarded,
+    /// `addauth digest` with the configured super digest does not make the super user.
+    SuperDigestIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 18] = [
+    pub const ALL: [Plant; 19] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -85,6 +87,7 @@ impl Plant {
         Plant::Zk4712SyncThreadSurvives,
         Plant::Zk3642SnapNotPersisted,
         Plant::ZxidRolloverUnguarded,
+        Plant::SuperDigestIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +110,7 @@ impl Plant {
             Plant::Zk4712SyncThreadSurvives => "zk-4712-sync-thread-survives",
             Plant::Zk3642SnapNotPersisted => "zk-3642-snap-not-persisted",
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
+            Plant::SuperDigestIgnored => "super-digest-ignored",
         }
     }
 
@@ -163,6 +167,7 @@ impl Plant {
                 "zab.log-order",
                 "core.panic",
             ],
+            Plant::SuperDigestIgnored => &["client.super-user"],
         }
     }
 

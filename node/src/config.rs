@@ -4,6 +4,8 @@
 //! Every problem names the file and, where there is one, the line, so an operator can fix it
 //! without reading our source.
 
+use crate::jvmflags::JvmFlags;
+use crate::settings::{self, Verdict};
 use ensemble_core::{Config, LearnerType, ServerId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,6 +32,13 @@ pub enum ConfigError {
     /// A problem with the file as a whole (a key that is missing, a myid that is absent).
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    /// A problem with a `-D` flag: `origin` names the variable or env file line it came from.
+    #[error("{origin}: {message}")]
+    Flag { origin: String, message: String },
+    /// Settings this build does not implement and will not run without: one line each,
+    /// naming where it was set, the key and why.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
 }
 
 /// One `server.N` line.
@@ -99,7 +108,8 @@ pub struct NodeConfig {
     pub force_sync: bool,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
-    /// Things to tell the operator once logging is up (unknown keys, overridden values).
+    /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
+    /// and flags, overridden values.
     pub warnings: Vec<String>,
 }
 
@@ -129,52 +139,36 @@ impl NodeConfig {
     }
 }
 
-/// Keys ZooKeeper knows that this node accepts and does not act on (no warning for them).
-const ACCEPTED_IGNORED: &[&str] = &[
-    "electionAlg",
-    "quorumListenOnAllIPs",
-    "standaloneEnabled",
-    "reconfigEnabled",
-    "admin.enableServer",
-    "admin.serverPort",
-    "admin.serverAddress",
-    "syncEnabled",
-    "leaderServes",
-    "cnxTimeout",
-    "globalOutstandingLimit",
-    "fsync.warningthresholdms",
-    "clientPortListenBacklog",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
-    "skipACL",
-    "secureClientPort",
-    "secureClientPortAddress",
-    "connectToLearnerMasterLimit",
-    "maxCnxns",
-    "syncLimit.extra",
-    "sslQuorum",
-    "portUnification",
-    "metricsProvider.className",
-    "metricsProvider.httpPort",
-    "metricsProvider.httpHost",
-    "metricsProvider.exportJvmInfo",
-    "dynamicConfigFile",
-    "quorum.auth.enableSasl",
-    "audit.enable",
-    "serverCnxnFactory",
-    "electionPortBindRetry",
-];
-
 struct Parser<'a> {
     path: &'a Path,
+    /// Where each `-D` flag turned into an entry came from, by `line - FLAG_LINE`.
+    flag_origins: Vec<String>,
 }
 
+/// Entries made from `-D` flags are numbered from here, so that messages can tell them apart
+/// from lines of the file.
+const FLAG_LINE: usize = usize::MAX / 2;
+
 impl Parser<'_> {
+    /// `zoo.cfg:12`, or where a flag was set.
+    fn at(&self, line: usize) -> String {
+        match line.checked_sub(FLAG_LINE) {
+            Some(i) => self.flag_origins.get(i).cloned().unwrap_or_default(),
+            None => format!("{}:{line}", self.path.display()),
+        }
+    }
+
     fn line_err(&self, line: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError::Line {
-            path: self.path.to_path_buf(),
-            line,
-            message: message.into(),
+        match line.checked_sub(FLAG_LINE) {
+            Some(i) => ConfigError::Flag {
+                origin: self.flag_origins.get(i).cloned().unwrap_or_default(),
+                message: message.into(),
+            },
+            None => ConfigError::Line {
+                path: self.path.to_path_buf(),
+                line,
+                message: message.into(),
+            },
         }
     }
     fn file_err(&self, message: impl Into<String>) -> ConfigError {
@@ -324,20 +318,147 @@ fn parse_server_line(p: &Parser<'_>, e: &Entry, id: ServerId) -> Result<ServerSp
     })
 }
 
-/// Read and check a `zoo.cfg`, including `myid` from its dataDir.
+/// Read and check a `zoo.cfg`, including `myid` from its dataDir, with the `-D` flags of the
+/// environment and the conf directory's env files (see [`crate::jvmflags`]).
 pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+    load_with_env(path, &|k| std::env::var(k).ok())
+}
+
+/// [`load`] for `ensemble stop` and `status`: settings that refuse to start do not refuse
+/// here (they become warnings), so that a server started before the file was edited can still
+/// be found and stopped.
+pub fn load_for_control(path: &Path) -> Result<NodeConfig, ConfigError> {
+    load_inner(path, &|k| std::env::var(k).ok(), false)
+}
+
+/// [`load`] with the environment given (tests).
+pub fn load_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<NodeConfig, ConfigError> {
+    load_inner(path, env, true)
+}
+
+fn load_inner(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    strict: bool,
+) -> Result<NodeConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    let flags = JvmFlags::gather(path, env).map_err(|e| match e.line {
+        0 => ConfigError::File {
+            path: e.path,
+            message: e.message,
+        },
+        line => ConfigError::Line {
+            path: e.path,
+            line,
+            message: e.message,
+        },
+    })?;
+    parse_inner(path, &text, &flags, strict)
 }
 
-/// Parse `text` as if read from `path` (tests use this; `myid` is still read from dataDir).
+/// Parse `text` as if read from `path`, without flags (`myid` is still read from dataDir).
 pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
-    let p = Parser { path };
-    let entries = split_properties(text);
+    parse_with_flags(path, text, &JvmFlags::default())
+}
+
+/// zoo.cfg keys whose `-Dzookeeper.<key>` flag ZooKeeper reads too (zoo.cfg wins: it sets
+/// the system property after the JVM started), and which the parser implements.
+const PROPERTY_KEYS: &[&str] = &[
+    "snapCount",
+    "preAllocSize",
+    "forceSync",
+    "4lw.commands.whitelist",
+    "extendedTypesEnabled",
+    "DigestAuthenticationProvider.superDigest",
+];
+
+/// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
+/// verdicts for the rest.
+fn flag_entries(
+    flags: &JvmFlags,
+    origins: &mut Vec<String>,
+    refusals: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for prop in &flags.properties {
+        let (name, value) = (prop.name.as_str(), prop.value.as_str());
+        let shown = format!("{}: -D{name}={value}", prop.origin);
+        let key = if name == "jute.maxbuffer" {
+            Some(name)
+        } else {
+            name.strip_prefix("zookeeper.")
+        };
+        let verdict = match key {
+            Some(k) if k == "jute.maxbuffer" || PROPERTY_KEYS.contains(&k) => {
+                out.push(Entry {
+                    line: FLAG_LINE + origins.len(),
+                    key: k.to_string(),
+                    value: value.to_string(),
+                });
+                origins.push(shown);
+                continue;
+            }
+            Some(k) if settings::is_config_file_only(k) => Some(Verdict::Ignored(format!(
+                "ZooKeeper reads {k} from zoo.cfg only"
+            ))),
+            Some(k) => settings::classify_key(k, value)
+                .or_else(|| settings::classify_property(name, value)),
+            None => settings::classify_property(name, value),
+        };
+        match verdict {
+            Some(Verdict::Matches) => {}
+            Some(Verdict::Refuse(why)) => refusals.push(format!("{shown}: {why}")),
+            Some(Verdict::Ignored(why)) => warnings.push(format!("{shown}: ignored: {why}")),
+            None => {
+                let hint = key
+                    .and_then(|k| settings::did_you_mean(k, &[]))
+                    .map(|k| format!(" (did you mean -Dzookeeper.{k}?)"))
+                    .or_else(|| {
+                        settings::did_you_mean(name, &["readonlymode.enabled", "jute.maxbuffer"])
+                            .map(|k| format!(" (did you mean -D{k}?)"))
+                    })
+                    .unwrap_or_default();
+                warnings.push(format!("{shown}: unknown system property ignored{hint}"));
+            }
+        }
+    }
+    for w in &flags.other {
+        warnings.push(format!(
+            "{}: {}: a JVM option with no meaning here; ignored",
+            w.origin, w.text
+        ));
+    }
+    out
+}
+
+/// Parse `text` as if read from `path`, with `-D` flags read before it.
+pub fn parse_with_flags(
+    path: &Path,
+    text: &str,
+    flags: &JvmFlags,
+) -> Result<NodeConfig, ConfigError> {
+    parse_inner(path, text, flags, true)
+}
+
+fn parse_inner(
+    path: &Path,
+    text: &str,
+    flags: &JvmFlags,
+    strict: bool,
+) -> Result<NodeConfig, ConfigError> {
     let mut warnings = Vec::new();
+    let mut refusals = Vec::new();
+    let mut flag_origins = Vec::new();
+    let mut entries = flag_entries(flags, &mut flag_origins, &mut refusals, &mut warnings);
+    entries.extend(split_properties(text));
+    let p = Parser { path, flag_origins };
 
     let mut tick_time: Option<(usize, u64)> = None;
     let mut init_limit: Option<u32> = None;
@@ -373,10 +494,10 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     for e in &entries {
         if let Some(prev) = seen.insert(e.key.clone(), e.line) {
             warnings.push(format!(
-                "{}:{}: {} is set again (line {prev}); the later value wins",
-                path.display(),
-                e.line,
-                e.key
+                "{}: {} is set again (also at {}); this value wins",
+                p.at(e.line),
+                e.key,
+                p.at(prev)
             ));
         }
         let v = e.value.as_str();
@@ -431,9 +552,8 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
                 // ZooKeeper's floor: fewer than 3 retained snapshots is raised to 3.
                 if n < 3 {
                     warnings.push(format!(
-                        "{}:{}: autopurge.snapRetainCount={n} is below the minimum; using 3",
-                        path.display(),
-                        e.line
+                        "{}: autopurge.snapRetainCount={n} is below the minimum; using 3",
+                        p.at(e.line)
                     ));
                 }
                 snap_retain = n.max(3);
@@ -456,9 +576,8 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
                         set.insert(w.to_string());
                     } else {
                         warnings.push(format!(
-                            "{}:{}: unknown four-letter word '{w}' in 4lw.commands.whitelist",
-                            path.display(),
-                            e.line
+                            "{}: unknown four-letter word '{w}' in 4lw.commands.whitelist",
+                            p.at(e.line)
                         ));
                     }
                 }
@@ -511,13 +630,43 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
                     format!("{k}: hierarchical quorums are not supported"),
                 ));
             }
-            k if ACCEPTED_IGNORED.contains(&k) => {}
-            k => warnings.push(format!(
-                "{}:{}: unknown key '{k}' ignored",
-                path.display(),
-                e.line
-            )),
+            "DigestAuthenticationProvider.superDigest" => {
+                super_digest = Some(parse_super_digest(&p, e, v)?);
+            }
+            k => match settings::classify_key(k, v) {
+                Some(Verdict::Matches) => {}
+                Some(Verdict::Refuse(why)) => {
+                    refusals.push(format!("{}: {k}: {why}", p.at(e.line)))
+                }
+                Some(Verdict::Ignored(why)) => {
+                    warnings.push(format!("{}: {k}={v}: ignored: {why}", p.at(e.line)))
+                }
+                None => {
+                    // ZooKeeper puts `zookeeper.` in front of the key itself: with it
+                    // written out, the property is `zookeeper.zookeeper.<key>`, read by no one.
+                    let unprefixed = k
+                        .strip_prefix("zookeeper.")
+                        .filter(|rest| {
+                            PROPERTY_KEYS.contains(rest)
+                                || *rest == "jute.maxbuffer"
+                                || settings::classify_key(rest, v).is_some()
+                        })
+                        .map(|rest| format!(" (in zoo.cfg, write {rest} without zookeeper.)"));
+                    let hint = unprefixed
+                        .or_else(|| {
+                            settings::did_you_mean(k, &[]).map(|k| format!(" (did you mean {k}?)"))
+                        })
+                        .unwrap_or_default();
+                    warnings.push(format!("{}: unknown key '{k}' ignored{hint}", p.at(e.line)));
+                }
+            },
         }
+    }
+    if !refusals.is_empty() {
+        if strict {
+            return Err(ConfigError::Refused(refusals));
+        }
+        warnings.extend(refusals);
     }
 
     let (tick_line, tick) = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;
@@ -659,7 +808,11 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
         max_buffer,
         prealloc_size: prealloc,
         force_sync,
-        entries: entries.into_iter().map(|e| (e.key, e.value)).collect(),
+        entries: entries
+            .into_iter()
+            .filter(|e| e.line < FLAG_LINE)
+            .map(|e| (e.key, e.value))
+            .collect(),
         warnings,
     })
 }
@@ -685,6 +838,32 @@ fn config_node_text(servers: &BTreeMap<ServerId, ServerSpec>) -> String {
     }
     text.push_str("version=0");
     text
+}
+
+/// `user:base64(sha1(user:password))`, as `DigestAuthenticationProvider.generateDigest`
+/// prints it. ZooKeeper takes anything and never matches a malformed one; here it is an error,
+/// since an operator who set it expects a super user.
+fn parse_super_digest(p: &Parser<'_>, e: &Entry, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    // A SHA-1 hash (20 bytes) in standard base64: 27 characters and one `=` of padding.
+    let hash_ok = |h: &str| {
+        h.len() == 28
+            && h.ends_with('=')
+            && h[..27]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
+    match v.split_once(':') {
+        Some((user, hash)) if !user.is_empty() && hash_ok(hash) => Ok(v.to_string()),
+        _ => Err(p.line_err(
+            e.line,
+            format!(
+                "{}={v}: expected user:base64(sha1(user:password)), as ZooKeeper's \
+                 DigestAuthenticationProvider.generateDigest prints it",
+                e.key
+            ),
+        )),
+    }
 }
 
 fn positive(p: &Parser<'_>, e: &Entry, v: &str) -> Result<u32, ConfigError> {

@@ -5,5 +5,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod fourlw;
+pub mod jvmflags;
 pub mod runtime;
+pub mod settings;
 pub mod storage;

@@ -74,6 +74,15 @@ fn load(path: &Path) -> Result<config::NodeConfig, i32> {
     })
 }
 
+/// Stop and status find a running server even if its file now has settings that would refuse
+/// to start.
+fn load_for_control(path: &Path) -> Result<config::NodeConfig, i32> {
+    config::load_for_control(path).map_err(|e| {
+        eprintln!("ensemble: {e}");
+        1
+    })
+}
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -136,20 +145,26 @@ fn main() {
     let code = match args.cmd {
         Cmd::Run { config } => run_server(&config),
         Cmd::Start { config } => match load(&config) {
-            Ok(cfg) => daemon::start(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
+            Ok(cfg) => {
+                // On the terminal before detaching; the server's log has them too.
+                for w in &cfg.warnings {
+                    eprintln!("ensemble: warning: {w}");
+                }
+                daemon::start(&config, &cfg).unwrap_or_else(|e| {
+                    eprintln!("ensemble: {e:#}");
+                    1
+                })
+            }
             Err(c) => c,
         },
-        Cmd::Stop { config } => match load(&config) {
+        Cmd::Stop { config } => match load_for_control(&config) {
             Ok(cfg) => daemon::stop(&config, &cfg).unwrap_or_else(|e| {
                 eprintln!("ensemble: {e:#}");
                 1
             }),
             Err(c) => c,
         },
-        Cmd::Status { config } => match load(&config) {
+        Cmd::Status { config } => match load_for_control(&config) {
             Ok(cfg) => daemon::status(&config, &cfg).unwrap_or_else(|e| {
                 eprintln!("ensemble: {e:#}");
                 1

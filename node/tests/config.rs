@@ -296,3 +296,265 @@ fn peer_type_mismatch_is_a_warning() {
     assert_eq!(c.warnings.len(), 1);
     assert!(c.warnings[0].contains(":10:"), "{}", c.warnings[0]);
 }
+
+// ---- settings this build does not implement, and the JVM's -D flags (issue 11, item 4) ----
+
+/// `load` with exactly this environment (nothing from the test process's own).
+fn load_env(path: &Path, env: &[(&str, &str)]) -> Result<config::NodeConfig, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config::load_with_env(path, &move |k| {
+        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+}
+
+fn standalone(d: &Path, extra: &str) -> String {
+    format!(
+        "tickTime=2000\ndataDir={}\nclientPort=2181\n{extra}",
+        d.display()
+    )
+}
+
+#[test]
+fn security_and_membership_settings_refuse_naming_file_line_and_why() {
+    let d = tmpdir("refuse");
+    let text = standalone(
+        &d,
+        "secureClientPort=2281\nsslQuorum=true\nreconfigEnabled=true\n\
+         ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\naudit.enable=true\n\
+         dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
+         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+    );
+    let p = write(&d, "zoo1.cfg", &text);
+    let Err(ConfigError::Refused(lines)) = load_env(&p, &[]) else {
+        panic!("expected a refusal");
+    };
+    let at = |n: usize| format!("{}:{n}: ", p.display());
+    let keys = [
+        "secureClientPort",
+        "sslQuorum",
+        "reconfigEnabled",
+        "ssl.keyStore.location",
+        "quorum.auth.enableSasl",
+        "audit.enable",
+        "dynamicConfigFile",
+        "authProvider.1",
+    ];
+    assert_eq!(lines.len(), keys.len(), "{lines:#?}");
+    for (i, (line, key)) in lines.iter().zip(keys).enumerate() {
+        assert!(line.starts_with(&format!("{}{key}: ", at(i + 4))), "{line}");
+        assert!(line.contains("refusing to start"), "{line}");
+    }
+    assert!(lines[0].contains("TLS is not implemented"), "{}", lines[0]);
+}
+
+#[test]
+fn values_that_disable_a_feature_pass_silently() {
+    let d = tmpdir("disabled");
+    let text = standalone(
+        &d,
+        "sslQuorum=false\nreconfigEnabled=false\naudit.enable=false\nadmin.enableServer=false\n\
+         quorum.auth.enableSasl=false\nskipACL=no\nportUnification=false\nelectionAlg=3\n\
+         standaloneEnabled=false\nlocalSessionsEnabled=false\n\
+         authProvider.1=org.apache.zookeeper.server.auth.DigestAuthenticationProvider\n",
+    );
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+}
+
+#[test]
+fn other_ignored_settings_are_reported_with_did_you_mean() {
+    let d = tmpdir("ignored");
+    let text = format!(
+        "tickTime=2000\ntickTme=3000\ndataDir={}\nclientPort=2181\nadmin.serverPort=8081\n\
+         metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         frobnicate=yes\nmaxClientCnxn=10\n\
+         zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
+        d.display()
+    );
+    let p = write(&d, "zoo.cfg", &text);
+    let c = load_env(&p, &[]).unwrap();
+    let w = c.warnings.join("\n");
+    assert_eq!(c.warnings.len(), 6, "{w}");
+    let has = |n: usize, what: &str| {
+        c.warnings
+            .iter()
+            .any(|l| l.starts_with(&format!("{}:{n}: ", p.display())) && l.contains(what))
+    };
+    assert!(has(2, "did you mean tickTime?"), "{w}");
+    assert!(has(5, "AdminServer"), "{w}");
+    assert!(has(6, "metrics providers are not implemented"), "{w}");
+    assert!(has(7, "unknown key 'frobnicate' ignored") && !w.contains("frobnicate' ignored ("));
+    assert!(has(8, "did you mean maxClientCnxns?"), "{w}");
+    assert!(
+        has(
+            9,
+            "write DigestAuthenticationProvider.superDigest without zookeeper."
+        ),
+        "{w}"
+    );
+    assert_eq!(c.core.super_digest, None);
+}
+
+/// The seed-shaped configs the interop harness writes, for both targets: none may refuse or
+/// warn.
+#[test]
+fn interop_harness_configs_start_quietly() {
+    let d = tmpdir("interop");
+    std::fs::write(d.join("myid"), "1").unwrap();
+    for extra in ["", "admin.enableServer=false\n"] {
+        let text = format!(
+            "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={d}\nclientPort=22181\n\
+             dataLogDir={d}/log\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\n{extra}\
+             server.1=localhost:22887:23887\nserver.2=localhost:22888:23888\n\
+             server.3=localhost:22889:23889\nserver.4=localhost:22890:23890:observer\n",
+            d = d.display()
+        );
+        let c = load_env(&write(&d, "zoo1.cfg", &text), &[]).unwrap();
+        assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    }
+}
+
+#[test]
+fn super_digest_from_zoo_cfg_or_flags_with_zoo_cfg_winning() {
+    let d = tmpdir("super");
+    let sup = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
+    let other = "admin:ikIaKsbtGweaHnb/jKn7OHqbunM=";
+    let p = write(
+        &d,
+        "zoo.cfg",
+        &standalone(
+            &d,
+            &format!("DigestAuthenticationProvider.superDigest={sup}\n"),
+        ),
+    );
+    let c = load_env(&p, &[]).unwrap();
+    assert_eq!(c.core.super_digest.as_deref(), Some(sup));
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+
+    // From SERVER_JVMFLAGS, as zkServer.sh passes it.
+    let flag = format!("-Xmx1g -Dzookeeper.DigestAuthenticationProvider.superDigest={sup}");
+    let p = write(&d, "zoo.cfg", &standalone(&d, ""));
+    let c = load_env(&p, &[("SERVER_JVMFLAGS", &flag)]).unwrap();
+    assert_eq!(c.core.super_digest.as_deref(), Some(sup));
+    assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
+    assert!(c.warnings[0].contains("-Xmx1g"), "{}", c.warnings[0]);
+
+    // zoo.cfg sets the system property after the JVM started: it wins over the flag.
+    let p = write(
+        &d,
+        "zoo.cfg",
+        &standalone(
+            &d,
+            &format!("DigestAuthenticationProvider.superDigest={other}\n"),
+        ),
+    );
+    let c = load_env(&p, &[("JVMFLAGS", &flag)]).unwrap();
+    assert_eq!(c.core.super_digest.as_deref(), Some(other));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("JVMFLAGS in the environment")),
+        "{:#?}",
+        c.warnings
+    );
+
+    // A malformed digest would make nobody super: an error naming the flag.
+    let e = load_env(
+        &write(&d, "zoo.cfg", &standalone(&d, "")),
+        &[(
+            "SERVER_JVMFLAGS",
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest=super:secret",
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("SERVER_JVMFLAGS in the environment: -Dzookeeper.DigestAuthenticationProvider.superDigest=super:secret:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
+    let d = tmpdir("javaenv");
+    std::fs::write(
+        d.join("java.env"),
+        "export JAVA_HOME=/usr/lib/jvm/default\n\
+         SERVER_JVMFLAGS=\"-Djute.maxbuffer=8192 -Dzookeeper.extendedTypesEnabled=false\"\n\
+         JVMFLAGS=\"$JVMFLAGS -Dzookeeper.snapCount=777 -Dzookeeper.enforceQuota=true\"\n",
+    )
+    .unwrap();
+    let p = write(&d, "zoo.cfg", &standalone(&d, ""));
+    let c = load_env(&p, &[("JVMFLAGS", "-Dzookeeper.forceSync=no")]).unwrap();
+    assert_eq!(c.max_buffer, 8192);
+    assert!(!c.core.extended_types);
+    assert_eq!(c.core.snap_count, 777);
+    assert!(!c.force_sync);
+    assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
+    let java_env = d.join("java.env");
+    assert!(
+        c.warnings[0].starts_with(&format!(
+            "{}:3 (JVMFLAGS): -Dzookeeper.enforceQuota=true: ignored: quotas",
+            java_env.display()
+        )),
+        "{}",
+        c.warnings[0]
+    );
+
+    std::fs::write(
+        d.join("java.env"),
+        "SERVER_JVMFLAGS=\"-Dreadonlymode.enabled=true -Dzookeeper.ssl.keyStore.location=/k\"\n",
+    )
+    .unwrap();
+    let Err(ConfigError::Refused(lines)) = load_env(&p, &[]) else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let origin = format!("{}:1 (SERVER_JVMFLAGS)", java_env.display());
+    assert!(
+        lines[0].starts_with(&format!(
+            "{origin}: -Dreadonlymode.enabled=true: read-only mode"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("TLS is not implemented"), "{}", lines[1]);
+    // Disabled, it is what this build does.
+    std::fs::write(
+        d.join("java.env"),
+        "SERVER_JVMFLAGS=-Dreadonlymode.enabled=false\n",
+    )
+    .unwrap();
+    assert!(load_env(&p, &[]).unwrap().warnings.is_empty());
+    // A property for a key ZooKeeper reads from zoo.cfg only is reported, not applied.
+    std::fs::write(
+        d.join("java.env"),
+        "SERVER_JVMFLAGS=-Dzookeeper.tickTime=10\n",
+    )
+    .unwrap();
+    let c = load_env(&p, &[]).unwrap();
+    assert_eq!(c.core.tick_time_ms, 2000);
+    assert!(
+        c.warnings[0].contains("from zoo.cfg only"),
+        "{:#?}",
+        c.warnings
+    );
+}
+
+/// `ensemble stop`/`status` must find a server whose file was edited after it started.
+#[test]
+fn stop_and_status_read_a_file_that_would_refuse_to_start() {
+    let d = tmpdir("control");
+    let p = write(&d, "zoo.cfg", &standalone(&d, "secureClientPort=2281\n"));
+    assert!(matches!(load_env(&p, &[]), Err(ConfigError::Refused(_))));
+    let c = config::load_for_control(&p).unwrap();
+    assert_eq!(c.client_port, 2181);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("secureClientPort")),
+        "{:#?}",
+        c.warnings
+    );
+}

@@ -18,8 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const PING_XID: i32 = -2;
 pub const SET_WATCHES_XID: i32 = -8;
-/// The Java client's xid for auth packets (answered out of band, outside the request order).
+/// ZooKeeper's xid for `addauth`.
 pub const AUTH_XID: i32 = -4;
+/// What the `admin` role authenticates with; every server's `superDigest` is its digest.
+pub const SUPER_AUTH: &str = "super:sim-secret";
 
 /// What a client asks the world to do.
 #[derive(Debug)]
@@ -536,6 +538,15 @@ impl Client {
             c.established = true;
         }
         self.extra_events.clear();
+        // Authentication belongs to the connection: the client sends it again on each one,
+        // before anything else (as ZooKeeper's client replays its auth info).
+        if matches!(self.role, RoleState::Admin(_)) {
+            let req = Request::Auth {
+                scheme: "digest".into(),
+                auth: SUPER_AUTH.as_bytes().to_vec(),
+            };
+            self.send(cx, AUTH_XID, req);
+        }
         if same && (!self.watches.is_empty() || !self.persistent.is_empty()) {
             let mut data = BTreeSet::new();
             let mut exist = BTreeSet::new();
@@ -670,6 +681,16 @@ impl Client {
         }
         if xid == AUTH_XID {
             if let Err(e) = &reply {
+                if matches!(self.role, RoleState::Admin(_)) {
+                    return Err(violation(
+                        "client.super-user",
+                        now,
+                        format!(
+                            "client {} session 0x{sid:x}: addauth as the super user failed: {e:?}",
+                            self.idx
+                        ),
+                    ));
+                }
                 cx.out
                     .push(ClientOut::Note(format!("addAuth refused: {e:?}")));
             }
@@ -976,6 +997,26 @@ pub enum RoleState {
     ConfigReader(WatchRole),
     Naming(NamingRole),
     Acl(crate::acl::AclRole),
+    Admin(AdminRole),
+}
+
+/// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
+/// read, written, its ACL read, deleted and created again.
+pub struct AdminRole {
+    n: u64,
+    exists: bool,
+    in_flight: bool,
+}
+
+/// An ACL no client can pass: only the super user may touch the node.
+fn nobody_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: ensemble_core::proto::perms::ALL,
+        id: ensemble_core::proto::Id::new(
+            "digest",
+            &ensemble_core::acl::digest_id("nobody:no-password"),
+        ),
+    }]
 }
 
 #[derive(Default)]
@@ -1118,6 +1159,11 @@ impl RoleState {
                 in_flight: false,
             }),
             Role::Acl => RoleState::Acl(crate::acl::AclRole::new()),
+            Role::Admin => RoleState::Admin(AdminRole {
+                n: 0,
+                exists: false,
+                in_flight: false,
+            }),
         }
     }
 
@@ -1216,6 +1262,35 @@ impl RoleState {
                     create("/config", data, CreateMode::Persistent, CreateOp::Create)
                 })
             }
+            RoleState::Admin(a) => {
+                if a.in_flight {
+                    return None;
+                }
+                a.in_flight = true;
+                a.n += 1;
+                let path = format!("/adm{idx}");
+                Some(if !a.exists {
+                    Request::Create {
+                        op: CreateOp::Create,
+                        path,
+                        data: vec![],
+                        acl: nobody_acl(),
+                        mode: CreateMode::Persistent,
+                        ttl: 0,
+                    }
+                } else {
+                    match a.n % 5 {
+                        0 => Request::Delete { path, version: -1 },
+                        1 => Request::GetData { path, watch: false },
+                        2 => Request::GetAcl { path },
+                        _ => Request::SetData {
+                            path,
+                            data: format!("admin-{idx}-{}", a.n).into_bytes(),
+                            version: -1,
+                        },
+                    }
+                })
+            }
             RoleState::Naming(n) => {
                 if n.in_flight {
                     return None;
@@ -1281,6 +1356,27 @@ impl RoleState {
                 let (lo, hi) = cx.params.think_ms;
                 w.next_at = now + cx.rng.range(lo * 4, hi * 8);
             }
+            RoleState::Admin(a) => {
+                a.in_flight = false;
+                match (req, reply) {
+                    (_, Err(KeeperError::NoAuth)) => {
+                        cx.shared.recipe_violation.get_or_insert(violation(
+                            "client.super-user",
+                            cx.now,
+                            format!(
+                                "client {idx}, authenticated as the super user, was refused {:?} with NoAuth",
+                                req.opcode()
+                            ),
+                        ));
+                    }
+                    (Request::Create { .. }, Ok(_) | Err(KeeperError::NodeExists)) => {
+                        a.exists = true
+                    }
+                    (Request::Delete { .. }, Ok(_) | Err(KeeperError::NoNode)) => a.exists = false,
+                    (_, Err(KeeperError::NoNode)) => a.exists = false,
+                    _ => {}
+                }
+            }
             RoleState::Naming(n) => {
                 n.in_flight = false;
                 match (req, reply) {
@@ -1342,6 +1438,7 @@ impl RoleState {
             }
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
+            RoleState::Admin(a) => a.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(_) => {}
         }
@@ -1374,6 +1471,7 @@ impl RoleState {
             }
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
+            RoleState::Admin(a) => a.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(a) => a.on_session_end(),
         }

@@ -203,6 +203,9 @@ pub enum Role {
     /// Adds digest identities (sometimes with requests in flight) and works in ACL'd subtrees
     /// with one-shot, persistent and persistent-recursive watches (see `acl.rs`).
     Acl,
+    /// Authenticates as the super user (`superDigest`) on every connection and works on a node
+    /// whose ACL grants nobody anything.
+    Admin,
 }
 
 impl Role {
@@ -219,6 +222,7 @@ impl Role {
             Role::ConfigReader => "config-reader",
             Role::Naming => "naming",
             Role::Acl => "acl",
+            Role::Admin => "admin",
         }
     }
 
@@ -235,6 +239,7 @@ impl Role {
             "config-reader" => Role::ConfigReader,
             "naming" => Role::Naming,
             "acl" => Role::Acl,
+            "admin" => Role::Admin,
             _ => return None,
         })
     }
@@ -485,6 +490,10 @@ impl Params {
         // drawn last, so the draws above stay what they were before it existed
         if rng.chance(0.5) {
             p.sync_crash = 0.05 + rng.unit() * 0.25;
+        }
+        // Last, so that the draws before it are those of earlier builds.
+        if rng.chance(0.3) {
+            p.clients.push(Role::Admin);
         }
         p
     }

@@ -448,6 +448,7 @@ impl World {
             c.container_check_interval_ms = params.tick_ms * 50;
             c.plant = plant;
             c.initial_zxid_counter = params.initial_zxid_counter;
+            c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,

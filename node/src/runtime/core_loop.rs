@@ -6,11 +6,13 @@ use super::wire::{self, Channel};
 use super::{Clock, Input, Outgoing, RuntimeError};
 use crate::config::NodeConfig;
 use crate::fourlw::{self, ConnInfo, ServerStats};
-use crate::storage::Storage;
 use crate::storage::log::LogEvent;
+use crate::storage::{Storage, StorageError};
 use bincode::Options;
 use ensemble_core::proto::OpCode;
-use ensemble_core::{ConnId, Effect, Event, PeerMsg, Server, ServerId, ServerState, Txn, jute};
+use ensemble_core::{
+    ConnId, Effect, Epochs, Event, PeerMsg, Server, ServerId, ServerState, Txn, Zxid, jute,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +20,69 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
+
+/// The durable writes the core loop executes: [`Storage`] in the server, a fault-injecting
+/// store in this module's tests. An `Err` means the write may not have happened, so nothing
+/// that depends on it may leave the process.
+pub(crate) trait DurableStore: Send {
+    /// Queue txns; `LogEvent::Persisted` reports when they are durable.
+    fn append(&mut self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError>;
+    /// Durable on return.
+    fn truncate(&mut self, after: Zxid) -> Result<(), StorageError>;
+    fn snapshot_part(
+        &mut self,
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    ) -> Result<(), StorageError>;
+    /// Durable on return when `reset_log`.
+    fn snapshot(
+        &mut self,
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    ) -> Result<(), StorageError>;
+    /// Durable on return.
+    fn persist_epochs(&mut self, epochs: Epochs) -> Result<(), StorageError>;
+    fn purge(&mut self) -> Result<(), StorageError>;
+    fn close(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+impl DurableStore for Storage {
+    fn append(&mut self, txns: Vec<Arc<Txn>>) -> Result<(), StorageError> {
+        Storage::append(self, txns)
+    }
+    fn truncate(&mut self, after: Zxid) -> Result<(), StorageError> {
+        Storage::truncate(self, after)
+    }
+    fn snapshot_part(
+        &mut self,
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        Storage::snapshot_part(self, zxid, index, data)
+    }
+    fn snapshot(
+        &mut self,
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    ) -> Result<(), StorageError> {
+        Storage::snapshot(self, zxid, parts, data, reset_log)
+    }
+    fn persist_epochs(&mut self, epochs: Epochs) -> Result<(), StorageError> {
+        Storage::persist_epochs(self, epochs)
+    }
+    fn purge(&mut self) -> Result<(), StorageError> {
+        Storage::purge(self)
+    }
+    fn close(self: Box<Self>) -> Result<(), StorageError> {
+        Storage::close(*self)
+    }
+}
 
 struct Inbound {
     generation: u64,
@@ -49,7 +114,7 @@ const MAX_BATCH: usize = 256;
 
 pub struct CoreLoop {
     server: Server,
-    storage: Storage,
+    storage: Box<dyn DurableStore>,
     cfg: Arc<NodeConfig>,
     clock: Clock,
     peers: BTreeMap<ServerId, PeerLinks>,
@@ -60,6 +125,8 @@ pub struct CoreLoop {
     shared: Arc<ClientShared>,
     events: VecDeque<Event>,
     effects: Vec<Effect>,
+    /// A durable write failed (or the log writer reported one): from then on no effect is
+    /// executed and nothing more leaves the process; the loop ends at the end of the batch.
     fatal: Option<RuntimeError>,
     up_since: Instant,
     state_since: Instant,
@@ -100,9 +167,9 @@ fn op_name(op: OpCode) -> &'static str {
 }
 
 impl CoreLoop {
-    pub fn new(
+    pub(crate) fn new(
         server: Server,
-        storage: Storage,
+        storage: Box<dyn DurableStore>,
         cfg: Arc<NodeConfig>,
         clock: Clock,
         senders: BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>,
@@ -235,11 +302,18 @@ impl CoreLoop {
         match ev {
             Some(LogEvent::Persisted(z)) => self.feed(Event::Persisted { through: z }),
             Some(LogEvent::Failed(m)) => {
-                self.fatal = Some(RuntimeError::Fatal(format!(
-                    "the txn log cannot be written, stopping: {m}"
-                )));
+                self.fail(format!("the txn log cannot be written, stopping: {m}"))
             }
-            None => self.fatal = Some(RuntimeError::Fatal("the txn log writer is gone".into())),
+            None => self.fail("the txn log writer is gone".into()),
+        }
+    }
+
+    /// Stop as ZooKeeper stops on an fsync failure: the first failure is what the server
+    /// exits with.
+    fn fail(&mut self, message: String) {
+        tracing::error!("{message}");
+        if self.fatal.is_none() {
+            self.fatal = Some(RuntimeError::Fatal(message));
         }
     }
 
@@ -251,6 +325,11 @@ impl CoreLoop {
 
     fn drain_events(&mut self) {
         while let Some(ev) = self.events.pop_front() {
+            if self.fatal.is_some() {
+                // The core believes in a write that did not happen: it decides nothing more.
+                self.events.clear();
+                return;
+            }
             let mut out = std::mem::take(&mut self.effects);
             self.server.handle(self.clock.now(), ev, &mut out);
             for e in out.drain(..) {
@@ -263,7 +342,13 @@ impl CoreLoop {
     /// The end of a batch: hand over what it produced, one hand-off per destination.
     fn flush(&mut self) {
         loop {
-            self.flush_appends();
+            if self.fatal.is_some() {
+                self.discard_batch();
+                return;
+            }
+            if !self.flush_appends() {
+                continue;
+            }
             for (sid, p) in self.peers.iter_mut() {
                 flush_peer(*sid, p);
             }
@@ -277,14 +362,31 @@ impl CoreLoop {
         }
     }
 
-    fn flush_appends(&mut self) {
+    /// After a failed write: drop what this batch encoded for peers and clients. Some of it may
+    /// not depend on the write, but the server is stopping, and dropping it is no different
+    /// from a crash before it was sent.
+    fn discard_batch(&mut self) {
+        self.appends.clear();
+        for p in self.peers.values_mut() {
+            p.out.clear();
+        }
+        for link in self.conns.values_mut() {
+            link.out.clear();
+        }
+        self.dirty_clients.clear();
+        self.events.clear();
+    }
+
+    /// Hand the batch's txns to the log writer; false if that failed (the loop is stopping).
+    fn flush_appends(&mut self) -> bool {
         if self.appends.is_empty() {
-            return;
+            return self.fatal.is_none();
         }
         let txns = std::mem::take(&mut self.appends);
         if let Err(e) = self.storage.append(txns) {
             self.storage_failed("appending to the txn log", e);
         }
+        self.fatal.is_none()
     }
 
     fn flush_clients(&mut self) {
@@ -523,14 +625,15 @@ impl CoreLoop {
         self.started.retain(|(c, _), _| *c != conn);
     }
 
-    fn storage_failed(&mut self, what: &str, e: crate::storage::StorageError) {
-        tracing::error!("{what}: {e}");
-        if self.fatal.is_none() {
-            self.fatal = Some(RuntimeError::Fatal(format!("{what}: {e}")));
-        }
+    fn storage_failed(&mut self, what: &str, e: StorageError) {
+        self.fail(format!("{what}: {e}; stopping"));
     }
 
     fn execute(&mut self, effect: Effect) {
+        if self.fatal.is_some() {
+            // Whatever the core said after a failed write may depend on it.
+            return;
+        }
         match effect {
             Effect::Send { to, msg } => {
                 let Some(p) = self.peers.get_mut(&to) else {
@@ -624,7 +727,9 @@ impl CoreLoop {
                 self.appends.extend(txns);
             }
             Effect::Truncate { after } => {
-                self.flush_appends();
+                if !self.flush_appends() {
+                    return;
+                }
                 tracing::info!("truncating the txn log after {after}");
                 if let Err(e) = self.storage.truncate(after) {
                     self.storage_failed("truncating the txn log", e);
@@ -641,7 +746,9 @@ impl CoreLoop {
                 data,
                 reset_log,
             } => {
-                self.flush_appends();
+                if !self.flush_appends() {
+                    return;
+                }
                 if reset_log {
                     tracing::info!("snapshot from the leader at {zxid} ({} bytes)", data.len());
                 }
@@ -650,7 +757,9 @@ impl CoreLoop {
                 }
             }
             Effect::PersistEpochs(e) => {
-                self.flush_appends();
+                if !self.flush_appends() {
+                    return;
+                }
                 if let Err(err) = self.storage.persist_epochs(e) {
                     self.storage_failed("writing acceptedEpoch/currentEpoch", err);
                 }
@@ -723,5 +832,345 @@ fn flush_peer(sid: ServerId, p: &mut PeerLinks) {
     let bytes = std::mem::take(&mut p.out);
     if p.quorum.send(OutCmd::Frames(p.out_epoch, bytes)).is_err() {
         tracing::debug!(peer = sid, "quorum link task is gone");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The interpreter's rule for failed writes, with a store that fails on demand: nothing
+    //! that follows a failed durable write in the core's effect order leaves the process.
+
+    use super::*;
+    use crate::runtime::clients::ClientShared;
+    use ensemble_core::proto::{Reply, Response};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::{Arc, Mutex};
+
+    /// Which writes fail, and what was asked of the store.
+    #[derive(Default)]
+    struct Faults {
+        fail_epochs: bool,
+        fail_truncate: bool,
+        fail_reset_snapshot: bool,
+        fail_append: bool,
+        calls: Vec<&'static str>,
+    }
+
+    struct FaultyStore(Arc<Mutex<Faults>>);
+
+    fn injected(what: &str) -> StorageError {
+        StorageError::io(
+            std::path::Path::new(what),
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        )
+    }
+
+    impl FaultyStore {
+        fn call(
+            &self,
+            what: &'static str,
+            fails: impl Fn(&Faults) -> bool,
+        ) -> Result<(), StorageError> {
+            let mut f = self.0.lock().expect("test lock");
+            f.calls.push(what);
+            if fails(&f) {
+                Err(injected(what))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl DurableStore for FaultyStore {
+        fn append(&mut self, _: Vec<Arc<Txn>>) -> Result<(), StorageError> {
+            self.call("append", |f| f.fail_append)
+        }
+        fn truncate(&mut self, _: Zxid) -> Result<(), StorageError> {
+            self.call("truncate", |f| f.fail_truncate)
+        }
+        fn snapshot_part(&mut self, _: Zxid, _: u32, _: Arc<Vec<u8>>) -> Result<(), StorageError> {
+            self.call("snapshot_part", |_| false)
+        }
+        fn snapshot(
+            &mut self,
+            _: Zxid,
+            _: u32,
+            _: Arc<Vec<u8>>,
+            reset_log: bool,
+        ) -> Result<(), StorageError> {
+            self.call("snapshot", |f| reset_log && f.fail_reset_snapshot)
+        }
+        fn persist_epochs(&mut self, _: Epochs) -> Result<(), StorageError> {
+            self.call("persist_epochs", |f| f.fail_epochs)
+        }
+        fn purge(&mut self) -> Result<(), StorageError> {
+            self.call("purge", |_| false)
+        }
+        fn close(self: Box<Self>) -> Result<(), StorageError> {
+            Ok(())
+        }
+    }
+
+    struct Rig {
+        lp: CoreLoop,
+        faults: Arc<Mutex<Faults>>,
+        election: mpsc::UnboundedReceiver<OutCmd>,
+        quorum: mpsc::UnboundedReceiver<OutCmd>,
+        client: mpsc::Receiver<Outgoing>,
+        _input: mpsc::Receiver<Input>,
+        _dir: PathGuard,
+    }
+
+    struct PathGuard(std::path::PathBuf);
+    impl Drop for PathGuard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const CONN: ConnId = 7;
+
+    /// Server 1 of three (not started: effects are handed to the interpreter directly), with
+    /// links to server 2 and one client connection.
+    fn rig(tag: &str, faults: Faults) -> Rig {
+        let dir = std::env::temp_dir().join(format!("ens-coreloop-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        std::fs::write(dir.join("myid"), "1").expect("myid");
+        let text = format!(
+            "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\nclientPort=23301\n\
+             server.1=127.0.0.1:23311:23321\nserver.2=127.0.0.1:23312:23322\n\
+             server.3=127.0.0.1:23313:23323\n",
+            dir.display()
+        );
+        let cfg = crate::config::parse(&dir.join("zoo.cfg"), &text).expect("config");
+        let clock = Clock::new();
+        let server =
+            Server::new(cfg.core.clone(), Default::default(), clock.now()).expect("server");
+        let (etx, election) = mpsc::unbounded_channel();
+        let (qtx, quorum) = mpsc::unbounded_channel();
+        let (input_tx, input) = mpsc::channel(16);
+        let shared = Arc::new(ClientShared {
+            max_per_ip: 0,
+            max_buffer: cfg.max_buffer,
+            whitelist: cfg.whitelist.clone(),
+            next_conn: AtomicU64::new(0),
+            per_ip: Default::default(),
+            input: input_tx,
+            rejected: AtomicU64::new(0),
+        });
+        let faults = Arc::new(Mutex::new(faults));
+        let mut lp = CoreLoop::new(
+            server,
+            Box::new(FaultyStore(faults.clone())),
+            Arc::new(cfg),
+            clock,
+            BTreeMap::from([(2, (etx, qtx))]),
+            shared,
+        );
+        let (ctx, client) = mpsc::channel(16);
+        let (kill, _) = oneshot::channel();
+        lp.on_input(Input::ClientOpened {
+            conn: CONN,
+            addr: "127.0.0.1:40000".parse().expect("addr"),
+            tx: ctx,
+            kill,
+            queued: Arc::new(AtomicUsize::new(0)),
+        });
+        Rig {
+            lp,
+            faults,
+            election,
+            quorum,
+            client,
+            _input: input,
+            _dir: PathGuard(dir),
+        }
+    }
+
+    fn ack_epoch() -> Effect {
+        Effect::Send {
+            to: 2,
+            msg: PeerMsg::AckEpoch {
+                epoch: 1,
+                current_epoch: 0,
+                last_zxid: Zxid::ZERO,
+            },
+        }
+    }
+
+    fn ack_newleader() -> Effect {
+        Effect::Send {
+            to: 2,
+            msg: PeerMsg::AckNewLeader { zxid: Zxid::ZERO },
+        }
+    }
+
+    fn reply() -> Effect {
+        Effect::Reply {
+            conn: CONN,
+            xid: 1,
+            zxid: Zxid::ZERO,
+            opcode: OpCode::Exists,
+            reply: Ok(Response::Empty) as Reply,
+        }
+    }
+
+    fn epochs() -> Effect {
+        Effect::PersistEpochs(Epochs {
+            accepted_epoch: 1,
+            accepted_from: 2,
+            current_epoch: 0,
+        })
+    }
+
+    /// Execute `effects` as one batch and report what left: quorum frames, election
+    /// messages, client frames.
+    fn run_batch(r: &mut Rig, effects: Vec<Effect>) -> (usize, usize, usize) {
+        for e in effects {
+            r.lp.execute(e);
+        }
+        r.lp.flush();
+        let count = |f: &mut dyn FnMut() -> bool| {
+            let mut n = 0;
+            while f() {
+                n += 1;
+            }
+            n
+        };
+        let q = count(&mut || r.quorum.try_recv().is_ok());
+        let e = count(&mut || r.election.try_recv().is_ok());
+        let c = count(&mut || r.client.try_recv().is_ok());
+        (q, e, c)
+    }
+
+    #[test]
+    fn what_follows_a_durable_write_leaves_when_it_succeeded() {
+        let mut r = rig("ok", Faults::default());
+        let sent = run_batch(
+            &mut r,
+            vec![epochs(), ack_epoch(), ack_newleader(), reply()],
+        );
+        assert_eq!(
+            sent,
+            (1, 0, 1),
+            "one quorum hand-off and one client hand-off"
+        );
+        assert!(r.lp.fatal.is_none());
+    }
+
+    #[test]
+    fn no_ackepoch_after_a_failed_persist_epochs() {
+        let mut r = rig(
+            "epochs",
+            Faults {
+                fail_epochs: true,
+                ..Faults::default()
+            },
+        );
+        let notification = Effect::Send {
+            to: 2,
+            msg: PeerMsg::Ping { round: 1 },
+        };
+        let sent = run_batch(&mut r, vec![epochs(), ack_epoch(), notification, reply()]);
+        assert_eq!(sent, (0, 0, 0));
+        let fatal =
+            r.lp.fatal
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(
+            fatal.contains("acceptedEpoch") && fatal.contains("No space left"),
+            "{fatal}"
+        );
+        // Later batches execute nothing either, not even another durable write.
+        let sent = run_batch(&mut r, vec![epochs(), ack_newleader()]);
+        assert_eq!(sent, (0, 0, 0));
+        assert_eq!(r.faults.lock().expect("lock").calls, ["persist_epochs"]);
+    }
+
+    #[test]
+    fn frames_encoded_before_the_failure_in_the_batch_are_dropped_too() {
+        let mut r = rig(
+            "before",
+            Faults {
+                fail_truncate: true,
+                ..Faults::default()
+            },
+        );
+        let sent = run_batch(
+            &mut r,
+            vec![
+                ack_epoch(),
+                reply(),
+                Effect::Truncate { after: Zxid::ZERO },
+                ack_newleader(),
+            ],
+        );
+        assert_eq!(sent, (0, 0, 0));
+        assert!(r.lp.fatal.is_some());
+    }
+
+    #[test]
+    fn no_ack_newleader_after_a_failed_snapshot_from_the_leader() {
+        let mut r = rig(
+            "snap",
+            Faults {
+                fail_reset_snapshot: true,
+                ..Faults::default()
+            },
+        );
+        let snap = Effect::Snapshot {
+            zxid: Zxid::ZERO,
+            parts: 0,
+            data: Arc::new(vec![]),
+            reset_log: true,
+        };
+        let sent = run_batch(&mut r, vec![snap, ack_newleader(), reply()]);
+        assert_eq!(sent, (0, 0, 0));
+        assert!(r.lp.fatal.is_some());
+    }
+
+    #[test]
+    fn a_failed_append_hand_off_stops_the_write_after_it() {
+        let mut r = rig(
+            "append",
+            Faults {
+                fail_append: true,
+                ..Faults::default()
+            },
+        );
+        let txn = Txn {
+            zxid: Zxid::new(1, 1),
+            time: 0,
+            session: 1,
+            cxid: 0,
+            origin: ensemble_core::txn::Origin::NONE,
+            op: ensemble_core::TxnOp::CloseSession,
+        };
+        // Appends are handed over before the next durable write: that hand-off fails, and the
+        // epochs are not written, nor the ACK after them sent.
+        let append = Effect::Append {
+            txns: vec![Arc::new(txn)],
+        };
+        let sent = run_batch(&mut r, vec![append, epochs(), ack_epoch()]);
+        assert_eq!(sent, (0, 0, 0));
+        assert_eq!(r.faults.lock().expect("lock").calls, ["append"]);
+    }
+
+    #[test]
+    fn a_log_writer_failure_stops_everything_after_it() {
+        let mut r = rig("logfail", Faults::default());
+        r.lp.on_log_event(Some(LogEvent::Failed(
+            "/x/log.1: No space left on device".into(),
+        )));
+        let sent = run_batch(&mut r, vec![ack_newleader(), reply()]);
+        assert_eq!(sent, (0, 0, 0));
+        let fatal =
+            r.lp.fatal
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(fatal.contains("/x/log.1"), "{fatal}");
     }
 }

@@ -359,7 +359,7 @@ pub fn run(
 
     let core = core_loop::CoreLoop::new(
         server,
-        storage,
+        Box::new(storage),
         cfg.clone(),
         clock,
         senders,
