@@ -565,6 +565,22 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
         let myid_path = data_dir.join("myid");
         let id = match read_myid(&data_dir) {
             Ok(Some((id, _))) => id,
+            Ok(None) if !data_dir.is_dir() => {
+                // the cause is the directory, not the file in it
+                return Err(p.line_err(
+                    data_dir_line,
+                    format!(
+                        "dataDir={}: {}; create it and write this server's id (the N of its server.N line) into {}",
+                        data_dir.display(),
+                        if data_dir.exists() {
+                            "is not a directory"
+                        } else {
+                            "the directory does not exist"
+                        },
+                        myid_path.display()
+                    ),
+                ));
+            }
             Ok(None) => {
                 return Err(p.line_err(
                     data_dir_line,

@@ -52,19 +52,46 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start a server in the background (like `zkServer.sh start`).
-    Start { config: PathBuf },
+    Start {
+        /// zoo.cfg; a bare file name is looked up in $ZOOCFGDIR (default ./conf) unless it is
+        /// in the current directory; none means $ZOOCFGDIR/$ZOOCFG (default conf/zoo.cfg).
+        config: Option<PathBuf>,
+    },
     /// Stop the server started with this config.
-    Stop { config: PathBuf },
+    Stop { config: Option<PathBuf> },
+    /// Stop, then start (like `zkServer.sh restart`).
+    Restart { config: Option<PathBuf> },
     /// Ask the server for its mode (leader, follower, observer, standalone).
-    Status { config: PathBuf },
-    /// Run a server in the foreground.
-    Run { config: PathBuf },
+    Status { config: Option<PathBuf> },
+    /// Run a server in the foreground (`start-foreground` is the same command).
+    #[command(alias = "start-foreground")]
+    Run { config: Option<PathBuf> },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// The config file, resolved as zkEnv.sh and zkServer.sh do: `$ZOOCFGDIR` (here `conf` in the
+/// current directory when unset) holds `$ZOOCFG` (default `zoo.cfg`); an argument that is a
+/// bare file name is looked up there, one with a directory in it is used as given. One
+/// difference: a bare name that exists in the current directory is taken from there.
+fn resolve_config(arg: Option<PathBuf>) -> PathBuf {
+    let dir = std::env::var_os("ZOOCFGDIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("conf"));
+    match arg {
+        None => dir.join(
+            std::env::var_os("ZOOCFG")
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| "zoo.cfg".into()),
+        ),
+        Some(p) if p.components().count() == 1 && !p.exists() => dir.join(p),
+        Some(p) => p,
+    }
 }
 
 fn load(path: &Path) -> Result<config::NodeConfig, i32> {
@@ -102,9 +129,35 @@ fn run_server(path: &Path) -> i32 {
             cfg.core.my_id,
             cfg.core.members.len()
         );
-        let _lock = PidLock::acquire(&cfg.pid_file())?;
+        daemon::check_dirs(&cfg)?;
+        let _lock = PidLock::acquire(&cfg.pid_file())
+            .with_context(|| daemon::setting(&cfg, "dataDir", &cfg.data_dir))?;
         let listeners = runtime::bind(&cfg)?;
-        runtime::run(cfg, listeners, || pipe.ready()).context("server stopped")?;
+        // Storage errors of recovery name a file; say which settings it came from.
+        let dirs = if cfg.data_log_dir == cfg.data_dir {
+            daemon::setting(&cfg, "dataDir", &cfg.data_dir)
+        } else {
+            format!(
+                "{}; {}",
+                daemon::setting(&cfg, "dataDir", &cfg.data_dir),
+                daemon::setting(&cfg, "dataLogDir", &cfg.data_log_dir)
+            )
+        };
+        let started = std::cell::Cell::new(false);
+        runtime::run(cfg, listeners, || {
+            started.set(true);
+            pipe.ready()
+        })
+        .map_err(|e| {
+            let storage = matches!(e, runtime::RuntimeError::Storage(_));
+            let e = anyhow::Error::new(e);
+            match (started.get(), storage) {
+                (false, true) => e.context(format!("server failed to start ({dirs})")),
+                (false, false) => e.context("server failed to start"),
+                (true, true) => e.context(format!("server stopped ({dirs})")),
+                (true, false) => e.context("server stopped"),
+            }
+        })?;
         Ok(())
     })();
     match result {
@@ -113,10 +166,15 @@ fn run_server(path: &Path) -> i32 {
             0
         }
         Err(e) => {
-            let msg = format!("{e:#}");
-            tracing::error!("{msg}");
-            pipe.failed(&msg);
-            eprintln!("ensemble: {msg}");
+            let msg = daemon::describe(&e);
+            // Said once: to the log (zookeeper.out) and the waiting `start` when daemonised,
+            // else on stderr, where the log also goes.
+            if pipe.is_connected() {
+                tracing::error!("{msg}");
+                pipe.failed(&msg);
+            } else {
+                eprintln!("ensemble: {msg}");
+            }
             1
         }
     }
@@ -124,29 +182,32 @@ fn run_server(path: &Path) -> i32 {
 
 fn main() {
     let args = Args::parse();
+    type Action = fn(&Path, &config::NodeConfig) -> anyhow::Result<i32>;
+    let with_config = |config: Option<PathBuf>, action: Action| {
+        let given = config.is_some();
+        let config = resolve_config(config);
+        if !given && !config.exists() {
+            eprintln!(
+                "ensemble: no config given and {} does not exist (the default is \
+                 $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless those are set)",
+                config.display()
+            );
+            return 1;
+        }
+        match load(&config) {
+            Ok(cfg) => action(&config, &cfg).unwrap_or_else(|e| {
+                eprintln!("ensemble: {}", daemon::describe(&e));
+                1
+            }),
+            Err(c) => c,
+        }
+    };
     let code = match args.cmd {
-        Cmd::Run { config } => run_server(&config),
-        Cmd::Start { config } => match load(&config) {
-            Ok(cfg) => daemon::start(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
-            Err(c) => c,
-        },
-        Cmd::Stop { config } => match load(&config) {
-            Ok(cfg) => daemon::stop(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
-            Err(c) => c,
-        },
-        Cmd::Status { config } => match load(&config) {
-            Ok(cfg) => daemon::status(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
-            Err(c) => c,
-        },
+        Cmd::Run { config } => run_server(&resolve_config(config)),
+        Cmd::Start { config } => with_config(config, daemon::start),
+        Cmd::Stop { config } => with_config(config, daemon::stop),
+        Cmd::Restart { config } => with_config(config, daemon::restart),
+        Cmd::Status { config } => with_config(config, daemon::status),
         Cmd::Cli { args } => ensemble_node::cli::run(args),
     };
     std::process::exit(code);
