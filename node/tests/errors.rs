@@ -275,3 +275,50 @@ fn srvr_reports_a_build_date() {
         assert!(year >= 2025, "a build date from the clock: {date}");
     }
 }
+
+/// The example configs of `conf/` (the README's quick start) are valid and are the seed's
+/// cluster: three voters and an observer, client ports 2181-2184.
+#[test]
+fn example_configs_in_conf_are_the_seed_cluster() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+    let d = tmpdir("conf");
+    for i in 0..=4u64 {
+        let name = if i == 0 {
+            "zoo.cfg".to_string()
+        } else {
+            format!("zoo{i}.cfg")
+        };
+        let text = std::fs::read_to_string(conf.join(&name)).expect("conf/ example");
+        // the files' own dataDir is under /tmp/ensemble; parse them against a private one
+        let data = d.join(format!("data_{i}"));
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("dataDir=") {
+                    format!("dataDir={}\n", data.display())
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let cfg = ensemble_node::config::parse(&conf.join(&name), &text)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(cfg.warnings.is_empty(), "{name}: {:?}", cfg.warnings);
+        if i == 0 {
+            assert!(cfg.standalone, "{name}");
+            assert_eq!(cfg.client_port, 2181);
+            continue;
+        }
+        assert_eq!(cfg.client_port, 2180 + i as u16, "{name}");
+        assert_eq!(cfg.core.my_id, i, "{name}");
+        assert_eq!(cfg.servers.len(), 4, "{name}");
+        let observers = cfg
+            .servers
+            .values()
+            .filter(|s| s.kind == ensemble_core::LearnerType::Observer)
+            .count();
+        assert_eq!(observers, 1, "{name}");
+    }
+}
