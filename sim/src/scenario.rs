@@ -368,7 +368,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         let name = |k: &str| format!("fault[{i}].{k}");
         let need_target = || -> Result<Target, ScenarioError> {
             let s = ft.target.as_deref().ok_or_else(|| field(&name("target"), "missing (leader, follower, observer, crashed, all, minority-with-leader, minority-without-leader, majority-without-leader, or a server id)".into()))?;
-            target(s).ok_or_else(|| field(&name("target"), format!("unknown target `{s}`")))
+            target(s).ok_or_else(|| field(&name("target"), format!("unknown target `{s}` (expected leader, follower, observer, crashed, all, minority-with-leader, minority-without-leader, majority-without-leader, or a server id: N or server.N, 1 to {members})")))
         };
         let need_ms = || {
             ft.ms
