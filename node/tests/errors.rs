@@ -170,7 +170,8 @@ fn config_resolution_follows_zoocfgdir_and_zoocfg() {
     assert!(err.contains("conf/zoo.cfg does not exist"), "{err}");
     assert!(err.contains("$ZOOCFGDIR"), "{err}");
 
-    let cases: [(&[&str], &[(&str, &str)], PathBuf); 3] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], PathBuf);
+    let cases: [Case; 3] = [
         (&["status"], &[("ZOOCFGDIR", dir)], conf.join("zoo.cfg")),
         (
             &["status"],
