@@ -49,23 +49,27 @@ struct Args {
     cmd: Cmd,
 }
 
+/// The config argument every server command takes.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// zoo.cfg; a bare file name is looked up in $ZOOCFGDIR (default ./conf) unless it is in
+    /// the current directory; none means $ZOOCFGDIR/$ZOOCFG (default conf/zoo.cfg).
+    config: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Start a server in the background (like `zkServer.sh start`).
-    Start {
-        /// zoo.cfg; a bare file name is looked up in $ZOOCFGDIR (default ./conf) unless it is
-        /// in the current directory; none means $ZOOCFGDIR/$ZOOCFG (default conf/zoo.cfg).
-        config: Option<PathBuf>,
-    },
+    Start(ConfigArg),
     /// Stop the server started with this config.
-    Stop { config: Option<PathBuf> },
+    Stop(ConfigArg),
     /// Stop, then start (like `zkServer.sh restart`).
-    Restart { config: Option<PathBuf> },
+    Restart(ConfigArg),
     /// Ask the server for its mode (leader, follower, observer, standalone).
-    Status { config: Option<PathBuf> },
+    Status(ConfigArg),
     /// Run a server in the foreground (`start-foreground` is the same command).
     #[command(alias = "start-foreground")]
-    Run { config: Option<PathBuf> },
+    Run(ConfigArg),
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
@@ -203,11 +207,11 @@ fn main() {
         }
     };
     let code = match args.cmd {
-        Cmd::Run { config } => run_server(&resolve_config(config)),
-        Cmd::Start { config } => with_config(config, daemon::start),
-        Cmd::Stop { config } => with_config(config, daemon::stop),
-        Cmd::Restart { config } => with_config(config, daemon::restart),
-        Cmd::Status { config } => with_config(config, daemon::status),
+        Cmd::Run(a) => run_server(&resolve_config(a.config)),
+        Cmd::Start(a) => with_config(a.config, daemon::start),
+        Cmd::Stop(a) => with_config(a.config, daemon::stop),
+        Cmd::Restart(a) => with_config(a.config, daemon::restart),
+        Cmd::Status(a) => with_config(a.config, daemon::status),
         Cmd::Cli { args } => ensemble_node::cli::run(args),
     };
     std::process::exit(code);
