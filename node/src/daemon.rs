@@ -460,6 +460,14 @@ pub fn status(config_path: &Path, cfg: &NodeConfig) -> anyhow::Result<i32> {
                     .filter(|(_, t)| **t == ensemble_core::LearnerType::Participant)
                     .map(|(id, _)| format!("server.{id}"))
                     .collect();
+                if voters.len() <= 1 {
+                    // its own quorum: not serving only while it recovers and establishes itself
+                    eprintln!(
+                        "Not serving yet: the server (process {pid}) is running and establishing \
+                         itself as its own quorum (a tick or two after start); ask again."
+                    );
+                    return Ok(1);
+                }
                 eprintln!(
                     "Not serving: the server (process {pid}) is running and electing a leader."
                 );

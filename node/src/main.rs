@@ -137,15 +137,21 @@ fn run_server(path: &Path) -> i32 {
         let _lock = PidLock::acquire(&cfg.pid_file())
             .with_context(|| daemon::setting(&cfg, "dataDir", &cfg.data_dir))?;
         let listeners = runtime::bind(&cfg)?;
-        // Storage errors of recovery name a file; say which settings it came from.
-        let dirs = if cfg.data_log_dir == cfg.data_dir {
-            daemon::setting(&cfg, "dataDir", &cfg.data_dir)
-        } else {
-            format!(
-                "{}; {}",
-                daemon::setting(&cfg, "dataDir", &cfg.data_dir),
-                daemon::setting(&cfg, "dataLogDir", &cfg.data_log_dir)
-            )
+        // Storage errors name a file; say which setting (and line) its directory came from.
+        let data_dir = daemon::setting(&cfg, "dataDir", &cfg.data_dir);
+        let log_dir = daemon::setting(&cfg, "dataLogDir", &cfg.data_log_dir);
+        let log_path = cfg.log_dir();
+        let snap_path = cfg.snap_dir();
+        let separate_log = cfg.data_log_dir != cfg.data_dir;
+        let settings_of = move |e: &runtime::RuntimeError| {
+            let text = e.to_string();
+            let in_log = text.contains(&*log_path.to_string_lossy());
+            let in_snap = text.contains(&*snap_path.to_string_lossy());
+            match (separate_log, in_log, in_snap) {
+                (false, _, _) | (true, false, true) => data_dir.clone(),
+                (true, true, false) => log_dir.clone(),
+                _ => format!("{data_dir}; {log_dir}"),
+            }
         };
         let started = std::cell::Cell::new(false);
         runtime::run(cfg, listeners, || {
@@ -153,14 +159,16 @@ fn run_server(path: &Path) -> i32 {
             pipe.ready()
         })
         .map_err(|e| {
-            let storage = matches!(e, runtime::RuntimeError::Storage(_));
-            let e = anyhow::Error::new(e);
-            match (started.get(), storage) {
-                (false, true) => e.context(format!("server failed to start ({dirs})")),
-                (false, false) => e.context("server failed to start"),
-                (true, true) => e.context(format!("server stopped ({dirs})")),
-                (true, false) => e.context("server stopped"),
-            }
+            let what = if started.get() {
+                "server stopped"
+            } else {
+                "server failed to start"
+            };
+            let what = match &e {
+                runtime::RuntimeError::Storage(_) => format!("{what} ({})", settings_of(&e)),
+                _ => what.to_string(),
+            };
+            anyhow::Error::new(e).context(what)
         })?;
         Ok(())
     })();

@@ -323,3 +323,35 @@ fn example_configs_in_conf_are_the_seed_cluster() {
         assert_eq!(observers, 1, "{name}");
     }
 }
+
+/// A file in the way of recovery names itself and the setting (and line) of its directory:
+/// the txn log under dataLogDir, the epochs under dataDir.
+#[test]
+fn recovery_errors_name_the_setting_of_their_directory() {
+    let d = tmpdir("recover");
+    let (data, log) = (d.join("data"), d.join("log"));
+    let cfg = standalone(
+        &d,
+        "z.cfg",
+        &format!("dataDir={}\ndataLogDir={}\n", data.display(), log.display()),
+    );
+    std::fs::create_dir_all(log.join("version-2")).unwrap();
+    std::fs::write(log.join("version-2/log.100000001"), b"not a txn log at all").unwrap();
+    let o = ens(&["run", cfg.to_str().unwrap()], &d, &[]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("server failed to start ("), "{err}");
+    assert!(err.contains("z.cfg:4: dataLogDir="), "{err}");
+    assert!(err.contains("log.100000001"), "{err}");
+    assert!(!err.contains("dataDir="), "{err}");
+
+    std::fs::remove_file(log.join("version-2/log.100000001")).unwrap();
+    std::fs::create_dir_all(data.join("version-2")).unwrap();
+    std::fs::write(data.join("version-2/currentEpoch"), b"garbage").unwrap();
+    let o = ens(&["run", cfg.to_str().unwrap()], &d, &[]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("server failed to start ("), "{err}");
+    assert!(err.contains("z.cfg:3: dataDir="), "{err}");
+    assert!(err.contains("currentEpoch"), "{err}");
+}
