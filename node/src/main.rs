@@ -98,6 +98,21 @@ fn resolve_config(arg: Option<PathBuf>) -> PathBuf {
     }
 }
 
+/// [`resolve_config`], saying where it looked when no config was given and none is there.
+fn config_or_default(arg: Option<PathBuf>) -> Option<PathBuf> {
+    let given = arg.is_some();
+    let config = resolve_config(arg);
+    if !given && !config.exists() {
+        eprintln!(
+            "ensemble: no config given and {} does not exist (the default is \
+             $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless those are set)",
+            config.display()
+        );
+        return None;
+    }
+    Some(config)
+}
+
 fn load(path: &Path) -> Result<config::NodeConfig, i32> {
     config::load(path).map_err(|e| {
         eprintln!("ensemble: {e}");
@@ -196,16 +211,9 @@ fn main() {
     let args = Args::parse();
     type Action = fn(&Path, &config::NodeConfig) -> anyhow::Result<i32>;
     let with_config = |config: Option<PathBuf>, action: Action| {
-        let given = config.is_some();
-        let config = resolve_config(config);
-        if !given && !config.exists() {
-            eprintln!(
-                "ensemble: no config given and {} does not exist (the default is \
-                 $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless those are set)",
-                config.display()
-            );
+        let Some(config) = config_or_default(config) else {
             return 1;
-        }
+        };
         match load(&config) {
             Ok(cfg) => action(&config, &cfg).unwrap_or_else(|e| {
                 eprintln!("ensemble: {}", daemon::describe(&e));
@@ -215,7 +223,10 @@ fn main() {
         }
     };
     let code = match args.cmd {
-        Cmd::Run(a) => run_server(&resolve_config(a.config)),
+        Cmd::Run(a) => match config_or_default(a.config) {
+            Some(config) => run_server(&config),
+            None => 1,
+        },
         Cmd::Start(a) => with_config(a.config, daemon::start),
         Cmd::Stop(a) => with_config(a.config, daemon::stop),
         Cmd::Restart(a) => with_config(a.config, daemon::restart),

@@ -355,3 +355,31 @@ fn recovery_errors_name_the_setting_of_their_directory() {
     assert!(err.contains("z.cfg:3: dataDir="), "{err}");
     assert!(err.contains("currentEpoch"), "{err}");
 }
+
+/// A running server whose whitelist leaves out `srvr`: `status` says why it cannot tell the
+/// mode instead of calling the server not running. (Port 23641, this test's own.)
+#[test]
+fn status_when_srvr_is_not_whitelisted_says_so() {
+    let d = tmpdir("whitelist");
+    let cfg = d.join("z.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort=23641\n4lw.commands.whitelist=ruok\n",
+            d.join("data").display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = ens(&["start", c], &d, &[]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = ens(&["status", c], &d, &[]);
+    let (out, err) = text(&o);
+    let _ = ens(&["stop", c], &d, &[]);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("srvr is not in its 4lw.commands.whitelist"),
+        "{err}"
+    );
+    assert!(!err.contains("not running"), "{err}");
+}
