@@ -299,6 +299,8 @@ fn example_configs_in_conf_are_the_seed_cluster() {
             .map(|l| {
                 if l.starts_with("dataDir=") {
                     format!("dataDir={}\n", data.display())
+                } else if l.starts_with("dataLogDir=") {
+                    format!("dataLogDir={}\n", data.join("logs").display())
                 } else {
                     format!("{l}\n")
                 }
