@@ -158,15 +158,18 @@ fn run_server(path: &Path) -> i32 {
         let log_path = cfg.log_dir();
         let snap_path = cfg.snap_dir();
         let separate_log = cfg.data_log_dir != cfg.data_dir;
+        // A storage error, or a fatal one the txn log or snapshot thread reported later.
         let settings_of = move |e: &runtime::RuntimeError| {
             let text = e.to_string();
             let in_log = text.contains(&*log_path.to_string_lossy());
             let in_snap = text.contains(&*snap_path.to_string_lossy());
-            match (separate_log, in_log, in_snap) {
+            let storage = matches!(e, runtime::RuntimeError::Storage(_));
+            Some(match (separate_log, in_log, in_snap) {
+                _ if !(storage || in_log || in_snap) => return None,
                 (false, _, _) | (true, false, true) => data_dir.clone(),
                 (true, true, false) => log_dir.clone(),
                 _ => format!("{data_dir}; {log_dir}"),
-            }
+            })
         };
         let started = std::cell::Cell::new(false);
         runtime::run(cfg, listeners, || {
@@ -179,9 +182,9 @@ fn run_server(path: &Path) -> i32 {
             } else {
                 "server failed to start"
             };
-            let what = match &e {
-                runtime::RuntimeError::Storage(_) => format!("{what} ({})", settings_of(&e)),
-                _ => what.to_string(),
+            let what = match settings_of(&e) {
+                Some(settings) => format!("{what} ({settings})"),
+                None => what.to_string(),
             };
             anyhow::Error::new(e).context(what)
         })?;
