@@ -417,11 +417,11 @@ pub fn status(config_path: &Path, cfg: &NodeConfig) -> anyhow::Result<i32> {
     );
     let pid_file = cfg.pid_file();
     let out_path = cfg.data_dir.join("zookeeper.out");
-    let pid = match running_pid(&pid_file) {
-        Some(pid) => pid,
+    let server = match running_pid(&pid_file) {
+        Some(pid) => format!("the server (process {pid})"),
         // a pid file we may not open (another user's server): the port is all we can ask
         None if pid_file.exists() && OpenOptions::new().read(true).open(&pid_file).is_err() => {
-            "unknown".to_string()
+            "the server".to_string()
         }
         None => {
             eprintln!("Error contacting service. It is not running.");
@@ -463,14 +463,12 @@ pub fn status(config_path: &Path, cfg: &NodeConfig) -> anyhow::Result<i32> {
                 if voters.len() <= 1 {
                     // its own quorum: not serving only while it recovers and establishes itself
                     eprintln!(
-                        "Not serving yet: the server (process {pid}) is running and establishing \
+                        "Not serving yet: {server} is running and establishing \
                          itself as its own quorum (a tick or two after start); ask again."
                     );
                     return Ok(1);
                 }
-                eprintln!(
-                    "Not serving: the server (process {pid}) is running and electing a leader."
-                );
+                eprintln!("Not serving: {server} is running and electing a leader.");
                 eprintln!(
                     "It serves once {} of the {} voters ({}) agree on one: if this lasts, the \
                      others are not running or not reachable on their election ports (no quorum).",
@@ -482,8 +480,9 @@ pub fn status(config_path: &Path, cfg: &NodeConfig) -> anyhow::Result<i32> {
             }
             if text == crate::fourlw::not_whitelisted("srvr") {
                 eprintln!(
-                    "The server (process {pid}) is running, but srvr is not in its \
-                     4lw.commands.whitelist, so its mode cannot be asked."
+                    "{} is running, but srvr is not in its \
+                     4lw.commands.whitelist, so its mode cannot be asked.",
+                    capitalized(&server)
                 );
                 return Ok(1);
             }
@@ -498,12 +497,20 @@ pub fn status(config_path: &Path, cfg: &NodeConfig) -> anyhow::Result<i32> {
         }
         Err(e) => {
             eprintln!(
-                "Error contacting service: the server (process {pid}) is running but {host}:{} \
+                "Error contacting service: {server} is running but {host}:{} \
                  does not answer ({e}).",
                 cfg.client_port
             );
             eprintln!("(see {} for what it is doing)", out_path.display());
             Ok(1)
         }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
