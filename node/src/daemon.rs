@@ -196,7 +196,8 @@ impl Drop for PidLock {
 
 /// Is a live process holding this pid file? `Some(pid)` if so.
 pub fn running_pid(path: &Path) -> Option<String> {
-    let f = OpenOptions::new().read(true).write(true).open(path).ok()?;
+    // read-only: flock needs no write access, and another user's pid file is readable
+    let f = OpenOptions::new().read(true).open(path).ok()?;
     if try_lock(&f) {
         return None; // nobody holds it; our lock goes away with `f`
     }
