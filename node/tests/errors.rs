@@ -9,11 +9,27 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 
-fn tmpdir(tag: &str) -> PathBuf {
+/// A scratch directory, removed when the test ends.
+struct Tmp(PathBuf);
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmpdir(tag: &str) -> Tmp {
     let d = std::env::temp_dir().join(format!("ensemble-errors-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    Tmp(d)
 }
 
 /// A port nobody listens on (bound and released).
@@ -238,7 +254,6 @@ fn status_of_a_lone_voter_says_electing_and_restart_works() {
     while pid(&data).is_some() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
