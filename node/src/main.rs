@@ -45,6 +45,9 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
     about = "A ZooKeeper-compatible coordination service"
 )]
 struct Args {
+    /// The config directory, as `zkServer.sh --config DIR`: overrides $ZOOCFGDIR.
+    #[arg(long = "config", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -78,14 +81,18 @@ enum Cmd {
     },
 }
 
-/// The config file, resolved as zkEnv.sh and zkServer.sh do: `$ZOOCFGDIR` (here `conf` in the
-/// current directory when unset) holds `$ZOOCFG` (default `zoo.cfg`); an argument that is a
+/// The config file, resolved as zkEnv.sh and zkServer.sh do: `--config DIR`, else `$ZOOCFGDIR`
+/// (here `conf` in the current directory when unset), holds `$ZOOCFG` (default `zoo.cfg`); an argument that is a
 /// bare file name is looked up there, one with a directory in it is used as given. One
 /// difference: a bare name that exists in the current directory is taken from there.
-fn resolve_config(arg: Option<PathBuf>) -> PathBuf {
-    let dir = std::env::var_os("ZOOCFGDIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
+fn resolve_config(config_dir: Option<&Path>, arg: Option<PathBuf>) -> PathBuf {
+    let dir = config_dir
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("ZOOCFGDIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from("conf"));
     match arg {
         None => dir.join(
@@ -99,13 +106,13 @@ fn resolve_config(arg: Option<PathBuf>) -> PathBuf {
 }
 
 /// [`resolve_config`], saying where it looked when no config was given and none is there.
-fn config_or_default(arg: Option<PathBuf>) -> Option<PathBuf> {
+fn config_or_default(config_dir: Option<&Path>, arg: Option<PathBuf>) -> Option<PathBuf> {
     let given = arg.is_some();
-    let config = resolve_config(arg);
+    let config = resolve_config(config_dir, arg);
     if !given && !config.exists() {
         eprintln!(
             "ensemble: no config given and {} does not exist (the default is \
-             $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless those are set)",
+             $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless --config DIR or those are set)",
             config.display()
         );
         return None;
@@ -212,9 +219,10 @@ fn run_server(path: &Path) -> i32 {
 
 fn main() {
     let args = Args::parse();
+    let dir = args.config_dir.as_deref();
     type Action = fn(&Path, &config::NodeConfig) -> anyhow::Result<i32>;
     let with_config = |config: Option<PathBuf>, action: Action| {
-        let Some(config) = config_or_default(config) else {
+        let Some(config) = config_or_default(dir, config) else {
             return 1;
         };
         match load(&config) {
@@ -226,7 +234,7 @@ fn main() {
         }
     };
     let code = match args.cmd {
-        Cmd::Run(a) => match config_or_default(a.config) {
+        Cmd::Run(a) => match config_or_default(dir, a.config) {
             Some(config) => run_server(&config),
             None => 1,
         },

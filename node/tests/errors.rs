@@ -187,7 +187,7 @@ fn config_resolution_follows_zoocfgdir_and_zoocfg() {
     assert!(err.contains("$ZOOCFGDIR"), "{err}");
 
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], PathBuf);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (&["status"], &[("ZOOCFGDIR", dir)], conf.join("zoo.cfg")),
         (
             &["status"],
@@ -198,6 +198,12 @@ fn config_resolution_follows_zoocfgdir_and_zoocfg() {
             &["status", "other.cfg"],
             &[("ZOOCFGDIR", dir)],
             conf.join("other.cfg"),
+        ),
+        // zkServer.sh --config DIR wins over $ZOOCFGDIR
+        (
+            &["--config", dir, "status"],
+            &[("ZOOCFGDIR", "/nonexistent")],
+            conf.join("zoo.cfg"),
         ),
     ];
     for (args, env, want) in cases {
