@@ -2,16 +2,38 @@
 # Installs what the interop tests need on a fresh Debian machine: Apache ZooKeeper 3.8 (its
 # zkCli.sh, Java client and server, to compare against), a JDK for the Java client test, and
 # kazoo with pytest.
+#
+# The Debian packages need root (apt-get): run it as root, or with sudo available (it is then
+# used for apt-get only). What is installed already is skipped, so a machine that has everything
+# needs no root at all.
 set -euo pipefail
 pkgs=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || pkgs+=(zookeeper)
 # javac compiles the interop suite's Java client (the machine image usually has a JDK already)
 command -v javac >/dev/null || pkgs+=(default-jdk-headless)
 if [ ${#pkgs[@]} -gt 0 ]; then
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+      as_root=(sudo -n)
+    else
+      echo "install-test-deps.sh: installing ${pkgs[*]} needs root (apt-get); run it as root" \
+        "or with passwordless sudo, or install them yourself: apt-get install ${pkgs[*]}" >&2
+      exit 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "install-test-deps.sh: no apt-get here (not Debian/Ubuntu); install ${pkgs[*]} by hand" >&2
+    exit 1
+  fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 if ! python3 -c 'import kazoo, pytest, pytest_timeout' 2>/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout pyopenssl pyjks objgraph
+  if ! python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout pyopenssl pyjks objgraph; then
+    echo "install-test-deps.sh: pip could not install kazoo and pytest (see above); a Python that" \
+      "refuses system-wide installs needs a virtualenv or python3 -m pip install --user ..." >&2
+    exit 1
+  fi
 fi

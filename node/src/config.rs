@@ -601,10 +601,6 @@ fn parse_inner(
             }
             "forceSync" => force_sync = bool_of(e.line, &e.key, v)?,
             // ZooKeeper sets unknown zoo.cfg keys as `zookeeper.<key>` system properties
-            "DigestAuthenticationProvider.superDigest"
-            | "zookeeper.DigestAuthenticationProvider.superDigest" => {
-                super_digest = Some(v.trim().to_string())
-            }
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
             }
@@ -720,6 +716,22 @@ fn parse_inner(
         let myid_path = data_dir.join("myid");
         let id = match read_myid(&data_dir) {
             Ok(Some((id, _))) => id,
+            Ok(None) if !data_dir.is_dir() => {
+                // the cause is the directory, not the file in it
+                return Err(p.line_err(
+                    data_dir_line,
+                    format!(
+                        "dataDir={}: {}; create it and write this server's id (the N of its server.N line) into {}",
+                        data_dir.display(),
+                        if data_dir.exists() {
+                            "is not a directory"
+                        } else {
+                            "the directory does not exist"
+                        },
+                        myid_path.display()
+                    ),
+                ));
+            }
             Ok(None) => {
                 return Err(p.line_err(
                     data_dir_line,

@@ -14,11 +14,13 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// What `zookeeper.version` says: a ZooKeeper-shaped version so tools that parse it (kazoo's
-/// `server_version()`) see the protocol level we speak.
+/// `server_version()`) see the protocol level we speak, and when this binary was built
+/// (node/build.rs; `SOURCE_DATE_EPOCH` when set).
 pub fn version_string() -> String {
     format!(
-        "3.8.4-ensemble-{}, built on 1970-01-01 00:00 UTC",
-        env!("CARGO_PKG_VERSION")
+        "3.8.4-ensemble-{}, built on {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("ENSEMBLE_BUILD_DATE")
     )
 }
 

@@ -45,20 +45,34 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
     about = "A ZooKeeper-compatible coordination service"
 )]
 struct Args {
+    /// The config directory, as `zkServer.sh --config DIR`: overrides $ZOOCFGDIR.
+    #[arg(long = "config", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// The config argument every server command takes.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// zoo.cfg; a bare file name is looked up in $ZOOCFGDIR (default ./conf) unless it is in
+    /// the current directory; none means $ZOOCFGDIR/$ZOOCFG (default conf/zoo.cfg).
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Start a server in the background (like `zkServer.sh start`).
-    Start { config: PathBuf },
+    Start(ConfigArg),
     /// Stop the server started with this config.
-    Stop { config: PathBuf },
+    Stop(ConfigArg),
+    /// Stop, then start (like `zkServer.sh restart`).
+    Restart(ConfigArg),
     /// Ask the server for its mode (leader, follower, observer, standalone).
-    Status { config: PathBuf },
-    /// Run a server in the foreground.
-    Run { config: PathBuf },
+    Status(ConfigArg),
+    /// Run a server in the foreground (`start-foreground` is the same command).
+    #[command(alias = "start-foreground")]
+    Run(ConfigArg),
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
@@ -67,11 +81,60 @@ enum Cmd {
     },
 }
 
+/// The config file, resolved as zkEnv.sh and zkServer.sh do: `--config DIR`, else `$ZOOCFGDIR`
+/// (here `conf` in the current directory when unset), holds `$ZOOCFG` (default `zoo.cfg`); an argument that is a
+/// bare file name is looked up there, one with a directory in it is used as given. One
+/// difference: a bare name that exists in the current directory is taken from there.
+fn resolve_config(config_dir: Option<&Path>, arg: Option<PathBuf>) -> PathBuf {
+    let dir = config_dir
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("ZOOCFGDIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("conf"));
+    match arg {
+        None => dir.join(
+            std::env::var_os("ZOOCFG")
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| "zoo.cfg".into()),
+        ),
+        Some(p) if p.components().count() == 1 && !p.exists() => dir.join(p),
+        Some(p) => p,
+    }
+}
+
+/// [`resolve_config`], saying where it looked when no config was given and none is there.
+fn config_or_default(config_dir: Option<&Path>, arg: Option<PathBuf>) -> Option<PathBuf> {
+    let given = arg.is_some();
+    let config = resolve_config(config_dir, arg);
+    if !given && !config.exists() {
+        eprintln!(
+            "ensemble: no config given and {} does not exist (the default is \
+             $ZOOCFGDIR/$ZOOCFG, here ./conf/zoo.cfg unless --config DIR or those are set)",
+            config.display()
+        );
+        return None;
+    }
+    Some(config)
+}
+
 fn load(path: &Path) -> Result<config::NodeConfig, i32> {
     config::load(path).map_err(|e| {
         eprintln!("ensemble: {e}");
         1
     })
+}
+
+/// [`load`], with the ignored settings said on the terminal: `start` detaches, and its log
+/// (which has them too) is a file.
+fn load_warning(path: &Path) -> Result<config::NodeConfig, i32> {
+    let cfg = load(path)?;
+    for w in &cfg.warnings {
+        eprintln!("ensemble: warning: {w}");
+    }
+    Ok(cfg)
 }
 
 /// Stop and status find a running server even if its file now has settings that would refuse
@@ -111,9 +174,46 @@ fn run_server(path: &Path) -> i32 {
             cfg.core.my_id,
             cfg.core.members.len()
         );
-        let _lock = PidLock::acquire(&cfg.pid_file())?;
+        daemon::check_dirs(&cfg)?;
+        let _lock = PidLock::acquire(&cfg.pid_file())
+            .with_context(|| daemon::setting(&cfg, "dataDir", &cfg.data_dir))?;
         let listeners = runtime::bind(&cfg)?;
-        runtime::run(cfg, listeners, || pipe.ready()).context("server stopped")?;
+        // Storage errors name a file; say which setting (and line) its directory came from.
+        let data_dir = daemon::setting(&cfg, "dataDir", &cfg.data_dir);
+        let log_dir = daemon::setting(&cfg, "dataLogDir", &cfg.data_log_dir);
+        let log_path = cfg.log_dir();
+        let snap_path = cfg.snap_dir();
+        let separate_log = cfg.data_log_dir != cfg.data_dir;
+        // A storage error, or a fatal one the txn log or snapshot thread reported later.
+        let settings_of = move |e: &runtime::RuntimeError| {
+            let text = e.to_string();
+            let in_log = text.contains(&*log_path.to_string_lossy());
+            let in_snap = text.contains(&*snap_path.to_string_lossy());
+            let storage = matches!(e, runtime::RuntimeError::Storage(_));
+            Some(match (separate_log, in_log, in_snap) {
+                _ if !(storage || in_log || in_snap) => return None,
+                (false, _, _) | (true, false, true) => data_dir.clone(),
+                (true, true, false) => log_dir.clone(),
+                _ => format!("{data_dir}; {log_dir}"),
+            })
+        };
+        let started = std::cell::Cell::new(false);
+        runtime::run(cfg, listeners, || {
+            started.set(true);
+            pipe.ready()
+        })
+        .map_err(|e| {
+            let what = if started.get() {
+                "server stopped"
+            } else {
+                "server failed to start"
+            };
+            let what = match settings_of(&e) {
+                Some(settings) => format!("{what} ({settings})"),
+                None => what.to_string(),
+            };
+            anyhow::Error::new(e).context(what)
+        })?;
         Ok(())
     })();
     match result {
@@ -122,10 +222,15 @@ fn run_server(path: &Path) -> i32 {
             0
         }
         Err(e) => {
-            let msg = format!("{e:#}");
-            tracing::error!("{msg}");
-            pipe.failed(&msg);
-            eprintln!("ensemble: {msg}");
+            let msg = daemon::describe(&e);
+            // Said once: to the log (zookeeper.out) and the waiting `start` when daemonised,
+            // else on stderr, where the log also goes.
+            if pipe.is_connected() {
+                tracing::error!("{msg}");
+                pipe.failed(&msg);
+            } else {
+                eprintln!("ensemble: {msg}");
+            }
             1
         }
     }
@@ -142,35 +247,32 @@ fn main() {
         std::process::exit(2);
     }
     let args = Args::parse();
+    let dir = args.config_dir.as_deref();
+    type Action = fn(&Path, &config::NodeConfig) -> anyhow::Result<i32>;
+    type Loader = fn(&Path) -> Result<config::NodeConfig, i32>;
+    let with_config = |config: Option<PathBuf>, loader: Loader, action: Action| {
+        let Some(config) = config_or_default(dir, config) else {
+            return 1;
+        };
+        match loader(&config) {
+            Ok(cfg) => action(&config, &cfg).unwrap_or_else(|e| {
+                eprintln!("ensemble: {}", daemon::describe(&e));
+                1
+            }),
+            Err(c) => c,
+        }
+    };
     let code = match args.cmd {
-        Cmd::Run { config } => run_server(&config),
-        Cmd::Start { config } => match load(&config) {
-            Ok(cfg) => {
-                // On the terminal before detaching; the server's log has them too.
-                for w in &cfg.warnings {
-                    eprintln!("ensemble: warning: {w}");
-                }
-                daemon::start(&config, &cfg).unwrap_or_else(|e| {
-                    eprintln!("ensemble: {e:#}");
-                    1
-                })
-            }
-            Err(c) => c,
+        Cmd::Run(a) => match config_or_default(dir, a.config) {
+            Some(config) => run_server(&config),
+            None => 1,
         },
-        Cmd::Stop { config } => match load_for_control(&config) {
-            Ok(cfg) => daemon::stop(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
-            Err(c) => c,
-        },
-        Cmd::Status { config } => match load_for_control(&config) {
-            Ok(cfg) => daemon::status(&config, &cfg).unwrap_or_else(|e| {
-                eprintln!("ensemble: {e:#}");
-                1
-            }),
-            Err(c) => c,
-        },
+        Cmd::Start(a) => with_config(a.config, load_warning, daemon::start),
+        // stop and status find a running server even if its file now has settings that
+        // would refuse to start
+        Cmd::Stop(a) => with_config(a.config, load_for_control, daemon::stop),
+        Cmd::Restart(a) => with_config(a.config, load_warning, daemon::restart),
+        Cmd::Status(a) => with_config(a.config, load_for_control, daemon::status),
         Cmd::Cli { args } => ensemble_node::cli::run(args),
     };
     std::process::exit(code);

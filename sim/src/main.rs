@@ -137,13 +137,25 @@ fn replay_cmd(seed: u64, common: &Common) -> String {
     s
 }
 
+/// Below this much CPU a run's time is not measured well enough for a ratio: the kernel's
+/// per-thread CPU clock (schedstat) advances in scheduler ticks, so a 10 ms run may read as 0.
+const MIN_TIMED_CPU: Duration = Duration::from_millis(100);
+
+/// "2898x" when `cpu` is long enough to divide by, else a note saying why there is none.
+fn speed(sim_ms: u64, cpu: Duration, what: &str) -> String {
+    if cpu < MIN_TIMED_CPU {
+        return "too short to time its speed".into();
+    }
+    format!("{:.0}x{what}", sim_ms as f64 / 1000.0 / cpu.as_secs_f64())
+}
+
 fn print_stats(r: &RunResult) {
     let s = &r.stats;
     println!(
-        "simulated {:.1}s in {:.2}s CPU ({:.0}x), {} events, {} txns committed, {} writes ok, {} reads ok, {} unknown outcomes, {} errors",
+        "simulated {:.1}s in {:.2}s CPU ({}), {} events, {} txns committed, {} writes ok, {} reads ok, {} unknown outcomes, {} errors",
         s.sim_ms as f64 / 1000.0,
         r.cpu.as_secs_f64(),
-        s.sim_ms as f64 / 1000.0 / r.cpu.as_secs_f64().max(1e-9),
+        speed(s.sim_ms, r.cpu, ""),
         s.events,
         s.committed,
         s.ok_writes,
@@ -337,12 +349,15 @@ fn main() -> ExitCode {
             });
             let wall = start.elapsed().as_secs_f64();
             let sim = sim_ms.load(Ordering::SeqCst) as f64 / 1000.0;
-            let per_core = sim / (cpu_ns.load(Ordering::SeqCst) as f64 / 1e9);
+            let cpu = Duration::from_nanos(cpu_ns.load(Ordering::SeqCst));
             println!(
                 "bench: {seeds} swarm seeds, {jobs} jobs: {:.1}s simulated in {:.2}s wall",
                 sim, wall
             );
-            println!("simulated/real per core: {:.0}x", per_core);
+            println!(
+                "simulated/real per core: {}",
+                speed(sim_ms.load(Ordering::SeqCst), cpu, "")
+            );
             println!("seeds/s: {:.2}", seeds as f64 / wall);
             let cpu_per_seed = cpu_ns.load(Ordering::SeqCst) as f64 / 1e9 / seeds as f64;
             println!(
@@ -421,6 +436,9 @@ fn shrink_cmd(
     ExitCode::SUCCESS
 }
 
+/// How often a sweep whose stderr is not a terminal prints a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 fn sweep(
     a: u64,
     b: u64,
@@ -444,45 +462,83 @@ fn sweep(
     let printed = Mutex::new(a);
     let failures = AtomicU64::new(0);
     let start = Instant::now();
+    let done = AtomicBool::new(false);
     std::thread::scope(|s| {
-        for _ in 0..jobs {
+        // indicatif draws nothing when stderr is not a terminal (CI logs, nohup): a plain line
+        // every few seconds there instead, so a long sweep shows it is alive and how far it got.
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             s.spawn(|| {
-                loop {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let seed = next.fetch_add(1, Ordering::SeqCst);
-                    if seed >= b {
-                        break;
-                    }
-                    let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
-                    if !r.passed() {
-                        failures.fetch_add(1, Ordering::SeqCst);
-                        if first {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    pb.inc(1);
-                    pb.set_message(format!("{} failed", failures.load(Ordering::SeqCst)));
-                    let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
-                    res.insert(seed, r);
-                    // print failures in seed order, whatever order the workers finish in
-                    let mut p = printed.lock().unwrap_or_else(|e| e.into_inner());
-                    while let Some(r) = res.get(&*p) {
-                        if let Some(v) = &r.violation {
-                            let line = format!(
-                                "seed={} FAIL {}: {}\n  replay: {}",
-                                r.seed,
-                                v.claim,
-                                v.detail,
-                                replay_cmd(r.seed, common)
-                            );
-                            pb.suspend(|| println!("{line}"));
-                        }
-                        *p += 1;
+                let mut last = Instant::now();
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() >= PROGRESS_EVERY && !done.load(Ordering::SeqCst) {
+                        last = Instant::now();
+                        let n = pb.position();
+                        let el = start.elapsed().as_secs_f64();
+                        let eta = if n > 0 {
+                            format!("{:.0}s", el / n as f64 * (total - n.min(total)) as f64)
+                        } else {
+                            "?".into()
+                        };
+                        eprintln!(
+                            "sweep: {n}/{total} seeds, {} failed, {el:.0}s elapsed, eta {eta}",
+                            failures.load(Ordering::SeqCst)
+                        );
                     }
                 }
             });
+        }
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| {
+                    loop {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let seed = next.fetch_add(1, Ordering::SeqCst);
+                        if seed >= b {
+                            break;
+                        }
+                        let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+                        if !r.passed() {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            if first {
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        pb.inc(1);
+                        pb.set_message(format!("{} failed", failures.load(Ordering::SeqCst)));
+                        let mut res = results.lock().unwrap_or_else(|e| e.into_inner());
+                        res.insert(seed, r);
+                        // print failures in seed order, whatever order the workers finish in
+                        let mut p = printed.lock().unwrap_or_else(|e| e.into_inner());
+                        while let Some(r) = res.get(&*p) {
+                            if let Some(v) = &r.violation {
+                                let line = format!(
+                                    "seed={} FAIL {}: {}\n  replay: {}",
+                                    r.seed,
+                                    v.claim,
+                                    v.detail,
+                                    replay_cmd(r.seed, common)
+                                );
+                                pb.suspend(|| println!("{line}"));
+                            }
+                            *p += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // the progress thread ends with the workers; a worker's panic still ends the sweep
+        let mut panicked = None;
+        for w in workers {
+            if let Err(e) = w.join() {
+                panicked.get_or_insert(e);
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        if let Some(e) = panicked {
+            std::panic::resume_unwind(e);
         }
     });
     pb.finish_and_clear();
@@ -511,7 +567,7 @@ fn sweep(
     let cpu: Duration = res.values().map(|r| r.cpu).sum();
     let wall = start.elapsed();
     println!(
-        "{ran} seeds ({}..{}), {} passed, {} failed{}; {:.0}s simulated in {:.1}s wall ({:.0}x per core, {:.1} seeds/s)",
+        "{ran} seeds ({}..{}), {} passed, {} failed{}; {:.0}s simulated in {:.1}s wall ({}, {:.1} seeds/s)",
         a,
         b,
         ran - failed.len() as u64,
@@ -523,7 +579,7 @@ fn sweep(
         },
         sim as f64 / 1000.0,
         wall.as_secs_f64(),
-        sim as f64 / 1000.0 / cpu.as_secs_f64().max(1e-9),
+        speed(sim, cpu, " per core"),
         ran as f64 / wall.as_secs_f64().max(1e-9)
     );
     if failed.is_empty() {

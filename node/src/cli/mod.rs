@@ -64,6 +64,22 @@ pub fn run_with(args: Vec<String>, input: Input, out: &mut dyn Write, err: &mut 
     code
 }
 
+/// `--help` (or `-help`, `-h`) among the options, before any command word.
+fn asks_for_help(args: &[String]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-help" | "-h" => return true,
+            "-server" | "-timeout" | "-client-configuration" => {
+                it.next();
+            }
+            w if !w.starts_with('-') => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// `MyCommandOptions.parseOptions`: options up to the first word not starting with '-'.
 struct Options {
     server: String,
@@ -284,6 +300,19 @@ impl<'a> Shell<'a> {
 
     async fn main(&mut self, args: Vec<String>, input: Input) -> i32 {
         let mut err_buf = Vec::new();
+        // `ensemble cli --help`: usage, not a connection to localhost:2181 (zkCli.sh has no
+        // such flag and would connect; a newcomer asking for help should not wait on one).
+        if asks_for_help(&args) {
+            self.out(
+                "usage: ensemble cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]",
+            );
+            self.out("  without cmd: an interactive shell (zkCli.sh's); -server defaults to localhost:2181");
+            self.out("commands:");
+            for (c, o) in USAGE {
+                self.out(format!("\t{c} {o}"));
+            }
+            return 0;
+        }
         let o = parse_options(&args, &mut err_buf);
         if !err_buf.is_empty() {
             let _ = self.err.write_all(&err_buf);

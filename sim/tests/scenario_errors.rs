@@ -1,0 +1,63 @@
+//! A scenario file's mistakes are answered with the field and, for a name that is not known,
+//! the names that are.
+
+use ensemble_sim::runner::{TraceMode, run_seed};
+use ensemble_sim::scenario::parse;
+
+const HEAD: &str = "name = \"t\"\n[topology]\nvoters = 3\n\n";
+
+fn err(faults: &str) -> String {
+    match parse(&format!("{HEAD}{faults}"), "t.toml") {
+        Ok(_) => panic!("accepted: {faults}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn unknown_target_lists_the_valid_targets() {
+    let e = err("[[fault]]\nat_ms = 1000\naction = \"crash\"\ntarget = \"lead\"\n");
+    assert!(e.contains("field `fault[0].target`"), "{e}");
+    assert!(e.contains("unknown target `lead`"), "{e}");
+    for t in [
+        "leader",
+        "follower",
+        "observer",
+        "crashed",
+        "all",
+        "minority-with-leader",
+        "minority-without-leader",
+        "majority-without-leader",
+        "server.N",
+        "1 to 3",
+    ] {
+        assert!(e.contains(t), "`{t}` not listed: {e}");
+    }
+}
+
+#[test]
+fn an_action_without_its_ms_names_the_field() {
+    let e = err("[[fault]]\nat_ms = 1000\naction = \"pause\"\ntarget = \"leader\"\n");
+    assert!(e.contains("field `fault[0].ms`: missing"), "{e}");
+}
+
+/// The README's example (sim/README.md, "The scenario format") parses, its times are the ones
+/// the README explains, and it passes as the README says.
+#[test]
+fn the_readme_example_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("```toml\nname = \"leader-cut-from-one-follower\"")
+        .expect("the example in sim/README.md");
+    let body = &readme[start + "```toml\n".len()..];
+    let body = &body[..body.find("```").expect("end of the example")];
+    let p = parse(body, "README example").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (p.duration_ms, p.fault_phase_ms, p.liveness_bound_ms),
+        (30_000, 15_000, 10_000)
+    );
+    assert_eq!(p.schedule.len(), 1);
+    for seed in 0..5 {
+        let r = run_seed(seed, Some(&p), None, TraceMode::Hash);
+        assert!(r.passed(), "seed {seed}: {:?}", r.violation);
+    }
+}
