@@ -995,6 +995,7 @@ mod tests {
                 epoch: 1,
                 current_epoch: 0,
                 last_zxid: Zxid::ZERO,
+                counted: true,
             },
         }
     }
