@@ -19,7 +19,7 @@ if [ "${TEST_INTEROP:-1}" = 0 ]; then
   echo "test.sh: interop suite skipped (TEST_INTEROP=0)"
   exit 0
 fi
-if ! python3 -c 'import kazoo, pytest, pytest_timeout' 2>/dev/null || [ ! -x /usr/share/zookeeper/bin/zkCli.sh ]; then
+if ! python3 -c 'import kazoo, pytest, pytest_timeout, puresasl' 2>/dev/null || [ ! -x /usr/share/zookeeper/bin/zkCli.sh ]; then
   if [ "${CI:-}" = true ]; then
     echo "test.sh: the interop suite's dependencies are missing (scripts/install-test-deps.sh)"
     exit 1

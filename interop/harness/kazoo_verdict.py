@@ -22,6 +22,13 @@ EXPECTED_FAILURES = {
     "test_client.py::TestReconfig::test_bad_input",
     "test_client.py::TestReconfig::test_no_super_auth",
     "test_connection.py::TestReadOnlyMode::test_read_only",
+    # SASL (DIGEST-MD5) is not implemented yet: install-test-deps.sh installs pure-sasl so these
+    # run on every machine, and they fail until it is. Apache ZooKeeper 3.8 without a JAAS file
+    # fails the two test_connect_sasl_auth and passes the two test_invalid_sasl_auth.
+    "test_sasl.py::TestLegacySASLDigestAuthentication::test_connect_sasl_auth",
+    "test_sasl.py::TestLegacySASLDigestAuthentication::test_invalid_sasl_auth",
+    "test_sasl.py::TestSASLDigestAuthentication::test_connect_sasl_auth",
+    "test_sasl.py::TestSASLDigestAuthentication::test_invalid_sasl_auth",
 }
 ZOOKEEPER_PASSED = 307
 
@@ -45,7 +52,7 @@ def main(xml_path, failed_path, seconds):
                 names.add(parts[1].split("kazoo/tests/")[-1])
     unexpected = sorted(names - EXPECTED_FAILURES)
     print(f"kazoo suite: {passed} passed, {failed} failed, {skipped} skipped in {seconds} s "
-          f"(Apache ZooKeeper 3.8: {ZOOKEEPER_PASSED} passed, {len(EXPECTED_FAILURES)} failed)")
+          f"(Apache ZooKeeper 3.8 without SASL: {ZOOKEEPER_PASSED} passed; {len(EXPECTED_FAILURES)} failures allowed)")
     # Only a stray one or two are worth a rerun; more is a real regression.
     if 0 < len(unexpected) <= 2:
         flaky = [n for n in unexpected if passes_alone(n) and passes_alone(n)]
