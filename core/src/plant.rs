@@ -167,7 +167,7 @@ impl Plant {
                 "zab.log-order",
                 "core.panic",
             ],
-            Plant::SuperDigestIgnored => &["client.super-user"],
+            Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
         }
     }
 

@@ -546,6 +546,11 @@ impl Client {
                 auth: SUPER_AUTH.as_bytes().to_vec(),
             };
             self.send(cx, AUTH_XID, req);
+            // what the ACL claims judge this client's requests with
+            let id = ensemble_core::acl::digest_id(SUPER_AUTH);
+            if !self.auth_ids.contains(&id) {
+                self.auth_ids.push(id);
+            }
         }
         if same && (!self.watches.is_empty() || !self.persistent.is_empty()) {
             let mut data = BTreeSet::new();
