@@ -1,6 +1,8 @@
 """ACLs: world, digest (addauth), auth (the creator's ids), ip; each permission bit; getACL /
 setACL with aversion; InvalidACL; a failed auth."""
 
+import os
+
 import pytest
 from kazoo.exceptions import (
     AuthFailedError,
@@ -35,8 +37,14 @@ def test_digest_acl(clients, root):
             anon.get(p)
         with pytest.raises(NoAuthError):
             anon.set(p, b"x")
-        # exists needs no permission; getACL needs READ or ADMIN (since ZooKeeper 3.6)
-        assert anon.exists(p) is not None
+        # exists needs READ since ZooKeeper 3.8.4 (ZOOKEEPER-2590), which Ensemble follows
+        # (docs/ACL.md); Debian's 3.8.0 here still answers it. getACL needs READ or ADMIN
+        # (since ZooKeeper 3.6).
+        if os.environ.get("INTEROP_TARGET") == "ensemble":
+            with pytest.raises(NoAuthError):
+                anon.exists(p)
+        else:
+            assert anon.exists(p) is not None
         with pytest.raises(NoAuthError):
             anon.get_acls(p)
         wrong = clients(i)
