@@ -397,14 +397,16 @@ impl Client {
         )));
         self.auth_creds.push(cred.clone());
         self.auth_ids.push(id);
-        self.send(
-            cx,
-            AUTH_XID,
-            Request::Auth {
-                scheme: "digest".into(),
-                auth: cred,
-            },
-        );
+        self.send_auth(cx, cred);
+    }
+
+    /// An auth packet (`addauth digest`), with the xid ZooKeeper's clients give it.
+    fn send_auth(&mut self, cx: &mut Ctx, cred: Vec<u8>) {
+        let req = Request::Auth {
+            scheme: "digest".into(),
+            auth: cred,
+        };
+        self.send(cx, AUTH_XID, req);
     }
 
     /// Does a persistent watch of this client cover the event?
@@ -541,11 +543,7 @@ impl Client {
         // Authentication belongs to the connection: the client sends it again on each one,
         // before anything else (as ZooKeeper's client replays its auth info).
         if matches!(self.role, RoleState::Admin(_)) {
-            let req = Request::Auth {
-                scheme: "digest".into(),
-                auth: SUPER_AUTH.as_bytes().to_vec(),
-            };
-            self.send(cx, AUTH_XID, req);
+            self.send_auth(cx, SUPER_AUTH.as_bytes().to_vec());
             // what the ACL claims judge this client's requests with
             let id = ensemble_core::acl::digest_id(SUPER_AUTH);
             if !self.auth_ids.contains(&id) {
@@ -589,14 +587,7 @@ impl Client {
             // the identities go again on the new connection, after setWatches (as the Java
             // client's primeConnection sends them)
             for cred in self.auth_creds.clone() {
-                self.send(
-                    cx,
-                    AUTH_XID,
-                    Request::Auth {
-                        scheme: "digest".into(),
-                        auth: cred,
-                    },
-                );
+                self.send_auth(cx, cred);
             }
         }
         if !same {
