@@ -299,9 +299,15 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     continue
                 self._procs.pop(i, None)
-                return
+                break
             if not self.is_running(i):
-                return
+                break
+            time.sleep(0.05)
+        # A killed multi-threaded server shows as a zombie while its other threads still tear
+        # down and hold its sockets: gone means its client port no longer answers, so that a
+        # restart can bind it.
+        port = self.servers[i].client_port
+        while time.monotonic() < deadline and port_open(port, 0.2):
             time.sleep(0.05)
 
     def start_all(self, ids=ALL, timeout: float = 90.0) -> None:
