@@ -83,12 +83,9 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
         })
 }
 
+/// The znode whose ACL a create or delete of `path` is judged by (the root's own for `/`).
 fn parent(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &path[..i],
-        None => "/",
-    }
+    ensemble_core::path::parent(path).unwrap_or("/")
 }
 
 /// What a request needs: the znode whose ACL is checked, the permission, and whether it is
