@@ -25,8 +25,8 @@
 //!   ACKs a proposal or counts its own ACK; a store may group the appends of many events into one
 //!   fsync (group commit). The core never waits for its own snapshot.
 //!
-//! Every write, of either kind, is executed in order with the others: a store that queues
-//! appends must hand them over before a later write (a `Truncate` must not overtake an `Append`
+//! Writes are executed in order. A store that queues appends hands them over before a later
+//! barrier, so that the barrier does not overtake them (a TRUNC must cut what was appended
 //! before it).
 //!
 //! A write that fails (`Err`) may or may not have happened, and the core already believes it
@@ -302,9 +302,10 @@ impl Batch {
 /// Where the [`Write`]s go: the runtime's disk.
 pub trait DurableStore {
     type Error;
-    /// Execute one write. A barrier ([`Write::is_barrier`]) is durable when this returns `Ok`;
-    /// any other write is taken in order, ahead of every later write. `Err`: the write may not
-    /// have happened, and nothing after it will be asked for.
+    /// Execute one write. A barrier ([`Write::is_barrier`]) is durable when this returns `Ok`,
+    /// and does not overtake an accepted write before it; any other write is accepted, to be
+    /// made durable later. `Err`: the write may not have happened, and nothing after it will be
+    /// asked for.
     fn write(&mut self, write: Write) -> Result<(), Self::Error>;
 }
 

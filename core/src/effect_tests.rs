@@ -212,7 +212,7 @@ fn mix(seed: u64, n: usize) -> Vec<Effect> {
                     append(counter)
                 }
                 1 => epochs(i as u32),
-                2 => snapshot(x % 4 == 0),
+                2 => snapshot(x.is_multiple_of(4)),
                 3 => send(i as u64),
                 4 => reply(i as i32),
                 _ => Effect::Close { conn: i as u64 },
