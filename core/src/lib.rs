@@ -8,6 +8,7 @@
 pub mod acl;
 mod cnxn;
 pub mod config;
+pub mod effect;
 pub mod election;
 pub mod fuzzing;
 pub mod jute;
@@ -24,6 +25,7 @@ pub mod watch;
 pub mod zxid;
 
 pub use config::{Config, LearnerType};
+pub use effect::{Action, ActionSink, Batch, DurableStore, Ready, Write};
 pub use peer::{PeerMsg, ServerState};
 pub use server::{ConnId, Effect, Epochs, Event, Millis, Recovered, Server, Status};
 pub use txn::{ServerId, Txn, TxnOp};

@@ -1,13 +1,13 @@
 //! One ensemble member: events in, effects out.
 
 use crate::config::Config;
+pub use crate::effect::Effect;
+use crate::effect::Ready;
 use crate::election::{Election, Outcome};
 use crate::peer::{Notification, Vote};
 use crate::peer::{PeerMsg, ServerState};
 use crate::plant::{self, Plant};
-use crate::proto::{
-    ConnectRequest, ConnectResponse, Id, OpCode, Reply, Request, SessionId, WatchedEvent,
-};
+use crate::proto::{ConnectRequest, Id, OpCode, Reply, Request, SessionId, WatchedEvent};
 use crate::tree::DataTree;
 use crate::tree::TreeOptions;
 use crate::txn::TxnOp;
@@ -65,73 +65,6 @@ pub enum Event {
     /// Every txn appended so far with zxid <= `through` is durable.
     Persisted {
         through: Zxid,
-    },
-}
-
-/// What the core wants done. The runtime executes effects in order. `Append` may complete
-/// later (reported by `Event::Persisted`); `PersistEpochs`, `Truncate` and a `Snapshot` with
-/// `reset_log` must be durable before any later effect is executed.
-#[derive(Clone, Debug)]
-pub enum Effect {
-    Send {
-        to: ServerId,
-        msg: PeerMsg,
-    },
-    /// Break the quorum connection with `peer` (a learner we drop, a leader we leave).
-    DisconnectPeer {
-        peer: ServerId,
-    },
-    ConnectReply {
-        conn: ConnId,
-        response: ConnectResponse,
-    },
-    Reply {
-        conn: ConnId,
-        xid: i32,
-        zxid: Zxid,
-        opcode: OpCode,
-        reply: Reply,
-    },
-    Watch {
-        conn: ConnId,
-        event: WatchedEvent,
-    },
-    /// Close a client connection (after sending what was queued before it).
-    Close {
-        conn: ConnId,
-    },
-    /// Append to the txn log; durability is reported later with `Event::Persisted`.
-    Append {
-        txns: Vec<Arc<Txn>>,
-    },
-    /// Drop every logged txn with zxid > `after`.
-    Truncate {
-        after: Zxid,
-    },
-    /// Leading bytes of a snapshot at `zxid` that is still being written while the server goes
-    /// on (parts of about a MiB, `index` 0, 1, ... in order): the `Snapshot` of the same zxid
-    /// ends it. Until then there is no snapshot; parts of one never ended (the tree was
-    /// replaced by the leader's) are dropped when another snapshot starts or ends.
-    SnapshotPart {
-        zxid: Zxid,
-        index: u32,
-        data: Arc<Vec<u8>>,
-    },
-    /// A snapshot of the applied state at `zxid`: the bytes of the `parts` `SnapshotPart`s of
-    /// this zxid, then `data`. With `reset_log` (a SNAP from the leader, whole: `parts` is 0)
-    /// the log restarts after `zxid`, and the runtime must make it durable before going on.
-    Snapshot {
-        zxid: Zxid,
-        parts: u32,
-        data: Arc<Vec<u8>>,
-        reset_log: bool,
-    },
-    /// acceptedEpoch / currentEpoch, durable before the next effect.
-    PersistEpochs(Epochs),
-    /// For logs, 4lw and the simulator's checkers.
-    StateChanged {
-        state: ServerState,
-        epoch: u32,
     },
 }
 
@@ -395,7 +328,17 @@ impl Server {
         Ok(server)
     }
 
-    /// Feed one event at time `now`; effects are appended to `out`.
+    /// Feed one event at time `now`; its output is added to `ready`, durable writes ahead of
+    /// what depends on them. The entry point for runtimes, which consume `ready` with
+    /// [`Ready::drive`] (see [`crate::effect`] for the order contract).
+    pub fn handle_ready(&mut self, now: Millis, event: Event, ready: &mut Ready) {
+        ready.record(|out| self.handle(now, event, out));
+    }
+
+    /// Feed one event at time `now`; effects are appended to `out`, in the order the contract
+    /// of [`crate::effect`] gives them. Runtimes use [`Server::handle_ready`]: this stays public
+    /// only until the simulator, the fuzz harness, the interaction tests and corebench move to
+    /// it, then becomes `pub(crate)`.
     pub fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
         self.now = self.now.max(now);
         match event {

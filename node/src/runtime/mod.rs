@@ -1,7 +1,8 @@
 //! The node runtime: a thin interpreter around one core [`Server`].
 //!
 //! One OS thread (`core`) owns the `Server` and the storage handle: it feeds events in and
-//! executes the effects that come out, in order. Sockets live on a small tokio runtime; they
+//! drives the `Ready` that comes out (`ensemble_core::effect`): durable writes to the disk
+//! before the sends and replies that depend on them. Sockets live on a small tokio runtime; they
 //! talk to the core thread through one bounded channel (so a flood of requests slows the
 //! readers, never the core) and the core thread answers through per-connection queues it only
 //! ever `try_send`s to (so a slow reader never stalls it). The txn log's writer thread reports
@@ -9,6 +10,8 @@
 
 pub mod clients;
 mod core_loop;
+mod disk;
+mod outbox;
 pub mod peers;
 pub mod wire;
 

@@ -1,0 +1,445 @@
+//! What the core wants done, in an order the types enforce.
+//!
+//! The core's handlers push [`Effect`]s into one list, in the order they decide them. That list
+//! carries a contract: some effects are durable writes, and what comes after a write may depend
+//! on it (a learner's ACKEPOCH on its persisted acceptedEpoch, its ACK of NEWLEADER on the
+//! TRUNC or SNAP before it). A runtime that reads the list as "send everything, then write"
+//! breaks ZAB. So runtimes never see the list: [`Server::handle_ready`] hands them a [`Ready`],
+//! and [`Ready::drive`] is the one way to consume it (etcd raft's `Ready`, "persist, then
+//! send"; openraft's command conditions).
+//!
+//! A `Ready` is a sequence of [`Batch`]es. Each batch is some [`Write`]s, then the
+//! [`Action`]s that may only happen after them (`then`). Classifying the core's list into
+//! batches keeps its order exactly: a batch is a maximal run of writes followed by a maximal run
+//! of actions, so executing batch by batch, writes before actions, is executing the list in
+//! order.
+//!
+//! The writes are of two kinds (see [`Write::is_barrier`]):
+//!
+//! * **barriers** — `Truncate`, `PersistEpochs`, and a `Snapshot` with `reset_log` (a SNAP from
+//!   the leader): durable when [`DurableStore::write`] returns `Ok`. Nothing after one is
+//!   executed before that.
+//! * **accepted** — `Append`, `SnapshotPart`, and a `Snapshot` without `reset_log` (the server's
+//!   own periodic snapshot): taken in order and made durable later. An `Append` becomes durable
+//!   when the runtime says so with `Event::Persisted`, which is what the core waits for before it
+//!   ACKs a proposal or counts its own ACK; a store may group the appends of many events into one
+//!   fsync (group commit). The core never waits for its own snapshot.
+//!
+//! Writes are executed in order. A store that queues appends hands them over before a later
+//! barrier, so that the barrier does not overtake them (a TRUNC must cut what was appended
+//! before it).
+//!
+//! A write that fails (`Err`) may or may not have happened, and the core already believes it
+//! did. [`Ready::drive`] stops at the first failed write: no later write is tried and no later
+//! action leaves, the rest of the `Ready` is dropped, and the error goes back to the runtime,
+//! which must then stop the server (ZooKeeper stops on a failed fsync).
+//!
+//! [`Server::handle_ready`]: crate::Server::handle_ready
+
+use crate::peer::{PeerMsg, ServerState};
+use crate::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
+use crate::server::{ConnId, Epochs};
+use crate::txn::{ServerId, Txn};
+use crate::zxid::Zxid;
+use std::sync::Arc;
+
+/// What the core's handlers produce, in the order they decide it. Runtimes consume it as a
+/// [`Ready`] (see the module docs for the order contract); each variant is described on the
+/// [`Write`] or [`Action`] it becomes.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Send {
+        to: ServerId,
+        msg: PeerMsg,
+    },
+    DisconnectPeer {
+        peer: ServerId,
+    },
+    ConnectReply {
+        conn: ConnId,
+        response: ConnectResponse,
+    },
+    Reply {
+        conn: ConnId,
+        xid: i32,
+        zxid: Zxid,
+        opcode: OpCode,
+        reply: Reply,
+    },
+    Watch {
+        conn: ConnId,
+        event: WatchedEvent,
+    },
+    Close {
+        conn: ConnId,
+    },
+    Append {
+        txns: Vec<Arc<Txn>>,
+    },
+    Truncate {
+        after: Zxid,
+    },
+    SnapshotPart {
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    },
+    Snapshot {
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    },
+    PersistEpochs(Epochs),
+    StateChanged {
+        state: ServerState,
+        epoch: u32,
+    },
+}
+
+/// A durable write, for a [`DurableStore`].
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Append to the txn log (accepted: durability is reported later with `Event::Persisted`).
+    Append { txns: Vec<Arc<Txn>> },
+    /// Drop every logged txn with zxid > `after` (a barrier).
+    Truncate { after: Zxid },
+    /// Leading bytes of a snapshot at `zxid` that is still being written while the server goes
+    /// on (parts of about a MiB, `index` 0, 1, ... in order): the `Snapshot` of the same zxid
+    /// ends it. Until then there is no snapshot; parts of one never ended (the tree was
+    /// replaced by the leader's) are dropped when another snapshot starts or ends. Accepted.
+    SnapshotPart {
+        zxid: Zxid,
+        index: u32,
+        data: Arc<Vec<u8>>,
+    },
+    /// A snapshot of the applied state at `zxid`: the bytes of the `parts` `SnapshotPart`s of
+    /// this zxid, then `data`. With `reset_log` (a SNAP from the leader, whole: `parts` is 0)
+    /// the log restarts after `zxid`, and it is a barrier; without, it is accepted.
+    Snapshot {
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+        reset_log: bool,
+    },
+    /// acceptedEpoch / currentEpoch (a barrier).
+    PersistEpochs(Epochs),
+}
+
+impl Write {
+    /// Must this write be durable before anything after it happens? (Otherwise it is accepted
+    /// in order and made durable later; see the module docs.)
+    pub fn is_barrier(&self) -> bool {
+        match self {
+            Write::Truncate { .. } | Write::PersistEpochs(_) => true,
+            Write::Snapshot { reset_log, .. } => *reset_log,
+            Write::Append { .. } | Write::SnapshotPart { .. } => false,
+        }
+    }
+}
+
+/// Something that leaves the server or is reported, for an [`ActionSink`]. It may depend on
+/// every write before it.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A message to a peer, on the election or the quorum channel (`PeerMsg` says which).
+    Send { to: ServerId, msg: PeerMsg },
+    /// Break the quorum connection with `peer` (a learner we drop, a leader we leave).
+    DisconnectPeer { peer: ServerId },
+    /// The answer to a client's handshake.
+    ConnectReply {
+        conn: ConnId,
+        response: ConnectResponse,
+    },
+    /// The answer to request `xid`, at `zxid`.
+    Reply {
+        conn: ConnId,
+        xid: i32,
+        zxid: Zxid,
+        opcode: OpCode,
+        reply: Reply,
+    },
+    /// A watch notification.
+    Watch { conn: ConnId, event: WatchedEvent },
+    /// Close a client connection (after sending what was queued before it).
+    Close { conn: ConnId },
+    /// For logs, 4lw and the simulator's checkers.
+    StateChanged { state: ServerState, epoch: u32 },
+}
+
+/// One effect, sorted: the single place where the core's output is classified.
+enum Sorted {
+    Write(Write),
+    Action(Action),
+}
+
+impl From<Effect> for Sorted {
+    fn from(effect: Effect) -> Sorted {
+        match effect {
+            Effect::Append { txns } => {
+                assert!(!txns.is_empty(), "an empty append");
+                assert!(
+                    txns.windows(2).all(|w| w[0].zxid < w[1].zxid),
+                    "an append out of zxid order"
+                );
+                Sorted::Write(Write::Append { txns })
+            }
+            Effect::Truncate { after } => Sorted::Write(Write::Truncate { after }),
+            Effect::SnapshotPart { zxid, index, data } => {
+                Sorted::Write(Write::SnapshotPart { zxid, index, data })
+            }
+            Effect::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            } => {
+                assert!(!reset_log || parts == 0, "a leader's SNAP comes whole");
+                Sorted::Write(Write::Snapshot {
+                    zxid,
+                    parts,
+                    data,
+                    reset_log,
+                })
+            }
+            Effect::PersistEpochs(e) => Sorted::Write(Write::PersistEpochs(e)),
+            Effect::Send { to, msg } => Sorted::Action(Action::Send { to, msg }),
+            Effect::DisconnectPeer { peer } => Sorted::Action(Action::DisconnectPeer { peer }),
+            Effect::ConnectReply { conn, response } => {
+                Sorted::Action(Action::ConnectReply { conn, response })
+            }
+            Effect::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            } => Sorted::Action(Action::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            }),
+            Effect::Watch { conn, event } => Sorted::Action(Action::Watch { conn, event }),
+            Effect::Close { conn } => Sorted::Action(Action::Close { conn }),
+            Effect::StateChanged { state, epoch } => {
+                Sorted::Action(Action::StateChanged { state, epoch })
+            }
+        }
+    }
+}
+
+impl From<Write> for Effect {
+    fn from(write: Write) -> Effect {
+        match write {
+            Write::Append { txns } => Effect::Append { txns },
+            Write::Truncate { after } => Effect::Truncate { after },
+            Write::SnapshotPart { zxid, index, data } => Effect::SnapshotPart { zxid, index, data },
+            Write::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            } => Effect::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            },
+            Write::PersistEpochs(e) => Effect::PersistEpochs(e),
+        }
+    }
+}
+
+impl From<Action> for Effect {
+    fn from(action: Action) -> Effect {
+        match action {
+            Action::Send { to, msg } => Effect::Send { to, msg },
+            Action::DisconnectPeer { peer } => Effect::DisconnectPeer { peer },
+            Action::ConnectReply { conn, response } => Effect::ConnectReply { conn, response },
+            Action::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            } => Effect::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            },
+            Action::Watch { conn, event } => Effect::Watch { conn, event },
+            Action::Close { conn } => Effect::Close { conn },
+            Action::StateChanged { state, epoch } => Effect::StateChanged { state, epoch },
+        }
+    }
+}
+
+/// Writes, then what may only happen after them.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    writes: Vec<Write>,
+    then: Vec<Action>,
+}
+
+impl Batch {
+    /// Executed first, in order.
+    pub fn writes(&self) -> &[Write] {
+        &self.writes
+    }
+    /// Executed once every write of the batch returned `Ok`, in order.
+    pub fn then(&self) -> &[Action] {
+        &self.then
+    }
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.then.is_empty()
+    }
+}
+
+/// Where the [`Write`]s go: the runtime's disk.
+pub trait DurableStore {
+    type Error;
+    /// Execute one write. A barrier ([`Write::is_barrier`]) is durable when this returns `Ok`,
+    /// and does not overtake an accepted write before it; any other write is accepted, to be
+    /// made durable later. `Err`: the write may not have happened, and nothing after it will be
+    /// asked for.
+    fn write(&mut self, write: Write) -> Result<(), Self::Error>;
+}
+
+/// Where the [`Action`]s go: the runtime's sockets and reports.
+pub trait ActionSink {
+    fn act(&mut self, action: Action);
+}
+
+/// The output of one or more steps of a server, ordered: see the module docs.
+///
+/// Reused across steps: [`Ready::drive`] empties it and keeps its buffers.
+#[derive(Debug, Default)]
+pub struct Ready {
+    batches: Vec<Batch>,
+    /// Batches in use; those after them are empty, kept for their buffers.
+    len: usize,
+    /// Where the core's handlers write, classified once they return.
+    scratch: Vec<Effect>,
+}
+
+impl Ready {
+    pub fn new() -> Ready {
+        Ready::default()
+    }
+
+    /// The batches, in execution order.
+    pub fn batches(&self) -> &[Batch] {
+        &self.batches[..self.len]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add one effect after everything already in. A write after an action opens a new batch,
+    /// so that the action is executed before it, as the core ordered them.
+    pub fn push(&mut self, effect: impl Into<Effect>) {
+        match Sorted::from(effect.into()) {
+            Sorted::Write(w) => {
+                if self.len == 0 || !self.batches[self.len - 1].then.is_empty() {
+                    self.open();
+                }
+                self.batches[self.len - 1].writes.push(w);
+            }
+            Sorted::Action(a) => {
+                if self.len == 0 {
+                    self.open();
+                }
+                self.batches[self.len - 1].then.push(a);
+            }
+        }
+    }
+
+    fn open(&mut self) {
+        if self.len == self.batches.len() {
+            self.batches.push(Batch::default());
+        }
+        assert!(self.batches[self.len].is_empty(), "a spare batch is empty");
+        self.len += 1;
+    }
+
+    /// Run `produce` (one step of the core) and add what it pushed, in order.
+    pub(crate) fn record(&mut self, produce: impl FnOnce(&mut Vec<Effect>)) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        assert!(scratch.is_empty());
+        produce(&mut scratch);
+        for effect in scratch.drain(..) {
+            self.push(effect);
+        }
+        self.scratch = scratch;
+    }
+
+    /// Forget everything in it, keeping the buffers.
+    pub fn clear(&mut self) {
+        for batch in &mut self.batches[..self.len] {
+            batch.writes.clear();
+            batch.then.clear();
+        }
+        self.len = 0;
+    }
+
+    /// Execute it: batch by batch, each batch's writes (to `store`) before its actions (to
+    /// `sink`). At the first write that fails, stop: nothing after it is executed, the rest is
+    /// dropped and the error returned. Either way the `Ready` is empty afterwards.
+    pub fn drive<S, A>(&mut self, store: &mut S, sink: &mut A) -> Result<(), S::Error>
+    where
+        S: DurableStore + ?Sized,
+        A: ActionSink + ?Sized,
+    {
+        let outcome = self.execute(store, sink);
+        self.clear();
+        outcome
+    }
+
+    fn execute<S, A>(&mut self, store: &mut S, sink: &mut A) -> Result<(), S::Error>
+    where
+        S: DurableStore + ?Sized,
+        A: ActionSink + ?Sized,
+    {
+        for (i, batch) in self.batches[..self.len].iter_mut().enumerate() {
+            assert!(!batch.is_empty(), "batch {i} is empty");
+            // Only a write after an action opens a batch: batches alternate.
+            assert!(i == 0 || !batch.writes.is_empty(), "batch {i} has no write");
+            assert!(
+                i + 1 == self.len || !batch.then.is_empty(),
+                "batch {i} is not the last and has no action"
+            );
+            for write in batch.writes.drain(..) {
+                store.write(write)?;
+            }
+            for action in batch.then.drain(..) {
+                sink.act(action);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Extend<Effect> for Ready {
+    fn extend<I: IntoIterator<Item = Effect>>(&mut self, effects: I) {
+        for effect in effects {
+            self.push(effect);
+        }
+    }
+}
+
+impl FromIterator<Effect> for Ready {
+    fn from_iter<I: IntoIterator<Item = Effect>>(effects: I) -> Ready {
+        let mut ready = Ready::new();
+        ready.extend(effects);
+        ready
+    }
+}
+
+#[cfg(test)]
+#[path = "effect_tests.rs"]
+mod tests;

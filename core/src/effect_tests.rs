@@ -1,0 +1,364 @@
+//! The order contract: classification keeps the core's order, the driver executes writes
+//! before the actions that follow them, and a failed write releases nothing after it.
+
+use super::*;
+use crate::config::{Config, LearnerType};
+use crate::peer::{Notification, Vote};
+use crate::proto::Response;
+use crate::server::{Event, Recovered, Server};
+use crate::txn::{Origin, TxnOp};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What a store and a sink were asked, in one sequence: their relative order is the point.
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// A store that logs each write and fails the `fail_at`-th one (counting from 0).
+struct Store {
+    log: Log,
+    writes: usize,
+    fail_at: Option<usize>,
+}
+
+impl DurableStore for Store {
+    type Error = String;
+    fn write(&mut self, write: Write) -> Result<(), String> {
+        let name = name(&Effect::from(write));
+        self.log.borrow_mut().push(name.clone());
+        let n = self.writes;
+        self.writes += 1;
+        if self.fail_at == Some(n) {
+            return Err(format!("{name} failed"));
+        }
+        Ok(())
+    }
+}
+
+struct Sink(Log);
+
+impl ActionSink for Sink {
+    fn act(&mut self, action: Action) {
+        self.0.borrow_mut().push(name(&Effect::from(action)));
+    }
+}
+
+fn rig(fail_at: Option<usize>) -> (Log, Store, Sink) {
+    let log = Log::default();
+    let store = Store {
+        log: log.clone(),
+        writes: 0,
+        fail_at,
+    };
+    (log.clone(), store, Sink(log))
+}
+
+/// Names that tell the effects of a test apart.
+fn name(e: &Effect) -> String {
+    match e {
+        Effect::Send { to, .. } => format!("send{to}"),
+        Effect::DisconnectPeer { peer } => format!("disconnect{peer}"),
+        Effect::ConnectReply { conn, .. } => format!("connect{conn}"),
+        Effect::Reply { conn, xid, .. } => format!("reply{conn}.{xid}"),
+        Effect::Watch { conn, .. } => format!("watch{conn}"),
+        Effect::Close { conn } => format!("close{conn}"),
+        Effect::Append { txns } => format!("append{}", txns[0].zxid),
+        Effect::Truncate { after } => format!("truncate{after}"),
+        Effect::SnapshotPart { index, .. } => format!("part{index}"),
+        Effect::Snapshot { reset_log, .. } => format!("snapshot{}", u8::from(*reset_log)),
+        Effect::PersistEpochs(e) => format!("epochs{}", e.accepted_epoch),
+        Effect::StateChanged { epoch, .. } => format!("state{epoch}"),
+    }
+}
+
+fn send(to: ServerId) -> Effect {
+    Effect::Send {
+        to,
+        msg: PeerMsg::Ack {
+            zxid: Zxid::new(1, 1),
+        },
+    }
+}
+
+fn reply(xid: i32) -> Effect {
+    Effect::Reply {
+        conn: 1,
+        xid,
+        zxid: Zxid::ZERO,
+        opcode: OpCode::Exists,
+        reply: Ok(Response::Empty),
+    }
+}
+
+fn append(counter: u32) -> Effect {
+    Effect::Append {
+        txns: vec![Arc::new(Txn {
+            zxid: Zxid::new(1, counter),
+            time: 0,
+            session: 1,
+            cxid: 0,
+            origin: Origin::NONE,
+            op: TxnOp::CloseSession,
+        })],
+    }
+}
+
+fn epochs(accepted_epoch: u32) -> Effect {
+    Effect::PersistEpochs(Epochs {
+        accepted_epoch,
+        accepted_from: 2,
+        current_epoch: 0,
+    })
+}
+
+fn snapshot(reset_log: bool) -> Effect {
+    Effect::Snapshot {
+        zxid: Zxid::ZERO,
+        parts: 0,
+        data: Arc::new(vec![]),
+        reset_log,
+    }
+}
+
+fn names(effects: &[Effect]) -> Vec<String> {
+    effects.iter().map(name).collect()
+}
+
+/// The batches as (writes, then) names.
+fn shape(ready: &Ready) -> Vec<(Vec<String>, Vec<String>)> {
+    ready
+        .batches()
+        .iter()
+        .map(|b| {
+            let w = b
+                .writes()
+                .iter()
+                .cloned()
+                .map(Effect::from)
+                .collect::<Vec<_>>();
+            let a = b
+                .then()
+                .iter()
+                .cloned()
+                .map(Effect::from)
+                .collect::<Vec<_>>();
+            (names(&w), names(&a))
+        })
+        .collect()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn barriers_are_truncate_epochs_and_the_leaders_snap() {
+    let barrier = |e: Effect| match Sorted::from(e) {
+        Sorted::Write(w) => w.is_barrier(),
+        Sorted::Action(_) => panic!("not a write"),
+    };
+    assert!(barrier(epochs(1)));
+    assert!(barrier(Effect::Truncate { after: Zxid::ZERO }));
+    assert!(barrier(snapshot(true)));
+    assert!(!barrier(snapshot(false)));
+    assert!(!barrier(append(1)));
+    assert!(!barrier(Effect::SnapshotPart {
+        zxid: Zxid::ZERO,
+        index: 0,
+        data: Arc::new(vec![]),
+    }));
+}
+
+#[test]
+fn a_write_after_an_action_opens_a_batch() {
+    let ready: Ready = [
+        send(2),
+        append(1),
+        send(3),
+        epochs(1),
+        Effect::Truncate { after: Zxid::ZERO },
+        reply(1),
+        Effect::StateChanged {
+            state: ServerState::Following,
+            epoch: 1,
+        },
+        append(2),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        shape(&ready),
+        [
+            (s(&[]), s(&["send2"])),
+            (s(&["append0x100000001"]), s(&["send3"])),
+            (s(&["epochs1", "truncate0x0"]), s(&["reply1.1", "state1"])),
+            (s(&["append0x100000002"]), s(&[])),
+        ]
+    );
+}
+
+/// A deterministic mix of effects (xorshift), the same on every run.
+fn mix(seed: u64, n: usize) -> Vec<Effect> {
+    let mut x = seed | 1;
+    let mut counter = 0;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 6 {
+                0 => {
+                    counter += 1;
+                    append(counter)
+                }
+                1 => epochs(i as u32),
+                2 => snapshot(x.is_multiple_of(4)),
+                3 => send(i as u64),
+                4 => reply(i as i32),
+                _ => Effect::Close { conn: i as u64 },
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn drive_executes_in_the_core_order() {
+    let mut ready = Ready::new();
+    for seed in 1..200 {
+        let effects = mix(seed, (seed % 23) as usize);
+        ready.extend(effects.iter().cloned());
+        let (log, mut store, mut sink) = rig(None);
+        assert_eq!(ready.drive(&mut store, &mut sink), Ok(()));
+        assert_eq!(*log.borrow(), names(&effects), "seed {seed}");
+        assert!(ready.is_empty() && ready.batches().is_empty());
+    }
+}
+
+#[test]
+fn a_failed_barrier_releases_nothing_after_it() {
+    let effects = vec![
+        send(2),
+        append(1),
+        reply(1),
+        epochs(1),
+        send(3),
+        Effect::Truncate { after: Zxid::ZERO },
+        reply(2),
+    ];
+    let mut ready: Ready = effects.into_iter().collect();
+    // Writes: append (0), epochs (1).
+    let (log, mut store, mut sink) = rig(Some(1));
+    assert_eq!(
+        ready.drive(&mut store, &mut sink),
+        Err("epochs1 failed".to_string())
+    );
+    assert_eq!(
+        *log.borrow(),
+        s(&["send2", "append0x100000001", "reply1.1", "epochs1"])
+    );
+    assert!(ready.is_empty(), "the rest is dropped");
+    // Reused afterwards, it starts clean.
+    ready.push(reply(3));
+    let (log, mut store, mut sink) = rig(None);
+    assert_eq!(ready.drive(&mut store, &mut sink), Ok(()));
+    assert_eq!(*log.borrow(), s(&["reply1.3"]));
+}
+
+#[test]
+fn a_failed_write_of_any_kind_stops_the_writes_and_actions_after_it() {
+    for seed in 1..200 {
+        let effects = mix(seed, 16);
+        let writes: Vec<usize> = effects
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(Sorted::from((*e).clone()), Sorted::Write(_)))
+            .map(|(i, _)| i)
+            .collect();
+        for (k, &at) in writes.iter().enumerate() {
+            let mut ready: Ready = effects.iter().cloned().collect();
+            let (log, mut store, mut sink) = rig(Some(k));
+            assert!(ready.drive(&mut store, &mut sink).is_err());
+            assert_eq!(
+                *log.borrow(),
+                names(&effects[..=at]),
+                "seed {seed} write {k}"
+            );
+            assert!(ready.is_empty());
+        }
+    }
+}
+
+#[test]
+fn write_and_action_convert_back_to_the_effect() {
+    for e in mix(7, 40) {
+        let back = match Sorted::from(e.clone()) {
+            Sorted::Write(w) => Effect::from(w),
+            Sorted::Action(a) => Effect::from(a),
+        };
+        assert_eq!(format!("{back:?}"), format!("{e:?}"));
+    }
+}
+
+#[test]
+#[should_panic(expected = "out of zxid order")]
+fn an_append_out_of_zxid_order_is_refused() {
+    let (Effect::Append { txns: a }, Effect::Append { txns: b }) = (append(2), append(1)) else {
+        unreachable!()
+    };
+    Ready::new().push(Effect::Append {
+        txns: a.into_iter().chain(b).collect(),
+    });
+}
+
+/// Server 1 of three, following server 3: what `handle_ready` gives is what `handle` gives,
+/// batched, and discovery's acceptedEpoch is written before the ACKEPOCH that depends on it.
+#[test]
+fn handle_ready_batches_what_handle_gives() {
+    let members: BTreeMap<ServerId, LearnerType> =
+        (1..=3).map(|id| (id, LearnerType::Participant)).collect();
+    let new = || Server::new(Config::new(1, members.clone()), Recovered::default(), 0);
+    let (mut by_list, mut by_ready) = (new().expect("server"), new().expect("server"));
+    let vote = |election_epoch, state| Notification {
+        vote: Vote {
+            leader: 3,
+            zxid: Zxid::ZERO,
+            peer_epoch: 0,
+        },
+        state,
+        election_epoch,
+    };
+    let peer = |from, msg| Event::Peer { from, msg };
+    let script = [
+        Event::Tick,
+        peer(3, PeerMsg::Notification(vote(1, ServerState::Leading))),
+        peer(2, PeerMsg::Notification(vote(1, ServerState::Following))),
+        peer(3, PeerMsg::LeaderInfo { new_epoch: 1 }),
+        Event::Tick,
+    ];
+    let mut ready = Ready::new();
+    let mut barrier_then_ackepoch = false;
+    for (now, event) in script.into_iter().enumerate() {
+        let mut list = Vec::new();
+        by_list.handle(now as u64, event.clone(), &mut list);
+        by_ready.handle_ready(now as u64, event, &mut ready);
+        let mut flat = Vec::new();
+        for b in ready.batches() {
+            let ackepoch = b.then().iter().any(|a| {
+                matches!(
+                    a,
+                    Action::Send {
+                        msg: PeerMsg::AckEpoch { .. },
+                        ..
+                    }
+                )
+            });
+            barrier_then_ackepoch |= ackepoch && b.writes().iter().any(Write::is_barrier);
+            flat.extend(b.writes().iter().cloned().map(Effect::from));
+            flat.extend(b.then().iter().cloned().map(Effect::from));
+        }
+        assert_eq!(format!("{flat:?}"), format!("{list:?}"), "at step {now}");
+        ready.clear();
+    }
+    assert!(barrier_then_ackepoch, "ACKEPOCH in the batch of its epochs");
+    assert_eq!(by_list.state(), ServerState::Following);
+}

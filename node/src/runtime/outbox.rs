@@ -1,0 +1,302 @@
+//! The core loop's [`ActionSink`]: what leaves the server, encoded into per-destination buffers
+//! during a batch and handed to the socket tasks at its end (one hand-off per peer and per
+//! client), so that it leaves after the batch's writes.
+
+use super::peers::OutCmd;
+use super::wire::{self, Channel};
+use super::{Clock, Outgoing};
+use crate::fourlw::{ConnInfo, ServerStats};
+use ensemble_core::{Action, ActionSink, ConnId, Event, PeerMsg, Server, ServerId, ServerState};
+use ensemble_core::{Txn, jute};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) struct Inbound {
+    pub generation: u64,
+    /// Dropping it stops that connection's reader.
+    pub _kill: oneshot::Sender<()>,
+}
+
+pub(crate) struct PeerLinks {
+    pub election: mpsc::UnboundedSender<OutCmd>,
+    pub quorum: mpsc::UnboundedSender<OutCmd>,
+    /// Outbound quorum epoch: bumped each time the core is told of (or asks for) a break.
+    pub out_epoch: u64,
+    pub inbound: [Option<Inbound>; 2],
+    /// Quorum frames encoded in this batch (all in `out_epoch`), handed over at its end.
+    pub out: Vec<u8>,
+}
+
+pub(crate) struct ClientLink {
+    pub tx: mpsc::Sender<Outgoing>,
+    pub kill: Option<oneshot::Sender<()>>,
+    pub queued: Arc<AtomicUsize>,
+    pub info: ConnInfo,
+    /// Frames encoded for it in this batch, handed over at its end.
+    pub out: Vec<u8>,
+}
+
+pub(crate) fn idx(c: Channel) -> usize {
+    c as usize
+}
+
+/// The links to peers and clients, and what the loop counts about them.
+pub(crate) struct Outbox {
+    pub clock: Clock,
+    pub peers: BTreeMap<ServerId, PeerLinks>,
+    pub conns: BTreeMap<ConnId, ClientLink>,
+    /// Requests waiting for their reply, for latency.
+    pub started: HashMap<(ConnId, i32), Instant>,
+    pub stats: ServerStats,
+    /// Events for the core: from the socket tasks, and the clients this outbox dropped for not
+    /// reading.
+    pub events: VecDeque<Event>,
+    pub state_since: Instant,
+    /// Bytes queued to one client beyond which it counts as not reading.
+    client_budget: usize,
+    /// Connections with frames in `out`.
+    dirty_clients: Vec<ConnId>,
+    /// The last proposal encoded and its frame, so that it is encoded once for every follower.
+    last_proposal: (Option<Arc<Txn>>, Vec<u8>),
+}
+
+impl Outbox {
+    pub(crate) fn new(
+        clock: Clock,
+        senders: BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>,
+        client_budget: usize,
+    ) -> Outbox {
+        let peers = senders
+            .into_iter()
+            .map(|(sid, (election, quorum))| {
+                (
+                    sid,
+                    PeerLinks {
+                        election,
+                        quorum,
+                        out_epoch: 0,
+                        inbound: [None, None],
+                        out: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        Outbox {
+            clock,
+            peers,
+            conns: BTreeMap::new(),
+            started: HashMap::new(),
+            stats: ServerStats::default(),
+            events: VecDeque::new(),
+            state_since: Instant::now(),
+            client_budget,
+            dirty_clients: Vec::new(),
+            last_proposal: (None, Vec::new()),
+        }
+    }
+
+    /// The end of a batch: hand over what it encoded, one hand-off per destination.
+    pub(crate) fn flush(&mut self) {
+        for (sid, p) in self.peers.iter_mut() {
+            flush_peer(*sid, p);
+        }
+        for conn in std::mem::take(&mut self.dirty_clients) {
+            self.flush_client(conn);
+        }
+    }
+
+    /// After a failed write: drop what this batch encoded for peers and clients. Some of it may
+    /// not depend on the write, but the server is stopping, and dropping it is no different
+    /// from a crash before it was sent.
+    pub(crate) fn discard(&mut self) {
+        for p in self.peers.values_mut() {
+            p.out.clear();
+        }
+        for link in self.conns.values_mut() {
+            link.out.clear();
+        }
+        self.dirty_clients.clear();
+        self.events.clear();
+    }
+
+    /// Queue a connection's encoded frames; a client that does not read is closed.
+    fn flush_client(&mut self, conn: ConnId) {
+        let Some(link) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if link.out.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut link.out);
+        let n = bytes.len();
+        let backlog = link.queued.load(Ordering::Relaxed);
+        let ok =
+            backlog + n <= self.client_budget && link.tx.try_send(Outgoing::Bytes(bytes)).is_ok();
+        if ok {
+            link.queued.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        tracing::warn!(
+            "closing client {}: it is not reading ({} bytes queued)",
+            link.info.addr.map(super::show).unwrap_or_default(),
+            backlog
+        );
+        self.stats.connections_dropped += 1;
+        // Dropping the link trips its kill switch: the connection task stops at once.
+        self.conns.remove(&conn);
+        self.forget_conn(conn);
+        self.events.push_back(Event::ClientDisconnected { conn });
+    }
+
+    pub(crate) fn forget_conn(&mut self, conn: ConnId) {
+        self.started.retain(|(c, _), _| *c != conn);
+    }
+
+    /// Encode a frame into a client's batch: `encode` appends it to the buffer.
+    fn encode_for_client(&mut self, conn: ConnId, encode: impl FnOnce(&mut Vec<u8>)) {
+        let Some(link) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if link.out.is_empty() {
+            self.dirty_clients.push(conn);
+        }
+        let before = link.out.len();
+        encode(&mut link.out);
+        let n = link.out.len() - before;
+        link.info.sent += 1;
+        self.stats.sent += 1;
+        self.stats.response(n);
+    }
+
+    fn send(&mut self, to: ServerId, msg: PeerMsg) {
+        let Some(p) = self.peers.get_mut(&to) else {
+            tracing::debug!("no link to server {to} for {}", msg.name());
+            return;
+        };
+        if Channel::of(&msg) == Channel::Election {
+            let _ = p.election.send(OutCmd::Msg(0, msg));
+            return;
+        }
+        // A proposal goes to every follower as the same bytes: encode it once.
+        if let PeerMsg::Proposal(t) = &msg
+            && let (Some(last), frame) = &self.last_proposal
+            && Arc::ptr_eq(last, t)
+        {
+            p.out.extend_from_slice(frame);
+            return;
+        }
+        let start = p.out.len();
+        if let Err(e) = wire::encode_frame(&msg, &mut p.out) {
+            tracing::error!(peer = to, "cannot encode {}: {e}", msg.name());
+            return;
+        }
+        if let PeerMsg::Proposal(t) = msg {
+            let (last, frame) = &mut self.last_proposal;
+            frame.clear();
+            frame.extend_from_slice(&p.out[start..]);
+            *last = Some(t);
+        }
+    }
+
+    fn act(&mut self, action: Action, server: &Server) {
+        match action {
+            Action::Send { to, msg } => self.send(to, msg),
+            Action::DisconnectPeer { peer } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                tracing::debug!(peer, "disconnecting from server {peer}");
+                flush_peer(peer, p);
+                p.out_epoch += 1;
+                let _ = p.quorum.send(OutCmd::Reset(p.out_epoch));
+                p.inbound[idx(Channel::Quorum)] = None;
+            }
+            Action::ConnectReply { conn, response } => {
+                if let Some(link) = self.conns.get_mut(&conn) {
+                    link.info.session = response.session_id;
+                    link.info.timeout = response.timeout_ms;
+                }
+                self.encode_for_client(conn, |b| jute::encode_connect_response(&response, b));
+            }
+            Action::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            } => {
+                let now = self.clock.now();
+                if let Some(t0) = self.started.remove(&(conn, xid)) {
+                    let ms = t0.elapsed().as_millis() as u64;
+                    self.stats.latency(ms);
+                    if let Some(link) = self.conns.get_mut(&conn) {
+                        link.info.latency(ms);
+                    }
+                }
+                if let Some(link) = self.conns.get_mut(&conn) {
+                    link.info.last_zxid = zxid.as_i64();
+                    link.info.last_resp = now;
+                }
+                self.encode_for_client(conn, |b| {
+                    jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, b)
+                });
+            }
+            Action::Watch { conn, event } => {
+                self.encode_for_client(conn, |b| jute::encode_watch_event(&event, b));
+            }
+            Action::Close { conn } => {
+                // What was answered before the close goes first.
+                self.flush_client(conn);
+                if let Some(link) = self.conns.remove(&conn) {
+                    // Err: the queue is full or gone, and dropping the kill switch closes it.
+                    let _ = link.tx.try_send(Outgoing::Close(link.kill));
+                }
+                self.forget_conn(conn);
+            }
+            Action::StateChanged { state, epoch } => {
+                self.state_since = Instant::now();
+                let st = server.status();
+                tracing::info!(
+                    "server {} is now {} (epoch {epoch}, leader {}, last zxid {})",
+                    server.id(),
+                    match state {
+                        ServerState::Looking => "LOOKING",
+                        ServerState::Following => "FOLLOWING",
+                        ServerState::Leading => "LEADING",
+                        ServerState::Observing => "OBSERVING",
+                    },
+                    st.leader
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    st.last_logged
+                );
+            }
+        }
+    }
+}
+
+/// The outbox during one step of the server, which it reports on.
+pub(crate) struct Sink<'a> {
+    pub out: &'a mut Outbox,
+    pub server: &'a Server,
+}
+
+impl ActionSink for Sink<'_> {
+    fn act(&mut self, action: Action) {
+        self.out.act(action, self.server);
+    }
+}
+
+/// Hand a peer's batch of quorum frames to its connection task.
+pub(crate) fn flush_peer(sid: ServerId, p: &mut PeerLinks) {
+    if p.out.is_empty() {
+        return;
+    }
+    let bytes = std::mem::take(&mut p.out);
+    if p.quorum.send(OutCmd::Frames(p.out_epoch, bytes)).is_err() {
+        tracing::debug!(peer = sid, "quorum link task is gone");
+    }
+}
