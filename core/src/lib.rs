@@ -9,7 +9,6 @@ pub mod acl;
 mod cnxn;
 pub mod config;
 pub mod election;
-pub mod fuzzing;
 pub mod jute;
 mod leader;
 mod learner;

@@ -145,16 +145,23 @@ impl<C: Clients> Ensemble<C> {
     /// One message from every busy link, in link order, until none is left; false if
     /// nothing was in flight.
     pub fn deliver_all(&mut self) -> bool {
+        self.deliver_rounds(usize::MAX)
+    }
+
+    /// Up to `rounds` rounds of one message from every busy link, in link order, stopping
+    /// when none is left; false if nothing was in flight.
+    pub fn deliver_rounds(&mut self, rounds: usize) -> bool {
         let mut any = false;
-        loop {
+        for _ in 0..rounds {
             let busy = self.links.busy();
             if busy.is_empty() {
-                return any;
+                break;
             }
             for link in busy {
                 any |= self.deliver(link);
             }
         }
+        any
     }
 
     /// The quorum connection between `a` and `b` breaks: what was in flight on it is lost and

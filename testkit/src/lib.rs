@@ -13,6 +13,7 @@
 pub mod disk;
 pub mod ensemble;
 pub mod format;
+pub mod fuzzing;
 pub mod interpreter;
 pub mod links;
 pub mod script;
