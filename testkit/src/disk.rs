@@ -84,6 +84,13 @@ impl Disk {
         self.fsync_first(usize::MAX)
     }
 
+    /// Drop every durable log entry: for a driver that never restarts its server (a
+    /// benchmark), so the log does not grow without bound. Recovery would miss them.
+    pub fn forget_durable(&mut self) {
+        self.log.drain(..self.durable_prefix);
+        self.durable_prefix = 0;
+    }
+
     /// The appends no fsync has covered yet, in write order.
     pub fn unsynced(&self) -> &[Entry] {
         &self.log[self.durable_prefix..]
