@@ -19,6 +19,10 @@
 //!   op client=C <request>  create PATH DATA [mode] | set PATH DATA | get PATH [watch] |
 //!                          delete PATH | children PATH [watch] | exists PATH [watch] | sync PATH
 //!   pipeline client=C R1 ; R2 ; ...   requests sent back to back before any reply
+//!   send client=C <request>  a request sent, nothing delivered yet (follow it with `deliver`)
+//!   deliver [from=A] [to=B] [count=N] [verbose]   messages in flight, one link at a time,
+//!                          nothing fsynced, no time passing
+//!   fsync id=N             N's appends reported durable
 //!   disconnect client=C    the client's connection drops
 //!   quiet client=C         the client stops pinging (its session expires as time passes)
 //!   op requests also: auth SCHEME CRED | setacl PATH SPEC | getacl PATH | whoami |
@@ -31,6 +35,7 @@ mod clients;
 mod cluster;
 mod connect;
 mod crash;
+mod deliver;
 mod epochs;
 mod hold;
 mod op;
@@ -86,6 +91,9 @@ pub fn run_command(w: &mut Option<World>, line: &str) -> String {
         "disconnect" => connect::disconnect(w, args),
         "op" => op::op(w, args),
         "pipeline" => op::pipeline(w, args),
+        "send" => op::send_only(w, args),
+        "deliver" => deliver::deliver(w, args),
+        "fsync" => deliver::fsync(w, args),
         "status" => return status::status(w),
         "tree" => return tree::tree(w, args),
         other => panic!("unknown command {other}"),

@@ -1,5 +1,6 @@
-//! `op client=C REQUEST` (one request, then stabilize) and `pipeline client=C R1 ; R2 ; ...`
-//! (requests sent back to back before any reply, then stabilize). Requests:
+//! `op client=C REQUEST` (one request, then stabilize), `send client=C REQUEST` (the request
+//! reaches its server and nothing else moves) and `pipeline client=C R1 ; R2 ; ...` (requests
+//! sent back to back before any reply, then stabilize). Requests:
 //!   create PATH DATA [ephemeral|sequential|ephemeral-sequential] [acl=SCHEME:ID:PERMS]
 //!   set PATH DATA | get PATH [watch] | exists PATH [watch] | children PATH [watch]
 //!   delete PATH | sync PATH | close | auth SCHEME CRED | setacl PATH SPEC | getacl PATH
@@ -13,6 +14,12 @@ pub fn op(w: &mut World, args: &[&str]) {
     let name = arg(args, "client").expect("client=");
     send(w, name, &args[1..]);
     stabilize(w);
+}
+
+/// `send client=C REQUEST`: the request reaches its server, nothing else moves.
+pub fn send_only(w: &mut World, args: &[&str]) {
+    let name = arg(args, "client").expect("client=");
+    send(w, name, &args[1..]);
 }
 
 pub fn pipeline(w: &mut World, args: &[&str]) {
