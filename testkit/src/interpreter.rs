@@ -151,3 +151,134 @@ pub fn execute<H: Host + ?Sized>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::server::Epochs;
+    use ensemble_core::txn::{Origin, TxnOp};
+
+    /// Records what the interpreter asked for, in order.
+    #[derive(Default)]
+    struct Recorder {
+        disk: Disk,
+        calls: Vec<String>,
+        /// Effects (by position) to skip, and where to stop.
+        skip: Option<usize>,
+        stop: Option<usize>,
+        seen: usize,
+    }
+
+    impl Host for Recorder {
+        fn disk(&mut self, _id: ServerId) -> &mut Disk {
+            &mut self.disk
+        }
+        fn observe(&mut self, _id: ServerId, _effect: &Effect) -> Flow {
+            let i = self.seen;
+            self.seen += 1;
+            if self.stop == Some(i) {
+                Flow::Stop
+            } else if self.skip == Some(i) {
+                Flow::Skip
+            } else {
+                Flow::Execute
+            }
+        }
+        fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMsg) {
+            self.calls.push(format!("send {from}->{to} {}", msg.name()));
+        }
+        fn disconnect_peer(&mut self, id: ServerId, peer: ServerId) {
+            self.calls.push(format!("disconnect {id}-{peer}"));
+        }
+        fn to_client(&mut self, _id: ServerId, out: ToClient) {
+            self.calls.push(format!("client {out:?}"));
+        }
+        fn appended(&mut self, _id: ServerId, txns: &[Arc<Txn>], upto: u64) {
+            // the append is on the disk by the time the host hears of it
+            assert_eq!(self.disk.last_seq(), upto);
+            self.calls
+                .push(format!("appended {} upto {upto}", txns.len()));
+        }
+    }
+
+    fn txn(counter: u32) -> Arc<Txn> {
+        Arc::new(Txn {
+            zxid: Zxid::new(1, counter),
+            time: 0,
+            session: 0,
+            cxid: 0,
+            origin: Origin::NONE,
+            op: TxnOp::CloseSession,
+        })
+    }
+
+    fn effects() -> Vec<Effect> {
+        vec![
+            Effect::PersistEpochs(Epochs {
+                accepted_epoch: 1,
+                accepted_from: 3,
+                current_epoch: 1,
+            }),
+            Effect::Append {
+                txns: vec![txn(1), txn(2)],
+            },
+            Effect::Send {
+                to: 2,
+                msg: PeerMsg::Ack {
+                    zxid: Zxid::new(1, 2),
+                },
+            },
+            Effect::DisconnectPeer { peer: 3 },
+        ]
+    }
+
+    #[test]
+    fn effects_are_carried_out_in_order() {
+        let mut h = Recorder::default();
+        execute(&mut h, 1, effects());
+        assert_eq!(h.disk.epochs.accepted_from, 3);
+        assert_eq!(h.disk.last_logged(), Zxid::new(1, 2));
+        assert_eq!(
+            h.disk.unsynced().len(),
+            2,
+            "an append is volatile until fsynced"
+        );
+        assert_eq!(
+            h.calls,
+            vec!["appended 2 upto 2", "send 1->2 ACK", "disconnect 1-3"]
+        );
+    }
+
+    #[test]
+    fn skip_drops_one_effect_and_stop_the_rest() {
+        let mut h = Recorder {
+            skip: Some(1),
+            ..Recorder::default()
+        };
+        execute(&mut h, 1, effects());
+        assert!(h.disk.log.is_empty(), "the skipped append is not written");
+        assert_eq!(h.calls, vec!["send 1->2 ACK", "disconnect 1-3"]);
+
+        let mut h = Recorder {
+            stop: Some(2),
+            ..Recorder::default()
+        };
+        execute(&mut h, 1, effects());
+        assert_eq!(h.disk.log.len(), 2);
+        assert_eq!(h.calls, vec!["appended 2 upto 2"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "appended 0x100000001 after 0x100000002")]
+    fn an_append_out_of_zxid_order_is_a_bug() {
+        let mut h = Recorder::default();
+        execute(
+            &mut h,
+            1,
+            [
+                Effect::Append { txns: vec![txn(2)] },
+                Effect::Append { txns: vec![txn(1)] },
+            ],
+        );
+    }
+}

@@ -114,3 +114,61 @@ impl Links {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::zxid::Zxid;
+
+    fn ack(n: u32) -> PeerMsg {
+        PeerMsg::Ack {
+            zxid: Zxid::new(1, n),
+        }
+    }
+
+    #[test]
+    fn fifo_per_direction_and_cut_links_lose_messages() {
+        let mut l = Links::new(false);
+        l.push(1, 2, ack(1));
+        l.push(1, 2, ack(2));
+        l.push(2, 1, ack(3));
+        let busy = l.busy();
+        assert_eq!(busy.len(), 2);
+        assert_eq!(l.pop(busy[0]), Some(ack(1)));
+        assert!(l.cut(1, 2), "newly cut");
+        assert!(!l.cut(1, 2));
+        assert_eq!(l.pop(busy[0]), None, "in flight on a cut link is lost");
+        l.push(1, 2, ack(4));
+        assert_eq!(l.busy(), vec![busy[1]], "sent on a cut link is lost");
+        assert_eq!(l.cut_pairs(), vec![(1, 2)]);
+        l.heal();
+        l.push(1, 2, ack(5));
+        assert_eq!(l.busy().len(), 2);
+        l.check();
+        l.drop_all_of(2);
+        assert!(l.busy().is_empty());
+    }
+
+    #[test]
+    fn split_channels_break_separately() {
+        let mut l = Links::new(true);
+        let note = PeerMsg::Notification(ensemble_core::peer::Notification {
+            vote: ensemble_core::peer::Vote {
+                leader: 1,
+                zxid: Zxid::ZERO,
+                peer_epoch: 0,
+            },
+            state: ensemble_core::peer::ServerState::Looking,
+            election_epoch: 1,
+        });
+        assert!(note.is_election());
+        l.push(1, 2, note);
+        l.push(1, 2, ack(1));
+        assert_eq!(l.busy().len(), 2, "election and quorum connections");
+        l.break_quorum(2, 1);
+        let left = l.busy();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].election, "only the quorum connection broke");
+        l.check();
+    }
+}

@@ -11,6 +11,7 @@
 //! program.
 
 mod codec;
+pub mod corpus;
 mod requests;
 mod run;
 mod samples;
