@@ -214,18 +214,7 @@ impl Disk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ensemble_core::txn::{Origin, TxnOp};
-
-    fn txn(counter: u32) -> Arc<Txn> {
-        Arc::new(Txn {
-            zxid: Zxid::new(1, counter),
-            time: 0,
-            session: 0,
-            cxid: 0,
-            origin: Origin::NONE,
-            op: TxnOp::CloseSession,
-        })
-    }
+    use crate::testing::txn;
 
     #[test]
     fn fsync_covers_only_what_was_written_before_it() {

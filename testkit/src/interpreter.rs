@@ -155,8 +155,8 @@ pub fn execute<H: Host + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::txn;
     use ensemble_core::server::Epochs;
-    use ensemble_core::txn::{Origin, TxnOp};
 
     /// Records what the interpreter asked for, in order.
     #[derive(Default)]
@@ -199,17 +199,6 @@ mod tests {
             self.calls
                 .push(format!("appended {} upto {upto}", txns.len()));
         }
-    }
-
-    fn txn(counter: u32) -> Arc<Txn> {
-        Arc::new(Txn {
-            zxid: Zxid::new(1, counter),
-            time: 0,
-            session: 0,
-            cxid: 0,
-            origin: Origin::NONE,
-            op: TxnOp::CloseSession,
-        })
     }
 
     fn effects() -> Vec<Effect> {

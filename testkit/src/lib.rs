@@ -20,3 +20,23 @@ pub mod script;
 
 pub use disk::Disk;
 pub use interpreter::{Flow, Host, ToClient, execute};
+
+/// Helpers for the kit's own unit tests.
+#[cfg(test)]
+mod testing {
+    use ensemble_core::txn::{Origin, Txn, TxnOp};
+    use ensemble_core::zxid::Zxid;
+    use std::sync::Arc;
+
+    /// A txn of epoch 1 with the given counter (what it does does not matter here).
+    pub fn txn(counter: u32) -> Arc<Txn> {
+        Arc::new(Txn {
+            zxid: Zxid::new(1, counter),
+            time: 0,
+            session: 0,
+            cxid: 0,
+            origin: Origin::NONE,
+            op: TxnOp::CloseSession,
+        })
+    }
+}
