@@ -195,6 +195,36 @@ impl Disk {
         self.crash(|_| (0, false))
     }
 
+    /// The disk's invariants: the log in zxid order and in write order, durable exactly up to
+    /// the durable prefix, and no write numbered past the last one handed out.
+    pub fn check(&self) {
+        for w in self.log.windows(2) {
+            assert!(
+                w[0].txn.zxid < w[1].txn.zxid,
+                "log out of zxid order: {} then {}",
+                w[0].txn.zxid,
+                w[1].txn.zxid
+            );
+            assert!(w[0].seq < w[1].seq, "log out of write order");
+        }
+        assert!(self.durable_prefix <= self.log.len());
+        for (i, e) in self.log.iter().enumerate() {
+            assert_eq!(
+                e.durable,
+                i < self.durable_prefix,
+                "entry {} durable={} against a durable prefix of {}",
+                e.txn.zxid,
+                e.durable,
+                self.durable_prefix
+            );
+            assert!(
+                e.seq <= self.next_seq,
+                "entry {} from the future",
+                e.txn.zxid
+            );
+        }
+    }
+
     /// What a restarting server reads back.
     pub fn recovered(&self) -> Recovered {
         let snap_z = self.snapshot.as_ref().map(|s| s.0).unwrap_or(Zxid::ZERO);
@@ -241,7 +271,9 @@ mod tests {
             vec![Zxid::new(1, 1), Zxid::new(1, 2), Zxid::new(1, 3)]
         );
         d.append(&[txn(5)]);
+        d.check();
         d.crash_losing_unsynced();
+        d.check();
         assert_eq!(d.last_logged(), Zxid::new(1, 3));
     }
 
