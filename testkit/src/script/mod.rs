@@ -9,6 +9,7 @@
 //!                          (super: the superDigest of USER:PW)
 //!   stabilize [verbose]     deliver messages, fsync logs and tick until nothing is left to do
 //!   tick ms=N              advance the clock by N ms in ticks, delivering as it goes
+//!   advance ms=N [verbose] only time passes: nothing delivered or fsynced
 //!   crash id=N             lose volatile state (unsynced log appends included)
 //!   restart id=N           recover from the durable log, snapshot and epochs
 //!   epochs id=N accepted=E from=S current=C   set a crashed server's persisted epochs
@@ -30,12 +31,14 @@
 //!                     a create takes `acl=SCHEME:ID:PERMS` (perms `cdrwa`)
 //!   status                 every server's role, epoch, zxids and tree digest
 //!   tree id=N              the data tree of server N (paths and data)
+//!   disk id=N              server N's disk: epochs, snapshot, durable log and unsynced tail
 
 mod clients;
 mod cluster;
 mod connect;
 mod crash;
 mod deliver;
+mod disk;
 mod epochs;
 mod hold;
 mod op;
@@ -79,6 +82,7 @@ pub fn run_command(w: &mut Option<World>, line: &str) -> String {
     match cmd {
         "stabilize" => stabilize::stabilize_cmd(w, args),
         "tick" => tick::tick(w, args),
+        "advance" => stabilize::advance_cmd(w, args),
         "crash" => crash::crash(w, args),
         "restart" => restart::restart(w, args),
         "epochs" => epochs::epochs(w, args),
@@ -96,6 +100,7 @@ pub fn run_command(w: &mut Option<World>, line: &str) -> String {
         "fsync" => deliver::fsync(w, args),
         "status" => return status::status(w),
         "tree" => return tree::tree(w, args),
+        "disk" => return disk::disk(w, args),
         other => panic!("unknown command {other}"),
     }
     w.check();

@@ -1,6 +1,8 @@
 //! `stabilize [verbose]`: deliver and fsync until nothing is in flight; let time pass only
 //! while some server that could still reach a quorum is electing or syncing (heartbeats never
 //! stop, so "nothing moves" is no test). `verbose` also prints notifications and pings.
+//! `advance ms=N [verbose]`: only time passes (every up server ticks every 10 ms); nothing
+//! is delivered or fsynced.
 
 use super::World;
 use ensemble_core::server::Event;
@@ -39,6 +41,11 @@ fn reachable_majority(w: &World, id: ServerId) -> bool {
         .filter(|v| **v == id || (!w.links.is_cut(id, **v) && w.up(**v)))
         .count();
     reach * 2 > voters.len()
+}
+
+pub fn advance_cmd(w: &mut World, args: &[&str]) {
+    w.clients.verbose = args.contains(&"verbose");
+    advance(w, super::num(args, "ms"));
 }
 
 /// `ms` of time in ticks of 10 ms, every up server ticking at each.
