@@ -10,7 +10,6 @@ mod cnxn;
 pub mod config;
 pub mod effect;
 pub mod election;
-pub mod fuzzing;
 pub mod jute;
 mod leader;
 mod learner;

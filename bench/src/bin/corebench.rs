@@ -4,7 +4,8 @@
 //! goes through the real peer codec, every logged txn through the real log record encoding,
 //! every client request and reply through jute, so the counts cover the core and the codecs;
 //! sockets, channels, threads and fsync are not in it (the node-level profile in
-//! BENCHMARKS.md covers those).
+//! BENCHMARKS.md covers those). Effects are carried out by the test kit's one interpreter
+//! (`ensemble_testkit::execute`) against an in-memory disk; the encodings happen in its hooks.
 //!
 //!     cargo build --release -p ensemble-bench
 //!     target/release/ensemble-corebench --workload write --ops 20000
@@ -19,9 +20,13 @@
 
 use ensemble_core::config::LearnerType;
 use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
-use ensemble_core::{Config, ConnId, Effect, Event, Recovered, Server, ServerState, Zxid, jute};
+use ensemble_core::{
+    Config, ConnId, Effect, Event, PeerMsg, Recovered, Server, ServerId, ServerState, Txn, Zxid,
+    jute,
+};
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::log::encode_record;
+use ensemble_testkit::{Disk, Host, ToClient};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -58,8 +63,14 @@ enum Input {
 struct Node {
     server: Server,
     inbox: VecDeque<Input>,
-    /// Appended but not yet reported durable.
-    unpersisted: Option<Zxid>,
+    io: NodeIo,
+    effects: Vec<Effect>,
+}
+
+/// Where one node's effects go: the kit's interpreter carries them out against this.
+struct NodeIo {
+    /// Appends are reported durable once a round (one group commit per node per round).
+    disk: Disk,
     /// The "file": cleared every round (its bytes are what the log writer would write).
     log: Vec<u8>,
     /// Bytes that would go to clients.
@@ -67,7 +78,6 @@ struct Node {
     /// Encoded frames to each peer (index = sid - 1), one stream per peer as on a socket.
     outbox: [Vec<u8>; 3],
     replies: Vec<ConnId>,
-    effects: Vec<Effect>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,11 +140,13 @@ fn main() {
             )
             .expect("fresh server"),
             inbox: VecDeque::new(),
-            unpersisted: None,
-            log: Vec::new(),
-            client_out: Vec::new(),
-            outbox: Default::default(),
-            replies: Vec::new(),
+            io: NodeIo {
+                disk: Disk::default(),
+                log: Vec::new(),
+                client_out: Vec::new(),
+                outbox: Default::default(),
+                replies: Vec::new(),
+            },
             effects: Vec::new(),
         })
         .collect();
@@ -186,7 +198,7 @@ fn main() {
         now += 1;
         round(&mut nodes, now, false);
         for n in nodes.iter_mut() {
-            n.replies.clear();
+            n.io.replies.clear();
         }
         for c in clients.iter_mut() {
             c.connected = nodes[c.node].server.connection_session(c.conn).is_some();
@@ -221,8 +233,8 @@ fn main() {
         now += 1;
         round(&mut nodes, now, false);
         for n in nodes.iter_mut() {
-            answered += n.replies.len();
-            n.replies.clear();
+            answered += n.io.replies.len();
+            n.io.replies.clear();
         }
     }
 
@@ -393,7 +405,7 @@ fn measured(
         role_allocs[0] += a[0];
         role_allocs[1] += a[1];
         for (i, n) in nodes.iter_mut().enumerate() {
-            for conn in n.replies.drain(..) {
+            for conn in n.io.replies.drain(..) {
                 if let Some(c) = clients.iter_mut().find(|c| c.conn == conn && c.node == i) {
                     c.inflight -= 1;
                     done += 1;
@@ -437,7 +449,7 @@ fn round(nodes: &mut [Node], now: u64, count: bool) -> [u64; 2] {
         }
         let from = nodes[i].server.id();
         for to in 0..nodes.len() {
-            let stream = std::mem::take(&mut nodes[i].outbox[to]);
+            let stream = std::mem::take(&mut nodes[i].io.outbox[to]);
             let mut at = 0;
             while at < stream.len() {
                 let len = u32::from_be_bytes(stream[at..at + 4].try_into().expect("4 bytes"));
@@ -448,15 +460,17 @@ fn round(nodes: &mut [Node], now: u64, count: bool) -> [u64; 2] {
                 });
                 at = end;
             }
-            nodes[i].outbox[to] = stream;
-            nodes[i].outbox[to].clear();
+            nodes[i].io.outbox[to] = stream;
+            nodes[i].io.outbox[to].clear();
         }
     }
     for n in nodes.iter_mut() {
-        if let Some(z) = n.unpersisted.take() {
+        if let Some(z) = n.io.disk.fsync_all() {
             n.inbox
                 .push_back(Input::Event(Event::Persisted { through: z }));
         }
+        // no server restarts here, so the log's history is not kept (the "file" is cleared too)
+        n.io.disk.forget_durable();
     }
     let _ = count;
     allocs
@@ -504,46 +518,47 @@ fn step(n: &mut Node, now: u64) {
                 .filter(|e| matches!(e, Effect::Snapshot { .. }))
                 .count() as u64;
         });
-        for e in out.drain(..) {
-            execute(n, e);
-        }
+        ensemble_testkit::execute(&mut n.io, n.server.id(), out.drain(..));
         n.effects = out;
     }
-    n.log.clear();
-    n.client_out.clear();
+    n.io.log.clear();
+    n.io.client_out.clear();
 }
 
-fn execute(n: &mut Node, e: Effect) {
-    match e {
-        Effect::Send { to, msg } => {
-            wire::encode_frame(&msg, &mut n.outbox[to as usize - 1]).expect("encodable");
-        }
-        Effect::Append { txns } => {
-            for t in &txns {
-                encode_record(t, &mut n.log).expect("encodable");
-                n.unpersisted = Some(t.zxid);
+impl Host for NodeIo {
+    fn disk(&mut self, _id: ServerId) -> &mut Disk {
+        &mut self.disk
+    }
+
+    fn send(&mut self, _from: ServerId, to: ServerId, msg: PeerMsg) {
+        wire::encode_frame(&msg, &mut self.outbox[to as usize - 1]).expect("encodable");
+    }
+
+    fn disconnect_peer(&mut self, _id: ServerId, _peer: ServerId) {}
+
+    fn to_client(&mut self, _id: ServerId, out: ToClient) {
+        match out {
+            ToClient::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            } => {
+                jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, &mut self.client_out);
+                self.replies.push(conn);
             }
+            ToClient::Connected { response, .. } => {
+                jute::encode_connect_response(&response, &mut self.client_out);
+            }
+            ToClient::Watch { event, .. } => jute::encode_watch_event(&event, &mut self.client_out),
+            ToClient::Close { .. } => {}
         }
-        Effect::Reply {
-            conn,
-            xid,
-            zxid,
-            opcode,
-            reply,
-        } => {
-            jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, &mut n.client_out);
-            n.replies.push(conn);
+    }
+
+    fn appended(&mut self, _id: ServerId, txns: &[Arc<Txn>], _upto: u64) {
+        for t in txns {
+            encode_record(t, &mut self.log).expect("encodable");
         }
-        Effect::ConnectReply { response, .. } => {
-            jute::encode_connect_response(&response, &mut n.client_out);
-        }
-        Effect::Watch { event, .. } => jute::encode_watch_event(&event, &mut n.client_out),
-        Effect::Truncate { .. }
-        | Effect::Snapshot { .. }
-        | Effect::SnapshotPart { .. }
-        | Effect::PersistEpochs(_)
-        | Effect::StateChanged { .. }
-        | Effect::DisconnectPeer { .. }
-        | Effect::Close { .. } => {}
     }
 }

@@ -6,7 +6,7 @@
 //! `cargo run --manifest-path fuzz/Cargo.toml --bin seed_corpus -- WIRE_SAMPLES.jsonl`
 //! (run from the repository root; the jsonl is `core/tests/golden/zk-3.8-wire-samples.jsonl`).
 
-use ensemble_core::fuzzing::{REPLY_OPCODES, sample_run};
+use ensemble_testkit::fuzzing::{REPLY_OPCODES, sample_run};
 use ensemble_core::jute;
 use ensemble_core::proto::{OpCode, Request, WatcherType};
 use ensemble_node::runtime::wire::{self, Channel};
@@ -367,7 +367,7 @@ fn main() {
     let mut best: Vec<(usize, Vec<u8>)> = Vec::new();
     for round in 0..800 {
         // a healthy start, then a random tail of faults and requests
-        let mut prog = ensemble_core::fuzzing::calm_program(round % 2 == 1);
+        let mut prog = ensemble_testkit::fuzzing::calm_program(round % 2 == 1);
         let len = 20 + next() % 120;
         for _ in 0..len {
             let op =
@@ -377,7 +377,7 @@ fn main() {
                 prog.push((next() % 256) as u8);
             }
         }
-        let Ok(st) = std::panic::catch_unwind(|| ensemble_core::fuzzing::ensemble_run(&prog))
+        let Ok(st) = std::panic::catch_unwind(|| ensemble_testkit::fuzzing::ensemble_run(&prog))
         else {
             // a finding, not a seed: keep it aside for a look
             let d = PathBuf::from("fuzz/artifacts/ensemble");
@@ -395,7 +395,7 @@ fn main() {
         write(
             "ensemble",
             name,
-            &ensemble_core::fuzzing::calm_program(observer),
+            &ensemble_testkit::fuzzing::calm_program(observer),
         );
     }
     for (i, (score, prog)) in best.iter().enumerate() {

@@ -1,0 +1,273 @@
+//! The one in-memory interpreter of the core's effects. Every in-memory driver of a `Server`
+//! (the golden scripts, the fuzz harness, corebench, and the simulator once it moves onto the
+//! kit) hands what `Server::handle` returned to [`execute`], which carries it out in order:
+//! durable writes against the server's in-memory [`Disk`], everything else through the
+//! driver's [`Host`] (peer links, client connections, traces and checkers).
+//!
+//! The ordering contract lives here and only here: an effect is carried out, durably where it
+//! is a write, before the next one is looked at, so a `Send` that follows a `PersistEpochs` or
+//! an `Append` never leaves before them. `Append` is the one write that is volatile until a
+//! later fsync; the core waits for `Event::Persisted` before anything depends on it.
+
+use crate::disk::Disk;
+use ensemble_core::peer::{PeerMsg, ServerState};
+use ensemble_core::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
+use ensemble_core::server::{ConnId, Effect};
+use ensemble_core::txn::{ServerId, Txn};
+use ensemble_core::zxid::Zxid;
+use std::sync::Arc;
+
+/// What goes out to one client connection.
+#[derive(Debug)]
+pub enum ToClient {
+    Connected {
+        conn: ConnId,
+        response: ConnectResponse,
+    },
+    Reply {
+        conn: ConnId,
+        xid: i32,
+        zxid: Zxid,
+        opcode: OpCode,
+        reply: Reply,
+    },
+    Watch {
+        conn: ConnId,
+        event: WatchedEvent,
+    },
+    /// Close the connection (after what was queued before it).
+    Close {
+        conn: ConnId,
+    },
+}
+
+/// What a host decides about the effect it is shown before it is carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Execute,
+    /// Drop this effect (a checker failed the run on it), go on with the next.
+    Skip,
+    /// Drop this effect and every later one of the batch (the server is gone).
+    Stop,
+}
+
+/// The world around the servers, as the interpreter sees it.
+pub trait Host {
+    /// The disk of server `id`.
+    fn disk(&mut self, id: ServerId) -> &mut Disk;
+
+    /// Every effect, in order, before it is carried out: traces and checkers look here.
+    fn observe(&mut self, _id: ServerId, _effect: &Effect) -> Flow {
+        Flow::Execute
+    }
+
+    /// A peer message onto the link `from` → `to`.
+    fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMsg);
+
+    /// Server `id` breaks its quorum connection with `peer`.
+    fn disconnect_peer(&mut self, id: ServerId, peer: ServerId);
+
+    /// Something for one of server `id`'s client connections.
+    fn to_client(&mut self, id: ServerId, out: ToClient);
+
+    /// The role changed (traces, checkers).
+    fn state_changed(&mut self, _id: ServerId, _state: ServerState, _epoch: u32) {}
+
+    /// `txns` were appended; an fsync must cover write sequence number `upto` before they are
+    /// durable (a host with group commit schedules it here; others fsync when they choose).
+    fn appended(&mut self, _id: ServerId, _txns: &[Arc<Txn>], _upto: u64) {}
+
+    /// A snapshot at `zxid` is durable (`reset_log`: the log restarts after it).
+    fn snapshot_taken(&mut self, _id: ServerId, _zxid: Zxid, _reset_log: bool) {}
+}
+
+/// Carry out server `id`'s effects, in order.
+pub fn execute<H: Host + ?Sized>(
+    host: &mut H,
+    id: ServerId,
+    effects: impl IntoIterator<Item = Effect>,
+) {
+    for effect in effects {
+        match host.observe(id, &effect) {
+            Flow::Execute => {}
+            Flow::Skip => continue,
+            Flow::Stop => return,
+        }
+        match effect {
+            Effect::Send { to, msg } => {
+                assert_ne!(to, id, "a server sends nothing to itself");
+                host.send(id, to, msg);
+            }
+            Effect::DisconnectPeer { peer } => host.disconnect_peer(id, peer),
+            Effect::ConnectReply { conn, response } => {
+                host.to_client(id, ToClient::Connected { conn, response })
+            }
+            Effect::Reply {
+                conn,
+                xid,
+                zxid,
+                opcode,
+                reply,
+            } => host.to_client(
+                id,
+                ToClient::Reply {
+                    conn,
+                    xid,
+                    zxid,
+                    opcode,
+                    reply,
+                },
+            ),
+            Effect::Watch { conn, event } => host.to_client(id, ToClient::Watch { conn, event }),
+            Effect::Close { conn } => host.to_client(id, ToClient::Close { conn }),
+            Effect::Append { txns } => {
+                let disk = host.disk(id);
+                if let (Some(last), Some(first)) = (disk.log.last(), txns.first()) {
+                    assert!(
+                        first.zxid > last.txn.zxid,
+                        "server {id} appended {} after {}",
+                        first.zxid,
+                        last.txn.zxid
+                    );
+                }
+                let upto = disk.append(&txns);
+                host.appended(id, &txns, upto);
+            }
+            Effect::Truncate { after } => host.disk(id).truncate(after),
+            Effect::SnapshotPart { zxid, index, data } => {
+                host.disk(id).snapshot_part(zxid, index, &data)
+            }
+            Effect::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            } => {
+                host.disk(id).snapshot(zxid, parts, data, reset_log);
+                host.snapshot_taken(id, zxid, reset_log);
+            }
+            Effect::PersistEpochs(epochs) => host.disk(id).epochs = epochs,
+            Effect::StateChanged { state, epoch } => host.state_changed(id, state, epoch),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::txn;
+    use ensemble_core::server::Epochs;
+
+    /// Records what the interpreter asked for, in order.
+    #[derive(Default)]
+    struct Recorder {
+        disk: Disk,
+        calls: Vec<String>,
+        /// Effects (by position) to skip, and where to stop.
+        skip: Option<usize>,
+        stop: Option<usize>,
+        seen: usize,
+    }
+
+    impl Host for Recorder {
+        fn disk(&mut self, _id: ServerId) -> &mut Disk {
+            &mut self.disk
+        }
+        fn observe(&mut self, _id: ServerId, _effect: &Effect) -> Flow {
+            let i = self.seen;
+            self.seen += 1;
+            if self.stop == Some(i) {
+                Flow::Stop
+            } else if self.skip == Some(i) {
+                Flow::Skip
+            } else {
+                Flow::Execute
+            }
+        }
+        fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMsg) {
+            self.calls.push(format!("send {from}->{to} {}", msg.name()));
+        }
+        fn disconnect_peer(&mut self, id: ServerId, peer: ServerId) {
+            self.calls.push(format!("disconnect {id}-{peer}"));
+        }
+        fn to_client(&mut self, _id: ServerId, out: ToClient) {
+            self.calls.push(format!("client {out:?}"));
+        }
+        fn appended(&mut self, _id: ServerId, txns: &[Arc<Txn>], upto: u64) {
+            // the append is on the disk by the time the host hears of it
+            assert_eq!(self.disk.last_seq(), upto);
+            self.calls
+                .push(format!("appended {} upto {upto}", txns.len()));
+        }
+    }
+
+    fn effects() -> Vec<Effect> {
+        vec![
+            Effect::PersistEpochs(Epochs {
+                accepted_epoch: 1,
+                accepted_from: 3,
+                current_epoch: 1,
+            }),
+            Effect::Append {
+                txns: vec![txn(1), txn(2)],
+            },
+            Effect::Send {
+                to: 2,
+                msg: PeerMsg::Ack {
+                    zxid: Zxid::new(1, 2),
+                },
+            },
+            Effect::DisconnectPeer { peer: 3 },
+        ]
+    }
+
+    #[test]
+    fn effects_are_carried_out_in_order() {
+        let mut h = Recorder::default();
+        execute(&mut h, 1, effects());
+        assert_eq!(h.disk.epochs.accepted_from, 3);
+        assert_eq!(h.disk.last_logged(), Zxid::new(1, 2));
+        assert_eq!(
+            h.disk.unsynced().len(),
+            2,
+            "an append is volatile until fsynced"
+        );
+        assert_eq!(
+            h.calls,
+            vec!["appended 2 upto 2", "send 1->2 ACK", "disconnect 1-3"]
+        );
+    }
+
+    #[test]
+    fn skip_drops_one_effect_and_stop_the_rest() {
+        let mut h = Recorder {
+            skip: Some(1),
+            ..Recorder::default()
+        };
+        execute(&mut h, 1, effects());
+        assert!(h.disk.log.is_empty(), "the skipped append is not written");
+        assert_eq!(h.calls, vec!["send 1->2 ACK", "disconnect 1-3"]);
+
+        let mut h = Recorder {
+            stop: Some(2),
+            ..Recorder::default()
+        };
+        execute(&mut h, 1, effects());
+        assert_eq!(h.disk.log.len(), 2);
+        assert_eq!(h.calls, vec!["appended 2 upto 2"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "appended 0x100000001 after 0x100000002")]
+    fn an_append_out_of_zxid_order_is_a_bug() {
+        let mut h = Recorder::default();
+        execute(
+            &mut h,
+            1,
+            [
+                Effect::Append { txns: vec![txn(2)] },
+                Effect::Append { txns: vec![txn(1)] },
+            ],
+        );
+    }
+}
