@@ -273,7 +273,7 @@ fn main() {
         Cmd::Stop(a) => with_config(a.config, load_for_control, daemon::stop),
         Cmd::Restart(a) => with_config(a.config, load_warning, daemon::restart),
         Cmd::Status(a) => with_config(a.config, load_for_control, daemon::status),
-        Cmd::Cli { args } => ensemble_node::cli::run(args),
+        Cmd::Cli { args } => ensemble_client::cli::run(args),
     };
     std::process::exit(code);
 }
