@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): unit, interaction and integration tests
-# (cargo test, in two builds: see below), then the interop suite: real ZooKeeper clients nobody
+# (cargo test, in two workspaces: see below), then the interop suite: real ZooKeeper clients nobody
 # here wrote (kazoo, zkCli.sh, the Java client, the Rust zookeeper-client crate) against a
 # seed-shaped Ensemble cluster, and kazoo's own test suite (scripts/interop.sh; the ZooKeeper
 # comparison runs, which only give figures, are left out). The last line is the interop
@@ -9,11 +9,11 @@
 #   TEST_INTEROP=0   skip the interop suite        TEST_KAZOO=0   skip kazoo's own suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Two builds: cargo unifies features per build, and the simulator turns on the core's planted
-# bugs (feature `plants`), which must never reach the node binary (it refuses to start with
-# them). So everything but the simulator first, then the simulator with its plants.
-cargo test --release --workspace --exclude ensemble-sim
-cargo test --release -p ensemble-sim
+# Two workspaces: the simulator turns on the core's planted bugs (feature `plants`), which must
+# never reach the node binary (it refuses to start with them), and cargo unifies features across
+# a build; so sim/ is a workspace of its own. The root's first, then the simulator's.
+cargo test --release --workspace
+cargo test --release --manifest-path sim/Cargo.toml
 
 if [ "${TEST_INTEROP:-1}" = 0 ]; then
   echo "test.sh: interop suite skipped (TEST_INTEROP=0)"

@@ -2,8 +2,8 @@
 //! slot), recording each request's latency from send to answer.
 
 use anyhow::{Context, Result, bail};
-use ensemble_core::proto::{Acl, CreateMode};
-use ensemble_node::client::{Client, ClientError, ConnectOptions};
+use ensemble_client::{Client, ClientError, ConnectOptions};
+use ensemble_proto::proto::{Acl, CreateMode};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
@@ -104,7 +104,7 @@ pub async fn prepare(client: &Client, keys: usize, value_size: usize) -> Result<
             .create(p, b"", Acl::open_unsafe(), CreateMode::Persistent)
             .await
         {
-            Ok(_) | Err(ClientError::Keeper(ensemble_core::proto::KeeperError::NodeExists)) => {}
+            Ok(_) | Err(ClientError::Keeper(ensemble_proto::proto::KeeperError::NodeExists)) => {}
             Err(e) => bail!("create {p}: {e}"),
         }
     }
@@ -120,7 +120,7 @@ pub async fn prepare(client: &Client, keys: usize, value_size: usize) -> Result<
                     .await
                     .map(|_| ())
                     .or_else(|e| match e {
-                        ClientError::Keeper(ensemble_core::proto::KeeperError::NodeExists) => {
+                        ClientError::Keeper(ensemble_proto::proto::KeeperError::NodeExists) => {
                             Ok(())
                         }
                         e => Err(anyhow::anyhow!("create {path}: {e}")),

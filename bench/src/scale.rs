@@ -4,8 +4,8 @@
 use crate::cluster::{Cluster, Launch, Sentinel, System};
 use crate::{Args, load, mib, procfs};
 use anyhow::{Context, Result, bail};
-use ensemble_core::proto::{Acl, CreateMode, KeeperError};
-use ensemble_node::client::{Client, ClientError, ConnectOptions};
+use ensemble_client::{Client, ClientError, ConnectOptions};
+use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::path::Path;

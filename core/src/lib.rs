@@ -10,18 +10,21 @@ mod cnxn;
 pub mod config;
 pub mod effect;
 pub mod election;
-pub mod jute;
 mod leader;
 mod learner;
 pub mod path;
 pub mod peer;
 pub mod plant;
-pub mod proto;
 pub mod server;
 pub mod tree;
 pub mod txn;
 pub mod watch;
 pub mod zxid;
+
+// The client wire protocol is its own crate (ensemble-proto). Re-exported so that the core's
+// `crate::proto::..` and `crate::jute::..` paths keep compiling while other work moves them to
+// `ensemble_proto` directly; to be dropped once nothing uses them.
+pub use ensemble_proto::{jute, proto};
 
 pub use config::{Config, LearnerType};
 pub use effect::{Action, ActionSink, Batch, DurableStore, Ready, Write};

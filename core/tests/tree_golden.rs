@@ -1,5 +1,5 @@
 //! The data tree replays what a real Apache ZooKeeper 3.8.0 ensemble answered
-//! (`golden/zk-3.8-wire-samples.jsonl`): every recorded write is applied at its recorded zxid,
+//! (`proto/tests/golden/zk-3.8-wire-samples.jsonl`): every recorded write is applied at its recorded zxid,
 //! with the connection's recorded auth, and every reply (write or read) must equal ZooKeeper's:
 //! paths (sequential names), every Stat field but the clock (ctime/mtime), errors, multi
 //! results, ACLs. Children lists are compared as sets (ZooKeeper's order is a hash order).
@@ -14,7 +14,7 @@ use ensemble_core::txn::{Origin, Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
 
-const SAMPLES: &str = include_str!("golden/zk-3.8-wire-samples.jsonl");
+const SAMPLES: &str = include_str!("../../proto/tests/golden/zk-3.8-wire-samples.jsonl");
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)

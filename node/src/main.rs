@@ -237,12 +237,13 @@ fn run_server(path: &Path) -> i32 {
 }
 
 fn main() {
-    // Cargo unifies features per build: `cargo test --workspace` compiles the core with the
-    // simulator's planted bugs for this binary too. A planted server must never run.
+    // The simulator's planted bugs live in its own workspace (sim/), out of this binary's
+    // builds; only an explicit `--features ensemble-core/plants` could bring them here. A
+    // planted server must never run.
     if ensemble_core::plant::COMPILED {
         eprintln!(
             "ensemble: this binary was built with the simulator's planted bugs (ensemble-core \
-             feature `plants`) and will not run; build it alone: cargo build --release -p ensemble-node"
+             feature `plants`) and will not run; build it without: cargo build --release -p ensemble-node"
         );
         std::process::exit(2);
     }
@@ -273,7 +274,7 @@ fn main() {
         Cmd::Stop(a) => with_config(a.config, load_for_control, daemon::stop),
         Cmd::Restart(a) => with_config(a.config, load_warning, daemon::restart),
         Cmd::Status(a) => with_config(a.config, load_for_control, daemon::status),
-        Cmd::Cli { args } => ensemble_node::cli::run(args),
+        Cmd::Cli { args } => ensemble_client::cli::run(args),
     };
     std::process::exit(code);
 }

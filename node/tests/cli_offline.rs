@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use ensemble_node::cli::{Input, run_with};
+use ensemble_client::cli::{Input, run_with};
 
 fn dead_server() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -9,7 +9,7 @@ use std::io::{Cursor, Write};
 use std::process::{Command, Stdio};
 
 use common::{ZKCLI, real_zk, skip, unique};
-use ensemble_node::cli::{Input, run_with};
+use ensemble_client::cli::{Input, run_with};
 
 struct Run {
     code: i32,

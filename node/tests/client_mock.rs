@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use ensemble_core::jute;
-use ensemble_core::proto::{
+use ensemble_client::{Client, ClientError, ConnectOptions, SessionState};
+use ensemble_proto::jute;
+use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, KeeperError, OpCode, Reply, Request, Response, Stat,
 };
-use ensemble_node::client::{Client, ClientError, ConnectOptions, SessionState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -328,7 +328,7 @@ async fn failed_auth_ends_the_session() {
         states.push(e.state);
     }
     assert!(
-        states.contains(&ensemble_core::proto::KeeperState::AuthFailed),
+        states.contains(&ensemble_proto::proto::KeeperState::AuthFailed),
         "{states:?}"
     );
 }

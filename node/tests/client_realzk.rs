@@ -6,11 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{Proxy, real_zk, skip, unique};
-use ensemble_core::proto::{
+use ensemble_client::{Client, ClientError, ConnectOptions, SessionState};
+use ensemble_proto::proto::{
     Acl, AddWatchMode, CreateMode, EventType, Id, KeeperError, KeeperState, MultiOp, OpResult,
     ReadOp, ReadResult, Request, Response, WatchedEvent, WatcherType, perms,
 };
-use ensemble_node::client::{Client, ClientError, ConnectOptions, SessionState};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const T: Duration = Duration::from_secs(10);
@@ -364,7 +364,7 @@ async fn multi_commits_or_rolls_back() {
                 version: 0,
             },
             MultiOp::Create {
-                op: ensemble_core::proto::CreateOp::Create,
+                op: ensemble_proto::proto::CreateOp::Create,
                 path: format!("{root}/a"),
                 data: b"1".to_vec(),
                 acl: open.clone(),

@@ -8,8 +8,8 @@
 //! below Linux's ephemeral range (32768-60999), so a busy machine's outgoing connections never
 //! hold them.
 
-use ensemble_core::proto::{Acl, CreateMode, KeeperError};
-use ensemble_node::client::{Client, ClientError};
+use ensemble_client::{Client, ClientError};
+use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -437,8 +437,8 @@ async fn garbage_on_every_port() {
         .unwrap();
     let mut s = TcpStream::connect(("127.0.0.1", port(2))).unwrap();
     let mut frame = Vec::new();
-    ensemble_core::jute::encode_connect(
-        &ensemble_core::proto::ConnectRequest {
+    ensemble_proto::jute::encode_connect(
+        &ensemble_proto::proto::ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
             timeout_ms: 30000,
@@ -449,11 +449,11 @@ async fn garbage_on_every_port() {
         &mut frame,
     );
     for xid in 1..=200 {
-        let get = ensemble_core::proto::Request::GetData {
+        let get = ensemble_proto::proto::Request::GetData {
             path: "/big".into(),
             watch: false,
         };
-        ensemble_core::jute::encode_request(xid, &get, &mut frame);
+        ensemble_proto::jute::encode_request(xid, &get, &mut frame);
     }
     s.write_all(&frame).unwrap();
     let t0 = Instant::now();

@@ -9,9 +9,9 @@
 //! at once, plus garbage on the quorum and election ports, against a 3-voter ensemble; its
 //! long form is `fuzz/abuse.sh` (see fuzz/README.md).
 
-use ensemble_core::jute;
-use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, EventType, Request, WatchedEvent};
-use ensemble_node::client::{Client, ClientError};
+use ensemble_client::{Client, ClientError};
+use ensemble_proto::jute;
+use ensemble_proto::proto::{Acl, ConnectRequest, CreateMode, EventType, Request, WatchedEvent};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::FromRawFd;
@@ -1066,7 +1066,7 @@ fn abuse(
                         path.push_str(&format!("/{}", i % 10));
                         if !depth_done {
                             reqs.push(Request::Create {
-                                op: ensemble_core::proto::CreateOp::Create,
+                                op: ensemble_proto::proto::CreateOp::Create,
                                 path: path.clone(),
                                 data: vec![],
                                 acl: Acl::open_unsafe(),
@@ -1104,7 +1104,7 @@ fn abuse(
                     while wide_done < children && !stop.load(Ordering::Relaxed) {
                         let reqs: Vec<Request> = (wide_done..(wide_done + 500).min(children))
                             .map(|i| Request::Create {
-                                op: ensemble_core::proto::CreateOp::Create,
+                                op: ensemble_proto::proto::CreateOp::Create,
                                 path: format!("/wide/n{i:05}"),
                                 data: vec![],
                                 acl: Acl::open_unsafe(),

@@ -1,7 +1,8 @@
 //! The `ensemble` binary carries none of the simulator's planted bugs. Cargo unifies features
-//! per build, so `cargo test --workspace` (which builds the simulator too) would compile the
-//! core's `plants` feature into this binary; scripts/test.sh therefore tests the simulator in a
-//! build of its own. Built that way, the binary refuses to run and this test says why.
+//! across everything one build sees, so a build that held the simulator too would compile the
+//! core's `plants` feature into this binary; the simulator is therefore a cargo workspace of its
+//! own (sim/), out of reach of any command run at the root. Were the feature turned on anyway
+//! (`--features ensemble-core/plants`), the binary refuses to run and this test says why.
 
 use std::process::Command;
 
@@ -9,8 +10,9 @@ use std::process::Command;
 fn the_node_is_built_without_plants() {
     if ensemble_core::plant::COMPILED {
         panic!(
-            "ensemble-core was built with `plants` in this build: test the node apart from the \
-             simulator (cargo test --release --workspace --exclude ensemble-sim)"
+            "ensemble-core was built with `plants` in this build: the simulator's planted bugs \
+             belong to its own workspace (cargo test --release --manifest-path sim/Cargo.toml); \
+             build and test the node without them (cargo test --release --workspace)"
         );
     }
 }

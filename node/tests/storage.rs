@@ -1,11 +1,11 @@
 //! The txn log, snapshots and epochs: group commit, recovery, torn tails, corruption, reset,
 //! truncation and purge.
 
-use ensemble_core::proto::{Acl, CreateMode, CreateOp, Request};
 use ensemble_core::txn::Origin;
 use ensemble_core::{Epochs, Txn, TxnOp, Zxid};
 use ensemble_node::storage::log::LogEvent;
 use ensemble_node::storage::{Opened, Storage, StorageError, StorageOptions};
+use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 

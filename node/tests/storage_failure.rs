@@ -9,8 +9,8 @@
 //! Mounting needs root; without it the test says why and passes, except under CI=true (CI
 //! runs as root), where it fails. Ports: 23401..23423 and 23441..23463 (this worktree's range).
 
-use ensemble_core::proto::{Acl, CreateMode, KeeperError};
-use ensemble_node::client::{Client, ClientError};
+use ensemble_client::{Client, ClientError};
+use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

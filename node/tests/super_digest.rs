@@ -4,9 +4,9 @@
 //!
 //! Ports: 23320 and 23321 (this worktree's range).
 
+use ensemble_client::{Client, ClientError};
 use ensemble_core::acl::digest_id;
-use ensemble_core::proto::{Acl, CreateMode, Id, KeeperError, perms};
-use ensemble_node::client::{Client, ClientError};
+use ensemble_proto::proto::{Acl, CreateMode, Id, KeeperError, perms};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

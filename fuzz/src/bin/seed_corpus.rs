@@ -4,7 +4,7 @@
 //! written by the node's own storage code.
 //!
 //! `cargo run --manifest-path fuzz/Cargo.toml --bin seed_corpus -- WIRE_SAMPLES.jsonl`
-//! (run from the repository root; the jsonl is `core/tests/golden/zk-3.8-wire-samples.jsonl`).
+//! (run from the repository root; the jsonl is `proto/tests/golden/zk-3.8-wire-samples.jsonl`).
 
 use ensemble_testkit::fuzzing::{REPLY_OPCODES, sample_run};
 use ensemble_core::jute;
@@ -259,7 +259,7 @@ fn scratch(name: &str) -> PathBuf {
 fn main() {
     let samples = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "core/tests/golden/zk-3.8-wire-samples.jsonl".into());
+        .unwrap_or_else(|| "proto/tests/golden/zk-3.8-wire-samples.jsonl".into());
     client_frames(Path::new(&samples));
     configs();
 

@@ -1,5 +1,5 @@
 //! `ensemble cli`: Apache ZooKeeper's `zkCli.sh`, command for command and line for line
-//! (`ZooKeeperMain` and `org.apache.zookeeper.cli.*` of 3.8), over [`crate::client`].
+//! (`ZooKeeperMain` and `org.apache.zookeeper.cli.*` of 3.8), over this crate's [`Client`](crate::Client).
 //!
 //! `ensemble cli [-server host:port[,host:port][/chroot]] [-timeout ms] [-r] [cmd args...]`:
 //! with a command it runs that one and exits with its status; without, it reads commands
@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
-use ensemble_core::proto::WatchedEvent;
+use ensemble_proto::proto::WatchedEvent;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::client::{Client, ConnectOptions, SessionState};
+use crate::{Client, ConnectOptions, SessionState};
 
 /// Runs the CLI on the process's stdin/stdout/stderr; returns the exit status.
 pub fn run(args: Vec<String>) -> i32 {

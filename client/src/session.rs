@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ensemble_core::jute;
-use ensemble_core::proto::{
+use ensemble_proto::jute;
+use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, EventType, KeeperError, KeeperState, OpCode, Reply, Request,
     Response, WatchedEvent, WatcherType,
 };

@@ -2,7 +2,7 @@
 //! `ToStringOutputArchive` renders them, `ZKUtil.getPermString`, `WatchedEvent.toString()`
 //! and `KeeperException.getMessage()`.
 
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, EventType, Id, KeeperError, KeeperState, Stat, WatchedEvent, perms,
 };
 

@@ -1,10 +1,11 @@
-//! An async ZooKeeper client over the jute codec, used by `ensemble cli`, the interop tests and
-//! the benchmark. It speaks to Ensemble and to Apache ZooKeeper alike.
+//! ensemble-client: an async ZooKeeper client over the jute codec, used by `ensemble cli` (the
+//! [`cli`] module, which the `ensemble` binary runs), the interop tests and the benchmark. It
+//! speaks to Ensemble and to Apache ZooKeeper alike.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), ensemble_node::client::ClientError> {
-//! use ensemble_node::client::Client;
-//! use ensemble_core::proto::{Acl, CreateMode};
+//! # async fn demo() -> Result<(), ensemble_client::ClientError> {
+//! use ensemble_client::Client;
+//! use ensemble_proto::proto::{Acl, CreateMode};
 //! use std::time::Duration;
 //! let zk = Client::connect("127.0.0.1:2181,127.0.0.1:2182", Duration::from_secs(10)).await?;
 //! let mut events = zk.take_events().expect("first taker");
@@ -23,6 +24,7 @@
 //! Requests in flight when a connection drops fail with `ConnectionLoss`, as in ZooKeeper's
 //! own client; the caller decides whether to retry.
 
+pub mod cli;
 mod hosts;
 mod paths;
 mod session;
@@ -31,7 +33,7 @@ mod watches;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, AddWatchMode, ClientInfo, CreateMode, CreateOp, KeeperError, MultiOp, OpCode, OpResult,
     ReadOp, ReadResult, Reply, Request, Response, Stat, WatchedEvent, WatcherType,
 };

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ensemble_core::jute::{self, JuteError};
-use ensemble_core::proto::{OpCode, Request};
+use ensemble_proto::jute::{self, JuteError};
+use ensemble_proto::proto::{OpCode, Request};
 
 const SAMPLES: &str = include_str!("golden/zk-3.8-wire-samples.jsonl");
 
@@ -211,7 +211,7 @@ fn every_recorded_frame_decodes_and_reencodes_byte_identically() {
 
 #[test]
 fn failed_multi_has_ok_header_and_error_results() {
-    use ensemble_core::proto::{KeeperError, OpResult, Response};
+    use ensemble_proto::proto::{KeeperError, OpResult, Response};
     let frames = frames();
     // java conn 2 xid 11: create /samples/m2 then check /samples version 0 -> BadVersion
     let f = frames
@@ -296,7 +296,7 @@ fn unknown_opcodes_are_refused() {
     let mut out = Vec::new();
     jute::encode_request(
         1,
-        &Request::MultiRead(vec![ensemble_core::proto::ReadOp::GetData {
+        &Request::MultiRead(vec![ensemble_proto::proto::ReadOp::GetData {
             path: "/a".into(),
         }]),
         &mut out,
@@ -349,8 +349,8 @@ fn oversize_and_negative_lengths_are_refused() {
 /// side over the client port): most are answered and the session goes on.
 #[test]
 fn refused_requests_are_answered_as_zookeeper_answers_them() {
-    use ensemble_core::jute::BadRequest;
-    use ensemble_core::proto::{KeeperError, OpResult, Response};
+    use ensemble_proto::jute::BadRequest;
+    use ensemble_proto::proto::{KeeperError, OpResult, Response};
     fn frame(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
         let mut f = xid.to_be_bytes().to_vec();
         f.extend_from_slice(&op.to_be_bytes());

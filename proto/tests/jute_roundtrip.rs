@@ -1,8 +1,8 @@
 //! Property tests: any request or reply the encoders write decodes back to itself, and no byte
 //! string makes a decoder panic.
 
-use ensemble_core::jute;
-use ensemble_core::proto::*;
+use ensemble_proto::jute;
+use ensemble_proto::proto::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use ensemble_core::proto::{AddWatchMode, EventType, Request, WatcherType};
+use ensemble_proto::proto::{AddWatchMode, EventType, Request, WatcherType};
 
 /// What a successful (or NoNode) reply registers.
 #[derive(Clone, Debug, PartialEq, Eq)]

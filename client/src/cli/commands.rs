@@ -1,12 +1,12 @@
 //! The commands of `org.apache.zookeeper.cli` (3.8), each with zkCli's options, checks and
 //! messages.
 
-use ensemble_core::proto::{Acl, AddWatchMode, CreateMode, KeeperError, MultiOp, WatcherType};
+use ensemble_proto::proto::{Acl, AddWatchMode, CreateMode, KeeperError, MultiOp, WatcherType};
 
 use super::args::{Opt, Parsed, parse};
 use super::format::{cli_error, id_string, keeper_message, parse_acl, perm_string, stat_lines};
 use super::{CliError, Shell, usage_of};
-use crate::client::{Client, ClientError, validate_path};
+use crate::{Client, ClientError, validate_path};
 
 /// `CliWrapperException` / `MalformedPathException` for a client error on `path`.
 fn wrap(e: ClientError, path: &str) -> CliError {
@@ -53,7 +53,7 @@ fn retain_compatibility(
     Ok(())
 }
 
-fn print_stat(sh: &mut Shell<'_>, stat: &ensemble_core::proto::Stat) {
+fn print_stat(sh: &mut Shell<'_>, stat: &ensemble_proto::proto::Stat) {
     for l in stat_lines(stat) {
         sh.out(l);
     }

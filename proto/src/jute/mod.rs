@@ -5,7 +5,7 @@
 //! Decoders never panic, never allocate more than the frame holds, and refuse unknown opcodes,
 //! bad lengths and trailing bytes with a [`JuteError`]. Encoders write ZooKeeper's canonical
 //! bytes: what Apache ZooKeeper 3.8 and its clients put on the wire (see
-//! `core/tests/golden/zk-3.8-wire-samples.jsonl`).
+//! `proto/tests/golden/zk-3.8-wire-samples.jsonl`).
 
 mod reply;
 mod request;
