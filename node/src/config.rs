@@ -476,7 +476,7 @@ fn parse_inner(
     let mut purge_interval: u32 = 0;
     let mut snap_count: u64 = 100_000;
     let mut whitelist: Option<Whitelist> = None;
-    let mut max_buffer: usize = ensemble_core::jute::MAX_BUFFER;
+    let mut max_buffer: usize = ensemble_proto::jute::MAX_BUFFER;
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;

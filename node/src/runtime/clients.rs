@@ -9,7 +9,7 @@
 use super::{Input, Outgoing};
 use crate::config::Whitelist;
 use crate::fourlw;
-use ensemble_core::jute;
+use ensemble_proto::jute;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -18,10 +18,10 @@ pub mod wire;
 use crate::config::NodeConfig;
 use crate::storage::log::LogEvent;
 use crate::storage::{Storage, StorageError, StorageOptions};
-use ensemble_core::proto::ConnectRequest;
-use ensemble_core::proto::Request;
 use ensemble_core::server::RecoverError;
 use ensemble_core::{ConnId, PeerMsg, Server, ServerId};
+use ensemble_proto::proto::ConnectRequest;
+use ensemble_proto::proto::Request;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,8 +95,8 @@ pub enum Input {
     ClientRefused {
         conn: ConnId,
         xid: i32,
-        opcode: ensemble_core::proto::OpCode,
-        reply: ensemble_core::proto::Reply,
+        opcode: ensemble_proto::proto::OpCode,
+        reply: ensemble_proto::proto::Reply,
         close: bool,
         size: usize,
     },
