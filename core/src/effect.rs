@@ -6,7 +6,8 @@
 //! TRUNC or SNAP before it). A runtime that reads the list as "send everything, then write"
 //! breaks ZAB. So runtimes never see the list: [`Server::handle_ready`] hands them a [`Ready`],
 //! and [`Ready::drive`] is the one way to consume it (etcd raft's `Ready`, "persist, then
-//! send"; openraft's command conditions).
+//! send"; openraft's command conditions); [`Ready::drive_both`] is the same for a driver that
+//! is its own store and sink.
 //!
 //! A `Ready` is a sequence of [`Batch`]es. Each batch is some [`Write`]s, then the
 //! [`Action`]s that may only happen after them (`then`). Classifying the core's list into
@@ -314,6 +315,39 @@ pub trait ActionSink {
     fn act(&mut self, action: Action);
 }
 
+/// The two sides a [`Ready`] is executed against: a store and a sink apart (a runtime's disk
+/// and sockets), or one object that is both (an in-memory driver, whose disks, links and
+/// checkers live in one world). `execute` is written once, over this.
+trait Sides {
+    type Error;
+    fn write(&mut self, write: Write) -> Result<(), Self::Error>;
+    fn act(&mut self, action: Action);
+}
+
+struct Apart<'a, S: ?Sized, A: ?Sized>(&'a mut S, &'a mut A);
+
+impl<S: DurableStore + ?Sized, A: ActionSink + ?Sized> Sides for Apart<'_, S, A> {
+    type Error = S::Error;
+    fn write(&mut self, write: Write) -> Result<(), S::Error> {
+        self.0.write(write)
+    }
+    fn act(&mut self, action: Action) {
+        self.1.act(action)
+    }
+}
+
+struct Both<'a, D: ?Sized>(&'a mut D);
+
+impl<D: DurableStore + ActionSink + ?Sized> Sides for Both<'_, D> {
+    type Error = D::Error;
+    fn write(&mut self, write: Write) -> Result<(), D::Error> {
+        self.0.write(write)
+    }
+    fn act(&mut self, action: Action) {
+        self.0.act(action)
+    }
+}
+
 /// The output of one or more steps of a server, ordered: see the module docs.
 ///
 /// Reused across steps: [`Ready::drive`] empties it and keeps its buffers.
@@ -395,16 +429,23 @@ impl Ready {
         S: DurableStore + ?Sized,
         A: ActionSink + ?Sized,
     {
-        let outcome = self.execute(store, sink);
+        let outcome = self.execute(&mut Apart(store, sink));
         self.clear();
         outcome
     }
 
-    fn execute<S, A>(&mut self, store: &mut S, sink: &mut A) -> Result<(), S::Error>
+    /// [`Ready::drive`] for a driver that is its own store and sink (the test kit's in-memory
+    /// servers): the same order, the same stop at the first failed write.
+    pub fn drive_both<D>(&mut self, io: &mut D) -> Result<(), D::Error>
     where
-        S: DurableStore + ?Sized,
-        A: ActionSink + ?Sized,
+        D: DurableStore + ActionSink + ?Sized,
     {
+        let outcome = self.execute(&mut Both(io));
+        self.clear();
+        outcome
+    }
+
+    fn execute<I: Sides>(&mut self, io: &mut I) -> Result<(), I::Error> {
         for (i, batch) in self.batches[..self.len].iter_mut().enumerate() {
             assert!(!batch.is_empty(), "batch {i} is empty");
             // Only a write after an action opens a batch: batches alternate.
@@ -414,10 +455,10 @@ impl Ready {
                 "batch {i} is not the last and has no action"
             );
             for write in batch.writes.drain(..) {
-                store.write(write)?;
+                io.write(write)?;
             }
             for action in batch.then.drain(..) {
-                sink.act(action);
+                io.act(action);
             }
         }
         Ok(())

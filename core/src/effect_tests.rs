@@ -288,6 +288,47 @@ fn a_failed_write_of_any_kind_stops_the_writes_and_actions_after_it() {
     }
 }
 
+/// A store and a sink in one object, for `drive_both`.
+struct Joint(Store, Sink);
+
+impl DurableStore for Joint {
+    type Error = String;
+    fn write(&mut self, write: Write) -> Result<(), String> {
+        self.0.write(write)
+    }
+}
+
+impl ActionSink for Joint {
+    fn act(&mut self, action: Action) {
+        self.1.act(action)
+    }
+}
+
+#[test]
+fn drive_both_executes_as_drive_does() {
+    let mut failed = 0;
+    for seed in 1..100 {
+        let effects = mix(seed, 16);
+        for fail_at in std::iter::once(None).chain((0..8).map(Some)) {
+            let (apart, mut store, mut sink) = rig(fail_at);
+            let mut ready: Ready = effects.iter().cloned().collect();
+            let by_drive = ready.drive(&mut store, &mut sink);
+            let (both, store, sink) = rig(fail_at);
+            let mut ready: Ready = effects.iter().cloned().collect();
+            let by_both = ready.drive_both(&mut Joint(store, sink));
+            assert_eq!(by_both, by_drive, "seed {seed} fail_at {fail_at:?}");
+            failed += usize::from(by_both.is_err());
+            assert_eq!(
+                *both.borrow(),
+                *apart.borrow(),
+                "seed {seed} fail_at {fail_at:?}"
+            );
+            assert!(ready.is_empty());
+        }
+    }
+    assert!(failed > 100, "the failing path is exercised ({failed})");
+}
+
 #[test]
 fn write_and_action_convert_back_to_the_effect() {
     for e in mix(7, 40) {

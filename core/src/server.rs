@@ -329,16 +329,17 @@ impl Server {
     }
 
     /// Feed one event at time `now`; its output is added to `ready`, durable writes ahead of
-    /// what depends on them. The entry point for runtimes, which consume `ready` with
-    /// [`Ready::drive`] (see [`crate::effect`] for the order contract).
+    /// what depends on them. The entry point for runtimes and the test kit, which consume
+    /// `ready` with [`Ready::drive`] or [`Ready::drive_both`] (see [`crate::effect`] for the
+    /// order contract).
     pub fn handle_ready(&mut self, now: Millis, event: Event, ready: &mut Ready) {
         ready.record(|out| self.handle(now, event, out));
     }
 
     /// Feed one event at time `now`; effects are appended to `out`, in the order the contract
-    /// of [`crate::effect`] gives them. Runtimes use [`Server::handle_ready`]: this stays public
-    /// only until the simulator, the fuzz harness, the interaction tests and corebench move to
-    /// it, then becomes `pub(crate)`.
+    /// of [`crate::effect`] gives them. Every driver but the simulator uses
+    /// [`Server::handle_ready`]: this stays public only until the simulator moves onto the test
+    /// kit's interpreter, then becomes `pub(crate)`.
     pub fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
         self.now = self.now.max(now);
         match event {

@@ -6,7 +6,7 @@
 //! what the node's tests have: `ensemble_core`, `ensemble_node` and std. Each function panics
 //! only on a real bug.
 
-use ensemble_core::{Recovered, Server, Zxid};
+use ensemble_core::{Ready, Recovered, Server, Zxid};
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::{StorageError, epochs, log, snapshot};
 use std::path::{Path, PathBuf};
@@ -129,12 +129,12 @@ pub fn zoo_cfg(data: &[u8]) {
         Ok(s) => s,
         Err(e) => panic!("the core refuses a parsed config: {e}"),
     };
-    let mut out = Vec::new();
+    let mut ready = Ready::new();
     for i in 1..=3 {
-        s.handle(
+        s.handle_ready(
             now + i * s.tick_interval(),
             ensemble_core::Event::Tick,
-            &mut out,
+            &mut ready,
         );
     }
 }
@@ -235,8 +235,7 @@ fn start_core(recovered: Recovered) {
     let cfg = ensemble_core::Config::new(1, members);
     let now = 1_700_000_000_000;
     if let Ok(mut s) = Server::new(cfg, recovered, now) {
-        let mut out = Vec::new();
-        s.handle(now + 1, ensemble_core::Event::Tick, &mut out);
+        s.handle_ready(now + 1, ensemble_core::Event::Tick, &mut Ready::new());
     }
 }
 

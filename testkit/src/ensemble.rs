@@ -7,6 +7,7 @@ use crate::format::Show;
 use crate::interpreter::{self, Flow, Host, ToClient};
 use crate::links::{Link, Links};
 use ensemble_core::config::{Config, LearnerType};
+use ensemble_core::effect::Ready;
 use ensemble_core::peer::PeerMsg;
 use ensemble_core::server::{Effect, Event, Millis, Server};
 use ensemble_core::txn::ServerId;
@@ -32,8 +33,8 @@ pub struct Ensemble<C: Clients> {
     pub clients: C,
     /// Print every event and effect to stderr.
     pub trace: bool,
-    /// The effect buffer, reused across steps.
-    effects: Vec<Effect>,
+    /// The output buffer, reused across steps.
+    ready: Ready,
 }
 
 /// `voters` participants (ids 1..) then `observers` observers, each configured by `tune`.
@@ -76,7 +77,7 @@ impl<C: Clients> Ensemble<C> {
             now,
             clients,
             trace: false,
-            effects: Vec::new(),
+            ready: Ready::new(),
         };
         for id in e.ids() {
             e.start(id);
@@ -114,10 +115,11 @@ impl<C: Clients> Ensemble<C> {
         if self.trace {
             eprintln!("{} {id} <- {ev:?}", self.now);
         }
-        let mut out = std::mem::take(&mut self.effects);
-        s.handle(self.now, ev, &mut out);
-        interpreter::execute(self, id, out.drain(..));
-        self.effects = out;
+        // taken, not borrowed: carrying it out may step another server (a broken link)
+        let mut ready = std::mem::take(&mut self.ready);
+        s.handle_ready(self.now, ev, &mut ready);
+        interpreter::execute(self, id, &mut ready);
+        self.ready = ready;
     }
 
     /// Every up server ticks once at the current time.

@@ -1,15 +1,18 @@
-//! The one in-memory interpreter of the core's effects. Every in-memory driver of a `Server`
+//! The one in-memory interpreter of the core's output. Every in-memory driver of a `Server`
 //! (the golden scripts, the fuzz harness, corebench, and the simulator once it moves onto the
-//! kit) hands what `Server::handle` returned to [`execute`], which carries it out in order:
-//! durable writes against the server's in-memory [`Disk`], everything else through the
+//! kit) hands the [`Ready`] that `Server::handle_ready` filled to [`execute`], which carries it
+//! out: durable writes against the server's in-memory [`Disk`], everything else through the
 //! driver's [`Host`] (peer links, client connections, traces and checkers).
 //!
-//! The ordering contract lives here and only here: an effect is carried out, durably where it
-//! is a write, before the next one is looked at, so a `Send` that follows a `PersistEpochs` or
-//! an `Append` never leaves before them. `Append` is the one write that is volatile until a
-//! later fsync; the core waits for `Event::Persisted` before anything depends on it.
+//! The kit has no effect loop and no ordering rule of its own: the order ("a write is done
+//! before anything after it") lives in core's types, and [`Ready::drive_both`] walks it. A
+//! server's [`ServerIo`] is both its `DurableStore` and its `ActionSink`, and carries out one
+//! effect at a time. The in-memory disk does every write at once, durably, except `Append`,
+//! which stays volatile until a later fsync; the core waits for `Event::Persisted` before
+//! anything depends on it.
 
 use crate::disk::Disk;
+use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use ensemble_core::server::{ConnId, Effect};
@@ -47,7 +50,7 @@ pub enum Flow {
     Execute,
     /// Drop this effect (a checker failed the run on it), go on with the next.
     Skip,
-    /// Drop this effect and every later one of the batch (the server is gone).
+    /// Drop this effect and everything after it in the `Ready` (the server is gone).
     Stop,
 }
 
@@ -81,17 +84,60 @@ pub trait Host {
     fn snapshot_taken(&mut self, _id: ServerId, _zxid: Zxid, _reset_log: bool) {}
 }
 
-/// Carry out server `id`'s effects, in order.
-pub fn execute<H: Host + ?Sized>(
-    host: &mut H,
+/// Carry out what server `id` produced, in `ready`'s order; `ready` is left empty.
+pub fn execute<H: Host + ?Sized>(host: &mut H, id: ServerId, ready: &mut Ready) {
+    let mut io = ServerIo {
+        host,
+        id,
+        stopped: false,
+    };
+    let outcome = ready.drive_both(&mut io);
+    // `Err` is only the host's Stop: an in-memory disk does not fail.
+    assert!(outcome.is_ok() || io.stopped);
+}
+
+/// The host said [`Flow::Stop`]: nothing more of this `Ready` is carried out.
+struct Stopped;
+
+/// One server's side of the host while its `Ready` is driven: its store and its sink.
+struct ServerIo<'a, H: ?Sized> {
+    host: &'a mut H,
     id: ServerId,
-    effects: impl IntoIterator<Item = Effect>,
-) {
-    for effect in effects {
+    /// The host said Stop: later actions are dropped, and the next write ends the drive.
+    stopped: bool,
+}
+
+impl<H: Host + ?Sized> DurableStore for ServerIo<'_, H> {
+    type Error = Stopped;
+    fn write(&mut self, write: Write) -> Result<(), Stopped> {
+        self.carry_out(Effect::from(write));
+        if self.stopped {
+            return Err(Stopped);
+        }
+        Ok(())
+    }
+}
+
+impl<H: Host + ?Sized> ActionSink for ServerIo<'_, H> {
+    fn act(&mut self, action: Action) {
+        self.carry_out(Effect::from(action));
+    }
+}
+
+impl<H: Host + ?Sized> ServerIo<'_, H> {
+    /// Show `effect` to the host, then do it unless the host says otherwise.
+    fn carry_out(&mut self, effect: Effect) {
+        if self.stopped {
+            return;
+        }
+        let (host, id) = (&mut *self.host, self.id);
         match host.observe(id, &effect) {
             Flow::Execute => {}
-            Flow::Skip => continue,
-            Flow::Stop => return,
+            Flow::Skip => return,
+            Flow::Stop => {
+                self.stopped = true;
+                return;
+            }
         }
         match effect {
             Effect::Send { to, msg } => {
@@ -201,6 +247,13 @@ mod tests {
         }
     }
 
+    /// Run `effects` through the interpreter, as one server's `Ready`.
+    fn run(h: &mut Recorder, effects: Vec<Effect>) {
+        let mut ready: Ready = effects.into_iter().collect();
+        execute(h, 1, &mut ready);
+        assert!(ready.is_empty(), "the interpreter consumes the whole Ready");
+    }
+
     fn effects() -> Vec<Effect> {
         vec![
             Effect::PersistEpochs(Epochs {
@@ -224,7 +277,7 @@ mod tests {
     #[test]
     fn effects_are_carried_out_in_order() {
         let mut h = Recorder::default();
-        execute(&mut h, 1, effects());
+        run(&mut h, effects());
         assert_eq!(h.disk.epochs.accepted_from, 3);
         assert_eq!(h.disk.last_logged(), Zxid::new(1, 2));
         assert_eq!(
@@ -244,7 +297,7 @@ mod tests {
             skip: Some(1),
             ..Recorder::default()
         };
-        execute(&mut h, 1, effects());
+        run(&mut h, effects());
         assert!(h.disk.log.is_empty(), "the skipped append is not written");
         assert_eq!(h.calls, vec!["send 1->2 ACK", "disconnect 1-3"]);
 
@@ -252,19 +305,33 @@ mod tests {
             stop: Some(2),
             ..Recorder::default()
         };
-        execute(&mut h, 1, effects());
+        run(&mut h, effects());
         assert_eq!(h.disk.log.len(), 2);
         assert_eq!(h.calls, vec!["appended 2 upto 2"]);
+
+        // a Stop on an action drops the writes of later batches too
+        let mut h = Recorder {
+            stop: Some(1),
+            ..Recorder::default()
+        };
+        let mut later = effects();
+        later.swap(1, 2);
+        run(&mut h, later);
+        assert!(
+            h.disk.log.is_empty(),
+            "the append after the Stop is not written"
+        );
+        assert_eq!(h.disk.epochs.accepted_from, 3, "the write before it is");
+        assert!(h.calls.is_empty());
     }
 
     #[test]
     #[should_panic(expected = "appended 0x100000001 after 0x100000002")]
     fn an_append_out_of_zxid_order_is_a_bug() {
         let mut h = Recorder::default();
-        execute(
+        run(
             &mut h,
-            1,
-            [
+            vec![
                 Effect::Append { txns: vec![txn(2)] },
                 Effect::Append { txns: vec![txn(1)] },
             ],

@@ -1,7 +1,8 @@
 //! ensemble-testkit: what every in-memory driver of Ensemble's core shares.
 //!
-//! * [`interpreter`]: the one effect interpreter — a server's effects carried out in order
-//!   against an in-memory [`disk::Disk`] and a [`interpreter::Host`] (links, clients, traces);
+//! * [`interpreter`]: the one in-memory interpreter — a server's `Ready` driven (by core's
+//!   `Ready::drive_both`) against an in-memory [`disk::Disk`] and a [`interpreter::Host`]
+//!   (links, clients, traces);
 //! * [`disk`]: the in-memory disk (durable and volatile log, epochs, snapshot parts, crashes);
 //! * [`links`]: in-order per-pair links with partitions;
 //! * [`ensemble`]: a small ensemble stepped by hand on top of those;

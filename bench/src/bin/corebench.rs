@@ -4,8 +4,9 @@
 //! goes through the real peer codec, every logged txn through the real log record encoding,
 //! every client request and reply through jute, so the counts cover the core and the codecs;
 //! sockets, channels, threads and fsync are not in it (the node-level profile in
-//! BENCHMARKS.md covers those). Effects are carried out by the test kit's one interpreter
-//! (`ensemble_testkit::execute`) against an in-memory disk; the encodings happen in its hooks.
+//! BENCHMARKS.md covers those). Each step's `Ready` is carried out by the test kit's one
+//! interpreter (`ensemble_testkit::execute`) against an in-memory disk; the encodings happen in
+//! its hooks.
 //!
 //!     cargo build --release -p ensemble-bench
 //!     target/release/ensemble-corebench --workload write --ops 20000
@@ -15,14 +16,14 @@
 //!
 //! `--preload N` starts the three servers from a snapshot holding N more znodes of 100 bytes
 //! (`/pre/bNNNN/nNNN`, 1000 per parent), and `--snap-count S` sets snapCount, so snapshots
-//! fall inside the measured load; the wall time of every `handle()` call is then reported
+//! fall inside the measured load; the wall time of every `handle_ready()` call is then reported
 //! (the longest one, and how many took over 1 ms and 10 ms): the core thread's stalls.
 
 use ensemble_core::config::LearnerType;
 use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
 use ensemble_core::{
-    Config, ConnId, Effect, Event, PeerMsg, Recovered, Server, ServerId, ServerState, Txn, Zxid,
-    jute,
+    Config, ConnId, Event, PeerMsg, Ready, Recovered, Server, ServerId, ServerState, Txn, Write,
+    Zxid, jute,
 };
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::log::encode_record;
@@ -64,7 +65,8 @@ struct Node {
     server: Server,
     inbox: VecDeque<Input>,
     io: NodeIo,
-    effects: Vec<Effect>,
+    /// The server's output, reused across steps.
+    ready: Ready,
 }
 
 /// Where one node's effects go: the kit's interpreter carries them out against this.
@@ -147,7 +149,7 @@ fn main() {
                 outbox: Default::default(),
                 replies: Vec::new(),
             },
-            effects: Vec::new(),
+            ready: Ready::new(),
         })
         .collect();
 
@@ -272,7 +274,7 @@ fn main() {
     STALLS.with(|s| {
         let s = s.borrow();
         println!(
-            "handle() calls {}: longest {:.2} ms, {} over 1 ms, {} over 10 ms; {} snapshots taken",
+            "handle_ready() calls {}: longest {:.2} ms, {} over 1 ms, {} over 10 ms; {} snapshots taken",
             s.calls,
             s.longest.as_secs_f64() * 1e3,
             s.over_1ms,
@@ -503,9 +505,8 @@ fn step(n: &mut Node, now: u64) {
                 Event::Client { conn, xid, request }
             }
         };
-        let mut out = std::mem::take(&mut n.effects);
         let started = Instant::now();
-        n.server.handle(now, ev, &mut out);
+        n.server.handle_ready(now, ev, &mut n.ready);
         let took = started.elapsed();
         STALLS.with(|s| {
             let mut s = s.borrow_mut();
@@ -513,13 +514,15 @@ fn step(n: &mut Node, now: u64) {
             s.longest = s.longest.max(took);
             s.over_1ms += u64::from(took > Duration::from_millis(1));
             s.over_10ms += u64::from(took > Duration::from_millis(10));
-            s.snapshots += out
+            s.snapshots += n
+                .ready
+                .batches()
                 .iter()
-                .filter(|e| matches!(e, Effect::Snapshot { .. }))
+                .flat_map(|b| b.writes())
+                .filter(|w| matches!(w, Write::Snapshot { .. }))
                 .count() as u64;
         });
-        ensemble_testkit::execute(&mut n.io, n.server.id(), out.drain(..));
-        n.effects = out;
+        ensemble_testkit::execute(&mut n.io, n.server.id(), &mut n.ready);
     }
     n.io.log.clear();
     n.io.client_out.clear();

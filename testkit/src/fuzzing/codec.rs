@@ -2,6 +2,7 @@
 //! server must survive.
 
 use ensemble_core::config::{Config, LearnerType};
+use ensemble_core::effect::Ready;
 use ensemble_core::jute;
 use ensemble_core::peer::PeerMsg;
 use ensemble_core::proto::OpCode;
@@ -178,6 +179,5 @@ pub fn peer_msg_into_server(msg: PeerMsg, from: ServerId) {
     let Ok(mut s) = Server::new(cfg, Recovered::default(), 1_000_000) else {
         return;
     };
-    let mut out = Vec::new();
-    s.handle(1_000_000, Event::Peer { from, msg }, &mut out);
+    s.handle_ready(1_000_000, Event::Peer { from, msg }, &mut Ready::new());
 }
