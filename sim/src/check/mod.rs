@@ -6,6 +6,11 @@
 //! must match it (writes: the result of that txn; reads: the state at the reply's zxid); every
 //! watch must fire before its client sees a zxid past the change that fired it.
 
+mod liveness;
+mod recipes;
+mod scenario;
+mod zab;
+
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{
     Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,

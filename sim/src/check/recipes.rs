@@ -1,0 +1,127 @@
+use crate::check::{Violation, violation};
+use crate::world::{Who, World};
+use ensemble_core::proto::Request;
+use ensemble_core::zxid::Zxid;
+
+impl World {
+    pub(crate) fn resource(&mut self, c: usize, token: i64, fenced: bool) {
+        let who = Who::C(c);
+        if fenced && token < self.resource_max {
+            self.stats.resource_rejected += 1;
+            self.log(
+                who,
+                "",
+                format_args!(
+                    "resource REJECTS token {} (fenced: {} seen)",
+                    Zxid(token as u64),
+                    Zxid(self.resource_max as u64)
+                ),
+            );
+            return;
+        }
+        if token < self.resource_max {
+            let (holder, t) = self.resource_last.unwrap_or((usize::MAX, 0));
+            self.fail(violation("recipe.lock-two-holders", self.sched.now, format!("client {c} acted on the resource holding the lock with node zxid {}, after client {holder} had acted holding it with node zxid {}: two holders at once", Zxid(token as u64), Zxid(t as u64))));
+            return;
+        }
+        self.resource_max = token;
+        self.resource_last = Some((c, token));
+        self.log(
+            who,
+            "",
+            format_args!("resource accepts token {}", Zxid(token as u64)),
+        );
+    }
+}
+impl World {
+    pub(crate) fn end_checks(&mut self) -> Result<(), Violation> {
+        let now = self.sched.now;
+        let r = &self.reference;
+        // sessions the clients were told expired: closed in the history, ephemerals gone
+        for (s, at) in &self.shared.expired {
+            if !r.sessions_closed.contains_key(s) && r.sessions_created.contains_key(s) {
+                return Err(violation(
+                    "client.ephemeral-lifetime",
+                    now,
+                    format!(
+                        "session 0x{s:x} was reported expired at t={at}ms but was never closed in the committed history"
+                    ),
+                ));
+            }
+            let left = r.tree().session_ephemerals(*s);
+            if !left.is_empty() {
+                return Err(violation(
+                    "client.ephemeral-lifetime",
+                    now,
+                    format!(
+                        "session 0x{s:x} expired at t={at}ms but its ephemerals remain: {left:?}"
+                    ),
+                ));
+            }
+        }
+        // recipes
+        if let Some(v) = &self.shared.name_violation {
+            return Err(violation("recipe.duplicate-name", now, v.clone()));
+        }
+        let last = r.last;
+        for name in self.shared.names.keys() {
+            if r.node_at(name, last).is_none() {
+                return Err(violation(
+                    "recipe.name-lost",
+                    now,
+                    format!("name {name} was given out but is gone from the final tree"),
+                ));
+            }
+        }
+        for c in &self.clients {
+            use crate::client::RoleState;
+            if let RoleState::Monitor(w) | RoleState::ConfigReader(w) = &c.role {
+                let path = if matches!(c.role, RoleState::Monitor(_)) {
+                    "/members"
+                } else {
+                    "/config"
+                };
+                let req = if matches!(c.role, RoleState::Monitor(_)) {
+                    Request::GetChildren {
+                        path: path.into(),
+                        watch: false,
+                    }
+                } else {
+                    Request::GetData {
+                        path: path.into(),
+                        watch: false,
+                    }
+                };
+                let want = r.expected_read(&req, last);
+                if want.is_some() && w.view != want {
+                    let claim = if matches!(c.role, RoleState::Monitor(_)) {
+                        "recipe.membership-view"
+                    } else {
+                        "recipe.config-stale"
+                    };
+                    return Err(violation(
+                        claim,
+                        now,
+                        format!(
+                            "client {} ends with view {:?} (read at {}), but {path} is {:?} at {last}",
+                            c.idx,
+                            w.view,
+                            Zxid(w.view_zxid as u64),
+                            want
+                        ),
+                    ));
+                }
+            }
+            if let RoleState::Lock(l) | RoleState::Election(l) = &c.role {
+                self.stats.lock_acquisitions += l.acquisitions;
+            }
+        }
+        // linearizability cross-check by search on small per-path histories
+        if let Some(v) =
+            crate::wgl::check_history(&self.shared.ops, &self.reference, now, &mut self.stats.wgl)
+        {
+            return Err(v);
+        }
+        Ok(())
+    }
+}

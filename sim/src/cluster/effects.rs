@@ -1,0 +1,199 @@
+use crate::check::violation;
+use crate::lines::{AppendLine, ReplyLine, SendLine, txn_kind};
+use crate::net::QUORUM;
+use crate::scheduler::Ev;
+use crate::transport::client::S2C;
+use crate::world::{Who, World};
+use ensemble_core::peer::ServerState;
+use ensemble_core::server::Effect;
+use ensemble_core::txn::ServerId;
+use std::sync::Arc;
+
+impl World {
+    pub(crate) fn effect(&mut self, id: ServerId, e: Effect) {
+        let now = self.sched.now;
+        let who = Who::N(id);
+        let role = self.nodes[&id].role();
+        match e {
+            Effect::Send { to, msg } => {
+                self.emit(who, role, &SendLine { to, msg: &msg });
+                self.send_peer(id, to, msg);
+            }
+            Effect::DisconnectPeer { peer } => {
+                self.log(who, role, format_args!("  disconnect n{peer}"));
+                self.break_peer_conn(id, peer, QUORUM);
+            }
+            Effect::ConnectReply { conn, response } => {
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  connect reply conn {conn} session=0x{:x} timeout={}",
+                        response.session_id, response.timeout_ms
+                    ),
+                );
+                self.send_to_client(conn, S2C::Connected(response));
+            }
+            Effect::Reply {
+                conn,
+                xid,
+                zxid,
+                reply,
+                ..
+            } => {
+                self.emit(
+                    who,
+                    role,
+                    &ReplyLine {
+                        conn,
+                        xid,
+                        zxid,
+                        reply: &reply,
+                    },
+                );
+                self.send_to_client(
+                    conn,
+                    S2C::Reply {
+                        xid,
+                        zxid: zxid.as_i64(),
+                        reply,
+                    },
+                );
+            }
+            Effect::Watch { conn, event } => {
+                self.log(
+                    who,
+                    role,
+                    format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
+                );
+                self.send_to_client(conn, S2C::Watch(event));
+            }
+            Effect::Close { conn } => {
+                self.log(who, role, format_args!("  close conn {conn}"));
+                self.send_to_client(conn, S2C::Close);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.server_closed = true;
+                }
+            }
+            Effect::Append { txns } => {
+                if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
+                    let line = AppendLine {
+                        first: a.zxid,
+                        last: b.zxid,
+                        n: txns.len(),
+                    };
+                    self.emit(who, role, &line);
+                }
+                for t in &txns {
+                    match self.proposals.get(&t.zxid) {
+                        // the same allocation is the same txn; else compare
+                        Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
+                            let v = violation(
+                                "zab.zxid-unique",
+                                now,
+                                format!(
+                                    "n{id} logged txn {} as {}, but {} was proposed as {}",
+                                    t.zxid,
+                                    txn_kind(t),
+                                    t.zxid,
+                                    txn_kind(p)
+                                ),
+                            );
+                            self.fail(v);
+                            return;
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.proposals.insert(t.zxid, (Arc::clone(t), now));
+                        }
+                    }
+                }
+                let n = self.nodes.get_mut(&id).expect("node");
+                if let Some(last) = n.disk.log.last()
+                    && let Some(first) = txns.first()
+                    && first.zxid <= last.txn.zxid
+                {
+                    let v = violation(
+                        "zab.log-order",
+                        now,
+                        format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
+                    );
+                    self.fail(v);
+                    return;
+                }
+                let upto = n.disk.append(&txns);
+                // group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight
+                // at a time; appends made meanwhile ride on the next one
+                if !n.disk.fsync_in_flight {
+                    n.disk.fsync_in_flight = true;
+                    let inc = n.inc;
+                    let (lo, hi) = self.params.fsync_ms;
+                    let d = self.rng.range(lo, hi);
+                    self.schedule(
+                        now + d,
+                        Ev::Fsync {
+                            node: id,
+                            inc,
+                            upto,
+                        },
+                    );
+                }
+            }
+            Effect::Truncate { after } => {
+                self.log(who, role, format_args!("  truncate after {after}"));
+                self.nodes.get_mut(&id).expect("node").disk.truncate(after);
+            }
+            Effect::SnapshotPart { zxid, index, data } => {
+                self.nodes
+                    .get_mut(&id)
+                    .expect("node")
+                    .disk
+                    .snapshot_part(zxid, index, &data);
+            }
+            Effect::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            } => {
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  snapshot at {zxid}{}",
+                        if reset_log { " (log reset)" } else { "" }
+                    ),
+                );
+                let n = self.nodes.get_mut(&id).expect("node");
+                if reset_log {
+                    n.snapshot_loaded = Some(zxid);
+                }
+                n.disk.snapshot(zxid, parts, data, reset_log);
+            }
+            Effect::PersistEpochs(e) => {
+                self.log(
+                    who,
+                    role,
+                    format_args!(
+                        "  persist epochs accepted=e{} (from n{}) current=e{}",
+                        e.accepted_epoch, e.accepted_from, e.current_epoch
+                    ),
+                );
+                self.nodes.get_mut(&id).expect("node").disk.epochs = e;
+            }
+            Effect::StateChanged { state, epoch } => {
+                let n = self.nodes.get_mut(&id).expect("node");
+                n.state = state;
+                if state == ServerState::Looking {
+                    self.stats.elections += 1;
+                }
+                let role = self.nodes[&id].role();
+                self.log(
+                    who,
+                    role,
+                    format_args!("  state -> {state:?} epoch e{epoch}"),
+                );
+            }
+        }
+    }
+}

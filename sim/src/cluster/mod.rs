@@ -1,0 +1,373 @@
+//! The cluster: the servers (each the real core `Server`), their disks and clocks, and their
+//! lifecycle — start, tick, the events handed to them, crash, restart, pause and stall
+//! (`lifecycle`), the execution of what the core asks for (`effects`), and the client
+//! processes (`clients`).
+
+mod clients;
+mod effects;
+mod lifecycle;
+
+use crate::check::violation;
+use crate::disk::Disk;
+use crate::lines::EventLine;
+use crate::net::Channel;
+use crate::scheduler::Ev;
+use crate::world::{Who, World};
+use ensemble_core::config::Config;
+use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::server::{Event, Server};
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+#[derive(Default)]
+pub(crate) struct Nodes(Vec<Node>);
+
+impl Nodes {
+    pub(crate) fn slot(&self, id: ServerId) -> Option<usize> {
+        let i = (id as usize).checked_sub(1)?;
+        (i < self.0.len()).then_some(i)
+    }
+    /// Ids are given in order from 1.
+    pub(crate) fn insert(&mut self, id: ServerId, n: Node) {
+        assert_eq!(id as usize, self.0.len() + 1, "servers are numbered from 1");
+        self.0.push(n);
+    }
+    pub(crate) fn get(&self, id: &ServerId) -> Option<&Node> {
+        self.slot(*id).map(|i| &self.0[i])
+    }
+    pub(crate) fn get_mut(&mut self, id: &ServerId) -> Option<&mut Node> {
+        self.slot(*id).map(|i| &mut self.0[i])
+    }
+    pub(crate) fn contains_key(&self, id: &ServerId) -> bool {
+        self.slot(*id).is_some()
+    }
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ServerId> {
+        self.0.iter().map(|n| &n.id)
+    }
+    pub(crate) fn values(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<&ServerId> for Nodes {
+    type Output = Node;
+    fn index(&self, id: &ServerId) -> &Node {
+        self.get(id).expect("a server of this run")
+    }
+}
+
+pub(crate) struct Node {
+    pub(crate) id: ServerId,
+    pub(crate) observer: bool,
+    pub(crate) config: Config,
+    pub(crate) server: Option<Server>,
+    pub(crate) inc: u64,
+    pub(crate) paused_until: Option<u64>,
+    pub(crate) stalled: VecDeque<Event>,
+    /// Its quorum side (timer and quorum-channel connections) is stalled until then; its
+    /// client port still serves. Peer disconnects that arrive meanwhile wait here.
+    pub(crate) quorum_stalled_until: u64,
+    pub(crate) quorum_held: VecDeque<Event>,
+    pub(crate) disk: Disk,
+    pub(crate) clock_offset: u64,
+    pub(crate) drift_ppm: i64,
+    pub(crate) state: ServerState,
+    pub(crate) established: Option<u32>,
+    /// Serving clients (a synced learner, an established leader), and the leader it follows.
+    pub(crate) serving: bool,
+    pub(crate) following: Option<ServerId>,
+    /// The zxid of a snapshot it loaded whole from its leader (SNAP) in the step under way.
+    pub(crate) snapshot_loaded: Option<Zxid>,
+    pub(crate) applied: Zxid,
+    /// Quorum-channel connection generation per peer (bumped on every break).
+    pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
+}
+
+impl Node {
+    pub(crate) fn local_now(&self, now: u64) -> u64 {
+        let drift = (now as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
+        (self.clock_offset as i64 + now as i64 + drift).max(0) as u64
+    }
+    pub(crate) fn up(&self) -> bool {
+        self.server.is_some()
+    }
+    pub(crate) fn quorum_stalled(&self, now: u64) -> bool {
+        self.quorum_stalled_until > now
+    }
+    pub(crate) fn role(&self) -> &'static str {
+        if self.server.is_none() {
+            return "DOWN";
+        }
+        if self.paused_until.is_some() {
+            return "PAUSED";
+        }
+        match self.state {
+            ServerState::Looking => "LOOKING",
+            ServerState::Following => "FOLLOWING",
+            ServerState::Leading => "LEADING",
+            ServerState::Observing => "OBSERVING",
+        }
+    }
+}
+
+thread_local! {
+    /// The message of the last panic on this thread (set by the hook `install_panic_hook`).
+    pub static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    /// Set while the core runs under `catch_unwind`: its panics become violations.
+    static IN_CORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run core code, turning its panics into an `Err` (the message is in `LAST_PANIC`).
+pub(crate) fn in_core<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    IN_CORE.with(|c| c.set(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    IN_CORE.with(|c| c.set(false));
+    r
+}
+
+/// Keep core assertion failures out of stderr: the run reports them as violations. Panics
+/// anywhere else are reported as usual.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_CORE.with(|c| c.get()) {
+            default(info);
+            return;
+        }
+        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            s.to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic".to_string()
+        };
+        let loc = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{loc}")));
+    }));
+}
+
+impl World {
+    pub(crate) fn start_node(&mut self, id: ServerId) {
+        let now = self.sched.now;
+        let n = self.nodes.get_mut(&id).expect("node");
+        let rec = n.disk.recovered();
+        let local = n.local_now(now);
+        let result = in_core(|| Server::new(n.config.clone(), rec, local));
+        match result {
+            Ok(Ok(s)) => {
+                n.applied = s.tree().last_zxid();
+                n.state = s.state();
+                n.established = None;
+                n.server = Some(s);
+                n.inc += 1;
+                let inc = n.inc;
+                let applied = n.applied;
+                self.log(
+                    Who::N(id),
+                    "LOOKING",
+                    format_args!("start, recovered through {applied}"),
+                );
+                self.schedule(now + 1, Ev::Tick { node: id, inc });
+                self.update_quorum();
+                self.after_step(id);
+            }
+            Ok(Err(e)) => self.fail(violation(
+                "core.recover",
+                now,
+                format!("n{id} could not recover its disk: {e}"),
+            )),
+            Err(_) => {
+                let msg = LAST_PANIC
+                    .with(|p| p.borrow_mut().take())
+                    .unwrap_or_default();
+                self.fail(violation(
+                    "core.panic",
+                    now,
+                    format!("n{id} Server::new: {msg}"),
+                ));
+            }
+        }
+    }
+
+    pub(crate) fn on_tick(&mut self, id: ServerId, inc: u64) {
+        let now = self.sched.now;
+        let jitter = self.params.tick_jitter_pct;
+        let Some(n) = self.nodes.get(&id) else { return };
+        if n.inc != inc || !n.up() {
+            return;
+        }
+        let interval = n
+            .server
+            .as_ref()
+            .map(|s| s.tick_interval())
+            .unwrap_or(25)
+            .max(1);
+        // ticks come a little late or early: the process's timer is not exact
+        let spread = interval * jitter / 100;
+        let next = now + interval - spread / 2 + self.rng.range(0, spread);
+        self.schedule(next.max(now + 1), Ev::Tick { node: id, inc });
+        let n = &self.nodes[&id];
+        if n.paused_until.is_some() || n.quorum_stalled(now) {
+            return;
+        }
+        self.handle(id, Event::Tick);
+    }
+
+    /// Hand an event to a server, or hold it while the process is paused.
+    pub(crate) fn deliver(&mut self, id: ServerId, event: Event) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if !n.up() {
+            return;
+        }
+        if n.paused_until.is_some() {
+            n.stalled.push_back(event);
+            return;
+        }
+        if matches!(event, Event::PeerDisconnected { .. }) && n.quorum_stalled(self.sched.now) {
+            n.quorum_held.push_back(event);
+            return;
+        }
+        self.handle(id, event);
+    }
+
+    pub(crate) fn handle(&mut self, id: ServerId, event: Event) {
+        let now = self.sched.now;
+        if !matches!(event, Event::Tick) {
+            let role = self.nodes[&id].role();
+            self.emit(Who::N(id), role, &EventLine(&event));
+        }
+        // a SNAP or NEWLEADER from the server's leader: the sync-crash fault's moment
+        let sync_from = match &event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::NewLeader { .. },
+            }
+            | Event::Peer {
+                from,
+                msg:
+                    PeerMsg::Sync {
+                        mode: SyncMode::Snap { .. },
+                        ..
+                    },
+            } if self.nodes[&id].state != ServerState::Leading => Some(*from),
+            _ => None,
+        };
+        let mut effects = std::mem::take(&mut self.effects);
+        let n = self.nodes.get_mut(&id).expect("node");
+        let local = n.local_now(now);
+        let Some(server) = n.server.as_mut() else {
+            return;
+        };
+        let r = in_core(|| server.handle(local, event, &mut effects));
+        if r.is_err() {
+            let msg = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_default();
+            self.nodes.get_mut(&id).expect("node").server = None;
+            self.fail(violation("core.panic", now, format!("n{id}: {msg}")));
+            self.effects = effects;
+            self.effects.clear();
+            return;
+        }
+        for e in effects.drain(..) {
+            self.effect(id, e);
+            if self.nodes[&id].server.is_none() {
+                break;
+            }
+        }
+        self.effects = effects;
+        self.after_step(id);
+        if let Some(leader) = sync_from {
+            self.sync_crash(leader, id);
+        }
+    }
+
+    pub(crate) fn update_quorum(&mut self) {
+        let up = self
+            .nodes
+            .values()
+            .filter(|n| !n.observer && n.up())
+            .count() as u64;
+        let down = up * 2 <= self.params.voters;
+        match self.quorum_down.last_mut() {
+            Some((_, end)) if *end == u64::MAX => {
+                if !down {
+                    *end = self.sched.now;
+                }
+            }
+            _ => {
+                if down {
+                    self.quorum_down.push((self.sched.now, u64::MAX));
+                }
+            }
+        }
+    }
+
+    /// The leader clients can be served by: established, running (not paused, its quorum side
+    /// not stalled) and followed by a quorum of voters (itself included) that are synced with
+    /// it and running. A deposed or stalled leader that still believes it leads does not count.
+    pub(crate) fn effective_leader(&self) -> Option<ServerId> {
+        let now = self.sched.now;
+        let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
+        let quorum = self.params.voters / 2 + 1;
+        self.nodes
+            .values()
+            .filter(|n| running(n) && n.established.is_some())
+            .find(|l| {
+                let followers = self
+                    .nodes
+                    .values()
+                    .filter(|n| {
+                        !n.observer
+                            && n.id != l.id
+                            && running(n)
+                            && n.serving
+                            && n.state == ServerState::Following
+                            && n.following == Some(l.id)
+                    })
+                    .count() as u64;
+                followers + u64::from(!l.observer) >= quorum
+            })
+            .map(|n| n.id)
+    }
+
+    /// The longest leaderless window: time without an [`World::effective_leader`].
+    pub(crate) fn update_availability(&mut self) {
+        let any = self.effective_leader().is_some();
+        match (any, self.no_leader_since) {
+            (true, Some(since)) => {
+                if self.had_leader {
+                    let gap = self.sched.now - since;
+                    self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
+                    self.log(
+                        Who::Sim,
+                        "",
+                        format_args!("leader available again after {gap}ms"),
+                    );
+                }
+                self.had_leader = true;
+                self.no_leader_since = None;
+            }
+            (false, None) => self.no_leader_since = Some(self.sched.now),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn leader(&self) -> Option<ServerId> {
+        self.nodes
+            .values()
+            .filter(|n| n.up() && n.established.is_some())
+            .max_by_key(|n| n.established)
+            .map(|n| n.id)
+    }
+}
