@@ -16,7 +16,7 @@
 //!
 //! The judgement is this module's own (the ACL rules are a few lines), not the core's.
 
-use crate::check::{Reference, Violation, violation};
+use crate::check::{Claim, Reference, Violation, violation};
 use crate::rng::SimRng;
 use ensemble_core::proto::{
     Acl, AddWatchMode, CreateMode, CreateOp, EventType, Id, KeeperError, Reply, Request,
@@ -137,7 +137,7 @@ pub fn check_reply(
     };
     match reply {
         Ok(_) if !allows(&node.acl, perm, ids_now) => Err(violation(
-            "acl.no-unauthorized-access",
+            Claim::AclNoUnauthorizedAccess,
             now,
             format!(
                 "client {client} {req:?} succeeded at {z}, but {path}'s ACL {:?} does not grant {} to its identities {:?}",
@@ -147,7 +147,7 @@ pub fn check_reply(
             ),
         )),
         Err(KeeperError::NoAuth) if allows(&node.acl, perm, ids_sent) => Err(violation(
-            "acl.auth-not-applied",
+            Claim::AclAuthNotApplied,
             now,
             format!(
                 "client {client} {req:?} was refused NoAuth at {z}, but {path}'s ACL grants {} to {:?}, added before it was sent",
@@ -186,7 +186,7 @@ pub fn check_event(
         return Ok(());
     }
     Err(violation(
-        "acl.no-unauthorized-access",
+        Claim::AclNoUnauthorizedAccess,
         now,
         format!(
             "client {client} heard {:?} on {}, which no ACL it ever had lets {:?} read",
@@ -423,7 +423,7 @@ mod tests {
         };
         assert!(check_reply(0, &read, (&ok, z), &as_alice, &r, 0).is_ok());
         let v = check_reply(0, &read, (&ok, z), &as_bob, &r, 0).expect_err("bob may not read");
-        assert_eq!(v.claim, "acl.no-unauthorized-access");
+        assert_eq!(v.claim, Claim::AclNoUnauthorizedAccess);
         let ev = WatchedEvent {
             kind: EventType::NodeDataChanged,
             state: KeeperState::SyncConnected,
@@ -431,7 +431,7 @@ mod tests {
         };
         assert!(check_event(0, &ev, &alice, &r, 0).is_ok());
         let v = check_event(0, &ev, &[], &r, 0).expect_err("no identity may hear of it");
-        assert_eq!(v.claim, "acl.no-unauthorized-access");
+        assert_eq!(v.claim, Claim::AclNoUnauthorizedAccess);
     }
 
     #[test]
@@ -451,7 +451,7 @@ mod tests {
             now: &alice,
         };
         let v = check_reply(0, &set, (&refused, z), &before, &r, 0).expect_err("alice may write");
-        assert_eq!(v.claim, "acl.auth-not-applied");
+        assert_eq!(v.claim, Claim::AclAuthNotApplied);
         // added only after it was sent: the refusal is right
         let after = Identities {
             sent: &[],

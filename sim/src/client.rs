@@ -4,7 +4,7 @@
 //! watches with setWatches), runs a role (a random mix or a recipe), and checks every reply
 //! against the committed history the moment it arrives.
 
-use crate::check::{Reference, Violation, normalize, violation};
+use crate::check::{Claim, Reference, Violation, normalize, violation};
 use crate::params::{Mix, Params, Role};
 use crate::rng::SimRng;
 use ensemble_core::proto::{
@@ -521,7 +521,7 @@ impl Client {
         let same = self.session.as_ref().is_some_and(|s| s.id == r.session_id);
         if !same && self.session.is_some() {
             return Err(violation(
-                "client.session",
+                Claim::ClientSession,
                 cx.now,
                 format!(
                     "client {} reconnected with session 0x{:x} and got session 0x{:x}",
@@ -617,7 +617,7 @@ impl Client {
             .is_some_and(|p| p.xid == xid && p.request.is_write());
         if zxid > 0 && is_write && zxid < self.seen_floor {
             return Err(violation(
-                "client.fifo",
+                Claim::ClientFifo,
                 now,
                 format!(
                     "client {} session 0x{sid:x}: write xid {xid} committed at {}, yet an earlier request of this session was answered at {}: that earlier request saw this later write",
@@ -630,7 +630,7 @@ impl Client {
         if zxid > 0 {
             if zxid < self.seen_floor {
                 return Err(violation(
-                    "client.monotonic-reads",
+                    Claim::ClientMonotonicReads,
                     now,
                     format!(
                         "client {} session 0x{sid:x}: reply xid {xid} at zxid {} after it had seen {}",
@@ -642,7 +642,7 @@ impl Client {
             }
             if zxid < self.sync_floor {
                 return Err(violation(
-                    "client.sync-read",
+                    Claim::ClientSyncRead,
                     now,
                     format!(
                         "client {} session 0x{sid:x}: after sync, reply xid {xid} at zxid {} misses writes acknowledged through {} before the sync",
@@ -679,7 +679,7 @@ impl Client {
             if let Err(e) = &reply {
                 if matches!(self.role, RoleState::Admin(_)) {
                     return Err(violation(
-                        "client.super-user",
+                        Claim::ClientSuperUser,
                         now,
                         format!(
                             "client {} session 0x{sid:x}: addauth as the super user failed: {e:?}",
@@ -694,14 +694,14 @@ impl Client {
         }
         let Some(front) = self.pending.front() else {
             return Err(violation(
-                "client.fifo",
+                Claim::ClientFifo,
                 now,
                 format!("client {} got a reply to xid {xid} it never sent", self.idx),
             ));
         };
         if front.xid != xid {
             return Err(violation(
-                "client.fifo",
+                Claim::ClientFifo,
                 now,
                 format!(
                     "client {} session 0x{sid:x}: reply to xid {xid} before the reply to xid {}",
@@ -787,7 +787,7 @@ impl Client {
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
             if reply.is_ok() && !mine {
                 return Err(violation(
-                    "client.write-result",
+                    Claim::ClientWriteResult,
                     now,
                     format!(
                         "client {} session 0x{sid:x} xid {}: write acknowledged at zxid {z} but the committed txn there is {:?}",
@@ -803,7 +803,7 @@ impl Client {
                     && normalize(&exp) != normalize(reply)
                 {
                     return Err(violation(
-                        "client.write-result",
+                        Claim::ClientWriteResult,
                         now,
                         format!(
                             "client {} xid {} {:?}: reply {:?} but the committed txn {z} gives {:?}",
@@ -813,7 +813,7 @@ impl Client {
                 }
                 if zxid <= p.floor {
                     return Err(violation(
-                        "client.linearizable-writes",
+                        Claim::ClientLinearizableWrites,
                         now,
                         format!(
                             "client {} xid {}: write committed at {z}, before {} which was acknowledged before this write began",
@@ -825,7 +825,7 @@ impl Client {
                 }
                 if zxid <= self.last_write_zxid {
                     return Err(violation(
-                        "client.fifo",
+                        Claim::ClientFifo,
                         now,
                         format!(
                             "client {} session 0x{sid:x}: write xid {} at {z} ordered before its earlier write at {}",
@@ -854,7 +854,7 @@ impl Client {
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
             if relevant && got != expected {
                 return Err(violation(
-                    "client.read-value",
+                    Claim::ClientReadValue,
                     now,
                     format!(
                         "client {} {:?} answered {:?} at zxid {z}, but the committed state there is {:?}",
@@ -873,7 +873,7 @@ impl Client {
                 && zc <= seen
             {
                 return Err(violation(
-                    "client.watch-missed",
+                    Claim::ClientWatchMissed,
                     cx.now,
                     format!(
                         "client {} watch {class:?} on {path} (set at {reg}): {kind:?} committed at {zc}, yet the client got reply xid {xid} at {seen} without the event",
@@ -913,7 +913,7 @@ impl Client {
                 return Ok(());
             }
             return Err(violation(
-                "client.watch-once",
+                Claim::ClientWatchOnce,
                 cx.now,
                 format!(
                     "client {} got {:?} on {} with no watch set there (fired twice, or never set)",
@@ -930,7 +930,7 @@ impl Client {
                 .is_none()
             {
                 return Err(violation(
-                    "client.watch-once",
+                    Claim::ClientWatchOnce,
                     cx.now,
                     format!(
                         "client {} got {:?} on {path} but nothing changed there after the watch was set at {reg}",
@@ -1357,7 +1357,7 @@ impl RoleState {
                 match (req, reply) {
                     (_, Err(KeeperError::NoAuth)) => {
                         cx.shared.recipe_violation.get_or_insert(violation(
-                            "client.super-user",
+                            Claim::ClientSuperUser,
                             cx.now,
                             format!(
                                 "client {idx}, authenticated as the super user, was refused {:?} with NoAuth",
@@ -1850,7 +1850,7 @@ impl LockRole {
                         .and_then(|n| n.rsplit('/').next().map(str::to_string));
                     if lowest != mine && cx.shared.recipe_violation.is_none() {
                         cx.shared.recipe_violation = Some(violation(
-                            "recipe.two-masters",
+                            Claim::RecipeTwoMasters,
                             now,
                             format!(
                                 "client {idx} wrote as master at {z} holding {mine:?}, but the lowest candidate there was {lowest:?}"

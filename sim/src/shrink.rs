@@ -131,7 +131,7 @@ fn claim_of(r: &RunResult) -> Option<(String, String)> {
     r.violation
         .as_ref()
         .or(r.expected.as_ref())
-        .map(|v| (v.claim.clone(), v.detail.clone()))
+        .map(|v| (v.claim.to_string(), v.detail.clone()))
 }
 
 /// Claims judged at the end of a run: the run must go on to its end to break them.

@@ -259,7 +259,7 @@ impl World {
 
     pub(crate) fn fail(&mut self, v: Violation) {
         if let Some(exp) = &self.params.expect_violation
-            && *exp == v.claim
+            && exp == v.claim.as_str()
         {
             if self.expected_seen.is_none() {
                 self.log(Who::Sim, "", format_args!("EXPECTED FINDING {v}"));

@@ -1,4 +1,4 @@
-use crate::check::violation;
+use crate::check::{Claim, violation};
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
 use ensemble_core::txn::ServerId;
@@ -17,7 +17,7 @@ impl World {
         // a leader, and every server in the ensemble with it, converged
         let Some(leader) = self.leader() else {
             self.fail(violation(
-                "liveness.no-leader",
+                Claim::LivenessNoLeader,
                 now,
                 format!(
                     "no established leader {}ms after the faults healed",
@@ -30,7 +30,7 @@ impl World {
         for n in self.nodes.values() {
             if !n.up() {
                 self.fail(violation(
-                    "liveness.down",
+                    Claim::LivenessDown,
                     now,
                     format!("n{} is down at the end", n.id),
                 ));
@@ -38,7 +38,7 @@ impl World {
             }
             if n.state == ServerState::Looking {
                 self.fail(violation(
-                    "liveness.not-converged",
+                    Claim::LivenessNotConverged,
                     now,
                     format!("n{} still LOOKING {}ms after healing", n.id, now - healed),
                 ));
@@ -53,7 +53,7 @@ impl World {
             .collect();
         if !lagging.is_empty() {
             self.fail(violation(
-                "liveness.not-converged",
+                Claim::LivenessNotConverged,
                 now,
                 format!("leader n{leader} applied through {lz} but {lagging:?} differ at the end"),
             ));
@@ -65,7 +65,7 @@ impl World {
                 && now - t > bound
             {
                 self.fail(violation(
-                    "liveness.stuck-request",
+                    Claim::LivenessStuckRequest,
                     now,
                     format!("client {} has a request outstanding since t={t}ms", c.idx),
                 ));
@@ -73,7 +73,7 @@ impl World {
             }
             if !c.dead && !c.is_connected() && c.paused_until.is_none() {
                 self.fail(violation(
-                    "liveness.no-session",
+                    Claim::LivenessNoSession,
                     now,
                     format!("client {} has no connected session at the end", c.idx),
                 ));
@@ -91,7 +91,7 @@ impl World {
             && self.violation.is_none()
         {
             self.fail(violation(
-                "scenario.expected-finding",
+                Claim::ScenarioExpectedFinding,
                 now,
                 format!("the scenario expects `{exp}` to be violated, and it was not"),
             ));

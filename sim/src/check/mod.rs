@@ -6,11 +6,13 @@
 //! must match it (writes: the result of that txn; reads: the state at the reply's zxid); every
 //! watch must fire before its client sees a zxid past the change that fired it.
 
+mod claim;
 mod liveness;
 mod recipes;
 mod scenario;
 mod zab;
 
+pub use claim::{Claim, UnknownClaim};
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{
     Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
@@ -25,7 +27,7 @@ use std::rc::Rc;
 /// A broken claim: which one, when, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    pub claim: String,
+    pub claim: Claim,
     pub at_ms: u64,
     pub detail: String,
 }
@@ -36,9 +38,9 @@ impl fmt::Display for Violation {
     }
 }
 
-pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
+pub fn violation(claim: Claim, at_ms: u64, detail: String) -> Violation {
     Violation {
-        claim: claim.to_string(),
+        claim,
         at_ms,
         detail,
     }
@@ -251,7 +253,7 @@ impl Reference {
         if client_write && let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid)
         {
             return Err(violation(
-                "client.duplicate-commit",
+                Claim::ClientDuplicateCommit,
                 now,
                 format!(
                     "request cxid {} of session 0x{:x} committed twice: {} and {}",
@@ -286,7 +288,7 @@ impl Reference {
                         matches!(txn.op, TxnOp::CloseSession) && txn.session == owner;
                     if owner != 0 && !client_write && !by_owner_close {
                         return Err(violation(
-                            "client.ephemeral-lifetime",
+                            Claim::ClientEphemeralLifetime,
                             now,
                             format!(
                                 "ephemeral {} of session 0x{:x} deleted at {} while its session lives",
@@ -329,7 +331,7 @@ impl Reference {
             let left = self.tree.session_ephemerals(txn.session);
             if !left.is_empty() {
                 return Err(violation(
-                    "client.ephemeral-lifetime",
+                    Claim::ClientEphemeralLifetime,
                     now,
                     format!(
                         "session 0x{:x} closed at {} but its ephemerals remain: {:?}",
@@ -352,7 +354,7 @@ impl Reference {
     ) -> Result<(), Violation> {
         let fail = |d: String| {
             Err(violation(
-                "tree.model",
+                Claim::TreeModel,
                 now,
                 format!(
                     "after txn {} ({}): {d}",
@@ -450,7 +452,7 @@ pub fn check_delivery(
     opaque_through: Zxid,
     now: u64,
 ) -> Result<(), Violation> {
-    let fail = |detail: String| Err(violation("zab.total-order", now, detail));
+    let fail = |detail: String| Err(violation(Claim::ZabTotalOrder, now, detail));
     for w in delivered.windows(2) {
         if w[1].0 <= w[0].0 {
             return fail(format!("n{id} delivered {} after {}", w[1].0, w[0].0));
@@ -545,7 +547,7 @@ mod tests {
         zs.iter().map(|z| (Zxid(*z), 1, *z as i32)).collect()
     }
 
-    fn claim(r: Result<(), Violation>) -> Option<String> {
+    fn claim(r: Result<(), Violation>) -> Option<Claim> {
         r.err().map(|v| v.claim)
     }
 
@@ -579,8 +581,8 @@ mod tests {
         ];
         for b in bad {
             assert_eq!(
-                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)).as_deref(),
-                Some("zab.total-order"),
+                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)),
+                Some(Claim::ZabTotalOrder),
                 "{b:?}"
             );
         }

@@ -1,4 +1,4 @@
-use crate::check::{Violation, violation};
+use crate::check::{Claim, Violation, violation};
 use crate::world::{Who, World};
 use ensemble_core::proto::Request;
 use ensemble_core::zxid::Zxid;
@@ -21,7 +21,7 @@ impl World {
         }
         if token < self.resource_max {
             let (holder, t) = self.resource_last.unwrap_or((usize::MAX, 0));
-            self.fail(violation("recipe.lock-two-holders", self.sched.now, format!("client {c} acted on the resource holding the lock with node zxid {}, after client {holder} had acted holding it with node zxid {}: two holders at once", Zxid(token as u64), Zxid(t as u64))));
+            self.fail(violation(Claim::RecipeLockTwoHolders, self.sched.now, format!("client {c} acted on the resource holding the lock with node zxid {}, after client {holder} had acted holding it with node zxid {}: two holders at once", Zxid(token as u64), Zxid(t as u64))));
             return;
         }
         self.resource_max = token;
@@ -41,7 +41,7 @@ impl World {
         for (s, at) in &self.shared.expired {
             if !r.sessions_closed.contains_key(s) && r.sessions_created.contains_key(s) {
                 return Err(violation(
-                    "client.ephemeral-lifetime",
+                    Claim::ClientEphemeralLifetime,
                     now,
                     format!(
                         "session 0x{s:x} was reported expired at t={at}ms but was never closed in the committed history"
@@ -51,7 +51,7 @@ impl World {
             let left = r.tree().session_ephemerals(*s);
             if !left.is_empty() {
                 return Err(violation(
-                    "client.ephemeral-lifetime",
+                    Claim::ClientEphemeralLifetime,
                     now,
                     format!(
                         "session 0x{s:x} expired at t={at}ms but its ephemerals remain: {left:?}"
@@ -61,13 +61,13 @@ impl World {
         }
         // recipes
         if let Some(v) = &self.shared.name_violation {
-            return Err(violation("recipe.duplicate-name", now, v.clone()));
+            return Err(violation(Claim::RecipeDuplicateName, now, v.clone()));
         }
         let last = r.last;
         for name in self.shared.names.keys() {
             if r.node_at(name, last).is_none() {
                 return Err(violation(
-                    "recipe.name-lost",
+                    Claim::RecipeNameLost,
                     now,
                     format!("name {name} was given out but is gone from the final tree"),
                 ));
@@ -95,9 +95,9 @@ impl World {
                 let want = r.expected_read(&req, last);
                 if want.is_some() && w.view != want {
                     let claim = if matches!(c.role, RoleState::Monitor(_)) {
-                        "recipe.membership-view"
+                        Claim::RecipeMembershipView
                     } else {
-                        "recipe.config-stale"
+                        Claim::RecipeConfigStale
                     };
                     return Err(violation(
                         claim,

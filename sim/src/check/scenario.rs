@@ -1,4 +1,4 @@
-use crate::check::{Violation, violation};
+use crate::check::{Claim, Violation, violation};
 use crate::lines::short_req;
 use crate::world::World;
 use ensemble_core::txn::ServerId;
@@ -10,12 +10,12 @@ impl World {
         for c in &self.params.claims {
             match c.as_str() {
                 "majority-commits-during-partition" if self.partition_commits == 0 => {
-                    return Err(violation("cap.majority-unavailable", now, "no txn proposed during the partition was committed: the majority side did not make progress".into()));
+                    return Err(violation(Claim::CapMajorityUnavailable, now, "no txn proposed during the partition was committed: the majority side did not make progress".into()));
                 }
                 "unavailable-without-quorum" => {
                     if self.quorum_down.is_empty() {
                         return Err(violation(
-                            "scenario.setup",
+                            Claim::ScenarioSetup,
                             now,
                             "a quorum of voters was never down".into(),
                         ));
@@ -33,7 +33,7 @@ impl World {
                             .find(|(s, e)| *s <= o.invoked && done < *e)
                         {
                             return Err(violation(
-                                "cap.available-without-quorum",
+                                Claim::CapAvailableWithoutQuorum,
                                 now,
                                 format!(
                                     "client {} write {} was acknowledged at t={done}ms while a majority of voters was down (t={s}..{}ms)",
@@ -58,7 +58,7 @@ impl World {
                         .collect();
                     if let Some((t, e, id)) = during.first() {
                         return Err(violation(
-                            "cap.observer-cost-quorum",
+                            Claim::CapObserverCostQuorum,
                             now,
                             format!(
                                 "a new leader (n{id}, epoch {e}) had to be established at t={t}ms while only observers were faulted"
@@ -82,7 +82,7 @@ impl World {
                             .map(|n| format!("n{} {:?}", n.id, n.state))
                             .collect();
                         return Err(violation(
-                            "liveness.all-synced",
+                            Claim::LivenessAllSynced,
                             now,
                             format!(
                                 "leader n{l} has {synced} of {others} live servers synced at the end ({})",
@@ -106,14 +106,14 @@ impl World {
                         .count();
                     if let Some(z) = self.proposals.keys().find(|z| z.counter() >= u32::MAX - 1) {
                         return Err(violation(
-                            "scenario.zxid-rollover",
+                            Claim::ScenarioZxidRollover,
                             now,
                             format!("txn {z} proposed at the end of the counter"),
                         ));
                     }
                     if ended == 0 {
                         return Err(violation(
-                            "scenario.setup",
+                            Claim::ScenarioSetup,
                             now,
                             "no epoch reached the end of the zxid counter".into(),
                         ));
@@ -121,7 +121,7 @@ impl World {
                 }
                 "leader-change" if self.epoch_leaders.len() < 2 => {
                     return Err(violation(
-                        "scenario.no-leader-change",
+                        Claim::ScenarioNoLeaderChange,
                         now,
                         "the scenario expected a leader change and none happened".into(),
                     ));

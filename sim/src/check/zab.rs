@@ -1,4 +1,4 @@
-use crate::check::{Violation, violation};
+use crate::check::{Claim, Violation, violation};
 use crate::lines::{CommitLine, txn_kind};
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
@@ -51,7 +51,7 @@ impl World {
                     Some(other) if *other != id => {
                         let other = *other;
                         self.fail(violation(
-                            "zab.one-leader-per-epoch",
+                            Claim::ZabOneLeaderPerEpoch,
                             now,
                             format!("n{id} and n{other} both established as leader of epoch {e}"),
                         ));
@@ -79,7 +79,7 @@ impl World {
         if applied != prev {
             if applied < prev {
                 self.fail(violation(
-                    "zab.applied-regressed",
+                    Claim::ZabAppliedRegressed,
                     now,
                     format!(
                         "n{id} applied state went back from {prev} to {applied} without a restart"
@@ -101,8 +101,8 @@ impl World {
         }
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
-                None => self.fail(violation("zab.agreement", now, format!("n{id} applied through {applied}, a zxid the committed history does not have (history is at {})", self.reference.last))),
-                Some(r) if r != d => self.fail(violation("zab.agreement", now, format!("n{id} state at {applied} differs from the committed history's state at {applied} (digest {d:x} vs {r:x})"))),
+                None => self.fail(violation(Claim::ZabAgreement, now, format!("n{id} applied through {applied}, a zxid the committed history does not have (history is at {})", self.reference.last))),
+                Some(r) if r != d => self.fail(violation(Claim::ZabAgreement, now, format!("n{id} state at {applied} differs from the committed history's state at {applied} (digest {d:x} vs {r:x})"))),
                 _ => {}
             }
         }
@@ -163,7 +163,7 @@ impl World {
         for z in &self.shared.acked {
             if *z < bound && !has(*z) {
                 return Err(violation(
-                    "zab.acked-write-lost",
+                    Claim::ZabAckedWriteLost,
                     self.sched.now,
                     format!(
                         "n{id} established epoch {e} without the acknowledged write {z} (its log ends at {})",
@@ -177,7 +177,7 @@ impl World {
             && !has(z)
         {
             return Err(violation(
-                "zab.leader-history",
+                Claim::ZabLeaderHistory,
                 self.sched.now,
                 format!(
                     "n{id} established epoch {e} without committed txn {z} (its log ends at {})",
@@ -201,7 +201,7 @@ impl World {
             if let Some((sz, data)) = snap.filter(|s| s.0 == to) {
                 self.reference.reset_to_snapshot(sz, &data).map_err(|e| {
                     violation(
-                        "core.snapshot",
+                        Claim::CoreSnapshot,
                         now,
                         format!("n{id}'s snapshot at {sz} does not load: {e}"),
                     )
@@ -209,7 +209,7 @@ impl World {
                 return Ok(());
             }
             return Err(violation(
-                "zab.applied-unlogged",
+                Claim::ZabAppliedUnlogged,
                 now,
                 format!(
                     "n{id} applied through {to} but its log does not hold the txns after {from}"
@@ -227,7 +227,7 @@ impl World {
                 .collect();
             if (holders.len() as u64) < quorum_needed {
                 return Err(violation(
-                    "zab.commit-without-quorum",
+                    Claim::ZabCommitWithoutQuorum,
                     now,
                     format!(
                         "txn {} ({}) committed while durable only on {:?} of {} voters",
@@ -251,7 +251,7 @@ impl World {
                         .collect();
                     if (side.len() as u64) < quorum_needed {
                         return Err(violation(
-                            "cap.minority-commit",
+                            Claim::CapMinorityCommit,
                             now,
                             format!(
                                 "during partition {}, n{id} committed {} with only {:?} on its side",

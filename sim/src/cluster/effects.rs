@@ -1,4 +1,4 @@
-use crate::check::violation;
+use crate::check::{Claim, violation};
 use crate::lines::{AppendLine, ReplyLine, SendLine, txn_kind};
 use crate::net::QUORUM;
 use crate::scheduler::Ev;
@@ -89,7 +89,7 @@ impl World {
                         // the same allocation is the same txn; else compare
                         Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
                             let v = violation(
-                                "zab.zxid-unique",
+                                Claim::ZabZxidUnique,
                                 now,
                                 format!(
                                     "n{id} logged txn {} as {}, but {} was proposed as {}",
@@ -114,7 +114,7 @@ impl World {
                     && first.zxid <= last.txn.zxid
                 {
                     let v = violation(
-                        "zab.log-order",
+                        Claim::ZabLogOrder,
                         now,
                         format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
                     );

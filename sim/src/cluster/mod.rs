@@ -7,7 +7,7 @@ mod clients;
 mod effects;
 mod lifecycle;
 
-use crate::check::violation;
+use crate::check::{Claim, violation};
 use crate::disk::Disk;
 use crate::lines::EventLine;
 use crate::net::Channel;
@@ -180,7 +180,7 @@ impl World {
                 self.after_step(id);
             }
             Ok(Err(e)) => self.fail(violation(
-                "core.recover",
+                Claim::CoreRecover,
                 now,
                 format!("n{id} could not recover its disk: {e}"),
             )),
@@ -189,7 +189,7 @@ impl World {
                     .with(|p| p.borrow_mut().take())
                     .unwrap_or_default();
                 self.fail(violation(
-                    "core.panic",
+                    Claim::CorePanic,
                     now,
                     format!("n{id} Server::new: {msg}"),
                 ));
@@ -274,7 +274,7 @@ impl World {
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_default();
             self.nodes.get_mut(&id).expect("node").server = None;
-            self.fail(violation("core.panic", now, format!("n{id}: {msg}")));
+            self.fail(violation(Claim::CorePanic, now, format!("n{id}: {msg}")));
             self.effects = effects;
             self.effects.clear();
             return;
