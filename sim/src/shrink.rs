@@ -311,26 +311,12 @@ fn world_candidates(p: &Params, with_faults: bool) -> Vec<(String, Params)> {
     let mut v: Vec<(String, Params)> = Vec::new();
     if with_faults {
         let r = &p.random;
-        let kinds: [(&str, Edit<FaultRates>); 12] = [
-            ("partition", |r| r.partition_every = 0),
-            ("clog", |r| r.clog_every = 0),
-            ("swizzle-clog", |r| r.swizzle_every = 0),
-            ("reset", |r| r.reset_every = 0),
-            ("client-reset", |r| r.client_reset_every = 0),
-            ("crash", |r| r.crash_every = 0),
-            ("pause", |r| r.pause_every = 0),
-            ("stall", |r| r.stall_every = 0),
-            ("spike", |r| r.spike_every = 0),
-            ("client-pause", |r| r.client_pause_every = 0),
-            ("client-crash", |r| r.client_crash_every = 0),
-            ("client-close", |r| r.client_close_every = 0),
-        ];
         let on = r.names();
-        for (name, off) in kinds {
-            if on.contains(&name) {
+        for f in &crate::faults::FAULTS {
+            if on.contains(&f.name) {
                 let mut q = p.clone();
-                off(&mut q.random);
-                v.push((format!("no {name} faults"), q));
+                (f.off)(&mut q.random);
+                v.push((format!("no {} faults", f.name), q));
             }
         }
         for i in 0..p.schedule.len() {
