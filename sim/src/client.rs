@@ -777,11 +777,18 @@ impl Client {
         let sid = self.session_id();
         let z = Zxid(zxid.max(0) as u64);
         let sent = &self.auth_ids[..p.auths.min(self.auth_ids.len())];
-        let ids = crate::acl::Identities {
+        let ids = crate::check::acl::Identities {
             sent,
             now: &self.auth_ids,
         };
-        crate::acl::check_reply(self.idx, &p.request, (reply, zxid), &ids, cx.reference, now)?;
+        crate::check::acl::check_reply(
+            self.idx,
+            &p.request,
+            (reply, zxid),
+            &ids,
+            cx.reference,
+            now,
+        )?;
         if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
             let info = cx.reference.txns.get(&z);
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
@@ -890,7 +897,7 @@ impl Client {
         if ev.kind == EventType::None {
             return Ok(());
         }
-        crate::acl::check_event(self.idx, &ev, &self.auth_ids, cx.reference, cx.now)?;
+        crate::check::acl::check_event(self.idx, &ev, &self.auth_ids, cx.reference, cx.now)?;
         let mut matched = Vec::new();
         for ((path, class), reg) in &self.watches {
             if *path == ev.path && class.kinds().contains(&ev.kind) {
@@ -992,7 +999,7 @@ pub enum RoleState {
     ConfigWriter(WriterRole),
     ConfigReader(WatchRole),
     Naming(NamingRole),
-    Acl(crate::acl::AclRole),
+    Acl(crate::check::acl::AclRole),
     Admin(AdminRole),
 }
 
@@ -1154,7 +1161,7 @@ impl RoleState {
                 parent_ok: false,
                 in_flight: false,
             }),
-            Role::Acl => RoleState::Acl(crate::acl::AclRole::new()),
+            Role::Acl => RoleState::Acl(crate::check::acl::AclRole::new()),
             Role::Admin => RoleState::Admin(AdminRole {
                 n: 0,
                 exists: false,

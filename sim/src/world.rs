@@ -88,7 +88,7 @@ pub struct Stats {
     pub lock_acquisitions: u64,
     pub resource_rejected: u64,
     /// How the linearizability search went (segments, long ones, checked read by read).
-    pub wgl: crate::wgl::WglStats,
+    pub wgl: crate::check::wgl::WglStats,
 }
 
 pub struct World {
@@ -108,7 +108,7 @@ pub struct World {
     pub(crate) shared: Shared,
     pub reference: Reference,
     /// `session.no-write-after-close`, `client.no-ok-after-close`.
-    pub(crate) sessions: crate::check_session::SessionClaims,
+    pub(crate) sessions: crate::check::session::SessionClaims,
     pub trace: Trace,
     /// Every proposed txn (shared with the disks that log it), with when it was first logged.
     pub(crate) proposals: BTreeMap<Zxid, (Arc<Txn>, u64)>,
@@ -206,7 +206,7 @@ impl World {
         let sync_crash_rng = (params.sync_crash > 0.0).then(|| rng.fork());
         World {
             reference: Reference::new(plant),
-            sessions: crate::check_session::SessionClaims::new(),
+            sessions: crate::check::session::SessionClaims::new(),
             plant,
             sched: Scheduler::default(),
             rng,

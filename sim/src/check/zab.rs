@@ -1,9 +1,17 @@
+//! ZAB safety, checked after every step of every server: one established leader per epoch,
+//! a zxid names one txn, agreement (digests at equal zxids), commit only once a quorum holds
+//! a txn durably, a new leader's history holds every acknowledged write and committed txn of
+//! earlier epochs, applied state never goes back, and delivery in one total order.
+
+use super::TxnInfo;
 use crate::check::{Claim, Violation, violation};
 use crate::lines::{CommitLine, txn_kind};
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
+use ensemble_core::proto::SessionId;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl World {
@@ -238,33 +246,149 @@ impl World {
                     ),
                 ));
             }
-            // CAP: during a partition, a txn proposed after it began commits only with a
-            // quorum on the committing server's side
-            if let Some(since) = self.net.partition_since {
-                let proposed = self.proposals.get(&t.zxid).map(|p| p.1).unwrap_or(0);
-                if proposed >= since {
-                    self.partition_commits += 1;
-                    let side: Vec<ServerId> = holders
-                        .iter()
-                        .copied()
-                        .filter(|h| *h == id || !self.net.partitioned_from(*h, id))
-                        .collect();
-                    if (side.len() as u64) < quorum_needed {
-                        return Err(violation(
-                            Claim::CapMinorityCommit,
-                            now,
-                            format!(
-                                "during partition {}, n{id} committed {} with only {:?} on its side",
-                                self.net.partition_desc, t.zxid, side
-                            ),
-                        ));
-                    }
-                }
-            }
+            self.check_partition_commit(id, &t, &holders, quorum_needed)?;
             self.emit(Who::Ref, "", &CommitLine(&t));
             self.reference.apply(&t, now)?;
             self.sessions.on_commit(&t, now)?;
         }
         Ok(())
+    }
+}
+
+/// One txn as a server delivered it: its zxid and the request it carries.
+pub type Delivered = (Zxid, SessionId, i32);
+
+/// `zab.total-order`, on what a server actually delivered: `delivered` (in delivery order) are
+/// the txns it applied after `after`. They must come in strictly increasing zxid order and be
+/// exactly the committed sequence over that range, none skipped, none added, each the committed
+/// txn of its zxid: every server then delivers a prefix of one total order. History at or below
+/// `opaque_through` came in a snapshot and is not compared.
+pub fn check_delivery(
+    id: u64,
+    after: Zxid,
+    delivered: &[Delivered],
+    committed: &BTreeMap<Zxid, TxnInfo>,
+    opaque_through: Zxid,
+    now: u64,
+) -> Result<(), Violation> {
+    let fail = |detail: String| Err(violation(Claim::ZabTotalOrder, now, detail));
+    for w in delivered.windows(2) {
+        if w[1].0 <= w[0].0 {
+            return fail(format!("n{id} delivered {} after {}", w[1].0, w[0].0));
+        }
+    }
+    let Some(last) = delivered.last().map(|d| d.0) else {
+        return Ok(());
+    };
+    let from = after.max(opaque_through);
+    let mut want = committed.range(from..=last).filter(|(z, _)| **z > from);
+    let mut got = delivered.iter().filter(|d| d.0 > from);
+    loop {
+        match (got.next(), want.next()) {
+            (None, None) => return Ok(()),
+            (Some(g), Some((w, info))) => {
+                if g.0 != *w {
+                    return if g.0 > *w {
+                        fail(format!(
+                            "n{id} delivered {} without the committed txn {w} before it",
+                            g.0
+                        ))
+                    } else {
+                        fail(format!(
+                            "n{id} delivered {}, which is not in the committed order (next committed is {w})",
+                            g.0
+                        ))
+                    };
+                }
+                if (g.1, g.2) != (info.session, info.cxid) {
+                    return fail(format!(
+                        "n{id} delivered at {w} request cxid {} of session 0x{:x}, but the committed txn at {w} is cxid {} of session 0x{:x}",
+                        g.2, g.1, info.cxid, info.session
+                    ));
+                }
+            }
+            (Some(g), None) => {
+                return fail(format!(
+                    "n{id} delivered {}, which is not in the committed order",
+                    g.0
+                ));
+            }
+            (None, Some((w, _))) => {
+                return fail(format!(
+                    "n{id} delivered through {last} without the committed txn {w}"
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Claim;
+
+    fn committed(zs: &[u64]) -> BTreeMap<Zxid, TxnInfo> {
+        zs.iter()
+            .map(|z| {
+                (
+                    Zxid(*z),
+                    TxnInfo {
+                        session: 1,
+                        cxid: *z as i32,
+                        client_write: true,
+                        reply: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn d(zs: &[u64]) -> Vec<Delivered> {
+        zs.iter().map(|z| (Zxid(*z), 1, *z as i32)).collect()
+    }
+
+    fn claim(r: Result<(), Violation>) -> Option<Claim> {
+        r.err().map(|v| v.claim)
+    }
+
+    #[test]
+    fn delivery_in_the_committed_order_passes() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[1, 2, 3]), &c, Zxid(0), 0)),
+            None
+        );
+        assert_eq!(
+            claim(check_delivery(1, Zxid(3), &d(&[5, 8]), &c, Zxid(0), 0)),
+            None
+        );
+        // a snapshot covered the start
+        assert_eq!(
+            claim(check_delivery(1, Zxid(0), &d(&[5]), &c, Zxid(3), 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_delivery_is_a_total_order_violation() {
+        let c = committed(&[1, 2, 3, 5, 8]);
+        let bad: [&[u64]; 5] = [
+            &[1, 3],    // skipped 2
+            &[2, 1],    // out of order
+            &[1, 2, 4], // 4 was never committed
+            &[1, 1],    // twice
+            &[9],       // past everything committed
+        ];
+        for b in bad {
+            assert_eq!(
+                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)),
+                Some(Claim::ZabTotalOrder),
+                "{b:?}"
+            );
+        }
+        // the right zxid carrying another request
+        let mut other = d(&[1, 2]);
+        other[1].2 = 77;
+        assert!(check_delivery(1, Zxid(0), &other, &c, Zxid(0), 0).is_err());
     }
 }
