@@ -3,8 +3,12 @@
 //! (`impl Client` below), and at the end of a run, ephemerals of expired sessions and the
 //! linearizability search over every key's history (`wgl`).
 
-use crate::check::{Claim, Violation, violation};
+use crate::check::{Claim, Violation, normalize, violation};
+use crate::client::session::Pending;
+use crate::client::{Client, Ctx};
 use crate::world::World;
+use ensemble_core::proto::{KeeperError, Reply, Request};
+use ensemble_core::zxid::Zxid;
 
 impl World {
     /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the
@@ -55,6 +59,137 @@ impl World {
             &mut self.stats.wgl,
         ) {
             return Err(v);
+        }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Check one reply against the committed history: ACLs, a write's result and order
+    /// (`client.write-result`, `client.linearizable-writes`, `client.fifo`) and a read's
+    /// value (`client.read-value`); a successful sync raises the session's floors.
+    pub(crate) fn check_reply(
+        &mut self,
+        cx: &mut Ctx,
+        p: &Pending,
+        zxid: i64,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        let now = cx.now;
+        let sid = self.session_id();
+        let z = Zxid(zxid.max(0) as u64);
+        let sent = &self.auth_ids[..p.auths.min(self.auth_ids.len())];
+        let ids = crate::check::acl::Identities {
+            sent,
+            now: &self.auth_ids,
+        };
+        crate::check::acl::check_reply(
+            self.idx,
+            &p.request,
+            (reply, zxid),
+            &ids,
+            cx.reference,
+            now,
+        )?;
+        if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
+            let info = cx.reference.txns.get(&z);
+            let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
+            if reply.is_ok() && !mine {
+                return Err(violation(
+                    Claim::ClientWriteResult,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x} xid {}: write acknowledged at zxid {z} but the committed txn there is {:?}",
+                        self.idx,
+                        p.xid,
+                        info.map(|t| (format!("0x{:x}", t.session), t.cxid))
+                    ),
+                ));
+            }
+            if mine {
+                let expected = info.and_then(|t| t.reply.clone());
+                if let Some(exp) = expected
+                    && normalize(&exp) != normalize(reply)
+                {
+                    return Err(violation(
+                        Claim::ClientWriteResult,
+                        now,
+                        format!(
+                            "client {} xid {} {:?}: reply {:?} but the committed txn {z} gives {:?}",
+                            self.idx, p.xid, p.request, reply, exp
+                        ),
+                    ));
+                }
+                if zxid <= p.floor {
+                    return Err(violation(
+                        Claim::ClientLinearizableWrites,
+                        now,
+                        format!(
+                            "client {} xid {}: write committed at {z}, before {} which was acknowledged before this write began",
+                            self.idx,
+                            p.xid,
+                            Zxid(p.floor as u64)
+                        ),
+                    ));
+                }
+                if zxid <= self.last_write_zxid {
+                    return Err(violation(
+                        Claim::ClientFifo,
+                        now,
+                        format!(
+                            "client {} session 0x{sid:x}: write xid {} at {z} ordered before its earlier write at {}",
+                            self.idx,
+                            p.xid,
+                            Zxid(self.last_write_zxid as u64)
+                        ),
+                    ));
+                }
+                self.last_write_zxid = zxid;
+                if zxid > cx.shared.max_acked {
+                    cx.shared.max_acked = zxid;
+                }
+                cx.shared.acked.push(z);
+                if cx.shared.last_write_ok > 0 {
+                    let gap = now - cx.shared.last_write_ok;
+                    cx.shared.max_write_gap = cx.shared.max_write_gap.max(gap);
+                }
+                cx.shared.last_write_ok = now;
+            }
+        } else if matches!(p.request, Request::Sync { .. }) && reply.is_ok() {
+            self.sync_floor = self.sync_floor.max(p.floor);
+            self.synced_at = self.synced_at.max(Some(p.invoked));
+        } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
+            let got = normalize(reply);
+            let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
+            if relevant && got != expected {
+                return Err(violation(
+                    Claim::ClientReadValue,
+                    now,
+                    format!(
+                        "client {} {:?} answered {:?} at zxid {z}, but the committed state there is {:?}",
+                        self.idx, p.request, got, expected
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// No registered watch may lag behind what the client has seen.
+    pub(crate) fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
+        for ((path, class), reg) in &self.watches {
+            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds())
+                && zc <= seen
+            {
+                return Err(violation(
+                    Claim::ClientWatchMissed,
+                    cx.now,
+                    format!(
+                        "client {} watch {class:?} on {path} (set at {reg}): {kind:?} committed at {zc}, yet the client got reply xid {xid} at {seen} without the event",
+                        self.idx
+                    ),
+                ));
+            }
         }
         Ok(())
     }
