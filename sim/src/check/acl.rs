@@ -172,6 +172,7 @@ mod tests {
     use super::*;
     use crate::check::Reference;
     use crate::client::roles::acl::{digest_id, subtree_acl};
+    use ensemble_core::proto::{CreateMode, CreateOp, Id};
     use ensemble_core::proto::{KeeperState, Response, Stat};
     use ensemble_core::txn::{Origin, Txn, TxnOp};
 
