@@ -15,12 +15,11 @@ use crate::rng::SimRng;
 use crate::scheduler::Ev;
 use crate::scheduler::Scheduler;
 use crate::trace::{Line, Trace};
-use crate::transport::chname;
 use crate::transport::client::{CConn, S2C};
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::peer::ServerState;
 use ensemble_core::plant::Plant;
-use ensemble_core::server::{ConnId, Effect, Event};
+use ensemble_core::server::{ConnId, Effect};
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, VecDeque};
@@ -331,32 +330,7 @@ impl World {
             Ev::Tick { node, inc } => self.on_tick(node, inc),
             Ev::Pump { from, to, ch } => self.pump(from, to, ch),
             Ev::ClientPump { conn, to_server } => self.client_pump(conn, to_server),
-            Ev::Fsync { node, inc, upto } => {
-                let n = self.nodes.get_mut(&node).expect("node");
-                if n.inc != inc || !n.up() {
-                    return;
-                }
-                n.disk.fsync_in_flight = false;
-                let through = n.disk.fsync(upto);
-                if n.disk.last_seq() > upto {
-                    // appends arrived while this fsync ran: the next one covers them
-                    n.disk.fsync_in_flight = true;
-                    let next = n.disk.last_seq();
-                    let (lo, hi) = self.params.fsync_ms;
-                    let d = self.rng.range(lo, hi);
-                    self.schedule(
-                        self.sched.now + d,
-                        Ev::Fsync {
-                            node,
-                            inc,
-                            upto: next,
-                        },
-                    );
-                }
-                if let Some(through) = through {
-                    self.deliver(node, Event::Persisted { through });
-                }
-            }
+            Ev::Fsync { node, inc, upto } => self.fsync_done(node, inc, upto),
             Ev::Deliver { node, inc, event } => {
                 if self.nodes[&node].inc == inc {
                     self.deliver(node, *event);
@@ -371,68 +345,18 @@ impl World {
                 }
             }
             Ev::ClientResume { client } => self.client_resume(client),
-            Ev::ClientRevive { client } => {
-                if self.clients[client].dead {
-                    self.clients[client].reincarnate();
-                    self.log(
-                        Who::C(client),
-                        "",
-                        format_args!("client restarts (new session)"),
-                    );
-                    self.wake_client_at(client, self.sched.now);
-                }
-            }
+            Ev::ClientRevive { client } => self.client_revive(client),
             Ev::TcpTimeout {
                 a,
                 b,
                 ch,
                 generation,
-            } => {
-                let still = self.net.blocked(a, b, self.sched.now)
-                    || self.net.blocked(b, a, self.sched.now);
-                let g = self
-                    .nodes
-                    .get(&a)
-                    .and_then(|n| n.gens.get(&(b, ch)).copied())
-                    .unwrap_or(0);
-                if still && g == generation {
-                    self.log(
-                        Who::Net,
-                        "",
-                        format_args!("tcp timeout n{a}<->n{b} {}", chname(ch)),
-                    );
-                    self.break_peer_conn(a, b, ch);
-                }
-            }
+            } => self.tcp_timeout(a, b, ch, generation),
             Ev::Scheduled(action) => self.apply_fault(action),
             Ev::Random(kind) => self.random_fault(kind),
-            Ev::Lane { lane, idx } => {
-                // as a drawn fault: the next of its lane is scheduled first, then it acts
-                if let Some(next) = self.lanes[lane].get(idx + 1) {
-                    let at = next.at_ms.max(self.sched.now);
-                    self.schedule(at, Ev::Lane { lane, idx: idx + 1 });
-                }
-                let action = self.lanes[lane][idx].action.clone();
-                self.do_fault(action);
-            }
-            Ev::HealPartition { id } => {
-                if self.net.partition_id == id && self.net.partitioned() {
-                    self.log(Who::Net, "", format_args!("partition heals"));
-                    self.net.heal_partition();
-                    self.unblocked();
-                }
-            }
-            Ev::Unclog { from, to } => {
-                if self
-                    .net
-                    .clogs
-                    .get(&(from, to))
-                    .is_some_and(|u| *u <= self.sched.now)
-                {
-                    self.net.clogs.remove(&(from, to));
-                    self.unblocked();
-                }
-            }
+            Ev::Lane { lane, idx } => self.lane_step(lane, idx),
+            Ev::HealPartition { id } => self.heal_partition(id),
+            Ev::Unclog { from, to } => self.unclog(from, to),
             Ev::Flap => self.flap(),
             Ev::Resource {
                 client,

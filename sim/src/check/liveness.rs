@@ -1,10 +1,89 @@
+//! Liveness: while the faults run, the longest leaderless window (time without a leader
+//! clients can be served by) and when a quorum of voters was down; after they heal, within a
+//! bound, a leader, every server up, synced and converged, every client in session and no
+//! request outstanding (`liveness.*`).
+
 use crate::check::{Claim, violation};
+use crate::cluster::Node;
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 
 impl World {
+    /// Track when fewer than a quorum of voters are up (`unavailable-without-quorum`).
+    pub(crate) fn update_quorum(&mut self) {
+        let up = self
+            .nodes
+            .values()
+            .filter(|n| !n.observer && n.up())
+            .count() as u64;
+        let down = up * 2 <= self.params.voters;
+        match self.quorum_down.last_mut() {
+            Some((_, end)) if *end == u64::MAX => {
+                if !down {
+                    *end = self.sched.now;
+                }
+            }
+            _ => {
+                if down {
+                    self.quorum_down.push((self.sched.now, u64::MAX));
+                }
+            }
+        }
+    }
+
+    /// The leader clients can be served by: established, running (not paused, its quorum side
+    /// not stalled) and followed by a quorum of voters (itself included) that are synced with
+    /// it and running. A deposed or stalled leader that still believes it leads does not count.
+    pub(crate) fn effective_leader(&self) -> Option<ServerId> {
+        let now = self.sched.now;
+        let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
+        let quorum = self.params.voters / 2 + 1;
+        self.nodes
+            .values()
+            .filter(|n| running(n) && n.established.is_some())
+            .find(|l| {
+                let followers = self
+                    .nodes
+                    .values()
+                    .filter(|n| {
+                        !n.observer
+                            && n.id != l.id
+                            && running(n)
+                            && n.serving
+                            && n.state == ServerState::Following
+                            && n.following == Some(l.id)
+                    })
+                    .count() as u64;
+                followers + u64::from(!l.observer) >= quorum
+            })
+            .map(|n| n.id)
+    }
+
+    /// The longest leaderless window: time without an [`World::effective_leader`].
+    pub(crate) fn update_availability(&mut self) {
+        let any = self.effective_leader().is_some();
+        match (any, self.no_leader_since) {
+            (true, Some(since)) => {
+                if self.had_leader {
+                    let gap = self.sched.now - since;
+                    self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
+                    self.log(
+                        Who::Sim,
+                        "",
+                        format_args!("leader available again after {gap}ms"),
+                    );
+                }
+                self.had_leader = true;
+                self.no_leader_since = None;
+            }
+            (false, None) => self.no_leader_since = Some(self.sched.now),
+            _ => {}
+        }
+    }
+
+    /// The end of the run: liveness, then the end-of-run checks and the scenario's claims.
     pub(crate) fn finish(&mut self) {
         let now = self.sched.now;
         self.log(

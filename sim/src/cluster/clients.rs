@@ -256,4 +256,17 @@ impl World {
             Ev::ClientRevive { client: c },
         );
     }
+
+    /// A crashed client's replacement process starts (a new session).
+    pub(crate) fn client_revive(&mut self, client: usize) {
+        if self.clients[client].dead {
+            self.clients[client].reincarnate();
+            self.log(
+                Who::C(client),
+                "",
+                format_args!("client restarts (new session)"),
+            );
+            self.wake_client_at(client, self.sched.now);
+        }
+    }
 }

@@ -5,7 +5,7 @@ use crate::scheduler::Ev;
 use crate::transport::client::S2C;
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
-use ensemble_core::server::Effect;
+use ensemble_core::server::{Effect, Event};
 use ensemble_core::txn::ServerId;
 use std::sync::Arc;
 
@@ -194,6 +194,35 @@ impl World {
                     format_args!("  state -> {state:?} epoch e{epoch}"),
                 );
             }
+        }
+    }
+
+    /// An fsync completes: what it covered is durable (the core hears `Persisted`), and
+    /// appends made while it ran get the next one (group commit).
+    pub(crate) fn fsync_done(&mut self, node: ServerId, inc: u64, upto: u64) {
+        let n = self.nodes.get_mut(&node).expect("node");
+        if n.inc != inc || !n.up() {
+            return;
+        }
+        n.disk.fsync_in_flight = false;
+        let through = n.disk.fsync(upto);
+        if n.disk.last_seq() > upto {
+            // appends arrived while this fsync ran: the next one covers them
+            n.disk.fsync_in_flight = true;
+            let next = n.disk.last_seq();
+            let (lo, hi) = self.params.fsync_ms;
+            let d = self.rng.range(lo, hi);
+            self.schedule(
+                self.sched.now + d,
+                Ev::Fsync {
+                    node,
+                    inc,
+                    upto: next,
+                },
+            );
+        }
+        if let Some(through) = through {
+            self.deliver(node, Event::Persisted { through });
         }
     }
 }

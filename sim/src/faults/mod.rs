@@ -272,6 +272,17 @@ impl World {
         });
         self.do_fault(action);
     }
+
+    /// Step `idx` of a lane of the schedule, as a drawn fault: the next of its lane is
+    /// scheduled first, then it acts.
+    pub(crate) fn lane_step(&mut self, lane: usize, idx: usize) {
+        if let Some(next) = self.lanes[lane].get(idx + 1) {
+            let at = next.at_ms.max(self.sched.now);
+            self.schedule(at, Ev::Lane { lane, idx: idx + 1 });
+        }
+        let action = self.lanes[lane][idx].action.clone();
+        self.do_fault(action);
+    }
 }
 
 #[cfg(test)]

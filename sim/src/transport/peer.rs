@@ -165,6 +165,47 @@ impl World {
         }
         self.unblocked();
     }
+
+    /// A blocked path's TCP connection gives up, if still blocked and not broken since.
+    pub(crate) fn tcp_timeout(&mut self, a: ServerId, b: ServerId, ch: Channel, generation: u64) {
+        let still =
+            self.net.blocked(a, b, self.sched.now) || self.net.blocked(b, a, self.sched.now);
+        let g = self
+            .nodes
+            .get(&a)
+            .and_then(|n| n.gens.get(&(b, ch)).copied())
+            .unwrap_or(0);
+        if still && g == generation {
+            self.log(
+                Who::Net,
+                "",
+                format_args!("tcp timeout n{a}<->n{b} {}", chname(ch)),
+            );
+            self.break_peer_conn(a, b, ch);
+        }
+    }
+
+    /// A partition's time is up (unless another replaced it).
+    pub(crate) fn heal_partition(&mut self, id: u64) {
+        if self.net.partition_id == id && self.net.partitioned() {
+            self.log(Who::Net, "", format_args!("partition heals"));
+            self.net.heal_partition();
+            self.unblocked();
+        }
+    }
+
+    /// A clog's time is up (unless a later one extended it).
+    pub(crate) fn unclog(&mut self, from: ServerId, to: ServerId) {
+        if self
+            .net
+            .clogs
+            .get(&(from, to))
+            .is_some_and(|u| *u <= self.sched.now)
+        {
+            self.net.clogs.remove(&(from, to));
+            self.unblocked();
+        }
+    }
 }
 
 pub(crate) fn chname(ch: Channel) -> &'static str {
