@@ -1,3 +1,7 @@
+//! Recipe claims (ZooKeeper's "Recipes and Solutions"): the lock's external resource sees
+//! holders in order (`recipe.lock-two-holders`; the fenced lock rejects stale tokens), and at
+//! the end names are unique and kept, monitors and config readers current.
+
 use crate::check::{Claim, Violation, violation};
 use crate::world::{Who, World};
 use ensemble_core::proto::Request;

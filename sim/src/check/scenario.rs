@@ -1,3 +1,8 @@
+//! The claims a scenario file names under `[claims] check` (see `scenario::SCENARIO_CLAIMS`):
+//! the majority commits during a partition, no write without a quorum, an observer's loss
+//! keeps the quorum, every server synced at the end, the zxid counter's rollover, a leader
+//! change.
+
 use crate::check::{Claim, Violation, violation};
 use crate::lines::short_req;
 use crate::world::World;

@@ -253,6 +253,51 @@ impl World {
         }
         Ok(())
     }
+
+    /// `zab.zxid-unique` and `zab.log-order` on an append by server `id`, before it reaches
+    /// the disk: each zxid names the txn first proposed with it (recorded here, with when),
+    /// and the append continues the log in zxid order.
+    pub(crate) fn check_append(
+        &mut self,
+        id: ServerId,
+        txns: &[Arc<Txn>],
+    ) -> Result<(), Violation> {
+        let now = self.sched.now;
+        for t in txns {
+            match self.proposals.get(&t.zxid) {
+                // the same allocation is the same txn; else compare
+                Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
+                    return Err(violation(
+                        Claim::ZabZxidUnique,
+                        now,
+                        format!(
+                            "n{id} logged txn {} as {}, but {} was proposed as {}",
+                            t.zxid,
+                            txn_kind(t),
+                            t.zxid,
+                            txn_kind(p)
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.proposals.insert(t.zxid, (Arc::clone(t), now));
+                }
+            }
+        }
+        let n = &self.nodes[&id];
+        if let Some(last) = n.disk.log.last()
+            && let Some(first) = txns.first()
+            && first.zxid <= last.txn.zxid
+        {
+            return Err(violation(
+                Claim::ZabLogOrder,
+                now,
+                format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One txn as a server delivered it: its zxid and the request it carries.

@@ -1,3 +1,7 @@
+//! The client processes: waking them, running their callbacks with a context, carrying out
+//! what they ask for (connections, requests, closes, actions on the lock recipe's resource),
+//! delivering what their connections bring, and pausing, crashing and reviving them.
+
 use crate::check::Violation;
 use crate::client::{Client, ClientOut, Ctx};
 use crate::lines::{ClientReplyLine, ClientSendLine};

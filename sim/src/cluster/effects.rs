@@ -1,5 +1,8 @@
-use crate::check::{Claim, violation};
-use crate::lines::{AppendLine, ReplyLine, SendLine, txn_kind};
+//! Executing the core's effects for one server: the simulator's interpreter of `Effect`,
+//! onto the simulated disk (`disk.rs`), the links (`transport`) and the scheduler: the one
+//! place the simulator executes the core's output.
+
+use crate::lines::{AppendLine, ReplyLine, SendLine};
 use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
@@ -7,9 +10,12 @@ use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
 use ensemble_core::server::{Effect, Event};
 use ensemble_core::txn::ServerId;
-use std::sync::Arc;
 
 impl World {
+    /// Carry out one effect of server `id`'s step: sends, replies and watch events onto the
+    /// transport, log appends, truncations, snapshots and epochs onto its disk, fsyncs
+    /// scheduled (one in flight, group commit), its state change recorded. This is the
+    /// simulator's one interpreter of the core's output.
     pub(crate) fn effect(&mut self, id: ServerId, e: Effect) {
         let now = self.sched.now;
         let who = Who::N(id);
@@ -84,43 +90,11 @@ impl World {
                     };
                     self.emit(who, role, &line);
                 }
-                for t in &txns {
-                    match self.proposals.get(&t.zxid) {
-                        // the same allocation is the same txn; else compare
-                        Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
-                            let v = violation(
-                                Claim::ZabZxidUnique,
-                                now,
-                                format!(
-                                    "n{id} logged txn {} as {}, but {} was proposed as {}",
-                                    t.zxid,
-                                    txn_kind(t),
-                                    t.zxid,
-                                    txn_kind(p)
-                                ),
-                            );
-                            self.fail(v);
-                            return;
-                        }
-                        Some(_) => {}
-                        None => {
-                            self.proposals.insert(t.zxid, (Arc::clone(t), now));
-                        }
-                    }
-                }
-                let n = self.nodes.get_mut(&id).expect("node");
-                if let Some(last) = n.disk.log.last()
-                    && let Some(first) = txns.first()
-                    && first.zxid <= last.txn.zxid
-                {
-                    let v = violation(
-                        Claim::ZabLogOrder,
-                        now,
-                        format!("n{id} appended {} after {}", first.zxid, last.txn.zxid),
-                    );
+                if let Err(v) = self.check_append(id, &txns) {
                     self.fail(v);
                     return;
                 }
+                let n = self.nodes.get_mut(&id).expect("node");
                 let upto = n.disk.append(&txns);
                 // group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight
                 // at a time; appends made meanwhile ride on the next one

@@ -1,3 +1,8 @@
+//! A server's process lifecycle: crash (volatile state gone, the disk keeps what it keeps),
+//! restart from the simulated disk, pause (the process runs nothing, then resumes with a stale
+//! view, timer or sockets first) and stall (its quorum side stops while its client port
+//! serves, ZOOKEEPER-2201).
+
 use crate::net::{Channel, ELECTION, QUORUM};
 use crate::scheduler::Ev;
 use crate::world::{Who, World};
