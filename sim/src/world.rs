@@ -20,10 +20,9 @@ use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::peer::ServerState;
 use ensemble_core::plant::Plant;
 use ensemble_core::server::{ConnId, Effect};
-use ensemble_core::txn::{ServerId, Txn};
+use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 pub use crate::cluster::install_panic_hook;
 
@@ -109,26 +108,22 @@ pub struct World {
     /// `session.no-write-after-close`, `client.no-ok-after-close`.
     pub(crate) sessions: crate::check::session::SessionClaims,
     pub trace: Trace,
-    /// Every proposed txn (shared with the disks that log it), with when it was first logged.
-    pub(crate) proposals: BTreeMap<Zxid, (Arc<Txn>, u64)>,
-    pub(crate) epoch_leaders: BTreeMap<u32, ServerId>,
+    /// What the ZAB checks remember: proposals, epochs' leaders, establishments.
+    pub(crate) zab: crate::check::ZabRecord,
     pub violation: Option<Violation>,
     /// A scenario's expected finding, once seen.
     pub expected_seen: Option<Violation>,
     pub stats: Stats,
     pub(crate) healed_at: Option<u64>,
     pub(crate) draining: bool,
-    pub(crate) no_leader_since: Option<u64>,
-    pub(crate) had_leader: bool,
-    pub(crate) resource_max: i64,
-    pub(crate) resource_last: Option<(usize, i64)>,
     pub(crate) effects: Vec<Effect>,
     pub(crate) servers: Vec<ServerId>,
-    /// Txns committed during a partition that were proposed after it began.
-    pub(crate) partition_commits: u64,
-    /// When fewer than a quorum of voters were up: [start, end).
-    pub(crate) quorum_down: Vec<(u64, u64)>,
-    pub(crate) establishments: Vec<(u64, u32, ServerId)>,
+    /// Commits during partitions (`cap.*`).
+    pub(crate) cap: crate::check::PartitionRecord,
+    /// Leaderless windows and quorum outages (`liveness.*`).
+    pub(crate) liveness: crate::check::Availability,
+    /// The lock recipe's external resource (`recipe.lock-two-holders`).
+    pub(crate) resource: crate::check::Resource,
     pub(crate) end_at: u64,
     pub(crate) fault_end: u64,
     /// The schedule's lanes, by lane number.
@@ -218,22 +213,17 @@ impl World {
             client_inbox: BTreeMap::new(),
             shared: Shared::default(),
             trace,
-            proposals: BTreeMap::new(),
-            epoch_leaders: BTreeMap::new(),
+            zab: crate::check::ZabRecord::default(),
             violation: None,
             expected_seen: None,
             stats: Stats::default(),
             healed_at: None,
             draining: false,
-            no_leader_since: Some(0),
-            had_leader: false,
-            resource_max: 0,
-            resource_last: None,
+            liveness: crate::check::Availability::new(),
+            resource: crate::check::Resource::default(),
             effects: Vec::new(),
             servers,
-            partition_commits: 0,
-            quorum_down: Vec::new(),
-            establishments: Vec::new(),
+            cap: crate::check::PartitionRecord::default(),
             end_at,
             fault_end,
             lanes: Vec::new(),

@@ -7,6 +7,13 @@ use crate::check::{Claim, Violation, violation};
 use crate::world::World;
 use ensemble_core::txn::{ServerId, Txn};
 
+/// What the CAP checks count.
+#[derive(Default)]
+pub struct PartitionRecord {
+    /// Txns committed during a partition that were proposed after it began.
+    pub(crate) commits: u64,
+}
+
 impl World {
     /// `cap.minority-commit`: during a partition, a txn proposed after it began commits only
     /// with a quorum on the committing server's side. `holders` are the voters holding `t`
@@ -21,11 +28,11 @@ impl World {
         let Some(since) = self.net.partition_since else {
             return Ok(());
         };
-        let proposed = self.proposals.get(&t.zxid).map(|p| p.1).unwrap_or(0);
+        let proposed = self.zab.proposals.get(&t.zxid).map(|p| p.1).unwrap_or(0);
         if proposed < since {
             return Ok(());
         }
-        self.partition_commits += 1;
+        self.cap.commits += 1;
         let side: Vec<ServerId> = holders
             .iter()
             .copied()

@@ -10,6 +10,32 @@ use ensemble_core::peer::ServerState;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 
+/// Availability while the faults run.
+pub struct Availability {
+    /// Since when no leader clients can be served by exists (none at the start).
+    pub(crate) no_leader_since: Option<u64>,
+    /// Whether one ever existed (the first election is not a leaderless window).
+    pub(crate) had_leader: bool,
+    /// When fewer than a quorum of voters were up: [start, end).
+    pub(crate) quorum_down: Vec<(u64, u64)>,
+}
+
+impl Availability {
+    pub fn new() -> Availability {
+        Availability {
+            no_leader_since: Some(0),
+            had_leader: false,
+            quorum_down: Vec::new(),
+        }
+    }
+}
+
+impl Default for Availability {
+    fn default() -> Availability {
+        Availability::new()
+    }
+}
+
 impl World {
     /// Track when fewer than a quorum of voters are up (`unavailable-without-quorum`).
     pub(crate) fn update_quorum(&mut self) {
@@ -19,7 +45,7 @@ impl World {
             .filter(|n| !n.observer && n.up())
             .count() as u64;
         let down = up * 2 <= self.params.voters;
-        match self.quorum_down.last_mut() {
+        match self.liveness.quorum_down.last_mut() {
             Some((_, end)) if *end == u64::MAX => {
                 if !down {
                     *end = self.sched.now;
@@ -27,7 +53,7 @@ impl World {
             }
             _ => {
                 if down {
-                    self.quorum_down.push((self.sched.now, u64::MAX));
+                    self.liveness.quorum_down.push((self.sched.now, u64::MAX));
                 }
             }
         }
@@ -64,9 +90,9 @@ impl World {
     /// The longest leaderless window: time without an [`World::effective_leader`].
     pub(crate) fn update_availability(&mut self) {
         let any = self.effective_leader().is_some();
-        match (any, self.no_leader_since) {
+        match (any, self.liveness.no_leader_since) {
             (true, Some(since)) => {
-                if self.had_leader {
+                if self.liveness.had_leader {
                     let gap = self.sched.now - since;
                     self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
                     self.log(
@@ -75,10 +101,10 @@ impl World {
                         format_args!("leader available again after {gap}ms"),
                     );
                 }
-                self.had_leader = true;
-                self.no_leader_since = None;
+                self.liveness.had_leader = true;
+                self.liveness.no_leader_since = None;
             }
-            (false, None) => self.no_leader_since = Some(self.sched.now),
+            (false, None) => self.liveness.no_leader_since = Some(self.sched.now),
             _ => {}
         }
     }

@@ -25,10 +25,13 @@ pub mod session;
 pub mod wgl;
 mod zab;
 
+pub use cap::PartitionRecord;
 pub use claim::{Claim, UnknownClaim};
+pub use liveness::Availability;
+pub use recipes::Resource;
 pub use reference::{NodeSnap, Reference, TxnInfo, normalize};
 use std::fmt;
-pub use zab::{Delivered, check_delivery};
+pub use zab::{Delivered, ZabRecord, check_delivery};
 
 /// A broken claim: which one, when, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]

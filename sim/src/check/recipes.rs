@@ -7,10 +7,17 @@ use crate::world::{Who, World};
 use ensemble_core::proto::Request;
 use ensemble_core::zxid::Zxid;
 
+/// The lock recipe's external resource: the highest lock token that acted on it, and who.
+#[derive(Default)]
+pub struct Resource {
+    pub(crate) max: i64,
+    pub(crate) last: Option<(usize, i64)>,
+}
+
 impl World {
     pub(crate) fn resource(&mut self, c: usize, token: i64, fenced: bool) {
         let who = Who::C(c);
-        if fenced && token < self.resource_max {
+        if fenced && token < self.resource.max {
             self.stats.resource_rejected += 1;
             self.log(
                 who,
@@ -18,18 +25,18 @@ impl World {
                 format_args!(
                     "resource REJECTS token {} (fenced: {} seen)",
                     Zxid(token as u64),
-                    Zxid(self.resource_max as u64)
+                    Zxid(self.resource.max as u64)
                 ),
             );
             return;
         }
-        if token < self.resource_max {
-            let (holder, t) = self.resource_last.unwrap_or((usize::MAX, 0));
+        if token < self.resource.max {
+            let (holder, t) = self.resource.last.unwrap_or((usize::MAX, 0));
             self.fail(violation(Claim::RecipeLockTwoHolders, self.sched.now, format!("client {c} acted on the resource holding the lock with node zxid {}, after client {holder} had acted holding it with node zxid {}: two holders at once", Zxid(token as u64), Zxid(t as u64))));
             return;
         }
-        self.resource_max = token;
-        self.resource_last = Some((c, token));
+        self.resource.max = token;
+        self.resource.last = Some((c, token));
         self.log(
             who,
             "",

@@ -14,11 +14,11 @@ impl World {
         let now = self.sched.now;
         for c in &self.params.claims {
             match c.as_str() {
-                "majority-commits-during-partition" if self.partition_commits == 0 => {
+                "majority-commits-during-partition" if self.cap.commits == 0 => {
                     return Err(violation(Claim::CapMajorityUnavailable, now, "no txn proposed during the partition was committed: the majority side did not make progress".into()));
                 }
                 "unavailable-without-quorum" => {
-                    if self.quorum_down.is_empty() {
+                    if self.liveness.quorum_down.is_empty() {
                         return Err(violation(
                             Claim::ScenarioSetup,
                             now,
@@ -33,6 +33,7 @@ impl World {
                             continue;
                         }
                         if let Some((s, e)) = self
+                            .liveness
                             .quorum_down
                             .iter()
                             .find(|(s, e)| *s <= o.invoked && done < *e)
@@ -56,6 +57,7 @@ impl World {
                 }
                 "observer-loss-keeps-quorum" => {
                     let during: Vec<&(u64, u32, ServerId)> = self
+                        .zab
                         .establishments
                         .iter()
                         .skip(1)
@@ -99,17 +101,23 @@ impl World {
                 // the leader forced a new epoch at the end of the counter, never past it
                 "zxid-rollover" => {
                     let last = |e: u32| {
-                        self.proposals
+                        self.zab
+                            .proposals
                             .range(Zxid::new(e, 0)..=Zxid::new(e, u32::MAX))
                             .next_back()
                             .map(|(z, _)| z.counter())
                     };
-                    let epochs: Vec<u32> = self.epoch_leaders.keys().copied().collect();
+                    let epochs: Vec<u32> = self.zab.epoch_leaders.keys().copied().collect();
                     let ended = epochs
                         .iter()
                         .filter(|e| last(**e) == Some(u32::MAX - 2))
                         .count();
-                    if let Some(z) = self.proposals.keys().find(|z| z.counter() >= u32::MAX - 1) {
+                    if let Some(z) = self
+                        .zab
+                        .proposals
+                        .keys()
+                        .find(|z| z.counter() >= u32::MAX - 1)
+                    {
                         return Err(violation(
                             Claim::ScenarioZxidRollover,
                             now,
@@ -124,7 +132,7 @@ impl World {
                         ));
                     }
                 }
-                "leader-change" if self.epoch_leaders.len() < 2 => {
+                "leader-change" if self.zab.epoch_leaders.len() < 2 => {
                     return Err(violation(
                         Claim::ScenarioNoLeaderChange,
                         now,

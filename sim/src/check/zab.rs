@@ -14,6 +14,17 @@ use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// What the ZAB checks remember across steps.
+#[derive(Default)]
+pub struct ZabRecord {
+    /// Every proposed txn (shared with the disks that log it), with when it was first logged.
+    pub(crate) proposals: BTreeMap<Zxid, (Arc<Txn>, u64)>,
+    /// The server that established each epoch.
+    pub(crate) epoch_leaders: BTreeMap<u32, ServerId>,
+    /// Every establishment: (when, epoch, server).
+    pub(crate) establishments: Vec<(u64, u32, ServerId)>,
+}
+
 impl World {
     /// The claims that hold after every step of server `id`.
     pub(crate) fn after_step(&mut self, id: ServerId) {
@@ -55,7 +66,7 @@ impl World {
         if established != prev_est {
             self.nodes.get_mut(&id).expect("node").established = established;
             if let Some(e) = established {
-                match self.epoch_leaders.get(&e) {
+                match self.zab.epoch_leaders.get(&e) {
                     Some(other) if *other != id => {
                         let other = *other;
                         self.fail(violation(
@@ -66,11 +77,11 @@ impl World {
                         return;
                     }
                     _ => {
-                        self.epoch_leaders.insert(e, id);
+                        self.zab.epoch_leaders.insert(e, id);
                     }
                 }
                 self.stats.leader_changes += 1;
-                self.establishments.push((now, e, id));
+                self.zab.establishments.push((now, e, id));
                 self.log(
                     Who::N(id),
                     "LEADING",
@@ -162,7 +173,7 @@ impl World {
             if disk.snapshot.as_ref().is_some_and(|s| s.0 >= z) {
                 return true;
             }
-            match (disk.find(z), self.proposals.get(&z)) {
+            match (disk.find(z), self.zab.proposals.get(&z)) {
                 (Some(entry), Some((p, _))) => Arc::ptr_eq(&entry.txn, p) || entry.txn == *p,
                 (Some(_), None) => true,
                 _ => false,
@@ -264,7 +275,7 @@ impl World {
     ) -> Result<(), Violation> {
         let now = self.sched.now;
         for t in txns {
-            match self.proposals.get(&t.zxid) {
+            match self.zab.proposals.get(&t.zxid) {
                 // the same allocation is the same txn; else compare
                 Some((p, _)) if !Arc::ptr_eq(p, t) && **p != **t => {
                     return Err(violation(
@@ -281,7 +292,7 @@ impl World {
                 }
                 Some(_) => {}
                 None => {
-                    self.proposals.insert(t.zxid, (Arc::clone(t), now));
+                    self.zab.proposals.insert(t.zxid, (Arc::clone(t), now));
                 }
             }
         }
