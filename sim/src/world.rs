@@ -5,21 +5,17 @@
 
 use crate::check::{Reference, Violation};
 use crate::client::{Client, Shared};
-use crate::cluster::Node;
-use crate::cluster::Nodes;
+use crate::cluster::{Node, Nodes};
 use crate::disk::Disk;
-use crate::net::Net;
-use crate::params::FaultStep;
-use crate::params::Params;
+use crate::params::{FaultStep, Params};
 use crate::rng::SimRng;
-use crate::scheduler::Ev;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Ev, Scheduler};
 use crate::trace::{Line, Trace};
-use crate::transport::client::{CConn, S2C};
+use crate::transport::Transport;
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::peer::ServerState;
 use ensemble_core::plant::Plant;
-use ensemble_core::server::{ConnId, Effect};
+use ensemble_core::server::Effect;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, VecDeque};
@@ -99,10 +95,9 @@ pub struct World {
     /// when the fault is off, so such runs draw exactly what they drew before it existed.
     pub(crate) sync_crash_rng: Option<SimRng>,
     pub(crate) nodes: Nodes,
-    pub(crate) net: Net,
-    pub(crate) conns: BTreeMap<ConnId, CConn>,
+    /// Peer links and client connections.
+    pub(crate) transport: Transport,
     pub(crate) clients: Vec<Client>,
-    pub(crate) client_inbox: BTreeMap<usize, VecDeque<(ConnId, S2C)>>,
     pub(crate) shared: Shared,
     pub reference: Reference,
     /// `session.no-write-after-close`, `client.no-ok-after-close`.
@@ -207,10 +202,8 @@ impl World {
             fault_rng,
             sync_crash_rng,
             nodes,
-            net: Net::default(),
-            conns: BTreeMap::new(),
+            transport: Transport::default(),
             clients,
-            client_inbox: BTreeMap::new(),
             shared: Shared::default(),
             trace,
             zab: crate::check::ZabRecord::default(),

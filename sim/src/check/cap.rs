@@ -25,7 +25,7 @@ impl World {
         holders: &[ServerId],
         quorum_needed: u64,
     ) -> Result<(), Violation> {
-        let Some(since) = self.net.partition_since else {
+        let Some(since) = self.transport.net.partition_since else {
             return Ok(());
         };
         let proposed = self.zab.proposals.get(&t.zxid).map(|p| p.1).unwrap_or(0);
@@ -36,7 +36,7 @@ impl World {
         let side: Vec<ServerId> = holders
             .iter()
             .copied()
-            .filter(|h| *h == id || !self.net.partitioned_from(*h, id))
+            .filter(|h| *h == id || !self.transport.net.partitioned_from(*h, id))
             .collect();
         if (side.len() as u64) < quorum_needed {
             return Err(violation(
@@ -44,7 +44,7 @@ impl World {
                 self.sched.now,
                 format!(
                     "during partition {}, n{id} committed {} with only {:?} on its side",
-                    self.net.partition_desc, t.zxid, side
+                    self.transport.net.partition_desc, t.zxid, side
                 ),
             ));
         }

@@ -86,7 +86,7 @@ impl World {
                     );
                     let inc = self.nodes[&server].inc;
                     let up = self.nodes[&server].up();
-                    self.conns.insert(
+                    self.transport.conns.insert(
                         conn,
                         CConn {
                             client: c,
@@ -119,7 +119,7 @@ impl World {
                     self.c2s(conn, C2S::Request(xid, request));
                 }
                 ClientOut::Close { conn } => {
-                    if let Some(cc) = self.conns.get_mut(&conn) {
+                    if let Some(cc) = self.transport.conns.get_mut(&conn) {
                         cc.client_closed = true;
                         self.c2s(conn, C2S::Close);
                     }
@@ -225,6 +225,7 @@ impl World {
         // its socket
         self.client_wake(c);
         let inbox: Vec<(ConnId, S2C)> = self
+            .transport
             .client_inbox
             .remove(&c)
             .unwrap_or_default()
@@ -253,7 +254,7 @@ impl World {
             self.reset_client_conn(conn.id, true);
         }
         self.clients[c].dead = true;
-        self.client_inbox.remove(&c);
+        self.transport.client_inbox.remove(&c);
         let back = self.sched.now + revive.unwrap_or_else(|| self.fault_rng.range(2_000, 10_000));
         self.schedule(
             back.min(self.fault_end.max(self.sched.now)),

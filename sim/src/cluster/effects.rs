@@ -77,7 +77,7 @@ impl World {
             Effect::Close { conn } => {
                 self.log(who, role, format_args!("  close conn {conn}"));
                 self.send_to_client(conn, S2C::Close);
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.transport.conns.get_mut(&conn) {
                     c.server_closed = true;
                 }
             }

@@ -51,6 +51,7 @@ impl World {
             }
         }
         let conns: Vec<ConnId> = self
+            .transport
             .conns
             .iter()
             .filter(|(_, c)| c.server == id)
@@ -137,6 +138,7 @@ impl World {
             self.deliver(id, e);
         }
         let keys: Vec<(ServerId, ServerId, Channel)> = self
+            .transport
             .net
             .links
             .iter()

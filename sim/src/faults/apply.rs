@@ -12,15 +12,18 @@ use ensemble_core::txn::ServerId;
 impl World {
     pub(crate) fn clog(&mut self, a: ServerId, b: ServerId, len: u64) {
         self.log(Who::Net, "", format_args!("clog n{a}->n{b} for {len}ms"));
-        self.net.clogs.insert((a, b), self.sched.now + len);
+        self.transport
+            .net
+            .clogs
+            .insert((a, b), self.sched.now + len);
         self.schedule(self.sched.now + len, Ev::Unclog { from: a, to: b });
         self.topology_changed();
     }
 
     pub(crate) fn begin_partition(&mut self, desc: String, len: Option<u64>) {
-        self.net.partition_id += 1;
-        self.net.partition_since = Some(self.sched.now);
-        self.net.partition_desc = desc.clone();
+        self.transport.net.partition_id += 1;
+        self.transport.net.partition_since = Some(self.sched.now);
+        self.transport.net.partition_desc = desc.clone();
         self.log(
             Who::Net,
             "",
@@ -30,14 +33,14 @@ impl World {
             ),
         );
         if let Some(l) = len {
-            let id = self.net.partition_id;
+            let id = self.transport.net.partition_id;
             self.schedule(self.sched.now + l, Ev::HealPartition { id });
         }
         self.topology_changed();
     }
 
     pub(crate) fn flap(&mut self) {
-        if self.sched.now >= self.net.flap_until {
+        if self.sched.now >= self.transport.net.flap_until {
             return;
         }
         let ids = self.servers.clone();
@@ -58,12 +61,16 @@ impl World {
             }
         }
         if self.fault_rng.chance(0.2) {
-            let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+            let conns: Vec<ConnId> = self.transport.conns.keys().copied().collect();
             if let Some(&c) = self.fault_rng.pick(&conns) {
                 self.reset_client_conn(c, true);
             }
         }
-        let next = self.sched.now + self.fault_rng.exp(self.net.flap_every.max(1)).max(1);
+        let next = self.sched.now
+            + self
+                .fault_rng
+                .exp(self.transport.net.flap_every.max(1))
+                .max(1);
         self.schedule(next, Ev::Flap);
     }
 
@@ -151,12 +158,12 @@ impl World {
                 ms,
                 desc,
             } => {
-                self.net.heal_partition();
+                self.transport.net.heal_partition();
                 for (id, side) in sides {
-                    self.net.sides.insert(id, side);
+                    self.transport.net.sides.insert(id, side);
                 }
                 for cut in oneway {
-                    self.net.oneway.insert(cut);
+                    self.transport.net.oneway.insert(cut);
                 }
                 self.begin_partition(desc, Some(ms));
             }
@@ -170,7 +177,10 @@ impl World {
                 }
                 self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
                 for (a, b, len) in clogs {
-                    self.net.clogs.insert((a, b), self.sched.now + len);
+                    self.transport
+                        .net
+                        .clogs
+                        .insert((a, b), self.sched.now + len);
                     self.schedule(self.sched.now + len, Ev::Unclog { from: a, to: b });
                 }
                 self.topology_changed();
@@ -201,7 +211,10 @@ impl World {
                     "",
                     format_args!("latency spike on n{id}: +{extra}ms for {ms}ms"),
                 );
-                self.net.slow.insert(id, (self.sched.now + ms, extra));
+                self.transport
+                    .net
+                    .slow
+                    .insert(id, (self.sched.now + ms, extra));
             }
             FaultAction::CrashClientFor { client, ms } => {
                 if client < self.clients.len() {
@@ -229,9 +242,10 @@ impl World {
             }
             FaultAction::Isolate(t) => {
                 let xs = self.resolve(&t);
-                self.net.heal_partition();
+                self.transport.net.heal_partition();
                 for i in self.servers.clone() {
-                    self.net
+                    self.transport
+                        .net
                         .sides
                         .insert(i, if xs.contains(&i) { 0b10 } else { 0b01 });
                 }
@@ -239,11 +253,11 @@ impl World {
             }
             FaultAction::OneWay(t) => {
                 let xs = self.resolve(&t);
-                self.net.heal_partition();
+                self.transport.net.heal_partition();
                 for &x in &xs {
                     for i in self.servers.clone() {
                         if !xs.contains(&i) {
-                            self.net.oneway.insert((x, i));
+                            self.transport.net.oneway.insert((x, i));
                         }
                     }
                 }
@@ -270,14 +284,14 @@ impl World {
                 }
             }
             FaultAction::Flap { ms, every } => {
-                self.net.flap_until = self.sched.now + ms;
-                self.net.flap_every = every;
+                self.transport.net.flap_until = self.sched.now + ms;
+                self.transport.net.flap_every = every;
                 self.schedule(self.sched.now, Ev::Flap);
             }
             FaultAction::Heal => {
-                self.net.heal_partition();
-                self.net.clogs.clear();
-                self.net.flap_until = 0;
+                self.transport.net.heal_partition();
+                self.transport.net.clogs.clear();
+                self.transport.net.flap_until = 0;
                 self.unblocked();
             }
             FaultAction::PauseClient { target, ms } => match self.resolve_client(&target) {
@@ -306,10 +320,10 @@ impl World {
             format_args!("HEAL: fault phase over, liveness phase begins"),
         );
         self.healed_at = Some(self.sched.now);
-        self.net.heal_partition();
-        self.net.clogs.clear();
-        self.net.slow.clear();
-        self.net.flap_until = 0;
+        self.transport.net.heal_partition();
+        self.transport.net.clogs.clear();
+        self.transport.net.slow.clear();
+        self.transport.net.flap_until = 0;
         self.unblocked();
         for id in self.servers.clone() {
             let inc = self.nodes[&id].inc;

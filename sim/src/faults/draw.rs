@@ -129,7 +129,7 @@ impl World {
 
     /// One client connection breaks.
     pub(crate) fn draw_client_reset(&mut self) -> FaultAction {
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        let conns: Vec<ConnId> = self.transport.conns.keys().copied().collect();
         match self.fault_rng.pick(&conns) {
             Some(&conn) => FaultAction::ResetConn { conn },
             None => FaultAction::Nothing,

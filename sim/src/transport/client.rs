@@ -42,7 +42,7 @@ impl World {
         let now = self.sched.now;
         let (lo, hi) = self.params.net_delay;
         let d = self.rng.range(lo, hi).max(1);
-        let Some(cc) = self.conns.get_mut(&conn) else {
+        let Some(cc) = self.transport.conns.get_mut(&conn) else {
             return;
         };
         let at = (now + d).max(cc.last_ts);
@@ -61,7 +61,7 @@ impl World {
         let now = self.sched.now;
         let (lo, hi) = self.params.net_delay;
         let d = self.rng.range(lo, hi).max(1);
-        let Some(cc) = self.conns.get_mut(&conn) else {
+        let Some(cc) = self.transport.conns.get_mut(&conn) else {
             return;
         };
         if cc.server_closed {
@@ -85,7 +85,7 @@ impl World {
             if self.violation.is_some() {
                 return;
             }
-            let Some(cc) = self.conns.get_mut(&conn) else {
+            let Some(cc) = self.transport.conns.get_mut(&conn) else {
                 return;
             };
             let (client, server, inc) = (cc.client, cc.server, cc.server_inc);
@@ -114,8 +114,8 @@ impl World {
                         self.deliver(server, Event::Client { conn, xid, request })
                     }
                     C2S::Close => {
-                        let server_closed = cc_server_closed(&self.conns, conn);
-                        self.conns.remove(&conn);
+                        let server_closed = cc_server_closed(&self.transport.conns, conn);
+                        self.transport.conns.remove(&conn);
                         if !server_closed {
                             self.deliver(server, Event::ClientDisconnected { conn });
                         }
@@ -131,7 +131,7 @@ impl World {
                 let closing = matches!(m, S2C::Close);
                 if closing {
                     // the client side is done with it; tell the server if it did not close it
-                    if let Some(cc) = self.conns.remove(&conn)
+                    if let Some(cc) = self.transport.conns.remove(&conn)
                         && !cc.server_closed
                         && !cc.client_closed
                         && self.nodes[&server].inc == inc
@@ -140,7 +140,8 @@ impl World {
                     }
                 }
                 if self.clients[client].paused_until.is_some() {
-                    self.client_inbox
+                    self.transport
+                        .client_inbox
                         .entry(client)
                         .or_default()
                         .push_back((conn, m));
@@ -156,7 +157,7 @@ impl World {
 
     /// A client connection breaks (reset, or its server died).
     pub(crate) fn reset_client_conn(&mut self, conn: ConnId, tell_server: bool) {
-        let Some(cc) = self.conns.get_mut(&conn) else {
+        let Some(cc) = self.transport.conns.get_mut(&conn) else {
             return;
         };
         cc.to_client.clear();
@@ -173,11 +174,11 @@ impl World {
                 },
             );
         }
-        if let Some(cc) = self.conns.get_mut(&conn) {
+        if let Some(cc) = self.transport.conns.get_mut(&conn) {
             cc.server_closed = false;
         }
         self.send_to_client(conn, S2C::Close);
-        if let Some(cc) = self.conns.get_mut(&conn) {
+        if let Some(cc) = self.transport.conns.get_mut(&conn) {
             cc.server_closed = true;
         }
     }

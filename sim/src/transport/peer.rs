@@ -26,24 +26,24 @@ impl World {
         {
             d += self.rng.exp(self.params.spike_ms.max(1));
         }
-        if let Some((until, extra)) = self.net.slow.get(&from)
+        if let Some((until, extra)) = self.transport.net.slow.get(&from)
             && *until > now
         {
             d += extra;
         }
-        let link = self.net.links.entry((from, to, ch)).or_default();
+        let link = self.transport.net.links.entry((from, to, ch)).or_default();
         let at = (now + d).max(link.last_arrival);
         link.last_arrival = at;
         link.queue.push_back((at, msg));
         self.schedule(at, Ev::Pump { from, to, ch });
-        if self.net.blocked(from, to, now) {
+        if self.transport.net.blocked(from, to, now) {
             self.arm_tcp_timeout(from, to, ch);
         }
     }
 
     pub(crate) fn pump(&mut self, from: ServerId, to: ServerId, ch: Channel) {
         let now = self.sched.now;
-        if self.net.blocked(from, to, now) {
+        if self.transport.net.blocked(from, to, now) {
             return;
         }
         // a stalled quorum side neither reads nor writes its quorum connections (its
@@ -54,7 +54,7 @@ impl World {
             return;
         }
         loop {
-            let Some(link) = self.net.links.get_mut(&(from, to, ch)) else {
+            let Some(link) = self.transport.net.links.get_mut(&(from, to, ch)) else {
                 return;
             };
             match link.queue.front() {
@@ -92,19 +92,19 @@ impl World {
     pub(crate) fn break_peer_conn(&mut self, a: ServerId, b: ServerId, ch: Channel) {
         if std::env::var("SIMDEBUG").is_ok() {
             for k in [(a, b, ch), (b, a, ch)] {
-                if let Some(l) = self.net.links.get(&k) {
+                if let Some(l) = self.transport.net.links.get(&k) {
                     eprintln!(
                         "DEBUG t={} link {:?} front={:?} last={} blocked={}",
                         self.sched.now,
                         k,
                         l.queue.front().map(|x| x.0),
                         l.last_arrival,
-                        self.net.blocked(k.0, k.1, self.sched.now)
+                        self.transport.net.blocked(k.0, k.1, self.sched.now)
                     );
                 }
             }
         }
-        let lost = self.net.break_conn(a, b, ch);
+        let lost = self.transport.net.break_conn(a, b, ch);
         for (x, y) in [(a, b), (b, a)] {
             if let Some(n) = self.nodes.get_mut(&x) {
                 *n.gens.entry((y, ch)).or_default() += 1;
@@ -136,6 +136,7 @@ impl World {
     pub(crate) fn unblocked(&mut self) {
         let now = self.sched.now;
         let keys: Vec<(ServerId, ServerId, Channel)> = self
+            .transport
             .net
             .links
             .iter()
@@ -143,7 +144,7 @@ impl World {
             .map(|(k, _)| *k)
             .collect();
         for (from, to, ch) in keys {
-            if !self.net.blocked(from, to, now) {
+            if !self.transport.net.blocked(from, to, now) {
                 self.schedule(now, Ev::Pump { from, to, ch });
             }
         }
@@ -155,8 +156,8 @@ impl World {
         for &a in &ids {
             for &b in &ids {
                 if a < b
-                    && (self.net.blocked(a, b, self.sched.now)
-                        || self.net.blocked(b, a, self.sched.now))
+                    && (self.transport.net.blocked(a, b, self.sched.now)
+                        || self.transport.net.blocked(b, a, self.sched.now))
                 {
                     self.arm_tcp_timeout(a, b, QUORUM);
                     self.arm_tcp_timeout(a, b, ELECTION);
@@ -168,8 +169,8 @@ impl World {
 
     /// A blocked path's TCP connection gives up, if still blocked and not broken since.
     pub(crate) fn tcp_timeout(&mut self, a: ServerId, b: ServerId, ch: Channel, generation: u64) {
-        let still =
-            self.net.blocked(a, b, self.sched.now) || self.net.blocked(b, a, self.sched.now);
+        let still = self.transport.net.blocked(a, b, self.sched.now)
+            || self.transport.net.blocked(b, a, self.sched.now);
         let g = self
             .nodes
             .get(&a)
@@ -187,9 +188,9 @@ impl World {
 
     /// A partition's time is up (unless another replaced it).
     pub(crate) fn heal_partition(&mut self, id: u64) {
-        if self.net.partition_id == id && self.net.partitioned() {
+        if self.transport.net.partition_id == id && self.transport.net.partitioned() {
             self.log(Who::Net, "", format_args!("partition heals"));
-            self.net.heal_partition();
+            self.transport.net.heal_partition();
             self.unblocked();
         }
     }
@@ -197,12 +198,13 @@ impl World {
     /// A clog's time is up (unless a later one extended it).
     pub(crate) fn unclog(&mut self, from: ServerId, to: ServerId) {
         if self
+            .transport
             .net
             .clogs
             .get(&(from, to))
             .is_some_and(|u| *u <= self.sched.now)
         {
-            self.net.clogs.remove(&(from, to));
+            self.transport.net.clogs.remove(&(from, to));
             self.unblocked();
         }
     }
