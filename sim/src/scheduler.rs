@@ -140,3 +140,29 @@ impl Ord for Scheduled {
         (o.at, o.seq).cmp(&(self.at, self.seq))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restart_of(ev: Ev) -> ServerId {
+        match ev {
+            Ev::Restart { node } => node,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_come_in_time_order_and_ties_in_the_order_queued() {
+        let mut s = Scheduler::default();
+        s.schedule(30, Ev::Restart { node: 1 });
+        s.schedule(10, Ev::Restart { node: 2 });
+        s.schedule(30, Ev::Restart { node: 3 });
+        s.schedule(10, Ev::Restart { node: 4 });
+        let mut got = Vec::new();
+        while let Some(ev) = s.pop() {
+            got.push((s.now, restart_of(ev)));
+        }
+        assert_eq!(got, vec![(10, 2), (10, 4), (30, 1), (30, 3)]);
+    }
+}
