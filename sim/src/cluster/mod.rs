@@ -11,10 +11,14 @@ use crate::check::{Claim, violation};
 use crate::disk::Disk;
 use crate::lines::EventLine;
 use crate::net::Channel;
+use crate::params::Params;
+use crate::rng::SimRng;
 use crate::scheduler::Ev;
 use crate::world::{Who, World};
 use ensemble_core::config::Config;
+use ensemble_core::config::LearnerType;
 use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::plant::Plant;
 use ensemble_core::server::{Event, Server};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
@@ -25,6 +29,64 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 pub(crate) struct Nodes(Vec<Node>);
 
 impl Nodes {
+    /// The run's servers: voters 1..=voters, then observers, each configured from the run's
+    /// parameters with its own clock (offset and drift drawn from `rng`, in id order).
+    pub(crate) fn for_run(params: &Params, plant: Option<Plant>, rng: &mut SimRng) -> Nodes {
+        let mut members = BTreeMap::new();
+        for id in 1..=params.voters {
+            members.insert(id, LearnerType::Participant);
+        }
+        for id in params.voters + 1..=params.members() {
+            members.insert(id, LearnerType::Observer);
+        }
+        let mut nodes = Nodes::default();
+        for (&id, &kind) in &members {
+            let mut c = Config::new(id, members.clone());
+            c.tick_time_ms = params.tick_ms;
+            c.init_limit = params.init_limit;
+            c.sync_limit = params.sync_limit;
+            c.min_session_timeout_ms = (2 * params.tick_ms) as i32;
+            c.max_session_timeout_ms = (20 * params.tick_ms) as i32;
+            c.snap_count = params.snap_count;
+            // Small parts, so that snapshots of the simulator's small trees come in many pieces
+            // (fixed: drawing it would change what every recorded seed does).
+            c.snapshot_part_bytes = 256;
+            c.committed_log_size = params.committed_log_size;
+            c.finalize_wait_ms = (params.tick_ms).clamp(20, 200);
+            c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
+            c.container_check_interval_ms = params.tick_ms * 50;
+            c.plant = plant;
+            c.initial_zxid_counter = params.initial_zxid_counter;
+            c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
+            let drift = params.drift_ppm as i64;
+            nodes.insert(
+                id,
+                Node {
+                    id,
+                    observer: kind == LearnerType::Observer,
+                    config: c,
+                    server: None,
+                    inc: 0,
+                    paused_until: None,
+                    stalled: VecDeque::new(),
+                    quorum_stalled_until: 0,
+                    quorum_held: VecDeque::new(),
+                    disk: Disk::default(),
+                    clock_offset: rng.range(0, 10_000),
+                    drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
+                    state: ServerState::Looking,
+                    established: None,
+                    serving: false,
+                    following: None,
+                    snapshot_loaded: None,
+                    applied: Zxid::ZERO,
+                    gens: BTreeMap::new(),
+                },
+            );
+        }
+        nodes
+    }
+
     pub(crate) fn slot(&self, id: ServerId) -> Option<usize> {
         let i = (id as usize).checked_sub(1)?;
         (i < self.0.len()).then_some(i)
