@@ -14,6 +14,7 @@
 //! Every step keeps a candidate only if its run breaks the same claim; the result is a scenario
 //! file with every parameter written out, checked by loading it and running it again.
 
+use crate::check::Claim;
 use crate::params::{ClientTarget, FaultAction, FaultRates, FaultStep, Params, Role, Target};
 use crate::runner::{RunResult, TraceMode, params_for, run_seed};
 use ensemble_core::plant::Plant;
@@ -136,13 +137,7 @@ fn claim_of(r: &RunResult) -> Option<(String, String)> {
 
 /// Claims judged at the end of a run: the run must go on to its end to break them.
 fn end_claim(claim: &str) -> bool {
-    claim.starts_with("liveness.")
-        || claim.starts_with("scenario.")
-        || claim.starts_with("recipe.name")
-        || claim.starts_with("recipe.membership")
-        || claim.starts_with("recipe.config")
-        || claim == "client.linearizable-wgl"
-        || claim.starts_with("cap.")
+    claim.parse::<Claim>().is_ok_and(Claim::judged_at_end)
 }
 
 /// A failing run the search accepted, as `shrink` would report it.

@@ -199,6 +199,62 @@ claims! {
     ScenarioNoLeaderChange => "scenario.no-leader-change",
 }
 
+impl Claim {
+    /// Whether the claim is judged only at the end of a run (or, for `cap.*`, needs a
+    /// partition to run its course), so that a reproduction must run to its end: `shrink`
+    /// then keeps the whole fault phase.
+    pub fn judged_at_end(self) -> bool {
+        use Claim::*;
+        match self {
+            LivenessNoLeader | LivenessDown | LivenessNotConverged | LivenessStuckRequest
+            | LivenessNoSession | LivenessAllSynced => true,
+            ScenarioExpectedFinding
+            | ScenarioSetup
+            | ScenarioZxidRollover
+            | ScenarioNoLeaderChange => true,
+            RecipeNameLost | RecipeMembershipView | RecipeConfigStale => true,
+            ClientLinearizableWgl => true,
+            CapMinorityCommit
+            | CapMajorityUnavailable
+            | CapAvailableWithoutQuorum
+            | CapObserverCostQuorum => true,
+            ZabOneLeaderPerEpoch
+            | ZabZxidUnique
+            | ZabAgreement
+            | ZabCommitWithoutQuorum
+            | ZabAckedWriteLost
+            | ZabLeaderHistory
+            | ZabAppliedRegressed
+            | ZabAppliedUnlogged
+            | ZabTotalOrder
+            | ZabLogOrder
+            | CorePanic
+            | CoreRecover
+            | CoreSnapshot
+            | ClientWriteResult
+            | ClientLinearizableWrites
+            | ClientFifo
+            | ClientMonotonicReads
+            | ClientReadValue
+            | ClientSyncRead
+            | ClientDuplicateCommit
+            | ClientEphemeralLifetime
+            | ClientWatchMissed
+            | ClientWatchOnce
+            | ClientSuperUser
+            | ClientNoOkAfterClose
+            | ClientSession
+            | SessionNoWriteAfterClose
+            | TreeModel
+            | AclNoUnauthorizedAccess
+            | AclAuthNotApplied
+            | RecipeLockTwoHolders
+            | RecipeTwoMasters
+            | RecipeDuplicateName => false,
+        }
+    }
+}
+
 /// A name that is no claim.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown claim `{0}`")]
