@@ -5,7 +5,7 @@
 
 use crate::check::{Claim, Violation, normalize, violation};
 use crate::client::session::Pending;
-use crate::client::{Client, Ctx};
+use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
 use ensemble_core::proto::{KeeperError, Reply, Request};
 use ensemble_core::zxid::Zxid;
@@ -65,6 +65,75 @@ impl World {
 }
 
 impl Client {
+    /// The order claims on a reply's zxid, before the session takes it as seen: a write
+    /// of the session is not ordered before what an earlier request saw (`client.fifo`), no
+    /// reply goes back (`client.monotonic-reads`) or below the last sync's floor
+    /// (`client.sync-read`), and no registered watch lags behind it (`client.watch-missed`).
+    pub(crate) fn check_reply_zxid(
+        &mut self,
+        cx: &mut Ctx,
+        xid: i32,
+        zxid: i64,
+    ) -> Result<(), Violation> {
+        let now = cx.now;
+        let sid = self.session_id();
+        let is_write = self
+            .pending
+            .front()
+            .is_some_and(|p| p.xid == xid && p.request.is_write());
+        if zxid > 0 && is_write && zxid < self.seen_floor {
+            return Err(violation(
+                Claim::ClientFifo,
+                now,
+                format!(
+                    "client {} session 0x{sid:x}: write xid {xid} committed at {}, yet an earlier request of this session was answered at {}: that earlier request saw this later write",
+                    self.idx,
+                    Zxid(zxid as u64),
+                    Zxid(self.seen_floor as u64)
+                ),
+            ));
+        }
+        if zxid > 0 {
+            if zxid < self.seen_floor {
+                return Err(violation(
+                    Claim::ClientMonotonicReads,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x}: reply xid {xid} at zxid {} after it had seen {}",
+                        self.idx,
+                        Zxid(zxid as u64),
+                        Zxid(self.seen_floor as u64)
+                    ),
+                ));
+            }
+            if zxid < self.sync_floor {
+                return Err(violation(
+                    Claim::ClientSyncRead,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x}: after sync, reply xid {xid} at zxid {} misses writes acknowledged through {} before the sync",
+                        self.idx,
+                        Zxid(zxid as u64),
+                        Zxid(self.sync_floor as u64)
+                    ),
+                ));
+            }
+            if xid == SET_WATCHES_XID {
+                // A watch for a node's creation may be missed if the node was created and
+                // deleted while the client was away (ZooKeeper's documented exception):
+                // re-base those before judging.
+                let z = Zxid(zxid as u64);
+                for ((path, class), reg) in self.watches.iter_mut() {
+                    if *class == WatchClass::Exist && cx.reference.node_at(path, z).is_none() {
+                        *reg = (*reg).max(z);
+                    }
+                }
+            }
+            self.check_watches(cx, Zxid(zxid as u64), xid)?;
+        }
+        Ok(())
+    }
+
     /// Check one reply against the committed history: ACLs, a write's result and order
     /// (`client.write-result`, `client.linearizable-writes`, `client.fifo`) and a read's
     /// value (`client.read-value`); a successful sync raises the session's floors.

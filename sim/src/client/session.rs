@@ -502,59 +502,8 @@ impl Client {
         self.last_heard = cx.now;
         let now = cx.now;
         let sid = self.session_id();
-        let is_write = self
-            .pending
-            .front()
-            .is_some_and(|p| p.xid == xid && p.request.is_write());
-        if zxid > 0 && is_write && zxid < self.seen_floor {
-            return Err(violation(
-                Claim::ClientFifo,
-                now,
-                format!(
-                    "client {} session 0x{sid:x}: write xid {xid} committed at {}, yet an earlier request of this session was answered at {}: that earlier request saw this later write",
-                    self.idx,
-                    Zxid(zxid as u64),
-                    Zxid(self.seen_floor as u64)
-                ),
-            ));
-        }
+        self.check_reply_zxid(cx, xid, zxid)?;
         if zxid > 0 {
-            if zxid < self.seen_floor {
-                return Err(violation(
-                    Claim::ClientMonotonicReads,
-                    now,
-                    format!(
-                        "client {} session 0x{sid:x}: reply xid {xid} at zxid {} after it had seen {}",
-                        self.idx,
-                        Zxid(zxid as u64),
-                        Zxid(self.seen_floor as u64)
-                    ),
-                ));
-            }
-            if zxid < self.sync_floor {
-                return Err(violation(
-                    Claim::ClientSyncRead,
-                    now,
-                    format!(
-                        "client {} session 0x{sid:x}: after sync, reply xid {xid} at zxid {} misses writes acknowledged through {} before the sync",
-                        self.idx,
-                        Zxid(zxid as u64),
-                        Zxid(self.sync_floor as u64)
-                    ),
-                ));
-            }
-            if xid == SET_WATCHES_XID {
-                // A watch for a node's creation may be missed if the node was created and
-                // deleted while the client was away (ZooKeeper's documented exception):
-                // re-base those before judging.
-                let z = Zxid(zxid as u64);
-                for ((path, class), reg) in self.watches.iter_mut() {
-                    if *class == WatchClass::Exist && cx.reference.node_at(path, z).is_none() {
-                        *reg = (*reg).max(z);
-                    }
-                }
-            }
-            self.check_watches(cx, Zxid(zxid as u64), xid)?;
             self.seen_floor = zxid;
             self.last_zxid_seen = self.last_zxid_seen.max(zxid);
         }
