@@ -4,19 +4,19 @@
 //! time, injects faults drawn from the seed, and checks every safety claim after every step.
 //! The same seed on the same build gives the same trace (and the same trace hash).
 
-pub mod acl;
 pub mod check;
-pub mod check_session;
 pub mod client;
+mod cluster;
 pub mod disk;
+mod faults;
 pub mod lines;
-pub mod model;
 pub mod net;
 pub mod params;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+mod scheduler;
 pub mod shrink;
 pub mod trace;
-pub mod wgl;
+mod transport;
 pub mod world;

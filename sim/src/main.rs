@@ -178,7 +178,7 @@ fn print_stats(r: &RunResult) {
         "linearizability search: {} per-key segments, {} longer than {} ops, {} of them checked read by read",
         s.wgl.segments,
         s.wgl.long,
-        ensemble_sim::wgl::MAX_OPS,
+        ensemble_sim::check::wgl::MAX_OPS,
         s.wgl.by_reads
     );
 }

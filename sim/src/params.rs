@@ -31,28 +31,9 @@ pub struct FaultRates {
 }
 
 impl FaultRates {
+    /// The kinds that are on, by name (the run header's list).
     pub fn names(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let on = [
-            (self.partition_every, "partition"),
-            (self.clog_every, "clog"),
-            (self.swizzle_every, "swizzle-clog"),
-            (self.reset_every, "reset"),
-            (self.client_reset_every, "client-reset"),
-            (self.crash_every, "crash"),
-            (self.pause_every, "pause"),
-            (self.stall_every, "stall"),
-            (self.spike_every, "spike"),
-            (self.client_pause_every, "client-pause"),
-            (self.client_crash_every, "client-crash"),
-            (self.client_close_every, "client-close"),
-        ];
-        for (every, name) in on {
-            if every > 0 {
-                v.push(name);
-            }
-        }
-        v
+        crate::faults::active_names(self)
     }
 }
 
@@ -408,36 +389,7 @@ impl Params {
         p.fault_phase_ms = rng.range(25_000, 40_000);
         p.liveness_bound_ms = 20_000 + 2 * p.init_limit as u64 * p.tick_ms;
         let tick = p.tick_ms;
-        let r = &mut p.random;
-        let maybe = |rng: &mut SimRng, prob: f64, lo: u64, hi: u64| {
-            if rng.chance(prob) {
-                rng.range(lo, hi)
-            } else {
-                0
-            }
-        };
-        r.partition_every = maybe(rng, 0.5, 2_000, 15_000);
-        r.partition_len = rng.range(500, 10_000);
-        r.clog_every = maybe(rng, 0.3, 500, 5_000);
-        r.clog_len = rng.range(50, 3_000);
-        r.swizzle_every = maybe(rng, 0.2, 5_000, 20_000);
-        r.reset_every = maybe(rng, 0.4, 300, 5_000);
-        r.client_reset_every = maybe(rng, 0.4, 300, 5_000);
-        r.crash_every = maybe(rng, 0.5, 2_000, 15_000);
-        r.down_len = rng.range(100, 8_000);
-        r.pause_every = maybe(rng, 0.3, 3_000, 20_000);
-        r.pause_len = rng.range(100, 30 * tick);
-        // a stalled quorum side (a thread blocked with a lock held, ZOOKEEPER-2201) while the
-        // client port serves: a leader keeps believing it leads past syncLimit, answering its
-        // clients, while its followers elect another
-        r.stall_every = maybe(rng, 0.45, 2_000, 15_000);
-        r.stall_len = rng.range(2 * tick, 30 * tick);
-        r.spike_every = maybe(rng, 0.3, 1_000, 10_000);
-        r.spike_len = rng.range(200, 3_000);
-        r.client_pause_every = maybe(rng, 0.2, 3_000, 20_000);
-        r.client_pause_len = rng.range(100, 8_000);
-        r.client_crash_every = maybe(rng, 0.2, 5_000, 30_000);
-        r.client_close_every = maybe(rng, 0.2, 5_000, 30_000);
+        crate::faults::draw_rates(rng, tick, &mut p.random);
         let n_clients = rng.range(5, 9) as usize;
         let readers = rng.range(0, n_clients as u64 / 2) as usize;
         p.clients = vec![Role::Random; n_clients - readers];

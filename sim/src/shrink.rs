@@ -14,6 +14,7 @@
 //! Every step keeps a candidate only if its run breaks the same claim; the result is a scenario
 //! file with every parameter written out, checked by loading it and running it again.
 
+use crate::check::Claim;
 use crate::params::{ClientTarget, FaultAction, FaultRates, FaultStep, Params, Role, Target};
 use crate::runner::{RunResult, TraceMode, params_for, run_seed};
 use ensemble_core::plant::Plant;
@@ -131,18 +132,12 @@ fn claim_of(r: &RunResult) -> Option<(String, String)> {
     r.violation
         .as_ref()
         .or(r.expected.as_ref())
-        .map(|v| (v.claim.clone(), v.detail.clone()))
+        .map(|v| (v.claim.to_string(), v.detail.clone()))
 }
 
 /// Claims judged at the end of a run: the run must go on to its end to break them.
 fn end_claim(claim: &str) -> bool {
-    claim.starts_with("liveness.")
-        || claim.starts_with("scenario.")
-        || claim.starts_with("recipe.name")
-        || claim.starts_with("recipe.membership")
-        || claim.starts_with("recipe.config")
-        || claim == "client.linearizable-wgl"
-        || claim.starts_with("cap.")
+    claim.parse::<Claim>().is_ok_and(Claim::judged_at_end)
 }
 
 /// A failing run the search accepted, as `shrink` would report it.
@@ -311,26 +306,12 @@ fn world_candidates(p: &Params, with_faults: bool) -> Vec<(String, Params)> {
     let mut v: Vec<(String, Params)> = Vec::new();
     if with_faults {
         let r = &p.random;
-        let kinds: [(&str, Edit<FaultRates>); 12] = [
-            ("partition", |r| r.partition_every = 0),
-            ("clog", |r| r.clog_every = 0),
-            ("swizzle-clog", |r| r.swizzle_every = 0),
-            ("reset", |r| r.reset_every = 0),
-            ("client-reset", |r| r.client_reset_every = 0),
-            ("crash", |r| r.crash_every = 0),
-            ("pause", |r| r.pause_every = 0),
-            ("stall", |r| r.stall_every = 0),
-            ("spike", |r| r.spike_every = 0),
-            ("client-pause", |r| r.client_pause_every = 0),
-            ("client-crash", |r| r.client_crash_every = 0),
-            ("client-close", |r| r.client_close_every = 0),
-        ];
         let on = r.names();
-        for (name, off) in kinds {
-            if on.contains(&name) {
+        for f in &crate::faults::FAULTS {
+            if on.contains(&f.name) {
                 let mut q = p.clone();
-                off(&mut q.random);
-                v.push((format!("no {name} faults"), q));
+                (f.off)(&mut q.random);
+                v.push((format!("no {} faults", f.name), q));
             }
         }
         for i in 0..p.schedule.len() {

@@ -329,7 +329,7 @@ fn shrink_finds_a_smaller_reproduction() {
     let again = run_seed(r.seed, Some(&params), None, TraceMode::Hash);
     assert_eq!(again.hash, r.hash, "the written scenario replays the run");
     assert_eq!(
-        again.violation.map(|v| v.claim).as_deref(),
+        again.violation.map(|v| v.claim.as_str()),
         Some("client.watch-missed")
     );
 }

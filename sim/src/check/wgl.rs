@@ -16,7 +16,7 @@
 //! condition of linearizability (values are unique), so it finds stale and invented reads in
 //! any segment, however long.
 
-use crate::check::{Reference, Violation, violation};
+use crate::check::{Claim, Reference, Violation, violation};
 use crate::client::OpRecord;
 use ensemble_core::proto::{CreateMode, KeeperError, Reply, Request, Response};
 use ensemble_core::zxid::Zxid;
@@ -369,7 +369,7 @@ pub fn check_history(
                     })
                     .collect();
                 return Some(violation(
-                    "client.linearizable-wgl",
+                    Claim::ClientLinearizableWgl,
                     now,
                     format!(
                         "no linearization of {path} from {:?}: {}",

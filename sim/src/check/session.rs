@@ -13,7 +13,7 @@
 //! History that arrived as a snapshot is not replayed txn by txn, so a closeSession inside it
 //! is not seen: the claims are then weaker, never wrong.
 
-use crate::check::{Violation, violation};
+use crate::check::{Claim, Violation, violation};
 use ensemble_core::proto::{Reply, Request, SessionId};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
@@ -44,7 +44,7 @@ impl SessionClaims {
             }
             TxnOp::Write { request, .. } => match self.closed_at(txn.session) {
                 Some(closed) => Err(violation(
-                    "session.no-write-after-close",
+                    Claim::SessionNoWriteAfterClose,
                     now,
                     format!(
                         "{:?} (cxid {}) of session 0x{:x} committed at {}, after the session's closeSession at {closed}",
@@ -58,7 +58,7 @@ impl SessionClaims {
             },
             TxnOp::CreateSession { .. } => match self.closed_at(txn.session) {
                 Some(closed) => Err(violation(
-                    "session.no-write-after-close",
+                    Claim::SessionNoWriteAfterClose,
                     now,
                     format!(
                         "createSession 0x{:x} committed at {}, re-using the id of a session closed at {closed}",
@@ -90,7 +90,7 @@ impl SessionClaims {
         };
         if zxid > closed.as_i64() {
             return Err(violation(
-                "client.no-ok-after-close",
+                Claim::ClientNoOkAfterClose,
                 now,
                 format!(
                     "client {client} session 0x{session:x}: {:?} acknowledged ok at {}, after the session's closeSession at {closed}",
@@ -144,7 +144,7 @@ mod tests {
         c.on_commit(&txn(4, 8, write.clone()), 0)
             .expect("another session's write");
         let v = c.on_commit(&txn(5, 7, write), 0).expect_err("after close");
-        assert_eq!(v.claim, "session.no-write-after-close");
+        assert_eq!(v.claim, Claim::SessionNoWriteAfterClose);
         let ok: Reply = Ok(Response::Empty);
         c.on_reply(0, 7, &set_data(), 2, &ok, 0)
             .expect("ok before the close");
@@ -160,6 +160,6 @@ mod tests {
         let v = c
             .on_reply(0, 7, &set_data(), 5, &ok, 0)
             .expect_err("ok after the close");
-        assert_eq!(v.claim, "client.no-ok-after-close");
+        assert_eq!(v.claim, Claim::ClientNoOkAfterClose);
     }
 }

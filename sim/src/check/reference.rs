@@ -1,4 +1,4 @@
-//! The committed history as the simulator knows it, and the claims checked against it.
+//! The committed history as the simulator knows it.
 //!
 //! The [`Reference`] replays, with a fresh `DataTree`, every txn that any server applies, in
 //! zxid order: it is "the" committed history. Every server's applied state must match it at the
@@ -6,6 +6,7 @@
 //! must match it (writes: the result of that txn; reads: the state at the reply's zxid); every
 //! watch must fire before its client sees a zxid past the change that fired it.
 
+use super::{Claim, Violation, violation};
 use ensemble_core::plant::Plant;
 use ensemble_core::proto::{
     Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
@@ -14,30 +15,7 @@ use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::rc::Rc;
-
-/// A broken claim: which one, when, and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub claim: String,
-    pub at_ms: u64,
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at t={}ms: {}", self.claim, self.at_ms, self.detail)
-    }
-}
-
-pub fn violation(claim: &str, at_ms: u64, detail: String) -> Violation {
-    Violation {
-        claim: claim.to_string(),
-        at_ms,
-        detail,
-    }
-}
 
 /// A znode as it stood after some zxid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +61,7 @@ pub struct Reference {
     /// History at or below this zxid came in a snapshot, not txn by txn.
     pub opaque_through: Zxid,
     /// The independent model of the tree (`tree.model`).
-    model: crate::model::TreeModel,
+    model: crate::check::model::TreeModel,
 }
 
 impl Reference {
@@ -107,9 +85,9 @@ impl Reference {
             sessions_closed: BTreeMap::new(),
             sessions_created: BTreeMap::new(),
             opaque_through: Zxid::ZERO,
-            model: crate::model::TreeModel::default(),
+            model: crate::check::model::TreeModel::default(),
         };
-        r.model = crate::model::TreeModel::from_tree(&r.tree);
+        r.model = crate::check::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             for c in r.tree_children(p) {
@@ -246,7 +224,7 @@ impl Reference {
         if client_write && let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid)
         {
             return Err(violation(
-                "client.duplicate-commit",
+                Claim::ClientDuplicateCommit,
                 now,
                 format!(
                     "request cxid {} of session 0x{:x} committed twice: {} and {}",
@@ -281,7 +259,7 @@ impl Reference {
                         matches!(txn.op, TxnOp::CloseSession) && txn.session == owner;
                     if owner != 0 && !client_write && !by_owner_close {
                         return Err(violation(
-                            "client.ephemeral-lifetime",
+                            Claim::ClientEphemeralLifetime,
                             now,
                             format!(
                                 "ephemeral {} of session 0x{:x} deleted at {} while its session lives",
@@ -324,7 +302,7 @@ impl Reference {
             let left = self.tree.session_ephemerals(txn.session);
             if !left.is_empty() {
                 return Err(violation(
-                    "client.ephemeral-lifetime",
+                    Claim::ClientEphemeralLifetime,
                     now,
                     format!(
                         "session 0x{:x} closed at {} but its ephemerals remain: {:?}",
@@ -347,7 +325,7 @@ impl Reference {
     ) -> Result<(), Violation> {
         let fail = |d: String| {
             Err(violation(
-                "tree.model",
+                Claim::TreeModel,
                 now,
                 format!(
                     "after txn {} ({}): {d}",
@@ -379,7 +357,7 @@ impl Reference {
     pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
         let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
         self.tree = tree;
-        self.model = crate::model::TreeModel::from_tree(&self.tree);
+        self.model = crate::check::model::TreeModel::from_tree(&self.tree);
         self.last = zxid;
         self.opaque_through = zxid;
         self.digests.insert(zxid, self.tree.digest());
@@ -429,73 +407,6 @@ impl Reference {
     }
 }
 
-/// One txn as a server delivered it: its zxid and the request it carries.
-pub type Delivered = (Zxid, SessionId, i32);
-
-/// `zab.total-order`, on what a server actually delivered: `delivered` (in delivery order) are
-/// the txns it applied after `after`. They must come in strictly increasing zxid order and be
-/// exactly the committed sequence over that range, none skipped, none added, each the committed
-/// txn of its zxid: every server then delivers a prefix of one total order. History at or below
-/// `opaque_through` came in a snapshot and is not compared.
-pub fn check_delivery(
-    id: u64,
-    after: Zxid,
-    delivered: &[Delivered],
-    committed: &BTreeMap<Zxid, TxnInfo>,
-    opaque_through: Zxid,
-    now: u64,
-) -> Result<(), Violation> {
-    let fail = |detail: String| Err(violation("zab.total-order", now, detail));
-    for w in delivered.windows(2) {
-        if w[1].0 <= w[0].0 {
-            return fail(format!("n{id} delivered {} after {}", w[1].0, w[0].0));
-        }
-    }
-    let Some(last) = delivered.last().map(|d| d.0) else {
-        return Ok(());
-    };
-    let from = after.max(opaque_through);
-    let mut want = committed.range(from..=last).filter(|(z, _)| **z > from);
-    let mut got = delivered.iter().filter(|d| d.0 > from);
-    loop {
-        match (got.next(), want.next()) {
-            (None, None) => return Ok(()),
-            (Some(g), Some((w, info))) => {
-                if g.0 != *w {
-                    return if g.0 > *w {
-                        fail(format!(
-                            "n{id} delivered {} without the committed txn {w} before it",
-                            g.0
-                        ))
-                    } else {
-                        fail(format!(
-                            "n{id} delivered {}, which is not in the committed order (next committed is {w})",
-                            g.0
-                        ))
-                    };
-                }
-                if (g.1, g.2) != (info.session, info.cxid) {
-                    return fail(format!(
-                        "n{id} delivered at {w} request cxid {} of session 0x{:x}, but the committed txn at {w} is cxid {} of session 0x{:x}",
-                        g.2, g.1, info.cxid, info.session
-                    ));
-                }
-            }
-            (Some(g), None) => {
-                return fail(format!(
-                    "n{id} delivered {}, which is not in the committed order",
-                    g.0
-                ));
-            }
-            (None, Some((w, _))) => {
-                return fail(format!(
-                    "n{id} delivered through {last} without the committed txn {w}"
-                ));
-            }
-        }
-    }
-}
-
 /// Sort child lists so replies compare as sets (ZooKeeper gives no order).
 pub fn normalize(reply: &Reply) -> Reply {
     match reply {
@@ -513,75 +424,5 @@ pub fn normalize(reply: &Reply) -> Reply {
             })
         }
         other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn committed(zs: &[u64]) -> BTreeMap<Zxid, TxnInfo> {
-        zs.iter()
-            .map(|z| {
-                (
-                    Zxid(*z),
-                    TxnInfo {
-                        session: 1,
-                        cxid: *z as i32,
-                        client_write: true,
-                        reply: None,
-                    },
-                )
-            })
-            .collect()
-    }
-
-    fn d(zs: &[u64]) -> Vec<Delivered> {
-        zs.iter().map(|z| (Zxid(*z), 1, *z as i32)).collect()
-    }
-
-    fn claim(r: Result<(), Violation>) -> Option<String> {
-        r.err().map(|v| v.claim)
-    }
-
-    #[test]
-    fn delivery_in_the_committed_order_passes() {
-        let c = committed(&[1, 2, 3, 5, 8]);
-        assert_eq!(
-            claim(check_delivery(1, Zxid(0), &d(&[1, 2, 3]), &c, Zxid(0), 0)),
-            None
-        );
-        assert_eq!(
-            claim(check_delivery(1, Zxid(3), &d(&[5, 8]), &c, Zxid(0), 0)),
-            None
-        );
-        // a snapshot covered the start
-        assert_eq!(
-            claim(check_delivery(1, Zxid(0), &d(&[5]), &c, Zxid(3), 0)),
-            None
-        );
-    }
-
-    #[test]
-    fn a_bad_delivery_is_a_total_order_violation() {
-        let c = committed(&[1, 2, 3, 5, 8]);
-        let bad: [&[u64]; 5] = [
-            &[1, 3],    // skipped 2
-            &[2, 1],    // out of order
-            &[1, 2, 4], // 4 was never committed
-            &[1, 1],    // twice
-            &[9],       // past everything committed
-        ];
-        for b in bad {
-            assert_eq!(
-                claim(check_delivery(1, Zxid(0), &d(b), &c, Zxid(0), 0)).as_deref(),
-                Some("zab.total-order"),
-                "{b:?}"
-            );
-        }
-        // the right zxid carrying another request
-        let mut other = d(&[1, 2]);
-        other[1].2 = 77;
-        assert!(check_delivery(1, Zxid(0), &other, &c, Zxid(0), 0).is_err());
     }
 }

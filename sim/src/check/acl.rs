@@ -1,6 +1,6 @@
 //! Clients with identities, and ZooKeeper's access control as they see it.
 //!
-//! The `acl` role adds digest identities (`addAuth`, sometimes with requests in flight), works
+//! The `acl` role (`client::roles::acl`) adds digest identities (`addAuth`, sometimes with requests in flight), works
 //! in subtrees whose ACLs deny the world (one readable by one identity only, one writable by
 //! anyone but readable only by one identity), and watches them with one-shot, persistent and
 //! persistent-recursive watches. Two claims are checked from what each client saw:
@@ -16,55 +16,9 @@
 //!
 //! The judgement is this module's own (the ACL rules are a few lines), not the core's.
 
-use crate::check::{Reference, Violation, violation};
-use crate::rng::SimRng;
-use ensemble_core::proto::{
-    Acl, AddWatchMode, CreateMode, CreateOp, EventType, Id, KeeperError, Reply, Request,
-    WatchedEvent, perms,
-};
+use crate::check::{Claim, Reference, Violation, violation};
+use ensemble_core::proto::{Acl, EventType, KeeperError, Reply, Request, WatchedEvent, perms};
 use ensemble_core::zxid::Zxid;
-
-/// The identities clients add: (user, password).
-pub const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
-
-/// The credential `addAuth digest` carries.
-pub fn credential(user: usize) -> String {
-    format!("{}:{}", USERS[user].0, USERS[user].1)
-}
-
-/// The digest id an identity is known by in ACLs (`user:base64(sha1(user:password))`).
-pub fn digest_id(user: usize) -> String {
-    ensemble_core::acl::digest_id(&credential(user))
-}
-
-fn digest(user: usize, perms: i32) -> Acl {
-    Acl {
-        perms,
-        id: Id::new("digest", &digest_id(user)),
-    }
-}
-
-fn world(perms: i32) -> Acl {
-    Acl {
-        perms,
-        id: Id::anyone(),
-    }
-}
-
-/// The ACL'd subtrees: root path and the ACL of the root and every node under it.
-pub fn subtree_acl(root: usize) -> Vec<Acl> {
-    use perms::*;
-    match root {
-        // alice's alone
-        0 => vec![digest(0, ALL)],
-        // bob's, readable (only) by alice too
-        1 => vec![digest(1, ALL), digest(0, READ)],
-        // anyone writes, only alice reads (no READ for the world)
-        _ => vec![world(WRITE | CREATE | DELETE), digest(0, READ)],
-    }
-}
-
-pub const ROOTS: [&str; 3] = ["/acl-a", "/acl-b", "/acl-w"];
 
 /// Does `acl` grant `perm` to a client with the digest ids `ids`? An empty ACL grants all.
 pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
@@ -84,7 +38,7 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
 }
 
 /// The znode whose ACL a create or delete of `path` is judged by (the root's own for `/`).
-fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     ensemble_core::path::parent(path).unwrap_or("/")
 }
 
@@ -137,7 +91,7 @@ pub fn check_reply(
     };
     match reply {
         Ok(_) if !allows(&node.acl, perm, ids_now) => Err(violation(
-            "acl.no-unauthorized-access",
+            Claim::AclNoUnauthorizedAccess,
             now,
             format!(
                 "client {client} {req:?} succeeded at {z}, but {path}'s ACL {:?} does not grant {} to its identities {:?}",
@@ -147,7 +101,7 @@ pub fn check_reply(
             ),
         )),
         Err(KeeperError::NoAuth) if allows(&node.acl, perm, ids_sent) => Err(violation(
-            "acl.auth-not-applied",
+            Claim::AclAuthNotApplied,
             now,
             format!(
                 "client {client} {req:?} was refused NoAuth at {z}, but {path}'s ACL grants {} to {:?}, added before it was sent",
@@ -186,7 +140,7 @@ pub fn check_event(
         return Ok(());
     }
     Err(violation(
-        "acl.no-unauthorized-access",
+        Claim::AclNoUnauthorizedAccess,
         now,
         format!(
             "client {client} heard {:?} on {}, which no ACL it ever had lets {:?} read",
@@ -213,145 +167,12 @@ fn users(ids: &[String]) -> Vec<&str> {
         .collect()
 }
 
-/// The `acl` role: identities added along the way, operations in the ACL'd subtrees.
-pub struct AclRole {
-    /// The users this session adds, in order.
-    plan: Vec<usize>,
-    /// How many of them it has added.
-    pub added: usize,
-    /// Operations to go before the next addAuth.
-    until_auth: u32,
-    /// Roots known to exist.
-    roots: [bool; 3],
-    n: u64,
-    /// Requests the client should send right after an addAuth (to have some in flight
-    /// around it).
-    pub burst: u32,
-}
-
-impl AclRole {
-    pub fn new() -> AclRole {
-        AclRole {
-            plan: Vec::new(),
-            added: 0,
-            until_auth: 0,
-            roots: [false; 3],
-            n: 0,
-            burst: 0,
-        }
-    }
-
-    /// A new session: draw which identities it will add, and when.
-    pub fn on_new_session(&mut self, rng: &mut SimRng) {
-        self.plan = match rng.below(4) {
-            0 => vec![],
-            1 => vec![0],
-            2 => vec![1],
-            _ => vec![0, 1],
-        };
-        self.added = 0;
-        self.until_auth = rng.range(0, 6) as u32;
-    }
-
-    pub fn on_session_end(&mut self) {
-        self.plan.clear();
-        self.added = 0;
-    }
-
-    /// The next request; `Request::Auth` for an addAuth.
-    pub fn next(&mut self, idx: usize, rng: &mut SimRng) -> Request {
-        if self.added < self.plan.len() {
-            if self.until_auth == 0 {
-                let user = self.plan[self.added];
-                self.added += 1;
-                self.until_auth = rng.range(1, 8) as u32;
-                self.burst = 2;
-                return Request::Auth {
-                    scheme: "digest".into(),
-                    auth: credential(user).into_bytes(),
-                };
-            }
-            self.until_auth -= 1;
-        }
-        let s = rng.below(ROOTS.len());
-        let root = ROOTS[s];
-        if !self.roots[s] {
-            return Request::Create {
-                op: CreateOp::Create,
-                path: root.to_string(),
-                data: vec![],
-                acl: subtree_acl(s),
-                mode: CreateMode::Persistent,
-                ttl: 0,
-            };
-        }
-        self.n += 1;
-        let child = format!("{root}/n{}", rng.below(4));
-        let data = format!("a{idx}-{}", self.n).into_bytes();
-        let watch = rng.chance(0.3);
-        match rng.below(14) {
-            0..=2 => Request::Create {
-                op: CreateOp::Create,
-                path: child,
-                data,
-                acl: subtree_acl(s),
-                mode: CreateMode::Persistent,
-                ttl: 0,
-            },
-            3..=5 => Request::SetData {
-                path: if rng.chance(0.7) { child } else { root.into() },
-                data,
-                version: -1,
-            },
-            6 | 7 => Request::Delete {
-                path: child,
-                version: -1,
-            },
-            8..=10 => Request::GetData {
-                path: if rng.chance(0.7) { child } else { root.into() },
-                watch,
-            },
-            11 => Request::GetChildren {
-                path: root.into(),
-                watch,
-            },
-            _ => {
-                let (path, mode) = match rng.below(4) {
-                    0 => (root.to_string(), AddWatchMode::Persistent),
-                    1 | 2 => (root.to_string(), AddWatchMode::PersistentRecursive),
-                    _ => ("/".to_string(), AddWatchMode::PersistentRecursive),
-                };
-                Request::AddWatch { path, mode }
-            }
-        }
-    }
-
-    pub fn on_result(&mut self, req: &Request, reply: &Reply) {
-        if let Request::Create { path, .. } = req
-            && let Some(s) = ROOTS.iter().position(|r| r == path)
-        {
-            if matches!(reply, Ok(_) | Err(KeeperError::NodeExists)) {
-                self.roots[s] = true;
-            }
-        } else if let Request::Create { path, .. } = req
-            && matches!(reply, Err(KeeperError::NoNode))
-            && let Some(s) = ROOTS.iter().position(|r| *r == parent(path))
-        {
-            self.roots[s] = false;
-        }
-    }
-}
-
-impl Default for AclRole {
-    fn default() -> AclRole {
-        AclRole::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::Reference;
+    use crate::client::roles::acl::{digest_id, subtree_acl};
+    use ensemble_core::proto::{CreateMode, CreateOp, Id};
     use ensemble_core::proto::{KeeperState, Response, Stat};
     use ensemble_core::txn::{Origin, Txn, TxnOp};
 
@@ -423,7 +244,7 @@ mod tests {
         };
         assert!(check_reply(0, &read, (&ok, z), &as_alice, &r, 0).is_ok());
         let v = check_reply(0, &read, (&ok, z), &as_bob, &r, 0).expect_err("bob may not read");
-        assert_eq!(v.claim, "acl.no-unauthorized-access");
+        assert_eq!(v.claim, Claim::AclNoUnauthorizedAccess);
         let ev = WatchedEvent {
             kind: EventType::NodeDataChanged,
             state: KeeperState::SyncConnected,
@@ -431,7 +252,7 @@ mod tests {
         };
         assert!(check_event(0, &ev, &alice, &r, 0).is_ok());
         let v = check_event(0, &ev, &[], &r, 0).expect_err("no identity may hear of it");
-        assert_eq!(v.claim, "acl.no-unauthorized-access");
+        assert_eq!(v.claim, Claim::AclNoUnauthorizedAccess);
     }
 
     #[test]
@@ -451,7 +272,7 @@ mod tests {
             now: &alice,
         };
         let v = check_reply(0, &set, (&refused, z), &before, &r, 0).expect_err("alice may write");
-        assert_eq!(v.claim, "acl.auth-not-applied");
+        assert_eq!(v.claim, Claim::AclAuthNotApplied);
         // added only after it was sent: the refusal is right
         let after = Identities {
             sent: &[],

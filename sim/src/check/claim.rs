@@ -1,0 +1,312 @@
+//! Every claim the simulator checks, by name. A violation names exactly one of these; the
+//! string of each (`zab.one-leader-per-epoch`, ...) is what runs print, what scenario files
+//! name in `expect_violation`, what `Plant::claims()` lists and what FINDINGS.md cites.
+//!
+//! Each variant says what it asserts and where ZooKeeper or ZAB states it. The families are
+//! the modules that check them: `zab`, `cap`, `client` (and `session`, `acl`, `tree`),
+//! `liveness`, `recipes`, `scenario`; `core.*` is the core itself failing.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! claims {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// A claim the simulator checks (see the module documentation).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Claim {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Claim {
+            /// Every claim, in the order they are defined.
+            pub const ALL: &'static [Claim] = &[$(Claim::$variant,)*];
+
+            /// The claim's name as runs print it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Claim::$variant => $name,)*
+                }
+            }
+        }
+
+        impl FromStr for Claim {
+            type Err = UnknownClaim;
+            fn from_str(s: &str) -> Result<Claim, UnknownClaim> {
+                match s {
+                    $($name => Ok(Claim::$variant),)*
+                    _ => Err(UnknownClaim(s.to_string())),
+                }
+            }
+        }
+    };
+}
+
+claims! {
+    // ---- ZAB safety (check/zab.rs): the properties of Junqueira, Reed and Serafini,
+    // "Zab: High-performance broadcast for primary-backup systems" (DSN 2011), section 3.
+
+    /// At most one server ever establishes a given epoch (ZAB's primary uniqueness: a
+    /// prospective leader needs a quorum of ACKEPOCHs for a new epoch, and a quorum agrees
+    /// on one leader per epoch).
+    ZabOneLeaderPerEpoch => "zab.one-leader-per-epoch",
+    /// A zxid names one txn everywhere it is logged (zxid = epoch << 32 | counter, assigned
+    /// by the epoch's only leader).
+    ZabZxidUnique => "zab.zxid-unique",
+    /// Servers that applied through the same zxid have the same tree (digest); no server
+    /// applies a zxid outside the committed history (ZAB agreement; ZooKeeper's digest check,
+    /// ZOOKEEPER-3114).
+    ZabAgreement => "zab.agreement",
+    /// A txn is committed only once a quorum of voters holds it durably (ZAB broadcast: the
+    /// leader commits after a quorum of ACKs, each sent after the follower's fsync).
+    ZabCommitWithoutQuorum => "zab.commit-without-quorum",
+    /// A server establishing epoch e holds every write a client was told succeeded (ZAB
+    /// integrity: a delivered txn survives leader changes).
+    ZabAckedWriteLost => "zab.acked-write-lost",
+    /// A server establishing epoch e holds every committed txn of earlier epochs (ZAB's
+    /// primary order across epochs: the new leader's initial history includes them).
+    ZabLeaderHistory => "zab.leader-history",
+    /// A server's applied state never goes back without a restart (ZooKeeper's
+    /// `lastProcessedZxid` is monotonic).
+    ZabAppliedRegressed => "zab.applied-regressed",
+    /// A server applies only txns its log (or a snapshot it holds) has: the committed
+    /// history is what was logged.
+    ZabAppliedUnlogged => "zab.applied-unlogged",
+    /// What each server delivers is exactly the committed sequence, strictly increasing,
+    /// none skipped, added or different (ZAB total order and agreement).
+    ZabTotalOrder => "zab.total-order",
+    /// Txns are logged in zxid order (ZAB's local primary order: a follower accepts
+    /// proposals in the order the leader sent them).
+    ZabLogOrder => "zab.log-order",
+
+    // ---- the core itself
+
+    /// An assertion inside the core failed (its invariants are the spec; TigerBeetle's
+    /// style): every core panic is a finding.
+    CorePanic => "core.panic",
+    /// A restarted server could not recover its own disk (what the simulated disk keeps is
+    /// what a real one may keep after a crash).
+    CoreRecover => "core.recover",
+    /// A snapshot a server wrote does not load (ZooKeeper's FileSnap must round-trip).
+    CoreSnapshot => "core.snapshot",
+
+    // ---- CAP, as the seed states it (check/cap.rs, check/scenario.rs)
+
+    /// During a partition, a txn proposed after it began commits only with a quorum on the
+    /// committing side: a minority never commits (ZooKeeper is CP).
+    CapMinorityCommit => "cap.minority-commit",
+    /// Scenario `majority-commits-during-partition`: the majority side of a partition keeps
+    /// committing.
+    CapMajorityUnavailable => "cap.majority-unavailable",
+    /// Scenario `unavailable-without-quorum`: no write is acknowledged while a majority of
+    /// voters is down.
+    CapAvailableWithoutQuorum => "cap.available-without-quorum",
+    /// Scenario `observer-loss-keeps-quorum`: losing observers never costs the leader its
+    /// quorum (observers do not vote; ZooKeeper's observer guide).
+    CapObserverCostQuorum => "cap.observer-cost-quorum",
+
+    // ---- client guarantees (check/client.rs; ZooKeeper Programmer's Guide, "ZooKeeper
+    // consistency guarantees")
+
+    /// An acknowledged write is the committed txn at its reply's zxid, with that txn's
+    /// result.
+    ClientWriteResult => "client.write-result",
+    /// Writes are ordered by zxid consistently with real time (linearizable writes).
+    ClientLinearizableWrites => "client.linearizable-writes",
+    /// A Wing–Gong–Lowe search finds a linearization of each per-key history of plain
+    /// writes and synced reads, without trusting zxids.
+    ClientLinearizableWgl => "client.linearizable-wgl",
+    /// A session's replies come in order and its writes commit in order (FIFO client order).
+    ClientFifo => "client.fifo",
+    /// No reply, across reconnects, goes back before a zxid the session has seen
+    /// (`lastZxidSeen`; sequential consistency of reads).
+    ClientMonotonicReads => "client.monotonic-reads",
+    /// A read returns the committed state at its reply's zxid.
+    ClientReadValue => "client.read-value",
+    /// After `sync`, reads reflect every write acknowledged before the sync began (a quorum
+    /// round here; ZOOKEEPER-1675 in ZooKeeper).
+    ClientSyncRead => "client.sync-read",
+    /// A request is committed at most once.
+    ClientDuplicateCommit => "client.duplicate-commit",
+    /// Ephemerals vanish exactly when their session closes or expires.
+    ClientEphemeralLifetime => "client.ephemeral-lifetime",
+    /// A one-shot watch fires before its client can see a zxid past the change that fired
+    /// it ("a client will see a watch event before it sees the new data").
+    ClientWatchMissed => "client.watch-missed",
+    /// A one-shot watch fires once.
+    ClientWatchOnce => "client.watch-once",
+    /// A client authenticated with the configured `superDigest` is never refused NoAuth
+    /// (ZooKeeper's super user bypasses ACLs).
+    ClientSuperUser => "client.super-user",
+    /// No client is told `ok` for a write whose zxid is after its session's closeSession.
+    ClientNoOkAfterClose => "client.no-ok-after-close",
+    /// A reconnect with a session id and password gets that session back, or expiry, never
+    /// another session.
+    ClientSession => "client.session",
+    /// In the committed history, no write of a session comes after its closeSession (the
+    /// leader's `checkSession`).
+    SessionNoWriteAfterClose => "session.no-write-after-close",
+    /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
+    /// rules, agrees with the reference tree (a tree bug all servers share).
+    TreeModel => "tree.model",
+    /// Every successful read or write, and every watch event a client gets, was allowed by
+    /// the znode's ACL for the identities the client had added (ZooKeeper's ACL checks).
+    AclNoUnauthorizedAccess => "acl.no-unauthorized-access",
+    /// A request refused NoAuth was not allowed for the identities its client added before
+    /// sending it (ZooKeeper applies `addAuth` on arrival).
+    AclAuthNotApplied => "acl.auth-not-applied",
+
+    // ---- liveness after the faults heal (check/liveness.rs)
+
+    /// An established leader exists at the end.
+    LivenessNoLeader => "liveness.no-leader",
+    /// Every server is up at the end.
+    LivenessDown => "liveness.down",
+    /// Every server left LOOKING and applied what the leader applied.
+    LivenessNotConverged => "liveness.not-converged",
+    /// No request stays outstanding longer than the liveness bound.
+    LivenessStuckRequest => "liveness.stuck-request",
+    /// Every live client has a connected session at the end.
+    LivenessNoSession => "liveness.no-session",
+    /// Scenario `all-synced`: every live server is synced with the leader at the end.
+    LivenessAllSynced => "liveness.all-synced",
+
+    // ---- recipes (check/recipes.rs; ZooKeeper's "Recipes and Solutions")
+
+    /// Lock holders never act on the guarded resource out of order (two holders at once).
+    RecipeLockTwoHolders => "recipe.lock-two-holders",
+    /// Master election: only the lowest candidate writes as master.
+    RecipeTwoMasters => "recipe.two-masters",
+    /// Naming: a sequential name is given out once.
+    RecipeDuplicateName => "recipe.duplicate-name",
+    /// Naming: a name given out stays in the tree.
+    RecipeNameLost => "recipe.name-lost",
+    /// Group membership: a monitor ends with the current member list.
+    RecipeMembershipView => "recipe.membership-view",
+    /// Configuration: a config reader ends with the current configuration.
+    RecipeConfigStale => "recipe.config-stale",
+
+    // ---- scenario files (check/scenario.rs)
+
+    /// The scenario names an `expect_violation` that the run did not show.
+    ScenarioExpectedFinding => "scenario.expected-finding",
+    /// The scenario's setup did not happen (e.g. a quorum was never down), so its claim
+    /// says nothing.
+    ScenarioSetup => "scenario.setup",
+    /// Scenario `zxid-rollover`: a leader forces a new epoch at the end of the zxid
+    /// counter and never proposes past it (ZOOKEEPER-1277).
+    ScenarioZxidRollover => "scenario.zxid-rollover",
+    /// Scenario `leader-change`: the leader changed.
+    ScenarioNoLeaderChange => "scenario.no-leader-change",
+}
+
+impl Claim {
+    /// Whether the claim is judged only at the end of a run (or, for `cap.*`, needs a
+    /// partition to run its course), so that a reproduction must run to its end: `shrink`
+    /// then keeps the whole fault phase.
+    pub fn judged_at_end(self) -> bool {
+        use Claim::*;
+        match self {
+            LivenessNoLeader | LivenessDown | LivenessNotConverged | LivenessStuckRequest
+            | LivenessNoSession | LivenessAllSynced => true,
+            ScenarioExpectedFinding
+            | ScenarioSetup
+            | ScenarioZxidRollover
+            | ScenarioNoLeaderChange => true,
+            RecipeNameLost | RecipeMembershipView | RecipeConfigStale => true,
+            ClientLinearizableWgl => true,
+            CapMinorityCommit
+            | CapMajorityUnavailable
+            | CapAvailableWithoutQuorum
+            | CapObserverCostQuorum => true,
+            ZabOneLeaderPerEpoch
+            | ZabZxidUnique
+            | ZabAgreement
+            | ZabCommitWithoutQuorum
+            | ZabAckedWriteLost
+            | ZabLeaderHistory
+            | ZabAppliedRegressed
+            | ZabAppliedUnlogged
+            | ZabTotalOrder
+            | ZabLogOrder
+            | CorePanic
+            | CoreRecover
+            | CoreSnapshot
+            | ClientWriteResult
+            | ClientLinearizableWrites
+            | ClientFifo
+            | ClientMonotonicReads
+            | ClientReadValue
+            | ClientSyncRead
+            | ClientDuplicateCommit
+            | ClientEphemeralLifetime
+            | ClientWatchMissed
+            | ClientWatchOnce
+            | ClientSuperUser
+            | ClientNoOkAfterClose
+            | ClientSession
+            | SessionNoWriteAfterClose
+            | TreeModel
+            | AclNoUnauthorizedAccess
+            | AclAuthNotApplied
+            | RecipeLockTwoHolders
+            | RecipeTwoMasters
+            | RecipeDuplicateName => false,
+        }
+    }
+}
+
+/// A name that is no claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown claim `{0}`")]
+pub struct UnknownClaim(pub String);
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Claim {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Claim {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::plant::Plant;
+
+    #[test]
+    fn every_claim_round_trips_through_its_name() {
+        for &c in Claim::ALL {
+            assert_eq!(c.as_str().parse::<Claim>(), Ok(c));
+            assert_eq!(c.to_string(), c.as_str());
+        }
+        let mut names: Vec<&str> = Claim::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Claim::ALL.len(), "two claims share a name");
+        assert!("zab.no-such-claim".parse::<Claim>().is_err());
+    }
+
+    #[test]
+    fn every_plant_names_claims_that_exist() {
+        for p in Plant::ALL {
+            assert!(!p.claims().is_empty(), "plant {} names no claim", p.name());
+            for name in p.claims() {
+                assert!(
+                    name.parse::<Claim>().is_ok(),
+                    "plant {} names `{name}`, which is no claim",
+                    p.name()
+                );
+            }
+        }
+    }
+}

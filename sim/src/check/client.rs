@@ -1,0 +1,265 @@
+//! Client guarantees (ZooKeeper Programmer's Guide, "ZooKeeper consistency guarantees"):
+//! each reply and watch event is checked against the committed history as it arrives
+//! (`impl Client` below), and at the end of a run, ephemerals of expired sessions and the
+//! linearizability search over every key's history (`wgl`).
+
+use crate::check::{Claim, Violation, normalize, violation};
+use crate::client::session::Pending;
+use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
+use crate::world::World;
+use ensemble_core::proto::{KeeperError, Reply, Request};
+use ensemble_core::zxid::Zxid;
+
+impl World {
+    /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the
+    /// recipes'.
+    pub(crate) fn end_checks(&mut self) -> Result<(), Violation> {
+        self.ephemeral_end_checks()?;
+        self.recipe_end_checks()?;
+        self.wgl_end_check()
+    }
+
+    /// `client.ephemeral-lifetime`: sessions the clients were told expired are closed in the
+    /// history, and their ephemerals gone.
+    fn ephemeral_end_checks(&mut self) -> Result<(), Violation> {
+        let now = self.sched.now;
+        let r = &self.reference;
+        for (s, at) in &self.shared.expired {
+            if !r.sessions_closed.contains_key(s) && r.sessions_created.contains_key(s) {
+                return Err(violation(
+                    Claim::ClientEphemeralLifetime,
+                    now,
+                    format!(
+                        "session 0x{s:x} was reported expired at t={at}ms but was never closed in the committed history"
+                    ),
+                ));
+            }
+            let left = r.tree().session_ephemerals(*s);
+            if !left.is_empty() {
+                return Err(violation(
+                    Claim::ClientEphemeralLifetime,
+                    now,
+                    format!(
+                        "session 0x{s:x} expired at t={at}ms but its ephemerals remain: {left:?}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `client.linearizable-wgl`: a linearizability cross-check by search on small per-key
+    /// histories.
+    fn wgl_end_check(&mut self) -> Result<(), Violation> {
+        let now = self.sched.now;
+        if let Some(v) = crate::check::wgl::check_history(
+            &self.shared.ops,
+            &self.reference,
+            now,
+            &mut self.stats.wgl,
+        ) {
+            return Err(v);
+        }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// The order claims on a reply's zxid, before the session takes it as seen: a write
+    /// of the session is not ordered before what an earlier request saw (`client.fifo`), no
+    /// reply goes back (`client.monotonic-reads`) or below the last sync's floor
+    /// (`client.sync-read`), and no registered watch lags behind it (`client.watch-missed`).
+    pub(crate) fn check_reply_zxid(
+        &mut self,
+        cx: &mut Ctx,
+        xid: i32,
+        zxid: i64,
+    ) -> Result<(), Violation> {
+        let now = cx.now;
+        let sid = self.session_id();
+        let is_write = self
+            .pending
+            .front()
+            .is_some_and(|p| p.xid == xid && p.request.is_write());
+        if zxid > 0 && is_write && zxid < self.seen_floor {
+            return Err(violation(
+                Claim::ClientFifo,
+                now,
+                format!(
+                    "client {} session 0x{sid:x}: write xid {xid} committed at {}, yet an earlier request of this session was answered at {}: that earlier request saw this later write",
+                    self.idx,
+                    Zxid(zxid as u64),
+                    Zxid(self.seen_floor as u64)
+                ),
+            ));
+        }
+        if zxid > 0 {
+            if zxid < self.seen_floor {
+                return Err(violation(
+                    Claim::ClientMonotonicReads,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x}: reply xid {xid} at zxid {} after it had seen {}",
+                        self.idx,
+                        Zxid(zxid as u64),
+                        Zxid(self.seen_floor as u64)
+                    ),
+                ));
+            }
+            if zxid < self.sync_floor {
+                return Err(violation(
+                    Claim::ClientSyncRead,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x}: after sync, reply xid {xid} at zxid {} misses writes acknowledged through {} before the sync",
+                        self.idx,
+                        Zxid(zxid as u64),
+                        Zxid(self.sync_floor as u64)
+                    ),
+                ));
+            }
+            if xid == SET_WATCHES_XID {
+                // A watch for a node's creation may be missed if the node was created and
+                // deleted while the client was away (ZooKeeper's documented exception):
+                // re-base those before judging.
+                let z = Zxid(zxid as u64);
+                for ((path, class), reg) in self.watches.iter_mut() {
+                    if *class == WatchClass::Exist && cx.reference.node_at(path, z).is_none() {
+                        *reg = (*reg).max(z);
+                    }
+                }
+            }
+            self.check_watches(cx, Zxid(zxid as u64), xid)?;
+        }
+        Ok(())
+    }
+
+    /// Check one reply against the committed history: ACLs, a write's result and order
+    /// (`client.write-result`, `client.linearizable-writes`, `client.fifo`) and a read's
+    /// value (`client.read-value`); a successful sync raises the session's floors.
+    pub(crate) fn check_reply(
+        &mut self,
+        cx: &mut Ctx,
+        p: &Pending,
+        zxid: i64,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        let now = cx.now;
+        let sid = self.session_id();
+        let z = Zxid(zxid.max(0) as u64);
+        let sent = &self.auth_ids[..p.auths.min(self.auth_ids.len())];
+        let ids = crate::check::acl::Identities {
+            sent,
+            now: &self.auth_ids,
+        };
+        crate::check::acl::check_reply(
+            self.idx,
+            &p.request,
+            (reply, zxid),
+            &ids,
+            cx.reference,
+            now,
+        )?;
+        if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
+            let info = cx.reference.txns.get(&z);
+            let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
+            if reply.is_ok() && !mine {
+                return Err(violation(
+                    Claim::ClientWriteResult,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x} xid {}: write acknowledged at zxid {z} but the committed txn there is {:?}",
+                        self.idx,
+                        p.xid,
+                        info.map(|t| (format!("0x{:x}", t.session), t.cxid))
+                    ),
+                ));
+            }
+            if mine {
+                let expected = info.and_then(|t| t.reply.clone());
+                if let Some(exp) = expected
+                    && normalize(&exp) != normalize(reply)
+                {
+                    return Err(violation(
+                        Claim::ClientWriteResult,
+                        now,
+                        format!(
+                            "client {} xid {} {:?}: reply {:?} but the committed txn {z} gives {:?}",
+                            self.idx, p.xid, p.request, reply, exp
+                        ),
+                    ));
+                }
+                if zxid <= p.floor {
+                    return Err(violation(
+                        Claim::ClientLinearizableWrites,
+                        now,
+                        format!(
+                            "client {} xid {}: write committed at {z}, before {} which was acknowledged before this write began",
+                            self.idx,
+                            p.xid,
+                            Zxid(p.floor as u64)
+                        ),
+                    ));
+                }
+                if zxid <= self.last_write_zxid {
+                    return Err(violation(
+                        Claim::ClientFifo,
+                        now,
+                        format!(
+                            "client {} session 0x{sid:x}: write xid {} at {z} ordered before its earlier write at {}",
+                            self.idx,
+                            p.xid,
+                            Zxid(self.last_write_zxid as u64)
+                        ),
+                    ));
+                }
+                self.last_write_zxid = zxid;
+                if zxid > cx.shared.max_acked {
+                    cx.shared.max_acked = zxid;
+                }
+                cx.shared.acked.push(z);
+                if cx.shared.last_write_ok > 0 {
+                    let gap = now - cx.shared.last_write_ok;
+                    cx.shared.max_write_gap = cx.shared.max_write_gap.max(gap);
+                }
+                cx.shared.last_write_ok = now;
+            }
+        } else if matches!(p.request, Request::Sync { .. }) && reply.is_ok() {
+            self.sync_floor = self.sync_floor.max(p.floor);
+            self.synced_at = self.synced_at.max(Some(p.invoked));
+        } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
+            let got = normalize(reply);
+            let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
+            if relevant && got != expected {
+                return Err(violation(
+                    Claim::ClientReadValue,
+                    now,
+                    format!(
+                        "client {} {:?} answered {:?} at zxid {z}, but the committed state there is {:?}",
+                        self.idx, p.request, got, expected
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// No registered watch may lag behind what the client has seen.
+    pub(crate) fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
+        for ((path, class), reg) in &self.watches {
+            if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds())
+                && zc <= seen
+            {
+                return Err(violation(
+                    Claim::ClientWatchMissed,
+                    cx.now,
+                    format!(
+                        "client {} watch {class:?} on {path} (set at {reg}): {kind:?} committed at {zc}, yet the client got reply xid {xid} at {seen} without the event",
+                        self.idx
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! Liveness: while the faults run, the longest leaderless window (time without a leader
+//! clients can be served by) and when a quorum of voters was down; after they heal, within a
+//! bound, a leader, every server up, synced and converged, every client in session and no
+//! request outstanding (`liveness.*`).
+
+use crate::check::{Claim, violation};
+use crate::cluster::Node;
+use crate::world::{Who, World};
+use ensemble_core::peer::ServerState;
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+
+/// Availability while the faults run.
+pub struct Availability {
+    /// Since when no leader clients can be served by exists (none at the start).
+    pub(crate) no_leader_since: Option<u64>,
+    /// Whether one ever existed (the first election is not a leaderless window).
+    pub(crate) had_leader: bool,
+    /// When fewer than a quorum of voters were up: [start, end).
+    pub(crate) quorum_down: Vec<(u64, u64)>,
+}
+
+impl Availability {
+    pub fn new() -> Availability {
+        Availability {
+            no_leader_since: Some(0),
+            had_leader: false,
+            quorum_down: Vec::new(),
+        }
+    }
+}
+
+impl Default for Availability {
+    fn default() -> Availability {
+        Availability::new()
+    }
+}
+
+impl World {
+    /// Track when fewer than a quorum of voters are up (`unavailable-without-quorum`).
+    pub(crate) fn update_quorum(&mut self) {
+        let up = self
+            .nodes
+            .values()
+            .filter(|n| !n.observer && n.up())
+            .count() as u64;
+        let down = up * 2 <= self.params.voters;
+        match self.liveness.quorum_down.last_mut() {
+            Some((_, end)) if *end == u64::MAX => {
+                if !down {
+                    *end = self.sched.now;
+                }
+            }
+            _ => {
+                if down {
+                    self.liveness.quorum_down.push((self.sched.now, u64::MAX));
+                }
+            }
+        }
+    }
+
+    /// The leader clients can be served by: established, running (not paused, its quorum side
+    /// not stalled) and followed by a quorum of voters (itself included) that are synced with
+    /// it and running. A deposed or stalled leader that still believes it leads does not count.
+    pub(crate) fn effective_leader(&self) -> Option<ServerId> {
+        let now = self.sched.now;
+        let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
+        let quorum = self.params.voters / 2 + 1;
+        self.nodes
+            .values()
+            .filter(|n| running(n) && n.established.is_some())
+            .find(|l| {
+                let followers = self
+                    .nodes
+                    .values()
+                    .filter(|n| {
+                        !n.observer
+                            && n.id != l.id
+                            && running(n)
+                            && n.serving
+                            && n.state == ServerState::Following
+                            && n.following == Some(l.id)
+                    })
+                    .count() as u64;
+                followers + u64::from(!l.observer) >= quorum
+            })
+            .map(|n| n.id)
+    }
+
+    /// The longest leaderless window: time without an [`World::effective_leader`].
+    pub(crate) fn update_availability(&mut self) {
+        let any = self.effective_leader().is_some();
+        match (any, self.liveness.no_leader_since) {
+            (true, Some(since)) => {
+                if self.liveness.had_leader {
+                    let gap = self.sched.now - since;
+                    self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
+                    self.log(
+                        Who::Sim,
+                        "",
+                        format_args!("leader available again after {gap}ms"),
+                    );
+                }
+                self.liveness.had_leader = true;
+                self.liveness.no_leader_since = None;
+            }
+            (false, None) => self.liveness.no_leader_since = Some(self.sched.now),
+            _ => {}
+        }
+    }
+
+    /// The end of the run: liveness, then the end-of-run checks and the scenario's claims.
+    pub(crate) fn finish(&mut self) {
+        let now = self.sched.now;
+        self.log(
+            Who::Sim,
+            "",
+            format_args!("END: liveness and end-of-run checks"),
+        );
+        let bound = self.params.liveness_bound_ms;
+        let healed = self.healed_at.unwrap_or(0);
+        // a leader, and every server in the ensemble with it, converged
+        let Some(leader) = self.leader() else {
+            self.fail(violation(
+                Claim::LivenessNoLeader,
+                now,
+                format!(
+                    "no established leader {}ms after the faults healed",
+                    now - healed
+                ),
+            ));
+            return;
+        };
+        let lz = self.nodes[&leader].applied;
+        for n in self.nodes.values() {
+            if !n.up() {
+                self.fail(violation(
+                    Claim::LivenessDown,
+                    now,
+                    format!("n{} is down at the end", n.id),
+                ));
+                return;
+            }
+            if n.state == ServerState::Looking {
+                self.fail(violation(
+                    Claim::LivenessNotConverged,
+                    now,
+                    format!("n{} still LOOKING {}ms after healing", n.id, now - healed),
+                ));
+                return;
+            }
+        }
+        let lagging: Vec<(ServerId, Zxid)> = self
+            .nodes
+            .values()
+            .filter(|n| n.applied != lz)
+            .map(|n| (n.id, n.applied))
+            .collect();
+        if !lagging.is_empty() {
+            self.fail(violation(
+                Claim::LivenessNotConverged,
+                now,
+                format!("leader n{leader} applied through {lz} but {lagging:?} differ at the end"),
+            ));
+            return;
+        }
+        // every request ends; every live client has a session
+        for c in &self.clients {
+            if let Some(t) = c.oldest_pending()
+                && now - t > bound
+            {
+                self.fail(violation(
+                    Claim::LivenessStuckRequest,
+                    now,
+                    format!("client {} has a request outstanding since t={t}ms", c.idx),
+                ));
+                return;
+            }
+            if !c.dead && !c.is_connected() && c.paused_until.is_none() {
+                self.fail(violation(
+                    Claim::LivenessNoSession,
+                    now,
+                    format!("client {} has no connected session at the end", c.idx),
+                ));
+                return;
+            }
+        }
+        if let Err(v) = self.end_checks() {
+            self.fail(v);
+        }
+        if let Err(v) = self.scenario_claims() {
+            self.fail(v);
+        }
+        if let Some(exp) = self.params.expect_violation.clone()
+            && self.expected_seen.is_none()
+            && self.violation.is_none()
+        {
+            self.fail(violation(
+                Claim::ScenarioExpectedFinding,
+                now,
+                format!("the scenario expects `{exp}` to be violated, and it was not"),
+            ));
+        }
+    }
+}

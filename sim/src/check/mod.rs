@@ -1,0 +1,56 @@
+//! The checkers: every claim the simulator checks, one module per family, behind the
+//! [`Claim`] enum (`claim`), each documented where it is defined.
+//!
+//! * `reference`: the committed history as the simulator knows it (a fresh `DataTree`
+//!   replaying every committed txn) that servers and clients are checked against, and `model`,
+//!   an independent model of the tree checking that reference (`tree.model`);
+//! * `zab`: ZAB safety after every server step (one leader per epoch, agreement, total order,
+//!   commit only with a quorum, the new leader's history), `cap` the partition claim;
+//! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
+//!   session closing, ACLs, a linearizability search);
+//! * `liveness`: availability while the faults run and convergence after they heal;
+//! * `recipes`: locks, master election, naming, membership and configuration;
+//! * `scenario`: the claims a scenario file names.
+
+pub mod acl;
+mod cap;
+mod claim;
+mod client;
+mod liveness;
+pub mod model;
+mod recipes;
+mod reference;
+mod scenario;
+pub mod session;
+pub mod wgl;
+mod zab;
+
+pub use cap::PartitionRecord;
+pub use claim::{Claim, UnknownClaim};
+pub use liveness::Availability;
+pub use recipes::Resource;
+pub use reference::{NodeSnap, Reference, TxnInfo, normalize};
+use std::fmt;
+pub use zab::{Delivered, ZabRecord, check_delivery};
+
+/// A broken claim: which one, when, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub claim: Claim,
+    pub at_ms: u64,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at t={}ms: {}", self.claim, self.at_ms, self.detail)
+    }
+}
+
+pub fn violation(claim: Claim, at_ms: u64, detail: String) -> Violation {
+    Violation {
+        claim,
+        at_ms,
+        detail,
+    }
+}

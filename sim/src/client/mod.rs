@@ -1,0 +1,131 @@
+//! Simulated ZooKeeper clients. Each one keeps a session alive the way the Java client does
+//! (`session`: pings when idle for a third of the timeout, gives a server up after two thirds
+//! of it, reconnects elsewhere carrying its session id, password and lastZxidSeen,
+//! re-registers its watches with setWatches), runs a role (`roles`: a random mix or a
+//! recipe), and has every reply checked against the committed history the moment it arrives
+//! (`crate::check::client`).
+
+pub(crate) mod roles;
+pub(crate) mod session;
+
+pub use roles::acl::AclRole;
+pub use roles::{
+    AdminRole, LockPhase, LockRole, MemberRole, NamingRole, RandomRole, RoleState, WatchRole,
+    WriterRole,
+};
+pub use session::{Client, Conn, Session};
+
+use crate::check::{Reference, Violation};
+use crate::params::Params;
+use crate::rng::SimRng;
+use ensemble_core::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
+use ensemble_core::server::ConnId;
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
+
+pub const PING_XID: i32 = -2;
+pub const SET_WATCHES_XID: i32 = -8;
+/// ZooKeeper's xid for `addauth`.
+pub const AUTH_XID: i32 = -4;
+/// What the `admin` role authenticates with; every server's `superDigest` is its digest.
+pub const SUPER_AUTH: &str = "super:sim-secret";
+
+/// What a client asks the world to do.
+#[derive(Debug)]
+pub enum ClientOut {
+    Open {
+        conn: ConnId,
+        server: ServerId,
+        request: ConnectRequest,
+    },
+    Send {
+        conn: ConnId,
+        xid: i32,
+        request: Request,
+    },
+    /// The client drops the connection (the server sees it close).
+    Close {
+        conn: ConnId,
+    },
+    /// A protected action on the lock recipe's external resource.
+    Resource {
+        token: i64,
+        fenced: bool,
+    },
+    Note(String),
+}
+
+/// Facts every client shares: the record of acknowledged writes.
+#[derive(Default)]
+pub struct Shared {
+    pub next_conn: ConnId,
+    /// The highest zxid acknowledged to any client so far.
+    pub max_acked: i64,
+    /// Every acknowledged write's zxid (checked against later leaders' histories).
+    pub acked: Vec<Zxid>,
+    pub ops: Vec<OpRecord>,
+    /// Sessions the clients were told had expired, with when.
+    pub expired: BTreeMap<SessionId, u64>,
+    pub ok_writes: u64,
+    pub ok_reads: u64,
+    pub unknown: u64,
+    pub errors: u64,
+    /// Completion times of successful writes (for the unavailability window).
+    pub last_write_ok: u64,
+    pub max_write_gap: u64,
+    /// Names the naming recipe was given, with the client.
+    pub names: BTreeMap<String, usize>,
+    pub name_violation: Option<String>,
+    /// A recipe claim broken inside a role callback (reported by the world).
+    pub recipe_violation: Option<Violation>,
+}
+
+/// One client operation as the history keeps it.
+#[derive(Clone, Debug)]
+pub struct OpRecord {
+    pub client: usize,
+    pub session: SessionId,
+    pub xid: i32,
+    pub request: Request,
+    pub invoked: u64,
+    pub done: Option<u64>,
+    /// (reply zxid, reply), or None: unknown outcome (connection lost first).
+    pub result: Option<(i64, Reply)>,
+    /// For replies after a successful sync in the same session: when the last such sync was
+    /// invoked (set when the reply arrives: a read pipelined behind its sync counts, a read
+    /// after a sync that failed does not).
+    pub synced_since: Option<u64>,
+}
+
+pub struct Ctx<'a> {
+    pub now: u64,
+    pub rng: &'a mut SimRng,
+    pub out: &'a mut Vec<ClientOut>,
+    pub reference: &'a Reference,
+    pub shared: &'a mut Shared,
+    pub servers: &'a [ServerId],
+    pub params: &'a Params,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WatchClass {
+    /// getData / exists on an existing node.
+    Data,
+    /// exists on a missing node (fires on creation).
+    Exist,
+    Child,
+}
+
+impl WatchClass {
+    pub(crate) fn kinds(self) -> &'static [EventType] {
+        match self {
+            WatchClass::Data | WatchClass::Exist => &[
+                EventType::NodeCreated,
+                EventType::NodeDeleted,
+                EventType::NodeDataChanged,
+            ],
+            WatchClass::Child => &[EventType::NodeChildrenChanged, EventType::NodeDeleted],
+        }
+    }
+}

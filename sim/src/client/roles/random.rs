@@ -1,0 +1,195 @@
+//! The random mix of requests (and its read-only variant, `reader`).
+
+use super::{Ctx, RandomRole, create, open_acl};
+use crate::params::Mix;
+use crate::rng::SimRng;
+use ensemble_core::proto::{CreateMode, CreateOp, MultiOp, Reply, Request, Response};
+use std::collections::BTreeMap;
+
+/// Paths of the random mix.
+pub(crate) fn key(i: u32) -> String {
+    format!("/k{i}")
+}
+
+impl RandomRole {
+    pub(crate) fn pick_weighted(mix: &Mix, reader: bool, rng: &mut SimRng) -> usize {
+        let w = if reader {
+            // the mix's reads, with sync+read always among them
+            [
+                0,
+                0,
+                mix.get,
+                0,
+                0,
+                mix.sync_read.max(1),
+                mix.children,
+                0,
+                0,
+            ]
+        } else {
+            [
+                mix.create,
+                mix.set,
+                mix.get,
+                mix.delete,
+                mix.multi,
+                mix.sync_read,
+                mix.children,
+                mix.ephemeral,
+                mix.sequential,
+            ]
+        };
+        let total: u32 = w.iter().sum();
+        if total == 0 {
+            return 2;
+        }
+        let mut x = rng.range(0, total as u64 - 1) as u32;
+        for (i, wi) in w.iter().enumerate() {
+            if x < *wi {
+                return i;
+            }
+            x -= wi;
+        }
+        2
+    }
+
+    pub(crate) fn next(&mut self, idx: usize, cx: &mut Ctx) -> Option<Request> {
+        if let Some(r) = self.after_sync.take() {
+            return Some(r);
+        }
+        let mix = &cx.params.mix;
+        let rng = &mut *cx.rng;
+        let k = key(rng.range(0, cx.params.keys.max(1) as u64 - 1) as u32);
+        self.n += 1;
+        let data = format!("c{idx}-{}", self.n).into_bytes();
+        let watch = rng.chance(mix.watch);
+        let version = |rng: &mut SimRng, versions: &BTreeMap<String, i32>, p: &str| {
+            if rng.chance(mix.versioned) {
+                versions.get(p).copied().unwrap_or(0)
+            } else {
+                -1
+            }
+        };
+        let known_child = |rng: &mut SimRng, ch: &BTreeMap<String, Vec<String>>, p: &str| {
+            ch.get(p)
+                .and_then(|c| rng.pick(c).cloned())
+                .map(|c| format!("{p}/{c}"))
+        };
+        Some(match Self::pick_weighted(mix, self.reader, rng) {
+            0 => {
+                let op = if rng.chance(0.5) {
+                    CreateOp::Create2
+                } else {
+                    CreateOp::Create
+                };
+                create(&k, data, CreateMode::Persistent, op)
+            }
+            1 => {
+                let v = version(rng, &self.versions, &k);
+                Request::SetData {
+                    path: k,
+                    data,
+                    version: v,
+                }
+            }
+            2 => {
+                let path = if rng.chance(0.2) {
+                    known_child(rng, &self.children, &k).unwrap_or(k)
+                } else {
+                    k
+                };
+                if rng.chance(0.5) {
+                    Request::GetData { path, watch }
+                } else {
+                    Request::Exists { path, watch }
+                }
+            }
+            3 => {
+                let path = if rng.chance(0.5) {
+                    known_child(rng, &self.children, &k).unwrap_or(k)
+                } else {
+                    k
+                };
+                let v = version(rng, &self.versions, &path);
+                Request::Delete { path, version: v }
+            }
+            4 => {
+                let k2 = key(rng.range(0, cx.params.keys.max(1) as u64 - 1) as u32);
+                let mut ops = Vec::new();
+                if rng.chance(0.5) {
+                    let v = self.versions.get(&k).copied().unwrap_or(0);
+                    ops.push(MultiOp::Check {
+                        path: k.clone(),
+                        version: v,
+                    });
+                }
+                ops.push(MultiOp::SetData {
+                    path: k2.clone(),
+                    data: data.clone(),
+                    version: -1,
+                });
+                if rng.chance(0.5) {
+                    ops.push(MultiOp::Create {
+                        op: CreateOp::Create,
+                        path: format!("{k}/m{idx}"),
+                        data,
+                        acl: open_acl(),
+                        mode: CreateMode::Persistent,
+                        ttl: 0,
+                    });
+                } else if rng.chance(0.5) {
+                    ops.push(MultiOp::Delete {
+                        path: format!("{k2}/m{idx}"),
+                        version: -1,
+                    });
+                }
+                Request::Multi(ops)
+            }
+            5 => {
+                self.after_sync = Some(Request::GetData {
+                    path: k.clone(),
+                    watch,
+                });
+                Request::Sync { path: k }
+            }
+            6 => {
+                let path = if rng.chance(0.2) { "/".to_string() } else { k };
+                if rng.chance(0.5) {
+                    Request::GetChildren { path, watch }
+                } else {
+                    Request::GetChildren2 { path, watch }
+                }
+            }
+            7 => create(
+                &format!("{k}/e{idx}"),
+                data,
+                CreateMode::Ephemeral,
+                CreateOp::Create,
+            ),
+            _ => {
+                let mode = if rng.chance(0.5) {
+                    CreateMode::PersistentSequential
+                } else {
+                    CreateMode::EphemeralSequential
+                };
+                create(&format!("{k}/s-"), data, mode, CreateOp::Create2)
+            }
+        })
+    }
+
+    pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply) {
+        match (req, reply) {
+            (Request::GetData { path, .. }, Ok(Response::GetData { stat, .. }))
+            | (Request::Exists { path, .. }, Ok(Response::Stat(stat)))
+            | (Request::SetData { path, .. }, Ok(Response::Stat(stat))) => {
+                self.versions.insert(path.clone(), stat.version);
+            }
+            (Request::GetChildren { path, .. }, Ok(Response::GetChildren { children }))
+            | (Request::GetChildren2 { path, .. }, Ok(Response::GetChildren2 { children, .. })) => {
+                self.children.insert(path.clone(), children.clone());
+            }
+            (Request::Sync { .. }, Err(_)) => self.after_sync = None,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The cluster: the servers (each the real core `Server`), their disks and clocks, and their
+//! lifecycle — start, tick, the events handed to them, crash, restart, pause and stall
+//! (`lifecycle`), the execution of what the core asks for (`effects`), and the client
+//! processes (`clients`).
+
+mod clients;
+mod effects;
+mod lifecycle;
+
+use crate::check::{Claim, violation};
+use crate::disk::Disk;
+use crate::lines::EventLine;
+use crate::net::Channel;
+use crate::params::Params;
+use crate::rng::SimRng;
+use crate::scheduler::Ev;
+use crate::world::{Who, World};
+use ensemble_core::config::Config;
+use ensemble_core::config::LearnerType;
+use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
+use ensemble_core::plant::Plant;
+use ensemble_core::server::{Event, Server};
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+#[derive(Default)]
+pub(crate) struct Nodes(Vec<Node>);
+
+impl Nodes {
+    /// The run's servers: voters 1..=voters, then observers, each configured from the run's
+    /// parameters with its own clock (offset and drift drawn from `rng`, in id order).
+    pub(crate) fn for_run(params: &Params, plant: Option<Plant>, rng: &mut SimRng) -> Nodes {
+        let mut members = BTreeMap::new();
+        for id in 1..=params.voters {
+            members.insert(id, LearnerType::Participant);
+        }
+        for id in params.voters + 1..=params.members() {
+            members.insert(id, LearnerType::Observer);
+        }
+        let mut nodes = Nodes::default();
+        for (&id, &kind) in &members {
+            let mut c = Config::new(id, members.clone());
+            c.tick_time_ms = params.tick_ms;
+            c.init_limit = params.init_limit;
+            c.sync_limit = params.sync_limit;
+            c.min_session_timeout_ms = (2 * params.tick_ms) as i32;
+            c.max_session_timeout_ms = (20 * params.tick_ms) as i32;
+            c.snap_count = params.snap_count;
+            // Small parts, so that snapshots of the simulator's small trees come in many pieces
+            // (fixed: drawing it would change what every recorded seed does).
+            c.snapshot_part_bytes = 256;
+            c.committed_log_size = params.committed_log_size;
+            c.finalize_wait_ms = (params.tick_ms).clamp(20, 200);
+            c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
+            c.container_check_interval_ms = params.tick_ms * 50;
+            c.plant = plant;
+            c.initial_zxid_counter = params.initial_zxid_counter;
+            c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
+            let drift = params.drift_ppm as i64;
+            nodes.insert(
+                id,
+                Node {
+                    id,
+                    observer: kind == LearnerType::Observer,
+                    config: c,
+                    server: None,
+                    inc: 0,
+                    paused_until: None,
+                    stalled: VecDeque::new(),
+                    quorum_stalled_until: 0,
+                    quorum_held: VecDeque::new(),
+                    disk: Disk::default(),
+                    clock_offset: rng.range(0, 10_000),
+                    drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
+                    state: ServerState::Looking,
+                    established: None,
+                    serving: false,
+                    following: None,
+                    snapshot_loaded: None,
+                    applied: Zxid::ZERO,
+                    gens: BTreeMap::new(),
+                },
+            );
+        }
+        nodes
+    }
+
+    pub(crate) fn slot(&self, id: ServerId) -> Option<usize> {
+        let i = (id as usize).checked_sub(1)?;
+        (i < self.0.len()).then_some(i)
+    }
+    /// Ids are given in order from 1.
+    pub(crate) fn insert(&mut self, id: ServerId, n: Node) {
+        assert_eq!(id as usize, self.0.len() + 1, "servers are numbered from 1");
+        self.0.push(n);
+    }
+    pub(crate) fn get(&self, id: &ServerId) -> Option<&Node> {
+        self.slot(*id).map(|i| &self.0[i])
+    }
+    pub(crate) fn get_mut(&mut self, id: &ServerId) -> Option<&mut Node> {
+        self.slot(*id).map(|i| &mut self.0[i])
+    }
+    pub(crate) fn contains_key(&self, id: &ServerId) -> bool {
+        self.slot(*id).is_some()
+    }
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ServerId> {
+        self.0.iter().map(|n| &n.id)
+    }
+    pub(crate) fn values(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<&ServerId> for Nodes {
+    type Output = Node;
+    fn index(&self, id: &ServerId) -> &Node {
+        self.get(id).expect("a server of this run")
+    }
+}
+
+pub(crate) struct Node {
+    pub(crate) id: ServerId,
+    pub(crate) observer: bool,
+    pub(crate) config: Config,
+    pub(crate) server: Option<Server>,
+    pub(crate) inc: u64,
+    pub(crate) paused_until: Option<u64>,
+    pub(crate) stalled: VecDeque<Event>,
+    /// Its quorum side (timer and quorum-channel connections) is stalled until then; its
+    /// client port still serves. Peer disconnects that arrive meanwhile wait here.
+    pub(crate) quorum_stalled_until: u64,
+    pub(crate) quorum_held: VecDeque<Event>,
+    pub(crate) disk: Disk,
+    pub(crate) clock_offset: u64,
+    pub(crate) drift_ppm: i64,
+    pub(crate) state: ServerState,
+    pub(crate) established: Option<u32>,
+    /// Serving clients (a synced learner, an established leader), and the leader it follows.
+    pub(crate) serving: bool,
+    pub(crate) following: Option<ServerId>,
+    /// The zxid of a snapshot it loaded whole from its leader (SNAP) in the step under way.
+    pub(crate) snapshot_loaded: Option<Zxid>,
+    pub(crate) applied: Zxid,
+    /// Quorum-channel connection generation per peer (bumped on every break).
+    pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
+}
+
+impl Node {
+    pub(crate) fn local_now(&self, now: u64) -> u64 {
+        let drift = (now as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
+        (self.clock_offset as i64 + now as i64 + drift).max(0) as u64
+    }
+    pub(crate) fn up(&self) -> bool {
+        self.server.is_some()
+    }
+    pub(crate) fn quorum_stalled(&self, now: u64) -> bool {
+        self.quorum_stalled_until > now
+    }
+    pub(crate) fn role(&self) -> &'static str {
+        if self.server.is_none() {
+            return "DOWN";
+        }
+        if self.paused_until.is_some() {
+            return "PAUSED";
+        }
+        match self.state {
+            ServerState::Looking => "LOOKING",
+            ServerState::Following => "FOLLOWING",
+            ServerState::Leading => "LEADING",
+            ServerState::Observing => "OBSERVING",
+        }
+    }
+}
+
+thread_local! {
+    /// The message of the last panic on this thread (set by the hook `install_panic_hook`).
+    pub static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    /// Set while the core runs under `catch_unwind`: its panics become violations.
+    static IN_CORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run core code, turning its panics into an `Err` (the message is in `LAST_PANIC`).
+pub(crate) fn in_core<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    IN_CORE.with(|c| c.set(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    IN_CORE.with(|c| c.set(false));
+    r
+}
+
+/// Keep core assertion failures out of stderr: the run reports them as violations. Panics
+/// anywhere else are reported as usual.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_CORE.with(|c| c.get()) {
+            default(info);
+            return;
+        }
+        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            s.to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic".to_string()
+        };
+        let loc = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{loc}")));
+    }));
+}
+
+impl World {
+    pub(crate) fn start_node(&mut self, id: ServerId) {
+        let now = self.sched.now;
+        let n = self.nodes.get_mut(&id).expect("node");
+        let rec = n.disk.recovered();
+        let local = n.local_now(now);
+        let result = in_core(|| Server::new(n.config.clone(), rec, local));
+        match result {
+            Ok(Ok(s)) => {
+                n.applied = s.tree().last_zxid();
+                n.state = s.state();
+                n.established = None;
+                n.server = Some(s);
+                n.inc += 1;
+                let inc = n.inc;
+                let applied = n.applied;
+                self.log(
+                    Who::N(id),
+                    "LOOKING",
+                    format_args!("start, recovered through {applied}"),
+                );
+                self.schedule(now + 1, Ev::Tick { node: id, inc });
+                self.update_quorum();
+                self.after_step(id);
+            }
+            Ok(Err(e)) => self.fail(violation(
+                Claim::CoreRecover,
+                now,
+                format!("n{id} could not recover its disk: {e}"),
+            )),
+            Err(_) => {
+                let msg = LAST_PANIC
+                    .with(|p| p.borrow_mut().take())
+                    .unwrap_or_default();
+                self.fail(violation(
+                    Claim::CorePanic,
+                    now,
+                    format!("n{id} Server::new: {msg}"),
+                ));
+            }
+        }
+    }
+
+    pub(crate) fn on_tick(&mut self, id: ServerId, inc: u64) {
+        let now = self.sched.now;
+        let jitter = self.params.tick_jitter_pct;
+        let Some(n) = self.nodes.get(&id) else { return };
+        if n.inc != inc || !n.up() {
+            return;
+        }
+        let interval = n
+            .server
+            .as_ref()
+            .map(|s| s.tick_interval())
+            .unwrap_or(25)
+            .max(1);
+        // ticks come a little late or early: the process's timer is not exact
+        let spread = interval * jitter / 100;
+        let next = now + interval - spread / 2 + self.rng.range(0, spread);
+        self.schedule(next.max(now + 1), Ev::Tick { node: id, inc });
+        let n = &self.nodes[&id];
+        if n.paused_until.is_some() || n.quorum_stalled(now) {
+            return;
+        }
+        self.handle(id, Event::Tick);
+    }
+
+    /// Hand an event to a server, or hold it while the process is paused.
+    pub(crate) fn deliver(&mut self, id: ServerId, event: Event) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if !n.up() {
+            return;
+        }
+        if n.paused_until.is_some() {
+            n.stalled.push_back(event);
+            return;
+        }
+        if matches!(event, Event::PeerDisconnected { .. }) && n.quorum_stalled(self.sched.now) {
+            n.quorum_held.push_back(event);
+            return;
+        }
+        self.handle(id, event);
+    }
+
+    pub(crate) fn handle(&mut self, id: ServerId, event: Event) {
+        let now = self.sched.now;
+        if !matches!(event, Event::Tick) {
+            let role = self.nodes[&id].role();
+            self.emit(Who::N(id), role, &EventLine(&event));
+        }
+        // a SNAP or NEWLEADER from the server's leader: the sync-crash fault's moment
+        let sync_from = match &event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::NewLeader { .. },
+            }
+            | Event::Peer {
+                from,
+                msg:
+                    PeerMsg::Sync {
+                        mode: SyncMode::Snap { .. },
+                        ..
+                    },
+            } if self.nodes[&id].state != ServerState::Leading => Some(*from),
+            _ => None,
+        };
+        let mut effects = std::mem::take(&mut self.effects);
+        let n = self.nodes.get_mut(&id).expect("node");
+        let local = n.local_now(now);
+        let Some(server) = n.server.as_mut() else {
+            return;
+        };
+        let r = in_core(|| server.handle(local, event, &mut effects));
+        if r.is_err() {
+            let msg = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_default();
+            self.nodes.get_mut(&id).expect("node").server = None;
+            self.fail(violation(Claim::CorePanic, now, format!("n{id}: {msg}")));
+            self.effects = effects;
+            self.effects.clear();
+            return;
+        }
+        for e in effects.drain(..) {
+            self.effect(id, e);
+            if self.nodes[&id].server.is_none() {
+                break;
+            }
+        }
+        self.effects = effects;
+        self.after_step(id);
+        if let Some(leader) = sync_from {
+            self.sync_crash(leader, id);
+        }
+    }
+
+    pub(crate) fn leader(&self) -> Option<ServerId> {
+        self.nodes
+            .values()
+            .filter(|n| n.up() && n.established.is_some())
+            .max_by_key(|n| n.established)
+            .map(|n| n.id)
+    }
+}

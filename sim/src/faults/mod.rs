@@ -1,0 +1,327 @@
+//! Faults: the kinds a swarm seed draws at random rates, their drawing (`draw`) and their
+//! execution (`apply`), scheduled steps of a scenario included.
+
+mod apply;
+mod draw;
+
+use crate::params::{FaultAction, FaultRates, FaultStep};
+use crate::rng::SimRng;
+use crate::scheduler::Ev;
+use crate::world::{Who, World};
+use ensemble_core::txn::ServerId;
+
+/// A kind of fault a swarm seed injects at a random rate during the fault phase. Its number
+/// (`kind as usize`) is its row in [`FAULTS`] and its lane when `shrink` replays what a seed
+/// drew as a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    Partition,
+    Clog,
+    Swizzle,
+    Reset,
+    ClientReset,
+    Crash,
+    Pause,
+    Stall,
+    Spike,
+    ClientPause,
+    ClientCrash,
+    ClientClose,
+}
+
+/// Everything about one fault kind, in one row: its name (run header, `shrink`), its rate,
+/// how a swarm seed draws that rate, how one fault of it is drawn, and how `shrink` turns it
+/// off.
+pub(crate) struct FaultSpec {
+    pub(crate) kind: FaultKind,
+    /// Its name in the run header and in `shrink`'s steps.
+    pub(crate) name: &'static str,
+    /// Mean ms between two faults of the kind; 0 = off.
+    pub(crate) every: fn(&FaultRates) -> u64,
+    /// Draw its rate (and its lengths) for a swarm seed. The rows are drawn in table order.
+    pub(crate) swarm: fn(&mut SimRng, Tick, &mut FaultRates),
+    /// Draw one fault of the kind from the fault stream, as a concrete action.
+    pub(crate) draw: fn(&mut World) -> FaultAction,
+    /// Turn the kind off (what `shrink` tries first).
+    pub(crate) off: fn(&mut FaultRates),
+}
+
+/// The server tick (ms), which some lengths are drawn in.
+type Tick = u64;
+
+/// A rate that is on with probability `prob`: a mean interval in [lo, hi), else 0 (off).
+fn maybe(rng: &mut SimRng, prob: f64, lo: u64, hi: u64) -> u64 {
+    if rng.chance(prob) {
+        rng.range(lo, hi)
+    } else {
+        0
+    }
+}
+
+/// The fault kinds, one row each, in `FaultKind` order (the order of the swarm's draws).
+pub(crate) static FAULTS: [FaultSpec; 12] = [
+    FaultSpec {
+        kind: FaultKind::Partition,
+        name: "partition",
+        every: |r| r.partition_every,
+        swarm: |rng, _, r| {
+            r.partition_every = maybe(rng, 0.5, 2_000, 15_000);
+            r.partition_len = rng.range(500, 10_000);
+        },
+        draw: World::draw_partition,
+        off: |r| r.partition_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Clog,
+        name: "clog",
+        every: |r| r.clog_every,
+        swarm: |rng, _, r| {
+            r.clog_every = maybe(rng, 0.3, 500, 5_000);
+            r.clog_len = rng.range(50, 3_000);
+        },
+        draw: World::draw_clog,
+        off: |r| r.clog_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Swizzle,
+        name: "swizzle-clog",
+        every: |r| r.swizzle_every,
+        swarm: |rng, _, r| r.swizzle_every = maybe(rng, 0.2, 5_000, 20_000),
+        draw: World::draw_swizzle,
+        off: |r| r.swizzle_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Reset,
+        name: "reset",
+        every: |r| r.reset_every,
+        swarm: |rng, _, r| r.reset_every = maybe(rng, 0.4, 300, 5_000),
+        draw: World::draw_reset,
+        off: |r| r.reset_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::ClientReset,
+        name: "client-reset",
+        every: |r| r.client_reset_every,
+        swarm: |rng, _, r| r.client_reset_every = maybe(rng, 0.4, 300, 5_000),
+        draw: World::draw_client_reset,
+        off: |r| r.client_reset_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Crash,
+        name: "crash",
+        every: |r| r.crash_every,
+        swarm: |rng, _, r| {
+            r.crash_every = maybe(rng, 0.5, 2_000, 15_000);
+            r.down_len = rng.range(100, 8_000);
+        },
+        draw: World::draw_crash,
+        off: |r| r.crash_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Pause,
+        name: "pause",
+        every: |r| r.pause_every,
+        swarm: |rng, tick, r| {
+            r.pause_every = maybe(rng, 0.3, 3_000, 20_000);
+            r.pause_len = rng.range(100, 30 * tick);
+        },
+        draw: World::draw_pause,
+        off: |r| r.pause_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Stall,
+        name: "stall",
+        every: |r| r.stall_every,
+        // a stalled quorum side (a thread blocked with a lock held, ZOOKEEPER-2201) while the
+        // client port serves: a leader keeps believing it leads past syncLimit, answering its
+        // clients, while its followers elect another
+        swarm: |rng, tick, r| {
+            r.stall_every = maybe(rng, 0.45, 2_000, 15_000);
+            r.stall_len = rng.range(2 * tick, 30 * tick);
+        },
+        draw: World::draw_stall,
+        off: |r| r.stall_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Spike,
+        name: "spike",
+        every: |r| r.spike_every,
+        swarm: |rng, _, r| {
+            r.spike_every = maybe(rng, 0.3, 1_000, 10_000);
+            r.spike_len = rng.range(200, 3_000);
+        },
+        draw: World::draw_spike,
+        off: |r| r.spike_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::ClientPause,
+        name: "client-pause",
+        every: |r| r.client_pause_every,
+        swarm: |rng, _, r| {
+            r.client_pause_every = maybe(rng, 0.2, 3_000, 20_000);
+            r.client_pause_len = rng.range(100, 8_000);
+        },
+        draw: World::draw_client_pause,
+        off: |r| r.client_pause_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::ClientCrash,
+        name: "client-crash",
+        every: |r| r.client_crash_every,
+        swarm: |rng, _, r| r.client_crash_every = maybe(rng, 0.2, 5_000, 30_000),
+        draw: World::draw_client_crash,
+        off: |r| r.client_crash_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::ClientClose,
+        name: "client-close",
+        every: |r| r.client_close_every,
+        swarm: |rng, _, r| r.client_close_every = maybe(rng, 0.2, 5_000, 30_000),
+        draw: World::draw_client_close,
+        off: |r| r.client_close_every = 0,
+    },
+];
+
+impl FaultKind {
+    /// The kind's row in [`FAULTS`].
+    pub(crate) fn spec(self) -> &'static FaultSpec {
+        let spec = &FAULTS[self as usize];
+        assert_eq!(spec.kind, self, "FAULTS is in FaultKind order");
+        spec
+    }
+}
+
+/// Draw a swarm seed's fault rates, kind by kind in table order.
+pub(crate) fn draw_rates(rng: &mut SimRng, tick: Tick, rates: &mut FaultRates) {
+    for f in &FAULTS {
+        (f.swarm)(rng, tick, rates);
+    }
+}
+
+/// The names of the kinds that are on, in table order.
+pub(crate) fn active_names(rates: &FaultRates) -> Vec<&'static str> {
+    FAULTS
+        .iter()
+        .filter(|f| (f.every)(rates) > 0)
+        .map(|f| f.name)
+        .collect()
+}
+
+impl World {
+    /// The sync-crash fault: the leader dies right after a learner took its SNAP or NEWLEADER
+    /// (what it sent after is lost), and half of those times the learner too, before its
+    /// sync is fsynced.
+    pub(crate) fn sync_crash(&mut self, leader: ServerId, learner: ServerId) {
+        if self.sched.now >= self.fault_end || self.violation.is_some() {
+            return;
+        }
+        let p = self.params.sync_crash;
+        let Some(rng) = self.sync_crash_rng.as_mut() else {
+            return;
+        };
+        if !rng.chance(p) {
+            return;
+        }
+        let both = rng.chance(0.5);
+        let (down_leader, down_learner) = (rng.range(100, 3_000), rng.range(100, 3_000));
+        self.log(
+            Who::Net,
+            "",
+            format_args!(
+                "SYNC-CRASH n{leader} after its sync of n{learner}{}",
+                if both {
+                    format!(", and n{learner}")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        self.crash(leader);
+        self.schedule(self.sched.now + down_leader, Ev::Restart { node: leader });
+        if both {
+            self.crash(learner);
+            self.schedule(self.sched.now + down_learner, Ev::Restart { node: learner });
+        }
+    }
+
+    pub(crate) fn schedule_random_faults(&mut self) {
+        for f in &FAULTS {
+            let every = (f.every)(&self.params.random);
+            if every > 0 {
+                let at = self.sched.now + self.fault_rng.exp(every).max(1);
+                self.schedule(at, Ev::Random(f.kind));
+            }
+        }
+    }
+
+    pub(crate) fn random_fault(&mut self, kind: FaultKind) {
+        if self.sched.now >= self.fault_end {
+            return;
+        }
+        let spec = kind.spec();
+        let next = self.sched.now + self.fault_rng.exp((spec.every)(&self.params.random)).max(1);
+        if next < self.fault_end {
+            self.schedule(next, Ev::Random(kind));
+        }
+        let action = (spec.draw)(self);
+        // what the seed drew, exactly: `shrink` replays it as a schedule, one lane per kind
+        self.drawn.push(FaultStep {
+            at_ms: self.sched.now,
+            lane: Some(kind as usize),
+            action: action.clone(),
+        });
+        self.do_fault(action);
+    }
+
+    /// Step `idx` of a lane of the schedule, as a drawn fault: the next of its lane is
+    /// scheduled first, then it acts.
+    pub(crate) fn lane_step(&mut self, lane: usize, idx: usize) {
+        if let Some(next) = self.lanes[lane].get(idx + 1) {
+            let at = next.at_ms.max(self.sched.now);
+            self.schedule(at, Ev::Lane { lane, idx: idx + 1 });
+        }
+        let action = self.lanes[lane][idx].action.clone();
+        self.do_fault(action);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_kind_order_and_names_are_unique() {
+        for (i, f) in FAULTS.iter().enumerate() {
+            assert_eq!(f.kind as usize, i);
+            assert!(std::ptr::eq(f.kind.spec(), f));
+        }
+        let mut names: Vec<&str> = FAULTS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FAULTS.len());
+    }
+
+    #[test]
+    fn off_turns_exactly_its_kind_off() {
+        // every kind on: each row's swarm draw, on seeds until it comes out on
+        let mut on = FaultRates::default();
+        for f in &FAULTS {
+            let seed = (0..1_000u64)
+                .find(|s| {
+                    let mut r = on.clone();
+                    (f.swarm)(&mut SimRng::new(*s), 100, &mut r);
+                    (f.every)(&r) > 0
+                })
+                .expect("a seed that turns the kind on");
+            (f.swarm)(&mut SimRng::new(seed), 100, &mut on);
+            assert_eq!(active_names(&on).len(), f.kind as usize + 1);
+        }
+        for f in &FAULTS {
+            let mut r = on.clone();
+            (f.off)(&mut r);
+            let left = active_names(&r);
+            assert!(!left.contains(&f.name));
+            assert_eq!(left.len(), FAULTS.len() - 1, "{} turned off others", f.name);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The scheduler: virtual time and one event queue ordered by (virtual ms, sequence number).
+//! Everything that happens in a run is an [`Ev`] popped from here; ties keep insertion order,
+//! so a seed replays exactly.
+
+use crate::faults::FaultKind;
+use crate::net::Channel;
+use crate::params::FaultAction;
+use ensemble_core::server::{ConnId, Event};
+use ensemble_core::txn::ServerId;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+#[derive(Debug)]
+pub(crate) enum Ev {
+    Tick {
+        node: ServerId,
+        inc: u64,
+    },
+    Pump {
+        from: ServerId,
+        to: ServerId,
+        ch: Channel,
+    },
+    ClientPump {
+        conn: ConnId,
+        to_server: bool,
+    },
+    Fsync {
+        node: ServerId,
+        inc: u64,
+        upto: u64,
+    },
+    Deliver {
+        node: ServerId,
+        inc: u64,
+        event: Box<Event>,
+    },
+    Restart {
+        node: ServerId,
+    },
+    Resume {
+        node: ServerId,
+        inc: u64,
+    },
+    Unstall {
+        node: ServerId,
+        inc: u64,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    ClientResume {
+        client: usize,
+    },
+    ClientRevive {
+        client: usize,
+    },
+    /// A blocked path's TCP connection gives up, if still blocked and unbroken.
+    TcpTimeout {
+        a: ServerId,
+        b: ServerId,
+        ch: Channel,
+        generation: u64,
+    },
+    Scheduled(FaultAction),
+    Random(FaultKind),
+    /// Step `idx` of a lane of the schedule (see `FaultStep::lane`).
+    Lane {
+        lane: usize,
+        idx: usize,
+    },
+    HealPartition {
+        id: u64,
+    },
+    Unclog {
+        from: ServerId,
+        to: ServerId,
+    },
+    Flap,
+    Resource {
+        client: usize,
+        token: i64,
+        fenced: bool,
+    },
+    Heal,
+    Drain,
+    End,
+}
+
+/// The event queue and the virtual clock.
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    /// Virtual milliseconds since the run began: the time of the event being handled.
+    pub(crate) now: u64,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+}
+
+impl Scheduler {
+    /// Queue `ev` at virtual time `at`, after everything already queued for that time.
+    pub(crate) fn schedule(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    /// The earliest event, with the clock moved to its time.
+    pub(crate) fn pop(&mut self) -> Option<Ev> {
+        let s = self.queue.pop()?;
+        debug_assert!(s.at >= self.now, "time never goes back");
+        self.now = s.at;
+        Some(s.ev)
+    }
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    // BinaryHeap is a max-heap: the earliest (time, seq) must compare greatest.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restart_of(ev: Ev) -> ServerId {
+        match ev {
+            Ev::Restart { node } => node,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_come_in_time_order_and_ties_in_the_order_queued() {
+        let mut s = Scheduler::default();
+        s.schedule(30, Ev::Restart { node: 1 });
+        s.schedule(10, Ev::Restart { node: 2 });
+        s.schedule(30, Ev::Restart { node: 3 });
+        s.schedule(10, Ev::Restart { node: 4 });
+        let mut got = Vec::new();
+        while let Some(ev) = s.pop() {
+            got.push((s.now, restart_of(ev)));
+        }
+        assert_eq!(got, vec![(10, 2), (10, 4), (30, 1), (30, 3)]);
+    }
+}
