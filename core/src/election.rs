@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::peer::{Notification, ServerState, Vote};
 use crate::plant::{self, Plant};
+use crate::quorum::QuorumVerifier;
 use crate::server::Millis;
 use crate::txn::ServerId;
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct Election {
     finalize_at: Option<Millis>,
     next_resend: Millis,
     resend_interval: Millis,
+    /// Who counts towards a decision (set from the config at each round's start).
+    quorum: QuorumVerifier,
 }
 
 impl Default for Election {
@@ -73,6 +76,7 @@ impl Election {
             finalize_at: None,
             next_resend: 0,
             resend_interval: 0,
+            quorum: QuorumVerifier::default(),
         }
     }
 
@@ -85,6 +89,7 @@ impl Election {
         self.out_of_election.clear();
         self.finalize_at = None;
         self.resend_interval = cfg.finalize_wait_ms.max(1);
+        self.quorum = QuorumVerifier::majority(cfg);
         // The first tick of a round announces it.
         self.next_resend = now;
         if cfg.is_voter(cfg.my_id) {
@@ -123,12 +128,17 @@ impl Election {
     }
 
     /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
-    fn has_quorum(cfg: &Config, votes: &BTreeMap<ServerId, Seen>, vote: &Vote, epoch: u64) -> bool {
+    fn has_quorum(
+        q: &QuorumVerifier,
+        votes: &BTreeMap<ServerId, Seen>,
+        vote: &Vote,
+        epoch: u64,
+    ) -> bool {
         let backers = votes
             .iter()
             .filter(|(_, s)| s.vote == *vote && s.election_epoch == epoch)
-            .map(|(id, _)| id);
-        cfg.is_quorum(backers)
+            .map(|(id, _)| *id);
+        q.contains_quorum(backers)
     }
 
     /// The tally for a vote announced by a server already out of the election, as ZooKeeper's
@@ -136,7 +146,7 @@ impl Election {
     /// (each decided in its own round, with its own view of the zxid); LOOKING ones must match
     /// exactly.
     fn has_joined_quorum(
-        cfg: &Config,
+        q: &QuorumVerifier,
         votes: &BTreeMap<ServerId, Seen>,
         vote: &Vote,
         epoch: u64,
@@ -147,8 +157,8 @@ impl Election {
                 ServerState::Looking => s.vote == *vote && s.election_epoch == epoch,
                 _ => s.vote.leader == vote.leader && s.vote.peer_epoch == vote.peer_epoch,
             })
-            .map(|(id, _)| id);
-        cfg.is_quorum(backers)
+            .map(|(id, _)| *id);
+        q.contains_quorum(backers)
     }
 
     /// After registering with a leader (or leading), our announced vote carries the new epoch
@@ -214,8 +224,12 @@ impl Election {
                 if cfg.is_voter(cfg.my_id) {
                     self.record_own(cfg);
                 }
-                if Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
-                    && self.finalize_at.is_none()
+                if Election::has_quorum(
+                    &self.quorum,
+                    &self.recv,
+                    &self.proposal,
+                    self.logical_clock,
+                ) && self.finalize_at.is_none()
                 {
                     self.finalize_at = Some(now + cfg.finalize_wait_ms);
                 }
@@ -228,8 +242,12 @@ impl Election {
             ServerState::Following | ServerState::Leading => {
                 if n.election_epoch == self.logical_clock {
                     self.recv.insert(from, seen);
-                    if Election::has_joined_quorum(cfg, &self.recv, &n.vote, n.election_epoch)
-                        && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
+                    if Election::has_joined_quorum(
+                        &self.quorum,
+                        &self.recv,
+                        &n.vote,
+                        n.election_epoch,
+                    ) && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
                     {
                         return Outcome::Decided {
                             vote: n.vote,
@@ -240,7 +258,7 @@ impl Election {
                 // Servers already out of the election: join an established leader.
                 self.out_of_election.insert(from, seen);
                 if Election::has_joined_quorum(
-                    cfg,
+                    &self.quorum,
                     &self.out_of_election,
                     &n.vote,
                     n.election_epoch,
@@ -267,7 +285,7 @@ impl Election {
         // A lone voter (standalone) hears no notifications: its own vote is the quorum.
         if self.finalize_at.is_none()
             && cfg.is_voter(cfg.my_id)
-            && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+            && Election::has_quorum(&self.quorum, &self.recv, &self.proposal, self.logical_clock)
         {
             self.finalize_at = Some(now + cfg.finalize_wait_ms);
         }
@@ -276,7 +294,12 @@ impl Election {
         {
             self.finalize_at = None;
             if cfg.is_voter(cfg.my_id)
-                && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+                && Election::has_quorum(
+                    &self.quorum,
+                    &self.recv,
+                    &self.proposal,
+                    self.logical_clock,
+                )
             {
                 return Outcome::Decided {
                     vote: self.proposal,

@@ -174,6 +174,14 @@ impl Leader {
             .count();
     }
 
+    /// Learners whose NEWLEADER ACK is in: their ACKs and pings count.
+    fn active(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.learners
+            .iter()
+            .filter(|(_, h)| h.phase == HandlerPhase::Active)
+            .map(|(id, _)| *id)
+    }
+
     /// Followers that get proposals and commits.
     fn forwarding(&self) -> impl Iterator<Item = ServerId> + '_ {
         self.learners
@@ -405,9 +413,8 @@ impl Server {
         if l.epoch_decided {
             return;
         }
-        let mut ids: Vec<ServerId> = l.learners.keys().copied().collect();
-        ids.push(me);
-        if !self.cfg.is_quorum(ids.iter()) {
+        let infos = l.learners.keys().copied().chain([me]);
+        if !self.quorum.contains_quorum(infos) {
             return;
         }
         let max_accepted = l
@@ -444,14 +451,13 @@ impl Server {
         if !l.epoch_decided || l.syncing {
             return;
         }
-        let mut promised: Vec<ServerId> = l
+        let promised = l
             .learners
             .iter()
             .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked && h.epoch_counted)
             .map(|(id, _)| *id)
-            .collect();
-        promised.push(me);
-        if !self.cfg.is_quorum(promised.iter()) {
+            .chain([me]);
+        if !self.quorum.contains_quorum(promised) {
             return;
         }
         // Everyone who answered is synced, those whose answer did not count too.
@@ -576,14 +582,7 @@ impl Server {
         if l.established || !l.self_acked_newleader {
             return;
         }
-        let mut acked: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| h.phase == HandlerPhase::Active)
-            .map(|(id, _)| *id)
-            .collect();
-        acked.push(me);
-        if !self.cfg.is_quorum(acked.iter()) {
+        if !self.quorum.contains_quorum(l.active().chain([me])) {
             return;
         }
         let epoch = l.epoch;
@@ -685,21 +684,16 @@ impl Server {
         if !l.established {
             return;
         }
-        let mut acks: Vec<Zxid> = l
+        let acks = l
             .learners
             .iter()
-            .filter(|(id, h)| {
-                !h.observer && h.phase == HandlerPhase::Active && self.cfg.is_voter(**id)
-            })
-            .map(|(_, h)| h.acked)
-            .collect();
-        acks.push(self.durable);
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let needed = self.cfg.voters().count() / 2 + 1;
-        if acks.len() < needed {
+            .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
+            .map(|(id, h)| (*id, h.acked))
+            .chain([(self.cfg.my_id, self.durable)]);
+        let Some(agreed) = self.quorum.agreed(acks) else {
             return;
-        }
-        let z = acks[needed - 1].min(self.last_logged());
+        };
+        let z = agreed.min(self.last_logged());
         if z > self.tree.last_zxid() {
             self.commit_and_announce(z, out);
         }
@@ -791,14 +785,13 @@ impl Server {
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         for w in l.sync_waiters.iter().cloned() {
-            let mut confirmed: Vec<ServerId> = l
+            let confirmed = l
                 .learners
                 .iter()
                 .filter(|(_, h)| h.phase == HandlerPhase::Active && h.pong_round >= w.round)
                 .map(|(id, _)| *id)
-                .collect();
-            confirmed.push(me);
-            if self.cfg.is_quorum(confirmed.iter()) {
+                .chain([me]);
+            if self.quorum.contains_quorum(confirmed) {
                 ready.push(w)
             } else {
                 waiting.push(w)
@@ -873,14 +866,7 @@ impl Server {
             out.push(Effect::DisconnectPeer { peer });
         }
         let l = self.leader();
-        let mut alive: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| h.phase == HandlerPhase::Active)
-            .map(|(id, _)| *id)
-            .collect();
-        alive.push(me);
-        if !self.cfg.is_quorum(alive.iter()) {
+        if !self.quorum.contains_quorum(l.active().chain([me])) {
             self.go_looking("lost the quorum for syncLimit", out);
             return;
         }

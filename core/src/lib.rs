@@ -17,6 +17,7 @@ pub mod path;
 pub mod peer;
 pub mod plant;
 pub mod proto;
+pub mod quorum;
 pub mod server;
 pub mod tree;
 pub mod txn;

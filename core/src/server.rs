@@ -8,6 +8,7 @@ use crate::plant::{self, Plant};
 use crate::proto::{
     ConnectRequest, ConnectResponse, Id, OpCode, Reply, Request, SessionId, WatchedEvent,
 };
+use crate::quorum::QuorumVerifier;
 use crate::tree::DataTree;
 use crate::tree::TreeOptions;
 use crate::txn::TxnOp;
@@ -297,6 +298,8 @@ pub struct Server {
     pub(crate) durable: Zxid,
     pub(crate) state: ServerState,
     pub(crate) election: Election,
+    /// Every quorum question goes here.
+    pub(crate) quorum: QuorumVerifier,
     pub(crate) role: Role,
     pub(crate) conns: BTreeMap<ConnId, Conn>,
     /// Request numbers of writes (and session creations) awaiting their txn.
@@ -373,6 +376,7 @@ impl Server {
             durable: last,
             state: ServerState::Looking,
             election: Election::new(),
+            quorum: QuorumVerifier::majority(&config),
             role: Role::Looking,
             conns: BTreeMap::new(),
             rid_owner: BTreeMap::new(),
@@ -573,7 +577,7 @@ impl Server {
     pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
         let n = self.election.notification(self.state);
         let me = self.cfg.my_id;
-        let to: Vec<ServerId> = self.cfg.voters().filter(|id| *id != me).collect();
+        let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
         for peer in to {
             out.push(Effect::Send {
                 to: peer,
