@@ -485,14 +485,8 @@ impl Server {
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
         let upto = self.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Arc<Txn>> {
-            self.history
-                .iter()
-                .filter(|t| t.zxid > from && t.zxid <= upto)
-                .cloned()
-                .collect()
-        };
-        let (mode, txns) = if p >= self.window_base && self.find_in_history(p) && p <= upto {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> { self.log.range(from, upto) };
+        let (mode, txns) = if p >= self.log.window_base() && self.log.contains(p) && p <= upto {
             (SyncMode::Diff, after(p))
         } else if let Some(to) = self.trunc_point(p, upto) {
             if self.plant(Plant::DiffInsteadOfTrunc) {
@@ -544,11 +538,12 @@ impl Server {
     fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
         let epoch_start = Zxid::new(p.epoch(), 0);
         let below = |limit: Zxid| {
-            self.history
+            let base = self.log.window_base();
+            self.log
                 .iter()
                 .map(|t| t.zxid)
-                .chain([self.window_base])
-                .filter(|z| *z <= upto && *z < limit && *z >= self.window_base)
+                .chain([base])
+                .filter(|z| *z <= upto && *z < limit && *z >= base)
                 .max()
         };
         let point = match below(p) {
@@ -560,7 +555,7 @@ impl Server {
 
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
-        if l.syncing && !l.self_acked_newleader && self.durable >= self.last_logged() {
+        if l.syncing && !l.self_acked_newleader && self.log.all_durable() {
             // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
             // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
             // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
@@ -689,7 +684,7 @@ impl Server {
             .iter()
             .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
             .map(|(id, h)| (*id, h.acked))
-            .chain([(self.cfg.my_id, self.durable)]);
+            .chain([(self.cfg.my_id, self.log.durable())]);
         let Some(agreed) = self.quorum.agreed(acks) else {
             return;
         };
@@ -703,9 +698,7 @@ impl Server {
         let from = self.tree.last_zxid();
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
         let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
-            let start = self.history.partition_point(|t| t.zxid <= from);
-            let end = self.history.partition_point(|t| t.zxid <= z);
-            self.history.range(start..end).cloned().collect()
+            self.log.range(from, z)
         } else {
             Vec::new()
         };

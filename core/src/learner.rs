@@ -156,9 +156,7 @@ impl Server {
                         match DataTree::from_snapshot(&snapshot, opts) {
                             Ok(tree) if tree.last_zxid() == zxid => {
                                 self.tree = tree;
-                                self.history.clear();
-                                self.window_base = zxid;
-                                self.durable = zxid;
+                                self.log.reset_to_snapshot(zxid);
                                 if self.plant(Plant::Zk3642SnapNotPersisted) {
                                     self.learner_mut().snap_pending = Some((zxid, snapshot));
                                 } else {
@@ -213,7 +211,7 @@ impl Server {
                 let through = if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
                     || self.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
                 {
-                    self.durable
+                    self.log.durable()
                 } else if self.plant(Plant::Zk4785AckNewLeaderBeforeTail) {
                     self.learner().committed.min(self.last_logged())
                 } else {
@@ -326,7 +324,7 @@ impl Server {
 
     pub(crate) fn learner_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.learner();
-        if l.phase == LearnerPhase::NewLeaderPending && self.durable >= l.newleader_through {
+        if l.phase == LearnerPhase::NewLeaderPending && self.log.durable() >= l.newleader_through {
             // What we were sent is durable: now currentEpoch, then the ACK.
             let epoch = l.epoch;
             let leader = l.leader;
@@ -341,8 +339,11 @@ impl Server {
             self.learner_mut().phase = LearnerPhase::AwaitUpToDate;
         }
         let l = self.learner();
-        if l.phase >= LearnerPhase::AwaitUpToDate && !l.observer && self.durable > l.last_acked {
-            let (leader, zxid) = (l.leader, self.durable);
+        if l.phase >= LearnerPhase::AwaitUpToDate
+            && !l.observer
+            && self.log.durable() > l.last_acked
+        {
+            let (leader, zxid) = (l.leader, self.log.durable());
             self.learner_mut().last_acked = zxid;
             out.push(Effect::Send {
                 to: leader,

@@ -22,6 +22,7 @@ pub mod server;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+mod zab_log;
 pub mod zxid;
 
 pub use config::{Config, LearnerType};

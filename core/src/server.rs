@@ -14,6 +14,7 @@ use crate::tree::TreeOptions;
 use crate::txn::TxnOp;
 use crate::txn::{ServerId, Txn};
 use crate::watch::WatchManager;
+use crate::zab_log::ZabLog;
 use crate::zxid::Zxid;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -289,13 +290,8 @@ pub struct Server {
     pub(crate) epochs: Epochs,
     pub(crate) tree: DataTree,
     pub(crate) watches: WatchManager,
-    /// Recent committed txns (for DIFF) followed by every logged but not yet applied txn.
-    /// Shared with the effects and messages that carry them, so a txn is never deep-copied.
-    pub(crate) history: VecDeque<Arc<Txn>>,
-    /// Every txn with zxid > `window_base` that this server has logged is in `history`.
-    pub(crate) window_base: Zxid,
-    /// The log is durable through this zxid.
-    pub(crate) durable: Zxid,
+    /// Recent committed txns (for DIFF), every logged one not yet applied, the durable point.
+    pub(crate) log: ZabLog,
     pub(crate) state: ServerState,
     pub(crate) election: Election,
     /// Every quorum question goes here.
@@ -371,9 +367,7 @@ impl Server {
             epochs: recovered.epochs,
             tree,
             watches: WatchManager::new(),
-            history,
-            window_base: base,
-            durable: last,
+            log: ZabLog::recovered(base, history),
             state: ServerState::Looking,
             election: Election::new(),
             quorum: QuorumVerifier::majority(&config),
@@ -447,14 +441,11 @@ impl Server {
         self.epochs
     }
     pub fn last_logged(&self) -> Zxid {
-        self.history
-            .back()
-            .map(|t| t.zxid)
-            .unwrap_or(self.window_base)
+        self.log.last_logged()
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
     pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
-        self.history.iter().map(|t| &**t)
+        self.log.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
@@ -551,10 +542,8 @@ impl Server {
                 if self.plant(Plant::Zk4712SyncThreadSurvives) {
                     // the in-memory state is fast-forwarded from the log as it is now, while
                     // the sync thread goes on writing what it still had queued
-                    let logged = self.durable.max(self.tree.last_zxid());
-                    while self.history.back().is_some_and(|t| t.zxid > logged) {
-                        self.history.pop_back();
-                    }
+                    let logged = self.log.durable().max(self.tree.last_zxid());
+                    self.log.drop_after(logged);
                 }
                 out.push(Effect::DisconnectPeer { peer: l.leader })
             }
@@ -563,10 +552,8 @@ impl Server {
         if self.plant(Plant::Zk2845RetainedDbBehindLog) {
             // the retained in-memory database holds what was applied; the log holds more
             let applied = self.tree.last_zxid();
-            while self.history.back().is_some_and(|t| t.zxid > applied) {
-                self.history.pop_back();
-            }
-            self.durable = self.durable.min(applied);
+            self.log.drop_after(applied);
+            self.log.forget_durable_after(applied);
         }
         self.close_all_clients(out);
         self.set_state(ServerState::Looking, out);
@@ -686,11 +673,9 @@ impl Server {
     }
 
     fn on_persisted(&mut self, through: Zxid, out: &mut Vec<Effect>) {
-        let through = through.min(self.last_logged());
-        if through <= self.durable {
+        if !self.log.persisted(through) {
             return;
         }
-        self.durable = through;
         match self.role {
             Role::Leading(_) => self.leader_persisted(out),
             Role::Learning(_) => self.learner_persisted(out),
@@ -706,13 +691,7 @@ impl Server {
             return;
         }
         for t in &txns {
-            assert!(
-                t.zxid > self.last_logged(),
-                "append {} after {}",
-                t.zxid,
-                self.last_logged()
-            );
-            self.history.push_back(t.clone());
+            self.log.append(Arc::clone(t));
         }
         out.push(Effect::Append { txns });
     }
@@ -727,15 +706,8 @@ impl Server {
             self.tree.last_zxid(),
             self.cfg.my_id
         );
-        while self.history.back().is_some_and(|t| t.zxid > to) {
-            self.history.pop_back();
-        }
-        self.durable = self.durable.min(to);
+        self.log.truncate(to);
         out.push(Effect::Truncate { after: to });
-    }
-
-    pub(crate) fn find_in_history(&self, zxid: Zxid) -> bool {
-        zxid == self.window_base || self.history.binary_search_by(|t| t.zxid.cmp(&zxid)).is_ok()
     }
 
     /// Apply every logged txn through `to` (commits are cumulative).
@@ -745,27 +717,17 @@ impl Server {
         if to <= applied {
             return;
         }
-        let start = self.history.partition_point(|t| t.zxid <= applied);
-        let end = self.history.partition_point(|t| t.zxid <= to);
+        let start = self.log.position_after(applied);
+        let end = self.log.position_after(to);
         // Applying only appends to the history (a write released behind a sync), so the
         // indexes stay put; each txn is held by a reference count, not copied.
         for i in start..end {
-            let txn = Arc::clone(&self.history[i]);
+            let txn = self.log.get(i);
             self.apply_txn(&txn, out);
         }
-        self.trim_history();
+        self.log
+            .trim(self.tree.last_zxid(), self.cfg.committed_log_size);
         self.after_apply(out);
-    }
-
-    fn trim_history(&mut self) {
-        let applied = self.tree.last_zxid();
-        while self.history.len() > self.cfg.committed_log_size
-            && self.history.front().is_some_and(|t| t.zxid <= applied)
-        {
-            if let Some(t) = self.history.pop_front() {
-                self.window_base = t.zxid;
-            }
-        }
     }
 
     fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
@@ -886,19 +848,7 @@ impl Server {
     // ---------------------------------------------------------------- invariants
 
     fn check_invariants(&self) {
-        let applied = self.tree.last_zxid();
-        assert!(
-            applied <= self.last_logged(),
-            "applied {} beyond logged {}",
-            applied,
-            self.last_logged()
-        );
-        assert!(
-            self.window_base <= applied,
-            "DIFF window {} beyond applied {}",
-            self.window_base,
-            applied
-        );
+        self.log.check_invariants(self.tree.last_zxid());
         if let Role::Leading(l) = &self.role {
             assert!(self.state == ServerState::Leading);
             assert!(!l.established || self.epochs.current_epoch == l.epoch);
