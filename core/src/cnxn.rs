@@ -4,7 +4,6 @@
 //! its txn is applied here, after the watch events that txn fired.
 
 use crate::acl;
-use crate::leader::Refusal;
 use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
 use crate::proto::{
@@ -12,6 +11,7 @@ use crate::proto::{
     SessionId,
 };
 use crate::server::{Conn, ConnId, ConnPhase, Effect, Pending, Role, Server, Wait};
+use crate::session_tracker::Refusal;
 use crate::txn::{Origin, TxnOp};
 use crate::watch::WatchKind;
 use crate::zxid::Zxid;
@@ -233,7 +233,7 @@ impl Server {
         let session = c.session;
         let me = self.cfg.my_id;
         if reattach && let Role::Leading(l) = &mut self.role {
-            l.owners.insert(session, me);
+            l.sessions.set_owner(session, me);
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -292,7 +292,7 @@ impl Server {
         let me = self.cfg.my_id;
         let skip = self.plant(crate::plant::Plant::WriteAfterClose);
         if let Role::Leading(l) = &mut self.role {
-            match l.prep_check(session, me, &op, skip) {
+            match l.sessions.prep_check(session, me, &op, skip) {
                 Ok(()) => {}
                 Err(Refusal::Moved) => return self.session_moved(rid, out),
                 Err(Refusal::Expired) => return self.session_expired(rid, out),
@@ -464,13 +464,13 @@ impl Server {
     /// Does this server lead and hold `session` closing (closeSession proposed, not yet
     /// applied)? A learner learns of it only once applied, through its sync point.
     fn closing_here(&self, session: SessionId) -> bool {
-        matches!(&self.role, Role::Leading(l) if l.closing.contains(&session))
+        matches!(&self.role, Role::Leading(l) if l.sessions.is_closing(session))
     }
 
     /// Session activity: the leader resets the expiry; a learner reports it with its pings.
     pub(crate) fn touch(&mut self, session: SessionId) {
         match &mut self.role {
-            Role::Leading(l) => l.touch(session, self.now),
+            Role::Leading(l) => l.sessions.touch(session, self.now),
             Role::Learning(l) => {
                 l.touched.insert(session);
             }
@@ -957,6 +957,39 @@ impl Server {
             self.sync_owner.retain(|_, c| *c != conn);
             self.revalidate_at.retain(|(_, c)| *c != conn);
             self.sync_waits.retain(|(_, c)| *c != conn);
+        }
+    }
+
+    /// Every waiter names a live connection, every connection creating its session owns its
+    /// request number, and setWatches' events left with their reply.
+    pub(crate) fn check_clients(&self) {
+        for conn in self
+            .rid_owner
+            .values()
+            .chain(self.sync_owner.values())
+            .chain(self.revalidate_at.iter().map(|(_, c)| c))
+            .chain(self.sync_waits.iter().map(|(_, c)| c))
+        {
+            assert!(
+                self.conns.contains_key(conn),
+                "a waiter for a gone connection {conn}"
+            );
+        }
+        assert!(
+            self.deferred_watches.is_empty(),
+            "setWatches' events not sent"
+        );
+        assert!(self.rid_owner.keys().all(|rid| *rid < self.next_rid));
+        assert!(self.sync_owner.keys().all(|id| *id < self.next_sync_id));
+        for (conn, c) in &self.conns {
+            if let ConnPhase::Creating { rid, .. } = c.phase {
+                assert_eq!(
+                    self.rid_owner.get(&rid),
+                    Some(conn),
+                    "a session creation unowned"
+                );
+            }
+            assert!(c.auth.len() >= 1, "a connection without its ip id");
         }
     }
 

@@ -316,6 +316,27 @@ impl Election {
         Outcome::Continue
     }
 
+    /// While LOOKING: the tally holds only voters' votes of this round, our proposal is no
+    /// worse than our own vote, and what is out of the election says so.
+    pub fn check_invariants(&self, cfg: &Config) {
+        assert!(self.logical_clock > 0, "LOOKING before a round started");
+        assert!(
+            !Election::better(cfg, &self.own, &self.proposal),
+            "proposing a vote worse than our own"
+        );
+        for (id, seen) in &self.recv {
+            assert!(cfg.is_voter(*id), "an observer's vote in the tally");
+            assert_eq!(
+                seen.election_epoch, self.logical_clock,
+                "a vote of another round"
+            );
+        }
+        for seen in self.out_of_election.values() {
+            assert_ne!(seen.state, ServerState::Looking);
+        }
+        assert!(self.resend_interval >= 1, "notifications never resent");
+    }
+
     fn initial_vote(&self, _cfg: &Config) -> Vote {
         self.own
     }

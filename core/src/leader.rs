@@ -7,9 +7,12 @@ use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::proto::SessionId;
 use crate::server::{Effect, Epochs, Millis, Role, Server, Status};
+use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zxid::Zxid;
 use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) use crate::session_tracker::Refusal;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,6 +25,25 @@ pub(crate) enum HandlerPhase {
     Synced,
     /// ACKed NEWLEADER: its ACKs count, and it has (or will get) UPTODATE.
     Active,
+}
+
+/// A leadership's way through ZAB, in order (ZooKeeper's Leader.lead: getEpochToPropose,
+/// waitForEpochAck, waitForNewLeaderAck, then broadcast). It only ever moves forward; a
+/// leadership that cannot go on ends (LOOKING) instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LeaderPhase {
+    /// Discovery: gathering FOLLOWERINFOs until a quorum's acceptedEpochs decide our epoch.
+    Discovery,
+    /// Discovery: our epoch is decided, persisted as acceptedEpoch and sent (LEADERINFO);
+    /// waiting for a quorum of ACKEPOCHs that promise it.
+    EpochDecided,
+    /// Synchronisation: a quorum promised the epoch; learners get DIFF/TRUNC/SNAP and
+    /// NEWLEADER; we write currentEpoch once our own history is durable.
+    Synchronization,
+    /// Synchronisation: currentEpoch written (our own NEWLEADER ACK); waiting for a quorum.
+    NewLeaderAcked,
+    /// Broadcast: a quorum ACKed NEWLEADER; we are established and propose.
+    Broadcast,
 }
 
 /// ZooKeeper's LearnerHandler, as state.
@@ -56,108 +78,54 @@ pub(crate) struct Leader {
     /// is checked against until we are established (nothing is proposed before that).
     pub initial: (u32, Zxid),
     pub epoch: u32,
-    pub epoch_decided: bool,
-    /// A quorum ACKed the epoch: syncing learners, currentEpoch written.
-    pub syncing: bool,
-    pub self_acked_newleader: bool,
-    pub established: bool,
+    /// Where this leadership is in ZAB: discovery, synchronisation or broadcast.
+    pub phase: LeaderPhase,
     pub started: Millis,
     pub learners: BTreeMap<ServerId, Handler>,
     pub ping_round: u64,
     pub last_ping: Millis,
     pub sync_waiters: Vec<SyncWaiter>,
-    /// Session -> (deadline, timeout).
-    pub sessions: BTreeMap<SessionId, (Millis, Millis)>,
-    pub expiry: BTreeSet<(Millis, SessionId)>,
-    pub closing: BTreeSet<SessionId>,
+    /// The sessions, their expiry and owners.
+    pub sessions: SessionTracker,
     pub last_reap: Millis,
+    /// Containers whose deleteContainer is proposed, not yet applied.
     pub reaping: BTreeSet<String>,
-    /// Which server a session's requests come through (ZooKeeper's session owner): set by the
-    /// first request after we took over, by createSession and by a re-attach (REVALIDATE).
-    pub owners: BTreeMap<SessionId, ServerId>,
-}
-
-/// Why the leader will not propose a client's request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// The session is closing, closed or unknown: SESSIONEXPIRED.
-    Expired,
-    /// Another server owns the session now: SESSIONMOVED.
-    Moved,
 }
 
 impl Leader {
+    /// A quorum ACKed NEWLEADER: we may propose and serve.
+    pub(crate) fn established(&self) -> bool {
+        self.phase == LeaderPhase::Broadcast
+    }
+
+    /// Move to the next phase (and only the next: the phases are one sequence).
+    fn advance(&mut self, to: LeaderPhase) {
+        use LeaderPhase::*;
+        let next = match self.phase {
+            Discovery => EpochDecided,
+            EpochDecided => Synchronization,
+            Synchronization => NewLeaderAcked,
+            NewLeaderAcked | Broadcast => Broadcast,
+        };
+        assert!(
+            self.phase != Broadcast && to == next,
+            "leader phase {:?} -> {:?}",
+            self.phase,
+            to
+        );
+        assert!(
+            self.epoch > 0,
+            "a leader phase past discovery without an epoch"
+        );
+        self.phase = to;
+    }
+
     pub(crate) fn learner_ids(&self) -> Vec<ServerId> {
         self.learners.keys().copied().collect()
     }
 
     pub(crate) fn remove_learner(&mut self, peer: ServerId) {
         self.learners.remove(&peer);
-    }
-
-    pub(crate) fn touch(&mut self, session: SessionId, now: Millis) {
-        if let Some((deadline, timeout)) = self.sessions.get_mut(&session) {
-            self.expiry.remove(&(*deadline, session));
-            *deadline = now + *timeout;
-            self.expiry.insert((*deadline, session));
-        }
-    }
-
-    fn track(&mut self, session: SessionId, timeout_ms: i32, now: Millis) {
-        let timeout = timeout_ms.max(0) as Millis;
-        if let Some((old, _)) = self.sessions.insert(session, (now + timeout, timeout)) {
-            self.expiry.remove(&(old, session));
-        }
-        self.expiry.insert((now + timeout, session));
-    }
-
-    fn untrack(&mut self, session: SessionId) {
-        if let Some((deadline, _)) = self.sessions.remove(&session) {
-            self.expiry.remove(&(deadline, session));
-        }
-        self.closing.remove(&session);
-        self.owners.remove(&session);
-    }
-
-    /// May `server` submit `op` for `session`? ZooKeeper's `PrepRequestProcessor` with
-    /// `SessionTracker.checkSession`: a write of a session the leader does not track (never
-    /// created, or closed) or has marked closing is refused (SESSIONEXPIRED), so nothing of a
-    /// session is proposed after its closeSession; the first server to ask owns a session
-    /// nobody owns yet, and another's requests are SESSIONMOVED. closeSession is never refused
-    /// (ZooKeeper checks nothing for it) and marks the session closing at once, before its
-    /// txn commits; a createSession of an id still in use is refused.
-    pub(crate) fn prep_check(
-        &mut self,
-        session: SessionId,
-        server: ServerId,
-        op: &TxnOp,
-        skip_closing: bool,
-    ) -> Result<(), Refusal> {
-        match op {
-            TxnOp::CloseSession => {
-                self.closing.insert(session);
-                Ok(())
-            }
-            TxnOp::CreateSession { .. } => {
-                if self.sessions.contains_key(&session) || self.closing.contains(&session) {
-                    return Err(Refusal::Expired);
-                }
-                self.owners.insert(session, server);
-                Ok(())
-            }
-            // The leader's own reaper, never a client's.
-            TxnOp::DeleteContainer { .. } => Ok(()),
-            TxnOp::Write { .. } => {
-                let live = self.sessions.contains_key(&session) && !self.closing.contains(&session);
-                if !live && !skip_closing {
-                    return Err(Refusal::Expired);
-                }
-                if *self.owners.entry(session).or_insert(server) != server {
-                    return Err(Refusal::Moved);
-                }
-                Ok(())
-            }
-        }
     }
 
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
@@ -172,6 +140,52 @@ impl Leader {
             .values()
             .filter(|h| h.observer && h.phase == HandlerPhase::Active)
             .count();
+    }
+
+    /// The phase and the handlers agree: nothing is synced before a quorum promised the
+    /// epoch, currentEpoch is ours once we ACKed NEWLEADER ourselves, sessions are tracked
+    /// only once established.
+    pub(crate) fn check_invariants(&self, me: ServerId, epochs: &Epochs) {
+        if self.phase >= LeaderPhase::EpochDecided {
+            assert!(self.epoch > 0);
+            assert_eq!(
+                epochs.accepted_epoch, self.epoch,
+                "leading an epoch not accepted"
+            );
+            assert_eq!(epochs.accepted_from, me);
+        } else {
+            assert_eq!(self.epoch, 0, "an epoch before discovery decided it");
+        }
+        if self.phase >= LeaderPhase::NewLeaderAcked {
+            assert_eq!(
+                epochs.current_epoch, self.epoch,
+                "NEWLEADER ACKed without currentEpoch"
+            );
+        }
+        assert!(!self.learners.contains_key(&me), "a handler for ourselves");
+        for h in self.learners.values() {
+            assert!(
+                h.phase < HandlerPhase::Synced || self.phase >= LeaderPhase::Synchronization,
+                "a learner synced before a quorum promised the epoch"
+            );
+            assert!(!h.epoch_counted || h.phase >= HandlerPhase::EpochAcked);
+            assert!(
+                h.pong_round <= self.ping_round,
+                "a pong for a ping never sent"
+            );
+        }
+        for w in &self.sync_waiters {
+            assert!(
+                w.round <= self.ping_round,
+                "a sync waits for a ping never sent"
+            );
+            assert_ne!(w.id, 0);
+        }
+        assert!(
+            self.established() || (self.sessions.is_empty() && self.sync_waiters.is_empty()),
+            "sessions or syncs before the leader is established"
+        );
+        self.sessions.check_invariants();
     }
 
     /// Learners whose NEWLEADER ACK is in: their ACKs and pings count.
@@ -218,21 +232,15 @@ impl Server {
         self.role = Role::Leading(Box::new(Leader {
             initial: (self.epochs.current_epoch, self.last_logged()),
             epoch: 0,
-            epoch_decided: false,
-            syncing: false,
-            self_acked_newleader: false,
-            established: false,
+            phase: LeaderPhase::Discovery,
             started: self.now,
             learners: BTreeMap::new(),
             ping_round: 0,
             last_ping: self.now,
             sync_waiters: Vec::new(),
-            sessions: BTreeMap::new(),
-            expiry: BTreeSet::new(),
-            closing: BTreeSet::new(),
+            sessions: SessionTracker::default(),
             last_reap: self.now,
             reaping: BTreeSet::new(),
-            owners: BTreeMap::new(),
         }));
         self.set_state(ServerState::Leading, out);
         self.maybe_decide_epoch(out);
@@ -254,7 +262,7 @@ impl Server {
                     return;
                 }
                 let l = self.leader();
-                if l.epoch_decided && accepted_epoch > l.epoch {
+                if l.phase >= LeaderPhase::EpochDecided && accepted_epoch > l.epoch {
                     // It promised a later epoch to a would-be leader that failed and will refuse
                     // ours for good (ZooKeeper's learner does too, and stays out until the
                     // leader changes). Only an election, whose epoch passes that promise, brings
@@ -275,7 +283,7 @@ impl Server {
                 };
                 let l = self.leader_mut();
                 l.learners.insert(from, h);
-                if l.epoch_decided {
+                if l.phase >= LeaderPhase::EpochDecided {
                     let epoch = l.epoch;
                     out.push(Effect::Send {
                         to: from,
@@ -293,7 +301,7 @@ impl Server {
             } => {
                 let l = self.leader();
                 // An answer to another LEADERINFO than ours is no promise of our epoch.
-                if !l.epoch_decided
+                if l.phase < LeaderPhase::EpochDecided
                     || epoch != l.epoch
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Info)
                 {
@@ -305,7 +313,7 @@ impl Server {
                 // its currentEpoch may be our very epoch, from a would-be leader's NEWLEADER.
                 let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
                 if counted
-                    && !l.established
+                    && !l.established()
                     && (current_epoch, last_zxid) > l.initial
                     && !trusts_vote
                 {
@@ -318,14 +326,14 @@ impl Server {
                     h.epoch_counted = counted;
                     h.last_zxid = last_zxid;
                 }
-                if l.syncing {
+                if l.phase >= LeaderPhase::Synchronization {
                     self.send_sync(from, out);
                 } else {
                     self.maybe_start_sync(out);
                 }
             }
             PeerMsg::AckNewLeader { zxid } => {
-                let (epoch, established) = (self.leader().epoch, self.leader().established);
+                let (epoch, established) = (self.leader().epoch, self.leader().established());
                 let Some(h) = self.leader_mut().learners.get_mut(&from) else {
                     return;
                 };
@@ -361,7 +369,7 @@ impl Server {
                 };
                 h.pong_round = h.pong_round.max(round);
                 for s in touched {
-                    self.leader_mut().touch(s, now);
+                    self.leader_mut().sessions.touch(s, now);
                 }
                 self.check_syncs(out);
             }
@@ -372,13 +380,17 @@ impl Server {
                 op,
             } => {
                 let l = self.leader();
-                if !l.established
+                if !l.established()
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Active)
                 {
                     return;
                 }
                 let skip = self.plant(Plant::WriteAfterClose);
-                match self.leader_mut().prep_check(session, from, &op, skip) {
+                match self
+                    .leader_mut()
+                    .sessions
+                    .prep_check(session, from, &op, skip)
+                {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
                     Err(Refusal::Moved) => out.push(Effect::Send {
                         to: from,
@@ -400,7 +412,7 @@ impl Server {
                 if self.leader().learners.get(&from).map(|h| h.phase)
                     == Some(HandlerPhase::Active) =>
             {
-                self.leader_mut().owners.insert(session, from);
+                self.leader_mut().sessions.set_owner(session, from);
             }
             _ => {}
         }
@@ -410,7 +422,7 @@ impl Server {
     fn maybe_decide_epoch(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if l.epoch_decided {
+        if l.phase >= LeaderPhase::EpochDecided {
             return;
         }
         let infos = l.learners.keys().copied().chain([me]);
@@ -434,7 +446,7 @@ impl Server {
         self.election.update_peer_epoch(epoch);
         let l = self.leader_mut();
         l.epoch = epoch;
-        l.epoch_decided = true;
+        l.advance(LeaderPhase::EpochDecided);
         for peer in l.learner_ids() {
             out.push(Effect::Send {
                 to: peer,
@@ -448,7 +460,7 @@ impl Server {
     fn maybe_start_sync(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if !l.epoch_decided || l.syncing {
+        if l.phase != LeaderPhase::EpochDecided {
             return;
         }
         let promised = l
@@ -467,7 +479,7 @@ impl Server {
             .filter(|(_, h)| h.phase == HandlerPhase::EpochAcked)
             .map(|(id, _)| *id)
             .collect();
-        self.leader_mut().syncing = true;
+        self.leader_mut().advance(LeaderPhase::Synchronization);
         for peer in acked {
             self.send_sync(peer, out);
         }
@@ -555,17 +567,17 @@ impl Server {
 
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
-        if l.syncing && !l.self_acked_newleader && self.log.all_durable() {
+        if l.phase == LeaderPhase::Synchronization && self.log.all_durable() {
             // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
             // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
             // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
             // what a follower had applied).
             self.epochs.current_epoch = l.epoch;
             out.push(Effect::PersistEpochs(self.epochs));
-            self.leader_mut().self_acked_newleader = true;
+            self.leader_mut().advance(LeaderPhase::NewLeaderAcked);
             self.check_established(out);
         }
-        if self.leader().established {
+        if self.leader().established() {
             self.try_commit(out);
         }
     }
@@ -574,7 +586,7 @@ impl Server {
     fn check_established(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if l.established || !l.self_acked_newleader {
+        if l.phase != LeaderPhase::NewLeaderAcked {
             return;
         }
         if !self.quorum.contains_quorum(l.active().chain([me])) {
@@ -582,7 +594,7 @@ impl Server {
         }
         let epoch = l.epoch;
         assert_eq!(self.epochs.current_epoch, epoch);
-        self.leader_mut().established = true;
+        self.leader_mut().advance(LeaderPhase::Broadcast);
         tracing::info!(server = me, epoch, zxid = %self.last_logged(), "leader established");
         out.push(Effect::StateChanged {
             state: ServerState::Leading,
@@ -595,7 +607,7 @@ impl Server {
             self.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
         let l = self.leader_mut();
         for (s, t) in sessions {
-            l.track(s, t, now);
+            l.sessions.track(s, t, now);
         }
         let active: Vec<ServerId> = l
             .learners
@@ -623,7 +635,10 @@ impl Server {
         out: &mut Vec<Effect>,
     ) {
         let l = self.leader();
-        assert!(l.established, "proposing before the leader is established");
+        assert!(
+            l.established(),
+            "proposing before the leader is established"
+        );
         let last = self.last_logged();
         if self.plant(Plant::ZxidRolloverUnguarded) && last.epoch() >= l.epoch {
             // ZooKeeper's zxid is a long: an unguarded increment carries into the epoch bits
@@ -676,7 +691,7 @@ impl Server {
     /// Commit the highest zxid a quorum has made durable.
     fn try_commit(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
-        if !l.established {
+        if !l.established() {
             return;
         }
         let acks = l
@@ -811,8 +826,8 @@ impl Server {
         let now = self.now;
         let l = self.leader_mut();
         match &txn.op {
-            TxnOp::CreateSession { timeout_ms } => l.track(txn.session, *timeout_ms, now),
-            TxnOp::CloseSession => l.untrack(txn.session),
+            TxnOp::CreateSession { timeout_ms } => l.sessions.track(txn.session, *timeout_ms, now),
+            TxnOp::CloseSession => l.sessions.untrack(txn.session),
             TxnOp::DeleteContainer { path } => {
                 l.reaping.remove(path);
             }
@@ -821,7 +836,7 @@ impl Server {
     }
 
     pub(crate) fn leader_after_learner_change(&mut self, out: &mut Vec<Effect>) {
-        if self.leader().established {
+        if self.leader().established() {
             self.try_commit(out);
             self.check_syncs(out);
         }
@@ -834,7 +849,7 @@ impl Server {
         let init = tick * self.cfg.init_limit as Millis;
         let sync = tick * self.cfg.sync_limit as Millis;
         let l = self.leader();
-        if !l.established {
+        if !l.established() {
             if now.saturating_sub(l.started) > init {
                 self.go_looking("no quorum established within initLimit", out);
             }
@@ -882,16 +897,9 @@ impl Server {
             }
         }
         // Session expiry: a replicated closeSession, once.
-        let l = self.leader();
-        let expired: Vec<SessionId> = l
-            .expiry
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= now)
-            .map(|(_, s)| *s)
-            .filter(|s| !l.closing.contains(s))
-            .collect();
+        let expired = self.leader().sessions.expired(now);
         for s in expired {
-            self.leader_mut().closing.insert(s);
+            self.leader_mut().sessions.start_closing(s);
             tracing::debug!(session = s, "session expired");
             self.propose(s, 0, Origin::NONE, TxnOp::CloseSession, out);
             if !matches!(self.role, Role::Leading(_)) {

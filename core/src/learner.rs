@@ -51,6 +51,32 @@ impl Learner {
     pub(crate) fn serving(&self) -> bool {
         self.phase == LearnerPhase::Serving
     }
+
+    /// The phase agrees with the epochs: an epoch is known once ACKed, it is our accepted one,
+    /// and it is currentEpoch once we ACKed NEWLEADER.
+    pub(crate) fn check_invariants(&self, epochs: &crate::server::Epochs) {
+        if self.phase >= LearnerPhase::EpochAcked {
+            assert!(self.epoch > 0, "an epoch ACKed without an epoch");
+            assert!(
+                epochs.accepted_epoch >= self.epoch,
+                "learning epoch {} above the accepted {}",
+                self.epoch,
+                epochs.accepted_epoch
+            );
+        } else {
+            assert_eq!(self.epoch, 0);
+        }
+        if self.phase >= LearnerPhase::AwaitUpToDate {
+            assert_eq!(
+                epochs.current_epoch, self.epoch,
+                "NEWLEADER ACKed without currentEpoch"
+            );
+        }
+        assert!(
+            self.snap_pending.is_none() || self.phase == LearnerPhase::Syncing,
+            "the leader's snapshot held past NEWLEADER"
+        );
+    }
 }
 
 impl Server {

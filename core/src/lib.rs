@@ -19,6 +19,8 @@ pub mod plant;
 pub mod proto;
 pub mod quorum;
 pub mod server;
+mod session_tracker;
+mod snapshot_scheduler;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -9,6 +9,7 @@ use crate::proto::{
     ConnectRequest, ConnectResponse, Id, OpCode, Reply, Request, SessionId, WatchedEvent,
 };
 use crate::quorum::QuorumVerifier;
+use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
 use crate::tree::DataTree;
 use crate::tree::TreeOptions;
 use crate::txn::TxnOp;
@@ -263,26 +264,6 @@ pub(crate) struct Conn {
     pub closing: bool,
 }
 
-/// Txns until the next snapshot: ZooKeeper's `snapCount / 2 + randRoll`, with `randRoll` in
-/// `[0, snapCount / 2)` drawn again after each snapshot, so that the servers of an ensemble do
-/// not all snapshot and roll their logs at the same moment (with a fixed count they did, and
-/// the burst of syncs stalled writes). The draw is a hash of our id and the snapshot's number,
-/// so it is deterministic.
-fn snapshot_interval(snap_count: u64, my_id: ServerId, taken: u64) -> u64 {
-    let half = (snap_count / 2).max(1);
-    // splitmix64's finaliser
-    let mut z = my_id
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(taken.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    half + z % half
-}
-
-/// Snapshot nodes written per tick (about a millisecond of work).
-const SNAPSHOT_TICK_BUDGET: usize = 4096;
-
 /// One ensemble member.
 pub struct Server {
     pub(crate) cfg: Config,
@@ -313,11 +294,7 @@ pub struct Server {
     pub(crate) next_session: i64,
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
-    pub(crate) since_snapshot: u64,
-    pub(crate) snapshot_every: u64,
-    pub(crate) snapshots_taken: u64,
-    /// Snapshot nodes written per txn applied while one is being written.
-    pub(crate) snapshot_pace: usize,
+    pub(crate) snapshots: SnapshotScheduler,
 }
 
 impl Server {
@@ -361,7 +338,6 @@ impl Server {
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
         let next_session = ((((now as i64) << 24) as u64 >> 8) | (config.my_id << 56)) as i64;
-        let snapshot_every = snapshot_interval(config.snap_count, config.my_id, 0);
         let mut server = Server {
             now,
             epochs: recovered.epochs,
@@ -382,10 +358,7 @@ impl Server {
             deferred_watches: Vec::new(),
             next_session,
             early_learners: BTreeMap::new(),
-            since_snapshot: 0,
-            snapshot_every,
-            snapshots_taken: 0,
-            snapshot_pace: 64,
+            snapshots: SnapshotScheduler::new(&config),
             cfg: config,
         };
         let vote = server.my_vote();
@@ -450,14 +423,14 @@ impl Server {
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
         match &self.role {
-            Role::Leading(l) if l.established => Some(l.epoch),
+            Role::Leading(l) if l.established() => Some(l.epoch),
             _ => None,
         }
     }
     /// Is this server answering clients?
     pub fn is_serving(&self) -> bool {
         match &self.role {
-            Role::Leading(l) => l.established,
+            Role::Leading(l) => l.established(),
             Role::Learning(l) => l.serving(),
             Role::Looking => false,
         }
@@ -805,56 +778,54 @@ impl Server {
                 self.drain(conn, out);
             }
         }
-        self.since_snapshot += 1;
-        if self.since_snapshot >= self.snapshot_every {
-            self.since_snapshot = 0;
-            self.snapshots_taken += 1;
-            let every =
-                snapshot_interval(self.cfg.snap_count, self.cfg.my_id, self.snapshots_taken);
-            // One at a time: one still being written (only with a tiny snapCount) ends first.
-            self.snapshot_step(usize::MAX, out);
-            self.tree
-                .begin_snapshot(self.cfg.snapshot_part_bytes.max(1));
-            // Written a slice per txn applied, done by half way to the next (ticks add more).
-            let nodes = self.tree.snapshot_remaining();
-            self.snapshot_pace = (2 * nodes / every.max(1) + 1) as usize;
-            self.snapshot_every = every;
-        }
-        self.snapshot_step(self.snapshot_pace, out);
+        self.snapshots.txn_applied(&self.cfg, &mut self.tree, out);
     }
 
-    /// Write up to `budget` more nodes of the snapshot being written (the core never stalls
-    /// for a whole big tree): a `SnapshotPart` for each part filled, the `Snapshot` effect once
-    /// it is complete.
+    /// Write up to `budget` more nodes of the snapshot being written.
     pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
-        for piece in self.tree.continue_snapshot(budget) {
-            out.push(if piece.last {
-                Effect::Snapshot {
-                    zxid: piece.zxid,
-                    parts: piece.index,
-                    data: piece.data,
-                    reset_log: false,
-                }
-            } else {
-                Effect::SnapshotPart {
-                    zxid: piece.zxid,
-                    index: piece.index,
-                    data: piece.data,
-                }
-            });
-        }
+        SnapshotScheduler::step(&mut self.tree, budget, out);
     }
 
     // ---------------------------------------------------------------- invariants
 
+    /// What holds between any two events; the simulator turns a violation into a failing seed.
     fn check_invariants(&self) {
         self.log.check_invariants(self.tree.last_zxid());
-        if let Role::Leading(l) = &self.role {
-            assert!(self.state == ServerState::Leading);
-            assert!(!l.established || self.epochs.current_epoch == l.epoch);
+        match &self.role {
+            Role::Looking => {
+                assert_eq!(self.state, ServerState::Looking, "role and state disagree");
+                assert!(self.conns.is_empty(), "a LOOKING server keeps no clients");
+                self.election.check_invariants(&self.cfg);
+            }
+            Role::Leading(l) => {
+                assert_eq!(self.state, ServerState::Leading, "role and state disagree");
+                assert!(self.cfg.is_voter(self.cfg.my_id), "an observer leads");
+                l.check_invariants(self.cfg.my_id, &self.epochs);
+                assert!(
+                    l.established() || self.conns.is_empty(),
+                    "clients before the leader is established"
+                );
+            }
+            Role::Learning(l) => {
+                let state = if l.observer {
+                    ServerState::Observing
+                } else {
+                    ServerState::Following
+                };
+                assert_eq!(self.state, state, "role and state disagree");
+                assert_eq!(l.observer, self.cfg.is_observer());
+                assert_ne!(l.leader, self.cfg.my_id, "a learner of itself");
+                assert!(
+                    l.serving() || self.conns.is_empty(),
+                    "clients before the learner is up to date"
+                );
+                l.check_invariants(&self.epochs);
+            }
         }
-        if matches!(self.role, Role::Looking) {
-            assert!(self.conns.is_empty(), "a LOOKING server keeps no clients");
-        }
+        assert!(
+            self.early_learners.is_empty() || matches!(self.role, Role::Looking),
+            "FOLLOWERINFOs kept past the election"
+        );
+        self.check_clients();
     }
 }
