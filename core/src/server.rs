@@ -1,12 +1,13 @@
 //! One ensemble member: events in, effects out.
 
+use crate::client_pipeline::{ClientPipeline, ConnPhase, Wait};
 use crate::config::Config;
 use crate::election::{Election, Outcome};
 use crate::peer::{Notification, Vote};
 use crate::peer::{PeerMsg, ServerState};
 use crate::plant::{self, Plant};
 use crate::proto::{
-    ConnectRequest, ConnectResponse, Id, OpCode, Reply, Request, SessionId, WatchedEvent,
+    ConnectRequest, ConnectResponse, OpCode, Reply, Request, SessionId, WatchedEvent,
 };
 use crate::quorum::QuorumVerifier;
 use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
@@ -200,70 +201,6 @@ pub(crate) enum Role {
     Learning(Box<crate::learner::Learner>),
 }
 
-/// Where a connection is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ConnPhase {
-    /// createSession proposed under this request number.
-    Creating {
-        rid: u64,
-        timeout_ms: i32,
-    },
-    /// Re-attaching to a session this server has not seen yet (waiting for a quorum sync), or
-    /// that has seen a zxid we have not applied yet (waiting for it).
-    Revalidating {
-        sync_id: u64,
-    },
-    Connected,
-}
-
-/// What a queued request waits for before it can be answered (in order, per connection).
-#[derive(Clone, Debug)]
-pub(crate) enum Wait {
-    /// Answer by reading the tree when it reaches the front.
-    Read(Request),
-    /// A write: the result arrives when its txn is applied here.
-    Write { rid: u64 },
-    /// A write the leader refused (nothing was proposed): answered with this error in its
-    /// turn, at the zxid applied then (so replies' zxids never go back).
-    Refused(crate::proto::KeeperError),
-    /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
-    /// earlier `sync` of its connection is still unanswered.
-    Held {
-        op: TxnOp,
-        session: SessionId,
-        cxid: i32,
-    },
-    /// A sync: the leader's reply says through which zxid we must have applied.
-    Sync {
-        id: u64,
-        path: String,
-        through: Option<Zxid>,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    pub xid: i32,
-    pub opcode: OpCode,
-    /// How many of the connection's auth ids it was sent with (they are only ever added): a
-    /// read is judged with those, not with ids an addAuth sent after it added.
-    pub auth_len: usize,
-    pub wait: Wait,
-    pub result: Option<(Zxid, Reply)>,
-}
-
-pub(crate) struct Conn {
-    pub phase: ConnPhase,
-    pub session: SessionId,
-    pub timeout_ms: i32,
-    pub read_only: Option<bool>,
-    /// `ip:<addr>` plus every digest id added with auth.
-    pub auth: Vec<Id>,
-    pub queue: VecDeque<Pending>,
-    /// closeSession sent: answer it, then close.
-    pub closing: bool,
-}
-
 /// One ensemble member.
 pub struct Server {
     pub(crate) cfg: Config,
@@ -278,20 +215,8 @@ pub struct Server {
     /// Every quorum question goes here.
     pub(crate) quorum: QuorumVerifier,
     pub(crate) role: Role,
-    pub(crate) conns: BTreeMap<ConnId, Conn>,
-    /// Request numbers of writes (and session creations) awaiting their txn.
-    pub(crate) rid_owner: BTreeMap<u64, ConnId>,
-    pub(crate) next_rid: u64,
-    /// Sync ids awaiting the leader's quorum round.
-    pub(crate) sync_owner: BTreeMap<u64, ConnId>,
-    pub(crate) next_sync_id: u64,
-    /// Re-attaching connections waiting to have applied through a sync point.
-    pub(crate) revalidate_at: Vec<(Zxid, ConnId)>,
-    /// Connections whose front `sync` waits to have applied through a zxid.
-    pub(crate) sync_waits: Vec<(Zxid, ConnId)>,
-    /// Watch events setWatches fires, sent just before its reply.
-    pub(crate) deferred_watches: Vec<(ConnId, WatchedEvent)>,
-    pub(crate) next_session: i64,
+    /// Client connections, their queues and what they wait for.
+    pub(crate) clients: ClientPipeline,
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
     pub(crate) snapshots: SnapshotScheduler,
@@ -348,15 +273,7 @@ impl Server {
             election: Election::new(),
             quorum: QuorumVerifier::majority(&config),
             role: Role::Looking,
-            conns: BTreeMap::new(),
-            rid_owner: BTreeMap::new(),
-            next_rid: 1,
-            sync_owner: BTreeMap::new(),
-            next_sync_id: 1,
-            revalidate_at: Vec::new(),
-            sync_waits: Vec::new(),
-            deferred_watches: Vec::new(),
-            next_session,
+            clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
             snapshots: SnapshotScheduler::new(&config),
             cfg: config,
@@ -437,7 +354,8 @@ impl Server {
     }
     /// The session a connection is bound to, with its negotiated timeout.
     pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
-        self.conns
+        self.clients
+            .conns
             .get(&conn)
             .filter(|c| c.phase == ConnPhase::Connected)
             .map(|c| (c.session, c.timeout_ms))
@@ -460,10 +378,10 @@ impl Server {
             approximate_data_size: self.tree.approximate_data_size(),
             ephemerals_count: self.tree.ephemerals_count(),
             sessions: self.tree.sessions().len(),
-            connections: self.conns.len(),
+            connections: self.clients.conns.len(),
             watch_count: self.watches.watch_count(),
             watched_paths: self.watches.path_count(),
-            outstanding_requests: self.conns.values().map(|c| c.queue.len()).sum(),
+            outstanding_requests: self.clients.conns.values().map(|c| c.queue.len()).sum(),
             ..Status::default()
         };
         match &self.role {
@@ -717,7 +635,7 @@ impl Server {
                 && crate::watch::events_checked_for_read(self.cfg.plant)
             {
                 let fired = events.split_off(start);
-                let conns = &self.conns;
+                let conns = &self.clients.conns;
                 events.extend(fired.into_iter().filter(|(conn, _)| {
                     conns
                         .get(conn)
@@ -741,13 +659,14 @@ impl Server {
             TxnOp::CloseSession => {
                 // Every connection of that session here goes, once its own queue is answered.
                 let conns: Vec<ConnId> = self
+                    .clients
                     .conns
                     .iter()
                     .filter(|(_, c)| c.session == txn.session && c.phase == ConnPhase::Connected)
                     .map(|(id, _)| *id)
                     .collect();
                 for conn in conns {
-                    if let Some(c) = self.conns.get_mut(&conn) {
+                    if let Some(c) = self.clients.conns.get_mut(&conn) {
                         c.closing = true;
                     }
                 }
@@ -756,9 +675,9 @@ impl Server {
         }
         if txn.origin.server == self.cfg.my_id
             && txn.origin.rid != 0
-            && let Some(conn) = self.rid_owner.remove(&txn.origin.rid)
+            && let Some(conn) = self.clients.rid_owner.remove(&txn.origin.rid)
         {
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.clients.conns.get_mut(&conn) {
                 for p in c.queue.iter_mut() {
                     if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
                         p.result = Some((txn.zxid, outcome.reply.clone()));
@@ -769,6 +688,7 @@ impl Server {
         }
         if matches!(txn.op, TxnOp::CloseSession) {
             let conns: Vec<ConnId> = self
+                .clients
                 .conns
                 .iter()
                 .filter(|(_, c)| c.closing)
@@ -794,7 +714,10 @@ impl Server {
         match &self.role {
             Role::Looking => {
                 assert_eq!(self.state, ServerState::Looking, "role and state disagree");
-                assert!(self.conns.is_empty(), "a LOOKING server keeps no clients");
+                assert!(
+                    self.clients.conns.is_empty(),
+                    "a LOOKING server keeps no clients"
+                );
                 self.election.check_invariants(&self.cfg);
             }
             Role::Leading(l) => {
@@ -802,7 +725,7 @@ impl Server {
                 assert!(self.cfg.is_voter(self.cfg.my_id), "an observer leads");
                 l.check_invariants(self.cfg.my_id, &self.epochs);
                 assert!(
-                    l.established() || self.conns.is_empty(),
+                    l.established() || self.clients.conns.is_empty(),
                     "clients before the leader is established"
                 );
             }
@@ -816,7 +739,7 @@ impl Server {
                 assert_eq!(l.observer, self.cfg.is_observer());
                 assert_ne!(l.leader, self.cfg.my_id, "a learner of itself");
                 assert!(
-                    l.serving() || self.conns.is_empty(),
+                    l.serving() || self.clients.conns.is_empty(),
                     "clients before the learner is up to date"
                 );
                 l.check_invariants(&self.epochs);
@@ -826,6 +749,6 @@ impl Server {
             self.early_learners.is_empty() || matches!(self.role, Role::Looking),
             "FOLLOWERINFOs kept past the election"
         );
-        self.check_clients();
+        self.clients.check_invariants();
     }
 }
