@@ -239,6 +239,7 @@ impl Server {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
+        assert_ne!(c.session, 0, "a connection attached without a session");
         c.phase = ConnPhase::Connected;
         let response = ConnectResponse {
             protocol_version: 0,
@@ -946,6 +947,7 @@ impl Server {
         if self.clients.remove(conn) {
             self.watches.remove_conn(conn);
         }
+        assert!(!self.clients.conns.contains_key(&conn));
     }
 
     pub(crate) fn close_all_clients(&mut self, out: &mut Vec<Effect>) {
@@ -955,5 +957,6 @@ impl Server {
             self.drop_conn(conn);
         }
         self.clients.clear_waiters();
+        assert!(self.clients.conns.is_empty());
     }
 }

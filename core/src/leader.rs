@@ -229,6 +229,11 @@ impl Server {
 
     pub(crate) fn become_leader(&mut self, out: &mut Vec<Effect>) {
         assert!(self.cfg.is_voter(self.cfg.my_id), "an observer never leads");
+        assert!(
+            matches!(self.role, Role::Looking),
+            "leading from another role"
+        );
+        assert_eq!(self.state, ServerState::Looking);
         self.role = Role::Leading(Box::new(Leader {
             initial: (self.epochs.current_epoch, self.last_logged()),
             epoch: 0,
@@ -282,7 +287,8 @@ impl Server {
                     pong_round: 0,
                 };
                 let l = self.leader_mut();
-                l.learners.insert(from, h);
+                let old = l.learners.insert(from, h);
+                debug_assert!(old.is_none_or(|o| o.phase >= HandlerPhase::Info));
                 if l.phase >= LeaderPhase::EpochDecided {
                     let epoch = l.epoch;
                     out.push(Effect::Send {
@@ -321,11 +327,12 @@ impl Server {
                     return;
                 }
                 let l = self.leader_mut();
-                if let Some(h) = l.learners.get_mut(&from) {
-                    h.phase = HandlerPhase::EpochAcked;
-                    h.epoch_counted = counted;
-                    h.last_zxid = last_zxid;
-                }
+                let Some(h) = l.learners.get_mut(&from) else {
+                    unreachable!("ACKEPOCH of {from} checked against its handler above")
+                };
+                h.phase = HandlerPhase::EpochAcked;
+                h.epoch_counted = counted;
+                h.last_zxid = last_zxid;
                 if l.phase >= LeaderPhase::Synchronization {
                     self.send_sync(from, out);
                 } else {
@@ -437,6 +444,8 @@ impl Server {
             .max()
             .unwrap_or(0);
         let epoch = max_accepted.checked_add(1).expect("epoch space exhausted");
+        // ZAB: a new epoch is above every epoch a quorum has accepted, ours included.
+        assert!(epoch > self.epochs.accepted_epoch && epoch > self.epochs.current_epoch);
         self.epochs = Epochs {
             accepted_epoch: epoch,
             accepted_from: me,
@@ -491,6 +500,11 @@ impl Server {
         let Some(h) = self.leader().learners.get(&peer).cloned() else {
             return;
         };
+        assert!(
+            self.leader().phase >= LeaderPhase::Synchronization,
+            "sync before the epoch"
+        );
+        assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
         let applied = self.tree.last_zxid();
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
@@ -517,6 +531,12 @@ impl Server {
             )
         };
         let epoch = self.leader().epoch;
+        // What the learner gets extends the point it is cut back to, in order, up to ours.
+        debug_assert!(txns.windows(2).all(|w| w[0].zxid < w[1].zxid));
+        assert!(
+            txns.last().is_none_or(|t| t.zxid == upto),
+            "a sync short of our history"
+        );
         out.push(Effect::Send {
             to: peer,
             msg: PeerMsg::Sync {
@@ -572,6 +592,10 @@ impl Server {
             // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
             // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
             // what a follower had applied).
+            assert!(
+                l.epoch > self.epochs.current_epoch,
+                "currentEpoch going back"
+            );
             self.epochs.current_epoch = l.epoch;
             out.push(Effect::PersistEpochs(self.epochs));
             self.leader_mut().advance(LeaderPhase::NewLeaderAcked);
@@ -602,6 +626,8 @@ impl Server {
         });
         let everything = self.last_logged();
         self.commit_to(everything, out);
+        // Established: the whole history we led with is committed and applied.
+        assert_eq!(self.tree.last_zxid(), everything);
         let now = self.now;
         let sessions: Vec<(SessionId, i32)> =
             self.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
@@ -676,6 +702,7 @@ impl Server {
             op,
         });
         self.append(vec![txn.clone()], out);
+        assert_eq!(self.last_logged(), zxid);
         let followers: Vec<ServerId> = self.leader().forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
@@ -711,6 +738,10 @@ impl Server {
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
         let from = self.tree.last_zxid();
+        assert!(
+            z > from && z <= self.last_logged(),
+            "commit {z} outside ({from}, logged]"
+        );
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
         let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
             self.log.range(from, z)
@@ -718,6 +749,7 @@ impl Server {
             Vec::new()
         };
         self.commit_to(z, out);
+        assert!(self.tree.last_zxid() >= z, "committed {z} but not applied");
         let l = self.leader();
         let followers: Vec<ServerId> = l.forwarding().collect();
         let observers: Vec<(ServerId, Zxid)> = l
@@ -766,6 +798,7 @@ impl Server {
             return;
         }
         let l = self.leader_mut();
+        assert!(l.established(), "a sync before the leader is established");
         l.ping_round += 1;
         let round = l.ping_round;
         l.sync_waiters.push(SyncWaiter {
@@ -812,6 +845,7 @@ impl Server {
     }
 
     fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+        assert!(zxid <= self.last_logged(), "a sync point beyond our log");
         if from == self.cfg.my_id {
             self.sync_confirmed(id, zxid, out);
         } else {

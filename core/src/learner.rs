@@ -95,6 +95,14 @@ impl Server {
     }
 
     pub(crate) fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+        assert!(
+            matches!(self.role, Role::Looking),
+            "learning from another role"
+        );
+        assert!(
+            leader != self.cfg.my_id && self.cfg.is_voter(leader),
+            "following a non-voter"
+        );
         let observer = self.cfg.is_observer();
         self.role = Role::Learning(Box::new(Learner {
             leader,
@@ -162,6 +170,7 @@ impl Server {
                     counted,
                 };
                 out.push(Effect::Send { to: from, msg: ack });
+                assert!(self.epochs.accepted_epoch >= new_epoch);
                 let l = self.learner_mut();
                 l.epoch = new_epoch;
                 l.phase = LearnerPhase::EpochAcked;
@@ -183,6 +192,7 @@ impl Server {
                             Ok(tree) if tree.last_zxid() == zxid => {
                                 self.tree = tree;
                                 self.log.reset_to_snapshot(zxid);
+                                assert_eq!(self.last_logged(), zxid);
                                 if self.plant(Plant::Zk3642SnapNotPersisted) {
                                     self.learner_mut().snap_pending = Some((zxid, snapshot));
                                 } else {
@@ -206,6 +216,7 @@ impl Server {
                 let last = self.last_logged();
                 let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
                 self.sync_append(txns, out);
+                assert!(self.tree.last_zxid() <= self.last_logged());
                 let l = self.learner_mut();
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
@@ -263,6 +274,8 @@ impl Server {
                 let c = l.committed;
                 tracing::info!(server = self.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
                 self.commit_to(c, out);
+                // Serving: what the leader committed and we logged is applied.
+                assert!(self.tree.last_zxid() >= c.min(self.last_logged()));
             }
             PeerMsg::Proposal(txn)
                 if phase >= LearnerPhase::NewLeaderPending && !self.learner().observer =>
@@ -273,6 +286,7 @@ impl Server {
                 } else {
                     self.append(vec![txn], out);
                 }
+                assert_eq!(self.last_logged(), zxid);
                 if self.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
                     self.learner_mut().last_acked = zxid;
                     out.push(Effect::Send {
@@ -354,6 +368,11 @@ impl Server {
             // What we were sent is durable: now currentEpoch, then the ACK.
             let epoch = l.epoch;
             let leader = l.leader;
+            assert!(
+                epoch >= self.epochs.current_epoch,
+                "currentEpoch going back"
+            );
+            assert!(l.newleader_through <= self.last_logged());
             self.epochs.current_epoch = epoch;
             out.push(Effect::PersistEpochs(self.epochs));
             out.push(Effect::Send {
@@ -370,6 +389,10 @@ impl Server {
             && self.log.durable() > l.last_acked
         {
             let (leader, zxid) = (l.leader, self.log.durable());
+            assert!(
+                zxid <= self.last_logged(),
+                "ACK of {zxid} beyond what we logged"
+            );
             self.learner_mut().last_acked = zxid;
             out.push(Effect::Send {
                 to: leader,

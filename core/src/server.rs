@@ -449,7 +449,13 @@ impl Server {
         self.close_all_clients(out);
         self.set_state(ServerState::Looking, out);
         let vote = self.my_vote();
+        let round = self.election.logical_clock;
         self.election.start(&self.cfg, vote, self.now);
+        assert!(
+            self.election.logical_clock > round,
+            "a new election in an old round"
+        );
+        assert!(self.clients.conns.is_empty());
     }
 
     pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
@@ -584,6 +590,7 @@ impl Server {
         for t in &txns {
             self.log.append(Arc::clone(t));
         }
+        assert!(txns.last().is_some_and(|t| t.zxid == self.last_logged()));
         out.push(Effect::Append { txns });
     }
 
@@ -598,6 +605,7 @@ impl Server {
             self.cfg.my_id
         );
         self.log.truncate(to);
+        assert!(self.last_logged() <= to && self.tree.last_zxid() <= self.last_logged());
         out.push(Effect::Truncate { after: to });
     }
 
@@ -616,12 +624,25 @@ impl Server {
             let txn = self.log.get(i);
             self.apply_txn(&txn, out);
         }
+        // Every logged txn through `to` is applied, none after it.
+        assert_eq!(self.log.position_after(self.tree.last_zxid()), end);
+        assert!(self.tree.last_zxid() <= to);
         self.log
             .trim(self.tree.last_zxid(), self.cfg.committed_log_size);
         self.after_apply(out);
     }
 
     fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
+        assert!(
+            txn.zxid > self.tree.last_zxid(),
+            "{} applied twice",
+            txn.zxid
+        );
+        assert!(
+            txn.zxid <= self.last_logged(),
+            "{} applied before logged",
+            txn.zxid
+        );
         let outcome = self.tree.apply(txn);
         assert_eq!(self.tree.last_zxid(), txn.zxid);
         let mut events = Vec::new();
