@@ -3,6 +3,7 @@
 //! once a quorum ACKs it), broadcast (PROPOSAL / ACK / COMMIT in zxid order, INFORM to
 //! observers), heartbeats, quorum-confirmed `sync`, session expiry and the container reaper.
 
+use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::proto::SessionId;
@@ -10,22 +11,10 @@ use crate::server::{Effect, Epochs, Millis, Role, Server, Status};
 use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zxid::Zxid;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub(crate) use crate::session_tracker::Refusal;
 use std::sync::Arc;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum HandlerPhase {
-    /// FOLLOWERINFO/OBSERVERINFO received; LEADERINFO sent once the epoch is decided.
-    Info,
-    /// ACKEPOCH received.
-    EpochAcked,
-    /// Sync and NEWLEADER sent: it now gets every proposal and commit.
-    Synced,
-    /// ACKed NEWLEADER: its ACKs count, and it has (or will get) UPTODATE.
-    Active,
-}
 
 /// A leadership's way through ZAB, in order (ZooKeeper's Leader.lead: getEpochToPropose,
 /// waitForEpochAck, waitForNewLeaderAck, then broadcast). It only ever moves forward; a
@@ -46,24 +35,6 @@ pub(crate) enum LeaderPhase {
     Broadcast,
 }
 
-/// ZooKeeper's LearnerHandler, as state.
-#[derive(Clone, Debug)]
-pub(crate) struct Handler {
-    pub observer: bool,
-    pub phase: HandlerPhase,
-    pub accepted_epoch: u32,
-    /// Its ACKEPOCH promised our epoch (it had not accepted the epoch from another would-be
-    /// leader): only such count towards the quorum that lets us sync.
-    pub epoch_counted: bool,
-    pub last_zxid: Zxid,
-    /// Proposals durable at the learner, as its ACKs say.
-    pub acked: Zxid,
-    /// The leader's last zxid when the sync was sent: durable there once NEWLEADER is ACKed.
-    pub synced_through: Zxid,
-    pub last_heard: Millis,
-    pub pong_round: u64,
-}
-
 /// A `sync` waiting for a quorum to answer a ping round.
 #[derive(Clone, Debug)]
 pub(crate) struct SyncWaiter {
@@ -81,7 +52,7 @@ pub(crate) struct Leader {
     /// Where this leadership is in ZAB: discovery, synchronisation or broadcast.
     pub phase: LeaderPhase,
     pub started: Millis,
-    pub learners: BTreeMap<ServerId, Handler>,
+    pub learners: LearnerHandlers,
     pub ping_round: u64,
     pub last_ping: Millis,
     pub sync_waiters: Vec<SyncWaiter>,
@@ -129,17 +100,7 @@ impl Leader {
     }
 
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
-        st.learners = self.learners.len();
-        st.synced_followers = self
-            .learners
-            .iter()
-            .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
-            .count();
-        st.synced_observers = self
-            .learners
-            .values()
-            .filter(|h| h.observer && h.phase == HandlerPhase::Active)
-            .count();
+        self.learners.fill_status(cfg, st);
     }
 
     /// The phase and the handlers agree: nothing is synced before a quorum promised the
@@ -187,29 +148,6 @@ impl Leader {
         );
         self.sessions.check_invariants();
     }
-
-    /// Learners whose NEWLEADER ACK is in: their ACKs and pings count.
-    fn active(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.learners
-            .iter()
-            .filter(|(_, h)| h.phase == HandlerPhase::Active)
-            .map(|(id, _)| *id)
-    }
-
-    /// Followers that get proposals and commits.
-    fn forwarding(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.learners
-            .iter()
-            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
-            .map(|(id, _)| *id)
-    }
-
-    fn observers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.learners
-            .iter()
-            .filter(|(_, h)| h.observer && h.phase >= HandlerPhase::Synced)
-            .map(|(id, _)| *id)
-    }
 }
 
 impl Server {
@@ -239,7 +177,7 @@ impl Server {
             epoch: 0,
             phase: LeaderPhase::Discovery,
             started: self.now,
-            learners: BTreeMap::new(),
+            learners: LearnerHandlers::default(),
             ping_round: 0,
             last_ping: self.now,
             sync_waiters: Vec::new(),
@@ -409,16 +347,10 @@ impl Server {
                     }),
                 }
             }
-            PeerMsg::SyncRequest { id }
-                if self.leader().learners.get(&from).map(|h| h.phase)
-                    == Some(HandlerPhase::Active) =>
-            {
+            PeerMsg::SyncRequest { id } if self.leader().learners.is_active(from) => {
                 self.leader_sync_request(from, id, out);
             }
-            PeerMsg::Revalidate { session }
-                if self.leader().learners.get(&from).map(|h| h.phase)
-                    == Some(HandlerPhase::Active) =>
-            {
+            PeerMsg::Revalidate { session } if self.leader().learners.is_active(from) => {
                 self.leader_mut().sessions.set_owner(session, from);
             }
             _ => {}
@@ -613,7 +545,7 @@ impl Server {
         if l.phase != LeaderPhase::NewLeaderAcked {
             return;
         }
-        if !self.quorum.contains_quorum(l.active().chain([me])) {
+        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
             return;
         }
         let epoch = l.epoch;
@@ -703,7 +635,7 @@ impl Server {
         });
         self.append(vec![txn.clone()], out);
         assert_eq!(self.last_logged(), zxid);
-        let followers: Vec<ServerId> = self.leader().forwarding().collect();
+        let followers: Vec<ServerId> = self.leader().learners.forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
@@ -743,7 +675,7 @@ impl Server {
             "commit {z} outside ({from}, logged]"
         );
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
-        let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
+        let informs: Vec<Arc<Txn>> = if self.leader().learners.observers().next().is_some() {
             self.log.range(from, z)
         } else {
             Vec::new()
@@ -751,8 +683,9 @@ impl Server {
         self.commit_to(z, out);
         assert!(self.tree.last_zxid() >= z, "committed {z} but not applied");
         let l = self.leader();
-        let followers: Vec<ServerId> = l.forwarding().collect();
+        let followers: Vec<ServerId> = l.learners.forwarding().collect();
         let observers: Vec<(ServerId, Zxid)> = l
+            .learners
             .observers()
             .map(|id| (id, l.learners[&id].synced_through))
             .collect();
@@ -807,7 +740,7 @@ impl Server {
             zxid,
             round,
         });
-        let followers: Vec<ServerId> = l.forwarding().collect();
+        let followers: Vec<ServerId> = l.learners.forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
@@ -890,25 +823,13 @@ impl Server {
             return;
         }
         // Learners silent past their limit are dropped, as ZooKeeper's LearnerHandler does.
-        let stale: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| {
-                let limit = if h.phase == HandlerPhase::Active {
-                    sync
-                } else {
-                    init
-                };
-                now.saturating_sub(h.last_heard) > limit
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let stale = l.learners.silent(now, sync, init);
         for peer in stale {
             self.leader_mut().learners.remove(&peer);
             out.push(Effect::DisconnectPeer { peer });
         }
         let l = self.leader();
-        if !self.quorum.contains_quorum(l.active().chain([me])) {
+        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
             self.go_looking("lost the quorum for syncLimit", out);
             return;
         }
@@ -917,12 +838,7 @@ impl Server {
             l.last_ping = now;
             l.ping_round += 1;
             let round = l.ping_round;
-            let to: Vec<ServerId> = l
-                .learners
-                .iter()
-                .filter(|(_, h)| h.phase >= HandlerPhase::Synced)
-                .map(|(id, _)| *id)
-                .collect();
+            let to: Vec<ServerId> = l.learners.synced().collect();
             for peer in to {
                 out.push(Effect::Send {
                     to: peer,

@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod jute;
 mod leader;
 mod learner;
+mod learner_handler;
 pub mod path;
 pub mod peer;
 pub mod plant;
