@@ -281,6 +281,10 @@ impl Server {
         op: TxnOp,
         out: &mut Vec<Effect>,
     ) {
+        assert!(
+            self.clients.rid_owner.contains_key(&rid),
+            "write {rid} submitted without a connection waiting for it"
+        );
         let origin = Origin {
             server: self.cfg.my_id,
             rid,
@@ -391,6 +395,10 @@ impl Server {
                 *through = Some(zxid);
             }
         }
+        assert!(
+            !self.clients.sync_owner.contains_key(&id),
+            "sync {id} answered twice"
+        );
         if zxid > self.tree.last_zxid() {
             self.clients.sync_waits.push((zxid, conn));
         }
@@ -520,16 +528,18 @@ impl Server {
             }
             r => Wait::Read(r),
         };
-        if let Some(c) = self.clients.conns.get_mut(&conn) {
-            let auth_len = c.auth.len();
-            c.queue.push_back(Pending {
-                xid,
-                opcode,
-                auth_len,
-                wait,
-                result: None,
-            });
-        }
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
+            unreachable!("connection {conn} checked above")
+        };
+        let auth_len = c.auth.len();
+        assert!(auth_len >= 1, "a connection without its ip id");
+        c.queue.push_back(Pending {
+            xid,
+            opcode,
+            auth_len,
+            wait,
+            result: None,
+        });
         if let Some(id) = sync_id {
             self.start_sync(id, out);
         }
@@ -569,6 +579,10 @@ impl Server {
                         c.auth.push(id);
                     }
                 }
+                debug_assert!(
+                    c.auth[1..].iter().all(|id| id.scheme != acl::IP),
+                    "ip ids come first"
+                );
                 Ok(Response::Empty)
             }
             None => Err(KeeperError::AuthFailed),
@@ -716,6 +730,14 @@ impl Server {
                 opcode: p.opcode,
                 reply,
             });
+        }
+        // In order: what is at the front now waits for something still to come.
+        if let Some(front) = self.clients.conns.get(&conn).and_then(|c| c.queue.front()) {
+            assert!(
+                front.result.is_none(),
+                "an answered request left at the front"
+            );
+            assert!(!matches!(front.wait, Wait::Read(_) | Wait::Refused(_)));
         }
         self.release_held(conn, out);
         // A closing connection goes once its queue is empty (closeSession answered first).

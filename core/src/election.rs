@@ -95,6 +95,7 @@ impl Election {
         if cfg.is_voter(cfg.my_id) {
             self.record_own(cfg);
         }
+        assert_eq!(self.recv.len(), usize::from(cfg.is_voter(cfg.my_id)));
     }
 
     pub fn notification(&self, state: ServerState) -> Notification {
@@ -106,6 +107,7 @@ impl Election {
     }
 
     fn record_own(&mut self, cfg: &Config) {
+        assert!(cfg.is_voter(cfg.my_id), "an observer's own vote counted");
         let own = Seen {
             vote: self.proposal,
             election_epoch: self.logical_clock,
@@ -224,6 +226,9 @@ impl Election {
                 if cfg.is_voter(cfg.my_id) {
                     self.record_own(cfg);
                 }
+                // FLE: we now propose the best vote of this round we have seen.
+                assert!(!Election::better(cfg, &n.vote, &self.proposal));
+                assert_eq!(self.logical_clock, n.election_epoch);
                 if Election::has_quorum(
                     &self.quorum,
                     &self.recv,
@@ -301,6 +306,10 @@ impl Election {
                     self.logical_clock,
                 )
             {
+                assert!(
+                    cfg.is_voter(self.proposal.leader),
+                    "deciding for a non-voter"
+                );
                 return Outcome::Decided {
                     vote: self.proposal,
                     election_epoch: self.logical_clock,
@@ -311,6 +320,7 @@ impl Election {
             self.resend_interval =
                 (self.resend_interval * 2).min(cfg.max_notification_interval_ms.max(1));
             self.next_resend = now + self.resend_interval;
+            assert!(self.next_resend > now, "a resend due at once, forever");
             return Outcome::Broadcast;
         }
         Outcome::Continue
