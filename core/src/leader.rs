@@ -446,7 +446,7 @@ impl Server {
         let after = |from: Zxid| -> Vec<Arc<Txn>> { self.log.range(from, upto) };
         let (mode, txns) = if p >= self.log.window_base() && self.log.contains(p) && p <= upto {
             (SyncMode::Diff, after(p))
-        } else if let Some(to) = self.trunc_point(p, upto) {
+        } else if let Some(to) = self.log.trunc_point(p, upto) {
             if self.plant(Plant::DiffInsteadOfTrunc) {
                 (SyncMode::Diff, after(to))
             } else {
@@ -487,34 +487,6 @@ impl Server {
             h.phase = HandlerPhase::Synced;
             h.synced_through = upto;
         }
-    }
-
-    /// Where a learner whose last zxid `p` is not in our history can be cut back to.
-    ///
-    /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
-    /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
-    /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
-    /// least `e` (ACKEPOCH's check against a member of our epoch quorum, which has seen that
-    /// establishment), so below `(e, 0)` our history is exactly that. Hence the
-    /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
-    /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
-    /// point. `None` when the point fell out of our in-memory window: then SNAP.
-    fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
-        let epoch_start = Zxid::new(p.epoch(), 0);
-        let below = |limit: Zxid| {
-            let base = self.log.window_base();
-            self.log
-                .iter()
-                .map(|t| t.zxid)
-                .chain([base])
-                .filter(|z| *z <= upto && *z < limit && *z >= base)
-                .max()
-        };
-        let point = match below(p) {
-            Some(z) if z.epoch() == p.epoch() => Some(z),
-            _ => below(epoch_start),
-        };
-        point.filter(|z| *z < p)
     }
 
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {

@@ -80,6 +80,37 @@ impl ZabLog {
         zxid == self.window_base || self.history.binary_search_by(|t| t.zxid.cmp(&zxid)).is_ok()
     }
 
+    /// Where a learner whose last zxid `p` is not in our history can be cut back to (`upto`
+    /// is our last logged zxid).
+    ///
+    /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
+    /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
+    /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
+    /// least `e` (ACKEPOCH's check against a member of our epoch quorum, which has seen that
+    /// establishment), so below `(e, 0)` our history is exactly that. Hence the
+    /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
+    /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
+    /// point. `None` when the point fell out of our in-memory window: then SNAP.
+    pub(crate) fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
+        let epoch_start = Zxid::new(p.epoch(), 0);
+        let base = self.window_base;
+        let below = |limit: Zxid| {
+            self.history
+                .iter()
+                .map(|t| t.zxid)
+                .chain([base])
+                .filter(|z| *z <= upto && *z < limit && *z >= base)
+                .max()
+        };
+        let point = match below(p) {
+            Some(z) if z.epoch() == p.epoch() => Some(z),
+            _ => below(epoch_start),
+        };
+        let point = point.filter(|z| *z < p);
+        assert!(point.is_none_or(|z| z >= base && z <= upto && self.contains(z)));
+        point
+    }
+
     /// Log `txn` after everything logged so far.
     pub(crate) fn append(&mut self, txn: Arc<Txn>) {
         assert!(
@@ -226,6 +257,28 @@ mod tests {
         assert_eq!(log.window_base(), Zxid::new(1, 3));
         assert_eq!(log.iter().count(), 1);
         log.check_invariants(Zxid::new(1, 4));
+    }
+
+    #[test]
+    fn a_learner_is_cut_back_to_the_last_common_point_or_snapped() {
+        let mut log = ZabLog::recovered(Zxid::new(1, 2), VecDeque::new());
+        for t in [txn(1, 3), txn(1, 4), txn(2, 1)] {
+            log.append(t);
+        }
+        let upto = log.last_logged();
+        assert_eq!(
+            log.trunc_point(Zxid::new(1, 5), upto),
+            Some(Zxid::new(1, 4))
+        );
+        assert_eq!(
+            log.trunc_point(Zxid::new(3, 7), upto),
+            Some(Zxid::new(2, 1))
+        );
+        assert_eq!(
+            log.trunc_point(Zxid::new(1, 1), upto),
+            None,
+            "below the window: SNAP"
+        );
     }
 
     #[test]
