@@ -171,6 +171,12 @@ impl ClientPipeline {
             self.deferred_watches.is_empty(),
             "setWatches' events not sent"
         );
+        for (_, conn) in &self.revalidate_at {
+            assert!(
+                matches!(self.conns[conn].phase, ConnPhase::Revalidating { .. }),
+                "connection {conn} re-attached twice"
+            );
+        }
         assert!(self.rid_owner.keys().all(|rid| *rid < self.next_rid));
         assert!(self.sync_owner.keys().all(|id| *id < self.next_sync_id));
         for (conn, c) in &self.conns {
@@ -182,6 +188,16 @@ impl ClientPipeline {
                 );
             }
             assert!(!c.auth.is_empty(), "a connection without its ip id");
+            // A re-attach waits on its sync (owned) or, once answered, on its sync point.
+            if let ConnPhase::Revalidating { sync_id } = c.phase
+                && sync_id != u64::MAX
+            {
+                assert!(
+                    self.sync_owner.get(&sync_id) == Some(conn)
+                        || self.revalidate_at.iter().any(|(_, w)| w == conn),
+                    "re-attach of connection {conn} waits for nothing"
+                );
+            }
         }
     }
 }

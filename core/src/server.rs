@@ -410,6 +410,12 @@ impl Server {
     // ---------------------------------------------------------------- roles
 
     pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
+        // The role changes first; the state announced follows it.
+        assert_eq!(
+            matches!(self.role, Role::Looking),
+            state == ServerState::Looking,
+            "state {state:?} announced for another role"
+        );
         if self.state != state {
             self.state = state;
             out.push(Effect::StateChanged {
@@ -512,6 +518,13 @@ impl Server {
                     }
                     self.become_learner(vote.leader, out);
                 }
+                // Decided: we lead, follow or observe, unless the vote names us and we
+                // cannot lead (an observer).
+                assert!(
+                    !matches!(self.role, Role::Looking)
+                        || (vote.leader == self.cfg.my_id && !self.cfg.is_voter(vote.leader))
+                        || self.state == ServerState::Looking
+                );
             }
         }
     }
@@ -564,7 +577,11 @@ impl Server {
             }
             _ => {}
         }
-        if let Role::Leading(_) = self.role {
+        if let Role::Leading(l) = &self.role {
+            assert!(
+                !l.learners.contains_key(&peer),
+                "a disconnected learner kept"
+            );
             self.leader_after_learner_change(out);
         }
     }

@@ -74,7 +74,18 @@ impl SnapshotScheduler {
     /// Write up to `budget` more nodes of the snapshot being written: a `SnapshotPart` for
     /// each part filled, the `Snapshot` effect once it is complete.
     pub(crate) fn step(tree: &mut DataTree, budget: usize, out: &mut Vec<Effect>) {
-        for piece in tree.continue_snapshot(budget) {
+        let pieces = tree.continue_snapshot(budget);
+        // The runtime's contract: parts of one snapshot in order, the whole one last.
+        assert!(
+            pieces.iter().rev().skip(1).all(|p| !p.last),
+            "a part after the end"
+        );
+        assert!(
+            pieces
+                .windows(2)
+                .all(|w| w[0].zxid == w[1].zxid && w[0].index + 1 == w[1].index)
+        );
+        for piece in pieces {
             out.push(if piece.last {
                 Effect::Snapshot {
                     zxid: piece.zxid,
