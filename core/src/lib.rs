@@ -6,6 +6,7 @@
 //! and the node runtime (`ensemble`) are two interpreters of those effects.
 
 pub mod acl;
+mod apply;
 mod client_pipeline;
 mod cnxn;
 pub mod config;
