@@ -4,14 +4,15 @@
 //! its txn is applied here, after the watch events that txn fired.
 
 use crate::acl;
-use crate::leader::Refusal;
+use crate::client_pipeline::{Conn, ConnPhase, Pending, Wait};
 use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
 use crate::proto::{
     ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
     SessionId,
 };
-use crate::server::{Conn, ConnId, ConnPhase, Effect, Pending, Role, Server, Wait};
+use crate::server::{ConnId, Effect, Role, Server};
+use crate::session_tracker::Refusal;
 use crate::txn::{Origin, TxnOp};
 use crate::watch::WatchKind;
 use crate::zxid::Zxid;
@@ -114,7 +115,7 @@ impl Server {
         req: ConnectRequest,
         out: &mut Vec<Effect>,
     ) {
-        if !self.is_serving() || self.conns.contains_key(&conn) {
+        if !self.is_serving() || self.clients.conns.contains_key(&conn) {
             out.push(Effect::Close { conn });
             return;
         }
@@ -143,13 +144,11 @@ impl Server {
             closing: false,
         };
         if req.session_id == 0 {
-            let session = self.next_session;
-            self.next_session += 1;
-            let rid = self.new_rid();
-            self.rid_owner.insert(rid, conn);
+            let session = self.clients.new_session();
+            let rid = self.clients.new_rid(conn);
             c.phase = ConnPhase::Creating { rid, timeout_ms };
             c.session = session;
-            self.conns.insert(conn, c);
+            self.clients.conns.insert(conn, c);
             self.submit(session, 0, rid, TxnOp::CreateSession { timeout_ms }, out);
             return;
         }
@@ -163,6 +162,7 @@ impl Server {
         }
         // As ZooKeeper, a session has one connection per server: an older one here goes.
         let older: Vec<ConnId> = self
+            .clients
             .conns
             .iter()
             .filter(|(_, o)| o.session == req.session_id)
@@ -184,17 +184,18 @@ impl Server {
                     session: req.session_id,
                 },
             });
-            let sync_id = self.new_sync(conn);
+            let sync_id = self.clients.new_sync(conn);
             c.phase = ConnPhase::Revalidating { sync_id };
-            self.conns.insert(conn, c);
+            self.clients.conns.insert(conn, c);
             self.start_sync(sync_id, out);
             return;
         }
         if ahead {
             // Answered by `retry_revalidations` once applied through what the client saw.
             c.phase = ConnPhase::Revalidating { sync_id: u64::MAX };
-            self.conns.insert(conn, c);
-            self.revalidate_at
+            self.clients.conns.insert(conn, c);
+            self.clients
+                .revalidate_at
                 .push((Zxid(req.last_zxid_seen as u64), conn));
             return;
         }
@@ -209,15 +210,15 @@ impl Server {
         }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
-            self.conns.insert(conn, c);
+            self.clients.conns.insert(conn, c);
             self.attach(conn, out);
             return;
         }
         // Unknown here: maybe created so recently we have not applied it. A quorum sync tells.
         // The connection waits before the sync starts: a leader may confirm it at once.
-        let sync_id = self.new_sync(conn);
+        let sync_id = self.clients.new_sync(conn);
         c.phase = ConnPhase::Revalidating { sync_id };
-        self.conns.insert(conn, c);
+        self.clients.conns.insert(conn, c);
         self.start_sync(sync_id, out);
     }
 
@@ -226,18 +227,19 @@ impl Server {
     /// coming through another server's old connection are refused there (SessionMoved); a
     /// learner has sent REVALIDATE already (`on_connect`).
     fn attach(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         let reattach = !matches!(c.phase, ConnPhase::Creating { .. });
         let session = c.session;
         let me = self.cfg.my_id;
         if reattach && let Role::Leading(l) = &mut self.role {
-            l.owners.insert(session, me);
+            l.sessions.set_owner(session, me);
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
+        assert_ne!(c.session, 0, "a connection attached without a session");
         c.phase = ConnPhase::Connected;
         let response = ConnectResponse {
             protocol_version: 0,
@@ -259,21 +261,15 @@ impl Server {
         timeout_ms: i32,
         out: &mut Vec<Effect>,
     ) {
-        let Some(conn) = self.rid_owner.remove(&rid) else {
+        let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         assert_eq!(c.phase, ConnPhase::Creating { rid, timeout_ms });
         assert_eq!(c.session, session);
         self.attach(conn, out);
-    }
-
-    pub(crate) fn new_rid(&mut self) -> u64 {
-        let rid = self.next_rid;
-        self.next_rid += 1;
-        rid
     }
 
     /// Send a write to the leader (or propose it, if we lead).
@@ -285,6 +281,10 @@ impl Server {
         op: TxnOp,
         out: &mut Vec<Effect>,
     ) {
+        assert!(
+            self.clients.rid_owner.contains_key(&rid),
+            "write {rid} submitted without a connection waiting for it"
+        );
         let origin = Origin {
             server: self.cfg.my_id,
             rid,
@@ -292,7 +292,7 @@ impl Server {
         let me = self.cfg.my_id;
         let skip = self.plant(crate::plant::Plant::WriteAfterClose);
         if let Role::Leading(l) = &mut self.role {
-            match l.prep_check(session, me, &op, skip) {
+            match l.sessions.prep_check(session, me, &op, skip) {
                 Ok(()) => {}
                 Err(Refusal::Moved) => return self.session_moved(rid, out),
                 Err(Refusal::Expired) => return self.session_expired(rid, out),
@@ -319,7 +319,7 @@ impl Server {
     /// The leader refused request `rid`: its session is owned by another server now. As
     /// ZooKeeper, the connection that sent it is closed (the client is attached elsewhere).
     pub(crate) fn session_moved(&mut self, rid: u64, out: &mut Vec<Effect>) {
-        if let Some(conn) = self.rid_owner.remove(&rid) {
+        if let Some(conn) = self.clients.rid_owner.remove(&rid) {
             tracing::info!(
                 conn,
                 "session moved to another server; closing its old connection"
@@ -333,10 +333,10 @@ impl Server {
     /// (ZooKeeper's SESSIONEXPIRED from checkSession). The request is answered with that error
     /// in its turn; a connection still creating its session is told it expired and closed.
     pub(crate) fn session_expired(&mut self, rid: u64, out: &mut Vec<Effect>) {
-        let Some(conn) = self.rid_owner.remove(&rid) else {
+        let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         if let ConnPhase::Creating { .. } = c.phase {
@@ -357,14 +357,6 @@ impl Server {
         self.drain(conn, out);
     }
 
-    /// A sync on behalf of `conn`; record what waits for it, then [`Self::start_sync`].
-    fn new_sync(&mut self, conn: ConnId) -> u64 {
-        let id = self.next_sync_id;
-        self.next_sync_id += 1;
-        self.sync_owner.insert(id, conn);
-        id
-    }
-
     /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
     /// (a lone voter) answers within this call, so what waits must already be recorded.
     fn start_sync(&mut self, id: u64, out: &mut Vec<Effect>) {
@@ -383,14 +375,14 @@ impl Server {
 
     /// The leader confirmed a sync: everything through `zxid` must be applied before answering.
     pub(crate) fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
-        let Some(conn) = self.sync_owner.remove(&id) else {
+        let Some(conn) = self.clients.sync_owner.remove(&id) else {
             return;
         };
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         if c.phase == (ConnPhase::Revalidating { sync_id: id }) {
-            self.revalidate_at.push((zxid, conn));
+            self.clients.revalidate_at.push((zxid, conn));
             self.retry_revalidations(out);
             return;
         }
@@ -403,8 +395,12 @@ impl Server {
                 *through = Some(zxid);
             }
         }
+        assert!(
+            !self.clients.sync_owner.contains_key(&id),
+            "sync {id} answered twice"
+        );
         if zxid > self.tree.last_zxid() {
-            self.sync_waits.push((zxid, conn));
+            self.clients.sync_waits.push((zxid, conn));
         }
         self.drain(conn, out);
     }
@@ -412,19 +408,20 @@ impl Server {
     /// The applied zxid moved: answer syncs and re-attaches that were waiting for it.
     pub(crate) fn after_apply(&mut self, out: &mut Vec<Effect>) {
         let applied = self.tree.last_zxid();
-        if self.sync_waits.iter().any(|(z, _)| *z <= applied) {
+        if self.clients.sync_waits.iter().any(|(z, _)| *z <= applied) {
             let ready: Vec<ConnId> = self
+                .clients
                 .sync_waits
                 .iter()
                 .filter(|(z, _)| *z <= applied)
                 .map(|(_, c)| *c)
                 .collect();
-            self.sync_waits.retain(|(z, _)| *z > applied);
+            self.clients.sync_waits.retain(|(z, _)| *z > applied);
             for conn in ready {
                 self.drain(conn, out);
             }
         }
-        if !self.revalidate_at.is_empty() {
+        if !self.clients.revalidate_at.is_empty() {
             self.retry_revalidations(out);
         }
     }
@@ -433,20 +430,21 @@ impl Server {
     pub(crate) fn retry_revalidations(&mut self, out: &mut Vec<Effect>) {
         let applied = self.tree.last_zxid();
         let ready: Vec<(Zxid, ConnId)> = self
+            .clients
             .revalidate_at
             .iter()
             .filter(|(z, _)| *z <= applied)
             .copied()
             .collect();
-        self.revalidate_at.retain(|(z, _)| *z > applied);
+        self.clients.revalidate_at.retain(|(z, _)| *z > applied);
         for (_, conn) in ready {
-            let Some(c) = self.conns.get(&conn) else {
+            let Some(c) = self.clients.conns.get(&conn) else {
                 continue;
             };
             let (session, read_only) = (c.session, c.read_only);
             let stored = self.tree.sessions().get(&session).copied();
             if let Some(stored) = stored.filter(|_| !self.closing_here(session)) {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.timeout_ms = stored;
                 }
                 self.attach(conn, out);
@@ -464,13 +462,13 @@ impl Server {
     /// Does this server lead and hold `session` closing (closeSession proposed, not yet
     /// applied)? A learner learns of it only once applied, through its sync point.
     fn closing_here(&self, session: SessionId) -> bool {
-        matches!(&self.role, Role::Leading(l) if l.closing.contains(&session))
+        matches!(&self.role, Role::Leading(l) if l.sessions.is_closing(session))
     }
 
     /// Session activity: the leader resets the expiry; a learner reports it with its pings.
     pub(crate) fn touch(&mut self, session: SessionId) {
         match &mut self.role {
-            Role::Leading(l) => l.touch(session, self.now),
+            Role::Leading(l) => l.sessions.touch(session, self.now),
             Role::Learning(l) => {
                 l.touched.insert(session);
             }
@@ -485,7 +483,7 @@ impl Server {
         request: Request,
         out: &mut Vec<Effect>,
     ) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.clients.conns.get(&conn) else {
             out.push(Effect::Close { conn });
             return;
         };
@@ -505,7 +503,7 @@ impl Server {
         let mut sync_id = None;
         let wait = match request {
             Request::Sync { path } => {
-                let id = self.new_sync(conn);
+                let id = self.clients.new_sync(conn);
                 sync_id = Some(id);
                 Wait::Sync {
                     id,
@@ -514,13 +512,14 @@ impl Server {
                 }
             }
             Request::CloseSession => {
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.closing = true;
                 }
                 Self::held_write(session, xid, TxnOp::CloseSession)
             }
             r if r.is_write() => {
                 let auth = self
+                    .clients
                     .conns
                     .get(&conn)
                     .map(|c| c.auth.clone())
@@ -529,16 +528,18 @@ impl Server {
             }
             r => Wait::Read(r),
         };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            let auth_len = c.auth.len();
-            c.queue.push_back(Pending {
-                xid,
-                opcode,
-                auth_len,
-                wait,
-                result: None,
-            });
-        }
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
+            unreachable!("connection {conn} checked above")
+        };
+        let auth_len = c.auth.len();
+        assert!(auth_len >= 1, "a connection without its ip id");
+        c.queue.push_back(Pending {
+            xid,
+            opcode,
+            auth_len,
+            wait,
+            result: None,
+        });
         if let Some(id) = sync_id {
             self.start_sync(id, out);
         }
@@ -559,7 +560,7 @@ impl Server {
         auth: &[u8],
         out: &mut Vec<Effect>,
     ) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         let text = match std::str::from_utf8(auth) {
@@ -578,6 +579,10 @@ impl Server {
                         c.auth.push(id);
                     }
                 }
+                debug_assert!(
+                    c.auth[1..].iter().all(|id| id.scheme != acl::IP),
+                    "ip ids come first"
+                );
                 Ok(Response::Empty)
             }
             None => Err(KeeperError::AuthFailed),
@@ -608,7 +613,7 @@ impl Server {
         out: &mut Vec<Effect>,
     ) {
         let applied = self.tree.last_zxid();
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             out.push(Effect::Close { conn });
             return;
         };
@@ -650,7 +655,7 @@ impl Server {
     /// Submit the held writes that no unanswered `sync` precedes any more.
     fn release_held(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.clients.conns.get(&conn) else {
                 return;
             };
             let mut next = None;
@@ -665,14 +670,15 @@ impl Server {
                 }
             }
             let Some(i) = next else { return };
-            let rid = self.next_rid;
-            self.next_rid += 1;
+            let rid = self.clients.new_rid(conn);
+            let Some(c) = self.clients.conns.get_mut(&conn) else {
+                unreachable!("connection {conn} went while releasing its write")
+            };
             let Wait::Held { op, session, cxid } =
                 std::mem::replace(&mut c.queue[i].wait, Wait::Write { rid })
             else {
                 unreachable!("found a held write at {i}")
             };
-            self.rid_owner.insert(rid, conn);
             self.submit(session, cxid, rid, op, out);
         }
     }
@@ -681,7 +687,7 @@ impl Server {
     pub(crate) fn drain(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
         loop {
             let applied = self.tree.last_zxid();
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.clients.conns.get_mut(&conn) else {
                 return;
             };
             let Some(front) = c.queue.front_mut() else {
@@ -709,7 +715,7 @@ impl Server {
                 (None, Wait::Read(request)) => {
                     let reply = self.read(conn, request, p.auth_len);
                     // setWatches fires what changed while the client was away, before its reply.
-                    for (c, event) in std::mem::take(&mut self.deferred_watches) {
+                    for (c, event) in std::mem::take(&mut self.clients.deferred_watches) {
                         out.push(Effect::Watch { conn: c, event });
                     }
                     (applied, reply)
@@ -725,9 +731,17 @@ impl Server {
                 reply,
             });
         }
+        // In order: what is at the front now waits for something still to come.
+        if let Some(front) = self.clients.conns.get(&conn).and_then(|c| c.queue.front()) {
+            assert!(
+                front.result.is_none(),
+                "an answered request left at the front"
+            );
+            assert!(!matches!(front.wait, Wait::Read(_) | Wait::Refused(_)));
+        }
         self.release_held(conn, out);
         // A closing connection goes once its queue is empty (closeSession answered first).
-        if let Some(c) = self.conns.get(&conn)
+        if let Some(c) = self.clients.conns.get(&conn)
             && c.closing
             && c.queue.is_empty()
         {
@@ -738,7 +752,7 @@ impl Server {
 
     /// A request answered from the local tree and this server's own connection state.
     fn read(&mut self, conn: ConnId, request: Request, auth_len: usize) -> Reply {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
             return Err(KeeperError::ConnectionLoss);
         };
         match request {
@@ -944,31 +958,27 @@ impl Server {
             self.watches
                 .add(&path, conn, WatchKind::PersistentRecursive);
         }
-        self.deferred_watches
+        self.clients
+            .deferred_watches
             .extend(fire.into_iter().map(|e| (conn, e)));
     }
 
     /// Forget a connection (the client went away or we closed it). Its session lives on until
     /// it is closed or expires.
     pub(crate) fn drop_conn(&mut self, conn: ConnId) {
-        if self.conns.remove(&conn).is_some() {
+        if self.clients.remove(conn) {
             self.watches.remove_conn(conn);
-            self.rid_owner.retain(|_, c| *c != conn);
-            self.sync_owner.retain(|_, c| *c != conn);
-            self.revalidate_at.retain(|(_, c)| *c != conn);
-            self.sync_waits.retain(|(_, c)| *c != conn);
         }
+        assert!(!self.clients.conns.contains_key(&conn));
     }
 
     pub(crate) fn close_all_clients(&mut self, out: &mut Vec<Effect>) {
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        let ids: Vec<ConnId> = self.clients.conns.keys().copied().collect();
         for conn in ids {
             out.push(Effect::Close { conn });
             self.drop_conn(conn);
         }
-        self.rid_owner.clear();
-        self.sync_owner.clear();
-        self.revalidate_at.clear();
-        self.sync_waits.clear();
+        self.clients.clear_waiters();
+        assert!(self.clients.conns.is_empty());
     }
 }

@@ -95,11 +95,10 @@ impl Config {
         self.members.get(&self.my_id) == Some(&LearnerType::Observer)
     }
 
-    /// A majority of the voting members, as `QuorumMaj` counts it.
+    /// A majority of the voting members, as `QuorumMaj` counts it. The server asks its
+    /// [`crate::quorum::QuorumVerifier`]; this is that verifier's answer for a one-off question.
     pub fn is_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
-        let voters = self.voters().count();
-        let have = ids.into_iter().filter(|id| self.is_voter(**id)).count();
-        have * 2 > voters
+        crate::quorum::QuorumVerifier::majority(self).contains_quorum(ids.into_iter().copied())
     }
 
     pub fn is_standalone(&self) -> bool {

@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::peer::{Notification, ServerState, Vote};
 use crate::plant::{self, Plant};
+use crate::quorum::QuorumVerifier;
 use crate::server::Millis;
 use crate::txn::ServerId;
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct Election {
     finalize_at: Option<Millis>,
     next_resend: Millis,
     resend_interval: Millis,
+    /// Who counts towards a decision (set from the config at each round's start).
+    quorum: QuorumVerifier,
 }
 
 impl Default for Election {
@@ -73,6 +76,7 @@ impl Election {
             finalize_at: None,
             next_resend: 0,
             resend_interval: 0,
+            quorum: QuorumVerifier::default(),
         }
     }
 
@@ -85,11 +89,13 @@ impl Election {
         self.out_of_election.clear();
         self.finalize_at = None;
         self.resend_interval = cfg.finalize_wait_ms.max(1);
+        self.quorum = QuorumVerifier::majority(cfg);
         // The first tick of a round announces it.
         self.next_resend = now;
         if cfg.is_voter(cfg.my_id) {
             self.record_own(cfg);
         }
+        assert_eq!(self.recv.len(), usize::from(cfg.is_voter(cfg.my_id)));
     }
 
     pub fn notification(&self, state: ServerState) -> Notification {
@@ -101,6 +107,7 @@ impl Election {
     }
 
     fn record_own(&mut self, cfg: &Config) {
+        assert!(cfg.is_voter(cfg.my_id), "an observer's own vote counted");
         let own = Seen {
             vote: self.proposal,
             election_epoch: self.logical_clock,
@@ -123,12 +130,17 @@ impl Election {
     }
 
     /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
-    fn has_quorum(cfg: &Config, votes: &BTreeMap<ServerId, Seen>, vote: &Vote, epoch: u64) -> bool {
+    fn has_quorum(
+        q: &QuorumVerifier,
+        votes: &BTreeMap<ServerId, Seen>,
+        vote: &Vote,
+        epoch: u64,
+    ) -> bool {
         let backers = votes
             .iter()
             .filter(|(_, s)| s.vote == *vote && s.election_epoch == epoch)
-            .map(|(id, _)| id);
-        cfg.is_quorum(backers)
+            .map(|(id, _)| *id);
+        q.contains_quorum(backers)
     }
 
     /// The tally for a vote announced by a server already out of the election, as ZooKeeper's
@@ -136,7 +148,7 @@ impl Election {
     /// (each decided in its own round, with its own view of the zxid); LOOKING ones must match
     /// exactly.
     fn has_joined_quorum(
-        cfg: &Config,
+        q: &QuorumVerifier,
         votes: &BTreeMap<ServerId, Seen>,
         vote: &Vote,
         epoch: u64,
@@ -147,8 +159,8 @@ impl Election {
                 ServerState::Looking => s.vote == *vote && s.election_epoch == epoch,
                 _ => s.vote.leader == vote.leader && s.vote.peer_epoch == vote.peer_epoch,
             })
-            .map(|(id, _)| id);
-        cfg.is_quorum(backers)
+            .map(|(id, _)| *id);
+        q.contains_quorum(backers)
     }
 
     /// After registering with a leader (or leading), our announced vote carries the new epoch
@@ -214,8 +226,15 @@ impl Election {
                 if cfg.is_voter(cfg.my_id) {
                     self.record_own(cfg);
                 }
-                if Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
-                    && self.finalize_at.is_none()
+                // FLE: we now propose the best vote of this round we have seen.
+                assert!(!Election::better(cfg, &n.vote, &self.proposal));
+                assert_eq!(self.logical_clock, n.election_epoch);
+                if Election::has_quorum(
+                    &self.quorum,
+                    &self.recv,
+                    &self.proposal,
+                    self.logical_clock,
+                ) && self.finalize_at.is_none()
                 {
                     self.finalize_at = Some(now + cfg.finalize_wait_ms);
                 }
@@ -228,8 +247,12 @@ impl Election {
             ServerState::Following | ServerState::Leading => {
                 if n.election_epoch == self.logical_clock {
                     self.recv.insert(from, seen);
-                    if Election::has_joined_quorum(cfg, &self.recv, &n.vote, n.election_epoch)
-                        && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
+                    if Election::has_joined_quorum(
+                        &self.quorum,
+                        &self.recv,
+                        &n.vote,
+                        n.election_epoch,
+                    ) && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
                     {
                         return Outcome::Decided {
                             vote: n.vote,
@@ -240,7 +263,7 @@ impl Election {
                 // Servers already out of the election: join an established leader.
                 self.out_of_election.insert(from, seen);
                 if Election::has_joined_quorum(
-                    cfg,
+                    &self.quorum,
                     &self.out_of_election,
                     &n.vote,
                     n.election_epoch,
@@ -267,7 +290,7 @@ impl Election {
         // A lone voter (standalone) hears no notifications: its own vote is the quorum.
         if self.finalize_at.is_none()
             && cfg.is_voter(cfg.my_id)
-            && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+            && Election::has_quorum(&self.quorum, &self.recv, &self.proposal, self.logical_clock)
         {
             self.finalize_at = Some(now + cfg.finalize_wait_ms);
         }
@@ -276,8 +299,17 @@ impl Election {
         {
             self.finalize_at = None;
             if cfg.is_voter(cfg.my_id)
-                && Election::has_quorum(cfg, &self.recv, &self.proposal, self.logical_clock)
+                && Election::has_quorum(
+                    &self.quorum,
+                    &self.recv,
+                    &self.proposal,
+                    self.logical_clock,
+                )
             {
+                assert!(
+                    cfg.is_voter(self.proposal.leader),
+                    "deciding for a non-voter"
+                );
                 return Outcome::Decided {
                     vote: self.proposal,
                     election_epoch: self.logical_clock,
@@ -288,9 +320,31 @@ impl Election {
             self.resend_interval =
                 (self.resend_interval * 2).min(cfg.max_notification_interval_ms.max(1));
             self.next_resend = now + self.resend_interval;
+            assert!(self.next_resend > now, "a resend due at once, forever");
             return Outcome::Broadcast;
         }
         Outcome::Continue
+    }
+
+    /// While LOOKING: the tally holds only voters' votes of this round, our proposal is no
+    /// worse than our own vote, and what is out of the election says so.
+    pub fn check_invariants(&self, cfg: &Config) {
+        assert!(self.logical_clock > 0, "LOOKING before a round started");
+        assert!(
+            !Election::better(cfg, &self.own, &self.proposal),
+            "proposing a vote worse than our own"
+        );
+        for (id, seen) in &self.recv {
+            assert!(cfg.is_voter(*id), "an observer's vote in the tally");
+            assert_eq!(
+                seen.election_epoch, self.logical_clock,
+                "a vote of another round"
+            );
+        }
+        for seen in self.out_of_election.values() {
+            assert_ne!(seen.state, ServerState::Looking);
+        }
+        assert!(self.resend_interval >= 1, "notifications never resent");
     }
 
     fn initial_vote(&self, _cfg: &Config) -> Vote {

@@ -3,43 +3,36 @@
 //! once a quorum ACKs it), broadcast (PROPOSAL / ACK / COMMIT in zxid order, INFORM to
 //! observers), heartbeats, quorum-confirmed `sync`, session expiry and the container reaper.
 
+use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::proto::SessionId;
 use crate::server::{Effect, Epochs, Millis, Role, Server, Status};
+use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zxid::Zxid;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+pub(crate) use crate::session_tracker::Refusal;
 use std::sync::Arc;
 
+/// A leadership's way through ZAB, in order (ZooKeeper's Leader.lead: getEpochToPropose,
+/// waitForEpochAck, waitForNewLeaderAck, then broadcast). It only ever moves forward; a
+/// leadership that cannot go on ends (LOOKING) instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum HandlerPhase {
-    /// FOLLOWERINFO/OBSERVERINFO received; LEADERINFO sent once the epoch is decided.
-    Info,
-    /// ACKEPOCH received.
-    EpochAcked,
-    /// Sync and NEWLEADER sent: it now gets every proposal and commit.
-    Synced,
-    /// ACKed NEWLEADER: its ACKs count, and it has (or will get) UPTODATE.
-    Active,
-}
-
-/// ZooKeeper's LearnerHandler, as state.
-#[derive(Clone, Debug)]
-pub(crate) struct Handler {
-    pub observer: bool,
-    pub phase: HandlerPhase,
-    pub accepted_epoch: u32,
-    /// Its ACKEPOCH promised our epoch (it had not accepted the epoch from another would-be
-    /// leader): only such count towards the quorum that lets us sync.
-    pub epoch_counted: bool,
-    pub last_zxid: Zxid,
-    /// Proposals durable at the learner, as its ACKs say.
-    pub acked: Zxid,
-    /// The leader's last zxid when the sync was sent: durable there once NEWLEADER is ACKed.
-    pub synced_through: Zxid,
-    pub last_heard: Millis,
-    pub pong_round: u64,
+pub(crate) enum LeaderPhase {
+    /// Discovery: gathering FOLLOWERINFOs until a quorum's acceptedEpochs decide our epoch.
+    Discovery,
+    /// Discovery: our epoch is decided, persisted as acceptedEpoch and sent (LEADERINFO);
+    /// waiting for a quorum of ACKEPOCHs that promise it.
+    EpochDecided,
+    /// Synchronisation: a quorum promised the epoch; learners get DIFF/TRUNC/SNAP and
+    /// NEWLEADER; we write currentEpoch once our own history is durable.
+    Synchronization,
+    /// Synchronisation: currentEpoch written (our own NEWLEADER ACK); waiting for a quorum.
+    NewLeaderAcked,
+    /// Broadcast: a quorum ACKed NEWLEADER; we are established and propose.
+    Broadcast,
 }
 
 /// A `sync` waiting for a quorum to answer a ping round.
@@ -56,37 +49,48 @@ pub(crate) struct Leader {
     /// is checked against until we are established (nothing is proposed before that).
     pub initial: (u32, Zxid),
     pub epoch: u32,
-    pub epoch_decided: bool,
-    /// A quorum ACKed the epoch: syncing learners, currentEpoch written.
-    pub syncing: bool,
-    pub self_acked_newleader: bool,
-    pub established: bool,
+    /// Where this leadership is in ZAB: discovery, synchronisation or broadcast.
+    pub phase: LeaderPhase,
     pub started: Millis,
-    pub learners: BTreeMap<ServerId, Handler>,
+    pub learners: LearnerHandlers,
     pub ping_round: u64,
     pub last_ping: Millis,
     pub sync_waiters: Vec<SyncWaiter>,
-    /// Session -> (deadline, timeout).
-    pub sessions: BTreeMap<SessionId, (Millis, Millis)>,
-    pub expiry: BTreeSet<(Millis, SessionId)>,
-    pub closing: BTreeSet<SessionId>,
+    /// The sessions, their expiry and owners.
+    pub sessions: SessionTracker,
     pub last_reap: Millis,
+    /// Containers whose deleteContainer is proposed, not yet applied.
     pub reaping: BTreeSet<String>,
-    /// Which server a session's requests come through (ZooKeeper's session owner): set by the
-    /// first request after we took over, by createSession and by a re-attach (REVALIDATE).
-    pub owners: BTreeMap<SessionId, ServerId>,
-}
-
-/// Why the leader will not propose a client's request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// The session is closing, closed or unknown: SESSIONEXPIRED.
-    Expired,
-    /// Another server owns the session now: SESSIONMOVED.
-    Moved,
 }
 
 impl Leader {
+    /// A quorum ACKed NEWLEADER: we may propose and serve.
+    pub(crate) fn established(&self) -> bool {
+        self.phase == LeaderPhase::Broadcast
+    }
+
+    /// Move to the next phase (and only the next: the phases are one sequence).
+    fn advance(&mut self, to: LeaderPhase) {
+        use LeaderPhase::*;
+        let next = match self.phase {
+            Discovery => EpochDecided,
+            EpochDecided => Synchronization,
+            Synchronization => NewLeaderAcked,
+            NewLeaderAcked | Broadcast => Broadcast,
+        };
+        assert!(
+            self.phase != Broadcast && to == next,
+            "leader phase {:?} -> {:?}",
+            self.phase,
+            to
+        );
+        assert!(
+            self.epoch > 0,
+            "a leader phase past discovery without an epoch"
+        );
+        self.phase = to;
+    }
+
     pub(crate) fn learner_ids(&self) -> Vec<ServerId> {
         self.learners.keys().copied().collect()
     }
@@ -95,98 +99,54 @@ impl Leader {
         self.learners.remove(&peer);
     }
 
-    pub(crate) fn touch(&mut self, session: SessionId, now: Millis) {
-        if let Some((deadline, timeout)) = self.sessions.get_mut(&session) {
-            self.expiry.remove(&(*deadline, session));
-            *deadline = now + *timeout;
-            self.expiry.insert((*deadline, session));
-        }
-    }
-
-    fn track(&mut self, session: SessionId, timeout_ms: i32, now: Millis) {
-        let timeout = timeout_ms.max(0) as Millis;
-        if let Some((old, _)) = self.sessions.insert(session, (now + timeout, timeout)) {
-            self.expiry.remove(&(old, session));
-        }
-        self.expiry.insert((now + timeout, session));
-    }
-
-    fn untrack(&mut self, session: SessionId) {
-        if let Some((deadline, _)) = self.sessions.remove(&session) {
-            self.expiry.remove(&(deadline, session));
-        }
-        self.closing.remove(&session);
-        self.owners.remove(&session);
-    }
-
-    /// May `server` submit `op` for `session`? ZooKeeper's `PrepRequestProcessor` with
-    /// `SessionTracker.checkSession`: a write of a session the leader does not track (never
-    /// created, or closed) or has marked closing is refused (SESSIONEXPIRED), so nothing of a
-    /// session is proposed after its closeSession; the first server to ask owns a session
-    /// nobody owns yet, and another's requests are SESSIONMOVED. closeSession is never refused
-    /// (ZooKeeper checks nothing for it) and marks the session closing at once, before its
-    /// txn commits; a createSession of an id still in use is refused.
-    pub(crate) fn prep_check(
-        &mut self,
-        session: SessionId,
-        server: ServerId,
-        op: &TxnOp,
-        skip_closing: bool,
-    ) -> Result<(), Refusal> {
-        match op {
-            TxnOp::CloseSession => {
-                self.closing.insert(session);
-                Ok(())
-            }
-            TxnOp::CreateSession { .. } => {
-                if self.sessions.contains_key(&session) || self.closing.contains(&session) {
-                    return Err(Refusal::Expired);
-                }
-                self.owners.insert(session, server);
-                Ok(())
-            }
-            // The leader's own reaper, never a client's.
-            TxnOp::DeleteContainer { .. } => Ok(()),
-            TxnOp::Write { .. } => {
-                let live = self.sessions.contains_key(&session) && !self.closing.contains(&session);
-                if !live && !skip_closing {
-                    return Err(Refusal::Expired);
-                }
-                if *self.owners.entry(session).or_insert(server) != server {
-                    return Err(Refusal::Moved);
-                }
-                Ok(())
-            }
-        }
-    }
-
     pub(crate) fn fill_status(&self, cfg: &crate::config::Config, st: &mut Status) {
-        st.learners = self.learners.len();
-        st.synced_followers = self
-            .learners
-            .iter()
-            .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
-            .count();
-        st.synced_observers = self
-            .learners
-            .values()
-            .filter(|h| h.observer && h.phase == HandlerPhase::Active)
-            .count();
+        self.learners.fill_status(cfg, st);
     }
 
-    /// Followers that get proposals and commits.
-    fn forwarding(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.learners
-            .iter()
-            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
-            .map(|(id, _)| *id)
-    }
-
-    fn observers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.learners
-            .iter()
-            .filter(|(_, h)| h.observer && h.phase >= HandlerPhase::Synced)
-            .map(|(id, _)| *id)
+    /// The phase and the handlers agree: nothing is synced before a quorum promised the
+    /// epoch, currentEpoch is ours once we ACKed NEWLEADER ourselves, sessions are tracked
+    /// only once established.
+    pub(crate) fn check_invariants(&self, me: ServerId, epochs: &Epochs) {
+        if self.phase >= LeaderPhase::EpochDecided {
+            assert!(self.epoch > 0);
+            assert_eq!(
+                epochs.accepted_epoch, self.epoch,
+                "leading an epoch not accepted"
+            );
+            assert_eq!(epochs.accepted_from, me);
+        } else {
+            assert_eq!(self.epoch, 0, "an epoch before discovery decided it");
+        }
+        if self.phase >= LeaderPhase::NewLeaderAcked {
+            assert_eq!(
+                epochs.current_epoch, self.epoch,
+                "NEWLEADER ACKed without currentEpoch"
+            );
+        }
+        assert!(!self.learners.contains_key(&me), "a handler for ourselves");
+        for h in self.learners.values() {
+            assert!(
+                h.phase < HandlerPhase::Synced || self.phase >= LeaderPhase::Synchronization,
+                "a learner synced before a quorum promised the epoch"
+            );
+            assert!(!h.epoch_counted || h.phase >= HandlerPhase::EpochAcked);
+            assert!(
+                h.pong_round <= self.ping_round,
+                "a pong for a ping never sent"
+            );
+        }
+        for w in &self.sync_waiters {
+            assert!(
+                w.round <= self.ping_round,
+                "a sync waits for a ping never sent"
+            );
+            assert_ne!(w.id, 0);
+        }
+        assert!(
+            self.established() || (self.sessions.is_empty() && self.sync_waiters.is_empty()),
+            "sessions or syncs before the leader is established"
+        );
+        self.sessions.check_invariants();
     }
 }
 
@@ -207,24 +167,23 @@ impl Server {
 
     pub(crate) fn become_leader(&mut self, out: &mut Vec<Effect>) {
         assert!(self.cfg.is_voter(self.cfg.my_id), "an observer never leads");
+        assert!(
+            matches!(self.role, Role::Looking),
+            "leading from another role"
+        );
+        assert_eq!(self.state, ServerState::Looking);
         self.role = Role::Leading(Box::new(Leader {
             initial: (self.epochs.current_epoch, self.last_logged()),
             epoch: 0,
-            epoch_decided: false,
-            syncing: false,
-            self_acked_newleader: false,
-            established: false,
+            phase: LeaderPhase::Discovery,
             started: self.now,
-            learners: BTreeMap::new(),
+            learners: LearnerHandlers::default(),
             ping_round: 0,
             last_ping: self.now,
             sync_waiters: Vec::new(),
-            sessions: BTreeMap::new(),
-            expiry: BTreeSet::new(),
-            closing: BTreeSet::new(),
+            sessions: SessionTracker::default(),
             last_reap: self.now,
             reaping: BTreeSet::new(),
-            owners: BTreeMap::new(),
         }));
         self.set_state(ServerState::Leading, out);
         self.maybe_decide_epoch(out);
@@ -246,7 +205,7 @@ impl Server {
                     return;
                 }
                 let l = self.leader();
-                if l.epoch_decided && accepted_epoch > l.epoch {
+                if l.phase >= LeaderPhase::EpochDecided && accepted_epoch > l.epoch {
                     // It promised a later epoch to a would-be leader that failed and will refuse
                     // ours for good (ZooKeeper's learner does too, and stays out until the
                     // leader changes). Only an election, whose epoch passes that promise, brings
@@ -266,8 +225,9 @@ impl Server {
                     pong_round: 0,
                 };
                 let l = self.leader_mut();
-                l.learners.insert(from, h);
-                if l.epoch_decided {
+                let old = l.learners.insert(from, h);
+                debug_assert!(old.is_none_or(|o| o.phase >= HandlerPhase::Info));
+                if l.phase >= LeaderPhase::EpochDecided {
                     let epoch = l.epoch;
                     out.push(Effect::Send {
                         to: from,
@@ -285,7 +245,7 @@ impl Server {
             } => {
                 let l = self.leader();
                 // An answer to another LEADERINFO than ours is no promise of our epoch.
-                if !l.epoch_decided
+                if l.phase < LeaderPhase::EpochDecided
                     || epoch != l.epoch
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Info)
                 {
@@ -297,7 +257,7 @@ impl Server {
                 // its currentEpoch may be our very epoch, from a would-be leader's NEWLEADER.
                 let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
                 if counted
-                    && !l.established
+                    && !l.established()
                     && (current_epoch, last_zxid) > l.initial
                     && !trusts_vote
                 {
@@ -305,19 +265,20 @@ impl Server {
                     return;
                 }
                 let l = self.leader_mut();
-                if let Some(h) = l.learners.get_mut(&from) {
-                    h.phase = HandlerPhase::EpochAcked;
-                    h.epoch_counted = counted;
-                    h.last_zxid = last_zxid;
-                }
-                if l.syncing {
+                let Some(h) = l.learners.get_mut(&from) else {
+                    unreachable!("ACKEPOCH of {from} checked against its handler above")
+                };
+                h.phase = HandlerPhase::EpochAcked;
+                h.epoch_counted = counted;
+                h.last_zxid = last_zxid;
+                if l.phase >= LeaderPhase::Synchronization {
                     self.send_sync(from, out);
                 } else {
                     self.maybe_start_sync(out);
                 }
             }
             PeerMsg::AckNewLeader { zxid } => {
-                let (epoch, established) = (self.leader().epoch, self.leader().established);
+                let (epoch, established) = (self.leader().epoch, self.leader().established());
                 let Some(h) = self.leader_mut().learners.get_mut(&from) else {
                     return;
                 };
@@ -353,7 +314,7 @@ impl Server {
                 };
                 h.pong_round = h.pong_round.max(round);
                 for s in touched {
-                    self.leader_mut().touch(s, now);
+                    self.leader_mut().sessions.touch(s, now);
                 }
                 self.check_syncs(out);
             }
@@ -364,13 +325,17 @@ impl Server {
                 op,
             } => {
                 let l = self.leader();
-                if !l.established
+                if !l.established()
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Active)
                 {
                     return;
                 }
                 let skip = self.plant(Plant::WriteAfterClose);
-                match self.leader_mut().prep_check(session, from, &op, skip) {
+                match self
+                    .leader_mut()
+                    .sessions
+                    .prep_check(session, from, &op, skip)
+                {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
                     Err(Refusal::Moved) => out.push(Effect::Send {
                         to: from,
@@ -382,17 +347,11 @@ impl Server {
                     }),
                 }
             }
-            PeerMsg::SyncRequest { id }
-                if self.leader().learners.get(&from).map(|h| h.phase)
-                    == Some(HandlerPhase::Active) =>
-            {
+            PeerMsg::SyncRequest { id } if self.leader().learners.is_active(from) => {
                 self.leader_sync_request(from, id, out);
             }
-            PeerMsg::Revalidate { session }
-                if self.leader().learners.get(&from).map(|h| h.phase)
-                    == Some(HandlerPhase::Active) =>
-            {
-                self.leader_mut().owners.insert(session, from);
+            PeerMsg::Revalidate { session } if self.leader().learners.is_active(from) => {
+                self.leader_mut().sessions.set_owner(session, from);
             }
             _ => {}
         }
@@ -402,12 +361,11 @@ impl Server {
     fn maybe_decide_epoch(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if l.epoch_decided {
+        if l.phase >= LeaderPhase::EpochDecided {
             return;
         }
-        let mut ids: Vec<ServerId> = l.learners.keys().copied().collect();
-        ids.push(me);
-        if !self.cfg.is_quorum(ids.iter()) {
+        let infos = l.learners.keys().copied().chain([me]);
+        if !self.quorum.contains_quorum(infos) {
             return;
         }
         let max_accepted = l
@@ -418,6 +376,8 @@ impl Server {
             .max()
             .unwrap_or(0);
         let epoch = max_accepted.checked_add(1).expect("epoch space exhausted");
+        // ZAB: a new epoch is above every epoch a quorum has accepted, ours included.
+        assert!(epoch > self.epochs.accepted_epoch && epoch > self.epochs.current_epoch);
         self.epochs = Epochs {
             accepted_epoch: epoch,
             accepted_from: me,
@@ -427,7 +387,7 @@ impl Server {
         self.election.update_peer_epoch(epoch);
         let l = self.leader_mut();
         l.epoch = epoch;
-        l.epoch_decided = true;
+        l.advance(LeaderPhase::EpochDecided);
         for peer in l.learner_ids() {
             out.push(Effect::Send {
                 to: peer,
@@ -441,17 +401,16 @@ impl Server {
     fn maybe_start_sync(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if !l.epoch_decided || l.syncing {
+        if l.phase != LeaderPhase::EpochDecided {
             return;
         }
-        let mut promised: Vec<ServerId> = l
+        let promised = l
             .learners
             .iter()
             .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked && h.epoch_counted)
             .map(|(id, _)| *id)
-            .collect();
-        promised.push(me);
-        if !self.cfg.is_quorum(promised.iter()) {
+            .chain([me]);
+        if !self.quorum.contains_quorum(promised) {
             return;
         }
         // Everyone who answered is synced, those whose answer did not count too.
@@ -461,7 +420,7 @@ impl Server {
             .filter(|(_, h)| h.phase == HandlerPhase::EpochAcked)
             .map(|(id, _)| *id)
             .collect();
-        self.leader_mut().syncing = true;
+        self.leader_mut().advance(LeaderPhase::Synchronization);
         for peer in acked {
             self.send_sync(peer, out);
         }
@@ -473,22 +432,21 @@ impl Server {
         let Some(h) = self.leader().learners.get(&peer).cloned() else {
             return;
         };
+        assert!(
+            self.leader().phase >= LeaderPhase::Synchronization,
+            "sync before the epoch"
+        );
+        assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
         let applied = self.tree.last_zxid();
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
         let upto = self.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Arc<Txn>> {
-            self.history
-                .iter()
-                .filter(|t| t.zxid > from && t.zxid <= upto)
-                .cloned()
-                .collect()
-        };
-        let (mode, txns) = if p >= self.window_base && self.find_in_history(p) && p <= upto {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> { self.log.range(from, upto) };
+        let (mode, txns) = if p >= self.log.window_base() && self.log.contains(p) && p <= upto {
             (SyncMode::Diff, after(p))
-        } else if let Some(to) = self.trunc_point(p, upto) {
+        } else if let Some(to) = self.log.trunc_point(p, upto) {
             if self.plant(Plant::DiffInsteadOfTrunc) {
                 (SyncMode::Diff, after(to))
             } else {
@@ -505,6 +463,12 @@ impl Server {
             )
         };
         let epoch = self.leader().epoch;
+        // What the learner gets extends the point it is cut back to, in order, up to ours.
+        debug_assert!(txns.windows(2).all(|w| w[0].zxid < w[1].zxid));
+        assert!(
+            txns.last().is_none_or(|t| t.zxid == upto),
+            "a sync short of our history"
+        );
         out.push(Effect::Send {
             to: peer,
             msg: PeerMsg::Sync {
@@ -525,46 +489,23 @@ impl Server {
         }
     }
 
-    /// Where a learner whose last zxid `p` is not in our history can be cut back to.
-    ///
-    /// A learner's log is always a prefix of the history of the leader of its last epoch `e`
-    /// (= `p.epoch()`): what that leader established with (everything below `(e, 0)`), then
-    /// txns of epoch `e`. What it established with was committed, and our currentEpoch is at
-    /// least `e` (ACKEPOCH's check against a member of our epoch quorum, which has seen that
-    /// establishment), so below `(e, 0)` our history is exactly that. Hence the
-    /// common point is our last zxid of epoch `e` below `p` if we hold one, else our last zxid
-    /// below `(e, 0)`. Everything the learner applied is committed, so it is at or below that
-    /// point. `None` when the point fell out of our in-memory window: then SNAP.
-    fn trunc_point(&self, p: Zxid, upto: Zxid) -> Option<Zxid> {
-        let epoch_start = Zxid::new(p.epoch(), 0);
-        let below = |limit: Zxid| {
-            self.history
-                .iter()
-                .map(|t| t.zxid)
-                .chain([self.window_base])
-                .filter(|z| *z <= upto && *z < limit && *z >= self.window_base)
-                .max()
-        };
-        let point = match below(p) {
-            Some(z) if z.epoch() == p.epoch() => Some(z),
-            _ => below(epoch_start),
-        };
-        point.filter(|z| *z < p)
-    }
-
     pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
-        if l.syncing && !l.self_acked_newleader && self.durable >= self.last_logged() {
+        if l.phase == LeaderPhase::Synchronization && self.log.all_durable() {
             // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
             // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
             // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
             // what a follower had applied).
+            assert!(
+                l.epoch > self.epochs.current_epoch,
+                "currentEpoch going back"
+            );
             self.epochs.current_epoch = l.epoch;
             out.push(Effect::PersistEpochs(self.epochs));
-            self.leader_mut().self_acked_newleader = true;
+            self.leader_mut().advance(LeaderPhase::NewLeaderAcked);
             self.check_established(out);
         }
-        if self.leader().established {
+        if self.leader().established() {
             self.try_commit(out);
         }
     }
@@ -573,22 +514,15 @@ impl Server {
     fn check_established(&mut self, out: &mut Vec<Effect>) {
         let me = self.cfg.my_id;
         let l = self.leader();
-        if l.established || !l.self_acked_newleader {
+        if l.phase != LeaderPhase::NewLeaderAcked {
             return;
         }
-        let mut acked: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| h.phase == HandlerPhase::Active)
-            .map(|(id, _)| *id)
-            .collect();
-        acked.push(me);
-        if !self.cfg.is_quorum(acked.iter()) {
+        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
             return;
         }
         let epoch = l.epoch;
         assert_eq!(self.epochs.current_epoch, epoch);
-        self.leader_mut().established = true;
+        self.leader_mut().advance(LeaderPhase::Broadcast);
         tracing::info!(server = me, epoch, zxid = %self.last_logged(), "leader established");
         out.push(Effect::StateChanged {
             state: ServerState::Leading,
@@ -596,12 +530,14 @@ impl Server {
         });
         let everything = self.last_logged();
         self.commit_to(everything, out);
+        // Established: the whole history we led with is committed and applied.
+        assert_eq!(self.tree.last_zxid(), everything);
         let now = self.now;
         let sessions: Vec<(SessionId, i32)> =
             self.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
         let l = self.leader_mut();
         for (s, t) in sessions {
-            l.track(s, t, now);
+            l.sessions.track(s, t, now);
         }
         let active: Vec<ServerId> = l
             .learners
@@ -629,7 +565,10 @@ impl Server {
         out: &mut Vec<Effect>,
     ) {
         let l = self.leader();
-        assert!(l.established, "proposing before the leader is established");
+        assert!(
+            l.established(),
+            "proposing before the leader is established"
+        );
         let last = self.last_logged();
         if self.plant(Plant::ZxidRolloverUnguarded) && last.epoch() >= l.epoch {
             // ZooKeeper's zxid is a long: an unguarded increment carries into the epoch bits
@@ -667,7 +606,8 @@ impl Server {
             op,
         });
         self.append(vec![txn.clone()], out);
-        let followers: Vec<ServerId> = self.leader().forwarding().collect();
+        assert_eq!(self.last_logged(), zxid);
+        let followers: Vec<ServerId> = self.leader().learners.forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
@@ -682,24 +622,19 @@ impl Server {
     /// Commit the highest zxid a quorum has made durable.
     fn try_commit(&mut self, out: &mut Vec<Effect>) {
         let l = self.leader();
-        if !l.established {
+        if !l.established() {
             return;
         }
-        let mut acks: Vec<Zxid> = l
+        let acks = l
             .learners
             .iter()
-            .filter(|(id, h)| {
-                !h.observer && h.phase == HandlerPhase::Active && self.cfg.is_voter(**id)
-            })
-            .map(|(_, h)| h.acked)
-            .collect();
-        acks.push(self.durable);
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let needed = self.cfg.voters().count() / 2 + 1;
-        if acks.len() < needed {
+            .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
+            .map(|(id, h)| (*id, h.acked))
+            .chain([(self.cfg.my_id, self.log.durable())]);
+        let Some(agreed) = self.quorum.agreed(acks) else {
             return;
-        }
-        let z = acks[needed - 1].min(self.last_logged());
+        };
+        let z = agreed.min(self.last_logged());
         if z > self.tree.last_zxid() {
             self.commit_and_announce(z, out);
         }
@@ -707,18 +642,22 @@ impl Server {
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
         let from = self.tree.last_zxid();
+        assert!(
+            z > from && z <= self.last_logged(),
+            "commit {z} outside ({from}, logged]"
+        );
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
-        let informs: Vec<Arc<Txn>> = if self.leader().observers().next().is_some() {
-            let start = self.history.partition_point(|t| t.zxid <= from);
-            let end = self.history.partition_point(|t| t.zxid <= z);
-            self.history.range(start..end).cloned().collect()
+        let informs: Vec<Arc<Txn>> = if self.leader().learners.observers().next().is_some() {
+            self.log.range(from, z)
         } else {
             Vec::new()
         };
         self.commit_to(z, out);
+        assert!(self.tree.last_zxid() >= z, "committed {z} but not applied");
         let l = self.leader();
-        let followers: Vec<ServerId> = l.forwarding().collect();
+        let followers: Vec<ServerId> = l.learners.forwarding().collect();
         let observers: Vec<(ServerId, Zxid)> = l
+            .learners
             .observers()
             .map(|id| (id, l.learners[&id].synced_through))
             .collect();
@@ -764,6 +703,7 @@ impl Server {
             return;
         }
         let l = self.leader_mut();
+        assert!(l.established(), "a sync before the leader is established");
         l.ping_round += 1;
         let round = l.ping_round;
         l.sync_waiters.push(SyncWaiter {
@@ -772,7 +712,7 @@ impl Server {
             zxid,
             round,
         });
-        let followers: Vec<ServerId> = l.forwarding().collect();
+        let followers: Vec<ServerId> = l.learners.forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
@@ -791,14 +731,13 @@ impl Server {
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         for w in l.sync_waiters.iter().cloned() {
-            let mut confirmed: Vec<ServerId> = l
+            let confirmed = l
                 .learners
                 .iter()
                 .filter(|(_, h)| h.phase == HandlerPhase::Active && h.pong_round >= w.round)
                 .map(|(id, _)| *id)
-                .collect();
-            confirmed.push(me);
-            if self.cfg.is_quorum(confirmed.iter()) {
+                .chain([me]);
+            if self.quorum.contains_quorum(confirmed) {
                 ready.push(w)
             } else {
                 waiting.push(w)
@@ -811,6 +750,7 @@ impl Server {
     }
 
     fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+        assert!(zxid <= self.last_logged(), "a sync point beyond our log");
         if from == self.cfg.my_id {
             self.sync_confirmed(id, zxid, out);
         } else {
@@ -825,8 +765,8 @@ impl Server {
         let now = self.now;
         let l = self.leader_mut();
         match &txn.op {
-            TxnOp::CreateSession { timeout_ms } => l.track(txn.session, *timeout_ms, now),
-            TxnOp::CloseSession => l.untrack(txn.session),
+            TxnOp::CreateSession { timeout_ms } => l.sessions.track(txn.session, *timeout_ms, now),
+            TxnOp::CloseSession => l.sessions.untrack(txn.session),
             TxnOp::DeleteContainer { path } => {
                 l.reaping.remove(path);
             }
@@ -835,7 +775,7 @@ impl Server {
     }
 
     pub(crate) fn leader_after_learner_change(&mut self, out: &mut Vec<Effect>) {
-        if self.leader().established {
+        if self.leader().established() {
             self.try_commit(out);
             self.check_syncs(out);
         }
@@ -848,39 +788,20 @@ impl Server {
         let init = tick * self.cfg.init_limit as Millis;
         let sync = tick * self.cfg.sync_limit as Millis;
         let l = self.leader();
-        if !l.established {
+        if !l.established() {
             if now.saturating_sub(l.started) > init {
                 self.go_looking("no quorum established within initLimit", out);
             }
             return;
         }
         // Learners silent past their limit are dropped, as ZooKeeper's LearnerHandler does.
-        let stale: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| {
-                let limit = if h.phase == HandlerPhase::Active {
-                    sync
-                } else {
-                    init
-                };
-                now.saturating_sub(h.last_heard) > limit
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let stale = l.learners.silent(now, sync, init);
         for peer in stale {
             self.leader_mut().learners.remove(&peer);
             out.push(Effect::DisconnectPeer { peer });
         }
         let l = self.leader();
-        let mut alive: Vec<ServerId> = l
-            .learners
-            .iter()
-            .filter(|(_, h)| h.phase == HandlerPhase::Active)
-            .map(|(id, _)| *id)
-            .collect();
-        alive.push(me);
-        if !self.cfg.is_quorum(alive.iter()) {
+        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
             self.go_looking("lost the quorum for syncLimit", out);
             return;
         }
@@ -889,12 +810,7 @@ impl Server {
             l.last_ping = now;
             l.ping_round += 1;
             let round = l.ping_round;
-            let to: Vec<ServerId> = l
-                .learners
-                .iter()
-                .filter(|(_, h)| h.phase >= HandlerPhase::Synced)
-                .map(|(id, _)| *id)
-                .collect();
+            let to: Vec<ServerId> = l.learners.synced().collect();
             for peer in to {
                 out.push(Effect::Send {
                     to: peer,
@@ -903,16 +819,9 @@ impl Server {
             }
         }
         // Session expiry: a replicated closeSession, once.
-        let l = self.leader();
-        let expired: Vec<SessionId> = l
-            .expiry
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= now)
-            .map(|(_, s)| *s)
-            .filter(|s| !l.closing.contains(s))
-            .collect();
+        let expired = self.leader().sessions.expired(now);
         for s in expired {
-            self.leader_mut().closing.insert(s);
+            self.leader_mut().sessions.start_closing(s);
             tracing::debug!(session = s, "session expired");
             self.propose(s, 0, Origin::NONE, TxnOp::CloseSession, out);
             if !matches!(self.role, Role::Leading(_)) {

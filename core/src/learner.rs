@@ -51,6 +51,32 @@ impl Learner {
     pub(crate) fn serving(&self) -> bool {
         self.phase == LearnerPhase::Serving
     }
+
+    /// The phase agrees with the epochs: an epoch is known once ACKed, it is our accepted one,
+    /// and it is currentEpoch once we ACKed NEWLEADER.
+    pub(crate) fn check_invariants(&self, epochs: &crate::server::Epochs) {
+        if self.phase >= LearnerPhase::EpochAcked {
+            assert!(self.epoch > 0, "an epoch ACKed without an epoch");
+            assert!(
+                epochs.accepted_epoch >= self.epoch,
+                "learning epoch {} above the accepted {}",
+                self.epoch,
+                epochs.accepted_epoch
+            );
+        } else {
+            assert_eq!(self.epoch, 0);
+        }
+        if self.phase >= LearnerPhase::AwaitUpToDate {
+            assert_eq!(
+                epochs.current_epoch, self.epoch,
+                "NEWLEADER ACKed without currentEpoch"
+            );
+        }
+        assert!(
+            self.snap_pending.is_none() || self.phase == LearnerPhase::Syncing,
+            "the leader's snapshot held past NEWLEADER"
+        );
+    }
 }
 
 impl Server {
@@ -69,6 +95,14 @@ impl Server {
     }
 
     pub(crate) fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+        assert!(
+            matches!(self.role, Role::Looking),
+            "learning from another role"
+        );
+        assert!(
+            leader != self.cfg.my_id && self.cfg.is_voter(leader),
+            "following a non-voter"
+        );
         let observer = self.cfg.is_observer();
         self.role = Role::Learning(Box::new(Learner {
             leader,
@@ -136,6 +170,7 @@ impl Server {
                     counted,
                 };
                 out.push(Effect::Send { to: from, msg: ack });
+                assert!(self.epochs.accepted_epoch >= new_epoch);
                 let l = self.learner_mut();
                 l.epoch = new_epoch;
                 l.phase = LearnerPhase::EpochAcked;
@@ -156,9 +191,8 @@ impl Server {
                         match DataTree::from_snapshot(&snapshot, opts) {
                             Ok(tree) if tree.last_zxid() == zxid => {
                                 self.tree = tree;
-                                self.history.clear();
-                                self.window_base = zxid;
-                                self.durable = zxid;
+                                self.log.reset_to_snapshot(zxid);
+                                assert_eq!(self.last_logged(), zxid);
                                 if self.plant(Plant::Zk3642SnapNotPersisted) {
                                     self.learner_mut().snap_pending = Some((zxid, snapshot));
                                 } else {
@@ -182,6 +216,7 @@ impl Server {
                 let last = self.last_logged();
                 let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
                 self.sync_append(txns, out);
+                assert!(self.tree.last_zxid() <= self.last_logged());
                 let l = self.learner_mut();
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
@@ -213,7 +248,7 @@ impl Server {
                 let through = if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
                     || self.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
                 {
-                    self.durable
+                    self.log.durable()
                 } else if self.plant(Plant::Zk4785AckNewLeaderBeforeTail) {
                     self.learner().committed.min(self.last_logged())
                 } else {
@@ -239,6 +274,8 @@ impl Server {
                 let c = l.committed;
                 tracing::info!(server = self.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
                 self.commit_to(c, out);
+                // Serving: what the leader committed and we logged is applied.
+                assert!(self.tree.last_zxid() >= c.min(self.last_logged()));
             }
             PeerMsg::Proposal(txn)
                 if phase >= LearnerPhase::NewLeaderPending && !self.learner().observer =>
@@ -249,6 +286,7 @@ impl Server {
                 } else {
                     self.append(vec![txn], out);
                 }
+                assert_eq!(self.last_logged(), zxid);
                 if self.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
                     self.learner_mut().last_acked = zxid;
                     out.push(Effect::Send {
@@ -326,10 +364,15 @@ impl Server {
 
     pub(crate) fn learner_persisted(&mut self, out: &mut Vec<Effect>) {
         let l = self.learner();
-        if l.phase == LearnerPhase::NewLeaderPending && self.durable >= l.newleader_through {
+        if l.phase == LearnerPhase::NewLeaderPending && self.log.durable() >= l.newleader_through {
             // What we were sent is durable: now currentEpoch, then the ACK.
             let epoch = l.epoch;
             let leader = l.leader;
+            assert!(
+                epoch >= self.epochs.current_epoch,
+                "currentEpoch going back"
+            );
+            assert!(l.newleader_through <= self.last_logged());
             self.epochs.current_epoch = epoch;
             out.push(Effect::PersistEpochs(self.epochs));
             out.push(Effect::Send {
@@ -341,8 +384,15 @@ impl Server {
             self.learner_mut().phase = LearnerPhase::AwaitUpToDate;
         }
         let l = self.learner();
-        if l.phase >= LearnerPhase::AwaitUpToDate && !l.observer && self.durable > l.last_acked {
-            let (leader, zxid) = (l.leader, self.durable);
+        if l.phase >= LearnerPhase::AwaitUpToDate
+            && !l.observer
+            && self.log.durable() > l.last_acked
+        {
+            let (leader, zxid) = (l.leader, self.log.durable());
+            assert!(
+                zxid <= self.last_logged(),
+                "ACK of {zxid} beyond what we logged"
+            );
             self.learner_mut().last_acked = zxid;
             out.push(Effect::Send {
                 to: leader,

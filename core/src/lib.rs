@@ -6,19 +6,26 @@
 //! and the node runtime (`ensemble`) are two interpreters of those effects.
 
 pub mod acl;
+mod apply;
+mod client_pipeline;
 mod cnxn;
 pub mod config;
 pub mod effect;
 pub mod election;
 mod leader;
 mod learner;
+mod learner_handler;
 pub mod path;
 pub mod peer;
 pub mod plant;
+pub mod quorum;
 pub mod server;
+mod session_tracker;
+mod snapshot_scheduler;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+mod zab_log;
 pub mod zxid;
 
 // The client wire protocol is its own crate (ensemble-proto). Re-exported so that the core's

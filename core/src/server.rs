@@ -1,5 +1,6 @@
 //! One ensemble member: events in, effects out.
 
+use crate::client_pipeline::{ClientPipeline, ConnPhase};
 use crate::config::Config;
 pub use crate::effect::Effect;
 use crate::effect::Ready;
@@ -7,12 +8,14 @@ use crate::election::{Election, Outcome};
 use crate::peer::{Notification, Vote};
 use crate::peer::{PeerMsg, ServerState};
 use crate::plant::{self, Plant};
-use crate::proto::{ConnectRequest, Id, OpCode, Reply, Request, SessionId, WatchedEvent};
+use crate::proto::{ConnectRequest, OpCode, Reply, Request, SessionId};
+use crate::quorum::QuorumVerifier;
+use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
 use crate::tree::DataTree;
 use crate::tree::TreeOptions;
-use crate::txn::TxnOp;
 use crate::txn::{ServerId, Txn};
 use crate::watch::WatchManager;
+use crate::zab_log::ZabLog;
 use crate::zxid::Zxid;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -130,90 +133,6 @@ pub(crate) enum Role {
     Learning(Box<crate::learner::Learner>),
 }
 
-/// Where a connection is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ConnPhase {
-    /// createSession proposed under this request number.
-    Creating {
-        rid: u64,
-        timeout_ms: i32,
-    },
-    /// Re-attaching to a session this server has not seen yet (waiting for a quorum sync), or
-    /// that has seen a zxid we have not applied yet (waiting for it).
-    Revalidating {
-        sync_id: u64,
-    },
-    Connected,
-}
-
-/// What a queued request waits for before it can be answered (in order, per connection).
-#[derive(Clone, Debug)]
-pub(crate) enum Wait {
-    /// Answer by reading the tree when it reaches the front.
-    Read(Request),
-    /// A write: the result arrives when its txn is applied here.
-    Write { rid: u64 },
-    /// A write the leader refused (nothing was proposed): answered with this error in its
-    /// turn, at the zxid applied then (so replies' zxids never go back).
-    Refused(crate::proto::KeeperError),
-    /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
-    /// earlier `sync` of its connection is still unanswered.
-    Held {
-        op: TxnOp,
-        session: SessionId,
-        cxid: i32,
-    },
-    /// A sync: the leader's reply says through which zxid we must have applied.
-    Sync {
-        id: u64,
-        path: String,
-        through: Option<Zxid>,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    pub xid: i32,
-    pub opcode: OpCode,
-    /// How many of the connection's auth ids it was sent with (they are only ever added): a
-    /// read is judged with those, not with ids an addAuth sent after it added.
-    pub auth_len: usize,
-    pub wait: Wait,
-    pub result: Option<(Zxid, Reply)>,
-}
-
-pub(crate) struct Conn {
-    pub phase: ConnPhase,
-    pub session: SessionId,
-    pub timeout_ms: i32,
-    pub read_only: Option<bool>,
-    /// `ip:<addr>` plus every digest id added with auth.
-    pub auth: Vec<Id>,
-    pub queue: VecDeque<Pending>,
-    /// closeSession sent: answer it, then close.
-    pub closing: bool,
-}
-
-/// Txns until the next snapshot: ZooKeeper's `snapCount / 2 + randRoll`, with `randRoll` in
-/// `[0, snapCount / 2)` drawn again after each snapshot, so that the servers of an ensemble do
-/// not all snapshot and roll their logs at the same moment (with a fixed count they did, and
-/// the burst of syncs stalled writes). The draw is a hash of our id and the snapshot's number,
-/// so it is deterministic.
-fn snapshot_interval(snap_count: u64, my_id: ServerId, taken: u64) -> u64 {
-    let half = (snap_count / 2).max(1);
-    // splitmix64's finaliser
-    let mut z = my_id
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(taken.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    half + z % half
-}
-
-/// Snapshot nodes written per tick (about a millisecond of work).
-const SNAPSHOT_TICK_BUDGET: usize = 4096;
-
 /// One ensemble member.
 pub struct Server {
     pub(crate) cfg: Config,
@@ -221,37 +140,18 @@ pub struct Server {
     pub(crate) epochs: Epochs,
     pub(crate) tree: DataTree,
     pub(crate) watches: WatchManager,
-    /// Recent committed txns (for DIFF) followed by every logged but not yet applied txn.
-    /// Shared with the effects and messages that carry them, so a txn is never deep-copied.
-    pub(crate) history: VecDeque<Arc<Txn>>,
-    /// Every txn with zxid > `window_base` that this server has logged is in `history`.
-    pub(crate) window_base: Zxid,
-    /// The log is durable through this zxid.
-    pub(crate) durable: Zxid,
+    /// Recent committed txns (for DIFF), every logged one not yet applied, the durable point.
+    pub(crate) log: ZabLog,
     pub(crate) state: ServerState,
     pub(crate) election: Election,
+    /// Every quorum question goes here.
+    pub(crate) quorum: QuorumVerifier,
     pub(crate) role: Role,
-    pub(crate) conns: BTreeMap<ConnId, Conn>,
-    /// Request numbers of writes (and session creations) awaiting their txn.
-    pub(crate) rid_owner: BTreeMap<u64, ConnId>,
-    pub(crate) next_rid: u64,
-    /// Sync ids awaiting the leader's quorum round.
-    pub(crate) sync_owner: BTreeMap<u64, ConnId>,
-    pub(crate) next_sync_id: u64,
-    /// Re-attaching connections waiting to have applied through a sync point.
-    pub(crate) revalidate_at: Vec<(Zxid, ConnId)>,
-    /// Connections whose front `sync` waits to have applied through a zxid.
-    pub(crate) sync_waits: Vec<(Zxid, ConnId)>,
-    /// Watch events setWatches fires, sent just before its reply.
-    pub(crate) deferred_watches: Vec<(ConnId, WatchedEvent)>,
-    pub(crate) next_session: i64,
+    /// Client connections, their queues and what they wait for.
+    pub(crate) clients: ClientPipeline,
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
-    pub(crate) since_snapshot: u64,
-    pub(crate) snapshot_every: u64,
-    pub(crate) snapshots_taken: u64,
-    /// Snapshot nodes written per txn applied while one is being written.
-    pub(crate) snapshot_pace: usize,
+    pub(crate) snapshots: SnapshotScheduler,
 }
 
 impl Server {
@@ -295,32 +195,19 @@ impl Server {
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
         let next_session = ((((now as i64) << 24) as u64 >> 8) | (config.my_id << 56)) as i64;
-        let snapshot_every = snapshot_interval(config.snap_count, config.my_id, 0);
         let mut server = Server {
             now,
             epochs: recovered.epochs,
             tree,
             watches: WatchManager::new(),
-            history,
-            window_base: base,
-            durable: last,
+            log: ZabLog::recovered(base, history),
             state: ServerState::Looking,
             election: Election::new(),
+            quorum: QuorumVerifier::majority(&config),
             role: Role::Looking,
-            conns: BTreeMap::new(),
-            rid_owner: BTreeMap::new(),
-            next_rid: 1,
-            sync_owner: BTreeMap::new(),
-            next_sync_id: 1,
-            revalidate_at: Vec::new(),
-            sync_waits: Vec::new(),
-            deferred_watches: Vec::new(),
-            next_session,
+            clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
-            since_snapshot: 0,
-            snapshot_every,
-            snapshots_taken: 0,
-            snapshot_pace: 64,
+            snapshots: SnapshotScheduler::new(&config),
             cfg: config,
         };
         let vote = server.my_vote();
@@ -387,33 +274,31 @@ impl Server {
         self.epochs
     }
     pub fn last_logged(&self) -> Zxid {
-        self.history
-            .back()
-            .map(|t| t.zxid)
-            .unwrap_or(self.window_base)
+        self.log.last_logged()
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
     pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
-        self.history.iter().map(|t| &**t)
+        self.log.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
         match &self.role {
-            Role::Leading(l) if l.established => Some(l.epoch),
+            Role::Leading(l) if l.established() => Some(l.epoch),
             _ => None,
         }
     }
     /// Is this server answering clients?
     pub fn is_serving(&self) -> bool {
         match &self.role {
-            Role::Leading(l) => l.established,
+            Role::Leading(l) => l.established(),
             Role::Learning(l) => l.serving(),
             Role::Looking => false,
         }
     }
     /// The session a connection is bound to, with its negotiated timeout.
     pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
-        self.conns
+        self.clients
+            .conns
             .get(&conn)
             .filter(|c| c.phase == ConnPhase::Connected)
             .map(|c| (c.session, c.timeout_ms))
@@ -436,10 +321,10 @@ impl Server {
             approximate_data_size: self.tree.approximate_data_size(),
             ephemerals_count: self.tree.ephemerals_count(),
             sessions: self.tree.sessions().len(),
-            connections: self.conns.len(),
+            connections: self.clients.conns.len(),
             watch_count: self.watches.watch_count(),
             watched_paths: self.watches.path_count(),
-            outstanding_requests: self.conns.values().map(|c| c.queue.len()).sum(),
+            outstanding_requests: self.clients.conns.values().map(|c| c.queue.len()).sum(),
             ..Status::default()
         };
         match &self.role {
@@ -468,6 +353,12 @@ impl Server {
     // ---------------------------------------------------------------- roles
 
     pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
+        // The role changes first; the state announced follows it.
+        assert_eq!(
+            matches!(self.role, Role::Looking),
+            state == ServerState::Looking,
+            "state {state:?} announced for another role"
+        );
         if self.state != state {
             self.state = state;
             out.push(Effect::StateChanged {
@@ -491,10 +382,8 @@ impl Server {
                 if self.plant(Plant::Zk4712SyncThreadSurvives) {
                     // the in-memory state is fast-forwarded from the log as it is now, while
                     // the sync thread goes on writing what it still had queued
-                    let logged = self.durable.max(self.tree.last_zxid());
-                    while self.history.back().is_some_and(|t| t.zxid > logged) {
-                        self.history.pop_back();
-                    }
+                    let logged = self.log.durable().max(self.tree.last_zxid());
+                    self.log.drop_after(logged);
                 }
                 out.push(Effect::DisconnectPeer { peer: l.leader })
             }
@@ -503,21 +392,25 @@ impl Server {
         if self.plant(Plant::Zk2845RetainedDbBehindLog) {
             // the retained in-memory database holds what was applied; the log holds more
             let applied = self.tree.last_zxid();
-            while self.history.back().is_some_and(|t| t.zxid > applied) {
-                self.history.pop_back();
-            }
-            self.durable = self.durable.min(applied);
+            self.log.drop_after(applied);
+            self.log.forget_durable_after(applied);
         }
         self.close_all_clients(out);
         self.set_state(ServerState::Looking, out);
         let vote = self.my_vote();
+        let round = self.election.logical_clock;
         self.election.start(&self.cfg, vote, self.now);
+        assert!(
+            self.election.logical_clock > round,
+            "a new election in an old round"
+        );
+        assert!(self.clients.conns.is_empty());
     }
 
     pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
         let n = self.election.notification(self.state);
         let me = self.cfg.my_id;
-        let to: Vec<ServerId> = self.cfg.voters().filter(|id| *id != me).collect();
+        let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
         for peer in to {
             out.push(Effect::Send {
                 to: peer,
@@ -568,6 +461,13 @@ impl Server {
                     }
                     self.become_learner(vote.leader, out);
                 }
+                // Decided: we lead, follow or observe, unless the vote names us and we
+                // cannot lead (an observer).
+                assert!(
+                    !matches!(self.role, Role::Looking)
+                        || (vote.leader == self.cfg.my_id && !self.cfg.is_voter(vote.leader))
+                        || self.state == ServerState::Looking
+                );
             }
         }
     }
@@ -620,17 +520,19 @@ impl Server {
             }
             _ => {}
         }
-        if let Role::Leading(_) = self.role {
+        if let Role::Leading(l) = &self.role {
+            assert!(
+                !l.learners.contains_key(&peer),
+                "a disconnected learner kept"
+            );
             self.leader_after_learner_change(out);
         }
     }
 
     fn on_persisted(&mut self, through: Zxid, out: &mut Vec<Effect>) {
-        let through = through.min(self.last_logged());
-        if through <= self.durable {
+        if !self.log.persisted(through) {
             return;
         }
-        self.durable = through;
         match self.role {
             Role::Leading(_) => self.leader_persisted(out),
             Role::Learning(_) => self.learner_persisted(out),
@@ -638,213 +540,49 @@ impl Server {
         }
     }
 
-    // ---------------------------------------------------------------- log
-
-    /// Log txns (after the caller made sure they extend the history in zxid order).
-    pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
-        if txns.is_empty() {
-            return;
-        }
-        for t in &txns {
-            assert!(
-                t.zxid > self.last_logged(),
-                "append {} after {}",
-                t.zxid,
-                self.last_logged()
-            );
-            self.history.push_back(t.clone());
-        }
-        out.push(Effect::Append { txns });
-    }
-
-    /// Drop every logged txn after `to`. Only txns never applied may go: ZAB guarantees a
-    /// committed txn is in every later leader's history, so a TRUNC never reaches one.
-    pub(crate) fn truncate(&mut self, to: Zxid, out: &mut Vec<Effect>) {
-        assert!(
-            to >= self.tree.last_zxid(),
-            "TRUNC to {} below the applied {} on server {}",
-            to,
-            self.tree.last_zxid(),
-            self.cfg.my_id
-        );
-        while self.history.back().is_some_and(|t| t.zxid > to) {
-            self.history.pop_back();
-        }
-        self.durable = self.durable.min(to);
-        out.push(Effect::Truncate { after: to });
-    }
-
-    pub(crate) fn find_in_history(&self, zxid: Zxid) -> bool {
-        zxid == self.window_base || self.history.binary_search_by(|t| t.zxid.cmp(&zxid)).is_ok()
-    }
-
-    /// Apply every logged txn through `to` (commits are cumulative).
-    pub(crate) fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
-        let to = to.min(self.last_logged());
-        let applied = self.tree.last_zxid();
-        if to <= applied {
-            return;
-        }
-        let start = self.history.partition_point(|t| t.zxid <= applied);
-        let end = self.history.partition_point(|t| t.zxid <= to);
-        // Applying only appends to the history (a write released behind a sync), so the
-        // indexes stay put; each txn is held by a reference count, not copied.
-        for i in start..end {
-            let txn = Arc::clone(&self.history[i]);
-            self.apply_txn(&txn, out);
-        }
-        self.trim_history();
-        self.after_apply(out);
-    }
-
-    fn trim_history(&mut self) {
-        let applied = self.tree.last_zxid();
-        while self.history.len() > self.cfg.committed_log_size
-            && self.history.front().is_some_and(|t| t.zxid <= applied)
-        {
-            if let Some(t) = self.history.pop_front() {
-                self.window_base = t.zxid;
-            }
-        }
-    }
-
-    fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
-        let outcome = self.tree.apply(txn);
-        assert_eq!(self.tree.last_zxid(), txn.zxid);
-        let mut events = Vec::new();
-        for (trigger, acl) in outcome.triggers.iter().zip(&outcome.watch_acls) {
-            let start = events.len();
-            self.watches.trigger(trigger, &mut events);
-            // As ZooKeeper 3.8.4+ (CVE-2024-23944): an event reaches only a connection that
-            // may READ the node it names (the parent, for a child event); the watch is spent
-            // either way.
-            if let Some(acl) = acl
-                && crate::watch::events_checked_for_read(self.cfg.plant)
-            {
-                let fired = events.split_off(start);
-                let conns = &self.conns;
-                events.extend(fired.into_iter().filter(|(conn, _)| {
-                    conns
-                        .get(conn)
-                        .is_some_and(|c| crate::acl::check(acl, crate::proto::perms::READ, &c.auth))
-                }));
-            }
-        }
-        let lose = self.plant(Plant::LostWatch) && txn.zxid.counter() % 3 == 1;
-        if !lose {
-            for (conn, event) in events {
-                out.push(Effect::Watch { conn, event });
-            }
-        }
-        if let Role::Leading(_) = self.role {
-            self.leader_track_session(txn);
-        }
-        match txn.op {
-            TxnOp::CreateSession { timeout_ms } if txn.origin.server == self.cfg.my_id => {
-                self.session_created(txn.origin.rid, txn.session, timeout_ms, out);
-            }
-            TxnOp::CloseSession => {
-                // Every connection of that session here goes, once its own queue is answered.
-                let conns: Vec<ConnId> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.session == txn.session && c.phase == ConnPhase::Connected)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for conn in conns {
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.closing = true;
-                    }
-                }
-            }
-            _ => {}
-        }
-        if txn.origin.server == self.cfg.my_id
-            && txn.origin.rid != 0
-            && let Some(conn) = self.rid_owner.remove(&txn.origin.rid)
-        {
-            if let Some(c) = self.conns.get_mut(&conn) {
-                for p in c.queue.iter_mut() {
-                    if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
-                        p.result = Some((txn.zxid, outcome.reply.clone()));
-                    }
-                }
-            }
-            self.drain(conn, out);
-        }
-        if matches!(txn.op, TxnOp::CloseSession) {
-            let conns: Vec<ConnId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.closing)
-                .map(|(id, _)| *id)
-                .collect();
-            for conn in conns {
-                self.drain(conn, out);
-            }
-        }
-        self.since_snapshot += 1;
-        if self.since_snapshot >= self.snapshot_every {
-            self.since_snapshot = 0;
-            self.snapshots_taken += 1;
-            let every =
-                snapshot_interval(self.cfg.snap_count, self.cfg.my_id, self.snapshots_taken);
-            // One at a time: one still being written (only with a tiny snapCount) ends first.
-            self.snapshot_step(usize::MAX, out);
-            self.tree
-                .begin_snapshot(self.cfg.snapshot_part_bytes.max(1));
-            // Written a slice per txn applied, done by half way to the next (ticks add more).
-            let nodes = self.tree.snapshot_remaining();
-            self.snapshot_pace = (2 * nodes / every.max(1) + 1) as usize;
-            self.snapshot_every = every;
-        }
-        self.snapshot_step(self.snapshot_pace, out);
-    }
-
-    /// Write up to `budget` more nodes of the snapshot being written (the core never stalls
-    /// for a whole big tree): a `SnapshotPart` for each part filled, the `Snapshot` effect once
-    /// it is complete.
-    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
-        for piece in self.tree.continue_snapshot(budget) {
-            out.push(if piece.last {
-                Effect::Snapshot {
-                    zxid: piece.zxid,
-                    parts: piece.index,
-                    data: piece.data,
-                    reset_log: false,
-                }
-            } else {
-                Effect::SnapshotPart {
-                    zxid: piece.zxid,
-                    index: piece.index,
-                    data: piece.data,
-                }
-            });
-        }
-    }
-
     // ---------------------------------------------------------------- invariants
 
+    /// What holds between any two events; the simulator turns a violation into a failing seed.
     fn check_invariants(&self) {
-        let applied = self.tree.last_zxid();
-        assert!(
-            applied <= self.last_logged(),
-            "applied {} beyond logged {}",
-            applied,
-            self.last_logged()
-        );
-        assert!(
-            self.window_base <= applied,
-            "DIFF window {} beyond applied {}",
-            self.window_base,
-            applied
-        );
-        if let Role::Leading(l) = &self.role {
-            assert!(self.state == ServerState::Leading);
-            assert!(!l.established || self.epochs.current_epoch == l.epoch);
+        self.log.check_invariants(self.tree.last_zxid());
+        match &self.role {
+            Role::Looking => {
+                assert_eq!(self.state, ServerState::Looking, "role and state disagree");
+                assert!(
+                    self.clients.conns.is_empty(),
+                    "a LOOKING server keeps no clients"
+                );
+                self.election.check_invariants(&self.cfg);
+            }
+            Role::Leading(l) => {
+                assert_eq!(self.state, ServerState::Leading, "role and state disagree");
+                assert!(self.cfg.is_voter(self.cfg.my_id), "an observer leads");
+                l.check_invariants(self.cfg.my_id, &self.epochs);
+                assert!(
+                    l.established() || self.clients.conns.is_empty(),
+                    "clients before the leader is established"
+                );
+            }
+            Role::Learning(l) => {
+                let state = if l.observer {
+                    ServerState::Observing
+                } else {
+                    ServerState::Following
+                };
+                assert_eq!(self.state, state, "role and state disagree");
+                assert_eq!(l.observer, self.cfg.is_observer());
+                assert_ne!(l.leader, self.cfg.my_id, "a learner of itself");
+                assert!(
+                    l.serving() || self.clients.conns.is_empty(),
+                    "clients before the learner is up to date"
+                );
+                l.check_invariants(&self.epochs);
+            }
         }
-        if matches!(self.role, Role::Looking) {
-            assert!(self.conns.is_empty(), "a LOOKING server keeps no clients");
-        }
+        assert!(
+            self.early_learners.is_empty() || matches!(self.role, Role::Looking),
+            "FOLLOWERINFOs kept past the election"
+        );
+        self.clients.check_invariants();
     }
 }

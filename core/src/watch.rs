@@ -105,6 +105,7 @@ impl WatchManager {
         let old = *bits;
         *bits |= kind.bit();
         let new = *bits;
+        assert!(new & ALL_BITS == new, "unknown watch bits {new:#x}");
         if old == 0 {
             self.by_conn
                 .entry(conn)
@@ -116,10 +117,17 @@ impl WatchManager {
 
     /// Keep the counters in step with one pair's bits going from `old` to `new`.
     fn account(&mut self, old: u8, new: u8) {
+        assert!(
+            self.entries + zk_entries(new) >= zk_entries(old),
+            "watch count below zero"
+        );
         self.entries = self.entries + zk_entries(new) - zk_entries(old);
         match (old & RECURSIVE != 0, new & RECURSIVE != 0) {
             (false, true) => self.recursive += 1,
-            (true, false) => self.recursive -= 1,
+            (true, false) => {
+                assert!(self.recursive > 0, "recursive watch count below zero");
+                self.recursive -= 1
+            }
             _ => {}
         }
     }
@@ -204,6 +212,7 @@ impl WatchManager {
         let Some(paths) = self.by_conn.remove(&conn) else {
             return;
         };
+        assert!(!paths.is_empty(), "connection {conn} indexed without paths");
         for p in paths {
             let conns = self.by_path.get_mut(&p).expect("a watched path is indexed");
             let bits = conns

@@ -1,0 +1,159 @@
+//! The log and what commits from it (ZooKeeper's SyncRequestProcessor, CommitProcessor and
+//! FinalRequestProcessor, for both roles): logging txns in order, cutting the log back on a
+//! TRUNC, and applying committed txns to the tree, which fires watches, binds and closes
+//! sessions' connections, answers the writes waiting here and paces the snapshot.
+
+use crate::client_pipeline::{ConnPhase, Wait};
+use crate::plant::Plant;
+use crate::server::{ConnId, Effect, Role, Server};
+use crate::snapshot_scheduler::SnapshotScheduler;
+use crate::txn::{Txn, TxnOp};
+use crate::zxid::Zxid;
+use std::sync::Arc;
+
+impl Server {
+    /// Log txns (after the caller made sure they extend the history in zxid order).
+    pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
+        if txns.is_empty() {
+            return;
+        }
+        for t in &txns {
+            self.log.append(Arc::clone(t));
+        }
+        assert!(txns.last().is_some_and(|t| t.zxid == self.last_logged()));
+        out.push(Effect::Append { txns });
+    }
+
+    /// Drop every logged txn after `to`. Only txns never applied may go: ZAB guarantees a
+    /// committed txn is in every later leader's history, so a TRUNC never reaches one.
+    pub(crate) fn truncate(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        assert!(
+            to >= self.tree.last_zxid(),
+            "TRUNC to {} below the applied {} on server {}",
+            to,
+            self.tree.last_zxid(),
+            self.cfg.my_id
+        );
+        self.log.truncate(to);
+        assert!(self.last_logged() <= to && self.tree.last_zxid() <= self.last_logged());
+        out.push(Effect::Truncate { after: to });
+    }
+
+    /// Apply every logged txn through `to` (commits are cumulative).
+    pub(crate) fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        let to = to.min(self.last_logged());
+        let applied = self.tree.last_zxid();
+        if to <= applied {
+            return;
+        }
+        let start = self.log.position_after(applied);
+        let end = self.log.position_after(to);
+        // Applying only appends to the history (a write released behind a sync), so the
+        // indexes stay put; each txn is held by a reference count, not copied.
+        for i in start..end {
+            let txn = self.log.get(i);
+            self.apply_txn(&txn, out);
+        }
+        // Every logged txn through `to` is applied, none after it.
+        assert_eq!(self.log.position_after(self.tree.last_zxid()), end);
+        assert!(self.tree.last_zxid() <= to);
+        self.log
+            .trim(self.tree.last_zxid(), self.cfg.committed_log_size);
+        self.after_apply(out);
+    }
+
+    fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
+        assert!(
+            txn.zxid > self.tree.last_zxid(),
+            "{} applied twice",
+            txn.zxid
+        );
+        assert!(
+            txn.zxid <= self.last_logged(),
+            "{} applied before logged",
+            txn.zxid
+        );
+        let outcome = self.tree.apply(txn);
+        assert_eq!(self.tree.last_zxid(), txn.zxid);
+        let mut events = Vec::new();
+        for (trigger, acl) in outcome.triggers.iter().zip(&outcome.watch_acls) {
+            let start = events.len();
+            self.watches.trigger(trigger, &mut events);
+            // As ZooKeeper 3.8.4+ (CVE-2024-23944): an event reaches only a connection that
+            // may READ the node it names (the parent, for a child event); the watch is spent
+            // either way.
+            if let Some(acl) = acl
+                && crate::watch::events_checked_for_read(self.cfg.plant)
+            {
+                let fired = events.split_off(start);
+                let conns = &self.clients.conns;
+                events.extend(fired.into_iter().filter(|(conn, _)| {
+                    conns
+                        .get(conn)
+                        .is_some_and(|c| crate::acl::check(acl, crate::proto::perms::READ, &c.auth))
+                }));
+            }
+        }
+        let lose = self.plant(Plant::LostWatch) && txn.zxid.counter() % 3 == 1;
+        if !lose {
+            for (conn, event) in events {
+                out.push(Effect::Watch { conn, event });
+            }
+        }
+        if let Role::Leading(_) = self.role {
+            self.leader_track_session(txn);
+        }
+        match txn.op {
+            TxnOp::CreateSession { timeout_ms } if txn.origin.server == self.cfg.my_id => {
+                self.session_created(txn.origin.rid, txn.session, timeout_ms, out);
+            }
+            TxnOp::CloseSession => {
+                // Every connection of that session here goes, once its own queue is answered.
+                let conns: Vec<ConnId> = self
+                    .clients
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session == txn.session && c.phase == ConnPhase::Connected)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn in conns {
+                    if let Some(c) = self.clients.conns.get_mut(&conn) {
+                        c.closing = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if txn.origin.server == self.cfg.my_id
+            && txn.origin.rid != 0
+            && let Some(conn) = self.clients.rid_owner.remove(&txn.origin.rid)
+        {
+            if let Some(c) = self.clients.conns.get_mut(&conn) {
+                for p in c.queue.iter_mut() {
+                    if matches!(p.wait, Wait::Write { rid } if rid == txn.origin.rid) {
+                        p.result = Some((txn.zxid, outcome.reply.clone()));
+                    }
+                }
+            }
+            self.drain(conn, out);
+        }
+        if matches!(txn.op, TxnOp::CloseSession) {
+            let conns: Vec<ConnId> = self
+                .clients
+                .conns
+                .iter()
+                .filter(|(_, c)| c.closing)
+                .map(|(id, _)| *id)
+                .collect();
+            for conn in conns {
+                self.drain(conn, out);
+            }
+        }
+        self.snapshots.txn_applied(&self.cfg, &mut self.tree, out);
+    }
+
+    /// Write up to `budget` more nodes of the snapshot being written.
+    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
+        SnapshotScheduler::step(&mut self.tree, budget, out);
+    }
+}

@@ -1,0 +1,118 @@
+//! ZooKeeper's LearnerHandler, as state: the leader's view of each connected learner (where it
+//! is in discovery and synchronisation, what it ACKed, when it was last heard), and the
+//! questions the leader asks of them all (who gets proposals, whose ACKs count, who went
+//! silent).
+
+use crate::config::Config;
+use crate::server::{Millis, Status};
+use crate::txn::ServerId;
+use crate::zxid::Zxid;
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum HandlerPhase {
+    /// FOLLOWERINFO/OBSERVERINFO received; LEADERINFO sent once the epoch is decided.
+    Info,
+    /// ACKEPOCH received.
+    EpochAcked,
+    /// Sync and NEWLEADER sent: it now gets every proposal and commit.
+    Synced,
+    /// ACKed NEWLEADER: its ACKs count, and it has (or will get) UPTODATE.
+    Active,
+}
+
+/// ZooKeeper's LearnerHandler, as state.
+#[derive(Clone, Debug)]
+pub(crate) struct Handler {
+    pub observer: bool,
+    pub phase: HandlerPhase,
+    pub accepted_epoch: u32,
+    /// Its ACKEPOCH promised our epoch (it had not accepted the epoch from another would-be
+    /// leader): only such count towards the quorum that lets us sync.
+    pub epoch_counted: bool,
+    pub last_zxid: Zxid,
+    /// Proposals durable at the learner, as its ACKs say.
+    pub acked: Zxid,
+    /// The leader's last zxid when the sync was sent: durable there once NEWLEADER is ACKed.
+    pub synced_through: Zxid,
+    pub last_heard: Millis,
+    pub pong_round: u64,
+}
+
+/// Every learner connected to this leader, by id.
+#[derive(Default)]
+pub(crate) struct LearnerHandlers(BTreeMap<ServerId, Handler>);
+
+impl Deref for LearnerHandlers {
+    type Target = BTreeMap<ServerId, Handler>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for LearnerHandlers {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl LearnerHandlers {
+    fn with<'a>(
+        &'a self,
+        f: impl Fn(&Handler) -> bool + 'a,
+    ) -> impl Iterator<Item = ServerId> + 'a {
+        self.0.iter().filter(move |(_, h)| f(h)).map(|(id, _)| *id)
+    }
+
+    /// Has `id` ACKed NEWLEADER (its requests, syncs and revalidations are served)?
+    pub(crate) fn is_active(&self, id: ServerId) -> bool {
+        self.0.get(&id).map(|h| h.phase) == Some(HandlerPhase::Active)
+    }
+
+    /// Learners whose NEWLEADER ACK is in: their ACKs and pings count.
+    pub(crate) fn active(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.with(|h| h.phase == HandlerPhase::Active)
+    }
+
+    /// Learners synced (sync and NEWLEADER sent): they get pings.
+    pub(crate) fn synced(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.with(|h| h.phase >= HandlerPhase::Synced)
+    }
+
+    /// Followers that get proposals and commits.
+    pub(crate) fn forwarding(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.with(|h| !h.observer && h.phase >= HandlerPhase::Synced)
+    }
+
+    /// Observers that get INFORMs.
+    pub(crate) fn observers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.with(|h| h.observer && h.phase >= HandlerPhase::Synced)
+    }
+
+    /// Learners silent past their limit at `now`: `sync` once active, `init` before.
+    pub(crate) fn silent(&self, now: Millis, sync: Millis, init: Millis) -> Vec<ServerId> {
+        self.with(|h| {
+            let limit = if h.phase == HandlerPhase::Active {
+                sync
+            } else {
+                init
+            };
+            now.saturating_sub(h.last_heard) > limit
+        })
+        .collect()
+    }
+
+    pub(crate) fn fill_status(&self, cfg: &Config, st: &mut Status) {
+        st.learners = self.0.len();
+        st.synced_followers = self
+            .0
+            .iter()
+            .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
+            .count();
+        st.synced_observers = self
+            .with(|h| h.observer && h.phase == HandlerPhase::Active)
+            .count();
+        assert!(st.synced_followers + st.synced_observers <= st.learners);
+    }
+}
