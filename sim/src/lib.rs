@@ -7,7 +7,6 @@
 pub mod check;
 pub mod client;
 mod cluster;
-pub mod disk;
 mod faults;
 pub mod lines;
 pub mod net;

@@ -12,7 +12,7 @@ use crate::scheduler::{Ev, Scheduler};
 use crate::trace::{Line, Trace};
 use crate::transport::Transport;
 use ensemble_core::plant::Plant;
-use ensemble_core::server::Effect;
+use ensemble_core::effect::Ready;
 use ensemble_core::txn::ServerId;
 
 pub use crate::cluster::install_panic_hook;
@@ -106,7 +106,8 @@ pub struct World {
     pub stats: Stats,
     pub(crate) healed_at: Option<u64>,
     pub(crate) draining: bool,
-    pub(crate) effects: Vec<Effect>,
+    /// One server step's output, reused across steps (its buffers kept).
+    pub(crate) ready: Ready,
     pub(crate) servers: Vec<ServerId>,
     /// Commits during partitions (`cap.*`).
     pub(crate) cap: crate::check::PartitionRecord,
@@ -158,7 +159,7 @@ impl World {
             draining: false,
             liveness: crate::check::Availability::new(),
             resource: crate::check::Resource::default(),
-            effects: Vec::new(),
+            ready: Ready::new(),
             servers,
             cap: crate::check::PartitionRecord::default(),
             end_at,
