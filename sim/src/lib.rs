@@ -9,7 +9,8 @@ pub mod client;
 mod cluster;
 mod faults;
 pub mod lines;
-pub mod net;
+/// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).
+pub use ensemble_testkit::net;
 pub mod params;
 pub mod rng;
 pub mod runner;
