@@ -11,8 +11,8 @@ use crate::rng::SimRng;
 use crate::scheduler::{Ev, Scheduler};
 use crate::trace::{Line, Trace};
 use crate::transport::Transport;
-use ensemble_core::plant::Plant;
 use ensemble_core::effect::Ready;
+use ensemble_core::plant::Plant;
 use ensemble_core::txn::ServerId;
 
 pub use crate::cluster::install_panic_hook;

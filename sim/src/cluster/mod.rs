@@ -8,7 +8,6 @@ mod effects;
 mod lifecycle;
 
 use crate::check::{Claim, violation};
-use ensemble_testkit::Disk;
 use crate::lines::EventLine;
 use crate::net::Channel;
 use crate::params::Params;
@@ -22,6 +21,7 @@ use ensemble_core::plant::Plant;
 use ensemble_core::server::{Event, Server};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
+use ensemble_testkit::Disk;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
