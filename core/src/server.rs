@@ -332,6 +332,8 @@ impl Server {
     /// what depends on them. The entry point for runtimes and the test kit, which consume
     /// `ready` with [`Ready::drive`] or [`Ready::drive_both`] (see [`crate::effect`] for the
     /// order contract).
+    // inlined, so that the event is moved once, into the handler
+    #[inline]
     pub fn handle_ready(&mut self, now: Millis, event: Event, ready: &mut Ready) {
         ready.record(|out| self.handle(now, event, out));
     }

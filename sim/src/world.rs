@@ -106,8 +106,9 @@ pub struct World {
     pub stats: Stats,
     pub(crate) healed_at: Option<u64>,
     pub(crate) draining: bool,
-    /// One server step's output, reused across steps (its buffers kept).
-    pub(crate) ready: Ready,
+    /// One server step's output, reused across steps (its buffers kept); out while a step's
+    /// output is carried out, the world being the interpreter's host meanwhile.
+    pub(crate) ready: Option<Ready>,
     pub(crate) servers: Vec<ServerId>,
     /// Commits during partitions (`cap.*`).
     pub(crate) cap: crate::check::PartitionRecord,
@@ -159,7 +160,7 @@ impl World {
             draining: false,
             liveness: crate::check::Availability::new(),
             resource: crate::check::Resource::default(),
-            ready: Ready::new(),
+            ready: Some(Ready::new()),
             servers,
             cap: crate::check::PartitionRecord::default(),
             end_at,

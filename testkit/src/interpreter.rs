@@ -126,6 +126,7 @@ impl<H: Host + ?Sized> ActionSink for ServerIo<'_, H> {
 
 impl<H: Host + ?Sized> ServerIo<'_, H> {
     /// Show `effect` to the host, then do it unless the host says otherwise.
+    #[inline]
     fn carry_out(&mut self, effect: Effect) {
         if self.stopped {
             return;

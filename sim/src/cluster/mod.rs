@@ -324,12 +324,13 @@ impl World {
             } if self.nodes[&id].state != ServerState::Leading => Some(*from),
             _ => None,
         };
-        let mut ready = std::mem::take(&mut self.ready);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
             return;
         };
+        // (a step inside another's execution would get a fresh one; none does today)
+        let mut ready = self.ready.take().unwrap_or_default();
         let r = in_core(|| server.handle_ready(local, event, &mut ready));
         if r.is_err() {
             let msg = LAST_PANIC
@@ -338,12 +339,12 @@ impl World {
             self.nodes.get_mut(&id).expect("node").server = None;
             self.fail(violation(Claim::CorePanic, now, format!("n{id}: {msg}")));
             ready.clear();
-            self.ready = ready;
+            self.ready = Some(ready);
             return;
         }
         // the kit's interpreter, with this world as its host (`effects.rs`)
         ensemble_testkit::execute(self, id, &mut ready);
-        self.ready = ready;
+        self.ready = Some(ready);
         self.after_step(id);
         if let Some(leader) = sync_from {
             self.sync_crash(leader, id);
