@@ -175,6 +175,8 @@ enum Sorted {
 }
 
 impl From<Effect> for Sorted {
+    // inlined into `push`, so that an effect is moved once, into its batch
+    #[inline]
     fn from(effect: Effect) -> Sorted {
         match effect {
             Effect::Append { txns } => {
@@ -232,6 +234,7 @@ impl From<Effect> for Sorted {
 }
 
 impl From<Write> for Effect {
+    #[inline]
     fn from(write: Write) -> Effect {
         match write {
             Write::Append { txns } => Effect::Append { txns },
@@ -254,6 +257,7 @@ impl From<Write> for Effect {
 }
 
 impl From<Action> for Effect {
+    #[inline]
     fn from(action: Action) -> Effect {
         match action {
             Action::Send { to, msg } => Effect::Send { to, msg },
@@ -376,6 +380,7 @@ impl Ready {
 
     /// Add one effect after everything already in. A write after an action opens a new batch,
     /// so that the action is executed before it, as the core ordered them.
+    #[inline]
     pub fn push(&mut self, effect: impl Into<Effect>) {
         match Sorted::from(effect.into()) {
             Sorted::Write(w) => {
@@ -402,6 +407,7 @@ impl Ready {
     }
 
     /// Run `produce` (one step of the core) and add what it pushed, in order.
+    #[inline]
     pub(crate) fn record(&mut self, produce: impl FnOnce(&mut Vec<Effect>)) {
         let mut scratch = std::mem::take(&mut self.scratch);
         assert!(scratch.is_empty());
@@ -421,6 +427,16 @@ impl Ready {
         self.len = 0;
     }
 
+    /// After `execute`: a whole run drained every batch, a stopped one left the rest to drop.
+    fn finish(&mut self, drained: bool) {
+        if drained {
+            debug_assert!(self.batches[..self.len].iter().all(Batch::is_empty));
+            self.len = 0;
+        } else {
+            self.clear();
+        }
+    }
+
     /// Execute it: batch by batch, each batch's writes (to `store`) before its actions (to
     /// `sink`). At the first write that fails, stop: nothing after it is executed, the rest is
     /// dropped and the error returned. Either way the `Ready` is empty afterwards.
@@ -430,7 +446,7 @@ impl Ready {
         A: ActionSink + ?Sized,
     {
         let outcome = self.execute(&mut Apart(store, sink));
-        self.clear();
+        self.finish(outcome.is_ok());
         outcome
     }
 
@@ -441,7 +457,7 @@ impl Ready {
         D: DurableStore + ActionSink + ?Sized,
     {
         let outcome = self.execute(&mut Both(io));
-        self.clear();
+        self.finish(outcome.is_ok());
         outcome
     }
 

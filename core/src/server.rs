@@ -219,15 +219,16 @@ impl Server {
     /// what depends on them. The entry point for runtimes and the test kit, which consume
     /// `ready` with [`Ready::drive`] or [`Ready::drive_both`] (see [`crate::effect`] for the
     /// order contract).
+    // inlined, so that the event is moved once, into the handler
+    #[inline]
     pub fn handle_ready(&mut self, now: Millis, event: Event, ready: &mut Ready) {
         ready.record(|out| self.handle(now, event, out));
     }
 
     /// Feed one event at time `now`; effects are appended to `out`, in the order the contract
-    /// of [`crate::effect`] gives them. Every driver but the simulator uses
-    /// [`Server::handle_ready`]: this stays public only until the simulator moves onto the test
-    /// kit's interpreter, then becomes `pub(crate)`.
-    pub fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
+    /// of [`crate::effect`] gives them. Crate-internal: every driver steps a server with
+    /// [`Server::handle_ready`], so that it can only carry the output out through `Ready`.
+    pub(crate) fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
         self.now = self.now.max(now);
         match event {
             Event::Tick => self.on_tick(out),

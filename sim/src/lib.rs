@@ -7,10 +7,10 @@
 pub mod check;
 pub mod client;
 mod cluster;
-pub mod disk;
 mod faults;
 pub mod lines;
-pub mod net;
+/// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).
+pub use ensemble_testkit::net;
 pub mod params;
 pub mod rng;
 pub mod runner;

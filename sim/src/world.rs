@@ -11,8 +11,8 @@ use crate::rng::SimRng;
 use crate::scheduler::{Ev, Scheduler};
 use crate::trace::{Line, Trace};
 use crate::transport::Transport;
+use ensemble_core::effect::Ready;
 use ensemble_core::plant::Plant;
-use ensemble_core::server::Effect;
 use ensemble_core::txn::ServerId;
 
 pub use crate::cluster::install_panic_hook;
@@ -106,7 +106,9 @@ pub struct World {
     pub stats: Stats,
     pub(crate) healed_at: Option<u64>,
     pub(crate) draining: bool,
-    pub(crate) effects: Vec<Effect>,
+    /// One server step's output, reused across steps (its buffers kept); out while a step's
+    /// output is carried out, the world being the interpreter's host meanwhile.
+    pub(crate) ready: Option<Ready>,
     pub(crate) servers: Vec<ServerId>,
     /// Commits during partitions (`cap.*`).
     pub(crate) cap: crate::check::PartitionRecord,
@@ -158,7 +160,7 @@ impl World {
             draining: false,
             liveness: crate::check::Availability::new(),
             resource: crate::check::Resource::default(),
-            effects: Vec::new(),
+            ready: Some(Ready::new()),
             servers,
             cap: crate::check::PartitionRecord::default(),
             end_at,

@@ -1,46 +1,14 @@
 //! Replays every checked-in corpus file of the scenario fuzz target (`fuzz/corpus/<target>/`)
 //! through the harness the fuzzer runs (`fuzz/src/sim_harness.rs`, included here), so each CI
-//! run re-checks every seed and every crash ever found. See fuzz/README.md.
+//! run re-checks every seed and every crash ever found. The replay is the test kit's. See
+//! fuzz/README.md.
 
 #[path = "../../fuzz/src/sim_harness.rs"]
 mod sim_harness;
 
-use std::path::{Path, PathBuf};
-
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
-    files
-}
-
-fn replay(target: &str, harness: fn(&[u8])) {
-    let files = corpus(target);
-    for f in &files {
-        let data = std::fs::read(f).expect("read corpus file");
-        let r = std::panic::catch_unwind(|| harness(&data));
-        if let Err(e) = r {
-            std::panic::resume_unwind(Box::new(format!(
-                "{}: {}",
-                f.display(),
-                e.downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| e.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic")
-            )));
-        }
-    }
-    eprintln!("{target}: {} inputs replayed", files.len());
-}
+use ensemble_testkit::fuzzing::corpus;
 
 #[test]
 fn scenario() {
-    replay("scenario", sim_harness::scenario);
+    corpus::replay(&corpus::dir("scenario"), sim_harness::scenario);
 }

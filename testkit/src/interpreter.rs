@@ -1,6 +1,6 @@
 //! The one in-memory interpreter of the core's output. Every in-memory driver of a `Server`
-//! (the golden scripts, the fuzz harness, corebench, and the simulator once it moves onto the
-//! kit) hands the [`Ready`] that `Server::handle_ready` filled to [`execute`], which carries it
+//! (the golden scripts, the fuzz harness, corebench, and the simulator) hands
+//! the [`Ready`] that `Server::handle_ready` filled to [`execute`], which carries it
 //! out: durable writes against the server's in-memory [`Disk`], everything else through the
 //! driver's [`Host`] (peer links, client connections, traces and checkers).
 //!
@@ -126,6 +126,7 @@ impl<H: Host + ?Sized> ActionSink for ServerIo<'_, H> {
 
 impl<H: Host + ?Sized> ServerIo<'_, H> {
     /// Show `effect` to the host, then do it unless the host says otherwise.
+    #[inline]
     fn carry_out(&mut self, effect: Effect) {
         if self.stopped {
             return;

@@ -4,7 +4,9 @@
 //!   `Ready::drive_both`) against an in-memory [`disk::Disk`] and a [`interpreter::Host`]
 //!   (links, clients, traces);
 //! * [`disk`]: the in-memory disk (durable and volatile log, epochs, snapshot parts, crashes);
-//! * [`links`]: in-order per-pair links with partitions;
+//! * [`links`]: in-order per-pair links with partitions, for the scripts;
+//! * [`net`]: the simulator's link model, TCP-faithful (channels, partitions with sides,
+//!   one-way cuts, clogs);
 //! * [`ensemble`]: a small ensemble stepped by hand on top of those;
 //! * [`format`]: one text form for peer messages, effects and client replies;
 //! * [`script`]: the golden interaction scripts (`testkit/testdata/`), one module a command;
@@ -17,6 +19,7 @@ pub mod format;
 pub mod fuzzing;
 pub mod interpreter;
 pub mod links;
+pub mod net;
 pub mod script;
 
 pub use disk::Disk;

@@ -1,86 +1,70 @@
-//! Executing the core's effects for one server: the simulator's interpreter of `Effect`,
-//! onto the simulated disk (`disk.rs`), the links (`transport`) and the scheduler: the one
-//! place the simulator executes the core's output.
+//! Executing the core's effects for one server. The simulator has no interpreter of its own:
+//! a server's `Ready` goes through the test kit's (`ensemble_testkit::execute`), which walks it
+//! in core's order (writes before what depends on them) against the server's disk, and the
+//! world is its `Host`: the traces and the ZAB checks on each effect (`observe`), the links
+//! (`transport`), the group-commit fsyncs (`appended`, `fsync_done`) and the role bookkeeping.
 
 use crate::lines::{AppendLine, ReplyLine, SendLine};
 use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
 use crate::world::{Who, World};
-use ensemble_core::peer::ServerState;
+use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::server::{Effect, Event};
-use ensemble_core::txn::ServerId;
+use ensemble_core::txn::{ServerId, Txn};
+use ensemble_core::zxid::Zxid;
+use ensemble_testkit::{Disk, Flow, Host, ToClient};
+use std::sync::Arc;
 
-impl World {
-    /// Carry out one effect of server `id`'s step: sends, replies and watch events onto the
-    /// transport, log appends, truncations, snapshots and epochs onto its disk, fsyncs
-    /// scheduled (one in flight, group commit), its state change recorded. This is the
-    /// simulator's one interpreter of the core's output.
-    pub(crate) fn effect(&mut self, id: ServerId, e: Effect) {
-        let now = self.sched.now;
+impl Host for World {
+    fn disk(&mut self, id: ServerId) -> &mut Disk {
+        &mut self.nodes.get_mut(&id).expect("node").disk
+    }
+
+    /// Each effect's trace line, and the checks on a log append (`zab.zxid-unique`,
+    /// `zab.log-order`: a violating append is not written). Once the server is gone (a checker
+    /// or a fault took it down while its step was carried out) nothing more of it happens.
+    fn observe(&mut self, id: ServerId, e: &Effect) -> Flow {
+        if self.nodes[&id].server.is_none() {
+            return Flow::Stop;
+        }
         let who = Who::N(id);
         let role = self.nodes[&id].role();
         match e {
-            Effect::Send { to, msg } => {
-                self.emit(who, role, &SendLine { to, msg: &msg });
-                self.send_peer(id, to, msg);
-            }
+            Effect::Send { to, msg } => self.emit(who, role, &SendLine { to: *to, msg }),
             Effect::DisconnectPeer { peer } => {
-                self.log(who, role, format_args!("  disconnect n{peer}"));
-                self.break_peer_conn(id, peer, QUORUM);
+                self.log(who, role, format_args!("  disconnect n{peer}"))
             }
-            Effect::ConnectReply { conn, response } => {
-                self.log(
-                    who,
-                    role,
-                    format_args!(
-                        "  connect reply conn {conn} session=0x{:x} timeout={}",
-                        response.session_id, response.timeout_ms
-                    ),
-                );
-                self.send_to_client(conn, S2C::Connected(response));
-            }
+            Effect::ConnectReply { conn, response } => self.log(
+                who,
+                role,
+                format_args!(
+                    "  connect reply conn {conn} session=0x{:x} timeout={}",
+                    response.session_id, response.timeout_ms
+                ),
+            ),
             Effect::Reply {
                 conn,
                 xid,
                 zxid,
                 reply,
                 ..
-            } => {
-                self.emit(
-                    who,
-                    role,
-                    &ReplyLine {
-                        conn,
-                        xid,
-                        zxid,
-                        reply: &reply,
-                    },
-                );
-                self.send_to_client(
-                    conn,
-                    S2C::Reply {
-                        xid,
-                        zxid: zxid.as_i64(),
-                        reply,
-                    },
-                );
-            }
-            Effect::Watch { conn, event } => {
-                self.log(
-                    who,
-                    role,
-                    format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
-                );
-                self.send_to_client(conn, S2C::Watch(event));
-            }
-            Effect::Close { conn } => {
-                self.log(who, role, format_args!("  close conn {conn}"));
-                self.send_to_client(conn, S2C::Close);
-                if let Some(c) = self.transport.conns.get_mut(&conn) {
-                    c.server_closed = true;
-                }
-            }
+            } => self.emit(
+                who,
+                role,
+                &ReplyLine {
+                    conn: *conn,
+                    xid: *xid,
+                    zxid: *zxid,
+                    reply,
+                },
+            ),
+            Effect::Watch { conn, event } => self.log(
+                who,
+                role,
+                format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
+            ),
+            Effect::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
             Effect::Append { txns } => {
                 if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
                     let line = AppendLine {
@@ -90,87 +74,117 @@ impl World {
                     };
                     self.emit(who, role, &line);
                 }
-                if let Err(v) = self.check_append(id, &txns) {
+                if let Err(v) = self.check_append(id, txns) {
                     self.fail(v);
-                    return;
-                }
-                let n = self.nodes.get_mut(&id).expect("node");
-                let upto = n.disk.append(&txns);
-                // group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight
-                // at a time; appends made meanwhile ride on the next one
-                if !n.disk.fsync_in_flight {
-                    n.disk.fsync_in_flight = true;
-                    let inc = n.inc;
-                    let (lo, hi) = self.params.fsync_ms;
-                    let d = self.rng.range(lo, hi);
-                    self.schedule(
-                        now + d,
-                        Ev::Fsync {
-                            node: id,
-                            inc,
-                            upto,
-                        },
-                    );
+                    return Flow::Skip;
                 }
             }
             Effect::Truncate { after } => {
-                self.log(who, role, format_args!("  truncate after {after}"));
-                self.nodes.get_mut(&id).expect("node").disk.truncate(after);
+                self.log(who, role, format_args!("  truncate after {after}"))
             }
-            Effect::SnapshotPart { zxid, index, data } => {
-                self.nodes
-                    .get_mut(&id)
-                    .expect("node")
-                    .disk
-                    .snapshot_part(zxid, index, &data);
-            }
+            Effect::SnapshotPart { .. } => {}
             Effect::Snapshot {
+                zxid, reset_log, ..
+            } => self.log(
+                who,
+                role,
+                format_args!(
+                    "  snapshot at {zxid}{}",
+                    if *reset_log { " (log reset)" } else { "" }
+                ),
+            ),
+            Effect::PersistEpochs(e) => self.log(
+                who,
+                role,
+                format_args!(
+                    "  persist epochs accepted=e{} (from n{}) current=e{}",
+                    e.accepted_epoch, e.accepted_from, e.current_epoch
+                ),
+            ),
+            // traced once the role is recorded (`state_changed`), under the new role
+            Effect::StateChanged { .. } => {}
+        }
+        Flow::Execute
+    }
+
+    fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMsg) {
+        self.send_peer(from, to, msg);
+    }
+
+    fn disconnect_peer(&mut self, id: ServerId, peer: ServerId) {
+        self.break_peer_conn(id, peer, QUORUM);
+    }
+
+    fn to_client(&mut self, _id: ServerId, out: ToClient) {
+        match out {
+            ToClient::Connected { conn, response } => {
+                self.send_to_client(conn, S2C::Connected(response))
+            }
+            ToClient::Reply {
+                conn,
+                xid,
                 zxid,
-                parts,
-                data,
-                reset_log,
-            } => {
-                self.log(
-                    who,
-                    role,
-                    format_args!(
-                        "  snapshot at {zxid}{}",
-                        if reset_log { " (log reset)" } else { "" }
-                    ),
-                );
-                let n = self.nodes.get_mut(&id).expect("node");
-                if reset_log {
-                    n.snapshot_loaded = Some(zxid);
+                reply,
+                ..
+            } => self.send_to_client(
+                conn,
+                S2C::Reply {
+                    xid,
+                    zxid: zxid.as_i64(),
+                    reply,
+                },
+            ),
+            ToClient::Watch { conn, event } => self.send_to_client(conn, S2C::Watch(event)),
+            ToClient::Close { conn } => {
+                self.send_to_client(conn, S2C::Close);
+                if let Some(c) = self.transport.conns.get_mut(&conn) {
+                    c.server_closed = true;
                 }
-                n.disk.snapshot(zxid, parts, data, reset_log);
-            }
-            Effect::PersistEpochs(e) => {
-                self.log(
-                    who,
-                    role,
-                    format_args!(
-                        "  persist epochs accepted=e{} (from n{}) current=e{}",
-                        e.accepted_epoch, e.accepted_from, e.current_epoch
-                    ),
-                );
-                self.nodes.get_mut(&id).expect("node").disk.epochs = e;
-            }
-            Effect::StateChanged { state, epoch } => {
-                let n = self.nodes.get_mut(&id).expect("node");
-                n.state = state;
-                if state == ServerState::Looking {
-                    self.stats.elections += 1;
-                }
-                let role = self.nodes[&id].role();
-                self.log(
-                    who,
-                    role,
-                    format_args!("  state -> {state:?} epoch e{epoch}"),
-                );
             }
         }
     }
 
+    fn state_changed(&mut self, id: ServerId, state: ServerState, epoch: u32) {
+        self.nodes.get_mut(&id).expect("node").state = state;
+        if state == ServerState::Looking {
+            self.stats.elections += 1;
+        }
+        let role = self.nodes[&id].role();
+        self.log(
+            Who::N(id),
+            role,
+            format_args!("  state -> {state:?} epoch e{epoch}"),
+        );
+    }
+
+    /// Group commit, as ZooKeeper's SyncRequestProcessor does: one fsync in flight at a time;
+    /// appends made meanwhile ride on the next one.
+    fn appended(&mut self, id: ServerId, _txns: &[Arc<Txn>], upto: u64) {
+        let n = self.nodes.get_mut(&id).expect("node");
+        if !n.disk.fsync_in_flight {
+            n.disk.fsync_in_flight = true;
+            let inc = n.inc;
+            let (lo, hi) = self.params.fsync_ms;
+            let d = self.rng.range(lo, hi);
+            self.schedule(
+                self.sched.now + d,
+                Ev::Fsync {
+                    node: id,
+                    inc,
+                    upto,
+                },
+            );
+        }
+    }
+
+    fn snapshot_taken(&mut self, id: ServerId, zxid: Zxid, reset_log: bool) {
+        if reset_log {
+            self.nodes.get_mut(&id).expect("node").snapshot_loaded = Some(zxid);
+        }
+    }
+}
+
+impl World {
     /// An fsync completes: what it covered is durable (the core hears `Persisted`), and
     /// appends made while it ran get the next one (group commit).
     pub(crate) fn fsync_done(&mut self, node: ServerId, inc: u64, upto: u64) {

@@ -31,7 +31,15 @@ impl World {
         n.state = ServerState::Looking;
         n.serving = false;
         n.following = None;
-        let loss = n.disk.crash(&mut self.rng, survive, torn);
+        // what of the unsynced tail reached the platter, drawn in the order the disk asks
+        let rng = &mut self.rng;
+        let loss = n.disk.crash(|unsynced| {
+            let mut kept = 0;
+            if rng.chance(survive) {
+                kept = rng.range(0, unsynced as u64) as usize;
+            }
+            (kept, kept > 0 && rng.chance(torn))
+        });
         self.stats.crashes += 1;
         self.log(
             Who::N(id),

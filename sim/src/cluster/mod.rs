@@ -8,7 +8,6 @@ mod effects;
 mod lifecycle;
 
 use crate::check::{Claim, violation};
-use crate::disk::Disk;
 use crate::lines::EventLine;
 use crate::net::Channel;
 use crate::params::Params;
@@ -22,6 +21,7 @@ use ensemble_core::plant::Plant;
 use ensemble_core::server::{Event, Server};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
+use ensemble_testkit::Disk;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -324,30 +324,27 @@ impl World {
             } if self.nodes[&id].state != ServerState::Leading => Some(*from),
             _ => None,
         };
-        let mut effects = std::mem::take(&mut self.effects);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
             return;
         };
-        let r = in_core(|| server.handle(local, event, &mut effects));
+        // (a step inside another's execution would get a fresh one; none does today)
+        let mut ready = self.ready.take().unwrap_or_default();
+        let r = in_core(|| server.handle_ready(local, event, &mut ready));
         if r.is_err() {
             let msg = LAST_PANIC
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_default();
             self.nodes.get_mut(&id).expect("node").server = None;
             self.fail(violation(Claim::CorePanic, now, format!("n{id}: {msg}")));
-            self.effects = effects;
-            self.effects.clear();
+            ready.clear();
+            self.ready = Some(ready);
             return;
         }
-        for e in effects.drain(..) {
-            self.effect(id, e);
-            if self.nodes[&id].server.is_none() {
-                break;
-            }
-        }
-        self.effects = effects;
+        // the kit's interpreter, with this world as its host (`effects.rs`)
+        ensemble_testkit::execute(self, id, &mut ready);
+        self.ready = Some(ready);
         self.after_step(id);
         if let Some(leader) = sync_from {
             self.sync_crash(leader, id);

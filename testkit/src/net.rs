@@ -1,7 +1,13 @@
-//! The network between servers, as ZooKeeper's TCP connections behave: per (sender, receiver,
+//! The simulator's link model, as ZooKeeper's TCP connections behave: per (sender, receiver,
 //! channel) FIFO and reliable until the connection breaks; a break loses everything in flight
-//! on it. Partitions, one-way cuts and clogs block a path without breaking it (TCP keeps
-//! retransmitting) until the connection times out.
+//! on it. Partitions (with sides), one-way cuts and clogs block a path without breaking it (TCP
+//! keeps retransmitting) until the connection times out; slow senders and flapping links are
+//! the simulator's to carry out (`sim/src/transport/`), with its clock and RNG.
+//!
+//! The golden scripts keep [`crate::links`]: there a cut loses what is in flight and what is
+//! sent later, and messages carry no arrival time, so each script step shows one message moving.
+//! Driving the scripts with this model would change what they print (a healed partition here
+//! delivers what waited behind it), and the simulator's traces depend on this one's timing.
 
 use ensemble_core::peer::PeerMsg;
 use ensemble_core::txn::ServerId;
@@ -74,5 +80,46 @@ impl Net {
             }
         }
         lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_blocks_by_side_and_a_clog_passes() {
+        let mut net = Net::default();
+        assert!(!net.partitioned() && !net.blocked(1, 2, 0));
+        // 1 alone on side 1, 2 and 3 on side 2; 3 also cannot send to 2 (one way)
+        net.sides.extend([(1, 0b01), (2, 0b10), (3, 0b10)]);
+        net.oneway.insert((3, 2));
+        assert!(net.partitioned());
+        assert!(net.blocked(1, 2, 0) && net.blocked(2, 1, 0));
+        assert!(!net.blocked(2, 3, 0) && net.blocked(3, 2, 0));
+        // a server in no side talks to every side
+        assert!(!net.blocked(4, 1, 0) && !net.blocked(2, 4, 0));
+        net.heal_partition();
+        assert!(!net.partitioned() && !net.blocked(1, 2, 0) && !net.blocked(3, 2, 0));
+        net.clogs.insert((1, 2), 100);
+        assert!(net.blocked(1, 2, 99) && !net.blocked(1, 2, 100) && !net.blocked(2, 1, 0));
+        assert!(!net.partitioned_from(1, 2), "a clog is no partition");
+    }
+
+    #[test]
+    fn a_break_loses_one_channel_both_ways() {
+        let mut net = Net::default();
+        let ping = || PeerMsg::Ping { round: 0 };
+        for (from, to, ch) in [(1, 2, QUORUM), (2, 1, QUORUM), (1, 2, ELECTION)] {
+            net.links
+                .entry((from, to, ch))
+                .or_default()
+                .queue
+                .push_back((0, ping()));
+        }
+        assert_eq!(net.break_conn(2, 1, QUORUM), 2);
+        assert!(net.links[&(1, 2, QUORUM)].queue.is_empty());
+        assert_eq!(net.links[&(1, 2, ELECTION)].queue.len(), 1);
+        assert_eq!(net.break_conn(1, 2, QUORUM), 0);
     }
 }
