@@ -2,8 +2,8 @@
 //! keeps it: a create or setData sent with null data reads back null, through the wire codec,
 //! the tree, a failed multi's rollback, a delete and a snapshot.
 
-use ensemble_core::jute;
-use ensemble_core::proto::{
+use ensemble_proto::jute;
+use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, MultiOp, OpCode, OpResult, ReadOp, ReadResult, Request, Response,
 };
 use ensemble_core::tree::{DataTree, TreeOptions};

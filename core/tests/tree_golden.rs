@@ -5,8 +5,8 @@
 //! results, ACLs. Children lists are compared as sets (ZooKeeper's order is a hash order).
 
 use ensemble_core::acl;
-use ensemble_core::jute;
-use ensemble_core::proto::{
+use ensemble_proto::jute;
+use ensemble_proto::proto::{
     Id, OpCode, OpResult, ReadResult, Reply, Request, Response, SessionId, Stat,
 };
 use ensemble_core::tree::{DataTree, TreeOptions};

@@ -6,7 +6,7 @@
 
 use ensemble_core::acl;
 use ensemble_core::path;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpResult, Reply, Request,
     Response, SessionId, Stat, perms,
 };

@@ -4,7 +4,7 @@
 
 use crate::trace::{Line, TraceHasher};
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_core::proto::{Reply, Request};
+use ensemble_proto::proto::{Reply, Request};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
@@ -155,7 +155,7 @@ impl std::fmt::Display for ReqD<'_> {
 
 impl std::fmt::Display for ReplyD<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ensemble_core::proto::{OpResult, Response};
+        use ensemble_proto::proto::{OpResult, Response};
         match self.0 {
             Err(e) => write!(f, "ERR {e:?}"),
             Ok(Response::Create { path }) | Ok(Response::Create2 { path, .. }) => {
@@ -261,7 +261,7 @@ pub fn hash_req(h: &mut TraceHasher, r: &Request) {
 }
 
 pub fn hash_reply(h: &mut TraceHasher, r: &Reply) {
-    use ensemble_core::proto::{OpResult, Response};
+    use ensemble_proto::proto::{OpResult, Response};
     match r {
         Err(e) => {
             h.u(1);

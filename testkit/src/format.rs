@@ -3,7 +3,7 @@
 //! client replies. Wrap a value in [`Show`] to print it.
 
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_core::proto::{Reply, Response};
+use ensemble_proto::proto::{Reply, Response};
 use ensemble_core::server::Effect;
 use std::fmt;
 

@@ -20,7 +20,7 @@
 //! (the longest one, and how many took over 1 ms and 10 ms): the core thread's stalls.
 
 use ensemble_core::config::LearnerType;
-use ensemble_core::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
+use ensemble_proto::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
 use ensemble_core::{
     Config, ConnId, Event, PeerMsg, Ready, Recovered, Server, ServerId, ServerState, Txn, Write,
     Zxid, jute,

@@ -7,8 +7,8 @@
 //! (run from the repository root; the jsonl is `proto/tests/golden/zk-3.8-wire-samples.jsonl`).
 
 use ensemble_testkit::fuzzing::{REPLY_OPCODES, sample_run};
-use ensemble_core::jute;
-use ensemble_core::proto::{OpCode, Request, WatcherType};
+use ensemble_proto::jute;
+use ensemble_proto::proto::{OpCode, Request, WatcherType};
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::{Storage, StorageOptions, snapshot};
 use std::collections::BTreeMap;

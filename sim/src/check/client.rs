@@ -7,7 +7,7 @@ use crate::check::{Claim, Violation, normalize, violation};
 use crate::client::session::Pending;
 use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
-use ensemble_core::proto::{KeeperError, Reply, Request};
+use ensemble_proto::proto::{KeeperError, Reply, Request};
 use ensemble_core::zxid::Zxid;
 
 impl World {

@@ -13,7 +13,7 @@
 //! reaper's deletes, ACLs that need expanding) is not modelled: on such a txn the model takes
 //! the tree's state as it stands and carries on (counted in `unmodelled`).
 
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, Id, KeeperError, MultiOp, OpResult, Reply, Request, Response,
     SessionId, Stat, perms,
 };

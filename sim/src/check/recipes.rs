@@ -4,7 +4,7 @@
 
 use crate::check::{Claim, Violation, violation};
 use crate::world::{Who, World};
-use ensemble_core::proto::Request;
+use ensemble_proto::proto::Request;
 use ensemble_core::zxid::Zxid;
 
 /// The lock recipe's external resource: the highest lock token that acted on it, and who.

@@ -8,7 +8,7 @@
 
 use super::{Claim, Violation, violation};
 use ensemble_core::plant::Plant;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
 };
 use ensemble_core::tree::{DataTree, TreeOptions};

@@ -14,7 +14,7 @@
 //! is not seen: the claims are then weaker, never wrong.
 
 use crate::check::{Claim, Violation, violation};
-use ensemble_core::proto::{Reply, Request, SessionId};
+use ensemble_proto::proto::{Reply, Request, SessionId};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
@@ -106,7 +106,7 @@ impl SessionClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ensemble_core::proto::Response;
+    use ensemble_proto::proto::Response;
     use ensemble_core::txn::Origin;
 
     fn txn(zxid: u64, session: SessionId, op: TxnOp) -> Txn {
@@ -153,7 +153,7 @@ mod tests {
             7,
             &set_data(),
             5,
-            &Err(ensemble_core::proto::KeeperError::SessionExpired),
+            &Err(ensemble_proto::proto::KeeperError::SessionExpired),
             0,
         )
         .expect("an error after the close");

@@ -18,7 +18,7 @@
 
 use crate::check::{Claim, Reference, Violation, violation};
 use crate::client::OpRecord;
-use ensemble_core::proto::{CreateMode, KeeperError, Reply, Request, Response};
+use ensemble_proto::proto::{CreateMode, KeeperError, Reply, Request, Response};
 use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -267,10 +267,10 @@ pub fn check_history(
                 if let Request::Multi(mops) = &o.request {
                     for m in mops {
                         let p = match m {
-                            ensemble_core::proto::MultiOp::Create { path, .. }
-                            | ensemble_core::proto::MultiOp::Delete { path, .. }
-                            | ensemble_core::proto::MultiOp::SetData { path, .. }
-                            | ensemble_core::proto::MultiOp::Check { path, .. } => path,
+                            ensemble_proto::proto::MultiOp::Create { path, .. }
+                            | ensemble_proto::proto::MultiOp::Delete { path, .. }
+                            | ensemble_proto::proto::MultiOp::SetData { path, .. }
+                            | ensemble_proto::proto::MultiOp::Check { path, .. } => path,
                         };
                         excluded.insert(p.clone());
                     }
@@ -386,7 +386,7 @@ pub fn check_history(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ensemble_core::proto::Stat;
+    use ensemble_proto::proto::Stat;
 
     fn set(t: u64, n: i32) -> WOp {
         WOp {

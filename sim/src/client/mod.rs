@@ -18,7 +18,7 @@ pub use session::{Client, Conn, Session};
 use crate::check::{Reference, Violation};
 use crate::params::Params;
 use crate::rng::SimRng;
-use ensemble_core::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
+use ensemble_proto::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
 use ensemble_core::server::ConnId;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;

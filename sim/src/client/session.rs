@@ -9,7 +9,7 @@ use super::{
 use crate::check::{Claim, Violation, violation};
 use crate::params::{Params, Role};
 use crate::rng::SimRng;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, EventType, KeeperError, Reply, Request, SessionId,
     WatchedEvent,
 };
@@ -587,8 +587,8 @@ impl Client {
             (Request::AddWatch { path, mode }, Ok(_)) => {
                 let w = self.persistent.entry(path.clone()).or_default();
                 match mode {
-                    ensemble_core::proto::AddWatchMode::Persistent => w.0 = true,
-                    ensemble_core::proto::AddWatchMode::PersistentRecursive => w.1 = true,
+                    ensemble_proto::proto::AddWatchMode::Persistent => w.0 = true,
+                    ensemble_proto::proto::AddWatchMode::PersistentRecursive => w.1 = true,
                 }
             }
             _ => {}

@@ -3,7 +3,7 @@
 
 use crate::scheduler::Ev;
 use crate::world::World;
-use ensemble_core::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
+use ensemble_proto::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
 use std::collections::{BTreeMap, VecDeque};

@@ -3,9 +3,9 @@
 
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::effect::Ready;
-use ensemble_core::jute;
+use ensemble_proto::jute;
 use ensemble_core::peer::PeerMsg;
-use ensemble_core::proto::OpCode;
+use ensemble_proto::proto::OpCode;
 use ensemble_core::server::{Event, Recovered, Server};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::ServerId;

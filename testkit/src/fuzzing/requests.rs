@@ -2,7 +2,7 @@
 //! nodes, and garbage), ACLs, multi ops, every request kind.
 
 use super::Source;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, AddWatchMode, CreateMode, CreateOp, Id, MultiOp, ReadOp, Request, WatcherType,
 };
 
@@ -62,8 +62,8 @@ impl Gen {
             .map(|_| {
                 let perms = match src.byte() % 4 {
                     0 => src.i32(),
-                    1 => ensemble_core::proto::perms::READ,
-                    _ => ensemble_core::proto::perms::ALL,
+                    1 => ensemble_proto::proto::perms::READ,
+                    _ => ensemble_proto::proto::perms::ALL,
                 };
                 let id = match src.byte() % 10 {
                     0 => Id::new("digest", "u:ZzbZqO1mF2ztQ0mzpMFYx2iO1yQ="),

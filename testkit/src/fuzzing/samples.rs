@@ -4,7 +4,7 @@
 use super::Source;
 use super::world::World;
 use ensemble_core::peer::PeerMsg;
-use ensemble_core::proto::{Acl, CreateMode, CreateOp, Id, MultiOp, Request};
+use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Id, MultiOp, Request};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
 
@@ -101,7 +101,7 @@ pub fn sample_run() -> Samples {
         Request::SetAcl {
             path: "/a/b".into(),
             acl: vec![Acl {
-                perms: ensemble_core::proto::perms::READ,
+                perms: ensemble_proto::proto::perms::READ,
                 id: Id::anyone(),
             }],
             version: 0,

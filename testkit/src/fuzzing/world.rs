@@ -7,7 +7,7 @@ use super::requests::Gen;
 use crate::ensemble::{Clients, Ensemble, configs};
 use crate::interpreter::ToClient;
 use crate::links::{Link, Links};
-use ensemble_core::proto::{ConnectRequest, Request};
+use ensemble_proto::proto::{ConnectRequest, Request};
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;

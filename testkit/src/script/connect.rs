@@ -4,7 +4,7 @@
 
 use super::clients::Client;
 use super::{World, arg, num, stabilize::stabilize};
-use ensemble_core::proto::ConnectRequest;
+use ensemble_proto::proto::ConnectRequest;
 use ensemble_core::server::Event;
 use std::collections::BTreeMap;
 

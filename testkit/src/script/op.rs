@@ -7,7 +7,7 @@
 //!   whoami | addwatch PATH [recursive] | ephemerals PREFIX | count PATH
 
 use super::{World, arg, stabilize::stabilize};
-use ensemble_core::proto::{Acl, AddWatchMode, CreateMode, CreateOp, Id, Request, perms};
+use ensemble_proto::proto::{Acl, AddWatchMode, CreateMode, CreateOp, Id, Request, perms};
 use ensemble_core::server::Event;
 
 pub fn op(w: &mut World, args: &[&str]) {

@@ -2,7 +2,7 @@
 //! clients ping at each step, as real ones do at a third of their timeout (unless `quiet`).
 
 use super::{World, num, stabilize::advance};
-use ensemble_core::proto::Request;
+use ensemble_proto::proto::Request;
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
 

@@ -2,7 +2,7 @@
 //! data (`down` when it is crashed).
 
 use super::{World, num};
-use ensemble_core::proto::{Request, Response};
+use ensemble_proto::proto::{Request, Response};
 use std::fmt::Write as _;
 
 pub fn tree(w: &World, args: &[&str]) -> String {

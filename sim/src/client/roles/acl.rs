@@ -4,7 +4,7 @@
 
 use crate::check::acl::parent;
 use crate::rng::SimRng;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, AddWatchMode, CreateMode, CreateOp, Id, KeeperError, Reply, Request, perms,
 };
 

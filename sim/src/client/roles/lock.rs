@@ -2,7 +2,7 @@
 
 use super::{ClientOut, Ctx, LockPhase, LockRole, create, seq_of};
 use crate::check::{Claim, violation};
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     CreateMode, CreateOp, KeeperError, MultiOp, OpResult, Reply, Request, Response, SessionId,
 };
 use ensemble_core::zxid::Zxid;

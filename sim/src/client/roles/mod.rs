@@ -10,7 +10,7 @@ mod random;
 use super::{ClientOut, Ctx};
 use crate::check::{Claim, normalize, violation};
 use crate::params::Role;
-use ensemble_core::proto::{
+use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, KeeperError, Reply, Request, Response, SessionId, WatchedEvent,
 };
 use std::collections::BTreeMap;
@@ -40,8 +40,8 @@ pub struct AdminRole {
 /// An ACL no client can pass: only the super user may touch the node.
 pub(crate) fn nobody_acl() -> Vec<Acl> {
     vec![Acl {
-        perms: ensemble_core::proto::perms::ALL,
-        id: ensemble_core::proto::Id::new(
+        perms: ensemble_proto::proto::perms::ALL,
+        id: ensemble_proto::proto::Id::new(
             "digest",
             &ensemble_core::acl::digest_id("nobody:no-password"),
         ),

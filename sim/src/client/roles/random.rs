@@ -3,7 +3,7 @@
 use super::{Ctx, RandomRole, create, open_acl};
 use crate::params::Mix;
 use crate::rng::SimRng;
-use ensemble_core::proto::{CreateMode, CreateOp, MultiOp, Reply, Request, Response};
+use ensemble_proto::proto::{CreateMode, CreateOp, MultiOp, Reply, Request, Response};
 use std::collections::BTreeMap;
 
 /// Paths of the random mix.
