@@ -125,8 +125,10 @@ impl<'a> Learning<'a> {
         } else {
             ServerState::Following
         };
+        // LOOKING only before `start` announces the role.
         assert!(
-            zk.state == state || zk.state == ServerState::Looking,
+            zk.state == state
+                || (zk.state == ServerState::Looking && learner.phase == LearnerPhase::Discovery),
             "a learner's handler in state {:?}",
             zk.state
         );

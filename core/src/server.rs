@@ -405,12 +405,9 @@ impl Server {
             "leading from another role"
         );
         assert_eq!(self.zk.state, ServerState::Looking);
-        self.role = Role::Leading(Box::new(Leader::new(&self.zk)));
+        let mut leader = Box::new(Leader::new(&self.zk));
         self.zk.set_state(ServerState::Leading, out);
-        let Role::Leading(l) = &mut self.role else {
-            unreachable!("the role was set above")
-        };
-        let mut leading = Leading::new(l, &mut self.zk);
+        let mut leading = Leading::new(&mut leader, &mut self.zk);
         let mut next = leading.start(out);
         for (from, msg) in early {
             if next == Next::Looking {
@@ -418,6 +415,7 @@ impl Server {
             }
             next = leading.receive(from, msg, out);
         }
+        self.role = Role::Leading(leader);
         self.settle(next);
     }
 
@@ -427,11 +425,9 @@ impl Server {
             matches!(self.role, Role::Looking),
             "learning from another role"
         );
-        self.role = Role::Learning(Box::new(Learner::new(&self.zk, leader)));
-        let Role::Learning(l) = &mut self.role else {
-            unreachable!("the role was set above")
-        };
-        let next = Learning::new(l, &mut self.zk).start(out);
+        let mut learner = Box::new(Learner::new(&self.zk, leader));
+        let next = Learning::new(&mut learner, &mut self.zk).start(out);
+        self.role = Role::Learning(learner);
         self.settle(next);
     }
 
