@@ -2,6 +2,10 @@
 //! acceptedEpoch of a quorum), synchronisation (DIFF / TRUNC / SNAP, then NEWLEADER; established
 //! once a quorum ACKs it), broadcast (PROPOSAL / ACK / COMMIT in zxid order, INFORM to
 //! observers), heartbeats, quorum-confirmed `sync`, session expiry and the container reaper.
+//!
+//! `Leader` is a leadership's state (its phase, `LeaderPhase`, is where it is in ZAB);
+//! `Leading` is its handler, which borrows that state and the shared `ZooKeeperServer` for one
+//! event, so that only a leader can run leader code.
 
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};

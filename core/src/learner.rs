@@ -3,6 +3,10 @@
 //! NEWLEADER only once what it received is durable and currentEpoch is written, then serving
 //! from UPTODATE on: logging and ACKing proposals once durable, applying commits, answering
 //! pings. Silence from the leader past the limit sends it back to LOOKING.
+//!
+//! `Learner` is the learner's state (its phase, `LearnerPhase`, is where it is in ZAB);
+//! `Learning` is its handler, which borrows that state and the shared `ZooKeeperServer` for
+//! one event.
 
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
