@@ -1,7 +1,9 @@
 //! Client connections (ZooKeeper's ServerCnxn + FinalRequestProcessor): the handshake, session
 //! creation and re-attach, and the per-connection pipeline. Replies leave in request order: a
 //! read waits behind its own session's earlier writes, and a write's reply goes out only once
-//! its txn is applied here, after the watch events that txn fired.
+//! its txn is applied here, after the watch events that txn fired. Reads are answered in
+//! `read_request.rs`. What needs the role (submitting a write, starting a sync, session
+//! activity) goes through the borrowed `RoleMut` the caller passes (role.rs).
 
 use crate::acl;
 use crate::client_pipeline::{Conn, ConnPhase, Pending, Wait};
@@ -41,13 +43,12 @@ impl ZooKeeperServer {
     pub(crate) fn on_connect(
         &mut self,
         role: &mut RoleMut,
-        serving: bool,
         conn: ConnId,
         addr: String,
         req: ConnectRequest,
         out: &mut Vec<Effect>,
     ) {
-        if !serving || self.clients.conns.contains_key(&conn) {
+        if !role.is_serving() || self.clients.conns.contains_key(&conn) {
             out.push(Effect::Close { conn });
             return;
         }

@@ -117,6 +117,15 @@ impl RoleMut<'_> {
         }
     }
 
+    /// Is this server answering clients (an established leader, an up-to-date learner)?
+    pub(crate) fn is_serving(&self) -> bool {
+        match self {
+            RoleMut::Leading(l) => l.established(),
+            RoleMut::Learning(l) => l.serving(),
+            RoleMut::Looking => false,
+        }
+    }
+
     /// The leader a learner re-attaches its clients' sessions with (REVALIDATE); none if we lead.
     pub(crate) fn revalidates_with(&self) -> Option<ServerId> {
         match self {

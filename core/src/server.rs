@@ -515,9 +515,8 @@ impl Server {
         req: ConnectRequest,
         out: &mut Vec<Effect>,
     ) {
-        let serving = self.is_serving();
         self.zk
-            .on_connect(&mut self.role.as_mut(), serving, conn, addr, req, out);
+            .on_connect(&mut self.role.as_mut(), conn, addr, req, out);
         self.settle(Next::of(&self.zk));
     }
 
