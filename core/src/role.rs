@@ -75,6 +75,9 @@ impl RoleMut<'_> {
         op: TxnOp,
         out: &mut Vec<Effect>,
     ) {
+        // Only a serving server has clients, so only it submits their writes.
+        assert!(self.is_serving(), "a write submitted while not serving");
+        assert!(zk.clients.rid_owner.contains_key(&rid));
         let me = zk.cfg.my_id;
         match self {
             RoleMut::Leading(l) => {
@@ -104,6 +107,11 @@ impl RoleMut<'_> {
     /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
     /// (a lone voter) answers within this call, so what waits must already be recorded.
     pub(crate) fn start_sync(&mut self, zk: &mut ZooKeeperServer, id: u64, out: &mut Vec<Effect>) {
+        assert!(self.is_serving(), "a sync started while not serving");
+        assert!(
+            zk.clients.sync_owner.contains_key(&id),
+            "sync {id} started unowned"
+        );
         match self {
             RoleMut::Leading(l) => {
                 let me = zk.cfg.my_id;
