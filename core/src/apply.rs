@@ -5,13 +5,15 @@
 
 use crate::client_pipeline::{ConnPhase, Wait};
 use crate::plant::Plant;
-use crate::server::{ConnId, Effect, Role, Server};
+use crate::role::RoleMut;
+use crate::server::{ConnId, Effect};
 use crate::snapshot_scheduler::SnapshotScheduler;
 use crate::txn::{Txn, TxnOp};
+use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use std::sync::Arc;
 
-impl Server {
+impl ZooKeeperServer {
     /// Log txns (after the caller made sure they extend the history in zxid order).
     pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
         if txns.is_empty() {
@@ -40,7 +42,7 @@ impl Server {
     }
 
     /// Apply every logged txn through `to` (commits are cumulative).
-    pub(crate) fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+    pub(crate) fn commit_to(&mut self, role: &mut RoleMut, to: Zxid, out: &mut Vec<Effect>) {
         let to = to.min(self.last_logged());
         let applied = self.tree.last_zxid();
         if to <= applied {
@@ -52,17 +54,17 @@ impl Server {
         // indexes stay put; each txn is held by a reference count, not copied.
         for i in start..end {
             let txn = self.log.get(i);
-            self.apply_txn(&txn, out);
+            self.apply_txn(role, &txn, out);
         }
         // Every logged txn through `to` is applied, none after it.
         assert_eq!(self.log.position_after(self.tree.last_zxid()), end);
         assert!(self.tree.last_zxid() <= to);
         self.log
             .trim(self.tree.last_zxid(), self.cfg.committed_log_size);
-        self.after_apply(out);
+        self.after_apply(role, out);
     }
 
-    fn apply_txn(&mut self, txn: &Txn, out: &mut Vec<Effect>) {
+    fn apply_txn(&mut self, role: &mut RoleMut, txn: &Txn, out: &mut Vec<Effect>) {
         assert!(
             txn.zxid > self.tree.last_zxid(),
             "{} applied twice",
@@ -100,12 +102,10 @@ impl Server {
                 out.push(Effect::Watch { conn, event });
             }
         }
-        if let Role::Leading(_) = self.role {
-            self.leader_track_session(txn);
-        }
+        role.txn_applied(self.now, txn);
         match txn.op {
             TxnOp::CreateSession { timeout_ms } if txn.origin.server == self.cfg.my_id => {
-                self.session_created(txn.origin.rid, txn.session, timeout_ms, out);
+                self.session_created(role, txn.origin.rid, txn.session, timeout_ms, out);
             }
             TxnOp::CloseSession => {
                 // Every connection of that session here goes, once its own queue is answered.
@@ -135,7 +135,7 @@ impl Server {
                     }
                 }
             }
-            self.drain(conn, out);
+            self.drain(role, conn, out);
         }
         if matches!(txn.op, TxnOp::CloseSession) {
             let conns: Vec<ConnId> = self
@@ -146,7 +146,7 @@ impl Server {
                 .map(|(id, _)| *id)
                 .collect();
             for conn in conns {
-                self.drain(conn, out);
+                self.drain(role, conn, out);
             }
         }
         self.snapshots.txn_applied(&self.cfg, &mut self.tree, out);

@@ -1,20 +1,21 @@
 //! Client connections (ZooKeeper's ServerCnxn + FinalRequestProcessor): the handshake, session
 //! creation and re-attach, and the per-connection pipeline. Replies leave in request order: a
 //! read waits behind its own session's earlier writes, and a write's reply goes out only once
-//! its txn is applied here, after the watch events that txn fired.
+//! its txn is applied here, after the watch events that txn fired. Reads are answered in
+//! `read_request.rs`. What needs the role (submitting a write, starting a sync, session
+//! activity) goes through the borrowed `RoleMut` the caller passes (role.rs).
 
 use crate::acl;
 use crate::client_pipeline::{Conn, ConnPhase, Pending, Wait};
 use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
 use crate::proto::{
-    ClientInfo, ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response,
-    SessionId,
+    ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response, SessionId,
 };
-use crate::server::{ConnId, Effect, Role, Server};
-use crate::session_tracker::Refusal;
-use crate::txn::{Origin, TxnOp};
-use crate::watch::WatchKind;
+use crate::role::RoleMut;
+use crate::server::{ConnId, Effect};
+use crate::txn::TxnOp;
+use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
@@ -38,84 +39,16 @@ fn expired_response(read_only: Option<bool>) -> ConnectResponse {
     }
 }
 
-/// A read's path as ZooKeeper's read ops take it: they check nothing but a NUL (BadArguments);
-/// any other path that is not a valid znode path names no znode (NoNode), and "" names the
-/// root (ZooKeeper's DataTree keeps the root under "" as well as "/"). The tree itself, like
-/// the Java client, refuses such paths as BadArguments.
-fn zk_read_path(path: &str) -> Result<&str, KeeperError> {
-    if path.contains('\0') {
-        return Err(KeeperError::BadArguments);
-    }
-    if path.is_empty() {
-        return Ok(crate::path::ROOT);
-    }
-    crate::path::validate(path).map_err(|_| KeeperError::NoNode)?;
-    Ok(path)
-}
-
-/// `request` with its paths taken as `zk_read_path` takes them (a multiRead's bad paths are
-/// answered per op, after the tree has read it).
-fn zk_read_paths(request: Request) -> Result<Request, KeeperError> {
-    let fix = |path: String| -> Result<String, KeeperError> {
-        zk_read_path(&path).map(|p| {
-            if p == path {
-                path.clone()
-            } else {
-                p.to_string()
-            }
-        })
-    };
-    Ok(match request {
-        Request::Exists { path, watch } => Request::Exists {
-            path: fix(path)?,
-            watch,
-        },
-        Request::GetData { path, watch } => Request::GetData {
-            path: fix(path)?,
-            watch,
-        },
-        Request::GetChildren { path, watch } => Request::GetChildren {
-            path: fix(path)?,
-            watch,
-        },
-        Request::GetChildren2 { path, watch } => Request::GetChildren2 {
-            path: fix(path)?,
-            watch,
-        },
-        Request::GetAcl { path } => Request::GetAcl { path: fix(path)? },
-        Request::GetAllChildrenNumber { path } => {
-            Request::GetAllChildrenNumber { path: fix(path)? }
-        }
-        Request::MultiRead(ops) => Request::MultiRead(
-            ops.into_iter()
-                .map(|op| match op {
-                    crate::proto::ReadOp::GetData { path } if path.is_empty() => {
-                        crate::proto::ReadOp::GetData {
-                            path: crate::path::ROOT.into(),
-                        }
-                    }
-                    crate::proto::ReadOp::GetChildren { path } if path.is_empty() => {
-                        crate::proto::ReadOp::GetChildren {
-                            path: crate::path::ROOT.into(),
-                        }
-                    }
-                    op => op,
-                })
-                .collect(),
-        ),
-        r => r,
-    })
-}
-
-impl Server {
+impl ZooKeeperServer {
     pub(crate) fn on_connect(
         &mut self,
+        role: &mut RoleMut,
         conn: ConnId,
         addr: String,
         req: ConnectRequest,
         out: &mut Vec<Effect>,
     ) {
-        if !self.is_serving() || self.clients.conns.contains_key(&conn) {
+        if !role.is_serving() || self.clients.conns.contains_key(&conn) {
             out.push(Effect::Close { conn });
             return;
         }
@@ -149,7 +82,14 @@ impl Server {
             c.phase = ConnPhase::Creating { rid, timeout_ms };
             c.session = session;
             self.clients.conns.insert(conn, c);
-            self.submit(session, 0, rid, TxnOp::CreateSession { timeout_ms }, out);
+            self.submit(
+                role,
+                session,
+                0,
+                rid,
+                TxnOp::CreateSession { timeout_ms },
+                out,
+            );
             return;
         }
         if req.passwd != session_password(req.session_id) {
@@ -177,9 +117,9 @@ impl Server {
         // request the client sends through another server after this handshake is refused
         // there (ZooKeeper's follower also waits for the leader's answer). The sync point also
         // covers what the client has seen, and tells a session created too recently to be known.
-        if let Role::Learning(l) = &self.role {
+        if let Some(leader) = role.revalidates_with() {
             out.push(Effect::Send {
-                to: l.leader,
+                to: leader,
                 msg: PeerMsg::Revalidate {
                     session: req.session_id,
                 },
@@ -187,7 +127,7 @@ impl Server {
             let sync_id = self.clients.new_sync(conn);
             c.phase = ConnPhase::Revalidating { sync_id };
             self.clients.conns.insert(conn, c);
-            self.start_sync(sync_id, out);
+            self.start_sync(role, sync_id, out);
             return;
         }
         if ahead {
@@ -199,7 +139,7 @@ impl Server {
                 .push((Zxid(req.last_zxid_seen as u64), conn));
             return;
         }
-        if self.closing_here(req.session_id) {
+        if self.closing_here(role, req.session_id) {
             // Its closeSession is proposed: as ZooKeeper's touchSession, it has expired.
             out.push(Effect::ConnectReply {
                 conn,
@@ -211,7 +151,7 @@ impl Server {
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
             self.clients.conns.insert(conn, c);
-            self.attach(conn, out);
+            self.attach(role, conn, out);
             return;
         }
         // Unknown here: maybe created so recently we have not applied it. A quorum sync tells.
@@ -219,22 +159,21 @@ impl Server {
         let sync_id = self.clients.new_sync(conn);
         c.phase = ConnPhase::Revalidating { sync_id };
         self.clients.conns.insert(conn, c);
-        self.start_sync(sync_id, out);
+        self.start_sync(role, sync_id, out);
     }
 
     /// Bind `conn` to its (known, live) session and answer the handshake. A re-attach (not a
     /// new session) makes this server the session's owner at the leader, so requests still
     /// coming through another server's old connection are refused there (SessionMoved); a
     /// learner has sent REVALIDATE already (`on_connect`).
-    fn attach(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+    fn attach(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
         let reattach = !matches!(c.phase, ConnPhase::Creating { .. });
         let session = c.session;
-        let me = self.cfg.my_id;
-        if reattach && let Role::Leading(l) = &mut self.role {
-            l.sessions.set_owner(session, me);
+        if reattach {
+            role.reattached(self.cfg.my_id, session);
         }
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
@@ -250,12 +189,13 @@ impl Server {
         };
         let session = c.session;
         out.push(Effect::ConnectReply { conn, response });
-        self.touch(session);
+        self.touch(role, session);
     }
 
     /// The createSession txn we proposed for a connection is applied.
     pub(crate) fn session_created(
         &mut self,
+        role: &mut RoleMut,
         rid: u64,
         session: SessionId,
         timeout_ms: i32,
@@ -269,12 +209,13 @@ impl Server {
         };
         assert_eq!(c.phase, ConnPhase::Creating { rid, timeout_ms });
         assert_eq!(c.session, session);
-        self.attach(conn, out);
+        self.attach(role, conn, out);
     }
 
     /// Send a write to the leader (or propose it, if we lead).
     fn submit(
         &mut self,
+        role: &mut RoleMut,
         session: SessionId,
         cxid: i32,
         rid: u64,
@@ -285,35 +226,7 @@ impl Server {
             self.clients.rid_owner.contains_key(&rid),
             "write {rid} submitted without a connection waiting for it"
         );
-        let origin = Origin {
-            server: self.cfg.my_id,
-            rid,
-        };
-        let me = self.cfg.my_id;
-        let skip = self.plant(crate::plant::Plant::WriteAfterClose);
-        if let Role::Leading(l) = &mut self.role {
-            match l.sessions.prep_check(session, me, &op, skip) {
-                Ok(()) => {}
-                Err(Refusal::Moved) => return self.session_moved(rid, out),
-                Err(Refusal::Expired) => return self.session_expired(rid, out),
-            }
-        }
-        match &self.role {
-            Role::Leading(_) => self.propose(session, cxid, origin, op, out),
-            Role::Learning(l) => {
-                let leader = l.leader;
-                out.push(Effect::Send {
-                    to: leader,
-                    msg: PeerMsg::Request {
-                        rid,
-                        session,
-                        cxid,
-                        op,
-                    },
-                });
-            }
-            Role::Looking => unreachable!("a LOOKING server has no clients"),
-        }
+        role.submit(self, session, cxid, rid, op, out);
     }
 
     /// The leader refused request `rid`: its session is owned by another server now. As
@@ -332,7 +245,7 @@ impl Server {
     /// The leader refused request `rid`: its session is closing, closed or unknown there
     /// (ZooKeeper's SESSIONEXPIRED from checkSession). The request is answered with that error
     /// in its turn; a connection still creating its session is told it expired and closed.
-    pub(crate) fn session_expired(&mut self, rid: u64, out: &mut Vec<Effect>) {
+    pub(crate) fn session_expired(&mut self, role: &mut RoleMut, rid: u64, out: &mut Vec<Effect>) {
         let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
         };
@@ -354,27 +267,23 @@ impl Server {
                 p.wait = Wait::Refused(KeeperError::SessionExpired);
             }
         }
-        self.drain(conn, out);
+        self.drain(role, conn, out);
     }
 
     /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
     /// (a lone voter) answers within this call, so what waits must already be recorded.
-    fn start_sync(&mut self, id: u64, out: &mut Vec<Effect>) {
-        match &self.role {
-            Role::Leading(_) => self.leader_sync_request(self.cfg.my_id, id, out),
-            Role::Learning(l) => {
-                let leader = l.leader;
-                out.push(Effect::Send {
-                    to: leader,
-                    msg: PeerMsg::SyncRequest { id },
-                });
-            }
-            Role::Looking => unreachable!("a LOOKING server has no clients"),
-        }
+    fn start_sync(&mut self, role: &mut RoleMut, id: u64, out: &mut Vec<Effect>) {
+        role.start_sync(self, id, out);
     }
 
     /// The leader confirmed a sync: everything through `zxid` must be applied before answering.
-    pub(crate) fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+    pub(crate) fn sync_confirmed(
+        &mut self,
+        role: &mut RoleMut,
+        id: u64,
+        zxid: Zxid,
+        out: &mut Vec<Effect>,
+    ) {
         let Some(conn) = self.clients.sync_owner.remove(&id) else {
             return;
         };
@@ -383,7 +292,7 @@ impl Server {
         };
         if c.phase == (ConnPhase::Revalidating { sync_id: id }) {
             self.clients.revalidate_at.push((zxid, conn));
-            self.retry_revalidations(out);
+            self.retry_revalidations(role, out);
             return;
         }
         for p in c.queue.iter_mut() {
@@ -402,11 +311,11 @@ impl Server {
         if zxid > self.tree.last_zxid() {
             self.clients.sync_waits.push((zxid, conn));
         }
-        self.drain(conn, out);
+        self.drain(role, conn, out);
     }
 
     /// The applied zxid moved: answer syncs and re-attaches that were waiting for it.
-    pub(crate) fn after_apply(&mut self, out: &mut Vec<Effect>) {
+    pub(crate) fn after_apply(&mut self, role: &mut RoleMut, out: &mut Vec<Effect>) {
         let applied = self.tree.last_zxid();
         if self.clients.sync_waits.iter().any(|(z, _)| *z <= applied) {
             let ready: Vec<ConnId> = self
@@ -418,16 +327,16 @@ impl Server {
                 .collect();
             self.clients.sync_waits.retain(|(z, _)| *z > applied);
             for conn in ready {
-                self.drain(conn, out);
+                self.drain(role, conn, out);
             }
         }
         if !self.clients.revalidate_at.is_empty() {
-            self.retry_revalidations(out);
+            self.retry_revalidations(role, out);
         }
     }
 
     /// Re-attaches waiting for a sync point we have now applied.
-    pub(crate) fn retry_revalidations(&mut self, out: &mut Vec<Effect>) {
+    pub(crate) fn retry_revalidations(&mut self, role: &mut RoleMut, out: &mut Vec<Effect>) {
         let applied = self.tree.last_zxid();
         let ready: Vec<(Zxid, ConnId)> = self
             .clients
@@ -443,11 +352,11 @@ impl Server {
             };
             let (session, read_only) = (c.session, c.read_only);
             let stored = self.tree.sessions().get(&session).copied();
-            if let Some(stored) = stored.filter(|_| !self.closing_here(session)) {
+            if let Some(stored) = stored.filter(|_| !self.closing_here(role, session)) {
                 if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.timeout_ms = stored;
                 }
-                self.attach(conn, out);
+                self.attach(role, conn, out);
             } else {
                 out.push(Effect::ConnectReply {
                     conn,
@@ -461,23 +370,18 @@ impl Server {
 
     /// Does this server lead and hold `session` closing (closeSession proposed, not yet
     /// applied)? A learner learns of it only once applied, through its sync point.
-    fn closing_here(&self, session: SessionId) -> bool {
-        matches!(&self.role, Role::Leading(l) if l.sessions.is_closing(session))
+    fn closing_here(&self, role: &RoleMut, session: SessionId) -> bool {
+        role.is_closing(session)
     }
 
     /// Session activity: the leader resets the expiry; a learner reports it with its pings.
-    pub(crate) fn touch(&mut self, session: SessionId) {
-        match &mut self.role {
-            Role::Leading(l) => l.sessions.touch(session, self.now),
-            Role::Learning(l) => {
-                l.touched.insert(session);
-            }
-            Role::Looking => {}
-        }
+    pub(crate) fn touch(&mut self, role: &mut RoleMut, session: SessionId) {
+        role.touch(self.now, session);
     }
 
     pub(crate) fn on_request(
         &mut self,
+        role: &mut RoleMut,
         conn: ConnId,
         xid: i32,
         request: Request,
@@ -495,7 +399,7 @@ impl Server {
         }
         let session = c.session;
         let opcode = request.opcode();
-        self.touch(session);
+        self.touch(role, session);
         if let Request::Auth { scheme, auth } = request {
             self.add_auth(conn, xid, &scheme, &auth, out);
             return;
@@ -541,9 +445,9 @@ impl Server {
             result: None,
         });
         if let Some(id) = sync_id {
-            self.start_sync(id, out);
+            self.start_sync(role, id, out);
         }
-        self.drain(conn, out);
+        self.drain(role, conn, out);
     }
 
     /// addAuthInfo, as ZooKeeper's `processPacket` takes an auth packet: out of band, on
@@ -603,8 +507,10 @@ impl Server {
 
     /// A request the runtime answers without decoding it (see `Event::ClientRefused`). It takes
     /// its turn behind the connection's earlier requests, like any reply.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_refused(
         &mut self,
+        role: &mut RoleMut,
         conn: ConnId,
         xid: i32,
         opcode: OpCode,
@@ -635,8 +541,8 @@ impl Server {
         if close {
             c.closing = true;
         }
-        self.touch(session);
-        self.drain(conn, out);
+        self.touch(role, session);
+        self.drain(role, conn, out);
     }
 
     /// A write enters the connection's queue held; `drain` submits it (`release_held`) at
@@ -653,7 +559,7 @@ impl Server {
     }
 
     /// Submit the held writes that no unanswered `sync` precedes any more.
-    fn release_held(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+    fn release_held(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
         loop {
             let Some(c) = self.clients.conns.get(&conn) else {
                 return;
@@ -679,12 +585,12 @@ impl Server {
             else {
                 unreachable!("found a held write at {i}")
             };
-            self.submit(session, cxid, rid, op, out);
+            self.submit(role, session, cxid, rid, op, out);
         }
     }
 
     /// Answer everything at the front of `conn`'s queue that can be answered now.
-    pub(crate) fn drain(&mut self, conn: ConnId, out: &mut Vec<Effect>) {
+    pub(crate) fn drain(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
         loop {
             let applied = self.tree.last_zxid();
             let Some(c) = self.clients.conns.get_mut(&conn) else {
@@ -739,7 +645,7 @@ impl Server {
             );
             assert!(!matches!(front.wait, Wait::Read(_) | Wait::Refused(_)));
         }
-        self.release_held(conn, out);
+        self.release_held(role, conn, out);
         // A closing connection goes once its queue is empty (closeSession answered first).
         if let Some(c) = self.clients.conns.get(&conn)
             && c.closing
@@ -748,219 +654,6 @@ impl Server {
             out.push(Effect::Close { conn });
             self.drop_conn(conn);
         }
-    }
-
-    /// A request answered from the local tree and this server's own connection state.
-    fn read(&mut self, conn: ConnId, request: Request, auth_len: usize) -> Reply {
-        let Some(c) = self.clients.conns.get_mut(&conn) else {
-            return Err(KeeperError::ConnectionLoss);
-        };
-        match request {
-            Request::Ping => Ok(Response::Empty),
-            // As ZooKeeper's digest provider names a user: without the password hash.
-            Request::WhoAmI => Ok(Response::WhoAmI(
-                c.auth[..auth_len.min(c.auth.len())]
-                    .iter()
-                    .map(|id| {
-                        let user = match id.scheme.as_str() {
-                            "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
-                            _ => id.id.clone(),
-                        };
-                        ClientInfo {
-                            auth_scheme: id.scheme.clone(),
-                            user,
-                        }
-                    })
-                    .collect(),
-            )),
-            Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
-                paths: self.tree.ephemerals(c.session, &prefix),
-            }),
-            // ZooKeeper checks no path here: a watch on a path no znode can have never fires.
-            Request::AddWatch { path, mode } => {
-                let kind = match mode {
-                    crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
-                    crate::proto::AddWatchMode::PersistentRecursive => {
-                        WatchKind::PersistentRecursive
-                    }
-                };
-                self.watches.add(&path, conn, kind);
-                Ok(Response::Empty)
-            }
-            Request::CheckWatches { path, kind } => {
-                if self.watches.contains(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
-            }
-            Request::RemoveWatches { path, kind } => {
-                if self.watches.remove(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
-            }
-            Request::SetWatches {
-                relative_zxid,
-                data,
-                exist,
-                child,
-                persistent,
-                persistent_recursive,
-                ..
-            } => {
-                self.set_watches(
-                    conn,
-                    relative_zxid,
-                    data,
-                    exist,
-                    child,
-                    persistent,
-                    persistent_recursive,
-                );
-                Ok(Response::Empty)
-            }
-            r => {
-                let auth = c.auth[..auth_len.min(c.auth.len())].to_vec();
-                let r = zk_read_paths(r)?;
-                let mut reply = self.tree.read(&r, &auth);
-                if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =
-                    (&r, &mut reply)
-                {
-                    for (op, result) in ops.iter().zip(results.iter_mut()) {
-                        let (crate::proto::ReadOp::GetData { path }
-                        | crate::proto::ReadOp::GetChildren { path }) = op;
-                        if let Err(e) = zk_read_path(path)
-                            && matches!(result, crate::proto::ReadResult::Error(_))
-                        {
-                            *result = crate::proto::ReadResult::Error(e);
-                        }
-                    }
-                }
-                self.register_read_watch(conn, &r, &reply);
-                self.show_config_node(&r, &mut reply);
-                reply
-            }
-        }
-    }
-
-    /// `/zookeeper/config` reads as this server's membership (ZooKeeper writes it from each
-    /// server's own config at start-up, dataVersion -1) while nobody has set it.
-    fn show_config_node(&self, r: &Request, reply: &mut Reply) {
-        let text = &self.cfg.config_node;
-        if text.is_empty() {
-            return;
-        }
-        let patch = |data: &mut Vec<u8>, stat: &mut crate::proto::Stat| {
-            if data.is_empty() && stat.version == 0 {
-                *data = text.clone();
-                stat.data_length = text.len() as i32;
-                stat.version = -1;
-            }
-        };
-        match (r, reply) {
-            (Request::GetData { path, .. }, Ok(Response::GetData { data, stat }))
-                if path == crate::path::CONFIG =>
-            {
-                patch(data, stat)
-            }
-            (Request::Exists { path, .. }, Ok(Response::Stat(stat)))
-                if path == crate::path::CONFIG =>
-            {
-                patch(&mut Vec::new(), stat)
-            }
-            (Request::MultiRead(ops), Ok(Response::MultiRead(results))) => {
-                for (op, result) in ops.iter().zip(results.iter_mut()) {
-                    if let (
-                        crate::proto::ReadOp::GetData { path },
-                        crate::proto::ReadResult::GetData { data, stat },
-                    ) = (op, result)
-                        && path == crate::path::CONFIG
-                    {
-                        patch(data, stat)
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// One-shot watches from reads, registered as ZooKeeper does: exists watches even a missing
-    /// node; getData/getChildren only an existing one.
-    fn register_read_watch(&mut self, conn: ConnId, r: &Request, reply: &Reply) {
-        match r {
-            Request::Exists { path, watch: true } => {
-                if matches!(reply, Ok(_) | Err(KeeperError::NoNode)) {
-                    self.watches.add(path, conn, WatchKind::Data);
-                }
-            }
-            Request::GetData { path, watch: true } if reply.is_ok() => {
-                self.watches.add(path, conn, WatchKind::Data)
-            }
-            Request::GetChildren { path, watch: true }
-            | Request::GetChildren2 { path, watch: true }
-                if reply.is_ok() =>
-            {
-                self.watches.add(path, conn, WatchKind::Child)
-            }
-            _ => {}
-        }
-    }
-
-    /// setWatches after a reconnect: fire at once what changed since the client's zxid.
-    #[allow(clippy::too_many_arguments)]
-    fn set_watches(
-        &mut self,
-        conn: ConnId,
-        relative_zxid: i64,
-        data: Vec<String>,
-        exist: Vec<String>,
-        child: Vec<String>,
-        persistent: Vec<String>,
-        persistent_recursive: Vec<String>,
-    ) {
-        use crate::proto::{EventType, KeeperState, WatchedEvent};
-        let mut fire = Vec::new();
-        let ev = |kind, path: &str| WatchedEvent {
-            kind,
-            state: KeeperState::SyncConnected,
-            path: path.to_string(),
-        };
-        for path in data {
-            match self.tree.stat(&path) {
-                None => fire.push(ev(EventType::NodeDeleted, &path)),
-                Some(s) if s.mzxid > relative_zxid => {
-                    fire.push(ev(EventType::NodeDataChanged, &path))
-                }
-                Some(_) => self.watches.add(&path, conn, WatchKind::Data),
-            }
-        }
-        for path in exist {
-            match self.tree.stat(&path) {
-                Some(_) => fire.push(ev(EventType::NodeCreated, &path)),
-                None => self.watches.add(&path, conn, WatchKind::Data),
-            }
-        }
-        for path in child {
-            match self.tree.stat(&path) {
-                None => fire.push(ev(EventType::NodeDeleted, &path)),
-                Some(s) if s.pzxid > relative_zxid => {
-                    fire.push(ev(EventType::NodeChildrenChanged, &path))
-                }
-                Some(_) => self.watches.add(&path, conn, WatchKind::Child),
-            }
-        }
-        for path in persistent {
-            self.watches.add(&path, conn, WatchKind::Persistent);
-        }
-        for path in persistent_recursive {
-            self.watches
-                .add(&path, conn, WatchKind::PersistentRecursive);
-        }
-        self.clients
-            .deferred_watches
-            .extend(fire.into_iter().map(|e| (conn, e)));
     }
 
     /// Forget a connection (the client went away or we closed it). Its session lives on until

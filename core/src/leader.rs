@@ -2,14 +2,20 @@
 //! acceptedEpoch of a quorum), synchronisation (DIFF / TRUNC / SNAP, then NEWLEADER; established
 //! once a quorum ACKs it), broadcast (PROPOSAL / ACK / COMMIT in zxid order, INFORM to
 //! observers), heartbeats, quorum-confirmed `sync`, session expiry and the container reaper.
+//!
+//! `Leader` is a leadership's state (its phase, `LeaderPhase`, is where it is in ZAB);
+//! `Leading` is its handler, which borrows that state and the shared `ZooKeeperServer` for one
+//! event, so that only a leader can run leader code.
 
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::proto::SessionId;
-use crate::server::{Effect, Epochs, Millis, Role, Server, Status};
+use crate::role::{Next, RoleMut};
+use crate::server::{Effect, Epochs, Millis, Status};
 use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
+use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use std::collections::BTreeSet;
 
@@ -150,48 +156,124 @@ impl Leader {
     }
 }
 
-impl Server {
-    fn leader(&self) -> &Leader {
-        match &self.role {
-            Role::Leading(l) => l,
-            _ => unreachable!("not leading"),
-        }
-    }
-
-    fn leader_mut(&mut self) -> &mut Leader {
-        match &mut self.role {
-            Role::Leading(l) => l,
-            _ => unreachable!("not leading"),
-        }
-    }
-
-    pub(crate) fn become_leader(&mut self, out: &mut Vec<Effect>) {
-        assert!(self.cfg.is_voter(self.cfg.my_id), "an observer never leads");
-        assert!(
-            matches!(self.role, Role::Looking),
-            "leading from another role"
-        );
-        assert_eq!(self.state, ServerState::Looking);
-        self.role = Role::Leading(Box::new(Leader {
-            initial: (self.epochs.current_epoch, self.last_logged()),
+impl Leader {
+    /// A leadership starting discovery now, with what we have (ZooKeeper's Leader.lead).
+    pub(crate) fn new(zk: &ZooKeeperServer) -> Leader {
+        assert!(zk.cfg.is_voter(zk.cfg.my_id), "an observer never leads");
+        Leader {
+            initial: (zk.epochs.current_epoch, zk.last_logged()),
             epoch: 0,
             phase: LeaderPhase::Discovery,
-            started: self.now,
+            started: zk.now,
             learners: LearnerHandlers::default(),
             ping_round: 0,
-            last_ping: self.now,
+            last_ping: zk.now,
             sync_waiters: Vec::new(),
             sessions: SessionTracker::default(),
-            last_reap: self.now,
+            last_reap: zk.now,
             reaping: BTreeSet::new(),
-        }));
-        self.set_state(ServerState::Leading, out);
-        self.maybe_decide_epoch(out);
+        }
     }
 
-    pub(crate) fn leader_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
-        let now = self.now;
-        if let Some(h) = self.leader_mut().learners.get_mut(&from) {
+    /// A committed txn was applied: the session tracker and the reaper follow it.
+    pub(crate) fn txn_applied(&mut self, now: Millis, txn: &Txn) {
+        match &txn.op {
+            TxnOp::CreateSession { timeout_ms } => {
+                self.sessions.track(txn.session, *timeout_ms, now)
+            }
+            TxnOp::CloseSession => self.sessions.untrack(txn.session),
+            TxnOp::DeleteContainer { path } => {
+                self.reaping.remove(path);
+            }
+            TxnOp::Write { .. } => {}
+        }
+    }
+}
+
+/// The leader's handler: what a leader does with an event, borrowing exactly the leadership
+/// and the shared state. Being here is being the leader. Its entry points hand back a
+/// [`Next`]: a leadership that cannot go on ends (`shutdown`) and the dispatcher drops it.
+///
+/// Where each phase lives: discovery in `receive` (FOLLOWERINFO, ACKEPOCH) and
+/// `maybe_decide_epoch`; synchronisation in `maybe_start_sync`, `send_sync`, `persisted` and
+/// `check_established`; broadcast in `propose`, `try_commit`, `commit_and_announce`, the
+/// `sync` rounds and `tick` (pings, session expiry, the container reaper).
+pub(crate) struct Leading<'a> {
+    leader: &'a mut Leader,
+    zk: &'a mut ZooKeeperServer,
+}
+
+impl<'a> Leading<'a> {
+    pub(crate) fn new(leader: &'a mut Leader, zk: &'a mut ZooKeeperServer) -> Leading<'a> {
+        assert_eq!(
+            zk.state,
+            ServerState::Leading,
+            "a leader's handler while not leading"
+        );
+        Leading { leader, zk }
+    }
+
+    /// Has this leadership ended (LOOKING announced) while we were in it?
+    fn ended(&self) -> bool {
+        self.zk.state != ServerState::Leading
+    }
+
+    fn next(&self) -> Next {
+        Next::of(self.zk)
+    }
+
+    /// End this leadership (ZooKeeper's Leader.shutdown): learners are disconnected, then the
+    /// shared state stops serving and starts an election.
+    fn shutdown(&mut self, why: &str, out: &mut Vec<Effect>) {
+        tracing::info!(server = self.zk.cfg.my_id, why, "going LOOKING");
+        for peer in self.leader.learner_ids() {
+            out.push(Effect::DisconnectPeer { peer });
+        }
+        self.zk.stop_serving(out);
+        assert!(self.ended());
+    }
+
+    /// Discovery starts: with a quorum of one, the epoch is decided at once.
+    pub(crate) fn start(&mut self, out: &mut Vec<Effect>) -> Next {
+        assert_eq!(self.leader.phase, LeaderPhase::Discovery);
+        assert!(self.leader.learners.is_empty(), "learners before discovery");
+        self.maybe_decide_epoch(out);
+        self.next()
+    }
+
+    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) -> Next {
+        self.on_receive(from, msg, out);
+        self.next()
+    }
+
+    pub(crate) fn persisted(&mut self, out: &mut Vec<Effect>) -> Next {
+        self.on_persisted(out);
+        self.next()
+    }
+
+    pub(crate) fn tick(&mut self, out: &mut Vec<Effect>) -> Next {
+        self.on_tick(out);
+        self.next()
+    }
+
+    pub(crate) fn after_learner_change(&mut self, out: &mut Vec<Effect>) -> Next {
+        self.on_after_learner_change(out);
+        self.next()
+    }
+
+    fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        self.zk
+            .commit_to(&mut RoleMut::Leading(&mut *self.leader), to, out);
+    }
+
+    fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+        self.zk
+            .sync_confirmed(&mut RoleMut::Leading(&mut *self.leader), id, zxid, out);
+    }
+
+    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+        let now = self.zk.now;
+        if let Some(h) = self.leader.learners.get_mut(&from) {
             h.last_heard = now;
         }
         match msg {
@@ -200,18 +282,17 @@ impl Server {
                 last_zxid,
                 observer,
             } => {
-                if observer == self.cfg.is_voter(from) {
+                if observer == self.zk.cfg.is_voter(from) {
                     out.push(Effect::DisconnectPeer { peer: from });
                     return;
                 }
-                let l = self.leader();
+                let l = &*self.leader;
                 if l.phase >= LeaderPhase::EpochDecided && accepted_epoch > l.epoch {
                     // It promised a later epoch to a would-be leader that failed and will refuse
                     // ours for good (ZooKeeper's learner does too, and stays out until the
                     // leader changes). Only an election, whose epoch passes that promise, brings
                     // it back (an ensemble-fuzz livelock).
-                    self.go_looking("a learner accepted a later epoch than ours", out);
-                    return;
+                    return self.shutdown("a learner accepted a later epoch than ours", out);
                 }
                 let h = Handler {
                     observer,
@@ -224,7 +305,7 @@ impl Server {
                     last_heard: now,
                     pong_round: 0,
                 };
-                let l = self.leader_mut();
+                let l = &mut *self.leader;
                 let old = l.learners.insert(from, h);
                 debug_assert!(old.is_none_or(|o| o.phase >= HandlerPhase::Info));
                 if l.phase >= LeaderPhase::EpochDecided {
@@ -243,7 +324,7 @@ impl Server {
                 last_zxid,
                 counted,
             } => {
-                let l = self.leader();
+                let l = &*self.leader;
                 // An answer to another LEADERINFO than ours is no promise of our epoch.
                 if l.phase < LeaderPhase::EpochDecided
                     || epoch != l.epoch
@@ -255,16 +336,15 @@ impl Server {
                 // may hold a committed txn we lack). Against our state before the new epoch.
                 // An uncounted ACKEPOCH is not checked (ZooKeeper's waitForEpochAck skips -1):
                 // its currentEpoch may be our very epoch, from a would-be leader's NEWLEADER.
-                let trusts_vote = self.plant(Plant::VoteIgnoresEpoch);
+                let trusts_vote = self.zk.plant(Plant::VoteIgnoresEpoch);
                 if counted
                     && !l.established()
                     && (current_epoch, last_zxid) > l.initial
                     && !trusts_vote
                 {
-                    self.go_looking("a follower is ahead of the leader", out);
-                    return;
+                    return self.shutdown("a follower is ahead of the leader", out);
                 }
-                let l = self.leader_mut();
+                let l = &mut *self.leader;
                 let Some(h) = l.learners.get_mut(&from) else {
                     unreachable!("ACKEPOCH of {from} checked against its handler above")
                 };
@@ -278,8 +358,8 @@ impl Server {
                 }
             }
             PeerMsg::AckNewLeader { zxid } => {
-                let (epoch, established) = (self.leader().epoch, self.leader().established());
-                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                let (epoch, established) = (self.leader.epoch, self.leader.established());
+                let Some(h) = self.leader.learners.get_mut(&from) else {
                     return;
                 };
                 if h.phase != HandlerPhase::Synced || zxid != Zxid::new(epoch, 0) {
@@ -288,7 +368,7 @@ impl Server {
                 h.phase = HandlerPhase::Active;
                 h.acked = h.acked.max(h.synced_through);
                 if established {
-                    let committed = self.tree.last_zxid();
+                    let committed = self.zk.tree.last_zxid();
                     out.push(Effect::Send {
                         to: from,
                         msg: PeerMsg::UpToDate { committed },
@@ -299,7 +379,7 @@ impl Server {
                 }
             }
             PeerMsg::Ack { zxid } => {
-                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                let Some(h) = self.leader.learners.get_mut(&from) else {
                     return;
                 };
                 if h.observer || h.phase != HandlerPhase::Active {
@@ -309,12 +389,12 @@ impl Server {
                 self.try_commit(out);
             }
             PeerMsg::PingReply { round, touched } => {
-                let Some(h) = self.leader_mut().learners.get_mut(&from) else {
+                let Some(h) = self.leader.learners.get_mut(&from) else {
                     return;
                 };
                 h.pong_round = h.pong_round.max(round);
                 for s in touched {
-                    self.leader_mut().sessions.touch(s, now);
+                    self.leader.sessions.touch(s, now);
                 }
                 self.check_syncs(out);
             }
@@ -324,18 +404,14 @@ impl Server {
                 cxid,
                 op,
             } => {
-                let l = self.leader();
+                let l = &*self.leader;
                 if !l.established()
                     || l.learners.get(&from).map(|h| h.phase) != Some(HandlerPhase::Active)
                 {
                     return;
                 }
-                let skip = self.plant(Plant::WriteAfterClose);
-                match self
-                    .leader_mut()
-                    .sessions
-                    .prep_check(session, from, &op, skip)
-                {
+                let skip = self.zk.plant(Plant::WriteAfterClose);
+                match self.leader.sessions.prep_check(session, from, &op, skip) {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
                     Err(Refusal::Moved) => out.push(Effect::Send {
                         to: from,
@@ -347,11 +423,11 @@ impl Server {
                     }),
                 }
             }
-            PeerMsg::SyncRequest { id } if self.leader().learners.is_active(from) => {
-                self.leader_sync_request(from, id, out);
+            PeerMsg::SyncRequest { id } if self.leader.learners.is_active(from) => {
+                self.sync_request(from, id, out);
             }
-            PeerMsg::Revalidate { session } if self.leader().learners.is_active(from) => {
-                self.leader_mut().sessions.set_owner(session, from);
+            PeerMsg::Revalidate { session } if self.leader.learners.is_active(from) => {
+                self.leader.sessions.set_owner(session, from);
             }
             _ => {}
         }
@@ -359,33 +435,33 @@ impl Server {
 
     /// Discovery: once a quorum has told us its acceptedEpoch, pick one above them all.
     fn maybe_decide_epoch(&mut self, out: &mut Vec<Effect>) {
-        let me = self.cfg.my_id;
-        let l = self.leader();
+        let me = self.zk.cfg.my_id;
+        let l = &*self.leader;
         if l.phase >= LeaderPhase::EpochDecided {
             return;
         }
         let infos = l.learners.keys().copied().chain([me]);
-        if !self.quorum.contains_quorum(infos) {
+        if !self.zk.quorum.contains_quorum(infos) {
             return;
         }
         let max_accepted = l
             .learners
             .values()
             .map(|h| h.accepted_epoch)
-            .chain([self.epochs.accepted_epoch])
+            .chain([self.zk.epochs.accepted_epoch])
             .max()
             .unwrap_or(0);
         let epoch = max_accepted.checked_add(1).expect("epoch space exhausted");
         // ZAB: a new epoch is above every epoch a quorum has accepted, ours included.
-        assert!(epoch > self.epochs.accepted_epoch && epoch > self.epochs.current_epoch);
-        self.epochs = Epochs {
+        assert!(epoch > self.zk.epochs.accepted_epoch && epoch > self.zk.epochs.current_epoch);
+        self.zk.epochs = Epochs {
             accepted_epoch: epoch,
             accepted_from: me,
-            ..self.epochs
+            ..self.zk.epochs
         };
-        out.push(Effect::PersistEpochs(self.epochs));
-        self.election.update_peer_epoch(epoch);
-        let l = self.leader_mut();
+        out.push(Effect::PersistEpochs(self.zk.epochs));
+        self.zk.election.update_peer_epoch(epoch);
+        let l = &mut *self.leader;
         l.epoch = epoch;
         l.advance(LeaderPhase::EpochDecided);
         for peer in l.learner_ids() {
@@ -399,8 +475,8 @@ impl Server {
 
     /// Once a quorum ACKed the epoch: write currentEpoch and sync everyone who ACKed.
     fn maybe_start_sync(&mut self, out: &mut Vec<Effect>) {
-        let me = self.cfg.my_id;
-        let l = self.leader();
+        let me = self.zk.cfg.my_id;
+        let l = &*self.leader;
         if l.phase != LeaderPhase::EpochDecided {
             return;
         }
@@ -410,7 +486,7 @@ impl Server {
             .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked && h.epoch_counted)
             .map(|(id, _)| *id)
             .chain([me]);
-        if !self.quorum.contains_quorum(promised) {
+        if !self.zk.quorum.contains_quorum(promised) {
             return;
         }
         // Everyone who answered is synced, those whose answer did not count too.
@@ -420,40 +496,41 @@ impl Server {
             .filter(|(_, h)| h.phase == HandlerPhase::EpochAcked)
             .map(|(id, _)| *id)
             .collect();
-        self.leader_mut().advance(LeaderPhase::Synchronization);
+        self.leader.advance(LeaderPhase::Synchronization);
         for peer in acked {
             self.send_sync(peer, out);
         }
-        self.leader_persisted(out);
+        self.on_persisted(out);
     }
 
     /// Bring one learner to our history: DIFF, TRUNC+DIFF or SNAP, then NEWLEADER.
     fn send_sync(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
-        let Some(h) = self.leader().learners.get(&peer).cloned() else {
+        let Some(h) = self.leader.learners.get(&peer).cloned() else {
             return;
         };
         assert!(
-            self.leader().phase >= LeaderPhase::Synchronization,
+            self.leader.phase >= LeaderPhase::Synchronization,
             "sync before the epoch"
         );
         assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
-        let applied = self.tree.last_zxid();
+        let applied = self.zk.tree.last_zxid();
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
-        let upto = self.last_logged();
+        let upto = self.zk.last_logged();
         let p = h.last_zxid;
-        let after = |from: Zxid| -> Vec<Arc<Txn>> { self.log.range(from, upto) };
-        let (mode, txns) = if p >= self.log.window_base() && self.log.contains(p) && p <= upto {
+        let after = |from: Zxid| -> Vec<Arc<Txn>> { self.zk.log.range(from, upto) };
+        let (mode, txns) = if p >= self.zk.log.window_base() && self.zk.log.contains(p) && p <= upto
+        {
             (SyncMode::Diff, after(p))
-        } else if let Some(to) = self.log.trunc_point(p, upto) {
-            if self.plant(Plant::DiffInsteadOfTrunc) {
+        } else if let Some(to) = self.zk.log.trunc_point(p, upto) {
+            if self.zk.plant(Plant::DiffInsteadOfTrunc) {
                 (SyncMode::Diff, after(to))
             } else {
                 (SyncMode::Trunc { to }, after(to))
             }
         } else {
-            let snapshot = Arc::new(self.tree.to_snapshot());
+            let snapshot = Arc::new(self.zk.tree.to_snapshot());
             (
                 SyncMode::Snap {
                     zxid: applied,
@@ -462,7 +539,7 @@ impl Server {
                 after(applied),
             )
         };
-        let epoch = self.leader().epoch;
+        let epoch = self.leader.epoch;
         // What the learner gets extends the point it is cut back to, in order, up to ours.
         debug_assert!(txns.windows(2).all(|w| w[0].zxid < w[1].zxid));
         assert!(
@@ -483,59 +560,68 @@ impl Server {
                 zxid: Zxid::new(epoch, 0),
             },
         });
-        if let Some(h) = self.leader_mut().learners.get_mut(&peer) {
+        if let Some(h) = self.leader.learners.get_mut(&peer) {
             h.phase = HandlerPhase::Synced;
             h.synced_through = upto;
         }
     }
 
-    pub(crate) fn leader_persisted(&mut self, out: &mut Vec<Effect>) {
-        let l = self.leader();
-        if l.phase == LeaderPhase::Synchronization && self.log.all_durable() {
+    fn on_persisted(&mut self, out: &mut Vec<Effect>) {
+        let l = &*self.leader;
+        if l.phase == LeaderPhase::Synchronization && self.zk.log.all_durable() {
             // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
             // currentEpoch on disk over a log that lost its unsynced tail in a crash wins the
             // next election without txns a quorum committed (an ensemble-fuzz TRUNC below
             // what a follower had applied).
             assert!(
-                l.epoch > self.epochs.current_epoch,
+                l.epoch > self.zk.epochs.current_epoch,
                 "currentEpoch going back"
             );
-            self.epochs.current_epoch = l.epoch;
-            out.push(Effect::PersistEpochs(self.epochs));
-            self.leader_mut().advance(LeaderPhase::NewLeaderAcked);
+            self.zk.epochs.current_epoch = l.epoch;
+            out.push(Effect::PersistEpochs(self.zk.epochs));
+            self.leader.advance(LeaderPhase::NewLeaderAcked);
             self.check_established(out);
         }
-        if self.leader().established() {
+        if self.leader.established() {
             self.try_commit(out);
         }
     }
 
     /// A quorum (us included) ACKed NEWLEADER: our whole history is committed.
     fn check_established(&mut self, out: &mut Vec<Effect>) {
-        let me = self.cfg.my_id;
-        let l = self.leader();
+        let me = self.zk.cfg.my_id;
+        let l = &*self.leader;
         if l.phase != LeaderPhase::NewLeaderAcked {
             return;
         }
-        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
+        if !self
+            .zk
+            .quorum
+            .contains_quorum(l.learners.active().chain([me]))
+        {
             return;
         }
         let epoch = l.epoch;
-        assert_eq!(self.epochs.current_epoch, epoch);
-        self.leader_mut().advance(LeaderPhase::Broadcast);
-        tracing::info!(server = me, epoch, zxid = %self.last_logged(), "leader established");
+        assert_eq!(self.zk.epochs.current_epoch, epoch);
+        self.leader.advance(LeaderPhase::Broadcast);
+        tracing::info!(server = me, epoch, zxid = %self.zk.last_logged(), "leader established");
         out.push(Effect::StateChanged {
             state: ServerState::Leading,
             epoch,
         });
-        let everything = self.last_logged();
+        let everything = self.zk.last_logged();
         self.commit_to(everything, out);
         // Established: the whole history we led with is committed and applied.
-        assert_eq!(self.tree.last_zxid(), everything);
-        let now = self.now;
-        let sessions: Vec<(SessionId, i32)> =
-            self.tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
-        let l = self.leader_mut();
+        assert_eq!(self.zk.tree.last_zxid(), everything);
+        let now = self.zk.now;
+        let sessions: Vec<(SessionId, i32)> = self
+            .zk
+            .tree
+            .sessions()
+            .iter()
+            .map(|(s, t)| (*s, *t))
+            .collect();
+        let l = &mut *self.leader;
         for (s, t) in sessions {
             l.sessions.track(s, t, now);
         }
@@ -564,13 +650,13 @@ impl Server {
         op: TxnOp,
         out: &mut Vec<Effect>,
     ) {
-        let l = self.leader();
+        let l = &*self.leader;
         assert!(
             l.established(),
             "proposing before the leader is established"
         );
-        let last = self.last_logged();
-        if self.plant(Plant::ZxidRolloverUnguarded) && last.epoch() >= l.epoch {
+        let last = self.zk.last_logged();
+        if self.zk.plant(Plant::ZxidRolloverUnguarded) && last.epoch() >= l.epoch {
             // ZooKeeper's zxid is a long: an unguarded increment carries into the epoch bits
             let zxid = Zxid(last.0 + 1);
             return self.propose_at(zxid, session, cxid, origin, op, out);
@@ -578,12 +664,11 @@ impl Server {
         let zxid = if last.epoch() == l.epoch {
             last.next()
         } else {
-            Zxid::new(l.epoch, self.cfg.initial_zxid_counter.saturating_add(1))
+            Zxid::new(l.epoch, self.zk.cfg.initial_zxid_counter.saturating_add(1))
         };
         if zxid.counter() >= u32::MAX - 1 {
             // As ZooKeeper: a new epoch before the counter wraps.
-            self.go_looking("zxid counter exhausted", out);
-            return;
+            return self.shutdown("zxid counter exhausted", out);
         }
         self.propose_at(zxid, session, cxid, origin, op, out);
     }
@@ -599,29 +684,29 @@ impl Server {
     ) {
         let txn = Arc::new(Txn {
             zxid,
-            time: self.now as i64,
+            time: self.zk.now as i64,
             session,
             cxid,
             origin,
             op,
         });
-        self.append(vec![txn.clone()], out);
-        assert_eq!(self.last_logged(), zxid);
-        let followers: Vec<ServerId> = self.leader().learners.forwarding().collect();
+        self.zk.append(vec![txn.clone()], out);
+        assert_eq!(self.zk.last_logged(), zxid);
+        let followers: Vec<ServerId> = self.leader.learners.forwarding().collect();
         for peer in followers {
             out.push(Effect::Send {
                 to: peer,
                 msg: PeerMsg::Proposal(txn.clone()),
             });
         }
-        if self.plant(Plant::CommitBeforeQuorum) {
+        if self.zk.plant(Plant::CommitBeforeQuorum) {
             self.commit_and_announce(zxid, out);
         }
     }
 
     /// Commit the highest zxid a quorum has made durable.
     fn try_commit(&mut self, out: &mut Vec<Effect>) {
-        let l = self.leader();
+        let l = &*self.leader;
         if !l.established() {
             return;
         }
@@ -630,31 +715,34 @@ impl Server {
             .iter()
             .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
             .map(|(id, h)| (*id, h.acked))
-            .chain([(self.cfg.my_id, self.log.durable())]);
-        let Some(agreed) = self.quorum.agreed(acks) else {
+            .chain([(self.zk.cfg.my_id, self.zk.log.durable())]);
+        let Some(agreed) = self.zk.quorum.agreed(acks) else {
             return;
         };
-        let z = agreed.min(self.last_logged());
-        if z > self.tree.last_zxid() {
+        let z = agreed.min(self.zk.last_logged());
+        if z > self.zk.tree.last_zxid() {
             self.commit_and_announce(z, out);
         }
     }
 
     fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
-        let from = self.tree.last_zxid();
+        let from = self.zk.tree.last_zxid();
         assert!(
-            z > from && z <= self.last_logged(),
+            z > from && z <= self.zk.last_logged(),
             "commit {z} outside ({from}, logged]"
         );
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
-        let informs: Vec<Arc<Txn>> = if self.leader().learners.observers().next().is_some() {
-            self.log.range(from, z)
+        let informs: Vec<Arc<Txn>> = if self.leader.learners.observers().next().is_some() {
+            self.zk.log.range(from, z)
         } else {
             Vec::new()
         };
         self.commit_to(z, out);
-        assert!(self.tree.last_zxid() >= z, "committed {z} but not applied");
-        let l = self.leader();
+        assert!(
+            self.zk.tree.last_zxid() >= z,
+            "committed {z} but not applied"
+        );
+        let l = &*self.leader;
         let followers: Vec<ServerId> = l.learners.forwarding().collect();
         let observers: Vec<(ServerId, Zxid)> = l
             .learners
@@ -688,21 +776,21 @@ impl Server {
     }
 
     /// A `sync`: answer once a quorum has answered a ping round sent after it arrived.
-    pub(crate) fn leader_sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
-        let zxid = self.last_logged();
-        if self.plant(Plant::SyncWithoutQuorum) {
+    pub(crate) fn sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
+        let zxid = self.zk.last_logged();
+        if self.zk.plant(Plant::SyncWithoutQuorum) {
             // As ZooKeeper answers it (ZOOKEEPER-1675): a learner's sync once the proposals
             // outstanding now commit, a sync of the leader's own client at once, at what is
             // applied (its CommitProcessor treats that sync as a read).
-            let at = if from == self.cfg.my_id {
-                self.tree.last_zxid()
+            let at = if from == self.zk.cfg.my_id {
+                self.zk.tree.last_zxid()
             } else {
                 zxid
             };
             self.answer_sync(from, id, at, out);
             return;
         }
-        let l = self.leader_mut();
+        let l = &mut *self.leader;
         assert!(l.established(), "a sync before the leader is established");
         l.ping_round += 1;
         let round = l.ping_round;
@@ -723,8 +811,8 @@ impl Server {
     }
 
     fn check_syncs(&mut self, out: &mut Vec<Effect>) {
-        let me = self.cfg.my_id;
-        let l = self.leader();
+        let me = self.zk.cfg.my_id;
+        let l = &*self.leader;
         if l.sync_waiters.is_empty() {
             return;
         }
@@ -737,21 +825,21 @@ impl Server {
                 .filter(|(_, h)| h.phase == HandlerPhase::Active && h.pong_round >= w.round)
                 .map(|(id, _)| *id)
                 .chain([me]);
-            if self.quorum.contains_quorum(confirmed) {
+            if self.zk.quorum.contains_quorum(confirmed) {
                 ready.push(w)
             } else {
                 waiting.push(w)
             }
         }
-        self.leader_mut().sync_waiters = waiting;
+        self.leader.sync_waiters = waiting;
         for w in ready {
             self.answer_sync(w.from, w.id, w.zxid, out);
         }
     }
 
     fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
-        assert!(zxid <= self.last_logged(), "a sync point beyond our log");
-        if from == self.cfg.my_id {
+        assert!(zxid <= self.zk.last_logged(), "a sync point beyond our log");
+        if from == self.zk.cfg.my_id {
             self.sync_confirmed(id, zxid, out);
         } else {
             out.push(Effect::Send {
@@ -761,52 +849,42 @@ impl Server {
         }
     }
 
-    pub(crate) fn leader_track_session(&mut self, txn: &Txn) {
-        let now = self.now;
-        let l = self.leader_mut();
-        match &txn.op {
-            TxnOp::CreateSession { timeout_ms } => l.sessions.track(txn.session, *timeout_ms, now),
-            TxnOp::CloseSession => l.sessions.untrack(txn.session),
-            TxnOp::DeleteContainer { path } => {
-                l.reaping.remove(path);
-            }
-            TxnOp::Write { .. } => {}
-        }
-    }
-
-    pub(crate) fn leader_after_learner_change(&mut self, out: &mut Vec<Effect>) {
-        if self.leader().established() {
+    fn on_after_learner_change(&mut self, out: &mut Vec<Effect>) {
+        if self.leader.established() {
             self.try_commit(out);
             self.check_syncs(out);
         }
     }
 
-    pub(crate) fn leader_tick(&mut self, out: &mut Vec<Effect>) {
-        let now = self.now;
-        let me = self.cfg.my_id;
-        let tick = self.cfg.tick_time_ms;
-        let init = tick * self.cfg.init_limit as Millis;
-        let sync = tick * self.cfg.sync_limit as Millis;
-        let l = self.leader();
+    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        let now = self.zk.now;
+        let me = self.zk.cfg.my_id;
+        let tick = self.zk.cfg.tick_time_ms;
+        let init = tick * self.zk.cfg.init_limit as Millis;
+        let sync = tick * self.zk.cfg.sync_limit as Millis;
+        let l = &*self.leader;
         if !l.established() {
             if now.saturating_sub(l.started) > init {
-                self.go_looking("no quorum established within initLimit", out);
+                return self.shutdown("no quorum established within initLimit", out);
             }
             return;
         }
         // Learners silent past their limit are dropped, as ZooKeeper's LearnerHandler does.
         let stale = l.learners.silent(now, sync, init);
         for peer in stale {
-            self.leader_mut().learners.remove(&peer);
+            self.leader.learners.remove(&peer);
             out.push(Effect::DisconnectPeer { peer });
         }
-        let l = self.leader();
-        if !self.quorum.contains_quorum(l.learners.active().chain([me])) {
-            self.go_looking("lost the quorum for syncLimit", out);
-            return;
+        let l = &*self.leader;
+        if !self
+            .zk
+            .quorum
+            .contains_quorum(l.learners.active().chain([me]))
+        {
+            return self.shutdown("lost the quorum for syncLimit", out);
         }
         if now.saturating_sub(l.last_ping) >= tick / 2 {
-            let l = self.leader_mut();
+            let l = &mut *self.leader;
             l.last_ping = now;
             l.ping_round += 1;
             let round = l.ping_round;
@@ -819,21 +897,21 @@ impl Server {
             }
         }
         // Session expiry: a replicated closeSession, once.
-        let expired = self.leader().sessions.expired(now);
+        let expired = self.leader.sessions.expired(now);
         for s in expired {
-            self.leader_mut().sessions.start_closing(s);
+            self.leader.sessions.start_closing(s);
             tracing::debug!(session = s, "session expired");
             self.propose(s, 0, Origin::NONE, TxnOp::CloseSession, out);
-            if !matches!(self.role, Role::Leading(_)) {
+            if self.ended() {
                 return;
             }
         }
-        if now.saturating_sub(self.leader().last_reap) >= self.cfg.container_check_interval_ms {
-            self.leader_mut().last_reap = now;
-            for path in self.tree.reapable(now as i64) {
-                if self.leader_mut().reaping.insert(path.clone()) {
+        if now.saturating_sub(self.leader.last_reap) >= self.zk.cfg.container_check_interval_ms {
+            self.leader.last_reap = now;
+            for path in self.zk.tree.reapable(now as i64) {
+                if self.leader.reaping.insert(path.clone()) {
                     self.propose(0, 0, Origin::NONE, TxnOp::DeleteContainer { path }, out);
-                    if !matches!(self.role, Role::Leading(_)) {
+                    if self.ended() {
                         return;
                     }
                 }

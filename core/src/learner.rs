@@ -3,13 +3,19 @@
 //! NEWLEADER only once what it received is durable and currentEpoch is written, then serving
 //! from UPTODATE on: logging and ACKing proposals once durable, applying commits, answering
 //! pings. Silence from the leader past the limit sends it back to LOOKING.
+//!
+//! `Learner` is the learner's state (its phase, `LearnerPhase`, is where it is in ZAB);
+//! `Learning` is its handler, which borrows that state and the shared `ZooKeeperServer` for
+//! one event.
 
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::proto::SessionId;
-use crate::server::{Effect, Millis, Role, Server};
+use crate::role::{Next, RoleMut};
+use crate::server::{Effect, Millis};
 use crate::tree::{DataTree, TreeOptions};
 use crate::txn::{ServerId, Txn};
+use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -79,45 +85,69 @@ impl Learner {
     }
 }
 
-impl Server {
-    fn learner(&self) -> &Learner {
-        match &self.role {
-            Role::Learning(l) => l,
-            _ => unreachable!("not a learner"),
-        }
-    }
-
-    fn learner_mut(&mut self) -> &mut Learner {
-        match &mut self.role {
-            Role::Learning(l) => l,
-            _ => unreachable!("not a learner"),
-        }
-    }
-
-    pub(crate) fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+impl Learner {
+    /// A learner of `leader`, starting discovery now.
+    pub(crate) fn new(zk: &ZooKeeperServer, leader: ServerId) -> Learner {
         assert!(
-            matches!(self.role, Role::Looking),
-            "learning from another role"
-        );
-        assert!(
-            leader != self.cfg.my_id && self.cfg.is_voter(leader),
+            leader != zk.cfg.my_id && zk.cfg.is_voter(leader),
             "following a non-voter"
         );
-        let observer = self.cfg.is_observer();
-        self.role = Role::Learning(Box::new(Learner {
+        Learner {
             leader,
-            observer,
+            observer: zk.cfg.is_observer(),
             phase: LearnerPhase::Discovery,
             epoch: 0,
-            last_heard: self.now,
+            last_heard: zk.now,
             committed: Zxid::ZERO,
             newleader_through: Zxid::ZERO,
             last_acked: Zxid::ZERO,
             touched: BTreeSet::new(),
             unlogged: Vec::new(),
             snap_pending: None,
-        }));
-        self.set_state(
+        }
+    }
+}
+
+/// The learner's handler (ZooKeeper's Follower and Observer): what a learner does with an
+/// event, borrowing exactly its learner state and the shared state. Its entry points hand
+/// back a [`Next`]: a learner that loses its leader ends (`shutdown`) and the dispatcher
+/// drops it.
+///
+/// Where each phase lives (`LearnerPhase`): discovery in `start` and `receive` (LEADERINFO);
+/// synchronisation in `receive` (DIFF/TRUNC/SNAP, NEWLEADER) and `persisted` (the NEWLEADER
+/// ACK once durable); broadcast in `receive` (UPTODATE, PROPOSAL, COMMIT, INFORM, PING) and
+/// `persisted` (ACKs).
+pub(crate) struct Learning<'a> {
+    learner: &'a mut Learner,
+    zk: &'a mut ZooKeeperServer,
+}
+
+impl<'a> Learning<'a> {
+    pub(crate) fn new(learner: &'a mut Learner, zk: &'a mut ZooKeeperServer) -> Learning<'a> {
+        let state = if learner.observer {
+            ServerState::Observing
+        } else {
+            ServerState::Following
+        };
+        // LOOKING only before `start` announces the role.
+        assert!(
+            zk.state == state
+                || (zk.state == ServerState::Looking && learner.phase == LearnerPhase::Discovery),
+            "a learner's handler in state {:?}",
+            zk.state
+        );
+        Learning { learner, zk }
+    }
+
+    fn next(&self) -> Next {
+        Next::of(self.zk)
+    }
+
+    /// Announce the role and send FOLLOWERINFO/OBSERVERINFO (the dispatcher set the role).
+    pub(crate) fn start(&mut self, out: &mut Vec<Effect>) -> Next {
+        assert_eq!(self.learner.phase, LearnerPhase::Discovery);
+        let observer = self.learner.observer;
+        self.zk.set_state(
             if observer {
                 ServerState::Observing
             } else {
@@ -126,22 +156,66 @@ impl Server {
             out,
         );
         let msg = PeerMsg::LearnerInfo {
-            accepted_epoch: self.epochs.accepted_epoch,
-            last_zxid: self.last_logged(),
+            accepted_epoch: self.zk.epochs.accepted_epoch,
+            last_zxid: self.zk.last_logged(),
             observer,
         };
-        out.push(Effect::Send { to: leader, msg });
+        out.push(Effect::Send {
+            to: self.learner.leader,
+            msg,
+        });
+        self.next()
     }
 
-    pub(crate) fn learner_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
-        if from != self.learner().leader {
+    /// Leave the leader: ZooKeeper's Learner shutdown, then the shared state stops serving.
+    pub(crate) fn shutdown(&mut self, why: &str, out: &mut Vec<Effect>) -> Next {
+        self.end(why, out);
+        self.next()
+    }
+
+    fn end(&mut self, why: &str, out: &mut Vec<Effect>) {
+        tracing::info!(server = self.zk.cfg.my_id, why, "going LOOKING");
+        if self.zk.plant(Plant::Zk4712SyncThreadSurvives) {
+            // the in-memory state is fast-forwarded from the log as it is now, while
+            // the sync thread goes on writing what it still had queued
+            let logged = self.zk.log.durable().max(self.zk.tree.last_zxid());
+            self.zk.log.drop_after(logged);
+        }
+        out.push(Effect::DisconnectPeer {
+            peer: self.learner.leader,
+        });
+        self.zk.stop_serving(out);
+    }
+
+    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) -> Next {
+        self.on_receive(from, msg, out);
+        self.next()
+    }
+
+    pub(crate) fn persisted(&mut self, out: &mut Vec<Effect>) -> Next {
+        self.on_persisted(out);
+        self.next()
+    }
+
+    pub(crate) fn tick(&mut self, out: &mut Vec<Effect>) -> Next {
+        self.on_tick(out);
+        self.next()
+    }
+
+    fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+        self.zk
+            .commit_to(&mut RoleMut::Learning(&mut *self.learner), to, out);
+    }
+
+    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+        if from != self.learner.leader {
             return; // only our leader speaks to us on the quorum channel
         }
-        self.learner_mut().last_heard = self.now;
-        let phase = self.learner().phase;
+        self.learner.last_heard = self.zk.now;
+        let phase = self.learner.phase;
         match msg {
             PeerMsg::LeaderInfo { new_epoch } if phase == LearnerPhase::Discovery => {
-                let e = self.epochs;
+                let e = self.zk.epochs;
                 // Never promise one epoch to two leaders: that is what keeps epochs unique (a
                 // server counts towards one leader's epoch quorum at most, so at most one leader
                 // of an epoch ever syncs anyone). The epoch we already accepted from another
@@ -154,24 +228,23 @@ impl Server {
                 } else if new_epoch == e.accepted_epoch {
                     e.accepted_from == from
                 } else {
-                    self.go_looking("leader proposed an epoch below the one we accepted", out);
-                    return;
+                    return self.end("leader proposed an epoch below the one we accepted", out);
                 };
                 if counted && new_epoch > e.accepted_epoch {
-                    self.epochs.accepted_epoch = new_epoch;
-                    self.epochs.accepted_from = from;
-                    self.election.update_peer_epoch(new_epoch);
-                    out.push(Effect::PersistEpochs(self.epochs));
+                    self.zk.epochs.accepted_epoch = new_epoch;
+                    self.zk.epochs.accepted_from = from;
+                    self.zk.election.update_peer_epoch(new_epoch);
+                    out.push(Effect::PersistEpochs(self.zk.epochs));
                 }
                 let ack = PeerMsg::AckEpoch {
                     epoch: new_epoch,
-                    current_epoch: self.epochs.current_epoch,
-                    last_zxid: self.last_logged(),
+                    current_epoch: self.zk.epochs.current_epoch,
+                    last_zxid: self.zk.last_logged(),
                     counted,
                 };
                 out.push(Effect::Send { to: from, msg: ack });
-                assert!(self.epochs.accepted_epoch >= new_epoch);
-                let l = self.learner_mut();
+                assert!(self.zk.epochs.accepted_epoch >= new_epoch);
+                let l = &mut *self.learner;
                 l.epoch = new_epoch;
                 l.phase = LearnerPhase::EpochAcked;
             }
@@ -182,19 +255,19 @@ impl Server {
             } if phase == LearnerPhase::EpochAcked => {
                 match mode {
                     SyncMode::Diff => {}
-                    SyncMode::Trunc { to } => self.truncate(to, out),
+                    SyncMode::Trunc { to } => self.zk.truncate(to, out),
                     SyncMode::Snap { zxid, snapshot } => {
                         let opts = TreeOptions {
-                            extended_types: self.cfg.extended_types,
-                            plant: self.cfg.plant,
+                            extended_types: self.zk.cfg.extended_types,
+                            plant: self.zk.cfg.plant,
                         };
                         match DataTree::from_snapshot(&snapshot, opts) {
                             Ok(tree) if tree.last_zxid() == zxid => {
-                                self.tree = tree;
-                                self.log.reset_to_snapshot(zxid);
-                                assert_eq!(self.last_logged(), zxid);
-                                if self.plant(Plant::Zk3642SnapNotPersisted) {
-                                    self.learner_mut().snap_pending = Some((zxid, snapshot));
+                                self.zk.tree = tree;
+                                self.zk.log.reset_to_snapshot(zxid);
+                                assert_eq!(self.zk.last_logged(), zxid);
+                                if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
+                                    self.learner.snap_pending = Some((zxid, snapshot));
                                 } else {
                                     out.push(Effect::Snapshot {
                                         zxid,
@@ -205,90 +278,89 @@ impl Server {
                                 }
                             }
                             _ => {
-                                self.go_looking("the leader's snapshot is unreadable", out);
-                                return;
+                                return self.end("the leader's snapshot is unreadable", out);
                             }
                         }
                     }
                 }
                 // With the DIFF-instead-of-TRUNC plant our log can hold txns the leader lacks;
                 // keep only what extends it, as a buggy learner would.
-                let last = self.last_logged();
+                let last = self.zk.last_logged();
                 let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
                 self.sync_append(txns, out);
-                assert!(self.tree.last_zxid() <= self.last_logged());
-                let l = self.learner_mut();
+                assert!(self.zk.tree.last_zxid() <= self.zk.last_logged());
+                let l = &mut *self.learner;
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
             }
             // A LEADERINFO or NEWLEADER of another epoch than the one we are syncing to is the
             // leader's answer to an older handshake of ours, carried over a reconnect (sim seed
             // 10127): start again from an election rather than mix two handshakes.
-            PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner().epoch => {
-                self.go_looking("LEADERINFO of another epoch mid-handshake", out);
+            PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner.epoch => {
+                self.end("LEADERINFO of another epoch mid-handshake", out);
             }
             PeerMsg::NewLeader { zxid }
-                if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner().epoch =>
+                if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner.epoch =>
             {
-                self.go_looking("NEWLEADER of another epoch", out);
+                self.end("NEWLEADER of another epoch", out);
             }
             PeerMsg::NewLeader { .. } if phase == LearnerPhase::Syncing => {
-                if let Some((zxid, data)) = self.learner_mut().snap_pending.take() {
+                if let Some((zxid, data)) = self.learner.snap_pending.take() {
                     out.push(Effect::Snapshot {
                         zxid,
                         parts: 0,
                         data,
                         reset_log: true,
                     });
-                    let txns = std::mem::take(&mut self.learner_mut().unlogged);
+                    let txns = std::mem::take(&mut self.learner.unlogged);
                     if !txns.is_empty() {
                         out.push(Effect::Append { txns });
                     }
                 }
-                let through = if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
-                    || self.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
+                let through = if self.zk.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
+                    || self.zk.plant(Plant::Zk4646AckNewLeaderBeforeFsync)
                 {
-                    self.log.durable()
-                } else if self.plant(Plant::Zk4785AckNewLeaderBeforeTail) {
-                    self.learner().committed.min(self.last_logged())
+                    self.zk.log.durable()
+                } else if self.zk.plant(Plant::Zk4785AckNewLeaderBeforeTail) {
+                    self.learner.committed.min(self.zk.last_logged())
                 } else {
-                    self.last_logged()
+                    self.zk.last_logged()
                 };
-                if self.plant(Plant::Zk4643EpochBeforeHistory) {
-                    self.epochs.current_epoch = self.learner().epoch;
-                    out.push(Effect::PersistEpochs(self.epochs));
+                if self.zk.plant(Plant::Zk4643EpochBeforeHistory) {
+                    self.zk.epochs.current_epoch = self.learner.epoch;
+                    out.push(Effect::PersistEpochs(self.zk.epochs));
                 }
-                let l = self.learner_mut();
+                let l = &mut *self.learner;
                 l.newleader_through = through;
                 l.phase = LearnerPhase::NewLeaderPending;
-                self.learner_persisted(out);
+                self.on_persisted(out);
             }
             PeerMsg::UpToDate { committed } if phase == LearnerPhase::AwaitUpToDate => {
-                let unlogged = std::mem::take(&mut self.learner_mut().unlogged);
+                let unlogged = std::mem::take(&mut self.learner.unlogged);
                 if !unlogged.is_empty() {
                     out.push(Effect::Append { txns: unlogged });
                 }
-                let l = self.learner_mut();
+                let l = &mut *self.learner;
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Serving;
                 let c = l.committed;
-                tracing::info!(server = self.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
+                tracing::info!(server = self.zk.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
                 self.commit_to(c, out);
                 // Serving: what the leader committed and we logged is applied.
-                assert!(self.tree.last_zxid() >= c.min(self.last_logged()));
+                assert!(self.zk.tree.last_zxid() >= c.min(self.zk.last_logged()));
             }
             PeerMsg::Proposal(txn)
-                if phase >= LearnerPhase::NewLeaderPending && !self.learner().observer =>
+                if phase >= LearnerPhase::NewLeaderPending && !self.learner.observer =>
             {
                 let zxid = txn.zxid;
                 if phase < LearnerPhase::Serving {
                     self.sync_append(vec![txn], out);
                 } else {
-                    self.append(vec![txn], out);
+                    self.zk.append(vec![txn], out);
                 }
-                assert_eq!(self.last_logged(), zxid);
-                if self.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
-                    self.learner_mut().last_acked = zxid;
+                assert_eq!(self.zk.last_logged(), zxid);
+                if self.zk.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
+                    self.learner.last_acked = zxid;
                     out.push(Effect::Send {
                         to: from,
                         msg: PeerMsg::Ack { zxid },
@@ -296,31 +368,31 @@ impl Server {
                 }
             }
             PeerMsg::Commit { zxid } if phase >= LearnerPhase::NewLeaderPending => {
-                let l = self.learner_mut();
+                let l = &mut *self.learner;
                 l.committed = l.committed.max(zxid);
                 if phase == LearnerPhase::Serving {
                     self.commit_to(zxid, out);
                 }
             }
             PeerMsg::Inform(txn)
-                if phase >= LearnerPhase::NewLeaderPending && self.learner().observer =>
+                if phase >= LearnerPhase::NewLeaderPending && self.learner.observer =>
             {
                 assert!(
-                    txn.zxid > self.last_logged(),
+                    txn.zxid > self.zk.last_logged(),
                     "INFORM {} not after {}",
                     txn.zxid,
-                    self.last_logged()
+                    self.zk.last_logged()
                 );
                 let zxid = txn.zxid;
-                self.append(vec![txn], out);
-                let l = self.learner_mut();
+                self.zk.append(vec![txn], out);
+                let l = &mut *self.learner;
                 l.committed = l.committed.max(zxid);
                 if phase == LearnerPhase::Serving {
                     self.commit_to(zxid, out);
                 }
             }
             PeerMsg::Ping { round } if phase >= LearnerPhase::EpochAcked => {
-                let touched: Vec<SessionId> = std::mem::take(&mut self.learner_mut().touched)
+                let touched: Vec<SessionId> = std::mem::take(&mut self.learner.touched)
                     .into_iter()
                     .collect();
                 out.push(Effect::Send {
@@ -329,13 +401,17 @@ impl Server {
                 });
             }
             PeerMsg::SyncReply { id, zxid } if phase == LearnerPhase::Serving => {
-                self.sync_confirmed(id, zxid, out);
+                self.zk
+                    .sync_confirmed(&mut RoleMut::Learning(&mut *self.learner), id, zxid, out);
             }
-            PeerMsg::SessionMoved { rid } => self.session_moved(rid, out),
-            PeerMsg::SessionExpired { rid } => self.session_expired(rid, out),
+            PeerMsg::SessionMoved { rid } => self.zk.session_moved(rid, out),
+            PeerMsg::SessionExpired { rid } => {
+                self.zk
+                    .session_expired(&mut RoleMut::Learning(&mut *self.learner), rid, out)
+            }
             other => {
                 tracing::debug!(
-                    server = self.cfg.my_id,
+                    server = self.zk.cfg.my_id,
                     msg = other.name(),
                     ?phase,
                     "ignored from leader"
@@ -346,54 +422,55 @@ impl Server {
 
     /// Log what the sync brings (and proposals before UPTODATE).
     fn sync_append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
-        if self.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
-            || self.learner().snap_pending.is_some()
+        if self.zk.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
+            || self.learner.snap_pending.is_some()
         {
             // into memory now, into the log at UPTODATE (3911) or after the snapshot (3642)
             let mut held = Vec::new();
-            self.append(txns, &mut held);
+            self.zk.append(txns, &mut held);
             for e in held {
                 if let Effect::Append { txns } = e {
-                    self.learner_mut().unlogged.extend(txns);
+                    self.learner.unlogged.extend(txns);
                 }
             }
         } else {
-            self.append(txns, out);
+            self.zk.append(txns, out);
         }
     }
 
-    pub(crate) fn learner_persisted(&mut self, out: &mut Vec<Effect>) {
-        let l = self.learner();
-        if l.phase == LearnerPhase::NewLeaderPending && self.log.durable() >= l.newleader_through {
+    fn on_persisted(&mut self, out: &mut Vec<Effect>) {
+        let l = &mut *self.learner;
+        if l.phase == LearnerPhase::NewLeaderPending && self.zk.log.durable() >= l.newleader_through
+        {
             // What we were sent is durable: now currentEpoch, then the ACK.
             let epoch = l.epoch;
             let leader = l.leader;
             assert!(
-                epoch >= self.epochs.current_epoch,
+                epoch >= self.zk.epochs.current_epoch,
                 "currentEpoch going back"
             );
-            assert!(l.newleader_through <= self.last_logged());
-            self.epochs.current_epoch = epoch;
-            out.push(Effect::PersistEpochs(self.epochs));
+            assert!(l.newleader_through <= self.zk.last_logged());
+            self.zk.epochs.current_epoch = epoch;
+            out.push(Effect::PersistEpochs(self.zk.epochs));
             out.push(Effect::Send {
                 to: leader,
                 msg: PeerMsg::AckNewLeader {
                     zxid: Zxid::new(epoch, 0),
                 },
             });
-            self.learner_mut().phase = LearnerPhase::AwaitUpToDate;
+            self.learner.phase = LearnerPhase::AwaitUpToDate;
         }
-        let l = self.learner();
+        let l = &mut *self.learner;
         if l.phase >= LearnerPhase::AwaitUpToDate
             && !l.observer
-            && self.log.durable() > l.last_acked
+            && self.zk.log.durable() > l.last_acked
         {
-            let (leader, zxid) = (l.leader, self.log.durable());
+            let (leader, zxid) = (l.leader, self.zk.log.durable());
             assert!(
-                zxid <= self.last_logged(),
+                zxid <= self.zk.last_logged(),
                 "ACK of {zxid} beyond what we logged"
             );
-            self.learner_mut().last_acked = zxid;
+            self.learner.last_acked = zxid;
             out.push(Effect::Send {
                 to: leader,
                 msg: PeerMsg::Ack { zxid },
@@ -401,15 +478,15 @@ impl Server {
         }
     }
 
-    pub(crate) fn learner_tick(&mut self, out: &mut Vec<Effect>) {
-        let l = self.learner();
+    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        let l = &mut *self.learner;
         let limit = if l.serving() {
-            self.cfg.sync_limit
+            self.zk.cfg.sync_limit
         } else {
-            self.cfg.init_limit
+            self.zk.cfg.init_limit
         };
-        if self.now.saturating_sub(l.last_heard) > self.cfg.tick_time_ms * limit as Millis {
-            self.go_looking("the leader went silent", out);
+        if self.zk.now.saturating_sub(l.last_heard) > self.zk.cfg.tick_time_ms * limit as Millis {
+            self.end("the leader went silent", out);
         }
     }
 }

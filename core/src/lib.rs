@@ -19,6 +19,8 @@ pub mod path;
 pub mod peer;
 pub mod plant;
 pub mod quorum;
+mod read_request;
+mod role;
 pub mod server;
 mod session_tracker;
 mod snapshot_scheduler;
@@ -26,6 +28,7 @@ pub mod tree;
 pub mod txn;
 pub mod watch;
 mod zab_log;
+mod zookeeper_server;
 pub mod zxid;
 
 // The client wire protocol is its own crate (ensemble-proto). Re-exported so that the core's

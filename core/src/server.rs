@@ -5,17 +5,20 @@ use crate::config::Config;
 pub use crate::effect::Effect;
 use crate::effect::Ready;
 use crate::election::{Election, Outcome};
-use crate::peer::{Notification, Vote};
+use crate::leader::{Leader, Leading};
+use crate::learner::{Learner, Learning};
+use crate::peer::Notification;
 use crate::peer::{PeerMsg, ServerState};
-use crate::plant::{self, Plant};
 use crate::proto::{ConnectRequest, OpCode, Reply, Request, SessionId};
 use crate::quorum::QuorumVerifier;
+use crate::role::{Next, Role};
 use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
 use crate::tree::DataTree;
 use crate::tree::TreeOptions;
 use crate::txn::{ServerId, Txn};
 use crate::watch::WatchManager;
 use crate::zab_log::ZabLog;
+use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -125,33 +128,13 @@ pub struct Status {
     pub pending_proposals: usize,
 }
 
-/// What a server is doing in the protocol right now.
-pub(crate) enum Role {
-    Looking,
-    Leading(Box<crate::leader::Leader>),
-    /// Following or observing.
-    Learning(Box<crate::learner::Learner>),
-}
-
-/// One ensemble member.
+/// One ensemble member (ZooKeeper's QuorumPeer): the state every role shares and the role.
+/// This file is the dispatcher: each event goes to the election, the leader's handler
+/// (`Leading`, leader.rs), the learner's (`Learning`, learner.rs) or the client pipeline
+/// (cnxn.rs), and a role a handler ended is dropped here.
 pub struct Server {
-    pub(crate) cfg: Config,
-    pub(crate) now: Millis,
-    pub(crate) epochs: Epochs,
-    pub(crate) tree: DataTree,
-    pub(crate) watches: WatchManager,
-    /// Recent committed txns (for DIFF), every logged one not yet applied, the durable point.
-    pub(crate) log: ZabLog,
-    pub(crate) state: ServerState,
-    pub(crate) election: Election,
-    /// Every quorum question goes here.
-    pub(crate) quorum: QuorumVerifier,
+    pub(crate) zk: ZooKeeperServer,
     pub(crate) role: Role,
-    /// Client connections, their queues and what they wait for.
-    pub(crate) clients: ClientPipeline,
-    /// FOLLOWERINFOs that arrived while we were still LOOKING.
-    pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
-    pub(crate) snapshots: SnapshotScheduler,
 }
 
 impl Server {
@@ -195,7 +178,7 @@ impl Server {
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
         let next_session = ((((now as i64) << 24) as u64 >> 8) | (config.my_id << 56)) as i64;
-        let mut server = Server {
+        let mut zk = ZooKeeperServer {
             now,
             epochs: recovered.epochs,
             tree,
@@ -204,15 +187,17 @@ impl Server {
             state: ServerState::Looking,
             election: Election::new(),
             quorum: QuorumVerifier::majority(&config),
-            role: Role::Looking,
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
             snapshots: SnapshotScheduler::new(&config),
             cfg: config,
         };
-        let vote = server.my_vote();
-        server.election.start(&server.cfg, vote, now);
-        Ok(server)
+        let vote = zk.my_vote();
+        zk.election.start(&zk.cfg, vote, now);
+        Ok(Server {
+            zk,
+            role: Role::Looking,
+        })
     }
 
     /// Feed one event at time `now`; its output is added to `ready`, durable writes ahead of
@@ -229,7 +214,7 @@ impl Server {
     /// of [`crate::effect`] gives them. Crate-internal: every driver steps a server with
     /// [`Server::handle_ready`], so that it can only carry the output out through `Ready`.
     pub(crate) fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
-        self.now = self.now.max(now);
+        self.zk.now = self.zk.now.max(now);
         match event {
             Event::Tick => self.on_tick(out),
             Event::Peer { from, msg } => self.on_peer(from, msg, out),
@@ -255,31 +240,31 @@ impl Server {
 
     /// How often the runtime must deliver `Event::Tick` (ms).
     pub fn tick_interval(&self) -> Millis {
-        (self.cfg.tick_time_ms / 4).clamp(1, 50)
+        (self.zk.cfg.tick_time_ms / 4).clamp(1, 50)
     }
 
     pub fn config(&self) -> &Config {
-        &self.cfg
+        &self.zk.cfg
     }
     pub fn id(&self) -> ServerId {
-        self.cfg.my_id
+        self.zk.cfg.my_id
     }
     pub fn state(&self) -> ServerState {
-        self.state
+        self.zk.state
     }
     /// The applied (committed) state.
     pub fn tree(&self) -> &DataTree {
-        &self.tree
+        &self.zk.tree
     }
     pub fn epochs(&self) -> Epochs {
-        self.epochs
+        self.zk.epochs
     }
     pub fn last_logged(&self) -> Zxid {
-        self.log.last_logged()
+        self.zk.log.last_logged()
     }
     /// The logged txns still held in memory (recent committed ones and the unapplied tail).
     pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
-        self.log.iter().map(|t| &**t)
+        self.zk.log.iter().map(|t| &**t)
     }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
@@ -298,40 +283,41 @@ impl Server {
     }
     /// The session a connection is bound to, with its negotiated timeout.
     pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
-        self.clients
+        self.zk
+            .clients
             .conns
             .get(&conn)
             .filter(|c| c.phase == ConnPhase::Connected)
             .map(|c| (c.session, c.timeout_ms))
     }
     pub fn watches(&self) -> &WatchManager {
-        &self.watches
+        &self.zk.watches
     }
 
     pub fn status(&self) -> Status {
         let mut st = Status {
-            state: Some(self.state),
-            standalone: self.cfg.is_standalone(),
+            state: Some(self.zk.state),
+            standalone: self.zk.cfg.is_standalone(),
             leader: None,
-            current_epoch: self.epochs.current_epoch,
-            accepted_epoch: self.epochs.accepted_epoch,
-            election_epoch: self.election.logical_clock,
-            last_applied: self.tree.last_zxid(),
-            last_logged: self.last_logged(),
-            node_count: self.tree.node_count(),
-            approximate_data_size: self.tree.approximate_data_size(),
-            ephemerals_count: self.tree.ephemerals_count(),
-            sessions: self.tree.sessions().len(),
-            connections: self.clients.conns.len(),
-            watch_count: self.watches.watch_count(),
-            watched_paths: self.watches.path_count(),
-            outstanding_requests: self.clients.conns.values().map(|c| c.queue.len()).sum(),
+            current_epoch: self.zk.epochs.current_epoch,
+            accepted_epoch: self.zk.epochs.accepted_epoch,
+            election_epoch: self.zk.election.logical_clock,
+            last_applied: self.zk.tree.last_zxid(),
+            last_logged: self.zk.last_logged(),
+            node_count: self.zk.tree.node_count(),
+            approximate_data_size: self.zk.tree.approximate_data_size(),
+            ephemerals_count: self.zk.tree.ephemerals_count(),
+            sessions: self.zk.tree.sessions().len(),
+            connections: self.zk.clients.conns.len(),
+            watch_count: self.zk.watches.watch_count(),
+            watched_paths: self.zk.watches.path_count(),
+            outstanding_requests: self.zk.clients.conns.values().map(|c| c.queue.len()).sum(),
             ..Status::default()
         };
         match &self.role {
             Role::Leading(l) => {
-                st.leader = Some(self.cfg.my_id);
-                l.fill_status(&self.cfg, &mut st);
+                st.leader = Some(self.zk.cfg.my_id);
+                l.fill_status(&self.zk.cfg, &mut st);
             }
             Role::Learning(l) => st.leader = Some(l.leader),
             Role::Looking => {}
@@ -339,106 +325,48 @@ impl Server {
         st
     }
 
-    pub(crate) fn my_vote(&self) -> Vote {
-        Vote {
-            leader: self.cfg.my_id,
-            zxid: self.last_logged(),
-            peer_epoch: self.epochs.current_epoch,
+    // ---------------------------------------------------------------- dispatch
+
+    /// Apply what a role handler decided: a role it ended is dropped (it has announced
+    /// LOOKING and started the election already).
+    fn settle(&mut self, next: Next) {
+        if next == Next::Looking {
+            assert_eq!(
+                self.zk.state,
+                ServerState::Looking,
+                "a role ended unannounced"
+            );
+            self.role = Role::Looking;
         }
-    }
-
-    pub(crate) fn plant(&self, p: Plant) -> bool {
-        plant::active(self.cfg.plant, p)
-    }
-
-    // ---------------------------------------------------------------- roles
-
-    pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
-        // The role changes first; the state announced follows it.
         assert_eq!(
             matches!(self.role, Role::Looking),
-            state == ServerState::Looking,
-            "state {state:?} announced for another role"
+            self.zk.state == ServerState::Looking,
+            "state {:?} announced for another role",
+            self.zk.state
         );
-        if self.state != state {
-            self.state = state;
-            out.push(Effect::StateChanged {
-                state,
-                epoch: self.epochs.current_epoch,
-            });
-        }
-    }
-
-    /// Leave whatever role we had and start a new election round. Clients are disconnected,
-    /// as ZooKeeper does when a server stops serving.
-    pub(crate) fn go_looking(&mut self, why: &str, out: &mut Vec<Effect>) {
-        tracing::info!(server = self.cfg.my_id, why, "going LOOKING");
-        match std::mem::replace(&mut self.role, Role::Looking) {
-            Role::Leading(l) => {
-                for peer in l.learner_ids() {
-                    out.push(Effect::DisconnectPeer { peer });
-                }
-            }
-            Role::Learning(l) => {
-                if self.plant(Plant::Zk4712SyncThreadSurvives) {
-                    // the in-memory state is fast-forwarded from the log as it is now, while
-                    // the sync thread goes on writing what it still had queued
-                    let logged = self.log.durable().max(self.tree.last_zxid());
-                    self.log.drop_after(logged);
-                }
-                out.push(Effect::DisconnectPeer { peer: l.leader })
-            }
-            Role::Looking => {}
-        }
-        if self.plant(Plant::Zk2845RetainedDbBehindLog) {
-            // the retained in-memory database holds what was applied; the log holds more
-            let applied = self.tree.last_zxid();
-            self.log.drop_after(applied);
-            self.log.forget_durable_after(applied);
-        }
-        self.close_all_clients(out);
-        self.set_state(ServerState::Looking, out);
-        let vote = self.my_vote();
-        let round = self.election.logical_clock;
-        self.election.start(&self.cfg, vote, self.now);
-        assert!(
-            self.election.logical_clock > round,
-            "a new election in an old round"
-        );
-        assert!(self.clients.conns.is_empty());
-    }
-
-    pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
-        let n = self.election.notification(self.state);
-        let me = self.cfg.my_id;
-        let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
-        for peer in to {
-            out.push(Effect::Send {
-                to: peer,
-                msg: PeerMsg::Notification(n),
-            });
-        }
     }
 
     fn on_tick(&mut self, out: &mut Vec<Effect>) {
         // An idle server still finishes its snapshot, a bounded slice per tick.
-        self.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
-        match self.role {
+        self.zk.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
+        let next = match &mut self.role {
             Role::Looking => {
-                let outcome = self.election.tick(&self.cfg, self.now);
+                let outcome = self.zk.election.tick(&self.zk.cfg, self.zk.now);
                 self.election_outcome(outcome, out);
+                return;
             }
-            Role::Leading(_) => self.leader_tick(out),
-            Role::Learning(_) => self.learner_tick(out),
-        }
+            Role::Leading(l) => Leading::new(l, &mut self.zk).tick(out),
+            Role::Learning(l) => Learning::new(l, &mut self.zk).tick(out),
+        };
+        self.settle(next);
     }
 
     fn election_outcome(&mut self, outcome: Outcome, out: &mut Vec<Effect>) {
         match outcome {
             Outcome::Continue => {}
-            Outcome::Broadcast => self.broadcast_notification(out),
+            Outcome::Broadcast => self.zk.broadcast_notification(out),
             Outcome::Answer(peer) => {
-                let n = self.election.notification(self.state);
+                let n = self.zk.election.notification(self.zk.state);
                 out.push(Effect::Send {
                     to: peer,
                     msg: PeerMsg::Notification(n),
@@ -448,15 +376,13 @@ impl Server {
                 vote,
                 election_epoch,
             } => {
-                self.election.logical_clock = election_epoch;
-                self.election.proposal = vote;
-                let early = std::mem::take(&mut self.early_learners);
-                if vote.leader == self.cfg.my_id && self.cfg.is_voter(self.cfg.my_id) {
-                    self.become_leader(out);
-                    for (from, msg) in early {
-                        self.leader_receive(from, msg, out);
-                    }
-                } else if vote.leader != self.cfg.my_id {
+                self.zk.election.logical_clock = election_epoch;
+                self.zk.election.proposal = vote;
+                let early = std::mem::take(&mut self.zk.early_learners);
+                let me = self.zk.cfg.my_id;
+                if vote.leader == me && self.zk.cfg.is_voter(me) {
+                    self.become_leader(early, out);
+                } else if vote.leader != me {
                     for peer in early.into_keys().filter(|p| *p != vote.leader) {
                         out.push(Effect::DisconnectPeer { peer });
                     }
@@ -466,46 +392,86 @@ impl Server {
                 // cannot lead (an observer).
                 assert!(
                     !matches!(self.role, Role::Looking)
-                        || (vote.leader == self.cfg.my_id && !self.cfg.is_voter(vote.leader))
-                        || self.state == ServerState::Looking
+                        || (vote.leader == me && !self.zk.cfg.is_voter(vote.leader))
+                        || self.zk.state == ServerState::Looking
                 );
             }
         }
     }
 
+    /// We won the election: lead, and take the FOLLOWERINFOs that came early.
+    fn become_leader(&mut self, early: BTreeMap<ServerId, PeerMsg>, out: &mut Vec<Effect>) {
+        assert!(
+            matches!(self.role, Role::Looking),
+            "leading from another role"
+        );
+        assert_eq!(self.zk.state, ServerState::Looking);
+        let mut leader = Box::new(Leader::new(&self.zk));
+        self.zk.set_state(ServerState::Leading, out);
+        let mut leading = Leading::new(&mut leader, &mut self.zk);
+        let mut next = leading.start(out);
+        for (from, msg) in early {
+            if next == Next::Looking {
+                break; // the leadership ended while taking them: the rest wait for the next
+            }
+            next = leading.receive(from, msg, out);
+        }
+        self.role = Role::Leading(leader);
+        self.settle(next);
+    }
+
+    /// Another server won: follow (or observe) it.
+    fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+        assert!(
+            matches!(self.role, Role::Looking),
+            "learning from another role"
+        );
+        let mut learner = Box::new(Learner::new(&self.zk, leader));
+        let next = Learning::new(&mut learner, &mut self.zk).start(out);
+        self.role = Role::Learning(learner);
+        self.settle(next);
+    }
+
     fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
-        if !self.cfg.members.contains_key(&from) || from == self.cfg.my_id {
+        if !self.zk.cfg.members.contains_key(&from) || from == self.zk.cfg.my_id {
             return; // not one of ours: never trusted
         }
         if let PeerMsg::Notification(n) = msg {
             self.on_notification(from, n, out);
             return;
         }
-        match self.role {
-            Role::Leading(_) => self.leader_receive(from, msg, out),
-            Role::Learning(_) => self.learner_receive(from, msg, out),
-            Role::Looking => match msg {
-                // A learner that decided a moment before we did: keep its FOLLOWERINFO for
-                // when we lead (ZooKeeper's learners retry their connection meanwhile).
-                PeerMsg::LearnerInfo { .. } => {
-                    self.early_learners.insert(from, msg);
+        let next = match &mut self.role {
+            Role::Leading(l) => Leading::new(l, &mut self.zk).receive(from, msg, out),
+            Role::Learning(l) => Learning::new(l, &mut self.zk).receive(from, msg, out),
+            Role::Looking => {
+                match msg {
+                    // A learner that decided a moment before we did: keep its FOLLOWERINFO
+                    // for when we lead (ZooKeeper's learners retry their connection meanwhile).
+                    PeerMsg::LearnerInfo { .. } => {
+                        self.zk.early_learners.insert(from, msg);
+                    }
+                    // A learner of a leadership we no longer hold: make it notice at once.
+                    PeerMsg::Request { .. } | PeerMsg::Ack { .. } | PeerMsg::SyncRequest { .. } => {
+                        out.push(Effect::DisconnectPeer { peer: from });
+                    }
+                    _ => {}
                 }
-                // A learner of a leadership we no longer hold: make it notice at once.
-                PeerMsg::Request { .. } | PeerMsg::Ack { .. } | PeerMsg::SyncRequest { .. } => {
-                    out.push(Effect::DisconnectPeer { peer: from });
-                }
-                _ => {}
-            },
-        }
+                Next::Stay
+            }
+        };
+        self.settle(next);
     }
 
     fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Vec<Effect>) {
-        if self.state == ServerState::Looking {
-            let outcome = self.election.receive(&self.cfg, from, &n, self.now);
+        if self.zk.state == ServerState::Looking {
+            let outcome = self
+                .zk
+                .election
+                .receive(&self.zk.cfg, from, &n, self.zk.now);
             self.election_outcome(outcome, out);
         } else if n.state == ServerState::Looking {
             // Out of the election: tell the looking server who leads.
-            let mine = self.election.notification(self.state);
+            let mine = self.zk.election.notification(self.zk.state);
             out.push(Effect::Send {
                 to: from,
                 msg: PeerMsg::Notification(mine),
@@ -514,53 +480,106 @@ impl Server {
     }
 
     fn on_peer_disconnected(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
-        match &mut self.role {
-            Role::Leading(l) => l.remove_learner(peer),
-            Role::Learning(l) if l.leader == peer => {
-                self.go_looking("lost the leader's connection", out)
+        let next = match &mut self.role {
+            Role::Leading(l) => {
+                l.remove_learner(peer);
+                assert!(
+                    !l.learners.contains_key(&peer),
+                    "a disconnected learner kept"
+                );
+                Leading::new(l, &mut self.zk).after_learner_change(out)
             }
-            _ => {}
-        }
-        if let Role::Leading(l) = &self.role {
-            assert!(
-                !l.learners.contains_key(&peer),
-                "a disconnected learner kept"
-            );
-            self.leader_after_learner_change(out);
-        }
+            Role::Learning(l) if l.leader == peer => {
+                Learning::new(l, &mut self.zk).shutdown("lost the leader's connection", out)
+            }
+            _ => Next::Stay,
+        };
+        self.settle(next);
     }
 
     fn on_persisted(&mut self, through: Zxid, out: &mut Vec<Effect>) {
-        if !self.log.persisted(through) {
+        if !self.zk.log.persisted(through) {
             return;
         }
-        match self.role {
-            Role::Leading(_) => self.leader_persisted(out),
-            Role::Learning(_) => self.learner_persisted(out),
-            Role::Looking => {}
-        }
+        let next = match &mut self.role {
+            Role::Leading(l) => Leading::new(l, &mut self.zk).persisted(out),
+            Role::Learning(l) => Learning::new(l, &mut self.zk).persisted(out),
+            Role::Looking => Next::Stay,
+        };
+        self.settle(next);
+    }
+
+    fn on_connect(
+        &mut self,
+        conn: ConnId,
+        addr: String,
+        req: ConnectRequest,
+        out: &mut Vec<Effect>,
+    ) {
+        self.zk
+            .on_connect(&mut self.role.as_mut(), conn, addr, req, out);
+        self.settle(Next::of(&self.zk));
+    }
+
+    fn on_request(&mut self, conn: ConnId, xid: i32, request: Request, out: &mut Vec<Effect>) {
+        self.zk
+            .on_request(&mut self.role.as_mut(), conn, xid, request, out);
+        self.settle(Next::of(&self.zk));
+    }
+
+    fn on_refused(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: OpCode,
+        reply: Reply,
+        close: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        self.zk.on_refused(
+            &mut self.role.as_mut(),
+            conn,
+            xid,
+            opcode,
+            reply,
+            close,
+            out,
+        );
+        self.settle(Next::of(&self.zk));
+    }
+
+    fn drop_conn(&mut self, conn: ConnId) {
+        self.zk.drop_conn(conn);
     }
 
     // ---------------------------------------------------------------- invariants
 
     /// What holds between any two events; the simulator turns a violation into a failing seed.
     fn check_invariants(&self) {
-        self.log.check_invariants(self.tree.last_zxid());
+        self.zk.log.check_invariants(self.zk.tree.last_zxid());
         match &self.role {
             Role::Looking => {
-                assert_eq!(self.state, ServerState::Looking, "role and state disagree");
+                assert_eq!(
+                    self.zk.state,
+                    ServerState::Looking,
+                    "role and state disagree"
+                );
                 assert!(
-                    self.clients.conns.is_empty(),
+                    self.zk.clients.conns.is_empty(),
                     "a LOOKING server keeps no clients"
                 );
-                self.election.check_invariants(&self.cfg);
+                self.zk.election.check_invariants(&self.zk.cfg);
             }
             Role::Leading(l) => {
-                assert_eq!(self.state, ServerState::Leading, "role and state disagree");
-                assert!(self.cfg.is_voter(self.cfg.my_id), "an observer leads");
-                l.check_invariants(self.cfg.my_id, &self.epochs);
+                assert_eq!(
+                    self.zk.state,
+                    ServerState::Leading,
+                    "role and state disagree"
+                );
+                assert!(self.zk.cfg.is_voter(self.zk.cfg.my_id), "an observer leads");
+                l.check_invariants(self.zk.cfg.my_id, &self.zk.epochs);
                 assert!(
-                    l.established() || self.clients.conns.is_empty(),
+                    l.established() || self.zk.clients.conns.is_empty(),
                     "clients before the leader is established"
                 );
             }
@@ -570,20 +589,20 @@ impl Server {
                 } else {
                     ServerState::Following
                 };
-                assert_eq!(self.state, state, "role and state disagree");
-                assert_eq!(l.observer, self.cfg.is_observer());
-                assert_ne!(l.leader, self.cfg.my_id, "a learner of itself");
+                assert_eq!(self.zk.state, state, "role and state disagree");
+                assert_eq!(l.observer, self.zk.cfg.is_observer());
+                assert_ne!(l.leader, self.zk.cfg.my_id, "a learner of itself");
                 assert!(
-                    l.serving() || self.clients.conns.is_empty(),
+                    l.serving() || self.zk.clients.conns.is_empty(),
                     "clients before the learner is up to date"
                 );
-                l.check_invariants(&self.epochs);
+                l.check_invariants(&self.zk.epochs);
             }
         }
         assert!(
-            self.early_learners.is_empty() || matches!(self.role, Role::Looking),
+            self.zk.early_learners.is_empty() || matches!(self.role, Role::Looking),
             "FOLLOWERINFOs kept past the election"
         );
-        self.clients.check_invariants();
+        self.zk.clients.check_invariants();
     }
 }

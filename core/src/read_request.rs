@@ -1,0 +1,292 @@
+//! Reads (ZooKeeper's FinalRequestProcessor for requests that change nothing): answered from
+//! the local tree and this server's own connection state when they reach the front of their
+//! connection's queue, registering the watches they ask for; setWatches after a reconnect.
+
+use crate::proto::{ClientInfo, KeeperError, Reply, Request, Response};
+use crate::server::ConnId;
+use crate::watch::WatchKind;
+use crate::zookeeper_server::ZooKeeperServer;
+
+/// A read's path as ZooKeeper's read ops take it: they check nothing but a NUL (BadArguments);
+/// any other path that is not a valid znode path names no znode (NoNode), and "" names the
+/// root (ZooKeeper's DataTree keeps the root under "" as well as "/"). The tree itself, like
+/// the Java client, refuses such paths as BadArguments.
+fn zk_read_path(path: &str) -> Result<&str, KeeperError> {
+    if path.contains('\0') {
+        return Err(KeeperError::BadArguments);
+    }
+    if path.is_empty() {
+        return Ok(crate::path::ROOT);
+    }
+    crate::path::validate(path).map_err(|_| KeeperError::NoNode)?;
+    Ok(path)
+}
+
+/// `request` with its paths taken as `zk_read_path` takes them (a multiRead's bad paths are
+/// answered per op, after the tree has read it).
+fn zk_read_paths(request: Request) -> Result<Request, KeeperError> {
+    let fix = |path: String| -> Result<String, KeeperError> {
+        zk_read_path(&path).map(|p| {
+            if p == path {
+                path.clone()
+            } else {
+                p.to_string()
+            }
+        })
+    };
+    Ok(match request {
+        Request::Exists { path, watch } => Request::Exists {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetData { path, watch } => Request::GetData {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetChildren { path, watch } => Request::GetChildren {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetChildren2 { path, watch } => Request::GetChildren2 {
+            path: fix(path)?,
+            watch,
+        },
+        Request::GetAcl { path } => Request::GetAcl { path: fix(path)? },
+        Request::GetAllChildrenNumber { path } => {
+            Request::GetAllChildrenNumber { path: fix(path)? }
+        }
+        Request::MultiRead(ops) => Request::MultiRead(
+            ops.into_iter()
+                .map(|op| match op {
+                    crate::proto::ReadOp::GetData { path } if path.is_empty() => {
+                        crate::proto::ReadOp::GetData {
+                            path: crate::path::ROOT.into(),
+                        }
+                    }
+                    crate::proto::ReadOp::GetChildren { path } if path.is_empty() => {
+                        crate::proto::ReadOp::GetChildren {
+                            path: crate::path::ROOT.into(),
+                        }
+                    }
+                    op => op,
+                })
+                .collect(),
+        ),
+        r => r,
+    })
+}
+
+impl ZooKeeperServer {
+    /// A request answered from the local tree and this server's own connection state.
+    pub(crate) fn read(&mut self, conn: ConnId, request: Request, auth_len: usize) -> Reply {
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
+            return Err(KeeperError::ConnectionLoss);
+        };
+        match request {
+            Request::Ping => Ok(Response::Empty),
+            // As ZooKeeper's digest provider names a user: without the password hash.
+            Request::WhoAmI => Ok(Response::WhoAmI(
+                c.auth[..auth_len.min(c.auth.len())]
+                    .iter()
+                    .map(|id| {
+                        let user = match id.scheme.as_str() {
+                            "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                            _ => id.id.clone(),
+                        };
+                        ClientInfo {
+                            auth_scheme: id.scheme.clone(),
+                            user,
+                        }
+                    })
+                    .collect(),
+            )),
+            Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
+                paths: self.tree.ephemerals(c.session, &prefix),
+            }),
+            // ZooKeeper checks no path here: a watch on a path no znode can have never fires.
+            Request::AddWatch { path, mode } => {
+                let kind = match mode {
+                    crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
+                    crate::proto::AddWatchMode::PersistentRecursive => {
+                        WatchKind::PersistentRecursive
+                    }
+                };
+                self.watches.add(&path, conn, kind);
+                Ok(Response::Empty)
+            }
+            Request::CheckWatches { path, kind } => {
+                if self.watches.contains(&path, conn, kind) {
+                    Ok(Response::Empty)
+                } else {
+                    Err(KeeperError::NoWatcher)
+                }
+            }
+            Request::RemoveWatches { path, kind } => {
+                if self.watches.remove(&path, conn, kind) {
+                    Ok(Response::Empty)
+                } else {
+                    Err(KeeperError::NoWatcher)
+                }
+            }
+            Request::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+                ..
+            } => {
+                self.set_watches(
+                    conn,
+                    relative_zxid,
+                    data,
+                    exist,
+                    child,
+                    persistent,
+                    persistent_recursive,
+                );
+                Ok(Response::Empty)
+            }
+            r => {
+                let auth = c.auth[..auth_len.min(c.auth.len())].to_vec();
+                let r = zk_read_paths(r)?;
+                let mut reply = self.tree.read(&r, &auth);
+                if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =
+                    (&r, &mut reply)
+                {
+                    for (op, result) in ops.iter().zip(results.iter_mut()) {
+                        let (crate::proto::ReadOp::GetData { path }
+                        | crate::proto::ReadOp::GetChildren { path }) = op;
+                        if let Err(e) = zk_read_path(path)
+                            && matches!(result, crate::proto::ReadResult::Error(_))
+                        {
+                            *result = crate::proto::ReadResult::Error(e);
+                        }
+                    }
+                }
+                self.register_read_watch(conn, &r, &reply);
+                self.show_config_node(&r, &mut reply);
+                reply
+            }
+        }
+    }
+
+    /// `/zookeeper/config` reads as this server's membership (ZooKeeper writes it from each
+    /// server's own config at start-up, dataVersion -1) while nobody has set it.
+    fn show_config_node(&self, r: &Request, reply: &mut Reply) {
+        let text = &self.cfg.config_node;
+        if text.is_empty() {
+            return;
+        }
+        let patch = |data: &mut Vec<u8>, stat: &mut crate::proto::Stat| {
+            if data.is_empty() && stat.version == 0 {
+                *data = text.clone();
+                stat.data_length = text.len() as i32;
+                stat.version = -1;
+            }
+        };
+        match (r, reply) {
+            (Request::GetData { path, .. }, Ok(Response::GetData { data, stat }))
+                if path == crate::path::CONFIG =>
+            {
+                patch(data, stat)
+            }
+            (Request::Exists { path, .. }, Ok(Response::Stat(stat)))
+                if path == crate::path::CONFIG =>
+            {
+                patch(&mut Vec::new(), stat)
+            }
+            (Request::MultiRead(ops), Ok(Response::MultiRead(results))) => {
+                for (op, result) in ops.iter().zip(results.iter_mut()) {
+                    if let (
+                        crate::proto::ReadOp::GetData { path },
+                        crate::proto::ReadResult::GetData { data, stat },
+                    ) = (op, result)
+                        && path == crate::path::CONFIG
+                    {
+                        patch(data, stat)
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One-shot watches from reads, registered as ZooKeeper does: exists watches even a missing
+    /// node; getData/getChildren only an existing one.
+    fn register_read_watch(&mut self, conn: ConnId, r: &Request, reply: &Reply) {
+        match r {
+            Request::Exists { path, watch: true } => {
+                if matches!(reply, Ok(_) | Err(KeeperError::NoNode)) {
+                    self.watches.add(path, conn, WatchKind::Data);
+                }
+            }
+            Request::GetData { path, watch: true } if reply.is_ok() => {
+                self.watches.add(path, conn, WatchKind::Data)
+            }
+            Request::GetChildren { path, watch: true }
+            | Request::GetChildren2 { path, watch: true }
+                if reply.is_ok() =>
+            {
+                self.watches.add(path, conn, WatchKind::Child)
+            }
+            _ => {}
+        }
+    }
+
+    /// setWatches after a reconnect: fire at once what changed since the client's zxid.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &mut self,
+        conn: ConnId,
+        relative_zxid: i64,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+        persistent: Vec<String>,
+        persistent_recursive: Vec<String>,
+    ) {
+        use crate::proto::{EventType, KeeperState, WatchedEvent};
+        let mut fire = Vec::new();
+        let ev = |kind, path: &str| WatchedEvent {
+            kind,
+            state: KeeperState::SyncConnected,
+            path: path.to_string(),
+        };
+        for path in data {
+            match self.tree.stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some(s) if s.mzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeDataChanged, &path))
+                }
+                Some(_) => self.watches.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in exist {
+            match self.tree.stat(&path) {
+                Some(_) => fire.push(ev(EventType::NodeCreated, &path)),
+                None => self.watches.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in child {
+            match self.tree.stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some(s) if s.pzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeChildrenChanged, &path))
+                }
+                Some(_) => self.watches.add(&path, conn, WatchKind::Child),
+            }
+        }
+        for path in persistent {
+            self.watches.add(&path, conn, WatchKind::Persistent);
+        }
+        for path in persistent_recursive {
+            self.watches
+                .add(&path, conn, WatchKind::PersistentRecursive);
+        }
+        self.clients
+            .deferred_watches
+            .extend(fire.into_iter().map(|e| (conn, e)));
+    }
+}

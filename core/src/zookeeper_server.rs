@@ -1,0 +1,107 @@
+//! The state every role shares (ZooKeeper's ZooKeeperServer with its ZKDatabase): the
+//! configuration and clock, the persisted epochs, the data tree and watches, the ZAB log, the
+//! client pipeline, the snapshot scheduler and the election's bookkeeping. A role handler
+//! (`Leading`, `Learning`) borrows it next to its own role's state; what ends a role
+//! (`stop_serving`) is here, since it touches only this.
+
+use crate::client_pipeline::ClientPipeline;
+use crate::config::Config;
+use crate::effect::Effect;
+use crate::election::Election;
+use crate::peer::{PeerMsg, ServerState, Vote};
+use crate::plant::{self, Plant};
+use crate::quorum::QuorumVerifier;
+use crate::server::{Epochs, Millis};
+use crate::snapshot_scheduler::SnapshotScheduler;
+use crate::tree::DataTree;
+use crate::txn::ServerId;
+use crate::watch::WatchManager;
+use crate::zab_log::ZabLog;
+use crate::zxid::Zxid;
+use std::collections::BTreeMap;
+
+pub(crate) struct ZooKeeperServer {
+    pub(crate) cfg: Config,
+    pub(crate) now: Millis,
+    pub(crate) epochs: Epochs,
+    pub(crate) tree: DataTree,
+    pub(crate) watches: WatchManager,
+    /// Recent committed txns (for DIFF), every logged one not yet applied, the durable point.
+    pub(crate) log: ZabLog,
+    /// The state announced (`Effect::StateChanged`); it follows the role, and LOOKING is
+    /// announced by the handler that ends its role, before the dispatcher drops it.
+    pub(crate) state: ServerState,
+    pub(crate) election: Election,
+    /// Every quorum question goes here.
+    pub(crate) quorum: QuorumVerifier,
+    /// Client connections, their queues and what they wait for.
+    pub(crate) clients: ClientPipeline,
+    /// FOLLOWERINFOs that arrived while we were still LOOKING.
+    pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
+    pub(crate) snapshots: SnapshotScheduler,
+}
+
+impl ZooKeeperServer {
+    pub(crate) fn last_logged(&self) -> Zxid {
+        self.log.last_logged()
+    }
+
+    pub(crate) fn my_vote(&self) -> Vote {
+        Vote {
+            leader: self.cfg.my_id,
+            zxid: self.last_logged(),
+            peer_epoch: self.epochs.current_epoch,
+        }
+    }
+
+    pub(crate) fn plant(&self, p: Plant) -> bool {
+        plant::active(self.cfg.plant, p)
+    }
+
+    /// Announce `state` (the dispatcher has set the role it follows).
+    pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
+        if self.state != state {
+            self.state = state;
+            out.push(Effect::StateChanged {
+                state,
+                epoch: self.epochs.current_epoch,
+            });
+        }
+    }
+
+    /// The shared half of leaving a role (the role's handler disconnected its peers first):
+    /// clients are disconnected, as ZooKeeper does when a server stops serving, LOOKING is
+    /// announced and a new election round starts. The dispatcher then drops the role.
+    pub(crate) fn stop_serving(&mut self, out: &mut Vec<Effect>) {
+        assert_ne!(self.state, ServerState::Looking, "stopped twice");
+        if self.plant(Plant::Zk2845RetainedDbBehindLog) {
+            // the retained in-memory database holds what was applied; the log holds more
+            let applied = self.tree.last_zxid();
+            self.log.drop_after(applied);
+            self.log.forget_durable_after(applied);
+        }
+        self.close_all_clients(out);
+        self.set_state(ServerState::Looking, out);
+        let vote = self.my_vote();
+        let round = self.election.logical_clock;
+        self.election.start(&self.cfg, vote, self.now);
+        assert!(
+            self.election.logical_clock > round,
+            "a new election in an old round"
+        );
+        assert!(self.clients.conns.is_empty());
+        assert_eq!(self.state, ServerState::Looking);
+    }
+
+    pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
+        let n = self.election.notification(self.state);
+        let me = self.cfg.my_id;
+        let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
+        for peer in to {
+            out.push(Effect::Send {
+                to: peer,
+                msg: PeerMsg::Notification(n),
+            });
+        }
+    }
+}
