@@ -4,8 +4,8 @@
 //! IPv4 with an optional `/bits` mask). A connection whose ids include `super` passes every
 //! check, as in ZooKeeper.
 
-use crate::proto::{Acl, Id, KeeperError};
 use base64::Engine;
+use ensemble_proto::proto::{Acl, Id, KeeperError};
 use sha1::{Digest, Sha1};
 
 pub const WORLD: &str = "world";
@@ -239,7 +239,7 @@ fn java_split_count(s: &str, sep: char) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::perms;
+    use ensemble_proto::proto::perms;
 
     fn acl(perms: i32, scheme: &str, id: &str) -> Acl {
         Acl {

@@ -90,9 +90,9 @@ impl ZooKeeperServer {
                 let fired = events.split_off(start);
                 let conns = &self.clients.conns;
                 events.extend(fired.into_iter().filter(|(conn, _)| {
-                    conns
-                        .get(conn)
-                        .is_some_and(|c| crate::acl::check(acl, crate::proto::perms::READ, &c.auth))
+                    conns.get(conn).is_some_and(|c| {
+                        crate::acl::check(acl, ensemble_proto::proto::perms::READ, &c.auth)
+                    })
                 }));
             }
         }

@@ -4,10 +4,10 @@
 //! syncs waiting to have applied through a zxid, and the events setWatches fires. The logic
 //! that moves requests along is in `cnxn.rs`.
 
-use crate::proto::{Id, OpCode, Reply, Request, SessionId, WatchedEvent};
 use crate::server::ConnId;
 use crate::txn::TxnOp;
 use crate::zxid::Zxid;
+use ensemble_proto::proto::{Id, OpCode, Reply, Request, SessionId, WatchedEvent};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Where a connection is in its life.
@@ -35,7 +35,7 @@ pub(crate) enum Wait {
     Write { rid: u64 },
     /// A write the leader refused (nothing was proposed): answered with this error in its
     /// turn, at the zxid applied then (so replies' zxids never go back).
-    Refused(crate::proto::KeeperError),
+    Refused(ensemble_proto::proto::KeeperError),
     /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
     /// earlier `sync` of its connection is still unanswered.
     Held {

@@ -9,14 +9,14 @@ use crate::acl;
 use crate::client_pipeline::{Conn, ConnPhase, Pending, Wait};
 use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
-use crate::proto::{
-    ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response, SessionId,
-};
 use crate::role::RoleMut;
 use crate::server::{ConnId, Effect};
 use crate::txn::TxnOp;
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
+use ensemble_proto::proto::{
+    ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response, SessionId,
+};
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
 

@@ -38,10 +38,10 @@
 //! [`Server::handle_ready`]: crate::Server::handle_ready
 
 use crate::peer::{PeerMsg, ServerState};
-use crate::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use crate::server::{ConnId, Epochs};
 use crate::txn::{ServerId, Txn};
 use crate::zxid::Zxid;
+use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use std::sync::Arc;
 
 /// What the core's handlers produce, in the order they decide it. Runtimes consume it as a

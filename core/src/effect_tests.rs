@@ -4,9 +4,9 @@
 use super::*;
 use crate::config::{Config, LearnerType};
 use crate::peer::{Notification, Vote};
-use crate::proto::Response;
 use crate::server::{Event, Recovered, Server};
 use crate::txn::{Origin, TxnOp};
+use ensemble_proto::proto::Response;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;

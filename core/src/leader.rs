@@ -10,13 +10,13 @@
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
-use crate::proto::SessionId;
 use crate::role::{Next, RoleMut};
 use crate::server::{Effect, Epochs, Millis, Status};
 use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
+use ensemble_proto::proto::SessionId;
 use std::collections::BTreeSet;
 
 pub(crate) use crate::session_tracker::Refusal;

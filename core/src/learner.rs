@@ -10,13 +10,13 @@
 
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
-use crate::proto::SessionId;
 use crate::role::{Next, RoleMut};
 use crate::server::{Effect, Millis};
 use crate::tree::{DataTree, TreeOptions};
 use crate::txn::{ServerId, Txn};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
+use ensemble_proto::proto::SessionId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

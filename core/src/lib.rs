@@ -31,11 +31,6 @@ mod zab_log;
 mod zookeeper_server;
 pub mod zxid;
 
-// The client wire protocol is its own crate (ensemble-proto). Re-exported so that the core's
-// `crate::proto::..` and `crate::jute::..` paths keep compiling while other work moves them to
-// `ensemble_proto` directly; to be dropped once nothing uses them.
-pub use ensemble_proto::{jute, proto};
-
 pub use config::{Config, LearnerType};
 pub use effect::{Action, ActionSink, Batch, DurableStore, Ready, Write};
 pub use peer::{PeerMsg, ServerState};

@@ -4,7 +4,7 @@
 //! ZooKeeper works on Java strings (UTF-16); a Rust `char` above U+FFFF is a surrogate pair
 //! there, and surrogates are refused, so such a char is refused here too.
 
-use crate::proto::KeeperError;
+use ensemble_proto::proto::KeeperError;
 
 /// The root znode.
 pub const ROOT: &str = "/";

@@ -5,9 +5,9 @@
 //! delivery in order until the connection breaks; after a break, the receiver's core is told
 //! (`Event::PeerDisconnected`) before anything sent on a later connection arrives.
 
-use crate::proto::SessionId;
 use crate::txn::{ServerId, Txn};
 use crate::zxid::Zxid;
+use ensemble_proto::proto::SessionId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -267,7 +267,7 @@ mod tests {
             data: Vec<u8>,
             version: i32,
         }
-        let req = crate::proto::Request::SetData {
+        let req = ensemble_proto::proto::Request::SetData {
             path: "/a".into(),
             data: vec![9; 100],
             version: -1,

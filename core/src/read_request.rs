@@ -2,10 +2,10 @@
 //! the local tree and this server's own connection state when they reach the front of their
 //! connection's queue, registering the watches they ask for; setWatches after a reconnect.
 
-use crate::proto::{ClientInfo, KeeperError, Reply, Request, Response};
 use crate::server::ConnId;
 use crate::watch::WatchKind;
 use crate::zookeeper_server::ZooKeeperServer;
+use ensemble_proto::proto::{ClientInfo, KeeperError, Reply, Request, Response};
 
 /// A read's path as ZooKeeper's read ops take it: they check nothing but a NUL (BadArguments);
 /// any other path that is not a valid znode path names no znode (NoNode), and "" names the
@@ -58,13 +58,13 @@ fn zk_read_paths(request: Request) -> Result<Request, KeeperError> {
         Request::MultiRead(ops) => Request::MultiRead(
             ops.into_iter()
                 .map(|op| match op {
-                    crate::proto::ReadOp::GetData { path } if path.is_empty() => {
-                        crate::proto::ReadOp::GetData {
+                    ensemble_proto::proto::ReadOp::GetData { path } if path.is_empty() => {
+                        ensemble_proto::proto::ReadOp::GetData {
                             path: crate::path::ROOT.into(),
                         }
                     }
-                    crate::proto::ReadOp::GetChildren { path } if path.is_empty() => {
-                        crate::proto::ReadOp::GetChildren {
+                    ensemble_proto::proto::ReadOp::GetChildren { path } if path.is_empty() => {
+                        ensemble_proto::proto::ReadOp::GetChildren {
                             path: crate::path::ROOT.into(),
                         }
                     }
@@ -106,8 +106,8 @@ impl ZooKeeperServer {
             // ZooKeeper checks no path here: a watch on a path no znode can have never fires.
             Request::AddWatch { path, mode } => {
                 let kind = match mode {
-                    crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
-                    crate::proto::AddWatchMode::PersistentRecursive => {
+                    ensemble_proto::proto::AddWatchMode::Persistent => WatchKind::Persistent,
+                    ensemble_proto::proto::AddWatchMode::PersistentRecursive => {
                         WatchKind::PersistentRecursive
                     }
                 };
@@ -156,12 +156,12 @@ impl ZooKeeperServer {
                     (&r, &mut reply)
                 {
                     for (op, result) in ops.iter().zip(results.iter_mut()) {
-                        let (crate::proto::ReadOp::GetData { path }
-                        | crate::proto::ReadOp::GetChildren { path }) = op;
+                        let (ensemble_proto::proto::ReadOp::GetData { path }
+                        | ensemble_proto::proto::ReadOp::GetChildren { path }) = op;
                         if let Err(e) = zk_read_path(path)
-                            && matches!(result, crate::proto::ReadResult::Error(_))
+                            && matches!(result, ensemble_proto::proto::ReadResult::Error(_))
                         {
-                            *result = crate::proto::ReadResult::Error(e);
+                            *result = ensemble_proto::proto::ReadResult::Error(e);
                         }
                     }
                 }
@@ -179,7 +179,7 @@ impl ZooKeeperServer {
         if text.is_empty() {
             return;
         }
-        let patch = |data: &mut Vec<u8>, stat: &mut crate::proto::Stat| {
+        let patch = |data: &mut Vec<u8>, stat: &mut ensemble_proto::proto::Stat| {
             if data.is_empty() && stat.version == 0 {
                 *data = text.clone();
                 stat.data_length = text.len() as i32;
@@ -200,8 +200,8 @@ impl ZooKeeperServer {
             (Request::MultiRead(ops), Ok(Response::MultiRead(results))) => {
                 for (op, result) in ops.iter().zip(results.iter_mut()) {
                     if let (
-                        crate::proto::ReadOp::GetData { path },
-                        crate::proto::ReadResult::GetData { data, stat },
+                        ensemble_proto::proto::ReadOp::GetData { path },
+                        ensemble_proto::proto::ReadResult::GetData { data, stat },
                     ) = (op, result)
                         && path == crate::path::CONFIG
                     {
@@ -247,7 +247,7 @@ impl ZooKeeperServer {
         persistent: Vec<String>,
         persistent_recursive: Vec<String>,
     ) {
-        use crate::proto::{EventType, KeeperState, WatchedEvent};
+        use ensemble_proto::proto::{EventType, KeeperState, WatchedEvent};
         let mut fire = Vec::new();
         let ev = |kind, path: &str| WatchedEvent {
             kind,

@@ -11,10 +11,10 @@ use crate::effect::Effect;
 use crate::leader::{Leader, Leading, Refusal};
 use crate::learner::Learner;
 use crate::peer::{PeerMsg, ServerState};
-use crate::proto::SessionId;
 use crate::server::Millis;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
+use ensemble_proto::proto::SessionId;
 
 /// What a server is doing in the protocol right now.
 pub(crate) enum Role {

@@ -3,9 +3,9 @@
 //! session's requests come through (its owner). Only an established leader has one; learners
 //! report activity with their pings.
 
-use crate::proto::SessionId;
 use crate::server::Millis;
 use crate::txn::{ServerId, TxnOp};
+use ensemble_proto::proto::SessionId;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why the leader will not propose a client's request.
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn owners_and_closing_sessions_refuse_writes() {
         let w = TxnOp::Write {
-            request: crate::proto::Request::Ping,
+            request: ensemble_proto::proto::Request::Ping,
             auth: Vec::new(),
         };
         let mut t = SessionTracker::default();

@@ -3,8 +3,8 @@
 //! server that applies the same txn sequence computes the same results and the same tree.
 //! Snapshots are taken at a zxid (never fuzzy), so txns need not be idempotent.
 
-use crate::proto::{Id, Request, SessionId};
 use crate::zxid::Zxid;
+use ensemble_proto::proto::{Id, Request, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// A server's `myid`.

@@ -14,9 +14,9 @@
 //! by connection id, so nothing depends on hash order.
 
 use crate::plant::{self, Plant};
-use crate::proto::{EventType, KeeperState, WatchedEvent, WatcherType};
 use crate::server::ConnId;
 use crate::tree::Trigger;
+use ensemble_proto::proto::{EventType, KeeperState, WatchedEvent, WatcherType};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Is a watch event withheld from a connection whose ids may not READ its znode (ZooKeeper

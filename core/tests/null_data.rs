@@ -2,13 +2,13 @@
 //! keeps it: a create or setData sent with null data reads back null, through the wire codec,
 //! the tree, a failed multi's rollback, a delete and a snapshot.
 
+use ensemble_core::tree::{DataTree, TreeOptions};
+use ensemble_core::txn::{Origin, Txn, TxnOp};
+use ensemble_core::zxid::Zxid;
 use ensemble_proto::jute;
 use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, MultiOp, OpCode, OpResult, ReadOp, ReadResult, Request, Response,
 };
-use ensemble_core::tree::{DataTree, TreeOptions};
-use ensemble_core::txn::{Origin, Txn, TxnOp};
-use ensemble_core::zxid::Zxid;
 
 struct T {
     tree: DataTree,

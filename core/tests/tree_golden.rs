@@ -5,13 +5,13 @@
 //! results, ACLs. Children lists are compared as sets (ZooKeeper's order is a hash order).
 
 use ensemble_core::acl;
+use ensemble_core::tree::{DataTree, TreeOptions};
+use ensemble_core::txn::{Origin, Txn, TxnOp};
+use ensemble_core::zxid::Zxid;
 use ensemble_proto::jute;
 use ensemble_proto::proto::{
     Id, OpCode, OpResult, ReadResult, Reply, Request, Response, SessionId, Stat,
 };
-use ensemble_core::tree::{DataTree, TreeOptions};
-use ensemble_core::txn::{Origin, Txn, TxnOp};
-use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
 
 const SAMPLES: &str = include_str!("../../proto/tests/golden/zk-3.8-wire-samples.jsonl");

@@ -6,13 +6,13 @@
 
 use ensemble_core::acl;
 use ensemble_core::path;
+use ensemble_core::tree::{DataTree, TTL_MAX, TreeOptions, Trigger};
+use ensemble_core::txn::{Origin, Txn, TxnOp};
+use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpResult, Reply, Request,
     Response, SessionId, Stat, perms,
 };
-use ensemble_core::tree::{DataTree, TTL_MAX, TreeOptions, Trigger};
-use ensemble_core::txn::{Origin, Txn, TxnOp};
-use ensemble_core::zxid::Zxid;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::collections::BTreeMap;

@@ -2,10 +2,10 @@
 //! seconds and a few hundred MB); run with `cargo test -p ensemble-core --test tree_scale --
 //! --ignored --nocapture` to see memory and time. It asserts behaviour, never time.
 
-use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request, Response};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::{Origin, Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request, Response};
 use std::time::Instant;
 
 fn rss_kib() -> u64 {

@@ -2,9 +2,9 @@
 //! firing rules written out plainly. Random adds, triggers, removals and disconnects must
 //! give the same events (in the same order) and the same listings and counts.
 
-use ensemble_proto::proto::{EventType, KeeperState, WatcherType};
 use ensemble_core::tree::Trigger;
 use ensemble_core::watch::{WatchKind, WatchManager};
+use ensemble_proto::proto::{EventType, KeeperState, WatcherType};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 

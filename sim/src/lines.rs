@@ -4,10 +4,10 @@
 
 use crate::trace::{Line, TraceHasher};
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_proto::proto::{Reply, Request};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{Reply, Request};
 use std::fmt;
 
 /// Display adapters for trace lines: formatted straight into the trace hash, no strings.

@@ -3,8 +3,8 @@
 //! client replies. Wrap a value in [`Show`] to print it.
 
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_proto::proto::{Reply, Response};
 use ensemble_core::server::Effect;
+use ensemble_proto::proto::{Reply, Response};
 use std::fmt;
 
 /// `Display` for the core's messages and effects, in the scripts' notation.

@@ -14,10 +14,10 @@
 use crate::disk::Disk;
 use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
-use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use ensemble_core::server::{ConnId, Effect};
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use std::sync::Arc;
 
 /// What goes out to one client connection.

@@ -20,13 +20,14 @@
 //! (the longest one, and how many took over 1 ms and 10 ms): the core thread's stalls.
 
 use ensemble_core::config::LearnerType;
-use ensemble_proto::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
 use ensemble_core::{
     Config, ConnId, Event, PeerMsg, Ready, Recovered, Server, ServerId, ServerState, Txn, Write,
-    Zxid, jute,
+    Zxid,
 };
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::log::encode_record;
+use ensemble_proto::jute;
+use ensemble_proto::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
 use ensemble_testkit::{Disk, Host, ToClient};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, VecDeque};

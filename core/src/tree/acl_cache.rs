@@ -2,7 +2,7 @@
 //! each node keeps a 4-byte index and the lists live here once, with a reference count.
 
 use super::digest;
-use crate::proto::Acl;
+use ensemble_proto::proto::Acl;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
@@ -131,7 +131,7 @@ impl AclCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Id, perms};
+    use ensemble_proto::proto::{Id, perms};
 
     #[test]
     fn shares_counts_and_reuses_slots() {

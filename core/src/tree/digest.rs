@@ -2,7 +2,7 @@
 //! make two diverged trees differ with overwhelming probability, be the same on every platform
 //! and Rust version (so no `DefaultHasher`), and be cheap.
 
-use crate::proto::Acl;
+use ensemble_proto::proto::Acl;
 
 /// Word-at-a-time multiply–rotate mixing (as FxHash) with a SplitMix64 finaliser.
 pub(crate) struct Hasher {

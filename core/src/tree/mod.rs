@@ -19,13 +19,13 @@ pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts
 use crate::acl;
 use crate::path;
 use crate::plant::{self, Plant};
-use crate::proto::{
-    Acl, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpResult, ReadOp, ReadResult,
-    Reply, Request, Response, SessionId, Stat, perms,
-};
 use crate::txn::{Txn, TxnOp};
 use crate::zxid::Zxid;
 use acl_cache::AclCache;
+use ensemble_proto::proto::{
+    Acl, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpResult, ReadOp, ReadResult,
+    Reply, Request, Response, SessionId, Stat, perms,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;

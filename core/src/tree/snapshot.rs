@@ -12,9 +12,9 @@
 use super::acl_cache::AclCache;
 use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
 use crate::path;
-use crate::proto::{Acl, SessionId};
 use crate::zxid::Zxid;
 use bincode::Options;
+use ensemble_proto::proto::{Acl, SessionId};
 use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

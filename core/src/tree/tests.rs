@@ -2,8 +2,8 @@
 //! after each op kind, triggers, multi, sessions, containers/TTL, reads, snapshots.
 
 use super::*;
-use crate::proto::{ReadOp, ReadResult};
 use crate::txn::Origin;
+use ensemble_proto::proto::{ReadOp, ReadResult};
 
 const S1: SessionId = 0x1000_0000_0000_0001;
 const S2: SessionId = 0x1000_0000_0000_0002;

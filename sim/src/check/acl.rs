@@ -17,8 +17,8 @@
 //! The judgement is this module's own (the ACL rules are a few lines), not the core's.
 
 use crate::check::{Claim, Reference, Violation, violation};
-use ensemble_proto::proto::{Acl, EventType, KeeperError, Reply, Request, WatchedEvent, perms};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{Acl, EventType, KeeperError, Reply, Request, WatchedEvent, perms};
 
 /// Does `acl` grant `perm` to a client with the digest ids `ids`? An empty ACL grants all.
 pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
@@ -172,9 +172,9 @@ mod tests {
     use super::*;
     use crate::check::Reference;
     use crate::client::roles::acl::{digest_id, subtree_acl};
+    use ensemble_core::txn::{Origin, Txn, TxnOp};
     use ensemble_proto::proto::{CreateMode, CreateOp, Id};
     use ensemble_proto::proto::{KeeperState, Response, Stat};
-    use ensemble_core::txn::{Origin, Txn, TxnOp};
 
     fn write(r: &mut Reference, z: u64, request: Request, auth: Vec<Id>) {
         let txn = Txn {

@@ -7,8 +7,8 @@ use crate::check::{Claim, Violation, normalize, violation};
 use crate::client::session::Pending;
 use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
-use ensemble_proto::proto::{KeeperError, Reply, Request};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{KeeperError, Reply, Request};
 
 impl World {
     /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the

@@ -13,12 +13,12 @@
 //! reaper's deletes, ACLs that need expanding) is not modelled: on such a txn the model takes
 //! the tree's state as it stands and carries on (counted in `unmodelled`).
 
+use ensemble_core::tree::DataTree;
+use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_proto::proto::{
     Acl, CreateMode, CreateOp, Id, KeeperError, MultiOp, OpResult, Reply, Request, Response,
     SessionId, Stat, perms,
 };
-use ensemble_core::tree::DataTree;
-use ensemble_core::txn::{Txn, TxnOp};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use crate::check::{Claim, Violation, violation};
 use crate::world::{Who, World};
-use ensemble_proto::proto::Request;
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::Request;
 
 /// The lock recipe's external resource: the highest lock token that acted on it, and who.
 #[derive(Default)]

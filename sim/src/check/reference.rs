@@ -8,12 +8,12 @@
 
 use super::{Claim, Violation, violation};
 use ensemble_core::plant::Plant;
-use ensemble_proto::proto::{
-    Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
-};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{
+    Acl, EventType, KeeperError, Reply, Request, Response, SessionId, Stat, perms,
+};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 

@@ -14,9 +14,9 @@
 //! is not seen: the claims are then weaker, never wrong.
 
 use crate::check::{Claim, Violation, violation};
-use ensemble_proto::proto::{Reply, Request, SessionId};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{Reply, Request, SessionId};
 use std::collections::BTreeMap;
 
 /// When each session's closeSession committed (the first one: a second is harmless).
@@ -106,8 +106,8 @@ impl SessionClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ensemble_proto::proto::Response;
     use ensemble_core::txn::Origin;
+    use ensemble_proto::proto::Response;
 
     fn txn(zxid: u64, session: SessionId, op: TxnOp) -> Txn {
         Txn {

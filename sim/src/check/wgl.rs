@@ -18,8 +18,8 @@
 
 use crate::check::{Claim, Reference, Violation, violation};
 use crate::client::OpRecord;
-use ensemble_proto::proto::{CreateMode, KeeperError, Reply, Request, Response};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{CreateMode, KeeperError, Reply, Request, Response};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const MAX_OPS: usize = 14;

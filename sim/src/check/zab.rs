@@ -8,9 +8,9 @@ use crate::check::{Claim, Violation, violation};
 use crate::lines::{CommitLine, txn_kind};
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
-use ensemble_proto::proto::SessionId;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::SessionId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -18,10 +18,10 @@ pub use session::{Client, Conn, Session};
 use crate::check::{Reference, Violation};
 use crate::params::Params;
 use crate::rng::SimRng;
-use ensemble_proto::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
 use ensemble_core::server::ConnId;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
 use std::collections::BTreeMap;
 
 pub const PING_XID: i32 = -2;

@@ -9,13 +9,13 @@ use super::{
 use crate::check::{Claim, Violation, violation};
 use crate::params::{Params, Role};
 use crate::rng::SimRng;
+use ensemble_core::server::ConnId;
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, EventType, KeeperError, Reply, Request, SessionId,
     WatchedEvent,
 };
-use ensemble_core::server::ConnId;
-use ensemble_core::txn::ServerId;
-use ensemble_core::zxid::Zxid;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Debug)]

@@ -3,9 +3,9 @@
 
 use crate::scheduler::Ev;
 use crate::world::World;
-use ensemble_proto::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
+use ensemble_proto::proto::{ConnectRequest, ConnectResponse, Reply, Request, WatchedEvent};
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug)]

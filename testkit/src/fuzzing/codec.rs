@@ -3,12 +3,12 @@
 
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::effect::Ready;
-use ensemble_proto::jute;
 use ensemble_core::peer::PeerMsg;
-use ensemble_proto::proto::OpCode;
 use ensemble_core::server::{Event, Recovered, Server};
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::txn::ServerId;
+use ensemble_proto::jute;
+use ensemble_proto::proto::OpCode;
 use std::collections::BTreeMap;
 
 /// Client → server frames (without the 4-byte length): the handshake and every request.

@@ -4,9 +4,9 @@
 use super::Source;
 use super::world::World;
 use ensemble_core::peer::PeerMsg;
-use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Id, MultiOp, Request};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
+use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Id, MultiOp, Request};
 
 // ---- seeds ----
 

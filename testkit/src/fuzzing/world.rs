@@ -7,10 +7,10 @@ use super::requests::Gen;
 use crate::ensemble::{Clients, Ensemble, configs};
 use crate::interpreter::ToClient;
 use crate::links::{Link, Links};
-use ensemble_proto::proto::{ConnectRequest, Request};
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
+use ensemble_proto::proto::{ConnectRequest, Request};
 use std::collections::BTreeMap;
 
 /// What the program's clients have: their connections and what servers told them.

@@ -4,8 +4,8 @@
 
 use super::clients::Client;
 use super::{World, arg, num, stabilize::stabilize};
-use ensemble_proto::proto::ConnectRequest;
 use ensemble_core::server::Event;
+use ensemble_proto::proto::ConnectRequest;
 use std::collections::BTreeMap;
 
 pub fn connect(w: &mut World, args: &[&str]) {

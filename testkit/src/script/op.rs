@@ -7,8 +7,8 @@
 //!   whoami | addwatch PATH [recursive] | ephemerals PREFIX | count PATH
 
 use super::{World, arg, stabilize::stabilize};
-use ensemble_proto::proto::{Acl, AddWatchMode, CreateMode, CreateOp, Id, Request, perms};
 use ensemble_core::server::Event;
+use ensemble_proto::proto::{Acl, AddWatchMode, CreateMode, CreateOp, Id, Request, perms};
 
 pub fn op(w: &mut World, args: &[&str]) {
     let name = arg(args, "client").expect("client=");

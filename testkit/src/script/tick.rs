@@ -2,9 +2,9 @@
 //! clients ping at each step, as real ones do at a third of their timeout (unless `quiet`).
 
 use super::{World, num, stabilize::advance};
-use ensemble_proto::proto::Request;
 use ensemble_core::server::{ConnId, Event};
 use ensemble_core::txn::ServerId;
+use ensemble_proto::proto::Request;
 
 pub fn tick(w: &mut World, args: &[&str]) {
     let mut left = num(args, "ms");

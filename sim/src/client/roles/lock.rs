@@ -2,10 +2,10 @@
 
 use super::{ClientOut, Ctx, LockPhase, LockRole, create, seq_of};
 use crate::check::{Claim, violation};
+use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{
     CreateMode, CreateOp, KeeperError, MultiOp, OpResult, Reply, Request, Response, SessionId,
 };
-use ensemble_core::zxid::Zxid;
 
 impl LockRole {
     pub(crate) fn prefix(idx: usize) -> String {
