@@ -38,6 +38,20 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// `ensemble run` of a standalone config written by `standalone` (`name`, `body`), again on a
+/// new port while the one drawn was taken meanwhile: another test's connection may have been
+/// given it as its ephemeral port, and these tests are about what comes after the bind.
+fn run_standalone(dir: &Path, name: &str, body: &str) -> Output {
+    for _ in 0..10 {
+        let cfg = standalone(dir, name, body);
+        let o = ens(&["run", cfg.to_str().expect("utf-8 path")], dir, &[]);
+        if !String::from_utf8_lossy(&o.stderr).contains("Address already in use") {
+            return o;
+        }
+    }
+    panic!("no free client port in 10 tries");
+}
+
 fn ens(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(BIN);
     c.args(args)
@@ -353,14 +367,10 @@ fn example_configs_in_conf_are_the_seed_cluster() {
 fn recovery_errors_name_the_setting_of_their_directory() {
     let d = tmpdir("recover");
     let (data, log) = (d.join("data"), d.join("log"));
-    let cfg = standalone(
-        &d,
-        "z.cfg",
-        &format!("dataDir={}\ndataLogDir={}\n", data.display(), log.display()),
-    );
+    let body = format!("dataDir={}\ndataLogDir={}\n", data.display(), log.display());
     std::fs::create_dir_all(log.join("version-2")).unwrap();
     std::fs::write(log.join("version-2/log.100000001"), b"not a txn log at all").unwrap();
-    let o = ens(&["run", cfg.to_str().unwrap()], &d, &[]);
+    let o = run_standalone(&d, "z.cfg", &body);
     let (_, err) = text(&o);
     assert!(!o.status.success());
     assert!(err.contains("server failed to start ("), "{err}");
@@ -371,7 +381,7 @@ fn recovery_errors_name_the_setting_of_their_directory() {
     std::fs::remove_file(log.join("version-2/log.100000001")).unwrap();
     std::fs::create_dir_all(data.join("version-2")).unwrap();
     std::fs::write(data.join("version-2/currentEpoch"), b"garbage").unwrap();
-    let o = ens(&["run", cfg.to_str().unwrap()], &d, &[]);
+    let o = run_standalone(&d, "z.cfg", &body);
     let (_, err) = text(&o);
     assert!(!o.status.success());
     assert!(err.contains("server failed to start ("), "{err}");
