@@ -499,6 +499,43 @@ impl ZooKeeperServer {
         }
     }
 
+    /// An identity the runtime established (a SASL exchange, a client certificate): added to
+    /// the connection's ids as addAuth's are, counting for the requests after it. Nothing is
+    /// answered here: the runtime answers the SASL exchange itself. A scheme whose provider is
+    /// not configured is not taken (the runtime establishes none; a connection gone is ignored).
+    pub(crate) fn on_authenticated(&mut self, conn: ConnId, id: Id) {
+        if !self.cfg.auth_providers.establishes(&id.scheme) {
+            tracing::warn!(conn, scheme = %id.scheme, "an identity of a scheme with no authProvider configured; not taken");
+            return;
+        }
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
+            return;
+        };
+        let id = if id.scheme == acl::SASL
+            && plant::active(self.cfg.plant, Plant::SaslIdentityAsSuper)
+        {
+            // planted: every principal recorded as the one named `super`, whom every sasl
+            // ACL matches
+            Id::new(acl::SASL, acl::SUPER)
+        } else {
+            id
+        };
+        let ids = acl::established_ids(
+            &id,
+            self.cfg.sasl_super_user.as_deref(),
+            self.cfg.x509_super_user.as_deref(),
+        );
+        for id in ids {
+            if !c.auth.contains(&id) {
+                c.auth.push(id);
+            }
+        }
+        debug_assert!(
+            c.auth[1..].iter().all(|id| id.scheme != acl::IP),
+            "ip ids come first"
+        );
+    }
+
     /// A request the runtime answers without decoding it (see `Event::ClientRefused`). It takes
     /// its turn behind the connection's earlier requests, like any reply.
     #[allow(clippy::too_many_arguments)]
@@ -669,3 +706,7 @@ impl ZooKeeperServer {
         assert!(self.clients.conns.is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "cnxn_auth_tests.rs"]
+mod auth_tests;

@@ -260,6 +260,7 @@ impl<'a> Learning<'a> {
                     SyncMode::Snap { zxid, snapshot } => {
                         let opts = TreeOptions {
                             extended_types: self.zk.cfg.extended_types,
+                            auth_providers: self.zk.cfg.auth_providers,
                             plant: self.zk.cfg.plant,
                         };
                         match DataTree::from_snapshot(&snapshot, opts) {

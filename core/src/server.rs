@@ -67,6 +67,15 @@ pub enum Event {
     ClientDisconnected {
         conn: ConnId,
     },
+    /// The runtime established an identity for a client connection: a SASL exchange completed
+    /// (`sasl:<authorization id>`) or a TLS handshake verified its certificate
+    /// (`x509:<subject>`). Like addAuth's ids, it counts for every request after it on the
+    /// connection. Deliver it after `ClientConnected`; only a scheme whose provider is
+    /// configured (`Config::auth_providers`) is taken.
+    ClientAuthenticated {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
+    },
     /// Every txn appended so far with zxid <= `through` is durable.
     Persisted {
         through: Zxid,
@@ -141,6 +150,7 @@ impl Server {
     pub fn new(config: Config, recovered: Recovered, now: Millis) -> Result<Server, RecoverError> {
         let opts = TreeOptions {
             extended_types: config.extended_types,
+            auth_providers: config.auth_providers,
             plant: config.plant,
         };
         let tree = match &recovered.snapshot {
@@ -223,6 +233,7 @@ impl Server {
                 close,
             } => self.on_refused(conn, xid, opcode, reply, close, out),
             Event::ClientDisconnected { conn } => self.drop_conn(conn),
+            Event::ClientAuthenticated { conn, id } => self.zk.on_authenticated(conn, id),
             Event::Persisted { through } => self.on_persisted(through, out),
         }
         self.check_invariants();
