@@ -386,3 +386,128 @@ impl WaitAt for Cluster {
         }
     }
 }
+
+fn authed(port: u16, method: &str, target: &str, auth: Option<&str>) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&out[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, out[end + 4..].to_vec())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+/// 3.9's snapshot and restore: refused without credentials or rights; the snapshot streamed
+/// to an authorised caller is a snapshot file another server recovers from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_restore_behind_authentication() {
+    let super_digest = ensemble_core::acl::digest_id("super:secret");
+    let c = Cluster::start("snap", 1, move |_| {
+        format!("DigestAuthenticationProvider.superDigest={super_digest}\n")
+    });
+    c.wait_serving(Duration::from_secs(30));
+    let port = c.node(1).admin;
+    let client = Client::connect(
+        &format!("127.0.0.1:{}", c.node(1).client),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    client
+        .create(
+            "/kept",
+            b"in the snapshot",
+            Acl::open_unsafe(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    // Only admin may do everything on /.
+    let admin =
+        ensemble_proto::proto::Id::new("digest", &ensemble_core::acl::digest_id("admin:pw"));
+    let root = vec![Acl {
+        perms: ensemble_proto::proto::perms::ALL,
+        id: admin,
+    }];
+    client.set_acl("/", root, None).await.unwrap();
+
+    let r = tokio::task::spawn_blocking(move || {
+        let (s, _, b) = authed(port, "GET", "/commands/snapshot", None);
+        let j: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(
+            (s, j["error"].as_str()),
+            (401, Some("Auth info is missing for the command"))
+        );
+        let (s, _, b) = authed(port, "GET", "/commands/snapshot", Some("sasl whoever"));
+        let j: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!((s, j["error"].as_str()), (401, Some("Not authenticated")));
+        let (s, _, b) = authed(port, "GET", "/commands/snap", Some("digest bob:pw"));
+        let j: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!((s, j["error"].as_str()), (403, Some("Not authorized")));
+        let (s, _, b) = authed(port, "POST", "/commands/restore", Some("digest bob:pw"));
+        assert_eq!(s, 403, "{}", String::from_utf8_lossy(&b));
+        // Authorised: restore is refused on a running server, offline is the way.
+        let (s, _, b) = authed(port, "POST", "/commands/restore", Some("digest admin:pw"));
+        let j: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(s, 503);
+        assert!(j["error"].as_str().unwrap().contains("offline"), "{j}");
+        // streaming=false: the headers only.
+        let (s, head, b) = authed(
+            port,
+            "GET",
+            "/commands/snapshot?streaming=false",
+            Some("digest super:secret"),
+        );
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+        assert!(header(&head, "last_zxid").is_some(), "{head}");
+        let (s, head, body) = authed(port, "GET", "/commands/snapshot", Some("digest admin:pw"));
+        assert_eq!(s, 200);
+        assert_eq!(
+            header(&head, "snapshot_size"),
+            Some(body.len().to_string().as_str())
+        );
+        let zxid = header(&head, "last_zxid")
+            .unwrap()
+            .trim_start_matches("0x")
+            .to_string();
+        (zxid, body)
+    })
+    .await
+    .unwrap();
+    let (zxid, body) = r;
+    drop(client);
+    drop(c);
+
+    // The operator's restore: the download as a fresh server's snapshot file.
+    let mut c = Cluster::start("restored", 1, |_| String::new());
+    c.wait_serving(Duration::from_secs(30));
+    c.stop_all();
+    let snap_dir = c.dir.join("data_1/version-2");
+    let _ = std::fs::remove_dir_all(&snap_dir);
+    std::fs::create_dir_all(&snap_dir).unwrap();
+    std::fs::write(snap_dir.join(format!("snapshot.{zxid}")), &body).unwrap();
+    c.start_all();
+    c.wait_serving(Duration::from_secs(30));
+    let client = Client::connect(
+        &format!("127.0.0.1:{}", c.node(1).client),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let (data, _) = client.get_data("/kept", false).await.expect("restored");
+    assert_eq!(data, b"in the snapshot");
+}

@@ -39,6 +39,9 @@ pub const COMMANDS: &[(&str, &[&str], bool)] = &[
     ("watches_by_path", &["wchp"], true),
     ("watch_summary", &["wchs"], true),
     ("zabstate", &[], false),
+    // ZooKeeper 3.9's, behind authentication (backup.rs).
+    ("snapshot", &["snap"], true),
+    ("restore", &["rest"], true),
 ];
 
 pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";

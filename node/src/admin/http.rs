@@ -59,6 +59,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Headers beyond the type and length.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -67,6 +69,7 @@ impl Response {
             status,
             content_type,
             body: body.into(),
+            headers: Vec::new(),
         }
     }
 }
@@ -315,6 +318,9 @@ fn write_response<S: Write>(stream: &mut S, r: &Response, keep: bool) -> io::Res
         r.content_type,
         r.body.len()
     );
+    for (k, v) in &r.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
     if !keep {
         head.push_str("Connection: close\r\n");
     }

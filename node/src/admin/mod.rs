@@ -4,6 +4,7 @@
 //! core thread ([`commands::run`]), reached through the runtime's input channel as the
 //! four-letter words are.
 
+pub mod backup;
 pub mod commands;
 pub mod http;
 pub mod json;
@@ -52,13 +53,17 @@ pub fn bind(cfg: &AdminConfig) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Serve on `acceptor` (a bound listener, or a TLS layer over one) until the process ends.
+/// `super_digest`: DigestAuthenticationProvider.superDigest, which passes the checks of the
+/// commands behind authentication.
 pub fn start<A: http::Acceptor>(
     acceptor: A,
     cfg: &AdminConfig,
+    super_digest: Option<String>,
     input: mpsc::Sender<Input>,
 ) -> std::io::Result<()> {
     let url = cfg.command_url.trim_end_matches('/').to_string();
-    let handler: http::Handler = Arc::new(move |req: &Request| handle(&url, req, &input));
+    let handler: http::Handler =
+        Arc::new(move |req: &Request| handle(&url, req, super_digest.as_deref(), &input));
     http::serve(
         acceptor,
         "admin",
@@ -82,7 +87,12 @@ fn json(j: &Json) -> Response {
     Response::new(200, "application/json", j.pretty())
 }
 
-fn handle(url: &str, req: &Request, input: &mpsc::Sender<Input>) -> Response {
+fn handle(
+    url: &str,
+    req: &Request,
+    super_digest: Option<&str>,
+    input: &mpsc::Sender<Input>,
+) -> Response {
     if req.method != "GET" && req.method != "POST" {
         return Response::new(405, "text/plain", format!("{} is not allowed", req.method));
     }
@@ -99,6 +109,9 @@ fn handle(url: &str, req: &Request, input: &mpsc::Sender<Input>) -> Response {
     let Some(primary) = commands::primary(name) else {
         return json(&commands::unknown(name));
     };
+    if primary == backup::SNAPSHOT || primary == backup::RESTORE {
+        return guarded(primary, req, super_digest, input);
+    }
     let (tx, rx) = oneshot::channel();
     let asked = input.blocking_send(Input::Admin {
         command: primary,
@@ -112,4 +125,47 @@ fn handle(url: &str, req: &Request, input: &mpsc::Sender<Input>) -> Response {
             Some(commands::NOT_SERVING.into()),
         )),
     }
+}
+
+/// `snapshot` and `restore`: authenticated here, authorised and taken on the core thread.
+fn guarded(
+    primary: &'static str,
+    req: &Request,
+    super_digest: Option<&str>,
+    input: &mpsc::Sender<Input>,
+) -> Response {
+    let method = if primary == backup::SNAPSHOT {
+        "GET"
+    } else {
+        "POST"
+    };
+    if req.method != method {
+        return Response::new(405, "text/plain", format!("{primary} takes {method}"));
+    }
+    let ids = match backup::authenticate(req, super_digest) {
+        Ok(ids) => ids,
+        Err((status, why)) => return backup::refusal(primary, status, why),
+    };
+    let (tx, rx) = oneshot::channel();
+    let asked = input.blocking_send(Input::AdminGuarded {
+        command: primary,
+        ids,
+        reply: tx,
+    });
+    let taken = match asked.ok().and_then(|_| rx.blocking_recv().ok()) {
+        Some(t) => t,
+        None => Err((200, commands::NOT_SERVING.to_string())),
+    };
+    if primary == backup::RESTORE {
+        return match taken {
+            Ok(_) => backup::restore_refused(),
+            Err((status, why)) => backup::refusal(primary, status, why),
+        };
+    }
+    // ZooKeeper streams unless told `streaming=false`.
+    let streaming = req
+        .params
+        .get("streaming")
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    backup::snapshot_response(taken, streaming)
 }

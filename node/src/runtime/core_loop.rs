@@ -483,6 +483,13 @@ impl CoreLoop {
                 let answer = self.admin(command, &params);
                 let _ = reply.send(answer);
             }
+            Input::AdminGuarded {
+                command,
+                ids,
+                reply,
+            } => {
+                let _ = reply.send(self.guarded(command, &ids));
+            }
             Input::Metrics { reply } => {
                 let view = self.view(None);
                 let _ = reply.send(crate::metrics::monitor::gather(&view));
@@ -539,6 +546,29 @@ impl CoreLoop {
     fn four_letter(&mut self, word: &'static str, addr: SocketAddr) -> String {
         self.reset(word);
         fourlw::render(word, &self.view(Some(addr)))
+    }
+
+    fn guarded(
+        &mut self,
+        command: &str,
+        ids: &[ensemble_proto::proto::Id],
+    ) -> crate::admin::backup::Taken {
+        use crate::admin::backup;
+        if !self.server.is_serving() {
+            return Err((200, crate::admin::commands::NOT_SERVING.into()));
+        }
+        if !backup::authorized(&self.server, ids) {
+            return Err((403, "Not authorized".into()));
+        }
+        if command != backup::SNAPSHOT {
+            return Ok((0, Vec::new()));
+        }
+        // The whole tree at its last applied zxid, serialised here: the only thread that sees it.
+        let tree = self.server.tree();
+        let zxid = tree.last_zxid().0;
+        let data = tree.to_snapshot();
+        tracing::info!("snapshot command: {} bytes at 0x{zxid:x}", data.len());
+        Ok((zxid, backup::file_bytes(zxid, &data)))
     }
 
     fn admin(

@@ -114,6 +114,13 @@ pub enum Input {
         params: std::collections::BTreeMap<String, String>,
         reply: oneshot::Sender<crate::admin::json::Json>,
     },
+    /// `snapshot`/`restore` for a caller with these ids: authorised against `/`, then the
+    /// snapshot taken (restore only authorised).
+    AdminGuarded {
+        command: &'static str,
+        ids: Vec<ensemble_proto::proto::Id>,
+        reply: oneshot::Sender<crate::admin::backup::Taken>,
+    },
     /// A scrape of `/metrics`.
     Metrics {
         reply: oneshot::Sender<Vec<crate::metrics::monitor::Sample>>,
@@ -425,7 +432,12 @@ pub fn run(
         })?;
 
     if let Some(l) = listeners.admin {
-        crate::admin::start(l, &cfg.admin, input_tx.clone())?;
+        crate::admin::start(
+            l,
+            &cfg.admin,
+            cfg.core.super_digest.clone(),
+            input_tx.clone(),
+        )?;
         tracing::info!(
             "AdminServer on {}:{}{}",
             cfg.admin.address,

@@ -125,6 +125,36 @@ impl Cluster {
         }
     }
 
+    /// Kill every server (the files stay).
+    pub fn stop_all(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// Start every server again on its files.
+    pub fn start_all(&mut self) {
+        for n in &mut self.nodes {
+            assert!(n.child.is_none(), "server {} is running", n.id);
+            let log = std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.dir.join(format!("server{}.log", n.id)))
+                .unwrap();
+            n.child = Some(
+                Command::new(BIN)
+                    .arg("run")
+                    .arg(self.dir.join(format!("zoo{}.cfg", n.id)))
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("ensemble run"),
+            );
+        }
+    }
+
     pub fn node(&self, id: u16) -> &Node {
         &self.nodes[id as usize - 1]
     }
