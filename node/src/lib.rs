@@ -9,3 +9,4 @@ pub mod jvmflags;
 pub mod runtime;
 pub mod settings;
 pub mod storage;
+pub mod tls;
