@@ -11,6 +11,8 @@ pkgs=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || pkgs+=(zookeeper)
 # javac compiles the interop suite's Java client (the machine image usually has a JDK already)
 command -v javac >/dev/null || pkgs+=(default-jdk-headless)
+# openssl (and the JDK's keytool) make the TLS tests' certificates and PKCS12 / JKS stores
+command -v openssl >/dev/null || pkgs+=(openssl)
 if [ ${#pkgs[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then
