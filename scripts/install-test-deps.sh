@@ -15,6 +15,8 @@ command -v javac >/dev/null || pkgs+=(default-jdk-headless)
 # AdminServer (node/tests/admin.rs)
 command -v prometheus >/dev/null || pkgs+=(prometheus)
 command -v curl >/dev/null || pkgs+=(curl)
+# openssl (and the JDK's keytool) make the TLS tests' certificates and PKCS12 / JKS stores
+command -v openssl >/dev/null || pkgs+=(openssl)
 if [ ${#pkgs[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -199,17 +199,23 @@ if [ "$KAZOO" = 1 ]; then
       if ports_free "$b"; then KAZOO_BASE=$b; break; fi
     done
   fi
-  if [ -n "$KAZOO_BASE" ] && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
+  # TLS as kazoo's harness gives ZooKeeper (secureClientPort, JKS stores): interop/harness/tls.sh
+  source interop/harness/tls.sh
+  if [ -n "$KAZOO_BASE" ] && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
+    && tls_configure "$KW" "$KAZOO_BASE" \
+    && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
     HOSTS=$(python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" hosts | cut -d, -f1-3)
     CONFIGS="$KW/conf/zoo1.cfg,$KW/conf/zoo2.cfg,$KW/conf/zoo3.cfg"
     CTL="python3 $REPO/interop/harness/ctl.py --target $TARGET"
     ks_start=$(date +%s)
+    export KAZOO_EXT_SECURE_HOSTS KAZOO_EXT_SSL_DIR="$KW/tls"
+    KAZOO_EXT_SECURE_HOSTS=$(tls_secure_hosts "$KAZOO_BASE")
     KAZOO_EXT_HOSTS="$HOSTS" KAZOO_EXT_CONFIGS="$CONFIGS" \
       KAZOO_EXT_START="$CTL start-one {cfg}" KAZOO_EXT_STOP="$CTL stop-one {cfg}" \
       PYTHONPATH="$REPO/interop/kazoo_ext" \
       timeout 3000 python3 -m pytest -p kazoo_ext -p no:cacheprovider --pyargs kazoo.tests --timeout 90 -q \
-      -rfE --junitxml="$REPORTS/kazoo.xml" > "$WORK/kazoo-suite.log" 2>&1
+      ${KEXPR:+-k "$KEXPR"} -rfE --junitxml="$REPORTS/kazoo.xml" > "$WORK/kazoo-suite.log" 2>&1
     ks_end=$(date +%s)
     grep -E '^(FAILED|ERROR) ' "$WORK/kazoo-suite.log" | sed 's/ - .*//' | sort -u > "$REPORTS/kazoo-failed.txt"
     tail -1 "$WORK/kazoo-suite.log"

@@ -6,6 +6,7 @@
 
 use crate::jvmflags::JvmFlags;
 use crate::settings::{self, Verdict};
+use crate::tls::{self, TlsSettings};
 use ensemble_core::{Config, LearnerType, ServerId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -111,6 +112,8 @@ pub struct NodeConfig {
     /// The Prometheus endpoint, when `metricsProvider.className` names ZooKeeper's
     /// PrometheusMetricsProvider.
     pub metrics: Option<crate::metrics::endpoint::MetricsConfig>,
+    /// `secureClientPort`, `ssl.*`, `sslQuorum`, ... (passwords masked in its `Debug`).
+    pub tls: TlsSettings,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -399,14 +402,24 @@ fn flag_entries(
     let mut out = Vec::new();
     for prop in &flags.properties {
         let (name, value) = (prop.name.as_str(), prop.value.as_str());
-        let shown = format!("{}: -D{name}={value}", prop.origin);
+        // Where a flag was set is quoted in messages: never with a password in it.
+        let shown_value = if name.to_ascii_lowercase().contains("password") {
+            "****"
+        } else {
+            value
+        };
+        let shown = format!("{}: -D{name}={shown_value}", prop.origin);
         let key = if name == "jute.maxbuffer" {
             Some(name)
         } else {
             name.strip_prefix("zookeeper.")
         };
         let verdict = match key {
-            Some(k) if k == "jute.maxbuffer" || PROPERTY_KEYS.contains(&k) => {
+            Some(k)
+                if k == "jute.maxbuffer"
+                    || PROPERTY_KEYS.contains(&k)
+                    || tls::settings::is_property_key(k) =>
+            {
                 out.push(Entry {
                     line: FLAG_LINE + origins.len(),
                     key: k.to_string(),
@@ -491,6 +504,7 @@ fn parse_inner(
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
     let mut super_digest: Option<String> = None;
+    let mut tls = TlsSettings::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut admin = crate::admin::AdminConfig::default();
     let mut provider: Option<(usize, String)> = None;
@@ -679,6 +693,17 @@ fn parse_inner(
                     p.at(e.line)
                 ));
             }
+            k if tls::settings::is_tls_key(k) => {
+                match tls
+                    .take(k, v, p.at(e.line))
+                    .map_err(|m| p.line_err(e.line, m))?
+                {
+                    tls::settings::Taken::Kept => {}
+                    tls::settings::Taken::Refuse(why) => {
+                        refusals.push(format!("{}: {k}: {why}", p.at(e.line)))
+                    }
+                }
+            }
             k => match settings::classify_key(k, v) {
                 Some(Verdict::Matches) => {}
                 Some(Verdict::Refuse(why)) => {
@@ -707,6 +732,9 @@ fn parse_inner(
                 }
             },
         }
+    }
+    if tls.secure_client_address.is_some() && tls.secure_client_port.is_none() {
+        return Err(p.file_err("secureClientPortAddress is set but secureClientPort is not set"));
     }
     if !refusals.is_empty() {
         if strict {
@@ -896,10 +924,18 @@ fn parse_inner(
         force_sync,
         admin,
         metrics,
+        tls,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)
-            .map(|e| (e.key, e.value))
+            .map(|e| {
+                let v = if e.key.to_ascii_lowercase().contains("password") {
+                    "****".to_string()
+                } else {
+                    e.value
+                };
+                (e.key, v)
+            })
             .collect(),
         warnings,
     })

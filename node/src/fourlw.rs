@@ -177,7 +177,12 @@ fn conf(ctx: &Ctx<'_>) -> String {
     let core = ctx.server.config();
     let mut s = String::new();
     let _ = writeln!(s, "clientPort={}", c.client_port);
-    let _ = writeln!(s, "secureClientPort=-1");
+    let secure = c
+        .tls
+        .secure_client_port
+        .as_ref()
+        .map_or(-1, |(p, _)| i32::from(*p));
+    let _ = writeln!(s, "secureClientPort={secure}");
     let _ = writeln!(s, "dataDir={}", c.snap_dir().display());
     let _ = writeln!(s, "dataDirSize={}", crate::storage::dir_size(&c.snap_dir()));
     let _ = writeln!(s, "dataLogDir={}", c.log_dir().display());

@@ -18,10 +18,8 @@ pub enum Verdict {
     Ignored(String),
 }
 
-const TLS: &str =
-    "TLS is not implemented in this build; refusing to start rather than serve plaintext";
-const QUORUM_TLS: &str = "quorum TLS is not implemented in this build; refusing to start rather \
-                          than run the quorum in plaintext";
+const TLS: &str = "this TLS setting is not implemented in this build; refusing to start \
+                   rather than run TLS other than configured";
 const QUORUM_SASL: &str = "quorum SASL authentication is not implemented in this build; \
                            refusing to start rather than accept unauthenticated servers";
 const RECONFIG: &str = "dynamic reconfiguration is not implemented in this build; refusing to \
@@ -53,6 +51,8 @@ fn enabled_ignored(v: &str, why: &str) -> Verdict {
 const BUILTIN_PROVIDERS: &[&str] = &[
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+    // x509 identities from TLS client certificates (crate::tls).
+    "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
 ];
 
 /// A zoo.cfg key the parser does not read (or the same key given as `-Dzookeeper.<key>`).
@@ -60,14 +60,14 @@ const BUILTIN_PROVIDERS: &[&str] = &[
 pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
     let v = value.trim();
     let verdict = match key {
-        // --- TLS ---
-        "secureClientPort" | "secureClientPortAddress" => Verdict::Refuse(TLS.into()),
-        "sslQuorum" => enabled_refuses(v, QUORUM_TLS),
-        "portUnification" | "client.portUnification" | "client.secure" => enabled_refuses(v, TLS),
+        // --- TLS (the keys it implements are read by crate::tls::settings) ---
         k if k.starts_with("ssl.") => Verdict::Refuse(TLS.into()),
-        "sslQuorumReloadCertFiles" => enabled_ignored(v, "quorum TLS is not implemented"),
+        "client.secure" => Verdict::Ignored(
+            "a client setting (zookeeper.client.secure); a server speaks TLS on secureClientPort"
+                .into(),
+        ),
         "serverCnxnFactory" => Verdict::Ignored(
-            "this build has its own network layer (and no TLS, which needs Netty in ZooKeeper)"
+            "this build has its own network layer, TLS included (ZooKeeper needs Netty for it)"
                 .into(),
         ),
         // --- authentication and authorisation ---
@@ -111,8 +111,8 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 ))
             }
         }
-        "X509AuthenticationProvider.superUser" | "superUser" => Verdict::Refuse(
-            "x509 authentication is not implemented in this build; refusing to start rather \
+        "superUser" => Verdict::Refuse(
+            "a SASL super user is not implemented in this build; refusing to start rather \
              than run without the configured super user"
                 .into(),
         ),
@@ -351,7 +351,9 @@ pub fn is_config_file_only(key: &str) -> bool {
         "autopurge.snapRetainCount",
         "autopurge.purgeInterval",
     ];
-    KEYS.contains(&key) || key.starts_with("server.")
+    KEYS.contains(&key)
+        || crate::tls::settings::FILE_ONLY_KEYS.contains(&key)
+        || key.starts_with("server.")
 }
 
 /// The known name nearest to `key` when it is close enough to be a typo: the same name in
@@ -420,12 +422,10 @@ mod tests {
     #[test]
     fn disabling_values_pass_and_enabling_ones_refuse() {
         for key in [
-            "sslQuorum",
             "reconfigEnabled",
             "audit.enable",
             "quorum.auth.enableSasl",
             "skipACL",
-            "portUnification",
         ] {
             assert_eq!(classify_key(key, "false"), Some(Verdict::Matches), "{key}");
             assert!(
@@ -443,11 +443,7 @@ mod tests {
             Some(Verdict::Refuse(_))
         ));
         assert!(matches!(
-            classify_key("secureClientPort", "2281"),
-            Some(Verdict::Refuse(_))
-        ));
-        assert!(matches!(
-            classify_key("ssl.keyStore.location", "/k.jks"),
+            classify_key("ssl.sslProvider", "OPENSSL"),
             Some(Verdict::Refuse(_))
         ));
         assert_eq!(

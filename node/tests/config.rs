@@ -322,8 +322,8 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let d = tmpdir("refuse");
     let text = standalone(
         &d,
-        "secureClientPort=2281\nsslQuorum=true\nreconfigEnabled=true\n\
-         ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\naudit.enable=true\n\
+        "ssl.crl=true\nreconfigEnabled=true\n\
+         quorum.auth.enableSasl=true\naudit.enable=true\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
          authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
     );
@@ -333,10 +333,8 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     };
     let at = |n: usize| format!("{}:{n}: ", p.display());
     let keys = [
-        "secureClientPort",
-        "sslQuorum",
+        "ssl.crl",
         "reconfigEnabled",
-        "ssl.keyStore.location",
         "quorum.auth.enableSasl",
         "audit.enable",
         "dynamicConfigFile",
@@ -347,7 +345,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         assert!(line.starts_with(&format!("{}{key}: ", at(i + 4))), "{line}");
         assert!(line.contains("refusing to start"), "{line}");
     }
-    assert!(lines[0].contains("TLS is not implemented"), "{}", lines[0]);
+    assert!(lines[0].contains("revocation checking"), "{}", lines[0]);
 }
 
 #[test]
@@ -506,7 +504,7 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
 
     std::fs::write(
         d.join("java.env"),
-        "SERVER_JVMFLAGS=\"-Dreadonlymode.enabled=true -Dzookeeper.ssl.keyStore.location=/k\"\n",
+        "SERVER_JVMFLAGS=\"-Dreadonlymode.enabled=true -Dzookeeper.ssl.ocsp=true\"\n",
     )
     .unwrap();
     let Err(ConfigError::Refused(lines)) = load_env(&p, &[]) else {
@@ -521,7 +519,7 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
         "{}",
         lines[0]
     );
-    assert!(lines[1].contains("TLS is not implemented"), "{}", lines[1]);
+    assert!(lines[1].contains("revocation checking"), "{}", lines[1]);
     // Disabled, it is what this build does.
     std::fs::write(
         d.join("java.env"),
@@ -548,12 +546,12 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
 #[test]
 fn stop_and_status_read_a_file_that_would_refuse_to_start() {
     let d = tmpdir("control");
-    let p = write(&d, "zoo.cfg", &standalone(&d, "secureClientPort=2281\n"));
+    let p = write(&d, "zoo.cfg", &standalone(&d, "ssl.crl=true\n"));
     assert!(matches!(load_env(&p, &[]), Err(ConfigError::Refused(_))));
     let c = config::load_for_control(&p).unwrap();
     assert_eq!(c.client_port, 2181);
     assert!(
-        c.warnings.iter().any(|w| w.contains("secureClientPort")),
+        c.warnings.iter().any(|w| w.contains("ssl.crl")),
         "{:#?}",
         c.warnings
     );

@@ -9,13 +9,14 @@
 use super::{Input, Outgoing};
 use crate::config::Whitelist;
 use crate::fourlw;
+use crate::tls::{self, PortMode};
 use ensemble_proto::jute;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,7 +66,14 @@ impl Drop for IpSlot {
     }
 }
 
-pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>) {
+/// What one client port takes: plaintext, TLS (secureClientPort), or both
+/// (client.portUnification).
+pub struct PortTls {
+    pub mode: PortMode,
+    pub handshake_timeout: Duration,
+}
+
+pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>, port: Arc<PortTls>) {
     loop {
         match listener.accept().await {
             Ok((s, addr)) => {
@@ -79,7 +87,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>) {
                     continue;
                 }
                 let slot = IpSlot(shared.clone(), ip);
-                tokio::spawn(connection(s, addr, shared.clone(), slot));
+                tokio::spawn(serve(s, addr, shared.clone(), slot, port.clone()));
             }
             Err(e) => {
                 // Out of file descriptors, most likely: back off rather than spin.
@@ -87,6 +95,55 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// One accepted connection: the TLS handshake where the port takes TLS, then the protocol.
+async fn serve(
+    s: TcpStream,
+    addr: SocketAddr,
+    shared: Arc<ClientShared>,
+    slot: IpSlot,
+    port: Arc<PortTls>,
+) {
+    let _ = s.set_nodelay(true);
+    let tls = match &port.mode {
+        PortMode::Plain => false,
+        PortMode::Tls(_) => true,
+        PortMode::Unified(_) => {
+            // TLS starts with a handshake record; anything else is plaintext (a 4lw too).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(FIRST_BYTES_TIMEOUT, s.peek(&mut first)).await {
+                Ok(Ok(1)) => first[0] == tls::TLS_HANDSHAKE_RECORD,
+                _ => return,
+            }
+        }
+    };
+    let Some(acceptor) = port.mode.acceptor().filter(|_| tls) else {
+        connection(s, addr, shared, slot, None).await;
+        return;
+    };
+    match tokio::time::timeout(port.handshake_timeout, acceptor.accept(s)).await {
+        Ok(Ok(stream)) => {
+            let identity = tls::client_identity(stream.get_ref().1);
+            tracing::debug!(
+                "client {}: TLS {:?}, certificate {}",
+                super::show(addr),
+                stream.get_ref().1.protocol_version(),
+                identity.as_deref().unwrap_or("none")
+            );
+            connection(stream, addr, shared, slot, identity).await;
+        }
+        Ok(Err(e)) => tracing::warn!(
+            "closing client {}: TLS handshake failed: {e}",
+            super::show(addr)
+        ),
+        Err(_) => tracing::warn!(
+            "closing client {}: no TLS handshake within {} ms (a plaintext client on a TLS \
+             port?)",
+            super::show(addr),
+            port.handshake_timeout.as_millis()
+        ),
     }
 }
 
@@ -109,8 +166,8 @@ fn frame_at(buf: &[u8], max: usize) -> Result<Option<usize>, String> {
     Ok(Some(4 + len))
 }
 
-async fn four_letter(
-    mut s: TcpStream,
+async fn four_letter<S: AsyncWrite + Unpin>(
+    mut s: S,
     addr: SocketAddr,
     word: &'static str,
     shared: &ClientShared,
@@ -140,8 +197,16 @@ async fn four_letter(
     let _ = s.shutdown().await;
 }
 
-async fn connection(mut s: TcpStream, addr: SocketAddr, shared: Arc<ClientShared>, _slot: IpSlot) {
-    let _ = s.set_nodelay(true);
+/// The protocol on one connection, plaintext or TLS. `identity`: the subject of the client's
+/// certificate, an x509 identity.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    addr: SocketAddr,
+    shared: Arc<ClientShared>,
+    _slot: IpSlot,
+    identity: Option<String>,
+) {
+    let _ = identity;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let first = tokio::time::timeout(FIRST_BYTES_TIMEOUT, async {
         while buf.len() < 4 {

@@ -38,6 +38,9 @@ pub enum RuntimeError {
         addr: String,
         io: std::io::Error,
     },
+    /// A TLS setting whose stores do not load (names the setting and the file).
+    #[error("{0}")]
+    Tls(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("recovering the data tree: {0}")]
@@ -239,9 +242,34 @@ fn bind_peer_port(
     Ok(l)
 }
 
-/// Listening sockets, bound before anything else so a taken port fails fast.
+/// `secureClientPort`, on `secureClientPortAddress` or every address.
+fn bind_secure_client(cfg: &NodeConfig) -> Result<Option<std::net::TcpListener>, RuntimeError> {
+    let Some((port, _)) = cfg.tls.secure_client_port else {
+        return Ok(None);
+    };
+    let what = format!("secureClientPort {port}");
+    let listener = match cfg.tls.secure_client_address.as_deref() {
+        Some(a) if a != "0.0.0.0" && a != "::" => {
+            let a = a.trim_matches(['[', ']']);
+            std::net::TcpListener::bind((a, port))
+                .map_err(|e| bind_error(&what, format!("{a}:{port}"), e))?
+        }
+        _ => match bind_dual_stack(port) {
+            Ok(l) => l,
+            Err(_) => std::net::TcpListener::bind(("0.0.0.0", port))
+                .map_err(|e| bind_error(&what, format!("0.0.0.0:{port}"), e))?,
+        },
+    };
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+/// Listening sockets, bound before anything else so a taken port fails fast; the TLS
+/// contexts, read before them so a bad store refuses to start.
 pub struct Listeners {
     client: std::net::TcpListener,
+    secure_client: Option<std::net::TcpListener>,
+    tls: crate::tls::Contexts,
     quorum: Option<std::net::TcpListener>,
     election: Option<std::net::TcpListener>,
     /// The AdminServer's, when enabled and its port could be bound.
@@ -251,7 +279,10 @@ pub struct Listeners {
 }
 
 pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
+    let hosts: Vec<String> = cfg.servers.values().map(|s| s.host.clone()).collect();
+    let tls = crate::tls::Contexts::build(&cfg.tls, &hosts).map_err(RuntimeError::Tls)?;
     let client = bind_client(cfg)?;
+    let secure_client = bind_secure_client(cfg)?;
     let (quorum, election) = match cfg.me() {
         Some(me) if !cfg.standalone => (
             Some(bind_peer_port(
@@ -294,6 +325,8 @@ pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
     };
     Ok(Listeners {
         client,
+        secure_client,
+        tls,
         quorum,
         election,
         admin,
@@ -360,6 +393,8 @@ pub fn run(
     let client_rejected;
     {
         let _guard = rt.enter();
+        listeners.tls.watch();
+        let quorum_tls = listeners.tls.quorum.clone();
         if !cfg.standalone {
             for (sid, spec) in &cfg.servers {
                 if *sid == me {
@@ -372,6 +407,7 @@ pub fn run(
                     spec.host.clone(),
                     spec.quorum_port,
                     input_tx.clone(),
+                    quorum_tls.clone(),
                 );
                 let e = peers::spawn_sender(
                     me,
@@ -380,6 +416,7 @@ pub fn run(
                     spec.host.clone(),
                     spec.election_port,
                     input_tx.clone(),
+                    quorum_tls.clone(),
                 );
                 senders.insert(*sid, (e, q));
             }
@@ -396,6 +433,7 @@ pub fn run(
                     members: members.clone(),
                     input: input_tx.clone(),
                     generations: generations.clone(),
+                    tls: quorum_tls.clone(),
                 });
                 rt.spawn(peers::accept_loop(l, ctx));
             }
@@ -410,8 +448,21 @@ pub fn run(
             rejected: AtomicU64::new(0),
         });
         client_rejected = shared.clone();
+        let timeout = listeners.tls.client_handshake_timeout;
         let l = tokio::net::TcpListener::from_std(listeners.client)?;
-        rt.spawn(clients::accept_loop(l, shared));
+        let plain = Arc::new(clients::PortTls {
+            mode: listeners.tls.client_port.clone(),
+            handshake_timeout: timeout,
+        });
+        rt.spawn(clients::accept_loop(l, shared.clone(), plain));
+        if let (Some(l), Some(acceptor)) = (listeners.secure_client, &listeners.tls.secure_client) {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let secure = Arc::new(clients::PortTls {
+                mode: crate::tls::PortMode::Tls(acceptor.clone()),
+                handshake_timeout: timeout,
+            });
+            rt.spawn(clients::accept_loop(l, shared, secure));
+        }
     }
 
     let core = core_loop::CoreLoop::new(
@@ -450,10 +501,19 @@ pub fn run(
         tracing::info!("Prometheus metrics on {}:{}/metrics", m.host, m.port);
     }
     tracing::info!(
-        "server {} serving clients on port {} ({} members)",
+        "server {} serving clients on port {}{} ({} members{})",
         me,
         cfg.client_port,
-        cfg.core.members.len()
+        match cfg.tls.secure_client_port {
+            Some((p, _)) => format!(" and TLS port {p}"),
+            None => String::new(),
+        },
+        cfg.core.members.len(),
+        if cfg.tls.ssl_quorum {
+            ", quorum over TLS"
+        } else {
+            ""
+        }
     );
     ready();
 

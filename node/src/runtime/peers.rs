@@ -10,6 +10,7 @@
 
 use super::Input;
 use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
+use crate::tls::{self, PortMode, QuorumTls};
 use ensemble_core::{PeerMsg, ServerId};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::IoSlice;
@@ -17,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -47,6 +47,20 @@ pub enum OutCmd {
     Reset(u64),
 }
 
+/// The two directions of a peer connection, plaintext or TLS.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+fn split_plain(s: TcpStream) -> (ReadHalf, WriteHalf) {
+    let (r, w) = s.into_split();
+    (Box::new(r), Box::new(w))
+}
+
+fn split_tls<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(s: S) -> (ReadHalf, WriteHalf) {
+    let (r, w) = tokio::io::split(s);
+    (Box::new(r), Box::new(w))
+}
+
 async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
     // ZooKeeper's InetAddress lookups usually land on IPv4 for names like "localhost".
@@ -60,7 +74,8 @@ async fn dial(
     channel: Channel,
     host: &str,
     port: u16,
-) -> Result<(OwnedReadHalf, OwnedWriteHalf), String> {
+    tls: Option<&QuorumTls>,
+) -> Result<(ReadHalf, WriteHalf), String> {
     let addrs = resolve(host, port)
         .await
         .map_err(|e| format!("resolving {host}: {e}"))?;
@@ -78,7 +93,29 @@ async fn dial(
             }
         };
         let _ = s.set_nodelay(true);
-        let (mut rd, mut wr) = s.into_split();
+        let (mut rd, mut wr) = match tls.and_then(|t| t.dial.as_ref().map(|d| (t, d))) {
+            None => split_plain(s),
+            Some((t, dial)) => {
+                let name = tls::server_name(host)?;
+                match timeout(t.handshake_timeout, dial.get().connect(name, s)).await {
+                    Ok(Ok(stream)) => split_tls(stream),
+                    Ok(Err(e)) => {
+                        // Said at warn: a certificate problem does not heal by retrying.
+                        tracing::warn!(
+                            peer = sid,
+                            channel = channel.name(),
+                            "TLS handshake with server {sid} ({addr}) failed: {e}"
+                        );
+                        last = format!("{addr}: TLS handshake failed: {e}");
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{addr}: TLS handshake timed out");
+                        continue;
+                    }
+                }
+            }
+        };
         let hs = async {
             wr.write_all(&wire::hello(HELLO_MAGIC, channel, me))
                 .await
@@ -112,12 +149,14 @@ pub fn spawn_sender(
     host: String,
     port: u16,
     input: mpsc::Sender<Input>,
+    tls: Option<QuorumTls>,
 ) -> mpsc::UnboundedSender<OutCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(sender_task(me, sid, channel, host, port, rx, input));
+    tokio::spawn(sender_task(me, sid, channel, host, port, rx, input, tls));
     tx
 }
 
+#[allow(clippy::too_many_arguments)] // one task's whole context
 async fn sender_task(
     me: ServerId,
     sid: ServerId,
@@ -126,6 +165,7 @@ async fn sender_task(
     port: u16,
     mut rx: mpsc::UnboundedReceiver<OutCmd>,
     input: mpsc::Sender<Input>,
+    tls: Option<QuorumTls>,
 ) {
     let quorum = channel == Channel::Quorum;
     let mut epoch = 0u64;
@@ -134,15 +174,15 @@ async fn sender_task(
     let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
     let mut queued = 0usize;
     let mut off = 0usize;
-    let mut rd: Option<OwnedReadHalf> = None;
-    let mut wr: Option<OwnedWriteHalf> = None;
+    let mut rd: Option<ReadHalf> = None;
+    let mut wr: Option<WriteHalf> = None;
     let mut backoff = MIN_BACKOFF;
     let mut next_attempt = Instant::now();
     let mut probe = [0u8; 64];
 
     loop {
         if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
-            match dial(me, sid, channel, &host, port).await {
+            match dial(me, sid, channel, &host, port, tls.as_ref()).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
@@ -312,6 +352,8 @@ pub struct AcceptCtx {
     pub members: BTreeSet<ServerId>,
     pub input: mpsc::Sender<Input>,
     pub generations: Arc<AtomicU64>,
+    /// sslQuorum / portUnification: how this port takes TLS.
+    pub tls: Option<QuorumTls>,
 }
 
 pub async fn accept_loop(listener: TcpListener, ctx: Arc<AcceptCtx>) {
@@ -335,7 +377,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// clean end of stream (between frames). The buffer grows with the bytes that actually
 /// arrive, never with what a length claims.
 async fn read_frames(
-    rd: &mut OwnedReadHalf,
+    rd: &mut ReadHalf,
     buf: &mut Vec<u8>,
     channel: Channel,
 ) -> Result<Option<Vec<PeerMsg>>, String> {
@@ -370,9 +412,62 @@ async fn read_frames(
     }
 }
 
+/// The TLS handshake of a peer that dialled in, where the port takes TLS: plaintext only on a
+/// unified port (portUnification), and the certificate checked against the peer's address
+/// (ssl.quorum.hostnameVerification).
+async fn accept_tls(
+    s: TcpStream,
+    addr: SocketAddr,
+    ctx: &AcceptCtx,
+) -> Option<(ReadHalf, WriteHalf)> {
+    let Some(q) = ctx.tls.as_ref() else {
+        return Some(split_plain(s));
+    };
+    let tls = match &q.accept {
+        PortMode::Plain => false,
+        PortMode::Tls(_) => true,
+        PortMode::Unified(_) => {
+            let mut first = [0u8; 1];
+            match timeout(q.handshake_timeout, s.peek(&mut first)).await {
+                Ok(Ok(1)) => first[0] == tls::TLS_HANDSHAKE_RECORD,
+                _ => return None,
+            }
+        }
+    };
+    let Some(acceptor) = q.accept.acceptor().filter(|_| tls) else {
+        return Some(split_plain(s));
+    };
+    let what = ctx.channel.name();
+    match timeout(q.handshake_timeout, acceptor.accept(s)).await {
+        Ok(Ok(stream)) => {
+            if !tls::peer_matches(stream.get_ref().1, addr.ip(), q) {
+                tracing::warn!(
+                    "{what} port: dropping {addr}: its certificate names neither this address \
+                     nor a server line's host that resolves to it (ssl.quorum.hostnameVerification)"
+                );
+                return None;
+            }
+            Some(split_tls(stream))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("{what} port: dropping {addr}: TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                "{what} port: dropping {addr}: no TLS handshake in time (a plaintext peer on a \
+                 TLS port? set portUnification=true for a rolling switch)"
+            );
+            None
+        }
+    }
+}
+
 async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     let _ = s.set_nodelay(true);
-    let (mut rd, mut wr) = s.into_split();
+    let Some((mut rd, mut wr)) = accept_tls(s, addr, &ctx).await else {
+        return;
+    };
     let mut hello = [0u8; HELLO_LEN];
     let who = match timeout(HANDSHAKE_TIMEOUT, rd.read_exact(&mut hello)).await {
         Ok(Ok(_)) => wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string()),
