@@ -82,6 +82,9 @@ class Server:
     cfg: Path
     data_dir: Path
     log_dir: Path
+    # Ensemble's AdminServer and Prometheus endpoint (B+2706+i-1, B+3706+i-1); ZooKeeper's stay off
+    admin_port: int = 0
+    metrics_port: int = 0
 
     @property
     def pid_file(self) -> Path:
@@ -123,6 +126,8 @@ class Cluster:
                 cfg=self.workdir / "conf" / f"zoo{i}.cfg",
                 data_dir=self.workdir / f"data_{i}",
                 log_dir=self.workdir / f"logs_{i}",
+                admin_port=self.base + 2706 + i - 1,
+                metrics_port=self.base + 3706 + i - 1,
             )
         self._procs: dict[int, subprocess.Popen] = {}
 
@@ -155,6 +160,15 @@ class Cluster:
             if self.target == "zookeeper":
                 # the AdminServer would bind 8080 on every server; the seed's ZooKeeper 3.4 had none
                 lines.append("admin.enableServer=false")
+            else:
+                lines += [
+                    "admin.serverAddress=127.0.0.1",
+                    f"admin.serverPort={s.admin_port}",
+                    "metricsProvider.className="
+                    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+                    "metricsProvider.httpHost=127.0.0.1",
+                    f"metricsProvider.httpPort={s.metrics_port}",
+                ]
             if s.observer:
                 lines.append("peerType=observer")
             for o in self.servers.values():

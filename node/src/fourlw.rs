@@ -121,8 +121,9 @@ pub fn render(word: &str, ctx: &Ctx<'_>) -> String {
             ctx.server.tree().last_zxid(),
             ctx.server.tree().digest()
         ),
-        "gtmk" => "0\n".into(),
-        "stmk" => "0\n".into(),
+        "gtmk" => format!("{}\n", crate::admin::commands::trace_mask()),
+        // The mask after the word is not read: the mask is reported unchanged.
+        "stmk" => format!("{}\n", crate::admin::commands::trace_mask()),
         "crst" => "Connection stats reset.\n".into(),
         "srst" => "Server stats reset.\n".into(),
         _ => not_whitelisted(word),
@@ -238,26 +239,8 @@ fn conf(ctx: &Ctx<'_>) -> String {
 }
 
 fn envi(ctx: &Ctx<'_>) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let osrel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cwd = std::env::current_dir()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
     let mut s = String::from("Environment:\n");
-    let vars = [
-        ("zookeeper.version", version_string()),
-        ("host.name", host.trim().to_string()),
-        ("ensemble.version", env!("CARGO_PKG_VERSION").to_string()),
-        ("os.name", std::env::consts::OS.to_string()),
-        ("os.arch", std::env::consts::ARCH.to_string()),
-        ("os.version", osrel.trim().to_string()),
-        ("user.name", std::env::var("USER").unwrap_or_default()),
-        ("user.home", std::env::var("HOME").unwrap_or_default()),
-        ("user.dir", cwd),
-        ("process.id", std::process::id().to_string()),
-        ("config.file", ctx.cfg.path.display().to_string()),
-    ];
-    for (k, v) in vars {
+    for (k, v) in crate::metrics::stats::environment(ctx.cfg) {
         let _ = writeln!(s, "{k}={v}");
     }
     s

@@ -343,10 +343,21 @@ async fn sessions_ephemerals_and_watches_show() {
 
 #[test]
 fn disabled_or_moved() {
-    let c = Cluster::start("moved", 1, |_| "admin.commandURL=/cmds\n".into());
+    let c = Cluster::start("moved", 1, |_| {
+        "admin.commandURL=/cmds\nadmin.idleTimeout=300\n".into()
+    });
     c.wait_serving_at("/cmds");
     let port = c.node(1).admin;
     assert_eq!(http(port, "GET", "/commands/ruok", b"").unwrap().0, 404);
+    // admin.idleTimeout: a connection that sends nothing is closed (EOF, not our own timeout).
+    {
+        use std::io::Read;
+        let mut idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(idle.read(&mut buf).expect("closed by the server"), 0);
+    }
     drop(c);
     let c = Cluster::start("off", 1, |_| "admin.enableServer=false\n".into());
     // Serving clients, with nothing on the admin port.

@@ -402,7 +402,12 @@ fn other_ignored_settings_are_reported_with_did_you_mean() {
 fn interop_harness_configs_start_quietly() {
     let d = tmpdir("interop");
     std::fs::write(d.join("myid"), "1").unwrap();
-    for extra in ["", "admin.enableServer=false\n"] {
+    for extra in [
+        "admin.serverAddress=127.0.0.1\nadmin.serverPort=24887\n\
+         metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=25887\n",
+        "admin.enableServer=false\n",
+    ] {
         let text = format!(
             "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={d}\nclientPort=22181\n\
              dataLogDir={d}/log\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\n{extra}\

@@ -209,3 +209,38 @@ async fn a_real_prometheus_scrapes_the_ensemble() {
     drop(client);
     drop(prom);
 }
+
+/// ZooKeeper does not start when its Prometheus provider cannot listen; neither does Ensemble,
+/// and it says which setting and address.
+#[test]
+fn a_taken_metrics_port_stops_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("ens-ops-taken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = free_ports(1)[0];
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=200\ndataDir={}\nclientPort={client}\nadmin.enableServer=false\n{}",
+            dir.display(),
+            PROVIDER.replace("METRICS_PORT", &port.to_string())
+        ),
+    )
+    .unwrap();
+    let out = Command::new(ops::BIN)
+        .arg("run")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("metricsProvider.httpPort") && err.contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    drop(taken);
+    let _ = std::fs::remove_dir_all(&dir);
+}
