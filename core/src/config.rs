@@ -46,6 +46,11 @@ pub struct Config {
     /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
     #[serde(default)]
     pub super_digest: Option<String>,
+    /// `zookeeper.enforceQuota`: this server, as leader, refuses writes past a hard quota
+    /// (`countHardLimit` / `byteHardLimit`) with QuotaExceeded. Only the leader's setting
+    /// counts: it marks the txns it proposes ([`crate::txn::TxnOp::EnforcedWrite`]).
+    #[serde(default)]
+    pub enforce_quota: bool,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
@@ -75,6 +80,7 @@ impl Config {
             extended_types: true,
             config_node: Vec::new(),
             super_digest: None,
+            enforce_quota: false,
             plant: None,
             initial_zxid_counter: 0,
         }

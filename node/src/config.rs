@@ -376,6 +376,7 @@ const PROPERTY_KEYS: &[&str] = &[
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "enforceQuota",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -480,6 +481,7 @@ fn parse_inner(
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
+    let mut enforce_quota = false;
     let mut super_digest: Option<String> = None;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
 
@@ -604,6 +606,8 @@ fn parse_inner(
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
             }
+            // ZooKeeperServer reads it as a system property; a zoo.cfg key becomes one
+            "enforceQuota" => enforce_quota = bool_of(e.line, &e.key, v)?,
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
                     p.line_err(
@@ -800,6 +804,7 @@ fn parse_inner(
         core.extended_types = x;
     }
     core.super_digest = super_digest;
+    core.enforce_quota = enforce_quota;
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }

@@ -165,7 +165,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             "ZooKeeper reads read-only mode only from -Dreadonlymode.enabled, not from zoo.cfg"
                 .into(),
         ),
-        "enforceQuota" => enabled_ignored(v, "quotas are not enforced in this build"),
         "localSessionsEnabled" | "localSessionsUpgradingEnabled" => enabled_ignored(
             v,
             "local sessions are not implemented; every session is global",
@@ -255,6 +254,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "forceSync",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "enforceQuota",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -275,7 +275,6 @@ const KNOWN_KEYS: &[&str] = &[
     "electionAlg",
     "observerMasterPort",
     "quorumListenOnAllIPs",
-    "enforceQuota",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "syncEnabled",

@@ -484,7 +484,7 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
         d.join("java.env"),
         "export JAVA_HOME=/usr/lib/jvm/default\n\
          SERVER_JVMFLAGS=\"-Djute.maxbuffer=8192 -Dzookeeper.extendedTypesEnabled=false\"\n\
-         JVMFLAGS=\"$JVMFLAGS -Dzookeeper.snapCount=777 -Dzookeeper.enforceQuota=true\"\n",
+         JVMFLAGS=\"$JVMFLAGS -Dzookeeper.snapCount=777 -Dzookeeper.enforceQuota=true -Dzookeeper.commitLogCount=9\"\n",
     )
     .unwrap();
     let p = write(&d, "zoo.cfg", &standalone(&d, ""));
@@ -493,11 +493,12 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
     assert!(!c.core.extended_types);
     assert_eq!(c.core.snap_count, 777);
     assert!(!c.force_sync);
+    assert!(c.core.enforce_quota);
     assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
     let java_env = d.join("java.env");
     assert!(
         c.warnings[0].starts_with(&format!(
-            "{}:3 (JVMFLAGS): -Dzookeeper.enforceQuota=true: ignored: quotas",
+            "{}:3 (JVMFLAGS): -Dzookeeper.commitLogCount=9: ignored: not implemented",
             java_env.display()
         )),
         "{}",
