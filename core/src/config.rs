@@ -46,6 +46,17 @@ pub struct Config {
     /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
     #[serde(default)]
     pub super_digest: Option<String>,
+    /// The `authProvider.N` classes configured beyond ZooKeeper's defaults (`sasl`, `x509`).
+    #[serde(default)]
+    pub auth_providers: crate::acl::AuthProviders,
+    /// `zookeeper.superUser`: the SASL principal that is the super user
+    /// (`ZooKeeperServer.processSasl`).
+    #[serde(default)]
+    pub sasl_super_user: Option<String>,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject that is the
+    /// super user.
+    #[serde(default)]
+    pub x509_super_user: Option<String>,
     /// `zookeeper.enforceQuota`: this server, as leader, refuses writes past a hard quota
     /// (`countHardLimit` / `byteHardLimit`) with QuotaExceeded. Only the leader's setting
     /// counts: it marks the txns it proposes ([`crate::txn::TxnOp::EnforcedWrite`]).
@@ -80,6 +91,9 @@ impl Config {
             extended_types: true,
             config_node: Vec::new(),
             super_digest: None,
+            auth_providers: crate::acl::AuthProviders::default(),
+            sasl_super_user: None,
+            x509_super_user: None,
             enforce_quota: false,
             plant: None,
             initial_zxid_counter: 0,

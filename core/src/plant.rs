@@ -65,13 +65,16 @@ pub enum Plant {
     ZxidRolloverUnguarded,
     /// `addauth digest` with the configured super digest does not make the super user.
     SuperDigestIgnored,
+    /// A SASL identity the runtime established is recorded as the principal named `super`,
+    /// whom ZooKeeper's SASLAuthenticationProvider lets match every `sasl` ACL.
+    SaslIdentityAsSuper,
     /// A hard quota lets one more znode or byte in than its limit (`current > limit + 1`):
     /// an enforced write takes a subtree past its hard limit.
     QuotaHardLimitOffByOne,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 20] = [
+    pub const ALL: [Plant; 21] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -91,6 +94,7 @@ impl Plant {
         Plant::Zk3642SnapNotPersisted,
         Plant::ZxidRolloverUnguarded,
         Plant::SuperDigestIgnored,
+        Plant::SaslIdentityAsSuper,
         Plant::QuotaHardLimitOffByOne,
     ];
 
@@ -115,6 +119,7 @@ impl Plant {
             Plant::Zk3642SnapNotPersisted => "zk-3642-snap-not-persisted",
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
             Plant::SuperDigestIgnored => "super-digest-ignored",
+            Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
             Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
         }
     }
@@ -173,6 +178,7 @@ impl Plant {
                 "core.panic",
             ],
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
+            Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
             Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
         }
     }

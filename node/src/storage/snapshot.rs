@@ -1,5 +1,5 @@
 //! Snapshot files `snapshot.<hex zxid>` under `dataDir/version-2/`: the bytes the core handed
-//! over in `Effect::Snapshot`, behind a checksummed header. Written to a temporary name, synced,
+//! over in `Write::Snapshot`, behind a checksummed header. Written to a temporary name, synced,
 //! then renamed, so a crash leaves either the old set of snapshots or the new one.
 //!
 //! Header (40 bytes): `ENSSNAP1`, format version u32, reserved u32, zxid u64, data length u64,
