@@ -106,6 +106,9 @@ pub struct NodeConfig {
     pub prealloc_size: u64,
     /// `forceSync=no` skips fsync (as ZooKeeper's zookeeper.forceSync): unsafe, for tests only.
     pub force_sync: bool,
+    /// `audit.enable` (`-Dzookeeper.audit.enable`): ZooKeeper's audit lines in
+    /// `dataDir/zookeeper_audit.log`.
+    pub audit_enable: bool,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -377,6 +380,7 @@ const PROPERTY_KEYS: &[&str] = &[
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
     "enforceQuota",
+    "audit.enable",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -482,6 +486,7 @@ fn parse_inner(
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
     let mut enforce_quota = false;
+    let mut audit_enable = false;
     let mut super_digest: Option<String> = None;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
 
@@ -608,6 +613,7 @@ fn parse_inner(
             }
             // ZooKeeperServer reads it as a system property; a zoo.cfg key becomes one
             "enforceQuota" => enforce_quota = bool_of(e.line, &e.key, v)?,
+            "audit.enable" => audit_enable = bool_of(e.line, &e.key, v)?,
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
                     p.line_err(
@@ -825,6 +831,7 @@ fn parse_inner(
         max_buffer,
         prealloc_size: prealloc,
         force_sync,
+        audit_enable,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

@@ -2,6 +2,7 @@
 //! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`) and the four-letter
 //! words. The client library and `ensemble cli` are ensemble-client.
 
+pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod fourlw;

@@ -122,11 +122,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         | "kerberos.canonicalizeHostNames" => {
             Verdict::Ignored("SASL authentication is not implemented".into())
         }
-        "audit.enable" => enabled_refuses(
-            v,
-            "audit logging is not implemented in this build; refusing to start rather than run \
-             unaudited",
-        ),
         // --- membership ---
         "dynamicConfigFile" => Verdict::Refuse(format!(
             "dynamic configuration files are not read by this build; refusing to start rather \
@@ -255,6 +250,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
     "enforceQuota",
+    "audit.enable",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -268,7 +264,6 @@ const KNOWN_KEYS: &[&str] = &[
     "quorum.auth.serverRequireSasl",
     "quorum.auth.learnerRequireSasl",
     "skipACL",
-    "audit.enable",
     "dynamicConfigFile",
     "reconfigEnabled",
     "standaloneEnabled",
@@ -414,7 +409,6 @@ mod tests {
         for key in [
             "sslQuorum",
             "reconfigEnabled",
-            "audit.enable",
             "quorum.auth.enableSasl",
             "skipACL",
             "portUnification",

@@ -323,7 +323,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let text = standalone(
         &d,
         "secureClientPort=2281\nsslQuorum=true\nreconfigEnabled=true\n\
-         ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\naudit.enable=true\n\
+         ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\nskipACL=yes\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
          authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
     );
@@ -338,7 +338,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         "reconfigEnabled",
         "ssl.keyStore.location",
         "quorum.auth.enableSasl",
-        "audit.enable",
+        "skipACL",
         "dynamicConfigFile",
         "authProvider.1",
     ];
