@@ -96,6 +96,10 @@ pub struct NodeConfig {
     pub client_address: Option<String>,
     /// Per client IP; 0 = unlimited.
     pub max_client_cnxns: u32,
+    /// `maxCnxns`: client connections of this server in all; 0 = unlimited.
+    pub max_cnxns: u32,
+    /// `zookeeper.connection_throttle_*`: the connection throttle (off by default).
+    pub connection_throttle: crate::limits::ThrottleSettings,
     pub servers: BTreeMap<ServerId, ServerSpec>,
     pub snap_retain_count: u32,
     /// Hours; 0 = autopurge off.
@@ -401,7 +405,11 @@ fn flag_entries(
             name.strip_prefix("zookeeper.")
         };
         let verdict = match key {
-            Some(k) if k == "jute.maxbuffer" || PROPERTY_KEYS.contains(&k) => {
+            Some(k)
+                if k == "jute.maxbuffer"
+                    || PROPERTY_KEYS.contains(&k)
+                    || crate::limits::ThrottleSettings::KEYS.contains(&k) =>
+            {
                 out.push(Entry {
                     line: FLAG_LINE + origins.len(),
                     key: k.to_string(),
@@ -473,6 +481,8 @@ fn parse_inner(
     let mut client_port: Option<(usize, u16)> = None;
     let mut client_address: Option<String> = None;
     let mut max_client_cnxns: u32 = 60;
+    let mut max_cnxns: u32 = 0;
+    let mut connection_throttle = crate::limits::ThrottleSettings::default();
     let mut min_session: Option<(usize, i64)> = None;
     let mut max_session: Option<(usize, i64)> = None;
     let mut servers: BTreeMap<ServerId, ServerSpec> = BTreeMap::new();
@@ -539,6 +549,10 @@ fn parse_inner(
                 client_address = Some(v.trim_matches(['[', ']']).to_string());
             }
             "maxClientCnxns" => max_client_cnxns = p.num(e.line, &e.key, v)?,
+            "maxCnxns" => max_cnxns = p.num(e.line, &e.key, v)?,
+            k if crate::limits::ThrottleSettings::KEYS.contains(&k) => connection_throttle
+                .set(k, v)
+                .map_err(|why| p.line_err(e.line, why))?,
             "minSessionTimeout" => min_session = Some((e.line, p.num(e.line, &e.key, v)?)),
             "maxSessionTimeout" => max_session = Some((e.line, p.num(e.line, &e.key, v)?)),
             "peerType" => {
@@ -824,6 +838,8 @@ fn parse_inner(
         client_port: port,
         client_address: addr,
         max_client_cnxns,
+        max_cnxns,
+        connection_throttle,
         servers,
         snap_retain_count: snap_retain,
         purge_interval_hours: purge_interval,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod fourlw;
 pub mod jvmflags;
+pub mod limits;
 pub mod runtime;
 pub mod settings;
 pub mod storage;

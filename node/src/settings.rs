@@ -190,7 +190,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             Verdict::Ignored("there is no JVM to watch for pauses".into())
         }
         "globalOutstandingLimit"
-        | "maxCnxns"
         | "cnxTimeout"
         | "connectToLearnerMasterLimit"
         | "clientPortListenBacklog"
@@ -251,6 +250,18 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "DigestAuthenticationProvider.superDigest",
     "enforceQuota",
     "audit.enable",
+    "maxCnxns",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
+    "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase",
+    "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio",
+    "connection_throttle_weight_enabled",
+    "connection_throttle_global_session_weight",
+    "connection_throttle_local_session_weight",
+    "connection_throttle_renew_session_weight",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -278,7 +289,6 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.serverPort",
     "admin.serverAddress",
     "globalOutstandingLimit",
-    "maxCnxns",
     "cnxTimeout",
     "fsync.warningthresholdms",
     "clientPortListenBacklog",
