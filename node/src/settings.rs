@@ -190,6 +190,9 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             Verdict::Ignored("there is no JVM to watch for pauses".into())
         }
         "globalOutstandingLimit"
+        | "request_throttle_max_requests"
+        | "request_throttle_stall_time"
+        | "request_throttle_drop_stale"
         | "cnxTimeout"
         | "connectToLearnerMasterLimit"
         | "clientPortListenBacklog"
@@ -289,6 +292,9 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.serverPort",
     "admin.serverAddress",
     "globalOutstandingLimit",
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
     "cnxTimeout",
     "fsync.warningthresholdms",
     "clientPortListenBacklog",
