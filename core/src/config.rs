@@ -57,6 +57,11 @@ pub struct Config {
     /// super user.
     #[serde(default)]
     pub x509_super_user: Option<String>,
+    /// `zookeeper.enforceQuota`: this server, as leader, refuses writes past a hard quota
+    /// (`countHardLimit` / `byteHardLimit`) with QuotaExceeded. Only the leader's setting
+    /// counts: it marks the txns it proposes ([`crate::txn::TxnOp::EnforcedWrite`]).
+    #[serde(default)]
+    pub enforce_quota: bool,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
@@ -89,6 +94,7 @@ impl Config {
             auth_providers: crate::acl::AuthProviders::default(),
             sasl_super_user: None,
             x509_super_user: None,
+            enforce_quota: false,
             plant: None,
             initial_zxid_counter: 0,
         }

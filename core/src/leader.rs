@@ -186,7 +186,7 @@ impl Leader {
             TxnOp::DeleteContainer { path } => {
                 self.reaping.remove(path);
             }
-            TxnOp::Write { .. } => {}
+            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {}
         }
     }
 }
@@ -683,6 +683,9 @@ impl<'a> Leading<'a> {
         op: TxnOp,
         out: &mut Ready,
     ) {
+        // The leader decides whether hard quotas hold for this write (PrepRequestProcessor's
+        // checkQuota), so every replica applies it alike.
+        let op = op.under_quota(self.zk.cfg.enforce_quota);
         let txn = Arc::new(Txn {
             zxid,
             time: self.zk.now as i64,

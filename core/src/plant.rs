@@ -68,10 +68,13 @@ pub enum Plant {
     /// A SASL identity the runtime established is recorded as the principal named `super`,
     /// whom ZooKeeper's SASLAuthenticationProvider lets match every `sasl` ACL.
     SaslIdentityAsSuper,
+    /// A hard quota lets one more znode or byte in than its limit (`current > limit + 1`):
+    /// an enforced write takes a subtree past its hard limit.
+    QuotaHardLimitOffByOne,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 20] = [
+    pub const ALL: [Plant; 21] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -92,6 +95,7 @@ impl Plant {
         Plant::ZxidRolloverUnguarded,
         Plant::SuperDigestIgnored,
         Plant::SaslIdentityAsSuper,
+        Plant::QuotaHardLimitOffByOne,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +120,7 @@ impl Plant {
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
             Plant::SuperDigestIgnored => "super-digest-ignored",
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
+            Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
         }
     }
 
@@ -174,6 +179,7 @@ impl Plant {
             ],
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
+            Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
         }
     }
 

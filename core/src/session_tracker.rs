@@ -125,7 +125,7 @@ impl SessionTracker {
             }
             // The leader's own reaper, never a client's.
             TxnOp::DeleteContainer { .. } => Ok(()),
-            TxnOp::Write { .. } => {
+            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {
                 let live = self.sessions.contains_key(&session) && !self.closing.contains(&session);
                 if !live && !skip_closing {
                     return Err(Refusal::Expired);

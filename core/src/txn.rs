@@ -34,6 +34,35 @@ pub enum TxnOp {
     /// The leader's reaper removing an empty container or an expired TTL node
     /// (ZooKeeper's deleteContainer); applied only if the node is still childless.
     DeleteContainer { path: String },
+    /// A client write proposed by a leader that enforces hard quotas
+    /// (`zookeeper.enforceQuota=true`): applied as `Write`, except that an op that would take a
+    /// quota'd subtree past its hard count or byte limit fails with QuotaExceeded. The leader
+    /// decides, as ZooKeeper's PrepRequestProcessor does, so every replica applies the txn
+    /// alike whatever its own setting. A variant of its own (not a field of `Write`) so that
+    /// logs written before it read unchanged.
+    EnforcedWrite { request: Request, auth: Vec<Id> },
+}
+
+impl TxnOp {
+    /// A client write, enforced or not: its request and the ids it was sent with.
+    pub fn client_write(&self) -> Option<(&Request, &[Id])> {
+        match self {
+            TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth } => {
+                Some((request, auth))
+            }
+            _ => None,
+        }
+    }
+
+    /// The op a leader proposes for `self` under its quota setting: a client write becomes an
+    /// [`TxnOp::EnforcedWrite`] when it enforces hard quotas.
+    pub fn under_quota(self, enforce: bool) -> TxnOp {
+        match self {
+            TxnOp::Write { request, auth } if enforce => TxnOp::EnforcedWrite { request, auth },
+            TxnOp::EnforcedWrite { request, auth } if !enforce => TxnOp::Write { request, auth },
+            op => op,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

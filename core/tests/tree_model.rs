@@ -181,6 +181,8 @@ impl Model {
                 Ok(Response::Empty)
             }
             TxnOp::DeleteContainer { path: p } => self.delete_container(txn, p, &mut tr),
+            // Quotas are the tree's quota tests' (tree/tests/quota.rs); none are drawn here.
+            TxnOp::EnforcedWrite { .. } => unreachable!("this model draws no enforced writes"),
             TxnOp::Write { request, auth } => {
                 cx_auth = auth.clone();
                 let cx = Cx {

@@ -156,6 +156,8 @@ class Cluster:
                 f"dataLogDir={s.log_dir}",
                 "4lw.commands.whitelist=*",
                 "extendedTypesEnabled=true",
+                # hard quotas refuse (test_quota.py); ZooKeeper reads it as a system property
+                "enforceQuota=true",
             ]
             if self.target == "zookeeper":
                 # the AdminServer would bind 8080 on every server; the seed's ZooKeeper 3.4 had none
@@ -218,6 +220,7 @@ class Cluster:
             f"-Dzookeeper.log.dir={s.log_dir}",
             "-Dzookeeper.root.logger=INFO,CONSOLE",
             "-Dzookeeper.extendedTypesEnabled=true",
+            "-Dzookeeper.enforceQuota=true",
             "-Dzookeeper.4lw.commands.whitelist=*",
             "-Dzookeeper.admin.enableServer=false",
             "-cp",

@@ -97,6 +97,10 @@ pub struct NodeConfig {
     pub client_address: Option<String>,
     /// Per client IP; 0 = unlimited.
     pub max_client_cnxns: u32,
+    /// `maxCnxns`: client connections of this server in all; 0 = unlimited.
+    pub max_cnxns: u32,
+    /// `zookeeper.connection_throttle_*`: the connection throttle (off by default).
+    pub connection_throttle: crate::limits::ThrottleSettings,
     pub servers: BTreeMap<ServerId, ServerSpec>,
     pub snap_retain_count: u32,
     /// Hours; 0 = autopurge off.
@@ -114,6 +118,9 @@ pub struct NodeConfig {
     pub metrics: Option<crate::metrics::endpoint::MetricsConfig>,
     /// `secureClientPort`, `ssl.*`, `sslQuorum`, ... (passwords masked in its `Debug`).
     pub tls: TlsSettings,
+    /// `audit.enable` (`-Dzookeeper.audit.enable`): ZooKeeper's audit lines in
+    /// `dataDir/zookeeper_audit.log`.
+    pub audit_enable: bool,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -389,6 +396,8 @@ const PROPERTY_KEYS: &[&str] = &[
     "admin.serverPort",
     "admin.commandURL",
     "admin.idleTimeout",
+    "enforceQuota",
+    "audit.enable",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -418,7 +427,8 @@ fn flag_entries(
             Some(k)
                 if k == "jute.maxbuffer"
                     || PROPERTY_KEYS.contains(&k)
-                    || tls::settings::is_property_key(k) =>
+                    || tls::settings::is_property_key(k)
+                    || crate::limits::ThrottleSettings::KEYS.contains(&k) =>
             {
                 out.push(Entry {
                     line: FLAG_LINE + origins.len(),
@@ -491,6 +501,8 @@ fn parse_inner(
     let mut client_port: Option<(usize, u16)> = None;
     let mut client_address: Option<String> = None;
     let mut max_client_cnxns: u32 = 60;
+    let mut max_cnxns: u32 = 0;
+    let mut connection_throttle = crate::limits::ThrottleSettings::default();
     let mut min_session: Option<(usize, i64)> = None;
     let mut max_session: Option<(usize, i64)> = None;
     let mut servers: BTreeMap<ServerId, ServerSpec> = BTreeMap::new();
@@ -503,6 +515,8 @@ fn parse_inner(
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
+    let mut enforce_quota = false;
+    let mut audit_enable = false;
     let mut super_digest: Option<String> = None;
     let mut tls = TlsSettings::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -560,6 +574,10 @@ fn parse_inner(
                 client_address = Some(v.trim_matches(['[', ']']).to_string());
             }
             "maxClientCnxns" => max_client_cnxns = p.num(e.line, &e.key, v)?,
+            "maxCnxns" => max_cnxns = p.num(e.line, &e.key, v)?,
+            k if crate::limits::ThrottleSettings::KEYS.contains(&k) => connection_throttle
+                .set(k, v)
+                .map_err(|why| p.line_err(e.line, why))?,
             "minSessionTimeout" => min_session = Some((e.line, p.num(e.line, &e.key, v)?)),
             "maxSessionTimeout" => max_session = Some((e.line, p.num(e.line, &e.key, v)?)),
             "peerType" => {
@@ -632,6 +650,9 @@ fn parse_inner(
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
             }
+            // ZooKeeperServer reads it as a system property; a zoo.cfg key becomes one
+            "enforceQuota" => enforce_quota = bool_of(e.line, &e.key, v)?,
+            "audit.enable" => audit_enable = bool_of(e.line, &e.key, v)?,
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
                     p.line_err(
@@ -902,6 +923,7 @@ fn parse_inner(
         core.extended_types = x;
     }
     core.super_digest = super_digest;
+    core.enforce_quota = enforce_quota;
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }
@@ -915,6 +937,8 @@ fn parse_inner(
         client_port: port,
         client_address: addr,
         max_client_cnxns,
+        max_cnxns,
+        connection_throttle,
         servers,
         snap_retain_count: snap_retain,
         purge_interval_hours: purge_interval,
@@ -925,6 +949,7 @@ fn parse_inner(
         admin,
         metrics,
         tls,
+        audit_enable,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

@@ -3,10 +3,12 @@
 //! words. The client library and `ensemble cli` are ensemble-client.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod fourlw;
 pub mod jvmflags;
+pub mod limits;
 pub mod metrics;
 pub mod runtime;
 pub mod settings;

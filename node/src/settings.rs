@@ -122,11 +122,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         | "kerberos.canonicalizeHostNames" => {
             Verdict::Ignored("SASL authentication is not implemented".into())
         }
-        "audit.enable" => enabled_refuses(
-            v,
-            "audit logging is not implemented in this build; refusing to start rather than run \
-             unaudited",
-        ),
         // --- membership ---
         "dynamicConfigFile" => Verdict::Refuse(format!(
             "dynamic configuration files are not read by this build; refusing to start rather \
@@ -165,7 +160,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             "ZooKeeper reads read-only mode only from -Dreadonlymode.enabled, not from zoo.cfg"
                 .into(),
         ),
-        "enforceQuota" => enabled_ignored(v, "quotas are not enforced in this build"),
         "localSessionsEnabled" | "localSessionsUpgradingEnabled" => enabled_ignored(
             v,
             "local sessions are not implemented; every session is global",
@@ -203,7 +197,9 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             Verdict::Ignored("there is no JVM to watch for pauses".into())
         }
         "globalOutstandingLimit"
-        | "maxCnxns"
+        | "request_throttle_max_requests"
+        | "request_throttle_stall_time"
+        | "request_throttle_drop_stale"
         | "cnxTimeout"
         | "connectToLearnerMasterLimit"
         | "clientPortListenBacklog"
@@ -262,6 +258,20 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "forceSync",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "enforceQuota",
+    "audit.enable",
+    "maxCnxns",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
+    "connection_throttle_freeze_time",
+    "connection_throttle_drop_increase",
+    "connection_throttle_drop_decrease",
+    "connection_throttle_decrease_ratio",
+    "connection_throttle_weight_enabled",
+    "connection_throttle_global_session_weight",
+    "connection_throttle_local_session_weight",
+    "connection_throttle_renew_session_weight",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -275,14 +285,12 @@ const KNOWN_KEYS: &[&str] = &[
     "quorum.auth.serverRequireSasl",
     "quorum.auth.learnerRequireSasl",
     "skipACL",
-    "audit.enable",
     "dynamicConfigFile",
     "reconfigEnabled",
     "standaloneEnabled",
     "electionAlg",
     "observerMasterPort",
     "quorumListenOnAllIPs",
-    "enforceQuota",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "syncEnabled",
@@ -291,7 +299,9 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.serverPort",
     "admin.serverAddress",
     "globalOutstandingLimit",
-    "maxCnxns",
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
     "cnxTimeout",
     "fsync.warningthresholdms",
     "clientPortListenBacklog",
@@ -421,12 +431,7 @@ mod tests {
 
     #[test]
     fn disabling_values_pass_and_enabling_ones_refuse() {
-        for key in [
-            "reconfigEnabled",
-            "audit.enable",
-            "quorum.auth.enableSasl",
-            "skipACL",
-        ] {
+        for key in ["reconfigEnabled", "quorum.auth.enableSasl", "skipACL"] {
             assert_eq!(classify_key(key, "false"), Some(Verdict::Matches), "{key}");
             assert!(
                 matches!(classify_key(key, "true"), Some(Verdict::Refuse(_))),

@@ -323,7 +323,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let text = standalone(
         &d,
         "ssl.crl=true\nreconfigEnabled=true\n\
-         quorum.auth.enableSasl=true\naudit.enable=true\n\
+         quorum.auth.enableSasl=true\nskipACL=yes\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
          authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
     );
@@ -336,7 +336,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         "ssl.crl",
         "reconfigEnabled",
         "quorum.auth.enableSasl",
-        "audit.enable",
+        "skipACL",
         "dynamicConfigFile",
         "authProvider.1",
     ];
@@ -487,7 +487,7 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
         d.join("java.env"),
         "export JAVA_HOME=/usr/lib/jvm/default\n\
          SERVER_JVMFLAGS=\"-Djute.maxbuffer=8192 -Dzookeeper.extendedTypesEnabled=false\"\n\
-         JVMFLAGS=\"$JVMFLAGS -Dzookeeper.snapCount=777 -Dzookeeper.enforceQuota=true\"\n",
+         JVMFLAGS=\"$JVMFLAGS -Dzookeeper.snapCount=777 -Dzookeeper.enforceQuota=true -Dzookeeper.commitLogCount=9\"\n",
     )
     .unwrap();
     let p = write(&d, "zoo.cfg", &standalone(&d, ""));
@@ -496,11 +496,12 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
     assert!(!c.core.extended_types);
     assert_eq!(c.core.snap_count, 777);
     assert!(!c.force_sync);
+    assert!(c.core.enforce_quota);
     assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
     let java_env = d.join("java.env");
     assert!(
         c.warnings[0].starts_with(&format!(
-            "{}:3 (JVMFLAGS): -Dzookeeper.enforceQuota=true: ignored: quotas",
+            "{}:3 (JVMFLAGS): -Dzookeeper.commitLogCount=9: ignored: not implemented",
             java_env.display()
         )),
         "{}",

@@ -114,7 +114,7 @@ impl std::fmt::Display for TxnD<'_> {
                 write!(f, "createSession 0x{:x} {timeout_ms}ms", t.session)
             }
             TxnOp::CloseSession => write!(f, "closeSession 0x{:x}", t.session),
-            TxnOp::Write { request, .. } => {
+            TxnOp::Write { request, .. } | TxnOp::EnforcedWrite { request, .. } => {
                 write!(
                     f,
                     "{} session=0x{:x} cxid={}",
@@ -232,6 +232,10 @@ pub fn hash_txn(h: &mut TraceHasher, t: &Txn) {
         TxnOp::DeleteContainer { path } => {
             h.u(4);
             h.s(path);
+        }
+        TxnOp::EnforcedWrite { request, .. } => {
+            h.u(5);
+            hash_req(h, request);
         }
     }
 }

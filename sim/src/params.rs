@@ -187,6 +187,43 @@ pub enum Role {
     /// Authenticates as the super user (`superDigest`) on every connection and works on a node
     /// whose ACL grants nobody anything.
     Admin,
+    /// Sets, changes and deletes quotas as zkCli does (the `/zookeeper/quota` nodes) on two
+    /// disjoint subtrees and writes under them (see `quota.rs`).
+    Quota,
+}
+
+/// Which servers enforce hard quotas (`zookeeper.enforceQuota`): whoever leads decides for
+/// the txns it proposes, so a mixed ensemble must still agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnforceQuota {
+    Off,
+    On,
+    /// Servers with an odd id enforce.
+    Mixed,
+}
+
+impl EnforceQuota {
+    pub fn name(self) -> &'static str {
+        match self {
+            EnforceQuota::Off => "off",
+            EnforceQuota::On => "on",
+            EnforceQuota::Mixed => "mixed",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<EnforceQuota> {
+        [EnforceQuota::Off, EnforceQuota::On, EnforceQuota::Mixed]
+            .into_iter()
+            .find(|e| e.name() == s)
+    }
+
+    pub fn for_server(self, id: u64) -> bool {
+        match self {
+            EnforceQuota::Off => false,
+            EnforceQuota::On => true,
+            EnforceQuota::Mixed => id % 2 == 1,
+        }
+    }
 }
 
 impl Role {
@@ -204,6 +241,7 @@ impl Role {
             Role::Naming => "naming",
             Role::Acl => "acl",
             Role::Admin => "admin",
+            Role::Quota => "quota",
         }
     }
 
@@ -221,6 +259,7 @@ impl Role {
             "naming" => Role::Naming,
             "acl" => Role::Acl,
             "admin" => Role::Admin,
+            "quota" => Role::Quota,
             _ => return None,
         })
     }
@@ -291,6 +330,8 @@ pub struct Params {
     /// The zxid counter each new epoch starts after (the core's `initial_zxid_counter`): near
     /// 0xffffffff, a run reaches the counter's roll-over.
     pub initial_zxid_counter: u32,
+    /// Which servers enforce hard quotas.
+    pub enforce_quota: EnforceQuota,
     /// Clock drift bound (parts per million) and tick lateness (% of the tick interval).
     pub drift_ppm: u64,
     pub tick_jitter_pct: u64,
@@ -340,6 +381,7 @@ impl Params {
             torn_tail: 0.3,
             sync_crash: 0.0,
             initial_zxid_counter: 0,
+            enforce_quota: EnforceQuota::Off,
             drift_ppm: 2_000,
             tick_jitter_pct: 20,
             duration_ms: 60_000,
@@ -446,6 +488,18 @@ impl Params {
         // Last, so that the draws before it are those of earlier builds.
         if rng.chance(0.3) {
             p.clients.push(Role::Admin);
+        }
+        // Last again: quota clients, and which servers enforce hard quotas.
+        if rng.chance(0.4) {
+            p.clients.push(Role::Quota);
+            p.enforce_quota = *rng
+                .pick(&[
+                    EnforceQuota::Off,
+                    EnforceQuota::On,
+                    EnforceQuota::On,
+                    EnforceQuota::Mixed,
+                ])
+                .unwrap_or(&EnforceQuota::On);
         }
         p
     }

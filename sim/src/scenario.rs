@@ -37,6 +37,8 @@ pub struct Topology {
     pub voters: u64,
     #[serde(default)]
     pub observers: u64,
+    /// `off`, `on` or `mixed` (odd server ids): `zookeeper.enforceQuota`.
+    pub enforce_quota: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -288,6 +290,14 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.voters = f.topology.voters;
     params.observers = f.topology.observers;
+    if let Some(e) = &f.topology.enforce_quota {
+        params.enforce_quota = crate::params::EnforceQuota::from_name(e).ok_or_else(|| {
+            field(
+                "topology.enforce_quota",
+                format!("{e:?}: expected \"off\", \"on\" or \"mixed\""),
+            )
+        })?;
+    }
     let t = &f.timing;
     if let Some(v) = t.tick_ms {
         if !(10..=2000).contains(&v) {
@@ -892,6 +902,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         "\n[topology]\nvoters = {}\nobservers = {}",
         p.voters, p.observers
     );
+    if p.enforce_quota != crate::params::EnforceQuota::Off {
+        let _ = writeln!(o, "enforce_quota = {}", q(p.enforce_quota.name()));
+    }
     let _ = writeln!(o, "\n[timing]");
     let _ = writeln!(o, "tick_ms = {}", p.tick_ms);
     let _ = writeln!(o, "init_limit = {}", p.init_limit);

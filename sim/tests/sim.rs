@@ -161,11 +161,13 @@ fn plants_are_listed() {
     }
 }
 
-/// A plant the swarm cannot reach, with the scenario that finds it: the counter's roll-over
-/// takes four billion txns unless each epoch starts near the end of it.
+/// A plant the swarm cannot reach (or seldom), with the scenario that finds it: the counter's
+/// roll-over takes four billion txns unless each epoch starts near the end of it.
 fn plant_scenario(p: Plant) -> Option<ensemble_sim::params::Params> {
     let file = match p {
         Plant::ZxidRolloverUnguarded => "zxid-rollover.toml",
+        // a quota workload in every seed, rather than in four swarm seeds out of ten
+        Plant::QuotaHardLimitOffByOne => "quota.toml",
         _ => return None,
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -13,8 +13,10 @@
 
 mod acl_cache;
 mod digest;
+mod quota;
 mod read;
 mod snapshot;
+pub use quota::{LIMIT_NODE, STAT_NODE, StatsTrack, limit_path, stat_path};
 pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts, SnapshotPiece};
 
 use crate::acl;
@@ -165,6 +167,8 @@ struct Ctx<'a> {
     time: i64,
     session: SessionId,
     auth: &'a [Id],
+    /// Hard quotas refuse what would pass them (the leader's `enforceQuota`).
+    enforce_quota: bool,
 }
 
 /// How to take back one applied op of a multi that later failed.
@@ -257,6 +261,9 @@ pub struct DataTree {
     /// Znodes whose data is null, not empty (a create or setData whose buffer was null on the
     /// wire: ZooKeeper's getData answers null for them). Their `Node::data` is empty.
     null_data: BTreeSet<Box<str>>,
+    /// The quota'd paths: those whose `/zookeeper/quota<path>/zookeeper_limits` exists
+    /// (ZooKeeper's pTrie), kept by `insert_node` / `remove_node`.
+    quotas: BTreeSet<Box<str>>,
     /// The snapshot being written a slice at a time, if one is.
     snap: Option<Box<snapshot::SnapshotWriter>>,
     /// Snapshot parts handed out recently: once the runtime has written and dropped one, its
@@ -332,6 +339,7 @@ impl DataTree {
             nodes_digest: 0,
             sessions_digest: 0,
             null_data: BTreeSet::new(),
+            quotas: BTreeSet::new(),
             snap: None,
             part_pool: Vec::new(),
         }
@@ -362,12 +370,13 @@ impl DataTree {
                 self.close_session(txn, &mut triggers);
                 Ok(Response::Empty)
             }
-            TxnOp::Write { request, auth } => {
+            TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth } => {
                 let cx = Ctx {
                     zxid: txn.zxid.as_i64(),
                     time: txn.time,
                     session: txn.session,
                     auth,
+                    enforce_quota: matches!(txn.op, TxnOp::EnforcedWrite { .. }),
                 };
                 self.apply_write(&cx, request, &mut triggers)
             }
@@ -443,7 +452,8 @@ impl DataTree {
     fn track_null_data(&mut self, request: &Request, nulls: &[u32], response: &Response) {
         let null = |i: usize| nulls.contains(&(i as u32));
         let mark = |tree: &mut DataTree, path: &str, is_null: bool| {
-            if is_null {
+            // A quota stats node gets its counts as it is created, whatever was sent.
+            if is_null && tree.nodes.get(path).is_some_and(|n| n.data.is_empty()) {
                 tree.null_data.insert(path.into());
             } else {
                 tree.null_data.remove(path);
@@ -692,6 +702,7 @@ impl DataTree {
             CreateOp::Create | CreateOp::Create2 if mode.is_ephemeral() => cx.session,
             CreateOp::Create | CreateOp::Create2 => 0,
         };
+        self.check_quota(cx, &path, data.len() as i64, 1)?;
 
         // Checked: from here on nothing fails.
         let parent_key: Box<str> = (if parent_path.is_empty() {
@@ -722,6 +733,7 @@ impl DataTree {
             parent: parent_key.clone(),
             parent_meta,
         });
+        self.quota_created(&path, data.len() as i64, batch);
         let node_acl = self.watch_acl(acl_slot);
         let parent_acl = self.watch_acl(parent_meta.acl);
         batch.trigger(&path, EventType::NodeCreated, node_acl);
@@ -786,6 +798,13 @@ impl DataTree {
         if !acl::check(self.acls.get(node.meta.acl), perms::WRITE, cx.auth) {
             return Err(KeeperError::NoAuth);
         }
+        let bytes_diff = data.len() as i64 - node.data.len() as i64;
+        let node = if self.quotas.is_empty() {
+            node
+        } else {
+            self.check_quota(cx, path, bytes_diff, 0)?;
+            self.nodes.get_mut(path).expect("found above")
+        };
         let new_version = check_version(node.meta.version, version)?;
         let old_meta = node.meta;
         let before =
@@ -805,6 +824,7 @@ impl DataTree {
             meta: old_meta,
         });
         let acl_slot = node.meta.acl;
+        self.quota_changed(path, bytes_diff, 0, batch);
         batch.trigger(path, EventType::NodeDataChanged, self.watch_acl(acl_slot));
         Ok(Done::DataSet(stat))
     }
@@ -860,6 +880,7 @@ impl DataTree {
         });
         let node = self.remove_node(path);
         assert_eq!(node.meta.num_children, 0, "deleting {path} with children");
+        self.quota_changed(path, -(node.data.len() as i64), -1, batch);
         // Still referenced (released at commit): its watch events are checked against it.
         let node_acl = node.meta.acl;
         batch.release.push(node.meta.acl);
@@ -899,6 +920,7 @@ impl DataTree {
             .wrapping_add(node_hash(&self.acls, &path, &node));
         self.data_size += path::java_len(&path) + node.data.len() as u64;
         self.index_owner(&path, node.meta.ephemeral_owner, true);
+        self.index_quota(&path, true);
         let previous = self.nodes.insert(path, Box::new(node));
         assert!(previous.is_none(), "inserting over an existing node");
     }
@@ -911,6 +933,7 @@ impl DataTree {
             .wrapping_sub(node_hash(&self.acls, path, &node));
         self.data_size -= path::java_len(path) + node.data.len() as u64;
         self.index_owner(path, node.meta.ephemeral_owner, false);
+        self.index_quota(path, false);
         node
     }
 

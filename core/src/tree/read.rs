@@ -394,6 +394,7 @@ impl DataTree {
         {
             return Err("container/TTL index differs from the nodes".into());
         }
+        self.check_quota_index()?;
         if size != self.data_size {
             return Err(format!("data size {} but {size} counted", self.data_size));
         }

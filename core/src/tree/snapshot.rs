@@ -700,6 +700,7 @@ impl DataTree {
                 .wrapping_add(super::node_hash(&self.acls, path, node));
             self.data_size += path::java_len(path) + node.data.len() as u64;
             self.index_owner(path, node.meta.ephemeral_owner, true);
+            self.index_quota(path, true);
         }
         self.nodes = nodes;
         result

@@ -13,7 +13,7 @@ use crate::tls::{self, PortMode};
 use ensemble_proto::jute;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -27,6 +27,13 @@ const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ClientShared {
     pub max_per_ip: u32,
+    /// `maxCnxns`: connections in all (0 = unlimited), counted in `per_ip`'s lock.
+    pub max_cnxns: u32,
+    pub total: AtomicU32,
+    /// The connection throttle a ConnectRequest takes its tokens from.
+    pub throttle: Mutex<crate::limits::ConnectionThrottle>,
+    /// Its clock's origin.
+    pub started: std::time::Instant,
     pub max_buffer: usize,
     pub whitelist: Whitelist,
     pub next_conn: AtomicU64,
@@ -36,22 +43,49 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    fn admit(&self, ip: IpAddr) -> bool {
+    /// A new connection from `ip` may stay: `Err` says which limit it meets, as ZooKeeper
+    /// logs it.
+    fn admit(&self, ip: IpAddr) -> Result<(), String> {
         let Ok(mut m) = self.per_ip.lock() else {
-            return false;
+            return Err("the connection table is poisoned".into());
         };
+        if self.max_cnxns != 0 && self.total.load(Ordering::Relaxed) >= self.max_cnxns {
+            return Err(format!(
+                "Too many connections max allowed is {}",
+                self.max_cnxns
+            ));
+        }
         let n = m.entry(ip).or_insert(0);
         if self.max_per_ip != 0 && *n >= self.max_per_ip {
-            return false;
+            return Err(format!(
+                "Too many connections from /{ip} - max is {}",
+                self.max_per_ip
+            ));
         }
         *n += 1;
-        true
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The connection throttle's verdict on a ConnectRequest of `session_id`.
+    fn throttle_admits(&self, session_id: i64) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        match self.throttle.lock() {
+            Ok(mut t) => {
+                let need = t.needed(session_id);
+                t.check(need, now)
+            }
+            Err(_) => false,
+        }
     }
     fn release(&self, ip: IpAddr) {
         if let Ok(mut m) = self.per_ip.lock()
             && let Some(n) = m.get_mut(&ip)
         {
             *n = n.saturating_sub(1);
+            let _ = self
+                .total
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| t.checked_sub(1));
             if *n == 0 {
                 m.remove(&ip);
             }
@@ -78,12 +112,9 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<ClientShared>, port:
         match listener.accept().await {
             Ok((s, addr)) => {
                 let ip = addr.ip().to_canonical();
-                if !shared.admit(ip) {
+                if let Err(why) = shared.admit(ip) {
                     shared.rejected.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        "Too many connections from /{ip} - max is {}",
-                        shared.max_per_ip
-                    );
+                    tracing::warn!("Error accepting new connection: {why}");
                     continue;
                 }
                 let slot = IpSlot(shared.clone(), ip);
@@ -258,6 +289,15 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             at += n;
             if !opened {
                 let msg = match jute::decode_connect(frame) {
+                    Ok(request) if !shared.throttle_admits(request.session_id) => {
+                        // ZooKeeper's ClientCnxnLimitException: the connection is closed
+                        shared.rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "Closing connection to {}: connection throttled (connection_throttle_tokens)",
+                            super::show(addr)
+                        );
+                        break 'conn;
+                    }
                     Ok(request) => {
                         let (k_tx, k_rx) = oneshot::channel();
                         kill_rx = Some(k_rx);

@@ -107,6 +107,21 @@ impl CoreLoop {
                 self.cfg.snap_retain_count
             );
         }
+        if self.cfg.audit_enable {
+            match crate::audit::AuditLog::open(&self.cfg.data_dir) {
+                Ok(mut log) => {
+                    tracing::info!("ZooKeeper audit is enabled: {}", log.path().display());
+                    log.server_start();
+                    self.out.audit = Some(log);
+                }
+                Err(e) => {
+                    return Err(RuntimeError::Fatal(format!(
+                        "audit.enable=true but the audit log {} cannot be opened: {e}",
+                        self.cfg.data_dir.join(crate::audit::FILE).display()
+                    )));
+                }
+            }
+        }
         // Start the election at once rather than a tick later.
         self.feed(Event::Tick);
         self.flush();
@@ -168,6 +183,9 @@ impl CoreLoop {
             }
         }
         tracing::info!("stopping: syncing the txn log");
+        if let Some(a) = &mut self.out.audit {
+            a.server_stop();
+        }
         for (_, link) in std::mem::take(&mut self.out.conns) {
             let _ = link.tx.try_send(Outgoing::Close(link.kill));
         }
@@ -435,6 +453,9 @@ impl CoreLoop {
                     self.out
                         .started
                         .insert((conn, xid), (now, request.is_write()));
+                    if let Some(a) = &mut self.out.audit {
+                        a.on_request(conn, xid, &request);
+                    }
                     self.feed(Event::Client { conn, xid, request });
                 }
             }

@@ -119,6 +119,14 @@ fn rig(tag: &str, faults: Faults) -> Rig {
     let (input_tx, input) = mpsc::channel(16);
     let shared = Arc::new(ClientShared {
         max_per_ip: 0,
+        max_cnxns: 0,
+        total: Default::default(),
+        throttle: Mutex::new(crate::limits::ConnectionThrottle::new(
+            Default::default(),
+            0,
+            1,
+        )),
+        started: std::time::Instant::now(),
         max_buffer: cfg.max_buffer,
         whitelist: cfg.whitelist.clone(),
         next_conn: AtomicU64::new(0),

@@ -440,6 +440,14 @@ pub fn run(
         }
         let shared = Arc::new(clients::ClientShared {
             max_per_ip: cfg.max_client_cnxns,
+            max_cnxns: cfg.max_cnxns,
+            total: Default::default(),
+            throttle: std::sync::Mutex::new(crate::limits::ConnectionThrottle::new(
+                cfg.connection_throttle.clone(),
+                0,
+                std::process::id() as u64 ^ 0x5eed,
+            )),
+            started: std::time::Instant::now(),
             max_buffer: cfg.max_buffer,
             whitelist: cfg.whitelist.clone(),
             next_conn: AtomicU64::new(0),

@@ -63,6 +63,8 @@ pub(crate) struct Outbox {
     dirty_clients: Vec<ConnId>,
     /// The last proposal encoded and its frame, so that it is encoded once for every follower.
     last_proposal: (Option<Arc<Txn>>, Vec<u8>),
+    /// `audit.enable`: the audit log, told of every write request and its reply.
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 impl Outbox {
@@ -97,6 +99,7 @@ impl Outbox {
             availability: Default::default(),
             client_budget,
             dirty_clients: Vec::new(),
+            audit: None,
             last_proposal: (None, Vec::new()),
         }
     }
@@ -156,6 +159,9 @@ impl Outbox {
 
     pub(crate) fn forget_conn(&mut self, conn: ConnId) {
         self.started.retain(|(c, _), _| *c != conn);
+        if let Some(a) = &mut self.audit {
+            a.forget(conn);
+        }
     }
 
     /// Encode a frame into a client's batch: `encode` appends it to the buffer.
@@ -250,6 +256,10 @@ impl Outbox {
                 if let Some(link) = self.conns.get_mut(&conn) {
                     link.info.last_zxid = zxid.as_i64();
                     link.info.last_resp = now;
+                    if let Some(a) = &mut self.audit {
+                        let ip = link.info.addr.map(|a| a.ip().to_canonical().to_string());
+                        a.on_reply(conn, xid, &reply, link.info.session, ip.as_deref());
+                    }
                 }
                 self.encode_for_client(conn, |b| {
                     jute::encode_reply(xid, zxid.as_i64(), opcode, &reply, b)

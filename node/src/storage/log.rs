@@ -90,6 +90,8 @@ pub struct FileScan {
 }
 
 /// One record read: its size and its txn, or only its zxid when it was not decoded.
+// One at a time, moved straight into the list read: boxing would cost an allocation per txn.
+#[allow(clippy::large_enum_variant)]
 enum Record {
     Txn(Txn),
     Skipped(Zxid),

@@ -148,6 +148,17 @@ claims! {
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
+
+    // ---- Quotas (check/quota.rs): ZooKeeper's quota upkeep (DataTree.updateQuotaStat,
+    // PrepRequestProcessor.checkQuota).
+
+    /// A quota's `zookeeper_stats` node holds the count and bytes of the znodes at and under
+    /// its path, kept as they change from the moment it was created under its limits.
+    QuotaStats => "quota.stats",
+    /// A write the leader proposed under `enforceQuota` never takes a quota'd subtree past its
+    /// `countHardLimit` or `byteHardLimit`, and a write is refused with QuotaExceeded only
+    /// when enforced and only when it would.
+    QuotaHardLimit => "quota.hard-limit",
     /// Every successful read or write, and every watch event a client gets, was allowed by
     /// the znode's ACL for the identities the client had added (ZooKeeper's ACL checks).
     AclNoUnauthorizedAccess => "acl.no-unauthorized-access",
@@ -246,6 +257,8 @@ impl Claim {
             | ClientSession
             | SessionNoWriteAfterClose
             | TreeModel
+            | QuotaStats
+            | QuotaHardLimit
             | AclNoUnauthorizedAccess
             | AclAuthNotApplied
             | RecipeLockTwoHolders

@@ -8,6 +8,7 @@
 //!   commit only with a quorum, the new leader's history), `cap` the partition claim;
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
 //!   session closing, ACLs, a linearizability search);
+//! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -18,6 +19,7 @@ mod claim;
 mod client;
 mod liveness;
 pub mod model;
+mod quota;
 mod recipes;
 mod reference;
 mod scenario;

@@ -9,6 +9,10 @@
 //! closing sessions. The reference compares it with its tree after every txn (the result and
 //! every znode the txn touched) and in full every 1024 txns.
 //!
+//! Quotas are the `quota.*` claims' (`check/quota.rs`): the model takes the data of the
+//! quota stats nodes from the tree after each txn (ZooKeeper updates them without a Stat
+//! change or a watch), and the tree's state for an enforced write a quota refused.
+//!
 //! What the simulator's clients never send (containers, TTL nodes, setACL, null data, the
 //! reaper's deletes, ACLs that need expanding) is not modelled: on such a txn the model takes
 //! the tree's state as it stands and carries on (counted in `unmodelled`).
@@ -242,10 +246,15 @@ impl TreeModel {
                 for p in mine {
                     self.unlink(&p, zxid);
                 }
+                self.take_quota_stats(tree);
                 Some(Ok(Response::Empty))
             }
-            TxnOp::Write { request, auth } if modelled(request) => {
-                Some(self.write(request, auth, txn, zxid))
+            TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth }
+                if modelled(request) =>
+            {
+                let reply = self.write(request, auth, txn, zxid);
+                self.take_quota_stats(tree);
+                Some(reply)
             }
             _ => {
                 self.unmodelled += 1;
@@ -463,6 +472,28 @@ impl TreeModel {
                 Ok(Response::Empty)
             }
             _ => Err(KeeperError::Unimplemented),
+        }
+    }
+
+    /// Take the tree's state for a txn the model does not judge (an enforced write a quota
+    /// refused: `quota.hard-limit` judges it).
+    pub fn take(&mut self, tree: &DataTree) {
+        self.unmodelled += 1;
+        self.load(tree);
+    }
+
+    /// The quota stats nodes' data as the tree has it.
+    fn take_quota_stats(&mut self, tree: &DataTree) {
+        let prefix = "/zookeeper/quota/";
+        for (path, node) in self.nodes.range_mut(prefix.to_string()..) {
+            if !path.starts_with(prefix) {
+                break;
+            }
+            if path.ends_with(ensemble_core::tree::STAT_NODE)
+                && let Some((data, _)) = tree.get_data(path)
+            {
+                node.data = data.to_vec();
+            }
         }
     }
 

@@ -217,11 +217,12 @@ impl Reference {
             self.last
         );
         // ephemeral owners of paths about to be deleted (to judge who deleted them)
+        let quotas_before = super::quota::QuotaState::read(&self.tree);
         let outcome = self.tree.apply(txn);
         self.last = txn.zxid;
         self.digests.insert(txn.zxid, self.tree.digest());
         self.commit_times.push((now, txn.zxid));
-        let client_write = matches!(txn.op, TxnOp::Write { .. });
+        let client_write = txn.op.client_write().is_some();
         if client_write && let Some(prev) = self.requests.insert((txn.session, txn.cxid), txn.zxid)
         {
             return Err(violation(
@@ -299,6 +300,19 @@ impl Reference {
                 .or_default()
                 .push((txn.zxid, s));
         }
+        // Quota stats change with no trigger (ZooKeeper fires no watch for them).
+        let stats: Vec<String> = self
+            .tree
+            .quotas()
+            .map(ensemble_core::tree::stat_path)
+            .collect();
+        for p in stats {
+            let s = self.snap(&p);
+            let hist = self.paths.entry(p).or_default();
+            if hist.last().map(|(_, last)| last) != Some(&s) {
+                hist.push((txn.zxid, s));
+            }
+        }
         if matches!(txn.op, TxnOp::CloseSession) {
             let left = self.tree.session_ephemerals(txn.session);
             if !left.is_empty() {
@@ -312,6 +326,7 @@ impl Reference {
                 ));
             }
         }
+        super::quota::check(&quotas_before, &self.tree, txn, &outcome.reply, now)?;
         self.check_model(txn, &outcome.reply, &outcome.triggers, now)
     }
 
@@ -335,7 +350,9 @@ impl Reference {
                 ),
             ))
         };
-        if let Some(mine) = self.model.apply(txn, &self.tree)
+        if matches!(txn.op, TxnOp::EnforcedWrite { .. }) && quota_refused(reply) {
+            self.model.take(&self.tree);
+        } else if let Some(mine) = self.model.apply(txn, &self.tree)
             && normalize(&mine) != normalize(reply)
         {
             return fail(format!("the tree answered {reply:?}, the model {mine:?}"));
@@ -405,6 +422,18 @@ impl Reference {
                 stat: n.stat,
             }),
         })
+    }
+}
+
+/// A write refused by a hard quota (a multi: one of its ops).
+pub fn quota_refused(reply: &Reply) -> bool {
+    let code = KeeperError::QuotaExceeded.code();
+    match reply {
+        Err(KeeperError::QuotaExceeded) => true,
+        Ok(Response::Multi(results)) => results
+            .iter()
+            .any(|r| matches!(r, ensemble_proto::proto::OpResult::Error(c) if *c == code)),
+        _ => false,
     }
 }
 

@@ -42,20 +42,22 @@ impl SessionClaims {
                 self.closed.entry(txn.session).or_insert(txn.zxid);
                 Ok(())
             }
-            TxnOp::Write { request, .. } => match self.closed_at(txn.session) {
-                Some(closed) => Err(violation(
-                    Claim::SessionNoWriteAfterClose,
-                    now,
-                    format!(
-                        "{:?} (cxid {}) of session 0x{:x} committed at {}, after the session's closeSession at {closed}",
-                        request.opcode(),
-                        txn.cxid,
-                        txn.session,
-                        txn.zxid
-                    ),
-                )),
-                None => Ok(()),
-            },
+            TxnOp::Write { request, .. } | TxnOp::EnforcedWrite { request, .. } => {
+                match self.closed_at(txn.session) {
+                    Some(closed) => Err(violation(
+                        Claim::SessionNoWriteAfterClose,
+                        now,
+                        format!(
+                            "{:?} (cxid {}) of session 0x{:x} committed at {}, after the session's closeSession at {closed}",
+                            request.opcode(),
+                            txn.cxid,
+                            txn.session,
+                            txn.zxid
+                        ),
+                    )),
+                    None => Ok(()),
+                }
+            }
             TxnOp::CreateSession { .. } => match self.closed_at(txn.session) {
                 Some(closed) => Err(violation(
                     Claim::SessionNoWriteAfterClose,

@@ -61,6 +61,7 @@ impl Nodes {
             c.auth_providers = crate::client::PROVIDERS;
             c.sasl_super_user = Some(crate::client::SASL_SUPER.to_string());
             c.x509_super_user = Some(crate::client::X509_SUPER.to_string());
+            c.enforce_quota = params.enforce_quota.for_server(id);
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,

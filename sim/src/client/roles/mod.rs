@@ -1,10 +1,11 @@
 //! Workload roles: what a client does with its session. The random mix and its read-only
 //! variant (`random`), the recipes of ZooKeeper's "Recipes and Solutions" (lock and master
 //! election in `lock`, membership, monitor, config writer and reader, naming), the ACL'd
-//! identities (`acl`) and the super user (`admin`).
+//! identities (`acl`), the super user (`admin`) and quotas (`quota`).
 
 pub(crate) mod acl;
 mod lock;
+mod quota;
 mod random;
 
 use super::{ClientOut, Ctx};
@@ -27,6 +28,7 @@ pub enum RoleState {
     Naming(NamingRole),
     Acl(acl::AclRole),
     Admin(AdminRole),
+    Quota(quota::QuotaRole),
 }
 
 /// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
@@ -193,6 +195,7 @@ impl RoleState {
                 exists: false,
                 in_flight: false,
             }),
+            Role::Quota => RoleState::Quota(quota::QuotaRole::default()),
         }
     }
 
@@ -241,6 +244,7 @@ impl RoleState {
             RoleState::Random(r) | RoleState::Reader(r) => r.next(idx, cx),
             RoleState::Lock(l) | RoleState::Election(l) => l.next(idx, session, cx),
             RoleState::Acl(a) => Some(a.next(idx, cx.rng)),
+            RoleState::Quota(q) => Some(q.next(idx, cx.rng)),
             RoleState::Member(m) => {
                 if m.registered || m.in_flight {
                     return None;
@@ -351,6 +355,7 @@ impl RoleState {
         match self {
             RoleState::Random(r) | RoleState::Reader(r) => r.on_result(req, reply),
             RoleState::Acl(a) => a.on_result(req, reply),
+            RoleState::Quota(_) => {}
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
                 m.in_flight = false;
@@ -476,7 +481,7 @@ impl RoleState {
             RoleState::Naming(n) => n.in_flight = false,
             RoleState::Admin(a) => a.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
-            RoleState::Acl(_) => {}
+            RoleState::Acl(_) | RoleState::Quota(_) => {}
         }
     }
 
@@ -510,6 +515,7 @@ impl RoleState {
             RoleState::Admin(a) => a.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(a) => a.on_session_end(),
+            RoleState::Quota(_) => {}
         }
     }
 }

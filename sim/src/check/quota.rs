@@ -1,0 +1,201 @@
+//! `quota.stats` and `quota.hard-limit`: the reference tree's quota nodes after each committed
+//! txn, against a recount of the subtree and the limits as they stood before the txn.
+//!
+//! The stats are judged where ZooKeeper's upkeep is exact: a stats node created after its
+//! limits node (as zkCli's `setquota` creates them) and never written by a client since
+//! (mzxid = czxid), on a quota with no other quota above or below it (the quota workload's
+//! subtrees are disjoint; nested quotas count changes only in the deepest).
+
+use super::{Claim, Violation, violation};
+use ensemble_core::tree::{DataTree, StatsTrack, limit_path, stat_path};
+use ensemble_core::txn::{Txn, TxnOp};
+use ensemble_proto::proto::{KeeperError, Reply, Request};
+use std::collections::BTreeMap;
+
+/// One quota as the tree holds it.
+#[derive(Clone, Debug)]
+pub struct Quota {
+    limits: StatsTrack,
+    limits_czxid: i64,
+    /// The stats and the stats node's czxid and mzxid.
+    stats: Option<(StatsTrack, i64, i64)>,
+}
+
+/// Every quota of a tree, by quota'd path.
+#[derive(Clone, Debug, Default)]
+pub struct QuotaState(BTreeMap<String, Quota>);
+
+impl QuotaState {
+    pub fn read(tree: &DataTree) -> QuotaState {
+        let mut m = BTreeMap::new();
+        for q in tree.quotas() {
+            let Some((data, stat)) = tree.get_data(&limit_path(q)) else {
+                continue;
+            };
+            let stats = tree
+                .get_data(&stat_path(q))
+                .map(|(d, s)| (StatsTrack::parse(d), s.czxid, s.mzxid));
+            m.insert(
+                q.to_string(),
+                Quota {
+                    limits: StatsTrack::parse(data),
+                    limits_czxid: stat.czxid,
+                    stats,
+                },
+            );
+        }
+        QuotaState(m)
+    }
+
+    /// The deepest quota at or above `path`.
+    fn over(&self, path: &str) -> Option<(&str, &Quota)> {
+        self.0
+            .iter()
+            .filter(|(q, _)| path == *q || path.starts_with(&format!("{q}/")))
+            .max_by_key(|(q, _)| q.len())
+            .map(|(q, s)| (q.as_str(), s))
+    }
+}
+
+/// The znodes at and under `path` and their bytes, counted by walking the children.
+fn recount(tree: &DataTree, path: &str) -> (i64, i64) {
+    let Some((data, _)) = tree.get_data(path) else {
+        return (0, 0);
+    };
+    let (mut count, mut bytes) = (1, data.len() as i64);
+    for c in tree.get_children(path).unwrap_or_default() {
+        let (n, b) = recount(tree, &format!("{path}/{c}"));
+        count += n;
+        bytes += b;
+    }
+    (count, bytes)
+}
+
+pub fn check(
+    before: &QuotaState,
+    tree: &DataTree,
+    txn: &Txn,
+    reply: &Reply,
+    now: u64,
+) -> Result<(), Violation> {
+    if before.0.is_empty() && tree.quotas().next().is_none() {
+        return Ok(());
+    }
+    let after = QuotaState::read(tree);
+    let fail = |claim, d: String| {
+        Err(violation(
+            claim,
+            now,
+            format!("after txn {}: {d}", txn.zxid),
+        ))
+    };
+    check_refusal(before, tree, txn, reply).or_else(|d| fail(Claim::QuotaHardLimit, d))?;
+    let enforced = matches!(txn.op, TxnOp::EnforcedWrite { .. });
+    for (q, a) in &after.0 {
+        let nested = after.0.keys().any(|o| {
+            o != q && (o.starts_with(&format!("{q}/")) || q.starts_with(&format!("{o}/")))
+        });
+        let Some((stats, czxid, mzxid)) = &a.stats else {
+            continue;
+        };
+        if !nested && *czxid > a.limits_czxid && czxid == mzxid {
+            let (count, bytes) = recount(tree, q);
+            if (stats.count(), stats.bytes()) != (count, bytes) {
+                return fail(
+                    Claim::QuotaStats,
+                    format!(
+                        "{q}: stats say count={},bytes={}, the subtree holds count={count},bytes={bytes}",
+                        stats.count(),
+                        stats.bytes()
+                    ),
+                );
+            }
+        }
+        // An accepted enforced write only moves a subtree up to its hard limits.
+        let Some(b) = before.0.get(q) else { continue };
+        let Some((was, bczxid, _)) = &b.stats else {
+            continue;
+        };
+        // (limits changed by this very txn: which op saw which limits is the multi's order)
+        if !enforced || bczxid != czxid || b.limits_czxid != a.limits_czxid || b.limits != a.limits
+        {
+            continue;
+        }
+        let (hc, hb) = (a.limits.count_hard_limit(), a.limits.byte_hard_limit());
+        if hc > -1 && stats.count() > was.count() && stats.count() > hc {
+            return fail(
+                Claim::QuotaHardLimit,
+                format!(
+                    "{q}: an enforced write took the count from {} to {} past countHardLimit={hc}",
+                    was.count(),
+                    stats.count()
+                ),
+            );
+        }
+        if hb > -1 && stats.bytes() > was.bytes() && stats.bytes() > hb {
+            return fail(
+                Claim::QuotaHardLimit,
+                format!(
+                    "{q}: an enforced write took the bytes from {} to {} past byteHardLimit={hb}",
+                    was.bytes(),
+                    stats.bytes()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A QuotaExceeded answer comes only for an enforced write, and for a single create or
+/// setData only when it would pass a hard limit as the quota stood before it.
+fn check_refusal(
+    before: &QuotaState,
+    tree: &DataTree,
+    txn: &Txn,
+    reply: &Reply,
+) -> Result<(), String> {
+    let Some((request, _)) = txn.op.client_write() else {
+        return Ok(());
+    };
+    if !super::reference::quota_refused(reply) {
+        return Ok(());
+    }
+    if !matches!(txn.op, TxnOp::EnforcedWrite { .. }) {
+        return Err(format!(
+            "{:?} refused with QuotaExceeded though its leader did not enforce quotas",
+            request.opcode()
+        ));
+    }
+    if reply != &Err(KeeperError::QuotaExceeded) {
+        return Ok(()); // a multi: its ops' order decides, judged by the stats
+    }
+    let (path, count, bytes) = match request {
+        Request::Create { path, data, .. } => (path, 1, data.len() as i64),
+        Request::SetData { path, data, .. } => {
+            let old = tree.get_data(path).map_or(0, |(d, _)| d.len() as i64);
+            (path, 0, data.len() as i64 - old)
+        }
+        _ => return Ok(()),
+    };
+    let Some((q, quota)) = before.over(path) else {
+        return Err(format!("{path}: refused with QuotaExceeded under no quota"));
+    };
+    let Some((stats, _, _)) = &quota.stats else {
+        return Err(format!(
+            "{path}: refused with QuotaExceeded, {q} has no stats"
+        ));
+    };
+    let (hc, hb) = (
+        quota.limits.count_hard_limit(),
+        quota.limits.byte_hard_limit(),
+    );
+    let passes_count = count != 0 && hc > -1 && stats.count() + count > hc;
+    let passes_bytes = bytes != 0 && hb > -1 && stats.bytes() + bytes > hb;
+    if !passes_count && !passes_bytes {
+        return Err(format!(
+            "{path}: refused with QuotaExceeded, but {q} at {} with +{count} znodes, +{bytes} bytes stays within {}",
+            stats, quota.limits
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The `quota` role: zkCli's `setquota`, `delquota` and `listquota` as the requests they make
+//! (the `/zookeeper/quota<path>` nodes, `zookeeper_limits` then `zookeeper_stats`), drawn in
+//! any order, on two disjoint subtrees, and creates, setData, deletes and multis under them
+//! that meet the limits. What the tree keeps is judged in `crate::check::quota`.
+
+use super::create;
+use crate::rng::SimRng;
+use ensemble_core::tree::{StatsTrack, limit_path, stat_path};
+use ensemble_proto::proto::{CreateMode, CreateOp, MultiOp, Request};
+
+/// The quota'd subtrees: never one above the other (zkCli refuses nested quotas).
+pub const ROOTS: [&str; 2] = ["/quota-a", "/quota-b"];
+
+#[derive(Default)]
+pub struct QuotaRole {
+    n: u64,
+}
+
+/// Limits as zkCli's setquota writes them: some soft, some hard, small enough to be met.
+fn draw_limits(rng: &mut SimRng) -> Vec<u8> {
+    let mut st = StatsTrack::default();
+    st.set_count(-1);
+    st.set_bytes(-1);
+    st.set_count_hard_limit(-1);
+    st.set_byte_hard_limit(-1);
+    match rng.below(4) {
+        0 => st.set_count(rng.range(2, 6) as i64),
+        1 => st.set_count_hard_limit(rng.range(2, 6) as i64),
+        2 => st.set_byte_hard_limit(rng.range(10, 60) as i64),
+        _ => {
+            st.set_count_hard_limit(rng.range(2, 6) as i64);
+            st.set_byte_hard_limit(rng.range(10, 60) as i64);
+        }
+    }
+    st.to_bytes()
+}
+
+impl QuotaRole {
+    pub fn next(&mut self, idx: usize, rng: &mut SimRng) -> Request {
+        self.n += 1;
+        let root = ROOTS[rng.below(ROOTS.len())];
+        let child = format!("{root}/c{}", rng.below(6));
+        let data = vec![b'q'; rng.below(12)];
+        let plain = |path: &str, data: Vec<u8>| {
+            create(path, data, CreateMode::Persistent, CreateOp::Create)
+        };
+        match rng.below(21) {
+            0 => plain(root, format!("q{idx}").into_bytes()),
+            // setquota: the quota path, the limits, the stats at zero
+            1 => plain(&format!("/zookeeper/quota{root}"), vec![]),
+            2 | 3 => plain(&limit_path(root), draw_limits(rng)),
+            4 | 5 => plain(&stat_path(root), b"count=0,bytes=0".to_vec()),
+            // setquota on a quota that exists: new limits
+            6 => Request::SetData {
+                path: limit_path(root),
+                data: draw_limits(rng),
+                version: -1,
+            },
+            // delquota: the limits (and so the quota) or the stats go
+            7 => Request::Delete {
+                path: if rng.chance(0.5) {
+                    limit_path(root)
+                } else {
+                    stat_path(root)
+                },
+                version: -1,
+            },
+            // listquota
+            8 => Request::GetData {
+                path: if rng.chance(0.5) {
+                    limit_path(root)
+                } else {
+                    stat_path(root)
+                },
+                watch: false,
+            },
+            9..=13 => plain(&child, data),
+            14 | 15 => Request::SetData {
+                path: if rng.chance(0.8) { child } else { root.into() },
+                data,
+                version: -1,
+            },
+            16..=18 => Request::Delete {
+                path: if rng.chance(0.6) {
+                    child
+                } else {
+                    format!("{root}/m{}", rng.below(4))
+                },
+                version: -1,
+            },
+            _ => {
+                let mut op = || MultiOp::Create {
+                    op: CreateOp::Create,
+                    path: format!("{root}/m{}", rng.below(4)),
+                    data: vec![b'm'; rng.below(12)],
+                    acl: super::open_acl(),
+                    mode: CreateMode::Persistent,
+                    ttl: 0,
+                };
+                let first = op();
+                Request::Multi(vec![first, op()])
+            }
+        }
+    }
+}
