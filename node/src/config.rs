@@ -106,6 +106,8 @@ pub struct NodeConfig {
     pub prealloc_size: u64,
     /// `forceSync=no` skips fsync (as ZooKeeper's zookeeper.forceSync): unsafe, for tests only.
     pub force_sync: bool,
+    /// Authentication: providers, super users, the JAAS file, enforcement.
+    pub auth: crate::sasl::settings::AuthSettings,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -395,8 +397,18 @@ fn flag_entries(
         } else {
             name.strip_prefix("zookeeper.")
         };
+        let key = if name == crate::sasl::settings::LOGIN_CONFIG {
+            Some(name)
+        } else {
+            key
+        };
         let verdict = match key {
-            Some(k) if k == "jute.maxbuffer" || PROPERTY_KEYS.contains(&k) => {
+            Some(k)
+                if k == "jute.maxbuffer"
+                    || k == crate::sasl::settings::LOGIN_CONFIG
+                    || PROPERTY_KEYS.contains(&k)
+                    || crate::sasl::settings::is_property_key(k) =>
+            {
                 out.push(Entry {
                     line: FLAG_LINE + origins.len(),
                     key: k.to_string(),
@@ -481,6 +493,7 @@ fn parse_inner(
     let mut force_sync = true;
     let mut extended_types: Option<bool> = None;
     let mut super_digest: Option<String> = None;
+    let mut auth = crate::sasl::settings::AuthSettings::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
 
     let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
@@ -629,6 +642,11 @@ fn parse_inner(
             "DigestAuthenticationProvider.superDigest" => {
                 super_digest = Some(parse_super_digest(&p, e, v)?);
             }
+            k if auth.take(k, v).is_some() => {
+                if let Some(Err(why)) = auth.take(k, v) {
+                    refusals.push(format!("{}: {k}: {why}", p.at(e.line)));
+                }
+            }
             k => match settings::classify_key(k, v) {
                 Some(Verdict::Matches) => {}
                 Some(Verdict::Refuse(why)) => {
@@ -657,6 +675,9 @@ fn parse_inner(
                 }
             },
         }
+    }
+    if let Err(why) = auth.validate() {
+        refusals.push(why);
     }
     if !refusals.is_empty() {
         if strict {
@@ -800,6 +821,9 @@ fn parse_inner(
         core.extended_types = x;
     }
     core.super_digest = super_digest;
+    core.auth_providers = auth.providers;
+    core.sasl_super_user = auth.sasl_super_user.clone();
+    core.x509_super_user = auth.x509_super_user.clone();
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }
@@ -820,6 +844,7 @@ fn parse_inner(
         max_buffer,
         prealloc_size: prealloc,
         force_sync,
+        auth,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

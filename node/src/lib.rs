@@ -5,7 +5,9 @@
 pub mod config;
 pub mod daemon;
 pub mod fourlw;
+pub mod jaas;
 pub mod jvmflags;
 pub mod runtime;
+pub mod sasl;
 pub mod settings;
 pub mod storage;

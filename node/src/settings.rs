@@ -49,12 +49,6 @@ fn enabled_ignored(v: &str, why: &str) -> Verdict {
     }
 }
 
-/// Authentication providers ZooKeeper registers by default, which this build has.
-const BUILTIN_PROVIDERS: &[&str] = &[
-    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
-    "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
-];
-
 /// A zoo.cfg key the parser does not read (or the same key given as `-Dzookeeper.<key>`).
 /// `None`: not a ZooKeeper setting at all.
 pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
@@ -77,24 +71,8 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         k if k.starts_with("quorum.auth.") => {
             Verdict::Ignored("quorum SASL authentication is not implemented".into())
         }
-        k if k.starts_with("authProvider.") => {
-            if BUILTIN_PROVIDERS.contains(&v) {
-                Verdict::Matches
-            } else {
-                Verdict::Refuse(format!(
-                    "authentication provider {v} is not implemented in this build (only digest \
-                     and ip are); refusing to start rather than refuse or misjudge its clients"
-                ))
-            }
-        }
-        "sessionRequireClientSASLAuth" | "enforce.auth.enabled" => enabled_refuses(
-            v,
-            "enforcing client authentication is not implemented in this build; refusing to \
-             start rather than serve unauthenticated clients",
-        ),
-        "enforce.auth.schemes" => Verdict::Ignored(
-            "enforcing client authentication is not implemented (and not enabled)".into(),
-        ),
+        // authProvider.N, superUser, kerberos.*, enforce.auth.*, sessionRequireClientSASLAuth
+        // and allowSaslFailedClients are read by `sasl::settings` before this.
         "skipACL" => enabled_refuses(
             v,
             "skipping ACL checks is not implemented in this build; refusing to start rather \
@@ -111,16 +89,8 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 ))
             }
         }
-        "X509AuthenticationProvider.superUser" | "superUser" => Verdict::Refuse(
-            "x509 authentication is not implemented in this build; refusing to start rather \
-             than run without the configured super user"
-                .into(),
-        ),
-        "allowSaslFailedClients"
-        | "kerberos.removeHostFromPrincipal"
-        | "kerberos.removeRealmFromPrincipal"
-        | "kerberos.canonicalizeHostNames" => {
-            Verdict::Ignored("SASL authentication is not implemented".into())
+        "kerberos.canonicalizeHostNames" => {
+            Verdict::Ignored("Kerberos (GSSAPI) is not implemented in this build".into())
         }
         "audit.enable" => enabled_refuses(
             v,
@@ -255,6 +225,14 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "forceSync",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "superUser",
+    "X509AuthenticationProvider.superUser",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "allowSaslFailedClients",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -299,13 +277,8 @@ pub fn classify_property(name: &str, value: &str) -> Option<Verdict> {
             "read-only mode is not implemented in this build; refusing to start rather than \
              have a server cut off from its quorum stop serving the reads it is expected to serve",
         ),
-        "java.security.auth.login.config" => Verdict::Refuse(
-            "SASL (JAAS) authentication is not implemented in this build; refusing to start \
-             rather than serve without it"
-                .into(),
-        ),
         n if n.starts_with("zookeeper.sasl.") || n.starts_with("zookeeper.kerberos.") => {
-            Verdict::Ignored("SASL authentication is not implemented".into())
+            Verdict::Ignored("not implemented in this build's SASL".into())
         }
         n if n.starts_with("zookeeper.log.")
             || n.starts_with("zookeeper.tracelog.")
@@ -441,20 +414,6 @@ mod tests {
         ));
         assert!(matches!(
             classify_key("ssl.keyStore.location", "/k.jks"),
-            Some(Verdict::Refuse(_))
-        ));
-        assert_eq!(
-            classify_key(
-                "authProvider.1",
-                "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
-            ),
-            Some(Verdict::Matches)
-        );
-        assert!(matches!(
-            classify_key(
-                "authProvider.1",
-                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-            ),
             Some(Verdict::Refuse(_))
         ));
         assert!(matches!(

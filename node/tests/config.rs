@@ -325,7 +325,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         "secureClientPort=2281\nsslQuorum=true\nreconfigEnabled=true\n\
          ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\naudit.enable=true\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
-         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+         authProvider.1=com.example.NoSuchProvider\n",
     );
     let p = write(&d, "zoo1.cfg", &text);
     let Err(ConfigError::Refused(lines)) = load_env(&p, &[]) else {

@@ -103,6 +103,11 @@ pub enum Input {
     ClientClosed {
         conn: ConnId,
     },
+    /// The connection's task established an identity (a SASL exchange completed).
+    ClientAuthenticated {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
+    },
     FourLetter {
         word: &'static str,
         addr: SocketAddr,
@@ -267,6 +272,10 @@ pub fn run(
         .build()?;
     let cfg = Arc::new(cfg);
     let clock = Clock::new();
+    // Before anything is written: a JAAS file or section missing refuses to start.
+    let sasl = crate::sasl::ServerSasl::from_settings(&cfg.auth)
+        .map_err(RuntimeError::Fatal)?
+        .map(Arc::new);
 
     let (storage_tx, storage_rx) = mpsc::unbounded_channel::<LogEvent>();
     let opened = Storage::open(
@@ -354,6 +363,12 @@ pub fn run(
             per_ip: Default::default(),
             input: input_tx.clone(),
             rejected: AtomicU64::new(0),
+            auth: clients::ClientAuth {
+                sasl,
+                enforced: cfg.auth.enforced_schemes(),
+                sasl_required: cfg.auth.sasl_required(),
+                allow_sasl_failed: cfg.auth.allow_sasl_failed_clients,
+            },
         });
         client_rejected = shared.clone();
         let l = tokio::net::TcpListener::from_std(listeners.client)?;
