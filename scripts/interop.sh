@@ -199,7 +199,12 @@ if [ "$KAZOO" = 1 ]; then
       if ports_free "$b"; then KAZOO_BASE=$b; break; fi
     done
   fi
-  if [ -n "$KAZOO_BASE" ] && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
+  # the configuration kazoo's harness gives ZooKeeper: client SASL (interop/harness/sasl.sh)
+  . interop/harness/sasl.sh
+  if [ -n "$KAZOO_BASE" ] \
+    && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
+    && sasl_configure_cluster "$KW" \
+    && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
     HOSTS=$(python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" hosts | cut -d, -f1-3)
     CONFIGS="$KW/conf/zoo1.cfg,$KW/conf/zoo2.cfg,$KW/conf/zoo3.cfg"

@@ -206,6 +206,8 @@ class Cluster:
             "-Dzookeeper.extendedTypesEnabled=true",
             "-Dzookeeper.4lw.commands.whitelist=*",
             "-Dzookeeper.admin.enableServer=false",
+            # what a suite adds (interop/harness/sasl.sh: the JAAS file)
+            *os.environ.get("INTEROP_ZK_JVMFLAGS", "").split(),
             "-cp",
             ":".join(cp),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
