@@ -22,8 +22,6 @@ const TLS: &str =
     "TLS is not implemented in this build; refusing to start rather than serve plaintext";
 const QUORUM_TLS: &str = "quorum TLS is not implemented in this build; refusing to start rather \
                           than run the quorum in plaintext";
-const QUORUM_SASL: &str = "quorum SASL authentication is not implemented in this build; \
-                           refusing to start rather than accept unauthenticated servers";
 const RECONFIG: &str = "dynamic reconfiguration is not implemented in this build; refusing to \
                         start rather than run with a membership other than the one intended";
 
@@ -65,11 +63,9 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 .into(),
         ),
         // --- authentication and authorisation ---
-        "quorum.auth.enableSasl"
-        | "quorum.auth.serverRequireSasl"
-        | "quorum.auth.learnerRequireSasl" => enabled_refuses(v, QUORUM_SASL),
+        // quorum.auth.* are read by `sasl::settings` (quorum SASL)
         k if k.starts_with("quorum.auth.") => {
-            Verdict::Ignored("quorum SASL authentication is not implemented".into())
+            Verdict::Ignored("not a quorum SASL setting of ZooKeeper 3.8".into())
         }
         // authProvider.N, superUser, kerberos.*, enforce.auth.*, sessionRequireClientSASLAuth
         // and allowSaslFailedClients are read by `sasl::settings` before this.
@@ -389,7 +385,6 @@ mod tests {
             "sslQuorum",
             "reconfigEnabled",
             "audit.enable",
-            "quorum.auth.enableSasl",
             "skipACL",
             "portUnification",
         ] {

@@ -323,7 +323,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let text = standalone(
         &d,
         "secureClientPort=2281\nsslQuorum=true\nreconfigEnabled=true\n\
-         ssl.keyStore.location=/k.jks\nquorum.auth.enableSasl=true\naudit.enable=true\n\
+         ssl.keyStore.location=/k.jks\naudit.enable=true\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
          authProvider.1=com.example.NoSuchProvider\n",
     );
@@ -337,7 +337,6 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         "sslQuorum",
         "reconfigEnabled",
         "ssl.keyStore.location",
-        "quorum.auth.enableSasl",
         "audit.enable",
         "dynamicConfigFile",
         "authProvider.1",

@@ -285,17 +285,18 @@ fn session_require_client_sasl_auth_closes_unauthenticated_sessions() {
 
 #[test]
 fn a_missing_jaas_file_or_section_refuses_to_start_naming_it() {
-    for (tag, jaas, expect) in [
+    for (tag, extra, jaas, expect) in [
         (
             "nosection",
+            "sessionRequireClientSASLAuth=true\n",
             Some(
                 "Client {\n org.apache.zookeeper.server.auth.DigestLoginModule required\n user_a=\"pw-never-shown\";\n};\n",
             ),
             "No JAAS configuration section named 'Server'",
         ),
-        ("nofile", None, "cannot read the JAAS file"),
+        ("nofile", "", None, "cannot read the JAAS file"),
     ] {
-        let (dir, cfg, _) = node_dir(tag, "", jaas);
+        let (dir, cfg, _) = node_dir(tag, extra, jaas);
         let out = command(&dir, &cfg)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -276,6 +276,12 @@ pub fn run(
     let sasl = crate::sasl::ServerSasl::from_settings(&cfg.auth)
         .map_err(RuntimeError::Fatal)?
         .map(Arc::new);
+    let quorum_auth = crate::sasl::quorum::QuorumAuth::from_settings(
+        &cfg.auth.quorum,
+        cfg.auth.jaas_file.as_ref(),
+    )
+    .map_err(RuntimeError::Fatal)?
+    .map(Arc::new);
 
     let (storage_tx, storage_rx) = mpsc::unbounded_channel::<LogEvent>();
     let opened = Storage::open(
@@ -327,6 +333,7 @@ pub fn run(
                     spec.host.clone(),
                     spec.quorum_port,
                     input_tx.clone(),
+                    quorum_auth.clone(),
                 );
                 let e = peers::spawn_sender(
                     me,
@@ -335,6 +342,7 @@ pub fn run(
                     spec.host.clone(),
                     spec.election_port,
                     input_tx.clone(),
+                    quorum_auth.clone(),
                 );
                 senders.insert(*sid, (e, q));
             }
@@ -351,6 +359,7 @@ pub fn run(
                     members: members.clone(),
                     input: input_tx.clone(),
                     generations: generations.clone(),
+                    auth: quorum_auth.clone(),
                 });
                 rt.spawn(peers::accept_loop(l, ctx));
             }

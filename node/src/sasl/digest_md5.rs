@@ -22,7 +22,15 @@ enum Stage {
 pub struct DigestMd5Server {
     users: Arc<BTreeMap<String, String>>,
     stage: Stage,
+    /// The digest-uri's service and host: `zookeeper/zk-sasl-md5` for clients,
+    /// `zookeeper-quorum/zk-quorum-sasl-md5` between servers.
+    protocol: &'static str,
+    server_name: &'static str,
 }
+
+/// Quorum SASL's names (`QuorumAuth.QUORUM_SERVER_PROTOCOL_NAME`, `QUORUM_SERVER_SASL_DIGEST`).
+pub const QUORUM_PROTOCOL: &str = "zookeeper-quorum";
+pub const QUORUM_SERVER_NAME: &str = "zk-quorum-sasl-md5";
 
 /// What a completed exchange established: the authenticated user name.
 pub struct Authenticated {
@@ -32,9 +40,19 @@ pub struct Authenticated {
 
 impl DigestMd5Server {
     pub fn new(users: Arc<BTreeMap<String, String>>) -> DigestMd5Server {
+        DigestMd5Server::named(users, PROTOCOL, SERVER_NAME)
+    }
+
+    pub fn named(
+        users: Arc<BTreeMap<String, String>>,
+        protocol: &'static str,
+        server_name: &'static str,
+    ) -> DigestMd5Server {
         DigestMd5Server {
             users,
             stage: Stage::Start,
+            protocol,
+            server_name,
         }
     }
 
@@ -45,7 +63,8 @@ impl DigestMd5Server {
                 // Java answers any first token with the challenge (the client's is empty).
                 let nonce = new_nonce()?;
                 let challenge = format!(
-                    "realm=\"{SERVER_NAME}\",nonce=\"{nonce}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess"
+                    "realm=\"{}\",nonce=\"{nonce}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
+                    self.server_name
                 );
                 self.stage = Stage::Challenged { nonce };
                 Ok((challenge.into_bytes(), None))
@@ -77,7 +96,7 @@ impl DigestMd5Server {
         }
         let user = get("username").ok_or_else(|| violation("Missing username."))?;
         let realm = get("realm").unwrap_or("");
-        if !realm.is_empty() && realm != SERVER_NAME {
+        if !realm.is_empty() && realm != self.server_name {
             return Err(violation("Nonmatching realm."));
         }
         if get("nonce") != Some(nonce) {
@@ -94,7 +113,7 @@ impl DigestMd5Server {
         }
         let uri = get("digest-uri").ok_or_else(|| violation("Missing digest-uri."))?;
         let uri_ok = uri.split_once('/').is_some_and(|(serv, host)| {
-            serv.eq_ignore_ascii_case(PROTOCOL) && host.eq_ignore_ascii_case(SERVER_NAME)
+            serv.eq_ignore_ascii_case(self.protocol) && host.eq_ignore_ascii_case(self.server_name)
         });
         if !uri_ok {
             return Err(violation("Nonmatching digest-uri."));
@@ -143,6 +162,50 @@ impl DigestMd5Server {
             reply: format!("rspauth={rspauth}").into_bytes(),
         })
     }
+}
+
+/// The client side (what a learner runs against another server's `QuorumServer` users):
+/// the response to `challenge`, and the `rspauth` the server must answer with.
+pub fn client_response(
+    challenge: &[u8],
+    user: &str,
+    password: &str,
+    protocol: &str,
+) -> Result<(Vec<u8>, Vec<u8>), SaslError> {
+    let text = std::str::from_utf8(challenge)
+        .map_err(|_| SaslError::new("DIGEST-MD5: the challenge is not UTF-8"))?;
+    let d = parse_directives(text)?;
+    let nonce = d
+        .get("nonce")
+        .ok_or_else(|| SaslError::new("DIGEST-MD5: the challenge has no nonce"))?;
+    let realm = d.get("realm").map(String::as_str).unwrap_or("");
+    let uri = format!("{protocol}/{realm}");
+    let cnonce = new_nonce()?;
+    let mut inner = Md5::new();
+    inner.update(latin1_or_utf8(user));
+    inner.update(b":");
+    inner.update(latin1_or_utf8(realm));
+    inner.update(b":");
+    inner.update(latin1_or_utf8(password));
+    let mut a1 = Md5::new();
+    a1.update(inner.finalize());
+    a1.update(format!(":{nonce}:{cnonce}").as_bytes());
+    let ha1 = hex(&a1.finalize());
+    let kd = |a2: &str| {
+        let ha2 = hex(&Md5::digest(a2.as_bytes()));
+        hex(&Md5::digest(
+            format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}").as_bytes(),
+        ))
+    };
+    let response = kd(&format!("AUTHENTICATE:{uri}"));
+    let rspauth = format!("rspauth={}", kd(&format!(":{uri}")));
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let answer = format!(
+        "charset=utf-8,username=\"{}\",realm=\"{}\",nonce=\"{nonce}\",nc=00000001,cnonce=\"{cnonce}\",digest-uri=\"{uri}\",maxbuf=65536,response={response},qop=auth",
+        quote(user),
+        quote(realm)
+    );
+    Ok((answer.into_bytes(), rspauth.into_bytes()))
 }
 
 /// RFC 2831: with `charset=utf-8`, names and passwords whose characters all fit ISO 8859-1
@@ -323,5 +386,30 @@ mod tests {
         assert_eq!(d["c"], "");
         assert!(parse_directives("a=1,a=2").is_err());
         assert!(parse_directives("novalue").is_err());
+    }
+
+    #[test]
+    fn our_client_against_our_server_on_the_quorum_names() {
+        let users: BTreeMap<String, String> = [("learner".to_string(), "pw".to_string())].into();
+        let users = Arc::new(users);
+        for (pw, ok) in [("pw", true), ("bad", false)] {
+            let mut s = DigestMd5Server::named(users.clone(), QUORUM_PROTOCOL, QUORUM_SERVER_NAME);
+            let (challenge, _) = s.step(b"").expect("challenge");
+            let (resp, rspauth) =
+                client_response(&challenge, "learner", pw, QUORUM_PROTOCOL).expect("response");
+            match s.step(&resp) {
+                Ok((reply, who)) => {
+                    assert!(ok);
+                    assert_eq!(reply, rspauth);
+                    assert_eq!(who.as_deref(), Some("learner"));
+                }
+                Err(_) => assert!(!ok),
+            }
+        }
+        // a client's name for the service does not pass on the quorum's
+        let mut s = DigestMd5Server::named(users, QUORUM_PROTOCOL, QUORUM_SERVER_NAME);
+        let (challenge, _) = s.step(b"").expect("challenge");
+        let (resp, _) = client_response(&challenge, "learner", "pw", PROTOCOL).expect("response");
+        assert!(s.step(&resp).is_err());
     }
 }

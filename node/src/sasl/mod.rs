@@ -9,6 +9,7 @@
 //! `DigestLoginModule`'s `user_NAME="password"` options. Settings: [`settings`].
 
 pub mod digest_md5;
+pub mod quorum;
 pub mod settings;
 pub mod wire;
 
@@ -52,16 +53,24 @@ impl fmt::Debug for ServerSasl {
 
 impl ServerSasl {
     /// ZooKeeper's `ServerCnxnFactory.configureSaslLogin`: with no
-    /// `java.security.auth.login.config`, no SASL (clients that try it fail); with one, its
-    /// `Server` section (or `zookeeper.sasl.serverconfig`'s) must be there, or the server does
-    /// not start.
+    /// `java.security.auth.login.config`, no SASL (clients that try it fail); a file that
+    /// cannot be read or parsed refuses to start; a file without the `Server` section (or
+    /// `zookeeper.sasl.serverconfig`'s) means no client SASL, as in ZooKeeper, unless SASL is
+    /// required (then the server does not start, naming section and file).
     pub fn from_settings(auth: &AuthSettings) -> Result<Option<ServerSasl>, String> {
         let Some(path) = &auth.jaas_file else {
             return Ok(None);
         };
         let cfg = JaasConfig::load(path)
             .map_err(|e| format!("-Djava.security.auth.login.config={}: {e}", path.display()))?;
-        let section = cfg.section(&auth.server_section)?;
+        let section = match cfg.section(&auth.server_section) {
+            Ok(s) => s,
+            Err(e) if auth.sasl_required() => return Err(e),
+            Err(e) => {
+                tracing::warn!("{e}: clients cannot authenticate with SASL");
+                return Ok(None);
+            }
+        };
         if section.iter().any(|m| jaas::is_krb5_module(&m.class)) {
             return Err(format!(
                 "{}: section '{}' uses Kerberos (Krb5LoginModule): GSSAPI is not implemented in \

@@ -47,6 +47,8 @@ pub struct AuthSettings {
     session_require_sasl: bool,
     enforce_enabled: bool,
     enforce_schemes: Vec<String>,
+    /// `quorum.auth.*`.
+    pub quorum: super::quorum::QuorumAuthSettings,
 }
 
 impl Default for AuthSettings {
@@ -63,6 +65,7 @@ impl Default for AuthSettings {
             session_require_sasl: false,
             enforce_enabled: false,
             enforce_schemes: Vec::new(),
+            quorum: Default::default(),
         }
     }
 }
@@ -99,6 +102,13 @@ impl AuthSettings {
             "allowSaslFailedClients" => self.allow_sasl_failed_clients = java_bool(v),
             "sessionRequireClientSASLAuth" => self.session_require_sasl = java_bool(v),
             "enforce.auth.enabled" => self.enforce_enabled = java_bool(v),
+            "quorum.auth.enableSasl" => self.quorum.enable = java_bool(v),
+            "quorum.auth.learnerRequireSasl" => self.quorum.learner_require = java_bool(v),
+            "quorum.auth.serverRequireSasl" => self.quorum.server_require = java_bool(v),
+            "quorum.auth.learner.saslLoginContext" => self.quorum.learner_context = v.to_string(),
+            "quorum.auth.server.saslLoginContext" => self.quorum.server_context = v.to_string(),
+            // Kerberos only (the service principal a learner asks for); DIGEST-MD5 has none
+            "quorum.auth.kerberos.servicePrincipal" | "quorum.cnxn.threads.size" => {}
             "enforce.auth.schemes" => {
                 self.enforce_schemes = v
                     .split(',')
@@ -131,6 +141,12 @@ impl AuthSettings {
 
     /// `AuthenticationHelper.validateConfiguredProperties`, and what SASL needs to work.
     pub fn validate(&self) -> Result<(), String> {
+        self.quorum.validate()?;
+        if self.quorum.enable && self.jaas_file.is_none() {
+            return Err(format!(
+                "quorum.auth.enableSasl is set but no JAAS file is (-D{LOGIN_CONFIG})"
+            ));
+        }
         let enforced = self.session_require_sasl || self.enforce_enabled;
         if enforced && self.enforced_schemes().is_empty() {
             return Err(
