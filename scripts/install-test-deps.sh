@@ -36,8 +36,8 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
-# pure-sasl: kazoo's SASL tests run only with it, so every machine runs them (the verdict lists
-# the ones expected to fail until SASL is implemented)
+# pure-sasl: kazoo's SASL tests run only with it, so every machine runs them (and they must
+# pass: the kazoo suite's cluster has its harness's SASL configuration, interop/harness/sasl.sh)
 if ! python3 -c 'import kazoo, pytest, pytest_timeout, puresasl' 2>/dev/null; then
   if ! python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout pyopenssl pyjks objgraph pure-sasl; then
     echo "install-test-deps.sh: pip could not install kazoo and pytest (see above); a Python that" \

@@ -199,10 +199,14 @@ if [ "$KAZOO" = 1 ]; then
       if ports_free "$b"; then KAZOO_BASE=$b; break; fi
     done
   fi
-  # TLS as kazoo's harness gives ZooKeeper (secureClientPort, JKS stores): interop/harness/tls.sh
+  # the configuration kazoo's harness gives ZooKeeper: TLS (secureClientPort, JKS stores:
+  # interop/harness/tls.sh) and client SASL (interop/harness/sasl.sh)
   source interop/harness/tls.sh
-  if [ -n "$KAZOO_BASE" ] && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
+  . interop/harness/sasl.sh
+  if [ -n "$KAZOO_BASE" ] \
+    && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
     && tls_configure "$KW" "$KAZOO_BASE" \
+    && sasl_configure_cluster "$KW" \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
     HOSTS=$(python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" hosts | cut -d, -f1-3)

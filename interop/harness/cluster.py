@@ -223,6 +223,8 @@ class Cluster:
             "-Dzookeeper.enforceQuota=true",
             "-Dzookeeper.4lw.commands.whitelist=*",
             "-Dzookeeper.admin.enableServer=false",
+            # what a suite adds (interop/harness/sasl.sh: the JAAS file)
+            *os.environ.get("INTEROP_ZK_JVMFLAGS", "").split(),
             "-cp",
             ":".join(cp),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",

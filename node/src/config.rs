@@ -121,6 +121,8 @@ pub struct NodeConfig {
     /// `audit.enable` (`-Dzookeeper.audit.enable`): ZooKeeper's audit lines in
     /// `dataDir/zookeeper_audit.log`.
     pub audit_enable: bool,
+    /// Authentication: providers, super users, the JAAS file, enforcement.
+    pub auth: crate::sasl::settings::AuthSettings,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -423,11 +425,18 @@ fn flag_entries(
         } else {
             name.strip_prefix("zookeeper.")
         };
+        let key = if name == crate::sasl::settings::LOGIN_CONFIG {
+            Some(name)
+        } else {
+            key
+        };
         let verdict = match key {
             Some(k)
                 if k == "jute.maxbuffer"
+                    || k == crate::sasl::settings::LOGIN_CONFIG
                     || PROPERTY_KEYS.contains(&k)
                     || tls::settings::is_property_key(k)
+                    || crate::sasl::settings::is_property_key(k)
                     || crate::limits::ThrottleSettings::KEYS.contains(&k) =>
             {
                 out.push(Entry {
@@ -519,6 +528,7 @@ fn parse_inner(
     let mut audit_enable = false;
     let mut super_digest: Option<String> = None;
     let mut tls = TlsSettings::new();
+    let mut auth = crate::sasl::settings::AuthSettings::default();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut admin = crate::admin::AdminConfig::default();
     let mut provider: Option<(usize, String)> = None;
@@ -725,6 +735,11 @@ fn parse_inner(
                     }
                 }
             }
+            k if auth.take(k, v).is_some() => {
+                if let Some(Err(why)) = auth.take(k, v) {
+                    refusals.push(format!("{}: {k}: {why}", p.at(e.line)));
+                }
+            }
             k => match settings::classify_key(k, v) {
                 Some(Verdict::Matches) => {}
                 Some(Verdict::Refuse(why)) => {
@@ -756,6 +771,9 @@ fn parse_inner(
     }
     if tls.secure_client_address.is_some() && tls.secure_client_port.is_none() {
         return Err(p.file_err("secureClientPortAddress is set but secureClientPort is not set"));
+    }
+    if let Err(why) = auth.validate() {
+        refusals.push(why);
     }
     if !refusals.is_empty() {
         if strict {
@@ -924,6 +942,9 @@ fn parse_inner(
     }
     core.super_digest = super_digest;
     core.enforce_quota = enforce_quota;
+    core.auth_providers = auth.providers;
+    core.sasl_super_user = auth.sasl_super_user.clone();
+    core.x509_super_user = auth.x509_super_user.clone();
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }
@@ -950,6 +971,7 @@ fn parse_inner(
         metrics,
         tls,
         audit_enable,
+        auth,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

@@ -20,8 +20,6 @@ pub enum Verdict {
 
 const TLS: &str = "this TLS setting is not implemented in this build; refusing to start \
                    rather than run TLS other than configured";
-const QUORUM_SASL: &str = "quorum SASL authentication is not implemented in this build; \
-                           refusing to start rather than accept unauthenticated servers";
 const RECONFIG: &str = "dynamic reconfiguration is not implemented in this build; refusing to \
                         start rather than run with a membership other than the one intended";
 
@@ -47,14 +45,6 @@ fn enabled_ignored(v: &str, why: &str) -> Verdict {
     }
 }
 
-/// Authentication providers ZooKeeper registers by default, which this build has.
-const BUILTIN_PROVIDERS: &[&str] = &[
-    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
-    "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
-    // x509 identities from TLS client certificates (crate::tls).
-    "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
-];
-
 /// A zoo.cfg key the parser does not read (or the same key given as `-Dzookeeper.<key>`).
 /// `None`: not a ZooKeeper setting at all.
 pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
@@ -71,30 +61,12 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 .into(),
         ),
         // --- authentication and authorisation ---
-        "quorum.auth.enableSasl"
-        | "quorum.auth.serverRequireSasl"
-        | "quorum.auth.learnerRequireSasl" => enabled_refuses(v, QUORUM_SASL),
+        // quorum.auth.* are read by `sasl::settings` (quorum SASL)
         k if k.starts_with("quorum.auth.") => {
-            Verdict::Ignored("quorum SASL authentication is not implemented".into())
+            Verdict::Ignored("not a quorum SASL setting of ZooKeeper 3.8".into())
         }
-        k if k.starts_with("authProvider.") => {
-            if BUILTIN_PROVIDERS.contains(&v) {
-                Verdict::Matches
-            } else {
-                Verdict::Refuse(format!(
-                    "authentication provider {v} is not implemented in this build (only digest \
-                     and ip are); refusing to start rather than refuse or misjudge its clients"
-                ))
-            }
-        }
-        "sessionRequireClientSASLAuth" | "enforce.auth.enabled" => enabled_refuses(
-            v,
-            "enforcing client authentication is not implemented in this build; refusing to \
-             start rather than serve unauthenticated clients",
-        ),
-        "enforce.auth.schemes" => Verdict::Ignored(
-            "enforcing client authentication is not implemented (and not enabled)".into(),
-        ),
+        // authProvider.N, superUser, kerberos.*, enforce.auth.*, sessionRequireClientSASLAuth
+        // and allowSaslFailedClients are read by `sasl::settings` before this.
         "skipACL" => enabled_refuses(
             v,
             "skipping ACL checks is not implemented in this build; refusing to start rather \
@@ -111,16 +83,8 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 ))
             }
         }
-        "superUser" => Verdict::Refuse(
-            "a SASL super user is not implemented in this build; refusing to start rather \
-             than run without the configured super user"
-                .into(),
-        ),
-        "allowSaslFailedClients"
-        | "kerberos.removeHostFromPrincipal"
-        | "kerberos.removeRealmFromPrincipal"
-        | "kerberos.canonicalizeHostNames" => {
-            Verdict::Ignored("SASL authentication is not implemented".into())
+        "kerberos.canonicalizeHostNames" => {
+            Verdict::Ignored("Kerberos (GSSAPI) is not implemented in this build".into())
         }
         // --- membership ---
         "dynamicConfigFile" => Verdict::Refuse(format!(
@@ -272,6 +236,14 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "connection_throttle_global_session_weight",
     "connection_throttle_local_session_weight",
     "connection_throttle_renew_session_weight",
+    "superUser",
+    "X509AuthenticationProvider.superUser",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "allowSaslFailedClients",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
@@ -316,13 +288,8 @@ pub fn classify_property(name: &str, value: &str) -> Option<Verdict> {
             "read-only mode is not implemented in this build; refusing to start rather than \
              have a server cut off from its quorum stop serving the reads it is expected to serve",
         ),
-        "java.security.auth.login.config" => Verdict::Refuse(
-            "SASL (JAAS) authentication is not implemented in this build; refusing to start \
-             rather than serve without it"
-                .into(),
-        ),
         n if n.starts_with("zookeeper.sasl.") || n.starts_with("zookeeper.kerberos.") => {
-            Verdict::Ignored("SASL authentication is not implemented".into())
+            Verdict::Ignored("not implemented in this build's SASL".into())
         }
         n if n.starts_with("zookeeper.log.")
             || n.starts_with("zookeeper.tracelog.")
@@ -431,7 +398,7 @@ mod tests {
 
     #[test]
     fn disabling_values_pass_and_enabling_ones_refuse() {
-        for key in ["reconfigEnabled", "quorum.auth.enableSasl", "skipACL"] {
+        for key in ["reconfigEnabled", "skipACL"] {
             assert_eq!(classify_key(key, "false"), Some(Verdict::Matches), "{key}");
             assert!(
                 matches!(classify_key(key, "true"), Some(Verdict::Refuse(_))),
@@ -449,20 +416,6 @@ mod tests {
         ));
         assert!(matches!(
             classify_key("ssl.sslProvider", "OPENSSL"),
-            Some(Verdict::Refuse(_))
-        ));
-        assert_eq!(
-            classify_key(
-                "authProvider.1",
-                "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
-            ),
-            Some(Verdict::Matches)
-        );
-        assert!(matches!(
-            classify_key(
-                "authProvider.1",
-                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-            ),
             Some(Verdict::Refuse(_))
         ));
         assert!(matches!(

@@ -323,9 +323,9 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let text = standalone(
         &d,
         "ssl.crl=true\nreconfigEnabled=true\n\
-         quorum.auth.enableSasl=true\nskipACL=yes\n\
+         skipACL=yes\n\
          dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
-         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+         authProvider.1=com.example.NoSuchProvider\n",
     );
     let p = write(&d, "zoo1.cfg", &text);
     let Err(ConfigError::Refused(lines)) = load_env(&p, &[]) else {
@@ -335,7 +335,6 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let keys = [
         "ssl.crl",
         "reconfigEnabled",
-        "quorum.auth.enableSasl",
         "skipACL",
         "dynamicConfigFile",
         "authProvider.1",

@@ -9,6 +9,8 @@
 use super::{Input, Outgoing};
 use crate::config::Whitelist;
 use crate::fourlw;
+pub use crate::sasl::ClientAuth;
+use crate::sasl::{ConnAuth, wire as sasl_wire};
 use crate::tls::{self, PortMode};
 use ensemble_proto::jute;
 use std::collections::HashMap;
@@ -40,6 +42,8 @@ pub struct ClientShared {
     pub per_ip: Mutex<HashMap<IpAddr, u32>>,
     pub input: mpsc::Sender<Input>,
     pub rejected: AtomicU64,
+    /// Client SASL and authentication enforcement.
+    pub auth: ClientAuth,
 }
 
 impl ClientShared {
@@ -270,6 +274,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut handshaking = false;
     let input = shared.input.clone();
     let mut out: Vec<u8> = Vec::new();
+    let mut auth = ConnAuth::default();
 
     'conn: loop {
         // Every complete frame already buffered goes to the core, in order: the requests in
@@ -331,9 +336,63 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 if input.send(msg).await.is_err() {
                     return;
                 }
+            } else if sasl_wire::is_sasl(frame) {
+                // processSasl: answered at once, out of band; an identity it establishes
+                // counts for the requests after it, so those before go to the core first.
+                let peer = super::show(addr);
+                let Some(outcome) = auth.on_sasl(&shared.auth, frame, &peer) else {
+                    tracing::info!("closing client {peer} (connection {conn}): bad SASL request");
+                    break 'conn;
+                };
+                let before = std::mem::take(&mut requests);
+                if !before.is_empty()
+                    && input
+                        .send(Input::ClientRequests {
+                            conn,
+                            requests: before,
+                        })
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                if let Some(id) = outcome.identity
+                    && input
+                        .send(Input::ClientAuthenticated { conn, id })
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                let wrote =
+                    tokio::time::timeout(Duration::from_secs(10), s.write_all(&outcome.reply))
+                        .await;
+                if !matches!(wrote, Ok(Ok(()))) || outcome.close {
+                    let _ = s.shutdown().await;
+                    break 'conn;
+                }
             } else {
                 match jute::decode_request(frame) {
-                    Ok((xid, request)) => requests.push((xid, request, n)),
+                    Ok((xid, request)) => {
+                        if let ensemble_proto::proto::Request::Auth { scheme, .. } = &request {
+                            // the core takes a digest id, or answers AUTHFAILED and closes
+                            if scheme == "digest" {
+                                auth.add_scheme(scheme);
+                            }
+                        } else if let Some(refusal) =
+                            auth.enforce(&shared.auth, xid, &super::show(addr))
+                        {
+                            if !requests.is_empty() {
+                                let _ = input.send(Input::ClientRequests { conn, requests }).await;
+                            }
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(2), s.write_all(&refusal))
+                                    .await;
+                            let _ = s.shutdown().await;
+                            break 'conn;
+                        }
+                        requests.push((xid, request, n))
+                    }
                     Err(e) => match jute::triage_request(frame, &e) {
                         jute::BadRequest::Lenient { xid, request } => {
                             requests.push((xid, request, n))

@@ -133,6 +133,7 @@ fn rig(tag: &str, faults: Faults) -> Rig {
         per_ip: Default::default(),
         input: input_tx,
         rejected: AtomicU64::new(0),
+        auth: Default::default(),
     });
     let faults = Arc::new(Mutex::new(faults));
     let mut lp = CoreLoop::new(

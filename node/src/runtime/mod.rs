@@ -106,6 +106,11 @@ pub enum Input {
     ClientClosed {
         conn: ConnId,
     },
+    /// The connection's task established an identity (a SASL exchange completed).
+    ClientAuthenticated {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
+    },
     FourLetter {
         word: &'static str,
         addr: SocketAddr,
@@ -348,6 +353,16 @@ pub fn run(
         .build()?;
     let cfg = Arc::new(cfg);
     let clock = Clock::new();
+    // Before anything is written: a JAAS file or section missing refuses to start.
+    let sasl = crate::sasl::ServerSasl::from_settings(&cfg.auth)
+        .map_err(RuntimeError::Fatal)?
+        .map(Arc::new);
+    let quorum_auth = crate::sasl::quorum::QuorumAuth::from_settings(
+        &cfg.auth.quorum,
+        cfg.auth.jaas_file.as_ref(),
+    )
+    .map_err(RuntimeError::Fatal)?
+    .map(Arc::new);
 
     let (storage_tx, storage_rx) = mpsc::unbounded_channel::<LogEvent>();
     let db_init = std::time::Instant::now();
@@ -408,6 +423,7 @@ pub fn run(
                     spec.quorum_port,
                     input_tx.clone(),
                     quorum_tls.clone(),
+                    quorum_auth.clone(),
                 );
                 let e = peers::spawn_sender(
                     me,
@@ -417,6 +433,7 @@ pub fn run(
                     spec.election_port,
                     input_tx.clone(),
                     quorum_tls.clone(),
+                    quorum_auth.clone(),
                 );
                 senders.insert(*sid, (e, q));
             }
@@ -434,6 +451,7 @@ pub fn run(
                     input: input_tx.clone(),
                     generations: generations.clone(),
                     tls: quorum_tls.clone(),
+                    auth: quorum_auth.clone(),
                 });
                 rt.spawn(peers::accept_loop(l, ctx));
             }
@@ -454,6 +472,12 @@ pub fn run(
             per_ip: Default::default(),
             input: input_tx.clone(),
             rejected: AtomicU64::new(0),
+            auth: clients::ClientAuth {
+                sasl,
+                enforced: cfg.auth.enforced_schemes(),
+                sasl_required: cfg.auth.sasl_required(),
+                allow_sasl_failed: cfg.auth.allow_sasl_failed_clients,
+            },
         });
         client_rejected = shared.clone();
         let timeout = listeners.tls.client_handshake_timeout;

@@ -10,6 +10,7 @@
 
 use super::Input;
 use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
+use crate::sasl::quorum::QuorumAuth;
 use crate::tls::{self, PortMode, QuorumTls};
 use ensemble_core::{PeerMsg, ServerId};
 use std::collections::{BTreeSet, VecDeque};
@@ -75,6 +76,7 @@ async fn dial(
     host: &str,
     port: u16,
     tls: Option<&QuorumTls>,
+    auth: Option<&QuorumAuth>,
 ) -> Result<(ReadHalf, WriteHalf), String> {
     let addrs = resolve(host, port)
         .await
@@ -130,6 +132,15 @@ async fn dial(
                     channel.name()
                 ));
             }
+            if let Some(a) = auth
+                && let Err(e) = a.learn(&mut rd, &mut wr).await
+            {
+                tracing::warn!(
+                    "{} channel to server {sid} ({addr}): quorum SASL: {e}",
+                    channel.name()
+                );
+                return Err(format!("{addr}: quorum SASL: {e}"));
+            }
             Ok::<(), String>(())
         };
         match timeout(HANDSHAKE_TIMEOUT, hs).await {
@@ -150,9 +161,12 @@ pub fn spawn_sender(
     port: u16,
     input: mpsc::Sender<Input>,
     tls: Option<QuorumTls>,
+    auth: Option<Arc<QuorumAuth>>,
 ) -> mpsc::UnboundedSender<OutCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(sender_task(me, sid, channel, host, port, rx, input, tls));
+    tokio::spawn(sender_task(
+        me, sid, channel, host, port, rx, input, tls, auth,
+    ));
     tx
 }
 
@@ -166,6 +180,7 @@ async fn sender_task(
     mut rx: mpsc::UnboundedReceiver<OutCmd>,
     input: mpsc::Sender<Input>,
     tls: Option<QuorumTls>,
+    auth: Option<Arc<QuorumAuth>>,
 ) {
     let quorum = channel == Channel::Quorum;
     let mut epoch = 0u64;
@@ -182,7 +197,7 @@ async fn sender_task(
 
     loop {
         if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
-            match dial(me, sid, channel, &host, port, tls.as_ref()).await {
+            match dial(me, sid, channel, &host, port, tls.as_ref(), auth.as_deref()).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
@@ -354,6 +369,8 @@ pub struct AcceptCtx {
     pub generations: Arc<AtomicU64>,
     /// sslQuorum / portUnification: how this port takes TLS.
     pub tls: Option<QuorumTls>,
+    /// Quorum SASL (`quorum.auth.enableSasl`): peers authenticate after their hello.
+    pub auth: Option<Arc<QuorumAuth>>,
 }
 
 pub async fn accept_loop(listener: TcpListener, ctx: Arc<AcceptCtx>) {
@@ -496,6 +513,33 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     {
         return;
     }
+    let mut buf = Vec::new();
+    if let Some(auth) = &ctx.auth {
+        let served = timeout(HANDSHAKE_TIMEOUT, async {
+            let mut first = [0u8; 4];
+            rd.read_exact(&mut first).await.map_err(|e| e.to_string())?;
+            auth.serve(first, &mut rd, &mut wr).await
+        })
+        .await;
+        match served {
+            Ok(Ok(Some(first))) => buf.extend_from_slice(&first),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    "{} port: refusing server {sid} ({addr}): quorum SASL: {e}",
+                    ctx.channel.name()
+                );
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "{} port: dropping server {sid} ({addr}): no quorum SASL in time",
+                    ctx.channel.name()
+                );
+                return;
+            }
+        }
+    }
     let generation = ctx.generations.fetch_add(1, Ordering::Relaxed) + 1;
     let (kill_tx, mut kill_rx) = oneshot::channel::<()>();
     let channel = ctx.channel;
@@ -503,7 +547,6 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     // anyone can send a hello naming a member, and garbage after it must not cut the real
     // member off (a quorum connection replaced is a learner lost).
     let mut kill_tx = Some(kill_tx);
-    let mut buf = Vec::new();
     loop {
         tokio::select! {
             _ = &mut kill_rx, if kill_tx.is_none() => break,

@@ -50,11 +50,7 @@ pub const FILE_ONLY_KEYS: &[&str] = &[
 ];
 
 /// Keys that are system properties (`-Dzookeeper.<key>`, or zoo.cfg, which wins).
-const PROPERTY_KEYS: &[&str] = &[
-    "client.portUnification",
-    "client.certReload",
-    "X509AuthenticationProvider.superUser",
-];
+const PROPERTY_KEYS: &[&str] = &["client.portUnification", "client.certReload"];
 
 /// Which X509Util a key belongs to: the client port's or the quorum's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,9 +144,6 @@ impl TlsSettings {
             "sslQuorumReloadCertFiles" => self.quorum_reload = truthy(v),
             "client.portUnification" => self.client_port_unification = truthy(v),
             "client.certReload" => self.client_reload = truthy(v),
-            "X509AuthenticationProvider.superUser" => {
-                self.x509_super_user = Some(v.to_string()).filter(|s| !s.is_empty())
-            }
             k => {
                 let Some((_, rest)) = ssl_key(k) else {
                     return Err(format!("{k}: not a TLS setting"));
