@@ -155,49 +155,63 @@ impl ClientPipeline {
     /// Every waiter names a live connection, every connection creating its session owns its
     /// request number, and setWatches' events left with their reply.
     pub(crate) fn check_invariants(&self) {
-        for conn in self
-            .rid_owner
-            .values()
-            .chain(self.sync_owner.values())
-            .chain(self.revalidate_at.iter().map(|(_, c)| c))
-            .chain(self.sync_waits.iter().map(|(_, c)| c))
-        {
-            assert!(
-                self.conns.contains_key(conn),
-                "a waiter for a gone connection {conn}"
-            );
-        }
+        // Run after every event: each map is walked once, and a bound on its keys is checked
+        // against its largest key, not key by key.
         assert!(
             self.deferred_watches.is_empty(),
             "setWatches' events not sent"
         );
+        if let Some((rid, _)) = self.rid_owner.last_key_value() {
+            assert!(*rid < self.next_rid);
+            for conn in self.rid_owner.values() {
+                self.assert_live(*conn);
+            }
+        }
+        if let Some((id, _)) = self.sync_owner.last_key_value() {
+            assert!(*id < self.next_sync_id);
+            for conn in self.sync_owner.values() {
+                self.assert_live(*conn);
+            }
+        }
+        for (_, conn) in &self.sync_waits {
+            self.assert_live(*conn);
+        }
         for (_, conn) in &self.revalidate_at {
             assert!(
-                matches!(self.conns[conn].phase, ConnPhase::Revalidating { .. }),
+                matches!(self.live(*conn).phase, ConnPhase::Revalidating { .. }),
                 "connection {conn} re-attached twice"
             );
         }
-        assert!(self.rid_owner.keys().all(|rid| *rid < self.next_rid));
-        assert!(self.sync_owner.keys().all(|id| *id < self.next_sync_id));
         for (conn, c) in &self.conns {
-            if let ConnPhase::Creating { rid, .. } = c.phase {
-                assert_eq!(
+            assert!(!c.auth.is_empty(), "a connection without its ip id");
+            match c.phase {
+                ConnPhase::Creating { rid, .. } => assert_eq!(
                     self.rid_owner.get(&rid),
                     Some(conn),
                     "a session creation unowned"
-                );
-            }
-            assert!(!c.auth.is_empty(), "a connection without its ip id");
-            // A re-attach waits on its sync (owned) or, once answered, on its sync point.
-            if let ConnPhase::Revalidating { sync_id } = c.phase
-                && sync_id != u64::MAX
-            {
-                assert!(
+                ),
+                // A re-attach waits on its sync (owned) or, once answered, on its sync point.
+                ConnPhase::Revalidating { sync_id } if sync_id != u64::MAX => assert!(
                     self.sync_owner.get(&sync_id) == Some(conn)
                         || self.revalidate_at.iter().any(|(_, w)| w == conn),
                     "re-attach of connection {conn} waits for nothing"
-                );
+                ),
+                _ => {}
             }
         }
+    }
+
+    /// The connection a waiter names, which must be live.
+    #[inline]
+    fn live(&self, conn: ConnId) -> &Conn {
+        match self.conns.get(&conn) {
+            Some(c) => c,
+            None => panic!("a waiter for a gone connection {conn}"),
+        }
+    }
+
+    #[inline]
+    fn assert_live(&self, conn: ConnId) {
+        self.live(conn);
     }
 }

@@ -130,7 +130,7 @@ impl Leader {
                 "NEWLEADER ACKed without currentEpoch"
             );
         }
-        assert!(!self.learners.contains_key(&me), "a handler for ourselves");
+        // No handler for ourselves: asserted where a handler is added.
         for h in self.learners.values() {
             assert!(
                 h.phase < HandlerPhase::Synced || self.phase >= LeaderPhase::Synchronization,
@@ -306,6 +306,7 @@ impl<'a> Leading<'a> {
                     last_heard: now,
                     pong_round: 0,
                 };
+                assert_ne!(from, self.zk.cfg.my_id, "a handler for ourselves");
                 let l = &mut *self.leader;
                 let old = l.learners.insert(from, h);
                 debug_assert!(old.is_none_or(|o| o.phase >= HandlerPhase::Info));

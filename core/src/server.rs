@@ -579,7 +579,8 @@ impl Server {
                     ServerState::Leading,
                     "role and state disagree"
                 );
-                assert!(self.zk.cfg.is_voter(self.zk.cfg.my_id), "an observer leads");
+                // That we are a voter is asserted as the leadership starts (`Leader::new`):
+                // the configuration does not change while the server lives.
                 l.check_invariants(self.zk.cfg.my_id, &self.zk.epochs);
                 assert!(
                     l.established() || self.zk.clients.conns.is_empty(),
@@ -593,7 +594,7 @@ impl Server {
                     ServerState::Following
                 };
                 assert_eq!(self.zk.state, state, "role and state disagree");
-                assert_eq!(l.observer, self.zk.cfg.is_observer());
+                // `l.observer` is the configuration's (`Learner::new`), which does not change.
                 assert_ne!(l.leader, self.zk.cfg.my_id, "a learner of itself");
                 assert!(
                     l.serving() || self.zk.clients.conns.is_empty(),

@@ -63,7 +63,8 @@ pub(crate) enum Ev {
         ch: Channel,
         generation: u64,
     },
-    Scheduled(FaultAction),
+    /// Boxed: a fault action is rare and large, and every event moves as the queue reorders.
+    Scheduled(Box<FaultAction>),
     Random(FaultKind),
     /// Step `idx` of a lane of the schedule (see `FaultStep::lane`).
     Lane {
@@ -89,6 +90,10 @@ pub(crate) enum Ev {
 }
 
 /// The event queue and the virtual clock.
+// Every event is moved O(log n) times as the queue reorders: keep it small (box what is rare
+// and large).
+const _: () = assert!(std::mem::size_of::<Ev>() <= 32);
+
 #[derive(Default)]
 pub(crate) struct Scheduler {
     /// Virtual milliseconds since the run began: the time of the event being handled.

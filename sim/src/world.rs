@@ -230,7 +230,7 @@ impl World {
             }
         }
         for s in steps.into_iter().filter(|s| s.lane.is_none()) {
-            self.schedule(s.at_ms, Ev::Scheduled(s.action));
+            self.schedule(s.at_ms, Ev::Scheduled(Box::new(s.action)));
         }
         self.schedule(self.fault_end, Ev::Heal);
         self.schedule(self.end_at.saturating_sub(3_000), Ev::Drain);
@@ -281,7 +281,7 @@ impl World {
                 ch,
                 generation,
             } => self.tcp_timeout(a, b, ch, generation),
-            Ev::Scheduled(action) => self.apply_fault(action),
+            Ev::Scheduled(action) => self.apply_fault(*action),
             Ev::Random(kind) => self.random_fault(kind),
             Ev::Lane { lane, idx } => self.lane_step(lane, idx),
             Ev::HealPartition { id } => self.heal_partition(id),

@@ -300,7 +300,7 @@ impl World {
                     // nobody fits yet (e.g. no lock holder this instant): try again shortly
                     self.schedule(
                         self.sched.now + 50,
-                        Ev::Scheduled(FaultAction::PauseClient { target, ms }),
+                        Ev::Scheduled(Box::new(FaultAction::PauseClient { target, ms })),
                     );
                 }
             },
