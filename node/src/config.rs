@@ -683,6 +683,29 @@ fn parse_inner(
             },
         }
     }
+    // ssl.authProvider names the authProvider.<name> that judges client certificates; only
+    // X509AuthenticationProvider can (a custom class is refused with the other keys).
+    if tls.client_tls() && tls.auth_provider() != "x509" {
+        let name = tls.auth_provider().to_string();
+        let key = format!("authProvider.{name}");
+        let x509 = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+        if !entries
+            .iter()
+            .any(|e| e.key == key && e.value.trim() == x509)
+        {
+            return Err(p.file_err(format!(
+                "ssl.authProvider={name}: no {key}={x509} is configured for it (ZooKeeper: \
+                 \"No auth provider configured for the SSL authentication scheme\")"
+            )));
+        }
+    }
+    if tls.x509_super_user.is_some() && !tls.client_tls() {
+        warnings.push(
+            "X509AuthenticationProvider.superUser is set, but no client port speaks TLS \
+             (secureClientPort, client.portUnification): no certificate can name it"
+                .to_string(),
+        );
+    }
     if tls.secure_client_address.is_some() && tls.secure_client_port.is_none() {
         return Err(p.file_err("secureClientPortAddress is set but secureClientPort is not set"));
     }
@@ -828,6 +851,11 @@ fn parse_inner(
         core.extended_types = x;
     }
     core.super_digest = super_digest;
+    // As QuorumPeerConfig.configureSSLAuth: TLS on the client port registers the x509 provider.
+    if tls.client_tls() {
+        core.auth_providers.x509 = true;
+        core.x509_super_user = tls.x509_super_user.clone();
+    }
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }

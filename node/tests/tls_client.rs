@@ -293,3 +293,86 @@ async fn stores_reload_when_their_files_change() {
     }
     assert!(node.log().contains("reloaded"));
 }
+
+/// X509AuthenticationProvider: a client certificate's subject, as Java's
+/// `getSubjectX500Principal().getName()` prints it, is an `x509` identity for ACLs; the subject
+/// named by `X509AuthenticationProvider.superUser` passes every check; a plaintext client and
+/// another certificate do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x509_identities_pass_acls_as_in_zookeeper() {
+    use ensemble_proto::proto::{Acl, Id, KeeperError, Request, perms};
+    let dir = tmp("x509");
+    let (node, owner, secure, ca) = secure_node(
+        &dir,
+        "x",
+        "X509AuthenticationProvider.superUser=O=Ensemble,CN=admin\n",
+        Store::Pem,
+    );
+    let acl = |id: &str| {
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id {
+                scheme: "x509".into(),
+                id: id.into(),
+            },
+        }]
+    };
+    let read = Request::GetData {
+        path: "/owned".into(),
+        watch: false,
+    };
+    let mut s = TlsSession::open(secure, client_tls(&ca.pem, Some(&owner)), "localhost")
+        .await
+        .expect("owner");
+    // The certificate has CN before O in its DER; Java (and OpenSSL's RFC 2253 form) print
+    // the last RDN first.
+    let subject = "O=Ensemble,CN=client";
+    if have_store_tools() {
+        let pem = dir.join("owner.pem");
+        std::fs::write(&pem, &owner.cert).expect("pem");
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+            .arg(&pem)
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), format!("subject={subject}"));
+    }
+    let r = s.create("/owned", acl(subject)).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    let r = s.request(read.clone()).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}\n{}", node.log());
+    // RFC 2253 escapes, as Java prints them.
+    let odd = ca.leaf("Smith, J+Q", Some("Ex"), &["odd"]);
+    let r = s.create("/odd", acl("O=Ex,CN=Smith\\, J\\+Q")).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    let mut o = TlsSession::open(secure, client_tls(&ca.pem, Some(&odd)), "localhost")
+        .await
+        .expect("odd");
+    let r = o
+        .request(Request::GetData {
+            path: "/odd".into(),
+            watch: false,
+        })
+        .await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    assert!(
+        matches!(o.request(read.clone()).await, Ok(Err(KeeperError::NoAuth))),
+        "another certificate reads the owner's node"
+    );
+    let admin = ca.leaf("admin", Some("Ensemble"), &["admin"]);
+    let mut a = TlsSession::open(secure, client_tls(&ca.pem, Some(&admin)), "localhost")
+        .await
+        .expect("admin");
+    assert!(
+        matches!(a.request(read.clone()).await, Ok(Ok(_))),
+        "the x509 super user is refused"
+    );
+    let plain = ensemble_client::Client::connect(
+        &format!("127.0.0.1:{}", node.client_port),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("plaintext");
+    assert!(plain.get_data("/owned", false).await.is_err());
+}

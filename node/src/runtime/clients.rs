@@ -204,9 +204,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     addr: SocketAddr,
     shared: Arc<ClientShared>,
     _slot: IpSlot,
-    identity: Option<String>,
+    mut identity: Option<String>,
 ) {
-    let _ = identity;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let first = tokio::time::timeout(FIRST_BYTES_TIMEOUT, async {
         while buf.len() < 4 {
@@ -290,6 +289,22 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 };
                 if input.send(msg).await.is_err() {
                     return;
+                }
+                // X509AuthenticationProvider: the certificate's subject is an x509 identity
+                // of the connection, ahead of any request (none is read before the
+                // ConnectResponse is written).
+                if let Some(subject) = identity.take() {
+                    let id = ensemble_proto::proto::Id {
+                        scheme: "x509".into(),
+                        id: subject,
+                    };
+                    if input
+                        .send(Input::ClientAuthenticated { conn, id })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
             } else {
                 match jute::decode_request(frame) {

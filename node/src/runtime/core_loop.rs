@@ -444,6 +444,11 @@ impl CoreLoop {
                     self.feed(Event::ClientDisconnected { conn });
                 }
             }
+            Input::ClientAuthenticated { conn, id } => {
+                if self.out.conns.contains_key(&conn) {
+                    self.feed(Event::ClientAuthenticated { conn, id });
+                }
+            }
             Input::FourLetter { word, addr, reply } => {
                 let text = self.four_letter(word, addr);
                 let _ = reply.send(text);

@@ -106,6 +106,11 @@ pub enum Input {
     ClientClosed {
         conn: ConnId,
     },
+    /// The connection's task established an identity (a SASL exchange completed).
+    ClientAuthenticated {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
+    },
     FourLetter {
         word: &'static str,
         addr: SocketAddr,
