@@ -135,8 +135,13 @@ async fn serve(
             connection(stream, addr, shared, slot, identity).await;
         }
         Ok(Err(e)) => tracing::warn!(
-            "closing client {}: TLS handshake failed: {e}",
-            super::show(addr)
+            "closing client {}: TLS handshake failed: {e}{}",
+            super::show(addr),
+            if e.to_string().contains("corrupt message") {
+                " (a plaintext client on a TLS port?)"
+            } else {
+                ""
+            }
         ),
         Err(_) => tracing::warn!(
             "closing client {}: no TLS handshake within {} ms (a plaintext client on a TLS \
