@@ -109,6 +109,11 @@ pub struct NodeConfig {
     pub force_sync: bool,
     /// `secureClientPort`, `ssl.*`, `sslQuorum`, ... (passwords masked in its `Debug`).
     pub tls: TlsSettings,
+    /// The AdminServer (`admin.*`).
+    pub admin: crate::admin::AdminConfig,
+    /// The Prometheus endpoint, when `metricsProvider.className` names ZooKeeper's
+    /// PrometheusMetricsProvider.
+    pub metrics: Option<crate::metrics::endpoint::MetricsConfig>,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -379,6 +384,11 @@ const PROPERTY_KEYS: &[&str] = &[
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
+    "admin.idleTimeout",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -496,6 +506,10 @@ fn parse_inner(
     let mut super_digest: Option<String> = None;
     let mut tls = TlsSettings::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut admin = crate::admin::AdminConfig::default();
+    let mut provider: Option<(usize, String)> = None;
+    let mut metrics_cfg = crate::metrics::endpoint::MetricsConfig::default();
+    let mut metrics_keys: Vec<usize> = Vec::new();
 
     let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
         match v.trim().to_ascii_lowercase().as_str() {
@@ -654,6 +668,42 @@ fn parse_inner(
                     }
                 }
             }
+            "admin.enableServer" => admin.enabled = bool_of(e.line, &e.key, v)?,
+            "admin.serverAddress" => {
+                if v.trim().is_empty() {
+                    return Err(p.line_err(e.line, "admin.serverAddress is empty"));
+                }
+                admin.address = v.trim().trim_matches(['[', ']']).to_string();
+            }
+            "admin.serverPort" => admin.port = p.num(e.line, &e.key, v)?,
+            "admin.commandURL" => {
+                let u = v.trim();
+                if !u.starts_with('/') {
+                    return Err(p.line_err(
+                        e.line,
+                        format!("admin.commandURL={u}: a path starting with /"),
+                    ));
+                }
+                admin.command_url = u.to_string();
+            }
+            "admin.idleTimeout" => admin.idle_timeout_ms = p.num(e.line, &e.key, v)?,
+            "metricsProvider.className" => provider = Some((e.line, v.trim().to_string())),
+            "metricsProvider.httpHost" => {
+                metrics_cfg.host = v.trim().trim_matches(['[', ']']).to_string();
+                metrics_keys.push(e.line);
+            }
+            "metricsProvider.httpPort" => {
+                metrics_cfg.port = p.num(e.line, &e.key, v)?;
+                metrics_keys.push(e.line);
+            }
+            "metricsProvider.exportJvmInfo" => {
+                bool_of(e.line, &e.key, v)?;
+                warnings.push(format!(
+                    "{}: metricsProvider.exportJvmInfo={v}: not applicable: there is no JVM to \
+                     report on (the process's own figures are in mntr)",
+                    p.at(e.line)
+                ));
+            }
             k => match settings::classify_key(k, v) {
                 Some(Verdict::Matches) => {}
                 Some(Verdict::Refuse(why)) => {
@@ -698,6 +748,15 @@ fn parse_inner(
                  \"No auth provider configured for the SSL authentication scheme\")"
             )));
         }
+    }
+    if admin.enabled
+        && tls::admin::wanted(&tls)
+        && tls.get(tls::Side::Quorum, "keyStore.location").is_none()
+    {
+        return Err(p.file_err(
+            "admin.forceHttps / admin.portUnification: HTTPS for the AdminServer needs \
+             ssl.quorum.keyStore.location (it uses the quorum's stores, as ZooKeeper does)",
+        ));
     }
     if tls.x509_super_user.is_some() && !tls.client_tls() {
         warnings.push(
@@ -840,6 +899,30 @@ fn parse_inner(
         (None, None) => return Err(p.file_err("clientPort is not set")),
     };
 
+    use crate::metrics::endpoint::{DEFAULT_PROVIDER, PROMETHEUS_PROVIDER};
+    let metrics = match provider {
+        Some((_, c)) if c == PROMETHEUS_PROVIDER => Some(metrics_cfg),
+        Some((line, c)) if c != DEFAULT_PROVIDER => {
+            return Err(p.line_err(
+                line,
+                format!(
+                    "metricsProvider.className={c}: no such provider in this build (there are \
+                     {DEFAULT_PROVIDER}, the default, and {PROMETHEUS_PROVIDER})"
+                ),
+            ));
+        }
+        _ => {
+            for line in metrics_keys {
+                warnings.push(format!(
+                    "{}: ignored: the Prometheus endpoint is off (metricsProvider.className is \
+                     not {PROMETHEUS_PROVIDER})",
+                    p.at(line)
+                ));
+            }
+            None
+        }
+    };
+
     let mut core = Config::new(my_id, members);
     core.tick_time_ms = tick;
     core.init_limit = init_limit.unwrap_or(10);
@@ -877,6 +960,8 @@ fn parse_inner(
         prealloc_size: prealloc,
         force_sync,
         tls,
+        admin,
+        metrics,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

@@ -184,12 +184,14 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 Verdict::Ignored("the leader always serves clients in this build".into())
             }
         }
-        "admin.enableServer" => enabled_ignored(v, "the AdminServer (HTTP) is not implemented"),
-        k if k.starts_with("admin.") => {
-            Verdict::Ignored("the AdminServer (HTTP) is not implemented".into())
-        }
+        k if k.starts_with("admin.") => Verdict::Ignored(
+            "not an AdminServer setting this build has (it has admin.enableServer, \
+             serverAddress, serverPort, commandURL, idleTimeout)"
+                .into(),
+        ),
         k if k.starts_with("metricsProvider.") => Verdict::Ignored(
-            "metrics providers are not implemented; the mntr four-letter word has the metrics"
+            "not a setting of the Prometheus endpoint this build has (it has className, \
+             httpHost, httpPort)"
                 .into(),
         ),
         k if k.starts_with("jvm.pause.") => {
@@ -427,14 +429,6 @@ mod tests {
             );
         }
         assert_eq!(classify_key("skipACL", "no"), Some(Verdict::Matches));
-        assert_eq!(
-            classify_key("admin.enableServer", "false"),
-            Some(Verdict::Matches)
-        );
-        assert!(matches!(
-            classify_key("admin.enableServer", "true"),
-            Some(Verdict::Ignored(_))
-        ));
         assert!(matches!(
             classify_key("ssl.sslProvider", "OPENSSL"),
             Some(Verdict::Refuse(_))

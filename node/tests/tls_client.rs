@@ -376,3 +376,47 @@ async fn x509_identities_pass_acls_as_in_zookeeper() {
     .expect("plaintext");
     assert!(plain.get_data("/owned", false).await.is_err());
 }
+
+/// The AdminServer over HTTPS (admin.forceHttps=true, the ssl.quorum.* stores, as ZooKeeper's
+/// JettyAdminServer): a command answers over TLS, plaintext HTTP gets no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_server_over_https() {
+    let dir = tmp("admin");
+    let ca = Ca::new("Admin CA");
+    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
+    let (key, trust) = stores(&dir, "a", &server, Store::Pem);
+    let port = free_port();
+    let cfg = format!(
+        "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={port}\n\
+         admin.forceHttps=true\n{}",
+        ssl_lines("ssl.quorum.", &key, &trust)
+    );
+    let node = Node::spawn(&dir, "a", &cfg, free_port());
+    node.wait_mode(&["standalone"]);
+    let request = b"GET /commands/ruok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(client_tls(&ca.pem, None))
+        .connect(name, tcp)
+        .await
+        .unwrap_or_else(|e| panic!("HTTPS handshake: {e}\n{}", node.log()));
+    tls.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"command\""), "{text}");
+
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("tcp");
+    plain.write_all(request).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut buf)).await;
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("HTTP/1.1"),
+        "plaintext HTTP answered on an HTTPS-only AdminServer"
+    );
+}

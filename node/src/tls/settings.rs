@@ -51,6 +51,9 @@ pub const FILE_ONLY_KEYS: &[&str] = &[
 
 /// Keys that are system properties (`-Dzookeeper.<key>`, or zoo.cfg, which wins).
 const PROPERTY_KEYS: &[&str] = &[
+    "admin.forceHttps",
+    "admin.portUnification",
+    "admin.needClientAuth",
     "client.portUnification",
     "client.certReload",
     "X509AuthenticationProvider.superUser",
@@ -115,6 +118,10 @@ pub struct TlsSettings {
     pub client_reload: bool,
     /// `X509AuthenticationProvider.superUser`: this subject passes every ACL check.
     pub x509_super_user: Option<String>,
+    /// The AdminServer: HTTPS only, HTTPS and HTTP, a client certificate required.
+    pub admin_force_https: bool,
+    pub admin_port_unification: bool,
+    pub admin_need_client_auth: bool,
 }
 
 fn truthy(v: &str) -> bool {
@@ -148,6 +155,9 @@ impl TlsSettings {
             "sslQuorumReloadCertFiles" => self.quorum_reload = truthy(v),
             "client.portUnification" => self.client_port_unification = truthy(v),
             "client.certReload" => self.client_reload = truthy(v),
+            "admin.forceHttps" => self.admin_force_https = truthy(v),
+            "admin.portUnification" => self.admin_port_unification = truthy(v),
+            "admin.needClientAuth" => self.admin_need_client_auth = truthy(v),
             "X509AuthenticationProvider.superUser" => {
                 self.x509_super_user = Some(v.to_string()).filter(|s| !s.is_empty())
             }

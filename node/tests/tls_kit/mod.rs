@@ -201,7 +201,8 @@ impl Node {
         std::fs::create_dir_all(&data).expect("data");
         let text = format!(
             "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-             clientPortAddress=127.0.0.1\npreAllocSize=1024\nforceSync=no\n{cfg}",
+             clientPortAddress=127.0.0.1\npreAllocSize=1024\nforceSync=no\n\
+             admin.enableServer=false\n{cfg}",
             data.display()
         );
         let path = dir.join(format!("{name}.cfg"));
