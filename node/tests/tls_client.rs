@@ -420,3 +420,56 @@ async fn admin_server_over_https() {
         "plaintext HTTP answered on an HTTPS-only AdminServer"
     );
 }
+
+/// The ssl settings come from -Dzookeeper.ssl.* flags in SERVER_JVMFLAGS too, zoo.cfg winning
+/// over a flag; a password is shown nowhere (Debug, warnings).
+#[test]
+fn ssl_settings_from_jvm_flags_and_zoo_cfg() {
+    use ensemble_node::tls::Side;
+    let dir = tmp("flags");
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort=2181\nsecureClientPort=2281\n\
+             ssl.keyStore.location=/from/zoo.cfg.jks\n",
+            dir.display()
+        ),
+    )
+    .expect("zoo.cfg");
+    let flags = format!(
+        "-Dzookeeper.ssl.keyStore.location=/from/flag.jks \
+         -Dzookeeper.ssl.keyStore.password={PASSWORD} -Dzookeeper.ssl.clientAuth=want \
+         -Dzookeeper.ssl.quorum.hostnameVerification=false"
+    );
+    let c = ensemble_node::config::load_with_env(&cfg, &|k| {
+        (k == "SERVER_JVMFLAGS").then(|| flags.clone())
+    })
+    .expect("config");
+    let t = &c.tls;
+    assert_eq!(t.secure_client_port.as_ref().map(|p| p.0), Some(2281));
+    let loc = t.get(Side::Client, "keyStore.location").expect("location");
+    assert_eq!(loc.value, "/from/zoo.cfg.jks", "zoo.cfg wins");
+    assert_eq!(
+        t.get(Side::Client, "keyStore.password")
+            .map(|s| s.value.as_str()),
+        Some(PASSWORD)
+    );
+    assert_eq!(
+        t.get(Side::Client, "clientAuth").map(|s| s.value.as_str()),
+        Some("want")
+    );
+    assert!(t.get(Side::Quorum, "hostnameVerification").is_some());
+    let shown = format!("{c:?}{:?}", c.warnings);
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    // A bad value names its flag.
+    let e = ensemble_node::config::load_with_env(&cfg, &|k| {
+        (k == "SERVER_JVMFLAGS").then(|| "-Dzookeeper.ssl.clientAuth=sometimes".to_string())
+    })
+    .expect_err("a bad clientAuth");
+    let e = e.to_string();
+    assert!(
+        e.contains("SERVER_JVMFLAGS") && e.contains("ssl.clientAuth"),
+        "{e}"
+    );
+}
