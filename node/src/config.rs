@@ -896,6 +896,12 @@ fn parse_inner(
         }
         (_, Some((addr, b))) => (b, client_address.clone().or(addr)),
         (Some((_, a)), None) => (a, client_address.clone()),
+        (None, None) if tls.secure_client_port.is_some() => {
+            return Err(p.file_err(
+                "clientPort is not set: a secureClientPort alone is not supported in this build; \
+                 set clientPort too (clientPortAddress=127.0.0.1 keeps it off the network)",
+            ));
+        }
         (None, None) => return Err(p.file_err("clientPort is not set")),
     };
 
