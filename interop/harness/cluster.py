@@ -212,6 +212,11 @@ class Cluster:
         for extra in ("slf4j-log4j12.jar", "log4j-1.2.jar"):
             if (JAVA_DIR / extra).exists():
                 cp.append(str(JAVA_DIR / extra))
+        # Netty (the TLS client port, interop/harness/tls.sh): Debian splits it into jars and
+        # zookeeper.jar's manifest leaves out netty-codec and netty-resolver.
+        for extra in ("netty-codec.jar", "netty-resolver.jar"):
+            if (JAVA_DIR / extra).exists():
+                cp.append(str(JAVA_DIR / extra))
         return [
             "java",
             "-Xmx256m",

@@ -769,6 +769,38 @@ fn parse_inner(
             },
         }
     }
+    // ssl.authProvider names the authProvider.<name> that judges client certificates; only
+    // X509AuthenticationProvider can (a custom class is refused with the other keys).
+    if tls.client_tls() && tls.auth_provider() != "x509" {
+        let name = tls.auth_provider().to_string();
+        let key = format!("authProvider.{name}");
+        let x509 = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+        if !entries
+            .iter()
+            .any(|e| e.key == key && e.value.trim() == x509)
+        {
+            return Err(p.file_err(format!(
+                "ssl.authProvider={name}: no {key}={x509} is configured for it (ZooKeeper: \
+                 \"No auth provider configured for the SSL authentication scheme\")"
+            )));
+        }
+    }
+    if admin.enabled
+        && tls::admin::wanted(&tls)
+        && tls.get(tls::Side::Quorum, "keyStore.location").is_none()
+    {
+        return Err(p.file_err(
+            "admin.forceHttps / admin.portUnification: HTTPS for the AdminServer needs \
+             ssl.quorum.keyStore.location (it uses the quorum's stores, as ZooKeeper does)",
+        ));
+    }
+    if auth.x509_super_user.is_some() && !tls.client_tls() {
+        warnings.push(
+            "X509AuthenticationProvider.superUser is set, but no client port speaks TLS \
+             (secureClientPort, client.portUnification): no certificate can name it"
+                .to_string(),
+        );
+    }
     if tls.secure_client_address.is_some() && tls.secure_client_port.is_none() {
         return Err(p.file_err("secureClientPortAddress is set but secureClientPort is not set"));
     }
@@ -903,6 +935,12 @@ fn parse_inner(
         }
         (_, Some((addr, b))) => (b, client_address.clone().or(addr)),
         (Some((_, a)), None) => (a, client_address.clone()),
+        (None, None) if tls.secure_client_port.is_some() => {
+            return Err(p.file_err(
+                "clientPort is not set: a secureClientPort alone is not supported in this build; \
+                 set clientPort too (clientPortAddress=127.0.0.1 keeps it off the network)",
+            ));
+        }
         (None, None) => return Err(p.file_err("clientPort is not set")),
     };
 
@@ -945,6 +983,10 @@ fn parse_inner(
     core.auth_providers = auth.providers;
     core.sasl_super_user = auth.sasl_super_user.clone();
     core.x509_super_user = auth.x509_super_user.clone();
+    // As QuorumPeerConfig.configureSSLAuth: TLS on the client port registers the x509 provider.
+    if tls.client_tls() {
+        core.auth_providers.x509 = true;
+    }
     if !standalone {
         core.config_node = config_node_text(&servers).into_bytes();
     }

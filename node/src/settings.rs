@@ -142,11 +142,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 Verdict::Ignored("the leader always serves clients in this build".into())
             }
         }
-        "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" => enabled_refuses(
-            v,
-            "HTTPS for the AdminServer is not implemented in this build; refusing to start \
-             rather than serve it in plaintext",
-        ),
         k if k.starts_with("admin.") => Verdict::Ignored(
             "not an AdminServer setting this build has (it has admin.enableServer, \
              serverAddress, serverPort, commandURL, idleTimeout)"
@@ -406,14 +401,6 @@ mod tests {
             );
         }
         assert_eq!(classify_key("skipACL", "no"), Some(Verdict::Matches));
-        assert_eq!(
-            classify_key("admin.forceHttps", "false"),
-            Some(Verdict::Matches)
-        );
-        assert!(matches!(
-            classify_key("admin.forceHttps", "true"),
-            Some(Verdict::Refuse(_))
-        ));
         assert!(matches!(
             classify_key("ssl.sslProvider", "OPENSSL"),
             Some(Verdict::Refuse(_))

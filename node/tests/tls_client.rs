@@ -293,3 +293,183 @@ async fn stores_reload_when_their_files_change() {
     }
     assert!(node.log().contains("reloaded"));
 }
+
+/// X509AuthenticationProvider: a client certificate's subject, as Java's
+/// `getSubjectX500Principal().getName()` prints it, is an `x509` identity for ACLs; the subject
+/// named by `X509AuthenticationProvider.superUser` passes every check; a plaintext client and
+/// another certificate do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x509_identities_pass_acls_as_in_zookeeper() {
+    use ensemble_proto::proto::{Acl, Id, KeeperError, Request, perms};
+    let dir = tmp("x509");
+    let (node, owner, secure, ca) = secure_node(
+        &dir,
+        "x",
+        "X509AuthenticationProvider.superUser=O=Ensemble,CN=admin\n",
+        Store::Pem,
+    );
+    let acl = |id: &str| {
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id {
+                scheme: "x509".into(),
+                id: id.into(),
+            },
+        }]
+    };
+    let read = Request::GetData {
+        path: "/owned".into(),
+        watch: false,
+    };
+    let mut s = TlsSession::open(secure, client_tls(&ca.pem, Some(&owner)), "localhost")
+        .await
+        .expect("owner");
+    // The certificate has CN before O in its DER; Java (and OpenSSL's RFC 2253 form) print
+    // the last RDN first.
+    let subject = "O=Ensemble,CN=client";
+    if have_store_tools() {
+        let pem = dir.join("owner.pem");
+        std::fs::write(&pem, &owner.cert).expect("pem");
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+            .arg(&pem)
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), format!("subject={subject}"));
+    }
+    let r = s.create("/owned", acl(subject)).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    let r = s.request(read.clone()).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}\n{}", node.log());
+    // RFC 2253 escapes, as Java prints them.
+    let odd = ca.leaf("Smith, J+Q", Some("Ex"), &["odd"]);
+    let r = s.create("/odd", acl("O=Ex,CN=Smith\\, J\\+Q")).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    let mut o = TlsSession::open(secure, client_tls(&ca.pem, Some(&odd)), "localhost")
+        .await
+        .expect("odd");
+    let r = o
+        .request(Request::GetData {
+            path: "/odd".into(),
+            watch: false,
+        })
+        .await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    assert!(
+        matches!(o.request(read.clone()).await, Ok(Err(KeeperError::NoAuth))),
+        "another certificate reads the owner's node"
+    );
+    let admin = ca.leaf("admin", Some("Ensemble"), &["admin"]);
+    let mut a = TlsSession::open(secure, client_tls(&ca.pem, Some(&admin)), "localhost")
+        .await
+        .expect("admin");
+    assert!(
+        matches!(a.request(read.clone()).await, Ok(Ok(_))),
+        "the x509 super user is refused"
+    );
+    let plain = ensemble_client::Client::connect(
+        &format!("127.0.0.1:{}", node.client_port),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("plaintext");
+    assert!(plain.get_data("/owned", false).await.is_err());
+}
+
+/// The AdminServer over HTTPS (admin.forceHttps=true, the ssl.quorum.* stores, as ZooKeeper's
+/// JettyAdminServer): a command answers over TLS, plaintext HTTP gets no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_server_over_https() {
+    let dir = tmp("admin");
+    let ca = Ca::new("Admin CA");
+    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
+    let (key, trust) = stores(&dir, "a", &server, Store::Pem);
+    let port = free_port();
+    let cfg = format!(
+        "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={port}\n\
+         admin.forceHttps=true\n{}",
+        ssl_lines("ssl.quorum.", &key, &trust)
+    );
+    let node = Node::spawn(&dir, "a", &cfg, free_port());
+    node.wait_mode(&["standalone"]);
+    let request = b"GET /commands/ruok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(client_tls(&ca.pem, None))
+        .connect(name, tcp)
+        .await
+        .unwrap_or_else(|e| panic!("HTTPS handshake: {e}\n{}", node.log()));
+    tls.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"command\""), "{text}");
+
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("tcp");
+    plain.write_all(request).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut buf)).await;
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("HTTP/1.1"),
+        "plaintext HTTP answered on an HTTPS-only AdminServer"
+    );
+}
+
+/// The ssl settings come from -Dzookeeper.ssl.* flags in SERVER_JVMFLAGS too, zoo.cfg winning
+/// over a flag; a password is shown nowhere (Debug, warnings).
+#[test]
+fn ssl_settings_from_jvm_flags_and_zoo_cfg() {
+    use ensemble_node::tls::Side;
+    let dir = tmp("flags");
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort=2181\nsecureClientPort=2281\n\
+             ssl.keyStore.location=/from/zoo.cfg.jks\n",
+            dir.display()
+        ),
+    )
+    .expect("zoo.cfg");
+    let flags = format!(
+        "-Dzookeeper.ssl.keyStore.location=/from/flag.jks \
+         -Dzookeeper.ssl.keyStore.password={PASSWORD} -Dzookeeper.ssl.clientAuth=want \
+         -Dzookeeper.ssl.quorum.hostnameVerification=false"
+    );
+    let c = ensemble_node::config::load_with_env(&cfg, &|k| {
+        (k == "SERVER_JVMFLAGS").then(|| flags.clone())
+    })
+    .expect("config");
+    let t = &c.tls;
+    assert_eq!(t.secure_client_port.as_ref().map(|p| p.0), Some(2281));
+    let loc = t.get(Side::Client, "keyStore.location").expect("location");
+    assert_eq!(loc.value, "/from/zoo.cfg.jks", "zoo.cfg wins");
+    assert_eq!(
+        t.get(Side::Client, "keyStore.password")
+            .map(|s| s.value.as_str()),
+        Some(PASSWORD)
+    );
+    assert_eq!(
+        t.get(Side::Client, "clientAuth").map(|s| s.value.as_str()),
+        Some("want")
+    );
+    assert!(t.get(Side::Quorum, "hostnameVerification").is_some());
+    let shown = format!("{c:?}{:?}", c.warnings);
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    // A bad value names its flag.
+    let e = ensemble_node::config::load_with_env(&cfg, &|k| {
+        (k == "SERVER_JVMFLAGS").then(|| "-Dzookeeper.ssl.clientAuth=sometimes".to_string())
+    })
+    .expect_err("a bad clientAuth");
+    let e = e.to_string();
+    assert!(
+        e.contains("SERVER_JVMFLAGS") && e.contains("ssl.clientAuth"),
+        "{e}"
+    );
+}

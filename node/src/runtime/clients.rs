@@ -170,8 +170,13 @@ async fn serve(
             connection(stream, addr, shared, slot, identity).await;
         }
         Ok(Err(e)) => tracing::warn!(
-            "closing client {}: TLS handshake failed: {e}",
-            super::show(addr)
+            "closing client {}: TLS handshake failed: {e}{}",
+            super::show(addr),
+            if e.to_string().contains("corrupt message") {
+                " (a plaintext client on a TLS port?)"
+            } else {
+                ""
+            }
         ),
         Err(_) => tracing::warn!(
             "closing client {}: no TLS handshake within {} ms (a plaintext client on a TLS \
@@ -239,9 +244,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     addr: SocketAddr,
     shared: Arc<ClientShared>,
     _slot: IpSlot,
-    identity: Option<String>,
+    mut identity: Option<String>,
 ) {
-    let _ = identity;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let first = tokio::time::timeout(FIRST_BYTES_TIMEOUT, async {
         while buf.len() < 4 {
@@ -335,6 +339,23 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 };
                 if input.send(msg).await.is_err() {
                     return;
+                }
+                // X509AuthenticationProvider: the certificate's subject is an x509 identity
+                // of the connection, ahead of any request (none is read before the
+                // ConnectResponse is written).
+                if let Some(subject) = identity.take() {
+                    auth.add_scheme("x509");
+                    let id = ensemble_proto::proto::Id {
+                        scheme: "x509".into(),
+                        id: subject,
+                    };
+                    if input
+                        .send(Input::ClientAuthenticated { conn, id })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
             } else if sasl_wire::is_sasl(frame) {
                 // processSasl: answered at once, out of band; an identity it establishes

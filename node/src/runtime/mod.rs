@@ -279,6 +279,8 @@ pub struct Listeners {
     election: Option<std::net::TcpListener>,
     /// The AdminServer's, when enabled and its port could be bound.
     admin: Option<std::net::TcpListener>,
+    /// admin.forceHttps / admin.portUnification: the AdminServer's TLS context.
+    admin_tls: Option<Arc<crate::tls::Reloadable<Arc<rustls::ServerConfig>>>>,
     /// The Prometheus endpoint's, when configured.
     metrics: Option<std::net::TcpListener>,
 }
@@ -314,6 +316,14 @@ pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
         None => None,
     };
     // As ZooKeeper: an AdminServer that cannot start is logged, and the server runs without.
+    let admin_tls = match cfg.admin.enabled && crate::tls::admin::wanted(&cfg.tls) {
+        true => Some(crate::tls::admin::context(&cfg.tls).map_err(|e| {
+            RuntimeError::Tls(format!(
+                "the AdminServer's HTTPS (admin.forceHttps, admin.portUnification): {e}"
+            ))
+        })?),
+        false => None,
+    };
     let admin = match cfg.admin.enabled {
         false => None,
         true => match crate::admin::bind(&cfg.admin) {
@@ -335,6 +345,7 @@ pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
         quorum,
         election,
         admin,
+        admin_tls,
         metrics,
     })
 }
@@ -515,12 +526,24 @@ pub fn run(
         })?;
 
     if let Some(l) = listeners.admin {
-        crate::admin::start(
-            l,
-            &cfg.admin,
-            cfg.core.super_digest.clone(),
-            input_tx.clone(),
-        )?;
+        match &listeners.admin_tls {
+            Some(context) => crate::admin::start(
+                crate::tls::admin::HttpsAcceptor {
+                    listener: l,
+                    context: context.clone(),
+                    unified: !cfg.tls.admin_force_https,
+                },
+                &cfg.admin,
+                cfg.core.super_digest.clone(),
+                input_tx.clone(),
+            )?,
+            None => crate::admin::start(
+                l,
+                &cfg.admin,
+                cfg.core.super_digest.clone(),
+                input_tx.clone(),
+            )?,
+        }
         tracing::info!(
             "AdminServer on {}:{}{}",
             cfg.admin.address,

@@ -184,11 +184,20 @@ fn provider(
 
 /// What a listening side (the client port, or a quorum port) serves.
 pub fn server_config(s: &TlsSettings, side: Side) -> Result<ServerConfig, String> {
-    let (provider, versions) = provider(s, side)?;
     let auth = match s.get(side, "clientAuth") {
         Some(v) => ClientAuth::parse(&v.value).map_err(|e| at(s, side, "clientAuth", e))?,
         None => ClientAuth::Need,
     };
+    server_config_with(s, side, auth)
+}
+
+/// [`server_config`] with the client certificate policy given (the AdminServer's).
+pub fn server_config_with(
+    s: &TlsSettings,
+    side: Side,
+    auth: ClientAuth,
+) -> Result<ServerConfig, String> {
+    let (provider, versions) = provider(s, side)?;
     let keys = key_material(s, side)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)

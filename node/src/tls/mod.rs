@@ -7,6 +7,7 @@
 //! connections (ZooKeeper's FileChangeWatcher), and a change that does not load keeps the
 //! previous context, as ZooKeeper does.
 
+pub mod admin;
 pub mod context;
 mod keystore;
 pub mod settings;
@@ -37,7 +38,7 @@ pub struct Reloadable<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> Reloadable<T> {
-    fn new(
+    pub(crate) fn new(
         settings: &TlsSettings,
         side: Side,
         build: fn(&TlsSettings, Side) -> Result<T, String>,

@@ -50,7 +50,13 @@ pub const FILE_ONLY_KEYS: &[&str] = &[
 ];
 
 /// Keys that are system properties (`-Dzookeeper.<key>`, or zoo.cfg, which wins).
-const PROPERTY_KEYS: &[&str] = &["client.portUnification", "client.certReload"];
+const PROPERTY_KEYS: &[&str] = &[
+    "admin.forceHttps",
+    "admin.portUnification",
+    "admin.needClientAuth",
+    "client.portUnification",
+    "client.certReload",
+];
 
 /// Which X509Util a key belongs to: the client port's or the quorum's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +115,10 @@ pub struct TlsSettings {
     /// Reload the client port's stores when their files change (ZooKeeper 3.9's
     /// `client.certReload`; on unless set to false here).
     pub client_reload: bool,
-    /// `X509AuthenticationProvider.superUser`: this subject passes every ACL check.
-    pub x509_super_user: Option<String>,
+    /// The AdminServer: HTTPS only, HTTPS and HTTP, a client certificate required.
+    pub admin_force_https: bool,
+    pub admin_port_unification: bool,
+    pub admin_need_client_auth: bool,
 }
 
 fn truthy(v: &str) -> bool {
@@ -144,6 +152,9 @@ impl TlsSettings {
             "sslQuorumReloadCertFiles" => self.quorum_reload = truthy(v),
             "client.portUnification" => self.client_port_unification = truthy(v),
             "client.certReload" => self.client_reload = truthy(v),
+            "admin.forceHttps" => self.admin_force_https = truthy(v),
+            "admin.portUnification" => self.admin_port_unification = truthy(v),
+            "admin.needClientAuth" => self.admin_need_client_auth = truthy(v),
             k => {
                 let Some((_, rest)) = ssl_key(k) else {
                     return Err(format!("{k}: not a TLS setting"));

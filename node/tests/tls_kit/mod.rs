@@ -82,11 +82,11 @@ impl Ca {
         let key = KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut p = CertificateParams::new(names).expect("params");
-        // Java prints the last RDN first: O first in the DER makes CN=..,O=..
+        // rcgen writes CN before O; Java prints them O=..,CN=.. (the last RDN first).
+        p.distinguished_name.push(DnType::CommonName, cn);
         if let Some(o) = org {
             p.distinguished_name.push(DnType::OrganizationName, o);
         }
-        p.distinguished_name.push(DnType::CommonName, cn);
         if let Some((from, to)) = years {
             p.not_before = date_time_ymd(from, 1, 1);
             p.not_after = date_time_ymd(to, 1, 1);
@@ -201,7 +201,8 @@ impl Node {
         std::fs::create_dir_all(&data).expect("data");
         let text = format!(
             "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
-             clientPortAddress=127.0.0.1\npreAllocSize=1024\nforceSync=no\n{cfg}",
+             clientPortAddress=127.0.0.1\npreAllocSize=1024\nforceSync=no\n\
+             admin.enableServer=false\n{cfg}",
             data.display()
         );
         let path = dir.join(format!("{name}.cfg"));
@@ -213,7 +214,7 @@ impl Node {
             .env_remove("JVMFLAGS")
             .env_remove("SERVER_JVMFLAGS")
             .env_remove("ZOOCFGDIR")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,ensemble_node::runtime::clients=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
