@@ -6,6 +6,7 @@
 
 use crate::jvmflags::JvmFlags;
 use crate::settings::{self, Verdict};
+use crate::storage::compression::SnapshotCompression;
 use ensemble_core::{Config, LearnerType, ServerId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -106,6 +107,8 @@ pub struct NodeConfig {
     pub prealloc_size: u64,
     /// `forceSync=no` skips fsync (as ZooKeeper's zookeeper.forceSync): unsafe, for tests only.
     pub force_sync: bool,
+    /// `zookeeper.snapshot.compression.method`: how new snapshots are written.
+    pub snapshot_compression: SnapshotCompression,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -376,6 +379,7 @@ const PROPERTY_KEYS: &[&str] = &[
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "snapshot.compression.method",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -479,6 +483,7 @@ fn parse_inner(
     let mut max_buffer: usize = ensemble_proto::jute::MAX_BUFFER;
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
+    let mut snapshot_compression = SnapshotCompression::None;
     let mut extended_types: Option<bool> = None;
     let mut super_digest: Option<String> = None;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -600,6 +605,10 @@ fn parse_inner(
                 prealloc = kib.saturating_mul(1024);
             }
             "forceSync" => force_sync = bool_of(e.line, &e.key, v)?,
+            "snapshot.compression.method" => {
+                snapshot_compression = SnapshotCompression::parse(v)
+                    .map_err(|why| p.line_err(e.line, format!("{}={v}: {why}", e.key)))?
+            }
             // ZooKeeper sets unknown zoo.cfg keys as `zookeeper.<key>` system properties
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
@@ -820,6 +829,7 @@ fn parse_inner(
         max_buffer,
         prealloc_size: prealloc,
         force_sync,
+        snapshot_compression,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

@@ -204,7 +204,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         | "fsync.warningthresholdms"
         | "quorum.cnxn.threads.size"
         | "snapshot.trust.empty"
-        | "snapshot.compression.method"
         | "snapSizeLimitInKb"
         | "txnLogSizeLimitInKb"
         | "digest.enabled"
@@ -255,6 +254,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "forceSync",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "snapshot.compression.method",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".
