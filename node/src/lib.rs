@@ -1,6 +1,6 @@
 //! ensemble-node: the thin real-world shell around ensemble-core — sockets, files, clocks: the
-//! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`) and the four-letter
-//! words. The client library and `ensemble cli` are ensemble-client.
+//! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`), the four-letter
+//! words and the offline tools over a server's files (`tools`). The client library and `ensemble cli` are ensemble-client.
 
 pub mod config;
 pub mod daemon;
@@ -9,3 +9,4 @@ pub mod jvmflags;
 pub mod runtime;
 pub mod settings;
 pub mod storage;
+pub mod tools;

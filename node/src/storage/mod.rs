@@ -7,11 +7,14 @@
 //! after fsync; `truncate`, `persist_epochs` and a `reset_log` snapshot return only once
 //! durable, so the runtime can execute the next effect right after.
 
+pub mod backup;
 pub mod codec;
 pub mod compression;
+pub mod dump;
 pub mod epochs;
 pub mod log;
 pub mod snapshot;
+pub mod verify;
 
 use compression::SnapshotCompression;
 use ensemble_core::tree::SnapshotParts;

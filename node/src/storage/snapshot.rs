@@ -54,12 +54,6 @@ pub fn parse_snapshot_name(name: &str) -> Option<(Zxid, SnapshotCompression)> {
     Some((Zxid(u64::from_str_radix(hex, 16).ok()?), method))
 }
 
-/// The compression a snapshot file's name says it has.
-pub fn compression_of(path: &Path) -> Option<SnapshotCompression> {
-    let name = path.file_name()?.to_str()?;
-    parse_snapshot_name(name).map(|(_, m)| m)
-}
-
 /// Snapshot files in `dir`, newest first.
 pub fn list_snapshots(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     let mut out = Vec::new();
@@ -132,9 +126,20 @@ impl SnapshotFileWriter {
         zxid: Zxid,
         method: SnapshotCompression,
     ) -> Result<SnapshotFileWriter, StorageError> {
+        let path = dir.join(snapshot_file_name_with(zxid, method));
+        SnapshotFileWriter::create_at(&path, zxid, method)
+    }
+
+    /// A snapshot file at `path`, whatever its name (a backup): written to `<path>.tmp`, then
+    /// renamed to `path` by [`SnapshotFileWriter::finish`].
+    pub fn create_at(
+        path: &Path,
+        zxid: Zxid,
+        method: SnapshotCompression,
+    ) -> Result<SnapshotFileWriter, StorageError> {
         let inner = match method {
-            SnapshotCompression::None => Inner::Plain(PlainWriter::create(dir, zxid)?),
-            m => Inner::Compressed(CompressedWriter::create(dir, zxid, m)?),
+            SnapshotCompression::None => Inner::Plain(PlainWriter::create(path, zxid)?),
+            m => Inner::Compressed(CompressedWriter::create(path, zxid, m)?),
         };
         Ok(SnapshotFileWriter { inner })
     }
@@ -163,9 +168,7 @@ const COMPRESSED_BUFFER: usize = 1 << 20;
 /// temporary file (through the page cache: the compressed bytes are few, and the compressor,
 /// not the copy, is what costs).
 struct CompressedWriter {
-    dir: PathBuf,
-    zxid: Zxid,
-    method: SnapshotCompression,
+    path: PathBuf,
     tmp: PathBuf,
     out: Option<Encoder<BufWriter<std::fs::File>>>,
     data_len: u64,
@@ -174,11 +177,11 @@ struct CompressedWriter {
 
 impl CompressedWriter {
     fn create(
-        dir: &Path,
+        path: &Path,
         zxid: Zxid,
         method: SnapshotCompression,
     ) -> Result<CompressedWriter, StorageError> {
-        let tmp = dir.join(format!("{}.tmp", snapshot_file_name_with(zxid, method)));
+        let tmp = tmp_name(path);
         let io = |e| StorageError::io(&tmp, e);
         let (file, _) = open_tmp(&tmp, false).map_err(io)?;
         let mut out = method
@@ -191,9 +194,7 @@ impl CompressedWriter {
         header.extend_from_slice(&zxid.0.to_le_bytes());
         out.write_all(&header).map_err(io)?;
         Ok(CompressedWriter {
-            dir: dir.to_path_buf(),
-            zxid,
-            method,
+            path: path.to_path_buf(),
             tmp,
             out: Some(out),
             data_len: 0,
@@ -232,12 +233,8 @@ impl CompressedWriter {
             return Err(io(e));
         }
         drop(file);
-        let path = self
-            .dir
-            .join(snapshot_file_name_with(self.zxid, self.method));
-        std::fs::rename(&self.tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
-        Ok(path)
+        rename_durably(&self.tmp, &self.path)?;
+        Ok(self.path.clone())
     }
 }
 
@@ -266,7 +263,7 @@ const STAGING: usize = 1 << 20;
 /// the file cut back to its length. The header, which holds the length and checksum, is
 /// written last over the first block.
 struct PlainWriter {
-    dir: PathBuf,
+    path: PathBuf,
     zxid: Zxid,
     tmp: PathBuf,
     file: Option<std::fs::File>,
@@ -286,13 +283,13 @@ struct PlainWriter {
 }
 
 impl PlainWriter {
-    fn create(dir: &Path, zxid: Zxid) -> Result<PlainWriter, StorageError> {
-        let tmp = dir.join(format!("{}.tmp", snapshot_file_name(zxid)));
+    fn create(path: &Path, zxid: Zxid) -> Result<PlainWriter, StorageError> {
+        let tmp = tmp_name(path);
         let (file, direct) = open_tmp(&tmp, true).map_err(|e| StorageError::io(&tmp, e))?;
         let raw = vec![0u8; STAGING + DIRECT_ALIGN];
         let start = raw.as_ptr().align_offset(DIRECT_ALIGN);
         let mut w = PlainWriter {
-            dir: dir.to_path_buf(),
+            path: path.to_path_buf(),
             zxid,
             tmp,
             file: Some(file),
@@ -404,10 +401,8 @@ impl PlainWriter {
         file.set_len(total).map_err(io)?;
         file.sync_all().map_err(io)?;
         drop(file);
-        let path = self.dir.join(snapshot_file_name(self.zxid));
-        std::fs::rename(&self.tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-        fsync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
-        Ok(path)
+        rename_durably(&self.tmp, &self.path)?;
+        Ok(self.path.clone())
     }
 }
 
@@ -417,6 +412,23 @@ impl Drop for PlainWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// `<path>.tmp`: what startup removes when a write never finished.
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Rename a synced temporary over its final name, and make the rename durable.
+fn rename_durably(tmp: &Path, path: &Path) -> Result<(), StorageError> {
+    std::fs::rename(tmp, path).map_err(|e| StorageError::io(path, e))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fsync_dir(dir).map_err(|e| StorageError::io(dir, e))
 }
 
 fn closed() -> std::io::Error {
@@ -444,16 +456,56 @@ fn open_tmp(tmp: &Path, direct: bool) -> std::io::Result<(std::fs::File, bool)> 
     Ok((o.open(tmp)?, false))
 }
 
-/// Read and verify a snapshot file, plain or compressed (as its name says);
-/// `Err(reason)` when it cannot be trusted.
+/// Read and verify a snapshot file, plain or compressed; `Err(reason)` when it cannot be
+/// trusted, or when it is not of the zxid its name says.
 pub fn read_snapshot(path: &Path, zxid: Zxid) -> Result<Vec<u8>, String> {
-    match compression_of(path).unwrap_or_default() {
-        SnapshotCompression::None => read_plain(path, zxid),
-        m => read_compressed(path, zxid, m),
+    let (z, data) = read_snapshot_file(path)?;
+    if z != zxid {
+        return Err(format!("header says zxid {z}, the file name {zxid}"));
+    }
+    Ok(data)
+}
+
+/// The compression a snapshot file is in, by its first bytes (a backup may have any name).
+pub fn sniff_compression(head: &[u8]) -> Option<SnapshotCompression> {
+    const SNAPPY_FRAME: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+    if head.starts_with(SNAP_MAGIC) {
+        Some(SnapshotCompression::None)
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        Some(SnapshotCompression::Gz)
+    } else if head.starts_with(SNAPPY_FRAME) {
+        Some(SnapshotCompression::Snappy)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(SnapshotCompression::Zstd)
+    } else {
+        None
     }
 }
 
-fn read_compressed(path: &Path, zxid: Zxid, m: SnapshotCompression) -> Result<Vec<u8>, String> {
+/// Read and verify any snapshot file (one of a data dir, or a backup): its zxid (from its
+/// header) and data.
+pub fn read_snapshot_file(path: &Path) -> Result<(Zxid, Vec<u8>), String> {
+    let mut head = [0u8; 10];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]).map_err(|e| e.to_string())? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    };
+    match sniff_compression(&head[..n]) {
+        Some(SnapshotCompression::None) => read_plain(path),
+        Some(m) => read_compressed(path, m),
+        None => Err("not an ensemble snapshot (bad magic or cut short)".into()),
+    }
+}
+
+fn read_compressed(path: &Path, m: SnapshotCompression) -> Result<(Zxid, Vec<u8>), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut buf = m
         .decompress(std::io::BufReader::new(file))
@@ -469,10 +521,7 @@ fn read_compressed(path: &Path, zxid: Zxid, m: SnapshotCompression) -> Result<Ve
             "snapshot format version {version}, this build reads {SNAP_VERSION}"
         ));
     }
-    let z = u64_at(&buf, 16).unwrap_or(0);
-    if z != zxid.0 {
-        return Err(format!("header says zxid {:#x}, the file name {zxid}", z));
-    }
+    let z = Zxid(u64_at(&buf, 16).unwrap_or(0));
     let end = buf.len() - SNAPZ_TRAILER;
     let len = u64_at(&buf, end).unwrap_or(0);
     let sum = u32_at(&buf, end + 8).unwrap_or(0);
@@ -487,10 +536,10 @@ fn read_compressed(path: &Path, zxid: Zxid, m: SnapshotCompression) -> Result<Ve
     }
     buf.truncate(end);
     buf.drain(..SNAPZ_HEADER);
-    Ok(buf)
+    Ok((z, buf))
 }
 
-fn read_plain(path: &Path, zxid: Zxid) -> Result<Vec<u8>, String> {
+fn read_plain(path: &Path) -> Result<(Zxid, Vec<u8>), String> {
     let mut buf = std::fs::read(path).map_err(|e| e.to_string())?;
     if buf.len() < SNAP_HEADER || &buf[..8] != SNAP_MAGIC {
         return Err("not an ensemble snapshot (bad magic or cut short)".into());
@@ -501,10 +550,7 @@ fn read_plain(path: &Path, zxid: Zxid) -> Result<Vec<u8>, String> {
             "snapshot format version {version}, this build reads {SNAP_VERSION}"
         ));
     }
-    let z = u64_at(&buf, 16).unwrap_or(0);
-    if z != zxid.0 {
-        return Err(format!("header says zxid {:#x}, the file name {zxid}", z));
-    }
+    let z = Zxid(u64_at(&buf, 16).unwrap_or(0));
     let len = u64_at(&buf, 24).unwrap_or(0);
     let sum = u32_at(&buf, 32).unwrap_or(0);
     if (buf.len() - SNAP_HEADER) as u64 != len {
@@ -517,5 +563,5 @@ fn read_plain(path: &Path, zxid: Zxid) -> Result<Vec<u8>, String> {
         return Err("checksum mismatch".into());
     }
     buf.drain(..SNAP_HEADER);
-    Ok(buf)
+    Ok((z, buf))
 }
