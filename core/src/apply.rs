@@ -4,9 +4,10 @@
 //! sessions' connections, answers the writes waiting here and paces the snapshot.
 
 use crate::client_pipeline::{ConnPhase, Wait};
+use crate::effect::{Action, Ready, Write};
 use crate::plant::Plant;
 use crate::role::RoleMut;
-use crate::server::{ConnId, Effect};
+use crate::server::ConnId;
 use crate::snapshot_scheduler::SnapshotScheduler;
 use crate::txn::{Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
@@ -15,20 +16,26 @@ use std::sync::Arc;
 
 impl ZooKeeperServer {
     /// Log txns (after the caller made sure they extend the history in zxid order).
-    pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
+    pub(crate) fn append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Ready) {
         if txns.is_empty() {
             return;
         }
-        for t in &txns {
+        self.log_in_memory(&txns);
+        out.push(Write::Append { txns });
+    }
+
+    /// Add txns to the history without writing them (yet): the caller logs them later, in one
+    /// `Write::Append`.
+    pub(crate) fn log_in_memory(&mut self, txns: &[Arc<Txn>]) {
+        for t in txns {
             self.log.append(Arc::clone(t));
         }
-        assert!(txns.last().is_some_and(|t| t.zxid == self.last_logged()));
-        out.push(Effect::Append { txns });
+        assert!(txns.is_empty() || txns.last().is_some_and(|t| t.zxid == self.last_logged()));
     }
 
     /// Drop every logged txn after `to`. Only txns never applied may go: ZAB guarantees a
     /// committed txn is in every later leader's history, so a TRUNC never reaches one.
-    pub(crate) fn truncate(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+    pub(crate) fn truncate(&mut self, to: Zxid, out: &mut Ready) {
         assert!(
             to >= self.tree.last_zxid(),
             "TRUNC to {} below the applied {} on server {}",
@@ -38,11 +45,11 @@ impl ZooKeeperServer {
         );
         self.log.truncate(to);
         assert!(self.last_logged() <= to && self.tree.last_zxid() <= self.last_logged());
-        out.push(Effect::Truncate { after: to });
+        out.push(Write::Truncate { after: to });
     }
 
     /// Apply every logged txn through `to` (commits are cumulative).
-    pub(crate) fn commit_to(&mut self, role: &mut RoleMut, to: Zxid, out: &mut Vec<Effect>) {
+    pub(crate) fn commit_to(&mut self, role: &mut RoleMut, to: Zxid, out: &mut Ready) {
         let to = to.min(self.last_logged());
         let applied = self.tree.last_zxid();
         if to <= applied {
@@ -64,7 +71,7 @@ impl ZooKeeperServer {
         self.after_apply(role, out);
     }
 
-    fn apply_txn(&mut self, role: &mut RoleMut, txn: &Txn, out: &mut Vec<Effect>) {
+    fn apply_txn(&mut self, role: &mut RoleMut, txn: &Txn, out: &mut Ready) {
         assert!(
             txn.zxid > self.tree.last_zxid(),
             "{} applied twice",
@@ -99,7 +106,7 @@ impl ZooKeeperServer {
         let lose = self.plant(Plant::LostWatch) && txn.zxid.counter() % 3 == 1;
         if !lose {
             for (conn, event) in events {
-                out.push(Effect::Watch { conn, event });
+                out.push(Action::Watch { conn, event });
             }
         }
         role.txn_applied(self.now, txn);
@@ -153,7 +160,7 @@ impl ZooKeeperServer {
     }
 
     /// Write up to `budget` more nodes of the snapshot being written.
-    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Vec<Effect>) {
+    pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Ready) {
         SnapshotScheduler::step(&mut self.tree, budget, out);
     }
 }

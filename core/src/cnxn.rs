@@ -7,10 +7,11 @@
 
 use crate::acl;
 use crate::client_pipeline::{Conn, ConnPhase, Pending, Wait};
+use crate::effect::{Action, Ready};
 use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
 use crate::role::RoleMut;
-use crate::server::{ConnId, Effect};
+use crate::server::ConnId;
 use crate::txn::TxnOp;
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -46,10 +47,10 @@ impl ZooKeeperServer {
         conn: ConnId,
         addr: String,
         req: ConnectRequest,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         if !role.is_serving() || self.clients.conns.contains_key(&conn) {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         }
         // Never let a client go back in time: it has seen more than we have applied. A new
@@ -63,7 +64,7 @@ impl ZooKeeperServer {
                 ours = %self.tree.last_zxid(),
                 "refusing a client that has seen a later zxid"
             );
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         }
         let timeout_ms = self.cfg.negotiate_timeout(req.timeout_ms);
@@ -93,11 +94,11 @@ impl ZooKeeperServer {
             return;
         }
         if req.passwd != session_password(req.session_id) {
-            out.push(Effect::ConnectReply {
+            out.push(Action::ConnectReply {
                 conn,
                 response: expired_response(req.read_only),
             });
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         }
         // As ZooKeeper, a session has one connection per server: an older one here goes.
@@ -109,7 +110,7 @@ impl ZooKeeperServer {
             .map(|(id, _)| *id)
             .collect();
         for old in older {
-            out.push(Effect::Close { conn: old });
+            out.push(Action::Close { conn: old });
             self.drop_conn(old);
         }
         // A learner tells the leader the session is here now (REVALIDATE) and answers once a
@@ -118,7 +119,7 @@ impl ZooKeeperServer {
         // there (ZooKeeper's follower also waits for the leader's answer). The sync point also
         // covers what the client has seen, and tells a session created too recently to be known.
         if let Some(leader) = role.revalidates_with() {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: leader,
                 msg: PeerMsg::Revalidate {
                     session: req.session_id,
@@ -141,11 +142,11 @@ impl ZooKeeperServer {
         }
         if self.closing_here(role, req.session_id) {
             // Its closeSession is proposed: as ZooKeeper's touchSession, it has expired.
-            out.push(Effect::ConnectReply {
+            out.push(Action::ConnectReply {
                 conn,
                 response: expired_response(req.read_only),
             });
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         }
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
@@ -166,7 +167,7 @@ impl ZooKeeperServer {
     /// new session) makes this server the session's owner at the leader, so requests still
     /// coming through another server's old connection are refused there (SessionMoved); a
     /// learner has sent REVALIDATE already (`on_connect`).
-    fn attach(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
+    fn attach(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Ready) {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
@@ -188,7 +189,7 @@ impl ZooKeeperServer {
             read_only: c.read_only.map(|_| false),
         };
         let session = c.session;
-        out.push(Effect::ConnectReply { conn, response });
+        out.push(Action::ConnectReply { conn, response });
         self.touch(role, session);
     }
 
@@ -199,7 +200,7 @@ impl ZooKeeperServer {
         rid: u64,
         session: SessionId,
         timeout_ms: i32,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
@@ -220,7 +221,7 @@ impl ZooKeeperServer {
         cxid: i32,
         rid: u64,
         op: TxnOp,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         assert!(
             self.clients.rid_owner.contains_key(&rid),
@@ -231,13 +232,13 @@ impl ZooKeeperServer {
 
     /// The leader refused request `rid`: its session is owned by another server now. As
     /// ZooKeeper, the connection that sent it is closed (the client is attached elsewhere).
-    pub(crate) fn session_moved(&mut self, rid: u64, out: &mut Vec<Effect>) {
+    pub(crate) fn session_moved(&mut self, rid: u64, out: &mut Ready) {
         if let Some(conn) = self.clients.rid_owner.remove(&rid) {
             tracing::info!(
                 conn,
                 "session moved to another server; closing its old connection"
             );
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
         }
     }
@@ -245,7 +246,7 @@ impl ZooKeeperServer {
     /// The leader refused request `rid`: its session is closing, closed or unknown there
     /// (ZooKeeper's SESSIONEXPIRED from checkSession). The request is answered with that error
     /// in its turn; a connection still creating its session is told it expired and closed.
-    pub(crate) fn session_expired(&mut self, role: &mut RoleMut, rid: u64, out: &mut Vec<Effect>) {
+    pub(crate) fn session_expired(&mut self, role: &mut RoleMut, rid: u64, out: &mut Ready) {
         let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
         };
@@ -254,11 +255,11 @@ impl ZooKeeperServer {
         };
         if let ConnPhase::Creating { .. } = c.phase {
             let read_only = c.read_only;
-            out.push(Effect::ConnectReply {
+            out.push(Action::ConnectReply {
                 conn,
                 response: expired_response(read_only),
             });
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
             return;
         }
@@ -272,7 +273,7 @@ impl ZooKeeperServer {
 
     /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
     /// (a lone voter) answers within this call, so what waits must already be recorded.
-    fn start_sync(&mut self, role: &mut RoleMut, id: u64, out: &mut Vec<Effect>) {
+    fn start_sync(&mut self, role: &mut RoleMut, id: u64, out: &mut Ready) {
         role.start_sync(self, id, out);
     }
 
@@ -282,7 +283,7 @@ impl ZooKeeperServer {
         role: &mut RoleMut,
         id: u64,
         zxid: Zxid,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let Some(conn) = self.clients.sync_owner.remove(&id) else {
             return;
@@ -315,7 +316,7 @@ impl ZooKeeperServer {
     }
 
     /// The applied zxid moved: answer syncs and re-attaches that were waiting for it.
-    pub(crate) fn after_apply(&mut self, role: &mut RoleMut, out: &mut Vec<Effect>) {
+    pub(crate) fn after_apply(&mut self, role: &mut RoleMut, out: &mut Ready) {
         let applied = self.tree.last_zxid();
         if self.clients.sync_waits.iter().any(|(z, _)| *z <= applied) {
             let ready: Vec<ConnId> = self
@@ -336,7 +337,7 @@ impl ZooKeeperServer {
     }
 
     /// Re-attaches waiting for a sync point we have now applied.
-    pub(crate) fn retry_revalidations(&mut self, role: &mut RoleMut, out: &mut Vec<Effect>) {
+    pub(crate) fn retry_revalidations(&mut self, role: &mut RoleMut, out: &mut Ready) {
         let applied = self.tree.last_zxid();
         let ready: Vec<(Zxid, ConnId)> = self
             .clients
@@ -358,11 +359,11 @@ impl ZooKeeperServer {
                 }
                 self.attach(role, conn, out);
             } else {
-                out.push(Effect::ConnectReply {
+                out.push(Action::ConnectReply {
                     conn,
                     response: expired_response(read_only),
                 });
-                out.push(Effect::Close { conn });
+                out.push(Action::Close { conn });
                 self.drop_conn(conn);
             }
         }
@@ -385,15 +386,15 @@ impl ZooKeeperServer {
         conn: ConnId,
         xid: i32,
         request: Request,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let Some(c) = self.clients.conns.get(&conn) else {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         };
         if c.phase != ConnPhase::Connected || c.closing {
             // Requests before the handshake completes, or after closeSession: protocol error.
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
             return;
         }
@@ -456,14 +457,7 @@ impl ZooKeeperServer {
     /// keep the ids they were sent with), and the reply goes at once, ahead of replies still
     /// pending, with zxid 0. A failed auth is answered AUTHFAILED and the connection closed
     /// after it.
-    fn add_auth(
-        &mut self,
-        conn: ConnId,
-        xid: i32,
-        scheme: &str,
-        auth: &[u8],
-        out: &mut Vec<Effect>,
-    ) {
+    fn add_auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8], out: &mut Ready) {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
@@ -492,7 +486,7 @@ impl ZooKeeperServer {
             None => Err(KeeperError::AuthFailed),
         };
         let failed = reply.is_err();
-        out.push(Effect::Reply {
+        out.push(Action::Reply {
             conn,
             xid,
             zxid: Zxid::ZERO,
@@ -500,9 +494,46 @@ impl ZooKeeperServer {
             reply,
         });
         if failed {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
         }
+    }
+
+    /// An identity the runtime established (a SASL exchange, a client certificate): added to
+    /// the connection's ids as addAuth's are, counting for the requests after it. Nothing is
+    /// answered here: the runtime answers the SASL exchange itself. A scheme whose provider is
+    /// not configured is not taken (the runtime establishes none; a connection gone is ignored).
+    pub(crate) fn on_authenticated(&mut self, conn: ConnId, id: Id) {
+        if !self.cfg.auth_providers.establishes(&id.scheme) {
+            tracing::warn!(conn, scheme = %id.scheme, "an identity of a scheme with no authProvider configured; not taken");
+            return;
+        }
+        let Some(c) = self.clients.conns.get_mut(&conn) else {
+            return;
+        };
+        let id = if id.scheme == acl::SASL
+            && plant::active(self.cfg.plant, Plant::SaslIdentityAsSuper)
+        {
+            // planted: every principal recorded as the one named `super`, whom every sasl
+            // ACL matches
+            Id::new(acl::SASL, acl::SUPER)
+        } else {
+            id
+        };
+        let ids = acl::established_ids(
+            &id,
+            self.cfg.sasl_super_user.as_deref(),
+            self.cfg.x509_super_user.as_deref(),
+        );
+        for id in ids {
+            if !c.auth.contains(&id) {
+                c.auth.push(id);
+            }
+        }
+        debug_assert!(
+            c.auth[1..].iter().all(|id| id.scheme != acl::IP),
+            "ip ids come first"
+        );
     }
 
     /// A request the runtime answers without decoding it (see `Event::ClientRefused`). It takes
@@ -516,15 +547,15 @@ impl ZooKeeperServer {
         opcode: OpCode,
         reply: Reply,
         close: bool,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let applied = self.tree.last_zxid();
         let Some(c) = self.clients.conns.get_mut(&conn) else {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             return;
         };
         if c.phase != ConnPhase::Connected || c.closing {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
             return;
         }
@@ -559,7 +590,7 @@ impl ZooKeeperServer {
     }
 
     /// Submit the held writes that no unanswered `sync` precedes any more.
-    fn release_held(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
+    fn release_held(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Ready) {
         loop {
             let Some(c) = self.clients.conns.get(&conn) else {
                 return;
@@ -590,7 +621,7 @@ impl ZooKeeperServer {
     }
 
     /// Answer everything at the front of `conn`'s queue that can be answered now.
-    pub(crate) fn drain(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Vec<Effect>) {
+    pub(crate) fn drain(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Ready) {
         loop {
             let applied = self.tree.last_zxid();
             let Some(c) = self.clients.conns.get_mut(&conn) else {
@@ -622,14 +653,14 @@ impl ZooKeeperServer {
                     let reply = self.read(conn, request, p.auth_len);
                     // setWatches fires what changed while the client was away, before its reply.
                     for (c, event) in std::mem::take(&mut self.clients.deferred_watches) {
-                        out.push(Effect::Watch { conn: c, event });
+                        out.push(Action::Watch { conn: c, event });
                     }
                     (applied, reply)
                 }
                 (None, Wait::Refused(e)) => (applied, Err(e)),
                 (None, _) => unreachable!("only reads and refusals are answered without a result"),
             };
-            out.push(Effect::Reply {
+            out.push(Action::Reply {
                 conn,
                 xid: p.xid,
                 zxid,
@@ -651,7 +682,7 @@ impl ZooKeeperServer {
             && c.closing
             && c.queue.is_empty()
         {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
         }
     }
@@ -665,13 +696,17 @@ impl ZooKeeperServer {
         assert!(!self.clients.conns.contains_key(&conn));
     }
 
-    pub(crate) fn close_all_clients(&mut self, out: &mut Vec<Effect>) {
+    pub(crate) fn close_all_clients(&mut self, out: &mut Ready) {
         let ids: Vec<ConnId> = self.clients.conns.keys().copied().collect();
         for conn in ids {
-            out.push(Effect::Close { conn });
+            out.push(Action::Close { conn });
             self.drop_conn(conn);
         }
         self.clients.clear_waiters();
         assert!(self.clients.conns.is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "cnxn_auth_tests.rs"]
+mod auth_tests;

@@ -46,6 +46,17 @@ pub struct Config {
     /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
     #[serde(default)]
     pub super_digest: Option<String>,
+    /// The `authProvider.N` classes configured beyond ZooKeeper's defaults (`sasl`, `x509`).
+    #[serde(default)]
+    pub auth_providers: crate::acl::AuthProviders,
+    /// `zookeeper.superUser`: the SASL principal that is the super user
+    /// (`ZooKeeperServer.processSasl`).
+    #[serde(default)]
+    pub sasl_super_user: Option<String>,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject that is the
+    /// super user.
+    #[serde(default)]
+    pub x509_super_user: Option<String>,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
@@ -75,6 +86,9 @@ impl Config {
             extended_types: true,
             config_node: Vec::new(),
             super_digest: None,
+            auth_providers: crate::acl::AuthProviders::default(),
+            sasl_super_user: None,
+            x509_super_user: None,
             plant: None,
             initial_zxid_counter: 0,
         }

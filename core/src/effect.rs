@@ -1,19 +1,19 @@
 //! What the core wants done, in an order the types enforce.
 //!
-//! The core's handlers push [`Effect`]s into one list, in the order they decide them. That list
-//! carries a contract: some effects are durable writes, and what comes after a write may depend
-//! on it (a learner's ACKEPOCH on its persisted acceptedEpoch, its ACK of NEWLEADER on the
-//! TRUNC or SNAP before it). A runtime that reads the list as "send everything, then write"
-//! breaks ZAB. So runtimes never see the list: [`Server::handle_ready`] hands them a [`Ready`],
-//! and [`Ready::drive`] is the one way to consume it (etcd raft's `Ready`, "persist, then
-//! send"; openraft's command conditions); [`Ready::drive_both`] is the same for a driver that
-//! is its own store and sink.
+//! The core's handlers push [`Write`]s and [`Action`]s into a [`Ready`], in the order they
+//! decide them. That order carries a contract: a write is durable, and what comes after it may
+//! depend on it (a learner's ACKEPOCH on its persisted acceptedEpoch, its ACK of NEWLEADER on
+//! the TRUNC or SNAP before it). A runtime that reads the output as "send everything, then
+//! write" breaks ZAB. So the `Ready` keeps them sorted as it takes them, and [`Ready::drive`]
+//! is the one way to consume it (etcd raft's `Ready`, "persist, then send"; openraft's command
+//! conditions); [`Ready::drive_both`] is the same for a driver that is its own store and sink.
 //!
 //! A `Ready` is a sequence of [`Batch`]es. Each batch is some [`Write`]s, then the
-//! [`Action`]s that may only happen after them (`then`). Classifying the core's list into
-//! batches keeps its order exactly: a batch is a maximal run of writes followed by a maximal run
-//! of actions, so executing batch by batch, writes before actions, is executing the list in
-//! order.
+//! [`Action`]s that may only happen after them (`then`). [`Ready::push`] files each piece as it
+//! comes, keeping the core's order exactly: a batch is a maximal run of writes followed by a
+//! maximal run of actions (a write after an action opens the next batch), so executing batch
+//! by batch, writes before actions, is executing the output in the order it was pushed. Each
+//! piece is moved once, into its batch.
 //!
 //! The writes are of two kinds (see [`Write::is_barrier`]):
 //!
@@ -43,60 +43,6 @@ use crate::txn::{ServerId, Txn};
 use crate::zxid::Zxid;
 use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
 use std::sync::Arc;
-
-/// What the core's handlers produce, in the order they decide it. Runtimes consume it as a
-/// [`Ready`] (see the module docs for the order contract); each variant is described on the
-/// [`Write`] or [`Action`] it becomes.
-#[derive(Clone, Debug)]
-pub enum Effect {
-    Send {
-        to: ServerId,
-        msg: PeerMsg,
-    },
-    DisconnectPeer {
-        peer: ServerId,
-    },
-    ConnectReply {
-        conn: ConnId,
-        response: ConnectResponse,
-    },
-    Reply {
-        conn: ConnId,
-        xid: i32,
-        zxid: Zxid,
-        opcode: OpCode,
-        reply: Reply,
-    },
-    Watch {
-        conn: ConnId,
-        event: WatchedEvent,
-    },
-    Close {
-        conn: ConnId,
-    },
-    Append {
-        txns: Vec<Arc<Txn>>,
-    },
-    Truncate {
-        after: Zxid,
-    },
-    SnapshotPart {
-        zxid: Zxid,
-        index: u32,
-        data: Arc<Vec<u8>>,
-    },
-    Snapshot {
-        zxid: Zxid,
-        parts: u32,
-        data: Arc<Vec<u8>>,
-        reset_log: bool,
-    },
-    PersistEpochs(Epochs),
-    StateChanged {
-        state: ServerState,
-        epoch: u32,
-    },
-}
 
 /// A durable write, for a [`DurableStore`].
 #[derive(Clone, Debug)]
@@ -168,117 +114,53 @@ pub enum Action {
     StateChanged { state: ServerState, epoch: u32 },
 }
 
-/// One effect, sorted: the single place where the core's output is classified.
-enum Sorted {
+/// What a [`Ready`] takes: a [`Write`], an [`Action`], or an [`Output`] holding either. The
+/// core's handlers push `Write`s and `Action`s straight into the `Ready`, each moved once, into
+/// its batch.
+pub trait Push {
+    fn push_onto(self, ready: &mut Ready);
+}
+
+impl Push for Write {
+    #[inline]
+    fn push_onto(self, ready: &mut Ready) {
+        ready.push_write(self)
+    }
+}
+
+impl Push for Action {
+    #[inline]
+    fn push_onto(self, ready: &mut Ready) {
+        ready.push_action(self)
+    }
+}
+
+/// One piece of output, either kind: for code that handles a mixed sequence as data (tests,
+/// tools). The core's handlers do not use it.
+#[derive(Clone, Debug)]
+pub enum Output {
     Write(Write),
     Action(Action),
 }
 
-impl From<Effect> for Sorted {
-    // inlined into `push`, so that an effect is moved once, into its batch
-    #[inline]
-    fn from(effect: Effect) -> Sorted {
-        match effect {
-            Effect::Append { txns } => {
-                assert!(!txns.is_empty(), "an empty append");
-                assert!(
-                    txns.windows(2).all(|w| w[0].zxid < w[1].zxid),
-                    "an append out of zxid order"
-                );
-                Sorted::Write(Write::Append { txns })
-            }
-            Effect::Truncate { after } => Sorted::Write(Write::Truncate { after }),
-            Effect::SnapshotPart { zxid, index, data } => {
-                Sorted::Write(Write::SnapshotPart { zxid, index, data })
-            }
-            Effect::Snapshot {
-                zxid,
-                parts,
-                data,
-                reset_log,
-            } => {
-                assert!(!reset_log || parts == 0, "a leader's SNAP comes whole");
-                Sorted::Write(Write::Snapshot {
-                    zxid,
-                    parts,
-                    data,
-                    reset_log,
-                })
-            }
-            Effect::PersistEpochs(e) => Sorted::Write(Write::PersistEpochs(e)),
-            Effect::Send { to, msg } => Sorted::Action(Action::Send { to, msg }),
-            Effect::DisconnectPeer { peer } => Sorted::Action(Action::DisconnectPeer { peer }),
-            Effect::ConnectReply { conn, response } => {
-                Sorted::Action(Action::ConnectReply { conn, response })
-            }
-            Effect::Reply {
-                conn,
-                xid,
-                zxid,
-                opcode,
-                reply,
-            } => Sorted::Action(Action::Reply {
-                conn,
-                xid,
-                zxid,
-                opcode,
-                reply,
-            }),
-            Effect::Watch { conn, event } => Sorted::Action(Action::Watch { conn, event }),
-            Effect::Close { conn } => Sorted::Action(Action::Close { conn }),
-            Effect::StateChanged { state, epoch } => {
-                Sorted::Action(Action::StateChanged { state, epoch })
-            }
-        }
+impl From<Write> for Output {
+    fn from(write: Write) -> Output {
+        Output::Write(write)
     }
 }
 
-impl From<Write> for Effect {
-    #[inline]
-    fn from(write: Write) -> Effect {
-        match write {
-            Write::Append { txns } => Effect::Append { txns },
-            Write::Truncate { after } => Effect::Truncate { after },
-            Write::SnapshotPart { zxid, index, data } => Effect::SnapshotPart { zxid, index, data },
-            Write::Snapshot {
-                zxid,
-                parts,
-                data,
-                reset_log,
-            } => Effect::Snapshot {
-                zxid,
-                parts,
-                data,
-                reset_log,
-            },
-            Write::PersistEpochs(e) => Effect::PersistEpochs(e),
-        }
+impl From<Action> for Output {
+    fn from(action: Action) -> Output {
+        Output::Action(action)
     }
 }
 
-impl From<Action> for Effect {
+impl Push for Output {
     #[inline]
-    fn from(action: Action) -> Effect {
-        match action {
-            Action::Send { to, msg } => Effect::Send { to, msg },
-            Action::DisconnectPeer { peer } => Effect::DisconnectPeer { peer },
-            Action::ConnectReply { conn, response } => Effect::ConnectReply { conn, response },
-            Action::Reply {
-                conn,
-                xid,
-                zxid,
-                opcode,
-                reply,
-            } => Effect::Reply {
-                conn,
-                xid,
-                zxid,
-                opcode,
-                reply,
-            },
-            Action::Watch { conn, event } => Effect::Watch { conn, event },
-            Action::Close { conn } => Effect::Close { conn },
-            Action::StateChanged { state, epoch } => Effect::StateChanged { state, epoch },
+    fn push_onto(self, ready: &mut Ready) {
+        match self {
+            Output::Write(w) => ready.push_write(w),
+            Output::Action(a) => ready.push_action(a),
         }
     }
 }
@@ -360,8 +242,6 @@ pub struct Ready {
     batches: Vec<Batch>,
     /// Batches in use; those after them are empty, kept for their buffers.
     len: usize,
-    /// Where the core's handlers write, classified once they return.
-    scratch: Vec<Effect>,
 }
 
 impl Ready {
@@ -378,24 +258,42 @@ impl Ready {
         self.len == 0
     }
 
-    /// Add one effect after everything already in. A write after an action opens a new batch,
-    /// so that the action is executed before it, as the core ordered them.
+    /// Add a write or an action after everything already in.
     #[inline]
-    pub fn push(&mut self, effect: impl Into<Effect>) {
-        match Sorted::from(effect.into()) {
-            Sorted::Write(w) => {
-                if self.len == 0 || !self.batches[self.len - 1].then.is_empty() {
-                    self.open();
-                }
-                self.batches[self.len - 1].writes.push(w);
+    pub fn push(&mut self, output: impl Push) {
+        output.push_onto(self)
+    }
+
+    /// Add a write after everything already in. A write after an action opens a new batch, so
+    /// that the action is executed before it, as the core ordered them.
+    #[inline]
+    pub fn push_write(&mut self, write: Write) {
+        match &write {
+            Write::Append { txns } => {
+                assert!(!txns.is_empty(), "an empty append");
+                assert!(
+                    txns.windows(2).all(|w| w[0].zxid < w[1].zxid),
+                    "an append out of zxid order"
+                );
             }
-            Sorted::Action(a) => {
-                if self.len == 0 {
-                    self.open();
-                }
-                self.batches[self.len - 1].then.push(a);
-            }
+            Write::Snapshot {
+                parts, reset_log, ..
+            } => assert!(!*reset_log || *parts == 0, "a leader's SNAP comes whole"),
+            Write::Truncate { .. } | Write::SnapshotPart { .. } | Write::PersistEpochs(_) => {}
         }
+        if self.len == 0 || !self.batches[self.len - 1].then.is_empty() {
+            self.open();
+        }
+        self.batches[self.len - 1].writes.push(write);
+    }
+
+    /// Add an action after everything already in.
+    #[inline]
+    pub fn push_action(&mut self, action: Action) {
+        if self.len == 0 {
+            self.open();
+        }
+        self.batches[self.len - 1].then.push(action);
     }
 
     fn open(&mut self) {
@@ -404,18 +302,6 @@ impl Ready {
         }
         assert!(self.batches[self.len].is_empty(), "a spare batch is empty");
         self.len += 1;
-    }
-
-    /// Run `produce` (one step of the core) and add what it pushed, in order.
-    #[inline]
-    pub(crate) fn record(&mut self, produce: impl FnOnce(&mut Vec<Effect>)) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        assert!(scratch.is_empty());
-        produce(&mut scratch);
-        for effect in scratch.drain(..) {
-            self.push(effect);
-        }
-        self.scratch = scratch;
     }
 
     /// Forget everything in it, keeping the buffers.
@@ -481,18 +367,18 @@ impl Ready {
     }
 }
 
-impl Extend<Effect> for Ready {
-    fn extend<I: IntoIterator<Item = Effect>>(&mut self, effects: I) {
-        for effect in effects {
-            self.push(effect);
+impl<T: Push> Extend<T> for Ready {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, outputs: I) {
+        for output in outputs {
+            self.push(output);
         }
     }
 }
 
-impl FromIterator<Effect> for Ready {
-    fn from_iter<I: IntoIterator<Item = Effect>>(effects: I) -> Ready {
+impl<T: Push> FromIterator<T> for Ready {
+    fn from_iter<I: IntoIterator<Item = T>>(outputs: I) -> Ready {
         let mut ready = Ready::new();
-        ready.extend(effects);
+        ready.extend(outputs);
         ready
     }
 }

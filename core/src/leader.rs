@@ -7,11 +7,12 @@
 //! `Leading` is its handler, which borrows that state and the shared `ZooKeeperServer` for one
 //! event, so that only a leader can run leader code.
 
+use crate::effect::{Action, Ready, Write};
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
-use crate::server::{Effect, Epochs, Millis, Status};
+use crate::server::{Epochs, Millis, Status};
 use crate::session_tracker::SessionTracker;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
@@ -224,54 +225,54 @@ impl<'a> Leading<'a> {
 
     /// End this leadership (ZooKeeper's Leader.shutdown): learners are disconnected, then the
     /// shared state stops serving and starts an election.
-    fn shutdown(&mut self, why: &str, out: &mut Vec<Effect>) {
+    fn shutdown(&mut self, why: &str, out: &mut Ready) {
         tracing::info!(server = self.zk.cfg.my_id, why, "going LOOKING");
         for peer in self.leader.learner_ids() {
-            out.push(Effect::DisconnectPeer { peer });
+            out.push(Action::DisconnectPeer { peer });
         }
         self.zk.stop_serving(out);
         assert!(self.ended());
     }
 
     /// Discovery starts: with a quorum of one, the epoch is decided at once.
-    pub(crate) fn start(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn start(&mut self, out: &mut Ready) -> Next {
         assert_eq!(self.leader.phase, LeaderPhase::Discovery);
         assert!(self.leader.learners.is_empty(), "learners before discovery");
         self.maybe_decide_epoch(out);
         self.next()
     }
 
-    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) -> Next {
         self.on_receive(from, msg, out);
         self.next()
     }
 
-    pub(crate) fn persisted(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn persisted(&mut self, out: &mut Ready) -> Next {
         self.on_persisted(out);
         self.next()
     }
 
-    pub(crate) fn tick(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn tick(&mut self, out: &mut Ready) -> Next {
         self.on_tick(out);
         self.next()
     }
 
-    pub(crate) fn after_learner_change(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn after_learner_change(&mut self, out: &mut Ready) -> Next {
         self.on_after_learner_change(out);
         self.next()
     }
 
-    fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+    fn commit_to(&mut self, to: Zxid, out: &mut Ready) {
         self.zk
             .commit_to(&mut RoleMut::Leading(&mut *self.leader), to, out);
     }
 
-    fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+    fn sync_confirmed(&mut self, id: u64, zxid: Zxid, out: &mut Ready) {
         self.zk
             .sync_confirmed(&mut RoleMut::Leading(&mut *self.leader), id, zxid, out);
     }
 
-    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
         let now = self.zk.now;
         if let Some(h) = self.leader.learners.get_mut(&from) {
             h.last_heard = now;
@@ -283,7 +284,7 @@ impl<'a> Leading<'a> {
                 observer,
             } => {
                 if observer == self.zk.cfg.is_voter(from) {
-                    out.push(Effect::DisconnectPeer { peer: from });
+                    out.push(Action::DisconnectPeer { peer: from });
                     return;
                 }
                 let l = &*self.leader;
@@ -310,7 +311,7 @@ impl<'a> Leading<'a> {
                 debug_assert!(old.is_none_or(|o| o.phase >= HandlerPhase::Info));
                 if l.phase >= LeaderPhase::EpochDecided {
                     let epoch = l.epoch;
-                    out.push(Effect::Send {
+                    out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::LeaderInfo { new_epoch: epoch },
                     });
@@ -369,7 +370,7 @@ impl<'a> Leading<'a> {
                 h.acked = h.acked.max(h.synced_through);
                 if established {
                     let committed = self.zk.tree.last_zxid();
-                    out.push(Effect::Send {
+                    out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::UpToDate { committed },
                     });
@@ -413,11 +414,11 @@ impl<'a> Leading<'a> {
                 let skip = self.zk.plant(Plant::WriteAfterClose);
                 match self.leader.sessions.prep_check(session, from, &op, skip) {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
-                    Err(Refusal::Moved) => out.push(Effect::Send {
+                    Err(Refusal::Moved) => out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::SessionMoved { rid },
                     }),
-                    Err(Refusal::Expired) => out.push(Effect::Send {
+                    Err(Refusal::Expired) => out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::SessionExpired { rid },
                     }),
@@ -434,7 +435,7 @@ impl<'a> Leading<'a> {
     }
 
     /// Discovery: once a quorum has told us its acceptedEpoch, pick one above them all.
-    fn maybe_decide_epoch(&mut self, out: &mut Vec<Effect>) {
+    fn maybe_decide_epoch(&mut self, out: &mut Ready) {
         let me = self.zk.cfg.my_id;
         let l = &*self.leader;
         if l.phase >= LeaderPhase::EpochDecided {
@@ -459,13 +460,13 @@ impl<'a> Leading<'a> {
             accepted_from: me,
             ..self.zk.epochs
         };
-        out.push(Effect::PersistEpochs(self.zk.epochs));
+        out.push(Write::PersistEpochs(self.zk.epochs));
         self.zk.election.update_peer_epoch(epoch);
         let l = &mut *self.leader;
         l.epoch = epoch;
         l.advance(LeaderPhase::EpochDecided);
         for peer in l.learner_ids() {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::LeaderInfo { new_epoch: epoch },
             });
@@ -474,7 +475,7 @@ impl<'a> Leading<'a> {
     }
 
     /// Once a quorum ACKed the epoch: write currentEpoch and sync everyone who ACKed.
-    fn maybe_start_sync(&mut self, out: &mut Vec<Effect>) {
+    fn maybe_start_sync(&mut self, out: &mut Ready) {
         let me = self.zk.cfg.my_id;
         let l = &*self.leader;
         if l.phase != LeaderPhase::EpochDecided {
@@ -504,7 +505,7 @@ impl<'a> Leading<'a> {
     }
 
     /// Bring one learner to our history: DIFF, TRUNC+DIFF or SNAP, then NEWLEADER.
-    fn send_sync(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
+    fn send_sync(&mut self, peer: ServerId, out: &mut Ready) {
         let Some(h) = self.leader.learners.get(&peer).cloned() else {
             return;
         };
@@ -546,7 +547,7 @@ impl<'a> Leading<'a> {
             txns.last().is_none_or(|t| t.zxid == upto),
             "a sync short of our history"
         );
-        out.push(Effect::Send {
+        out.push(Action::Send {
             to: peer,
             msg: PeerMsg::Sync {
                 mode,
@@ -554,7 +555,7 @@ impl<'a> Leading<'a> {
                 committed: applied,
             },
         });
-        out.push(Effect::Send {
+        out.push(Action::Send {
             to: peer,
             msg: PeerMsg::NewLeader {
                 zxid: Zxid::new(epoch, 0),
@@ -566,7 +567,7 @@ impl<'a> Leading<'a> {
         }
     }
 
-    fn on_persisted(&mut self, out: &mut Vec<Effect>) {
+    fn on_persisted(&mut self, out: &mut Ready) {
         let l = &*self.leader;
         if l.phase == LeaderPhase::Synchronization && self.zk.log.all_durable() {
             // As a learner does on NEWLEADER: currentEpoch only once our history is durable. A
@@ -578,7 +579,7 @@ impl<'a> Leading<'a> {
                 "currentEpoch going back"
             );
             self.zk.epochs.current_epoch = l.epoch;
-            out.push(Effect::PersistEpochs(self.zk.epochs));
+            out.push(Write::PersistEpochs(self.zk.epochs));
             self.leader.advance(LeaderPhase::NewLeaderAcked);
             self.check_established(out);
         }
@@ -588,7 +589,7 @@ impl<'a> Leading<'a> {
     }
 
     /// A quorum (us included) ACKed NEWLEADER: our whole history is committed.
-    fn check_established(&mut self, out: &mut Vec<Effect>) {
+    fn check_established(&mut self, out: &mut Ready) {
         let me = self.zk.cfg.my_id;
         let l = &*self.leader;
         if l.phase != LeaderPhase::NewLeaderAcked {
@@ -605,7 +606,7 @@ impl<'a> Leading<'a> {
         assert_eq!(self.zk.epochs.current_epoch, epoch);
         self.leader.advance(LeaderPhase::Broadcast);
         tracing::info!(server = me, epoch, zxid = %self.zk.last_logged(), "leader established");
-        out.push(Effect::StateChanged {
+        out.push(Action::StateChanged {
             state: ServerState::Leading,
             epoch,
         });
@@ -632,7 +633,7 @@ impl<'a> Leading<'a> {
             .map(|(id, _)| *id)
             .collect();
         for peer in active {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::UpToDate {
                     committed: everything,
@@ -648,7 +649,7 @@ impl<'a> Leading<'a> {
         cxid: i32,
         origin: Origin,
         op: TxnOp,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let l = &*self.leader;
         assert!(
@@ -680,7 +681,7 @@ impl<'a> Leading<'a> {
         cxid: i32,
         origin: Origin,
         op: TxnOp,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         let txn = Arc::new(Txn {
             zxid,
@@ -694,7 +695,7 @@ impl<'a> Leading<'a> {
         assert_eq!(self.zk.last_logged(), zxid);
         let followers: Vec<ServerId> = self.leader.learners.forwarding().collect();
         for peer in followers {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::Proposal(txn.clone()),
             });
@@ -705,7 +706,7 @@ impl<'a> Leading<'a> {
     }
 
     /// Commit the highest zxid a quorum has made durable.
-    fn try_commit(&mut self, out: &mut Vec<Effect>) {
+    fn try_commit(&mut self, out: &mut Ready) {
         let l = &*self.leader;
         if !l.established() {
             return;
@@ -725,7 +726,7 @@ impl<'a> Leading<'a> {
         }
     }
 
-    fn commit_and_announce(&mut self, z: Zxid, out: &mut Vec<Effect>) {
+    fn commit_and_announce(&mut self, z: Zxid, out: &mut Ready) {
         let from = self.zk.tree.last_zxid();
         assert!(
             z > from && z <= self.zk.last_logged(),
@@ -750,7 +751,7 @@ impl<'a> Leading<'a> {
             .map(|id| (id, l.learners[&id].synced_through))
             .collect();
         for peer in followers {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::Commit { zxid: z },
             });
@@ -758,7 +759,7 @@ impl<'a> Leading<'a> {
         for (peer, synced) in observers {
             // What its sync carried needs only the commit point; the rest, the txns.
             if informs.first().is_some_and(|t| t.zxid <= synced) {
-                out.push(Effect::Send {
+                out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Commit {
                         zxid: z.min(synced),
@@ -766,7 +767,7 @@ impl<'a> Leading<'a> {
                 });
             }
             for t in informs.iter().filter(|t| t.zxid > synced) {
-                out.push(Effect::Send {
+                out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Inform(t.clone()),
                 });
@@ -776,7 +777,7 @@ impl<'a> Leading<'a> {
     }
 
     /// A `sync`: answer once a quorum has answered a ping round sent after it arrived.
-    pub(crate) fn sync_request(&mut self, from: ServerId, id: u64, out: &mut Vec<Effect>) {
+    pub(crate) fn sync_request(&mut self, from: ServerId, id: u64, out: &mut Ready) {
         let zxid = self.zk.last_logged();
         if self.zk.plant(Plant::SyncWithoutQuorum) {
             // As ZooKeeper answers it (ZOOKEEPER-1675): a learner's sync once the proposals
@@ -802,7 +803,7 @@ impl<'a> Leading<'a> {
         });
         let followers: Vec<ServerId> = l.learners.forwarding().collect();
         for peer in followers {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::Ping { round },
             });
@@ -810,7 +811,7 @@ impl<'a> Leading<'a> {
         self.check_syncs(out);
     }
 
-    fn check_syncs(&mut self, out: &mut Vec<Effect>) {
+    fn check_syncs(&mut self, out: &mut Ready) {
         let me = self.zk.cfg.my_id;
         let l = &*self.leader;
         if l.sync_waiters.is_empty() {
@@ -837,26 +838,26 @@ impl<'a> Leading<'a> {
         }
     }
 
-    fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Vec<Effect>) {
+    fn answer_sync(&mut self, from: ServerId, id: u64, zxid: Zxid, out: &mut Ready) {
         assert!(zxid <= self.zk.last_logged(), "a sync point beyond our log");
         if from == self.zk.cfg.my_id {
             self.sync_confirmed(id, zxid, out);
         } else {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: from,
                 msg: PeerMsg::SyncReply { id, zxid },
             });
         }
     }
 
-    fn on_after_learner_change(&mut self, out: &mut Vec<Effect>) {
+    fn on_after_learner_change(&mut self, out: &mut Ready) {
         if self.leader.established() {
             self.try_commit(out);
             self.check_syncs(out);
         }
     }
 
-    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+    fn on_tick(&mut self, out: &mut Ready) {
         let now = self.zk.now;
         let me = self.zk.cfg.my_id;
         let tick = self.zk.cfg.tick_time_ms;
@@ -873,7 +874,7 @@ impl<'a> Leading<'a> {
         let stale = l.learners.silent(now, sync, init);
         for peer in stale {
             self.leader.learners.remove(&peer);
-            out.push(Effect::DisconnectPeer { peer });
+            out.push(Action::DisconnectPeer { peer });
         }
         let l = &*self.leader;
         if !self
@@ -890,7 +891,7 @@ impl<'a> Leading<'a> {
             let round = l.ping_round;
             let to: Vec<ServerId> = l.learners.synced().collect();
             for peer in to {
-                out.push(Effect::Send {
+                out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Ping { round },
                 });

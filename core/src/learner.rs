@@ -8,10 +8,11 @@
 //! `Learning` is its handler, which borrows that state and the shared `ZooKeeperServer` for
 //! one event.
 
+use crate::effect::{Action, Ready, Write};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
-use crate::server::{Effect, Millis};
+use crate::server::Millis;
 use crate::tree::{DataTree, TreeOptions};
 use crate::txn::{ServerId, Txn};
 use crate::zookeeper_server::ZooKeeperServer;
@@ -144,7 +145,7 @@ impl<'a> Learning<'a> {
     }
 
     /// Announce the role and send FOLLOWERINFO/OBSERVERINFO (the dispatcher set the role).
-    pub(crate) fn start(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn start(&mut self, out: &mut Ready) -> Next {
         assert_eq!(self.learner.phase, LearnerPhase::Discovery);
         let observer = self.learner.observer;
         self.zk.set_state(
@@ -160,7 +161,7 @@ impl<'a> Learning<'a> {
             last_zxid: self.zk.last_logged(),
             observer,
         };
-        out.push(Effect::Send {
+        out.push(Action::Send {
             to: self.learner.leader,
             msg,
         });
@@ -168,12 +169,12 @@ impl<'a> Learning<'a> {
     }
 
     /// Leave the leader: ZooKeeper's Learner shutdown, then the shared state stops serving.
-    pub(crate) fn shutdown(&mut self, why: &str, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn shutdown(&mut self, why: &str, out: &mut Ready) -> Next {
         self.end(why, out);
         self.next()
     }
 
-    fn end(&mut self, why: &str, out: &mut Vec<Effect>) {
+    fn end(&mut self, why: &str, out: &mut Ready) {
         tracing::info!(server = self.zk.cfg.my_id, why, "going LOOKING");
         if self.zk.plant(Plant::Zk4712SyncThreadSurvives) {
             // the in-memory state is fast-forwarded from the log as it is now, while
@@ -181,33 +182,33 @@ impl<'a> Learning<'a> {
             let logged = self.zk.log.durable().max(self.zk.tree.last_zxid());
             self.zk.log.drop_after(logged);
         }
-        out.push(Effect::DisconnectPeer {
+        out.push(Action::DisconnectPeer {
             peer: self.learner.leader,
         });
         self.zk.stop_serving(out);
     }
 
-    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) -> Next {
         self.on_receive(from, msg, out);
         self.next()
     }
 
-    pub(crate) fn persisted(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn persisted(&mut self, out: &mut Ready) -> Next {
         self.on_persisted(out);
         self.next()
     }
 
-    pub(crate) fn tick(&mut self, out: &mut Vec<Effect>) -> Next {
+    pub(crate) fn tick(&mut self, out: &mut Ready) -> Next {
         self.on_tick(out);
         self.next()
     }
 
-    fn commit_to(&mut self, to: Zxid, out: &mut Vec<Effect>) {
+    fn commit_to(&mut self, to: Zxid, out: &mut Ready) {
         self.zk
             .commit_to(&mut RoleMut::Learning(&mut *self.learner), to, out);
     }
 
-    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+    fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
         if from != self.learner.leader {
             return; // only our leader speaks to us on the quorum channel
         }
@@ -234,7 +235,7 @@ impl<'a> Learning<'a> {
                     self.zk.epochs.accepted_epoch = new_epoch;
                     self.zk.epochs.accepted_from = from;
                     self.zk.election.update_peer_epoch(new_epoch);
-                    out.push(Effect::PersistEpochs(self.zk.epochs));
+                    out.push(Write::PersistEpochs(self.zk.epochs));
                 }
                 let ack = PeerMsg::AckEpoch {
                     epoch: new_epoch,
@@ -242,7 +243,7 @@ impl<'a> Learning<'a> {
                     last_zxid: self.zk.last_logged(),
                     counted,
                 };
-                out.push(Effect::Send { to: from, msg: ack });
+                out.push(Action::Send { to: from, msg: ack });
                 assert!(self.zk.epochs.accepted_epoch >= new_epoch);
                 let l = &mut *self.learner;
                 l.epoch = new_epoch;
@@ -259,6 +260,7 @@ impl<'a> Learning<'a> {
                     SyncMode::Snap { zxid, snapshot } => {
                         let opts = TreeOptions {
                             extended_types: self.zk.cfg.extended_types,
+                            auth_providers: self.zk.cfg.auth_providers,
                             plant: self.zk.cfg.plant,
                         };
                         match DataTree::from_snapshot(&snapshot, opts) {
@@ -269,7 +271,7 @@ impl<'a> Learning<'a> {
                                 if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
                                     self.learner.snap_pending = Some((zxid, snapshot));
                                 } else {
-                                    out.push(Effect::Snapshot {
+                                    out.push(Write::Snapshot {
                                         zxid,
                                         parts: 0,
                                         data: snapshot,
@@ -306,7 +308,7 @@ impl<'a> Learning<'a> {
             }
             PeerMsg::NewLeader { .. } if phase == LearnerPhase::Syncing => {
                 if let Some((zxid, data)) = self.learner.snap_pending.take() {
-                    out.push(Effect::Snapshot {
+                    out.push(Write::Snapshot {
                         zxid,
                         parts: 0,
                         data,
@@ -314,7 +316,7 @@ impl<'a> Learning<'a> {
                     });
                     let txns = std::mem::take(&mut self.learner.unlogged);
                     if !txns.is_empty() {
-                        out.push(Effect::Append { txns });
+                        out.push(Write::Append { txns });
                     }
                 }
                 let through = if self.zk.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
@@ -328,7 +330,7 @@ impl<'a> Learning<'a> {
                 };
                 if self.zk.plant(Plant::Zk4643EpochBeforeHistory) {
                     self.zk.epochs.current_epoch = self.learner.epoch;
-                    out.push(Effect::PersistEpochs(self.zk.epochs));
+                    out.push(Write::PersistEpochs(self.zk.epochs));
                 }
                 let l = &mut *self.learner;
                 l.newleader_through = through;
@@ -338,7 +340,7 @@ impl<'a> Learning<'a> {
             PeerMsg::UpToDate { committed } if phase == LearnerPhase::AwaitUpToDate => {
                 let unlogged = std::mem::take(&mut self.learner.unlogged);
                 if !unlogged.is_empty() {
-                    out.push(Effect::Append { txns: unlogged });
+                    out.push(Write::Append { txns: unlogged });
                 }
                 let l = &mut *self.learner;
                 l.committed = l.committed.max(committed);
@@ -361,7 +363,7 @@ impl<'a> Learning<'a> {
                 assert_eq!(self.zk.last_logged(), zxid);
                 if self.zk.plant(Plant::AckBeforeDurable) && phase >= LearnerPhase::AwaitUpToDate {
                     self.learner.last_acked = zxid;
-                    out.push(Effect::Send {
+                    out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::Ack { zxid },
                     });
@@ -395,7 +397,7 @@ impl<'a> Learning<'a> {
                 let touched: Vec<SessionId> = std::mem::take(&mut self.learner.touched)
                     .into_iter()
                     .collect();
-                out.push(Effect::Send {
+                out.push(Action::Send {
                     to: from,
                     msg: PeerMsg::PingReply { round, touched },
                 });
@@ -421,24 +423,19 @@ impl<'a> Learning<'a> {
     }
 
     /// Log what the sync brings (and proposals before UPTODATE).
-    fn sync_append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Vec<Effect>) {
+    fn sync_append(&mut self, txns: Vec<Arc<Txn>>, out: &mut Ready) {
         if self.zk.plant(Plant::Zk3911AckNewLeaderBeforeLogged)
             || self.learner.snap_pending.is_some()
         {
             // into memory now, into the log at UPTODATE (3911) or after the snapshot (3642)
-            let mut held = Vec::new();
-            self.zk.append(txns, &mut held);
-            for e in held {
-                if let Effect::Append { txns } = e {
-                    self.learner.unlogged.extend(txns);
-                }
-            }
+            self.zk.log_in_memory(&txns);
+            self.learner.unlogged.extend(txns);
         } else {
             self.zk.append(txns, out);
         }
     }
 
-    fn on_persisted(&mut self, out: &mut Vec<Effect>) {
+    fn on_persisted(&mut self, out: &mut Ready) {
         let l = &mut *self.learner;
         if l.phase == LearnerPhase::NewLeaderPending && self.zk.log.durable() >= l.newleader_through
         {
@@ -451,8 +448,8 @@ impl<'a> Learning<'a> {
             );
             assert!(l.newleader_through <= self.zk.last_logged());
             self.zk.epochs.current_epoch = epoch;
-            out.push(Effect::PersistEpochs(self.zk.epochs));
-            out.push(Effect::Send {
+            out.push(Write::PersistEpochs(self.zk.epochs));
+            out.push(Action::Send {
                 to: leader,
                 msg: PeerMsg::AckNewLeader {
                     zxid: Zxid::new(epoch, 0),
@@ -471,14 +468,14 @@ impl<'a> Learning<'a> {
                 "ACK of {zxid} beyond what we logged"
             );
             self.learner.last_acked = zxid;
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: leader,
                 msg: PeerMsg::Ack { zxid },
             });
         }
     }
 
-    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+    fn on_tick(&mut self, out: &mut Ready) {
         let l = &mut *self.learner;
         let limit = if l.serving() {
             self.zk.cfg.sync_limit

@@ -32,8 +32,8 @@ mod zookeeper_server;
 pub mod zxid;
 
 pub use config::{Config, LearnerType};
-pub use effect::{Action, ActionSink, Batch, DurableStore, Ready, Write};
+pub use effect::{Action, ActionSink, Batch, DurableStore, Output, Push, Ready, Write};
 pub use peer::{PeerMsg, ServerState};
-pub use server::{ConnId, Effect, Epochs, Event, Millis, Recovered, Server, Status};
+pub use server::{ConnId, Epochs, Event, Millis, Recovered, Server, Status};
 pub use txn::{ServerId, Txn, TxnOp};
 pub use zxid::Zxid;

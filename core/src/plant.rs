@@ -65,10 +65,13 @@ pub enum Plant {
     ZxidRolloverUnguarded,
     /// `addauth digest` with the configured super digest does not make the super user.
     SuperDigestIgnored,
+    /// A SASL identity the runtime established is recorded as the principal named `super`,
+    /// whom ZooKeeper's SASLAuthenticationProvider lets match every `sasl` ACL.
+    SaslIdentityAsSuper,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 19] = [
+    pub const ALL: [Plant; 20] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -88,6 +91,7 @@ impl Plant {
         Plant::Zk3642SnapNotPersisted,
         Plant::ZxidRolloverUnguarded,
         Plant::SuperDigestIgnored,
+        Plant::SaslIdentityAsSuper,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +115,7 @@ impl Plant {
             Plant::Zk3642SnapNotPersisted => "zk-3642-snap-not-persisted",
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
             Plant::SuperDigestIgnored => "super-digest-ignored",
+            Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
         }
     }
 
@@ -168,6 +173,7 @@ impl Plant {
                 "core.panic",
             ],
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
+            Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
         }
     }
 

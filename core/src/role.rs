@@ -7,7 +7,7 @@
 //! the leader's discovery, synchronisation and broadcast in `leader.rs` (`Leading`, phases in
 //! `LeaderPhase`); the learner's in `learner.rs` (`Learning`, phases in `LearnerPhase`).
 
-use crate::effect::Effect;
+use crate::effect::{Action, Ready};
 use crate::leader::{Leader, Leading, Refusal};
 use crate::learner::Learner;
 use crate::peer::{PeerMsg, ServerState};
@@ -73,7 +73,7 @@ impl RoleMut<'_> {
         cxid: i32,
         rid: u64,
         op: TxnOp,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         // Only a serving server has clients, so only it submits their writes.
         assert!(self.is_serving(), "a write submitted while not serving");
@@ -91,7 +91,7 @@ impl RoleMut<'_> {
                     Err(Refusal::Expired) => zk.session_expired(self, rid, out),
                 }
             }
-            RoleMut::Learning(l) => out.push(Effect::Send {
+            RoleMut::Learning(l) => out.push(Action::Send {
                 to: l.leader,
                 msg: PeerMsg::Request {
                     rid,
@@ -106,7 +106,7 @@ impl RoleMut<'_> {
 
     /// Ask the leader for a quorum-confirmed sync point. A leader whose quorum is only itself
     /// (a lone voter) answers within this call, so what waits must already be recorded.
-    pub(crate) fn start_sync(&mut self, zk: &mut ZooKeeperServer, id: u64, out: &mut Vec<Effect>) {
+    pub(crate) fn start_sync(&mut self, zk: &mut ZooKeeperServer, id: u64, out: &mut Ready) {
         assert!(self.is_serving(), "a sync started while not serving");
         assert!(
             zk.clients.sync_owner.contains_key(&id),
@@ -117,7 +117,7 @@ impl RoleMut<'_> {
                 let me = zk.cfg.my_id;
                 Leading::new(l, zk).sync_request(me, id, out);
             }
-            RoleMut::Learning(l) => out.push(Effect::Send {
+            RoleMut::Learning(l) => out.push(Action::Send {
                 to: l.leader,
                 msg: PeerMsg::SyncRequest { id },
             }),

@@ -2,8 +2,7 @@
 
 use crate::client_pipeline::{ClientPipeline, ConnPhase};
 use crate::config::Config;
-pub use crate::effect::Effect;
-use crate::effect::Ready;
+use crate::effect::{Action, Ready};
 use crate::election::{Election, Outcome};
 use crate::leader::{Leader, Leading};
 use crate::learner::{Learner, Learning};
@@ -68,6 +67,15 @@ pub enum Event {
     ClientDisconnected {
         conn: ConnId,
     },
+    /// The runtime established an identity for a client connection: a SASL exchange completed
+    /// (`sasl:<authorization id>`) or a TLS handshake verified its certificate
+    /// (`x509:<subject>`). Like addAuth's ids, it counts for every request after it on the
+    /// connection. Deliver it after `ClientConnected`; only a scheme whose provider is
+    /// configured (`Config::auth_providers`) is taken.
+    ClientAuthenticated {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
+    },
     /// Every txn appended so far with zxid <= `through` is durable.
     Persisted {
         through: Zxid,
@@ -87,7 +95,7 @@ pub struct Epochs {
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
     pub epochs: Epochs,
-    /// The newest valid snapshot: its zxid and bytes (as `Effect::Snapshot` gave them).
+    /// The newest valid snapshot: its zxid and bytes (as `Write::Snapshot` gave them).
     pub snapshot: Option<(Zxid, Arc<Vec<u8>>)>,
     /// The logged txns after the snapshot, in zxid order.
     pub log: Vec<Txn>,
@@ -142,6 +150,7 @@ impl Server {
     pub fn new(config: Config, recovered: Recovered, now: Millis) -> Result<Server, RecoverError> {
         let opts = TreeOptions {
             extended_types: config.extended_types,
+            auth_providers: config.auth_providers,
             plant: config.plant,
         };
         let tree = match &recovered.snapshot {
@@ -200,20 +209,11 @@ impl Server {
         })
     }
 
-    /// Feed one event at time `now`; its output is added to `ready`, durable writes ahead of
-    /// what depends on them. The entry point for runtimes and the test kit, which consume
-    /// `ready` with [`Ready::drive`] or [`Ready::drive_both`] (see [`crate::effect`] for the
-    /// order contract).
-    // inlined, so that the event is moved once, into the handler
-    #[inline]
-    pub fn handle_ready(&mut self, now: Millis, event: Event, ready: &mut Ready) {
-        ready.record(|out| self.handle(now, event, out));
-    }
-
-    /// Feed one event at time `now`; effects are appended to `out`, in the order the contract
-    /// of [`crate::effect`] gives them. Crate-internal: every driver steps a server with
-    /// [`Server::handle_ready`], so that it can only carry the output out through `Ready`.
-    pub(crate) fn handle(&mut self, now: Millis, event: Event, out: &mut Vec<Effect>) {
+    /// Feed one event at time `now`; its output is added to `out`, durable writes ahead of
+    /// what depends on them. The entry point for runtimes and the test kit, which consume the
+    /// `Ready` with [`Ready::drive`] or [`Ready::drive_both`] (see [`crate::effect`] for the
+    /// order contract). The handlers push into it directly, in the order they decide.
+    pub fn handle_ready(&mut self, now: Millis, event: Event, out: &mut Ready) {
         self.zk.now = self.zk.now.max(now);
         match event {
             Event::Tick => self.on_tick(out),
@@ -233,6 +233,7 @@ impl Server {
                 close,
             } => self.on_refused(conn, xid, opcode, reply, close, out),
             Event::ClientDisconnected { conn } => self.drop_conn(conn),
+            Event::ClientAuthenticated { conn, id } => self.zk.on_authenticated(conn, id),
             Event::Persisted { through } => self.on_persisted(through, out),
         }
         self.check_invariants();
@@ -346,7 +347,7 @@ impl Server {
         );
     }
 
-    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+    fn on_tick(&mut self, out: &mut Ready) {
         // An idle server still finishes its snapshot, a bounded slice per tick.
         self.zk.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
         let next = match &mut self.role {
@@ -361,13 +362,13 @@ impl Server {
         self.settle(next);
     }
 
-    fn election_outcome(&mut self, outcome: Outcome, out: &mut Vec<Effect>) {
+    fn election_outcome(&mut self, outcome: Outcome, out: &mut Ready) {
         match outcome {
             Outcome::Continue => {}
             Outcome::Broadcast => self.zk.broadcast_notification(out),
             Outcome::Answer(peer) => {
                 let n = self.zk.election.notification(self.zk.state);
-                out.push(Effect::Send {
+                out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Notification(n),
                 });
@@ -384,7 +385,7 @@ impl Server {
                     self.become_leader(early, out);
                 } else if vote.leader != me {
                     for peer in early.into_keys().filter(|p| *p != vote.leader) {
-                        out.push(Effect::DisconnectPeer { peer });
+                        out.push(Action::DisconnectPeer { peer });
                     }
                     self.become_learner(vote.leader, out);
                 }
@@ -400,7 +401,7 @@ impl Server {
     }
 
     /// We won the election: lead, and take the FOLLOWERINFOs that came early.
-    fn become_leader(&mut self, early: BTreeMap<ServerId, PeerMsg>, out: &mut Vec<Effect>) {
+    fn become_leader(&mut self, early: BTreeMap<ServerId, PeerMsg>, out: &mut Ready) {
         assert!(
             matches!(self.role, Role::Looking),
             "leading from another role"
@@ -421,7 +422,7 @@ impl Server {
     }
 
     /// Another server won: follow (or observe) it.
-    fn become_learner(&mut self, leader: ServerId, out: &mut Vec<Effect>) {
+    fn become_learner(&mut self, leader: ServerId, out: &mut Ready) {
         assert!(
             matches!(self.role, Role::Looking),
             "learning from another role"
@@ -432,7 +433,7 @@ impl Server {
         self.settle(next);
     }
 
-    fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Vec<Effect>) {
+    fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
         if !self.zk.cfg.members.contains_key(&from) || from == self.zk.cfg.my_id {
             return; // not one of ours: never trusted
         }
@@ -452,7 +453,7 @@ impl Server {
                     }
                     // A learner of a leadership we no longer hold: make it notice at once.
                     PeerMsg::Request { .. } | PeerMsg::Ack { .. } | PeerMsg::SyncRequest { .. } => {
-                        out.push(Effect::DisconnectPeer { peer: from });
+                        out.push(Action::DisconnectPeer { peer: from });
                     }
                     _ => {}
                 }
@@ -462,7 +463,7 @@ impl Server {
         self.settle(next);
     }
 
-    fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Vec<Effect>) {
+    fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Ready) {
         if self.zk.state == ServerState::Looking {
             let outcome = self
                 .zk
@@ -472,14 +473,14 @@ impl Server {
         } else if n.state == ServerState::Looking {
             // Out of the election: tell the looking server who leads.
             let mine = self.zk.election.notification(self.zk.state);
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: from,
                 msg: PeerMsg::Notification(mine),
             });
         }
     }
 
-    fn on_peer_disconnected(&mut self, peer: ServerId, out: &mut Vec<Effect>) {
+    fn on_peer_disconnected(&mut self, peer: ServerId, out: &mut Ready) {
         let next = match &mut self.role {
             Role::Leading(l) => {
                 l.remove_learner(peer);
@@ -497,7 +498,7 @@ impl Server {
         self.settle(next);
     }
 
-    fn on_persisted(&mut self, through: Zxid, out: &mut Vec<Effect>) {
+    fn on_persisted(&mut self, through: Zxid, out: &mut Ready) {
         if !self.zk.log.persisted(through) {
             return;
         }
@@ -509,19 +510,13 @@ impl Server {
         self.settle(next);
     }
 
-    fn on_connect(
-        &mut self,
-        conn: ConnId,
-        addr: String,
-        req: ConnectRequest,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_connect(&mut self, conn: ConnId, addr: String, req: ConnectRequest, out: &mut Ready) {
         self.zk
             .on_connect(&mut self.role.as_mut(), conn, addr, req, out);
         self.settle(Next::of(&self.zk));
     }
 
-    fn on_request(&mut self, conn: ConnId, xid: i32, request: Request, out: &mut Vec<Effect>) {
+    fn on_request(&mut self, conn: ConnId, xid: i32, request: Request, out: &mut Ready) {
         self.zk
             .on_request(&mut self.role.as_mut(), conn, xid, request, out);
         self.settle(Next::of(&self.zk));
@@ -534,7 +529,7 @@ impl Server {
         opcode: OpCode,
         reply: Reply,
         close: bool,
-        out: &mut Vec<Effect>,
+        out: &mut Ready,
     ) {
         self.zk.on_refused(
             &mut self.role.as_mut(),

@@ -4,7 +4,7 @@
 //! for a whole big tree.
 
 use crate::config::Config;
-use crate::server::Effect;
+use crate::effect::{Ready, Write};
 use crate::tree::DataTree;
 use crate::txn::ServerId;
 
@@ -52,7 +52,7 @@ impl SnapshotScheduler {
     }
 
     /// One txn was applied to `tree`: start a snapshot when one is due, and write a slice.
-    pub(crate) fn txn_applied(&mut self, cfg: &Config, tree: &mut DataTree, out: &mut Vec<Effect>) {
+    pub(crate) fn txn_applied(&mut self, cfg: &Config, tree: &mut DataTree, out: &mut Ready) {
         self.since += 1;
         if self.since >= self.every {
             self.since = 0;
@@ -73,7 +73,7 @@ impl SnapshotScheduler {
 
     /// Write up to `budget` more nodes of the snapshot being written: a `SnapshotPart` for
     /// each part filled, the `Snapshot` effect once it is complete.
-    pub(crate) fn step(tree: &mut DataTree, budget: usize, out: &mut Vec<Effect>) {
+    pub(crate) fn step(tree: &mut DataTree, budget: usize, out: &mut Ready) {
         let pieces = tree.continue_snapshot(budget);
         // The runtime's contract: parts of one snapshot in order, the whole one last.
         assert!(
@@ -87,14 +87,14 @@ impl SnapshotScheduler {
         );
         for piece in pieces {
             out.push(if piece.last {
-                Effect::Snapshot {
+                Write::Snapshot {
                     zxid: piece.zxid,
                     parts: piece.index,
                     data: piece.data,
                     reset_log: false,
                 }
             } else {
-                Effect::SnapshotPart {
+                Write::SnapshotPart {
                     zxid: piece.zxid,
                     index: piece.index,
                     data: piece.data,

@@ -6,7 +6,7 @@
 
 use crate::client_pipeline::ClientPipeline;
 use crate::config::Config;
-use crate::effect::Effect;
+use crate::effect::{Action, Ready};
 use crate::election::Election;
 use crate::peer::{PeerMsg, ServerState, Vote};
 use crate::plant::{self, Plant};
@@ -28,7 +28,7 @@ pub(crate) struct ZooKeeperServer {
     pub(crate) watches: WatchManager,
     /// Recent committed txns (for DIFF), every logged one not yet applied, the durable point.
     pub(crate) log: ZabLog,
-    /// The state announced (`Effect::StateChanged`); it follows the role, and LOOKING is
+    /// The state announced (`Action::StateChanged`); it follows the role, and LOOKING is
     /// announced by the handler that ends its role, before the dispatcher drops it.
     pub(crate) state: ServerState,
     pub(crate) election: Election,
@@ -59,10 +59,10 @@ impl ZooKeeperServer {
     }
 
     /// Announce `state` (the dispatcher has set the role it follows).
-    pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Vec<Effect>) {
+    pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Ready) {
         if self.state != state {
             self.state = state;
-            out.push(Effect::StateChanged {
+            out.push(Action::StateChanged {
                 state,
                 epoch: self.epochs.current_epoch,
             });
@@ -72,7 +72,7 @@ impl ZooKeeperServer {
     /// The shared half of leaving a role (the role's handler disconnected its peers first):
     /// clients are disconnected, as ZooKeeper does when a server stops serving, LOOKING is
     /// announced and a new election round starts. The dispatcher then drops the role.
-    pub(crate) fn stop_serving(&mut self, out: &mut Vec<Effect>) {
+    pub(crate) fn stop_serving(&mut self, out: &mut Ready) {
         assert_ne!(self.state, ServerState::Looking, "stopped twice");
         if self.plant(Plant::Zk2845RetainedDbBehindLog) {
             // the retained in-memory database holds what was applied; the log holds more
@@ -93,12 +93,12 @@ impl ZooKeeperServer {
         assert_eq!(self.state, ServerState::Looking);
     }
 
-    pub(crate) fn broadcast_notification(&mut self, out: &mut Vec<Effect>) {
+    pub(crate) fn broadcast_notification(&mut self, out: &mut Ready) {
         let n = self.election.notification(self.state);
         let me = self.cfg.my_id;
         let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
         for peer in to {
-            out.push(Effect::Send {
+            out.push(Action::Send {
                 to: peer,
                 msg: PeerMsg::Notification(n),
             });

@@ -103,6 +103,7 @@ fn touches_config(r: &Request) -> bool {
 fn replies_equal_zookeepers() {
     let mut tree = DataTree::new(TreeOptions {
         extended_types: true,
+        auth_providers: Default::default(),
         plant: None,
     });
     let mut session_of: BTreeMap<u64, SessionId> = BTreeMap::new();

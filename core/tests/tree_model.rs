@@ -325,7 +325,7 @@ impl Model {
             return Err(BadArguments);
         }
         let parent = Model::parent_of(p).ok_or(BadArguments)?;
-        let fixed = acl::fixup(acl_in, cx.auth)?;
+        let fixed = acl::fixup(acl_in, cx.auth, Default::default())?;
         let pn = self.nodes.get(&parent).ok_or(NoNode)?;
         if !acl::check(&pn.acl, perms::CREATE, cx.auth) {
             return Err(NoAuth);
@@ -431,7 +431,7 @@ impl Model {
         version: i32,
     ) -> Result<Stat, KeeperError> {
         path::validate(p)?;
-        let fixed = acl::fixup(acl_in, cx.auth)?;
+        let fixed = acl::fixup(acl_in, cx.auth, Default::default())?;
         let n = self.nodes.get_mut(p).ok_or(KeeperError::NoNode)?;
         if !acl::check(&n.acl, perms::ADMIN, cx.auth) {
             return Err(KeeperError::NoAuth);
@@ -756,7 +756,7 @@ proptest! {
 
     #[test]
     fn tree_matches_the_model(steps in steps(), extended in any::<bool>()) {
-        let opts = TreeOptions { extended_types: extended, plant: None };
+        let opts = TreeOptions { extended_types: extended, auth_providers: Default::default(), plant: None };
         let mut tree = DataTree::new(opts);
         let mut model = Model::new(extended);
         model.assert_same(&tree);
@@ -774,7 +774,7 @@ proptest! {
 
     #[test]
     fn snapshot_round_trip_and_replay(steps in steps(), cut in any::<prop::sample::Index>()) {
-        let opts = TreeOptions { extended_types: true, plant: None };
+        let opts = TreeOptions { extended_types: true, auth_providers: Default::default(), plant: None };
         let txns = txns(&steps);
         let cut = cut.index(txns.len() + 1);
         let mut a = DataTree::new(opts);
@@ -814,7 +814,7 @@ proptest! {
         budgets in vec(0..4usize, 1..40),
         part_size in 1..600usize,
     ) {
-        let opts = TreeOptions { extended_types: true, plant: None };
+        let opts = TreeOptions { extended_types: true, auth_providers: Default::default(), plant: None };
         let txns = txns(&steps);
         let cut = cut.index(txns.len() + 1);
         let mut t = DataTree::new(opts);
@@ -881,7 +881,7 @@ proptest! {
         damage in vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in any::<prop::sample::Index>(),
     ) {
-        let opts = TreeOptions { extended_types: true, plant: None };
+        let opts = TreeOptions { extended_types: true, auth_providers: Default::default(), plant: None };
         let mut t = DataTree::new(opts);
         for txn in txns(&steps) {
             t.apply(&txn);

@@ -275,6 +275,7 @@ pub fn snapshot_file(data: &[u8]) {
     if flags & 8 != 0 {
         let empty = ensemble_core::tree::DataTree::new(ensemble_core::tree::TreeOptions {
             extended_types: true,
+            auth_providers: Default::default(),
             plant: None,
         });
         snapshot::write_snapshot(&dir.0, Zxid(0), &empty.to_snapshot()).expect("write");

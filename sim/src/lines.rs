@@ -204,6 +204,9 @@ impl std::fmt::Display for EventD<'_> {
             }
             Event::ClientRefused { conn, xid, .. } => write!(f, "conn {conn} xid {xid} refused"),
             Event::ClientDisconnected { conn } => write!(f, "conn {conn} closed by client"),
+            Event::ClientAuthenticated { conn, id } => {
+                write!(f, "conn {conn} authenticated as {}:{}", id.scheme, id.id)
+            }
             Event::Persisted { through } => write!(f, "persisted through {through}"),
         }
     }
@@ -460,6 +463,12 @@ pub fn hash_event(h: &mut TraceHasher, e: &Event) {
         Event::ClientDisconnected { conn } => {
             h.u(6);
             h.u(*conn);
+        }
+        Event::ClientAuthenticated { conn, id } => {
+            h.u(9);
+            h.u(*conn);
+            h.s(&id.scheme);
+            h.s(&id.id);
         }
         Event::Persisted { through } => {
             h.u(7);

@@ -4,12 +4,12 @@
 
 use crate::disk::Disk;
 use crate::format::Show;
-use crate::interpreter::{self, Flow, Host, ToClient};
+use crate::interpreter::{self, Flow, Host, Seen, ToClient};
 use crate::links::{Link, Links};
 use ensemble_core::config::{Config, LearnerType};
 use ensemble_core::effect::Ready;
 use ensemble_core::peer::PeerMsg;
-use ensemble_core::server::{Effect, Event, Millis, Server};
+use ensemble_core::server::{Event, Millis, Server};
 use ensemble_core::txn::ServerId;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait Clients {
     fn to_client(&mut self, server: ServerId, out: ToClient);
 
-    /// Every effect before it is carried out (for script output).
-    fn observe(&mut self, _server: ServerId, _effect: &Effect) {}
+    /// Every write and action before it is carried out (for script output).
+    fn observe(&mut self, _server: ServerId, _seen: Seen<'_>) {}
 }
 
 pub struct Ensemble<C: Clients> {
@@ -238,11 +238,11 @@ impl<C: Clients> Host for Ensemble<C> {
         self.disks.get_mut(&id).expect("a configured server's disk")
     }
 
-    fn observe(&mut self, id: ServerId, effect: &Effect) -> Flow {
+    fn observe(&mut self, id: ServerId, seen: Seen<'_>) -> Flow {
         if self.trace {
-            eprintln!("    {id} -> {}", Show(effect));
+            eprintln!("    {id} -> {}", Show(&seen));
         }
-        self.clients.observe(id, effect);
+        self.clients.observe(id, seen);
         Flow::Execute
     }
 

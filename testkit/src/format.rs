@@ -1,13 +1,14 @@
 //! One text form for what servers say, used by the golden scripts and by traces: peer messages
-//! in ZooKeeper's packet names (`PROPOSAL 0x100000001`, `DIFF txns=[...]`), effects, and
+//! in ZooKeeper's packet names (`PROPOSAL 0x100000001`, `DIFF txns=[...]`), writes and actions, and
 //! client replies. Wrap a value in [`Show`] to print it.
 
+use crate::interpreter::Seen;
+use ensemble_core::effect::{Action, Write};
 use ensemble_core::peer::{PeerMsg, SyncMode};
-use ensemble_core::server::Effect;
 use ensemble_proto::proto::{Reply, Response};
 use std::fmt;
 
-/// `Display` for the core's messages and effects, in the scripts' notation.
+/// `Display` for the core's messages, writes and actions, in the scripts' notation.
 pub struct Show<'a, T: ?Sized>(pub &'a T);
 
 impl fmt::Display for Show<'_, PeerMsg> {
@@ -78,36 +79,44 @@ impl fmt::Display for Show<'_, Reply> {
     }
 }
 
-impl fmt::Display for Show<'_, Effect> {
+impl fmt::Display for Show<'_, Action> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Effect::Send { to, msg } => write!(f, "send {to}: {}", Show(msg)),
-            Effect::DisconnectPeer { peer } => write!(f, "disconnect {peer}"),
-            Effect::ConnectReply { conn, response } => write!(
+            Action::Send { to, msg } => write!(f, "send {to}: {}", Show(msg)),
+            Action::DisconnectPeer { peer } => write!(f, "disconnect {peer}"),
+            Action::ConnectReply { conn, response } => write!(
                 f,
                 "connect reply conn {conn} session={:#x} timeout={}",
                 response.session_id, response.timeout_ms
             ),
-            Effect::Reply {
+            Action::Reply {
                 conn,
                 xid,
                 zxid,
                 reply,
                 ..
             } => write!(f, "reply conn {conn} xid {xid} at {zxid}: {}", Show(reply)),
-            Effect::Watch { conn, event } => {
+            Action::Watch { conn, event } => {
                 write!(f, "watch conn {conn} {:?} {}", event.kind, event.path)
             }
-            Effect::Close { conn } => write!(f, "close conn {conn}"),
-            Effect::Append { txns } => match (txns.first(), txns.last()) {
+            Action::Close { conn } => write!(f, "close conn {conn}"),
+            Action::StateChanged { state, epoch } => write!(f, "state {state:?} epoch={epoch}"),
+        }
+    }
+}
+
+impl fmt::Display for Show<'_, Write> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Write::Append { txns } => match (txns.first(), txns.last()) {
                 (Some(a), Some(b)) => write!(f, "append {}..{} ({})", a.zxid, b.zxid, txns.len()),
                 _ => write!(f, "append nothing"),
             },
-            Effect::Truncate { after } => write!(f, "truncate after {after}"),
-            Effect::SnapshotPart { zxid, index, data } => {
+            Write::Truncate { after } => write!(f, "truncate after {after}"),
+            Write::SnapshotPart { zxid, index, data } => {
                 write!(f, "snapshot part {index} at {zxid} ({} bytes)", data.len())
             }
-            Effect::Snapshot {
+            Write::Snapshot {
                 zxid,
                 parts,
                 reset_log,
@@ -117,12 +126,20 @@ impl fmt::Display for Show<'_, Effect> {
                 "snapshot at {zxid} ({parts} parts){}",
                 if *reset_log { " (log reset)" } else { "" }
             ),
-            Effect::PersistEpochs(e) => write!(
+            Write::PersistEpochs(e) => write!(
                 f,
                 "persist epochs accepted={} (from {}) current={}",
                 e.accepted_epoch, e.accepted_from, e.current_epoch
             ),
-            Effect::StateChanged { state, epoch } => write!(f, "state {state:?} epoch={epoch}"),
+        }
+    }
+}
+
+impl fmt::Display for Show<'_, Seen<'_>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.0 {
+            Seen::Write(w) => Show(w).fmt(f),
+            Seen::Action(a) => Show(a).fmt(f),
         }
     }
 }

@@ -7,14 +7,14 @@
 //! The kit has no effect loop and no ordering rule of its own: the order ("a write is done
 //! before anything after it") lives in core's types, and [`Ready::drive_both`] walks it. A
 //! server's [`ServerIo`] is both its `DurableStore` and its `ActionSink`, and carries out one
-//! effect at a time. The in-memory disk does every write at once, durably, except `Append`,
+//! write or action at a time. The in-memory disk does every write at once, durably, except `Append`,
 //! which stays volatile until a later fsync; the core waits for `Event::Persisted` before
 //! anything depends on it.
 
 use crate::disk::Disk;
 use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
-use ensemble_core::server::{ConnId, Effect};
+use ensemble_core::server::ConnId;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
@@ -44,13 +44,20 @@ pub enum ToClient {
     },
 }
 
-/// What a host decides about the effect it is shown before it is carried out.
+/// A write or an action of a server's `Ready`, shown to the host just before it is carried out.
+#[derive(Clone, Copy, Debug)]
+pub enum Seen<'a> {
+    Write(&'a Write),
+    Action(&'a Action),
+}
+
+/// What a host decides about the write or action it is shown before it is carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
     Execute,
-    /// Drop this effect (a checker failed the run on it), go on with the next.
+    /// Drop this one (a checker failed the run on it), go on with the next.
     Skip,
-    /// Drop this effect and everything after it in the `Ready` (the server is gone).
+    /// Drop this one and everything after it in the `Ready` (the server is gone).
     Stop,
 }
 
@@ -59,8 +66,9 @@ pub trait Host {
     /// The disk of server `id`.
     fn disk(&mut self, id: ServerId) -> &mut Disk;
 
-    /// Every effect, in order, before it is carried out: traces and checkers look here.
-    fn observe(&mut self, _id: ServerId, _effect: &Effect) -> Flow {
+    /// Every write and action, in order, before it is carried out: traces and checkers look
+    /// here.
+    fn observe(&mut self, _id: ServerId, _seen: Seen<'_>) -> Flow {
         Flow::Execute
     }
 
@@ -110,7 +118,9 @@ struct ServerIo<'a, H: ?Sized> {
 impl<H: Host + ?Sized> DurableStore for ServerIo<'_, H> {
     type Error = Stopped;
     fn write(&mut self, write: Write) -> Result<(), Stopped> {
-        self.carry_out(Effect::from(write));
+        if self.admit(Seen::Write(&write)) {
+            self.do_write(write);
+        }
         if self.stopped {
             return Err(Stopped);
         }
@@ -120,36 +130,74 @@ impl<H: Host + ?Sized> DurableStore for ServerIo<'_, H> {
 
 impl<H: Host + ?Sized> ActionSink for ServerIo<'_, H> {
     fn act(&mut self, action: Action) {
-        self.carry_out(Effect::from(action));
+        if self.admit(Seen::Action(&action)) {
+            self.do_action(action);
+        }
     }
 }
 
 impl<H: Host + ?Sized> ServerIo<'_, H> {
-    /// Show `effect` to the host, then do it unless the host says otherwise.
+    /// Show it to the host: is it to be carried out?
     #[inline]
-    fn carry_out(&mut self, effect: Effect) {
+    fn admit(&mut self, seen: Seen<'_>) -> bool {
         if self.stopped {
-            return;
+            return false;
         }
-        let (host, id) = (&mut *self.host, self.id);
-        match host.observe(id, &effect) {
-            Flow::Execute => {}
-            Flow::Skip => return,
+        match self.host.observe(self.id, seen) {
+            Flow::Execute => true,
+            Flow::Skip => false,
             Flow::Stop => {
                 self.stopped = true;
-                return;
+                false
             }
         }
-        match effect {
-            Effect::Send { to, msg } => {
+    }
+
+    fn do_write(&mut self, write: Write) {
+        let (host, id) = (&mut *self.host, self.id);
+        match write {
+            Write::Append { txns } => {
+                let disk = host.disk(id);
+                if let (Some(last), Some(first)) = (disk.log.last(), txns.first()) {
+                    assert!(
+                        first.zxid > last.txn.zxid,
+                        "server {id} appended {} after {}",
+                        first.zxid,
+                        last.txn.zxid
+                    );
+                }
+                let upto = disk.append(&txns);
+                host.appended(id, &txns, upto);
+            }
+            Write::Truncate { after } => host.disk(id).truncate(after),
+            Write::SnapshotPart { zxid, index, data } => {
+                host.disk(id).snapshot_part(zxid, index, &data)
+            }
+            Write::Snapshot {
+                zxid,
+                parts,
+                data,
+                reset_log,
+            } => {
+                host.disk(id).snapshot(zxid, parts, data, reset_log);
+                host.snapshot_taken(id, zxid, reset_log);
+            }
+            Write::PersistEpochs(epochs) => host.disk(id).epochs = epochs,
+        }
+    }
+
+    fn do_action(&mut self, action: Action) {
+        let (host, id) = (&mut *self.host, self.id);
+        match action {
+            Action::Send { to, msg } => {
                 assert_ne!(to, id, "a server sends nothing to itself");
                 host.send(id, to, msg);
             }
-            Effect::DisconnectPeer { peer } => host.disconnect_peer(id, peer),
-            Effect::ConnectReply { conn, response } => {
+            Action::DisconnectPeer { peer } => host.disconnect_peer(id, peer),
+            Action::ConnectReply { conn, response } => {
                 host.to_client(id, ToClient::Connected { conn, response })
             }
-            Effect::Reply {
+            Action::Reply {
                 conn,
                 xid,
                 zxid,
@@ -165,36 +213,9 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
                     reply,
                 },
             ),
-            Effect::Watch { conn, event } => host.to_client(id, ToClient::Watch { conn, event }),
-            Effect::Close { conn } => host.to_client(id, ToClient::Close { conn }),
-            Effect::Append { txns } => {
-                let disk = host.disk(id);
-                if let (Some(last), Some(first)) = (disk.log.last(), txns.first()) {
-                    assert!(
-                        first.zxid > last.txn.zxid,
-                        "server {id} appended {} after {}",
-                        first.zxid,
-                        last.txn.zxid
-                    );
-                }
-                let upto = disk.append(&txns);
-                host.appended(id, &txns, upto);
-            }
-            Effect::Truncate { after } => host.disk(id).truncate(after),
-            Effect::SnapshotPart { zxid, index, data } => {
-                host.disk(id).snapshot_part(zxid, index, &data)
-            }
-            Effect::Snapshot {
-                zxid,
-                parts,
-                data,
-                reset_log,
-            } => {
-                host.disk(id).snapshot(zxid, parts, data, reset_log);
-                host.snapshot_taken(id, zxid, reset_log);
-            }
-            Effect::PersistEpochs(epochs) => host.disk(id).epochs = epochs,
-            Effect::StateChanged { state, epoch } => host.state_changed(id, state, epoch),
+            Action::Watch { conn, event } => host.to_client(id, ToClient::Watch { conn, event }),
+            Action::Close { conn } => host.to_client(id, ToClient::Close { conn }),
+            Action::StateChanged { state, epoch } => host.state_changed(id, state, epoch),
         }
     }
 }
@@ -203,6 +224,7 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
 mod tests {
     use super::*;
     use crate::testing::txn;
+    use ensemble_core::effect::Output;
     use ensemble_core::server::Epochs;
 
     /// Records what the interpreter asked for, in order.
@@ -220,7 +242,7 @@ mod tests {
         fn disk(&mut self, _id: ServerId) -> &mut Disk {
             &mut self.disk
         }
-        fn observe(&mut self, _id: ServerId, _effect: &Effect) -> Flow {
+        fn observe(&mut self, _id: ServerId, _seen: Seen<'_>) -> Flow {
             let i = self.seen;
             self.seen += 1;
             if self.stop == Some(i) {
@@ -248,30 +270,33 @@ mod tests {
         }
     }
 
-    /// Run `effects` through the interpreter, as one server's `Ready`.
-    fn run(h: &mut Recorder, effects: Vec<Effect>) {
-        let mut ready: Ready = effects.into_iter().collect();
+    /// Run `outputs` through the interpreter, as one server's `Ready`.
+    fn run(h: &mut Recorder, outputs: Vec<Output>) {
+        let mut ready: Ready = outputs.into_iter().collect();
         execute(h, 1, &mut ready);
         assert!(ready.is_empty(), "the interpreter consumes the whole Ready");
     }
 
-    fn effects() -> Vec<Effect> {
+    fn effects() -> Vec<Output> {
         vec![
-            Effect::PersistEpochs(Epochs {
+            Write::PersistEpochs(Epochs {
                 accepted_epoch: 1,
                 accepted_from: 3,
                 current_epoch: 1,
-            }),
-            Effect::Append {
+            })
+            .into(),
+            Write::Append {
                 txns: vec![txn(1), txn(2)],
-            },
-            Effect::Send {
+            }
+            .into(),
+            Action::Send {
                 to: 2,
                 msg: PeerMsg::Ack {
                     zxid: Zxid::new(1, 2),
                 },
-            },
-            Effect::DisconnectPeer { peer: 3 },
+            }
+            .into(),
+            Action::DisconnectPeer { peer: 3 }.into(),
         ]
     }
 
@@ -333,8 +358,8 @@ mod tests {
         run(
             &mut h,
             vec![
-                Effect::Append { txns: vec![txn(2)] },
-                Effect::Append { txns: vec![txn(1)] },
+                Write::Append { txns: vec![txn(2)] }.into(),
+                Write::Append { txns: vec![txn(1)] }.into(),
             ],
         );
     }

@@ -23,7 +23,7 @@ pub mod net;
 pub mod script;
 
 pub use disk::Disk;
-pub use interpreter::{Flow, Host, ToClient, execute};
+pub use interpreter::{Flow, Host, Seen, ToClient, execute};
 
 /// Helpers for the kit's own unit tests.
 #[cfg(test)]

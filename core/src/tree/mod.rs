@@ -36,6 +36,8 @@ use std::sync::Arc;
 pub struct TreeOptions {
     /// `zookeeper.extendedTypesEnabled`: TTL nodes allowed.
     pub extended_types: bool,
+    /// The `authProvider`s configured: which schemes' ACL ids are valid.
+    pub auth_providers: crate::acl::AuthProviders,
     pub plant: Option<Plant>,
 }
 
@@ -663,7 +665,7 @@ impl DataTree {
             return Err(KeeperError::BadArguments);
         }
         let parent_path = &path[..slash];
-        let fixed_acl = acl::fixup_cow(acl, cx.auth)?;
+        let fixed_acl = acl::fixup_cow(acl, cx.auth, self.opts.auth_providers)?;
         let parent = self.lookup(parent_path).ok_or(KeeperError::NoNode)?;
         if !acl::check(self.acls.get(parent.meta.acl), perms::CREATE, cx.auth) {
             return Err(KeeperError::NoAuth);
@@ -816,7 +818,7 @@ impl DataTree {
         version: i32,
     ) -> Result<Done, KeeperError> {
         path::validate(path)?;
-        let fixed_acl = acl::fixup(acl, cx.auth)?;
+        let fixed_acl = acl::fixup(acl, cx.auth, self.opts.auth_providers)?;
         let node = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
         let old_slot = node.meta.acl;
         if !acl::check(self.acls.get(old_slot), perms::ADMIN, cx.auth) {

@@ -5,7 +5,7 @@ use super::*;
 use crate::runtime::clients::ClientShared;
 use crate::runtime::disk::Backend;
 use crate::storage::StorageError;
-use ensemble_core::{ConnId, Effect, Epochs, PeerMsg, Txn, Zxid};
+use ensemble_core::{Action, ConnId, Epochs, Output, PeerMsg, Txn, Write, Zxid};
 use ensemble_proto::proto::{Reply, Response};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -155,8 +155,8 @@ fn rig(tag: &str, faults: Faults) -> Rig {
     }
 }
 
-fn ack_epoch() -> Effect {
-    Effect::Send {
+fn ack_epoch() -> Output {
+    Output::Action(Action::Send {
         to: 2,
         msg: PeerMsg::AckEpoch {
             epoch: 1,
@@ -164,38 +164,38 @@ fn ack_epoch() -> Effect {
             last_zxid: Zxid::ZERO,
             counted: true,
         },
-    }
+    })
 }
 
-fn ack_newleader() -> Effect {
-    Effect::Send {
+fn ack_newleader() -> Output {
+    Output::Action(Action::Send {
         to: 2,
         msg: PeerMsg::AckNewLeader { zxid: Zxid::ZERO },
-    }
+    })
 }
 
-fn reply() -> Effect {
-    Effect::Reply {
+fn reply() -> Output {
+    Output::Action(Action::Reply {
         conn: CONN,
         xid: 1,
         zxid: Zxid::ZERO,
         opcode: OpCode::Exists,
         reply: Ok(Response::Empty) as Reply,
-    }
-}
-
-fn epochs() -> Effect {
-    Effect::PersistEpochs(Epochs {
-        accepted_epoch: 1,
-        accepted_from: 2,
-        current_epoch: 0,
     })
 }
 
-/// Execute `effects` as one batch and report what left: quorum frames, election
+fn epochs() -> Output {
+    Output::Write(Write::PersistEpochs(Epochs {
+        accepted_epoch: 1,
+        accepted_from: 2,
+        current_epoch: 0,
+    }))
+}
+
+/// Execute `outputs` as one batch and report what left: quorum frames, election
 /// messages, client frames.
-fn run_batch(r: &mut Rig, effects: Vec<Effect>) -> (usize, usize, usize) {
-    r.lp.ready.extend(effects);
+fn run_batch(r: &mut Rig, outputs: Vec<Output>) -> (usize, usize, usize) {
+    r.lp.ready.extend(outputs);
     r.lp.execute();
     r.lp.flush();
     let count = |f: &mut dyn FnMut() -> bool| {
@@ -211,7 +211,7 @@ fn run_batch(r: &mut Rig, effects: Vec<Effect>) -> (usize, usize, usize) {
     (q, e, c)
 }
 
-fn append(counter: u32) -> Effect {
+fn append(counter: u32) -> Output {
     let txn = Txn {
         zxid: Zxid::new(1, counter),
         time: 0,
@@ -220,9 +220,9 @@ fn append(counter: u32) -> Effect {
         origin: ensemble_core::txn::Origin::NONE,
         op: ensemble_core::TxnOp::CloseSession,
     };
-    Effect::Append {
+    Output::Write(Write::Append {
         txns: vec![Arc::new(txn)],
-    }
+    })
 }
 
 #[test]
@@ -243,9 +243,9 @@ fn the_appends_of_a_batch_reach_the_log_writer_in_one_hand_off() {
 #[test]
 fn a_barrier_hands_the_appends_before_it_over_first() {
     let mut r = rig("order", Faults::default());
-    let truncate = Effect::Truncate {
+    let truncate = Output::Write(Write::Truncate {
         after: Zxid::new(1, 1),
-    };
+    });
     let sent = run_batch(
         &mut r,
         vec![append(1), append(2), truncate, ack_newleader(), append(3)],
@@ -280,10 +280,10 @@ fn no_ackepoch_after_a_failed_persist_epochs() {
             ..Faults::default()
         },
     );
-    let notification = Effect::Send {
+    let notification = Output::Action(Action::Send {
         to: 2,
         msg: PeerMsg::Ping { round: 1 },
-    };
+    });
     let sent = run_batch(&mut r, vec![epochs(), ack_epoch(), notification, reply()]);
     assert_eq!(sent, (0, 0, 0));
     let fatal =
@@ -315,7 +315,7 @@ fn frames_encoded_before_the_failure_in_the_batch_are_dropped_too() {
         vec![
             ack_epoch(),
             reply(),
-            Effect::Truncate { after: Zxid::ZERO },
+            Output::Write(Write::Truncate { after: Zxid::ZERO }),
             ack_newleader(),
         ],
     );
@@ -332,12 +332,12 @@ fn no_ack_newleader_after_a_failed_snapshot_from_the_leader() {
             ..Faults::default()
         },
     );
-    let snap = Effect::Snapshot {
+    let snap = Output::Write(Write::Snapshot {
         zxid: Zxid::ZERO,
         parts: 0,
         data: Arc::new(vec![]),
         reset_log: true,
-    };
+    });
     let sent = run_batch(&mut r, vec![snap, ack_newleader(), reply()]);
     assert_eq!(sent, (0, 0, 0));
     assert!(r.lp.fatal.is_some());

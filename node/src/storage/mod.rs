@@ -245,7 +245,7 @@ impl Storage {
         self.log_call(|done| LogCmd::Truncate { after, done })
     }
 
-    /// A leading part of a snapshot still being written (`Effect::SnapshotPart`): written in
+    /// A leading part of a snapshot still being written (`Write::SnapshotPart`): written in
     /// the background as it comes.
     pub fn snapshot_part(
         &self,

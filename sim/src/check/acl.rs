@@ -1,6 +1,7 @@
 //! Clients with identities, and ZooKeeper's access control as they see it.
 //!
-//! The `acl` role (`client::roles::acl`) adds digest identities (`addAuth`, sometimes with requests in flight), works
+//! The `acl` role (`client::roles::acl`) adds identities (digest with `addAuth`, `sasl` and
+//! `x509` established by the server's runtime, sometimes with requests in flight), works
 //! in subtrees whose ACLs deny the world (one readable by one identity only, one writable by
 //! anyone but readable only by one identity), and watches them with one-shot, persistent and
 //! persistent-recursive watches. Two claims are checked from what each client saw:
@@ -18,20 +19,33 @@
 
 use crate::check::{Claim, Reference, Violation, violation};
 use ensemble_core::zxid::Zxid;
-use ensemble_proto::proto::{Acl, EventType, KeeperError, Reply, Request, WatchedEvent, perms};
+use ensemble_proto::proto::{Acl, EventType, Id, KeeperError, Reply, Request, WatchedEvent, perms};
 
-/// Does `acl` grant `perm` to a client with the digest ids `ids`? An empty ACL grants all.
-pub fn allows(acl: &[Acl], perm: i32, ids: &[String]) -> bool {
-    // the `admin` role's identity is every server's superDigest: the super user passes all
+/// Is this id a super user on every server (its superDigest, `zookeeper.superUser`,
+/// `zookeeper.X509AuthenticationProvider.superUser`)?
+fn is_super(id: &Id) -> bool {
+    match id.scheme.as_str() {
+        "digest" => id.id == ensemble_core::acl::digest_id(crate::client::SUPER_AUTH),
+        "sasl" => id.id == crate::client::SASL_SUPER,
+        "x509" => id.id == crate::client::X509_SUPER,
+        _ => false,
+    }
+}
+
+/// Does `acl` grant `perm` to a client with the ids `ids`? An empty ACL grants all; a super
+/// user passes every ACL; a SASL principal literally named `super` matches every `sasl` entry
+/// (ZooKeeper's SASLAuthenticationProvider).
+pub fn allows(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
     acl.is_empty()
-        || ids
-            .iter()
-            .any(|id| *id == ensemble_core::acl::digest_id(crate::client::SUPER_AUTH))
+        || ids.iter().any(is_super)
         || acl.iter().any(|a| {
             a.perms & perm != 0
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
-                    "digest" => ids.contains(&a.id.id),
+                    "digest" | "x509" => ids.contains(&a.id),
+                    "sasl" => ids
+                        .iter()
+                        .any(|i| i.scheme == "sasl" && (i.id == a.id.id || i.id == "super")),
                     _ => false,
                 }
         })
@@ -56,12 +70,12 @@ fn needs(req: &Request) -> Option<(&str, i32, bool)> {
     })
 }
 
-/// A client's identities (digest ids) around one request.
+/// A client's identities around one request.
 pub struct Identities<'a> {
     /// Added before the request was sent.
-    pub sent: &'a [String],
+    pub sent: &'a [Id],
     /// Added by the time its reply came (the server cannot know of others).
-    pub now: &'a [String],
+    pub now: &'a [Id],
 }
 
 /// Judge one reply.
@@ -118,7 +132,7 @@ pub fn check_reply(
 pub fn check_event(
     client: usize,
     ev: &WatchedEvent,
-    ids_now: &[String],
+    ids_now: &[Id],
     r: &Reference,
     now: u64,
 ) -> Result<(), Violation> {
@@ -161,9 +175,13 @@ fn perm_name(p: i32) -> &'static str {
     }
 }
 
-fn users(ids: &[String]) -> Vec<&str> {
+fn users(ids: &[Id]) -> Vec<String> {
     ids.iter()
-        .map(|i| i.split(':').next().unwrap_or_default())
+        .map(|i| match i.scheme.as_str() {
+            // the user, not the hash
+            "digest" => format!("digest:{}", i.id.split(':').next().unwrap_or_default()),
+            _ => format!("{}:{}", i.scheme, i.id),
+        })
         .collect()
 }
 
@@ -171,7 +189,7 @@ fn users(ids: &[String]) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::check::Reference;
-    use crate::client::roles::acl::{digest_id, subtree_acl};
+    use crate::client::roles::acl::{PRINCIPALS, SUBJECTS, subtree_acl};
     use ensemble_core::txn::{Origin, Txn, TxnOp};
     use ensemble_proto::proto::{CreateMode, CreateOp, Id};
     use ensemble_proto::proto::{KeeperState, Response, Stat};
@@ -199,17 +217,25 @@ mod tests {
         }
     }
 
+    fn digest(user: usize) -> Id {
+        Id::new("digest", &crate::client::roles::acl::digest_id(user))
+    }
+
     fn history() -> Reference {
         let mut r = Reference::new(None);
         write(&mut r, 1, create("/acl-a", subtree_acl(0)), vec![]);
-        let alice = vec![Id::new("digest", &digest_id(0))];
-        write(&mut r, 2, create("/acl-a/n0", subtree_acl(0)), alice);
+        write(
+            &mut r,
+            2,
+            create("/acl-a/n0", subtree_acl(0)),
+            vec![digest(0)],
+        );
         r
     }
 
     #[test]
     fn the_acl_rules() {
-        let (a, b) = (vec![digest_id(0)], vec![digest_id(1)]);
+        let (a, b) = (vec![digest(0)], vec![digest(1)]);
         assert!(allows(&subtree_acl(0), perms::READ, &a));
         assert!(!allows(&subtree_acl(0), perms::READ, &b));
         assert!(!allows(&subtree_acl(0), perms::READ, &[]));
@@ -218,6 +244,68 @@ mod tests {
         assert!(allows(&subtree_acl(2), perms::CREATE, &[]));
         assert!(!allows(&subtree_acl(2), perms::READ, &b));
         assert!(allows(&[], perms::ADMIN, &[]));
+        let (carol, dave) = (
+            Id::new("sasl", PRINCIPALS[0]),
+            Id::new("sasl", PRINCIPALS[1]),
+        );
+        let (erin, frank) = (Id::new("x509", SUBJECTS[0]), Id::new("x509", SUBJECTS[1]));
+        assert!(allows(
+            &subtree_acl(0),
+            perms::READ,
+            std::slice::from_ref(&carol)
+        ));
+        assert!(!allows(
+            &subtree_acl(0),
+            perms::READ,
+            std::slice::from_ref(&dave)
+        ));
+        assert!(!allows(
+            &subtree_acl(0),
+            perms::WRITE,
+            std::slice::from_ref(&carol)
+        ));
+        assert!(allows(
+            &subtree_acl(1),
+            perms::WRITE,
+            std::slice::from_ref(&erin)
+        ));
+        assert!(!allows(
+            &subtree_acl(1),
+            perms::READ,
+            std::slice::from_ref(&frank)
+        ));
+        assert!(allows(
+            &subtree_acl(3),
+            perms::READ,
+            std::slice::from_ref(&frank)
+        ));
+        assert!(!allows(
+            &subtree_acl(3),
+            perms::CREATE,
+            std::slice::from_ref(&dave)
+        ));
+        // the same text under another scheme is someone else
+        let carol_cert = Id::new("x509", PRINCIPALS[0]);
+        assert!(!allows(&subtree_acl(3), perms::READ, &[carol_cert]));
+        // a principal named `super` matches every sasl entry; the super users pass all
+        assert!(allows(
+            &subtree_acl(3),
+            perms::ADMIN,
+            &[Id::new("sasl", "super")]
+        ));
+        assert!(!allows(
+            &subtree_acl(1),
+            perms::READ,
+            &[Id::new("sasl", "super")]
+        ));
+        for root in [PRINCIPALS[2], SUBJECTS[2]] {
+            let scheme = if root.contains('@') { "sasl" } else { "x509" };
+            assert!(allows(
+                &subtree_acl(0),
+                perms::ADMIN,
+                &[Id::new(scheme, root)]
+            ));
+        }
     }
 
     #[test]
@@ -232,8 +320,8 @@ mod tests {
             data: b"x".to_vec(),
             stat: Stat::default(),
         });
-        let alice = vec![digest_id(0)];
-        let bob = vec![digest_id(1)];
+        let alice = vec![digest(0)];
+        let bob = vec![digest(1)];
         let as_alice = Identities {
             sent: &alice,
             now: &alice,
@@ -264,7 +352,7 @@ mod tests {
             data: vec![],
             version: -1,
         };
-        let alice = vec![digest_id(0)];
+        let alice = vec![digest(0)];
         // added before the request was sent: the refusal is wrong
         let refused: Reply = Err(KeeperError::NoAuth);
         let before = Identities {

@@ -82,7 +82,8 @@ fn plain_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-/// ACLs the model stores as given: world:anyone and digest ids, each valid, no expansion.
+/// ACLs the model stores as given: world:anyone, digest ids, and sasl and x509 ids of the
+/// plain forms the `acl` role uses (`user@REALM`, `CN=..,O=..`), each valid, no expansion.
 fn plain_acl(acl: &[Acl]) -> bool {
     !acl.is_empty()
         && acl.iter().all(|a| {
@@ -90,9 +91,22 @@ fn plain_acl(acl: &[Acl]) -> bool {
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
                     "digest" => a.id.id.split(':').count() == 2,
+                    "sasl" => {
+                        a.id.id
+                            .split_once('@')
+                            .is_some_and(|(u, r)| plain_word(u) && plain_word(r))
+                    }
+                    "x509" => a.id.id.split(',').all(|rdn| {
+                        rdn.split_once('=')
+                            .is_some_and(|(k, v)| matches!(k, "CN" | "O") && plain_word(v))
+                    }),
                     _ => false,
                 }
         })
+}
+
+fn plain_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
 fn dedup(acl: &[Acl]) -> Vec<Acl> {
@@ -110,7 +124,11 @@ fn allowed(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         || auth.iter().any(|i| i.scheme == "super")
         || acl.iter().any(|a| {
             a.perms & perm != 0
-                && ((a.id.scheme == "world" && a.id.id == "anyone") || auth.contains(&a.id))
+                && ((a.id.scheme == "world" && a.id.id == "anyone")
+                    || auth.contains(&a.id)
+                    // SASLAuthenticationProvider: a principal named `super` matches any
+                    || (a.id.scheme == "sasl"
+                        && auth.iter().any(|i| i.scheme == "sasl" && i.id == "super")))
         })
 }
 
@@ -554,6 +572,7 @@ mod tests {
     fn run(plant: Option<Plant>) -> Option<String> {
         let mut tree = DataTree::new(TreeOptions {
             extended_types: true,
+            auth_providers: crate::client::PROVIDERS,
             plant,
         });
         let mut model = TreeModel::from_tree(&tree);

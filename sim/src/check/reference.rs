@@ -68,6 +68,7 @@ impl Reference {
     pub fn new(plant: Option<Plant>) -> Reference {
         let opts = TreeOptions {
             extended_types: true,
+            auth_providers: crate::client::PROVIDERS,
             plant,
         };
         let tree = DataTree::new(opts);

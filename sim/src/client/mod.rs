@@ -30,6 +30,15 @@ pub const SET_WATCHES_XID: i32 = -8;
 pub const AUTH_XID: i32 = -4;
 /// What the `admin` role authenticates with; every server's `superDigest` is its digest.
 pub const SUPER_AUTH: &str = "super:sim-secret";
+/// Every server's `zookeeper.superUser`: the SASL principal that is the super user.
+pub const SASL_SUPER: &str = "zk-admin@SIM";
+/// Every server's `zookeeper.X509AuthenticationProvider.superUser`.
+pub const X509_SUPER: &str = "CN=zk-admin,O=sim";
+/// Every server registers the sasl and x509 providers (`authProvider.N`).
+pub const PROVIDERS: ensemble_core::acl::AuthProviders = ensemble_core::acl::AuthProviders {
+    sasl: true,
+    x509: true,
+};
 
 /// What a client asks the world to do.
 #[derive(Debug)]
@@ -43,6 +52,12 @@ pub enum ClientOut {
         conn: ConnId,
         xid: i32,
         request: Request,
+    },
+    /// The runtime of the connection's server establishes an identity for it, in order with
+    /// what the client sends (a SASL exchange completing, a certificate at the handshake).
+    Authenticate {
+        conn: ConnId,
+        id: ensemble_proto::proto::Id,
     },
     /// The client drops the connection (the server sees it close).
     Close {

@@ -13,7 +13,7 @@ use ensemble_core::server::ConnId;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{
-    ConnectRequest, ConnectResponse, EventType, KeeperError, Reply, Request, SessionId,
+    ConnectRequest, ConnectResponse, EventType, Id, KeeperError, Reply, Request, SessionId,
     WatchedEvent,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -75,10 +75,11 @@ pub struct Client {
     pub wake_at: u64,
     /// An asynchronous client's pipeline depth (see `Params::async_clients`).
     pub(crate) pipeline: Option<usize>,
-    /// Identities added (addAuth sent) in this session, in order: credentials and the digest
-    /// ids ACLs name them by. Sent again on every new connection, as the Java client does.
-    pub(crate) auth_creds: Vec<Vec<u8>>,
-    pub auth_ids: Vec<String>,
+    /// Identities added in this session, in order: (scheme, credential) and the ids ACLs name
+    /// them by. Sent again on every new connection, as the Java client does (a SASL client
+    /// authenticates each connection; a certificate comes with each).
+    pub(crate) auth_creds: Vec<(String, Vec<u8>)>,
+    pub auth_ids: Vec<Id>,
     /// Persistent watches: path -> (persistent, persistent-recursive).
     pub(crate) persistent: BTreeMap<String, (bool, bool)>,
 }
@@ -215,8 +216,8 @@ impl Client {
                             let Some(req) = self.role.next(self.idx, sid, cx) else {
                                 break;
                             };
-                            if let Request::Auth { auth, .. } = req {
-                                self.add_auth(cx, auth);
+                            if let Request::Auth { scheme, auth } = req {
+                                self.add_auth(cx, scheme, auth);
                                 continue;
                             }
                             self.issue(cx, req);
@@ -277,26 +278,38 @@ impl Client {
         }
     }
 
-    /// addAuth: not a request in the session's order (ZooKeeper answers it out of band).
-    pub(crate) fn add_auth(&mut self, cx: &mut Ctx, cred: Vec<u8>) {
+    /// addAuth, or an identity the server's runtime establishes (`sasl`, `x509`): not a
+    /// request in the session's order (ZooKeeper answers it out of band).
+    pub(crate) fn add_auth(&mut self, cx: &mut Ctx, scheme: String, cred: Vec<u8>) {
         let text = String::from_utf8_lossy(&cred).to_string();
-        let id = ensemble_core::acl::digest_id(&text);
+        let id = if scheme == "digest" {
+            Id::new("digest", &ensemble_core::acl::digest_id(&text))
+        } else {
+            Id::new(&scheme, &text)
+        };
         cx.out.push(ClientOut::Note(format!(
-            "addAuth digest {} ({} requests in flight)",
+            "adds {scheme} {} ({} requests in flight)",
             text.split(':').next().unwrap_or_default(),
             self.pending.len()
         )));
-        self.auth_creds.push(cred.clone());
-        self.auth_ids.push(id);
-        self.send_auth(cx, cred);
+        self.auth_creds.push((scheme.clone(), cred.clone()));
+        if !self.auth_ids.contains(&id) {
+            self.auth_ids.push(id);
+        }
+        self.send_auth(cx, scheme, cred);
     }
 
-    /// An auth packet (`addauth digest`), with the xid ZooKeeper's clients give it.
-    pub(crate) fn send_auth(&mut self, cx: &mut Ctx, cred: Vec<u8>) {
-        let req = Request::Auth {
-            scheme: "digest".into(),
-            auth: cred,
-        };
+    /// An auth packet (`addauth digest`), with the xid ZooKeeper's clients give it; or, for
+    /// `sasl` and `x509`, the identity the server's runtime establishes on this connection.
+    pub(crate) fn send_auth(&mut self, cx: &mut Ctx, scheme: String, cred: Vec<u8>) {
+        if scheme != "digest" {
+            if let Some(c) = &self.conn {
+                let id = Id::new(&scheme, &String::from_utf8_lossy(&cred));
+                cx.out.push(ClientOut::Authenticate { conn: c.id, id });
+            }
+            return;
+        }
+        let req = Request::Auth { scheme, auth: cred };
         self.send(cx, AUTH_XID, req);
     }
 
@@ -434,9 +447,9 @@ impl Client {
         // Authentication belongs to the connection: the client sends it again on each one,
         // before anything else (as ZooKeeper's client replays its auth info).
         if matches!(self.role, RoleState::Admin(_)) {
-            self.send_auth(cx, SUPER_AUTH.as_bytes().to_vec());
+            self.send_auth(cx, "digest".into(), SUPER_AUTH.as_bytes().to_vec());
             // what the ACL claims judge this client's requests with
-            let id = ensemble_core::acl::digest_id(SUPER_AUTH);
+            let id = Id::new("digest", &ensemble_core::acl::digest_id(SUPER_AUTH));
             if !self.auth_ids.contains(&id) {
                 self.auth_ids.push(id);
             }
@@ -477,8 +490,8 @@ impl Client {
         if same {
             // the identities go again on the new connection, after setWatches (as the Java
             // client's primeConnection sends them)
-            for cred in self.auth_creds.clone() {
-                self.send_auth(cx, cred);
+            for (scheme, cred) in self.auth_creds.clone() {
+                self.send_auth(cx, scheme, cred);
             }
         }
         if !same {

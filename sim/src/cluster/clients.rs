@@ -118,6 +118,14 @@ impl World {
                     }
                     self.c2s(conn, C2S::Request(xid, request));
                 }
+                ClientOut::Authenticate { conn, id } => {
+                    self.log(
+                        who,
+                        "",
+                        format_args!("conn {conn} authenticated as {}:{}", id.scheme, id.id),
+                    );
+                    self.c2s(conn, C2S::Authenticated(id));
+                }
                 ClientOut::Close { conn } => {
                     if let Some(cc) = self.transport.conns.get_mut(&conn) {
                         cc.client_closed = true;

@@ -1,7 +1,7 @@
-//! Executing the core's effects for one server. The simulator has no interpreter of its own:
+//! Executing the core's output for one server. The simulator has no interpreter of its own:
 //! a server's `Ready` goes through the test kit's (`ensemble_testkit::execute`), which walks it
 //! in core's order (writes before what depends on them) against the server's disk, and the
-//! world is its `Host`: the traces and the ZAB checks on each effect (`observe`), the links
+//! world is its `Host`: the traces and the ZAB checks on each write and action (`observe`), the links
 //! (`transport`), the group-commit fsyncs (`appended`, `fsync_done`) and the role bookkeeping.
 
 use crate::lines::{AppendLine, ReplyLine, SendLine};
@@ -9,11 +9,12 @@ use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
 use crate::world::{Who, World};
+use ensemble_core::effect::{Action, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
-use ensemble_core::server::{Effect, Event};
+use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
-use ensemble_testkit::{Disk, Flow, Host, ToClient};
+use ensemble_testkit::{Disk, Flow, Host, Seen, ToClient};
 use std::sync::Arc;
 
 impl Host for World {
@@ -21,90 +22,21 @@ impl Host for World {
         &mut self.nodes.get_mut(&id).expect("node").disk
     }
 
-    /// Each effect's trace line, and the checks on a log append (`zab.zxid-unique`,
-    /// `zab.log-order`: a violating append is not written). Once the server is gone (a checker
-    /// or a fault took it down while its step was carried out) nothing more of it happens.
-    fn observe(&mut self, id: ServerId, e: &Effect) -> Flow {
+    /// Each write's and action's trace line, and the checks on a log append
+    /// (`zab.zxid-unique`, `zab.log-order`: a violating append is not written). Once the server
+    /// is gone (a checker or a fault took it down while its step was carried out) nothing more
+    /// of it happens.
+    fn observe(&mut self, id: ServerId, seen: Seen<'_>) -> Flow {
         if self.nodes[&id].server.is_none() {
             return Flow::Stop;
         }
-        let who = Who::N(id);
-        let role = self.nodes[&id].role();
-        match e {
-            Effect::Send { to, msg } => self.emit(who, role, &SendLine { to: *to, msg }),
-            Effect::DisconnectPeer { peer } => {
-                self.log(who, role, format_args!("  disconnect n{peer}"))
+        match seen {
+            Seen::Write(w) => self.observe_write(id, w),
+            Seen::Action(a) => {
+                self.trace_action(id, a);
+                Flow::Execute
             }
-            Effect::ConnectReply { conn, response } => self.log(
-                who,
-                role,
-                format_args!(
-                    "  connect reply conn {conn} session=0x{:x} timeout={}",
-                    response.session_id, response.timeout_ms
-                ),
-            ),
-            Effect::Reply {
-                conn,
-                xid,
-                zxid,
-                reply,
-                ..
-            } => self.emit(
-                who,
-                role,
-                &ReplyLine {
-                    conn: *conn,
-                    xid: *xid,
-                    zxid: *zxid,
-                    reply,
-                },
-            ),
-            Effect::Watch { conn, event } => self.log(
-                who,
-                role,
-                format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
-            ),
-            Effect::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
-            Effect::Append { txns } => {
-                if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
-                    let line = AppendLine {
-                        first: a.zxid,
-                        last: b.zxid,
-                        n: txns.len(),
-                    };
-                    self.emit(who, role, &line);
-                }
-                if let Err(v) = self.check_append(id, txns) {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-            }
-            Effect::Truncate { after } => {
-                self.log(who, role, format_args!("  truncate after {after}"))
-            }
-            Effect::SnapshotPart { .. } => {}
-            Effect::Snapshot {
-                zxid, reset_log, ..
-            } => self.log(
-                who,
-                role,
-                format_args!(
-                    "  snapshot at {zxid}{}",
-                    if *reset_log { " (log reset)" } else { "" }
-                ),
-            ),
-            Effect::PersistEpochs(e) => self.log(
-                who,
-                role,
-                format_args!(
-                    "  persist epochs accepted=e{} (from n{}) current=e{}",
-                    e.accepted_epoch, e.accepted_from, e.current_epoch
-                ),
-            ),
-            // traced once the role is recorded (`state_changed`), under the new role
-            Effect::StateChanged { .. } => {}
         }
-        Flow::Execute
     }
 
     fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMsg) {
@@ -185,6 +117,93 @@ impl Host for World {
 }
 
 impl World {
+    fn observe_write(&mut self, id: ServerId, w: &Write) -> Flow {
+        let who = Who::N(id);
+        let role = self.nodes[&id].role();
+        match w {
+            Write::Append { txns } => {
+                if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
+                    let line = AppendLine {
+                        first: a.zxid,
+                        last: b.zxid,
+                        n: txns.len(),
+                    };
+                    self.emit(who, role, &line);
+                }
+                if let Err(v) = self.check_append(id, txns) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
+            }
+            Write::Truncate { after } => {
+                self.log(who, role, format_args!("  truncate after {after}"))
+            }
+            Write::SnapshotPart { .. } => {}
+            Write::Snapshot {
+                zxid, reset_log, ..
+            } => self.log(
+                who,
+                role,
+                format_args!(
+                    "  snapshot at {zxid}{}",
+                    if *reset_log { " (log reset)" } else { "" }
+                ),
+            ),
+            Write::PersistEpochs(e) => self.log(
+                who,
+                role,
+                format_args!(
+                    "  persist epochs accepted=e{} (from n{}) current=e{}",
+                    e.accepted_epoch, e.accepted_from, e.current_epoch
+                ),
+            ),
+        }
+        Flow::Execute
+    }
+
+    fn trace_action(&mut self, id: ServerId, a: &Action) {
+        let who = Who::N(id);
+        let role = self.nodes[&id].role();
+        match a {
+            Action::Send { to, msg } => self.emit(who, role, &SendLine { to: *to, msg }),
+            Action::DisconnectPeer { peer } => {
+                self.log(who, role, format_args!("  disconnect n{peer}"))
+            }
+            Action::ConnectReply { conn, response } => self.log(
+                who,
+                role,
+                format_args!(
+                    "  connect reply conn {conn} session=0x{:x} timeout={}",
+                    response.session_id, response.timeout_ms
+                ),
+            ),
+            Action::Reply {
+                conn,
+                xid,
+                zxid,
+                reply,
+                ..
+            } => self.emit(
+                who,
+                role,
+                &ReplyLine {
+                    conn: *conn,
+                    xid: *xid,
+                    zxid: *zxid,
+                    reply,
+                },
+            ),
+            Action::Watch { conn, event } => self.log(
+                who,
+                role,
+                format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
+            ),
+            Action::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
+            // traced once the role is recorded (`state_changed`), under the new role
+            Action::StateChanged { .. } => {}
+        }
+    }
+
     /// An fsync completes: what it covered is durable (the core hears `Persisted`), and
     /// appends made while it ran get the next one (group commit).
     pub(crate) fn fsync_done(&mut self, node: ServerId, inc: u64, upto: u64) {

@@ -192,6 +192,7 @@ impl World {
                 Event::ClientConnected { conn, .. }
                 | Event::Client { conn, .. }
                 | Event::ClientRefused { conn, .. }
+                | Event::ClientAuthenticated { conn, .. }
                 | Event::ClientDisconnected { conn } => (1, *conn),
                 Event::Persisted { .. } => (2, 0),
                 Event::Tick => (3, 0),

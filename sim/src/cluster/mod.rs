@@ -58,6 +58,9 @@ impl Nodes {
             c.plant = plant;
             c.initial_zxid_counter = params.initial_zxid_counter;
             c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
+            c.auth_providers = crate::client::PROVIDERS;
+            c.sasl_super_user = Some(crate::client::SASL_SUPER.to_string());
+            c.x509_super_user = Some(crate::client::X509_SUPER.to_string());
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub(crate) enum C2S {
     Connect(ConnectRequest),
     Request(i32, Request),
+    Authenticated(ensemble_proto::proto::Id),
     Close,
 }
 
@@ -112,6 +113,9 @@ impl World {
                     }
                     C2S::Request(xid, request) => {
                         self.deliver(server, Event::Client { conn, xid, request })
+                    }
+                    C2S::Authenticated(id) => {
+                        self.deliver(server, Event::ClientAuthenticated { conn, id })
                     }
                     C2S::Close => {
                         let server_closed = cc_server_closed(&self.transport.conns, conn);

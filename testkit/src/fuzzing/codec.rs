@@ -152,6 +152,7 @@ pub fn tree_snapshot(data: &[u8]) {
     for extended_types in [true, false] {
         let opts = TreeOptions {
             extended_types,
+            auth_providers: Default::default(),
             plant: None,
         };
         let Ok(tree) = DataTree::from_snapshot(data, opts) else {

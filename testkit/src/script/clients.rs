@@ -3,9 +3,10 @@
 
 use crate::ensemble::Clients;
 use crate::format::Show;
-use crate::interpreter::ToClient;
+use crate::interpreter::{Seen, ToClient};
+use ensemble_core::effect::Action;
 use ensemble_core::peer::PeerMsg;
-use ensemble_core::server::{ConnId, Effect};
+use ensemble_core::server::ConnId;
 use ensemble_core::txn::ServerId;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,9 +51,9 @@ impl ScriptClients {
 }
 
 impl Clients for ScriptClients {
-    fn observe(&mut self, id: ServerId, effect: &Effect) {
-        match effect {
-            Effect::Send { to, msg } => {
+    fn observe(&mut self, id: ServerId, seen: Seen<'_>) {
+        match seen {
+            Seen::Action(Action::Send { to, msg }) => {
                 let chatter = matches!(
                     msg,
                     PeerMsg::Notification(_) | PeerMsg::Ping { .. } | PeerMsg::PingReply { .. }
@@ -61,7 +62,7 @@ impl Clients for ScriptClients {
                     self.line(format_args!("{id} -> {to}: {}", Show(msg)));
                 }
             }
-            Effect::StateChanged { state, epoch } => {
+            Seen::Action(Action::StateChanged { state, epoch }) => {
                 self.line(format_args!("{id}: {state:?} epoch={epoch}"))
             }
             _ => {}

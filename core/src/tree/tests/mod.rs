@@ -19,6 +19,7 @@ impl H {
     fn new() -> H {
         H::with(TreeOptions {
             extended_types: true,
+            auth_providers: Default::default(),
             plant: None,
         })
     }
@@ -525,6 +526,7 @@ fn ttl_and_container_rules() {
     // Extended types off: TTL modes are Unimplemented, before anything else.
     let mut off = H::with(TreeOptions {
         extended_types: false,
+        auth_providers: Default::default(),
         plant: None,
     });
     assert_eq!(

@@ -60,6 +60,7 @@ fn close_session_deletes_ephemerals_in_order() {
 fn planted_ephemeral_survives_expiry() {
     let mut h = H::with(TreeOptions {
         extended_types: true,
+        auth_providers: Default::default(),
         plant: Some(Plant::EphemeralSurvivesExpiry),
     });
     h.write(create(CreateOp::Create, "/e", b"", CreateMode::Ephemeral))

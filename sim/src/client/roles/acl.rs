@@ -1,6 +1,7 @@
-//! The `acl` role: a client that adds digest identities (alice, bob, both or none, drawn per
-//! session) at a drawn moment, and works in subtrees whose ACLs deny the world. What it may
-//! see is judged in `crate::check::acl`.
+//! The `acl` role: a client that adds identities at drawn moments (digest alice and bob with
+//! addAuth; a SASL principal and a certificate subject, which the server's runtime
+//! establishes and hands the core as `Event::ClientAuthenticated`), and works in subtrees
+//! whose ACLs deny the world. What it may see is judged in `crate::check::acl`.
 
 use crate::check::acl::parent;
 use crate::rng::SimRng;
@@ -10,6 +11,34 @@ use ensemble_proto::proto::{
 
 /// The identities clients add: (user, password).
 pub const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
+/// SASL principals (carol, dave, and now and then the servers' `zookeeper.superUser`).
+pub const PRINCIPALS: [&str; 3] = ["carol@SIM", "dave@SIM", crate::client::SASL_SUPER];
+/// Certificate subjects (erin, frank, and now and then the x509 super user).
+pub const SUBJECTS: [&str; 3] = ["CN=erin,O=sim", "CN=frank,O=sim", crate::client::X509_SUPER];
+
+/// One identity a session adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ident {
+    Digest(usize),
+    Sasl(usize),
+    X509(usize),
+}
+
+impl Ident {
+    /// What the client sends for it: `Request::Auth` with the scheme and the credential (a
+    /// SASL principal or a subject stands for the exchange or certificate proving it).
+    fn request(self) -> Request {
+        let (scheme, auth) = match self {
+            Ident::Digest(u) => ("digest", credential(u)),
+            Ident::Sasl(u) => ("sasl", PRINCIPALS[u].to_string()),
+            Ident::X509(u) => ("x509", SUBJECTS[u].to_string()),
+        };
+        Request::Auth {
+            scheme: scheme.into(),
+            auth: auth.into_bytes(),
+        }
+    }
+}
 
 /// The credential `addAuth digest` carries.
 pub fn credential(user: usize) -> String {
@@ -28,6 +57,20 @@ fn digest(user: usize, perms: i32) -> Acl {
     }
 }
 
+fn sasl(user: usize, perms: i32) -> Acl {
+    Acl {
+        perms,
+        id: Id::new("sasl", PRINCIPALS[user]),
+    }
+}
+
+fn x509(user: usize, perms: i32) -> Acl {
+    Acl {
+        perms,
+        id: Id::new("x509", SUBJECTS[user]),
+    }
+}
+
 fn world(perms: i32) -> Acl {
     Acl {
         perms,
@@ -39,27 +82,33 @@ fn world(perms: i32) -> Acl {
 pub fn subtree_acl(root: usize) -> Vec<Acl> {
     use perms::*;
     match root {
-        // alice's alone
-        0 => vec![digest(0, ALL)],
-        // bob's, readable (only) by alice too
-        1 => vec![digest(1, ALL), digest(0, READ)],
-        // anyone writes, only alice reads (no READ for the world)
-        _ => vec![world(WRITE | CREATE | DELETE), digest(0, READ)],
+        // alice's, readable (only) by carol too
+        0 => vec![digest(0, ALL), sasl(0, READ)],
+        // bob's, readable by alice, read and written by erin's certificate
+        1 => vec![digest(1, ALL), digest(0, READ), x509(0, READ | WRITE)],
+        // anyone writes, only alice and dave read (no READ for the world)
+        2 => vec![
+            world(WRITE | CREATE | DELETE),
+            digest(0, READ),
+            sasl(1, READ),
+        ],
+        // carol's, read by frank's certificate, read and written by dave
+        _ => vec![sasl(0, ALL), x509(1, READ), sasl(1, READ | WRITE)],
     }
 }
 
-pub const ROOTS: [&str; 3] = ["/acl-a", "/acl-b", "/acl-w"];
+pub const ROOTS: [&str; 4] = ["/acl-a", "/acl-b", "/acl-w", "/acl-s"];
 
 /// The `acl` role: identities added along the way, operations in the ACL'd subtrees.
 pub struct AclRole {
-    /// The users this session adds, in order.
-    plan: Vec<usize>,
+    /// The identities this session adds, in order.
+    plan: Vec<Ident>,
     /// How many of them it has added.
     pub added: usize,
     /// Operations to go before the next addAuth.
     until_auth: u32,
     /// Roots known to exist.
-    roots: [bool; 3],
+    roots: [bool; 4],
     n: u64,
     /// Requests the client should send right after an addAuth (to have some in flight
     /// around it).
@@ -72,7 +121,7 @@ impl AclRole {
             plan: Vec::new(),
             added: 0,
             until_auth: 0,
-            roots: [false; 3],
+            roots: [false; 4],
             n: 0,
             burst: 0,
         }
@@ -80,12 +129,25 @@ impl AclRole {
 
     /// A new session: draw which identities it will add, and when.
     pub fn on_new_session(&mut self, rng: &mut SimRng) {
+        use Ident::*;
         self.plan = match rng.below(4) {
             0 => vec![],
-            1 => vec![0],
-            2 => vec![1],
-            _ => vec![0, 1],
+            1 => vec![Digest(0)],
+            2 => vec![Digest(1)],
+            _ => vec![Digest(0), Digest(1)],
         };
+        // the super users rarely, so that most sessions meet refusals
+        let pick = |rng: &mut SimRng| if rng.chance(0.05) { 2 } else { rng.below(2) };
+        if rng.chance(0.5) {
+            let at = rng.below(self.plan.len() + 1);
+            let who = pick(rng);
+            self.plan.insert(at, Sasl(who));
+        }
+        if rng.chance(0.4) {
+            // a certificate comes with the connection: first
+            let who = pick(rng);
+            self.plan.insert(0, X509(who));
+        }
         self.added = 0;
         self.until_auth = rng.range(0, 6) as u32;
     }
@@ -99,14 +161,11 @@ impl AclRole {
     pub fn next(&mut self, idx: usize, rng: &mut SimRng) -> Request {
         if self.added < self.plan.len() {
             if self.until_auth == 0 {
-                let user = self.plan[self.added];
+                let ident = self.plan[self.added];
                 self.added += 1;
                 self.until_auth = rng.range(1, 8) as u32;
                 self.burst = 2;
-                return Request::Auth {
-                    scheme: "digest".into(),
-                    auth: credential(user).into_bytes(),
-                };
+                return ident.request();
             }
             self.until_auth -= 1;
         }
