@@ -7,6 +7,7 @@ use crate::daemon::PidLock;
 use crate::storage::backup;
 use crate::storage::dump::{self, DumpFormat, LogEnd};
 use crate::storage::verify;
+use ensemble_core::tree::TreeOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -96,7 +97,13 @@ pub fn verify(snap_dir: &Path, log_dir: &Path) -> i32 {
 /// `ensemble snapshot CONFIG --out FILE`: the state the server's files hold, as one snapshot
 /// file (compressed as FILE's name ends). Safe beside a running server: nothing is changed.
 pub fn snapshot(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
-    let (zxid, znodes, notes) = backup::backup_from_files(&cfg.snap_dir(), &cfg.log_dir(), out)?;
+    let opts = TreeOptions {
+        extended_types: cfg.core.extended_types,
+        auth_providers: cfg.core.auth_providers,
+        plant: None,
+    };
+    let (zxid, znodes, notes) =
+        backup::backup_from_files(&cfg.snap_dir(), &cfg.log_dir(), out, opts)?;
     for n in notes {
         eprintln!("ensemble: note: {n}");
     }

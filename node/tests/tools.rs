@@ -119,7 +119,8 @@ async fn dump_verify_backup_and_restore_on_a_real_servers_files() {
     assert!(err.contains("stop the server first"), "{err}");
 
     c.delete("/app/k0", None).await.unwrap();
-    drop(c);
+    // Closed, not dropped: the closeSession txn is in the log before the server stops.
+    c.close().await.unwrap();
     let o = ens(&["stop", cfg_s]);
     assert!(o.status.success(), "stop: {:?}", text(&o));
 

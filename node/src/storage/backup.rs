@@ -99,15 +99,13 @@ pub fn write_backup(out: &Path, zxid: Zxid, snapshot: &[u8]) -> Result<PathBuf, 
 
 /// `ensemble snapshot`: the state of the data dir's files to `out`. Returns its zxid, the
 /// number of znodes and the notes of [`load_state`].
+/// `opts` are the server's (its txns apply as they did there: which ACL schemes are valid).
 pub fn backup_from_files(
     snap_dir: &Path,
     log_dir: &Path,
     out: &Path,
+    opts: TreeOptions,
 ) -> Result<(Zxid, usize, Vec<String>), StorageError> {
-    let opts = TreeOptions {
-        extended_types: true,
-        plant: None,
-    };
     let (tree, notes) = load_state(snap_dir, log_dir, opts)?;
     let zxid = tree.last_zxid();
     write_backup(out, zxid, &tree.to_snapshot())?;

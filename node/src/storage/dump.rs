@@ -6,6 +6,7 @@
 use super::StorageError;
 use super::log::{FileScan, scan_file};
 use super::snapshot::read_snapshot_file;
+use ensemble_core::acl::AuthProviders;
 use ensemble_core::tree::{DataTree, TreeOptions};
 use ensemble_core::{Txn, TxnOp, Zxid};
 use ensemble_proto::proto::{Acl, CreateMode, CreateOp, MultiOp, Request, Stat, perms};
@@ -81,9 +82,13 @@ pub fn load_snapshot(path: &Path) -> Result<(Zxid, DataTree), StorageError> {
         reason,
     };
     let (zxid, bytes) = read_snapshot_file(path).map_err(bad)?;
+    // Read every znode any server may have written, whatever this one's settings.
     let opts = TreeOptions {
-        // Read every znode a server may have written, whatever this one's setting.
         extended_types: true,
+        auth_providers: AuthProviders {
+            sasl: true,
+            x509: true,
+        },
         plant: None,
     };
     let tree = DataTree::from_snapshot(&bytes, opts).map_err(|e| bad(e.to_string()))?;
