@@ -308,6 +308,7 @@ fn preloaded(n: usize) -> Recovered {
     let mut t = DataTree::new(TreeOptions {
         extended_types: true,
         plant: None,
+        auth_providers: Default::default(),
     });
     let mut zxid = Zxid::new(1, 0);
     let mut apply = |t: &mut DataTree, path: String, data: &[u8]| {
