@@ -88,7 +88,7 @@ pub fn verify(snap_dir: &Path, log_dir: &Path) -> i32 {
         format!("{} and {}", snap_dir.display(), log_dir.display())
     };
     println!(
-        "{verdict}: {dirs}: {} log files, {} txns (last {last}), {} snapshots (newest {} znodes)",
+        "{verdict}: {dirs}: {} log files, {} txns (last {last}), {} snapshots (newest: {} znodes)",
         report.log_files, report.txns, report.snapshots, report.znodes
     );
     i32::from(report.corrupt())

@@ -250,6 +250,24 @@ async fn dump_verify_backup_and_restore_on_a_real_servers_files() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains(&format!("corrupt at offset {offset}")));
 
+    // A log file gone from the middle: the txns it held are missing, named where the log
+    // goes on.
+    assert!(logs.len() >= 3, "snapshots rolled the log: {logs:?}");
+    let bad = dir.join("gap");
+    copy_dir(&v2, &bad);
+    std::fs::remove_file(bad.join(logs[1].file_name().unwrap())).unwrap();
+    let o = ens(&["verify", bad.to_str().unwrap()]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let after_gap = bad.join(logs[2].file_name().unwrap());
+    assert!(
+        out.contains(&format!(
+            "CORRUPT: {}: at offset 16: txn ",
+            after_gap.display()
+        )) && out.contains("are missing"),
+        "{out}"
+    );
+
     // A damaged snapshot: CORRUPT naming it.
     let bad = dir.join("bad-snap");
     copy_dir(&v2, &bad);

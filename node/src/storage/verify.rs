@@ -47,7 +47,24 @@ pub struct Report {
     pub last_logged: Option<Zxid>,
     pub snapshots: usize,
     pub znodes: usize,
+    /// The newest snapshot that reads back.
+    pub newest_snapshot: Option<Zxid>,
     pub findings: Vec<Finding>,
+    /// Every logged txn's zxid and file, in order.
+    logged: Vec<(PathBuf, Zxid)>,
+}
+
+/// Within an epoch the leader numbers txns one by one, and every server logs them all in
+/// order (DIFF, TRUNC and SNAP keep that), so a jump in the counter means txns are missing.
+fn missing_between(prev: Zxid, next: Zxid) -> Option<String> {
+    let gap = next.epoch() == prev.epoch() && next.counter() > prev.counter().saturating_add(1);
+    gap.then(|| {
+        format!(
+            "txns {} to {} are missing",
+            Zxid::new(prev.epoch(), prev.counter() + 1),
+            Zxid::new(next.epoch(), next.counter() - 1)
+        )
+    })
 }
 
 impl Report {
@@ -62,6 +79,26 @@ pub fn verify(snap_dir: &Path, log_dir: &Path) -> Result<Report, StorageError> {
     let mut report = Report::default();
     verify_logs(log_dir, &mut report)?;
     verify_snapshots(snap_dir, &mut report)?;
+    // The log must go on from the newest snapshot: recovery replays it from there.
+    if let Some(s) = report.newest_snapshot
+        && let Some((path, next)) = report.logged.iter().find(|(_, z)| *z > s)
+        && let Some(missing) = missing_between(s, *next)
+    {
+        let at_or_before = report.logged.iter().any(|(_, z)| *z <= s);
+        report.findings.push(Finding {
+            path: path.clone(),
+            offset: None,
+            reason: format!(
+                "the newest snapshot is at {s} and the log goes on at {next}: {missing}{}",
+                if at_or_before {
+                    ""
+                } else {
+                    " (the log file holding them is gone)"
+                }
+            ),
+            corrupt: true,
+        });
+    }
     if let Err(e) = read_epochs(snap_dir) {
         report.findings.push(Finding {
             path: snap_dir.to_path_buf(),
@@ -103,6 +140,22 @@ fn verify_logs(dir: &Path, report: &mut Report) -> Result<(), StorageError> {
             report.findings.push(t);
         }
         report.txns += scan.txns.len();
+        for (offset, txn) in &scan.txns {
+            if let Some(prev) = report.logged.last().map(|(_, z)| *z)
+                && let Some(missing) = missing_between(prev, txn.zxid)
+            {
+                report.findings.push(Finding {
+                    path: path.clone(),
+                    offset: Some(*offset),
+                    reason: format!(
+                        "txn {} follows {prev}: {missing} (a log file or records are gone)",
+                        txn.zxid
+                    ),
+                    corrupt: true,
+                });
+            }
+            report.logged.push((path.clone(), txn.zxid));
+        }
         if scan.last.is_some() {
             last = scan.last;
             report.last_logged = scan.last;
@@ -144,7 +197,13 @@ fn verify_snapshots(dir: &Path, report: &mut Report) -> Result<(), StorageError>
     for (zxid, path) in list_snapshots(dir)? {
         report.snapshots += 1;
         match load_snapshot(&path) {
-            Ok((z, tree)) if z == zxid => report.znodes = report.znodes.max(tree.paths().count()),
+            Ok((z, tree)) if z == zxid => {
+                // Newest first: the first that reads back is the one recovery uses.
+                if report.newest_snapshot.is_none() {
+                    report.newest_snapshot = Some(z);
+                    report.znodes = tree.paths().count();
+                }
+            }
             Ok((z, _)) => report.findings.push(Finding {
                 path: path.clone(),
                 offset: Some(16),
