@@ -164,3 +164,28 @@ fn the_setting_comes_from_zoo_cfg_or_flags() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The bytes streamed out (the AdminServer's `snapshot`) are a snapshot file's: decoded from
+/// memory, or read from a file holding them, for every method; damage is refused.
+#[test]
+fn encoded_snapshots_decode_from_memory_and_files() {
+    use ensemble_node::storage::snapshot::{decode_snapshot, encode_snapshot, read_snapshot_file};
+    let d = tmpdir("encode");
+    let data = part(200_000, 4);
+    for m in SnapshotCompression::ALL {
+        let mut bytes = Vec::new();
+        encode_snapshot(&mut bytes, Zxid::new(3, 7), &data, m).unwrap();
+        assert_eq!(
+            decode_snapshot(&bytes).unwrap(),
+            (Zxid::new(3, 7), data.to_vec()),
+            "{m}"
+        );
+        let f = d.join(format!("backup-{m}"));
+        std::fs::write(&f, &bytes).unwrap();
+        assert_eq!(read_snapshot_file(&f).unwrap().1, data.to_vec(), "{m}");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        assert!(decode_snapshot(&bytes).is_err(), "{m}: damage decoded");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

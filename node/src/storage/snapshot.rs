@@ -507,8 +507,57 @@ pub fn read_snapshot_file(path: &Path) -> Result<(Zxid, Vec<u8>), String> {
 
 fn read_compressed(path: &Path, m: SnapshotCompression) -> Result<(Zxid, Vec<u8>), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    decode_compressed(std::io::BufReader::new(file), m)
+}
+
+/// A snapshot file's bytes, as [`read_snapshot_file`] reads them from a file: for a snapshot
+/// that came some other way (an HTTP body: the AdminServer's `restore`).
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(Zxid, Vec<u8>), String> {
+    match sniff_compression(bytes) {
+        Some(SnapshotCompression::None) => decode_plain(bytes.to_vec()),
+        Some(m) => decode_compressed(bytes, m),
+        None => Err("not an ensemble snapshot (bad magic or cut short)".into()),
+    }
+}
+
+/// The bytes of a snapshot file holding `data` at `zxid`, written to `out` as a file would
+/// hold them (for streaming one out: the AdminServer's `snapshot`); [`decode_snapshot`] and
+/// [`read_snapshot_file`] read them back.
+pub fn encode_snapshot(
+    out: &mut dyn Write,
+    zxid: Zxid,
+    data: &[u8],
+    method: SnapshotCompression,
+) -> std::io::Result<()> {
+    let sum = crc(data).to_le_bytes();
+    if method == SnapshotCompression::None {
+        out.write_all(SNAP_MAGIC)?;
+        out.write_all(&SNAP_VERSION.to_le_bytes())?;
+        out.write_all(&0u32.to_le_bytes())?;
+        out.write_all(&zxid.0.to_le_bytes())?;
+        out.write_all(&(data.len() as u64).to_le_bytes())?;
+        out.write_all(&sum)?;
+        out.write_all(&0u32.to_le_bytes())?;
+        return out.write_all(data);
+    }
+    let mut e = method.encoder(out)?;
+    e.write_all(SNAPZ_MAGIC)?;
+    e.write_all(&SNAP_VERSION.to_le_bytes())?;
+    e.write_all(&0u32.to_le_bytes())?;
+    e.write_all(&zxid.0.to_le_bytes())?;
+    e.write_all(data)?;
+    e.write_all(&(data.len() as u64).to_le_bytes())?;
+    e.write_all(&sum)?;
+    e.write_all(&0u32.to_le_bytes())?;
+    e.finish().map(drop)
+}
+
+fn decode_compressed(
+    input: impl std::io::Read,
+    m: SnapshotCompression,
+) -> Result<(Zxid, Vec<u8>), String> {
     let mut buf = m
-        .decompress(std::io::BufReader::new(file))
+        .decompress(input)
         .map_err(|e| format!("{m} stream does not decompress: {e}"))?;
     if buf.len() < SNAPZ_HEADER + SNAPZ_TRAILER || &buf[..8] != SNAPZ_MAGIC {
         return Err(format!(
@@ -540,7 +589,10 @@ fn read_compressed(path: &Path, m: SnapshotCompression) -> Result<(Zxid, Vec<u8>
 }
 
 fn read_plain(path: &Path) -> Result<(Zxid, Vec<u8>), String> {
-    let mut buf = std::fs::read(path).map_err(|e| e.to_string())?;
+    decode_plain(std::fs::read(path).map_err(|e| e.to_string())?)
+}
+
+fn decode_plain(mut buf: Vec<u8>) -> Result<(Zxid, Vec<u8>), String> {
     if buf.len() < SNAP_HEADER || &buf[..8] != SNAP_MAGIC {
         return Err("not an ensemble snapshot (bad magic or cut short)".into());
     }
