@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the interop tests need on a fresh Debian machine: Apache ZooKeeper 3.8 (its
-# zkCli.sh, Java client and server, to compare against), a JDK for the Java client test, and
-# kazoo with pytest.
+# zkCli.sh, Java client and server, to compare against), a JDK for the Java client test,
+# Prometheus and curl for the metrics and AdminServer tests, and kazoo with pytest.
 #
 # The Debian packages need root (apt-get): run it as root, or with sudo available (it is then
 # used for apt-get only). What is installed already is skipped, so a machine that has everything
@@ -11,6 +11,10 @@ pkgs=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || pkgs+=(zookeeper)
 # javac compiles the interop suite's Java client (the machine image usually has a JDK already)
 command -v javac >/dev/null || pkgs+=(default-jdk-headless)
+# a real Prometheus scrapes a cluster's /metrics (node/tests/metrics.rs); curl asks the
+# AdminServer (node/tests/admin.rs)
+command -v prometheus >/dev/null || pkgs+=(prometheus)
+command -v curl >/dev/null || pkgs+=(curl)
 if [ ${#pkgs[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then

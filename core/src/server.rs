@@ -291,6 +291,14 @@ impl Server {
             .filter(|c| c.phase == ConnPhase::Connected)
             .map(|c| (c.session, c.timeout_ms))
     }
+    /// The leader's session deadlines, earliest first (ZooKeeper's `dump`: the expiry queue);
+    /// empty on a learner, which tracks no session's expiry.
+    pub fn session_deadlines(&self) -> Vec<(Millis, SessionId)> {
+        match &self.role {
+            Role::Leading(l) => l.sessions.deadlines().collect(),
+            _ => Vec::new(),
+        }
+    }
     pub fn watches(&self) -> &WatchManager {
         &self.zk.watches
     }

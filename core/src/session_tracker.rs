@@ -51,6 +51,11 @@ impl SessionTracker {
         assert_eq!(self.sessions.len(), self.expiry.len());
     }
 
+    /// Every tracked session's deadline, earliest first (for `dump`).
+    pub(crate) fn deadlines(&self) -> impl Iterator<Item = (Millis, SessionId)> + '_ {
+        self.expiry.iter().copied()
+    }
+
     /// Its closeSession is applied: forget it.
     pub(crate) fn untrack(&mut self, session: SessionId) {
         if let Some((deadline, _)) = self.sessions.remove(&session) {

@@ -109,6 +109,11 @@ pub struct NodeConfig {
     pub force_sync: bool,
     /// `zookeeper.snapshot.compression.method`: how new snapshots are written.
     pub snapshot_compression: SnapshotCompression,
+    /// The AdminServer (`admin.*`).
+    pub admin: crate::admin::AdminConfig,
+    /// The Prometheus endpoint, when `metricsProvider.className` names ZooKeeper's
+    /// PrometheusMetricsProvider.
+    pub metrics: Option<crate::metrics::endpoint::MetricsConfig>,
     /// Keys in file order, as `conf`/`envi` may want to show them.
     pub entries: Vec<(String, String)>,
     /// Things to tell the operator on the terminal and in the log: unknown and ignored keys
@@ -380,6 +385,11 @@ const PROPERTY_KEYS: &[&str] = &[
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
     "snapshot.compression.method",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
+    "admin.idleTimeout",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -487,6 +497,10 @@ fn parse_inner(
     let mut extended_types: Option<bool> = None;
     let mut super_digest: Option<String> = None;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut admin = crate::admin::AdminConfig::default();
+    let mut provider: Option<(usize, String)> = None;
+    let mut metrics_cfg = crate::metrics::endpoint::MetricsConfig::default();
+    let mut metrics_keys: Vec<usize> = Vec::new();
 
     let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
         match v.trim().to_ascii_lowercase().as_str() {
@@ -637,6 +651,42 @@ fn parse_inner(
             }
             "DigestAuthenticationProvider.superDigest" => {
                 super_digest = Some(parse_super_digest(&p, e, v)?);
+            }
+            "admin.enableServer" => admin.enabled = bool_of(e.line, &e.key, v)?,
+            "admin.serverAddress" => {
+                if v.trim().is_empty() {
+                    return Err(p.line_err(e.line, "admin.serverAddress is empty"));
+                }
+                admin.address = v.trim().trim_matches(['[', ']']).to_string();
+            }
+            "admin.serverPort" => admin.port = p.num(e.line, &e.key, v)?,
+            "admin.commandURL" => {
+                let u = v.trim();
+                if !u.starts_with('/') {
+                    return Err(p.line_err(
+                        e.line,
+                        format!("admin.commandURL={u}: a path starting with /"),
+                    ));
+                }
+                admin.command_url = u.to_string();
+            }
+            "admin.idleTimeout" => admin.idle_timeout_ms = p.num(e.line, &e.key, v)?,
+            "metricsProvider.className" => provider = Some((e.line, v.trim().to_string())),
+            "metricsProvider.httpHost" => {
+                metrics_cfg.host = v.trim().trim_matches(['[', ']']).to_string();
+                metrics_keys.push(e.line);
+            }
+            "metricsProvider.httpPort" => {
+                metrics_cfg.port = p.num(e.line, &e.key, v)?;
+                metrics_keys.push(e.line);
+            }
+            "metricsProvider.exportJvmInfo" => {
+                bool_of(e.line, &e.key, v)?;
+                warnings.push(format!(
+                    "{}: metricsProvider.exportJvmInfo={v}: not applicable: there is no JVM to \
+                     report on (the process's own figures are in mntr)",
+                    p.at(e.line)
+                ));
             }
             k => match settings::classify_key(k, v) {
                 Some(Verdict::Matches) => {}
@@ -798,6 +848,30 @@ fn parse_inner(
         (None, None) => return Err(p.file_err("clientPort is not set")),
     };
 
+    use crate::metrics::endpoint::{DEFAULT_PROVIDER, PROMETHEUS_PROVIDER};
+    let metrics = match provider {
+        Some((_, c)) if c == PROMETHEUS_PROVIDER => Some(metrics_cfg),
+        Some((line, c)) if c != DEFAULT_PROVIDER => {
+            return Err(p.line_err(
+                line,
+                format!(
+                    "metricsProvider.className={c}: no such provider in this build (there are \
+                     {DEFAULT_PROVIDER}, the default, and {PROMETHEUS_PROVIDER})"
+                ),
+            ));
+        }
+        _ => {
+            for line in metrics_keys {
+                warnings.push(format!(
+                    "{}: ignored: the Prometheus endpoint is off (metricsProvider.className is \
+                     not {PROMETHEUS_PROVIDER})",
+                    p.at(line)
+                ));
+            }
+            None
+        }
+    };
+
     let mut core = Config::new(my_id, members);
     core.tick_time_ms = tick;
     core.init_limit = init_limit.unwrap_or(10);
@@ -830,6 +904,8 @@ fn parse_inner(
         prealloc_size: prealloc,
         force_sync,
         snapshot_compression,
+        admin,
+        metrics,
         entries: entries
             .into_iter()
             .filter(|e| e.line < FLAG_LINE)

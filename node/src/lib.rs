@@ -2,10 +2,12 @@
 //! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`), the four-letter
 //! words and the offline tools over a server's files (`tools`). The client library and `ensemble cli` are ensemble-client.
 
+pub mod admin;
 pub mod config;
 pub mod daemon;
 pub mod fourlw;
 pub mod jvmflags;
+pub mod metrics;
 pub mod runtime;
 pub mod settings;
 pub mod storage;

@@ -184,12 +184,19 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
                 Verdict::Ignored("the leader always serves clients in this build".into())
             }
         }
-        "admin.enableServer" => enabled_ignored(v, "the AdminServer (HTTP) is not implemented"),
-        k if k.starts_with("admin.") => {
-            Verdict::Ignored("the AdminServer (HTTP) is not implemented".into())
-        }
+        "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" => enabled_refuses(
+            v,
+            "HTTPS for the AdminServer is not implemented in this build; refusing to start \
+             rather than serve it in plaintext",
+        ),
+        k if k.starts_with("admin.") => Verdict::Ignored(
+            "not an AdminServer setting this build has (it has admin.enableServer, \
+             serverAddress, serverPort, commandURL, idleTimeout)"
+                .into(),
+        ),
         k if k.starts_with("metricsProvider.") => Verdict::Ignored(
-            "metrics providers are not implemented; the mntr four-letter word has the metrics"
+            "not a setting of the Prometheus endpoint this build has (it has className, \
+             httpHost, httpPort)"
                 .into(),
         ),
         k if k.starts_with("jvm.pause.") => {
@@ -428,12 +435,12 @@ mod tests {
         }
         assert_eq!(classify_key("skipACL", "no"), Some(Verdict::Matches));
         assert_eq!(
-            classify_key("admin.enableServer", "false"),
+            classify_key("admin.forceHttps", "false"),
             Some(Verdict::Matches)
         );
         assert!(matches!(
-            classify_key("admin.enableServer", "true"),
-            Some(Verdict::Ignored(_))
+            classify_key("admin.forceHttps", "true"),
+            Some(Verdict::Refuse(_))
         ));
         assert!(matches!(
             classify_key("secureClientPort", "2281"),

@@ -368,8 +368,8 @@ fn values_that_disable_a_feature_pass_silently() {
 fn other_ignored_settings_are_reported_with_did_you_mean() {
     let d = tmpdir("ignored");
     let text = format!(
-        "tickTime=2000\ntickTme=3000\ndataDir={}\nclientPort=2181\nadmin.serverPort=8081\n\
-         metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+        "tickTime=2000\ntickTme=3000\ndataDir={}\nclientPort=2181\nadmin.httpVersion=11\n\
+         metricsProvider.numWorkerThreads=2\n\
          frobnicate=yes\nmaxClientCnxn=10\n\
          zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
         d.display()
@@ -385,7 +385,7 @@ fn other_ignored_settings_are_reported_with_did_you_mean() {
     };
     assert!(has(2, "did you mean tickTime?"), "{w}");
     assert!(has(5, "AdminServer"), "{w}");
-    assert!(has(6, "metrics providers are not implemented"), "{w}");
+    assert!(has(6, "Prometheus endpoint"), "{w}");
     assert!(has(7, "unknown key 'frobnicate' ignored") && !w.contains("frobnicate' ignored ("));
     assert!(has(8, "did you mean maxClientCnxns?"), "{w}");
     assert!(
@@ -557,4 +557,62 @@ fn stop_and_status_read_a_file_that_would_refuse_to_start() {
         "{:#?}",
         c.warnings
     );
+}
+
+#[test]
+fn admin_and_metrics_settings() {
+    let d = tmpdir("admin");
+    let c = load_env(&write(&d, "zoo.cfg", &standalone(&d, "")), &[]).unwrap();
+    assert_eq!(c.admin, ensemble_node::admin::AdminConfig::default());
+    assert_eq!(c.admin.port, 8080);
+    assert_eq!(c.metrics, None);
+    let text = standalone(
+        &d,
+        "admin.serverPort=9090\nadmin.serverAddress=127.0.0.1\nadmin.commandURL=/cmds\n\
+         admin.idleTimeout=5000\n\
+         metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         metricsProvider.httpPort=7001\nmetricsProvider.httpHost=127.0.0.1\n",
+    );
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    assert_eq!(
+        (
+            c.admin.port,
+            c.admin.address.as_str(),
+            c.admin.command_url.as_str()
+        ),
+        (9090, "127.0.0.1", "/cmds")
+    );
+    assert_eq!(c.admin.idle_timeout_ms, 5000);
+    let m = c.metrics.expect("prometheus on");
+    assert_eq!((m.host.as_str(), m.port), ("127.0.0.1", 7001));
+    // -Dzookeeper.admin.* flags, as ZooKeeper reads them; zoo.cfg wins.
+    let c = load_env(
+        &write(&d, "zoo.cfg", &standalone(&d, "admin.serverPort=9091\n")),
+        &[(
+            "SERVER_JVMFLAGS",
+            "-Dzookeeper.admin.enableServer=false -Dzookeeper.admin.serverPort=1",
+        )],
+    )
+    .unwrap();
+    assert!(!c.admin.enabled);
+    assert_eq!(c.admin.port, 9091);
+    // exportJvmInfo is reported; an unknown provider class does not start.
+    let text = standalone(&d, "metricsProvider.exportJvmInfo=true\n");
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("no JVM")),
+        "{:#?}",
+        c.warnings
+    );
+    let text = standalone(&d, "metricsProvider.className=com.example.Nope\n");
+    let e = load_env(&write(&d, "zoo.cfg", &text), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("com.example.Nope") && e.contains(":4:"), "{e}");
+    let text = standalone(&d, "admin.forceHttps=true\n");
+    let e = load_env(&write(&d, "zoo.cfg", &text), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("HTTPS"), "{e}");
 }

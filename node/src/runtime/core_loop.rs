@@ -223,6 +223,7 @@ impl CoreLoop {
         if self.server.state() == ServerState::Leading {
             self.count_proposals();
         }
+        self.count_snapshots();
         let mut sink = Sink {
             out: &mut self.out,
             server: &self.server,
@@ -231,6 +232,23 @@ impl CoreLoop {
             self.fail(format!("{what}: {error}; stopping"));
         }
         assert!(self.ready.is_empty());
+        self.out
+            .availability
+            .on_step(self.server.is_serving(), Instant::now());
+    }
+
+    /// Each snapshot written, for the snapshot parts histogram.
+    fn count_snapshots(&self) {
+        for batch in self.ready.batches() {
+            for write in batch.writes() {
+                if let Write::Snapshot { parts, .. } = write {
+                    crate::metrics::server_metrics()
+                        .own
+                        .snapshot_parts
+                        .observe(f64::from(*parts) + 1.0);
+                }
+            }
+        }
     }
 
     /// The leader's txns, for the proposal sizes of `mntr`.
@@ -241,6 +259,10 @@ impl CoreLoop {
                     for t in txns {
                         if let Ok(n) = crate::storage::codec::txn_options().serialized_size(t) {
                             self.out.stats.proposal(n as usize);
+                            crate::metrics::server_metrics()
+                                .own
+                                .proposal_bytes
+                                .observe(n as f64);
                         }
                     }
                 }
@@ -386,6 +408,7 @@ impl CoreLoop {
                 link.info.recved += 1;
                 self.out.stats.received += 1;
                 self.out.stats.bytes_received += size as u64;
+                crate::metrics::server_metrics().add("connection_request_count", 1);
                 let addr = link
                     .info
                     .addr
@@ -409,7 +432,9 @@ impl CoreLoop {
                     link.info.last_cxid = xid;
                     self.out.stats.received += 1;
                     self.out.stats.bytes_received += size as u64;
-                    self.out.started.insert((conn, xid), now);
+                    self.out
+                        .started
+                        .insert((conn, xid), (now, request.is_write()));
                     self.feed(Event::Client { conn, xid, request });
                 }
             }
@@ -429,7 +454,9 @@ impl CoreLoop {
                 link.info.last_cxid = xid;
                 self.out.stats.received += 1;
                 self.out.stats.bytes_received += size as u64;
-                self.out.started.insert((conn, xid), Instant::now());
+                self.out
+                    .started
+                    .insert((conn, xid), (Instant::now(), false));
                 self.feed(Event::ClientRefused {
                     conn,
                     xid,
@@ -448,20 +475,45 @@ impl CoreLoop {
                 let text = self.four_letter(word, addr);
                 let _ = reply.send(text);
             }
+            Input::Admin {
+                command,
+                params,
+                reply,
+            } => {
+                let answer = self.admin(command, &params);
+                let _ = reply.send(answer);
+            }
+            Input::AdminGuarded {
+                command,
+                ids,
+                reply,
+            } => {
+                let _ = reply.send(self.guarded(command, &ids));
+            }
+            Input::Metrics { reply } => {
+                let view = self.view(None);
+                let _ = reply.send(crate::metrics::monitor::gather(&view));
+            }
             Input::Shutdown => {}
         }
     }
 
-    fn four_letter(&mut self, word: &'static str, addr: SocketAddr) -> String {
-        match word {
-            "crst" => {
+    /// The resets a command or word asks for, before it answers.
+    fn reset(&mut self, what: &str) {
+        match what {
+            "crst" | "connection_stat_reset" => {
                 for l in self.out.conns.values_mut() {
                     l.info.reset();
                 }
             }
-            "srst" => self.out.stats.reset(),
+            "srst" | "stat_reset" => self.out.stats.reset(),
             _ => {}
         }
+    }
+
+    /// What the words, the commands and the metrics show; `asking` is a four-letter word's own
+    /// connection, which ZooKeeper lists too.
+    fn view(&mut self, asking: Option<SocketAddr>) -> fourlw::Ctx<'_> {
         self.out.stats.connections_rejected = self.shared.rejected.load(Ordering::Relaxed);
         let mut conns: Vec<ConnInfo> = self
             .out
@@ -473,22 +525,61 @@ impl CoreLoop {
                 i
             })
             .collect();
-        // ZooKeeper lists the asking connection too.
-        conns.push(ConnInfo {
-            addr: Some(addr),
-            recved: 1,
-            last_op: "NA",
-            ..ConnInfo::default()
-        });
-        let ctx = fourlw::Ctx {
+        if let Some(addr) = asking {
+            conns.push(ConnInfo {
+                addr: Some(addr),
+                recved: 1,
+                last_op: "NA",
+                ..ConnInfo::default()
+            });
+        }
+        fourlw::Ctx {
             server: &self.server,
             cfg: &self.cfg,
             stats: &self.out.stats,
             conns,
             uptime_ms: self.up_since.elapsed().as_millis() as u64,
             state_ms: self.out.state_since.elapsed().as_millis() as u64,
-        };
-        fourlw::render(word, &ctx)
+        }
+    }
+
+    fn four_letter(&mut self, word: &'static str, addr: SocketAddr) -> String {
+        self.reset(word);
+        fourlw::render(word, &self.view(Some(addr)))
+    }
+
+    fn guarded(
+        &mut self,
+        command: &str,
+        ids: &[ensemble_proto::proto::Id],
+    ) -> crate::admin::backup::Taken {
+        use crate::admin::backup;
+        if !self.server.is_serving() {
+            return Err((200, crate::admin::commands::NOT_SERVING.into()));
+        }
+        if !backup::authorized(&self.server, ids) {
+            return Err((403, "Not authorized".into()));
+        }
+        if command != backup::SNAPSHOT {
+            return Ok((0, Vec::new()));
+        }
+        // The whole tree at its last applied zxid, serialised here: the only thread that sees it.
+        let tree = self.server.tree();
+        let zxid = tree.last_zxid().0;
+        let data = tree.to_snapshot();
+        tracing::info!("snapshot command: {} bytes at 0x{zxid:x}", data.len());
+        Ok((zxid, backup::file_bytes(zxid, &data)))
+    }
+
+    fn admin(
+        &mut self,
+        command: &'static str,
+        params: &std::collections::BTreeMap<String, String>,
+    ) -> crate::admin::json::Json {
+        if self.server.is_serving() {
+            self.reset(command);
+        }
+        crate::admin::commands::run(command, params, &self.view(None))
     }
 }
 

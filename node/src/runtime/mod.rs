@@ -108,6 +108,23 @@ pub enum Input {
         addr: SocketAddr,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command, by its primary name.
+    Admin {
+        command: &'static str,
+        params: std::collections::BTreeMap<String, String>,
+        reply: oneshot::Sender<crate::admin::json::Json>,
+    },
+    /// `snapshot`/`restore` for a caller with these ids: authorised against `/`, then the
+    /// snapshot taken (restore only authorised).
+    AdminGuarded {
+        command: &'static str,
+        ids: Vec<ensemble_proto::proto::Id>,
+        reply: oneshot::Sender<crate::admin::backup::Taken>,
+    },
+    /// A scrape of `/metrics`.
+    Metrics {
+        reply: oneshot::Sender<Vec<crate::metrics::monitor::Sample>>,
+    },
     Shutdown,
 }
 
@@ -227,6 +244,10 @@ pub struct Listeners {
     client: std::net::TcpListener,
     quorum: Option<std::net::TcpListener>,
     election: Option<std::net::TcpListener>,
+    /// The AdminServer's, when enabled and its port could be bound.
+    admin: Option<std::net::TcpListener>,
+    /// The Prometheus endpoint's, when configured.
+    metrics: Option<std::net::TcpListener>,
 }
 
 pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
@@ -246,10 +267,37 @@ pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
         ),
         _ => (None, None),
     };
+    let metrics = match &cfg.metrics {
+        Some(m) => Some(crate::metrics::endpoint::bind(m).map_err(|e| {
+            bind_error(
+                "the Prometheus endpoint (metricsProvider.httpPort)",
+                format!("{}:{}", m.host, m.port),
+                e,
+            )
+        })?),
+        None => None,
+    };
+    // As ZooKeeper: an AdminServer that cannot start is logged, and the server runs without.
+    let admin = match cfg.admin.enabled {
+        false => None,
+        true => match crate::admin::bind(&cfg.admin) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(
+                    "AdminServer not started: cannot listen on {}:{} (admin.serverPort): {e}",
+                    cfg.admin.address,
+                    cfg.admin.port
+                );
+                None
+            }
+        },
+    };
     Ok(Listeners {
         client,
         quorum,
         election,
+        admin,
+        metrics,
     })
 }
 
@@ -269,6 +317,7 @@ pub fn run(
     let clock = Clock::new();
 
     let (storage_tx, storage_rx) = mpsc::unbounded_channel::<LogEvent>();
+    let db_init = std::time::Instant::now();
     let opened = Storage::open(
         StorageOptions {
             snap_dir: cfg.snap_dir(),
@@ -296,7 +345,12 @@ pub fn run(
         r.epochs.accepted_epoch,
         r.epochs.current_epoch
     );
+    let txns_loaded = opened.recovered.log.len() as u64;
     let server = Server::new(cfg.core.clone(), opened.recovered, clock.now())?;
+    let m = crate::metrics::server_metrics();
+    m.summary("dbinittime")
+        .observe(db_init.elapsed().as_millis() as u64);
+    m.summary("startup_txns_loaded").observe(txns_loaded);
     let storage = opened.storage;
 
     let (input_tx, input_rx) = mpsc::channel::<Input>(8192);
@@ -378,6 +432,24 @@ pub fn run(
             local.block_on(core.run(input_rx, storage_rx))
         })?;
 
+    if let Some(l) = listeners.admin {
+        crate::admin::start(
+            l,
+            &cfg.admin,
+            cfg.core.super_digest.clone(),
+            input_tx.clone(),
+        )?;
+        tracing::info!(
+            "AdminServer on {}:{}{}",
+            cfg.admin.address,
+            cfg.admin.port,
+            cfg.admin.command_url
+        );
+    }
+    if let (Some(l), Some(m)) = (listeners.metrics, &cfg.metrics) {
+        crate::metrics::endpoint::start(l, input_tx.clone())?;
+        tracing::info!("Prometheus metrics on {}:{}/metrics", m.host, m.port);
+    }
     tracing::info!(
         "server {} serving clients on port {} ({} members)",
         me,

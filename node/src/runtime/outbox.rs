@@ -49,13 +49,14 @@ pub(crate) struct Outbox {
     pub clock: Clock,
     pub peers: BTreeMap<ServerId, PeerLinks>,
     pub conns: BTreeMap<ConnId, ClientLink>,
-    /// Requests waiting for their reply, for latency.
-    pub started: HashMap<(ConnId, i32), Instant>,
+    /// Requests waiting for their reply, for latency: when each came, and whether it writes.
+    pub started: HashMap<(ConnId, i32), (Instant, bool)>,
     pub stats: ServerStats,
     /// Events for the core: from the socket tasks, and the clients this outbox dropped for not
     /// reading.
     pub events: VecDeque<Event>,
     pub state_since: Instant,
+    pub availability: crate::metrics::stats::Availability,
     /// Bytes queued to one client beyond which it counts as not reading.
     client_budget: usize,
     /// Connections with frames in `out`.
@@ -93,6 +94,7 @@ impl Outbox {
             stats: ServerStats::default(),
             events: VecDeque::new(),
             state_since: Instant::now(),
+            availability: Default::default(),
             client_budget,
             dirty_clients: Vec::new(),
             last_proposal: (None, Vec::new()),
@@ -230,9 +232,17 @@ impl Outbox {
                 reply,
             } => {
                 let now = self.clock.now();
-                if let Some(t0) = self.started.remove(&(conn, xid)) {
-                    let ms = t0.elapsed().as_millis() as u64;
+                if let Some((t0, write)) = self.started.remove(&(conn, xid)) {
+                    let took = t0.elapsed();
+                    let ms = took.as_millis() as u64;
                     self.stats.latency(ms);
+                    let m = crate::metrics::server_metrics();
+                    if write {
+                        m.summary("updatelatency").observe(ms);
+                        m.own.commit.observe(took.as_secs_f64());
+                    } else {
+                        m.summary("readlatency").observe(ms);
+                    }
                     if let Some(link) = self.conns.get_mut(&conn) {
                         link.info.latency(ms);
                     }
@@ -259,6 +269,7 @@ impl Outbox {
             }
             Action::StateChanged { state, epoch } => {
                 self.state_since = Instant::now();
+                self.availability.on_state(state, self.state_since);
                 let st = server.status();
                 tracing::info!(
                     "server {} is now {} (epoch {epoch}, leader {}, last zxid {})",

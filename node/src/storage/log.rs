@@ -580,7 +580,12 @@ impl Writer {
         if self.force_sync
             && let Some((f, tail)) = self.file.as_ref()
         {
+            let t0 = std::time::Instant::now();
             f.sync_data().map_err(|e| StorageError::io(&tail.path, e))?;
+            let took = t0.elapsed();
+            let m = crate::metrics::server_metrics();
+            m.summary("fsynctime").observe(took.as_millis() as u64);
+            m.own.fsync.observe(took.as_secs_f64());
             drop_synced_pages(f, tail, &mut self.cache_dropped);
         }
         self.dirty = false;
