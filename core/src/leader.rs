@@ -8,6 +8,7 @@
 //! event, so that only a leader can run leader code.
 
 use crate::effect::{Action, Ready, Write};
+use crate::sync_stream;
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
@@ -515,6 +516,7 @@ impl<'a> Leading<'a> {
         );
         assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
         let applied = self.zk.tree.last_zxid();
+        let part = self.zk.cfg.sync_part_bytes;
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
@@ -531,11 +533,16 @@ impl<'a> Leading<'a> {
                 (SyncMode::Trunc { to }, after(to))
             }
         } else {
+            // One buffer: the parts are ranges of it, encoded straight into their frames.
             let snapshot = Arc::new(self.zk.tree.to_snapshot());
+            let (parts, last) = sync_stream::snap_parts(applied, &snapshot, part);
+            for msg in parts {
+                out.push(Action::Send { to: peer, msg });
+            }
             (
                 SyncMode::Snap {
                     zxid: applied,
-                    snapshot,
+                    snapshot: last,
                 },
                 after(applied),
             )
@@ -547,14 +554,22 @@ impl<'a> Leading<'a> {
             txns.last().is_none_or(|t| t.zxid == upto),
             "a sync short of our history"
         );
+        // The history in frames of bounded size: the first group with the mode, the rest after.
+        let mut groups = sync_stream::txn_groups(txns, part).into_iter();
         out.push(Action::Send {
             to: peer,
             msg: PeerMsg::Sync {
                 mode,
-                txns,
+                txns: groups.next().unwrap_or_default(),
                 committed: applied,
             },
         });
+        for txns in groups {
+            out.push(Action::Send {
+                to: peer,
+                msg: PeerMsg::SyncTxns { txns },
+            });
+        }
         out.push(Action::Send {
             to: peer,
             msg: PeerMsg::NewLeader {

@@ -68,10 +68,15 @@ pub enum Plant {
     /// A SASL identity the runtime established is recorded as the principal named `super`,
     /// whom ZooKeeper's SASLAuthenticationProvider lets match every `sasl` ACL.
     SaslIdentityAsSuper,
+    /// A learner takes a streamed SNAP's zxid as its own as the first part comes, before the
+    /// data (ZooKeeper's learner sets lastProcessedZxid from the SNAP packet): a stream cut
+    /// midway leaves it LOOKING with the leader's zxid over its old state, and it votes with
+    /// what it does not hold.
+    SnapZxidBeforeData,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 20] = [
+    pub const ALL: [Plant; 21] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -92,6 +97,7 @@ impl Plant {
         Plant::ZxidRolloverUnguarded,
         Plant::SuperDigestIgnored,
         Plant::SaslIdentityAsSuper,
+        Plant::SnapZxidBeforeData,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +122,7 @@ impl Plant {
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
             Plant::SuperDigestIgnored => "super-digest-ignored",
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
+            Plant::SnapZxidBeforeData => "snap-zxid-before-data",
         }
     }
 
@@ -174,6 +181,12 @@ impl Plant {
             ],
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
+            // a vote with the zxid of a SNAP cut midway; left alone, it wins and loses txns
+            Plant::SnapZxidBeforeData => &[
+                "sync.partial-snap",
+                "zab.leader-history",
+                "zab.acked-write-lost",
+            ],
         }
     }
 

@@ -375,10 +375,16 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     parse_with_flags(path, text, &JvmFlags::default())
 }
 
+/// Bounds of `syncPartSize`: a sync frame of at least a KiB, and far below the peer frame limit
+/// (a part's frame adds a few bytes of header to it).
+const MIN_SYNC_PART: usize = 1 << 10;
+const MAX_SYNC_PART: usize = 256 << 20;
+
 /// zoo.cfg keys whose `-Dzookeeper.<key>` flag ZooKeeper reads too (zoo.cfg wins: it sets
 /// the system property after the JVM started), and which the parser implements.
 const PROPERTY_KEYS: &[&str] = &[
     "snapCount",
+    "syncPartSize",
     "preAllocSize",
     "forceSync",
     "4lw.commands.whitelist",
@@ -489,6 +495,7 @@ fn parse_inner(
     let mut snap_retain: u32 = 3;
     let mut purge_interval: u32 = 0;
     let mut snap_count: u64 = 100_000;
+    let mut sync_part: Option<usize> = None;
     let mut whitelist: Option<Whitelist> = None;
     let mut max_buffer: usize = ensemble_proto::jute::MAX_BUFFER;
     let mut prealloc: u64 = DEFAULT_PREALLOC;
@@ -584,6 +591,18 @@ fn parse_inner(
                     return Err(p.line_err(e.line, "snapCount must be at least 2"));
                 }
                 snap_count = n;
+            }
+            "syncPartSize" => {
+                let n: usize = p.num(e.line, &e.key, v)?;
+                if !(MIN_SYNC_PART..=MAX_SYNC_PART).contains(&n) {
+                    return Err(p.line_err(
+                        e.line,
+                        format!(
+                            "syncPartSize must be between {MIN_SYNC_PART} and {MAX_SYNC_PART} bytes"
+                        ),
+                    ));
+                }
+                sync_part = Some(n);
             }
             "4lw.commands.whitelist" => {
                 let mut set = BTreeSet::new();
@@ -879,6 +898,9 @@ fn parse_inner(
     core.min_session_timeout_ms = min_s;
     core.max_session_timeout_ms = max_s;
     core.snap_count = snap_count;
+    if let Some(n) = sync_part {
+        core.sync_part_bytes = n;
+    }
     if let Some(x) = extended_types {
         core.extended_types = x;
     }

@@ -255,6 +255,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "snapCount",
+    "syncPartSize",
     "4lw.commands.whitelist",
     "jute.maxbuffer",
     "preAllocSize",
