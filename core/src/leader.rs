@@ -8,13 +8,13 @@
 //! event, so that only a leader can run leader code.
 
 use crate::effect::{Action, Ready, Write};
-use crate::sync_stream;
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
 use crate::server::{Epochs, Millis, Status};
 use crate::session_tracker::SessionTracker;
+use crate::sync_stream;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -517,6 +517,7 @@ impl<'a> Leading<'a> {
         assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
         let applied = self.zk.tree.last_zxid();
         let part = self.zk.cfg.sync_part_bytes;
+        let mut newleader_sent = false;
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
@@ -536,8 +537,18 @@ impl<'a> Leading<'a> {
             // One buffer: the parts are ranges of it, encoded straight into their frames.
             let snapshot = Arc::new(self.zk.tree.to_snapshot());
             let (parts, last) = sync_stream::snap_parts(applied, &snapshot, part);
-            for msg in parts {
+            let early = !parts.is_empty() && self.zk.plant(Plant::SnapNewLeaderMidStream);
+            for (i, msg) in parts.into_iter().enumerate() {
                 out.push(Action::Send { to: peer, msg });
+                if early && i == 0 {
+                    newleader_sent = true;
+                    out.push(Action::Send {
+                        to: peer,
+                        msg: PeerMsg::NewLeader {
+                            zxid: Zxid::new(self.leader.epoch, 0),
+                        },
+                    });
+                }
             }
             (
                 SyncMode::Snap {
@@ -570,12 +581,14 @@ impl<'a> Leading<'a> {
                 msg: PeerMsg::SyncTxns { txns },
             });
         }
-        out.push(Action::Send {
-            to: peer,
-            msg: PeerMsg::NewLeader {
-                zxid: Zxid::new(epoch, 0),
-            },
-        });
+        if !newleader_sent {
+            out.push(Action::Send {
+                to: peer,
+                msg: PeerMsg::NewLeader {
+                    zxid: Zxid::new(epoch, 0),
+                },
+            });
+        }
         if let Some(h) = self.leader.learners.get_mut(&peer) {
             h.phase = HandlerPhase::Synced;
             h.synced_through = upto;

@@ -268,10 +268,6 @@ impl<'a> Learning<'a> {
                     tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
                     return self.end("the leader's SNAP parts do not add up", out);
                 }
-                if offset == 0 && self.zk.plant(Plant::SnapZxidBeforeData) {
-                    // the SNAP's zxid taken as ours as its first bytes come
-                    self.zk.log.reset_to_snapshot(zxid);
-                }
             }
             PeerMsg::Sync {
                 mode,
@@ -339,6 +335,16 @@ impl<'a> Learning<'a> {
             // 10127): start again from an election rather than mix two handshakes.
             PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner.epoch => {
                 self.end("LEADERINFO of another epoch mid-handshake", out);
+            }
+            PeerMsg::NewLeader { .. }
+                if phase == LearnerPhase::EpochAcked
+                    && self.learner.snap_rx.is_some()
+                    && self.zk.plant(Plant::SnapNewLeaderMidStream) =>
+            {
+                // the SNAP's parts so far dropped, as if the sync were done
+                self.learner.snap_rx = None;
+                self.learner.phase = LearnerPhase::Syncing;
+                self.on_receive(from, msg, out);
             }
             PeerMsg::NewLeader { zxid }
                 if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner.epoch =>

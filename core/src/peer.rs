@@ -255,7 +255,9 @@ pub enum PeerMsg {
     },
     /// leader -> learner: more of the sync's txns, after the DIFF/TRUNC/SNAP and before
     /// NEWLEADER (a long history in frames of bounded size).
-    SyncTxns { txns: Vec<Arc<Txn>> },
+    SyncTxns {
+        txns: Vec<Arc<Txn>>,
+    },
 }
 
 impl PeerMsg {

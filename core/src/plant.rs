@@ -68,11 +68,10 @@ pub enum Plant {
     /// A SASL identity the runtime established is recorded as the principal named `super`,
     /// whom ZooKeeper's SASLAuthenticationProvider lets match every `sasl` ACL.
     SaslIdentityAsSuper,
-    /// A learner takes a streamed SNAP's zxid as its own as the first part comes, before the
-    /// data (ZooKeeper's learner sets lastProcessedZxid from the SNAP packet): a stream cut
-    /// midway leaves it LOOKING with the leader's zxid over its old state, and it votes with
-    /// what it does not hold.
-    SnapZxidBeforeData,
+    /// The leader sends NEWLEADER right after a streamed SNAP's first part (pipelining the
+    /// handshake) and the learner takes it with the SNAP unfinished: it ACKs NEWLEADER, and is
+    /// counted as synced, holding its old state; the rest of the SNAP is ignored.
+    SnapNewLeaderMidStream,
 }
 
 impl Plant {
@@ -97,7 +96,7 @@ impl Plant {
         Plant::ZxidRolloverUnguarded,
         Plant::SuperDigestIgnored,
         Plant::SaslIdentityAsSuper,
-        Plant::SnapZxidBeforeData,
+        Plant::SnapNewLeaderMidStream,
     ];
 
     pub fn name(self) -> &'static str {
@@ -122,7 +121,7 @@ impl Plant {
             Plant::ZxidRolloverUnguarded => "zxid-rollover-unguarded",
             Plant::SuperDigestIgnored => "super-digest-ignored",
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
-            Plant::SnapZxidBeforeData => "snap-zxid-before-data",
+            Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
         }
     }
 
@@ -181,10 +180,11 @@ impl Plant {
             ],
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
-            // a vote with the zxid of a SNAP cut midway; left alone, it wins and loses txns
-            Plant::SnapZxidBeforeData => &[
+            // NEWLEADER ACKed from a SNAP not whole; left alone, commits count a server
+            // without the state
+            Plant::SnapNewLeaderMidStream => &[
                 "sync.partial-snap",
-                "zab.leader-history",
+                "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
         }

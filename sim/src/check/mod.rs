@@ -8,6 +8,7 @@
 //!   commit only with a quorum, the new leader's history), `cap` the partition claim;
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
 //!   session closing, ACLs, a linearizability search);
+//! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -22,6 +23,7 @@ mod recipes;
 mod reference;
 mod scenario;
 pub mod session;
+mod sync;
 pub mod wgl;
 mod zab;
 
@@ -31,6 +33,7 @@ pub use liveness::Availability;
 pub use recipes::Resource;
 pub use reference::{NodeSnap, Reference, TxnInfo, normalize};
 use std::fmt;
+pub(crate) use sync::SnapStream;
 pub use zab::{Delivered, ZabRecord, check_delivery};
 
 /// A broken claim: which one, when, and what was seen.
