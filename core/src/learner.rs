@@ -266,7 +266,7 @@ impl<'a> Learning<'a> {
                 let rx = &mut self.learner.snap_rx;
                 if let Err(e) = SnapAssembly::part(rx, zxid, offset, total, data.as_slice()) {
                     tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
-                    return self.end("the leader's SNAP parts do not add up", out);
+                    self.end("the leader's SNAP parts do not add up", out);
                 }
             }
             PeerMsg::Sync {

@@ -15,9 +15,17 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 const BASE: u16 = 19600;
-/// Znodes of `NODE_BYTES` each: ~300 MiB in all (jute.maxbuffer is 1 MiB).
+/// Znodes of `NODE_BYTES` each: ~300 MiB in all (jute.maxbuffer is 1 MiB). The benchmark
+/// runs the same test larger: `ENSEMBLE_LARGE_SYNC_NODES=4300` is ~4 GiB (BENCHMARKS.md).
 const NODES: usize = 300;
 const NODE_BYTES: usize = 1_000_000;
+
+fn nodes() -> usize {
+    std::env::var("ENSEMBLE_LARGE_SYNC_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(NODES)
+}
 
 struct Ensemble {
     dir: PathBuf,
@@ -116,6 +124,7 @@ fn payload(i: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_syncs_300_mib_by_snap_in_frames() {
+    let nodes = nodes();
     let e = Ensemble::new();
     e.start(1);
     e.start(2);
@@ -134,7 +143,7 @@ async fn a_learner_syncs_300_mib_by_snap_in_frames() {
     for lane in 0..4 {
         let c = Arc::clone(&c);
         tasks.push(tokio::spawn(async move {
-            for i in (lane..NODES).step_by(4) {
+            for i in (lane..nodes).step_by(4) {
                 c.create(
                     &format!("/big/n{i:03}"),
                     &payload(i),
@@ -157,8 +166,14 @@ async fn a_learner_syncs_300_mib_by_snap_in_frames() {
     e.start(1);
     e.start(2);
     e.wait_ready(&[1, 2], Duration::from_secs(60));
+    let t0 = Instant::now();
     e.start(3);
-    e.wait_ready(&[1, 2, 3], Duration::from_secs(120));
+    e.wait_ready(&[1, 2, 3], Duration::from_secs(120 + nodes as u64 / 10));
+    eprintln!(
+        "server 3 synced {} MB by SNAP in {:?}",
+        nodes * NODE_BYTES / 1_000_000,
+        t0.elapsed()
+    );
     let log = e.log(3);
     let line = log
         .lines()
@@ -171,7 +186,7 @@ async fn a_learner_syncs_300_mib_by_snap_in_frames() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no size in {line}"));
     assert!(
-        bytes > (NODES * NODE_BYTES) as u64,
+        bytes > (nodes * NODE_BYTES) as u64,
         "the SNAP holds the tree: {line}"
     );
     // Server 3 serves the whole tree.
@@ -179,8 +194,8 @@ async fn a_learner_syncs_300_mib_by_snap_in_frames() {
         .await
         .unwrap();
     let children = c3.get_children("/big", false).await.unwrap();
-    assert_eq!(children.len(), NODES);
-    for i in [0, NODES / 2, NODES - 1] {
+    assert_eq!(children.len(), nodes);
+    for i in [0, nodes / 2, nodes - 1] {
         let (data, _) = c3.get_data(&format!("/big/n{i:03}"), false).await.unwrap();
         assert!(data == payload(i), "/big/n{i:03} differs on server 3");
     }
