@@ -342,6 +342,21 @@ mod tests {
         let back: SyncMode = opts.deserialize(&bytes).expect("decodes");
         assert_eq!(back, new);
 
+        // a range of a shared buffer encodes as those bytes alone would, and decodes whole
+        let buf = Arc::new((0u8..=255).collect::<Vec<u8>>());
+        let part = PeerMsg::SnapPart {
+            zxid: Zxid(3),
+            offset: 10,
+            total: 256,
+            data: SnapBytes::slice(&buf, 10..74),
+        };
+        let bytes = opts.serialize(&part).expect("encodes");
+        let mut want = 20u32.to_be_bytes().to_vec(); // SnapPart: after the 20 older variants
+        want.extend(opts.serialize(&(Zxid(3), 10u64, 256u64)).expect("encodes"));
+        want.extend(opts.serialize(&buf[10..74].to_vec()).expect("encodes"));
+        assert_eq!(bytes, want);
+        assert_eq!(opts.deserialize::<PeerMsg>(&bytes).expect("decodes"), part);
+
         #[derive(Serialize)]
         struct OldSetData {
             path: String,
