@@ -26,6 +26,9 @@ pub struct Config {
     pub snap_count: u64,
     /// Bytes per `SnapshotPart` effect (about: a part ends after the node that fills it).
     pub snapshot_part_bytes: usize,
+    /// Bytes per frame of a sync (about: a SNAP is cut into parts of this size, a DIFF's txns
+    /// are grouped up to it), so that no peer frame grows with the tree.
+    pub sync_part_bytes: usize,
     /// How many committed txns the leader keeps in memory for DIFF (ZooKeeper keeps 500 in
     /// memory and reads older ones from disk; we keep more and send SNAP beyond).
     pub committed_log_size: usize,
@@ -84,6 +87,7 @@ impl Config {
             max_session_timeout_ms: (20 * tick) as i32,
             snap_count: 100_000,
             snapshot_part_bytes: crate::tree::SNAPSHOT_PART,
+            sync_part_bytes: crate::sync_stream::SYNC_PART,
             committed_log_size: 10_000,
             finalize_wait_ms: 200,
             max_notification_interval_ms: 60_000,

@@ -14,6 +14,7 @@ use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
 use crate::server::{Epochs, Millis, Status};
 use crate::session_tracker::SessionTracker;
+use crate::sync_stream;
 use crate::txn::{Origin, ServerId, Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -516,6 +517,8 @@ impl<'a> Leading<'a> {
         );
         assert_eq!(h.phase, HandlerPhase::EpochAcked, "a learner synced twice");
         let applied = self.zk.tree.last_zxid();
+        let part = self.zk.cfg.sync_part_bytes;
+        let mut newleader_sent = false;
         // Observers too get the whole history: a new leader may not yet have applied what an
         // observer already applied, and its uncommitted tail commits with NEWLEADER's quorum.
         // What of it commits later reaches them as COMMIT; txns after it, as INFORM.
@@ -532,11 +535,26 @@ impl<'a> Leading<'a> {
                 (SyncMode::Trunc { to }, after(to))
             }
         } else {
+            // One buffer: the parts are ranges of it, encoded straight into their frames.
             let snapshot = Arc::new(self.zk.tree.to_snapshot());
+            let (parts, last) = sync_stream::snap_parts(applied, &snapshot, part);
+            let early = !parts.is_empty() && self.zk.plant(Plant::SnapNewLeaderMidStream);
+            for (i, msg) in parts.into_iter().enumerate() {
+                out.push(Action::Send { to: peer, msg });
+                if early && i == 0 {
+                    newleader_sent = true;
+                    out.push(Action::Send {
+                        to: peer,
+                        msg: PeerMsg::NewLeader {
+                            zxid: Zxid::new(self.leader.epoch, 0),
+                        },
+                    });
+                }
+            }
             (
                 SyncMode::Snap {
                     zxid: applied,
-                    snapshot,
+                    snapshot: last,
                 },
                 after(applied),
             )
@@ -548,20 +566,30 @@ impl<'a> Leading<'a> {
             txns.last().is_none_or(|t| t.zxid == upto),
             "a sync short of our history"
         );
+        // The history in frames of bounded size: the first group with the mode, the rest after.
+        let mut groups = sync_stream::txn_groups(txns, part).into_iter();
         out.push(Action::Send {
             to: peer,
             msg: PeerMsg::Sync {
                 mode,
-                txns,
+                txns: groups.next().unwrap_or_default(),
                 committed: applied,
             },
         });
-        out.push(Action::Send {
-            to: peer,
-            msg: PeerMsg::NewLeader {
-                zxid: Zxid::new(epoch, 0),
-            },
-        });
+        for txns in groups {
+            out.push(Action::Send {
+                to: peer,
+                msg: PeerMsg::SyncTxns { txns },
+            });
+        }
+        if !newleader_sent {
+            out.push(Action::Send {
+                to: peer,
+                msg: PeerMsg::NewLeader {
+                    zxid: Zxid::new(epoch, 0),
+                },
+            });
+        }
         if let Some(h) = self.leader.learners.get_mut(&peer) {
             h.phase = HandlerPhase::Synced;
             h.synced_through = upto;

@@ -13,6 +13,7 @@ use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
 use crate::server::Millis;
+use crate::sync_stream::SnapAssembly;
 use crate::tree::{DataTree, TreeOptions};
 use crate::txn::{ServerId, Txn};
 use crate::zookeeper_server::ZooKeeperServer;
@@ -52,6 +53,8 @@ pub(crate) struct Learner {
     pub unlogged: Vec<Arc<Txn>>,
     /// Plant zk-3642: the leader's snapshot, in memory only until NEWLEADER.
     pub snap_pending: Option<(Zxid, Arc<Vec<u8>>)>,
+    /// The leader's SNAP being received in parts: nothing is built from it until it is whole.
+    pub snap_rx: Option<SnapAssembly>,
 }
 
 impl Learner {
@@ -83,6 +86,10 @@ impl Learner {
             self.snap_pending.is_none() || self.phase == LearnerPhase::Syncing,
             "the leader's snapshot held past NEWLEADER"
         );
+        assert!(
+            self.snap_rx.is_none() || self.phase == LearnerPhase::EpochAcked,
+            "a SNAP's parts held past the SNAP"
+        );
     }
 }
 
@@ -105,6 +112,7 @@ impl Learner {
             touched: BTreeSet::new(),
             unlogged: Vec::new(),
             snap_pending: None,
+            snap_rx: None,
         }
     }
 }
@@ -249,6 +257,18 @@ impl<'a> Learning<'a> {
                 l.epoch = new_epoch;
                 l.phase = LearnerPhase::EpochAcked;
             }
+            PeerMsg::SnapPart {
+                zxid,
+                offset,
+                total,
+                data,
+            } if phase == LearnerPhase::EpochAcked => {
+                let rx = &mut self.learner.snap_rx;
+                if let Err(e) = SnapAssembly::part(rx, zxid, offset, total, data.as_slice()) {
+                    tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
+                    self.end("the leader's SNAP parts do not add up", out);
+                }
+            }
             PeerMsg::Sync {
                 mode,
                 txns,
@@ -258,6 +278,14 @@ impl<'a> Learning<'a> {
                     SyncMode::Diff => {}
                     SyncMode::Trunc { to } => self.zk.truncate(to, out),
                     SyncMode::Snap { zxid, snapshot } => {
+                        let rx = self.learner.snap_rx.take();
+                        let snapshot = match SnapAssembly::finish(rx, zxid, snapshot) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, "SNAP refused");
+                                return self.end("the leader's SNAP does not add up", out);
+                            }
+                        };
                         let opts = TreeOptions {
                             extended_types: self.zk.cfg.extended_types,
                             auth_providers: self.zk.cfg.auth_providers,
@@ -295,11 +323,28 @@ impl<'a> Learning<'a> {
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Syncing;
             }
+            PeerMsg::SyncTxns { txns } if phase == LearnerPhase::Syncing => {
+                let last = self.zk.last_logged();
+                let txns: Vec<_> = txns.into_iter().filter(|t| t.zxid > last).collect();
+                if !txns.is_empty() {
+                    self.sync_append(txns, out);
+                }
+            }
             // A LEADERINFO or NEWLEADER of another epoch than the one we are syncing to is the
             // leader's answer to an older handshake of ours, carried over a reconnect (sim seed
             // 10127): start again from an election rather than mix two handshakes.
             PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner.epoch => {
                 self.end("LEADERINFO of another epoch mid-handshake", out);
+            }
+            PeerMsg::NewLeader { .. }
+                if phase == LearnerPhase::EpochAcked
+                    && self.learner.snap_rx.is_some()
+                    && self.zk.plant(Plant::SnapNewLeaderMidStream) =>
+            {
+                // the SNAP's parts so far dropped, as if the sync were done
+                self.learner.snap_rx = None;
+                self.learner.phase = LearnerPhase::Syncing;
+                self.on_receive(from, msg, out);
             }
             PeerMsg::NewLeader { zxid }
                 if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner.epoch =>

@@ -24,6 +24,7 @@ mod role;
 pub mod server;
 mod session_tracker;
 mod snapshot_scheduler;
+mod sync_stream;
 pub mod tree;
 pub mod txn;
 pub mod watch;

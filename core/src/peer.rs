@@ -46,30 +46,93 @@ pub enum SyncMode {
     /// Drop everything in the learner's log after `to`, then append `txns`.
     Trunc { to: Zxid },
     /// Replace the learner's state with this snapshot (taken at `zxid`), then append `txns`.
-    Snap {
-        zxid: Zxid,
-        #[serde(with = "arc_bytes")]
-        snapshot: Arc<Vec<u8>>,
-    },
+    /// A snapshot larger than the leader's sync part size comes as `SnapPart`s first: then
+    /// `snapshot` is its last bytes, after them.
+    Snap { zxid: Zxid, snapshot: SnapBytes },
+}
+
+/// Bytes of a snapshot as they travel: a range of one shared buffer, so that the leader cuts a
+/// SNAP into frames without copying it (each frame encodes its range straight from the
+/// buffer). Decoded, a range is a buffer of its own.
+#[derive(Clone)]
+pub struct SnapBytes {
+    buf: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
+}
+
+impl SnapBytes {
+    /// Bytes `range` of `buf`.
+    pub fn slice(buf: &Arc<Vec<u8>>, range: std::ops::Range<usize>) -> SnapBytes {
+        assert!(
+            range.start <= range.end && range.end <= buf.len(),
+            "a range outside the snapshot"
+        );
+        SnapBytes {
+            buf: Arc::clone(buf),
+            range,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+
+    /// The bytes in a buffer of their own: the shared one when they are all of it.
+    pub fn into_arc(self) -> Arc<Vec<u8>> {
+        if self.range == (0..self.buf.len()) {
+            self.buf
+        } else {
+            Arc::new(self.as_slice().to_vec())
+        }
+    }
+}
+
+impl From<Arc<Vec<u8>>> for SnapBytes {
+    fn from(buf: Arc<Vec<u8>>) -> SnapBytes {
+        let range = 0..buf.len();
+        SnapBytes { buf, range }
+    }
+}
+
+impl PartialEq for SnapBytes {
+    fn eq(&self, other: &SnapBytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SnapBytes {}
+
+impl std::fmt::Debug for SnapBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SnapBytes({} bytes)", self.len())
+    }
+}
+
+/// One byte string (bincode then copies it whole, not byte by byte), the encoding a `Vec<u8>`
+/// had: peers of either build agree.
+impl Serialize for SnapBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(self.as_slice(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SnapBytes, D::Error> {
+        serde_bytes::deserialize::<Vec<u8>, D>(d).map(|v| SnapBytes::from(Arc::new(v)))
+    }
 }
 
 /// Straight into the `Arc` (serde's own impl decodes into a `Box` and then copies it over).
 fn arc_txn<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<Txn>, D::Error> {
     Txn::deserialize(d).map(Arc::new)
-}
-
-/// A snapshot travels as one byte string (bincode then copies it whole, not byte by byte).
-mod arc_bytes {
-    use serde::{Deserializer, Serializer};
-    use std::sync::Arc;
-
-    pub fn serialize<S: Serializer>(v: &Arc<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        serde_bytes::serialize(v.as_slice(), s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<u8>>, D::Error> {
-        serde_bytes::deserialize::<Vec<u8>, D>(d).map(Arc::new)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +242,22 @@ pub enum PeerMsg {
     SessionExpired {
         rid: u64,
     },
+
+    // --- synchronisation, in bounded frames (after the variants above: their indices are
+    // the wire's) ---
+    /// leader -> learner: bytes `offset..offset + data.len()` of the `total`-byte snapshot at
+    /// `zxid`, before the SNAP that carries its last bytes. Parts come in order from offset 0.
+    SnapPart {
+        zxid: Zxid,
+        offset: u64,
+        total: u64,
+        data: SnapBytes,
+    },
+    /// leader -> learner: more of the sync's txns, after the DIFF/TRUNC/SNAP and before
+    /// NEWLEADER (a long history in frames of bounded size).
+    SyncTxns {
+        txns: Vec<Arc<Txn>>,
+    },
 }
 
 impl PeerMsg {
@@ -223,6 +302,8 @@ impl PeerMsg {
             PeerMsg::Revalidate { .. } => "REVALIDATE",
             PeerMsg::SessionMoved { .. } => "SESSIONMOVED",
             PeerMsg::SessionExpired { .. } => "SESSIONEXPIRED",
+            PeerMsg::SnapPart { .. } => "SNAP(part)",
+            PeerMsg::SyncTxns { .. } => "DIFF(part)",
         }
     }
 }
@@ -247,7 +328,7 @@ mod tests {
             .with_big_endian();
         let new = SyncMode::Snap {
             zxid: Zxid(7),
-            snapshot: Arc::new(vec![1, 2, 3, 250]),
+            snapshot: SnapBytes::from(Arc::new(vec![1, 2, 3, 250])),
         };
         let old = Old::Snap {
             zxid: Zxid(7),
@@ -260,6 +341,21 @@ mod tests {
         assert_eq!(bytes, want);
         let back: SyncMode = opts.deserialize(&bytes).expect("decodes");
         assert_eq!(back, new);
+
+        // a range of a shared buffer encodes as those bytes alone would, and decodes whole
+        let buf = Arc::new((0u8..=255).collect::<Vec<u8>>());
+        let part = PeerMsg::SnapPart {
+            zxid: Zxid(3),
+            offset: 10,
+            total: 256,
+            data: SnapBytes::slice(&buf, 10..74),
+        };
+        let bytes = opts.serialize(&part).expect("encodes");
+        let mut want = 20u32.to_be_bytes().to_vec(); // SnapPart: after the 20 older variants
+        want.extend(opts.serialize(&(Zxid(3), 10u64, 256u64)).expect("encodes"));
+        want.extend(opts.serialize(&buf[10..74].to_vec()).expect("encodes"));
+        assert_eq!(bytes, want);
+        assert_eq!(opts.deserialize::<PeerMsg>(&bytes).expect("decodes"), part);
 
         #[derive(Serialize)]
         struct OldSetData {

@@ -6,6 +6,7 @@
 
 use crate::jvmflags::JvmFlags;
 use crate::settings::{self, Verdict};
+use crate::storage::compression::SnapshotCompression;
 use crate::tls::{self, TlsSettings};
 use ensemble_core::{Config, LearnerType, ServerId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,6 +112,8 @@ pub struct NodeConfig {
     pub prealloc_size: u64,
     /// `forceSync=no` skips fsync (as ZooKeeper's zookeeper.forceSync): unsafe, for tests only.
     pub force_sync: bool,
+    /// `zookeeper.snapshot.compression.method`: how new snapshots are written.
+    pub snapshot_compression: SnapshotCompression,
     /// The AdminServer (`admin.*`).
     pub admin: crate::admin::AdminConfig,
     /// The Prometheus endpoint, when `metricsProvider.className` names ZooKeeper's
@@ -384,15 +387,22 @@ pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
     parse_with_flags(path, text, &JvmFlags::default())
 }
 
+/// Bounds of `syncPartSize`: a sync frame of at least a KiB, and far below the peer frame limit
+/// (a part's frame adds a few bytes of header to it).
+const MIN_SYNC_PART: usize = 1 << 10;
+const MAX_SYNC_PART: usize = 256 << 20;
+
 /// zoo.cfg keys whose `-Dzookeeper.<key>` flag ZooKeeper reads too (zoo.cfg wins: it sets
 /// the system property after the JVM started), and which the parser implements.
 const PROPERTY_KEYS: &[&str] = &[
     "snapCount",
+    "syncPartSize",
     "preAllocSize",
     "forceSync",
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "DigestAuthenticationProvider.superDigest",
+    "snapshot.compression.method",
     "admin.enableServer",
     "admin.serverAddress",
     "admin.serverPort",
@@ -519,10 +529,12 @@ fn parse_inner(
     let mut snap_retain: u32 = 3;
     let mut purge_interval: u32 = 0;
     let mut snap_count: u64 = 100_000;
+    let mut sync_part: Option<usize> = None;
     let mut whitelist: Option<Whitelist> = None;
     let mut max_buffer: usize = ensemble_proto::jute::MAX_BUFFER;
     let mut prealloc: u64 = DEFAULT_PREALLOC;
     let mut force_sync = true;
+    let mut snapshot_compression = SnapshotCompression::None;
     let mut extended_types: Option<bool> = None;
     let mut enforce_quota = false;
     let mut audit_enable = false;
@@ -622,6 +634,18 @@ fn parse_inner(
                 }
                 snap_count = n;
             }
+            "syncPartSize" => {
+                let n: usize = p.num(e.line, &e.key, v)?;
+                if !(MIN_SYNC_PART..=MAX_SYNC_PART).contains(&n) {
+                    return Err(p.line_err(
+                        e.line,
+                        format!(
+                            "syncPartSize must be between {MIN_SYNC_PART} and {MAX_SYNC_PART} bytes"
+                        ),
+                    ));
+                }
+                sync_part = Some(n);
+            }
             "4lw.commands.whitelist" => {
                 let mut set = BTreeSet::new();
                 let mut all = false;
@@ -656,6 +680,10 @@ fn parse_inner(
                 prealloc = kib.saturating_mul(1024);
             }
             "forceSync" => force_sync = bool_of(e.line, &e.key, v)?,
+            "snapshot.compression.method" => {
+                snapshot_compression = SnapshotCompression::parse(v)
+                    .map_err(|why| p.line_err(e.line, format!("{}={v}: {why}", e.key)))?
+            }
             // ZooKeeper sets unknown zoo.cfg keys as `zookeeper.<key>` system properties
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 extended_types = Some(bool_of(e.line, &e.key, v)?)
@@ -975,6 +1003,9 @@ fn parse_inner(
     core.min_session_timeout_ms = min_s;
     core.max_session_timeout_ms = max_s;
     core.snap_count = snap_count;
+    if let Some(n) = sync_part {
+        core.sync_part_bytes = n;
+    }
     if let Some(x) = extended_types {
         core.extended_types = x;
     }
@@ -1009,6 +1040,7 @@ fn parse_inner(
         max_buffer,
         prealloc_size: prealloc,
         force_sync,
+        snapshot_compression,
         admin,
         metrics,
         tls,

@@ -1,6 +1,6 @@
 //! ensemble-node: the thin real-world shell around ensemble-core — sockets, files, clocks: the
-//! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`) and the four-letter
-//! words. The client library and `ensemble cli` are ensemble-client.
+//! runtime, storage, zoo.cfg, the daemon (`ensemble start|stop|status`), the four-letter
+//! words and the offline tools over a server's files (`tools`). The client library and `ensemble cli` are ensemble-client.
 
 pub mod admin;
 pub mod audit;
@@ -16,3 +16,4 @@ pub mod sasl;
 pub mod settings;
 pub mod storage;
 pub mod tls;
+pub mod tools;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use ensemble_node::config;
 use ensemble_node::daemon::{self, PidLock, ReadyPipe};
 use ensemble_node::runtime;
+use ensemble_node::tools;
 use std::path::{Path, PathBuf};
 
 /// mimalloc: per-request buffers and txns are small, short-lived allocations made on one thread
@@ -73,12 +74,101 @@ enum Cmd {
     /// Run a server in the foreground (`start-foreground` is the same command).
     #[command(alias = "start-foreground")]
     Run(ConfigArg),
+    /// Print a txn log file, one line per txn (zkTxnLogToolkit's information).
+    DumpLog {
+        file: PathBuf,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Print a snapshot file (or a backup), one line per znode with its stat, then the
+    /// sessions (zkSnapShotToolkit's information).
+    DumpSnapshot {
+        file: PathBuf,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Check every txn log record and snapshot of a server's data; exit 1 naming the file and
+    /// offset of any corruption. Takes the server's config, or a dataDir / version-2 directory.
+    Verify {
+        /// zoo.cfg, or a directory; none means the default config, as for `start`.
+        target: Option<PathBuf>,
+    },
+    /// Write the state the server's files hold to one snapshot file (a backup; compressed if
+    /// FILE ends in .gz, .snappy or .zst). Changes nothing, so the server may be running.
+    Snapshot {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Install a backup (a snapshot file) into a stopped server's data directories; the
+    /// current ones are moved aside, not deleted.
+    Restore {
+        /// zoo.cfg of the server to restore.
+        config: PathBuf,
+        /// The backup, as `ensemble snapshot` wrote it (or any snapshot file).
+        file: PathBuf,
+    },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// How the dump tools print.
+#[derive(clap::Args)]
+struct FormatArgs {
+    /// One JSON object a line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// With the data of each znode (txn), in hex.
+    #[arg(long, short = 'd')]
+    data: bool,
+}
+
+impl FormatArgs {
+    fn format(&self) -> ensemble_node::storage::dump::DumpFormat {
+        ensemble_node::storage::dump::DumpFormat {
+            json: self.json,
+            data: self.data,
+        }
+    }
+}
+
+/// `verify`'s target: a directory as given, else a config (resolved as for `start`).
+fn verify_target(config_dir: Option<&Path>, target: Option<PathBuf>) -> i32 {
+    if let Some(dir) = target.as_ref().filter(|t| t.is_dir()) {
+        let v2 = tools::dirs_of(dir);
+        return tools::verify(&v2, &v2);
+    }
+    let Some(config) = config_or_default(config_dir, target) else {
+        return 1;
+    };
+    match load_for_control(&config) {
+        Ok(cfg) => tools::verify(&cfg.snap_dir(), &cfg.log_dir()),
+        Err(c) => c,
+    }
+}
+
+/// Run a tool on the config's data directories.
+fn with_files(
+    config_dir: Option<&Path>,
+    config: Option<PathBuf>,
+    tool: impl FnOnce(&config::NodeConfig) -> anyhow::Result<i32>,
+) -> i32 {
+    let Some(config) = config_or_default(config_dir, config) else {
+        return 1;
+    };
+    match load_for_control(&config) {
+        Ok(cfg) => tool(&cfg).unwrap_or_else(|e| {
+            eprintln!("ensemble: {}", daemon::describe(&e));
+            1
+        }),
+        Err(c) => c,
+    }
 }
 
 /// The config file, resolved as zkEnv.sh and zkServer.sh do: `--config DIR`, else `$ZOOCFGDIR`
@@ -274,6 +364,17 @@ fn main() {
         Cmd::Stop(a) => with_config(a.config, load_for_control, daemon::stop),
         Cmd::Restart(a) => with_config(a.config, load_warning, daemon::restart),
         Cmd::Status(a) => with_config(a.config, load_for_control, daemon::status),
+        Cmd::DumpLog { file, format } => tools::dump_log(&file, format.format()),
+        Cmd::DumpSnapshot { file, format } => tools::dump_snapshot(&file, format.format()),
+        Cmd::Verify { target } => verify_target(dir, target),
+        // Neither refuses over a setting this build does not implement: they only read and
+        // write the files.
+        Cmd::Snapshot { config, out } => {
+            with_files(dir, config.config, |cfg| tools::snapshot(cfg, &out))
+        }
+        Cmd::Restore { config, file } => {
+            with_files(dir, Some(config), |cfg| tools::restore(cfg, &file))
+        }
         Cmd::Cli { args } => ensemble_client::cli::run(args),
     };
     std::process::exit(code);

@@ -166,7 +166,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         | "fsync.warningthresholdms"
         | "quorum.cnxn.threads.size"
         | "snapshot.trust.empty"
-        | "snapshot.compression.method"
         | "snapSizeLimitInKb"
         | "txnLogSizeLimitInKb"
         | "digest.enabled"
@@ -211,6 +210,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "snapCount",
+    "syncPartSize",
     "4lw.commands.whitelist",
     "jute.maxbuffer",
     "preAllocSize",
@@ -239,6 +239,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "sessionRequireClientSASLAuth",
     "enforce.auth.enabled",
     "enforce.auth.schemes",
+    "snapshot.compression.method",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".

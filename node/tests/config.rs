@@ -619,3 +619,26 @@ fn admin_and_metrics_settings() {
         .to_string();
     assert!(e.contains("HTTPS"), "{e}");
 }
+
+/// `syncPartSize` sets the sync's frame size; a value outside its bounds is refused with its
+/// line; absent, the core's default.
+#[test]
+fn sync_part_size() {
+    let d = tmpdir("syncpart");
+    let c = config::load(&write(
+        &d,
+        "zoo.cfg",
+        &standalone(&d, "syncPartSize=1048576\n"),
+    ))
+    .unwrap();
+    assert_eq!(c.core.sync_part_bytes, 1 << 20);
+    let c = config::load(&write(&d, "zoo.cfg", &standalone(&d, ""))).unwrap();
+    assert_eq!(c.core.sync_part_bytes, 4 << 20);
+    let e = config::load(&write(&d, "zoo.cfg", &standalone(&d, "syncPartSize=10\n")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("syncPartSize must be between") && e.contains(":4"),
+        "{e}"
+    );
+}

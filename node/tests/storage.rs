@@ -23,6 +23,7 @@ fn opts(d: &Path) -> StorageOptions {
         prealloc: 64 * 1024,
         force_sync: true,
         snap_retain: 3,
+        compression: Default::default(),
     }
 }
 

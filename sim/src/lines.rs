@@ -101,6 +101,20 @@ impl std::fmt::Display for MsgD<'_> {
             PeerMsg::Revalidate { session } => write!(f, "REVALIDATE session=0x{session:x}"),
             PeerMsg::SessionMoved { rid } => write!(f, "SESSIONMOVED rid={rid}"),
             PeerMsg::SessionExpired { rid } => write!(f, "SESSIONEXPIRED rid={rid}"),
+            PeerMsg::SnapPart {
+                zxid,
+                offset,
+                total,
+                data,
+            } => write!(
+                f,
+                "SNAP(part) at={zxid} {offset}..{} of {total}",
+                offset + data.len() as u64
+            ),
+            PeerMsg::SyncTxns { txns } => match (txns.first(), txns.last()) {
+                (Some(a), Some(b)) => write!(f, "DIFF(part) txns={}..{}", a.zxid, b.zxid),
+                _ => write!(f, "DIFF(part) txns=none"),
+            },
         }
     }
 }
@@ -431,6 +445,23 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
         PeerMsg::SessionExpired { rid } => {
             h.u(20);
             h.u(*rid);
+        }
+        PeerMsg::SnapPart {
+            zxid,
+            offset,
+            total,
+            data,
+        } => {
+            h.u(21);
+            h.u(zxid.0);
+            h.u(*offset);
+            h.u(*total);
+            h.u(data.len() as u64);
+        }
+        PeerMsg::SyncTxns { txns } => {
+            h.u(22);
+            h.u(txns.first().map(|t| t.zxid.0).unwrap_or(0));
+            h.u(txns.last().map(|t| t.zxid.0).unwrap_or(0));
         }
     }
 }

@@ -56,6 +56,20 @@ impl fmt::Display for Show<'_, PeerMsg> {
             PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
             PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
             PeerMsg::Inform(t) => write!(f, "INFORM {}", t.zxid),
+            PeerMsg::SnapPart {
+                zxid,
+                offset,
+                total,
+                data,
+            } => write!(
+                f,
+                "SNAP(part) at={zxid} bytes={offset}..{} of {total}",
+                offset + data.len() as u64
+            ),
+            PeerMsg::SyncTxns { txns } => {
+                let z: Vec<String> = txns.iter().map(|t| t.zxid.to_string()).collect();
+                write!(f, "DIFF(part) txns=[{}]", z.join(" "))
+            }
             other => write!(f, "{}", other.name()),
         }
     }

@@ -296,6 +296,7 @@ fn main() {
         prealloc: 4096,
         force_sync: false,
         snap_retain: 3,
+        compression: Default::default(),
     };
     let mut last = None;
     let mut batches = 0;

@@ -384,6 +384,7 @@ pub fn run(
             prealloc: cfg.prealloc_size,
             force_sync: cfg.force_sync,
             snap_retain: cfg.snap_retain_count as usize,
+            compression: cfg.snapshot_compression,
         },
         move |e| {
             let _ = storage_tx.send(e);

@@ -29,6 +29,9 @@ pub(crate) struct PeerLinks {
     pub inbound: [Option<Inbound>; 2],
     /// Quorum frames encoded in this batch (all in `out_epoch`), handed over at its end.
     pub out: Vec<u8>,
+    /// A frame to it could not be encoded in this batch and its connection was reset: the
+    /// rest of the batch's quorum messages to it are dropped (the core hears the break next).
+    pub reset_in_batch: bool,
 }
 
 pub(crate) struct ClientLink {
@@ -84,6 +87,7 @@ impl Outbox {
                         out_epoch: 0,
                         inbound: [None, None],
                         out: Vec::new(),
+                        reset_in_batch: false,
                     },
                 )
             })
@@ -108,6 +112,7 @@ impl Outbox {
     pub(crate) fn flush(&mut self) {
         for (sid, p) in self.peers.iter_mut() {
             flush_peer(*sid, p);
+            p.reset_in_batch = false;
         }
         for conn in std::mem::take(&mut self.dirty_clients) {
             self.flush_client(conn);
@@ -197,9 +202,26 @@ impl Outbox {
             p.out.extend_from_slice(frame);
             return;
         }
+        if p.reset_in_batch {
+            // this batch's quorum connection to it was reset: nothing after the frame that
+            // could not go may follow it (a NEWLEADER without its sync)
+            return;
+        }
         let start = p.out.len();
         if let Err(e) = wire::encode_frame(&msg, &mut p.out) {
-            tracing::error!(peer = to, "cannot encode {}: {e}", msg.name());
+            // The core bounds every frame (a sync goes in parts), so this is a bug; still, the
+            // connection cannot carry on without the frame: reset it, and the core hears so.
+            tracing::error!(
+                peer = to,
+                "cannot send {} to server {to} ({e}): resetting the quorum connection",
+                msg.name()
+            );
+            flush_peer(to, p);
+            p.out_epoch += 1;
+            let _ = p.quorum.send(OutCmd::Reset(p.out_epoch));
+            p.inbound[idx(Channel::Quorum)] = None;
+            p.reset_in_batch = true;
+            self.events.push_back(Event::PeerDisconnected { peer: to });
             return;
         }
         if let PeerMsg::Proposal(t) = msg {

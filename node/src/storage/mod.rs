@@ -7,11 +7,16 @@
 //! after fsync; `truncate`, `persist_epochs` and a `reset_log` snapshot return only once
 //! durable, so the runtime can execute the next effect right after.
 
+pub mod backup;
 pub mod codec;
+pub mod compression;
+pub mod dump;
 pub mod epochs;
 pub mod log;
 pub mod snapshot;
+pub mod verify;
 
+use compression::SnapshotCompression;
 use ensemble_core::tree::SnapshotParts;
 use ensemble_core::{Epochs, Recovered, Txn, Zxid};
 use log::{LogCmd, LogEvent, Writer};
@@ -68,6 +73,8 @@ pub struct StorageOptions {
     pub force_sync: bool,
     /// autopurge.snapRetainCount
     pub snap_retain: usize,
+    /// `zookeeper.snapshot.compression.method`: how new snapshots are written (any is read).
+    pub compression: SnapshotCompression,
 }
 
 enum SnapCmd {
@@ -267,10 +274,15 @@ impl Storage {
             let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
             s.send(SnapCmd::Abandon).map_err(|_| StorageError::Closed)?;
             self.snapshot_barrier()?;
-            snapshot::write_snapshot(&self.opts.snap_dir, zxid, &data)?;
+            let written = snapshot::write_snapshot_with(
+                &self.opts.snap_dir,
+                zxid,
+                &data,
+                self.opts.compression,
+            )?;
             // Older snapshots belong to the history the leader just replaced.
-            for (z, p) in snapshot::list_snapshots(&self.opts.snap_dir)? {
-                if z != zxid {
+            for (_, p) in snapshot::list_snapshots(&self.opts.snap_dir)? {
+                if p != written {
                     std::fs::remove_file(&p).map_err(|e| StorageError::io(&p, e))?;
                 }
             }
@@ -331,7 +343,7 @@ fn snapshot_thread(
         match cmd {
             SnapCmd::Part { zxid, index, data } => {
                 let start = || {
-                    SnapshotFileWriter::create(&opts.snap_dir, zxid)
+                    SnapshotFileWriter::create_with(&opts.snap_dir, zxid, opts.compression)
                         .map_err(|e| lost(zxid, &e))
                         .ok()
                 };
@@ -347,7 +359,9 @@ fn snapshot_thread(
             }
             SnapCmd::Write { zxid, parts, data } => {
                 let done = match pending.finish(zxid, parts) {
-                    Ok(None) => snapshot::write_snapshot(&opts.snap_dir, zxid, &data),
+                    Ok(None) => {
+                        snapshot::write_snapshot_with(&opts.snap_dir, zxid, &data, opts.compression)
+                    }
                     Ok(Some(Some(mut w))) => w.push(&data).and_then(|()| w.finish()),
                     Ok(Some(None)) => continue, // failed on the way, and was reported
                     Err(_) => {

@@ -77,6 +77,11 @@ claims! {
     /// Txns are logged in zxid order (ZAB's local primary order: a follower accepts
     /// proposals in the order the leader sent them).
     ZabLogOrder => "zab.log-order",
+    /// A learner never ACKs NEWLEADER, serves, or votes with state built from a SNAP it did
+    /// not get whole (the leader streams a SNAP in parts; a cut stream ends the sync): its
+    /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
+    /// after a stream was cut its own vote names a zxid its disk holds (check/sync.rs).
+    SyncPartialSnap => "sync.partial-snap",
 
     // ---- the core itself
 
@@ -239,6 +244,7 @@ impl Claim {
             | ZabAppliedUnlogged
             | ZabTotalOrder
             | ZabLogOrder
+            | SyncPartialSnap
             | CorePanic
             | CoreRecover
             | CoreSnapshot

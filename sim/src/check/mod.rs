@@ -9,6 +9,7 @@
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
 //!   session closing, ACLs, a linearizability search);
 //! * `quota`: the quota stats nodes and hard limits against the history;
+//! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -24,6 +25,7 @@ mod recipes;
 mod reference;
 mod scenario;
 pub mod session;
+mod sync;
 pub mod wgl;
 mod zab;
 
@@ -33,6 +35,7 @@ pub use liveness::Availability;
 pub use recipes::Resource;
 pub use reference::{NodeSnap, Reference, TxnInfo, normalize};
 use std::fmt;
+pub(crate) use sync::SnapStream;
 pub use zab::{Delivered, ZabRecord, check_delivery};
 
 /// A broken claim: which one, when, and what was seen.

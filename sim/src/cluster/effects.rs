@@ -34,6 +34,10 @@ impl Host for World {
             Seen::Write(w) => self.observe_write(id, w),
             Seen::Action(a) => {
                 self.trace_action(id, a);
+                if let Err(v) = self.check_snap_action(id, a) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 Flow::Execute
             }
         }

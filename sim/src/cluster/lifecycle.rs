@@ -31,6 +31,7 @@ impl World {
         n.state = ServerState::Looking;
         n.serving = false;
         n.following = None;
+        n.snap_stream = Default::default();
         // what of the unsynced tail reached the platter, drawn in the order the disk asks
         let rng = &mut self.rng;
         let loss = n.disk.crash(|unsynced| {

@@ -51,6 +51,8 @@ impl Nodes {
             // Small parts, so that snapshots of the simulator's small trees come in many pieces
             // (fixed: drawing it would change what every recorded seed does).
             c.snapshot_part_bytes = 256;
+            // and a SNAP to a learner comes in many frames (sync.partial-snap)
+            c.sync_part_bytes = 128;
             c.committed_log_size = params.committed_log_size;
             c.finalize_wait_ms = (params.tick_ms).clamp(20, 200);
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
@@ -83,6 +85,7 @@ impl Nodes {
                     serving: false,
                     following: None,
                     snapshot_loaded: None,
+                    snap_stream: Default::default(),
                     applied: Zxid::ZERO,
                     gens: BTreeMap::new(),
                 },
@@ -146,6 +149,8 @@ pub(crate) struct Node {
     pub(crate) following: Option<ServerId>,
     /// The zxid of a snapshot it loaded whole from its leader (SNAP) in the step under way.
     pub(crate) snapshot_loaded: Option<Zxid>,
+    /// What it received of its leader's streamed SNAP (sync.partial-snap).
+    pub(crate) snap_stream: crate::check::SnapStream,
     pub(crate) applied: Zxid,
     /// Quorum-channel connection generation per peer (bumped on every break).
     pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
@@ -312,8 +317,14 @@ impl World {
             let role = self.nodes[&id].role();
             self.emit(Who::N(id), role, &EventLine(&event));
         }
-        // a SNAP or NEWLEADER from the server's leader: the sync-crash fault's moment
+        self.follow_snap_stream(id, &event);
+        // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
+        // the sync-crash fault's moment
         let sync_from = match &event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::SnapPart { offset: 0, .. },
+            } if self.nodes[&id].state != ServerState::Leading => Some(*from),
             Event::Peer {
                 from,
                 msg: PeerMsg::NewLeader { .. },
@@ -350,6 +361,12 @@ impl World {
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
         self.after_step(id);
+        if self.violation.is_none()
+            && self.nodes[&id].server.is_some()
+            && let Err(v) = self.check_snap_stream(id)
+        {
+            self.fail(v);
+        }
         if let Some(leader) = sync_from {
             self.sync_crash(leader, id);
         }

@@ -32,7 +32,10 @@ impl World {
             d += extra;
         }
         let link = self.transport.net.links.entry((from, to, ch)).or_default();
-        let at = (now + d).max(link.last_arrival);
+        // a SNAP's parts take a millisecond each on the wire, so that faults can cut a stream
+        // midway (sync.partial-snap)
+        let spacing = u64::from(matches!(msg, PeerMsg::SnapPart { .. }));
+        let at = (now + d).max(link.last_arrival + spacing);
         link.last_arrival = at;
         link.queue.push_back((at, msg));
         self.schedule(at, Ev::Pump { from, to, ch });

@@ -1,0 +1,148 @@
+//! The binary's offline tools over a server's files: `dump-log`, `dump-snapshot`, `verify`,
+//! `snapshot` (backup) and `restore`. Each returns the process's exit code: 0 done, 1 an
+//! error or (verify, dump-log) corruption found.
+
+use crate::config::NodeConfig;
+use crate::daemon::PidLock;
+use crate::storage::backup;
+use crate::storage::dump::{self, DumpFormat, LogEnd};
+use crate::storage::verify;
+use ensemble_core::tree::TreeOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `ensemble dump-log FILE`: one line (or JSON object) per txn; a torn tail is said on stderr
+/// and is no failure, corruption (valid records after damage) exits 1 naming the offset.
+pub fn dump_log(file: &Path, fmt: DumpFormat) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let r = dump::dump_log(file, fmt, &mut out);
+    let _ = out.flush();
+    match r {
+        Ok((_, LogEnd::Clean)) => 0,
+        Ok((_, LogEnd::TornTail { offset, reason })) => {
+            eprintln!(
+                "ensemble: {}: torn tail at offset {offset} ({reason}): the last write was cut \
+                 by a crash; recovery drops it",
+                file.display()
+            );
+            0
+        }
+        Ok((_, LogEnd::Corrupt { offset, reason })) => {
+            eprintln!(
+                "ensemble: {}: corrupt at offset {offset}: {reason}; valid records follow",
+                file.display()
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("ensemble: {e}");
+            1
+        }
+    }
+}
+
+/// `ensemble dump-snapshot FILE`: one line (or JSON object) per znode, then the sessions.
+pub fn dump_snapshot(file: &Path, fmt: DumpFormat) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let r = dump::dump_snapshot(file, fmt, &mut out);
+    let _ = out.flush();
+    match r {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("ensemble: {e}");
+            1
+        }
+    }
+}
+
+/// The `version-2` directories (snapshots, logs) a `verify DIR` means: `DIR/version-2` if
+/// there is one (a dataDir), else DIR itself.
+pub fn dirs_of(dir: &Path) -> PathBuf {
+    let v2 = dir.join("version-2");
+    if v2.is_dir() { v2 } else { dir.to_path_buf() }
+}
+
+/// `ensemble verify CONFIG|DIR`: every log record and snapshot checked; exit 1 on corruption,
+/// each finding naming its file (and offset where the damage has one).
+pub fn verify(snap_dir: &Path, log_dir: &Path) -> i32 {
+    let report = match verify::verify(snap_dir, log_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ensemble: {e}");
+            return 1;
+        }
+    };
+    for f in &report.findings {
+        println!("{f}");
+    }
+    let last = report
+        .last_logged
+        .map(|z| z.to_string())
+        .unwrap_or_else(|| "none".into());
+    let verdict = if report.corrupt() { "CORRUPT" } else { "OK" };
+    let dirs = if snap_dir == log_dir {
+        snap_dir.display().to_string()
+    } else {
+        format!("{} and {}", snap_dir.display(), log_dir.display())
+    };
+    println!(
+        "{verdict}: {dirs}: {} log files, {} txns (last {last}), {} snapshots (newest: {} znodes)",
+        report.log_files, report.txns, report.snapshots, report.znodes
+    );
+    i32::from(report.corrupt())
+}
+
+/// `ensemble snapshot CONFIG --out FILE`: the state the server's files hold, as one snapshot
+/// file (compressed as FILE's name ends). Safe beside a running server: nothing is changed.
+pub fn snapshot(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
+    let opts = TreeOptions {
+        extended_types: cfg.core.extended_types,
+        auth_providers: cfg.core.auth_providers,
+        plant: None,
+    };
+    let (zxid, znodes, notes) =
+        backup::backup_from_files(&cfg.snap_dir(), &cfg.log_dir(), out, opts)?;
+    for n in notes {
+        eprintln!("ensemble: note: {n}");
+    }
+    println!(
+        "snapshot at zxid {zxid} ({znodes} znodes) written to {}",
+        out.display()
+    );
+    Ok(0)
+}
+
+/// `ensemble restore CONFIG FILE`: install a backup into a stopped server's data dir.
+pub fn restore(cfg: &NodeConfig, file: &Path) -> anyhow::Result<i32> {
+    // Held while restoring: a server starting meanwhile waits for nothing and would read a
+    // half-installed directory.
+    let _lock = match PidLock::acquire(&cfg.pid_file()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "ensemble: {e}; stop the server first (ensemble stop {})",
+                cfg.path.display()
+            );
+            return Ok(1);
+        }
+    };
+    let r = backup::restore(
+        &cfg.snap_dir(),
+        &cfg.log_dir(),
+        file,
+        cfg.snapshot_compression,
+    )?;
+    println!(
+        "restored zxid {} ({} znodes) from {} as {}",
+        r.zxid,
+        r.znodes,
+        file.display(),
+        r.snapshot.display()
+    );
+    for a in &r.moved_aside {
+        println!("the previous files are in {}", a.display());
+    }
+    Ok(0)
+}

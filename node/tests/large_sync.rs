@@ -1,0 +1,202 @@
+//! Large-state sync on a real ensemble: a learner with an empty data dir joins three voters
+//! whose tree is ~300 MiB, and gets it by SNAP in frames of `syncPartSize` (4 MiB here),
+//! since the leader's history (recovered from its snapshot) does not reach back to zxid 0.
+//! The learner then serves the whole tree.
+//!
+//! Ports: base 19600 (client base+i, quorum base+10+i, election base+20+i), below Linux's
+//! ephemeral range.
+
+use ensemble_client::Client;
+use ensemble_proto::proto::{Acl, CreateMode};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
+const BASE: u16 = 19600;
+/// Znodes of `NODE_BYTES` each: ~300 MiB in all (jute.maxbuffer is 1 MiB). The benchmark
+/// runs the same test larger: `ENSEMBLE_LARGE_SYNC_NODES=4300` is ~4 GiB (BENCHMARKS.md).
+const NODES: usize = 300;
+const NODE_BYTES: usize = 1_000_000;
+
+fn nodes() -> usize {
+    std::env::var("ENSEMBLE_LARGE_SYNC_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(NODES)
+}
+
+struct Ensemble {
+    dir: PathBuf,
+}
+
+impl Ensemble {
+    fn new() -> Ensemble {
+        let dir = std::env::temp_dir().join(format!("ens-large-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for i in 1..=3u16 {
+            let data = dir.join(format!("data_{i}"));
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
+            // initLimit leaves the SNAP's transfer and load 20 s; snapCount makes the leader's
+            // history start at a snapshot after a restart.
+            let mut cfg = format!(
+                "tickTime=500\ninitLimit=40\nsyncLimit=10\ndataDir={}\nclientPort={}\n\
+                 4lw.commands.whitelist=*\npreAllocSize=1024\nsnapCount=50\n\
+                 syncPartSize=4194304\n",
+                data.display(),
+                BASE + i,
+            );
+            for s in 1..=3u16 {
+                cfg += &format!("server.{s}=localhost:{}:{}\n", BASE + 10 + s, BASE + 20 + s);
+            }
+            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
+        }
+        Ensemble { dir }
+    }
+
+    fn ens(&self, what: &str, i: u16) -> Output {
+        Command::new(BIN)
+            .arg(what)
+            .arg(self.dir.join(format!("zoo{i}.cfg")))
+            .output()
+            .unwrap()
+    }
+
+    fn start(&self, i: u16) {
+        let o = self.ens("start", i);
+        assert!(o.status.success(), "start {i}: {o:?}");
+    }
+
+    fn stop(&self, i: u16) {
+        let o = self.ens("stop", i);
+        assert!(o.status.success(), "stop {i}: {o:?}");
+    }
+
+    fn mode(&self, i: u16) -> Option<String> {
+        let o = self.ens("status", i);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_string)
+    }
+
+    /// Wait until each of `ids` is leader or follower, with one leader.
+    fn wait_ready(&self, ids: &[u16], limit: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let modes: Vec<Option<String>> = ids.iter().map(|i| self.mode(*i)).collect();
+            let leaders = modes
+                .iter()
+                .filter(|m| m.as_deref() == Some("leader"))
+                .count();
+            if leaders == 1 && modes.iter().all(Option::is_some) {
+                return;
+            }
+            assert!(t0.elapsed() < limit, "not ready after {limit:?}: {modes:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self, i: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 1..=3 {
+            let _ = self.ens("stop", i);
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    let mut v = vec![(i % 251) as u8; NODE_BYTES];
+    v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_syncs_300_mib_by_snap_in_frames() {
+    let nodes = nodes();
+    let e = Ensemble::new();
+    e.start(1);
+    e.start(2);
+    e.wait_ready(&[1, 2], Duration::from_secs(30));
+    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", BASE + 1, BASE + 2);
+    let c = Arc::new(
+        Client::connect(&hosts, Duration::from_secs(10))
+            .await
+            .unwrap(),
+    );
+    c.create("/big", b"", Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    // A few writes in flight at a time: the test is about the sync, not the write path.
+    let mut tasks = Vec::new();
+    for lane in 0..4 {
+        let c = Arc::clone(&c);
+        tasks.push(tokio::spawn(async move {
+            for i in (lane..nodes).step_by(4) {
+                c.create(
+                    &format!("/big/n{i:03}"),
+                    &payload(i),
+                    Acl::open_unsafe(),
+                    CreateMode::Persistent,
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(c);
+    // Restarted, the voters' history starts at their newest snapshot: zxid 0 (the empty
+    // learner's) is out of DIFF's reach.
+    e.stop(1);
+    e.stop(2);
+    e.start(1);
+    e.start(2);
+    e.wait_ready(&[1, 2], Duration::from_secs(60));
+    let t0 = Instant::now();
+    e.start(3);
+    e.wait_ready(&[1, 2, 3], Duration::from_secs(120 + nodes as u64 / 10));
+    eprintln!(
+        "server 3 synced {} MB by SNAP in {:?}",
+        nodes * NODE_BYTES / 1_000_000,
+        t0.elapsed()
+    );
+    let log = e.log(3);
+    let line = log
+        .lines()
+        .find(|l| l.contains("snapshot from the leader at"))
+        .unwrap_or_else(|| panic!("server 3 took no SNAP:\n{log}"));
+    let bytes: u64 = line
+        .rsplit('(')
+        .next()
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {line}"));
+    assert!(
+        bytes > (nodes * NODE_BYTES) as u64,
+        "the SNAP holds the tree: {line}"
+    );
+    // Server 3 serves the whole tree.
+    let c3 = Client::connect(&format!("127.0.0.1:{}", BASE + 3), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let children = c3.get_children("/big", false).await.unwrap();
+    assert_eq!(children.len(), nodes);
+    for i in [0, nodes / 2, nodes - 1] {
+        let (data, _) = c3.get_data(&format!("/big/n{i:03}"), false).await.unwrap();
+        assert!(data == payload(i), "/big/n{i:03} differs on server 3");
+    }
+}
