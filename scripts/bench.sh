@@ -5,6 +5,8 @@
 #
 #   scripts/bench.sh                 # the full run (with 1,000,000 znodes: ~20-30 minutes)
 #   scripts/bench.sh --scale 0       # throughput and latency only (~5 minutes)
+#   scripts/bench.sh sessions        # issue 16's scale run: 10,000 sessions, storm, watches
+#                                    # (= --session-scale 10000; ~6 minutes)
 #   scripts/bench.sh --help          # every flag
 #
 # Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
@@ -14,6 +16,10 @@ cd "$(dirname "$0")/.."
 if [ ! -f /usr/share/java/zookeeper.jar ]; then
   echo "bench.sh: Apache ZooKeeper is not installed; run scripts/install-test-deps.sh" >&2
   exit 1
+fi
+if [ "${1:-}" = sessions ]; then
+  shift
+  set -- --session-scale 10000 "$@"
 fi
 cargo build --release -p ensemble-node -p ensemble-bench
 echo "uptime: $(uptime)"
