@@ -6,7 +6,7 @@
 #   scripts/bench.sh                 # the full run (with 1,000,000 znodes: ~20-30 minutes)
 #   scripts/bench.sh --scale 0       # throughput and latency only (~5 minutes)
 #   scripts/bench.sh sessions        # issue 16's scale run: 10,000 sessions, storm, watches
-#                                    # (= --session-scale 10000; ~6 minutes)
+#                                    # (= --session-scale 10000 --port-base 29500; ~6 min)
 #   scripts/bench.sh --help          # every flag
 #
 # Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
@@ -19,7 +19,9 @@ if [ ! -f /usr/share/java/zookeeper.jar ]; then
 fi
 if [ "${1:-}" = sessions ]; then
   shift
-  set -- --session-scale 10000 "$@"
+  # ports below the ephemeral range: 10,000 client sockets in TIME_WAIT from the first system's
+  # turn would otherwise collide with the second's listening ports
+  set -- --session-scale 10000 --port-base 29500 "$@"
 fi
 cargo build --release -p ensemble-node -p ensemble-bench
 echo "uptime: $(uptime)"

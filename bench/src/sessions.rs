@@ -80,6 +80,8 @@ struct Shared {
     timeout_ms: i32,
     slots: Vec<Slot>,
     registered: AtomicU64,
+    /// Reconnects that kept their session (so the storm's size is seen, not assumed).
+    reconnected: AtomicU64,
     notified: AtomicU64,
     last_notify_us: AtomicU64,
 }
@@ -216,6 +218,7 @@ async fn reconnect(
                 let (r, w) = s.into_split();
                 slot.last_ack_ms.store(sh.ms(), Ordering::Relaxed);
                 slot.connected.store(true, Ordering::Relaxed);
+                sh.reconnected.fetch_add(1, Ordering::Relaxed);
                 return Some((w, start_reader(sh, idx, r), server));
             }
             Ok(None) => {
@@ -376,6 +379,7 @@ pub async fn run(cluster: &mut Cluster, leader: usize, spec: &Spec) -> Result<Fi
         timeout_ms: spec.timeout.as_millis() as i32,
         slots: (0..n).map(|_| Slot::default()).collect(),
         registered: AtomicU64::new(0),
+        reconnected: AtomicU64::new(0),
         notified: AtomicU64::new(0),
         last_notify_us: AtomicU64::new(0),
     });
@@ -489,9 +493,10 @@ pub async fn run(cluster: &mut Cluster, leader: usize, spec: &Spec) -> Result<Fi
     fig.storm_expired = count(&sh, |s| s.expired.load(Ordering::Relaxed));
     fig.storm_new_id = count(&sh, |s| s.new_id.load(Ordering::Relaxed));
     println!(
-        "   leader ({} node {}, {dead_port}) killed: {} sessions back in {:.2} s, {} expired, {} with a new id{}",
+        "   leader ({} node {}, {dead_port}) killed: {} sessions cut and reconnected, {} connected {:.2} s after the kill, {} expired, {} with a new id{}",
         system.name(),
         leader + 1,
+        sh.reconnected.load(Ordering::Relaxed),
         count(&sh, |s| s.connected.load(Ordering::Relaxed)),
         fig.storm_secs,
         fig.storm_expired,
