@@ -5,6 +5,8 @@
 #
 #   scripts/bench.sh                 # the full run (with 1,000,000 znodes: ~20-30 minutes)
 #   scripts/bench.sh --scale 0       # throughput and latency only (~5 minutes)
+#   scripts/bench.sh sessions        # issue 16's scale run: 10,000 sessions, storm, watches
+#                                    # (= --session-scale 10000 --port-base 29500; ~6 min)
 #   scripts/bench.sh --help          # every flag
 #
 # Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
@@ -14,6 +16,12 @@ cd "$(dirname "$0")/.."
 if [ ! -f /usr/share/java/zookeeper.jar ]; then
   echo "bench.sh: Apache ZooKeeper is not installed; run scripts/install-test-deps.sh" >&2
   exit 1
+fi
+if [ "${1:-}" = sessions ]; then
+  shift
+  # ports below the ephemeral range: 10,000 client sockets in TIME_WAIT from the first system's
+  # turn would otherwise collide with the second's listening ports
+  set -- --session-scale 10000 --port-base 29500 "$@"
 fi
 cargo build --release -p ensemble-node -p ensemble-bench
 echo "uptime: $(uptime)"

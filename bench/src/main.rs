@@ -7,6 +7,7 @@ mod load;
 mod procfs;
 mod report;
 mod scale;
+mod sessions;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -98,6 +99,23 @@ pub struct Args {
     /// Client runtime worker threads (the client shares the machine with the servers).
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// Issue 16's scale run instead of everything else: this many concurrent sessions (connect
+    /// rate, RSS and ping CPU, a reconnect storm after a leader kill, expiry afterwards, watches
+    /// fired). See BENCHMARKS.md, "Sessions at scale". 0: not this mode.
+    #[arg(long, default_value_t = 0)]
+    session_scale: usize,
+    /// In the --session-scale run: znodes every session watches (sessions × this registrations).
+    #[arg(long, default_value_t = 10)]
+    watch_paths: usize,
+    /// In the --session-scale run: session timeout (ms) the clients ask for.
+    #[arg(long, default_value_t = 15000)]
+    session_timeout_ms: u64,
+    /// In the --session-scale run: seconds of idle pinging measured.
+    #[arg(long, default_value_t = 60)]
+    ping_secs: u64,
+    /// In the --session-scale run: silent sessions checked for expiry (and as many pinging ones).
+    #[arg(long, default_value_t = 500)]
+    expiry_sample: usize,
     /// Seconds a cluster may take to start and elect a leader.
     #[arg(long, default_value_t = 120)]
     startup_timeout: u64,
@@ -210,6 +228,9 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         std::fs::create_dir_all(d)?;
     }
     let sentinel = Sentinel::start(&root)?;
+    if args.session_scale > 0 {
+        return session_scale(&args, &systems, &root, &launch, sentinel).await;
+    }
 
     let mut rep = Report::new(&args, &workloads);
     println!("ensemble-bench: {}", rep.settings_line());
@@ -362,6 +383,56 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
     }
 
     println!("\n{}", rep.render());
+    Ok(())
+}
+
+/// `--session-scale`: each system in turn, then the table of ratios.
+async fn session_scale(
+    args: &Args,
+    systems: &[System],
+    root: &std::path::Path,
+    launch: &Launch,
+    sentinel: std::sync::Arc<Sentinel>,
+) -> Result<()> {
+    let nofile = sessions::raise_nofile();
+    println!("machine: {}", procfs::machine());
+    println!("open-file limit raised to {nofile} (the servers inherit it)");
+    let spec = sessions::Spec {
+        sessions: args.session_scale,
+        timeout: Duration::from_millis(args.session_timeout_ms),
+        ping_window: Duration::from_secs(args.ping_secs),
+        watch_paths: args.watch_paths,
+        expiry_sample: args.expiry_sample,
+    };
+    let mut results = Vec::new();
+    for &system in systems {
+        let base = port_base(args.port_base, system);
+        println!(
+            "\n== {}: 3 nodes (ports {}-{}), {} sessions, load average {}",
+            system.name(),
+            base + 1,
+            base + 3,
+            spec.sessions,
+            procfs::loadavg()
+        );
+        let mut cluster = tokio::task::block_in_place(|| {
+            Cluster::start(
+                system,
+                root,
+                base,
+                launch,
+                sentinel.clone(),
+                Duration::from_secs(args.startup_timeout),
+            )
+        })?;
+        let leader = tokio::task::block_in_place(|| {
+            cluster.wait_serving(Duration::from_secs(args.startup_timeout))
+        })?;
+        let fig = sessions::run(&mut cluster, leader, &spec).await?;
+        tokio::task::block_in_place(|| cluster.stop());
+        results.push((system, fig));
+    }
+    sessions::table(&results);
     Ok(())
 }
 
