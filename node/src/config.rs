@@ -100,6 +100,9 @@ pub struct NodeConfig {
     pub max_client_cnxns: u32,
     /// `maxCnxns`: client connections of this server in all; 0 = unlimited.
     pub max_cnxns: u32,
+    /// `globalOutstandingLimit`: requests in flight past which connections stop reading
+    /// (0 or less = unlimited).
+    pub global_outstanding_limit: usize,
     /// `zookeeper.connection_throttle_*`: the connection throttle (off by default).
     pub connection_throttle: crate::limits::ThrottleSettings,
     pub servers: BTreeMap<ServerId, ServerSpec>,
@@ -410,6 +413,7 @@ const PROPERTY_KEYS: &[&str] = &[
     "admin.idleTimeout",
     "enforceQuota",
     "audit.enable",
+    "globalOutstandingLimit",
 ];
 
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
@@ -521,6 +525,7 @@ fn parse_inner(
     let mut client_address: Option<String> = None;
     let mut max_client_cnxns: u32 = 60;
     let mut max_cnxns: u32 = 0;
+    let mut global_outstanding_limit: i64 = 1000;
     let mut connection_throttle = crate::limits::ThrottleSettings::default();
     let mut min_session: Option<(usize, i64)> = None;
     let mut max_session: Option<(usize, i64)> = None;
@@ -597,6 +602,7 @@ fn parse_inner(
             }
             "maxClientCnxns" => max_client_cnxns = p.num(e.line, &e.key, v)?,
             "maxCnxns" => max_cnxns = p.num(e.line, &e.key, v)?,
+            "globalOutstandingLimit" => global_outstanding_limit = p.num(e.line, &e.key, v)?,
             k if crate::limits::ThrottleSettings::KEYS.contains(&k) => connection_throttle
                 .set(k, v)
                 .map_err(|why| p.line_err(e.line, why))?,
@@ -1032,6 +1038,7 @@ fn parse_inner(
         client_address: addr,
         max_client_cnxns,
         max_cnxns,
+        global_outstanding_limit: global_outstanding_limit.max(0) as usize,
         connection_throttle,
         servers,
         snap_retain_count: snap_retain,

@@ -9,6 +9,7 @@
 //! `connection_throttle_global_session_weight` tokens and a reconnect (renewal)
 //! `connection_throttle_renew_session_weight`. A refused connection is closed, as ZooKeeper
 //! closes it on ClientCnxnLimitException.
+use std::sync::atomic::Ordering;
 
 /// The throttle's settings, ZooKeeper's defaults (tokens 0 = off).
 #[derive(Clone, Debug, PartialEq)]
@@ -197,6 +198,64 @@ impl ConnectionThrottle {
     /// What the bucket is short of (ZooKeeper's `getDeficit`).
     pub fn deficit(&self) -> i64 {
         self.max_tokens - self.tokens
+    }
+}
+
+/// `globalOutstandingLimit`: the requests handed to the core and not yet answered, counted
+/// across all connections. Past the limit the connections stop reading (ZooKeeper's
+/// `shouldThrottle` and `disableRecv`) until answers bring the count back down.
+pub struct Outstanding {
+    count: std::sync::atomic::AtomicUsize,
+    /// 0 = unlimited (ZooKeeper's default is 1000).
+    limit: usize,
+    /// Rung each time answers bring the count back to the limit: throttled readers wait on it.
+    drained: tokio::sync::watch::Sender<()>,
+    /// Times a connection stopped reading for this limit.
+    pub throttled: std::sync::atomic::AtomicU64,
+}
+
+impl Outstanding {
+    pub fn new(limit: usize) -> Outstanding {
+        Outstanding {
+            count: Default::default(),
+            limit,
+            drained: tokio::sync::watch::channel(()).0,
+            throttled: Default::default(),
+        }
+    }
+
+    /// A connection hands `n` requests to the core.
+    pub fn handed(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// `n` handed requests are answered, or their connection is gone.
+    pub fn done(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                Some(c.saturating_sub(n))
+            })
+            .unwrap_or(0);
+        if self.limit > 0 && before > self.limit && before.saturating_sub(n) <= self.limit {
+            self.drained.send_replace(());
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Over the limit: reading stops.
+    pub fn over(&self) -> bool {
+        self.limit > 0 && self.count() > self.limit
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.drained.subscribe()
     }
 }
 

@@ -155,8 +155,7 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         k if k.starts_with("jvm.pause.") => {
             Verdict::Ignored("there is no JVM to watch for pauses".into())
         }
-        "globalOutstandingLimit"
-        | "request_throttle_max_requests"
+        "request_throttle_max_requests"
         | "request_throttle_stall_time"
         | "request_throttle_drop_stale"
         | "cnxTimeout"
@@ -266,7 +265,6 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.enableServer",
     "admin.serverPort",
     "admin.serverAddress",
-    "globalOutstandingLimit",
     "request_throttle_max_requests",
     "request_throttle_stall_time",
     "request_throttle_drop_stale",

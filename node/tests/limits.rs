@@ -146,3 +146,66 @@ async fn the_connection_throttle_closes_past_its_tokens() {
         .await
         .expect("the ones in still work");
 }
+
+/// One frame of a raw client connection: its 4-byte length, then the body.
+fn read_frame(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("frame length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("frame body");
+    body
+}
+
+#[test]
+fn global_outstanding_limit_stops_reading_and_answers_everything_in_order() {
+    use std::io::Write;
+    let node = Node::start("outstanding", "globalOutstandingLimit=1\n", "");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    // ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly.
+    let mut c = Vec::new();
+    c.extend(0i32.to_be_bytes());
+    c.extend(0i64.to_be_bytes());
+    c.extend(10_000i32.to_be_bytes());
+    c.extend(0i64.to_be_bytes());
+    c.extend(16i32.to_be_bytes());
+    c.extend([0u8; 16]);
+    c.push(0);
+    let mut f = (c.len() as i32).to_be_bytes().to_vec();
+    f.extend(c);
+    s.write_all(&f).expect("send connect");
+    read_frame(&mut s);
+    // 300 exists("/") pipelined in one write: far past a limit of 1 once read.
+    const N: i32 = 300;
+    let mut batch = Vec::new();
+    for xid in 1..=N {
+        let mut r = Vec::new();
+        r.extend(xid.to_be_bytes());
+        r.extend(3i32.to_be_bytes());
+        r.extend(1i32.to_be_bytes());
+        r.push(b'/');
+        r.push(0);
+        batch.extend((r.len() as i32).to_be_bytes());
+        batch.extend(r);
+    }
+    for round in 0..2 {
+        s.write_all(&batch).expect("send batch");
+        for xid in 1..=N {
+            let r = read_frame(&mut s);
+            let got = i32::from_be_bytes([r[0], r[1], r[2], r[3]]);
+            let err = i32::from_be_bytes([r[12], r[13], r[14], r[15]]);
+            assert_eq!(
+                (got, err),
+                (xid, 0),
+                "round {round}: answers in order, all ok"
+            );
+        }
+    }
+    // The connection stopped reading while over the limit, and the count drained: the second
+    // round (and this 4lw) was read at all.
+    assert!(node.log().contains("Throttling recv"), "{}", node.log());
+    let stat = ensemble_node::daemon::ask("127.0.0.1", node.port, "stat").expect("stat");
+    assert!(stat.contains("Outstanding: 0"), "{stat}");
+}

@@ -44,6 +44,8 @@ pub struct ClientShared {
     pub rejected: AtomicU64,
     /// Client SASL and authentication enforcement.
     pub auth: ClientAuth,
+    /// `globalOutstandingLimit`'s count, shared with the core loop that answers.
+    pub outstanding: Arc<crate::limits::Outstanding>,
 }
 
 impl ClientShared {
@@ -279,6 +281,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let input = shared.input.clone();
     let mut out: Vec<u8> = Vec::new();
     let mut auth = ConnAuth::default();
+    let mut drained = shared.outstanding.subscribe();
 
     'conn: loop {
         // Every complete frame already buffered goes to the core, in order: the requests in
@@ -430,6 +433,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                             );
                             // In order: the requests before it go first.
                             let before = std::mem::take(&mut requests);
+                            shared.outstanding.handed(before.len());
                             if !before.is_empty()
                                 && input
                                     .send(Input::ClientRequests {
@@ -441,6 +445,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                             {
                                 return;
                             }
+                            shared.outstanding.handed(1);
                             let refused = Input::ClientRefused {
                                 conn,
                                 xid,
@@ -460,6 +465,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                             );
                             // What came before the bad frame is still the client's to have.
                             if !requests.is_empty() {
+                                shared.outstanding.handed(requests.len());
                                 let _ = input.send(Input::ClientRequests { conn, requests }).await;
                             }
                             break 'conn;
@@ -469,6 +475,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         buf.drain(..at);
+        shared.outstanding.handed(requests.len());
         if !requests.is_empty()
             && input
                 .send(Input::ClientRequests { conn, requests })
@@ -477,9 +484,26 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         {
             return;
         }
+        // Seen before the count is read: an answer bringing it down after this rings `drained`.
+        drained.borrow_and_update();
+        let throttled = shared.outstanding.over();
+        if throttled {
+            // The first time at info, so an operator sees the limit is being met; then debug.
+            if shared.outstanding.throttled.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::info!(
+                    "Throttling recv: more than globalOutstandingLimit requests outstanding ({}); connections stop reading until they drain",
+                    shared.outstanding.count()
+                );
+            }
+            tracing::debug!(
+                "Throttling recv of connection {conn}: {} requests outstanding (globalOutstandingLimit)",
+                shared.outstanding.count()
+            );
+        }
         tokio::select! {
+            _ = drained.changed(), if throttled => {}
             _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
-            r = s.read_buf(&mut buf), if !handshaking => match r {
+            r = s.read_buf(&mut buf), if !handshaking && !throttled => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(_) => {}
             },

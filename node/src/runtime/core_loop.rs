@@ -77,11 +77,13 @@ impl CoreLoop {
         shared: Arc<ClientShared>,
     ) -> CoreLoop {
         let client_budget = (64 << 20).max(4 * cfg.max_buffer);
+        let mut out = Outbox::new(clock, senders, client_budget);
+        out.outstanding = shared.outstanding.clone();
         CoreLoop {
             server,
             ready: Ready::new(),
             disk: Disk::new(storage),
-            out: Outbox::new(clock, senders, client_budget),
+            out,
             cfg,
             clock,
             shared,
@@ -440,19 +442,28 @@ impl CoreLoop {
             }
             Input::ClientRequests { conn, requests } => {
                 let now = Instant::now();
+                let mut left = requests.len();
                 for (xid, request, size) in requests {
                     // Checked per request: the core may close the connection midway.
                     let Some(link) = self.out.conns.get_mut(&conn) else {
+                        self.out.outstanding.done(left);
                         return;
                     };
+                    left -= 1;
                     link.info.recved += 1;
                     link.info.last_op = op_name(request.opcode());
                     link.info.last_cxid = xid;
                     self.out.stats.received += 1;
                     self.out.stats.bytes_received += size as u64;
-                    self.out
+                    if self
+                        .out
                         .started
-                        .insert((conn, xid), (now, request.is_write()));
+                        .insert((conn, xid), (now, request.is_write()))
+                        .is_some()
+                    {
+                        // A reused xid: one answer will clear one entry.
+                        self.out.outstanding.done(1);
+                    }
                     if let Some(a) = &mut self.out.audit {
                         a.on_request(conn, xid, &request);
                     }
@@ -468,6 +479,7 @@ impl CoreLoop {
                 size,
             } => {
                 let Some(link) = self.out.conns.get_mut(&conn) else {
+                    self.out.outstanding.done(1);
                     return;
                 };
                 link.info.recved += 1;
@@ -475,9 +487,14 @@ impl CoreLoop {
                 link.info.last_cxid = xid;
                 self.out.stats.received += 1;
                 self.out.stats.bytes_received += size as u64;
-                self.out
+                if self
+                    .out
                     .started
-                    .insert((conn, xid), (Instant::now(), false));
+                    .insert((conn, xid), (Instant::now(), false))
+                    .is_some()
+                {
+                    self.out.outstanding.done(1);
+                }
                 self.feed(Event::ClientRefused {
                     conn,
                     xid,

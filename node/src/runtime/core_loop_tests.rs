@@ -134,6 +134,7 @@ fn rig(tag: &str, faults: Faults) -> Rig {
         input: input_tx,
         rejected: AtomicU64::new(0),
         auth: Default::default(),
+        outstanding: Arc::new(crate::limits::Outstanding::new(0)),
     });
     let faults = Arc::new(Mutex::new(faults));
     let mut lp = CoreLoop::new(

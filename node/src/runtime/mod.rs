@@ -490,6 +490,9 @@ pub fn run(
                 sasl_required: cfg.auth.sasl_required(),
                 allow_sasl_failed: cfg.auth.allow_sasl_failed_clients,
             },
+            outstanding: Arc::new(crate::limits::Outstanding::new(
+                cfg.global_outstanding_limit,
+            )),
         });
         client_rejected = shared.clone();
         let timeout = listeners.tls.client_handshake_timeout;

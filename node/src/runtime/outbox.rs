@@ -52,6 +52,8 @@ pub(crate) struct Outbox {
     pub clock: Clock,
     pub peers: BTreeMap<ServerId, PeerLinks>,
     pub conns: BTreeMap<ConnId, ClientLink>,
+    /// `globalOutstandingLimit`'s count: `started`'s requests leave it as they are answered.
+    pub outstanding: std::sync::Arc<crate::limits::Outstanding>,
     /// Requests waiting for their reply, for latency: when each came, and whether it writes.
     pub started: HashMap<(ConnId, i32), (Instant, bool)>,
     pub stats: ServerStats,
@@ -96,6 +98,7 @@ impl Outbox {
             clock,
             peers,
             conns: BTreeMap::new(),
+            outstanding: std::sync::Arc::new(crate::limits::Outstanding::new(0)),
             started: HashMap::new(),
             stats: ServerStats::default(),
             events: VecDeque::new(),
@@ -163,7 +166,9 @@ impl Outbox {
     }
 
     pub(crate) fn forget_conn(&mut self, conn: ConnId) {
+        let before = self.started.len();
         self.started.retain(|(c, _), _| *c != conn);
+        self.outstanding.done(before - self.started.len());
         if let Some(a) = &mut self.audit {
             a.forget(conn);
         }
@@ -261,6 +266,7 @@ impl Outbox {
             } => {
                 let now = self.clock.now();
                 if let Some((t0, write)) = self.started.remove(&(conn, xid)) {
+                    self.outstanding.done(1);
                     let took = t0.elapsed();
                     let ms = took.as_millis() as u64;
                     self.stats.latency(ms);
