@@ -219,6 +219,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "enforceQuota",
     "audit.enable",
     "maxCnxns",
+    "globalOutstandingLimit",
     "connection_throttle_tokens",
     "connection_throttle_fill_time",
     "connection_throttle_fill_count",
