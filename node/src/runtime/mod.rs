@@ -434,8 +434,10 @@ pub fn run(
                     spec.host.clone(),
                     spec.quorum_port,
                     input_tx.clone(),
-                    quorum_tls.clone(),
-                    quorum_auth.clone(),
+                    peers::PeerSecurity {
+                        tls: quorum_tls.clone(),
+                        auth: quorum_auth.clone(),
+                    },
                 );
                 let e = peers::spawn_sender(
                     me,
@@ -444,8 +446,10 @@ pub fn run(
                     spec.host.clone(),
                     spec.election_port,
                     input_tx.clone(),
-                    quorum_tls.clone(),
-                    quorum_auth.clone(),
+                    peers::PeerSecurity {
+                        tls: quorum_tls.clone(),
+                        auth: quorum_auth.clone(),
+                    },
                 );
                 senders.insert(*sid, (e, q));
             }

@@ -69,15 +69,23 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
+/// How this server's quorum and election connections are secured: TLS (`sslQuorum`) and
+/// quorum SASL (`quorum.auth.enableSasl`), each optional.
+#[derive(Clone, Default)]
+pub struct PeerSecurity {
+    pub tls: Option<QuorumTls>,
+    pub auth: Option<Arc<QuorumAuth>>,
+}
+
 async fn dial(
     me: ServerId,
     sid: ServerId,
     channel: Channel,
     host: &str,
     port: u16,
-    tls: Option<&QuorumTls>,
-    auth: Option<&QuorumAuth>,
+    security: &PeerSecurity,
 ) -> Result<(ReadHalf, WriteHalf), String> {
+    let (tls, auth) = (security.tls.as_ref(), security.auth.as_deref());
     let addrs = resolve(host, port)
         .await
         .map_err(|e| format!("resolving {host}: {e}"))?;
@@ -160,12 +168,11 @@ pub fn spawn_sender(
     host: String,
     port: u16,
     input: mpsc::Sender<Input>,
-    tls: Option<QuorumTls>,
-    auth: Option<Arc<QuorumAuth>>,
+    security: PeerSecurity,
 ) -> mpsc::UnboundedSender<OutCmd> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(sender_task(
-        me, sid, channel, host, port, rx, input, tls, auth,
+        me, sid, channel, host, port, rx, input, security,
     ));
     tx
 }
@@ -179,8 +186,7 @@ async fn sender_task(
     port: u16,
     mut rx: mpsc::UnboundedReceiver<OutCmd>,
     input: mpsc::Sender<Input>,
-    tls: Option<QuorumTls>,
-    auth: Option<Arc<QuorumAuth>>,
+    security: PeerSecurity,
 ) {
     let quorum = channel == Channel::Quorum;
     let mut epoch = 0u64;
@@ -197,7 +203,7 @@ async fn sender_task(
 
     loop {
         if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
-            match dial(me, sid, channel, &host, port, tls.as_ref(), auth.as_deref()).await {
+            match dial(me, sid, channel, &host, port, &security).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
