@@ -318,12 +318,19 @@ impl<T> SnapshotParts<T> {
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotAssembler {
     parts: SnapshotParts<Vec<u8>>,
+    /// The size of the last snapshot put together: the next one is about as large, so its
+    /// buffer starts there instead of growing (and copying) part by part.
+    last_len: usize,
 }
 
 impl SnapshotAssembler {
     /// A part of the snapshot at `zxid`.
     pub fn part(&mut self, zxid: Zxid, index: u32, data: &[u8]) {
-        if let Some(bytes) = self.parts.part(zxid, index, Vec::new) {
+        let hint = self.last_len.saturating_add(self.last_len / 8);
+        if let Some(bytes) = self
+            .parts
+            .part(zxid, index, || Vec::with_capacity(hint.max(data.len())))
+        {
             bytes.extend_from_slice(data);
         }
     }
@@ -335,6 +342,7 @@ impl SnapshotAssembler {
             None => Some(data),
             Some(mut bytes) => {
                 bytes.extend_from_slice(&data);
+                self.last_len = bytes.len();
                 Some(Arc::new(bytes))
             }
         }
