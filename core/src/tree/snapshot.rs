@@ -245,6 +245,8 @@ fn zigzag(n: i64) -> u64 {
 pub const SNAPSHOT_PART: usize = 1 << 20;
 /// Part buffers kept for reuse.
 const PART_POOL: usize = 8;
+/// The least room a part buffer has past its part's size, for the node record that ends it.
+const PART_SLACK: usize = 4 << 10;
 
 /// Some bytes of a snapshot being written, in order: `parts` before the last piece, and the
 /// last piece (`last`) once the snapshot is complete.
@@ -360,10 +362,12 @@ fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>, part_size: usize) -> Vec<u8> {
             Err(shared) => pool.push(shared), // taken meanwhile: leave it
         }
     }
-    // Room for the node that ends a part: it goes a little past `part_size`.
+    // Room for the node that ends a part: it goes a little past `part_size` (at least a few
+    // KiB past: with small parts a node record alone is larger than an eighth of one, and
+    // growing the buffer copies it).
     Vec::with_capacity(
         part_size
-            .saturating_add(part_size / 8)
+            .saturating_add((part_size / 8).max(PART_SLACK))
             .min(2 * SNAPSHOT_PART),
     )
 }
