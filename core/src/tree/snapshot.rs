@@ -245,6 +245,8 @@ fn zigzag(n: i64) -> u64 {
 pub const SNAPSHOT_PART: usize = 1 << 20;
 /// Part buffers kept for reuse.
 const PART_POOL: usize = 8;
+/// The least room a part buffer has past its part's size, for the node record that ends it.
+const PART_SLACK: usize = 4 << 10;
 
 /// Some bytes of a snapshot being written, in order: `parts` before the last piece, and the
 /// last piece (`last`) once the snapshot is complete.
@@ -318,12 +320,19 @@ impl<T> SnapshotParts<T> {
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotAssembler {
     parts: SnapshotParts<Vec<u8>>,
+    /// The size of the last snapshot put together: the next one is about as large, so its
+    /// buffer starts there instead of growing (and copying) part by part.
+    last_len: usize,
 }
 
 impl SnapshotAssembler {
     /// A part of the snapshot at `zxid`.
     pub fn part(&mut self, zxid: Zxid, index: u32, data: &[u8]) {
-        if let Some(bytes) = self.parts.part(zxid, index, Vec::new) {
+        let hint = self.last_len.saturating_add(self.last_len / 8);
+        if let Some(bytes) = self
+            .parts
+            .part(zxid, index, || Vec::with_capacity(hint.max(data.len())))
+        {
             bytes.extend_from_slice(data);
         }
     }
@@ -335,6 +344,7 @@ impl SnapshotAssembler {
             None => Some(data),
             Some(mut bytes) => {
                 bytes.extend_from_slice(&data);
+                self.last_len = bytes.len();
                 Some(Arc::new(bytes))
             }
         }
@@ -352,10 +362,12 @@ fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>, part_size: usize) -> Vec<u8> {
             Err(shared) => pool.push(shared), // taken meanwhile: leave it
         }
     }
-    // Room for the node that ends a part: it goes a little past `part_size`.
+    // Room for the node that ends a part: it goes a little past `part_size` (at least a few
+    // KiB past: with small parts a node record alone is larger than an eighth of one, and
+    // growing the buffer copies it).
     Vec::with_capacity(
         part_size
-            .saturating_add(part_size / 8)
+            .saturating_add((part_size / 8).max(PART_SLACK))
             .min(2 * SNAPSHOT_PART),
     )
 }
