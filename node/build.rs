@@ -4,6 +4,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[path = "src/civil.rs"]
+mod civil;
+
 fn main() {
     // Rerun when the sources change, not on every build (which would relink every time).
     for p in ["build.rs", "Cargo.toml", "src", "../core/src"] {
@@ -22,20 +25,11 @@ fn main() {
     println!("cargo:rustc-env=ENSEMBLE_BUILD_DATE={}", utc_minute(secs));
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for seconds since the epoch (the civil-from-days algorithm of
-/// Howard Hinnant's date library, for dates from 1970 on).
+/// `YYYY-MM-DD HH:MM UTC` for seconds since the epoch.
 fn utc_minute(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
         rem / 3_600,

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod civil;
 pub mod config;
 pub mod daemon;
 pub mod fourlw;
