@@ -241,6 +241,25 @@ async fn four_letter<S: AsyncWrite + Unpin>(
 
 /// The protocol on one connection, plaintext or TLS. `identity`: the subject of the client's
 /// certificate, an x509 identity.
+/// Hand the decoded `requests` (taken, in order) to the core, counted for
+/// `globalOutstandingLimit` on every path. `Err`: the core is gone.
+async fn hand_over(
+    input: &mpsc::Sender<Input>,
+    shared: &ClientShared,
+    conn: ensemble_core::ConnId,
+    requests: &mut Vec<(i32, ensemble_proto::proto::Request, usize)>,
+) -> Result<(), ()> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let requests = std::mem::take(requests);
+    shared.outstanding.handed(requests.len());
+    input
+        .send(Input::ClientRequests { conn, requests })
+        .await
+        .map_err(|_| ())
+}
+
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     addr: SocketAddr,
@@ -368,15 +387,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::info!("closing client {peer} (connection {conn}): bad SASL request");
                     break 'conn;
                 };
-                let before = std::mem::take(&mut requests);
-                if !before.is_empty()
-                    && input
-                        .send(Input::ClientRequests {
-                            conn,
-                            requests: before,
-                        })
-                        .await
-                        .is_err()
+                if hand_over(&input, &shared, conn, &mut requests)
+                    .await
+                    .is_err()
                 {
                     return;
                 }
@@ -406,9 +419,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                         } else if let Some(refusal) =
                             auth.enforce(&shared.auth, xid, &super::show(addr))
                         {
-                            if !requests.is_empty() {
-                                let _ = input.send(Input::ClientRequests { conn, requests }).await;
-                            }
+                            let _ = hand_over(&input, &shared, conn, &mut requests).await;
                             let _ =
                                 tokio::time::timeout(Duration::from_secs(2), s.write_all(&refusal))
                                     .await;
@@ -432,16 +443,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                                 super::show(addr)
                             );
                             // In order: the requests before it go first.
-                            let before = std::mem::take(&mut requests);
-                            shared.outstanding.handed(before.len());
-                            if !before.is_empty()
-                                && input
-                                    .send(Input::ClientRequests {
-                                        conn,
-                                        requests: before,
-                                    })
-                                    .await
-                                    .is_err()
+                            if hand_over(&input, &shared, conn, &mut requests)
+                                .await
+                                .is_err()
                             {
                                 return;
                             }
@@ -464,10 +468,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                                 super::show(addr)
                             );
                             // What came before the bad frame is still the client's to have.
-                            if !requests.is_empty() {
-                                shared.outstanding.handed(requests.len());
-                                let _ = input.send(Input::ClientRequests { conn, requests }).await;
-                            }
+                            let _ = hand_over(&input, &shared, conn, &mut requests).await;
                             break 'conn;
                         }
                     },
@@ -475,12 +476,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         buf.drain(..at);
-        shared.outstanding.handed(requests.len());
-        if !requests.is_empty()
-            && input
-                .send(Input::ClientRequests { conn, requests })
-                .await
-                .is_err()
+        if hand_over(&input, &shared, conn, &mut requests)
+            .await
+            .is_err()
         {
             return;
         }
