@@ -42,7 +42,7 @@ impl Ensemble {
             // initLimit leaves the SNAP's transfer and load 20 s; snapCount makes the leader's
             // history start at a snapshot after a restart.
             let mut cfg = format!(
-                "tickTime=500\ninitLimit=40\nsyncLimit=10\ndataDir={}\nclientPort={}\n\
+                "tickTime=500\ninitLimit=40\nsyncLimit=10\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                  4lw.commands.whitelist=*\npreAllocSize=1024\nsnapCount=50\n\
                  syncPartSize=4194304\n",
                 data.display(),

@@ -224,7 +224,7 @@ fn a_taken_metrics_port_stops_the_start() {
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=200\ndataDir={}\nclientPort={client}\nadmin.enableServer=false\n{}",
+            "tickTime=200\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n{}",
             dir.display(),
             PROVIDER.replace("METRICS_PORT", &port.to_string())
         ),

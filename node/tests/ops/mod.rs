@@ -55,7 +55,7 @@ impl Cluster {
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
             let cfg = format!(
-                "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+                "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                  4lw.commands.whitelist=*\npreAllocSize=1024\nadmin.serverAddress=127.0.0.1\n\
                  admin.serverPort={}\n{servers}{}",
                 data.display(),
