@@ -62,6 +62,11 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         ),
         // --- authentication and authorisation ---
         // quorum.auth.* are read by `sasl::settings` (quorum SASL)
+        "quorum.auth.kerberos.servicePrincipal" => Verdict::Ignored(
+            "Kerberos (GSSAPI) is not implemented in this build; quorum SASL is DIGEST-MD5, \
+             which names no service principal"
+                .into(),
+        ),
         k if k.starts_with("quorum.auth.") => {
             Verdict::Ignored("not a quorum SASL setting of ZooKeeper 3.8".into())
         }
@@ -389,6 +394,19 @@ mod tests {
         );
         assert_eq!(did_you_mean("frobnicate", &[]), None);
         assert_eq!(did_you_mean("tickTime", &[]), None);
+    }
+
+    #[test]
+    fn quorum_settings_this_build_does_not_use_are_reported() {
+        for key in [
+            "quorum.auth.kerberos.servicePrincipal",
+            "quorum.cnxn.threads.size",
+        ] {
+            assert!(
+                matches!(classify_key(key, "x"), Some(Verdict::Ignored(_))),
+                "{key}"
+            );
+        }
     }
 
     #[test]

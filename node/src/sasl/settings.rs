@@ -107,8 +107,6 @@ impl AuthSettings {
             "quorum.auth.serverRequireSasl" => self.quorum.server_require = java_bool(v),
             "quorum.auth.learner.saslLoginContext" => self.quorum.learner_context = v.to_string(),
             "quorum.auth.server.saslLoginContext" => self.quorum.server_context = v.to_string(),
-            // Kerberos only (the service principal a learner asks for); DIGEST-MD5 has none
-            "quorum.auth.kerberos.servicePrincipal" | "quorum.cnxn.threads.size" => {}
             "enforce.auth.schemes" => {
                 self.enforce_schemes = v
                     .split(',')
