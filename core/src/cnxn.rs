@@ -16,10 +16,27 @@ use crate::txn::TxnOp;
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use ensemble_proto::proto::{
-    ConnectRequest, ConnectResponse, Id, KeeperError, OpCode, Reply, Request, Response, SessionId,
+    ConnectRequest, ConnectResponse, Id, KeeperError, MultiOp, OpCode, Reply, Request, Response,
+    SessionId,
 };
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
+
+/// Does `op` create an ephemeral node (itself or inside a multi)? Such a create needs a global
+/// session (ZooKeeper's `checkUpgradeSession`).
+fn creates_ephemeral(op: &TxnOp) -> bool {
+    matches!(op, TxnOp::Write { request, .. } if creates_ephemeral_request(request))
+}
+
+fn creates_ephemeral_request(request: &Request) -> bool {
+    match request {
+        Request::Create { mode, .. } => mode.is_ephemeral(),
+        Request::Multi(ops) => ops
+            .iter()
+            .any(|o| matches!(o, MultiOp::Create { mode, .. } if mode.is_ephemeral())),
+        _ => false,
+    }
+}
 
 /// Session passwords are derived from the id with a fixed secret (as ZooKeeper derives them),
 /// so any server can check a re-attaching client without replicating the password.
@@ -49,7 +66,15 @@ impl ZooKeeperServer {
         req: ConnectRequest,
         out: &mut Ready,
     ) {
-        if !role.is_serving() || self.clients.conns.contains_key(&conn) {
+        let read_only = self.read_only.active;
+        if !(role.is_serving() || read_only) || self.clients.conns.contains_key(&conn) {
+            out.push(Action::Close { conn });
+            return;
+        }
+        if read_only && req.read_only != Some(true) {
+            // As ZooKeeper's "Not read-only client": only a client that asked for a
+            // read-only server is served by one.
+            tracing::info!(conn, "refusing a client that did not ask canBeReadOnly");
             out.push(Action::Close { conn });
             return;
         }
@@ -57,7 +82,8 @@ impl ZooKeeperServer {
         // session is refused (the client tries another server, as with ZooKeeper); a re-attach
         // waits below until we have caught up, since we are usually only a commit behind.
         let ahead = req.last_zxid_seen > self.tree.last_zxid().as_i64();
-        if ahead && req.session_id == 0 {
+        // A read-only server has no quorum to wait for: a client ahead of it goes elsewhere.
+        if ahead && (req.session_id == 0 || read_only) {
             tracing::info!(
                 conn,
                 client_zxid = req.last_zxid_seen,
@@ -77,6 +103,16 @@ impl ZooKeeperServer {
             queue: VecDeque::new(),
             closing: false,
         };
+        if req.session_id == 0 && (read_only || self.cfg.local_sessions) {
+            // A session of this server alone: no createSession txn (ZooKeeper's local
+            // session, and every session of a read-only server).
+            let session = self.clients.new_session();
+            self.local_sessions.track(session, timeout_ms, self.now);
+            c.session = session;
+            self.clients.conns.insert(conn, c);
+            self.attach(role, conn, false, out);
+            return;
+        }
         if req.session_id == 0 {
             let session = self.clients.new_session();
             let rid = self.clients.new_rid(conn);
@@ -112,6 +148,35 @@ impl ZooKeeperServer {
         for old in older {
             out.push(Action::Close { conn: old });
             self.drop_conn(old);
+        }
+        if let Some(stored) = self.local_sessions.timeout(req.session_id) {
+            c.timeout_ms = stored;
+            self.clients.conns.insert(conn, c);
+            self.attach(role, conn, true, out);
+            return;
+        }
+        let roams = self.cfg.local_sessions && self.plant(Plant::LocalSessionRoams);
+        if read_only || roams {
+            // A read-only server knows the sessions it has applied and its own; it asks no
+            // leader, and tracks a re-attached one itself while it serves (never replicated).
+            // Planted: an unknown session is taken as a local one without asking the leader.
+            let stored = self.tree.sessions().get(&req.session_id).copied();
+            let stored = stored.or(roams.then_some(timeout_ms));
+            if let Some(stored) = stored.filter(|_| read_only || !role.is_closing(req.session_id)) {
+                if read_only || !self.tree.sessions().contains_key(&req.session_id) {
+                    self.local_sessions.track(req.session_id, stored, self.now);
+                }
+                c.timeout_ms = stored;
+                self.clients.conns.insert(conn, c);
+                self.attach(role, conn, true, out);
+            } else {
+                out.push(Action::ConnectReply {
+                    conn,
+                    response: expired_response(req.read_only),
+                });
+                out.push(Action::Close { conn });
+            }
+            return;
         }
         // A learner tells the leader the session is here now (REVALIDATE) and answers once a
         // sync round has come back: the leader then has taken it (one channel, in order), so a
@@ -152,7 +217,7 @@ impl ZooKeeperServer {
         if let Some(&stored) = self.tree.sessions().get(&req.session_id) {
             c.timeout_ms = stored;
             self.clients.conns.insert(conn, c);
-            self.attach(role, conn, out);
+            self.attach(role, conn, true, out);
             return;
         }
         // Unknown here: maybe created so recently we have not applied it. A quorum sync tells.
@@ -167,13 +232,12 @@ impl ZooKeeperServer {
     /// new session) makes this server the session's owner at the leader, so requests still
     /// coming through another server's old connection are refused there (SessionMoved); a
     /// learner has sent REVALIDATE already (`on_connect`).
-    fn attach(&mut self, role: &mut RoleMut, conn: ConnId, out: &mut Ready) {
+    fn attach(&mut self, role: &mut RoleMut, conn: ConnId, reattach: bool, out: &mut Ready) {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
-        let reattach = !matches!(c.phase, ConnPhase::Creating { .. });
         let session = c.session;
-        if reattach {
+        if reattach && !self.local_sessions.is_tracked(session) {
             role.reattached(self.cfg.my_id, session);
         }
         let Some(c) = self.clients.conns.get_mut(&conn) else {
@@ -186,7 +250,7 @@ impl ZooKeeperServer {
             timeout_ms: c.timeout_ms,
             session_id: c.session,
             passwd: session_password(c.session),
-            read_only: c.read_only.map(|_| false),
+            read_only: c.read_only.map(|_| self.read_only.active),
         };
         let session = c.session;
         out.push(Action::ConnectReply { conn, response });
@@ -208,9 +272,14 @@ impl ZooKeeperServer {
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
-        assert_eq!(c.phase, ConnPhase::Creating { rid, timeout_ms });
         assert_eq!(c.session, session);
-        self.attach(role, conn, out);
+        if c.phase == ConnPhase::Connected {
+            // A local session upgraded (`release_held`): it is global now.
+            assert!(!self.local_sessions.is_tracked(session));
+            return;
+        }
+        assert_eq!(c.phase, ConnPhase::Creating { rid, timeout_ms });
+        self.attach(role, conn, false, out);
     }
 
     /// Send a write to the leader (or propose it, if we lead).
@@ -357,7 +426,7 @@ impl ZooKeeperServer {
                 if let Some(c) = self.clients.conns.get_mut(&conn) {
                     c.timeout_ms = stored;
                 }
-                self.attach(role, conn, out);
+                self.attach(role, conn, true, out);
             } else {
                 out.push(Action::ConnectReply {
                     conn,
@@ -377,7 +446,11 @@ impl ZooKeeperServer {
 
     /// Session activity: the leader resets the expiry; a learner reports it with its pings.
     pub(crate) fn touch(&mut self, role: &mut RoleMut, session: SessionId) {
-        role.touch(self.now, session);
+        if self.local_sessions.is_tracked(session) {
+            self.local_sessions.touch(session, self.now);
+        } else {
+            role.touch(self.now, session);
+        }
     }
 
     pub(crate) fn on_request(
@@ -406,7 +479,33 @@ impl ZooKeeperServer {
             return;
         }
         let mut sync_id = None;
+        let local = self.local_sessions.is_tracked(session);
         let wait = match request {
+            // ReadOnlyRequestProcessor: every change, sync and check is NotReadOnly.
+            r if self.read_only.active && r.is_write() && r != Request::CloseSession => {
+                Wait::Refused(KeeperError::NotReadOnly)
+            }
+            Request::Sync { .. } if self.read_only.active => {
+                Wait::Refused(KeeperError::NotReadOnly)
+            }
+            Request::CloseSession if local => {
+                // Nothing replicated to close: the session ends here, and its connection
+                // once the reply is out.
+                self.local_sessions.untrack(session);
+                let applied = self.tree.last_zxid();
+                if let Some(c) = self.clients.conns.get_mut(&conn) {
+                    c.closing = true;
+                    c.queue.push_back(Pending {
+                        xid,
+                        opcode,
+                        auth_len: c.auth.len(),
+                        wait: Wait::Read(Request::Ping),
+                        result: Some((applied, Ok(Response::Empty))),
+                    });
+                }
+                self.drain(role, conn, out);
+                return;
+            }
             Request::Sync { path } => {
                 let id = self.clients.new_sync(conn);
                 sync_id = Some(id);
@@ -421,6 +520,11 @@ impl ZooKeeperServer {
                     c.closing = true;
                 }
                 Self::held_write(session, xid, TxnOp::CloseSession)
+            }
+            // UpgradeableSessionTracker: a local session that may not upgrade owns no
+            // ephemeral.
+            r if local && !self.cfg.local_sessions_upgrading && creates_ephemeral_request(&r) => {
+                Wait::Refused(KeeperError::EphemeralOnLocalSession)
             }
             r if r.is_write() => {
                 let auth = self
@@ -607,6 +711,30 @@ impl ZooKeeperServer {
                 }
             }
             let Some(i) = next else { return };
+            if let Wait::Held { op, session, .. } = &c.queue[i].wait
+                && self.local_sessions.is_tracked(*session)
+                && creates_ephemeral(op)
+            {
+                let (session, timeout_ms) = (*session, c.timeout_ms);
+                assert!(self.cfg.local_sessions_upgrading, "refused when queued");
+                // Upgrade first: createSession through the leader, ahead of the create on the
+                // same channel, so the session is global when the create is applied.
+                self.local_sessions.untrack(session);
+                tracing::info!(
+                    session = format_args!("{session:#x}"),
+                    "upgrading a local session"
+                );
+                let rid = self.clients.new_rid(conn);
+                self.submit(
+                    role,
+                    session,
+                    0,
+                    rid,
+                    TxnOp::CreateSession { timeout_ms },
+                    out,
+                );
+                continue;
+            }
             let rid = self.clients.new_rid(conn);
             let Some(c) = self.clients.conns.get_mut(&conn) else {
                 unreachable!("connection {conn} went while releasing its write")
@@ -703,6 +831,7 @@ impl ZooKeeperServer {
             self.drop_conn(conn);
         }
         self.clients.clear_waiters();
+        self.forget_local_sessions();
         assert!(self.clients.conns.is_empty());
     }
 }

@@ -65,6 +65,20 @@ pub struct Config {
     /// counts: it marks the txns it proposes ([`crate::txn::TxnOp::EnforcedWrite`]).
     #[serde(default)]
     pub enforce_quota: bool,
+    /// `readonlymode.enabled` (a -D flag): a server cut off from the quorum (LOOKING longer
+    /// than [`Config::read_only_delay_ms`], as QuorumPeer waits) serves the clients that asked
+    /// canBeReadOnly from its committed state, and answers writes NotReadOnly.
+    #[serde(default)]
+    pub read_only_mode: bool,
+    /// `localSessionsEnabled`: a new session lives on the server it connected to only (no
+    /// createSession txn); it is unknown to every other server.
+    #[serde(default)]
+    pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session's first ephemeral create upgrades it to
+    /// a global session first (a createSession txn); without it the create fails
+    /// EphemeralOnLocalSession.
+    #[serde(default)]
+    pub local_sessions_upgrading: bool,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
@@ -99,6 +113,9 @@ impl Config {
             sasl_super_user: None,
             x509_super_user: None,
             enforce_quota: false,
+            read_only_mode: false,
+            local_sessions: false,
+            local_sessions_upgrading: false,
             plant: None,
             initial_zxid_counter: 0,
         }
@@ -127,6 +144,12 @@ impl Config {
 
     pub fn is_standalone(&self) -> bool {
         self.members.len() == 1 && self.is_voter(self.my_id)
+    }
+
+    /// How long a server looks for a quorum before it serves read-only: QuorumPeer's grace
+    /// period, `max(2000, tickTime)` ms.
+    pub fn read_only_delay_ms(&self) -> u64 {
+        self.tick_time_ms.max(2000)
     }
 
     /// Clamp a requested session timeout as ZooKeeper does.

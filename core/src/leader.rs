@@ -406,6 +406,7 @@ impl<'a> Leading<'a> {
                 session,
                 cxid,
                 op,
+                local,
             } => {
                 let l = &*self.leader;
                 if !l.established()
@@ -414,7 +415,12 @@ impl<'a> Leading<'a> {
                     return;
                 }
                 let skip = self.zk.plant(Plant::WriteAfterClose);
-                match self.leader.sessions.prep_check(session, from, &op, skip) {
+                let local = local && self.zk.cfg.local_sessions;
+                match self
+                    .leader
+                    .sessions
+                    .prep_check(session, from, &op, skip, local)
+                {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
                     Err(Refusal::Moved) => out.push(Action::Send {
                         to: from,

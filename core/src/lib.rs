@@ -19,6 +19,7 @@ pub mod path;
 pub mod peer;
 pub mod plant;
 pub mod quorum;
+mod read_only_server;
 mod read_request;
 mod role;
 pub mod server;

@@ -217,6 +217,9 @@ pub enum PeerMsg {
         session: SessionId,
         cxid: i32,
         op: crate::txn::TxnOp,
+        /// The session is local to the learner (`localSessionsEnabled`): the leader tracks
+        /// nothing of it, so it checks nothing of it either.
+        local: bool,
     },
     /// learner -> leader: a client asked for `sync`.
     SyncRequest {

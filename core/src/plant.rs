@@ -75,10 +75,17 @@ pub enum Plant {
     /// handshake) and the learner takes it with the SNAP unfinished: it ACKs NEWLEADER, and is
     /// counted as synced, holding its old state; the rest of the SNAP is ignored.
     SnapNewLeaderMidStream,
+    /// A read-only server serves its whole log, the uncommitted tail too (as a restarted
+    /// ZooKeeper replays its log into memory before it knows what was committed).
+    ReadOnlyServesUncommitted,
+    /// A server takes the re-attach of a session it does not know as a local session of its
+    /// own, without asking the leader: another server's local (or read-only) session, or an
+    /// expired one, comes back to life here.
+    LocalSessionRoams,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 22] = [
+    pub const ALL: [Plant; 24] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -101,6 +108,8 @@ impl Plant {
         Plant::SaslIdentityAsSuper,
         Plant::QuotaHardLimitOffByOne,
         Plant::SnapNewLeaderMidStream,
+        Plant::ReadOnlyServesUncommitted,
+        Plant::LocalSessionRoams,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +136,8 @@ impl Plant {
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
             Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
             Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
+            Plant::ReadOnlyServesUncommitted => "readonly-serves-uncommitted",
+            Plant::LocalSessionRoams => "local-session-roams",
         }
     }
 
@@ -193,6 +204,8 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            Plant::ReadOnlyServesUncommitted => &["readonly.committed-prefix"],
+            Plant::LocalSessionRoams => &["session.local-stays-home"],
         }
     }
 

@@ -79,10 +79,11 @@ impl RoleMut<'_> {
         assert!(self.is_serving(), "a write submitted while not serving");
         assert!(zk.clients.rid_owner.contains_key(&rid));
         let me = zk.cfg.my_id;
+        let local = zk.local_sessions.is_tracked(session);
         match self {
             RoleMut::Leading(l) => {
                 let skip = zk.plant(crate::plant::Plant::WriteAfterClose);
-                match l.sessions.prep_check(session, me, &op, skip) {
+                match l.sessions.prep_check(session, me, &op, skip, local) {
                     Ok(()) => {
                         let origin = Origin { server: me, rid };
                         Leading::new(l, zk).propose(session, cxid, origin, op, out);
@@ -98,6 +99,7 @@ impl RoleMut<'_> {
                     session,
                     cxid,
                     op,
+                    local,
                 },
             }),
             RoleMut::Looking => unreachable!("a LOOKING server has no clients"),

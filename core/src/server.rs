@@ -134,6 +134,8 @@ pub struct Status {
     pub synced_followers: usize,
     pub synced_observers: usize,
     pub pending_proposals: usize,
+    /// Serving read-only (LOOKING, cut off from the quorum): 4lw `isro` says `ro`.
+    pub read_only: bool,
 }
 
 /// One ensemble member (ZooKeeper's QuorumPeer): the state every role shares and the role.
@@ -199,6 +201,8 @@ impl Server {
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
             snapshots: SnapshotScheduler::new(&config),
+            local_sessions: crate::session_tracker::SessionTracker::default(),
+            read_only: crate::read_only_server::ReadOnlyMode::new(now),
             cfg: config,
         };
         let vote = zk.my_vote();
@@ -274,6 +278,14 @@ impl Server {
             _ => None,
         }
     }
+    /// Is this server a read-only server (cut off from the quorum, `readonlymode.enabled`)?
+    pub fn is_read_only(&self) -> bool {
+        self.zk.read_only.active
+    }
+    /// Is `session` one only this server knows (a local session, or a read-only server's)?
+    pub fn is_local_session(&self, session: SessionId) -> bool {
+        self.zk.local_sessions.is_tracked(session)
+    }
     /// Is this server answering clients?
     pub fn is_serving(&self) -> bool {
         match &self.role {
@@ -316,7 +328,8 @@ impl Server {
             node_count: self.zk.tree.node_count(),
             approximate_data_size: self.zk.tree.approximate_data_size(),
             ephemerals_count: self.zk.tree.ephemerals_count(),
-            sessions: self.zk.tree.sessions().len(),
+            sessions: self.zk.tree.sessions().len() + self.zk.local_sessions.len(),
+            read_only: self.zk.read_only.active,
             connections: self.zk.clients.conns.len(),
             watch_count: self.zk.watches.watch_count(),
             watched_paths: self.zk.watches.path_count(),
@@ -358,10 +371,14 @@ impl Server {
     fn on_tick(&mut self, out: &mut Ready) {
         // An idle server still finishes its snapshot, a bounded slice per tick.
         self.zk.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
+        self.zk.expire_local_sessions(out);
         let next = match &mut self.role {
             Role::Looking => {
                 let outcome = self.zk.election.tick(&self.zk.cfg, self.zk.now);
                 self.election_outcome(outcome, out);
+                if matches!(self.role, Role::Looking) {
+                    self.zk.maybe_start_read_only(out);
+                }
                 return;
             }
             Role::Leading(l) => Leading::new(l, &mut self.zk).tick(out),
@@ -387,6 +404,7 @@ impl Server {
             } => {
                 self.zk.election.logical_clock = election_epoch;
                 self.zk.election.proposal = vote;
+                self.zk.stop_read_only(out);
                 let early = std::mem::take(&mut self.zk.early_learners);
                 let me = self.zk.cfg.my_id;
                 if vote.leader == me && self.zk.cfg.is_voter(me) {
@@ -568,8 +586,8 @@ impl Server {
                     "role and state disagree"
                 );
                 assert!(
-                    self.zk.clients.conns.is_empty(),
-                    "a LOOKING server keeps no clients"
+                    self.zk.clients.conns.is_empty() || self.zk.read_only.active,
+                    "a LOOKING server keeps no clients unless it serves read-only"
                 );
                 self.zk.election.check_invariants(&self.zk.cfg);
             }
@@ -608,5 +626,6 @@ impl Server {
             "FOLLOWERINFOs kept past the election"
         );
         self.zk.clients.check_invariants();
+        self.zk.check_local_sessions();
     }
 }

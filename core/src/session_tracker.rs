@@ -1,7 +1,9 @@
 //! The leader's sessions (ZooKeeper's LeaderSessionTracker): each live session's deadline,
 //! the expiry queue, the sessions whose closeSession is proposed, and which server each
 //! session's requests come through (its owner). Only an established leader has one; learners
-//! report activity with their pings.
+//! report activity with their pings. The same tracker, without owners, holds a server's
+//! local sessions (ZooKeeper's LocalSessionTracker): those of `localSessionsEnabled` and those
+//! of a read-only server, which no other server knows.
 
 use crate::server::Millis;
 use crate::txn::{ServerId, TxnOp};
@@ -28,6 +30,9 @@ pub(crate) struct SessionTracker {
     /// Which server a session's requests come through (ZooKeeper's session owner): set by the
     /// first request after we took over, by createSession and by a re-attach (REVALIDATE).
     owners: BTreeMap<SessionId, ServerId>,
+    /// createSession proposed, not yet applied: a local session being upgraded may send its
+    /// ephemeral create right behind it.
+    creating: BTreeSet<SessionId>,
 }
 
 impl SessionTracker {
@@ -48,6 +53,7 @@ impl SessionTracker {
             self.expiry.remove(&(old, session));
         }
         self.expiry.insert((now + timeout, session));
+        self.creating.remove(&session);
         assert_eq!(self.sessions.len(), self.expiry.len());
     }
 
@@ -64,11 +70,29 @@ impl SessionTracker {
         }
         self.closing.remove(&session);
         self.owners.remove(&session);
+        self.creating.remove(&session);
         assert_eq!(self.sessions.len(), self.expiry.len());
     }
 
+    /// Is `session` live here (created, not yet untracked)?
+    pub(crate) fn is_tracked(&self, session: SessionId) -> bool {
+        self.sessions.contains_key(&session)
+    }
+
+    /// The timeout `session` was tracked with.
+    pub(crate) fn timeout(&self, session: SessionId) -> Option<i32> {
+        self.sessions.get(&session).map(|(_, t)| *t as i32)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.sessions.is_empty() && self.closing.is_empty() && self.owners.is_empty()
+        self.sessions.is_empty()
+            && self.closing.is_empty()
+            && self.owners.is_empty()
+            && self.creating.is_empty()
     }
 
     /// Is `session`'s closeSession proposed and not yet applied?
@@ -103,15 +127,23 @@ impl SessionTracker {
     /// session is proposed after its closeSession; the first server to ask owns a session
     /// nobody owns yet, and another's requests are SESSIONMOVED. closeSession is never refused
     /// (ZooKeeper checks nothing for it) and marks the session closing at once, before its
-    /// txn commits; a createSession of an id still in use is refused.
+    /// txn commits; a createSession of an id still in use is refused. A write of a `local`
+    /// session (one its server tracks, not replicated) is checked there, not here, as
+    /// ZooKeeper's LeaderSessionTracker lets another server's local session through.
     pub(crate) fn prep_check(
         &mut self,
         session: SessionId,
         server: ServerId,
         op: &TxnOp,
         skip_closing: bool,
+        local: bool,
     ) -> Result<(), Refusal> {
         match op {
+            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. }
+                if local && !self.sessions.contains_key(&session) =>
+            {
+                Ok(())
+            }
             TxnOp::CloseSession => {
                 self.closing.insert(session);
                 Ok(())
@@ -121,12 +153,15 @@ impl SessionTracker {
                     return Err(Refusal::Expired);
                 }
                 self.owners.insert(session, server);
+                self.creating.insert(session);
                 Ok(())
             }
             // The leader's own reaper, never a client's.
             TxnOp::DeleteContainer { .. } => Ok(()),
             TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {
-                let live = self.sessions.contains_key(&session) && !self.closing.contains(&session);
+                let live = (self.sessions.contains_key(&session)
+                    || self.creating.contains(&session))
+                    && !self.closing.contains(&session);
                 if !live && !skip_closing {
                     return Err(Refusal::Expired);
                 }
@@ -180,20 +215,29 @@ mod tests {
             auth: Vec::new(),
         };
         let mut t = SessionTracker::default();
-        assert_eq!(t.prep_check(5, 1, &w, false), Err(Refusal::Expired));
+        assert_eq!(t.prep_check(5, 1, &w, false, false), Err(Refusal::Expired));
         assert_eq!(
-            t.prep_check(5, 1, &TxnOp::CreateSession { timeout_ms: 10 }, false),
+            t.prep_check(5, 1, &TxnOp::CreateSession { timeout_ms: 10 }, false, false),
             Ok(())
         );
         t.track(5, 10, 0);
-        assert_eq!(t.prep_check(5, 2, &w, false), Err(Refusal::Moved));
-        assert_eq!(t.prep_check(5, 1, &w, false), Ok(()));
-        assert_eq!(t.prep_check(5, 2, &TxnOp::CloseSession, false), Ok(()));
-        assert_eq!(t.prep_check(5, 1, &w, false), Err(Refusal::Expired));
+        assert_eq!(t.prep_check(5, 2, &w, false, false), Err(Refusal::Moved));
+        assert_eq!(t.prep_check(5, 1, &w, false, false), Ok(()));
         assert_eq!(
-            t.prep_check(5, 1, &w, true),
+            t.prep_check(5, 2, &TxnOp::CloseSession, false, false),
+            Ok(())
+        );
+        assert_eq!(t.prep_check(5, 1, &w, false, false), Err(Refusal::Expired));
+        assert_eq!(
+            t.prep_check(5, 1, &w, true, false),
             Ok(()),
             "the planted bug lets it through"
         );
+        assert_eq!(
+            t.prep_check(9, 2, &w, false, true),
+            Ok(()),
+            "another server's local session is checked there"
+        );
+        assert!(t.owners.is_empty() || !t.owners.contains_key(&9));
     }
 }

@@ -11,7 +11,9 @@ use crate::election::Election;
 use crate::peer::{PeerMsg, ServerState, Vote};
 use crate::plant::{self, Plant};
 use crate::quorum::QuorumVerifier;
+use crate::read_only_server::ReadOnlyMode;
 use crate::server::{Epochs, Millis};
+use crate::session_tracker::SessionTracker;
 use crate::snapshot_scheduler::SnapshotScheduler;
 use crate::tree::DataTree;
 use crate::txn::ServerId;
@@ -39,6 +41,9 @@ pub(crate) struct ZooKeeperServer {
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
     pub(crate) snapshots: SnapshotScheduler,
+    /// Sessions only this server knows (local sessions, a read-only server's sessions).
+    pub(crate) local_sessions: SessionTracker,
+    pub(crate) read_only: ReadOnlyMode,
 }
 
 impl ZooKeeperServer {
@@ -62,6 +67,9 @@ impl ZooKeeperServer {
     pub(crate) fn set_state(&mut self, state: ServerState, out: &mut Ready) {
         if self.state != state {
             self.state = state;
+            if state == ServerState::Looking {
+                self.read_only.looking_since = self.now;
+            }
             out.push(Action::StateChanged {
                 state,
                 epoch: self.epochs.current_epoch,
