@@ -332,6 +332,11 @@ pub struct Params {
     pub initial_zxid_counter: u32,
     /// Which servers enforce hard quotas.
     pub enforce_quota: EnforceQuota,
+    /// `readonlymode.enabled` on every server; clients then ask canBeReadOnly.
+    pub read_only_mode: bool,
+    /// `localSessionsEnabled`, and `localSessionsUpgradingEnabled`.
+    pub local_sessions: bool,
+    pub local_sessions_upgrading: bool,
     /// Clock drift bound (parts per million) and tick lateness (% of the tick interval).
     pub drift_ppm: u64,
     pub tick_jitter_pct: u64,
@@ -382,6 +387,9 @@ impl Params {
             sync_crash: 0.0,
             initial_zxid_counter: 0,
             enforce_quota: EnforceQuota::Off,
+            read_only_mode: false,
+            local_sessions: false,
+            local_sessions_upgrading: false,
             drift_ppm: 2_000,
             tick_jitter_pct: 20,
             duration_ms: 60_000,
@@ -500,6 +508,12 @@ impl Params {
                     EnforceQuota::Mixed,
                 ])
                 .unwrap_or(&EnforceQuota::On);
+        }
+        // Last again: read-only mode and local sessions (with or without upgrading).
+        p.read_only_mode = rng.chance(0.35);
+        if rng.chance(0.35) {
+            p.local_sessions = true;
+            p.local_sessions_upgrading = rng.chance(0.7);
         }
         p
     }

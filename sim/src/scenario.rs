@@ -39,6 +39,12 @@ pub struct Topology {
     pub observers: u64,
     /// `off`, `on` or `mixed` (odd server ids): `zookeeper.enforceQuota`.
     pub enforce_quota: Option<String>,
+    /// `readonlymode.enabled` (clients ask canBeReadOnly).
+    #[serde(default)]
+    pub read_only_mode: bool,
+    /// `off`, `on` (no upgrading) or `upgrading`: `localSessionsEnabled` and
+    /// `localSessionsUpgradingEnabled`.
+    pub local_sessions: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +296,20 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.voters = f.topology.voters;
     params.observers = f.topology.observers;
+    params.read_only_mode = f.topology.read_only_mode;
+    if let Some(m) = &f.topology.local_sessions {
+        (params.local_sessions, params.local_sessions_upgrading) = match m.as_str() {
+            "off" => (false, false),
+            "on" => (true, false),
+            "upgrading" => (true, true),
+            _ => {
+                return Err(field(
+                    "topology.local_sessions",
+                    format!("{m:?}: expected \"off\", \"on\" or \"upgrading\""),
+                ));
+            }
+        };
+    }
     if let Some(e) = &f.topology.enforce_quota {
         params.enforce_quota = crate::params::EnforceQuota::from_name(e).ok_or_else(|| {
             field(
@@ -904,6 +924,17 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     );
     if p.enforce_quota != crate::params::EnforceQuota::Off {
         let _ = writeln!(o, "enforce_quota = {}", q(p.enforce_quota.name()));
+    }
+    if p.read_only_mode {
+        let _ = writeln!(o, "read_only_mode = true");
+    }
+    if p.local_sessions {
+        let mode = if p.local_sessions_upgrading {
+            "upgrading"
+        } else {
+            "on"
+        };
+        let _ = writeln!(o, "local_sessions = {}", q(mode));
     }
     let _ = writeln!(o, "\n[timing]");
     let _ = writeln!(o, "tick_ms = {}", p.tick_ms);

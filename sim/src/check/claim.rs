@@ -150,6 +150,15 @@ claims! {
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
+    /// A session no other server knows (`localSessionsEnabled` before its upgrade, or a
+    /// read-only server's) is served only by the server that made it: a server that takes a
+    /// re-attach holds the session in its committed state, or created it (ZooKeeper's
+    /// LocalSessionTracker; the session id's top byte names its server).
+    SessionLocalStaysHome => "session.local-stays-home",
+    /// A read-only server (`readonlymode.enabled`, cut off from the quorum) serves the
+    /// committed prefix it had: while read-only it applies, logs, proposes, ACKs and commits
+    /// nothing (ZooKeeper's ReadOnlyZooKeeperServer has no sync or commit processor).
+    ReadOnlyCommittedPrefix => "readonly.committed-prefix",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -262,6 +271,8 @@ impl Claim {
             | ClientNoOkAfterClose
             | ClientSession
             | SessionNoWriteAfterClose
+            | SessionLocalStaysHome
+            | ReadOnlyCommittedPrefix
             | TreeModel
             | QuotaStats
             | QuotaHardLimit

@@ -9,6 +9,7 @@
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
 //!   session closing, ACLs, a linearizability search);
 //! * `quota`: the quota stats nodes and hard limits against the history;
+//! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
@@ -21,6 +22,7 @@ mod client;
 mod liveness;
 pub mod model;
 mod quota;
+mod read_only;
 mod recipes;
 mod reference;
 mod scenario;

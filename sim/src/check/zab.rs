@@ -95,6 +95,18 @@ impl World {
             self.update_availability();
         }
         let prev = self.nodes[&id].applied;
+        let read_only = self.nodes[&id]
+            .server
+            .as_ref()
+            .is_some_and(|s| s.is_read_only());
+        if read_only && applied != prev {
+            self.fail(violation(
+                Claim::ReadOnlyCommittedPrefix,
+                now,
+                format!("n{id} applied from {prev} to {applied} while read-only, with no quorum to commit"),
+            ));
+            return;
+        }
         if applied != prev {
             if applied < prev {
                 self.fail(violation(

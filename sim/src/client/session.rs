@@ -250,7 +250,7 @@ impl Client {
             timeout_ms: self.requested_timeout as i32,
             session_id,
             passwd,
-            read_only: Some(false),
+            read_only: Some(cx.params.read_only_mode),
         };
         self.conn = Some(Conn {
             id: conn,

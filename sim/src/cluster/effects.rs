@@ -38,6 +38,10 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                if let Err(v) = self.check_read_only_action(id, a) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 Flow::Execute
             }
         }
@@ -126,6 +130,10 @@ impl World {
         let role = self.nodes[&id].role();
         match w {
             Write::Append { txns } => {
+                if let Err(v) = self.check_read_only_write(id, w) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 if let (Some(a), Some(b)) = (txns.first(), txns.last()) {
                     let line = AppendLine {
                         first: a.zxid,

@@ -64,6 +64,9 @@ impl Nodes {
             c.sasl_super_user = Some(crate::client::SASL_SUPER.to_string());
             c.x509_super_user = Some(crate::client::X509_SUPER.to_string());
             c.enforce_quota = params.enforce_quota.for_server(id);
+            c.read_only_mode = params.read_only_mode;
+            c.local_sessions = params.local_sessions;
+            c.local_sessions_upgrading = params.local_sessions_upgrading;
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,
