@@ -203,10 +203,12 @@ if [ "$KAZOO" = 1 ]; then
   # interop/harness/tls.sh) and client SASL (interop/harness/sasl.sh)
   source interop/harness/tls.sh
   . interop/harness/sasl.sh
+  . interop/harness/readonly.sh
   if [ -n "$KAZOO_BASE" ] \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
     && tls_configure "$KW" "$KAZOO_BASE" \
     && sasl_configure_cluster "$KW" \
+    && readonly_configure_cluster "$KW" \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
     HOSTS=$(python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" hosts | cut -d, -f1-3)

@@ -20,7 +20,6 @@ EXPECTED_FAILURES = {
     "test_client.py::TestReconfig::test_add_remove_observer",
     "test_client.py::TestReconfig::test_bad_input",
     "test_client.py::TestReconfig::test_no_super_auth",
-    "test_connection.py::TestReadOnlyMode::test_read_only",
     # The SASL (DIGEST-MD5) tests run and must pass: interop/harness/sasl.sh gives the cluster
     # kazoo's harness JAAS file and SASL provider (pure-sasl comes from install-test-deps.sh).
 }

@@ -416,6 +416,10 @@ const PROPERTY_KEYS: &[&str] = &[
     "globalOutstandingLimit",
 ];
 
+/// QuorumPeer's `Boolean.getBoolean("readonlymode.enabled")`: a -D flag only (in zoo.cfg it
+/// would become `zookeeper.readonlymode.enabled`, which ZooKeeper never reads).
+const READ_ONLY_PROPERTY: &str = "readonlymode.enabled";
+
 /// Turn `-D` flags into entries the parser reads before the file's (what it implements), and
 /// verdicts for the rest.
 fn flag_entries(
@@ -434,7 +438,7 @@ fn flag_entries(
             value
         };
         let shown = format!("{}: -D{name}={shown_value}", prop.origin);
-        let key = if name == "jute.maxbuffer" {
+        let key = if name == "jute.maxbuffer" || name == READ_ONLY_PROPERTY {
             Some(name)
         } else {
             name.strip_prefix("zookeeper.")
@@ -447,6 +451,7 @@ fn flag_entries(
         let verdict = match key {
             Some(k)
                 if k == "jute.maxbuffer"
+                    || k == READ_ONLY_PROPERTY
                     || k == crate::sasl::settings::LOGIN_CONFIG
                     || PROPERTY_KEYS.contains(&k)
                     || tls::settings::is_property_key(k)
@@ -542,6 +547,7 @@ fn parse_inner(
     let mut snapshot_compression = SnapshotCompression::None;
     let mut extended_types: Option<bool> = None;
     let mut enforce_quota = false;
+    let (mut read_only, mut local_sessions, mut local_upgrading) = (false, false, false);
     let mut audit_enable = false;
     let mut super_digest: Option<String> = None;
     let mut tls = TlsSettings::new();
@@ -696,6 +702,9 @@ fn parse_inner(
             }
             // ZooKeeperServer reads it as a system property; a zoo.cfg key becomes one
             "enforceQuota" => enforce_quota = bool_of(e.line, &e.key, v)?,
+            READ_ONLY_PROPERTY if e.line >= FLAG_LINE => read_only = bool_of(e.line, &e.key, v)?,
+            "localSessionsEnabled" => local_sessions = bool_of(e.line, &e.key, v)?,
+            "localSessionsUpgradingEnabled" => local_upgrading = bool_of(e.line, &e.key, v)?,
             "audit.enable" => audit_enable = bool_of(e.line, &e.key, v)?,
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
@@ -1017,6 +1026,9 @@ fn parse_inner(
     }
     core.super_digest = super_digest;
     core.enforce_quota = enforce_quota;
+    core.read_only_mode = read_only;
+    core.local_sessions = local_sessions;
+    core.local_sessions_upgrading = local_upgrading;
     core.auth_providers = auth.providers;
     core.sasl_super_user = auth.sasl_super_user.clone();
     core.x509_super_user = auth.x509_super_user.clone();

@@ -42,7 +42,8 @@ pub fn not_whitelisted(word: &str) -> String {
 
 /// The answer to `word` (already checked against the whitelist).
 pub fn render(word: &str, ctx: &Ctx<'_>) -> String {
-    let serving = ctx.server.is_serving();
+    // A read-only server is a running ZooKeeperServer too: it answers srvr, stat, cons, ...
+    let serving = ctx.server.is_serving() || ctx.server.is_read_only();
     let needs_serving = !matches!(word, "ruok" | "envi" | "isro" | "gtmk" | "stmk");
     if needs_serving && !serving {
         return NOT_SERVING.to_string();
@@ -50,7 +51,9 @@ pub fn render(word: &str, ctx: &Ctx<'_>) -> String {
     match word {
         "ruok" => "imok".into(),
         "isro" => {
-            if serving {
+            if ctx.server.is_read_only() {
+                "ro".into()
+            } else if serving {
                 "rw".into()
             } else {
                 "null".into()

@@ -129,10 +129,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             "ZooKeeper reads read-only mode only from -Dreadonlymode.enabled, not from zoo.cfg"
                 .into(),
         ),
-        "localSessionsEnabled" | "localSessionsUpgradingEnabled" => enabled_ignored(
-            v,
-            "local sessions are not implemented; every session is global",
-        ),
         "syncEnabled" => {
             if truthy(v) {
                 Verdict::Matches
@@ -280,14 +276,10 @@ const KNOWN_KEYS: &[&str] = &[
 ];
 
 /// System properties (`-Dname=value`) ZooKeeper reads under names of their own, not as a
-/// zoo.cfg key with `zookeeper.` in front.
-pub fn classify_property(name: &str, value: &str) -> Option<Verdict> {
+/// zoo.cfg key with `zookeeper.` in front. (`readonlymode.enabled` is implemented: the
+/// config parser reads it.) The value does not matter to any of these today.
+pub fn classify_property(name: &str, _value: &str) -> Option<Verdict> {
     let verdict = match name {
-        "readonlymode.enabled" => enabled_refuses(
-            value,
-            "read-only mode is not implemented in this build; refusing to start rather than \
-             have a server cut off from its quorum stop serving the reads it is expected to serve",
-        ),
         n if n.starts_with("zookeeper.sasl.") || n.starts_with("zookeeper.kerberos.") => {
             Verdict::Ignored("not implemented in this build's SASL".into())
         }
@@ -327,6 +319,8 @@ pub fn is_config_file_only(key: &str) -> bool {
         "peerType",
         "autopurge.snapRetainCount",
         "autopurge.purgeInterval",
+        "localSessionsEnabled",
+        "localSessionsUpgradingEnabled",
     ];
     KEYS.contains(&key)
         || crate::tls::settings::FILE_ONLY_KEYS.contains(&key)
@@ -423,14 +417,6 @@ mod tests {
             classify_key("ssl.sslProvider", "OPENSSL"),
             Some(Verdict::Refuse(_))
         ));
-        assert!(matches!(
-            classify_property("readonlymode.enabled", "true"),
-            Some(Verdict::Refuse(_))
-        ));
-        assert_eq!(
-            classify_property("readonlymode.enabled", "false"),
-            Some(Verdict::Matches)
-        );
         assert_eq!(classify_key("frobnicate", "1"), None);
     }
 }

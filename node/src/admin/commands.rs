@@ -121,7 +121,7 @@ pub fn run(primary: &str, params: &BTreeMap<String, String>, view: &View<'_>) ->
             // Set by ZooKeeper only for a dynamic configuration, which this build refuses.
             r.put("initial_configuration", Json::Null)
         }
-        "is_read_only" => r.put("read_only", false),
+        "is_read_only" => r.put("read_only", view.server.is_read_only()),
         "last_snapshot" => last_snapshot(view, &mut r),
         "leader" => leader(view, &mut r),
         "monitor" => {
@@ -370,7 +370,7 @@ fn server_stats(view: &View<'_>, r: &mut Json) {
     ss.put("non_mtlsremote_conn_count", 0i64);
     ss.put("non_mtlslocal_conn_count", 0i64);
     r.put("version", crate::fourlw::version_string());
-    r.put("read_only", false);
+    r.put("read_only", view.server.is_read_only());
     r.put("server_stats", ss);
     r.put("client_response", client);
     if mode(view) == "leader" {

@@ -193,6 +193,8 @@ pub fn mode(ctx: &View<'_>) -> &'static str {
         ServerState::Leading => "leader",
         ServerState::Following => "follower",
         ServerState::Observing => "observer",
+        // ReadOnlyZooKeeperServer.getState()
+        ServerState::Looking if ctx.server.is_read_only() => "read-only",
         ServerState::Looking => "looking",
     }
 }
