@@ -75,10 +75,13 @@ pub enum Plant {
     /// handshake) and the learner takes it with the SNAP unfinished: it ACKs NEWLEADER, and is
     /// counted as synced, holding its old state; the rest of the SNAP is ignored.
     SnapNewLeaderMidStream,
+    /// A reconfig pending counts only the new configuration's quorum (the old one forgotten as
+    /// soon as the change is logged): a change commits with the new quorum's ACKs alone.
+    ReconfigNewQuorumOnly,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 22] = [
+    pub const ALL: [Plant; 23] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -101,6 +104,7 @@ impl Plant {
         Plant::SaslIdentityAsSuper,
         Plant::QuotaHardLimitOffByOne,
         Plant::SnapNewLeaderMidStream,
+        Plant::ReconfigNewQuorumOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +131,7 @@ impl Plant {
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
             Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
             Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
+            Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
         }
     }
 
@@ -190,6 +195,12 @@ impl Plant {
             // without the state
             Plant::SnapNewLeaderMidStream => &[
                 "sync.partial-snap",
+                "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
+            // a change committed without a quorum of the configuration it replaces
+            Plant::ReconfigNewQuorumOnly => &[
+                "reconfig.commit-quorums",
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
