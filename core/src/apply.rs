@@ -30,6 +30,9 @@ impl ZooKeeperServer {
         for t in txns {
             self.log.append(Arc::clone(t));
         }
+        if txns.iter().any(|t| t.op.new_membership().is_some()) {
+            self.refresh_pending();
+        }
         assert!(txns.is_empty() || txns.last().is_some_and(|t| t.zxid == self.last_logged()));
     }
 
@@ -44,6 +47,7 @@ impl ZooKeeperServer {
             self.cfg.my_id
         );
         self.log.truncate(to);
+        self.refresh_pending();
         assert!(self.last_logged() <= to && self.tree.last_zxid() <= self.last_logged());
         out.push(Write::Truncate { after: to });
     }
@@ -84,6 +88,9 @@ impl ZooKeeperServer {
         );
         let outcome = self.tree.apply(txn);
         assert_eq!(self.tree.last_zxid(), txn.zxid);
+        if txn.op.new_membership().is_some() {
+            self.activate_membership(txn.zxid);
+        }
         let mut events = Vec::new();
         for (trigger, acl) in outcome.triggers.iter().zip(&outcome.watch_acls) {
             let start = events.len();

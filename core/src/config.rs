@@ -79,12 +79,24 @@ pub struct Config {
     /// EphemeralOnLocalSession.
     #[serde(default)]
     pub local_sessions_upgrading: bool,
+    /// `reconfigEnabled`: the reconfig request (opcode 16) is served; otherwise answered
+    /// ReconfigDisabled, as ZooKeeper's default.
+    #[serde(default)]
+    pub reconfig_enabled: bool,
+    /// `standaloneEnabled` (default true): a reconfig may not leave fewer than 2 voters
+    /// (ZooKeeper's prep refuses it, since one voter would then run standalone).
+    #[serde(default = "yes")]
+    pub standalone_enabled: bool,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
     /// simulator only (no zoo.cfg key sets it): a value near 0xffffffff reaches the counter's
     /// roll-over without four billion txns.
     pub initial_zxid_counter: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Config {
@@ -116,6 +128,8 @@ impl Config {
             read_only_mode: false,
             local_sessions: false,
             local_sessions_upgrading: false,
+            reconfig_enabled: false,
+            standalone_enabled: true,
             plant: None,
             initial_zxid_counter: 0,
         }

@@ -81,7 +81,7 @@ impl Election {
     }
 
     /// Begin a new round proposing ourselves.
-    pub fn start(&mut self, cfg: &Config, my_vote: Vote, now: Millis) {
+    pub fn start(&mut self, cfg: &Config, quorum: &QuorumVerifier, my_vote: Vote, now: Millis) {
         self.logical_clock += 1;
         self.proposal = my_vote;
         self.own = my_vote;
@@ -89,7 +89,7 @@ impl Election {
         self.out_of_election.clear();
         self.finalize_at = None;
         self.resend_interval = cfg.finalize_wait_ms.max(1);
-        self.quorum = QuorumVerifier::majority(cfg);
+        self.quorum = quorum.clone();
         // The first tick of a round announces it.
         self.next_resend = now;
         if cfg.is_voter(cfg.my_id) {
@@ -191,8 +191,9 @@ impl Election {
         n: &Notification,
         now: Millis,
     ) -> Outcome {
-        if !cfg.is_voter(from) {
-            // Observers' votes never count; tell them what we think.
+        if !self.quorum.is_voter(from) {
+            // Observers' (and non-members') votes never count; tell them what we think. A voter
+            // of a pending configuration counts: its quorum is needed too.
             return Outcome::Answer(from);
         }
         let seen = Seen {
@@ -335,7 +336,7 @@ impl Election {
             "proposing a vote worse than our own"
         );
         for (id, seen) in &self.recv {
-            assert!(cfg.is_voter(*id), "an observer's vote in the tally");
+            assert!(self.quorum.is_voter(*id), "an observer's vote in the tally");
             assert_eq!(
                 seen.election_epoch, self.logical_clock,
                 "a vote of another round"
@@ -418,7 +419,7 @@ mod tests {
     fn decides_after_quorum_and_finalize_wait() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
         assert_eq!(
             e.tick(&c, 0),
             Outcome::Broadcast,
@@ -445,7 +446,7 @@ mod tests {
     fn a_better_vote_during_the_finalize_wait_restarts_it() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
         e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5);
         assert_eq!(
             e.receive(&c, 3, &looking(vote(3, 30, 1), 1), 50),
@@ -465,7 +466,7 @@ mod tests {
     fn a_later_round_resets_the_tally_and_a_lagging_sender_is_answered() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
         assert_eq!(
             e.receive(&c, 2, &looking(vote(2, 5, 1), 4), 1),
             Outcome::Broadcast
@@ -486,7 +487,7 @@ mod tests {
     fn joins_an_established_leader_from_out_of_election_votes() {
         let c = cfg(3, 3, 0);
         let mut e = Election::new();
-        e.start(&c, vote(3, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), 0);
         let v = vote(2, 7, 1);
         let following = Notification {
             vote: v,
@@ -516,7 +517,7 @@ mod tests {
     fn a_standalone_voter_elects_itself() {
         let c = cfg(1, 1, 0);
         let mut e = Election::new();
-        e.start(&c, vote(1, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), 0);
         assert_eq!(e.tick(&c, 0), Outcome::Broadcast);
         assert_eq!(
             e.tick(&c, 100),
@@ -531,7 +532,7 @@ mod tests {
     fn observers_are_answered_and_never_counted() {
         let c = cfg(1, 3, 1);
         let mut e = Election::new();
-        e.start(&c, vote(1, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), 0);
         assert_eq!(
             e.receive(&c, 4, &looking(vote(4, 99, 9), 1), 1),
             Outcome::Answer(4)
@@ -543,7 +544,7 @@ mod tests {
     fn an_observer_never_decides_from_looking_votes() {
         let c = cfg(4, 3, 1);
         let mut e = Election::new();
-        e.start(&c, vote(4, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(4, 0, 0), 0);
         for from in 1..=3 {
             e.receive(&c, from, &looking(vote(3, 5, 1), 1), 1);
         }

@@ -187,7 +187,7 @@ impl Leader {
             TxnOp::DeleteContainer { path } => {
                 self.reaping.remove(path);
             }
-            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {}
+            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } | TxnOp::Reconfig { .. } => {}
         }
     }
 }
@@ -284,10 +284,9 @@ impl<'a> Leading<'a> {
                 last_zxid,
                 observer,
             } => {
-                if observer == self.zk.cfg.is_voter(from) {
-                    out.push(Action::DisconnectPeer { peer: from });
-                    return;
-                }
+                // Whatever role it declares: only the configuration decides whose ACKs count
+                // (a learner away across a reconfig declares its old role, and rejoins in the
+                // new one once its sync has brought it).
                 let l = &*self.leader;
                 if l.phase >= LeaderPhase::EpochDecided && accepted_epoch > l.epoch {
                     // It promised a later epoch to a would-be leader that failed and will refuse
@@ -649,6 +648,7 @@ impl<'a> Leading<'a> {
         self.commit_to(everything, out);
         // Established: the whole history we led with is committed and applied.
         assert_eq!(self.zk.tree.last_zxid(), everything);
+        let reconfigured = self.zk.take_reconfigured();
         let now = self.zk.now;
         let sessions: Vec<(SessionId, i32)> = self
             .zk
@@ -675,6 +675,19 @@ impl<'a> Leading<'a> {
                 },
             });
         }
+        if reconfigured {
+            self.after_reconfig(out);
+        }
+    }
+
+    /// A reconfig was activated and announced: a leader it made a non-voter hands over (stops
+    /// leading, so that the new configuration elects its leader); otherwise what was waiting
+    /// for the old and new quorums may commit under the new one.
+    fn after_reconfig(&mut self, out: &mut Ready) {
+        if !self.zk.cfg.is_voter(self.zk.cfg.my_id) {
+            return self.shutdown("a reconfig removed the leader: handing over", out);
+        }
+        self.try_commit(out);
     }
 
     /// Propose a txn (we are an established leader).
@@ -719,8 +732,14 @@ impl<'a> Leading<'a> {
         out: &mut Ready,
     ) {
         // The leader decides whether hard quotas hold for this write (PrepRequestProcessor's
-        // checkQuota), so every replica applies it alike.
-        let op = op.under_quota(self.zk.cfg.enforce_quota);
+        // checkQuota), so every replica applies it alike; and prepares a reconfig.
+        let op = match op {
+            TxnOp::Write {
+                request: request @ ensemble_proto::proto::Request::Reconfig { .. },
+                auth,
+            } => crate::reconfig::prep(self.zk, self.leader, &request, &auth),
+            op => op.under_quota(self.zk.cfg.enforce_quota),
+        };
         let txn = Arc::new(Txn {
             zxid,
             time: self.zk.now as i64,
@@ -746,7 +765,7 @@ impl<'a> Leading<'a> {
     /// Commit the highest zxid a quorum has made durable.
     fn try_commit(&mut self, out: &mut Ready) {
         let l = &*self.leader;
-        if !l.established() {
+        if !l.established() || self.ended() {
             return;
         }
         let acks = l
@@ -781,6 +800,7 @@ impl<'a> Leading<'a> {
             self.zk.tree.last_zxid() >= z,
             "committed {z} but not applied"
         );
+        let reconfigured = self.zk.take_reconfigured();
         let l = &*self.leader;
         let followers: Vec<ServerId> = l.learners.forwarding().collect();
         let observers: Vec<(ServerId, Zxid)> = l
@@ -812,6 +832,9 @@ impl<'a> Leading<'a> {
             }
         }
         self.check_syncs(out);
+        if reconfigured {
+            self.after_reconfig(out);
+        }
     }
 
     /// A `sync`: answer once a quorum has answered a ping round sent after it arrived.

@@ -96,10 +96,9 @@ impl Learner {
 impl Learner {
     /// A learner of `leader`, starting discovery now.
     pub(crate) fn new(zk: &ZooKeeperServer, leader: ServerId) -> Learner {
-        assert!(
-            leader != zk.cfg.my_id && zk.cfg.is_voter(leader),
-            "following a non-voter"
-        );
+        // A leader outside what we know as the configuration in force is possible for a
+        // server that was away across a reconfig: the sync brings the configuration.
+        assert!(leader != zk.cfg.my_id, "following ourselves");
         Learner {
             leader,
             observer: zk.cfg.is_observer(),
@@ -189,6 +188,7 @@ impl<'a> Learning<'a> {
             // the sync thread goes on writing what it still had queued
             let logged = self.zk.log.durable().max(self.zk.tree.last_zxid());
             self.zk.log.drop_after(logged);
+            self.zk.refresh_pending();
         }
         out.push(Action::DisconnectPeer {
             peer: self.learner.leader,
@@ -214,6 +214,16 @@ impl<'a> Learning<'a> {
     fn commit_to(&mut self, to: Zxid, out: &mut Ready) {
         self.zk
             .commit_to(&mut RoleMut::Learning(&mut *self.learner), to, out);
+        self.zk.take_reconfigured();
+        if self.learner.serving()
+            && self.zk.state != ServerState::Looking
+            && self.learner.observer != self.zk.cfg.is_observer()
+        {
+            // A reconfig (INFORMANDACTIVATE / COMMITANDACTIVATE, or one the sync brought)
+            // gave us another role: rejoin in it. A voter removed altogether stays on as a
+            // non-voting follower, which a later reconfig can add back.
+            self.end("a reconfig changed our role", out);
+        }
     }
 
     fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
@@ -295,6 +305,8 @@ impl<'a> Learning<'a> {
                             Ok(tree) if tree.last_zxid() == zxid => {
                                 self.zk.tree = tree;
                                 self.zk.log.reset_to_snapshot(zxid);
+                                // the configuration in force is the snapshot's
+                                self.zk.load_membership();
                                 assert_eq!(self.zk.last_logged(), zxid);
                                 if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
                                     self.learner.snap_pending = Some((zxid, snapshot));

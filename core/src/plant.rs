@@ -82,10 +82,13 @@ pub enum Plant {
     /// own, without asking the leader: another server's local (or read-only) session, or an
     /// expired one, comes back to life here.
     LocalSessionRoams,
+    /// A reconfig pending counts only the new configuration's quorum (the old one forgotten as
+    /// soon as the change is logged): a change commits with the new quorum's ACKs alone.
+    ReconfigNewQuorumOnly,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 24] = [
+    pub const ALL: [Plant; 25] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -110,6 +113,7 @@ impl Plant {
         Plant::SnapNewLeaderMidStream,
         Plant::ReadOnlyServesUncommitted,
         Plant::LocalSessionRoams,
+        Plant::ReconfigNewQuorumOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -138,6 +142,7 @@ impl Plant {
             Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
             Plant::ReadOnlyServesUncommitted => "readonly-serves-uncommitted",
             Plant::LocalSessionRoams => "local-session-roams",
+            Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
         }
     }
 
@@ -206,6 +211,12 @@ impl Plant {
             ],
             Plant::ReadOnlyServesUncommitted => &["readonly.committed-prefix"],
             Plant::LocalSessionRoams => &["session.local-stays-home"],
+            // a change committed without a quorum of the configuration it replaces
+            Plant::ReconfigNewQuorumOnly => &[
+                "reconfig.commit-quorums",
+                "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
         }
     }
 

@@ -1,7 +1,7 @@
-//! ZooKeeper's QuorumVerifier: the one place a quorum question is answered. Today a majority of
-//! the voting members (`QuorumMaj`); reconfiguration will hold the old and the new
-//! configuration here (a quorum of each) and weights or groups (`QuorumHierarchical`), and no
-//! caller has to change.
+//! ZooKeeper's QuorumVerifier: the one place a quorum question is answered. A majority of the
+//! voting members of the configuration in force (`QuorumMaj`) and, while a reconfig is logged
+//! and not yet committed, of the proposed one too (ZooKeeper's lastSeenQuorumVerifier: the
+//! leader's proposals and NEWLEADER then need a quorum of each, and so does an election).
 
 use crate::config::Config;
 use crate::txn::ServerId;
@@ -11,23 +11,49 @@ use std::collections::BTreeSet;
 /// The default has no voters and so no quorum (an election not started yet).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuorumVerifier {
-    /// The voting members (participants). Observers never count.
+    /// The voting members (participants) of the configuration in force. Observers never count.
     voters: BTreeSet<ServerId>,
+    /// The voters of a proposed configuration not yet committed: a quorum of them is needed too.
+    next: Option<BTreeSet<ServerId>>,
 }
 
 impl QuorumVerifier {
     /// A majority of `cfg`'s participants.
     pub fn majority(cfg: &Config) -> QuorumVerifier {
         let voters: BTreeSet<ServerId> = cfg.voters().collect();
-        QuorumVerifier { voters }
+        QuorumVerifier { voters, next: None }
     }
 
+    /// The configuration in force, and the one proposed while a reconfig is pending.
+    pub fn of(
+        current: &crate::membership::Membership,
+        next: Option<&crate::membership::Membership>,
+    ) -> QuorumVerifier {
+        QuorumVerifier {
+            voters: current.voters().collect(),
+            next: next.map(|m| m.voters().collect()),
+        }
+    }
+
+    /// Is a quorum of a second configuration needed too (a reconfig pending)?
+    pub fn is_joint(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// A voter of the configuration in force or of the one pending.
     pub fn is_voter(&self, id: ServerId) -> bool {
-        self.voters.contains(&id)
+        self.voters.contains(&id) || self.next.as_ref().is_some_and(|n| n.contains(&id))
     }
 
+    /// The voters of either configuration (who gets election notifications).
     pub fn voters(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.voters.iter().copied()
+        let extra = self
+            .next
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|id| !self.voters.contains(id));
+        self.voters.iter().copied().chain(extra)
     }
 
     /// How many voters make a quorum.
@@ -35,32 +61,55 @@ impl QuorumVerifier {
         self.voters.len() / 2 + 1
     }
 
-    /// Do `ids` (distinct servers) contain a quorum? Non-voters among them are ignored.
+    /// Do `ids` (distinct servers) contain a quorum (of each configuration, while a reconfig
+    /// is pending)? Non-voters among them are ignored.
     pub fn contains_quorum(&self, ids: impl IntoIterator<Item = ServerId>) -> bool {
-        let have = ids.into_iter().filter(|id| self.is_voter(*id)).count();
-        debug_assert!(have <= self.voters.len(), "a voter counted twice");
-        have * 2 > self.voters.len()
+        let ids: Vec<ServerId> = ids.into_iter().collect();
+        let of = |voters: &BTreeSet<ServerId>| {
+            let have = ids.iter().filter(|id| voters.contains(id)).count();
+            debug_assert!(have <= voters.len(), "a voter counted twice");
+            have * 2 > voters.len()
+        };
+        of(&self.voters) && self.next.as_ref().is_none_or(of)
+    }
+
+    /// A quorum of the configuration in force alone (the plant that forgets the old one asks
+    /// only the new one: [`QuorumVerifier::next_only`]).
+    pub fn next_only(&self) -> QuorumVerifier {
+        QuorumVerifier {
+            voters: self.next.clone().unwrap_or_else(|| self.voters.clone()),
+            next: None,
+        }
     }
 
     /// The highest value a quorum has reached, given each server's (ids distinct): what a
     /// leader may commit from its followers' ACKs, or `None` while too few voters answered.
     /// Non-voters are ignored.
+    /// While a reconfig is pending, the lower of the two configurations' answers.
     pub fn agreed<T: Ord + Copy>(
         &self,
         reached: impl IntoIterator<Item = (ServerId, T)>,
     ) -> Option<T> {
-        let mut values: Vec<T> = reached
-            .into_iter()
-            .filter(|(id, _)| self.is_voter(*id))
-            .map(|(_, v)| v)
-            .collect();
-        debug_assert!(values.len() <= self.voters.len(), "a voter counted twice");
-        let needed = self.quorum_size();
-        if values.len() < needed {
-            return None;
+        let reached: Vec<(ServerId, T)> = reached.into_iter().collect();
+        let of = |voters: &BTreeSet<ServerId>| {
+            let mut values: Vec<T> = reached
+                .iter()
+                .filter(|(id, _)| voters.contains(id))
+                .map(|(_, v)| *v)
+                .collect();
+            debug_assert!(values.len() <= voters.len(), "a voter counted twice");
+            let needed = voters.len() / 2 + 1;
+            if values.len() < needed {
+                return None;
+            }
+            values.sort_unstable_by(|a, b| b.cmp(a));
+            Some(values[needed - 1])
+        };
+        let now = of(&self.voters)?;
+        match &self.next {
+            None => Some(now),
+            Some(next) => Some(now.min(of(next)?)),
         }
-        values.sort_unstable_by(|a, b| b.cmp(a));
-        Some(values[needed - 1])
     }
 }
 
@@ -103,5 +152,29 @@ mod tests {
         );
         assert_eq!(q.agreed([(1, 9), (2, 7), (3, 8)]), Some(7));
         assert_eq!(q.agreed([(1, 9), (2, 7), (3, 8), (4, 9)]), Some(8));
+    }
+
+    #[test]
+    fn during_a_reconfig_a_quorum_of_each_configuration_is_needed() {
+        use crate::membership::Membership;
+        let roles = |ids: &[u64]| {
+            ids.iter()
+                .map(|id| (*id, LearnerType::Participant))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let old = Membership::synthetic(&roles(&[1, 2, 3]));
+        let new = Membership::synthetic(&roles(&[3, 4, 5]));
+        let q = QuorumVerifier::of(&old, Some(&new));
+        assert!(q.is_joint());
+        assert!(!q.contains_quorum([1, 2]), "the old quorum alone");
+        assert!(!q.contains_quorum([4, 5]), "the new quorum alone");
+        assert!(q.contains_quorum([1, 2, 4, 5]));
+        assert!(q.contains_quorum([2, 3, 4]));
+        assert_eq!(q.agreed([(1, 9), (2, 9), (4, 5), (5, 6)]), Some(5));
+        assert_eq!(q.agreed([(1, 9), (2, 9)]), None);
+        assert_eq!(q.voters().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert!(q.next_only().contains_quorum([4, 5]));
+        let q = QuorumVerifier::of(&new, None);
+        assert!(q.contains_quorum([4, 5]) && !q.is_voter(1));
     }
 }

@@ -198,6 +198,10 @@ impl Server {
             state: ServerState::Looking,
             election: Election::new(),
             quorum: QuorumVerifier::majority(&config),
+            initial: ZooKeeperServer::initial_membership(&config),
+            membership: crate::membership::Membership::default(),
+            pending: None,
+            reconfigured: false,
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
             snapshots: SnapshotScheduler::new(&config),
@@ -205,8 +209,9 @@ impl Server {
             read_only: crate::read_only_server::ReadOnlyMode::new(now),
             cfg: config,
         };
+        zk.load_membership();
         let vote = zk.my_vote();
-        zk.election.start(&zk.cfg, vote, now);
+        zk.election.start(&zk.cfg, &zk.quorum, vote, now);
         Ok(Server {
             zk,
             role: Role::Looking,
@@ -250,6 +255,14 @@ impl Server {
 
     pub fn config(&self) -> &Config {
         &self.zk.cfg
+    }
+    /// The configuration in force (the last committed reconfig's, else the initial one).
+    pub fn membership(&self) -> &crate::membership::Membership {
+        &self.zk.membership
+    }
+    /// The reconfig logged and not yet committed, if any (its zxid is its version).
+    pub fn pending_membership(&self) -> Option<&crate::membership::Membership> {
+        self.zk.pending.as_ref().map(|(_, m)| m)
     }
     pub fn id(&self) -> ServerId {
         self.zk.cfg.my_id
@@ -460,9 +473,12 @@ impl Server {
     }
 
     fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
-        if !self.zk.cfg.members.contains_key(&from) || from == self.zk.cfg.my_id {
-            return; // not one of ours: never trusted
+        if from == self.zk.cfg.my_id {
+            return;
         }
+        // A server outside the configuration in force may still speak: a joiner (or a removed
+        // server) finds the leader through the election's answers and syncs as a non-voting
+        // follower, which a reconfig can then add. Its votes and ACKs never count until then.
         if let PeerMsg::Notification(n) = msg {
             self.on_notification(from, n, out);
             return;
@@ -578,6 +594,7 @@ impl Server {
     /// What holds between any two events; the simulator turns a violation into a failing seed.
     fn check_invariants(&self) {
         self.zk.log.check_invariants(self.zk.tree.last_zxid());
+        self.zk.check_membership();
         match &self.role {
             Role::Looking => {
                 assert_eq!(

@@ -157,7 +157,8 @@ impl SessionTracker {
                 Ok(())
             }
             // The leader's own reaper, never a client's.
-            TxnOp::DeleteContainer { .. } => Ok(()),
+            // The leader prepares a reconfig in propose, from a client's Write.
+            TxnOp::DeleteContainer { .. } | TxnOp::Reconfig { .. } => Ok(()),
             TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {
                 let live = (self.sessions.contains_key(&session)
                     || self.creating.contains(&session))

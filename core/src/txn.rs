@@ -41,9 +41,24 @@ pub enum TxnOp {
     /// alike whatever its own setting. A variant of its own (not a field of `Write`) so that
     /// logs written before it read unchanged.
     EnforcedWrite { request: Request, auth: Vec<Id> },
+    /// A reconfig (opcode 16) as the leader prepared it (ZooKeeper's PrepRequestProcessor): the
+    /// new membership, whose version is this txn's zxid, activated when the txn commits; or the
+    /// error code the request is answered with (an error txn, as ZooKeeper logs one). Last, so
+    /// that logs written before it read unchanged.
+    Reconfig {
+        outcome: Result<crate::membership::Membership, i32>,
+    },
 }
 
 impl TxnOp {
+    /// The membership a successful reconfig brings.
+    pub fn new_membership(&self) -> Option<&crate::membership::Membership> {
+        match self {
+            TxnOp::Reconfig { outcome: Ok(m) } => Some(m),
+            _ => None,
+        }
+    }
+
     /// A client write, enforced or not: its request and the ids it was sent with.
     pub fn client_write(&self) -> Option<(&Request, &[Id])> {
         match self {

@@ -34,8 +34,17 @@ pub(crate) struct ZooKeeperServer {
     /// announced by the handler that ends its role, before the dispatcher drops it.
     pub(crate) state: ServerState,
     pub(crate) election: Election,
-    /// Every quorum question goes here.
+    /// Every quorum question goes here: the configuration in force (and the pending one).
     pub(crate) quorum: QuorumVerifier,
+    /// The membership this server started with (its config), in force until a committed
+    /// reconfig replaces it.
+    pub(crate) initial: crate::membership::Membership,
+    /// The configuration in force (the last committed reconfig's, else `initial`).
+    pub(crate) membership: crate::membership::Membership,
+    /// The last reconfig logged and not yet applied, with its zxid.
+    pub(crate) pending: Option<(Zxid, crate::membership::Membership)>,
+    /// A reconfig was activated and the role has not reacted yet.
+    pub(crate) reconfigured: bool,
     /// Client connections, their queues and what they wait for.
     pub(crate) clients: ClientPipeline,
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
@@ -87,12 +96,13 @@ impl ZooKeeperServer {
             let applied = self.tree.last_zxid();
             self.log.drop_after(applied);
             self.log.forget_durable_after(applied);
+            self.refresh_pending();
         }
         self.close_all_clients(out);
         self.set_state(ServerState::Looking, out);
         let vote = self.my_vote();
         let round = self.election.logical_clock;
-        self.election.start(&self.cfg, vote, self.now);
+        self.election.start(&self.cfg, &self.quorum, vote, self.now);
         assert!(
             self.election.logical_clock > round,
             "a new election in an old round"

@@ -183,6 +183,8 @@ impl Model {
             TxnOp::DeleteContainer { path: p } => self.delete_container(txn, p, &mut tr),
             // Quotas are the tree's quota tests' (tree/tests/quota.rs); none are drawn here.
             TxnOp::EnforcedWrite { .. } => unreachable!("this model draws no enforced writes"),
+            // Reconfigs are the simulator's and core/src/tree/reconfig.rs's.
+            TxnOp::Reconfig { .. } => unreachable!("this model draws no reconfigs"),
             TxnOp::Write { request, auth } => {
                 cx_auth = auth.clone();
                 let cx = Cx {

@@ -546,6 +546,17 @@ pub enum Request {
         request: Box<Request>,
         ops: Vec<u32>,
     },
+    /// ZooKeeper's ReconfigRequest (opcode 16): incremental (`joining` / `leaving`: comma-separated
+    /// server specs / ids) or non-incremental (`new_members`); a null string reads as empty.
+    /// Last, so that logged requests keep their variant numbers.
+    /// `from_config` is the config version it applies to, -1 for any. Answered as getData of
+    /// /zookeeper/config (the new config and its Stat).
+    Reconfig {
+        joining: String,
+        leaving: String,
+        new_members: String,
+        from_config: i64,
+    },
 }
 
 impl Request {
@@ -585,6 +596,7 @@ impl Request {
             Request::WhoAmI => OpCode::WhoAmI,
             Request::Ping => OpCode::Ping,
             Request::CloseSession => OpCode::CloseSession,
+            Request::Reconfig { .. } => OpCode::Reconfig,
             Request::NullData { request, .. } => request.opcode(),
         }
     }
@@ -600,6 +612,7 @@ impl Request {
                 | Request::Check { .. }
                 | Request::Multi(_)
                 | Request::CloseSession
+                | Request::Reconfig { .. }
                 | Request::NullData { .. }
         )
     }

@@ -282,8 +282,29 @@ fn truncations_and_trailing_bytes_of_recorded_requests_are_refused() {
 }
 
 #[test]
+fn reconfig_round_trips_with_null_parts_as_zookeeper_admin_sends_them() {
+    let req = Request::Reconfig {
+        joining: "server.4=h:1:2;3".into(),
+        leaving: String::new(),
+        new_members: String::new(),
+        from_config: 0x1_0000_0002,
+    };
+    let mut out = Vec::new();
+    jute::encode_request(7, &req, &mut out);
+    let body = &out[4 + 8..];
+    // joining, then leaving and newMembers null (-1), then the config id
+    let mut want = 16i32.to_be_bytes().to_vec();
+    want.extend_from_slice(b"server.4=h:1:2;3");
+    want.extend_from_slice(&(-1i32).to_be_bytes());
+    want.extend_from_slice(&(-1i32).to_be_bytes());
+    want.extend_from_slice(&0x1_0000_0002i64.to_be_bytes());
+    assert_eq!(body, &want[..]);
+    assert_eq!(jute::decode_request(&out[4..]), Ok((7, req)));
+}
+
+#[test]
 fn unknown_opcodes_are_refused() {
-    for op in [10, 16, 20, 23, 99, 102, 108, -10, -1, 0, i32::MAX, i32::MIN] {
+    for op in [10, 20, 23, 99, 102, 108, -10, -1, 0, i32::MAX, i32::MIN] {
         let mut frame = vec![0, 0, 0, 1];
         frame.extend_from_slice(&i32::to_be_bytes(op));
         frame.extend_from_slice(&[0, 0, 0, 1, b'/', 0]);
@@ -412,11 +433,12 @@ fn refused_requests_are_answered_as_zookeeper_answers_them() {
             close: false,
         }
     );
-    // reconfig is disabled; a truncated body or an unknown watch mode: MarshallingError
-    let reconfig = [&s("")[..], &s(""), &s(""), &(-1i64).to_be_bytes()].concat();
+    // a reconfig without its config id, a truncated body or an unknown watch mode:
+    // MarshallingError (a whole reconfig decodes; reconfigEnabled is the server's to check)
+    let reconfig = [&s("")[..], &s(""), &s("")].concat();
     assert_eq!(
         triage(&frame(5, 16, &reconfig)),
-        answer(5, OpCode::Reconfig, KeeperError::ReconfigDisabled, false)
+        answer(5, OpCode::Reconfig, KeeperError::MarshallingError, false)
     );
     assert_eq!(
         triage(&frame(6, 4, &s("/"))),

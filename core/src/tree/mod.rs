@@ -15,6 +15,7 @@ mod acl_cache;
 mod digest;
 mod quota;
 mod read;
+mod reconfig;
 mod snapshot;
 pub use quota::{LIMIT_NODE, STAT_NODE, StatsTrack, limit_path, stat_path};
 pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts, SnapshotPiece};
@@ -381,6 +382,9 @@ impl DataTree {
                 self.apply_write(&cx, request, &mut triggers)
             }
             TxnOp::DeleteContainer { path } => self.delete_container(txn, path, &mut triggers),
+            TxnOp::Reconfig { outcome } => {
+                self.apply_reconfig(txn.zxid, txn.time, outcome, &mut triggers)
+            }
         };
         assert!(
             reply.is_ok() || triggers.triggers.is_empty(),

@@ -279,6 +279,13 @@ fn txn_parts(op: &TxnOp, with_data: bool) -> (&'static str, String, Value) {
             }
             (name, text, v)
         }
+        // ZooKeeper logs a reconfig as a setData of /zookeeper/config (or an error txn)
+        TxnOp::Reconfig { outcome: Ok(m) } => (
+            "reconfig",
+            format!("'/zookeeper/config,{}'", m.to_text().replace('\n', " ")),
+            json!({"path": "/zookeeper/config", "config": m.to_text()}),
+        ),
+        TxnOp::Reconfig { outcome: Err(code) } => ("error", code.to_string(), json!({"err": code})),
     }
 }
 

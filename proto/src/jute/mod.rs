@@ -164,17 +164,6 @@ pub fn triage_request(frame: &[u8], err: &JuteError) -> BadRequest {
         },
         // decoded while the packet is read, before any request processor: a bad one closes
         OpCode::Auth => BadRequest::Close,
-        OpCode::Reconfig => {
-            let well_formed = r.ustring().is_ok()
-                && r.ustring().is_ok()
-                && r.ustring().is_ok()
-                && r.long().is_ok();
-            if well_formed {
-                answer(opcode, KeeperError::ReconfigDisabled)
-            } else {
-                answer(opcode, KeeperError::MarshallingError)
-            }
-        }
         // a client may not ask for the reaper's own op
         OpCode::DeleteContainer => answer(opcode, KeeperError::BadArguments),
         OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl if matches!(err, JuteError::BadValue { what, .. } if *what == request::UNKNOWN_CREATE_FLAGS) => {

@@ -211,7 +211,7 @@ pub(crate) fn read_response(opcode: OpCode, r: &mut Reader<'_>) -> Result<Respon
                 Response::Stat(r.stat()?)
             }
         }
-        OpCode::GetData => {
+        OpCode::GetData | OpCode::Reconfig => {
             let (data, null) = r.buffer_or_null()?;
             let stat = r.stat()?;
             if null {
@@ -271,7 +271,6 @@ pub(crate) fn read_response(opcode: OpCode, r: &mut Reader<'_>) -> Result<Respon
         | OpCode::Ping
         | OpCode::CloseSession => Response::Empty,
         OpCode::Notification
-        | OpCode::Reconfig
         | OpCode::Sasl
         | OpCode::DeleteContainer
         | OpCode::CreateSession

@@ -385,10 +385,15 @@ pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Reques
             }
         }
         OpCode::WhoAmI => Request::WhoAmI,
+        OpCode::Reconfig => Request::Reconfig {
+            joining: r.ustring()?,
+            leaving: r.ustring()?,
+            new_members: r.ustring()?,
+            from_config: r.long()?,
+        },
         OpCode::Ping => Request::Ping,
         OpCode::CloseSession => Request::CloseSession,
         OpCode::Notification
-        | OpCode::Reconfig
         | OpCode::Sasl
         | OpCode::DeleteContainer
         | OpCode::CreateSession
@@ -530,6 +535,18 @@ fn put_request_nulls(out: &mut Vec<u8>, req: &Request, nulls: &[u32]) {
             put_int(out, 0);
             put_ustring(out, scheme);
             put_buffer(out, auth);
+        }
+        Request::Reconfig {
+            joining,
+            leaving,
+            new_members,
+            from_config,
+        } => {
+            // ZooKeeperAdmin sends null for a part it does not use
+            for part in [joining, leaving, new_members] {
+                put_data(out, part.as_bytes(), part.is_empty());
+            }
+            put_long(out, *from_config);
         }
         Request::WhoAmI | Request::Ping | Request::CloseSession => {}
     }
