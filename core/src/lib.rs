@@ -18,6 +18,7 @@ mod learner_handler;
 pub mod path;
 pub mod peer;
 pub mod plant;
+pub mod probe;
 pub mod quorum;
 mod read_request;
 mod role;

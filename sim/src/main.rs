@@ -54,8 +54,22 @@ enum Cmd {
         /// Stop at the first failing seed.
         #[arg(long)]
         first: bool,
+        /// Write the coverage probes' counts to this JSON file:
+        /// {"probes": {name: {"hits", "seeds", "first_seed"}}}.
+        #[arg(long)]
+        coverage: Option<PathBuf>,
+        /// Fail the sweep (exit 1) naming each probe not marked rare that no seed reached.
+        #[arg(long)]
+        require_coverage: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Read a coverage file (`sweep --coverage`): the probes never reached, those not marked
+    /// rare first; with --require, exit 1 if any of those is there.
+    Coverage {
+        file: PathBuf,
+        #[arg(long)]
+        require: bool,
     },
     /// Run one seed printing its full trace, then the failure in context.
     Replay {
@@ -281,10 +295,36 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
+        Cmd::Coverage { file, require } => {
+            let cov = match ensemble_sim::coverage::Coverage::load(&file) {
+                Ok(c) => c,
+                Err(e) => return bad(e),
+            };
+            let reached = cov.probes.values().filter(|c| c.hits > 0).count();
+            println!("{reached} of {} probes reached", cov.probes.len());
+            for (name, c) in cov.probes.iter().filter(|(_, c)| c.hits == 0) {
+                let rare = ensemble_core::probe::PROBES
+                    .iter()
+                    .find(|d| d.name == name)
+                    .map(|d| if d.rare { " (rare)" } else { "" })
+                    .unwrap_or(" (not declared in this build)");
+                println!("never reached: {name}{rare} ({} seeds)", c.seeds);
+            }
+            let missing = cov.missing();
+            if require && !missing.is_empty() {
+                for d in &missing {
+                    println!("coverage: probe `{}` never reached: {}", d.name, d.what);
+                }
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
         Cmd::Sweep {
             seeds,
             jobs,
             first,
+            coverage,
+            require_coverage,
             common,
         } => {
             let Some((a, b)) = seeds.split_once("..") else {
@@ -305,7 +345,18 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            sweep(a, b, jobs, first, scenario, plant, &common)
+            if (coverage.is_some() || require_coverage) && !ensemble_core::probe::COMPILED {
+                return bad(
+                    "--coverage: this build has no probes (the core's `probes` feature is off)"
+                        .into(),
+                );
+            }
+            let opts = SweepOpts {
+                first,
+                coverage,
+                require_coverage,
+            };
+            sweep(a, b, jobs, &opts, scenario, plant, &common)
         }
         Cmd::Shrink {
             seed,
@@ -439,11 +490,17 @@ fn shrink_cmd(
 /// How often a sweep whose stderr is not a terminal prints a progress line.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+struct SweepOpts {
+    first: bool,
+    coverage: Option<PathBuf>,
+    require_coverage: bool,
+}
+
 fn sweep(
     a: u64,
     b: u64,
     jobs: usize,
-    first: bool,
+    opts: &SweepOpts,
     scenario: Option<Params>,
     plant: Option<Plant>,
     common: &Common,
@@ -502,7 +559,7 @@ fn sweep(
                         let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
                         if !r.passed() {
                             failures.fetch_add(1, Ordering::SeqCst);
-                            if first {
+                            if opts.first {
                                 stop.store(true, Ordering::SeqCst);
                             }
                         }
@@ -582,7 +639,31 @@ fn sweep(
         speed(sim, cpu, " per core"),
         ran as f64 / wall.as_secs_f64().max(1e-9)
     );
-    if failed.is_empty() {
+    let mut coverage_ok = true;
+    if opts.coverage.is_some() || opts.require_coverage {
+        let mut cov = ensemble_sim::coverage::Coverage::new();
+        for r in res.values() {
+            cov.add(r.seed, &r.probes);
+        }
+        let reached = cov.probes.values().filter(|c| c.hits > 0).count();
+        println!("coverage: {reached} of {} probes reached", cov.probes.len());
+        if let Some(path) = &opts.coverage
+            && let Err(e) = std::fs::write(path, cov.to_json())
+        {
+            eprintln!(
+                "ensemble-sim: --coverage: cannot write {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        if opts.require_coverage {
+            for d in cov.missing() {
+                coverage_ok = false;
+                println!("coverage: probe `{}` never reached: {}", d.name, d.what);
+            }
+        }
+    }
+    if failed.is_empty() && coverage_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -33,6 +33,8 @@ pub struct RunResult {
     pub drawn: Vec<crate::params::FaultStep>,
     /// When the run stopped (the violation's time, or the end).
     pub stopped_at: u64,
+    /// Hits of each coverage probe (`ensemble_core::probe::PROBES` order) in this run.
+    pub probes: Vec<u64>,
 }
 
 impl RunResult {
@@ -106,8 +108,11 @@ pub fn run_seed(
     let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);
+    // this thread's probe counters: whatever an earlier run left is not this seed's
+    let _ = ensemble_core::probe::take();
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
+    let probes = ensemble_core::probe::take();
     let context: Vec<String> = world.trace.tail().cloned().collect();
     let wall = start.elapsed();
     let cpu = match (cpu0, thread_cpu()) {
@@ -127,5 +132,6 @@ pub fn run_seed(
         context,
         drawn: std::mem::take(&mut world.drawn),
         stopped_at: world.stats.sim_ms,
+        probes,
     }
 }

@@ -335,3 +335,51 @@ fn shrink_finds_a_smaller_reproduction() {
         Some("client.watch-missed")
     );
 }
+
+/// `sweep --coverage` writes every declared probe with its counts; `coverage FILE` reads it
+/// back, and a file that is not JSON is refused naming it.
+#[test]
+fn sweep_writes_coverage_and_a_bad_file_is_named() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let dir = std::env::temp_dir().join(format!("ensemble-sim-cov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("cov.json");
+    let out = Command::new(bin)
+        .args(["sweep", "--seeds", "0..3", "--jobs", "1", "--coverage"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let cov = ensemble_sim::coverage::Coverage::load(&file).expect("a coverage file");
+    for d in ensemble_core::probe::PROBES {
+        assert!(cov.probes.contains_key(d.name), "{} missing", d.name);
+    }
+    // three seeds sync someone and crash or partition something
+    assert!(
+        cov.probes
+            .values()
+            .any(|c| c.hits > 0 && c.first_seed.is_some())
+    );
+    let out = Command::new(bin)
+        .args(["coverage", "--require"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // three seeds do not reach everything: --require names what they missed
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("never reached"), "{text}");
+    std::fs::write(&file, "{\"probes\": 3").expect("write");
+    let out = Command::new(bin)
+        .arg("coverage")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("cov.json") && err.contains("not a coverage file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

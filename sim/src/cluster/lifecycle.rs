@@ -42,6 +42,13 @@ impl World {
             (kept, kept > 0 && rng.chance(torn))
         });
         self.stats.crashes += 1;
+        ensemble_core::probe!("sim.fault.crash");
+        if loss.kept < loss.unsynced {
+            ensemble_core::probe!("sim.disk.unsynced-lost");
+        }
+        if loss.torn {
+            ensemble_core::probe!("sim.disk.torn-tail");
+        }
         self.log(
             Who::N(id),
             "DOWN",
@@ -92,6 +99,7 @@ impl World {
         n.paused_until = Some(self.sched.now + ms);
         let inc = n.inc;
         self.stats.pauses += 1;
+        ensemble_core::probe!("sim.fault.pause");
         self.log(Who::N(id), "PAUSED", format_args!("PAUSE for {ms}ms"));
         self.schedule(self.sched.now + ms, Ev::Resume { node: id, inc });
         self.update_availability();
@@ -110,6 +118,7 @@ impl World {
             return;
         }
         n.quorum_stalled_until = now + ms;
+        ensemble_core::probe!("sim.fault.stall");
         let inc = n.inc;
         self.stats.pauses += 1;
         let role = n.role();

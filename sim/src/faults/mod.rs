@@ -222,6 +222,7 @@ impl World {
         if !rng.chance(p) {
             return;
         }
+        ensemble_core::probe!("sim.fault.sync-crash");
         let both = rng.chance(0.5);
         let (down_leader, down_learner) = (rng.range(100, 3_000), rng.range(100, 3_000));
         self.log(
