@@ -539,7 +539,10 @@ impl<'a> Learning<'a> {
         } else {
             self.zk.cfg.init_limit
         };
-        if self.zk.now.saturating_sub(l.last_heard) > self.zk.cfg.tick_time_ms * limit as Millis {
+        let trusts_conn = l.serving() && self.zk.plant(Plant::FollowerIgnoresSyncLimit);
+        if self.zk.now.saturating_sub(l.last_heard) > self.zk.cfg.tick_time_ms * limit as Millis
+            && !trusts_conn
+        {
             crate::probe!("learner.leader-silent");
             self.end("the leader went silent", out);
         }

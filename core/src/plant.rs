@@ -75,10 +75,15 @@ pub enum Plant {
     /// handshake) and the learner takes it with the SNAP unfinished: it ACKs NEWLEADER, and is
     /// counted as synced, holding its old state; the rest of the SNAP is ignored.
     SnapNewLeaderMidStream,
+    /// A follower keeps following a leader it has not heard from past syncLimit, as long as
+    /// the connection stays open (ZooKeeper's learner reads with a syncLimit socket timeout).
+    /// A leader whose quorum side is stuck with its connections open then holds its followers
+    /// for good; healed, it lets them go, so only a heal that leaves it stuck shows it.
+    FollowerIgnoresSyncLimit,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 22] = [
+    pub const ALL: [Plant; 23] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -101,6 +106,7 @@ impl Plant {
         Plant::SaslIdentityAsSuper,
         Plant::QuotaHardLimitOffByOne,
         Plant::SnapNewLeaderMidStream,
+        Plant::FollowerIgnoresSyncLimit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +133,7 @@ impl Plant {
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
             Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
             Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
+            Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
         }
     }
 
@@ -193,6 +200,8 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
+            Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
         }
     }
 

@@ -211,6 +211,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.disk.torn-tail",
         "a crash tore the last log record (recovery dropped it)",
     ),
+    p(
+        "sim.liveness.core",
+        "the heal left a minority faulty (liveness core)",
+    ),
 ];
 
 /// How many probes there are.

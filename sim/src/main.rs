@@ -2,8 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use ensemble_core::plant::Plant;
-use ensemble_sim::params::Params;
-use ensemble_sim::runner::{RunResult, TraceMode, run_seed};
+use ensemble_sim::params::{Liveness, Params};
+use ensemble_sim::runner::{RunResult, TraceMode, run_seed, run_seed_with};
 use ensemble_sim::world::install_panic_hook;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -32,6 +32,21 @@ struct Common {
     /// A planted bug to run with (see `ensemble-sim plants`).
     #[arg(long)]
     plant: Option<String>,
+    /// What the heal at the end of the fault phase heals, whatever the seed or file drew:
+    /// `full` (everything) or `core` (a random quorum core; the rest stay crashed,
+    /// partitioned, one-way deaf or stalled).
+    #[arg(long)]
+    liveness: Option<String>,
+}
+
+/// `--liveness`, if given.
+fn liveness_of(common: &Common) -> Result<Option<Liveness>, String> {
+    match &common.liveness {
+        None => Ok(None),
+        Some(s) => Liveness::from_name(s)
+            .map(Some)
+            .ok_or_else(|| format!("--liveness: unknown `{s}` (expected full or core)")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -114,6 +129,7 @@ fn bad(msg: String) -> ExitCode {
 }
 
 fn load(common: &Common) -> Result<(Option<Params>, Option<Plant>), String> {
+    liveness_of(common)?;
     let plant = match &common.plant {
         None => None,
         Some(name) => Some(Plant::from_name(name).ok_or_else(|| {
@@ -147,6 +163,9 @@ fn replay_cmd(seed: u64, common: &Common) -> String {
     }
     if let Some(p) = &common.plant {
         s += &format!(" --plant {p}");
+    }
+    if let Some(l) = &common.liveness {
+        s += &format!(" --liveness {l}");
     }
     s
 }
@@ -235,7 +254,8 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+            let liv = liveness_of(&common).ok().flatten();
+            let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Hash, liv);
             println!("seed={seed} {}", r.summary);
             print_stats(&r);
             if let Some(e) = &r.expected {
@@ -260,7 +280,11 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            let (p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+            let liv = liveness_of(&common).ok().flatten();
+            let (mut p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+            if let Some(l) = liv {
+                p.liveness = l;
+            }
             println!(
                 "# seed={seed} {}",
                 ensemble_sim::runner::describe(&p, plant.or(p.plant))
@@ -268,7 +292,7 @@ fn main() -> ExitCode {
             println!(
                 "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
             );
-            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Echo);
+            let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Echo, liv);
             println!("# ----");
             print_stats(&r);
             if let Some(e) = &r.expected {
@@ -556,7 +580,13 @@ fn sweep(
                         if seed >= b {
                             break;
                         }
-                        let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+                        let r = run_seed_with(
+                            seed,
+                            scenario.as_ref(),
+                            plant,
+                            TraceMode::Hash,
+                            liveness_of(common).ok().flatten(),
+                        );
                         if !r.passed() {
                             failures.fetch_add(1, Ordering::SeqCst);
                             if opts.first {

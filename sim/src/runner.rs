@@ -66,7 +66,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={}",
         p.name,
         p.voters,
         p.observers,
@@ -83,6 +83,10 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" scheduled={}", p.schedule.len())
+        },
+        match p.liveness {
+            crate::params::Liveness::Full => "",
+            crate::params::Liveness::Core => " liveness=core",
         },
         plant.map(|p| p.name()).unwrap_or("none"),
     )
@@ -102,9 +106,23 @@ pub fn run_seed(
     plant: Option<Plant>,
     mode: TraceMode,
 ) -> RunResult {
+    run_seed_with(seed, scenario, plant, mode, None)
+}
+
+/// [`run_seed`], with the heal's mode forced (`--liveness`) instead of the seed's or file's.
+pub fn run_seed_with(
+    seed: u64,
+    scenario: Option<&Params>,
+    plant: Option<Plant>,
+    mode: TraceMode,
+    liveness: Option<crate::params::Liveness>,
+) -> RunResult {
     let start = Instant::now();
     let cpu0 = thread_cpu();
-    let (params, mut rng) = params_for(seed, scenario);
+    let (mut params, mut rng) = params_for(seed, scenario);
+    if let Some(l) = liveness {
+        params.liveness = l;
+    }
     let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);

@@ -35,7 +35,7 @@ impl World {
                 out: &mut out,
                 reference: &self.reference,
                 shared: &mut self.shared,
-                servers: &self.servers,
+                servers: &self.client_servers,
                 params: &self.params,
             };
             f(&mut self.clients[c], &mut cx)

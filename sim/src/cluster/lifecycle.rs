@@ -86,6 +86,10 @@ impl World {
         if self.nodes.get(&id).is_none_or(|n| n.up()) {
             return;
         }
+        // `liveness = core`: held down to the end
+        if self.held(id) == Some(crate::faults::Held::Crashed) {
+            return;
+        }
         self.start_node(id);
     }
 

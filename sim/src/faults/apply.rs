@@ -343,6 +343,9 @@ impl World {
             format_args!("HEAL: fault phase over, liveness phase begins"),
         );
         self.healed_at = Some(self.sched.now);
+        if self.params.liveness == crate::params::Liveness::Core {
+            self.draw_core();
+        }
         self.transport.net.heal_partition();
         self.transport.net.clogs.clear();
         self.transport.net.slow.clear();
@@ -368,5 +371,6 @@ impl World {
                 self.wake_client_at(c, self.sched.now);
             }
         }
+        self.hold_the_rest();
     }
 }

@@ -2,12 +2,14 @@
 //! execution (`apply`), scheduled steps of a scenario included.
 
 mod apply;
+mod core_heal;
 mod draw;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
 use crate::rng::SimRng;
 use crate::scheduler::Ev;
 use crate::world::{Who, World};
+pub(crate) use core_heal::{Held, unstall_due};
 use ensemble_core::txn::ServerId;
 
 /// A kind of fault a swarm seed injects at a random rate during the fault phase. Its number
