@@ -14,6 +14,10 @@ cd "$(dirname "$0")/.."
 # a build; so sim/ is a workspace of its own. The root's first, then the simulator's.
 cargo test --release --workspace
 cargo test --release --manifest-path sim/Cargo.toml
+# The simulator's coverage gate: 300 swarm seeds reach every probe not marked rare
+# (core/src/probe.rs); the counts are kept in target/sim-coverage.json.
+cargo run --release --manifest-path sim/Cargo.toml -- \
+  sweep --seeds 0..300 --jobs 2 --coverage target/sim-coverage.json --require-coverage
 
 if [ "${TEST_INTEROP:-1}" = 0 ]; then
   echo "test.sh: interop suite skipped (TEST_INTEROP=0)"

@@ -184,6 +184,7 @@ impl ZooKeeperServer {
         // there (ZooKeeper's follower also waits for the leader's answer). The sync point also
         // covers what the client has seen, and tells a session created too recently to be known.
         if let Some(leader) = role.revalidates_with() {
+            crate::probe!("session.revalidate-leader");
             out.push(Action::Send {
                 to: leader,
                 msg: PeerMsg::Revalidate {
@@ -198,6 +199,7 @@ impl ZooKeeperServer {
         }
         if ahead {
             // Answered by `retry_revalidations` once applied through what the client saw.
+            crate::probe!("session.revalidate-ahead");
             c.phase = ConnPhase::Revalidating { sync_id: u64::MAX };
             self.clients.conns.insert(conn, c);
             self.clients
@@ -207,6 +209,7 @@ impl ZooKeeperServer {
         }
         if self.closing_here(role, req.session_id) {
             // Its closeSession is proposed: as ZooKeeper's touchSession, it has expired.
+            crate::probe!("session.reconnect-closing");
             out.push(Action::ConnectReply {
                 conn,
                 response: expired_response(req.read_only),

@@ -205,6 +205,7 @@ impl Election {
             ServerState::Looking => {
                 let mut changed = false;
                 if n.election_epoch > self.logical_clock {
+                    crate::probe!("election.newer-round");
                     self.logical_clock = n.election_epoch;
                     self.recv.clear();
                     self.finalize_at = None;
@@ -217,8 +218,12 @@ impl Election {
                     changed = true;
                 } else if n.election_epoch < self.logical_clock {
                     // A lagging sender: it needs our round and vote.
+                    crate::probe!("election.lagging-answered");
                     return Outcome::Answer(from);
                 } else if Election::better(cfg, &n.vote, &self.proposal) {
+                    if n.vote.peer_epoch > self.proposal.peer_epoch {
+                        crate::probe!("election.higher-epoch-vote");
+                    }
                     self.proposal = n.vote;
                     self.finalize_at = None;
                     changed = true;
@@ -274,6 +279,7 @@ impl Election {
                     n.vote.leader,
                     n.election_epoch,
                 ) {
+                    crate::probe!("election.joined-established");
                     self.logical_clock = n.election_epoch;
                     return Outcome::Decided {
                         vote: n.vote,

@@ -293,6 +293,7 @@ impl<'a> Leading<'a> {
                     // ours for good (ZooKeeper's learner does too, and stays out until the
                     // leader changes). Only an election, whose epoch passes that promise, brings
                     // it back (an ensemble-fuzz livelock).
+                    crate::probe!("leader.later-accepted-epoch");
                     return self.shutdown("a learner accepted a later epoch than ours", out);
                 }
                 let h = Handler {
@@ -344,6 +345,7 @@ impl<'a> Leading<'a> {
                     && (current_epoch, last_zxid) > l.initial
                     && !trusts_vote
                 {
+                    crate::probe!("leader.follower-ahead");
                     return self.shutdown("a follower is ahead of the leader", out);
                 }
                 let l = &mut *self.leader;
@@ -532,8 +534,10 @@ impl<'a> Leading<'a> {
         let after = |from: Zxid| -> Vec<Arc<Txn>> { self.zk.log.range(from, upto) };
         let (mode, txns) = if p >= self.zk.log.window_base() && self.zk.log.contains(p) && p <= upto
         {
+            crate::probe!("sync.diff");
             (SyncMode::Diff, after(p))
         } else if let Some(to) = self.zk.log.trunc_point(p, upto) {
+            crate::probe!("sync.trunc");
             if self.zk.plant(Plant::DiffInsteadOfTrunc) {
                 (SyncMode::Diff, after(to))
             } else {
@@ -543,6 +547,10 @@ impl<'a> Leading<'a> {
             // One buffer: the parts are ranges of it, encoded straight into their frames.
             let snapshot = Arc::new(self.zk.tree.to_snapshot());
             let (parts, last) = sync_stream::snap_parts(applied, &snapshot, part);
+            crate::probe!("sync.snap");
+            if !parts.is_empty() {
+                crate::probe!("sync.snap-multipart");
+            }
             let early = !parts.is_empty() && self.zk.plant(Plant::SnapNewLeaderMidStream);
             for (i, msg) in parts.into_iter().enumerate() {
                 out.push(Action::Send { to: peer, msg });
@@ -717,6 +725,7 @@ impl<'a> Leading<'a> {
         };
         if zxid.counter() >= u32::MAX - 1 {
             // As ZooKeeper: a new epoch before the counter wraps.
+            crate::probe!("leader.zxid-exhausted");
             return self.shutdown("zxid counter exhausted", out);
         }
         self.propose_at(zxid, session, cxid, origin, op, out);
@@ -825,6 +834,7 @@ impl<'a> Leading<'a> {
                 });
             }
             for t in informs.iter().filter(|t| t.zxid > synced) {
+                crate::probe!("leader.inform");
                 out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Inform(t.clone()),
@@ -927,6 +937,7 @@ impl<'a> Leading<'a> {
         let l = &*self.leader;
         if !l.established() {
             if now.saturating_sub(l.started) > init {
+                crate::probe!("leader.init-limit");
                 return self.shutdown("no quorum established within initLimit", out);
             }
             return;
@@ -934,6 +945,7 @@ impl<'a> Leading<'a> {
         // Learners silent past their limit are dropped, as ZooKeeper's LearnerHandler does.
         let stale = l.learners.silent(now, sync, init);
         for peer in stale {
+            crate::probe!("leader.learner-silent");
             self.leader.learners.remove(&peer);
             out.push(Action::DisconnectPeer { peer });
         }
@@ -943,6 +955,7 @@ impl<'a> Leading<'a> {
             .quorum
             .contains_quorum(l.learners.active().chain([me]))
         {
+            crate::probe!("leader.sync-limit");
             return self.shutdown("lost the quorum for syncLimit", out);
         }
         if now.saturating_sub(l.last_ping) >= tick / 2 {
@@ -961,6 +974,7 @@ impl<'a> Leading<'a> {
         // Session expiry: a replicated closeSession, once.
         let expired = self.leader.sessions.expired(now);
         for s in expired {
+            crate::probe!("leader.session-expired");
             self.leader.sessions.start_closing(s);
             tracing::debug!(session = s, "session expired");
             self.propose(s, 0, Origin::NONE, TxnOp::CloseSession, out);
@@ -972,6 +986,7 @@ impl<'a> Leading<'a> {
             self.leader.last_reap = now;
             for path in self.zk.tree.reapable(now as i64) {
                 if self.leader.reaping.insert(path.clone()) {
+                    crate::probe!("leader.container-reaped");
                     self.propose(0, 0, Origin::NONE, TxnOp::DeleteContainer { path }, out);
                     if self.ended() {
                         return;

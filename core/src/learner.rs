@@ -247,6 +247,7 @@ impl<'a> Learning<'a> {
                 } else if new_epoch == e.accepted_epoch {
                     e.accepted_from == from
                 } else {
+                    crate::probe!("learner.epoch-below-accepted");
                     return self.end("leader proposed an epoch below the one we accepted", out);
                 };
                 if counted && new_epoch > e.accepted_epoch {
@@ -261,6 +262,9 @@ impl<'a> Learning<'a> {
                     last_zxid: self.zk.last_logged(),
                     counted,
                 };
+                if !counted {
+                    crate::probe!("learner.ackepoch-uncounted");
+                }
                 out.push(Action::Send { to: from, msg: ack });
                 assert!(self.zk.epochs.accepted_epoch >= new_epoch);
                 let l = &mut *self.learner;
@@ -276,6 +280,7 @@ impl<'a> Learning<'a> {
                 let rx = &mut self.learner.snap_rx;
                 if let Err(e) = SnapAssembly::part(rx, zxid, offset, total, data.as_slice()) {
                     tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
+                    crate::probe!("learner.snap-refused");
                     self.end("the leader's SNAP parts do not add up", out);
                 }
             }
@@ -286,13 +291,17 @@ impl<'a> Learning<'a> {
             } if phase == LearnerPhase::EpochAcked => {
                 match mode {
                     SyncMode::Diff => {}
-                    SyncMode::Trunc { to } => self.zk.truncate(to, out),
+                    SyncMode::Trunc { to } => {
+                        crate::probe!("learner.trunc");
+                        self.zk.truncate(to, out)
+                    }
                     SyncMode::Snap { zxid, snapshot } => {
                         let rx = self.learner.snap_rx.take();
                         let snapshot = match SnapAssembly::finish(rx, zxid, snapshot) {
                             Ok(s) => s,
                             Err(e) => {
                                 tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, "SNAP refused");
+                                crate::probe!("learner.snap-refused");
                                 return self.end("the leader's SNAP does not add up", out);
                             }
                         };
@@ -303,6 +312,7 @@ impl<'a> Learning<'a> {
                         };
                         match DataTree::from_snapshot(&snapshot, opts) {
                             Ok(tree) if tree.last_zxid() == zxid => {
+                                crate::probe!("learner.snap-loaded");
                                 self.zk.tree = tree;
                                 self.zk.log.reset_to_snapshot(zxid);
                                 // the configuration in force is the snapshot's
@@ -346,6 +356,7 @@ impl<'a> Learning<'a> {
             // leader's answer to an older handshake of ours, carried over a reconnect (sim seed
             // 10127): start again from an election rather than mix two handshakes.
             PeerMsg::LeaderInfo { new_epoch } if new_epoch != self.learner.epoch => {
+                crate::probe!("learner.leaderinfo-mid-handshake");
                 self.end("LEADERINFO of another epoch mid-handshake", out);
             }
             PeerMsg::NewLeader { .. }
@@ -443,6 +454,7 @@ impl<'a> Learning<'a> {
                     self.zk.last_logged()
                 );
                 let zxid = txn.zxid;
+                crate::probe!("learner.inform-applied");
                 self.zk.append(vec![txn], out);
                 let l = &mut *self.learner;
                 l.committed = l.committed.max(zxid);
@@ -539,7 +551,11 @@ impl<'a> Learning<'a> {
         } else {
             self.zk.cfg.init_limit
         };
-        if self.zk.now.saturating_sub(l.last_heard) > self.zk.cfg.tick_time_ms * limit as Millis {
+        let trusts_conn = l.serving() && self.zk.plant(Plant::FollowerIgnoresSyncLimit);
+        if self.zk.now.saturating_sub(l.last_heard) > self.zk.cfg.tick_time_ms * limit as Millis
+            && !trusts_conn
+        {
+            crate::probe!("learner.leader-silent");
             self.end("the leader went silent", out);
         }
     }

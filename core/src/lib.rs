@@ -19,6 +19,7 @@ pub mod membership;
 pub mod path;
 pub mod peer;
 pub mod plant;
+pub mod probe;
 pub mod quorum;
 mod read_only_server;
 mod read_request;

@@ -85,10 +85,15 @@ pub enum Plant {
     /// A reconfig pending counts only the new configuration's quorum (the old one forgotten as
     /// soon as the change is logged): a change commits with the new quorum's ACKs alone.
     ReconfigNewQuorumOnly,
+    /// A follower keeps following a leader it has not heard from past syncLimit, as long as
+    /// the connection stays open (ZooKeeper's learner reads with a syncLimit socket timeout).
+    /// A leader whose quorum side is stuck with its connections open then holds its followers
+    /// for good; healed, it lets them go, so only a heal that leaves it stuck shows it.
+    FollowerIgnoresSyncLimit,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 25] = [
+    pub const ALL: [Plant; 26] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -114,6 +119,7 @@ impl Plant {
         Plant::ReadOnlyServesUncommitted,
         Plant::LocalSessionRoams,
         Plant::ReconfigNewQuorumOnly,
+        Plant::FollowerIgnoresSyncLimit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -143,6 +149,7 @@ impl Plant {
             Plant::ReadOnlyServesUncommitted => "readonly-serves-uncommitted",
             Plant::LocalSessionRoams => "local-session-roams",
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
+            Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
         }
     }
 
@@ -217,6 +224,8 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
+            Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
         }
     }
 

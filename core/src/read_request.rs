@@ -285,6 +285,9 @@ impl ZooKeeperServer {
             self.watches
                 .add(&path, conn, WatchKind::PersistentRecursive);
         }
+        if !fire.is_empty() {
+            crate::probe!("watch.fired-on-reconnect");
+        }
         self.clients
             .deferred_watches
             .extend(fire.into_iter().map(|e| (conn, e)));

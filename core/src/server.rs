@@ -157,13 +157,16 @@ impl Server {
         };
         let tree = match &recovered.snapshot {
             Some((zxid, bytes)) => {
+                crate::probe!("recover.snapshot");
                 let tree = DataTree::from_snapshot(bytes, opts).map_err(|e| {
+                    crate::probe!("recover.bad-snapshot");
                     RecoverError::BadSnapshot {
                         zxid: *zxid,
                         reason: e.to_string(),
                     }
                 })?;
                 if tree.last_zxid() != *zxid {
+                    crate::probe!("recover.bad-snapshot");
                     return Err(RecoverError::BadSnapshot {
                         zxid: *zxid,
                         reason: format!("it holds state at {}", tree.last_zxid()),
@@ -181,10 +184,14 @@ impl Server {
                 continue; // already in the snapshot
             }
             if txn.zxid <= last {
+                crate::probe!("recover.log-order");
                 return Err(RecoverError::LogOrder { zxid: txn.zxid });
             }
             last = txn.zxid;
             history.push_back(Arc::new(txn));
+        }
+        if !history.is_empty() {
+            crate::probe!("recover.log-replay");
         }
         // ZooKeeper's initializeNextSessionId: time in the middle bits, our id on top, so ids
         // stay unique across servers and restarts.
@@ -491,10 +498,12 @@ impl Server {
                     // A learner that decided a moment before we did: keep its FOLLOWERINFO
                     // for when we lead (ZooKeeper's learners retry their connection meanwhile).
                     PeerMsg::LearnerInfo { .. } => {
+                        crate::probe!("leader.early-learner");
                         self.zk.early_learners.insert(from, msg);
                     }
                     // A learner of a leadership we no longer hold: make it notice at once.
                     PeerMsg::Request { .. } | PeerMsg::Ack { .. } | PeerMsg::SyncRequest { .. } => {
+                        crate::probe!("looking.stale-learner");
                         out.push(Action::DisconnectPeer { peer: from });
                     }
                     _ => {}
@@ -533,6 +542,7 @@ impl Server {
                 Leading::new(l, &mut self.zk).after_learner_change(out)
             }
             Role::Learning(l) if l.leader == peer => {
+                crate::probe!("learner.leader-disconnected");
                 Learning::new(l, &mut self.zk).shutdown("lost the leader's connection", out)
             }
             _ => Next::Stay,

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod client;
 mod cluster;
+pub mod coverage;
 mod faults;
 pub mod lines;
 /// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).

@@ -2,8 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use ensemble_core::plant::Plant;
-use ensemble_sim::params::Params;
-use ensemble_sim::runner::{RunResult, TraceMode, run_seed};
+use ensemble_sim::params::{Liveness, Params};
+use ensemble_sim::runner::{RunResult, TraceMode, run_seed, run_seed_with};
 use ensemble_sim::world::install_panic_hook;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -32,6 +32,21 @@ struct Common {
     /// A planted bug to run with (see `ensemble-sim plants`).
     #[arg(long)]
     plant: Option<String>,
+    /// What the heal at the end of the fault phase heals, whatever the seed or file drew:
+    /// `full` (everything) or `core` (a random quorum core; the rest stay crashed,
+    /// partitioned, one-way deaf or stalled).
+    #[arg(long)]
+    liveness: Option<String>,
+}
+
+/// `--liveness`, if given.
+fn liveness_of(common: &Common) -> Result<Option<Liveness>, String> {
+    match &common.liveness {
+        None => Ok(None),
+        Some(s) => Liveness::from_name(s)
+            .map(Some)
+            .ok_or_else(|| format!("--liveness: unknown `{s}` (expected full or core)")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -54,8 +69,22 @@ enum Cmd {
         /// Stop at the first failing seed.
         #[arg(long)]
         first: bool,
+        /// Write the coverage probes' counts to this JSON file:
+        /// {"probes": {name: {"hits", "seeds", "first_seed"}}}.
+        #[arg(long)]
+        coverage: Option<PathBuf>,
+        /// Fail the sweep (exit 1) naming each probe not marked rare that no seed reached.
+        #[arg(long)]
+        require_coverage: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Read a coverage file (`sweep --coverage`): the probes never reached, those not marked
+    /// rare first; with --require, exit 1 if any of those is there.
+    Coverage {
+        file: PathBuf,
+        #[arg(long)]
+        require: bool,
     },
     /// Run one seed printing its full trace, then the failure in context.
     Replay {
@@ -100,6 +129,7 @@ fn bad(msg: String) -> ExitCode {
 }
 
 fn load(common: &Common) -> Result<(Option<Params>, Option<Plant>), String> {
+    liveness_of(common)?;
     let plant = match &common.plant {
         None => None,
         Some(name) => Some(Plant::from_name(name).ok_or_else(|| {
@@ -133,6 +163,9 @@ fn replay_cmd(seed: u64, common: &Common) -> String {
     }
     if let Some(p) = &common.plant {
         s += &format!(" --plant {p}");
+    }
+    if let Some(l) = &common.liveness {
+        s += &format!(" --liveness {l}");
     }
     s
 }
@@ -221,7 +254,8 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+            let liv = liveness_of(&common).ok().flatten();
+            let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Hash, liv);
             println!("seed={seed} {}", r.summary);
             print_stats(&r);
             if let Some(e) = &r.expected {
@@ -246,7 +280,11 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            let (p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+            let liv = liveness_of(&common).ok().flatten();
+            let (mut p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+            if let Some(l) = liv {
+                p.liveness = l;
+            }
             println!(
                 "# seed={seed} {}",
                 ensemble_sim::runner::describe(&p, plant.or(p.plant))
@@ -254,7 +292,7 @@ fn main() -> ExitCode {
             println!(
                 "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
             );
-            let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Echo);
+            let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Echo, liv);
             println!("# ----");
             print_stats(&r);
             if let Some(e) = &r.expected {
@@ -281,10 +319,36 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
+        Cmd::Coverage { file, require } => {
+            let cov = match ensemble_sim::coverage::Coverage::load(&file) {
+                Ok(c) => c,
+                Err(e) => return bad(e),
+            };
+            let reached = cov.probes.values().filter(|c| c.hits > 0).count();
+            println!("{reached} of {} probes reached", cov.probes.len());
+            for (name, c) in cov.probes.iter().filter(|(_, c)| c.hits == 0) {
+                let rare = ensemble_core::probe::PROBES
+                    .iter()
+                    .find(|d| d.name == name)
+                    .map(|d| if d.rare { " (rare)" } else { "" })
+                    .unwrap_or(" (not declared in this build)");
+                println!("never reached: {name}{rare} ({} seeds)", c.seeds);
+            }
+            let missing = cov.missing();
+            if require && !missing.is_empty() {
+                for d in &missing {
+                    println!("coverage: probe `{}` never reached: {}", d.name, d.what);
+                }
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
         Cmd::Sweep {
             seeds,
             jobs,
             first,
+            coverage,
+            require_coverage,
             common,
         } => {
             let Some((a, b)) = seeds.split_once("..") else {
@@ -305,7 +369,18 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            sweep(a, b, jobs, first, scenario, plant, &common)
+            if (coverage.is_some() || require_coverage) && !ensemble_core::probe::COMPILED {
+                return bad(
+                    "--coverage: this build has no probes (the core's `probes` feature is off)"
+                        .into(),
+                );
+            }
+            let opts = SweepOpts {
+                first,
+                coverage,
+                require_coverage,
+            };
+            sweep(a, b, jobs, &opts, scenario, plant, &common)
         }
         Cmd::Shrink {
             seed,
@@ -439,11 +514,17 @@ fn shrink_cmd(
 /// How often a sweep whose stderr is not a terminal prints a progress line.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+struct SweepOpts {
+    first: bool,
+    coverage: Option<PathBuf>,
+    require_coverage: bool,
+}
+
 fn sweep(
     a: u64,
     b: u64,
     jobs: usize,
-    first: bool,
+    opts: &SweepOpts,
     scenario: Option<Params>,
     plant: Option<Plant>,
     common: &Common,
@@ -499,10 +580,16 @@ fn sweep(
                         if seed >= b {
                             break;
                         }
-                        let r = run_seed(seed, scenario.as_ref(), plant, TraceMode::Hash);
+                        let r = run_seed_with(
+                            seed,
+                            scenario.as_ref(),
+                            plant,
+                            TraceMode::Hash,
+                            liveness_of(common).ok().flatten(),
+                        );
                         if !r.passed() {
                             failures.fetch_add(1, Ordering::SeqCst);
-                            if first {
+                            if opts.first {
                                 stop.store(true, Ordering::SeqCst);
                             }
                         }
@@ -582,7 +669,31 @@ fn sweep(
         speed(sim, cpu, " per core"),
         ran as f64 / wall.as_secs_f64().max(1e-9)
     );
-    if failed.is_empty() {
+    let mut coverage_ok = true;
+    if opts.coverage.is_some() || opts.require_coverage {
+        let mut cov = ensemble_sim::coverage::Coverage::new();
+        for r in res.values() {
+            cov.add(r.seed, &r.probes);
+        }
+        let reached = cov.probes.values().filter(|c| c.hits > 0).count();
+        println!("coverage: {reached} of {} probes reached", cov.probes.len());
+        if let Some(path) = &opts.coverage
+            && let Err(e) = std::fs::write(path, cov.to_json())
+        {
+            eprintln!(
+                "ensemble-sim: --coverage: cannot write {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        if opts.require_coverage {
+            for d in cov.missing() {
+                coverage_ok = false;
+                println!("coverage: probe `{}` never reached: {}", d.name, d.what);
+            }
+        }
+    }
+    if failed.is_empty() && coverage_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -301,6 +301,35 @@ impl Default for Mix {
     }
 }
 
+/// What the heal at the end of the fault phase heals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Liveness {
+    /// Everything: every server restarts, resumes, reconnects.
+    #[default]
+    Full,
+    /// A random quorum of voters (the core) and its clients; the other servers stay crashed,
+    /// partitioned, one-way deaf or stalled to the end (TigerBeetle VOPR's "core"). Clients
+    /// connect to the core only; they must make progress (`liveness.core-progress`).
+    Core,
+}
+
+impl Liveness {
+    pub fn name(self) -> &'static str {
+        match self {
+            Liveness::Full => "full",
+            Liveness::Core => "core",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Liveness> {
+        match s {
+            "full" => Some(Liveness::Full),
+            "core" => Some(Liveness::Core),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Params {
     pub name: String,
@@ -344,6 +373,8 @@ pub struct Params {
     pub fault_phase_ms: u64,
     /// After healing: a leader and a synced quorum within this bound; requests complete.
     pub liveness_bound_ms: u64,
+    /// What the heal heals: everything, or a quorum core only.
+    pub liveness: Liveness,
     pub random: FaultRates,
     pub schedule: Vec<FaultStep>,
     pub clients: Vec<Role>,
@@ -395,6 +426,7 @@ impl Params {
             duration_ms: 60_000,
             fault_phase_ms: 40_000,
             liveness_bound_ms: 20_000,
+            liveness: Liveness::Full,
             random: FaultRates::default(),
             schedule: Vec::new(),
             clients: vec![Role::Random; 5],
@@ -514,6 +546,10 @@ impl Params {
         if rng.chance(0.35) {
             p.local_sessions = true;
             p.local_sessions_upgrading = rng.chance(0.7);
+        }
+        // Last again: one seed in five heals only a quorum core, the rest left faulty.
+        if rng.chance(0.2) {
+            p.liveness = Liveness::Core;
         }
         p
     }

@@ -33,6 +33,8 @@ pub struct RunResult {
     pub drawn: Vec<crate::params::FaultStep>,
     /// When the run stopped (the violation's time, or the end).
     pub stopped_at: u64,
+    /// Hits of each coverage probe (`ensemble_core::probe::PROBES` order) in this run.
+    pub probes: Vec<u64>,
 }
 
 impl RunResult {
@@ -64,7 +66,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={}",
         p.name,
         p.voters,
         p.observers,
@@ -81,6 +83,10 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" scheduled={}", p.schedule.len())
+        },
+        match p.liveness {
+            crate::params::Liveness::Full => "",
+            crate::params::Liveness::Core => " liveness=core",
         },
         plant.map(|p| p.name()).unwrap_or("none"),
     )
@@ -100,14 +106,31 @@ pub fn run_seed(
     plant: Option<Plant>,
     mode: TraceMode,
 ) -> RunResult {
+    run_seed_with(seed, scenario, plant, mode, None)
+}
+
+/// [`run_seed`], with the heal's mode forced (`--liveness`) instead of the seed's or file's.
+pub fn run_seed_with(
+    seed: u64,
+    scenario: Option<&Params>,
+    plant: Option<Plant>,
+    mode: TraceMode,
+    liveness: Option<crate::params::Liveness>,
+) -> RunResult {
     let start = Instant::now();
     let cpu0 = thread_cpu();
-    let (params, mut rng) = params_for(seed, scenario);
+    let (mut params, mut rng) = params_for(seed, scenario);
+    if let Some(l) = liveness {
+        params.liveness = l;
+    }
     let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
     let trace = Trace::new(mode == TraceMode::Echo);
+    // this thread's probe counters: whatever an earlier run left is not this seed's
+    let _ = ensemble_core::probe::take();
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
+    let probes = ensemble_core::probe::take();
     let context: Vec<String> = world.trace.tail().cloned().collect();
     let wall = start.elapsed();
     let cpu = match (cpu0, thread_cpu()) {
@@ -127,5 +150,6 @@ pub fn run_seed(
         context,
         drawn: std::mem::take(&mut world.drawn),
         stopped_at: world.stats.sim_ms,
+        probes,
     }
 }

@@ -16,6 +16,8 @@ pub struct ScenarioFile {
     pub duration_ms: Option<u64>,
     pub fault_phase_ms: Option<u64>,
     pub liveness_bound_ms: Option<u64>,
+    /// `full` (the default) or `core`: what the heal at `fault_phase_ms` heals.
+    pub liveness: Option<String>,
     pub topology: Topology,
     #[serde(default)]
     pub timing: Timing,
@@ -395,6 +397,10 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         ));
     }
     params.liveness_bound_ms = f.liveness_bound_ms.unwrap_or(20_000);
+    if let Some(l) = &f.liveness {
+        params.liveness = crate::params::Liveness::from_name(l)
+            .ok_or_else(|| field("liveness", format!("unknown `{l}` (expected full or core)")))?;
+    }
     let w = &f.workload;
     if !w.clients.is_empty() {
         params.clients.clear();
@@ -917,6 +923,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     let _ = writeln!(o, "duration_ms = {}", p.duration_ms);
     let _ = writeln!(o, "fault_phase_ms = {}", p.fault_phase_ms);
     let _ = writeln!(o, "liveness_bound_ms = {}", p.liveness_bound_ms);
+    if p.liveness != crate::params::Liveness::Full {
+        let _ = writeln!(o, "liveness = \"{}\"", p.liveness.name());
+    }
     let _ = writeln!(
         o,
         "\n[topology]\nvoters = {}\nobservers = {}",

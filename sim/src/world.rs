@@ -122,6 +122,11 @@ pub struct World {
     pub(crate) lanes: Vec<Vec<FaultStep>>,
     /// The faults this run drew (swarm rates), as a schedule that replays them.
     pub drawn: Vec<FaultStep>,
+    /// `liveness = core`: the voters the heal healed, and how the others stay faulty.
+    pub(crate) core: Option<Vec<ServerId>>,
+    pub(crate) held: std::collections::BTreeMap<ServerId, crate::faults::Held>,
+    /// The servers clients connect to: all, or the core once it is healed.
+    pub(crate) client_servers: Vec<ServerId>,
 }
 
 impl World {
@@ -161,12 +166,15 @@ impl World {
             liveness: crate::check::Availability::new(),
             resource: crate::check::Resource::default(),
             ready: Some(Ready::new()),
-            servers,
+            servers: servers.clone(),
             cap: crate::check::PartitionRecord::default(),
             end_at,
             fault_end,
             lanes: Vec::new(),
             drawn: Vec::new(),
+            core: None,
+            held: std::collections::BTreeMap::new(),
+            client_servers: servers.clone(),
             params,
         }
     }
@@ -267,7 +275,11 @@ impl World {
             }
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node, inc } => self.resume(node, inc),
-            Ev::Unstall { node, inc } => self.unstall(node, inc),
+            Ev::Unstall { node, inc } => {
+                if crate::faults::unstall_due(self, node) {
+                    self.unstall(node, inc)
+                }
+            }
             Ev::ClientWake { client, token } => {
                 if self.clients[client].wake_token == token {
                     self.client_wake(client);

@@ -4,7 +4,8 @@
 //! Seed counts are small in debug builds and larger in release (`cargo test --release`).
 
 use ensemble_core::plant::Plant;
-use ensemble_sim::runner::{TraceMode, run_seed};
+use ensemble_sim::params::Liveness;
+use ensemble_sim::runner::{TraceMode, run_seed, run_seed_with};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -71,6 +72,9 @@ fn bad_input_exits_2_and_names_it() {
     assert!(err.contains("--plant"), "{err}");
     let (code, _) = run(&["run", "--sed", "1"]);
     assert_eq!(code, Some(2));
+    let (code, err) = run(&["run", "--seed", "1", "--liveness", "half"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--liveness"), "{err}");
     let dir = std::env::temp_dir().join(format!("ensemble-sim-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let bad = dir.join("bad.toml");
@@ -185,8 +189,13 @@ fn every_plant_is_found_and_replays() {
     for p in Plant::ALL {
         let claims = p.claims();
         let scenario = plant_scenario(p);
+        // a plant only a partial heal shows is hunted with `--liveness core`
+        let liveness = p
+            .claims()
+            .contains(&"liveness.core-progress")
+            .then_some(Liveness::Core);
         let found = (0..budget).find_map(|seed| {
-            let r = run_seed(seed, scenario.as_ref(), Some(p), TraceMode::Hash);
+            let r = run_seed_with(seed, scenario.as_ref(), Some(p), TraceMode::Hash, liveness);
             r.violation
                 .filter(|v| claims.contains(&v.claim.as_str()))
                 .map(|v| (seed, v, r.hash))
@@ -194,7 +203,7 @@ fn every_plant_is_found_and_replays() {
         let Some((seed, v, hash)) = found else {
             panic!("plant {} not found in {budget} seeds", p.name());
         };
-        let again = run_seed(seed, scenario.as_ref(), Some(p), TraceMode::Hash);
+        let again = run_seed_with(seed, scenario.as_ref(), Some(p), TraceMode::Hash, liveness);
         assert_eq!(
             again.hash,
             hash,
@@ -204,6 +213,39 @@ fn every_plant_is_found_and_replays() {
         assert_eq!(again.violation.as_ref().map(|v| &v.claim), Some(&v.claim));
         eprintln!("plant {} found by seed {seed}: {}", p.name(), v.claim);
     }
+}
+
+/// `--liveness core` adds checking power: the seeds where it finds a follower that ignores
+/// syncLimit pass under the full heal (the stuck leader, healed, lets its followers go), and
+/// the core passes without the plant.
+#[test]
+fn liveness_core_finds_what_the_full_heal_misses() {
+    ensemble_sim::world::install_panic_hook();
+    let p = Plant::FollowerIgnoresSyncLimit;
+    let budget = if release() { 300 } else { 40 };
+    let mut found = 0;
+    for seed in 0..budget {
+        let core = run_seed_with(seed, None, Some(p), TraceMode::Hash, Some(Liveness::Core));
+        let Some(v) = core.violation else { continue };
+        assert_eq!(
+            v.claim.as_str(),
+            "liveness.core-progress",
+            "seed {seed}: {v}"
+        );
+        let full = run_seed_with(seed, None, Some(p), TraceMode::Hash, Some(Liveness::Full));
+        assert!(full.passed(), "seed {seed} full heal: {:?}", full.violation);
+        let clean = run_seed_with(seed, None, None, TraceMode::Hash, Some(Liveness::Core));
+        assert!(
+            clean.passed(),
+            "seed {seed} core, no plant: {:?}",
+            clean.violation
+        );
+        found += 1;
+        if found == 3 {
+            return;
+        }
+    }
+    panic!("{found} core seeds of {budget} found {}", p.name());
 }
 
 /// The leader forces a new epoch before the zxid counter reaches 0xffffffff, as ZooKeeper's
@@ -334,4 +376,52 @@ fn shrink_finds_a_smaller_reproduction() {
         again.violation.map(|v| v.claim.as_str()),
         Some("client.watch-missed")
     );
+}
+
+/// `sweep --coverage` writes every declared probe with its counts; `coverage FILE` reads it
+/// back, and a file that is not JSON is refused naming it.
+#[test]
+fn sweep_writes_coverage_and_a_bad_file_is_named() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let dir = std::env::temp_dir().join(format!("ensemble-sim-cov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("cov.json");
+    let out = Command::new(bin)
+        .args(["sweep", "--seeds", "0..3", "--jobs", "1", "--coverage"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let cov = ensemble_sim::coverage::Coverage::load(&file).expect("a coverage file");
+    for d in ensemble_core::probe::PROBES {
+        assert!(cov.probes.contains_key(d.name), "{} missing", d.name);
+    }
+    // three seeds sync someone and crash or partition something
+    assert!(
+        cov.probes
+            .values()
+            .any(|c| c.hits > 0 && c.first_seed.is_some())
+    );
+    let out = Command::new(bin)
+        .args(["coverage", "--require"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // three seeds do not reach everything: --require names what they missed
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("never reached"), "{text}");
+    std::fs::write(&file, "{\"probes\": 3").expect("write");
+    let out = Command::new(bin)
+        .arg("coverage")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("cov.json") && err.contains("not a coverage file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

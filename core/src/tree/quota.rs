@@ -262,6 +262,7 @@ impl DataTree {
                 e.limit
             );
             if e.hard && cx.enforce_quota {
+                crate::probe!("quota.exceeded");
                 return Err(KeeperError::QuotaExceeded);
             }
         }

@@ -194,6 +194,11 @@ claims! {
     LivenessNoSession => "liveness.no-session",
     /// Scenario `all-synced`: every live server is synced with the leader at the end.
     LivenessAllSynced => "liveness.all-synced",
+    /// `liveness = core` (a quorum core healed, the rest left crashed, partitioned, one-way
+    /// deaf or stalled): a leader among the core, every core server with it and caught up,
+    /// and every live client, sent to the core, in session and answered since the heal.
+    /// ZooKeeper promises progress with any quorum up and connected.
+    LivenessCoreProgress => "liveness.core-progress",
 
     // ---- recipes (check/recipes.rs; ZooKeeper's "Recipes and Solutions")
 
@@ -232,7 +237,7 @@ impl Claim {
         use Claim::*;
         match self {
             LivenessNoLeader | LivenessDown | LivenessNotConverged | LivenessStuckRequest
-            | LivenessNoSession | LivenessAllSynced => true,
+            | LivenessNoSession | LivenessAllSynced | LivenessCoreProgress => true,
             ScenarioExpectedFinding
             | ScenarioSetup
             | ScenarioZxidRollover

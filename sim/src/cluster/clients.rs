@@ -35,7 +35,7 @@ impl World {
                 out: &mut out,
                 reference: &self.reference,
                 shared: &mut self.shared,
-                servers: &self.servers,
+                servers: &self.client_servers,
                 params: &self.params,
             };
             f(&mut self.clients[c], &mut cx)
@@ -220,6 +220,7 @@ impl World {
             return;
         }
         cl.paused_until = Some(self.sched.now + ms);
+        ensemble_core::probe!("sim.fault.client-pause");
         self.log(Who::C(c), "", format_args!("client PAUSE for {ms}ms"));
         self.schedule(self.sched.now + ms, Ev::ClientResume { client: c });
     }
@@ -258,6 +259,7 @@ impl World {
             "",
             format_args!("client CRASH (its session will expire)"),
         );
+        ensemble_core::probe!("sim.fault.client-crash");
         if let Some(conn) = self.clients[c].conn.take() {
             self.reset_client_conn(conn.id, true);
         }

@@ -42,6 +42,13 @@ impl World {
             (kept, kept > 0 && rng.chance(torn))
         });
         self.stats.crashes += 1;
+        ensemble_core::probe!("sim.fault.crash");
+        if loss.kept < loss.unsynced {
+            ensemble_core::probe!("sim.disk.unsynced-lost");
+        }
+        if loss.torn {
+            ensemble_core::probe!("sim.disk.torn-tail");
+        }
         self.log(
             Who::N(id),
             "DOWN",
@@ -79,6 +86,10 @@ impl World {
         if self.nodes.get(&id).is_none_or(|n| n.up()) {
             return;
         }
+        // `liveness = core`: held down to the end
+        if self.held(id) == Some(crate::faults::Held::Crashed) {
+            return;
+        }
         self.start_node(id);
     }
 
@@ -92,6 +103,7 @@ impl World {
         n.paused_until = Some(self.sched.now + ms);
         let inc = n.inc;
         self.stats.pauses += 1;
+        ensemble_core::probe!("sim.fault.pause");
         self.log(Who::N(id), "PAUSED", format_args!("PAUSE for {ms}ms"));
         self.schedule(self.sched.now + ms, Ev::Resume { node: id, inc });
         self.update_availability();
@@ -110,6 +122,7 @@ impl World {
             return;
         }
         n.quorum_stalled_until = now + ms;
+        ensemble_core::probe!("sim.fault.stall");
         let inc = n.inc;
         self.stats.pauses += 1;
         let role = n.role();

@@ -11,6 +11,9 @@ use ensemble_core::txn::ServerId;
 
 impl World {
     pub(crate) fn clog(&mut self, a: ServerId, b: ServerId, len: u64) {
+        if a != b && self.nodes.contains_key(&a) && self.nodes.contains_key(&b) {
+            ensemble_core::probe!("sim.fault.clog");
+        }
         self.log(Who::Net, "", format_args!("clog n{a}->n{b} for {len}ms"));
         self.transport
             .net
@@ -24,6 +27,9 @@ impl World {
         self.transport.net.partition_id += 1;
         self.transport.net.partition_since = Some(self.sched.now);
         self.transport.net.partition_desc = desc.clone();
+        if self.transport.net.partitioned() {
+            ensemble_core::probe!("sim.fault.partition");
+        }
         self.log(
             Who::Net,
             "",
@@ -47,6 +53,7 @@ impl World {
         let a = ids[self.fault_rng.below(ids.len())];
         let b = ids[self.fault_rng.below(ids.len())];
         if a != b {
+            ensemble_core::probe!("sim.fault.reset");
             let ch = self.fault_rng.chance(0.5);
             self.stats.resets += 1;
             self.log(
@@ -176,6 +183,11 @@ impl World {
                     }
                 }
                 self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
+                if clogs.iter().any(|(a, b, _)| {
+                    a != b && self.nodes.contains_key(a) && self.nodes.contains_key(b)
+                }) {
+                    ensemble_core::probe!("sim.fault.swizzle");
+                }
                 for (a, b, len) in clogs {
                     self.transport
                         .net
@@ -189,6 +201,9 @@ impl World {
                 if !self.nodes.contains_key(&a) || !self.nodes.contains_key(&b) {
                     return;
                 }
+                if a != b {
+                    ensemble_core::probe!("sim.fault.reset");
+                }
                 self.stats.resets += 1;
                 self.log(
                     Who::Net,
@@ -198,6 +213,9 @@ impl World {
                 self.break_peer_conn(a, b, election);
             }
             FaultAction::ResetConn { conn } => {
+                if self.transport.conns.contains_key(&conn) {
+                    ensemble_core::probe!("sim.fault.client-reset");
+                }
                 self.log(Who::Net, "", format_args!("RESET client conn {conn}"));
                 self.reset_client_conn(conn, true);
             }
@@ -206,6 +224,9 @@ impl World {
                 self.schedule(self.sched.now + ms, Ev::Restart { node: id });
             }
             FaultAction::Slow { id, extra, ms } => {
+                if self.nodes.contains_key(&id) && extra > 0 && ms > 0 {
+                    ensemble_core::probe!("sim.fault.spike");
+                }
                 self.log(
                     Who::Net,
                     "",
@@ -223,6 +244,7 @@ impl World {
             }
             FaultAction::CloseSession { client } => {
                 if client < self.clients.len() {
+                    ensemble_core::probe!("sim.fault.client-close");
                     self.log(Who::C(client), "", format_args!("closes its session"));
                     self.with_client(client, |cl, cx| {
                         cl.close_session(cx);
@@ -275,6 +297,7 @@ impl World {
             }
             FaultAction::Reset(t) => {
                 for x in self.resolve(&t) {
+                    ensemble_core::probe!("sim.fault.reset");
                     for p in self.servers.clone() {
                         if p != x {
                             self.break_peer_conn(x, p, QUORUM);
@@ -320,6 +343,9 @@ impl World {
             format_args!("HEAL: fault phase over, liveness phase begins"),
         );
         self.healed_at = Some(self.sched.now);
+        if self.params.liveness == crate::params::Liveness::Core {
+            self.draw_core();
+        }
         self.transport.net.heal_partition();
         self.transport.net.clogs.clear();
         self.transport.net.slow.clear();
@@ -345,5 +371,6 @@ impl World {
                 self.wake_client_at(c, self.sched.now);
             }
         }
+        self.hold_the_rest();
     }
 }

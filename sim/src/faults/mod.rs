@@ -2,12 +2,14 @@
 //! execution (`apply`), scheduled steps of a scenario included.
 
 mod apply;
+mod core_heal;
 mod draw;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
 use crate::rng::SimRng;
 use crate::scheduler::Ev;
 use crate::world::{Who, World};
+pub(crate) use core_heal::{Held, unstall_due};
 use ensemble_core::txn::ServerId;
 
 /// A kind of fault a swarm seed injects at a random rate during the fault phase. Its number
@@ -222,6 +224,7 @@ impl World {
         if !rng.chance(p) {
             return;
         }
+        ensemble_core::probe!("sim.fault.sync-crash");
         let both = rng.chance(0.5);
         let (down_leader, down_learner) = (rng.range(100, 3_000), rng.range(100, 3_000));
         self.log(

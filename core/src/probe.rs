@@ -1,0 +1,316 @@
+//! Coverage probes: `probe!("name")` marks a rare path (a TRUNC sent, a stale leader stepping
+//! down, a fault that actually fired) so that a simulator sweep can tell which of them it
+//! reached. Every probe is declared once, in [`PROBES`], with a `rare` mark for the paths a
+//! 300-seed sweep is not expected to reach; `ensemble-sim sweep --require-coverage` fails
+//! naming each probe not marked rare that no seed hit.
+//!
+//! The name is resolved to its index when the crate compiles (an unknown name does not
+//! compile), and a hit is one thread-local counter increment: no string work per hit. The
+//! counters exist only with the `probes` feature, which only the simulator's workspace turns
+//! on; elsewhere (the node) [`hit`] is an empty inline function and the mark compiles to
+//! nothing.
+//!
+//! To add a probe: a row here (name, rare, what it means), then `crate::probe!("name")` at the
+//! path (`ensemble_core::probe!` from another crate).
+
+/// One declared probe.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeDef {
+    pub name: &'static str,
+    /// Not expected in a 300-seed swarm sweep (`--require-coverage` does not ask for it).
+    pub rare: bool,
+    pub what: &'static str,
+}
+
+const fn p(name: &'static str, what: &'static str) -> ProbeDef {
+    ProbeDef {
+        name,
+        rare: false,
+        what,
+    }
+}
+
+const fn rare(name: &'static str, what: &'static str) -> ProbeDef {
+    ProbeDef {
+        name,
+        rare: true,
+        what,
+    }
+}
+
+/// The one registry: the core's protocol paths, then what the simulator counts (faults that
+/// fired, disk losses), in one list so that one coverage file covers both.
+pub const PROBES: &[ProbeDef] = &[
+    // synchronization (leader side)
+    p("sync.diff", "a leader synced a learner by DIFF"),
+    p(
+        "sync.trunc",
+        "a leader synced a learner by TRUNC (its tail not in our history)",
+    ),
+    p("sync.snap", "a leader synced a learner by SNAP"),
+    p(
+        "sync.snap-multipart",
+        "a SNAP went out in more than one part",
+    ),
+    p("leader.inform", "a leader sent an INFORM to an observer"),
+    // synchronization (learner side)
+    p(
+        "learner.trunc",
+        "a learner truncated its log at the leader's TRUNC",
+    ),
+    p(
+        "learner.snap-loaded",
+        "a learner replaced its tree with the leader's SNAP",
+    ),
+    rare(
+        "learner.snap-refused",
+        "a learner refused a SNAP whose parts do not add up",
+    ),
+    p(
+        "learner.ackepoch-uncounted",
+        "a learner answered an epoch it had accepted from another would-be leader with an uncounted ACKEPOCH",
+    ),
+    rare(
+        "learner.epoch-below-accepted",
+        "a learner refused a LEADERINFO below its accepted epoch",
+    ),
+    rare(
+        "learner.leaderinfo-mid-handshake",
+        "a LEADERINFO of another epoch mid-handshake restarted the learner",
+    ),
+    p(
+        "learner.leader-silent",
+        "a learner gave up a leader silent past syncLimit",
+    ),
+    p(
+        "learner.leader-disconnected",
+        "a learner lost its leader's connection",
+    ),
+    p("learner.inform-applied", "an observer applied an INFORM"),
+    // leader changes
+    rare(
+        "leader.later-accepted-epoch",
+        "a leader stepped down for a learner that accepted a later epoch",
+    ),
+    rare(
+        "leader.follower-ahead",
+        "a leader stepped down for a follower ahead of it (ACKEPOCH check)",
+    ),
+    p(
+        "leader.init-limit",
+        "a would-be leader found no quorum within initLimit",
+    ),
+    p(
+        "leader.sync-limit",
+        "a stale leader stepped down: no quorum heard within syncLimit",
+    ),
+    p(
+        "leader.learner-silent",
+        "a leader dropped a learner silent past its limit",
+    ),
+    rare(
+        "leader.zxid-exhausted",
+        "a leader ended its epoch at the zxid counter's end (roll-over guard)",
+    ),
+    p(
+        "leader.early-learner",
+        "a looking server kept a FOLLOWERINFO for when it leads",
+    ),
+    p(
+        "looking.stale-learner",
+        "a looking server disconnected a learner of a leadership it no longer holds",
+    ),
+    p(
+        "leader.session-expired",
+        "a leader proposed closeSession for an expired session",
+    ),
+    rare(
+        "leader.container-reaped",
+        "a leader reaped an empty container",
+    ),
+    // election
+    p(
+        "election.newer-round",
+        "a notification from a later election round reset the tally",
+    ),
+    p(
+        "election.higher-epoch-vote",
+        "a notification's vote from a higher peer epoch replaced ours",
+    ),
+    p(
+        "election.lagging-answered",
+        "a notification from an earlier round was answered",
+    ),
+    p(
+        "election.joined-established",
+        "a looking server joined an established leader from out-of-election votes",
+    ),
+    // sessions and watches
+    p(
+        "session.revalidate-leader",
+        "a learner revalidated a reconnecting session with the leader",
+    ),
+    p(
+        "session.revalidate-ahead",
+        "a reconnect waited until the server applied what the client had seen",
+    ),
+    p(
+        "session.reconnect-closing",
+        "a reconnect found its session's closeSession proposed (expired)",
+    ),
+    p(
+        "watch.fired-on-reconnect",
+        "setWatches fired a watch at once (the change happened while away)",
+    ),
+    rare(
+        "quota.exceeded",
+        "an enforced write was refused with QuotaExceeded",
+    ),
+    // recovery
+    p(
+        "recover.snapshot",
+        "a server recovered its tree from a snapshot",
+    ),
+    p(
+        "recover.log-replay",
+        "a server replayed log txns past its snapshot at start",
+    ),
+    rare(
+        "recover.bad-snapshot",
+        "a server refused a snapshot that does not load",
+    ),
+    rare(
+        "recover.log-order",
+        "a server refused a log out of zxid order",
+    ),
+    // the simulator: faults that acted on something that exists
+    p(
+        "sim.fault.partition",
+        "a partition (isolate, split, bridge, one-way) began",
+    ),
+    p("sim.fault.clog", "a link was clogged"),
+    p("sim.fault.swizzle", "a swizzle-clog began"),
+    p("sim.fault.reset", "a peer connection was broken"),
+    p("sim.fault.client-reset", "a client connection was broken"),
+    p("sim.fault.crash", "a running server crashed"),
+    p("sim.fault.pause", "a running server paused"),
+    p("sim.fault.stall", "a running server's quorum side stalled"),
+    p("sim.fault.spike", "a latency spike hit a server's messages"),
+    p("sim.fault.client-pause", "a client paused"),
+    p("sim.fault.client-crash", "a client process died"),
+    p("sim.fault.client-close", "a client closed its session"),
+    p(
+        "sim.fault.sync-crash",
+        "a leader crashed right after a learner's SNAP or NEWLEADER",
+    ),
+    p(
+        "sim.disk.unsynced-lost",
+        "a crash lost unsynced log appends",
+    ),
+    p(
+        "sim.disk.torn-tail",
+        "a crash tore the last log record (recovery dropped it)",
+    ),
+    p(
+        "sim.liveness.core",
+        "the heal left a minority faulty (liveness core)",
+    ),
+];
+
+/// How many probes there are.
+pub const COUNT: usize = PROBES.len();
+
+/// The index of `name` in [`PROBES`]; an unknown name stops the compile (in a const context).
+pub const fn index(name: &str) -> usize {
+    let mut i = 0;
+    while i < PROBES.len() {
+        if eq(PROBES[i].name.as_bytes(), name.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("probe! names a probe not declared in core/src/probe.rs PROBES")
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Mark a probe hit: `probe!("sync.trunc")`. Compiles to nothing without the `probes` feature.
+#[macro_export]
+macro_rules! probe {
+    ($name:literal) => {{
+        const I: usize = $crate::probe::index($name);
+        $crate::probe::hit(I);
+    }};
+}
+
+#[cfg(feature = "probes")]
+mod counters {
+    use std::cell::Cell;
+
+    thread_local! {
+        static HITS: [Cell<u64>; super::COUNT] = const { [const { Cell::new(0) }; super::COUNT] };
+    }
+
+    #[inline]
+    pub fn hit(i: usize) {
+        HITS.with(|h| h[i].set(h[i].get() + 1));
+    }
+
+    pub fn take() -> Vec<u64> {
+        HITS.with(|h| h.iter().map(|c| c.replace(0)).collect())
+    }
+}
+
+/// Count one hit of probe `i` on this thread.
+#[cfg(feature = "probes")]
+#[inline]
+pub fn hit(i: usize) {
+    counters::hit(i);
+}
+
+#[cfg(not(feature = "probes"))]
+#[inline(always)]
+pub fn hit(_i: usize) {}
+
+/// This thread's hits since the last call, per probe in [`PROBES`] order, and reset them (a
+/// simulator thread runs whole seeds: one call before a seed, one after). Empty without the
+/// `probes` feature.
+pub fn take() -> Vec<u64> {
+    #[cfg(feature = "probes")]
+    {
+        counters::take()
+    }
+    #[cfg(not(feature = "probes"))]
+    {
+        Vec::new()
+    }
+}
+
+/// Were probes compiled into this build?
+pub const COMPILED: bool = cfg!(feature = "probes");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_resolve() {
+        for (i, d) in PROBES.iter().enumerate() {
+            assert_eq!(index(d.name), i, "{} declared twice", d.name);
+            assert!(!d.what.is_empty());
+        }
+        assert!(PROBES.len() >= 30);
+    }
+}
