@@ -15,6 +15,8 @@ pub enum TraceMode {
     Hash,
     /// Print every line as it happens (replay).
     Echo,
+    /// Keep every line as a record, printed nothing (filtered replay, the explorer).
+    Record,
 }
 
 pub struct RunResult {
@@ -33,6 +35,8 @@ pub struct RunResult {
     pub drawn: Vec<crate::params::FaultStep>,
     /// When the run stopped (the violation's time, or the end).
     pub stopped_at: u64,
+    /// Every trace line, with [`TraceMode::Record`] (else empty).
+    pub records: Vec<crate::trace::Rec>,
 }
 
 impl RunResult {
@@ -105,7 +109,10 @@ pub fn run_seed(
     let (params, mut rng) = params_for(seed, scenario);
     let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
-    let trace = Trace::new(mode == TraceMode::Echo);
+    let trace = match mode {
+        TraceMode::Record => Trace::recording(),
+        _ => Trace::new(mode == TraceMode::Echo),
+    };
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
     let context: Vec<String> = world.trace.tail().cloned().collect();
@@ -127,5 +134,6 @@ pub fn run_seed(
         context,
         drawn: std::mem::take(&mut world.drawn),
         stopped_at: world.stats.sim_ms,
+        records: world.trace.take_records(),
     }
 }

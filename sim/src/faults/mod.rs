@@ -3,6 +3,7 @@
 
 mod apply;
 mod draw;
+mod words;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
 use crate::rng::SimRng;
