@@ -90,13 +90,23 @@ def files_of(spec):
     return out
 
 
+ASSERT = re.compile(r"^\s*(assert|debug_assert)\w*!\(")
+
+
 def code_lines(text):
-    """(index, line) of the lines outside `#[cfg(test)]` modules and block comments."""
+    """(index, line) of the lines outside `#[cfg(test)]` modules and assertions (an assertion's
+    arguments over several lines included: a mutant there only adds a panic)."""
     lines = text.split("\n")
     in_tests = False
     depth = 0
+    in_assert = 0
     for i, line in enumerate(lines):
         s = line.strip()
+        if in_assert or ASSERT.match(line):
+            in_assert += line.count("(") - line.count(")")
+            if in_assert <= 0:
+                in_assert = 0
+            continue
         if not in_tests and s == "#[cfg(test)]" and i + 1 < len(lines) and "mod " in lines[i + 1]:
             in_tests, depth = True, 0
             continue
@@ -193,6 +203,7 @@ def main():
     ap.add_argument("--ci", action="store_true",
                     help="exit 1 on a survivor not explained in sim/MUTANTS.md")
     a = ap.parse_args()
+    a.work = os.path.abspath(a.work)
 
     allm = []
     for f in files_of(a.files):

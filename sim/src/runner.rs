@@ -68,7 +68,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={}",
         p.name,
         p.voters,
         p.observers,
@@ -85,6 +85,11 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" scheduled={}", p.schedule.len())
+        },
+        if p.initial_zxid_counter == 0 {
+            String::new()
+        } else {
+            format!(" zxid-counter-from=0x{:x}", p.initial_zxid_counter)
         },
         plant.map(|p| p.name()).unwrap_or("none"),
     )
