@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the interop tests need on a fresh Debian machine: Apache ZooKeeper 3.8 (its
 # zkCli.sh, Java client and server, to compare against), a JDK for the Java client test,
-# Prometheus and curl for the metrics and AdminServer tests, and kazoo with pytest.
+# Prometheus and curl for the metrics and AdminServer tests, kazoo with pytest, and Chromium
+# (headless) for the simulator's run explorer test.
 #
 # The Debian packages need root (apt-get): run it as root, or with sudo available (it is then
 # used for apt-get only). What is installed already is skipped, so a machine that has everything
@@ -17,6 +18,8 @@ command -v prometheus >/dev/null || pkgs+=(prometheus)
 command -v curl >/dev/null || pkgs+=(curl)
 # openssl (and the JDK's keytool) make the TLS tests' certificates and PKCS12 / JKS stores
 command -v openssl >/dev/null || pkgs+=(openssl)
+# headless Chromium renders the simulator's run explorer page (sim/tests/explorer.rs)
+command -v chromium >/dev/null || pkgs+=(chromium)
 if [ ${#pkgs[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -8,11 +8,13 @@ pub mod check;
 pub mod client;
 mod cluster;
 pub mod coverage;
+pub mod explorer;
 mod faults;
 pub mod lines;
 /// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).
 pub use ensemble_testkit::net;
 pub mod params;
+pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scenario;

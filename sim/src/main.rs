@@ -49,6 +49,63 @@ fn liveness_of(common: &Common) -> Result<Option<Liveness>, String> {
     }
 }
 
+/// What `replay` shows: filters over the trace, and the explorer page.
+#[derive(Args, Clone, Default)]
+struct View {
+    /// Only lines about these servers (`3`, `n3`, `1,3`; repeatable): theirs, and lines
+    /// naming them (messages to them, faults hitting them).
+    #[arg(long, value_delimiter = ',')]
+    node: Vec<String>,
+    /// Only lines about these clients (`2`, `c2`, `0,4`; repeatable): theirs, and servers'
+    /// lines on their connections.
+    #[arg(long, value_delimiter = ',')]
+    client: Vec<String>,
+    /// Only lines at or after this simulated ms.
+    #[arg(long)]
+    from: Option<u64>,
+    /// Only lines at or before this simulated ms.
+    #[arg(long)]
+    to: Option<u64>,
+    /// Number the lines (the explorer's `line N` is this number).
+    #[arg(long)]
+    numbers: bool,
+    /// Write the run explorer: one self-contained HTML page (lanes, faults, messages, client
+    /// operations, the violation and what led to it).
+    #[arg(long)]
+    html: Option<PathBuf>,
+}
+
+impl View {
+    fn filter(&self) -> Result<ensemble_sim::replay::Filter, String> {
+        let num = |flag: &str, prefix: char, s: &String| -> Result<u64, String> {
+            let t = s.trim();
+            t.strip_prefix(prefix)
+                .unwrap_or(t)
+                .parse::<u64>()
+                .map_err(|_| {
+                    format!("--{flag}: `{s}` is not a {flag} number (e.g. 3 or {prefix}3)")
+                })
+        };
+        let mut f = ensemble_sim::replay::Filter {
+            from: self.from,
+            to: self.to,
+            ..Default::default()
+        };
+        for n in &self.node {
+            f.nodes.insert(num("node", 'n', n)?);
+        }
+        for c in &self.client {
+            f.clients.insert(num("client", 'c', c)? as usize);
+        }
+        if let (Some(a), Some(b)) = (self.from, self.to)
+            && a > b
+        {
+            return Err(format!("--from {a} is after --to {b}"));
+        }
+        Ok(f)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one seed; exit 0 if every claim holds, 1 on a violation.
@@ -86,12 +143,15 @@ enum Cmd {
         #[arg(long)]
         require: bool,
     },
-    /// Run one seed printing its full trace, then the failure in context.
+    /// Run one seed printing its full trace, then the failure in context (the last lines of
+    /// the servers and clients the violation names).
     Replay {
         #[arg(long)]
         seed: u64,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        view: View,
     },
     /// Shrink a failing seed: search for a smaller run breaking the same claim (fewer servers,
     /// clients, fault kinds and faults, a shorter fault phase, a plainer workload) and write it
@@ -275,49 +335,20 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
-        Cmd::Replay { seed, common } => {
+        Cmd::Replay { seed, common, view } => {
             let (scenario, plant) = match load(&common) {
                 Ok(x) => x,
                 Err(e) => return bad(e),
             };
-            let liv = liveness_of(&common).ok().flatten();
-            let (mut p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
-            if let Some(l) = liv {
-                p.liveness = l;
-            }
-            println!(
-                "# seed={seed} {}",
-                ensemble_sim::runner::describe(&p, plant.or(p.plant))
-            );
-            println!(
-                "# columns: simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above"
-            );
-            let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Echo, liv);
-            println!("# ----");
-            print_stats(&r);
-            if let Some(e) = &r.expected {
-                println!("expected finding (the scenario demonstrates it): {e}");
-            }
-            let code = match &r.violation {
-                None => {
-                    println!("PASS");
-                    ExitCode::SUCCESS
-                }
-                Some(v) => {
-                    println!("FAIL {}: {}", v.claim, v.detail);
-                    println!(
-                        "the failure in context (last {} trace lines):",
-                        r.context.len()
-                    );
-                    for l in &r.context {
-                        println!("  {l}");
-                    }
-                    println!("FAIL {v}");
-                    ExitCode::from(1)
-                }
+            let filter = match view.filter() {
+                Ok(f) => f,
+                Err(e) => return bad(e),
             };
-            println!("trace={:016x}", r.hash);
-            code
+            let liv = match liveness_of(&common) {
+                Ok(l) => l,
+                Err(e) => return bad(e),
+            };
+            replay(seed, scenario, plant, liv, &view, &filter)
         }
         Cmd::Coverage { file, require } => {
             let cov = match ensemble_sim::coverage::Coverage::load(&file) {
@@ -442,6 +473,117 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `replay`: the run recorded, then printed through the filters; the failure's context is the
+/// last lines of the servers and clients the violation names; `--html` writes the explorer.
+fn replay(
+    seed: u64,
+    scenario: Option<Params>,
+    plant: Option<Plant>,
+    liveness: Option<Liveness>,
+    view: &View,
+    filter: &ensemble_sim::replay::Filter,
+) -> ExitCode {
+    use ensemble_sim::replay::{Involved, context};
+    let (mut p, _) = ensemble_sim::runner::params_for(seed, scenario.as_ref());
+    if let Some(l) = liveness {
+        p.liveness = l;
+    }
+    let header = format!(
+        "seed={seed} {}",
+        ensemble_sim::runner::describe(&p, plant.or(p.plant))
+    );
+    println!("# {header}");
+    println!(
+        "# columns: {}simulated ms, node (nN server, cN client), role, event; indented lines are the effects of the event above",
+        if view.numbers || !filter.is_empty() {
+            "line, "
+        } else {
+            ""
+        }
+    );
+    if !filter.is_empty() {
+        println!("# filtered: {}", describe_filter(filter));
+    }
+    let r = run_seed_with(seed, scenario.as_ref(), plant, TraceMode::Record, liveness);
+    let numbered = view.numbers || !filter.is_empty();
+    let show = |rec: &ensemble_sim::trace::Rec| {
+        if numbered {
+            println!("{:>7} {}", rec.n, rec.line());
+        } else {
+            println!("{}", rec.line());
+        }
+    };
+    for rec in filter.apply(&r.records) {
+        show(rec);
+    }
+    println!("# ----");
+    print_stats(&r);
+    if let Some(e) = &r.expected {
+        println!("expected finding (the scenario demonstrates it): {e}");
+    }
+    if let Some(path) = &view.html {
+        let page = ensemble_sim::explorer::page(&ensemble_sim::explorer::Run {
+            seed,
+            header: &header,
+            records: &r.records,
+            violation: r.violation.as_ref().or(r.expected.as_ref()),
+            voters: p.voters,
+            observers: p.observers,
+            fault_end: p.fault_phase_ms,
+            end: r.stopped_at,
+        });
+        if let Err(e) = std::fs::write(path, &page) {
+            return bad(format!("--html: cannot write {}: {e}", path.display()));
+        }
+        println!(
+            "explorer: {} ({} KB)",
+            path.display(),
+            page.len().div_ceil(1024)
+        );
+    }
+    let code = match &r.violation {
+        None => {
+            println!("PASS");
+            ExitCode::SUCCESS
+        }
+        Some(v) => {
+            println!("FAIL {}: {}", v.claim, v.detail);
+            let inv = Involved::of(v);
+            let ctx = context(&r.records, &inv, 40);
+            let whom = describe_filter(&inv.filter());
+            println!(
+                "the failure in context (last {} trace lines{}):",
+                ctx.len(),
+                if whom.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of {whom}")
+                }
+            );
+            for rec in ctx {
+                println!("  {:>7} {}", rec.n, rec.line());
+            }
+            println!("FAIL {v}");
+            ExitCode::from(1)
+        }
+    };
+    println!("trace={:016x}", r.hash);
+    code
+}
+
+fn describe_filter(f: &ensemble_sim::replay::Filter) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(f.nodes.iter().map(|n| format!("n{n}")));
+    parts.extend(f.clients.iter().map(|c| format!("c{c}")));
+    if let Some(a) = f.from {
+        parts.push(format!("from {a} ms"));
+    }
+    if let Some(b) = f.to {
+        parts.push(format!("to {b} ms"));
+    }
+    parts.join(", ")
 }
 
 fn shrink_cmd(

@@ -15,6 +15,8 @@ pub enum TraceMode {
     Hash,
     /// Print every line as it happens (replay).
     Echo,
+    /// Keep every line as a record, printed nothing (filtered replay, the explorer).
+    Record,
 }
 
 pub struct RunResult {
@@ -35,6 +37,8 @@ pub struct RunResult {
     pub stopped_at: u64,
     /// Hits of each coverage probe (`ensemble_core::probe::PROBES` order) in this run.
     pub probes: Vec<u64>,
+    /// Every trace line, with [`TraceMode::Record`] (else empty).
+    pub records: Vec<crate::trace::Rec>,
 }
 
 impl RunResult {
@@ -66,7 +70,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{} plant={}",
         p.name,
         p.voters,
         p.observers,
@@ -87,6 +91,11 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         match p.liveness {
             crate::params::Liveness::Full => "",
             crate::params::Liveness::Core => " liveness=core",
+        },
+        if p.initial_zxid_counter == 0 {
+            String::new()
+        } else {
+            format!(" zxid-counter-from=0x{:x}", p.initial_zxid_counter)
         },
         plant.map(|p| p.name()).unwrap_or("none"),
     )
@@ -125,9 +134,12 @@ pub fn run_seed_with(
     }
     let plant = plant.or(params.plant);
     let summary = describe(&params, plant);
-    let trace = Trace::new(mode == TraceMode::Echo);
     // this thread's probe counters: whatever an earlier run left is not this seed's
     let _ = ensemble_core::probe::take();
+    let trace = match mode {
+        TraceMode::Record => Trace::recording(),
+        _ => Trace::new(mode == TraceMode::Echo),
+    };
     let mut world = World::new(params, plant, &mut rng, trace);
     world.run();
     let probes = ensemble_core::probe::take();
@@ -151,5 +163,6 @@ pub fn run_seed_with(
         drawn: std::mem::take(&mut world.drawn),
         stopped_at: world.stats.sim_ms,
         probes,
+        records: world.trace.take_records(),
     }
 }

@@ -14,6 +14,29 @@ pub struct Trace {
     /// Print lines as they come (replay streams them), keeping the last few for context.
     echo: bool,
     tail: std::collections::VecDeque<String>,
+    /// Keep every line as a record instead of printing it (filtered replay, the explorer).
+    records: Option<Vec<Rec>>,
+}
+
+/// One trace line kept whole: its number (from 1, in trace order), time, subject (`n3`, `c2`,
+/// `net`, `sim`, `ref`), role column and text.
+#[derive(Clone, Debug)]
+pub struct Rec {
+    pub n: u64,
+    pub now: u64,
+    pub who: String,
+    pub role: String,
+    pub text: String,
+}
+
+impl Rec {
+    /// The line as `replay` prints it.
+    pub fn line(&self) -> String {
+        format!(
+            "{:>9} {:<4} {:<9} {}",
+            self.now, self.who, self.role, self.text
+        )
+    }
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -114,7 +137,21 @@ impl Trace {
             lines: 0,
             echo,
             tail: Default::default(),
+            records: None,
         }
+    }
+
+    /// A trace that keeps every line as a [`Rec`] (nothing printed); the hash is the same.
+    pub fn recording() -> Trace {
+        Trace {
+            records: Some(Vec::new()),
+            ..Trace::new(false)
+        }
+    }
+
+    /// The lines kept by a [`Trace::recording`] trace.
+    pub fn take_records(&mut self) -> Vec<Rec> {
+        self.records.take().unwrap_or_default()
     }
 
     /// A line given as data. `who` is the line's subject as a number (its [`fmt::Display`] is
@@ -129,6 +166,8 @@ impl Trace {
     ) {
         if self.echo {
             self.print(now, who.1, role, format_args!("{}", Text(line)));
+        } else if self.records.is_some() {
+            self.record(now, who.1, role, format_args!("{}", Text(line)));
         }
         let mut h = TraceHasher { h: self.hash };
         h.u(now);
@@ -143,6 +182,8 @@ impl Trace {
     pub fn line(&mut self, now: u64, who: impl fmt::Display, role: &str, what: fmt::Arguments) {
         if self.echo {
             self.print(now, &who, role, what);
+        } else if self.records.is_some() {
+            self.record(now, &who, role, what);
         }
         let mut h = TraceHasher { h: self.hash };
         let mut w = HashWriter { hash: &mut h };
@@ -157,6 +198,19 @@ impl Trace {
         self.tail.push_back(text);
         if self.tail.len() > TAIL {
             self.tail.pop_front();
+        }
+    }
+
+    fn record(&mut self, now: u64, who: impl fmt::Display, role: &str, what: fmt::Arguments) {
+        let n = self.lines + 1;
+        if let Some(r) = self.records.as_mut() {
+            r.push(Rec {
+                n,
+                now,
+                who: who.to_string().trim().to_string(),
+                role: role.to_string(),
+                text: what.to_string(),
+            });
         }
     }
 

@@ -304,6 +304,16 @@ impl World {
                 }
                 Some(_) => {}
                 None => {
+                    // ZooKeeper ends an epoch before its counter's last two values (the
+                    // leader's roll-over guard): a txn there was proposed past the guard. Every
+                    // run checks it; swarm seeds that start epochs near the end reach it.
+                    if t.zxid.counter() >= u32::MAX - 1 {
+                        return Err(violation(
+                            Claim::ScenarioZxidRollover,
+                            now,
+                            format!("n{id} logged txn {} at the end of the zxid counter", t.zxid),
+                        ));
+                    }
                     self.zab.proposals.insert(t.zxid, (Arc::clone(t), now));
                 }
             }

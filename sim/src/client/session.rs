@@ -31,6 +31,8 @@ pub struct Conn {
     pub server: ServerId,
     pub established: bool,
     pub opened_at: u64,
+    /// This reconnect presents a wrong password for the session (see [`Client::connect`]).
+    pub forged: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +84,9 @@ pub struct Client {
     pub auth_ids: Vec<Id>,
     /// Persistent watches: path -> (persistent, persistent-recursive).
     pub(crate) persistent: BTreeMap<String, (bool, bool)>,
+    /// Reconnects with a session so far (every fourth, from the first, presents a wrong
+    /// password first).
+    pub(crate) reconnects: u64,
 }
 
 impl Client {
@@ -118,6 +123,7 @@ impl Client {
             auth_creds: Vec::new(),
             auth_ids: Vec::new(),
             persistent: BTreeMap::new(),
+            reconnects: 0,
         }
     }
 
@@ -240,10 +246,24 @@ impl Client {
         let server = *cx.rng.pick(cx.servers).unwrap_or(&1);
         cx.shared.next_conn += 1;
         let conn = cx.shared.next_conn;
-        let (session_id, passwd) = match &self.session {
+        let (session_id, mut passwd) = match &self.session {
             Some(s) => (s.id, s.passwd.clone()),
             None => (0, vec![0u8; 16]),
         };
+        // Every fourth reconnect (no draw: the seed's random stream stays as it was) first
+        // presents a wrong password, as a client guessing another's session would: the server
+        // must refuse it as expired and leave the session alone (`client.session`).
+        let mut forged = false;
+        if self.session.is_some() {
+            self.reconnects += 1;
+            forged = self.reconnects % 4 == 1;
+            if forged {
+                match passwd.first_mut() {
+                    Some(b) => *b ^= 0x5a,
+                    None => passwd.push(0x5a),
+                }
+            }
+        }
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid_seen,
@@ -257,6 +277,7 @@ impl Client {
             server,
             established: false,
             opened_at: cx.now,
+            forged,
         });
         self.last_heard = cx.now;
         self.last_sent = cx.now;
@@ -413,6 +434,26 @@ impl Client {
 
     pub fn on_connected(&mut self, cx: &mut Ctx, r: ConnectResponse) -> Result<(), Violation> {
         self.last_heard = cx.now;
+        if self.conn.as_ref().is_some_and(|c| c.forged) {
+            if r.timeout_ms > 0 && r.session_id != 0 {
+                return Err(violation(
+                    Claim::ClientSession,
+                    cx.now,
+                    format!(
+                        "client {} reconnected to session 0x{:x} with a wrong password and got session 0x{:x}",
+                        self.idx,
+                        self.session_id(),
+                        r.session_id
+                    ),
+                ));
+            }
+            // refused, as it must be: the session is still ours; reconnect with the password
+            if let Some(c) = self.conn.take() {
+                cx.out.push(ClientOut::Close { conn: c.id });
+            }
+            self.retry_at = cx.now;
+            return Ok(());
+        }
         if r.timeout_ms <= 0 || r.session_id == 0 {
             // ZooKeeper's way to say the session expired; the server closes the connection.
             self.end_session(cx, true);

@@ -14,7 +14,7 @@ impl World {
         if a != b && self.nodes.contains_key(&a) && self.nodes.contains_key(&b) {
             ensemble_core::probe!("sim.fault.clog");
         }
-        self.log(Who::Net, "", format_args!("clog n{a}->n{b} for {len}ms"));
+        self.log(Who::Net, "", format_args!("clog n{a} -> n{b} for {len} ms"));
         self.transport
             .net
             .clogs
@@ -34,8 +34,8 @@ impl World {
             Who::Net,
             "",
             format_args!(
-                "PARTITION {desc}{}",
-                len.map(|l| format!(" for {l}ms")).unwrap_or_default()
+                "partition {desc}{}",
+                len.map(|l| format!(" for {l} ms")).unwrap_or_default()
             ),
         );
         if let Some(l) = len {
@@ -151,7 +151,7 @@ impl World {
 
     pub(crate) fn apply_fault(&mut self, action: FaultAction) {
         if !matches!(action, FaultAction::Nothing) {
-            self.log(Who::Sim, "", format_args!("scheduled fault: {action:?}"));
+            self.log(Who::Sim, "", format_args!("scheduled fault: {action}"));
         }
         self.do_fault(action);
     }
@@ -165,6 +165,7 @@ impl World {
                 ms,
                 desc,
             } => {
+                let (sides_w, oneway_w) = (sides.clone(), oneway.clone());
                 self.transport.net.heal_partition();
                 for (id, side) in sides {
                     self.transport.net.sides.insert(id, side);
@@ -172,6 +173,13 @@ impl World {
                 for cut in oneway {
                     self.transport.net.oneway.insert(cut);
                 }
+                // the sides in words; a scenario's own description after them
+                let words = super::words::sides_words(&sides_w, &oneway_w);
+                let desc = if desc.is_empty() || desc == words {
+                    words
+                } else {
+                    format!("{words} ({desc})")
+                };
                 self.begin_partition(desc, Some(ms));
             }
             FaultAction::Clog { from, to, ms } => self.clog(from, to, ms),
@@ -182,12 +190,20 @@ impl World {
                         subset.push(*a);
                     }
                 }
-                self.log(Who::Net, "", format_args!("swizzle-clog {subset:?}"));
                 if clogs.iter().any(|(a, b, _)| {
                     a != b && self.nodes.contains_key(a) && self.nodes.contains_key(b)
                 }) {
                     ensemble_core::probe!("sim.fault.swizzle");
                 }
+                self.log(
+                    Who::Net,
+                    "",
+                    format_args!(
+                        "swizzle-clog {} ({} links)",
+                        super::words::set(&subset),
+                        clogs.len()
+                    ),
+                );
                 for (a, b, len) in clogs {
                     self.transport
                         .net
@@ -271,7 +287,14 @@ impl World {
                         .sides
                         .insert(i, if xs.contains(&i) { 0b10 } else { 0b01 });
                 }
-                self.begin_partition(format!("isolate {xs:?}"), None);
+                let rest: Vec<ServerId> = self
+                    .servers
+                    .iter()
+                    .copied()
+                    .filter(|i| !xs.contains(i))
+                    .collect();
+                let words = format!("{} | {}", super::words::set(&xs), super::words::set(&rest));
+                self.begin_partition(words, None);
             }
             FaultAction::OneWay(t) => {
                 let xs = self.resolve(&t);
@@ -283,7 +306,18 @@ impl World {
                         }
                     }
                 }
-                self.begin_partition(format!("one-way: {xs:?} cannot send"), None);
+                let rest: Vec<ServerId> = self
+                    .servers
+                    .iter()
+                    .copied()
+                    .filter(|i| !xs.contains(i))
+                    .collect();
+                let words = format!(
+                    "one-way {} -/-> {}",
+                    super::words::set(&xs),
+                    super::words::set(&rest)
+                );
+                self.begin_partition(words, None);
             }
             FaultAction::Pause { target, ms } => {
                 for x in self.resolve(&target) {

@@ -2,6 +2,7 @@
 //! concrete action (which `shrink` can replay as a schedule).
 
 use super::FaultKind;
+use super::words::set;
 use crate::params::{ClientTarget, FaultAction, Target};
 use crate::world::World;
 use ensemble_core::server::ConnId;
@@ -26,14 +27,19 @@ impl World {
                 for i in &shuffled[1..] {
                     sides.push((*i, 0b01));
                 }
-                format!("isolate n{}", shuffled[0])
+                format!(
+                    "{} | {} (n{} isolated)",
+                    set(&shuffled[..1]),
+                    set(&shuffled[1..]),
+                    shuffled[0]
+                )
             }
             1 => {
                 let k = self.fault_rng.range(1, ids.len() as u64 - 1) as usize;
                 for (j, i) in shuffled.iter().enumerate() {
                     sides.push((*i, if j < k { 0b10 } else { 0b01 }));
                 }
-                format!("split {:?} | {:?}", &shuffled[..k], &shuffled[k..])
+                format!("{} | {}", set(&shuffled[..k]), set(&shuffled[k..]))
             }
             2 => {
                 let k = self
@@ -51,10 +57,10 @@ impl World {
                     sides.push((*i, side));
                 }
                 format!(
-                    "bridge n{} between {:?} and {:?}",
-                    shuffled[0],
-                    &shuffled[1..=k.min(shuffled.len() - 1)],
-                    &shuffled[(k + 1).min(shuffled.len())..]
+                    "{} | {} bridged by n{}",
+                    set(&shuffled[1..=k.min(shuffled.len() - 1)]),
+                    set(&shuffled[(k + 1).min(shuffled.len())..]),
+                    shuffled[0]
                 )
             }
             _ => {
@@ -65,10 +71,11 @@ impl World {
                         oneway.push(if outbound { (x, *i) } else { (*i, x) });
                     }
                 }
+                let others: Vec<ServerId> = ids.iter().copied().filter(|i| *i != x).collect();
                 if outbound {
-                    format!("one-way: n{x} cannot send")
+                    format!("one-way n{x} -/-> {}", set(&others))
                 } else {
-                    format!("one-way: n{x} cannot hear")
+                    format!("one-way {} -/-> n{x}", set(&others))
                 }
             }
         };

@@ -4,6 +4,7 @@
 mod apply;
 mod core_heal;
 mod draw;
+mod words;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
 use crate::rng::SimRng;
