@@ -439,7 +439,9 @@ fn flag_entries(
         } else {
             name.strip_prefix("zookeeper.")
         };
-        let key = if name == crate::sasl::settings::LOGIN_CONFIG {
+        let key = if name == crate::sasl::settings::LOGIN_CONFIG
+            || name == crate::sasl::settings::KRB5_CONF
+        {
             Some(name)
         } else {
             key
@@ -448,6 +450,7 @@ fn flag_entries(
             Some(k)
                 if k == "jute.maxbuffer"
                     || k == crate::sasl::settings::LOGIN_CONFIG
+                    || k == crate::sasl::settings::KRB5_CONF
                     || PROPERTY_KEYS.contains(&k)
                     || tls::settings::is_property_key(k)
                     || crate::sasl::settings::is_property_key(k)
