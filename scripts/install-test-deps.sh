@@ -20,6 +20,16 @@ command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 # headless Chromium renders the simulator's run explorer page (sim/tests/explorer.rs)
 command -v chromium >/dev/null || pkgs+=(chromium)
+# Kerberos: a real MIT KDC for the GSSAPI tests (interop/harness/kdc.sh: krb5kdc, kdb5_util,
+# kadmin.local, kinit); the node links the system GSS-API library through the libgssapi crate,
+# whose build needs its headers (libkrb5-dev), pkg-config and libclang (bindgen); the
+# `kerberos` pip package (kazoo's GSSAPI tests) builds against libkrb5-dev too
+[ -x /usr/sbin/krb5kdc ] || pkgs+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || pkgs+=(krb5-admin-server)
+command -v kinit >/dev/null || pkgs+=(krb5-user)
+command -v krb5-config >/dev/null || pkgs+=(libkrb5-dev)
+command -v pkg-config >/dev/null || pkgs+=(pkg-config)
+ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang*.so* 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' || pkgs+=(libclang-dev)
 if [ ${#pkgs[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -41,8 +51,9 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 # pure-sasl: kazoo's SASL tests run only with it, so every machine runs them (and they must
 # pass: the kazoo suite's cluster has its harness's SASL configuration, interop/harness/sasl.sh)
-if ! python3 -c 'import kazoo, pytest, pytest_timeout, puresasl' 2>/dev/null; then
-  if ! python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout pyopenssl pyjks objgraph pure-sasl; then
+# kerberos: pure-sasl's GSSAPI mechanism, which kazoo's GSSAPI tests use (they run too)
+if ! python3 -c 'import kazoo, pytest, pytest_timeout, puresasl, kerberos' 2>/dev/null; then
+  if ! python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout pyopenssl pyjks objgraph pure-sasl kerberos; then
     echo "install-test-deps.sh: pip could not install kazoo and pytest (see above); a Python that" \
       "refuses system-wide installs needs a virtualenv or python3 -m pip install --user ..." >&2
     exit 1

@@ -443,7 +443,9 @@ fn flag_entries(
         } else {
             name.strip_prefix("zookeeper.")
         };
-        let key = if name == crate::sasl::settings::LOGIN_CONFIG {
+        let key = if name == crate::sasl::settings::LOGIN_CONFIG
+            || name == crate::sasl::settings::KRB5_CONF
+        {
             Some(name)
         } else {
             key
@@ -453,6 +455,7 @@ fn flag_entries(
                 if k == "jute.maxbuffer"
                     || k == READ_ONLY_PROPERTY
                     || k == crate::sasl::settings::LOGIN_CONFIG
+                    || k == crate::sasl::settings::KRB5_CONF
                     || PROPERTY_KEYS.contains(&k)
                     || tls::settings::is_property_key(k)
                     || crate::sasl::settings::is_property_key(k)

@@ -258,6 +258,12 @@ fn run_server(path: &Path) -> i32 {
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
+        if let Some(krb5) = &cfg.auth.krb5_conf {
+            // -Djava.security.krb5.conf is where ZooKeeper's operators name the Kerberos
+            // configuration; the GSS-API library reads KRB5_CONFIG.
+            // SAFETY: no other thread runs yet (the runtime starts in runtime::run).
+            unsafe { std::env::set_var("KRB5_CONFIG", krb5) };
+        }
         tracing::info!(
             "config {}: server {} of {}",
             path.display(),

@@ -368,9 +368,11 @@ pub fn run(
     let sasl = crate::sasl::ServerSasl::from_settings(&cfg.auth)
         .map_err(RuntimeError::Fatal)?
         .map(Arc::new);
+    let quorum_hosts: Vec<String> = cfg.servers.values().map(|s| s.host.clone()).collect();
     let quorum_auth = crate::sasl::quorum::QuorumAuth::from_settings(
         &cfg.auth.quorum,
         cfg.auth.jaas_file.as_ref(),
+        &quorum_hosts,
     )
     .map_err(RuntimeError::Fatal)?
     .map(Arc::new);

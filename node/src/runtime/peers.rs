@@ -141,7 +141,7 @@ async fn dial(
                 ));
             }
             if let Some(a) = auth
-                && let Err(e) = a.learn(&mut rd, &mut wr).await
+                && let Err(e) = a.learn(host, &mut rd, &mut wr).await
             {
                 tracing::warn!(
                     "{} channel to server {sid} ({addr}): quorum SASL: {e}",

@@ -6,9 +6,11 @@
 //! SESSIONCLOSEDREQUIRESASLAUTH where SASL is enforced) and that connection closed.
 //!
 //! The mechanism follows the JAAS `Server` section, as ZooKeeper's does: DIGEST-MD5 with
-//! `DigestLoginModule`'s `user_NAME="password"` options. Settings: [`settings`].
+//! `DigestLoginModule`'s `user_NAME="password"` options, GSSAPI (Kerberos) with
+//! `Krb5LoginModule`'s keytab and principal ([`gssapi`]). Settings: [`settings`].
 
 pub mod digest_md5;
+pub mod gssapi;
 pub mod quorum;
 pub mod settings;
 pub mod wire;
@@ -37,7 +39,10 @@ impl fmt::Display for SaslError {
 
 /// The server side of client SASL, built once from the settings and the JAAS file.
 pub struct ServerSasl {
+    /// DigestLoginModule's users (empty: no DIGEST-MD5).
     users: Arc<BTreeMap<String, String>>,
+    /// Krb5LoginModule's acceptor credentials (GSSAPI).
+    kerberos: Option<(Arc<gssapi::Krb5Login>, libgssapi::credential::Cred)>,
     remove_host: bool,
     remove_realm: bool,
 }
@@ -45,8 +50,11 @@ pub struct ServerSasl {
 impl fmt::Debug for ServerSasl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerSasl")
-            .field("mechanism", &"DIGEST-MD5")
             .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field(
+                "kerberos",
+                &self.kerberos.as_ref().map(|(k, _)| k.principal()),
+            )
             .finish()
     }
 }
@@ -56,7 +64,9 @@ impl ServerSasl {
     /// `java.security.auth.login.config`, no SASL (clients that try it fail); a file that
     /// cannot be read or parsed refuses to start; a file without the `Server` section (or
     /// `zookeeper.sasl.serverconfig`'s) means no client SASL, as in ZooKeeper, unless SASL is
-    /// required (then the server does not start, naming section and file).
+    /// required (then the server does not start, naming section and file). A
+    /// `Krb5LoginModule` entry's keys are read at start: a keytab that cannot be read or
+    /// holds no key of the principal refuses to start, naming them.
     pub fn from_settings(auth: &AuthSettings) -> Result<Option<ServerSasl>, String> {
         let Some(path) = &auth.jaas_file else {
             return Ok(None);
@@ -71,18 +81,22 @@ impl ServerSasl {
                 return Ok(None);
             }
         };
-        if section.iter().any(|m| jaas::is_krb5_module(&m.class)) {
-            return Err(format!(
-                "{}: section '{}' uses Kerberos (Krb5LoginModule): GSSAPI is not implemented in \
-                 this build; refusing to start rather than fail every Kerberos client",
-                path.display(),
-                auth.server_section
-            ));
-        }
+        let kerberos = match gssapi::Krb5Login::from_section(path, &auth.server_section, section) {
+            Some(login) => {
+                let cred = login.acceptor()?;
+                tracing::info!(
+                    "client SASL GSSAPI: accepting Kerberos clients as {}",
+                    login.principal().unwrap_or("any principal of the keytab")
+                );
+                Some((Arc::new(login), cred))
+            }
+            None => None,
+        };
         let users = jaas::digest_users(section);
-        if users.is_empty() {
+        if users.is_empty() && kerberos.is_none() {
             return Err(format!(
-                "{}: section '{}' has no {} with user_NAME=\"password\" options",
+                "{}: section '{}' has no {} with user_NAME=\"password\" options and no \
+                 Krb5LoginModule",
                 path.display(),
                 auth.server_section,
                 jaas::DIGEST_LOGIN_MODULE
@@ -90,16 +104,27 @@ impl ServerSasl {
         }
         Ok(Some(ServerSasl {
             users: Arc::new(users),
+            kerberos,
             remove_host: auth.remove_host_from_principal,
             remove_realm: auth.remove_realm_from_principal,
         }))
     }
 
-    /// A connection's exchange, started at its first SASL request.
-    pub fn start(self: &Arc<Self>) -> SaslSession {
+    /// A connection's exchange, started at its first SASL request, whose token picks the
+    /// mechanism: ZooKeeper's server has one (GSSAPI when its section has Kerberos keys,
+    /// else DIGEST-MD5); with both kinds of entry in the section this one serves both, telling
+    /// them apart by the first token (DIGEST-MD5's is empty, GSSAPI's a context token).
+    pub fn start(self: &Arc<Self>, first: &[u8]) -> SaslSession {
+        let digest = || Mech::Digest(digest_md5::DigestMd5Server::new(self.users.clone()));
+        let mech = match &self.kerberos {
+            Some((_, cred)) if !first.is_empty() || self.users.is_empty() => {
+                Mech::Gssapi(Box::new(gssapi::GssapiServer::new(cred.clone())))
+            }
+            _ => digest(),
+        };
         SaslSession {
             server: self.clone(),
-            mech: digest_md5::DigestMd5Server::new(self.users.clone()),
+            mech,
         }
     }
 
@@ -111,16 +136,45 @@ impl ServerSasl {
     }
 }
 
+enum Mech {
+    Digest(digest_md5::DigestMd5Server),
+    Gssapi(Box<gssapi::GssapiServer>),
+}
+
 /// One connection's SASL exchange.
 pub struct SaslSession {
     server: Arc<ServerSasl>,
-    mech: digest_md5::DigestMd5Server,
+    mech: Mech,
 }
 
 impl SaslSession {
-    /// The client's token in; the server's token out, and the authorization id once complete.
-    pub fn step(&mut self, token: &[u8]) -> Result<(Vec<u8>, Option<String>), SaslError> {
-        let (reply, user) = self.mech.step(token)?;
+    /// The client's token in; the server's token out (`None`: a null token), and the
+    /// authorization id once complete.
+    pub fn step(&mut self, token: &[u8]) -> Result<(Option<Vec<u8>>, Option<String>), SaslError> {
+        let (reply, user) = match &mut self.mech {
+            Mech::Digest(m) => {
+                let (reply, user) = m.step(token)?;
+                (Some(reply), user)
+            }
+            Mech::Gssapi(m) => match m.step(token)? {
+                (reply, None) => (Some(reply), None),
+                // GSSAPI's last answer is a null token: Java's client waits for exactly that
+                // (ZooKeeperSaslClient's gotLastPacket) before it sends any request
+                (
+                    _,
+                    Some(gssapi::Authenticated {
+                        principal: peer,
+                        authzid,
+                    }),
+                ) => {
+                    tracing::info!(
+                        "Successfully authenticated client: authenticationID={peer};  \
+                         authorizationID={authzid}."
+                    );
+                    (None, Some(peer))
+                }
+            },
+        };
         Ok((reply, user.map(|u| self.server.authorization_id(&u))))
     }
 }
@@ -179,7 +233,7 @@ impl ConnAuth {
         let step = match (&mut self.session, &auth.sasl) {
             (Some(s), _) => s.step(&token),
             (None, Some(server)) => {
-                let mut s = server.start();
+                let mut s = server.start(&token);
                 let r = s.step(&token);
                 self.session = Some(s);
                 r
@@ -199,7 +253,7 @@ impl ConnAuth {
                     ensemble_proto::proto::Id::new("sasl", &a)
                 });
                 SaslOutcome {
-                    reply: wire::encode_reply(xid, 0, Some(&token)),
+                    reply: wire::encode_reply(xid, 0, token.as_deref()),
                     identity,
                     close: false,
                 }

@@ -11,6 +11,9 @@ pub const DIGEST_PROVIDER: &str = "org.apache.zookeeper.server.auth.DigestAuthen
 pub const IP_PROVIDER: &str = "org.apache.zookeeper.server.auth.IPAuthenticationProvider";
 /// The system property naming the JAAS file.
 pub const LOGIN_CONFIG: &str = "java.security.auth.login.config";
+/// The system property naming the Kerberos configuration (`KRB5_CONFIG` for the GSS-API
+/// library, set from it at start).
+pub const KRB5_CONF: &str = "java.security.krb5.conf";
 
 /// Keys (without `zookeeper.`) whose `-D` flag is read as the zoo.cfg key is.
 pub const PROPERTY_KEYS: &[&str] = &[
@@ -38,6 +41,8 @@ pub struct AuthSettings {
     /// `zookeeper.X509AuthenticationProvider.superUser`.
     pub x509_super_user: Option<String>,
     pub jaas_file: Option<PathBuf>,
+    /// `-Djava.security.krb5.conf`.
+    pub krb5_conf: Option<PathBuf>,
     /// `zookeeper.sasl.serverconfig`: the JAAS section of the server (default `Server`).
     pub server_section: String,
     pub remove_host_from_principal: bool,
@@ -58,6 +63,7 @@ impl Default for AuthSettings {
             sasl_super_user: None,
             x509_super_user: None,
             jaas_file: None,
+            krb5_conf: None,
             server_section: "Server".into(),
             remove_host_from_principal: false,
             remove_realm_from_principal: false,
@@ -96,6 +102,10 @@ impl AuthSettings {
             "superUser" => self.sasl_super_user = Some(v.to_string()),
             "X509AuthenticationProvider.superUser" => self.x509_super_user = Some(v.to_string()),
             LOGIN_CONFIG => self.jaas_file = Some(PathBuf::from(v)),
+            KRB5_CONF => self.krb5_conf = Some(PathBuf::from(v)),
+            "quorum.auth.kerberos.servicePrincipal" => {
+                self.quorum.service_principal = v.to_string()
+            }
             "sasl.serverconfig" => self.server_section = v.to_string(),
             "kerberos.removeHostFromPrincipal" => self.remove_host_from_principal = java_bool(v),
             "kerberos.removeRealmFromPrincipal" => self.remove_realm_from_principal = java_bool(v),
