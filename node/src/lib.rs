@@ -18,3 +18,4 @@ pub mod settings;
 pub mod storage;
 pub mod tls;
 pub mod tools;
+pub mod zookeeper;

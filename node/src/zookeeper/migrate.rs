@@ -1,0 +1,1 @@
+//! `ensemble import` and `ensemble export`.

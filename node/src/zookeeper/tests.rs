@@ -1,0 +1,241 @@
+//! The decoders and the restore against real files of Apache ZooKeeper 3.8
+//! (`node/tests/zookeeper/`, written by a standalone server that kazoo and zkCli.sh loaded:
+//! gz snapshots, four log files; `walk.json` is a client's walk of the tree before the stop).
+
+use super::records::ZkTxn;
+use super::tree::ZkTree;
+use super::*;
+use std::path::PathBuf;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/zookeeper/standalone-gz/version-2")
+}
+
+/// A copy of the fixture to damage.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ensemble-zkfiles-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    for e in std::fs::read_dir(fixture()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+    }
+    d
+}
+
+#[test]
+fn every_real_file_decodes() {
+    let dir = fixture();
+    let snaps = list(&dir, "snapshot").unwrap();
+    assert_eq!(snaps.len(), 5);
+    for (zxid, path) in &snaps {
+        let s = read_snapshot(path).unwrap();
+        let d = s.digest.expect("3.8 writes the digest");
+        assert!(
+            d.zxid >= *zxid,
+            "{}: digest of {:#x}",
+            path.display(),
+            d.zxid
+        );
+        assert_eq!(s.nodes[0].path, "/");
+        // decode(encode(s)) is s: the encoder writes what the decoder reads.
+        let again = snapshot::decode(&snapshot::encode(&s)).unwrap();
+        assert_eq!(again, s);
+    }
+    let mut kinds = std::collections::BTreeSet::new();
+    for (start, path) in list(&dir, "log").unwrap() {
+        let log = read_log(&path).unwrap();
+        assert_eq!(log.end, txnlog::LogEnd::Clean, "{}", path.display());
+        assert_eq!(log.records[0].hdr.zxid, start);
+        for r in &log.records {
+            assert!(r.digest.is_some(), "3.8 logs a digest per txn");
+            kinds.insert(format!("{:?}", std::mem::discriminant(&r.txn)));
+            if let ZkTxn::Multi(subs) = &r.txn {
+                kinds.insert(format!("multi of {}", subs.len()));
+            }
+        }
+    }
+    // create, delete, setData, setACL, createSession, closeSession, multi (of 4) at least
+    assert!(kinds.len() >= 7, "{kinds:?}");
+    assert!(kinds.contains("multi of 4"), "{kinds:?}");
+}
+
+/// What a client sees of a node (`DataNode.copyStat`), in walk.json's order.
+fn client_stat(n: &tree::ZNode) -> Vec<i64> {
+    let s = &n.stat;
+    let owner = match ensemble_core::tree::EphemeralType::of(s.ephemeral_owner, true) {
+        ensemble_core::tree::EphemeralType::Normal(id) => id,
+        _ => 0,
+    };
+    vec![
+        s.czxid,
+        s.mzxid,
+        s.ctime,
+        s.mtime,
+        i64::from(s.version),
+        2 * i64::from(s.cversion) - i64::from(n.children),
+        i64::from(s.aversion),
+        owner,
+        n.data.as_ref().map_or(0, |d| d.len() as i64),
+        i64::from(n.children),
+        s.pzxid,
+    ]
+}
+
+/// The restore equals the client's walk in every stat field, data and ACL (a digest's hash
+/// is hidden from clients: its user is compared).
+pub(super) fn assert_matches_walk(tree: &ZkTree, walk: &serde_json::Value) {
+    let walk = walk.as_object().unwrap();
+    let user = |id: &str| id.split(':').next().unwrap_or("").to_string();
+    for (path, want) in walk {
+        if path.starts_with("/zookeeper") {
+            continue;
+        }
+        let n = tree
+            .nodes
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing"));
+        let stat: Vec<i64> = want["stat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(client_stat(n), stat, "{path}");
+        let data = n
+            .data
+            .as_ref()
+            .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        assert_eq!(data.as_deref(), want["data"].as_str(), "{path}");
+        let mut acl: Vec<(i64, String, String)> = n
+            .acl
+            .iter()
+            .map(|a| (i64::from(a.perms), a.id.scheme.clone(), user(&a.id.id)))
+            .collect();
+        acl.sort();
+        let want_acl: Vec<(i64, String, String)> = want["acl"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a[0].as_i64().unwrap(),
+                    a[1].as_str().unwrap().to_string(),
+                    user(a[2].as_str().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(acl, want_acl, "{path}");
+    }
+    let ours = tree
+        .nodes
+        .keys()
+        .filter(|p| !p.starts_with("/zookeeper"))
+        .count();
+    let theirs = walk.keys().filter(|p| !p.starts_with("/zookeeper")).count();
+    assert_eq!(ours, theirs, "node counts");
+}
+
+#[test]
+fn restore_equals_the_clients_walk_and_checks_every_digest() {
+    let r = restore(&fixture(), &fixture()).unwrap();
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    assert_eq!(r.snapshot_zxid, 0x7e);
+    // the snapshot's own digest and each logged one after it
+    assert!(r.digests_checked >= 2, "{}", r.digests_checked);
+    let walk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("../walk.json")).unwrap())
+            .unwrap();
+    assert_matches_walk(&r.tree, &walk);
+    // the loader's session is live, with its ephemerals; the short one's closed
+    let live = r.tree.nodes["/live/leader"].stat.ephemeral_owner;
+    // 30 s asked, capped at maxSessionTimeout (20 ticks of 500 ms)
+    assert_eq!(r.tree.sessions.get(&live), Some(&10_000));
+    assert!(!r.tree.nodes.contains_key("/live/short"));
+    // A restore from the oldest snapshot replays every log: the same tree.
+    let d = scratch("oldest");
+    for (z, p) in list(&d, "snapshot").unwrap() {
+        if z != 0 {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let from_start = restore(&d, &d).unwrap();
+    assert_eq!(from_start.tree.nodes, r.tree.nodes);
+    assert_eq!(from_start.tree.digest(), r.tree.digest());
+    assert!(from_start.digests_checked > 50);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn damage_is_named_with_its_offset() {
+    // A flipped byte inside a record of a log that has records after it: corruption.
+    let d = scratch("flip");
+    let log = d.join("log.5a");
+    let mut b = std::fs::read(&log).unwrap();
+    let rec = txnlog::decode(&b).unwrap().records[3].clone();
+    b[rec.offset as usize + 20] ^= 0x40;
+    std::fs::write(&log, &b).unwrap();
+    let e = restore(&d, &d).unwrap_err().to_string();
+    assert!(
+        e.contains("log.5a") && e.contains(&format!("offset {}", rec.offset)),
+        "{e}"
+    );
+    // The newest snapshot cut short: named, and the one before it is used with more log.
+    let d = scratch("cut");
+    let snap = d.join("snapshot.7e.gz");
+    let b = std::fs::read(&snap).unwrap();
+    std::fs::write(&snap, &b[..b.len() / 2]).unwrap();
+    let r = restore(&d, &d).unwrap();
+    assert_eq!(r.snapshot_zxid, 0x58);
+    assert!(r.notes[0].contains("snapshot.7e.gz"), "{:?}", r.notes);
+    // The last log cut inside its last record: a torn tail, as ZooKeeper reads it.
+    let last = d.join("log.80");
+    let b = std::fs::read(&last).unwrap();
+    let end = b.len() - 64;
+    std::fs::write(&last, &b[..end - 5]).unwrap();
+    let torn = restore(&d, &d).unwrap();
+    assert!(
+        torn.notes
+            .iter()
+            .any(|n| n.contains("log.80") && n.contains("offset")),
+        "{:?}",
+        torn.notes
+    );
+    assert!(torn.tree.last_zxid < r.tree.last_zxid);
+    // A log missing from the middle: the gap is refused.
+    let d = scratch("gap");
+    std::fs::remove_file(d.join("snapshot.7e.gz")).unwrap();
+    std::fs::remove_file(d.join("snapshot.58.gz")).unwrap();
+    std::fs::remove_file(d.join("log.5a")).unwrap();
+    let e = restore(&d, &d).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+}
+
+#[test]
+fn snappy_java_streams_decode() {
+    // snappy-java's stream: its header, then (length, raw snappy block)s.
+    let plain =
+        snapshot::decompress(&std::fs::read(fixture().join("snapshot.7e.gz")).unwrap()).unwrap();
+    let mut file = vec![
+        0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+    ];
+    for chunk in plain.chunks(300) {
+        let block = snap::raw::Encoder::new().compress_vec(chunk).unwrap();
+        file.extend_from_slice(&(block.len() as i32).to_be_bytes());
+        file.extend_from_slice(&block);
+    }
+    assert_eq!(snapshot::decompress(&file).unwrap(), plain);
+    file.truncate(file.len() - 3);
+    assert!(snapshot::decompress(&file).is_err());
+}
+
+#[test]
+fn the_tree_as_a_snapshot_carries_its_digest() {
+    let r = restore(&fixture(), &fixture()).unwrap();
+    let snap = r.tree.to_snapshot(0);
+    let bytes = snapshot::encode(&snap);
+    let back = snapshot::decode(&bytes).unwrap();
+    let t = ZkTree::from_snapshot(&back, r.tree.last_zxid).unwrap();
+    assert_eq!(t.nodes, r.tree.nodes);
+    assert_eq!(back.digest.unwrap().digest, r.tree.digest());
+}
