@@ -105,6 +105,8 @@ pub struct NodeConfig {
     pub global_outstanding_limit: usize,
     /// `zookeeper.connection_throttle_*`: the connection throttle (off by default).
     pub connection_throttle: crate::limits::ThrottleSettings,
+    /// `zookeeper.request_throttle_*`: the request throttler (off by default).
+    pub request_throttle: crate::limits::RequestThrottleSettings,
     pub servers: BTreeMap<ServerId, ServerSpec>,
     pub snap_retain_count: u32,
     /// Hours; 0 = autopurge off.
@@ -459,7 +461,8 @@ fn flag_entries(
                     || PROPERTY_KEYS.contains(&k)
                     || tls::settings::is_property_key(k)
                     || crate::sasl::settings::is_property_key(k)
-                    || crate::limits::ThrottleSettings::KEYS.contains(&k) =>
+                    || crate::limits::ThrottleSettings::KEYS.contains(&k)
+                    || crate::limits::RequestThrottleSettings::KEYS.contains(&k) =>
             {
                 out.push(Entry {
                     line: FLAG_LINE + origins.len(),
@@ -535,6 +538,7 @@ fn parse_inner(
     let mut max_cnxns: u32 = 0;
     let mut global_outstanding_limit: i64 = 1000;
     let mut connection_throttle = crate::limits::ThrottleSettings::default();
+    let mut request_throttle = crate::limits::RequestThrottleSettings::default();
     let mut min_session: Option<(usize, i64)> = None;
     let mut max_session: Option<(usize, i64)> = None;
     let mut servers: BTreeMap<ServerId, ServerSpec> = BTreeMap::new();
@@ -613,6 +617,9 @@ fn parse_inner(
             "maxCnxns" => max_cnxns = p.num(e.line, &e.key, v)?,
             "globalOutstandingLimit" => global_outstanding_limit = p.num(e.line, &e.key, v)?,
             k if crate::limits::ThrottleSettings::KEYS.contains(&k) => connection_throttle
+                .set(k, v)
+                .map_err(|why| p.line_err(e.line, why))?,
+            k if crate::limits::RequestThrottleSettings::KEYS.contains(&k) => request_throttle
                 .set(k, v)
                 .map_err(|why| p.line_err(e.line, why))?,
             "minSessionTimeout" => min_session = Some((e.line, p.num(e.line, &e.key, v)?)),
@@ -1055,6 +1062,7 @@ fn parse_inner(
         max_cnxns,
         global_outstanding_limit: global_outstanding_limit.max(0) as usize,
         connection_throttle,
+        request_throttle,
         servers,
         snap_retain_count: snap_retain,
         purge_interval_hours: purge_interval,

@@ -201,6 +201,79 @@ impl ConnectionThrottle {
     }
 }
 
+/// ZooKeeper 3.8's request throttler settings (`-Dzookeeper.request_throttle_*`, or the same
+/// keys in zoo.cfg, which ZooKeeper turns into those properties), and the staleness
+/// `Request.isStale` applies: a request whose connection has closed, and with the latency
+/// check one that waited longer than its session's timeout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestThrottleSettings {
+    /// Requests in process past which new ones wait (0 or less: off, the default).
+    pub max_requests: i32,
+    /// How long the throttler waits before it checks again (ms).
+    pub stall_time_ms: u64,
+    /// Drop a waiting request that went stale rather than process it.
+    pub drop_stale: bool,
+    /// A request of a closed connection is stale.
+    pub stale_connection_check: bool,
+    /// A request older than its session's timeout is stale.
+    pub stale_latency_check: bool,
+}
+
+impl Default for RequestThrottleSettings {
+    fn default() -> RequestThrottleSettings {
+        RequestThrottleSettings {
+            max_requests: 0,
+            stall_time_ms: 100,
+            drop_stale: true,
+            stale_connection_check: true,
+            stale_latency_check: false,
+        }
+    }
+}
+
+impl RequestThrottleSettings {
+    /// The keys [`RequestThrottleSettings::set`] takes.
+    pub const KEYS: &'static [&'static str] = &[
+        "request_throttle_max_requests",
+        "request_throttle_stall_time",
+        "request_throttle_drop_stale",
+        "request_stale_connection_check",
+        "request_stale_latency_check",
+    ];
+
+    /// Sets one key (without `zookeeper.`); `Err` names what is wrong. Booleans are Java's
+    /// `Boolean.parseBoolean`: "true" in any case, anything else false.
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        let t = v.trim();
+        let truth = t.eq_ignore_ascii_case("true");
+        match key {
+            "request_throttle_max_requests" => {
+                self.max_requests = t
+                    .parse()
+                    .map_err(|_| format!("{key}={v}: not a valid integer"))?
+            }
+            "request_throttle_stall_time" => {
+                let ms: i64 = t
+                    .parse()
+                    .map_err(|_| format!("{key}={v}: not a valid integer"))?;
+                if ms < 0 {
+                    return Err(format!("{key}={v}: a time cannot be negative"));
+                }
+                self.stall_time_ms = ms as u64;
+            }
+            "request_throttle_drop_stale" => self.drop_stale = truth,
+            "request_stale_connection_check" => self.stale_connection_check = truth,
+            "request_stale_latency_check" => self.stale_latency_check = truth,
+            _ => return Err(format!("{key}: not a request throttler setting")),
+        }
+        Ok(())
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_requests > 0
+    }
+}
+
 /// `globalOutstandingLimit`: the requests handed to the core and not yet answered, counted
 /// across all connections. Past the limit the connections stop reading (ZooKeeper's
 /// `shouldThrottle` and `disableRecv`) until answers bring the count back down.
@@ -329,6 +402,22 @@ mod tests {
         // refilled: the bucket has a token but BLUE still drops
         t.tokens = 1;
         assert!(!t.check(1, 10));
+    }
+
+    #[test]
+    fn request_throttle_settings_parse_by_key() {
+        let mut s = RequestThrottleSettings::default();
+        assert!(!s.enabled() && s.drop_stale && s.stall_time_ms == 100);
+        s.set("request_throttle_max_requests", "5").unwrap();
+        s.set("request_throttle_stall_time", "20").unwrap();
+        s.set("request_throttle_drop_stale", "False").unwrap();
+        s.set("request_stale_latency_check", "TRUE").unwrap();
+        assert!(s.enabled() && !s.drop_stale && s.stale_latency_check);
+        assert_eq!((s.max_requests, s.stall_time_ms), (5, 20));
+        assert!(s.set("request_throttle_max_requests", "many").is_err());
+        assert!(s.set("request_throttle_stall_time", "-1").is_err());
+        s.set("request_throttle_max_requests", "-1").unwrap();
+        assert!(!s.enabled(), "0 or less is off, as in ZooKeeper");
     }
 
     #[test]

@@ -151,10 +151,7 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         k if k.starts_with("jvm.pause.") => {
             Verdict::Ignored("there is no JVM to watch for pauses".into())
         }
-        "request_throttle_max_requests"
-        | "request_throttle_stall_time"
-        | "request_throttle_drop_stale"
-        | "cnxTimeout"
+        "cnxTimeout"
         | "connectToLearnerMasterLimit"
         | "clientPortListenBacklog"
         | "electionPortBindRetry"
@@ -227,6 +224,11 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "connection_throttle_global_session_weight",
     "connection_throttle_local_session_weight",
     "connection_throttle_renew_session_weight",
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
+    "request_stale_connection_check",
+    "request_stale_latency_check",
     "superUser",
     "X509AuthenticationProvider.superUser",
     "kerberos.removeHostFromPrincipal",
@@ -262,9 +264,6 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.enableServer",
     "admin.serverPort",
     "admin.serverAddress",
-    "request_throttle_max_requests",
-    "request_throttle_stall_time",
-    "request_throttle_drop_stale",
     "cnxTimeout",
     "fsync.warningthresholdms",
     "clientPortListenBacklog",

@@ -1,7 +1,9 @@
 //! Client connection limits on a real server: `maxCnxns` refuses a connection past the
 //! server's total, `maxClientCnxns` one past an IP's, and the connection throttle
 //! (`-Dzookeeper.connection_throttle_tokens`) closes a ConnectRequest once its bucket is
-//! empty; the connections already in keep working.
+//! empty; the connections already in keep working. `globalOutstandingLimit` stops reading;
+//! the request throttler (`-Dzookeeper.request_throttle_max_requests`) holds requests while
+//! the maximum are in process, and drops the waiting ones of a connection that closed.
 
 use ensemble_client::{Client, ConnectOptions};
 use std::path::PathBuf;
@@ -157,11 +159,10 @@ fn read_frame(s: &mut std::net::TcpStream) -> Vec<u8> {
     body
 }
 
-#[test]
-fn global_outstanding_limit_stops_reading_and_answers_everything_in_order() {
+/// A raw client connection with its session set up (the ConnectResponse read).
+fn raw_session(port: u16) -> std::net::TcpStream {
     use std::io::Write;
-    let node = Node::start("outstanding", "globalOutstandingLimit=1\n", "");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     // ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly.
@@ -177,6 +178,65 @@ fn global_outstanding_limit_stops_reading_and_answers_everything_in_order() {
     f.extend(c);
     s.write_all(&f).expect("send connect");
     read_frame(&mut s);
+    s
+}
+
+/// `n` create requests (xids 1..=n) of `{prefix}{xid}`, open ACL, persistent, framed.
+fn pipelined_creates(prefix: &str, n: i32) -> Vec<u8> {
+    let mut batch = Vec::new();
+    for xid in 1..=n {
+        let path = format!("{prefix}{xid}");
+        let mut r = Vec::new();
+        r.extend(xid.to_be_bytes());
+        r.extend(1i32.to_be_bytes()); // create
+        r.extend((path.len() as i32).to_be_bytes());
+        r.extend(path.as_bytes());
+        r.extend(0i32.to_be_bytes()); // no data
+        r.extend(1i32.to_be_bytes()); // one ACL: world:anyone, all
+        r.extend(31i32.to_be_bytes());
+        for part in ["world", "anyone"] {
+            r.extend((part.len() as i32).to_be_bytes());
+            r.extend(part.as_bytes());
+        }
+        r.extend(0i32.to_be_bytes()); // persistent
+        batch.extend((r.len() as i32).to_be_bytes());
+        batch.extend(r);
+    }
+    batch
+}
+
+/// `zk_KEY` of `mntr`, as a number.
+fn mntr(port: u16, key: &str) -> i64 {
+    let text = ensemble_node::daemon::ask("127.0.0.1", port, "mntr").expect("mntr");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("zk_{key}\t")))
+        .unwrap_or_else(|| panic!("no zk_{key} in mntr:\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// A sample of the `/metrics` text: `series` is the name with its labels, as exposed.
+fn scrape(port: u16, series: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics endpoint");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("response");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn global_outstanding_limit_stops_reading_and_answers_everything_in_order() {
+    use std::io::Write;
+    let node = Node::start("outstanding", "globalOutstandingLimit=1\n", "");
+    let mut s = raw_session(node.port);
     // 300 exists("/") pipelined in one write: far past a limit of 1 once read.
     const N: i32 = 300;
     let mut batch = Vec::new();
@@ -208,4 +268,97 @@ fn global_outstanding_limit_stops_reading_and_answers_everything_in_order() {
     assert!(node.log().contains("Throttling recv"), "{}", node.log());
     let stat = ensemble_node::daemon::ask("127.0.0.1", node.port, "stat").expect("stat");
     assert!(stat.contains("Outstanding: 0"), "{stat}");
+}
+
+/// 100 creates pipelined in one write on a server with `max_requests` (0: the throttler off):
+/// all answered in order, ok; what each request found in process, from `/metrics`: (the
+/// requests that joined at most `max - 1` others, all of them).
+fn pipelined_writes_with_max_requests(tag: &str, max_requests: u32) -> (f64, f64) {
+    use std::io::Write;
+    let metrics = free_port();
+    let provider = format!(
+        "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={metrics}\n"
+    );
+    let flags = format!("-Dzookeeper.request_throttle_max_requests={max_requests}");
+    let node = Node::start(tag, &provider, &flags);
+    let mut s = raw_session(node.port);
+    const N: i32 = 100;
+    s.write_all(&pipelined_creates("/t", N)).expect("send");
+    for xid in 1..=N {
+        let r = read_frame(&mut s);
+        let got = i32::from_be_bytes([r[0], r[1], r[2], r[3]]);
+        let err = i32::from_be_bytes([r[12], r[13], r[14], r[15]]);
+        assert_eq!((got, err), (xid, 0), "answers in order, all ok");
+    }
+    let under = max_requests.saturating_sub(1).max(1);
+    let joined_few = scrape(
+        metrics,
+        &format!("ensemble_requests_in_process_bucket{{le=\"{under}\"}}"),
+    );
+    let all = scrape(metrics, "ensemble_requests_in_process_count");
+    assert!(all >= f64::from(N), "every request observed: {all}");
+    assert!(
+        mntr(node.port, "cnt_request_throttle_queue_time_ms") >= i64::from(N),
+        "each request's time in the throttler's queue is measured"
+    );
+    if max_requests > 0 {
+        assert!(
+            mntr(node.port, "request_throttle_wait_count") > 0,
+            "a write stays in process until it commits: the throttler stalled"
+        );
+    }
+    (joined_few, all)
+}
+
+#[test]
+fn the_request_throttler_keeps_requests_in_process_under_its_maximum() {
+    let (few, all) = pipelined_writes_with_max_requests("reqthrottle", 2);
+    assert_eq!(few, all, "no request joined more than 1 in process");
+    // The control: without the throttler the same writes are in process together, so the
+    // figure above is one that could have failed.
+    let (few, all) = pipelined_writes_with_max_requests("reqthrottle-off", 0);
+    assert!(
+        few < all,
+        "{few} of {all} joined at most 1 without the throttler"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_throttler_drops_a_closed_connections_waiting_requests() {
+    use std::io::Write;
+    let node = Node::start(
+        "reqstale",
+        "",
+        "-Dzookeeper.request_throttle_max_requests=1 -Dzookeeper.request_throttle_drop_stale=true",
+    );
+    const N: i32 = 50;
+    {
+        let mut s = raw_session(node.port);
+        s.write_all(&pipelined_creates("/s", N)).expect("send");
+        // closed at once: the writes behind the first wait for room, and go stale
+    }
+    let client = node.connect().await.expect("session");
+    let t0 = Instant::now();
+    loop {
+        let created = client
+            .get_children("/", false)
+            .await
+            .expect("children")
+            .iter()
+            .filter(|c| c.starts_with('s'))
+            .count() as i64;
+        let dropped = mntr(node.port, "stale_requests_dropped");
+        if created + dropped == i64::from(N) {
+            assert!(dropped >= 1, "created {created}, dropped {dropped}");
+            assert!(created >= 1, "the first had room");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "created {created} + dropped {dropped} != {N}\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -7,7 +7,7 @@
 //! summaries and histograms that the threads measuring something (the core loop, the txn log's
 //! writer) add to, as ZooKeeper's `ServerMetrics` singleton is. Every name ZooKeeper 3.8 registers
 //! is registered here ([`catalogue`]); those measuring a component Ensemble does not have (the
-//! response cache, the request throttler, Netty's buffers, the JVM) are never added to and read
+//! response cache, Netty's buffers, the JVM) are never added to and read
 //! 0, as they do on a ZooKeeper server that never exercises them.
 
 pub mod catalogue;
@@ -31,6 +31,10 @@ pub const LATENCY_BOUNDS: &[f64] = &[
 pub const SIZE_BOUNDS: &[f64] = &[
     64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
 ];
+/// Upper bounds of the requests-in-process histogram.
+pub const COUNT_BOUNDS: &[f64] = &[
+    0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0,
+];
 /// Upper bounds of the snapshot parts histogram (parts of about a MiB per snapshot).
 pub const PARTS_BOUNDS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 256.0, 1024.0, 4096.0];
 
@@ -46,6 +50,9 @@ pub struct OwnHistograms {
     pub proposal_bytes: Histogram,
     /// Each snapshot written: how many parts it was written in.
     pub snapshot_parts: Histogram,
+    /// The client requests in process each new one joins as it is handed to the core (what
+    /// `request_throttle_max_requests` bounds).
+    pub in_process: Histogram,
 }
 
 /// The process-wide registry (ZooKeeper's `ServerMetrics`).
@@ -79,6 +86,7 @@ static METRICS: LazyLock<ServerMetrics> = LazyLock::new(|| ServerMetrics {
         sync_round: Histogram::new(LATENCY_BOUNDS),
         proposal_bytes: Histogram::new(SIZE_BOUNDS),
         snapshot_parts: Histogram::new(PARTS_BOUNDS),
+        in_process: Histogram::new(COUNT_BOUNDS),
     },
 });
 

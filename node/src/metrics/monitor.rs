@@ -205,6 +205,11 @@ pub fn gather(view: &View<'_>) -> Vec<Sample> {
             &own.snapshot_parts,
             "the parts each snapshot was written in",
         ),
+        (
+            "ensemble_requests_in_process",
+            &own.in_process,
+            "the client requests in process each new one joins as it is handed to the core",
+        ),
     ] {
         let mut s = sample(name, Kind::Histogram, Value::Histogram(h.view()));
         s.help = help;

@@ -11,6 +11,7 @@ use super::clients::ClientShared;
 use super::disk::{Backend, Disk, DiskError};
 use super::outbox::{ClientLink, Inbound, Outbox, Sink, flush_peer, idx};
 use super::peers::OutCmd;
+use super::throttler::{ConnView, Held, Next, RequestThrottler, Waiting};
 use super::wire::Channel;
 use super::{Clock, Input, Outgoing, RuntimeError};
 use crate::config::NodeConfig;
@@ -44,6 +45,8 @@ pub struct CoreLoop {
     /// batch.
     fatal: Option<RuntimeError>,
     up_since: Instant,
+    /// `zookeeper.request_throttle_max_requests`: client requests waiting for room.
+    throttler: RequestThrottler,
 }
 
 fn op_name(op: OpCode) -> &'static str {
@@ -77,6 +80,7 @@ impl CoreLoop {
         shared: Arc<ClientShared>,
     ) -> CoreLoop {
         let client_budget = (64 << 20).max(4 * cfg.max_buffer);
+        let throttler = RequestThrottler::new(cfg.request_throttle.clone());
         let mut out = Outbox::new(clock, senders, client_budget);
         out.outstanding = shared.outstanding.clone();
         CoreLoop {
@@ -89,6 +93,7 @@ impl CoreLoop {
             shared,
             fatal: None,
             up_since: Instant::now(),
+            throttler,
         }
     }
 
@@ -129,9 +134,15 @@ impl CoreLoop {
         self.flush();
         let mut stop = false;
         loop {
+            let stall = self
+                .throttler
+                .stall_until()
+                .map(tokio::time::Instant::from_std);
             tokio::select! {
                 biased;
                 ev = storage.recv() => self.on_log_event(ev),
+                // the stall ran its time: the throttler looks again (below)
+                _ = sleep_until(stall.unwrap_or(next_tick)), if stall.is_some() => {}
                 _ = sleep_until(next_tick) => {
                     next_tick = tokio::time::Instant::now() + tick;
                     self.feed(Event::Tick);
@@ -176,6 +187,7 @@ impl CoreLoop {
                     break;
                 }
             }
+            self.pump();
             self.flush();
             if let Some(e) = self.fatal.take() {
                 return Err(e);
@@ -442,32 +454,23 @@ impl CoreLoop {
             }
             Input::ClientRequests { conn, requests } => {
                 let now = Instant::now();
+                if self.throttler.enabled() {
+                    for (xid, request, size) in requests {
+                        let held = Held::Request { xid, request, size };
+                        self.throttler.push(conn, now, held);
+                    }
+                    self.pump();
+                    return;
+                }
                 let mut left = requests.len();
                 for (xid, request, size) in requests {
-                    // Checked per request: the core may close the connection midway.
-                    let Some(link) = self.out.conns.get_mut(&conn) else {
-                        self.out.outstanding.done(left);
-                        return;
-                    };
                     left -= 1;
-                    link.info.recved += 1;
-                    link.info.last_op = op_name(request.opcode());
-                    link.info.last_cxid = xid;
-                    self.out.stats.received += 1;
-                    self.out.stats.bytes_received += size as u64;
-                    if self
-                        .out
-                        .started
-                        .insert((conn, xid), (now, request.is_write()))
-                        .is_some()
-                    {
-                        // A reused xid: one answer will clear one entry.
-                        self.out.outstanding.done(1);
+                    // Checked per request: the core may close the connection midway.
+                    if !self.submit(conn, xid, request, size, now, false) {
+                        self.out.outstanding.done(left);
+                        crate::metrics::server_metrics().add("stale_requests", left as u64);
+                        return;
                     }
-                    if let Some(a) = &mut self.out.audit {
-                        a.on_request(conn, xid, &request);
-                    }
-                    self.feed(Event::Client { conn, xid, request });
                 }
             }
             Input::ClientRefused {
@@ -478,30 +481,19 @@ impl CoreLoop {
                 close,
                 size,
             } => {
-                let Some(link) = self.out.conns.get_mut(&conn) else {
-                    self.out.outstanding.done(1);
-                    return;
-                };
-                link.info.recved += 1;
-                link.info.last_op = op_name(opcode);
-                link.info.last_cxid = xid;
-                self.out.stats.received += 1;
-                self.out.stats.bytes_received += size as u64;
-                if self
-                    .out
-                    .started
-                    .insert((conn, xid), (Instant::now(), false))
-                    .is_some()
-                {
-                    self.out.outstanding.done(1);
-                }
-                self.feed(Event::ClientRefused {
-                    conn,
+                let held = Held::Refused {
                     xid,
                     opcode,
                     reply,
                     close,
-                });
+                    size,
+                };
+                if self.throttler.enabled() {
+                    self.throttler.push(conn, Instant::now(), held);
+                    self.pump();
+                } else {
+                    self.submit_held(conn, held, Instant::now());
+                }
             }
             Input::ClientClosed { conn } => {
                 if self.out.conns.remove(&conn).is_some() {
@@ -510,8 +502,13 @@ impl CoreLoop {
                 }
             }
             Input::ClientAuthenticated { conn, id } => {
-                if self.out.conns.contains_key(&conn) {
-                    self.feed(Event::ClientAuthenticated { conn, id });
+                if self.throttler.enabled() {
+                    // after the requests it came behind
+                    let held = Held::Authenticated { id };
+                    self.throttler.push(conn, Instant::now(), held);
+                    self.pump();
+                } else {
+                    self.submit_held(conn, Held::Authenticated { id }, Instant::now());
                 }
             }
             Input::FourLetter { word, addr, reply } => {
@@ -538,6 +535,158 @@ impl CoreLoop {
                 let _ = reply.send(crate::metrics::monitor::gather(&view));
             }
             Input::Shutdown => {}
+        }
+    }
+
+    /// Hand one client request to the core, `arrived` when its connection handed it over;
+    /// `false` if the connection is gone (the request is dropped and no longer outstanding).
+    fn submit(
+        &mut self,
+        conn: ensemble_core::ConnId,
+        xid: i32,
+        request: ensemble_proto::proto::Request,
+        size: usize,
+        arrived: Instant,
+        stale: bool,
+    ) -> bool {
+        let m = crate::metrics::server_metrics();
+        let in_process = self.out.started.len();
+        let Some(link) = self.out.conns.get_mut(&conn) else {
+            self.out.outstanding.done(1);
+            m.add("stale_requests", 1);
+            return false;
+        };
+        if stale {
+            m.add("stale_requests", 1);
+        }
+        m.summary("request_throttle_queue_time_ms")
+            .observe(arrived.elapsed().as_millis() as u64);
+        m.own.in_process.observe(in_process as f64);
+        link.info.recved += 1;
+        link.info.last_op = op_name(request.opcode());
+        link.info.last_cxid = xid;
+        self.out.stats.received += 1;
+        self.out.stats.bytes_received += size as u64;
+        if self
+            .out
+            .started
+            .insert((conn, xid), (arrived, request.is_write()))
+            .is_some()
+        {
+            // A reused xid: one answer will clear one entry.
+            self.out.outstanding.done(1);
+        }
+        if let Some(a) = &mut self.out.audit {
+            a.on_request(conn, xid, &request);
+        }
+        self.feed(Event::Client { conn, xid, request });
+        true
+    }
+
+    /// Hand what a connection handed over to the core.
+    fn submit_held(&mut self, conn: ensemble_core::ConnId, held: Held, arrived: Instant) {
+        self.submit_waiting(
+            Waiting {
+                conn,
+                since: arrived,
+                held,
+            },
+            false,
+        );
+    }
+
+    fn submit_waiting(&mut self, w: Waiting, stale: bool) {
+        let conn = w.conn;
+        match w.held {
+            Held::Request { xid, request, size } => {
+                self.submit(conn, xid, request, size, w.since, stale);
+            }
+            Held::Refused {
+                xid,
+                opcode,
+                reply,
+                close,
+                size,
+            } => {
+                let m = crate::metrics::server_metrics();
+                let Some(link) = self.out.conns.get_mut(&conn) else {
+                    self.out.outstanding.done(1);
+                    m.add("stale_requests", 1);
+                    return;
+                };
+                if stale {
+                    m.add("stale_requests", 1);
+                }
+                link.info.recved += 1;
+                link.info.last_op = op_name(opcode);
+                link.info.last_cxid = xid;
+                self.out.stats.received += 1;
+                self.out.stats.bytes_received += size as u64;
+                if self
+                    .out
+                    .started
+                    .insert((conn, xid), (w.since, false))
+                    .is_some()
+                {
+                    self.out.outstanding.done(1);
+                }
+                self.feed(Event::ClientRefused {
+                    conn,
+                    xid,
+                    opcode,
+                    reply,
+                    close,
+                });
+            }
+            Held::Authenticated { id } => {
+                if self.out.conns.contains_key(&conn) {
+                    self.feed(Event::ClientAuthenticated { conn, id });
+                }
+            }
+        }
+    }
+
+    /// The request throttler: hand the core what waits, while the requests in process are
+    /// under the maximum; drop what went stale.
+    fn pump(&mut self) {
+        if !self.throttler.enabled() {
+            return;
+        }
+        let m = crate::metrics::server_metrics();
+        while self.fatal.is_none() {
+            let now = Instant::now();
+            let conns = &self.out.conns;
+            let view = |c| match conns.get(&c) {
+                None => ConnView::Closed,
+                Some(l) => ConnView::Open {
+                    timeout_ms: l.info.timeout.max(0) as u64,
+                },
+            };
+            let waits = self.throttler.wait_count;
+            let next = self.throttler.next(self.out.started.len(), now, view);
+            if self.throttler.wait_count > waits {
+                m.add("request_throttle_wait_count", 1);
+            }
+            match next {
+                Next::Empty | Next::Stall => return,
+                Next::Submit { waiting, stale } => self.submit_waiting(waiting, stale),
+                Next::Drop(w) => {
+                    m.add("stale_requests_dropped", 1);
+                    self.out.outstanding.done(1);
+                    // Dropping a request breaks its connection's order: ZooKeeper marks the
+                    // connection invalid, which closes it.
+                    if let Some(link) = self.out.conns.remove(&w.conn) {
+                        tracing::info!(
+                            "closing client {} (connection {}): a stale request was dropped (request_throttle_drop_stale)",
+                            link.info.addr.map(super::show).unwrap_or_default(),
+                            w.conn
+                        );
+                        let _ = link.tx.try_send(Outgoing::Close(link.kill));
+                        self.out.forget_conn(w.conn);
+                        self.feed(Event::ClientDisconnected { conn: w.conn });
+                    }
+                }
+            }
         }
     }
 

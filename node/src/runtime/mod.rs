@@ -13,6 +13,7 @@ mod core_loop;
 mod disk;
 mod outbox;
 pub mod peers;
+mod throttler;
 pub mod wire;
 
 use crate::config::NodeConfig;
