@@ -9,9 +9,6 @@
 #       client (in DIR/client.keytab), plus each PRINCIPAL given (in DIR/KEYTAB, default
 #       DIR/<principal with / and @ as _>.keytab), then starts krb5kdc. DIR is then what
 #       kazoo's KRB5_TEST_ENV names; KRB5_CONFIG=DIR/krb5.conf points clients at the KDC.
-#   kdc.sh rekey DIR PRINCIPAL KEYTAB
-#       gives PRINCIPAL a new random key (a new kvno) and appends it to DIR/KEYTAB: a keytab
-#       copied before holds only the old key, which the KDC no longer takes.
 #   kdc.sh stop DIR
 #       stops that KDC (by its pid file).
 set -euo pipefail
@@ -117,14 +114,6 @@ EOF
   die "the KDC on 127.0.0.1:$port does not answer"
 }
 
-rekey() {
-  local dir=$1 p=$2 kt=$3 kadmin
-  kadmin=$(find_tool kadmin.local)
-  case $p in *@*) ;; *) p="$p@$REALM" ;; esac
-  KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf" \
-    "$kadmin" -r "$REALM" -q "ktadd -k $dir/$kt $p" >/dev/null 2>&1 || die "cannot rekey $p"
-}
-
 stop() {
   local dir=$1 pid
   [ -f "$dir/kdc.pid" ] || return 0
@@ -135,7 +124,6 @@ stop() {
 
 case "${1:-}" in
   start) [ $# -ge 2 ] || die "usage: kdc.sh start DIR [PRINCIPAL[=KEYTAB]]..."; shift; start "$@" ;;
-  rekey) [ $# -eq 4 ] || die "usage: kdc.sh rekey DIR PRINCIPAL KEYTAB"; rekey "$2" "$3" "$4" ;;
   stop) [ $# -eq 2 ] || die "usage: kdc.sh stop DIR"; stop "$2" ;;
   *) die "usage: kdc.sh start DIR [PRINCIPAL[=KEYTAB]]... | kdc.sh stop DIR" ;;
 esac
