@@ -100,7 +100,7 @@ impl Ensemble {
                 ports[6 + s]
             );
         }
-        for i in 0..3 {
+        for (i, client_port) in ports.iter().take(3).enumerate() {
             let conf = dir.join(format!("s{}", i + 1));
             let data = conf.join("data");
             std::fs::create_dir_all(&data).expect("dir");
@@ -130,7 +130,7 @@ impl Ensemble {
                  quorum.auth.serverRequireSasl=true\n\
                  quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST\n{servers}",
                 data.display(),
-                ports[i]
+                client_port
             );
             std::fs::write(conf.join("zoo.cfg"), cfg).expect("zoo.cfg");
         }
