@@ -212,8 +212,12 @@ def test_a_ticket_for_another_service_fails_that_session_only(kdc, krb_server):
         # a ticket for other/127.0.0.1 (the KDC knows it; this server's keytab does not)
         wrong = KazooClient(hosts=f"127.0.0.1:{port}",
                             sasl_options={"mechanism": "GSSAPI", "service": "other"})
+        # kazoo authenticates after start() returns: the refusal surfaces at once or on the
+        # first request
         with pytest.raises(AuthFailedError):
             wrong.start(timeout=15)
+            wrong.get("/")
+        wrong.stop()
         wrong.close()
         # the other session goes on
         bystander.create("/krb-bystander", b"v")
