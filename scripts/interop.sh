@@ -123,6 +123,7 @@ stop_all() {
 }
 cleanup() {
   stop_all
+  [ -f "$WORK/krb5/kdc.pid" ] && bash interop/harness/kdc.sh stop "$WORK/krb5"
   if [ "$KEEP" = 1 ]; then echo "interop.sh: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
