@@ -123,6 +123,7 @@ stop_all() {
 }
 cleanup() {
   stop_all
+  [ -f "$WORK/krb5/kdc.pid" ] && bash interop/harness/kdc.sh stop "$WORK/krb5"
   if [ "$KEEP" = 1 ]; then echo "interop.sh: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -203,11 +204,23 @@ if [ "$KAZOO" = 1 ]; then
   # interop/harness/tls.sh) and client SASL (interop/harness/sasl.sh)
   source interop/harness/tls.sh
   . interop/harness/sasl.sh
+  # Kerberos: a real MIT KDC on loopback (interop/harness/kdc.sh) for kazoo's GSSAPI tests, which
+  # run when KRB5_TEST_ENV names its directory (client.keytab, server.keytab) and the `kerberos`
+  # package is there; kinit's ticket goes to a cache of this run, never the user's.
+  KRB5_DIR=""
+  if [ "$TARGET" = ensemble ]; then
+    if bash interop/harness/kdc.sh start "$WORK/krb5"; then
+      KRB5_DIR="$WORK/krb5"
+      export KRB5_TEST_ENV="$KRB5_DIR" KRB5_CONFIG="$KRB5_DIR/krb5.conf" KRB5CCNAME="FILE:$KRB5_DIR/ccache"
+    else
+      echo "interop.sh: no KDC (install krb5-kdc krb5-admin-server krb5-user): kazoo's GSSAPI tests will be missing"
+    fi
+  fi
   . interop/harness/readonly.sh
   if [ -n "$KAZOO_BASE" ] \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
     && tls_configure "$KW" "$KAZOO_BASE" \
-    && sasl_configure_cluster "$KW" \
+    && sasl_configure_cluster "$KW" "$KRB5_DIR" \
     && readonly_configure_cluster "$KW" \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
@@ -240,6 +253,8 @@ if [ "$KAZOO" = 1 ]; then
     FAILED=$((FAILED + 1))
   fi
   python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" stop >/dev/null 2>&1
+  [ -n "$KRB5_DIR" ] && bash interop/harness/kdc.sh stop "$KRB5_DIR"
+  unset KRB5_TEST_ENV KRB5_CONFIG KRB5CCNAME
 fi
 
 # ---- figures ------------------------------------------------------------------------------------

@@ -2,7 +2,12 @@
 section with DigestLoginModule's username and password (DIGEST-MD5), against a standalone server
 of the target configured as kazoo's harness configures ZooKeeper (the SASL provider, a JAAS
 `Server` section). The SASL client creates a node with a `sasl` ACL; a client without SASL is
-refused it; a wrong password fails that client's authentication."""
+refused it; a wrong password fails that client's authentication.
+
+Kerberos (GSSAPI), against a real MIT KDC the test starts (interop/harness/kdc.sh): zkCli.sh with
+a `Client` section using Krb5LoginModule creates a node under a `sasl` ACL of its principal;
+kazoo (pure-sasl's GSSAPI) with a ticket for another service is refused, AUTH_FAILED for that
+session only."""
 
 import os
 import shutil
@@ -45,31 +50,30 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def sasl_server():
+def start_server(prefix, server_jaas, flags=()):
     """A standalone server of the target with client SASL; yields (port, workdir)."""
-    d = Path(tempfile.mkdtemp(prefix="interop-sasl-"))
+    d = Path(tempfile.mkdtemp(prefix=prefix))
     port = free_port()
     (d / "data").mkdir()
     jaas = d / "jaas.conf"
-    jaas.write_text(SERVER_JAAS)
+    jaas.write_text(server_jaas)
     cfg = d / "zoo.cfg"
     lines = [
         "tickTime=2000",
         f"dataDir={d / 'data'}",
         f"clientPort={port}",
         "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        "admin.enableServer=false",
     ]
-    if TARGET == "zookeeper":
-        lines.append("admin.enableServer=false")
     cfg.write_text("\n".join(lines) + "\n")
+    jvm_flags = [f"-Djava.security.auth.login.config={jaas}", *flags]
     proc = None
     if TARGET == "zookeeper":
         cp = [str(ZK_LOG4J.parent), str(JAVA_DIR / "zookeeper.jar")]
         cp += [str(JAVA_DIR / j) for j in ("slf4j-log4j12.jar", "log4j-1.2.jar") if (JAVA_DIR / j).exists()]
         out = open(d / "zookeeper.out", "ab")
         proc = subprocess.Popen(
-            ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", f"-Djava.security.auth.login.config={jaas}",
+            ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", *jvm_flags,
              "-Dzookeeper.admin.enableServer=false", "-cp", ":".join(cp),
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
@@ -77,7 +81,7 @@ def sasl_server():
         out.close()
     else:
         # conf/java.env next to zoo.cfg, as zkEnv.sh reads it
-        (d / "java.env").write_text(f'SERVER_JVMFLAGS="-Djava.security.auth.login.config={jaas}"\n')
+        (d / "java.env").write_text(f'SERVER_JVMFLAGS="{" ".join(jvm_flags)}"\n')
         r = subprocess.run([os.environ.get("ENSEMBLE_BIN", "ensemble"), "start", str(cfg)],
                            capture_output=True, text=True, timeout=60)
         assert "STARTED" in r.stdout, r.stdout + r.stderr
@@ -95,8 +99,13 @@ def sasl_server():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def zkcli(port, workdir, commands, jaas=None):
-    flags = "-XX:TieredStopAtLevel=1 -Xshare:auto"
+@pytest.fixture(scope="module")
+def sasl_server():
+    yield from start_server("interop-sasl-", SERVER_JAAS)
+
+
+def zkcli(port, workdir, commands, jaas=None, extra=""):
+    flags = "-XX:TieredStopAtLevel=1 -Xshare:auto" + extra
     if jaas is not None:
         path = workdir / f"client-{abs(hash(jaas))}.conf"
         path.write_text(jaas)
@@ -134,3 +143,90 @@ def test_zkcli_wrong_password_fails_authentication(sasl_server):
     out = zkcli(port, d, ["ls /"], jaas=client_jaas("jaasuser", "wrong"))
     assert "state:AuthFailed" in out, out
     assert "state:SaslAuthenticated" not in out, out
+
+
+# ---- Kerberos (GSSAPI) -------------------------------------------------------------------------
+KDC_SH = Path(__file__).resolve().parent.parent / "harness" / "kdc.sh"
+
+
+@pytest.fixture(scope="module")
+def kdc():
+    d = Path(tempfile.mkdtemp(prefix="interop-kdc-"))
+    r = subprocess.run(["bash", str(KDC_SH), "start", str(d), "other/127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, "the KDC did not start (install-test-deps.sh installs krb5-kdc): " + r.stdout + r.stderr
+    yield d
+    subprocess.run(["bash", str(KDC_SH), "stop", str(d)], capture_output=True, timeout=30)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def krb_server(kdc):
+    server_jaas = f"""Server {{
+  com.sun.security.auth.module.Krb5LoginModule required
+  useKeyTab=true
+  keyTab="{kdc / 'server.keytab'}"
+  storeKey=true
+  useTicketCache=false
+  principal="zookeeper/127.0.0.1@KAZOOTEST.ORG";
+}};
+"""
+    yield from start_server("interop-krb-", server_jaas, [f"-Djava.security.krb5.conf={kdc / 'krb5.conf'}"])
+
+
+def test_zkcli_kerberos_creates_a_node_with_a_sasl_acl(kdc, krb_server):
+    port, d = krb_server
+    client = f"""Client {{
+  com.sun.security.auth.module.Krb5LoginModule required
+  useKeyTab=true
+  keyTab="{kdc / 'client.keytab'}"
+  storeKey=true
+  useTicketCache=false
+  principal="client@KAZOOTEST.ORG";
+}};
+"""
+    extra = (f" -Djava.security.krb5.conf={kdc / 'krb5.conf'}"
+             " -Dzookeeper.server.principal=zookeeper/127.0.0.1@KAZOOTEST.ORG")
+    out = zkcli(port, d, ["create /krb-node data sasl:client@KAZOOTEST.ORG:cdrwa", "getAcl /krb-node",
+                          "get /krb-node"], jaas=client, extra=extra)
+    assert "state:SaslAuthenticated" in out, out
+    assert "Created /krb-node" in out, out
+    assert "'sasl,'client@KAZOOTEST.ORG" in out, out
+    assert "\ndata\n" in out, out
+    plain = zkcli(port, d, ["get /krb-node"])
+    assert "Insufficient permission : /krb-node" in plain, plain
+
+
+def test_a_ticket_for_another_service_fails_that_session_only(kdc, krb_server):
+    pytest.importorskip("kerberos")
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import AuthFailedError
+    port, d = krb_server
+    env = {"KRB5_CONFIG": str(kdc / "krb5.conf"), "KRB5CCNAME": f"FILE:{d / 'ccache'}"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        subprocess.run(["kinit", "-kt", str(kdc / "client.keytab"), "client"], check=True, timeout=30)
+        bystander = KazooClient(hosts=f"127.0.0.1:{port}", sasl_options={"mechanism": "GSSAPI"})
+        bystander.start(timeout=15)
+        # a ticket for other/127.0.0.1 (the KDC knows it; this server's keytab does not)
+        wrong = KazooClient(hosts=f"127.0.0.1:{port}",
+                            sasl_options={"mechanism": "GSSAPI", "service": "other"})
+        # kazoo authenticates after start() returns: the refusal surfaces at once or on the
+        # first request
+        with pytest.raises(AuthFailedError):
+            wrong.start(timeout=15)
+            wrong.get("/")
+        wrong.stop()
+        wrong.close()
+        # the other session goes on
+        bystander.create("/krb-bystander", b"v")
+        assert bystander.get("/krb-bystander")[0] == b"v"
+        bystander.stop()
+        bystander.close()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -432,3 +432,33 @@ async fn read_body<R: AsyncReadExt + Unpin>(
     let status = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
     Ok((status, body[4..].to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_is_the_dialed_one_in_lower_case() {
+        assert_eq!(
+            service_principal("zkquorum/_HOST", "ZK1.Example.COM"),
+            "zkquorum/zk1.example.com"
+        );
+        assert_eq!(
+            service_principal("zkquorum/localhost", "10.0.0.1"),
+            "zkquorum/localhost"
+        );
+    }
+
+    #[test]
+    fn a_learner_is_authorized_as_itself_from_a_quorum_host() {
+        let hosts: BTreeSet<String> = ["127.0.0.1".to_string(), "zk2".to_string()].into();
+        let p = "zkquorum/127.0.0.1@KAZOOTEST.ORG";
+        assert!(authorize_learner(p, p, &hosts).is_ok());
+        assert!(authorize_learner("zkquorum/ZK2@R", "zkquorum/ZK2@R", &hosts).is_ok());
+        // no host part: nothing to check but the identity
+        assert!(authorize_learner("learner@R", "learner@R", &hosts).is_ok());
+        let e = authorize_learner("zkquorum/10.0.0.9@R", "zkquorum/10.0.0.9@R", &hosts);
+        assert!(e.is_err_and(|e| e.to_string().contains("10.0.0.9")));
+        assert!(authorize_learner(p, "zkquorum/zk2@KAZOOTEST.ORG", &hosts).is_err());
+    }
+}
