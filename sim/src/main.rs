@@ -92,6 +92,10 @@ enum Cmd {
         seed: u64,
         #[command(flatten)]
         common: Common,
+        /// An earlier replay's output (another build, say): instead of the trace, name the
+        /// first event where the two runs differ (exit 1), or say they are the same (exit 0).
+        #[arg(long)]
+        against: Option<PathBuf>,
     },
     /// Shrink a failing seed: search for a smaller run breaking the same claim (fewer servers,
     /// clients, fault kinds and faults, a shorter fault phase, a plainer workload) and write it
@@ -275,7 +279,16 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
-        Cmd::Replay { seed, common } => {
+        Cmd::Replay {
+            seed,
+            common,
+            against: Some(old),
+        } => against_cmd(seed, &common, &old),
+        Cmd::Replay {
+            seed,
+            common,
+            against: None,
+        } => {
             let (scenario, plant) = match load(&common) {
                 Ok(x) => x,
                 Err(e) => return bad(e),
@@ -446,6 +459,92 @@ fn main() -> ExitCode {
                 "CPU per seed: {cpu_per_seed:.3}s; 10,000 seeds on 2 free cores: ~{:.1} min",
                 10_000.0 * cpu_per_seed / 2.0 / 60.0
             );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The events of a replay's output: its trace lines, without the header (`#` lines, which
+/// name the build) and what follows the trace (`# ----`, the summary).
+fn trace_events(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("# ----"))
+        .filter(|l| !l.starts_with('#'))
+        .collect()
+}
+
+/// `replay --against OLD`: this build's replay of the seed, compared event by event with an
+/// earlier replay's output; the first event that differs is named with both versions.
+fn against_cmd(seed: u64, common: &Common, old: &std::path::Path) -> ExitCode {
+    if let Err(e) = load(common) {
+        return bad(e);
+    }
+    let old_text = match std::fs::read_to_string(old) {
+        Ok(t) => t,
+        Err(e) => return bad(format!("--against: cannot read {}: {e}", old.display())),
+    };
+    let old_events = trace_events(&old_text);
+    let timed = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|t| t.parse::<u64>().is_ok())
+    };
+    if !old_events.first().is_some_and(|l| timed(l)) {
+        return bad(format!(
+            "--against: {} holds no trace lines (expected the output of `ensemble-sim replay`)",
+            old.display()
+        ));
+    }
+    // this build's replay, as a child process with the same flags: its output is the trace
+    let mut args: Vec<String> = vec!["replay".into(), "--seed".into(), seed.to_string()];
+    for (flag, v) in [
+        (
+            "--scenario",
+            common.scenario.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("--plant", common.plant.clone()),
+        ("--liveness", common.liveness.clone()),
+    ] {
+        if let Some(v) = v {
+            args.push(flag.into());
+            args.push(v);
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return bad(format!("--against: cannot find this program: {e}")),
+    };
+    let out = match std::process::Command::new(exe).args(&args).output() {
+        Ok(o) => o,
+        Err(e) => return bad(format!("--against: cannot run the replay: {e}")),
+    };
+    let new_text = String::from_utf8_lossy(&out.stdout);
+    let new_events = trace_events(&new_text);
+    let n = old_events.len().min(new_events.len());
+    match (0..n).find(|&i| old_events[i] != new_events[i]) {
+        Some(i) => {
+            println!("first difference at trace line {}:", i + 1);
+            println!("  old: {}", old_events[i]);
+            println!("  new: {}", new_events[i]);
+            if i > 0 {
+                println!("  last event in common: {}", old_events[i - 1]);
+            }
+            ExitCode::from(1)
+        }
+        None if old_events.len() != new_events.len() => {
+            let (longer, which) = if old_events.len() > n {
+                (&old_events, "old")
+            } else {
+                (&new_events, "new")
+            };
+            println!(
+                "the runs agree for {n} events, then the {which} one goes on: {}",
+                longer[n]
+            );
+            ExitCode::from(1)
+        }
+        None => {
+            println!("the same {n} events");
             ExitCode::SUCCESS
         }
     }

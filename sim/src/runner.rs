@@ -52,6 +52,10 @@ pub fn params_for(seed: u64, scenario: Option<&Params>) -> (Params, SimRng) {
     (p, SimRng::new(seed))
 }
 
+/// This build's name: a hash of the core's, test kit's, protocol's and simulator's sources
+/// (`sim/build.rs`), printed in every run header.
+pub const BUILD: &str = env!("ENSEMBLE_SIM_BUILD");
+
 pub fn describe(p: &Params, plant: Option<Plant>) -> String {
     let faults = p.random.names();
     let roles: Vec<&str> = p.clients.iter().map(|r| r.name()).collect();
@@ -66,7 +70,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{} plant={} build={}",
         p.name,
         p.voters,
         p.observers,
@@ -89,6 +93,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             crate::params::Liveness::Core => " liveness=core",
         },
         plant.map(|p| p.name()).unwrap_or("none"),
+        BUILD,
     )
 }
 
