@@ -152,6 +152,10 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         view: View,
+        /// An earlier replay's output (another build, say): instead of the trace, name the
+        /// first event where the two runs differ (exit 1), or say they are the same (exit 0).
+        #[arg(long)]
+        against: Option<PathBuf>,
     },
     /// Shrink a failing seed: search for a smaller run breaking the same claim (fewer servers,
     /// clients, fault kinds and faults, a shorter fault phase, a plainer workload) and write it
@@ -230,9 +234,9 @@ fn replay_cmd(seed: u64, common: &Common) -> String {
     s
 }
 
-/// Below this much CPU a run's time is not measured well enough for a ratio: the kernel's
-/// per-thread CPU clock (schedstat) advances in scheduler ticks, so a 10 ms run may read as 0.
-const MIN_TIMED_CPU: Duration = Duration::from_millis(100);
+/// Below this much CPU a ratio says little (the thread CPU clock is exact, but a run this short
+/// is mostly start-up). One swarm seed takes 40-100 ms: its ratio is shown.
+const MIN_TIMED_CPU: Duration = Duration::from_millis(10);
 
 /// "2898x" when `cpu` is long enough to divide by, else a note saying why there is none.
 fn speed(sim_ms: u64, cpu: Duration, what: &str) -> String {
@@ -335,7 +339,18 @@ fn main() -> ExitCode {
             println!("trace={:016x}", r.hash);
             code
         }
-        Cmd::Replay { seed, common, view } => {
+        Cmd::Replay {
+            seed,
+            common,
+            against: Some(old),
+            ..
+        } => against_cmd(seed, &common, &old),
+        Cmd::Replay {
+            seed,
+            common,
+            view,
+            against: None,
+        } => {
             let (scenario, plant) = match load(&common) {
                 Ok(x) => x,
                 Err(e) => return bad(e),
@@ -433,6 +448,8 @@ fn main() -> ExitCode {
             if seeds == 0 || jobs == 0 {
                 return bad("--seeds and --jobs must be at least 1".into());
             }
+            // more threads than seeds would only idle (and share the cores the seeds run on)
+            let jobs = jobs.min(seeds as usize);
             let start = Instant::now();
             let sim_ms = Arc::new(AtomicU64::new(0));
             let cpu_ns = Arc::new(AtomicU64::new(0));
@@ -464,8 +481,13 @@ fn main() -> ExitCode {
                 "simulated/real per core: {}",
                 speed(sim_ms.load(Ordering::SeqCst), cpu, "")
             );
-            println!("seeds/s: {:.2}", seeds as f64 / wall);
             let cpu_per_seed = cpu_ns.load(Ordering::SeqCst) as f64 / 1e9 / seeds as f64;
+            // wall-clock rates depend on what else the machine runs; the CPU-based one does not
+            println!(
+                "seeds/s: {:.2} by the wall clock, {:.2} per core by CPU time",
+                seeds as f64 / wall,
+                1.0 / cpu_per_seed.max(1e-9)
+            );
             println!(
                 "CPU per seed: {cpu_per_seed:.3}s; 10,000 seeds on 2 free cores: ~{:.1} min",
                 10_000.0 * cpu_per_seed / 2.0 / 60.0
@@ -584,6 +606,92 @@ fn describe_filter(f: &ensemble_sim::replay::Filter) -> String {
         parts.push(format!("to {b} ms"));
     }
     parts.join(", ")
+}
+
+/// The events of a replay's output: its trace lines, without the header (`#` lines, which
+/// name the build) and what follows the trace (`# ----`, the summary).
+fn trace_events(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("# ----"))
+        .filter(|l| !l.starts_with('#'))
+        .collect()
+}
+
+/// `replay --against OLD`: this build's replay of the seed, compared event by event with an
+/// earlier replay's output; the first event that differs is named with both versions.
+fn against_cmd(seed: u64, common: &Common, old: &std::path::Path) -> ExitCode {
+    if let Err(e) = load(common) {
+        return bad(e);
+    }
+    let old_text = match std::fs::read_to_string(old) {
+        Ok(t) => t,
+        Err(e) => return bad(format!("--against: cannot read {}: {e}", old.display())),
+    };
+    let old_events = trace_events(&old_text);
+    let timed = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|t| t.parse::<u64>().is_ok())
+    };
+    if !old_events.first().is_some_and(|l| timed(l)) {
+        return bad(format!(
+            "--against: {} holds no trace lines (expected the output of `ensemble-sim replay`)",
+            old.display()
+        ));
+    }
+    // this build's replay, as a child process with the same flags: its output is the trace
+    let mut args: Vec<String> = vec!["replay".into(), "--seed".into(), seed.to_string()];
+    for (flag, v) in [
+        (
+            "--scenario",
+            common.scenario.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("--plant", common.plant.clone()),
+        ("--liveness", common.liveness.clone()),
+    ] {
+        if let Some(v) = v {
+            args.push(flag.into());
+            args.push(v);
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return bad(format!("--against: cannot find this program: {e}")),
+    };
+    let out = match std::process::Command::new(exe).args(&args).output() {
+        Ok(o) => o,
+        Err(e) => return bad(format!("--against: cannot run the replay: {e}")),
+    };
+    let new_text = String::from_utf8_lossy(&out.stdout);
+    let new_events = trace_events(&new_text);
+    let n = old_events.len().min(new_events.len());
+    match (0..n).find(|&i| old_events[i] != new_events[i]) {
+        Some(i) => {
+            println!("first difference at trace line {}:", i + 1);
+            println!("  old: {}", old_events[i]);
+            println!("  new: {}", new_events[i]);
+            if i > 0 {
+                println!("  last event in common: {}", old_events[i - 1]);
+            }
+            ExitCode::from(1)
+        }
+        None if old_events.len() != new_events.len() => {
+            let (longer, which) = if old_events.len() > n {
+                (&old_events, "old")
+            } else {
+                (&new_events, "new")
+            };
+            println!(
+                "the runs agree for {n} events, then the {which} one goes on: {}",
+                longer[n]
+            );
+            ExitCode::from(1)
+        }
+        None => {
+            println!("the same {n} events");
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn shrink_cmd(

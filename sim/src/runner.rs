@@ -56,6 +56,10 @@ pub fn params_for(seed: u64, scenario: Option<&Params>) -> (Params, SimRng) {
     (p, SimRng::new(seed))
 }
 
+/// This build's name: a hash of the core's, test kit's, protocol's and simulator's sources
+/// (`sim/build.rs`), printed in every run header.
+pub const BUILD: &str = env!("ENSEMBLE_SIM_BUILD");
+
 pub fn describe(p: &Params, plant: Option<Plant>) -> String {
     let faults = p.random.names();
     let roles: Vec<&str> = p.clients.iter().map(|r| r.name()).collect();
@@ -70,7 +74,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{} plant={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{} plant={} build={}",
         p.name,
         p.voters,
         p.observers,
@@ -98,15 +102,28 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             format!(" zxid-counter-from=0x{:x}", p.initial_zxid_counter)
         },
         plant.map(|p| p.name()).unwrap_or("none"),
+        BUILD,
     )
 }
 
-/// This thread's CPU time so far (Linux: /proc/thread-self/schedstat), for speed figures that
-/// do not depend on how busy the machine is.
+/// This thread's CPU time so far, for speed figures that do not depend on how busy the machine
+/// is. The thread CPU clock (CLOCK_THREAD_CPUTIME_ID) counts to the nanosecond, the running
+/// slice included; /proc/thread-self/schedstat, used before, lags by up to a scheduler tick
+/// (4 ms at HZ=250), too much for a seed of a few tens of ms.
+#[cfg(unix)]
 pub fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer to a local.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(unix))]
+pub fn thread_cpu() -> Option<Duration> {
+    None
 }
 
 pub fn run_seed(

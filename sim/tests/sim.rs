@@ -425,3 +425,68 @@ fn sweep_writes_coverage_and_a_bad_file_is_named() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `replay --against OLD` names the first event where two runs differ, and says so when they
+/// do not; a file that is no replay's output is refused by name.
+#[test]
+fn replay_against_names_the_first_differing_event() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let dir = std::env::temp_dir().join(format!("ensemble-sim-against-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let old = dir.join("old.txt");
+    let out = Command::new(bin)
+        .args(["replay", "--seed", "5"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("build=src-"),
+        "header names the build"
+    );
+    std::fs::write(&old, &text).expect("write");
+    let against = |f: &std::path::Path| {
+        let o = Command::new(bin)
+            .args(["replay", "--seed", "5", "--against"])
+            .arg(f)
+            .output()
+            .expect("runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, said, _) = against(&old);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("the same"), "{said}");
+    // a trace that differs at its 41st line
+    let changed: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 40 {
+                "    99999 n9   LOOKING   not this".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&old, changed.join("\n")).expect("write");
+    let (code, said, _) = against(&old);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("first difference at trace line") && said.contains("not this"),
+        "{said}"
+    );
+    std::fs::write(&old, "not a trace\n").expect("write");
+    let (code, _, err) = against(&old);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--against") && err.contains("old.txt"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,7 +21,10 @@ pub(crate) enum Held {
     Isolated,
     /// It cannot hear anyone; its messages still arrive.
     Deaf,
-    /// Its quorum side (timer, peer connections) stopped; its client port serves.
+    /// Its peer side (timer, quorum and election connections) stopped for good; its client
+    /// port serves. (A fault-phase stall leaves election messages flowing; held to the end
+    /// that way, a stalled leader still answering notifications keeps the core joining it and
+    /// timing out: FINDINGS.md, finding 10.)
     Stalled,
 }
 
@@ -58,15 +61,7 @@ impl World {
         let mut held = BTreeMap::new();
         for id in self.servers.clone() {
             if !core.contains(&id) {
-                let mut kind = Held::ALL[self.fault_rng.below(Held::ALL.len())];
-                // The simulated stall stops a server's timer and quorum connections, not its
-                // election messages: stalled for good while LOOKING (or restarting into it),
-                // its vote would win every round and it would never lead. ZooKeeper's
-                // election runs on the stalled thread itself; such a server is isolated here.
-                let n = &self.nodes[&id];
-                if kind == Held::Stalled && (!n.up() || n.state == ServerState::Looking) {
-                    kind = Held::Isolated;
-                }
+                let kind = Held::ALL[self.fault_rng.below(Held::ALL.len())];
                 held.insert(id, kind);
             }
         }
@@ -138,6 +133,13 @@ impl World {
         for conn in away {
             self.reset_client_conn(conn, true);
         }
+    }
+
+    /// Are `id`'s messages on channel `ch` held at `now` (a stalled quorum side; a server
+    /// stalled to the end by the core heal holds its election channel too)?
+    pub(crate) fn frozen(&self, id: ServerId, ch: crate::net::Channel, now: u64) -> bool {
+        self.nodes[&id].quorum_stalled(now)
+            && (ch == crate::net::QUORUM || self.held(id) == Some(Held::Stalled))
     }
 
     /// Is `id` held faulty to the end (a crashed one is not restarted, a stalled one not

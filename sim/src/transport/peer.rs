@@ -51,9 +51,7 @@ impl World {
         }
         // a stalled quorum side neither reads nor writes its quorum connections (its
         // unstall pumps them again)
-        if ch == QUORUM
-            && (self.nodes[&from].quorum_stalled(now) || self.nodes[&to].quorum_stalled(now))
-        {
+        if self.frozen(from, ch, now) || self.frozen(to, ch, now) {
             return;
         }
         loop {
