@@ -75,10 +75,13 @@ pub enum Plant {
     /// handshake) and the learner takes it with the SNAP unfinished: it ACKs NEWLEADER, and is
     /// counted as synced, holding its old state; the rest of the SNAP is ignored.
     SnapNewLeaderMidStream,
+    /// The ephemerals a closeSession deleted are reported without the last of them (the
+    /// audit log would miss its deletion line).
+    EphemeralsMisreported,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 22] = [
+    pub const ALL: [Plant; 23] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -101,6 +104,7 @@ impl Plant {
         Plant::SaslIdentityAsSuper,
         Plant::QuotaHardLimitOffByOne,
         Plant::SnapNewLeaderMidStream,
+        Plant::EphemeralsMisreported,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +131,7 @@ impl Plant {
             Plant::SaslIdentityAsSuper => "sasl-identity-as-super",
             Plant::QuotaHardLimitOffByOne => "quota-hard-limit-off-by-one",
             Plant::SnapNewLeaderMidStream => "snap-newleader-mid-stream",
+            Plant::EphemeralsMisreported => "ephemerals-misreported",
         }
     }
 
@@ -186,6 +191,7 @@ impl Plant {
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
             Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
+            Plant::EphemeralsMisreported => &["session.ephemerals-reported"],
             // NEWLEADER ACKed from a SNAP not whole; left alone, commits count a server
             // without the state
             Plant::SnapNewLeaderMidStream => &[

@@ -150,6 +150,10 @@ claims! {
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
+    /// The ephemerals a server reports deleted by a closeSession (what its audit log writes
+    /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
+    /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
+    SessionEphemeralsReported => "session.ephemerals-reported",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -262,6 +266,7 @@ impl Claim {
             | ClientNoOkAfterClose
             | ClientSession
             | SessionNoWriteAfterClose
+            | SessionEphemeralsReported
             | TreeModel
             | QuotaStats
             | QuotaHardLimit
