@@ -122,6 +122,15 @@ impl ZooKeeperServer {
                 self.session_created(role, txn.origin.rid, txn.session, timeout_ms, out);
             }
             TxnOp::CloseSession => {
+                let mut paths = outcome.ephemerals_deleted.clone();
+                if self.plant(Plant::EphemeralsMisreported) {
+                    paths.pop();
+                }
+                out.push(Action::EphemeralsDeleted {
+                    session: txn.session,
+                    zxid: txn.zxid,
+                    paths,
+                });
                 // Every connection of that session here goes, once its own queue is answered.
                 let conns: Vec<ConnId> = self
                     .clients

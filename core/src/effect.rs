@@ -41,7 +41,7 @@ use crate::peer::{PeerMsg, ServerState};
 use crate::server::{ConnId, Epochs};
 use crate::txn::{ServerId, Txn};
 use crate::zxid::Zxid;
-use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
+use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, SessionId, WatchedEvent};
 use std::sync::Arc;
 
 /// A durable write, for a [`DurableStore`].
@@ -112,6 +112,14 @@ pub enum Action {
     Close { conn: ConnId },
     /// For logs, 4lw and the simulator's checkers.
     StateChanged { state: ServerState, epoch: u32 },
+    /// A closeSession applied at `zxid` deleted the session's ephemerals `paths` (on every
+    /// server, as it applies): for the audit log's
+    /// `ephemeralZNodeDeletionOnSessionCloseOrExpire` lines.
+    EphemeralsDeleted {
+        session: SessionId,
+        zxid: Zxid,
+        paths: Vec<String>,
+    },
 }
 
 /// What a [`Ready`] takes: a [`Write`], an [`Action`], or an [`Output`] holding either. The

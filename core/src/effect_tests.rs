@@ -64,6 +64,7 @@ fn name(o: &Output) -> String {
             Action::Watch { conn, .. } => format!("watch{conn}"),
             Action::Close { conn } => format!("close{conn}"),
             Action::StateChanged { epoch, .. } => format!("state{epoch}"),
+            Action::EphemeralsDeleted { zxid, .. } => format!("ephemerals{zxid}"),
         },
         Output::Write(w) => match w {
             Write::Append { txns } => format!("append{}", txns[0].zxid),

@@ -90,10 +90,13 @@ pub enum Plant {
     /// A leader whose quorum side is stuck with its connections open then holds its followers
     /// for good; healed, it lets them go, so only a heal that leaves it stuck shows it.
     FollowerIgnoresSyncLimit,
+    /// The ephemerals a closeSession deleted are reported without the last of them (the
+    /// audit log would miss its deletion line).
+    EphemeralsMisreported,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 26] = [
+    pub const ALL: [Plant; 27] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -120,6 +123,7 @@ impl Plant {
         Plant::LocalSessionRoams,
         Plant::ReconfigNewQuorumOnly,
         Plant::FollowerIgnoresSyncLimit,
+        Plant::EphemeralsMisreported,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +154,7 @@ impl Plant {
             Plant::LocalSessionRoams => "local-session-roams",
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
+            Plant::EphemeralsMisreported => "ephemerals-misreported",
         }
     }
 
@@ -209,6 +214,7 @@ impl Plant {
             Plant::SuperDigestIgnored => &["client.super-user", "acl.auth-not-applied"],
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
             Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
+            Plant::EphemeralsMisreported => &["session.ephemerals-reported"],
             // NEWLEADER ACKed from a SNAP not whole; left alone, commits count a server
             // without the state
             Plant::SnapNewLeaderMidStream => &[

@@ -11,7 +11,9 @@
 //! client is connected to, each create, delete, setData, setAcl (with the ACL set) and multi
 //! once answered (a multi that succeeded: one line per create, delete and setData in it; one
 //! that failed: one `multiOperation` failure line). `user` is the connection's identities
-//! (its ip, then each digest user), `result` success or failure.
+//! (its ip, then each digest user), `result` success or failure. On every server, each
+//! ephemeral a session's close or expiry deleted (`ephemeralZNodeDeletionOnSessionCloseOrExpire`,
+//! as the server's user).
 
 use ensemble_core::ConnId;
 use ensemble_proto::proto::{
@@ -205,6 +207,27 @@ impl AuditLog {
 
     /// A request arrived: remember what to audit once it is answered; an `addauth digest`
     /// adds its user to the connection's.
+    /// `DataTree.deleteNodes` on a session's close or expiry, on every server: one line per
+    /// ephemeral deleted, as the server's own user (`ZKAuditProvider.getZKUser`).
+    pub fn ephemerals_deleted(&mut self, session: SessionId, paths: &[String]) {
+        let user = Self::server_user();
+        let session = format!("0x{session:x}");
+        for p in paths {
+            self.write(
+                &[
+                    ("session", Some(&session)),
+                    ("user", Some(&user)),
+                    (
+                        "operation",
+                        Some("ephemeralZNodeDeletionOnSessionCloseOrExpire"),
+                    ),
+                    ("znode", Some(p)),
+                ],
+                "success",
+            );
+        }
+    }
+
     pub fn on_request(&mut self, conn: ConnId, xid: i32, request: &Request) {
         let pending = match request {
             Request::Auth { scheme, auth } => {

@@ -1,7 +1,11 @@
 //! `audit.enable=true`: a real server writes ZooKeeper's audit lines to
 //! `dataDir/zookeeper_audit.log`: serverStart, then for each create, setData, delete, setAcl
 //! and multi its session, user (the ip, then the digest user added), ip, operation, znode,
-//! znode type or ACL, and result (a failed op too); serverStop when it stops.
+//! znode type or ACL, and result (a failed op too); serverStop when it stops. In a
+//! three-server ensemble, a session's close deletes its ephemerals on every server, and each
+//! writes an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line per ephemeral.
+
+mod ops;
 
 use ensemble_client::Client;
 use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Id, MultiOp, perms};
@@ -53,7 +57,11 @@ fn start(dir: &Path, port: u16) -> Child {
 
 /// The audit events (what follows log4j's `INFO audit.Log4jAuditLogger: `).
 fn events(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("data").join("zookeeper_audit.log"))
+    events_of(&dir.join("data").join("zookeeper_audit.log"))
+}
+
+fn events_of(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
         .unwrap_or_default()
         .lines()
         .map(|l| {
@@ -157,4 +165,64 @@ async fn audit_lines_for_writes_with_the_digest_user() {
     ];
     assert_eq!(events(&dir), want);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The audit events of server `i` of `c` that delete an ephemeral on a session's end.
+fn ephemeral_deletions(c: &ops::Cluster, i: u16) -> Vec<String> {
+    events_of(&c.dir.join(format!("data_{i}")).join("zookeeper_audit.log"))
+        .into_iter()
+        .filter(|e| e.contains("operation=ephemeralZNodeDeletionOnSessionCloseOrExpire"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_sessions_ephemerals_are_audited_on_every_server() {
+    let c = ops::Cluster::start("audit-eph", 3, |_| "audit.enable=true\n".into());
+    c.wait_serving(Duration::from_secs(60));
+    let hosts: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.client))
+        .collect();
+    let client = Client::connect(&hosts[0], Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let open = Acl::open_unsafe();
+    client
+        .create("/e", b"", open.clone(), CreateMode::Persistent)
+        .await
+        .expect("parent");
+    for name in ["/e/a", "/e/b"] {
+        client
+            .create(name, b"", open.clone(), CreateMode::Ephemeral)
+            .await
+            .expect("ephemeral");
+    }
+    let session = format!("0x{:x}", client.session_id());
+    client.close().await.expect("close");
+
+    let me = std::env::var("USER").unwrap_or_else(|_| "zookeeper".into());
+    let want: Vec<String> = ["/e/a", "/e/b"]
+        .iter()
+        .map(|p| {
+            format!(
+                "session={session}\tuser={me}\toperation=ephemeralZNodeDeletionOnSessionCloseOrExpire\tznode={p}\tresult=success"
+            )
+        })
+        .collect();
+    // every server applies the closeSession, the two it is not connected to a little later
+    let t0 = Instant::now();
+    for i in 1..=3u16 {
+        loop {
+            let got = ephemeral_deletions(&c, i);
+            if got == want {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20) && got.len() < want.len(),
+                "server {i}: {got:?}, expected {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

@@ -115,6 +115,11 @@ impl fmt::Display for Show<'_, Action> {
             }
             Action::Close { conn } => write!(f, "close conn {conn}"),
             Action::StateChanged { state, epoch } => write!(f, "state {state:?} epoch={epoch}"),
+            Action::EphemeralsDeleted {
+                session,
+                zxid,
+                paths,
+            } => write!(f, "ephemerals deleted 0x{session:x} at {zxid}: {paths:?}"),
         }
     }
 }

@@ -216,6 +216,8 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
             Action::Watch { conn, event } => host.to_client(id, ToClient::Watch { conn, event }),
             Action::Close { conn } => host.to_client(id, ToClient::Close { conn }),
             Action::StateChanged { state, epoch } => host.state_changed(id, state, epoch),
+            // a report: what a runtime logs (the audit log); nothing to carry out
+            Action::EphemeralsDeleted { .. } => {}
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct ApplyOutcome {
     pub triggers: Vec<Trigger>,
     /// One per trigger: whom its event may reach.
     pub watch_acls: Vec<WatchAcl>,
+    /// The ephemerals a closeSession deleted (ZooKeeper's `killSession`), in path order.
+    pub ephemerals_deleted: Vec<String>,
 }
 
 /// Triggers as a txn fires them, each with its [`WatchAcl`].
@@ -362,13 +364,14 @@ impl DataTree {
         );
         self.last_zxid = txn.zxid;
         let mut triggers = Fired::default();
+        let mut ephemerals_deleted = Vec::new();
         let reply = match &txn.op {
             TxnOp::CreateSession { timeout_ms } => {
                 self.put_session(txn.session, *timeout_ms);
                 Ok(Response::Empty)
             }
             TxnOp::CloseSession => {
-                self.close_session(txn, &mut triggers);
+                ephemerals_deleted = self.close_session(txn, &mut triggers);
                 Ok(Response::Empty)
             }
             TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth } => {
@@ -395,6 +398,7 @@ impl DataTree {
             reply,
             triggers: triggers.triggers,
             watch_acls: triggers.acls,
+            ephemerals_deleted,
         }
     }
 
@@ -410,18 +414,19 @@ impl DataTree {
     }
 
     /// `DataTree.killSession`: delete the session's ephemerals (sorted), then forget it.
-    fn close_session(&mut self, txn: &Txn, triggers: &mut Fired) {
+    /// The paths deleted, in order.
+    fn close_session(&mut self, txn: &Txn, triggers: &mut Fired) -> Vec<String> {
         if let Some(timeout) = self.sessions.remove(&txn.session) {
             self.sessions_digest = self
                 .sessions_digest
                 .wrapping_sub(digest::session(txn.session, timeout));
         }
         if plant::active(self.opts.plant, Plant::EphemeralSurvivesExpiry) {
-            return;
+            return Vec::new();
         }
         let paths: Vec<Box<str>> = match self.ephemerals.get(&txn.session) {
             Some(set) => set.iter().cloned().collect(),
-            None => return,
+            None => return Vec::new(),
         };
         let mut batch = Batch::single();
         for p in &paths {
@@ -435,6 +440,7 @@ impl DataTree {
         }
         assert!(!self.ephemerals.contains_key(&txn.session));
         self.commit(batch, triggers);
+        paths.into_iter().map(String::from).collect()
     }
 
     fn apply_write(&mut self, cx: &Ctx, request: &Request, triggers: &mut Fired) -> Reply {

@@ -305,6 +305,11 @@ impl Outbox {
                 }
                 self.forget_conn(conn);
             }
+            Action::EphemeralsDeleted { session, paths, .. } => {
+                if let Some(a) = &mut self.audit {
+                    a.ephemerals_deleted(session, &paths);
+                }
+            }
             Action::StateChanged { state, epoch } => {
                 self.state_since = Instant::now();
                 self.availability.on_state(state, self.state_since);

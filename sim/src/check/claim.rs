@@ -159,6 +159,10 @@ claims! {
     /// committed prefix it had: while read-only it applies, logs, proposes, ACKs and commits
     /// nothing (ZooKeeper's ReadOnlyZooKeeperServer has no sync or commit processor).
     ReadOnlyCommittedPrefix => "readonly.committed-prefix",
+    /// The ephemerals a server reports deleted by a closeSession (what its audit log writes
+    /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
+    /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
+    SessionEphemeralsReported => "session.ephemerals-reported",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -278,6 +282,7 @@ impl Claim {
             | SessionNoWriteAfterClose
             | SessionLocalStaysHome
             | ReadOnlyCommittedPrefix
+            | SessionEphemeralsReported
             | TreeModel
             | QuotaStats
             | QuotaHardLimit

@@ -62,6 +62,9 @@ pub struct Reference {
     pub opaque_through: Zxid,
     /// The independent model of the tree (`tree.model`).
     model: crate::check::model::TreeModel,
+    /// Each committed closeSession's ephemerals in the model just before it, in path order
+    /// (`session.ephemerals-reported`).
+    pub closed_ephemerals: BTreeMap<Zxid, Vec<String>>,
 }
 
 impl Reference {
@@ -87,6 +90,7 @@ impl Reference {
             sessions_created: BTreeMap::new(),
             opaque_through: Zxid::ZERO,
             model: crate::check::model::TreeModel::default(),
+            closed_ephemerals: BTreeMap::new(),
         };
         r.model = crate::check::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
@@ -216,6 +220,16 @@ impl Reference {
             txn.zxid,
             self.last
         );
+        if matches!(txn.op, TxnOp::CloseSession) {
+            let mine = self
+                .model
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.owner == txn.session)
+                .map(|(p, _)| p.clone())
+                .collect();
+            self.closed_ephemerals.insert(txn.zxid, mine);
+        }
         // ephemeral owners of paths about to be deleted (to judge who deleted them)
         let quotas_before = super::quota::QuotaState::read(&self.tree);
         let outcome = self.tree.apply(txn);

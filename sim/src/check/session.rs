@@ -10,6 +10,10 @@
 //! * `client.no-ok-after-close`: no client is told `ok` for a write whose zxid is after its
 //!   session's closeSession.
 //!
+//! A third, `session.ephemerals-reported`: the ephemerals a server reports deleted as it
+//! applies a closeSession (`Action::EphemeralsDeleted`, the audit log's lines) are the
+//! session's ephemerals in the independent model of the tree (`check/model.rs`) at that zxid.
+//!
 //! History that arrived as a snapshot is not replayed txn by txn, so a closeSession inside it
 //! is not seen: the claims are then weaker, never wrong.
 
@@ -23,11 +27,52 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default)]
 pub struct SessionClaims {
     closed: BTreeMap<SessionId, Zxid>,
+    /// Reports of ephemerals deleted, (server, session, zxid, paths), until the reference
+    /// has committed their zxid.
+    reports: Vec<(u64, SessionId, Zxid, Vec<String>)>,
 }
 
 impl SessionClaims {
     pub fn new() -> SessionClaims {
         SessionClaims::default()
+    }
+
+    /// Server `id` reports the ephemerals its closeSession at `zxid` deleted.
+    pub fn reported(&mut self, id: u64, session: SessionId, zxid: Zxid, paths: &[String]) {
+        self.reports.push((id, session, zxid, paths.to_vec()));
+    }
+
+    /// `session.ephemerals-reported` on the reports whose zxid the reference has committed:
+    /// `closed` holds each committed closeSession's ephemerals in the model; history at or
+    /// below `opaque` came in a snapshot and is not judged.
+    pub fn check_reports(
+        &mut self,
+        last: Zxid,
+        opaque: Zxid,
+        closed: &BTreeMap<Zxid, Vec<String>>,
+        now: u64,
+    ) -> Result<(), Violation> {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reports)
+            .into_iter()
+            .partition(|r| r.2 <= last);
+        self.reports = later;
+        for (id, session, zxid, paths) in due {
+            if zxid <= opaque {
+                continue;
+            }
+            let expected = closed.get(&zxid);
+            if expected != Some(&paths) {
+                return Err(violation(
+                    Claim::SessionEphemeralsReported,
+                    now,
+                    format!(
+                        "n{id} reported the closeSession of 0x{session:x} at {zxid} deleted \
+                         {paths:?}; the model had {expected:?}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The zxid of `session`'s closeSession, if one has committed.

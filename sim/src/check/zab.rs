@@ -130,6 +130,14 @@ impl World {
                 return;
             }
         }
+        let (last, opaque) = (self.reference.last, self.reference.opaque_through);
+        if let Err(v) =
+            self.sessions
+                .check_reports(last, opaque, &self.reference.closed_ephemerals, now)
+        {
+            self.fail(v);
+            return;
+        }
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
                 None => self.fail(violation(Claim::ZabAgreement, now, format!("n{id} applied through {applied}, a zxid the committed history does not have (history is at {})", self.reference.last))),

@@ -33,6 +33,14 @@ impl Host for World {
         match seen {
             Seen::Write(w) => self.observe_write(id, w),
             Seen::Action(a) => {
+                if let Action::EphemeralsDeleted {
+                    session,
+                    zxid,
+                    paths,
+                } = a
+                {
+                    self.sessions.reported(id, *session, *zxid, paths);
+                }
                 self.trace_action(id, a);
                 if let Err(v) = self.check_snap_action(id, a) {
                     self.fail(v);
@@ -213,6 +221,8 @@ impl World {
             Action::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
             // traced once the role is recorded (`state_changed`), under the new role
             Action::StateChanged { .. } => {}
+            // checked (`session.ephemerals-reported`), not traced: a report, not an effect
+            Action::EphemeralsDeleted { .. } => {}
         }
     }
 

@@ -32,6 +32,8 @@ fn close_session_deletes_ephemerals_in_order() {
     assert_eq!(h.t.ephemerals_count(), 4);
     let out = h.txn(S1, TxnOp::CloseSession);
     assert_eq!(out.reply, Ok(Response::Empty));
+    // what the audit log reports (Action::EphemeralsDeleted): the session's, in order
+    assert_eq!(out.ephemerals_deleted, vec!["/a/y", "/a/z", "/b"]);
     use EventType::{NodeChildrenChanged, NodeDeleted};
     assert_eq!(
         out.triggers,
@@ -49,7 +51,8 @@ fn close_session_deletes_ephemerals_in_order() {
     assert_eq!(h.t.ephemerals_count(), 1);
     assert_eq!(h.stat("/a").pzxid, h.z());
     // Closing an unknown session is harmless.
-    assert!(h.txn(0x77, TxnOp::CloseSession).triggers.is_empty());
+    let unknown = h.txn(0x77, TxnOp::CloseSession);
+    assert!(unknown.triggers.is_empty() && unknown.ephemerals_deleted.is_empty());
     // Re-creating a session replaces its timeout.
     h.txn(S2, TxnOp::CreateSession { timeout_ms: 9000 });
     assert_eq!(h.t.sessions()[&S2], 9000);
