@@ -180,6 +180,12 @@ if [ "$KAZOO_ONLY" = 0 ]; then
   say "suite against $TARGET (3 voters + 1 observer, client ports from ${INTEROP_PORT_BASE:-default})"
   if [ -n "$KEXPR" ]; then run_pytest "$TARGET" "$TARGET" -k "$KEXPR" interop/tests; else run_pytest "$TARGET" "$TARGET" interop/tests; fi
   stop_all
+  # Migration from Apache ZooKeeper and back (interop/migrate): real ZooKeeper servers on their
+  # own free ports, imported into Ensemble servers, exported back.
+  if [ "$TARGET" = ensemble ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *migrat* ]]; }; then
+    say "migration: ZooKeeper 3.8 files imported into Ensemble, exported back"
+    run_pytest ensemble migrate interop/migrate/test_migrate.py
+  fi
   if [ "$COMPARE" = 1 ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *failover* ]]; }; then
     say "failover run against $OTHER, for comparison"
     run_pytest "$OTHER" "$OTHER-failover" interop/tests/test_failover.py

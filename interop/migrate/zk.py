@@ -71,6 +71,7 @@ class ZkServer:
             "4lw.commands.whitelist=*",
             "admin.enableServer=false",
             "maxClientCnxns=0",
+            "maxSessionTimeout=60000",
             "reconfigEnabled=true",
             "standaloneEnabled=false" if servers else "",
             *servers,
@@ -115,6 +116,14 @@ class ZkServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def stop_all(zks: list[ZkServer]) -> None:
+    for z in zks:
+        if z.proc and z.proc.poll() is None:
+            z.proc.kill()
+    for z in zks:
+        z.stop()
 
 
 def ensemble(root: Path, n: int, jvmflags: list[str] | None = None) -> list[ZkServer]:

@@ -118,6 +118,15 @@ pub fn check_dirs(cfg: &NodeConfig) -> Result<(), DaemonError> {
                 )));
             }
         }
+        // Ensemble's files share ZooKeeper's names: starting on ZooKeeper's would start empty.
+        if let Some(file) = crate::zookeeper::holds_zookeeper_files(&sub) {
+            return Err(err(format!(
+                "{} is Apache ZooKeeper's file, which this server does not read: import \
+                 ZooKeeper's data with `ensemble import --zk-data-dir ZKDATADIR [--zk-log-dir \
+                 ZKLOGDIR] CONFIG` into an empty dataDir (README: migrating from ZooKeeper)",
+                file.display()
+            )));
+        }
     }
     Ok(())
 }

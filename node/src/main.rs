@@ -110,6 +110,27 @@ enum Cmd {
         /// The backup, as `ensemble snapshot` wrote it (or any snapshot file).
         file: PathBuf,
     },
+    /// Fill a new server's empty dataDir from Apache ZooKeeper's files (its dataDir, and its
+    /// dataLogDir if separate): every znode with its stat and ACL, sessions, epochs, zxid.
+    Import {
+        /// ZooKeeper's dataDir (or its version-2 directory).
+        #[arg(long = "zk-data-dir", value_name = "DIR")]
+        zk_data_dir: PathBuf,
+        /// ZooKeeper's dataLogDir, if not its dataDir.
+        #[arg(long = "zk-log-dir", value_name = "DIR")]
+        zk_log_dir: Option<PathBuf>,
+        /// zoo.cfg of the server to fill.
+        config: PathBuf,
+    },
+    /// Write the server's state as Apache ZooKeeper's dataDir (a snapshot and the epochs),
+    /// from which ZooKeeper starts at the same zxid.
+    Export {
+        /// zoo.cfg of the server to export.
+        config: PathBuf,
+        /// The ZooKeeper dataDir to write (its version-2 must be missing or empty).
+        #[arg(long = "zk-data-dir", value_name = "DIR")]
+        zk_data_dir: PathBuf,
+    },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
@@ -381,6 +402,17 @@ fn main() {
         Cmd::Restore { config, file } => {
             with_files(dir, Some(config), |cfg| tools::restore(cfg, &file))
         }
+        Cmd::Import {
+            zk_data_dir,
+            zk_log_dir,
+            config,
+        } => with_files(dir, Some(config), |cfg| {
+            tools::import(cfg, &zk_data_dir, zk_log_dir.as_deref())
+        }),
+        Cmd::Export {
+            config,
+            zk_data_dir,
+        } => with_files(dir, Some(config), |cfg| tools::export(cfg, &zk_data_dir)),
         Cmd::Cli { args } => ensemble_client::cli::run(args),
     };
     std::process::exit(code);

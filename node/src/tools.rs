@@ -146,3 +146,72 @@ pub fn restore(cfg: &NodeConfig, file: &Path) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `ensemble import --zk-data-dir DIR [--zk-log-dir DIR] CONFIG`: Apache ZooKeeper's files
+/// into the empty dataDir of a stopped server.
+pub fn import(cfg: &NodeConfig, zk_data: &Path, zk_log: Option<&Path>) -> anyhow::Result<i32> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let _lock = match PidLock::acquire(&cfg.pid_file()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ensemble: {e}; import into a stopped server");
+            return Ok(1);
+        }
+    };
+    let r = match crate::zookeeper::migrate::import(cfg, zk_data, zk_log) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "ensemble: import failed, nothing written: {}",
+                crate::daemon::describe(&e)
+            );
+            return Ok(1);
+        }
+    };
+    for n in &r.restored.notes {
+        eprintln!("ensemble: note: {n}");
+    }
+    let zk = &r.restored;
+    println!(
+        "imported ZooKeeper's {} and {} txns after it: zxid {} ({} znodes, {} sessions), {} \
+         digests checked",
+        zk.snapshot.display(),
+        zk.txns_replayed,
+        r.zxid,
+        r.znodes,
+        zk.tree.sessions.len(),
+        zk.digests_checked
+    );
+    println!(
+        "wrote {} (acceptedEpoch {}, currentEpoch {})",
+        r.snapshot.display(),
+        r.epochs.accepted_epoch,
+        r.epochs.current_epoch
+    );
+    Ok(0)
+}
+
+/// `ensemble export CONFIG --zk-data-dir OUT`: the server's state as ZooKeeper's dataDir.
+pub fn export(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
+    let r = match crate::zookeeper::migrate::export(cfg, out) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "ensemble: export failed, nothing written: {}",
+                crate::daemon::describe(&e)
+            );
+            return Ok(1);
+        }
+    };
+    for n in &r.notes {
+        eprintln!("ensemble: note: {n}");
+    }
+    println!(
+        "exported zxid {} ({} znodes) as {} (digest {:#x})",
+        r.zxid,
+        r.znodes,
+        r.snapshot.display(),
+        r.digest.digest
+    );
+    Ok(0)
+}

@@ -59,3 +59,13 @@ fn txn_log() {
 fn snapshot_file() {
     replay("snapshot_file", node_harness::snapshot_file);
 }
+
+#[test]
+fn zk_snapshot() {
+    replay("zk_snapshot", node_harness::zk_snapshot);
+}
+
+#[test]
+fn zk_txn_log() {
+    replay("zk_txn_log", node_harness::zk_txn_log);
+}

@@ -13,10 +13,12 @@
 
 mod acl_cache;
 mod digest;
+mod persisted;
 mod quota;
 mod read;
 mod reconfig;
 mod snapshot;
+pub use persisted::PersistedNode;
 pub use quota::{LIMIT_NODE, STAT_NODE, StatsTrack, limit_path, stat_path};
 pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts, SnapshotPiece};
 

@@ -576,6 +576,48 @@ impl DataTree {
         self.continue_snapshot(usize::MAX)
     }
 
+    /// Snapshot bytes from parts: `acls` sorted and distinct, `nodes` in path order with ACL
+    /// slots into `acls`, `nulls` the null-data paths in order. [`DataTree::from_snapshot`]
+    /// then checks them as it checks any snapshot.
+    pub(super) fn snapshot_from_parts<'a>(
+        last_zxid: Zxid,
+        sessions: Vec<(SessionId, i32)>,
+        acls: Vec<Vec<Acl>>,
+        nodes: impl ExactSizeIterator<Item = (&'a str, Node)>,
+        nulls: &[&str],
+    ) -> Vec<u8> {
+        let header = Header {
+            magic: MAGIC,
+            format: if nulls.is_empty() {
+                FORMAT
+            } else {
+                FORMAT_NULL_DATA
+            },
+            last_zxid: last_zxid.0,
+            sessions,
+            acls,
+            node_count: nodes.len() as u64,
+        };
+        let remap: Vec<u32> = (0..header.acls.len() as u32).collect();
+        let mut out = Vec::new();
+        header
+            .serialize(&mut bincode::Serializer::new(&mut out, options()))
+            .expect("serialising to memory");
+        for (path, node) in nodes {
+            assert!(
+                (node.meta.acl as usize) < remap.len(),
+                "{path}: ACL slot out of range"
+            );
+            write_node(&mut out, path, &node, &remap);
+        }
+        if !nulls.is_empty() {
+            nulls
+                .serialize(&mut bincode::Serializer::new(&mut out, options()))
+                .expect("serialising to memory");
+        }
+        out
+    }
+
     /// Rebuild a tree from [`DataTree::to_snapshot`] bytes. Never panics, whatever the bytes.
     pub fn from_snapshot(bytes: &[u8], opts: TreeOptions) -> Result<DataTree, SnapshotError> {
         let mut reader = bytes;

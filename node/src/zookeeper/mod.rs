@@ -206,7 +206,10 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
         &tree,
         &snap_path,
         "the snapshot",
-    )?);
+        &mut notes,
+    ));
+    // Until a digest agrees, the tree may still hold later writes of the fuzzy snapshot.
+    let mut agreed = digests_checked > 0;
     let logs = list(log_dir, "log")?;
     // The newest log starting at or before the first txn wanted, and all after it.
     let first = logs
@@ -214,6 +217,7 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
         .rposition(|(start, _)| *start <= snap_zxid + 1)
         .unwrap_or(0);
     let mut txns_replayed = 0u64;
+    let mut saw_digest = false;
     let mut last_seen: Option<i64> = None;
     for (_, path) in &logs[first..] {
         let log = read_log(path)?;
@@ -234,8 +238,9 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
             tree.process(&r.hdr, &r.txn);
             last_seen = Some(r.hdr.zxid);
             txns_replayed += 1;
+            saw_digest |= r.digest.is_some();
             let at = format!("{} offset {}", path.display(), r.offset);
-            if check_snapshot_digest(&mut pending, &tree, &snap_path, &at)? {
+            if check_snapshot_digest(&mut pending, &tree, &snap_path, &at, &mut notes) {
                 digests_checked += 1;
                 continue;
             }
@@ -244,7 +249,10 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
                 && pending.is_none()
                 && d.version == DIGEST_VERSION
             {
-                if d.tree_digest != tree.digest() {
+                if d.tree_digest == tree.digest() {
+                    agreed = true;
+                    digests_checked += 1;
+                } else if agreed {
                     return Err(ZkFileError::Other(format!(
                         "{at}: after txn {:#x} ({}) the rebuilt tree's digest is {:#x}, the log \
                          says {:#x}",
@@ -254,7 +262,6 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
                         d.tree_digest
                     )));
                 }
-                digests_checked += 1;
             }
         }
         if let txnlog::LogEnd::Torn { offset, reason } = &log.end {
@@ -264,6 +271,14 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
                 path.display()
             ));
         }
+    }
+    if !agreed && txns_replayed > 0 && digests_checked == 0 && saw_digest {
+        return Err(ZkFileError::Other(format!(
+            "the tree rebuilt from {} and the logs after it never agreed with ZooKeeper's \
+             digests (last zxid {:#x})",
+            snap_path.display(),
+            tree.last_zxid
+        )));
     }
     if let Some(d) = pending {
         notes.push(format!(
@@ -283,29 +298,34 @@ pub fn restore(snap_dir: &Path, log_dir: &Path) -> Result<Restored, ZkFileError>
     })
 }
 
-/// Compare the snapshot's digest once the replay reaches its zxid; true if it did now.
+/// Compare the snapshot's digest once the replay reaches its zxid; true if it did now and
+/// they agree. A fuzzy snapshot may hold a node written while the digest was being taken, so
+/// a difference here is a note, as ZooKeeper only logs it; every logged txn digest after it is
+/// still compared, strictly, so a wrong replay is caught there.
 fn check_snapshot_digest(
     pending: &mut Option<snapshot::ZxidDigest>,
     tree: &ZkTree,
     snap_path: &Path,
     at: &str,
-) -> Result<bool, ZkFileError> {
+    notes: &mut Vec<String>,
+) -> bool {
     match *pending {
         Some(d) if d.zxid == tree.last_zxid => {
+            *pending = None;
             if d.digest != tree.digest() {
-                return Err(ZkFileError::Other(format!(
-                    "{}: the tree rebuilt to zxid {:#x} ({at}) has digest {:#x}, the snapshot \
-                     says {:#x}",
+                notes.push(format!(
+                    "{}: the tree rebuilt to zxid {:#x} ({at}) has digest {:#x}, the snapshot's \
+                     fuzzy digest says {:#x}; the logged digests after it decide",
                     snap_path.display(),
                     d.zxid,
                     tree.digest(),
                     d.digest
-                )));
+                ));
+                return false;
             }
-            *pending = None;
-            Ok(true)
+            true
         }
-        _ => Ok(false),
+        _ => false,
     }
 }
 

@@ -113,6 +113,25 @@ impl ZkTree {
         Ok(t)
     }
 
+    /// A tree without nodes, to [`ZkTree::insert`] into.
+    pub fn empty(last_zxid: i64, sessions: BTreeMap<i64, i32>) -> ZkTree {
+        ZkTree {
+            last_zxid,
+            sessions,
+            ..ZkTree::default()
+        }
+    }
+
+    /// Add a node whose parent is in (a tree built node by node, parents first).
+    pub fn insert(&mut self, path: String, node: ZNode) {
+        if let Some(p) = parent_of(&path) {
+            assert!(self.nodes.contains_key(p), "{path} before its parent");
+            self.change(p, |p| p.children += 1);
+        }
+        self.nodes.insert(path.clone(), node);
+        self.rehash(&path);
+    }
+
     /// The tree digest (`DataTree.getTreeDigest`).
     pub fn digest(&self) -> i64 {
         self.digest
