@@ -163,8 +163,15 @@ impl MemDir {
     }
 
     /// Append to `name` (created empty if missing); the bytes are volatile until a sync.
-    pub fn append(&mut self, name: &str, data: &[u8]) {
-        self.files.entry(name.to_string()).or_default().append(data);
+    /// Returns the file's new length.
+    pub fn append(&mut self, name: &str, data: &[u8]) -> usize {
+        // looked up by reference first: an append is the hot path, a new file is rare
+        let f = match self.files.get_mut(name) {
+            Some(f) => f,
+            None => self.files.entry(name.to_string()).or_default(),
+        };
+        f.append(data);
+        f.len
     }
 
     /// fsync `name` through byte `upto` (at most its length).

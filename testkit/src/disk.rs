@@ -56,8 +56,35 @@ pub struct Disk {
     pub files: Option<DataDir>,
     /// The log file appends go to.
     log_file: Option<String>,
-    /// Reused to encode records.
-    scratch: Vec<u8>,
+}
+
+/// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal
+/// is shared, not copied), so each is encoded once, not once per server. Only speed depends on
+/// it (a miss encodes again); the txn is held, so its address is not reused while cached.
+const RECORD_CACHE: usize = 32;
+
+thread_local! {
+    static RECORDS: std::cell::RefCell<(usize, Vec<(Arc<Txn>, Arc<[u8]>)>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+fn encoded(t: &Arc<Txn>) -> Arc<[u8]> {
+    RECORDS.with(|c| {
+        let (next, ring) = &mut *c.borrow_mut();
+        if let Some((_, r)) = ring.iter().find(|(k, _)| Arc::ptr_eq(k, t)) {
+            return Arc::clone(r);
+        }
+        let mut buf = Vec::new();
+        encode_record(t, &mut buf).expect("a txn the core made encodes");
+        let r: Arc<[u8]> = buf.into();
+        if ring.len() < RECORD_CACHE {
+            ring.push((Arc::clone(t), Arc::clone(&r)));
+        } else {
+            ring[*next] = (Arc::clone(t), Arc::clone(&r));
+            *next = (*next + 1) % RECORD_CACHE;
+        }
+        r
+    })
 }
 
 /// What a crash did to the disk, for the trace.
@@ -95,7 +122,7 @@ impl Disk {
     }
 
     /// The record's bytes at the end of the log file (a new file for the first): where it ends.
-    fn write_record(&mut self, t: &Txn) -> usize {
+    fn write_record(&mut self, t: &Arc<Txn>) -> usize {
         let Some(files) = self.files.as_mut() else {
             return 0;
         };
@@ -105,10 +132,8 @@ impl Disk {
             files.log.put(&name, file_header().to_vec());
             name
         });
-        self.scratch.clear();
-        encode_record(t, &mut self.scratch).expect("a txn the core made encodes");
-        files.log.append(name, &self.scratch);
-        files.log.file(name).map_or(0, |f| f.len())
+        let record = encoded(t);
+        files.log.append(name, &record)
     }
 
     /// Durable: the epoch files, written as the node writes them.
