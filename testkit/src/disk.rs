@@ -63,8 +63,11 @@ pub struct Disk {
 /// it (a miss encodes again); the txn is held, so its address is not reused while cached.
 const RECORD_CACHE: usize = 32;
 
+/// The ring's next slot to replace, and its (txn, record) pairs.
+type RecordRing = (usize, Vec<(Arc<Txn>, Arc<[u8]>)>);
+
 thread_local! {
-    static RECORDS: std::cell::RefCell<(usize, Vec<(Arc<Txn>, Arc<[u8]>)>)> =
+    static RECORDS: std::cell::RefCell<RecordRing> =
         const { std::cell::RefCell::new((0, Vec::new())) };
 }
 
