@@ -56,6 +56,8 @@ pub struct Disk {
     pub files: Option<DataDir>,
     /// The log file appends go to.
     log_file: Option<String>,
+    /// What the last recovery warned of (a torn tail cut, a snapshot that failed its check).
+    pub recovery_warnings: Vec<String>,
 }
 
 /// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal
@@ -391,6 +393,7 @@ impl Disk {
         let rec = ensemble_storage::recover(&mut f.snap, &mut f.log)
             .map_err(|e: StorageError| e.to_string())?;
         self.log_file = rec.tail.map(|t| t.name);
+        self.recovery_warnings = rec.warnings;
         let expected = self.recovered();
         let zxids = |r: &Recovered| -> Vec<Zxid> { r.log.iter().map(|t| t.zxid).collect() };
         let snap = |r: &Recovered| r.snapshot.as_ref().map(|s| s.0);

@@ -250,11 +250,15 @@ impl World {
                 n.inc += 1;
                 let inc = n.inc;
                 let applied = n.applied;
+                let warnings = std::mem::take(&mut n.disk.recovery_warnings);
                 self.log(
                     Who::N(id),
                     "LOOKING",
                     format_args!("start, recovered through {applied}"),
                 );
+                for w in warnings {
+                    self.log(Who::N(id), "LOOKING", format_args!("recovery: {w}"));
+                }
                 self.schedule(now + 1, Ev::Tick { node: id, inc });
                 self.update_quorum();
                 self.after_step(id);
