@@ -2,12 +2,32 @@
 //! volatile until an fsync that was issued after them completes; a crash keeps the synced part
 //! and whatever of the unsynced tail the caller says survived (the simulator draws it, with a
 //! torn last record that recovery drops; scripts and the fuzz harness lose it all).
+//!
+//! Two views of the same writes: the logical one (txns, shared with the core's history, which
+//! the checkers read) and the bytes the node would have written ([`DataDir`]: the log records,
+//! snapshot files and epoch files of `ensemble-storage`). A restart reads the bytes back
+//! through the node's own recovery ([`Disk::recover`]), which must agree with the logical view.
 
 use ensemble_core::server::{Epochs, Recovered};
 use ensemble_core::tree::SnapshotAssembler;
 use ensemble_core::txn::Txn;
 use ensemble_core::zxid::Zxid;
+use ensemble_storage::log::{encode_record, file_header, log_file_name};
+use ensemble_storage::snapshot::snapshot_file_name;
+use ensemble_storage::{MemDir, StorageError};
 use std::sync::Arc;
+
+/// Snapshots kept on a disk (the node's `autopurge.snapRetainCount` default): recovery falls
+/// back to an older one when the newest fails its checksum.
+pub const SNAP_RETAIN: usize = 3;
+
+/// A server's data dir as bytes: `dataDir/version-2` (snapshots, epochs) and
+/// `dataLogDir/version-2` (the txn log).
+#[derive(Clone, Debug, Default)]
+pub struct DataDir {
+    pub snap: MemDir,
+    pub log: MemDir,
+}
 
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -16,6 +36,8 @@ pub struct Entry {
     /// Write order on this disk, to match fsyncs to the appends before them.
     pub seq: u64,
     pub durable: bool,
+    /// Where its record ends in the log file (0 on a disk without bytes).
+    pub end: usize,
 }
 
 #[derive(Default)]
@@ -30,6 +52,44 @@ pub struct Disk {
     pub fsync_in_flight: bool,
     /// Parts of a snapshot still being written (a temporary file: a crash loses it).
     parts: SnapshotAssembler,
+    /// The bytes, unless this disk keeps only the logical view (a benchmark's).
+    pub files: Option<DataDir>,
+    /// The log file appends go to.
+    log_file: Option<String>,
+    /// What the last recovery warned of (a torn tail cut, a snapshot that failed its check).
+    pub recovery_warnings: Vec<String>,
+}
+
+/// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal
+/// is shared, not copied), so each is encoded once, not once per server. Only speed depends on
+/// it (a miss encodes again); the txn is held, so its address is not reused while cached.
+const RECORD_CACHE: usize = 32;
+
+/// The ring's next slot to replace, and its (txn, record) pairs.
+type RecordRing = (usize, Vec<(Arc<Txn>, Arc<[u8]>)>);
+
+thread_local! {
+    static RECORDS: std::cell::RefCell<RecordRing> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+fn encoded(t: &Arc<Txn>) -> Arc<[u8]> {
+    RECORDS.with(|c| {
+        let (next, ring) = &mut *c.borrow_mut();
+        if let Some((_, r)) = ring.iter().find(|(k, _)| Arc::ptr_eq(k, t)) {
+            return Arc::clone(r);
+        }
+        let mut buf = Vec::new();
+        encode_record(t, &mut buf).expect("a txn the core made encodes");
+        let r: Arc<[u8]> = buf.into();
+        if ring.len() < RECORD_CACHE {
+            ring.push((Arc::clone(t), Arc::clone(&r)));
+        } else {
+            ring[*next] = (Arc::clone(t), Arc::clone(&r));
+            *next = (*next + 1) % RECORD_CACHE;
+        }
+        r
+    })
 }
 
 /// What a crash did to the disk, for the trace.
@@ -40,17 +100,61 @@ pub struct CrashLoss {
 }
 
 impl Disk {
+    /// A disk that keeps its bytes too, named `name` in messages (`n3`).
+    pub fn with_files(name: &str) -> Disk {
+        Disk {
+            files: Some(DataDir {
+                snap: MemDir::new(format!("{name}/data/version-2")),
+                log: MemDir::new(format!("{name}/datalog/version-2")),
+            }),
+            ..Disk::default()
+        }
+    }
+
     /// Append; returns the write sequence number an fsync must cover.
     pub fn append(&mut self, txns: &[Arc<Txn>]) -> u64 {
         for t in txns {
             self.next_seq += 1;
+            let end = self.write_record(t);
             self.log.push(Entry {
                 txn: Arc::clone(t),
                 seq: self.next_seq,
                 durable: false,
+                end,
             });
         }
         self.next_seq
+    }
+
+    /// The record's bytes at the end of the log file (a new file for the first): where it ends.
+    fn write_record(&mut self, t: &Arc<Txn>) -> usize {
+        let Some(files) = self.files.as_mut() else {
+            return 0;
+        };
+        let name = self.log_file.get_or_insert_with(|| {
+            let name = log_file_name(t.zxid);
+            // created, its header written and synced, as the node's writer does
+            files.log.put(&name, file_header().to_vec());
+            name
+        });
+        let record = encoded(t);
+        files.log.append(name, &record)
+    }
+
+    /// Durable: the epoch files, written as the node writes them.
+    pub fn persist_epochs(&mut self, epochs: Epochs) {
+        use ensemble_storage::epochs::{ACCEPTED, CURRENT, accepted_text, current_text};
+        if let Some(f) = self.files.as_mut() {
+            if (epochs.accepted_epoch, epochs.accepted_from)
+                != (self.epochs.accepted_epoch, self.epochs.accepted_from)
+            {
+                f.snap.put(ACCEPTED, accepted_text(&epochs).into_bytes());
+            }
+            if epochs.current_epoch != self.epochs.current_epoch {
+                f.snap.put(CURRENT, current_text(&epochs).into_bytes());
+            }
+        }
+        self.epochs = epochs;
     }
 
     /// An fsync issued when `upto` was the last write completed: returns the zxid through
@@ -60,6 +164,13 @@ impl Disk {
         while self.durable_prefix < self.log.len() && self.log[self.durable_prefix].seq <= upto {
             self.log[self.durable_prefix].durable = true;
             self.durable_prefix += 1;
+        }
+        if let (Some(f), Some(name), Some(i)) = (
+            self.files.as_mut(),
+            self.log_file.as_ref(),
+            self.durable_prefix.checked_sub(1),
+        ) {
+            f.log.sync_to(name, self.log[i].end);
         }
         self.durable_prefix
             .checked_sub(1)
@@ -87,6 +198,7 @@ impl Disk {
     /// Drop every durable log entry: for a driver that never restarts its server (a
     /// benchmark), so the log does not grow without bound. Recovery would miss them.
     pub fn forget_durable(&mut self) {
+        assert!(self.files.is_none(), "a disk with bytes would lose them");
         self.log.drain(..self.durable_prefix);
         self.durable_prefix = 0;
     }
@@ -104,6 +216,16 @@ impl Disk {
         let keep = self.log.partition_point(|e| e.txn.zxid <= after);
         self.log.truncate(keep);
         self.durable_prefix = self.durable_prefix.min(keep);
+        // the node cuts the file after the last record kept, or removes a file left empty
+        if let (Some(f), Some(name)) = (self.files.as_mut(), self.log_file.as_ref()) {
+            match self.log.last() {
+                Some(e) => f.log.truncate(name, e.end),
+                None => {
+                    f.log.remove_file(name);
+                    self.log_file = None;
+                }
+            }
+        }
     }
 
     /// The logged txns with zxid in (after, through].
@@ -125,6 +247,25 @@ impl Disk {
         if reset_log {
             self.log.clear();
             self.durable_prefix = 0;
+        }
+        if let Some(f) = self.files.as_mut() {
+            if reset_log {
+                // the history the leader just replaced: every log file and older snapshot
+                for n in f.log.names().map(str::to_string).collect::<Vec<_>>() {
+                    f.log.remove_file(&n);
+                }
+                self.log_file = None;
+                for (_, n) in snapshots(&f.snap) {
+                    f.snap.remove_file(&n);
+                }
+            }
+            f.snap
+                .put_snapshot(&snapshot_file_name(zxid), zxid, Arc::clone(&data));
+            // autopurge: the newest few (the log is kept whole, as recovery skips what a
+            // snapshot covers)
+            for (_, n) in snapshots(&f.snap).into_iter().skip(SNAP_RETAIN) {
+                f.snap.remove_file(&n);
+            }
         }
         // Without a reset the log is kept whole: recovery reads only what follows the
         // snapshot, and the checkers replay the history from it.
@@ -158,25 +299,43 @@ impl Disk {
     }
 
     /// The process died. `survivors(unsynced)` says how many of the `unsynced` appends reached
-    /// the platter anyway and whether the last of them is torn (then recovery drops it); it is
-    /// asked only when there is an unsynced tail.
-    pub fn crash(&mut self, survivors: impl FnOnce(usize) -> (usize, bool)) -> CrashLoss {
+    /// the platter anyway and, when the last of them is torn, a draw that picks the byte it was
+    /// torn at (then recovery drops it); it is asked only when there is an unsynced tail.
+    pub fn crash(&mut self, survivors: impl FnOnce(usize) -> (usize, Option<u64>)) -> CrashLoss {
         self.parts = SnapshotAssembler::default();
         let first_volatile = self.durable_prefix;
         debug_assert!(self.log[..first_volatile].iter().all(|e| e.durable));
         let unsynced = self.log.len() - first_volatile;
-        let (mut kept, mut torn) = (0, false);
+        let (mut kept, mut tear) = (0, None);
         if unsynced > 0 {
-            (kept, torn) = survivors(unsynced);
+            (kept, tear) = survivors(unsynced);
             assert!(
                 kept <= unsynced,
                 "{kept} of {unsynced} unsynced appends survive"
             );
-            torn &= kept > 0;
+            if kept == 0 {
+                tear = None;
+            }
             // a torn last record is half-written: recovery drops it
-            kept -= usize::from(torn);
+            kept -= usize::from(tear.is_some());
         }
-        self.log.truncate(first_volatile + kept);
+        // the bytes: whole records through the last kept, and part of a torn one
+        let through = first_volatile + kept;
+        let mut bytes_end = through.checked_sub(1).map_or(0, |i| self.log[i].end);
+        if let (Some(draw), Some(torn)) = (tear, self.log.get(through)) {
+            let start = bytes_end.max(ensemble_storage::log::HEADER_LEN);
+            let len = torn.end - start;
+            bytes_end = start + (draw % len.max(1) as u64) as usize;
+        }
+        let durable_end = first_volatile
+            .checked_sub(1)
+            .map_or(0, |i| self.log[i].end)
+            .max(ensemble_storage::log::HEADER_LEN);
+        if let Some(f) = self.files.as_mut() {
+            f.log
+                .crash(|_, volatile| bytes_end.saturating_sub(durable_end).min(volatile));
+        }
+        self.log.truncate(through);
         // what survived is on the platter now
         for e in &mut self.log {
             e.durable = true;
@@ -186,13 +345,13 @@ impl Disk {
         CrashLoss {
             unsynced,
             kept,
-            torn,
+            torn: tear.is_some(),
         }
     }
 
     /// A crash that loses every unsynced append.
     pub fn crash_losing_unsynced(&mut self) -> CrashLoss {
-        self.crash(|_| (0, false))
+        self.crash(|_| (0, None))
     }
 
     /// The disk's invariants: the log in zxid order and in write order, durable exactly up to
@@ -225,7 +384,38 @@ impl Disk {
         }
     }
 
-    /// What a restarting server reads back.
+    /// What a restarting server reads back: on a disk with bytes, through the node's recovery
+    /// (`ensemble-storage`), which must find what the logical view holds.
+    pub fn recover(&mut self) -> Result<Recovered, String> {
+        let Some(f) = self.files.as_mut() else {
+            return Ok(self.recovered());
+        };
+        let rec = ensemble_storage::recover(&mut f.snap, &mut f.log)
+            .map_err(|e: StorageError| e.to_string())?;
+        self.log_file = rec.tail.map(|t| t.name);
+        self.recovery_warnings = rec.warnings;
+        let expected = self.recovered();
+        let zxids = |r: &Recovered| -> Vec<Zxid> { r.log.iter().map(|t| t.zxid).collect() };
+        let snap = |r: &Recovered| r.snapshot.as_ref().map(|s| s.0);
+        if zxids(&rec.recovered) != zxids(&expected)
+            || snap(&rec.recovered) != snap(&expected)
+            || rec.recovered.epochs != expected.epochs
+        {
+            return Err(format!(
+                "the bytes recover to snapshot {:?}, log {:?}, epochs {:?}; what was written: \
+                 snapshot {:?}, log {:?}, epochs {:?}",
+                snap(&rec.recovered),
+                zxids(&rec.recovered),
+                rec.recovered.epochs,
+                snap(&expected),
+                zxids(&expected),
+                expected.epochs
+            ));
+        }
+        Ok(rec.recovered)
+    }
+
+    /// The logical view of what a restarting server reads back.
     pub fn recovered(&self) -> Recovered {
         let snap_z = self.snapshot.as_ref().map(|s| s.0).unwrap_or(Zxid::ZERO);
         Recovered {
@@ -239,6 +429,11 @@ impl Disk {
                 .collect(),
         }
     }
+}
+
+/// Snapshot files in `dir`, newest first.
+fn snapshots(dir: &MemDir) -> Vec<(Zxid, String)> {
+    ensemble_storage::recovery::list_snapshots(dir).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -263,7 +458,7 @@ mod tests {
         d.append(&[txn(1), txn(2)]);
         d.fsync_first(1);
         d.append(&[txn(3), txn(4)]);
-        let loss = d.crash(|n| (n, true));
+        let loss = d.crash(|n| (n, Some(0)));
         assert_eq!((loss.unsynced, loss.kept, loss.torn), (3, 2, true));
         let zxids: Vec<Zxid> = d.recovered().log.iter().map(|t| t.zxid).collect();
         assert_eq!(
@@ -293,5 +488,46 @@ mod tests {
             Some(&b"abc"[..])
         );
         assert!(d.holds_durably(Zxid::new(1, 5)));
+    }
+
+    #[test]
+    fn the_bytes_recover_through_the_nodes_code_to_what_was_written() {
+        for tear in [None, Some(0), Some(7), Some(1_000_003)] {
+            let mut d = Disk::with_files("n1");
+            d.persist_epochs(Epochs {
+                accepted_epoch: 1,
+                accepted_from: 2,
+                current_epoch: 1,
+            });
+            d.append(&[txn(1), txn(2)]);
+            d.fsync_first(1);
+            d.append(&[txn(3), txn(4)]);
+            let loss = d.crash(|n| (n, tear));
+            assert_eq!(loss.torn, tear.is_some());
+            let rec = d.recover().expect("recovers");
+            let want: Vec<u32> = if tear.is_some() {
+                vec![1, 2, 3]
+            } else {
+                vec![1, 2, 3, 4]
+            };
+            assert_eq!(
+                rec.log.iter().map(|t| t.zxid.counter()).collect::<Vec<_>>(),
+                want
+            );
+            assert_eq!(rec.epochs.accepted_from, 2);
+            // appends go on after the recovered tail; a truncation and a SNAP reset later
+            d.append(&[txn(8), txn(9)]);
+            d.fsync_all();
+            d.truncate(Zxid::new(1, 8));
+            d.crash_losing_unsynced();
+            let rec = d.recover().expect("recovers after the truncation");
+            assert_eq!(rec.log.last().map(|t| t.zxid), Some(Zxid::new(1, 8)));
+            d.snapshot(Zxid::new(1, 20), 0, Arc::new(b"tree".to_vec()), true);
+            d.append(&[txn(21)]);
+            d.crash_losing_unsynced();
+            let rec = d.recover().expect("recovers after a SNAP");
+            assert_eq!(rec.snapshot.map(|s| s.0), Some(Zxid::new(1, 20)));
+            assert!(rec.log.is_empty(), "txn 21 was never synced");
+        }
     }
 }

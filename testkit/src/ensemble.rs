@@ -69,7 +69,10 @@ impl<C: Clients> Ensemble<C> {
         clients: C,
     ) -> Ensemble<C> {
         let mut e = Ensemble {
-            disks: cfgs.keys().map(|id| (*id, Disk::default())).collect(),
+            disks: cfgs
+                .keys()
+                .map(|id| (*id, Disk::with_files(&format!("n{id}"))))
+                .collect(),
             servers: BTreeMap::new(),
             cfgs,
             links,
@@ -99,7 +102,11 @@ impl<C: Clients> Ensemble<C> {
 
     /// (Re)start `id` from what its disk holds.
     pub fn start(&mut self, id: ServerId) {
-        let rec = self.disks[&id].recovered();
+        let rec = match self.disks.get_mut(&id).map(Disk::recover) {
+            Some(Ok(rec)) => rec,
+            Some(Err(e)) => panic!("server {id} cannot read back what it wrote: {e}"),
+            None => panic!("server {id} has no disk"),
+        };
         let s = match Server::new(self.cfgs[&id].clone(), rec, self.now) {
             Ok(s) => s,
             Err(e) => panic!("server {id} cannot recover from what it wrote itself: {e}"),

@@ -182,7 +182,7 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
                 host.disk(id).snapshot(zxid, parts, data, reset_log);
                 host.snapshot_taken(id, zxid, reset_log);
             }
-            Write::PersistEpochs(epochs) => host.disk(id).epochs = epochs,
+            Write::PersistEpochs(epochs) => host.disk(id).persist_epochs(epochs),
         }
     }
 

@@ -8,50 +8,12 @@ use ensemble_core::Epochs;
 use std::io::Write;
 use std::path::Path;
 
-pub const ACCEPTED: &str = "acceptedEpoch";
-pub const CURRENT: &str = "currentEpoch";
-
-fn read_lines(path: &Path) -> Result<Option<Vec<String>>, StorageError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(
-            t.lines()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect(),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StorageError::io(path, e)),
-    }
-}
-
-fn bad(path: &Path, what: &str) -> StorageError {
-    StorageError::BadFile {
-        path: path.to_path_buf(),
-        reason: what.to_string(),
-    }
-}
+pub use ensemble_storage::epochs::{ACCEPTED, CURRENT};
+use ensemble_storage::epochs::{accepted_text, current_text};
 
 /// Missing files mean a fresh server (epochs 0).
 pub fn read_epochs(dir: &Path) -> Result<Epochs, StorageError> {
-    let mut e = Epochs::default();
-    let ap = dir.join(ACCEPTED);
-    if let Some(lines) = read_lines(&ap)? {
-        let first = lines.first().ok_or_else(|| bad(&ap, "empty"))?;
-        e.accepted_epoch = first
-            .parse()
-            .map_err(|_| bad(&ap, "first line is not an epoch"))?;
-        if let Some(from) = lines.get(1) {
-            e.accepted_from = from
-                .parse()
-                .map_err(|_| bad(&ap, "second line is not a server id"))?;
-        }
-    }
-    let cp = dir.join(CURRENT);
-    if let Some(lines) = read_lines(&cp)? {
-        let first = lines.first().ok_or_else(|| bad(&cp, "empty"))?;
-        e.current_epoch = first.parse().map_err(|_| bad(&cp, "not an epoch"))?;
-    }
-    Ok(e)
+    ensemble_storage::epochs::read_epochs(&super::fs::FsDir::new(dir))
 }
 
 fn write_atomic(dir: &Path, name: &str, text: &str) -> Result<(), StorageError> {
@@ -71,16 +33,12 @@ fn write_atomic(dir: &Path, name: &str, text: &str) -> Result<(), StorageError> 
 pub fn write_epochs(dir: &Path, old: &Epochs, new: &Epochs) -> Result<(), StorageError> {
     let mut changed = false;
     if old.accepted_epoch != new.accepted_epoch || old.accepted_from != new.accepted_from {
-        write_atomic(
-            dir,
-            ACCEPTED,
-            &format!("{}\n{}\n", new.accepted_epoch, new.accepted_from),
-        )?;
+        write_atomic(dir, ACCEPTED, &accepted_text(new))?;
         fsync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
         changed = true;
     }
     if old.current_epoch != new.current_epoch {
-        write_atomic(dir, CURRENT, &format!("{}\n", new.current_epoch))?;
+        write_atomic(dir, CURRENT, &current_text(new))?;
         changed = true;
     }
     if changed {

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod compression;
 pub mod dump;
 pub mod epochs;
+pub mod fs;
 pub mod log;
 pub mod snapshot;
 pub mod verify;
@@ -25,43 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "{path}: corrupt at offset {offset}: {reason}; valid data follows, so this is not a torn \
-         tail and the server will not start (move the file aside to drop everything from there on)"
-    )]
-    CorruptLog {
-        path: PathBuf,
-        offset: u64,
-        reason: String,
-    },
-    #[error("{path}: {reason}")]
-    BadFile { path: PathBuf, reason: String },
-    #[error("txn {zxid} appended after {last}: the log must grow in zxid order")]
-    Order { zxid: Zxid, last: Zxid },
-    #[error("encoding: {0}")]
-    Encode(String),
-    #[error("the txn log failed earlier: {0}")]
-    Failed(String),
-    #[error("storage threads are gone")]
-    Closed,
-}
-
-impl StorageError {
-    pub fn io(path: &Path, source: std::io::Error) -> StorageError {
-        StorageError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
+pub use ensemble_storage::StorageError;
 
 #[derive(Clone, Debug)]
 pub struct StorageOptions {
@@ -119,45 +84,19 @@ impl Storage {
         for d in [&opts.snap_dir, &opts.log_dir] {
             std::fs::create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
         }
-        let mut warnings = Vec::new();
-        for p in snapshot::remove_temporaries(&opts.snap_dir)? {
-            warnings.push(format!("{}: unfinished write removed", p.display()));
-        }
-        let epochs = epochs::read_epochs(&opts.snap_dir)?;
-
-        let mut snap: Option<(Zxid, Arc<Vec<u8>>)> = None;
-        for (zxid, path) in snapshot::list_snapshots(&opts.snap_dir)? {
-            match snapshot::read_snapshot(&path, zxid) {
-                Ok(data) => {
-                    snap = Some((zxid, Arc::new(data)));
-                    break;
-                }
-                Err(why) => warnings.push(format!(
-                    "{}: {why}; falling back to an older snapshot",
-                    path.display()
-                )),
-            }
-        }
-        let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
-        // Only what the snapshot does not cover is read and decoded.
-        let rec = log::recover_after(&opts.log_dir, snap.as_ref().map(|(z, _)| *z))?;
-        warnings.extend(rec.warnings);
-        let last_logged = rec.last;
-        let txns: Vec<Txn> = rec
-            .txns
-            .into_iter()
-            .filter(|t| t.zxid > snap_zxid)
-            .collect();
-        let last = match (last_logged, snap.as_ref()) {
-            (Some(l), Some((s, _))) => Some(l.max(*s)),
-            (l, s) => l.or(s.map(|(z, _)| *z)),
-        };
-
+        // The recovery the simulator runs too (ensemble-storage), on the real directories.
+        let rec = ensemble_storage::recover(
+            &mut fs::FsDir::new(&opts.snap_dir),
+            &mut fs::FsDir::new(&opts.log_dir),
+        )?;
+        let warnings = rec.warnings;
+        let epochs = rec.recovered.epochs;
+        let last = rec.last;
         let writer = Writer::new(
             opts.log_dir.clone(),
             opts.prealloc,
             opts.force_sync,
-            rec.tail,
+            rec.tail.map(|t| log::Tail::in_dir(&opts.log_dir, t)),
             last,
         )?;
         let (log_tx, log_rx) = mpsc::channel();
@@ -186,11 +125,7 @@ impl Storage {
                 threads,
                 epochs,
             },
-            recovered: Recovered {
-                epochs,
-                snapshot: snap,
-                log: txns,
-            },
+            recovered: rec.recovered,
             warnings,
         })
     }

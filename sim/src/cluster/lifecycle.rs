@@ -39,7 +39,9 @@ impl World {
             if rng.chance(survive) {
                 kept = rng.range(0, unsynced as u64) as usize;
             }
-            (kept, kept > 0 && rng.chance(torn))
+            // torn at any byte of the last record that reached the platter
+            let tear = (kept > 0 && rng.chance(torn)).then(|| rng.range(0, u64::MAX));
+            (kept, tear)
         });
         self.stats.crashes += 1;
         ensemble_core::probe!("sim.fault.crash");

@@ -80,7 +80,7 @@ impl Nodes {
                     stalled: VecDeque::new(),
                     quorum_stalled_until: 0,
                     quorum_held: VecDeque::new(),
-                    disk: Disk::default(),
+                    disk: Disk::with_files(&format!("n{id}")),
                     clock_offset: rng.range(0, 10_000),
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
                     state: ServerState::Looking,
@@ -232,7 +232,16 @@ impl World {
     pub(crate) fn start_node(&mut self, id: ServerId) {
         let now = self.sched.now;
         let n = self.nodes.get_mut(&id).expect("node");
-        let rec = n.disk.recovered();
+        let rec = match n.disk.recover() {
+            Ok(rec) => rec,
+            Err(e) => {
+                return self.fail(violation(
+                    Claim::CoreRecover,
+                    now,
+                    format!("n{id}'s disk does not read back through the node's recovery: {e}"),
+                ));
+            }
+        };
         let local = n.local_now(now);
         let result = in_core(|| Server::new(n.config.clone(), rec, local));
         match result {
@@ -244,11 +253,15 @@ impl World {
                 n.inc += 1;
                 let inc = n.inc;
                 let applied = n.applied;
+                let warnings = std::mem::take(&mut n.disk.recovery_warnings);
                 self.log(
                     Who::N(id),
                     "LOOKING",
                     format_args!("start, recovered through {applied}"),
                 );
+                for w in warnings {
+                    self.log(Who::N(id), "LOOKING", format_args!("recovery: {w}"));
+                }
                 self.schedule(now + 1, Ev::Tick { node: id, inc });
                 self.update_quorum();
                 self.after_step(id);

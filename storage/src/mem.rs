@@ -1,0 +1,267 @@
+//! An in-memory directory of files as bytes, with the durable/volatile split of a real disk:
+//! appended bytes are volatile until [`MemDir::sync`]; a crash keeps every file's durable bytes
+//! and what the caller says of the rest (torn at any byte). Whole files written at once
+//! (snapshots, epoch files: the node writes a temporary, syncs and renames) are durable at once.
+//! A snapshot's data is shared ([`Arc`]), not copied per server, until a fault writes into it.
+
+use crate::files::Files;
+use crate::snapshot::{SNAP_HEADER, check_plain, plain_header};
+use ensemble_core::Zxid;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+enum Chunk {
+    Own(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Own(v) => v,
+            Chunk::Shared(a) => a,
+        }
+    }
+
+    fn own(&mut self) -> &mut Vec<u8> {
+        if let Chunk::Shared(a) = self {
+            *self = Chunk::Own(a.to_vec());
+        }
+        match self {
+            Chunk::Own(v) => v,
+            Chunk::Shared(_) => unreachable!("just made owned"),
+        }
+    }
+}
+
+/// One file: its bytes in chunks, durable up to `durable`.
+#[derive(Clone, Debug, Default)]
+pub struct MemFile {
+    chunks: Vec<Chunk>,
+    len: usize,
+    durable: usize,
+}
+
+impl MemFile {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn durable_len(&self) -> usize {
+        self.durable
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            out.extend_from_slice(c.bytes());
+        }
+        out
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        match self.chunks.last_mut() {
+            Some(Chunk::Own(v)) => v.extend_from_slice(data),
+            _ => self.chunks.push(Chunk::Own(data.to_vec())),
+        }
+        self.len += data.len();
+    }
+
+    /// Cut to `len` bytes.
+    fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let mut at = 0;
+        let mut keep = 0;
+        for c in &mut self.chunks {
+            let n = c.bytes().len();
+            if at + n >= len {
+                c.own().truncate(len - at);
+                keep += 1;
+                break;
+            }
+            at += n;
+            keep += 1;
+        }
+        self.chunks.truncate(keep);
+        self.chunks.retain(|c| !c.bytes().is_empty());
+        self.len = len;
+        self.durable = self.durable.min(len);
+    }
+
+    /// The chunk holding byte `at`, made private to this file, and the offset inside it.
+    fn byte_mut(&mut self, at: usize) -> Option<&mut u8> {
+        let mut start = 0;
+        for c in &mut self.chunks {
+            let n = c.bytes().len();
+            if at < start + n {
+                return c.own().get_mut(at - start);
+            }
+            start += n;
+        }
+        None
+    }
+}
+
+/// A directory of [`MemFile`]s.
+#[derive(Clone, Debug, Default)]
+pub struct MemDir {
+    /// Shown in messages (`n3/version-2`).
+    pub name: String,
+    files: BTreeMap<String, MemFile>,
+}
+
+impl MemDir {
+    pub fn new(name: impl Into<String>) -> MemDir {
+        MemDir {
+            name: name.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub fn file(&self, name: &str) -> Option<&MemFile> {
+        self.files.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    /// Create (or replace) a file holding `data`, durable at once (written, synced, renamed).
+    pub fn put(&mut self, name: &str, data: Vec<u8>) {
+        let len = data.len();
+        self.files.insert(
+            name.to_string(),
+            MemFile {
+                chunks: vec![Chunk::Own(data)],
+                len,
+                durable: len,
+            },
+        );
+    }
+
+    /// A plain snapshot file of `data` at `zxid`, durable, its data shared with the caller.
+    pub fn put_snapshot(&mut self, name: &str, zxid: Zxid, data: Arc<Vec<u8>>) {
+        let header = plain_header(zxid, &data);
+        let len = SNAP_HEADER + data.len();
+        self.files.insert(
+            name.to_string(),
+            MemFile {
+                chunks: vec![Chunk::Own(header.to_vec()), Chunk::Shared(data)],
+                len,
+                durable: len,
+            },
+        );
+    }
+
+    /// Append to `name` (created empty if missing); the bytes are volatile until a sync.
+    /// Returns the file's new length.
+    pub fn append(&mut self, name: &str, data: &[u8]) -> usize {
+        // looked up by reference first: an append is the hot path, a new file is rare
+        let f = match self.files.get_mut(name) {
+            Some(f) => f,
+            None => self.files.entry(name.to_string()).or_default(),
+        };
+        f.append(data);
+        f.len
+    }
+
+    /// fsync `name` through byte `upto` (at most its length).
+    pub fn sync_to(&mut self, name: &str, upto: usize) {
+        if let Some(f) = self.files.get_mut(name) {
+            f.durable = f.durable.max(upto.min(f.len));
+        }
+    }
+
+    pub fn remove_file(&mut self, name: &str) -> Option<MemFile> {
+        self.files.remove(name)
+    }
+
+    /// Cut `name` to `len` bytes (an ftruncate, durable).
+    pub fn truncate(&mut self, name: &str, len: usize) {
+        if let Some(f) = self.files.get_mut(name) {
+            f.truncate(len);
+        }
+    }
+
+    /// The process died: each file keeps its durable bytes and `keep(name, volatile)` of the
+    /// `volatile` bytes after them (asked only for files with some); all that is durable now.
+    pub fn crash(&mut self, mut keep: impl FnMut(&str, usize) -> usize) {
+        for (name, f) in &mut self.files {
+            let volatile = f.len - f.durable;
+            if volatile > 0 {
+                let k = keep(name, volatile).min(volatile);
+                f.truncate(f.durable + k);
+            }
+            f.durable = f.len;
+        }
+    }
+
+    /// Flip bit `bit` of byte `at` of `name` (a fault); false when there is no such byte.
+    pub fn flip_bit(&mut self, name: &str, at: usize, bit: u8) -> bool {
+        match self.files.get_mut(name).and_then(|f| f.byte_mut(at)) {
+            Some(b) => {
+                *b ^= 1 << (bit % 8);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Files for MemDir {
+    fn path(&self, name: &str) -> PathBuf {
+        PathBuf::from(&self.name).join(name)
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.files.keys().cloned().collect())
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        self.files
+            .get(name)
+            .map(MemFile::bytes)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        self.files
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+    }
+
+    fn zero_from(&mut self, name: &str, from: u64, _len: u64) -> io::Result<()> {
+        // Zeros end a log; not keeping them saves the memory a preallocation would take.
+        let f = self
+            .files
+            .get_mut(name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        f.truncate(from as usize);
+        Ok(())
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn load_snapshot(&self, name: &str) -> Result<(Zxid, Arc<Vec<u8>>), String> {
+        let f = self.files.get(name).ok_or("no such file")?;
+        // Written whole and shared: check it in place rather than copying the data out.
+        if let [Chunk::Own(h), Chunk::Shared(data)] = f.chunks.as_slice()
+            && h.len() == SNAP_HEADER
+        {
+            return check_plain(h, data).map(|z| (z, Arc::clone(data)));
+        }
+        crate::snapshot::decode_plain(f.bytes()).map(|(z, d)| (z, Arc::new(d)))
+    }
+}

@@ -1,0 +1,108 @@
+//! A server's recovery at start: what the node's `Storage::open` and a restarting simulated
+//! server both run. Temporaries of unfinished snapshots are removed; the epochs are read; the
+//! newest snapshot whose checksum verifies is taken, falling back to older ones; the log after
+//! it is scanned, a torn tail cut off, corruption before valid records refused.
+
+use crate::StorageError;
+use crate::epochs::read_epochs;
+use crate::files::Files;
+use crate::log::{Tail, recover_after};
+use crate::snapshot::{check_name, parse_snapshot_name};
+use ensemble_core::{Recovered, Txn, Zxid};
+use std::sync::Arc;
+
+/// What recovery found, with anything the operator should hear about.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub recovered: Recovered,
+    /// The last zxid logged or snapshotted (where the log goes on).
+    pub last: Option<Zxid>,
+    /// Where appends go on (the log file recovery ended in).
+    pub tail: Option<Tail>,
+    pub warnings: Vec<String>,
+    /// Newer snapshots that failed their check (the one used is older).
+    pub snapshots_rejected: usize,
+    /// A torn tail was cut off the log.
+    pub torn_tail: bool,
+}
+
+/// Snapshot files among `f`'s, newest first.
+pub fn list_snapshots(f: &impl Files) -> Result<Vec<(Zxid, String)>, StorageError> {
+    let mut out: Vec<(Zxid, String)> = f
+        .list()
+        .map_err(|e| StorageError::io(&f.path(""), e))?
+        .into_iter()
+        .filter_map(|n| parse_snapshot_name(&n).map(|(z, _)| (z, n.clone())))
+        .collect();
+    out.sort();
+    out.reverse();
+    Ok(out)
+}
+
+/// Remove leftovers of snapshots that were being written when the process died.
+pub fn remove_temporaries(f: &mut impl Files) -> Result<Vec<String>, StorageError> {
+    let names = f.list().map_err(|e| StorageError::io(&f.path(""), e))?;
+    let mut removed = Vec::new();
+    for n in names.into_iter().filter(|n| n.ends_with(".tmp")) {
+        let path = f.path(&n);
+        f.remove(&n).map_err(|e| StorageError::io(&path, e))?;
+        removed.push(n);
+    }
+    Ok(removed)
+}
+
+/// Recover from `snaps` (`dataDir/version-2`: snapshots, epochs) and `logs`
+/// (`dataLogDir/version-2`: the txn log); they may be the same directory's two views.
+pub fn recover(snaps: &mut impl Files, logs: &mut impl Files) -> Result<Recovery, StorageError> {
+    let mut warnings = Vec::new();
+    for n in remove_temporaries(snaps)? {
+        warnings.push(format!(
+            "{}: unfinished write removed",
+            snaps.path(&n).display()
+        ));
+    }
+    let epochs = read_epochs(snaps)?;
+
+    let mut snap: Option<(Zxid, Arc<Vec<u8>>)> = None;
+    let mut snapshots_rejected = 0;
+    for (zxid, name) in list_snapshots(snaps)? {
+        match snaps.load_snapshot(&name).and_then(|r| check_name(zxid, r)) {
+            Ok(data) => {
+                snap = Some((zxid, data));
+                break;
+            }
+            Err(why) => {
+                snapshots_rejected += 1;
+                warnings.push(format!(
+                    "{}: {why}; falling back to an older snapshot",
+                    snaps.path(&name).display()
+                ))
+            }
+        }
+    }
+    let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
+    // Only what the snapshot does not cover is read and decoded.
+    let rec = recover_after(logs, snap.as_ref().map(|(z, _)| *z))?;
+    warnings.extend(rec.warnings);
+    let txns: Vec<Txn> = rec
+        .txns
+        .into_iter()
+        .filter(|t| t.zxid > snap_zxid)
+        .collect();
+    let last = match (rec.last, snap.as_ref()) {
+        (Some(l), Some((s, _))) => Some(l.max(*s)),
+        (l, s) => l.or(s.map(|(z, _)| *z)),
+    };
+    Ok(Recovery {
+        recovered: Recovered {
+            epochs,
+            snapshot: snap,
+            log: txns,
+        },
+        last,
+        tail: rec.tail,
+        warnings,
+        snapshots_rejected,
+        torn_tail: rec.torn,
+    })
+}

@@ -1,0 +1,115 @@
+//! The shared recovery over the in-memory store: the paths the node's tests cover on real
+//! files, here as the simulator meets them.
+
+use ensemble_core::txn::{Origin, Txn, TxnOp};
+use ensemble_core::{Epochs, Zxid};
+use ensemble_storage::log::{encode_record, file_header, log_file_name};
+use ensemble_storage::snapshot::snapshot_file_name;
+use ensemble_storage::{MemDir, StorageError, recover};
+use std::sync::Arc;
+
+fn txn(counter: u32) -> Txn {
+    Txn {
+        zxid: Zxid::new(1, counter),
+        time: 0,
+        session: 0,
+        cxid: 0,
+        origin: Origin::NONE,
+        op: TxnOp::CloseSession,
+    }
+}
+
+/// A log of txns 1..=n in one file; returns the record offsets.
+fn log(dir: &mut MemDir, n: u32) -> Vec<usize> {
+    let name = log_file_name(Zxid::new(1, 1));
+    dir.append(&name, &file_header());
+    let mut offsets = vec![];
+    for c in 1..=n {
+        let mut buf = vec![];
+        encode_record(&txn(c), &mut buf).unwrap();
+        offsets.push(dir.file(&name).map_or(0, |f| f.len()));
+        dir.append(&name, &buf);
+    }
+    dir.sync_to(&name, usize::MAX);
+    offsets
+}
+
+fn zxids(r: &ensemble_storage::Recovery) -> Vec<u32> {
+    r.recovered.log.iter().map(|t| t.zxid.counter()).collect()
+}
+
+#[test]
+fn a_clean_log_reads_back() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    log(&mut l, 5);
+    let r = recover(&mut s, &mut l).unwrap();
+    assert_eq!(zxids(&r), vec![1, 2, 3, 4, 5]);
+    assert!(!r.torn_tail && r.warnings.is_empty());
+    assert_eq!(r.recovered.epochs, Epochs::default());
+}
+
+#[test]
+fn a_crash_tears_the_unsynced_tail_at_any_byte_and_recovery_cuts_it() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    let offsets = log(&mut l, 3);
+    let name = log_file_name(Zxid::new(1, 1));
+    let mut buf = vec![];
+    encode_record(&txn(4), &mut buf).unwrap();
+    l.append(&name, &buf);
+    for keep in 1..buf.len() {
+        let mut crashed = l.clone();
+        crashed.crash(|_, volatile| {
+            assert_eq!(volatile, buf.len());
+            keep
+        });
+        let r = recover(&mut s, &mut crashed).unwrap();
+        assert_eq!(zxids(&r), vec![1, 2, 3], "torn after {keep} bytes");
+        assert!(r.torn_tail, "{:?}", r.warnings);
+        assert_eq!(r.tail.unwrap().offset as usize, offsets[2] + buf.len());
+    }
+}
+
+#[test]
+fn a_flipped_bit_before_valid_records_is_refused() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    let offsets = log(&mut l, 4);
+    let name = log_file_name(Zxid::new(1, 1));
+    assert!(l.flip_bit(&name, offsets[1] + 12, 3));
+    match recover(&mut s, &mut l) {
+        Err(StorageError::CorruptLog { offset, .. }) => assert_eq!(offset as usize, offsets[1]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_corrupt_snapshot_falls_back_to_an_older_one() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    log(&mut l, 6);
+    let old = Arc::new(b"older".to_vec());
+    let new = Arc::new(b"newer".to_vec());
+    s.put_snapshot(
+        &snapshot_file_name(Zxid::new(1, 2)),
+        Zxid::new(1, 2),
+        old.clone(),
+    );
+    s.put_snapshot(
+        &snapshot_file_name(Zxid::new(1, 4)),
+        Zxid::new(1, 4),
+        new.clone(),
+    );
+    let r = recover(&mut s.clone(), &mut l.clone()).unwrap();
+    assert!(
+        Arc::ptr_eq(&r.recovered.snapshot.as_ref().unwrap().1, &new),
+        "shared, not copied"
+    );
+    assert_eq!(zxids(&r), vec![5, 6]);
+    assert!(s.flip_bit(&snapshot_file_name(Zxid::new(1, 4)), 42, 0));
+    let r = recover(&mut s, &mut l).unwrap();
+    assert_eq!(r.snapshots_rejected, 1);
+    assert_eq!(r.recovered.snapshot.as_ref().unwrap().0, Zxid::new(1, 2));
+    assert_eq!(zxids(&r), vec![3, 4, 5, 6]);
+    assert_eq!(
+        *new, b"newer",
+        "the fault wrote into this server's copy only"
+    );
+}
