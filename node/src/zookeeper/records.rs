@@ -303,8 +303,8 @@ pub fn decode_txn_entry(
     // a slice without the digest when 12 bytes would be left over, else from the whole.
     let body_start = i.clone();
     if hdr.kind == op::CLOSE_SESSION && i.remaining() == 12 {
-        // An empty CloseSessionTxn (closeSessionTxn.enabled=false) and a digest: a body of
-        // 12 bytes would be one path of 4 bytes, which a digest version 2 cannot start.
+        // An empty CloseSessionTxn (closeSessionTxn.enabled=false) and a digest: as a body,
+        // 12 bytes starting with the count 2 would be two empty paths, which no txn holds.
         let mut j = i.clone();
         if j.int("digest version")? == 2 {
             let tree_digest = j.long("treeDigest")?;

@@ -239,3 +239,54 @@ fn the_tree_as_a_snapshot_carries_its_digest() {
     assert_eq!(t.nodes, r.tree.nodes);
     assert_eq!(back.digest.unwrap().digest, r.tree.digest());
 }
+
+fn config_for(dir: &std::path::Path) -> crate::config::NodeConfig {
+    let cfg = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=500\ndataDir={}\nclientPort=2181\nextendedTypesEnabled=true\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    crate::config::parse(&cfg, &text).unwrap()
+}
+
+#[test]
+fn import_then_export_keeps_every_node_and_writes_nothing_on_failure() {
+    let root = scratch("import");
+    let cfg = config_for(&root);
+    let r = migrate::import(&cfg, &fixture(), None).unwrap();
+    assert_eq!(r.zxid.as_i64(), r.restored.tree.last_zxid);
+    // Ensemble's own snapshot holds the same tree.
+    let (_, tree) = crate::storage::dump::load_snapshot(&r.snapshot).unwrap();
+    let same = migrate::to_ensemble(&r.restored.tree, tree.options()).unwrap();
+    assert_eq!(tree.to_snapshot(), same.to_snapshot());
+    // A second import refuses the filled dataDir, and leaves it as it was.
+    let e = migrate::import(&cfg, &fixture(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not empty"), "{e}");
+    // Export: ZooKeeper's snapshot of the same tree, digest included.
+    let out = root.join("zk-out");
+    let x = migrate::export(&cfg, &out).unwrap();
+    let snap = read_snapshot(&x.snapshot).unwrap();
+    let back = ZkTree::from_snapshot(&snap, x.zxid.as_i64()).unwrap();
+    assert_eq!(back.nodes, r.restored.tree.nodes);
+    assert_eq!(snap.digest.unwrap().digest, r.restored.tree.digest());
+    assert_eq!(back.sessions, r.restored.tree.sessions);
+    assert!(out.join("version-2/currentEpoch").exists());
+    // A damaged ZooKeeper log: an error naming it, and no dataDir written.
+    let bad = scratch("import-bad");
+    let log = bad.join("log.34");
+    let mut b = std::fs::read(&log).unwrap();
+    b[200] ^= 1;
+    std::fs::write(&log, &b).unwrap();
+    for f in ["snapshot.32.gz", "snapshot.58.gz", "snapshot.7e.gz"] {
+        std::fs::remove_file(bad.join(f)).unwrap();
+    }
+    let cfg = config_for(&bad);
+    let e = migrate::import(&cfg, &bad, None).unwrap_err().to_string();
+    assert!(e.contains("log.34") && e.contains("offset"), "{e}");
+    assert!(!cfg.snap_dir().exists());
+    let _ = std::fs::remove_dir_all(root);
+    let _ = std::fs::remove_dir_all(bad);
+}
