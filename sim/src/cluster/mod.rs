@@ -64,6 +64,7 @@ impl Nodes {
             c.sasl_super_user = Some(crate::client::SASL_SUPER.to_string());
             c.x509_super_user = Some(crate::client::X509_SUPER.to_string());
             c.enforce_quota = params.enforce_quota.for_server(id);
+            c.reconfig_enabled = true;
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,
