@@ -92,10 +92,13 @@ impl Election {
         self.quorum = quorum.clone();
         // The first tick of a round announces it.
         self.next_resend = now;
-        if cfg.is_voter(cfg.my_id) {
+        if self.quorum.is_voter(cfg.my_id) {
             self.record_own(cfg);
         }
-        assert_eq!(self.recv.len(), usize::from(cfg.is_voter(cfg.my_id)));
+        assert_eq!(
+            self.recv.len(),
+            usize::from(self.quorum.is_voter(cfg.my_id))
+        );
     }
 
     pub fn notification(&self, state: ServerState) -> Notification {
@@ -107,7 +110,10 @@ impl Election {
     }
 
     fn record_own(&mut self, cfg: &Config) {
-        assert!(cfg.is_voter(cfg.my_id), "an observer's own vote counted");
+        assert!(
+            self.quorum.is_voter(cfg.my_id),
+            "an observer's own vote counted"
+        );
         let own = Seen {
             vote: self.proposal,
             election_epoch: self.logical_clock,
@@ -119,14 +125,24 @@ impl Election {
     /// FLE's totalOrderPredicate: is `new` a better vote than `cur`?
     pub fn better(cfg: &Config, new: &Vote, cur: &Vote) -> bool {
         // A vote for a non-voter (weight 0) never wins.
-        if !cfg.is_voter(new.leader) {
-            return false;
-        }
+        cfg.is_voter(new.leader) && Election::order(cfg, new, cur)
+    }
+
+    /// The order alone: (peer epoch, zxid, server id).
+    fn order(cfg: &Config, new: &Vote, cur: &Vote) -> bool {
         if plant::active(cfg.plant, Plant::VoteIgnoresEpoch) {
             // The buggy order: no epoch at all, neither the peer's nor the zxid's.
             return (new.zxid.counter(), new.leader) > (cur.zxid.counter(), cur.leader);
         }
         (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
+    }
+
+    /// FLE's order among the votes for servers that may lead under the configurations in
+    /// force and pending; any of those beats a vote for one that may not (a change pending
+    /// that makes it a non-voter).
+    fn better_vote(&self, cfg: &Config, new: &Vote, cur: &Vote) -> bool {
+        let ok = |v: &Vote| self.quorum.can_lead(v.leader);
+        ok(new) && (!ok(cur) || Election::order(cfg, new, cur))
     }
 
     /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
@@ -210,7 +226,7 @@ impl Election {
                     self.recv.clear();
                     self.finalize_at = None;
                     let own = self.initial_vote(cfg);
-                    self.proposal = if Election::better(cfg, &n.vote, &own) {
+                    self.proposal = if self.better_vote(cfg, &n.vote, &own) {
                         n.vote
                     } else {
                         own
@@ -220,7 +236,7 @@ impl Election {
                     // A lagging sender: it needs our round and vote.
                     crate::probe!("election.lagging-answered");
                     return Outcome::Answer(from);
-                } else if Election::better(cfg, &n.vote, &self.proposal) {
+                } else if self.better_vote(cfg, &n.vote, &self.proposal) {
                     if n.vote.peer_epoch > self.proposal.peer_epoch {
                         crate::probe!("election.higher-epoch-vote");
                     }
@@ -229,11 +245,11 @@ impl Election {
                     changed = true;
                 }
                 self.recv.insert(from, seen);
-                if cfg.is_voter(cfg.my_id) {
+                if self.quorum.is_voter(cfg.my_id) {
                     self.record_own(cfg);
                 }
                 // FLE: we now propose the best vote of this round we have seen.
-                assert!(!Election::better(cfg, &n.vote, &self.proposal));
+                assert!(!self.better_vote(cfg, &n.vote, &self.proposal));
                 assert_eq!(self.logical_clock, n.election_epoch);
                 if Election::has_quorum(
                     &self.quorum,
@@ -296,7 +312,7 @@ impl Election {
     pub fn tick(&mut self, cfg: &Config, now: Millis) -> Outcome {
         // A lone voter (standalone) hears no notifications: its own vote is the quorum.
         if self.finalize_at.is_none()
-            && cfg.is_voter(cfg.my_id)
+            && self.quorum.is_voter(cfg.my_id)
             && Election::has_quorum(&self.quorum, &self.recv, &self.proposal, self.logical_clock)
         {
             self.finalize_at = Some(now + cfg.finalize_wait_ms);
@@ -305,7 +321,7 @@ impl Election {
             && now >= at
         {
             self.finalize_at = None;
-            if cfg.is_voter(cfg.my_id)
+            if self.quorum.is_voter(cfg.my_id)
                 && Election::has_quorum(
                     &self.quorum,
                     &self.recv,
@@ -314,7 +330,7 @@ impl Election {
                 )
             {
                 assert!(
-                    cfg.is_voter(self.proposal.leader),
+                    self.quorum.can_lead(self.proposal.leader) || self.proposal.leader == cfg.my_id,
                     "deciding for a non-voter"
                 );
                 return Outcome::Decided {
@@ -338,7 +354,7 @@ impl Election {
     pub fn check_invariants(&self, cfg: &Config) {
         assert!(self.logical_clock > 0, "LOOKING before a round started");
         assert!(
-            !Election::better(cfg, &self.own, &self.proposal),
+            !self.better_vote(cfg, &self.own, &self.proposal),
             "proposing a vote worse than our own"
         );
         for (id, seen) in &self.recv {

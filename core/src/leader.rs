@@ -161,7 +161,7 @@ impl Leader {
 impl Leader {
     /// A leadership starting discovery now, with what we have (ZooKeeper's Leader.lead).
     pub(crate) fn new(zk: &ZooKeeperServer) -> Leader {
-        assert!(zk.cfg.is_voter(zk.cfg.my_id), "an observer never leads");
+        assert!(zk.quorum.can_lead(zk.cfg.my_id), "an observer never leads");
         Leader {
             initial: (zk.epochs.current_epoch, zk.last_logged()),
             epoch: 0,

@@ -45,6 +45,15 @@ impl QuorumVerifier {
         self.voters.contains(&id) || self.next.as_ref().is_some_and(|n| n.contains(&id))
     }
 
+    /// May `id` lead: a voter of the configuration its history ends in, the pending one if
+    /// any (a leader commits its whole history, the pending change with it).
+    pub fn can_lead(&self, id: ServerId) -> bool {
+        match &self.next {
+            Some(n) => n.contains(&id),
+            None => self.voters.contains(&id),
+        }
+    }
+
     /// The voters of either configuration (who gets election notifications).
     pub fn voters(&self) -> impl Iterator<Item = ServerId> + '_ {
         let extra = self

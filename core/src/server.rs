@@ -427,7 +427,7 @@ impl Server {
                 self.zk.stop_read_only(out);
                 let early = std::mem::take(&mut self.zk.early_learners);
                 let me = self.zk.cfg.my_id;
-                if vote.leader == me && self.zk.cfg.is_voter(me) {
+                if vote.leader == me && self.zk.quorum.can_lead(me) {
                     self.become_leader(early, out);
                 } else if vote.leader != me {
                     for peer in early.into_keys().filter(|p| *p != vote.leader) {
@@ -439,7 +439,7 @@ impl Server {
                 // cannot lead (an observer).
                 assert!(
                     !matches!(self.role, Role::Looking)
-                        || (vote.leader == me && !self.zk.cfg.is_voter(vote.leader))
+                        || (vote.leader == me && !self.zk.quorum.can_lead(me))
                         || self.zk.state == ServerState::Looking
                 );
             }

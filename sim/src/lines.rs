@@ -138,6 +138,23 @@ impl std::fmt::Display for TxnD<'_> {
                 )
             }
             TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
+            TxnOp::Reconfig { outcome: Ok(m) } => write!(
+                f,
+                "reconfig session=0x{:x} cxid={} voters={:?} observers={:?}",
+                t.session,
+                t.cxid,
+                m.voters().collect::<Vec<_>>(),
+                m.servers
+                    .iter()
+                    .filter(|(_, s)| s.role == ensemble_core::LearnerType::Observer)
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<_>>()
+            ),
+            TxnOp::Reconfig { outcome: Err(code) } => write!(
+                f,
+                "reconfig session=0x{:x} cxid={} refused {code}",
+                t.session, t.cxid
+            ),
         }
     }
 }
@@ -250,6 +267,18 @@ pub fn hash_txn(h: &mut TraceHasher, t: &Txn) {
         TxnOp::EnforcedWrite { request, .. } => {
             h.u(5);
             hash_req(h, request);
+        }
+        TxnOp::Reconfig { outcome } => {
+            h.u(6);
+            match outcome {
+                Ok(m) => {
+                    for (id, s) in &m.servers {
+                        h.u(*id);
+                        h.s(&s.spec());
+                    }
+                }
+                Err(code) => h.i(*code as i64),
+            }
         }
     }
 }

@@ -190,6 +190,8 @@ pub enum Role {
     /// Sets, changes and deletes quotas as zkCli does (the `/zookeeper/quota` nodes) on two
     /// disjoint subtrees and writes under them (see `quota.rs`).
     Quota,
+    /// The super user reconfiguring the ensemble online (see `reconfig.rs`).
+    Reconfig,
 }
 
 /// Which servers enforce hard quotas (`zookeeper.enforceQuota`): whoever leads decides for
@@ -242,6 +244,7 @@ impl Role {
             Role::Acl => "acl",
             Role::Admin => "admin",
             Role::Quota => "quota",
+            Role::Reconfig => "reconfig",
         }
     }
 
@@ -260,6 +263,7 @@ impl Role {
             "acl" => Role::Acl,
             "admin" => Role::Admin,
             "quota" => Role::Quota,
+            "reconfig" => Role::Reconfig,
             _ => return None,
         })
     }

@@ -144,8 +144,21 @@ impl World {
             .max(params.fault_phase_ms + params.liveness_bound_ms + 5_000);
         let fault_end = params.fault_phase_ms;
         let sync_crash_rng = (params.sync_crash > 0.0).then(|| rng.fork());
+        let mut reference = Reference::new(plant);
+        let roles = nodes
+            .values()
+            .map(|n| {
+                let role = if n.observer {
+                    ensemble_core::LearnerType::Observer
+                } else {
+                    ensemble_core::LearnerType::Participant
+                };
+                (n.id, role)
+            })
+            .collect();
+        reference.set_membership(ensemble_core::membership::Membership::synthetic(&roles));
         World {
-            reference: Reference::new(plant),
+            reference,
             sessions: crate::check::session::SessionClaims::new(),
             plant,
             sched: Scheduler::default(),

@@ -83,6 +83,17 @@ claims! {
     /// after a stream was cut its own vote names a zxid its disk holds (check/sync.rs).
     SyncPartialSnap => "sync.partial-snap",
 
+    // ---- dynamic reconfiguration (check/zab.rs; ZooKeeper's "Dynamic Reconfiguration of
+    // Primary/Backup Clusters", Shraer et al., USENIX ATC 2012)
+
+    /// A reconfig txn is committed only once a quorum of the configuration it replaces AND a
+    /// quorum of the one it brings hold it durably (every other txn needs a quorum of the
+    /// configuration in force at its zxid: `zab.commit-without-quorum`).
+    ReconfigCommitQuorums => "reconfig.commit-quorums",
+    /// No server acts on a configuration it has not seen committed: the configuration a
+    /// server has in force is the initial one or one a committed reconfig made, exactly.
+    ReconfigConfigCommitted => "reconfig.config-committed",
+
     // ---- the core itself
 
     /// An assertion inside the core failed (its invariants are the spec; TigerBeetle's
@@ -263,6 +274,8 @@ impl Claim {
             | ZabTotalOrder
             | ZabLogOrder
             | SyncPartialSnap
+            | ReconfigCommitQuorums
+            | ReconfigConfigCommitted
             | CorePanic
             | CoreRecover
             | CoreSnapshot

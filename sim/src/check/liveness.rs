@@ -39,12 +39,13 @@ impl Default for Availability {
 impl World {
     /// Track when fewer than a quorum of voters are up (`unavailable-without-quorum`).
     pub(crate) fn update_quorum(&mut self) {
+        let voters = self.reference.voters();
         let up = self
             .nodes
             .values()
-            .filter(|n| !n.observer && n.up())
+            .filter(|n| voters.contains(&n.id) && n.up())
             .count() as u64;
-        let down = up * 2 <= self.params.voters;
+        let down = up * 2 <= voters.len() as u64;
         match self.liveness.quorum_down.last_mut() {
             Some((_, end)) if *end == u64::MAX => {
                 if !down {
@@ -65,7 +66,9 @@ impl World {
     pub(crate) fn effective_leader(&self) -> Option<ServerId> {
         let now = self.sched.now;
         let running = |n: &Node| n.up() && n.paused_until.is_none() && !n.quorum_stalled(now);
-        let quorum = self.params.voters / 2 + 1;
+        // the voters of the configuration in force
+        let voters = self.reference.voters();
+        let quorum = voters.len() as u64 / 2 + 1;
         self.nodes
             .values()
             .filter(|n| running(n) && n.established.is_some())
@@ -74,7 +77,7 @@ impl World {
                     .nodes
                     .values()
                     .filter(|n| {
-                        !n.observer
+                        voters.contains(&n.id)
                             && n.id != l.id
                             && running(n)
                             && n.serving
@@ -82,7 +85,7 @@ impl World {
                             && n.following == Some(l.id)
                     })
                     .count() as u64;
-                followers + u64::from(!l.observer) >= quorum
+                followers + u64::from(voters.contains(&l.id)) >= quorum
             })
             .map(|n| n.id)
     }
@@ -148,7 +151,10 @@ impl World {
                 ));
                 return;
             }
-            if n.state == ServerState::Looking {
+            // a server a reconfig left outside the configuration need not find the leader (as
+            // ZooKeeper's removed servers, it waits to be added back)
+            let member = self.reference.membership.servers.contains_key(&n.id);
+            if n.state == ServerState::Looking && member {
                 self.fail(violation(
                     Claim::LivenessNotConverged,
                     now,

@@ -65,6 +65,10 @@ pub struct Reference {
     /// Each committed closeSession's ephemerals in the model just before it, in path order
     /// (`session.ephemerals-reported`).
     pub closed_ephemerals: BTreeMap<Zxid, Vec<String>>,
+    /// The configuration in force after `last` (the run's initial one until a reconfig
+    /// commits), and every configuration committed so far by version.
+    pub membership: ensemble_core::membership::Membership,
+    pub configs: BTreeMap<u64, ensemble_core::membership::Membership>,
 }
 
 impl Reference {
@@ -91,6 +95,8 @@ impl Reference {
             opaque_through: Zxid::ZERO,
             model: crate::check::model::TreeModel::default(),
             closed_ephemerals: BTreeMap::new(),
+            membership: Default::default(),
+            configs: BTreeMap::new(),
         };
         r.model = crate::check::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
@@ -234,6 +240,12 @@ impl Reference {
         let quotas_before = super::quota::QuotaState::read(&self.tree);
         let outcome = self.tree.apply(txn);
         self.last = txn.zxid;
+        if let Some(m) = txn.op.new_membership() {
+            self.set_membership(ensemble_core::membership::Membership {
+                version: txn.zxid.0,
+                ..m.clone()
+            });
+        }
         self.digests.insert(txn.zxid, self.tree.digest());
         self.commit_times.push((now, txn.zxid));
         let client_write = txn.op.client_write().is_some();
@@ -385,10 +397,24 @@ impl Reference {
         Ok(())
     }
 
+    /// The configuration now in force.
+    pub fn set_membership(&mut self, m: ensemble_core::membership::Membership) {
+        self.configs.insert(m.version, m.clone());
+        self.membership = m;
+    }
+
+    /// The voters of the configuration in force.
+    pub fn voters(&self) -> std::collections::BTreeSet<ensemble_core::txn::ServerId> {
+        self.membership.voters().collect()
+    }
+
     /// Continue the history from a snapshot (a server got SNAP beyond what we had replayed).
     pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
         let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
         self.tree = tree;
+        if let Some(m) = self.tree.committed_membership() {
+            self.set_membership(m);
+        }
         self.model = crate::check::model::TreeModel::from_tree(&self.tree);
         self.last = zxid;
         self.opaque_through = zxid;

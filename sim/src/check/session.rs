@@ -87,6 +87,18 @@ impl SessionClaims {
                 self.closed.entry(txn.session).or_insert(txn.zxid);
                 Ok(())
             }
+            // a reconfig is a client's request too (opcode 16)
+            TxnOp::Reconfig { .. } => match self.closed_at(txn.session) {
+                Some(closed) => Err(violation(
+                    Claim::SessionNoWriteAfterClose,
+                    now,
+                    format!(
+                        "reconfig (cxid {}) of session 0x{:x} committed at {}, after the session's closeSession at {closed}",
+                        txn.cxid, txn.session, txn.zxid
+                    ),
+                )),
+                None => Ok(()),
+            },
             TxnOp::Write { request, .. } | TxnOp::EnforcedWrite { request, .. } => {
                 match self.closed_at(txn.session) {
                     Some(closed) => Err(violation(

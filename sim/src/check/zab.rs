@@ -138,6 +138,24 @@ impl World {
             self.fail(v);
             return;
         }
+        // the configuration it has in force is one a committed reconfig made (or the first)
+        let config = self.nodes[&id].server.as_ref().and_then(|s| {
+            let m = s.membership();
+            match self.reference.configs.get(&m.version) {
+                Some(r) if r == m => None,
+                // history that came in a snapshot may hide a configuration we never saw
+                None if m.version <= self.reference.opaque_through.0 => None,
+                _ => Some(format!(
+                    "n{id} has in force configuration version {:x} (voters {:?}), which no committed reconfig made",
+                    m.version,
+                    m.voters().collect::<Vec<_>>()
+                )),
+            }
+        });
+        if let Some(why) = config {
+            self.fail(violation(Claim::ReconfigConfigCommitted, now, why));
+            return;
+        }
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
                 None => self.fail(violation(Claim::ZabAgreement, now, format!("n{id} applied through {applied}, a zxid the committed history does not have (history is at {})", self.reference.last))),
@@ -255,25 +273,49 @@ impl World {
                 ),
             ));
         }
-        let quorum_needed = self.params.voters / 2 + 1;
         for t in txns {
-            // a txn is committed only once a quorum of voters has it durably
+            // a txn is committed only once a quorum of the voters in force has it durably
+            let voters = self.reference.voters();
+            let quorum_needed = voters.len() as u64 / 2 + 1;
             let holders: Vec<ServerId> = self
                 .nodes
                 .values()
-                .filter(|n| !n.observer && n.disk.holds_durably(t.zxid))
+                .filter(|n| voters.contains(&n.id) && n.disk.holds_durably(t.zxid))
                 .map(|n| n.id)
                 .collect();
+            // a reconfig needs a quorum of the configuration it brings too
+            if let Some(next) = t.op.new_membership() {
+                let next: Vec<ServerId> = next.voters().collect();
+                let have = next
+                    .iter()
+                    .filter(|id| {
+                        self.nodes
+                            .get(*id)
+                            .is_some_and(|n| n.disk.holds_durably(t.zxid))
+                    })
+                    .count();
+                let old_ok = holders.len() as u64 >= quorum_needed;
+                if have * 2 <= next.len() || !old_ok {
+                    return Err(violation(
+                        Claim::ReconfigCommitQuorums,
+                        now,
+                        format!(
+                            "reconfig {} committed while durable on {:?} of the old voters {:?} and {have} of the new voters {:?}",
+                            t.zxid, holders, voters, next
+                        ),
+                    ));
+                }
+            }
             if (holders.len() as u64) < quorum_needed {
                 return Err(violation(
                     Claim::ZabCommitWithoutQuorum,
                     now,
                     format!(
-                        "txn {} ({}) committed while durable only on {:?} of {} voters",
+                        "txn {} ({}) committed while durable only on {:?} of the voters {:?}",
                         t.zxid,
                         txn_kind(&t),
                         holders,
-                        self.params.voters
+                        voters
                     ),
                 ));
             }

@@ -487,7 +487,7 @@ impl Client {
         self.extra_events.clear();
         // Authentication belongs to the connection: the client sends it again on each one,
         // before anything else (as ZooKeeper's client replays its auth info).
-        if matches!(self.role, RoleState::Admin(_)) {
+        if matches!(self.role, RoleState::Admin(_) | RoleState::Reconfig(_)) {
             self.send_auth(cx, "digest".into(), SUPER_AUTH.as_bytes().to_vec());
             // what the ACL claims judge this client's requests with
             let id = Id::new("digest", &ensemble_core::acl::digest_id(SUPER_AUTH));
@@ -571,7 +571,7 @@ impl Client {
         }
         if xid == AUTH_XID {
             if let Err(e) = &reply {
-                if matches!(self.role, RoleState::Admin(_)) {
+                if matches!(self.role, RoleState::Admin(_) | RoleState::Reconfig(_)) {
                     return Err(violation(
                         Claim::ClientSuperUser,
                         now,

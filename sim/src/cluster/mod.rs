@@ -67,6 +67,7 @@ impl Nodes {
             c.read_only_mode = params.read_only_mode;
             c.local_sessions = params.local_sessions;
             c.local_sessions_upgrading = params.local_sessions_upgrading;
+            c.reconfig_enabled = true;
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,

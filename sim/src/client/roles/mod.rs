@@ -7,6 +7,7 @@ pub(crate) mod acl;
 mod lock;
 mod quota;
 mod random;
+pub(crate) mod reconfig;
 
 use super::{ClientOut, Ctx};
 use crate::check::{Claim, normalize, violation};
@@ -29,6 +30,7 @@ pub enum RoleState {
     Acl(acl::AclRole),
     Admin(AdminRole),
     Quota(quota::QuotaRole),
+    Reconfig(reconfig::ReconfigRole),
 }
 
 /// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
@@ -196,6 +198,7 @@ impl RoleState {
                 in_flight: false,
             }),
             Role::Quota => RoleState::Quota(quota::QuotaRole::default()),
+            Role::Reconfig => RoleState::Reconfig(reconfig::ReconfigRole::default()),
         }
     }
 
@@ -233,6 +236,7 @@ impl RoleState {
         match self {
             RoleState::Lock(l) | RoleState::Election(l) if l.next_at > now => Some(l.next_at - now),
             RoleState::ConfigWriter(w) if w.next_at > now => Some(w.next_at - now),
+            RoleState::Reconfig(r) => r.wake_hint(now),
             _ => None,
         }
     }
@@ -245,6 +249,7 @@ impl RoleState {
             RoleState::Lock(l) | RoleState::Election(l) => l.next(idx, session, cx),
             RoleState::Acl(a) => Some(a.next(idx, cx.rng)),
             RoleState::Quota(q) => Some(q.next(idx, cx.rng)),
+            RoleState::Reconfig(r) => r.next(cx),
             RoleState::Member(m) => {
                 if m.registered || m.in_flight {
                     return None;
@@ -356,6 +361,7 @@ impl RoleState {
             RoleState::Random(r) | RoleState::Reader(r) => r.on_result(req, reply),
             RoleState::Acl(a) => a.on_result(req, reply),
             RoleState::Quota(_) => {}
+            RoleState::Reconfig(r) => r.on_result(req, reply, cx),
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
                 m.in_flight = false;
@@ -480,6 +486,7 @@ impl RoleState {
             RoleState::ConfigWriter(w) => w.in_flight = false,
             RoleState::Naming(n) => n.in_flight = false,
             RoleState::Admin(a) => a.in_flight = false,
+            RoleState::Reconfig(r) => r.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(_) | RoleState::Quota(_) => {}
         }
@@ -515,6 +522,7 @@ impl RoleState {
             RoleState::Admin(a) => a.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(a) => a.on_session_end(),
+            RoleState::Reconfig(r) => r.in_flight = false,
             RoleState::Quota(_) => {}
         }
     }

@@ -1,0 +1,154 @@
+//! The `reconfig` role: an operator (the super user) changing the ensemble online with
+//! ZooKeeperAdmin's reconfig, as a runbook does: read `/zookeeper/config`, then one change from
+//! that version (`fromConfig`): remove a voter (the leader, as often as any), add a server
+//! outside the configuration back as a voter or an observer, replace a voter by an outsider in
+//! one step, turn an observer into a voter or back, or give a whole new member list. The
+//! servers outside the configuration exist in the world (removed ones, or never members) and
+//! follow the leader as non-voting learners, so that they can be added.
+
+use crate::client::Ctx;
+use ensemble_core::LearnerType;
+use ensemble_core::membership::Membership;
+use ensemble_proto::proto::{Reply, Request, Response};
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+pub struct ReconfigRole {
+    /// The configuration last read, to change from.
+    view: Option<Membership>,
+    pub(crate) in_flight: bool,
+    next_at: u64,
+}
+
+/// The fewest voters a change leaves: a quorum survives one crash.
+const MIN_VOTERS: usize = 3;
+
+fn spec(id: u64, role: LearnerType) -> String {
+    let role = match role {
+        LearnerType::Participant => "participant",
+        LearnerType::Observer => "observer",
+    };
+    format!("server.{id}=s{id}:2888:3888:{role};s{id}:2181")
+}
+
+impl ReconfigRole {
+    pub(crate) fn wake_hint(&self, now: u64) -> Option<u64> {
+        (self.next_at > now).then(|| self.next_at - now)
+    }
+
+    pub(crate) fn next(&mut self, cx: &mut Ctx) -> Option<Request> {
+        if self.in_flight || cx.now < self.next_at {
+            return None;
+        }
+        self.in_flight = true;
+        let Some(view) = self.view.take() else {
+            return Some(Request::GetData {
+                path: ensemble_core::path::CONFIG.into(),
+                watch: false,
+            });
+        };
+        let all: Vec<u64> = (1..=cx.params.members()).collect();
+        let voters: Vec<u64> = view.voters().collect();
+        let observers: Vec<u64> = view
+            .servers
+            .iter()
+            .filter(|(_, s)| s.role == LearnerType::Observer)
+            .map(|(id, _)| *id)
+            .collect();
+        let outside: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|id| !view.servers.contains_key(id))
+            .collect();
+        let rng = &mut *cx.rng;
+        let role = if rng.chance(0.7) {
+            LearnerType::Participant
+        } else {
+            LearnerType::Observer
+        };
+        let (mut joining, mut leaving, mut new_members) =
+            (String::new(), String::new(), String::new());
+        match rng.below(5) {
+            // grow: an outsider comes (back)
+            0 if !outside.is_empty() => {
+                let id = *rng.pick(&outside).expect("not empty");
+                joining = spec(id, role);
+            }
+            // shrink: a voter goes (the leader as often as any)
+            1 if voters.len() > MIN_VOTERS => {
+                leaving = rng.pick(&voters).expect("not empty").to_string();
+            }
+            // replace a voter (maybe a crashed one) by an outsider, in one change
+            2 if !outside.is_empty() => {
+                let gone = *rng.pick(&voters).expect("voters");
+                let id = *rng.pick(&outside).expect("not empty");
+                leaving = gone.to_string();
+                joining = spec(id, LearnerType::Participant);
+            }
+            // an observer becomes a voter, or a voter an observer
+            3 if !observers.is_empty() || voters.len() > MIN_VOTERS => {
+                if !observers.is_empty() && (voters.len() <= MIN_VOTERS || rng.chance(0.5)) {
+                    let id = *rng.pick(&observers).expect("not empty");
+                    joining = spec(id, LearnerType::Participant);
+                } else {
+                    let id = *rng.pick(&voters).expect("voters");
+                    joining = spec(id, LearnerType::Observer);
+                }
+            }
+            // a whole new member list: each server in or out, voter or observer
+            _ => {
+                let mut roles = BTreeMap::new();
+                for id in &all {
+                    if rng.chance(0.75) {
+                        let r = if rng.chance(0.8) {
+                            LearnerType::Participant
+                        } else {
+                            LearnerType::Observer
+                        };
+                        roles.insert(*id, r);
+                    }
+                }
+                let list: Vec<String> = roles.iter().map(|(id, r)| spec(*id, *r)).collect();
+                new_members = list.join(",");
+                if roles
+                    .values()
+                    .filter(|r| **r == LearnerType::Participant)
+                    .count()
+                    < MIN_VOTERS
+                {
+                    // too small to survive a crash: keep the configuration as it is instead
+                    let keep: Vec<String> = view
+                        .servers
+                        .iter()
+                        .map(|(id, s)| spec(*id, s.role))
+                        .collect();
+                    new_members = keep.join(",");
+                }
+            }
+        }
+        Some(Request::Reconfig {
+            joining,
+            leaving,
+            new_members,
+            from_config: view.version as i64,
+        })
+    }
+
+    pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply, cx: &mut Ctx) {
+        self.in_flight = false;
+        if let (Request::GetData { .. }, Ok(Response::GetData { data, .. })) = (req, reply) {
+            // before the first reconfig the node holds nothing: the run's initial membership
+            self.view = if data.is_empty() {
+                cx.reference.configs.get(&0).cloned()
+            } else {
+                std::str::from_utf8(data)
+                    .ok()
+                    .and_then(|t| Membership::parse(t).ok())
+            };
+            return;
+        }
+        // an operator waits between changes (a few seconds)
+        let (lo, hi) = cx.params.think_ms;
+        self.next_at = cx.now + cx.rng.range(lo * 10, hi * 20);
+    }
+}
