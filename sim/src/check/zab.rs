@@ -290,7 +290,7 @@ impl World {
                     .iter()
                     .filter(|id| {
                         self.nodes
-                            .get(*id)
+                            .get(id)
                             .is_some_and(|n| n.disk.holds_durably(t.zxid))
                     })
                     .count();
