@@ -7,6 +7,10 @@
 #   scripts/bench.sh --scale 0       # throughput and latency only (~5 minutes)
 #   scripts/bench.sh sessions        # issue 16's scale run: 10,000 sessions, storm, watches
 #                                    # (= --session-scale 10000 --port-base 29500; ~6 min)
+#   scripts/bench.sh tls             # issue 15's TLS run: the write and read workloads over
+#                                    # plaintext, then over TLS (secureClientPort; ZooKeeper with
+#                                    # netty), both systems each time (~8 min); extra flags go to
+#                                    # both halves
 #   scripts/bench.sh --help          # every flag
 #
 # Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
@@ -25,6 +29,31 @@ if [ "${1:-}" = sessions ]; then
 fi
 cargo build --release -p ensemble-node -p ensemble-bench
 echo "uptime: $(uptime)"
+if [ "${1:-}" = tls ]; then
+  shift
+  # the stores kazoo's suite uses (JKS for both servers, PEM for the client), made here
+  tls_dir=$(mktemp -d "${TMPDIR:-/tmp}/ensemble-bench-tls.XXXXXX")
+  trap 'rm -rf "$tls_dir"' EXIT
+  source interop/harness/tls.sh
+  tls_make_stores "$tls_dir" || { echo "bench.sh: cannot make the TLS stores (openssl, keytool)" >&2; exit 1; }
+  # tls.sh signs the client an X.509 v1 certificate (Java takes it; webpki does not): a v3 one
+  printf 'basicConstraints=CA:FALSE\n' > "$tls_dir/client.ext"
+  openssl x509 -req -in "$tls_dir/client.csr" -CA "$tls_dir/ca_cert.pem" -CAkey "$tls_dir/ca_key.pem" \
+    -set_serial 4 -days 2 -extfile "$tls_dir/client.ext" -out "$tls_dir/client_cert.pem" 2>/dev/null \
+    || { echo "bench.sh: cannot sign the client certificate" >&2; exit 1; }
+  mkdir -p target; out="target/bench-tls-$(date +%Y%m%d-%H%M%S).txt"
+  common=(--scale 0 --workloads write,read --jvm-warmup 20 --warmup 2 --duration 8)
+  if [ "${BENCH_TLS_ONLY:-}" != 1 ]; then
+  { echo "### plaintext"; target/release/ensemble-bench "${common[@]}" "$@"; } 2>&1 | tee "$out"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  fi
+  { echo "### TLS"; target/release/ensemble-bench "${common[@]}" --tls "$tls_dir" "$@"; } 2>&1 | tee -a "$out"
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+  echo "### summary (Ensemble/ZooKeeper throughput ratios; issue 15 wants TLS no worse than plaintext)"
+  grep -E '^(### |workload  |[a-z].*  ops/s  )' "$out" || true
+  echo "written to $out"
+  exit 0
+fi
 mkdir -p target; out="target/bench-$(date +%Y%m%d-%H%M%S).txt"
 target/release/ensemble-bench "$@" 2>&1 | tee "$out"
 exit "${PIPESTATUS[0]}"

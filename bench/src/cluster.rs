@@ -46,7 +46,13 @@ pub struct Launch {
     /// ZooKeeper's JVM after setsid, to match). With the kernel's autogroup scheduling the two
     /// are scheduled differently; both systems always get the same treatment.
     pub same_session: bool,
+    /// Serve clients over TLS too: a directory of the stores `scripts/bench.sh tls` makes
+    /// (interop/harness/tls.sh's: keystore.jks, truststore.jks, ca_cert.pem, client_*.pem).
+    pub tls: Option<PathBuf>,
 }
+
+/// The password of the TLS stores (interop/harness/tls.sh's TLS_PASSWORD).
+pub const TLS_PASSWORD: &str = "apassword";
 
 impl Launch {
     /// Find both systems, or say clearly what is missing.
@@ -81,7 +87,14 @@ impl Launch {
                 // zookeeper.jar's manifest Class-Path names its dependencies in /usr/share/java;
                 // add the slf4j binding and log4j the Debian package logs through.
                 let mut cp = vec!["/usr/share/java/zookeeper.jar".to_string()];
-                for extra in ["slf4j-log4j12.jar", "log4j-1.2.jar"] {
+                // netty-codec and -resolver: the manifest leaves them out, and TLS needs
+                // NettyServerCnxnFactory
+                for extra in [
+                    "slf4j-log4j12.jar",
+                    "log4j-1.2.jar",
+                    "netty-codec.jar",
+                    "netty-resolver.jar",
+                ] {
                     let p = Path::new("/usr/share/java").join(extra);
                     if p.exists() {
                         cp.push(p.display().to_string());
@@ -121,6 +134,7 @@ impl Launch {
             zk_heap_mb,
             ensemble_wrap: Vec::new(),
             same_session: false,
+            tls: None,
         })
     }
 }
@@ -199,6 +213,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub cfg: PathBuf,
     pub client_port: u16,
+    /// secureClientPort, when the cluster serves TLS
+    pub secure_port: Option<u16>,
     pub pid: Option<i32>,
     /// ZooKeeper's JVM is our child; Ensemble daemonises itself.
     child: Option<Child>,
@@ -212,9 +228,10 @@ pub struct Cluster {
     sentinel: Arc<Sentinel>,
 }
 
-/// Ports: client `base+i`, quorum `base+100+i`, election `base+200+i`, for i in 1..=3.
+/// Ports: client `base+i`, quorum `base+100+i`, election `base+200+i`, secure client
+/// `base+300+i`, for i in 1..=3.
 pub fn ports_free(base: u16) -> Result<()> {
-    for off in [0u16, 100, 200] {
+    for off in [0u16, 100, 200, 300] {
         for i in 1..=3u16 {
             let port = base + off + i;
             if TcpListener::bind(("127.0.0.1", port)).is_err() {
@@ -264,13 +281,25 @@ impl Cluster {
             std::fs::write(data.join("myid"), format!("{i}\n"))?;
             let client_port = port_base + i;
             // the same settings for both systems; ZooKeeper's defaults where not said
-            let cfg = format!(
+            let mut cfg = format!(
                 "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
                  clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nforceSync=yes\nsnapCount=100000\n\
                  autopurge.snapRetainCount=3\nautopurge.purgeInterval=0\n\
                  4lw.commands.whitelist=*\nadmin.enableServer=false\n{servers}",
                 data.display()
             );
+            let secure_port = launch.tls.as_ref().map(|_| port_base + 300 + i);
+            if let (Some(tls), Some(port)) = (&launch.tls, secure_port) {
+                // the same stores and settings for both; ZooKeeper serves TLS only with netty
+                cfg.push_str(&format!(
+                    "secureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n\
+                     serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+                     ssl.keyStore.location={ks}\nssl.keyStore.password={TLS_PASSWORD}\n\
+                     ssl.trustStore.location={ts}\nssl.trustStore.password={TLS_PASSWORD}\n",
+                    ks = tls.join("keystore.jks").display(),
+                    ts = tls.join("truststore.jks").display(),
+                ));
+            }
             let cfg_path = ndir.join("zoo.cfg");
             std::fs::write(&cfg_path, cfg)?;
             if system == System::ZooKeeper {
@@ -288,6 +317,7 @@ impl Cluster {
                 dir: ndir,
                 cfg: cfg_path,
                 client_port,
+                secure_port,
                 pid: None,
                 child: None,
             });
@@ -482,6 +512,13 @@ impl Cluster {
 
     pub fn addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", self.nodes[i].client_port)
+    }
+
+    /// Where the benchmark's clients connect to node `i`: its secureClientPort when the
+    /// cluster serves TLS, else its clientPort.
+    pub fn client_addr(&self, i: usize) -> String {
+        let n = &self.nodes[i];
+        format!("127.0.0.1:{}", n.secure_port.unwrap_or(n.client_port))
     }
 
     /// `srvr`'s Mode line of node `i` (leader, follower, ...), if it serves.

@@ -2,7 +2,7 @@
 //! slot), recording each request's latency from send to answer.
 
 use anyhow::{Context, Result, bail};
-use ensemble_client::{Client, ClientError, ConnectOptions};
+use ensemble_client::{Client, ClientError, ConnectOptions, TlsOptions};
 use ensemble_proto::proto::{Acl, CreateMode};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -81,12 +81,17 @@ impl LoadResult {
 
 /// Opens `n` sessions spread round-robin over `addrs` (each session to one server, as
 /// ZooKeeper clients spread over an ensemble).
-pub async fn connect_sessions(addrs: &[String], n: usize) -> Result<Vec<Client>> {
+pub async fn connect_sessions(
+    addrs: &[String],
+    n: usize,
+    tls: Option<&TlsOptions>,
+) -> Result<Vec<Client>> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let addr = &addrs[i % addrs.len()];
         let mut opts = ConnectOptions::new(addr, Duration::from_secs(30));
         opts.connect_timeout = Some(Duration::from_secs(20));
+        opts.tls = tls.cloned();
         let c = Client::connect_with(opts)
             .await
             .with_context(|| format!("session {i} to {addr}"))?;

@@ -116,6 +116,11 @@ pub struct Args {
     /// In the --session-scale run: silent sessions checked for expiry (and as many pinging ones).
     #[arg(long, default_value_t = 500)]
     expiry_sample: usize,
+    /// Serve and drive the load over TLS (secureClientPort, NettyServerCnxnFactory for
+    /// ZooKeeper), with the stores in this directory as `scripts/bench.sh tls` makes them
+    /// (interop/harness/tls.sh: keystore.jks, truststore.jks, ca_cert.pem, client_*.pem).
+    #[arg(long)]
+    tls: Option<PathBuf>,
     /// Seconds a cluster may take to start and elect a leader.
     #[arg(long, default_value_t = 120)]
     startup_timeout: u64,
@@ -221,6 +226,13 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
         systems.contains(&System::ZooKeeper),
     )?;
     launch.same_session = args.same_session;
+    launch.tls = args.tls.clone();
+    let tls = args.tls.as_ref().map(|d| {
+        let mut t = ensemble_client::TlsOptions::new(d.join("ca_cert.pem"));
+        t.cert_file = Some(d.join("client_cert.pem"));
+        t.key_file = Some(d.join("client_key.pem"));
+        t
+    });
     if let Some(w) = &args.ensemble_wrap {
         launch.ensemble_wrap = w.split_whitespace().map(String::from).collect();
     }
@@ -276,8 +288,8 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
             mib(procfs::rss_sum(&cluster.pids()))
         );
         rep.idle_rss(system, procfs::rss_sum(&cluster.pids()));
-        let addrs: Vec<String> = (0..3).map(|i| cluster.addr(i)).collect();
-        let clients = load::connect_sessions(&addrs, args.sessions).await?;
+        let addrs: Vec<String> = (0..3).map(|i| cluster.client_addr(i)).collect();
+        let clients = load::connect_sessions(&addrs, args.sessions, tls.as_ref()).await?;
         load::prepare(&clients[0], args.keys, args.value_size).await?;
         // every session's server has the keys before the first read
         for c in &clients {

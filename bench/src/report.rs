@@ -100,7 +100,7 @@ impl Report {
                 "{} sessions x {} in flight, {}-byte values over {} keys, {} s measured per \
                  workload after {} s of warm-up ({} s of warm-up per ensemble first), fsync on \
                  (forceSync=yes), client threads {}, servers {}, {} round(s) alternating the \
-                 systems (medians reported)",
+                 systems (medians reported), clients over {}",
                 args.sessions,
                 args.inflight,
                 args.value_size,
@@ -114,7 +114,12 @@ impl Report {
                 } else {
                     "each in its own session (ensemble start; ZooKeeper after setsid)"
                 },
-                args.rounds.max(1)
+                args.rounds.max(1),
+                if args.tls.is_some() {
+                    "TLS (secureClientPort; ZooKeeper with NettyServerCnxnFactory)"
+                } else {
+                    "plaintext (clientPort)"
+                }
             ),
             workloads: workloads.to_vec(),
             rows: BTreeMap::new(),

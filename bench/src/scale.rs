@@ -194,7 +194,7 @@ pub async fn run(
         )
     })?;
     let addrs: Vec<String> = (0..3).map(|i| cluster.addr(i)).collect();
-    let clients = load::connect_sessions(&addrs, args.sessions).await?;
+    let clients = load::connect_sessions(&addrs, args.sessions, None).await?;
     let t0 = Instant::now();
     load_tree(&clients, n, args).await?;
     let load_secs = t0.elapsed().as_secs_f64();

@@ -28,7 +28,10 @@ pub mod cli;
 mod hosts;
 mod paths;
 mod session;
+mod tls;
 mod watches;
+
+pub use tls::TlsOptions;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -61,6 +64,9 @@ pub enum ClientError {
     /// No server of the list completed a handshake in time.
     #[error("could not connect to {0}")]
     NoServer(String),
+    /// The TLS settings cannot be used (file, key or name named in the message).
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("bad connect string {0}")]
     BadConnectString(String),
     /// Refused before sending, with ZooKeeper's own wording.
@@ -94,7 +100,7 @@ impl ClientError {
                 Some(KeeperError::MarshallingError)
             }
             ClientError::BadPath(_) => Some(KeeperError::BadArguments),
-            ClientError::Closed | ClientError::BadConnectString(_) => None,
+            ClientError::Closed | ClientError::BadConnectString(_) | ClientError::Tls(_) => None,
         }
     }
 }
@@ -176,6 +182,8 @@ pub struct ConnectOptions {
     pub session: Option<(i64, Vec<u8>)>,
     /// Credentials sent right after the handshake, e.g. `("digest", b"user:pw")`.
     pub auth: Vec<(String, Vec<u8>)>,
+    /// Speak TLS (to a `secureClientPort`).
+    pub tls: Option<TlsOptions>,
 }
 
 impl ConnectOptions {
@@ -187,6 +195,7 @@ impl ConnectOptions {
             read_only: false,
             session: None,
             auth: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -254,6 +263,7 @@ impl Client {
             session_id,
             passwd,
             auths: opts.auth,
+            tls: opts.tls.as_ref().map(tls::Connector::new).transpose()?,
         };
         let (state, _) = watch::channel(SessionState::Connecting);
         let shared = Arc::new(Shared {

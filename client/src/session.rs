@@ -11,14 +11,14 @@ use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, EventType, KeeperError, KeeperState, OpCode, Reply, Request,
     Response, WatchedEvent, WatcherType,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::hosts::Shuffle;
 use super::paths::from_server;
+use super::tls::Connector;
 use super::watches::{WatchReg, Watches, registration};
 use super::{ClientError, SessionState, Shared};
 
@@ -55,6 +55,32 @@ pub(crate) struct Config {
     pub session_id: i64,
     pub passwd: Vec<u8>,
     pub auths: Vec<(String, Vec<u8>)>,
+    pub tls: Option<Connector>,
+}
+
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection to a server: plain TCP or TLS over it.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            // the socket's own halves: no lock between reader and writer
+            Stream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
 }
 
 enum Waiter {
@@ -240,7 +266,7 @@ impl Session {
 
     /// Tries hosts in rotation until one completes the handshake. `None`: stop (closed,
     /// orphaned or expired) or try again later.
-    async fn connect(&mut self) -> Option<(TcpStream, ConnectResponse, String)> {
+    async fn connect(&mut self) -> Option<(Stream, ConnectResponse, String)> {
         let n = self.order.len().max(1);
         for attempt in 0..n {
             let host = self.order[self.next_host % n].clone();
@@ -255,7 +281,13 @@ impl Session {
             };
             let connect_timeout = (self.cfg.timeout / n as u32).max(MIN_CONNECT_TIMEOUT);
             let read_timeout = self.cfg.timeout * 2 / 3;
-            let fut = handshake(host.clone(), req, connect_timeout, read_timeout);
+            let fut = handshake(
+                host.clone(),
+                self.cfg.tls.clone(),
+                req,
+                connect_timeout,
+                read_timeout,
+            );
             tokio::pin!(fut);
             let result = loop {
                 tokio::select! {
@@ -305,7 +337,7 @@ impl Session {
     }
 
     /// Runs one established connection until it ends.
-    async fn serve(&mut self, stream: TcpStream, resp: ConnectResponse, server: String) -> Ended {
+    async fn serve(&mut self, stream: Stream, resp: ConnectResponse, server: String) -> Ended {
         self.cfg.session_id = resp.session_id;
         self.cfg.passwd = resp.passwd.clone();
         self.negotiated = Duration::from_millis(u64::try_from(resp.timeout_ms).unwrap_or(1));
@@ -318,7 +350,7 @@ impl Session {
             info.server = Some(server);
             info.read_only = read_only;
         }
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = stream.split();
         let (frames_tx, mut frames_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_frames(rd, frames_tx));
         let mut conn = Conn {
@@ -647,7 +679,7 @@ fn fail_command(cmd: Command, err: &ClientError) {
 }
 
 struct Conn {
-    wr: BufWriter<OwnedWriteHalf>,
+    wr: BufWriter<WriteHalf>,
     pending: VecDeque<Pending>,
     /// auth packets awaiting their xid -4 answer, in order (None: a re-send nobody awaits)
     auth_pending: VecDeque<Option<DoneTx>>,
@@ -678,7 +710,7 @@ impl Conn {
 }
 
 /// Reads length-prefixed frames until the socket fails; the last item is the error.
-async fn read_frames(mut rd: OwnedReadHalf, tx: mpsc::UnboundedSender<Result<Vec<u8>, String>>) {
+async fn read_frames(mut rd: ReadHalf, tx: mpsc::UnboundedSender<Result<Vec<u8>, String>>) {
     loop {
         let r = read_frame(&mut rd).await;
         let stop = r.is_err();
@@ -699,26 +731,49 @@ async fn read_frame(rd: &mut (impl AsyncReadExt + Unpin)) -> Result<Vec<u8>, Str
     Ok(frame)
 }
 
-/// TCP connect and the ConnectRequest/ConnectResponse exchange with one host.
+/// TCP connect (and the TLS handshake) and the ConnectRequest/ConnectResponse exchange with
+/// one host.
 async fn handshake(
     host: String,
+    tls: Option<Connector>,
     req: ConnectRequest,
     connect_timeout: Duration,
     read_timeout: Duration,
-) -> Result<(TcpStream, ConnectResponse), String> {
-    let mut stream = timeout(connect_timeout, TcpStream::connect(host.as_str()))
+) -> Result<(Stream, ConnectResponse), String> {
+    let tcp = timeout(connect_timeout, TcpStream::connect(host.as_str()))
         .await
         .map_err(|_| format!("connect timed out after {connect_timeout:?}"))?
         .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => {
+            let mut s = tcp;
+            let resp = exchange(&mut s, &req, read_timeout).await?;
+            Ok((Stream::Plain(s), resp))
+        }
+        Some(c) => {
+            let mut s = timeout(connect_timeout, c.connect(&host, tcp))
+                .await
+                .map_err(|_| format!("TLS handshake timed out after {connect_timeout:?}"))??;
+            let resp = exchange(&mut s, &req, read_timeout).await?;
+            Ok((Stream::Tls(Box::new(s)), resp))
+        }
+    }
+}
+
+async fn exchange(
+    s: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    req: &ConnectRequest,
+    read_timeout: Duration,
+) -> Result<ConnectResponse, String> {
     let mut buf = Vec::new();
-    jute::encode_connect(&req, &mut buf);
-    stream.write_all(&buf).await.map_err(|e| e.to_string())?;
-    let frame = timeout(read_timeout, read_frame(&mut stream))
+    jute::encode_connect(req, &mut buf);
+    s.write_all(&buf).await.map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())?;
+    let frame = timeout(read_timeout, read_frame(s))
         .await
         .map_err(|_| "no handshake answer".to_string())??;
-    let resp = jute::decode_connect_response(&frame).map_err(|e| e.to_string())?;
-    Ok((stream, resp))
+    jute::decode_connect_response(&frame).map_err(|e| e.to_string())
 }
 
 /// Turns a reply into the value a typed method wants.

@@ -473,3 +473,65 @@ fn ssl_settings_from_jvm_flags_and_zoo_cfg() {
         "{e}"
     );
 }
+
+/// The Rust client library (`ensemble_client`, the benchmark's client) over TLS: a session by
+/// host name and by IP address, both checked against the certificate's names; refused when it
+/// does not trust the server's CA, when the name is not the certificate's, and (the server
+/// needs client certificates) without a certificate of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_library_over_tls() {
+    use ensemble_client::{Client, ClientError, ConnectOptions, TlsOptions};
+    use ensemble_proto::proto::CreateMode;
+    let dir = tmp("rust-client");
+    let (node, client, secure, _) = secure_node(&dir, "n", "", Store::Pem);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write pem");
+        p
+    };
+    let ca_file = write("ca.pem", &client.ca);
+    let mut tls = TlsOptions::new(&ca_file);
+    tls.cert_file = Some(write("client.pem", &client.cert));
+    tls.key_file = Some(write("client.key", &client.key));
+    let timeout = Duration::from_secs(10);
+    let open = |hosts: String, tls: TlsOptions| {
+        let mut o = ConnectOptions::new(&hosts, timeout);
+        o.tls = Some(tls);
+        o.connect_timeout = Some(Duration::from_secs(3));
+        Client::connect_with(o)
+    };
+
+    for host in ["localhost", "127.0.0.1"] {
+        let c = open(format!("{host}:{secure}"), tls.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}\n{}", node.log()));
+        let path = format!("/tls-{host}");
+        c.create(&path, b"over tls", open_acl(), CreateMode::Persistent)
+            .await
+            .expect("create");
+        let (data, _) = c.get_data(&path, false).await.expect("get");
+        assert_eq!(data, b"over tls");
+        c.close().await.expect("close");
+    }
+
+    let other = Ca::new("Some Other CA");
+    let untrusting = TlsOptions::new(write("other-ca.pem", &other.pem));
+    let mut with_cert = untrusting.clone();
+    with_cert.cert_file = tls.cert_file.clone();
+    with_cert.key_file = tls.key_file.clone();
+    let r = open(format!("localhost:{secure}"), with_cert).await;
+    assert!(matches!(r, Err(ClientError::NoServer(_))), "{r:?}");
+
+    let mut wrong_name = tls.clone();
+    wrong_name.server_name = Some("elsewhere.example".into());
+    let r = open(format!("localhost:{secure}"), wrong_name).await;
+    assert!(matches!(r, Err(ClientError::NoServer(_))), "{r:?}");
+
+    let r = open(format!("localhost:{secure}"), TlsOptions::new(&ca_file)).await;
+    assert!(matches!(r, Err(ClientError::NoServer(_))), "{r:?}");
+
+    let mut half = tls.clone();
+    half.key_file = None;
+    let r = open(format!("localhost:{secure}"), half).await;
+    assert!(matches!(r, Err(ClientError::Tls(_))), "{r:?}");
+}
