@@ -37,19 +37,14 @@ find_tool() {
   die "$t not found (apt-get install krb5-kdc krb5-admin-server krb5-user)"
 }
 
-start() {
-  local dir=$1; shift
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  local krb5kdc kdb5_util kadmin
-  krb5kdc=$(find_tool krb5kdc); kdb5_util=$(find_tool kdb5_util); kadmin=$(find_tool kadmin.local)
-  local port
-  port=$(free_port)
-  [ -n "$port" ] || die "no free port on 127.0.0.1"
+# write_conf DIR PORT: the KDC's and the clients' profiles for a KDC on 127.0.0.1:PORT (loopback
+# only: a wildcard bind would meet the TIME-WAITs of loopback connections of earlier tests)
+write_conf() {
+  local dir=$1 port=$2
   cat > "$dir/kdc.conf" <<EOF
 [kdcdefaults]
-  kdc_ports = $port
-  kdc_tcp_ports = $port
+  kdc_listen = 127.0.0.1:$port
+  kdc_tcp_listen = 127.0.0.1:$port
 [realms]
   $REALM = {
     database_name = $dir/principal
@@ -81,6 +76,18 @@ EOF
   127.0.0.1 = $REALM
   localhost = $REALM
 EOF
+}
+
+start() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local krb5kdc kdb5_util kadmin
+  krb5kdc=$(find_tool krb5kdc); kdb5_util=$(find_tool kdb5_util); kadmin=$(find_tool kadmin.local)
+  local port
+  port=$(free_port)
+  [ -n "$port" ] || die "no free port on 127.0.0.1"
+  write_conf "$dir" "$port"
   export KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf"
   rm -f "$dir"/principal* "$dir/stash"
   "$kdb5_util" -r "$REALM" -P "kdc-master-$$" create -s >/dev/null 2>&1 \
@@ -99,17 +106,29 @@ EOF
     case $p in *@*) ;; *) p="$p@$REALM" ;; esac
     add "$p" "$kt"
   done
-  "$krb5kdc" -n -P "$dir/kdc.pid" >"$dir/kdc.out" 2>&1 &
-  local pid=$! i
-  echo "$pid" > "$dir/kdc.pid"
-  for i in $(seq 1 100); do
-    if KRB5CCNAME="FILE:$dir/probe.cc" kinit -kt "$dir/client.keytab" "client@$REALM" 2>/dev/null; then
-      rm -f "$dir/probe.cc"
-      echo "KDC for $REALM on 127.0.0.1:$port (pid $pid), KRB5_CONFIG=$dir/krb5.conf"
-      return 0
+  # a port taken between the pick and the KDC's bind (tests start KDCs side by side): another
+  local attempt pid i
+  for attempt in 1 2 3 4 5; do
+    "$krb5kdc" -n -P "$dir/kdc.pid" >"$dir/kdc.out" 2>&1 &
+    pid=$!
+    echo "$pid" > "$dir/kdc.pid"
+    for i in $(seq 1 100); do
+      if KRB5CCNAME="FILE:$dir/probe.cc" kinit -kt "$dir/client.keytab" "client@$REALM" 2>/dev/null; then
+        rm -f "$dir/probe.cc"
+        echo "KDC for $REALM on 127.0.0.1:$port (pid $pid), KRB5_CONFIG=$dir/krb5.conf"
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then break; fi
+    if ! cat "$dir/kdc.out" "$dir/kdc.log" 2>/dev/null | grep -q 'Address already in use'; then
+      die "krb5kdc exited: $(cat "$dir/kdc.out" "$dir/kdc.log" 2>/dev/null | tail -5)"
     fi
-    kill -0 "$pid" 2>/dev/null || die "krb5kdc exited: $(cat "$dir/kdc.out" "$dir/kdc.log" 2>/dev/null | tail -5)"
-    sleep 0.1
+    port=$(free_port)
+    [ -n "$port" ] || die "no free port on 127.0.0.1"
+    : > "$dir/kdc.log"
+    write_conf "$dir" "$port"
   done
   die "the KDC on 127.0.0.1:$port does not answer"
 }
