@@ -26,6 +26,16 @@ impl SimRng {
         SimRng(ChaCha8Rng::seed_from_u64(self.0.next_u64()))
     }
 
+    /// A stream of its own for one purpose, drawn from nothing: the same key, another ChaCha
+    /// stream. How much this generator was used before does not move it, so a purpose drawn
+    /// late in a run (the liveness core) comes out the same whatever drew before it.
+    pub fn purpose(&self, stream: u64) -> SimRng {
+        let mut r = self.0.clone();
+        r.set_stream(stream);
+        r.set_word_pos(0);
+        SimRng(r)
+    }
+
     /// Uniform in `lo..=hi` (empty ranges give `lo`).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {

@@ -86,6 +86,9 @@ pub struct World {
     pub(crate) sched: Scheduler,
     pub(crate) rng: SimRng,
     pub(crate) fault_rng: SimRng,
+    /// `liveness = core`: which voters the heal heals and how the rest stay faulty, a stream of
+    /// its own so that a schedule replaying the drawn faults heals the same core.
+    pub(crate) core_rng: SimRng,
     /// Draws of the sync-crash fault (`Params::sync_crash`), on a stream of their own; none
     /// when the fault is off, so such runs draw exactly what they drew before it existed.
     pub(crate) sync_crash_rng: Option<SimRng>,
@@ -135,6 +138,7 @@ impl World {
     pub fn new(params: Params, plant: Option<Plant>, rng: &mut SimRng, trace: Trace) -> World {
         let mut rng = rng.fork();
         let fault_rng = rng.fork();
+        let core_rng = fault_rng.purpose(2);
         let nodes = Nodes::for_run(&params, plant, &mut rng);
         let servers: Vec<ServerId> = nodes.keys().copied().collect();
         let mut clients = Vec::new();
@@ -166,6 +170,7 @@ impl World {
             sched: Scheduler::default(),
             rng,
             fault_rng,
+            core_rng,
             sync_crash_rng,
             nodes,
             transport: Transport::default(),

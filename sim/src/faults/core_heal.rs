@@ -51,7 +51,7 @@ impl World {
             .filter(|n| !n.observer)
             .map(|n| n.id)
             .collect();
-        self.fault_rng.shuffle(&mut voters);
+        self.core_rng.shuffle(&mut voters);
         let quorum = voters.len() / 2 + 1;
         let core: Vec<ServerId> = {
             let mut c = voters[..quorum].to_vec();
@@ -61,7 +61,7 @@ impl World {
         let mut held = BTreeMap::new();
         for id in self.servers.clone() {
             if !core.contains(&id) {
-                let kind = Held::ALL[self.fault_rng.below(Held::ALL.len())];
+                let kind = Held::ALL[self.core_rng.below(Held::ALL.len())];
                 held.insert(id, kind);
             }
         }
