@@ -18,7 +18,7 @@ cargo test --release --manifest-path sim/Cargo.toml
 # (core/src/probe.rs); the counts are kept in target/sim-coverage.json.
 cargo run --release --manifest-path sim/Cargo.toml -- \
   sweep --seeds 0..300 --jobs 2 --coverage target/sim-coverage.json --require-coverage
-# the simulator's checking power: three mutants of the core's protocol code, each against a
+# the simulator's checking power: two mutants of the core's protocol code, each against a
 # 300-seed sweep; a survivor sim/MUTANTS.md does not explain fails (scripts/mutants.sh)
 ./scripts/mutants.sh --ci
 
