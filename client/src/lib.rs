@@ -26,12 +26,13 @@
 
 pub mod cli;
 mod hosts;
+pub mod keystore;
 mod paths;
 mod session;
 mod tls;
 mod watches;
 
-pub use tls::TlsOptions;
+pub use tls::{StoreSpec, TlsOptions};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! TLS to a `secureClientPort` (ZooKeeper's `zookeeper.client.secure=true`): rustls, trusting a
-//! PEM CA file, optionally presenting a PEM certificate and key, and verifying the server's
-//! certificate against the host name or IP address connected to (or an explicit name), as
-//! ZooKeeper's `ssl.hostnameVerification` does by default.
+//! PEM CA file or a trust store (JKS, PKCS12, PEM: `zookeeper.ssl.trustStore.*`), optionally
+//! presenting a PEM certificate and key or a key store's (`zookeeper.ssl.keyStore.*`), and
+//! verifying the server's certificate against the host name or IP address connected to (or an
+//! explicit name), as ZooKeeper's `ssl.hostnameVerification` does by default.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,58 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::ClientError;
+use crate::keystore::{self, StoreType};
+
+/// `ssl.hostnameVerification=false`: the chain is verified up to a trusted CA, the name on the
+/// certificate is not.
+#[derive(Debug)]
+struct ChainOnly {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
 
 /// How to speak TLS to the servers.
 #[derive(Clone, Debug)]
@@ -25,6 +78,23 @@ pub struct TlsOptions {
     pub key_file: Option<PathBuf>,
     /// The name the server's certificate must carry; default: the host of each `host:port`.
     pub server_name: Option<String>,
+    /// `ca_file` is a trust store of this type, opened with this password (ZooKeeper's
+    /// `zookeeper.ssl.trustStore.type` / `.password`); `None`: a PEM file.
+    pub trust_store: Option<StoreSpec>,
+    /// The client's certificate and key from a key store (`zookeeper.ssl.keyStore.*`), instead
+    /// of `cert_file` and `key_file`.
+    pub key_store: Option<(PathBuf, StoreSpec)>,
+    /// `zookeeper.ssl.hostnameVerification` (default true): false still verifies the chain, not
+    /// the name.
+    pub verify_hostname: bool,
+}
+
+/// How to open a store: its type (`None`: from the file's extension, as ZooKeeper's
+/// `KeyStoreFileType`) and password.
+#[derive(Clone, Debug, Default)]
+pub struct StoreSpec {
+    pub kind: Option<String>,
+    pub password: String,
 }
 
 impl TlsOptions {
@@ -34,6 +104,9 @@ impl TlsOptions {
             cert_file: None,
             key_file: None,
             server_name: None,
+            trust_store: None,
+            key_store: None,
+            verify_hostname: true,
         }
     }
 }
@@ -53,10 +126,19 @@ impl Connector {
     pub(crate) fn new(opts: &TlsOptions) -> Result<Connector, ClientError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(&opts.ca_file)
-            .map_err(|e| bad(&opts.ca_file, &e.to_string()))?;
+        let certs = match &opts.trust_store {
+            None => CertificateDer::pem_file_iter(&opts.ca_file)
+                .map_err(|e| bad(&opts.ca_file, &e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(&opts.ca_file, &e.to_string()))?,
+            Some(spec) => {
+                let kind = StoreType::of(spec.kind.as_deref(), &opts.ca_file)
+                    .map_err(|e| bad(&opts.ca_file, &e))?;
+                keystore::load_trust_store(&opts.ca_file, &spec.password, kind)
+                    .map_err(|e| bad(&opts.ca_file, &e))?
+            }
+        };
         for c in certs {
-            let c = c.map_err(|e| bad(&opts.ca_file, &e.to_string()))?;
             roots
                 .add(c)
                 .map_err(|e| bad(&opts.ca_file, &format!("not a CA certificate: {e}")))?;
@@ -64,12 +146,38 @@ impl Connector {
         if roots.is_empty() {
             return Err(bad(&opts.ca_file, "no certificate in it"));
         }
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let roots = Arc::new(roots);
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-            .with_root_certificates(roots);
-        let config = match (&opts.cert_file, &opts.key_file) {
-            (Some(cert), Some(key)) => {
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let builder = if opts.verify_hostname {
+            builder.with_root_certificates(roots)
+        } else {
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                roots,
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| bad(&opts.ca_file, &e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnly { inner }))
+        };
+        let config = match (&opts.key_store, &opts.cert_file, &opts.key_file) {
+            (Some((path, spec)), None, None) => {
+                let kind = StoreType::of(spec.kind.as_deref(), path).map_err(|e| bad(path, &e))?;
+                let m = keystore::load_key_store(path, &spec.password, kind)
+                    .map_err(|e| bad(path, &e))?;
+                builder
+                    .with_client_auth_cert(m.chain, m.key)
+                    .map_err(|e| bad(path, &e.to_string()))?
+            }
+            (Some(_), _, _) => {
+                return Err(ClientError::Tls(
+                    "a key store, or a certificate and key file: not both".into(),
+                ));
+            }
+            (None, Some(cert), Some(key)) => {
                 let chain = CertificateDer::pem_file_iter(cert)
                     .map_err(|e| bad(cert, &e.to_string()))?
                     .collect::<Result<Vec<_>, _>>()
@@ -83,7 +191,7 @@ impl Connector {
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| bad(cert, &e.to_string()))?
             }
-            (None, None) => builder.with_no_client_auth(),
+            (None, None, None) => builder.with_no_client_auth(),
             _ => {
                 return Err(ClientError::Tls(
                     "a client certificate needs its key, and a key its certificate".into(),

@@ -95,3 +95,106 @@ async fn zkcli_creates_a_node_over_tls() {
         .expect("the node zkCli.sh made over TLS");
     assert_eq!(data, b"hello");
 }
+
+/// `ensemble cli` takes zkCli.sh's client settings the same way: `-D` flags in CLIENT_JVMFLAGS,
+/// or a `-client-configuration` properties file (PKCS12 stores here, JKS above), and speaks TLS
+/// to the secureClientPort with them. A wrong store password or a secure client with no trust
+/// store is a clear error naming the setting or file; an unused setting is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensemble_cli_takes_zkclis_tls_settings() {
+    if !have_store_tools() {
+        return;
+    }
+    let dir = tmp("cli-tls");
+    let ca = Ca::new("cli CA");
+    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
+    let (key, trust) = stores(&dir, "server", &server, Store::Jks);
+    let secure = free_port();
+    let cfg = format!(
+        "secureClientPort={secure}\n{}",
+        ssl_lines("ssl.", &key, &trust)
+    );
+    let node = Node::spawn(&dir, "n", &cfg, free_port());
+    node.wait_mode(&["standalone"]);
+    let client = ca.leaf("cli", Some("Ensemble"), &["localhost"]);
+    let (ckey, ctrust) = stores(&dir, "client", &client, Store::Pkcs12);
+    let cli = |args: &[&str], jvm_flags: &str| {
+        let out = Command::new(BIN)
+            .arg("cli")
+            .args(["-server", &format!("127.0.0.1:{secure}")])
+            .args(args)
+            .env("CLIENT_JVMFLAGS", jvm_flags)
+            .env_remove("JVMFLAGS")
+            .output()
+            .expect("run ensemble cli");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    // a properties file, as zkCli.sh's -client-configuration
+    let props = dir.join("client.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "zookeeper.client.secure=true\n\
+             zookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty\n\
+             zookeeper.ssl.keyStore.location={}\nzookeeper.ssl.keyStore.password={PASSWORD}\n\
+             zookeeper.ssl.trustStore.location={}\nzookeeper.ssl.trustStore.password={PASSWORD}\n\
+             zookeeper.request.timeout=5000\n",
+            ckey.display(),
+            ctrust.display()
+        ),
+    )
+    .expect("write the client properties");
+    let props_arg = props.display().to_string();
+    let (code, text) = cli(
+        &[
+            "-client-configuration",
+            &props_arg,
+            "create",
+            "/cli-over-tls",
+            "v",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{text}\nserver log:\n{}", node.log());
+    assert!(text.contains("Created /cli-over-tls"), "{text}");
+    assert!(
+        text.contains("zookeeper.request.timeout") && text.contains("not used"),
+        "an unused setting is reported: {text}"
+    );
+
+    // the same through -D flags, as CLIENT_JVMFLAGS carries them to zkCli's JVM
+    let flags = format!(
+        "-Xmx64m -Dzookeeper.client.secure=true \
+         -Dzookeeper.ssl.keyStore.location={} -Dzookeeper.ssl.keyStore.password={PASSWORD} \
+         -Dzookeeper.ssl.trustStore.location={} -Dzookeeper.ssl.trustStore.password={PASSWORD}",
+        ckey.display(),
+        ctrust.display()
+    );
+    let (code, text) = cli(&["get", "/cli-over-tls"], &flags);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.lines().any(|l| l == "v"), "{text}");
+
+    // a wrong trust store password: refused, naming the file, nothing connected
+    let wrong = flags.replace(
+        &format!("trustStore.password={PASSWORD}"),
+        "trustStore.password=not-it",
+    );
+    let (code, text) = cli(&["get", "/cli-over-tls"], &wrong);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&ctrust.display().to_string()) && text.contains("wrong password"),
+        "{text}"
+    );
+    // secure without a trust store
+    let (code, text) = cli(&["ls", "/"], "-Dzookeeper.client.secure=true");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("zookeeper.ssl.trustStore.location"), "{text}");
+}

@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod format;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,7 @@ struct Options {
     timeout: String,
     read_only: bool,
     wait_for_connection: bool,
+    client_configuration: Option<String>,
     command: Option<Vec<String>>,
 }
 
@@ -95,6 +97,7 @@ fn parse_options(args: &[String], err: &mut dyn Write) -> Options {
         timeout: "30000".into(),
         read_only: false,
         wait_for_connection: false,
+        client_configuration: None,
         command: None,
     };
     let mut it = args.iter();
@@ -113,8 +116,10 @@ fn parse_options(args: &[String], err: &mut dyn Write) -> Options {
             },
             "-r" => o.read_only = true,
             "-waitforconnection" => o.wait_for_connection = true,
-            // accepted for compatibility; Ensemble's client has no such settings
-            "-client-configuration" if it.next().is_none() => missing(err),
+            "-client-configuration" => match it.next() {
+                Some(v) => o.client_configuration = Some(v.clone()),
+                None => missing(err),
+            },
             _ => {}
         }
         if !opt.starts_with('-') {
@@ -154,6 +159,8 @@ pub(crate) struct Shell<'a> {
     host: String,
     timeout: Duration,
     read_only: bool,
+    /// TLS to every server (`zookeeper.client.secure`), from the client settings
+    tls: Option<crate::TlsOptions>,
     zk: Option<Client>,
     events: Option<UnboundedReceiver<WatchedEvent>>,
     print_watches: bool,
@@ -217,6 +224,7 @@ impl<'a> Shell<'a> {
             host: String::new(),
             timeout: Duration::from_secs(30),
             read_only: false,
+            tls: None,
             zk: None,
             events: None,
             print_watches: true,
@@ -292,6 +300,7 @@ impl<'a> Shell<'a> {
         self.host = host.to_string();
         let mut opts = ConnectOptions::new(host, self.timeout);
         opts.read_only = self.read_only;
+        opts.tls = self.tls.clone();
         let zk = Client::start(opts).map_err(|e| CliError::new(e.to_string()))?;
         self.events = zk.take_events();
         self.zk = Some(zk);
@@ -304,7 +313,7 @@ impl<'a> Shell<'a> {
         // such flag and would connect; a newcomer asking for help should not wait on one).
         if asks_for_help(&args) {
             self.out(
-                "usage: ensemble cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]",
+                "usage: ensemble cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [-client-configuration properties-file] [cmd args]",
             );
             self.out("  without cmd: an interactive shell (zkCli.sh's); -server defaults to localhost:2181");
             self.out("commands:");
@@ -327,6 +336,29 @@ impl<'a> Shell<'a> {
         };
         self.timeout = Duration::from_millis(ms);
         self.read_only = o.read_only;
+        // zkCli.sh's settings: -D flags of its JVM, then the -client-configuration file
+        let mut settings = config::ClientSettings::default();
+        for var in ["CLIENT_JVMFLAGS", "JVMFLAGS"] {
+            if let Ok(flags) = std::env::var(var) {
+                settings.add_jvm_flags(&flags, var);
+            }
+        }
+        if let Some(file) = &o.client_configuration
+            && let Err(e) = settings.add_file(std::path::Path::new(file))
+        {
+            self.err(format!("ensemble cli: {e}"));
+            return 1;
+        }
+        for line in settings.unused() {
+            self.err(line);
+        }
+        match settings.tls() {
+            Ok(tls) => self.tls = tls,
+            Err(e) => {
+                self.err(format!("ensemble cli: {e}"));
+                return 1;
+            }
+        }
         if let Err(e) = self.connect_to(&o.server).await {
             self.err(e.msg);
             return 1;

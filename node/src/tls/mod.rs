@@ -9,7 +9,8 @@
 
 pub mod admin;
 pub mod context;
-mod keystore;
+// the stores are read by the client library too (`ensemble cli -client-configuration`)
+use ensemble_client::keystore;
 pub mod settings;
 mod verify;
 pub mod x500;
