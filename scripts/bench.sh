@@ -8,9 +8,10 @@
 #   scripts/bench.sh sessions        # issue 16's scale run: 10,000 sessions, storm, watches
 #                                    # (= --session-scale 10000 --port-base 29500; ~6 min)
 #   scripts/bench.sh tls             # issue 15's TLS run: the write and read workloads over
-#                                    # plaintext, then over TLS (secureClientPort; ZooKeeper with
-#                                    # netty), both systems each time (~8 min); extra flags go to
-#                                    # both halves
+#                                    # plaintext, then over TLS (secureClientPort), both systems
+#                                    # each time, ZooKeeper on netty in both halves (TLS needs it;
+#                                    # BENCH_TLS_ZK_NIO=1 keeps its NIO default for plaintext),
+#                                    # 3 rounds alternating (~20 min); extra flags go to both
 #   scripts/bench.sh --help          # every flag
 #
 # Output is also written to target/bench-<date>.txt. Needs the Debian package `zookeeper`
@@ -42,9 +43,13 @@ if [ "${1:-}" = tls ]; then
     -set_serial 4 -days 2 -extfile "$tls_dir/client.ext" -out "$tls_dir/client_cert.pem" 2>/dev/null \
     || { echo "bench.sh: cannot sign the client certificate" >&2; exit 1; }
   mkdir -p target; out="target/bench-tls-$(date +%Y%m%d-%H%M%S).txt"
-  common=(--scale 0 --workloads write,read --jvm-warmup 20 --warmup 2 --duration 8)
+  common=(--scale 0 --workloads write,read --jvm-warmup 20 --warmup 2 --duration 8 --rounds 3)
+  # one variable between the halves: TLS (ZooKeeper serves TLS only on netty, so its plaintext
+  # half runs on netty too unless asked otherwise)
+  plain=()
+  [ "${BENCH_TLS_ZK_NIO:-}" = 1 ] || plain=(--zk-netty)
   if [ "${BENCH_TLS_ONLY:-}" != 1 ]; then
-  { echo "### plaintext"; target/release/ensemble-bench "${common[@]}" "$@"; } 2>&1 | tee "$out"
+  { echo "### plaintext"; target/release/ensemble-bench "${common[@]}" "${plain[@]}" "$@"; } 2>&1 | tee "$out"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   fi
   { echo "### TLS"; target/release/ensemble-bench "${common[@]}" --tls "$tls_dir" "$@"; } 2>&1 | tee -a "$out"

@@ -49,6 +49,9 @@ pub struct Launch {
     /// Serve clients over TLS too: a directory of the stores `scripts/bench.sh tls` makes
     /// (interop/harness/tls.sh's: keystore.jks, truststore.jks, ca_cert.pem, client_*.pem).
     pub tls: Option<PathBuf>,
+    /// ZooKeeper on NettyServerCnxnFactory over plaintext as well (TLS always takes it), so a
+    /// plaintext-against-TLS comparison changes one thing only.
+    pub zk_netty: bool,
 }
 
 /// The password of the TLS stores (interop/harness/tls.sh's TLS_PASSWORD).
@@ -135,6 +138,7 @@ impl Launch {
             ensemble_wrap: Vec::new(),
             same_session: false,
             tls: None,
+            zk_netty: false,
         })
     }
 }
@@ -289,11 +293,17 @@ impl Cluster {
                 data.display()
             );
             let secure_port = launch.tls.as_ref().map(|_| port_base + 300 + i);
+            if launch.tls.is_some() || launch.zk_netty {
+                // ZooKeeper serves TLS only with netty; Ensemble ignores the key's value (it
+                // has one network stack) and reports it at start
+                cfg.push_str(
+                    "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n",
+                );
+            }
             if let (Some(tls), Some(port)) = (&launch.tls, secure_port) {
-                // the same stores and settings for both; ZooKeeper serves TLS only with netty
+                // the same stores and settings for both
                 cfg.push_str(&format!(
                     "secureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n\
-                     serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
                      ssl.keyStore.location={ks}\nssl.keyStore.password={TLS_PASSWORD}\n\
                      ssl.trustStore.location={ts}\nssl.trustStore.password={TLS_PASSWORD}\n",
                     ks = tls.join("keystore.jks").display(),

@@ -121,6 +121,10 @@ pub struct Args {
     /// (interop/harness/tls.sh: keystore.jks, truststore.jks, ca_cert.pem, client_*.pem).
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// Run ZooKeeper on NettyServerCnxnFactory over plaintext too (its default is NIO; TLS
+    /// needs netty), so that a plaintext run and a --tls run differ in TLS only.
+    #[arg(long)]
+    zk_netty: bool,
     /// Seconds a cluster may take to start and elect a leader.
     #[arg(long, default_value_t = 120)]
     startup_timeout: u64,
@@ -227,6 +231,7 @@ async fn bench(args: Args, root: PathBuf) -> Result<()> {
     )?;
     launch.same_session = args.same_session;
     launch.tls = args.tls.clone();
+    launch.zk_netty = args.zk_netty;
     let tls = args.tls.as_ref().map(|d| {
         let mut t = ensemble_client::TlsOptions::new(d.join("ca_cert.pem"));
         t.cert_file = Some(d.join("client_cert.pem"));

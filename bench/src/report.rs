@@ -117,6 +117,8 @@ impl Report {
                 args.rounds.max(1),
                 if args.tls.is_some() {
                     "TLS (secureClientPort; ZooKeeper with NettyServerCnxnFactory)"
+                } else if args.zk_netty {
+                    "plaintext (clientPort; ZooKeeper with NettyServerCnxnFactory)"
                 } else {
                     "plaintext (clientPort)"
                 }

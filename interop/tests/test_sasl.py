@@ -82,8 +82,10 @@ def start_server(prefix, server_jaas, flags=()):
     else:
         # conf/java.env next to zoo.cfg, as zkEnv.sh reads it
         (d / "java.env").write_text(f'SERVER_JVMFLAGS="{" ".join(jvm_flags)}"\n')
+        # the connection handling at debug: a failure's message carries it (server_log)
+        env = {**os.environ, "RUST_LOG": "info,ensemble_node::runtime::clients=debug"}
         r = subprocess.run([os.environ.get("ENSEMBLE_BIN", "ensemble"), "start", str(cfg)],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, env=env)
         assert "STARTED" in r.stdout, r.stdout + r.stderr
     deadline = time.monotonic() + 60
     while not port_open(port):
@@ -119,13 +121,23 @@ def zkcli(port, workdir, commands, jaas=None, extra=""):
     return r.stdout + r.stderr
 
 
+def server_log(d):
+    """The server's log (Ensemble's daemon writes dataDir/zookeeper.out), for a failure's message:
+    CI saw this test's create lost once (ConnectionLoss after SaslAuthenticated) and it never
+    reproduced, so a failure carries the server's side with it."""
+    for f in (d / "data" / "zookeeper.out", d / "zookeeper.out"):
+        if f.exists():
+            return "\n--- server log (tail) ---\n" + "\n".join(f.read_text(errors="replace").splitlines()[-40:])
+    return ""
+
+
 def test_zkcli_digest_md5_creates_a_node_with_a_sasl_acl(sasl_server):
     port, d = sasl_server
     out = zkcli(port, d, ["create /sasl-node data sasl:jaasuser:cdrwa", "getAcl /sasl-node",
                           "get /sasl-node"],
                 jaas=client_jaas("jaasuser", "jaas_password"))
-    assert "state:SaslAuthenticated" in out, out
-    assert "Created /sasl-node" in out, out
+    assert "state:SaslAuthenticated" in out, out + server_log(d)
+    assert "Created /sasl-node" in out, out + server_log(d)
     assert "'sasl,'jaasuser" in out, out
     # the data itself, read back under the ACL
     assert "\ndata\n" in out, out

@@ -500,9 +500,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         }
         tokio::select! {
             _ = drained.changed(), if throttled => {}
-            _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => break 'conn,
+            _ = async { kill_rx.as_mut().expect("guarded").await }, if kill_rx.is_some() => {
+                tracing::debug!("client {} (connection {conn}): closed by the server", super::show(addr));
+                break 'conn
+            }
             r = s.read_buf(&mut buf), if !handshaking && !throttled => match r {
-                Ok(0) | Err(_) => break 'conn,
+                Ok(0) => {
+                    tracing::debug!("client {} (connection {conn}): the client closed", super::show(addr));
+                    break 'conn
+                }
+                Err(e) => {
+                    tracing::debug!("client {} (connection {conn}): read: {e}", super::show(addr));
+                    break 'conn
+                }
                 Ok(_) => {}
             },
             o = rx.recv(), if opened => {
@@ -537,12 +547,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     queued.fetch_sub(n.min(queued.load(Ordering::Relaxed)), Ordering::Relaxed);
                     out.clear();
                     if !wrote {
+                        tracing::debug!("client {} (connection {conn}): write failed", super::show(addr));
                         break 'conn;
                     }
                     // The first thing the core sends a connection is its ConnectResponse.
                     handshaking = false;
                 }
                 if close {
+                    tracing::debug!("client {} (connection {conn}): closed by the server", super::show(addr));
                     let _ = s.shutdown().await;
                     drop(closing);
                     break 'conn;
