@@ -172,31 +172,28 @@ def kdc():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def krb_server(kdc):
-    server_jaas = f"""Server {{
+def krb5_section(name, keytab, principal):
+    """A JAAS section logging in from a keytab with Krb5LoginModule."""
+    return f"""{name} {{
   com.sun.security.auth.module.Krb5LoginModule required
   useKeyTab=true
-  keyTab="{kdc / 'server.keytab'}"
+  keyTab="{keytab}"
   storeKey=true
   useTicketCache=false
-  principal="zookeeper/127.0.0.1@KAZOOTEST.ORG";
+  principal="{principal}";
 }};
 """
+
+
+@pytest.fixture(scope="module")
+def krb_server(kdc):
+    server_jaas = krb5_section("Server", kdc / "server.keytab", "zookeeper/127.0.0.1@KAZOOTEST.ORG")
     yield from start_server("interop-krb-", server_jaas, [f"-Djava.security.krb5.conf={kdc / 'krb5.conf'}"])
 
 
 def test_zkcli_kerberos_creates_a_node_with_a_sasl_acl(kdc, krb_server):
     port, d = krb_server
-    client = f"""Client {{
-  com.sun.security.auth.module.Krb5LoginModule required
-  useKeyTab=true
-  keyTab="{kdc / 'client.keytab'}"
-  storeKey=true
-  useTicketCache=false
-  principal="client@KAZOOTEST.ORG";
-}};
-"""
+    client = krb5_section("Client", kdc / "client.keytab", "client@KAZOOTEST.ORG")
     extra = (f" -Djava.security.krb5.conf={kdc / 'krb5.conf'}"
              " -Dzookeeper.server.principal=zookeeper/127.0.0.1@KAZOOTEST.ORG")
     out = zkcli(port, d, ["create /krb-node data sasl:client@KAZOOTEST.ORG:cdrwa", "getAcl /krb-node",

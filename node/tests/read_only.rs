@@ -6,139 +6,25 @@
 //!
 //! Ports: picked free at run time (client, quorum and election ports of each server).
 
+mod trio;
+
 use ensemble_client::{Client, ClientError, ConnectOptions};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use trio::Trio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 const JVMFLAGS: &str = "-Xmx1g -Dreadonlymode.enabled=true";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Three voters with read-only mode and local sessions (kazoo's harness's settings).
+fn ensemble() -> Trio {
+    Trio::new("readonly", |_, _| {
+        "forceSync=no\nlocalSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n".to_string()
+    })
+    .with_env("SERVER_JVMFLAGS", JVMFLAGS)
 }
 
-struct Ensemble {
-    dir: PathBuf,
-    /// (client, quorum, election) port of servers 1..=3.
-    ports: Vec<(u16, u16, u16)>,
-}
-
-impl Ensemble {
-    fn new() -> Ensemble {
-        let dir = std::env::temp_dir().join(format!("ens-readonly-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let ports: Vec<(u16, u16, u16)> = (0..3)
-            .map(|_| (free_port(), free_port(), free_port()))
-            .collect();
-        for i in 1..=3usize {
-            let data = dir.join(format!("data_{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
-            let mut cfg = format!(
-                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-                 clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npreAllocSize=1024\n\
-                 forceSync=no\nadmin.enableServer=false\nlocalSessionsEnabled=true\n\
-                 localSessionsUpgradingEnabled=true\n",
-                data.display(),
-                ports[i - 1].0,
-            );
-            for (s, (_, q, e)) in ports.iter().enumerate() {
-                cfg += &format!("server.{}=127.0.0.1:{q}:{e}\n", s + 1);
-            }
-            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
-        }
-        Ensemble { dir, ports }
-    }
-
-    fn ens(&self, cmd: &str, i: usize) -> Output {
-        Command::new(BIN)
-            .arg(cmd)
-            .arg(self.dir.join(format!("zoo{i}.cfg")))
-            .env("SERVER_JVMFLAGS", JVMFLAGS)
-            .output()
-            .unwrap()
-    }
-
-    fn start(&self, i: usize) {
-        let o = self.ens("start", i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && out.contains("STARTED"),
-            "start {i}: {out} {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn pid(&self, i: usize) -> Option<i32> {
-        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
-        ensemble_node::daemon::running_pid(&p)?.parse().ok()
-    }
-
-    fn kill9(&self, i: usize) {
-        let pid = self.pid(i).expect("running");
-        // SAFETY: plain kill(2) of a process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let t0 = Instant::now();
-        while self.pid(i).is_some() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "{i} survived kill");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn four(&self, i: usize, word: &str) -> String {
-        ensemble_node::daemon::ask("127.0.0.1", self.ports[i - 1].0, word).unwrap_or_default()
-    }
-
-    fn mode(&self, i: usize) -> Option<String> {
-        self.four(i, "srvr")
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(str::to_string)
-    }
-
-    /// Wait until server `i` reports one of `modes`.
-    fn wait_mode(&self, i: usize, modes: &[&str], limit: Duration) -> String {
-        let t0 = Instant::now();
-        loop {
-            if let Some(m) = self.mode(i).filter(|m| modes.contains(&m.as_str())) {
-                return m;
-            }
-            assert!(
-                t0.elapsed() < limit,
-                "server {i} not {modes:?} after {limit:?}: {:?}",
-                self.mode(i)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn host(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i - 1].0)
-    }
-
-    fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Ensemble {
-    fn drop(&mut self) {
-        for i in 1..=3 {
-            if let Some(pid) = self.pid(i) {
-                // SAFETY: plain kill(2) of a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+fn isro(e: &Trio, i: usize) -> String {
+    ensemble_node::daemon::ask("127.0.0.1", e.client[i - 1], "isro").unwrap_or_default()
 }
 
 async fn client(host: &str, read_only: bool) -> Result<Client, ClientError> {
@@ -150,7 +36,7 @@ async fn client(host: &str, read_only: bool) -> Result<Client, ClientError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_survivor_serves_reads_read_only_and_rejoins_read_write() {
-    let e = Ensemble::new();
+    let e = ensemble();
     for i in 1..=3 {
         e.start(i);
     }
@@ -184,7 +70,7 @@ async fn a_survivor_serves_reads_read_only_and_rejoins_read_write() {
     e.kill9(1);
     e.kill9(2);
     e.wait_mode(3, &["read-only"], Duration::from_secs(30));
-    assert_eq!(e.four(3, "isro"), "ro");
+    assert_eq!(isro(&e, 3), "ro");
 
     let ro = client(&e.host(3), true).await.expect("a read-only session");
     assert!(ro.session().read_only, "ConnectResponse readOnly");
@@ -214,7 +100,7 @@ async fn a_survivor_serves_reads_read_only_and_rejoins_read_write() {
     e.start(2);
     let m = e.wait_mode(3, &["leader", "follower"], Duration::from_secs(60));
     assert!(m == "leader" || m == "follower");
-    assert_eq!(e.four(3, "isro"), "rw");
+    assert_eq!(isro(&e, 3), "rw");
     let rw = client(&e.host(3), false).await.expect("read-write again");
     rw.set_data("/kept", b"v2", None).await.expect("written");
     assert_eq!(rw.get_data("/kept", false).await.expect("read").0, b"v2");

@@ -14,6 +14,21 @@ use std::process::Command;
 use std::time::Duration;
 use tls_kit::*;
 
+/// A standalone server with a secureClientPort (JKS stores, a certificate of `ca` for
+/// localhost and 127.0.0.1); returns it with that port.
+fn tls_server(dir: &std::path::Path, ca: &Ca) -> (Node, u16) {
+    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
+    let (key, trust) = stores(dir, "server", &server, Store::Jks);
+    let secure = free_port();
+    let cfg = format!(
+        "secureClientPort={secure}\n{}",
+        ssl_lines("ssl.", &key, &trust)
+    );
+    let node = Node::spawn(dir, "n", &cfg, free_port());
+    node.wait_mode(&["standalone"]);
+    (node, secure)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_creates_a_node_over_tls() {
     if !std::path::Path::new(common::ZKCLI).exists() {
@@ -26,15 +41,7 @@ async fn zkcli_creates_a_node_over_tls() {
     }
     let dir = tmp("zkcli");
     let ca = Ca::new("zkCli CA");
-    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
-    let (key, trust) = stores(&dir, "server", &server, Store::Jks);
-    let secure = free_port();
-    let cfg = format!(
-        "secureClientPort={secure}\n{}",
-        ssl_lines("ssl.", &key, &trust)
-    );
-    let node = Node::spawn(&dir, "n", &cfg, free_port());
-    node.wait_mode(&["standalone"]);
+    let (node, secure) = tls_server(&dir, &ca);
 
     let client = ca.leaf("zkcli", Some("Ensemble"), &["localhost"]);
     let (ckey, ctrust) = stores(&dir, "client", &client, Store::Jks);
@@ -107,15 +114,7 @@ async fn ensemble_cli_takes_zkclis_tls_settings() {
     }
     let dir = tmp("cli-tls");
     let ca = Ca::new("cli CA");
-    let server = ca.leaf("localhost", None, &["localhost", "127.0.0.1"]);
-    let (key, trust) = stores(&dir, "server", &server, Store::Jks);
-    let secure = free_port();
-    let cfg = format!(
-        "secureClientPort={secure}\n{}",
-        ssl_lines("ssl.", &key, &trust)
-    );
-    let node = Node::spawn(&dir, "n", &cfg, free_port());
-    node.wait_mode(&["standalone"]);
+    let (node, secure) = tls_server(&dir, &ca);
     let client = ca.leaf("cli", Some("Ensemble"), &["localhost"]);
     let (ckey, ctrust) = stores(&dir, "client", &client, Store::Pkcs12);
     let cli = |args: &[&str], jvm_flags: &str| {
