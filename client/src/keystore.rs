@@ -64,11 +64,7 @@ pub fn load_key_store(path: &Path, password: &str, kind: StoreType) -> Result<Ke
     let data = read(path)?;
     match kind {
         StoreType::Jks => {
-            let mut ks = jks::KeyStore::new();
-            ks.load(data.as_slice(), password.as_bytes())
-                .map_err(jks_error)?;
-            let mut aliases = ks.aliases();
-            aliases.sort();
+            let (ks, aliases) = open_jks(&data, password)?;
             for alias in aliases {
                 if !ks.is_private_key_entry(&alias) {
                     continue;
@@ -161,11 +157,7 @@ pub fn load_trust_store(
     let data = read(path)?;
     let certs = match kind {
         StoreType::Jks => {
-            let mut ks = jks::KeyStore::new();
-            ks.load(data.as_slice(), password.as_bytes())
-                .map_err(jks_error)?;
-            let mut aliases = ks.aliases();
-            aliases.sort();
+            let (ks, aliases) = open_jks(&data, password)?;
             let mut out = Vec::new();
             for alias in aliases {
                 if let Ok(e) = ks.get_trusted_certificate_entry(&alias) {
@@ -197,6 +189,15 @@ fn pem_certs(data: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     CertificateDer::pem_slice_iter(data)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("not a PEM file: {e}"))
+}
+
+/// A JKS store opened with its password, and its aliases in order.
+fn open_jks(data: &[u8], password: &str) -> Result<(jks::KeyStore, Vec<String>), String> {
+    let mut ks = jks::KeyStore::new();
+    ks.load(data, password.as_bytes()).map_err(jks_error)?;
+    let mut aliases = ks.aliases();
+    aliases.sort();
+    Ok((ks, aliases))
 }
 
 fn jks_error(e: jks::KeyStoreError) -> String {

@@ -29,7 +29,7 @@ mod hosts;
 pub mod keystore;
 mod paths;
 mod session;
-mod tls;
+pub mod tls;
 mod watches;
 
 pub use tls::{StoreSpec, TlsOptions};

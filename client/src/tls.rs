@@ -16,14 +16,15 @@ use tokio_rustls::client::TlsStream;
 use super::ClientError;
 use crate::keystore::{self, StoreType};
 
-/// `ssl.hostnameVerification=false`: the chain is verified up to a trusted CA, the name on the
-/// certificate is not.
+/// webpki's server verifier, with ZooKeeper's `ssl.hostnameVerification`: when false, a
+/// certificate for another name passes once its chain does. Shared with the node (quorum TLS).
 #[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
+pub struct ServerVerifier {
+    pub inner: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    pub hostname_verification: bool,
 }
 
-impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+impl rustls::client::danger::ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -32,14 +33,16 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
         match self
             .inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
         {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) if !self.hostname_verification => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
             r => r,
         }
     }
@@ -161,7 +164,10 @@ impl Connector {
             .map_err(|e| bad(&opts.ca_file, &e.to_string()))?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly { inner }))
+                .with_custom_certificate_verifier(Arc::new(ServerVerifier {
+                    inner,
+                    hostname_verification: false,
+                }))
         };
         let config = match (&opts.key_store, &opts.cert_file, &opts.key_file) {
             (Some((path, spec)), None, None) => {

@@ -9,7 +9,7 @@
 //! Servers' certificates (a quorum peer we dial): webpki against the server line's host, or
 //! only the chain with `ssl.quorum.hostnameVerification=false`.
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -158,53 +158,8 @@ impl ClientCertVerifier for ClientVerifier {
     }
 }
 
-/// webpki's server verifier; without hostname verification a certificate for another name
-/// passes once its chain does.
-#[derive(Debug)]
-pub struct ServerVerifier {
-    pub inner: Arc<dyn ServerCertVerifier>,
-    pub hostname_verification: bool,
-}
-
-impl ServerCertVerifier for ServerVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
-            r => r,
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
+// the server-side verifier with ZooKeeper's ssl.hostnameVerification lives with the client
+pub use ensemble_client::tls::ServerVerifier;
 
 /// Whether a peer's certificate names `ip`, or one of `hosts` that resolves to it (what
 /// ZooKeeper's ZKTrustManager checks of a quorum peer that dialled in).
