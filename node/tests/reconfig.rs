@@ -383,6 +383,23 @@ async fn reconfig_disabled_answers_zookeepers_error() {
         matches!(e, ClientError::Keeper(KeeperError::ReconfigDisabled)),
         "{e:?}"
     );
+    // ensemble cli's reconfig says it as zkCli.sh does
+    let mut cli = Command::new(BIN)
+        .args(["cli", "-server", &c.hosts(&[1])])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    cli.stdin
+        .take()
+        .unwrap()
+        .write_all(b"addauth digest super:test\nreconfig -remove 2\nquit\n")
+        .unwrap();
+    let o = cli.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("Reconfig is disabled"), "{out}");
     // nothing rewritten, nothing backed up
     assert!(!c.dir.join("zoo1.cfg.bak").exists());
     assert!(
