@@ -223,11 +223,13 @@ if [ "$KAZOO" = 1 ]; then
     fi
   fi
   . interop/harness/readonly.sh
+  . interop/harness/reconfig.sh
   if [ -n "$KAZOO_BASE" ] \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" configs \
     && tls_configure "$KW" "$KAZOO_BASE" \
     && sasl_configure_cluster "$KW" "$KRB5_DIR" \
     && readonly_configure_cluster "$KW" \
+    && reconfig_configure_cluster "$KW" \
     && INTEROP_PORT_BASE=$KAZOO_BASE python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" start; then
     export INTEROP_PORT_BASE=$KAZOO_BASE
     HOSTS=$(python3 interop/harness/ctl.py --target "$TARGET" --workdir "$KW" hosts | cut -d, -f1-3)

@@ -418,6 +418,32 @@ impl Client {
         }
     }
 
+    /// ZooKeeperAdmin's reconfig (opcode 16): incremental (`joining` server specs
+    /// `server.N=host:quorumPort:electionPort[:role];[clientHost:]clientPort`, comma-separated,
+    /// and `leaving` ids) or a whole new member list (`new_members`); `from_config` is the
+    /// configuration version it applies to (`None`: any). Returns the new configuration's
+    /// text, as `/zookeeper/config` holds it, and that node's Stat.
+    pub async fn reconfig(
+        &self,
+        joining: &str,
+        leaving: &str,
+        new_members: &str,
+        from_config: Option<i64>,
+    ) -> Result<(Vec<u8>, Stat), ClientError> {
+        let req = Request::Reconfig {
+            joining: joining.to_string(),
+            leaving: leaving.to_string(),
+            new_members: new_members.to_string(),
+            from_config: from_config.unwrap_or(-1),
+        };
+        self.call(req, |r| match r {
+            Response::GetData { data, stat } => Some((data, stat)),
+            Response::GetDataNull { stat } => Some((Vec::new(), stat)),
+            _ => None,
+        })
+        .await
+    }
+
     /// The node's data (null data reads as empty; see `get_data_or_null`) and Stat.
     pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ClientError> {
         let (data, stat) = self.get_data_or_null(path, watch).await?;

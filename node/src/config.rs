@@ -91,6 +91,10 @@ pub struct NodeConfig {
     pub core: Config,
     /// Standalone: no `server.N` lines.
     pub standalone: bool,
+    /// `dynamicConfigFile`: where the `server.N` lines were read from (ZooKeeper 3.5+), and
+    /// the version of that configuration (its `version=` line, else its name's hex suffix).
+    pub dynamic_file: Option<PathBuf>,
+    pub config_version: u64,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
     pub client_port: u16,
@@ -164,10 +168,10 @@ impl NodeConfig {
     }
 }
 
-struct Parser<'a> {
-    path: &'a Path,
+pub(crate) struct Parser<'a> {
+    pub(crate) path: &'a Path,
     /// Where each `-D` flag turned into an entry came from, by `line - FLAG_LINE`.
-    flag_origins: Vec<String>,
+    pub(crate) flag_origins: Vec<String>,
 }
 
 /// Entries made from `-D` flags are numbered from here, so that messages can tell them apart
@@ -183,7 +187,7 @@ impl Parser<'_> {
         }
     }
 
-    fn line_err(&self, line: usize, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn line_err(&self, line: usize, message: impl Into<String>) -> ConfigError {
         match line.checked_sub(FLAG_LINE) {
             Some(i) => ConfigError::Flag {
                 origin: self.flag_origins.get(i).cloned().unwrap_or_default(),
@@ -196,7 +200,7 @@ impl Parser<'_> {
             },
         }
     }
-    fn file_err(&self, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn file_err(&self, message: impl Into<String>) -> ConfigError {
         ConfigError::File {
             path: self.path.to_path_buf(),
             message: message.into(),
@@ -212,13 +216,13 @@ impl Parser<'_> {
 
 /// A raw `key=value` line (Java properties rules, minus escapes we never need).
 #[derive(Debug)]
-struct Entry {
-    line: usize,
-    key: String,
-    value: String,
+pub(crate) struct Entry {
+    pub(crate) line: usize,
+    pub(crate) key: String,
+    pub(crate) value: String,
 }
 
-fn split_properties(text: &str) -> Vec<Entry> {
+pub(crate) fn split_properties(text: &str) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -269,7 +273,11 @@ fn split_properties(text: &str) -> Vec<Entry> {
 }
 
 /// Parse `host:port:port[:type][;[addr:]clientPort]`. IPv6 hosts go in brackets.
-fn parse_server_line(p: &Parser<'_>, e: &Entry, id: ServerId) -> Result<ServerSpec, ConfigError> {
+pub(crate) fn parse_server_line(
+    p: &Parser<'_>,
+    e: &Entry,
+    id: ServerId,
+) -> Result<ServerSpec, ConfigError> {
     let bad = |why: &str| {
         p.line_err(
             e.line,
@@ -564,6 +572,10 @@ fn parse_inner(
     let mut provider: Option<(usize, String)> = None;
     let mut metrics_cfg = crate::metrics::endpoint::MetricsConfig::default();
     let mut metrics_keys: Vec<usize> = Vec::new();
+    let (mut reconfig_enabled, mut standalone_enabled) = (false, true);
+    let mut dynamic_file: Option<(usize, PathBuf)> = None;
+    // QuorumPeerConfig: with a dynamic file, membership lines in the static one are an error.
+    let has_dynamic_file = entries.iter().any(|e| e.key == "dynamicConfigFile");
 
     let bool_of = |line: usize, key: &str, v: &str| -> Result<bool, ConfigError> {
         match v.trim().to_ascii_lowercase().as_str() {
@@ -716,6 +728,27 @@ fn parse_inner(
             "localSessionsEnabled" => local_sessions = bool_of(e.line, &e.key, v)?,
             "localSessionsUpgradingEnabled" => local_upgrading = bool_of(e.line, &e.key, v)?,
             "audit.enable" => audit_enable = bool_of(e.line, &e.key, v)?,
+            "reconfigEnabled" => reconfig_enabled = bool_of(e.line, &e.key, v)?,
+            "standaloneEnabled" => standalone_enabled = bool_of(e.line, &e.key, v)?,
+            "dynamicConfigFile" => {
+                if v.trim().is_empty() {
+                    return Err(p.line_err(e.line, "dynamicConfigFile is empty"));
+                }
+                dynamic_file = Some((e.line, PathBuf::from(v.trim())));
+            }
+            k if (k.starts_with("server.")
+                || k.starts_with("group.")
+                || k.starts_with("weight."))
+                && has_dynamic_file =>
+            {
+                return Err(p.line_err(
+                    e.line,
+                    format!(
+                        "{k} must be in a separate dynamic config file (dynamicConfigFile is set), \
+                         as ZooKeeper requires"
+                    ),
+                ));
+            }
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
                     p.line_err(
@@ -870,6 +903,12 @@ fn parse_inner(
     let (tick_line, tick) = tick_time.ok_or_else(|| p.file_err("tickTime is not set"))?;
     let (data_dir_line, data_dir) = data_dir.ok_or_else(|| p.file_err("dataDir is not set"))?;
     let data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
+    let mut config_version = 0;
+    if let Some((_, file)) = &dynamic_file {
+        let read = crate::dynamic_config::read(file)?;
+        servers = read.servers;
+        config_version = read.version;
+    }
     let standalone = servers.is_empty();
 
     // Session timeouts: -1 (or absent) means ZooKeeper's 2x / 20x tickTime.
@@ -1046,14 +1085,18 @@ fn parse_inner(
     if tls.client_tls() {
         core.auth_providers.x509 = true;
     }
+    core.reconfig_enabled = reconfig_enabled;
+    core.standalone_enabled = standalone_enabled;
     if !standalone {
-        core.config_node = config_node_text(&servers).into_bytes();
+        core.config_node = config_node_text(&servers, config_version).into_bytes();
     }
 
     Ok(NodeConfig {
         path: path.to_path_buf(),
         core,
         standalone,
+        dynamic_file: dynamic_file.map(|(_, f)| f),
+        config_version,
         data_dir,
         data_log_dir,
         client_port: port,
@@ -1094,8 +1137,8 @@ fn parse_inner(
 
 /// `QuorumVerifier.toString()` of a static config: one `server.N=host:quorum:election:role`
 /// line per member (with `;clientHost:clientPort` when the line names a client port), then
-/// `version=0`, with no final newline.
-fn config_node_text(servers: &BTreeMap<ServerId, ServerSpec>) -> String {
+/// `version=<hex>` (0 for a static config), with no final newline.
+fn config_node_text(servers: &BTreeMap<ServerId, ServerSpec>, version: u64) -> String {
     let mut text = String::new();
     for s in servers.values() {
         text.push_str(&format!(
@@ -1111,7 +1154,7 @@ fn config_node_text(servers: &BTreeMap<ServerId, ServerSpec>) -> String {
         }
         text.push('\n');
     }
-    text.push_str("version=0");
+    text.push_str(&format!("version={version:x}"));
     text
 }
 

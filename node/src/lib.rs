@@ -7,6 +7,7 @@ pub mod audit;
 pub mod civil;
 pub mod config;
 pub mod daemon;
+pub mod dynamic_config;
 pub mod fourlw;
 pub mod jaas;
 pub mod jvmflags;

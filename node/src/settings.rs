@@ -20,8 +20,6 @@ pub enum Verdict {
 
 const TLS: &str = "this TLS setting is not implemented in this build; refusing to start \
                    rather than run TLS other than configured";
-const RECONFIG: &str = "dynamic reconfiguration is not implemented in this build; refusing to \
-                        start rather than run with a membership other than the one intended";
 
 fn truthy(v: &str) -> bool {
     matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes")
@@ -87,14 +85,9 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
             "a client setting: this server takes the principal its Kerberos clients name".into(),
         ),
         // --- membership ---
-        "dynamicConfigFile" => Verdict::Refuse(format!(
-            "dynamic configuration files are not read by this build; refusing to start rather \
-             than run without the membership in {v} (move its server.N lines into this file)"
-        )),
-        "reconfigEnabled" => enabled_refuses(v, RECONFIG),
-        // The membership comes from the server.N lines either way; with exactly one of them
-        // this build runs a quorum of one, as ZooKeeper does with standaloneEnabled=false.
-        "standaloneEnabled" => Verdict::Matches,
+        // Read by the parser itself (crate::config, crate::dynamic_config); listed here so
+        // that a -D flag of them is told apart from a misspelt key.
+        "dynamicConfigFile" | "reconfigEnabled" | "standaloneEnabled" => Verdict::Matches,
         "electionAlg" => {
             if v == "3" {
                 Verdict::Matches
@@ -315,6 +308,9 @@ pub fn is_config_file_only(key: &str) -> bool {
         "autopurge.purgeInterval",
         "localSessionsEnabled",
         "localSessionsUpgradingEnabled",
+        "dynamicConfigFile",
+        "reconfigEnabled",
+        "standaloneEnabled",
     ];
     KEYS.contains(&key)
         || crate::tls::settings::FILE_ONLY_KEYS.contains(&key)
@@ -395,13 +391,17 @@ mod tests {
 
     #[test]
     fn disabling_values_pass_and_enabling_ones_refuse() {
-        for key in ["reconfigEnabled", "skipACL"] {
-            assert_eq!(classify_key(key, "false"), Some(Verdict::Matches), "{key}");
-            assert!(
-                matches!(classify_key(key, "true"), Some(Verdict::Refuse(_))),
-                "{key}"
-            );
-        }
+        let key = "skipACL";
+        assert_eq!(classify_key(key, "false"), Some(Verdict::Matches), "{key}");
+        assert!(
+            matches!(classify_key(key, "true"), Some(Verdict::Refuse(_))),
+            "{key}"
+        );
+        // read by the parser itself: a -D flag of them is not a misspelt key
+        assert_eq!(
+            classify_key("reconfigEnabled", "true"),
+            Some(Verdict::Matches)
+        );
         assert_eq!(classify_key("skipACL", "no"), Some(Verdict::Matches));
         assert!(matches!(
             classify_key("ssl.sslProvider", "OPENSSL"),

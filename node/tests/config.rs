@@ -322,9 +322,8 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
     let d = tmpdir("refuse");
     let text = standalone(
         &d,
-        "ssl.crl=true\nreconfigEnabled=true\n\
+        "ssl.crl=true\n\
          skipACL=yes\n\
-         dynamicConfigFile=/etc/zk/zoo.cfg.dynamic\n\
          authProvider.1=com.example.NoSuchProvider\n",
     );
     let p = write(&d, "zoo1.cfg", &text);
@@ -332,13 +331,7 @@ fn security_and_membership_settings_refuse_naming_file_line_and_why() {
         panic!("expected a refusal");
     };
     let at = |n: usize| format!("{}:{n}: ", p.display());
-    let keys = [
-        "ssl.crl",
-        "reconfigEnabled",
-        "skipACL",
-        "dynamicConfigFile",
-        "authProvider.1",
-    ];
+    let keys = ["ssl.crl", "skipACL", "authProvider.1"];
     assert_eq!(lines.len(), keys.len(), "{lines:#?}");
     for (i, (line, key)) in lines.iter().zip(keys).enumerate() {
         assert!(line.starts_with(&format!("{}{key}: ", at(i + 4))), "{line}");
@@ -663,4 +656,101 @@ fn sync_part_size() {
         e.contains("syncPartSize must be between") && e.contains(":4"),
         "{e}"
     );
+}
+
+/// ZooKeeper 3.5+'s membership settings: reconfigEnabled and standaloneEnabled read,
+/// dynamicConfigFile's server lines and version taken, its errors naming its file and line.
+#[test]
+fn dynamic_config_file_and_reconfig_settings() {
+    let d = tmpdir("dynamic");
+    std::fs::write(d.join("myid"), "2").unwrap();
+    let dynamic = write(
+        &d,
+        "zoo.cfg.dynamic.100000003",
+        "server.1=127.0.0.1:2887:3887:participant;127.0.0.1:2181\n\
+         server.2=127.0.0.1:2888:3888:participant;0.0.0.0:2182\n\
+         server.3=127.0.0.1:2889:3889:observer;2183\n",
+    );
+    let base = format!(
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nreconfigEnabled=true\n\
+         standaloneEnabled=false\n",
+        d.display()
+    );
+    let text = format!("{base}dynamicConfigFile={}\n", dynamic.display());
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert!(c.core.reconfig_enabled && !c.core.standalone_enabled);
+    assert_eq!(c.dynamic_file.as_deref(), Some(dynamic.as_path()));
+    assert_eq!(c.config_version, 0x1_0000_0003, "from the file's name");
+    assert_eq!(c.core.members.len(), 3);
+    assert_eq!(c.core.members[&3], LearnerType::Observer);
+    assert_eq!(
+        c.client_port, 2182,
+        "this server's client port from its line"
+    );
+    assert_eq!(
+        String::from_utf8(c.core.config_node.clone()).unwrap(),
+        "server.1=127.0.0.1:2887:3887:participant;127.0.0.1:2181\n\
+         server.2=127.0.0.1:2888:3888:participant;0.0.0.0:2182\n\
+         server.3=127.0.0.1:2889:3889:observer;0.0.0.0:2183\nversion=100000003"
+    );
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+
+    // a version line wins over the name
+    let v = write(
+        &d,
+        "other.dynamic",
+        "server.2=127.0.0.1:2888:3888;2182\nversion=1f\n",
+    );
+    let text = format!("{base}dynamicConfigFile={}\n", v.display());
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert_eq!(c.config_version, 0x1f);
+
+    // a bad line of the dynamic file: that file and its line
+    let bad = write(
+        &d,
+        "bad.dynamic",
+        "server.1=127.0.0.1:2887:3887;2181\n\nserver.2=127.0.0.1:2888\n",
+    );
+    let text = format!("{base}dynamicConfigFile={}\n", bad.display());
+    match load_env(&write(&d, "zoo.cfg", &text), &[]) {
+        Err(ConfigError::Line { path, line, .. }) => {
+            assert_eq!(path, bad);
+            assert_eq!(line, 3);
+        }
+        other => panic!("expected the dynamic file's line 3, got {other:?}"),
+    }
+    let unknown = write(
+        &d,
+        "unknown.dynamic",
+        "server.2=127.0.0.1:2888:3888;2182\ntickTime=1\n",
+    );
+    let text = format!("{base}dynamicConfigFile={}\n", unknown.display());
+    let e = load_env(&write(&d, "zoo.cfg", &text), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("{}:2: tickTime", unknown.display())),
+        "{e}"
+    );
+
+    // server lines beside dynamicConfigFile: refused, as ZooKeeper refuses them
+    let text = format!(
+        "{base}server.2=127.0.0.1:2888:3888\ndynamicConfigFile={}\n",
+        dynamic.display()
+    );
+    let p = write(&d, "zoo.cfg", &text);
+    let e = load_env(&p, &[]).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:7: server.2 must be in a separate dynamic config file",
+            p.display()
+        )),
+        "{e}"
+    );
+    // a missing dynamic file names it
+    let text = format!("{base}dynamicConfigFile={}/nope\n", d.display());
+    let e = load_env(&write(&d, "zoo.cfg", &text), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope: cannot read"), "{e}");
 }

@@ -304,9 +304,9 @@ pub(crate) async fn exec(
             }
             Ok(())
         }
+        "reconfig" => reconfig(sh, &zk, &words).await,
         // handled by the shell itself
         "connect" | "history" | "redo" | "printwatches" | "quit" => Ok(()),
-        // quotas and reconfig need server support Ensemble does not have
         other => Err(CliError::new(format!(
             "{other} is not supported by ensemble cli"
         ))),
@@ -626,4 +626,103 @@ fn client_config_str(config: &str) -> String {
         }
     }
     format!("{version} {}", addrs.join(","))
+}
+
+/// zkCli's ReconfigCommand: `-add`, `-remove` (incremental), `-members` or `-file`
+/// (a whole new member list), `-v` the hex version it applies to, `-s` the Stat; prints
+/// "Committed new configuration:" and the new configuration.
+async fn reconfig(sh: &mut Shell<'_>, zk: &Client, words: &[String]) -> Result<(), CliError> {
+    let mut opts: std::collections::BTreeMap<&str, Option<String>> = Default::default();
+    let mut it = words.iter().skip(1);
+    while let Some(w) = it.next() {
+        let name = match w.as_str() {
+            "-s" => {
+                opts.insert("s", None);
+                continue;
+            }
+            "-v" => "v",
+            "-file" => "file",
+            "-members" => "members",
+            "-add" => "add",
+            "-remove" => "remove",
+            other if other.starts_with('-') => {
+                return Err(CliError::new(format!("Unrecognized option: {other}")));
+            }
+            // commons-cli keeps stray arguments; ReconfigCommand ignores them
+            _ => continue,
+        };
+        let Some(v) = it.next() else {
+            return Err(CliError::new(format!(
+                "Missing argument for option: {name}"
+            )));
+        };
+        opts.insert(name, Some(v.clone()));
+    }
+    let has = |k: &str| opts.contains_key(k);
+    let value = |k: &str| opts.get(k).cloned().flatten().unwrap_or_default();
+    if !has("file") && !has("members") && !has("add") && !has("remove") {
+        return Err(CliError::new(usage_of("reconfig")));
+    }
+    let version =
+        match opts.get("v") {
+            Some(Some(v)) => Some(i64::from_str_radix(v, 16).map_err(|_| {
+                CliError::new("-v must be followed by a long (configuration version)")
+            })?),
+            _ => None,
+        };
+    if (has("file") || has("members")) && (has("add") || has("remove")) {
+        return Err(CliError::new(
+            "Can't use -file or -members together with -add or -remove (mixing incremental and \
+             non-incremental modes is not allowed)",
+        ));
+    }
+    if has("file") && has("members") {
+        return Err(CliError::new(
+            "Can't use -file and -members together (conflicting non-incremental modes)",
+        ));
+    }
+    let joining = value("add").to_lowercase();
+    let leaving = value("remove").to_lowercase();
+    let mut members = value("members").to_lowercase();
+    if has("file") {
+        let file = value("file");
+        members = members_of_file(&file)
+            .map_err(|why| CliError::new(format!("Error processing {file}{why}")))?;
+    }
+    let (data, stat) = zk
+        .reconfig(&joining, &leaving, &members, version)
+        .await
+        .map_err(|e| wrap(e, ""))?;
+    sh.out(format!(
+        "Committed new configuration:\n{}",
+        String::from_utf8_lossy(&data)
+    ));
+    if has("s") {
+        print_stat(sh, &stat);
+    }
+    Ok(())
+}
+
+/// A dynamic config file as `-file` takes it: its `server.N` lines and `version`, one per
+/// line (what the server parses as a new member list); anything else is refused.
+fn members_of_file(file: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!(" ({e})"))?;
+    let mut lines = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            return Err(format!("Unrecognised parameter: {line}"));
+        };
+        let key = key.trim();
+        if !key.starts_with("server.") && key != "version" {
+            return Err(format!("Unrecognised parameter: {key}"));
+        }
+        lines.push(format!("{key}={}", value.trim()));
+    }
+    if !lines.iter().any(|l| l.starts_with("server.")) {
+        return Err(": no server.N line".to_string());
+    }
+    Ok(lines.join("\n"))
 }

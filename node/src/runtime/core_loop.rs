@@ -47,6 +47,8 @@ pub struct CoreLoop {
     up_since: Instant,
     /// `zookeeper.request_throttle_max_requests`: client requests waiting for room.
     throttler: RequestThrottler,
+    /// The peer links, following the configuration (`None`: fixed, in tests).
+    view: Option<super::quorum_view::QuorumView>,
 }
 
 fn op_name(op: OpCode) -> &'static str {
@@ -77,6 +79,7 @@ impl CoreLoop {
         cfg: Arc<NodeConfig>,
         clock: Clock,
         senders: BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>,
+        view: Option<super::quorum_view::QuorumView>,
         shared: Arc<ClientShared>,
     ) -> CoreLoop {
         let client_budget = (64 << 20).max(4 * cfg.max_buffer);
@@ -94,6 +97,7 @@ impl CoreLoop {
             fatal: None,
             up_since: Instant::now(),
             throttler,
+            view,
         }
     }
 
@@ -264,6 +268,9 @@ impl CoreLoop {
             self.fail(format!("{what}: {error}; stopping"));
         }
         assert!(self.ready.is_empty());
+        if let Some(view) = &mut self.view {
+            view.follow(&self.server, &mut self.out);
+        }
         self.out
             .availability
             .on_step(self.server.is_serving(), Instant::now());

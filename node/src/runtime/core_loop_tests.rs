@@ -143,6 +143,7 @@ fn rig(tag: &str, faults: Faults) -> Rig {
         Arc::new(cfg),
         clock,
         BTreeMap::from([(2, (etx, qtx))]),
+        None,
         shared,
     );
     let (ctx, client) = mpsc::channel(16);

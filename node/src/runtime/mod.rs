@@ -13,6 +13,7 @@ mod core_loop;
 mod disk;
 mod outbox;
 pub mod peers;
+pub(crate) mod quorum_view;
 mod throttler;
 pub mod wire;
 
@@ -23,7 +24,7 @@ use ensemble_core::server::RecoverError;
 use ensemble_core::{ConnId, PeerMsg, Server, ServerId};
 use ensemble_proto::proto::ConnectRequest;
 use ensemble_proto::proto::Request;
-use std::collections::{BTreeMap, BTreeSet};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -417,45 +418,36 @@ pub fn run(
 
     let (input_tx, input_rx) = mpsc::channel::<Input>(8192);
     let me = cfg.core.my_id;
-    let members: BTreeSet<ServerId> = cfg.core.members.keys().copied().collect();
 
-    let mut senders = BTreeMap::new();
     let client_rejected;
+    let (view, senders) = quorum_view::QuorumView::start(
+        rt.handle().clone(),
+        &cfg,
+        peers::PeerSecurity {
+            tls: listeners.tls.quorum.clone(),
+            auth: quorum_auth.clone(),
+        },
+        input_tx.clone(),
+    );
+    if cfg.core.reconfig_enabled && !cfg.standalone && cfg.dynamic_file.is_none() {
+        // backupOldConfig: the static file as written, before a reconfig rewrites it
+        match crate::dynamic_config::backup_static(&cfg.path) {
+            Ok(bak) => tracing::info!(
+                "reconfigEnabled: {} kept as {}",
+                cfg.path.display(),
+                bak.display()
+            ),
+            Err(e) => tracing::warn!(
+                "reconfigEnabled: cannot back up {}: {e}",
+                cfg.path.display()
+            ),
+        }
+    }
     {
         let _guard = rt.enter();
         listeners.tls.watch();
         let quorum_tls = listeners.tls.quorum.clone();
         if !cfg.standalone {
-            for (sid, spec) in &cfg.servers {
-                if *sid == me {
-                    continue;
-                }
-                let q = peers::spawn_sender(
-                    me,
-                    *sid,
-                    Channel::Quorum,
-                    spec.host.clone(),
-                    spec.quorum_port,
-                    input_tx.clone(),
-                    peers::PeerSecurity {
-                        tls: quorum_tls.clone(),
-                        auth: quorum_auth.clone(),
-                    },
-                );
-                let e = peers::spawn_sender(
-                    me,
-                    *sid,
-                    Channel::Election,
-                    spec.host.clone(),
-                    spec.election_port,
-                    input_tx.clone(),
-                    peers::PeerSecurity {
-                        tls: quorum_tls.clone(),
-                        auth: quorum_auth.clone(),
-                    },
-                );
-                senders.insert(*sid, (e, q));
-            }
             let generations = Arc::new(AtomicU64::new(0));
             for (l, channel) in [
                 (listeners.quorum, Channel::Quorum),
@@ -466,7 +458,7 @@ pub fn run(
                 let ctx = Arc::new(peers::AcceptCtx {
                     me,
                     channel,
-                    members: members.clone(),
+                    members: view.accepted(),
                     input: input_tx.clone(),
                     generations: generations.clone(),
                     tls: quorum_tls.clone(),
@@ -525,6 +517,7 @@ pub fn run(
         cfg.clone(),
         clock,
         senders,
+        Some(view),
         client_rejected,
     );
     let core_thread = std::thread::Builder::new()

@@ -13,7 +13,7 @@ use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
 use crate::sasl::quorum::QuorumAuth;
 use crate::tls::{self, PortMode, QuorumTls};
 use ensemble_core::{PeerMsg, ServerId};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -370,7 +370,8 @@ async fn sender_task(
 pub struct AcceptCtx {
     pub me: ServerId,
     pub channel: Channel,
-    pub members: BTreeSet<ServerId>,
+    /// Whose hellos are taken: the configuration's members, as it changes.
+    pub members: super::quorum_view::Accepted,
     pub input: mpsc::Sender<Input>,
     pub generations: Arc<AtomicU64>,
     /// sslQuorum / portUnification: how this port takes TLS.
@@ -498,7 +499,13 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
         Err(_) => Err("no hello in time".to_string()),
     };
     let sid = match who {
-        Ok((ch, sid)) if ch == ctx.channel && sid != ctx.me && ctx.members.contains(&sid) => sid,
+        Ok((ch, sid))
+            if ch == ctx.channel
+                && sid != ctx.me
+                && ctx.members.read().is_ok_and(|m| m.contains(&sid)) =>
+        {
+            sid
+        }
         Ok((ch, sid)) => {
             tracing::warn!(
                 "{} port: dropping {addr}: says it is server {sid} on the {} channel",

@@ -1,0 +1,167 @@
+"""Dynamic reconfiguration driven by Apache ZooKeeper's own zkCli.sh (3.8) on a seed-shaped cluster
+of its own (3 voters + 1 observer, reconfigEnabled=true, the super digest of "super:test" as
+kazoo's harness sets it): while a kazoo client writes without pause, `reconfig -remove` takes a
+voter out, `reconfig -add` brings it back, `reconfig -members` and `reconfig -file` give whole
+member lists, `config` shows each configuration with its client addresses; every write
+acknowledged is there at the end, on every member. Runs against either target."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+
+from conftest import TARGET
+from harness.cluster import ALL, Cluster, ZK_HOME, default_base
+
+ZKCLI = str(ZK_HOME / "bin" / "zkCli.sh")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(ZKCLI) or not shutil.which("java"), reason="zkCli.sh / java not installed"
+)
+SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+
+
+def zkcli(port, script, timeout=120):
+    """A zkCli.sh session fed `script` on stdin, authenticated as the super user first."""
+    r = subprocess.run(
+        [ZKCLI, "-server", f"127.0.0.1:{port}"],
+        input="addauth digest super:test\n" + script + "quit\n",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "CLIENT_JVMFLAGS": "-XX:TieredStopAtLevel=1 -Xshare:auto"},
+    )
+    return r.stdout + r.stderr
+
+
+def spec(c, i, role="participant"):
+    s = c.servers[i]
+    return f"server.{i}=localhost:{s.quorum_port}:{s.election_port}:{role};127.0.0.1:{s.client_port}"
+
+
+def config_lines(out):
+    """The server.N / version lines zkCli printed last."""
+    lines = [l for l in out.splitlines() if l.startswith("server.") or l.startswith("version=")]
+    last = max(i for i, l in enumerate(lines) if l.startswith("version="))
+    first = last
+    while first > 0 and lines[first - 1].startswith("server."):
+        first -= 1
+    return lines[first : last + 1]
+
+
+@pytest.fixture(scope="module")
+def rcluster():
+    workdir = tempfile.mkdtemp(prefix=f"interop-reconfig-{TARGET}-")
+    c = Cluster(TARGET, workdir, base=default_base() + 6000)
+    c.write_configs()
+    for s in c.servers.values():
+        with open(s.cfg, "a") as f:
+            f.write(f"reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n")
+    old = os.environ.get("INTEROP_ZK_JVMFLAGS")
+    os.environ["INTEROP_ZK_JVMFLAGS"] = (
+        (old or "") + f" -Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    )
+    try:
+        c.start_all(ALL, timeout=120)
+    finally:
+        if old is None:
+            del os.environ["INTEROP_ZK_JVMFLAGS"]
+        else:
+            os.environ["INTEROP_ZK_JVMFLAGS"] = old
+    yield c
+    c.stop_all()
+
+
+class Writer(threading.Thread):
+    """Creates /w/<n> for n = 0, 1, ... until stopped; records what was acknowledged."""
+
+    def __init__(self, hosts):
+        super().__init__(daemon=True)
+        self.zk = KazooClient(hosts=hosts, timeout=10)
+        self.zk.start(timeout=30)
+        self.zk.ensure_path("/w")
+        self.acked = []
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        n = 0
+        while not self.stop_flag.is_set():
+            try:
+                self.zk.create(f"/w/{n}", b"x")
+                self.acked.append(n)
+                n += 1
+            except KazooException:
+                time.sleep(0.1)
+                # a create may have happened without its answer: do not count it, move on
+                n += 1
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(60)
+        self.zk.stop()
+        self.zk.close()
+
+
+def test_zkcli_reconfig_while_writing_loses_nothing(rcluster):
+    c = rcluster
+    # zkCli talks to the leader and a follower goes and comes back. (Removing the leader itself
+    # is node/tests/reconfig.rs's: a client of a follower may then see ConnectionLoss.)
+    leader = c.leader((1, 2, 3))
+    assert leader is not None
+    victim = next(i for i in (1, 2, 3) if i != leader)
+    p1 = c.servers[leader].client_port
+    w = Writer(c.hosts((1, 2, 3)))
+    w.start()
+    try:
+        time.sleep(1)
+        # remove a voter
+        out = zkcli(p1, f"reconfig -remove {victim}\nconfig\n")
+        assert "Committed new configuration:" in out, out
+        cfg = config_lines(out)
+        assert not any(l.startswith(f"server.{victim}=") for l in cfg), out
+        assert any(l.startswith("server.4=") and ":observer" in l for l in cfg), out
+        time.sleep(1)
+        # add it back, with its client address
+        out = zkcli(p1, f"reconfig -add {spec(c, victim)}\nconfig\n")
+        assert "Committed new configuration:" in out, out
+        cfg = config_lines(out)
+        assert spec(c, victim) in cfg, out
+        version = cfg[-1].split("=")[1]
+        time.sleep(1)
+        # a stale version is refused
+        out = zkcli(p1, f"reconfig -v 1 -remove 4\n")
+        assert "version No is not valid" in out or "BadVersion" in out, out
+        # the whole member list, as -members, from that version (the observer made a voter)
+        members = ",".join([spec(c, 1), spec(c, 2), spec(c, 3), spec(c, 4)])
+        out = zkcli(p1, f"reconfig -v {version} -members {members}\nconfig\n")
+        assert "Committed new configuration:" in out, out
+        cfg = config_lines(out)
+        assert spec(c, 4) in cfg, out
+        time.sleep(1)
+        # and back, from a file
+        f = os.path.join(c.workdir, "members.cfg")
+        with open(f, "w") as fh:
+            fh.write("\n".join([spec(c, 1), spec(c, 2), spec(c, 3), spec(c, 4, "observer")]) + "\n")
+        out = zkcli(p1, f"reconfig -file {f}\nconfig\n")
+        assert "Committed new configuration:" in out, out
+        assert spec(c, 4, "observer") in config_lines(out), out
+        time.sleep(1)
+    finally:
+        w.stop()
+    assert len(w.acked) > 10, "the writer made no progress"
+    for i in ALL:
+        zk = KazooClient(hosts=c.servers[i].host, timeout=10)
+        zk.start(timeout=30)
+        try:
+            zk.sync("/w")
+            present = set(int(x) for x in zk.get_children("/w"))
+            lost = [n for n in w.acked if n not in present]
+            assert not lost, f"server {i} lacks acknowledged writes {lost[:10]}"
+        finally:
+            zk.stop()
+            zk.close()

@@ -1,0 +1,218 @@
+//! The peers this server keeps links with follow the configuration: every member of the
+//! configuration in force and of a pending one (a reconfig logged, not yet committed, whose
+//! quorum is needed too), as ZooKeeper's QuorumPeer connects to the last seen configuration's
+//! new members (`connectNewPeers`). A server that joins gets its election and quorum senders
+//! and is accepted on our ports; one that leaves (or changes address) loses them, its
+//! connections are closed and the core hears of the break. When a reconfig is activated, the
+//! new configuration is written to the dynamic file (see [`crate::dynamic_config`]).
+
+use super::Input;
+use super::outbox::{Outbox, PeerLinks};
+use super::peers::{self, OutCmd, PeerSecurity};
+use super::wire::Channel;
+use crate::config::NodeConfig;
+use ensemble_core::membership::{Membership, QuorumServer};
+use ensemble_core::{Event, Server, ServerId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+/// The servers whose hellos the quorum and election ports take (shared with the accept loops).
+pub type Accepted = Arc<RwLock<BTreeSet<ServerId>>>;
+
+/// Each peer's (election, quorum) senders.
+pub(crate) type Senders =
+    BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>;
+
+pub(crate) struct QuorumView {
+    /// The network runtime, where the sender tasks run.
+    handle: tokio::runtime::Handle,
+    me: ServerId,
+    security: PeerSecurity,
+    input: mpsc::Sender<Input>,
+    accepted: Accepted,
+    /// The quorum address each link was made for (`host:quorumPort:electionPort`).
+    linked: BTreeMap<ServerId, String>,
+    /// (version in force, version pending) when the links were last brought in line.
+    seen: (u64, Option<u64>),
+    /// The static file to point at the dynamic one, with reconfigEnabled; `None` otherwise.
+    static_file: Option<std::path::PathBuf>,
+    /// The highest configuration version on disk.
+    persisted: u64,
+    /// No `server.N` lines: no peer ports.
+    standalone: bool,
+}
+
+/// `(host, quorum port, election port)` of a member, the host without IPv6 brackets.
+fn endpoints(s: &QuorumServer) -> (String, u16, u16) {
+    let (q, e) = s.ports();
+    (s.host().trim_matches(['[', ']']).to_string(), q, e)
+}
+
+impl QuorumView {
+    /// Links with the members of the static configuration (`zoo.cfg` or its dynamic file).
+    pub(crate) fn start(
+        handle: tokio::runtime::Handle,
+        cfg: &NodeConfig,
+        security: PeerSecurity,
+        input: mpsc::Sender<Input>,
+    ) -> (QuorumView, Senders) {
+        let me = cfg.core.my_id;
+        let mut view = QuorumView {
+            handle,
+            me,
+            security,
+            input,
+            accepted: Arc::new(RwLock::new(BTreeSet::new())),
+            linked: BTreeMap::new(),
+            seen: (cfg.config_version, None),
+            static_file: (cfg.core.reconfig_enabled && !cfg.standalone).then(|| cfg.path.clone()),
+            persisted: cfg.config_version,
+            standalone: cfg.standalone,
+        };
+        let mut senders = BTreeMap::new();
+        if !cfg.standalone {
+            for (sid, spec) in cfg.servers.iter().filter(|(sid, _)| **sid != me) {
+                let addr = format!("{}:{}:{}", spec.host, spec.quorum_port, spec.election_port);
+                let host = spec.host.trim_matches(['[', ']']).to_string();
+                senders.insert(
+                    *sid,
+                    view.spawn(*sid, (host, spec.quorum_port, spec.election_port)),
+                );
+                view.linked.insert(*sid, addr);
+            }
+        }
+        view.set_accepted();
+        (view, senders)
+    }
+
+    pub(crate) fn accepted(&self) -> Accepted {
+        self.accepted.clone()
+    }
+
+    fn set_accepted(&self) {
+        let ids: BTreeSet<ServerId> = self.linked.keys().copied().collect();
+        match self.accepted.write() {
+            Ok(mut a) => *a = ids,
+            Err(poisoned) => *poisoned.into_inner() = ids,
+        }
+    }
+
+    fn spawn(
+        &self,
+        sid: ServerId,
+        (host, q, e): (String, u16, u16),
+    ) -> (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>) {
+        let _guard = self.handle.enter();
+        let quorum = peers::spawn_sender(
+            self.me,
+            sid,
+            Channel::Quorum,
+            host.clone(),
+            q,
+            self.input.clone(),
+            self.security.clone(),
+        );
+        let election = peers::spawn_sender(
+            self.me,
+            sid,
+            Channel::Election,
+            host,
+            e,
+            self.input.clone(),
+            self.security.clone(),
+        );
+        (election, quorum)
+    }
+
+    /// After the core handled an event: if the configuration in force or the pending one
+    /// changed, bring the links in line (and write an activated configuration to disk).
+    pub(crate) fn follow(&mut self, server: &Server, out: &mut Outbox) {
+        let current = server.membership();
+        let pending = server.pending_membership();
+        let now = (current.version, pending.map(|m| m.version));
+        if now == self.seen {
+            return;
+        }
+        self.seen = now;
+        if current.version > self.persisted {
+            self.persist(current);
+        }
+        if self.standalone {
+            // no quorum or election port: nothing to link with
+            return;
+        }
+        let mut wanted: BTreeMap<ServerId, &QuorumServer> = BTreeMap::new();
+        for m in std::iter::once(current).chain(pending) {
+            for (sid, s) in &m.servers {
+                if *sid != self.me {
+                    // the pending configuration's address wins: it is the one coming
+                    wanted.insert(*sid, s);
+                }
+            }
+        }
+        let gone: Vec<ServerId> = self
+            .linked
+            .iter()
+            .filter(|(sid, addr)| wanted.get(sid).is_none_or(|s| s.addr != **addr))
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sid in gone {
+            self.linked.remove(&sid);
+            // Dropping the links ends the sender tasks and the inbound readers.
+            if out.peers.remove(&sid).is_some() {
+                tracing::info!(
+                    peer = sid,
+                    "server {sid} left the configuration: links closed"
+                );
+                out.events.push_back(Event::PeerDisconnected { peer: sid });
+            }
+        }
+        for (sid, s) in wanted {
+            if self.linked.contains_key(&sid) {
+                continue;
+            }
+            let (election, quorum) = self.spawn(sid, endpoints(s));
+            tracing::info!(
+                peer = sid,
+                "server {sid} ({}) joined the configuration: linking",
+                s.addr
+            );
+            out.peers.insert(
+                sid,
+                PeerLinks {
+                    election,
+                    quorum,
+                    out_epoch: 0,
+                    inbound: [None, None],
+                    out: Vec::new(),
+                    reset_in_batch: false,
+                },
+            );
+            self.linked.insert(sid, s.addr.clone());
+        }
+        self.set_accepted();
+    }
+
+    /// ZooKeeper's setQuorumVerifier(qv, writeToDisk): the dynamic file of the configuration
+    /// activated, and the static file pointed at it. A failure is logged, as ZooKeeper does:
+    /// the configuration is in the replicated state either way, and a restart finds it there.
+    fn persist(&mut self, m: &Membership) {
+        self.persisted = m.version;
+        let Some(file) = &self.static_file else {
+            return;
+        };
+        match crate::dynamic_config::persist(file, m, self.me) {
+            Ok(d) => tracing::info!(
+                "configuration {:x} activated: written to {}",
+                m.version,
+                d.display()
+            ),
+            Err(e) => tracing::error!(
+                "configuration {:x} activated, but writing it next to {} failed: {e}",
+                m.version,
+                file.display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! Dynamic reconfiguration on a real ensemble of `ensemble` processes on loopback: grow a
+//! three-voter cluster with a fourth server and shrink it back, remove the leader, the
+//! dynamic files ZooKeeper writes (zoo.cfg.dynamic.<version>, the static file rewritten with
+//! a .bak kept), reconfigEnabled=false refused with ZooKeeper's error, and a bad dynamic file
+//! named with its file and line.
+//!
+//! Ports: bases 25100, 25200, 25300, 25400 (client base+i, quorum base+10+i, election
+//! base+20+i), below Linux's ephemeral range.
+
+use ensemble_client::{Client, ClientError};
+use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
+/// `super:test`, as kazoo's harness configures ZooKeeper.
+const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
+
+struct Cluster {
+    dir: PathBuf,
+    base: u16,
+    /// How many servers have files (1..=n).
+    n: u16,
+}
+
+impl Cluster {
+    /// Servers 1..=3 are the voters of the static configuration; server 4 has files too,
+    /// with a configuration naming 1..=4 (how ZooKeeper's documentation starts a joiner).
+    fn new(tag: &str, base: u16, reconfig: bool) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("ens-reconfig-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = Cluster { dir, base, n: 4 };
+        for i in 1..=4u16 {
+            let data = c.dir.join(format!("data_{i}"));
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
+            let mut cfg = format!(
+                "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
+                 4lw.commands.whitelist=*\npreAllocSize=1024\nreconfigEnabled={reconfig}\n\
+                 DigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n",
+                data.display(),
+            );
+            let members = if i == 4 { 4 } else { 3 };
+            for s in 1..=members {
+                cfg += &format!("server.{s}={}\n", c.spec(s));
+            }
+            std::fs::write(c.cfg(i), cfg).unwrap();
+        }
+        c
+    }
+
+    /// `host:quorum:election:participant;clientHost:clientPort`
+    fn spec(&self, i: u16) -> String {
+        let b = self.base;
+        format!(
+            "127.0.0.1:{}:{}:participant;127.0.0.1:{}",
+            b + 10 + i,
+            b + 20 + i,
+            b + i
+        )
+    }
+
+    fn cfg(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("zoo{i}.cfg"))
+    }
+
+    fn ens(&self, args: &[&str], i: u16) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg(self.cfg(i))
+            .output()
+            .unwrap()
+    }
+
+    fn start(&self, i: u16) {
+        let o = self.ens(&["start"], i);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && out.contains("STARTED"),
+            "start {i}: {out} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn mode(&self, i: u16) -> Option<String> {
+        let o = self.ens(&["status"], i);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_string)
+    }
+
+    fn pid(&self, i: u16) -> Option<i32> {
+        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
+        ensemble_node::daemon::running_pid(&p)?.parse().ok()
+    }
+
+    fn kill9(&self, i: u16) {
+        let pid = self.pid(i).expect("running");
+        // SAFETY: plain kill(2) of a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let t0 = Instant::now();
+        while self.pid(i).is_some() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "server {i} survived kill -9"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until `voters` have exactly one leader and the others follow; returns the leader.
+    fn wait_ready(&self, voters: &[u16]) -> u16 {
+        let t0 = Instant::now();
+        loop {
+            let modes: Vec<(u16, Option<String>)> =
+                voters.iter().map(|i| (*i, self.mode(*i))).collect();
+            let leaders: Vec<u16> = modes
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(i, _)| *i)
+                .collect();
+            let following = modes
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some("follower"))
+                .count();
+            if leaders.len() == 1 && following == voters.len() - 1 {
+                return leaders[0];
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "no settled ensemble of {voters:?}: {modes:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn hosts(&self, ids: &[u16]) -> String {
+        ids.iter()
+            .map(|i| format!("127.0.0.1:{}", self.base + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn log(&self, i: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 1..=self.n {
+            if let Some(pid) = self.pid(i) {
+                // SAFETY: plain kill(2) of a process this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if std::thread::panicking() {
+            for i in 1..=self.n {
+                eprintln!("--- server {i} ---\n{}", self.log(i));
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+async fn connect(hosts: &str) -> Client {
+    Client::connect(hosts, Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+async fn super_client(hosts: &str) -> Client {
+    let c = connect(hosts).await;
+    c.add_auth("digest", b"super:test").await.unwrap();
+    c
+}
+
+/// Create `/k{i}` for each i, retrying through a connection loss (a reconfig may move the
+/// leader); returns when all are acknowledged.
+async fn write_all(c: &Client, keys: std::ops::Range<u32>) {
+    for i in keys {
+        let path = format!("/k{i}");
+        let t0 = Instant::now();
+        loop {
+            match c
+                .create(&path, b"v", Acl::open_unsafe(), CreateMode::Persistent)
+                .await
+            {
+                Ok(_) | Err(ClientError::Keeper(KeeperError::NodeExists)) => break,
+                Err(e) => {
+                    assert!(t0.elapsed() < Duration::from_secs(30), "{path}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Every `/k{i}` is there, read from the server at `hosts` after a sync.
+async fn check_all(hosts: &str, keys: std::ops::Range<u32>) {
+    let c = connect(hosts).await;
+    // a server that has just followed a new leader may drop a connection once: retry
+    let t0 = Instant::now();
+    while let Err(e) = c.sync("/").await {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "sync on {hosts}: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in keys {
+        assert!(
+            c.exists(&format!("/k{i}"), false).await.unwrap().is_some(),
+            "/k{i} lost on {hosts}"
+        );
+    }
+    let _ = c.close().await;
+}
+
+fn config_text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
+    let c = Cluster::new("grow", 25100, true);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 2, 3])).await;
+    write_all(&admin, 0..20).await;
+    let (before, _) = admin.get_data("/zookeeper/config", false).await.unwrap();
+    let before = config_text(&before);
+    assert!(
+        before.contains(&format!("server.1={}", c.spec(1))),
+        "{before}"
+    );
+    assert!(before.ends_with("version=0"), "{before}");
+    // ZooKeeper kept the static file as written before anything rewrites it
+    let bak = std::fs::read_to_string(c.dir.join("zoo1.cfg.bak")).unwrap();
+    assert!(bak.contains("server.3="), "{bak}");
+
+    // grow: server 4 added as a voter, then started with a configuration naming it
+    let joining = format!("server.4={}", c.spec(4));
+    let (data, stat) = admin.reconfig(&joining, "", "", None).await.unwrap();
+    let text = config_text(&data);
+    assert!(text.contains(&joining), "{text}");
+    let version = u64::from_str_radix(text.rsplit_once("version=").unwrap().1, 16).unwrap();
+    assert_eq!(
+        version as i64, stat.mzxid,
+        "the version is the reconfig's zxid"
+    );
+    c.start(4);
+    let leader = c.wait_ready(&[1, 2, 3, 4]);
+    write_all(&admin, 20..40).await;
+    check_all(&c.hosts(&[4]), 0..40).await;
+    // the joiner reads the configuration in force, with every client address
+    let on4 = connect(&c.hosts(&[4])).await;
+    let (cfg4, _) = on4.get_data("/zookeeper/config", false).await.unwrap();
+    assert_eq!(config_text(&cfg4), text);
+    let _ = on4.close().await;
+    // the dynamic file ZooKeeper writes, and the static file pointed at it
+    for i in 1..=3u16 {
+        let dynamic = c.dir.join(format!("zoo{i}.cfg.dynamic.{version:x}"));
+        let t0 = Instant::now();
+        while !dynamic.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{} missing",
+                dynamic.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let d = std::fs::read_to_string(&dynamic).unwrap();
+        assert_eq!(d.lines().count(), 4, "{d}");
+        assert!(d.contains(&joining), "{d}");
+        let stat = std::fs::read_to_string(c.cfg(i)).unwrap();
+        assert!(!stat.contains("server."), "{stat}");
+        let canonical = std::fs::canonicalize(&dynamic).unwrap();
+        assert!(
+            stat.contains(&format!("dynamicConfigFile={}", canonical.display())),
+            "{stat}"
+        );
+    }
+
+    // a 4-voter ensemble needs 3: with one voter down it still writes
+    let down = (1..=4).find(|i| *i != leader).unwrap();
+    c.kill9(down);
+    write_all(&admin, 40..50).await;
+    // shrink: the stopped server removed; the three left keep writing, and one more may fail
+    let (data, _) = admin
+        .reconfig("", &down.to_string(), "", Some(version as i64))
+        .await
+        .unwrap();
+    assert!(!config_text(&data).contains(&format!("server.{down}=")));
+    let left: Vec<u16> = (1..=4).filter(|i| *i != down).collect();
+    let leader = c.wait_ready(&left);
+    write_all(&admin, 50..60).await;
+    let other = *left.iter().find(|i| **i != leader).unwrap();
+    c.kill9(other);
+    write_all(&admin, 60..70).await;
+    let alive: Vec<u16> = left.iter().copied().filter(|i| *i != other).collect();
+    for i in &alive {
+        check_all(&c.hosts(&[*i]), 0..70).await;
+    }
+    // a stale version is refused
+    let e = admin
+        .reconfig("", &leader.to_string(), "", Some(version as i64))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Keeper(KeeperError::BadVersion)),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_leader_hands_over() {
+    let c = Cluster::new("leader", 25200, true);
+    for i in 1..=4 {
+        // server 4 starts with the 4-member view but is not a member: it stays out
+        if i < 4 {
+            c.start(i);
+        }
+    }
+    let leader = c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 2, 3])).await;
+    write_all(&admin, 0..20).await;
+    let data = match admin.reconfig("", &leader.to_string(), "", None).await {
+        Ok((data, _)) => Some(data),
+        // The leader hands over once it has sent the commit: a follower may see its
+        // connection go before it applied that commit, and drop its clients (the outcome of
+        // the request is then unknown to the client, as ZooKeeper's ConnectionLoss says).
+        Err(ClientError::ConnectionLoss) => None,
+        Err(e) => panic!("reconfig -remove {leader}: {e:?}"),
+    };
+    let left: Vec<u16> = (1..=3).filter(|i| *i != leader).collect();
+    let new_leader = c.wait_ready(&left);
+    let data = match data {
+        Some(d) => d,
+        None => {
+            let r = connect(&c.hosts(&left)).await;
+            r.sync("/zookeeper/config").await.unwrap();
+            r.get_data("/zookeeper/config", false).await.unwrap().0
+        }
+    };
+    assert!(!config_text(&data).contains(&format!("server.{leader}=")));
+    assert_ne!(new_leader, leader);
+    // the removed server no longer votes or leads
+    let t0 = Instant::now();
+    while matches!(c.mode(leader).as_deref(), Some("leader") | Some("follower")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the removed server {leader} still serves as a voter"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let w = super_client(&c.hosts(&left)).await;
+    write_all(&w, 20..40).await;
+    for i in &left {
+        check_all(&c.hosts(&[*i]), 0..40).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfig_disabled_answers_zookeepers_error() {
+    let c = Cluster::new("disabled", 25300, false);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 2, 3])).await;
+    let e = admin
+        .reconfig(&format!("server.4={}", c.spec(4)), "", "", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Keeper(KeeperError::ReconfigDisabled)),
+        "{e:?}"
+    );
+    // ensemble cli's reconfig says it as zkCli.sh does
+    let mut cli = Command::new(BIN)
+        .args(["cli", "-server", &c.hosts(&[1])])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    cli.stdin
+        .take()
+        .unwrap()
+        .write_all(b"addauth digest super:test\nreconfig -remove 2\nquit\n")
+        .unwrap();
+    let o = cli.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("Reconfig is disabled"), "{out}");
+    // nothing rewritten, nothing backed up
+    assert!(!c.dir.join("zoo1.cfg.bak").exists());
+    assert!(
+        std::fs::read_to_string(c.cfg(1))
+            .unwrap()
+            .contains("server.1=")
+    );
+}
+
+#[test]
+fn a_bad_dynamic_file_is_named_with_its_line() {
+    let c = Cluster::new("badfile", 25400, true);
+    let dynamic = c.dir.join("zoo1.cfg.dynamic.100000000");
+    std::fs::write(
+        &dynamic,
+        format!("server.1={}\nserver.2=127.0.0.1:1\n", c.spec(1)),
+    )
+    .unwrap();
+    let data = c.dir.join("data_1");
+    std::fs::write(
+        c.cfg(1),
+        format!(
+            "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nreconfigEnabled=true\n\
+             dynamicConfigFile={}\n",
+            data.display(),
+            dynamic.display()
+        ),
+    )
+    .unwrap();
+    let o = c.ens(&["start"], 1);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains(&format!("{}:2:", dynamic.display())), "{err}");
+}
