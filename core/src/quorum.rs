@@ -104,7 +104,7 @@ impl QuorumVerifier {
         // sorted once, highest first: a configuration's answer is the value at which its
         // voters among them first make a quorum
         let mut reached: Vec<(ServerId, T)> = reached.into_iter().collect();
-        reached.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        reached.sort_unstable_by_key(|r| std::cmp::Reverse(r.1));
         let of = |voters: &BTreeSet<ServerId>| {
             let needed = voters.len() / 2 + 1;
             let mut have = 0;
