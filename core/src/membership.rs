@@ -184,6 +184,17 @@ impl Membership {
         self.servers.iter().map(|(id, s)| (*id, s.role)).collect()
     }
 
+    /// Are these exactly `roles`' members in their roles? ([`Membership::roles`] compared
+    /// without building it: the core asserts this after every event.)
+    pub fn has_roles(&self, roles: &BTreeMap<ServerId, LearnerType>) -> bool {
+        self.servers.len() == roles.len()
+            && self
+                .servers
+                .iter()
+                .zip(roles)
+                .all(|((id, s), (rid, role))| id == rid && s.role == *role)
+    }
+
     pub fn voters(&self) -> impl Iterator<Item = ServerId> + '_ {
         self.servers
             .iter()

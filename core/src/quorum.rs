@@ -73,13 +73,15 @@ impl QuorumVerifier {
     /// Do `ids` (distinct servers) contain a quorum (of each configuration, while a reconfig
     /// is pending)? Non-voters among them are ignored.
     pub fn contains_quorum(&self, ids: impl IntoIterator<Item = ServerId>) -> bool {
-        let ids: Vec<ServerId> = ids.into_iter().collect();
-        let of = |voters: &BTreeSet<ServerId>| {
-            let have = ids.iter().filter(|id| voters.contains(id)).count();
-            debug_assert!(have <= voters.len(), "a voter counted twice");
-            have * 2 > voters.len()
-        };
-        of(&self.voters) && self.next.as_ref().is_none_or(of)
+        // one pass, both configurations counted together (asked on every ACK: no allocation)
+        let (mut now, mut next) = (0, 0);
+        for id in ids {
+            now += usize::from(self.voters.contains(&id));
+            next += usize::from(self.next.as_ref().is_some_and(|n| n.contains(&id)));
+        }
+        debug_assert!(now <= self.voters.len(), "a voter counted twice");
+        let of = |have: usize, voters: &BTreeSet<ServerId>| have * 2 > voters.len();
+        of(now, &self.voters) && self.next.as_ref().is_none_or(|n| of(next, n))
     }
 
     /// A quorum of the configuration in force alone (the plant that forgets the old one asks
@@ -99,20 +101,23 @@ impl QuorumVerifier {
         &self,
         reached: impl IntoIterator<Item = (ServerId, T)>,
     ) -> Option<T> {
-        let reached: Vec<(ServerId, T)> = reached.into_iter().collect();
+        // sorted once, highest first: a configuration's answer is the value at which its
+        // voters among them first make a quorum
+        let mut reached: Vec<(ServerId, T)> = reached.into_iter().collect();
+        reached.sort_unstable_by_key(|r| std::cmp::Reverse(r.1));
         let of = |voters: &BTreeSet<ServerId>| {
-            let mut values: Vec<T> = reached
-                .iter()
-                .filter(|(id, _)| voters.contains(id))
-                .map(|(_, v)| *v)
-                .collect();
-            debug_assert!(values.len() <= voters.len(), "a voter counted twice");
             let needed = voters.len() / 2 + 1;
-            if values.len() < needed {
-                return None;
+            let mut have = 0;
+            for (id, v) in &reached {
+                if voters.contains(id) {
+                    have += 1;
+                    if have == needed {
+                        return Some(*v);
+                    }
+                }
             }
-            values.sort_unstable_by(|a, b| b.cmp(a));
-            Some(values[needed - 1])
+            debug_assert!(have <= voters.len(), "a voter counted twice");
+            None
         };
         let now = of(&self.voters)?;
         match &self.next {

@@ -28,7 +28,7 @@ impl ZooKeeperServer {
         std::str::from_utf8(&cfg.config_node)
             .ok()
             .and_then(|t| Membership::parse(t).ok())
-            .filter(|m| m.roles() == cfg.members)
+            .filter(|m| m.has_roles(&cfg.members))
             .unwrap_or_else(|| Membership::synthetic(&cfg.members))
     }
 
@@ -39,6 +39,7 @@ impl ZooKeeperServer {
             .tree
             .committed_membership()
             .unwrap_or_else(|| self.initial.clone());
+        self.membership_loads += 1;
         self.cfg.members = self.membership.roles();
         self.refresh_pending();
     }
@@ -90,7 +91,10 @@ impl ZooKeeperServer {
     /// The configuration invariants: the members are the configuration in force's, which no
     /// pending one follows below what is applied.
     pub(crate) fn check_membership(&self) {
-        assert_eq!(self.cfg.members, self.membership.roles());
+        assert!(
+            self.membership.has_roles(&self.cfg.members),
+            "the members are not the configuration in force's"
+        );
         assert!(
             self.membership.version <= self.tree.last_zxid().0,
             "a configuration in force from a txn not applied"

@@ -207,6 +207,7 @@ impl Server {
             quorum: QuorumVerifier::majority(&config),
             initial: ZooKeeperServer::initial_membership(&config),
             membership: crate::membership::Membership::default(),
+            membership_loads: 0,
             pending: None,
             reconfigured: false,
             clients: ClientPipeline::new(next_session),
@@ -266,6 +267,11 @@ impl Server {
     /// The configuration in force (the last committed reconfig's, else the initial one).
     pub fn membership(&self) -> &crate::membership::Membership {
         &self.zk.membership
+    }
+    /// Moves each time the configuration in force is (re)loaded (start, SNAP, a reconfig
+    /// applied): the only places it changes, so a checker need look again only then.
+    pub fn membership_loads(&self) -> u64 {
+        self.zk.membership_loads
     }
     /// The reconfig logged and not yet committed, if any (its zxid is its version).
     pub fn pending_membership(&self) -> Option<&crate::membership::Membership> {

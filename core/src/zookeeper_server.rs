@@ -41,6 +41,9 @@ pub(crate) struct ZooKeeperServer {
     pub(crate) initial: crate::membership::Membership,
     /// The configuration in force (the last committed reconfig's, else `initial`).
     pub(crate) membership: crate::membership::Membership,
+    /// How many times `membership` was (re)loaded: a checker compares the configuration in
+    /// force again only when this moves.
+    pub(crate) membership_loads: u64,
     /// The last reconfig logged and not yet applied, with its zxid.
     pub(crate) pending: Option<(Zxid, crate::membership::Membership)>,
     /// A reconfig was activated and the role has not reacted yet.

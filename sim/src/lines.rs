@@ -7,7 +7,7 @@ use ensemble_core::peer::{PeerMsg, SyncMode};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
-use ensemble_proto::proto::{Reply, Request};
+use ensemble_proto::proto::{Reply, Request, WatchedEvent};
 use std::fmt;
 
 /// Display adapters for trace lines: formatted straight into the trace hash, no strings.
@@ -680,5 +680,28 @@ impl Line for ClientReplyLine<'_> {
             Zxid(self.zxid as u64),
             ReplyD(self.reply)
         )
+    }
+}
+
+/// A watch notification: as a server sends it on connection `conn`, or (`conn` None) as a
+/// client receives it.
+pub struct WatchLine<'a> {
+    pub conn: Option<u64>,
+    pub event: &'a WatchedEvent,
+}
+
+impl Line for WatchLine<'_> {
+    fn hash(&self, h: &mut TraceHasher) {
+        h.u(0x107);
+        h.u(self.conn.map_or(u64::MAX, |c| c));
+        h.i(self.event.kind as i64);
+        h.s(&self.event.path);
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, path) = (self.event.kind, &self.event.path);
+        match self.conn {
+            Some(conn) => write!(f, "  watch conn {conn} {kind:?} {path}"),
+            None => write!(f, "watch event {kind:?} {path}"),
+        }
     }
 }

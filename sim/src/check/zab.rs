@@ -138,8 +138,12 @@ impl World {
             self.fail(v);
             return;
         }
-        // the configuration it has in force is one a committed reconfig made (or the first)
-        let config = self.nodes[&id].server.as_ref().and_then(|s| {
+        // the configuration it has in force is one a committed reconfig made (or the first);
+        // it changes only when the server (re)loads it, and a pass stays one (the committed
+        // configurations only grow), so it is compared again only after a load
+        let n = &self.nodes[&id];
+        let loaded = n.server.as_ref().map(|s| (n.inc, s.membership_loads()));
+        let config = n.server.as_ref().filter(|_| loaded != n.config_checked).and_then(|s| {
             let m = s.membership();
             match self.reference.configs.get(&m.version) {
                 Some(r) if r == m => None,
@@ -156,6 +160,7 @@ impl World {
             self.fail(violation(Claim::ReconfigConfigCommitted, now, why));
             return;
         }
+        self.nodes.get_mut(&id).expect("node").config_checked = loaded;
         if let Some(d) = digest {
             match self.reference.digest_at(applied) {
                 None => self.fail(violation(Claim::ZabAgreement, now, format!("n{id} applied through {applied}, a zxid the committed history does not have (history is at {})", self.reference.last))),

@@ -4,7 +4,7 @@
 
 use crate::check::Violation;
 use crate::client::{Client, ClientOut, Ctx};
-use crate::lines::{ClientReplyLine, ClientSendLine};
+use crate::lines::{ClientReplyLine, ClientSendLine, WatchLine};
 use crate::scheduler::Ev;
 use crate::transport::client::{C2S, CConn, S2C};
 use crate::world::{Who, World};
@@ -181,7 +181,7 @@ impl World {
                     self.emit(who, "", &line);
                 }
             }
-            S2C::Watch(e) => self.log(who, "", format_args!("watch event {:?} {}", e.kind, e.path)),
+            S2C::Watch(event) => self.emit(who, "", &WatchLine { conn: None, event }),
             S2C::Close => self.log(who, "", format_args!("conn {conn} closed by server")),
         }
         let now = self.sched.now;

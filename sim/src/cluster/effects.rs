@@ -4,7 +4,7 @@
 //! world is its `Host`: the traces and the ZAB checks on each write and action (`observe`), the links
 //! (`transport`), the group-commit fsyncs (`appended`, `fsync_done`) and the role bookkeeping.
 
-use crate::lines::{AppendLine, ReplyLine, SendLine};
+use crate::lines::{AppendLine, ReplyLine, SendLine, WatchLine};
 use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
@@ -213,10 +213,13 @@ impl World {
                     reply,
                 },
             ),
-            Action::Watch { conn, event } => self.log(
+            Action::Watch { conn, event } => self.emit(
                 who,
                 role,
-                format_args!("  watch conn {conn} {:?} {}", event.kind, event.path),
+                &WatchLine {
+                    conn: Some(*conn),
+                    event,
+                },
             ),
             Action::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
             // traced once the role is recorded (`state_changed`), under the new role

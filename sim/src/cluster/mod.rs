@@ -91,6 +91,7 @@ impl Nodes {
                     snapshot_loaded: None,
                     snap_stream: Default::default(),
                     applied: Zxid::ZERO,
+                    config_checked: None,
                     gens: BTreeMap::new(),
                 },
             );
@@ -156,6 +157,9 @@ pub(crate) struct Node {
     /// What it received of its leader's streamed SNAP (sync.partial-snap).
     pub(crate) snap_stream: crate::check::SnapStream,
     pub(crate) applied: Zxid,
+    /// (incarnation, `Server::membership_loads`) when its configuration in force last passed
+    /// `reconfig.config-committed`: it is compared again only once either moves.
+    pub(crate) config_checked: Option<(u64, u64)>,
     /// Quorum-channel connection generation per peer (bumped on every break).
     pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
 }
