@@ -381,6 +381,7 @@ fn handle_ready_puts_the_epochs_before_the_ackepoch() {
         },
         state,
         election_epoch,
+        config_version: 0,
     };
     let peer = |from, msg| Event::Peer { from, msg };
     let script = [

@@ -101,11 +101,13 @@ impl Election {
         );
     }
 
-    pub fn notification(&self, state: ServerState) -> Notification {
+    /// Our notification, naming the version of our configuration in force.
+    pub fn notification(&self, state: ServerState, config_version: u64) -> Notification {
         Notification {
             vote: self.proposal,
             state,
             election_epoch: self.logical_clock,
+            config_version,
         }
     }
 
@@ -137,9 +139,8 @@ impl Election {
         (new.peer_epoch, new.zxid, new.leader) > (cur.peer_epoch, cur.zxid, cur.leader)
     }
 
-    /// FLE's order among the votes for servers that may lead under the configurations in
-    /// force and pending; any of those beats a vote for one that may not (a change pending
-    /// that makes it a non-voter).
+    /// FLE's order among the votes for servers that may lead (voters of the configuration in
+    /// force); any of those beats a vote for one that may not.
     fn better_vote(&self, cfg: &Config, new: &Vote, cur: &Vote) -> bool {
         let ok = |v: &Vote| self.quorum.can_lead(v.leader);
         ok(new) && (!ok(cur) || Election::order(cfg, new, cur))
@@ -407,6 +408,7 @@ mod tests {
             vote: v,
             state: ServerState::Looking,
             election_epoch: round,
+            config_version: 0,
         }
     }
 
@@ -515,11 +517,13 @@ mod tests {
             vote: v,
             state: ServerState::Following,
             election_epoch: 9,
+            config_version: 0,
         };
         let leading = Notification {
             vote: v,
             state: ServerState::Leading,
             election_epoch: 9,
+            config_version: 0,
         };
         assert_eq!(
             e.receive(&c, 1, &following, 1),

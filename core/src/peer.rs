@@ -36,6 +36,9 @@ pub struct Notification {
     pub state: ServerState,
     /// The sender's logical clock (election round).
     pub election_epoch: u64,
+    /// The version of the sender's configuration in force (ZooKeeper's notification carries
+    /// the config itself; here a peer that lags is sent it: [`PeerMsg::Config`]).
+    pub config_version: u64,
 }
 
 /// How the leader brings a learner up to date.
@@ -261,12 +264,19 @@ pub enum PeerMsg {
     SyncTxns {
         txns: Vec<Arc<Txn>>,
     },
+
+    // --- election channel, after the variants above (their indices are the wire's) ---
+    /// The sender's configuration in force, to a peer whose notification named an older one
+    /// (ZooKeeper sends its config text in every notification; a LOOKING server that sees a
+    /// newer one adopts it and restarts its election). Only a committed configuration is ever
+    /// in force, so it is one a committed reconfig made.
+    Config(crate::membership::Membership),
 }
 
 impl PeerMsg {
     /// Election notifications travel on the election port; all else on the quorum port.
     pub fn is_election(&self) -> bool {
-        matches!(self, PeerMsg::Notification(_))
+        matches!(self, PeerMsg::Notification(_) | PeerMsg::Config(_))
     }
 
     pub fn name(&self) -> &'static str {
@@ -307,6 +317,7 @@ impl PeerMsg {
             PeerMsg::SessionExpired { .. } => "SESSIONEXPIRED",
             PeerMsg::SnapPart { .. } => "SNAP(part)",
             PeerMsg::SyncTxns { .. } => "DIFF(part)",
+            PeerMsg::Config(_) => "CONFIG",
         }
     }
 }

@@ -145,6 +145,14 @@ pub const PROBES: &[ProbeDef] = &[
         "election.joined-established",
         "a looking server joined an established leader from out-of-election votes",
     ),
+    p(
+        "election.config-sent",
+        "a server sent its configuration to a peer whose notification named an older one",
+    ),
+    p(
+        "election.config-learned",
+        "a LOOKING server adopted a peer's newer configuration and restarted its election",
+    ),
     // sessions and watches
     p(
         "session.revalidate-leader",

@@ -45,13 +45,12 @@ impl QuorumVerifier {
         self.voters.contains(&id) || self.next.as_ref().is_some_and(|n| n.contains(&id))
     }
 
-    /// May `id` lead: a voter of the configuration its history ends in, the pending one if
-    /// any (a leader commits its whole history, the pending change with it).
+    /// May `id` lead: a voter of the configuration in force (FLE's totalOrderPredicate gives a
+    /// server of weight 0 no vote). Not the pending one: servers disagree on what is pending
+    /// (a deposed leader's uncommitted change), and a vote only wins if its candidate, by its
+    /// own view, may lead; a leader the pending change removes commits it, then hands over.
     pub fn can_lead(&self, id: ServerId) -> bool {
-        match &self.next {
-            Some(n) => n.contains(&id),
-            None => self.voters.contains(&id),
-        }
+        self.voters.contains(&id)
     }
 
     /// The voters of either configuration (who gets election notifications).

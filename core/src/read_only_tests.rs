@@ -201,6 +201,7 @@ fn a_server_cut_off_serves_read_only_clients_after_the_grace_period() {
         },
         state: ServerState::Looking,
         election_epoch: r.server.status().election_epoch,
+        config_version: 0,
     };
     r.step(Event::Peer {
         from: 2,

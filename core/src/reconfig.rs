@@ -32,26 +32,49 @@ impl ZooKeeperServer {
             .unwrap_or_else(|| Membership::synthetic(&cfg.members))
     }
 
-    /// Take the configuration in force from the tree (or the initial one), and the pending
-    /// one from the log.
+    /// Take the configuration in force from the tree (or the initial one), unless one learned
+    /// from a peer is newer, and the pending one from the log.
     pub(crate) fn load_membership(&mut self) {
-        self.membership = self
+        let committed = self
             .tree
             .committed_membership()
             .unwrap_or_else(|| self.initial.clone());
         self.membership_loads += 1;
+        self.membership = match self.learned.take() {
+            Some(l) if l.version > committed.version => {
+                self.learned = Some(l.clone());
+                l
+            }
+            // what we applied caught up with it
+            _ => committed,
+        };
         self.cfg.members = self.membership.roles();
         self.refresh_pending();
     }
 
-    /// The last reconfig logged after what is applied is pending; the quorum follows.
+    /// Adopt a configuration a peer has in force, newer than ours (we are LOOKING): it was
+    /// committed (only committed configurations are in force anywhere), so its voters decide
+    /// the election, and a reconfig of ours logged before it is no longer pending.
+    pub(crate) fn learn_membership(&mut self, m: Membership) {
+        assert!(
+            m.version > self.membership.version,
+            "learned a configuration no newer than ours"
+        );
+        assert_eq!(self.state, crate::peer::ServerState::Looking);
+        self.learned = Some(m);
+        self.load_membership();
+        assert!(self.learned.is_some());
+    }
+
+    /// The last reconfig logged after what is applied (and after the configuration in force)
+    /// is pending; the quorum follows.
     pub(crate) fn refresh_pending(&mut self) {
-        let applied = self.tree.last_zxid();
+        let after = self.tree.last_zxid().max(Zxid(self.membership.version));
         self.pending = self
             .log
             .iter()
             .rev()
-            .take_while(|t| t.zxid > applied)
+            .take_while(|t| t.zxid > after)
             .find_map(|t| {
                 t.op.new_membership().map(|m| {
                     let m = Membership {
@@ -71,8 +94,9 @@ impl ZooKeeperServer {
     /// A reconfig was applied: its configuration is now in force.
     pub(crate) fn activate_membership(&mut self, zxid: Zxid) {
         self.load_membership();
-        assert_eq!(
-            self.membership.version, zxid.0,
+        assert!(
+            self.membership.version == zxid.0
+                || (self.learned.is_some() && self.membership.version > zxid.0),
             "activated a configuration other than the one committed"
         );
         assert!(
@@ -95,14 +119,20 @@ impl ZooKeeperServer {
             self.membership.has_roles(&self.cfg.members),
             "the members are not the configuration in force's"
         );
-        assert!(
-            self.membership.version <= self.tree.last_zxid().0,
-            "a configuration in force from a txn not applied"
-        );
+        match &self.learned {
+            None => assert!(
+                self.membership.version <= self.tree.last_zxid().0,
+                "a configuration in force from a txn not applied"
+            ),
+            Some(l) => assert!(
+                *l == self.membership && l.version > self.tree.last_zxid().0,
+                "a learned configuration kept past what is applied"
+            ),
+        }
         if let Some((z, m)) = &self.pending {
             assert!(
-                *z > self.tree.last_zxid(),
-                "a pending reconfig already applied"
+                *z > self.tree.last_zxid() && z.0 > self.membership.version,
+                "a pending reconfig already applied or superseded"
             );
             assert_eq!(m.version, z.0);
         }
@@ -167,4 +197,110 @@ fn prep_outcome(
         return Err(KeeperError::NoAuth);
     }
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, LearnerType};
+    use crate::effect::{Action, Ready};
+    use crate::membership::Membership;
+    use crate::peer::{Notification, PeerMsg, ServerState, Vote};
+    use crate::server::{Event, Recovered, Server};
+    use crate::zxid::Zxid;
+    use std::collections::BTreeMap;
+
+    fn voters(ids: &[u64]) -> BTreeMap<u64, LearnerType> {
+        ids.iter()
+            .map(|id| (*id, LearnerType::Participant))
+            .collect()
+    }
+
+    fn sends(server: &mut Server, now: u64, event: Event) -> Vec<(u64, PeerMsg)> {
+        let mut ready = Ready::new();
+        server.handle_ready(now, event, &mut ready);
+        let mut sent = Vec::new();
+        for b in ready.batches() {
+            for a in b.then() {
+                if let Action::Send { to, msg } = a {
+                    sent.push((*to, msg.clone()));
+                }
+            }
+        }
+        sent
+    }
+
+    fn looking(config_version: u64) -> Notification {
+        Notification {
+            vote: Vote {
+                leader: 2,
+                zxid: Zxid::ZERO,
+                peer_epoch: 0,
+            },
+            state: ServerState::Looking,
+            election_epoch: 1,
+            config_version,
+        }
+    }
+
+    /// A server that missed reconfigs (crashed, cut off) finds the voters of the
+    /// configuration in force: a peer sends it its configuration, which it adopts while
+    /// LOOKING, and its election then asks those voters.
+    #[test]
+    fn a_looking_server_adopts_a_newer_configuration_and_asks_its_voters() {
+        let mut s = Server::new(Config::new(1, voters(&[1, 2, 3])), Recovered::default(), 0)
+            .expect("server");
+        let newer = Membership {
+            version: 0x1_0000_0007,
+            ..Membership::synthetic(&voters(&[1, 4, 5]))
+        };
+        // a notification naming a newer version: we answer so that the sender sends it
+        let out = sends(
+            &mut s,
+            1,
+            Event::Peer {
+                from: 4,
+                msg: PeerMsg::Notification(looking(newer.version)),
+            },
+        );
+        assert!(
+            out.iter().any(|(to, m)| *to == 4
+                && matches!(m, PeerMsg::Notification(n) if n.config_version == 0))
+        );
+        let out = sends(
+            &mut s,
+            2,
+            Event::Peer {
+                from: 4,
+                msg: PeerMsg::Config(newer.clone()),
+            },
+        );
+        assert_eq!(s.membership(), &newer);
+        assert_eq!(s.state(), ServerState::Looking);
+        let mut to: Vec<u64> = out.iter().map(|(to, _)| *to).collect();
+        to.sort_unstable();
+        assert_eq!(to, vec![4, 5], "the new voters are asked, the old ones not");
+        // an older or equal one is ignored; one we have is sent to a peer that lags
+        let before = s.membership().clone();
+        sends(
+            &mut s,
+            3,
+            Event::Peer {
+                from: 2,
+                msg: PeerMsg::Config(Membership::synthetic(&voters(&[1, 2]))),
+            },
+        );
+        assert_eq!(s.membership(), &before);
+        let out = sends(
+            &mut s,
+            4,
+            Event::Peer {
+                from: 2,
+                msg: PeerMsg::Notification(looking(0)),
+            },
+        );
+        assert!(
+            out.iter()
+                .any(|(to, m)| *to == 2 && matches!(m, PeerMsg::Config(c) if *c == newer))
+        );
+    }
 }

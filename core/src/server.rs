@@ -209,6 +209,7 @@ impl Server {
             membership: crate::membership::Membership::default(),
             membership_loads: 0,
             pending: None,
+            learned: None,
             reconfigured: false,
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
@@ -418,7 +419,7 @@ impl Server {
             Outcome::Continue => {}
             Outcome::Broadcast => self.zk.broadcast_notification(out),
             Outcome::Answer(peer) => {
-                let n = self.zk.election.notification(self.zk.state);
+                let n = self.zk.notification();
                 out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Notification(n),
@@ -492,9 +493,10 @@ impl Server {
         // A server outside the configuration in force may still speak: a joiner (or a removed
         // server) finds the leader through the election's answers and syncs as a non-voting
         // follower, which a reconfig can then add. Its votes and ACKs never count until then.
-        if let PeerMsg::Notification(n) = msg {
-            self.on_notification(from, n, out);
-            return;
+        match msg {
+            PeerMsg::Notification(n) => return self.on_notification(from, n, out),
+            PeerMsg::Config(m) => return self.on_config(from, m, out),
+            _ => {}
         }
         let next = match &mut self.role {
             Role::Leading(l) => Leading::new(l, &mut self.zk).receive(from, msg, out),
@@ -521,6 +523,23 @@ impl Server {
     }
 
     fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Ready) {
+        let mine = self.zk.membership.version;
+        if n.config_version < mine {
+            // The sender's configuration is older than ours: send it ours (ZooKeeper's
+            // notification carries the config), so that a server that missed a reconfig
+            // finds the voters of the configuration in force.
+            crate::probe!("election.config-sent");
+            out.push(Action::Send {
+                to: from,
+                msg: PeerMsg::Config(self.zk.membership.clone()),
+            });
+        } else if n.config_version > mine && self.zk.state == ServerState::Looking {
+            // Ours is older: tell the sender, who then sends us its configuration.
+            out.push(Action::Send {
+                to: from,
+                msg: PeerMsg::Notification(self.zk.notification()),
+            });
+        }
         if self.zk.state == ServerState::Looking {
             let outcome = self
                 .zk
@@ -529,12 +548,33 @@ impl Server {
             self.election_outcome(outcome, out);
         } else if n.state == ServerState::Looking {
             // Out of the election: tell the looking server who leads.
-            let mine = self.zk.election.notification(self.zk.state);
             out.push(Action::Send {
                 to: from,
-                msg: PeerMsg::Notification(mine),
+                msg: PeerMsg::Notification(self.zk.notification()),
             });
         }
+    }
+
+    /// A peer's configuration, newer than ours when it was sent: a LOOKING server adopts it
+    /// and starts a new election round under it (ZooKeeper's FLE: processReconfig, then the
+    /// election restarts). A server in a role learns configurations from its leader only.
+    fn on_config(&mut self, from: ServerId, m: crate::membership::Membership, out: &mut Ready) {
+        if self.zk.state != ServerState::Looking || m.version <= self.zk.membership.version {
+            return;
+        }
+        crate::probe!("election.config-learned");
+        tracing::info!(
+            server = self.zk.cfg.my_id,
+            from,
+            version = %format!("{:x}", m.version),
+            "LOOKING with an older configuration: adopting a peer's"
+        );
+        self.zk.learn_membership(m);
+        let vote = self.zk.my_vote();
+        self.zk
+            .election
+            .start(&self.zk.cfg, &self.zk.quorum, vote, self.zk.now);
+        self.zk.broadcast_notification(out);
     }
 
     fn on_peer_disconnected(&mut self, peer: ServerId, out: &mut Ready) {

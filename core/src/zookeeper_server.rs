@@ -46,6 +46,10 @@ pub(crate) struct ZooKeeperServer {
     pub(crate) membership_loads: u64,
     /// The last reconfig logged and not yet applied, with its zxid.
     pub(crate) pending: Option<(Zxid, crate::membership::Membership)>,
+    /// A configuration newer than our history's, learned from a peer while LOOKING
+    /// (ZooKeeper's processReconfig from a notification): in force until what we apply
+    /// catches up with it. Volatile: after a restart the peers tell us again.
+    pub(crate) learned: Option<crate::membership::Membership>,
     /// A reconfig was activated and the role has not reacted yet.
     pub(crate) reconfigured: bool,
     /// Client connections, their queues and what they wait for.
@@ -114,8 +118,14 @@ impl ZooKeeperServer {
         assert_eq!(self.state, ServerState::Looking);
     }
 
+    /// Our notification, with the version of our configuration in force.
+    pub(crate) fn notification(&self) -> crate::peer::Notification {
+        self.election
+            .notification(self.state, self.membership.version)
+    }
+
     pub(crate) fn broadcast_notification(&mut self, out: &mut Ready) {
-        let n = self.election.notification(self.state);
+        let n = self.notification();
         let me = self.cfg.my_id;
         let to: Vec<ServerId> = self.quorum.voters().filter(|id| *id != me).collect();
         for peer in to {

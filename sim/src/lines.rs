@@ -36,8 +36,13 @@ impl std::fmt::Display for MsgD<'_> {
         match m {
             PeerMsg::Notification(n) => write!(
                 f,
-                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
-                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
+                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?} config={:x}",
+                n.vote.leader,
+                n.vote.zxid,
+                n.vote.peer_epoch,
+                n.election_epoch,
+                n.state,
+                n.config_version
             ),
             PeerMsg::LearnerInfo {
                 accepted_epoch,
@@ -115,6 +120,17 @@ impl std::fmt::Display for MsgD<'_> {
                 (Some(a), Some(b)) => write!(f, "DIFF(part) txns={}..{}", a.zxid, b.zxid),
                 _ => write!(f, "DIFF(part) txns=none"),
             },
+            PeerMsg::Config(m) => write!(
+                f,
+                "CONFIG version={:x} voters={:?} observers={:?}",
+                m.version,
+                m.voters().collect::<Vec<_>>(),
+                m.servers
+                    .iter()
+                    .filter(|(_, s)| s.role == ensemble_core::LearnerType::Observer)
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<_>>()
+            ),
         }
     }
 }
@@ -360,6 +376,7 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(n.vote.peer_epoch as u64);
             h.u(n.election_epoch);
             h.u(n.state as u64);
+            h.u(n.config_version);
         }
         PeerMsg::LearnerInfo {
             accepted_epoch,
@@ -491,6 +508,13 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(22);
             h.u(txns.first().map(|t| t.zxid.0).unwrap_or(0));
             h.u(txns.last().map(|t| t.zxid.0).unwrap_or(0));
+        }
+        PeerMsg::Config(m) => {
+            h.u(23);
+            h.u(m.version);
+            for id in m.servers.keys() {
+                h.u(*id);
+            }
         }
     }
 }

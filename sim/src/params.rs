@@ -561,6 +561,12 @@ impl Params {
         if rng.chance(0.125) {
             p.initial_zxid_counter = u32::MAX - rng.range(100, 1_500) as u32;
         }
+        // Last again: in most seeds an operator reconfigures the ensemble online (grow,
+        // shrink, replace, remove the leader, role flips, whole member lists), under whatever
+        // faults the seed drew.
+        if rng.chance(0.7) {
+            p.clients.push(Role::Reconfig);
+        }
         p
     }
 

@@ -160,6 +160,7 @@ mod tests {
             },
             state: ensemble_core::peer::ServerState::Looking,
             election_epoch: 1,
+            config_version: 0,
         });
         assert!(note.is_election());
         l.push(1, 2, note);

@@ -45,19 +45,27 @@ impl World {
     /// Draw the core and the faults the others keep; called by the heal before it heals, so
     /// that it leaves the servers held down alone.
     pub(crate) fn draw_core(&mut self) {
-        let mut voters: Vec<ServerId> = self
-            .nodes
-            .values()
-            .filter(|n| !n.observer)
-            .map(|n| n.id)
-            .collect();
+        // the voters of the configuration in force (a reconfig may have changed them)
+        let mut voters: Vec<ServerId> = self.reference.voters().into_iter().collect();
         self.core_rng.shuffle(&mut voters);
         let quorum = voters.len() / 2 + 1;
-        let core: Vec<ServerId> = {
-            let mut c = voters[..quorum].to_vec();
-            c.sort_unstable();
-            c
-        };
+        let mut core: Vec<ServerId> = voters[..quorum].to_vec();
+        // A server that has not applied the last reconfig still counts the configuration
+        // before it, and one that logged a reconfig asks a quorum of its voters too, committed
+        // or not, in elections as in NEWLEADER (ZooKeeper's lastSeenQuorumVerifier): the core
+        // takes in enough of each that it can decide.
+        for pending in self.uncommitted_configs() {
+            let mut others: Vec<ServerId> = pending
+                .iter()
+                .copied()
+                .filter(|id| !core.contains(id))
+                .collect();
+            self.core_rng.shuffle(&mut others);
+            let need = pending.len() / 2 + 1;
+            let have = pending.iter().filter(|id| core.contains(id)).count();
+            core.extend(others.into_iter().take(need.saturating_sub(have)));
+        }
+        core.sort_unstable();
         let mut held = BTreeMap::new();
         for id in self.servers.clone() {
             if !core.contains(&id) {
@@ -80,6 +88,39 @@ impl World {
         ensemble_core::probe!("sim.liveness.core");
         self.core = Some(core);
         self.held = held;
+    }
+
+    /// The voters of every configuration a server may count a quorum of after the heal: the
+    /// one it has in force (a crashed server: the last committed one its log reaches), the
+    /// one pending in its log, and any reconfig some server has logged that the committed
+    /// history does not hold.
+    fn uncommitted_configs(&self) -> Vec<Vec<ServerId>> {
+        let mut found: BTreeMap<u64, Vec<ServerId>> = BTreeMap::new();
+        for n in self.nodes.values() {
+            match n.server.as_ref() {
+                Some(s) => {
+                    let m = s.membership();
+                    found.insert(m.version, m.voters().collect());
+                    if let Some(p) = s.pending_membership() {
+                        found.insert(p.version, p.voters().collect());
+                    }
+                }
+                None => {
+                    let last = n.disk.last_logged().0;
+                    if let Some((v, m)) = self.reference.configs.range(..=last).next_back() {
+                        found.insert(*v, m.voters().collect());
+                    }
+                }
+            }
+            for e in &n.disk.log {
+                if let Some(m) = e.txn.op.new_membership()
+                    && !self.reference.txns.contains_key(&e.txn.zxid)
+                {
+                    found.insert(e.txn.zxid.0, m.voters().collect());
+                }
+            }
+        }
+        found.into_values().collect()
     }
 
     /// After the heal: put the servers outside the core in their faults, and send the clients

@@ -23,12 +23,21 @@ pub struct ReconfigRole {
 /// The fewest voters a change leaves: a quorum survives one crash.
 const MIN_VOTERS: usize = 3;
 
+/// With a core heal, no change is asked for this long before the heal, or after it.
+const QUIET_BEFORE_CORE_HEAL_MS: u64 = 3_000;
+
 fn spec(id: u64, role: LearnerType) -> String {
     let role = match role {
         LearnerType::Participant => "participant",
         LearnerType::Observer => "observer",
     };
     format!("server.{id}=s{id}:2888:3888:{role};s{id}:2181")
+}
+
+/// No change now: a core heal is near or past (see `next`).
+fn quiet(cx: &Ctx) -> bool {
+    cx.params.liveness == crate::params::Liveness::Core
+        && cx.now + QUIET_BEFORE_CORE_HEAL_MS >= cx.params.fault_phase_ms
 }
 
 impl ReconfigRole {
@@ -39,6 +48,15 @@ impl ReconfigRole {
     pub(crate) fn next(&mut self, cx: &mut Ctx) -> Option<Request> {
         if self.in_flight || cx.now < self.next_at {
             return None;
+        }
+        if quiet(cx) {
+            // A change proposed and left uncommitted makes every server that logged it ask a
+            // quorum of its voters too (ZooKeeper's lastSeenQuorumVerifier), so a core heal
+            // (a quorum healed, the rest faulty for good) can progress only if it holds a
+            // quorum of every configuration logged: the core is drawn so at the heal, and no
+            // change starts after it (or just before, to be still in flight then): the
+            // operator only reads the configuration.
+            self.view = None;
         }
         self.in_flight = true;
         let Some(view) = self.view.take() else {
@@ -145,7 +163,9 @@ impl ReconfigRole {
                     .ok()
                     .and_then(|t| Membership::parse(t).ok())
             };
-            return;
+            if self.view.is_some() && !quiet(cx) {
+                return;
+            }
         }
         // an operator waits between changes (a few seconds)
         let (lo, hi) = cx.params.think_ms;
