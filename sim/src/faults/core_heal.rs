@@ -52,6 +52,9 @@ impl World {
             .map(|n| n.id)
             .collect();
         self.core_rng.shuffle(&mut voters);
+        // voters with damaged disks last (they may refuse to start): the sound ones, always
+        // a quorum, make the core (a stable sort: no draw moves)
+        voters.sort_by_key(|v| self.disks.faulty.contains(v));
         let quorum = voters.len() / 2 + 1;
         let core: Vec<ServerId> = {
             let mut c = voters[..quorum].to_vec();
