@@ -93,10 +93,16 @@ pub enum Plant {
     /// The ephemerals a closeSession deleted are reported without the last of them (the
     /// audit log would miss its deletion line).
     EphemeralsMisreported,
+    /// The storage crate reads a txn log record without checking its CRC: a flipped bit in
+    /// a durable record is decoded and served (or replayed) as if it were what was written.
+    LogChecksumSkipped,
+    /// The storage crate takes a snapshot whose data fails its CRC: a flipped bit in the
+    /// tree's bytes is loaded.
+    SnapshotChecksumSkipped,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 27] = [
+    pub const ALL: [Plant; 29] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -124,6 +130,8 @@ impl Plant {
         Plant::ReconfigNewQuorumOnly,
         Plant::FollowerIgnoresSyncLimit,
         Plant::EphemeralsMisreported,
+        Plant::LogChecksumSkipped,
+        Plant::SnapshotChecksumSkipped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -155,6 +163,8 @@ impl Plant {
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
             Plant::EphemeralsMisreported => "ephemerals-misreported",
+            Plant::LogChecksumSkipped => "log-checksum-skipped",
+            Plant::SnapshotChecksumSkipped => "snapshot-checksum-skipped",
         }
     }
 
@@ -232,6 +242,10 @@ impl Plant {
             ],
             // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
             Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
+            // a corrupt record or snapshot recovered as if it were what was written
+            Plant::LogChecksumSkipped | Plant::SnapshotChecksumSkipped => {
+                &["storage.corruption-served", "core.recover"]
+            }
         }
     }
 

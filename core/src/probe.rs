@@ -208,6 +208,54 @@ pub const PROBES: &[ProbeDef] = &[
     p("sim.fault.client-crash", "a client process died"),
     p("sim.fault.client-close", "a client closed its session"),
     p(
+        "sim.fault.corrupt",
+        "a bit flipped in a durable byte of a server's log, snapshot or epoch file",
+    ),
+    p(
+        "sim.fault.misdirect",
+        "a durable log write was found to have landed at the wrong offset or file",
+    ),
+    p(
+        "sim.fault.latent-read",
+        "a sector of a server's file became unreadable",
+    ),
+    p(
+        "sim.fault.lost-fsync",
+        "fsyncs acknowledged and not done lost log bytes at a crash",
+    ),
+    p(
+        "sim.disk.refused",
+        "a restarting server's recovery refused its damaged disk: it stays down",
+    ),
+    p(
+        "sim.disk.damage-read-past",
+        "a recovery met damage and still read what was written (an older snapshot, a sector not needed)",
+    ),
+    p(
+        "sim.disk.lost-suffix",
+        "a recovery through damage lost the log after some txn, which a quorum of sound voters holds",
+    ),
+    rare(
+        "sim.disk.atlas-spared",
+        "the fault atlas undid damage that would have taken a txn below a quorum of sound copies",
+    ),
+    p(
+        "storage.snapshot-fallback",
+        "recovery rejected a snapshot and took an older one",
+    ),
+    p(
+        "storage.corrupt-log-refused",
+        "recovery refused a log with damage before valid records",
+    ),
+    rare(
+        "storage.no-snapshot-verifies",
+        "recovery refused: snapshots exist and none passes its check",
+    ),
+    p(
+        "storage.epoch-refused",
+        "recovery refused an epoch file (checksum, or not a number)",
+    ),
+    p(
         "sim.fault.sync-crash",
         "a leader crashed right after a learner's SNAP or NEWLEADER",
     ),

@@ -28,6 +28,11 @@ pub struct FaultRates {
     pub client_pause_len: u64,
     pub client_crash_every: u64,
     pub client_close_every: u64,
+    /// Storage faults (`faults/storage.rs`): mean ms between two of each kind; 0 = off.
+    pub corrupt_every: u64,
+    pub misdirect_every: u64,
+    pub latent_read_every: u64,
+    pub lost_fsync_every: u64,
 }
 
 impl FaultRates {
@@ -147,6 +152,51 @@ pub enum FaultAction {
     CloseSession {
         client: usize,
     },
+    /// A storage fault on server `id`'s disk, aimed at a file of kind `file`; `draw` picks
+    /// the byte, record or sector (and for `lost-fsync`, how many fsyncs lie and when the
+    /// server crashes), so the action replays exactly.
+    Disk {
+        fault: DiskFault,
+        id: ServerId,
+        file: ensemble_testkit::disk_faults::FileKind,
+        draw: u64,
+    },
+}
+
+/// The storage fault kinds (`faults/storage.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFault {
+    /// Bit flips in durable bytes of a log, snapshot or epoch file.
+    Corrupt,
+    /// A durable log write landed at the wrong offset or in the wrong file.
+    Misdirect,
+    /// A read error on a sector.
+    LatentRead,
+    /// Fsyncs acknowledged, not done; the server crashes soon after.
+    LostFsync,
+}
+
+impl DiskFault {
+    pub const ALL: [DiskFault; 4] = [
+        DiskFault::Corrupt,
+        DiskFault::Misdirect,
+        DiskFault::LatentRead,
+        DiskFault::LostFsync,
+    ];
+
+    /// The name in run headers, scenario files and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskFault::Corrupt => "corrupt",
+            DiskFault::Misdirect => "misdirect",
+            DiskFault::LatentRead => "latent-read",
+            DiskFault::LostFsync => "lost-fsync",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<DiskFault> {
+        DiskFault::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -2,8 +2,9 @@
 //! and the claims the scenario demonstrates. A malformed file is refused with an error that
 //! names the field.
 
-use crate::params::{ClientTarget, FaultAction, FaultStep, Params, Role, Target};
+use crate::params::{ClientTarget, DiskFault, FaultAction, FaultStep, Params, Role, Target};
 use ensemble_core::plant::Plant;
+use ensemble_testkit::disk_faults::FileKind;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -137,6 +138,10 @@ pub struct Fault {
     pub channel: Option<String>,
     pub conn: Option<u64>,
     pub extra_ms: Option<u64>,
+    /// storage faults: the kind of file ("log", "snapshot", "epoch") and the draw that picks
+    /// the byte, record or sector.
+    pub file: Option<String>,
+    pub draw: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +166,10 @@ pub struct RandomFaults {
     pub client_pause_every_ms: Option<u64>,
     pub client_pause_ms: Option<u64>,
     pub client_close_every_ms: Option<u64>,
+    pub corrupt_every_ms: Option<u64>,
+    pub misdirect_every_ms: Option<u64>,
+    pub latent_read_every_ms: Option<u64>,
+    pub lost_fsync_every_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -653,11 +662,38 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 ms: need_ms()?,
             },
             "crash-client" => FaultAction::CrashClient(need_client()?),
+            kind if DiskFault::from_name(kind).is_some() => {
+                let fault = DiskFault::from_name(kind).expect("just matched");
+                let id = match need_target()? {
+                    Target::Id(id) => server("target", Some(id))?,
+                    _ => {
+                        return Err(field(
+                            &name("target"),
+                            format!("a storage fault needs a server id (`{kind}` hits one disk)"),
+                        ));
+                    }
+                };
+                let file = match ft.file.as_deref() {
+                    None => FileKind::Log,
+                    Some(f) => FileKind::from_name(f).ok_or_else(|| {
+                        field(
+                            &name("file"),
+                            format!("unknown file kind `{f}` (expected log, snapshot or epoch)"),
+                        )
+                    })?,
+                };
+                FaultAction::Disk {
+                    fault,
+                    id,
+                    file,
+                    draw: ft.draw.unwrap_or(0),
+                }
+            }
             other => {
                 return Err(field(
                     &name("action"),
                     format!(
-                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, stall, reset, flap, heal, pause-client, crash-client, partition, clog, swizzle, reset-link, reset-conn, slow, close-session, none)"
+                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, stall, reset, flap, heal, pause-client, crash-client, partition, clog, swizzle, reset-link, reset-conn, slow, close-session, none; storage faults: corrupt, misdirect, latent-read, lost-fsync)"
                     ),
                 ));
             }
@@ -695,6 +731,10 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.client_pause_every = r.client_pause_every_ms.unwrap_or(0);
     rr.client_pause_len = r.client_pause_ms.unwrap_or(1_000);
     rr.client_close_every = r.client_close_every_ms.unwrap_or(0);
+    rr.corrupt_every = r.corrupt_every_ms.unwrap_or(0);
+    rr.misdirect_every = r.misdirect_every_ms.unwrap_or(0);
+    rr.latent_read_every = r.latent_read_every_ms.unwrap_or(0);
+    rr.lost_fsync_every = r.lost_fsync_every_ms.unwrap_or(0);
     if let Some(name) = &f.plant {
         params.plant = Some(Plant::from_name(name).ok_or_else(|| {
             let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
@@ -845,6 +885,17 @@ fn fault_lines(step: &FaultStep) -> String {
         FaultAction::CloseSession { client } => {
             kv("action", q("close-session"));
             kv("client", q(&format!("client.{client}")));
+        }
+        FaultAction::Disk {
+            fault,
+            id,
+            file,
+            draw,
+        } => {
+            kv("action", q(fault.name()));
+            kv("target", q(&format!("server.{id}")));
+            kv("file", q(file.name()));
+            kv("draw", draw.to_string());
         }
         FaultAction::Partition {
             sides,
@@ -1029,6 +1080,10 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         ("client_pause_ms", r.client_pause_len),
         ("client_crash_every_ms", r.client_crash_every),
         ("client_close_every_ms", r.client_close_every),
+        ("corrupt_every_ms", r.corrupt_every),
+        ("misdirect_every_ms", r.misdirect_every),
+        ("latent_read_every_ms", r.latent_read_every),
+        ("lost_fsync_every_ms", r.lost_fsync_every),
     ] {
         let _ = writeln!(o, "{k} = {v}");
     }

@@ -96,6 +96,7 @@ fn kind_name(a: &FaultAction) -> Option<&'static str> {
         FaultAction::Swizzle { .. } => "swizzle-clog",
         FaultAction::ResetConn { .. } => "client-reset",
         FaultAction::Slow { .. } => "spike",
+        FaultAction::Disk { fault, .. } => fault.name(),
     })
 }
 

@@ -130,6 +130,8 @@ pub struct World {
     pub(crate) held: std::collections::BTreeMap<ServerId, crate::faults::Held>,
     /// The servers clients connect to: all, or the core once it is healed.
     pub(crate) client_servers: Vec<ServerId>,
+    /// Storage faults: which disks they may hit, which servers refused theirs.
+    pub(crate) disks: crate::faults::DiskFaults,
 }
 
 impl World {
@@ -137,6 +139,9 @@ impl World {
         let mut rng = rng.fork();
         let fault_rng = rng.fork();
         let core_rng = fault_rng.purpose(2);
+        let disks = crate::faults::DiskFaults::new(fault_rng.purpose(3));
+        // the storage crate's planted bugs (a checksum skipped) read the run's plant here
+        ensemble_storage::plant::set(plant);
         let nodes = Nodes::for_run(&params, plant, &mut rng);
         let servers: Vec<ServerId> = nodes.keys().copied().collect();
         let mut clients = Vec::new();
@@ -193,6 +198,7 @@ impl World {
             core: None,
             held: std::collections::BTreeMap::new(),
             client_servers: servers.clone(),
+            disks,
             params,
         }
     }

@@ -61,3 +61,35 @@ fn the_readme_example_parses() {
         assert!(r.passed(), "seed {seed}: {:?}", r.violation);
     }
 }
+
+#[test]
+fn an_unknown_fault_kind_is_refused_naming_the_storage_kinds() {
+    let e = err("[[fault]]\nat_ms = 1000\naction = \"bit-rot\"\ntarget = \"1\"\n");
+    assert!(e.contains("field `fault[0].action`"), "{e}");
+    assert!(e.contains("unknown action `bit-rot`"), "{e}");
+    for k in ["corrupt", "misdirect", "latent-read", "lost-fsync"] {
+        assert!(e.contains(k), "`{k}` not listed: {e}");
+    }
+    // a rate of an unknown kind is refused too
+    let e = match parse(
+        &format!("{HEAD}[random_faults]\nbit_rot_every_ms = 100\n"),
+        "t.toml",
+    ) {
+        Ok(_) => panic!("accepted an unknown rate"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("bit_rot_every_ms"), "{e}");
+}
+
+#[test]
+fn a_storage_fault_needs_one_server_and_a_known_file_kind() {
+    let e = err("[[fault]]\nat_ms = 1000\naction = \"corrupt\"\ntarget = \"leader\"\n");
+    assert!(e.contains("field `fault[0].target`"), "{e}");
+    assert!(e.contains("a server id"), "{e}");
+    let e =
+        err("[[fault]]\nat_ms = 1000\naction = \"corrupt\"\ntarget = \"2\"\nfile = \"journal\"\n");
+    assert!(e.contains("field `fault[0].file`"), "{e}");
+    assert!(e.contains("unknown file kind `journal`"), "{e}");
+    let e = err("[[fault]]\nat_ms = 1000\naction = \"latent-read\"\ntarget = \"9\"\n");
+    assert!(e.contains("fault[0].target"), "{e}");
+}

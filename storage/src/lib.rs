@@ -11,6 +11,7 @@ pub mod error;
 pub mod files;
 pub mod log;
 pub mod mem;
+pub mod plant;
 pub mod recovery;
 pub mod snapshot;
 

@@ -7,7 +7,7 @@
 use crate::files::Files;
 use crate::snapshot::{SNAP_HEADER, check_plain, plain_header};
 use ensemble_core::Zxid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,12 +111,17 @@ impl MemFile {
     }
 }
 
+/// The unit a latent read error takes out.
+pub const SECTOR: usize = 512;
+
 /// A directory of [`MemFile`]s.
 #[derive(Clone, Debug, Default)]
 pub struct MemDir {
     /// Shown in messages (`n3/version-2`).
     pub name: String,
     files: BTreeMap<String, MemFile>,
+    /// Sectors (file, index) a read fails on (a latent sector error), until rewritten.
+    unreadable: BTreeSet<(String, usize)>,
 }
 
 impl MemDir {
@@ -124,6 +129,7 @@ impl MemDir {
         MemDir {
             name: name.into(),
             files: BTreeMap::new(),
+            unreadable: BTreeSet::new(),
         }
     }
 
@@ -137,6 +143,7 @@ impl MemDir {
 
     /// Create (or replace) a file holding `data`, durable at once (written, synced, renamed).
     pub fn put(&mut self, name: &str, data: Vec<u8>) {
+        self.forget_unreadable(name, 0);
         let len = data.len();
         self.files.insert(
             name.to_string(),
@@ -150,6 +157,7 @@ impl MemDir {
 
     /// A plain snapshot file of `data` at `zxid`, durable, its data shared with the caller.
     pub fn put_snapshot(&mut self, name: &str, zxid: Zxid, data: Arc<Vec<u8>>) {
+        self.forget_unreadable(name, 0);
         let header = plain_header(zxid, &data);
         let len = SNAP_HEADER + data.len();
         self.files.insert(
@@ -182,6 +190,7 @@ impl MemDir {
     }
 
     pub fn remove_file(&mut self, name: &str) -> Option<MemFile> {
+        self.forget_unreadable(name, 0);
         self.files.remove(name)
     }
 
@@ -189,7 +198,53 @@ impl MemDir {
     pub fn truncate(&mut self, name: &str, len: usize) {
         if let Some(f) = self.files.get_mut(name) {
             f.truncate(len);
+            // a sector cut away and written again reads fine
+            self.forget_unreadable(name, len.div_ceil(SECTOR));
         }
+    }
+
+    /// Sectors of `name` from index `from` on are readable again (rewritten or cut).
+    fn forget_unreadable(&mut self, name: &str, from: usize) {
+        if !self.unreadable.is_empty() {
+            self.unreadable.retain(|(n, s)| n != name || *s < from);
+        }
+    }
+
+    /// A latent sector error under byte `at` of `name` (a fault): reads of the file fail until
+    /// the sector is written again. False when there is no such byte.
+    pub fn set_unreadable(&mut self, name: &str, at: usize) -> bool {
+        if self.files.get(name).is_none_or(|f| at >= f.len) {
+            return false;
+        }
+        self.unreadable.insert((name.to_string(), at / SECTOR));
+        true
+    }
+
+    /// Does a read of `name` meet a latent sector error?
+    fn read_fails(&self, name: &str) -> bool {
+        !self.unreadable.is_empty() && self.unreadable.iter().any(|(n, _)| n == name)
+    }
+
+    /// The error a read over a latent sector gets (the caller's error names the file).
+    fn latent() -> io::Error {
+        io::Error::other("latent sector error (EIO)")
+    }
+
+    /// Overwrite `bytes` at `at` of `name`, inside its length (a misdirected write landing
+    /// there); durable. False when the range is not all inside the file.
+    pub fn write_at(&mut self, name: &str, at: usize, bytes: &[u8]) -> bool {
+        let Some(f) = self.files.get_mut(name) else {
+            return false;
+        };
+        if at + bytes.len() > f.len {
+            return false;
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            if let Some(d) = f.byte_mut(at + i) {
+                *d = *b;
+            }
+        }
+        true
     }
 
     /// The process died: each file keeps its durable bytes and `keep(name, volatile)` of the
@@ -227,6 +282,9 @@ impl Files for MemDir {
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        if self.read_fails(name) {
+            return Err(MemDir::latent());
+        }
         self.files
             .get(name)
             .map(MemFile::bytes)
@@ -234,6 +292,7 @@ impl Files for MemDir {
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {
+        self.forget_unreadable(name, 0);
         self.files
             .remove(name)
             .map(drop)
@@ -247,6 +306,7 @@ impl Files for MemDir {
             .get_mut(name)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
         f.truncate(from as usize);
+        self.forget_unreadable(name, (from as usize).div_ceil(SECTOR));
         Ok(())
     }
 
@@ -255,6 +315,9 @@ impl Files for MemDir {
     }
 
     fn load_snapshot(&self, name: &str) -> Result<(Zxid, Arc<Vec<u8>>), String> {
+        if self.read_fails(name) {
+            return Err(MemDir::latent().to_string());
+        }
         let f = self.files.get(name).ok_or("no such file")?;
         // Written whole and shared: check it in place rather than copying the data out.
         if let [Chunk::Own(h), Chunk::Shared(data)] = f.chunks.as_slice()

@@ -72,6 +72,7 @@ pub fn recover(snaps: &mut impl Files, logs: &mut impl Files) -> Result<Recovery
                 break;
             }
             Err(why) => {
+                ensemble_core::probe!("storage.snapshot-fallback");
                 snapshots_rejected += 1;
                 warnings.push(format!(
                     "{}: {why}; falling back to an older snapshot",
@@ -79,6 +80,18 @@ pub fn recover(snaps: &mut impl Files, logs: &mut impl Files) -> Result<Recovery
                 ))
             }
         }
+    }
+    if snap.is_none() && snapshots_rejected > 0 {
+        ensemble_core::probe!("storage.no-snapshot-verifies");
+        // Recovering from the log alone would serve a tree without what the snapshots held
+        // (ZooKeeper: "No snapshot found, but there are log entries. Something is broken!").
+        return Err(StorageError::BadFile {
+            path: snaps.path(""),
+            reason: format!(
+                "none of the {snapshots_rejected} snapshots passes its check; the server will \
+                 not start from the log alone"
+            ),
+        });
     }
     let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
     // Only what the snapshot does not cover is read and decoded.

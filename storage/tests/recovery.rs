@@ -113,3 +113,78 @@ fn a_corrupt_snapshot_falls_back_to_an_older_one() {
         "the fault wrote into this server's copy only"
     );
 }
+
+#[test]
+fn when_no_snapshot_passes_its_check_recovery_refuses_rather_than_start_from_the_log() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    log(&mut l, 6);
+    let name = snapshot_file_name(Zxid::new(1, 4));
+    s.put_snapshot(&name, Zxid::new(1, 4), Arc::new(b"tree".to_vec()));
+    assert!(s.flip_bit(&name, 41, 5));
+    match recover(&mut s, &mut l) {
+        Err(StorageError::BadFile { reason, .. }) => assert!(reason.contains("none of the 1")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn epoch_files_carry_a_checksum_and_a_flipped_bit_anywhere_is_refused() {
+    use ensemble_storage::epochs::{ACCEPTED, CURRENT, accepted_text, current_text, read_epochs};
+    let e = Epochs {
+        accepted_epoch: 5,
+        accepted_from: 3,
+        current_epoch: 4,
+    };
+    let mut s = MemDir::new("snap");
+    s.put(ACCEPTED, accepted_text(&e).into_bytes());
+    s.put(CURRENT, current_text(&e).into_bytes());
+    assert_eq!(read_epochs(&s).unwrap(), e);
+    assert!(
+        current_text(&e).starts_with("4\n"),
+        "ZooKeeper reads the first line"
+    );
+    for name in [ACCEPTED, CURRENT] {
+        let len = s.file(name).unwrap().len();
+        for at in 0..len {
+            for bit in 0..8 {
+                let mut d = s.clone();
+                assert!(d.flip_bit(name, at, bit));
+                assert!(
+                    read_epochs(&d).is_err(),
+                    "{name}: bit {bit} of byte {at} flipped went unseen"
+                );
+            }
+        }
+    }
+    // files written before the checksum line still load
+    s.put(CURRENT, b"4\n".to_vec());
+    s.put(ACCEPTED, b"5\n3\n".to_vec());
+    assert_eq!(read_epochs(&s).unwrap(), e);
+}
+
+#[test]
+fn a_latent_sector_error_fails_a_log_read_and_makes_a_snapshot_fall_back() {
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    let offsets = log(&mut l, 6);
+    s.put_snapshot(
+        &snapshot_file_name(Zxid::new(1, 2)),
+        Zxid::new(1, 2),
+        Arc::new(b"older".to_vec()),
+    );
+    let newest = snapshot_file_name(Zxid::new(1, 4));
+    s.put_snapshot(&newest, Zxid::new(1, 4), Arc::new(b"newer".to_vec()));
+    assert!(s.set_unreadable(&newest, 3));
+    let r = recover(&mut s.clone(), &mut l.clone()).unwrap();
+    assert_eq!(r.recovered.snapshot.as_ref().unwrap().0, Zxid::new(1, 2));
+    assert_eq!(zxids(&r), vec![3, 4, 5, 6]);
+    let name = log_file_name(Zxid::new(1, 1));
+    assert!(l.set_unreadable(&name, offsets[3]));
+    match recover(&mut s, &mut l) {
+        Err(StorageError::Io { source, .. }) => assert!(source.to_string().contains("latent")),
+        other => panic!("{other:?}"),
+    }
+    // a file written again reads
+    l.remove_file(&name);
+    log(&mut l, 6);
+    assert!(recover(&mut s, &mut l).is_ok());
+}

@@ -8,6 +8,7 @@
 //! snapshot files and epoch files of `ensemble-storage`). A restart reads the bytes back
 //! through the node's own recovery ([`Disk::recover`]), which must agree with the logical view.
 
+use crate::disk_faults::Dir;
 use ensemble_core::server::{Epochs, Recovered};
 use ensemble_core::tree::SnapshotAssembler;
 use ensemble_core::txn::Txn;
@@ -47,7 +48,7 @@ pub struct Disk {
     pub log: Vec<Entry>,
     next_seq: u64,
     /// Every entry before this index is durable.
-    durable_prefix: usize,
+    pub(crate) durable_prefix: usize,
     /// An fsync is under way (group commit: at most one at a time; the simulator's to keep).
     pub fsync_in_flight: bool,
     /// Parts of a snapshot still being written (a temporary file: a crash loses it).
@@ -55,9 +56,22 @@ pub struct Disk {
     /// The bytes, unless this disk keeps only the logical view (a benchmark's).
     pub files: Option<DataDir>,
     /// The log file appends go to.
-    log_file: Option<String>,
+    pub(crate) log_file: Option<String>,
     /// What the last recovery warned of (a torn tail cut, a snapshot that failed its check).
     pub recovery_warnings: Vec<String>,
+    /// Storage faults waiting for the next recovery (`disk_faults.rs`).
+    pub(crate) damage: Vec<crate::disk_faults::Damage>,
+    /// A storage fault ever hit this disk: its recovery goes through [`Disk::trial`].
+    pub damaged: bool,
+    /// A recovery accepted damage onto these bytes (a later refusal may be its doing).
+    pub scarred: bool,
+    /// Fsyncs still to be acknowledged without being done (a lying disk).
+    pub(crate) lying_fsyncs: u32,
+    /// The log file and the offset from which its bytes are not on the platter, though
+    /// fsyncs said so.
+    pub(crate) platter: Option<(String, usize)>,
+    /// The snapshots on disk, oldest first, with the data written (what a fallback must find).
+    pub(crate) retained: Vec<(Zxid, Arc<Vec<u8>>)>,
 }
 
 /// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal
@@ -149,9 +163,11 @@ impl Disk {
                 != (self.epochs.accepted_epoch, self.epochs.accepted_from)
             {
                 f.snap.put(ACCEPTED, accepted_text(&epochs).into_bytes());
+                self.damage.retain(|d| !d.touches(Dir::Snap, ACCEPTED, 0));
             }
             if epochs.current_epoch != self.epochs.current_epoch {
                 f.snap.put(CURRENT, current_text(&epochs).into_bytes());
+                self.damage.retain(|d| !d.touches(Dir::Snap, CURRENT, 0));
             }
         }
         self.epochs = epochs;
@@ -170,6 +186,17 @@ impl Disk {
             self.log_file.as_ref(),
             self.durable_prefix.checked_sub(1),
         ) {
+            if self.lying_fsyncs > 0 {
+                // acknowledged, not done: the bytes stay where the last real fsync left them
+                self.lying_fsyncs -= 1;
+                let synced = f.log.file(name).map_or(0, |m| m.durable_len());
+                if self.platter.is_none() && synced < self.log[i].end {
+                    self.platter = Some((name.clone(), synced));
+                }
+            } else {
+                // a real fsync writes every dirty page of the file
+                self.platter = None;
+            }
             f.log.sync_to(name, self.log[i].end);
         }
         self.durable_prefix
@@ -218,13 +245,15 @@ impl Disk {
         self.durable_prefix = self.durable_prefix.min(keep);
         // the node cuts the file after the last record kept, or removes a file left empty
         if let (Some(f), Some(name)) = (self.files.as_mut(), self.log_file.as_ref()) {
+            let (name, from) = (name.clone(), self.log.last().map_or(0, |e| e.end));
             match self.log.last() {
-                Some(e) => f.log.truncate(name, e.end),
+                Some(e) => f.log.truncate(&name, e.end),
                 None => {
-                    f.log.remove_file(name);
+                    f.log.remove_file(&name);
                     self.log_file = None;
                 }
             }
+            self.forget_damage(Dir::Log, &name, from);
         }
     }
 
@@ -249,22 +278,36 @@ impl Disk {
             self.durable_prefix = 0;
         }
         if let Some(f) = self.files.as_mut() {
+            let mut gone: Vec<(Dir, String)> = Vec::new();
             if reset_log {
                 // the history the leader just replaced: every log file and older snapshot
                 for n in f.log.names().map(str::to_string).collect::<Vec<_>>() {
                     f.log.remove_file(&n);
+                    gone.push((Dir::Log, n));
                 }
                 self.log_file = None;
                 for (_, n) in snapshots(&f.snap) {
                     f.snap.remove_file(&n);
+                    gone.push((Dir::Snap, n));
                 }
+                self.retained.clear();
             }
-            f.snap
-                .put_snapshot(&snapshot_file_name(zxid), zxid, Arc::clone(&data));
+            let name = snapshot_file_name(zxid);
+            f.snap.put_snapshot(&name, zxid, Arc::clone(&data));
+            gone.push((Dir::Snap, name));
+            self.retained.retain(|(z, _)| *z != zxid);
+            self.retained.push((zxid, Arc::clone(&data)));
             // autopurge: the newest few (the log is kept whole, as recovery skips what a
             // snapshot covers)
             for (_, n) in snapshots(&f.snap).into_iter().skip(SNAP_RETAIN) {
                 f.snap.remove_file(&n);
+                gone.push((Dir::Snap, n));
+            }
+            let snap = &f.snap;
+            self.retained
+                .retain(|(z, _)| snap.file(&snapshot_file_name(*z)).is_some());
+            for (d, n) in gone {
+                self.forget_damage(d, &n, 0);
             }
         }
         // Without a reset the log is kept whole: recovery reads only what follows the

@@ -14,6 +14,7 @@
 //!   `testkit/tests/fuzz_corpus.rs`).
 
 pub mod disk;
+pub mod disk_faults;
 pub mod ensemble;
 pub mod format;
 pub mod fuzzing;

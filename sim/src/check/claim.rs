@@ -104,6 +104,11 @@ claims! {
     CoreRecover => "core.recover",
     /// A snapshot a server wrote does not load (ZooKeeper's FileSnap must round-trip).
     CoreSnapshot => "core.snapshot",
+    /// Storage faults (`corrupt`, `misdirect`, `latent-read`, `lost-fsync`) are seen, never
+    /// served: a restarting server's recovery returns what was written, or what was written
+    /// up to some txn (as a torn tail), or refuses to start; never a txn, snapshot or epoch
+    /// that differs from what was written (`faults/storage.rs`, testkit `disk_faults.rs`).
+    StorageCorruptionServed => "storage.corruption-served",
 
     // ---- CAP, as the seed states it (check/cap.rs, check/scenario.rs)
 
@@ -279,6 +284,7 @@ impl Claim {
             | CorePanic
             | CoreRecover
             | CoreSnapshot
+            | StorageCorruptionServed
             | ClientWriteResult
             | ClientLinearizableWrites
             | ClientFifo

@@ -142,7 +142,12 @@ impl World {
             return;
         };
         let lz = self.nodes[&leader].applied;
-        for n in self.nodes.values() {
+        // a server that refused its damaged disk is down for good (`faults/storage.rs`)
+        for n in self
+            .nodes
+            .values()
+            .filter(|n| !self.disks.refused.contains_key(&n.id))
+        {
             if !n.up() {
                 self.fail(violation(
                     Claim::LivenessDown,
@@ -166,7 +171,7 @@ impl World {
         let lagging: Vec<(ServerId, Zxid)> = self
             .nodes
             .values()
-            .filter(|n| n.applied != lz)
+            .filter(|n| n.applied != lz && !self.disks.refused.contains_key(&n.id))
             .map(|n| (n.id, n.applied))
             .collect();
         if !lagging.is_empty() {

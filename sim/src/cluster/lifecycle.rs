@@ -45,6 +45,7 @@ impl World {
         });
         self.stats.crashes += 1;
         ensemble_core::probe!("sim.fault.crash");
+        self.reveal_lost_fsyncs(id);
         if loss.kept < loss.unsynced {
             ensemble_core::probe!("sim.disk.unsynced-lost");
         }
@@ -88,8 +89,8 @@ impl World {
         if self.nodes.get(&id).is_none_or(|n| n.up()) {
             return;
         }
-        // `liveness = core`: held down to the end
-        if self.held(id) == Some(crate::faults::Held::Crashed) {
+        // `liveness = core`: held down to the end; a refused disk: down for good
+        if self.held(id) == Some(crate::faults::Held::Crashed) || self.refused(id) {
             return;
         }
         self.start_node(id);

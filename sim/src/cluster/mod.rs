@@ -18,7 +18,7 @@ use ensemble_core::config::Config;
 use ensemble_core::config::LearnerType;
 use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
 use ensemble_core::plant::Plant;
-use ensemble_core::server::{Event, Server};
+use ensemble_core::server::{Event, Recovered, Server};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use ensemble_testkit::Disk;
@@ -236,6 +236,13 @@ pub fn install_panic_hook() {
 impl World {
     pub(crate) fn start_node(&mut self, id: ServerId) {
         let now = self.sched.now;
+        if self.nodes[&id].disk.damaged {
+            // storage faults hit it: recovery over the damaged bytes, judged
+            let Some(rec) = self.recover_through_damage(id) else {
+                return;
+            };
+            return self.start_from(id, rec);
+        }
         let n = self.nodes.get_mut(&id).expect("node");
         let rec = match n.disk.recover() {
             Ok(rec) => rec,
@@ -247,6 +254,13 @@ impl World {
                 ));
             }
         };
+        self.start_from(id, rec)
+    }
+
+    /// Start server `id` from what its disk recovered.
+    fn start_from(&mut self, id: ServerId, rec: Recovered) {
+        let now = self.sched.now;
+        let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let result = in_core(|| Server::new(n.config.clone(), rec, local));
         match result {

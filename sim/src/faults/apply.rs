@@ -235,6 +235,12 @@ impl World {
                 self.log(Who::Net, "", format_args!("RESET client conn {conn}"));
                 self.reset_client_conn(conn, true);
             }
+            FaultAction::Disk {
+                fault,
+                id,
+                file,
+                draw,
+            } => self.disk_fault(fault, id, file, draw),
             FaultAction::CrashFor { id, ms } => {
                 self.crash(id);
                 self.schedule(self.sched.now + ms, Ev::Restart { node: id });

@@ -4,6 +4,7 @@
 mod apply;
 mod core_heal;
 mod draw;
+mod storage;
 mod words;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
@@ -12,6 +13,7 @@ use crate::scheduler::Ev;
 use crate::world::{Who, World};
 pub(crate) use core_heal::{Held, unstall_due};
 use ensemble_core::txn::ServerId;
+pub(crate) use storage::DiskFaults;
 
 /// A kind of fault a swarm seed injects at a random rate during the fault phase. Its number
 /// (`kind as usize`) is its row in [`FAULTS`] and its lane when `shrink` replays what a seed
@@ -30,6 +32,10 @@ pub(crate) enum FaultKind {
     ClientPause,
     ClientCrash,
     ClientClose,
+    Corrupt,
+    Misdirect,
+    LatentRead,
+    LostFsync,
 }
 
 /// Everything about one fault kind, in one row: its name (run header, `shrink`), its rate,
@@ -62,7 +68,7 @@ fn maybe(rng: &mut SimRng, prob: f64, lo: u64, hi: u64) -> u64 {
 }
 
 /// The fault kinds, one row each, in `FaultKind` order (the order of the swarm's draws).
-pub(crate) static FAULTS: [FaultSpec; 12] = [
+pub(crate) static FAULTS: [FaultSpec; 16] = [
     FaultSpec {
         kind: FaultKind::Partition,
         name: "partition",
@@ -183,7 +189,48 @@ pub(crate) static FAULTS: [FaultSpec; 12] = [
         draw: World::draw_client_close,
         off: |r| r.client_close_every = 0,
     },
+    // Storage faults (`storage.rs`): each rate drawn from a stream of its own (`disk_rate`),
+    // so the draws of every other parameter stay what they were before these existed.
+    FaultSpec {
+        kind: FaultKind::Corrupt,
+        name: "corrupt",
+        every: |r| r.corrupt_every,
+        swarm: |rng, _, r| r.corrupt_every = disk_rate(rng, 0),
+        draw: World::draw_corrupt,
+        off: |r| r.corrupt_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::Misdirect,
+        name: "misdirect",
+        every: |r| r.misdirect_every,
+        swarm: |rng, _, r| r.misdirect_every = disk_rate(rng, 1),
+        draw: World::draw_misdirect,
+        off: |r| r.misdirect_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::LatentRead,
+        name: "latent-read",
+        every: |r| r.latent_read_every,
+        swarm: |rng, _, r| r.latent_read_every = disk_rate(rng, 2),
+        draw: World::draw_latent_read,
+        off: |r| r.latent_read_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::LostFsync,
+        name: "lost-fsync",
+        every: |r| r.lost_fsync_every,
+        swarm: |rng, _, r| r.lost_fsync_every = disk_rate(rng, 3),
+        draw: World::draw_lost_fsync,
+        off: |r| r.lost_fsync_every = 0,
+    },
 ];
+
+/// A storage fault kind's rate for a swarm seed: on in about a third of the seeds, from the
+/// seed's own stream for that kind (the parameter stream does not move).
+fn disk_rate(rng: &mut SimRng, kind: u64) -> u64 {
+    let mut own = rng.purpose(0x5107_0000 + kind);
+    maybe(&mut own, 0.35, 2_000, 15_000)
+}
 
 impl FaultKind {
     /// The kind's row in [`FAULTS`].

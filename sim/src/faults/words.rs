@@ -112,6 +112,17 @@ impl fmt::Display for FaultAction {
                 write!(f, "crash client c{client} for {ms} ms")
             }
             FaultAction::CloseSession { client } => write!(f, "c{client} closes its session"),
+            FaultAction::Disk {
+                fault,
+                id,
+                file,
+                draw,
+            } => write!(
+                f,
+                "{} n{id}'s {} (draw {draw:#x})",
+                fault.name(),
+                file.name()
+            ),
         }
     }
 }
