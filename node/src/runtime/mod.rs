@@ -52,6 +52,13 @@ pub enum RuntimeError {
     Io(#[from] std::io::Error),
 }
 
+/// A peer's outbound links: election, quorum, and what the quorum one has yet to write.
+pub(crate) type Senders = (
+    mpsc::UnboundedSender<peers::OutCmd>,
+    mpsc::UnboundedSender<peers::OutCmd>,
+    Arc<peers::Backlog>,
+);
+
 /// Everything the socket tasks tell the core thread.
 pub enum Input {
     PeerOpened {
@@ -59,6 +66,8 @@ pub enum Input {
         channel: Channel,
         generation: u64,
         kill: oneshot::Sender<()>,
+        /// The peer's end of the connection it dialled (a learner's, on a leader).
+        addr: SocketAddr,
     },
     /// Every whole frame one read of the connection delivered, in order.
     PeerMsgs {
@@ -430,7 +439,7 @@ pub fn run(
                 if *sid == me {
                     continue;
                 }
-                let q = peers::spawn_sender(
+                let (q, backlog) = peers::spawn_sender(
                     me,
                     *sid,
                     Channel::Quorum,
@@ -442,7 +451,7 @@ pub fn run(
                         auth: quorum_auth.clone(),
                     },
                 );
-                let e = peers::spawn_sender(
+                let (e, _) = peers::spawn_sender(
                     me,
                     *sid,
                     Channel::Election,
@@ -454,7 +463,7 @@ pub fn run(
                         auth: quorum_auth.clone(),
                     },
                 );
-                senders.insert(*sid, (e, q));
+                senders.insert(*sid, (e, q, backlog));
             }
             let generations = Arc::new(AtomicU64::new(0));
             for (l, channel) in [
