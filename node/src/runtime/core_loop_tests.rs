@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::runtime::clients::ClientShared;
-use crate::runtime::peers::{Backlog, OutCmd};
 use crate::runtime::disk::Backend;
+use crate::runtime::peers::{Backlog, OutCmd};
 use crate::storage::StorageError;
 use ensemble_core::{Action, ConnId, Epochs, Output, PeerMsg, Txn, Write, Zxid};
 use ensemble_proto::proto::{Reply, Response};
