@@ -242,6 +242,13 @@ impl<D: DurableStore + ActionSink + ?Sized> Sides for Both<'_, D> {
     }
 }
 
+/// A place in a [`Ready`]: (batches in use, actions of the last one).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadyMark {
+    batch: usize,
+    then: usize,
+}
+
 /// The output of one or more steps of a server, ordered: see the module docs.
 ///
 /// Reused across steps: [`Ready::drive`] empties it and keeps its buffers.
@@ -310,6 +317,34 @@ impl Ready {
         }
         assert!(self.batches[self.len].is_empty(), "a spare batch is empty");
         self.len += 1;
+    }
+
+    /// Where the next action will go: for [`Ready::actions_since`].
+    pub fn mark(&self) -> ReadyMark {
+        ReadyMark {
+            batch: self.len,
+            then: self
+                .len
+                .checked_sub(1)
+                .map_or(0, |b| self.batches[b].then.len()),
+        }
+    }
+
+    /// The actions pushed since `mark` was taken (nothing was driven or cleared in between).
+    pub fn actions_since(&self, mark: ReadyMark) -> impl Iterator<Item = &Action> {
+        assert!(mark.batch <= self.len, "a mark of a Ready since driven");
+        let first = mark.batch.saturating_sub(1);
+        self.batches[first..self.len]
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, b)| {
+                let skip = if i == 0 && mark.batch > 0 {
+                    mark.then
+                } else {
+                    0
+                };
+                b.then[skip..].iter()
+            })
     }
 
     /// Forget everything in it, keeping the buffers.

@@ -427,3 +427,30 @@ fn handle_ready_puts_the_epochs_before_the_ackepoch() {
     );
     assert_eq!(server.state(), ServerState::Following);
 }
+
+/// `actions_since` yields exactly what was pushed after the mark, across batches, whatever
+/// was in the `Ready` before (what the leader counts as sent to its learners in one step).
+#[test]
+fn actions_since_a_mark_are_the_later_ones() {
+    let before: [&[Output]; 3] = [&[], &[send(1)], &[append(1), send(2), reply(3)]];
+    let after = [send(4), append(2), reply(5), send(6), epochs(2), send(7)];
+    for b in before {
+        let mut ready = Ready::new();
+        for o in b {
+            ready.push(o.clone());
+        }
+        let mark = ready.mark();
+        for o in &after {
+            ready.push(o.clone());
+        }
+        let got: Vec<String> = ready
+            .actions_since(mark)
+            .map(|a| name(&Output::Action(a.clone())))
+            .collect();
+        assert_eq!(
+            got,
+            s(&["send4", "reply1.5", "send6", "send7"]),
+            "after {b:?}"
+        );
+    }
+}

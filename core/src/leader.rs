@@ -8,7 +8,7 @@
 //! event, so that only a leader can run leader code.
 
 use crate::effect::{Action, Ready, Write};
-use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers};
+use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers, Traffic};
 use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
@@ -277,6 +277,7 @@ impl<'a> Leading<'a> {
         let now = self.zk.now;
         if let Some(h) = self.leader.learners.get_mut(&from) {
             h.last_heard = now;
+            h.traffic.received(&msg);
         }
         match msg {
             PeerMsg::LearnerInfo {
@@ -296,7 +297,7 @@ impl<'a> Leading<'a> {
                     crate::probe!("leader.later-accepted-epoch");
                     return self.shutdown("a learner accepted a later epoch than ours", out);
                 }
-                let h = Handler {
+                let mut h = Handler {
                     observer,
                     phase: HandlerPhase::Info,
                     accepted_epoch,
@@ -306,7 +307,14 @@ impl<'a> Leading<'a> {
                     synced_through: Zxid::ZERO,
                     last_heard: now,
                     pong_round: 0,
+                    established: now,
+                    traffic: Traffic::default(),
                 };
+                h.traffic.received(&PeerMsg::LearnerInfo {
+                    accepted_epoch,
+                    last_zxid,
+                    observer,
+                });
                 assert_ne!(from, self.zk.cfg.my_id, "a handler for ourselves");
                 let l = &mut *self.leader;
                 let old = l.learners.insert(from, h);

@@ -4,6 +4,8 @@
 //! silent).
 
 use crate::config::Config;
+use crate::effect::Action;
+use crate::peer::PeerMsg;
 use crate::server::{Millis, Status};
 use crate::txn::ServerId;
 use crate::zxid::Zxid;
@@ -38,6 +40,55 @@ pub(crate) struct Handler {
     pub synced_through: Zxid,
     pub last_heard: Millis,
     pub pong_round: u64,
+    /// When this handler was made (this connection's FOLLOWERINFO/OBSERVERINFO arrived).
+    pub established: Millis,
+    /// What went each way, for the `observers` command (ZooKeeper's LearnerHandler counters).
+    pub traffic: Traffic,
+}
+
+/// ZooKeeper's per-LearnerHandler counters: packets each way, REQUESTs among those received,
+/// and the zxid of the last packet sent that carried one. Observability only: no protocol
+/// decision reads them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub requests: u64,
+    /// ZooKeeper's `lastZxid`: none (-1 there) until a packet with a zxid went out.
+    pub last_zxid: Option<Zxid>,
+}
+
+impl Traffic {
+    pub(crate) fn received(&mut self, msg: &PeerMsg) {
+        self.packets_received += 1;
+        if matches!(msg, PeerMsg::Request { .. }) {
+            self.requests += 1;
+        }
+    }
+
+    pub(crate) fn sent(&mut self, msg: &PeerMsg) {
+        self.packets_sent += 1;
+        if let Some(z) = msg.zxid().filter(|z| *z > Zxid::ZERO) {
+            self.last_zxid = Some(z);
+        }
+    }
+
+    /// ZooKeeper's resetObserverConnectionStats (`orst`).
+    pub(crate) fn reset(&mut self) {
+        *self = Traffic::default();
+    }
+}
+
+/// One learner as the leader's `observers` command lists it (LearnerHandler's
+/// getLearnerHandlerInfo, less what only the runtime knows: the socket and its queue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnerInfo {
+    pub sid: ServerId,
+    pub observer: bool,
+    /// Synced and ACKed NEWLEADER: what `synced_observers` / `synced_followers` count.
+    pub synced: bool,
+    pub established: Millis,
+    pub traffic: Traffic,
 }
 
 /// Every learner connected to this leader, by id.
@@ -101,6 +152,32 @@ impl LearnerHandlers {
             now.saturating_sub(h.last_heard) > limit
         })
         .collect()
+    }
+
+    /// Every learner connected, by id.
+    pub(crate) fn info(&self) -> Vec<LearnerInfo> {
+        self.0
+            .iter()
+            .map(|(id, h)| LearnerInfo {
+                sid: *id,
+                observer: h.observer,
+                synced: h.phase == HandlerPhase::Active,
+                established: h.established,
+                traffic: h.traffic,
+            })
+            .collect()
+    }
+
+    /// Count what this leader sent in one step (`actions`) against the learners it went to.
+    pub(crate) fn count_sent<'a>(&mut self, actions: impl Iterator<Item = &'a Action>) {
+        for a in actions {
+            if let Action::Send { to, msg } = a
+                && !msg.is_election()
+                && let Some(h) = self.0.get_mut(to)
+            {
+                h.traffic.sent(msg);
+            }
+        }
     }
 
     pub(crate) fn fill_status(&self, cfg: &Config, st: &mut Status) {

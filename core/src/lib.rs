@@ -37,7 +37,8 @@ mod zookeeper_server;
 pub mod zxid;
 
 pub use config::{Config, LearnerType};
-pub use effect::{Action, ActionSink, Batch, DurableStore, Output, Push, Ready, Write};
+pub use effect::{Action, ActionSink, Batch, DurableStore, Output, Push, Ready, ReadyMark, Write};
+pub use learner_handler::{LearnerInfo, Traffic};
 pub use peer::{PeerMsg, ServerState};
 pub use server::{ConnId, Epochs, Event, Millis, Recovered, Server, Status};
 pub use txn::{ServerId, Txn, TxnOp};

@@ -279,6 +279,23 @@ impl PeerMsg {
         matches!(self, PeerMsg::Notification(_) | PeerMsg::Config(_))
     }
 
+    /// The zxid a leader's packet carries (ZooKeeper's QuorumPacket.zxid), for the learner
+    /// handler's `last_zxid`: what was proposed, committed, informed or synced through.
+    pub fn zxid(&self) -> Option<Zxid> {
+        match self {
+            PeerMsg::Proposal(t) | PeerMsg::Inform(t) => Some(t.zxid),
+            PeerMsg::Commit { zxid }
+            | PeerMsg::NewLeader { zxid }
+            | PeerMsg::SyncReply { zxid, .. }
+            | PeerMsg::SnapPart { zxid, .. } => Some(*zxid),
+            PeerMsg::Sync {
+                txns, committed, ..
+            } => Some(txns.last().map_or(*committed, |t| t.zxid.max(*committed))),
+            PeerMsg::SyncTxns { txns } => txns.last().map(|t| t.zxid),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             PeerMsg::Notification(_) => "NOTIFICATION",

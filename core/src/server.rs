@@ -6,6 +6,7 @@ use crate::effect::{Action, Ready};
 use crate::election::{Election, Outcome};
 use crate::leader::{Leader, Leading};
 use crate::learner::{Learner, Learning};
+use crate::learner_handler::LearnerInfo;
 use crate::peer::Notification;
 use crate::peer::{PeerMsg, ServerState};
 use crate::quorum::QuorumVerifier;
@@ -233,6 +234,7 @@ impl Server {
     /// order contract). The handlers push into it directly, in the order they decide.
     pub fn handle_ready(&mut self, now: Millis, event: Event, out: &mut Ready) {
         self.zk.now = self.zk.now.max(now);
+        let mark = out.mark();
         match event {
             Event::Tick => self.on_tick(out),
             Event::Peer { from, msg } => self.on_peer(from, msg, out),
@@ -253,6 +255,9 @@ impl Server {
             Event::ClientDisconnected { conn } => self.drop_conn(conn),
             Event::ClientAuthenticated { conn, id } => self.zk.on_authenticated(conn, id),
             Event::Persisted { through } => self.on_persisted(through, out),
+        }
+        if let Role::Leading(l) = &mut self.role {
+            l.learners.count_sent(out.actions_since(mark));
         }
         self.check_invariants();
     }
@@ -340,6 +345,25 @@ impl Server {
     }
     pub fn watches(&self) -> &WatchManager {
         &self.zk.watches
+    }
+
+    /// The leader's learner handlers (empty unless leading): who is connected, since when,
+    /// and what went each way (the `observers` command).
+    pub fn learner_handlers(&self) -> Vec<LearnerInfo> {
+        match &self.role {
+            Role::Leading(l) => l.learners.info(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// ZooKeeper's `observer_connection_stat_reset`: the observers' handler counters start
+    /// again (a leader's; nothing elsewhere).
+    pub fn reset_observer_connection_stats(&mut self) {
+        if let Role::Leading(l) = &mut self.role {
+            for h in l.learners.values_mut().filter(|h| h.observer) {
+                h.traffic.reset();
+            }
+        }
     }
 
     pub fn status(&self) -> Status {

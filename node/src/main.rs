@@ -102,11 +102,13 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Install a backup (a snapshot file) into a stopped server's data directories; the
-    /// current ones are moved aside, not deleted.
+    /// Install a backup (a snapshot file) into every server of a stopped ensemble (each
+    /// member's zoo.cfg, or a standalone server's); the current files are moved aside, not
+    /// deleted. Refused, with nothing changed, if a member is missing or running.
     Restore {
-        /// zoo.cfg of the server to restore.
-        config: PathBuf,
+        /// zoo.cfg of every server of the ensemble.
+        #[arg(required = true, num_args = 1..)]
+        configs: Vec<PathBuf>,
         /// The backup, as `ensemble snapshot` wrote it (or any snapshot file).
         file: PathBuf,
     },
@@ -175,6 +177,25 @@ fn verify_target(config_dir: Option<&Path>, target: Option<PathBuf>) -> i32 {
 }
 
 /// Run a tool on the config's data directories.
+/// `ensemble restore CONFIG... FILE`: every config loaded first (one that cannot be read
+/// stops it before anything is touched).
+fn restore(config_dir: Option<&Path>, configs: Vec<PathBuf>, file: &Path) -> i32 {
+    let mut cfgs = Vec::new();
+    for c in configs {
+        let Some(path) = config_or_default(config_dir, Some(c)) else {
+            return 1;
+        };
+        match load_for_control(&path) {
+            Ok(cfg) => cfgs.push(cfg),
+            Err(code) => return code,
+        }
+    }
+    tools::restore(&cfgs, file).unwrap_or_else(|e| {
+        eprintln!("ensemble: {}", daemon::describe(&e));
+        1
+    })
+}
+
 fn with_files(
     config_dir: Option<&Path>,
     config: Option<PathBuf>,
@@ -399,9 +420,7 @@ fn main() {
         Cmd::Snapshot { config, out } => {
             with_files(dir, config.config, |cfg| tools::snapshot(cfg, &out))
         }
-        Cmd::Restore { config, file } => {
-            with_files(dir, Some(config), |cfg| tools::restore(cfg, &file))
-        }
+        Cmd::Restore { configs, file } => restore(dir, configs, &file),
         Cmd::Import {
             zk_data_dir,
             zk_log_dir,

@@ -114,36 +114,129 @@ pub fn snapshot(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `ensemble restore CONFIG FILE`: install a backup into a stopped server's data dir.
-pub fn restore(cfg: &NodeConfig, file: &Path) -> anyhow::Result<i32> {
-    // Held while restoring: a server starting meanwhile waits for nothing and would read a
-    // half-installed directory.
-    let _lock = match PidLock::acquire(&cfg.pid_file()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "ensemble: {e}; stop the server first (ensemble stop {})",
-                cfg.path.display()
-            );
-            return Ok(1);
+/// Why an ensemble restore cannot go ahead with these configs, before anything is touched:
+/// the restore replaces the whole ensemble's state, so every member's zoo.cfg must be given
+/// (a member left out keeps its newer history: it would win the election and undo the
+/// restore, or serve its old tree beside the restored ones), each once, of one membership.
+pub fn restore_refusal(cfgs: &[NodeConfig]) -> Option<String> {
+    let first = cfgs.first()?;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for c in cfgs {
+        if c.servers.keys().ne(first.servers.keys()) {
+            return Some(format!(
+                "{} and {} list different servers: give the zoo.cfg of each member of one ensemble",
+                first.path.display(),
+                c.path.display()
+            ));
         }
-    };
-    let r = backup::restore(
-        &cfg.snap_dir(),
-        &cfg.log_dir(),
-        file,
-        cfg.snapshot_compression,
-    )?;
-    println!(
-        "restored zxid {} ({} znodes) from {} as {}",
-        r.zxid,
-        r.znodes,
-        file.display(),
-        r.snapshot.display()
-    );
-    for a in &r.moved_aside {
-        println!("the previous files are in {}", a.display());
+        if !ids.insert(c.core.my_id) {
+            return Some(format!(
+                "server {} is given twice ({})",
+                c.core.my_id,
+                c.path.display()
+            ));
+        }
+        if !dirs.insert(c.data_dir.clone()) {
+            return Some(format!(
+                "{}: dataDir {} is another server's too",
+                c.path.display(),
+                c.data_dir.display()
+            ));
+        }
     }
+    if first.standalone {
+        return (cfgs.len() > 1).then(|| "a standalone server is restored alone".to_string());
+    }
+    let missing: Vec<String> = first
+        .servers
+        .keys()
+        .filter(|id| !ids.contains(*id))
+        .map(|id| format!("server.{id}"))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "a restore replaces the whole ensemble's state; give every member's zoo.cfg \
+             (missing: {}): a member left out keeps its newer history, and would win the \
+             election over the restored ones or serve its old tree beside them",
+            missing.join(", ")
+        )
+    })
+}
+
+/// `ensemble restore CONFIG... FILE`: install a backup into every server of a stopped
+/// ensemble (or a standalone server). Refused, with nothing touched, unless every member's
+/// zoo.cfg is given, every one of them is stopped and the backup reads back whole; then each
+/// server's `version-2` directories are moved aside and the backup installed, so all start
+/// from the same tree.
+pub fn restore(cfgs: &[NodeConfig], file: &Path) -> anyhow::Result<i32> {
+    if let Some(why) = restore_refusal(cfgs) {
+        eprintln!("ensemble: restore refused, nothing changed: {why}");
+        return Ok(1);
+    }
+    // Held while restoring: a server starting meanwhile waits for nothing and would read a
+    // half-installed directory. All of them before any is touched.
+    let mut locks = Vec::new();
+    for cfg in cfgs {
+        match PidLock::acquire(&cfg.pid_file()) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                eprintln!(
+                    "ensemble: restore refused, nothing changed: server {}: {e}; stop the server \
+                     first (ensemble stop {})",
+                    cfg.core.my_id,
+                    cfg.path.display()
+                );
+                return Ok(1);
+            }
+        }
+    }
+    // The backup checked once before any server's files move.
+    if let Err(e) = dump::load_snapshot(file) {
+        eprintln!(
+            "ensemble: restore refused, nothing changed: {}: {}",
+            file.display(),
+            crate::daemon::describe(&anyhow::Error::from(e))
+        );
+        return Ok(1);
+    }
+    for (i, cfg) in cfgs.iter().enumerate() {
+        let r = match backup::restore(
+            &cfg.snap_dir(),
+            &cfg.log_dir(),
+            file,
+            cfg.snapshot_compression,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let done: Vec<String> =
+                    cfgs[..i].iter().map(|c| c.core.my_id.to_string()).collect();
+                eprintln!(
+                    "ensemble: restoring server {} failed: {e}; servers restored so far: [{}]. \
+                     Start none of them: fix the cause and run the same restore again",
+                    cfg.core.my_id,
+                    done.join(", ")
+                );
+                return Ok(1);
+            }
+        };
+        println!(
+            "server {}: restored zxid {} ({} znodes) from {} as {}",
+            cfg.core.my_id,
+            r.zxid,
+            r.znodes,
+            file.display(),
+            r.snapshot.display()
+        );
+        for a in &r.moved_aside {
+            println!(
+                "server {}: the previous files are in {}",
+                cfg.core.my_id,
+                a.display()
+            );
+        }
+    }
+    drop(locks);
     Ok(0)
 }
 

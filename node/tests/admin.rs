@@ -522,3 +522,223 @@ async fn snapshot_and_restore_behind_authentication() {
     let (data, _) = client.get_data("/kept", false).await.expect("restored");
     assert_eq!(data, b"in the snapshot");
 }
+
+/// `observers` on a leader with a real observer: ZooKeeper's LearnerHandler keys, values that
+/// follow what the observer did (its writes are REQUESTs, every commit an INFORM), and
+/// `observer_connection_stat_reset` starting the counters again; a follower lists none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_lists_the_leaders_observers() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let c = Cluster::start_with_observers("observers", 3, &[3], |_| String::new());
+    let leader = c.wait_serving(Duration::from_secs(30));
+    assert_ne!(leader, 3, "an observer never leads");
+    let follower = if leader == 1 { 2 } else { 1 };
+    // Writes through the observer: each a REQUEST to the leader, each commit an INFORM back.
+    let client = Client::connect(
+        &format!("127.0.0.1:{}", c.node(3).client),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut last = 0i64;
+    for i in 0..5 {
+        let path = format!("/via-observer-{i}");
+        client
+            .create(&path, b"x", Acl::open_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        last = client.exists(&path, false).await.unwrap().unwrap().mzxid;
+    }
+    let (lport, fport) = (c.node(leader).admin, c.node(follower).admin);
+    let (j, reset, on_follower) = tokio::task::spawn_blocking(move || {
+        let j = get_json(lport, "/commands/observers").unwrap();
+        let reset = get_json(lport, "/commands/orst").unwrap();
+        assert!(reset["error"].is_null(), "{reset}");
+        let after = get_json(lport, "/commands/obsr").unwrap();
+        let on_follower = get_json(fport, "/commands/observers").unwrap();
+        (j, after, on_follower)
+    })
+    .await
+    .unwrap();
+    assert_eq!(j["synced_observers"], Value::from(1), "{j}");
+    let obs = j["observers"].as_array().expect("a list");
+    assert_eq!(obs.len(), 1, "{j}");
+    let o = obs[0].as_object().unwrap();
+    // LearnerHandler.getLearnerHandlerInfo's keys, no more.
+    let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut theirs = [
+        "remote_socket_address",
+        "sid",
+        "established",
+        "queued_packets",
+        "queued_packets_size",
+        "packets_received",
+        "packets_sent",
+        "requests",
+        "last_zxid",
+    ];
+    theirs.sort_unstable();
+    assert_eq!(keys, theirs, "{j}");
+    assert_eq!(o["sid"], Value::from(3));
+    let addr = o["remote_socket_address"].as_str().unwrap();
+    assert!(addr.starts_with("/127.0.0.1:"), "{addr}");
+    let established = o["established"].as_i64().unwrap();
+    assert!(established >= before - 1000, "{established} < {before}");
+    for k in ["queued_packets", "queued_packets_size"] {
+        assert!(o[k].as_i64().is_some_and(|n| n >= 0), "{k}: {j}");
+    }
+    // OBSERVERINFO, ACKEPOCH, the NEWLEADER ACK and the five REQUESTs at least.
+    assert!(o["requests"].as_i64().unwrap() >= 5, "{j}");
+    assert!(o["packets_received"].as_i64().unwrap() >= 8, "{j}");
+    // LEADERINFO, the sync, NEWLEADER, UPTODATE and an INFORM per write at least.
+    assert!(o["packets_sent"].as_i64().unwrap() >= 9, "{j}");
+    // The last INFORM carried the last write (nothing was written after it).
+    assert_eq!(o["last_zxid"].as_i64(), Some(last), "{j}");
+
+    // Reset: the counters start again (pings may have come since; no request or zxid has).
+    let o = &reset["observers"][0];
+    assert_eq!(o["sid"], Value::from(3), "{reset}");
+    assert_eq!(o["requests"], Value::from(0), "{reset}");
+    assert_eq!(o["last_zxid"], Value::from(-1), "{reset}");
+    assert_eq!(o["established"].as_i64(), Some(established), "{reset}");
+
+    // A follower serves no observers.
+    assert_eq!(
+        on_follower["synced_observers"],
+        Value::from(0),
+        "{on_follower}"
+    );
+    assert_eq!(
+        on_follower["observers"],
+        Value::Array(vec![]),
+        "{on_follower}"
+    );
+}
+
+/// The restore procedure for an ensemble: a snapshot downloaded with the `snapshot` command
+/// from the running leader, then `ensemble restore` of every member's zoo.cfg once they are
+/// stopped. Refused with nothing changed when a member is left out; afterwards every server
+/// serves the snapshot's tree, none the writes made after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_replaces_a_whole_stopped_ensembles_tree() {
+    let super_digest = ensemble_core::acl::digest_id("super:secret");
+    let mut c = Cluster::start("ens-restore", 3, move |_| {
+        format!("DigestAuthenticationProvider.superDigest={super_digest}\n")
+    });
+    let leader = c.wait_serving(Duration::from_secs(30));
+    let client = Client::connect(
+        &format!("127.0.0.1:{}", c.node(leader).client),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    for i in 0..20 {
+        client
+            .create(
+                &format!("/kept-{i}"),
+                format!("v{i}").as_bytes(),
+                Acl::open_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+    }
+    let port = c.node(leader).admin;
+    let (head, body) = tokio::task::spawn_blocking(move || {
+        let (s, head, body) = authed(
+            port,
+            "GET",
+            "/commands/snapshot",
+            Some("digest super:secret"),
+        );
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+        (head, body)
+    })
+    .await
+    .unwrap();
+    assert!(header(&head, "last_zxid").is_some(), "{head}");
+    // Written after the backup: gone once it is restored.
+    client
+        .create("/after", b"", Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    client.set_data("/kept-3", b"changed", None).await.unwrap();
+    client.close().await.unwrap();
+    c.stop_all();
+    let backup = c.dir.join("backup.snapshot");
+    std::fs::write(&backup, &body).unwrap();
+    let cfg = |i: u16| c.dir.join(format!("zoo{i}.cfg"));
+    let restore = |cfgs: &[u16]| {
+        let mut cmd = std::process::Command::new(ops::BIN);
+        cmd.arg("restore");
+        for i in cfgs {
+            cmd.arg(cfg(*i));
+        }
+        cmd.arg(&backup).output().unwrap()
+    };
+
+    // A member left out: refused, nothing moved.
+    let o = restore(&[1, 2]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("missing: server.3"), "{err}");
+    for i in 1..=3 {
+        let moved = std::fs::read_dir(c.dir.join(format!("data_{i}")))
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains("before-restore"));
+        assert!(
+            !moved,
+            "server {i}'s files were touched by a refused restore"
+        );
+    }
+
+    let o = restore(&[1, 2, 3]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{out}{err}");
+    for i in 1..=3 {
+        assert!(out.contains(&format!("server {i}: restored zxid")), "{out}");
+    }
+
+    c.start_all();
+    c.wait_serving(Duration::from_secs(30));
+    // Every server, read locally through its own client port, holds the backup's tree.
+    for i in 1..=3u16 {
+        let client = Client::connect(
+            &format!("127.0.0.1:{}", c.node(i).client),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let mut children = client.get_children("/", false).await.unwrap();
+        children.sort();
+        let mut want: Vec<String> = (0..20).map(|k| format!("kept-{k}")).collect();
+        want.push("zookeeper".into());
+        want.sort();
+        assert_eq!(children, want, "server {i}");
+        let (data, _) = client.get_data("/kept-3", false).await.unwrap();
+        assert_eq!(data, b"v3", "server {i}");
+        client.close().await.unwrap();
+    }
+    // And they agree on it: the same digest once at the same zxid (the sessions of the reads
+    // above are txns too, applied by each server in its own time).
+    let t0 = std::time::Instant::now();
+    loop {
+        let hashes: Vec<Value> = (1..=3u16)
+            .map(|i| get_json(c.node(i).admin, "/commands/hash").unwrap()["digests"][0].clone())
+            .collect();
+        if hashes.windows(2).all(|w| w[0]["zxid"] == w[1]["zxid"]) {
+            assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{hashes:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -98,7 +98,8 @@ pub fn restore_refused() -> Response {
     j.put(
         "error",
         "restore is disabled in this build: loading a snapshot into one running server makes it \
-         diverge from its ensemble; restore offline (node/README.md, Backup and restore)",
+         diverge from its ensemble; restore offline, every server at once: stop them, then \
+         `ensemble restore zoo1.cfg zoo2.cfg ... FILE` (node/README.md, Backup and restore)",
     );
     Response::new(503, "application/json", j.pretty())
 }

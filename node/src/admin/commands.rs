@@ -130,14 +130,18 @@ pub fn run(primary: &str, params: &BTreeMap<String, String>, view: &View<'_>) ->
             }
         }
         "observers" => {
-            let st = view.server.status();
-            let n = if view.server.state() == ServerState::Leading {
-                st.synced_observers
-            } else {
-                0
-            };
-            r.put("synced_observers", n);
-            r.put("observers", Json::Array(vec![]));
+            // The leader's synced observers (ZooKeeper's Leader.getObservingLearnersInfo);
+            // a follower serves no observers here (no observerMasterPort), so it answers
+            // none, as ZooKeeper's follower without an observer master does.
+            let observers: Vec<Json> = view
+                .server
+                .learner_handlers()
+                .iter()
+                .filter(|l| l.observer && l.synced)
+                .map(|l| observer(view, l))
+                .collect();
+            r.put("synced_observers", observers.len());
+            r.put("observers", Json::Array(observers));
         }
         "set_trace_mask" => match params.get("traceMask") {
             None => r.put("error", "setTraceMask requires long traceMask argument"),
@@ -227,6 +231,30 @@ fn address(a: std::net::SocketAddr) -> String {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
         ip => format!("{ip}:{}", a.port()),
     }
+}
+
+/// One observer as ZooKeeper's LearnerHandler.getLearnerHandlerInfo gives it: its socket (Java's
+/// `InetSocketAddress.toString`, so with a leading `/`), id, when it connected (epoch ms, as
+/// Jackson writes a `Date`), our queue to it, what went each way and the last zxid sent (-1
+/// before any). `queued_packets` counts the write batches our sender holds for it (each one
+/// or more packets, written in one system call), `queued_packets_size` their bytes.
+fn observer(view: &View<'_>, l: &ensemble_core::LearnerInfo) -> Json {
+    let link = view.peer_links.get(&l.sid).copied().unwrap_or_default();
+    let mut m = Json::object();
+    m.put(
+        "remote_socket_address",
+        link.addr
+            .map_or_else(|| "<null>".to_string(), |a| format!("/{}", address(a))),
+    );
+    m.put("sid", l.sid as i64);
+    m.put("established", l.established as i64);
+    m.put("queued_packets", link.queued_batches);
+    m.put("queued_packets_size", link.queued_bytes);
+    m.put("packets_received", l.traffic.packets_received as i64);
+    m.put("packets_sent", l.traffic.packets_sent as i64);
+    m.put("requests", l.traffic.requests as i64);
+    m.put("last_zxid", l.traffic.last_zxid.map_or(-1, |z| z.as_i64()));
+    m
 }
 
 fn connection(c: &ConnInfo, brief: bool) -> Json {

@@ -3,7 +3,7 @@
 //! [`View`] gathered on the thread that owns the `Server` for one answer.
 
 use crate::config::NodeConfig;
-use ensemble_core::{Server, ServerState};
+use ensemble_core::{Server, ServerId, ServerState};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -165,6 +165,9 @@ impl ConnInfo {
 /// Everything a word may report, gathered by the thread that owns the `Server`.
 pub struct View<'a> {
     pub server: &'a Server,
+    /// The runtime's side of each peer's links (a leader's learners among them): for the
+    /// `observers` command.
+    pub peer_links: std::collections::BTreeMap<ServerId, PeerLink>,
     pub cfg: &'a NodeConfig,
     pub stats: &'a ServerStats,
     /// Client connections, the asking one included (ZooKeeper lists it too).
@@ -172,6 +175,16 @@ pub struct View<'a> {
     pub uptime_ms: u64,
     /// Since this server's state last changed.
     pub state_ms: u64,
+}
+
+/// What the runtime knows of a peer's quorum links that the core does not.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerLink {
+    /// The peer's end of the quorum connection it dialled to us (a learner's, on a leader).
+    pub addr: Option<SocketAddr>,
+    /// Write batches and bytes our quorum sender to it has not written yet.
+    pub queued_batches: usize,
+    pub queued_bytes: usize,
 }
 
 /// Java's `Double.toString` for the values latency takes (4 decimals at most).

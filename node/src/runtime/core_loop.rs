@@ -10,7 +10,6 @@
 use super::clients::ClientShared;
 use super::disk::{Backend, Disk, DiskError};
 use super::outbox::{ClientLink, Inbound, Outbox, Sink, flush_peer, idx};
-use super::peers::OutCmd;
 use super::throttler::{ConnView, Held, Next, RequestThrottler, Waiting};
 use super::wire::Channel;
 use super::{Clock, Input, Outgoing, RuntimeError};
@@ -78,7 +77,7 @@ impl CoreLoop {
         storage: Box<dyn Backend>,
         cfg: Arc<NodeConfig>,
         clock: Clock,
-        senders: BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>,
+        senders: BTreeMap<ServerId, super::Senders>,
         view: Option<super::quorum_view::QuorumView>,
         shared: Arc<ClientShared>,
     ) -> CoreLoop {
@@ -339,12 +338,14 @@ impl CoreLoop {
                 channel,
                 generation,
                 kill,
+                addr,
             } => {
                 let Some(p) = self.out.peers.get_mut(&sid) else {
                     return;
                 };
                 let old = p.inbound[idx(channel)].replace(Inbound {
                     generation,
+                    addr,
                     _kill: kill,
                 });
                 tracing::debug!(
@@ -706,6 +707,9 @@ impl CoreLoop {
                 }
             }
             "srst" | "stat_reset" => self.out.stats.reset(),
+            "orst" | "observer_connection_stat_reset" => {
+                self.server.reset_observer_connection_stats()
+            }
             _ => {}
         }
     }
@@ -732,8 +736,23 @@ impl CoreLoop {
                 ..ConnInfo::default()
             });
         }
+        let peer_links = self
+            .out
+            .peers
+            .iter()
+            .map(|(sid, p)| {
+                let (queued_batches, queued_bytes) = p.backlog.get();
+                let link = crate::metrics::stats::PeerLink {
+                    addr: p.inbound[idx(Channel::Quorum)].as_ref().map(|i| i.addr),
+                    queued_batches,
+                    queued_bytes,
+                };
+                (*sid, link)
+            })
+            .collect();
         fourlw::Ctx {
             server: &self.server,
+            peer_links,
             cfg: &self.cfg,
             stats: &self.out.stats,
             conns,

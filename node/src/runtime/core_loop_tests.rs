@@ -4,6 +4,7 @@
 use super::*;
 use crate::runtime::clients::ClientShared;
 use crate::runtime::disk::Backend;
+use crate::runtime::peers::{Backlog, OutCmd};
 use crate::storage::StorageError;
 use ensemble_core::{Action, ConnId, Epochs, Output, PeerMsg, Txn, Write, Zxid};
 use ensemble_proto::proto::{Reply, Response};
@@ -142,7 +143,7 @@ fn rig(tag: &str, faults: Faults) -> Rig {
         Box::new(FaultyStore(faults.clone())),
         Arc::new(cfg),
         clock,
-        BTreeMap::from([(2, (etx, qtx))]),
+        BTreeMap::from([(2, (etx, qtx, Arc::new(Backlog::default())))]),
         None,
         shared,
     );

@@ -53,6 +53,13 @@ pub enum RuntimeError {
     Io(#[from] std::io::Error),
 }
 
+/// A peer's outbound links: election, quorum, and what the quorum one has yet to write.
+pub(crate) type Senders = (
+    mpsc::UnboundedSender<peers::OutCmd>,
+    mpsc::UnboundedSender<peers::OutCmd>,
+    Arc<peers::Backlog>,
+);
+
 /// Everything the socket tasks tell the core thread.
 pub enum Input {
     PeerOpened {
@@ -60,6 +67,8 @@ pub enum Input {
         channel: Channel,
         generation: u64,
         kill: oneshot::Sender<()>,
+        /// The peer's end of the connection it dialled (a learner's, on a leader).
+        addr: SocketAddr,
     },
     /// Every whole frame one read of the connection delivered, in order.
     PeerMsgs {

@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) struct Inbound {
     pub generation: u64,
+    /// The peer's end of it.
+    pub addr: std::net::SocketAddr,
     /// Dropping it stops that connection's reader.
     pub _kill: oneshot::Sender<()>,
 }
@@ -24,6 +26,8 @@ pub(crate) struct Inbound {
 pub(crate) struct PeerLinks {
     pub election: mpsc::UnboundedSender<OutCmd>,
     pub quorum: mpsc::UnboundedSender<OutCmd>,
+    /// What the quorum sender still has to write.
+    pub backlog: Arc<super::peers::Backlog>,
     /// Outbound quorum epoch: bumped each time the core is told of (or asks for) a break.
     pub out_epoch: u64,
     pub inbound: [Option<Inbound>; 2],
@@ -75,17 +79,18 @@ pub(crate) struct Outbox {
 impl Outbox {
     pub(crate) fn new(
         clock: Clock,
-        senders: BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>,
+        senders: BTreeMap<ServerId, super::Senders>,
         client_budget: usize,
     ) -> Outbox {
         let peers = senders
             .into_iter()
-            .map(|(sid, (election, quorum))| {
+            .map(|(sid, (election, quorum, backlog))| {
                 (
                     sid,
                     PeerLinks {
                         election,
                         quorum,
+                        backlog,
                         out_epoch: 0,
                         inbound: [None, None],
                         out: Vec::new(),

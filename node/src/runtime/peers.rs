@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -35,6 +35,29 @@ const MAX_IOVECS: usize = 64;
 const MAX_QUEUED_BYTES: usize = 1 << 30;
 /// Election notifications kept for a peer we cannot reach: only the latest matter.
 const MAX_ELECTION_BACKLOG: usize = 16;
+
+/// What waits in an outbound connection task's queue (write batches and their bytes), for
+/// the `observers` command's `queued_packets` / `queued_packets_size`.
+#[derive(Default)]
+pub struct Backlog {
+    batches: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Backlog {
+    fn set(&self, batches: usize, bytes: usize) {
+        self.batches.store(batches, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// (write batches, bytes) not yet written.
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.batches.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// What the core loop sends to an outbound connection task.
 #[allow(clippy::large_enum_variant)] // messages are the common case; boxing them would cost more
@@ -169,12 +192,21 @@ pub fn spawn_sender(
     port: u16,
     input: mpsc::Sender<Input>,
     security: PeerSecurity,
-) -> mpsc::UnboundedSender<OutCmd> {
+) -> (mpsc::UnboundedSender<OutCmd>, Arc<Backlog>) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Backlog::default());
     tokio::spawn(sender_task(
-        me, sid, channel, host, port, rx, input, security,
+        me,
+        sid,
+        channel,
+        host,
+        port,
+        rx,
+        input,
+        security,
+        Arc::clone(&backlog),
     ));
-    tx
+    (tx, backlog)
 }
 
 #[allow(clippy::too_many_arguments)] // one task's whole context
@@ -187,6 +219,7 @@ async fn sender_task(
     mut rx: mpsc::UnboundedReceiver<OutCmd>,
     input: mpsc::Sender<Input>,
     security: PeerSecurity,
+    backlog: Arc<Backlog>,
 ) {
     let quorum = channel == Channel::Quorum;
     let mut epoch = 0u64;
@@ -202,6 +235,7 @@ async fn sender_task(
     let mut probe = [0u8; 64];
 
     loop {
+        backlog.set(queue.len(), queued.saturating_sub(off));
         if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
             match dial(me, sid, channel, &host, port, &security).await {
                 Ok((r, w)) => {
@@ -568,7 +602,7 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
                     if let Some(kill) = kill_tx.take()
                         && ctx
                             .input
-                            .send(Input::PeerOpened { sid, channel, generation, kill })
+                            .send(Input::PeerOpened { sid, channel, generation, kill, addr })
                             .await
                             .is_err()
                     {

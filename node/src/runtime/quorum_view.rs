@@ -20,9 +20,8 @@ use tokio::sync::mpsc;
 /// The servers whose hellos the quorum and election ports take (shared with the accept loops).
 pub type Accepted = Arc<RwLock<BTreeSet<ServerId>>>;
 
-/// Each peer's (election, quorum) senders.
-pub(crate) type Senders =
-    BTreeMap<ServerId, (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>)>;
+/// Each peer's links (election, quorum, the quorum one's backlog).
+pub(crate) type Senders = BTreeMap<ServerId, super::Senders>;
 
 pub(crate) struct QuorumView {
     /// The network runtime, where the sender tasks run.
@@ -102,9 +101,9 @@ impl QuorumView {
         &self,
         sid: ServerId,
         (host, q, e): (String, u16, u16),
-    ) -> (mpsc::UnboundedSender<OutCmd>, mpsc::UnboundedSender<OutCmd>) {
+    ) -> super::Senders {
         let _guard = self.handle.enter();
-        let quorum = peers::spawn_sender(
+        let (quorum, backlog) = peers::spawn_sender(
             self.me,
             sid,
             Channel::Quorum,
@@ -113,7 +112,7 @@ impl QuorumView {
             self.input.clone(),
             self.security.clone(),
         );
-        let election = peers::spawn_sender(
+        let (election, _) = peers::spawn_sender(
             self.me,
             sid,
             Channel::Election,
@@ -122,7 +121,7 @@ impl QuorumView {
             self.input.clone(),
             self.security.clone(),
         );
-        (election, quorum)
+        (election, quorum, backlog)
     }
 
     /// After the core handled an event: if the configuration in force or the pending one
@@ -172,7 +171,7 @@ impl QuorumView {
             if self.linked.contains_key(&sid) {
                 continue;
             }
-            let (election, quorum) = self.spawn(sid, endpoints(s));
+            let (election, quorum, backlog) = self.spawn(sid, endpoints(s));
             tracing::info!(
                 peer = sid,
                 "server {sid} ({}) joined the configuration: linking",
@@ -183,6 +182,7 @@ impl QuorumView {
                 PeerLinks {
                     election,
                     quorum,
+                    backlog,
                     out_epoch: 0,
                     inbound: [None, None],
                     out: Vec::new(),

@@ -6,7 +6,8 @@
 //!   beside a running server (a log record being written is a torn tail, left out).
 //! * [`write_backup`]: a snapshot the caller already has (`DataTree::to_snapshot` on the core
 //!   thread, for a live backup such as the AdminServer's `snapshot` command) to a file.
-//! * [`restore`] (`ensemble restore CONFIG FILE`, on a stopped server): the file checked as
+//! * [`restore`] (`ensemble restore CONFIG... FILE`, every server of a stopped ensemble, each
+//!   in turn once all were checked: `tools::restore`): the file checked as
 //!   recovery checks a snapshot, the current `version-2` directories moved aside (never
 //!   deleted), and the backup installed as the only snapshot with an empty log, so the server
 //!   starts at the backup's zxid. The AdminServer's `restore` can call it once its core is

@@ -39,6 +39,17 @@ impl Cluster {
     /// `n` voters (a standalone server when `n` is 1); `extra(i)` is appended to server i's
     /// zoo.cfg.
     pub fn start(tag: &str, n: u16, extra: impl Fn(u16) -> String) -> Cluster {
+        Cluster::start_with_observers(tag, n, &[], extra)
+    }
+
+    /// As [`Cluster::start`], the servers in `observers` being observers (`:observer` on
+    /// their server line, `peerType=observer` in their zoo.cfg).
+    pub fn start_with_observers(
+        tag: &str,
+        n: u16,
+        observers: &[u16],
+        extra: impl Fn(u16) -> String,
+    ) -> Cluster {
         let dir = std::env::temp_dir().join(format!("ens-ops-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ports = free_ports(5 * n as usize);
@@ -46,7 +57,12 @@ impl Cluster {
         let mut servers = String::new();
         if n > 1 {
             for s in 1..=n {
-                servers += &format!("server.{s}=127.0.0.1:{}:{}\n", p(s, 1), p(s, 2));
+                let role = if observers.contains(&s) {
+                    ":observer"
+                } else {
+                    ""
+                };
+                servers += &format!("server.{s}=127.0.0.1:{}:{}{role}\n", p(s, 1), p(s, 2));
             }
         }
         let mut nodes = Vec::new();
@@ -54,10 +70,15 @@ impl Cluster {
             let data = dir.join(format!("data_{i}"));
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
+            let peer_type = if observers.contains(&i) {
+                "peerType=observer\n"
+            } else {
+                ""
+            };
             let cfg = format!(
                 "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                  4lw.commands.whitelist=*\npreAllocSize=1024\nadmin.serverAddress=127.0.0.1\n\
-                 admin.serverPort={}\n{servers}{}",
+                 admin.serverPort={}\n{peer_type}{servers}{}",
                 data.display(),
                 p(i, 0),
                 p(i, 3),
