@@ -93,10 +93,17 @@ pub enum Plant {
     /// The ephemerals a closeSession deleted are reported without the last of them (the
     /// audit log would miss its deletion line).
     EphemeralsMisreported,
+    /// Issue 17's bug: a re-attach is checked against Ensemble's former password derivation
+    /// only, never ZooKeeper's, so a session imported from ZooKeeper's files (whose client
+    /// holds the password ZooKeeper gave it) is told it expired.
+    ZkPasswdRefused,
+    /// `DataTree::from_persisted` (the import's way from ZooKeeper's snapshot) takes every
+    /// node's cversion as 0: a converter dropping a field, so sequential names would restart.
+    PersistedLosesCversion,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 27] = [
+    pub const ALL: [Plant; 29] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -124,6 +131,8 @@ impl Plant {
         Plant::ReconfigNewQuorumOnly,
         Plant::FollowerIgnoresSyncLimit,
         Plant::EphemeralsMisreported,
+        Plant::ZkPasswdRefused,
+        Plant::PersistedLosesCversion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -155,6 +164,8 @@ impl Plant {
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
             Plant::EphemeralsMisreported => "ephemerals-misreported",
+            Plant::ZkPasswdRefused => "zk-passwd-refused",
+            Plant::PersistedLosesCversion => "persisted-loses-cversion",
         }
     }
 
@@ -215,6 +226,8 @@ impl Plant {
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
             Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
             Plant::EphemeralsMisreported => &["session.ephemerals-reported"],
+            Plant::ZkPasswdRefused => &["session.imported-reattach"],
+            Plant::PersistedLosesCversion => &["tree.persisted-round-trip"],
             // NEWLEADER ACKed from a SNAP not whole; left alone, commits count a server
             // without the state
             Plant::SnapNewLeaderMidStream => &[
