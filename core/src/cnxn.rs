@@ -12,6 +12,7 @@ use crate::peer::PeerMsg;
 use crate::plant::{self, Plant};
 use crate::role::RoleMut;
 use crate::server::ConnId;
+use crate::session_passwd;
 use crate::txn::TxnOp;
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -19,7 +20,6 @@ use ensemble_proto::proto::{
     ConnectRequest, ConnectResponse, Id, KeeperError, MultiOp, OpCode, Reply, Request, Response,
     SessionId,
 };
-use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
 
 /// Does `op` create an ephemeral node (itself or inside a multi)? Such a create needs a global
@@ -36,15 +36,6 @@ fn creates_ephemeral_request(request: &Request) -> bool {
             .any(|o| matches!(o, MultiOp::Create { mode, .. } if mode.is_ephemeral())),
         _ => false,
     }
-}
-
-/// Session passwords are derived from the id with a fixed secret (as ZooKeeper derives them),
-/// so any server can check a re-attaching client without replicating the password.
-pub fn session_password(session: SessionId) -> Vec<u8> {
-    let mut h = Sha1::new();
-    h.update(session.to_be_bytes());
-    h.update(b"ensemble session secret");
-    h.finalize()[..16].to_vec()
 }
 
 fn expired_response(read_only: Option<bool>) -> ConnectResponse {
@@ -129,7 +120,8 @@ impl ZooKeeperServer {
             );
             return;
         }
-        if req.passwd != session_password(req.session_id) {
+        let legacy_only = self.plant(Plant::ZkPasswdRefused);
+        if !session_passwd::check_passwd(req.session_id, &req.passwd, legacy_only) {
             out.push(Action::ConnectReply {
                 conn,
                 response: expired_response(req.read_only),
@@ -243,6 +235,7 @@ impl ZooKeeperServer {
         if reattach && !self.local_sessions.is_tracked(session) {
             role.reattached(self.cfg.my_id, session);
         }
+        let legacy_only = self.plant(Plant::ZkPasswdRefused);
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
@@ -252,7 +245,7 @@ impl ZooKeeperServer {
             protocol_version: 0,
             timeout_ms: c.timeout_ms,
             session_id: c.session,
-            passwd: session_password(c.session),
+            passwd: session_passwd::issued_passwd(c.session, legacy_only),
             read_only: c.read_only.map(|_| self.read_only.active),
         };
         let session = c.session;

@@ -26,6 +26,7 @@ mod read_request;
 mod reconfig;
 mod role;
 pub mod server;
+pub mod session_passwd;
 mod session_tracker;
 mod snapshot_scheduler;
 mod sync_stream;

@@ -99,10 +99,17 @@ pub enum Plant {
     /// The storage crate takes a snapshot whose data fails its CRC: a flipped bit in the
     /// tree's bytes is loaded.
     SnapshotChecksumSkipped,
+    /// Issue 17's bug: a re-attach is checked against Ensemble's former password derivation
+    /// only, never ZooKeeper's, so a session imported from ZooKeeper's files (whose client
+    /// holds the password ZooKeeper gave it) is told it expired.
+    ZkPasswdRefused,
+    /// `DataTree::from_persisted` (the import's way from ZooKeeper's snapshot) takes every
+    /// node's cversion as 0: a converter dropping a field, so sequential names would restart.
+    PersistedLosesCversion,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 29] = [
+    pub const ALL: [Plant; 31] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -132,6 +139,8 @@ impl Plant {
         Plant::EphemeralsMisreported,
         Plant::LogChecksumSkipped,
         Plant::SnapshotChecksumSkipped,
+        Plant::ZkPasswdRefused,
+        Plant::PersistedLosesCversion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -165,6 +174,8 @@ impl Plant {
             Plant::EphemeralsMisreported => "ephemerals-misreported",
             Plant::LogChecksumSkipped => "log-checksum-skipped",
             Plant::SnapshotChecksumSkipped => "snapshot-checksum-skipped",
+            Plant::ZkPasswdRefused => "zk-passwd-refused",
+            Plant::PersistedLosesCversion => "persisted-loses-cversion",
         }
     }
 
@@ -225,6 +236,8 @@ impl Plant {
             Plant::SaslIdentityAsSuper => &["acl.no-unauthorized-access"],
             Plant::QuotaHardLimitOffByOne => &["quota.hard-limit"],
             Plant::EphemeralsMisreported => &["session.ephemerals-reported"],
+            Plant::ZkPasswdRefused => &["session.imported-reattach"],
+            Plant::PersistedLosesCversion => &["tree.persisted-round-trip"],
             // NEWLEADER ACKed from a SNAP not whole; left alone, commits count a server
             // without the state
             Plant::SnapNewLeaderMidStream => &[

@@ -82,7 +82,7 @@ impl Rig {
             last_zxid_seen: 0,
             timeout_ms: 10_000,
             session_id,
-            passwd: crate::cnxn::session_password(session_id),
+            passwd: crate::session_passwd::generate_passwd(session_id),
             read_only,
         };
         self.step(Event::ClientConnected {

@@ -7,7 +7,11 @@ server's dataDir is imported into an Ensemble server (`ensemble import`) listeni
 client port; the Ensemble ensemble serves a tree equal to the walk in every stat field, data
 and ACL, the loader's session reconnects and keeps its ephemerals, sequential creates continue
 the numbering; then `ensemble export` and Apache ZooKeeper started on the export serves the
-same tree."""
+same tree.
+
+The loader's own kazoo client is left running across the switch: it reconnects to the Ensemble
+servers with its pre-migration session id and the password ZooKeeper gave it, gets its session
+back (never SESSION_EXPIRED), writes in it, and its ephemerals go when it closes."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -59,7 +64,9 @@ def test_zookeeper_to_ensemble_and_back():
     try:
         hosts = ",".join(f"127.0.0.1:{z.client_port}" for z in zks)
         c = load.load(hosts, zkcli=load.zkcli_runner(hosts))
-        session = c.client_id[0]
+        session, passwd = c.client_id
+        states: list[str] = []
+        c.add_listener(lambda st: states.append(st))
         before = user_tree(load.walk(c))
         assert "/big" in before and "/live/leader" in before and "/ttl" in before
         # All at once: stopping one by one would elect new leaders in between.
@@ -105,6 +112,20 @@ def test_zookeeper_to_ensemble_and_back():
         # The loader's session came over live, with its ephemerals and its timeout.
         assert after == before, diff(before, after)
         assert int(after["/live/leader"]["stat"][7]) == session
+        # The loader's client re-attached on its own, with its session id and ZooKeeper's
+        # password for it: the same session, never lost, its ephemerals its own.
+        zk.wait(lambda: c.connected, 120, "the loader's client reconnected")
+        assert KazooState.LOST not in states, states
+        assert c.client_id == (session, passwd), (c.client_id, session)
+        assert c.get("/live/leader")[1].ephemeralOwner == session
+        c.create("/live/after-switch", b"", ephemeral=True)
+        assert w.get("/live/after-switch")[1].ephemeralOwner == session
+        c.stop()
+        c.close()
+        c = None
+        w.sync("/")
+        gone = [p for p in ("/live/leader", "/live/after-switch") if w.exists(p)]
+        assert not gone, f"ephemerals outlived their session's close: {gone}"
         # sequential names continue after the gaps
         seq = w.create("/app/queue/item-", b"next", sequence=True)
         assert seq == "/app/queue/item-%010d" % 12, seq

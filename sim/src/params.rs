@@ -448,6 +448,11 @@ pub struct Params {
     pub expect_violation: Option<String>,
     /// The planted bug a scenario file names, if any (`--plant` may name it too).
     pub plant: Option<ensemble_core::plant::Plant>,
+    /// The ensemble starts from a tree imported from ZooKeeper's files (`ensemble import`:
+    /// a snapshot and the epochs in every dataDir) holding this many live sessions with
+    /// ephemerals, whose clients (the first ones) re-attach with ZooKeeper's passwords; 0: an
+    /// empty start.
+    pub imported_sessions: usize,
 }
 
 impl Params {
@@ -494,6 +499,7 @@ impl Params {
             claims: Vec::new(),
             expect_violation: None,
             plant: None,
+            imported_sessions: 0,
         }
     }
 
@@ -616,6 +622,12 @@ impl Params {
         // faults the seed drew.
         if rng.chance(0.7) {
             p.clients.push(Role::Reconfig);
+        }
+        // Last again: one seed in five starts from a tree imported from ZooKeeper, its
+        // sessions' clients among the first (plain random) ones.
+        if rng.chance(0.2) {
+            let plain = p.clients.iter().take_while(|r| **r == Role::Random).count();
+            p.imported_sessions = (rng.range(1, 3) as usize).min(plain);
         }
         p
     }

@@ -74,7 +74,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{} plant={} build={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{}{} plant={} build={}",
         p.name,
         p.voters,
         p.observers,
@@ -100,6 +100,11 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" zxid-counter-from=0x{:x}", p.initial_zxid_counter)
+        },
+        if p.imported_sessions == 0 {
+            String::new()
+        } else {
+            format!(" imported-sessions={}", p.imported_sessions)
         },
         plant.map(|p| p.name()).unwrap_or("none"),
         BUILD,

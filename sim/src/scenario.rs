@@ -48,6 +48,10 @@ pub struct Topology {
     /// `off`, `on` (no upgrading) or `upgrading`: `localSessionsEnabled` and
     /// `localSessionsUpgradingEnabled`.
     pub local_sessions: Option<String>,
+    /// Start from a tree imported from ZooKeeper with this many live sessions (their clients
+    /// the first ones, re-attaching with ZooKeeper's passwords).
+    #[serde(default)]
+    pub imported_sessions: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -308,6 +312,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.voters = f.topology.voters;
     params.observers = f.topology.observers;
     params.read_only_mode = f.topology.read_only_mode;
+    params.imported_sessions = f.topology.imported_sessions;
     if let Some(m) = &f.topology.local_sessions {
         (params.local_sessions, params.local_sessions_upgrading) = match m.as_str() {
             "off" => (false, false),
@@ -987,6 +992,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     }
     if p.read_only_mode {
         let _ = writeln!(o, "read_only_mode = true");
+    }
+    if p.imported_sessions > 0 {
+        let _ = writeln!(o, "imported_sessions = {}", p.imported_sessions);
     }
     if p.local_sessions {
         let mode = if p.local_sessions_upgrading {

@@ -134,6 +134,53 @@ pub struct World {
     pub(crate) disks: crate::faults::DiskFaults,
 }
 
+/// `Params::imported_sessions`: every server's dataDir holds the tree `ensemble import` made
+/// of ZooKeeper's files, the history starts there, and the first clients hold its sessions
+/// with ZooKeeper's passwords.
+fn import_zookeeper(
+    params: &Params,
+    plant: Option<Plant>,
+    nodes: &mut Nodes,
+    reference: &mut Reference,
+    clients: &mut [Client],
+) -> Result<(), Violation> {
+    use crate::cluster::imported;
+    let n = params
+        .imported_sessions
+        .min(imported::MAX_SESSIONS)
+        .min(clients.len());
+    if n == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = (2 * params.tick_ms, 20 * params.tick_ms);
+    let timeouts: Vec<i32> = clients[..n]
+        .iter()
+        .map(|c| c.requested_timeout.clamp(lo, hi) as i32)
+        .collect();
+    let opts = ensemble_core::tree::TreeOptions {
+        extended_types: true,
+        auth_providers: crate::client::PROVIDERS,
+        plant,
+    };
+    let fail = |why: String| crate::check::violation(crate::check::Claim::CoreSnapshot, 0, why);
+    let imp = imported::build(&timeouts, opts).map_err(fail)?;
+    let ids: Vec<ServerId> = nodes.keys().copied().collect();
+    for id in ids {
+        imp.install(&mut nodes.get_mut(&id).expect("node").disk);
+    }
+    reference.import(imp.zxid, &imp.snapshot).map_err(fail)?;
+    for (i, (c, &(id, timeout))) in clients.iter_mut().zip(&imp.sessions).enumerate() {
+        c.session = Some(crate::client::session::Session {
+            id,
+            passwd: imported::zk_password(i + 1),
+            timeout: timeout as u64,
+            imported: true,
+        });
+        c.last_zxid_seen = imp.zxid.as_i64();
+    }
+    Ok(())
+}
+
 impl World {
     pub fn new(params: Params, plant: Option<Plant>, rng: &mut SimRng, trace: Trace) -> World {
         let mut rng = rng.fork();
@@ -166,6 +213,11 @@ impl World {
             })
             .collect();
         reference.set_membership(ensemble_core::membership::Membership::synthetic(&roles));
+        let mut nodes = nodes;
+        let mut violation = None;
+        if let Err(v) = import_zookeeper(&params, plant, &mut nodes, &mut reference, &mut clients) {
+            violation = Some(v);
+        }
         World {
             reference,
             sessions: crate::check::session::SessionClaims::new(),
@@ -181,7 +233,7 @@ impl World {
             shared: Shared::default(),
             trace,
             zab: crate::check::ZabRecord::default(),
-            violation: None,
+            violation,
             expected_seen: None,
             stats: Stats::default(),
             healed_at: None,

@@ -3,6 +3,7 @@
 //! snapshot files (`ensemble import` builds a tree from them, `ensemble export` writes one).
 
 use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
+use crate::plant::Plant;
 use crate::zxid::Zxid;
 use ensemble_proto::proto::{Acl, SessionId};
 use std::collections::BTreeMap;
@@ -70,6 +71,7 @@ impl DataTree {
         if sorted.windows(2).any(|w| w[0].path == w[1].path) {
             return Err(SnapshotError("a path twice".into()));
         }
+        let loses_cversion = crate::plant::active(opts.plant, Plant::PersistedLosesCversion);
         let nulls: Vec<&str> = sorted
             .iter()
             .filter(|n| n.data.is_none())
@@ -84,7 +86,7 @@ impl DataTree {
                 mtime: n.mtime,
                 ephemeral_owner: n.ephemeral_owner,
                 version: n.version,
-                cversion: n.cversion,
+                cversion: if loses_cversion { 0 } else { n.cversion },
                 aversion: n.aversion,
                 acl: table[&n.acl[..]],
                 num_children: 0,

@@ -171,6 +171,11 @@ claims! {
     /// re-attach holds the session in its committed state, or created it (ZooKeeper's
     /// LocalSessionTracker; the session id's top byte names its server).
     SessionLocalStaysHome => "session.local-stays-home",
+    /// A session imported from ZooKeeper's files (`ensemble import`: live sessions come over
+    /// with their timeouts and ephemerals) is re-attachable: its client, reconnecting with the
+    /// session id and the password ZooKeeper gave it, is told the session expired only once
+    /// some server has logged the session's closeSession (issue 17).
+    SessionImportedReattach => "session.imported-reattach",
     /// A read-only server (`readonlymode.enabled`, cut off from the quorum) serves the
     /// committed prefix it had: while read-only it applies, logs, proposes, ACKs and commits
     /// nothing (ZooKeeper's ReadOnlyZooKeeperServer has no sync or commit processor).
@@ -182,6 +187,11 @@ claims! {
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
+    /// Every snapshot a server writes, taken node by node with its full stat, data and ACL
+    /// (`DataTree::persisted_nodes`, what `ensemble export` writes as ZooKeeper's snapshot)
+    /// and built back (`DataTree::from_persisted`, what `ensemble import` builds from
+    /// ZooKeeper's), is the same snapshot byte for byte, with the same digest.
+    TreePersistedRoundTrip => "tree.persisted-round-trip",
 
     // ---- Quotas (check/quota.rs): ZooKeeper's quota upkeep (DataTree.updateQuotaStat,
     // PrepRequestProcessor.checkQuota).
@@ -300,9 +310,11 @@ impl Claim {
             | ClientSession
             | SessionNoWriteAfterClose
             | SessionLocalStaysHome
+            | SessionImportedReattach
             | ReadOnlyCommittedPrefix
             | SessionEphemeralsReported
             | TreeModel
+            | TreePersistedRoundTrip
             | QuotaStats
             | QuotaHardLimit
             | AclNoUnauthorizedAccess

@@ -434,6 +434,32 @@ impl Reference {
         Ok(())
     }
 
+    /// Start the history from a tree imported from ZooKeeper's files (every server's dataDir
+    /// holds it as its only snapshot, as `ensemble import` leaves it): every node of it is
+    /// known from `zxid` on, and its live sessions count as created there.
+    pub fn import(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
+        self.reset_to_snapshot(zxid, data)?;
+        let paths: Vec<String> = self.tree.paths().map(str::to_string).collect();
+        for p in paths {
+            if self.paths.contains_key(&p) {
+                continue;
+            }
+            for c in self.tree_children(&p) {
+                self.child_events
+                    .entry(p.clone())
+                    .or_default()
+                    .push((zxid, c, true));
+            }
+            let s = self.snap(&p);
+            self.paths.entry(p).or_default().push((zxid, s));
+        }
+        let sessions: Vec<SessionId> = self.tree.sessions().keys().copied().collect();
+        for s in sessions {
+            self.sessions_created.insert(s, zxid);
+        }
+        Ok(())
+    }
+
     /// What a read should have answered at zxid `at`; None if the history cannot say.
     pub fn expected_read(&self, req: &Request, at: Zxid) -> Option<Reply> {
         if at <= self.opaque_through && self.opaque_through > Zxid::ZERO {

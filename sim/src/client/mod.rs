@@ -82,6 +82,8 @@ pub struct Shared {
     pub ops: Vec<OpRecord>,
     /// Sessions the clients were told had expired, with when.
     pub expired: BTreeMap<SessionId, u64>,
+    /// Sessions some server has logged a closeSession of (`session.imported-reattach`).
+    pub close_logged: std::collections::BTreeSet<SessionId>,
     pub ok_writes: u64,
     pub ok_reads: u64,
     pub unknown: u64,

@@ -23,6 +23,8 @@ pub struct Session {
     pub id: SessionId,
     pub passwd: Vec<u8>,
     pub timeout: u64,
+    /// Imported from ZooKeeper's files: the client holds the password ZooKeeper gave it.
+    pub imported: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -456,6 +458,20 @@ impl Client {
         }
         if r.timeout_ms <= 0 || r.session_id == 0 {
             // ZooKeeper's way to say the session expired; the server closes the connection.
+            if let Some(s) = self.session.as_ref().filter(|s| s.imported)
+                && !cx.shared.close_logged.contains(&s.id)
+            {
+                return Err(violation(
+                    Claim::SessionImportedReattach,
+                    cx.now,
+                    format!(
+                        "client {} re-attaching session 0x{:x}, imported from ZooKeeper, with \
+                         ZooKeeper's password was told it expired, and no server has logged \
+                         its closeSession",
+                        self.idx, s.id
+                    ),
+                ));
+            }
             self.end_session(cx, true);
             if let Some(c) = self.conn.take() {
                 cx.out.push(ClientOut::Close { conn: c.id });
@@ -476,10 +492,12 @@ impl Client {
                 ),
             ));
         }
+        let imported = same && self.session.as_ref().is_some_and(|s| s.imported);
         self.session = Some(Session {
             id: r.session_id,
             passwd: r.passwd,
             timeout: r.timeout_ms as u64,
+            imported,
         });
         if let Some(c) = &mut self.conn {
             c.established = true;

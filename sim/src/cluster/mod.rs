@@ -5,6 +5,7 @@
 
 mod clients;
 mod effects;
+pub(crate) mod imported;
 mod lifecycle;
 
 use crate::check::{Claim, violation};
