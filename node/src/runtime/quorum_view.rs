@@ -8,7 +8,7 @@
 
 use super::Input;
 use super::outbox::{Outbox, PeerLinks};
-use super::peers::{self, OutCmd, PeerSecurity};
+use super::peers::{self, PeerSecurity};
 use super::wire::Channel;
 use crate::config::NodeConfig;
 use ensemble_core::membership::{Membership, QuorumServer};
