@@ -382,3 +382,32 @@ pub fn zk_txn_log(data: &[u8]) {
         tree.process(&r.hdr, &r.txn);
     }
 }
+
+/// `quorum_packet`: byte 0 bit 0 says the rest is what a ZooKeeper leader sent (a SNAP then
+/// carries the database), else what a learner sent. Every packet decoded re-encodes to exactly
+/// its bytes, and its payload decodes or is refused by offset, never a panic.
+pub fn quorum_packet(data: &[u8]) {
+    use ensemble_node::zookeeper::jute::OutputArchive;
+    use ensemble_node::zookeeper::quorum_packet::{Frame, decode_stream};
+    let Some((flags, body)) = data.split_first() else {
+        return;
+    };
+    let from_leader = flags & 1 != 0;
+    let Ok((frames, end)) = decode_stream(body, from_leader) else {
+        return;
+    };
+    assert!(end <= body.len());
+    for (range, frame) in frames {
+        if let Frame::Packet(p) = frame {
+            let mut o = OutputArchive::default();
+            p.write(&mut o);
+            assert_eq!(
+                o.out,
+                body[range].to_vec(),
+                "{:?} re-encodes differently",
+                p.kind
+            );
+            let _ = p.payload_of(from_leader);
+        }
+    }
+}

@@ -69,3 +69,8 @@ fn zk_snapshot() {
 fn zk_txn_log() {
     replay("zk_txn_log", node_harness::zk_txn_log);
 }
+
+#[test]
+fn quorum_packet() {
+    replay("quorum_packet", node_harness::quorum_packet);
+}

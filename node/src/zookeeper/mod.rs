@@ -5,6 +5,7 @@
 
 pub mod jute;
 pub mod migrate;
+pub mod quorum_packet;
 pub mod records;
 pub mod snapshot;
 pub mod tree;

@@ -144,27 +144,10 @@ fn check_seal(i: &mut InputArchive, stream: &[u8], what: &str) -> Result<(), Jut
     Ok(())
 }
 
-/// Decode a whole snapshot stream (decompressed: see [`decompress`]).
-pub fn decode(stream: &[u8]) -> Result<ZkSnapshot, JuteError> {
-    let mut i = InputArchive::new(stream, 0);
-    let magic = i.int("magic")?;
-    if magic.to_be_bytes() != SNAP_MAGIC {
-        return Err(JuteError {
-            offset: 0,
-            reason: format!("not a ZooKeeper snapshot (magic {magic:#010x}, not \"ZKSN\")"),
-        });
-    }
-    let version = i.int("version")?;
-    if version != VERSION {
-        return Err(JuteError {
-            offset: 4,
-            reason: format!("snapshot format version {version}, only {VERSION} is known"),
-        });
-    }
-    let mut snap = ZkSnapshot {
-        dbid: i.long("dbid")?,
-        ..ZkSnapshot::default()
-    };
+/// The database as `SerializeUtils.serializeSnapshot` writes it (sessions, the ACL cache, the
+/// nodes in preorder ending with "/"): the body of a snapshot file, and what a leader streams
+/// to a learner after SNAP.
+pub fn decode_body(i: &mut InputArchive, snap: &mut ZkSnapshot) -> Result<(), JuteError> {
     let n = i.count("session count", 12)?;
     let mut sessions = BTreeMap::new();
     for _ in 0..n {
@@ -177,7 +160,7 @@ pub fn decode(stream: &[u8]) -> Result<ZkSnapshot, JuteError> {
     for _ in 0..n {
         let at = i.offset();
         let index = i.long("ACL index")?;
-        let acl = read_acls(&mut i)?;
+        let acl = read_acls(i)?;
         if snap.acls.insert(index, acl).is_some() {
             return Err(JuteError {
                 offset: at,
@@ -218,7 +201,7 @@ pub fn decode(stream: &[u8]) -> Result<ZkSnapshot, JuteError> {
                 reason: format!("{path}: ACL index {acl} not in the ACL cache"),
             });
         }
-        let stat = read_stat(&mut i)?;
+        let stat = read_stat(i)?;
         snap.nodes.push(ZkNode {
             path,
             data,
@@ -229,6 +212,31 @@ pub fn decode(stream: &[u8]) -> Result<ZkSnapshot, JuteError> {
     if !seen_root {
         return Err(i.error("no root node"));
     }
+    Ok(())
+}
+
+/// Decode a whole snapshot stream (decompressed: see [`decompress`]).
+pub fn decode(stream: &[u8]) -> Result<ZkSnapshot, JuteError> {
+    let mut i = InputArchive::new(stream, 0);
+    let magic = i.int("magic")?;
+    if magic.to_be_bytes() != SNAP_MAGIC {
+        return Err(JuteError {
+            offset: 0,
+            reason: format!("not a ZooKeeper snapshot (magic {magic:#010x}, not \"ZKSN\")"),
+        });
+    }
+    let version = i.int("version")?;
+    if version != VERSION {
+        return Err(JuteError {
+            offset: 4,
+            reason: format!("snapshot format version {version}, only {VERSION} is known"),
+        });
+    }
+    let mut snap = ZkSnapshot {
+        dbid: i.long("dbid")?,
+        ..ZkSnapshot::default()
+    };
+    decode_body(&mut i, &mut snap)?;
     check_seal(&mut i, stream, "tree")?;
     if i.remaining() > 0 {
         let digest = ZxidDigest {
