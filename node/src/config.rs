@@ -1088,7 +1088,10 @@ fn parse_inner(
     core.reconfig_enabled = reconfig_enabled;
     core.standalone_enabled = standalone_enabled;
     if !standalone {
-        core.config_node = config_node_text(&servers, config_version).into_bytes();
+        // Version 0 for the core: a dynamic file's version is the zxid of a reconfig that the
+        // log may hold unapplied at start (the core takes a configuration as in force only
+        // from what it applied; the reconfig itself brings the version back when applied).
+        core.config_node = config_node_text(&servers, 0).into_bytes();
     }
 
     Ok(NodeConfig {

@@ -365,6 +365,18 @@ async fn removing_the_leader_hands_over() {
     for i in &left {
         check_all(&c.hosts(&[*i]), 0..40).await;
     }
+    // a restart reads the files ZooKeeper's way: the rewritten static file, its dynamic file
+    let follower = *left.iter().find(|i| **i != new_leader).unwrap();
+    let stat = std::fs::read_to_string(c.cfg(follower)).unwrap();
+    assert!(
+        !stat.contains("server.") && stat.contains("dynamicConfigFile="),
+        "{stat}"
+    );
+    c.kill9(follower);
+    c.start(follower);
+    assert_eq!(c.wait_ready(&left), new_leader);
+    write_all(&w, 40..50).await;
+    check_all(&c.hosts(&[follower]), 0..50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
