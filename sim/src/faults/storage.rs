@@ -37,6 +37,9 @@ pub(crate) struct DiskFaults {
     pub(crate) faulty: BTreeSet<ServerId>,
     /// Servers whose recovery refused their disk, and why: down to the end.
     pub(crate) refused: BTreeMap<ServerId, String>,
+    /// A lying disk's draw, by server: how much of what its lies covered reaches the platter
+    /// at the crash (from the fault's own draw, so a schedule replays it).
+    lies: BTreeMap<ServerId, u64>,
 }
 
 impl DiskFaults {
@@ -45,6 +48,7 @@ impl DiskFaults {
             rng,
             faulty: BTreeSet::new(),
             refused: BTreeMap::new(),
+            lies: BTreeMap::new(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl World {
                 let lies = 1 + (draw % 16) as u32;
                 let up = n.up();
                 if up && n.disk.lie_about_fsyncs(lies) {
+                    self.disks.lies.insert(id, draw >> 36);
                     self.log(
                         Who::N(id),
                         role,
@@ -207,15 +212,16 @@ impl World {
 
     /// At a crash: the log bytes a lying disk did not write (some reach the platter anyway).
     pub(crate) fn reveal_lost_fsyncs(&mut self, id: ServerId) {
-        let rng = &mut self.disks.rng;
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
+        let lie = self.disks.lies.remove(&id).unwrap_or(0);
+        // three times in ten all of it made it anyway, else a part
         let lost = n.disk.reveal_lost_fsyncs(|len| {
-            if rng.chance(0.3) {
+            if lie % 10 < 3 {
                 len
             } else {
-                rng.range(0, len as u64) as usize
+                ((lie >> 4) % (len as u64 + 1)) as usize
             }
         });
         if let Some(d) = lost {
