@@ -160,26 +160,23 @@ impl World {
             DiskFault::Misdirect => n.disk.misdirect(file, draw),
             DiskFault::LatentRead => n.disk.latent(file, draw),
             DiskFault::LostFsync => {
-                let lies = 1 + (draw % 16) as u32;
-                let up = n.up();
-                if up && n.disk.lie_about_fsyncs(lies) {
+                // its fsyncs lie until it crashes, 50 to 3,050 ms from now (within the fault
+                // phase, or the fault does nothing)
+                let at = self.sched.now + 50 + (draw >> 8) % 3_000;
+                let ms = 100 + (draw >> 24) % 3_000;
+                if n.up() && at < self.fault_end && n.disk.lie_about_fsyncs(u32::MAX) {
                     self.disks.lies.insert(id, draw >> 36);
                     self.log(
                         Who::N(id),
                         role,
                         format_args!(
-                            "DISK LIES: its next {lies} fsyncs are acknowledged, not done"
+                            "DISK LIES: its fsyncs are acknowledged, not done, until it crashes"
                         ),
                     );
-                    // a crash soon after, while the lie may still cost something
-                    let at = self.sched.now + 50 + (draw >> 8) % 3_000;
-                    let ms = 100 + (draw >> 24) % 3_000;
-                    if at < self.fault_end {
-                        self.schedule(
-                            at,
-                            Ev::Scheduled(Box::new(FaultAction::CrashFor { id, ms })),
-                        );
-                    }
+                    self.schedule(
+                        at,
+                        Ev::Scheduled(Box::new(FaultAction::CrashFor { id, ms })),
+                    );
                 }
                 return;
             }
