@@ -235,7 +235,7 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.disk.lost-suffix",
         "a recovery through damage lost the log after some txn, which a quorum of sound voters holds",
     ),
-    rare(
+    p(
         "sim.disk.atlas-spared",
         "the fault atlas undid damage that would have taken a txn below a quorum of sound copies",
     ),
@@ -247,7 +247,7 @@ pub const PROBES: &[ProbeDef] = &[
         "storage.corrupt-log-refused",
         "recovery refused a log with damage before valid records",
     ),
-    rare(
+    p(
         "storage.no-snapshot-verifies",
         "recovery refused: snapshots exist and none passes its check",
     ),

@@ -287,6 +287,10 @@ impl Disk {
     /// After a crash: what the lying fsyncs did not write. `keep(n)` says how many of the `n`
     /// bytes reached the platter anyway; the rest are lost at the next recovery.
     pub fn reveal_lost_fsyncs(&mut self, keep: impl FnOnce(usize) -> usize) -> Option<Damage> {
+        if self.platter.is_none() {
+            self.lying_fsyncs = 0;
+            return None;
+        }
         self.lying_fsyncs = 0;
         let (file, at) = self.platter.take()?;
         let len = self.files.as_ref()?.log.file(&file)?.len();

@@ -37,6 +37,9 @@ pub(crate) struct DiskFaults {
     pub(crate) faulty: BTreeSet<ServerId>,
     /// Servers whose recovery refused their disk, and why: down to the end.
     pub(crate) refused: BTreeMap<ServerId, String>,
+    /// A lying disk's draw, by server: how much of what its lies covered reaches the platter
+    /// at the crash (from the fault's own draw, so a schedule replays it).
+    lies: BTreeMap<ServerId, u64>,
 }
 
 impl DiskFaults {
@@ -45,6 +48,7 @@ impl DiskFaults {
             rng,
             faulty: BTreeSet::new(),
             refused: BTreeMap::new(),
+            lies: BTreeMap::new(),
         }
     }
 }
@@ -156,25 +160,23 @@ impl World {
             DiskFault::Misdirect => n.disk.misdirect(file, draw),
             DiskFault::LatentRead => n.disk.latent(file, draw),
             DiskFault::LostFsync => {
-                let lies = 1 + (draw % 16) as u32;
-                let up = n.up();
-                if up && n.disk.lie_about_fsyncs(lies) {
+                // its fsyncs lie until it crashes, 50 to 3,050 ms from now (within the fault
+                // phase, or the fault does nothing)
+                let at = self.sched.now + 50 + (draw >> 8) % 3_000;
+                let ms = 100 + (draw >> 24) % 3_000;
+                if n.up() && at < self.fault_end && n.disk.lie_about_fsyncs(u32::MAX) {
+                    self.disks.lies.insert(id, draw >> 36);
                     self.log(
                         Who::N(id),
                         role,
                         format_args!(
-                            "DISK LIES: its next {lies} fsyncs are acknowledged, not done"
+                            "DISK LIES: its fsyncs are acknowledged, not done, until it crashes"
                         ),
                     );
-                    // a crash soon after, while the lie may still cost something
-                    let at = self.sched.now + 50 + (draw >> 8) % 3_000;
-                    let ms = 100 + (draw >> 24) % 3_000;
-                    if at < self.fault_end {
-                        self.schedule(
-                            at,
-                            Ev::Scheduled(Box::new(FaultAction::CrashFor { id, ms })),
-                        );
-                    }
+                    self.schedule(
+                        at,
+                        Ev::Scheduled(Box::new(FaultAction::CrashFor { id, ms })),
+                    );
                 }
                 return;
             }
@@ -207,15 +209,16 @@ impl World {
 
     /// At a crash: the log bytes a lying disk did not write (some reach the platter anyway).
     pub(crate) fn reveal_lost_fsyncs(&mut self, id: ServerId) {
-        let rng = &mut self.disks.rng;
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
+        let lie = self.disks.lies.remove(&id).unwrap_or(0);
+        // three times in ten all of it made it anyway, else a part
         let lost = n.disk.reveal_lost_fsyncs(|len| {
-            if rng.chance(0.3) {
+            if lie % 10 < 3 {
                 len
             } else {
-                rng.range(0, len as u64) as usize
+                ((lie >> 4) % (len as u64 + 1)) as usize
             }
         });
         if let Some(d) = lost {
