@@ -241,8 +241,13 @@ impl ReconfigRole {
                 cx.shared.reconfig_plan_done += 1;
             }
         }
-        // an operator waits between changes (a few seconds)
+        // an operator waits between changes (a few seconds); one that only reads the config
+        // reads it at a client's pace (a core heal wants every client answered)
         let (lo, hi) = cx.params.think_ms;
-        self.next_at = cx.now + cx.rng.range(lo * 10, hi * 20);
+        self.next_at = if quiet(cx, self.step) {
+            cx.now + cx.rng.range(lo, hi)
+        } else {
+            cx.now + cx.rng.range(lo * 10, hi * 20)
+        };
     }
 }
