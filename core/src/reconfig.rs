@@ -192,6 +192,9 @@ fn prep_outcome(
         return Err(KeeperError::NewConfigNoQuorum);
     }
     // Only who may write /zookeeper/config (read-only to all by default: the super user).
+    // WRITE, not ADMIN: ZooKeeper 3.8.0's PrepRequestProcessor checks Perms.WRITE on the
+    // config node's ACL (the Debian jar's bytecode: `iconst_2` into checkACL), although the
+    // issue and ZOOKEEPER-2014's title speak of an admin.
     let acl = zk.tree.get_acl(crate::path::CONFIG).unwrap_or(&[]);
     if !acl::check(acl, perms::WRITE, auth) {
         return Err(KeeperError::NoAuth);

@@ -244,6 +244,86 @@ pub enum Role {
     Reconfig,
 }
 
+/// One change of a scenario's reconfiguration plan (`[workload] reconfig`), as a runbook
+/// writes it; `None` for a server means whoever leads when the change is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReconfigStep {
+    /// `add N` / `add N observer`: a server joins (or changes role).
+    Add { id: u64, observer: bool },
+    /// `remove N` / `remove leader`.
+    Remove { id: Option<u64> },
+    /// `replace N by M` / `replace leader by M`: one change removes N and adds M as a voter.
+    Replace { gone: Option<u64>, id: u64 },
+    /// `members 1,2,3:observer,...`: a whole new member list (non-incremental).
+    Members(Vec<(u64, bool)>),
+}
+
+impl ReconfigStep {
+    /// `add 4`, `add 4 observer`, `remove 2`, `remove leader`, `replace 3 by 6`,
+    /// `replace leader by 6`, `members 1,2,3,4:observer`.
+    pub fn parse(s: &str) -> Result<ReconfigStep, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let id = |w: &str| -> Result<u64, String> {
+            w.parse::<u64>()
+                .ok()
+                .filter(|i| *i >= 1)
+                .ok_or_else(|| format!("`{w}` is not a server id"))
+        };
+        let who = |w: &str| -> Result<Option<u64>, String> {
+            if w == "leader" {
+                Ok(None)
+            } else {
+                id(w).map(Some)
+            }
+        };
+        match words.as_slice() {
+            ["add", n] => Ok(ReconfigStep::Add {
+                id: id(n)?,
+                observer: false,
+            }),
+            ["add", n, "participant"] => Ok(ReconfigStep::Add {
+                id: id(n)?,
+                observer: false,
+            }),
+            ["add", n, "observer"] => Ok(ReconfigStep::Add {
+                id: id(n)?,
+                observer: true,
+            }),
+            ["remove", n] => Ok(ReconfigStep::Remove { id: who(n)? }),
+            ["replace", n, "by", m] => Ok(ReconfigStep::Replace {
+                gone: who(n)?,
+                id: id(m)?,
+            }),
+            ["members", list] => {
+                let mut out = Vec::new();
+                for item in list.split(',') {
+                    let (n, observer) = match item.split_once(':') {
+                        None => (item, false),
+                        Some((n, "participant")) => (n, false),
+                        Some((n, "observer")) => (n, true),
+                        Some((_, r)) => return Err(format!("unknown role `{r}`")),
+                    };
+                    out.push((id(n)?, observer));
+                }
+                Ok(ReconfigStep::Members(out))
+            }
+            _ => Err(format!(
+                "`{s}`: expected `add N [observer]`, `remove N|leader`, `replace N|leader by M` or `members 1,2,3:observer`"
+            )),
+        }
+    }
+
+    /// The servers it names.
+    pub fn ids(&self) -> Vec<u64> {
+        match self {
+            ReconfigStep::Add { id, .. } => vec![*id],
+            ReconfigStep::Remove { id } => id.iter().copied().collect(),
+            ReconfigStep::Replace { gone, id } => gone.iter().copied().chain([*id]).collect(),
+            ReconfigStep::Members(m) => m.iter().map(|(id, _)| *id).collect(),
+        }
+    }
+}
+
 /// Which servers enforce hard quotas (`zookeeper.enforceQuota`): whoever leads decides for
 /// the txns it proposes, so a mixed ensemble must still agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -453,6 +533,9 @@ pub struct Params {
     /// ephemerals, whose clients (the first ones) re-attach with ZooKeeper's passwords; 0: an
     /// empty start.
     pub imported_sessions: usize,
+    /// A scenario's reconfiguration plan: the `reconfig` client makes these changes in order
+    /// (each retried until it commits) instead of random ones, then only reads the config.
+    pub reconfig_plan: Vec<ReconfigStep>,
 }
 
 impl Params {
@@ -500,6 +583,7 @@ impl Params {
             expect_violation: None,
             plant: None,
             imported_sessions: 0,
+            reconfig_plan: Vec::new(),
         }
     }
 

@@ -81,6 +81,10 @@ pub struct Timing {
 pub struct Workload {
     #[serde(default)]
     pub clients: Vec<ClientGroup>,
+    /// The `reconfig` client's plan: `["add 4", "remove leader", "replace 2 by 6",
+    /// "members 1,2,3:observer"]`, made in order.
+    #[serde(default)]
+    pub reconfig: Vec<String>,
     pub think_ms: Option<[u64; 2]>,
     pub keys: Option<u32>,
     pub max_outstanding: Option<usize>,
@@ -429,6 +433,26 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 params.clients.push(role.clone());
             }
         }
+    }
+    for (i, s) in w.reconfig.iter().enumerate() {
+        let step = crate::params::ReconfigStep::parse(s)
+            .map_err(|e| field(&format!("workload.reconfig[{i}]"), e))?;
+        if let Some(bad) = step.ids().into_iter().find(|id| *id > params.members()) {
+            return Err(field(
+                &format!("workload.reconfig[{i}]"),
+                format!(
+                    "server.{bad}: the run has servers 1 to {}",
+                    params.members()
+                ),
+            ));
+        }
+        params.reconfig_plan.push(step);
+    }
+    if !params.reconfig_plan.is_empty() && !params.clients.contains(&Role::Reconfig) {
+        return Err(field(
+            "workload.reconfig",
+            "a plan needs a `reconfig` client in workload.clients".into(),
+        ));
     }
     params.think_ms = range("workload.think_ms", w.think_ms, params.think_ms)?;
     params.keys = w.keys.unwrap_or(params.keys).max(1);

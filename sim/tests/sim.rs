@@ -172,9 +172,6 @@ fn plant_scenario(p: Plant) -> Option<ensemble_sim::params::Params> {
         Plant::ZxidRolloverUnguarded => "zxid-rollover.toml",
         // a quota workload in every seed, rather than in four swarm seeds out of ten
         Plant::QuotaHardLimitOffByOne => "quota.toml",
-        // the reconfiguration workload is not in the swarm yet (scenarios/pending/: its
-        // liveness is an open finding); its safety claims are what this plant breaks
-        Plant::ReconfigNewQuorumOnly => "pending/reconfig.toml",
         _ => return None,
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

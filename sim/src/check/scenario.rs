@@ -12,6 +12,17 @@ use ensemble_core::zxid::Zxid;
 impl World {
     pub(crate) fn scenario_claims(&self) -> Result<(), Violation> {
         let now = self.sched.now;
+        let plan = self.params.reconfig_plan.len();
+        if self.shared.reconfig_plan_done < plan {
+            return Err(violation(
+                Claim::ScenarioSetup,
+                now,
+                format!(
+                    "{} of the {plan} changes of the reconfiguration plan committed",
+                    self.shared.reconfig_plan_done
+                ),
+            ));
+        }
         for c in &self.params.claims {
             match c.as_str() {
                 "majority-commits-during-partition" if self.cap.commits == 0 => {

@@ -96,6 +96,8 @@ pub struct Shared {
     pub name_violation: Option<String>,
     /// A recipe claim broken inside a role callback (reported by the world).
     pub recipe_violation: Option<Violation>,
+    /// The changes of the scenario's reconfiguration plan that committed.
+    pub reconfig_plan_done: usize,
 }
 
 /// One client operation as the history keeps it.
@@ -123,6 +125,8 @@ pub struct Ctx<'a> {
     pub shared: &'a mut Shared,
     pub servers: &'a [ServerId],
     pub params: &'a Params,
+    /// The established leader now, if any (a plan's `remove leader`).
+    pub leader: Option<ServerId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -28,6 +28,7 @@ impl World {
     {
         let mut out = Vec::new();
         let mut rng = self.rng.fork();
+        let leader = self.leader();
         let res = {
             let mut cx = Ctx {
                 now: self.sched.now,
@@ -37,6 +38,7 @@ impl World {
                 shared: &mut self.shared,
                 servers: &self.client_servers,
                 params: &self.params,
+                leader,
             };
             f(&mut self.clients[c], &mut cx)
         };

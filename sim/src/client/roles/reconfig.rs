@@ -7,6 +7,7 @@
 //! follow the leader as non-voting learners, so that they can be added.
 
 use crate::client::Ctx;
+use crate::params::ReconfigStep;
 use ensemble_core::LearnerType;
 use ensemble_core::membership::Membership;
 use ensemble_proto::proto::{Reply, Request, Response};
@@ -18,6 +19,11 @@ pub struct ReconfigRole {
     view: Option<Membership>,
     pub(crate) in_flight: bool,
     next_at: u64,
+    /// The next change of the scenario's plan (`Params::reconfig_plan`) to make.
+    step: usize,
+    /// The members and roles that change asks for: seen in the configuration after a lost
+    /// reply (a leader that removed itself closes its clients), the change is done.
+    expect: Option<BTreeMap<u64, LearnerType>>,
 }
 
 /// The fewest voters a change leaves: a quorum survives one crash.
@@ -34,10 +40,42 @@ fn spec(id: u64, role: LearnerType) -> String {
     format!("server.{id}=s{id}:2888:3888:{role};s{id}:2181")
 }
 
-/// No change now: a core heal is near or past (see `next`).
-fn quiet(cx: &Ctx) -> bool {
-    cx.params.liveness == crate::params::Liveness::Core
-        && cx.now + QUIET_BEFORE_CORE_HEAL_MS >= cx.params.fault_phase_ms
+/// No change now: a core heal is near or past (see `next`), or the plan is done.
+fn quiet(cx: &Ctx, step: usize) -> bool {
+    let plan = &cx.params.reconfig_plan;
+    (!plan.is_empty() && step >= plan.len())
+        || (cx.params.liveness == crate::params::Liveness::Core
+            && cx.now + QUIET_BEFORE_CORE_HEAL_MS >= cx.params.fault_phase_ms)
+}
+
+/// The request for one change of a plan, from the configuration `view`.
+fn planned(step: &ReconfigStep, view: &Membership, leader: Option<u64>) -> Option<Request> {
+    let role = |observer: bool| {
+        if observer {
+            LearnerType::Observer
+        } else {
+            LearnerType::Participant
+        }
+    };
+    let (mut joining, mut leaving, mut new_members) = (String::new(), String::new(), String::new());
+    match step {
+        ReconfigStep::Add { id, observer } => joining = spec(*id, role(*observer)),
+        ReconfigStep::Remove { id } => leaving = id.or(leader)?.to_string(),
+        ReconfigStep::Replace { gone, id } => {
+            leaving = gone.or(leader)?.to_string();
+            joining = spec(*id, LearnerType::Participant);
+        }
+        ReconfigStep::Members(m) => {
+            let list: Vec<String> = m.iter().map(|(id, o)| spec(*id, role(*o))).collect();
+            new_members = list.join(",");
+        }
+    }
+    Some(Request::Reconfig {
+        joining,
+        leaving,
+        new_members,
+        from_config: view.version as i64,
+    })
 }
 
 impl ReconfigRole {
@@ -49,7 +87,7 @@ impl ReconfigRole {
         if self.in_flight || cx.now < self.next_at {
             return None;
         }
-        if quiet(cx) {
+        if quiet(cx, self.step) {
             // A change proposed and left uncommitted makes every server that logged it ask a
             // quorum of its voters too (ZooKeeper's lastSeenQuorumVerifier), so a core heal
             // (a quorum healed, the rest faulty for good) can progress only if it holds a
@@ -65,6 +103,28 @@ impl ReconfigRole {
                 watch: false,
             });
         };
+        if let Some(step) = cx.params.reconfig_plan.get(self.step) {
+            // a scenario's plan: this change (no leader yet: read again, ask later)
+            let req = planned(step, &view, cx.leader);
+            if let Some(Request::Reconfig {
+                joining,
+                leaving,
+                new_members,
+                ..
+            }) = &req
+            {
+                self.expect = view
+                    .reconfigure(joining, leaving, new_members)
+                    .ok()
+                    .map(|m| m.roles());
+            }
+            return req.or_else(|| {
+                Some(Request::GetData {
+                    path: ensemble_core::path::CONFIG.into(),
+                    watch: false,
+                })
+            });
+        }
         let all: Vec<u64> = (1..=cx.params.members()).collect();
         let voters: Vec<u64> = view.voters().collect();
         let observers: Vec<u64> = view
@@ -163,12 +223,31 @@ impl ReconfigRole {
                     .ok()
                     .and_then(|t| Membership::parse(t).ok())
             };
-            if self.view.is_some() && !quiet(cx) {
+            let expected = self.expect.take();
+            let done = matches!((&expected, &self.view), (Some(e), Some(v)) if *e == v.roles());
+            if done && self.step < cx.params.reconfig_plan.len() {
+                // the change committed though its reply was lost
+                self.step += 1;
+                cx.shared.reconfig_plan_done += 1;
+            }
+            if self.view.is_some() && !quiet(cx, self.step) {
                 return;
             }
         }
-        // an operator waits between changes (a few seconds)
+        if let Request::Reconfig { .. } = req {
+            // an error leaves `expect` for the next read to judge (a lost reply is an error)
+            if reply.is_ok() && self.expect.take().is_some() {
+                self.step += 1;
+                cx.shared.reconfig_plan_done += 1;
+            }
+        }
+        // an operator waits between changes (a few seconds); one that only reads the config
+        // reads it at a client's pace (a core heal wants every client answered)
         let (lo, hi) = cx.params.think_ms;
-        self.next_at = cx.now + cx.rng.range(lo * 10, hi * 20);
+        self.next_at = if quiet(cx, self.step) {
+            cx.now + cx.rng.range(lo, hi)
+        } else {
+            cx.now + cx.rng.range(lo * 10, hi * 20)
+        };
     }
 }
