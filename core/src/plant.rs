@@ -93,10 +93,14 @@ pub enum Plant {
     /// The ephemerals a closeSession deleted are reported without the last of them (the
     /// audit log would miss its deletion line).
     EphemeralsMisreported,
+    /// FLE's agreement test counts every voter heard in the round, whatever it voted for (the
+    /// `&&` of `has_quorum` read as `||`): a voter decides for its proposal with no quorum
+    /// behind it.
+    ElectionCountsAnyVote,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 27] = [
+    pub const ALL: [Plant; 28] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -124,6 +128,7 @@ impl Plant {
         Plant::ReconfigNewQuorumOnly,
         Plant::FollowerIgnoresSyncLimit,
         Plant::EphemeralsMisreported,
+        Plant::ElectionCountsAnyVote,
     ];
 
     pub fn name(self) -> &'static str {
@@ -155,6 +160,7 @@ impl Plant {
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
             Plant::EphemeralsMisreported => "ephemerals-misreported",
+            Plant::ElectionCountsAnyVote => "election-counts-any-vote",
         }
     }
 
@@ -232,6 +238,8 @@ impl Plant {
             ],
             // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
             Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
+            // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
+            Plant::ElectionCountsAnyVote => &["election.quorum"],
         }
     }
 
