@@ -18,6 +18,10 @@ cargo test --release --manifest-path sim/Cargo.toml
 # (core/src/probe.rs); the counts are kept in target/sim-coverage.json.
 cargo run --release --manifest-path sim/Cargo.toml -- \
   sweep --seeds 0..300 --jobs 2 --coverage target/sim-coverage.json --require-coverage
+# The findings' reproductions (scenarios/findings, sim/FINDINGS.md): each still shows its bug
+# planted and passes without it; STALE (naming where the run left its recorded trace) or
+# REGRESSED fails. A few seconds: one scenario run (two for a planted bug) each.
+cargo run --release --manifest-path sim/Cargo.toml -- check scenarios/findings
 # the simulator's checking power: two mutants of the core's protocol code, each against a
 # 300-seed sweep; a survivor sim/MUTANTS.md does not explain fails (scripts/mutants.sh)
 ./scripts/mutants.sh --ci

@@ -148,11 +148,21 @@ impl Election {
 
     /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
     fn has_quorum(
+        cfg: &Config,
         q: &QuorumVerifier,
         votes: &BTreeMap<ServerId, Seen>,
         vote: &Vote,
         epoch: u64,
     ) -> bool {
+        if plant::active(cfg.plant, Plant::ElectionCountsAnyVote) {
+            // every voter heard in the round counts, whatever it voted for
+            return q.contains_quorum(
+                votes
+                    .iter()
+                    .filter(|(_, planted)| planted.election_epoch == epoch)
+                    .map(|(id, _)| *id),
+            );
+        }
         let backers = votes
             .iter()
             .filter(|(_, s)| s.vote == *vote && s.election_epoch == epoch)
@@ -253,6 +263,7 @@ impl Election {
                 assert!(!self.better_vote(cfg, &n.vote, &self.proposal));
                 assert_eq!(self.logical_clock, n.election_epoch);
                 if Election::has_quorum(
+                    cfg,
                     &self.quorum,
                     &self.recv,
                     &self.proposal,
@@ -314,7 +325,13 @@ impl Election {
         // A lone voter (standalone) hears no notifications: its own vote is the quorum.
         if self.finalize_at.is_none()
             && self.quorum.is_voter(cfg.my_id)
-            && Election::has_quorum(&self.quorum, &self.recv, &self.proposal, self.logical_clock)
+            && Election::has_quorum(
+                cfg,
+                &self.quorum,
+                &self.recv,
+                &self.proposal,
+                self.logical_clock,
+            )
         {
             self.finalize_at = Some(now + cfg.finalize_wait_ms);
         }
@@ -324,6 +341,7 @@ impl Election {
             self.finalize_at = None;
             if self.quorum.is_voter(cfg.my_id)
                 && Election::has_quorum(
+                    cfg,
                     &self.quorum,
                     &self.recv,
                     &self.proposal,

@@ -106,10 +106,14 @@ pub enum Plant {
     /// `DataTree::from_persisted` (the import's way from ZooKeeper's snapshot) takes every
     /// node's cversion as 0: a converter dropping a field, so sequential names would restart.
     PersistedLosesCversion,
+    /// FLE's agreement test counts every voter heard in the round, whatever it voted for (the
+    /// `&&` of `has_quorum` read as `||`): a voter decides for its proposal with no quorum
+    /// behind it.
+    ElectionCountsAnyVote,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 31] = [
+    pub const ALL: [Plant; 32] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -141,6 +145,7 @@ impl Plant {
         Plant::SnapshotChecksumSkipped,
         Plant::ZkPasswdRefused,
         Plant::PersistedLosesCversion,
+        Plant::ElectionCountsAnyVote,
     ];
 
     pub fn name(self) -> &'static str {
@@ -176,6 +181,7 @@ impl Plant {
             Plant::SnapshotChecksumSkipped => "snapshot-checksum-skipped",
             Plant::ZkPasswdRefused => "zk-passwd-refused",
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
+            Plant::ElectionCountsAnyVote => "election-counts-any-vote",
         }
     }
 
@@ -259,6 +265,8 @@ impl Plant {
             Plant::LogChecksumSkipped | Plant::SnapshotChecksumSkipped => {
                 &["storage.corruption-served", "core.recover"]
             }
+            // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
+            Plant::ElectionCountsAnyVote => &["election.quorum"],
         }
     }
 

@@ -10,6 +10,7 @@ mod cluster;
 pub mod coverage;
 pub mod explorer;
 mod faults;
+pub mod findings;
 pub mod lines;
 /// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).
 pub use ensemble_testkit::net;

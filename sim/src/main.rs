@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use ensemble_core::plant::Plant;
 use ensemble_sim::params::{Liveness, Params};
+use ensemble_sim::replay::{first_difference, trace_events};
 use ensemble_sim::runner::{RunResult, TraceMode, run_seed, run_seed_with};
 use ensemble_sim::world::install_panic_hook;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -180,6 +181,17 @@ enum Cmd {
         #[arg(long, default_value_t = 6)]
         tries: u64,
     },
+    /// Run the reproductions of sim/FINDINGS.md (a directory of them, e.g. scenarios/findings,
+    /// or one file): REPRODUCED, FIXED, STALE (naming the first event where the run left the
+    /// recorded one) or REGRESSED for each; exit 1 on STALE or REGRESSED.
+    Check {
+        /// A reproduction file or a directory of them.
+        path: PathBuf,
+        /// Write each bug run's trace as this build records it (`NAME.trace`), for those that
+        /// reproduce.
+        #[arg(long)]
+        record: bool,
+    },
     /// List the planted bugs, one a line: its name, then the claims meant to catch it.
     Plants,
     /// Measure speed: simulated-to-real time and seeds per second.
@@ -318,6 +330,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Cmd::Check { path, record } => check_cmd(&path, record),
         Cmd::Run { seed, common } => {
             let (scenario, plant) = match load(&common) {
                 Ok(x) => x,
@@ -613,15 +626,6 @@ fn describe_filter(f: &ensemble_sim::replay::Filter) -> String {
     parts.join(", ")
 }
 
-/// The events of a replay's output: its trace lines, without the header (`#` lines, which
-/// name the build) and what follows the trace (`# ----`, the summary).
-fn trace_events(text: &str) -> Vec<&str> {
-    text.lines()
-        .take_while(|l| !l.starts_with("# ----"))
-        .filter(|l| !l.starts_with('#'))
-        .collect()
-}
-
 /// `replay --against OLD`: this build's replay of the seed, compared event by event with an
 /// earlier replay's output; the first event that differs is named with both versions.
 fn against_cmd(seed: u64, common: &Common, old: &std::path::Path) -> ExitCode {
@@ -669,33 +673,117 @@ fn against_cmd(seed: u64, common: &Common, old: &std::path::Path) -> ExitCode {
     };
     let new_text = String::from_utf8_lossy(&out.stdout);
     let new_events = trace_events(&new_text);
-    let n = old_events.len().min(new_events.len());
-    match (0..n).find(|&i| old_events[i] != new_events[i]) {
-        Some(i) => {
-            println!("first difference at trace line {}:", i + 1);
-            println!("  old: {}", old_events[i]);
-            println!("  new: {}", new_events[i]);
-            if i > 0 {
-                println!("  last event in common: {}", old_events[i - 1]);
+    use ensemble_sim::replay::Difference;
+    match first_difference(&old_events, &new_events) {
+        Some(Difference::At {
+            at,
+            old,
+            new,
+            common,
+        }) => {
+            println!("first difference at trace line {}:", at + 1);
+            println!("  old: {old}");
+            println!("  new: {new}");
+            if let Some(c) = common {
+                println!("  last event in common: {c}");
             }
             ExitCode::from(1)
         }
-        None if old_events.len() != new_events.len() => {
-            let (longer, which) = if old_events.len() > n {
-                (&old_events, "old")
-            } else {
-                (&new_events, "new")
-            };
-            println!(
-                "the runs agree for {n} events, then the {which} one goes on: {}",
-                longer[n]
-            );
+        Some(Difference::Longer {
+            n,
+            old_goes_on,
+            next,
+        }) => {
+            let which = if old_goes_on { "old" } else { "new" };
+            println!("the runs agree for {n} events, then the {which} one goes on: {next}");
             ExitCode::from(1)
         }
         None => {
-            println!("the same {n} events");
+            println!("the same {} events", new_events.len());
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `check`: each reproduction's verdict, one a line, with what its bug run did.
+fn check_cmd(path: &std::path::Path, record: bool) -> ExitCode {
+    use ensemble_sim::findings::{Against, Verdict, check, load_all};
+    let repros = match load_all(path) {
+        Ok(r) => r,
+        Err(e) => return bad(e),
+    };
+    let mut failed = 0;
+    for r in &repros {
+        let o = match check(r) {
+            Ok(o) => o,
+            Err(e) => return bad(e),
+        };
+        let f = &r.finding;
+        let with = match r.params.plant {
+            Some(p) => format!("with plant {}", p.name()),
+            None => "on this core (open finding)".into(),
+        };
+        let did = match &o.bug_run {
+            Some(v) => format!("{} at {} ms", v.claim, v.at_ms),
+            None => "pass".into(),
+        };
+        println!(
+            "{:<10} {} (FINDINGS {}: {}), seed {}",
+            o.verdict.word(),
+            r.name(),
+            f.number,
+            f.title,
+            f.seed
+        );
+        println!("           {with}: {did} (expected {})", f.claim);
+        match &o.verdict {
+            Verdict::Reproduced if r.params.plant.is_some() => {
+                println!("           without the plant: pass")
+            }
+            Verdict::Regressed(v) => println!("           without the plant: FAIL {v}"),
+            Verdict::Fixed => println!(
+                "           the core no longer shows it: re-create the bug as a plant and mark the file fixed"
+            ),
+            _ => {}
+        }
+        match (&o.verdict, &o.against) {
+            (Verdict::Stale(_), Against::Unrecorded) => println!(
+                "           no {} to name where it diverged",
+                r.trace_path().display()
+            ),
+            (_, a) => println!("           {a}"),
+        }
+        if o.verdict.fails() {
+            failed += 1;
+        }
+        if record {
+            if matches!(o.verdict, Verdict::Reproduced) {
+                let mut text = format!("# {}\n", o.header);
+                for l in &o.lines {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+                if let Err(e) = std::fs::write(r.trace_path(), text) {
+                    return bad(format!(
+                        "--record: cannot write {}: {e}",
+                        r.trace_path().display()
+                    ));
+                }
+                println!("           recorded {}", r.trace_path().display());
+            } else {
+                println!("           not recorded (it does not reproduce)");
+            }
+        }
+    }
+    println!(
+        "check: {} reproductions, {} STALE or REGRESSED",
+        repros.len(),
+        failed
+    );
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

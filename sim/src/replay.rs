@@ -211,6 +211,80 @@ pub fn context<'a>(recs: &'a [Rec], inv: &Involved, n: usize) -> Vec<&'a Rec> {
     kept.into_iter().skip(skip).collect()
 }
 
+/// The events of a replay's output: its trace lines, without the header (`#` lines, which
+/// name the build) and what follows the trace (`# ----`, the summary).
+pub fn trace_events(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("# ----"))
+        .filter(|l| !l.starts_with('#'))
+        .collect()
+}
+
+/// Where two runs' traces part (`replay --against`, `check`).
+pub enum Difference {
+    /// Event `at` (0-based) differs; `common` is the last event both have before it.
+    At {
+        at: usize,
+        old: String,
+        new: String,
+        common: Option<String>,
+    },
+    /// The runs agree for `n` events, then one goes on with `next`.
+    Longer {
+        n: usize,
+        old_goes_on: bool,
+        next: String,
+    },
+}
+
+/// The first event where `new` leaves `old`, if it does.
+pub fn first_difference(old: &[&str], new: &[&str]) -> Option<Difference> {
+    let n = old.len().min(new.len());
+    match (0..n).find(|&i| old[i] != new[i]) {
+        Some(i) => Some(Difference::At {
+            at: i,
+            old: old[i].to_string(),
+            new: new[i].to_string(),
+            common: i.checked_sub(1).map(|j| old[j].to_string()),
+        }),
+        None if old.len() != new.len() => {
+            let old_goes_on = old.len() > n;
+            let next = if old_goes_on { old[n] } else { new[n] };
+            Some(Difference::Longer {
+                n,
+                old_goes_on,
+                next: next.to_string(),
+            })
+        }
+        None => None,
+    }
+}
+
+impl std::fmt::Display for Difference {
+    /// One line: where, and both versions of the event.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::At { at, old, new, .. } => write!(
+                f,
+                "at trace line {}: old `{}`, new `{}`",
+                at + 1,
+                old.trim(),
+                new.trim()
+            ),
+            Difference::Longer {
+                n,
+                old_goes_on,
+                next,
+            } => write!(
+                f,
+                "after {n} events in common: the {} one goes on with `{}`",
+                if *old_goes_on { "old" } else { "new" },
+                next.trim()
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

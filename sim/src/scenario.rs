@@ -32,6 +32,8 @@ pub struct ScenarioFile {
     pub claims: Claims,
     /// A planted bug the scenario runs with (what `shrink` writes for a plant's failure).
     pub plant: Option<String>,
+    /// A reproduction's `[finding]` table (scenarios/findings/), read by `findings::load`.
+    pub finding: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

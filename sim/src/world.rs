@@ -103,6 +103,8 @@ pub struct World {
     pub trace: Trace,
     /// What the ZAB checks remember: proposals, epochs' leaders, establishments.
     pub(crate) zab: crate::check::ZabRecord,
+    /// What `election.quorum` remembers: the notifications each server took.
+    pub(crate) fle: crate::check::FleRecord,
     pub violation: Option<Violation>,
     /// A scenario's expected finding, once seen.
     pub expected_seen: Option<Violation>,
@@ -233,6 +235,7 @@ impl World {
             shared: Shared::default(),
             trace,
             zab: crate::check::ZabRecord::default(),
+            fle: crate::check::FleRecord::default(),
             violation,
             expected_seen: None,
             stats: Stats::default(),

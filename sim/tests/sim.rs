@@ -490,3 +490,117 @@ fn replay_against_names_the_first_differing_event() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check`: every reproduction in scenarios/findings is REPRODUCED on this build; a copy whose
+/// recorded trace was changed still reproduces and says where it left the record; one whose
+/// claim no longer shows is STALE, naming that event; bad files are refused by name.
+#[test]
+fn check_reports_each_finding_and_names_bad_files() {
+    let bin = env!("CARGO_BIN_EXE_ensemble-sim");
+    let findings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/findings");
+    let check = |p: &std::path::Path| {
+        let o = Command::new(bin)
+            .arg("check")
+            .arg(p)
+            .output()
+            .expect("runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, said, err) = check(&findings);
+    assert_eq!(code, Some(0), "{said}{err}");
+    assert!(
+        !said
+            .lines()
+            .any(|l| l.starts_with("STALE") || l.starts_with("REGRESSED")),
+        "{said}"
+    );
+    assert!(said.contains("REPRODUCED"), "{said}");
+    assert!(
+        !said.contains("no recorded trace"),
+        "every reproduction has its trace: {said}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("ensemble-sim-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let name = "11.1-write-after-close";
+    let toml = std::fs::read_to_string(findings.join(format!("{name}.toml"))).expect("file");
+    let trace = std::fs::read_to_string(findings.join(format!("{name}.trace"))).expect("trace");
+    let file = dir.join("r.toml");
+    std::fs::write(&file, &toml).expect("write");
+    // the record changed at its 31st event: the run still reproduces, and says where it left it
+    let mut n = 0;
+    let changed: Vec<String> = trace
+        .lines()
+        .map(|l| {
+            if !l.starts_with('#') {
+                n += 1;
+                if n == 31 {
+                    return "    99999 n9   LOOKING   not this".to_string();
+                }
+            }
+            l.to_string()
+        })
+        .collect();
+    std::fs::write(dir.join("r.trace"), changed.join("\n")).expect("write");
+    let (code, said, err) = check(&file);
+    assert_eq!(code, Some(0), "{said}{err}");
+    assert!(
+        said.contains("REPRODUCED")
+            && said.contains("at trace line 31")
+            && said.contains("not this"),
+        "{said}"
+    );
+    // expecting a claim the run does not break: STALE, naming the event
+    let stale = toml.replace(
+        "claim = \"session.no-write-after-close\"",
+        "claim = \"zab.agreement\"",
+    );
+    assert_ne!(stale, toml, "the file names its claim");
+    std::fs::write(&file, &stale).expect("write");
+    let (code, said, _) = check(&file);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("STALE") && said.contains("at trace line 31"),
+        "{said}"
+    );
+
+    // bad input: each named
+    for (text, words) in [
+        (
+            toml.replace("plant = \"write-after-close\"", "plant = \"no-such-plant\""),
+            vec!["r.toml", "plant", "no-such-plant"],
+        ),
+        (
+            format!("{toml}\n[[fault]]\nat_ms = 100\naction = \"melt\"\ntarget = \"leader\"\n"),
+            vec!["r.toml", "action", "melt"],
+        ),
+        ("name = \"x\"\n[topology\n".to_string(), vec!["r.toml"]),
+        (toml.replace("[finding]", "[not_finding]"), vec!["r.toml"]),
+        (
+            toml.replace("status = \"fixed\"", "status = \"maybe\""),
+            vec!["r.toml", "finding.status", "maybe"],
+        ),
+        (
+            toml.replace(
+                "claim = \"session.no-write-after-close\"",
+                "claim = \"no.such-claim\"",
+            ),
+            vec!["r.toml", "finding.claim", "no.such-claim"],
+        ),
+    ] {
+        std::fs::write(&file, &text).expect("write");
+        let (code, _, err) = check(&file);
+        assert_eq!(code, Some(2), "{err}");
+        for w in words {
+            assert!(err.contains(w), "`{w}` not in: {err}");
+        }
+    }
+    let (code, _, err) = check(&dir.join("missing.toml"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("missing.toml"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

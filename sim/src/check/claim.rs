@@ -77,6 +77,10 @@ claims! {
     /// Txns are logged in zxid order (ZAB's local primary order: a follower accepts
     /// proposals in the order the leader sent them).
     ZabLogOrder => "zab.log-order",
+    /// A voter leaves LOOKING for a leader only with a quorum of voters behind it among the
+    /// notifications it took: in its round, or already following or leading that leader
+    /// (Fast Leader Election's termination, `check/election.rs`).
+    ElectionQuorum => "election.quorum",
     /// A learner never ACKs NEWLEADER, serves, or votes with state built from a SNAP it did
     /// not get whole (the leader streams a SNAP in parts; a cut stream ends the sync): its
     /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
@@ -288,6 +292,7 @@ impl Claim {
             | ZabAppliedUnlogged
             | ZabTotalOrder
             | ZabLogOrder
+            | ElectionQuorum
             | SyncPartialSnap
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted

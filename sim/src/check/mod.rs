@@ -19,6 +19,7 @@ pub mod acl;
 mod cap;
 mod claim;
 mod client;
+mod election;
 mod liveness;
 pub mod model;
 mod quota;
@@ -33,6 +34,7 @@ mod zab;
 
 pub use cap::PartitionRecord;
 pub use claim::{Claim, UnknownClaim};
+pub use election::FleRecord;
 pub use liveness::Availability;
 pub use recipes::Resource;
 pub use reference::{NodeSnap, Reference, TxnInfo, normalize};

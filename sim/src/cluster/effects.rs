@@ -93,7 +93,9 @@ impl Host for World {
     }
 
     fn state_changed(&mut self, id: ServerId, state: ServerState, epoch: u32) {
+        let old = self.nodes[&id].state;
         self.nodes.get_mut(&id).expect("node").state = state;
+        self.fle_state(id, old, state);
         if state == ServerState::Looking {
             self.stats.elections += 1;
         }
@@ -238,7 +240,10 @@ impl World {
         let who = Who::N(id);
         let role = self.nodes[&id].role();
         match a {
-            Action::Send { to, msg } => self.emit(who, role, &SendLine { to: *to, msg }),
+            Action::Send { to, msg } => {
+                self.emit(who, role, &SendLine { to: *to, msg });
+                self.fle_sent(id, *to, msg);
+            }
             Action::DisconnectPeer { peer } => {
                 self.log(who, role, format_args!("  disconnect n{peer}"))
             }

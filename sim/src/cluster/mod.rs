@@ -353,6 +353,13 @@ impl World {
             let role = self.nodes[&id].role();
             self.emit(Who::N(id), role, &EventLine(&event));
         }
+        if let Event::Peer {
+            from,
+            msg: PeerMsg::Notification(n),
+        } = &event
+        {
+            self.fle_took(id, *from, n);
+        }
         self.follow_snap_stream(id, &event);
         // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
         // the sync-crash fault's moment

@@ -1,0 +1,129 @@
+//! `election.quorum`: Fast Leader Election's termination rule, checked from the notifications
+//! each server took. A voter leaves LOOKING for leader L only with a quorum of voters behind L
+//! among the notifications it took (itself counted): LOOKING ones of its own round voting for
+//! L (FLE's `termPredicate` over `recvset`), or ones already following or leading L (the
+//! out-of-election path, `outofelection`). ZAB's safety does not rest on it (a wrong decision
+//! costs an `initLimit` on a leader that never gathers its followers), which is why nothing
+//! else could see an agreement test that counts the wrong votes.
+//!
+//! Lenient on purpose: votes compare by leader only (not zxid and epoch), a follower or leader
+//! backs L whatever its round, and a quorum of the configuration in force or of the one
+//! pending (a reconfig logged, not yet committed) is enough, so every decision FLE can make
+//! passes.
+//!
+//! `recvset` is kept by round, as FLE keeps it: a sender's vote of round R stays counted in
+//! round R whatever the sender says later in an older round (FLE drops a notification of an
+//! older round without touching `recvset`) or once it is out of the election (FLE's
+//! FOLLOWING/LEADING case only adds). A model holding only each sender's last LOOKING
+//! notification forgot such votes and failed swarm seed 258 (FINDINGS.md no. 11).
+
+use crate::check::{Claim, violation};
+use crate::world::World;
+use ensemble_core::peer::{Notification, PeerMsg, ServerState};
+use ensemble_core::txn::ServerId;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Default)]
+pub struct FleRecord {
+    /// (receiver, sender, round) -> the leader the sender's last LOOKING notification of that
+    /// round voted for, as the receiver took it (`recvset`, by round).
+    looking: BTreeMap<(ServerId, ServerId, u64), ServerId>,
+    /// (receiver, sender) -> the leader of the sender's last FOLLOWING or LEADING notification
+    /// the receiver took (`outofelection`: kept when the sender later looks again).
+    joined: BTreeMap<(ServerId, ServerId), ServerId>,
+    /// Each server's round: that of its last LOOKING notification sent.
+    round: BTreeMap<ServerId, u64>,
+    /// Voters that left LOOKING to follow and have not yet named their leader (their first
+    /// FOLLOWERINFO does).
+    deciding: BTreeSet<ServerId>,
+}
+
+impl World {
+    /// Server `id` took a notification from `from`.
+    pub(crate) fn fle_took(&mut self, id: ServerId, from: ServerId, n: &Notification) {
+        if n.state == ServerState::Looking {
+            self.fle
+                .looking
+                .insert((id, from, n.election_epoch), n.vote.leader);
+        } else {
+            self.fle.joined.insert((id, from), n.vote.leader);
+        }
+    }
+
+    /// Server `id` sends `msg` to `to`.
+    pub(crate) fn fle_sent(&mut self, id: ServerId, to: ServerId, msg: &PeerMsg) {
+        match msg {
+            PeerMsg::Notification(n) if n.state == ServerState::Looking => {
+                self.fle.round.insert(id, n.election_epoch);
+            }
+            PeerMsg::LearnerInfo { .. } if self.fle.deciding.remove(&id) => {
+                self.fle_check(id, to);
+            }
+            _ => {}
+        }
+    }
+
+    /// Server `id` goes from `old` to `new`.
+    pub(crate) fn fle_state(&mut self, id: ServerId, old: ServerState, new: ServerState) {
+        if new == ServerState::Looking || !self.fle_voter(id) {
+            self.fle.deciding.remove(&id);
+            return;
+        }
+        if old != ServerState::Looking {
+            return;
+        }
+        match new {
+            ServerState::Leading => self.fle_check(id, id),
+            ServerState::Following => {
+                self.fle.deciding.insert(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// The voter sets `id` may count a quorum in: the configuration in force, and the one
+    /// pending if a reconfig is logged and not committed.
+    fn fle_configs(&self, id: ServerId) -> Vec<BTreeSet<ServerId>> {
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return vec![(1..=self.params.voters).collect()];
+        };
+        let mut v = vec![s.membership().voters().collect::<BTreeSet<_>>()];
+        if let Some(p) = s.pending_membership() {
+            v.push(p.voters().collect());
+        }
+        v
+    }
+
+    fn fle_voter(&self, id: ServerId) -> bool {
+        self.fle_configs(id).iter().any(|c| c.contains(&id))
+    }
+
+    fn fle_check(&mut self, id: ServerId, leader: ServerId) {
+        let round = self.fle.round.get(&id).copied();
+        let backs = |s: ServerId| {
+            s == id
+                || round.is_some_and(|r| self.fle.looking.get(&(id, s, r)) == Some(&leader))
+                || self.fle.joined.get(&(id, s)) == Some(&leader)
+        };
+        let configs = self.fle_configs(id);
+        let ok = configs.iter().any(|voters| {
+            let n = voters.iter().filter(|s| backs(**s)).count();
+            n * 2 > voters.len()
+        });
+        if !ok {
+            let all: BTreeSet<ServerId> = configs.iter().flatten().copied().collect();
+            let backers: Vec<ServerId> = all.iter().copied().filter(|s| backs(*s)).collect();
+            let v = violation(
+                Claim::ElectionQuorum,
+                self.sched.now,
+                format!(
+                    "n{id} left LOOKING for leader n{leader} in round {} with only {:?} of the voters {:?} behind it in the notifications it took",
+                    round.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+                    backers,
+                    configs,
+                ),
+            );
+            self.fail(v);
+        }
+    }
+}
