@@ -210,6 +210,11 @@ def main():
         allm.extend(mutants_of(f))
     if a.only:
         pick = [m for m in allm if any(o in mutant_id(m) for o in a.only)]
+        if a.ci and len(pick) != len(a.only):
+            # CI names its mutants: one that no longer matches (the line changed) must be
+            # named again, not silently skipped
+            print(f"mutants: --only named {len(a.only)} mutants, {len(pick)} match the code now")
+            return 1
     elif a.sample and a.sample < len(allm):
         pick = random.Random(a.pick_seed).sample(allm, a.sample)
     else:

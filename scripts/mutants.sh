@@ -9,10 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --ci ]; then
-  # CI: two mutants (a fixed pick), in a copy of the tree with its own target directory (the
+  # CI: two mutants named here, in a copy of the tree with its own target directory (the
   # checkout and its build stay as they are); fails on a survivor that sim/MUTANTS.md does not
-  # explain.
+  # explain. Named, not drawn: a random pick moves whenever core/src changes, so CI's verdict
+  # would turn on which lines a change happened to add. These two were killed in the measured
+  # sample (sim/MUTANTS.md): a regression check that the sweep still kills them. MUTANTS_PICK=N
+  # draws two at random instead (--pick-seed N), for a look at the rest.
   shift
-  exec python3 scripts/mutants.py --sample 2 --pick-seed "${MUTANTS_PICK:-4}" --ci "$@"
+  if [ -n "${MUTANTS_PICK:-}" ]; then
+    exec python3 scripts/mutants.py --sample 2 --pick-seed "$MUTANTS_PICK" --ci "$@"
+  fi
+  exec python3 scripts/mutants.py --ci \
+    --only 'learner.rs | if phase == LearnerPhase::Syncing && zxid.epoch() != self.learner.epoch => | != -> ==' \
+    --only 'cnxn.rs | out.push(Action::Watch { conn: c, event }); | delete statement' "$@"
 fi
 exec python3 scripts/mutants.py "$@"
