@@ -93,10 +93,14 @@ pub enum Plant {
     /// The ephemerals a closeSession deleted are reported without the last of them (the
     /// audit log would miss its deletion line).
     EphemeralsMisreported,
+    /// A server whose data dir was lost (or put back older, currentEpoch removed) is counted
+    /// as ZooKeeper counts it: its empty history backs an election and its forgotten
+    /// acceptedEpoch chooses a new epoch, as if it were a fresh server (issue 13).
+    WipedVotesAsFresh,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 27] = [
+    pub const ALL: [Plant; 28] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -124,6 +128,7 @@ impl Plant {
         Plant::ReconfigNewQuorumOnly,
         Plant::FollowerIgnoresSyncLimit,
         Plant::EphemeralsMisreported,
+        Plant::WipedVotesAsFresh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -155,6 +160,7 @@ impl Plant {
             Plant::ReconfigNewQuorumOnly => "reconfig-new-quorum-only",
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
             Plant::EphemeralsMisreported => "ephemerals-misreported",
+            Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
         }
     }
 
@@ -232,6 +238,13 @@ impl Plant {
             ],
             // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
             Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
+            // a quorum that holds a committed txn only on a lost disk elects without it
+            Plant::WipedVotesAsFresh => &[
+                "zab.lost-state-counted",
+                "zab.acked-write-lost",
+                "zab.leader-history",
+                "zab.one-leader-per-epoch",
+            ],
         }
     }
 

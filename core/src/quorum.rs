@@ -82,6 +82,33 @@ impl QuorumVerifier {
         of(&self.voters) && self.next.as_ref().is_none_or(of)
     }
 
+    /// Do `ids` (distinct servers, each with whether its durable state is intact) form a
+    /// quorum whose members may be counted for what they hold: the intact ones alone contain a
+    /// quorum, or every voter is among them (a fresh ensemble's genesis, where all are empty).
+    /// A server with a lost or reset disk cannot tell itself from one never started, so it
+    /// vouches for nothing until it syncs; counting it as a witness of its (empty) history
+    /// could elect a leader that misses committed txns (sim/README.md, "Disk loss").
+    pub fn contains_vouching_quorum(
+        &self,
+        ids: impl IntoIterator<Item = (ServerId, bool)>,
+    ) -> bool {
+        let ids: Vec<(ServerId, bool)> = ids.into_iter().collect();
+        let intact = ids.iter().filter(|(_, ok)| *ok).map(|(id, _)| *id);
+        if self.contains_quorum(intact) {
+            return true;
+        }
+        let all = self.voters().all(|v| ids.iter().any(|(id, _)| *id == v));
+        if all && self.voters().next().is_some() {
+            crate::probe!("quorum.genesis-every-voter");
+            return true;
+        }
+        if self.contains_quorum(ids.iter().map(|(id, _)| *id)) {
+            // a quorum, but not one that can vouch: wait for intact voters or for all of them
+            crate::probe!("quorum.lost-state-not-counted");
+        }
+        false
+    }
+
     /// A quorum of the configuration in force alone (the plant that forgets the old one asks
     /// only the new one: [`QuorumVerifier::next_only`]).
     pub fn next_only(&self) -> QuorumVerifier {
@@ -148,6 +175,23 @@ mod tests {
         let q = verifier(4, 0);
         assert!(!q.contains_quorum([1, 2]));
         assert!(q.contains_quorum([1, 2, 4]));
+    }
+
+    #[test]
+    fn servers_that_lost_their_state_count_only_with_every_voter() {
+        let q = verifier(3, 1);
+        assert!(q.contains_vouching_quorum([(1, true), (2, true)]));
+        assert!(
+            !q.contains_vouching_quorum([(1, false), (3, false)]),
+            "a wiped server and a fresh one (the third holds what they lack)"
+        );
+        assert!(!q.contains_vouching_quorum([(1, true), (2, false)]));
+        assert!(!q.contains_vouching_quorum([(1, true), (2, false), (4, true)]));
+        assert!(
+            q.contains_vouching_quorum([(1, false), (2, false), (3, false)]),
+            "genesis: every voter is there"
+        );
+        assert!(q.contains_vouching_quorum([(1, true), (2, false), (3, false)]));
     }
 
     #[test]

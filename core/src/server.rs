@@ -218,7 +218,8 @@ impl Server {
         };
         zk.load_membership();
         let vote = zk.my_vote();
-        zk.election.start(&zk.cfg, &zk.quorum, vote, now);
+        let intact = zk.intact();
+        zk.election.start(&zk.cfg, &zk.quorum, vote, intact, now);
         Ok(Server {
             zk,
             role: Role::Looking,
@@ -412,7 +413,10 @@ impl Server {
             Outcome::Continue => {}
             Outcome::Broadcast => self.zk.broadcast_notification(out),
             Outcome::Answer(peer) => {
-                let n = self.zk.election.notification(self.zk.state);
+                let n = self
+                    .zk
+                    .election
+                    .notification(self.zk.state, self.zk.intact());
                 out.push(Action::Send {
                     to: peer,
                     msg: PeerMsg::Notification(n),
@@ -422,6 +426,12 @@ impl Server {
                 vote,
                 election_epoch,
             } => {
+                if let Some(members) = self.zk.election.take_counted() {
+                    out.push(Action::QuorumCounted {
+                        purpose: "election",
+                        members,
+                    });
+                }
                 self.zk.election.logical_clock = election_epoch;
                 self.zk.election.proposal = vote;
                 self.zk.stop_read_only(out);
@@ -523,7 +533,10 @@ impl Server {
             self.election_outcome(outcome, out);
         } else if n.state == ServerState::Looking {
             // Out of the election: tell the looking server who leads.
-            let mine = self.zk.election.notification(self.zk.state);
+            let mine = self
+                .zk
+                .election
+                .notification(self.zk.state, self.zk.intact());
             out.push(Action::Send {
                 to: from,
                 msg: PeerMsg::Notification(mine),

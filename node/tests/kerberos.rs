@@ -126,6 +126,7 @@ impl Ensemble {
                  clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npreAllocSize=1024\n\
                  admin.enableServer=false\n\
                  quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+                 ensemble.trustEmptyDataDirs=true\n\
                  quorum.auth.serverRequireSasl=true\n\
                  quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST\n{servers}",
                 data.display(),

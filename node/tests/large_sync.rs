@@ -40,11 +40,13 @@ impl Ensemble {
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
             // initLimit leaves the SNAP's transfer and load 20 s; snapCount makes the leader's
-            // history start at a snapshot after a restart.
+            // history start at a snapshot after a restart. trustEmptyDataDirs: two new
+            // servers form the ensemble while the third waits empty (the default waits for
+            // every voter: node/README.md, "Disk loss").
             let mut cfg = format!(
                 "tickTime=500\ninitLimit=40\nsyncLimit=10\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                  4lw.commands.whitelist=*\npreAllocSize=1024\nsnapCount=50\n\
-                 syncPartSize=4194304\n",
+                 syncPartSize=4194304\nensemble.trustEmptyDataDirs=true\n",
                 data.display(),
                 BASE + i,
             );

@@ -36,8 +36,17 @@ impl std::fmt::Display for MsgD<'_> {
         match m {
             PeerMsg::Notification(n) => write!(
                 f,
-                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}",
-                n.vote.leader, n.vote.zxid, n.vote.peer_epoch, n.election_epoch, n.state
+                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?}{}",
+                n.vote.leader,
+                n.vote.zxid,
+                n.vote.peer_epoch,
+                n.election_epoch,
+                n.state,
+                if n.intact {
+                    ""
+                } else {
+                    " (vouches for nothing)"
+                }
             ),
             PeerMsg::LearnerInfo {
                 accepted_epoch,
@@ -360,6 +369,7 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(n.vote.peer_epoch as u64);
             h.u(n.election_epoch);
             h.u(n.state as u64);
+            h.u(u64::from(n.intact));
         }
         PeerMsg::LearnerInfo {
             accepted_epoch,

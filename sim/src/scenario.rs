@@ -161,6 +161,8 @@ pub struct RandomFaults {
     pub client_pause_every_ms: Option<u64>,
     pub client_pause_ms: Option<u64>,
     pub client_close_every_ms: Option<u64>,
+    pub disk_loss_every_ms: Option<u64>,
+    pub disk_loss_down_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -561,6 +563,19 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 }
             },
             "crash" => FaultAction::Crash(need_target()?),
+            "disk-loss" | "disk-rollback" => match need_target()? {
+                Target::Id(id) => FaultAction::DiskLoss {
+                    id: server("target", Some(id))?,
+                    older: ft.action == "disk-rollback",
+                    ms: need_ms()?,
+                },
+                _ => {
+                    return Err(field(
+                        &name("target"),
+                        "a disk loss takes a server id".into(),
+                    ));
+                }
+            },
             "stall" => FaultAction::Stall {
                 target: need_target()?,
                 ms: need_ms()?,
@@ -695,6 +710,8 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.client_pause_every = r.client_pause_every_ms.unwrap_or(0);
     rr.client_pause_len = r.client_pause_ms.unwrap_or(1_000);
     rr.client_close_every = r.client_close_every_ms.unwrap_or(0);
+    rr.disk_loss_every = r.disk_loss_every_ms.unwrap_or(0);
+    rr.disk_loss_down = r.disk_loss_down_ms.unwrap_or(1_000);
     if let Some(name) = &f.plant {
         params.plant = Some(Plant::from_name(name).ok_or_else(|| {
             let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
@@ -790,6 +807,14 @@ fn fault_lines(step: &FaultStep) -> String {
         FaultAction::Crash(t) => {
             kv("action", q("crash"));
             kv("target", q(&target_name(t)));
+        }
+        FaultAction::DiskLoss { id, older, ms } => {
+            kv(
+                "action",
+                q(if *older { "disk-rollback" } else { "disk-loss" }),
+            );
+            kv("target", q(&format!("server.{id}")));
+            kv("ms", ms.to_string());
         }
         FaultAction::CrashFor { id, ms } => {
             kv("action", q("crash"));
@@ -1029,6 +1054,8 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         ("client_pause_ms", r.client_pause_len),
         ("client_crash_every_ms", r.client_crash_every),
         ("client_close_every_ms", r.client_close_every),
+        ("disk_loss_every_ms", r.disk_loss_every),
+        ("disk_loss_down_ms", r.disk_loss_down),
     ] {
         let _ = writeln!(o, "{k} = {v}");
     }

@@ -160,6 +160,7 @@ mod tests {
             },
             state: ensemble_core::peer::ServerState::Looking,
             election_epoch: 1,
+            intact: true,
         });
         assert!(note.is_election());
         l.push(1, 2, note);

@@ -235,6 +235,7 @@ impl World {
                 self.log(Who::Net, "", format_args!("RESET client conn {conn}"));
                 self.reset_client_conn(conn, true);
             }
+            FaultAction::DiskLoss { id, older, ms } => self.disk_loss(id, older, ms),
             FaultAction::CrashFor { id, ms } => {
                 self.crash(id);
                 self.schedule(self.sched.now + ms, Ev::Restart { node: id });

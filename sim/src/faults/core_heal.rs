@@ -52,6 +52,9 @@ impl World {
             .map(|n| n.id)
             .collect();
         self.core_rng.shuffle(&mut voters);
+        // voters whose disks vouch for them first (a currentEpoch written): a core of servers
+        // that lost their data dirs, or never synced, cannot elect until the rest are back
+        voters.sort_by_key(|id| self.nodes[id].disk.epochs.current_epoch == 0);
         let quorum = voters.len() / 2 + 1;
         let core: Vec<ServerId> = {
             let mut c = voters[..quorum].to_vec();

@@ -3,6 +3,7 @@
 
 mod apply;
 mod core_heal;
+mod disk_loss;
 mod draw;
 mod words;
 
@@ -30,6 +31,7 @@ pub(crate) enum FaultKind {
     ClientPause,
     ClientCrash,
     ClientClose,
+    DiskLoss,
 }
 
 /// Everything about one fault kind, in one row: its name (run header, `shrink`), its rate,
@@ -62,7 +64,7 @@ fn maybe(rng: &mut SimRng, prob: f64, lo: u64, hi: u64) -> u64 {
 }
 
 /// The fault kinds, one row each, in `FaultKind` order (the order of the swarm's draws).
-pub(crate) static FAULTS: [FaultSpec; 12] = [
+pub(crate) static FAULTS: [FaultSpec; 13] = [
     FaultSpec {
         kind: FaultKind::Partition,
         name: "partition",
@@ -182,6 +184,19 @@ pub(crate) static FAULTS: [FaultSpec; 12] = [
         swarm: |rng, _, r| r.client_close_every = maybe(rng, 0.2, 5_000, 30_000),
         draw: World::draw_client_close,
         off: |r| r.client_close_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::DiskLoss,
+        name: "disk-loss",
+        every: |r| r.disk_loss_every,
+        // drawn from a stream of its own, so the rows before keep their draws
+        swarm: |rng, _, r| {
+            let mut own = rng.purpose(13);
+            r.disk_loss_every = maybe(&mut own, 0.3, 3_000, 15_000);
+            r.disk_loss_down = own.range(10, 3_000);
+        },
+        draw: World::draw_disk_loss,
+        off: |r| r.disk_loss_every = 0,
     },
 ];
 
