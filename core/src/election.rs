@@ -645,7 +645,13 @@ mod tests {
         let mut trusting = c.clone();
         trusting.trust_empty_data_dirs = true;
         let mut e = Election::new();
-        e.start(&trusting, &QuorumVerifier::majority(&trusting), vote(1, 0, 0), false, 0);
+        e.start(
+            &trusting,
+            &QuorumVerifier::majority(&trusting),
+            vote(1, 0, 0),
+            false,
+            0,
+        );
         e.receive(&trusting, 2, &looking(vote(2, 9, 1), 1), 1);
         assert_eq!(
             e.tick(&trusting, 1000),
