@@ -97,11 +97,7 @@ impl QuorumView {
         }
     }
 
-    fn spawn(
-        &self,
-        sid: ServerId,
-        (host, q, e): (String, u16, u16),
-    ) -> super::Senders {
+    fn spawn(&self, sid: ServerId, (host, q, e): (String, u16, u16)) -> super::Senders {
         let _guard = self.handle.enter();
         let (quorum, backlog) = peers::spawn_sender(
             self.me,
