@@ -2,6 +2,7 @@
 //! schedule (random rates for swarm runs, explicit steps for scenarios), the clients and the
 //! claims to check. A swarm run draws these from its seed; a scenario file fixes them.
 
+use crate::faults::FaultKind;
 use crate::rng::SimRng;
 use ensemble_core::txn::ServerId;
 
@@ -706,6 +707,19 @@ impl Params {
         // faults the seed drew.
         if rng.chance(0.7) {
             p.clients.push(Role::Reconfig);
+            // Storage damage is not yet judged against a changing configuration: the fault
+            // atlas and the liveness checks' exclusion of servers that refused to start count
+            // the initial voters (seed 13 of the first merged build: the voters of the
+            // configuration in force were the ones left down). Until they follow the
+            // configuration in force, a seed draws reconfiguration or storage damage.
+            for kind in [
+                FaultKind::Corrupt,
+                FaultKind::Misdirect,
+                FaultKind::LatentRead,
+                FaultKind::LostFsync,
+            ] {
+                (kind.spec().off)(&mut p.random);
+            }
         }
         // Last again: one seed in five starts from a tree imported from ZooKeeper, its
         // sessions' clients among the first (plain random) ones.
