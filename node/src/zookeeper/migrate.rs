@@ -73,7 +73,17 @@ pub struct Imported {
 
 /// Ensemble's tree for ZooKeeper's, checked to hold the same nodes.
 pub fn to_ensemble(zk: &ZkTree, opts: TreeOptions) -> anyhow::Result<DataTree> {
-    let nodes: Vec<PersistedNode> = zk.nodes.iter().map(|(p, n)| persisted(p, n)).collect();
+    let mut nodes: Vec<PersistedNode> = zk.nodes.iter().map(|(p, n)| persisted(p, n)).collect();
+    // ZooKeeper's /zookeeper/config names its own servers' quorum and election addresses; a
+    // configuration in the tree is the one in force, so the imported ensemble would link to
+    // the old servers' ports. Its membership is its own zoo.cfg: the node starts as it does in
+    // a fresh tree (no data, mzxid 0 = no reconfig committed).
+    if let Some(n) = nodes.iter_mut().find(|n| n.path == ensemble_core::path::CONFIG) {
+        n.data = None;
+        n.mzxid = 0;
+        n.version = 0;
+        n.mtime = 0;
+    }
     if !opts.extended_types
         && let Some(n) = nodes.iter().find(|n| {
             matches!(
