@@ -77,12 +77,12 @@ pub fn to_ensemble(zk: &ZkTree, opts: TreeOptions) -> anyhow::Result<DataTree> {
     // ZooKeeper's /zookeeper/config names its own servers' quorum and election addresses; a
     // configuration in the tree is the one in force, so the imported ensemble would link to
     // the old servers' ports. Its membership is its own zoo.cfg: the node starts as it does in
-    // a fresh tree (no data, mzxid 0 = no reconfig committed).
+    // a fresh tree (empty data, mzxid 0 = no reconfig committed).
     if let Some(n) = nodes
         .iter_mut()
         .find(|n| n.path == ensemble_core::path::CONFIG)
     {
-        n.data = None;
+        n.data = Some(Vec::new());
         n.mzxid = 0;
         n.version = 0;
         n.mtime = 0;
