@@ -38,6 +38,21 @@ pub(crate) struct PeerLinks {
     pub reset_in_batch: bool,
 }
 
+impl PeerLinks {
+    /// Fresh links to a peer: nothing inbound yet, nothing encoded, epoch 0.
+    pub(crate) fn new((election, quorum, backlog): super::Senders) -> PeerLinks {
+        PeerLinks {
+            election,
+            quorum,
+            backlog,
+            out_epoch: 0,
+            inbound: [None, None],
+            out: Vec::new(),
+            reset_in_batch: false,
+        }
+    }
+}
+
 pub(crate) struct ClientLink {
     pub tx: mpsc::Sender<Outgoing>,
     pub kill: Option<oneshot::Sender<()>>,
@@ -84,20 +99,7 @@ impl Outbox {
     ) -> Outbox {
         let peers = senders
             .into_iter()
-            .map(|(sid, (election, quorum, backlog))| {
-                (
-                    sid,
-                    PeerLinks {
-                        election,
-                        quorum,
-                        backlog,
-                        out_epoch: 0,
-                        inbound: [None, None],
-                        out: Vec::new(),
-                        reset_in_batch: false,
-                    },
-                )
-            })
+            .map(|(sid, senders)| (sid, PeerLinks::new(senders)))
             .collect();
         Outbox {
             clock,

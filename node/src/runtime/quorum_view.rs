@@ -167,24 +167,13 @@ impl QuorumView {
             if self.linked.contains_key(&sid) {
                 continue;
             }
-            let (election, quorum, backlog) = self.spawn(sid, endpoints(s));
+            let links = PeerLinks::new(self.spawn(sid, endpoints(s)));
             tracing::info!(
                 peer = sid,
                 "server {sid} ({}) joined the configuration: linking",
                 s.addr
             );
-            out.peers.insert(
-                sid,
-                PeerLinks {
-                    election,
-                    quorum,
-                    backlog,
-                    out_epoch: 0,
-                    inbound: [None, None],
-                    out: Vec::new(),
-                    reset_in_batch: false,
-                },
-            );
+            out.peers.insert(sid, links);
             self.linked.insert(sid, s.addr.clone());
         }
         self.set_accepted();
