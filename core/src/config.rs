@@ -74,6 +74,13 @@ pub struct Config {
     /// createSession txn); it is unknown to every other server.
     #[serde(default)]
     pub local_sessions: bool,
+    /// `ensemble.trustEmptyDataDirs` (zoo.cfg): count servers whose data dir vouches for
+    /// nothing (empty, or currentEpoch removed) in quorums, as ZooKeeper does, so that a
+    /// majority of new servers forms an ensemble without the rest. Off by default: a server
+    /// whose disk was lost cannot be told from a new one, and counting it can elect a leader
+    /// without committed txns (sim/README.md, "Disk loss").
+    #[serde(default)]
+    pub trust_empty_data_dirs: bool,
     /// `localSessionsUpgradingEnabled`: a local session's first ephemeral create upgrades it to
     /// a global session first (a createSession txn); without it the create fails
     /// EphemeralOnLocalSession.
@@ -127,6 +134,7 @@ impl Config {
             enforce_quota: false,
             read_only_mode: false,
             local_sessions: false,
+            trust_empty_data_dirs: false,
             local_sessions_upgrading: false,
             reconfig_enabled: false,
             standalone_enabled: true,

@@ -112,6 +112,14 @@ pub enum Action {
     Close { conn: ConnId },
     /// For logs, 4lw and the simulator's checkers.
     StateChanged { state: ServerState, epoch: u32 },
+    /// A quorum was counted as witnesses of what its members hold: an election's decision
+    /// (its backers) or a new epoch's choice (the acceptedEpochs it took), each member with
+    /// whether it vouched for its durable state. For the simulator's `zab.lost-state-counted`
+    /// and the node's debug log.
+    QuorumCounted {
+        purpose: &'static str,
+        members: Vec<(ServerId, bool)>,
+    },
     /// A closeSession applied at `zxid` deleted the session's ephemerals `paths` (on every
     /// server, as it applies): for the audit log's
     /// `ephemeralZNodeDeletionOnSessionCloseOrExpire` lines.

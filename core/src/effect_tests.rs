@@ -65,6 +65,7 @@ fn name(o: &Output) -> String {
             Action::Close { conn } => format!("close{conn}"),
             Action::StateChanged { epoch, .. } => format!("state{epoch}"),
             Action::EphemeralsDeleted { zxid, .. } => format!("ephemerals{zxid}"),
+            Action::QuorumCounted { purpose, .. } => format!("counted-{purpose}"),
         },
         Output::Write(w) => match w {
             Write::Append { txns } => format!("append{}", txns[0].zxid),
@@ -382,6 +383,7 @@ fn handle_ready_puts_the_epochs_before_the_ackepoch() {
         state,
         election_epoch,
         config_version: 0,
+        intact: true,
     };
     let peer = |from, msg| Event::Peer { from, msg };
     let script = [

@@ -19,6 +19,8 @@ struct Seen {
     vote: Vote,
     election_epoch: u64,
     state: ServerState,
+    /// The sender vouches for its own history (`Notification::intact`).
+    intact: bool,
 }
 
 /// What the election wants done after a step.
@@ -49,6 +51,10 @@ pub struct Election {
     resend_interval: Millis,
     /// Who counts towards a decision (set from the config at each round's start).
     quorum: QuorumVerifier,
+    /// Our own durable state vouches for our history (set at each round's start).
+    intact: bool,
+    /// The backers of the decision `tick` just made (taken by the server, for the trace).
+    counted: Option<Vec<(ServerId, bool)>>,
 }
 
 impl Default for Election {
@@ -77,12 +83,24 @@ impl Election {
             next_resend: 0,
             resend_interval: 0,
             quorum: QuorumVerifier::default(),
+            intact: false,
+            counted: None,
         }
     }
 
-    /// Begin a new round proposing ourselves.
-    pub fn start(&mut self, cfg: &Config, quorum: &QuorumVerifier, my_vote: Vote, now: Millis) {
+    /// Begin a new round proposing ourselves; `intact`: our durable state vouches for our
+    /// history (a server with a lost or reset data dir does not, until it syncs).
+    pub fn start(
+        &mut self,
+        cfg: &Config,
+        quorum: &QuorumVerifier,
+        my_vote: Vote,
+        intact: bool,
+        now: Millis,
+    ) {
         self.logical_clock += 1;
+        self.intact = intact;
+        self.counted = None;
         self.proposal = my_vote;
         self.own = my_vote;
         self.recv.clear();
@@ -101,13 +119,21 @@ impl Election {
         );
     }
 
-    /// Our notification, naming the version of our configuration in force.
-    pub fn notification(&self, state: ServerState, config_version: u64) -> Notification {
+    /// Our notification: the version of our configuration in force, and `intact`, our
+    /// durable state's standing now (it changes when a sync completes, which only a FOLLOWING
+    /// or LEADING server announces).
+    pub fn notification(
+        &self,
+        state: ServerState,
+        config_version: u64,
+        intact: bool,
+    ) -> Notification {
         Notification {
             vote: self.proposal,
             state,
             election_epoch: self.logical_clock,
             config_version,
+            intact,
         }
     }
 
@@ -120,6 +146,7 @@ impl Election {
             vote: self.proposal,
             election_epoch: self.logical_clock,
             state: ServerState::Looking,
+            intact: self.intact,
         };
         self.recv.insert(cfg.my_id, own);
     }
@@ -146,7 +173,11 @@ impl Election {
         ok(new) && (!ok(cur) || Election::order(cfg, new, cur))
     }
 
-    /// Do a quorum of voters in `votes` back `vote` in round `epoch`?
+    /// Do a quorum of voters in `votes` back `vote` in round `epoch`, one whose members vouch
+    /// for their histories (FLE's intersection argument: some backer holds every committed
+    /// txn, and backs only a vote at least as good as its own; a backer whose disk was lost
+    /// would back anything and hold nothing)? The plant `wiped-votes-as-fresh` counts every
+    /// backer, as ZooKeeper does.
     fn has_quorum(
         cfg: &Config,
         q: &QuorumVerifier,
@@ -166,8 +197,26 @@ impl Election {
         let backers = votes
             .iter()
             .filter(|(_, s)| s.vote == *vote && s.election_epoch == epoch)
-            .map(|(id, _)| *id);
-        q.contains_quorum(backers)
+            .map(|(id, s)| (*id, s.intact));
+        if plant::active(cfg.plant, Plant::WipedVotesAsFresh) || cfg.trust_empty_data_dirs {
+            return q.contains_quorum(backers.map(|(id, _)| id));
+        }
+        q.contains_vouching_quorum(backers)
+    }
+
+    /// The backers of the decision just made by `tick` (once).
+    pub fn take_counted(&mut self) -> Option<Vec<(ServerId, bool)>> {
+        self.counted.take()
+    }
+
+    /// The backers of the vote decided, each with whether it vouched: for the simulator's
+    /// check that no quorum counted a server for state it lost.
+    pub fn backers(&self, vote: &Vote) -> Vec<(ServerId, bool)> {
+        self.recv
+            .iter()
+            .filter(|(_, s)| s.vote == *vote && s.election_epoch == self.logical_clock)
+            .map(|(id, s)| (*id, s.intact))
+            .collect()
     }
 
     /// The tally for a vote announced by a server already out of the election, as ZooKeeper's
@@ -227,6 +276,7 @@ impl Election {
             vote: n.vote,
             election_epoch: n.election_epoch,
             state: n.state,
+            intact: n.intact,
         };
         match n.state {
             ServerState::Looking => {
@@ -244,8 +294,16 @@ impl Election {
                     };
                     changed = true;
                 } else if n.election_epoch < self.logical_clock {
-                    // A lagging sender: it needs our round and vote.
+                    // A lagging sender: it needs our round and vote. Rounds only grow within
+                    // a process, so one that vouches for nothing now, with a vote of ours
+                    // counted from this round, restarted from a lost disk: that vote came from
+                    // what it no longer holds, and is not counted again until it says so anew.
                     crate::probe!("election.lagging-answered");
+                    if !n.intact && self.recv.get(&from).is_some_and(|s| s.intact) {
+                        crate::probe!("election.lost-voter-forgotten");
+                        self.recv.remove(&from);
+                        self.finalize_at = None;
+                    }
                     return Outcome::Answer(from);
                 } else if self.better_vote(cfg, &n.vote, &self.proposal) {
                     if n.vote.peer_epoch > self.proposal.peer_epoch {
@@ -352,6 +410,7 @@ impl Election {
                     self.quorum.can_lead(self.proposal.leader) || self.proposal.leader == cfg.my_id,
                     "deciding for a non-voter"
                 );
+                self.counted = Some(self.backers(&self.proposal));
                 return Outcome::Decided {
                     vote: self.proposal,
                     election_epoch: self.logical_clock,
@@ -427,6 +486,7 @@ mod tests {
             state: ServerState::Looking,
             election_epoch: round,
             config_version: 0,
+            intact: true,
         }
     }
 
@@ -461,7 +521,7 @@ mod tests {
     fn decides_after_quorum_and_finalize_wait() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
         assert_eq!(
             e.tick(&c, 0),
             Outcome::Broadcast,
@@ -488,7 +548,7 @@ mod tests {
     fn a_better_vote_during_the_finalize_wait_restarts_it() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
         e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5);
         assert_eq!(
             e.receive(&c, 3, &looking(vote(3, 30, 1), 1), 50),
@@ -508,7 +568,7 @@ mod tests {
     fn a_later_round_resets_the_tally_and_a_lagging_sender_is_answered() {
         let c = cfg(1, 3, 0);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
         assert_eq!(
             e.receive(&c, 2, &looking(vote(2, 5, 1), 4), 1),
             Outcome::Broadcast
@@ -529,19 +589,21 @@ mod tests {
     fn joins_an_established_leader_from_out_of_election_votes() {
         let c = cfg(3, 3, 0);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), true, 0);
         let v = vote(2, 7, 1);
         let following = Notification {
             vote: v,
             state: ServerState::Following,
             election_epoch: 9,
             config_version: 0,
+            intact: true,
         };
         let leading = Notification {
             vote: v,
             state: ServerState::Leading,
             election_epoch: 9,
             config_version: 0,
+            intact: true,
         };
         assert_eq!(
             e.receive(&c, 1, &following, 1),
@@ -558,10 +620,71 @@ mod tests {
     }
 
     #[test]
+    fn voters_that_vouch_for_nothing_decide_only_with_every_voter() {
+        let c = cfg(1, 3, 0);
+        let blank = |v: Vote| Notification {
+            intact: false,
+            ..looking(v, 1)
+        };
+        // we and 2 lost our disks (or never had one): 3 may hold what we lack
+        let mut e = Election::new();
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), false, 0);
+        e.receive(&c, 2, &blank(vote(1, 0, 0)), 1);
+        assert_ne!(
+            e.tick(&c, 1000),
+            Outcome::Decided {
+                vote: vote(1, 0, 0),
+                election_epoch: 1
+            }
+        );
+        // 3 is there too (a new ensemble): every voter backs the best vote
+        assert_eq!(
+            e.receive(&c, 3, &blank(vote(3, 0, 0)), 1001),
+            Outcome::Broadcast
+        );
+        e.receive(&c, 2, &blank(vote(3, 0, 0)), 1002);
+        e.receive(&c, 3, &blank(vote(3, 0, 0)), 1003);
+        assert_eq!(
+            e.tick(&c, 2000),
+            Outcome::Decided {
+                vote: vote(3, 0, 0),
+                election_epoch: 1
+            }
+        );
+        assert_eq!(e.take_counted().map(|m| m.len()), Some(3));
+
+        // 2 vouches, we do not: two of three are not a quorum that vouches
+        let mut e = Election::new();
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), false, 0);
+        e.receive(&c, 2, &looking(vote(2, 9, 1), 1), 1);
+        assert_eq!(e.tick(&c, 1000), Outcome::Broadcast);
+        assert!(e.take_counted().is_none());
+        // with the trust setting, as ZooKeeper: they decide
+        let mut trusting = c.clone();
+        trusting.trust_empty_data_dirs = true;
+        let mut e = Election::new();
+        e.start(
+            &trusting,
+            &QuorumVerifier::majority(&trusting),
+            vote(1, 0, 0),
+            false,
+            0,
+        );
+        e.receive(&trusting, 2, &looking(vote(2, 9, 1), 1), 1);
+        assert_eq!(
+            e.tick(&trusting, 1000),
+            Outcome::Decided {
+                vote: vote(2, 9, 1),
+                election_epoch: 1
+            }
+        );
+    }
+
+    #[test]
     fn a_standalone_voter_elects_itself() {
         let c = cfg(1, 1, 0);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), true, 0);
         assert_eq!(e.tick(&c, 0), Outcome::Broadcast);
         assert_eq!(
             e.tick(&c, 100),
@@ -576,7 +699,7 @@ mod tests {
     fn observers_are_answered_and_never_counted() {
         let c = cfg(1, 3, 1);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), true, 0);
         assert_eq!(
             e.receive(&c, 4, &looking(vote(4, 99, 9), 1), 1),
             Outcome::Answer(4)
@@ -588,7 +711,7 @@ mod tests {
     fn an_observer_never_decides_from_looking_votes() {
         let c = cfg(4, 3, 1);
         let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(4, 0, 0), 0);
+        e.start(&c, &QuorumVerifier::majority(&c), vote(4, 0, 0), true, 0);
         for from in 1..=3 {
             e.receive(&c, from, &looking(vote(3, 5, 1), 1), 1);
         }

@@ -284,6 +284,7 @@ impl<'a> Leading<'a> {
                 accepted_epoch,
                 last_zxid,
                 observer,
+                intact,
             } => {
                 // Whatever role it declares: only the configuration decides whose ACKs count
                 // (a learner away across a reconfig declares its old role, and rejoins in the
@@ -301,6 +302,7 @@ impl<'a> Leading<'a> {
                     observer,
                     phase: HandlerPhase::Info,
                     accepted_epoch,
+                    intact,
                     epoch_counted: false,
                     last_zxid,
                     acked: Zxid::ZERO,
@@ -314,6 +316,7 @@ impl<'a> Leading<'a> {
                     accepted_epoch,
                     last_zxid,
                     observer,
+                    intact,
                 });
                 assert_ne!(from, self.zk.cfg.my_id, "a handler for ourselves");
                 let l = &mut *self.leader;
@@ -458,10 +461,33 @@ impl<'a> Leading<'a> {
         if l.phase >= LeaderPhase::EpochDecided {
             return;
         }
-        let infos = l.learners.keys().copied().chain([me]);
-        if !self.zk.quorum.contains_quorum(infos) {
+        // Only servers whose acceptedEpoch is every epoch they promised may be the quorum
+        // the new epoch is chosen above: a wiped disk forgot its promises (and a quorum of it
+        // could choose an epoch another leader already established). Every voter at once
+        // vouches too: the highest of all is above every promise a quorum made.
+        let infos: Vec<(ServerId, bool)> = l
+            .learners
+            .iter()
+            .map(|(id, h)| (*id, h.intact))
+            .chain([(me, self.zk.intact())])
+            .collect();
+        let counted =
+            if self.zk.plant(Plant::WipedVotesAsFresh) || self.zk.cfg.trust_empty_data_dirs {
+                self.zk
+                    .quorum
+                    .contains_quorum(infos.iter().map(|(id, _)| *id))
+            } else {
+                self.zk
+                    .quorum
+                    .contains_vouching_quorum(infos.iter().copied())
+            };
+        if !counted {
             return;
         }
+        out.push(Action::QuorumCounted {
+            purpose: "epoch",
+            members: infos,
+        });
         let max_accepted = l
             .learners
             .values()

@@ -167,6 +167,7 @@ impl<'a> Learning<'a> {
             accepted_epoch: self.zk.epochs.accepted_epoch,
             last_zxid: self.zk.last_logged(),
             observer,
+            intact: self.zk.intact(),
         };
         out.push(Action::Send {
             to: self.learner.leader,

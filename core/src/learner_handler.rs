@@ -30,6 +30,9 @@ pub(crate) struct Handler {
     pub observer: bool,
     pub phase: HandlerPhase,
     pub accepted_epoch: u32,
+    /// Its FOLLOWERINFO said its durable state vouches for it (`Notification::intact`): its
+    /// acceptedEpoch is every epoch it promised, not what an empty disk forgot.
+    pub intact: bool,
     /// Its ACKEPOCH promised our epoch (it had not accepted the epoch from another would-be
     /// leader): only such count towards the quorum that lets us sync.
     pub epoch_counted: bool,

@@ -39,6 +39,11 @@ pub struct Notification {
     /// The version of the sender's configuration in force (ZooKeeper's notification carries
     /// the config itself; here a peer that lags is sent it: [`PeerMsg::Config`]).
     pub config_version: u64,
+    /// The sender's own durable state vouches for what it once acknowledged: it has completed
+    /// a sync (or led) on this disk, so its currentEpoch is written (`ZooKeeperServer::intact`).
+    /// A server with an empty or operator-reset data dir sends false, and no quorum counts it
+    /// as a witness of its history (sim/README.md, "Disk loss").
+    pub intact: bool,
 }
 
 /// How the leader brings a learner up to date.
@@ -149,6 +154,9 @@ pub enum PeerMsg {
         accepted_epoch: u32,
         last_zxid: Zxid,
         observer: bool,
+        /// As [`Notification::intact`]: whether its acceptedEpoch can be counted as a promise
+        /// it kept (a wiped disk forgot the epochs it promised).
+        intact: bool,
     },
     /// leader -> learner: the epoch it proposes.
     LeaderInfo {

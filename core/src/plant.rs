@@ -110,10 +110,14 @@ pub enum Plant {
     /// `&&` of `has_quorum` read as `||`): a voter decides for its proposal with no quorum
     /// behind it.
     ElectionCountsAnyVote,
+    /// A server whose data dir was lost (or put back older, currentEpoch removed) is counted
+    /// as ZooKeeper counts it: its empty history backs an election and its forgotten
+    /// acceptedEpoch chooses a new epoch, as if it were a fresh server (issue 13).
+    WipedVotesAsFresh,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 32] = [
+    pub const ALL: [Plant; 33] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -146,6 +150,7 @@ impl Plant {
         Plant::ZkPasswdRefused,
         Plant::PersistedLosesCversion,
         Plant::ElectionCountsAnyVote,
+        Plant::WipedVotesAsFresh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -182,6 +187,7 @@ impl Plant {
             Plant::ZkPasswdRefused => "zk-passwd-refused",
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
             Plant::ElectionCountsAnyVote => "election-counts-any-vote",
+            Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
         }
     }
 
@@ -267,6 +273,13 @@ impl Plant {
             }
             // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
             Plant::ElectionCountsAnyVote => &["election.quorum"],
+            // a quorum that holds a committed txn only on a lost disk elects without it
+            Plant::WipedVotesAsFresh => &[
+                "zab.lost-state-counted",
+                "zab.acked-write-lost",
+                "zab.leader-history",
+                "zab.one-leader-per-epoch",
+            ],
         }
     }
 

@@ -191,6 +191,19 @@ pub const PROBES: &[ProbeDef] = &[
         "recover.log-order",
         "a server refused a log out of zxid order",
     ),
+    // disk loss: who a quorum may count (quorum.rs contains_vouching_quorum)
+    p(
+        "quorum.genesis-every-voter",
+        "a quorum counted servers that vouch for nothing because every voter was in it",
+    ),
+    rare(
+        "election.lost-voter-forgotten",
+        "a voter restarted from a lost disk: its vote of the round before was dropped",
+    ),
+    p(
+        "quorum.lost-state-not-counted",
+        "a quorum was there but its intact members were not one: not counted",
+    ),
     // the simulator: faults that acted on something that exists
     p(
         "sim.fault.partition",
@@ -266,6 +279,14 @@ pub const PROBES: &[ProbeDef] = &[
     p(
         "sim.disk.torn-tail",
         "a crash tore the last log record (recovery dropped it)",
+    ),
+    p(
+        "sim.fault.disk-loss",
+        "a server came back with an empty data dir",
+    ),
+    p(
+        "sim.fault.disk-rollback",
+        "a server came back with an older copy of its data dir (currentEpoch removed)",
     ),
     p(
         "sim.liveness.core",

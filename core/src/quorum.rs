@@ -83,6 +83,44 @@ impl QuorumVerifier {
         of(now, &self.voters) && self.next.as_ref().is_none_or(|n| of(next, n))
     }
 
+    /// Do `ids` (distinct servers, each with whether its durable state is intact) form a
+    /// quorum whose members may be counted for what they hold? For the configuration in force
+    /// and, while a reconfig is pending, the proposed one, each: its intact members among
+    /// `ids` are a majority of it, or every one of its voters is among `ids` (a fresh
+    /// ensemble's genesis, where all are empty: every holder of anything is then among them).
+    /// A server with a lost or reset disk cannot tell itself from one never started, so it
+    /// vouches for nothing until it syncs; counting it as a witness of its (empty) history
+    /// could elect a leader that misses committed txns (sim/README.md, "Disk loss").
+    pub fn contains_vouching_quorum(
+        &self,
+        ids: impl IntoIterator<Item = (ServerId, bool)>,
+    ) -> bool {
+        let ids: Vec<(ServerId, bool)> = ids.into_iter().collect();
+        let mut genesis = false;
+        let mut vouched = |voters: &BTreeSet<ServerId>| {
+            let intact = ids
+                .iter()
+                .filter(|(id, ok)| *ok && voters.contains(id))
+                .count();
+            if intact * 2 > voters.len() {
+                return true;
+            }
+            let every =
+                !voters.is_empty() && voters.iter().all(|v| ids.iter().any(|(id, _)| id == v));
+            genesis |= every;
+            every
+        };
+        let counted = vouched(&self.voters) && self.next.as_ref().is_none_or(&mut vouched);
+        if counted && genesis {
+            crate::probe!("quorum.genesis-every-voter");
+        }
+        if !counted && self.contains_quorum(ids.iter().map(|(id, _)| *id)) {
+            // a quorum, but not one that can vouch: wait for intact voters or for all of them
+            crate::probe!("quorum.lost-state-not-counted");
+        }
+        counted
+    }
+
     /// A quorum of the configuration in force alone (the plant that forgets the old one asks
     /// only the new one: [`QuorumVerifier::next_only`]).
     pub fn next_only(&self) -> QuorumVerifier {
@@ -155,6 +193,23 @@ mod tests {
     }
 
     #[test]
+    fn servers_that_lost_their_state_count_only_with_every_voter() {
+        let q = verifier(3, 1);
+        assert!(q.contains_vouching_quorum([(1, true), (2, true)]));
+        assert!(
+            !q.contains_vouching_quorum([(1, false), (3, false)]),
+            "a wiped server and a fresh one (the third holds what they lack)"
+        );
+        assert!(!q.contains_vouching_quorum([(1, true), (2, false)]));
+        assert!(!q.contains_vouching_quorum([(1, true), (2, false), (4, true)]));
+        assert!(
+            q.contains_vouching_quorum([(1, false), (2, false), (3, false)]),
+            "genesis: every voter is there"
+        );
+        assert!(q.contains_vouching_quorum([(1, true), (2, false), (3, false)]));
+    }
+
+    #[test]
     fn agreed_is_the_highest_value_a_quorum_reached() {
         let q = verifier(5, 1);
         assert_eq!(q.agreed([(1, 9), (2, 7)]), None);
@@ -189,5 +244,31 @@ mod tests {
         assert!(q.next_only().contains_quorum([4, 5]));
         let q = QuorumVerifier::of(&new, None);
         assert!(q.contains_quorum([4, 5]) && !q.is_voter(1));
+    }
+
+    #[test]
+    fn during_a_reconfig_each_configuration_needs_its_own_vouching_quorum() {
+        use crate::membership::Membership;
+        let roles = |ids: &[u64]| {
+            ids.iter()
+                .map(|id| (*id, LearnerType::Participant))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let old = Membership::synthetic(&roles(&[1, 2, 3]));
+        let new = Membership::synthetic(&roles(&[3, 4, 5]));
+        let q = QuorumVerifier::of(&old, Some(&new));
+        assert!(q.contains_vouching_quorum([(1, true), (2, true), (4, true), (5, true)]));
+        assert!(
+            !q.contains_vouching_quorum([(1, true), (2, true), (4, true), (5, false)]),
+            "the new configuration's quorum has a member that lost its state"
+        );
+        assert!(
+            q.contains_vouching_quorum([(1, true), (2, true), (3, false), (4, false), (5, false)]),
+            "an intact old quorum, and every voter of the new one"
+        );
+        assert!(
+            !q.contains_vouching_quorum([(1, false), (3, true), (4, true), (5, true)]),
+            "the old configuration: neither an intact quorum nor every voter"
+        );
     }
 }

@@ -24,7 +24,17 @@ struct Rig {
 
 impl Rig {
     fn new(cfg: Config) -> Rig {
-        let server = Server::new(cfg, Recovered::default(), 0).expect("a fresh server");
+        // a member of an ensemble that has run (currentEpoch written): its vote counts
+        // without every voter there, as a fresh ensemble's would not
+        let recovered = Recovered {
+            epochs: crate::server::Epochs {
+                accepted_epoch: 1,
+                accepted_from: 1,
+                current_epoch: 1,
+            },
+            ..Recovered::default()
+        };
+        let server = Server::new(cfg, recovered, 0).expect("a server");
         Rig {
             server,
             now: 0,
@@ -197,11 +207,12 @@ fn a_server_cut_off_serves_read_only_clients_after_the_grace_period() {
         vote: Vote {
             leader: 1,
             zxid: Zxid::ZERO,
-            peer_epoch: 0,
+            peer_epoch: 1,
         },
         state: ServerState::Looking,
         election_epoch: r.server.status().election_epoch,
         config_version: 0,
+        intact: true,
     };
     r.step(Event::Peer {
         from: 2,

@@ -242,6 +242,7 @@ mod tests {
             state: ServerState::Looking,
             election_epoch: 1,
             config_version,
+            intact: true,
         }
     }
 

@@ -221,7 +221,8 @@ impl Server {
         };
         zk.load_membership();
         let vote = zk.my_vote();
-        zk.election.start(&zk.cfg, &zk.quorum, vote, now);
+        let intact = zk.intact();
+        zk.election.start(&zk.cfg, &zk.quorum, vote, intact, now);
         Ok(Server {
             zk,
             role: Role::Looking,
@@ -453,6 +454,12 @@ impl Server {
                 vote,
                 election_epoch,
             } => {
+                if let Some(members) = self.zk.election.take_counted() {
+                    out.push(Action::QuorumCounted {
+                        purpose: "election",
+                        members,
+                    });
+                }
                 self.zk.election.logical_clock = election_epoch;
                 self.zk.election.proposal = vote;
                 self.zk.stop_read_only(out);
@@ -595,9 +602,10 @@ impl Server {
         );
         self.zk.learn_membership(m);
         let vote = self.zk.my_vote();
+        let intact = self.zk.intact();
         self.zk
             .election
-            .start(&self.zk.cfg, &self.zk.quorum, vote, self.zk.now);
+            .start(&self.zk.cfg, &self.zk.quorum, vote, intact, self.zk.now);
         self.zk.broadcast_notification(out);
     }
 

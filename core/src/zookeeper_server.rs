@@ -67,6 +67,16 @@ impl ZooKeeperServer {
         self.log.last_logged()
     }
 
+    /// Does our durable state vouch for what we acknowledged? Only once a sync completed (or
+    /// we led) on this disk: currentEpoch is written after the synced history is durable, so
+    /// a currentEpoch above 0 means the log and snapshot hold at least the history of that
+    /// epoch's start. An empty data dir (new, or lost) has none, and an operator who puts back
+    /// an older copy removes `currentEpoch` (the node's README): such a server votes and
+    /// follows, but no quorum counts it as a witness of its history until it has synced.
+    pub(crate) fn intact(&self) -> bool {
+        self.epochs.current_epoch > 0
+    }
+
     pub(crate) fn my_vote(&self) -> Vote {
         Vote {
             leader: self.cfg.my_id,
@@ -109,7 +119,9 @@ impl ZooKeeperServer {
         self.set_state(ServerState::Looking, out);
         let vote = self.my_vote();
         let round = self.election.logical_clock;
-        self.election.start(&self.cfg, &self.quorum, vote, self.now);
+        let intact = self.intact();
+        self.election
+            .start(&self.cfg, &self.quorum, vote, intact, self.now);
         assert!(
             self.election.logical_clock > round,
             "a new election in an old round"
@@ -121,7 +133,7 @@ impl ZooKeeperServer {
     /// Our notification, with the version of our configuration in force.
     pub(crate) fn notification(&self) -> crate::peer::Notification {
         self.election
-            .notification(self.state, self.membership.version)
+            .notification(self.state, self.membership.version, self.intact())
     }
 
     pub(crate) fn broadcast_notification(&mut self, out: &mut Ready) {

@@ -564,6 +564,7 @@ fn parse_inner(
     let mut enforce_quota = false;
     let (mut read_only, mut local_sessions, mut local_upgrading) = (false, false, false);
     let mut audit_enable = false;
+    let mut trust_empty = false;
     let mut super_digest: Option<String> = None;
     let mut tls = TlsSettings::new();
     let mut auth = crate::sasl::settings::AuthSettings::default();
@@ -749,6 +750,7 @@ fn parse_inner(
                     ),
                 ));
             }
+            "ensemble.trustEmptyDataDirs" => trust_empty = bool_of(e.line, &e.key, v)?,
             k if k.starts_with("server.") => {
                 let id: ServerId = k["server.".len()..].parse().map_err(|_| {
                     p.line_err(
@@ -1078,6 +1080,7 @@ fn parse_inner(
     core.read_only_mode = read_only;
     core.local_sessions = local_sessions;
     core.local_sessions_upgrading = local_upgrading;
+    core.trust_empty_data_dirs = trust_empty;
     core.auth_providers = auth.providers;
     core.sasl_super_user = auth.sasl_super_user.clone();
     core.x509_super_user = auth.x509_super_user.clone();

@@ -231,6 +231,7 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "enforce.auth.enabled",
     "enforce.auth.schemes",
     "snapshot.compression.method",
+    "ensemble.trustEmptyDataDirs",
 ];
 
 /// Keys [`classify_key`] knows by exact name, for "did you mean".

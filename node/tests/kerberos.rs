@@ -100,7 +100,7 @@ fn ensemble(tag: &str, foreign_learner: Option<usize>) -> Trio {
         )
         .expect("java.env");
         "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
-         quorum.auth.serverRequireSasl=true\n\
+         quorum.auth.serverRequireSasl=true\nensemble.trustEmptyDataDirs=true\n\
          quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST\n"
             .to_string()
     })

@@ -20,6 +20,8 @@ fn jaas(learner_password: &str) -> String {
 }
 
 /// Three voters with quorum SASL, each with its own JAAS file (`learner password`).
+/// trustEmptyDataDirs: the wrong-password test forms a new ensemble of two (the third never
+/// authenticates), which the default refuses (node/README.md, "Disk loss").
 fn ensemble(tag: &str, passwords: [&str; 3]) -> Trio {
     Trio::new(&format!("qsasl-{tag}"), |i, conf| {
         std::fs::write(conf.join("jaas.conf"), jaas(passwords[i - 1])).expect("jaas");
@@ -32,7 +34,7 @@ fn ensemble(tag: &str, passwords: [&str; 3]) -> Trio {
         )
         .expect("java.env");
         "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
-         quorum.auth.serverRequireSasl=true\n"
+         quorum.auth.serverRequireSasl=true\nensemble.trustEmptyDataDirs=true\n"
             .to_string()
     })
 }

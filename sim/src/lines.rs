@@ -36,13 +36,18 @@ impl std::fmt::Display for MsgD<'_> {
         match m {
             PeerMsg::Notification(n) => write!(
                 f,
-                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?} config={:x}",
+                "NOTIFICATION vote=(n{}, {}, e{}) round={} {:?} config={:x}{}",
                 n.vote.leader,
                 n.vote.zxid,
                 n.vote.peer_epoch,
                 n.election_epoch,
                 n.state,
-                n.config_version
+                n.config_version,
+                if n.intact {
+                    ""
+                } else {
+                    " (vouches for nothing)"
+                }
             ),
             PeerMsg::LearnerInfo {
                 accepted_epoch,
@@ -377,6 +382,7 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(n.election_epoch);
             h.u(n.state as u64);
             h.u(n.config_version);
+            h.u(u64::from(n.intact));
         }
         PeerMsg::LearnerInfo {
             accepted_epoch,

@@ -34,6 +34,10 @@ pub struct FaultRates {
     pub misdirect_every: u64,
     pub latent_read_every: u64,
     pub lost_fsync_every: u64,
+    /// A server comes back with an empty data dir, or an older copy of it (faults/disk_loss.rs).
+    pub disk_loss_every: u64,
+    /// How long it stays down before it comes back.
+    pub disk_loss_down: u64,
 }
 
 impl FaultRates {
@@ -132,6 +136,13 @@ pub enum FaultAction {
     /// Break one client connection.
     ResetConn {
         conn: u64,
+    },
+    /// Crash a server and lose its data dir (`older`: put back the copy its last crash left,
+    /// currentEpoch removed, as the operator of a restored copy does); it restarts after `ms`.
+    DiskLoss {
+        id: ServerId,
+        older: bool,
+        ms: u64,
     },
     /// Crash a server; it restarts after `ms`.
     CrashFor {
@@ -717,6 +728,7 @@ impl Params {
                 FaultKind::Misdirect,
                 FaultKind::LatentRead,
                 FaultKind::LostFsync,
+                FaultKind::DiskLoss,
             ] {
                 (kind.spec().off)(&mut p.random);
             }

@@ -180,6 +180,8 @@ pub struct RandomFaults {
     pub misdirect_every_ms: Option<u64>,
     pub latent_read_every_ms: Option<u64>,
     pub lost_fsync_every_ms: Option<u64>,
+    pub disk_loss_every_ms: Option<u64>,
+    pub disk_loss_down_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,6 +603,19 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 }
             },
             "crash" => FaultAction::Crash(need_target()?),
+            "disk-loss" | "disk-rollback" => match need_target()? {
+                Target::Id(id) => FaultAction::DiskLoss {
+                    id: server("target", Some(id))?,
+                    older: ft.action == "disk-rollback",
+                    ms: need_ms()?,
+                },
+                _ => {
+                    return Err(field(
+                        &name("target"),
+                        "a disk loss takes a server id".into(),
+                    ));
+                }
+            },
             "stall" => FaultAction::Stall {
                 target: need_target()?,
                 ms: need_ms()?,
@@ -766,6 +781,8 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.misdirect_every = r.misdirect_every_ms.unwrap_or(0);
     rr.latent_read_every = r.latent_read_every_ms.unwrap_or(0);
     rr.lost_fsync_every = r.lost_fsync_every_ms.unwrap_or(0);
+    rr.disk_loss_every = r.disk_loss_every_ms.unwrap_or(0);
+    rr.disk_loss_down = r.disk_loss_down_ms.unwrap_or(1_000);
     if let Some(name) = &f.plant {
         params.plant = Some(Plant::from_name(name).ok_or_else(|| {
             let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
@@ -861,6 +878,14 @@ fn fault_lines(step: &FaultStep) -> String {
         FaultAction::Crash(t) => {
             kv("action", q("crash"));
             kv("target", q(&target_name(t)));
+        }
+        FaultAction::DiskLoss { id, older, ms } => {
+            kv(
+                "action",
+                q(if *older { "disk-rollback" } else { "disk-loss" }),
+            );
+            kv("target", q(&format!("server.{id}")));
+            kv("ms", ms.to_string());
         }
         FaultAction::CrashFor { id, ms } => {
             kv("action", q("crash"));
@@ -1118,6 +1143,8 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         ("misdirect_every_ms", r.misdirect_every),
         ("latent_read_every_ms", r.latent_read_every),
         ("lost_fsync_every_ms", r.lost_fsync_every),
+        ("disk_loss_every_ms", r.disk_loss_every),
+        ("disk_loss_down_ms", r.disk_loss_down),
     ] {
         let _ = writeln!(o, "{k} = {v}");
     }

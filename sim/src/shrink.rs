@@ -81,6 +81,7 @@ fn kind_name(a: &FaultAction) -> Option<&'static str> {
     Some(match a {
         FaultAction::Nothing => return None,
         FaultAction::Crash(_) | FaultAction::CrashFor { .. } | FaultAction::Restart(_) => "crash",
+        FaultAction::DiskLoss { .. } => "disk-loss",
         FaultAction::Isolate(_) | FaultAction::OneWay(_) | FaultAction::Partition { .. } => {
             "partition"
         }
@@ -283,6 +284,7 @@ fn prune_servers(p: &mut Params) {
                 | FaultAction::OneWay(Target::Id(id))
                 | FaultAction::Reset(Target::Id(id))
                 | FaultAction::CrashFor { id, .. }
+                | FaultAction::DiskLoss { id, .. }
                 | FaultAction::Slow { id, .. } => ok(id),
                 FaultAction::Clog { from, to, .. } => ok(from) && ok(to),
                 FaultAction::ResetLink { a, b, .. } => ok(a) && ok(b),

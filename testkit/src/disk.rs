@@ -41,7 +41,7 @@ pub struct Entry {
     pub end: usize,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Disk {
     pub epochs: Epochs,
     pub snapshot: Option<(Zxid, Arc<Vec<u8>>)>,
@@ -153,6 +153,37 @@ impl Disk {
         });
         let record = encoded(t);
         files.log.append(name, &record)
+    }
+
+    /// The data dir is lost (a replaced drive, a wiped volume): an empty disk, as a new
+    /// server's, with the same names for its files.
+    pub fn wipe(&mut self) {
+        let files = self.files.as_ref().map(|f| DataDir {
+            snap: MemDir::new(f.snap.name.clone()),
+            log: MemDir::new(f.log.name.clone()),
+        });
+        *self = Disk {
+            files,
+            ..Disk::default()
+        };
+    }
+
+    /// Does this disk hold anything a server acknowledged or promised (epochs, txns, a
+    /// snapshot)?
+    pub fn holds_state(&self) -> bool {
+        self.epochs != Epochs::default() || !self.log.is_empty() || self.snapshot.is_some()
+    }
+
+    /// What an operator does after putting back an older copy of a data dir: remove
+    /// `currentEpoch`, so that the server vouches for nothing until it has synced from the
+    /// ensemble (the node's README, "Disk loss"). The crash that came before made every
+    /// write durable or dropped it.
+    pub fn forget_current_epoch(&mut self) {
+        use ensemble_storage::epochs::CURRENT;
+        if let Some(f) = self.files.as_mut() {
+            f.snap.remove_file(CURRENT);
+        }
+        self.epochs.current_epoch = 0;
     }
 
     /// Durable: the epoch files, written as the node writes them.

@@ -120,6 +120,13 @@ impl fmt::Display for Show<'_, Action> {
                 zxid,
                 paths,
             } => write!(f, "ephemerals deleted 0x{session:x} at {zxid}: {paths:?}"),
+            Action::QuorumCounted { purpose, members } => {
+                write!(f, "quorum counted ({purpose}):")?;
+                for (id, intact) in members {
+                    write!(f, " n{id}{}", if *intact { "" } else { "(lost)" })?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -218,6 +218,8 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
             Action::StateChanged { state, epoch } => host.state_changed(id, state, epoch),
             // a report: what a runtime logs (the audit log); nothing to carry out
             Action::EphemeralsDeleted { .. } => {}
+            // checked by the simulator as it is observed, no effect to carry out
+            Action::QuorumCounted { .. } => {}
         }
     }
 }

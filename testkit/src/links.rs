@@ -161,6 +161,7 @@ mod tests {
             state: ensemble_core::peer::ServerState::Looking,
             election_epoch: 1,
             config_version: 0,
+            intact: true,
         });
         assert!(note.is_election());
         l.push(1, 2, note);

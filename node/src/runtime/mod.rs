@@ -417,6 +417,22 @@ pub fn run(
         r.epochs.accepted_epoch,
         r.epochs.current_epoch
     );
+    if r.epochs.current_epoch == 0 && cfg.core.members.len() > 1 {
+        if cfg.core.trust_empty_data_dirs {
+            tracing::warn!(
+                "no currentEpoch in the data dir, and ensemble.trustEmptyDataDirs=true: this \
+                 server counts in quorums as a new one, as ZooKeeper's would; if its disk was \
+                 lost or put back older, a leader without committed txns can be elected"
+            );
+        } else {
+            tracing::warn!(
+                "no currentEpoch in the data dir (a new server, a lost disk, or an older copy \
+                 put back): this server counts in no quorum until it has synced from a leader; \
+                 a new ensemble forms once every voter is up (ensemble.trustEmptyDataDirs=true \
+                 forms it with a majority, as ZooKeeper does, at the risk the README describes)"
+            );
+        }
+    }
     let txns_loaded = opened.recovered.log.len() as u64;
     let server = Server::new(cfg.core.clone(), opened.recovered, clock.now())?;
     let m = crate::metrics::server_metrics();

@@ -312,6 +312,17 @@ impl Outbox {
                 }
                 self.forget_conn(conn);
             }
+            Action::QuorumCounted { purpose, members } => {
+                let lost: Vec<_> = members
+                    .iter()
+                    .filter(|(_, ok)| !*ok)
+                    .map(|(id, _)| *id)
+                    .collect();
+                tracing::debug!(
+                    "quorum counted ({purpose}): {:?}; vouching for nothing: {lost:?}",
+                    members.iter().map(|(id, _)| *id).collect::<Vec<_>>()
+                );
+            }
             Action::EphemeralsDeleted { session, paths, .. } => {
                 if let Some(a) = &mut self.audit {
                     a.ephemerals_deleted(session, &paths);

@@ -10,7 +10,7 @@ use ensemble_core::{PeerMsg, ServerId};
 
 pub const HELLO_MAGIC: &[u8; 4] = b"ENSP";
 pub const ACK_MAGIC: &[u8; 4] = b"ENSA";
-pub const PROTOCOL_VERSION: u16 = 3; // 2: ACKEPOCH names the epoch it answers; 3: SESSIONEXPIRED
+pub const PROTOCOL_VERSION: u16 = 4; // 2: ACKEPOCH names the epoch it answers; 3: SESSIONEXPIRED; 4: notifications name the configuration version and whether the sender vouches for its data dir (`intact`, also in FOLLOWERINFO)
 pub const HELLO_LEN: usize = 16;
 /// Upper bound of one peer frame; a SNAP carries the whole tree.
 pub const MAX_PEER_FRAME: u64 = 1 << 30;

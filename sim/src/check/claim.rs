@@ -86,6 +86,11 @@ claims! {
     /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
     /// after a stream was cut its own vote names a zxid its disk holds (check/sync.rs).
     SyncPartialSnap => "sync.partial-snap",
+    /// No quorum counts a server for state it lost: an election's backers and the
+    /// FOLLOWERINFOs a new epoch is chosen above contain a quorum of voters that did not lose
+    /// their data dir since they last synced (wiped, or put back older), or every voter
+    /// (check/lost_state.rs; the argument is in sim/README.md, "Disk loss").
+    ZabLostStateCounted => "zab.lost-state-counted",
 
     // ---- dynamic reconfiguration (check/zab.rs; ZooKeeper's "Dynamic Reconfiguration of
     // Primary/Backup Clusters", Shraer et al., USENIX ATC 2012)
@@ -294,6 +299,7 @@ impl Claim {
             | ZabLogOrder
             | ElectionQuorum
             | SyncPartialSnap
+            | ZabLostStateCounted
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | CorePanic

@@ -10,6 +10,7 @@
 //!   session closing, ACLs, a linearizability search);
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
+//! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
@@ -21,6 +22,7 @@ mod claim;
 mod client;
 mod election;
 mod liveness;
+mod lost_state;
 pub mod model;
 mod quota;
 mod read_only;

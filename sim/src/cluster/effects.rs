@@ -31,7 +31,15 @@ impl Host for World {
             return Flow::Stop;
         }
         match seen {
-            Seen::Write(w) => self.observe_write(id, w),
+            Seen::Write(w) => {
+                if let Write::PersistEpochs(e) = w
+                    && e.current_epoch > 0
+                {
+                    // a sync completed (or it leads): it holds a leader's history again
+                    self.nodes.get_mut(&id).expect("node").lost_state = false;
+                }
+                self.observe_write(id, w)
+            }
             Seen::Action(a) => {
                 if let Action::EphemeralsDeleted {
                     session,
@@ -40,6 +48,12 @@ impl Host for World {
                 } = a
                 {
                     self.sessions.reported(id, *session, *zxid, paths);
+                }
+                if let Action::QuorumCounted { purpose, members } = a
+                    && let Err(v) = self.check_counted(id, purpose, members)
+                {
+                    self.fail(v);
+                    return Flow::Skip;
                 }
                 self.trace_action(id, a);
                 if let Err(v) = self.check_snap_action(id, a) {
@@ -284,6 +298,17 @@ impl World {
             Action::StateChanged { .. } => {}
             // checked (`session.ephemerals-reported`), not traced: a report, not an effect
             Action::EphemeralsDeleted { .. } => {}
+            Action::QuorumCounted { purpose, members } => {
+                let list: Vec<String> = members
+                    .iter()
+                    .map(|(id, ok)| format!("n{id}{}", if *ok { "" } else { "(lost)" }))
+                    .collect();
+                self.log(
+                    who,
+                    role,
+                    format_args!("  quorum counted ({purpose}): {}", list.join(" ")),
+                )
+            }
         }
     }
 

@@ -15,6 +15,7 @@ impl World {
     pub(crate) fn crash(&mut self, id: ServerId) {
         let now = self.sched.now;
         let (survive, torn) = (self.params.unsynced_survive, self.params.torn_tail);
+        let keep_older = self.keeps_older_disks();
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
@@ -43,6 +44,9 @@ impl World {
             let tear = (kept > 0 && rng.chance(torn)).then(|| rng.range(0, u64::MAX));
             (kept, tear)
         });
+        if keep_older {
+            n.older_disk = Some(n.disk.clone());
+        }
         self.stats.crashes += 1;
         ensemble_core::probe!("sim.fault.crash");
         self.reveal_lost_fsyncs(id);

@@ -83,6 +83,9 @@ impl Nodes {
                     quorum_stalled_until: 0,
                     quorum_held: VecDeque::new(),
                     disk: Disk::with_files(&format!("n{id}")),
+                    older_disk: None,
+                    lost_state: false,
+                    heard_lost: BTreeMap::new(),
                     clock_offset: rng.range(0, 10_000),
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
                     state: ServerState::Looking,
@@ -146,6 +149,18 @@ pub(crate) struct Node {
     pub(crate) quorum_stalled_until: u64,
     pub(crate) quorum_held: VecDeque<Event>,
     pub(crate) disk: Disk,
+    /// The disk as its last crash left it (kept while disk losses may put back an older
+    /// copy): `disk-rollback` puts it back.
+    pub(crate) older_disk: Option<Disk>,
+    /// Its data dir lost what it had acknowledged or promised (wiped or put back older), and
+    /// it has not written a currentEpoch since (no sync completed): the truth that
+    /// `zab.lost-state-counted` holds the core's quorums to.
+    pub(crate) lost_state: bool,
+    /// For each peer, whether it had lost its state (`lost_state`) when it sent the last
+    /// election notification or FOLLOWERINFO this server took: what a quorum it counts is
+    /// judged by (a vote sent before a loss was true when sent; in-flight messages die with
+    /// the connection a crash breaks).
+    pub(crate) heard_lost: BTreeMap<ServerId, bool>,
     pub(crate) clock_offset: u64,
     pub(crate) drift_ppm: i64,
     pub(crate) state: ServerState,
@@ -349,6 +364,16 @@ impl World {
 
     pub(crate) fn handle(&mut self, id: ServerId, event: Event) {
         let now = self.sched.now;
+        if let Event::Peer {
+            from,
+            msg: PeerMsg::Notification(_) | PeerMsg::LearnerInfo { .. },
+        } = &event
+        {
+            let lost = self.nodes.get(from).is_some_and(|n| n.lost_state);
+            if let Some(n) = self.nodes.get_mut(&id) {
+                n.heard_lost.insert(*from, lost);
+            }
+        }
         if !matches!(event, Event::Tick) {
             let role = self.nodes[&id].role();
             self.emit(Who::N(id), role, &EventLine(&event));

@@ -241,6 +241,7 @@ impl World {
                 file,
                 draw,
             } => self.disk_fault(fault, id, file, draw),
+            FaultAction::DiskLoss { id, older, ms } => self.disk_loss(id, older, ms),
             FaultAction::CrashFor { id, ms } => {
                 self.crash(id);
                 self.schedule(self.sched.now + ms, Ev::Restart { node: id });

@@ -48,9 +48,16 @@ impl World {
         // the voters of the configuration in force (a reconfig may have changed them)
         let mut voters: Vec<ServerId> = self.reference.voters().into_iter().collect();
         self.core_rng.shuffle(&mut voters);
-        // voters with damaged disks last (they may refuse to start): the sound ones, always
-        // a quorum, make the core (a stable sort: no draw moves)
-        voters.sort_by_key(|v| self.disks.faulty.contains(v));
+        // voters with damaged disks last (they may refuse to start), and before them those
+        // whose disks vouch for nothing (a disk lost, or never synced: a core of them cannot
+        // elect until the rest are back); the sound ones, always a quorum, make the core (a
+        // stable sort: no draw moves)
+        voters.sort_by_key(|v| {
+            (
+                self.disks.faulty.contains(v),
+                self.nodes[v].disk.epochs.current_epoch == 0,
+            )
+        });
         let quorum = voters.len() / 2 + 1;
         let mut core: Vec<ServerId> = voters[..quorum].to_vec();
         // A server that has not applied the last reconfig still counts the configuration

@@ -3,6 +3,7 @@
 
 mod apply;
 mod core_heal;
+mod disk_loss;
 mod draw;
 mod storage;
 mod words;
@@ -36,6 +37,7 @@ pub(crate) enum FaultKind {
     Misdirect,
     LatentRead,
     LostFsync,
+    DiskLoss,
 }
 
 /// Everything about one fault kind, in one row: its name (run header, `shrink`), its rate,
@@ -68,7 +70,7 @@ fn maybe(rng: &mut SimRng, prob: f64, lo: u64, hi: u64) -> u64 {
 }
 
 /// The fault kinds, one row each, in `FaultKind` order (the order of the swarm's draws).
-pub(crate) static FAULTS: [FaultSpec; 16] = [
+pub(crate) static FAULTS: [FaultSpec; 17] = [
     FaultSpec {
         kind: FaultKind::Partition,
         name: "partition",
@@ -222,6 +224,19 @@ pub(crate) static FAULTS: [FaultSpec; 16] = [
         swarm: |rng, _, r| r.lost_fsync_every = disk_rate(rng, 3),
         draw: World::draw_lost_fsync,
         off: |r| r.lost_fsync_every = 0,
+    },
+    FaultSpec {
+        kind: FaultKind::DiskLoss,
+        name: "disk-loss",
+        every: |r| r.disk_loss_every,
+        // drawn from a stream of its own, so the rows before keep their draws
+        swarm: |rng, _, r| {
+            let mut own = rng.purpose(13);
+            r.disk_loss_every = maybe(&mut own, 0.3, 3_000, 15_000);
+            r.disk_loss_down = own.range(10, 3_000);
+        },
+        draw: World::draw_disk_loss,
+        off: |r| r.disk_loss_every = 0,
     },
 ];
 

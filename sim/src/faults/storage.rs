@@ -54,23 +54,34 @@ impl DiskFaults {
 }
 
 impl World {
-    /// May storage faults hit `id`'s disk (the atlas's bound)? Adds it to the faulty set.
-    fn may_damage(&mut self, id: ServerId) -> bool {
+    /// The voters whose disks the atlas counts as harmed: damaged by storage faults (for
+    /// good), or lost (`disk-loss`: until the server has synced again).
+    pub(crate) fn harmed_voters(&self) -> BTreeSet<ServerId> {
+        self.nodes
+            .values()
+            .filter(|n| !n.observer && (n.lost_state || self.disks.faulty.contains(&n.id)))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// May `id`'s disk be harmed (damaged or lost) under the atlas's bound: at most a
+    /// minority of the voters harmed at a time, damaged and lost ones together? A server
+    /// already harmed, or an observer, may be.
+    pub(crate) fn may_harm(&self, id: ServerId) -> bool {
         let Some(n) = self.nodes.get(&id) else {
             return false;
         };
-        if n.observer || self.disks.faulty.contains(&id) {
-            self.disks.faulty.insert(id);
+        let harmed = self.harmed_voters();
+        if n.observer || harmed.contains(&id) {
             return true;
         }
         let voters = self.nodes.values().filter(|n| !n.observer).count();
-        let faulty_voters = self
-            .disks
-            .faulty
-            .iter()
-            .filter(|f| self.nodes.get(f).is_some_and(|n| !n.observer))
-            .count();
-        if faulty_voters < (voters - 1) / 2 {
+        harmed.len() < (voters - 1) / 2
+    }
+
+    /// May storage faults hit `id`'s disk (the atlas's bound)? Adds it to the faulty set.
+    fn may_damage(&mut self, id: ServerId) -> bool {
+        if self.disks.faulty.contains(&id) || self.may_harm(id) {
             self.disks.faulty.insert(id);
             return true;
         }
@@ -333,8 +344,8 @@ impl World {
     }
 
     /// May `id` recover without the logged txns `lost`? An observer may (it never votes); a
-    /// voter only when, for each, a quorum of voters with sound disks holds it durably
-    /// without `id`.
+    /// voter only when, for each, a quorum of voters with sound disks (neither damaged nor lost
+    /// since they last synced) holds it durably without `id`.
     fn atlas_allows_loss(&self, id: ServerId, lost: &[Zxid]) -> bool {
         if self.nodes.get(&id).is_none_or(|n| n.observer) {
             return true;
@@ -345,7 +356,10 @@ impl World {
             voters
                 .iter()
                 .filter(|v| {
-                    v.id != id && !self.disks.faulty.contains(&v.id) && v.disk.holds_durably(*z)
+                    v.id != id
+                        && !self.disks.faulty.contains(&v.id)
+                        && !v.lost_state
+                        && v.disk.holds_durably(*z)
                 })
                 .count()
                 >= quorum

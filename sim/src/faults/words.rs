@@ -105,6 +105,15 @@ impl fmt::Display for FaultAction {
             ),
             FaultAction::ResetConn { conn } => write!(f, "reset client conn {conn}"),
             FaultAction::CrashFor { id, ms } => write!(f, "crash n{id} for {ms} ms"),
+            FaultAction::DiskLoss { id, older, ms } => write!(
+                f,
+                "disk loss on n{id}: {}, back after {ms} ms",
+                if *older {
+                    "an older copy of its data dir"
+                } else {
+                    "an empty data dir"
+                }
+            ),
             FaultAction::Slow { id, extra, ms } => {
                 write!(f, "slow n{id}: +{extra} ms for {ms} ms")
             }
