@@ -134,6 +134,8 @@ pub struct World {
     pub(crate) client_servers: Vec<ServerId>,
     /// Storage faults: which disks they may hit, which servers refused theirs.
     pub(crate) disks: crate::faults::DiskFaults,
+    /// `tree.persisted-round-trip`: the snapshots lately found to pass.
+    pub(crate) round_tripped: crate::check::RoundTripped,
 }
 
 /// `Params::imported_sessions`: every server's dataDir holds the tree `ensemble import` made
@@ -254,6 +256,7 @@ impl World {
             held: std::collections::BTreeMap::new(),
             client_servers: servers.clone(),
             disks,
+            round_tripped: Default::default(),
             params,
         }
     }

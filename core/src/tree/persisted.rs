@@ -62,6 +62,19 @@ impl DataTree {
         nodes: &[PersistedNode],
         opts: TreeOptions,
     ) -> Result<DataTree, SnapshotError> {
+        let bytes = DataTree::persisted_snapshot(last_zxid, sessions, nodes, opts)?;
+        DataTree::from_snapshot(&bytes, opts)
+    }
+
+    /// The snapshot bytes [`DataTree::from_persisted`] loads its tree from, not yet checked
+    /// (paths, parents, zxids: [`DataTree::from_snapshot`] checks them). Equal to a snapshot
+    /// already loaded, they are known to load into the same tree without decoding them again.
+    pub fn persisted_snapshot(
+        last_zxid: Zxid,
+        sessions: &BTreeMap<SessionId, i32>,
+        nodes: &[PersistedNode],
+        opts: TreeOptions,
+    ) -> Result<Vec<u8>, SnapshotError> {
         let mut table: BTreeMap<&[Acl], u32> = nodes.iter().map(|n| (&n.acl[..], 0)).collect();
         for (i, slot) in table.values_mut().enumerate() {
             *slot = u32::try_from(i).map_err(|_| SnapshotError("too many ACL lists".into()))?;
@@ -95,14 +108,13 @@ impl DataTree {
             (n.path.as_str(), Node { data, meta })
         });
         let acls: Vec<Vec<Acl>> = table.keys().map(|a| a.to_vec()).collect();
-        let bytes = DataTree::snapshot_from_parts(
+        Ok(DataTree::snapshot_from_parts(
             last_zxid,
             sessions.iter().map(|(s, t)| (*s, *t)).collect(),
             acls,
             with_nodes,
             &nulls,
-        );
-        DataTree::from_snapshot(&bytes, opts)
+        ))
     }
 }
 

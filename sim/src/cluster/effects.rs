@@ -152,51 +152,6 @@ impl Host for World {
 }
 
 impl World {
-    /// `tree.persisted-round-trip`: the snapshot server `id` just wrote, taken node by node
-    /// (`DataTree::persisted_nodes`, what `ensemble export` writes as ZooKeeper's snapshot) and
-    /// built back (`DataTree::from_persisted`, what `ensemble import` builds from ZooKeeper's),
-    /// is the same snapshot, byte for byte, with the same digest.
-    fn check_persisted_round_trip(&self, id: ServerId) -> Result<(), crate::check::Violation> {
-        use crate::check::{Claim, violation};
-        use ensemble_core::tree::{DataTree, PersistedNode};
-        let n = &self.nodes[&id];
-        let Some((zxid, bytes)) = n.disk.snapshot.as_ref() else {
-            return Ok(());
-        };
-        let opts = ensemble_core::tree::TreeOptions {
-            extended_types: true,
-            auth_providers: crate::client::PROVIDERS,
-            plant: self.plant,
-        };
-        let now = self.sched.now;
-        let fail = |why: String| {
-            violation(
-                Claim::TreePersistedRoundTrip,
-                now,
-                format!("n{id}'s snapshot at {zxid}: {why}"),
-            )
-        };
-        // a snapshot that does not load is `core.snapshot`'s to report
-        let Ok(tree) = DataTree::from_snapshot(bytes, opts) else {
-            return Ok(());
-        };
-        let nodes: Vec<PersistedNode> = tree.persisted_nodes().collect();
-        let back = DataTree::from_persisted(tree.last_zxid(), tree.sessions(), &nodes, opts)
-            .map_err(|e| fail(format!("its persisted nodes do not build a tree: {e}")))?;
-        if back.digest() != tree.digest() || back.to_snapshot() != **bytes {
-            let differs = back
-                .persisted_nodes()
-                .zip(&nodes)
-                .find(|(a, b)| a != *b)
-                .map(|(a, b)| format!("{:?} came back as {:?}", b, a))
-                .unwrap_or_else(|| "the sessions or node count differ".into());
-            return Err(fail(format!(
-                "built back from its nodes it differs: {differs}"
-            )));
-        }
-        Ok(())
-    }
-
     fn observe_write(&mut self, id: ServerId, w: &Write) -> Flow {
         let who = Who::N(id);
         let role = self.nodes[&id].role();
