@@ -110,10 +110,14 @@ pub enum Plant {
     /// `&&` of `has_quorum` read as `||`): a voter decides for its proposal with no quorum
     /// behind it.
     ElectionCountsAnyVote,
+    /// A learner's announced vote keeps the epoch it had before UPTODATE (no
+    /// updateElectionVote there, ZOOKEEPER-1732): one that had accepted the epoch from another
+    /// would-be leader announces the older one, and a LOOKING server never sees a quorum agree.
+    VoteEpochStale,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 32] = [
+    pub const ALL: [Plant; 33] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -146,6 +150,7 @@ impl Plant {
         Plant::ZkPasswdRefused,
         Plant::PersistedLosesCversion,
         Plant::ElectionCountsAnyVote,
+        Plant::VoteEpochStale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -182,6 +187,7 @@ impl Plant {
             Plant::ZkPasswdRefused => "zk-passwd-refused",
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
             Plant::ElectionCountsAnyVote => "election-counts-any-vote",
+            Plant::VoteEpochStale => "vote-epoch-stale",
         }
     }
 
@@ -267,6 +273,8 @@ impl Plant {
             }
             // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
             Plant::ElectionCountsAnyVote => &["election.quorum"],
+            // a server left LOOKING beside an established leader: liveness only
+            Plant::VoteEpochStale => &["liveness.not-converged"],
         }
     }
 
