@@ -414,6 +414,14 @@ impl<'a> Learning<'a> {
                 let l = &mut *self.learner;
                 l.committed = l.committed.max(committed);
                 l.phase = LearnerPhase::Serving;
+                // ZooKeeper's updateElectionVote at UPTODATE (ZOOKEEPER-1732), whether or not
+                // our ACKEPOCH counted: a server that had accepted this epoch from another
+                // would-be leader kept announcing the older epoch, and a LOOKING server (seed
+                // 316 of the swarm) never saw a quorum agree on the leader's epoch.
+                let epoch = l.epoch;
+                if !self.zk.plant(Plant::VoteEpochStale) {
+                    self.zk.election.update_peer_epoch(epoch);
+                }
                 let c = l.committed;
                 tracing::info!(server = self.zk.cfg.my_id, leader = from, zxid = %c, "up to date, serving");
                 self.commit_to(c, out);

@@ -114,10 +114,14 @@ pub enum Plant {
     /// as ZooKeeper counts it: its empty history backs an election and its forgotten
     /// acceptedEpoch chooses a new epoch, as if it were a fresh server (issue 13).
     WipedVotesAsFresh,
+    /// A learner's announced vote keeps the epoch it had before UPTODATE (no
+    /// updateElectionVote there, ZOOKEEPER-1732): one that had accepted the epoch from another
+    /// would-be leader announces the older one, and a LOOKING server never sees a quorum agree.
+    VoteEpochStale,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 33] = [
+    pub const ALL: [Plant; 34] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -151,6 +155,7 @@ impl Plant {
         Plant::PersistedLosesCversion,
         Plant::ElectionCountsAnyVote,
         Plant::WipedVotesAsFresh,
+        Plant::VoteEpochStale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -188,6 +193,7 @@ impl Plant {
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
             Plant::ElectionCountsAnyVote => "election-counts-any-vote",
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
+            Plant::VoteEpochStale => "vote-epoch-stale",
         }
     }
 
@@ -280,6 +286,8 @@ impl Plant {
                 "zab.leader-history",
                 "zab.one-leader-per-epoch",
             ],
+            // a server left LOOKING beside an established leader: liveness only
+            Plant::VoteEpochStale => &["liveness.not-converged"],
         }
     }
 

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
@@ -165,3 +166,95 @@ def test_zkcli_reconfig_while_writing_loses_nothing(rcluster):
         finally:
             zk.stop()
             zk.close()
+
+
+CURATOR_SRC = Path(__file__).resolve().parent.parent / "java" / "CuratorTracker.java"
+CURATOR_CP = [
+    f"/usr/share/java/{j}.jar"
+    for j in ("curator-framework", "curator-client", "zookeeper", "zookeeper-jute", "guava", "slf4j-api")
+]
+HAVE_CURATOR = bool(shutil.which("javac")) and all(os.path.exists(j) for j in CURATOR_CP)
+
+
+class Tracker:
+    """interop/java/CuratorTracker.java run against the cluster: the connection strings Curator's
+    EnsembleTracker gave it, as they came."""
+
+    def __init__(self, hosts):
+        self.build = tempfile.mkdtemp(prefix="interop-curator-")
+        cp = ":".join(CURATOR_CP)
+        c = subprocess.run(["javac", "-nowarn", "-cp", cp, "-d", self.build, str(CURATOR_SRC)],
+                           capture_output=True, text=True, timeout=300)
+        assert c.returncode == 0, c.stderr
+        self.proc = subprocess.Popen(
+            ["java", "-XX:TieredStopAtLevel=1", "-cp", f"{self.build}:{cp}", "CuratorTracker", hosts],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=60):
+        """The first connection string (from the last one seen on) that satisfies `pred`."""
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for l in reversed(self.lines):
+                    if l.startswith("CONNSTR "):
+                        s = l[len("CONNSTR "):]
+                        if pred(s):
+                            return s
+                        break
+                left = deadline - time.time()
+                if left <= 0:
+                    tail = "\n".join(l for l in self.lines if not l.startswith("SLF4J"))[-3000:]
+                    raise AssertionError(f"Curator's connection string never matched:\n{tail}")
+                self.cond.wait(left)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+        except Exception:
+            self.proc.kill()
+        shutil.rmtree(self.build, ignore_errors=True)
+
+
+def ports(connstr):
+    return {int(h.rsplit(":", 1)[1]) for h in connstr.split(",") if ":" in h}
+
+
+@pytest.mark.skipif(not HAVE_CURATOR, reason="Curator (libcurator-framework-java) not installed")
+def test_curator_ensemble_tracker_follows_reconfig(rcluster):
+    """Curator's EnsembleTracker reads /zookeeper/config and watches it: its connection string
+    becomes the client addresses the configuration names, so it gains the one of a server
+    `reconfig -add` brings in, and follows a whole new member list. (Its first string is only
+    the address it was given: a configuration from zoo.cfg lines without `;clientAddress`, as
+    this cluster's, names no client address in ZooKeeper, and the tracker keeps what it has.)"""
+    c = rcluster
+    leader = c.leader((1, 2, 3))
+    assert leader is not None
+    victim = next(i for i in (1, 2, 3) if i != leader)
+    port = lambda i: c.servers[i].client_port
+    t = Tracker(c.servers[leader].host)
+    try:
+        t.wait_for(lambda s: port(leader) in ports(s))
+        out = zkcli(port(leader), f"reconfig -remove {victim}\n")
+        assert "Committed new configuration:" in out, out
+        # (a configuration with client addresses, as Ensemble's from the start: it is dropped)
+        t.wait_for(lambda s: port(victim) not in ports(s))
+        out = zkcli(port(leader), f"reconfig -add {spec(c, victim)}\n")
+        assert "Committed new configuration:" in out, out
+        t.wait_for(lambda s: port(victim) in ports(s))
+        members = ",".join([spec(c, 1), spec(c, 2), spec(c, 3), spec(c, 4, "observer")])
+        out = zkcli(port(leader), f"reconfig -members {members}\n")
+        assert "Committed new configuration:" in out, out
+        t.wait_for(lambda s: ports(s) == {port(i) for i in ALL})
+    finally:
+        t.close()

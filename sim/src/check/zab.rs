@@ -147,6 +147,13 @@ impl World {
             let m = s.membership();
             match self.reference.configs.get(&m.version) {
                 Some(r) if r == m => None,
+                // restarted with its dynamic file's members, at version 0 as the node starts
+                // (a committed configuration it activated before)
+                _ if m.version == 0
+                    && n.dynamic.as_ref().is_some_and(|d| d.has_roles(&m.roles())) =>
+                {
+                    None
+                }
                 // history that came in a snapshot may hide a configuration we never saw
                 None if m.version <= self.reference.opaque_through.0 => None,
                 _ => Some(format!(

@@ -17,6 +17,7 @@ use crate::scheduler::Ev;
 use crate::world::{Who, World};
 use ensemble_core::config::Config;
 use ensemble_core::config::LearnerType;
+use ensemble_core::membership::Membership;
 use ensemble_core::peer::{PeerMsg, ServerState, SyncMode};
 use ensemble_core::plant::Plant;
 use ensemble_core::server::{Event, Recovered, Server};
@@ -96,6 +97,7 @@ impl Nodes {
                     snap_stream: Default::default(),
                     applied: Zxid::ZERO,
                     config_checked: None,
+                    dynamic: None,
                     gens: BTreeMap::new(),
                 },
             );
@@ -176,6 +178,9 @@ pub(crate) struct Node {
     /// (incarnation, `Server::membership_loads`) when its configuration in force last passed
     /// `reconfig.config-committed`: it is compared again only once either moves.
     pub(crate) config_checked: Option<(u64, u64)>,
+    /// The configuration it last activated, as the node writes it (zoo.cfg.dynamic.<version>,
+    /// outside the data directory): a restart starts with its members, as the node's does.
+    pub(crate) dynamic: Option<Membership>,
     /// Quorum-channel connection generation per peer (bumped on every break).
     pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
 }
@@ -273,12 +278,29 @@ impl World {
         self.start_from(id, rec)
     }
 
+    /// The node's QuorumView::follow: a configuration activated newer than the one written
+    /// is written (ZooKeeper's setQuorumVerifier(qv, writeToDisk)).
+    fn persist_dynamic(&mut self, id: ServerId) {
+        let n = self.nodes.get_mut(&id).expect("node");
+        let Some(s) = n.server.as_ref() else { return };
+        let m = s.membership();
+        if m.version > n.dynamic.as_ref().map_or(0, |d| d.version) {
+            n.dynamic = Some(m.clone());
+        }
+    }
+
     /// Start server `id` from what its disk recovered.
     fn start_from(&mut self, id: ServerId, rec: Recovered) {
         let now = self.sched.now;
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
-        let result = in_core(|| Server::new(n.config.clone(), rec, local));
+        let mut config = n.config.clone();
+        if let Some(d) = &n.dynamic {
+            // the node's start: the members of the dynamic file, at version 0 for the core
+            // (node/src/config.rs); the tree or a sync brings the version back
+            config.members = d.roles();
+        }
+        let result = in_core(|| Server::new(config, rec, local));
         match result {
             Ok(Ok(s)) => {
                 n.applied = s.tree().last_zxid();
@@ -428,6 +450,7 @@ impl World {
         // the kit's interpreter, with this world as its host (`effects.rs`)
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
+        self.persist_dynamic(id);
         self.after_step(id);
         if self.violation.is_none()
             && self.nodes[&id].server.is_some()
