@@ -240,6 +240,17 @@ async fn run(tag: &str, base: u16, loss: Loss) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // and the one without currentEpoch says on its terminal why it waits
+    let said = "waiting for all 3 voters of a new ensemble; see ensemble.trustEmptyDataDirs";
+    let t0 = Instant::now();
+    while !c.log(loser).contains(said) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "server {loser} never said why it waits:\n{}",
+            c.log(loser)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // a server that holds the writes comes back: the ensemble forms, the loser resyncs
     c.start(leader);

@@ -259,6 +259,11 @@ async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
     let leader = c.wait_ready(&[1, 2, 3, 4]);
     write_all(&admin, 20..40).await;
     check_all(&c.hosts(&[4]), 0..40).await;
+    // the joiner synced from the leader: its currentEpoch is written, so it vouches for its
+    // history and counts in later elections (node/README.md, "Disk loss")
+    let current = std::fs::read_to_string(c.dir.join("data_4/version-2/currentEpoch")).unwrap();
+    let current: u32 = current.lines().next().unwrap().trim().parse().unwrap();
+    assert!(current >= 1, "the joiner vouches: currentEpoch {current}");
     // the joiner reads the configuration in force, with every client address
     let on4 = connect(&c.hosts(&[4])).await;
     let (cfg4, _) = on4.get_data("/zookeeper/config", false).await.unwrap();

@@ -289,6 +289,32 @@ async fn dump_verify_backup_and_restore_on_a_real_servers_files() {
     assert!(out.contains("the previous files are in"), "{out}");
     assert_eq!(files(&v2, "snapshot.").len(), 1);
     assert!(files(&v2, "log.").is_empty());
+    // Into a new server's empty data dir, the backup leaves a server that vouches for it
+    // (currentEpoch at least the backup's epoch: node/README.md, "Disk loss").
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let fresh_cfg = dir.join("fresh.cfg");
+    std::fs::write(
+        &fresh_cfg,
+        format!(
+            "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n",
+            fresh.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let o = ens(&[
+        "restore",
+        fresh_cfg.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "restore into a new dir: {:?}", text(&o));
+    let current = std::fs::read_to_string(fresh.join("version-2/currentEpoch")).unwrap();
+    let current: u32 = current.lines().next().unwrap().trim().parse().unwrap();
+    assert!(
+        current >= 1,
+        "a restored data dir vouches for its tree: {current}"
+    );
     let o = ens(&["start", cfg_s]);
     assert!(o.status.success(), "start after restore: {:?}", text(&o));
     let c = connect(port).await;

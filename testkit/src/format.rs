@@ -123,7 +123,11 @@ impl fmt::Display for Show<'_, Action> {
             Action::QuorumCounted { purpose, members } => {
                 write!(f, "quorum counted ({purpose}):")?;
                 for (id, intact) in members {
-                    write!(f, " n{id}{}", if *intact { "" } else { "(lost)" })?;
+                    write!(
+                        f,
+                        " n{id}{}",
+                        if *intact { "" } else { "(vouches for nothing)" }
+                    )?;
                 }
                 Ok(())
             }

@@ -48,6 +48,8 @@ pub struct CoreLoop {
     throttler: RequestThrottler,
     /// The peer links, following the configuration (`None`: fixed, in tests).
     view: Option<super::quorum_view::QuorumView>,
+    /// When we last said why a server whose data dir vouches for nothing is still LOOKING.
+    waiting_said: Option<Instant>,
 }
 
 fn op_name(op: OpCode) -> &'static str {
@@ -95,9 +97,42 @@ impl CoreLoop {
             shared,
             fatal: None,
             up_since: Instant::now(),
+            waiting_said: None,
             throttler,
             view,
         }
+    }
+
+    /// A voter whose data dir vouches for nothing (no currentEpoch: new, lost, or an older
+    /// copy put back) and that is still LOOKING says why, every 10 s after its first 5: by
+    /// default it counts in no quorum until it has synced, so a new ensemble forms only once
+    /// every voter is up (sim/README.md, "Disk loss").
+    fn say_why_waiting(&mut self) {
+        const FIRST: Duration = Duration::from_secs(5);
+        const EVERY: Duration = Duration::from_secs(10);
+        if self.cfg.core.trust_empty_data_dirs {
+            return;
+        }
+        let st = self.server.status();
+        let voters: Vec<ServerId> = self.server.membership().voters().collect();
+        if st.state != Some(ServerState::Looking)
+            || st.current_epoch != 0
+            || voters.len() < 2
+            || !voters.contains(&self.cfg.core.my_id)
+            || self.out.state_since.elapsed() < FIRST
+            || self.waiting_said.is_some_and(|t| t.elapsed() < EVERY)
+        {
+            return;
+        }
+        self.waiting_said = Some(Instant::now());
+        tracing::warn!(
+            "waiting for all {} voters of a new ensemble; see ensemble.trustEmptyDataDirs (this \
+             server has no currentEpoch: a new data dir, a lost one or an older copy put back; \
+             it counts in no quorum until it has synced from a leader, and with no leader a \
+             new ensemble forms once every voter is up, or once a majority that kept their \
+             data dirs is)",
+            voters.len()
+        );
     }
 
     pub async fn run(
@@ -149,6 +184,7 @@ impl CoreLoop {
                 _ = sleep_until(next_tick) => {
                     next_tick = tokio::time::Instant::now() + tick;
                     self.feed(Event::Tick);
+                    self.say_why_waiting();
                 }
                 _ = sleep_until(next_purge), if purging => {
                     next_purge = tokio::time::Instant::now() + purge_every;

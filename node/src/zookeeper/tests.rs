@@ -256,6 +256,14 @@ fn import_then_export_keeps_every_node_and_writes_nothing_on_failure() {
     let cfg = config_for(&root);
     let r = migrate::import(&cfg, &fixture(), None).unwrap();
     assert_eq!(r.zxid.as_i64(), r.restored.tree.last_zxid);
+    // The imported epochs are ZooKeeper's, at least the imported zxid's epoch: a quorum
+    // ZooKeeper's files vouch for their history at once. This fixture is a standalone
+    // server's (zxids of epoch 0, no currentEpoch file): the imported server vouches for
+    // nothing, so an ensemble of such servers first forms with every voter up, the imported
+    // history (the highest zxid) winning (node/README.md, "Disk loss").
+    let epochs = crate::storage::epochs::read_epochs(&cfg.snap_dir()).unwrap();
+    assert_eq!(r.zxid.epoch(), 0);
+    assert_eq!(epochs.current_epoch, 0);
     // Ensemble's own snapshot holds the same tree.
     let (_, tree) = crate::storage::dump::load_snapshot(&r.snapshot).unwrap();
     let same = migrate::to_ensemble(&r.restored.tree, tree.options()).unwrap();

@@ -256,7 +256,9 @@ impl World {
             Action::QuorumCounted { purpose, members } => {
                 let list: Vec<String> = members
                     .iter()
-                    .map(|(id, ok)| format!("n{id}{}", if *ok { "" } else { "(lost)" }))
+                    .map(|(id, ok)| {
+                        format!("n{id}{}", if *ok { "" } else { "(vouches for nothing)" })
+                    })
                     .collect();
                 self.log(
                     who,

@@ -22,6 +22,7 @@ impl World {
                 .lanes
                 .iter()
                 .flatten()
+                .chain(&self.params.schedule)
                 .any(|s| matches!(s.action, FaultAction::DiskLoss { older: true, .. }))
     }
 
