@@ -96,6 +96,10 @@ pub enum Plant {
     /// The storage crate reads a txn log record without checking its CRC: a flipped bit in
     /// a durable record is decoded and served (or replayed) as if it were what was written.
     LogChecksumSkipped,
+    /// The storage crate checks a txn log record's checksum but not the offset its sum names:
+    /// a record that a misdirected write put on the previous record's slot reads as valid,
+    /// and the log is served one txn short.
+    LogRecordPlaceUnchecked,
     /// The storage crate takes a snapshot whose data fails its CRC: a flipped bit in the
     /// tree's bytes is loaded.
     SnapshotChecksumSkipped,
@@ -121,7 +125,7 @@ pub enum Plant {
 }
 
 impl Plant {
-    pub const ALL: [Plant; 34] = [
+    pub const ALL: [Plant; 35] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -150,6 +154,7 @@ impl Plant {
         Plant::FollowerIgnoresSyncLimit,
         Plant::EphemeralsMisreported,
         Plant::LogChecksumSkipped,
+        Plant::LogRecordPlaceUnchecked,
         Plant::SnapshotChecksumSkipped,
         Plant::ZkPasswdRefused,
         Plant::PersistedLosesCversion,
@@ -188,6 +193,7 @@ impl Plant {
             Plant::FollowerIgnoresSyncLimit => "follower-ignores-synclimit",
             Plant::EphemeralsMisreported => "ephemerals-misreported",
             Plant::LogChecksumSkipped => "log-checksum-skipped",
+            Plant::LogRecordPlaceUnchecked => "log-record-place-unchecked",
             Plant::SnapshotChecksumSkipped => "snapshot-checksum-skipped",
             Plant::ZkPasswdRefused => "zk-passwd-refused",
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
@@ -274,9 +280,9 @@ impl Plant {
             // only a heal that leaves the stuck leader stuck (`--liveness core`) shows it
             Plant::FollowerIgnoresSyncLimit => &["liveness.core-progress"],
             // a corrupt record or snapshot recovered as if it were what was written
-            Plant::LogChecksumSkipped | Plant::SnapshotChecksumSkipped => {
-                &["storage.corruption-served", "core.recover"]
-            }
+            Plant::LogChecksumSkipped
+            | Plant::LogRecordPlaceUnchecked
+            | Plant::SnapshotChecksumSkipped => &["storage.corruption-served", "core.recover"],
             // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
             Plant::ElectionCountsAnyVote => &["election.quorum"],
             // a quorum that holds a committed txn only on a lost disk elects without it

@@ -261,6 +261,10 @@ pub const PROBES: &[ProbeDef] = &[
         "recovery refused a log with damage before valid records",
     ),
     p(
+        "storage.misplaced-record",
+        "recovery met an intact log record at an offset other than the one it was written for",
+    ),
+    p(
         "storage.no-snapshot-verifies",
         "recovery refused: snapshots exist and none passes its check",
     ),

@@ -272,6 +272,41 @@ impl WatchManager {
             .collect()
     }
 
+    /// Recount what the counters keep (the watch count, the recursive pairs) and the
+    /// per-connection index from the watches themselves: the simulator's `tree.consistent`
+    /// checks every server's at the end of a run (mntr reports these counts).
+    pub fn check_counts(&self) -> Result<(), String> {
+        let mut entries = 0;
+        let mut recursive = 0;
+        let mut by_conn: BTreeMap<ConnId, BTreeSet<&str>> = BTreeMap::new();
+        for (path, conns) in &self.by_path {
+            for (conn, bits) in conns {
+                if *bits == 0 {
+                    return Err(format!("{path}: a connection holds no watch kind"));
+                }
+                entries += zk_entries(*bits);
+                recursive += usize::from(bits & RECURSIVE != 0);
+                by_conn.entry(*conn).or_default().insert(path);
+            }
+        }
+        if entries != self.entries || recursive != self.recursive {
+            return Err(format!(
+                "watch count {} ({} recursive) but {entries} ({recursive}) watches held",
+                self.entries, self.recursive
+            ));
+        }
+        let indexed: BTreeMap<ConnId, BTreeSet<&str>> = self
+            .by_conn
+            .iter()
+            .filter(|(_, paths)| !paths.is_empty())
+            .map(|(c, paths)| (*c, paths.iter().map(|p| &**p).collect()))
+            .collect();
+        if indexed != by_conn {
+            return Err("the per-connection watch index differs from the watches".into());
+        }
+        Ok(())
+    }
+
     /// ZooKeeper's watch count (`zk_watch_count`, wchs "Total watches"): entries of its data
     /// and child managers, so a persistent watch, held by both, counts twice.
     pub fn watch_count(&self) -> usize {

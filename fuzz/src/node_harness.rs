@@ -159,7 +159,8 @@ fn fix_log_crcs(buf: &mut [u8]) {
         if len == 0 || pos + 8 + len > buf.len() {
             return;
         }
-        let sum = ensemble_node::storage::codec::crc(&buf[pos + 8..pos + 8 + len]);
+        // a record's sum names its offset (format version 2)
+        let sum = ensemble_node::storage::codec::crc(&buf[pos + 8..pos + 8 + len]) ^ pos as u32;
         buf[pos + 4..pos + 8].copy_from_slice(&sum.to_le_bytes());
         pos += 8 + len;
     }

@@ -2,9 +2,16 @@
 //! under `dataLogDir/version-2/`.
 //!
 //! File layout: a 16-byte header (`ENSTXLOG`, format version, reserved), then records
-//! `[payload len u32 LE][crc32 of payload u32 LE][payload = bincode(Txn)]`, then zeros: files
-//! are preallocated (extended sparse, as ZooKeeper does) so that appends rarely change the file
+//! `[payload len u32 LE][sum u32 LE][payload = bincode(Txn)]`, then zeros: files are
+//! preallocated (extended sparse, as ZooKeeper does) so that appends rarely change the file
 //! size. A record of length 0 ends the log.
+//!
+//! The sum is the crc32 of the payload XOR the record's own offset in the file (format version
+//! 2; version 1, still read, had the crc32 alone). A checksum alone proves a record intact, not
+//! that it is where it was written: a write that landed on the previous record's slot (a
+//! misdirected write) left a log that read as valid and one txn short. With its offset in the
+//! sum, a record found anywhere but where it was written fails, and the offset it was written
+//! for is named. (ZooKeeper's own log format, read by the import, has no such check.)
 
 use crate::StorageError;
 use crate::codec::{
@@ -15,7 +22,11 @@ use bincode::Options;
 use ensemble_core::{Txn, Zxid};
 
 pub const LOG_MAGIC: &[u8; 8] = b"ENSTXLOG";
-pub const LOG_VERSION: u32 = 1;
+/// The format written. Version 1 (sums without the offset) is still read; the node starts a
+/// new file rather than append version-2 records to a version-1 file.
+pub const LOG_VERSION: u32 = 2;
+/// The first version whose sums carry the record's offset.
+const PLACED_FROM: u32 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const RECORD_HEADER: usize = 8;
 
@@ -31,6 +42,11 @@ pub fn file_header() -> [u8; HEADER_LEN] {
     h
 }
 
+/// The format version of a log file whose first bytes are `head` (`None`: not a log file).
+pub fn file_version(head: &[u8]) -> Option<u32> {
+    (head.get(..8)? == LOG_MAGIC).then(|| u32_at(head, 8))?
+}
+
 /// Log files among `f`'s, oldest first, by name.
 pub fn list_logs(f: &impl Files) -> Result<Vec<(Zxid, String)>, StorageError> {
     let mut out: Vec<(Zxid, String)> = f
@@ -43,8 +59,24 @@ pub fn list_logs(f: &impl Files) -> Result<Vec<(Zxid, String)>, StorageError> {
     Ok(out)
 }
 
-/// Append one record to `out`, encoded in place (no intermediate buffer).
-pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) -> Result<(), StorageError> {
+/// What a record's offset adds to its sum (XOR): injective below 4 GiB, so the offset a
+/// record was written for can be read back from a misplaced one.
+fn offset_mix(at: u64) -> u32 {
+    (at as u32) ^ ((at >> 32) as u32)
+}
+
+/// Move a record encoded by [`encode_record`] at `from` to offset `to` (its sum names its
+/// offset): the test kit encodes a txn once and writes it at each server's own offset.
+pub fn place_record(record: &mut [u8], from: u64, to: u64) {
+    if let Some(sum) = u32_at(record, 4) {
+        let placed = sum ^ offset_mix(from) ^ offset_mix(to);
+        record[4..8].copy_from_slice(&placed.to_le_bytes());
+    }
+}
+
+/// Append one record to `out`, encoded in place (no intermediate buffer); `base` is the file
+/// offset `out[0]` goes to, so the record's sum names where it lies.
+pub fn encode_record(txn: &Txn, out: &mut Vec<u8>, base: u64) -> Result<(), StorageError> {
     let start = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER]);
     let encoded = txn_encode_options().serialize_into(&mut *out, txn);
@@ -60,7 +92,7 @@ pub fn encode_record(txn: &Txn, out: &mut Vec<u8>) -> Result<(), StorageError> {
             txn.zxid
         )));
     }
-    let sum = crc(&out[start + RECORD_HEADER..]);
+    let sum = crc(&out[start + RECORD_HEADER..]) ^ offset_mix(base + start as u64);
     out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
     Ok(())
@@ -105,11 +137,13 @@ impl Record {
     }
 }
 
-/// Try to read one record at `pos`. `Ok(None)` = end-of-log marker. A record whose zxid is at
-/// or below `skip_through` is checked (checksum, order) but not decoded: a snapshot covers it.
+/// Try to read one record at `pos` of a file of format `version`. `Ok(None)` = end-of-log
+/// marker. A record whose zxid is at or below `skip_through` is checked (checksum, place,
+/// order) but not decoded: a snapshot covers it.
 fn record_at(
     buf: &[u8],
     pos: usize,
+    version: u32,
     prev: Option<Zxid>,
     skip_through: Option<Zxid>,
 ) -> Result<Option<(usize, Record)>, String> {
@@ -131,7 +165,9 @@ fn record_at(
         return Err(format!("record length {len} runs past the end of the file"));
     }
     let payload = &buf[pos + RECORD_HEADER..pos + RECORD_HEADER + len];
-    if !checksum_matches(payload, sum) {
+    if version >= PLACED_FROM {
+        check_placed(payload, sum, pos as u64, buf.len() as u64)?;
+    } else if !checksum_matches(payload, sum) {
         return Err("checksum mismatch".into());
     }
     // A txn's encoding starts with its zxid (u64, little-endian).
@@ -157,8 +193,31 @@ fn checksum_matches(payload: &[u8], sum: u32) -> bool {
     crate::plant::active(ensemble_core::plant::Plant::LogChecksumSkipped) || crc(payload) == sum
 }
 
-/// Is there any well-formed record (checksum and decode both good) at or after `from`?
-fn find_valid_after(buf: &[u8], from: usize) -> Option<usize> {
+/// The sum test of a version-2 record at `pos` of a file of `len` bytes: intact and written
+/// for this offset. An intact record written for another offset of the file is named so.
+fn check_placed(payload: &[u8], sum: u32, pos: u64, len: u64) -> Result<(), String> {
+    let payload_sum = crc(payload);
+    if payload_sum ^ offset_mix(pos) == sum
+        || crate::plant::active(ensemble_core::plant::Plant::LogChecksumSkipped)
+    {
+        return Ok(());
+    }
+    // Below 4 GiB the mix is the offset itself: what the record was written for.
+    let written_for = u64::from(payload_sum ^ sum);
+    if (HEADER_LEN as u64..len).contains(&written_for) {
+        if crate::plant::active(ensemble_core::plant::Plant::LogRecordPlaceUnchecked) {
+            return Ok(());
+        }
+        ensemble_core::probe!("storage.misplaced-record");
+        return Err(format!(
+            "an intact record written for offset {written_for} (a misdirected write)"
+        ));
+    }
+    Err("checksum mismatch".into())
+}
+
+/// Is there any well-formed record (checksum, place and decode all good) at or after `from`?
+fn find_valid_after(buf: &[u8], version: u32, from: usize) -> Option<usize> {
     let mut pos = from;
     while pos + RECORD_HEADER < buf.len() {
         // Skip runs of zeros quickly: a record header is never 8 zero bytes.
@@ -171,7 +230,7 @@ fn find_valid_after(buf: &[u8], from: usize) -> Option<usize> {
                 None => return None,
             }
         }
-        if let Ok(Some(_)) = record_at(buf, pos, None, None) {
+        if let Ok(Some(_)) = record_at(buf, pos, version, None, None) {
             return Some(pos);
         }
         pos += 1;
@@ -205,9 +264,9 @@ pub fn scan_bytes(
         return Err("not an ensemble txn log (bad magic)".into());
     }
     let version = u32_at(buf, 8).unwrap_or(0);
-    if version != LOG_VERSION {
+    if !(1..=LOG_VERSION).contains(&version) {
         return Err(format!(
-            "txn log format version {version}, this build reads {LOG_VERSION}"
+            "txn log format version {version}, this build reads 1 to {LOG_VERSION}"
         ));
     }
     let mut txns = Vec::new();
@@ -215,7 +274,7 @@ pub fn scan_bytes(
     let mut last = prev;
     let mut damage = None;
     loop {
-        match record_at(buf, pos, last, skip_through) {
+        match record_at(buf, pos, version, last, skip_through) {
             Ok(Some((n, record))) => {
                 last = Some(record.zxid());
                 if let Record::Txn(txn) = record {
@@ -235,7 +294,7 @@ pub fn scan_bytes(
     }
     // Whatever stopped us, nothing valid may follow: a zeroed or damaged record with good
     // ones after it is corruption in the middle, not a torn tail.
-    let valid_after_damage = find_valid_after(buf, pos + 1).map(|p| p as u64);
+    let valid_after_damage = find_valid_after(buf, version, pos + 1).map(|p| p as u64);
     if damage.is_none()
         && let Some(at) = valid_after_damage
     {

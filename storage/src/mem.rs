@@ -66,12 +66,17 @@ impl MemFile {
         out
     }
 
-    fn append(&mut self, data: &[u8]) {
-        match self.chunks.last_mut() {
-            Some(Chunk::Own(v)) => v.extend_from_slice(data),
-            _ => self.chunks.push(Chunk::Own(data.to_vec())),
+    fn append(&mut self, data: &[u8]) -> &mut [u8] {
+        if !matches!(self.chunks.last(), Some(Chunk::Own(_))) {
+            self.chunks.push(Chunk::Own(Vec::new()));
         }
+        let Some(Chunk::Own(v)) = self.chunks.last_mut() else {
+            unreachable!("the last chunk is owned")
+        };
+        let from = v.len();
+        v.extend_from_slice(data);
         self.len += data.len();
+        &mut v[from..]
     }
 
     /// Cut to `len` bytes.
@@ -179,6 +184,23 @@ impl MemDir {
             None => self.files.entry(name.to_string()).or_default(),
         };
         f.append(data);
+        f.len
+    }
+
+    /// [`MemDir::append`], then `fix(bytes, offset)` on the bytes just appended, where they
+    /// landed (a log record's sum names its offset: [`crate::log::place_record`]).
+    pub fn append_with(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        fix: impl FnOnce(&mut [u8], usize),
+    ) -> usize {
+        let f = match self.files.get_mut(name) {
+            Some(f) => f,
+            None => self.files.entry(name.to_string()).or_default(),
+        };
+        let at = f.len;
+        fix(f.append(data), at);
         f.len
     }
 

@@ -13,7 +13,7 @@ use ensemble_core::server::{Epochs, Recovered};
 use ensemble_core::tree::SnapshotAssembler;
 use ensemble_core::txn::Txn;
 use ensemble_core::zxid::Zxid;
-use ensemble_storage::log::{encode_record, file_header, log_file_name};
+use ensemble_storage::log::{encode_record, file_header, log_file_name, place_record};
 use ensemble_storage::snapshot::snapshot_file_name;
 use ensemble_storage::{MemDir, StorageError};
 use std::sync::Arc;
@@ -94,7 +94,8 @@ fn encoded(t: &Arc<Txn>) -> Arc<[u8]> {
             return Arc::clone(r);
         }
         let mut buf = Vec::new();
-        encode_record(t, &mut buf).expect("a txn the core made encodes");
+        // encoded for offset 0; `write_record` places it where it lands
+        encode_record(t, &mut buf, 0).expect("a txn the core made encodes");
         let r: Arc<[u8]> = buf.into();
         if ring.len() < RECORD_CACHE {
             ring.push((Arc::clone(t), Arc::clone(&r)));
@@ -152,7 +153,9 @@ impl Disk {
             name
         });
         let record = encoded(t);
-        files.log.append(name, &record)
+        files
+            .log
+            .append_with(name, &record, |r, at| place_record(r, 0, at as u64))
     }
 
     /// The data dir is lost (a replaced drive, a wiped volume): an empty disk, as a new

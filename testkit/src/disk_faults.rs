@@ -238,7 +238,11 @@ impl Disk {
     }
 
     /// One of the durable log records, picked by `draw`, was written to the wrong place:
-    /// another offset of the log (`to` = Log) or a snapshot or epoch file.
+    /// another offset of the log (`to` = Log) or a snapshot or epoch file. One log misdirect
+    /// in four is the write of the last durable record landing on the previous record's slot
+    /// (a write sent to a stale offset): the one place where a checksum alone leaves a valid
+    /// log one txn short, so it is drawn often enough that a reader not checking places is
+    /// caught (plant `log-record-place-unchecked`).
     pub fn misdirect(&mut self, to: FileKind, draw: u64) -> Option<Damage> {
         let file = self.log_file.clone()?;
         let durable: Vec<usize> = self
@@ -250,8 +254,27 @@ impl Disk {
         if durable.is_empty() {
             return None;
         }
+        let start = |i: usize| if i == 0 { HEADER_LEN } else { durable[i - 1] };
+        if to == FileKind::Log && durable.len() >= 2 && (draw >> 56).is_multiple_of(4) {
+            let i = durable.len() - 1;
+            let at = start(i);
+            let len = durable[i] - at;
+            let to_at = start(i - 1);
+            let to_len = self.files.as_ref()?.log.file(&file)?.len();
+            if to_at + len > to_len {
+                return None;
+            }
+            return self.add_damage(Damage::Misdirect {
+                file: file.clone(),
+                at,
+                len,
+                to_dir: Dir::Log,
+                to_file: file,
+                to_at,
+            });
+        }
         let i = (draw as usize) % durable.len();
-        let at = if i == 0 { HEADER_LEN } else { durable[i - 1] };
+        let at = start(i);
         let len = durable[i] - at;
         let (to_dir, to_file, to_len) = self.durable_file(to, draw >> 16)?;
         if to_len < len {

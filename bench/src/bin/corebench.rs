@@ -25,7 +25,7 @@ use ensemble_core::{
     Zxid,
 };
 use ensemble_node::runtime::wire::{self, Channel};
-use ensemble_node::storage::log::encode_record;
+use ensemble_node::storage::log::{HEADER_LEN, encode_record};
 use ensemble_proto::jute;
 use ensemble_proto::proto::{Acl, ConnectRequest, CreateMode, CreateOp, Request};
 use ensemble_testkit::{Disk, Host, ToClient};
@@ -563,7 +563,8 @@ impl Host for NodeIo {
 
     fn appended(&mut self, _id: ServerId, txns: &[Arc<Txn>], _upto: u64) {
         for t in txns {
-            encode_record(t, &mut self.log).expect("encodable");
+            // the bytes as one log file's records after its header
+            encode_record(t, &mut self.log, HEADER_LEN as u64).expect("encodable");
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The transaction log: files `log.<hex zxid of the first txn>` under `dataLogDir/version-2/`.
 //!
 //! File layout: a 16-byte header (`ENSTXLOG`, format version, reserved), then records
-//! `[payload len u32 LE][crc32 of payload u32 LE][payload = bincode(Txn)]`, then zeros: files
-//! are preallocated (extended sparse, as ZooKeeper does) so that appends rarely change the file
-//! size. A record of length 0 ends the log.
+//! `[payload len u32 LE][sum u32 LE][payload = bincode(Txn)]`, then zeros: files are
+//! preallocated (extended sparse, as ZooKeeper does) so that appends rarely change the file
+//! size. A record of length 0 ends the log. The sum is the payload's crc32 XOR the record's
+//! offset (format version 2; see `ensemble_storage::log`).
 //!
 //! Writes go through one writer thread that batches: it writes everything queued, issues one
 //! fdatasync for the lot (group commit), then reports the highest durable zxid.
@@ -194,7 +195,12 @@ impl Writer {
                     .write(true)
                     .open(&t.path)
                     .map_err(|e| StorageError::io(&t.path, e))?;
-                Some((f, t))
+                // Records are appended in this build's format: a file of another version
+                // (its sums without offsets) is closed, and the next append starts a new one.
+                let mut head = [0u8; HEADER_LEN];
+                f.read_exact_at(&mut head, 0)
+                    .map_err(|e| StorageError::io(&t.path, e))?;
+                (ensemble_storage::log::file_version(&head) == Some(LOG_VERSION)).then_some((f, t))
             }
             None => None,
         };
@@ -230,7 +236,11 @@ impl Writer {
                 self.open_new(t.zxid)?;
                 self.roll = false;
             }
-            encode_record(&t, &mut self.pending)?;
+            let base = self
+                .file
+                .as_ref()
+                .map_or(HEADER_LEN as u64, |(_, t)| t.offset);
+            encode_record(&t, &mut self.pending, base)?;
             self.last = Some(t.zxid);
             self.pending_last = Some(t.zxid);
         }

@@ -201,6 +201,11 @@ claims! {
     /// and built back (`DataTree::from_persisted`, what `ensemble import` builds from
     /// ZooKeeper's), is the same snapshot byte for byte, with the same digest.
     TreePersistedRoundTrip => "tree.persisted-round-trip",
+    /// At the end of a run, every running server's tree passes its own recount (child
+    /// counts, ACL references, ephemeral/container/TTL indexes, data size, digests:
+    /// `DataTree::check_consistency`) and its watch counters match its watches (what mntr
+    /// reports: `WatchManager::check_counts`). Bookkeeping no reply shows until it is wrong.
+    TreeConsistent => "tree.consistent",
 
     // ---- Quotas (check/quota.rs): ZooKeeper's quota upkeep (DataTree.updateQuotaStat,
     // PrepRequestProcessor.checkQuota).
@@ -326,6 +331,7 @@ impl Claim {
             | SessionEphemeralsReported
             | TreeModel
             | TreePersistedRoundTrip
+            | TreeConsistent
             | QuotaStats
             | QuotaHardLimit
             | AclNoUnauthorizedAccess

@@ -3,7 +3,7 @@
 //! bound, a leader, every server up, synced and converged, every client in session and no
 //! request outstanding (`liveness.*`).
 
-use crate::check::{Claim, violation};
+use crate::check::{Claim, Violation, violation};
 use crate::cluster::Node;
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
@@ -206,10 +206,32 @@ impl World {
         self.end_of_run_claims();
     }
 
+    /// `tree.consistent`: every running server's derived structures match a recount.
+    fn tree_consistency_check(&self) -> Result<(), Violation> {
+        for n in self.nodes.values() {
+            let Some(s) = n.server.as_ref() else { continue };
+            let why = s
+                .tree()
+                .check_consistency()
+                .and_then(|()| s.watches().check_counts());
+            if let Err(why) = why {
+                return Err(violation(
+                    Claim::TreeConsistent,
+                    self.sched.now,
+                    format!("n{}: {why}", n.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The end-of-run checks, the scenario's claims and its expected finding.
     fn end_of_run_claims(&mut self) {
         let now = self.sched.now;
         if let Err(v) = self.end_checks() {
+            self.fail(v);
+        }
+        if let Err(v) = self.tree_consistency_check() {
             self.fail(v);
         }
         if let Err(v) = self.scenario_claims() {
