@@ -364,3 +364,40 @@ fn real_quorum_traffic_decodes() {
         "{informed:?}"
     );
 }
+
+/// The leader's side of a real 3.8 sync, arriving cut at every byte: decoding what has come
+/// and keeping the rest (as the observer's connection does) gives the same frames as the
+/// whole, a SNAP always together with its database.
+#[test]
+fn leader_stream_cut_anywhere_decodes_the_same() {
+    use super::quorum_packet::{Frame, PacketType, decode_stream};
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/quorum_packet");
+    let bytes = std::fs::read(corpus.join("zk38-observer-sync-from-leader")).expect("captured")
+        [1..]
+        .to_vec();
+    let (whole, end) = decode_stream(&bytes, true).expect("decodes");
+    assert_eq!(end, bytes.len());
+    let whole: Vec<Frame> = whole.into_iter().map(|(_, f)| f).collect();
+    for step in [1usize, 7, 64, 500] {
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for chunk in bytes.chunks(step) {
+            buf.extend_from_slice(chunk);
+            let (frames, used) = decode_stream(&buf, true).expect("a prefix decodes");
+            for (i, (_, f)) in frames.iter().enumerate() {
+                if let Frame::Packet(p) = f
+                    && p.kind == PacketType::Snap
+                {
+                    assert!(
+                        matches!(frames.get(i + 1), Some((_, Frame::Snapshot(_)))),
+                        "a SNAP without its database (step {step})"
+                    );
+                }
+            }
+            got.extend(frames.into_iter().map(|(_, f)| f));
+            buf.drain(..used);
+        }
+        assert!(buf.is_empty(), "step {step}: {} bytes left", buf.len());
+        assert_eq!(got, whole, "step {step}");
+    }
+}
