@@ -67,10 +67,13 @@ pub fn initial_message(sid: i64, election_addr: &str) -> Vec<u8> {
     b
 }
 
-/// Parse an initial message as a ZooKeeper server reads one: (sid, addresses). `None` where
-/// the first long is not one of ZooKeeper's protocol versions (a pre-3.5 sender writes its
-/// sid alone, which this does not take).
-pub fn parse_initial_message(b: &[u8]) -> Result<(i64, Vec<String>), JuteError> {
+/// An initial message as a ZooKeeper server reads one: the sender's sid, its election
+/// addresses, and the bytes the message took.
+pub type InitialMessage = (i64, Vec<String>, usize);
+
+/// Parse an initial message. An error where the first long is not one of ZooKeeper's
+/// protocol versions (a pre-3.5 sender writes its sid alone, which this does not take).
+pub fn parse_initial_message(b: &[u8]) -> Result<InitialMessage, JuteError> {
     let mut i = InputArchive::new(b, 0);
     let version = i.long("protocol version")?;
     if version != PROTOCOL_VERSION_V1 && version != PROTOCOL_VERSION_V2 {
@@ -78,7 +81,7 @@ pub fn parse_initial_message(b: &[u8]) -> Result<(i64, Vec<String>), JuteError> 
     }
     let sid = i.long("sid")?;
     let addr = i.ustring("election address")?;
-    Ok((sid, addr.split('|').map(str::to_string).collect()))
+    Ok((sid, addr.split('|').map(str::to_string).collect(), i.pos()))
 }
 
 impl Notification {
@@ -146,6 +149,30 @@ impl Notification {
     }
 }
 
+/// Split what one side of an election connection sent into notifications (int length, then
+/// the message), each decoded or refused; the bytes of a last one cut short are left.
+pub fn decode_notifications(b: &[u8]) -> (Vec<Result<Notification, JuteError>>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while b.len() - at >= 4 {
+        let len = i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        if len <= 0 || len as usize > PACKET_MAX {
+            out.push(Err(JuteError {
+                offset: at as u64,
+                reason: format!("notification length {len}"),
+            }));
+            return (out, b.len());
+        }
+        let end = at + 4 + len as usize;
+        if end > b.len() {
+            break;
+        }
+        out.push(Notification::decode(&b[at + 4..end]));
+        at = end;
+    }
+    (out, at)
+}
+
 /// What one voter answered: its notification, or why there is none.
 pub type Answer = Result<Notification, String>;
 
@@ -162,6 +189,10 @@ pub fn ask(addr: &str, me: i64, my_addr: &str, timeout: Duration) -> Answer {
     let _ = s.set_nodelay(true);
     let mut out = initial_message(me, my_addr);
     // An observer's vote (`getInitId` etc. of a non-voter): no leader, no zxid, no epoch.
+    // OBSERVING, not the LOOKING ZooKeeper's own observer sends: a voter answers a non-voter
+    // either way, and should this sid be a voter in ZooKeeper's config, an OBSERVING vote is
+    // filed as an observer's and never counted in an election (the price: a non-looking
+    // voter does not answer it, so such a peer goes unrecognised).
     let vote = Notification {
         state: PeerState::Observing,
         leader: i64::MIN,
@@ -250,7 +281,7 @@ mod tests {
         assert_eq!(&b[..8], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
         assert_eq!(
             parse_initial_message(&b).unwrap(),
-            (4, vec!["127.0.0.1:3888".to_string()])
+            (4, vec!["127.0.0.1:3888".to_string()], b.len())
         );
         let mut ensemble_hello = b"ENSP".to_vec();
         ensemble_hello.extend_from_slice(&[0; 20]);

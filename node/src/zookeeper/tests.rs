@@ -401,3 +401,50 @@ fn leader_stream_cut_anywhere_decodes_the_same() {
         assert_eq!(got, whole, "step {step}");
     }
 }
+
+/// The election port as real ZooKeeper 3.8 speaks it (fuzz/corpus/zk_election: a 3.8
+/// observer's opening recorded by capture_quorum.py, and 3.8 voters answering Ensemble's
+/// observer vote): the initial message is protocol version 1 with one address, notifications
+/// are version 2 with the configuration, and the leader is learned from the answers.
+#[test]
+fn real_election_traffic_decodes() {
+    use super::election::{
+        PeerState, decode_notifications, initial_message, leader_of, parse_initial_message,
+    };
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/zk_election");
+    let read = |name: &str| std::fs::read(corpus.join(name)).expect("captured file")[1..].to_vec();
+    let opens = read("zk38-observer-opens-election");
+    let (sid, addrs, used) = parse_initial_message(&opens).expect("ZooKeeper's opening");
+    assert_eq!(sid, 3);
+    assert_eq!(initial_message(sid, &addrs[0]), opens[..used].to_vec());
+    let (notes, end) = decode_notifications(&opens[used..]);
+    assert_eq!(end, opens.len() - used);
+    let vote = notes[0].as_ref().expect("a vote");
+    // ZooKeeper's observer votes LOOKING while it searches; Ensemble's says OBSERVING, which a
+    // looking voter files as an observer's and never counts (both are answered)
+    assert_eq!((vote.state, vote.version), (PeerState::Looking, 2));
+    assert!(vote.config.contains("server.1="), "{:?}", vote.config);
+    let mut answers = Vec::new();
+    for (sid, name) in [
+        (1, "zk38-follower-answers-ensemble"),
+        (3, "zk38-leader-answers-ensemble"),
+    ] {
+        let (notes, end) = decode_notifications(&read(name));
+        assert_eq!(end, read(name).len());
+        let n = notes[0].clone().expect("an answer");
+        assert_eq!(n.version, 2);
+        answers.push((sid, Ok(n)));
+    }
+    assert_eq!(answers[1].1.as_ref().unwrap().state, PeerState::Leading);
+    assert_eq!(leader_of(&[1, 2, 3], &answers), Some((3, 1)));
+    // ours, as a 3.8 voter took it (it answered)
+    let ours = read("ensemble-observer-opens-election");
+    let (sid, _, used) = parse_initial_message(&ours).expect("our opening");
+    assert_eq!(sid, 4);
+    let (notes, _) = decode_notifications(&ours[used..]);
+    let n = notes[0].as_ref().expect("our vote");
+    assert_eq!(
+        (n.state, n.version, n.config.as_str()),
+        (PeerState::Observing, 1, "")
+    );
+}
