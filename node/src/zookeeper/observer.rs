@@ -620,7 +620,8 @@ impl Settings {
 /// The peers of `cfg` that answer ZooKeeper's election protocol: (sid, what it said). Asked
 /// on each peer's election port at once with ZooKeeper's initial message and an observer's
 /// vote, which a ZooKeeper server answers with the vote it follows and an Ensemble server
-/// drops (not its hello). Nothing is asked over TLS (a TLS quorum port answers neither).
+/// drops (not its hello). Waits 2 s at most. Nothing is asked over TLS (a TLS quorum port
+/// answers neither).
 pub fn zookeeper_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, election::Notification)> {
     let Some(me) = cfg.me() else {
         return Vec::new();
@@ -629,22 +630,28 @@ pub fn zookeeper_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, election::N
         return Vec::new();
     }
     let my_election = format!("{}:{}", me.host, me.election_port);
-    std::thread::scope(|sc| {
-        let hs: Vec<_> = cfg
-            .servers
-            .values()
-            .filter(|s| s.id != me.id)
-            .map(|s| {
-                let my_election = &my_election;
-                sc.spawn(move || {
-                    let addr = format!("{}:{}", s.host, s.election_port);
-                    let a = election::ask(&addr, me.id as i64, my_election, Duration::from_secs(1));
-                    a.ok().map(|n| (s.id, n))
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .filter_map(|h| h.join().ok().flatten())
-            .collect()
-    })
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut asked = 0;
+    for s in cfg.servers.values().filter(|s| s.id != me.id) {
+        let (tx, my_election, me) = (tx.clone(), my_election.clone(), me.id as i64);
+        let (sid, addr) = (s.id, format!("{}:{}", s.host, s.election_port));
+        asked += 1;
+        // detached: a name that takes long to resolve must not hold the start past the wait
+        std::thread::spawn(move || {
+            let a = election::ask(&addr, me, &my_election, Duration::from_secs(1));
+            let _ = tx.send(a.ok().map(|n| (sid, n)));
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut found = Vec::new();
+    for _ in 0..asked {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Some(f)) => found.push(f),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    found.sort_by_key(|(sid, _)| *sid);
+    found
 }
