@@ -448,3 +448,65 @@ fn real_election_traffic_decodes() {
         (PeerState::Observing, 1, "")
     );
 }
+
+/// The observer against a leader that replays what a real 3.8 leader sent its observer
+/// (registration answered, a SNAP, NEWLEADER/UPTODATE, then INFORMs of the writes a client
+/// made through that observer, and PINGs): it syncs by SNAP, applies every INFORM with its
+/// digest agreeing, and ends when the leader goes.
+#[test]
+fn observer_follows_a_recorded_leader() {
+    use super::observer::{Observer, Settings, SyncKind, Voter};
+    use std::io::{Read, Write};
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/quorum_packet");
+    let bytes = std::fs::read(corpus.join("zk38-observer-sync-from-leader")).expect("captured")
+        [1..]
+        .to_vec();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let leader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("the observer connects");
+        let mut info = [0u8; 16];
+        s.read_exact(&mut info).expect("OBSERVERINFO");
+        assert_eq!(&info[..4], &16i32.to_be_bytes(), "OBSERVERINFO first");
+        s.write_all(&bytes).expect("replay");
+        // the leader goes: FIN, then what the observer still says is read to its end (an
+        // unread byte at close would be a reset instead)
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let set = Settings {
+        me: 3,
+        my_election: "127.0.0.1:1".into(),
+        voters: Vec::new(),
+        read_timeout: std::time::Duration::from_secs(5),
+    };
+    let voter = Voter {
+        sid: 1,
+        election: String::new(),
+        quorum: addr.to_string(),
+    };
+    let mut obs = Observer::default();
+    let mut zxids = Vec::new();
+    let end = obs.follow(&set, &voter, &|| false, &mut |t, _| zxids.push(t.last_zxid));
+    leader.join().expect("leader thread");
+    assert!(end.as_ref().is_err_and(|e| e.contains("closed")), "{end:?}");
+    let p = &obs.progress;
+    assert_eq!(p.syncs.len(), 1);
+    assert_eq!(p.syncs[0].1, SyncKind::Snap);
+    assert!(p.txns_applied >= 4, "{p:?}");
+    assert!(p.digests_checked >= 1, "{p:?}");
+    assert!(zxids.windows(2).all(|w| w[0] <= w[1]), "{zxids:?}");
+    let tree = obs.tree.as_ref().expect("a replica");
+    for path in ["/before", "/through-observer", "/multi"] {
+        assert!(tree.nodes.contains_key(path), "{path} missing");
+    }
+    assert!(
+        !tree.nodes.contains_key("/through-observer/e"),
+        "the multi deleted it"
+    );
+    assert_eq!(
+        tree.nodes["/through-observer"].data.as_deref(),
+        Some(&b"y"[..])
+    );
+}
