@@ -185,6 +185,8 @@ if [ "$KAZOO_ONLY" = 0 ]; then
   if [ "$TARGET" = ensemble ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *migrat* ]]; }; then
     say "migration: ZooKeeper 3.8 files imported into Ensemble, exported back"
     run_pytest ensemble migrate interop/migrate/test_migrate.py
+    say "live: an Ensemble observer (zk-observe) inside a running ZooKeeper 3.8 ensemble, its leader killed"
+    run_pytest ensemble migrate-live interop/migrate/test_live.py
   fi
   if [ "$COMPARE" = 1 ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *failover* ]]; }; then
     say "failover run against $OTHER, for comparison"

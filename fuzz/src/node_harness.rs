@@ -412,3 +412,44 @@ pub fn quorum_packet(data: &[u8]) {
         }
     }
 }
+
+/// `zk_election`: byte 0 bit 0: the rest opens an election connection (ZooKeeper's initial
+/// message, then notifications), else it is notifications alone (a voter's answers).
+pub fn zk_election(data: &[u8]) {
+    use ensemble_node::zookeeper::election::{
+        Notification, decode_notifications, initial_message, leader_of, parse_initial_message,
+    };
+    let Some((flags, mut body)) = data.split_first() else {
+        return;
+    };
+    if flags & 1 != 0 {
+        let Ok((sid, addrs, used)) = parse_initial_message(body) else {
+            return;
+        };
+        assert!(used <= body.len());
+        // one address in protocol version 1 re-encodes to its bytes
+        if addrs.len() == 1 && body[..8] == (-65536i64).to_be_bytes() {
+            assert_eq!(initial_message(sid, &addrs[0]), body[..used].to_vec());
+        }
+        body = &body[used..];
+    }
+    let (notes, used) = decode_notifications(body);
+    assert!(used <= body.len());
+    let mut answers = Vec::new();
+    for (i, n) in notes.into_iter().enumerate() {
+        let Ok(n) = n else { continue };
+        // the 40-byte form (version 1, no configuration) is the one this side writes
+        if n.version == 1 && n.config.is_empty() {
+            let again = Notification::decode(&n.encode40()[4..]).expect("re-decodes");
+            assert_eq!(again, n);
+        }
+        answers.push((i as i64 % 4, Ok(n)));
+    }
+    if let Some((leader, epoch)) = leader_of(&[1, 2, 3], &answers) {
+        assert!(
+            answers
+                .iter()
+                .any(|(sid, a)| *sid == leader && a.as_ref().is_ok_and(|n| n.peer_epoch == epoch))
+        );
+    }
+}

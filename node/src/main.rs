@@ -133,6 +133,20 @@ enum Cmd {
         #[arg(long = "zk-data-dir", value_name = "DIR")]
         zk_data_dir: PathBuf,
     },
+    /// Follow a live Apache ZooKeeper 3.8 ensemble as the observer CONFIG lists
+    /// (`server.N=host:q:e:observer` in ZooKeeper's zoo.cfg too): learn its leader, sync, apply
+    /// every txn checked against ZooKeeper's digests, for SECONDS; serves no clients and
+    /// writes nothing but the --dump file (the replica as JSON lines).
+    ZkObserve {
+        /// zoo.cfg of this observer, listing the ZooKeeper servers.
+        config: PathBuf,
+        /// How long to follow.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Rewrite this file with the replica after each sync and batch of txns.
+        #[arg(long, value_name = "FILE")]
+        dump: Option<PathBuf>,
+    },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
     Cli {
@@ -292,6 +306,34 @@ fn init_logging() {
 }
 
 /// The server itself (foreground, or the child of `start`).
+/// An Ensemble server never joins a ZooKeeper ensemble half-way: a peer that answers
+/// ZooKeeper's election protocol stops the start, saying what works today.
+fn refuse_zookeeper_peers(cfg: &config::NodeConfig) -> anyhow::Result<()> {
+    let found = ensemble_node::zookeeper::observer::zookeeper_peers(cfg);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let who = found
+        .iter()
+        .map(|(sid, n)| {
+            format!(
+                "server.{sid} (line {}) is an Apache ZooKeeper server ({:?}, leader server.{})",
+                cfg.servers.get(sid).map_or(0, |s| s.line),
+                n.state,
+                n.leader
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    anyhow::bail!(
+        "{}: {who}. An Ensemble server cannot serve inside a ZooKeeper ensemble yet: today \
+         `ensemble zk-observe CONFIG` follows it as an observer (sync and every txn, checked \
+         against ZooKeeper's digests) without serving clients, and `ensemble import` moves a \
+         stopped ZooKeeper's data (README: migrating from ZooKeeper)",
+        cfg.path.display()
+    )
+}
+
 fn run_server(path: &Path) -> i32 {
     let mut pipe = ReadyPipe::from_env();
     init_logging();
@@ -313,6 +355,7 @@ fn run_server(path: &Path) -> i32 {
             cfg.core.members.len()
         );
         daemon::check_dirs(&cfg)?;
+        refuse_zookeeper_peers(&cfg)?;
         let _lock = PidLock::acquire(&cfg.pid_file())
             .with_context(|| daemon::setting(&cfg, "dataDir", &cfg.data_dir))?;
         let listeners = runtime::bind(&cfg)?;
@@ -432,6 +475,13 @@ fn main() {
             config,
             zk_data_dir,
         } => with_files(dir, Some(config), |cfg| tools::export(cfg, &zk_data_dir)),
+        Cmd::ZkObserve {
+            config,
+            seconds,
+            dump,
+        } => with_files(dir, Some(config), |cfg| {
+            tools::zk_observe(cfg, seconds, dump.as_deref())
+        }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),
     };
     std::process::exit(code);

@@ -308,3 +308,67 @@ pub fn export(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
     );
     Ok(0)
 }
+
+/// `ensemble zk-observe CONFIG [--seconds N] [--dump FILE]`: follow a live ZooKeeper ensemble
+/// as its observer (issue 17 item 3, steps b and c), reporting each sync and leader change.
+pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow::Result<i32> {
+    use crate::zookeeper::observer;
+    let set = match observer::Settings::from_config(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ensemble: {}: {e}", cfg.path.display());
+            return Ok(1);
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut dump_err = None;
+    // At most five times a second (a 500 KiB value is 1 MB of hex), and at the leader's
+    // next PING after the last change.
+    let mut written: Option<(i64, std::time::Instant)> = None;
+    let mut write_dump = |tree: &crate::zookeeper::tree::ZkTree, _: &observer::Progress| {
+        let Some(path) = dump else { return };
+        let now = std::time::Instant::now();
+        if let Some((zxid, at)) = written
+            && (zxid == tree.last_zxid
+                || now.duration_since(at) < std::time::Duration::from_millis(200))
+        {
+            return;
+        }
+        written = Some((tree.last_zxid, now));
+        let tmp = path.with_extension("tmp");
+        let r = std::fs::write(&tmp, observer::dump(tree, cfg.core.extended_types))
+            .and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = r {
+            dump_err.get_or_insert(format!("{}: {e}", path.display()));
+        }
+    };
+    let mut log = |line: &str| println!("zk-observe: {line}");
+    let obs = observer::run(&set, deadline, &mut write_dump, &mut log);
+    if let Some(e) = dump_err {
+        eprintln!("ensemble: cannot write the dump: {e}");
+        return Ok(1);
+    }
+    let p = &obs.progress;
+    for (epoch, kind, zxid) in &p.syncs {
+        println!("zk-observe: synced by {kind:?} in epoch {epoch} at zxid {zxid:#x}");
+    }
+    match &obs.tree {
+        Some(t) => {
+            println!(
+                "zk-observe: zxid {:#x}, {} znodes, {} sessions; {} txns applied, {} digests \
+                 checked, {} pings answered",
+                t.last_zxid,
+                t.nodes.len(),
+                t.sessions.len(),
+                p.txns_applied,
+                p.digests_checked,
+                p.pings_answered
+            );
+            Ok(0)
+        }
+        None => {
+            eprintln!("ensemble: never synced with the ZooKeeper ensemble in {seconds} s");
+            Ok(1)
+        }
+    }
+}

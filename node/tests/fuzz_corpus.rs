@@ -74,3 +74,8 @@ fn zk_txn_log() {
 fn quorum_packet() {
     replay("quorum_packet", node_harness::quorum_packet);
 }
+
+#[test]
+fn zk_election() {
+    replay("zk_election", node_harness::zk_election);
+}

@@ -3,8 +3,10 @@
 //! too), its database rebuilt from them as ZooKeeper restores it ([`restore`], [`tree`]), and
 //! the two ways across: `ensemble import` and `ensemble export` ([`migrate`]).
 
+pub mod election;
 pub mod jute;
 pub mod migrate;
+pub mod observer;
 pub mod quorum_packet;
 pub mod records;
 pub mod snapshot;

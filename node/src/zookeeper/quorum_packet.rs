@@ -286,6 +286,15 @@ pub type Located = (std::ops::Range<usize>, Frame);
 /// The signature after a SNAP's database (`LearnerHandler`).
 const SNAP_SIGNATURE: &str = "BenWasHere";
 
+/// Whether a decoding error may only mean the bytes so far end inside a frame: cut short, or
+/// a length or count larger than what has come (a stream, unlike a file, has more to come;
+/// the reader bounds how much it waits for).
+pub fn needs_more(e: &JuteError) -> bool {
+    e.reason.starts_with("truncated")
+        || e.reason.contains("bytes left")
+        || e.reason.contains("cannot fit in")
+}
+
 /// Split what one side of a quorum connection sent into frames, with the byte range of each.
 /// `from_leader`: the leader's side, where a SNAP is followed by the database. A stream cut
 /// inside its last frame returns the frames before it and where the cut one starts.
@@ -297,13 +306,16 @@ pub fn decode_stream(bytes: &[u8], from_leader: bool) -> Result<(Vec<Located>, u
         let mut probe = i.clone();
         let packet = match QuorumPacket::read(&mut probe) {
             Ok(p) => p,
-            Err(e) if e.reason.starts_with("truncated") => return Ok((frames, start)),
+            Err(e) if needs_more(&e) => return Ok((frames, start)),
             Err(e) => return Err(e),
         };
         i = probe;
         let snap = from_leader && packet.kind == PacketType::Snap;
         frames.push((start..i.pos(), Frame::Packet(packet)));
         if snap {
+            // a SNAP and its database come out together: a cut inside the database leaves
+            // both for the next call
+            let packet_start = start;
             let start = i.pos();
             let mut probe = i.clone();
             let mut db = ZkSnapshot::default();
@@ -316,7 +328,10 @@ pub fn decode_stream(bytes: &[u8], from_leader: bool) -> Result<(Vec<Located>, u
                         probe.error(format!("SNAP signature {sig:?}, not {SNAP_SIGNATURE:?}"))
                     );
                 }
-                Err(e) if e.reason.starts_with("truncated") => return Ok((frames, start)),
+                Err(e) if needs_more(&e) => {
+                    frames.pop();
+                    return Ok((frames, packet_start));
+                }
                 Err(e) => return Err(e),
             }
             i = probe;

@@ -1,0 +1,204 @@
+"""An Ensemble server inside a live Apache ZooKeeper 3.8 ensemble (issue 17 item 3, steps b
+and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:observer`.
+
+- `ensemble start` on that config refuses, naming the ZooKeeper servers (it never joins a
+  ZooKeeper ensemble half-way).
+- `ensemble zk-observe` learns the leader on the election port (ZooKeeper's initial message
+  and FLE notifications), registers on its quorum port (OBSERVERINFO, LEADERINFO, ACKEPOCH),
+  syncs (a SNAP of ZooKeeper's database), applies INFORMs checked against ZooKeeper's digests
+  and answers PINGs. Under write load the ZooKeeper leader is killed: the observer learns the
+  new leader and syncs again; its replica's zxid only grows, and once the writes stop it
+  equals what the ZooKeeper leader serves in every stat field, data and ACL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import load  # noqa: E402
+import zk  # noqa: E402
+
+REPO = HERE.parent.parent
+ENSEMBLE = os.environ.get("ENSEMBLE_BIN", str(REPO / "target/release/ensemble"))
+
+pytestmark = pytest.mark.skipif(
+    not (zk.JAVA_DIR / "zookeeper.jar").exists() or not Path(ENSEMBLE).exists(),
+    reason="needs the zookeeper package and a built ensemble binary",
+)
+
+
+def read_dump(path: Path) -> tuple[dict, dict]:
+    """The observer's replica, as load.walk shows a tree, and its summary line."""
+    tree, summary = {}, {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if "path" not in r:
+            summary = r
+            continue
+        data = r["data"]
+        tree[r["path"]] = {
+            "data": data,
+            "stat": [r["czxid"], r["mzxid"], r["ctime"], r["mtime"], r["version"], r["cversion"],
+                     r["aversion"], r["ephemeralOwner"], len(bytes.fromhex(data or "")),
+                     r["numChildren"], r["pzxid"]],
+            "acl": sorted(tuple(a) for a in r["acl"]),
+        }
+    return tree, summary
+
+
+def leader_zxid(zks) -> int | None:
+    for z in zks:
+        if z.proc and z.proc.poll() is None and z.mode() == "leader":
+            for line in zk.four_letter(z.client_port, "srvr").splitlines():
+                if line.startswith("Zxid:"):
+                    return int(line.split(":", 1)[1].strip(), 16)
+    return None
+
+
+def user_tree(walk: dict) -> dict:
+    """The clients' part of the tree: /zookeeper is each server's own."""
+    return {p: v for p, v in walk.items() if not p.startswith("/zookeeper")}
+
+
+def hide_hashes(want: dict, got: dict) -> dict:
+    """ZooKeeper shows a digest ACL's hash as 'x' to a client without ADMIN on the node: the
+    observer's full id is compared by its user there."""
+    out = {}
+    for p, v in got.items():
+        shown = {(perms, scheme, i.split(":")[0]) for perms, scheme, i in want.get(p, {}).get("acl", [])
+                 if scheme == "digest" and i.endswith(":x")}
+        acl = sorted((perms, scheme, f"{i.split(':')[0]}:x" if (perms, scheme, i.split(":")[0]) in shown else i)
+                     for perms, scheme, i in v["acl"])
+        out[p] = {**v, "acl": acl}
+    return out
+
+
+def same(want: dict, got: dict) -> None:
+    want, got = user_tree(want), user_tree(got)
+    got = hide_hashes(want, got)
+    bad = [f"{p}:\n  zookeeper {want.get(p)}\n  observer  {got.get(p)}"
+           for p in sorted(set(want) | set(got)) if want.get(p) != got.get(p)]
+    if bad:
+        pytest.fail(f"{len(bad)} znodes differ:\n" + "\n".join(bad[:8]))
+
+
+def test_observer_follows_live_zookeeper():
+    root = Path(tempfile.mkdtemp(prefix="ensemble-live-"))
+    p = zk.free_ports(12)
+    lines = [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:participant;127.0.0.1:{p[3 * i]}"
+             for i in range(3)]
+    lines.append(f"server.4=127.0.0.1:{p[10]}:{p[11]}:observer;127.0.0.1:{p[9]}")
+    zks = [zk.ZkServer(root, i + 1, p[3 * i], lines, "reconfigEnabled=false") for i in range(3)]
+    d = root / "ens4"
+    (d / "data").mkdir(parents=True)
+    (d / "data" / "myid").write_text("4\n")
+    cfg = d / "zoo.cfg"
+    cfg.write_text("\n".join([
+        "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={d / 'data'}",
+        f"clientPort={p[9]}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
+        "4lw.commands.whitelist=*", "admin.enableServer=false", *lines,
+    ]) + "\n")
+    dump = d / "replica.jsonl"
+    obs = None
+    c = None
+    try:
+        for z in zks:
+            z.start()
+        zk.wait(lambda: all(z.serving() for z in zks), 90, "ZooKeeper serving")
+        hosts = ",".join(f"127.0.0.1:{z.client_port}" for z in zks)
+        c = load.load(hosts, zkcli=load.zkcli_runner(hosts))
+
+        # start refuses: its peers are ZooKeeper servers
+        r = subprocess.run([ENSEMBLE, "start", str(cfg)], capture_output=True, text=True, timeout=120)
+        out = r.stdout + r.stderr + (d / "data" / "zookeeper.out").read_text(errors="replace")
+        print(out)
+        assert r.returncode != 0
+        assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
+
+        log = open(d / "observe.log", "w")
+        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "60", "--dump", str(dump)],
+                               stdout=log, stderr=subprocess.STDOUT)
+
+        def caught_up():
+            want = leader_zxid(zks)
+            if want is None or not dump.exists():
+                return False
+            return read_dump(dump)[1].get("zxid") == want
+
+        zk.wait(caught_up, 60, "the observer synced with the leader")
+        w = KazooClient(hosts=hosts, timeout=20, auth_data=[("digest", "alice:secret")])
+        w.start(timeout=30)
+        w.sync("/")
+        want = load.walk(w)
+        got, _ = read_dump(dump)
+        same(want, got)
+
+        # Write load; the leader is killed in the middle; the replica's zxid only grows.
+        stop = threading.Event()
+        written: list[str] = []
+        zxids: list[int] = []
+
+        def writer():
+            n = 0
+            while not stop.is_set() and n < 400:
+                try:
+                    written.append(w.create("/live-load/n-", str(n).encode(), sequence=True, makepath=True))
+                    n += 1
+                except Exception:  # noqa: BLE001 - reconnecting across the leader's death
+                    time.sleep(0.2)
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    zxids.append(read_dump(dump)[1]["zxid"])
+                except (OSError, ValueError, KeyError):
+                    pass
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=sample)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        leader = next(z for z in zks if z.mode() == "leader")
+        leader.proc.kill()
+        leader.proc.wait()
+        zk.wait(lambda: leader_zxid(zks) is not None, 60, "a new ZooKeeper leader")
+        time.sleep(3)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert len(written) > 20, len(written)
+        zk.wait(caught_up, 60, "the observer caught up with the new leader")
+        w.sync("/")
+        want = load.walk(w)
+        got, summary = read_dump(dump)
+        same(want, got)
+        assert all(a <= b for a, b in zip(zxids, zxids[1:])), "the replica's zxid went back"
+        assert summary["zxid"] >> 32 > zxids[0] >> 32, "no new epoch seen"
+        w.stop()
+        w.close()
+        assert obs.wait(timeout=120) == 0
+        log.close()
+        text = (d / "observe.log").read_text()
+        print(text)
+        assert text.count("synced by") >= 2, text
+        assert "digests checked" in text and " 0 digests checked" not in text, text
+    finally:
+        if obs and obs.poll() is None:
+            obs.kill()
+        if c is not None:
+            c.stop()
+            c.close()
+        zk.stop_all(zks)

@@ -1,0 +1,657 @@
+//! An observer of a live Apache ZooKeeper 3.8 ensemble (issue 17, items 3b and 3c), node-side:
+//! it learns the leader on the election port ([`super::election`]), registers on the leader's
+//! quorum port (OBSERVERINFO → LEADERINFO → ACKEPOCH), syncs as ZooKeeper's `Learner.
+//! syncWithLeader` does (SNAP with ZooKeeper's database serialisation, or DIFF with PROPOSAL/
+//! COMMIT pairs, NEWLEADER answered with ACK, UPTODATE), then applies every INFORM in zxid
+//! order and answers the leader's PINGs. When the leader goes, it learns the new one and
+//! syncs again from the zxid it holds (a DIFF, or a SNAP).
+//!
+//! The txns ZooKeeper sends are already resolved (the leader decided every stat), so they are
+//! applied to a [`ZkTree`], the import's replica of ZooKeeper's `DataTree`, and checked against
+//! the digest ZooKeeper 3.6+ puts after each txn: a replica that differs is an error, never
+//! served. Nothing here serves clients yet and nothing is written to disk: this is what
+//! `ensemble zk-observe` runs, to show the replica stays equal to ZooKeeper's tree.
+
+use super::election::{self, Answer};
+use super::jute::OutputArchive;
+use super::quorum_packet::{
+    self, Frame, LearnerInfo, PROTOCOL_VERSION, PacketType, Payload, QuorumPacket,
+};
+use super::records::{TxnDigest, TxnHeader, ZkTxn};
+use super::snapshot::ZxidDigest;
+use super::tree::{DIGEST_VERSION, ZkTree};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// A voter of the ZooKeeper ensemble: its sid, election and quorum addresses (`host:port`).
+#[derive(Clone, Debug)]
+pub struct Voter {
+    pub sid: i64,
+    pub election: String,
+    pub quorum: String,
+}
+
+/// Who this observer is and whom it asks.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub me: i64,
+    /// This server's election address, as its `server.N` line gives it.
+    pub my_election: String,
+    pub voters: Vec<Voter>,
+    /// `tickTime * syncLimit`: how long the leader may stay silent.
+    pub read_timeout: Duration,
+}
+
+/// How a sync brought the replica up to the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncKind {
+    Snap,
+    Diff,
+}
+
+/// What the observer did, for its report.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    pub syncs: Vec<(i64, SyncKind, i64)>,
+    pub txns_applied: u64,
+    pub digests_checked: u64,
+    pub pings_answered: u64,
+}
+
+/// The replica and what it knows of the ensemble (ZooKeeper's acceptedEpoch/currentEpoch,
+/// kept in memory: a restart starts from a SNAP).
+#[derive(Default)]
+pub struct Observer {
+    pub tree: Option<ZkTree>,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    /// The snapshot's digest not yet reached, and whether a digest has agreed since the last
+    /// SNAP (until then a fuzzy snapshot may hold later writes).
+    pending: Option<ZxidDigest>,
+    agreed: bool,
+    pub progress: Progress,
+}
+
+/// The most a frame may take (a SNAP's database is one): past it, the stream is bad.
+const MAX_PENDING: usize = 1 << 30;
+
+fn make_zxid(epoch: i64, counter: i64) -> i64 {
+    (epoch << 32) | (counter & 0xffff_ffff)
+}
+
+/// A quorum-port connection: packets out, frames in.
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+    frames: VecDeque<Frame>,
+}
+
+impl Conn {
+    fn send(&mut self, p: &QuorumPacket) -> Result<(), String> {
+        let mut o = OutputArchive::default();
+        p.write(&mut o);
+        self.s
+            .write_all(&o.out)
+            .map_err(|e| format!("writing {:?}: {e}", p.kind))
+    }
+
+    fn next(&mut self) -> Result<Frame, String> {
+        // A large SNAP arrives in many reads: decode again only when the socket has nothing
+        // more at once or the bytes waiting doubled, so its database is parsed O(log n) times.
+        let mut tried_at = 0usize;
+        let mut drained = true;
+        loop {
+            if let Some(f) = self.frames.pop_front() {
+                return Ok(f);
+            }
+            if !self.buf.is_empty() && (drained || self.buf.len() >= 2 * tried_at) {
+                tried_at = self.buf.len();
+                let (frames, used) = quorum_packet::decode_stream(&self.buf, true)
+                    .map_err(|e| format!("leader sent a bad packet: {e}"))?;
+                self.frames.extend(frames.into_iter().map(|(_, f)| f));
+                self.buf.drain(..used);
+                if !self.frames.is_empty() {
+                    continue;
+                }
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.s.read(&mut chunk).map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    "the leader was silent past syncLimit".to_string()
+                }
+                _ => format!("reading from the leader: {e}"),
+            })?;
+            if n == 0 {
+                return Err("the leader closed the connection".into());
+            }
+            if self.buf.len() > MAX_PENDING {
+                return Err(format!(
+                    "the leader sent {} bytes that make no whole packet",
+                    self.buf.len()
+                ));
+            }
+            drained = n < chunk.len();
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn packet(&mut self) -> Result<QuorumPacket, String> {
+        match self.next()? {
+            Frame::Packet(p) => Ok(p),
+            Frame::Snapshot(_) => Err("a database outside a SNAP".into()),
+        }
+    }
+}
+
+/// The leader learned (sid, epoch), if any, and what each voter answered.
+pub type Learned = (Option<(i64, i64)>, Vec<(i64, Answer)>);
+
+/// Ask every voter on its election port at once; the leader a majority names.
+pub fn learn_leader(set: &Settings, timeout: Duration) -> Learned {
+    let answers: Vec<(i64, Answer)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = set
+            .voters
+            .iter()
+            .map(|v| {
+                sc.spawn(move || {
+                    (
+                        v.sid,
+                        election::ask(&v.election, set.me, &set.my_election, timeout),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or((0, Err("asking thread panicked".into())))
+            })
+            .collect()
+    });
+    let sids: Vec<i64> = set.voters.iter().map(|v| v.sid).collect();
+    (election::leader_of(&sids, &answers), answers)
+}
+
+impl Observer {
+    /// One session with `leader`: register, sync, follow until the connection ends (an
+    /// `Err` with why) or `stop` says so (`Ok`). `on_change` sees the replica after each sync
+    /// and after each batch of INFORMs.
+    pub fn follow(
+        &mut self,
+        set: &Settings,
+        leader: &Voter,
+        stop: &dyn Fn() -> bool,
+        on_change: &mut dyn FnMut(&ZkTree, &Progress),
+    ) -> Result<(), String> {
+        let sa: SocketAddr = leader
+            .quorum
+            .to_socket_addrs()
+            .map_err(|e| format!("{}: {e}", leader.quorum))?
+            .next()
+            .ok_or_else(|| format!("{}: no address", leader.quorum))?;
+        let s = TcpStream::connect_timeout(&sa, set.read_timeout)
+            .map_err(|e| format!("{}: {e}", leader.quorum))?;
+        let _ = s.set_nodelay(true);
+        s.set_read_timeout(Some(set.read_timeout))
+            .map_err(|e| e.to_string())?;
+        let mut c = Conn {
+            s,
+            buf: Vec::new(),
+            frames: VecDeque::new(),
+        };
+        let new_epoch = self.register(set, &mut c)?;
+        self.sync(&mut c, new_epoch, on_change)?;
+        // Past UPTODATE: INFORMs, PINGs.
+        loop {
+            if stop() {
+                return Ok(());
+            }
+            let p = c.packet()?;
+            match p.kind {
+                PacketType::Ping => {
+                    self.ping(&mut c, &p)?;
+                    // a quiet moment: a watcher that throttles its looks gets one now
+                    if let Some(t) = &self.tree {
+                        on_change(t, &self.progress);
+                    }
+                }
+                PacketType::Inform => {
+                    self.inform(&p)?;
+                    // the rest of what has come, then one look at the replica
+                    while c.frames.front().is_some_and(
+                        |f| matches!(f, Frame::Packet(q) if q.kind == PacketType::Inform),
+                    ) {
+                        let q = c.packet()?;
+                        self.inform(&q)?;
+                    }
+                    if let Some(t) = &self.tree {
+                        on_change(t, &self.progress);
+                    }
+                }
+                PacketType::InformAndActivate => {
+                    return Err(
+                        "the ensemble reconfigured (INFORMANDACTIVATE): this observer does not \
+                         follow membership changes yet"
+                            .into(),
+                    );
+                }
+                // As ZooKeeper's Observer: a stray PROPOSAL/COMMIT/UPTODATE is ignored, and
+                // this observer never asks to revalidate or sync.
+                _ => tracing::debug!("ignoring {:?} from the leader", p.kind),
+            }
+        }
+    }
+
+    /// OBSERVERINFO, LEADERINFO, ACKEPOCH (`Learner.registerWithLeader`); the new epoch.
+    fn register(&mut self, set: &Settings, c: &mut Conn) -> Result<i64, String> {
+        let info = LearnerInfo {
+            server_id: set.me,
+            protocol_version: PROTOCOL_VERSION,
+            // the static configuration's version: a learner ahead of the leader is refused
+            config_version: 0,
+        };
+        c.send(&QuorumPacket {
+            kind: PacketType::ObserverInfo,
+            zxid: make_zxid(self.accepted_epoch, 0),
+            data: Some(info.write()),
+            authinfo: None,
+        })?;
+        let p = c.packet()?;
+        if p.kind != PacketType::LeaderInfo {
+            return Err(format!("expected LEADERINFO, the leader sent {:?}", p.kind));
+        }
+        let version = match p.payload_of(true) {
+            Ok(Payload::LeaderInfo { protocol_version }) => protocol_version,
+            _ => return Err("LEADERINFO without a protocol version".into()),
+        };
+        if version < PROTOCOL_VERSION {
+            return Err(format!("leader speaks protocol {version:#x}, before 3.4's"));
+        }
+        let new_epoch = p.zxid >> 32;
+        let answer: i32 = if new_epoch > self.accepted_epoch {
+            let cur = self.current_epoch as i32;
+            self.accepted_epoch = new_epoch;
+            cur
+        } else if new_epoch == self.accepted_epoch {
+            -1
+        } else {
+            return Err(format!(
+                "leader proposes epoch {new_epoch}, older than the accepted {}",
+                self.accepted_epoch
+            ));
+        };
+        let last = self.tree.as_ref().map_or(0, |t| t.last_zxid);
+        c.send(&QuorumPacket {
+            kind: PacketType::AckEpoch,
+            zxid: last,
+            data: Some(answer.to_be_bytes().to_vec()),
+            authinfo: None,
+        })?;
+        Ok(new_epoch)
+    }
+
+    /// From DIFF/SNAP/TRUNC to UPTODATE (`Learner.syncWithLeader`), then the ACK of the
+    /// new epoch.
+    fn sync(
+        &mut self,
+        c: &mut Conn,
+        new_epoch: i64,
+        on_change: &mut dyn FnMut(&ZkTree, &Progress),
+    ) -> Result<(), String> {
+        let p = c.packet()?;
+        let kind = match p.kind {
+            PacketType::Snap => {
+                let Frame::Snapshot(db) = c.next()? else {
+                    return Err("SNAP without the database after it".into());
+                };
+                let tree = ZkTree::from_snapshot(&db, p.zxid)
+                    .map_err(|e| format!("the leader's snapshot: {e}"))?;
+                self.pending = db
+                    .digest
+                    .filter(|d| d.zxid != 0 && d.version == DIGEST_VERSION);
+                self.agreed = false;
+                self.tree = Some(tree);
+                self.check_pending();
+                SyncKind::Snap
+            }
+            PacketType::Diff => {
+                if self.tree.is_none() {
+                    // A leader that logged no txn yet diffs from zero; ZooKeeper's initial
+                    // tree is not built here.
+                    return Err(
+                        "the leader offered a DIFF from zxid 0 (an ensemble with no txn yet): \
+                         this observer starts from a SNAP only"
+                            .into(),
+                    );
+                }
+                SyncKind::Diff
+            }
+            PacketType::Trunc => {
+                // An in-memory replica cannot be cut back: drop it and come back for a SNAP.
+                self.tree = None;
+                return Err(format!(
+                    "the leader asks to truncate to {:#x}: the replica is dropped, a SNAP follows",
+                    p.zxid
+                ));
+            }
+            other => return Err(format!("expected DIFF, SNAP or TRUNC, got {other:?}")),
+        };
+        let mut proposals: VecDeque<QuorumPacket> = VecDeque::new();
+        loop {
+            let p = c.packet()?;
+            match p.kind {
+                PacketType::Proposal => proposals.push_back(p),
+                PacketType::Commit => {
+                    let Some(prop) = proposals.pop_front() else {
+                        return Err(format!("COMMIT {:#x} without its PROPOSAL", p.zxid));
+                    };
+                    if prop.zxid != p.zxid {
+                        return Err(format!(
+                            "COMMIT {:#x}, but the PROPOSAL first in line is {:#x}",
+                            p.zxid, prop.zxid
+                        ));
+                    }
+                    self.inform(&prop)?;
+                }
+                PacketType::Inform => self.inform(&p)?,
+                PacketType::NewLeader => {
+                    self.current_epoch = new_epoch;
+                    c.send(&QuorumPacket {
+                        kind: PacketType::Ack,
+                        zxid: p.zxid,
+                        data: None,
+                        authinfo: None,
+                    })?;
+                }
+                PacketType::UpToDate => break,
+                PacketType::Ping => self.ping(c, &p)?,
+                PacketType::InformAndActivate | PacketType::CommitAndActivate => {
+                    return Err(format!(
+                        "{:?} during the sync: this observer does not follow membership \
+                         changes yet",
+                        p.kind
+                    ));
+                }
+                other => tracing::debug!("ignoring {other:?} during the sync"),
+            }
+        }
+        if !proposals.is_empty() {
+            tracing::debug!("{} proposals not committed at UPTODATE", proposals.len());
+        }
+        c.send(&QuorumPacket {
+            kind: PacketType::Ack,
+            zxid: make_zxid(new_epoch, 0),
+            data: None,
+            authinfo: None,
+        })?;
+        let tree = self.tree.as_ref().ok_or("no replica after the sync")?;
+        self.progress.syncs.push((new_epoch, kind, tree.last_zxid));
+        on_change(tree, &self.progress);
+        Ok(())
+    }
+
+    /// `Learner.ping`: the PING back with the sessions this server's clients touched (none:
+    /// it serves no clients yet).
+    fn ping(&mut self, c: &mut Conn, p: &QuorumPacket) -> Result<(), String> {
+        self.progress.pings_answered += 1;
+        c.send(&QuorumPacket {
+            kind: PacketType::Ping,
+            zxid: p.zxid,
+            data: Some(Vec::new()),
+            authinfo: p.authinfo.clone(),
+        })
+    }
+
+    /// Apply one resolved txn (INFORM, or a committed PROPOSAL of the sync) in zxid order.
+    fn inform(&mut self, p: &QuorumPacket) -> Result<(), String> {
+        let (hdr, txn, digest) = match p.payload_of(true) {
+            Ok(Payload::Txn(h, t, d)) => (h, t, d),
+            Ok(_) => return Err(format!("{:?} without a txn", p.kind)),
+            Err(e) => return Err(format!("{:?} {:#x}: {e}", p.kind, p.zxid)),
+        };
+        let tree = self.tree.as_mut().ok_or("a txn before any sync")?;
+        let last = tree.last_zxid;
+        if hdr.zxid <= last {
+            // already in the replica (a SNAP taken after it)
+            return Ok(());
+        }
+        if hdr.zxid >> 32 == last >> 32 && hdr.zxid != last + 1 {
+            self.tree = None;
+            return Err(format!(
+                "txn {:#x} follows {last:#x}: txns missed; the replica is dropped",
+                hdr.zxid
+            ));
+        }
+        self.apply(&hdr, &txn, digest)
+    }
+
+    fn apply(
+        &mut self,
+        hdr: &TxnHeader,
+        txn: &ZkTxn,
+        digest: Option<TxnDigest>,
+    ) -> Result<(), String> {
+        let tree = self.tree.as_mut().ok_or("no replica")?;
+        tree.process(hdr, txn);
+        self.progress.txns_applied += 1;
+        if self.check_pending() {
+            return Ok(());
+        }
+        let tree = self.tree.as_ref().ok_or("no replica")?;
+        if let Some(d) = digest
+            && self.pending.is_none()
+            && d.version == DIGEST_VERSION
+        {
+            if d.tree_digest == tree.digest() {
+                self.agreed = true;
+                self.progress.digests_checked += 1;
+            } else if self.agreed {
+                let at = tree.last_zxid;
+                let ours = tree.digest();
+                self.tree = None;
+                return Err(format!(
+                    "after txn {at:#x} the replica's digest is {ours:#x}, ZooKeeper's is {:#x}: \
+                     the replica is dropped",
+                    d.tree_digest
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare the SNAP's digest once the replica reaches its zxid (a fuzzy snapshot's digest
+    /// may differ, as in the import; the txn digests after it decide).
+    fn check_pending(&mut self) -> bool {
+        let (Some(d), Some(t)) = (self.pending, self.tree.as_ref()) else {
+            return false;
+        };
+        if d.zxid != t.last_zxid {
+            return false;
+        }
+        self.pending = None;
+        if d.digest == t.digest() {
+            self.agreed = true;
+            self.progress.digests_checked += 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// The replica as JSON lines, one znode a line (path, data in hex, every stat field as a
+/// client reads it, ACL), then one line with the zxid and the digest: what `zk-observe
+/// --dump` writes for a test to compare with ZooKeeper's own answers. A client's stat is
+/// `DataNode.copyStat`'s: cversion in changes (`2 * cversion - numChildren`), and a container's
+/// or TTL node's owner 0 (`extended` as `extendedTypesEnabled`).
+pub fn dump(tree: &ZkTree, extended: bool) -> String {
+    use ensemble_core::tree::EphemeralType;
+    let mut out = String::new();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for (path, n) in &tree.nodes {
+        let s = &n.stat;
+        let owner = match EphemeralType::of(s.ephemeral_owner, extended) {
+            EphemeralType::Normal(id) => id,
+            _ => 0,
+        };
+        let acl: Vec<serde_json::Value> = n
+            .acl
+            .iter()
+            .map(|a| serde_json::json!([a.perms, a.id.scheme, a.id.id]))
+            .collect();
+        let line = serde_json::json!({
+            "path": path,
+            "data": n.data.as_deref().map(hex),
+            "czxid": s.czxid, "mzxid": s.mzxid, "pzxid": s.pzxid,
+            "ctime": s.ctime, "mtime": s.mtime,
+            "version": s.version, "aversion": s.aversion,
+            "cversion": 2 * i64::from(s.cversion) - i64::from(n.children),
+            "ephemeralOwner": owner, "numChildren": n.children,
+            "acl": acl,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    let sessions: BTreeMap<String, i32> = tree
+        .sessions
+        .iter()
+        .map(|(id, t)| (format!("{id:#x}"), *t))
+        .collect();
+    out.push_str(
+        &serde_json::json!({"zxid": tree.last_zxid, "digest": tree.digest(), "sessions": sessions})
+            .to_string(),
+    );
+    out.push('\n');
+    out
+}
+
+/// Follow the ensemble until `deadline`: learn the leader, follow it, and on any end of the
+/// session learn the (new) leader again. Returns the progress, or why it never synced.
+pub fn run(
+    set: &Settings,
+    deadline: Instant,
+    on_change: &mut dyn FnMut(&ZkTree, &Progress),
+    log: &mut dyn FnMut(&str),
+) -> Observer {
+    let mut obs = Observer::default();
+    let stop = || Instant::now() >= deadline;
+    let mut last_report = String::new();
+    while !stop() {
+        let (leader, answers) = learn_leader(set, Duration::from_secs(2));
+        let Some((sid, epoch)) = leader else {
+            let why = answers
+                .iter()
+                .map(|(sid, a)| match a {
+                    Ok(n) => format!("server.{sid} is {:?} (leader {})", n.state, n.leader),
+                    Err(e) => format!("server.{sid}: {e}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            if why != last_report {
+                log(&format!("no leader yet: {why}"));
+                last_report = why;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            continue;
+        };
+        let Some(v) = set.voters.iter().find(|v| v.sid == sid) else {
+            log(&format!(
+                "the voters name server.{sid}, which is not in this config"
+            ));
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        };
+        log(&format!(
+            "leader: server.{sid} (epoch {epoch}) at {}",
+            v.quorum
+        ));
+        last_report.clear();
+        match obs.follow(set, v, &stop, on_change) {
+            Ok(()) => break,
+            Err(e) => {
+                log(&format!("left server.{sid}: {e}"));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    obs
+}
+
+impl Settings {
+    /// From a zoo.cfg that lists this server as an observer of ZooKeeper's voters.
+    pub fn from_config(cfg: &crate::config::NodeConfig) -> Result<Settings, String> {
+        use ensemble_core::LearnerType;
+        let me = cfg
+            .me()
+            .ok_or("this server has no server.N line (myid) in its config")?;
+        if me.kind != LearnerType::Observer {
+            return Err(format!(
+                "server.{} is a {} in the config: only an observer (server.{}=host:q:e:observer, \
+                 as ZooKeeper's own zoo.cfg lists it) can follow a ZooKeeper ensemble",
+                me.id,
+                crate::config::kind_name(me.kind),
+                me.id
+            ));
+        }
+        let voters: Vec<Voter> = cfg
+            .servers
+            .values()
+            .filter(|s| s.kind == LearnerType::Participant && s.id != me.id)
+            .map(|s| Voter {
+                sid: s.id as i64,
+                election: format!("{}:{}", s.host, s.election_port),
+                quorum: format!("{}:{}", s.host, s.quorum_port),
+            })
+            .collect();
+        if voters.is_empty() {
+            return Err("the config lists no participant to follow".into());
+        }
+        let ticks = u64::from(cfg.core.sync_limit.max(1));
+        Ok(Settings {
+            me: me.id as i64,
+            my_election: format!("{}:{}", me.host, me.election_port),
+            voters,
+            read_timeout: Duration::from_millis(cfg.core.tick_time_ms.saturating_mul(ticks)),
+        })
+    }
+}
+
+/// The peers of `cfg` that answer ZooKeeper's election protocol: (sid, what it said). Asked
+/// on each peer's election port at once with ZooKeeper's initial message and an observer's
+/// vote, which a ZooKeeper server answers with the vote it follows and an Ensemble server
+/// drops (not its hello). Waits 2 s at most. Nothing is asked over TLS (a TLS quorum port
+/// answers neither).
+pub fn zookeeper_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, election::Notification)> {
+    let Some(me) = cfg.me() else {
+        return Vec::new();
+    };
+    if cfg.tls.ssl_quorum {
+        return Vec::new();
+    }
+    let my_election = format!("{}:{}", me.host, me.election_port);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut asked = 0;
+    for s in cfg.servers.values().filter(|s| s.id != me.id) {
+        let (tx, my_election, me) = (tx.clone(), my_election.clone(), me.id as i64);
+        let (sid, addr) = (s.id, format!("{}:{}", s.host, s.election_port));
+        asked += 1;
+        // detached: a name that takes long to resolve must not hold the start past the wait
+        std::thread::spawn(move || {
+            let a = election::ask(&addr, me, &my_election, Duration::from_secs(1));
+            let _ = tx.send(a.ok().map(|n| (sid, n)));
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut found = Vec::new();
+    for _ in 0..asked {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Some(f)) => found.push(f),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    found.sort_by_key(|(sid, _)| *sid);
+    found
+}
