@@ -110,10 +110,14 @@ pub enum Plant {
     /// `&&` of `has_quorum` read as `||`): a voter decides for its proposal with no quorum
     /// behind it.
     ElectionCountsAnyVote,
+    /// A learner that wrote a streamed SNAP's parts to disk as they came ends the snapshot
+    /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
+    /// snapshot it made durable is only the last bytes (a restart recovers no such state).
+    SnapWrittenWithoutParts,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 32] = [
+    pub const ALL: [Plant; 33] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -146,6 +150,7 @@ impl Plant {
         Plant::ZkPasswdRefused,
         Plant::PersistedLosesCversion,
         Plant::ElectionCountsAnyVote,
+        Plant::SnapWrittenWithoutParts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -182,6 +187,7 @@ impl Plant {
             Plant::ZkPasswdRefused => "zk-passwd-refused",
             Plant::PersistedLosesCversion => "persisted-loses-cversion",
             Plant::ElectionCountsAnyVote => "election-counts-any-vote",
+            Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
         }
     }
 
@@ -267,6 +273,8 @@ impl Plant {
             }
             // ZAB's safety does not rest on FLE: only the termination rule's own claim sees it
             Plant::ElectionCountsAnyVote => &["election.quorum"],
+            // the durable snapshot is not the one streamed (a restart from it fails to load)
+            Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
         }
     }
 

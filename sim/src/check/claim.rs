@@ -86,6 +86,10 @@ claims! {
     /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
     /// after a stream was cut its own vote names a zxid its disk holds (check/sync.rs).
     SyncPartialSnap => "sync.partial-snap",
+    /// The snapshot a learner makes durable from the leader's SNAP (its parts written to disk
+    /// as they came, ended by the SNAP's last bytes) is that SNAP, byte for byte: taken whole,
+    /// never a part short or a stream cut (check/sync.rs).
+    SyncSnapPersisted => "sync.snap-persisted",
 
     // ---- dynamic reconfiguration (check/zab.rs; ZooKeeper's "Dynamic Reconfiguration of
     // Primary/Backup Clusters", Shraer et al., USENIX ATC 2012)
@@ -294,6 +298,7 @@ impl Claim {
             | ZabLogOrder
             | ElectionQuorum
             | SyncPartialSnap
+            | SyncSnapPersisted
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | CorePanic
