@@ -488,6 +488,10 @@ fn a_leaders_snap_in_parts_replaces_everything_when_whole() {
         .snapshot_part(Zxid::new(1, 12), 0, part(300, 9))
         .unwrap();
     let z = Zxid::new(2, 5);
+    // A first stream of the same SNAP cut after two parts (the leader's connection broke),
+    // then the whole of it again: the second must not lose its file to the first's cleanup.
+    o.storage.snapshot_part(z, 0, part(4 << 20, 1)).unwrap();
+    o.storage.snapshot_part(z, 1, part(4 << 20, 2)).unwrap();
     let parts = [part(4 << 20, 1), part(4 << 20, 2), part(1000, 3)];
     for (i, p) in parts.iter().enumerate() {
         o.storage.snapshot_part(z, i as u32, Arc::clone(p)).unwrap();

@@ -283,6 +283,9 @@ impl<T> SnapshotParts<T> {
     /// `None` when it comes out of order (and then nothing stays pending).
     pub fn part(&mut self, zxid: Zxid, index: u32, start: impl FnOnce() -> T) -> Option<&mut T> {
         if index == 0 {
+            // What the unfinished one built goes first: a runtime's file for it may be the
+            // very file `start` creates (a SNAP of the same zxid begun again).
+            self.pending = None;
             self.pending = Some((zxid, 0, start()));
         }
         if !matches!(&self.pending, Some((z, next, _)) if *z == zxid && *next == index) {
