@@ -61,8 +61,9 @@ pub enum Write {
         data: Arc<Vec<u8>>,
     },
     /// A snapshot of the applied state at `zxid`: the bytes of the `parts` `SnapshotPart`s of
-    /// this zxid, then `data`. With `reset_log` (a SNAP from the leader, whole: `parts` is 0)
-    /// the log restarts after `zxid`, and it is a barrier; without, it is accepted.
+    /// this zxid, then `data`. With `reset_log` (a SNAP from the leader, its parts those the
+    /// learner wrote as they came) the log restarts after `zxid`, and it is a barrier; without,
+    /// it is accepted.
     Snapshot {
         zxid: Zxid,
         parts: u32,
@@ -299,10 +300,10 @@ impl Ready {
                     "an append out of zxid order"
                 );
             }
-            Write::Snapshot {
-                parts, reset_log, ..
-            } => assert!(!*reset_log || *parts == 0, "a leader's SNAP comes whole"),
-            Write::Truncate { .. } | Write::SnapshotPart { .. } | Write::PersistEpochs(_) => {}
+            Write::Truncate { .. }
+            | Write::SnapshotPart { .. }
+            | Write::Snapshot { .. }
+            | Write::PersistEpochs(_) => {}
         }
         if self.len == 0 || !self.batches[self.len - 1].then.is_empty() {
             self.open();

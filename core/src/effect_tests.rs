@@ -356,17 +356,6 @@ fn an_empty_append_is_refused() {
     Ready::new().push(Write::Append { txns: vec![] });
 }
 
-#[test]
-#[should_panic(expected = "a leader's SNAP comes whole")]
-fn a_leaders_snap_in_parts_is_refused() {
-    Ready::new().push(Write::Snapshot {
-        zxid: Zxid::ZERO,
-        parts: 1,
-        data: Arc::new(vec![]),
-        reset_log: true,
-    });
-}
-
 /// Server 1 of three, following server 3: the handlers' pushes come out batched, and
 /// discovery's acceptedEpoch is written before the ACKEPOCH that depends on it.
 #[test]

@@ -13,8 +13,8 @@ use crate::peer::{PeerMsg, ServerState, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
 use crate::server::Millis;
-use crate::sync_stream::SnapAssembly;
-use crate::tree::{DataTree, TreeOptions};
+use crate::sync_stream::SnapReceiver;
+use crate::tree::TreeOptions;
 use crate::txn::{ServerId, Txn};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -37,6 +37,13 @@ pub(crate) enum LearnerPhase {
     Serving,
 }
 
+/// Plant zk-3642: a leader's snapshot held in memory, its parts then its last bytes.
+pub(crate) struct HeldSnapshot {
+    zxid: Zxid,
+    parts: Vec<Arc<Vec<u8>>>,
+    last: Arc<Vec<u8>>,
+}
+
 pub(crate) struct Learner {
     pub leader: ServerId,
     pub observer: bool,
@@ -51,10 +58,12 @@ pub(crate) struct Learner {
     pub touched: BTreeSet<SessionId>,
     /// Plant zk-3911: txns taken into memory whose log write waits for UPTODATE.
     pub unlogged: Vec<Arc<Txn>>,
-    /// Plant zk-3642: the leader's snapshot, in memory only until NEWLEADER.
-    pub snap_pending: Option<(Zxid, Arc<Vec<u8>>)>,
-    /// The leader's SNAP being received in parts: nothing is built from it until it is whole.
-    pub snap_rx: Option<SnapAssembly>,
+    /// Plant zk-3642: the leader's snapshot (its parts, then its last bytes), in memory only
+    /// until NEWLEADER.
+    pub snap_pending: Option<HeldSnapshot>,
+    /// The leader's SNAP being received in parts: its tree being built and its file being
+    /// written, neither installed until it is whole.
+    pub snap_rx: Option<SnapReceiver>,
 }
 
 impl Learner {
@@ -278,11 +287,28 @@ impl<'a> Learning<'a> {
                 total,
                 data,
             } if phase == LearnerPhase::EpochAcked => {
+                let opts = self.tree_options();
+                let first = self.learner.snap_rx.is_none();
                 let rx = &mut self.learner.snap_rx;
-                if let Err(e) = SnapAssembly::part(rx, zxid, offset, total, data.as_slice()) {
-                    tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
-                    crate::probe!("learner.snap-refused");
-                    self.end("the leader's SNAP parts do not add up", out);
+                match SnapReceiver::part(rx, opts, zxid, offset, total, data.as_slice()) {
+                    Ok(index) => {
+                        if first {
+                            // Our own snapshot being written is of the tree this SNAP replaces,
+                            // and its parts would interleave with these on disk.
+                            self.zk.tree.abandon_snapshot();
+                        }
+                        let data = data.into_arc();
+                        if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
+                            rx.as_mut().expect("taken").held.push(data);
+                        } else {
+                            out.push(Write::SnapshotPart { zxid, index, data });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, offset, total, "SNAP part refused");
+                        crate::probe!("learner.snap-refused");
+                        self.end("the leader's SNAP parts do not add up", out);
+                    }
                 }
             }
             PeerMsg::Sync {
@@ -298,41 +324,44 @@ impl<'a> Learning<'a> {
                     }
                     SyncMode::Snap { zxid, snapshot } => {
                         let rx = self.learner.snap_rx.take();
-                        let snapshot = match SnapAssembly::finish(rx, zxid, snapshot) {
-                            Ok(s) => s,
+                        let opts = self.tree_options();
+                        let taken = match SnapReceiver::finish(rx, opts, zxid, snapshot) {
+                            Ok(t) => t,
                             Err(e) => {
                                 tracing::warn!(server = self.zk.cfg.my_id, ?e, %zxid, "SNAP refused");
                                 crate::probe!("learner.snap-refused");
-                                return self.end("the leader's SNAP does not add up", out);
+                                return self.end("the leader's SNAP is not a whole snapshot", out);
                             }
                         };
-                        let opts = TreeOptions {
-                            extended_types: self.zk.cfg.extended_types,
-                            auth_providers: self.zk.cfg.auth_providers,
-                            plant: self.zk.cfg.plant,
-                        };
-                        match DataTree::from_snapshot(&snapshot, opts) {
-                            Ok(tree) if tree.last_zxid() == zxid => {
-                                crate::probe!("learner.snap-loaded");
-                                self.zk.tree = tree;
-                                self.zk.log.reset_to_snapshot(zxid);
-                                // the configuration in force is the snapshot's
-                                self.zk.load_membership();
-                                assert_eq!(self.zk.last_logged(), zxid);
-                                if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
-                                    self.learner.snap_pending = Some((zxid, snapshot));
-                                } else {
-                                    out.push(Write::Snapshot {
-                                        zxid,
-                                        parts: 0,
-                                        data: snapshot,
-                                        reset_log: true,
-                                    });
-                                }
-                            }
-                            _ => {
-                                return self.end("the leader's snapshot is unreadable", out);
-                            }
+                        crate::probe!("learner.snap-loaded");
+                        if taken.parts > 0 {
+                            crate::probe!("learner.snap-streamed");
+                        }
+                        self.zk.tree = taken.tree;
+                        self.zk.log.reset_to_snapshot(zxid);
+                        // the configuration in force is the snapshot's
+                        self.zk.load_membership();
+                        assert_eq!(self.zk.last_logged(), zxid);
+                        if self.zk.plant(Plant::Zk3642SnapNotPersisted) {
+                            self.learner.snap_pending = Some(HeldSnapshot {
+                                zxid,
+                                parts: taken.held,
+                                last: taken.last,
+                            });
+                        } else {
+                            assert!(taken.held.is_empty(), "SNAP parts held back");
+                            // The parts went to disk as they came; this ends them, atomically.
+                            let parts = if self.zk.plant(Plant::SnapWrittenWithoutParts) {
+                                0
+                            } else {
+                                taken.parts
+                            };
+                            out.push(Write::Snapshot {
+                                zxid,
+                                parts,
+                                data: taken.last,
+                                reset_log: true,
+                            });
                         }
                     }
                 }
@@ -376,10 +405,23 @@ impl<'a> Learning<'a> {
                 self.end("NEWLEADER of another epoch", out);
             }
             PeerMsg::NewLeader { .. } if phase == LearnerPhase::Syncing => {
-                if let Some((zxid, data)) = self.learner.snap_pending.take() {
+                if let Some(HeldSnapshot {
+                    zxid,
+                    parts: held,
+                    last: data,
+                }) = self.learner.snap_pending.take()
+                {
+                    let parts = held.len() as u32;
+                    for (index, data) in held.into_iter().enumerate() {
+                        out.push(Write::SnapshotPart {
+                            zxid,
+                            index: index as u32,
+                            data,
+                        });
+                    }
                     out.push(Write::Snapshot {
                         zxid,
-                        parts: 0,
+                        parts,
                         data,
                         reset_log: true,
                     });
@@ -497,6 +539,14 @@ impl<'a> Learning<'a> {
                     "ignored from leader"
                 );
             }
+        }
+    }
+
+    fn tree_options(&self) -> TreeOptions {
+        TreeOptions {
+            extended_types: self.zk.cfg.extended_types,
+            auth_providers: self.zk.cfg.auth_providers,
+            plant: self.zk.cfg.plant,
         }
     }
 

@@ -122,10 +122,14 @@ pub enum Plant {
     /// updateElectionVote there, ZOOKEEPER-1732): one that had accepted the epoch from another
     /// would-be leader announces the older one, and a LOOKING server never sees a quorum agree.
     VoteEpochStale,
+    /// A learner that wrote a streamed SNAP's parts to disk as they came ends the snapshot
+    /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
+    /// snapshot it made durable is only the last bytes (a restart recovers no such state).
+    SnapWrittenWithoutParts,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 35] = [
+    pub const ALL: [Plant; 36] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -161,6 +165,7 @@ impl Plant {
         Plant::ElectionCountsAnyVote,
         Plant::WipedVotesAsFresh,
         Plant::VoteEpochStale,
+        Plant::SnapWrittenWithoutParts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -200,6 +205,7 @@ impl Plant {
             Plant::ElectionCountsAnyVote => "election-counts-any-vote",
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
             Plant::VoteEpochStale => "vote-epoch-stale",
+            Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
         }
     }
 
@@ -294,6 +300,8 @@ impl Plant {
             ],
             // a server left LOOKING beside an established leader: liveness only
             Plant::VoteEpochStale => &["liveness.not-converged"],
+            // the durable snapshot is not the one streamed (a restart from it fails to load)
+            Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
         }
     }
 

@@ -62,6 +62,10 @@ pub const PROBES: &[ProbeDef] = &[
         "learner.snap-loaded",
         "a learner replaced its tree with the leader's SNAP",
     ),
+    p(
+        "learner.snap-streamed",
+        "a learner built the leader's SNAP from parts written to disk as they came",
+    ),
     rare(
         "learner.snap-refused",
         "a learner refused a SNAP whose parts do not add up",

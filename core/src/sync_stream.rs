@@ -1,9 +1,11 @@
 //! A sync in bounded frames. The leader cuts its SNAP into `SnapPart`s of the one snapshot
 //! buffer (ranges of it, not copies) with the SNAP itself carrying the last bytes, and groups a
-//! long DIFF's txns into `SyncTxns` frames; the learner assembles the SNAP strictly (one zxid,
-//! parts in order from 0, the total checked) and builds nothing from it until it is whole.
+//! long DIFF's txns into `SyncTxns` frames; the learner takes the SNAP strictly (one zxid,
+//! parts in order from 0, the total checked), building the tree and writing the snapshot file
+//! part by part, and installs nothing until it is whole.
 
 use crate::peer::{PeerMsg, SnapBytes};
+use crate::tree::{DataTree, SnapshotLoader, TreeOptions};
 use crate::txn::Txn;
 use crate::zxid::Zxid;
 use std::sync::Arc;
@@ -67,33 +69,55 @@ pub(crate) enum StreamError {
     OutOfOrder,
     /// The bytes do not add up to the total announced.
     Total,
+    /// The bytes are not a snapshot (or not one of the zxid announced).
+    Unreadable(String),
 }
 
-/// The learner's SNAP being received: the parts so far, of one snapshot.
+/// The learner's SNAP being received in parts: each part goes into the tree being built (a
+/// [`SnapshotLoader`]) and to disk as it comes (a `SnapshotPart` the runtime writes to a
+/// snapshot file of its own, made the snapshot only by the `Snapshot` that ends it), so the
+/// learner never holds the serialized image. Nothing is installed until the SNAP's last bytes
+/// complete it; dropped (a new leader, a cut stream, a crash) it leaves no state behind.
 #[derive(Debug)]
-pub(crate) struct SnapAssembly {
+pub(crate) struct SnapReceiver {
     pub zxid: Zxid,
     pub total: u64,
-    pub bytes: Vec<u8>,
+    /// The parts taken so far: `SnapshotPart`s 0..parts went to disk (or to `held`).
+    pub parts: u32,
+    loader: SnapshotLoader,
+    /// Plant zk-3642 only: the parts kept in memory, to be written at NEWLEADER.
+    pub held: Vec<Arc<Vec<u8>>>,
 }
 
-impl SnapAssembly {
+/// A SNAP received whole: the tree, and the `parts` parts already handed to disk before `last`.
+pub(crate) struct SnapTaken {
+    pub tree: DataTree,
+    pub parts: u32,
+    pub last: Arc<Vec<u8>>,
+    pub held: Vec<Arc<Vec<u8>>>,
+}
+
+impl SnapReceiver {
     /// Take the part at `offset` of the `total`-byte snapshot at `zxid` (the first when
-    /// `this` is `None`).
+    /// `this` is `None`) into the tree being built. Returns the part's index for its
+    /// `SnapshotPart`.
     pub(crate) fn part(
-        this: &mut Option<SnapAssembly>,
+        this: &mut Option<SnapReceiver>,
+        opts: TreeOptions,
         zxid: Zxid,
         offset: u64,
         total: u64,
         data: &[u8],
-    ) -> Result<(), StreamError> {
-        let a = match this {
-            None if offset == 0 => this.insert(SnapAssembly {
+    ) -> Result<u32, StreamError> {
+        let r = match this {
+            None if offset == 0 => this.insert(SnapReceiver {
                 zxid,
                 total,
-                bytes: Vec::new(),
+                parts: 0,
+                loader: SnapshotLoader::new(opts, total),
+                held: Vec::new(),
             }),
-            Some(a) if a.zxid == zxid && a.total == total && a.bytes.len() as u64 == offset => a,
+            Some(r) if r.zxid == zxid && r.total == total && r.loader.fed() == offset => r,
             _ => return Err(StreamError::OutOfOrder),
         };
         let end = offset.checked_add(data.len() as u64);
@@ -101,27 +125,59 @@ impl SnapAssembly {
         if data.is_empty() || end.is_none_or(|e| e >= total) {
             return Err(StreamError::Total);
         }
-        a.bytes.extend_from_slice(data);
-        Ok(())
+        r.loader
+            .feed(data)
+            .map_err(|e| StreamError::Unreadable(e.0))?;
+        if r.loader.zxid().is_some_and(|z| z != zxid) {
+            return Err(StreamError::Unreadable(format!(
+                "a snapshot of another zxid than {zxid}"
+            )));
+        }
+        r.parts += 1;
+        Ok(r.parts - 1)
     }
 
-    /// The whole snapshot at `zxid`: the parts so far (if any) and the SNAP's `last` bytes.
+    /// The whole snapshot at `zxid`, built: the parts so far (if any) and the SNAP's `last`
+    /// bytes.
     pub(crate) fn finish(
-        this: Option<SnapAssembly>,
+        this: Option<SnapReceiver>,
+        opts: TreeOptions,
         zxid: Zxid,
         last: SnapBytes,
-    ) -> Result<Arc<Vec<u8>>, StreamError> {
-        let Some(mut a) = this else {
-            return Ok(last.into_arc());
+    ) -> Result<SnapTaken, StreamError> {
+        let mut r = match this {
+            None => SnapReceiver {
+                zxid,
+                total: last.len() as u64,
+                parts: 0,
+                loader: SnapshotLoader::new(opts, last.len() as u64),
+                held: Vec::new(),
+            },
+            Some(r) if r.zxid != zxid => return Err(StreamError::OutOfOrder),
+            Some(r) => r,
         };
-        if a.zxid != zxid {
-            return Err(StreamError::OutOfOrder);
-        }
-        if a.bytes.len() as u64 + last.len() as u64 != a.total {
+        if r.loader.fed() + last.len() as u64 != r.total {
             return Err(StreamError::Total);
         }
-        a.bytes.extend_from_slice(last.as_slice());
-        Ok(Arc::new(a.bytes))
+        r.loader
+            .feed(last.as_slice())
+            .map_err(|e| StreamError::Unreadable(e.0))?;
+        let tree = r
+            .loader
+            .finish()
+            .map_err(|e| StreamError::Unreadable(e.0))?;
+        if tree.last_zxid() != zxid {
+            return Err(StreamError::Unreadable(format!(
+                "a snapshot of {} for a SNAP of {zxid}",
+                tree.last_zxid()
+            )));
+        }
+        Ok(SnapTaken {
+            tree,
+            parts: r.parts,
+            last: last.into_arc(),
+            held: r.held,
+        })
     }
 }
 
@@ -129,10 +185,42 @@ impl SnapAssembly {
 mod tests {
     use super::*;
 
-    fn reassemble(snapshot: &Arc<Vec<u8>>, part: usize) -> Arc<Vec<u8>> {
-        let (parts, last) = snap_parts(Zxid(9), snapshot, part);
-        let mut a = None;
-        for p in parts {
+    /// A tree with a few znodes (one with data longer than the smallest parts) at zxid 4.
+    fn tree() -> DataTree {
+        use crate::txn::{Origin, TxnOp};
+        use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request};
+        let mut t = DataTree::new(TreeOptions::default());
+        for (i, (path, len)) in [("/a", 3usize), ("/a/b", 300), ("/c", 0)]
+            .iter()
+            .enumerate()
+        {
+            t.apply(&Txn {
+                zxid: Zxid(i as u64 + 1),
+                time: 1000,
+                session: 0,
+                cxid: 1,
+                origin: Origin::NONE,
+                op: TxnOp::Write {
+                    request: Request::Create {
+                        op: CreateOp::Create2,
+                        path: (*path).into(),
+                        data: vec![7; *len],
+                        acl: Acl::open_unsafe(),
+                        mode: CreateMode::Persistent,
+                        ttl: -1,
+                    },
+                    auth: vec![],
+                },
+            });
+        }
+        t
+    }
+
+    fn receive(snapshot: &Arc<Vec<u8>>, zxid: Zxid, part: usize) -> Result<SnapTaken, StreamError> {
+        let opts = TreeOptions::default();
+        let (parts, last) = snap_parts(zxid, snapshot, part);
+        let mut r = None;
+        for (i, p) in parts.into_iter().enumerate() {
             let PeerMsg::SnapPart {
                 zxid,
                 offset,
@@ -143,51 +231,84 @@ mod tests {
                 panic!("a SNAP part");
             };
             assert!(data.len() <= part);
-            SnapAssembly::part(&mut a, zxid, offset, total, data.as_slice()).expect("in order");
+            let index = SnapReceiver::part(&mut r, opts, zxid, offset, total, data.as_slice())?;
+            assert_eq!(index as usize, i, "parts numbered in order");
         }
         assert!(!last.is_empty() && last.len() <= part);
-        SnapAssembly::finish(a, Zxid(9), last).expect("whole")
+        SnapReceiver::finish(r, opts, zxid, last)
     }
 
     #[test]
-    fn parts_reassemble_whatever_the_sizes() {
-        for len in [1usize, 2, 7, 8, 9, 64, 100] {
-            let snap = Arc::new((0..len).map(|i| i as u8).collect::<Vec<u8>>());
-            for part in [1usize, 3, 8, 64, 1000] {
-                assert_eq!(reassemble(&snap, part), snap, "len {len} part {part}");
-            }
+    fn parts_build_the_tree_whatever_the_sizes() {
+        let t = tree();
+        let snap = Arc::new(t.to_snapshot());
+        for part in [1usize, 3, 8, 64, 100, 1000, 1 << 20] {
+            let taken = receive(&snap, t.last_zxid(), part).expect("whole");
+            assert_eq!(taken.tree.to_snapshot(), *snap, "part {part}");
+            assert_eq!(taken.tree.digest(), t.digest());
+            assert_eq!(taken.parts as usize, (snap.len() - 1) / part, "part {part}");
+            assert!(taken.last.len() <= part);
+        }
+    }
+
+    #[test]
+    fn a_snap_of_another_zxid_or_not_a_snapshot_is_refused() {
+        let t = tree();
+        let snap = Arc::new(t.to_snapshot());
+        for part in [8usize, 1 << 20] {
+            assert!(matches!(
+                receive(&snap, Zxid(99), part),
+                Err(StreamError::Unreadable(_))
+            ));
+            let mut bad = (*snap).clone();
+            bad[0] ^= 0xff; // the magic
+            assert!(matches!(
+                receive(&Arc::new(bad), t.last_zxid(), part),
+                Err(StreamError::Unreadable(_))
+            ));
+            let mut short = (*snap).clone();
+            short.truncate(snap.len() - 5);
+            assert!(receive(&Arc::new(short), t.last_zxid(), part).is_err());
         }
     }
 
     #[test]
     fn a_stream_with_a_gap_or_of_two_snapshots_is_refused() {
-        let z = Zxid(5);
-        let mut a = None;
+        let t = tree();
+        let snap = t.to_snapshot();
+        let (z, total) = (t.last_zxid(), snap.len() as u64);
+        let opts = TreeOptions::default();
+        let mut r = None;
         assert_eq!(
-            SnapAssembly::part(&mut a, z, 4, 10, b"abcd"),
+            SnapReceiver::part(&mut r, opts, z, 4, total, &snap[4..8]),
             Err(StreamError::OutOfOrder),
             "a stream starts at 0"
         );
-        SnapAssembly::part(&mut a, z, 0, 10, b"abcd").expect("first");
         assert_eq!(
-            SnapAssembly::part(&mut a, z, 8, 10, b"ab"),
+            SnapReceiver::part(&mut r, opts, z, 0, total, &snap[..4]),
+            Ok(0)
+        );
+        assert_eq!(
+            SnapReceiver::part(&mut r, opts, z, 8, total, &snap[8..12]),
             Err(StreamError::OutOfOrder),
             "a gap"
         );
         assert_eq!(
-            SnapAssembly::part(&mut a, Zxid(6), 4, 10, b"ab"),
+            SnapReceiver::part(&mut r, opts, Zxid(6), 4, total, &snap[4..8]),
             Err(StreamError::OutOfOrder),
             "another snapshot"
         );
         assert_eq!(
-            SnapAssembly::part(&mut a, z, 4, 10, b"abcdef"),
+            SnapReceiver::part(&mut r, opts, z, 4, total, &snap[4..]),
             Err(StreamError::Total),
             "a part reaching the total"
         );
-        let short = SnapBytes::from(Arc::new(b"ab".to_vec()));
-        assert_eq!(
-            SnapAssembly::finish(a, z, short),
-            Err(StreamError::Total),
+        let short = SnapBytes::from(Arc::new(snap[4..8].to_vec()));
+        assert!(
+            matches!(
+                SnapReceiver::finish(r, opts, z, short),
+                Err(StreamError::Total)
+            ),
             "bytes short of the total"
         );
     }

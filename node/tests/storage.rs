@@ -471,3 +471,62 @@ fn snapshot_parts_are_streamed_into_one_file() {
     o.storage.close().unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A leader's SNAP taken in parts: each part is written as it comes, and the `reset_log`
+/// snapshot that ends them makes them, with its last bytes, the one snapshot on disk (durable
+/// on return, the log reset after it). One a part short fails the write (the server stops)
+/// and leaves the old state; one cut half way (a new leader) and a crash before its end leave
+/// nothing of it.
+#[test]
+fn a_leaders_snap_in_parts_replaces_everything_when_whole() {
+    let d = tmpdir("snap-reset-parts");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=20);
+    let part = |n: usize, seed: u8| Arc::new((0..n).map(|i| seed ^ i as u8).collect::<Vec<u8>>());
+    // Our own snapshot half written when the SNAP begins: its parts are dropped.
+    o.storage
+        .snapshot_part(Zxid::new(1, 12), 0, part(300, 9))
+        .unwrap();
+    let z = Zxid::new(2, 5);
+    // A first stream of the same SNAP cut after two parts (the leader's connection broke),
+    // then the whole of it again: the second must not lose its file to the first's cleanup.
+    o.storage.snapshot_part(z, 0, part(4 << 20, 1)).unwrap();
+    o.storage.snapshot_part(z, 1, part(4 << 20, 2)).unwrap();
+    let parts = [part(4 << 20, 1), part(4 << 20, 2), part(1000, 3)];
+    for (i, p) in parts.iter().enumerate() {
+        o.storage.snapshot_part(z, i as u32, Arc::clone(p)).unwrap();
+    }
+    let last = part(77, 4);
+    o.storage.snapshot(z, 3, Arc::clone(&last), true).unwrap();
+    o.storage.append(vec![txn(2, 6)]).unwrap();
+    // A later SNAP a part short is refused: the write fails.
+    let z2 = Zxid::new(3, 1);
+    o.storage.snapshot_part(z2, 0, part(10, 5)).unwrap();
+    assert!(o.storage.snapshot(z2, 2, part(10, 6), true).is_err());
+    // One cut (parts, then no end) and the store closed as a crash would leave it.
+    o.storage
+        .snapshot_part(Zxid::new(3, 2), 0, part(5000, 7))
+        .unwrap();
+    o.storage.close().unwrap();
+    let names: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot"))
+        .collect();
+    assert_eq!(names, vec!["snapshot.200000005".to_string()]);
+    let (o, _) = open(&d);
+    let (rz, data) = o.recovered.snapshot.clone().unwrap();
+    assert_eq!(rz, z);
+    let whole: Vec<u8> = parts
+        .iter()
+        .chain([&last])
+        .flat_map(|p| p.iter().copied())
+        .collect();
+    assert!(
+        data[..] == whole[..],
+        "the parts and the last bytes, in order"
+    );
+    assert_eq!(zxids(&o.recovered.log), vec![Zxid::new(2, 6).0]);
+    o.storage.close().unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}

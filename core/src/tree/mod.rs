@@ -18,9 +18,11 @@ mod quota;
 mod read;
 mod reconfig;
 mod snapshot;
+mod snapshot_loader;
 pub use persisted::PersistedNode;
 pub use quota::{LIMIT_NODE, STAT_NODE, StatsTrack, limit_path, stat_path};
 pub use snapshot::{PartsMissing, SNAPSHOT_PART, SnapshotAssembler, SnapshotParts, SnapshotPiece};
+pub use snapshot_loader::SnapshotLoader;
 
 use crate::acl;
 use crate::path;

@@ -9,8 +9,7 @@
 //! not beyond the snapshot's) before a tree is built; child counts, indexes and the digest are
 //! recomputed, never read.
 
-use super::acl_cache::AclCache;
-use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
+use super::{DataTree, Node, SnapshotError};
 use crate::path;
 use crate::zxid::Zxid;
 use bincode::Options;
@@ -23,38 +22,37 @@ use std::fmt;
 use std::ops::Bound;
 use std::sync::Arc;
 
-const MAGIC: [u8; 4] = *b"ENST";
-const FORMAT: u32 = 1;
+pub(super) const MAGIC: [u8; 4] = *b"ENST";
+pub(super) const FORMAT: u32 = 1;
 /// Format 1 plus the list of null-data znodes after the nodes.
-const FORMAT_NULL_DATA: u32 = 2;
+pub(super) const FORMAT_NULL_DATA: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
-struct Header {
-    magic: [u8; 4],
-    format: u32,
-    last_zxid: u64,
-    sessions: Vec<(SessionId, i32)>,
-    acls: Vec<Vec<Acl>>,
-    node_count: u64,
+pub(super) struct Header {
+    pub magic: [u8; 4],
+    pub format: u32,
+    pub last_zxid: u64,
+    pub sessions: Vec<(SessionId, i32)>,
+    pub acls: Vec<Vec<Acl>>,
+    pub node_count: u64,
 }
 
-/// One znode as stored, as bincode reads it: [`read_node`] reads the same bytes by hand, and
-/// the borrowed twin [`SnapNodeRef`] writes them.
-#[cfg(test)]
+/// One znode as stored, as bincode reads it (the snapshot loader); the borrowed twin
+/// [`SnapNodeRef`] writes the same bytes.
 #[derive(Deserialize)]
-struct SnapNode {
-    path: String,
-    data: Bytes,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    ephemeral_owner: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    acl: u32,
+pub(super) struct SnapNode {
+    pub path: String,
+    pub data: Bytes,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub ephemeral_owner: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub acl: u32,
 }
 
 #[cfg(test)]
@@ -85,11 +83,8 @@ impl Serialize for BytesRef<'_> {
     }
 }
 
-/// Byte strings as bincode reads them (the test's reference reader).
-#[cfg(test)]
-struct Bytes(Vec<u8>);
+pub(super) struct Bytes(pub Vec<u8>);
 
-#[cfg(test)]
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         struct V;
@@ -109,13 +104,13 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-fn options() -> impl Options {
+pub(super) fn options() -> impl Options {
     bincode::DefaultOptions::new()
         .with_varint_encoding()
         .with_little_endian()
 }
 
-fn err(what: impl fmt::Display) -> SnapshotError {
+pub(super) fn err(what: impl fmt::Display) -> SnapshotError {
     SnapshotError(what.to_string())
 }
 
@@ -394,6 +389,9 @@ impl<T> SnapshotParts<T> {
     /// `None` when it comes out of order (and then nothing stays pending).
     pub fn part(&mut self, zxid: Zxid, index: u32, start: impl FnOnce() -> T) -> Option<&mut T> {
         if index == 0 {
+            // What the unfinished one built goes first: a runtime's file for it may be the
+            // very file `start` creates (a SNAP of the same zxid begun again).
+            self.pending = None;
             self.pending = Some((zxid, 0, start()));
         }
         if !matches!(&self.pending, Some((z, next, _)) if *z == zxid && *next == index) {
@@ -574,6 +572,12 @@ impl DataTree {
         }));
     }
 
+    /// Stop writing the snapshot begun, if any: it will never end (its parts already handed
+    /// out are dropped by the runtime when another snapshot starts or ends).
+    pub fn abandon_snapshot(&mut self) {
+        self.snap = None;
+    }
+
     /// The zxid of the snapshot being written, if one is.
     pub fn snapshot_in_progress(&self) -> Option<Zxid> {
         self.snap.as_ref().map(|w| w.zxid)
@@ -728,130 +732,8 @@ impl DataTree {
         out
     }
 
-    /// Rebuild a tree from [`DataTree::to_snapshot`] bytes. Never panics, whatever the bytes.
-    pub fn from_snapshot(bytes: &[u8], opts: TreeOptions) -> Result<DataTree, SnapshotError> {
-        let mut reader = bytes;
-        // Every length read is checked against what is left of the input before allocating.
-        let limited = options().with_limit(bytes.len() as u64);
-        let mut de = bincode::Deserializer::with_reader(&mut reader, limited);
-        let header = Header::deserialize(&mut de).map_err(err)?;
-        drop(de);
-        if header.magic != MAGIC {
-            return Err(err("not an Ensemble snapshot"));
-        }
-        if header.format != FORMAT && header.format != FORMAT_NULL_DATA {
-            return Err(err(format_args!("format {} unknown", header.format)));
-        }
-        let last_zxid = header.last_zxid;
-        if !header.sessions.windows(2).all(|w| w[0].0 < w[1].0) {
-            return Err(err("sessions not sorted"));
-        }
-        if !header.acls.windows(2).all(|w| w[0] < w[1]) {
-            return Err(err("ACL table not sorted"));
-        }
-        let acl_count = header.acls.len();
-        let mut t = DataTree::empty(opts);
-        t.last_zxid = Zxid(last_zxid);
-        t.acls = AclCache::from_table(header.acls);
-        // Nodes arrive sorted: gather them in a vector (each node's parent found with a hint,
-        // not a search), then build the map in one pass (no per-node search, full leaves).
-        // Every node takes at least 10 bytes, which bounds the capacity by the input.
-        let cap = (header.node_count as usize).min(bytes.len() / 10);
-        let mut nodes: Vec<(Box<str>, Box<Node>)> = Vec::with_capacity(cap);
-        let mut parent_hint = 0usize;
-        for i in 0..header.node_count {
-            let n = read_node(&mut reader).map_err(|e| err(format_args!("node {i}: {e}")))?;
-            path::validate(n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
-            let key: Box<str> = n.path.into();
-            match nodes.last() {
-                None if &*key != path::ROOT => return Err(err("the first node is not the root")),
-                Some((p, _)) if **p >= *key => {
-                    return Err(err(format_args!("{key} out of order")));
-                }
-                _ => {}
-            }
-            if n.acl as usize >= acl_count {
-                return Err(err(format_args!("{key}: ACL slot {} out of range", n.acl)));
-            }
-            for z in [n.czxid, n.mzxid, n.pzxid] {
-                if z < 0 || z as u64 > last_zxid {
-                    return Err(err(format_args!("{key}: zxid {z:#x} beyond the snapshot")));
-                }
-            }
-            if i32::try_from(n.data.len()).is_err() {
-                return Err(err(format_args!("{key}: data too long")));
-            }
-            if let Some(parent) = path::parent(&key) {
-                // Sorted order puts a parent before its children, so it is already in: most
-                // often the node before, or the parent of the node before.
-                let at = if nodes.get(parent_hint).is_some_and(|(k, _)| &**k == parent) {
-                    parent_hint
-                } else if nodes.last().is_some_and(|(k, _)| &**k == parent) {
-                    nodes.len() - 1
-                } else {
-                    nodes
-                        .binary_search_by(|(k, _)| (**k).cmp(parent))
-                        .map_err(|_| err(format_args!("{key} has no parent")))?
-                };
-                nodes[at].1.meta.num_children += 1;
-                parent_hint = at;
-            }
-            t.acls.add_ref(n.acl);
-            let meta = Meta {
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                pzxid: n.pzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                ephemeral_owner: n.ephemeral_owner,
-                version: n.version,
-                cversion: n.cversion,
-                aversion: n.aversion,
-                acl: n.acl,
-                num_children: 0,
-            };
-            let node = Node {
-                data: n.data.into(),
-                meta,
-            };
-            nodes.push((key, Box::new(node)));
-        }
-        t.nodes = nodes.into_iter().collect();
-        if header.format == FORMAT_NULL_DATA {
-            let limited = options().with_limit(reader.len() as u64);
-            let mut de = bincode::Deserializer::with_reader(&mut reader, limited);
-            let nulls = Vec::<String>::deserialize(&mut de).map_err(err)?;
-            for p in nulls {
-                match t.nodes.get(p.as_str()) {
-                    Some(n) if n.data.is_empty() => {
-                        t.null_data.insert(p.into_boxed_str());
-                    }
-                    _ => return Err(err(format_args!("null-data {p:?} missing or has data"))),
-                }
-            }
-        }
-        if !reader.is_empty() {
-            return Err(err(format_args!(
-                "{} bytes after the last node",
-                reader.len()
-            )));
-        }
-        for special in [path::ROOT, path::ZOOKEEPER, path::QUOTA, path::CONFIG] {
-            if !t.nodes.contains_key(special) {
-                return Err(err(format_args!("{special} is missing")));
-            }
-        }
-        t.acls.drop_unused();
-        for (s, timeout) in header.sessions {
-            t.put_session(s, timeout);
-        }
-        t.rebuild_derived()?;
-        debug_assert_eq!(t.check_consistency(), Ok(()));
-        Ok(t)
-    }
-
     /// Indexes, data size and digest from the nodes just loaded.
-    fn rebuild_derived(&mut self) -> Result<(), SnapshotError> {
+    pub(super) fn rebuild_derived(&mut self) -> Result<(), SnapshotError> {
         let nodes = std::mem::take(&mut self.nodes);
         let mut result = Ok(());
         for (path, node) in &nodes {
@@ -875,6 +757,7 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::Meta;
 
     /// Parts in order build one snapshot; part 0 starts afresh; a gap, a wrong zxid or a
     /// wrong count loses it; a whole snapshot drops what was pending.

@@ -84,6 +84,9 @@ pub(crate) struct Disk {
     backend: Box<dyn Backend>,
     /// Txns accepted in this batch, not yet handed to the log writer.
     appends: Vec<Arc<Txn>>,
+    /// Bytes of the snapshot parts handed over since the last part 0 (for the log line of a
+    /// leader's SNAP, whose parts come before it).
+    part_bytes: u64,
 }
 
 impl Disk {
@@ -91,6 +94,7 @@ impl Disk {
         Disk {
             backend,
             appends: Vec::new(),
+            part_bytes: 0,
         }
     }
 
@@ -148,10 +152,16 @@ impl DurableStore for Disk {
                 tracing::info!("truncating the txn log after {after}");
                 ("truncating the txn log", self.backend.truncate(after))
             }
-            Write::SnapshotPart { zxid, index, data } => (
-                "writing a snapshot",
-                self.backend.snapshot_part(zxid, index, data),
-            ),
+            Write::SnapshotPart { zxid, index, data } => {
+                if index == 0 {
+                    self.part_bytes = 0;
+                }
+                self.part_bytes += data.len() as u64;
+                (
+                    "writing a snapshot",
+                    self.backend.snapshot_part(zxid, index, data),
+                )
+            }
             Write::Snapshot {
                 zxid,
                 parts,
@@ -159,7 +169,12 @@ impl DurableStore for Disk {
                 reset_log,
             } => {
                 if reset_log {
-                    tracing::info!("snapshot from the leader at {zxid} ({} bytes)", data.len());
+                    let before = if parts > 0 { self.part_bytes } else { 0 };
+                    tracing::info!(
+                        "snapshot from the leader at {zxid} ({} bytes, in {} parts)",
+                        before + data.len() as u64,
+                        parts + 1
+                    );
                 }
                 (
                     "writing a snapshot",

@@ -42,6 +42,9 @@ pub struct StorageOptions {
     pub compression: SnapshotCompression,
 }
 
+/// Snapshot commands queued for the snapshot thread at most.
+const SNAP_QUEUE: usize = 32;
+
 enum SnapCmd {
     Part {
         zxid: Zxid,
@@ -53,8 +56,15 @@ enum SnapCmd {
         parts: u32,
         data: Arc<Vec<u8>>,
     },
-    /// Drop the snapshot being written, if any.
-    Abandon,
+    /// End the snapshot at `zxid` from its `parts` parts and `data`, durably (fsync and
+    /// rename), and say where it went: a leader's SNAP, whose parts the learner wrote as they
+    /// came (with none, `data` is all of it and a snapshot being written is dropped).
+    Finish {
+        zxid: Zxid,
+        parts: u32,
+        data: Arc<Vec<u8>>,
+        done: mpsc::Sender<Result<std::path::PathBuf, StorageError>>,
+    },
     Purge,
     Barrier(mpsc::Sender<()>),
 }
@@ -62,7 +72,7 @@ enum SnapCmd {
 pub struct Storage {
     opts: StorageOptions,
     log_tx: mpsc::Sender<LogCmd>,
-    snap_tx: Option<mpsc::Sender<SnapCmd>>,
+    snap_tx: Option<mpsc::SyncSender<SnapCmd>>,
     threads: Vec<JoinHandle<()>>,
     epochs: Epochs,
 }
@@ -108,7 +118,9 @@ impl Storage {
                 .spawn(move || writer.run(log_rx, events))
                 .map_err(|e| StorageError::io(&opts.log_dir, e))?,
         );
-        let (snap_tx, snap_rx) = mpsc::channel();
+        // Bounded: a learner taking a SNAP faster than the disk writes it waits here rather
+        // than holding the snapshot in memory (32 parts: 128 MiB of 4 MiB sync parts).
+        let (snap_tx, snap_rx) = mpsc::sync_channel(SNAP_QUEUE);
         let sopts = opts.clone();
         let slog = log_tx.clone();
         threads.push(
@@ -205,16 +217,18 @@ impl Storage {
         reset_log: bool,
     ) -> Result<(), StorageError> {
         if reset_log {
-            // The tree it was of was replaced: a snapshot being written will never end.
+            // Its parts (queued before it, in order) end here; a snapshot of ours being written
+            // will never end (the tree it was of was replaced).
             let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
-            s.send(SnapCmd::Abandon).map_err(|_| StorageError::Closed)?;
-            self.snapshot_barrier()?;
-            let written = snapshot::write_snapshot_with(
-                &self.opts.snap_dir,
+            let (done, written) = mpsc::channel();
+            s.send(SnapCmd::Finish {
                 zxid,
-                &data,
-                self.opts.compression,
-            )?;
+                parts,
+                data,
+                done,
+            })
+            .map_err(|_| StorageError::Closed)?;
+            let written = written.recv().map_err(|_| StorageError::Closed)??;
             // Older snapshots belong to the history the leader just replaced.
             for (_, p) in snapshot::list_snapshots(&self.opts.snap_dir)? {
                 if p != written {
@@ -309,7 +323,26 @@ fn snapshot_thread(
                     Err(e) => lost(zxid, &e),
                 }
             }
-            SnapCmd::Abandon => pending.abandon(),
+            SnapCmd::Finish {
+                zxid,
+                parts,
+                data,
+                done,
+            } => {
+                let r = match pending.finish(zxid, parts) {
+                    Ok(None) => {
+                        snapshot::write_snapshot_with(&opts.snap_dir, zxid, &data, opts.compression)
+                    }
+                    Ok(Some(Some(mut w))) => w.push(&data).and_then(|()| w.finish()),
+                    Ok(Some(None)) => Err(StorageError::Failed(format!(
+                        "a part of the snapshot at {zxid} failed to write"
+                    ))),
+                    Err(_) => Err(StorageError::Failed(format!(
+                        "the snapshot at {zxid}: its {parts} parts did not all come"
+                    ))),
+                };
+                let _ = done.send(r);
+            }
             SnapCmd::Purge => match purge_snapshots(&opts) {
                 Ok(Some(keep_from)) => {
                     let _ = log_tx.send(LogCmd::Purge { keep_from });

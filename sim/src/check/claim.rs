@@ -91,6 +91,10 @@ claims! {
     /// their data dir since they last synced (wiped, or put back older), or every voter
     /// (check/lost_state.rs; the argument is in sim/README.md, "Disk loss").
     ZabLostStateCounted => "zab.lost-state-counted",
+    /// The snapshot a learner makes durable from the leader's SNAP (its parts written to disk
+    /// as they came, ended by the SNAP's last bytes) is that SNAP, byte for byte: taken whole,
+    /// never a part short or a stream cut (check/sync.rs).
+    SyncSnapPersisted => "sync.snap-persisted",
 
     // ---- dynamic reconfiguration (check/zab.rs; ZooKeeper's "Dynamic Reconfiguration of
     // Primary/Backup Clusters", Shraer et al., USENIX ATC 2012)
@@ -305,6 +309,7 @@ impl Claim {
             | ElectionQuorum
             | SyncPartialSnap
             | ZabLostStateCounted
+            | SyncSnapPersisted
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | CorePanic

@@ -2,7 +2,8 @@
 //! its leader's streamed SNAP (parts in order from offset 0, then the SNAP with the last bytes)
 //! and checks that nothing is built from a SNAP that is not whole: no NEWLEADER ACK and no
 //! serving while a stream is open or was cut, and no vote, after a cut, for a zxid the server
-//! does not hold (its log or snapshot).
+//! does not hold (its log or snapshot). And (`sync.snap-persisted`) the snapshot a learner
+//! makes durable from a SNAP is the one the leader streamed, byte for byte.
 
 use crate::check::{Claim, Violation, violation};
 use crate::world::World;
@@ -17,8 +18,32 @@ use ensemble_core::zxid::Zxid;
 pub(crate) struct SnapStream {
     /// The stream under way: its snapshot's zxid, total bytes, and bytes received so far.
     open: Option<(Zxid, u64, u64)>,
+    /// Who sends the stream.
+    from: Option<ServerId>,
+    /// The hash of the open stream's bytes so far.
+    hash: Fnv,
     /// The zxid of a stream that was cut or did not add up, until the server's next handshake.
     cut: Option<Zxid>,
+    /// The last SNAP taken whole: its zxid, bytes and their hash.
+    whole: Option<(Zxid, u64, u64)>,
+}
+
+/// FNV-1a, 64 bits: enough to tell two byte strings of a simulated SNAP apart.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn add(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl SnapStream {
@@ -38,6 +63,7 @@ impl World {
         let s = &mut n.snap_stream;
         match event {
             Event::Peer {
+                from,
                 msg:
                     PeerMsg::SnapPart {
                         zxid,
@@ -45,16 +71,19 @@ impl World {
                         total,
                         data,
                     },
-                ..
             } => {
+                s.from = Some(*from);
                 let len = data.len() as u64;
                 match s.open {
                     _ if *offset == 0 => {
                         s.open = Some((*zxid, *total, len));
+                        s.hash = Fnv::default();
+                        s.hash.add(data.as_slice());
                         s.cut = None;
                     }
                     Some((z, t, got)) if z == *zxid && t == *total && got == *offset => {
                         s.open = Some((z, t, got + len));
+                        s.hash.add(data.as_slice());
                     }
                     _ => {
                         s.open = None;
@@ -70,18 +99,24 @@ impl World {
                     },
                 ..
             } => {
-                let whole = match s.open.take() {
-                    None => true,
-                    Some((z, t, got)) => z == *zxid && got + snapshot.len() as u64 == t,
+                let (whole, len) = match s.open.take() {
+                    None => {
+                        s.hash = Fnv::default();
+                        (true, snapshot.len() as u64)
+                    }
+                    Some((z, t, got)) => (z == *zxid && got + snapshot.len() as u64 == t, t),
                 };
+                s.hash.add(snapshot.as_slice());
                 s.cut = (!whole).then_some(*zxid);
+                s.whole = whole.then_some((*zxid, len, s.hash.0));
             }
             // a new handshake, or a sync without a snapshot: no stream
             Event::Peer {
                 msg: PeerMsg::LeaderInfo { .. } | PeerMsg::Sync { .. },
                 ..
             } => *s = SnapStream::default(),
-            Event::PeerDisconnected { .. } => s.cut_open(),
+            // the stream's connection, not another peer's
+            Event::PeerDisconnected { peer } if s.from == Some(*peer) => s.cut_open(),
             _ => {}
         }
     }
@@ -103,6 +138,34 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// `id` made durable a snapshot from its leader's SNAP (a `reset_log` snapshot): it is the
+    /// SNAP it took whole, byte for byte.
+    pub(crate) fn check_snap_persisted(&self, id: ServerId, zxid: Zxid) -> Result<(), Violation> {
+        let n = &self.nodes[&id];
+        let written = match n.disk.snapshot.as_ref() {
+            Some((z, bytes)) if *z == zxid => {
+                let mut h = Fnv::default();
+                h.add(bytes);
+                Some((bytes.len() as u64, h.0))
+            }
+            _ => None,
+        };
+        let taken = n.snap_stream.whole.filter(|(z, _, _)| *z == zxid);
+        match (taken, written) {
+            (Some((_, len, hash)), Some(w)) if (len, hash) == w => Ok(()),
+            _ => Err(violation(
+                Claim::SyncSnapPersisted,
+                self.sched.now,
+                format!(
+                    "n{id} made durable as the leader's snapshot at {zxid} {} (hash), \
+                     having taken the SNAP {:?} (zxid, bytes, hash)",
+                    written.map_or("nothing".to_string(), |(l, h)| format!("{l} bytes {h:#x}")),
+                    n.snap_stream.whole
+                ),
+            )),
+        }
     }
 
     /// An action of `id`: its NEWLEADER ACK comes after a whole SNAP, and its vote after a cut

@@ -144,6 +144,9 @@ impl Host for World {
     fn snapshot_taken(&mut self, id: ServerId, zxid: Zxid, reset_log: bool) {
         if reset_log {
             self.nodes.get_mut(&id).expect("node").snapshot_loaded = Some(zxid);
+            if let Err(v) = self.check_snap_persisted(id, zxid) {
+                self.fail(v);
+            }
         }
         if let Err(v) = self.check_persisted_round_trip(id) {
             self.fail(v);
