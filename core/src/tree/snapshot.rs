@@ -37,8 +37,9 @@ pub(super) struct Header {
     pub node_count: u64,
 }
 
-/// One znode as stored, as bincode reads it (the snapshot loader); the borrowed twin
-/// [`SnapNodeRef`] writes the same bytes.
+/// One znode as stored, as bincode reads it: the loader reads the same bytes by hand
+/// ([`read_node`], held to this by the tests), and the borrowed twin [`SnapNodeRef`] writes them.
+#[cfg(test)]
 #[derive(Deserialize)]
 pub(super) struct SnapNode {
     pub path: String,
@@ -83,8 +84,10 @@ impl Serialize for BytesRef<'_> {
     }
 }
 
+#[cfg(test)]
 pub(super) struct Bytes(pub Vec<u8>);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         struct V;
@@ -202,27 +205,45 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
 }
 
 /// One znode's record as [`read_node`] reads it, borrowing its path and data from the input.
-struct NodeRecord<'a> {
-    path: &'a str,
-    data: &'a [u8],
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    ephemeral_owner: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    acl: u32,
+pub(super) struct NodeRecord<'a> {
+    pub path: &'a str,
+    pub data: &'a [u8],
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub ephemeral_owner: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub acl: u32,
+}
+
+/// Why [`read_node`] read no record: the input ends inside it (more bytes may complete it, as
+/// a streamed snapshot's next part), or the bytes are not a record.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    Short,
+    Bad(String),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ReadError::Short => f.write_str("the record is cut short"),
+            ReadError::Bad(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Read the next node's record from `input` by hand, accepting exactly the bytes bincode
 /// accepts for a `SnapNode` and giving the same values (bincode's generic reader took about
 /// 1,700 instructions a node: a byte at a time through `io::Read`, and a `String` and a `Vec`
 /// allocated per node only to be copied again). The test below holds the two together.
-fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, String> {
-    let path = std::str::from_utf8(read_bytes(input)?).map_err(|e| format!("path: {e}"))?;
+pub(super) fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, ReadError> {
+    let path = std::str::from_utf8(read_bytes(input)?)
+        .map_err(|e| ReadError::Bad(format!("path: {e}")))?;
     let data = read_bytes(input)?;
     let mut i64s = [0i64; 6];
     for v in &mut i64s {
@@ -231,10 +252,10 @@ fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, String> {
     let mut i32s = [0i32; 3];
     for v in &mut i32s {
         let n = unzigzag(read_varint(input)?);
-        *v = i32::try_from(n).map_err(|_| format!("invalid i32 {n}"))?;
+        *v = i32::try_from(n).map_err(|_| ReadError::Bad(format!("invalid i32 {n}")))?;
     }
     let acl = read_varint(input)?;
-    let acl = u32::try_from(acl).map_err(|_| format!("invalid u32 {acl}"))?;
+    let acl = u32::try_from(acl).map_err(|_| ReadError::Bad(format!("invalid u32 {acl}")))?;
     let [czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner] = i64s;
     let [version, cversion, aversion] = i32s;
     Ok(NodeRecord {
@@ -254,9 +275,9 @@ fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, String> {
 }
 
 /// The next `n` bytes of `input`, never beyond its end.
-fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], ReadError> {
     if n > input.len() {
-        return Err(format!("{n} bytes wanted, {} left", input.len()));
+        return Err(ReadError::Short);
     }
     let (head, rest) = input.split_at(n);
     *input = rest;
@@ -264,16 +285,17 @@ fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
 }
 
 /// A length-prefixed byte string (bincode's `String` and bytes).
-fn read_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
+fn read_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], ReadError> {
     let n = read_varint(input)?;
-    let n = usize::try_from(n).map_err(|_| format!("length {n} too large"))?;
+    // a length beyond the input is cut short: more bytes may complete it
+    let n = usize::try_from(n).map_err(|_| ReadError::Short)?;
     take(input, n)
 }
 
 /// bincode's varint as [`varint_into`] writes it (a wider form than needed is accepted, as
 /// bincode accepts it; the u128 marker and the reserved ones are not).
 #[inline(always)]
-fn read_varint(input: &mut &[u8]) -> Result<u64, String> {
+fn read_varint(input: &mut &[u8]) -> Result<u64, ReadError> {
     // most fields of a small tree's nodes are one byte
     match input.split_first() {
         Some((&b, rest)) if b <= 250 => {
@@ -285,7 +307,7 @@ fn read_varint(input: &mut &[u8]) -> Result<u64, String> {
 }
 
 #[cold]
-fn read_wide_varint(input: &mut &[u8]) -> Result<u64, String> {
+fn read_wide_varint(input: &mut &[u8]) -> Result<u64, ReadError> {
     let marker = take(input, 1)?[0];
     let mut le = [0u8; 8];
     let width = match marker {
@@ -293,7 +315,7 @@ fn read_wide_varint(input: &mut &[u8]) -> Result<u64, String> {
         251 => 2,
         252 => 4,
         253 => 8,
-        _ => return Err(format!("varint marker {marker}")),
+        _ => return Err(ReadError::Bad(format!("varint marker {marker}"))),
     };
     le[..width].copy_from_slice(take(input, width)?);
     Ok(u64::from_le_bytes(le))

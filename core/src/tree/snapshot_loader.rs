@@ -9,7 +9,9 @@
 //! is a tree until [`SnapshotLoader::finish`] has checked the whole.
 
 use super::acl_cache::AclCache;
-use super::snapshot::{FORMAT, FORMAT_NULL_DATA, Header, MAGIC, SnapNode, err, options};
+use super::snapshot::{
+    FORMAT, FORMAT_NULL_DATA, Header, MAGIC, NodeRecord, ReadError, err, options, read_node,
+};
 use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
 use crate::path;
 use crate::zxid::Zxid;
@@ -209,15 +211,18 @@ impl SnapshotLoader {
                     }
                     Attempt::Incomplete => 0,
                 },
-                Stage::Node(i) => match attempt::<SnapNode>(rest)
-                    .map_err(|e| err(format_args!("node {i}: {e}")))?
-                {
-                    Attempt::Read(node, n) => {
-                        self.node(i, node)?;
-                        n
+                Stage::Node(i) => {
+                    let mut r = rest;
+                    match read_node(&mut r) {
+                        Ok(node) => {
+                            let n = rest.len() - r.len();
+                            self.node(i, node)?;
+                            n
+                        }
+                        Err(ReadError::Short) => 0,
+                        Err(ReadError::Bad(e)) => return Err(err(format_args!("node {i}: {e}"))),
                     }
-                    Attempt::Incomplete => 0,
-                },
+                }
                 Stage::Nulls => match attempt::<Vec<String>>(rest).map_err(err)? {
                     Attempt::Read(nulls, n) => {
                         self.nulls = nulls;
@@ -277,9 +282,9 @@ impl SnapshotLoader {
         }
     }
 
-    fn node(&mut self, i: u64, n: SnapNode) -> Result<(), SnapshotError> {
-        path::validate(&n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
-        let key: Box<str> = n.path.into_boxed_str();
+    fn node(&mut self, i: u64, n: NodeRecord) -> Result<(), SnapshotError> {
+        path::validate(n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
+        let key: Box<str> = n.path.into();
         match self.nodes.last() {
             None if &*key != path::ROOT => return Err(err("the first node is not the root")),
             Some((p, _)) if **p >= *key => {
@@ -295,7 +300,7 @@ impl SnapshotLoader {
                 return Err(err(format_args!("{key}: zxid {z:#x} beyond the snapshot")));
             }
         }
-        if i32::try_from(n.data.0.len()).is_err() {
+        if i32::try_from(n.data.len()).is_err() {
             return Err(err(format_args!("{key}: data too long")));
         }
         if let Some(parent) = path::parent(&key) {
@@ -331,7 +336,7 @@ impl SnapshotLoader {
             num_children: 0,
         };
         let node = Node {
-            data: n.data.0.into_boxed_slice(),
+            data: n.data.into(),
             meta,
         };
         self.nodes.push((key, Box::new(node)));
