@@ -562,8 +562,9 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(500));
             continue;
         };
+        // the epoch of the voters' votes: a leader just elected proposes the next one
         log(&format!(
-            "leader: server.{sid} (epoch {epoch}) at {}",
+            "leader: server.{sid} (voted in epoch {epoch}) at {}",
             v.quorum
         ));
         last_report.clear();
