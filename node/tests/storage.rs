@@ -155,6 +155,49 @@ fn torn_tail_is_truncated() {
 }
 
 #[test]
+fn a_version_1_log_still_reads_and_appends_go_on_in_a_new_file() {
+    use ensemble_node::storage::log::{HEADER_LEN, place_record};
+    let d = tmpdir("v1");
+    let (o, _) = open(&d);
+    append_all(&o.storage, 1..=10);
+    o.storage.close().unwrap();
+    // Made what an earlier build wrote: format version 1, sums without the record's offset.
+    let f = &log_files(&d)[0];
+    let mut bytes = std::fs::read(f).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let mut pos = HEADER_LEN;
+    loop {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        place_record(&mut bytes[pos..], pos as u64, 0);
+        pos += 8 + len;
+    }
+    std::fs::write(f, &bytes).unwrap();
+
+    let (o, _) = open(&d);
+    assert_eq!(o.recovered.log.len(), 10);
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    append_all(&o.storage, 11..=12);
+    o.storage.close().unwrap();
+    let files = log_files(&d);
+    assert_eq!(
+        files.len(),
+        2,
+        "version-2 records go to a new file: {files:?}"
+    );
+    assert_eq!(std::fs::read(&files[1]).unwrap()[8], 2);
+    let (o, _) = open(&d);
+    assert_eq!(
+        zxids(&o.recovered.log),
+        zxids(&(1..=12).map(|n| Txn::clone(&txn(1, n))).collect::<Vec<_>>())
+    );
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    o.storage.close().unwrap();
+}
+
+#[test]
 fn corruption_before_the_tail_refuses_to_start() {
     let d = tmpdir("corrupt");
     let (o, _) = open(&d);

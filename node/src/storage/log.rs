@@ -15,7 +15,7 @@ use super::fs::FsDir;
 use ensemble_core::{Txn, Zxid};
 pub use ensemble_storage::log::{
     Damage, FileScan, HEADER_LEN, LOG_MAGIC, LOG_VERSION, RECORD_HEADER, Recovery, encode_record,
-    log_file_name,
+    log_file_name, place_record,
 };
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
