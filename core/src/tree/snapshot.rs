@@ -206,22 +206,6 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     out.extend_from_slice(&tail[..n]);
 }
 
-/// One znode's record as [`read_node`] reads it, borrowing its path and data from the input.
-struct NodeRecord<'a> {
-    path: &'a str,
-    data: &'a [u8],
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    ephemeral_owner: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    acl: u32,
-}
-
 /// Read the next node's record from `input` by hand, accepting exactly the bytes bincode
 /// accepts for a `SnapNode` and giving the same values (bincode's generic reader took about
 /// 1,700 instructions a node: a byte at a time through `io::Read`, and a `String` and a `Vec`
@@ -242,9 +226,7 @@ fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, String> {
     let acl = u32::try_from(acl).map_err(|_| format!("invalid u32 {acl}"))?;
     let [czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner] = i64s;
     let [version, cversion, aversion] = i32s;
-    Ok(NodeRecord {
-        path,
-        data,
+    let meta = Meta {
         czxid,
         mzxid,
         pzxid,
@@ -255,8 +237,14 @@ fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, String> {
         cversion,
         aversion,
         acl,
-    })
+        // derived, never stored
+        num_children: 0,
+    };
+    Ok((path, data, meta))
 }
+
+/// A node's record: its path and data (borrowed from the input) and its fixed fields.
+type NodeRecord<'a> = (&'a str, &'a [u8], Meta);
 
 /// The next `n` bytes of `input`, never beyond its end.
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
@@ -279,7 +267,7 @@ fn read_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
 /// bincode accepts it; the u128 marker and the reserved ones are not).
 #[inline(always)]
 fn read_varint(input: &mut &[u8]) -> Result<u64, String> {
-    // most fields of a small tree's nodes are one byte
+    // most of a node's fields are one byte (versions, small data, the ACL slot)
     match input.split_first() {
         Some((&b, rest)) if b <= 250 => {
             *input = rest;
@@ -289,7 +277,8 @@ fn read_varint(input: &mut &[u8]) -> Result<u64, String> {
     }
 }
 
-#[cold]
+/// The 3-, 5- and 9-byte forms (zxids and times take them).
+#[inline]
 fn read_wide_varint(input: &mut &[u8]) -> Result<u64, String> {
     let marker = take(input, 1)?[0];
     let mut le = [0u8; 8];
@@ -760,9 +749,10 @@ impl DataTree {
         let mut nodes: Vec<(Box<str>, Box<Node>)> = Vec::with_capacity(cap);
         let mut parent_hint = 0usize;
         for i in 0..header.node_count {
-            let n = read_node(&mut reader).map_err(|e| err(format_args!("node {i}: {e}")))?;
-            path::validate(n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
-            let key: Box<str> = n.path.into();
+            let (path, data, meta) =
+                read_node(&mut reader).map_err(|e| err(format_args!("node {i}: {e}")))?;
+            path::validate(path).map_err(|_| err(format_args!("invalid path {path:?}")))?;
+            let key: Box<str> = path.into();
             match nodes.last() {
                 None if &*key != path::ROOT => return Err(err("the first node is not the root")),
                 Some((p, _)) if **p >= *key => {
@@ -770,15 +760,18 @@ impl DataTree {
                 }
                 _ => {}
             }
-            if n.acl as usize >= acl_count {
-                return Err(err(format_args!("{key}: ACL slot {} out of range", n.acl)));
+            if meta.acl as usize >= acl_count {
+                return Err(err(format_args!(
+                    "{key}: ACL slot {} out of range",
+                    meta.acl
+                )));
             }
-            for z in [n.czxid, n.mzxid, n.pzxid] {
+            for z in [meta.czxid, meta.mzxid, meta.pzxid] {
                 if z < 0 || z as u64 > last_zxid {
                     return Err(err(format_args!("{key}: zxid {z:#x} beyond the snapshot")));
                 }
             }
-            if i32::try_from(n.data.len()).is_err() {
+            if i32::try_from(data.len()).is_err() {
                 return Err(err(format_args!("{key}: data too long")));
             }
             if let Some(parent) = path::parent(&key) {
@@ -796,22 +789,9 @@ impl DataTree {
                 nodes[at].1.meta.num_children += 1;
                 parent_hint = at;
             }
-            t.acls.add_ref(n.acl);
-            let meta = Meta {
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                pzxid: n.pzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                ephemeral_owner: n.ephemeral_owner,
-                version: n.version,
-                cversion: n.cversion,
-                aversion: n.aversion,
-                acl: n.acl,
-                num_children: 0,
-            };
+            t.acls.add_ref(meta.acl);
             let node = Node {
-                data: n.data.into(),
+                data: data.into(),
                 meta,
             };
             nodes.push((key, Box::new(node)));
@@ -996,17 +976,17 @@ mod tests {
             assert_eq!((back.czxid, back.ctime, back.acl), (a, b, acl));
             // the hand reader reads what bincode reads, all of it
             let mut rest = &ours[..];
-            let r = read_node(&mut rest).expect("reads by hand");
+            let (path, data, m) = read_node(&mut rest).expect("reads by hand");
             assert!(rest.is_empty(), "record {i} not read to its end");
-            assert_eq!((r.path, r.data), (back.path.as_str(), &back.data.0[..]));
+            assert_eq!((path, data), (back.path.as_str(), &back.data.0[..]));
             assert_eq!(
                 [
-                    r.czxid,
-                    r.mzxid,
-                    r.pzxid,
-                    r.ctime,
-                    r.mtime,
-                    r.ephemeral_owner
+                    m.czxid,
+                    m.mzxid,
+                    m.pzxid,
+                    m.ctime,
+                    m.mtime,
+                    m.ephemeral_owner
                 ],
                 [
                     back.czxid,
@@ -1018,10 +998,10 @@ mod tests {
                 ]
             );
             assert_eq!(
-                [r.version, r.cversion, r.aversion],
+                [m.version, m.cversion, m.aversion],
                 [back.version, back.cversion, back.aversion]
             );
-            assert_eq!(r.acl, back.acl);
+            assert_eq!((m.acl, m.num_children), (back.acl, 0));
             // and refuses what bincode refuses: every record cut short
             for cut in 0..ours.len() {
                 let short = &ours[..cut];
@@ -1066,7 +1046,7 @@ mod tests {
             let mut rest = &bytes[..];
             let ours = read_node(&mut rest);
             match (&theirs, &ours) {
-                (Ok(t), Ok(o)) => {
+                (Ok(t), Ok((_, _, o))) => {
                     assert_eq!((t.czxid, t.version, t.acl), (o.czxid, o.version, o.acl));
                     assert!(rest.is_empty(), "case {i}");
                 }
