@@ -9,7 +9,7 @@
 //! not beyond the snapshot's) before a tree is built; child counts, indexes and the digest are
 //! recomputed, never read.
 
-use super::{DataTree, Node, SnapshotError};
+use super::{DataTree, Meta, Node, SnapshotError};
 use crate::path;
 use crate::zxid::Zxid;
 use bincode::Options;
@@ -204,22 +204,6 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     out.extend_from_slice(&tail[..n]);
 }
 
-/// One znode's record as [`read_node`] reads it, borrowing its path and data from the input.
-pub(super) struct NodeRecord<'a> {
-    pub path: &'a str,
-    pub data: &'a [u8],
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub pzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub ephemeral_owner: i64,
-    pub version: i32,
-    pub cversion: i32,
-    pub aversion: i32,
-    pub acl: u32,
-}
-
 /// Why [`read_node`] read no record: the input ends inside it (more bytes may complete it, as
 /// a streamed snapshot's next part), or the bytes are not a record.
 #[derive(Debug)]
@@ -258,9 +242,7 @@ pub(super) fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, Read
     let acl = u32::try_from(acl).map_err(|_| ReadError::Bad(format!("invalid u32 {acl}")))?;
     let [czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner] = i64s;
     let [version, cversion, aversion] = i32s;
-    Ok(NodeRecord {
-        path,
-        data,
+    let meta = Meta {
         czxid,
         mzxid,
         pzxid,
@@ -271,8 +253,14 @@ pub(super) fn read_node<'a>(input: &mut &'a [u8]) -> Result<NodeRecord<'a>, Read
         cversion,
         aversion,
         acl,
-    })
+        // derived, never stored
+        num_children: 0,
+    };
+    Ok((path, data, meta))
 }
+
+/// A node's record: its path and data (borrowed from the input) and its fixed fields.
+pub(super) type NodeRecord<'a> = (&'a str, &'a [u8], Meta);
 
 /// The next `n` bytes of `input`, never beyond its end.
 fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], ReadError> {
@@ -296,7 +284,7 @@ fn read_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], ReadError> {
 /// bincode accepts it; the u128 marker and the reserved ones are not).
 #[inline(always)]
 fn read_varint(input: &mut &[u8]) -> Result<u64, ReadError> {
-    // most fields of a small tree's nodes are one byte
+    // most of a node's fields are one byte (versions, small data, the ACL slot)
     match input.split_first() {
         Some((&b, rest)) if b <= 250 => {
             *input = rest;
@@ -306,7 +294,8 @@ fn read_varint(input: &mut &[u8]) -> Result<u64, ReadError> {
     }
 }
 
-#[cold]
+/// The 3-, 5- and 9-byte forms (zxids and times take them).
+#[inline]
 fn read_wide_varint(input: &mut &[u8]) -> Result<u64, ReadError> {
     let marker = take(input, 1)?[0];
     let mut le = [0u8; 8];
@@ -901,17 +890,17 @@ mod tests {
             assert_eq!((back.czxid, back.ctime, back.acl), (a, b, acl));
             // the hand reader reads what bincode reads, all of it
             let mut rest = &ours[..];
-            let r = read_node(&mut rest).expect("reads by hand");
+            let (path, data, m) = read_node(&mut rest).expect("reads by hand");
             assert!(rest.is_empty(), "record {i} not read to its end");
-            assert_eq!((r.path, r.data), (back.path.as_str(), &back.data.0[..]));
+            assert_eq!((path, data), (back.path.as_str(), &back.data.0[..]));
             assert_eq!(
                 [
-                    r.czxid,
-                    r.mzxid,
-                    r.pzxid,
-                    r.ctime,
-                    r.mtime,
-                    r.ephemeral_owner
+                    m.czxid,
+                    m.mzxid,
+                    m.pzxid,
+                    m.ctime,
+                    m.mtime,
+                    m.ephemeral_owner
                 ],
                 [
                     back.czxid,
@@ -923,10 +912,10 @@ mod tests {
                 ]
             );
             assert_eq!(
-                [r.version, r.cversion, r.aversion],
+                [m.version, m.cversion, m.aversion],
                 [back.version, back.cversion, back.aversion]
             );
-            assert_eq!(r.acl, back.acl);
+            assert_eq!((m.acl, m.num_children), (back.acl, 0));
             // and refuses what bincode refuses: every record cut short
             for cut in 0..ours.len() {
                 let short = &ours[..cut];
@@ -971,7 +960,7 @@ mod tests {
             let mut rest = &bytes[..];
             let ours = read_node(&mut rest);
             match (&theirs, &ours) {
-                (Ok(t), Ok(o)) => {
+                (Ok(t), Ok((_, _, o))) => {
                     assert_eq!((t.czxid, t.version, t.acl), (o.czxid, o.version, o.acl));
                     assert!(rest.is_empty(), "case {i}");
                 }

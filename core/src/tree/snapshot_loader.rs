@@ -12,7 +12,7 @@ use super::acl_cache::AclCache;
 use super::snapshot::{
     FORMAT, FORMAT_NULL_DATA, Header, MAGIC, NodeRecord, ReadError, err, options, read_node,
 };
-use super::{DataTree, Meta, Node, SnapshotError, TreeOptions};
+use super::{DataTree, Node, SnapshotError, TreeOptions};
 use crate::path;
 use crate::zxid::Zxid;
 use bincode::Options;
@@ -282,9 +282,9 @@ impl SnapshotLoader {
         }
     }
 
-    fn node(&mut self, i: u64, n: NodeRecord) -> Result<(), SnapshotError> {
-        path::validate(n.path).map_err(|_| err(format_args!("invalid path {:?}", n.path)))?;
-        let key: Box<str> = n.path.into();
+    fn node(&mut self, i: u64, (path, data, meta): NodeRecord) -> Result<(), SnapshotError> {
+        path::validate(path).map_err(|_| err(format_args!("invalid path {path:?}")))?;
+        let key: Box<str> = path.into();
         match self.nodes.last() {
             None if &*key != path::ROOT => return Err(err("the first node is not the root")),
             Some((p, _)) if **p >= *key => {
@@ -292,15 +292,18 @@ impl SnapshotLoader {
             }
             _ => {}
         }
-        if n.acl as usize >= self.acl_count {
-            return Err(err(format_args!("{key}: ACL slot {} out of range", n.acl)));
+        if meta.acl as usize >= self.acl_count {
+            return Err(err(format_args!(
+                "{key}: ACL slot {} out of range",
+                meta.acl
+            )));
         }
-        for z in [n.czxid, n.mzxid, n.pzxid] {
+        for z in [meta.czxid, meta.mzxid, meta.pzxid] {
             if z < 0 || z as u64 > self.last_zxid {
                 return Err(err(format_args!("{key}: zxid {z:#x} beyond the snapshot")));
             }
         }
-        if i32::try_from(n.data.len()).is_err() {
+        if i32::try_from(data.len()).is_err() {
             return Err(err(format_args!("{key}: data too long")));
         }
         if let Some(parent) = path::parent(&key) {
@@ -322,21 +325,9 @@ impl SnapshotLoader {
             nodes[at].1.meta.num_children += 1;
             self.parent_hint = at;
         }
-        let meta = Meta {
-            czxid: n.czxid,
-            mzxid: n.mzxid,
-            pzxid: n.pzxid,
-            ctime: n.ctime,
-            mtime: n.mtime,
-            ephemeral_owner: n.ephemeral_owner,
-            version: n.version,
-            cversion: n.cversion,
-            aversion: n.aversion,
-            acl: n.acl,
-            num_children: 0,
-        };
+        debug_assert_eq!(meta.num_children, 0, "derived, counted as children arrive");
         let node = Node {
-            data: n.data.into(),
+            data: data.into(),
             meta,
         };
         self.nodes.push((key, Box::new(node)));
