@@ -42,9 +42,6 @@ pub struct StorageOptions {
     pub compression: SnapshotCompression,
 }
 
-/// Snapshot commands queued for the snapshot thread at most.
-const SNAP_QUEUE: usize = 32;
-
 enum SnapCmd {
     Part {
         zxid: Zxid,
@@ -72,7 +69,7 @@ enum SnapCmd {
 pub struct Storage {
     opts: StorageOptions,
     log_tx: mpsc::Sender<LogCmd>,
-    snap_tx: Option<mpsc::SyncSender<SnapCmd>>,
+    snap_tx: Option<mpsc::Sender<SnapCmd>>,
     threads: Vec<JoinHandle<()>>,
     epochs: Epochs,
 }
@@ -118,9 +115,11 @@ impl Storage {
                 .spawn(move || writer.run(log_rx, events))
                 .map_err(|e| StorageError::io(&opts.log_dir, e))?,
         );
-        // Bounded: a learner taking a SNAP faster than the disk writes it waits here rather
-        // than holding the snapshot in memory (32 parts: 128 MiB of 4 MiB sync parts).
-        let (snap_tx, snap_rx) = mpsc::sync_channel(SNAP_QUEUE);
+        // Not bounded: the core thread must never wait for the snapshot thread (a leader
+        // blocked on a full queue while its own snapshot's parts were written to a busy disk
+        // missed its pings for syncLimit and lost its quorum, in large_sync at 1,000 znodes).
+        // Parts wait here only while the disk is slower than what hands them over.
+        let (snap_tx, snap_rx) = mpsc::channel();
         let sopts = opts.clone();
         let slog = log_tx.clone();
         threads.push(
