@@ -268,6 +268,11 @@ pub const PROBES: &[ProbeDef] = &[
         "storage.misplaced-record",
         "recovery met an intact log record at an offset other than the one it was written for",
     ),
+    // a misdirect onto the tail's last slot with currentEpoch written: seed 1233 of 0..2000
+    rare(
+        "storage.misdirect-unvouched",
+        "recovery cut a log tail at a misdirected write and removed currentEpoch (no vouching)",
+    ),
     p(
         "storage.no-snapshot-verifies",
         "recovery refused: snapshots exist and none passes its check",

@@ -210,7 +210,7 @@ fn check_placed(payload: &[u8], sum: u32, pos: u64, len: u64) -> Result<(), Stri
         }
         ensemble_core::probe!("storage.misplaced-record");
         return Err(format!(
-            "an intact record written for offset {written_for} (a misdirected write)"
+            "an intact record written for offset {written_for} {MISDIRECTED}"
         ));
     }
     Err("checksum mismatch".into())
@@ -348,12 +348,33 @@ pub struct Recovery {
     pub warnings: Vec<String>,
     /// A torn tail was cut off.
     pub torn: bool,
+    /// The cut began at a misdirected record ([`is_misdirect`]).
+    pub misdirect_cut: bool,
 }
 
 /// Read the log files a snapshot at `snapshot` does not cover, in order (as ZooKeeper's
 /// `getLogFiles`: the newest file starting at or before it, and every later one); repair a
 /// torn tail; refuse corruption before it. Txns at or below `snapshot` are not returned.
 pub fn recover_after(f: &mut impl Files, snapshot: Option<Zxid>) -> Result<Recovery, StorageError> {
+    recover_after_with(f, snapshot, &mut |_| Ok(()))
+}
+
+/// A misdirected write recovery found: the record at the damage is intact but was written for
+/// another offset. Unlike a torn write, which only cuts records never acknowledged (each was
+/// fsynced before its ACK), it can cut acknowledged ones.
+pub fn is_misdirect(d: &Damage) -> bool {
+    d.reason.ends_with(MISDIRECTED)
+}
+
+const MISDIRECTED: &str = "(a misdirected write)";
+
+/// [`recover_after`], calling `before_cut` with the damage before a tail is cut: the caller
+/// makes durable whatever must outlive the evidence (the cut removes it).
+pub fn recover_after_with(
+    f: &mut impl Files,
+    snapshot: Option<Zxid>,
+    before_cut: &mut dyn FnMut(&Damage) -> Result<(), StorageError>,
+) -> Result<Recovery, StorageError> {
     let mut files = list_logs(f)?;
     if let Some(s) = snapshot
         && let Some(pivot) = files.iter().rposition(|(start, _)| *start <= s)
@@ -389,6 +410,8 @@ pub fn recover_after(f: &mut impl Files, snapshot: Option<Zxid>) -> Result<Recov
                 d.reason
             ));
             rec.torn = true;
+            rec.misdirect_cut = is_misdirect(d);
+            before_cut(d)?;
             let path = f.path(name);
             let at = |e| StorageError::io(&path, e);
             if scan.end < HEADER_LEN as u64 {

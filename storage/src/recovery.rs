@@ -4,9 +4,9 @@
 //! it is scanned, a torn tail cut off, corruption before valid records refused.
 
 use crate::StorageError;
-use crate::epochs::read_epochs;
+use crate::epochs::{CURRENT, read_epochs};
 use crate::files::Files;
-use crate::log::{Tail, recover_after};
+use crate::log::{Tail, is_misdirect, recover_after_with};
 use crate::snapshot::{check_name, parse_snapshot_name};
 use ensemble_core::{Recovered, Txn, Zxid};
 use std::sync::Arc;
@@ -95,7 +95,33 @@ pub fn recover(snaps: &mut impl Files, logs: &mut impl Files) -> Result<Recovery
     }
     let snap_zxid = snap.as_ref().map(|(z, _)| *z).unwrap_or(Zxid::ZERO);
     // Only what the snapshot does not cover is read and decoded.
-    let rec = recover_after(logs, snap.as_ref().map(|(z, _)| *z))?;
+    // A misdirect cut from the log's tail may take acknowledged txns with it: this server no
+    // longer vouches for what it acknowledged (sim/README.md, "Disk loss"), so currentEpoch
+    // goes, as an operator removes it from a copy put back older, before the cut removes the
+    // evidence; a sync writes it again.
+    let mut epochs = epochs;
+    let mut forgot = None;
+    let rec = recover_after_with(logs, snap.as_ref().map(|(z, _)| *z), &mut |d| {
+        if is_misdirect(d) && epochs.current_epoch > 0 {
+            ensemble_core::probe!("storage.misdirect-unvouched");
+            let path = snaps.path(CURRENT);
+            snaps
+                .remove(CURRENT)
+                .map_err(|e| StorageError::io(&path, e))?;
+            let dir = snaps.path("");
+            snaps.sync_dir().map_err(|e| StorageError::io(&dir, e))?;
+            forgot = Some(epochs.current_epoch);
+            epochs.current_epoch = 0;
+        }
+        Ok(())
+    })?;
+    if let Some(e) = forgot {
+        warnings.push(format!(
+            "{}: removed (it was {e}): the log's tail was cut at a misdirected write and may have \
+             held acknowledged txns; this server counts in no quorum until it has synced",
+            snaps.path(CURRENT).display()
+        ));
+    }
     warnings.extend(rec.warnings);
     let txns: Vec<Txn> = rec
         .txns

@@ -212,6 +212,72 @@ fn the_last_record_misdirected_onto_the_previous_slot_is_cut_not_served_one_txn_
     );
 }
 
+/// The cut of a misdirect can take acknowledged txns (seed 1233 of 0..2000: the server kept
+/// its newer currentEpoch, won the election and truncated the voters that held them), so
+/// recovery removes currentEpoch before cutting: the server vouches for nothing until it
+/// syncs. A torn tail (never acknowledged) keeps it.
+#[test]
+fn a_misdirect_cut_forgets_current_epoch_and_a_torn_tail_keeps_it() {
+    let epochs = Epochs {
+        accepted_epoch: 1,
+        accepted_from: 2,
+        current_epoch: 1,
+    };
+    let with_epochs = |s: &mut MemDir| {
+        for (name, text) in [
+            (
+                ensemble_storage::epochs::ACCEPTED,
+                ensemble_storage::epochs::accepted_text(&epochs),
+            ),
+            (
+                ensemble_storage::epochs::CURRENT,
+                ensemble_storage::epochs::current_text(&epochs),
+            ),
+        ] {
+            s.append(name, text.as_bytes());
+            s.sync_to(name, usize::MAX);
+        }
+    };
+    // the misdirect of the test above
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    with_epochs(&mut s);
+    assert_eq!(
+        recover(&mut s.clone(), &mut l.clone())
+            .unwrap()
+            .recovered
+            .epochs,
+        epochs
+    );
+    let offsets = log(&mut l, 5);
+    let name = log_file_name(Zxid::new(1, 1));
+    let bytes = l.read(&name).unwrap();
+    let last = bytes[offsets[4]..].to_vec();
+    assert!(l.write_at(&name, offsets[4], &vec![0; last.len()]));
+    assert!(l.write_at(&name, offsets[3], &last));
+    let r = recover(&mut s, &mut l).unwrap();
+    assert_eq!(zxids(&r), vec![1, 2, 3]);
+    assert_eq!(r.recovered.epochs.current_epoch, 0, "{:?}", r.warnings);
+    assert_eq!(r.recovered.epochs.accepted_epoch, 1);
+    assert!(format!("{:?}", r.warnings).contains("counts in no quorum until it has synced"));
+    // and durably: the cut removed the evidence, the next start still does not vouch
+    let again = recover(&mut s, &mut l).unwrap();
+    assert_eq!(again.recovered.epochs.current_epoch, 0);
+    assert_eq!(zxids(&again), vec![1, 2, 3]);
+
+    // a torn tail
+    let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
+    with_epochs(&mut s);
+    log(&mut l, 3);
+    let mut buf = vec![];
+    let at = l.file(&name).map_or(0, |f| f.len());
+    encode_record(&txn(4), &mut buf, at as u64).unwrap();
+    l.append(&name, &buf);
+    l.crash(|_, _| 5);
+    let r = recover(&mut s, &mut l).unwrap();
+    assert!(r.torn_tail);
+    assert_eq!(r.recovered.epochs, epochs);
+}
+
 #[test]
 fn a_record_misdirected_before_valid_records_is_refused() {
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));

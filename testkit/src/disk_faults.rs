@@ -10,7 +10,7 @@
 //! looks like), or something else — corruption served, which no fault may cause.
 
 use crate::disk::{DataDir, Disk};
-use ensemble_core::server::Recovered;
+use ensemble_core::server::{Epochs, Recovered};
 use ensemble_core::zxid::Zxid;
 use ensemble_storage::epochs::{ACCEPTED, CURRENT};
 use ensemble_storage::log::HEADER_LEN;
@@ -385,7 +385,13 @@ impl Disk {
 
     /// What `got` is against what was written.
     fn judge(&self, got: &Recovered) -> Outcome {
-        if got.epochs != self.epochs {
+        // Forgetting currentEpoch is allowed (recovery does when a misdirect cut the log's
+        // tail: the server then vouches for nothing until it syncs); anything else is not.
+        let forgot = Epochs {
+            current_epoch: 0,
+            ..self.epochs
+        };
+        if got.epochs != self.epochs && got.epochs != forgot {
             return Outcome::Served(format!(
                 "epochs {:?}, written {:?}",
                 got.epochs, self.epochs
@@ -451,6 +457,7 @@ impl Disk {
         self.platter = None;
         self.log_file = rec.tail.as_ref().map(|t| t.name.clone());
         self.recovery_warnings = rec.warnings;
+        self.epochs = rec.recovered.epochs;
         if let Outcome::Lost { through, .. } = trial.outcome {
             let keep = self.log.partition_point(|e| e.txn.zxid <= through);
             self.log.truncate(keep);
