@@ -35,6 +35,18 @@ fn log(dir: &mut MemDir, n: u32) -> Vec<usize> {
     offsets
 }
 
+/// A log of txns 1..=5 whose last record was written onto the previous record's slot (its own
+/// slot left zero); returns the record offsets.
+fn log_with_last_misdirected(l: &mut MemDir) -> Vec<usize> {
+    let offsets = log(l, 5);
+    let name = log_file_name(Zxid::new(1, 1));
+    let bytes = l.read(&name).unwrap();
+    let last = bytes[offsets[4]..].to_vec();
+    assert!(l.write_at(&name, offsets[4], &vec![0; last.len()]));
+    assert!(l.write_at(&name, offsets[3], &last));
+    offsets
+}
+
 fn zxids(r: &ensemble_storage::Recovery) -> Vec<u32> {
     r.recovered.log.iter().map(|t| t.zxid.counter()).collect()
 }
@@ -196,12 +208,7 @@ fn the_last_record_misdirected_onto_the_previous_slot_is_cut_not_served_one_txn_
     // Seeds 784 and 1882 of a 2,000-seed sweep: with a checksum alone, txns 1, 2, 3, 5 read
     // back as a valid log. The record's sum names its offset, so record 5 on slot 4 is seen.
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
-    let offsets = log(&mut l, 5);
-    let name = log_file_name(Zxid::new(1, 1));
-    let bytes = l.read(&name).unwrap();
-    let last = bytes[offsets[4]..].to_vec();
-    assert!(l.write_at(&name, offsets[4], &vec![0; last.len()]));
-    assert!(l.write_at(&name, offsets[3], &last));
+    let offsets = log_with_last_misdirected(&mut l);
     let r = recover(&mut s, &mut l).unwrap();
     assert_eq!(zxids(&r), vec![1, 2, 3], "{:?}", r.warnings);
     assert!(r.torn_tail);
@@ -248,12 +255,7 @@ fn a_misdirect_cut_forgets_current_epoch_and_a_torn_tail_keeps_it() {
             .epochs,
         epochs
     );
-    let offsets = log(&mut l, 5);
-    let name = log_file_name(Zxid::new(1, 1));
-    let bytes = l.read(&name).unwrap();
-    let last = bytes[offsets[4]..].to_vec();
-    assert!(l.write_at(&name, offsets[4], &vec![0; last.len()]));
-    assert!(l.write_at(&name, offsets[3], &last));
+    log_with_last_misdirected(&mut l);
     let r = recover(&mut s, &mut l).unwrap();
     assert_eq!(zxids(&r), vec![1, 2, 3]);
     assert_eq!(r.recovered.epochs.current_epoch, 0, "{:?}", r.warnings);
@@ -265,6 +267,7 @@ fn a_misdirect_cut_forgets_current_epoch_and_a_torn_tail_keeps_it() {
     assert_eq!(zxids(&again), vec![1, 2, 3]);
 
     // a torn tail
+    let name = log_file_name(Zxid::new(1, 1));
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
     with_epochs(&mut s);
     log(&mut l, 3);
