@@ -190,8 +190,12 @@ impl LearnerHandlers {
             .iter()
             .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
             .count();
+        // By the configuration in force, as the followers: a learner that connected as an
+        // observer and was made a voter by a reconfig (or the other way) counts once.
         st.synced_observers = self
-            .with(|h| h.observer && h.phase == HandlerPhase::Active)
+            .0
+            .iter()
+            .filter(|(id, h)| !cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
             .count();
         assert!(st.synced_followers + st.synced_observers <= st.learners);
     }
