@@ -84,7 +84,7 @@ def start_server(prefix, server_jaas, flags=()):
         # conf/java.env next to zoo.cfg, as zkEnv.sh reads it
         (d / "java.env").write_text(f'SERVER_JVMFLAGS="{" ".join(jvm_flags)}"\n')
         # the connection handling at debug: a failure's message carries it (server_log)
-        env = {**os.environ, "RUST_LOG": "info,ensemble_node::runtime::clients=debug"}
+        env = {**os.environ, "RUST_LOG": "info,ensemble_node::runtime=debug,ensemble_core::cnxn=debug,ensemble_core::session_tracker=debug"}
         r = subprocess.run([os.environ.get("ENSEMBLE_BIN", "ensemble"), "start", str(cfg)],
                            capture_output=True, text=True, timeout=60, env=env)
         assert "STARTED" in r.stdout, r.stdout + r.stderr
