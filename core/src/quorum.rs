@@ -222,8 +222,8 @@ mod tests {
         assert_eq!(q.agreed([(1, 9), (2, 7), (3, 8), (4, 9)]), Some(8));
     }
 
-    #[test]
-    fn during_a_reconfig_a_quorum_of_each_configuration_is_needed() {
+    /// A reconfig from voters {1, 2, 3} to {3, 4, 5} under way, and the new configuration.
+    fn joint() -> (QuorumVerifier, crate::membership::Membership) {
         use crate::membership::Membership;
         let roles = |ids: &[u64]| {
             ids.iter()
@@ -232,7 +232,12 @@ mod tests {
         };
         let old = Membership::synthetic(&roles(&[1, 2, 3]));
         let new = Membership::synthetic(&roles(&[3, 4, 5]));
-        let q = QuorumVerifier::of(&old, Some(&new));
+        (QuorumVerifier::of(&old, Some(&new)), new)
+    }
+
+    #[test]
+    fn during_a_reconfig_a_quorum_of_each_configuration_is_needed() {
+        let (q, new) = joint();
         assert!(q.is_joint());
         assert!(!q.contains_quorum([1, 2]), "the old quorum alone");
         assert!(!q.contains_quorum([4, 5]), "the new quorum alone");
@@ -248,15 +253,7 @@ mod tests {
 
     #[test]
     fn during_a_reconfig_each_configuration_needs_its_own_vouching_quorum() {
-        use crate::membership::Membership;
-        let roles = |ids: &[u64]| {
-            ids.iter()
-                .map(|id| (*id, LearnerType::Participant))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        let old = Membership::synthetic(&roles(&[1, 2, 3]));
-        let new = Membership::synthetic(&roles(&[3, 4, 5]));
-        let q = QuorumVerifier::of(&old, Some(&new));
+        let (q, _) = joint();
         assert!(q.contains_vouching_quorum([(1, true), (2, true), (4, true), (5, true)]));
         assert!(
             !q.contains_vouching_quorum([(1, true), (2, true), (4, true), (5, false)]),
