@@ -41,19 +41,19 @@ pub(super) struct Header {
 /// ([`read_node`], held to this by the tests), and the borrowed twin [`SnapNodeRef`] writes them.
 #[cfg(test)]
 #[derive(Deserialize)]
-pub(super) struct SnapNode {
-    pub path: String,
-    pub data: Bytes,
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub pzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub ephemeral_owner: i64,
-    pub version: i32,
-    pub cversion: i32,
-    pub aversion: i32,
-    pub acl: u32,
+struct SnapNode {
+    path: String,
+    data: Bytes,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    acl: u32,
 }
 
 #[cfg(test)]
@@ -85,7 +85,7 @@ impl Serialize for BytesRef<'_> {
 }
 
 #[cfg(test)]
-pub(super) struct Bytes(pub Vec<u8>);
+struct Bytes(Vec<u8>);
 
 #[cfg(test)]
 impl<'de> Deserialize<'de> for Bytes {
