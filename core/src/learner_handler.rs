@@ -157,13 +157,14 @@ impl LearnerHandlers {
         .collect()
     }
 
-    /// Every learner connected, by id.
-    pub(crate) fn info(&self) -> Vec<LearnerInfo> {
+    /// Every learner connected, by id; observers as `fill_status` counts them, by the
+    /// configuration in force.
+    pub(crate) fn info(&self, cfg: &Config) -> Vec<LearnerInfo> {
         self.0
             .iter()
             .map(|(id, h)| LearnerInfo {
                 sid: *id,
-                observer: h.observer,
+                observer: !cfg.is_voter(*id),
                 synced: h.phase == HandlerPhase::Active,
                 established: h.established,
                 traffic: h.traffic,

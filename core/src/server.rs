@@ -352,7 +352,7 @@ impl Server {
     /// and what went each way (the `observers` command).
     pub fn learner_handlers(&self) -> Vec<LearnerInfo> {
         match &self.role {
-            Role::Leading(l) => l.learners.info(),
+            Role::Leading(l) => l.learners.info(&self.zk.cfg),
             _ => Vec::new(),
         }
     }
@@ -361,7 +361,9 @@ impl Server {
     /// again (a leader's; nothing elsewhere).
     pub fn reset_observer_connection_stats(&mut self) {
         if let Role::Leading(l) = &mut self.role {
-            for h in l.learners.values_mut().filter(|h| h.observer) {
+            // observers by the configuration in force, as `observers` lists them
+            let cfg = &self.zk.cfg;
+            for (_, h) in l.learners.iter_mut().filter(|(id, _)| !cfg.is_voter(**id)) {
                 h.traffic.reset();
             }
         }
