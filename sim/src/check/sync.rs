@@ -76,6 +76,15 @@ impl World {
                 _ => None,
             };
             if leader != Some(*from) {
+                if matches!(
+                    event,
+                    Event::Peer {
+                        msg: PeerMsg::SnapPart { .. },
+                        ..
+                    }
+                ) {
+                    ensemble_core::probe!("sim.snap.stray");
+                }
                 return;
             }
         }
