@@ -305,6 +305,14 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.liveness.core",
         "the heal left a minority faulty (liveness core)",
     ),
+    rare(
+        "sim.snap.stray",
+        "a server was sent SNAP parts by a server it does not follow (dropped; no stream of its)",
+    ),
+    rare(
+        "sim.watch.withheld-before-auth",
+        "a watch re-set by setWatches ahead of its connection's digests may have had its event withheld",
+    ),
 ];
 
 /// How many probes there are.

@@ -8,7 +8,7 @@ use crate::client::session::Pending;
 use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
 use ensemble_core::zxid::Zxid;
-use ensemble_proto::proto::{KeeperError, Reply, Request};
+use ensemble_proto::proto::{KeeperError, Reply, Request, perms};
 
 impl World {
     /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the
@@ -244,11 +244,36 @@ impl Client {
         Ok(())
     }
 
+    /// Could the server have withheld the event at `zc` of a watch the current connection's
+    /// setWatches re-set ahead of the addAuth digests sent after it? It checks READ when the
+    /// event fires (ZooKeeper 3.8.4+, CVE-2024-23944), with the ids the connection holds then,
+    /// and spends the watch either way: if those digests had not arrived yet and the ids the
+    /// connection surely held do not let it READ the node (as it was at `zc`, or just before
+    /// for a deletion), the event may rightly never come. ZooKeeper's own client sends its
+    /// auth after SetWatches too, so the same holds there.
+    fn withheld_before_auth(&self, cx: &Ctx, path: &str, class: WatchClass, zc: Zxid) -> bool {
+        if !self.rewatched.contains(&(path.to_string(), class)) {
+            return false;
+        }
+        let node = cx.reference.node_at(path, zc).or_else(|| {
+            cx.reference
+                .last_below(zc)
+                .and_then(|z| cx.reference.node_at(path, z))
+        });
+        let withheld = node
+            .is_some_and(|n| !crate::check::acl::allows(&n.acl, perms::READ, &self.rewatched_ids));
+        if withheld {
+            ensemble_core::probe!("sim.watch.withheld-before-auth");
+        }
+        withheld
+    }
+
     /// No registered watch may lag behind what the client has seen.
     pub(crate) fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
         for ((path, class), reg) in &self.watches {
             if let Some((zc, kind)) = cx.reference.first_trigger_after(path, *reg, class.kinds())
                 && zc <= seen
+                && !self.withheld_before_auth(cx, path, *class, zc)
             {
                 return Err(violation(
                     Claim::ClientWatchMissed,

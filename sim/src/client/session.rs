@@ -86,6 +86,12 @@ pub struct Client {
     pub auth_ids: Vec<Id>,
     /// Persistent watches: path -> (persistent, persistent-recursive).
     pub(crate) persistent: BTreeMap<String, (bool, bool)>,
+    /// The watches the current connection's setWatches re-set ahead of addAuth digests it
+    /// sends again after it, and the ids the connection surely held when the server took
+    /// them: an event the server withheld for want of READ in between is no missed watch
+    /// (`client.watch-missed`, `check_watches`).
+    pub(crate) rewatched: BTreeSet<(String, WatchClass)>,
+    pub(crate) rewatched_ids: Vec<Id>,
     /// Reconnects with a session so far (every fourth, from the first, presents a wrong
     /// password first).
     pub(crate) reconnects: u64,
@@ -125,6 +131,8 @@ impl Client {
             auth_creds: Vec::new(),
             auth_ids: Vec::new(),
             persistent: BTreeMap::new(),
+            rewatched: BTreeSet::new(),
+            rewatched_ids: Vec::new(),
             reconnects: 0,
         }
     }
@@ -305,11 +313,7 @@ impl Client {
     /// request in the session's order (ZooKeeper answers it out of band).
     pub(crate) fn add_auth(&mut self, cx: &mut Ctx, scheme: String, cred: Vec<u8>) {
         let text = String::from_utf8_lossy(&cred).to_string();
-        let id = if scheme == "digest" {
-            Id::new("digest", &ensemble_core::acl::digest_id(&text))
-        } else {
-            Id::new(&scheme, &text)
-        };
+        let id = cred_id(&scheme, &cred);
         cx.out.push(ClientOut::Note(format!(
             "adds {scheme} {} ({} requests in flight)",
             text.split(':').next().unwrap_or_default(),
@@ -513,7 +517,33 @@ impl Client {
                 self.auth_ids.push(id);
             }
         }
+        // A certificate's subject (the TLS handshake) and a SASL principal (the Java client
+        // holds every other packet until SASL completes) are the connection's before any
+        // request, as the node hands them to the core; addAuth's digests go after setWatches,
+        // as primeConnection sends them (sim seed 8074: a certificate re-established after
+        // setWatches let a child event be withheld for want of READ).
+        let (runtime, digests): (Vec<_>, Vec<_>) = if same {
+            self.auth_creds
+                .iter()
+                .cloned()
+                .partition(|(scheme, _)| scheme != "digest")
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        self.rewatched.clear();
+        self.rewatched_ids.clear();
+        if matches!(self.role, RoleState::Admin(_) | RoleState::Reconfig(_)) {
+            self.rewatched_ids
+                .push(cred_id("digest", SUPER_AUTH.as_bytes()));
+        }
+        for (scheme, cred) in runtime {
+            self.rewatched_ids.push(cred_id(&scheme, &cred));
+            self.send_auth(cx, scheme, cred);
+        }
         if same && (!self.watches.is_empty() || !self.persistent.is_empty()) {
+            if !digests.is_empty() {
+                self.rewatched = self.watches.keys().cloned().collect();
+            }
             let mut data = BTreeSet::new();
             let mut exist = BTreeSet::new();
             let mut child = BTreeSet::new();
@@ -546,12 +576,10 @@ impl Client {
             self.set_watches_out = true;
             self.send(cx, SET_WATCHES_XID, req);
         }
-        if same {
-            // the identities go again on the new connection, after setWatches (as the Java
-            // client's primeConnection sends them)
-            for (scheme, cred) in self.auth_creds.clone() {
-                self.send_auth(cx, scheme, cred);
-            }
+        // the digests go again on the new connection, after setWatches (as the Java client's
+        // primeConnection sends them)
+        for (scheme, cred) in digests {
+            self.send_auth(cx, scheme, cred);
         }
         if !same {
             let sid = r.session_id;
@@ -732,6 +760,7 @@ impl Client {
                 ));
             }
             self.watches.remove(&(path.clone(), *class));
+            self.rewatched.remove(&(path.clone(), *class));
         }
         let sid = self.session_id();
         self.role.on_watch(&ev, sid);
@@ -769,5 +798,16 @@ impl Client {
         if self.is_connected() && self.pending.is_empty() {
             self.issue(cx, Request::CloseSession);
         }
+    }
+}
+
+/// The id an identity is known by in ACLs: a digest's `user:base64(sha1(user:password))`, a
+/// SASL principal or certificate subject as it is.
+fn cred_id(scheme: &str, cred: &[u8]) -> Id {
+    let text = String::from_utf8_lossy(cred);
+    if scheme == "digest" {
+        Id::new("digest", &ensemble_core::acl::digest_id(&text))
+    } else {
+        Id::new(scheme, &text)
     }
 }
