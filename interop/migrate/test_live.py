@@ -8,7 +8,12 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
   syncs (a SNAP of ZooKeeper's database), applies INFORMs checked against ZooKeeper's digests
   and answers PINGs. Under write load the ZooKeeper leader is killed: the observer learns the
   new leader and syncs again; its replica's zxid only grows, and once the writes stop it
-  equals what the ZooKeeper leader serves in every stat field, data and ACL."""
+  equals what the ZooKeeper leader serves in every stat field, data and ACL.
+- Its client port (step d): kazoo and zkCli.sh connected to the observer read what was
+  written through ZooKeeper (every stat, data and ACL equal), its watches fire on the txns
+  ZooKeeper INFORMs (and a read after the event sees the change), a write is refused
+  NOTREADONLY (not forwarded yet), and the session survives the leader's death (the client
+  reconnects with its session id once the observer has synced again)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NotReadOnlyCallError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -113,6 +119,7 @@ def test_observer_follows_live_zookeeper():
     dump = d / "replica.jsonl"
     obs = None
     c = None
+    o = None
     try:
         for z in zks:
             z.start()
@@ -128,7 +135,7 @@ def test_observer_follows_live_zookeeper():
         assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
 
         log = open(d / "observe.log", "w")
-        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "60", "--dump", str(dump)],
+        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "90", "--dump", str(dump)],
                                stdout=log, stderr=subprocess.STDOUT)
 
         def caught_up():
@@ -144,6 +151,41 @@ def test_observer_follows_live_zookeeper():
         want = load.walk(w)
         got, _ = read_dump(dump)
         same(want, got)
+
+        # Clients of the observer: reads equal ZooKeeper's, watches fire, writes refused.
+        o = KazooClient(hosts=f"127.0.0.1:{p[9]}", timeout=20, auth_data=[("digest", "alice:secret")])
+        o.start(timeout=30)
+        same(want, load.walk(o))
+        w.create("/live-watch", b"0")
+        zk.wait(lambda: o.exists("/live-watch") is not None, 20, "the observer has /live-watch")
+        fired: list[tuple[str, str]] = []
+        seen: dict[str, bytes] = {}
+
+        def on_event(e):
+            fired.append((e.type, e.path))
+            if e.type == "CHANGED":
+                # a read after the event sees the change that fired it
+                seen[e.path] = o.get(e.path)[0]
+
+        o.get("/live-watch", watch=on_event)
+        o.get_children("/live-watch", watch=on_event)
+        assert o.exists("/live-watch/kid", watch=on_event) is None
+        w.set("/live-watch", b"1")
+        w.create("/live-watch/kid", b"k")
+        zk.wait(lambda: len(fired) >= 3, 20, "three watch events from the observer")
+        assert sorted(fired) == sorted([("CHANGED", "/live-watch"), ("CHILD", "/live-watch"),
+                                        ("CREATED", "/live-watch/kid")]), fired
+        assert seen["/live-watch"] == b"1", seen
+        w.delete("/live-watch/kid")
+        o.get("/live-watch", watch=on_event)  # spent watches fire no more
+        time.sleep(1)
+        assert len(fired) == 3, fired
+        with pytest.raises(NotReadOnlyCallError):
+            o.create("/written-on-the-observer", b"x")
+        assert w.exists("/written-on-the-observer") is None
+        shown = load.zkcli_runner(f"127.0.0.1:{p[9]}")("get /live-watch")
+        assert "\n1\n" in shown.replace("\r", ""), shown
+        session = o.client_id[0]
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
@@ -185,6 +227,13 @@ def test_observer_follows_live_zookeeper():
         want = load.walk(w)
         got, summary = read_dump(dump)
         same(want, got)
+        # the observer's client reconnected with its session and reads the same tree
+        zk.wait(lambda: o.connected, 30, "the observer's client reconnected")
+        assert o.client_id[0] == session
+        same(want, load.walk(o))
+        o.stop()
+        o.close()
+        o = None
         assert all(a <= b for a, b in zip(zxids, zxids[1:])), "the replica's zxid went back"
         assert summary["zxid"] >> 32 > zxids[0] >> 32, "no new epoch seen"
         w.stop()
@@ -198,6 +247,9 @@ def test_observer_follows_live_zookeeper():
     finally:
         if obs and obs.poll() is None:
             obs.kill()
+        if o is not None:
+            o.stop()
+            o.close()
         if c is not None:
             c.stop()
             c.close()

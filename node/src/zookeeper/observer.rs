@@ -9,8 +9,8 @@
 //! The txns ZooKeeper sends are already resolved (the leader decided every stat), so they are
 //! applied to a [`ZkTree`], the import's replica of ZooKeeper's `DataTree`, and checked against
 //! the digest ZooKeeper 3.6+ puts after each txn: a replica that differs is an error, never
-//! served. Nothing here serves clients yet and nothing is written to disk: this is what
-//! `ensemble zk-observe` runs, to show the replica stays equal to ZooKeeper's tree.
+//! served. Clients read a copy of it through [`super::serve`], given each txn once checked;
+//! nothing is written to disk. This is what `ensemble zk-observe` runs.
 
 use super::election::{self, Answer};
 use super::jute::OutputArchive;
@@ -72,6 +72,8 @@ pub struct Observer {
     pending: Option<ZxidDigest>,
     agreed: bool,
     pub progress: Progress,
+    /// The replica clients read ([`super::serve`]): given each txn once it is checked.
+    pub served: Option<super::serve::Shared>,
 }
 
 /// The most a frame may take (a SNAP's database is one): past it, the stream is bad.
@@ -387,6 +389,9 @@ impl Observer {
             authinfo: None,
         })?;
         let tree = self.tree.as_ref().ok_or("no replica after the sync")?;
+        if let Some(s) = &self.served {
+            super::serve::lock(s).synced(tree);
+        }
         self.progress.syncs.push((new_epoch, kind, tree.last_zxid));
         on_change(tree, &self.progress);
         Ok(())
@@ -436,9 +441,18 @@ impl Observer {
         let tree = self.tree.as_mut().ok_or("no replica")?;
         tree.process(hdr, txn);
         self.progress.txns_applied += 1;
-        if self.check_pending() {
-            return Ok(());
+        if !self.check_pending() {
+            self.check_digest(digest)?;
         }
+        // clients see a txn only once the replica holding it agrees with ZooKeeper's digest
+        // (or no digest has yet been comparable since a SNAP, as for the replica itself)
+        if let Some(s) = &self.served {
+            super::serve::lock(s).applied(hdr, txn);
+        }
+        Ok(())
+    }
+
+    fn check_digest(&mut self, digest: Option<TxnDigest>) -> Result<(), String> {
         let tree = self.tree.as_ref().ok_or("no replica")?;
         if let Some(d) = digest
             && self.pending.is_none()
@@ -531,10 +545,14 @@ pub fn dump(tree: &ZkTree, extended: bool) -> String {
 pub fn run(
     set: &Settings,
     deadline: Instant,
+    served: Option<super::serve::Shared>,
     on_change: &mut dyn FnMut(&ZkTree, &Progress),
     log: &mut dyn FnMut(&str),
 ) -> Observer {
-    let mut obs = Observer::default();
+    let mut obs = Observer {
+        served,
+        ..Observer::default()
+    };
     let stop = || Instant::now() >= deadline;
     let mut last_report = String::new();
     while !stop() {
@@ -571,6 +589,9 @@ pub fn run(
         match obs.follow(set, v, &stop, on_change) {
             Ok(()) => break,
             Err(e) => {
+                if let Some(s) = &obs.served {
+                    super::serve::lock(s).lost();
+                }
                 log(&format!("left server.{sid}: {e}"));
                 std::thread::sleep(Duration::from_millis(200));
             }
