@@ -11,9 +11,13 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
   equals what the ZooKeeper leader serves in every stat field, data and ACL.
 - Its client port (step d): kazoo and zkCli.sh connected to the observer read what was
   written through ZooKeeper (every stat, data and ACL equal), its watches fire on the txns
-  ZooKeeper INFORMs (and a read after the event sees the change), a write is refused
-  NOTREADONLY (not forwarded yet), and the session survives the leader's death (the client
-  reconnects with its session id once the observer has synced again)."""
+  ZooKeeper INFORMs (and a read after the event sees the change).
+- Writes through it (step e): its session is made by ZooKeeper's leader (a forwarded
+  createSession), creates / sequential / ephemeral / setData / delete / multi / a failing
+  create / sync are forwarded as REQUESTs and answered at their INFORM, and land in
+  ZooKeeper; under the leader's death a second writer goes through the observer and every
+  write it saw acknowledged is in ZooKeeper; the session survives (the client reconnects with
+  its session id, REVALIDATEd by the new leader) and its ephemeral stays."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NotReadOnlyCallError
+from kazoo.exceptions import NodeExistsError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -180,12 +184,29 @@ def test_observer_follows_live_zookeeper():
         o.get("/live-watch", watch=on_event)  # spent watches fire no more
         time.sleep(1)
         assert len(fired) == 3, fired
-        with pytest.raises(NotReadOnlyCallError):
-            o.create("/written-on-the-observer", b"x")
-        assert w.exists("/written-on-the-observer") is None
+        # writes through the observer land in ZooKeeper, answered as ZooKeeper answers them
+        session = o.client_id[0]
+        assert o.create("/via-observer", b"x") == "/via-observer"
+        seq = o.create("/via-observer/s-", b"", sequence=True)
+        eph = o.create("/via-observer/eph", b"e", ephemeral=True)
+        st = o.set("/via-observer", b"y")
+        assert st.version == 1 and o.get("/via-observer")[0] == b"y"
+        with pytest.raises(NodeExistsError):
+            o.create("/via-observer", b"again")
+        t = o.transaction()
+        t.create("/via-observer/m1", b"1")
+        t.set_data("/via-observer/m1", b"2")
+        t.delete(seq)
+        r = t.commit()
+        assert r[0] == "/via-observer/m1" and r[1].version == 1 and r[2] is True, r
+        o.sync("/")
+        w.sync("/")
+        assert w.get("/via-observer")[0] == b"y"
+        assert w.get("/via-observer/m1")[0] == b"2"
+        assert w.exists(seq) is None
+        assert w.exists(eph).ephemeralOwner == session
         shown = load.zkcli_runner(f"127.0.0.1:{p[9]}")("get /live-watch")
         assert "\n1\n" in shown.replace("\r", ""), shown
-        session = o.client_id[0]
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
@@ -209,7 +230,20 @@ def test_observer_follows_live_zookeeper():
                     pass
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=writer), threading.Thread(target=sample)]
+        via_observer: list[str] = []
+
+        def observer_writer():
+            n = 0
+            while not stop.is_set() and n < 200:
+                try:
+                    via_observer.append(o.create("/live-obs/n-", str(n).encode(), sequence=True,
+                                                 makepath=True))
+                    n += 1
+                except Exception:  # noqa: BLE001 - the observer between leaders
+                    time.sleep(0.2)
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=sample),
+                   threading.Thread(target=observer_writer)]
         for t in threads:
             t.start()
         time.sleep(2)
@@ -231,6 +265,10 @@ def test_observer_follows_live_zookeeper():
         zk.wait(lambda: o.connected, 30, "the observer's client reconnected")
         assert o.client_id[0] == session
         same(want, load.walk(o))
+        # every create the observer acknowledged is in ZooKeeper; the session's ephemeral too
+        assert len(via_observer) > 20, len(via_observer)
+        assert [p for p in via_observer if w.exists(p) is None] == []
+        assert w.exists(eph).ephemeralOwner == session
         o.stop()
         o.close()
         o = None

@@ -328,8 +328,9 @@ fn refuse_zookeeper_peers(cfg: &config::NodeConfig) -> anyhow::Result<()> {
     anyhow::bail!(
         "{}: {who}. An Ensemble server cannot serve inside a ZooKeeper ensemble yet: today \
          `ensemble zk-observe CONFIG` follows it as an observer (sync and every txn, checked \
-         against ZooKeeper's digests) without serving clients, and `ensemble import` moves a \
-         stopped ZooKeeper's data (README: migrating from ZooKeeper)",
+         against ZooKeeper's digests) and serves clients on its clientPort (writes forwarded \
+         to ZooKeeper's leader), and `ensemble import` moves a stopped ZooKeeper's data \
+         (README: migrating from ZooKeeper)",
         cfg.path.display()
     )
 }

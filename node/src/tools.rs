@@ -360,7 +360,7 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
     });
     crate::zookeeper::serve::listen(served.clone(), listener);
     println!(
-        "zk-observe: serving reads on {host}:{} (writes answered NOTREADONLY until forwarding)",
+        "zk-observe: serving clients on {host}:{} (writes and sessions forwarded to the leader)",
         cfg.client_port
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -404,8 +404,8 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
     {
         let g = crate::zookeeper::serve::lock(&served);
         println!(
-            "zk-observe: clients: {} watch events sent, {} writes refused",
-            g.events_sent, g.writes_refused
+            "zk-observe: clients: {} watch events sent, {} requests forwarded",
+            g.events_sent, g.writes_forwarded
         );
     }
     match &obs.tree {

@@ -86,6 +86,8 @@ fn make_zxid(epoch: i64, counter: i64) -> i64 {
 /// A quorum-port connection: packets out, frames in.
 struct Conn {
     s: TcpStream,
+    /// The writing side, shared with the client port's forwarding (one writer at a time).
+    w: super::serve::LeaderLink,
     buf: Vec<u8>,
     frames: VecDeque<Frame>,
 }
@@ -94,8 +96,8 @@ impl Conn {
     fn send(&mut self, p: &QuorumPacket) -> Result<(), String> {
         let mut o = OutputArchive::default();
         p.write(&mut o);
-        self.s
-            .write_all(&o.out)
+        let mut w = self.w.lock().unwrap_or_else(|p| p.into_inner());
+        w.write_all(&o.out)
             .map_err(|e| format!("writing {:?}: {e}", p.kind))
     }
 
@@ -198,8 +200,10 @@ impl Observer {
         let _ = s.set_nodelay(true);
         s.set_read_timeout(Some(set.read_timeout))
             .map_err(|e| e.to_string())?;
+        let w = s.try_clone().map_err(|e| e.to_string())?;
         let mut c = Conn {
             s,
+            w: std::sync::Arc::new(std::sync::Mutex::new(w)),
             buf: Vec::new(),
             frames: VecDeque::new(),
         };
@@ -230,6 +234,18 @@ impl Observer {
                     }
                     if let Some(t) = &self.tree {
                         on_change(t, &self.progress);
+                    }
+                }
+                PacketType::Revalidate => match (p.payload_of(true), &self.served) {
+                    (Ok(Payload::RevalidateAnswer { session, valid }), Some(s)) => {
+                        super::serve::lock(s).revalidated(session, valid)
+                    }
+                    (Ok(_), _) => {}
+                    (Err(e), _) => return Err(format!("a bad REVALIDATE: {e}")),
+                },
+                PacketType::Sync => {
+                    if let Some(s) = &self.served {
+                        super::serve::lock(s).sync_done();
                     }
                 }
                 PacketType::InformAndActivate => {
@@ -390,21 +406,24 @@ impl Observer {
         })?;
         let tree = self.tree.as_ref().ok_or("no replica after the sync")?;
         if let Some(s) = &self.served {
-            super::serve::lock(s).synced(tree);
+            super::serve::lock(s).synced(tree, c.w.clone());
         }
         self.progress.syncs.push((new_epoch, kind, tree.last_zxid));
         on_change(tree, &self.progress);
         Ok(())
     }
 
-    /// `Learner.ping`: the PING back with the sessions this server's clients touched (none:
-    /// it serves no clients yet).
+    /// `Learner.ping`: the PING back with the sessions this server's clients touched.
     fn ping(&mut self, c: &mut Conn, p: &QuorumPacket) -> Result<(), String> {
         self.progress.pings_answered += 1;
+        let touches = self
+            .served
+            .as_ref()
+            .map_or_else(Vec::new, |s| super::serve::lock(s).touches());
         c.send(&QuorumPacket {
             kind: PacketType::Ping,
             zxid: p.zxid,
-            data: Some(Vec::new()),
+            data: Some(touches),
             authinfo: p.authinfo.clone(),
         })
     }

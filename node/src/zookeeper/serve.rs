@@ -15,13 +15,20 @@
 //! the applied history in order (each reply carries the replica's zxid, which never goes back
 //! while synced; a client that has seen a later zxid is refused, as ZooKeeper refuses it).
 //!
-//! Writes are not forwarded to ZooKeeper's leader yet: a create, delete, setData, setACL,
-//! check, multi, reconfig or sync is answered NOTREADONLY, as ZooKeeper's read-only server
-//! answers it, and logged. Sessions are this server's own (ZooKeeper's local sessions: no
-//! ephemeral can be made on one); they expire here after their timeout without a connection.
-//! While the observer is not synced with a leader no client is served: the connections are
-//! closed and new ones refused, as a ZooKeeper observer's server stops between leaders.
+//! Writes and sessions go to ZooKeeper's leader (issue 17 item 3e), as ZooKeeper's
+//! `ObserverRequestProcessor` and `Learner` send them: a write, closeSession or sync is
+//! forwarded as a REQUEST (session, cxid, opcode, the client's own request bytes, its auth ids)
+//! and answered when the INFORM of its txn comes back (its result read from the resolved txn
+//! and the replica right after it), a sync when the leader's SYNC does; a new session is a
+//! forwarded createSession answered at its INFORM; a reconnect is a REVALIDATE the leader
+//! answers; every PING carries the sessions clients touched since the last one. A
+//! connection's requests are answered in order: its next request is read only once the
+//! forwarded one is answered. While the observer is not synced with a leader no client is
+//! served: the connections are closed (forwarded requests unanswered, as ConnectionLoss) and
+//! new ones refused, as a ZooKeeper observer's server stops between leaders.
 
+use super::jute::OutputArchive;
+use super::quorum_packet::{PacketType, QuorumPacket};
 use super::records::{TxnHeader, ZkTxn, op};
 use super::tree::{ZNode, ZkTree};
 use ensemble_core::acl;
@@ -29,16 +36,17 @@ use ensemble_core::session_passwd;
 use ensemble_core::tree::{EphemeralType, Trigger};
 use ensemble_core::watch::{WatchKind, WatchManager};
 use ensemble_proto::jute;
+use ensemble_proto::proto::OpResult;
 use ensemble_proto::proto::{
     AddWatchMode, ClientInfo, ConnectRequest, ConnectResponse, EventType, Id, KeeperError,
     KeeperState, OpCode, ReadOp, ReadResult, Reply, Request, Response, Stat, WatchedEvent, perms,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the client port behaves (from the observer's zoo.cfg).
 #[derive(Clone, Debug)]
@@ -53,16 +61,41 @@ pub struct ServeSettings {
 
 struct Cnxn {
     session: i64,
+    timeout_ms: i32,
     auth: Vec<Id>,
     out: Sender<Vec<u8>>,
     stream: TcpStream,
 }
 
-struct Session {
-    timeout_ms: i32,
-    /// When its last connection went (None while one is open).
-    idle_since: Option<Instant>,
+/// A forwarded request waiting for its txn (or the leader's SYNC).
+struct Pending {
+    conn: u64,
+    xid: i32,
+    opcode: OpCode,
+    path: String,
+    done: Sender<()>,
 }
+
+/// A connection whose session the leader is asked for (createSession or REVALIDATE).
+struct Joining {
+    conn: u64,
+    timeout_ms: i32,
+    read_only: Option<bool>,
+    addr: Option<Id>,
+    out: Sender<Vec<u8>>,
+    stream: TcpStream,
+    done: Sender<()>,
+}
+
+/// What a client's thread does after a request.
+pub enum Next {
+    Go,
+    Wait(Receiver<()>),
+    Close,
+}
+
+/// The quorum connection's writing side, shared with the observer (one writer at a time).
+pub type LeaderLink = Arc<Mutex<TcpStream>>;
 
 /// The replica as clients see it, with their connections, sessions and watches.
 pub struct Served {
@@ -70,10 +103,15 @@ pub struct Served {
     tree: Option<ZkTree>,
     watches: WatchManager,
     conns: BTreeMap<u64, Cnxn>,
-    sessions: BTreeMap<i64, Session>,
+    leader: Option<LeaderLink>,
+    pending: BTreeMap<(i64, i32), Pending>,
+    syncs: VecDeque<Pending>,
+    joining: BTreeMap<i64, Joining>,
+    /// Sessions touched since the last PING (`LearnerSessionTracker`'s touch table).
+    touched: BTreeMap<i64, i32>,
     next_conn: u64,
     next_session: i64,
-    pub writes_refused: u64,
+    pub writes_forwarded: u64,
     pub events_sent: u64,
 }
 
@@ -146,32 +184,149 @@ fn descendants(tree: &ZkTree, path: &str) -> usize {
 
 impl Served {
     pub fn new(set: ServeSettings) -> Shared {
-        let first = (set.me & 0xff) << 56;
+        // SessionTrackerImpl.initializeNextSessionId: the time, then the server id on top
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let first = (((millis << 24) as u64) >> 8) as i64 | ((set.me & 0xff) << 56);
         Arc::new(Mutex::new(Served {
             set,
             tree: None,
             watches: WatchManager::new(),
             conns: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            leader: None,
+            pending: BTreeMap::new(),
+            syncs: VecDeque::new(),
+            joining: BTreeMap::new(),
+            touched: BTreeMap::new(),
             next_conn: 1,
-            next_session: first + 1,
-            writes_refused: 0,
+            next_session: first,
+            writes_forwarded: 0,
             events_sent: 0,
         }))
     }
 
-    /// The observer synced with a leader: serve this replica.
-    pub fn synced(&mut self, tree: &ZkTree) {
+    /// The observer synced with a leader: serve this replica, forward to `leader`.
+    pub fn synced(&mut self, tree: &ZkTree, leader: LeaderLink) {
         self.tree = Some(tree.clone());
+        self.leader = Some(leader);
     }
 
-    /// The observer left its leader: no client is served until the next sync.
+    /// The observer left its leader: no client is served until the next sync; what was
+    /// forwarded is not answered (the clients see the connection go, as ZooKeeper's do).
     pub fn lost(&mut self) {
         self.tree = None;
+        self.leader = None;
+        self.pending.clear();
+        self.syncs.clear();
+        self.joining.clear();
+        self.touched.clear();
         let ids: Vec<u64> = self.conns.keys().copied().collect();
         for id in ids {
             self.close(id);
         }
+    }
+
+    /// The PING's data: each session touched since the last PING, with its timeout.
+    pub fn touches(&mut self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(12 * self.touched.len());
+        for (id, t) in std::mem::take(&mut self.touched) {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&t.to_be_bytes());
+        }
+        b
+    }
+
+    /// The leader's SYNC: the oldest forwarded sync is answered (the replica now holds
+    /// everything the leader had committed when it took the sync).
+    pub fn sync_done(&mut self) {
+        let Some(p) = self.syncs.pop_front() else {
+            tracing::warn!("a SYNC from the leader without a forwarded sync");
+            return;
+        };
+        let zxid = self.zxid();
+        self.answer(
+            &p,
+            zxid,
+            &Ok(Response::Sync {
+                path: p.path.clone(),
+            }),
+        );
+    }
+
+    /// The leader's answer to a REVALIDATE.
+    pub fn revalidated(&mut self, session: i64, valid: bool) {
+        if self.joining.contains_key(&session) {
+            self.joined(session, valid);
+        } else {
+            tracing::warn!("REVALIDATE of {session:#x}, which no client here waits for");
+        }
+    }
+
+    /// Send one packet to the leader; false if it cannot be (the leader is gone).
+    fn to_leader(&self, p: &QuorumPacket) -> bool {
+        let Some(l) = &self.leader else {
+            return false;
+        };
+        let mut o = OutputArchive::default();
+        p.write(&mut o);
+        let mut s = l.lock().unwrap_or_else(|p| p.into_inner());
+        s.write_all(&o.out).is_ok()
+    }
+
+    fn answer(&self, p: &Pending, zxid: i64, reply: &Reply) {
+        if let Some(c) = self.conns.get(&p.conn) {
+            let mut b = Vec::new();
+            jute::encode_reply(p.xid, zxid, p.opcode, reply, &mut b);
+            let _ = c.out.send(b);
+        }
+        let _ = p.done.send(());
+    }
+
+    /// The session the leader made or revalidated (or refused): the client's handshake is
+    /// answered.
+    fn joined(&mut self, session: i64, valid: bool) {
+        let Some(j) = self.joining.remove(&session) else {
+            return;
+        };
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: if valid { j.timeout_ms } else { 0 },
+            session_id: if valid { session } else { 0 },
+            passwd: if valid {
+                session_passwd::generate_passwd(session)
+            } else {
+                vec![0; 16]
+            },
+            read_only: j.read_only.map(|_| false),
+        };
+        let mut b = Vec::new();
+        jute::encode_connect_response(&resp, &mut b);
+        let _ = j.out.send(b);
+        if valid {
+            // a session reattached here leaves its old connection
+            let old: Vec<u64> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.session == session)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in old {
+                self.close(id);
+            }
+            self.touched.insert(session, j.timeout_ms);
+            self.conns.insert(
+                j.conn,
+                Cnxn {
+                    session,
+                    timeout_ms: j.timeout_ms,
+                    auth: j.addr.into_iter().collect(),
+                    out: j.out,
+                    stream: j.stream,
+                },
+            );
+        }
+        let _ = j.done.send(());
     }
 
     pub fn zxid(&self) -> i64 {
@@ -191,16 +346,22 @@ impl Served {
             hdr.zxid
         );
         let mut fired: Vec<(Trigger, Arc<[ensemble_proto::proto::Acl]>)> = Vec::new();
+        let waiting = self.pending.contains_key(&(hdr.client_id, hdr.cxid));
+        let mut results = Vec::new();
         match txn {
             ZkTxn::Multi(subs) => {
-                if subs.iter().all(|(k, _)| *k != op::ERROR) {
-                    for (kind, sub) in subs {
-                        let sub_hdr = TxnHeader {
-                            kind: *kind,
-                            ..*hdr
-                        };
+                let failed = subs.iter().any(|(k, _)| *k == op::ERROR);
+                for (kind, sub) in subs {
+                    let sub_hdr = TxnHeader {
+                        kind: *kind,
+                        ..*hdr
+                    };
+                    if !failed {
                         triggers(tree, &sub_hdr, sub, &mut fired);
                         tree.process(&sub_hdr, sub);
+                    }
+                    if waiting {
+                        results.push(op_result(tree, *kind, sub, self.set.extended_types));
                     }
                 }
                 tree.process(hdr, &ZkTxn::Multi(Vec::new()));
@@ -226,6 +387,36 @@ impl Served {
                 }
             }
         }
+        // ZooKeeper's FinalRequestProcessor: the watches fire, then the request is answered
+        if let ZkTxn::CreateSession { .. } = txn
+            && self.joining.contains_key(&hdr.client_id)
+        {
+            self.joined(hdr.client_id, true);
+        }
+        if let Some(p) = self.pending.remove(&(hdr.client_id, hdr.cxid)) {
+            let reply = match txn {
+                ZkTxn::Multi(_) => Ok(Response::Multi(results)),
+                _ => self
+                    .tree
+                    .as_ref()
+                    .map_or(Err(KeeperError::ConnectionLoss), |t| {
+                        txn_reply(t, p.opcode, txn, self.set.extended_types)
+                    }),
+            };
+            self.answer(&p, hdr.zxid, &reply);
+        }
+        if let ZkTxn::CloseSession { .. } = txn {
+            // its connections here go, once answered (ZooKeeper's closeSession of the cnxn)
+            let ids: Vec<u64> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.session == hdr.client_id)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                self.close(id);
+            }
+        }
     }
 
     fn close(&mut self, conn: u64) {
@@ -233,34 +424,20 @@ impl Served {
             self.watches.remove_conn(conn);
             // the writer drains what is queued, then shuts the socket
             drop(c.out);
-            if let Some(s) = self.sessions.get_mut(&c.session)
-                && !self.conns.values().any(|o| o.session == c.session)
-            {
-                s.idle_since = Some(Instant::now());
-            }
+            self.pending.retain(|_, p| p.conn != conn);
+            self.syncs.retain(|p| p.conn != conn);
         }
     }
 
-    /// Sessions idle past their timeout end here (nothing of them is replicated).
-    pub fn expire(&mut self, now: Instant) {
-        self.sessions.retain(|id, s| {
-            let keep = s.idle_since.is_none_or(|at| {
-                now.duration_since(at) < Duration::from_millis(s.timeout_ms.max(0) as u64)
-            });
-            if !keep {
-                tracing::info!(session = format_args!("{id:#x}"), "local session expired");
-            }
-            keep
-        });
-    }
-
-    /// The handshake: a new local session or one of ours reattached; `None` closes.
+    /// The handshake: a new session asked of the leader (a forwarded createSession), or a
+    /// session revalidated by it; the client is answered when the leader has. `None` closes.
     fn connect(
         &mut self,
         req: &ConnectRequest,
+        addr: Option<Id>,
         stream: TcpStream,
         out: Sender<Vec<u8>>,
-    ) -> Option<u64> {
+    ) -> Option<(u64, Receiver<()>)> {
         let last = self.tree.as_ref()?.last_zxid;
         if req.last_zxid_seen > last {
             tracing::info!(
@@ -273,82 +450,78 @@ impl Served {
             self.set.min_session_timeout_ms,
             self.set.max_session_timeout_ms,
         );
-        let (session, timeout) = if req.session_id == 0 {
+        let (session, packet) = if req.session_id == 0 {
             let id = self.next_session;
             self.next_session += 1;
-            self.sessions.insert(
-                id,
-                Session {
-                    timeout_ms: timeout,
-                    idle_since: None,
-                },
-            );
-            (id, timeout)
+            let mut body = Vec::new();
+            body.extend_from_slice(&id.to_be_bytes());
+            body.extend_from_slice(&0i32.to_be_bytes());
+            body.extend_from_slice(&op::CREATE_SESSION.to_be_bytes());
+            body.extend_from_slice(&timeout.to_be_bytes());
+            (id, (PacketType::Request, body))
         } else {
-            match self.sessions.get_mut(&req.session_id) {
-                Some(s) if session_passwd::check_passwd(req.session_id, &req.passwd, false) => {
-                    s.idle_since = None;
-                    (req.session_id, s.timeout_ms)
-                }
-                _ => (0, 0),
+            if !session_passwd::check_passwd(req.session_id, &req.passwd, false) {
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: req.read_only.map(|_| false),
+                };
+                let mut b = Vec::new();
+                jute::encode_connect_response(&resp, &mut b);
+                let _ = out.send(b);
+                return None;
             }
+            let mut body = Vec::new();
+            body.extend_from_slice(&req.session_id.to_be_bytes());
+            body.extend_from_slice(&timeout.to_be_bytes());
+            (req.session_id, (PacketType::Revalidate, body))
         };
-        let resp = ConnectResponse {
-            protocol_version: 0,
-            timeout_ms: timeout,
-            session_id: session,
-            passwd: if session == 0 {
-                vec![0; 16]
-            } else {
-                session_passwd::generate_passwd(session)
-            },
-            read_only: req.read_only.map(|_| false),
-        };
-        let mut b = Vec::new();
-        jute::encode_connect_response(&resp, &mut b);
-        let _ = out.send(b);
-        if session == 0 {
-            // expired (or never ours): the client is told, then the connection goes
+        if self.joining.contains_key(&session) {
             return None;
         }
-        // a session reattached elsewhere leaves its old connection
-        let old: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.session == session)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in old {
-            self.close(id);
+        let p = QuorumPacket {
+            kind: packet.0,
+            zxid: -1,
+            data: Some(packet.1),
+            authinfo: None,
+        };
+        if !self.to_leader(&p) {
+            return None;
         }
         let id = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(
-            id,
-            Cnxn {
-                session,
-                auth: Vec::new(),
+        let (done, wait) = channel();
+        self.joining.insert(
+            session,
+            Joining {
+                conn: id,
+                timeout_ms: timeout,
+                read_only: req.read_only,
+                addr,
                 out,
                 stream,
+                done,
             },
         );
-        Some(id)
+        Some((id, wait))
     }
 
-    /// One request, answered in its turn; false when the connection is to close after it.
-    fn request(&mut self, conn: u64, xid: i32, req: Request) -> bool {
+    /// One request: answered in its turn, or forwarded (`Next::Wait` until answered).
+    /// `body` is the request record as the client sent it.
+    fn request(&mut self, conn: u64, xid: i32, req: Request, body: &[u8]) -> Next {
         let Some(c) = self.conns.get(&conn) else {
-            return false;
+            return Next::Close;
         };
+        let (session, timeout) = (c.session, c.timeout_ms);
+        self.touched.insert(session, timeout);
         let opcode = req.opcode();
+        if req.is_write() || matches!(req, Request::Sync { .. }) {
+            return self.forward(conn, xid, req, body);
+        }
         let mut keep = true;
         let reply = match req {
-            Request::CloseSession => {
-                let session = c.session;
-                self.sessions.remove(&session);
-                keep = false;
-                Ok(Response::Empty)
-            }
             Request::Auth { scheme, auth } => {
                 if scheme == "digest"
                     && let Ok(s) = std::str::from_utf8(&auth)
@@ -368,15 +541,6 @@ impl Served {
                     Err(KeeperError::AuthFailed)
                 }
             }
-            r if r.is_write() || matches!(r, Request::Sync { .. }) => {
-                self.writes_refused += 1;
-                tracing::info!(
-                    ?opcode,
-                    "a write on the ZooKeeper observer's client port: NOTREADONLY (writes are \
-                     not forwarded to ZooKeeper's leader yet)"
-                );
-                Err(KeeperError::NotReadOnly)
-            }
             r => self.read(conn, r),
         };
         let zxid = self.zxid();
@@ -385,7 +549,51 @@ impl Served {
             jute::encode_reply(xid, zxid, opcode, &reply, &mut b);
             let _ = c.out.send(b);
         }
-        keep
+        if keep { Next::Go } else { Next::Close }
+    }
+
+    /// `Learner.request`: a REQUEST with the session, cxid, opcode, the client's bytes and
+    /// its auth ids (the leader checks ACLs with them).
+    fn forward(&mut self, conn: u64, xid: i32, req: Request, body: &[u8]) -> Next {
+        let Some(c) = self.conns.get(&conn) else {
+            return Next::Close;
+        };
+        let opcode = req.opcode();
+        let mut data = Vec::with_capacity(16 + body.len());
+        data.extend_from_slice(&c.session.to_be_bytes());
+        data.extend_from_slice(&xid.to_be_bytes());
+        data.extend_from_slice(&(opcode as i32).to_be_bytes());
+        data.extend_from_slice(body);
+        let p = QuorumPacket {
+            kind: PacketType::Request,
+            zxid: -1,
+            data: Some(data),
+            authinfo: Some(c.auth.clone()),
+        };
+        let session = c.session;
+        if self.pending.contains_key(&(session, xid)) || !self.to_leader(&p) {
+            // a client reusing an xid in flight, or the leader gone: the connection goes
+            return Next::Close;
+        }
+        self.writes_forwarded += 1;
+        let (done, wait) = channel();
+        let path = match &req {
+            Request::Sync { path } => path.clone(),
+            _ => String::new(),
+        };
+        let pending = Pending {
+            conn,
+            xid,
+            opcode,
+            path,
+            done,
+        };
+        if opcode == OpCode::Sync {
+            self.syncs.push_back(pending);
+        } else {
+            self.pending.insert((session, xid), pending);
+        }
+        Next::Wait(wait)
     }
 
     fn read(&mut self, conn: u64, req: Request) -> Reply {
@@ -614,6 +822,49 @@ impl Served {
     }
 }
 
+/// The answer to a forwarded request from its resolved txn and the replica just after it
+/// (ZooKeeper's FinalRequestProcessor; an error txn carries the request's error).
+fn txn_reply(tree: &ZkTree, opcode: OpCode, txn: &ZkTxn, extended: bool) -> Reply {
+    let stat = |path: &str| {
+        tree.nodes
+            .get(path)
+            .map(|n| stat_of(n, extended))
+            .ok_or(KeeperError::NoNode)
+    };
+    match txn {
+        ZkTxn::Error { err } => {
+            Err(KeeperError::from_code(*err).unwrap_or(KeeperError::SystemError))
+        }
+        ZkTxn::Create { path, .. } if opcode == OpCode::Create => {
+            Ok(Response::Create { path: path.clone() })
+        }
+        ZkTxn::Create { path, .. } => Ok(Response::Create2 {
+            path: path.clone(),
+            stat: stat(path)?,
+        }),
+        ZkTxn::SetData { path, .. } | ZkTxn::SetAcl { path, .. } => Ok(Response::Stat(stat(path)?)),
+        _ => Ok(Response::Empty),
+    }
+}
+
+/// One op's result of a forwarded multi.
+fn op_result(tree: &ZkTree, kind: i32, sub: &ZkTxn, extended: bool) -> OpResult {
+    let stat = |path: &str| tree.nodes.get(path).map(|n| stat_of(n, extended));
+    match sub {
+        ZkTxn::Error { err } => OpResult::Error(*err),
+        ZkTxn::Create { path, .. } => OpResult::Create {
+            path: path.clone(),
+            stat: if kind == op::CREATE { None } else { stat(path) },
+        },
+        ZkTxn::Delete { .. } => OpResult::Delete,
+        ZkTxn::SetData { path, .. } => match stat(path) {
+            Some(s) => OpResult::SetData(s),
+            None => OpResult::Error(KeeperError::NoNode.code()),
+        },
+        _ => OpResult::Check,
+    }
+}
+
 /// The watch triggers of one (non-multi) txn on the tree before it, each with the ACL its
 /// event is checked against: the node's own, the parent's for NodeChildrenChanged.
 fn triggers(
@@ -683,13 +934,6 @@ fn triggers(
 
 /// Accept clients on `listener` for as long as the process lives.
 pub fn listen(shared: Shared, listener: TcpListener) {
-    let reaper = shared.clone();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(Duration::from_millis(250));
-            lock(&reaper).expire(Instant::now());
-        }
-    });
     std::thread::spawn(move || {
         for s in listener.incoming() {
             let Ok(s) = s else { continue };
@@ -734,15 +978,29 @@ fn serve_conn(shared: Shared, mut s: TcpStream) {
         }
         let _ = w.shutdown(Shutdown::Both);
     });
-    let conn = lock(&shared).connect(&req, held, tx);
-    let Some(conn) = conn else {
+    let addr = s
+        .peer_addr()
+        .ok()
+        .map(|a| Id::new("ip", &a.ip().to_string()));
+    let joined = lock(&shared).connect(&req, addr, held, tx);
+    let Some((conn, wait)) = joined else {
         return; // the sender dropped: the writer sends what it has, then shuts the socket
     };
-    let timeout = {
-        let g = lock(&shared);
-        let t = g.conns.get(&conn).and_then(|c| g.sessions.get(&c.session));
-        t.map_or(30_000, |t| t.timeout_ms.max(1) as u64)
-    };
+    let timeout = u64::from(req.timeout_ms.clamp(1, 1 << 30) as u32);
+    // the leader answers a createSession or REVALIDATE well within the session's timeout
+    if wait
+        .recv_timeout(Duration::from_millis(timeout.max(2000)))
+        .is_err()
+        || !lock(&shared).conns.contains_key(&conn)
+    {
+        let mut g = lock(&shared);
+        g.joining.retain(|_, j| j.conn != conn);
+        return;
+    }
+    let timeout = lock(&shared)
+        .conns
+        .get(&conn)
+        .map_or(30_000, |c| c.timeout_ms.max(1) as u64);
     // a client silent past its session timeout is gone (ZooKeeper's cnxn expiry)
     let _ = s.set_read_timeout(Some(Duration::from_millis(timeout)));
     while let Some(frame) = read_frame(&mut s, max) {
@@ -772,10 +1030,19 @@ fn serve_conn(shared: Shared, mut s: TcpStream) {
                 jute::BadRequest::Close => break,
             },
         };
-        let mut g = lock(&shared);
-        if !g.conns.contains_key(&conn) || !g.request(conn, xid, req) {
-            g.close(conn);
-            return;
+        let next = lock(&shared).request(conn, xid, req, &frame[8..]);
+        match next {
+            Next::Go => {}
+            Next::Close => break,
+            // the next request waits for this one's answer: a session's order is kept
+            Next::Wait(rx) => match rx.recv_timeout(Duration::from_millis(2 * timeout)) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    tracing::warn!("a forwarded request unanswered past twice the session timeout");
+                    break;
+                }
+            },
         }
     }
     let mut g = lock(&shared);
@@ -809,6 +1076,13 @@ mod tests {
             kind: CreateKind::Plain { ephemeral },
             parent_cversion: 1,
         }
+    }
+
+    fn loopback() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (b, _) = l.accept().expect("accept");
+        (a, b)
     }
 
     fn root() -> ZkTree {
@@ -878,7 +1152,8 @@ mod tests {
             super_digest: None,
         });
         let mut g = lock(&served);
-        g.synced(&t);
+        let (a, _b) = loopback();
+        g.synced(&t, Arc::new(Mutex::new(a)));
         let bad = ZkTxn::Multi(vec![
             (op::CREATE, create("/b", Acl::open_unsafe(), false)),
             (op::ERROR, ZkTxn::Error { err: -110 }),
@@ -892,7 +1167,34 @@ mod tests {
         ]);
         g.applied(&hdr(5, 0), &good);
         assert_eq!(descendants(g.tree.as_ref().expect("synced"), "/b"), 1);
+        // a client's write waits for its txn: answered from the txn and the tree after it
+        assert_eq!(
+            txn_reply(
+                g.tree.as_ref().expect("synced"),
+                OpCode::Create2,
+                &create("/b", vec![], false),
+                true
+            )
+            .map(|r| matches!(r, Response::Create2 { stat, .. } if stat.czxid == 5)),
+            Ok(true)
+        );
+        assert_eq!(
+            txn_reply(
+                g.tree.as_ref().expect("synced"),
+                OpCode::Create,
+                &ZkTxn::Error { err: -110 },
+                true
+            ),
+            Err(KeeperError::NodeExists)
+        );
+        assert_eq!(g.touches(), Vec::<u8>::new());
+        g.touched.insert(0x0400_0000_0000_0001, 4000);
+        let t = g.touches();
+        assert_eq!(t.len(), 12);
+        assert_eq!(&t[8..], &4000i32.to_be_bytes());
+        assert!(g.touches().is_empty(), "a PING takes the touches once");
         g.lost();
         assert_eq!(g.zxid(), 0);
+        assert!(g.leader.is_none());
     }
 }
