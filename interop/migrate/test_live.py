@@ -17,7 +17,12 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
   create / sync are forwarded as REQUESTs and answered at their INFORM, and land in
   ZooKeeper; under the leader's death a second writer goes through the observer and every
   write it saw acknowledged is in ZooKeeper; the session survives (the client reconnects with
-  its session id, REVALIDATEd by the new leader) and its ephemeral stays."""
+  its session id, REVALIDATEd by the new leader) and its ephemeral stays.
+- The cut-over (step f): the ZooKeeper servers are stopped; `zk-observe --cut-over` writes its
+  replica (sessions and ephemerals) as the Ensemble server's state and exits; `ensemble start`
+  continues from the same zxid; the observer's client reconnects with its session id, its
+  ephemeral kept, the tree equal in every field to what it read before; the write pause (from
+  stopping ZooKeeper to the first acknowledged write on Ensemble) is printed."""
 
 from __future__ import annotations
 
@@ -118,8 +123,10 @@ def test_observer_follows_live_zookeeper():
     cfg.write_text("\n".join([
         "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={d / 'data'}",
         f"clientPort={p[9]}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
-        "4lw.commands.whitelist=*", "admin.enableServer=false", *lines,
+        "4lw.commands.whitelist=*", "admin.enableServer=false", "maxSessionTimeout=60000", *lines,
     ]) + "\n")
+    ecfg = d / "ensemble.cfg"
+    started = False
     dump = d / "replica.jsonl"
     obs = None
     c = None
@@ -139,7 +146,8 @@ def test_observer_follows_live_zookeeper():
         assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
 
         log = open(d / "observe.log", "w")
-        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "90", "--dump", str(dump)],
+        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "240", "--dump", str(dump),
+                                "--cut-over"],
                                stdout=log, stderr=subprocess.STDOUT)
 
         def caught_up():
@@ -269,22 +277,50 @@ def test_observer_follows_live_zookeeper():
         assert len(via_observer) > 20, len(via_observer)
         assert [p for p in via_observer if w.exists(p) is None] == []
         assert w.exists(eph).ephemeralOwner == session
-        o.stop()
-        o.close()
-        o = None
         assert all(a <= b for a, b in zip(zxids, zxids[1:])), "the replica's zxid went back"
         assert summary["zxid"] >> 32 > zxids[0] >> 32, "no new epoch seen"
+        # The cut-over: ZooKeeper stopped, the replica becomes the Ensemble server's state.
+        before = user_tree(load.walk(o))
         w.stop()
         w.close()
-        assert obs.wait(timeout=120) == 0
+        t0 = time.monotonic()
+        zk.stop_all(zks)
+        assert obs.wait(timeout=60) == 0
         log.close()
         text = (d / "observe.log").read_text()
         print(text)
+        assert "cut over at zxid" in text, text
+        ecfg.write_text("".join(line + "\n" for line in cfg.read_text().splitlines()
+                                if not line.startswith("server.")))
+        r = subprocess.run([ENSEMBLE, "start", str(ecfg)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        started = True
+
+        def writable():
+            try:
+                o.create("/after-cut-over", b"")
+                return True
+            except NodeExistsError:  # made, its answer lost in a reconnect
+                return True
+            except Exception:  # noqa: BLE001 - not serving yet
+                return False
+
+        zk.wait(writable, 60, "a write on Ensemble after the cut-over")
+        pause = time.monotonic() - t0
+        print(f"cut-over write pause: {pause:.2f} s (ZooKeeper stopped -> first write acknowledged)")
+        assert o.client_id[0] == session
+        assert o.exists(eph).ephemeralOwner == session
+        after = user_tree(load.walk(o))
+        assert after.pop("/after-cut-over")["stat"][0] > summary["zxid"]
+        bad = [p for p in sorted(set(before) | set(after)) if p != "/" and before.get(p) != after.get(p)]
+        assert not bad, [(p, before.get(p), after.get(p)) for p in bad[:5]]
         assert text.count("synced by") >= 2, text
         assert "digests checked" in text and " 0 digests checked" not in text, text
     finally:
         if obs and obs.poll() is None:
             obs.kill()
+        if started:
+            subprocess.run([ENSEMBLE, "stop", str(ecfg)], capture_output=True, timeout=60)
         if o is not None:
             o.stop()
             o.close()

@@ -311,7 +311,12 @@ pub fn export(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
 
 /// `ensemble zk-observe CONFIG [--seconds N] [--dump FILE]`: follow a live ZooKeeper ensemble
 /// as its observer (issue 17 item 3, steps b and c), reporting each sync and leader change.
-pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow::Result<i32> {
+pub fn zk_observe(
+    cfg: &NodeConfig,
+    seconds: u64,
+    dump: Option<&Path>,
+    cut_over: bool,
+) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
         Ok(s) => s,
@@ -389,6 +394,7 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
     let obs = observer::run(
         &set,
         deadline,
+        cut_over,
         Some(served.clone()),
         &mut write_dump,
         &mut log,
@@ -420,6 +426,22 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
                 p.digests_checked,
                 p.pings_answered
             );
+            if cut_over && std::time::Instant::now() < deadline {
+                let (accepted, current) = obs.epochs();
+                let epoch = |e: i64| u32::try_from(e).ok();
+                let (zxid, znodes, snapshot, epochs) =
+                    crate::zookeeper::migrate::install(cfg, t, epoch(accepted), epoch(current))?;
+                println!(
+                    "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
+                     written to {} (currentEpoch {}); start this server as an Ensemble server \
+                     with the ZooKeeper servers removed from its config: ensemble start \
+                     NEW_CONFIG",
+                    zxid.as_i64(),
+                    t.sessions.len(),
+                    snapshot.display(),
+                    epochs.current_epoch
+                );
+            }
             Ok(0)
         }
         None => {

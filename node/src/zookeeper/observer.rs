@@ -179,6 +179,11 @@ pub fn learn_leader(set: &Settings, timeout: Duration) -> Learned {
 }
 
 impl Observer {
+    /// ZooKeeper's acceptedEpoch and currentEpoch as this observer last took them.
+    pub fn epochs(&self) -> (i64, i64) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+
     /// One session with `leader`: register, sync, follow until the connection ends (an
     /// `Err` with why) or `stop` says so (`Ok`). `on_change` sees the replica after each sync
     /// and after each batch of INFORMs.
@@ -559,11 +564,18 @@ pub fn dump(tree: &ZkTree, extended: bool) -> String {
     out
 }
 
+/// How long every voter must refuse its election port before a cut-over takes the replica
+/// (a ZooKeeper ensemble restarting is not a stopped one).
+const CUT_OVER_QUIET: Duration = Duration::from_secs(3);
+
 /// Follow the ensemble until `deadline`: learn the leader, follow it, and on any end of the
-/// session learn the (new) leader again. Returns the progress, or why it never synced.
+/// session learn the (new) leader again. Returns the progress, or why it never synced. With
+/// `cut_over`, it also ends once it has synced and then every voter has refused connections
+/// for [`CUT_OVER_QUIET`]: the operator stopped the ZooKeeper ensemble to cut over.
 pub fn run(
     set: &Settings,
     deadline: Instant,
+    cut_over: bool,
     served: Option<super::serve::Shared>,
     on_change: &mut dyn FnMut(&ZkTree, &Progress),
     log: &mut dyn FnMut(&str),
@@ -574,8 +586,25 @@ pub fn run(
     };
     let stop = || Instant::now() >= deadline;
     let mut last_report = String::new();
+    let mut all_gone_since: Option<Instant> = None;
     while !stop() {
         let (leader, answers) = learn_leader(set, Duration::from_secs(2));
+        let gone = answers.iter().all(|(_, a)| {
+            a.as_ref()
+                .is_err_and(|e| e.contains("refused") || e.contains("Connection reset"))
+        });
+        if cut_over && gone && obs.tree.is_some() {
+            let since = *all_gone_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= CUT_OVER_QUIET {
+                log(
+                    "every ZooKeeper voter refuses connections: the ensemble is stopped; \
+                     cutting over",
+                );
+                break;
+            }
+        } else {
+            all_gone_since = None;
+        }
         let Some((sid, epoch)) = leader else {
             let why = answers
                 .iter()
