@@ -8,7 +8,21 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
   syncs (a SNAP of ZooKeeper's database), applies INFORMs checked against ZooKeeper's digests
   and answers PINGs. Under write load the ZooKeeper leader is killed: the observer learns the
   new leader and syncs again; its replica's zxid only grows, and once the writes stop it
-  equals what the ZooKeeper leader serves in every stat field, data and ACL."""
+  equals what the ZooKeeper leader serves in every stat field, data and ACL.
+- Its client port (step d): kazoo and zkCli.sh connected to the observer read what was
+  written through ZooKeeper (every stat, data and ACL equal), its watches fire on the txns
+  ZooKeeper INFORMs (and a read after the event sees the change).
+- Writes through it (step e): its session is made by ZooKeeper's leader (a forwarded
+  createSession), creates / sequential / ephemeral / setData / delete / multi / a failing
+  create / sync are forwarded as REQUESTs and answered at their INFORM, and land in
+  ZooKeeper; under the leader's death a second writer goes through the observer and every
+  write it saw acknowledged is in ZooKeeper; the session survives (the client reconnects with
+  its session id, REVALIDATEd by the new leader) and its ephemeral stays.
+- The cut-over (step f): the ZooKeeper servers are stopped; `zk-observe --cut-over` writes its
+  replica (sessions and ephemerals) as the Ensemble server's state and exits; `ensemble start`
+  continues from the same zxid; the observer's client reconnects with its session id, its
+  ephemeral kept, the tree equal in every field to what it read before; the write pause (from
+  stopping ZooKeeper to the first acknowledged write on Ensemble) is printed."""
 
 from __future__ import annotations
 
@@ -23,6 +37,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NodeExistsError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -108,11 +123,14 @@ def test_observer_follows_live_zookeeper():
     cfg.write_text("\n".join([
         "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={d / 'data'}",
         f"clientPort={p[9]}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
-        "4lw.commands.whitelist=*", "admin.enableServer=false", *lines,
+        "4lw.commands.whitelist=*", "admin.enableServer=false", "maxSessionTimeout=60000", *lines,
     ]) + "\n")
+    ecfg = d / "ensemble.cfg"
+    started = False
     dump = d / "replica.jsonl"
     obs = None
     c = None
+    o = None
     try:
         for z in zks:
             z.start()
@@ -128,7 +146,8 @@ def test_observer_follows_live_zookeeper():
         assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
 
         log = open(d / "observe.log", "w")
-        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "60", "--dump", str(dump)],
+        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "240", "--dump", str(dump),
+                                "--cut-over"],
                                stdout=log, stderr=subprocess.STDOUT)
 
         def caught_up():
@@ -144,6 +163,58 @@ def test_observer_follows_live_zookeeper():
         want = load.walk(w)
         got, _ = read_dump(dump)
         same(want, got)
+
+        # Clients of the observer: reads equal ZooKeeper's, watches fire, writes refused.
+        o = KazooClient(hosts=f"127.0.0.1:{p[9]}", timeout=20, auth_data=[("digest", "alice:secret")])
+        o.start(timeout=30)
+        same(want, load.walk(o))
+        w.create("/live-watch", b"0")
+        zk.wait(lambda: o.exists("/live-watch") is not None, 20, "the observer has /live-watch")
+        fired: list[tuple[str, str]] = []
+        seen: dict[str, bytes] = {}
+
+        def on_event(e):
+            fired.append((e.type, e.path))
+            if e.type == "CHANGED":
+                # a read after the event sees the change that fired it
+                seen[e.path] = o.get(e.path)[0]
+
+        o.get("/live-watch", watch=on_event)
+        o.get_children("/live-watch", watch=on_event)
+        assert o.exists("/live-watch/kid", watch=on_event) is None
+        w.set("/live-watch", b"1")
+        w.create("/live-watch/kid", b"k")
+        zk.wait(lambda: len(fired) >= 3, 20, "three watch events from the observer")
+        assert sorted(fired) == sorted([("CHANGED", "/live-watch"), ("CHILD", "/live-watch"),
+                                        ("CREATED", "/live-watch/kid")]), fired
+        assert seen["/live-watch"] == b"1", seen
+        w.delete("/live-watch/kid")
+        o.get("/live-watch", watch=on_event)  # spent watches fire no more
+        time.sleep(1)
+        assert len(fired) == 3, fired
+        # writes through the observer land in ZooKeeper, answered as ZooKeeper answers them
+        session = o.client_id[0]
+        assert o.create("/via-observer", b"x") == "/via-observer"
+        seq = o.create("/via-observer/s-", b"", sequence=True)
+        eph = o.create("/via-observer/eph", b"e", ephemeral=True)
+        st = o.set("/via-observer", b"y")
+        assert st.version == 1 and o.get("/via-observer")[0] == b"y"
+        with pytest.raises(NodeExistsError):
+            o.create("/via-observer", b"again")
+        t = o.transaction()
+        t.create("/via-observer/m1", b"1")
+        t.set_data("/via-observer/m1", b"2")
+        t.delete(seq)
+        r = t.commit()
+        assert r[0] == "/via-observer/m1" and r[1].version == 1 and r[2] is True, r
+        o.sync("/")
+        w.sync("/")
+        assert w.get("/via-observer")[0] == b"y"
+        assert w.get("/via-observer/m1")[0] == b"2"
+        assert w.exists(seq) is None
+        assert w.exists(eph).ephemeralOwner == session
+        shown = load.zkcli_runner(f"127.0.0.1:{p[9]}")("get /live-watch")
+        assert "\n1\n" in shown.replace("\r", ""), shown
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
@@ -167,7 +238,20 @@ def test_observer_follows_live_zookeeper():
                     pass
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=writer), threading.Thread(target=sample)]
+        via_observer: list[str] = []
+
+        def observer_writer():
+            n = 0
+            while not stop.is_set() and n < 200:
+                try:
+                    via_observer.append(o.create("/live-obs/n-", str(n).encode(), sequence=True,
+                                                 makepath=True))
+                    n += 1
+                except Exception:  # noqa: BLE001 - the observer between leaders
+                    time.sleep(0.2)
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=sample),
+                   threading.Thread(target=observer_writer)]
         for t in threads:
             t.start()
         time.sleep(2)
@@ -185,19 +269,61 @@ def test_observer_follows_live_zookeeper():
         want = load.walk(w)
         got, summary = read_dump(dump)
         same(want, got)
+        # the observer's client reconnected with its session and reads the same tree
+        zk.wait(lambda: o.connected, 30, "the observer's client reconnected")
+        assert o.client_id[0] == session
+        same(want, load.walk(o))
+        # every create the observer acknowledged is in ZooKeeper; the session's ephemeral too
+        assert len(via_observer) > 20, len(via_observer)
+        assert [p for p in via_observer if w.exists(p) is None] == []
+        assert w.exists(eph).ephemeralOwner == session
         assert all(a <= b for a, b in zip(zxids, zxids[1:])), "the replica's zxid went back"
         assert summary["zxid"] >> 32 > zxids[0] >> 32, "no new epoch seen"
+        # The cut-over: ZooKeeper stopped, the replica becomes the Ensemble server's state.
+        before = user_tree(load.walk(o))
         w.stop()
         w.close()
-        assert obs.wait(timeout=120) == 0
+        t0 = time.monotonic()
+        zk.stop_all(zks)
+        assert obs.wait(timeout=60) == 0
         log.close()
         text = (d / "observe.log").read_text()
         print(text)
+        assert "cut over at zxid" in text, text
+        ecfg.write_text("".join(line + "\n" for line in cfg.read_text().splitlines()
+                                if not line.startswith("server.")))
+        r = subprocess.run([ENSEMBLE, "start", str(ecfg)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        started = True
+
+        def writable():
+            try:
+                o.create("/after-cut-over", b"")
+                return True
+            except NodeExistsError:  # made, its answer lost in a reconnect
+                return True
+            except Exception:  # noqa: BLE001 - not serving yet
+                return False
+
+        zk.wait(writable, 60, "a write on Ensemble after the cut-over")
+        pause = time.monotonic() - t0
+        print(f"cut-over write pause: {pause:.2f} s (ZooKeeper stopped -> first write acknowledged)")
+        assert o.client_id[0] == session
+        assert o.exists(eph).ephemeralOwner == session
+        after = user_tree(load.walk(o))
+        assert after.pop("/after-cut-over")["stat"][0] > summary["zxid"]
+        bad = [p for p in sorted(set(before) | set(after)) if p != "/" and before.get(p) != after.get(p)]
+        assert not bad, [(p, before.get(p), after.get(p)) for p in bad[:5]]
         assert text.count("synced by") >= 2, text
         assert "digests checked" in text and " 0 digests checked" not in text, text
     finally:
         if obs and obs.poll() is None:
             obs.kill()
+        if started:
+            subprocess.run([ENSEMBLE, "stop", str(ecfg)], capture_output=True, timeout=60)
+        if o is not None:
+            o.stop()
+            o.close()
         if c is not None:
             c.stop()
             c.close()

@@ -135,8 +135,9 @@ enum Cmd {
     },
     /// Follow a live Apache ZooKeeper 3.8 ensemble as the observer CONFIG lists
     /// (`server.N=host:q:e:observer` in ZooKeeper's zoo.cfg too): learn its leader, sync, apply
-    /// every txn checked against ZooKeeper's digests, for SECONDS; serves no clients and
-    /// writes nothing but the --dump file (the replica as JSON lines).
+    /// every txn checked against ZooKeeper's digests, for SECONDS; serves clients on its
+    /// clientPort (writes forwarded to the leader); writes nothing but the --dump file (the
+    /// replica as JSON lines) and, with --cut-over, the dataDir.
     ZkObserve {
         /// zoo.cfg of this observer, listing the ZooKeeper servers.
         config: PathBuf,
@@ -146,6 +147,11 @@ enum Cmd {
         /// Rewrite this file with the replica after each sync and batch of txns.
         #[arg(long, value_name = "FILE")]
         dump: Option<PathBuf>,
+        /// Once every ZooKeeper voter has been stopped, write the replica (sessions and
+        /// ephemerals too) into this server's empty dataDir as Ensemble's state, and exit:
+        /// `ensemble start` then continues from the same zxid (README: the cut-over).
+        #[arg(long)]
+        cut_over: bool,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
@@ -328,8 +334,9 @@ fn refuse_zookeeper_peers(cfg: &config::NodeConfig) -> anyhow::Result<()> {
     anyhow::bail!(
         "{}: {who}. An Ensemble server cannot serve inside a ZooKeeper ensemble yet: today \
          `ensemble zk-observe CONFIG` follows it as an observer (sync and every txn, checked \
-         against ZooKeeper's digests) without serving clients, and `ensemble import` moves a \
-         stopped ZooKeeper's data (README: migrating from ZooKeeper)",
+         against ZooKeeper's digests) and serves clients on its clientPort (writes forwarded \
+         to ZooKeeper's leader), and `ensemble import` moves a stopped ZooKeeper's data \
+         (README: migrating from ZooKeeper)",
         cfg.path.display()
     )
 }
@@ -479,8 +486,9 @@ fn main() {
             config,
             seconds,
             dump,
+            cut_over,
         } => with_files(dir, Some(config), |cfg| {
-            tools::zk_observe(cfg, seconds, dump.as_deref())
+            tools::zk_observe(cfg, seconds, dump.as_deref(), cut_over)
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),
     };

@@ -311,7 +311,12 @@ pub fn export(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
 
 /// `ensemble zk-observe CONFIG [--seconds N] [--dump FILE]`: follow a live ZooKeeper ensemble
 /// as its observer (issue 17 item 3, steps b and c), reporting each sync and leader change.
-pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow::Result<i32> {
+pub fn zk_observe(
+    cfg: &NodeConfig,
+    seconds: u64,
+    dump: Option<&Path>,
+    cut_over: bool,
+) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
         Ok(s) => s,
@@ -320,6 +325,49 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
             return Ok(1);
         }
     };
+    // The client port: reads of the replica (issue 17 item 3d), served as the config says.
+    if cfg.tls.secure_client_port.is_some() {
+        eprintln!(
+            "ensemble: {}: secureClientPort: the observer of a ZooKeeper ensemble serves its \
+             clients on clientPort only (no TLS yet); remove secureClientPort",
+            cfg.path.display()
+        );
+        return Ok(1);
+    }
+    if cfg.auth.providers.sasl || cfg.auth.providers.x509 {
+        println!(
+            "zk-observe: note: sasl and x509 authentication are not offered on this observer's \
+             client port (digest addAuth is)"
+        );
+    }
+    let host = cfg
+        .client_address
+        .clone()
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let listener = match std::net::TcpListener::bind((host.as_str(), cfg.client_port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "ensemble: {}: clientPort {host}:{}: {e}",
+                cfg.path.display(),
+                cfg.client_port
+            );
+            return Ok(1);
+        }
+    };
+    let served = crate::zookeeper::serve::Served::new(crate::zookeeper::serve::ServeSettings {
+        me: set.me,
+        extended_types: cfg.core.extended_types,
+        min_session_timeout_ms: cfg.core.min_session_timeout_ms,
+        max_session_timeout_ms: cfg.core.max_session_timeout_ms,
+        max_buffer: cfg.max_buffer,
+        super_digest: cfg.core.super_digest.clone(),
+    });
+    crate::zookeeper::serve::listen(served.clone(), listener);
+    println!(
+        "zk-observe: serving clients on {host}:{} (writes and sessions forwarded to the leader)",
+        cfg.client_port
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let mut dump_err = None;
     // At most five times a second (a 500 KiB value is 1 MB of hex), and at the leader's
@@ -343,7 +391,14 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
         }
     };
     let mut log = |line: &str| println!("zk-observe: {line}");
-    let obs = observer::run(&set, deadline, &mut write_dump, &mut log);
+    let obs = observer::run(
+        &set,
+        deadline,
+        cut_over,
+        Some(served.clone()),
+        &mut write_dump,
+        &mut log,
+    );
     if let Some(e) = dump_err {
         eprintln!("ensemble: cannot write the dump: {e}");
         return Ok(1);
@@ -351,6 +406,13 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
     let p = &obs.progress;
     for (epoch, kind, zxid) in &p.syncs {
         println!("zk-observe: synced by {kind:?} in epoch {epoch} at zxid {zxid:#x}");
+    }
+    {
+        let g = crate::zookeeper::serve::lock(&served);
+        println!(
+            "zk-observe: clients: {} watch events sent, {} requests forwarded",
+            g.events_sent, g.writes_forwarded
+        );
     }
     match &obs.tree {
         Some(t) => {
@@ -364,6 +426,22 @@ pub fn zk_observe(cfg: &NodeConfig, seconds: u64, dump: Option<&Path>) -> anyhow
                 p.digests_checked,
                 p.pings_answered
             );
+            if cut_over && std::time::Instant::now() < deadline {
+                let (accepted, current) = obs.epochs();
+                let epoch = |e: i64| u32::try_from(e).ok();
+                let (zxid, znodes, snapshot, epochs) =
+                    crate::zookeeper::migrate::install(cfg, t, epoch(accepted), epoch(current))?;
+                println!(
+                    "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
+                     written to {} (currentEpoch {}); start this server as an Ensemble server \
+                     with the ZooKeeper servers removed from its config: ensemble start \
+                     NEW_CONFIG",
+                    zxid.as_i64(),
+                    t.sessions.len(),
+                    snapshot.display(),
+                    epochs.current_epoch
+                );
+            }
             Ok(0)
         }
         None => {

@@ -137,15 +137,50 @@ pub fn import(cfg: &NodeConfig, zk_data: &Path, zk_log: Option<&Path>) -> anyhow
     let zk_snap = version_dir(zk_data);
     let zk_logs = version_dir(zk_log.unwrap_or(zk_data));
     let restored = restore(&zk_snap, &zk_logs)?;
-    let tree = to_ensemble(&restored.tree, tree_options(cfg))?;
+    let (zxid, znodes, snapshot, epochs) = install(
+        cfg,
+        &restored.tree,
+        restored.accepted_epoch,
+        restored.current_epoch,
+    )?;
+    Ok(Imported {
+        restored,
+        zxid,
+        znodes,
+        snapshot,
+        epochs,
+    })
+}
+
+/// ZooKeeper's tree (with its epochs, where known) as the only state of the empty dataDir of
+/// the server `cfg` describes: what `ensemble import` and the live observer's cut-over write.
+/// Returns the zxid, the znode count, the snapshot and the epochs written.
+pub fn install(
+    cfg: &NodeConfig,
+    zk: &ZkTree,
+    accepted_epoch: Option<u32>,
+    current_epoch: Option<u32>,
+) -> anyhow::Result<(Zxid, usize, PathBuf, Epochs)> {
+    let snap_dir = cfg.snap_dir();
+    let log_dir = cfg.log_dir();
+    for d in [&snap_dir, &log_dir] {
+        if !is_empty_dir(d)? {
+            bail!(
+                "{} is not empty: the ZooKeeper state goes into a new server's dataDir (move \
+                 the directory aside, or point dataDir elsewhere)",
+                d.display()
+            );
+        }
+    }
+    let tree = to_ensemble(zk, tree_options(cfg))?;
     let zxid = tree.last_zxid();
     let znodes = tree.node_count();
     let bytes = tree.to_snapshot();
     drop(tree);
     let epochs = Epochs {
-        accepted_epoch: restored.accepted_epoch.unwrap_or(0).max(zxid.epoch()),
+        accepted_epoch: accepted_epoch.unwrap_or(0).max(zxid.epoch()),
         accepted_from: 0,
-        current_epoch: restored.current_epoch.unwrap_or(0).max(zxid.epoch()),
+        current_epoch: current_epoch.unwrap_or(0).max(zxid.epoch()),
     };
     // Everything goes to a temporary sibling, renamed into place last.
     let parent = snap_dir
@@ -177,13 +212,7 @@ pub fn import(cfg: &NodeConfig, zk_data: &Path, zk_log: Option<&Path>) -> anyhow
         .pop()
         .map(|(_, p)| p)
         .context("the imported snapshot is not there")?;
-    Ok(Imported {
-        restored,
-        zxid,
-        znodes,
-        snapshot,
-        epochs,
-    })
+    Ok((zxid, znodes, snapshot, epochs))
 }
 
 /// ZooKeeper's snapshot of Ensemble's tree, with its digest.

@@ -9,8 +9,8 @@
 //! The txns ZooKeeper sends are already resolved (the leader decided every stat), so they are
 //! applied to a [`ZkTree`], the import's replica of ZooKeeper's `DataTree`, and checked against
 //! the digest ZooKeeper 3.6+ puts after each txn: a replica that differs is an error, never
-//! served. Nothing here serves clients yet and nothing is written to disk: this is what
-//! `ensemble zk-observe` runs, to show the replica stays equal to ZooKeeper's tree.
+//! served. Clients read a copy of it through [`super::serve`], given each txn once checked;
+//! nothing is written to disk. This is what `ensemble zk-observe` runs.
 
 use super::election::{self, Answer};
 use super::jute::OutputArchive;
@@ -72,6 +72,8 @@ pub struct Observer {
     pending: Option<ZxidDigest>,
     agreed: bool,
     pub progress: Progress,
+    /// The replica clients read ([`super::serve`]): given each txn once it is checked.
+    pub served: Option<super::serve::Shared>,
 }
 
 /// The most a frame may take (a SNAP's database is one): past it, the stream is bad.
@@ -84,6 +86,8 @@ fn make_zxid(epoch: i64, counter: i64) -> i64 {
 /// A quorum-port connection: packets out, frames in.
 struct Conn {
     s: TcpStream,
+    /// The writing side, shared with the client port's forwarding (one writer at a time).
+    w: super::serve::LeaderLink,
     buf: Vec<u8>,
     frames: VecDeque<Frame>,
 }
@@ -92,8 +96,8 @@ impl Conn {
     fn send(&mut self, p: &QuorumPacket) -> Result<(), String> {
         let mut o = OutputArchive::default();
         p.write(&mut o);
-        self.s
-            .write_all(&o.out)
+        let mut w = self.w.lock().unwrap_or_else(|p| p.into_inner());
+        w.write_all(&o.out)
             .map_err(|e| format!("writing {:?}: {e}", p.kind))
     }
 
@@ -175,6 +179,11 @@ pub fn learn_leader(set: &Settings, timeout: Duration) -> Learned {
 }
 
 impl Observer {
+    /// ZooKeeper's acceptedEpoch and currentEpoch as this observer last took them.
+    pub fn epochs(&self) -> (i64, i64) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+
     /// One session with `leader`: register, sync, follow until the connection ends (an
     /// `Err` with why) or `stop` says so (`Ok`). `on_change` sees the replica after each sync
     /// and after each batch of INFORMs.
@@ -196,8 +205,10 @@ impl Observer {
         let _ = s.set_nodelay(true);
         s.set_read_timeout(Some(set.read_timeout))
             .map_err(|e| e.to_string())?;
+        let w = s.try_clone().map_err(|e| e.to_string())?;
         let mut c = Conn {
             s,
+            w: std::sync::Arc::new(std::sync::Mutex::new(w)),
             buf: Vec::new(),
             frames: VecDeque::new(),
         };
@@ -228,6 +239,18 @@ impl Observer {
                     }
                     if let Some(t) = &self.tree {
                         on_change(t, &self.progress);
+                    }
+                }
+                PacketType::Revalidate => match (p.payload_of(true), &self.served) {
+                    (Ok(Payload::RevalidateAnswer { session, valid }), Some(s)) => {
+                        super::serve::lock(s).revalidated(session, valid)
+                    }
+                    (Ok(_), _) => {}
+                    (Err(e), _) => return Err(format!("a bad REVALIDATE: {e}")),
+                },
+                PacketType::Sync => {
+                    if let Some(s) = &self.served {
+                        super::serve::lock(s).sync_done();
                     }
                 }
                 PacketType::InformAndActivate => {
@@ -387,19 +410,25 @@ impl Observer {
             authinfo: None,
         })?;
         let tree = self.tree.as_ref().ok_or("no replica after the sync")?;
+        if let Some(s) = &self.served {
+            super::serve::lock(s).synced(tree, c.w.clone());
+        }
         self.progress.syncs.push((new_epoch, kind, tree.last_zxid));
         on_change(tree, &self.progress);
         Ok(())
     }
 
-    /// `Learner.ping`: the PING back with the sessions this server's clients touched (none:
-    /// it serves no clients yet).
+    /// `Learner.ping`: the PING back with the sessions this server's clients touched.
     fn ping(&mut self, c: &mut Conn, p: &QuorumPacket) -> Result<(), String> {
         self.progress.pings_answered += 1;
+        let touches = self
+            .served
+            .as_ref()
+            .map_or_else(Vec::new, |s| super::serve::lock(s).touches());
         c.send(&QuorumPacket {
             kind: PacketType::Ping,
             zxid: p.zxid,
-            data: Some(Vec::new()),
+            data: Some(touches),
             authinfo: p.authinfo.clone(),
         })
     }
@@ -436,9 +465,18 @@ impl Observer {
         let tree = self.tree.as_mut().ok_or("no replica")?;
         tree.process(hdr, txn);
         self.progress.txns_applied += 1;
-        if self.check_pending() {
-            return Ok(());
+        if !self.check_pending() {
+            self.check_digest(digest)?;
         }
+        // clients see a txn only once the replica holding it agrees with ZooKeeper's digest
+        // (or no digest has yet been comparable since a SNAP, as for the replica itself)
+        if let Some(s) = &self.served {
+            super::serve::lock(s).applied(hdr, txn);
+        }
+        Ok(())
+    }
+
+    fn check_digest(&mut self, digest: Option<TxnDigest>) -> Result<(), String> {
         let tree = self.tree.as_ref().ok_or("no replica")?;
         if let Some(d) = digest
             && self.pending.is_none()
@@ -526,19 +564,47 @@ pub fn dump(tree: &ZkTree, extended: bool) -> String {
     out
 }
 
+/// How long every voter must refuse its election port before a cut-over takes the replica
+/// (a ZooKeeper ensemble restarting is not a stopped one).
+const CUT_OVER_QUIET: Duration = Duration::from_secs(3);
+
 /// Follow the ensemble until `deadline`: learn the leader, follow it, and on any end of the
-/// session learn the (new) leader again. Returns the progress, or why it never synced.
+/// session learn the (new) leader again. Returns the progress, or why it never synced. With
+/// `cut_over`, it also ends once it has synced and then every voter has refused connections
+/// for [`CUT_OVER_QUIET`]: the operator stopped the ZooKeeper ensemble to cut over.
 pub fn run(
     set: &Settings,
     deadline: Instant,
+    cut_over: bool,
+    served: Option<super::serve::Shared>,
     on_change: &mut dyn FnMut(&ZkTree, &Progress),
     log: &mut dyn FnMut(&str),
 ) -> Observer {
-    let mut obs = Observer::default();
+    let mut obs = Observer {
+        served,
+        ..Observer::default()
+    };
     let stop = || Instant::now() >= deadline;
     let mut last_report = String::new();
+    let mut all_gone_since: Option<Instant> = None;
     while !stop() {
         let (leader, answers) = learn_leader(set, Duration::from_secs(2));
+        let gone = answers.iter().all(|(_, a)| {
+            a.as_ref()
+                .is_err_and(|e| e.contains("refused") || e.contains("Connection reset"))
+        });
+        if cut_over && gone && obs.tree.is_some() {
+            let since = *all_gone_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= CUT_OVER_QUIET {
+                log(
+                    "every ZooKeeper voter refuses connections: the ensemble is stopped; \
+                     cutting over",
+                );
+                break;
+            }
+        } else {
+            all_gone_since = None;
+        }
         let Some((sid, epoch)) = leader else {
             let why = answers
                 .iter()
@@ -571,6 +637,9 @@ pub fn run(
         match obs.follow(set, v, &stop, on_change) {
             Ok(()) => break,
             Err(e) => {
+                if let Some(s) = &obs.served {
+                    super::serve::lock(s).lost();
+                }
                 log(&format!("left server.{sid}: {e}"));
                 std::thread::sleep(Duration::from_millis(200));
             }
