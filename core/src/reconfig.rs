@@ -49,6 +49,12 @@ impl ZooKeeperServer {
             _ => committed,
         };
         self.cfg.members = self.membership.roles();
+        // the one place either is written, so the members are checked to be the
+        // configuration's here; `check_invariants` (after every event) compares their sizes
+        assert!(
+            self.membership.has_roles(&self.cfg.members),
+            "the members are not the configuration in force's"
+        );
         self.refresh_pending();
     }
 
@@ -115,8 +121,9 @@ impl ZooKeeperServer {
     /// The configuration invariants: the members are the configuration in force's, which no
     /// pending one follows below what is applied.
     pub(crate) fn check_membership(&self) {
-        assert!(
-            self.membership.has_roles(&self.cfg.members),
+        assert_eq!(
+            self.membership.servers.len(),
+            self.cfg.members.len(),
             "the members are not the configuration in force's"
         );
         match &self.learned {

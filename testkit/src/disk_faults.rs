@@ -76,6 +76,16 @@ pub enum Damage {
     LostSync { file: String, at: usize },
 }
 
+impl DataDir {
+    /// The directory `d` names.
+    fn dir_mut(&mut self, d: Dir) -> &mut MemDir {
+        match d {
+            Dir::Snap => &mut self.snap,
+            Dir::Log => &mut self.log,
+        }
+    }
+}
+
 impl Damage {
     /// Is this damage about bytes of `file` in `dir` at or after `from`?
     pub(crate) fn touches(&self, d: Dir, name: &str, from: usize) -> bool {
@@ -101,20 +111,8 @@ impl Damage {
     /// Carry it out on `files`; false when its bytes are not there.
     fn apply(&self, files: &mut DataDir) -> bool {
         match self {
-            Damage::Flip { dir, file, at, bit } => {
-                let m = match dir {
-                    Dir::Snap => &mut files.snap,
-                    Dir::Log => &mut files.log,
-                };
-                m.flip_bit(file, *at, *bit)
-            }
-            Damage::Latent { dir, file, at } => {
-                let m = match dir {
-                    Dir::Snap => &mut files.snap,
-                    Dir::Log => &mut files.log,
-                };
-                m.set_unreadable(file, *at)
-            }
+            Damage::Flip { dir, file, at, bit } => files.dir_mut(*dir).flip_bit(file, *at, *bit),
+            Damage::Latent { dir, file, at } => files.dir_mut(*dir).set_unreadable(file, *at),
             Damage::Misdirect {
                 file,
                 at,
@@ -130,11 +128,7 @@ impl Damage {
                     return false;
                 };
                 let zeroed = files.log.write_at(file, *at, &vec![0; *len]);
-                let m = match to_dir {
-                    Dir::Snap => &mut files.snap,
-                    Dir::Log => &mut files.log,
-                };
-                let landed = m.write_at(to_file, *to_at, &record);
+                let landed = files.dir_mut(*to_dir).write_at(to_file, *to_at, &record);
                 zeroed || landed
             }
             Damage::LostSync { file, at } => match files.log.file(file) {

@@ -200,7 +200,8 @@ claims! {
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
-    /// Every snapshot a server writes, taken node by node with its full stat, data and ACL
+    /// Every snapshot a server loads (at a restart, from a SNAP) and every server's last one
+    /// at the end of the run, taken node by node with its full stat, data and ACL
     /// (`DataTree::persisted_nodes`, what `ensemble export` writes as ZooKeeper's snapshot)
     /// and built back (`DataTree::from_persisted`, what `ensemble import` builds from
     /// ZooKeeper's), is the same snapshot byte for byte, with the same digest.

@@ -120,6 +120,10 @@ impl World {
             "",
             format_args!("END: liveness and end-of-run checks"),
         );
+        // a safety claim, judged whatever liveness says: each server's last snapshot
+        if let Err(v) = self.check_persisted_round_trips() {
+            self.fail(v);
+        }
         if let Some(core) = self.core.clone() {
             // part of the cluster left faulty: the core and its clients must make progress
             if self.finish_core(&core) {

@@ -71,25 +71,20 @@ fn recount(tree: &DataTree, path: &str) -> (i64, i64) {
     (count, bytes)
 }
 
+/// The claims on `txn`, applied to `tree`; the quotas it leaves (the next txn's `before`).
 pub fn check(
     before: &QuotaState,
     tree: &DataTree,
     txn: &Txn,
     reply: &Reply,
     now: u64,
-) -> Result<(), Violation> {
+) -> Result<QuotaState, Violation> {
     if before.0.is_empty() && tree.quotas().next().is_none() {
-        return Ok(());
+        return Ok(QuotaState::default());
     }
     let after = QuotaState::read(tree);
-    let fail = |claim, d: String| {
-        Err(violation(
-            claim,
-            now,
-            format!("after txn {}: {d}", txn.zxid),
-        ))
-    };
-    check_refusal(before, tree, txn, reply).or_else(|d| fail(Claim::QuotaHardLimit, d))?;
+    let fail = |claim, d: String| violation(claim, now, format!("after txn {}: {d}", txn.zxid));
+    check_refusal(before, tree, txn, reply).map_err(|d| fail(Claim::QuotaHardLimit, d))?;
     let enforced = matches!(txn.op, TxnOp::EnforcedWrite { .. });
     for (q, a) in &after.0 {
         let nested = after.0.keys().any(|o| {
@@ -101,14 +96,14 @@ pub fn check(
         if !nested && *czxid > a.limits_czxid && czxid == mzxid {
             let (count, bytes) = recount(tree, q);
             if (stats.count(), stats.bytes()) != (count, bytes) {
-                return fail(
+                return Err(fail(
                     Claim::QuotaStats,
                     format!(
                         "{q}: stats say count={},bytes={}, the subtree holds count={count},bytes={bytes}",
                         stats.count(),
                         stats.bytes()
                     ),
-                );
+                ));
             }
         }
         // An accepted enforced write only moves a subtree up to its hard limits.
@@ -123,27 +118,27 @@ pub fn check(
         }
         let (hc, hb) = (a.limits.count_hard_limit(), a.limits.byte_hard_limit());
         if hc > -1 && stats.count() > was.count() && stats.count() > hc {
-            return fail(
+            return Err(fail(
                 Claim::QuotaHardLimit,
                 format!(
                     "{q}: an enforced write took the count from {} to {} past countHardLimit={hc}",
                     was.count(),
                     stats.count()
                 ),
-            );
+            ));
         }
         if hb > -1 && stats.bytes() > was.bytes() && stats.bytes() > hb {
-            return fail(
+            return Err(fail(
                 Claim::QuotaHardLimit,
                 format!(
                     "{q}: an enforced write took the bytes from {} to {} past byteHardLimit={hb}",
                     was.bytes(),
                     stats.bytes()
                 ),
-            );
+            ));
         }
     }
-    Ok(())
+    Ok(after)
 }
 
 /// A QuotaExceeded answer comes only for an enforced write, and for a single create or

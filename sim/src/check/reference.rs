@@ -69,6 +69,9 @@ pub struct Reference {
     /// commits), and every configuration committed so far by version.
     pub membership: ensemble_core::membership::Membership,
     pub configs: BTreeMap<u64, ensemble_core::membership::Membership>,
+    /// The tree's quotas as the last txn's check read them after it (the next txn's
+    /// "before", not read twice); `None`: read them again.
+    quotas: Option<super::quota::QuotaState>,
 }
 
 impl Reference {
@@ -97,6 +100,7 @@ impl Reference {
             closed_ephemerals: BTreeMap::new(),
             membership: Default::default(),
             configs: BTreeMap::new(),
+            quotas: None,
         };
         r.model = crate::check::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
@@ -237,7 +241,10 @@ impl Reference {
             self.closed_ephemerals.insert(txn.zxid, mine);
         }
         // ephemeral owners of paths about to be deleted (to judge who deleted them)
-        let quotas_before = super::quota::QuotaState::read(&self.tree);
+        let quotas_before = self
+            .quotas
+            .take()
+            .unwrap_or_else(|| super::quota::QuotaState::read(&self.tree));
         let outcome = self.tree.apply(txn);
         self.last = txn.zxid;
         if let Some(m) = txn.op.new_membership() {
@@ -352,7 +359,13 @@ impl Reference {
                 ));
             }
         }
-        super::quota::check(&quotas_before, &self.tree, txn, &outcome.reply, now)?;
+        self.quotas = Some(super::quota::check(
+            &quotas_before,
+            &self.tree,
+            txn,
+            &outcome.reply,
+            now,
+        )?);
         self.check_model(txn, &outcome.reply, &outcome.triggers, now)
     }
 
@@ -412,6 +425,7 @@ impl Reference {
     pub fn reset_to_snapshot(&mut self, zxid: Zxid, data: &[u8]) -> Result<(), String> {
         let tree = DataTree::from_snapshot(data, self.opts).map_err(|e| e.to_string())?;
         self.tree = tree;
+        self.quotas = None;
         if let Some(m) = self.tree.committed_membership() {
             self.set_membership(m);
         }

@@ -257,6 +257,10 @@ pub fn install_panic_hook() {
 impl World {
     pub(crate) fn start_node(&mut self, id: ServerId) {
         let now = self.sched.now;
+        // `tree.persisted-round-trip` on the snapshot it is about to load
+        if let Err(v) = self.check_persisted_round_trip(id) {
+            self.fail(v);
+        }
         if self.nodes[&id].disk.damaged {
             // storage faults hit it: recovery over the damaged bytes, judged
             let Some(rec) = self.recover_through_damage(id) else {
