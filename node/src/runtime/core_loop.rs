@@ -87,6 +87,7 @@ impl CoreLoop {
         let throttler = RequestThrottler::new(cfg.request_throttle.clone());
         let mut out = Outbox::new(clock, senders, client_budget);
         out.outstanding = shared.outstanding.clone();
+        out.snap_dir = cfg.snap_dir();
         CoreLoop {
             server,
             ready: Ready::new(),

@@ -15,6 +15,7 @@ pub mod epochs;
 pub mod fs;
 pub mod log;
 pub mod snapshot;
+pub mod snapshot_stream;
 pub mod verify;
 
 use compression::SnapshotCompression;
