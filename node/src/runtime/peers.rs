@@ -12,6 +12,7 @@ use super::Input;
 use super::snap_send::{SnapSend, SnapSending, Step};
 use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
 use crate::sasl::quorum::QuorumAuth;
+use crate::storage::part_budget::{SNAP_PARTS, SNAP_PARTS_CAP, snap_part_bytes};
 use crate::tls::{self, PortMode, QuorumTls};
 use ensemble_core::{PeerMsg, ServerId};
 use std::collections::VecDeque;
@@ -705,6 +706,13 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
                             .is_err()
                     {
                         return;
+                    }
+                    // A learner's SNAP parts wait while those before them are still on their
+                    // way to disk: the socket stops, and so does the leader's stream.
+                    let parts = snap_part_bytes(&msgs);
+                    if parts > 0 {
+                        SNAP_PARTS.wait_below(SNAP_PARTS_CAP).await;
+                        SNAP_PARTS.add(parts);
                     }
                     if ctx.input.send(Input::PeerMsgs { sid, channel, generation, msgs }).await.is_err() {
                         return;
