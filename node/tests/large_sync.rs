@@ -7,8 +7,8 @@
 //! Ports: base 19600 (client base+i, quorum base+10+i, election base+20+i), below Linux's
 //! ephemeral range.
 
-use ensemble_client::Client;
-use ensemble_proto::proto::{Acl, CreateMode};
+use ensemble_client::{Client, ClientError};
+use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -155,14 +155,29 @@ async fn a_learner_syncs_300_mib_by_snap_in_frames() {
         let c = Arc::clone(&c);
         tasks.push(tokio::spawn(async move {
             for i in (lane..nodes).step_by(4) {
-                c.create(
-                    &format!("/big/n{i:03}"),
-                    &payload(i),
-                    Acl::open_unsafe(),
-                    CreateMode::Persistent,
-                )
-                .await
-                .unwrap();
+                // A connection lost under the load of a big tree's snapshots (the client
+                // gives up on a server silent for 2/3 of the session timeout) is retried:
+                // the create may have run, and then it exists.
+                let mut tries = 0;
+                loop {
+                    let r = c
+                        .create(
+                            &format!("/big/n{i:03}"),
+                            &payload(i),
+                            Acl::open_unsafe(),
+                            CreateMode::Persistent,
+                        )
+                        .await;
+                    match r {
+                        Ok(_) => break,
+                        Err(ClientError::Keeper(KeeperError::NodeExists)) if tries > 0 => break,
+                        Err(ClientError::ConnectionLoss) if tries < 10 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(e) => panic!("create /big/n{i:03}: {e}"),
+                    }
+                }
             }
         }));
     }
