@@ -8,7 +8,6 @@ use crate::effect::{Action, Ready, Write};
 use crate::plant::Plant;
 use crate::role::RoleMut;
 use crate::server::ConnId;
-use crate::snapshot_scheduler::SnapshotScheduler;
 use crate::txn::{Txn, TxnOp};
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
@@ -177,6 +176,6 @@ impl ZooKeeperServer {
 
     /// Write up to `budget` more nodes of the snapshot being written.
     pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Ready) {
-        SnapshotScheduler::step(&mut self.tree, budget, out);
+        self.snapshots.step(&mut self.tree, budget, out);
     }
 }

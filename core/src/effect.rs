@@ -92,6 +92,20 @@ impl Write {
 pub enum Action {
     /// A message to a peer, on the election or the quorum channel (`PeerMsg` says which).
     Send { to: ServerId, msg: PeerMsg },
+    /// A SNAP from this server's snapshot file at `zxid` (the newest it wrote): the runtime
+    /// reads the file's data and sends `to`, in order with the other sends to it, the
+    /// `SnapPart`s that [`crate::sync_stream::snap_layout`] cuts it into, then the SNAP
+    /// (`PeerMsg::Sync` in `SyncMode::Snap` with the last bytes, `txns` and `committed`). The
+    /// core decides what; the bytes never pass through it (nor its memory). A file the runtime
+    /// cannot read whole and verified breaks the quorum connection to `to` instead, before the
+    /// SNAP leaves (the core hears `PeerDisconnected` and the learner syncs again).
+    SendSnapshot {
+        to: ServerId,
+        zxid: Zxid,
+        part: usize,
+        txns: Vec<Arc<Txn>>,
+        committed: Zxid,
+    },
     /// Break the quorum connection with `peer` (a learner we drop, a leader we leave).
     DisconnectPeer { peer: ServerId },
     /// The answer to a client's handshake.

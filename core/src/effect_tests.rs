@@ -58,6 +58,7 @@ fn name(o: &Output) -> String {
     match o {
         Output::Action(a) => match a {
             Action::Send { to, .. } => format!("send{to}"),
+            Action::SendSnapshot { to, .. } => format!("snap{to}"),
             Action::DisconnectPeer { peer } => format!("disconnect{peer}"),
             Action::ConnectReply { conn, .. } => format!("connect{conn}"),
             Action::Reply { conn, xid, .. } => format!("reply{conn}.{xid}"),

@@ -9,7 +9,7 @@
 
 use crate::effect::{Action, Ready, Write};
 use crate::learner_handler::{Handler, HandlerPhase, LearnerHandlers, Traffic};
-use crate::peer::{PeerMsg, ServerState, SyncMode};
+use crate::peer::{PeerMsg, ServerState, SnapBytes, SyncMode};
 use crate::plant::Plant;
 use crate::role::{Next, RoleMut};
 use crate::server::{Epochs, Millis, Status};
@@ -566,6 +566,16 @@ impl<'a> Leading<'a> {
         let upto = self.zk.last_logged();
         let p = h.last_zxid;
         let after = |from: Zxid| -> Vec<Arc<Txn>> { self.zk.log.range(from, upto) };
+        // A SNAP goes from our newest snapshot file when our log holds everything after it:
+        // the runtime streams the file, and the tree is not serialised again here (which held
+        // the core thread and ~2 copies of the tree in memory for a large one). The plant that
+        // cuts the in-memory stream keeps that path.
+        let from_file = self.zk.snapshots.on_disk.filter(|s| {
+            *s <= applied
+                && *s >= self.zk.log.window_base()
+                && self.zk.log.contains(*s)
+                && !self.zk.plant(Plant::SnapNewLeaderMidStream)
+        });
         let (mode, txns) = if p >= self.zk.log.window_base() && self.zk.log.contains(p) && p <= upto
         {
             crate::probe!("sync.diff");
@@ -577,6 +587,21 @@ impl<'a> Leading<'a> {
             } else {
                 (SyncMode::Trunc { to }, after(to))
             }
+        } else if let Some(file) = from_file {
+            crate::probe!("sync.snap");
+            crate::probe!("sync.snap-from-file");
+            let txns = if self.zk.plant(Plant::SnapFileWithoutLogTail) {
+                after(applied)
+            } else {
+                after(file)
+            };
+            (
+                SyncMode::Snap {
+                    zxid: file,
+                    snapshot: SnapBytes::from(Arc::new(Vec::new())),
+                },
+                txns,
+            )
         } else {
             // One buffer: the parts are ranges of it, encoded straight into their frames.
             let snapshot = Arc::new(self.zk.tree.to_snapshot());
@@ -615,14 +640,26 @@ impl<'a> Leading<'a> {
         );
         // The history in frames of bounded size: the first group with the mode, the rest after.
         let mut groups = sync_stream::txn_groups(txns, part).into_iter();
-        out.push(Action::Send {
-            to: peer,
-            msg: PeerMsg::Sync {
-                mode,
-                txns: groups.next().unwrap_or_default(),
-                committed: applied,
-            },
-        });
+        let first = groups.next().unwrap_or_default();
+        match (mode, from_file) {
+            (SyncMode::Snap { zxid, .. }, Some(file)) if zxid == file => {
+                out.push(Action::SendSnapshot {
+                    to: peer,
+                    zxid,
+                    part,
+                    txns: first,
+                    committed: applied,
+                });
+            }
+            (mode, _) => out.push(Action::Send {
+                to: peer,
+                msg: PeerMsg::Sync {
+                    mode,
+                    txns: first,
+                    committed: applied,
+                },
+            }),
+        }
         for txns in groups {
             out.push(Action::Send {
                 to: peer,

@@ -29,7 +29,7 @@ pub mod server;
 pub mod session_passwd;
 mod session_tracker;
 mod snapshot_scheduler;
-mod sync_stream;
+pub mod sync_stream;
 pub mod tree;
 pub mod txn;
 pub mod watch;

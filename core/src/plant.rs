@@ -126,10 +126,14 @@ pub enum Plant {
     /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
     /// snapshot it made durable is only the last bytes (a restart recovers no such state).
     SnapWrittenWithoutParts,
+    /// A leader streaming a SNAP from its snapshot file (older than what it applied) sends
+    /// only the txns after what it applied, not those after the file's zxid: the learner
+    /// misses the txns between.
+    SnapFileWithoutLogTail,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 36] = [
+    pub const ALL: [Plant; 37] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -166,6 +170,7 @@ impl Plant {
         Plant::WipedVotesAsFresh,
         Plant::VoteEpochStale,
         Plant::SnapWrittenWithoutParts,
+        Plant::SnapFileWithoutLogTail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -206,6 +211,7 @@ impl Plant {
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
             Plant::VoteEpochStale => "vote-epoch-stale",
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
+            Plant::SnapFileWithoutLogTail => "snap-file-without-log-tail",
         }
     }
 
@@ -302,6 +308,13 @@ impl Plant {
             Plant::VoteEpochStale => &["liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
+            // the learner's history has a hole: it diverges from the leader's
+            Plant::SnapFileWithoutLogTail => &[
+                "zab.agreement",
+                "zab.log-order",
+                "zab.acked-write-lost",
+                "core.panic",
+            ],
         }
     }
 

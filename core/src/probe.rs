@@ -52,6 +52,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sync.snap-multipart",
         "a SNAP went out in more than one part",
     ),
+    p(
+        "sync.snap-from-file",
+        "a leader's SNAP was streamed from its snapshot file, not serialised from its tree",
+    ),
     p("leader.inform", "a leader sent an INFORM to an observer"),
     // synchronization (learner side)
     p(

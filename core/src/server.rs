@@ -156,6 +156,7 @@ impl Server {
             auth_providers: config.auth_providers,
             plant: config.plant,
         };
+        let recovered_snapshot = recovered.snapshot.as_ref().map(|(z, _)| *z);
         let tree = match &recovered.snapshot {
             Some((zxid, bytes)) => {
                 crate::probe!("recover.snapshot");
@@ -214,7 +215,7 @@ impl Server {
             reconfigured: false,
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
-            snapshots: SnapshotScheduler::new(&config),
+            snapshots: SnapshotScheduler::new(&config, recovered_snapshot),
             local_sessions: crate::session_tracker::SessionTracker::default(),
             read_only: crate::read_only_server::ReadOnlyMode::new(now),
             cfg: config,

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::effect::{Ready, Write};
 use crate::tree::DataTree;
 use crate::txn::ServerId;
+use crate::zxid::Zxid;
 
 /// Snapshot nodes written per tick (about a millisecond of work).
 pub(crate) const SNAPSHOT_TICK_BUDGET: usize = 4096;
@@ -39,15 +40,21 @@ pub(crate) struct SnapshotScheduler {
     taken: u64,
     /// Snapshot nodes written per txn applied while one is being written.
     pace: usize,
+    /// The newest snapshot handed to the disk whole: the one recovered from, one of ours
+    /// ended, or a leader's SNAP installed. A leader streams a SNAP from it
+    /// (`Action::SendSnapshot`) rather than serialising its tree again.
+    pub(crate) on_disk: Option<Zxid>,
 }
 
 impl SnapshotScheduler {
-    pub(crate) fn new(cfg: &Config) -> SnapshotScheduler {
+    /// `recovered`: the zxid of the snapshot the server recovered from, if any.
+    pub(crate) fn new(cfg: &Config, recovered: Option<Zxid>) -> SnapshotScheduler {
         SnapshotScheduler {
             since: 0,
             every: snapshot_interval(cfg.snap_count, cfg.my_id, 0),
             taken: 0,
             pace: 64,
+            on_disk: recovered,
         }
     }
 
@@ -59,7 +66,7 @@ impl SnapshotScheduler {
             self.taken += 1;
             let every = snapshot_interval(cfg.snap_count, cfg.my_id, self.taken);
             // One at a time: one still being written (only with a tiny snapCount) ends first.
-            Self::step(tree, usize::MAX, out);
+            self.step(tree, usize::MAX, out);
             tree.begin_snapshot(cfg.snapshot_part_bytes.max(1));
             // Written a slice per txn applied, done by half way to the next (ticks add more).
             let nodes = tree.snapshot_remaining();
@@ -68,12 +75,12 @@ impl SnapshotScheduler {
         }
         assert!(self.since < self.every, "a snapshot due but not started");
         assert!(self.pace >= 1, "a snapshot that never advances");
-        Self::step(tree, self.pace, out);
+        self.step(tree, self.pace, out);
     }
 
     /// Write up to `budget` more nodes of the snapshot being written: a `SnapshotPart` for
     /// each part filled, the `Snapshot` effect once it is complete.
-    pub(crate) fn step(tree: &mut DataTree, budget: usize, out: &mut Ready) {
+    pub(crate) fn step(&mut self, tree: &mut DataTree, budget: usize, out: &mut Ready) {
         let pieces = tree.continue_snapshot(budget);
         // The runtime's contract: parts of one snapshot in order, the whole one last.
         assert!(
@@ -86,6 +93,9 @@ impl SnapshotScheduler {
                 .all(|w| w[0].zxid == w[1].zxid && w[0].index + 1 == w[1].index)
         );
         for piece in pieces {
+            if piece.last {
+                self.on_disk = Some(piece.zxid);
+            }
             out.push(if piece.last {
                 Write::Snapshot {
                     zxid: piece.zxid,

@@ -14,6 +14,38 @@ use std::sync::Arc;
 /// that a frame's overhead is nothing.
 pub const SYNC_PART: usize = 4 << 20;
 
+/// How a SNAP of `total` bytes is cut, in parts of about `part` bytes: the (clamped) part
+/// size and the offset of the last bytes, which the SNAP message itself carries; the
+/// `SnapPart`s are `[0, part)`, `[part, 2 part)`, ... up to that offset. The last part is never
+/// empty (unless the snapshot is), so the SNAP always carries bytes. Every sender cuts this way:
+/// the core from memory, a runtime from a snapshot file ([`crate::Action::SendSnapshot`]).
+pub fn snap_layout(total: u64, part: usize) -> (u64, u64) {
+    let part = part.max(1) as u64;
+    (part, total.saturating_sub(1) / part * part)
+}
+
+/// The messages of a SNAP of `snapshot` (taken at `zxid`): its `SnapPart`s, then the `Sync`
+/// with its last bytes, `txns` and `committed`. For a runtime that holds the snapshot's data
+/// (the simulator's disk) carrying out [`crate::Action::SendSnapshot`].
+pub fn snap_messages(
+    zxid: Zxid,
+    snapshot: &Arc<Vec<u8>>,
+    part: usize,
+    txns: Vec<Arc<Txn>>,
+    committed: Zxid,
+) -> Vec<PeerMsg> {
+    let (mut msgs, last) = snap_parts(zxid, snapshot, part);
+    msgs.push(PeerMsg::Sync {
+        mode: crate::peer::SyncMode::Snap {
+            zxid,
+            snapshot: last,
+        },
+        txns,
+        committed,
+    });
+    msgs
+}
+
 /// The leader's SNAP of `snapshot` (taken at `zxid`) in parts of about `part` bytes: the
 /// `SnapPart`s to send first, and the last bytes, for the SNAP message itself.
 pub(crate) fn snap_parts(
@@ -21,10 +53,9 @@ pub(crate) fn snap_parts(
     snapshot: &Arc<Vec<u8>>,
     part: usize,
 ) -> (Vec<PeerMsg>, SnapBytes) {
-    let part = part.max(1);
     let total = snapshot.len();
-    // The last part is never empty (unless the snapshot is), so the SNAP always carries bytes.
-    let last_start = total.saturating_sub(1) / part * part;
+    let (part, last_start) = snap_layout(total as u64, part);
+    let (part, last_start) = (part as usize, last_start as usize);
     let parts = (0..last_start)
         .step_by(part)
         .map(|offset| PeerMsg::SnapPart {

@@ -358,6 +358,19 @@ impl Disk {
             .max(snap)
     }
 
+    /// The data of the snapshot at `zxid`, if this disk has it: what a leader streams a SNAP
+    /// from (`Action::SendSnapshot`).
+    pub fn snapshot_data(&self, zxid: Zxid) -> Option<Arc<Vec<u8>>> {
+        match &self.snapshot {
+            Some((z, data)) if *z == zxid => Some(Arc::clone(data)),
+            _ => self
+                .retained
+                .iter()
+                .find(|(z, _)| *z == zxid)
+                .map(|(_, data)| Arc::clone(data)),
+        }
+    }
+
     /// Does this disk hold txn `z` (logged, in any state, or inside the snapshot)?
     pub fn holds(&self, z: Zxid) -> bool {
         self.snapshot.as_ref().is_some_and(|s| s.0 >= z) || self.find(z).is_some()

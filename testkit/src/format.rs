@@ -97,6 +97,18 @@ impl fmt::Display for Show<'_, Action> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Action::Send { to, msg } => write!(f, "send {to}: {}", Show(msg)),
+            Action::SendSnapshot {
+                to,
+                zxid,
+                part,
+                txns,
+                committed,
+            } => write!(
+                f,
+                "send {to}: SNAP from the snapshot file at {zxid} in parts of {part} \
+                 (+{} txns, committed {committed})",
+                txns.len()
+            ),
             Action::DisconnectPeer { peer } => write!(f, "disconnect {peer}"),
             Action::ConnectReply { conn, response } => write!(
                 f,

@@ -15,6 +15,7 @@ use crate::disk::Disk;
 use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::server::ConnId;
+use ensemble_core::sync_stream::snap_messages;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
@@ -192,6 +193,24 @@ impl<H: Host + ?Sized> ServerIo<'_, H> {
             Action::Send { to, msg } => {
                 assert_ne!(to, id, "a server sends nothing to itself");
                 host.send(id, to, msg);
+            }
+            Action::SendSnapshot {
+                to,
+                zxid,
+                part,
+                txns,
+                committed,
+            } => {
+                assert_ne!(to, id, "a server sends nothing to itself");
+                match host.disk(id).snapshot_data(zxid) {
+                    Some(data) => {
+                        for msg in snap_messages(zxid, &data, part, txns, committed) {
+                            host.send(id, to, msg);
+                        }
+                    }
+                    // as the node does with a file it cannot read: the learner syncs again
+                    None => host.disconnect_peer(id, to),
+                }
             }
             Action::DisconnectPeer { peer } => host.disconnect_peer(id, peer),
             Action::ConnectReply { conn, response } => {

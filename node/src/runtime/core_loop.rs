@@ -87,6 +87,7 @@ impl CoreLoop {
         let throttler = RequestThrottler::new(cfg.request_throttle.clone());
         let mut out = Outbox::new(clock, senders, client_budget);
         out.outstanding = shared.outstanding.clone();
+        out.snap_dir = cfg.snap_dir();
         CoreLoop {
             server,
             ready: Ready::new(),
@@ -401,6 +402,12 @@ impl CoreLoop {
                 generation,
                 msgs,
             } => {
+                // Taken off the connection reader's count; the storage counts them again
+                // as it queues them for the snapshot writer.
+                let parts = crate::storage::part_budget::snap_part_bytes(&msgs);
+                if parts > 0 {
+                    crate::storage::part_budget::SNAP_PARTS.done(parts);
+                }
                 for msg in msgs {
                     // Checked per message: one of them may have the core drop this link.
                     let Some(p) = self.out.peers.get(&sid) else {

@@ -14,6 +14,7 @@ mod disk;
 mod outbox;
 pub mod peers;
 pub(crate) mod quorum_view;
+mod snap_send;
 mod throttler;
 pub mod wire;
 

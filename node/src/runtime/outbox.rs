@@ -89,6 +89,8 @@ pub(crate) struct Outbox {
     last_proposal: (Option<Arc<Txn>>, Vec<u8>),
     /// `audit.enable`: the audit log, told of every write request and its reply.
     pub audit: Option<crate::audit::AuditLog>,
+    /// Where our snapshot files are: a SNAP is streamed from there.
+    pub snap_dir: std::path::PathBuf,
 }
 
 impl Outbox {
@@ -115,6 +117,7 @@ impl Outbox {
             dirty_clients: Vec::new(),
             audit: None,
             last_proposal: (None, Vec::new()),
+            snap_dir: std::path::PathBuf::new(),
         }
     }
 
@@ -247,6 +250,37 @@ impl Outbox {
     fn act(&mut self, action: Action, server: &Server) {
         match action {
             Action::Send { to, msg } => self.send(to, msg),
+            Action::SendSnapshot {
+                to,
+                zxid,
+                part,
+                txns,
+                committed,
+            } => {
+                let Some(p) = self.peers.get_mut(&to) else {
+                    tracing::debug!("no link to server {to} for a SNAP");
+                    return;
+                };
+                if p.reset_in_batch {
+                    return;
+                }
+                // What this batch encoded for it so far goes first; the sender streams the file
+                // after it, and what follows waits behind.
+                flush_peer(to, p);
+                let what = super::snap_send::SnapSend {
+                    snap_dir: self.snap_dir.clone(),
+                    zxid,
+                    part,
+                    txns,
+                    committed,
+                };
+                if p.quorum
+                    .send(OutCmd::Snapshot(p.out_epoch, Box::new(what)))
+                    .is_err()
+                {
+                    tracing::debug!(peer = to, "quorum link task is gone");
+                }
+            }
             Action::DisconnectPeer { peer } => {
                 let Some(p) = self.peers.get_mut(&peer) else {
                     return;

@@ -9,8 +9,10 @@
 //! the older one first).
 
 use super::Input;
+use super::snap_send::{SnapSend, SnapSending, Step};
 use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
 use crate::sasl::quorum::QuorumAuth;
+use crate::storage::part_budget::{SNAP_PARTS, SNAP_PARTS_CAP, snap_part_bytes};
 use crate::tls::{self, PortMode, QuorumTls};
 use ensemble_core::{PeerMsg, ServerId};
 use std::collections::VecDeque;
@@ -69,7 +71,22 @@ pub enum OutCmd {
     Frames(u64, Vec<u8>),
     /// Drop the connection and everything queued; continue in this epoch.
     Reset(u64),
+    /// A SNAP to stream from a snapshot file (quorum channel), sent in outbound epoch `.0`
+    /// after what was queued before it and before what comes after it.
+    Snapshot(u64, Box<SnapSend>),
 }
+
+/// What waits behind a SNAP being streamed.
+enum Behind {
+    Frame(Vec<u8>),
+    Snap(Box<SnapSend>),
+}
+
+/// Unsent bytes in the write queue below which the SNAP being streamed reads its next part:
+/// about one part in flight while the socket drains another.
+const SNAP_READ_AHEAD: usize = 1 << 20;
+/// How often to look again for a snapshot file the writer has not renamed into place yet.
+const SNAP_RETRY: Duration = Duration::from_millis(100);
 
 /// The two directions of a peer connection, plaintext or TLS.
 type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
@@ -233,10 +250,16 @@ async fn sender_task(
     let mut backoff = MIN_BACKOFF;
     let mut next_attempt = Instant::now();
     let mut probe = [0u8; 64];
+    // A SNAP being streamed from a file: its frames follow `queue`; what the core queued
+    // after it waits in `behind` (counted in `queued`).
+    let mut stream: Option<SnapSending> = None;
+    let mut behind: VecDeque<Behind> = VecDeque::new();
+    let mut snap_retry: Option<Instant> = None;
 
     loop {
         backlog.set(queue.len(), queued.saturating_sub(off));
-        if wr.is_none() && !queue.is_empty() && Instant::now() >= next_attempt {
+        let has_work = !queue.is_empty() || stream.is_some();
+        if wr.is_none() && has_work && Instant::now() >= next_attempt {
             match dial(me, sid, channel, &host, port, &security).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
@@ -253,6 +276,8 @@ async fn sender_task(
                         // Nothing queued can be delivered in order any more: report a break.
                         queue.clear();
                         queued = 0;
+                        stream = None;
+                        behind.clear();
                         dead = true;
                         let _ = input
                             .send(Input::OutboundBroken {
@@ -266,110 +291,181 @@ async fn sender_task(
             }
             continue;
         }
-        let writing = wr.is_some() && !queue.is_empty();
-        let waiting = wr.is_none() && !queue.is_empty();
-        let broken: Option<String> = tokio::select! {
-            cmd = rx.recv() => {
-                match cmd {
-                    None => return,
-                    Some(OutCmd::Reset(e)) => {
-                        rd = None;
-                        wr = None;
-                        queue.clear();
-                        queued = 0;
-                        epoch = e;
-                        dead = false;
-                    }
-                    Some(cmd @ (OutCmd::Msg(..) | OutCmd::Frames(..))) => {
-                        let e = match &cmd {
-                            OutCmd::Msg(e, _) | OutCmd::Frames(e, _) => *e,
-                            OutCmd::Reset(_) => unreachable!("matched above"),
-                        };
-                        if quorum && e < epoch {
-                            continue;
+        // The SNAP being streamed reads its next frame once the queue has drained enough.
+        let mut snap_failed: Option<String> = None;
+        let unsent = queue.iter().map(Vec::len).sum::<usize>() - off;
+        if wr.is_some()
+            && unsent < SNAP_READ_AHEAD
+            && snap_retry.is_none_or(|t| Instant::now() >= t)
+            && let Some(mut s) = stream.take()
+        {
+            snap_retry = None;
+            let zxid = s.zxid();
+            let step = tokio::task::spawn_blocking(move || {
+                let r = s.next_frame();
+                (s, r)
+            })
+            .await;
+            match step {
+                Ok((s, Ok(Step::Part(frame)))) => {
+                    queued += frame.len();
+                    queue.push_back(frame);
+                    stream = Some(s);
+                }
+                Ok((_, Ok(Step::Last(frame)))) => {
+                    queued += frame.len();
+                    queue.push_back(frame);
+                    // What waited behind it goes next, up to the next SNAP, if any.
+                    while let Some(b) = behind.pop_front() {
+                        match b {
+                            Behind::Frame(f) => queue.push_back(f),
+                            Behind::Snap(what) => {
+                                stream = Some(SnapSending::new(*what));
+                                break;
+                            }
                         }
-                        if quorum && e > epoch {
-                            // The core has heard of a break (or asked for one): new connection.
+                    }
+                }
+                Ok((s, Ok(Step::Wait))) => {
+                    stream = Some(s);
+                    snap_retry = Some(Instant::now() + SNAP_RETRY);
+                }
+                Ok((_, Err(e))) => {
+                    tracing::error!(peer = sid, "cannot stream the SNAP at {zxid}: {e}");
+                    snap_failed = Some(format!("the SNAP at {zxid} cannot be sent: {e}"));
+                }
+                Err(e) => snap_failed = Some(format!("the SNAP at {zxid}: {e}")),
+            }
+            if snap_failed.is_none() {
+                continue;
+            }
+        }
+        let writing = wr.is_some() && !queue.is_empty();
+        let waiting = wr.is_none() && (!queue.is_empty() || stream.is_some());
+        let snap_waiting = wr.is_some() && queue.is_empty() && snap_retry.is_some();
+        let broken: Option<String> = if snap_failed.is_some() {
+            snap_failed
+        } else {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    match cmd {
+                        None => return,
+                        Some(OutCmd::Reset(e)) => {
                             rd = None;
                             wr = None;
                             queue.clear();
                             queued = 0;
+                            stream = None;
+                            behind.clear();
                             epoch = e;
                             dead = false;
                         }
-                        if dead {
-                            continue;
-                        }
-                        let frame = match cmd {
-                            OutCmd::Frames(_, bytes) => bytes,
-                            OutCmd::Msg(_, msg) => {
-                                let mut frame = Vec::new();
-                                if let Err(e) = wire::encode_frame(&msg, &mut frame) {
-                                    tracing::error!(peer = sid, "cannot encode {}: {e}", msg.name());
+                        Some(cmd @ (OutCmd::Msg(..) | OutCmd::Frames(..) | OutCmd::Snapshot(..))) => {
+                            let e = match &cmd {
+                                OutCmd::Msg(e, _) | OutCmd::Frames(e, _) | OutCmd::Snapshot(e, _) => *e,
+                                OutCmd::Reset(_) => unreachable!("matched above"),
+                            };
+                            if quorum && e < epoch {
+                                continue;
+                            }
+                            if quorum && e > epoch {
+                                // The core has heard of a break (or asked for one): new connection.
+                                rd = None;
+                                wr = None;
+                                queue.clear();
+                                queued = 0;
+                                stream = None;
+                                behind.clear();
+                                epoch = e;
+                                dead = false;
+                            }
+                            if dead {
+                                continue;
+                            }
+                            let frame = match cmd {
+                                OutCmd::Snapshot(_, what) => {
+                                    if stream.is_none() && behind.is_empty() {
+                                        stream = Some(SnapSending::new(*what));
+                                    } else {
+                                        behind.push_back(Behind::Snap(what));
+                                    }
                                     continue;
                                 }
-                                frame
+                                OutCmd::Frames(_, bytes) => bytes,
+                                OutCmd::Msg(_, msg) => {
+                                    let mut frame = Vec::new();
+                                    if let Err(e) = wire::encode_frame(&msg, &mut frame) {
+                                        tracing::error!(peer = sid, "cannot encode {}: {e}", msg.name());
+                                        continue;
+                                    }
+                                    frame
+                                }
+                                OutCmd::Reset(_) => unreachable!("matched above"),
+                            };
+                            if frame.is_empty() {
+                                continue;
                             }
-                            OutCmd::Reset(_) => unreachable!("matched above"),
-                        };
-                        if frame.is_empty() {
-                            continue;
+                            queued += frame.len();
+                            if stream.is_some() || !behind.is_empty() {
+                                behind.push_back(Behind::Frame(frame));
+                            } else {
+                                queue.push_back(frame);
+                            }
+                            if !quorum {
+                                while queue.len() > MAX_ELECTION_BACKLOG {
+                                    // Keep a partly written frame: it must be finished first.
+                                    let at = if off > 0 { 1 } else { 0 };
+                                    if let Some(f) = queue.remove(at) {
+                                        queued -= f.len();
+                                    }
+                                }
+                            }
                         }
-                        queued += frame.len();
-                        queue.push_back(frame);
-                        if !quorum {
-                            while queue.len() > MAX_ELECTION_BACKLOG {
-                                // Keep a partly written frame: it must be finished first.
-                                let at = if off > 0 { 1 } else { 0 };
-                                if let Some(f) = queue.remove(at) {
+                    }
+                    if quorum && queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
+                }
+                r = async {
+                    // Everything queued in one system call, not one per frame.
+                    let slices: Vec<IoSlice<'_>> = queue
+                        .iter()
+                        .take(MAX_IOVECS)
+                        .enumerate()
+                        .map(|(i, f)| IoSlice::new(if i == 0 { &f[off..] } else { f }))
+                        .collect();
+                    wr.as_mut().expect("guarded").write_vectored(&slices).await
+                }, if writing => {
+                    match r {
+                        Ok(0) => Some("connection closed".into()),
+                        Ok(mut n) => {
+                            while n > 0 {
+                                let rest = queue[0].len() - off;
+                                if n < rest {
+                                    off += n;
+                                    break;
+                                }
+                                n -= rest;
+                                off = 0;
+                                if let Some(f) = queue.pop_front() {
                                     queued -= f.len();
                                 }
                             }
+                            None
                         }
+                        Err(e) => Some(e.to_string()),
                     }
                 }
-                if quorum && queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
-            }
-            r = async {
-                // Everything queued in one system call, not one per frame.
-                let slices: Vec<IoSlice<'_>> = queue
-                    .iter()
-                    .take(MAX_IOVECS)
-                    .enumerate()
-                    .map(|(i, f)| IoSlice::new(if i == 0 { &f[off..] } else { f }))
-                    .collect();
-                wr.as_mut().expect("guarded").write_vectored(&slices).await
-            }, if writing => {
-                match r {
-                    Ok(0) => Some("connection closed".into()),
-                    Ok(mut n) => {
-                        while n > 0 {
-                            let rest = queue[0].len() - off;
-                            if n < rest {
-                                off += n;
-                                break;
-                            }
-                            n -= rest;
-                            off = 0;
-                            if let Some(f) = queue.pop_front() {
-                                queued -= f.len();
-                            }
-                        }
-                        None
+                r = async { rd.as_mut().expect("guarded").read(&mut probe).await }, if rd.is_some() => {
+                    // The acceptor never writes after its hello: EOF, an error or bytes all mean
+                    // this connection is over.
+                    match r {
+                        Ok(0) => Some("closed by the peer".into()),
+                        Ok(_) => Some("unexpected bytes from the peer".into()),
+                        Err(e) => Some(e.to_string()),
                     }
-                    Err(e) => Some(e.to_string()),
                 }
+                _ = sleep_until(next_attempt), if waiting => None,
+                _ = sleep_until(snap_retry.unwrap_or(next_attempt)), if snap_waiting => None,
             }
-            r = async { rd.as_mut().expect("guarded").read(&mut probe).await }, if rd.is_some() => {
-                // The acceptor never writes after its hello: EOF, an error or bytes all mean
-                // this connection is over.
-                match r {
-                    Ok(0) => Some("closed by the peer".into()),
-                    Ok(_) => Some("unexpected bytes from the peer".into()),
-                    Err(e) => Some(e.to_string()),
-                }
-            }
-            _ = sleep_until(next_attempt), if waiting => None,
         };
         if let Some(why) = broken {
             tracing::info!(
@@ -383,6 +479,9 @@ async fn sender_task(
                 queue.clear();
                 queued = 0;
                 off = 0;
+                stream = None;
+                behind.clear();
+                snap_retry = None;
                 dead = true;
                 let _ = input
                     .send(Input::OutboundBroken {
@@ -607,6 +706,13 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
                             .is_err()
                     {
                         return;
+                    }
+                    // A learner's SNAP parts wait while those before them are still on their
+                    // way to disk: the socket stops, and so does the leader's stream.
+                    let parts = snap_part_bytes(&msgs);
+                    if parts > 0 {
+                        SNAP_PARTS.wait_below(SNAP_PARTS_CAP).await;
+                        SNAP_PARTS.add(parts);
                     }
                     if ctx.input.send(Input::PeerMsgs { sid, channel, generation, msgs }).await.is_err() {
                         return;

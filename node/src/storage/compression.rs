@@ -77,6 +77,19 @@ impl SnapshotCompression {
         })
     }
 
+    /// A reader of what `input` decompresses to, checked as [`Self::decompress`] checks it.
+    pub fn decoder<'a>(
+        self,
+        input: impl Read + Send + 'a,
+    ) -> io::Result<Box<dyn Read + Send + 'a>> {
+        Ok(match self {
+            SnapshotCompression::None => Box::new(input),
+            SnapshotCompression::Gz => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            SnapshotCompression::Snappy => Box::new(snap::read::FrameDecoder::new(input)),
+            SnapshotCompression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
+        })
+    }
+
     /// Everything `input` decompresses to. Each format's own checksums are checked on the way
     /// (gzip's CRC-32, snappy's per-frame CRC-32C, zstd's content checksum).
     pub fn decompress(self, input: impl Read) -> io::Result<Vec<u8>> {

@@ -14,7 +14,9 @@ pub mod dump;
 pub mod epochs;
 pub mod fs;
 pub mod log;
+pub mod part_budget;
 pub mod snapshot;
+pub mod snapshot_stream;
 pub mod verify;
 
 use compression::SnapshotCompression;
@@ -200,8 +202,11 @@ impl Storage {
         data: Arc<Vec<u8>>,
     ) -> Result<(), StorageError> {
         let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
+        let bytes = data.len() as u64;
         s.send(SnapCmd::Part { zxid, index, data })
-            .map_err(|_| StorageError::Closed)
+            .map_err(|_| StorageError::Closed)?;
+        part_budget::SNAP_PARTS.add(bytes);
+        Ok(())
     }
 
     /// A snapshot of the applied state at `zxid`: its `parts` parts given before, then `data`.
@@ -276,6 +281,15 @@ impl Storage {
     }
 }
 
+/// Counts a part out of the learner's SNAP part budget when dropped.
+struct PartWritten(u64);
+
+impl Drop for PartWritten {
+    fn drop(&mut self) {
+        part_budget::SNAP_PARTS.done(self.0);
+    }
+}
+
 fn snapshot_thread(
     opts: StorageOptions,
     rx: mpsc::Receiver<SnapCmd>,
@@ -290,6 +304,8 @@ fn snapshot_thread(
     while let Ok(cmd) = rx.recv() {
         match cmd {
             SnapCmd::Part { zxid, index, data } => {
+                // Counted out however it goes: the reader's cap is on what waits here.
+                let _written = PartWritten(data.len() as u64);
                 let start = || {
                     SnapshotFileWriter::create_with(&opts.snap_dir, zxid, opts.compression)
                         .map_err(|e| lost(zxid, &e))

@@ -218,6 +218,21 @@ impl World {
                 self.emit(who, role, &SendLine { to: *to, msg });
                 self.fle_sent(id, *to, msg);
             }
+            Action::SendSnapshot {
+                to,
+                zxid,
+                part,
+                txns,
+                committed,
+            } => self.log(
+                who,
+                role,
+                format_args!(
+                    "  send n{to}: SNAP from the snapshot file at {zxid} in parts of {part} \
+                     (+{} txns, committed {committed})",
+                    txns.len()
+                ),
+            ),
             Action::DisconnectPeer { peer } => {
                 self.log(who, role, format_args!("  disconnect n{peer}"))
             }
