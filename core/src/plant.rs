@@ -126,10 +126,14 @@ pub enum Plant {
     /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
     /// snapshot it made durable is only the last bytes (a restart recovers no such state).
     SnapWrittenWithoutParts,
+    /// The first configuration takes its version (the new epoch's zxid) when the leader sends
+    /// NEWLEADER, not once a quorum ACKed it (ZOOKEEPER-1783 warns against exactly this): an
+    /// epoch never established names a configuration.
+    FirstConfigVersionAtNewLeader,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 36] = [
+    pub const ALL: [Plant; 37] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -166,6 +170,7 @@ impl Plant {
         Plant::WipedVotesAsFresh,
         Plant::VoteEpochStale,
         Plant::SnapWrittenWithoutParts,
+        Plant::FirstConfigVersionAtNewLeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -206,6 +211,7 @@ impl Plant {
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
             Plant::VoteEpochStale => "vote-epoch-stale",
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
+            Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
         }
     }
 
@@ -302,6 +308,8 @@ impl Plant {
             Plant::VoteEpochStale => &["liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
+            // a configuration version no established epoch gave
+            Plant::FirstConfigVersionAtNewLeader => &["reconfig.config-committed"],
         }
     }
 
