@@ -302,6 +302,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a server came back with an older copy of its data dir (currentEpoch removed)",
     ),
     p(
+        "reconfig.new-config-no-quorum",
+        "a reconfig refused (NewConfigNoQuorum): the new configuration's voters synced with the leader are no quorum (a joiner not caught up)",
+    ),
+    p(
         "reconfig.first-config-versioned",
         "the first configuration took an established epoch's zxid as its version (leader or learner)",
     ),

@@ -255,6 +255,7 @@ fn prep_outcome(
         .map(|(id, _)| *id)
         .chain([zk.cfg.my_id]);
     if !QuorumVerifier::of(&next, None).contains_quorum(synced) {
+        crate::probe!("reconfig.new-config-no-quorum");
         return Err(KeeperError::NewConfigNoQuorum);
     }
     // Only who may write /zookeeper/config (read-only to all by default: the super user).

@@ -335,6 +335,24 @@ async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
     for i in 1..=3u16 {
         let dynamic = c.dir.join(format!("zoo{i}.cfg.dynamic.{version:x}"));
         wait_for_file(&dynamic);
+        // the proposal was written to `.dynamic.next`, which went when it was activated
+        let next = c.dir.join(format!("zoo{i}.cfg.dynamic.next"));
+        assert!(
+            c.log(i).lines().any(|l| l
+                .contains(&format!("configuration {version:x} proposed: written to"))
+                && l.contains(&format!("zoo{i}.cfg.dynamic.next"))),
+            "server {i} never wrote {}",
+            next.display()
+        );
+        let t0 = Instant::now();
+        while next.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{} left",
+                next.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let d = std::fs::read_to_string(&dynamic).unwrap();
         assert_eq!(d.lines().count(), 4, "{d}");
         assert!(d.contains(&joining), "{d}");
