@@ -44,6 +44,12 @@ pub struct Config {
     /// ZooKeeper fills that node from each server's own config, outside the replicated txns;
     /// empty leaves the node's stored data.
     pub config_node: Vec<u8>,
+    /// The version of the configuration this server starts with when no committed reconfig
+    /// made it: 0, or the version the first leader established with `reconfigEnabled` gave
+    /// the first configuration (ZooKeeper's `version=100000000`, kept in the dynamic file's
+    /// name). A reconfig's version is its txn's zxid, which the tree brings back itself.
+    #[serde(default)]
+    pub config_version: u64,
     /// `zookeeper.DigestAuthenticationProvider.superDigest`: `user:base64(sha1(user:password))`;
     /// a client whose digest authentication yields exactly this id is the super user, whom no
     /// ACL stops (ZooKeeper's `DigestAuthenticationProvider`).
@@ -127,6 +133,7 @@ impl Config {
             container_check_interval_ms: 60_000,
             extended_types: true,
             config_node: Vec::new(),
+            config_version: 0,
             super_digest: None,
             auth_providers: crate::acl::AuthProviders::default(),
             sasl_super_user: None,

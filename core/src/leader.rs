@@ -386,7 +386,10 @@ impl<'a> Leading<'a> {
                     let committed = self.zk.tree.last_zxid();
                     out.push(Action::Send {
                         to: from,
-                        msg: PeerMsg::UpToDate { committed },
+                        msg: PeerMsg::UpToDate {
+                            committed,
+                            first_config: self.zk.first_config(),
+                        },
                     });
                     self.try_commit(out);
                 } else {
@@ -541,6 +544,11 @@ impl<'a> Leading<'a> {
             .map(|(id, _)| *id)
             .collect();
         self.leader.advance(LeaderPhase::Synchronization);
+        if self.zk.plant(Plant::FirstConfigVersionAtNewLeader) {
+            // the version taken before any quorum agreed on this epoch
+            let epoch = self.leader.epoch;
+            self.zk.version_first_config(epoch);
+        }
         for peer in acked {
             self.send_sync(peer, out);
         }
@@ -727,6 +735,8 @@ impl<'a> Leading<'a> {
         self.commit_to(everything, out);
         // Established: the whole history we led with is committed and applied.
         assert_eq!(self.zk.tree.last_zxid(), everything);
+        self.zk.version_first_config(epoch);
+        let first_config = self.zk.first_config();
         let reconfigured = self.zk.take_reconfigured();
         let now = self.zk.now;
         let sessions: Vec<(SessionId, i32)> = self
@@ -751,6 +761,7 @@ impl<'a> Leading<'a> {
                 to: peer,
                 msg: PeerMsg::UpToDate {
                     committed: everything,
+                    first_config: first_config.clone(),
                 },
             });
         }

@@ -448,7 +448,10 @@ impl<'a> Learning<'a> {
                 l.phase = LearnerPhase::NewLeaderPending;
                 self.on_persisted(out);
             }
-            PeerMsg::UpToDate { committed } if phase == LearnerPhase::AwaitUpToDate => {
+            PeerMsg::UpToDate {
+                committed,
+                first_config,
+            } if phase == LearnerPhase::AwaitUpToDate => {
                 let unlogged = std::mem::take(&mut self.learner.unlogged);
                 if !unlogged.is_empty() {
                     out.push(Write::Append { txns: unlogged });
@@ -469,6 +472,9 @@ impl<'a> Learning<'a> {
                 self.commit_to(c, out);
                 // Serving: what the leader committed and we logged is applied.
                 assert!(self.zk.tree.last_zxid() >= c.min(self.zk.last_logged()));
+                if let Some(m) = &first_config {
+                    self.zk.adopt_first_config(m);
+                }
             }
             PeerMsg::Proposal(txn)
                 if phase >= LearnerPhase::NewLeaderPending && !self.learner.observer =>

@@ -194,8 +194,13 @@ pub enum PeerMsg {
         zxid: Zxid,
     },
     /// leader -> learner: serve clients; everything through `committed` is committed.
+    /// `first_config` is the leader's first configuration once an established epoch gave it a
+    /// version (its zxid: ZooKeeper's `version=100000000`), which a learner with an older one
+    /// takes, as ZooKeeper's learner takes the NEWLEADER's configuration at UPTODATE.
     UpToDate {
         committed: Zxid,
+        #[serde(default)]
+        first_config: Option<crate::membership::Membership>,
     },
 
     // --- broadcast ---

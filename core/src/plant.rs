@@ -130,10 +130,14 @@ pub enum Plant {
     /// only the txns after what it applied, not those after the file's zxid: the learner
     /// misses the txns between.
     SnapFileWithoutLogTail,
+    /// The first configuration takes its version (the new epoch's zxid) when the leader sends
+    /// NEWLEADER, not once a quorum ACKed it (ZOOKEEPER-1783 warns against exactly this): an
+    /// epoch never established names a configuration.
+    FirstConfigVersionAtNewLeader,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 37] = [
+    pub const ALL: [Plant; 38] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -171,6 +175,7 @@ impl Plant {
         Plant::VoteEpochStale,
         Plant::SnapWrittenWithoutParts,
         Plant::SnapFileWithoutLogTail,
+        Plant::FirstConfigVersionAtNewLeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -212,6 +217,7 @@ impl Plant {
             Plant::VoteEpochStale => "vote-epoch-stale",
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
             Plant::SnapFileWithoutLogTail => "snap-file-without-log-tail",
+            Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
         }
     }
 
@@ -315,6 +321,8 @@ impl Plant {
                 "zab.acked-write-lost",
                 "core.panic",
             ],
+            // a configuration version no established epoch gave
+            Plant::FirstConfigVersionAtNewLeader => &["reconfig.config-committed"],
         }
     }
 

@@ -306,6 +306,18 @@ pub const PROBES: &[ProbeDef] = &[
         "a server came back with an older copy of its data dir (currentEpoch removed)",
     ),
     p(
+        "reconfig.new-config-no-quorum",
+        "a reconfig refused (NewConfigNoQuorum): the new configuration's voters synced with the leader are no quorum (a joiner not caught up)",
+    ),
+    p(
+        "reconfig.first-config-versioned",
+        "the first configuration took an established epoch's zxid as its version (leader or learner)",
+    ),
+    rare(
+        "reconfig.first-config-learned",
+        "a LOOKING server took a peer's versioned first configuration over its own",
+    ),
+    p(
         "sim.liveness.core",
         "the heal left a minority faulty (liveness core)",
     ),

@@ -172,13 +172,15 @@ impl ZooKeeperServer {
         }
     }
 
-    /// `/zookeeper/config` reads as this server's membership (ZooKeeper writes it from each
-    /// server's own config at start-up, dataVersion -1) while nobody has set it.
+    /// `/zookeeper/config` reads as this server's first configuration (ZooKeeper writes it
+    /// from each server's own config at start-up, dataVersion -1, and again when the first
+    /// leader versions it) while no reconfig has set it. A server given no text of its
+    /// configuration (the simulator's) leaves the node's stored data.
     fn show_config_node(&self, r: &Request, reply: &mut Reply) {
-        let text = &self.cfg.config_node;
-        if text.is_empty() {
+        if self.cfg.config_node.is_empty() {
             return;
         }
+        let text = &self.initial.to_text().into_bytes();
         let patch = |data: &mut Vec<u8>, stat: &mut ensemble_proto::proto::Stat| {
             if data.is_empty() && stat.version == 0 {
                 *data = text.clone();

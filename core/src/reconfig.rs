@@ -25,11 +25,61 @@ impl ZooKeeperServer {
     /// the node's text of it (`Config::config_node`) when it names the same members, else one
     /// made up from the member list (the simulator's servers).
     pub(crate) fn initial_membership(cfg: &crate::config::Config) -> Membership {
-        std::str::from_utf8(&cfg.config_node)
+        let m = std::str::from_utf8(&cfg.config_node)
             .ok()
             .and_then(|t| Membership::parse(t).ok())
             .filter(|m| m.has_roles(&cfg.members))
-            .unwrap_or_else(|| Membership::synthetic(&cfg.members))
+            .unwrap_or_else(|| Membership::synthetic(&cfg.members));
+        Membership {
+            version: if is_first_config_version(cfg.config_version) {
+                cfg.config_version
+            } else {
+                0
+            },
+            ..m
+        }
+    }
+
+    /// ZOOKEEPER-1783: with `reconfigEnabled`, the first configuration (version 0) takes the
+    /// zxid of the epoch whose leader is established as its version (`version=100000000`), so
+    /// that it wins over the partial first configuration of a server yet to join. The leader
+    /// does this once a quorum ACKed NEWLEADER (never at NEWLEADER: the epoch may not be
+    /// established), a learner at UPTODATE from the leader's (`adopt_first_config`).
+    pub(crate) fn version_first_config(&mut self, epoch: u32) {
+        if !self.cfg.reconfig_enabled
+            || self.membership.version != 0
+            || self.pending.is_some()
+            || self.learned.is_some()
+        {
+            return;
+        }
+        let m = Membership {
+            version: Zxid::new(epoch, 0).0,
+            ..self.initial.clone()
+        };
+        self.adopt_first_config(&m);
+    }
+
+    /// What UPTODATE carries: our first configuration once an epoch versioned it.
+    pub(crate) fn first_config(&self) -> Option<Membership> {
+        (self.initial.version != 0).then(|| self.initial.clone())
+    }
+
+    /// Take the first configuration `m` an established leader versioned if it is newer than
+    /// ours (ZooKeeper's setQuorumVerifier ignores an older one); the configuration in force
+    /// follows when it is the first one.
+    pub(crate) fn adopt_first_config(&mut self, m: &Membership) {
+        if !self.cfg.reconfig_enabled || m.version <= self.initial.version {
+            return;
+        }
+        assert!(
+            is_first_config_version(m.version),
+            "a first configuration's version is an epoch's zxid"
+        );
+        self.initial = m.clone();
+        self.load_membership();
+        crate::probe!("reconfig.first-config-versioned");
+        tracing::info!(server = self.cfg.my_id, version = %format!("{:x}", m.version), "first configuration versioned");
     }
 
     /// Take the configuration in force from the tree (or the initial one), unless one learned
@@ -67,6 +117,15 @@ impl ZooKeeperServer {
             "learned a configuration no newer than ours"
         );
         assert_eq!(self.state, crate::peer::ServerState::Looking);
+        if is_first_config_version(m.version) {
+            // a first configuration an established leader versioned (no txn made it): it
+            // replaces ours, as ZooKeeper's processReconfig takes any newer configuration
+            // (ZOOKEEPER-1783: a joiner's partial first configuration gives way)
+            self.initial = m;
+            self.load_membership();
+            crate::probe!("reconfig.first-config-learned");
+            return;
+        }
         self.learned = Some(m);
         self.load_membership();
         assert!(self.learned.is_some());
@@ -128,7 +187,9 @@ impl ZooKeeperServer {
         );
         match &self.learned {
             None => assert!(
-                self.membership.version <= self.tree.last_zxid().0,
+                self.membership.version <= self.tree.last_zxid().0
+                    || (self.membership == self.initial
+                        && is_first_config_version(self.membership.version)),
                 "a configuration in force from a txn not applied"
             ),
             Some(l) => assert!(
@@ -144,6 +205,11 @@ impl ZooKeeperServer {
             assert_eq!(m.version, z.0);
         }
     }
+}
+
+/// A first configuration's version: an epoch's zxid (counter 0, which no txn has), or 0.
+pub(crate) fn is_first_config_version(version: u64) -> bool {
+    version & 0xffff_ffff == 0
 }
 
 /// The leader's preparation of a reconfig request (ZooKeeper's PrepRequestProcessor): the txn
@@ -196,6 +262,7 @@ fn prep_outcome(
         .map(|(id, _)| *id)
         .chain([zk.cfg.my_id]);
     if !QuorumVerifier::of(&next, None).contains_quorum(synced) {
+        crate::probe!("reconfig.new-config-no-quorum");
         return Err(KeeperError::NewConfigNoQuorum);
     }
     // Only who may write /zookeeper/config (read-only to all by default: the super user).

@@ -108,6 +108,35 @@ class Writer(threading.Thread):
         self.zk.close()
 
 
+def test_first_configuration_versioned_and_written(rcluster):
+    """ZooKeeper 3.8 with reconfigEnabled (ZOOKEEPER-1783): the first leader established gives
+    the first configuration its epoch's zxid as version (`version=100000000` on a fresh
+    ensemble), shown by `config`, and every server writes zoo.cfg.dynamic.<version> (the
+    server lines, no version line), rewrites zoo.cfg without its server lines and pointing at
+    that file, and keeps the file as written in zoo.cfg.bak. Runs first: no reconfig yet."""
+    c = rcluster
+    out = zkcli(c.servers[1].client_port, "config\n")
+    cfg = config_lines(out)
+    version = int(cfg[-1].split("=")[1], 16)
+    assert version >= 1 << 32 and version & 0xFFFFFFFF == 0, out
+    assert any(l.startswith("server.4=") and ":observer" in l for l in cfg), out
+    for i in ALL:
+        s = c.servers[i]
+        dynamic = Path(f"{s.cfg}.dynamic.{version:x}")
+        deadline = time.monotonic() + 30
+        while not dynamic.exists():
+            assert time.monotonic() < deadline, f"{dynamic} missing"
+            time.sleep(0.2)
+        lines = dynamic.read_text().splitlines()
+        assert sorted(lines) == sorted(cfg[:-1]), (lines, cfg)
+        static = s.cfg.read_text()
+        assert "server." not in static, static
+        assert f"dynamicConfigFile={dynamic.resolve()}" in static, static
+        assert "server.1=" in Path(f"{s.cfg}.bak").read_text()
+        # every member shows the same version
+        assert config_lines(zkcli(s.client_port, "config\n"))[-1] == cfg[-1]
+
+
 def test_zkcli_reconfig_while_writing_loses_nothing(rcluster):
     c = rcluster
     # zkCli talks to the leader and a follower goes and comes back. (Removing the leader itself

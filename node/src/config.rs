@@ -1091,10 +1091,18 @@ fn parse_inner(
     core.reconfig_enabled = reconfig_enabled;
     core.standalone_enabled = standalone_enabled;
     if !standalone {
-        // Version 0 for the core: a dynamic file's version is the zxid of a reconfig that the
-        // log may hold unapplied at start (the core takes a configuration as in force only
-        // from what it applied; the reconfig itself brings the version back when applied).
-        core.config_node = config_node_text(&servers, 0).into_bytes();
+        // Version 0 for the core unless it is the first configuration's as an established
+        // leader versioned it (an epoch's zxid, `zoo.cfg.dynamic.100000000`): any other
+        // version is the zxid of a reconfig that the log may hold unapplied at start (the core
+        // takes a configuration as in force only from what it applied; the reconfig itself
+        // brings the version back when applied).
+        let first = if config_version & 0xffff_ffff == 0 {
+            config_version
+        } else {
+            0
+        };
+        core.config_version = first;
+        core.config_node = config_node_text(&servers, first).into_bytes();
     }
 
     Ok(NodeConfig {

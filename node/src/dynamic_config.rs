@@ -14,7 +14,11 @@
 //!   the static file is rewritten without its `server.`, `group`, `weight`, `dynamicConfigFile`
 //!   and `peerType` lines (and without `clientPort`/`clientPortAddress` when this server's
 //!   line names its client address), ending with `dynamicConfigFile=<canonical path>`
-//!   (`editStaticConfig`). Both writes are atomic (a temporary file renamed over).
+//!   (`editStaticConfig`). Both writes are atomic (a temporary file renamed over);
+//! * a reconfig logged and not yet committed is written to `<static file>.dynamic.next`
+//!   (with its `version=` line), removed once the configuration in force is the last one
+//!   seen. ZooKeeper reads it back at start as its last seen configuration; here the log
+//!   brings the pending reconfig back, so the file is written for operators and tools only.
 
 use crate::config::{ConfigError, Parser, ServerSpec, parse_server_line, split_properties};
 use ensemble_core::ServerId;
@@ -151,6 +155,34 @@ pub fn edited_static_text(static_text: &str, dynamic_file: &Path, erase_client: 
     out
 }
 
+/// `<static file>.dynamic.next` (ZooKeeper's `getNextDynamicConfigFilename`).
+pub fn next_path(static_file: &Path) -> PathBuf {
+    let mut name = static_file.as_os_str().to_owned();
+    name.push(".dynamic.next");
+    PathBuf::from(name)
+}
+
+/// A reconfig was logged (proposed, not yet committed): ZooKeeper's
+/// setLastSeenQuorumVerifier(qv, writeToDisk) writes it to `<static file>.dynamic.next`,
+/// its `server.N=` lines and its `version=` line sorted together (`writeDynamicConfig` with
+/// needKeepVersion).
+pub fn persist_next(static_file: &Path, m: &Membership) -> std::io::Result<PathBuf> {
+    let next = next_path(static_file);
+    let mut text = dynamic_text(m);
+    text.push_str(&format!("\nversion={:x}", m.version));
+    write_atomic(&next, &text)?;
+    Ok(next)
+}
+
+/// The configuration last seen is in force: `.dynamic.next` goes (setQuorumVerifier's
+/// deleteFile of the next file). Absent already is fine.
+pub fn remove_next(static_file: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(next_path(static_file)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// A configuration was activated: write `<static file>.dynamic.<hex version>` and point the
 /// static file at it. Returns the dynamic file written.
 pub fn persist(static_file: &Path, m: &Membership, me: ServerId) -> std::io::Result<PathBuf> {
@@ -202,5 +234,31 @@ mod tests {
         );
         let kept = edited_static_text("clientPort=2181\n", Path::new("/x"), false);
         assert_eq!(kept, "clientPort=2181\ndynamicConfigFile=/x\n");
+    }
+
+    #[test]
+    fn the_next_file_keeps_the_version_and_goes_when_nothing_is_pending() {
+        let dir = std::env::temp_dir().join(format!("ens-dyn-next-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stat = dir.join("zoo.cfg");
+        let m = Membership::parse(
+            "server.1=h:1:2:participant;0.0.0.0:3\nserver.2=h:4:5:participant;0.0.0.0:6\n\
+             version=100000007",
+        )
+        .unwrap();
+        let next = persist_next(&stat, &m).unwrap();
+        assert_eq!(next, dir.join("zoo.cfg.dynamic.next"));
+        // writeDynamicConfig with needKeepVersion: the version line sorted last
+        assert_eq!(
+            std::fs::read_to_string(&next).unwrap(),
+            "server.1=h:1:2:participant;0.0.0.0:3\nserver.2=h:4:5:participant;0.0.0.0:6\n\
+             version=100000007"
+        );
+        // and read back as ZooKeeper reads a dynamic file, version included
+        assert_eq!(read(&next).unwrap().version, 0x1_0000_0007);
+        remove_next(&stat).unwrap();
+        assert!(!next.exists());
+        remove_next(&stat).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

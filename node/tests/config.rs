@@ -693,7 +693,27 @@ fn dynamic_config_file_and_reconfig_settings() {
          server.2=127.0.0.1:2888:3888:participant;0.0.0.0:2182\n\
          server.3=127.0.0.1:2889:3889:observer;0.0.0.0:2183\nversion=0"
     );
+    assert_eq!(
+        c.core.config_version, 0,
+        "a reconfig's version comes back from the log"
+    );
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+
+    // the first configuration as the first leader versioned it (an epoch's zxid, no txn):
+    // the core starts with that version, as ZooKeeper 3.8 reads zoo.cfg.dynamic.100000000
+    let first = write(
+        &d,
+        "zoo.cfg.dynamic.100000000",
+        &std::fs::read_to_string(&dynamic).unwrap(),
+    );
+    let text = format!("{base}dynamicConfigFile={}\n", first.display());
+    let c = load_env(&write(&d, "zoo.cfg", &text), &[]).unwrap();
+    assert_eq!(c.core.config_version, 0x1_0000_0000);
+    assert!(
+        String::from_utf8(c.core.config_node.clone())
+            .unwrap()
+            .ends_with("\nversion=100000000")
+    );
 
     // a version line wins over the name
     let v = write(

@@ -221,6 +221,18 @@ async fn check_all(hosts: &str, keys: std::ops::Range<u32>) {
     let _ = c.close().await;
 }
 
+fn wait_for_file(f: &std::path::Path) {
+    let t0 = Instant::now();
+    while !f.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{} missing",
+            f.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn config_text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
 }
@@ -240,14 +252,64 @@ async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
         before.contains(&format!("server.1={}", c.spec(1))),
         "{before}"
     );
-    assert!(before.ends_with("version=0"), "{before}");
+    // ZooKeeper 3.8 (ZOOKEEPER-1783): the first leader established gives the first
+    // configuration its epoch's zxid as version (`version=100000000` on a fresh ensemble) and
+    // every server writes it as zoo.cfg.dynamic.<version>, the static file pointed at it
+    let first = u64::from_str_radix(before.rsplit_once("version=").unwrap().1, 16).unwrap();
+    assert!(
+        first >= 0x1_0000_0000 && first & 0xffff_ffff == 0,
+        "{before}"
+    );
+    for i in 1..=3u16 {
+        let dynamic = c.dir.join(format!("zoo{i}.cfg.dynamic.{first:x}"));
+        wait_for_file(&dynamic);
+        let d = std::fs::read_to_string(&dynamic).unwrap();
+        assert_eq!(d.lines().count(), 3, "{d}");
+        assert!(d.contains(&format!("server.{i}={}", c.spec(i))), "{d}");
+        assert!(!d.contains("version="), "{d}");
+        let stat = std::fs::read_to_string(c.cfg(i)).unwrap();
+        assert!(!stat.contains("server."), "{stat}");
+        assert!(stat.contains("reconfigEnabled=true"), "{stat}");
+        let canonical = std::fs::canonicalize(&dynamic).unwrap();
+        assert!(
+            stat.contains(&format!("dynamicConfigFile={}", canonical.display())),
+            "{stat}"
+        );
+        // and every server shows that version
+        let on = connect(&c.hosts(&[i])).await;
+        let (t, _) = on.get_data("/zookeeper/config", false).await.unwrap();
+        assert_eq!(config_text(&t), before, "server {i}");
+        let _ = on.close().await;
+    }
+    // a stale version (the unversioned first one) is refused, the versioned one taken below
+    let e = admin
+        .reconfig(&format!("server.4={}", c.spec(4)), "", "", Some(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Keeper(KeeperError::BadVersion)),
+        "{e:?}"
+    );
     // ZooKeeper kept the static file as written before anything rewrites it
     let bak = std::fs::read_to_string(c.dir.join("zoo1.cfg.bak")).unwrap();
     assert!(bak.contains("server.3="), "{bak}");
+    // a restart reads the version back from the file's name and keeps it
+    let leader = c.wait_ready(&[1, 2, 3]);
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    c.kill9(follower);
+    c.start(follower);
+    c.wait_ready(&[1, 2, 3]);
+    let on = connect(&c.hosts(&[follower])).await;
+    let (t, _) = on.get_data("/zookeeper/config", false).await.unwrap();
+    assert_eq!(config_text(&t), before, "server {follower} after a restart");
+    let _ = on.close().await;
 
     // grow: server 4 added as a voter, then started with a configuration naming it
     let joining = format!("server.4={}", c.spec(4));
-    let (data, stat) = admin.reconfig(&joining, "", "", None).await.unwrap();
+    let (data, stat) = admin
+        .reconfig(&joining, "", "", Some(first as i64))
+        .await
+        .unwrap();
     let text = config_text(&data);
     assert!(text.contains(&joining), "{text}");
     let version = u64::from_str_radix(text.rsplit_once("version=").unwrap().1, 16).unwrap();
@@ -272,12 +334,22 @@ async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
     // the dynamic file ZooKeeper writes, and the static file pointed at it
     for i in 1..=3u16 {
         let dynamic = c.dir.join(format!("zoo{i}.cfg.dynamic.{version:x}"));
+        wait_for_file(&dynamic);
+        // the proposal was written to `.dynamic.next`, which went when it was activated
+        let next = c.dir.join(format!("zoo{i}.cfg.dynamic.next"));
+        assert!(
+            c.log(i).lines().any(|l| l
+                .contains(&format!("configuration {version:x} proposed: written to"))
+                && l.contains(&format!("zoo{i}.cfg.dynamic.next"))),
+            "server {i} never wrote {}",
+            next.display()
+        );
         let t0 = Instant::now();
-        while !dynamic.exists() {
+        while next.exists() {
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
-                "{} missing",
-                dynamic.display()
+                "{} left",
+                next.display()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -417,8 +489,16 @@ async fn reconfig_disabled_answers_zookeepers_error() {
     let o = cli.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     assert!(out.contains("Reconfig is disabled"), "{out}");
+    // the first configuration keeps version 0 (ZooKeeper versions it only with reconfig on)
+    let (t, _) = admin.get_data("/zookeeper/config", false).await.unwrap();
+    assert!(
+        config_text(&t).ends_with("version=0"),
+        "{}",
+        config_text(&t)
+    );
     // nothing rewritten, nothing backed up
     assert!(!c.dir.join("zoo1.cfg.bak").exists());
+    assert!(!c.dir.join("zoo1.cfg.dynamic.100000000").exists());
     assert!(
         std::fs::read_to_string(c.cfg(1))
             .unwrap()

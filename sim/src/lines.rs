@@ -92,7 +92,16 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
             PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
-            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE {committed}"),
+            PeerMsg::UpToDate {
+                committed,
+                first_config,
+            } => {
+                write!(f, "UPTODATE {committed}")?;
+                if let Some(m) = first_config {
+                    write!(f, " first-config={:x}", m.version)?;
+                }
+                Ok(())
+            }
             PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
             PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
             PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
@@ -440,9 +449,13 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             h.u(7);
             h.u(zxid.0);
         }
-        PeerMsg::UpToDate { committed } => {
+        PeerMsg::UpToDate {
+            committed,
+            first_config,
+        } => {
             h.u(8);
             h.u(committed.0);
+            h.u(first_config.as_ref().map_or(0, |m| m.version));
         }
         PeerMsg::Proposal(t) => {
             h.u(9);

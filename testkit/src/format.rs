@@ -51,7 +51,7 @@ impl fmt::Display for Show<'_, PeerMsg> {
             }
             PeerMsg::NewLeader { zxid } => write!(f, "NEWLEADER {zxid}"),
             PeerMsg::AckNewLeader { zxid } => write!(f, "ACK(NEWLEADER) {zxid}"),
-            PeerMsg::UpToDate { committed } => write!(f, "UPTODATE committed={committed}"),
+            PeerMsg::UpToDate { committed, .. } => write!(f, "UPTODATE committed={committed}"),
             PeerMsg::Proposal(t) => write!(f, "PROPOSAL {}", t.zxid),
             PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
             PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),

@@ -38,6 +38,8 @@ pub(crate) struct QuorumView {
     static_file: Option<std::path::PathBuf>,
     /// The highest configuration version on disk.
     persisted: u64,
+    /// The version of the pending configuration written to `.dynamic.next`, if one is there.
+    next_written: Option<u64>,
     /// No `server.N` lines: no peer ports.
     standalone: bool,
 }
@@ -67,6 +69,10 @@ impl QuorumView {
             seen: (cfg.config_version, None),
             static_file: (cfg.core.reconfig_enabled && !cfg.standalone).then(|| cfg.path.clone()),
             persisted: cfg.config_version,
+            // a file left by an earlier run goes at the first change with nothing pending
+            next_written: crate::dynamic_config::next_path(&cfg.path)
+                .exists()
+                .then_some(0),
             standalone: cfg.standalone,
         };
         let mut senders = BTreeMap::new();
@@ -133,6 +139,7 @@ impl QuorumView {
         if current.version > self.persisted {
             self.persist(current);
         }
+        self.persist_next(pending);
         if self.standalone {
             // no quorum or election port: nothing to link with
             return;
@@ -177,6 +184,36 @@ impl QuorumView {
             self.linked.insert(sid, s.addr.clone());
         }
         self.set_accepted();
+    }
+
+    /// ZooKeeper's setLastSeenQuorumVerifier(qv, writeToDisk) and the deletion in
+    /// setQuorumVerifier: a pending reconfig is written to `.dynamic.next` once, and the file
+    /// goes when nothing is pending any more (committed and activated, or truncated away).
+    fn persist_next(&mut self, pending: Option<&Membership>) {
+        let Some(file) = &self.static_file else {
+            return;
+        };
+        let want = pending.map(|m| m.version);
+        if want == self.next_written {
+            return;
+        }
+        let done = match pending {
+            Some(m) => crate::dynamic_config::persist_next(file, m).map(|next| {
+                tracing::info!(
+                    "configuration {:x} proposed: written to {}",
+                    m.version,
+                    next.display()
+                )
+            }),
+            None => crate::dynamic_config::remove_next(file),
+        };
+        match done {
+            Ok(()) => self.next_written = want,
+            Err(e) => tracing::error!(
+                "writing the next dynamic configuration beside {} failed: {e}",
+                file.display()
+            ),
+        }
     }
 
     /// ZooKeeper's setQuorumVerifier(qv, writeToDisk): the dynamic file of the configuration

@@ -104,7 +104,8 @@ claims! {
     /// configuration in force at its zxid: `zab.commit-without-quorum`).
     ReconfigCommitQuorums => "reconfig.commit-quorums",
     /// No server acts on a configuration it has not seen committed: the configuration a
-    /// server has in force is the initial one or one a committed reconfig made, exactly.
+    /// server has in force is the initial one or one a committed reconfig made, exactly; or
+    /// the first one versioned (ZOOKEEPER-1783) with the zxid of an epoch already established.
     ReconfigConfigCommitted => "reconfig.config-committed",
 
     // ---- the core itself

@@ -228,7 +228,7 @@ impl Client {
             self.sync_floor = self.sync_floor.max(p.floor);
             self.synced_at = self.synced_at.max(Some(p.invoked));
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
-            let got = normalize(reply);
+            let got = stored_config_form(cx.reference, &p.request, normalize(reply));
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
             if relevant && got != expected {
                 return Err(violation(
@@ -286,5 +286,48 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// Before any reconfig, `/zookeeper/config` reads as the server's first configuration (the
+/// text the node gives it, dataVersion -1), not the empty data the tree stores: a reply whose
+/// text is the run's first members at version 0 or at an epoch's zxid (the version the first
+/// established leader gives it) is compared in its stored form; any other text stays as it
+/// came and fails the comparison.
+fn stored_config_form(
+    reference: &crate::check::Reference,
+    request: &Request,
+    reply: Reply,
+) -> Reply {
+    use ensemble_core::membership::Membership;
+    use ensemble_proto::proto::Response;
+    let Some(first) = reference.configs.get(&0) else {
+        return reply;
+    };
+    let first_config = |data: &[u8]| {
+        std::str::from_utf8(data)
+            .ok()
+            .and_then(|t| Membership::parse(t).ok())
+            .is_some_and(|m| m.servers == first.servers && m.version & 0xffff_ffff == 0)
+    };
+    match (request, reply) {
+        (Request::GetData { path, .. }, Ok(Response::GetData { data, mut stat }))
+            if path == ensemble_core::path::CONFIG && stat.version == -1 && first_config(&data) =>
+        {
+            stat.version = 0;
+            stat.data_length = 0;
+            Ok(Response::GetData {
+                data: Vec::new(),
+                stat,
+            })
+        }
+        (Request::Exists { path, .. }, Ok(Response::Stat(mut stat)))
+            if path == ensemble_core::path::CONFIG && stat.version == -1 =>
+        {
+            stat.version = 0;
+            stat.data_length = 0;
+            Ok(Response::Stat(stat))
+        }
+        (_, reply) => reply,
     }
 }

@@ -154,6 +154,16 @@ impl World {
                 {
                     None
                 }
+                // the first configuration versioned by an established leader (ZOOKEEPER-1783:
+                // `version=100000000`): the zxid of an epoch a leader has established by now,
+                // the members of a configuration the cluster had
+                _ if m.version != 0
+                    && m.version & 0xffff_ffff == 0
+                    && self.zab.epoch_leaders.contains_key(&((m.version >> 32) as u32))
+                    && self.reference.configs.values().any(|c| c.servers == m.servers) =>
+                {
+                    None
+                }
                 // history that came in a snapshot may hide a configuration we never saw
                 None if m.version <= self.reference.opaque_through.0 => None,
                 _ => Some(format!(

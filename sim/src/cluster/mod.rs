@@ -70,6 +70,11 @@ impl Nodes {
             c.local_sessions = params.local_sessions;
             c.local_sessions_upgrading = params.local_sessions_upgrading;
             c.reconfig_enabled = true;
+            // `/zookeeper/config` reads as the node's does before any reconfig: the first
+            // configuration's text, with the version the first leader gives it
+            c.config_node = ensemble_core::membership::Membership::synthetic(&members)
+                .to_text()
+                .into_bytes();
             let drift = params.drift_ppm as i64;
             nodes.insert(
                 id,
@@ -303,6 +308,10 @@ impl World {
             // the node's start: the members of the dynamic file, at version 0 for the core
             // (node/src/config.rs); the tree or a sync brings the version back
             config.members = d.roles();
+            // a first configuration's version (an epoch's zxid) is the core's too
+            if d.version & 0xffff_ffff == 0 {
+                config.config_version = d.version;
+            }
         }
         let result = in_core(|| Server::new(config, rec, local));
         match result {
