@@ -126,10 +126,14 @@ pub enum Plant {
     /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
     /// snapshot it made durable is only the last bytes (a restart recovers no such state).
     SnapWrittenWithoutParts,
+    /// A LOOKING server keeps a FOLLOWERINFO that came early (for when it leads) after the
+    /// connection it came on broke: the sender may since have crashed and lost its disk, and
+    /// its stale `intact` and acceptedEpoch count in discovery (swarm seed 8742, issue 13).
+    EarlyLearnerOutlivesConnection,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 36] = [
+    pub const ALL: [Plant; 37] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -166,6 +170,7 @@ impl Plant {
         Plant::WipedVotesAsFresh,
         Plant::VoteEpochStale,
         Plant::SnapWrittenWithoutParts,
+        Plant::EarlyLearnerOutlivesConnection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -206,6 +211,7 @@ impl Plant {
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
             Plant::VoteEpochStale => "vote-epoch-stale",
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
+            Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
         }
     }
 
@@ -302,6 +308,8 @@ impl Plant {
             Plant::VoteEpochStale => &["liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
+            // a discovery quorum counts a FOLLOWERINFO its sender's lost disk no longer backs
+            Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
         }
     }
 

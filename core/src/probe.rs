@@ -120,6 +120,10 @@ pub const PROBES: &[ProbeDef] = &[
         "leader.early-learner",
         "a looking server kept a FOLLOWERINFO for when it leads",
     ),
+    rare(
+        "leader.early-learner-dropped",
+        "a looking server dropped a kept FOLLOWERINFO whose connection broke",
+    ),
     p(
         "looking.stale-learner",
         "a looking server disconnected a learner of a leadership it no longer holds",
