@@ -200,6 +200,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a server refused a log out of zxid order",
     ),
     // disk loss: who a quorum may count (quorum.rs contains_vouching_quorum)
+    rare(
+        "quorum.vouching-half",
+        "an even configuration counted a quorum with exactly half of its voters vouching",
+    ),
     p(
         "quorum.genesis-every-voter",
         "a quorum counted servers that vouch for nothing because every voter was in it",
@@ -308,6 +312,14 @@ pub const PROBES: &[ProbeDef] = &[
     p(
         "sim.liveness.core",
         "the heal left a minority faulty (liveness core)",
+    ),
+    rare(
+        "sim.liveness.core-every-voter",
+        "the liveness core took every voter: too few vouched for a quorum of them to elect",
+    ),
+    rare(
+        "sim.disk.atlas-unvouched",
+        "the fault atlas spared a voter: with the harmed and the never-synced, no vouching quorum would remain",
     ),
 ];
 
