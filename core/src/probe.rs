@@ -201,6 +201,10 @@ pub const PROBES: &[ProbeDef] = &[
     ),
     // disk loss: who a quorum may count (quorum.rs contains_vouching_quorum)
     rare(
+        "election.joiner-counted-pending",
+        "a LOOKING voter joined an established leader counting itself in a pending configuration's quorum",
+    ),
+    rare(
         "quorum.vouching-half",
         "an even configuration counted a quorum with exactly half of its voters vouching",
     ),

@@ -83,6 +83,36 @@ impl QuorumVerifier {
         of(now, &self.voters) && self.next.as_ref().is_none_or(|n| of(next, n))
     }
 
+    /// `contains_quorum` for a server about to join an established leader that `ids` follow:
+    /// it counts itself, `joiner`, in the pending configuration's quorum only, where the
+    /// leader may be waiting for its ACK to commit that very change (election.rs).
+    pub fn contains_quorum_joining(
+        &self,
+        ids: impl IntoIterator<Item = ServerId>,
+        joiner: ServerId,
+    ) -> bool {
+        let ids: BTreeSet<ServerId> = ids.into_iter().collect();
+        let of = |voters: &BTreeSet<ServerId>, ids: &BTreeSet<ServerId>| {
+            ids.iter().filter(|id| voters.contains(id)).count() * 2 > voters.len()
+        };
+        if !of(&self.voters, &ids) {
+            return false;
+        }
+        let Some(next) = &self.next else {
+            return true;
+        };
+        if of(next, &ids) {
+            return true;
+        }
+        let mut with = ids;
+        with.insert(joiner);
+        let joined = of(next, &with);
+        if joined {
+            crate::probe!("election.joiner-counted-pending");
+        }
+        joined
+    }
+
     /// Do `ids` (distinct servers, each with whether its durable state is intact) form a
     /// quorum whose members may be counted for what they hold? For the configuration in force
     /// and, while a reconfig is pending, the proposed one, each: `ids` hold a majority of its
