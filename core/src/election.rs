@@ -223,20 +223,29 @@ impl Election {
     /// `Vote.equals` counts it: servers that follow or lead agree on the leader and its epoch
     /// (each decided in its own round, with its own view of the zxid); LOOKING ones must match
     /// exactly.
+    /// `joiner`: a server joining an established leader, counted as backing it in a pending
+    /// configuration's quorum only (see the out-of-election case of `receive`).
     fn has_joined_quorum(
         q: &QuorumVerifier,
         votes: &BTreeMap<ServerId, Seen>,
         vote: &Vote,
         epoch: u64,
+        joiner: Option<ServerId>,
     ) -> bool {
         let backers = votes
             .iter()
-            .filter(|(_, s)| match s.state {
-                ServerState::Looking => s.vote == *vote && s.election_epoch == epoch,
-                _ => s.vote.leader == vote.leader && s.vote.peer_epoch == vote.peer_epoch,
+            .filter(|(id, s)| {
+                Some(**id) != joiner
+                    && match s.state {
+                        ServerState::Looking => s.vote == *vote && s.election_epoch == epoch,
+                        _ => s.vote.leader == vote.leader && s.vote.peer_epoch == vote.peer_epoch,
+                    }
             })
             .map(|(id, _)| *id);
-        q.contains_quorum(backers)
+        match joiner {
+            Some(me) => q.contains_quorum_joining(backers, me),
+            None => q.contains_quorum(backers),
+        }
     }
 
     /// After registering with a leader (or leading), our announced vote carries the new epoch
@@ -344,6 +353,7 @@ impl Election {
                         &self.recv,
                         &n.vote,
                         n.election_epoch,
+                        None,
                     ) && self.check_leader(cfg, &self.recv, n.vote.leader, n.election_epoch)
                     {
                         return Outcome::Decided {
@@ -352,13 +362,22 @@ impl Election {
                         };
                     }
                 }
-                // Servers already out of the election: join an established leader.
+                // Servers already out of the election: join an established leader. In the
+                // quorum of a pending configuration (a reconfig in our log, not committed) we
+                // back it ourselves as we join (the termination rule's own claim counts the
+                // joiner too): a leader whose reconfig needs our ACK to commit otherwise waits
+                // for us while we wait for a quorum of its new voters to follow it, and one
+                // that dropped the reconfig never gathers them (swarm seeds 674, 1932). ZAB's
+                // safety does not rest on this: the leader's epoch checks refuse a joiner it
+                // must not take.
                 self.out_of_election.insert(from, seen);
+                let me = self.quorum.is_voter(cfg.my_id).then_some(cfg.my_id);
                 if Election::has_joined_quorum(
                     &self.quorum,
                     &self.out_of_election,
                     &n.vote,
                     n.election_epoch,
+                    me,
                 ) && self.check_leader(
                     cfg,
                     &self.out_of_election,
@@ -625,6 +644,54 @@ mod tests {
                 election_epoch: 9
             }
         );
+    }
+
+    #[test]
+    fn a_joiner_backs_the_established_leader_itself() {
+        let leading = |v: Vote| Notification {
+            vote: v,
+            state: ServerState::Leading,
+            election_epoch: 9,
+            config_version: 0,
+            intact: true,
+        };
+        let following = |v: Vote| Notification {
+            state: ServerState::Following,
+            ..leading(v)
+        };
+        let v = vote(2, 7, 1);
+        // in force {1, 2, 3}, pending {1, 3, 4, 5} (a reconfig in our log, which the leader
+        // may need us to ACK): we count ourselves in the second's quorum only
+        let c = cfg(3, 5, 0);
+        let roles = |ids: &[u64]| {
+            ids.iter()
+                .map(|id| (*id, LearnerType::Participant))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let old = crate::membership::Membership::synthetic(&roles(&[1, 2, 3]));
+        let new = crate::membership::Membership::synthetic(&roles(&[1, 3, 4, 5]));
+        let q = QuorumVerifier::of(&old, Some(&new));
+        let mut e = Election::new();
+        e.start(&c, &q, vote(3, 0, 0), true, 0);
+        assert_eq!(e.receive(&c, 2, &leading(v), 1), Outcome::Continue);
+        assert_eq!(
+            e.receive(&c, 1, &following(v), 2),
+            Outcome::Continue,
+            "1 and we are two of the four pending voters"
+        );
+        assert_eq!(
+            e.receive(&c, 4, &following(v), 3),
+            Outcome::Decided {
+                vote: v,
+                election_epoch: 9
+            },
+            "1, 4 and we: three of four"
+        );
+        // without a reconfig the joiner is not counted (ZooKeeper's outofelection)
+        let c = cfg(3, 3, 0);
+        let mut e = Election::new();
+        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), true, 0);
+        assert_eq!(e.receive(&c, 2, &leading(v), 1), Outcome::Continue);
     }
 
     #[test]

@@ -134,10 +134,14 @@ pub enum Plant {
     /// NEWLEADER, not once a quorum ACKed it (ZOOKEEPER-1783 warns against exactly this): an
     /// epoch never established names a configuration.
     FirstConfigVersionAtNewLeader,
+    /// A LOOKING server keeps a FOLLOWERINFO that came early (for when it leads) after the
+    /// connection it came on broke: the sender may since have crashed and lost its disk, and
+    /// its stale `intact` and acceptedEpoch count in discovery (swarm seed 8742, issue 13).
+    EarlyLearnerOutlivesConnection,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 38] = [
+    pub const ALL: [Plant; 39] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -176,6 +180,7 @@ impl Plant {
         Plant::SnapWrittenWithoutParts,
         Plant::SnapFileWithoutLogTail,
         Plant::FirstConfigVersionAtNewLeader,
+        Plant::EarlyLearnerOutlivesConnection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -218,6 +223,7 @@ impl Plant {
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
             Plant::SnapFileWithoutLogTail => "snap-file-without-log-tail",
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
+            Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
         }
     }
 
@@ -323,6 +329,8 @@ impl Plant {
             ],
             // a configuration version no established epoch gave
             Plant::FirstConfigVersionAtNewLeader => &["reconfig.config-committed"],
+            // a discovery quorum counts a FOLLOWERINFO its sender's lost disk no longer backs
+            Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
         }
     }
 

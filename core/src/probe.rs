@@ -124,6 +124,10 @@ pub const PROBES: &[ProbeDef] = &[
         "leader.early-learner",
         "a looking server kept a FOLLOWERINFO for when it leads",
     ),
+    rare(
+        "leader.early-learner-dropped",
+        "a looking server dropped a kept FOLLOWERINFO whose connection broke",
+    ),
     p(
         "looking.stale-learner",
         "a looking server disconnected a learner of a leadership it no longer holds",
@@ -200,6 +204,14 @@ pub const PROBES: &[ProbeDef] = &[
         "a server refused a log out of zxid order",
     ),
     // disk loss: who a quorum may count (quorum.rs contains_vouching_quorum)
+    rare(
+        "election.joiner-counted-pending",
+        "a LOOKING voter joined an established leader counting itself in a pending configuration's quorum",
+    ),
+    rare(
+        "quorum.vouching-half",
+        "an even configuration counted a quorum with exactly half of its voters vouching",
+    ),
     p(
         "quorum.genesis-every-voter",
         "a quorum counted servers that vouch for nothing because every voter was in it",
@@ -328,6 +340,14 @@ pub const PROBES: &[ProbeDef] = &[
     rare(
         "sim.watch.withheld-before-auth",
         "a watch re-set by setWatches ahead of its connection's digests may have had its event withheld",
+    ),
+    rare(
+        "sim.liveness.core-every-voter",
+        "the liveness core took every voter: too few vouched for a quorum of them to elect",
+    ),
+    rare(
+        "sim.disk.atlas-unvouched",
+        "the fault atlas spared a voter: with the harmed and the never-synced, no vouching quorum would remain",
     ),
 ];
 

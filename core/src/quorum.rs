@@ -83,14 +83,46 @@ impl QuorumVerifier {
         of(now, &self.voters) && self.next.as_ref().is_none_or(|n| of(next, n))
     }
 
+    /// `contains_quorum` for a server about to join an established leader that `ids` follow:
+    /// it counts itself, `joiner`, in the pending configuration's quorum only, where the
+    /// leader may be waiting for its ACK to commit that very change (election.rs).
+    pub fn contains_quorum_joining(
+        &self,
+        ids: impl IntoIterator<Item = ServerId>,
+        joiner: ServerId,
+    ) -> bool {
+        let ids: BTreeSet<ServerId> = ids.into_iter().collect();
+        let of = |voters: &BTreeSet<ServerId>, ids: &BTreeSet<ServerId>| {
+            ids.iter().filter(|id| voters.contains(id)).count() * 2 > voters.len()
+        };
+        if !of(&self.voters, &ids) {
+            return false;
+        }
+        let Some(next) = &self.next else {
+            return true;
+        };
+        if of(next, &ids) {
+            return true;
+        }
+        let mut with = ids;
+        with.insert(joiner);
+        let joined = of(next, &with);
+        if joined {
+            crate::probe!("election.joiner-counted-pending");
+        }
+        joined
+    }
+
     /// Do `ids` (distinct servers, each with whether its durable state is intact) form a
     /// quorum whose members may be counted for what they hold? For the configuration in force
-    /// and, while a reconfig is pending, the proposed one, each: its intact members among
-    /// `ids` are a majority of it, or every one of its voters is among `ids` (a fresh
-    /// ensemble's genesis, where all are empty: every holder of anything is then among them).
-    /// A server with a lost or reset disk cannot tell itself from one never started, so it
-    /// vouches for nothing until it syncs; counting it as a witness of its (empty) history
-    /// could elect a leader that misses committed txns (sim/README.md, "Disk loss").
+    /// and, while a reconfig is pending, the proposed one, each: `ids` hold a majority of its
+    /// voters and their intact members meet every majority of it (at least half of its voters:
+    /// a majority when the count is odd, half when even), or every one of its voters is among
+    /// `ids` (a fresh ensemble's genesis, where all are empty: every holder of anything is then
+    /// among them). A server with a lost or reset disk cannot tell itself from one never
+    /// started, so it vouches for nothing until it syncs; counting it as a witness of its
+    /// (empty) history could elect a leader that misses committed txns (sim/README.md, "Disk
+    /// loss": what is committed is on a majority, which every such set of intact members meets).
     pub fn contains_vouching_quorum(
         &self,
         ids: impl IntoIterator<Item = (ServerId, bool)>,
@@ -102,7 +134,12 @@ impl QuorumVerifier {
                 .iter()
                 .filter(|(id, ok)| *ok && voters.contains(id))
                 .count();
-            if intact * 2 > voters.len() {
+            let members = ids.iter().filter(|(id, _)| voters.contains(id)).count();
+            if members * 2 > voters.len() && intact * 2 >= voters.len() && intact > 0 {
+                if intact * 2 == voters.len() {
+                    // an even configuration: half of it intact meets every majority
+                    crate::probe!("quorum.vouching-half");
+                }
                 return true;
             }
             let every =
@@ -207,6 +244,31 @@ mod tests {
             "genesis: every voter is there"
         );
         assert!(q.contains_vouching_quorum([(1, true), (2, false), (3, false)]));
+    }
+
+    #[test]
+    fn an_even_configuration_needs_half_of_its_voters_intact_in_a_quorum() {
+        let q = verifier(6, 1);
+        assert!(
+            q.contains_vouching_quorum([(1, true), (2, true), (3, true), (4, false)]),
+            "three intact of six meet every majority (four) of them"
+        );
+        assert!(
+            !q.contains_vouching_quorum([(1, true), (2, true), (3, true), (7, false)]),
+            "half intact, but an observer makes no quorum"
+        );
+        assert!(
+            !q.contains_vouching_quorum([(1, true), (2, true), (3, false), (4, false)]),
+            "two intact of six miss the majority 3, 4, 5, 6"
+        );
+        assert!(!q.contains_vouching_quorum([(1, true), (2, true), (3, true)]));
+        let q = verifier(2, 0);
+        assert!(!q.contains_vouching_quorum([(1, true)]), "no majority");
+        assert!(q.contains_vouching_quorum([(1, true), (2, false)]));
+        let q = verifier(4, 0);
+        assert!(q.contains_vouching_quorum([(1, true), (2, true), (3, false)]));
+        assert!(!q.contains_vouching_quorum([(1, true), (2, false), (3, false)]));
+        assert!(q.contains_vouching_quorum([(1, false), (2, false), (3, false), (4, false)]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::learner::{Learner, Learning};
 use crate::learner_handler::LearnerInfo;
 use crate::peer::Notification;
 use crate::peer::{PeerMsg, ServerState};
+use crate::plant::Plant;
 use crate::quorum::QuorumVerifier;
 use crate::role::{Next, Role};
 use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
@@ -625,6 +626,17 @@ impl Server {
             Role::Learning(l) if l.leader == peer => {
                 crate::probe!("learner.leader-disconnected");
                 Learning::new(l, &mut self.zk).shutdown("lost the leader's connection", out)
+            }
+            Role::Looking => {
+                // A FOLLOWERINFO kept for when we lead came on the connection that broke: what
+                // it said (acceptedEpoch, `intact`) may no longer hold (the sender may have
+                // crashed and lost its disk), so it must not count in discovery.
+                if !self.zk.plant(Plant::EarlyLearnerOutlivesConnection)
+                    && self.zk.early_learners.remove(&peer).is_some()
+                {
+                    crate::probe!("leader.early-learner-dropped");
+                }
+                Next::Stay
             }
             _ => Next::Stay,
         };

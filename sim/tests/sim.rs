@@ -172,6 +172,11 @@ fn plant_scenario(p: Plant) -> Option<ensemble_sim::params::Params> {
         Plant::ZxidRolloverUnguarded => "zxid-rollover.toml",
         // a quota workload in every seed, rather than in four swarm seeds out of ten
         Plant::QuotaHardLimitOffByOne => "quota.toml",
+        // a FOLLOWERINFO that came early on a connection broken before the sender lost its
+        // disk: one swarm seed of 10,000 (8742); its reproduction pins the schedule
+        Plant::EarlyLearnerOutlivesConnection => {
+            "findings/16-early-learner-outlives-connection.toml"
+        }
         _ => return None,
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

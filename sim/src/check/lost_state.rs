@@ -7,7 +7,8 @@
 //! must not be the member that intersection relies on. The core reports each quorum it counts
 //! as a witness (`Action::QuorumCounted`: an election's backers, a new epoch's FOLLOWERINFOs);
 //! this holds it to the simulator's truth (`Node::lost_state`, which the core cannot see): the
-//! members that did not lose their state contain a quorum of the voters, or every voter is
+//! members are a quorum of the voters and those that did not lose their state meet every
+//! quorum (at least half of the voters: a committed txn is on a majority), or every voter is
 //! there (a fresh ensemble's genesis, where the highest of all is as good as anyone holds).
 
 use super::{Claim, Violation, violation};
@@ -42,8 +43,9 @@ impl World {
             .iter()
             .filter(|(m, _)| voters.contains(m) && !lost.contains(m))
             .count();
+        let counted = members.iter().filter(|(m, _)| voters.contains(m)).count();
         let every_voter = voters.iter().all(|v| members.iter().any(|(m, _)| m == v));
-        if kept * 2 > voters.len() || every_voter {
+        if (counted * 2 > voters.len() && kept * 2 >= voters.len()) || every_voter {
             return Ok(());
         }
         Err(violation(

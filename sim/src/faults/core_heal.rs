@@ -59,7 +59,24 @@ impl World {
             )
         });
         let quorum = voters.len() / 2 + 1;
-        let mut core: Vec<ServerId> = voters[..quorum].to_vec();
+        let vouching = voters
+            .iter()
+            .filter(|v| {
+                !self.disks.faulty.contains(v)
+                    && !self.nodes[v].lost_state
+                    && self.nodes[v].disk.epochs.current_epoch != 0
+            })
+            .count();
+        // Too few vouch for a quorum with them to elect (half of the voters, an even count's
+        // vouching half: `contains_vouching_quorum`; an ensemble that never formed, where no
+        // one vouches yet, needs every voter): the core is every voter.
+        let size = if vouching * 2 >= voters.len() {
+            quorum
+        } else {
+            ensemble_core::probe!("sim.liveness.core-every-voter");
+            voters.len()
+        };
+        let mut core: Vec<ServerId> = voters[..size].to_vec();
         // A server that has not applied the last reconfig still counts the configuration
         // before it, and one that logged a reconfig asks a quorum of its voters too, committed
         // or not, in elections as in NEWLEADER (ZooKeeper's lastSeenQuorumVerifier): the core

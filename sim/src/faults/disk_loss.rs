@@ -13,6 +13,7 @@ use crate::params::FaultAction;
 use crate::scheduler::Ev;
 use crate::world::{Who, World};
 use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
 
 impl World {
     /// Disks are copied at each crash only while a disk loss may put a copy back.
@@ -30,13 +31,27 @@ impl World {
     /// (lost, or damaged by storage faults: `storage.rs`), with it, stay a minority; mostly
     /// the leader (its loss forces the election where a lost state could be counted), else
     /// any server that is up.
+    /// Is every txn on `id`'s disk committed? A disk that holds a txn still being voted on may
+    /// carry an ACK the leader is about to count: lost then, the txn commits on fewer copies
+    /// than a quorum (`zab.commit-without-quorum`, swarm seed 2717). The atlas waits for the
+    /// commit; once committed, the txn is on a quorum and the bound above keeps it there.
+    fn all_logged_committed(&self, id: ServerId) -> bool {
+        let last = self.nodes[&id].disk.last_logged();
+        last == Zxid(0) || self.reference.txns.contains_key(&last)
+    }
+
     pub(crate) fn draw_disk_loss(&mut self) -> FaultAction {
         let r = self.params.random.clone();
         let up: Vec<ServerId> = self
             .servers
             .iter()
             .copied()
-            .filter(|i| self.nodes[i].up() && !self.nodes[i].lost_state && self.may_harm(*i))
+            .filter(|i| {
+                self.nodes[i].up()
+                    && !self.nodes[i].lost_state
+                    && self.may_harm(*i)
+                    && self.all_logged_committed(*i)
+            })
             .collect();
         let leader = self
             .leader()

@@ -65,7 +65,11 @@ impl World {
     }
 
     /// May `id`'s disk be harmed (damaged or lost) under the atlas's bound: at most a
-    /// minority of the voters harmed at a time, damaged and lost ones together? A server
+    /// minority of the voters harmed at a time, damaged and lost ones together, counted with
+    /// the voters whose disks vouch for nothing without harm (never synced since the ensemble
+    /// formed: no `currentEpoch`)? A quorum of sound voters that vouch then always remains, so
+    /// the ensemble can elect with the harmed ones down for good (a voter refused to start
+    /// stays down; `contains_vouching_quorum` needs vouching voters or every voter). A server
     /// already harmed, or an observer, may be.
     pub(crate) fn may_harm(&self, id: ServerId) -> bool {
         let Some(n) = self.nodes.get(&id) else {
@@ -76,7 +80,24 @@ impl World {
             return true;
         }
         let voters = self.nodes.values().filter(|n| !n.observer).count();
-        harmed.len() < (voters - 1) / 2
+        let unvouched = self
+            .nodes
+            .values()
+            .filter(|v| {
+                !v.observer
+                    && v.id != id
+                    && !harmed.contains(&v.id)
+                    && v.disk.epochs.current_epoch == 0
+            })
+            .count();
+        if harmed.len() >= (voters - 1) / 2 {
+            return false;
+        }
+        if harmed.len() + unvouched >= (voters - 1) / 2 {
+            ensemble_core::probe!("sim.disk.atlas-unvouched");
+            return false;
+        }
+        true
     }
 
     /// May storage faults hit `id`'s disk (the atlas's bound)? Adds it to the faulty set.
