@@ -8,15 +8,15 @@
 //! below Linux's ephemeral range (32768-60999), so a busy machine's outgoing connections never
 //! hold them.
 
+mod trio;
+
 use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 
 struct Cluster {
     dir: PathBuf,
@@ -64,88 +64,53 @@ impl Cluster {
         self.dir.join(format!("zoo{i}.cfg"))
     }
 
-    fn ens(&self, args: &[&str], i: u16) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg(self.cfg(i))
-            .output()
-            .unwrap()
+    fn data(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("data_{i}"))
+    }
+
+    fn ens(&self, what: &str, i: u16) -> Output {
+        trio::ens(&self.cfg(i), what, &[])
     }
 
     fn start(&self, i: u16) {
-        let o = self.ens(&["start"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && out.contains("STARTED"),
-            "start {i}: {out} {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        trio::start(&self.cfg(i), i, &[]);
     }
 
     fn mode(&self, i: u16) -> Option<String> {
-        let o = self.ens(&["status"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        let m = out
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(str::to_string);
+        let o = self.ens("status", i);
+        let m = trio::mode_in(&o);
         assert_eq!(
             o.status.success(),
             m.is_some(),
-            "status exit code and output disagree: {out}"
+            "status exit code and output disagree: {}",
+            String::from_utf8_lossy(&o.stdout)
         );
         m
     }
 
     fn pid(&self, i: u16) -> Option<i32> {
-        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
-        ensemble_node::daemon::running_pid(&p)?.parse().ok()
+        trio::pid(&self.data(i))
     }
 
     fn kill9(&self, i: u16) {
-        let pid = self.pid(i).expect("running");
-        // SAFETY: plain kill(2) of a process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let t0 = Instant::now();
-        while self.pid(i).is_some() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "server {i} survived kill -9"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(self.pid(i).is_some(), "server {i} not running");
+        trio::kill9(&self.data(i), i);
     }
 
     /// Wait until each of `alive` reports a mode and exactly one voter leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        let t0 = Instant::now();
-        loop {
-            let modes: Vec<(u16, Option<String>)> =
-                alive.iter().map(|i| (*i, self.mode(*i))).collect();
-            let leaders: Vec<u16> = modes
-                .iter()
-                .filter(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(i, _)| *i)
-                .collect();
-            if modes.iter().all(|(_, m)| m.is_some()) && leaders.len() == 1 {
-                for (i, m) in &modes {
-                    let want = if *i == 4 {
-                        "observer"
-                    } else if *i == leaders[0] {
-                        "leader"
-                    } else {
-                        "follower"
-                    };
-                    assert_eq!(m.as_deref(), Some(want), "server {i}");
-                }
-                return leaders[0];
-            }
-            assert!(
-                t0.elapsed() < limit,
-                "no settled ensemble after {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let (leader, modes) = trio::wait_one_leader(alive, |i| self.mode(i), limit);
+        for (i, m) in &modes {
+            let want = if *i == 4 {
+                "observer"
+            } else if *i == leader {
+                "leader"
+            } else {
+                "follower"
+            };
+            assert_eq!(m, want, "server {i}");
         }
+        leader
     }
 
     fn hosts(&self, ids: &[u16]) -> String {
@@ -160,23 +125,14 @@ impl Cluster {
     }
 
     fn log(&self, i: u16) -> String {
-        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
-            .unwrap_or_default()
+        trio::log(&self.data(i))
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for i in 1..=4 {
-            if let Some(pid) = self.pid(i) {
-                // SAFETY: plain kill(2) of a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        // Keep the logs of a failed test for whoever debugs it.
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        let data: Vec<PathBuf> = (1..=4).map(|i| self.data(i)).collect();
+        trio::kill_all_and_clean(&data, &self.dir);
     }
 }
 
@@ -344,7 +300,7 @@ async fn ensemble_failover_and_full_restart() {
     );
     assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
     for i in 1..=4 {
-        let o = c.ens(&["stop"], i);
+        let o = c.ens("stop", i);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("STOPPED"));
     }
     assert!(c.mode(1).is_none());
@@ -489,13 +445,13 @@ async fn garbage_on_every_port() {
 fn start_stop_status_edges() {
     let c = Cluster::new("edges", 19300);
     // Nothing running.
-    assert!(!c.ens(&["status"], 1).status.success());
-    let o = c.ens(&["stop"], 1);
+    assert!(!c.ens("status", 1).status.success());
+    let o = c.ens("stop", 1);
     assert!(!o.status.success());
 
     // The client port is taken.
     let hog = std::net::TcpListener::bind(("0.0.0.0", c.base + 1)).unwrap();
-    let o = c.ens(&["start"], 1);
+    let o = c.ens("start", 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "started on a taken port");
     assert!(
@@ -506,7 +462,7 @@ fn start_stop_status_edges() {
 
     // No myid.
     std::fs::remove_file(c.dir.join("data_2/myid")).unwrap();
-    let o = c.ens(&["start"], 2);
+    let o = c.ens("start", 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("myid") && err.contains("zoo2.cfg:4"), "{err}");
@@ -514,18 +470,18 @@ fn start_stop_status_edges() {
     // A bad value names the line.
     let bad = c.dir.join("bad.cfg");
     std::fs::write(&bad, "tickTime=2000\ndataDir=/tmp/x\nclientPort=abc\n").unwrap();
-    let o = Command::new(BIN).arg("start").arg(&bad).output().unwrap();
+    let o = trio::ens(&bad, "start", &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.cfg:3"));
 
     // Already running.
     c.start(1);
-    let o = c.ens(&["start"], 1);
+    let o = c.ens("start", 1);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("already running"));
     // Alone, server 1 is not serving: status says so with a non-zero exit.
     assert_eq!(c.mode(1), None);
-    let o = c.ens(&["stop"], 1);
+    let o = c.ens("stop", 1);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("STOPPED"));
     assert!(c.pid(1).is_none());
     assert!(!Path::new(&c.dir.join("data_1/zookeeper_server.pid")).exists());

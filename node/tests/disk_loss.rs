@@ -9,13 +9,13 @@
 //! Ports: base 19700 (client base+i, quorum base+10+i, election base+20+i), below Linux's
 //! ephemeral range.
 
+mod trio;
+
 use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 const WRITES: usize = 40;
 
 struct Cluster {
@@ -46,66 +46,29 @@ impl Cluster {
         Cluster { dir, base }
     }
 
-    fn ens(&self, args: &[&str], i: u16) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg(self.dir.join(format!("zoo{i}.cfg")))
-            .output()
-            .unwrap()
+    fn cfg(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("zoo{i}.cfg"))
+    }
+
+    fn data(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("data_{i}"))
     }
 
     fn start(&self, i: u16) {
-        let o = self.ens(&["start"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && out.contains("STARTED"),
-            "start {i}: {out} {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        trio::start(&self.cfg(i), i, &[]);
     }
 
     fn stop(&self, i: u16) {
-        let o = self.ens(&["stop"], i);
-        assert!(
-            o.status.success(),
-            "stop {i}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        trio::stop(&self.cfg(i), i, &[]);
     }
 
     fn mode(&self, i: u16) -> Option<String> {
-        let o = self.ens(&["status"], i);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(str::to_string)
-    }
-
-    fn pid(&self, i: u16) -> Option<i32> {
-        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
-        ensemble_node::daemon::running_pid(&p)?.parse().ok()
+        trio::mode_in(&trio::ens(&self.cfg(i), "status", &[]))
     }
 
     /// Wait until each of `alive` has a mode and exactly one of them leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        let t0 = Instant::now();
-        loop {
-            let modes: Vec<(u16, Option<String>)> =
-                alive.iter().map(|i| (*i, self.mode(*i))).collect();
-            let leaders: Vec<u16> = modes
-                .iter()
-                .filter(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(i, _)| *i)
-                .collect();
-            if modes.iter().all(|(_, m)| m.is_some()) && leaders.len() == 1 {
-                return leaders[0];
-            }
-            assert!(
-                t0.elapsed() < limit,
-                "no settled ensemble after {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        trio::wait_one_leader(alive, |i| self.mode(i), limit).0
     }
 
     /// The version-2 directories of server `i`'s dataDir and dataLogDir.
@@ -124,22 +87,14 @@ impl Cluster {
     }
 
     fn log(&self, i: u16) -> String {
-        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
-            .unwrap_or_default()
+        trio::log(&self.data(i))
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for i in 1..=3 {
-            if let Some(pid) = self.pid(i) {
-                // SAFETY: plain kill(2) of a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        let data: Vec<PathBuf> = (1..=3).map(|i| self.data(i)).collect();
+        trio::kill_all_and_clean(&data, &self.dir);
     }
 }
 
