@@ -14,92 +14,19 @@ use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::{Duration, Instant};
+use trio::Numbered;
 
-struct Cluster {
-    dir: PathBuf,
-    base: u16,
+/// Servers 1..=3 vote, 4 observes; `extra` zoo.cfg lines for each.
+fn cluster(tag: &str, base: u16, extra: &str) -> Numbered {
+    Numbered::new(&format!("cluster-{tag}"), base, 4, true, 500, extra)
 }
 
-impl Cluster {
-    /// Servers 1..=3 vote, 4 observes. Ports: base+i client, base+10+i quorum, base+20+i
-    /// election.
-    fn new(tag: &str, base: u16) -> Cluster {
-        Cluster::with(tag, base, "")
-    }
-
-    fn with(tag: &str, base: u16, extra: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ens-cluster-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for i in 1..=4u16 {
-            let data = dir.join(format!("data_{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
-            let mut cfg = format!(
-                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\ndataLogDir={}\n\
-                 4lw.commands.whitelist=*\npreAllocSize=1024\n{extra}",
-                data.display(),
-                base + i,
-                dir.join(format!("logs_{i}")).display()
-            );
-            for s in 1..=4u16 {
-                let kind = if s == 4 { ":observer" } else { "" };
-                cfg += &format!(
-                    "server.{s}=localhost:{}:{}{kind}\n",
-                    base + 10 + s,
-                    base + 20 + s
-                );
-            }
-            if i == 4 {
-                cfg += "peerType=observer\n";
-            }
-            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
-        }
-        Cluster { dir, base }
-    }
-
-    fn cfg(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("zoo{i}.cfg"))
-    }
-
-    fn data(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("data_{i}"))
-    }
-
-    fn ens(&self, what: &str, i: u16) -> Output {
-        trio::ens(&self.cfg(i), what, &[])
-    }
-
-    fn start(&self, i: u16) {
-        trio::start(&self.cfg(i), i, &[]);
-    }
-
-    fn mode(&self, i: u16) -> Option<String> {
-        let o = self.ens("status", i);
-        let m = trio::mode_in(&o);
-        assert_eq!(
-            o.status.success(),
-            m.is_some(),
-            "status exit code and output disagree: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        m
-    }
-
-    fn pid(&self, i: u16) -> Option<i32> {
-        trio::pid(&self.data(i))
-    }
-
-    fn kill9(&self, i: u16) {
-        assert!(self.pid(i).is_some(), "server {i} not running");
-        trio::kill9(&self.data(i), i);
-    }
-
+impl Numbered {
     /// Wait until each of `alive` reports a mode and exactly one voter leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        let (leader, modes) = trio::wait_one_leader(alive, |i| self.mode(i), limit);
+        let (leader, modes) = self.wait_one_leader(alive, limit);
         for (i, m) in &modes {
             let want = if *i == 4 {
                 "observer"
@@ -113,26 +40,8 @@ impl Cluster {
         leader
     }
 
-    fn hosts(&self, ids: &[u16]) -> String {
-        ids.iter()
-            .map(|i| format!("127.0.0.1:{}", self.base + i))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
     fn four(&self, i: u16, word: &str) -> String {
         ensemble_node::daemon::ask("127.0.0.1", self.base + i, word).unwrap()
-    }
-
-    fn log(&self, i: u16) -> String {
-        trio::log(&self.data(i))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data: Vec<PathBuf> = (1..=4).map(|i| self.data(i)).collect();
-        trio::kill_all_and_clean(&data, &self.dir);
     }
 }
 
@@ -161,7 +70,7 @@ async fn write(c: &Client, key: &str, data: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensemble_failover_and_full_restart() {
     // A small snapCount: restarts recover from snapshots plus the log after them.
-    let c = Cluster::with("failover", 19100, "snapCount=20\n");
+    let c = cluster("failover", 19100, "snapCount=20\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -318,7 +227,7 @@ fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_port() {
-    let c = Cluster::with("garbage", 19200, "maxClientCnxns=8\n");
+    let c = cluster("garbage", 19200, "maxClientCnxns=8\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -443,7 +352,7 @@ async fn garbage_on_every_port() {
 
 #[test]
 fn start_stop_status_edges() {
-    let c = Cluster::new("edges", 19300);
+    let c = cluster("edges", 19300, "");
     // Nothing running.
     assert!(!c.ens("status", 1).status.success());
     let o = c.ens("stop", 1);

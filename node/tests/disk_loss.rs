@@ -15,60 +15,14 @@ use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use trio::Numbered;
 
 const WRITES: usize = 40;
 
-struct Cluster {
-    dir: PathBuf,
-    base: u16,
-}
-
-impl Cluster {
-    fn new(tag: &str, base: u16) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ens-diskloss-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for i in 1..=3u16 {
-            let data = dir.join(format!("data_{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
-            let mut cfg = format!(
-                "tickTime=300\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-                 dataLogDir={}\n4lw.commands.whitelist=*\npreAllocSize=1024\nsnapCount=15\n",
-                data.display(),
-                base + i,
-                dir.join(format!("logs_{i}")).display()
-            );
-            for s in 1..=3u16 {
-                cfg += &format!("server.{s}=localhost:{}:{}\n", base + 10 + s, base + 20 + s);
-            }
-            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
-        }
-        Cluster { dir, base }
-    }
-
-    fn cfg(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("zoo{i}.cfg"))
-    }
-
-    fn data(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("data_{i}"))
-    }
-
-    fn start(&self, i: u16) {
-        trio::start(&self.cfg(i), i, &[]);
-    }
-
-    fn stop(&self, i: u16) {
-        trio::stop(&self.cfg(i), i, &[]);
-    }
-
-    fn mode(&self, i: u16) -> Option<String> {
-        trio::mode_in(&trio::ens(&self.cfg(i), "status", &[]))
-    }
-
+impl Numbered {
     /// Wait until each of `alive` has a mode and exactly one of them leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        trio::wait_one_leader(alive, |i| self.mode(i), limit).0
+        self.wait_one_leader(alive, limit).0
     }
 
     /// The version-2 directories of server `i`'s dataDir and dataLogDir.
@@ -77,24 +31,6 @@ impl Cluster {
             self.dir.join(format!("data_{i}/version-2")),
             self.dir.join(format!("logs_{i}/version-2")),
         ]
-    }
-
-    fn hosts(&self, ids: &[u16]) -> String {
-        ids.iter()
-            .map(|i| format!("127.0.0.1:{}", self.base + i))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn log(&self, i: u16) -> String {
-        trio::log(&self.data(i))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data: Vec<PathBuf> = (1..=3).map(|i| self.data(i)).collect();
-        trio::kill_all_and_clean(&data, &self.dir);
     }
 }
 
@@ -127,7 +63,14 @@ enum Loss {
 }
 
 async fn run(tag: &str, base: u16, loss: Loss) {
-    let c = Cluster::new(tag, base);
+    let c = Numbered::new(
+        &format!("diskloss-{tag}"),
+        base,
+        3,
+        false,
+        300,
+        "snapCount=15\n",
+    );
     // a fresh ensemble forms with every voter there
     for i in 1..=3 {
         c.start(i);

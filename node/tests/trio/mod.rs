@@ -188,6 +188,116 @@ impl Drop for Trio {
     }
 }
 
+/// Servers 1..=n on fixed ports (client base+i, quorum base+10+i, election base+20+i), server n
+/// an observer when asked, in one directory as `zoo<i>.cfg`, `data_<i>` and `logs_<i>` (a
+/// dataLogDir of its own): for the tests that name ports and look into the state directories.
+pub struct Numbered {
+    pub dir: PathBuf,
+    pub base: u16,
+    n: u16,
+}
+
+impl Numbered {
+    /// `extra`: zoo.cfg lines every server gets beyond the common ones.
+    pub fn new(tag: &str, base: u16, n: u16, observer: bool, tick_ms: u32, extra: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ens-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let observes = |s: u16| observer && s == n;
+        for i in 1..=n {
+            let data = dir.join(format!("data_{i}"));
+            std::fs::create_dir_all(&data).expect("dir");
+            std::fs::write(data.join("myid"), format!("{i}\n")).expect("myid");
+            let mut cfg = format!(
+                "tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+                 dataLogDir={}\n4lw.commands.whitelist=*\npreAllocSize=1024\n{extra}",
+                data.display(),
+                base + i,
+                dir.join(format!("logs_{i}")).display()
+            );
+            for s in 1..=n {
+                let kind = if observes(s) { ":observer" } else { "" };
+                cfg += &format!(
+                    "server.{s}=localhost:{}:{}{kind}\n",
+                    base + 10 + s,
+                    base + 20 + s
+                );
+            }
+            if observes(i) {
+                cfg += "peerType=observer\n";
+            }
+            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).expect("zoo.cfg");
+        }
+        Numbered { dir, base, n }
+    }
+
+    pub fn cfg(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("zoo{i}.cfg"))
+    }
+
+    pub fn data(&self, i: u16) -> PathBuf {
+        self.dir.join(format!("data_{i}"))
+    }
+
+    pub fn ens(&self, what: &str, i: u16) -> Output {
+        ens(&self.cfg(i), what, &[])
+    }
+
+    pub fn start(&self, i: u16) {
+        start(&self.cfg(i), i, &[]);
+    }
+
+    pub fn stop(&self, i: u16) {
+        stop(&self.cfg(i), i, &[]);
+    }
+
+    /// The mode `ensemble status` reports; its exit code must say the same.
+    pub fn mode(&self, i: u16) -> Option<String> {
+        let o = self.ens("status", i);
+        let m = mode_in(&o);
+        assert_eq!(
+            o.status.success(),
+            m.is_some(),
+            "status exit code and output disagree: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        m
+    }
+
+    pub fn pid(&self, i: u16) -> Option<i32> {
+        pid(&self.data(i))
+    }
+
+    /// SIGKILL server `i`, which must be running, and wait until it is gone.
+    pub fn kill9(&self, i: u16) {
+        assert!(self.pid(i).is_some(), "server {i} not running");
+        kill9(&self.data(i), i);
+    }
+
+    pub fn log(&self, i: u16) -> String {
+        log(&self.data(i))
+    }
+
+    pub fn hosts(&self, ids: &[u16]) -> String {
+        ids.iter()
+            .map(|i| format!("127.0.0.1:{}", self.base + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Wait until each of `alive` has a mode and exactly one of them leads; the leader and
+    /// the modes.
+    pub fn wait_one_leader(&self, alive: &[u16], limit: Duration) -> (u16, Vec<(u16, String)>) {
+        wait_one_leader(alive, |i| self.mode(i), limit)
+    }
+}
+
+impl Drop for Numbered {
+    fn drop(&mut self) {
+        let data: Vec<PathBuf> = (1..=self.n).map(|i| self.data(i)).collect();
+        kill_all_and_clean(&data, &self.dir);
+    }
+}
+
 /// `ensemble <what> <config>` with `env` set and the caller's JVM, config-dir and Kerberos
 /// variables removed, so that the test's environment does not leak into the server.
 pub fn ens(config: &Path, what: &str, env: &[(&'static str, String)]) -> Output {
