@@ -775,153 +775,62 @@ impl Client {
         rx.await.unwrap_or(Ok(()))
     }
 
-    fn map_request(&self, req: Request) -> Request {
+    fn map_request(&self, mut req: Request) -> Request {
         let Some(root) = self.chroot.as_deref() else {
             return req;
         };
-        let m = |p: String| paths::to_server(Some(root), &p);
-        let ms = |v: Vec<String>| {
-            v.into_iter()
-                .map(|p| paths::to_server(Some(root), &p))
-                .collect()
-        };
-        match req {
-            Request::Create {
-                op,
-                path,
-                data,
-                acl,
-                mode,
-                ttl,
-            } => Request::Create {
-                op,
-                path: m(path),
-                data,
-                acl,
-                mode,
-                ttl,
-            },
-            Request::Delete { path, version } => Request::Delete {
-                path: m(path),
-                version,
-            },
-            Request::Exists { path, watch } => Request::Exists {
-                path: m(path),
-                watch,
-            },
-            Request::GetData { path, watch } => Request::GetData {
-                path: m(path),
-                watch,
-            },
-            Request::SetData {
-                path,
-                data,
-                version,
-            } => Request::SetData {
-                path: m(path),
-                data,
-                version,
-            },
-            Request::GetAcl { path } => Request::GetAcl { path: m(path) },
-            Request::SetAcl { path, acl, version } => Request::SetAcl {
-                path: m(path),
-                acl,
-                version,
-            },
-            Request::GetChildren { path, watch } => Request::GetChildren {
-                path: m(path),
-                watch,
-            },
-            Request::GetChildren2 { path, watch } => Request::GetChildren2 {
-                path: m(path),
-                watch,
-            },
-            Request::Sync { path } => Request::Sync { path: m(path) },
-            Request::Check { path, version } => Request::Check {
-                path: m(path),
-                version,
-            },
-            Request::Multi(ops) => Request::Multi(
-                ops.into_iter()
-                    .map(|op| match op {
-                        MultiOp::Create {
-                            op,
-                            path,
-                            data,
-                            acl,
-                            mode,
-                            ttl,
-                        } => MultiOp::Create {
-                            op,
-                            path: m(path),
-                            data,
-                            acl,
-                            mode,
-                            ttl,
-                        },
-                        MultiOp::Delete { path, version } => MultiOp::Delete {
-                            path: m(path),
-                            version,
-                        },
-                        MultiOp::SetData {
-                            path,
-                            data,
-                            version,
-                        } => MultiOp::SetData {
-                            path: m(path),
-                            data,
-                            version,
-                        },
-                        MultiOp::Check { path, version } => MultiOp::Check {
-                            path: m(path),
-                            version,
-                        },
-                    })
-                    .collect(),
-            ),
-            Request::MultiRead(ops) => Request::MultiRead(
-                ops.into_iter()
-                    .map(|op| match op {
-                        ReadOp::GetChildren { path } => ReadOp::GetChildren { path: m(path) },
-                        ReadOp::GetData { path } => ReadOp::GetData { path: m(path) },
-                    })
-                    .collect(),
-            ),
-            Request::GetEphemerals { prefix } => Request::GetEphemerals { prefix: m(prefix) },
-            Request::GetAllChildrenNumber { path } => {
-                Request::GetAllChildrenNumber { path: m(path) }
+        // Every request names its paths in one of these fields; each is put under the root in
+        // place, so that the rest of the request passes through untouched.
+        let m = |p: &mut String| *p = paths::to_server(Some(root), p);
+        match &mut req {
+            Request::Create { path, .. }
+            | Request::Delete { path, .. }
+            | Request::Exists { path, .. }
+            | Request::GetData { path, .. }
+            | Request::SetData { path, .. }
+            | Request::GetAcl { path }
+            | Request::SetAcl { path, .. }
+            | Request::GetChildren { path, .. }
+            | Request::GetChildren2 { path, .. }
+            | Request::Sync { path }
+            | Request::Check { path, .. }
+            | Request::GetAllChildrenNumber { path }
+            | Request::AddWatch { path, .. }
+            | Request::CheckWatches { path, .. }
+            | Request::RemoveWatches { path, .. }
+            | Request::GetEphemerals { prefix: path } => m(path),
+            Request::Multi(ops) => {
+                for op in ops {
+                    match op {
+                        MultiOp::Create { path, .. }
+                        | MultiOp::Delete { path, .. }
+                        | MultiOp::SetData { path, .. }
+                        | MultiOp::Check { path, .. } => m(path),
+                    }
+                }
             }
-            Request::AddWatch { path, mode } => Request::AddWatch {
-                path: m(path),
-                mode,
-            },
-            Request::CheckWatches { path, kind } => Request::CheckWatches {
-                path: m(path),
-                kind,
-            },
-            Request::RemoveWatches { path, kind } => Request::RemoveWatches {
-                path: m(path),
-                kind,
-            },
+            Request::MultiRead(ops) => {
+                for op in ops {
+                    match op {
+                        ReadOp::GetChildren { path } | ReadOp::GetData { path } => m(path),
+                    }
+                }
+            }
             Request::SetWatches {
-                relative_zxid,
                 data,
                 exist,
                 child,
                 persistent,
                 persistent_recursive,
-                v2,
-            } => Request::SetWatches {
-                relative_zxid,
-                data: ms(data),
-                exist: ms(exist),
-                child: ms(child),
-                persistent: ms(persistent),
-                persistent_recursive: ms(persistent_recursive),
-                v2,
-            },
-            other => other,
+                ..
+            } => {
+                for list in [data, exist, child, persistent, persistent_recursive] {
+                    list.iter_mut().for_each(m);
+                }
+            }
+            _ => {}
         }
+        req
     }
 
     fn map_reply(&self, reply: Reply) -> Reply {

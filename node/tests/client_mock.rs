@@ -82,6 +82,17 @@ async fn listener() -> (TcpListener, String) {
     (l, a)
 }
 
+/// A client connected to a fresh fake server (session `session_id`, 5 s timeout): the listener
+/// (for the reconnects), the server's end and the client.
+async fn connected(session_id: i64) -> (TcpListener, Conn, Client) {
+    let (l, addr) = listener().await;
+    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
+    let (mut c, _) = accept(&l).await;
+    answer(&mut c, session_id, 5000).await;
+    let zk = client.await.expect("task").expect("connected");
+    (l, c, zk)
+}
+
 #[tokio::test]
 async fn handshake_and_pings() {
     let (l, addr) = listener().await;
@@ -116,11 +127,7 @@ async fn handshake_and_pings() {
 
 #[tokio::test]
 async fn reconnect_carries_zxid_auth_and_watches() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 42, 5000).await;
-    let zk = client.await.expect("task").expect("connected");
+    let (l, mut c, zk) = connected(42).await;
 
     let z = zk.clone();
     let auth = tokio::spawn(async move { z.add_auth("digest", b"u:p").await });
@@ -208,11 +215,7 @@ async fn reconnect_carries_zxid_auth_and_watches() {
 
 #[tokio::test]
 async fn in_flight_requests_fail_with_connection_loss_and_queue_for_the_next() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 9, 5000).await;
-    let zk = client.await.expect("task").expect("connected");
+    let (l, mut c, zk) = connected(9).await;
     let z = zk.clone();
     let pending = tokio::spawn(async move { z.sync("/").await });
     let _ = c.request_no_ping().await;
@@ -240,11 +243,7 @@ async fn in_flight_requests_fail_with_connection_loss_and_queue_for_the_next() {
 
 #[tokio::test]
 async fn a_reply_out_of_order_drops_the_connection() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 9, 5000).await;
-    let zk = client.await.expect("task").expect("connected");
+    let (l, mut c, zk) = connected(9).await;
     let z = zk.clone();
     let r = tokio::spawn(async move { z.sync("/").await });
     let (xid, _) = c.request_no_ping().await;
@@ -309,11 +308,7 @@ async fn an_expired_session_is_refused() {
 
 #[tokio::test]
 async fn failed_auth_ends_the_session() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 3, 5000).await;
-    let zk = client.await.expect("task").expect("connected");
+    let (_l, mut c, zk) = connected(3).await;
     let mut events = zk.take_events().expect("events");
     let z = zk.clone();
     let auth = tokio::spawn(async move { z.add_auth("digest", b"x").await });
@@ -335,11 +330,7 @@ async fn failed_auth_ends_the_session() {
 
 #[tokio::test]
 async fn close_sends_close_session() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 3, 5000).await;
-    let zk = client.await.expect("task").expect("connected");
+    let (_l, mut c, zk) = connected(3).await;
     let z = zk.clone();
     let closing = tokio::spawn(async move { z.close().await });
     let (xid, r) = c.request_no_ping().await;
@@ -354,11 +345,8 @@ async fn close_sends_close_session() {
 
 #[tokio::test]
 async fn dropping_every_handle_closes_the_session() {
-    let (l, addr) = listener().await;
-    let client = tokio::spawn(async move { Client::connect(&addr, Duration::from_secs(5)).await });
-    let (mut c, _) = accept(&l).await;
-    answer(&mut c, 3, 5000).await;
-    drop(client.await.expect("task").expect("connected"));
+    let (_l, mut c, zk) = connected(3).await;
+    drop(zk);
     let (_, r) = c.request_no_ping().await;
     assert_eq!(r, Request::CloseSession);
 }

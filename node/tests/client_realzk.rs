@@ -669,6 +669,42 @@ async fn chroot_is_applied_and_stripped() {
         next_watch(&mut events).await,
         ev(EventType::NodeChildrenChanged, "/")
     );
+    // the paths inside multi and multiRead are put under the root too
+    r.multi(vec![
+        MultiOp::Check {
+            path: "/a".into(),
+            version: 0,
+        },
+        MultiOp::SetData {
+            path: "/a".into(),
+            data: b"y".to_vec(),
+            version: 0,
+        },
+    ])
+    .await
+    .expect("multi under the root");
+    assert_eq!(
+        c.get_data(&format!("{root}/a"), false)
+            .await
+            .map(|(d, _)| d),
+        Ok(b"y".to_vec())
+    );
+    let read = r
+        .multi_read(vec![
+            ReadOp::GetData { path: "/a".into() },
+            ReadOp::GetChildren { path: "/".into() },
+        ])
+        .await
+        .expect("multiRead under the root");
+    assert!(
+        matches!(&read[0], ReadResult::GetData { data, .. } if data == b"y"),
+        "{read:?}"
+    );
+    let ReadResult::GetChildren(mut kids) = read[1].clone() else {
+        panic!("{read:?}")
+    };
+    kids.sort();
+    assert_eq!(kids, ["a", "b"]);
     r.close().await.expect("close");
     c.close().await.expect("close");
 }

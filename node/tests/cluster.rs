@@ -8,175 +8,40 @@
 //! below Linux's ephemeral range (32768-60999), so a busy machine's outgoing connections never
 //! hold them.
 
+mod trio;
+
 use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use trio::Numbered;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
-
-struct Cluster {
-    dir: PathBuf,
-    base: u16,
+/// Servers 1..=3 vote, 4 observes; `extra` zoo.cfg lines for each.
+fn cluster(tag: &str, base: u16, extra: &str) -> Numbered {
+    Numbered::new(&format!("cluster-{tag}"), base, 4, true, 500, extra)
 }
 
-impl Cluster {
-    /// Servers 1..=3 vote, 4 observes. Ports: base+i client, base+10+i quorum, base+20+i
-    /// election.
-    fn new(tag: &str, base: u16) -> Cluster {
-        Cluster::with(tag, base, "")
-    }
-
-    fn with(tag: &str, base: u16, extra: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ens-cluster-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for i in 1..=4u16 {
-            let data = dir.join(format!("data_{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
-            let mut cfg = format!(
-                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\ndataLogDir={}\n\
-                 4lw.commands.whitelist=*\npreAllocSize=1024\n{extra}",
-                data.display(),
-                base + i,
-                dir.join(format!("logs_{i}")).display()
-            );
-            for s in 1..=4u16 {
-                let kind = if s == 4 { ":observer" } else { "" };
-                cfg += &format!(
-                    "server.{s}=localhost:{}:{}{kind}\n",
-                    base + 10 + s,
-                    base + 20 + s
-                );
-            }
-            if i == 4 {
-                cfg += "peerType=observer\n";
-            }
-            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
-        }
-        Cluster { dir, base }
-    }
-
-    fn cfg(&self, i: u16) -> PathBuf {
-        self.dir.join(format!("zoo{i}.cfg"))
-    }
-
-    fn ens(&self, args: &[&str], i: u16) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg(self.cfg(i))
-            .output()
-            .unwrap()
-    }
-
-    fn start(&self, i: u16) {
-        let o = self.ens(&["start"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && out.contains("STARTED"),
-            "start {i}: {out} {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn mode(&self, i: u16) -> Option<String> {
-        let o = self.ens(&["status"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        let m = out
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(str::to_string);
-        assert_eq!(
-            o.status.success(),
-            m.is_some(),
-            "status exit code and output disagree: {out}"
-        );
-        m
-    }
-
-    fn pid(&self, i: u16) -> Option<i32> {
-        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
-        ensemble_node::daemon::running_pid(&p)?.parse().ok()
-    }
-
-    fn kill9(&self, i: u16) {
-        let pid = self.pid(i).expect("running");
-        // SAFETY: plain kill(2) of a process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let t0 = Instant::now();
-        while self.pid(i).is_some() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "server {i} survived kill -9"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl Numbered {
     /// Wait until each of `alive` reports a mode and exactly one voter leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        let t0 = Instant::now();
-        loop {
-            let modes: Vec<(u16, Option<String>)> =
-                alive.iter().map(|i| (*i, self.mode(*i))).collect();
-            let leaders: Vec<u16> = modes
-                .iter()
-                .filter(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(i, _)| *i)
-                .collect();
-            if modes.iter().all(|(_, m)| m.is_some()) && leaders.len() == 1 {
-                for (i, m) in &modes {
-                    let want = if *i == 4 {
-                        "observer"
-                    } else if *i == leaders[0] {
-                        "leader"
-                    } else {
-                        "follower"
-                    };
-                    assert_eq!(m.as_deref(), Some(want), "server {i}");
-                }
-                return leaders[0];
-            }
-            assert!(
-                t0.elapsed() < limit,
-                "no settled ensemble after {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let (leader, modes) = self.wait_one_leader(alive, limit);
+        for (i, m) in &modes {
+            let want = if *i == 4 {
+                "observer"
+            } else if *i == leader {
+                "leader"
+            } else {
+                "follower"
+            };
+            assert_eq!(m, want, "server {i}");
         }
-    }
-
-    fn hosts(&self, ids: &[u16]) -> String {
-        ids.iter()
-            .map(|i| format!("127.0.0.1:{}", self.base + i))
-            .collect::<Vec<_>>()
-            .join(",")
+        leader
     }
 
     fn four(&self, i: u16, word: &str) -> String {
         ensemble_node::daemon::ask("127.0.0.1", self.base + i, word).unwrap()
-    }
-
-    fn log(&self, i: u16) -> String {
-        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 1..=4 {
-            if let Some(pid) = self.pid(i) {
-                // SAFETY: plain kill(2) of a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        // Keep the logs of a failed test for whoever debugs it.
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
@@ -205,7 +70,7 @@ async fn write(c: &Client, key: &str, data: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensemble_failover_and_full_restart() {
     // A small snapCount: restarts recover from snapshots plus the log after them.
-    let c = Cluster::with("failover", 19100, "snapCount=20\n");
+    let c = cluster("failover", 19100, "snapCount=20\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -344,7 +209,7 @@ async fn ensemble_failover_and_full_restart() {
     );
     assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
     for i in 1..=4 {
-        let o = c.ens(&["stop"], i);
+        let o = c.ens("stop", i);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("STOPPED"));
     }
     assert!(c.mode(1).is_none());
@@ -362,7 +227,7 @@ fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_port() {
-    let c = Cluster::with("garbage", 19200, "maxClientCnxns=8\n");
+    let c = cluster("garbage", 19200, "maxClientCnxns=8\n");
     for i in 1..=4 {
         c.start(i);
     }
@@ -487,15 +352,15 @@ async fn garbage_on_every_port() {
 
 #[test]
 fn start_stop_status_edges() {
-    let c = Cluster::new("edges", 19300);
+    let c = cluster("edges", 19300, "");
     // Nothing running.
-    assert!(!c.ens(&["status"], 1).status.success());
-    let o = c.ens(&["stop"], 1);
+    assert!(!c.ens("status", 1).status.success());
+    let o = c.ens("stop", 1);
     assert!(!o.status.success());
 
     // The client port is taken.
     let hog = std::net::TcpListener::bind(("0.0.0.0", c.base + 1)).unwrap();
-    let o = c.ens(&["start"], 1);
+    let o = c.ens("start", 1);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "started on a taken port");
     assert!(
@@ -506,7 +371,7 @@ fn start_stop_status_edges() {
 
     // No myid.
     std::fs::remove_file(c.dir.join("data_2/myid")).unwrap();
-    let o = c.ens(&["start"], 2);
+    let o = c.ens("start", 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("myid") && err.contains("zoo2.cfg:4"), "{err}");
@@ -514,18 +379,18 @@ fn start_stop_status_edges() {
     // A bad value names the line.
     let bad = c.dir.join("bad.cfg");
     std::fs::write(&bad, "tickTime=2000\ndataDir=/tmp/x\nclientPort=abc\n").unwrap();
-    let o = Command::new(BIN).arg("start").arg(&bad).output().unwrap();
+    let o = trio::ens(&bad, "start", &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.cfg:3"));
 
     // Already running.
     c.start(1);
-    let o = c.ens(&["start"], 1);
+    let o = c.ens("start", 1);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("already running"));
     // Alone, server 1 is not serving: status says so with a non-zero exit.
     assert_eq!(c.mode(1), None);
-    let o = c.ens(&["stop"], 1);
+    let o = c.ens("stop", 1);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("STOPPED"));
     assert!(c.pid(1).is_none());
     assert!(!Path::new(&c.dir.join("data_1/zookeeper_server.pid")).exists());

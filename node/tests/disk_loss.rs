@@ -9,103 +9,20 @@
 //! Ports: base 19700 (client base+i, quorum base+10+i, election base+20+i), below Linux's
 //! ephemeral range.
 
+mod trio;
+
 use ensemble_client::{Client, ClientError};
 use ensemble_proto::proto::{Acl, CreateMode, KeeperError};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use trio::Numbered;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ensemble");
 const WRITES: usize = 40;
 
-struct Cluster {
-    dir: PathBuf,
-    base: u16,
-}
-
-impl Cluster {
-    fn new(tag: &str, base: u16) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ens-diskloss-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for i in 1..=3u16 {
-            let data = dir.join(format!("data_{i}"));
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::write(data.join("myid"), format!("{i}\n")).unwrap();
-            let mut cfg = format!(
-                "tickTime=300\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-                 dataLogDir={}\n4lw.commands.whitelist=*\npreAllocSize=1024\nsnapCount=15\n",
-                data.display(),
-                base + i,
-                dir.join(format!("logs_{i}")).display()
-            );
-            for s in 1..=3u16 {
-                cfg += &format!("server.{s}=localhost:{}:{}\n", base + 10 + s, base + 20 + s);
-            }
-            std::fs::write(dir.join(format!("zoo{i}.cfg")), cfg).unwrap();
-        }
-        Cluster { dir, base }
-    }
-
-    fn ens(&self, args: &[&str], i: u16) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg(self.dir.join(format!("zoo{i}.cfg")))
-            .output()
-            .unwrap()
-    }
-
-    fn start(&self, i: u16) {
-        let o = self.ens(&["start"], i);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success() && out.contains("STARTED"),
-            "start {i}: {out} {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn stop(&self, i: u16) {
-        let o = self.ens(&["stop"], i);
-        assert!(
-            o.status.success(),
-            "stop {i}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    fn mode(&self, i: u16) -> Option<String> {
-        let o = self.ens(&["status"], i);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(str::to_string)
-    }
-
-    fn pid(&self, i: u16) -> Option<i32> {
-        let p = self.dir.join(format!("data_{i}/zookeeper_server.pid"));
-        ensemble_node::daemon::running_pid(&p)?.parse().ok()
-    }
-
+impl Numbered {
     /// Wait until each of `alive` has a mode and exactly one of them leads; returns it.
     fn wait_ready(&self, alive: &[u16], limit: Duration) -> u16 {
-        let t0 = Instant::now();
-        loop {
-            let modes: Vec<(u16, Option<String>)> =
-                alive.iter().map(|i| (*i, self.mode(*i))).collect();
-            let leaders: Vec<u16> = modes
-                .iter()
-                .filter(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(i, _)| *i)
-                .collect();
-            if modes.iter().all(|(_, m)| m.is_some()) && leaders.len() == 1 {
-                return leaders[0];
-            }
-            assert!(
-                t0.elapsed() < limit,
-                "no settled ensemble after {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_one_leader(alive, limit).0
     }
 
     /// The version-2 directories of server `i`'s dataDir and dataLogDir.
@@ -114,32 +31,6 @@ impl Cluster {
             self.dir.join(format!("data_{i}/version-2")),
             self.dir.join(format!("logs_{i}/version-2")),
         ]
-    }
-
-    fn hosts(&self, ids: &[u16]) -> String {
-        ids.iter()
-            .map(|i| format!("127.0.0.1:{}", self.base + i))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn log(&self, i: u16) -> String {
-        std::fs::read_to_string(self.dir.join(format!("data_{i}/zookeeper.out")))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 1..=3 {
-            if let Some(pid) = self.pid(i) {
-                // SAFETY: plain kill(2) of a process this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
@@ -172,7 +63,14 @@ enum Loss {
 }
 
 async fn run(tag: &str, base: u16, loss: Loss) {
-    let c = Cluster::new(tag, base);
+    let c = Numbered::new(
+        &format!("diskloss-{tag}"),
+        base,
+        3,
+        false,
+        300,
+        "snapCount=15\n",
+    );
     // a fresh ensemble forms with every voter there
     for i in 1..=3 {
         c.start(i);

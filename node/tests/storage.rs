@@ -71,6 +71,31 @@ fn log_files(d: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The names of the files in `d`'s dataDir that start "snapshot" (temporary ones too), sorted.
+fn snapshot_files(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A snapshot part of `n` bytes, told apart from others by `seed`.
+fn part(n: usize, seed: u8) -> Arc<Vec<u8>> {
+    Arc::new((0..n).map(|i| seed ^ i as u8).collect())
+}
+
+/// `parts` then `last`, as one snapshot's bytes.
+fn joined(parts: &[Arc<Vec<u8>>], last: &Arc<Vec<u8>>) -> Vec<u8> {
+    parts
+        .iter()
+        .chain([last])
+        .flat_map(|p| p.iter().copied())
+        .collect()
+}
+
 #[test]
 fn group_commit_and_recovery() {
     let d = tmpdir("group");
@@ -386,15 +411,7 @@ fn purge_keeps_retained_snapshots_and_their_logs() {
     o.storage.purge().unwrap();
     o.storage.flush_background().unwrap();
     o.storage.sync().unwrap();
-    let snaps: Vec<String> = {
-        let mut v: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.starts_with("snapshot."))
-            .collect();
-        v.sort();
-        v
-    };
+    let snaps = snapshot_files(&d);
     assert_eq!(
         snaps,
         vec![
@@ -476,7 +493,6 @@ fn snapshot_parts_are_streamed_into_one_file() {
     let d = tmpdir("snap-parts");
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=9);
-    let part = |n: usize, seed: u8| Arc::new((0..n).map(|i| seed ^ i as u8).collect::<Vec<u8>>());
     let parts = [part(1 << 20, 1), part(700_001, 2), part(3 << 20, 3)];
     let z5 = Zxid::new(1, 5);
     for (i, p) in parts.iter().enumerate() {
@@ -496,21 +512,11 @@ fn snapshot_parts_are_streamed_into_one_file() {
         .snapshot_part(Zxid::new(1, 8), 0, part(5000, 8))
         .unwrap();
     o.storage.close().unwrap();
-    let names: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("snapshot"))
-        .collect();
-    assert_eq!(names, vec!["snapshot.100000005".to_string()]);
+    assert_eq!(snapshot_files(&d), vec!["snapshot.100000005".to_string()]);
     let (o, _) = open(&d);
     let (z, data) = o.recovered.snapshot.clone().unwrap();
     assert_eq!(z, z5);
-    let whole: Vec<u8> = parts
-        .iter()
-        .chain([&tail])
-        .flat_map(|p| p.iter().copied())
-        .collect();
-    assert!(data[..] == whole[..], "the parts, in order");
+    assert!(data[..] == joined(&parts, &tail)[..], "the parts, in order");
     o.storage.close().unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -525,7 +531,6 @@ fn a_leaders_snap_in_parts_replaces_everything_when_whole() {
     let d = tmpdir("snap-reset-parts");
     let (o, _) = open(&d);
     append_all(&o.storage, 1..=20);
-    let part = |n: usize, seed: u8| Arc::new((0..n).map(|i| seed ^ i as u8).collect::<Vec<u8>>());
     // Our own snapshot half written when the SNAP begins: its parts are dropped.
     o.storage
         .snapshot_part(Zxid::new(1, 12), 0, part(300, 9))
@@ -551,22 +556,12 @@ fn a_leaders_snap_in_parts_replaces_everything_when_whole() {
         .snapshot_part(Zxid::new(3, 2), 0, part(5000, 7))
         .unwrap();
     o.storage.close().unwrap();
-    let names: Vec<String> = std::fs::read_dir(d.join("data/version-2"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("snapshot"))
-        .collect();
-    assert_eq!(names, vec!["snapshot.200000005".to_string()]);
+    assert_eq!(snapshot_files(&d), vec!["snapshot.200000005".to_string()]);
     let (o, _) = open(&d);
     let (rz, data) = o.recovered.snapshot.clone().unwrap();
     assert_eq!(rz, z);
-    let whole: Vec<u8> = parts
-        .iter()
-        .chain([&last])
-        .flat_map(|p| p.iter().copied())
-        .collect();
     assert!(
-        data[..] == whole[..],
+        data[..] == joined(&parts, &last)[..],
         "the parts and the last bytes, in order"
     );
     assert_eq!(zxids(&o.recovered.log), vec![Zxid::new(2, 6).0]);
