@@ -126,10 +126,14 @@ pub enum Plant {
     /// with `parts: 0`, as when a SNAP came whole: its tree in memory is the leader's, but the
     /// snapshot it made durable is only the last bytes (a restart recovers no such state).
     SnapWrittenWithoutParts,
+    /// `Ready::drive` goes on past a failed durable write (the error dropped, as a runtime
+    /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
+    /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
+    FailedWriteIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 36] = [
+    pub const ALL: [Plant; 37] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -166,6 +170,7 @@ impl Plant {
         Plant::WipedVotesAsFresh,
         Plant::VoteEpochStale,
         Plant::SnapWrittenWithoutParts,
+        Plant::FailedWriteIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -206,13 +211,20 @@ impl Plant {
             Plant::WipedVotesAsFresh => "wiped-votes-as-fresh",
             Plant::VoteEpochStale => "vote-epoch-stale",
             Plant::SnapWrittenWithoutParts => "snap-written-without-parts",
+            Plant::FailedWriteIgnored => "failed-write-ignored",
         }
     }
 
     /// The claim(s) of the simulator meant to catch this plant, first the one it usually trips.
     pub fn claims(self) -> &'static [&'static str] {
         match self {
-            Plant::CommitBeforeQuorum | Plant::AckBeforeDurable => &[
+            Plant::CommitBeforeQuorum => &[
+                "zab.commit-without-quorum",
+                "cap.minority-commit",
+                "zab.acked-write-lost",
+            ],
+            Plant::AckBeforeDurable => &[
+                "zab.ack-not-durable",
                 "zab.commit-without-quorum",
                 "cap.minority-commit",
                 "zab.acked-write-lost",
@@ -302,6 +314,12 @@ impl Plant {
             Plant::VoteEpochStale => &["liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
+            // an ACK covering a txn whose append failed; left alone, a commit counts it
+            Plant::FailedWriteIgnored => &[
+                "zab.ack-not-durable",
+                "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
         }
     }
 

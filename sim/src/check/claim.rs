@@ -59,6 +59,11 @@ claims! {
     /// A txn is committed only once a quorum of voters holds it durably (ZAB broadcast: the
     /// leader commits after a quorum of ACKs, each sent after the follower's fsync).
     ZabCommitWithoutQuorum => "zab.commit-without-quorum",
+    /// A server ACKs a proposal only when every txn of its history through it is durable on
+    /// its disk (ZooKeeper's SyncRequestProcessor hands a proposal to SendAckRequestProcessor
+    /// after the fsync, and exits when a log write or fsync fails): an ACK never vouches for a
+    /// write that failed or was never fsynced (check/zab.rs, faults/write_error.rs).
+    ZabAckNotDurable => "zab.ack-not-durable",
     /// A server establishing epoch e holds every write a client was told succeeded (ZAB
     /// integrity: a delivered txn survives leader changes).
     ZabAckedWriteLost => "zab.acked-write-lost",
@@ -300,6 +305,7 @@ impl Claim {
             | ZabZxidUnique
             | ZabAgreement
             | ZabCommitWithoutQuorum
+            | ZabAckNotDurable
             | ZabAckedWriteLost
             | ZabLeaderHistory
             | ZabAppliedRegressed
