@@ -151,8 +151,9 @@ impl<H: Host + ?Sized> DurableStore for ServerIo<'_, H> {
     type Error = Halt;
     fn write(&mut self, write: Write) -> Result<(), Halt> {
         if self.admit(Seen::Write(&write)) {
-            let what = FailingWrite::of(&write);
-            if let Some(e) = self.host.disk(self.id).write_fails(what) {
+            if let Some(what) = FailingWrite::of(&write)
+                && let Some(e) = self.host.disk(self.id).write_fails(what)
+            {
                 // nothing of it was written; the first failure is the one reported
                 self.failed.get_or_insert((what, e));
                 return Err(Halt::Failed);

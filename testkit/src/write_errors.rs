@@ -21,7 +21,8 @@ pub enum FailingWrite {
     Append,
     Fsync,
     Truncate,
-    /// A snapshot, or a part of one.
+    /// A snapshot's closing write (its parts go to a temporary file; the node's failure
+    /// shows when it is finished and renamed).
     Snapshot,
     Epochs,
 }
@@ -45,13 +46,15 @@ impl FailingWrite {
         }
     }
 
-    /// The kind of a write the core asks for.
-    pub fn of(write: &Write) -> FailingWrite {
+    /// The kind of a write the core asks for (`None`: a snapshot's part, never failed here,
+    /// so that a snapshot is failed whole or not at all).
+    pub fn of(write: &Write) -> Option<FailingWrite> {
         match write {
-            Write::Append { .. } => FailingWrite::Append,
-            Write::Truncate { .. } => FailingWrite::Truncate,
-            Write::SnapshotPart { .. } | Write::Snapshot { .. } => FailingWrite::Snapshot,
-            Write::PersistEpochs(_) => FailingWrite::Epochs,
+            Write::Append { .. } => Some(FailingWrite::Append),
+            Write::Truncate { .. } => Some(FailingWrite::Truncate),
+            Write::SnapshotPart { .. } => None,
+            Write::Snapshot { .. } => Some(FailingWrite::Snapshot),
+            Write::PersistEpochs(_) => Some(FailingWrite::Epochs),
         }
     }
 
@@ -111,7 +114,7 @@ mod tests {
     #[test]
     fn every_write_has_its_kind() {
         let w = Write::Append { txns: vec![txn(1)] };
-        assert_eq!(FailingWrite::of(&w), FailingWrite::Append);
+        assert_eq!(FailingWrite::of(&w), Some(FailingWrite::Append));
         let names: std::collections::BTreeSet<_> =
             FailingWrite::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), FailingWrite::ALL.len());

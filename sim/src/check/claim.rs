@@ -181,6 +181,10 @@ claims! {
     /// A reconnect with a session id and password gets that session back, or expiry, never
     /// another session.
     ClientSession => "client.session",
+    /// A connection the server answers "session expired" (a connect response with timeout
+    /// 0) is closed by the server in the same step (ZooKeeper closes it after that answer:
+    /// a client that kept the socket open is not served on a dead session).
+    ClientExpiredClosed => "client.expired-closed",
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
@@ -335,6 +339,7 @@ impl Claim {
             | ClientSuperUser
             | ClientNoOkAfterClose
             | ClientSession
+            | ClientExpiredClosed
             | SessionNoWriteAfterClose
             | SessionLocalStaysHome
             | SessionImportedReattach

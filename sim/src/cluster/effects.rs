@@ -64,6 +64,13 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                match a {
+                    Action::ConnectReply { conn, response } if response.timeout_ms == 0 => {
+                        self.expired_unclosed.push(*conn)
+                    }
+                    Action::Close { conn } => self.expired_unclosed.retain(|c| c != conn),
+                    _ => {}
+                }
                 self.trace_action(id, a);
                 if let Err(v) = self.check_snap_action(id, a) {
                     self.fail(v);
