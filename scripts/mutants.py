@@ -48,6 +48,8 @@ DEFAULT_FILES = [
     "core/src/acl.rs",
     "core/src/quorum.rs",
     "core/src/watch.rs",
+    # the effect order's contract (a failed write stops the drive, the rest dropped)
+    "core/src/effect.rs",
 ]
 
 # Binary operators: rustfmt puts a space either side of every one, and never around a generic's

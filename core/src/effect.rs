@@ -280,6 +280,9 @@ pub struct Ready {
     batches: Vec<Batch>,
     /// Batches in use; those after them are empty, kept for their buffers.
     len: usize,
+    /// The planted bug `failed-write-ignored` (set by the server each step): a failed write
+    /// is dropped and the drive goes on.
+    pub(crate) ignore_failed_writes: bool,
 }
 
 impl Ready {
@@ -414,6 +417,7 @@ impl Ready {
     }
 
     fn execute<I: Sides>(&mut self, io: &mut I) -> Result<(), I::Error> {
+        let ignore_failed = self.ignore_failed_writes;
         for (i, batch) in self.batches[..self.len].iter_mut().enumerate() {
             assert!(!batch.is_empty(), "batch {i} is empty");
             // Only a write after an action opens a batch: batches alternate.
@@ -423,7 +427,11 @@ impl Ready {
                 "batch {i} is not the last and has no action"
             );
             for write in batch.writes.drain(..) {
-                io.write(write)?;
+                if let Err(e) = io.write(write)
+                    && !ignore_failed
+                {
+                    return Err(e);
+                }
             }
             for action in batch.then.drain(..) {
                 io.act(action);

@@ -141,17 +141,6 @@ pub fn name(path: &str) -> &str {
     }
 }
 
-/// `parent` + `/` + `name`.
-pub fn join(parent: &str, name: &str) -> String {
-    let mut p = String::with_capacity(parent.len() + 1 + name.len());
-    p.push_str(parent);
-    if parent != ROOT {
-        p.push('/');
-    }
-    p.push_str(name);
-    p
-}
-
 /// `DataTree.isSpecialPath`: the znodes ZooKeeper owns and never lets a client delete.
 pub fn is_special(path: &str) -> bool {
     matches!(path, ROOT | ZOOKEEPER | QUOTA | CONFIG)
@@ -278,8 +267,6 @@ mod tests {
         assert_eq!(parent("/a/b/c"), Some("/a/b"));
         assert_eq!(name("/a/b"), "b");
         assert_eq!(name("/"), "");
-        assert_eq!(join("/", "a"), "/a");
-        assert_eq!(join("/a", "b"), "/a/b");
         assert_eq!(
             ancestors("/a/b/c").collect::<Vec<_>>(),
             vec!["/a/b", "/a", "/"]

@@ -138,10 +138,14 @@ pub enum Plant {
     /// connection it came on broke: the sender may since have crashed and lost its disk, and
     /// its stale `intact` and acceptedEpoch count in discovery (swarm seed 8742, issue 13).
     EarlyLearnerOutlivesConnection,
+    /// `Ready::drive` goes on past a failed durable write (the error dropped, as a runtime
+    /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
+    /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
+    FailedWriteIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 39] = [
+    pub const ALL: [Plant; 40] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -181,6 +185,7 @@ impl Plant {
         Plant::SnapFileWithoutLogTail,
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
+        Plant::FailedWriteIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -224,13 +229,20 @@ impl Plant {
             Plant::SnapFileWithoutLogTail => "snap-file-without-log-tail",
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
+            Plant::FailedWriteIgnored => "failed-write-ignored",
         }
     }
 
     /// The claim(s) of the simulator meant to catch this plant, first the one it usually trips.
     pub fn claims(self) -> &'static [&'static str] {
         match self {
-            Plant::CommitBeforeQuorum | Plant::AckBeforeDurable => &[
+            Plant::CommitBeforeQuorum => &[
+                "zab.commit-without-quorum",
+                "cap.minority-commit",
+                "zab.acked-write-lost",
+            ],
+            Plant::AckBeforeDurable => &[
+                "zab.ack-not-durable",
                 "zab.commit-without-quorum",
                 "cap.minority-commit",
                 "zab.acked-write-lost",
@@ -331,6 +343,10 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => &["reconfig.config-committed"],
             // a discovery quorum counts a FOLLOWERINFO its sender's lost disk no longer backs
             Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
+            // an ACK covering a txn whose append failed; left alone, a commit counts it
+            Plant::FailedWriteIgnored => &[
+                "zab.ack-not-durable",
+                "zab.commit-without-quorum",
         }
     }
 

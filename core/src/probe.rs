@@ -257,6 +257,14 @@ pub const PROBES: &[ProbeDef] = &[
         "fsyncs acknowledged and not done lost log bytes at a crash",
     ),
     p(
+        "sim.fault.write-error",
+        "a durable write (append, fsync, truncation, snapshot, epoch file) failed",
+    ),
+    p(
+        "sim.fault.fsync-error",
+        "a log fsync failed: the server stopped with its unsynced tail at the crash's mercy",
+    ),
+    p(
         "sim.disk.refused",
         "a restarting server's recovery refused its damaged disk: it stays down",
     ),

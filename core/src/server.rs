@@ -237,6 +237,7 @@ impl Server {
     /// order contract). The handlers push into it directly, in the order they decide.
     pub fn handle_ready(&mut self, now: Millis, event: Event, out: &mut Ready) {
         self.zk.now = self.zk.now.max(now);
+        out.ignore_failed_writes = self.zk.plant(crate::plant::Plant::FailedWriteIgnored);
         let mark = out.mark();
         match event {
             Event::Tick => self.on_tick(out),

@@ -182,6 +182,7 @@ pub struct RandomFaults {
     pub lost_fsync_every_ms: Option<u64>,
     pub disk_loss_every_ms: Option<u64>,
     pub disk_loss_down_ms: Option<u64>,
+    pub write_error_every_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -739,7 +740,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
                 return Err(field(
                     &name("action"),
                     format!(
-                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, stall, reset, flap, heal, pause-client, crash-client, partition, clog, swizzle, reset-link, reset-conn, slow, close-session, none; storage faults: corrupt, misdirect, latent-read, lost-fsync)"
+                        "unknown action `{other}` (expected crash, restart, isolate, one-way, pause, stall, reset, flap, heal, pause-client, crash-client, partition, clog, swizzle, reset-link, reset-conn, slow, close-session, none; storage faults: corrupt, misdirect, latent-read, lost-fsync, write-error)"
                     ),
                 ));
             }
@@ -783,6 +784,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     rr.lost_fsync_every = r.lost_fsync_every_ms.unwrap_or(0);
     rr.disk_loss_every = r.disk_loss_every_ms.unwrap_or(0);
     rr.disk_loss_down = r.disk_loss_down_ms.unwrap_or(1_000);
+    rr.write_error_every = r.write_error_every_ms.unwrap_or(0);
     if let Some(name) = &f.plant {
         params.plant = Some(Plant::from_name(name).ok_or_else(|| {
             let names: Vec<&str> = Plant::ALL.iter().map(|p| p.name()).collect();
@@ -1145,6 +1147,7 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         ("lost_fsync_every_ms", r.lost_fsync_every),
         ("disk_loss_every_ms", r.disk_loss_every),
         ("disk_loss_down_ms", r.disk_loss_down),
+        ("write_error_every_ms", r.write_error_every),
     ] {
         let _ = writeln!(o, "{k} = {v}");
     }

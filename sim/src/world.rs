@@ -136,6 +136,9 @@ pub struct World {
     pub(crate) disks: crate::faults::DiskFaults,
     /// `tree.persisted-round-trip`: the snapshots lately found to pass.
     pub(crate) round_tripped: crate::check::RoundTripped,
+    /// `client.expired-closed`: connections answered expired in the step being carried out
+    /// and not closed yet.
+    pub(crate) expired_unclosed: Vec<ensemble_core::server::ConnId>,
 }
 
 /// `Params::imported_sessions`: every server's dataDir holds the tree `ensemble import` made
@@ -257,6 +260,7 @@ impl World {
             client_servers: servers.clone(),
             disks,
             round_tripped: Default::default(),
+            expired_unclosed: Vec::new(),
             params,
         }
     }

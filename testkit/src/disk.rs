@@ -72,6 +72,8 @@ pub struct Disk {
     pub(crate) platter: Option<(String, usize)>,
     /// The snapshots on disk, oldest first, with the data written (what a fallback must find).
     pub(crate) retained: Vec<(Zxid, Arc<Vec<u8>>)>,
+    /// The next durable write of this kind fails (`write_errors.rs`).
+    pub(crate) failing: Option<crate::write_errors::FailingWrite>,
 }
 
 /// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal

@@ -9,9 +9,11 @@
 //! server's [`ServerIo`] is both its `DurableStore` and its `ActionSink`, and carries out one
 //! write or action at a time. The in-memory disk does every write at once, durably, except `Append`,
 //! which stays volatile until a later fsync; the core waits for `Event::Persisted` before
-//! anything depends on it.
+//! anything depends on it. A disk told to fail a write (`write_errors.rs`) fails it: the drive
+//! stops there, as the core's contract says, and the host hears of it (`Host::write_failed`).
 
 use crate::disk::Disk;
+use crate::write_errors::FailingWrite;
 use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::server::ConnId;
@@ -19,6 +21,7 @@ use ensemble_core::sync_stream::snap_messages;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, WatchedEvent};
+use ensemble_storage::StorageError;
 use std::sync::Arc;
 
 /// What goes out to one client connection.
@@ -91,6 +94,24 @@ pub trait Host {
 
     /// A snapshot at `zxid` is durable (`reset_log`: the log restarts after it).
     fn snapshot_taken(&mut self, _id: ServerId, _zxid: Zxid, _reset_log: bool) {}
+
+    /// A durable write of server `id` failed on a disk told to fail it (`Disk::fail_next`).
+    /// `stopped`: the drive stopped there, nothing after it was carried out (the core's
+    /// contract; the runtime must now stop the server, as ZooKeeper exits). A host that never
+    /// arms a failure never hears of one.
+    fn write_failed(
+        &mut self,
+        id: ServerId,
+        what: FailingWrite,
+        error: &StorageError,
+        stopped: bool,
+    ) {
+        let _ = stopped;
+        panic!(
+            "server {id}: a {} failed on a disk told to fail nothing: {error}",
+            what.name()
+        );
+    }
 }
 
 /// Carry out what server `id` produced, in `ready`'s order; `ready` is left empty.
@@ -99,14 +120,23 @@ pub fn execute<H: Host + ?Sized>(host: &mut H, id: ServerId, ready: &mut Ready) 
         host,
         id,
         stopped: false,
+        failed: None,
     };
     let outcome = ready.drive_both(&mut io);
-    // `Err` is only the host's Stop: an in-memory disk does not fail.
-    assert!(outcome.is_ok() || io.stopped);
+    // `Err` is the host's Stop or a write the disk was told to fail
+    assert!(outcome.is_ok() || io.stopped || io.failed.is_some());
+    if let Some((what, error)) = io.failed.take() {
+        io.host.write_failed(id, what, &error, outcome.is_err());
+    }
 }
 
-/// The host said [`Flow::Stop`]: nothing more of this `Ready` is carried out.
-struct Stopped;
+/// Why a drive ended early.
+enum Halt {
+    /// The host said [`Flow::Stop`]: nothing more of this `Ready` is carried out.
+    Stopped,
+    /// A write failed (`ServerIo::failed` has it).
+    Failed,
+}
 
 /// One server's side of the host while its `Ready` is driven: its store and its sink.
 struct ServerIo<'a, H: ?Sized> {
@@ -114,16 +144,25 @@ struct ServerIo<'a, H: ?Sized> {
     id: ServerId,
     /// The host said Stop: later actions are dropped, and the next write ends the drive.
     stopped: bool,
+    /// The first write that failed, and how.
+    failed: Option<(FailingWrite, StorageError)>,
 }
 
 impl<H: Host + ?Sized> DurableStore for ServerIo<'_, H> {
-    type Error = Stopped;
-    fn write(&mut self, write: Write) -> Result<(), Stopped> {
+    type Error = Halt;
+    fn write(&mut self, write: Write) -> Result<(), Halt> {
         if self.admit(Seen::Write(&write)) {
+            if let Some(what) = FailingWrite::of(&write)
+                && let Some(e) = self.host.disk(self.id).write_fails(what)
+            {
+                // nothing of it was written; the first failure is the one reported
+                self.failed.get_or_insert((what, e));
+                return Err(Halt::Failed);
+            }
             self.do_write(write);
         }
         if self.stopped {
-            return Err(Stopped);
+            return Err(Halt::Stopped);
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ pub mod interpreter;
 pub mod links;
 pub mod net;
 pub mod script;
+pub mod write_errors;
 
 pub use disk::Disk;
 pub use interpreter::{Flow, Host, Seen, ToClient, execute};

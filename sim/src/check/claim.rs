@@ -59,6 +59,11 @@ claims! {
     /// A txn is committed only once a quorum of voters holds it durably (ZAB broadcast: the
     /// leader commits after a quorum of ACKs, each sent after the follower's fsync).
     ZabCommitWithoutQuorum => "zab.commit-without-quorum",
+    /// A server ACKs a proposal only when every txn of its history through it is durable on
+    /// its disk (ZooKeeper's SyncRequestProcessor hands a proposal to SendAckRequestProcessor
+    /// after the fsync, and exits when a log write or fsync fails): an ACK never vouches for a
+    /// write that failed or was never fsynced (check/zab.rs, faults/write_error.rs).
+    ZabAckNotDurable => "zab.ack-not-durable",
     /// A server establishing epoch e holds every write a client was told succeeded (ZAB
     /// integrity: a delivered txn survives leader changes).
     ZabAckedWriteLost => "zab.acked-write-lost",
@@ -177,6 +182,10 @@ claims! {
     /// A reconnect with a session id and password gets that session back, or expiry, never
     /// another session.
     ClientSession => "client.session",
+    /// A connection the server answers "session expired" (a connect response with timeout
+    /// 0) is closed by the server in the same step (ZooKeeper closes it after that answer:
+    /// a client that kept the socket open is not served on a dead session).
+    ClientExpiredClosed => "client.expired-closed",
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
@@ -302,6 +311,7 @@ impl Claim {
             | ZabZxidUnique
             | ZabAgreement
             | ZabCommitWithoutQuorum
+            | ZabAckNotDurable
             | ZabAckedWriteLost
             | ZabLeaderHistory
             | ZabAppliedRegressed
@@ -331,6 +341,7 @@ impl Claim {
             | ClientSuperUser
             | ClientNoOkAfterClose
             | ClientSession
+            | ClientExpiredClosed
             | SessionNoWriteAfterClose
             | SessionLocalStaysHome
             | SessionImportedReattach

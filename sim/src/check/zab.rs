@@ -23,6 +23,9 @@ pub struct ZabRecord {
     pub(crate) epoch_leaders: BTreeMap<u32, ServerId>,
     /// Every establishment: (when, epoch, server).
     pub(crate) establishments: Vec<(u64, u32, ServerId)>,
+    /// By server, the zxid through which its ACKs were found covering durable txns only
+    /// (`zab.ack-not-durable` looks at each txn once).
+    pub(crate) ack_checked: BTreeMap<ServerId, Zxid>,
 }
 
 impl World {
@@ -346,6 +349,44 @@ impl World {
             self.reference.apply(&t, now)?;
             self.sessions.on_commit(&t, now)?;
         }
+        Ok(())
+    }
+
+    /// `zab.ack-not-durable` on an ACK of `zxid` that server `id` sends: the leader counts it
+    /// for every proposal through `zxid` it sent, so each txn of the server's history through
+    /// `zxid` must be durable on its disk (logged and fsynced, or inside a snapshot). Each txn
+    /// is looked at once: the history is walked from `zxid` down to the last ACK checked.
+    pub(crate) fn check_ack_durable(&mut self, id: ServerId, zxid: Zxid) -> Result<(), Violation> {
+        let from = self.zab.ack_checked.get(&id).copied().unwrap_or(Zxid::ZERO);
+        if zxid <= from {
+            return Ok(());
+        }
+        let n = &self.nodes[&id];
+        let Some(s) = n.server.as_ref() else {
+            return Ok(());
+        };
+        let missing = s
+            .history()
+            .rev()
+            .skip_while(|t| t.zxid > zxid)
+            .take_while(|t| t.zxid > from)
+            .find(|t| !n.disk.holds_durably(t.zxid))
+            .map(|t| t.zxid);
+        if let Some(m) = missing {
+            return Err(violation(
+                Claim::ZabAckNotDurable,
+                self.sched.now,
+                format!(
+                    "n{id} ACKed {zxid} while txn {m} of its history is not durable on its disk{}",
+                    if n.disk.holds(m) {
+                        " (logged, not fsynced)"
+                    } else {
+                        " (not logged)"
+                    }
+                ),
+            ));
+        }
+        self.zab.ack_checked.insert(id, zxid);
         Ok(())
     }
 

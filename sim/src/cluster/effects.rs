@@ -49,11 +49,27 @@ impl Host for World {
                 {
                     self.sessions.reported(id, *session, *zxid, paths);
                 }
+                if let Action::Send {
+                    msg: PeerMsg::Ack { zxid },
+                    ..
+                } = a
+                    && let Err(v) = self.check_ack_durable(id, *zxid)
+                {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 if let Action::QuorumCounted { purpose, members } = a
                     && let Err(v) = self.check_counted(id, purpose, members)
                 {
                     self.fail(v);
                     return Flow::Skip;
+                }
+                match a {
+                    Action::ConnectReply { conn, response } if response.timeout_ms == 0 => {
+                        self.expired_unclosed.push(*conn)
+                    }
+                    Action::Close { conn } => self.expired_unclosed.retain(|c| c != conn),
+                    _ => {}
                 }
                 self.trace_action(id, a);
                 if let Err(v) = self.check_snap_action(id, a) {
@@ -139,6 +155,16 @@ impl Host for World {
                 },
             );
         }
+    }
+
+    fn write_failed(
+        &mut self,
+        id: ServerId,
+        what: ensemble_testkit::write_errors::FailingWrite,
+        error: &ensemble_storage::StorageError,
+        stopped: bool,
+    ) {
+        self.on_write_failed(id, what, error, stopped);
     }
 
     fn snapshot_taken(&mut self, id: ServerId, zxid: Zxid, reset_log: bool) {
@@ -297,6 +323,10 @@ impl World {
             return;
         }
         n.disk.fsync_in_flight = false;
+        if self.fsync_fails(node) {
+            return;
+        }
+        let n = self.nodes.get_mut(&node).expect("node");
         let through = n.disk.fsync(upto);
         if n.disk.last_seq() > upto {
             // appends arrived while this fsync ran: the next one covers them

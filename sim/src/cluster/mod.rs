@@ -461,8 +461,20 @@ impl World {
             return;
         }
         // the kit's interpreter, with this world as its host (`effects.rs`)
+        self.expired_unclosed.clear();
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
+        // `client.expired-closed`, unless the step was cut short (the server went down)
+        if let Some(&conn) = self.expired_unclosed.first()
+            && self.nodes[&id].server.is_some()
+            && self.violation.is_none()
+        {
+            self.fail(violation(
+                Claim::ClientExpiredClosed,
+                now,
+                format!("n{id} answered conn {conn} \"session expired\" and left it open"),
+            ));
+        }
         self.persist_dynamic(id);
         self.after_step(id);
         if self.violation.is_none()

@@ -7,6 +7,7 @@ mod disk_loss;
 mod draw;
 mod storage;
 mod words;
+mod write_error;
 
 use crate::params::{FaultAction, FaultRates, FaultStep};
 use crate::rng::SimRng;
@@ -38,6 +39,7 @@ pub(crate) enum FaultKind {
     LatentRead,
     LostFsync,
     DiskLoss,
+    WriteError,
 }
 
 /// Everything about one fault kind, in one row: its name (run header, `shrink`), its rate,
@@ -70,7 +72,7 @@ fn maybe(rng: &mut SimRng, prob: f64, lo: u64, hi: u64) -> u64 {
 }
 
 /// The fault kinds, one row each, in `FaultKind` order (the order of the swarm's draws).
-pub(crate) static FAULTS: [FaultSpec; 17] = [
+pub(crate) static FAULTS: [FaultSpec; 18] = [
     FaultSpec {
         kind: FaultKind::Partition,
         name: "partition",
@@ -237,6 +239,15 @@ pub(crate) static FAULTS: [FaultSpec; 17] = [
         },
         draw: World::draw_disk_loss,
         off: |r| r.disk_loss_every = 0,
+    },
+    // A failed durable write: the server stops (no atlas: a crash, nothing durable harmed).
+    FaultSpec {
+        kind: FaultKind::WriteError,
+        name: "write-error",
+        every: |r| r.write_error_every,
+        swarm: |rng, _, r| r.write_error_every = disk_rate(rng, 4),
+        draw: World::draw_write_error,
+        off: |r| r.write_error_every = 0,
     },
 ];
 

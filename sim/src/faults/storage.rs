@@ -40,15 +40,21 @@ pub(crate) struct DiskFaults {
     /// A lying disk's draw, by server: how much of what its lies covered reaches the platter
     /// at the crash (from the fault's own draw, so a schedule replays it).
     lies: BTreeMap<ServerId, u64>,
+    /// `write-error`'s draws, a stream of their own (the other kinds' draws stay put).
+    pub(crate) write_errors: SimRng,
+    /// How long a server whose write failed stays down, by server (from its fault's draw).
+    pub(crate) write_error_down: BTreeMap<ServerId, u64>,
 }
 
 impl DiskFaults {
     pub(crate) fn new(rng: SimRng) -> DiskFaults {
         DiskFaults {
-            rng,
             faulty: BTreeSet::new(),
             refused: BTreeMap::new(),
+            write_errors: rng.purpose(0x3e77),
+            rng,
             lies: BTreeMap::new(),
+            write_error_down: BTreeMap::new(),
         }
     }
 }
@@ -174,6 +180,11 @@ impl World {
         if !self.nodes.contains_key(&id) {
             return;
         }
+        if fault == DiskFault::WriteError {
+            // harms nothing durable: no atlas bound
+            self.arm_write_error(id, file, draw);
+            return;
+        }
         if !self.may_damage(id) {
             self.log(
                 Who::Sim,
@@ -191,6 +202,7 @@ impl World {
             DiskFault::Corrupt => n.disk.corrupt(file, draw),
             DiskFault::Misdirect => n.disk.misdirect(file, draw),
             DiskFault::LatentRead => n.disk.latent(file, draw),
+            DiskFault::WriteError => unreachable!("armed above"),
             DiskFault::LostFsync => {
                 // its fsyncs lie until it crashes, 50 to 3,050 ms from now (within the fault
                 // phase, or the fault does nothing)
@@ -219,7 +231,7 @@ impl World {
                     DiskFault::Corrupt => ensemble_core::probe!("sim.fault.corrupt"),
                     DiskFault::Misdirect => ensemble_core::probe!("sim.fault.misdirect"),
                     DiskFault::LatentRead => ensemble_core::probe!("sim.fault.latent-read"),
-                    DiskFault::LostFsync => {}
+                    DiskFault::LostFsync | DiskFault::WriteError => {}
                 }
                 self.log(
                     Who::N(id),
