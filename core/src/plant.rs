@@ -347,6 +347,8 @@ impl Plant {
             Plant::FailedWriteIgnored => &[
                 "zab.ack-not-durable",
                 "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
         }
     }
 
