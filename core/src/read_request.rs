@@ -103,30 +103,11 @@ impl ZooKeeperServer {
             Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals {
                 paths: self.tree.ephemerals(c.session, &prefix),
             }),
-            // ZooKeeper checks no path here: a watch on a path no znode can have never fires.
-            Request::AddWatch { path, mode } => {
-                let kind = match mode {
-                    ensemble_proto::proto::AddWatchMode::Persistent => WatchKind::Persistent,
-                    ensemble_proto::proto::AddWatchMode::PersistentRecursive => {
-                        WatchKind::PersistentRecursive
-                    }
-                };
-                self.watches.add(&path, conn, kind);
-                Ok(Response::Empty)
-            }
-            Request::CheckWatches { path, kind } => {
-                if self.watches.contains(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
-            }
-            Request::RemoveWatches { path, kind } => {
-                if self.watches.remove(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
+            r @ (Request::AddWatch { .. }
+            | Request::CheckWatches { .. }
+            | Request::RemoveWatches { .. }) => {
+                let answered = self.watches.answer(conn, &r);
+                answered.unwrap_or(Err(KeeperError::Unimplemented))
             }
             Request::SetWatches {
                 relative_zxid,
@@ -249,44 +230,17 @@ impl ZooKeeperServer {
         persistent: Vec<String>,
         persistent_recursive: Vec<String>,
     ) {
-        use ensemble_proto::proto::{EventType, KeeperState, WatchedEvent};
-        let mut fire = Vec::new();
-        let ev = |kind, path: &str| WatchedEvent {
-            kind,
-            state: KeeperState::SyncConnected,
-            path: path.to_string(),
-        };
-        for path in data {
-            match self.tree.stat(&path) {
-                None => fire.push(ev(EventType::NodeDeleted, &path)),
-                Some(s) if s.mzxid > relative_zxid => {
-                    fire.push(ev(EventType::NodeDataChanged, &path))
-                }
-                Some(_) => self.watches.add(&path, conn, WatchKind::Data),
-            }
-        }
-        for path in exist {
-            match self.tree.stat(&path) {
-                Some(_) => fire.push(ev(EventType::NodeCreated, &path)),
-                None => self.watches.add(&path, conn, WatchKind::Data),
-            }
-        }
-        for path in child {
-            match self.tree.stat(&path) {
-                None => fire.push(ev(EventType::NodeDeleted, &path)),
-                Some(s) if s.pzxid > relative_zxid => {
-                    fire.push(ev(EventType::NodeChildrenChanged, &path))
-                }
-                Some(_) => self.watches.add(&path, conn, WatchKind::Child),
-            }
-        }
-        for path in persistent {
-            self.watches.add(&path, conn, WatchKind::Persistent);
-        }
-        for path in persistent_recursive {
-            self.watches
-                .add(&path, conn, WatchKind::PersistentRecursive);
-        }
+        let tree = &self.tree;
+        let fire = self.watches.set_watches(
+            conn,
+            relative_zxid,
+            data,
+            exist,
+            child,
+            persistent,
+            persistent_recursive,
+            |path| tree.stat(path).map(|s| (s.mzxid, s.pzxid)),
+        );
         if !fire.is_empty() {
             crate::probe!("watch.fired-on-reconnect");
         }

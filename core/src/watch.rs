@@ -16,7 +16,10 @@
 use crate::plant::{self, Plant};
 use crate::server::ConnId;
 use crate::tree::Trigger;
-use ensemble_proto::proto::{EventType, KeeperState, WatchedEvent, WatcherType};
+use ensemble_proto::proto::{
+    AddWatchMode, EventType, KeeperError, KeeperState, Reply, Request, Response, WatchedEvent,
+    WatcherType,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Is a watch event withheld from a connection whose ids may not READ its znode (ZooKeeper
@@ -256,6 +259,87 @@ impl WatchManager {
             .get(path)
             .and_then(|c| c.get(&conn))
             .is_some_and(|bits| bits & type_bits(kind) != 0)
+    }
+
+    /// The watch requests a server answers from its watches alone (addWatch, checkWatches,
+    /// removeWatches; setWatches with [`WatchManager::set_watches`]); `None` for any other.
+    /// ZooKeeper checks no path on addWatch: a watch on a path no znode can have never fires.
+    pub fn answer(&mut self, conn: ConnId, request: &Request) -> Option<Reply> {
+        let found = |yes: bool| {
+            if yes {
+                Ok(Response::Empty)
+            } else {
+                Err(KeeperError::NoWatcher)
+            }
+        };
+        Some(match request {
+            Request::AddWatch { path, mode } => {
+                let kind = match mode {
+                    AddWatchMode::Persistent => WatchKind::Persistent,
+                    AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
+                };
+                self.add(path, conn, kind);
+                Ok(Response::Empty)
+            }
+            Request::CheckWatches { path, kind } => found(self.contains(path, conn, *kind)),
+            Request::RemoveWatches { path, kind } => found(self.remove(path, conn, *kind)),
+            _ => return None,
+        })
+    }
+
+    /// setWatches after a reconnect (ZooKeeper's DataTree.setWatches): each one-shot watch
+    /// whose znode changed since `relative_zxid` (the last zxid the client saw) is answered
+    /// with its event now instead of being set; the rest, and every persistent watch, are set.
+    /// `stat` gives a znode's (mzxid, pzxid), `None` if it does not exist. Returns the events.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_watches(
+        &mut self,
+        conn: ConnId,
+        relative_zxid: i64,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+        persistent: Vec<String>,
+        persistent_recursive: Vec<String>,
+        stat: impl Fn(&str) -> Option<(i64, i64)>,
+    ) -> Vec<WatchedEvent> {
+        let mut fire = Vec::new();
+        let ev = |kind, path: &str| WatchedEvent {
+            kind,
+            state: KeeperState::SyncConnected,
+            path: path.to_string(),
+        };
+        for path in data {
+            match stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some((mzxid, _)) if mzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeDataChanged, &path))
+                }
+                Some(_) => self.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in exist {
+            match stat(&path) {
+                Some(_) => fire.push(ev(EventType::NodeCreated, &path)),
+                None => self.add(&path, conn, WatchKind::Data),
+            }
+        }
+        for path in child {
+            match stat(&path) {
+                None => fire.push(ev(EventType::NodeDeleted, &path)),
+                Some((_, pzxid)) if pzxid > relative_zxid => {
+                    fire.push(ev(EventType::NodeChildrenChanged, &path))
+                }
+                Some(_) => self.add(&path, conn, WatchKind::Child),
+            }
+        }
+        for path in persistent {
+            self.add(&path, conn, WatchKind::Persistent);
+        }
+        for path in persistent_recursive {
+            self.add(&path, conn, WatchKind::PersistentRecursive);
+        }
+        fire
     }
 
     /// The kinds `conn` holds on `path`.

@@ -38,8 +38,8 @@ use ensemble_core::watch::{WatchKind, WatchManager};
 use ensemble_proto::jute;
 use ensemble_proto::proto::OpResult;
 use ensemble_proto::proto::{
-    AddWatchMode, ClientInfo, ConnectRequest, ConnectResponse, EventType, Id, KeeperError,
-    KeeperState, OpCode, ReadOp, ReadResult, Reply, Request, Response, Stat, WatchedEvent, perms,
+    ClientInfo, ConnectRequest, ConnectResponse, EventType, Id, KeeperError, OpCode, ReadOp,
+    ReadResult, Reply, Request, Response, Stat, perms,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
@@ -724,28 +724,6 @@ impl Served {
                     })
                     .collect(),
             )),
-            Request::AddWatch { path, mode } => {
-                let kind = match mode {
-                    AddWatchMode::Persistent => WatchKind::Persistent,
-                    AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
-                };
-                self.watches.add(&path, conn, kind);
-                Ok(Response::Empty)
-            }
-            Request::CheckWatches { path, kind } => {
-                if self.watches.contains(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
-            }
-            Request::RemoveWatches { path, kind } => {
-                if self.watches.remove(&path, conn, kind) {
-                    Ok(Response::Empty)
-                } else {
-                    Err(KeeperError::NoWatcher)
-                }
-            }
             Request::SetWatches {
                 relative_zxid,
                 data,
@@ -755,69 +733,27 @@ impl Served {
                 persistent_recursive,
                 ..
             } => {
-                self.set_watches(conn, relative_zxid, data, exist, child);
-                for p in persistent {
-                    self.watches.add(&p, conn, WatchKind::Persistent);
-                }
-                for p in persistent_recursive {
-                    self.watches.add(&p, conn, WatchKind::PersistentRecursive);
+                let fire = self.watches.set_watches(
+                    conn,
+                    relative_zxid,
+                    data,
+                    exist,
+                    child,
+                    persistent,
+                    persistent_recursive,
+                    |p| tree.nodes.get(p).map(|n| (n.stat.mzxid, n.stat.pzxid)),
+                );
+                for e in fire {
+                    let mut b = Vec::new();
+                    jute::encode_watch_event(&e, &mut b);
+                    let _ = c.out.send(b);
                 }
                 Ok(Response::Empty)
             }
-            _ => Err(KeeperError::Unimplemented),
-        }
-    }
-
-    /// `DataTree.setWatches`: what changed since the client's zxid fires at once, the rest
-    /// is registered.
-    fn set_watches(
-        &mut self,
-        conn: u64,
-        rel: i64,
-        data: Vec<String>,
-        exist: Vec<String>,
-        child: Vec<String>,
-    ) {
-        let Some(tree) = self.tree.as_ref() else {
-            return;
-        };
-        let mut now: Vec<WatchedEvent> = Vec::new();
-        let ev = |kind, path: &str| WatchedEvent {
-            kind,
-            state: KeeperState::SyncConnected,
-            path: path.to_string(),
-        };
-        let mut add: Vec<(String, WatchKind)> = Vec::new();
-        for p in data {
-            match tree.nodes.get(&p) {
-                None => now.push(ev(EventType::NodeDeleted, &p)),
-                Some(n) if n.stat.mzxid > rel => now.push(ev(EventType::NodeDataChanged, &p)),
-                Some(_) => add.push((p, WatchKind::Data)),
-            }
-        }
-        for p in exist {
-            if tree.nodes.contains_key(&p) {
-                now.push(ev(EventType::NodeCreated, &p));
-            } else {
-                add.push((p, WatchKind::Data));
-            }
-        }
-        for p in child {
-            match tree.nodes.get(&p) {
-                None => now.push(ev(EventType::NodeDeleted, &p)),
-                Some(n) if n.stat.pzxid > rel => now.push(ev(EventType::NodeChildrenChanged, &p)),
-                Some(_) => add.push((p, WatchKind::Child)),
-            }
-        }
-        for (p, k) in add {
-            self.watches.add(&p, conn, k);
-        }
-        if let Some(c) = self.conns.get(&conn) {
-            for e in now {
-                let mut b = Vec::new();
-                jute::encode_watch_event(&e, &mut b);
-                let _ = c.out.send(b);
-            }
+            r => self
+                .watches
+                .answer(conn, &r)
+                .unwrap_or(Err(KeeperError::Unimplemented)),
         }
     }
 }
