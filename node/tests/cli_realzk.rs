@@ -82,24 +82,22 @@ fn mask(lines: &[String], root: &str) -> Vec<String> {
 }
 
 /// Watch event blocks (`""`, `WATCHER::`, `""`, `WatchedEvent ...`) come from zkCli's event
-/// thread whenever it gets to them; compare them apart from the command output.
+/// thread whenever it gets to them, and its two prints may straddle a line of the command
+/// output (`WATCHER::`, `Not connected`, `WatchedEvent ...`); compare them apart from it.
 fn split_events(lines: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut rest = Vec::new();
+    let mut rest: Vec<String> = Vec::new();
     let mut events = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        if lines[i].is_empty()
-            && lines.get(i + 1).map(String::as_str) == Some("WATCHER::")
-            && lines.get(i + 2).map(String::as_str) == Some("")
-            && lines
-                .get(i + 3)
-                .is_some_and(|l| l.starts_with("WatchedEvent "))
-        {
-            events.push(lines[i + 3].clone());
-            i += 4;
+    for line in lines {
+        if line == "WATCHER::" || line.starts_with("WatchedEvent ") {
+            // each half of the block is printed after an empty line of its own
+            if rest.last().is_some_and(String::is_empty) {
+                rest.pop();
+            }
+            if line != "WATCHER::" {
+                events.push(line.clone());
+            }
         } else {
-            rest.push(lines[i].clone());
-            i += 1;
+            rest.push(line.clone());
         }
     }
     (rest, events)
@@ -154,12 +152,12 @@ fn compare(name: &str, addr: &str, args_after_server: &[&str], script: &str) {
     }
     let (real_out, mut real_events) = split_events(&runs[0].0);
     let (our_out, mut our_events) = split_events(&runs[1].0);
-    // zkCli may exit before its event thread prints the final Closed event
+    // zkCli may exit before or after its event thread prints the final Closed event
     let closed = "WatchedEvent state:Closed type:None path:null";
-    if real_events.last().map(String::as_str) != Some(closed)
-        && our_events.last().map(String::as_str) == Some(closed)
-    {
-        our_events.pop();
+    for events in [&mut real_events, &mut our_events] {
+        if events.last().map(String::as_str) == Some(closed) {
+            events.pop();
+        }
     }
     if one_shot {
         // zkCli exits as soon as its one command is done: whether the connection event got
