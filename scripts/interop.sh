@@ -187,6 +187,8 @@ if [ "$KAZOO_ONLY" = 0 ]; then
     run_pytest ensemble migrate interop/migrate/test_migrate.py
     say "live: an Ensemble observer (zk-observe) inside a running ZooKeeper 3.8 ensemble, its leader killed"
     run_pytest ensemble migrate-live interop/migrate/test_live.py
+    say "live: an Ensemble observer following a reconfig of the ZooKeeper ensemble (reconfig -remove)"
+    run_pytest ensemble migrate-reconfig interop/migrate/test_live_reconfig.py
   fi
   if [ "$COMPARE" = 1 ] && { [ -z "$KEXPR" ] || [[ "$KEXPR" == *failover* ]]; }; then
     say "failover run against $OTHER, for comparison"

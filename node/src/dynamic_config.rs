@@ -46,13 +46,32 @@ pub fn read(path: &Path) -> Result<DynamicConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    let (servers, version) = parse_lines(path, &text)?;
+    let version = version.or_else(|| version_from_filename(path)).unwrap_or(0);
+    Ok(DynamicConfig { servers, version })
+}
+
+/// A dynamic configuration's text (the data of `/zookeeper/config` as a ZooKeeper leader
+/// commits it: `server.N=` lines and `version=<hex>`), `origin` naming it in errors; without a
+/// version line the version is 0.
+pub fn parse_text(origin: &Path, text: &str) -> Result<DynamicConfig, ConfigError> {
+    let (servers, version) = parse_lines(origin, text)?;
+    Ok(DynamicConfig {
+        servers,
+        version: version.unwrap_or(0),
+    })
+}
+
+type Servers = BTreeMap<ServerId, ServerSpec>;
+
+fn parse_lines(path: &Path, text: &str) -> Result<(Servers, Option<u64>), ConfigError> {
     let p = Parser {
         path,
         flag_origins: Vec::new(),
     };
     let mut servers = BTreeMap::new();
     let mut version = None;
-    for e in split_properties(&text) {
+    for e in split_properties(text) {
         let key = e.key.trim();
         if key == "version" {
             let v = u64::from_str_radix(e.value.trim(), 16).map_err(|_| {
@@ -91,8 +110,7 @@ pub fn read(path: &Path) -> Result<DynamicConfig, ConfigError> {
     if servers.is_empty() {
         return Err(p.file_err("no server.N line (a dynamic config file lists the members)"));
     }
-    let version = version.or_else(|| version_from_filename(path)).unwrap_or(0);
-    Ok(DynamicConfig { servers, version })
+    Ok((servers, version))
 }
 
 /// Write `text` to `path` atomically: a temporary file beside it, synced, renamed over it.

@@ -152,6 +152,11 @@ enum Cmd {
         /// `ensemble start` then continues from the same zxid (README: the cut-over).
         #[arg(long)]
         cut_over: bool,
+        /// With --cut-over: write here the config `ensemble start` takes next: this config's
+        /// settings, its ZooKeeper voters dropped, and every observer of the ZooKeeper
+        /// configuration in force (the Ensemble servers) a participant.
+        #[arg(long, value_name = "FILE", requires = "cut_over")]
+        ensemble_config: Option<PathBuf>,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
@@ -487,8 +492,15 @@ fn main() {
             seconds,
             dump,
             cut_over,
+            ensemble_config,
         } => with_files(dir, Some(config), |cfg| {
-            tools::zk_observe(cfg, seconds, dump.as_deref(), cut_over)
+            tools::zk_observe(
+                cfg,
+                seconds,
+                dump.as_deref(),
+                cut_over,
+                ensemble_config.as_deref(),
+            )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),
     };

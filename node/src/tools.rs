@@ -7,6 +7,7 @@ use crate::daemon::PidLock;
 use crate::storage::backup;
 use crate::storage::dump::{self, DumpFormat, LogEnd};
 use crate::storage::verify;
+use anyhow::Context;
 use ensemble_core::tree::TreeOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -316,6 +317,7 @@ pub fn zk_observe(
     seconds: u64,
     dump: Option<&Path>,
     cut_over: bool,
+    ensemble_config: Option<&Path>,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
@@ -325,6 +327,13 @@ pub fn zk_observe(
             return Ok(1);
         }
     };
+    if let Some(out) = ensemble_config.filter(|p| p.exists()) {
+        eprintln!(
+            "ensemble: {}: already there: the cut-over writes a new config (move it aside)",
+            out.display()
+        );
+        return Ok(1);
+    }
     // The client port: reads of the replica (issue 17 item 3d), served as the config says.
     if cfg.tls.secure_client_port.is_some() {
         eprintln!(
@@ -391,7 +400,7 @@ pub fn zk_observe(
         }
     };
     let mut log = |line: &str| println!("zk-observe: {line}");
-    let obs = observer::run(
+    let (obs, set) = observer::run(
         &set,
         deadline,
         cut_over,
@@ -406,6 +415,13 @@ pub fn zk_observe(
     let p = &obs.progress;
     for (epoch, kind, zxid) in &p.syncs {
         println!("zk-observe: synced by {kind:?} in epoch {epoch} at zxid {zxid:#x}");
+    }
+    for (version, voters) in &p.configs {
+        let voters: Vec<String> = voters.iter().map(|v| v.to_string()).collect();
+        println!(
+            "zk-observe: reconfig: configuration {version:#x} activated, voters {}",
+            voters.join(",")
+        );
     }
     {
         let g = crate::zookeeper::serve::lock(&served);
@@ -433,14 +449,33 @@ pub fn zk_observe(
                     crate::zookeeper::migrate::install(cfg, t, epoch(accepted), epoch(current))?;
                 println!(
                     "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
-                     written to {} (currentEpoch {}); start this server as an Ensemble server \
-                     with the ZooKeeper servers removed from its config: ensemble start \
-                     NEW_CONFIG",
+                     written to {} (currentEpoch {})",
                     zxid.as_i64(),
                     t.sessions.len(),
                     snapshot.display(),
                     epochs.current_epoch
                 );
+                match ensemble_config {
+                    Some(out) => {
+                        let text = std::fs::read_to_string(&cfg.path)
+                            .with_context(|| cfg.path.display().to_string())?;
+                        let text = cut_over_config(&text, &set.observers);
+                        write_new_file(out, &text)?;
+                        let ids: Vec<String> =
+                            set.observers.iter().map(|o| o.id.to_string()).collect();
+                        println!(
+                            "zk-observe: {} written: servers {} as Ensemble's voters; start \
+                             each of them: ensemble start {}",
+                            out.display(),
+                            ids.join(","),
+                            out.display()
+                        );
+                    }
+                    None => println!(
+                        "zk-observe: start this server as an Ensemble server with the \
+                         ZooKeeper servers removed from its config: ensemble start NEW_CONFIG"
+                    ),
+                }
             }
             Ok(0)
         }
@@ -449,4 +484,47 @@ pub fn zk_observe(
             Ok(1)
         }
     }
+}
+
+/// The config an Ensemble server starts with after a cut-over: the observer's config (every
+/// setting kept) without its `server.N` lines, `dynamicConfigFile` and `peerType`, then the
+/// observers of the ZooKeeper configuration in force as the Ensemble ensemble's participants.
+pub fn cut_over_config(observer_cfg: &str, observers: &[crate::config::ServerSpec]) -> String {
+    let mut out = String::new();
+    for line in observer_cfg.lines() {
+        let key = line.split(['=', ':']).next().unwrap_or("").trim();
+        if key.starts_with("server.") || key == "dynamicConfigFile" || key == "peerType" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(
+        "# the Ensemble servers, observers of the ZooKeeper ensemble until the cut-over\n",
+    );
+    for o in observers {
+        let client = match &o.client {
+            Some((Some(addr), port)) => format!(";{addr}:{port}"),
+            Some((None, port)) => format!(";{port}"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "server.{}={}:{}:{}:participant{client}\n",
+            o.id, o.host, o.quorum_port, o.election_port
+        ));
+    }
+    out
+}
+
+/// Write a file that must not be there yet (a config the operator may have edited is never
+/// overwritten).
+fn write_new_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("{}: the cut-over config", path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .with_context(|| path.display().to_string())
 }

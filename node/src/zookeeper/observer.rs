@@ -4,7 +4,10 @@
 //! syncWithLeader` does (SNAP with ZooKeeper's database serialisation, or DIFF with PROPOSAL/
 //! COMMIT pairs, NEWLEADER answered with ACK, UPTODATE), then applies every INFORM in zxid
 //! order and answers the leader's PINGs. When the leader goes, it learns the new one and
-//! syncs again from the zxid it holds (a DIFF, or a SNAP).
+//! syncs again from the zxid it holds (a DIFF, or a SNAP). It follows the ensemble's
+//! reconfigurations too: the configuration a reconfig activates (INFORMANDACTIVATE, or
+//! COMMITANDACTIVATE during a sync, and the one NEWLEADER carries) becomes the voters it asks
+//! and the members a cut-over makes Ensemble's.
 //!
 //! The txns ZooKeeper sends are already resolved (the leader decided every stat), so they are
 //! applied to a [`ZkTree`], the import's replica of ZooKeeper's `DataTree`, and checked against
@@ -17,7 +20,7 @@ use super::jute::OutputArchive;
 use super::quorum_packet::{
     self, Frame, LearnerInfo, PROTOCOL_VERSION, PacketType, Payload, QuorumPacket,
 };
-use super::records::{TxnDigest, TxnHeader, ZkTxn};
+use super::records::{self, TxnDigest, TxnHeader, ZkTxn};
 use super::snapshot::ZxidDigest;
 use super::tree::{DIGEST_VERSION, ZkTree};
 use std::collections::{BTreeMap, VecDeque};
@@ -33,13 +36,19 @@ pub struct Voter {
     pub quorum: String,
 }
 
-/// Who this observer is and whom it asks.
+/// Who this observer is and whom it asks: its zoo.cfg's membership, then each configuration
+/// the ZooKeeper ensemble activates.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub me: i64,
     /// This server's election address, as its `server.N` line gives it.
     pub my_election: String,
     pub voters: Vec<Voter>,
+    /// Every observer of the configuration in force, this one too: the servers a cut-over
+    /// makes the Ensemble ensemble's voters.
+    pub observers: Vec<crate::config::ServerSpec>,
+    /// The version of the configuration in force (ZooKeeper's `version=`, hex in the file).
+    pub config_version: u64,
     /// `tickTime * syncLimit`: how long the leader may stay silent.
     pub read_timeout: Duration,
 }
@@ -58,6 +67,8 @@ pub struct Progress {
     pub txns_applied: u64,
     pub digests_checked: u64,
     pub pings_answered: u64,
+    /// Each configuration activated: (its version, the voters then asked).
+    pub configs: Vec<(u64, Vec<i64>)>,
 }
 
 /// The replica and what it knows of the ensemble (ZooKeeper's acceptedEpoch/currentEpoch,
@@ -189,7 +200,7 @@ impl Observer {
     /// and after each batch of INFORMs.
     pub fn follow(
         &mut self,
-        set: &Settings,
+        set: &mut Settings,
         leader: &Voter,
         stop: &dyn Fn() -> bool,
         on_change: &mut dyn FnMut(&ZkTree, &Progress),
@@ -213,7 +224,7 @@ impl Observer {
             frames: VecDeque::new(),
         };
         let new_epoch = self.register(set, &mut c)?;
-        self.sync(&mut c, new_epoch, on_change)?;
+        self.sync(set, leader.sid, &mut c, new_epoch, on_change)?;
         // Past UPTODATE: INFORMs, PINGs.
         loop {
             if stop() {
@@ -254,11 +265,26 @@ impl Observer {
                     }
                 }
                 PacketType::InformAndActivate => {
-                    return Err(
-                        "the ensemble reconfigured (INFORMANDACTIVATE): this observer does not \
-                         follow membership changes yet"
-                            .into(),
-                    );
+                    // `Observer.processPacket`: the designated leader, then the reconfig txn
+                    let data = p.data.as_deref().unwrap_or_default();
+                    let Some((designated, entry)) = data.split_first_chunk::<8>() else {
+                        return Err("an INFORMANDACTIVATE without its designated leader".into());
+                    };
+                    let (hdr, txn, digest) = records::decode_txn_entry(entry, 8)
+                        .map_err(|e| format!("INFORMANDACTIVATE {:#x}: {e}", p.zxid))?;
+                    self.inform_txn(&hdr, &txn, digest)?;
+                    self.activate(set, &hdr, &txn)?;
+                    if let Some(t) = &self.tree {
+                        on_change(t, &self.progress);
+                    }
+                    let designated = i64::from_be_bytes(*designated);
+                    if designated != leader.sid {
+                        // ZooKeeper's observer leaves on such a "major change" too
+                        return Err(format!(
+                            "the reconfig at {:#x} hands the leadership to server.{designated}",
+                            hdr.zxid
+                        ));
+                    }
                 }
                 // As ZooKeeper's Observer: a stray PROPOSAL/COMMIT/UPTODATE is ignored, and
                 // this observer never asks to revalidate or sync.
@@ -272,8 +298,8 @@ impl Observer {
         let info = LearnerInfo {
             server_id: set.me,
             protocol_version: PROTOCOL_VERSION,
-            // the static configuration's version: a learner ahead of the leader is refused
-            config_version: 0,
+            // the configuration last activated: never ahead of the leader's, which refuses that
+            config_version: set.config_version as i64,
         };
         c.send(&QuorumPacket {
             kind: PacketType::ObserverInfo,
@@ -319,6 +345,8 @@ impl Observer {
     /// new epoch.
     fn sync(
         &mut self,
+        set: &mut Settings,
+        leader: i64,
         c: &mut Conn,
         new_epoch: i64,
         on_change: &mut dyn FnMut(&ZkTree, &Progress),
@@ -366,7 +394,7 @@ impl Observer {
             let p = c.packet()?;
             match p.kind {
                 PacketType::Proposal => proposals.push_back(p),
-                PacketType::Commit => {
+                PacketType::Commit | PacketType::CommitAndActivate => {
                     let Some(prop) = proposals.pop_front() else {
                         return Err(format!("COMMIT {:#x} without its PROPOSAL", p.zxid));
                     };
@@ -377,9 +405,32 @@ impl Observer {
                         ));
                     }
                     self.inform(&prop)?;
+                    if p.kind == PacketType::CommitAndActivate {
+                        // `Learner.syncWithLeader`: the committed reconfig's configuration
+                        let Ok(Payload::Txn(hdr, txn, _)) = prop.payload_of(true) else {
+                            return Err(format!("COMMITANDACTIVATE {:#x} of no txn", p.zxid));
+                        };
+                        self.activate(set, &hdr, &txn)?;
+                        let designated = p
+                            .data
+                            .as_deref()
+                            .and_then(|d| d.first_chunk::<8>())
+                            .map(|d| i64::from_be_bytes(*d));
+                        if designated.is_some_and(|d| d != leader) {
+                            return Err(format!(
+                                "the reconfig at {:#x} hands the leadership to server.{}",
+                                p.zxid,
+                                designated.unwrap_or_default()
+                            ));
+                        }
+                    }
                 }
                 PacketType::Inform => self.inform(&p)?,
                 PacketType::NewLeader => {
+                    // the leader's configuration (`QuorumVerifier.toString`), newer or not
+                    if let Some(text) = p.data.as_deref().filter(|d| !d.is_empty()) {
+                        set.adopt(text, &format!("NEWLEADER {:#x}", p.zxid))?;
+                    }
                     self.current_epoch = new_epoch;
                     c.send(&QuorumPacket {
                         kind: PacketType::Ack,
@@ -390,13 +441,6 @@ impl Observer {
                 }
                 PacketType::UpToDate => break,
                 PacketType::Ping => self.ping(c, &p)?,
-                PacketType::InformAndActivate | PacketType::CommitAndActivate => {
-                    return Err(format!(
-                        "{:?} during the sync: this observer does not follow membership \
-                         changes yet",
-                        p.kind
-                    ));
-                }
                 other => tracing::debug!("ignoring {other:?} during the sync"),
             }
         }
@@ -440,6 +484,15 @@ impl Observer {
             Ok(_) => return Err(format!("{:?} without a txn", p.kind)),
             Err(e) => return Err(format!("{:?} {:#x}: {e}", p.kind, p.zxid)),
         };
+        self.inform_txn(&hdr, &txn, digest)
+    }
+
+    fn inform_txn(
+        &mut self,
+        hdr: &TxnHeader,
+        txn: &ZkTxn,
+        digest: Option<TxnDigest>,
+    ) -> Result<(), String> {
         let tree = self.tree.as_mut().ok_or("a txn before any sync")?;
         let last = tree.last_zxid;
         if hdr.zxid <= last {
@@ -453,7 +506,28 @@ impl Observer {
                 hdr.zxid
             ));
         }
-        self.apply(&hdr, &txn, digest)
+        self.apply(hdr, txn, digest)
+    }
+
+    /// A committed reconfig (a SetDataTxn of /zookeeper/config) becomes the configuration
+    /// this observer follows.
+    fn activate(&mut self, set: &mut Settings, hdr: &TxnHeader, txn: &ZkTxn) -> Result<(), String> {
+        match txn {
+            ZkTxn::SetData {
+                path,
+                data: Some(text),
+                ..
+            } if hdr.kind == records::op::RECONFIG && path == ensemble_core::path::CONFIG => {
+                set.adopt(text, &format!("the reconfig at {:#x}", hdr.zxid))?;
+                let voters = set.voters.iter().map(|v| v.sid).collect();
+                self.progress.configs.push((set.config_version, voters));
+                Ok(())
+            }
+            _ => Err(format!(
+                "txn {:#x} is activated as a reconfig, but it sets no configuration",
+                hdr.zxid
+            )),
+        }
     }
 
     fn apply(
@@ -579,7 +653,8 @@ pub fn run(
     served: Option<super::serve::Shared>,
     on_change: &mut dyn FnMut(&ZkTree, &Progress),
     log: &mut dyn FnMut(&str),
-) -> Observer {
+) -> (Observer, Settings) {
+    let mut set = set.clone();
     let mut obs = Observer {
         served,
         ..Observer::default()
@@ -588,7 +663,7 @@ pub fn run(
     let mut last_report = String::new();
     let mut all_gone_since: Option<Instant> = None;
     while !stop() {
-        let (leader, answers) = learn_leader(set, Duration::from_secs(2));
+        let (leader, answers) = learn_leader(&set, Duration::from_secs(2));
         let gone = answers.iter().all(|(_, a)| {
             a.as_ref()
                 .is_err_and(|e| e.contains("refused") || e.contains("Connection reset"))
@@ -621,7 +696,7 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(300));
             continue;
         };
-        let Some(v) = set.voters.iter().find(|v| v.sid == sid) else {
+        let Some(v) = set.voters.iter().find(|v| v.sid == sid).cloned() else {
             log(&format!(
                 "the voters name server.{sid}, which is not in this config"
             ));
@@ -634,7 +709,25 @@ pub fn run(
             v.quorum
         ));
         last_report.clear();
-        match obs.follow(set, v, &stop, on_change) {
+        let version = set.config_version;
+        let end = obs.follow(&mut set, &v, &stop, on_change);
+        if set.config_version != version {
+            log(&format!(
+                "configuration {:#x} in force: voters {}; observers {}",
+                set.config_version,
+                set.voters
+                    .iter()
+                    .map(|v| v.sid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                set.observers
+                    .iter()
+                    .map(|o| o.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        match end {
             Ok(()) => break,
             Err(e) => {
                 if let Some(s) = &obs.served {
@@ -645,7 +738,7 @@ pub fn run(
             }
         }
     }
-    obs
+    (obs, set)
 }
 
 impl Settings {
@@ -664,10 +757,47 @@ impl Settings {
                 me.id
             ));
         }
-        let voters: Vec<Voter> = cfg
-            .servers
+        let ticks = u64::from(cfg.core.sync_limit.max(1));
+        let mut set = Settings {
+            me: me.id as i64,
+            my_election: String::new(),
+            voters: Vec::new(),
+            observers: Vec::new(),
+            config_version: 0,
+            read_timeout: Duration::from_millis(cfg.core.tick_time_ms.saturating_mul(ticks)),
+        };
+        set.members(&cfg.servers, cfg.config_version)?;
+        Ok(set)
+    }
+
+    /// The configuration of `servers` (at `version`) in force: its voters asked, this
+    /// server still an observer in it.
+    fn members(
+        &mut self,
+        servers: &BTreeMap<ensemble_core::ServerId, crate::config::ServerSpec>,
+        version: u64,
+    ) -> Result<(), String> {
+        use ensemble_core::LearnerType;
+        let me = servers
             .values()
-            .filter(|s| s.kind == LearnerType::Participant && s.id != me.id)
+            .find(|s| s.id as i64 == self.me)
+            .ok_or_else(|| {
+                format!(
+                    "configuration {version:#x} does not list server.{}: it was removed from the \
+                     ZooKeeper ensemble",
+                    self.me
+                )
+            })?;
+        if me.kind != LearnerType::Observer {
+            return Err(format!(
+                "configuration {version:#x} makes server.{} a participant: it can only observe \
+                 a ZooKeeper ensemble",
+                self.me
+            ));
+        }
+        let voters: Vec<Voter> = servers
+            .values()
+            .filter(|s| s.kind == LearnerType::Participant)
             .map(|s| Voter {
                 sid: s.id as i64,
                 election: format!("{}:{}", s.host, s.election_port),
@@ -675,15 +805,32 @@ impl Settings {
             })
             .collect();
         if voters.is_empty() {
-            return Err("the config lists no participant to follow".into());
+            return Err(format!(
+                "configuration {version:#x} lists no participant to follow"
+            ));
         }
-        let ticks = u64::from(cfg.core.sync_limit.max(1));
-        Ok(Settings {
-            me: me.id as i64,
-            my_election: format!("{}:{}", me.host, me.election_port),
-            voters,
-            read_timeout: Duration::from_millis(cfg.core.tick_time_ms.saturating_mul(ticks)),
-        })
+        self.my_election = format!("{}:{}", me.host, me.election_port);
+        self.voters = voters;
+        self.observers = servers
+            .values()
+            .filter(|s| s.kind == LearnerType::Observer)
+            .cloned()
+            .collect();
+        self.config_version = version;
+        Ok(())
+    }
+
+    /// A configuration the ensemble activated, as ZooKeeper writes it (`server.N=` lines and
+    /// `version=`): taken if newer than the one in force. `origin` names it in errors.
+    pub fn adopt(&mut self, text: &[u8], origin: &str) -> Result<(), String> {
+        let text = std::str::from_utf8(text)
+            .map_err(|_| format!("{origin}: the configuration is not UTF-8"))?;
+        let c = crate::dynamic_config::parse_text(std::path::Path::new(origin), text)
+            .map_err(|e| e.to_string())?;
+        if c.version <= self.config_version {
+            return Ok(());
+        }
+        self.members(&c.servers, c.version)
     }
 }
 

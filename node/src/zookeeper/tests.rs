@@ -483,10 +483,12 @@ fn observer_follows_a_recorded_leader() {
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
     });
-    let set = Settings {
+    let mut set = Settings {
         me: 3,
         my_election: "127.0.0.1:1".into(),
         voters: Vec::new(),
+        observers: Vec::new(),
+        config_version: 0,
         read_timeout: std::time::Duration::from_secs(5),
     };
     let voter = Voter {
@@ -496,7 +498,9 @@ fn observer_follows_a_recorded_leader() {
     };
     let mut obs = Observer::default();
     let mut zxids = Vec::new();
-    let end = obs.follow(&set, &voter, &|| false, &mut |t, _| zxids.push(t.last_zxid));
+    let end = obs.follow(&mut set, &voter, &|| false, &mut |t, _| {
+        zxids.push(t.last_zxid)
+    });
     leader.join().expect("leader thread");
     assert!(end.as_ref().is_err_and(|e| e.contains("closed")), "{end:?}");
     let p = &obs.progress;
@@ -516,5 +520,102 @@ fn observer_follows_a_recorded_leader() {
     assert_eq!(
         tree.nodes["/through-observer"].data.as_deref(),
         Some(&b"y"[..])
+    );
+}
+
+/// The configuration a ZooKeeper leader activates (the data of its reconfig txn, as
+/// `QuorumMaj.toString` writes it) becomes the voters the observer asks; an older one is
+/// ignored; one that drops this observer, or makes it a voter, is refused.
+#[test]
+fn observer_settings_follow_an_activated_configuration() {
+    use super::observer::Settings;
+    let text = |version: &str, me: &str| {
+        format!(
+            "server.1=127.0.0.1:2001:3001:participant;127.0.0.1:4001\n\
+             server.2=127.0.0.1:2002:3002:participant;127.0.0.1:4002\n\
+             {me}version={version}"
+        )
+    };
+    let mut set = Settings {
+        me: 4,
+        my_election: String::new(),
+        voters: Vec::new(),
+        observers: Vec::new(),
+        config_version: 0x1_0000_0000,
+        read_timeout: std::time::Duration::from_secs(5),
+    };
+    let me = "server.4=127.0.0.1:2004:3004:observer;127.0.0.1:4004\n";
+    set.adopt(text("100000003", me).as_bytes(), "reconfig")
+        .expect("a newer configuration");
+    assert_eq!(set.config_version, 0x1_0000_0003);
+    let sids: Vec<i64> = set.voters.iter().map(|v| v.sid).collect();
+    assert_eq!(sids, [1, 2]);
+    assert_eq!(set.voters[1].election, "127.0.0.1:3002");
+    assert_eq!(set.voters[1].quorum, "127.0.0.1:2002");
+    assert_eq!(set.my_election, "127.0.0.1:3004");
+    assert_eq!(set.observers.len(), 1);
+    // an older configuration (NEWLEADER's after a reconfig) changes nothing
+    let older = "server.9=127.0.0.1:2009:3009:participant\nserver.4=127.0.0.1:2004:3004:observer\n\
+                 version=100000001";
+    set.adopt(older.as_bytes(), "NEWLEADER").expect("ignored");
+    assert_eq!(set.voters.len(), 2);
+    let removed = set.adopt(text("100000005", "").as_bytes(), "reconfig");
+    assert!(
+        removed.as_ref().is_err_and(|e| e.contains("removed")),
+        "{removed:?}"
+    );
+    let voter = "server.4=127.0.0.1:2004:3004:participant\n";
+    let promoted = set.adopt(text("100000006", voter).as_bytes(), "reconfig");
+    assert!(
+        promoted.as_ref().is_err_and(|e| e.contains("participant")),
+        "{promoted:?}"
+    );
+    let bad = set.adopt(b"server.x=nonsense\nversion=100000007", "reconfig");
+    assert!(bad.is_err(), "{bad:?}");
+    assert_eq!(
+        set.config_version, 0x1_0000_0003,
+        "a refused one is not taken"
+    );
+}
+
+/// The cut-over's config: every setting of the observer's, its ZooKeeper voters dropped, the
+/// observers as Ensemble's participants, and it parses as an Ensemble config.
+#[test]
+fn cut_over_config_makes_the_observers_voters() {
+    use super::observer::Settings;
+    let dir = std::env::temp_dir().join(format!("cut-over-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dataDir");
+    std::fs::write(dir.join("myid"), "4\n").expect("myid");
+    let observer_cfg = format!(
+        "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort=4004\npeerType=observer\n\
+         server.1=127.0.0.1:2001:3001:participant;127.0.0.1:4001\n\
+         server.4=127.0.0.1:2004:3004:observer;127.0.0.1:4004\n\
+         server.5=127.0.0.1:2005:3005:observer;4005\n",
+        dir.display()
+    );
+    let path = dir.join("zoo.cfg");
+    let cfg = crate::config::parse(&path, &observer_cfg).expect("the observer's config");
+    let set = Settings::from_config(&cfg).expect("settings");
+    let text = crate::tools::cut_over_config(&observer_cfg, &set.observers);
+    assert!(text.contains("tickTime=500\n") && text.contains("clientPort=4004\n"));
+    assert!(
+        !text.contains("server.1=") && !text.contains("peerType"),
+        "{text}"
+    );
+    assert!(
+        text.contains("server.4=127.0.0.1:2004:3004:participant;127.0.0.1:4004\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("server.5=127.0.0.1:2005:3005:participant;4005\n"),
+        "{text}"
+    );
+    let next = crate::config::parse(&path, &text).expect("an Ensemble config");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(next.servers.len(), 2);
+    assert!(
+        next.servers
+            .values()
+            .all(|s| s.kind == ensemble_core::LearnerType::Participant)
     );
 }
