@@ -18,16 +18,22 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
   ZooKeeper; under the leader's death a second writer goes through the observer and every
   write it saw acknowledged is in ZooKeeper; the session survives (the client reconnects with
   its session id, REVALIDATEd by the new leader) and its ephemeral stays.
-- The cut-over (step f): the ZooKeeper servers are stopped; `zk-observe --cut-over` writes its
-  replica (sessions and ephemerals) as the Ensemble server's state and exits; `ensemble start`
-  continues from the same zxid; the observer's client reconnects with its session id, its
-  ephemeral kept, the tree equal in every field to what it read before; the write pause (from
+- Three Ensemble observers (server.4..6), each with its own replica; a second writer goes
+  through server.5. The cut-over (step f): the ZooKeeper followers are stopped, then the
+  leader; each `zk-observe --cut-over --ensemble-config` writes its replica (sessions and
+  ephemerals) as its Ensemble server's state, and the config with servers 4..6 as
+  participants, and exits (server.6 paused until ZooKeeper's leader dropped it, so it cuts
+  over behind the others); `ensemble start` on the three makes a 3-voter Ensemble ensemble
+  that continues from the highest zxid, server.6 synced to it; the observer's client reconnects with its session id,
+  its ephemeral kept, the tree equal in every field to what it read before, every write
+  acknowledged by ZooKeeper or an observer present, zxids monotone; the write pause (from
   stopping ZooKeeper to the first acknowledged write on Ensemble) is printed."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,28 +115,84 @@ def same(want: dict, got: dict) -> None:
         pytest.fail(f"{len(bad)} znodes differ:\n" + "\n".join(bad[:8]))
 
 
+class EnsembleObserver:
+    """One Ensemble server listed as `server.N=...:observer` in ZooKeeper's config: its dir,
+    zoo.cfg, the zk-observe process and its dump, then the Ensemble server it becomes."""
+
+    def __init__(self, root: Path, sid: int, client_port: int, lines: list[str]):
+        self.sid = sid
+        self.client_port = client_port
+        self.dir = root / f"ens{sid}"
+        (self.dir / "data").mkdir(parents=True)
+        (self.dir / "data" / "myid").write_text(f"{sid}\n")
+        self.cfg = self.dir / "zoo.cfg"
+        self.cfg.write_text("\n".join([
+            "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={self.dir / 'data'}",
+            f"clientPort={client_port}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
+            "4lw.commands.whitelist=*", "admin.enableServer=false", "maxSessionTimeout=60000", *lines,
+        ]) + "\n")
+        self.ecfg = self.dir / "ensemble.cfg"
+        self.dump = self.dir / "replica.jsonl"
+        self.log_path = self.dir / "observe.log"
+        self.proc: subprocess.Popen | None = None
+        self.started = False
+
+    def observe(self) -> None:
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(self.cfg), "--seconds", "300",
+                                      "--dump", str(self.dump), "--cut-over",
+                                      "--ensemble-config", str(self.ecfg)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def replica(self) -> tuple[dict, dict]:
+        return read_dump(self.dump)
+
+    def zxid(self) -> int | None:
+        try:
+            return self.replica()[1].get("zxid")
+        except (OSError, ValueError):
+            return None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self) -> None:
+        r = subprocess.run([ENSEMBLE, "start", str(self.ecfg)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        self.started = True
+
+    def mode(self) -> str:
+        for line in zk.four_letter(self.client_port, "srvr").splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return ""
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+        if self.started:
+            subprocess.run([ENSEMBLE, "stop", str(self.ecfg)], capture_output=True, timeout=60)
+
+
 def test_observer_follows_live_zookeeper():
     root = Path(tempfile.mkdtemp(prefix="ensemble-live-"))
-    p = zk.free_ports(12)
+    p = zk.free_ports(18)
     lines = [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:participant;127.0.0.1:{p[3 * i]}"
              for i in range(3)]
-    lines.append(f"server.4=127.0.0.1:{p[10]}:{p[11]}:observer;127.0.0.1:{p[9]}")
+    lines += [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:observer;127.0.0.1:{p[3 * i]}"
+              for i in range(3, 6)]
     zks = [zk.ZkServer(root, i + 1, p[3 * i], lines, "reconfigEnabled=false") for i in range(3)]
-    d = root / "ens4"
-    (d / "data").mkdir(parents=True)
-    (d / "data" / "myid").write_text("4\n")
-    cfg = d / "zoo.cfg"
-    cfg.write_text("\n".join([
-        "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={d / 'data'}",
-        f"clientPort={p[9]}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
-        "4lw.commands.whitelist=*", "admin.enableServer=false", "maxSessionTimeout=60000", *lines,
-    ]) + "\n")
-    ecfg = d / "ensemble.cfg"
-    started = False
-    dump = d / "replica.jsonl"
-    obs = None
+    ens = [EnsembleObserver(root, i + 1, p[3 * i], lines) for i in range(3, 6)]
+    e4 = ens[0]
+    d, cfg, dump = e4.dir, e4.cfg, e4.dump
     c = None
     o = None
+    o5 = None
+    w = None
     try:
         for z in zks:
             z.start()
@@ -145,27 +207,23 @@ def test_observer_follows_live_zookeeper():
         assert r.returncode != 0
         assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
 
-        log = open(d / "observe.log", "w")
-        obs = subprocess.Popen([ENSEMBLE, "zk-observe", str(cfg), "--seconds", "240", "--dump", str(dump),
-                                "--cut-over"],
-                               stdout=log, stderr=subprocess.STDOUT)
+        for e in ens:
+            e.observe()
 
         def caught_up():
             want = leader_zxid(zks)
-            if want is None or not dump.exists():
-                return False
-            return read_dump(dump)[1].get("zxid") == want
+            return want is not None and all(e.zxid() == want for e in ens)
 
-        zk.wait(caught_up, 60, "the observer synced with the leader")
+        zk.wait(caught_up, 60, "the observers synced with the leader")
         w = KazooClient(hosts=hosts, timeout=20, auth_data=[("digest", "alice:secret")])
         w.start(timeout=30)
         w.sync("/")
         want = load.walk(w)
-        got, _ = read_dump(dump)
-        same(want, got)
+        for e in ens:
+            same(want, e.replica()[0])
 
         # Clients of the observer: reads equal ZooKeeper's, watches fire, writes refused.
-        o = KazooClient(hosts=f"127.0.0.1:{p[9]}", timeout=20, auth_data=[("digest", "alice:secret")])
+        o = KazooClient(hosts=f"127.0.0.1:{e4.client_port}", timeout=20, auth_data=[("digest", "alice:secret")])
         o.start(timeout=30)
         same(want, load.walk(o))
         w.create("/live-watch", b"0")
@@ -213,45 +271,70 @@ def test_observer_follows_live_zookeeper():
         assert w.get("/via-observer/m1")[0] == b"2"
         assert w.exists(seq) is None
         assert w.exists(eph).ephemeralOwner == session
-        shown = load.zkcli_runner(f"127.0.0.1:{p[9]}")("get /live-watch")
+        shown = load.zkcli_runner(f"127.0.0.1:{e4.client_port}")("get /live-watch")
         assert "\n1\n" in shown.replace("\r", ""), shown
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
+        # each writer's cap, and its gap between writes (none while the leader is killed; during
+        # the cut-over writes go on until Ensemble answers, at a pace that keeps the tree small)
+        pace = {"cap": 200, "gap": 0.0}
         written: list[str] = []
         zxids: list[int] = []
 
         def writer():
             n = 0
-            while not stop.is_set() and n < 400:
+            # a bounded wait for each answer: a client of a stopped ZooKeeper would wait for ever
+            while not stop.is_set() and n < pace["cap"] * 2:
                 try:
-                    written.append(w.create("/live-load/n-", str(n).encode(), sequence=True, makepath=True))
+                    written.append(w.create_async("/live-load/n-", str(n).encode(), sequence=True,
+                                                  makepath=True).get(timeout=10))
                     n += 1
+                    time.sleep(pace["gap"])
                 except Exception:  # noqa: BLE001 - reconnecting across the leader's death
                     time.sleep(0.2)
 
+        zxids_of: dict[int, list[int]] = {e.sid: [] for e in ens}
+
         def sample():
             while not stop.is_set():
-                try:
-                    zxids.append(read_dump(dump)[1]["zxid"])
-                except (OSError, ValueError, KeyError):
-                    pass
+                for e in ens:
+                    z = e.zxid()
+                    if z is not None:
+                        zxids_of[e.sid].append(z)
                 time.sleep(0.05)
 
         via_observer: list[str] = []
 
         def observer_writer():
             n = 0
-            while not stop.is_set() and n < 200:
+            while not stop.is_set() and n < pace["cap"]:
                 try:
-                    via_observer.append(o.create("/live-obs/n-", str(n).encode(), sequence=True,
-                                                 makepath=True))
+                    via_observer.append(o.create_async("/live-obs/n-", str(n).encode(), sequence=True,
+                                                       makepath=True).get(timeout=10))
                     n += 1
+                    time.sleep(pace["gap"])
+                except Exception:  # noqa: BLE001 - the observer between leaders
+                    time.sleep(0.2)
+
+        # a second client writing through another Ensemble observer
+        o5 = KazooClient(hosts=f"127.0.0.1:{ens[1].client_port}", timeout=20)
+        o5.start(timeout=30)
+        via_o5: list[str] = []
+
+        def observer5_writer():
+            n = 0
+            while not stop.is_set() and n < pace["cap"]:
+                try:
+                    via_o5.append(o5.create_async("/live-o5/n-", str(n).encode(), sequence=True,
+                                                  makepath=True).get(timeout=10))
+                    n += 1
+                    time.sleep(pace["gap"])
                 except Exception:  # noqa: BLE001 - the observer between leaders
                     time.sleep(0.2)
 
         threads = [threading.Thread(target=writer), threading.Thread(target=sample),
-                   threading.Thread(target=observer_writer)]
+                   threading.Thread(target=observer_writer), threading.Thread(target=observer5_writer)]
         for t in threads:
             t.start()
         time.sleep(2)
@@ -264,11 +347,12 @@ def test_observer_follows_live_zookeeper():
         for t in threads:
             t.join()
         assert len(written) > 20, len(written)
-        zk.wait(caught_up, 60, "the observer caught up with the new leader")
+        zk.wait(caught_up, 60, "the observers caught up with the new leader")
         w.sync("/")
         want = load.walk(w)
+        for e in ens:
+            same(want, e.replica()[0])
         got, summary = read_dump(dump)
-        same(want, got)
         # the observer's client reconnected with its session and reads the same tree
         zk.wait(lambda: o.connected, 30, "the observer's client reconnected")
         assert o.client_id[0] == session
@@ -277,24 +361,68 @@ def test_observer_follows_live_zookeeper():
         assert len(via_observer) > 20, len(via_observer)
         assert [p for p in via_observer if w.exists(p) is None] == []
         assert w.exists(eph).ephemeralOwner == session
-        assert all(a <= b for a, b in zip(zxids, zxids[1:])), "the replica's zxid went back"
-        assert summary["zxid"] >> 32 > zxids[0] >> 32, "no new epoch seen"
-        # The cut-over: ZooKeeper stopped, the replica becomes the Ensemble server's state.
+        assert len(via_o5) > 20, len(via_o5)
+        assert [p for p in via_o5 if w.exists(p) is None] == []
+        for sid, zxids in zxids_of.items():
+            assert all(a <= b for a, b in zip(zxids, zxids[1:])), f"server.{sid}'s zxid went back"
+            assert summary["zxid"] >> 32 > zxids[0] >> 32, f"server.{sid}: no new epoch seen"
+        # The cut-over, under write load through ZooKeeper and through two observers: the
+        # ZooKeeper followers are stopped first (the leader can commit nothing more, and its
+        # INFORMs of what it committed go out), then the leader; each observer, every voter
+        # refusing, installs its replica and the Ensemble config, and exits.
+        # the loading client's session is closed first (it reaches ZooKeeper only; the
+        # observer's client's session and ephemeral are the ones carried over)
+        c.stop()
+        c.close()
+        c = None
+        o.sync("/")
         before = user_tree(load.walk(o))
-        w.stop()
-        w.close()
+        pace.update(cap=100_000, gap=0.05)
+        written.clear()
+        via_observer.clear()
+        via_o5.clear()
+        stop.clear()
+        threads = [threading.Thread(target=writer), threading.Thread(target=observer_writer),
+                   threading.Thread(target=observer5_writer)]
+        for t in threads:
+            t.start()
+        zk.wait(lambda: len(written) >= 5 and len(via_observer) >= 5 and len(via_o5) >= 5, 60,
+                "writes through ZooKeeper and both observers")
+        # server.6 falls behind: its zk-observe is paused until the ZooKeeper leader drops it
+        # (no PING answered for syncLimit), and writes go on without it, so it cuts over at an
+        # older zxid; Ensemble's election must pick one with the most history and sync it
+        leader = next(z for z in zks if z.proc and z.proc.poll() is None and z.mode() == "leader")
+        e6 = ens[2]
+        e6.proc.send_signal(signal.SIGSTOP)
+
+        def synced_observers() -> int | None:
+            for line in zk.four_letter(leader.client_port, "mntr").splitlines():
+                if line.startswith("zk_synced_observers"):
+                    return int(line.split()[1])
+            return None
+
+        zk.wait(lambda: synced_observers() == 2, 60, "the ZooKeeper leader dropped server.6")
+        behind = len(written)
+        zk.wait(lambda: len(written) >= behind + 5, 60, "writes server.6 does not have")
         t0 = time.monotonic()
-        zk.stop_all(zks)
-        assert obs.wait(timeout=60) == 0
-        log.close()
-        text = (d / "observe.log").read_text()
-        print(text)
-        assert "cut over at zxid" in text, text
-        ecfg.write_text("".join(line + "\n" for line in cfg.read_text().splitlines()
-                                if not line.startswith("server.")))
-        r = subprocess.run([ENSEMBLE, "start", str(ecfg)], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
-        started = True
+        for z in zks:
+            if z is not leader:
+                z.stop()
+        leader.stop()
+        e6.proc.send_signal(signal.SIGCONT)
+        for e in ens:
+            assert e.proc.wait(timeout=90) == 0, e.log()
+        texts = {e.sid: e.log() for e in ens}
+        print("\n".join(f"--- server.{sid}\n{t}" for sid, t in texts.items()))
+        cut = {}
+        for sid, text in texts.items():
+            assert "cut over at zxid" in text, text
+            cut[sid] = int(text.split("cut over at zxid ")[1].split(":")[0], 16)
+        print("cut-over zxids:", {sid: hex(z) for sid, z in cut.items()})
+        assert cut[6] < max(cut[4], cut[5]), cut
+        for e in ens:
+            assert "server.4=" in e.ecfg.read_text() and ":participant" in e.ecfg.read_text()
+            e.start()
 
         def writable():
             try:
@@ -305,22 +433,51 @@ def test_observer_follows_live_zookeeper():
             except Exception:  # noqa: BLE001 - not serving yet
                 return False
 
-        zk.wait(writable, 60, "a write on Ensemble after the cut-over")
+        zk.wait(writable, 90, "a write on Ensemble after the cut-over")
         pause = time.monotonic() - t0
         print(f"cut-over write pause: {pause:.2f} s (ZooKeeper stopped -> first write acknowledged)")
+        stop.set()
+        for t in threads:
+            t.join()
+        modes = sorted(e.mode() for e in ens)
+        print("Ensemble modes:", modes)
+        assert modes == ["follower", "follower", "leader"], modes
         assert o.client_id[0] == session
         assert o.exists(eph).ephemeralOwner == session
+        o.sync("/")
         after = user_tree(load.walk(o))
-        assert after.pop("/after-cut-over")["stat"][0] > summary["zxid"]
-        bad = [p for p in sorted(set(before) | set(after)) if p != "/" and before.get(p) != after.get(p)]
+        made = after.pop("/after-cut-over")["stat"][0]
+        assert made > max(cut.values()), (hex(made), cut)
+        # everything acknowledged, by ZooKeeper or by an observer, is on Ensemble
+        lost = [p for p in written + via_observer + via_o5 if p not in after]
+        assert not lost, lost[:10]
+        # what the observer's client read before is there unchanged (the writers only add)
+        bad = [p for p in sorted(before) if p != "/" and before.get(p) != after.get(p)
+               and not p.startswith(("/live-load", "/live-obs", "/live-o5"))]
         assert not bad, [(p, before.get(p), after.get(p)) for p in bad[:5]]
+        # the other Ensemble servers serve the same tree
+        for e in ens[1:]:
+            k = KazooClient(hosts=f"127.0.0.1:{e.client_port}", timeout=20,
+                            auth_data=[("digest", "alice:secret")])
+            k.start(timeout=30)
+            k.sync("/")
+            other = user_tree(load.walk(k))
+            k.stop()
+            k.close()
+            other.pop("/after-cut-over", None)
+            diff = [p for p in set(after) | set(other) if after.get(p) != other.get(p)
+                    and not p.startswith(("/live-load", "/live-obs", "/live-o5"))]
+            assert not diff, (e.sid, diff[:5])
+        text = texts[4]
         assert text.count("synced by") >= 2, text
         assert "digests checked" in text and " 0 digests checked" not in text, text
     finally:
-        if obs and obs.poll() is None:
-            obs.kill()
-        if started:
-            subprocess.run([ENSEMBLE, "stop", str(ecfg)], capture_output=True, timeout=60)
+        for e in ens:
+            e.close()
+        for k in (o5, w):
+            if k is not None:
+                k.stop()
+                k.close()
         if o is not None:
             o.stop()
             o.close()
