@@ -276,16 +276,16 @@ def test_observer_follows_live_zookeeper():
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
-        # each writer's cap, and its gap between writes (none while the leader is killed; during
-        # the cut-over writes go on until Ensemble answers, at a pace that keeps the tree small)
-        pace = {"cap": 200, "gap": 0.0}
+        # each writer's gap between writes: they go on until the states waited for (during the
+        # cut-over, until Ensemble answers), at a pace that keeps the tree small
+        pace = {"gap": 0.01}
         written: list[str] = []
         zxids: list[int] = []
 
         def writer():
             n = 0
             # a bounded wait for each answer: a client of a stopped ZooKeeper would wait for ever
-            while not stop.is_set() and n < pace["cap"] * 2:
+            while not stop.is_set():
                 try:
                     written.append(w.create_async("/live-load/n-", str(n).encode(), sequence=True,
                                                   makepath=True).get(timeout=10))
@@ -308,7 +308,7 @@ def test_observer_follows_live_zookeeper():
 
         def observer_writer():
             n = 0
-            while not stop.is_set() and n < pace["cap"]:
+            while not stop.is_set():
                 try:
                     via_observer.append(o.create_async("/live-obs/n-", str(n).encode(), sequence=True,
                                                        makepath=True).get(timeout=10))
@@ -324,7 +324,7 @@ def test_observer_follows_live_zookeeper():
 
         def observer5_writer():
             n = 0
-            while not stop.is_set() and n < pace["cap"]:
+            while not stop.is_set():
                 try:
                     via_o5.append(o5.create_async("/live-o5/n-", str(n).encode(), sequence=True,
                                                   makepath=True).get(timeout=10))
@@ -337,12 +337,19 @@ def test_observer_follows_live_zookeeper():
                    threading.Thread(target=observer_writer), threading.Thread(target=observer5_writer)]
         for t in threads:
             t.start()
-        time.sleep(2)
+        # states, not time: each writer has writes acknowledged before the leader's death and
+        # after the new leader's election
+        def counts() -> list[int]:
+            return [len(written), len(via_observer), len(via_o5)]
+
+        zk.wait(lambda: min(counts()) >= 10, 90, "writes through ZooKeeper and both observers")
         leader = next(z for z in zks if z.mode() == "leader")
         leader.proc.kill()
         leader.proc.wait()
         zk.wait(lambda: leader_zxid(zks) is not None, 60, "a new ZooKeeper leader")
-        time.sleep(3)
+        marks = counts()
+        zk.wait(lambda: all(n >= m + 11 for n, m in zip(counts(), marks)), 90,
+                "writes through ZooKeeper and both observers under the new leader")
         stop.set()
         for t in threads:
             t.join()
@@ -377,7 +384,7 @@ def test_observer_follows_live_zookeeper():
         c = None
         o.sync("/")
         before = user_tree(load.walk(o))
-        pace.update(cap=100_000, gap=0.05)
+        pace.update(gap=0.05)
         written.clear()
         via_observer.clear()
         via_o5.clear()
@@ -439,9 +446,9 @@ def test_observer_follows_live_zookeeper():
         stop.set()
         for t in threads:
             t.join()
-        modes = sorted(e.mode() for e in ens)
-        print("Ensemble modes:", modes)
-        assert modes == ["follower", "follower", "leader"], modes
+        # server.6 may still be syncing when the other two already answer
+        zk.wait(lambda: sorted(e.mode() for e in ens) == ["follower", "follower", "leader"], 60,
+                "one Ensemble leader and two followers")
         assert o.client_id[0] == session
         assert o.exists(eph).ephemeralOwner == session
         o.sync("/")
