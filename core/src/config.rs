@@ -113,6 +113,16 @@ fn yes() -> bool {
 }
 
 impl Config {
+    /// The data tree's options this configuration asks for: what a runtime that loads a
+    /// snapshot itself (the node, streaming it from the file at start) builds the tree with.
+    pub fn tree_options(&self) -> crate::tree::TreeOptions {
+        crate::tree::TreeOptions {
+            extended_types: self.extended_types,
+            auth_providers: self.auth_providers,
+            plant: self.plant,
+        }
+    }
+
     /// ZooKeeper's defaults around a member list.
     pub fn new(my_id: ServerId, members: BTreeMap<ServerId, LearnerType>) -> Config {
         let tick = 2000;

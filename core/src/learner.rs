@@ -549,11 +549,7 @@ impl<'a> Learning<'a> {
     }
 
     fn tree_options(&self) -> TreeOptions {
-        TreeOptions {
-            extended_types: self.zk.cfg.extended_types,
-            auth_providers: self.zk.cfg.auth_providers,
-            plant: self.zk.cfg.plant,
-        }
+        self.zk.cfg.tree_options()
     }
 
     /// Log what the sync brings (and proposals before UPTODATE).

@@ -41,6 +41,6 @@ pub use config::{Config, LearnerType};
 pub use effect::{Action, ActionSink, Batch, DurableStore, Output, Push, Ready, ReadyMark, Write};
 pub use learner_handler::{LearnerInfo, Traffic};
 pub use peer::{PeerMsg, ServerState};
-pub use server::{ConnId, Epochs, Event, Millis, Recovered, Server, Status};
+pub use server::{ConnId, Epochs, Event, Millis, Recovered, RecoveredSnapshot, Server, Status};
 pub use txn::{ServerId, Txn, TxnOp};
 pub use zxid::Zxid;

@@ -14,7 +14,6 @@ use crate::quorum::QuorumVerifier;
 use crate::role::{Next, Role};
 use crate::snapshot_scheduler::{SNAPSHOT_TICK_BUDGET, SnapshotScheduler};
 use crate::tree::DataTree;
-use crate::tree::TreeOptions;
 use crate::txn::{ServerId, Txn};
 use crate::watch::WatchManager;
 use crate::zab_log::ZabLog;
@@ -97,10 +96,30 @@ pub struct Epochs {
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
     pub epochs: Epochs,
-    /// The newest valid snapshot: its zxid and bytes (as `Write::Snapshot` gave them).
-    pub snapshot: Option<(Zxid, Arc<Vec<u8>>)>,
+    /// The newest valid snapshot: its zxid and its data.
+    pub snapshot: Option<(Zxid, RecoveredSnapshot)>,
     /// The logged txns after the snapshot, in zxid order.
     pub log: Vec<Txn>,
+}
+
+/// A recovered snapshot's data: its bytes (as `Write::Snapshot` gave them; the simulator
+/// shares them between servers), or the tree a runtime already built from them as it read the
+/// file (the node: a [`crate::tree::SnapshotLoader`] fed in bounded pieces, so recovery never
+/// holds the serialized image beside the tree), with [`Config::tree_options`].
+#[derive(Clone, Debug)]
+pub enum RecoveredSnapshot {
+    Bytes(Arc<Vec<u8>>),
+    Tree(Box<DataTree>),
+}
+
+impl RecoveredSnapshot {
+    /// The serialized snapshot (a tree serialized again): for tests and tools.
+    pub fn to_bytes(&self) -> Arc<Vec<u8>> {
+        match self {
+            RecoveredSnapshot::Bytes(b) => Arc::clone(b),
+            RecoveredSnapshot::Tree(t) => Arc::new(t.to_snapshot()),
+        }
+    }
 }
 
 /// A snapshot the runtime handed back could not be read.
@@ -152,22 +171,31 @@ pub struct Server {
 impl Server {
     /// A member recovered from what the runtime found on disk. It starts LOOKING.
     pub fn new(config: Config, recovered: Recovered, now: Millis) -> Result<Server, RecoverError> {
-        let opts = TreeOptions {
-            extended_types: config.extended_types,
-            auth_providers: config.auth_providers,
-            plant: config.plant,
-        };
+        let opts = config.tree_options();
         let recovered_snapshot = recovered.snapshot.as_ref().map(|(z, _)| *z);
-        let tree = match &recovered.snapshot {
-            Some((zxid, bytes)) => {
+        let tree = match recovered.snapshot {
+            Some((zxid, data)) => {
                 crate::probe!("recover.snapshot");
-                let tree = DataTree::from_snapshot(bytes, opts).map_err(|e| {
-                    crate::probe!("recover.bad-snapshot");
-                    RecoverError::BadSnapshot {
-                        zxid: *zxid,
-                        reason: e.to_string(),
+                let tree = match data {
+                    RecoveredSnapshot::Bytes(bytes) => DataTree::from_snapshot(&bytes, opts)
+                        .map_err(|e| {
+                            crate::probe!("recover.bad-snapshot");
+                            RecoverError::BadSnapshot {
+                                zxid,
+                                reason: e.to_string(),
+                            }
+                        })?,
+                    RecoveredSnapshot::Tree(tree) if tree.options() != opts => {
+                        // Derived state (TTL nodes, ACL ids) depends on them: load again.
+                        return Err(RecoverError::BadSnapshot {
+                            zxid,
+                            reason: "loaded with other tree options than the configuration's"
+                                .into(),
+                        });
                     }
-                })?;
+                    RecoveredSnapshot::Tree(tree) => *tree,
+                };
+                let zxid = &zxid;
                 if tree.last_zxid() != *zxid {
                     crate::probe!("recover.bad-snapshot");
                     return Err(RecoverError::BadSnapshot {

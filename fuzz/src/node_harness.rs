@@ -6,11 +6,11 @@
 //! what the node's tests have: `ensemble_core`, `ensemble_node` and std. Each function panics
 //! only on a real bug.
 
-use ensemble_core::{Ready, Recovered, Server, Zxid};
+use ensemble_core::tree::DataTree;
+use ensemble_core::{Ready, Recovered, RecoveredSnapshot, Server, Zxid};
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::{StorageError, epochs, log, snapshot};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A fresh scratch directory (tmpfs when there is one: the file targets write on every run).
@@ -227,13 +227,18 @@ pub fn txn_log(data: &[u8]) {
     start_core(recovered);
 }
 
-/// A server over what recovery found must start (or refuse with an error), never panic.
-fn start_core(recovered: Recovered) {
+/// The configuration the harness's servers run.
+fn core_config() -> ensemble_core::Config {
     let mut members = std::collections::BTreeMap::new();
     for id in 1..=3 {
         members.insert(id, ensemble_core::LearnerType::Participant);
     }
-    let cfg = ensemble_core::Config::new(1, members);
+    ensemble_core::Config::new(1, members)
+}
+
+/// A server over what recovery found must start (or refuse with an error), never panic.
+fn start_core(recovered: Recovered) {
+    let cfg = core_config();
     let now = 1_700_000_000_000;
     if let Ok(mut s) = Server::new(cfg, recovered, now) {
         s.handle_ready(now + 1, ensemble_core::Event::Tick, &mut Ready::new());
@@ -297,10 +302,30 @@ pub fn snapshot_file(data: &[u8]) {
     };
     let mut snap = None;
     let list = snapshot::list_snapshots(&dir.0).expect("list");
+    let opts = core_config().tree_options();
     for (z, path) in list {
-        if let Ok(bytes) = snapshot::read_snapshot(&path, z) {
-            snap = Some((z, Arc::new(bytes)));
-            break;
+        // As Storage::open loads it: streamed into a tree; the whole-file reader agrees.
+        let whole = snapshot::read_snapshot(&path, z);
+        match ensemble_node::storage::snapshot_stream::load_tree(&path, opts) {
+            Ok((lz, tree)) => {
+                assert_eq!(lz, z);
+                let bytes = whole.expect("a file that loads streamed reads whole");
+                assert!(
+                    bytes == tree.to_snapshot(),
+                    "the streamed tree serialises to the file's data"
+                );
+                snap = Some((z, RecoveredSnapshot::Tree(Box::new(tree))));
+                break;
+            }
+            Err(_) => {
+                if let Ok(bytes) = whole {
+                    // Checksum passes: only a snapshot whose data does not load (or holds
+                    // another zxid's state) falls back.
+                    assert!(
+                        !DataTree::from_snapshot(&bytes, opts).is_ok_and(|t| t.last_zxid() == z)
+                    );
+                }
+            }
         }
     }
     start_core(Recovered {

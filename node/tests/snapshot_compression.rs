@@ -24,6 +24,7 @@ fn opts(d: &Path, compression: SnapshotCompression) -> StorageOptions {
         force_sync: true,
         snap_retain: 3,
         compression,
+        tree: None,
     }
 }
 
@@ -76,6 +77,7 @@ fn each_method_writes_its_file_and_any_setting_reads_it() {
         let other = SnapshotCompression::ALL[(i + 1) % 4];
         let o = Storage::open(opts(&d, other), |_| {}).unwrap();
         let (rz, data) = o.recovered.snapshot.clone().expect("recovered");
+        let data = data.to_bytes();
         assert_eq!(rz, z);
         assert!(data[..] == whole[..], "{method} read back under {other}");
         o.storage.close().unwrap();

@@ -24,6 +24,7 @@ fn opts(d: &Path) -> StorageOptions {
         force_sync: true,
         snap_retain: 3,
         compression: Default::default(),
+        tree: None,
     }
 }
 
@@ -261,6 +262,7 @@ fn snapshot_then_log() {
     assert_eq!(log_files(&d).len(), 2, "the log rolls at a snapshot");
     let (o, _) = open(&d);
     let (z, data) = o.recovered.snapshot.clone().unwrap();
+    let data = data.to_bytes();
     assert_eq!(z, Zxid::new(1, 5));
     assert_eq!(&data[..], b"tree@5");
     assert_eq!(
@@ -347,6 +349,7 @@ fn reset_log_snapshot_replaces_everything() {
     o.storage.close().unwrap();
     let (o, _) = open(&d);
     let (z, data) = o.recovered.snapshot.clone().unwrap();
+    let data = data.to_bytes();
     assert_eq!((z, &data[..]), (Zxid::new(2, 5), &b"leader@2:5"[..]));
     assert_eq!(
         zxids(&o.recovered.log),
@@ -515,6 +518,7 @@ fn snapshot_parts_are_streamed_into_one_file() {
     assert_eq!(snapshot_files(&d), vec!["snapshot.100000005".to_string()]);
     let (o, _) = open(&d);
     let (z, data) = o.recovered.snapshot.clone().unwrap();
+    let data = data.to_bytes();
     assert_eq!(z, z5);
     assert!(data[..] == joined(&parts, &tail)[..], "the parts, in order");
     o.storage.close().unwrap();
@@ -559,12 +563,48 @@ fn a_leaders_snap_in_parts_replaces_everything_when_whole() {
     assert_eq!(snapshot_files(&d), vec!["snapshot.200000005".to_string()]);
     let (o, _) = open(&d);
     let (rz, data) = o.recovered.snapshot.clone().unwrap();
+    let data = data.to_bytes();
     assert_eq!(rz, z);
     assert!(
         data[..] == joined(&parts, &last)[..],
         "the parts and the last bytes, in order"
     );
     assert_eq!(zxids(&o.recovered.log), vec![Zxid::new(2, 6).0]);
+    o.storage.close().unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A background snapshot that cannot be written is reported to the core loop, which stops the
+/// server (ZooKeeper's takeSnapshot exits on an IOException): the core already counts it as on
+/// disk, and a leader's SNAP would otherwise wait for a file that never comes.
+#[test]
+fn a_failed_background_snapshot_is_reported_as_fatal() {
+    let d = tmpdir("snapfail");
+    let (o, ev) = open(&d);
+    let z = Zxid::new(1, 5);
+    // Its temporary's name taken by a directory: creating the file fails, as a full or
+    // read-only disk would make it.
+    let tmp = d.join("data/version-2/snapshot.100000005.tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    o.storage
+        .snapshot(z, 0, Arc::new(b"tree@5".to_vec()), false)
+        .unwrap();
+    o.storage.flush_background().unwrap();
+    let events = ev.lock().unwrap();
+    let failed: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            LogEvent::SnapshotFailed(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert!(
+        failed[0].contains("snapshot at") && failed[0].contains("snapshot.100000005"),
+        "{}",
+        failed[0]
+    );
+    drop(events);
     o.storage.close().unwrap();
     std::fs::remove_dir_all(&d).unwrap();
 }

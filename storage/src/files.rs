@@ -2,6 +2,7 @@
 //! `std::fs` (each call durable before it returns, as recovery needs), the simulator on an
 //! in-memory store ([`crate::MemDir`]).
 
+use ensemble_core::{RecoveredSnapshot, Zxid};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +21,13 @@ pub trait Files {
     fn zero_from(&mut self, name: &str, from: u64, len: u64) -> io::Result<()>;
     /// Make the directory's entries (creations, removals) durable.
     fn sync_dir(&mut self) -> io::Result<()>;
-    /// A snapshot file's data, verified: `Err(reason)` when it cannot be trusted. The default
-    /// reads the plain format ([`crate::snapshot::decode_plain`]); the node also reads the
-    /// compressed ones, the simulator shares the data without copying it.
-    fn load_snapshot(&self, name: &str) -> Result<(ensemble_core::Zxid, Arc<Vec<u8>>), String> {
+    /// A snapshot file's data, verified: `Err(reason)` when it cannot be trusted (recovery
+    /// then falls back to an older one). The default reads the plain format
+    /// ([`crate::snapshot::decode_plain`]) whole; the node streams plain and compressed files
+    /// into the tree itself, the simulator shares the data without copying it.
+    fn load_snapshot(&self, name: &str) -> Result<(Zxid, RecoveredSnapshot), String> {
         let bytes = self.read(name).map_err(|e| e.to_string())?;
-        crate::snapshot::decode_plain(bytes).map(|(z, d)| (z, Arc::new(d)))
+        crate::snapshot::decode_plain(bytes)
+            .map(|(z, d)| (z, RecoveredSnapshot::Bytes(Arc::new(d))))
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::files::Files;
 use crate::snapshot::{SNAP_HEADER, check_plain, plain_header};
-use ensemble_core::Zxid;
+use ensemble_core::{RecoveredSnapshot, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
@@ -336,7 +336,7 @@ impl Files for MemDir {
         Ok(())
     }
 
-    fn load_snapshot(&self, name: &str) -> Result<(Zxid, Arc<Vec<u8>>), String> {
+    fn load_snapshot(&self, name: &str) -> Result<(Zxid, RecoveredSnapshot), String> {
         if self.read_fails(name) {
             return Err(MemDir::latent().to_string());
         }
@@ -345,8 +345,9 @@ impl Files for MemDir {
         if let [Chunk::Own(h), Chunk::Shared(data)] = f.chunks.as_slice()
             && h.len() == SNAP_HEADER
         {
-            return check_plain(h, data).map(|z| (z, Arc::clone(data)));
+            return check_plain(h, data).map(|z| (z, RecoveredSnapshot::Bytes(Arc::clone(data))));
         }
-        crate::snapshot::decode_plain(f.bytes()).map(|(z, d)| (z, Arc::new(d)))
+        crate::snapshot::decode_plain(f.bytes())
+            .map(|(z, d)| (z, RecoveredSnapshot::Bytes(Arc::new(d))))
     }
 }

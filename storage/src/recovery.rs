@@ -8,8 +8,7 @@ use crate::epochs::{CURRENT, read_epochs};
 use crate::files::Files;
 use crate::log::{Tail, is_misdirect, recover_after_with};
 use crate::snapshot::{check_name, parse_snapshot_name};
-use ensemble_core::{Recovered, Txn, Zxid};
-use std::sync::Arc;
+use ensemble_core::{Recovered, RecoveredSnapshot, Txn, Zxid};
 
 /// What recovery found, with anything the operator should hear about.
 #[derive(Debug, Default)]
@@ -63,7 +62,7 @@ pub fn recover(snaps: &mut impl Files, logs: &mut impl Files) -> Result<Recovery
     }
     let epochs = read_epochs(snaps)?;
 
-    let mut snap: Option<(Zxid, Arc<Vec<u8>>)> = None;
+    let mut snap: Option<(Zxid, RecoveredSnapshot)> = None;
     let mut snapshots_rejected = 0;
     for (zxid, name) in list_snapshots(snaps)? {
         match snaps.load_snapshot(&name).and_then(|r| check_name(zxid, r)) {

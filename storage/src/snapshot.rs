@@ -81,10 +81,7 @@ pub fn decode_plain(mut buf: Vec<u8>) -> Result<(Zxid, Vec<u8>), String> {
 }
 
 /// A snapshot file's data, checked against the zxid its name gives.
-pub fn check_name(
-    zxid: Zxid,
-    read: (Zxid, std::sync::Arc<Vec<u8>>),
-) -> Result<std::sync::Arc<Vec<u8>>, String> {
+pub fn check_name<T>(zxid: Zxid, read: (Zxid, T)) -> Result<T, String> {
     if read.0 != zxid {
         return Err(format!("header says zxid {}, the file name {zxid}", read.0));
     }

@@ -9,7 +9,7 @@
 //! through the node's own recovery ([`Disk::recover`]), which must agree with the logical view.
 
 use crate::disk_faults::Dir;
-use ensemble_core::server::{Epochs, Recovered};
+use ensemble_core::server::{Epochs, Recovered, RecoveredSnapshot};
 use ensemble_core::tree::SnapshotAssembler;
 use ensemble_core::txn::Txn;
 use ensemble_core::zxid::Zxid;
@@ -512,7 +512,10 @@ impl Disk {
         let snap_z = self.snapshot.as_ref().map(|s| s.0).unwrap_or(Zxid::ZERO);
         Recovered {
             epochs: self.epochs,
-            snapshot: self.snapshot.clone(),
+            snapshot: self
+                .snapshot
+                .as_ref()
+                .map(|(z, d)| (*z, RecoveredSnapshot::Bytes(Arc::clone(d)))),
             log: self
                 .log
                 .iter()

@@ -396,7 +396,7 @@ impl Disk {
             (Some((z, data)), _) => {
                 let written = self.retained.iter().find(|(w, _)| w == z);
                 match written {
-                    Some((_, w)) if w == data => *z,
+                    Some((_, w)) if *w == data.to_bytes() => *z,
                     Some(_) => {
                         return Outcome::Served(format!(
                             "snapshot {z}'s data differs from what was written"
@@ -461,7 +461,7 @@ impl Disk {
             && self.snapshot.as_ref().is_none_or(|(s, _)| s != z)
         {
             // an older snapshot: the newer ones failed their check
-            self.snapshot = Some((*z, data.clone()));
+            self.snapshot = Some((*z, data.to_bytes()));
         }
         rec.recovered
     }

@@ -340,7 +340,10 @@ fn preloaded(n: usize) -> Recovered {
     }
     let snap = t.to_snapshot();
     Recovered {
-        snapshot: Some((t.last_zxid(), Arc::new(snap))),
+        snapshot: Some((
+            t.last_zxid(),
+            ensemble_core::RecoveredSnapshot::Bytes(Arc::new(snap)),
+        )),
         ..Recovered::default()
     }
 }

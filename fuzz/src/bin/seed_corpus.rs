@@ -297,6 +297,7 @@ fn main() {
         force_sync: false,
         snap_retain: 3,
         compression: Default::default(),
+        tree: None,
     };
     let mut last = None;
     let mut batches = 0;

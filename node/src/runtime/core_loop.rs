@@ -253,6 +253,7 @@ impl CoreLoop {
             Some(LogEvent::Failed(m)) => {
                 self.fail(format!("the txn log cannot be written, stopping: {m}"))
             }
+            Some(LogEvent::SnapshotFailed(m)) => self.fail(m),
             None => self.fail("the txn log writer is gone".into()),
         }
     }

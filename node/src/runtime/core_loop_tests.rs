@@ -386,3 +386,21 @@ fn a_log_writer_failure_stops_everything_after_it() {
             .unwrap_or_default();
     assert!(fatal.contains("/x/log.1"), "{fatal}");
 }
+
+#[test]
+fn a_failed_background_snapshot_stops_everything_after_it() {
+    let mut r = rig("snapfail", Faults::default());
+    r.lp.on_log_event(Some(LogEvent::SnapshotFailed(
+        "the snapshot at 0x100000005 cannot be written, stopping: /x/snapshot.100000005.tmp: \
+         No space left on device"
+            .into(),
+    )));
+    let sent = run_batch(&mut r, vec![ack_newleader(), reply()]);
+    assert_eq!(sent, (0, 0, 0));
+    let fatal =
+        r.lp.fatal
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    assert!(fatal.contains("snapshot.100000005"), "{fatal}");
+}

@@ -399,6 +399,7 @@ pub fn run(
             force_sync: cfg.force_sync,
             snap_retain: cfg.snap_retain_count as usize,
             compression: cfg.snapshot_compression,
+            tree: Some(cfg.core.tree_options()),
         },
         move |e| {
             let _ = storage_tx.send(e);

@@ -2,7 +2,8 @@
 //! and repairs `dataDir`/`dataLogDir` through this.
 
 use super::codec::fsync_dir;
-use ensemble_core::Zxid;
+use ensemble_core::tree::TreeOptions;
+use ensemble_core::{RecoveredSnapshot, Zxid};
 use ensemble_storage::Files;
 use std::fs::OpenOptions;
 use std::io;
@@ -11,12 +12,25 @@ use std::sync::Arc;
 
 pub struct FsDir {
     dir: PathBuf,
+    /// Recovery's view: snapshots are streamed into a tree built with these options rather
+    /// than read whole (see [`super::snapshot_stream::load_tree`]).
+    tree: Option<TreeOptions>,
 }
 
 impl FsDir {
     pub fn new(dir: &Path) -> FsDir {
         FsDir {
             dir: dir.to_path_buf(),
+            tree: None,
+        }
+    }
+
+    /// A directory whose snapshots load as trees with `opts` (the configuration's, see
+    /// `Config::tree_options`), never holding a file's data whole.
+    pub fn loading_trees(dir: &Path, opts: TreeOptions) -> FsDir {
+        FsDir {
+            dir: dir.to_path_buf(),
+            tree: Some(opts),
         }
     }
 }
@@ -60,8 +74,14 @@ impl Files for FsDir {
         fsync_dir(&self.dir)
     }
 
-    /// Plain or compressed, streamed from the file.
-    fn load_snapshot(&self, name: &str) -> Result<(Zxid, Arc<Vec<u8>>), String> {
-        super::snapshot::read_snapshot_file(&self.dir.join(name)).map(|(z, d)| (z, Arc::new(d)))
+    /// Plain or compressed: read whole, or streamed into a tree when this view loads trees.
+    fn load_snapshot(&self, name: &str) -> Result<(Zxid, RecoveredSnapshot), String> {
+        let path = self.dir.join(name);
+        match self.tree {
+            None => super::snapshot::read_snapshot_file(&path)
+                .map(|(z, d)| (z, RecoveredSnapshot::Bytes(Arc::new(d)))),
+            Some(opts) => super::snapshot_stream::load_tree(&path, opts)
+                .map(|(z, t)| (z, RecoveredSnapshot::Tree(Box::new(t)))),
+        }
     }
 }

@@ -158,7 +158,14 @@ pub enum LogEvent {
     Persisted(Zxid),
     /// The log cannot be written: nothing more can be acknowledged.
     Failed(String),
+    /// A snapshot handed to the snapshot thread could not be written. The core already counts
+    /// it as on disk (a leader streams SNAPs from it), so the server stops, as ZooKeeper's
+    /// `takeSnapshot` exits on an IOException ("Severe unrecoverable error, exiting").
+    SnapshotFailed(String),
 }
+
+/// Where the storage threads report to the core loop.
+pub type Events = std::sync::Arc<dyn Fn(LogEvent) + Send + Sync>;
 
 pub struct Writer {
     dir: PathBuf,
@@ -405,7 +412,7 @@ impl Writer {
     }
 
     /// The writer thread's loop.
-    pub fn run(mut self, rx: mpsc::Receiver<LogCmd>, events: Box<dyn Fn(LogEvent) + Send>) {
+    pub fn run(mut self, rx: mpsc::Receiver<LogCmd>, events: Events) {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             // Group commit: take everything already queued into this one fsync.

@@ -42,6 +42,10 @@ pub struct StorageOptions {
     pub snap_retain: usize,
     /// `zookeeper.snapshot.compression.method`: how new snapshots are written (any is read).
     pub compression: SnapshotCompression,
+    /// The data tree's options (`Config::tree_options`): recovery streams the snapshot file
+    /// into a tree built with them (the runtime). `None`: the snapshot's data is read whole
+    /// and handed over as bytes (tools, and tests of the files themselves).
+    pub tree: Option<ensemble_core::tree::TreeOptions>,
 }
 
 enum SnapCmd {
@@ -88,14 +92,17 @@ impl Storage {
     /// writer thread.
     pub fn open(
         opts: StorageOptions,
-        events: impl Fn(LogEvent) + Send + 'static,
+        events: impl Fn(LogEvent) + Send + Sync + 'static,
     ) -> Result<Opened, StorageError> {
         for d in [&opts.snap_dir, &opts.log_dir] {
             std::fs::create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
         }
         // The recovery the simulator runs too (ensemble-storage), on the real directories.
         let rec = ensemble_storage::recover(
-            &mut fs::FsDir::new(&opts.snap_dir),
+            &mut match opts.tree {
+                Some(t) => fs::FsDir::loading_trees(&opts.snap_dir, t),
+                None => fs::FsDir::new(&opts.snap_dir),
+            },
             &mut fs::FsDir::new(&opts.log_dir),
         )?;
         let warnings = rec.warnings;
@@ -110,7 +117,8 @@ impl Storage {
         )?;
         let (log_tx, log_rx) = mpsc::channel();
         let mut threads = Vec::new();
-        let events: Box<dyn Fn(LogEvent) + Send> = Box::new(events);
+        let events: log::Events = Arc::new(events);
+        let snap_events = Arc::clone(&events);
         threads.push(
             std::thread::Builder::new()
                 .name("txn-log".into())
@@ -127,7 +135,7 @@ impl Storage {
         threads.push(
             std::thread::Builder::new()
                 .name("snapshots".into())
-                .spawn(move || snapshot_thread(sopts, snap_rx, slog))
+                .spawn(move || snapshot_thread(sopts, snap_rx, slog, snap_events))
                 .map_err(|e| StorageError::io(&opts.snap_dir, e))?,
         );
         Ok(Opened {
@@ -294,12 +302,17 @@ fn snapshot_thread(
     opts: StorageOptions,
     rx: mpsc::Receiver<SnapCmd>,
     log_tx: mpsc::Sender<LogCmd>,
+    events: log::Events,
 ) {
     // The snapshot being written from its parts; `None` inside once it failed (reported).
     let mut pending: SnapshotParts<Option<SnapshotFileWriter>> = SnapshotParts::default();
-    // A lost background snapshot costs only recovery time: the log still has it all.
+    // The log still has every txn, but the core took the snapshot as on disk (a leader's
+    // SNAPs stream from it, and would wait for a file that never comes): the server stops,
+    // as ZooKeeper exits when a snapshot cannot be written.
     let lost = |zxid: Zxid, why: &dyn std::fmt::Display| {
-        tracing::error!("snapshot at {zxid} failed: {why}")
+        let m = format!("the snapshot at {zxid} cannot be written, stopping: {why}");
+        tracing::error!("{m}");
+        events(LogEvent::SnapshotFailed(m));
     };
     while let Ok(cmd) = rx.recv() {
         match cmd {
