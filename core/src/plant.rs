@@ -142,10 +142,15 @@ pub enum Plant {
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
     FailedWriteIgnored,
+    /// A server restarted from a dynamic file a reconfig wrote takes the file's members at
+    /// version 0 until its tree applies the reconfig (the version dropped at start): it
+    /// announces, and serves in `/zookeeper/config`, a configuration no reconfig made
+    /// (swarm seeds 654, 9590, issue 13).
+    RestartConfigVersionDropped,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 40] = [
+    pub const ALL: [Plant; 41] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -186,6 +191,7 @@ impl Plant {
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
+        Plant::RestartConfigVersionDropped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +236,7 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
+            Plant::RestartConfigVersionDropped => "restart-config-version-dropped",
         }
     }
 
@@ -349,6 +356,10 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            // a configuration in force (and read) that no committed reconfig made
+            Plant::RestartConfigVersionDropped => {
+                &["reconfig.config-committed", "client.read-value"]
+            }
         }
     }
 

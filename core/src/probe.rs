@@ -333,6 +333,10 @@ pub const PROBES: &[ProbeDef] = &[
         "reconfig.first-config-versioned",
         "the first configuration took an established epoch's zxid as its version (leader or learner)",
     ),
+    p(
+        "reconfig.dynamic-file-ahead-of-tree",
+        "a server started with its dynamic file's configuration ahead of its tree (a reconfig it activated, not applied or not durable)",
+    ),
     rare(
         "reconfig.first-config-learned",
         "a LOOKING server took a peer's versioned first configuration over its own",
@@ -344,6 +348,10 @@ pub const PROBES: &[ProbeDef] = &[
     rare(
         "sim.snap.stray",
         "a server was sent SNAP parts by a server it does not follow (dropped; no stream of its)",
+    ),
+    rare(
+        "sim.config.read-ahead-of-tree",
+        "a read of /zookeeper/config showed a committed configuration newer than the server's tree (its dynamic file's, or a peer's)",
     ),
     rare(
         "sim.watch.withheld-before-auth",

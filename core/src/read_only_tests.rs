@@ -311,3 +311,46 @@ fn an_idle_local_session_expires_on_its_server() {
     assert!(!r.server.is_local_session(session));
     assert!(r.closed.contains(&1));
 }
+
+/// A server restarted from the dynamic file a reconfig wrote (`zoo.cfg.dynamic.100000007`)
+/// with a tree older than that reconfig (swarm seeds 654, 9590: a leader that activated it
+/// on its followers' ACKs and crashed before its own append was durable) has the file's
+/// configuration in force at the file's version, as ZooKeeper's QuorumVerifier: it announces
+/// that version and a read-only client reads it in `/zookeeper/config`.
+#[test]
+fn a_restart_from_a_reconfigs_dynamic_file_keeps_its_version() {
+    let version = 0x1_0000_0007;
+    let file = crate::membership::Membership {
+        version,
+        ..crate::membership::Membership::synthetic(&three(1, |_| {}).members)
+    };
+    let mut r = Rig::new(three(1, |c| {
+        c.read_only_mode = true;
+        c.reconfig_enabled = true;
+        c.config_version = version;
+        c.config_node = file.to_text().into_bytes();
+    }));
+    assert_eq!(r.server.membership(), &file);
+    r.run_for(2100);
+    assert!(r.server.is_read_only());
+    assert!(
+        r.sent
+            .iter()
+            .any(|m| matches!(m, PeerMsg::Notification(n) if n.config_version == version)),
+        "its notifications carry the file's version"
+    );
+    r.connect(1, 0, Some(true));
+    let get = Request::GetData {
+        path: crate::path::CONFIG.into(),
+        watch: false,
+    };
+    match r.request(1, 1, get) {
+        Ok(ensemble_proto::proto::Response::GetData { data, stat }) => {
+            let text = String::from_utf8(data).expect("text");
+            assert!(text.ends_with("\nversion=100000007"), "{text}");
+            assert_eq!(stat.version, -1);
+            assert_eq!(stat.data_length as usize, text.len());
+        }
+        other => panic!("{other:?}"),
+    }
+}

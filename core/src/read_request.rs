@@ -153,21 +153,34 @@ impl ZooKeeperServer {
         }
     }
 
-    /// `/zookeeper/config` reads as this server's first configuration (ZooKeeper writes it
-    /// from each server's own config at start-up, dataVersion -1, and again when the first
-    /// leader versions it) while no reconfig has set it. A server given no text of its
-    /// configuration (the simulator's) leaves the node's stored data.
+    /// `/zookeeper/config` reads as the configuration this server has in force whenever its
+    /// tree holds an older one: the first configuration (ZooKeeper writes the node from each
+    /// server's own config at start-up, dataVersion -1, and again when the first leader
+    /// versions it), or a committed one the tree has not applied yet (the dynamic file's at
+    /// start, one a peer told us while LOOKING: ZooKeeper's initConfigInZKDatabase writes its
+    /// QuorumVerifier, version and all, at start and at processReconfig). A server given no
+    /// text of its configuration leaves the node's stored data.
     fn show_config_node(&self, r: &Request, reply: &mut Reply) {
-        if self.cfg.config_node.is_empty() {
+        let config = |path: &str| path == crate::path::CONFIG;
+        let reads_config = match r {
+            Request::GetData { path, .. } | Request::Exists { path, .. } => config(path),
+            Request::MultiRead(ops) => ops.iter().any(
+                |op| matches!(op, ensemble_proto::proto::ReadOp::GetData { path } if config(path)),
+            ),
+            _ => false,
+        };
+        if !reads_config || self.cfg.config_node.is_empty() {
             return;
         }
-        let text = &self.initial.to_text().into_bytes();
+        let stored = self.tree.committed_membership().map_or(0, |m| m.version);
+        if stored >= self.membership.version && stored != 0 {
+            return;
+        }
+        let text = &self.membership.to_text().into_bytes();
         let patch = |data: &mut Vec<u8>, stat: &mut ensemble_proto::proto::Stat| {
-            if data.is_empty() && stat.version == 0 {
-                *data = text.clone();
-                stat.data_length = text.len() as i32;
-                stat.version = -1;
-            }
+            *data = text.clone();
+            stat.data_length = text.len() as i32;
+            stat.version = -1;
         };
         match (r, reply) {
             (Request::GetData { path, .. }, Ok(Response::GetData { data, stat }))

@@ -21,23 +21,49 @@ use crate::zxid::Zxid;
 use ensemble_proto::proto::{Id, KeeperError, Request, perms};
 
 impl ZooKeeperServer {
-    /// The membership this server starts with when no committed reconfig says otherwise:
-    /// the node's text of it (`Config::config_node`) when it names the same members, else one
-    /// made up from the member list (the simulator's servers).
+    /// The membership this server starts with when no committed reconfig says otherwise
+    /// (`configured_members`), at version 0 or a first configuration's version.
     pub(crate) fn initial_membership(cfg: &crate::config::Config) -> Membership {
-        let m = std::str::from_utf8(&cfg.config_node)
-            .ok()
-            .and_then(|t| Membership::parse(t).ok())
-            .filter(|m| m.has_roles(&cfg.members))
-            .unwrap_or_else(|| Membership::synthetic(&cfg.members));
         Membership {
             version: if is_first_config_version(cfg.config_version) {
                 cfg.config_version
             } else {
                 0
             },
-            ..m
+            ..configured_members(cfg)
         }
+    }
+
+    /// Start with the configuration of our dynamic file when a reconfig made it (its version
+    /// a reconfig's zxid, taken from the file's name as ZooKeeper's QuorumPeerConfig takes
+    /// it). A server writes that file only when it activates a configuration, which happens
+    /// on commit, so it is a committed configuration; it is in force from the start even when
+    /// our tree is older (the reconfig logged and not applied yet, or, on a leader that
+    /// activated it on its followers' ACKs, not durable here at all), as ZooKeeper's
+    /// QuorumVerifier is the file's. Kept as `learned` until what we apply catches up; a
+    /// tree that has applied it (or something newer) has it already.
+    pub(crate) fn adopt_dynamic_file(&mut self) {
+        let version = self.cfg.config_version;
+        if version == 0 || is_first_config_version(version) {
+            return;
+        }
+        if self.plant(Plant::RestartConfigVersionDropped) {
+            // the file's members in force at version 0 (`initial`), as if no reconfig made them
+            return;
+        }
+        let applied = self
+            .tree
+            .committed_membership()
+            .map_or(0, |m| m.version)
+            .max(self.tree.last_zxid().0);
+        if version <= applied {
+            return;
+        }
+        self.learned = Some(Membership {
+            version,
+            ..configured_members(&self.cfg)
+        });
+        crate::probe!("reconfig.dynamic-file-ahead-of-tree");
     }
 
     /// ZOOKEEPER-1783: with `reconfigEnabled`, the first configuration (version 0) takes the
@@ -205,6 +231,17 @@ impl ZooKeeperServer {
             assert_eq!(m.version, z.0);
         }
     }
+}
+
+/// The members this server was configured with: the node's text of them
+/// (`Config::config_node`) when it names the same members, else one made up from the member
+/// list (the simulator's servers).
+fn configured_members(cfg: &crate::config::Config) -> Membership {
+    std::str::from_utf8(&cfg.config_node)
+        .ok()
+        .and_then(|t| Membership::parse(t).ok())
+        .filter(|m| m.has_roles(&cfg.members))
+        .unwrap_or_else(|| Membership::synthetic(&cfg.members))
 }
 
 /// A first configuration's version: an epoch's zxid (counter 0, which no txn has), or 0.

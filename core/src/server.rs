@@ -249,6 +249,7 @@ impl Server {
             read_only: crate::read_only_server::ReadOnlyMode::new(now),
             cfg: config,
         };
+        zk.adopt_dynamic_file();
         zk.load_membership();
         let vote = zk.my_vote();
         let intact = zk.intact();

@@ -46,9 +46,9 @@ pub(crate) struct ZooKeeperServer {
     pub(crate) membership_loads: u64,
     /// The last reconfig logged and not yet applied, with its zxid.
     pub(crate) pending: Option<(Zxid, crate::membership::Membership)>,
-    /// A configuration newer than our history's, learned from a peer while LOOKING
-    /// (ZooKeeper's processReconfig from a notification): in force until what we apply
-    /// catches up with it. Volatile: after a restart the peers tell us again.
+    /// A committed configuration newer than our history's: learned from a peer while LOOKING
+    /// (ZooKeeper's processReconfig from a notification), or our dynamic file's at start
+    /// (`adopt_dynamic_file`). In force until what we apply catches up with it.
     pub(crate) learned: Option<crate::membership::Membership>,
     /// A reconfig was activated and the role has not reacted yet.
     pub(crate) reconfigured: bool,

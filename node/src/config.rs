@@ -1091,18 +1091,14 @@ fn parse_inner(
     core.reconfig_enabled = reconfig_enabled;
     core.standalone_enabled = standalone_enabled;
     if !standalone {
-        // Version 0 for the core unless it is the first configuration's as an established
-        // leader versioned it (an epoch's zxid, `zoo.cfg.dynamic.100000000`): any other
-        // version is the zxid of a reconfig that the log may hold unapplied at start (the core
-        // takes a configuration as in force only from what it applied; the reconfig itself
-        // brings the version back when applied).
-        let first = if config_version & 0xffff_ffff == 0 {
-            config_version
-        } else {
-            0
-        };
-        core.config_version = first;
-        core.config_node = config_node_text(&servers, first).into_bytes();
+        // The dynamic file's version (its name's, as QuorumPeerConfig takes it): the first
+        // configuration's as an established leader versioned it (an epoch's zxid,
+        // `zoo.cfg.dynamic.100000000`), or a reconfig's zxid, which the core keeps in force
+        // (and shows in /zookeeper/config) until its tree applies that reconfig or a newer
+        // one: the log may hold it unapplied at start, or not at all on a leader that
+        // activated it on its followers' ACKs.
+        core.config_version = config_version;
+        core.config_node = config_node_text(&servers, config_version).into_bytes();
     }
 
     Ok(NodeConfig {

@@ -691,11 +691,11 @@ fn dynamic_config_file_and_reconfig_settings() {
         String::from_utf8(c.core.config_node.clone()).unwrap(),
         "server.1=127.0.0.1:2887:3887:participant;127.0.0.1:2181\n\
          server.2=127.0.0.1:2888:3888:participant;0.0.0.0:2182\n\
-         server.3=127.0.0.1:2889:3889:observer;0.0.0.0:2183\nversion=0"
+         server.3=127.0.0.1:2889:3889:observer;0.0.0.0:2183\nversion=100000003"
     );
     assert_eq!(
-        c.core.config_version, 0,
-        "a reconfig's version comes back from the log"
+        c.core.config_version, 0x1_0000_0003,
+        "a reconfig's version is the core's too (in force until its tree applies it)"
     );
     assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
 

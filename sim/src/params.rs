@@ -730,18 +730,18 @@ impl Params {
             // the initial voters (seed 13 of the first merged build: the voters of the
             // configuration in force were the ones left down). Until they follow the
             // configuration in force, a seed draws reconfiguration or storage damage.
-            // `write-error` too, for now: its crashes in reconfiguring seeds met a
-            // `--liveness core` heal whose core could not elect (seed 20 of this build: two
-            // crashed servers whose recovered logs end before the configuration in force; the
-            // core's choice reads a crashed server's configuration from its log before
-            // recovery cuts the torn tail). Open, not examined further.
+            // `write-error` harms nothing durable (a crash) and is drawn with reconfiguration
+            // too: seed 20, whose `--liveness core` heal could not elect when it was first
+            // tried (two crashed servers whose recovered logs end before the configuration in
+            // force), passes on the build where a restart keeps its dynamic file's
+            // configuration and version (FINDINGS.md no. 18), and so do seeds 0..2000 (the
+            // old failure was not read again on the old build).
             for kind in [
                 FaultKind::Corrupt,
                 FaultKind::Misdirect,
                 FaultKind::LatentRead,
                 FaultKind::LostFsync,
                 FaultKind::DiskLoss,
-                FaultKind::WriteError,
             ] {
                 (kind.spec().off)(&mut p.random);
             }

@@ -76,6 +76,11 @@ impl Disk {
         self.failing = Some(what);
     }
 
+    /// Nothing more fails: the write armed to fail (if any) goes through, and is returned.
+    pub fn disarm(&mut self) -> Option<FailingWrite> {
+        self.failing.take()
+    }
+
     /// Is a write of kind `what` waiting to fail?
     pub fn failing(&self) -> Option<FailingWrite> {
         self.failing
@@ -109,6 +114,15 @@ mod tests {
         assert!(e.to_string().contains("fsync failed"), "{e}");
         assert!(d.write_fails(FailingWrite::Fsync).is_none(), "once");
         assert!(d.failing().is_none());
+    }
+
+    #[test]
+    fn a_disarmed_failure_never_fires() {
+        let mut d = Disk::with_files("n1");
+        d.fail_next(FailingWrite::Snapshot);
+        assert_eq!(d.disarm(), Some(FailingWrite::Snapshot));
+        assert!(d.write_fails(FailingWrite::Snapshot).is_none());
+        assert_eq!(d.disarm(), None);
     }
 
     #[test]

@@ -111,6 +111,7 @@ claims! {
     /// No server acts on a configuration it has not seen committed: the configuration a
     /// server has in force is the initial one or one a committed reconfig made, exactly; or
     /// the first one versioned (ZOOKEEPER-1783) with the zxid of an epoch already established.
+    /// A server restarted from its dynamic file has the file's version (FINDINGS.md no. 18).
     ReconfigConfigCommitted => "reconfig.config-committed",
 
     // ---- the core itself
@@ -160,7 +161,9 @@ claims! {
     /// No reply, across reconnects, goes back before a zxid the session has seen
     /// (`lastZxidSeen`; sequential consistency of reads).
     ClientMonotonicReads => "client.monotonic-reads",
-    /// A read returns the committed state at its reply's zxid.
+    /// A read returns the committed state at its reply's zxid (`/zookeeper/config` may read
+    /// as a committed configuration the server has in force ahead of its tree, as ZooKeeper's
+    /// initConfigInZKDatabase writes it: `stored_config_form`).
     ClientReadValue => "client.read-value",
     /// After `sync`, reads reflect every write acknowledged before the sync began (a quorum
     /// round here; ZOOKEEPER-1675 in ZooKeeper).

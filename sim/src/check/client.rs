@@ -228,7 +228,7 @@ impl Client {
             self.sync_floor = self.sync_floor.max(p.floor);
             self.synced_at = self.synced_at.max(Some(p.invoked));
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
-            let got = stored_config_form(cx.reference, &p.request, normalize(reply));
+            let got = stored_config_form(cx.reference, &p.request, normalize(reply), z, &expected);
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
             if relevant && got != expected {
                 return Err(violation(
@@ -289,27 +289,58 @@ impl Client {
     }
 }
 
-/// Before any reconfig, `/zookeeper/config` reads as the server's first configuration (the
-/// text the node gives it, dataVersion -1), not the empty data the tree stores: a reply whose
-/// text is the run's first members at version 0 or at an epoch's zxid (the version the first
-/// established leader gives it) is compared in its stored form; any other text stays as it
-/// came and fails the comparison.
+/// `/zookeeper/config` reads as the configuration the server has in force when its tree holds
+/// an older one (ZooKeeper's initConfigInZKDatabase writes the node from its QuorumVerifier,
+/// outside the replicated txns, at start and whenever it takes a newer configuration):
+/// * before any reconfig, the server's first configuration (dataVersion -1) instead of the
+///   empty data the tree stores: a reply whose text is the run's first members at version 0
+///   or at an epoch's zxid (the version the first established leader gives it) is compared
+///   in its stored form;
+/// * a committed configuration newer than the one at the read's zxid, which a server has in
+///   force ahead of its tree (its dynamic file's at a restart, one a peer told it while
+///   LOOKING): a reply (dataVersion -1) whose text is exactly a committed reconfig's,
+///   version and members, newer than the stored one at `at`, is taken as the stored form
+///   (`expected`). Only committed configurations are in `Reference::configs`, so a text at
+///   a version no reconfig made, or with other members, still fails.
+///
+/// Any other text stays as it came and fails the comparison.
 fn stored_config_form(
     reference: &crate::check::Reference,
     request: &Request,
     reply: Reply,
+    at: Zxid,
+    expected: &Reply,
 ) -> Reply {
     use ensemble_core::membership::Membership;
     use ensemble_proto::proto::Response;
     let Some(first) = reference.configs.get(&0) else {
         return reply;
     };
-    let first_config = |data: &[u8]| {
+    let parse = |data: &[u8]| {
         std::str::from_utf8(data)
             .ok()
             .and_then(|t| Membership::parse(t).ok())
-            .is_some_and(|m| m.servers == first.servers && m.version & 0xffff_ffff == 0)
     };
+    let first_config = |data: &[u8]| {
+        parse(data).is_some_and(|m| m.servers == first.servers && m.version & 0xffff_ffff == 0)
+    };
+    let committed_ahead = |data: &[u8]| {
+        let stored = reference
+            .node_at(ensemble_core::path::CONFIG, at)
+            .and_then(|n| parse(&n.data))
+            .map_or(0, |m| m.version);
+        parse(data)
+            .is_some_and(|m| m.version > stored && reference.configs.get(&m.version) == Some(&m))
+    };
+    if let (Request::GetData { path, .. }, Ok(Response::GetData { data, stat })) = (request, &reply)
+        && path == ensemble_core::path::CONFIG
+        && stat.version == -1
+        && !first_config(data)
+        && committed_ahead(data)
+    {
+        ensemble_core::probe!("sim.config.read-ahead-of-tree");
+        return expected.clone();
+    }
     match (request, reply) {
         (Request::GetData { path, .. }, Ok(Response::GetData { data, mut stat }))
             if path == ensemble_core::path::CONFIG && stat.version == -1 && first_config(&data) =>

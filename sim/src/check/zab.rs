@@ -150,13 +150,6 @@ impl World {
             let m = s.membership();
             match self.reference.configs.get(&m.version) {
                 Some(r) if r == m => None,
-                // restarted with its dynamic file's members, at version 0 as the node starts
-                // (a committed configuration it activated before)
-                _ if m.version == 0
-                    && n.dynamic.as_ref().is_some_and(|d| d.has_roles(&m.roles())) =>
-                {
-                    None
-                }
                 // the first configuration versioned by an established leader (ZOOKEEPER-1783:
                 // `version=100000000`): the zxid of an epoch a leader has established by now,
                 // the members of a configuration the cluster had

@@ -26,6 +26,7 @@ impl World {
         n.inc += 1;
         n.paused_until = None;
         n.stalled.clear();
+        n.stalled_heard.clear();
         n.quorum_stalled_until = 0;
         n.quorum_held.clear();
         n.established = None;

@@ -86,6 +86,7 @@ impl Nodes {
                     inc: 0,
                     paused_until: None,
                     stalled: VecDeque::new(),
+                    stalled_heard: BTreeMap::new(),
                     quorum_stalled_until: 0,
                     quorum_held: VecDeque::new(),
                     disk: Disk::with_files(&format!("n{id}")),
@@ -151,6 +152,10 @@ pub(crate) struct Node {
     pub(crate) inc: u64,
     pub(crate) paused_until: Option<u64>,
     pub(crate) stalled: VecDeque<Event>,
+    /// For each peer, in arrival order, whether it had lost its state when each of its
+    /// notifications and FOLLOWERINFOs held in `stalled` reached this paused server:
+    /// `heard_lost` takes them as they are handled.
+    pub(crate) stalled_heard: BTreeMap<ServerId, VecDeque<bool>>,
     /// Its quorum side (timer and quorum-channel connections) is stalled until then; its
     /// client port still serves. Peer disconnects that arrive meanwhile wait here.
     pub(crate) quorum_stalled_until: u64,
@@ -165,8 +170,10 @@ pub(crate) struct Node {
     pub(crate) lost_state: bool,
     /// For each peer, whether it had lost its state (`lost_state`) when it sent the last
     /// election notification or FOLLOWERINFO this server took: what a quorum it counts is
-    /// judged by (a vote sent before a loss was true when sent; in-flight messages die with
-    /// the connection a crash breaks).
+    /// judged by (a vote sent before a loss was true when sent). Taken as the message reaches
+    /// this server (`deliver`), which is as good as when it was sent: in-flight messages die
+    /// with the connection a crash breaks, so none outlives a loss on the wire; one that
+    /// reached a paused server waits with its stamp (`stalled_heard`).
     pub(crate) heard_lost: BTreeMap<ServerId, bool>,
     pub(crate) clock_offset: u64,
     pub(crate) drift_ppm: i64,
@@ -305,13 +312,12 @@ impl World {
         let local = n.local_now(now);
         let mut config = n.config.clone();
         if let Some(d) = &n.dynamic {
-            // the node's start: the members of the dynamic file, at version 0 for the core
-            // (node/src/config.rs); the tree or a sync brings the version back
+            // the node's start (node/src/config.rs): the members of the dynamic file and its
+            // version (the file's name), which the core keeps in force until its tree
+            // applies that configuration or a newer one
             config.members = d.roles();
-            // a first configuration's version (an epoch's zxid) is the core's too
-            if d.version & 0xffff_ffff == 0 {
-                config.config_version = d.version;
-            }
+            config.config_version = d.version;
+            config.config_node = d.to_text().into_bytes();
         }
         let result = in_core(|| Server::new(config, rec, local));
         match result {
@@ -387,7 +393,20 @@ impl World {
             return;
         }
         if n.paused_until.is_some() {
-            n.stalled.push_back(event);
+            if let Event::Peer {
+                from,
+                msg: PeerMsg::Notification(_) | PeerMsg::LearnerInfo { .. },
+            } = &event
+            {
+                let lost = self.nodes.get(from).is_some_and(|s| s.lost_state);
+                let n = self.nodes.get_mut(&id).expect("node");
+                n.stalled_heard.entry(*from).or_default().push_back(lost);
+            }
+            self.nodes
+                .get_mut(&id)
+                .expect("node")
+                .stalled
+                .push_back(event);
             return;
         }
         if matches!(event, Event::PeerDisconnected { .. }) && n.quorum_stalled(self.sched.now) {
@@ -404,8 +423,14 @@ impl World {
             msg: PeerMsg::Notification(_) | PeerMsg::LearnerInfo { .. },
         } = &event
         {
-            let lost = self.nodes.get(from).is_some_and(|n| n.lost_state);
+            let now_lost = self.nodes.get(from).is_some_and(|n| n.lost_state);
             if let Some(n) = self.nodes.get_mut(&id) {
+                // held while paused: as it was when it arrived
+                let lost = n
+                    .stalled_heard
+                    .get_mut(from)
+                    .and_then(VecDeque::pop_front)
+                    .unwrap_or(now_lost);
                 n.heard_lost.insert(*from, lost);
             }
         }
