@@ -161,12 +161,13 @@ impl ZooKeeperServer {
         if self.cfg.config_node.is_empty() {
             return;
         }
-        let text = &self.initial.to_text().into_bytes();
+        // the text is built only for a read of the node itself (this is asked on every read)
         let patch = |data: &mut Vec<u8>, stat: &mut ensemble_proto::proto::Stat| {
             if data.is_empty() && stat.version == 0 {
-                *data = text.clone();
+                let text = self.initial.to_text().into_bytes();
                 stat.data_length = text.len() as i32;
                 stat.version = -1;
+                *data = text;
             }
         };
         match (r, reply) {
