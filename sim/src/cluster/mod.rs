@@ -199,7 +199,12 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn local_now(&self, now: u64) -> u64 {
-        let drift = (now as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
+        // i64 whenever the product fits (a run's whole length does), i128 past that: the
+        // same value either way, without a 128-bit division on every step
+        let drift = match (now as i64).checked_mul(self.drift_ppm) {
+            Some(p) if now <= i64::MAX as u64 => p / 1_000_000,
+            _ => (now as i128 * self.drift_ppm as i128 / 1_000_000) as i64,
+        };
         (self.clock_offset as i64 + now as i64 + drift).max(0) as u64
     }
     pub(crate) fn up(&self) -> bool {
