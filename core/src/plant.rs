@@ -142,10 +142,17 @@ pub enum Plant {
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
     FailedWriteIgnored,
+    /// A leader that a reconfig removed designates its successor among the new voters
+    /// without asking whether it ACKed the reconfig (the one that ACKed least): a successor
+    /// that may lack the change, and what was committed with it.
+    HandOverToUnacked,
+    /// A leader that a reconfig removed commits what a quorum ACKed past the reconfig before
+    /// it hands over: its successor (chosen for ACKing the reconfig) may lack those txns.
+    HandOverCommitsPastReconfig,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 40] = [
+    pub const ALL: [Plant; 42] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -186,6 +193,8 @@ impl Plant {
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
+        Plant::HandOverToUnacked,
+        Plant::HandOverCommitsPastReconfig,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +239,8 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
+            Plant::HandOverToUnacked => "handover-to-unacked",
+            Plant::HandOverCommitsPastReconfig => "handover-commits-past-reconfig",
         }
     }
 
@@ -347,6 +358,12 @@ impl Plant {
             Plant::FailedWriteIgnored => &[
                 "zab.ack-not-durable",
                 "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
+            // a successor that may lack the change or what was committed after it
+            Plant::HandOverToUnacked | Plant::HandOverCommitsPastReconfig => &[
+                "reconfig.handover",
+                "zab.leader-history",
                 "zab.acked-write-lost",
             ],
         }

@@ -112,6 +112,9 @@ claims! {
     /// server has in force is the initial one or one a committed reconfig made, exactly; or
     /// the first one versioned (ZOOKEEPER-1783) with the zxid of an epoch already established.
     ReconfigConfigCommitted => "reconfig.config-committed",
+    /// A leader a committed reconfig removed hands over to a voter of the new configuration
+    /// holding durably all it committed, and commits nothing after (check/handover.rs).
+    ReconfigHandOver => "reconfig.handover",
 
     // ---- the core itself
 
@@ -324,6 +327,7 @@ impl Claim {
             | SyncSnapPersisted
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
+            | ReconfigHandOver
             | CorePanic
             | CoreRecover
             | CoreSnapshot
