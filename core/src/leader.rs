@@ -862,7 +862,11 @@ impl<'a> Leading<'a> {
         // Nothing leaves us now: the sessions are the successor's, a sync is not answered.
         l.sessions = SessionTracker::default();
         l.sync_waiters.clear();
-        let told: BTreeSet<ServerId> = l.learners.forwarding().chain(l.learners.observers()).collect();
+        let told: BTreeSet<ServerId> = l
+            .learners
+            .forwarding()
+            .chain(l.learners.observers())
+            .collect();
         for peer in l.learner_ids() {
             if told.contains(&peer) {
                 out.push(Action::Send {

@@ -290,7 +290,10 @@ pub enum PeerMsg {
     /// the leader as a voter: lead or follow `designated`, a voter of the new configuration
     /// that ACKed it, without an election (the leader id ZooKeeper's COMMITANDACTIVATE and
     /// INFORMANDACTIVATE carry). The leader commits nothing after `zxid`.
-    HandOver { zxid: Zxid, designated: ServerId },
+    HandOver {
+        zxid: Zxid,
+        designated: ServerId,
+    },
 }
 
 impl PeerMsg {

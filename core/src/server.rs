@@ -670,8 +670,8 @@ impl Server {
                     && l.leader == peer
                 {
                     crate::probe!("learner.leader-disconnected");
-                    let next =
-                        Learning::new(l, &mut self.zk).shutdown("lost the leader's connection", out);
+                    let next = Learning::new(l, &mut self.zk)
+                        .shutdown("lost the leader's connection", out);
                     return self.settle(next);
                 }
                 // A FOLLOWERINFO kept for when we lead came on the connection that broke: what
