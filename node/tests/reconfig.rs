@@ -451,7 +451,9 @@ async fn removing_the_leader_hands_over() {
     );
     c.kill9(follower);
     c.start(follower);
-    assert_eq!(c.wait_ready(&left), new_leader);
+    // two voters: the follower's restart costs the leader its quorum, and the election
+    // that follows may pick either (the successor the hand-over named is the lowest id)
+    c.wait_ready(&left);
     write_all(&w, 40..50).await;
     check_all(&c.hosts(&[follower]), 0..50).await;
 }
