@@ -41,6 +41,10 @@ pub(crate) enum LeaderPhase {
     NewLeaderAcked,
     /// Broadcast: a quorum ACKed NEWLEADER; we are established and propose.
     Broadcast,
+    /// A committed reconfig removed us as a voter and we named a successor (ZooKeeper's
+    /// `allowedToCommit = false`): we commit, propose and serve nothing more, and end once our
+    /// learners have left for the successor (or syncLimit passed).
+    HandedOver,
 }
 
 /// A `sync` waiting for a quorum to answer a ping round.
@@ -69,6 +73,8 @@ pub(crate) struct Leader {
     pub last_reap: Millis,
     /// Containers whose deleteContainer is proposed, not yet applied.
     pub reaping: BTreeSet<String>,
+    /// When we handed over (`LeaderPhase::HandedOver`).
+    pub handed_over_at: Millis,
 }
 
 impl Leader {
@@ -84,10 +90,11 @@ impl Leader {
             Discovery => EpochDecided,
             EpochDecided => Synchronization,
             Synchronization => NewLeaderAcked,
-            NewLeaderAcked | Broadcast => Broadcast,
+            NewLeaderAcked => Broadcast,
+            Broadcast | HandedOver => HandedOver,
         };
         assert!(
-            self.phase != Broadcast && to == next,
+            self.phase != HandedOver && to == next,
             "leader phase {:?} -> {:?}",
             self.phase,
             to
@@ -174,6 +181,7 @@ impl Leader {
             sessions: SessionTracker::default(),
             last_reap: zk.now,
             reaping: BTreeSet::new(),
+            handed_over_at: 0,
         }
     }
 
@@ -278,6 +286,12 @@ impl<'a> Leading<'a> {
         if let Some(h) = self.leader.learners.get_mut(&from) {
             h.last_heard = now;
             h.traffic.received(&msg);
+        }
+        if self.leader.phase == LeaderPhase::HandedOver {
+            // Our learners are leaving for the successor: nothing they send matters now, and
+            // breaking a connection would lose the HANDOVER still on it.
+            crate::probe!("reconfig.handover-ignored");
+            return;
         }
         match msg {
             PeerMsg::LearnerInfo {
@@ -770,14 +784,113 @@ impl<'a> Leading<'a> {
         }
     }
 
-    /// A reconfig was activated and announced: a leader it made a non-voter hands over (stops
-    /// leading, so that the new configuration elects its leader); otherwise what was waiting
-    /// for the old and new quorums may commit under the new one.
+    /// A reconfig was activated and announced: a leader it made a non-voter hands over to a
+    /// successor; otherwise what was waiting for the old and new quorums may commit under
+    /// the new one.
     fn after_reconfig(&mut self, out: &mut Ready) {
         if !self.zk.cfg.is_voter(self.zk.cfg.my_id) {
-            return self.shutdown("a reconfig removed the leader: handing over", out);
+            return self.hand_over(out);
         }
         self.try_commit(out);
+    }
+
+    /// ZooKeeper's getDesignatedLeader: among the voters of the configuration now in force
+    /// that ACKed everything we committed (`r`: the reconfig, or our whole history when we
+    /// commit it as we are established), the one that ACKed the most (the fewest proposals
+    /// dropped), the lowest id among equals.
+    fn designated_leader(&self, r: Zxid) -> Option<ServerId> {
+        let me = self.zk.cfg.my_id;
+        let mut candidates: Vec<(Zxid, ServerId)> = self
+            .leader
+            .learners
+            .iter()
+            .filter(|(id, h)| {
+                **id != me
+                    && !h.observer
+                    && h.phase == HandlerPhase::Active
+                    && self.zk.quorum.can_lead(**id)
+            })
+            .map(|(id, h)| (h.acked, *id))
+            .collect();
+        if self.zk.plant(Plant::HandOverToUnacked) {
+            // whoever ACKed least, ACKed the reconfig or not (a voter not connected first)
+            let unconnected = self
+                .zk
+                .cfg
+                .voters()
+                .find(|id| *id != me && !self.leader.learners.contains_key(id));
+            if unconnected.is_some() {
+                return unconnected;
+            }
+            return candidates.iter().min().map(|(_, id)| *id);
+        }
+        if self.zk.plant(Plant::HandOverCommitsPastReconfig) {
+            // chosen for the reconfig alone (any that ACKed it, as ZooKeeper's set iterator
+            // gives one), as if nothing were committed past it
+            let reconfig = Zxid(self.zk.membership.version);
+            candidates.retain(|(acked, _)| *acked >= reconfig);
+            return candidates.iter().min().map(|(_, id)| *id);
+        }
+        candidates.retain(|(acked, _)| *acked >= r);
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        candidates.first().map(|(_, id)| *id)
+    }
+
+    /// The reconfig committed through `tree.last_zxid()` removed us as a voter: name a
+    /// successor in a HANDOVER after its COMMIT (ZooKeeper's COMMITANDACTIVATE with the
+    /// designated leader), so that it leads a new epoch at once and the others follow it
+    /// without an election. We commit nothing more (`HandedOver`): the successor may lack
+    /// anything proposed after the reconfig. No candidate (none connected ACKed it): the
+    /// ensemble elects, as before.
+    fn hand_over(&mut self, out: &mut Ready) {
+        let r = self.zk.tree.last_zxid();
+        let Some(designated) = self.designated_leader(r) else {
+            crate::probe!("reconfig.handover-no-candidate");
+            return self.shutdown("a reconfig removed the leader, no successor: electing", out);
+        };
+        assert!(designated != self.zk.cfg.my_id, "handing over to ourselves");
+        crate::probe!("reconfig.handover");
+        tracing::info!(
+            server = self.zk.cfg.my_id,
+            designated,
+            zxid = %r,
+            "a reconfig removed the leader: handing over"
+        );
+        let l = &mut *self.leader;
+        l.advance(LeaderPhase::HandedOver);
+        l.handed_over_at = self.zk.now;
+        // Nothing leaves us now: the sessions are the successor's, a sync is not answered.
+        l.sessions = SessionTracker::default();
+        l.sync_waiters.clear();
+        let told: BTreeSet<ServerId> = l
+            .learners
+            .forwarding()
+            .chain(l.learners.observers())
+            .collect();
+        for peer in l.learner_ids() {
+            if told.contains(&peer) {
+                out.push(Action::Send {
+                    to: peer,
+                    msg: PeerMsg::HandOver {
+                        zxid: r,
+                        designated,
+                    },
+                });
+            } else {
+                // still syncing: it has nothing to follow the successor with
+                l.learners.remove(&peer);
+                out.push(Action::DisconnectPeer { peer });
+            }
+        }
+        self.zk.close_all_clients(out);
+        self.end_handed_over(out);
+    }
+
+    /// A leadership handed over ends once no learner is left on it.
+    fn end_handed_over(&mut self, out: &mut Ready) {
+        if self.leader.learners.is_empty() {
+            self.shutdown("handed over, every learner gone", out);
+        }
     }
 
     /// Propose a txn (we are an established leader).
@@ -868,7 +981,17 @@ impl<'a> Leading<'a> {
         let Some(agreed) = self.zk.quorum.agreed(acks) else {
             return;
         };
-        let z = agreed.min(self.zk.last_logged());
+        let mut z = agreed.min(self.zk.last_logged());
+        if let Some((r, next)) = &self.zk.pending
+            && *r < z
+            && !next.voters().any(|id| id == self.zk.cfg.my_id)
+            && !self.zk.plant(Plant::HandOverCommitsPastReconfig)
+        {
+            // ZooKeeper's allowedToCommit: a reconfig that removes us is the last we commit
+            // (our successor is chosen for ACKing it, not what follows)
+            crate::probe!("reconfig.handover-commit-stops");
+            z = *r;
+        }
         if z > self.zk.tree.last_zxid() {
             self.commit_and_announce(z, out);
         }
@@ -1004,6 +1127,9 @@ impl<'a> Leading<'a> {
     }
 
     fn on_after_learner_change(&mut self, out: &mut Ready) {
+        if self.leader.phase == LeaderPhase::HandedOver {
+            return self.end_handed_over(out);
+        }
         if self.leader.established() {
             self.try_commit(out);
             self.check_syncs(out);
@@ -1017,6 +1143,13 @@ impl<'a> Leading<'a> {
         let init = tick * self.zk.cfg.init_limit as Millis;
         let sync = tick * self.zk.cfg.sync_limit as Millis;
         let l = &*self.leader;
+        if l.phase == LeaderPhase::HandedOver {
+            if now.saturating_sub(l.handed_over_at) > sync {
+                crate::probe!("reconfig.handover-sync-limit");
+                self.shutdown("handed over, learners still here past syncLimit", out);
+            }
+            return;
+        }
         if !l.established() {
             if now.saturating_sub(l.started) > init {
                 crate::probe!("leader.init-limit");

@@ -236,6 +236,26 @@ impl<'a> Learning<'a> {
         }
     }
 
+    /// Our leader committed the reconfig `zxid` that removed it and named `designated` (a
+    /// voter of the new configuration that ACKed it) to lead: leave it and go straight to
+    /// the successor, leading if it is us (ZooKeeper's processReconfig with a designated
+    /// leader, then updateServerState with reconfigFlag set). A learner that has not applied
+    /// the reconfig (still syncing) or that cannot take the part elects instead.
+    fn handed_over(&mut self, zxid: Zxid, designated: ServerId, out: &mut Ready) {
+        let me = self.zk.cfg.my_id;
+        let ready = self.learner.serving()
+            && self.zk.tree.last_zxid() >= zxid
+            && designated != self.learner.leader
+            && (designated != me || self.zk.quorum.can_lead(me));
+        if !ready {
+            crate::probe!("reconfig.handover-elects");
+            return self.end("the leader handed over before we could follow", out);
+        }
+        crate::probe!("reconfig.handover-followed");
+        self.zk.handover_to = Some(designated);
+        self.end("the leader handed over", out);
+    }
+
     fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
         if from != self.learner.leader {
             return; // only our leader speaks to us on the quorum channel
@@ -532,6 +552,7 @@ impl<'a> Learning<'a> {
                 self.zk
                     .sync_confirmed(&mut RoleMut::Learning(&mut *self.learner), id, zxid, out);
             }
+            PeerMsg::HandOver { zxid, designated } => self.handed_over(zxid, designated, out),
             PeerMsg::SessionMoved { rid } => self.zk.session_moved(rid, out),
             PeerMsg::SessionExpired { rid } => {
                 self.zk

@@ -284,6 +284,16 @@ pub enum PeerMsg {
     /// newer one adopts it and restarts its election). Only a committed configuration is ever
     /// in force, so it is one a committed reconfig made.
     Config(crate::membership::Membership),
+
+    // --- broadcast, after the variants above (their indices are the wire's) ---
+    /// leader -> learner, after the COMMIT (or INFORM) of the reconfig `zxid` that removed
+    /// the leader as a voter: lead or follow `designated`, a voter of the new configuration
+    /// that ACKed it, without an election (the leader id ZooKeeper's COMMITANDACTIVATE and
+    /// INFORMANDACTIVATE carry). The leader commits nothing after `zxid`.
+    HandOver {
+        zxid: Zxid,
+        designated: ServerId,
+    },
 }
 
 impl PeerMsg {
@@ -348,6 +358,7 @@ impl PeerMsg {
             PeerMsg::SnapPart { .. } => "SNAP(part)",
             PeerMsg::SyncTxns { .. } => "DIFF(part)",
             PeerMsg::Config(_) => "CONFIG",
+            PeerMsg::HandOver { .. } => "HANDOVER",
         }
     }
 }

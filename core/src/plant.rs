@@ -147,10 +147,17 @@ pub enum Plant {
     /// announces, and serves in `/zookeeper/config`, a configuration no reconfig made
     /// (swarm seeds 654, 9590, issue 13).
     RestartConfigVersionDropped,
+    /// A leader that a reconfig removed designates its successor among the new voters
+    /// without asking whether it ACKed the reconfig (the one that ACKed least): a successor
+    /// that may lack the change, and what was committed with it.
+    HandOverToUnacked,
+    /// A leader that a reconfig removed commits what a quorum ACKed past the reconfig before
+    /// it hands over: its successor (chosen for ACKing the reconfig) may lack those txns.
+    HandOverCommitsPastReconfig,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 41] = [
+    pub const ALL: [Plant; 43] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -192,6 +199,8 @@ impl Plant {
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
         Plant::RestartConfigVersionDropped,
+        Plant::HandOverToUnacked,
+        Plant::HandOverCommitsPastReconfig,
     ];
 
     pub fn name(self) -> &'static str {
@@ -237,6 +246,8 @@ impl Plant {
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
             Plant::RestartConfigVersionDropped => "restart-config-version-dropped",
+            Plant::HandOverToUnacked => "handover-to-unacked",
+            Plant::HandOverCommitsPastReconfig => "handover-commits-past-reconfig",
         }
     }
 
@@ -360,6 +371,12 @@ impl Plant {
             Plant::RestartConfigVersionDropped => {
                 &["reconfig.config-committed", "client.read-value"]
             }
+            // a successor that may lack the change or what was committed after it
+            Plant::HandOverToUnacked | Plant::HandOverCommitsPastReconfig => &[
+                "reconfig.handover",
+                "zab.leader-history",
+                "zab.acked-write-lost",
+            ],
         }
     }
 

@@ -342,6 +342,42 @@ pub const PROBES: &[ProbeDef] = &[
         "a LOOKING server took a peer's versioned first configuration over its own",
     ),
     p(
+        "reconfig.handover",
+        "a leader a reconfig removed named a successor that ACKed it (HANDOVER, ZooKeeper's designated leader)",
+    ),
+    p(
+        "reconfig.handover-followed",
+        "a learner took its leader's HANDOVER: to the successor without an election",
+    ),
+    p(
+        "reconfig.handover-leads",
+        "the designated successor leads a new epoch without an election",
+    ),
+    rare(
+        "reconfig.handover-elects",
+        "a learner got a HANDOVER it could not take (not serving, or the reconfig not applied): it elects",
+    ),
+    p(
+        "reconfig.handover-early-learner",
+        "the successor took a FOLLOWERINFO while it still followed the leader that handed over",
+    ),
+    p(
+        "reconfig.handover-ignored",
+        "a leader that handed over ignored a learner's message",
+    ),
+    rare(
+        "reconfig.handover-commit-stops",
+        "a leader committed up to the reconfig that removed it, not the ACKed proposals after it",
+    ),
+    rare(
+        "reconfig.handover-no-candidate",
+        "a leader a reconfig removed found no connected new voter that ACKed it: the ensemble elects",
+    ),
+    rare(
+        "reconfig.handover-sync-limit",
+        "a leader that handed over still had learners past syncLimit",
+    ),
+    p(
         "sim.liveness.core",
         "the heal left a minority faulty (liveness core)",
     ),

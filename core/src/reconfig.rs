@@ -7,8 +7,9 @@
 //! lastSeenQuorumVerifier): from then until it commits, every quorum question (ACKs, NEWLEADER,
 //! epochs, elections) needs a quorum of both configurations. It is activated where it is
 //! applied, on commit (ZooKeeper's COMMITANDACTIVATE / INFORMANDACTIVATE); a leader it removes
-//! stops leading once it has announced the commit, so that an election under the new
-//! configuration follows; a learner whose role it changes rejoins in its new role.
+//! commits nothing after it and hands over to a new voter that ACKed it (HANDOVER, ZooKeeper's
+//! designated leader: `Leading::hand_over`), whom its learners lead or follow without an
+//! election; a learner whose role it changes rejoins in its new role.
 
 use crate::acl;
 use crate::leader::Leader;

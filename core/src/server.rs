@@ -244,6 +244,7 @@ impl Server {
             reconfigured: false,
             clients: ClientPipeline::new(next_session),
             early_learners: BTreeMap::new(),
+            handover_to: None,
             snapshots: SnapshotScheduler::new(&config, recovered_snapshot),
             local_sessions: crate::session_tracker::SessionTracker::default(),
             read_only: crate::read_only_server::ReadOnlyMode::new(now),
@@ -565,6 +566,18 @@ impl Server {
         }
         let next = match &mut self.role {
             Role::Leading(l) => Leading::new(l, &mut self.zk).receive(from, msg, out),
+            // A FOLLOWERINFO for us while we still follow: a peer whose leader handed over to
+            // us, faster than our own HANDOVER came. Kept for when we lead, as a LOOKING
+            // server keeps one.
+            Role::Learning(l)
+                if matches!(msg, PeerMsg::LearnerInfo { .. })
+                    && from != l.leader
+                    && self.zk.quorum.can_lead(self.zk.cfg.my_id) =>
+            {
+                crate::probe!("reconfig.handover-early-learner");
+                self.zk.early_learners.insert(from, msg);
+                Next::Stay
+            }
             Role::Learning(l) => Learning::new(l, &mut self.zk).receive(from, msg, out),
             Role::Looking => {
                 match msg {
@@ -585,6 +598,34 @@ impl Server {
             }
         };
         self.settle(next);
+        if let Some(designated) = self.zk.handover_to.take() {
+            self.take_handover(designated, out);
+        }
+    }
+
+    /// Our leader handed over to `designated` (we have left it, LOOKING): lead, or follow
+    /// or observe the successor, without an election. Our announced vote names it, so that
+    /// a LOOKING server finds it as it finds any established leader.
+    fn take_handover(&mut self, designated: ServerId, out: &mut Ready) {
+        assert!(matches!(self.role, Role::Looking));
+        let me = self.zk.cfg.my_id;
+        self.zk.election.proposal = crate::peer::Vote {
+            leader: designated,
+            zxid: self.zk.last_logged(),
+            peer_epoch: self.zk.epochs.current_epoch,
+        };
+        self.zk.stop_read_only(out);
+        let early = std::mem::take(&mut self.zk.early_learners);
+        if designated == me {
+            assert!(self.zk.quorum.can_lead(me), "designated, not a voter");
+            crate::probe!("reconfig.handover-leads");
+            self.become_leader(early, out);
+        } else {
+            for peer in early.into_keys().filter(|p| *p != designated) {
+                out.push(Action::DisconnectPeer { peer });
+            }
+            self.become_learner(designated, out);
+        }
     }
 
     fn on_notification(&mut self, from: ServerId, n: Notification, out: &mut Ready) {
@@ -653,11 +694,15 @@ impl Server {
                 );
                 Leading::new(l, &mut self.zk).after_learner_change(out)
             }
-            Role::Learning(l) if l.leader == peer => {
-                crate::probe!("learner.leader-disconnected");
-                Learning::new(l, &mut self.zk).shutdown("lost the leader's connection", out)
-            }
-            Role::Looking => {
+            Role::Looking | Role::Learning(_) => {
+                if let Role::Learning(l) = &mut self.role
+                    && l.leader == peer
+                {
+                    crate::probe!("learner.leader-disconnected");
+                    let next = Learning::new(l, &mut self.zk)
+                        .shutdown("lost the leader's connection", out);
+                    return self.settle(next);
+                }
                 // A FOLLOWERINFO kept for when we lead came on the connection that broke: what
                 // it said (acceptedEpoch, `intact`) may no longer hold (the sender may have
                 // crashed and lost its disk), so it must not count in discovery.
@@ -668,7 +713,6 @@ impl Server {
                 }
                 Next::Stay
             }
-            _ => Next::Stay,
         };
         self.settle(next);
     }
@@ -772,9 +816,10 @@ impl Server {
             }
         }
         assert!(
-            self.zk.early_learners.is_empty() || matches!(self.role, Role::Looking),
+            self.zk.early_learners.is_empty() || !matches!(self.role, Role::Leading(_)),
             "FOLLOWERINFOs kept past the election"
         );
+        assert!(self.zk.handover_to.is_none(), "a hand-over not taken");
         self.zk.clients.check_invariants();
         self.zk.check_local_sessions();
     }

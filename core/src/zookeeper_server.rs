@@ -56,6 +56,9 @@ pub(crate) struct ZooKeeperServer {
     pub(crate) clients: ClientPipeline,
     /// FOLLOWERINFOs that arrived while we were still LOOKING.
     pub(crate) early_learners: BTreeMap<ServerId, PeerMsg>,
+    /// A learner's leader handed over to this server (a HANDOVER): the dispatcher takes the
+    /// new role at once, without an election.
+    pub(crate) handover_to: Option<ServerId>,
     pub(crate) snapshots: SnapshotScheduler,
     /// Sessions only this server knows (local sessions, a read-only server's sessions).
     pub(crate) local_sessions: SessionTracker,

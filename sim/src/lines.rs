@@ -104,6 +104,9 @@ impl std::fmt::Display for MsgD<'_> {
             }
             PeerMsg::Proposal(t) => write!(f, "PROPOSAL {} {}", t.zxid, TxnD(t)),
             PeerMsg::Ack { zxid } => write!(f, "ACK {zxid}"),
+            PeerMsg::HandOver { zxid, designated } => {
+                write!(f, "HANDOVER {zxid} designated=n{designated}")
+            }
             PeerMsg::Commit { zxid } => write!(f, "COMMIT {zxid}"),
             PeerMsg::Inform(t) => write!(f, "INFORM {} {}", t.zxid, TxnD(t)),
             PeerMsg::Ping { round } => write!(f, "PING {round}"),
@@ -534,6 +537,11 @@ pub fn hash_msg(h: &mut TraceHasher, m: &PeerMsg) {
             for id in m.servers.keys() {
                 h.u(*id);
             }
+        }
+        PeerMsg::HandOver { zxid, designated } => {
+            h.u(24);
+            h.u(zxid.0);
+            h.u(*designated);
         }
     }
 }

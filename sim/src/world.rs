@@ -105,6 +105,7 @@ pub struct World {
     pub(crate) zab: crate::check::ZabRecord,
     /// What `election.quorum` remembers: the notifications each server took.
     pub(crate) fle: crate::check::FleRecord,
+    pub(crate) handover: crate::check::HandOverRecord,
     pub violation: Option<Violation>,
     /// A scenario's expected finding, once seen.
     pub expected_seen: Option<Violation>,
@@ -241,6 +242,7 @@ impl World {
             trace,
             zab: crate::check::ZabRecord::default(),
             fle: crate::check::FleRecord::default(),
+            handover: crate::check::HandOverRecord::default(),
             violation,
             expected_seen: None,
             stats: Stats::default(),

@@ -12,7 +12,7 @@ use super::peers::{self, PeerSecurity};
 use super::wire::Channel;
 use crate::config::NodeConfig;
 use ensemble_core::membership::{Membership, QuorumServer};
-use ensemble_core::{Event, Server, ServerId};
+use ensemble_core::{Event, Server, ServerId, ServerState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
@@ -42,6 +42,10 @@ pub(crate) struct QuorumView {
     next_written: Option<u64>,
     /// No `server.N` lines: no peer ports.
     standalone: bool,
+    /// The leader we follow, gone from the configuration by the reconfig whose commit it just
+    /// sent: its links stay until we leave it, so that its HANDOVER (which comes after that
+    /// commit) reaches us.
+    lingering: Option<ServerId>,
 }
 
 /// `(host, quorum port, election port)` of a member, the host without IPv6 brackets.
@@ -67,6 +71,7 @@ impl QuorumView {
             accepted: Arc::new(RwLock::new(BTreeSet::new())),
             linked: BTreeMap::new(),
             seen: (cfg.config_version, None),
+            lingering: None,
             static_file: (cfg.core.reconfig_enabled && !cfg.standalone).then(|| cfg.path.clone()),
             persisted: cfg.config_version,
             // a file left by an earlier run goes at the first change with nothing pending
@@ -132,7 +137,13 @@ impl QuorumView {
         let current = server.membership();
         let pending = server.pending_membership();
         let now = (current.version, pending.map(|m| m.version));
-        if now == self.seen {
+        let released = self
+            .lingering
+            .is_some_and(|sid| server.status().leader != Some(sid));
+        if released {
+            self.lingering = None;
+        }
+        if now == self.seen && !released {
             return;
         }
         self.seen = now;
@@ -159,7 +170,15 @@ impl QuorumView {
             .filter(|(sid, addr)| wanted.get(sid).is_none_or(|s| s.addr != **addr))
             .map(|(sid, _)| *sid)
             .collect();
+        let following = match server.state() {
+            ServerState::Following | ServerState::Observing => server.status().leader,
+            _ => None,
+        };
         for sid in gone {
+            if Some(sid) == following {
+                self.lingering = Some(sid);
+                continue;
+            }
             self.linked.remove(&sid);
             // Dropping the links ends the sender tasks and the inbound readers.
             if out.peers.remove(&sid).is_some() {

@@ -113,6 +113,9 @@ claims! {
     /// the first one versioned (ZOOKEEPER-1783) with the zxid of an epoch already established.
     /// A server restarted from its dynamic file has the file's version (FINDINGS.md no. 18).
     ReconfigConfigCommitted => "reconfig.config-committed",
+    /// A leader a committed reconfig removed hands over to a voter of the new configuration
+    /// holding durably all it committed, and commits nothing after (check/handover.rs).
+    ReconfigHandOver => "reconfig.handover",
 
     // ---- the core itself
 
@@ -327,6 +330,7 @@ impl Claim {
             | SyncSnapPersisted
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
+            | ReconfigHandOver
             | CorePanic
             | CoreRecover
             | CoreSnapshot

@@ -36,6 +36,9 @@ pub struct FleRecord {
     /// Voters that left LOOKING to follow and have not yet named their leader (their first
     /// FOLLOWERINFO does).
     deciding: BTreeSet<ServerId>,
+    /// A server taking a HANDOVER in this step, and the successor it names: it leaves
+    /// LOOKING for it without an election (`reconfig.handover` checks the successor).
+    handed: BTreeMap<ServerId, ServerId>,
 }
 
 impl World {
@@ -98,7 +101,25 @@ impl World {
         self.fle_configs(id).iter().any(|c| c.contains(&id))
     }
 
+    /// Server `id` takes `event`: a HANDOVER lets it go to the successor in this step only.
+    pub(crate) fn fle_handover(&mut self, id: ServerId, event: &ensemble_core::server::Event) {
+        match event {
+            ensemble_core::server::Event::Peer {
+                msg: PeerMsg::HandOver { designated, .. },
+                ..
+            } => {
+                self.fle.handed.insert(id, *designated);
+            }
+            _ => {
+                self.fle.handed.remove(&id);
+            }
+        }
+    }
+
     fn fle_check(&mut self, id: ServerId, leader: ServerId) {
+        if self.fle.handed.get(&id) == Some(&leader) {
+            return;
+        }
         let round = self.fle.round.get(&id).copied();
         let backs = |s: ServerId| {
             s == id

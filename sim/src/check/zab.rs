@@ -64,6 +64,10 @@ impl World {
             };
             self.update_availability();
         }
+        if let Err(v) = self.check_handed_over(id, state, applied) {
+            self.fail(v);
+            return;
+        }
         // one established leader per epoch
         let prev_est = self.nodes[&id].established;
         if established != prev_est {

@@ -58,6 +58,15 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                if let Action::Send {
+                    msg: PeerMsg::HandOver { zxid, designated },
+                    ..
+                } = a
+                    && let Err(v) = self.check_handover(id, *zxid, *designated)
+                {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 if let Action::QuorumCounted { purpose, members } = a
                     && let Err(v) = self.check_counted(id, purpose, members)
                 {

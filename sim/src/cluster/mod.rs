@@ -450,6 +450,7 @@ impl World {
         {
             self.fle_took(id, *from, n);
         }
+        self.fle_handover(id, &event);
         self.follow_snap_stream(id, &event);
         // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
         // the sync-crash fault's moment

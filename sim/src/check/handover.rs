@@ -1,0 +1,92 @@
+//! `reconfig.handover`: a leader that a committed reconfig removed hands leadership over as
+//! ZooKeeper 3.5+ does (Leader.getDesignatedLeader, `allowedToCommit`): the successor it
+//! names is a voter of the new configuration that holds, durably, everything the leader
+//! committed (it ACKed the reconfig, or the whole history when the leader commits it as it is
+//! established); the leader no longer votes in that configuration; and from the HANDOVER on
+//! it commits nothing more in its epoch. A successor without what was committed would TRUNC
+//! it away in its new epoch; a leader that went on committing would commit txns its
+//! successor may lack.
+
+use crate::check::{Claim, Violation, violation};
+use crate::world::World;
+use ensemble_core::peer::ServerState;
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
+
+/// What the hand-over check remembers: each leader that handed over, with what it had
+/// committed then (cleared when it stops leading).
+#[derive(Default)]
+pub struct HandOverRecord {
+    pub(crate) handed_over: BTreeMap<ServerId, Zxid>,
+}
+
+impl World {
+    /// Server `id` sends a HANDOVER naming `designated` after committing through `zxid`.
+    pub(crate) fn check_handover(
+        &mut self,
+        id: ServerId,
+        zxid: Zxid,
+        designated: ServerId,
+    ) -> Result<(), Violation> {
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return Ok(());
+        };
+        let applied = s.tree().last_zxid();
+        let m = s.membership();
+        let why = if s.state() != ServerState::Leading {
+            Some(format!("n{id} sent a HANDOVER while {:?}", s.state()))
+        } else if applied != zxid || m.version > zxid.0 || m.version & 0xffff_ffff == 0 {
+            Some(format!(
+                "n{id} handed over at {zxid} with {applied} committed and configuration {:x} in force (not a committed reconfig's)",
+                m.version
+            ))
+        } else if m.voters().any(|v| v == id) {
+            Some(format!("n{id} handed over while a voter of the configuration in force"))
+        } else if !m.voters().any(|v| v == designated) {
+            Some(format!(
+                "n{id} designated n{designated}, not a voter of the new configuration {:?}",
+                m.voters().collect::<Vec<_>>()
+            ))
+        } else if !self
+            .nodes
+            .get(&designated)
+            .is_some_and(|d| d.disk.holds_durably(applied))
+        {
+            Some(format!(
+                "n{id} designated n{designated}, which does not hold durably the {applied} it committed (it did not ACK it)"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(violation(Claim::ReconfigHandOver, self.sched.now, why));
+        }
+        self.handover.handed_over.insert(id, applied);
+        Ok(())
+    }
+
+    /// After a step of server `id`: a leader that handed over commits nothing more.
+    pub(crate) fn check_handed_over(
+        &mut self,
+        id: ServerId,
+        state: ServerState,
+        applied: Zxid,
+    ) -> Result<(), Violation> {
+        let Some(at) = self.handover.handed_over.get(&id).copied() else {
+            return Ok(());
+        };
+        if state != ServerState::Leading {
+            self.handover.handed_over.remove(&id);
+            return Ok(());
+        }
+        if applied != at {
+            return Err(violation(
+                Claim::ReconfigHandOver,
+                self.sched.now,
+                format!("n{id} handed over at {at}, then committed through {applied} in the same leadership"),
+            ));
+        }
+        Ok(())
+    }
+}
