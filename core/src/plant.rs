@@ -142,10 +142,14 @@ pub enum Plant {
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
     FailedWriteIgnored,
+    /// The leader counts the ACK of a learner that no configuration names as a voter (a
+    /// joiner syncing before the reconfig that adds it, a removed voter still following):
+    /// ZooKeeper's Leader counts ACKs only per verifier, `getVotingMembers().containsKey`.
+    JoinerAckCounted,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 40] = [
+    pub const ALL: [Plant; 41] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -186,6 +190,7 @@ impl Plant {
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
+        Plant::JoinerAckCounted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +235,7 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
+            Plant::JoinerAckCounted => "joiner-ack-counted",
         }
     }
 
@@ -347,6 +353,13 @@ impl Plant {
             Plant::FailedWriteIgnored => &[
                 "zab.ack-not-durable",
                 "zab.commit-without-quorum",
+                "zab.acked-write-lost",
+            ],
+            // a commit backed by a non-voter's durable copy: too few voters hold it
+            Plant::JoinerAckCounted => &[
+                "zab.commit-without-quorum",
+                "reconfig.commit-quorums",
+                "cap.minority-commit",
                 "zab.acked-write-lost",
             ],
         }
