@@ -71,6 +71,12 @@ pub enum Input {
         /// The peer's end of the connection it dialled (a learner's, on a leader).
         addr: SocketAddr,
     },
+    /// A server outside the configuration dialled in and said where it listens
+    /// (`host:quorumPort:electionPort`): linked back, so that it can sync as a non-voter.
+    Guest {
+        sid: ServerId,
+        addr: String,
+    },
     /// Every whole frame one read of the connection delivered, in order.
     PeerMsgs {
         sid: ServerId,
