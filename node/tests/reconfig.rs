@@ -4,7 +4,7 @@
 //! a .bak kept), reconfigEnabled=false refused with ZooKeeper's error, and a bad dynamic file
 //! named with its file and line.
 //!
-//! Ports: bases 25100 to 25500 (client base+i, quorum base+10+i, election
+//! Ports: bases 25100 to 25600, and 25699 (client base+i, quorum base+10+i, election
 //! base+20+i), below Linux's ephemeral range.
 
 use ensemble_client::{Client, ClientError};
@@ -611,4 +611,75 @@ async fn a_joiner_started_first_syncs_and_counts_once_added() {
     let (cfg4, _) = on4.get_data("/zookeeper/config", false).await.unwrap();
     assert!(config_text(&cfg4).contains(&joining));
     let _ = on4.close().await;
+}
+
+/// A reconfig that gives an existing server another client address moves its client port on
+/// activation (ZooKeeper's QuorumPeer.processReconfig reconfigures its ServerCnxnFactory):
+/// a client reaches it on the new port and reads the change in /zookeeper/config there, and
+/// the old port closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconfig_moves_a_servers_client_port() {
+    let c = Cluster::new("clientport", 25600, true);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 3])).await;
+    write_all(&admin, 0..10).await;
+    let moved = c
+        .spec(2)
+        .replace(&format!(";127.0.0.1:{}", 25602), ";127.0.0.1:25699");
+    let joining = format!("server.2={moved}");
+    let (data, _) = admin.reconfig(&joining, "", "", None).await.unwrap();
+    assert!(
+        config_text(&data).contains(&joining),
+        "{}",
+        config_text(&data)
+    );
+    // the new port answers (once server 2 has activated the change), with the change in it
+    let t0 = Instant::now();
+    let on_new = loop {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            Client::connect("127.0.0.1:25699", Duration::from_secs(5)),
+        )
+        .await
+        {
+            break c;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server 2 never listened on its new client port:\n{}",
+            c.log(2)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    on_new.sync("/").await.unwrap();
+    let (t, _) = on_new.get_data("/zookeeper/config", false).await.unwrap();
+    assert!(config_text(&t).contains(&joining), "{}", config_text(&t));
+    for i in 0..10 {
+        assert!(
+            on_new
+                .exists(&format!("/k{i}"), false)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let _ = on_new.close().await;
+    // and the old one is closed
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", 25602)).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the old client port 25602 still listens"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        c.log(2)
+            .contains("client port moved by the configuration in force"),
+        "{}",
+        c.log(2)
+    );
 }

@@ -48,6 +48,8 @@ pub(crate) struct QuorumView {
     /// joiner syncing before the reconfig that adds it): linked for as long as we run, unless
     /// a configuration names them (its address then wins).
     guests: BTreeMap<ServerId, String>,
+    /// The plaintext client port, moved when the configuration in force moves our address.
+    client_port: Option<super::client_port::ClientPort>,
 }
 
 /// At most this many guests linked at once: each costs two sender tasks.
@@ -90,6 +92,7 @@ impl QuorumView {
                 .unwrap_or_default()
                 .into(),
             guests: BTreeMap::new(),
+            client_port: None,
         };
         let mut senders = BTreeMap::new();
         if !cfg.standalone {
@@ -105,6 +108,10 @@ impl QuorumView {
         }
         view.set_accepted();
         (view, senders)
+    }
+
+    pub(crate) fn set_client_port(&mut self, port: super::client_port::ClientPort) {
+        self.client_port = Some(port);
     }
 
     pub(crate) fn accepted(&self) -> Accepted {
@@ -193,6 +200,14 @@ impl QuorumView {
             self.persist(current);
         }
         self.persist_next(pending);
+        if let Some(port) = &mut self.client_port {
+            port.follow(
+                current
+                    .servers
+                    .get(&self.me)
+                    .and_then(|s| s.client.as_deref()),
+            );
+        }
         if self.standalone {
             // no quorum or election port: nothing to link with
             return;
