@@ -978,7 +978,12 @@ impl<'a> Leading<'a> {
             .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
             .map(|(id, h)| (*id, h.acked))
             .chain([(self.zk.cfg.my_id, self.zk.log.durable())]);
-        let Some(agreed) = self.zk.quorum.agreed(acks) else {
+        let agreed = if self.zk.plant(Plant::JoinerAckCounted) {
+            self.zk.quorum.agreed_counting_non_voters(acks)
+        } else {
+            self.zk.quorum.agreed(acks)
+        };
+        let Some(agreed) = agreed else {
             return;
         };
         let mut z = agreed.min(self.zk.last_logged());

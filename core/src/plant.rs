@@ -154,10 +154,14 @@ pub enum Plant {
     /// A leader that a reconfig removed commits what a quorum ACKed past the reconfig before
     /// it hands over: its successor (chosen for ACKing the reconfig) may lack those txns.
     HandOverCommitsPastReconfig,
+    /// The leader counts the ACK of a learner that no configuration names as a voter (a
+    /// joiner syncing before the reconfig that adds it, a removed voter still following):
+    /// ZooKeeper's Leader counts ACKs only per verifier, `getVotingMembers().containsKey`.
+    JoinerAckCounted,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 43] = [
+    pub const ALL: [Plant; 44] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -201,6 +205,7 @@ impl Plant {
         Plant::RestartConfigVersionDropped,
         Plant::HandOverToUnacked,
         Plant::HandOverCommitsPastReconfig,
+        Plant::JoinerAckCounted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -248,6 +253,7 @@ impl Plant {
             Plant::RestartConfigVersionDropped => "restart-config-version-dropped",
             Plant::HandOverToUnacked => "handover-to-unacked",
             Plant::HandOverCommitsPastReconfig => "handover-commits-past-reconfig",
+            Plant::JoinerAckCounted => "joiner-ack-counted",
         }
     }
 
@@ -375,6 +381,13 @@ impl Plant {
             Plant::HandOverToUnacked | Plant::HandOverCommitsPastReconfig => &[
                 "reconfig.handover",
                 "zab.leader-history",
+                "zab.acked-write-lost",
+            ],
+            // a commit backed by a non-voter's durable copy: too few voters hold it
+            Plant::JoinerAckCounted => &[
+                "zab.commit-without-quorum",
+                "reconfig.commit-quorums",
+                "cap.minority-commit",
                 "zab.acked-write-lost",
             ],
         }

@@ -330,6 +330,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a reconfig refused (NewConfigNoQuorum): the new configuration's voters synced with the leader are no quorum (a joiner not caught up)",
     ),
     p(
+        "reconfig.joiner-synced-before-add",
+        "a reconfig added as a voter a server outside the configuration that was already synced with the leader as a non-voting follower",
+    ),
+    p(
         "reconfig.first-config-versioned",
         "the first configuration took an established epoch's zxid as its version (leader or learner)",
     ),

@@ -167,6 +167,23 @@ impl QuorumVerifier {
         }
     }
 
+    /// The plant `joiner-ack-counted`: [`QuorumVerifier::agreed`] with every server counted
+    /// as if it were a voter, a non-voting learner's ACK included (only the quorum sizes come
+    /// from the configurations).
+    pub fn agreed_counting_non_voters<T: Ord + Copy>(
+        &self,
+        reached: impl IntoIterator<Item = (ServerId, T)>,
+    ) -> Option<T> {
+        let mut reached: Vec<T> = reached.into_iter().map(|(_, v)| v).collect();
+        reached.sort_unstable_by_key(|v| std::cmp::Reverse(*v));
+        let needed = self
+            .next
+            .as_ref()
+            .map_or(0, |n| n.len() / 2 + 1)
+            .max(self.quorum_size());
+        reached.get(needed.checked_sub(1)?).copied()
+    }
+
     /// The highest value a quorum has reached, given each server's (ids distinct): what a
     /// leader may commit from its followers' ACKs, or `None` while too few voters answered.
     /// Non-voters are ignored.

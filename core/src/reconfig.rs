@@ -303,6 +303,14 @@ fn prep_outcome(
         crate::probe!("reconfig.new-config-no-quorum");
         return Err(KeeperError::NewConfigNoQuorum);
     }
+    // A voter the change brings in that is synced already (it followed as a non-voter, its
+    // ACKs counted nowhere): it can ACK this very proposal for the new quorum.
+    if next
+        .voters()
+        .any(|id| !zk.membership.servers.contains_key(&id) && leader.learners.is_active(id))
+    {
+        crate::probe!("reconfig.joiner-synced-before-add");
+    }
     // Only who may write /zookeeper/config (read-only to all by default: the super user).
     // WRITE, not ADMIN: ZooKeeper 3.8.0's PrepRequestProcessor checks Perms.WRITE on the
     // config node's ACL (the Debian jar's bytecode: `iconst_2` into checkACL), although the

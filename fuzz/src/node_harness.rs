@@ -41,7 +41,8 @@ impl Drop for Scratch {
 // ---- peer framing ----
 
 /// The byte stream of one inbound peer connection, read the way `runtime::peers` reads it:
-/// the 16-byte hello, then `[u32 len][bincode PeerMsg]` frames. The first input byte picks the
+/// the 16-byte hello and the dialler's address after it (u16 length, text), then
+/// `[u32 len][bincode PeerMsg]` frames. The first input byte picks the
 /// channel and whether a hello comes first. Every message that decodes must re-encode to bytes
 /// that decode to the same message.
 pub fn peer_frame(data: &[u8]) {
@@ -60,7 +61,16 @@ pub fn peer_frame(data: &[u8]) {
         if wire::parse_hello(wire::HELLO_MAGIC, hello).is_err() {
             return;
         }
-        rest = r;
+        let Some((len, r)) = r.split_first_chunk::<2>() else {
+            return;
+        };
+        let Ok(len) = wire::hello_addr_len(*len) else {
+            return; // the node drops the connection
+        };
+        if r.len() < len {
+            return;
+        }
+        rest = &r[len..];
     }
     while let Some((len, r)) = rest.split_first_chunk::<4>() {
         let Ok(len) = wire::check_len(u32::from_be_bytes(*len)) else {

@@ -4,7 +4,7 @@
 //! a .bak kept), reconfigEnabled=false refused with ZooKeeper's error, and a bad dynamic file
 //! named with its file and line.
 //!
-//! Ports: bases 25100, 25200, 25300, 25400 (client base+i, quorum base+10+i, election
+//! Ports: bases 25100 to 25800, and 25899 (client base+i, quorum base+10+i, election
 //! base+20+i), below Linux's ephemeral range.
 
 use ensemble_client::{Client, ClientError};
@@ -699,4 +699,156 @@ async fn check_w(hosts: &str, n: u32) {
         );
     }
     let _ = c.close().await;
+}
+
+/// ZooKeeper 3.5+'s way to grow: the new server is started first, with a configuration naming
+/// the ensemble and itself; the others take its connection though no configuration names it
+/// (linking back to the address it gives), and it syncs as a non-voting follower. Then
+/// `reconfig -add` finds it synced and commits with the new quorum at once: here with one of
+/// the three voters down, where the new configuration's quorum (3 of 4) is the leader, the
+/// follower left and the joiner, so only a joiner synced beforehand can ACK it. A client
+/// writes all along; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_started_first_syncs_and_counts_once_added() {
+    let c = Cluster::new("joiner", 25700, true);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    let leader = c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 2, 3])).await;
+    write_all(&admin, 0..20).await;
+    c.start(4);
+    // it follows the leader as a non-voter and holds the history
+    let t0 = Instant::now();
+    while c.mode(4).as_deref() != Some("follower") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the joiner does not follow: {:?}",
+            c.mode(4)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check_all(&c.hosts(&[4]), 0..20).await;
+    assert!(
+        c.log(leader)
+            .contains("server 4 (127.0.0.1:25514:25524) is outside the configuration"),
+        "{}",
+        c.log(leader)
+    );
+    let (before, _) = admin.get_data("/zookeeper/config", false).await.unwrap();
+    assert!(!config_text(&before).contains("server.4="));
+    // one voter down: the old quorum is 2 of 3, the new one 3 of 4
+    let down = (1..=3).find(|i| *i != leader).unwrap();
+    c.kill9(down);
+    let alive: Vec<u16> = (1..=3).filter(|i| *i != down).collect();
+    // a client writes while the change is made
+    let writer = connect(&c.hosts(&alive)).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut acked = 100;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                write_all(&writer, acked..acked + 1).await;
+                acked += 1;
+            }
+            acked
+        })
+    };
+    write_all(&admin, 20..30).await;
+    let joining = format!("server.4={}", c.spec(4));
+    let (data, _) = admin
+        .reconfig(&joining, "", "", None)
+        .await
+        .expect("reconfig -add of a joiner synced beforehand");
+    let text = config_text(&data);
+    assert!(text.contains(&joining), "{text}");
+    write_all(&admin, 30..40).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writing.await.unwrap();
+    assert!(acked > 100, "the writer wrote nothing");
+    // server 4 is a voter now: the three alive are the quorum of the four
+    let mut voters = alive.clone();
+    voters.push(4);
+    c.wait_ready(&voters);
+    write_all(&admin, 40..50).await;
+    for i in &voters {
+        check_all(&c.hosts(&[*i]), 0..50).await;
+        check_all(&c.hosts(&[*i]), 100..acked).await;
+    }
+    let on4 = connect(&c.hosts(&[4])).await;
+    let (cfg4, _) = on4.get_data("/zookeeper/config", false).await.unwrap();
+    assert!(config_text(&cfg4).contains(&joining));
+    let _ = on4.close().await;
+}
+
+/// A reconfig that gives an existing server another client address moves its client port on
+/// activation (ZooKeeper's QuorumPeer.processReconfig reconfigures its ServerCnxnFactory):
+/// a client reaches it on the new port and reads the change in /zookeeper/config there, and
+/// the old port closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconfig_moves_a_servers_client_port() {
+    let c = Cluster::new("clientport", 25800, true);
+    for i in 1..=3 {
+        c.start(i);
+    }
+    c.wait_ready(&[1, 2, 3]);
+    let admin = super_client(&c.hosts(&[1, 3])).await;
+    write_all(&admin, 0..10).await;
+    let moved = c
+        .spec(2)
+        .replace(&format!(";127.0.0.1:{}", 25802), ";127.0.0.1:25899");
+    let joining = format!("server.2={moved}");
+    let (data, _) = admin.reconfig(&joining, "", "", None).await.unwrap();
+    assert!(
+        config_text(&data).contains(&joining),
+        "{}",
+        config_text(&data)
+    );
+    // the new port answers (once server 2 has activated the change), with the change in it
+    let t0 = Instant::now();
+    let on_new = loop {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            Client::connect("127.0.0.1:25899", Duration::from_secs(5)),
+        )
+        .await
+        {
+            break c;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server 2 never listened on its new client port:\n{}",
+            c.log(2)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    on_new.sync("/").await.unwrap();
+    let (t, _) = on_new.get_data("/zookeeper/config", false).await.unwrap();
+    assert!(config_text(&t).contains(&joining), "{}", config_text(&t));
+    for i in 0..10 {
+        assert!(
+            on_new
+                .exists(&format!("/k{i}"), false)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let _ = on_new.close().await;
+    // and the old one is closed
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", 25802)).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the old client port 25802 still listens"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        c.log(2)
+            .contains("client port moved by the configuration in force"),
+        "{}",
+        c.log(2)
+    );
 }

@@ -555,6 +555,10 @@ pub struct Params {
     /// A scenario's reconfiguration plan: the `reconfig` client makes these changes in order
     /// (each retried until it commits) instead of random ones, then only reads the config.
     pub reconfig_plan: Vec<ReconfigStep>,
+    /// Servers outside the first configuration (ids after the members), started with it
+    /// plus themselves as ZooKeeper's documentation grows an ensemble: each finds the leader,
+    /// syncs as a non-voting follower, and waits for the `reconfig` client to add it.
+    pub joiners: u64,
 }
 
 impl Params {
@@ -603,6 +607,7 @@ impl Params {
             plant: None,
             imported_sessions: 0,
             reconfig_plan: Vec::new(),
+            joiners: 0,
         }
     }
 
@@ -752,10 +757,21 @@ impl Params {
             let plain = p.clients.iter().take_while(|r| **r == Role::Random).count();
             p.imported_sessions = (rng.range(1, 3) as usize).min(plain);
         }
+        // Last again: one reconfiguring seed in three has a joiner, started with the others
+        // before any reconfig names it (the grow path then adds a server already synced).
+        if p.clients.contains(&Role::Reconfig) && rng.chance(0.33) {
+            p.joiners = 1;
+        }
         p
     }
 
+    /// The members of the first configuration.
     pub fn members(&self) -> u64 {
         self.voters + self.observers
+    }
+
+    /// Every server of the run: the members, then the joiners.
+    pub fn servers(&self) -> u64 {
+        self.members() + self.joiners
     }
 }

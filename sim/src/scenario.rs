@@ -42,6 +42,10 @@ pub struct Topology {
     pub voters: u64,
     #[serde(default)]
     pub observers: u64,
+    /// Servers outside the first configuration, started with it plus themselves
+    /// (`Params::joiners`): ids after the members.
+    #[serde(default)]
+    pub joiners: u64,
     /// `off`, `on` or `mixed` (odd server ids): `zookeeper.enforceQuota`.
     pub enforce_quota: Option<String>,
     /// `readonlymode.enabled` (clients ask canBeReadOnly).
@@ -320,6 +324,13 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.voters = f.topology.voters;
     params.observers = f.topology.observers;
+    if f.topology.joiners > 2 {
+        return Err(field(
+            "topology.joiners",
+            format!("{} joiners: expected 0 to 2", f.topology.joiners),
+        ));
+    }
+    params.joiners = f.topology.joiners;
     params.read_only_mode = f.topology.read_only_mode;
     params.imported_sessions = f.topology.imported_sessions;
     if let Some(m) = &f.topology.local_sessions {
@@ -442,12 +453,12 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     for (i, s) in w.reconfig.iter().enumerate() {
         let step = crate::params::ReconfigStep::parse(s)
             .map_err(|e| field(&format!("workload.reconfig[{i}]"), e))?;
-        if let Some(bad) = step.ids().into_iter().find(|id| *id > params.members()) {
+        if let Some(bad) = step.ids().into_iter().find(|id| *id > params.servers()) {
             return Err(field(
                 &format!("workload.reconfig[{i}]"),
                 format!(
                     "server.{bad}: the run has servers 1 to {}",
-                    params.members()
+                    params.servers()
                 ),
             ));
         }
@@ -486,7 +497,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
         x.watch = prob("workload.mix.watch", m.watch, x.watch)?;
         x.versioned = prob("workload.mix.versioned", m.versioned, x.versioned)?;
     }
-    let members = params.members();
+    let members = params.servers();
     let clients = params.clients.len();
     for (i, ft) in f.faults.iter().enumerate() {
         let name = |k: &str| format!("fault[{i}].{k}");
@@ -1040,6 +1051,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
         "\n[topology]\nvoters = {}\nobservers = {}",
         p.voters, p.observers
     );
+    if p.joiners > 0 {
+        let _ = writeln!(o, "joiners = {}", p.joiners);
+    }
     if p.enforce_quota != crate::params::EnforceQuota::Off {
         let _ = writeln!(o, "enforce_quota = {}", q(p.enforce_quota.name()));
     }

@@ -116,7 +116,7 @@ fn size_of(p: &Params, r: &RunResult) -> Size {
     kinds.dedup();
     Size {
         events: r.stats.events,
-        servers: p.members(),
+        servers: p.servers(),
         clients: p.clients.len(),
         faults: acts.len(),
         kinds,
@@ -264,7 +264,7 @@ type Edit<T> = fn(&mut T);
 
 /// Fewer servers: scheduled faults forget the ones that are gone.
 fn prune_servers(p: &mut Params) {
-    let n = p.members();
+    let n = p.servers();
     let ok = |id: &u64| (1..=n).contains(id);
     p.schedule = std::mem::take(&mut p.schedule)
         .into_iter()
@@ -322,6 +322,12 @@ fn world_candidates(p: &Params, with_faults: bool) -> Vec<(String, Params)> {
             q.schedule.remove(i);
             v.push((format!("without scheduled fault {i}"), q));
         }
+    }
+    if p.joiners > 0 {
+        let mut q = p.clone();
+        q.joiners -= 1;
+        prune_servers(&mut q);
+        v.push((format!("{} joiners", q.joiners), q));
     }
     if p.observers > 0 {
         let mut q = p.clone();

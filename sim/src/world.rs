@@ -209,8 +209,10 @@ impl World {
         let fault_end = params.fault_phase_ms;
         let sync_crash_rng = (params.sync_crash > 0.0).then(|| rng.fork());
         let mut reference = Reference::new(plant);
+        let first = params.members();
         let roles = nodes
             .values()
+            .filter(|n| n.id <= first)
             .map(|n| {
                 let role = if n.observer {
                     ensemble_core::LearnerType::Observer

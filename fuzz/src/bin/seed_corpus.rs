@@ -6,11 +6,11 @@
 //! `cargo run --manifest-path fuzz/Cargo.toml --bin seed_corpus -- WIRE_SAMPLES.jsonl`
 //! (run from the repository root; the jsonl is `proto/tests/golden/zk-3.8-wire-samples.jsonl`).
 
-use ensemble_testkit::fuzzing::{REPLY_OPCODES, sample_run};
-use ensemble_proto::jute;
-use ensemble_proto::proto::{OpCode, Request, WatcherType};
 use ensemble_node::runtime::wire::{self, Channel};
 use ensemble_node::storage::{Storage, StorageOptions, snapshot};
+use ensemble_proto::jute;
+use ensemble_proto::proto::{OpCode, Request, WatcherType};
+use ensemble_testkit::fuzzing::{REPLY_OPCODES, sample_run};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -283,6 +283,7 @@ fn main() {
         let mut v = vec![(ch as u8) | if *c % 2 == 0 { 2 } else { 0 }];
         if *c % 2 == 0 {
             v.extend_from_slice(&wire::hello(wire::HELLO_MAGIC, ch, 2));
+            v.extend_from_slice(&wire::hello_addr("127.0.0.1:2888:3888"));
         }
         wire::encode_frame(m, &mut v).expect("encode");
         write("peer_frame", &format!("{name}-{c}"), &v);

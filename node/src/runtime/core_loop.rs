@@ -397,6 +397,11 @@ impl CoreLoop {
                     self.feed(Event::PeerDisconnected { peer: sid });
                 }
             }
+            Input::Guest { sid, addr } => {
+                if let Some(view) = &mut self.view {
+                    view.add_guest(&self.server, sid, addr, &mut self.out);
+                }
+            }
             Input::PeerMsgs {
                 sid,
                 channel,

@@ -8,6 +8,7 @@
 //! ever `try_send`s to (so a slow reader never stalls it). The txn log's writer thread reports
 //! durability on its own channel. There is no protocol logic here.
 
+mod client_port;
 pub mod clients;
 mod core_loop;
 mod disk;
@@ -70,6 +71,12 @@ pub enum Input {
         kill: oneshot::Sender<()>,
         /// The peer's end of the connection it dialled (a learner's, on a leader).
         addr: SocketAddr,
+    },
+    /// A server outside the configuration dialled in and said where it listens
+    /// (`host:quorumPort:electionPort`): linked back, so that it can sync as a non-voter.
+    Guest {
+        sid: ServerId,
+        addr: String,
     },
     /// Every whole frame one read of the connection delivered, in order.
     PeerMsgs {
@@ -207,14 +214,20 @@ fn bind_client(cfg: &NodeConfig) -> Result<std::net::TcpListener, RuntimeError> 
     let listener = match cfg.client_address.as_deref() {
         Some(a) if a != "0.0.0.0" && a != "::" => std::net::TcpListener::bind((a, port))
             .map_err(|e| bind_error(&what, format!("{a}:{port}"), e))?,
-        _ => match bind_dual_stack(port) {
-            Ok(l) => l,
-            Err(_) => std::net::TcpListener::bind(("0.0.0.0", port))
-                .map_err(|e| bind_error(&what, format!("0.0.0.0:{port}"), e))?,
-        },
+        _ => bind_any(port).map_err(|e| bind_error(&what, format!("0.0.0.0:{port}"), e))?,
     };
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+/// Every address of the machine: IPv6 dual-stack when the host has IPv6, else IPv4.
+fn bind_any(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let l = match bind_dual_stack(port) {
+        Ok(l) => l,
+        Err(_) => std::net::TcpListener::bind(("0.0.0.0", port))?,
+    };
+    l.set_nonblocking(true)?;
+    Ok(l)
 }
 
 fn bind_dual_stack(port: u16) -> std::io::Result<std::net::TcpListener> {
@@ -447,7 +460,7 @@ pub fn run(
     let me = cfg.core.my_id;
 
     let client_rejected;
-    let (view, senders) = quorum_view::QuorumView::start(
+    let (mut view, senders) = quorum_view::QuorumView::start(
         rt.handle().clone(),
         &cfg,
         peers::PeerSecurity {
@@ -527,7 +540,19 @@ pub fn run(
             mode: listeners.tls.client_port.clone(),
             handshake_timeout: timeout,
         });
-        rt.spawn(clients::accept_loop(l, shared.clone(), plain));
+        let task = rt.spawn(clients::accept_loop(l, shared.clone(), plain.clone()));
+        let mine = server
+            .membership()
+            .servers
+            .get(&me)
+            .and_then(|s| s.client.clone());
+        view.set_client_port(client_port::ClientPort::new(
+            rt.handle().clone(),
+            shared.clone(),
+            plain,
+            task,
+            mine,
+        ));
         if let (Some(l), Some(acceptor)) = (listeners.secure_client, &listeners.tls.secure_client) {
             let l = tokio::net::TcpListener::from_std(l)?;
             let secure = Arc::new(clients::PortTls {

@@ -119,6 +119,7 @@ pub struct PeerSecurity {
 
 async fn dial(
     me: ServerId,
+    my_addr: &str,
     sid: ServerId,
     channel: Channel,
     host: &str,
@@ -167,9 +168,9 @@ async fn dial(
             }
         };
         let hs = async {
-            wr.write_all(&wire::hello(HELLO_MAGIC, channel, me))
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut hello = wire::hello(HELLO_MAGIC, channel, me).to_vec();
+            hello.extend_from_slice(&wire::hello_addr(my_addr));
+            wr.write_all(&hello).await.map_err(|e| e.to_string())?;
             let mut ack = [0u8; HELLO_LEN];
             rd.read_exact(&mut ack).await.map_err(|e| e.to_string())?;
             let (ch, who) = wire::parse_hello(ACK_MAGIC, &ack).map_err(|e| e.to_string())?;
@@ -201,8 +202,10 @@ async fn dial(
 }
 
 /// Start the task that owns our outbound connection to `sid` on `channel`.
+#[allow(clippy::too_many_arguments)] // one task's whole context
 pub fn spawn_sender(
     me: ServerId,
+    my_addr: Arc<str>,
     sid: ServerId,
     channel: Channel,
     host: String,
@@ -214,6 +217,7 @@ pub fn spawn_sender(
     let backlog = Arc::new(Backlog::default());
     tokio::spawn(sender_task(
         me,
+        my_addr,
         sid,
         channel,
         host,
@@ -229,6 +233,7 @@ pub fn spawn_sender(
 #[allow(clippy::too_many_arguments)] // one task's whole context
 async fn sender_task(
     me: ServerId,
+    my_addr: Arc<str>,
     sid: ServerId,
     channel: Channel,
     host: String,
@@ -260,7 +265,7 @@ async fn sender_task(
         backlog.set(queue.len(), queued.saturating_sub(off));
         let has_work = !queue.is_empty() || stream.is_some();
         if wr.is_none() && has_work && Instant::now() >= next_attempt {
-            match dial(me, sid, channel, &host, port, &security).await {
+            match dial(me, &my_addr, sid, channel, &host, port, &security).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
@@ -625,21 +630,41 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     let Some((mut rd, mut wr)) = accept_tls(s, addr, &ctx).await else {
         return;
     };
-    let mut hello = [0u8; HELLO_LEN];
-    let who = match timeout(HANDSHAKE_TIMEOUT, rd.read_exact(&mut hello)).await {
-        Ok(Ok(_)) => wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no hello in time".to_string()),
-    };
+    let who = timeout(HANDSHAKE_TIMEOUT, async {
+        let mut hello = [0u8; HELLO_LEN];
+        rd.read_exact(&mut hello).await.map_err(|e| e.to_string())?;
+        let (ch, sid) = wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string())?;
+        let mut len = [0u8; 2];
+        rd.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        let mut text = vec![0u8; wire::hello_addr_len(len).map_err(|e| e.to_string())?];
+        rd.read_exact(&mut text).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((ch, sid, String::from_utf8_lossy(&text).into_owned()))
+    })
+    .await
+    .unwrap_or_else(|_| Err("no hello in time".to_string()));
+    // A member of the configuration, or a server outside it that says where it listens (a
+    // joiner: it syncs as a non-voting follower, and we link back to the address it gives).
+    let member = |sid: ServerId| ctx.members.read().is_ok_and(|m| m.contains(&sid));
+    let mut guest = None;
     let sid = match who {
-        Ok((ch, sid))
-            if ch == ctx.channel
-                && sid != ctx.me
-                && ctx.members.read().is_ok_and(|m| m.contains(&sid)) =>
-        {
-            sid
+        Ok((ch, sid, _)) if ch == ctx.channel && sid != ctx.me && member(sid) => sid,
+        Ok((ch, sid, said)) if ch == ctx.channel && sid != ctx.me => {
+            match ensemble_core::membership::QuorumServer::parse(&said) {
+                Ok(s) => {
+                    guest = Some(s.addr);
+                    sid
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{} port: dropping {addr}: server {sid} is not in the configuration \
+                         and gives no address to link back to ({said:?}): {e}",
+                        ctx.channel.name()
+                    );
+                    return;
+                }
+            }
         }
-        Ok((ch, sid)) => {
+        Ok((ch, sid, _)) => {
             tracing::warn!(
                 "{} port: dropping {addr}: says it is server {sid} on the {} channel",
                 ctx.channel.name(),
@@ -698,6 +723,12 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
             _ = &mut kill_rx, if kill_tx.is_none() => break,
             r = read_frames(&mut rd, &mut buf, channel) => match r {
                 Ok(Some(msgs)) => {
+                    // a server outside the configuration is linked back once it has spoken
+                    if let Some(addr) = guest.take()
+                        && ctx.input.send(Input::Guest { sid, addr }).await.is_err()
+                    {
+                        return;
+                    }
                     if let Some(kill) = kill_tx.take()
                         && ctx
                             .input

@@ -46,7 +46,18 @@ pub(crate) struct QuorumView {
     /// sent: its links stay until we leave it, so that its HANDOVER (which comes after that
     /// commit) reaches us.
     lingering: Option<ServerId>,
+    /// Our own `host:quorumPort:electionPort`, said after each hello we send.
+    my_addr: Arc<str>,
+    /// Servers outside every configuration we know that dialled in with their address (a
+    /// joiner syncing before the reconfig that adds it): linked for as long as we run, unless
+    /// a configuration names them (its address then wins).
+    guests: BTreeMap<ServerId, String>,
+    /// The plaintext client port, moved when the configuration in force moves our address.
+    client_port: Option<super::client_port::ClientPort>,
 }
+
+/// At most this many guests linked at once: each costs two sender tasks.
+const MAX_GUESTS: usize = 32;
 
 /// `(host, quorum port, election port)` of a member, the host without IPv6 brackets.
 fn endpoints(s: &QuorumServer) -> (String, u16, u16) {
@@ -79,6 +90,14 @@ impl QuorumView {
                 .exists()
                 .then_some(0),
             standalone: cfg.standalone,
+            my_addr: cfg
+                .servers
+                .get(&me)
+                .map(|s| format!("{}:{}:{}", s.host, s.quorum_port, s.election_port))
+                .unwrap_or_default()
+                .into(),
+            guests: BTreeMap::new(),
+            client_port: None,
         };
         let mut senders = BTreeMap::new();
         if !cfg.standalone {
@@ -94,6 +113,10 @@ impl QuorumView {
         }
         view.set_accepted();
         (view, senders)
+    }
+
+    pub(crate) fn set_client_port(&mut self, port: super::client_port::ClientPort) {
+        self.client_port = Some(port);
     }
 
     pub(crate) fn accepted(&self) -> Accepted {
@@ -112,6 +135,7 @@ impl QuorumView {
         let _guard = self.handle.enter();
         let (quorum, backlog) = peers::spawn_sender(
             self.me,
+            self.my_addr.clone(),
             sid,
             Channel::Quorum,
             host.clone(),
@@ -121,6 +145,7 @@ impl QuorumView {
         );
         let (election, _) = peers::spawn_sender(
             self.me,
+            self.my_addr.clone(),
             sid,
             Channel::Election,
             host,
@@ -129,6 +154,41 @@ impl QuorumView {
             self.security.clone(),
         );
         (election, quorum, backlog)
+    }
+
+    /// A server outside the configurations dialled in saying it listens at `addr`
+    /// (`host:quorumPort:electionPort`): link back to it, as ZooKeeper's QuorumCnxManager
+    /// takes a connection from a server it does not know, so that it can find the leader and
+    /// sync as a non-voting follower before a reconfig adds it. Its votes and ACKs count
+    /// nowhere until a configuration names it (the core's quorum verifier).
+    pub(crate) fn add_guest(
+        &mut self,
+        server: &Server,
+        sid: ServerId,
+        addr: String,
+        out: &mut Outbox,
+    ) {
+        if self.standalone || sid == self.me || self.guests.get(&sid) == Some(&addr) {
+            return;
+        }
+        let named = std::iter::once(server.membership())
+            .chain(server.pending_membership())
+            .any(|m| m.servers.contains_key(&sid));
+        if named {
+            return; // a member's links follow its configuration's address
+        }
+        if !self.guests.contains_key(&sid) && self.guests.len() >= MAX_GUESTS {
+            tracing::warn!(
+                "server {sid} ({addr}) outside the configuration not linked: {MAX_GUESTS} others are"
+            );
+            return;
+        }
+        tracing::info!(
+            peer = sid,
+            "server {sid} ({addr}) is outside the configuration: linking back as a non-voter"
+        );
+        self.guests.insert(sid, addr);
+        self.relink(server, out);
     }
 
     /// After the core handled an event: if the configuration in force or the pending one
@@ -151,17 +211,40 @@ impl QuorumView {
             self.persist(current);
         }
         self.persist_next(pending);
+        if let Some(port) = &mut self.client_port {
+            port.follow(
+                current
+                    .servers
+                    .get(&self.me)
+                    .and_then(|s| s.client.as_deref()),
+            );
+        }
         if self.standalone {
             // no quorum or election port: nothing to link with
             return;
         }
-        let mut wanted: BTreeMap<ServerId, &QuorumServer> = BTreeMap::new();
+        self.relink(server, out);
+    }
+
+    /// Links with every member of the configuration in force and the pending one, and with
+    /// the guests no configuration names; others' links closed.
+    fn relink(&mut self, server: &Server, out: &mut Outbox) {
+        let current = server.membership();
+        let pending = server.pending_membership();
+        let mut wanted: BTreeMap<ServerId, QuorumServer> = BTreeMap::new();
         for m in std::iter::once(current).chain(pending) {
             for (sid, s) in &m.servers {
                 if *sid != self.me {
                     // the pending configuration's address wins: it is the one coming
-                    wanted.insert(*sid, s);
+                    wanted.insert(*sid, s.clone());
                 }
+            }
+        }
+        // a guest a configuration names is a member now
+        self.guests.retain(|sid, _| !wanted.contains_key(sid));
+        for (sid, addr) in &self.guests {
+            if let Ok(s) = QuorumServer::parse(addr) {
+                wanted.insert(*sid, s);
             }
         }
         let gone: Vec<ServerId> = self
@@ -193,12 +276,8 @@ impl QuorumView {
             if self.linked.contains_key(&sid) {
                 continue;
             }
-            let links = PeerLinks::new(self.spawn(sid, endpoints(s)));
-            tracing::info!(
-                peer = sid,
-                "server {sid} ({}) joined the configuration: linking",
-                s.addr
-            );
+            let links = PeerLinks::new(self.spawn(sid, endpoints(&s)));
+            tracing::info!(peer = sid, "server {sid} ({}): linking", s.addr);
             out.peers.insert(sid, links);
             self.linked.insert(sid, s.addr.clone());
         }
@@ -239,10 +318,23 @@ impl QuorumView {
     /// activated, and the static file pointed at it. A failure is logged, as ZooKeeper does:
     /// the configuration is in the replicated state either way, and a restart finds it there.
     fn persist(&mut self, m: &Membership) {
+        let first_run = self.persisted == 0;
         self.persisted = m.version;
         let Some(file) = &self.static_file else {
             return;
         };
+        if first_run && !m.servers.contains_key(&self.me) {
+            // A joiner started with the ensemble plus itself learns the configuration in
+            // force, which does not name it yet: its files keep the one that does (its own
+            // ports, for a restart and for `status`) until a reconfig adds it.
+            tracing::info!(
+                "configuration {:x} does not name server {} yet: {} kept as it is",
+                m.version,
+                self.me,
+                file.display()
+            );
+            return;
+        }
         match crate::dynamic_config::persist(file, m, self.me) {
             Ok(d) => tracing::info!(
                 "configuration {:x} activated: written to {}",

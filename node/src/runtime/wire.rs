@@ -2,7 +2,11 @@
 //!
 //! A connection starts with a 16-byte hello from the dialling side — `ENSP`, protocol version
 //! u16, channel u8, reserved u8, sender's sid u64 (all big-endian) — answered by the same shape
-//! with `ENSA` and the acceptor's sid. Then one-way frames from dialler to acceptor:
+//! with `ENSA` and the acceptor's sid. The dialler's hello is followed by its own quorum
+//! address as its configuration names it (`host:quorumPort:electionPort`: u16 length, then
+//! the text), so that a server outside the acceptor's configuration (a joiner syncing before
+//! the reconfig that adds it, as ZooKeeper's election handshake carries the address) can be
+//! linked back. Then one-way frames from dialler to acceptor:
 //! `[u32 length][bincode(PeerMsg)]`. Anything else is garbage and drops the connection.
 
 use bincode::Options;
@@ -10,8 +14,10 @@ use ensemble_core::{PeerMsg, ServerId};
 
 pub const HELLO_MAGIC: &[u8; 4] = b"ENSP";
 pub const ACK_MAGIC: &[u8; 4] = b"ENSA";
-pub const PROTOCOL_VERSION: u16 = 4; // 2: ACKEPOCH names the epoch it answers; 3: SESSIONEXPIRED; 4: notifications name the configuration version and whether the sender vouches for its data dir (`intact`, also in FOLLOWERINFO)
+pub const PROTOCOL_VERSION: u16 = 5; // 2: ACKEPOCH names the epoch it answers; 3: SESSIONEXPIRED; 4: notifications name the configuration version and whether the sender vouches for its data dir (`intact`, also in FOLLOWERINFO); 5: the dialler's address after its hello
 pub const HELLO_LEN: usize = 16;
+/// The longest address a hello may carry (a host name is at most 253 bytes, plus the ports).
+pub const MAX_HELLO_ADDR: usize = 300;
 /// Upper bound of one peer frame; a SNAP carries the whole tree.
 pub const MAX_PEER_FRAME: u64 = 1 << 30;
 
@@ -90,6 +96,24 @@ pub fn parse_hello(magic: &[u8; 4], b: &[u8; HELLO_LEN]) -> Result<(Channel, Ser
     let mut sid = [0u8; 8];
     sid.copy_from_slice(&b[8..16]);
     Ok((channel, u64::from_be_bytes(sid)))
+}
+
+/// The dialler's address after its hello: u16 length, then the text.
+pub fn hello_addr(addr: &str) -> Vec<u8> {
+    let text = &addr.as_bytes()[..addr.len().min(MAX_HELLO_ADDR)];
+    let mut b = Vec::with_capacity(2 + text.len());
+    b.extend_from_slice(&(text.len() as u16).to_be_bytes());
+    b.extend_from_slice(text);
+    b
+}
+
+/// The length of the address that follows a hello, refused past [`MAX_HELLO_ADDR`].
+pub fn hello_addr_len(b: [u8; 2]) -> Result<usize, WireError> {
+    let len = u16::from_be_bytes(b) as usize;
+    if len > MAX_HELLO_ADDR {
+        return Err(WireError::BadHello("address too long"));
+    }
+    Ok(len)
 }
 
 /// Append a whole frame for `msg`.

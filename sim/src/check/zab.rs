@@ -7,6 +7,7 @@ use super::TxnInfo;
 use crate::check::{Claim, Violation, violation};
 use crate::lines::{CommitLine, txn_kind};
 use crate::world::{Who, World};
+use ensemble_core::membership::Membership;
 use ensemble_core::peer::ServerState;
 use ensemble_core::txn::{ServerId, Txn};
 use ensemble_core::zxid::Zxid;
@@ -161,6 +162,14 @@ impl World {
                     && m.version & 0xffff_ffff == 0
                     && self.zab.epoch_leaders.contains_key(&((m.version >> 32) as u32))
                     && self.reference.configs.values().any(|c| c.servers == m.servers) =>
+                {
+                    None
+                }
+                // a joiner's own first configuration (the first one plus itself), until it
+                // learns the one in force: it counts nowhere but in its own election
+                _ if m.version == 0
+                    && Membership::parse(&String::from_utf8_lossy(&n.config.config_node))
+                        .is_ok_and(|own| own.servers == m.servers) =>
                 {
                     None
                 }

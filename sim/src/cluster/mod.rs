@@ -42,7 +42,12 @@ impl Nodes {
             members.insert(id, LearnerType::Observer);
         }
         let mut nodes = Nodes::default();
-        for (&id, &kind) in &members {
+        let joiners =
+            (params.members() + 1..=params.servers()).map(|id| (id, LearnerType::Participant));
+        for (id, kind) in members.clone().into_iter().chain(joiners) {
+            // a joiner's configuration: the first one plus itself (version 0)
+            let mut members = members.clone();
+            members.insert(id, kind);
             let mut c = Config::new(id, members.clone());
             c.tick_time_ms = params.tick_ms;
             c.init_limit = params.init_limit;
@@ -305,6 +310,10 @@ impl World {
         let n = self.nodes.get_mut(&id).expect("node");
         let Some(s) = n.server.as_ref() else { return };
         let m = s.membership();
+        if n.dynamic.is_none() && !m.servers.contains_key(&id) {
+            // a joiner's files keep naming it until a reconfig adds it (QuorumView::persist)
+            return;
+        }
         if m.version > n.dynamic.as_ref().map_or(0, |d| d.version) {
             n.dynamic = Some(m.clone());
         }

@@ -125,7 +125,7 @@ impl ReconfigRole {
                 })
             });
         }
-        let all: Vec<u64> = (1..=cx.params.members()).collect();
+        let all: Vec<u64> = (1..=cx.params.servers()).collect();
         let voters: Vec<u64> = view.voters().collect();
         let observers: Vec<u64> = view
             .servers
