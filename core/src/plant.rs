@@ -142,10 +142,19 @@ pub enum Plant {
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
     FailedWriteIgnored,
+    /// The container reaper never finds a TTL node expired (its TTL test always false, as a
+    /// reaper reading the TTL from the wrong field): TTL nodes stay for ever.
+    TtlNeverReaped,
+    /// The reaper takes a container that never had a child (the `cversion > 0` test
+    /// dropped): a container created for a child still to come is deleted under its client.
+    ContainerReapedUnused,
+    /// checkWatches answers whether the connection holds any watch on the path, whatever
+    /// watcher type it names.
+    WatcherTypeIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 40] = [
+    pub const ALL: [Plant; 43] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -186,6 +195,9 @@ impl Plant {
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
+        Plant::TtlNeverReaped,
+        Plant::ContainerReapedUnused,
+        Plant::WatcherTypeIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +242,9 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
+            Plant::TtlNeverReaped => "ttl-never-reaped",
+            Plant::ContainerReapedUnused => "container-reaped-unused",
+            Plant::WatcherTypeIgnored => "watcher-type-ignored",
         }
     }
 
@@ -329,7 +344,9 @@ impl Plant {
                 "zab.one-leader-per-epoch",
             ],
             // a server left LOOKING beside an established leader: liveness only
-            Plant::VoteEpochStale => &["liveness.not-converged"],
+            // the stale vote itself, in every answer to a LOOKING server; what it costs (a
+            // server left LOOKING) needs a rare schedule
+            Plant::VoteEpochStale => &["election.vote-current", "liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
             // the learner's history has a hole: it diverges from the leader's
@@ -349,6 +366,11 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            // every tree agrees on keeping them: only the reaper's progress shows it
+            Plant::TtlNeverReaped => &["liveness.reaper"],
+            // every tree deletes it alike: only the independent model refuses the delete
+            Plant::ContainerReapedUnused => &["tree.model"],
+            Plant::WatcherTypeIgnored => &["client.watch-answer"],
         }
     }
 
