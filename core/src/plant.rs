@@ -158,10 +158,19 @@ pub enum Plant {
     /// joiner syncing before the reconfig that adds it, a removed voter still following):
     /// ZooKeeper's Leader counts ACKs only per verifier, `getVotingMembers().containsKey`.
     JoinerAckCounted,
+    /// The container reaper never finds a TTL node expired (its TTL test always false, as a
+    /// reaper reading the TTL from the wrong field): TTL nodes stay for ever.
+    TtlNeverReaped,
+    /// The reaper takes a container that never had a child (the `cversion > 0` test
+    /// dropped): a container created for a child still to come is deleted under its client.
+    ContainerReapedUnused,
+    /// checkWatches answers whether the connection holds any watch on the path, whatever
+    /// watcher type it names.
+    WatcherTypeIgnored,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 44] = [
+    pub const ALL: [Plant; 47] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -206,6 +215,9 @@ impl Plant {
         Plant::HandOverToUnacked,
         Plant::HandOverCommitsPastReconfig,
         Plant::JoinerAckCounted,
+        Plant::TtlNeverReaped,
+        Plant::ContainerReapedUnused,
+        Plant::WatcherTypeIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -254,6 +266,9 @@ impl Plant {
             Plant::HandOverToUnacked => "handover-to-unacked",
             Plant::HandOverCommitsPastReconfig => "handover-commits-past-reconfig",
             Plant::JoinerAckCounted => "joiner-ack-counted",
+            Plant::TtlNeverReaped => "ttl-never-reaped",
+            Plant::ContainerReapedUnused => "container-reaped-unused",
+            Plant::WatcherTypeIgnored => "watcher-type-ignored",
         }
     }
 
@@ -352,8 +367,9 @@ impl Plant {
                 "zab.leader-history",
                 "zab.one-leader-per-epoch",
             ],
-            // a server left LOOKING beside an established leader: liveness only
-            Plant::VoteEpochStale => &["liveness.not-converged"],
+            // the stale vote itself, in every answer to a LOOKING server; what it costs (a
+            // server left LOOKING) needs a rare schedule
+            Plant::VoteEpochStale => &["election.vote-current", "liveness.not-converged"],
             // the durable snapshot is not the one streamed (a restart from it fails to load)
             Plant::SnapWrittenWithoutParts => &["sync.snap-persisted", "core.recover"],
             // the learner's history has a hole: it diverges from the leader's
@@ -390,6 +406,11 @@ impl Plant {
                 "cap.minority-commit",
                 "zab.acked-write-lost",
             ],
+            // every tree agrees on keeping them: only the reaper's progress shows it
+            Plant::TtlNeverReaped => &["liveness.reaper"],
+            // every tree deletes it alike: only the independent model refuses the delete
+            Plant::ContainerReapedUnused => &["tree.model"],
+            Plant::WatcherTypeIgnored => &["client.watch-answer"],
         }
     }
 

@@ -136,9 +136,9 @@ pub const PROBES: &[ProbeDef] = &[
         "leader.session-expired",
         "a leader proposed closeSession for an expired session",
     ),
-    rare(
+    p(
         "leader.container-reaped",
-        "a leader reaped an empty container",
+        "a leader proposed deleteContainer for an empty container or an expired TTL node",
     ),
     // election
     p(
@@ -388,6 +388,22 @@ pub const PROBES: &[ProbeDef] = &[
     rare(
         "sim.snap.stray",
         "a server was sent SNAP parts by a server it does not follow (dropped; no stream of its)",
+    ),
+    p(
+        "sim.watch.answer-found",
+        "a checkWatches or removeWatches found the watch the client holds",
+    ),
+    p(
+        "sim.watch.answer-none",
+        "a checkWatches or removeWatches answered NoWatcher to a client holding no such watch",
+    ),
+    p(
+        "sim.election.vote-current",
+        "a serving follower answered a notification with its leader's epoch (election.vote-current judged)",
+    ),
+    p(
+        "sim.reaper.judged",
+        "liveness.reaper had a leader established long enough to judge its reaper",
     ),
     rare(
         "sim.config.read-ahead-of-tree",

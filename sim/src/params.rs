@@ -261,6 +261,9 @@ pub enum Role {
     Quota,
     /// The super user reconfiguring the ensemble online (see `reconfig.rs`).
     Reconfig,
+    /// Container and TTL znodes (the leader's reaper deletes them), and checkWatches,
+    /// removeWatches and addWatch (see `containers.rs`).
+    Containers,
 }
 
 /// One change of a scenario's reconfiguration plan (`[workload] reconfig`), as a runbook
@@ -394,6 +397,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Quota => "quota",
             Role::Reconfig => "reconfig",
+            Role::Containers => "containers",
         }
     }
 
@@ -413,6 +417,7 @@ impl Role {
             "admin" => Role::Admin,
             "quota" => Role::Quota,
             "reconfig" => Role::Reconfig,
+            "containers" => Role::Containers,
             _ => return None,
         })
     }
@@ -761,6 +766,12 @@ impl Params {
         // before any reconfig names it (the grow path then adds a server already synced).
         if p.clients.contains(&Role::Reconfig) && rng.chance(0.33) {
             p.joiners = 1;
+        }
+        // Last again: in half the seeds, clients of container and TTL znodes (the leader's
+        // reaper) and of the watch-only requests (checkWatches, removeWatches, addWatch).
+        if rng.chance(0.5) {
+            let n = rng.range(1, 2) as usize;
+            p.clients.extend(vec![Role::Containers; n]);
         }
         p
     }

@@ -193,7 +193,10 @@ fn every_plant_is_found_and_replays() {
     let budget = if release() { 1000 } else { 40 };
     for p in Plant::ALL {
         // Its swarm seed (316) moved with the merges after it and no seed of 0..2500 shows it
-        // alone (1932, where it fails, fails without it too): its proof is the golden script
+        // alone (1932, where it fails, fails without it too); the sharper claim
+        // `election.vote-current` (the stale vote itself) found it in none of 0..652 either:
+        // the vote is stale only for a learner that restarted after accepting the epoch and
+        // rejoined it. Its proof is the golden script
         // testkit/testdata/25_finding12_vote_epoch_uncounted.txt until a scenario pins it.
         if p == Plant::VoteEpochStale {
             continue;

@@ -1040,7 +1040,15 @@ impl DataTree {
         if node.meta.num_children > 0 {
             return false;
         }
-        match self.ephemeral_type(node.meta.ephemeral_owner) {
+        let kind = self.ephemeral_type(node.meta.ephemeral_owner);
+        let planted = |p| plant::active(self.opts.plant, p);
+        if matches!(kind, EphemeralType::Ttl(_)) && planted(Plant::TtlNeverReaped) {
+            return false;
+        }
+        if kind == EphemeralType::Container && planted(Plant::ContainerReapedUnused) {
+            return true;
+        }
+        match kind {
             // A container that never had a child is kept (ContainerManager).
             EphemeralType::Container => node.meta.cversion > 0,
             EphemeralType::Ttl(ttl) => ttl != 0 && now.saturating_sub(node.meta.mtime) > ttl,

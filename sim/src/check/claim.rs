@@ -86,6 +86,11 @@ claims! {
     /// notifications it took: in its round, or already following or leading that leader
     /// (Fast Leader Election's termination, `check/election.rs`).
     ElectionQuorum => "election.quorum",
+    /// A follower serving its leader (UPTODATE taken) answers election notifications with a
+    /// vote for that leader in the epoch it follows, so that a LOOKING server finds a quorum
+    /// agreeing on the leader's epoch (ZooKeeper's `updateElectionVote` at UPTODATE,
+    /// ZOOKEEPER-1732; `check/election.rs`).
+    ElectionVoteCurrent => "election.vote-current",
     /// A learner never ACKs NEWLEADER, serves, or votes with state built from a SNAP it did
     /// not get whole (the leader streams a SNAP in parts; a cut stream ends the sync): its
     /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
@@ -180,6 +185,10 @@ claims! {
     ClientWatchMissed => "client.watch-missed",
     /// A one-shot watch fires once.
     ClientWatchOnce => "client.watch-once",
+    /// checkWatches and removeWatches answer `NoWatcher` exactly when the connection holds no
+    /// watch of the named type on the path (ZooKeeper's `WatchManager.containsWatcher` /
+    /// `removeWatcher`), judged against the watches the client holds.
+    ClientWatchAnswer => "client.watch-answer",
     /// A client authenticated with the configured `superDigest` is never refused NoAuth
     /// (ZooKeeper's super user bypasses ACLs).
     ClientSuperUser => "client.super-user",
@@ -257,6 +266,11 @@ claims! {
     LivenessStuckRequest => "liveness.stuck-request",
     /// Every live client has a connected session at the end.
     LivenessNoSession => "liveness.no-session",
+    /// After the faults heal, the established leader's reaper deletes what it should: no
+    /// container that had a child and has none, and no childless TTL node unchanged for
+    /// longer than its TTL (by the leader's clock), stays so for two container check
+    /// intervals of a leader established all along (ZooKeeper's `ContainerManager`).
+    LivenessReaper => "liveness.reaper",
     /// Scenario `all-synced`: every live server is synced with the leader at the end.
     LivenessAllSynced => "liveness.all-synced",
     /// `liveness = core` (a quorum core healed, the rest left crashed, partitioned, one-way
@@ -302,7 +316,7 @@ impl Claim {
         use Claim::*;
         match self {
             LivenessNoLeader | LivenessDown | LivenessNotConverged | LivenessStuckRequest
-            | LivenessNoSession | LivenessAllSynced | LivenessCoreProgress => true,
+            | LivenessNoSession | LivenessAllSynced | LivenessCoreProgress | LivenessReaper => true,
             ScenarioExpectedFinding
             | ScenarioSetup
             | ScenarioZxidRollover
@@ -325,6 +339,7 @@ impl Claim {
             | ZabTotalOrder
             | ZabLogOrder
             | ElectionQuorum
+            | ElectionVoteCurrent
             | SyncPartialSnap
             | ZabLostStateCounted
             | SyncSnapPersisted
@@ -345,6 +360,7 @@ impl Claim {
             | ClientEphemeralLifetime
             | ClientWatchMissed
             | ClientWatchOnce
+            | ClientWatchAnswer
             | ClientSuperUser
             | ClientNoOkAfterClose
             | ClientSession

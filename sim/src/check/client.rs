@@ -268,6 +268,56 @@ impl Client {
         withheld
     }
 
+    /// `client.watch-answer`: checkWatches and removeWatches answer from the connection's
+    /// watches, which are exactly the ones the client holds: set by its reads, addWatch and
+    /// setWatches, spent by the events it got (an event comes before the reply of any request
+    /// the server took after firing it), removed by removeWatches. So `NoWatcher` comes
+    /// exactly when the client holds no watch of the type on the path. Only paths whose ACL
+    /// lets everyone READ are asked about (no event is withheld there).
+    pub(crate) fn check_watch_answer(
+        &self,
+        cx: &Ctx,
+        request: &Request,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        let (Request::CheckWatches { path, kind } | Request::RemoveWatches { path, kind }) =
+            request
+        else {
+            return Ok(());
+        };
+        let found = match reply {
+            Ok(_) => true,
+            Err(KeeperError::NoWatcher) => false,
+            Err(_) => return Ok(()),
+        };
+        let bits = crate::client::watcher_bits(*kind);
+        let has = |c: WatchClass| self.watches.contains_key(&(path.clone(), c));
+        let (persistent, recursive) = self.persistent.get(path).copied().unwrap_or_default();
+        let holds = (bits.data && (has(WatchClass::Data) || has(WatchClass::Exist)))
+            || (bits.child && has(WatchClass::Child))
+            || (bits.persistent && persistent)
+            || (bits.recursive && recursive);
+        if found != holds {
+            return Err(violation(
+                Claim::ClientWatchAnswer,
+                cx.now,
+                format!(
+                    "client {} {:?} on {path} ({kind:?}) answered {}, but the client holds {} watch of that type there",
+                    self.idx,
+                    request.opcode(),
+                    if found { "ok" } else { "NoWatcher" },
+                    if holds { "a" } else { "no" }
+                ),
+            ));
+        }
+        if found {
+            ensemble_core::probe!("sim.watch.answer-found");
+        } else {
+            ensemble_core::probe!("sim.watch.answer-none");
+        }
+        Ok(())
+    }
+
     /// No registered watch may lag behind what the client has seen.
     pub(crate) fn check_watches(&self, cx: &Ctx, seen: Zxid, xid: i32) -> Result<(), Violation> {
         for ((path, class), reg) in &self.watches {

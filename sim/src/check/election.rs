@@ -59,11 +59,44 @@ impl World {
             PeerMsg::Notification(n) if n.state == ServerState::Looking => {
                 self.fle.round.insert(id, n.election_epoch);
             }
+            PeerMsg::Notification(n) if n.state == ServerState::Following => {
+                self.vote_current_check(id, to, n);
+            }
             PeerMsg::LearnerInfo { .. } if self.fle.deciding.remove(&id) => {
                 self.fle_check(id, to);
             }
             _ => {}
         }
+    }
+
+    /// `election.vote-current`: a follower serving its leader (past UPTODATE) names that
+    /// leader and the epoch it follows in the vote it answers a notification with. Before
+    /// UPTODATE the vote may still carry the epoch the election saw (ZooKeeper updates it only
+    /// then), so a follower still syncing is not judged.
+    fn vote_current_check(&mut self, id: ServerId, to: ServerId, n: &Notification) {
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return;
+        };
+        if !s.is_serving() || s.state() != ServerState::Following {
+            return;
+        }
+        let st = s.status();
+        let Some(leader) = st.leader else {
+            return;
+        };
+        if n.vote.leader == leader && n.vote.peer_epoch == st.current_epoch {
+            ensemble_core::probe!("sim.election.vote-current");
+            return;
+        }
+        let v = violation(
+            Claim::ElectionVoteCurrent,
+            self.sched.now,
+            format!(
+                "n{id}, serving leader n{leader} in epoch {}, answered n{to} with a vote for n{} in epoch {}",
+                st.current_epoch, n.vote.leader, n.vote.peer_epoch
+            ),
+        );
+        self.fail(v);
     }
 
     /// Server `id` goes from `old` to `new`.

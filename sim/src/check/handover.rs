@@ -42,7 +42,9 @@ impl World {
                 m.version
             ))
         } else if m.voters().any(|v| v == id) {
-            Some(format!("n{id} handed over while a voter of the configuration in force"))
+            Some(format!(
+                "n{id} handed over while a voter of the configuration in force"
+            ))
         } else if !m.voters().any(|v| v == designated) {
             Some(format!(
                 "n{id} designated n{designated}, not a voter of the new configuration {:?}",
@@ -84,7 +86,9 @@ impl World {
             return Err(violation(
                 Claim::ReconfigHandOver,
                 self.sched.now,
-                format!("n{id} handed over at {at}, then committed through {applied} in the same leadership"),
+                format!(
+                    "n{id} handed over at {at}, then committed through {applied} in the same leadership"
+                ),
             ));
         }
         Ok(())

@@ -7,6 +7,7 @@ use crate::check::{Claim, Violation, violation};
 use crate::cluster::Node;
 use crate::world::{Who, World};
 use ensemble_core::peer::ServerState;
+use ensemble_core::tree::EphemeralType;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 
@@ -229,6 +230,75 @@ impl World {
         Ok(())
     }
 
+    /// `liveness.reaper`: the leader, established and healed for two container check
+    /// intervals and more, has deleted every node its reaper should have deleted by then: a
+    /// childless container that had a child, a childless TTL node its TTL expired on (by the
+    /// leader's own clock, as its reaper reads it), each unchanged since before that window.
+    fn reaper_check(&self) -> Result<(), Violation> {
+        let now = self.sched.now;
+        let Some(leader) = self.leader() else {
+            return Ok(());
+        };
+        let n = &self.nodes[&leader];
+        let (Some(s), Some(epoch)) = (n.server.as_ref(), n.established) else {
+            return Ok(());
+        };
+        let Some(since) = self
+            .zab
+            .establishments
+            .iter()
+            .rev()
+            .find(|(_, e, id)| *e == epoch && *id == leader)
+            .map(|(t, _, _)| *t)
+        else {
+            return Ok(());
+        };
+        let interval = s.config().container_check_interval_ms;
+        let window = 2 * interval + 2_000;
+        let Some(cutoff) = now.checked_sub(window) else {
+            return Ok(());
+        };
+        if since.max(self.healed_at.unwrap_or(0)) > cutoff || n.paused_until.is_some() {
+            return Ok(());
+        }
+        ensemble_core::probe!("sim.reaper.judged");
+        let tree = s.tree();
+        let local = n.local_now(now) as i64;
+        // ZooKeeper's ContainerManager rules, restated here rather than asking the tree's own
+        // `reapable` (the code under test)
+        let due = |kind: EphemeralType, stat: &ensemble_proto::proto::Stat| {
+            stat.num_children == 0
+                && match kind {
+                    EphemeralType::Container => stat.cversion > 0,
+                    EphemeralType::Ttl(ttl) => local - window as i64 - stat.mtime > ttl,
+                    _ => false,
+                }
+        };
+        for path in tree.paths() {
+            let Some(kind) = tree.ephemeral_type_of(path) else {
+                continue;
+            };
+            let Some((_, stat)) = tree.get_data(path) else {
+                continue;
+            };
+            if !due(kind, &stat) {
+                continue;
+            }
+            let last = Zxid(stat.mzxid.max(stat.pzxid).max(0) as u64);
+            if self.reference.commit_time(last).is_none_or(|t| t > cutoff) {
+                continue;
+            }
+            return Err(violation(
+                Claim::LivenessReaper,
+                now,
+                format!(
+                    "{path} ({kind:?}, last changed at {last}) should have been reaped: leader n{leader} established since t={since}ms, its reaper looks every {interval}ms"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The end-of-run checks, the scenario's claims and its expected finding.
     fn end_of_run_claims(&mut self) {
         let now = self.sched.now;
@@ -236,6 +306,9 @@ impl World {
             self.fail(v);
         }
         if let Err(v) = self.tree_consistency_check() {
+            self.fail(v);
+        }
+        if let Err(v) = self.reaper_check() {
             self.fail(v);
         }
         if let Err(v) = self.scenario_claims() {

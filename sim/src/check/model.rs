@@ -13,9 +13,14 @@
 //! quota stats nodes from the tree after each txn (ZooKeeper updates them without a Stat
 //! change or a watch), and the tree's state for an enforced write a quota refused.
 //!
-//! What the simulator's clients never send (containers, TTL nodes, setACL, null data, the
-//! reaper's deletes, ACLs that need expanding) is not modelled: on such a txn the model takes
-//! the tree's state as it stands and carries on (counted in `unmodelled`).
+//! Container and TTL znodes are modelled (their ephemeralOwner as ZooKeeper's `EphemeralType`
+//! encodes it), and so is the leader reaper's deleteContainer: it deletes only a childless
+//! container that had a child, or a childless TTL node unchanged for longer than its TTL at
+//! the txn's time (ZooKeeper's `ContainerManager` rules, checked when the txn applies).
+//!
+//! What the simulator's clients never send (setACL, null data, ACLs that need expanding) is
+//! not modelled: on such a txn the model takes the tree's state as it stands and carries on
+//! (counted in `unmodelled`).
 
 use ensemble_core::tree::DataTree;
 use ensemble_core::txn::{Txn, TxnOp};
@@ -54,7 +59,13 @@ impl MNode {
             version: self.version,
             cversion: self.child_changes,
             aversion: self.aversion,
-            ephemeral_owner: self.owner,
+            // a container's or TTL node's owner field is not shown to clients
+            // (`DataTree.getClientEphemeralOwner`)
+            ephemeral_owner: if session_owner(self.owner) {
+                self.owner
+            } else {
+                0
+            },
             data_length: self.data.len() as i32,
             num_children: self.children.len() as i32,
             pzxid: self.pzxid,
@@ -136,18 +147,41 @@ fn allowed(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         })
 }
 
+/// `EphemeralType.CONTAINER_EPHEMERAL_OWNER`.
+const CONTAINER_OWNER: i64 = i64::MIN;
+/// A TTL node's owner: the top byte all ones, the next two zero, the TTL in the low 40 bits.
+const TTL_TOP: u64 = 0xff;
+const TTL_BITS: i64 = (1 << 40) - 1;
+
+fn ttl_owner(ttl: i64) -> i64 {
+    ((TTL_TOP << 56) | ttl as u64) as i64
+}
+
+/// The TTL a node's owner field encodes, if it is a TTL node.
+fn ttl_of(owner: i64) -> Option<i64> {
+    ((owner as u64) >> 56 == TTL_TOP).then_some(owner & TTL_BITS)
+}
+
+/// An owner that is a session (an ephemeral node), not persistent, a container or a TTL node.
+fn session_owner(owner: i64) -> bool {
+    owner != 0 && owner != CONTAINER_OWNER && ttl_of(owner).is_none()
+}
+
 fn version_ok(current: i32, expected: i32) -> bool {
     expected == -1 || expected == current
 }
 
 /// Is this request one the model applies by its own rules?
 fn modelled(req: &Request) -> bool {
-    let create_ok = |op: &CreateOp, path: &str, acl: &[Acl], mode: &CreateMode| {
-        matches!(op, CreateOp::Create | CreateOp::Create2)
-            && !mode.is_ttl()
-            && !matches!(mode, CreateMode::Container)
-            && plain_path(path)
-            && plain_acl(acl)
+    let create_ok = |op: &CreateOp, path: &str, acl: &[Acl], mode: &CreateMode, ttl: i64| {
+        let kind_ok = match op {
+            CreateOp::Create | CreateOp::Create2 => {
+                !mode.is_ttl() && !matches!(mode, CreateMode::Container)
+            }
+            CreateOp::Container => matches!(mode, CreateMode::Container),
+            CreateOp::Ttl => mode.is_ttl() && ttl > 0 && ttl <= TTL_BITS,
+        };
+        kind_ok && plain_path(path) && plain_acl(acl)
     };
     match req {
         Request::Create {
@@ -155,8 +189,9 @@ fn modelled(req: &Request) -> bool {
             path,
             acl,
             mode,
+            ttl,
             ..
-        } => create_ok(op, path, acl, mode),
+        } => create_ok(op, path, acl, mode, *ttl),
         Request::Delete { path, .. }
         | Request::SetData { path, .. }
         | Request::Check { path, .. } => plain_path(path) && !path.starts_with("/zookeeper"),
@@ -166,8 +201,9 @@ fn modelled(req: &Request) -> bool {
                 path,
                 acl,
                 mode,
+                ttl,
                 ..
-            } => create_ok(op, path, acl, mode),
+            } => create_ok(op, path, acl, mode, *ttl),
             MultiOp::Delete { path, .. }
             | MultiOp::SetData { path, .. }
             | MultiOp::Check { path, .. } => plain_path(path) && !path.starts_with("/zookeeper"),
@@ -217,7 +253,13 @@ impl TreeModel {
                     aversion: stat.aversion,
                     child_changes: stat.cversion,
                     seq,
-                    owner: stat.ephemeral_owner,
+                    // clients see 0 for a container's or TTL node's owner: the kind is
+                    // taken from the tree as it stands
+                    owner: match tree.ephemeral_type_of(path) {
+                        Some(ensemble_core::tree::EphemeralType::Container) => CONTAINER_OWNER,
+                        Some(ensemble_core::tree::EphemeralType::Ttl(ttl)) => ttl_owner(ttl),
+                        _ => stat.ephemeral_owner,
+                    },
                     acl: acl.to_vec(),
                     children: children.into_iter().collect(),
                 },
@@ -248,6 +290,13 @@ impl TreeModel {
                 }
                 self.take_quota_stats(tree);
                 Some(Ok(Response::Empty))
+            }
+            TxnOp::DeleteContainer { path }
+                if plain_path(path) && !path.starts_with("/zookeeper") =>
+            {
+                let reply = self.delete_container(path, txn.time, zxid);
+                self.take_quota_stats(tree);
+                Some(reply)
             }
             TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth }
                 if modelled(request) =>
@@ -348,6 +397,28 @@ impl TreeModel {
         })
     }
 
+    /// The leader's reaper: a childless container that had a child, or a childless TTL node
+    /// not changed for longer than its TTL at `time`, goes; anything else stays, refused as
+    /// ZooKeeper's `PrepRequestProcessor` refuses it (NoNode, NotEmpty, BadVersion).
+    fn delete_container(&mut self, path: &str, time: i64, zxid: i64) -> Reply {
+        let n = self.nodes.get(path).ok_or(KeeperError::NoNode)?;
+        if !n.children.is_empty() {
+            return Err(KeeperError::NotEmpty);
+        }
+        let reapable = if n.owner == CONTAINER_OWNER {
+            n.child_changes > 0
+        } else if let Some(ttl) = ttl_of(n.owner) {
+            ttl != 0 && time - n.mtime > ttl
+        } else {
+            false
+        };
+        if !reapable {
+            return Err(KeeperError::BadVersion);
+        }
+        self.unlink(path, zxid);
+        Ok(Response::Empty)
+    }
+
     fn save(&self, undo: &mut Option<&mut Vec<Undo>>, path: &str) {
         if let Some(u) = undo {
             u.push(Undo::Put(path.to_string(), self.nodes.get(path).cloned()));
@@ -364,11 +435,12 @@ impl TreeModel {
     ) -> Result<Response, KeeperError> {
         match req {
             Request::Create {
+                op: create_op,
                 path,
                 data,
                 acl,
                 mode,
-                ..
+                ttl,
             } => {
                 let ephemeral = matches!(
                     mode,
@@ -384,7 +456,9 @@ impl TreeModel {
                 }
                 let path = if matches!(
                     mode,
-                    CreateMode::PersistentSequential | CreateMode::EphemeralSequential
+                    CreateMode::PersistentSequential
+                        | CreateMode::EphemeralSequential
+                        | CreateMode::PersistentSequentialWithTtl
                 ) {
                     format!("{path}{:010}", p.seq)
                 } else {
@@ -393,7 +467,7 @@ impl TreeModel {
                 if self.nodes.contains_key(&path) {
                     return Err(KeeperError::NodeExists);
                 }
-                if p.owner != 0 {
+                if session_owner(p.owner) {
                     return Err(KeeperError::NoChildrenForEphemerals);
                 }
                 let name = path[path.rfind('/').map_or(0, |i| i + 1)..].to_string();
@@ -415,7 +489,12 @@ impl TreeModel {
                     aversion: 0,
                     child_changes: 0,
                     seq: 0,
-                    owner: if ephemeral { txn.session } else { 0 },
+                    owner: match create_op {
+                        CreateOp::Container => CONTAINER_OWNER,
+                        CreateOp::Ttl => ttl_owner(*ttl),
+                        _ if ephemeral => txn.session,
+                        _ => 0,
+                    },
                     acl: dedup(acl),
                     children: BTreeSet::new(),
                 };

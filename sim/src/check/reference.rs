@@ -292,7 +292,13 @@ impl Reference {
                     let owner = b.stat.ephemeral_owner;
                     let by_owner_close =
                         matches!(txn.op, TxnOp::CloseSession) && txn.session == owner;
-                    if owner != 0 && !client_write && !by_owner_close {
+                    // a container's or TTL node's owner is no session: the reaper's
+                    // deletes are `tree.model`'s to judge
+                    let session = matches!(
+                        ensemble_core::tree::EphemeralType::of(owner, true),
+                        ensemble_core::tree::EphemeralType::Normal(_)
+                    );
+                    if session && !client_write && !by_owner_close {
                         return Err(violation(
                             Claim::ClientEphemeralLifetime,
                             now,

@@ -150,3 +150,25 @@ impl WatchClass {
         }
     }
 }
+
+/// Which of its watches on a path a checkWatches or removeWatches of this type names: the
+/// one-shot data watch (getData / exists), the one-shot child watch, the persistent and the
+/// persistent-recursive one (`Any`: all of them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WatcherBits {
+    pub(crate) data: bool,
+    pub(crate) child: bool,
+    pub(crate) persistent: bool,
+    pub(crate) recursive: bool,
+}
+
+pub(crate) fn watcher_bits(kind: ensemble_proto::proto::WatcherType) -> WatcherBits {
+    use ensemble_proto::proto::WatcherType as T;
+    let any = kind == T::Any;
+    WatcherBits {
+        data: any || kind == T::Data,
+        child: any || kind == T::Children,
+        persistent: any || kind == T::Persistent,
+        recursive: any || kind == T::PersistentRecursive,
+    }
+}

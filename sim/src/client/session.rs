@@ -651,6 +651,7 @@ impl Client {
         }
         let p = self.pending.pop_front().expect("front exists");
         self.check_reply(cx, &p, zxid, &reply)?;
+        self.check_watch_answer(cx, &p.request, &reply)?;
         {
             let rec = &mut cx.shared.ops[p.op];
             rec.done = Some(now);
@@ -683,6 +684,23 @@ impl Client {
             (Request::GetChildren { path, watch: true }, Ok(_))
             | (Request::GetChildren2 { path, watch: true }, Ok(_)) => {
                 reg(&mut self.watches, path, WatchClass::Child)
+            }
+            (Request::RemoveWatches { path, kind }, Ok(_)) => {
+                let bits = super::watcher_bits(*kind);
+                if bits.data {
+                    self.watches.remove(&(path.clone(), WatchClass::Data));
+                    self.watches.remove(&(path.clone(), WatchClass::Exist));
+                }
+                if bits.child {
+                    self.watches.remove(&(path.clone(), WatchClass::Child));
+                }
+                if let Some(w) = self.persistent.get_mut(path) {
+                    w.0 &= !bits.persistent;
+                    w.1 &= !bits.recursive;
+                    if !w.0 && !w.1 {
+                        self.persistent.remove(path);
+                    }
+                }
             }
             (Request::AddWatch { path, mode }, Ok(_)) => {
                 let w = self.persistent.entry(path.clone()).or_default();

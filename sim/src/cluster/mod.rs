@@ -63,7 +63,9 @@ impl Nodes {
             c.committed_log_size = params.committed_log_size;
             c.finalize_wait_ms = (params.tick_ms).clamp(20, 200);
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
-            c.container_check_interval_ms = params.tick_ms * 50;
+            // the reaper looks every 20 ticks (2 to 6 s), so that `liveness.reaper` judges
+            // it several times in a run (ZooKeeper's default is a minute)
+            c.container_check_interval_ms = params.tick_ms * 20;
             c.plant = plant;
             c.initial_zxid_counter = params.initial_zxid_counter;
             c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));

@@ -1,9 +1,11 @@
 //! Workload roles: what a client does with its session. The random mix and its read-only
 //! variant (`random`), the recipes of ZooKeeper's "Recipes and Solutions" (lock and master
 //! election in `lock`, membership, monitor, config writer and reader, naming), the ACL'd
-//! identities (`acl`), the super user (`admin`) and quotas (`quota`).
+//! identities (`acl`), the super user (`admin`), quotas (`quota`), and container and TTL
+//! znodes with the watch-only requests (`containers`).
 
 pub(crate) mod acl;
+pub(crate) mod containers;
 mod lock;
 mod quota;
 mod random;
@@ -31,6 +33,7 @@ pub enum RoleState {
     Admin(AdminRole),
     Quota(quota::QuotaRole),
     Reconfig(reconfig::ReconfigRole),
+    Containers(containers::ContainersRole),
 }
 
 /// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
@@ -199,6 +202,7 @@ impl RoleState {
             }),
             Role::Quota => RoleState::Quota(quota::QuotaRole::default()),
             Role::Reconfig => RoleState::Reconfig(reconfig::ReconfigRole::default()),
+            Role::Containers => RoleState::Containers(containers::ContainersRole::default()),
         }
     }
 
@@ -249,6 +253,7 @@ impl RoleState {
             RoleState::Lock(l) | RoleState::Election(l) => l.next(idx, session, cx),
             RoleState::Acl(a) => Some(a.next(idx, cx.rng)),
             RoleState::Quota(q) => Some(q.next(idx, cx.rng)),
+            RoleState::Containers(c) => Some(c.next(idx, cx.rng)),
             RoleState::Reconfig(r) => r.next(cx),
             RoleState::Member(m) => {
                 if m.registered || m.in_flight {
@@ -360,7 +365,7 @@ impl RoleState {
         match self {
             RoleState::Random(r) | RoleState::Reader(r) => r.on_result(req, reply),
             RoleState::Acl(a) => a.on_result(req, reply),
-            RoleState::Quota(_) => {}
+            RoleState::Quota(_) | RoleState::Containers(_) => {}
             RoleState::Reconfig(r) => r.on_result(req, reply, cx),
             RoleState::Lock(l) | RoleState::Election(l) => l.on_result(req, reply, zxid, idx, cx),
             RoleState::Member(m) => {
@@ -488,7 +493,7 @@ impl RoleState {
             RoleState::Admin(a) => a.in_flight = false,
             RoleState::Reconfig(r) => r.in_flight = false,
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
-            RoleState::Acl(_) | RoleState::Quota(_) => {}
+            RoleState::Acl(_) | RoleState::Quota(_) | RoleState::Containers(_) => {}
         }
     }
 
@@ -523,7 +528,7 @@ impl RoleState {
             RoleState::Random(r) | RoleState::Reader(r) => r.after_sync = None,
             RoleState::Acl(a) => a.on_session_end(),
             RoleState::Reconfig(r) => r.in_flight = false,
-            RoleState::Quota(_) => {}
+            RoleState::Quota(_) | RoleState::Containers(_) => {}
         }
     }
 }
