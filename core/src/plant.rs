@@ -142,10 +142,13 @@ pub enum Plant {
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
     FailedWriteIgnored,
+    /// A setData a foreign leader resolved (an INFORM from Apache ZooKeeper, applied by
+    /// `zk-observe`'s core) fires no NodeDataChanged: a client watching the node misses it.
+    ResolvedSetDataUnwatched,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 40] = [
+    pub const ALL: [Plant; 41] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -186,6 +189,7 @@ impl Plant {
         Plant::FirstConfigVersionAtNewLeader,
         Plant::EarlyLearnerOutlivesConnection,
         Plant::FailedWriteIgnored,
+        Plant::ResolvedSetDataUnwatched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +234,7 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => "first-config-version-at-newleader",
             Plant::EarlyLearnerOutlivesConnection => "early-learner-outlives-connection",
             Plant::FailedWriteIgnored => "failed-write-ignored",
+            Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
         }
     }
 
@@ -349,6 +354,8 @@ impl Plant {
                 "zab.commit-without-quorum",
                 "zab.acked-write-lost",
             ],
+            // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
+            Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }
     }
 
