@@ -8,7 +8,7 @@ use crate::effect::{Action, Ready, Write};
 use crate::plant::Plant;
 use crate::role::RoleMut;
 use crate::server::ConnId;
-use crate::txn::{Txn, TxnOp};
+use crate::txn::Txn;
 use crate::zookeeper_server::ZooKeeperServer;
 use crate::zxid::Zxid;
 use std::sync::Arc;
@@ -116,11 +116,11 @@ impl ZooKeeperServer {
             }
         }
         role.txn_applied(self.now, txn);
-        match txn.op {
-            TxnOp::CreateSession { timeout_ms } if txn.origin.server == self.cfg.my_id => {
+        match txn.op.created_session() {
+            Some(timeout_ms) if txn.origin.server == self.cfg.my_id => {
                 self.session_created(role, txn.origin.rid, txn.session, timeout_ms, out);
             }
-            TxnOp::CloseSession => {
+            _ if txn.op.is_close_session() => {
                 let mut paths = outcome.ephemerals_deleted.clone();
                 if self.plant(Plant::EphemeralsMisreported) {
                     paths.pop();
@@ -159,7 +159,7 @@ impl ZooKeeperServer {
             }
             self.drain(role, conn, out);
         }
-        if matches!(txn.op, TxnOp::CloseSession) {
+        if txn.op.is_close_session() {
             let conns: Vec<ConnId> = self
                 .clients
                 .conns

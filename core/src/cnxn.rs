@@ -38,7 +38,7 @@ fn creates_ephemeral_request(request: &Request) -> bool {
     }
 }
 
-fn expired_response(read_only: Option<bool>) -> ConnectResponse {
+pub(crate) fn expired_response(read_only: Option<bool>) -> ConnectResponse {
     ConnectResponse {
         protocol_version: 0,
         timeout_ms: 0,
@@ -186,7 +186,9 @@ impl ZooKeeperServer {
             let sync_id = self.clients.new_sync(conn);
             c.phase = ConnPhase::Revalidating { sync_id };
             self.clients.conns.insert(conn, c);
-            self.start_sync(role, sync_id, out);
+            if !role.await_revalidation(req.session_id, sync_id) {
+                self.start_sync(role, sync_id, out);
+            }
             return;
         }
         if ahead {

@@ -100,6 +100,11 @@ pub struct Config {
     /// (ZooKeeper's prep refuses it, since one voter would then run standalone).
     #[serde(default = "yes")]
     pub standalone_enabled: bool,
+    /// This server observes a foreign leader (Apache ZooKeeper's, `ensemble zk-observe`): it
+    /// runs no election and speaks no ZAB itself; the runtime syncs it and feeds it the
+    /// leader's resolved txns (`Event::Foreign`, core/src/foreign.rs).
+    #[serde(default)]
+    pub foreign_leader: bool,
     /// The planted bug to behave with (simulator only; ignored without the `plants` feature).
     pub plant: Option<crate::plant::Plant>,
     /// The zxid counter a new epoch's proposals start after (ZooKeeper: 0). For tests and the
@@ -155,6 +160,7 @@ impl Config {
             local_sessions_upgrading: false,
             reconfig_enabled: false,
             standalone_enabled: true,
+            foreign_leader: false,
             plant: None,
             initial_zxid_counter: 0,
         }

@@ -195,7 +195,10 @@ impl Leader {
             TxnOp::DeleteContainer { path } => {
                 self.reaping.remove(path);
             }
-            TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } | TxnOp::Reconfig { .. } => {}
+            TxnOp::Write { .. }
+            | TxnOp::EnforcedWrite { .. }
+            | TxnOp::Reconfig { .. }
+            | TxnOp::Resolved(_) => {}
         }
     }
 }

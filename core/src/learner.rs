@@ -64,6 +64,8 @@ pub(crate) struct Learner {
     /// The leader's SNAP being received in parts: its tree being built and its file being
     /// written, neither installed until it is whole.
     pub snap_rx: Option<SnapReceiver>,
+    /// Following a foreign leader (`Config::foreign_leader`): what waits for its answers.
+    pub foreign: Option<crate::foreign::ForeignLink>,
 }
 
 impl Learner {
@@ -121,6 +123,7 @@ impl Learner {
             unlogged: Vec::new(),
             snap_pending: None,
             snap_rx: None,
+            foreign: None,
         }
     }
 }
@@ -221,7 +224,7 @@ impl<'a> Learning<'a> {
         self.next()
     }
 
-    fn commit_to(&mut self, to: Zxid, out: &mut Ready) {
+    pub(crate) fn commit_to(&mut self, to: Zxid, out: &mut Ready) {
         self.zk
             .commit_to(&mut RoleMut::Learning(&mut *self.learner), to, out);
         self.zk.take_reconfigured();
@@ -628,6 +631,9 @@ impl<'a> Learning<'a> {
 
     fn on_tick(&mut self, out: &mut Ready) {
         let l = &mut *self.learner;
+        if l.foreign.is_some() {
+            return; // the runtime watches a foreign leader's silence (`Foreign::Lost`)
+        }
         let limit = if l.serving() {
             self.zk.cfg.sync_limit
         } else {

@@ -12,6 +12,7 @@ mod cnxn;
 pub mod config;
 pub mod effect;
 pub mod election;
+pub mod foreign;
 mod leader;
 mod learner;
 mod learner_handler;
@@ -42,5 +43,5 @@ pub use effect::{Action, ActionSink, Batch, DurableStore, Output, Push, Ready, R
 pub use learner_handler::{LearnerInfo, Traffic};
 pub use peer::{PeerMsg, ServerState};
 pub use server::{ConnId, Epochs, Event, Millis, Recovered, RecoveredSnapshot, Server, Status};
-pub use txn::{ServerId, Txn, TxnOp};
+pub use txn::{ResolvedTxn, ServerId, Txn, TxnOp};
 pub use zxid::Zxid;

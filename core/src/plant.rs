@@ -167,10 +167,13 @@ pub enum Plant {
     /// checkWatches answers whether the connection holds any watch on the path, whatever
     /// watcher type it names.
     WatcherTypeIgnored,
+    /// A setData a foreign leader resolved (an INFORM from Apache ZooKeeper, applied by
+    /// `zk-observe`'s core) fires no NodeDataChanged: a client watching the node misses it.
+    ResolvedSetDataUnwatched,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 47] = [
+    pub const ALL: [Plant; 48] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -218,6 +221,7 @@ impl Plant {
         Plant::TtlNeverReaped,
         Plant::ContainerReapedUnused,
         Plant::WatcherTypeIgnored,
+        Plant::ResolvedSetDataUnwatched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -269,6 +273,7 @@ impl Plant {
             Plant::TtlNeverReaped => "ttl-never-reaped",
             Plant::ContainerReapedUnused => "container-reaped-unused",
             Plant::WatcherTypeIgnored => "watcher-type-ignored",
+            Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
         }
     }
 
@@ -411,6 +416,8 @@ impl Plant {
             // every tree deletes it alike: only the independent model refuses the delete
             Plant::ContainerReapedUnused => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
+            // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
+            Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }
     }
 

@@ -95,6 +95,27 @@ pub const PROBES: &[ProbeDef] = &[
         "a learner lost its leader's connection",
     ),
     p("learner.inform-applied", "an observer applied an INFORM"),
+    // a foreign leader's observer (zk-observe; the `ensemble-sim foreign` driver, not the swarm)
+    rare(
+        "foreign.synced",
+        "a foreign leader's observer took the tree it synced to",
+    ),
+    rare(
+        "foreign.forwarded-answered",
+        "a foreign leader's txn answered the write forwarded to it",
+    ),
+    rare(
+        "foreign.sync-answered",
+        "a foreign leader's SYNC answered a sync",
+    ),
+    rare(
+        "foreign.revalidate-refused",
+        "a foreign leader refused a session's re-attach",
+    ),
+    rare(
+        "foreign.leader-lost",
+        "a foreign leader's observer lost its leader",
+    ),
     // leader changes
     rare(
         "leader.later-accepted-epoch",

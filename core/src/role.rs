@@ -92,16 +92,21 @@ impl RoleMut<'_> {
                     Err(Refusal::Expired) => zk.session_expired(self, rid, out),
                 }
             }
-            RoleMut::Learning(l) => out.push(Action::Send {
-                to: l.leader,
-                msg: PeerMsg::Request {
-                    rid,
-                    session,
-                    cxid,
-                    op,
-                    local,
-                },
-            }),
+            RoleMut::Learning(l) => {
+                if let Some(f) = l.foreign.as_mut() {
+                    f.forwarded(session, cxid, rid);
+                }
+                out.push(Action::Send {
+                    to: l.leader,
+                    msg: PeerMsg::Request {
+                        rid,
+                        session,
+                        cxid,
+                        op,
+                        local,
+                    },
+                })
+            }
             RoleMut::Looking => unreachable!("a LOOKING server has no clients"),
         }
     }
@@ -119,10 +124,15 @@ impl RoleMut<'_> {
                 let me = zk.cfg.my_id;
                 Leading::new(l, zk).sync_request(me, id, out);
             }
-            RoleMut::Learning(l) => out.push(Action::Send {
-                to: l.leader,
-                msg: PeerMsg::SyncRequest { id },
-            }),
+            RoleMut::Learning(l) => {
+                if let Some(f) = l.foreign.as_mut() {
+                    f.sync_sent(id);
+                }
+                out.push(Action::Send {
+                    to: l.leader,
+                    msg: PeerMsg::SyncRequest { id },
+                })
+            }
             RoleMut::Looking => unreachable!("a LOOKING server has no clients"),
         }
     }
@@ -133,6 +143,21 @@ impl RoleMut<'_> {
             RoleMut::Leading(l) => l.established(),
             RoleMut::Learning(l) => l.serving(),
             RoleMut::Looking => false,
+        }
+    }
+
+    /// A foreign leader's learner waits for REVALIDATE's answer itself (a foreign leader
+    /// answers it after every txn before it): true if it took `sync_id` to wait under.
+    pub(crate) fn await_revalidation(&mut self, session: SessionId, sync_id: u64) -> bool {
+        match self {
+            RoleMut::Learning(l) => match l.foreign.as_mut() {
+                Some(f) => {
+                    f.revalidation_sent(session, sync_id);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
         }
     }
 

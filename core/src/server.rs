@@ -81,6 +81,8 @@ pub enum Event {
     Persisted {
         through: Zxid,
     },
+    /// From the runtime that follows a foreign leader (`Config::foreign_leader` only).
+    Foreign(crate::foreign::Foreign),
 }
 
 /// ZAB's two persisted epochs, plus the leader `accepted_epoch` was accepted from (so a
@@ -289,6 +291,7 @@ impl Server {
             Event::ClientDisconnected { conn } => self.drop_conn(conn),
             Event::ClientAuthenticated { conn, id } => self.zk.on_authenticated(conn, id),
             Event::Persisted { through } => self.on_persisted(through, out),
+            Event::Foreign(f) => self.on_foreign(f, out),
         }
         if let Role::Leading(l) = &mut self.role {
             l.learners.count_sent(out.actions_since(mark));
@@ -438,7 +441,7 @@ impl Server {
 
     /// Apply what a role handler decided: a role it ended is dropped (it has announced
     /// LOOKING and started the election already).
-    fn settle(&mut self, next: Next) {
+    pub(crate) fn settle(&mut self, next: Next) {
         if next == Next::Looking {
             assert_eq!(
                 self.zk.state,
@@ -460,6 +463,8 @@ impl Server {
         self.zk.snapshot_step(SNAPSHOT_TICK_BUDGET, out);
         self.zk.expire_local_sessions(out);
         let next = match &mut self.role {
+            // A foreign leader's observer waits for the runtime to sync it: no election.
+            Role::Looking if self.zk.cfg.foreign_leader => return,
             Role::Looking => {
                 let outcome = self.zk.election.tick(&self.zk.cfg, self.zk.now);
                 self.election_outcome(outcome, out);
@@ -553,8 +558,8 @@ impl Server {
     }
 
     fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
-        if from == self.zk.cfg.my_id {
-            return;
+        if from == self.zk.cfg.my_id || self.zk.cfg.foreign_leader {
+            return; // a foreign leader's observer hears its leader through `Event::Foreign`
         }
         // A server outside the configuration in force may still speak: a joiner (or a removed
         // server) finds the leader through the election's answers and syncs as a non-voting

@@ -159,6 +159,8 @@ impl SessionTracker {
             // The leader's own reaper, never a client's.
             // The leader prepares a reconfig in propose, from a client's Write.
             TxnOp::DeleteContainer { .. } | TxnOp::Reconfig { .. } => Ok(()),
+            // A foreign leader's txn, resolved already: never an Ensemble learner's request.
+            TxnOp::Resolved(_) => Err(Refusal::Expired),
             TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. } => {
                 let live = (self.sessions.contains_key(&session)
                     || self.creating.contains(&session))

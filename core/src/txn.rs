@@ -4,7 +4,7 @@
 //! Snapshots are taken at a zxid (never fuzzy), so txns need not be idempotent.
 
 use crate::zxid::Zxid;
-use ensemble_proto::proto::{Id, Request, SessionId};
+use ensemble_proto::proto::{Acl, Id, Request, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// A server's `myid`.
@@ -48,6 +48,59 @@ pub enum TxnOp {
     Reconfig {
         outcome: Result<crate::membership::Membership, i32>,
     },
+    /// A txn a foreign leader (Apache ZooKeeper's, followed by `ensemble zk-observe`) resolved
+    /// and INFORMed: every result is decided already, so it is applied as it says, never
+    /// resolved again (`DataTree::apply`, tree/resolved.rs). Last, as `Reconfig`.
+    Resolved(ResolvedTxn),
+}
+
+/// A txn as ZooKeeper's leader resolved it (its PrepRequestProcessor's output, the txn records
+/// of `zookeeper.jute`): sequential names chosen, versions counted, the parent's cversion
+/// decided, errors decided. The txn's header (zxid, time, session, cxid) is the [`Txn`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResolvedTxn {
+    /// `CreateTxn` / `CreateContainerTxn` / `CreateTTLTxn`: the owner as the record encodes it
+    /// (the session for an ephemeral, the container or TTL marker); `with_stat` for every
+    /// opcode but create (1), whose answer is the path only.
+    Create {
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        ephemeral_owner: i64,
+        parent_cversion: i32,
+        with_stat: bool,
+    },
+    Delete {
+        path: String,
+    },
+    /// `SetDataTxn`: `version` is the node's new version.
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    /// `SetACLTxn`: `version` is the node's new aversion.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+    },
+    CreateSession {
+        timeout_ms: i32,
+    },
+    /// The ephemerals the leader listed (3.6+), besides the session's own.
+    CloseSession {
+        paths: Option<Vec<String>>,
+    },
+    /// `ErrorTxn`: the request failed with this code.
+    Error {
+        err: i32,
+    },
+    /// A multi's sub-txns; a failed multi is one whose subs are all `Error`s.
+    Multi(Vec<ResolvedTxn>),
 }
 
 impl TxnOp {
@@ -65,6 +118,23 @@ impl TxnOp {
             TxnOp::Write { request, auth } | TxnOp::EnforcedWrite { request, auth } => {
                 Some((request, auth))
             }
+            _ => None,
+        }
+    }
+
+    /// A closeSession, Ensemble's or a foreign leader's.
+    pub fn is_close_session(&self) -> bool {
+        matches!(
+            self,
+            TxnOp::CloseSession | TxnOp::Resolved(ResolvedTxn::CloseSession { .. })
+        )
+    }
+
+    /// The timeout of a createSession, Ensemble's or a foreign leader's.
+    pub fn created_session(&self) -> Option<i32> {
+        match self {
+            TxnOp::CreateSession { timeout_ms }
+            | TxnOp::Resolved(ResolvedTxn::CreateSession { timeout_ms }) => Some(*timeout_ms),
             _ => None,
         }
     }

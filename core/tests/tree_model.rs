@@ -185,6 +185,8 @@ impl Model {
             TxnOp::EnforcedWrite { .. } => unreachable!("this model draws no enforced writes"),
             // Reconfigs are the simulator's and core/src/tree/reconfig.rs's.
             TxnOp::Reconfig { .. } => unreachable!("this model draws no reconfigs"),
+            // A foreign leader's resolved txns are the simulator's (`ensemble-sim foreign`).
+            TxnOp::Resolved(_) => unreachable!("this model draws no resolved txns"),
             TxnOp::Write { request, auth } => {
                 cx_auth = auth.clone();
                 let cx = Cx {

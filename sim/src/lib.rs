@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod explorer;
 mod faults;
 pub mod findings;
+pub mod foreign;
 pub mod lines;
 /// The link model, the kit's (TCP-faithful: channels, partitions with sides, cuts, clogs).
 pub use ensemble_testkit::net;

@@ -171,6 +171,11 @@ impl std::fmt::Display for TxnD<'_> {
                 )
             }
             TxnOp::DeleteContainer { path } => write!(f, "deleteContainer {path}"),
+            TxnOp::Resolved(r) => write!(
+                f,
+                "resolved session=0x{:x} cxid={} {r:?}",
+                t.session, t.cxid
+            ),
             TxnOp::Reconfig { outcome: Ok(m) } => write!(
                 f,
                 "reconfig session=0x{:x} cxid={} voters={:?} observers={:?}",
@@ -272,6 +277,7 @@ impl std::fmt::Display for EventD<'_> {
                 write!(f, "conn {conn} authenticated as {}:{}", id.scheme, id.id)
             }
             Event::Persisted { through } => write!(f, "persisted through {through}"),
+            Event::Foreign(e) => write!(f, "from the foreign leader: {e:?}"),
         }
     }
 }
@@ -312,6 +318,10 @@ pub fn hash_txn(h: &mut TraceHasher, t: &Txn) {
                 }
                 Err(code) => h.i(*code as i64),
             }
+        }
+        TxnOp::Resolved(r) => {
+            h.u(7);
+            h.s(&format!("{r:?}"));
         }
     }
 }
@@ -588,6 +598,10 @@ pub fn hash_event(h: &mut TraceHasher, e: &Event) {
         Event::Persisted { through } => {
             h.u(7);
             h.u(through.0);
+        }
+        Event::Foreign(f) => {
+            h.u(8);
+            h.s(&format!("{f:?}"));
         }
     }
 }

@@ -192,6 +192,23 @@ enum Cmd {
         #[arg(long)]
         record: bool,
     },
+    /// The core observing a foreign leader (issue 17's `zk-observe`, the `foreign.*` claims):
+    /// run seeds A..B of its driver, one `seed=N FAIL <violation>` line per failing seed;
+    /// exit 1 on any.
+    Foreign {
+        /// A..B (B excluded), e.g. 0..300
+        #[arg(long)]
+        seeds: String,
+        /// A planted bug to run with (`plants`).
+        #[arg(long)]
+        plant: Option<String>,
+        /// Stop at the first failing seed.
+        #[arg(long)]
+        first: bool,
+        /// Print every request, resolved txn, reply and event.
+        #[arg(long)]
+        echo: bool,
+    },
     /// List the planted bugs, one a line: its name, then the claims meant to catch it.
     Plants,
     /// Measure speed: simulated-to-real time and seeds per second.
@@ -324,6 +341,7 @@ fn main() -> ExitCode {
             for p in Plant::ALL {
                 let by = match p {
                     Plant::ZxidRolloverUnguarded => " (scenario zxid-rollover.toml)",
+                    Plant::ResolvedSetDataUnwatched => " (ensemble-sim foreign)",
                     _ => "",
                 };
                 println!("{:<38} {}{by}", p.name(), p.claims().join(", "));
@@ -331,6 +349,54 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Check { path, record } => check_cmd(&path, record),
+        Cmd::Foreign {
+            seeds,
+            plant,
+            first,
+            echo,
+        } => {
+            let Some((a, b)) = seeds
+                .split_once("..")
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?))
+                })
+                .filter(|(a, b)| a < b)
+            else {
+                return bad(format!(
+                    "--seeds: `{seeds}` is not a range A..B with A below B"
+                ));
+            };
+            let plant = match plant.as_deref().map(|n| Plant::from_name(n).ok_or(n)) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(n)) => {
+                    return bad(format!("--plant: no planted bug `{n}` (see `plants`)"));
+                }
+            };
+            let (mut failed, mut txns, mut reads, mut events) = (0u64, 0u64, 0u64, 0u64);
+            for seed in a..b {
+                let r = ensemble_sim::foreign::run_seed_echo(seed, plant, echo);
+                txns += r.txns;
+                reads += r.reads;
+                events += r.events;
+                if let Some(v) = &r.violation {
+                    failed += 1;
+                    println!("seed={seed} FAIL {v}");
+                    if first {
+                        break;
+                    }
+                }
+            }
+            println!(
+                "foreign: {} seeds, {failed} failed; {txns} txns resolved, {reads} reads, {events} watch events checked",
+                b - a
+            );
+            if failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Cmd::Run { seed, common } => {
             let (scenario, plant) = match load(&common) {
                 Ok(x) => x,

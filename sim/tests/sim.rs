@@ -202,6 +202,31 @@ fn every_plant_is_found_and_replays() {
             continue;
         }
         let claims = p.claims();
+        // the foreign-leader driver's plant: hunted there (`ensemble-sim foreign`)
+        if p == Plant::ResolvedSetDataUnwatched {
+            let found = (0..budget).find_map(|seed| {
+                let r = ensemble_sim::foreign::run_seed(seed, Some(p));
+                r.violation
+                    .filter(|v| claims.contains(&v.claim.as_str()))
+                    .map(|v| (seed, v, r.hash))
+            });
+            let Some((seed, v, hash)) = found else {
+                panic!("plant {} not found in {budget} foreign seeds", p.name());
+            };
+            let again = ensemble_sim::foreign::run_seed(seed, Some(p));
+            assert_eq!(
+                again.hash,
+                hash,
+                "plant {} seed {seed} does not replay",
+                p.name()
+            );
+            eprintln!(
+                "plant {} found by foreign seed {seed}: {}",
+                p.name(),
+                v.claim
+            );
+            continue;
+        }
         let scenario = plant_scenario(p);
         // a plant only a partial heal shows is hunted with `--liveness core`
         let liveness = p
@@ -617,4 +642,31 @@ fn check_reports_each_finding_and_names_bad_files() {
     assert_eq!(code, Some(2));
     assert!(err.contains("missing.toml"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The core observing a foreign leader (issue 17's zk-observe): its driver's seeds pass, replay
+/// to the same hash, and exercise what the claims judge (reads, watch events, forwarded
+/// writes, leader changes).
+#[test]
+fn foreign_leader_seeds_pass_and_replay() {
+    let seeds = if release() { 60 } else { 6 };
+    let (mut reads, mut events, mut forwarded, mut changes) = (0, 0, 0, 0);
+    for seed in 0..seeds {
+        let r = ensemble_sim::foreign::run_seed(seed, None);
+        assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
+        assert_eq!(
+            ensemble_sim::foreign::run_seed(seed, None).hash,
+            r.hash,
+            "seed {seed}"
+        );
+        reads += r.reads;
+        events += r.events;
+        forwarded += r.forwarded;
+        changes += r.leader_changes;
+    }
+    assert!(
+        reads > 0 && events > 0 && forwarded > 0,
+        "{reads} {events} {forwarded}"
+    );
+    assert!(changes > 0, "no leader change in {seeds} seeds");
 }

@@ -17,6 +17,7 @@ mod persisted;
 mod quota;
 mod read;
 mod reconfig;
+mod resolved;
 mod snapshot;
 mod snapshot_loader;
 pub use persisted::PersistedNode;
@@ -391,6 +392,9 @@ impl DataTree {
             TxnOp::DeleteContainer { path } => self.delete_container(txn, path, &mut triggers),
             TxnOp::Reconfig { outcome } => {
                 self.apply_reconfig(txn.zxid, txn.time, outcome, &mut triggers)
+            }
+            TxnOp::Resolved(r) => {
+                self.apply_resolved(txn, r, &mut triggers, &mut ephemerals_deleted)
             }
         };
         assert!(

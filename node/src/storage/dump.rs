@@ -286,6 +286,39 @@ fn txn_parts(op: &TxnOp, with_data: bool) -> (&'static str, String, Value) {
             json!({"path": "/zookeeper/config", "config": m.to_text()}),
         ),
         TxnOp::Reconfig { outcome: Err(code) } => ("error", code.to_string(), json!({"err": code})),
+        // a txn ZooKeeper's leader resolved (zk-observe's log), named by its record
+        TxnOp::Resolved(r) => resolved_parts(r),
+    }
+}
+
+fn resolved_parts(r: &ensemble_core::ResolvedTxn) -> (&'static str, String, Value) {
+    use ensemble_core::ResolvedTxn as R;
+    match r {
+        R::Create { path, .. } => ("create", format!("'{path}'"), json!({"path": path})),
+        R::Delete { path } => ("delete", format!("'{path}'"), json!({"path": path})),
+        R::SetData { path, version, .. } => (
+            "setData",
+            format!("'{path}',{version}"),
+            json!({"path": path, "version": version}),
+        ),
+        R::SetAcl { path, version, .. } => (
+            "setACL",
+            format!("'{path}',{version}"),
+            json!({"path": path, "version": version}),
+        ),
+        R::Check { path } => ("check", format!("'{path}'"), json!({"path": path})),
+        R::CreateSession { timeout_ms } => (
+            "createSession",
+            timeout_ms.to_string(),
+            json!({"timeout": timeout_ms}),
+        ),
+        R::CloseSession { .. } => ("closeSession", String::new(), json!({})),
+        R::Error { err } => ("error", err.to_string(), json!({"err": err})),
+        R::Multi(subs) => (
+            "multi",
+            subs.len().to_string(),
+            json!({"ops": subs.iter().map(|s| resolved_parts(s).0).collect::<Vec<_>>()}),
+        ),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod observer;
 pub mod quorum_packet;
 pub mod records;
+pub mod resolved;
 pub mod serve;
 pub mod snapshot;
 pub mod tree;

@@ -222,6 +222,18 @@ claims! {
     /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
     /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
     SessionEphemeralsReported => "session.ephemerals-reported",
+    /// A core observing a foreign leader (`ensemble zk-observe`; `ensemble-sim foreign`)
+    /// answers each read (getData, exists, getChildren) with the leader's state at the zxid
+    /// of the reply, and those zxids never go back for a client: its reads are a prefix of the
+    /// history the leader resolved.
+    ForeignReadPrefix => "foreign.read-prefix",
+    /// On a core observing a foreign leader, a watch fires exactly once, for the first change
+    /// after the read that set it, before its client reads anything at or past that change
+    /// (one the client may not READ spends it silently, as ZooKeeper 3.8.4+ does).
+    ForeignWatchOnce => "foreign.watch-once",
+    /// On a core observing a foreign leader, no client reads a znode or hears of its change
+    /// unless its ids may READ it (the core's own ACL checks over the leader's resolved txns).
+    ForeignAcl => "foreign.acl",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -370,6 +382,9 @@ impl Claim {
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix
             | SessionEphemeralsReported
+            | ForeignReadPrefix
+            | ForeignWatchOnce
+            | ForeignAcl
             | TreeModel
             | TreePersistedRoundTrip
             | TreeConsistent

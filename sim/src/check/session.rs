@@ -130,7 +130,8 @@ impl SessionClaims {
                 )),
                 None => Ok(()),
             },
-            TxnOp::DeleteContainer { .. } => Ok(()),
+            // a foreign leader's txn: the swarm's ensembles never log one
+            TxnOp::DeleteContainer { .. } | TxnOp::Resolved(_) => Ok(()),
         }
     }
 

@@ -217,7 +217,7 @@ impl World {
                 | Event::ClientAuthenticated { conn, .. }
                 | Event::ClientDisconnected { conn } => (1, *conn),
                 Event::Persisted { .. } => (2, 0),
-                Event::Tick => (3, 0),
+                Event::Tick | Event::Foreign(_) => (3, 0),
             };
             groups.entry(key).or_default().push_back(e);
         }

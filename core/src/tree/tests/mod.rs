@@ -972,3 +972,4 @@ fn multi_rolls_back_acl_references() {
 // Sessions, containers and TTL, reads and snapshots.
 mod quota;
 mod reads;
+mod resolved;
