@@ -325,6 +325,12 @@ impl Server {
     pub fn tree(&self) -> &DataTree {
         &self.zk.tree
     }
+    /// Where the in-memory log window starts: a DIFF can start from this zxid or any txn of
+    /// `history`, nothing below.
+    pub fn log_window_base(&self) -> Zxid {
+        self.zk.log.window_base()
+    }
+
     pub fn epochs(&self) -> Epochs {
         self.zk.epochs
     }
