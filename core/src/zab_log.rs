@@ -16,6 +16,9 @@ pub(crate) struct ZabLog {
     /// base itself is a point a DIFF can start from (a snapshot's zxid, or the last txn
     /// trimmed out of the window).
     window_base: Zxid,
+    /// Where the window started when it was last given rather than trimmed to: the snapshot
+    /// recovered from, or a leader's SNAP installed. Trims move `window_base` above it.
+    floor: Zxid,
     /// The log is durable through this zxid (`Event::Persisted`).
     durable: Zxid,
 }
@@ -28,6 +31,7 @@ impl ZabLog {
         let log = ZabLog {
             history: txns,
             window_base: base,
+            floor: base,
             durable: last,
         };
         log.check_order();
@@ -47,6 +51,10 @@ impl ZabLog {
 
     pub(crate) fn window_base(&self) -> Zxid {
         self.window_base
+    }
+
+    pub(crate) fn floor(&self) -> Zxid {
+        self.floor
     }
 
     /// Is every logged txn durable?
@@ -164,6 +172,7 @@ impl ZabLog {
     pub(crate) fn reset_to_snapshot(&mut self, zxid: Zxid) {
         self.history.clear();
         self.window_base = zxid;
+        self.floor = zxid;
         self.durable = zxid;
     }
 
