@@ -69,9 +69,8 @@ impl ZooKeeperServer {
         // Every logged txn through `to` is applied, none after it.
         assert_eq!(self.log.position_after(self.tree.last_zxid()), end);
         assert!(self.tree.last_zxid() <= to);
-        self.log
-            .trim(self.tree.last_zxid(), self.cfg.committed_log_size);
         self.after_apply(role, out);
+        self.trim_log();
     }
 
     fn apply_txn(&mut self, role: &mut RoleMut, txn: &Txn, out: &mut Ready) {
@@ -177,5 +176,17 @@ impl ZooKeeperServer {
     /// Write up to `budget` more nodes of the snapshot being written.
     pub(crate) fn snapshot_step(&mut self, budget: usize, out: &mut Ready) {
         self.snapshots.step(&mut self.tree, budget, out);
+        self.trim_log();
+    }
+
+    /// Trim the in-memory log window to the txns after the newest snapshot handed to the disk
+    /// plus `commitLogCount` before it (after applying, and when a snapshot ends).
+    fn trim_log(&mut self) {
+        let (applied, keep) = (self.tree.last_zxid(), self.cfg.committed_log_size);
+        if self.plant(Plant::LogTrimPastSnapshot) {
+            self.log.trim_by_count(applied, keep);
+        } else if self.log.trim(applied, self.snapshots.on_disk, keep) {
+            crate::probe!("log.trim-held-by-snapshot");
+        }
     }
 }

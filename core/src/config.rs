@@ -29,8 +29,10 @@ pub struct Config {
     /// Bytes per frame of a sync (about: a SNAP is cut into parts of this size, a DIFF's txns
     /// are grouped up to it), so that no peer frame grows with the tree.
     pub sync_part_bytes: usize,
-    /// How many committed txns the leader keeps in memory for DIFF (ZooKeeper keeps 500 in
-    /// memory and reads older ones from disk; we keep more and send SNAP beyond).
+    /// `zookeeper.commitLogCount` (default 500): how many committed txns covered by the newest
+    /// snapshot on disk stay in memory for a DIFF. ZooKeeper keeps that many and reads older
+    /// ones from its txn log; the core reads no log back, so it keeps every txn after that
+    /// snapshot too, and a learner behind the window gets a SNAP.
     pub committed_log_size: usize,
     /// FLE's finalize wait (ms) and the cap of its notification back-off (ms).
     pub finalize_wait_ms: u64,
@@ -142,7 +144,7 @@ impl Config {
             snap_count: 100_000,
             snapshot_part_bytes: crate::tree::SNAPSHOT_PART,
             sync_part_bytes: crate::sync_stream::SYNC_PART,
-            committed_log_size: 10_000,
+            committed_log_size: 500,
             finalize_wait_ms: 200,
             max_notification_interval_ms: 60_000,
             container_check_interval_ms: 60_000,

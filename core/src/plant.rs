@@ -138,6 +138,9 @@ pub enum Plant {
     /// connection it came on broke: the sender may since have crashed and lost its disk, and
     /// its stale `intact` and acceptedEpoch count in discovery (swarm seed 8742, issue 13).
     EarlyLearnerOutlivesConnection,
+    /// The in-memory log window is trimmed to `commitLogCount` txns by count alone, past the
+    /// newest snapshot on disk: the txns a SNAP streamed from that file needs are gone.
+    LogTrimPastSnapshot,
     /// `Ready::drive` goes on past a failed durable write (the error dropped, as a runtime
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
@@ -173,7 +176,7 @@ pub enum Plant {
 }
 
 impl Plant {
-    pub const ALL: [Plant; 48] = [
+    pub const ALL: [Plant; 49] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -222,6 +225,7 @@ impl Plant {
         Plant::ContainerReapedUnused,
         Plant::WatcherTypeIgnored,
         Plant::ResolvedSetDataUnwatched,
+        Plant::LogTrimPastSnapshot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -274,6 +278,7 @@ impl Plant {
             Plant::ContainerReapedUnused => "container-reaped-unused",
             Plant::WatcherTypeIgnored => "watcher-type-ignored",
             Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
+            Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
         }
     }
 
@@ -388,6 +393,8 @@ impl Plant {
             Plant::FirstConfigVersionAtNewLeader => &["reconfig.config-committed"],
             // a discovery quorum counts a FOLLOWERINFO its sender's lost disk no longer backs
             Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
+            // the window no longer holds every txn after the snapshot on disk
+            Plant::LogTrimPastSnapshot => &["sync.log-window"],
             // an ACK covering a txn whose append failed; left alone, a commit counts it
             Plant::FailedWriteIgnored => &[
                 "zab.ack-not-durable",

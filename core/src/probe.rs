@@ -56,6 +56,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sync.snap-from-file",
         "a leader's SNAP was streamed from its snapshot file, not serialised from its tree",
     ),
+    p(
+        "log.trim-held-by-snapshot",
+        "the in-memory log window kept txns past commitLogCount because no snapshot on disk covers them yet",
+    ),
     p("leader.inform", "a leader sent an INFORM to an observer"),
     // synchronization (learner side)
     p(

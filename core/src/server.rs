@@ -330,6 +330,13 @@ impl Server {
     pub fn tree(&self) -> &DataTree {
         &self.zk.tree
     }
+    /// Where the in-memory log window starts (a DIFF can start from this zxid or any txn of
+    /// `history`, nothing below), and where it started when last given rather than trimmed
+    /// to (the snapshot recovered from, or a leader's SNAP installed).
+    pub fn log_window(&self) -> (Zxid, Zxid) {
+        (self.zk.log.window_base(), self.zk.log.floor())
+    }
+
     pub fn epochs(&self) -> Epochs {
         self.zk.epochs
     }

@@ -16,6 +16,9 @@ pub(crate) struct ZabLog {
     /// base itself is a point a DIFF can start from (a snapshot's zxid, or the last txn
     /// trimmed out of the window).
     window_base: Zxid,
+    /// Where the window started when it was last given rather than trimmed to: the snapshot
+    /// recovered from, or a leader's SNAP installed. Trims move `window_base` above it.
+    floor: Zxid,
     /// The log is durable through this zxid (`Event::Persisted`).
     durable: Zxid,
 }
@@ -28,6 +31,7 @@ impl ZabLog {
         let log = ZabLog {
             history: txns,
             window_base: base,
+            floor: base,
             durable: last,
         };
         log.check_order();
@@ -47,6 +51,10 @@ impl ZabLog {
 
     pub(crate) fn window_base(&self) -> Zxid {
         self.window_base
+    }
+
+    pub(crate) fn floor(&self) -> Zxid {
+        self.floor
     }
 
     /// Is every logged txn durable?
@@ -164,19 +172,41 @@ impl ZabLog {
     pub(crate) fn reset_to_snapshot(&mut self, zxid: Zxid) {
         self.history.clear();
         self.window_base = zxid;
+        self.floor = zxid;
         self.durable = zxid;
     }
 
-    /// Keep at most `keep` txns in memory, dropping only applied ones (through `applied`)
-    /// from the front: the DIFF window then starts at the last one dropped.
-    pub(crate) fn trim(&mut self, applied: Zxid, keep: usize) {
+    /// Trim the window as ZooKeeper keeps its committedLog (`zookeeper.commitLogCount`
+    /// txns) while its txn log on disk serves older DIFFs: drop from the front only txns
+    /// covered by the newest snapshot on disk (`snapshot`, and applied), keeping the last
+    /// `keep` of those. Every txn after that snapshot stays, so a SNAP can always be streamed
+    /// from its file with the log after it (the core reads no txn log back); without a
+    /// snapshot nothing is dropped (the next one comes within `snapCount` txns). The DIFF
+    /// window then starts at the last txn dropped. Whether the snapshot held back a trim the
+    /// count alone would have made.
+    pub(crate) fn trim(&mut self, applied: Zxid, snapshot: Option<Zxid>, keep: usize) -> bool {
         let base = self.window_base;
+        let limit = snapshot.map_or(base, |s| s.min(applied));
+        let covered = self.position_after(limit);
+        let drop = covered.saturating_sub(keep);
+        let by_count = self.position_after(applied).saturating_sub(keep);
+        for _ in 0..drop {
+            if let Some(t) = self.history.pop_front() {
+                self.window_base = t.zxid;
+            }
+        }
+        assert!(self.window_base == base || self.window_base <= limit);
+        assert!(self.position_after(limit) <= keep);
+        by_count > drop
+    }
+
+    /// A planted bug's trim: by count alone, past the snapshot on disk.
+    pub(crate) fn trim_by_count(&mut self, applied: Zxid, keep: usize) {
         while self.history.len() > keep && self.history.front().is_some_and(|t| t.zxid <= applied) {
             if let Some(t) = self.history.pop_front() {
                 self.window_base = t.zxid;
             }
         }
-        assert!(self.window_base == base || self.window_base <= applied);
     }
 
     /// The window holds what a leader and `check_invariants` rely on. `applied` is the data
@@ -253,10 +283,33 @@ mod tests {
         log.truncate(Zxid::new(1, 4));
         assert_eq!(log.last_logged(), Zxid::new(1, 4));
         assert_eq!(log.durable(), Zxid::new(1, 4));
-        log.trim(Zxid::new(1, 4), 1);
+        assert!(
+            log.trim(Zxid::new(1, 4), None, 1),
+            "no snapshot: nothing dropped"
+        );
+        assert_eq!(log.window_base(), Zxid::new(1, 2));
+        log.trim(Zxid::new(1, 4), Some(Zxid::new(1, 4)), 1);
         assert_eq!(log.window_base(), Zxid::new(1, 3));
         assert_eq!(log.iter().count(), 1);
         log.check_invariants(Zxid::new(1, 4));
+    }
+
+    #[test]
+    fn the_window_keeps_every_txn_after_the_snapshot_and_the_retention_before_it() {
+        let mut log = ZabLog::recovered(Zxid::new(1, 0), VecDeque::new());
+        for c in 1..=10 {
+            log.append(txn(1, c));
+        }
+        // a snapshot at 6, applied through 9: 6 covered txns, 2 kept of them
+        assert!(log.trim(Zxid::new(1, 9), Some(Zxid::new(1, 6)), 2));
+        assert_eq!(log.window_base(), Zxid::new(1, 4));
+        assert_eq!(log.iter().next().map(|t| t.zxid), Some(Zxid::new(1, 5)));
+        assert!(log.contains(Zxid::new(1, 6)) && log.contains(Zxid::new(1, 4)));
+        // a snapshot beyond what is applied covers only the applied txns
+        log.trim(Zxid::new(1, 7), Some(Zxid::new(1, 10)), 1);
+        assert_eq!(log.window_base(), Zxid::new(1, 6));
+        assert_eq!(log.iter().count(), 4);
+        log.check_invariants(Zxid::new(1, 7));
     }
 
     #[test]

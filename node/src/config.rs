@@ -422,6 +422,7 @@ const PROPERTY_KEYS: &[&str] = &[
     "admin.commandURL",
     "admin.idleTimeout",
     "enforceQuota",
+    "commitLogCount",
     "audit.enable",
     "globalOutstandingLimit",
 ];
@@ -562,6 +563,7 @@ fn parse_inner(
     let mut snapshot_compression = SnapshotCompression::None;
     let mut extended_types: Option<bool> = None;
     let mut enforce_quota = false;
+    let mut commit_log_count: usize = 500;
     let (mut read_only, mut local_sessions, mut local_upgrading) = (false, false, false);
     let mut audit_enable = false;
     let mut trust_empty = false;
@@ -725,6 +727,18 @@ fn parse_inner(
             }
             // ZooKeeperServer reads it as a system property; a zoo.cfg key becomes one
             "enforceQuota" => enforce_quota = bool_of(e.line, &e.key, v)?,
+            // ZKDatabase reads it as a system property: the committed txns kept in memory for
+            // a DIFF (here: of those the newest snapshot covers). Its floor is 500, as there.
+            "commitLogCount" => {
+                let n: usize = p.num(e.line, &e.key, v)?;
+                if n < 500 {
+                    warnings.push(format!(
+                        "{}: commitLogCount={n} is less than the recommended 500; using 500",
+                        p.at(e.line)
+                    ));
+                }
+                commit_log_count = n.max(500);
+            }
             READ_ONLY_PROPERTY if e.line >= FLAG_LINE => read_only = bool_of(e.line, &e.key, v)?,
             "localSessionsEnabled" => local_sessions = bool_of(e.line, &e.key, v)?,
             "localSessionsUpgradingEnabled" => local_upgrading = bool_of(e.line, &e.key, v)?,
@@ -1077,6 +1091,7 @@ fn parse_inner(
     }
     core.super_digest = super_digest;
     core.enforce_quota = enforce_quota;
+    core.committed_log_size = commit_log_count;
     core.read_only_mode = read_only;
     core.local_sessions = local_sessions;
     core.local_sessions_upgrading = local_upgrading;

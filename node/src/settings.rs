@@ -154,7 +154,6 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
         | "snapSizeLimitInKb"
         | "txnLogSizeLimitInKb"
         | "digest.enabled"
-        | "commitLogCount"
         | "maxBatchSize"
         | "closeSessionTxn.enabled"
         | "emulate353TTLNodes"

@@ -507,11 +507,12 @@ fn java_env_flags_are_read_and_refused_ones_name_the_file_line() {
     assert_eq!(c.core.snap_count, 777);
     assert!(!c.force_sync);
     assert!(c.core.enforce_quota);
+    assert_eq!(c.core.committed_log_size, 500, "ZooKeeper's floor");
     assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
     let java_env = d.join("java.env");
     assert!(
         c.warnings[0].starts_with(&format!(
-            "{}:3 (JVMFLAGS): -Dzookeeper.commitLogCount=9: ignored: not implemented",
+            "{}:3 (JVMFLAGS): -Dzookeeper.commitLogCount=9: commitLogCount=9 is less than the recommended 500; using 500",
             java_env.display()
         )),
         "{}",

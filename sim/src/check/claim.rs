@@ -105,6 +105,11 @@ claims! {
     /// as they came, ended by the SNAP's last bytes) is that SNAP, byte for byte: taken whole,
     /// never a part short or a stream cut (check/sync.rs).
     SyncSnapPersisted => "sync.snap-persisted",
+    /// A server's in-memory log window (what a DIFF, a TRUNC or a SNAP streamed from its
+    /// snapshot file is cut from) holds every txn after the newest snapshot on its disk that
+    /// it applied, and at most `commitLogCount` txns that snapshot covers: bounded, and never
+    /// short of what a file-streamed SNAP needs (check/sync.rs).
+    SyncLogWindow => "sync.log-window",
 
     // ---- dynamic reconfiguration (check/zab.rs; ZooKeeper's "Dynamic Reconfiguration of
     // Primary/Backup Clusters", Shraer et al., USENIX ATC 2012)
@@ -355,6 +360,7 @@ impl Claim {
             | SyncPartialSnap
             | ZabLostStateCounted
             | SyncSnapPersisted
+            | SyncLogWindow
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | ReconfigHandOver

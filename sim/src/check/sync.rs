@@ -168,6 +168,39 @@ impl World {
         Ok(())
     }
 
+    /// After a step of `id` (`sync.log-window`): against the newest snapshot on its disk (the
+    /// simulator's, not the core's idea of it), its in-memory window starts at or below that
+    /// snapshot when it applied through it (unless it starts where a SNAP or recovery put it),
+    /// and holds at most `commitLogCount` txns at or
+    /// below it (the core trims after applying and when a snapshot ends, so after every step).
+    pub(crate) fn check_log_window(&self, id: ServerId) -> Result<(), Violation> {
+        let n = &self.nodes[&id];
+        let (Some(server), Some((snap, _))) = (n.server.as_ref(), n.disk.snapshot.as_ref()) else {
+            return Ok(());
+        };
+        let applied = server.tree().last_zxid();
+        let (base, floor) = server.log_window();
+        let keep = server.config().committed_log_size;
+        let covered = server
+            .history()
+            .take_while(|t| t.zxid <= *snap && t.zxid <= applied)
+            .count();
+        // A window given by a SNAP starts past an older snapshot on disk until the SNAP's is
+        // written (at once, or at NEWLEADER under zk-3642's plant): only a trim must not.
+        let detail = if *snap <= applied && base > *snap && base != floor {
+            format!(
+                "n{id}'s log window starts at {base}, past its snapshot on disk at {snap} (applied {applied})"
+            )
+        } else if covered > keep {
+            format!(
+                "n{id} holds {covered} txns its snapshot at {snap} covers, commitLogCount {keep}"
+            )
+        } else {
+            return Ok(());
+        };
+        Err(violation(Claim::SyncLogWindow, self.sched.now, detail))
+    }
+
     /// `id` made durable a snapshot from its leader's SNAP (a `reset_log` snapshot): it is the
     /// SNAP it took whole, byte for byte.
     pub(crate) fn check_snap_persisted(&self, id: ServerId, zxid: Zxid) -> Result<(), Violation> {

@@ -525,6 +525,12 @@ impl World {
         {
             self.fail(v);
         }
+        if self.violation.is_none()
+            && self.nodes[&id].server.is_some()
+            && let Err(v) = self.check_log_window(id)
+        {
+            self.fail(v);
+        }
         if let Some(leader) = sync_from {
             self.sync_crash(leader, id);
         }

@@ -62,6 +62,17 @@ impl Clients for ScriptClients {
                     self.line(format_args!("{id} -> {to}: {}", Show(msg)));
                 }
             }
+            // the SNAP's parts come from the disk, not the core: one line for the stream
+            Seen::Action(Action::SendSnapshot {
+                to,
+                zxid,
+                txns,
+                committed,
+                ..
+            }) => self.line(format_args!(
+                "{id} -> {to}: SNAP from the snapshot file at={zxid} txns={} committed={committed}",
+                txns.len()
+            )),
             Seen::Action(Action::StateChanged { state, epoch }) => {
                 self.line(format_args!("{id}: {state:?} epoch={epoch}"))
             }
