@@ -343,8 +343,8 @@ impl Client {
 /// an older one (ZooKeeper's initConfigInZKDatabase writes the node from its QuorumVerifier,
 /// outside the replicated txns, at start and whenever it takes a newer configuration):
 /// * before any reconfig, the server's first configuration (dataVersion -1) instead of the
-///   empty data the tree stores: a reply whose text is the run's first members at version 0
-///   or at an epoch's zxid (the version the first established leader gives it) is compared
+///   empty data the tree stores: a reply whose text is the run's first members (a joiner's:
+///   those plus itself) at version 0 or at an epoch's zxid (the version the first established leader gives it) is compared
 ///   in its stored form;
 /// * a committed configuration newer than the one at the read's zxid, which a server has in
 ///   force ahead of its tree (its dynamic file's at a restart, one a peer told it while
@@ -371,9 +371,18 @@ fn stored_config_form(
             .ok()
             .and_then(|t| Membership::parse(t).ok())
     };
-    let first_config = |data: &[u8]| {
-        parse(data).is_some_and(|m| m.servers == first.servers && m.version & 0xffff_ffff == 0)
+    // a joiner's own first configuration is the run's first one plus itself (a higher id)
+    let own_first = |m: &Membership| {
+        m.servers == first.servers
+            || (m.servers.len() == first.servers.len() + 1
+                && first
+                    .servers
+                    .iter()
+                    .all(|(id, s)| m.servers.get(id) == Some(s))
+                && m.servers.keys().next_back() > first.servers.keys().next_back())
     };
+    let first_config =
+        |data: &[u8]| parse(data).is_some_and(|m| own_first(&m) && m.version & 0xffff_ffff == 0);
     let committed_ahead = |data: &[u8]| {
         let stored = reference
             .node_at(ensemble_core::path::CONFIG, at)
