@@ -731,7 +731,7 @@ async fn a_joiner_started_first_syncs_and_counts_once_added() {
     check_all(&c.hosts(&[4]), 0..20).await;
     assert!(
         c.log(leader)
-            .contains("server 4 (127.0.0.1:25514:25524) is outside the configuration"),
+            .contains("server 4 (127.0.0.1:25714:25724) is outside the configuration"),
         "{}",
         c.log(leader)
     );
