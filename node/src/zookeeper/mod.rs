@@ -9,14 +9,13 @@ pub mod migrate;
 pub mod observer;
 pub mod quorum_packet;
 pub mod records;
-pub mod resolved;
 pub mod serve;
 pub mod snapshot;
 pub mod tree;
 pub mod txnlog;
 
+use ensemble_core::ResolvedTxn;
 use jute::JuteError;
-use records::ZkTxn;
 use std::path::{Path, PathBuf};
 use tree::{DIGEST_VERSION, ZkTree};
 
@@ -334,18 +333,17 @@ fn check_snapshot_digest(
     }
 }
 
-fn txn_name(t: &ZkTxn) -> &'static str {
+fn txn_name(t: &ResolvedTxn) -> &'static str {
     match t {
-        ZkTxn::Create { .. } => "create",
-        ZkTxn::Delete { .. } => "delete",
-        ZkTxn::SetData { .. } => "setData",
-        ZkTxn::SetAcl { .. } => "setACL",
-        ZkTxn::Check { .. } => "check",
-        ZkTxn::CreateSession { .. } => "createSession",
-        ZkTxn::CloseSession { .. } => "closeSession",
-        ZkTxn::Error { .. } => "error",
-        ZkTxn::SetMaxChildren { .. } => "setMaxChildren",
-        ZkTxn::Multi(_) => "multi",
+        ResolvedTxn::Create { .. } => "create",
+        ResolvedTxn::Delete { .. } => "delete",
+        ResolvedTxn::SetData { .. } => "setData",
+        ResolvedTxn::SetAcl { .. } => "setACL",
+        ResolvedTxn::Check { .. } => "check",
+        ResolvedTxn::CreateSession { .. } => "createSession",
+        ResolvedTxn::CloseSession { .. } => "closeSession",
+        ResolvedTxn::Error { .. } => "error",
+        ResolvedTxn::Multi(_) => "multi",
     }
 }
 

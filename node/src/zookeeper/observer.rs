@@ -20,9 +20,10 @@ use super::jute::OutputArchive;
 use super::quorum_packet::{
     self, Frame, LearnerInfo, PROTOCOL_VERSION, PacketType, Payload, QuorumPacket,
 };
-use super::records::{self, TxnDigest, TxnHeader, ZkTxn};
+use super::records::{self, TxnDigest, TxnHeader};
 use super::snapshot::ZxidDigest;
 use super::tree::{DIGEST_VERSION, ZkTree};
+use ensemble_core::ResolvedTxn;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -490,7 +491,7 @@ impl Observer {
     fn inform_txn(
         &mut self,
         hdr: &TxnHeader,
-        txn: &ZkTxn,
+        txn: &ResolvedTxn,
         digest: Option<TxnDigest>,
     ) -> Result<(), String> {
         let tree = self.tree.as_mut().ok_or("a txn before any sync")?;
@@ -511,9 +512,14 @@ impl Observer {
 
     /// A committed reconfig (a SetDataTxn of /zookeeper/config) becomes the configuration
     /// this observer follows.
-    fn activate(&mut self, set: &mut Settings, hdr: &TxnHeader, txn: &ZkTxn) -> Result<(), String> {
+    fn activate(
+        &mut self,
+        set: &mut Settings,
+        hdr: &TxnHeader,
+        txn: &ResolvedTxn,
+    ) -> Result<(), String> {
         match txn {
-            ZkTxn::SetData {
+            ResolvedTxn::SetData {
                 path,
                 data: Some(text),
                 ..
@@ -533,7 +539,7 @@ impl Observer {
     fn apply(
         &mut self,
         hdr: &TxnHeader,
-        txn: &ZkTxn,
+        txn: &ResolvedTxn,
         digest: Option<TxnDigest>,
     ) -> Result<(), String> {
         let tree = self.tree.as_mut().ok_or("no replica")?;

@@ -12,8 +12,9 @@
 //! takes part in a ZooKeeper ensemble yet: `ensemble start` never speaks this protocol.
 
 use super::jute::{InputArchive, JuteError, OutputArchive};
-use super::records::{self, TxnDigest, TxnHeader, ZkTxn};
+use super::records::{self, TxnDigest, TxnHeader};
 use super::snapshot::{self, ZkSnapshot};
+use ensemble_core::ResolvedTxn;
 use ensemble_proto::proto::Id;
 
 /// `Leader`'s packet types, by their codes.
@@ -205,7 +206,7 @@ pub enum Payload {
     },
     Request(ForwardedRequest),
     /// PROPOSAL / INFORM: a resolved txn.
-    Txn(TxnHeader, ZkTxn, Option<TxnDigest>),
+    Txn(TxnHeader, ResolvedTxn, Option<TxnDigest>),
     /// NEWLEADER / COMMITANDACTIVATE / INFORMANDACTIVATE and the rest: their bytes.
     Raw,
 }

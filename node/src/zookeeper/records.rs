@@ -2,8 +2,14 @@
 //! `data`): the txn header, every txn body a log carries, `StatPersisted`, ACL lists, the
 //! 3.6+ `TxnDigest`. Decoding only what the files hold; the quorum packets (DIFF, PROPOSAL)
 //! carry the same header + txn bytes, so [`decode_txn_entry`] serves them too.
+//!
+//! A txn body decodes straight into the core's [`ResolvedTxn`] (`ensemble_core::txn`): the
+//! one type the import's replica ([`super::tree::ZkTree`]) and the core's foreign-leader path
+//! (`DataTree::apply` of `TxnOp::Resolved`) both apply.
 
 use super::jute::{InputArchive, JuteError, OutputArchive};
+use ensemble_core::ResolvedTxn;
+use ensemble_core::tree::{CONTAINER_EPHEMERAL_OWNER, EphemeralType, TTL_MAX};
 use ensemble_proto::proto::{Acl, Id};
 
 /// `ZooDefs.OpCode` values that appear in txns.
@@ -47,65 +53,6 @@ pub struct StatPersisted {
     pub aversion: i32,
     pub ephemeral_owner: i64,
     pub pzxid: i64,
-}
-
-/// How a create made its node (which txn record carried it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CreateKind {
-    /// `CreateTxn` (create, create2): ephemeral or persistent.
-    Plain {
-        ephemeral: bool,
-    },
-    Container,
-    Ttl(i64),
-}
-
-/// One txn body, resolved as the leader logged it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ZkTxn {
-    Create {
-        path: String,
-        data: Option<Vec<u8>>,
-        acl: Vec<Acl>,
-        kind: CreateKind,
-        /// -1 in a pre-3.3 `CreateTxnV0` (the parent's count plus one then).
-        parent_cversion: i32,
-    },
-    Delete {
-        path: String,
-    },
-    /// setData, and reconfig (a SetDataTxn on /zookeeper/config).
-    SetData {
-        path: String,
-        data: Option<Vec<u8>>,
-        version: i32,
-    },
-    SetAcl {
-        path: String,
-        acl: Vec<Acl>,
-        version: i32,
-    },
-    Check {
-        path: String,
-        version: i32,
-    },
-    CreateSession {
-        timeout: i32,
-    },
-    /// The ephemerals to delete (3.6+ logs them; older ones leave it to the tree).
-    CloseSession {
-        paths: Option<Vec<String>>,
-    },
-    Error {
-        err: i32,
-    },
-    /// `SetMaxChildrenTxn`: never applied by ZooKeeper 3.x.
-    SetMaxChildren {
-        path: String,
-        max: i32,
-    },
-    /// Sub-txns with their opcodes.
-    Multi(Vec<(i32, ZkTxn)>),
 }
 
 /// `TxnDigest`: the leader's tree digest after the txn (3.6+).
@@ -186,35 +133,51 @@ fn data(i: &mut InputArchive) -> Result<Option<Vec<u8>>, JuteError> {
     Ok(i.buffer("data")?.map(<[u8]>::to_vec))
 }
 
-/// The txn body of opcode `kind` (`SerializeUtils.deserializeTxn`). Old record versions
-/// (`CreateTxnV0`, an empty closeSession) are recognised by what is left of the input.
-pub fn read_txn(i: &mut InputArchive, kind: i32) -> Result<ZkTxn, JuteError> {
+/// The ephemeralOwner a `CreateTTLTxn` gives its node. ZooKeeper's leader refuses a TTL out
+/// of range; a record holding one is kept as it is.
+fn ttl_owner(ttl: i64) -> i64 {
+    if ttl > 0 && ttl <= TTL_MAX {
+        EphemeralType::ttl_owner(ttl)
+    } else {
+        ttl
+    }
+}
+
+/// The txn body of opcode `kind` (`SerializeUtils.deserializeTxn`) in a txn of `session`
+/// (the header's clientId: an ephemeral create's owner). Old record versions (`CreateTxnV0`,
+/// an empty closeSession) are recognised by what is left of the input. A check's version and
+/// `SetMaxChildrenTxn` change nothing in ZooKeeper 3.x's tree, so both are a `Check`; a
+/// reconfig is the `SetDataTxn` of /zookeeper/config it carries.
+pub fn read_txn(i: &mut InputArchive, kind: i32, session: i64) -> Result<ResolvedTxn, JuteError> {
     Ok(match kind {
         op::CREATE | op::CREATE2 => {
             let path = i.ustring("path")?;
             let data = data(i)?;
             let acl = read_acls(i)?;
             let ephemeral = i.bool("ephemeral")?;
-            // `CreateTxnV0` (before 3.3) ends here.
+            // `CreateTxnV0` (before 3.3) ends here: -1, the parent's count plus one then.
             let parent_cversion = if i.remaining() >= 4 {
                 i.int("parentCVersion")?
             } else {
                 -1
             };
-            ZkTxn::Create {
+            ResolvedTxn::Create {
                 path,
                 data,
                 acl,
-                kind: CreateKind::Plain { ephemeral },
+                ephemeral_owner: if ephemeral { session } else { 0 },
                 parent_cversion,
+                // create (1) answers with the path only, create2 with a Stat too
+                with_stat: kind == op::CREATE2,
             }
         }
-        op::CREATE_CONTAINER => ZkTxn::Create {
+        op::CREATE_CONTAINER => ResolvedTxn::Create {
             path: i.ustring("path")?,
             data: data(i)?,
             acl: read_acls(i)?,
             parent_cversion: i.int("parentCVersion")?,
-            kind: CreateKind::Container,
+            ephemeral_owner: CONTAINER_EPHEMERAL_OWNER,
+            with_stat: true,
         },
         op::CREATE_TTL => {
             let path = i.ustring("path")?;
@@ -222,51 +185,54 @@ pub fn read_txn(i: &mut InputArchive, kind: i32) -> Result<ZkTxn, JuteError> {
             let acl = read_acls(i)?;
             let parent_cversion = i.int("parentCVersion")?;
             let ttl = i.long("ttl")?;
-            ZkTxn::Create {
+            ResolvedTxn::Create {
                 path,
                 data,
                 acl,
-                kind: CreateKind::Ttl(ttl),
+                ephemeral_owner: ttl_owner(ttl),
                 parent_cversion,
+                with_stat: true,
             }
         }
-        op::DELETE | op::DELETE_CONTAINER => ZkTxn::Delete {
+        op::DELETE | op::DELETE_CONTAINER => ResolvedTxn::Delete {
             path: i.ustring("path")?,
         },
-        op::SET_DATA | op::RECONFIG => ZkTxn::SetData {
+        op::SET_DATA | op::RECONFIG => ResolvedTxn::SetData {
             path: i.ustring("path")?,
             data: data(i)?,
             version: i.int("version")?,
         },
-        op::SET_ACL => ZkTxn::SetAcl {
+        op::SET_ACL => ResolvedTxn::SetAcl {
             path: i.ustring("path")?,
             acl: read_acls(i)?,
             version: i.int("version")?,
         },
-        op::CHECK => ZkTxn::Check {
-            path: i.ustring("path")?,
-            version: i.int("version")?,
-        },
-        op::CREATE_SESSION => ZkTxn::CreateSession {
-            timeout: i.int("timeOut")?,
+        op::CHECK => {
+            let path = i.ustring("path")?;
+            i.int("version")?;
+            ResolvedTxn::Check { path }
+        }
+        op::SET_MAX_CHILDREN => {
+            let path = i.ustring("path")?;
+            i.int("max")?;
+            ResolvedTxn::Check { path }
+        }
+        op::CREATE_SESSION => ResolvedTxn::CreateSession {
+            timeout_ms: i.int("timeOut")?,
         },
         op::CLOSE_SESSION => {
             // Before 3.6 (or with closeSessionTxn.enabled=false) the body is empty.
             if i.remaining() == 0 {
-                ZkTxn::CloseSession { paths: None }
+                ResolvedTxn::CloseSession { paths: None }
             } else {
                 let n = i.count("paths2Delete", 4)?;
                 let paths = (0..n)
                     .map(|_| i.ustring("path"))
                     .collect::<Result<_, _>>()?;
-                ZkTxn::CloseSession { paths: Some(paths) }
+                ResolvedTxn::CloseSession { paths: Some(paths) }
             }
         }
-        op::ERROR => ZkTxn::Error { err: i.int("err")? },
-        op::SET_MAX_CHILDREN => ZkTxn::SetMaxChildren {
-            path: i.ustring("path")?,
-            max: i.int("max")?,
-        },
+        op::ERROR => ResolvedTxn::Error { err: i.int("err")? },
         op::MULTI => {
             let n = i.count("txns", 8)?;
             let mut subs = Vec::with_capacity(n);
@@ -280,13 +246,13 @@ pub fn read_txn(i: &mut InputArchive, kind: i32) -> Result<ZkTxn, JuteError> {
                     return Err(i.error("a multi inside a multi"));
                 }
                 let mut sub = InputArchive::new(body, at + 4);
-                let txn = read_txn(&mut sub, kind)?;
+                let txn = read_txn(&mut sub, kind, session)?;
                 if sub.remaining() != 0 {
                     return Err(sub.error(format!("{} bytes after sub-txn", sub.remaining())));
                 }
-                subs.push((kind, txn));
+                subs.push(txn);
             }
-            ZkTxn::Multi(subs)
+            ResolvedTxn::Multi(subs)
         }
         other => return Err(i.error(format!("unknown txn type {other}"))),
     })
@@ -296,7 +262,7 @@ pub fn read_txn(i: &mut InputArchive, kind: i32) -> Result<ZkTxn, JuteError> {
 pub fn decode_txn_entry(
     bytes: &[u8],
     base: u64,
-) -> Result<(TxnHeader, ZkTxn, Option<TxnDigest>), JuteError> {
+) -> Result<(TxnHeader, ResolvedTxn, Option<TxnDigest>), JuteError> {
     let mut i = InputArchive::new(bytes, base);
     let hdr = read_header(&mut i)?;
     // The body ends where the digest (int + long) starts, if there is one: read the body from
@@ -310,7 +276,7 @@ pub fn decode_txn_entry(
             let tree_digest = j.long("treeDigest")?;
             return Ok((
                 hdr,
-                ZkTxn::CloseSession { paths: None },
+                ResolvedTxn::CloseSession { paths: None },
                 Some(TxnDigest {
                     version: 2,
                     tree_digest,
@@ -318,8 +284,8 @@ pub fn decode_txn_entry(
             ));
         }
     }
-    let with_digest = |mut j: InputArchive| -> Result<(ZkTxn, Option<TxnDigest>), JuteError> {
-        let txn = read_txn(&mut j, hdr.kind)?;
+    let with_digest = |mut j: InputArchive| -> Result<(ResolvedTxn, Option<TxnDigest>), JuteError> {
+        let txn = read_txn(&mut j, hdr.kind, hdr.client_id)?;
         match j.remaining() {
             0 => Ok((txn, None)),
             12 => Ok((
@@ -338,7 +304,7 @@ pub fn decode_txn_entry(
         // record's length: try it as the whole record.
         Err(e) => {
             let mut j = body_start;
-            let txn = read_txn(&mut j, hdr.kind).map_err(|_| e.clone())?;
+            let txn = read_txn(&mut j, hdr.kind, hdr.client_id).map_err(|_| e.clone())?;
             if j.remaining() != 0 {
                 return Err(e);
             }

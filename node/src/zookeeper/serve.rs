@@ -29,8 +29,9 @@
 
 use super::jute::OutputArchive;
 use super::quorum_packet::{PacketType, QuorumPacket};
-use super::records::{TxnHeader, ZkTxn, op};
+use super::records::{TxnHeader, op};
 use super::tree::{ZNode, ZkTree};
+use ensemble_core::ResolvedTxn;
 use ensemble_core::acl;
 use ensemble_core::session_passwd;
 use ensemble_core::tree::{EphemeralType, Trigger};
@@ -335,7 +336,7 @@ impl Served {
 
     /// One txn as the observer applied it: the same change to the served replica, and the
     /// watches it fires (ZooKeeper's DataTree order: the node, then its parent's children).
-    pub fn applied(&mut self, hdr: &TxnHeader, txn: &ZkTxn) {
+    pub fn applied(&mut self, hdr: &TxnHeader, txn: &ResolvedTxn) {
         let Some(tree) = self.tree.as_mut() else {
             return;
         };
@@ -349,22 +350,18 @@ impl Served {
         let waiting = self.pending.contains_key(&(hdr.client_id, hdr.cxid));
         let mut results = Vec::new();
         match txn {
-            ZkTxn::Multi(subs) => {
-                let failed = subs.iter().any(|(k, _)| *k == op::ERROR);
-                for (kind, sub) in subs {
-                    let sub_hdr = TxnHeader {
-                        kind: *kind,
-                        ..*hdr
-                    };
+            ResolvedTxn::Multi(subs) => {
+                let failed = subs.iter().any(|s| matches!(s, ResolvedTxn::Error { .. }));
+                for sub in subs {
                     if !failed {
-                        triggers(tree, &sub_hdr, sub, &mut fired);
-                        tree.process(&sub_hdr, sub);
+                        triggers(tree, hdr, sub, &mut fired);
+                        tree.process(hdr, sub);
                     }
                     if waiting {
-                        results.push(op_result(tree, *kind, sub, self.set.extended_types));
+                        results.push(op_result(tree, sub, self.set.extended_types));
                     }
                 }
-                tree.process(hdr, &ZkTxn::Multi(Vec::new()));
+                tree.process(hdr, &ResolvedTxn::Multi(Vec::new()));
             }
             _ => {
                 triggers(tree, hdr, txn, &mut fired);
@@ -388,14 +385,14 @@ impl Served {
             }
         }
         // ZooKeeper's FinalRequestProcessor: the watches fire, then the request is answered
-        if let ZkTxn::CreateSession { .. } = txn
+        if let ResolvedTxn::CreateSession { .. } = txn
             && self.joining.contains_key(&hdr.client_id)
         {
             self.joined(hdr.client_id, true);
         }
         if let Some(p) = self.pending.remove(&(hdr.client_id, hdr.cxid)) {
             let reply = match txn {
-                ZkTxn::Multi(_) => Ok(Response::Multi(results)),
+                ResolvedTxn::Multi(_) => Ok(Response::Multi(results)),
                 _ => self
                     .tree
                     .as_ref()
@@ -405,7 +402,7 @@ impl Served {
             };
             self.answer(&p, hdr.zxid, &reply);
         }
-        if let ZkTxn::CloseSession { .. } = txn {
+        if let ResolvedTxn::CloseSession { .. } = txn {
             // its connections here go, once answered (ZooKeeper's closeSession of the cnxn)
             let ids: Vec<u64> = self
                 .conns
@@ -760,7 +757,7 @@ impl Served {
 
 /// The answer to a forwarded request from its resolved txn and the replica just after it
 /// (ZooKeeper's FinalRequestProcessor; an error txn carries the request's error).
-fn txn_reply(tree: &ZkTree, opcode: OpCode, txn: &ZkTxn, extended: bool) -> Reply {
+fn txn_reply(tree: &ZkTree, opcode: OpCode, txn: &ResolvedTxn, extended: bool) -> Reply {
     let stat = |path: &str| {
         tree.nodes
             .get(path)
@@ -768,32 +765,36 @@ fn txn_reply(tree: &ZkTree, opcode: OpCode, txn: &ZkTxn, extended: bool) -> Repl
             .ok_or(KeeperError::NoNode)
     };
     match txn {
-        ZkTxn::Error { err } => {
+        ResolvedTxn::Error { err } => {
             Err(KeeperError::from_code(*err).unwrap_or(KeeperError::SystemError))
         }
-        ZkTxn::Create { path, .. } if opcode == OpCode::Create => {
+        ResolvedTxn::Create { path, .. } if opcode == OpCode::Create => {
             Ok(Response::Create { path: path.clone() })
         }
-        ZkTxn::Create { path, .. } => Ok(Response::Create2 {
+        ResolvedTxn::Create { path, .. } => Ok(Response::Create2 {
             path: path.clone(),
             stat: stat(path)?,
         }),
-        ZkTxn::SetData { path, .. } | ZkTxn::SetAcl { path, .. } => Ok(Response::Stat(stat(path)?)),
+        ResolvedTxn::SetData { path, .. } | ResolvedTxn::SetAcl { path, .. } => {
+            Ok(Response::Stat(stat(path)?))
+        }
         _ => Ok(Response::Empty),
     }
 }
 
 /// One op's result of a forwarded multi.
-fn op_result(tree: &ZkTree, kind: i32, sub: &ZkTxn, extended: bool) -> OpResult {
+fn op_result(tree: &ZkTree, sub: &ResolvedTxn, extended: bool) -> OpResult {
     let stat = |path: &str| tree.nodes.get(path).map(|n| stat_of(n, extended));
     match sub {
-        ZkTxn::Error { err } => OpResult::Error(*err),
-        ZkTxn::Create { path, .. } => OpResult::Create {
+        ResolvedTxn::Error { err } => OpResult::Error(*err),
+        ResolvedTxn::Create {
+            path, with_stat, ..
+        } => OpResult::Create {
             path: path.clone(),
-            stat: if kind == op::CREATE { None } else { stat(path) },
+            stat: if *with_stat { stat(path) } else { None },
         },
-        ZkTxn::Delete { .. } => OpResult::Delete,
-        ZkTxn::SetData { path, .. } => match stat(path) {
+        ResolvedTxn::Delete { .. } => OpResult::Delete,
+        ResolvedTxn::SetData { path, .. } => match stat(path) {
             Some(s) => OpResult::SetData(s),
             None => OpResult::Error(KeeperError::NoNode.code()),
         },
@@ -806,7 +807,7 @@ fn op_result(tree: &ZkTree, kind: i32, sub: &ZkTxn, extended: bool) -> OpResult 
 fn triggers(
     tree: &ZkTree,
     hdr: &TxnHeader,
-    txn: &ZkTxn,
+    txn: &ResolvedTxn,
     out: &mut Vec<(Trigger, Arc<[ensemble_proto::proto::Acl]>)>,
 ) {
     let t = |path: &str, kind| Trigger {
@@ -824,7 +825,7 @@ fn triggers(
         ));
     };
     match txn {
-        ZkTxn::Create { path, acl, .. } => {
+        ResolvedTxn::Create { path, acl, .. } => {
             if path == "/" || tree.nodes.contains_key(path) {
                 return;
             }
@@ -837,13 +838,13 @@ fn triggers(
                 p.acl.clone(),
             ));
         }
-        ZkTxn::Delete { path } => deleted(path, out),
-        ZkTxn::SetData { path, .. } => {
+        ResolvedTxn::Delete { path } => deleted(path, out),
+        ResolvedTxn::SetData { path, .. } => {
             if let Some(n) = tree.nodes.get(path) {
                 out.push((t(path, EventType::NodeDataChanged), n.acl.clone()));
             }
         }
-        ZkTxn::CloseSession { paths } => {
+        ResolvedTxn::CloseSession { paths } => {
             let mut doomed: Vec<String> = paths.clone().unwrap_or_default();
             doomed.extend(
                 tree.nodes
@@ -991,7 +992,7 @@ fn serve_conn(shared: Shared, mut s: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zookeeper::records::{CreateKind, StatPersisted};
+    use crate::zookeeper::records::StatPersisted;
     use ensemble_proto::proto::Acl;
 
     fn hdr(zxid: i64, client_id: i64) -> TxnHeader {
@@ -1004,13 +1005,14 @@ mod tests {
         }
     }
 
-    fn create(path: &str, acl: Vec<Acl>, ephemeral: bool) -> ZkTxn {
-        ZkTxn::Create {
+    fn create(path: &str, acl: Vec<Acl>, owner: i64) -> ResolvedTxn {
+        ResolvedTxn::Create {
             path: path.into(),
             data: Some(b"x".to_vec()),
             acl,
-            kind: CreateKind::Plain { ephemeral },
+            ephemeral_owner: owner,
             parent_cversion: 1,
+            with_stat: false,
         }
     }
 
@@ -1054,13 +1056,13 @@ mod tests {
             perms: perms::ALL,
             id: Id::new("digest", "alice:hash"),
         }];
-        t.process(&hdr(2, 0), &create("/a", secret.clone(), false));
-        t.process(&hdr(3, 7), &create("/a/e", Acl::open_unsafe(), true));
+        t.process(&hdr(2, 0), &create("/a", secret.clone(), 0));
+        t.process(&hdr(3, 7), &create("/a/e", Acl::open_unsafe(), 7));
         let mut out = Vec::new();
         triggers(
             &t,
             &hdr(4, 7),
-            &ZkTxn::CloseSession { paths: None },
+            &ResolvedTxn::CloseSession { paths: None },
             &mut out,
         );
         let got: Vec<(String, EventType, bool)> = out
@@ -1090,16 +1092,16 @@ mod tests {
         let mut g = lock(&served);
         let (a, _b) = loopback();
         g.synced(&t, Arc::new(Mutex::new(a)));
-        let bad = ZkTxn::Multi(vec![
-            (op::CREATE, create("/b", Acl::open_unsafe(), false)),
-            (op::ERROR, ZkTxn::Error { err: -110 }),
+        let bad = ResolvedTxn::Multi(vec![
+            create("/b", Acl::open_unsafe(), 0),
+            ResolvedTxn::Error { err: -110 },
         ]);
         g.applied(&hdr(4, 0), &bad);
         assert_eq!(g.zxid(), 4);
         assert!(!g.tree.as_ref().is_some_and(|t| t.nodes.contains_key("/b")));
-        let good = ZkTxn::Multi(vec![
-            (op::CREATE, create("/b", Acl::open_unsafe(), false)),
-            (op::CREATE, create("/b/c", Acl::open_unsafe(), false)),
+        let good = ResolvedTxn::Multi(vec![
+            create("/b", Acl::open_unsafe(), 0),
+            create("/b/c", Acl::open_unsafe(), 0),
         ]);
         g.applied(&hdr(5, 0), &good);
         assert_eq!(descendants(g.tree.as_ref().expect("synced"), "/b"), 1);
@@ -1108,7 +1110,7 @@ mod tests {
             txn_reply(
                 g.tree.as_ref().expect("synced"),
                 OpCode::Create2,
-                &create("/b", vec![], false),
+                &create("/b", vec![], 0),
                 true
             )
             .map(|r| matches!(r, Response::Create2 { stat, .. } if stat.czxid == 5)),
@@ -1118,7 +1120,7 @@ mod tests {
             txn_reply(
                 g.tree.as_ref().expect("synced"),
                 OpCode::Create,
-                &ZkTxn::Error { err: -110 },
+                &ResolvedTxn::Error { err: -110 },
                 true
             ),
             Err(KeeperError::NodeExists)

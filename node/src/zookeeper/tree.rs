@@ -5,9 +5,10 @@
 //! cversion/pzxid only move forward. The digest is kept as `DigestCalculator` and the
 //! `AdHash` of ZooKeeper's node map keep it, so it can be checked against the files'.
 
-use super::records::{CreateKind, StatPersisted, TxnHeader, ZkTxn, op};
+use super::records::{StatPersisted, TxnHeader};
 use super::snapshot::{OPEN_ACL_INDEX, ZkNode, ZkSnapshot, ZxidDigest};
-use ensemble_core::tree::{CONTAINER_EPHEMERAL_OWNER, EphemeralType};
+use ensemble_core::ResolvedTxn;
+use ensemble_core::tree::EphemeralType;
 use ensemble_proto::proto::Acl;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -168,12 +169,12 @@ impl ZkTree {
 
     /// `FileTxnSnapLog.processTransaction`: the session table, then the tree. Errors a fuzzy
     /// snapshot causes (NoNode, NodeExists) are skipped, as ZooKeeper skips them.
-    pub fn process(&mut self, hdr: &TxnHeader, txn: &ZkTxn) {
+    pub fn process(&mut self, hdr: &TxnHeader, txn: &ResolvedTxn) {
         match txn {
-            ZkTxn::CreateSession { timeout } => {
-                self.sessions.insert(hdr.client_id, *timeout);
+            ResolvedTxn::CreateSession { timeout_ms } => {
+                self.sessions.insert(hdr.client_id, *timeout_ms);
             }
-            ZkTxn::CloseSession { .. } => {
+            ResolvedTxn::CloseSession { .. } => {
                 self.sessions.remove(&hdr.client_id);
             }
             _ => {}
@@ -182,30 +183,29 @@ impl ZkTree {
         self.last_zxid = self.last_zxid.max(hdr.zxid);
     }
 
-    /// `DataTree.processTxn`.
-    fn apply(&mut self, hdr: &TxnHeader, txn: &ZkTxn) {
+    /// `DataTree.processTxn`. The record's own decisions (the owner, the parent's cversion,
+    /// the versions) are taken as they are.
+    fn apply(&mut self, hdr: &TxnHeader, txn: &ResolvedTxn) {
         match txn {
-            ZkTxn::Create {
+            ResolvedTxn::Create {
                 path,
                 data,
                 acl,
-                kind,
+                ephemeral_owner,
                 parent_cversion,
+                with_stat: _,
             } => {
-                let owner = match *kind {
-                    CreateKind::Plain { ephemeral: true } => hdr.client_id,
-                    CreateKind::Plain { ephemeral: false } => 0,
-                    CreateKind::Container => CONTAINER_EPHEMERAL_OWNER,
-                    CreateKind::Ttl(ttl) if ttl > 0 && ttl <= ensemble_core::tree::TTL_MAX => {
-                        EphemeralType::ttl_owner(ttl)
-                    }
-                    // ZooKeeper's leader refuses such a TTL; a log holding one is kept as is.
-                    CreateKind::Ttl(ttl) => ttl,
-                };
-                self.create(path, data.clone(), acl, owner, *parent_cversion, hdr);
+                self.create(
+                    path,
+                    data.clone(),
+                    acl,
+                    *ephemeral_owner,
+                    *parent_cversion,
+                    hdr,
+                );
             }
-            ZkTxn::Delete { path } => self.delete(path, hdr.zxid),
-            ZkTxn::SetData {
+            ResolvedTxn::Delete { path } => self.delete(path, hdr.zxid),
+            ResolvedTxn::SetData {
                 path,
                 data,
                 version,
@@ -217,13 +217,13 @@ impl ZkTree {
                     n.stat.mzxid = hdr.zxid;
                 });
             }
-            ZkTxn::SetAcl { path, acl, version } => {
+            ResolvedTxn::SetAcl { path, acl, version } => {
                 self.change(path, |n| {
                     n.acl = acl.clone().into();
                     n.stat.aversion = *version;
                 });
             }
-            ZkTxn::CloseSession { paths } => {
+            ResolvedTxn::CloseSession { paths } => {
                 let mut doomed: Vec<String> = paths.clone().unwrap_or_default();
                 doomed.extend(
                     self.nodes
@@ -241,23 +241,18 @@ impl ZkTree {
                     self.delete(&p, hdr.zxid);
                 }
             }
-            ZkTxn::Multi(subs) => {
+            ResolvedTxn::Multi(subs) => {
                 // One error sub-txn means the multi failed: nothing of it applies.
-                if subs.iter().any(|(k, _)| *k == op::ERROR) {
+                if subs.iter().any(|s| matches!(s, ResolvedTxn::Error { .. })) {
                     return;
                 }
-                for (kind, sub) in subs {
-                    let sub_hdr = TxnHeader {
-                        kind: *kind,
-                        ..*hdr
-                    };
-                    self.apply(&sub_hdr, sub);
+                for sub in subs {
+                    self.apply(hdr, sub);
                 }
             }
-            ZkTxn::CreateSession { .. }
-            | ZkTxn::Check { .. }
-            | ZkTxn::Error { .. }
-            | ZkTxn::SetMaxChildren { .. } => {}
+            ResolvedTxn::CreateSession { .. }
+            | ResolvedTxn::Check { .. }
+            | ResolvedTxn::Error { .. } => {}
         }
     }
 

@@ -4,7 +4,8 @@
 //! a zero-length entry marks the end (`Util.readTxnBytes`).
 
 use super::jute::{Adler32, InputArchive, JuteError};
-use super::records::{TxnDigest, TxnHeader, ZkTxn, decode_txn_entry};
+use super::records::{TxnDigest, TxnHeader, decode_txn_entry};
+use ensemble_core::ResolvedTxn;
 
 pub const LOG_MAGIC: [u8; 4] = *b"ZKLG";
 pub const VERSION: i32 = 2;
@@ -15,7 +16,7 @@ pub struct LogRecord {
     /// The record's offset in the file.
     pub offset: u64,
     pub hdr: TxnHeader,
-    pub txn: ZkTxn,
+    pub txn: ResolvedTxn,
     pub digest: Option<TxnDigest>,
 }
 
