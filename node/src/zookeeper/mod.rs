@@ -11,6 +11,7 @@ pub mod quorum_packet;
 pub mod records;
 pub mod serve;
 pub mod snapshot;
+pub mod to_core;
 pub mod tree;
 pub mod txnlog;
 

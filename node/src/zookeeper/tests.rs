@@ -756,3 +756,87 @@ fn the_core_applies_decoded_records_as_the_replica_does() {
         EphemeralType::Void
     ));
 }
+
+/// The core's foreign-leader role fed what a real ZooKeeper 3.8 leader sent an observer
+/// (the recorded SNAP, the sync's PROPOSAL/COMMIT pairs, the INFORMs after UPTODATE) through
+/// [`to_core`] serves the same tree as the import's replica fed the same packets, after every
+/// txn: the translation `zk-observe` will feed the core with.
+#[test]
+fn the_core_follows_a_recorded_leader_as_the_replica_does() {
+    use super::quorum_packet::{Frame, PacketType, Payload, decode_stream};
+    use ensemble_core::config::Config;
+    use ensemble_core::{Event, LearnerType, Ready, Recovered, Server, ServerState};
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/quorum_packet");
+    let bytes = std::fs::read(corpus.join("zk38-observer-sync-from-leader")).expect("captured");
+    let (frames, used) = decode_stream(&bytes[1..], true).expect("decodes");
+    assert_eq!(used, bytes.len() - 1, "whole packets");
+    const LEADER: u64 = 1;
+    const ME: u64 = 3;
+    let mut members = std::collections::BTreeMap::new();
+    members.insert(LEADER, LearnerType::Participant);
+    members.insert(ME, LearnerType::Observer);
+    let mut cfg = Config::new(ME, members);
+    cfg.foreign_leader = true;
+    let opts = cfg.tree_options();
+    let mut core = Server::new(cfg, Recovered::default(), 0).expect("starts");
+    let feed = |core: &mut Server, f| {
+        let mut out = Ready::default();
+        core.handle_ready(0, Event::Foreign(f), &mut out);
+    };
+    let mut epoch = 0;
+    let mut zk: Option<ZkTree> = None;
+    let mut proposals = std::collections::VecDeque::new();
+    let mut snap_zxid = None;
+    let mut applied = 0;
+    for (_, frame) in frames {
+        let p = match frame {
+            Frame::Snapshot(db) => {
+                let tree = ZkTree::from_snapshot(&db, snap_zxid.expect("after SNAP")).unwrap();
+                feed(
+                    &mut core,
+                    to_core::synced(&tree, LEADER as i64, epoch, opts).expect("converts"),
+                );
+                assert_eq!(core.state(), ServerState::Observing);
+                zk = Some(tree);
+                continue;
+            }
+            Frame::Packet(p) => p,
+        };
+        let txn = match p.kind {
+            PacketType::LeaderInfo => {
+                epoch = p.zxid >> 32;
+                continue;
+            }
+            PacketType::Snap => {
+                snap_zxid = Some(p.zxid);
+                continue;
+            }
+            PacketType::Proposal => {
+                proposals.push_back(p);
+                continue;
+            }
+            PacketType::Commit => proposals.pop_front().expect("its PROPOSAL"),
+            PacketType::Inform => p,
+            _ => continue,
+        };
+        let Ok(Payload::Txn(hdr, txn, _)) = txn.payload_of(true) else {
+            panic!("{:?} of no txn", txn.kind);
+        };
+        let tree = zk.as_mut().expect("synced first");
+        if hdr.zxid <= tree.last_zxid {
+            continue;
+        }
+        tree.process(&hdr, &txn);
+        feed(&mut core, to_core::txn(&hdr, txn));
+        applied += 1;
+        let want = migrate::to_ensemble(tree, opts).expect("converts");
+        assert_eq!(core.tree().last_zxid().as_i64(), hdr.zxid);
+        assert!(
+            core.tree().to_snapshot() == want.to_snapshot(),
+            "the trees differ after txn {:#x}",
+            hdr.zxid
+        );
+    }
+    assert!(applied >= 4, "{applied} txns");
+    assert!(core.tree().exists("/multi") && !core.tree().exists("/through-observer/e"));
+}
