@@ -2,10 +2,11 @@
 //! clients read the replica ([`super::observer`]) — getData, exists, getChildren(2), getACL,
 //! getAllChildrenNumber, multiRead — with their watches fired by the txns ZooKeeper INFORMs.
 //!
-//! Why a node-side path and not the core's client pipeline: ZooKeeper's txns arrive resolved
-//! (every stat decided by its leader), and the replica that applies them is [`ZkTree`],
-//! checked against ZooKeeper's digest after each txn; the core's `DataTree` resolves
-//! Ensemble's own txns and has no entry for foreign ones yet. What is the core's own here is
+//! A node-side path, to be replaced by the core's client pipeline: the core has the entry for
+//! ZooKeeper's resolved txns (`ensemble_core::foreign`, `TxnOp::Resolved`) and
+//! [`super::to_core`] the translation into it, but `zk-observe` does not run the core yet, so
+//! clients are still served here from the [`ZkTree`] replica (checked against ZooKeeper's
+//! digest after each txn; the same `ResolvedTxn` records the core applies). What is the core's own here is
 //! what carries the guarantees: its `WatchManager` decides which watch fires and is spent,
 //! `acl::check` decides every READ (and the READ check on watch events, as ZooKeeper 3.8.4+),
 //! `acl::digest_auth_ids` makes addAuth's ids and `session_passwd` the session passwords.
