@@ -73,7 +73,13 @@ impl ZabLog {
 
     /// The index of the first txn above `zxid`.
     pub(crate) fn position_after(&self, zxid: Zxid) -> usize {
-        self.history.partition_point(|t| t.zxid <= zxid)
+        // the usual asks (everything applied, nothing trimmable) answered at the ends, without
+        // the binary search: it runs after every applied txn, snapshot step and event
+        match (self.history.front(), self.history.back()) {
+            (Some(first), _) if first.zxid > zxid => 0,
+            (_, Some(last)) if last.zxid <= zxid => self.history.len(),
+            _ => self.history.partition_point(|t| t.zxid <= zxid),
+        }
     }
 
     /// The txns in `(after, through]`.
@@ -185,6 +191,11 @@ impl ZabLog {
     /// window then starts at the last txn dropped. Whether the snapshot held back a trim the
     /// count alone would have made.
     pub(crate) fn trim(&mut self, applied: Zxid, snapshot: Option<Zxid>, keep: usize) -> bool {
+        if self.history.len() <= keep {
+            // nothing to drop, by the snapshot or by count (both keep `keep`): the common case,
+            // run after every applied txn and snapshot step, without the binary searches
+            return false;
+        }
         let base = self.window_base;
         let limit = snapshot.map_or(base, |s| s.min(applied));
         let covered = self.position_after(limit);
