@@ -276,6 +276,33 @@ mod tests {
     }
 
     #[test]
+    fn position_after_counts_the_txns_at_or_below_at_every_point() {
+        // the answers from the window's ends and the binary search agree with a walk
+        let mut log = ZabLog::recovered(Zxid::new(1, 0), VecDeque::new());
+        assert_eq!(log.position_after(Zxid::new(5, 0)), 0, "an empty window");
+        for c in (2..=20).step_by(2) {
+            log.append(txn(1, c));
+        }
+        for c in 0..=22 {
+            let z = Zxid::new(1, c);
+            let walked = log.iter().take_while(|t| t.zxid <= z).count();
+            assert_eq!(log.position_after(z), walked, "at {z}");
+        }
+        assert_eq!(log.position_after(Zxid::new(2, 0)), 10);
+        // a trim with nothing to drop (the window within `keep`) leaves it whole
+        assert!(!log.trim(Zxid::new(1, 20), Some(Zxid::new(1, 20)), 10));
+        assert_eq!(
+            (log.iter().count(), log.window_base()),
+            (10, Zxid::new(1, 0))
+        );
+        assert!(!log.trim(Zxid::new(1, 20), Some(Zxid::new(1, 20)), 4));
+        assert_eq!(
+            (log.iter().count(), log.window_base()),
+            (4, Zxid::new(1, 12))
+        );
+    }
+
+    #[test]
     fn append_persist_truncate_and_trim_keep_the_window() {
         let mut log = ZabLog::recovered(Zxid::new(1, 2), VecDeque::new());
         assert_eq!(log.last_logged(), Zxid::new(1, 2));
