@@ -347,6 +347,11 @@ impl Server {
     pub fn history(&self) -> impl DoubleEndedIterator<Item = &Txn> {
         self.zk.log.iter().map(|t| &**t)
     }
+    /// How many txns of `history` are at or below `zxid` (a binary search: the history is in
+    /// strictly increasing zxid order, which the log asserts).
+    pub fn history_through(&self, zxid: Zxid) -> usize {
+        self.zk.log.position_after(zxid)
+    }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
         match &self.role {

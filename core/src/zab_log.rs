@@ -73,7 +73,13 @@ impl ZabLog {
 
     /// The index of the first txn above `zxid`.
     pub(crate) fn position_after(&self, zxid: Zxid) -> usize {
-        self.history.partition_point(|t| t.zxid <= zxid)
+        // the usual asks (everything applied, nothing trimmable) answered at the ends, without
+        // the binary search: it runs after every applied txn, snapshot step and event
+        match (self.history.front(), self.history.back()) {
+            (Some(first), _) if first.zxid > zxid => 0,
+            (_, Some(last)) if last.zxid <= zxid => self.history.len(),
+            _ => self.history.partition_point(|t| t.zxid <= zxid),
+        }
     }
 
     /// The txns in `(after, through]`.
@@ -185,6 +191,11 @@ impl ZabLog {
     /// window then starts at the last txn dropped. Whether the snapshot held back a trim the
     /// count alone would have made.
     pub(crate) fn trim(&mut self, applied: Zxid, snapshot: Option<Zxid>, keep: usize) -> bool {
+        if self.history.len() <= keep {
+            // nothing to drop, by the snapshot or by count (both keep `keep`): the common case,
+            // run after every applied txn and snapshot step, without the binary searches
+            return false;
+        }
         let base = self.window_base;
         let limit = snapshot.map_or(base, |s| s.min(applied));
         let covered = self.position_after(limit);
@@ -262,6 +273,33 @@ mod tests {
             origin: Origin::NONE,
             op: TxnOp::CloseSession,
         })
+    }
+
+    #[test]
+    fn position_after_counts_the_txns_at_or_below_at_every_point() {
+        // the answers from the window's ends and the binary search agree with a walk
+        let mut log = ZabLog::recovered(Zxid::new(1, 0), VecDeque::new());
+        assert_eq!(log.position_after(Zxid::new(5, 0)), 0, "an empty window");
+        for c in (2..=20).step_by(2) {
+            log.append(txn(1, c));
+        }
+        for c in 0..=22 {
+            let z = Zxid::new(1, c);
+            let walked = log.iter().take_while(|t| t.zxid <= z).count();
+            assert_eq!(log.position_after(z), walked, "at {z}");
+        }
+        assert_eq!(log.position_after(Zxid::new(2, 0)), 10);
+        // a trim with nothing to drop (the window within `keep`) leaves it whole
+        assert!(!log.trim(Zxid::new(1, 20), Some(Zxid::new(1, 20)), 10));
+        assert_eq!(
+            (log.iter().count(), log.window_base()),
+            (10, Zxid::new(1, 0))
+        );
+        assert!(!log.trim(Zxid::new(1, 20), Some(Zxid::new(1, 20)), 4));
+        assert_eq!(
+            (log.iter().count(), log.window_base()),
+            (4, Zxid::new(1, 12))
+        );
     }
 
     #[test]

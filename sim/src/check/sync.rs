@@ -181,10 +181,9 @@ impl World {
         let applied = server.tree().last_zxid();
         let (base, floor) = server.log_window();
         let keep = server.config().committed_log_size;
-        let covered = server
-            .history()
-            .take_while(|t| t.zxid <= *snap && t.zxid <= applied)
-            .count();
+        // the txns at or below both (the history is in zxid order: a binary search, not a
+        // walk of the window after every step)
+        let covered = server.history_through((*snap).min(applied));
         // A window given by a SNAP starts past an older snapshot on disk until the SNAP's is
         // written (at once, or at NEWLEADER under zk-3642's plant): only a trim must not.
         let detail = if *snap <= applied && base > *snap && base != floor {
