@@ -352,6 +352,18 @@ impl Server {
     pub fn history_through(&self, zxid: Zxid) -> usize {
         self.zk.log.position_after(zxid)
     }
+    /// The vote this server announces out of the election (what it answers a LOOKING
+    /// server's notification with): FLE's current vote, ZooKeeper's `getCurrentVote`.
+    pub fn announced_vote(&self) -> crate::peer::Vote {
+        self.zk.election.proposal
+    }
+    /// The epoch this server leads, in any phase of its leadership (discovery to hand-over).
+    pub fn leading_epoch(&self) -> Option<u32> {
+        match &self.role {
+            Role::Leading(l) => Some(l.epoch),
+            _ => None,
+        }
+    }
     /// The epoch this server leads as an established leader (a quorum ACKed NEWLEADER).
     pub fn established_epoch(&self) -> Option<u32> {
         match &self.role {

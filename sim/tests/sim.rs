@@ -197,23 +197,6 @@ fn every_plant_is_found_and_replays() {
     ensemble_sim::world::install_panic_hook();
     let budget = if release() { 1000 } else { 40 };
     for p in Plant::ALL {
-        // Its swarm seed (316) moved with the merges after it and no seed of 0..2500 shows it
-        // alone (1932, where it fails, fails without it too); the sharper claim
-        // `election.vote-current` (the stale vote itself) found it in none of 0..652 either:
-        // the vote is stale only for a learner that restarted after accepting the epoch and
-        // rejoined it. Its proof is the golden script
-        // testkit/testdata/25_finding12_vote_epoch_uncounted.txt until a scenario pins it.
-        if p == Plant::VoteEpochStale {
-            continue;
-        }
-        // Found at swarm seed 506 on its own branch; after the session-12 merges (joiners,
-        // containers) none of 0..1500 and none of 200 seeds of reconfig-remove-leader.toml
-        // commit past the reconfig before the hand-over with a quorum: it needs a leader with
-        // proposals ACKed by a quorum in the short window between the reconfig's commit and
-        // its HANDOVER. Skipped, and said so in the closing note, until a scenario pins it.
-        if p == Plant::HandOverCommitsPastReconfig {
-            continue;
-        }
         let claims = p.claims();
         // the foreign-leader driver's plant: hunted there (`ensemble-sim foreign`)
         if p == Plant::ResolvedSetDataUnwatched {

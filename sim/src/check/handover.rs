@@ -2,8 +2,9 @@
 //! ZooKeeper 3.5+ does (Leader.getDesignatedLeader, `allowedToCommit`): the successor it
 //! names is a voter of the new configuration that holds, durably, everything the leader
 //! committed (it ACKed the reconfig, or the whole history when the leader commits it as it is
-//! established); the leader no longer votes in that configuration; and from the HANDOVER on
-//! it commits nothing more in its epoch. A successor without what was committed would TRUNC
+//! established); the leader no longer votes in that configuration; it commits nothing of
+//! its epoch past that reconfig (`allowedToCommit`); and from the HANDOVER on it commits
+//! nothing more in its epoch. A successor without what was committed would TRUNC
 //! it away in its new epoch; a leader that went on committing would commit txns its
 //! successor may lack.
 
@@ -66,6 +67,44 @@ impl World {
         }
         self.handover.handed_over.insert(id, applied);
         Ok(())
+    }
+
+    /// After a step of server `id` that moved its applied point to `applied`: ZooKeeper's
+    /// `allowedToCommit`. A reconfig that removes the leader is
+    /// the last txn it commits; its successor is chosen for ACKing that reconfig, so a txn of
+    /// its epoch committed past it may be one the successor lacks. Judged at the commit
+    /// itself, in every run that removes a leader, whoever is then designated (plant
+    /// `handover-commits-past-reconfig`, judged only by what its successor missed, was found
+    /// by none of 0..1500 once the swarm had joiners and containers).
+    pub(crate) fn check_commit_within_removal(
+        &mut self,
+        id: ServerId,
+        applied: Zxid,
+    ) -> Result<(), Violation> {
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return Ok(());
+        };
+        // in any phase: the hand-over of the same step has already ended its broadcast
+        let Some(epoch) = s.leading_epoch() else {
+            return Ok(());
+        };
+        let m = s.membership();
+        let reconfig = Zxid(m.version);
+        // A history the leader commits as it is established holds no txn of its own epoch;
+        // what it commits after proposing is judged.
+        if applied <= reconfig || applied.epoch() != epoch || m.version & 0xffff_ffff == 0 {
+            return Ok(());
+        }
+        if m.voters().any(|v| v == id) {
+            return Ok(());
+        }
+        Err(violation(
+            Claim::ReconfigHandOver,
+            self.sched.now,
+            format!(
+                "n{id}, leader of epoch {epoch}, committed through {applied}, past the reconfig {reconfig} that removed it (allowedToCommit)"
+            ),
+        ))
     }
 
     /// After a step of server `id`: a leader that handed over commits nothing more.

@@ -64,6 +64,12 @@ impl World {
                 _ => None,
             };
             self.update_availability();
+            if serving && state == ServerState::Following {
+                self.vote_current_at_uptodate(id);
+                if self.violation.is_some() {
+                    return;
+                }
+            }
         }
         if let Err(v) = self.check_handed_over(id, state, applied) {
             self.fail(v);
@@ -124,6 +130,12 @@ impl World {
                         "n{id} applied state went back from {prev} to {applied} without a restart"
                     ),
                 ));
+                return;
+            }
+            if state == ServerState::Leading
+                && let Err(v) = self.check_commit_within_removal(id, applied)
+            {
+                self.fail(v);
                 return;
             }
             self.nodes.get_mut(&id).expect("node").applied = applied;
