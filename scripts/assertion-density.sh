@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Assertion density of the core's non-test code: assert*!/debug_assert*! per 1,000 code lines
-# (non-blank, non-comment), per file and in total. Test code (a trailing `#[cfg(test)] mod`,
-# tree/tests.rs) and what is leaving core (jute/, proto.rs, fuzzing.rs) are not counted.
+# (non-blank, non-comment), per file and in total. Test code is not counted: a trailing
+# `#[cfg(test)] mod`, the test modules kept in files of their own (tree/tests/, *_tests.rs,
+# test_rig.rs: each declared under #[cfg(test)]).
 # Usage: scripts/assertion-density.sh [repo-root]   (default: this checkout)
 set -euo pipefail
 root="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
 cd "$root/core/src"
-files=$(find . -name '*.rs' ! -path './jute/*' ! -name proto.rs ! -name fuzzing.rs \
-    ! -path './tree/tests.rs' | sed 's|^\./||' | sort)
+files=$(find . -name '*.rs' ! -path './tree/tests/*' ! -name '*_tests.rs' ! -name test_rig.rs \
+    | sed 's|^\./||' | sort)
 awk '
     FNR == 1 { intest = 0; pending = 0 }
     # a #[cfg(test)] attribute on a module starts the test code, to the end of the file

@@ -451,6 +451,22 @@ impl ZooKeeperServer {
         }
     }
 
+    /// The session of `conn` if it may send requests: handshake done, no closeSession yet.
+    /// Otherwise the connection is closed (a request before the handshake or after
+    /// closeSession is a protocol error) and there is none.
+    fn requesting_session(&mut self, conn: ConnId, out: &mut Ready) -> Option<SessionId> {
+        let Some(c) = self.clients.conns.get(&conn) else {
+            out.push(Action::Close { conn });
+            return None;
+        };
+        if c.phase != ConnPhase::Connected || c.closing {
+            out.push(Action::Close { conn });
+            self.drop_conn(conn);
+            return None;
+        }
+        Some(c.session)
+    }
+
     pub(crate) fn on_request(
         &mut self,
         role: &mut RoleMut,
@@ -459,17 +475,9 @@ impl ZooKeeperServer {
         request: Request,
         out: &mut Ready,
     ) {
-        let Some(c) = self.clients.conns.get(&conn) else {
-            out.push(Action::Close { conn });
+        let Some(session) = self.requesting_session(conn, out) else {
             return;
         };
-        if c.phase != ConnPhase::Connected || c.closing {
-            // Requests before the handshake completes, or after closeSession: protocol error.
-            out.push(Action::Close { conn });
-            self.drop_conn(conn);
-            return;
-        }
-        let session = c.session;
         let opcode = request.opcode();
         self.touch(role, session);
         if let Request::Auth { scheme, auth } = request {
@@ -652,16 +660,14 @@ impl ZooKeeperServer {
         out: &mut Ready,
     ) {
         let applied = self.tree.last_zxid();
-        let Some(c) = self.clients.conns.get_mut(&conn) else {
-            out.push(Action::Close { conn });
+        let Some(session) = self.requesting_session(conn, out) else {
             return;
         };
-        if c.phase != ConnPhase::Connected || c.closing {
-            out.push(Action::Close { conn });
-            self.drop_conn(conn);
-            return;
-        }
-        let session = c.session;
+        let c = self
+            .clients
+            .conns
+            .get_mut(&conn)
+            .expect("requesting_session found the connection");
         let auth_len = c.auth.len();
         c.queue.push_back(Pending {
             xid,

@@ -3,93 +3,36 @@
 
 use crate::acl::AuthProviders;
 use crate::config::{Config, LearnerType};
-use crate::effect::{Action, Ready, Write};
-use crate::server::{ConnId, Event, Recovered, Server};
-use crate::zxid::Zxid;
-use ensemble_proto::proto::{
-    Acl, ConnectRequest, CreateMode, CreateOp, Id, KeeperError, Reply, Request, perms,
-};
+use crate::server::{ConnId, Event, Recovered};
+use crate::test_rig::Rig;
+use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Id, KeeperError, Request, perms};
 
-/// A serving standalone server and the replies it gave, by (conn, xid).
-struct Rig {
-    server: Server,
-    now: u64,
-    replies: Vec<(ConnId, i32, Reply)>,
+/// A serving standalone server with these providers and super users.
+fn serving(providers: AuthProviders, sasl_super: Option<&str>, x509_super: Option<&str>) -> Rig {
+    let mut cfg = Config::new(1, [(1, LearnerType::Participant)].into());
+    cfg.auth_providers = providers;
+    cfg.sasl_super_user = sasl_super.map(str::to_string);
+    cfg.x509_super_user = x509_super.map(str::to_string);
+    let mut rig = Rig::new(cfg, Recovered::default());
+    for _ in 0..100 {
+        if rig.server.is_serving() {
+            return rig;
+        }
+        rig.run_for(50);
+    }
+    panic!("a standalone server did not start serving");
 }
 
-impl Rig {
-    fn new(providers: AuthProviders, sasl_super: Option<&str>, x509_super: Option<&str>) -> Rig {
-        let mut cfg = Config::new(1, [(1, LearnerType::Participant)].into());
-        cfg.auth_providers = providers;
-        cfg.sasl_super_user = sasl_super.map(str::to_string);
-        cfg.x509_super_user = x509_super.map(str::to_string);
-        let server = Server::new(cfg, Recovered::default(), 0).expect("a fresh server");
-        let mut rig = Rig {
-            server,
-            now: 0,
-            replies: Vec::new(),
-        };
-        for _ in 0..100 {
-            if rig.server.is_serving() {
-                return rig;
-            }
-            rig.now += 50;
-            rig.step(Event::Tick);
-        }
-        panic!("a standalone server did not start serving");
-    }
+/// The runtime's part in these tests: a new session on `conn`, and an identity it established.
+trait Connecting {
+    fn connect_new(&mut self, conn: ConnId);
+    fn authenticated(&mut self, conn: ConnId, scheme: &str, id: &str);
+}
 
-    /// Feed `event`, then report every append durable until nothing more is written.
-    fn step(&mut self, event: Event) {
-        let mut next = Some(event);
-        while let Some(event) = next.take() {
-            let mut ready = Ready::new();
-            self.server.handle_ready(self.now, event, &mut ready);
-            let mut through = None;
-            for batch in ready.batches() {
-                for w in batch.writes() {
-                    if let Write::Append { txns } = w {
-                        through = txns.last().map(|t| t.zxid);
-                    }
-                }
-                for a in batch.then() {
-                    if let Action::Reply {
-                        conn, xid, reply, ..
-                    } = a
-                    {
-                        self.replies.push((*conn, *xid, reply.clone()));
-                    }
-                }
-            }
-            next = through.map(|through: Zxid| Event::Persisted { through });
-        }
-    }
-
-    fn connect(&mut self, conn: ConnId) {
-        let request = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 10_000,
-            session_id: 0,
-            passwd: vec![0; 16],
-            read_only: None,
-        };
-        self.step(Event::ClientConnected {
-            conn,
-            addr: "127.0.0.1".into(),
-            request,
-        });
+impl Connecting for Rig {
+    fn connect_new(&mut self, conn: ConnId) {
+        self.connect(conn, 0, None);
         assert!(self.server.connection_session(conn).is_some());
-    }
-
-    fn request(&mut self, conn: ConnId, xid: i32, request: Request) -> Reply {
-        self.step(Event::Client { conn, xid, request });
-        let at = self
-            .replies
-            .iter()
-            .position(|(c, x, _)| *c == conn && *x == xid)
-            .expect("answered");
-        self.replies.remove(at).2
     }
 
     fn authenticated(&mut self, conn: ConnId, scheme: &str, id: &str) {
@@ -132,9 +75,9 @@ const BOTH: AuthProviders = AuthProviders {
 
 #[test]
 fn an_established_identity_counts_for_later_requests() {
-    let mut r = Rig::new(BOTH, None, None);
-    r.connect(1);
-    r.connect(2);
+    let mut r = serving(BOTH, None, None);
+    r.connect_new(1);
+    r.connect_new(2);
     // before the identity, a sasl ACL naming it is valid but does not let us in
     assert!(r.request(1, 1, create("/s", only("sasl", "bob@R"))).is_ok());
     assert_eq!(r.request(1, 2, read("/s")), Err(KeeperError::NoAuth));
@@ -159,9 +102,9 @@ fn an_established_identity_counts_for_later_requests() {
 
 #[test]
 fn super_users_pass_every_acl() {
-    let mut r = Rig::new(BOTH, Some("admin@R"), Some("CN=root"));
+    let mut r = serving(BOTH, Some("admin@R"), Some("CN=root"));
     for conn in 1..=3 {
-        r.connect(conn);
+        r.connect_new(conn);
     }
     r.authenticated(1, "sasl", "bob@R");
     assert!(r.request(1, 1, create("/s", only("sasl", "bob@R"))).is_ok());
@@ -170,7 +113,7 @@ fn super_users_pass_every_acl() {
     r.authenticated(3, "x509", "CN=root");
     assert!(r.request(3, 1, read("/s")).is_ok());
     // the sasl super user's name as a certificate subject is nobody special
-    r.connect(4);
+    r.connect_new(4);
     r.authenticated(4, "x509", "admin@R");
     assert_eq!(r.request(4, 1, read("/s")), Err(KeeperError::NoAuth));
 }
@@ -181,8 +124,8 @@ fn schemes_without_a_provider_are_unknown() {
         sasl: true,
         x509: false,
     };
-    let mut r = Rig::new(sasl_only, None, None);
-    r.connect(1);
+    let mut r = serving(sasl_only, None, None);
+    r.connect_new(1);
     r.authenticated(1, "x509", "CN=client");
     // the x509 id was not taken: `auth` finds no authenticated id
     assert_eq!(
@@ -193,8 +136,8 @@ fn schemes_without_a_provider_are_unknown() {
         r.request(1, 2, create("/x", only("x509", "CN=client"))),
         Err(KeeperError::InvalidAcl)
     );
-    let mut none = Rig::new(AuthProviders::default(), None, None);
-    none.connect(1);
+    let mut none = serving(AuthProviders::default(), None, None);
+    none.connect_new(1);
     assert_eq!(
         none.request(1, 1, create("/s", only("sasl", "bob"))),
         Err(KeeperError::InvalidAcl)

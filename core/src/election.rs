@@ -507,6 +507,20 @@ mod tests {
         }
     }
 
+    /// An election started with our own `vote`, majority quorums, at time 0.
+    fn started(c: &Config, vote: Vote, intact: bool) -> Election {
+        let mut e = Election::new();
+        e.start(c, &QuorumVerifier::majority(c), vote, intact, 0);
+        e
+    }
+
+    fn decided(vote: Vote, election_epoch: u64) -> Outcome {
+        Outcome::Decided {
+            vote,
+            election_epoch,
+        }
+    }
+
     fn looking(v: Vote, round: u64) -> Notification {
         Notification {
             vote: v,
@@ -547,8 +561,7 @@ mod tests {
     #[test]
     fn decides_after_quorum_and_finalize_wait() {
         let c = cfg(1, 3, 0);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
+        let mut e = started(&c, vote(1, 10, 1), true);
         assert_eq!(
             e.tick(&c, 0),
             Outcome::Broadcast,
@@ -562,40 +575,26 @@ mod tests {
         assert_eq!(e.proposal, vote(2, 20, 1));
         // 1 (us) and 2 agree: a quorum of 3, but we wait the finalize time for better news.
         assert_eq!(e.tick(&c, 50), Outcome::Continue);
-        assert_eq!(
-            e.tick(&c, 105),
-            Outcome::Decided {
-                vote: vote(2, 20, 1),
-                election_epoch: 1
-            }
-        );
+        assert_eq!(e.tick(&c, 105), decided(vote(2, 20, 1), 1));
     }
 
     #[test]
     fn a_better_vote_during_the_finalize_wait_restarts_it() {
         let c = cfg(1, 3, 0);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
+        let mut e = started(&c, vote(1, 10, 1), true);
         e.receive(&c, 2, &looking(vote(2, 20, 1), 1), 5);
         assert_eq!(
             e.receive(&c, 3, &looking(vote(3, 30, 1), 1), 50),
             Outcome::Broadcast
         );
         // 2 still backs its own vote: 3's has only 3 and us.
-        assert_eq!(
-            e.tick(&c, 160),
-            Outcome::Decided {
-                vote: vote(3, 30, 1),
-                election_epoch: 1
-            }
-        );
+        assert_eq!(e.tick(&c, 160), decided(vote(3, 30, 1), 1));
     }
 
     #[test]
     fn a_later_round_resets_the_tally_and_a_lagging_sender_is_answered() {
         let c = cfg(1, 3, 0);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 10, 1), true, 0);
+        let mut e = started(&c, vote(1, 10, 1), true);
         assert_eq!(
             e.receive(&c, 2, &looking(vote(2, 5, 1), 4), 1),
             Outcome::Broadcast
@@ -615,8 +614,7 @@ mod tests {
     #[test]
     fn joins_an_established_leader_from_out_of_election_votes() {
         let c = cfg(3, 3, 0);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), true, 0);
+        let mut e = started(&c, vote(3, 0, 0), true);
         let v = vote(2, 7, 1);
         let following = Notification {
             vote: v,
@@ -637,13 +635,7 @@ mod tests {
             Outcome::Continue,
             "the leader itself not seen yet"
         );
-        assert_eq!(
-            e.receive(&c, 2, &leading, 2),
-            Outcome::Decided {
-                vote: v,
-                election_epoch: 9
-            }
-        );
+        assert_eq!(e.receive(&c, 2, &leading, 2), decided(v, 9));
     }
 
     #[test]
@@ -681,16 +673,12 @@ mod tests {
         );
         assert_eq!(
             e.receive(&c, 4, &following(v), 3),
-            Outcome::Decided {
-                vote: v,
-                election_epoch: 9
-            },
+            decided(v, 9),
             "1, 4 and we: three of four"
         );
         // without a reconfig the joiner is not counted (ZooKeeper's outofelection)
         let c = cfg(3, 3, 0);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(3, 0, 0), true, 0);
+        let mut e = started(&c, vote(3, 0, 0), true);
         assert_eq!(e.receive(&c, 2, &leading(v), 1), Outcome::Continue);
     }
 
@@ -702,16 +690,9 @@ mod tests {
             ..looking(v, 1)
         };
         // we and 2 lost our disks (or never had one): 3 may hold what we lack
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), false, 0);
+        let mut e = started(&c, vote(1, 0, 0), false);
         e.receive(&c, 2, &blank(vote(1, 0, 0)), 1);
-        assert_ne!(
-            e.tick(&c, 1000),
-            Outcome::Decided {
-                vote: vote(1, 0, 0),
-                election_epoch: 1
-            }
-        );
+        assert_ne!(e.tick(&c, 1000), decided(vote(1, 0, 0), 1));
         // 3 is there too (a new ensemble): every voter backs the best vote
         assert_eq!(
             e.receive(&c, 3, &blank(vote(3, 0, 0)), 1001),
@@ -719,18 +700,11 @@ mod tests {
         );
         e.receive(&c, 2, &blank(vote(3, 0, 0)), 1002);
         e.receive(&c, 3, &blank(vote(3, 0, 0)), 1003);
-        assert_eq!(
-            e.tick(&c, 2000),
-            Outcome::Decided {
-                vote: vote(3, 0, 0),
-                election_epoch: 1
-            }
-        );
+        assert_eq!(e.tick(&c, 2000), decided(vote(3, 0, 0), 1));
         assert_eq!(e.take_counted().map(|m| m.len()), Some(3));
 
         // 2 vouches, we do not: two of three are not a quorum that vouches
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), false, 0);
+        let mut e = started(&c, vote(1, 0, 0), false);
         e.receive(&c, 2, &looking(vote(2, 9, 1), 1), 1);
         assert_eq!(e.tick(&c, 1000), Outcome::Broadcast);
         assert!(e.take_counted().is_none());
@@ -746,35 +720,21 @@ mod tests {
             0,
         );
         e.receive(&trusting, 2, &looking(vote(2, 9, 1), 1), 1);
-        assert_eq!(
-            e.tick(&trusting, 1000),
-            Outcome::Decided {
-                vote: vote(2, 9, 1),
-                election_epoch: 1
-            }
-        );
+        assert_eq!(e.tick(&trusting, 1000), decided(vote(2, 9, 1), 1));
     }
 
     #[test]
     fn a_standalone_voter_elects_itself() {
         let c = cfg(1, 1, 1);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), true, 0);
+        let mut e = started(&c, vote(1, 0, 0), true);
         // no finalize wait: no other voter can send a better vote (observers do not vote)
-        assert_eq!(
-            e.tick(&c, 0),
-            Outcome::Decided {
-                vote: vote(1, 0, 0),
-                election_epoch: 1
-            }
-        );
+        assert_eq!(e.tick(&c, 0), decided(vote(1, 0, 0), 1));
     }
 
     #[test]
     fn observers_are_answered_and_never_counted() {
         let c = cfg(1, 3, 1);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(1, 0, 0), true, 0);
+        let mut e = started(&c, vote(1, 0, 0), true);
         assert_eq!(
             e.receive(&c, 4, &looking(vote(4, 99, 9), 1), 1),
             Outcome::Answer(4)
@@ -785,17 +745,10 @@ mod tests {
     #[test]
     fn an_observer_never_decides_from_looking_votes() {
         let c = cfg(4, 3, 1);
-        let mut e = Election::new();
-        e.start(&c, &QuorumVerifier::majority(&c), vote(4, 0, 0), true, 0);
+        let mut e = started(&c, vote(4, 0, 0), true);
         for from in 1..=3 {
             e.receive(&c, from, &looking(vote(3, 5, 1), 1), 1);
         }
-        assert_ne!(
-            e.tick(&c, 1000),
-            Outcome::Decided {
-                vote: vote(3, 5, 1),
-                election_epoch: 1
-            }
-        );
+        assert_ne!(e.tick(&c, 1000), decided(vote(3, 5, 1), 1));
     }
 }

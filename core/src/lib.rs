@@ -31,6 +31,8 @@ pub mod session_passwd;
 mod session_tracker;
 mod snapshot_scheduler;
 pub mod sync_stream;
+#[cfg(test)]
+mod test_rig;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -2,115 +2,25 @@
 //! from its peers, and a standalone server with local sessions.
 
 use crate::config::{Config, LearnerType};
-use crate::effect::{Action, Ready, Write};
 use crate::peer::{Notification, PeerMsg, ServerState, Vote};
-use crate::server::{ConnId, Event, Recovered, Server};
-use crate::txn::{Txn, TxnOp};
+use crate::server::{Event, Recovered};
+use crate::test_rig::Rig;
+use crate::txn::TxnOp;
 use crate::zxid::Zxid;
-use ensemble_proto::proto::{
-    ConnectRequest, ConnectResponse, CreateMode, CreateOp, KeeperError, MultiOp, Reply, Request,
-};
+use ensemble_proto::proto::{CreateMode, CreateOp, KeeperError, MultiOp, Request};
 
-/// One server and what it did, by kind.
-struct Rig {
-    server: Server,
-    now: u64,
-    replies: Vec<(ConnId, i32, Reply)>,
-    connects: Vec<(ConnId, ConnectResponse)>,
-    closed: Vec<ConnId>,
-    appended: Vec<Txn>,
-    sent: Vec<PeerMsg>,
-}
-
-impl Rig {
-    fn new(cfg: Config) -> Rig {
-        // a member of an ensemble that has run (currentEpoch written): its vote counts
-        // without every voter there, as a fresh ensemble's would not
-        let recovered = Recovered {
-            epochs: crate::server::Epochs {
-                accepted_epoch: 1,
-                accepted_from: 1,
-                current_epoch: 1,
-            },
-            ..Recovered::default()
-        };
-        let server = Server::new(cfg, recovered, 0).expect("a server");
-        Rig {
-            server,
-            now: 0,
-            replies: Vec::new(),
-            connects: Vec::new(),
-            closed: Vec::new(),
-            appended: Vec::new(),
-            sent: Vec::new(),
-        }
-    }
-
-    /// Feed `event`, then report every append durable until nothing more is written.
-    fn step(&mut self, event: Event) {
-        let mut next = Some(event);
-        while let Some(event) = next.take() {
-            let mut ready = Ready::new();
-            self.server.handle_ready(self.now, event, &mut ready);
-            let mut through = None;
-            for batch in ready.batches() {
-                for w in batch.writes() {
-                    if let Write::Append { txns } = w {
-                        through = txns.last().map(|t| t.zxid);
-                        self.appended.extend(txns.iter().map(|t| (**t).clone()));
-                    }
-                }
-                for a in batch.then() {
-                    match a {
-                        Action::Reply {
-                            conn, xid, reply, ..
-                        } => self.replies.push((*conn, *xid, reply.clone())),
-                        Action::ConnectReply { conn, response } => {
-                            self.connects.push((*conn, response.clone()))
-                        }
-                        Action::Close { conn } => self.closed.push(*conn),
-                        Action::Send { msg, .. } => self.sent.push(msg.clone()),
-                        _ => {}
-                    }
-                }
-            }
-            next = through.map(|through: Zxid| Event::Persisted { through });
-        }
-    }
-
-    fn run_for(&mut self, ms: u64) {
-        let end = self.now + ms;
-        while self.now < end {
-            self.now += 50;
-            self.step(Event::Tick);
-        }
-    }
-
-    fn connect(&mut self, conn: ConnId, session_id: i64, read_only: Option<bool>) {
-        let request = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 10_000,
-            session_id,
-            passwd: crate::session_passwd::generate_passwd(session_id),
-            read_only,
-        };
-        self.step(Event::ClientConnected {
-            conn,
-            addr: "127.0.0.1".into(),
-            request,
-        });
-    }
-
-    fn request(&mut self, conn: ConnId, xid: i32, request: Request) -> Reply {
-        self.step(Event::Client { conn, xid, request });
-        let at = self
-            .replies
-            .iter()
-            .position(|(c, x, _)| *c == conn && *x == xid)
-            .expect("answered");
-        self.replies.remove(at).2
-    }
+/// A member of an ensemble that has run (currentEpoch written): its vote counts without every
+/// voter there, as a fresh ensemble's would not.
+fn member(cfg: Config) -> Rig {
+    let recovered = Recovered {
+        epochs: crate::server::Epochs {
+            accepted_epoch: 1,
+            accepted_from: 1,
+            current_epoch: 1,
+        },
+        ..Recovered::default()
+    };
+    Rig::new(cfg, recovered)
 }
 
 fn create(path: &str, mode: CreateMode) -> Request {
@@ -134,7 +44,7 @@ fn three(me: u64, tune: impl Fn(&mut Config)) -> Config {
 fn standalone(tune: impl Fn(&mut Config)) -> Rig {
     let mut cfg = Config::new(1, [(1, LearnerType::Participant)].into());
     tune(&mut cfg);
-    let mut rig = Rig::new(cfg);
+    let mut rig = member(cfg);
     rig.run_for(1000);
     assert!(rig.server.is_serving(), "a standalone server serves");
     rig
@@ -142,7 +52,7 @@ fn standalone(tune: impl Fn(&mut Config)) -> Rig {
 
 #[test]
 fn a_server_cut_off_serves_read_only_clients_after_the_grace_period() {
-    let mut r = Rig::new(three(1, |c| c.read_only_mode = true));
+    let mut r = member(three(1, |c| c.read_only_mode = true));
     r.run_for(1500);
     assert!(!r.server.is_read_only(), "not before max(2000, tickTime)");
     r.connect(1, 0, Some(true));
@@ -324,7 +234,7 @@ fn a_restart_from_a_reconfigs_dynamic_file_keeps_its_version() {
         version,
         ..crate::membership::Membership::synthetic(&three(1, |_| {}).members)
     };
-    let mut r = Rig::new(three(1, |c| {
+    let mut r = member(three(1, |c| {
         c.read_only_mode = true;
         c.reconfig_enabled = true;
         c.config_version = version;

@@ -178,7 +178,8 @@ pub fn classify_key(key: &str, value: &str) -> Option<Verdict> {
     Some(verdict)
 }
 
-/// Keys the zoo.cfg parser reads itself (config.rs), for "did you mean".
+/// Keys the zoo.cfg parser reads itself (config.rs), for "did you mean"; the throttles' and
+/// the authentication settings' keys are their own tables'.
 pub const IMPLEMENTED_KEYS: &[&str] = &[
     "tickTime",
     "initLimit",
@@ -205,30 +206,6 @@ pub const IMPLEMENTED_KEYS: &[&str] = &[
     "audit.enable",
     "maxCnxns",
     "globalOutstandingLimit",
-    "connection_throttle_tokens",
-    "connection_throttle_fill_time",
-    "connection_throttle_fill_count",
-    "connection_throttle_freeze_time",
-    "connection_throttle_drop_increase",
-    "connection_throttle_drop_decrease",
-    "connection_throttle_decrease_ratio",
-    "connection_throttle_weight_enabled",
-    "connection_throttle_global_session_weight",
-    "connection_throttle_local_session_weight",
-    "connection_throttle_renew_session_weight",
-    "request_throttle_max_requests",
-    "request_throttle_stall_time",
-    "request_throttle_drop_stale",
-    "request_stale_connection_check",
-    "request_stale_latency_check",
-    "superUser",
-    "X509AuthenticationProvider.superUser",
-    "kerberos.removeHostFromPrincipal",
-    "kerberos.removeRealmFromPrincipal",
-    "allowSaslFailedClients",
-    "sessionRequireClientSASLAuth",
-    "enforce.auth.enabled",
-    "enforce.auth.schemes",
     "snapshot.compression.method",
     "ensemble.trustEmptyDataDirs",
 ];
@@ -328,6 +305,9 @@ where
     IMPLEMENTED_KEYS
         .iter()
         .chain(KNOWN_KEYS)
+        .chain(crate::limits::ThrottleSettings::KEYS)
+        .chain(crate::limits::RequestThrottleSettings::KEYS)
+        .chain(crate::sasl::settings::PROPERTY_KEYS)
         .copied()
         .chain(extra.iter().copied())
         .filter(|k| *k != key)
@@ -377,6 +357,16 @@ mod tests {
             Some("secureClientPort")
         );
         assert_eq!(did_you_mean("frobnicate", &[]), None);
+        // the throttles' and the authentication settings' own tables are searched too
+        assert_eq!(
+            did_you_mean("connection_throttle_token", &[]),
+            Some("connection_throttle_tokens")
+        );
+        assert_eq!(
+            did_you_mean("request_throttle_stall_tim", &[]),
+            Some("request_throttle_stall_time")
+        );
+        assert_eq!(did_you_mean("superuser", &[]), Some("superUser"));
         assert_eq!(did_you_mean("tickTime", &[]), None);
     }
 

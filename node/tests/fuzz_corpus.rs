@@ -5,39 +5,11 @@
 #[path = "../../fuzz/src/node_harness.rs"]
 mod node_harness;
 
-use std::path::{Path, PathBuf};
+use ensemble_testkit::fuzzing::corpus;
 
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
-    files
-}
-
+/// Every input of `target`'s corpus through its harness (the kit's replay names a failing one).
 fn replay(target: &str, harness: fn(&[u8])) {
-    let files = corpus(target);
-    for f in &files {
-        let data = std::fs::read(f).expect("read corpus file");
-        let r = std::panic::catch_unwind(|| harness(&data));
-        if let Err(e) = r {
-            std::panic::resume_unwind(Box::new(format!(
-                "{}: {}",
-                f.display(),
-                e.downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| e.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic")
-            )));
-        }
-    }
-    eprintln!("{target}: {} inputs replayed", files.len());
+    corpus::replay(&corpus::dir(target), harness);
 }
 
 #[test]

@@ -83,6 +83,15 @@ impl Cluster {
         );
     }
 
+    /// Start the static configuration's voters (1..=3) and wait until they settle; returns the
+    /// leader.
+    fn start_voters(&self) -> u16 {
+        for i in 1..=3 {
+            self.start(i);
+        }
+        self.wait_ready(&[1, 2, 3])
+    }
+
     fn mode(&self, i: u16) -> Option<String> {
         let o = self.ens(&["status"], i);
         String::from_utf8_lossy(&o.stdout)
@@ -100,14 +109,11 @@ impl Cluster {
         let pid = self.pid(i).expect("running");
         // SAFETY: plain kill(2) of a process this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        let t0 = Instant::now();
-        while self.pid(i).is_some() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "server {i} survived kill -9"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            Duration::from_secs(10),
+            || self.pid(i).is_none(),
+            || format!("server {i} survived kill -9"),
+        );
     }
 
     /// Wait until `voters` have exactly one leader and the others follow; returns the leader.
@@ -202,6 +208,11 @@ async fn write_all(c: &Client, keys: std::ops::Range<u32>) {
 
 /// Every `/k{i}` is there, read from the server at `hosts` after a sync.
 async fn check_all(hosts: &str, keys: std::ops::Range<u32>) {
+    check_keys(hosts, "/k", keys).await
+}
+
+/// Every `{prefix}{i}` is there, read from the server at `hosts` after a sync.
+async fn check_keys(hosts: &str, prefix: &str, keys: std::ops::Range<u32>) {
     let c = connect(hosts).await;
     // a server that has just followed a new leader may drop a connection once: retry
     let t0 = Instant::now();
@@ -214,23 +225,31 @@ async fn check_all(hosts: &str, keys: std::ops::Range<u32>) {
     }
     for i in keys {
         assert!(
-            c.exists(&format!("/k{i}"), false).await.unwrap().is_some(),
-            "/k{i} lost on {hosts}"
+            c.exists(&format!("{prefix}{i}"), false)
+                .await
+                .unwrap()
+                .is_some(),
+            "acknowledged {prefix}{i} lost on {hosts}"
         );
     }
     let _ = c.close().await;
 }
 
-fn wait_for_file(f: &std::path::Path) {
+/// Poll `done` until it holds; fails after `limit` with `what()`'s account.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
     let t0 = Instant::now();
-    while !f.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{} missing",
-            f.display()
-        );
+    while !done() {
+        assert!(t0.elapsed() < limit, "{}", what());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn wait_for_file(f: &std::path::Path) {
+    wait_until(
+        Duration::from_secs(10),
+        || f.exists(),
+        || format!("{} missing", f.display()),
+    );
 }
 
 fn config_text(data: &[u8]) -> String {
@@ -240,10 +259,7 @@ fn config_text(data: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
     let c = Cluster::new("grow", 25100, true);
-    for i in 1..=3 {
-        c.start(i);
-    }
-    c.wait_ready(&[1, 2, 3]);
+    c.start_voters();
     let admin = super_client(&c.hosts(&[1, 2, 3])).await;
     write_all(&admin, 0..20).await;
     let (before, _) = admin.get_data("/zookeeper/config", false).await.unwrap();
@@ -344,15 +360,11 @@ async fn grow_to_four_voters_and_shrink_back_with_nothing_lost() {
             "server {i} never wrote {}",
             next.display()
         );
-        let t0 = Instant::now();
-        while next.exists() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "{} left",
-                next.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(10),
+            || !next.exists(),
+            || format!("{} left", next.display()),
+        );
         let d = std::fs::read_to_string(&dynamic).unwrap();
         assert_eq!(d.lines().count(), 4, "{d}");
         assert!(d.contains(&joining), "{d}");
@@ -429,14 +441,11 @@ async fn removing_the_leader_hands_over() {
     assert!(!config_text(&data).contains(&format!("server.{leader}=")));
     assert_ne!(new_leader, leader);
     // the removed server no longer votes or leads
-    let t0 = Instant::now();
-    while matches!(c.mode(leader).as_deref(), Some("leader") | Some("follower")) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the removed server {leader} still serves as a voter"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(30),
+        || !matches!(c.mode(leader).as_deref(), Some("leader") | Some("follower")),
+        || format!("the removed server {leader} still serves as a voter"),
+    );
     let w = super_client(&c.hosts(&left)).await;
     write_all(&w, 20..40).await;
     for i in &left {
@@ -461,10 +470,7 @@ async fn removing_the_leader_hands_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconfig_disabled_answers_zookeepers_error() {
     let c = Cluster::new("disabled", 25300, false);
-    for i in 1..=3 {
-        c.start(i);
-    }
-    c.wait_ready(&[1, 2, 3]);
+    c.start_voters();
     let admin = super_client(&c.hosts(&[1, 2, 3])).await;
     let e = admin
         .reconfig(&format!("server.4={}", c.spec(4)), "", "", None)
@@ -546,10 +552,7 @@ async fn zkcli_removes_the_leader_under_writes_and_it_hands_over() {
         return;
     }
     let c = Cluster::new("handover", 25500, true);
-    for i in 1..=3 {
-        c.start(i);
-    }
-    let leader = c.wait_ready(&[1, 2, 3]);
+    let leader = c.start_voters();
     let left: Vec<u16> = (1..=3).filter(|i| *i != leader).collect();
     // the writer is connected to the servers that stay, so that its session lives on
     let writer = connect(&c.hosts(&left)).await;
@@ -613,18 +616,20 @@ async fn zkcli_removes_the_leader_under_writes_and_it_hands_over() {
     let new_leader = c.wait_ready(&left);
     assert_ne!(new_leader, leader);
     // the hand-over, as the servers log it: no election ran for it
-    let t0 = Instant::now();
-    while !(c.log(leader).contains("handing over")
-        && c.log(new_leader).contains("the leader handed over"))
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no hand-over logged: leader {leader}:\n{}\nnew leader {new_leader}:\n{}",
-            c.log(leader),
-            c.log(new_leader)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            c.log(leader).contains("handing over")
+                && c.log(new_leader).contains("the leader handed over")
+        },
+        || {
+            format!(
+                "no hand-over logged: leader {leader}:\n{}\nnew leader {new_leader}:\n{}",
+                c.log(leader),
+                c.log(new_leader)
+            )
+        },
+    );
     // writes go on under the new leader
     let t0 = Instant::now();
     let (data, _) = before.get_data("/zookeeper/config", false).await.unwrap();
@@ -677,28 +682,8 @@ async fn zkcli_removes_the_leader_under_writes_and_it_hands_over() {
     }
     let n = acked.last().unwrap().0 + 1;
     for i in &left {
-        check_w(&c.hosts(&[*i]), n).await;
+        check_keys(&c.hosts(&[*i]), "/w", 0..n).await;
     }
-}
-
-/// Every `/w{i}`, i < n, is there, read from the server at `hosts` after a sync.
-async fn check_w(hosts: &str, n: u32) {
-    let c = connect(hosts).await;
-    let t0 = Instant::now();
-    while let Err(e) = c.sync("/").await {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "sync on {hosts}: {e}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for i in 0..n {
-        assert!(
-            c.exists(&format!("/w{i}"), false).await.unwrap().is_some(),
-            "acknowledged /w{i} lost on {hosts}"
-        );
-    }
-    let _ = c.close().await;
 }
 
 /// ZooKeeper 3.5+'s way to grow: the new server is started first, with a configuration naming
@@ -711,23 +696,16 @@ async fn check_w(hosts: &str, n: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joiner_started_first_syncs_and_counts_once_added() {
     let c = Cluster::new("joiner", 25700, true);
-    for i in 1..=3 {
-        c.start(i);
-    }
-    let leader = c.wait_ready(&[1, 2, 3]);
+    let leader = c.start_voters();
     let admin = super_client(&c.hosts(&[1, 2, 3])).await;
     write_all(&admin, 0..20).await;
     c.start(4);
     // it follows the leader as a non-voter and holds the history
-    let t0 = Instant::now();
-    while c.mode(4).as_deref() != Some("follower") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the joiner does not follow: {:?}",
-            c.mode(4)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || c.mode(4).as_deref() == Some("follower"),
+        || format!("the joiner does not follow: {:?}", c.mode(4)),
+    );
     check_all(&c.hosts(&[4]), 0..20).await;
     assert!(
         c.log(leader)
@@ -789,10 +767,7 @@ async fn a_joiner_started_first_syncs_and_counts_once_added() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconfig_moves_a_servers_client_port() {
     let c = Cluster::new("clientport", 25800, true);
-    for i in 1..=3 {
-        c.start(i);
-    }
-    c.wait_ready(&[1, 2, 3]);
+    c.start_voters();
     let admin = super_client(&c.hosts(&[1, 3])).await;
     write_all(&admin, 0..10).await;
     let moved = c
@@ -837,14 +812,11 @@ async fn a_reconfig_moves_a_servers_client_port() {
     }
     let _ = on_new.close().await;
     // and the old one is closed
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", 25802)).is_ok() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the old client port 25802 still listens"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", 25802)).is_err(),
+        || "the old client port 25802 still listens".into(),
+    );
     assert!(
         c.log(2)
             .contains("client port moved by the configuration in force"),

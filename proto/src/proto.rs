@@ -6,224 +6,163 @@ use serde::{Deserialize, Serialize};
 
 pub type SessionId = i64;
 
-/// `ZooDefs.OpCode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[repr(i32)]
-pub enum OpCode {
-    Notification = 0,
-    Create = 1,
-    Delete = 2,
-    Exists = 3,
-    GetData = 4,
-    SetData = 5,
-    GetAcl = 6,
-    SetAcl = 7,
-    GetChildren = 8,
-    Sync = 9,
-    Ping = 11,
-    GetChildren2 = 12,
-    Check = 13,
-    Multi = 14,
-    Create2 = 15,
-    Reconfig = 16,
-    CheckWatches = 17,
-    RemoveWatches = 18,
-    CreateContainer = 19,
-    DeleteContainer = 20,
-    CreateTtl = 21,
-    MultiRead = 22,
-    Auth = 100,
-    SetWatches = 101,
-    Sasl = 102,
-    GetEphemerals = 103,
-    GetAllChildrenNumber = 104,
-    SetWatches2 = 105,
-    AddWatch = 106,
-    WhoAmI = 107,
-    CreateSession = -10,
-    CloseSession = -11,
-    Error = -1,
+/// A fieldless enum of ZooKeeper's numeric codes and its decoder (`code -> Option<Self>`), from
+/// one table: each code is written once, so the two directions cannot disagree.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident, decoded by $decode:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $code:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $( $(#[$vmeta])* $variant = $code, )*
+        }
+
+        impl $name {
+            pub fn $decode(v: i32) -> Option<$name> {
+                match v {
+                    $( $code => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl OpCode {
-    pub fn from_i32(v: i32) -> Option<OpCode> {
-        use OpCode::*;
-        Some(match v {
-            0 => Notification,
-            1 => Create,
-            2 => Delete,
-            3 => Exists,
-            4 => GetData,
-            5 => SetData,
-            6 => GetAcl,
-            7 => SetAcl,
-            8 => GetChildren,
-            9 => Sync,
-            11 => Ping,
-            12 => GetChildren2,
-            13 => Check,
-            14 => Multi,
-            15 => Create2,
-            16 => Reconfig,
-            17 => CheckWatches,
-            18 => RemoveWatches,
-            19 => CreateContainer,
-            20 => DeleteContainer,
-            21 => CreateTtl,
-            22 => MultiRead,
-            100 => Auth,
-            101 => SetWatches,
-            102 => Sasl,
-            103 => GetEphemerals,
-            104 => GetAllChildrenNumber,
-            105 => SetWatches2,
-            106 => AddWatch,
-            107 => WhoAmI,
-            -10 => CreateSession,
-            -11 => CloseSession,
-            -1 => Error,
-            _ => return None,
-        })
+wire_enum! {
+    /// `ZooDefs.OpCode`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[repr(i32)]
+    pub enum OpCode, decoded by from_i32 {
+        Notification = 0,
+        Create = 1,
+        Delete = 2,
+        Exists = 3,
+        GetData = 4,
+        SetData = 5,
+        GetAcl = 6,
+        SetAcl = 7,
+        GetChildren = 8,
+        Sync = 9,
+        Ping = 11,
+        GetChildren2 = 12,
+        Check = 13,
+        Multi = 14,
+        Create2 = 15,
+        Reconfig = 16,
+        CheckWatches = 17,
+        RemoveWatches = 18,
+        CreateContainer = 19,
+        DeleteContainer = 20,
+        CreateTtl = 21,
+        MultiRead = 22,
+        Auth = 100,
+        SetWatches = 101,
+        Sasl = 102,
+        GetEphemerals = 103,
+        GetAllChildrenNumber = 104,
+        SetWatches2 = 105,
+        AddWatch = 106,
+        WhoAmI = 107,
+        CreateSession = -10,
+        CloseSession = -11,
+        Error = -1,
     }
 }
 
-/// `KeeperException.Code`. `Ok` is never carried in an `Err`; it exists for multi results.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
-#[repr(i32)]
-pub enum KeeperError {
-    #[error("system error")]
-    SystemError = -1,
-    #[error("runtime inconsistency")]
-    RuntimeInconsistency = -2,
-    #[error("data inconsistency")]
-    DataInconsistency = -3,
-    #[error("connection loss")]
-    ConnectionLoss = -4,
-    #[error("marshalling error")]
-    MarshallingError = -5,
-    #[error("unimplemented")]
-    Unimplemented = -6,
-    #[error("operation timeout")]
-    OperationTimeout = -7,
-    #[error("bad arguments")]
-    BadArguments = -8,
-    #[error("unknown session")]
-    UnknownSession = -12,
-    #[error("new config no quorum")]
-    NewConfigNoQuorum = -13,
-    #[error("reconfig in progress")]
-    ReconfigInProgress = -14,
-    #[error("API error")]
-    ApiError = -100,
-    #[error("no node")]
-    NoNode = -101,
-    #[error("not authenticated")]
-    NoAuth = -102,
-    #[error("bad version")]
-    BadVersion = -103,
-    #[error("ephemerals cannot have children")]
-    NoChildrenForEphemerals = -108,
-    #[error("node exists")]
-    NodeExists = -110,
-    #[error("directory not empty")]
-    NotEmpty = -111,
-    #[error("session expired")]
-    SessionExpired = -112,
-    #[error("invalid callback")]
-    InvalidCallback = -113,
-    #[error("invalid ACL")]
-    InvalidAcl = -114,
-    #[error("authentication failed")]
-    AuthFailed = -115,
-    #[error("session moved")]
-    SessionMoved = -118,
-    #[error("not a read-only call")]
-    NotReadOnly = -119,
-    #[error("ephemeral on local session")]
-    EphemeralOnLocalSession = -120,
-    #[error("no watcher")]
-    NoWatcher = -121,
-    #[error("request timeout")]
-    RequestTimeout = -122,
-    #[error("reconfig disabled")]
-    ReconfigDisabled = -123,
-    #[error("session closed because client failed to authenticate")]
-    SessionClosedRequireSaslAuth = -124,
-    #[error("quota exceeded")]
-    QuotaExceeded = -125,
-    #[error("throttled")]
-    Throttled = -127,
+wire_enum! {
+    /// `KeeperException.Code`. `Ok` is never carried in an `Err`; it exists for multi results.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+    #[repr(i32)]
+    pub enum KeeperError, decoded by from_code {
+        #[error("system error")]
+        SystemError = -1,
+        #[error("runtime inconsistency")]
+        RuntimeInconsistency = -2,
+        #[error("data inconsistency")]
+        DataInconsistency = -3,
+        #[error("connection loss")]
+        ConnectionLoss = -4,
+        #[error("marshalling error")]
+        MarshallingError = -5,
+        #[error("unimplemented")]
+        Unimplemented = -6,
+        #[error("operation timeout")]
+        OperationTimeout = -7,
+        #[error("bad arguments")]
+        BadArguments = -8,
+        #[error("unknown session")]
+        UnknownSession = -12,
+        #[error("new config no quorum")]
+        NewConfigNoQuorum = -13,
+        #[error("reconfig in progress")]
+        ReconfigInProgress = -14,
+        #[error("API error")]
+        ApiError = -100,
+        #[error("no node")]
+        NoNode = -101,
+        #[error("not authenticated")]
+        NoAuth = -102,
+        #[error("bad version")]
+        BadVersion = -103,
+        #[error("ephemerals cannot have children")]
+        NoChildrenForEphemerals = -108,
+        #[error("node exists")]
+        NodeExists = -110,
+        #[error("directory not empty")]
+        NotEmpty = -111,
+        #[error("session expired")]
+        SessionExpired = -112,
+        #[error("invalid callback")]
+        InvalidCallback = -113,
+        #[error("invalid ACL")]
+        InvalidAcl = -114,
+        #[error("authentication failed")]
+        AuthFailed = -115,
+        #[error("session moved")]
+        SessionMoved = -118,
+        #[error("not a read-only call")]
+        NotReadOnly = -119,
+        #[error("ephemeral on local session")]
+        EphemeralOnLocalSession = -120,
+        #[error("no watcher")]
+        NoWatcher = -121,
+        #[error("request timeout")]
+        RequestTimeout = -122,
+        #[error("reconfig disabled")]
+        ReconfigDisabled = -123,
+        #[error("session closed because client failed to authenticate")]
+        SessionClosedRequireSaslAuth = -124,
+        #[error("quota exceeded")]
+        QuotaExceeded = -125,
+        #[error("throttled")]
+        Throttled = -127,
+    }
 }
 
 impl KeeperError {
     pub fn code(self) -> i32 {
         self as i32
     }
-    pub fn from_code(c: i32) -> Option<KeeperError> {
-        use KeeperError::*;
-        Some(match c {
-            -1 => SystemError,
-            -2 => RuntimeInconsistency,
-            -3 => DataInconsistency,
-            -4 => ConnectionLoss,
-            -5 => MarshallingError,
-            -6 => Unimplemented,
-            -7 => OperationTimeout,
-            -8 => BadArguments,
-            -12 => UnknownSession,
-            -13 => NewConfigNoQuorum,
-            -14 => ReconfigInProgress,
-            -100 => ApiError,
-            -101 => NoNode,
-            -102 => NoAuth,
-            -103 => BadVersion,
-            -108 => NoChildrenForEphemerals,
-            -110 => NodeExists,
-            -111 => NotEmpty,
-            -112 => SessionExpired,
-            -113 => InvalidCallback,
-            -114 => InvalidAcl,
-            -115 => AuthFailed,
-            -118 => SessionMoved,
-            -119 => NotReadOnly,
-            -120 => EphemeralOnLocalSession,
-            -121 => NoWatcher,
-            -122 => RequestTimeout,
-            -123 => ReconfigDisabled,
-            -124 => SessionClosedRequireSaslAuth,
-            -125 => QuotaExceeded,
-            -127 => Throttled,
-            _ => return None,
-        })
-    }
 }
 
-/// `CreateMode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum CreateMode {
-    Persistent = 0,
-    Ephemeral = 1,
-    PersistentSequential = 2,
-    EphemeralSequential = 3,
-    Container = 4,
-    PersistentWithTtl = 5,
-    PersistentSequentialWithTtl = 6,
+wire_enum! {
+    /// `CreateMode`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum CreateMode, decoded by from_flags {
+        Persistent = 0,
+        Ephemeral = 1,
+        PersistentSequential = 2,
+        EphemeralSequential = 3,
+        Container = 4,
+        PersistentWithTtl = 5,
+        PersistentSequentialWithTtl = 6,
+    }
 }
 
 impl CreateMode {
-    pub fn from_flags(v: i32) -> Option<CreateMode> {
-        use CreateMode::*;
-        Some(match v {
-            0 => Persistent,
-            1 => Ephemeral,
-            2 => PersistentSequential,
-            3 => EphemeralSequential,
-            4 => Container,
-            5 => PersistentWithTtl,
-            6 => PersistentSequentialWithTtl,
-            _ => return None,
-        })
-    }
     pub fn is_ephemeral(self) -> bool {
         matches!(
             self,
@@ -324,29 +263,33 @@ impl Acl {
     }
 }
 
-/// `Watcher.Event.EventType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum EventType {
-    None = -1,
-    NodeCreated = 1,
-    NodeDeleted = 2,
-    NodeDataChanged = 3,
-    NodeChildrenChanged = 4,
-    DataWatchRemoved = 5,
-    ChildWatchRemoved = 6,
-    PersistentWatchRemoved = 7,
+wire_enum! {
+    /// `Watcher.Event.EventType`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum EventType, decoded by from_i32 {
+        None = -1,
+        NodeCreated = 1,
+        NodeDeleted = 2,
+        NodeDataChanged = 3,
+        NodeChildrenChanged = 4,
+        DataWatchRemoved = 5,
+        ChildWatchRemoved = 6,
+        PersistentWatchRemoved = 7,
+    }
 }
 
-/// `Watcher.Event.KeeperState`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum KeeperState {
-    Disconnected = 0,
-    SyncConnected = 3,
-    AuthFailed = 4,
-    ConnectedReadOnly = 5,
-    SaslAuthenticated = 6,
-    Expired = -112,
-    Closed = 7,
+wire_enum! {
+    /// `Watcher.Event.KeeperState`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum KeeperState, decoded by from_i32 {
+        Disconnected = 0,
+        SyncConnected = 3,
+        AuthFailed = 4,
+        ConnectedReadOnly = 5,
+        SaslAuthenticated = 6,
+        Expired = -112,
+        Closed = 7,
+    }
 }
 
 /// A notification sent with xid -1.
@@ -357,34 +300,25 @@ pub struct WatchedEvent {
     pub path: String,
 }
 
-/// `Watcher.WatcherType` as used by checkWatches/removeWatches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum WatcherType {
-    Children = 1,
-    Data = 2,
-    Any = 3,
-    Persistent = 4,
-    PersistentRecursive = 5,
-}
-
-impl WatcherType {
-    pub fn from_i32(v: i32) -> Option<WatcherType> {
-        Some(match v {
-            1 => WatcherType::Children,
-            2 => WatcherType::Data,
-            3 => WatcherType::Any,
-            4 => WatcherType::Persistent,
-            5 => WatcherType::PersistentRecursive,
-            _ => return None,
-        })
+wire_enum! {
+    /// `Watcher.WatcherType` as used by checkWatches/removeWatches.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum WatcherType, decoded by from_i32 {
+        Children = 1,
+        Data = 2,
+        Any = 3,
+        Persistent = 4,
+        PersistentRecursive = 5,
     }
 }
 
-/// `AddWatchMode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AddWatchMode {
-    Persistent = 0,
-    PersistentRecursive = 1,
+wire_enum! {
+    /// `AddWatchMode`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum AddWatchMode, decoded by from_i32 {
+        Persistent = 0,
+        PersistentRecursive = 1,
+    }
 }
 
 /// `ConnectRequest` (the handshake frame, no header).

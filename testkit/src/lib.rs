@@ -10,6 +10,7 @@
 //! * [`ensemble`]: a small ensemble stepped by hand on top of those;
 //! * [`format`]: one text form for peer messages, effects and client replies;
 //! * [`script`]: the golden interaction scripts (`testkit/testdata/`), one module a command;
+//! * [`txns`]: txns built by hand (a tree loaded without a leader);
 //! * [`fuzzing`]: the core's fuzz harnesses (cargo-fuzz targets in `fuzz/`, corpus replay in
 //!   `testkit/tests/fuzz_corpus.rs`).
 
@@ -22,6 +23,7 @@ pub mod interpreter;
 pub mod links;
 pub mod net;
 pub mod script;
+pub mod txns;
 pub mod write_errors;
 
 pub use disk::Disk;

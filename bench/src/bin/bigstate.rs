@@ -14,11 +14,10 @@
 
 use clap::Parser;
 use ensemble_core::tree::{DataTree, TreeOptions};
-use ensemble_core::txn::Origin;
-use ensemble_core::{Epochs, Txn, TxnOp, Zxid};
+use ensemble_core::{Epochs, Zxid};
 use ensemble_node::storage::epochs::write_epochs;
 use ensemble_node::storage::snapshot::SnapshotFileWriter;
-use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request};
+use ensemble_testkit::txns::create;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -37,27 +36,6 @@ struct Args {
     /// bytes per snapshot part written
     #[arg(long, default_value_t = 4 << 20)]
     part: usize,
-}
-
-fn create(zxid: Zxid, path: String, data: Vec<u8>) -> Txn {
-    Txn {
-        zxid,
-        time: 1_700_000_000_000 + zxid.0 as i64,
-        session: 0,
-        cxid: 0,
-        origin: Origin::NONE,
-        op: TxnOp::Write {
-            request: Request::Create {
-                op: CreateOp::Create,
-                path,
-                data,
-                acl: Acl::open_unsafe(),
-                mode: CreateMode::Persistent,
-                ttl: 0,
-            },
-            auth: vec![],
-        },
-    }
 }
 
 /// Bytes that do not compress (xorshift64), different per znode.

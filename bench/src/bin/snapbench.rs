@@ -6,12 +6,11 @@
 //!     target/release/ensemble-snapbench --znodes 1000000 --data 100 --dir /tmp/snapbench
 
 use clap::Parser;
+use ensemble_core::Zxid;
 use ensemble_core::tree::{DataTree, TreeOptions};
-use ensemble_core::txn::Origin;
-use ensemble_core::{Txn, TxnOp, Zxid};
 use ensemble_node::storage::compression::SnapshotCompression;
 use ensemble_node::storage::snapshot::{read_snapshot, write_snapshot_with};
-use ensemble_proto::proto::{Acl, CreateMode, CreateOp, Request};
+use ensemble_testkit::txns::create;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,38 +26,17 @@ struct Args {
     dir: PathBuf,
 }
 
-fn create(zxid: u64, path: String, data: Vec<u8>) -> Txn {
-    Txn {
-        zxid: Zxid(zxid),
-        time: 1_700_000_000_000 + zxid as i64,
-        session: 0x1000,
-        cxid: zxid as i32,
-        origin: Origin::NONE,
-        op: TxnOp::Write {
-            request: Request::Create {
-                op: CreateOp::Create,
-                path,
-                data,
-                acl: Acl::open_unsafe(),
-                mode: CreateMode::Persistent,
-                ttl: 0,
-            },
-            auth: vec![],
-        },
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let mut tree = DataTree::new(TreeOptions::default());
-    let mut zxid = Zxid::new(1, 0).0;
+    let mut zxid = Zxid::new(1, 0);
     let phrase = b"service=orders region=eu-west-1 endpoint=10.0.3.17:8080 weight=100 ";
     for i in 0..a.znodes {
         if i % 1000 == 0 {
-            zxid += 1;
+            zxid = zxid.next();
             tree.apply(&create(zxid, format!("/b{}", i / 1000), vec![]));
         }
-        zxid += 1;
+        zxid = zxid.next();
         let mut data = format!("{i:08} ").into_bytes();
         data.extend(phrase.iter().cycle().take(a.data.saturating_sub(9)));
         data.truncate(a.data);

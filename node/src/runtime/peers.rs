@@ -82,6 +82,27 @@ enum Behind {
     Snap(Box<SnapSend>),
 }
 
+/// What an outbound connection task has yet to write, in order: `queue`'s frames (the first
+/// written up to `off`), then the SNAP being streamed from a file, then what the core queued
+/// after that SNAP (`behind`). `queued` counts the bytes of `queue` and `behind`.
+#[derive(Default)]
+struct Outbound {
+    queue: VecDeque<Vec<u8>>,
+    queued: usize,
+    off: usize,
+    stream: Option<SnapSending>,
+    behind: VecDeque<Behind>,
+    /// When to look again for the streamed SNAP's file.
+    snap_retry: Option<Instant>,
+}
+
+impl Outbound {
+    /// A break or a new epoch: nothing queued may be delivered on a later connection.
+    fn drop_all(&mut self) {
+        *self = Outbound::default();
+    }
+}
+
 /// Unsent bytes in the write queue below which the SNAP being streamed reads its next part:
 /// about one part in flight while the socket drains another.
 const SNAP_READ_AHEAD: usize = 1 << 20;
@@ -247,30 +268,23 @@ async fn sender_task(
     let mut epoch = 0u64;
     // Broken in `epoch`: drop that epoch's messages until the core moves on.
     let mut dead = false;
-    let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut queued = 0usize;
-    let mut off = 0usize;
+    let mut out = Outbound::default();
     let mut rd: Option<ReadHalf> = None;
     let mut wr: Option<WriteHalf> = None;
     let mut backoff = MIN_BACKOFF;
     let mut next_attempt = Instant::now();
     let mut probe = [0u8; 64];
-    // A SNAP being streamed from a file: its frames follow `queue`; what the core queued
-    // after it waits in `behind` (counted in `queued`).
-    let mut stream: Option<SnapSending> = None;
-    let mut behind: VecDeque<Behind> = VecDeque::new();
-    let mut snap_retry: Option<Instant> = None;
 
     loop {
-        backlog.set(queue.len(), queued.saturating_sub(off));
-        let has_work = !queue.is_empty() || stream.is_some();
+        backlog.set(out.queue.len(), out.queued.saturating_sub(out.off));
+        let has_work = !out.queue.is_empty() || out.stream.is_some();
         if wr.is_none() && has_work && Instant::now() >= next_attempt {
             match dial(me, &my_addr, sid, channel, &host, port, &security).await {
                 Ok((r, w)) => {
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
                     wr = Some(w);
-                    off = 0;
+                    out.off = 0;
                     backoff = MIN_BACKOFF;
                 }
                 Err(e) => {
@@ -279,10 +293,7 @@ async fn sender_task(
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     if quorum {
                         // Nothing queued can be delivered in order any more: report a break.
-                        queue.clear();
-                        queued = 0;
-                        stream = None;
-                        behind.clear();
+                        out.drop_all();
                         dead = true;
                         let _ = input
                             .send(Input::OutboundBroken {
@@ -298,13 +309,13 @@ async fn sender_task(
         }
         // The SNAP being streamed reads its next frame once the queue has drained enough.
         let mut snap_failed: Option<String> = None;
-        let unsent = queue.iter().map(Vec::len).sum::<usize>() - off;
+        let unsent = out.queue.iter().map(Vec::len).sum::<usize>() - out.off;
         if wr.is_some()
             && unsent < SNAP_READ_AHEAD
-            && snap_retry.is_none_or(|t| Instant::now() >= t)
-            && let Some(mut s) = stream.take()
+            && out.snap_retry.is_none_or(|t| Instant::now() >= t)
+            && let Some(mut s) = out.stream.take()
         {
-            snap_retry = None;
+            out.snap_retry = None;
             let zxid = s.zxid();
             let step = tokio::task::spawn_blocking(move || {
                 let r = s.next_frame();
@@ -313,27 +324,27 @@ async fn sender_task(
             .await;
             match step {
                 Ok((s, Ok(Step::Part(frame)))) => {
-                    queued += frame.len();
-                    queue.push_back(frame);
-                    stream = Some(s);
+                    out.queued += frame.len();
+                    out.queue.push_back(frame);
+                    out.stream = Some(s);
                 }
                 Ok((_, Ok(Step::Last(frame)))) => {
-                    queued += frame.len();
-                    queue.push_back(frame);
+                    out.queued += frame.len();
+                    out.queue.push_back(frame);
                     // What waited behind it goes next, up to the next SNAP, if any.
-                    while let Some(b) = behind.pop_front() {
+                    while let Some(b) = out.behind.pop_front() {
                         match b {
-                            Behind::Frame(f) => queue.push_back(f),
+                            Behind::Frame(f) => out.queue.push_back(f),
                             Behind::Snap(what) => {
-                                stream = Some(SnapSending::new(*what));
+                                out.stream = Some(SnapSending::new(*what));
                                 break;
                             }
                         }
                     }
                 }
                 Ok((s, Ok(Step::Wait))) => {
-                    stream = Some(s);
-                    snap_retry = Some(Instant::now() + SNAP_RETRY);
+                    out.stream = Some(s);
+                    out.snap_retry = Some(Instant::now() + SNAP_RETRY);
                 }
                 Ok((_, Err(e))) => {
                     tracing::error!(peer = sid, "cannot stream the SNAP at {zxid}: {e}");
@@ -345,9 +356,9 @@ async fn sender_task(
                 continue;
             }
         }
-        let writing = wr.is_some() && !queue.is_empty();
-        let waiting = wr.is_none() && (!queue.is_empty() || stream.is_some());
-        let snap_waiting = wr.is_some() && queue.is_empty() && snap_retry.is_some();
+        let writing = wr.is_some() && !out.queue.is_empty();
+        let waiting = wr.is_none() && (!out.queue.is_empty() || out.stream.is_some());
+        let snap_waiting = wr.is_some() && out.queue.is_empty() && out.snap_retry.is_some();
         let broken: Option<String> = if snap_failed.is_some() {
             snap_failed
         } else {
@@ -358,10 +369,7 @@ async fn sender_task(
                         Some(OutCmd::Reset(e)) => {
                             rd = None;
                             wr = None;
-                            queue.clear();
-                            queued = 0;
-                            stream = None;
-                            behind.clear();
+                            out.drop_all();
                             epoch = e;
                             dead = false;
                         }
@@ -377,10 +385,7 @@ async fn sender_task(
                                 // The core has heard of a break (or asked for one): new connection.
                                 rd = None;
                                 wr = None;
-                                queue.clear();
-                                queued = 0;
-                                stream = None;
-                                behind.clear();
+                                out.drop_all();
                                 epoch = e;
                                 dead = false;
                             }
@@ -389,10 +394,10 @@ async fn sender_task(
                             }
                             let frame = match cmd {
                                 OutCmd::Snapshot(_, what) => {
-                                    if stream.is_none() && behind.is_empty() {
-                                        stream = Some(SnapSending::new(*what));
+                                    if out.stream.is_none() && out.behind.is_empty() {
+                                        out.stream = Some(SnapSending::new(*what));
                                     } else {
-                                        behind.push_back(Behind::Snap(what));
+                                        out.behind.push_back(Behind::Snap(what));
                                     }
                                     continue;
                                 }
@@ -410,32 +415,32 @@ async fn sender_task(
                             if frame.is_empty() {
                                 continue;
                             }
-                            queued += frame.len();
-                            if stream.is_some() || !behind.is_empty() {
-                                behind.push_back(Behind::Frame(frame));
+                            out.queued += frame.len();
+                            if out.stream.is_some() || !out.behind.is_empty() {
+                                out.behind.push_back(Behind::Frame(frame));
                             } else {
-                                queue.push_back(frame);
+                                out.queue.push_back(frame);
                             }
                             if !quorum {
-                                while queue.len() > MAX_ELECTION_BACKLOG {
+                                while out.queue.len() > MAX_ELECTION_BACKLOG {
                                     // Keep a partly written frame: it must be finished first.
-                                    let at = if off > 0 { 1 } else { 0 };
-                                    if let Some(f) = queue.remove(at) {
-                                        queued -= f.len();
+                                    let at = if out.off > 0 { 1 } else { 0 };
+                                    if let Some(f) = out.queue.remove(at) {
+                                        out.queued -= f.len();
                                     }
                                 }
                             }
                         }
                     }
-                    if quorum && queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
+                    if quorum && out.queued > MAX_QUEUED_BYTES { Some("peer is not reading".into()) } else { None }
                 }
                 r = async {
                     // Everything queued in one system call, not one per frame.
-                    let slices: Vec<IoSlice<'_>> = queue
+                    let slices: Vec<IoSlice<'_>> = out.queue
                         .iter()
                         .take(MAX_IOVECS)
                         .enumerate()
-                        .map(|(i, f)| IoSlice::new(if i == 0 { &f[off..] } else { f }))
+                        .map(|(i, f)| IoSlice::new(if i == 0 { &f[out.off..] } else { f }))
                         .collect();
                     wr.as_mut().expect("guarded").write_vectored(&slices).await
                 }, if writing => {
@@ -443,15 +448,15 @@ async fn sender_task(
                         Ok(0) => Some("connection closed".into()),
                         Ok(mut n) => {
                             while n > 0 {
-                                let rest = queue[0].len() - off;
+                                let rest = out.queue[0].len() - out.off;
                                 if n < rest {
-                                    off += n;
+                                    out.off += n;
                                     break;
                                 }
                                 n -= rest;
-                                off = 0;
-                                if let Some(f) = queue.pop_front() {
-                                    queued -= f.len();
+                                out.off = 0;
+                                if let Some(f) = out.queue.pop_front() {
+                                    out.queued -= f.len();
                                 }
                             }
                             None
@@ -469,7 +474,7 @@ async fn sender_task(
                     }
                 }
                 _ = sleep_until(next_attempt), if waiting => None,
-                _ = sleep_until(snap_retry.unwrap_or(next_attempt)), if snap_waiting => None,
+                _ = sleep_until(out.snap_retry.unwrap_or(next_attempt)), if snap_waiting => None,
             }
         };
         if let Some(why) = broken {
@@ -481,12 +486,7 @@ async fn sender_task(
             rd = None;
             wr = None;
             if quorum {
-                queue.clear();
-                queued = 0;
-                off = 0;
-                stream = None;
-                behind.clear();
-                snap_retry = None;
+                out.drop_all();
                 dead = true;
                 let _ = input
                     .send(Input::OutboundBroken {
@@ -497,7 +497,7 @@ async fn sender_task(
                     .await;
             } else {
                 // Notifications are idempotent: resend the partly written one whole.
-                off = 0;
+                out.off = 0;
                 next_attempt = Instant::now() + MIN_BACKOFF;
             }
         }

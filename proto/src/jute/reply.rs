@@ -278,41 +278,14 @@ pub(crate) fn read_response(opcode: OpCode, r: &mut Reader<'_>) -> Result<Respon
     })
 }
 
-pub(crate) fn event_type(v: i32) -> Option<EventType> {
-    Some(match v {
-        -1 => EventType::None,
-        1 => EventType::NodeCreated,
-        2 => EventType::NodeDeleted,
-        3 => EventType::NodeDataChanged,
-        4 => EventType::NodeChildrenChanged,
-        5 => EventType::DataWatchRemoved,
-        6 => EventType::ChildWatchRemoved,
-        7 => EventType::PersistentWatchRemoved,
-        _ => return None,
-    })
-}
-
-pub(crate) fn keeper_state(v: i32) -> Option<KeeperState> {
-    Some(match v {
-        0 => KeeperState::Disconnected,
-        3 => KeeperState::SyncConnected,
-        4 => KeeperState::AuthFailed,
-        5 => KeeperState::ConnectedReadOnly,
-        6 => KeeperState::SaslAuthenticated,
-        -112 => KeeperState::Expired,
-        7 => KeeperState::Closed,
-        _ => return None,
-    })
-}
-
 pub(crate) fn read_event(r: &mut Reader<'_>) -> Result<WatchedEvent, JuteError> {
     let offset = r.offset();
-    let kind = event_type(r.int()?).ok_or(JuteError::BadValue {
+    let kind = EventType::from_i32(r.int()?).ok_or(JuteError::BadValue {
         offset,
         what: "unknown event type",
     })?;
     let offset = r.offset();
-    let state = keeper_state(r.int()?).ok_or(JuteError::BadValue {
+    let state = KeeperState::from_i32(r.int()?).ok_or(JuteError::BadValue {
         offset,
         what: "unknown keeper state",
     })?;

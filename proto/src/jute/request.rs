@@ -335,16 +335,10 @@ pub(crate) fn read_request(opcode_raw: i32, r: &mut Reader<'_>) -> Result<Reques
         OpCode::AddWatch => {
             let path = r.ustring()?;
             let offset = r.offset();
-            let mode = match r.int()? {
-                0 => AddWatchMode::Persistent,
-                1 => AddWatchMode::PersistentRecursive,
-                _ => {
-                    return Err(JuteError::BadValue {
-                        offset,
-                        what: "unknown addWatch mode",
-                    });
-                }
-            };
+            let mode = AddWatchMode::from_i32(r.int()?).ok_or(JuteError::BadValue {
+                offset,
+                what: "unknown addWatch mode",
+            })?;
             Request::AddWatch { path, mode }
         }
         OpCode::CheckWatches => Request::CheckWatches {
