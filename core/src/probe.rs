@@ -334,6 +334,11 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.fault.sync-crash",
         "a leader crashed right after a learner's SNAP or NEWLEADER",
     ),
+    // the reaper committing in the last ms of a run: 5 seeds of 10,000
+    rare(
+        "sim.end-settles",
+        "the end waited for a txn the servers committed on their own after the drain",
+    ),
     p(
         "sim.disk.unsynced-lost",
         "a crash lost unsynced log appends",
