@@ -322,6 +322,11 @@ pub const PROBES: &[ProbeDef] = &[
         "storage.misdirect-unvouched",
         "recovery cut a log tail at a misdirected write and removed currentEpoch (no vouching)",
     ),
+    // a damaged last record or a lying fsync under currentEpoch: seeds 3388, 7719 of 10,000
+    rare(
+        "storage.short-of-epoch-unvouched",
+        "recovery read back less than currentEpoch's history and removed currentEpoch",
+    ),
     p(
         "storage.no-snapshot-verifies",
         "recovery refused: snapshots exist and none passes its check",
