@@ -141,6 +141,10 @@ pub enum Plant {
     /// The in-memory log window is trimmed to `commitLogCount` txns by count alone, past the
     /// newest snapshot on disk: the txns a SNAP streamed from that file needs are gone.
     LogTrimPastSnapshot,
+    /// The storage crate's recovery keeps `currentEpoch` when it cuts the log's tail back
+    /// below that epoch's history (a damaged last record, a lying fsync): the server still
+    /// vouches, and FLE ranks its vote by that epoch above the voters holding what it lost.
+    CutKeepsCurrentEpoch,
     /// `Ready::drive` goes on past a failed durable write (the error dropped, as a runtime
     /// that logs a failed fsync and carries on, PostgreSQL's "fsyncgate"): the write is not
     /// on disk, and what was ordered after it (an ACK covering it) leaves anyway.
@@ -176,7 +180,7 @@ pub enum Plant {
 }
 
 impl Plant {
-    pub const ALL: [Plant; 49] = [
+    pub const ALL: [Plant; 50] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -226,6 +230,7 @@ impl Plant {
         Plant::WatcherTypeIgnored,
         Plant::ResolvedSetDataUnwatched,
         Plant::LogTrimPastSnapshot,
+        Plant::CutKeepsCurrentEpoch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -279,6 +284,7 @@ impl Plant {
             Plant::WatcherTypeIgnored => "watcher-type-ignored",
             Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
             Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
+            Plant::CutKeepsCurrentEpoch => "cut-keeps-current-epoch",
         }
     }
 
@@ -395,6 +401,14 @@ impl Plant {
             Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
             // the window no longer holds every txn after the snapshot on disk
             Plant::LogTrimPastSnapshot => &["sync.log-window"],
+            // a server short of the history its epoch vouches for wins FLE and truncates the
+            // voters holding it (the core's own TRUNC assertion, or the lost write)
+            Plant::CutKeepsCurrentEpoch => &[
+                "core.panic",
+                "zab.acked-write-lost",
+                "zab.leader-history",
+                "zab.agreement",
+            ],
             // an ACK covering a txn whose append failed; left alone, a commit counts it
             Plant::FailedWriteIgnored => &[
                 "zab.ack-not-durable",

@@ -322,6 +322,11 @@ pub const PROBES: &[ProbeDef] = &[
         "storage.misdirect-unvouched",
         "recovery cut a log tail at a misdirected write and removed currentEpoch (no vouching)",
     ),
+    // a damaged last record or a lying fsync under currentEpoch: seeds 3388, 7719 of 10,000
+    rare(
+        "storage.short-of-epoch-unvouched",
+        "recovery read back less than currentEpoch's history and removed currentEpoch",
+    ),
     p(
         "storage.no-snapshot-verifies",
         "recovery refused: snapshots exist and none passes its check",
@@ -333,6 +338,11 @@ pub const PROBES: &[ProbeDef] = &[
     p(
         "sim.fault.sync-crash",
         "a leader crashed right after a learner's SNAP or NEWLEADER",
+    ),
+    // the reaper committing in the last ms of a run: 5 seeds of 10,000
+    rare(
+        "sim.end-settles",
+        "the end waited for a txn the servers committed on their own after the drain",
     ),
     p(
         "sim.disk.unsynced-lost",

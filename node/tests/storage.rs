@@ -448,9 +448,10 @@ fn epochs_survive_restart() {
     };
     o.storage.persist_epochs(e).unwrap();
     o.storage.close().unwrap();
-    // the number on the first line, as ZooKeeper reads it; then the file's checksum
+    // the number on the first line, as ZooKeeper reads it; then the last zxid handed to the
+    // log (the history the epoch vouches for), then the file's checksum
     let current = std::fs::read_to_string(d.join("data/version-2/currentEpoch")).unwrap();
-    assert!(current.starts_with("4\n#crc32 "), "{current:?}");
+    assert!(current.starts_with("4\n0x0\n#crc32 "), "{current:?}");
     let (o, _) = open(&d);
     assert_eq!(o.recovered.epochs, e);
     o.storage.close().unwrap();

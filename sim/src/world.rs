@@ -331,12 +331,20 @@ impl World {
             self.schedule(s.at_ms, Ev::Scheduled(Box::new(s.action)));
         }
         self.schedule(self.fault_end, Ev::Heal);
-        self.schedule(self.end_at.saturating_sub(3_000), Ev::Drain);
+        self.schedule(
+            self.end_at.saturating_sub(crate::check::liveness::DRAIN_MS),
+            Ev::Drain,
+        );
         self.schedule(self.end_at, Ev::End);
         while let Some(ev) = self.sched.pop() {
             self.stats.events += 1;
-            let end = matches!(ev, Ev::End);
-            self.dispatch(ev);
+            // the end judges the run, or waits for it (`World::end`)
+            let end = if matches!(ev, Ev::End) {
+                self.end()
+            } else {
+                self.dispatch(ev);
+                false
+            };
             if self.violation.is_some() || end {
                 break;
             }
@@ -403,7 +411,9 @@ impl World {
                     format_args!("drain: clients stop issuing requests"),
                 );
             }
-            Ev::End => self.finish(),
+            Ev::End => {
+                self.end();
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 
 use crate::StorageError;
 use crate::files::Files;
-use ensemble_core::Epochs;
+use ensemble_core::{Epochs, Zxid};
 
 pub const ACCEPTED: &str = "acceptedEpoch";
 pub const CURRENT: &str = "currentEpoch";
@@ -32,6 +32,37 @@ pub fn accepted_text(e: &Epochs) -> String {
 /// `currentEpoch`'s text.
 pub fn current_text(e: &Epochs) -> String {
     with_crc(format!("{}\n", e.current_epoch))
+}
+
+/// `currentEpoch`'s text with a second line: the last zxid durable when it was written
+/// (`through`), the history that epoch's sync left on this disk. Recovery that finds less
+/// than that removes the file (the server vouches for nothing until it syncs again).
+/// ZooKeeper reads the first line only.
+pub fn current_text_through(e: &Epochs, through: Zxid) -> String {
+    with_crc(format!("{}\n{through}\n", e.current_epoch))
+}
+
+/// The second line of `currentEpoch`, if it has one: the last zxid durable when it was
+/// written (`current_text_through`).
+pub fn read_current_through(f: &impl Files) -> Result<Option<Zxid>, StorageError> {
+    let Some(lines) = lines(f, CURRENT, 2)? else {
+        return Ok(None);
+    };
+    lines.get(1).map(|l| through_line(f, l)).transpose()
+}
+
+/// `currentEpoch`'s second line: a zxid as `Zxid` displays it (lowercase hex after `0x`), so
+/// that a flipped bit, in it or in a checksum line it could pass for, is refused.
+fn through_line(f: &impl Files, line: &str) -> Result<Zxid, StorageError> {
+    line.strip_prefix("0x")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .map(Zxid)
+        .ok_or_else(|| bad(f, CURRENT, "second line is not a zxid"))
 }
 
 /// The value lines of an epoch file, its checksum (when it has one) verified; at most `max`
@@ -108,9 +139,12 @@ pub fn read_epochs(f: &impl Files) -> Result<Epochs, StorageError> {
                 .map_err(|_| bad(f, ACCEPTED, "second line is not a server id"))?;
         }
     }
-    if let Some(lines) = lines(f, CURRENT, 1)? {
+    if let Some(lines) = lines(f, CURRENT, 2)? {
         let first = lines.first().ok_or_else(|| bad(f, CURRENT, "empty"))?;
         e.current_epoch = first.parse().map_err(|_| bad(f, CURRENT, "not an epoch"))?;
+        if let Some(line) = lines.get(1) {
+            through_line(f, line)?;
+        }
     }
     Ok(e)
 }

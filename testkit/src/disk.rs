@@ -191,9 +191,22 @@ impl Disk {
         self.epochs.current_epoch = 0;
     }
 
+    /// The last zxid durable on this disk, in the log or the snapshot.
+    pub fn durable_through(&self) -> Zxid {
+        let logged = self
+            .durable_prefix
+            .checked_sub(1)
+            .map(|i| self.log[i].txn.zxid);
+        let snap = self.snapshot.as_ref().map(|(z, _)| *z);
+        logged.max(snap).unwrap_or(Zxid::ZERO)
+    }
+
     /// Durable: the epoch files, written as the node writes them.
     pub fn persist_epochs(&mut self, epochs: Epochs) {
-        use ensemble_storage::epochs::{ACCEPTED, CURRENT, accepted_text, current_text};
+        use ensemble_storage::epochs::{ACCEPTED, CURRENT, accepted_text, current_text_through};
+        // the history the epoch vouches for: what is durable now (the core writes
+        // currentEpoch after the synced history is)
+        let through = self.durable_through();
         if let Some(f) = self.files.as_mut() {
             if (epochs.accepted_epoch, epochs.accepted_from)
                 != (self.epochs.accepted_epoch, self.epochs.accepted_from)
@@ -202,7 +215,8 @@ impl Disk {
                 self.damage.retain(|d| !d.touches(Dir::Snap, ACCEPTED, 0));
             }
             if epochs.current_epoch != self.epochs.current_epoch {
-                f.snap.put(CURRENT, current_text(&epochs).into_bytes());
+                f.snap
+                    .put(CURRENT, current_text_through(&epochs, through).into_bytes());
                 self.damage.retain(|d| !d.touches(Dir::Snap, CURRENT, 0));
             }
         }
@@ -486,6 +500,11 @@ impl Disk {
             .map_err(|e: StorageError| e.to_string())?;
         self.log_file = rec.tail.map(|t| t.name);
         self.recovery_warnings = rec.warnings;
+        if rec.forgot_current_epoch {
+            // the log read back shorter than the history currentEpoch vouches for: the
+            // server vouches for nothing until it has synced
+            self.epochs.current_epoch = 0;
+        }
         let expected = self.recovered();
         let zxids = |r: &Recovered| -> Vec<Zxid> { r.log.iter().map(|t| t.zxid).collect() };
         let snap = |r: &Recovered| r.snapshot.as_ref().map(|s| s.0);

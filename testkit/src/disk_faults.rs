@@ -380,7 +380,8 @@ impl Disk {
     /// What `got` is against what was written.
     fn judge(&self, got: &Recovered) -> Outcome {
         // Forgetting currentEpoch is allowed (recovery does when a misdirect cut the log's
-        // tail: the server then vouches for nothing until it syncs); anything else is not.
+        // tail, or a cut reached below that epoch's history: the server then vouches for
+        // nothing until it syncs); anything else is not.
         let forgot = Epochs {
             current_epoch: 0,
             ..self.epochs

@@ -4,12 +4,12 @@
 
 use super::StorageError;
 use super::codec::fsync_dir;
-use ensemble_core::Epochs;
+use ensemble_core::{Epochs, Zxid};
 use std::io::Write;
 use std::path::Path;
 
 pub use ensemble_storage::epochs::{ACCEPTED, CURRENT};
-use ensemble_storage::epochs::{accepted_text, current_text};
+use ensemble_storage::epochs::{accepted_text, current_text, current_text_through};
 
 /// Missing files mean a fresh server (epochs 0).
 pub fn read_epochs(dir: &Path) -> Result<Epochs, StorageError> {
@@ -31,6 +31,17 @@ fn write_atomic(dir: &Path, name: &str, text: &str) -> Result<(), StorageError> 
 /// Durably write what changed; acceptedEpoch first, as ZooKeeper orders them (a crash between
 /// the two leaves acceptedEpoch ahead, which is the safe side).
 pub fn write_epochs(dir: &Path, old: &Epochs, new: &Epochs) -> Result<(), StorageError> {
+    write_epochs_through(dir, old, new, None)
+}
+
+/// [`write_epochs`], `currentEpoch` naming `through`, the last zxid of the history it
+/// vouches for (recovery that reads back less removes it).
+pub fn write_epochs_through(
+    dir: &Path,
+    old: &Epochs,
+    new: &Epochs,
+    through: Option<Zxid>,
+) -> Result<(), StorageError> {
     let mut changed = false;
     if old.accepted_epoch != new.accepted_epoch || old.accepted_from != new.accepted_from {
         write_atomic(dir, ACCEPTED, &accepted_text(new))?;
@@ -38,7 +49,11 @@ pub fn write_epochs(dir: &Path, old: &Epochs, new: &Epochs) -> Result<(), Storag
         changed = true;
     }
     if old.current_epoch != new.current_epoch {
-        write_atomic(dir, CURRENT, &current_text(new))?;
+        let text = match through {
+            Some(t) => current_text_through(new, t),
+            None => current_text(new),
+        };
+        write_atomic(dir, CURRENT, &text)?;
         changed = true;
     }
     if changed {

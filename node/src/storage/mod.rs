@@ -78,6 +78,11 @@ pub struct Storage {
     snap_tx: Option<mpsc::Sender<SnapCmd>>,
     threads: Vec<JoinHandle<()>>,
     epochs: Epochs,
+    /// The last zxid handed to the log (appended, truncated to, or a leader's snapshot that
+    /// reset it): `currentEpoch` names it as the history that epoch vouches for
+    /// (`ensemble_storage::epochs::current_text_through`; the core writes currentEpoch only
+    /// once its synced history is durable, so this is at least that history's end).
+    logged: std::sync::atomic::AtomicU64,
 }
 
 /// What recovery found, with anything the operator should hear about.
@@ -145,6 +150,7 @@ impl Storage {
                 snap_tx: Some(snap_tx),
                 threads,
                 epochs,
+                logged: std::sync::atomic::AtomicU64::new(last.map_or(0, |z| z.0)),
             },
             recovered: rec.recovered,
             warnings,
@@ -159,6 +165,10 @@ impl Storage {
     /// ones); `LogEvent::Persisted` reports when they are durable.
     pub fn append<T: Into<Arc<Txn>>>(&self, txns: Vec<T>) -> Result<(), StorageError> {
         let txns: Vec<Arc<Txn>> = txns.into_iter().map(Into::into).collect();
+        if let Some(t) = txns.last() {
+            self.logged
+                .store(t.zxid.0, std::sync::atomic::Ordering::Relaxed);
+        }
         self.log_tx
             .send(LogCmd::Append(txns))
             .map_err(|_| StorageError::Closed)
@@ -198,6 +208,8 @@ impl Storage {
         }
         codec::fsync_dir(&self.opts.snap_dir)
             .map_err(|e| StorageError::io(&self.opts.snap_dir, e))?;
+        self.logged
+            .fetch_min(after.0, std::sync::atomic::Ordering::Relaxed);
         self.log_call(|done| LogCmd::Truncate { after, done })
     }
 
@@ -249,6 +261,8 @@ impl Storage {
             }
             codec::fsync_dir(&self.opts.snap_dir)
                 .map_err(|e| StorageError::io(&self.opts.snap_dir, e))?;
+            self.logged
+                .store(zxid.0, std::sync::atomic::Ordering::Relaxed);
             self.log_call(|done| LogCmd::Reset { after: zxid, done })
         } else {
             let s = self.snap_tx.as_ref().ok_or(StorageError::Closed)?;
@@ -261,7 +275,8 @@ impl Storage {
     }
 
     pub fn persist_epochs(&mut self, new: Epochs) -> Result<(), StorageError> {
-        epochs::write_epochs(&self.opts.snap_dir, &self.epochs, &new)?;
+        let through = Zxid(self.logged.load(std::sync::atomic::Ordering::Relaxed));
+        epochs::write_epochs_through(&self.opts.snap_dir, &self.epochs, &new, Some(through))?;
         self.epochs = new;
         Ok(())
     }

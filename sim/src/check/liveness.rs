@@ -19,7 +19,18 @@ pub struct Availability {
     pub(crate) had_leader: bool,
     /// When fewer than a quorum of voters were up: [start, end).
     pub(crate) quorum_down: Vec<(u64, u64)>,
+    /// When the reference last committed a txn.
+    pub(crate) last_commit_at: u64,
+    /// How long the end waited for a txn committed after the drain (`World::end`).
+    pub(crate) settled_ms: u64,
 }
+
+/// How long the clients are drained before the end.
+pub(crate) const DRAIN_MS: u64 = 3_000;
+/// How long, at most, the end waits for txns the servers committed on their own after the
+/// drain to reach every server, and in what steps.
+const SETTLE_MS: u64 = 2_000;
+const SETTLE_STEP_MS: u64 = 100;
 
 impl Availability {
     pub fn new() -> Availability {
@@ -27,6 +38,8 @@ impl Availability {
             no_leader_since: Some(0),
             had_leader: false,
             quorum_down: Vec::new(),
+            last_commit_at: 0,
+            settled_ms: 0,
         }
     }
 }
@@ -111,6 +124,51 @@ impl World {
             (false, None) => self.liveness.no_leader_since = Some(self.sched.now),
             _ => {}
         }
+    }
+
+    /// The end of the run (true), or a short wait for it. The drain stops the clients, not the
+    /// servers: the leader's reaper (TTL and empty container nodes) and session expiry propose
+    /// on their own up to the last millisecond, and a txn committed 7 ms before the end has
+    /// not reached the followers yet (seeds 1594, 3857, 6532, 6732 and 7108 of the merged
+    /// build's 10,000: a deleteContainer 7 to 60 ms before it; FINDINGS.md no. 22). So when
+    /// the reference committed after the drain began and a server has not applied what the
+    /// leader has, the end waits, in steps, at most `SETTLE_MS` in all, with no new
+    /// requests; then the run is judged as it stands, so a server that never catches up
+    /// still fails `liveness.not-converged`.
+    pub(crate) fn end(&mut self) -> bool {
+        let now = self.sched.now;
+        let drained_at = self.end_at.saturating_sub(DRAIN_MS);
+        if self.core.is_none()
+            && self.violation.is_none()
+            && self.liveness.last_commit_at >= drained_at
+            && self.liveness.settled_ms < SETTLE_MS
+            && let Some(leader) = self.leader()
+        {
+            let lz = self.nodes[&leader].applied;
+            let behind: Vec<ServerId> = self
+                .nodes
+                .values()
+                .filter(|n| n.up() && n.applied < lz && !self.disks.refused.contains_key(&n.id))
+                .map(|n| n.id)
+                .collect();
+            if !behind.is_empty() {
+                ensemble_core::probe!("sim.end-settles");
+                self.liveness.settled_ms += SETTLE_STEP_MS;
+                let last = self.liveness.last_commit_at;
+                self.log(
+                    Who::Sim,
+                    "",
+                    format_args!(
+                        "END waits {SETTLE_STEP_MS}ms: a txn committed at t={last}ms, after the \
+                         drain, has not reached {behind:?}"
+                    ),
+                );
+                self.schedule(now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
+                return false;
+            }
+        }
+        self.finish();
+        true
     }
 
     /// The end of the run: liveness, then the end-of-run checks and the scenario's claims.

@@ -23,7 +23,7 @@ mod claim;
 mod client;
 mod election;
 mod handover;
-mod liveness;
+pub(crate) mod liveness;
 mod lost_state;
 pub mod model;
 mod persisted;

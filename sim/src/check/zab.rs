@@ -364,6 +364,7 @@ impl World {
             }
             self.check_partition_commit(id, &t, &holders, quorum_needed)?;
             self.emit(Who::Ref, "", &CommitLine(&t));
+            self.liveness.last_commit_at = now;
             self.reference.apply(&t, now)?;
             self.sessions.on_commit(&t, now)?;
         }
