@@ -173,10 +173,13 @@ pub enum Plant {
     /// A setData a foreign leader resolved (an INFORM from Apache ZooKeeper, applied by
     /// `zk-observe`'s core) fires no NodeDataChanged: a client watching the node misses it.
     ResolvedSetDataUnwatched,
+    /// getACL shows digest ids unmasked to a client without ADMIN on the znode (their
+    /// password hashes, which ZooKeeper hides since 3.6).
+    GetAclUnmasked,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 49] = [
+    pub const ALL: [Plant; 50] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -226,6 +229,7 @@ impl Plant {
         Plant::WatcherTypeIgnored,
         Plant::ResolvedSetDataUnwatched,
         Plant::LogTrimPastSnapshot,
+        Plant::GetAclUnmasked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -279,6 +283,7 @@ impl Plant {
             Plant::WatcherTypeIgnored => "watcher-type-ignored",
             Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
             Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
+            Plant::GetAclUnmasked => "getacl-unmasked",
         }
     }
 
@@ -423,6 +428,7 @@ impl Plant {
             // every tree deletes it alike: only the independent model refuses the delete
             Plant::ContainerReapedUnused => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
+            Plant::GetAclUnmasked => &["acl.shown"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }
