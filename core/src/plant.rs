@@ -177,10 +177,13 @@ pub enum Plant {
     /// A setData a foreign leader resolved (an INFORM from Apache ZooKeeper, applied by
     /// `zk-observe`'s core) fires no NodeDataChanged: a client watching the node misses it.
     ResolvedSetDataUnwatched,
+    /// getACL shows digest ids unmasked to a client without ADMIN on the znode (their
+    /// password hashes, which ZooKeeper hides since 3.6).
+    GetAclUnmasked,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 50] = [
+    pub const ALL: [Plant; 51] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -231,6 +234,7 @@ impl Plant {
         Plant::ResolvedSetDataUnwatched,
         Plant::LogTrimPastSnapshot,
         Plant::CutKeepsCurrentEpoch,
+        Plant::GetAclUnmasked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -285,6 +289,7 @@ impl Plant {
             Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
             Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
             Plant::CutKeepsCurrentEpoch => "cut-keeps-current-epoch",
+            Plant::GetAclUnmasked => "getacl-unmasked",
         }
     }
 
@@ -437,6 +442,7 @@ impl Plant {
             // every tree deletes it alike: only the independent model refuses the delete
             Plant::ContainerReapedUnused => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
+            Plant::GetAclUnmasked => &["acl.shown"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }

@@ -66,6 +66,8 @@ fn needs(req: &Request) -> Option<(&str, i32, bool)> {
         Request::GetData { path, .. }
         | Request::GetChildren { path, .. }
         | Request::GetChildren2 { path, .. } => (path, perms::READ, false),
+        // ZooKeeper's FinalRequestProcessor: READ or ADMIN (checkACL grants on any shared bit)
+        Request::GetAcl { path } => (path, perms::READ | perms::ADMIN, false),
         _ => return None,
     })
 }
@@ -123,6 +125,135 @@ pub fn check_reply(
                 users(ids_sent)
             ),
         )),
+        Ok(response) => check_shown_acl(client, req, response, z, ids, r, now),
+        // an `auth` id with no authenticated id to stand for is InvalidAcl, and only then
+        Err(KeeperError::InvalidAcl)
+            if matches!(req, Request::Create { acl, .. } if acl.iter().any(|a| a.id.scheme == "auth"))
+                && !auth_expanded(perms::ALL, ids_sent).is_empty() =>
+        {
+            Err(violation(
+                Claim::AclShown,
+                now,
+                format!(
+                    "client {client} {req:?} was refused InvalidAcl at {z}, but its `auth` id stands for {:?}, added before it was sent",
+                    users(ids_sent)
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The ACL an `auth` id stands for in a create: every id of an authenticating scheme the
+/// client holds (`PrepRequestProcessor.fixupACL`; `ip` is an address, not an authentication).
+fn auth_expanded(perms: i32, ids: &[Id]) -> Vec<Acl> {
+    ids.iter()
+        .filter(|i| matches!(i.scheme.as_str(), "digest" | "sasl" | "x509"))
+        .map(|i| Acl {
+            perms,
+            id: i.clone(),
+        })
+        .collect()
+}
+
+/// getACL's answer to a client without ADMIN: digest ids as `user:x` (ZooKeeper 3.6+,
+/// `replaceAll(":.*", ":x")`), restated here apart from the core's.
+fn masked(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| match (a.id.scheme.as_str(), a.id.id.split_once(':')) {
+            ("digest", Some((user, _))) => Acl {
+                perms: a.perms,
+                id: Id::new("digest", &format!("{user}:x")),
+            },
+            _ => a.clone(),
+        })
+        .collect()
+}
+
+/// `acl.shown`: what a successful getACL shows and what a create's `auth` id became.
+/// * getACL answers the znode's ACL and Stat at the read's zxid, with digests masked
+///   exactly when the client may not ADMIN it (either form while an addAuth that decides it
+///   is in flight);
+/// * a create whose ACL names `auth` stores the client's authenticating ids in its place
+///   (judged when no addAuth was in flight, as a set: the server keeps them in the order
+///   they arrived).
+fn check_shown_acl(
+    client: usize,
+    req: &Request,
+    response: &ensemble_proto::proto::Response,
+    z: Zxid,
+    ids: &Identities,
+    r: &Reference,
+    now: u64,
+) -> Result<(), Violation> {
+    use ensemble_proto::proto::Response;
+    let fail = |what: String| Err(violation(Claim::AclShown, now, what));
+    match (req, response) {
+        (Request::GetAcl { path }, Response::GetAcl { acl, stat }) => {
+            let Some(node) = r.node_at(path, z) else {
+                return Ok(());
+            };
+            let full = if node.acl.is_empty() {
+                Acl::open_unsafe()
+            } else {
+                node.acl.clone()
+            };
+            let hidden = masked(&full);
+            let ok = if allows(&full, perms::ADMIN, ids.sent) {
+                *acl == full
+            } else if !allows(&full, perms::ADMIN, ids.now) {
+                *acl == hidden
+            } else {
+                *acl == full || *acl == hidden
+            };
+            if !ok || *stat != node.stat {
+                return fail(format!(
+                    "client {client} getACL {path} at {z} (identities {:?}) answered {acl:?} {stat:?}, but the znode's ACL there is {full:?} (masked: {hidden:?}) {:?}",
+                    users(ids.now),
+                    node.stat
+                ));
+            }
+            Ok(())
+        }
+        (Request::Create { path, acl, .. }, _)
+            if ids.sent.len() == ids.now.len() && acl.iter().any(|a| a.id.scheme == "auth") =>
+        {
+            if auth_expanded(perms::ALL, ids.now).is_empty() {
+                return fail(format!(
+                    "client {client} created {path} at {z} with {acl:?} but holds no authenticated id for `auth` to stand for"
+                ));
+            }
+            let Some(node) = r.node_at(path, z) else {
+                return Ok(());
+            };
+            let mut want: Vec<Acl> = Vec::new();
+            for a in acl {
+                let expanded = if a.id.scheme == "auth" {
+                    auth_expanded(a.perms, ids.now)
+                } else {
+                    vec![a.clone()]
+                };
+                for e in expanded {
+                    if !want.contains(&e) {
+                        want.push(e);
+                    }
+                }
+            }
+            let mut got = node.acl.clone();
+            got.sort_by(|a, b| {
+                (&a.id.scheme, &a.id.id, a.perms).cmp(&(&b.id.scheme, &b.id.id, b.perms))
+            });
+            want.sort_by(|a, b| {
+                (&a.id.scheme, &a.id.id, a.perms).cmp(&(&b.id.scheme, &b.id.id, b.perms))
+            });
+            if got != want {
+                return fail(format!(
+                    "client {client} created {path} at {z} with {acl:?} holding {:?}, but the znode's ACL is {got:?}, not {want:?}",
+                    users(ids.now)
+                ));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -171,7 +302,8 @@ fn perm_name(p: i32) -> &'static str {
         perms::WRITE => "WRITE",
         perms::CREATE => "CREATE",
         perms::DELETE => "DELETE",
-        _ => "ADMIN",
+        perms::ADMIN => "ADMIN",
+        _ => "READ or ADMIN",
     }
 }
 

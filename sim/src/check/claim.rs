@@ -270,6 +270,10 @@ claims! {
     /// A request refused NoAuth was not allowed for the identities its client added before
     /// sending it (ZooKeeper applies `addAuth` on arrival).
     AclAuthNotApplied => "acl.auth-not-applied",
+    /// getACL shows the znode's ACL and Stat, its digests masked (`user:x`) exactly when the
+    /// client may not ADMIN it; a create's `auth` id stores the client's authenticated ids
+    /// (ZooKeeper's FinalRequestProcessor and PrepRequestProcessor.fixupACL).
+    AclShown => "acl.shown",
 
     // ---- liveness after the faults heal (check/liveness.rs)
 
@@ -398,6 +402,7 @@ impl Claim {
             | QuotaHardLimit
             | AclNoUnauthorizedAccess
             | AclAuthNotApplied
+            | AclShown
             | RecipeLockTwoHolders
             | RecipeTwoMasters
             | RecipeDuplicateName => false,

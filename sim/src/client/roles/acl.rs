@@ -97,6 +97,19 @@ pub fn subtree_acl(root: usize) -> Vec<Acl> {
     }
 }
 
+/// An ACL naming `auth` (the creator's authenticated ids, all permissions) and letting the
+/// world read: ZooKeeper's `CREATOR_ALL_ACL` plus `READ_ACL_UNSAFE`. InvalidAcl from a session
+/// with no authenticated id.
+pub fn auth_acl() -> Vec<Acl> {
+    vec![
+        Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        },
+        world(perms::READ),
+    ]
+}
+
 pub const ROOTS: [&str; 4] = ["/acl-a", "/acl-b", "/acl-w", "/acl-s"];
 
 /// The `acl` role: identities added along the way, operations in the ACL'd subtrees.
@@ -190,7 +203,12 @@ impl AclRole {
                 op: CreateOp::Create,
                 path: child,
                 data,
-                acl: subtree_acl(s),
+                // every third an `auth` ACL (no draw of its own: seeds keep their draws)
+                acl: if self.n.is_multiple_of(3) {
+                    auth_acl()
+                } else {
+                    subtree_acl(s)
+                },
                 mode: CreateMode::Persistent,
                 ttl: 0,
             },
@@ -203,10 +221,15 @@ impl AclRole {
                 path: child,
                 version: -1,
             },
-            8..=10 => Request::GetData {
-                path: if rng.chance(0.7) { child } else { root.into() },
-                watch,
-            },
+            8..=10 => {
+                let path = if rng.chance(0.7) { child } else { root.into() };
+                // every third a getACL (judged by `acl.shown`)
+                if self.n % 3 == 1 {
+                    Request::GetAcl { path }
+                } else {
+                    Request::GetData { path, watch }
+                }
+            }
             11 => Request::GetChildren {
                 path: root.into(),
                 watch,
