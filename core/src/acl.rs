@@ -243,6 +243,7 @@ pub fn ip_matches(client: &str, acl_expr: &str) -> bool {
     let Some(client_addr) = parse_v4(client) else {
         return false;
     };
+    assert!(bits <= 32, "a shift within the address");
     let mask = if bits == 0 {
         0
     } else {

@@ -826,6 +826,10 @@ impl ZooKeeperServer {
             self.watches.remove_conn(conn);
         }
         assert!(!self.clients.conns.contains_key(&conn));
+        assert!(
+            !self.watches.holds(conn),
+            "watches of a dropped connection {conn}"
+        );
     }
 
     pub(crate) fn close_all_clients(&mut self, out: &mut Ready) {
@@ -837,6 +841,11 @@ impl ZooKeeperServer {
         self.clients.clear_waiters();
         self.forget_local_sessions();
         assert!(self.clients.conns.is_empty());
+        assert_eq!(
+            self.watches.conn_count(),
+            0,
+            "watches outlive their connections"
+        );
     }
 }
 

@@ -67,6 +67,10 @@ impl Traffic {
         if matches!(msg, PeerMsg::Request { .. }) {
             self.requests += 1;
         }
+        assert!(
+            self.requests <= self.packets_received,
+            "requests are packets"
+        );
     }
 
     pub(crate) fn sent(&mut self, msg: &PeerMsg) {

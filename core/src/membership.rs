@@ -99,6 +99,7 @@ impl QuorumServer {
                 None => format!("0.0.0.0:{}", port(c, "client")?),
             }),
         };
+        assert!(q > 0 && e > 0, "ports checked above");
         Ok(QuorumServer {
             addr: format!("{host}:{q}:{e}"),
             role,

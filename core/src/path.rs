@@ -72,6 +72,7 @@ fn invalid_chars(path: &str) -> Option<&'static str> {
             return Some("empty node name specified");
         } else if c == '.' && last == '.' {
             // `i >= 2` here: chars[0] is '/', so a '.' before this one sits at 1 or later.
+            assert!(i >= 2, "a '.' after a '.' is past the leading '/'");
             if chars[i - 2] == '/' && ends_component {
                 return Some("relative paths not allowed");
             }
@@ -99,6 +100,7 @@ fn invalid_ascii(b: &[u8]) -> Option<&'static str> {
         } else if c == b'/' && last == b'/' {
             return Some("empty node name specified");
         } else if c == b'.' && last == b'.' {
+            assert!(i >= 2, "a '.' after a '.' is past the leading '/'");
             if b[i - 2] == b'/' && ends_component {
                 return Some("relative paths not allowed");
             }
@@ -130,7 +132,9 @@ pub fn parent(path: &str) -> Option<&str> {
         return None;
     }
     let slash = path.rfind('/')?;
-    Some(if slash == 0 { ROOT } else { &path[..slash] })
+    let p = if slash == 0 { ROOT } else { &path[..slash] };
+    assert!(p.len() < path.len(), "a parent is shorter than its child");
+    Some(p)
 }
 
 /// The last component: `/a/b` → `b`, `/` → ``.

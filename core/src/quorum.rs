@@ -79,6 +79,10 @@ impl QuorumVerifier {
             next += usize::from(self.next.as_ref().is_some_and(|n| n.contains(&id)));
         }
         debug_assert!(now <= self.voters.len(), "a voter counted twice");
+        debug_assert!(
+            self.next.as_ref().is_none_or(|n| next <= n.len()),
+            "a next voter counted twice"
+        );
         let of = |have: usize, voters: &BTreeSet<ServerId>| have * 2 > voters.len();
         of(now, &self.voters) && self.next.as_ref().is_none_or(|n| of(next, n))
     }
@@ -148,6 +152,11 @@ impl QuorumVerifier {
             every
         };
         let counted = vouched(&self.voters) && self.next.as_ref().is_none_or(&mut vouched);
+        // Vouching is stricter than a quorum, never looser.
+        assert!(
+            !counted || self.contains_quorum(ids.iter().map(|(id, _)| *id)),
+            "a vouching quorum that is no quorum"
+        );
         if counted && genesis {
             crate::probe!("quorum.genesis-every-voter");
         }

@@ -19,6 +19,7 @@ fn zk_read_path(path: &str) -> Result<&str, KeeperError> {
         return Ok(crate::path::ROOT);
     }
     crate::path::validate(path).map_err(|_| KeeperError::NoNode)?;
+    assert!(path.starts_with('/'), "a valid path is absolute");
     Ok(path)
 }
 
@@ -147,6 +148,7 @@ impl ZooKeeperServer {
                 if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =
                     (&r, &mut reply)
                 {
+                    assert_eq!(ops.len(), results.len(), "one result per read");
                     for (op, result) in ops.iter().zip(results.iter_mut()) {
                         let (ensemble_proto::proto::ReadOp::GetData { path }
                         | ensemble_proto::proto::ReadOp::GetChildren { path }) = op;
@@ -188,6 +190,7 @@ impl ZooKeeperServer {
             return;
         }
         let text = &self.membership.to_text().into_bytes();
+        assert!(!text.is_empty(), "a configuration has at least its version");
         let patch = |data: &mut Vec<u8>, stat: &mut ensemble_proto::proto::Stat| {
             *data = text.clone();
             stat.data_length = text.len() as i32;
@@ -230,12 +233,14 @@ impl ZooKeeperServer {
                 }
             }
             Request::GetData { path, watch: true } if reply.is_ok() => {
+                assert!(self.tree.exists(path), "{path} read, so it exists");
                 self.watches.add(path, conn, WatchKind::Data)
             }
             Request::GetChildren { path, watch: true }
             | Request::GetChildren2 { path, watch: true }
                 if reply.is_ok() =>
             {
+                assert!(self.tree.exists(path), "{path} listed, so it exists");
                 self.watches.add(path, conn, WatchKind::Child)
             }
             _ => {}

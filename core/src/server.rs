@@ -850,6 +850,10 @@ impl Server {
         );
         assert!(self.zk.handover_to.is_none(), "a hand-over not taken");
         self.zk.clients.check_invariants();
+        assert!(
+            self.zk.watches.conn_count() <= self.zk.clients.conns.len(),
+            "watches of connections gone"
+        );
         self.zk.check_local_sessions();
     }
 }

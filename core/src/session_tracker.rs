@@ -42,7 +42,8 @@ impl SessionTracker {
             let removed = self.expiry.remove(&(*deadline, session));
             assert!(removed, "session {session:#x} tracked without a deadline");
             *deadline = now + *timeout;
-            self.expiry.insert((*deadline, session));
+            let fresh = self.expiry.insert((*deadline, session));
+            assert!(fresh, "session {session:#x} with two deadlines");
         }
     }
 
@@ -52,7 +53,8 @@ impl SessionTracker {
         if let Some((old, _)) = self.sessions.insert(session, (now + timeout, timeout)) {
             self.expiry.remove(&(old, session));
         }
-        self.expiry.insert((now + timeout, session));
+        let fresh = self.expiry.insert((now + timeout, session));
+        assert!(fresh, "session {session:#x} with two deadlines");
         self.creating.remove(&session);
         assert_eq!(self.sessions.len(), self.expiry.len());
     }

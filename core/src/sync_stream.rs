@@ -21,7 +21,16 @@ pub const SYNC_PART: usize = 4 << 20;
 /// the core from memory, a runtime from a snapshot file ([`crate::Action::SendSnapshot`]).
 pub fn snap_layout(total: u64, part: usize) -> (u64, u64) {
     let part = part.max(1) as u64;
-    (part, total.saturating_sub(1) / part * part)
+    let last = total.saturating_sub(1) / part * part;
+    assert!(
+        last.is_multiple_of(part),
+        "the last part starts on a part boundary"
+    );
+    assert!(
+        last < total || total == 0,
+        "the last part holds at least one byte"
+    );
+    (part, last)
 }
 
 /// The messages of a SNAP of `snapshot` (taken at `zxid`): its `SnapPart`s, then the `Sync`
@@ -56,7 +65,7 @@ pub(crate) fn snap_parts(
     let total = snapshot.len();
     let (part, last_start) = snap_layout(total as u64, part);
     let (part, last_start) = (part as usize, last_start as usize);
-    let parts = (0..last_start)
+    let parts: Vec<PeerMsg> = (0..last_start)
         .step_by(part)
         .map(|offset| PeerMsg::SnapPart {
             zxid,
@@ -65,6 +74,11 @@ pub(crate) fn snap_parts(
             data: SnapBytes::slice(snapshot, offset..offset + part),
         })
         .collect();
+    assert_eq!(
+        parts.len(),
+        last_start / part,
+        "whole parts before the last"
+    );
     (parts, SnapBytes::slice(snapshot, last_start..total))
 }
 
@@ -75,7 +89,8 @@ fn encoded_len(t: &Txn) -> usize {
 
 /// `txns` in groups of about `part` bytes each (at least one txn a group; none when empty).
 pub(crate) fn txn_groups(txns: Vec<Arc<Txn>>, part: usize) -> Vec<Vec<Arc<Txn>>> {
-    let mut groups = Vec::new();
+    let count = txns.len();
+    let mut groups: Vec<Vec<Arc<Txn>>> = Vec::new();
     let mut group = Vec::new();
     let mut bytes = 0usize;
     for t in txns {
@@ -90,6 +105,15 @@ pub(crate) fn txn_groups(txns: Vec<Arc<Txn>>, part: usize) -> Vec<Vec<Arc<Txn>>>
     if !group.is_empty() {
         groups.push(group);
     }
+    assert!(
+        groups.iter().all(|g| !g.is_empty()),
+        "an empty group of txns"
+    );
+    assert_eq!(
+        groups.iter().map(Vec::len).sum::<usize>(),
+        count,
+        "grouping keeps every txn"
+    );
     groups
 }
 
@@ -159,6 +183,12 @@ impl SnapReceiver {
         r.loader
             .feed(data)
             .map_err(|e| StreamError::Unreadable(e.0))?;
+        assert_eq!(
+            r.loader.fed(),
+            offset + data.len() as u64,
+            "a part fed whole"
+        );
+        assert!(r.loader.fed() < r.total, "the last part is still to come");
         if r.loader.zxid().is_some_and(|z| z != zxid) {
             return Err(StreamError::Unreadable(format!(
                 "a snapshot of another zxid than {zxid}"
@@ -193,6 +223,7 @@ impl SnapReceiver {
         r.loader
             .feed(last.as_slice())
             .map_err(|e| StreamError::Unreadable(e.0))?;
+        assert_eq!(r.loader.fed(), r.total, "every byte of the snapshot fed");
         let tree = r
             .loader
             .finish()

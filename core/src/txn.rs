@@ -142,11 +142,20 @@ impl TxnOp {
     /// The op a leader proposes for `self` under its quota setting: a client write becomes an
     /// [`TxnOp::EnforcedWrite`] when it enforces hard quotas.
     pub fn under_quota(self, enforce: bool) -> TxnOp {
-        match self {
+        let op = match self {
             TxnOp::Write { request, auth } if enforce => TxnOp::EnforcedWrite { request, auth },
             TxnOp::EnforcedWrite { request, auth } if !enforce => TxnOp::Write { request, auth },
             op => op,
-        }
+        };
+        assert!(
+            !matches!(op, TxnOp::Write { .. }) || !enforce,
+            "a write escaped its quota"
+        );
+        assert!(
+            !matches!(op, TxnOp::EnforcedWrite { .. }) || enforce,
+            "a quota not asked for"
+        );
+        op
     }
 }
 

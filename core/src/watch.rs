@@ -116,6 +116,10 @@ impl WatchManager {
                 .insert(path.to_string());
         }
         self.account(old, new);
+        assert!(
+            self.by_conn.get(&conn).is_some_and(|p| p.contains(path)),
+            "a watch not indexed by its connection"
+        );
     }
 
     /// Keep the counters in step with one pair's bits going from `old` to `new`.
@@ -133,6 +137,15 @@ impl WatchManager {
             }
             _ => {}
         }
+        // Every holder of a recursive watch, every path watched, counts for at least one entry.
+        assert!(
+            self.recursive <= self.entries,
+            "more recursive watches than watches"
+        );
+        assert!(
+            self.by_path.len() <= self.entries,
+            "more watched paths than watches"
+        );
     }
 
     /// Fire the watches `trigger` touches, appending (connection, event) in delivery order and
@@ -221,6 +234,7 @@ impl WatchManager {
             let bits = conns
                 .remove(&conn)
                 .expect("the connection watches the path");
+            assert_ne!(bits, 0, "{p}: connection {conn} held no watch kind");
             if conns.is_empty() {
                 self.by_path.remove(&p);
             }
@@ -250,6 +264,10 @@ impl WatchManager {
             self.forget_path(conn, path);
         }
         self.account(old, new);
+        assert!(
+            !self.contains(path, conn, kind),
+            "a removed watch still held"
+        );
         true
     }
 
@@ -405,6 +423,11 @@ impl WatchManager {
     /// Connections holding at least one watch.
     pub fn conn_count(&self) -> usize {
         self.by_conn.len()
+    }
+
+    /// Does connection `conn` hold any watch?
+    pub fn holds(&self, conn: ConnId) -> bool {
+        self.by_conn.contains_key(&conn)
     }
 
     /// wchc: each connection's watched paths, sorted.

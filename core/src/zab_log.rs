@@ -206,6 +206,7 @@ impl ZabLog {
                 self.window_base = t.zxid;
             }
         }
+        assert!(self.window_base >= base, "a trim moved the window back");
         assert!(self.window_base == base || self.window_base <= limit);
         assert!(self.position_after(limit) <= keep);
         by_count > drop
@@ -235,6 +236,12 @@ impl ZabLog {
             "DIFF window {} beyond applied {}",
             self.window_base,
             applied
+        );
+        assert!(
+            self.floor <= self.window_base,
+            "DIFF window {} below the floor {}",
+            self.window_base,
+            self.floor
         );
         if let Some(front) = self.history.front() {
             assert!(

@@ -25,6 +25,10 @@ impl AclCache {
     /// Take one reference to `acl`, adding it if new.
     pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> u32 {
         if let Some(&i) = self.index.get(&acl) {
+            assert_eq!(
+                self.entries[i as usize].acl, acl,
+                "the index names another slot"
+            );
             self.entries[i as usize].refs += 1;
             return i;
         }
@@ -47,7 +51,15 @@ impl AclCache {
                 u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 distinct ACLs")
             }
         };
-        self.index.insert(acl, i);
+        assert!(self.index.insert(acl, i).is_none(), "an ACL interned twice");
+        assert_eq!(
+            self.entries[i as usize].refs, 1,
+            "a new ACL has one reference"
+        );
+        assert!(
+            self.index.len() <= self.entries.len(),
+            "more ACLs than slots"
+        );
         i
     }
 
@@ -67,9 +79,13 @@ impl AclCache {
         e.refs -= 1;
         if e.refs == 0 {
             let acl = std::mem::take(&mut e.acl);
-            self.index.remove(&acl);
+            assert_eq!(self.index.remove(&acl), Some(i), "a used ACL unindexed");
             self.free.push(i);
         }
+        assert!(
+            self.free.len() <= self.entries.len(),
+            "more free slots than slots"
+        );
     }
 
     pub(crate) fn get(&self, i: u32) -> &[Acl] {
@@ -113,6 +129,7 @@ impl AclCache {
     }
 
     pub(crate) fn add_ref(&mut self, i: u32) {
+        assert!(self.free.is_empty(), "only while a table is loaded");
         self.entries[i as usize].refs += 1;
     }
 

@@ -32,6 +32,7 @@ impl Hasher {
 
     /// Length-prefixed, so consecutive byte strings cannot be confused.
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Hasher {
+        let before = self.words;
         self.u64(b.len() as u64);
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -45,6 +46,8 @@ impl Hasher {
             w[..rest.len()].copy_from_slice(rest);
             self.u64(u64::from_le_bytes(w));
         }
+        // The length, then one word per 8 bytes begun: no two inputs share a word sequence.
+        assert_eq!(self.words - before, 1 + b.len().div_ceil(8) as u64);
         self
     }
 

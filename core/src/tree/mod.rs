@@ -402,6 +402,11 @@ impl DataTree {
             "a failed txn fired watches"
         );
         assert_eq!(triggers.triggers.len(), triggers.acls.len());
+        assert!(
+            reply.is_ok() || ephemerals_deleted.is_empty(),
+            "a failed txn deleted ephemerals"
+        );
+        assert_eq!(self.last_zxid, txn.zxid, "the tree is at the txn applied");
         ApplyOutcome {
             reply,
             triggers: triggers.triggers,
@@ -614,6 +619,11 @@ impl DataTree {
     }
 
     fn commit(&mut self, batch: Batch, triggers: &mut Fired) {
+        assert_eq!(
+            batch.triggers.len(),
+            batch.acls.len(),
+            "an event without its ACL"
+        );
         for acl in batch.release {
             self.acls.release(acl);
         }
@@ -633,6 +643,11 @@ impl DataTree {
                     parent_meta,
                 } => {
                     let node = self.remove_node(&path);
+                    // Newest first: what the multi created under it is gone already.
+                    assert_eq!(
+                        node.meta.num_children, 0,
+                        "{path} rolled back with children"
+                    );
                     self.acls.release(node.meta.acl);
                     self.update_meta(&parent, |m| *m = parent_meta);
                 }
@@ -777,6 +792,10 @@ impl DataTree {
             return Err(KeeperError::NotEmpty);
         }
         self.unlink(cx.zxid, path, batch);
+        assert!(
+            !self.nodes.contains_key(path),
+            "{path} deleted, still there"
+        );
         Ok(Done::Deleted)
     }
 
@@ -794,6 +813,7 @@ impl DataTree {
         }
         let mut batch = Batch::single();
         self.unlink(txn.zxid.as_i64(), path, &mut batch);
+        assert!(!self.nodes.contains_key(path), "{path} reaped, still there");
         self.commit(batch, triggers);
         self.null_data.remove(path);
         Ok(Response::Empty)
@@ -834,6 +854,10 @@ impl DataTree {
         let after =
             meta_hash(&self.acls, path, &node.meta).wrapping_add(data_hash(path, &node.data));
         self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
+        assert!(
+            self.data_size >= old_data.len() as u64,
+            "{path}: data size below zero"
+        );
         self.data_size = self.data_size - old_data.len() as u64 + node.data.len() as u64;
         let stat = stat_of(self.opts.extended_types, node);
         batch.record(|| Undo::DataSet {
@@ -869,6 +893,7 @@ impl DataTree {
             m.aversion = new_aversion;
         });
         self.acls.release(old_slot);
+        assert!(self.acls.refs(slot) > 0, "{path}: its new ACL unreferenced");
         Ok(Done::AclSet(self.stat(path).expect("just set")))
     }
 
@@ -946,10 +971,12 @@ impl DataTree {
     fn remove_node(&mut self, path: &str) -> Node {
         self.preserve(path);
         let node = *self.nodes.remove(path).expect("removing a missing node");
+        let size = path::java_len(path) + node.data.len() as u64;
+        assert!(self.data_size >= size, "{path}: data size below zero");
         self.nodes_digest = self
             .nodes_digest
             .wrapping_sub(node_hash(&self.acls, path, &node));
-        self.data_size -= path::java_len(path) + node.data.len() as u64;
+        self.data_size -= size;
         self.index_owner(path, node.meta.ephemeral_owner, false);
         self.index_quota(path, false);
         node
@@ -980,6 +1007,10 @@ impl DataTree {
             .expect("setting data of a missing node");
         let before = data_hash(path, &node.data);
         let after = data_hash(path, &data);
+        assert!(
+            self.data_size >= node.data.len() as u64,
+            "{path}: data size below zero"
+        );
         self.data_size = self.data_size - node.data.len() as u64 + data.len() as u64;
         self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
         std::mem::replace(&mut node.data, data)

@@ -79,6 +79,7 @@ impl DataTree {
         for (i, slot) in table.values_mut().enumerate() {
             *slot = u32::try_from(i).map_err(|_| SnapshotError("too many ACL lists".into()))?;
         }
+        assert!(table.len() <= nodes.len(), "an ACL list no node uses");
         let mut sorted: Vec<&PersistedNode> = nodes.iter().collect();
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         if sorted.windows(2).any(|w| w[0].path == w[1].path) {
@@ -90,6 +91,10 @@ impl DataTree {
             .filter(|n| n.data.is_none())
             .map(|n| n.path.as_str())
             .collect();
+        assert!(
+            nulls.windows(2).all(|w| w[0] < w[1]),
+            "null-data paths in order"
+        );
         let with_nodes = sorted.iter().map(|n| {
             let meta = Meta {
                 czxid: n.czxid,

@@ -159,9 +159,14 @@ impl DataTree {
         if self.quotas.is_empty() {
             return None;
         }
-        std::iter::once(path)
+        let found = std::iter::once(path)
             .chain(path::ancestors(path))
-            .find_map(|p| self.quotas.get(p).map(|q| &**q))
+            .find_map(|p| self.quotas.get(p).map(|q| &**q));
+        assert!(
+            found.is_none_or(|q| path.starts_with(q)),
+            "a quota off {path}'s line"
+        );
+        found
     }
 
     /// The quota'd paths, sorted.

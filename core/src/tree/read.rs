@@ -28,7 +28,13 @@ impl DataTree {
             }
             Request::GetData { path, .. } => {
                 let (data, stat) = self.get_data_checked(path, auth)?;
+                assert_eq!(
+                    stat.data_length as usize,
+                    data.len(),
+                    "{path}: stat and data"
+                );
                 if self.is_null_data(path) {
+                    assert!(data.is_empty(), "{path}: null data with bytes");
                     return Ok(Response::GetDataNull { stat });
                 }
                 Ok(Response::GetData { data, stat })
@@ -65,6 +71,10 @@ impl DataTree {
                     return Err(KeeperError::NoAuth);
                 }
                 let n = self.all_children_number(path).expect("exists");
+                assert!(
+                    n >= node.meta.num_children as usize,
+                    "{path}: fewer descendants than children"
+                );
                 Ok(Response::AllChildrenNumber(
                     i32::try_from(n).unwrap_or(i32::MAX),
                 ))

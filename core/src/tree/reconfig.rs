@@ -36,6 +36,7 @@ impl DataTree {
             .expect("the config node is always there");
         let before = meta_hash(&self.acls, path::CONFIG, &node.meta)
             .wrapping_add(data_hash(path::CONFIG, &node.data));
+        assert!(node.meta.mzxid < zxid.as_i64(), "txns apply in zxid order");
         node.meta.version = -1;
         node.meta.mzxid = zxid.as_i64();
         node.meta.mtime = time;
@@ -43,6 +44,7 @@ impl DataTree {
         let after = meta_hash(&self.acls, path::CONFIG, &node.meta)
             .wrapping_add(data_hash(path::CONFIG, &node.data));
         self.nodes_digest = self.nodes_digest.wrapping_sub(before).wrapping_add(after);
+        assert!(self.data_size >= old.len() as u64, "data size below zero");
         self.data_size = self.data_size - old.len() as u64 + node.data.len() as u64;
         let stat = stat_of(self.opts.extended_types, node);
         let acl_slot = node.meta.acl;

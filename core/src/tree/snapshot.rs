@@ -179,6 +179,7 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     let m = &node.meta;
     let acl = remap[m.acl as usize];
     assert_ne!(acl, u32::MAX, "{path} refers to a dropped ACL slot");
+    let start = out.len();
     out.reserve(path.len() + node.data.len() + NODE_RECORD_MAX);
     put_varint(out, path.len() as u64);
     out.extend_from_slice(path.as_bytes());
@@ -202,6 +203,10 @@ fn write_node(out: &mut Vec<u8>, path: &str, node: &Node, remap: &[u32]) {
     }
     n += varint_into(&mut tail[n..], u64::from(acl));
     out.extend_from_slice(&tail[..n]);
+    assert!(
+        out.len() - start <= path.len() + node.data.len() + NODE_RECORD_MAX,
+        "{path}: a record beyond its bound"
+    );
 }
 
 /// Why [`read_node`] read no record: the input ends inside it (more bytes may complete it, as
@@ -504,6 +509,7 @@ fn hand_out(
         pool.push(Arc::clone(&data));
     }
     let index = *pieces;
+    assert!(index < u32::MAX, "a snapshot of 2^32 pieces");
     *pieces += 1;
     SnapshotPiece {
         zxid,
@@ -536,6 +542,12 @@ impl DataTree {
             acls: table,
             node_count: self.nodes.len() as u64,
         };
+        // What the loader requires of a header, met by construction (sorted maps).
+        assert!(header.acls.windows(2).all(|w| w[0] < w[1]), "ACLs unsorted");
+        assert!(
+            header.sessions.windows(2).all(|w| w[0].0 < w[1].0),
+            "sessions unsorted"
+        );
         (header, remap)
     }
 
@@ -581,6 +593,11 @@ impl DataTree {
             nulls,
             pieces: 0,
         }));
+        assert_eq!(
+            self.snapshot_remaining(),
+            self.nodes.len() as u64,
+            "the writer owes every node of the start"
+        );
     }
 
     /// Stop writing the snapshot begun, if any: it will never end (its parts already handed
@@ -641,6 +658,7 @@ impl DataTree {
                 taken_before += 1;
                 last = Some(k);
                 write_node(&mut w.out, k, old, &w.remap);
+                assert!(w.remaining > 0, "more nodes written than the header counts");
                 w.remaining -= 1;
             } else {
                 let (l, node) = live.next().expect("peeked");
@@ -649,6 +667,7 @@ impl DataTree {
                     continue; // created since the start
                 }
                 write_node(&mut w.out, l, node, &w.remap);
+                assert!(w.remaining > 0, "more nodes written than the header counts");
                 w.remaining -= 1;
             }
             if w.out.len() >= w.part_size {
@@ -663,6 +682,7 @@ impl DataTree {
                 ));
             }
         };
+        assert!(taken_before <= w.before.len(), "kept nodes written twice");
         if let Some(l) = last {
             let l: Box<str> = l.into();
             // Written: drop what was kept for them.
@@ -745,6 +765,10 @@ impl DataTree {
 
     /// Indexes, data size and digest from the nodes just loaded.
     pub(super) fn rebuild_derived(&mut self) -> Result<(), SnapshotError> {
+        assert!(
+            self.data_size == 0 && self.nodes_digest == 0 && self.quotas.is_empty(),
+            "derived state rebuilt onto a tree that has some"
+        );
         let nodes = std::mem::take(&mut self.nodes);
         let mut result = Ok(());
         for (path, node) in &nodes {

@@ -166,8 +166,14 @@ impl SnapshotLoader {
         for (_, node) in &self.nodes {
             t.acls.add_ref(node.meta.acl);
         }
+        let read = self.nodes.len();
+        assert_eq!(
+            read as u64, self.node_count,
+            "nodes read = nodes the header counts"
+        );
         // Sorted already: the map is built in one pass (no per-node search, full leaves).
         t.nodes = std::mem::take(&mut self.nodes).into_iter().collect();
+        assert_eq!(t.nodes.len(), read, "the paths read are distinct");
         for p in std::mem::take(&mut self.nulls) {
             match t.nodes.get(p.as_str()) {
                 Some(n) if n.data.is_empty() => {
@@ -242,6 +248,7 @@ impl SnapshotLoader {
                 return Ok(at);
             }
             at += read;
+            assert!(at <= buf.len(), "records took more bytes than given");
         }
     }
 
@@ -283,6 +290,8 @@ impl SnapshotLoader {
     }
 
     fn node(&mut self, i: u64, (path, data, meta): NodeRecord) -> Result<(), SnapshotError> {
+        assert_eq!(i, self.nodes.len() as u64, "node i comes after i nodes");
+        assert!(i < self.node_count, "a node beyond the header's count");
         path::validate(path).map_err(|_| err(format_args!("invalid path {path:?}")))?;
         let key: Box<str> = path.into();
         match self.nodes.last() {
