@@ -246,8 +246,10 @@ def main():
         env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(a.work, "target"))
     env["CARGO_TERM_COLOR"] = "never"
     target = env.get("CARGO_TARGET_DIR", os.path.join(src, "target"))
-    sim = os.path.join(target, "release", "ensemble-sim")
-    build = ["cargo", "build", "--release", "--manifest-path", "sim/Cargo.toml"]
+    # the simulator's `mutants` profile (sim/Cargo.toml): release without LTO, since every
+    # mutant relinks the whole simulator and fat LTO makes each link a whole-program optimisation
+    sim = os.path.join(target, "mutants", "ensemble-sim")
+    build = ["cargo", "build", "--profile", "mutants", "--manifest-path", "sim/Cargo.toml"]
     sweep = [sim, "sweep", "--seeds", a.seeds, "--jobs", "1", "--first"]
     report = a.report or os.path.join(a.work, "report.md")
     known = known_list()
