@@ -231,11 +231,7 @@ impl TreeModel {
     fn load(&mut self, tree: &DataTree) {
         self.nodes.clear();
         for path in tree.paths() {
-            let (Some((data, stat)), Some(acl), Some(children)) = (
-                tree.get_data(path),
-                tree.get_acl(path),
-                tree.get_children(path),
-            ) else {
+            let (Some((data, stat)), Some(acl)) = (tree.get_data(path), tree.get_acl(path)) else {
                 continue;
             };
             // the creations count is not visible; recover it from cversion = 2·creates − n
@@ -261,9 +257,18 @@ impl TreeModel {
                         _ => stat.ephemeral_owner,
                     },
                     acl: acl.to_vec(),
-                    children: children.into_iter().collect(),
+                    children: BTreeSet::new(),
                 },
             );
+        }
+        // Each node's children are the tree's paths one level under it (what `get_children`
+        // lists, found by a range walk per node): one pass over the paths instead.
+        for path in tree.paths().filter(|p| *p != "/") {
+            if let Some((parent, name)) = parent_of(path)
+                && let Some(p) = self.nodes.get_mut(parent)
+            {
+                p.children.insert(name.to_string());
+            }
         }
         self.sessions = tree.sessions().keys().copied().collect();
     }
