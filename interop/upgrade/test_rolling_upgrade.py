@@ -7,7 +7,8 @@ binary over the same data dirs (old files read by new code): the followers first
 last. After each step the ensemble serves (every server has a Mode, the writer's count moves,
 the new server answers a sync-then-read) and the new server's log names the version each link
 speaks. At the end every acknowledged write is on every server, and the writes' czxids increase
-in the order they were acknowledged, across the epochs the restarts began.
+in the order they were acknowledged, across the epochs the restarts began. A second test
+removes a new leader by reconfig while an old server follows (no HANDOVER in version 4).
 
 Run by scripts/interop.sh (ensemble target) after it built the old binary; alone:
     INTEROP_TARGET=ensemble ENSEMBLE_BIN=target/release/ensemble \\
@@ -239,3 +240,74 @@ def test_rolling_upgrade_from_version_4_loses_nothing(ucluster):
         assert srvr_zxid(c, i) >= seq[-1]
     print(f"{len(acked)} acknowledged writes on every server; zxid 0x{zxid_before:x} before, "
           f"0x{seq[-1]:x} after")
+
+
+SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # of super:test, as test_reconfig.py
+
+
+@pytest.mark.timeout(900)
+def test_a_new_leader_removed_by_reconfig_with_an_old_follower(ucluster):
+    """Mixed: servers 1 and 2 on this build (one of them leads), 3 on the old one; `reconfig
+    -remove` of the leader. The new leader's HANDOVER cannot be said to the old follower: the
+    link is closed after the COMMIT instead, the old server elects, and the ensemble serves on
+    with every acknowledged write (after a pause: the successor, short of the old server's
+    vote, waits up to initLimit for a quorum, then elects too)."""
+    c = ucluster
+    for i in VOTERS:
+        with open(c.servers[i].cfg, "a") as f:
+            f.write(f"reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n")
+    # formed on the old build (a new ensemble waits for every voter), then 1 and 2 upgraded;
+    # if the old server leads, it restarts (still old) so that a new one leads
+    c.ensemble_bin = c.old_bin
+    for i in VOTERS:
+        c.start(i)
+    c.wait_ready(VOTERS, 120)
+    for i in (1, 2):
+        c.ensemble_bin = c.old_bin
+        c.stop(i)
+        c.ensemble_bin = c.new_bin
+        c.start(i)
+        c.wait_ready(VOTERS, 120)
+    if c.leader(VOTERS) == 3:
+        c.ensemble_bin = c.old_bin
+        c.stop(3)
+        c.start(3)
+        c.wait_ready(VOTERS, 120)
+    leader = c.leader(VOTERS)
+    assert leader in (1, 2), f"the old server leads ({leader}): the case needs a new leader"
+    offset = log_size(c, leader)
+    w = Writer(c.hosts(VOTERS))
+    w.start()
+    try:
+        wait_for("50 writes on the mixed ensemble", lambda: w.count() >= 50)
+        zk = KazooClient(hosts=c.hosts(VOTERS), timeout=10)
+        zk.start(timeout=30)
+        try:
+            zk.add_auth("digest", "super:test")
+            zk.reconfig(joining=None, leaving=str(leader), new_members=None)
+        finally:
+            zk.stop()
+            zk.close()
+        rest = [i for i in VOTERS if i != leader]
+        wait_for(
+            "the removed leader closed its link to the old server instead of a HANDOVER",
+            lambda: re.search(r"server 3 speaks peer protocol 4, which has no HANDOVER",
+                              log_since(c, leader, offset)),
+        )
+        c.wait_ready(rest, 180)
+        mark = w.count()
+        wait_for("30 writes after the removal", lambda: w.count() >= mark + 30)
+    finally:
+        w.stop()
+    for i in rest:
+        zk = KazooClient(hosts=c.servers[i].host, timeout=10)
+        zk.start(timeout=30)
+        try:
+            zk.sync("/up")
+            present = set(int(x) for x in zk.get_children("/up"))
+            lost = [n for n in w.acked if n not in present]
+            assert not lost, f"server {i} lacks acknowledged writes {lost[:10]} (of {len(lost)})"
+        finally:
+            zk.stop()
+            zk.close()
+    print(f"leader {leader} removed; {len(w.acked)} writes acknowledged; modes {c.modes(rest)}")

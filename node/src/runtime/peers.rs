@@ -111,8 +111,9 @@ impl Outbound {
 
     /// On a link of an older `version`, cut the queue at the first frame the peer cannot
     /// decode (a HANDOVER on version 4) and drop all after it: the link closes once the rest
-    /// is written, so the peer elects and finds the successor leading, as a version 4 leader
-    /// removed by a reconfig made everyone elect. True when it cut.
+    /// is written, so the peer elects, as a version 4 leader removed by a reconfig made
+    /// everyone elect (the successor, short of that voter, may wait initLimit for a quorum and
+    /// then elect too). True when it cut.
     fn cut_unsayable(&mut self, version: u16) -> bool {
         while self.checked < self.queue.len() {
             let i = self.checked;
@@ -384,7 +385,7 @@ async fn sender_task(
                 peer = sid,
                 channel = channel.name(),
                 "server {sid} speaks peer protocol {version}, which has no HANDOVER: closing \
-                 the link after the reconfig's COMMIT, so that it elects and finds the successor"
+                 the link after the reconfig's COMMIT, so that it elects"
             );
         }
         let closed_by_us = wr.is_some() && out.closing && out.queue.is_empty();
