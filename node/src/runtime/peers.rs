@@ -10,7 +10,9 @@
 
 use super::Input;
 use super::snap_send::{SnapSend, SnapSending, Step};
-use super::wire::{self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC};
+use super::wire::{
+    self, ACK_MAGIC, Channel, HELLO_LEN, HELLO_MAGIC, PREVIOUS_VERSION, PROTOCOL_VERSION,
+};
 use crate::sasl::quorum::QuorumAuth;
 use crate::storage::part_budget::{SNAP_PARTS, SNAP_PARTS_CAP, snap_part_bytes};
 use crate::tls::{self, PortMode, QuorumTls};
@@ -94,12 +96,59 @@ struct Outbound {
     behind: VecDeque<Behind>,
     /// When to look again for the streamed SNAP's file.
     snap_retry: Option<Instant>,
+    /// The leading entries of `queue` checked as sayable in the link's protocol version.
+    checked: usize,
+    /// A HANDOVER that a version 4 peer cannot decode was cut from the queue: close the link
+    /// once what was before it is written.
+    closing: bool,
 }
 
 impl Outbound {
     /// A break or a new epoch: nothing queued may be delivered on a later connection.
     fn drop_all(&mut self) {
         *self = Outbound::default();
+    }
+
+    /// On a link of an older `version`, cut the queue at the first frame the peer cannot
+    /// decode (a HANDOVER on version 4) and drop all after it: the link closes once the rest
+    /// is written, so the peer elects, as a version 4 leader removed by a reconfig made
+    /// everyone elect (the successor, short of that voter, may wait initLimit for a quorum and
+    /// then elect too). True when it cut.
+    fn cut_unsayable(&mut self, version: u16) -> bool {
+        while self.checked < self.queue.len() {
+            let i = self.checked;
+            // An entry partly written was checked before its writing started (on this
+            // connection: `off` restarts at 0 with each).
+            let written = i == 0 && self.off > 0;
+            let found = if written {
+                None
+            } else {
+                wire::first_unspeakable(&self.queue[i], version)
+            };
+            let Some(cut) = found else {
+                self.checked += 1;
+                continue;
+            };
+            for f in self.queue.drain(i + 1..) {
+                self.queued -= f.len();
+            }
+            self.queued -= self.queue[i].len() - cut;
+            self.queue[i].truncate(cut);
+            if self.queue[i].is_empty() {
+                self.queue.remove(i);
+            }
+            for b in self.behind.drain(..) {
+                if let Behind::Frame(f) = b {
+                    self.queued -= f.len();
+                }
+            }
+            self.stream = None;
+            self.snap_retry = None;
+            self.checked = self.queue.len();
+            self.closing = true;
+            return true;
+        }
+        false
     }
 }
 
@@ -138,6 +187,100 @@ pub struct PeerSecurity {
     pub auth: Option<Arc<QuorumAuth>>,
 }
 
+/// Why one handshake attempt failed.
+enum Refused {
+    /// The peer closed (or reset) the connection on our hello: a version 4 server drops a
+    /// hello of any other version, so the next attempt offers version 4.
+    OnHello(String),
+    Other(String),
+}
+
+#[allow(clippy::too_many_arguments)] // one attempt's whole context
+async fn handshake(
+    me: ServerId,
+    my_addr: &str,
+    sid: ServerId,
+    channel: Channel,
+    host: &str,
+    addr: SocketAddr,
+    offer: u16,
+    security: &PeerSecurity,
+) -> Result<(ReadHalf, WriteHalf, u16), Refused> {
+    let (tls, auth) = (security.tls.as_ref(), security.auth.as_deref());
+    let s = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Refused::Other(format!("{addr}: {e}"))),
+        Err(_) => return Err(Refused::Other(format!("{addr}: connect timed out"))),
+    };
+    let _ = s.set_nodelay(true);
+    let (mut rd, mut wr) = match tls.and_then(|t| t.dial.as_ref().map(|d| (t, d))) {
+        None => split_plain(s),
+        Some((t, dial)) => {
+            let name = tls::server_name(host).map_err(Refused::Other)?;
+            match timeout(t.handshake_timeout, dial.get().connect(name, s)).await {
+                Ok(Ok(stream)) => split_tls(stream),
+                Ok(Err(e)) => {
+                    // Said at warn: a certificate problem does not heal by retrying.
+                    tracing::warn!(
+                        peer = sid,
+                        channel = channel.name(),
+                        "TLS handshake with server {sid} ({addr}) failed: {e}"
+                    );
+                    return Err(Refused::Other(format!("{addr}: TLS handshake failed: {e}")));
+                }
+                Err(_) => {
+                    return Err(Refused::Other(format!("{addr}: TLS handshake timed out")));
+                }
+            }
+        }
+    };
+    let hs = async {
+        let mut hello = wire::hello(HELLO_MAGIC, offer, channel, me).to_vec();
+        if offer >= PROTOCOL_VERSION {
+            hello.extend_from_slice(&wire::hello_addr(my_addr));
+        }
+        let closed = |e: std::io::Error| {
+            Refused::OnHello(format!("{addr} closed on our version {offer} hello: {e}"))
+        };
+        wr.write_all(&hello).await.map_err(closed)?;
+        let mut ack = [0u8; HELLO_LEN];
+        rd.read_exact(&mut ack).await.map_err(closed)?;
+        let answer =
+            wire::parse_hello(ACK_MAGIC, &ack).map_err(|e| Refused::Other(e.to_string()))?;
+        if answer.channel != channel || answer.sid != sid {
+            return Err(Refused::Other(format!(
+                "{addr} answered as server {} on the {} channel; expected server {sid} on {}",
+                answer.sid,
+                answer.channel.name(),
+                channel.name()
+            )));
+        }
+        if answer.version > offer {
+            return Err(Refused::Other(format!(
+                "{addr} answered our version {offer} hello in version {}",
+                answer.version
+            )));
+        }
+        if let Some(a) = auth
+            && let Err(e) = a.learn(host, &mut rd, &mut wr).await
+        {
+            tracing::warn!(
+                "{} channel to server {sid} ({addr}): quorum SASL: {e}",
+                channel.name()
+            );
+            return Err(Refused::Other(format!("{addr}: quorum SASL: {e}")));
+        }
+        Ok::<u16, Refused>(answer.version)
+    };
+    match timeout(HANDSHAKE_TIMEOUT, hs).await {
+        Ok(Ok(version)) => Ok((rd, wr, version)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Refused::Other(format!("{addr}: handshake timed out"))),
+    }
+}
+
+/// Connect to `sid` and say hello: in this version, or in the previous one to a peer that
+/// closes on this one's hello. The link's agreed version comes back with its halves.
 async fn dial(
     me: ServerId,
     my_addr: &str,
@@ -146,77 +289,35 @@ async fn dial(
     host: &str,
     port: u16,
     security: &PeerSecurity,
-) -> Result<(ReadHalf, WriteHalf), String> {
-    let (tls, auth) = (security.tls.as_ref(), security.auth.as_deref());
+) -> Result<(ReadHalf, WriteHalf, u16), String> {
     let addrs = resolve(host, port)
         .await
         .map_err(|e| format!("resolving {host}: {e}"))?;
     let mut last = format!("{host}:{port} resolves to nothing");
     for addr in addrs {
-        let s = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                last = format!("{addr}: {e}");
-                continue;
-            }
-            Err(_) => {
-                last = format!("{addr}: connect timed out");
-                continue;
-            }
-        };
-        let _ = s.set_nodelay(true);
-        let (mut rd, mut wr) = match tls.and_then(|t| t.dial.as_ref().map(|d| (t, d))) {
-            None => split_plain(s),
-            Some((t, dial)) => {
-                let name = tls::server_name(host)?;
-                match timeout(t.handshake_timeout, dial.get().connect(name, s)).await {
-                    Ok(Ok(stream)) => split_tls(stream),
-                    Ok(Err(e)) => {
-                        // Said at warn: a certificate problem does not heal by retrying.
-                        tracing::warn!(
-                            peer = sid,
-                            channel = channel.name(),
-                            "TLS handshake with server {sid} ({addr}) failed: {e}"
-                        );
-                        last = format!("{addr}: TLS handshake failed: {e}");
-                        continue;
-                    }
-                    Err(_) => {
-                        last = format!("{addr}: TLS handshake timed out");
-                        continue;
-                    }
+        let mut offer = PROTOCOL_VERSION;
+        let mut refused: Option<String> = None;
+        loop {
+            match handshake(me, my_addr, sid, channel, host, addr, offer, security).await {
+                Ok(link) => return Ok(link),
+                Err(Refused::OnHello(e)) if offer == PROTOCOL_VERSION => {
+                    // Perhaps a server of the previous version: say it in that one.
+                    tracing::debug!(
+                        peer = sid,
+                        channel = channel.name(),
+                        "{e}; offering version {PREVIOUS_VERSION}"
+                    );
+                    refused = Some(e);
+                    offer = PREVIOUS_VERSION;
+                }
+                Err(Refused::OnHello(e) | Refused::Other(e)) => {
+                    last = match refused {
+                        Some(first) => format!("{first}; then in version {offer}: {e}"),
+                        None => e,
+                    };
+                    break;
                 }
             }
-        };
-        let hs = async {
-            let mut hello = wire::hello(HELLO_MAGIC, channel, me).to_vec();
-            hello.extend_from_slice(&wire::hello_addr(my_addr));
-            wr.write_all(&hello).await.map_err(|e| e.to_string())?;
-            let mut ack = [0u8; HELLO_LEN];
-            rd.read_exact(&mut ack).await.map_err(|e| e.to_string())?;
-            let (ch, who) = wire::parse_hello(ACK_MAGIC, &ack).map_err(|e| e.to_string())?;
-            if ch != channel || who != sid {
-                return Err(format!(
-                    "{addr} answered as server {who} on the {} channel; expected server {sid} on {}",
-                    ch.name(),
-                    channel.name()
-                ));
-            }
-            if let Some(a) = auth
-                && let Err(e) = a.learn(host, &mut rd, &mut wr).await
-            {
-                tracing::warn!(
-                    "{} channel to server {sid} ({addr}): quorum SASL: {e}",
-                    channel.name()
-                );
-                return Err(format!("{addr}: quorum SASL: {e}"));
-            }
-            Ok::<(), String>(())
-        };
-        match timeout(HANDSHAKE_TIMEOUT, hs).await {
-            Ok(Ok(())) => return Ok((rd, wr)),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("{addr}: handshake timed out"),
         }
     }
     Err(last)
@@ -274,17 +375,47 @@ async fn sender_task(
     let mut backoff = MIN_BACKOFF;
     let mut next_attempt = Instant::now();
     let mut probe = [0u8; 64];
+    // The connected link's peer-protocol version, and the last one logged for this link.
+    let mut version = PROTOCOL_VERSION;
+    let mut said: Option<u16> = None;
 
     loop {
+        if wr.is_some() && out.cut_unsayable(version) {
+            tracing::info!(
+                peer = sid,
+                channel = channel.name(),
+                "server {sid} speaks peer protocol {version}, which has no HANDOVER: closing \
+                 the link after the reconfig's COMMIT, so that it elects"
+            );
+        }
+        let closed_by_us = wr.is_some() && out.closing && out.queue.is_empty();
         backlog.set(out.queue.len(), out.queued.saturating_sub(out.off));
         let has_work = !out.queue.is_empty() || out.stream.is_some();
         if wr.is_none() && has_work && Instant::now() >= next_attempt {
             match dial(me, &my_addr, sid, channel, &host, port, &security).await {
-                Ok((r, w)) => {
+                Ok((r, w, v)) => {
+                    if said != Some(v) {
+                        // Said whenever it changes: a link in the previous version is a
+                        // rolling upgrade in progress (node/README.md).
+                        let note = if v < PROTOCOL_VERSION {
+                            " (the previous version: that server runs the older build)"
+                        } else {
+                            ""
+                        };
+                        tracing::info!(
+                            peer = sid,
+                            channel = channel.name(),
+                            "{} link to server {sid} speaks peer protocol {v}{note}",
+                            channel.name()
+                        );
+                        said = Some(v);
+                    }
                     tracing::debug!(peer = sid, channel = channel.name(), "connected");
                     rd = Some(r);
                     wr = Some(w);
+                    version = v;
                     out.off = 0;
+                    out.checked = 0;
                     backoff = MIN_BACKOFF;
                 }
                 Err(e) => {
@@ -361,6 +492,8 @@ async fn sender_task(
         let snap_waiting = wr.is_some() && out.queue.is_empty() && out.snap_retry.is_some();
         let broken: Option<String> = if snap_failed.is_some() {
             snap_failed
+        } else if closed_by_us {
+            Some(format!("closed: peer protocol {version} has no HANDOVER"))
         } else {
             tokio::select! {
                 cmd = rx.recv() => {
@@ -389,7 +522,7 @@ async fn sender_task(
                                 epoch = e;
                                 dead = false;
                             }
-                            if dead {
+                            if dead || out.closing {
                                 continue;
                             }
                             let frame = match cmd {
@@ -428,6 +561,7 @@ async fn sender_task(
                                     if let Some(f) = out.queue.remove(at) {
                                         out.queued -= f.len();
                                     }
+                                    out.checked = 0;
                                 }
                             }
                         }
@@ -457,6 +591,7 @@ async fn sender_task(
                                 out.off = 0;
                                 if let Some(f) = out.queue.pop_front() {
                                     out.queued -= f.len();
+                                    out.checked = out.checked.saturating_sub(1);
                                 }
                             }
                             None
@@ -633,12 +768,17 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     let who = timeout(HANDSHAKE_TIMEOUT, async {
         let mut hello = [0u8; HELLO_LEN];
         rd.read_exact(&mut hello).await.map_err(|e| e.to_string())?;
-        let (ch, sid) = wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string())?;
-        let mut len = [0u8; 2];
-        rd.read_exact(&mut len).await.map_err(|e| e.to_string())?;
-        let mut text = vec![0u8; wire::hello_addr_len(len).map_err(|e| e.to_string())?];
-        rd.read_exact(&mut text).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((ch, sid, String::from_utf8_lossy(&text).into_owned()))
+        let h = wire::parse_hello(HELLO_MAGIC, &hello).map_err(|e| e.to_string())?;
+        // A version 4 dialler sends no address: it can only be a member.
+        let mut said = None;
+        if h.carries_addr() {
+            let mut len = [0u8; 2];
+            rd.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+            let mut text = vec![0u8; wire::hello_addr_len(len).map_err(|e| e.to_string())?];
+            rd.read_exact(&mut text).await.map_err(|e| e.to_string())?;
+            said = Some(String::from_utf8_lossy(&text).into_owned());
+        }
+        Ok::<_, String>((h.version, h.channel, h.sid, said))
     })
     .await
     .unwrap_or_else(|_| Err("no hello in time".to_string()));
@@ -646,9 +786,19 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
     // joiner: it syncs as a non-voting follower, and we link back to the address it gives).
     let member = |sid: ServerId| ctx.members.read().is_ok_and(|m| m.contains(&sid));
     let mut guest = None;
+    let version = who.as_ref().map_or(PROTOCOL_VERSION, |w| w.0);
     let sid = match who {
-        Ok((ch, sid, _)) if ch == ctx.channel && sid != ctx.me && member(sid) => sid,
-        Ok((ch, sid, said)) if ch == ctx.channel && sid != ctx.me => {
+        Ok((_, ch, sid, _)) if ch == ctx.channel && sid != ctx.me && member(sid) => sid,
+        Ok((v, ch, sid, None)) if ch == ctx.channel && sid != ctx.me => {
+            tracing::warn!(
+                "{} port: dropping {addr}: server {sid} is not in the configuration and speaks \
+                 peer protocol {v}, whose hello gives no address to link back to (a joiner \
+                 syncing before its reconfig must run this build)",
+                ctx.channel.name()
+            );
+            return;
+        }
+        Ok((_, ch, sid, Some(said))) if ch == ctx.channel && sid != ctx.me => {
             match ensemble_core::membership::QuorumServer::parse(&said) {
                 Ok(s) => {
                     guest = Some(s.addr);
@@ -664,7 +814,7 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
                 }
             }
         }
-        Ok((ch, sid, _)) => {
+        Ok((_, ch, sid, _)) => {
             tracing::warn!(
                 "{} port: dropping {addr}: says it is server {sid} on the {} channel",
                 ctx.channel.name(),
@@ -677,8 +827,18 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
             return;
         }
     };
+    // Answered in the dialler's version: the link speaks it (both read it the same way).
+    if version < PROTOCOL_VERSION {
+        tracing::info!(
+            peer = sid,
+            channel = ctx.channel.name(),
+            "{} port: server {sid} ({addr}) dialled in speaking peer protocol {version} (the \
+             previous version: that server runs the older build)",
+            ctx.channel.name()
+        );
+    }
     if wr
-        .write_all(&wire::hello(ACK_MAGIC, ctx.channel, ctx.me))
+        .write_all(&wire::hello(ACK_MAGIC, version, ctx.channel, ctx.me))
         .await
         .is_err()
     {
@@ -766,4 +926,80 @@ async fn inbound(s: TcpStream, addr: SocketAddr, ctx: Arc<AcceptCtx>) {
             generation,
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_core::Zxid;
+
+    fn frames(msgs: &[&PeerMsg]) -> Vec<u8> {
+        let mut f = Vec::new();
+        for m in msgs {
+            wire::encode_frame(m, &mut f).expect("encodes");
+        }
+        f
+    }
+
+    fn queued(out: &Outbound) -> usize {
+        let behind: usize = out
+            .behind
+            .iter()
+            .map(|b| match b {
+                Behind::Frame(f) => f.len(),
+                Behind::Snap(_) => 0,
+            })
+            .sum();
+        out.queue.iter().map(Vec::len).sum::<usize>() + behind
+    }
+
+    #[test]
+    fn a_v4_link_is_cut_at_its_handover_and_closes() {
+        let ping = PeerMsg::Ping { round: 1 };
+        let handover = PeerMsg::HandOver {
+            zxid: Zxid(5),
+            designated: 2,
+        };
+        let fill = |out: &mut Outbound| {
+            out.queue.push_back(frames(&[&ping]));
+            out.queue.push_back(frames(&[&ping, &handover, &ping]));
+            out.queue.push_back(frames(&[&ping]));
+            out.behind.push_back(Behind::Frame(frames(&[&ping])));
+            out.queued = queued(out);
+        };
+        let mut out = Outbound::default();
+        fill(&mut out);
+        let before = out.queued;
+        assert!(
+            !out.cut_unsayable(PROTOCOL_VERSION),
+            "version 5 says HANDOVER"
+        );
+        assert_eq!(
+            (out.queue.len(), out.queued, out.closing),
+            (3, before, false)
+        );
+
+        let mut out = Outbound::default();
+        fill(&mut out);
+        assert!(out.cut_unsayable(PREVIOUS_VERSION));
+        let one = frames(&[&ping]);
+        assert_eq!(out.queue, VecDeque::from(vec![one.clone(), one]));
+        assert!(out.behind.is_empty() && out.closing);
+        assert_eq!(out.queued, queued(&out));
+        // checked once: nothing more to cut
+        assert!(!out.cut_unsayable(PREVIOUS_VERSION));
+
+        // an entry partly written (checked before it started) is never parsed from its
+        // middle; the next one is
+        let mut out = Outbound::default();
+        out.queue.push_back(frames(&[&ping, &ping]));
+        out.queue.push_back(frames(&[&handover, &ping]));
+        out.queued = queued(&out);
+        out.off = 3;
+        assert!(out.cut_unsayable(PREVIOUS_VERSION));
+        assert_eq!(out.queue.len(), 1);
+        assert_eq!(out.queue[0], frames(&[&ping, &ping]));
+        assert_eq!(out.queued, queued(&out));
+        assert!(out.closing);
+    }
 }
