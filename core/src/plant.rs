@@ -341,6 +341,7 @@ impl Plant {
             }
             // the snapshot only in memory: the learner ACKs and serves what its disk lacks
             Plant::Zk3642SnapNotPersisted => &[
+                "zab.ack-not-durable",
                 "zab.acked-write-lost",
                 "zab.agreement",
                 "zab.commit-without-quorum",
@@ -406,9 +407,11 @@ impl Plant {
             Plant::EarlyLearnerOutlivesConnection => &["zab.lost-state-counted"],
             // the window no longer holds every txn after the snapshot on disk
             Plant::LogTrimPastSnapshot => &["sync.log-window"],
-            // a server short of the history its epoch vouches for wins FLE and truncates the
-            // voters holding it (the core's own TRUNC assertion, or the lost write)
+            // a server short of the history its epoch vouches for presents that epoch in the
+            // vote it restarts with; left alone it wins FLE and truncates the voters holding
+            // that history (the core's own TRUNC assertion, or the lost write)
             Plant::CutKeepsCurrentEpoch => &[
+                "election.epoch-vouched",
                 "core.panic",
                 "zab.acked-write-lost",
                 "zab.leader-history",

@@ -339,6 +339,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.fault.sync-crash",
         "a leader crashed right after a learner's SNAP or NEWLEADER",
     ),
+    p(
+        "sim.fault.discovery-crash",
+        "a would-be leader crashed right after a learner took its NEWEPOCH (LEADERINFO)",
+    ),
     // the reaper committing in the last ms of a run: 5 seeds of 10,000
     rare(
         "sim.end-settles",
@@ -435,6 +439,10 @@ pub const PROBES: &[ProbeDef] = &[
     p(
         "sim.election.vote-current",
         "a serving follower answered a notification with its leader's epoch (election.vote-current judged)",
+    ),
+    p(
+        "sim.election.epoch-vouched",
+        "a server restarted with a currentEpoch whose vouched history it read back whole (election.epoch-vouched judged)",
     ),
     p(
         "sim.reaper.judged",

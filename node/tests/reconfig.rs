@@ -467,6 +467,26 @@ async fn removing_the_leader_hands_over() {
     check_all(&c.hosts(&[follower]), 0..50).await;
 }
 
+/// A command-line client (`ensemble cli`, zkCli.sh) run to its end with `input` on its stdin:
+/// what it printed, stdout then stderr.
+fn cli_session(mut cmd: Command, input: &str) -> String {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut cli = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cli.stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = cli.wait_with_output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconfig_disabled_answers_zookeepers_error() {
     let c = Cluster::new("disabled", 25300, false);
@@ -481,21 +501,9 @@ async fn reconfig_disabled_answers_zookeepers_error() {
         "{e:?}"
     );
     // ensemble cli's reconfig says it as zkCli.sh does
-    let mut cli = Command::new(BIN)
-        .args(["cli", "-server", &c.hosts(&[1])])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    cli.stdin
-        .take()
-        .unwrap()
-        .write_all(b"addauth digest super:test\nreconfig -remove 2\nquit\n")
-        .unwrap();
-    let o = cli.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let mut cli = Command::new(BIN);
+    cli.args(["cli", "-server", &c.hosts(&[1])]);
+    let out = cli_session(cli, "addauth digest super:test\nreconfig -remove 2\nquit\n");
     assert!(out.contains("Reconfig is disabled"), "{out}");
     // the first configuration keeps version 0 (ZooKeeper versions it only with reconfig on)
     let (t, _) = admin.get_data("/zookeeper/config", false).await.unwrap();
@@ -590,24 +598,13 @@ async fn zkcli_removes_the_leader_under_writes_and_it_hands_over() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut cli = Command::new("/usr/share/zookeeper/bin/zkCli.sh")
-        .args(["-server", &c.hosts(&left)])
-        .env("ZOO_LOG_DIR", &c.dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    cli.stdin
-        .take()
-        .unwrap()
-        .write_all(
-            format!("addauth digest super:test\nreconfig -remove {leader}\nquit\n").as_bytes(),
-        )
-        .unwrap();
-    let o = cli.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let mut cli = Command::new("/usr/share/zookeeper/bin/zkCli.sh");
+    cli.args(["-server", &c.hosts(&left)])
+        .env("ZOO_LOG_DIR", &c.dir);
+    let out = cli_session(
+        cli,
+        &format!("addauth digest super:test\nreconfig -remove {leader}\nquit\n"),
+    );
     // zkCli.sh prints the new configuration (server lines, version)
     assert!(
         out.contains("Committed new configuration") || out.contains("version="),

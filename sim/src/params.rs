@@ -514,6 +514,11 @@ pub struct Params {
     /// then (what the leader sent after it is lost), and half of those times the learner too,
     /// with its sync not yet fsynced: the windows of ZOOKEEPER-3642 and 4643.
     pub sync_crash: f64,
+    /// Chance, each time a learner takes a NEWEPOCH from a would-be leader not yet
+    /// established, that the would-be leader crashes right then (`World::discovery_crash`):
+    /// an epoch accepted that no leader establishes. The swarm sets it with `sync_crash`;
+    /// scenario files written before it have none.
+    pub discovery_crash: f64,
     /// The zxid counter each new epoch starts after (the core's `initial_zxid_counter`): near
     /// 0xffffffff, a run reaches the counter's roll-over.
     pub initial_zxid_counter: u32,
@@ -586,6 +591,7 @@ impl Params {
             unsynced_survive: 0.5,
             torn_tail: 0.3,
             sync_crash: 0.0,
+            discovery_crash: 0.0,
             initial_zxid_counter: 0,
             enforce_quota: EnforceQuota::Off,
             read_only_mode: false,
@@ -698,6 +704,8 @@ impl Params {
         if rng.chance(0.5) {
             p.sync_crash = 0.05 + rng.unit() * 0.25;
         }
+        // the sync-crash fault's discovery moment, at its rate (no draw of its own)
+        p.discovery_crash = p.sync_crash;
         // Last, so that the draws before it are those of earlier builds.
         if rng.chance(0.3) {
             p.clients.push(Role::Admin);

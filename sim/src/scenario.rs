@@ -79,6 +79,7 @@ pub struct Timing {
     pub unsynced_survive: Option<f64>,
     pub torn_tail: Option<f64>,
     pub sync_crash: Option<f64>,
+    pub discovery_crash: Option<f64>,
     pub initial_zxid_counter: Option<u32>,
 }
 
@@ -416,6 +417,11 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     )?;
     params.torn_tail = prob("timing.torn_tail", t.torn_tail, params.torn_tail)?;
     params.sync_crash = prob("timing.sync_crash", t.sync_crash, params.sync_crash)?;
+    params.discovery_crash = prob(
+        "timing.discovery_crash",
+        t.discovery_crash,
+        params.discovery_crash,
+    )?;
     params.initial_zxid_counter = t
         .initial_zxid_counter
         .unwrap_or(params.initial_zxid_counter);
@@ -1092,6 +1098,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     let _ = writeln!(o, "unsynced_survive = {}", fl(p.unsynced_survive));
     let _ = writeln!(o, "torn_tail = {}", fl(p.torn_tail));
     let _ = writeln!(o, "sync_crash = {}", fl(p.sync_crash));
+    if p.discovery_crash != 0.0 {
+        let _ = writeln!(o, "discovery_crash = {}", fl(p.discovery_crash));
+    }
     if p.initial_zxid_counter != 0 {
         let _ = writeln!(o, "initial_zxid_counter = {}", p.initial_zxid_counter);
     }

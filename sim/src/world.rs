@@ -92,6 +92,9 @@ pub struct World {
     /// Draws of the sync-crash fault (`Params::sync_crash`), on a stream of their own; none
     /// when the fault is off, so such runs draw exactly what they drew before it existed.
     pub(crate) sync_crash_rng: Option<SimRng>,
+    /// Draws of its discovery moment (`World::discovery_crash`), a stream apart from the
+    /// sync moments' so that those stay what they were.
+    pub(crate) discovery_crash_rng: Option<SimRng>,
     pub(crate) nodes: Nodes,
     /// Peer links and client connections.
     pub(crate) transport: Transport,
@@ -208,6 +211,8 @@ impl World {
             .max(params.fault_phase_ms + params.liveness_bound_ms + 5_000);
         let fault_end = params.fault_phase_ms;
         let sync_crash_rng = (params.sync_crash > 0.0).then(|| rng.fork());
+        let discovery_crash_rng = (params.discovery_crash > 0.0)
+            .then(|| sync_crash_rng.as_ref().unwrap_or(&rng).purpose(0xd15c));
         let mut reference = Reference::new(plant);
         let first = params.members();
         let roles = nodes
@@ -237,6 +242,7 @@ impl World {
             fault_rng,
             core_rng,
             sync_crash_rng,
+            discovery_crash_rng,
             nodes,
             transport: Transport::default(),
             clients,

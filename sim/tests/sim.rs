@@ -165,43 +165,28 @@ fn plants_are_listed() {
     }
 }
 
-/// A plant the swarm cannot reach (or seldom), with the scenario that finds it: the counter's
-/// roll-over takes four billion txns unless each epoch starts near the end of it.
+/// A plant the swarm reaches too seldom for the budget, with the reproduction that finds it.
 fn plant_scenario(p: Plant) -> Option<ensemble_sim::params::Params> {
+    // `zxid-rollover-unguarded` (one seed in eight starts its epochs near the end of the
+    // counter, and every run checks the guard) and `quota-hard-limit-off-by-one` (quota
+    // clients in four seeds of ten) are hunted in the swarm
     let file = match p {
-        Plant::ZxidRolloverUnguarded => "zxid-rollover.toml",
-        // a quota workload in every seed, rather than in four swarm seeds out of ten
-        Plant::QuotaHardLimitOffByOne => "quota.toml",
         // a FOLLOWERINFO that came early on a connection broken before the sender lost its
         // disk: one swarm seed of 10,000 (8742); its reproduction pins the schedule
         Plant::EarlyLearnerOutlivesConnection => {
             "findings/16-early-learner-outlives-connection.toml"
         }
-        // a SNAP whose snapshot is not persisted before the learner ACKs NEWLEADER: since the
-        // log window keeps every txn after the newest snapshot, a SNAP needs a learner behind
-        // a snapshot, rare in the swarm (none of 0..1000 after the session-12 merges); its
-        // reproduction pins the schedule (snap_count 20)
-        Plant::Zk3642SnapNotPersisted => "findings/zk-3642-snap-not-persisted.toml",
-        // a log read back short of currentEpoch's history (a flipped last record, a lying
-        // fsync) with the voters holding it behind in epoch: swarm seeds 3388 and 7719 of
-        // 0..10000 (a sweep with the plant finds 3388 first); its reproduction pins 7719's
-        // faults, which show it at that seed (`plant_first_seed`)
-        Plant::CutKeepsCurrentEpoch => "findings/23-cut-keeps-current-epoch.toml",
         _ => return None,
     };
+    Some(load_scenario(file))
+}
+
+/// A scenario file under scenarios/, loaded.
+fn load_scenario(file: &str) -> ensemble_sim::params::Params {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
         .join(file);
-    Some(ensemble_sim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}")))
-}
-
-/// Where the hunt for a plant starts: its pinned reproduction's seed, for one that pins only
-/// the faults.
-fn plant_first_seed(p: Plant) -> u64 {
-    match p {
-        Plant::CutKeepsCurrentEpoch => 7719,
-        _ => 0,
-    }
+    ensemble_sim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Each plant is found within the seed budget by a claim meant for it (`Plant::claims`: a plant
@@ -243,8 +228,7 @@ fn every_plant_is_found_and_replays() {
             .claims()
             .contains(&"liveness.core-progress")
             .then_some(Liveness::Core);
-        let first = plant_first_seed(p);
-        let found = (first..first + budget).find_map(|seed| {
+        let found = (0..budget).find_map(|seed| {
             let r = run_seed_with(seed, scenario.as_ref(), Some(p), TraceMode::Hash, liveness);
             r.violation
                 .filter(|v| claims.contains(&v.claim.as_str()))
@@ -304,7 +288,7 @@ fn liveness_core_finds_what_the_full_heal_misses() {
 #[test]
 fn zxid_rollover_forces_new_epochs() {
     ensemble_sim::world::install_panic_hook();
-    let params = plant_scenario(Plant::ZxidRolloverUnguarded).expect("the scenario");
+    let params = load_scenario("zxid-rollover.toml");
     for seed in 0..3 {
         let r = run_seed(seed, Some(&params), None, TraceMode::Hash);
         assert!(

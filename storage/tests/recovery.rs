@@ -47,6 +47,18 @@ fn log_with_last_misdirected(l: &mut MemDir) -> Vec<usize> {
     offsets
 }
 
+/// A synced log of txns 1..=3, then txn 4 appended and torn by a crash (5 of its bytes reach
+/// the disk): never fsynced, so never acknowledged.
+fn log_with_torn_fourth(l: &mut MemDir) {
+    log(l, 3);
+    let name = log_file_name(Zxid::new(1, 1));
+    let mut buf = vec![];
+    let at = l.file(&name).map_or(0, |f| f.len());
+    encode_record(&txn(4), &mut buf, at as u64).unwrap();
+    l.append(&name, &buf);
+    l.crash(|_, _| 5);
+}
+
 fn zxids(r: &ensemble_storage::Recovery) -> Vec<u32> {
     r.recovered.log.iter().map(|t| t.zxid.counter()).collect()
 }
@@ -272,15 +284,9 @@ fn a_misdirect_cut_forgets_current_epoch_and_a_torn_tail_keeps_it() {
     assert_eq!(zxids(&again), vec![1, 2, 3]);
 
     // a torn tail
-    let name = log_file_name(Zxid::new(1, 1));
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
     with_epochs(&mut s);
-    log(&mut l, 3);
-    let mut buf = vec![];
-    let at = l.file(&name).map_or(0, |f| f.len());
-    encode_record(&txn(4), &mut buf, at as u64).unwrap();
-    l.append(&name, &buf);
-    l.crash(|_, _| 5);
+    log_with_torn_fourth(&mut l);
     let r = recover(&mut s, &mut l).unwrap();
     assert!(r.torn_tail);
     assert_eq!(r.recovered.epochs, epochs);
@@ -304,7 +310,6 @@ fn a_log_short_of_current_epochs_history_forgets_it() {
         s.put(CURRENT, text.into_bytes());
         s.sync_to(CURRENT, usize::MAX);
     };
-    let name = log_file_name(Zxid::new(1, 1));
     // written through txn 4 when the epoch was: the log ends at 3
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
     with_epoch(&mut s, 4);
@@ -327,12 +332,7 @@ fn a_log_short_of_current_epochs_history_forgets_it() {
     // through txn 3, and a torn append of txn 4 after it: kept
     let (mut s, mut l) = (MemDir::new("snap"), MemDir::new("log"));
     with_epoch(&mut s, 3);
-    log(&mut l, 3);
-    let mut buf = vec![];
-    let at = l.file(&name).map_or(0, |f| f.len());
-    encode_record(&txn(4), &mut buf, at as u64).unwrap();
-    l.append(&name, &buf);
-    l.crash(|_, _| 5);
+    log_with_torn_fourth(&mut l);
     let r = recover(&mut s, &mut l).unwrap();
     assert!(r.torn_tail);
     assert_eq!(r.recovered.epochs.current_epoch, 2);

@@ -74,6 +74,10 @@ pub struct Disk {
     pub(crate) retained: Vec<(Zxid, Arc<Vec<u8>>)>,
     /// The next durable write of this kind fails (`write_errors.rs`).
     pub(crate) failing: Option<crate::write_errors::FailingWrite>,
+    /// The last currentEpoch written and the history it vouched for (the last zxid durable
+    /// then), as the simulator saw it written: the truth a recovery is judged against, kept
+    /// apart from the file's own second line (`election.epoch-vouched`).
+    pub vouched: Option<(u32, Zxid)>,
 }
 
 /// Records encoded lately, by txn: the servers of one run log the same `Arc<Txn>` (a proposal
@@ -219,6 +223,9 @@ impl Disk {
                     .put(CURRENT, current_text_through(&epochs, through).into_bytes());
                 self.damage.retain(|d| !d.touches(Dir::Snap, CURRENT, 0));
             }
+        }
+        if epochs.current_epoch != self.epochs.current_epoch {
+            self.vouched = Some((epochs.current_epoch, through));
         }
         self.epochs = epochs;
     }

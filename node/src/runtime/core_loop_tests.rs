@@ -298,11 +298,7 @@ fn no_ackepoch_after_a_failed_persist_epochs() {
     });
     let sent = run_batch(&mut r, vec![epochs(), ack_epoch(), notification, reply()]);
     assert_eq!(sent, (0, 0, 0));
-    let fatal =
-        r.lp.fatal
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+    let fatal = fatal_text(&r);
     assert!(
         fatal.contains("acceptedEpoch") && fatal.contains("No space left"),
         "{fatal}"
@@ -371,20 +367,30 @@ fn a_failed_append_hand_off_stops_the_write_after_it() {
     assert_eq!(r.faults.lock().expect("lock").calls, ["append"]);
 }
 
+/// The error the loop stopped on, as it is reported ("" if it has not stopped).
+fn fatal_text(r: &Rig) -> String {
+    r.lp.fatal
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+/// The loop stopped on a failure: a quorum ACK and a client reply after it leave nothing, and
+/// the error it stopped on names `what`.
+fn assert_stopped_naming(r: &mut Rig, what: &str) {
+    let sent = run_batch(r, vec![ack_newleader(), reply()]);
+    assert_eq!(sent, (0, 0, 0));
+    let fatal = fatal_text(r);
+    assert!(fatal.contains(what), "{fatal}");
+}
+
 #[test]
 fn a_log_writer_failure_stops_everything_after_it() {
     let mut r = rig("logfail", Faults::default());
     r.lp.on_log_event(Some(LogEvent::Failed(
         "/x/log.1: No space left on device".into(),
     )));
-    let sent = run_batch(&mut r, vec![ack_newleader(), reply()]);
-    assert_eq!(sent, (0, 0, 0));
-    let fatal =
-        r.lp.fatal
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-    assert!(fatal.contains("/x/log.1"), "{fatal}");
+    assert_stopped_naming(&mut r, "/x/log.1");
 }
 
 #[test]
@@ -395,12 +401,5 @@ fn a_failed_background_snapshot_stops_everything_after_it() {
          No space left on device"
             .into(),
     )));
-    let sent = run_batch(&mut r, vec![ack_newleader(), reply()]);
-    assert_eq!(sent, (0, 0, 0));
-    let fatal =
-        r.lp.fatal
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-    assert!(fatal.contains("snapshot.100000005"), "{fatal}");
+    assert_stopped_naming(&mut r, "snapshot.100000005");
 }

@@ -91,6 +91,12 @@ claims! {
     /// agreeing on the leader's epoch (ZooKeeper's `updateElectionVote` at UPTODATE,
     /// ZOOKEEPER-1732; `check/election.rs`).
     ElectionVoteCurrent => "election.vote-current",
+    /// A server starts its election presenting a currentEpoch only over the history that
+    /// epoch vouched for on its disk: the last zxid durable when the file was written, as the
+    /// simulator saw it written. A recovery that reads back less (a corrupt last record, a
+    /// lying fsync) must drop the epoch, since FLE ranks a vote by it before its zxid
+    /// (check/vouched.rs; FINDINGS no. 23).
+    ElectionEpochVouched => "election.epoch-vouched",
     /// A learner never ACKs NEWLEADER, serves, or votes with state built from a SNAP it did
     /// not get whole (the leader streams a SNAP in parts; a cut stream ends the sync): its
     /// NEWLEADER ACK and its serving come after the SNAP's last part made the total, and
@@ -361,6 +367,7 @@ impl Claim {
             | ZabLogOrder
             | ElectionQuorum
             | ElectionVoteCurrent
+            | ElectionEpochVouched
             | SyncPartialSnap
             | ZabLostStateCounted
             | SyncSnapPersisted

@@ -11,6 +11,8 @@
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
+//! * `vouched`: a restarted server's vote presents its currentEpoch only over the history
+//!   that epoch vouched for (`election.epoch-vouched`);
 //! * `persisted`: a snapshot taken node by node and built back is the same snapshot;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `liveness`: availability while the faults run and convergence after they heal;
@@ -34,6 +36,7 @@ mod reference;
 mod scenario;
 pub mod session;
 mod sync;
+mod vouched;
 pub mod wgl;
 mod zab;
 

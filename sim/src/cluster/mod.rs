@@ -356,6 +356,7 @@ impl World {
                 }
                 self.schedule(now + 1, Ev::Tick { node: id, inc });
                 self.update_quorum();
+                self.check_epoch_vouched(id);
                 self.after_step(id);
             }
             Ok(Err(e)) => self.fail(violation(
@@ -484,6 +485,20 @@ impl World {
             } if self.nodes[&id].state != ServerState::Leading => Some(*from),
             _ => None,
         };
+        // a NEWEPOCH from a would-be leader not yet established: the discovery moment
+        let epoch_from = match &event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::LeaderInfo { .. },
+            } if self
+                .nodes
+                .get(from)
+                .is_some_and(|l| l.established.is_none()) =>
+            {
+                Some(*from)
+            }
+            _ => None,
+        };
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
@@ -533,6 +548,9 @@ impl World {
         }
         if let Some(leader) = sync_from {
             self.sync_crash(leader, id);
+        }
+        if let Some(leader) = epoch_from {
+            self.discovery_crash(leader, id);
         }
     }
 

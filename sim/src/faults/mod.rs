@@ -284,23 +284,35 @@ pub(crate) fn active_names(rates: &FaultRates) -> Vec<&'static str> {
 }
 
 impl World {
+    /// Does the sync-crash fault strike at this moment (a sync's, or `discovery`'s)? Its stream,
+    /// to draw the rest from, when it does; only in the fault phase of a run still clean.
+    fn crash_moment(&mut self, discovery: bool) -> Option<&mut SimRng> {
+        if self.sched.now >= self.fault_end || self.violation.is_some() {
+            return None;
+        }
+        let p = if discovery {
+            self.params.discovery_crash
+        } else {
+            self.params.sync_crash
+        };
+        let rng = if discovery {
+            self.discovery_crash_rng.as_mut()
+        } else {
+            self.sync_crash_rng.as_mut()
+        }?;
+        rng.chance(p).then_some(rng)
+    }
+
     /// The sync-crash fault: the leader dies right after a learner took its SNAP or NEWLEADER
     /// (what it sent after is lost), and half of those times the learner too, before its
     /// sync is fsynced.
     pub(crate) fn sync_crash(&mut self, leader: ServerId, learner: ServerId) {
-        if self.sched.now >= self.fault_end || self.violation.is_some() {
-            return;
-        }
-        let p = self.params.sync_crash;
-        let Some(rng) = self.sync_crash_rng.as_mut() else {
+        let Some(rng) = self.crash_moment(false) else {
             return;
         };
-        if !rng.chance(p) {
-            return;
-        }
-        ensemble_core::probe!("sim.fault.sync-crash");
         let both = rng.chance(0.5);
         let (down_leader, down_learner) = (rng.range(100, 3_000), rng.range(100, 3_000));
+        ensemble_core::probe!("sim.fault.sync-crash");
         self.log(
             Who::Net,
             "",
@@ -319,6 +331,30 @@ impl World {
             self.crash(learner);
             self.schedule(self.sched.now + down_learner, Ev::Restart { node: learner });
         }
+    }
+
+    /// The sync-crash fault's discovery moment: a would-be leader dies right after a learner
+    /// took its NEWEPOCH, so that learner has accepted an epoch no leader establishes. The
+    /// next leader may propose the same epoch number from a quorum that never accepted it; the
+    /// learner, joining late, answers with an ACKEPOCH that does not count and follows an epoch
+    /// it decided on in a round of the older epoch's votes: what ZooKeeper's vote update at
+    /// UPTODATE is for (plant `vote-epoch-stale`; without this moment, 2 swarm seeds of 2,000).
+    pub(crate) fn discovery_crash(&mut self, leader: ServerId, learner: ServerId) {
+        let Some(rng) = self.crash_moment(true) else {
+            return;
+        };
+        let down = rng.range(100, 3_000);
+        if self.nodes.get(&leader).is_none_or(|n| !n.up()) {
+            return;
+        }
+        ensemble_core::probe!("sim.fault.discovery-crash");
+        self.log(
+            Who::Net,
+            "",
+            format_args!("DISCOVERY-CRASH n{leader} after n{learner} took its NEWEPOCH"),
+        );
+        self.crash(leader);
+        self.schedule(self.sched.now + down, Ev::Restart { node: leader });
     }
 
     pub(crate) fn schedule_random_faults(&mut self) {
