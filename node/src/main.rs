@@ -157,6 +157,10 @@ enum Cmd {
         /// configuration in force (the Ensemble servers) a participant.
         #[arg(long, value_name = "FILE", requires = "cut_over")]
         ensemble_config: Option<PathBuf>,
+        /// Serve the clients through the node's core (its foreign-leader role) instead of the
+        /// observer's own client port; no cut-over with it yet.
+        #[arg(long)]
+        through_core: bool,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
@@ -493,6 +497,7 @@ fn main() {
             dump,
             cut_over,
             ensemble_config,
+            through_core,
         } => with_files(dir, Some(config), |cfg| {
             tools::zk_observe(
                 cfg,
@@ -500,6 +505,7 @@ fn main() {
                 dump.as_deref(),
                 cut_over,
                 ensemble_config.as_deref(),
+                through_core,
             )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),

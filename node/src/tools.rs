@@ -318,6 +318,7 @@ pub fn zk_observe(
     dump: Option<&Path>,
     cut_over: bool,
     ensemble_config: Option<&Path>,
+    through_core: bool,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
@@ -333,6 +334,16 @@ pub fn zk_observe(
             out.display()
         );
         return Ok(1);
+    }
+    if through_core {
+        if cut_over {
+            eprintln!(
+                "ensemble: --through-core does not cut over yet: run the cut-over without it \
+                 (the core leaving the foreign role for its own election is still to do)"
+            );
+            return Ok(1);
+        }
+        return zk_observe_through_core(cfg, set, seconds, dump);
     }
     // The client port: reads of the replica (issue 17 item 3d), served as the config says.
     if cfg.tls.secure_client_port.is_some() {
@@ -404,7 +415,7 @@ pub fn zk_observe(
         &set,
         deadline,
         cut_over,
-        Some(served.clone()),
+        Some(Box::new(served.clone())),
         &mut write_dump,
         &mut log,
     );
@@ -477,6 +488,121 @@ pub fn zk_observe(
                     ),
                 }
             }
+            Ok(0)
+        }
+        None => {
+            eprintln!("ensemble: never synced with the ZooKeeper ensemble in {seconds} s");
+            Ok(1)
+        }
+    }
+}
+
+/// `zk-observe --through-core`: the node's own runtime serves the clients (its client port,
+/// sessions, watches, ACL checks, 4lw and AdminServer, the data dir), its core in the foreign
+/// role (`ensemble_core::foreign`) fed by the observer thread, which follows ZooKeeper's
+/// leader as without the flag (and writes `--dump` from its checked replica). The node stops
+/// when the observer's time is up.
+fn zk_observe_through_core(
+    cfg: &NodeConfig,
+    set: crate::zookeeper::observer::Settings,
+    seconds: u64,
+    dump: Option<&Path>,
+) -> anyhow::Result<i32> {
+    use crate::zookeeper::{leader_link::ForeignLeaderLink, observer, to_core::CoreFeed};
+    use std::sync::{Arc, Mutex};
+    let mut ncfg = cfg.clone();
+    ncfg.core.foreign_leader = true;
+    let listeners = match crate::runtime::bind(&ncfg) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ensemble: {}: {e}", cfg.path.display());
+            return Ok(1);
+        }
+    };
+    let link = Arc::new(ForeignLeaderLink::default());
+    let opts = ncfg.core.tree_options();
+    let extended = cfg.core.extended_types;
+    let dump = dump.map(Path::to_path_buf);
+    let synced_once = Arc::new(Mutex::new(None::<String>));
+    let report = synced_once.clone();
+    let feed_link = link.clone();
+    let start = Box::new(
+        move |input: tokio::sync::mpsc::Sender<crate::runtime::Input>| {
+            let spawned = std::thread::Builder::new()
+                .name("zk-observer".into())
+                .spawn(move || {
+                    let feed = CoreFeed::new(input.clone(), feed_link, opts);
+                    let deadline =
+                        std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+                    let mut written: Option<(i64, std::time::Instant)> = None;
+                    let mut write_dump =
+                        |tree: &crate::zookeeper::tree::ZkTree, _: &observer::Progress| {
+                            let Some(path) = &dump else { return };
+                            let now = std::time::Instant::now();
+                            if let Some((zxid, at)) = written
+                                && (zxid == tree.last_zxid
+                                    || now.duration_since(at)
+                                        < std::time::Duration::from_millis(200))
+                            {
+                                return;
+                            }
+                            written = Some((tree.last_zxid, now));
+                            let tmp = path.with_extension("tmp");
+                            let r = std::fs::write(&tmp, observer::dump(tree, extended))
+                                .and_then(|_| std::fs::rename(&tmp, path));
+                            if let Err(e) = r {
+                                tracing::warn!("cannot write the dump {}: {e}", path.display());
+                            }
+                        };
+                    let mut log = |line: &str| println!("zk-observe: {line}");
+                    let (obs, _) = observer::run(
+                        &set,
+                        deadline,
+                        false,
+                        Some(Box::new(feed)),
+                        &mut write_dump,
+                        &mut log,
+                    );
+                    let p = &obs.progress;
+                    let line = obs.tree.as_ref().map(|t| {
+                    format!(
+                        "zk-observe: zxid {:#x}, {} znodes; {} syncs, {} txns applied, {} digests \
+                         checked, {} pings answered",
+                        t.last_zxid,
+                        t.nodes.len(),
+                        p.syncs.len(),
+                        p.txns_applied,
+                        p.digests_checked,
+                        p.pings_answered
+                    )
+                });
+                    *report.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                    let _ = input.blocking_send(crate::runtime::Input::Shutdown);
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the observer thread: {e}");
+            }
+        },
+    );
+    let host = cfg
+        .client_address
+        .clone()
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let port = cfg.client_port;
+    crate::runtime::run_with(
+        ncfg,
+        listeners,
+        || {
+            println!(
+                "zk-observe: serving clients on {host}:{port} through the core (writes and \
+                 sessions forwarded to the leader)"
+            )
+        },
+        Some(crate::runtime::ForeignFeed { link, start }),
+    )?;
+    match synced_once.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(line) => {
+            println!("{line}");
             Ok(0)
         }
         None => {
