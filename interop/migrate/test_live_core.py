@@ -5,7 +5,7 @@ role, core/src/foreign.rs), not the observer's client port.
 A real 3-node ZooKeeper lists the Ensemble server as `server.4=...:observer`. The node's
 runtime runs with its core fed by the observer thread; its 4lw `srvr` says observer. A kazoo
 client connected to it reads the tree ZooKeeper serves (every stat, data and ACL), its watches
-fire on ZooKeeper's txns (a read after the event sees the change), and its session and writes
+fire on ZooKeeper's txns, /zookeeper/config shows ZooKeeper's configuration (a read after the event sees the change), and its session and writes
 go to ZooKeeper's leader through the core's learner messages (createSession, create,
 sequential, ephemeral, setData, multi, a failing create, sync as REQUESTs): answered when their
 txn comes back, and present in ZooKeeper. The ZooKeeper leader is then killed: the observer
@@ -85,6 +85,10 @@ def test_observer_serves_through_the_core():
         assert w.exists("/") is not None
         o.sync("/")
         same(want, load.walk(o))
+        # /zookeeper/config: ZooKeeper's configuration, as its own observers show it
+        zk_config = w.get("/zookeeper/config")[0]
+        assert b"server.1=" in zk_config and b"version=" in zk_config, zk_config
+        assert o.get("/zookeeper/config")[0] == zk_config
 
         # watches fire on ZooKeeper's txns; a read after the event sees the change
         w.create("/core-watch", b"0")

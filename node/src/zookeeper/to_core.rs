@@ -14,9 +14,9 @@ use ensemble_core::txn::{Origin, Txn, TxnOp};
 use ensemble_core::{ResolvedTxn, Zxid};
 use std::sync::Arc;
 
-/// The sync with `leader` in `epoch` (its LEADERINFO's) that brought `tree`. Its
-/// /zookeeper/config is left empty, as the import leaves it (`migrate::to_ensemble`): serving
-/// ZooKeeper's configuration there is part of the wiring still to do.
+/// The sync with `leader` in `epoch` (its LEADERINFO's) that brought `tree`, its
+/// /zookeeper/config ZooKeeper's (`migrate::to_ensemble_with`): clients read the ZooKeeper
+/// ensemble's configuration there, as from ZooKeeper's own observers.
 pub fn synced(
     tree: &ZkTree,
     leader: i64,
@@ -27,7 +27,7 @@ pub fn synced(
         .map_err(|_| anyhow::anyhow!("leader sid {leader} is not a server id"))?;
     let epoch =
         u32::try_from(epoch).map_err(|_| anyhow::anyhow!("epoch {epoch} is out of range"))?;
-    let core = super::migrate::to_ensemble(tree, opts)?;
+    let core = super::migrate::to_ensemble_with(tree, opts, true)?;
     // the core serves from the zxid the replica holds
     assert_eq!(core.last_zxid().as_i64(), tree.last_zxid);
     Ok(Foreign::Synced {
