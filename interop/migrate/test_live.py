@@ -139,9 +139,11 @@ class EnsembleObserver:
 
     def observe(self) -> None:
         log = open(self.log_path, "w")
+        # ENSEMBLE_ZK_OBSERVE_THROUGH_CORE=1: the clients served by the node's core
+        core = ["--through-core"] if os.environ.get("ENSEMBLE_ZK_OBSERVE_THROUGH_CORE") == "1" else []
         self.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(self.cfg), "--seconds", "300",
                                       "--dump", str(self.dump), "--cut-over",
-                                      "--ensemble-config", str(self.ecfg)],
+                                      "--ensemble-config", str(self.ecfg), *core],
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
