@@ -1,4 +1,4 @@
-"""`ensemble zk-observe --through-core` (issue 17): the Ensemble observer of a live Apache
+"""`ensemble zk-observe` (issue 17): the Ensemble observer of a live Apache
 ZooKeeper 3.8 ensemble serving its clients through the node's own core (the foreign-leader
 role, core/src/foreign.rs), not the observer's client port.
 
@@ -63,7 +63,7 @@ def test_observer_serves_through_the_core():
         c = load.load(hosts)
         log = open(e4.log_path, "w")
         e4.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(e4.cfg), "--seconds", "240",
-                                    "--dump", str(e4.dump), "--through-core"],
+                                    "--dump", str(e4.dump)],
                                    stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

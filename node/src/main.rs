@@ -157,10 +157,10 @@ enum Cmd {
         /// configuration in force (the Ensemble servers) a participant.
         #[arg(long, value_name = "FILE", requires = "cut_over")]
         ensemble_config: Option<PathBuf>,
-        /// Serve the clients through the node's core (its foreign-leader role) instead of the
-        /// observer's own client port; no cut-over with it yet.
+        /// Serve the clients from the observer's own copy of the replica (the path before the
+        /// node's core served them; kept while it is compared, to be removed with serve.rs).
         #[arg(long)]
-        through_core: bool,
+        serve_replica: bool,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
@@ -497,7 +497,7 @@ fn main() {
             dump,
             cut_over,
             ensemble_config,
-            through_core,
+            serve_replica,
         } => with_files(dir, Some(config), |cfg| {
             tools::zk_observe(
                 cfg,
@@ -505,7 +505,7 @@ fn main() {
                 dump.as_deref(),
                 cut_over,
                 ensemble_config.as_deref(),
-                through_core,
+                !serve_replica,
             )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),

@@ -461,7 +461,7 @@ pub fn zk_observe(
     }
 }
 
-/// `zk-observe --through-core`: the node's own runtime serves the clients (its client port,
+/// `zk-observe` (without `--serve-replica`): the node's own runtime serves the clients (its client port,
 /// sessions, watches, ACL checks, 4lw and AdminServer, the data dir), its core in the foreign
 /// role (`ensemble_core::foreign`) fed by the observer thread, which follows ZooKeeper's
 /// leader as without the flag (and writes `--dump` from its checked replica). The node stops

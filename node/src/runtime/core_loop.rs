@@ -104,7 +104,7 @@ impl CoreLoop {
         }
     }
 
-    /// `zk-observe --through-core`: every message to a peer goes to Apache ZooKeeper's leader.
+    /// `zk-observe`: every message to a peer goes to Apache ZooKeeper's leader.
     pub(crate) fn set_foreign_leader(
         &mut self,
         link: Arc<crate::zookeeper::leader_link::ForeignLeaderLink>,

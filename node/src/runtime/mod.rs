@@ -152,7 +152,7 @@ pub enum Input {
     Metrics {
         reply: oneshot::Sender<Vec<crate::metrics::monitor::Sample>>,
     },
-    /// `zk-observe --through-core`: what the observer of Apache ZooKeeper's leader tells
+    /// `zk-observe`: what the observer of Apache ZooKeeper's leader tells
     /// the core (`ensemble_core::foreign`).
     Foreign(ensemble_core::foreign::Foreign),
     Shutdown,
@@ -389,7 +389,7 @@ pub fn run(
     run_with(cfg, listeners, ready, None)
 }
 
-/// What a server following Apache ZooKeeper's leader (`zk-observe --through-core`) runs
+/// What a server following Apache ZooKeeper's leader (`zk-observe`) runs
 /// besides the node: the link its core's learner messages leave by, and the observer that
 /// feeds the core, started with the core loop's input once the ports listen. It ends the
 /// server by sending `Input::Shutdown`.

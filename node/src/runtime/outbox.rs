@@ -91,7 +91,7 @@ pub(crate) struct Outbox {
     pub audit: Option<crate::audit::AuditLog>,
     /// Where our snapshot files are: a SNAP is streamed from there.
     pub snap_dir: std::path::PathBuf,
-    /// `zk-observe --through-core`: the core's leader is Apache ZooKeeper's, reached through
+    /// `zk-observe`: the core's leader is Apache ZooKeeper's, reached through
     /// the observer's quorum connection; every message to a peer goes there, as ZooKeeper's.
     pub foreign_leader: Option<Arc<crate::zookeeper::leader_link::ForeignLeaderLink>>,
 }

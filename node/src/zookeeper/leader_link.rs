@@ -1,5 +1,5 @@
-//! The core's learner messages to Apache ZooKeeper's leader (`ensemble zk-observe
-//! --through-core`): what the core's foreign-leader role (`ensemble_core::foreign`) asks of its
+//! The core's learner messages to Apache ZooKeeper's leader (`ensemble zk-observe`):
+//! what the core's foreign-leader role (`ensemble_core::foreign`) asks of its
 //! leader leaves as Ensemble's `PeerMsg`s; here they become the quorum packets ZooKeeper's
 //! `Learner` sends. A client's write as a REQUEST (session, cxid, opcode, the request record,
 //! the client's auth ids: the leader checks ACLs with them), a new or closed session as a

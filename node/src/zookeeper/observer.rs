@@ -89,8 +89,8 @@ pub struct Observer {
     pub served: Option<Box<dyn Serving>>,
 }
 
-/// Who serves clients from what this observer follows: [`super::serve`]'s copy of the
-/// replica, or the core (`zk-observe --through-core`, [`super::leader_link`]). Each is told
+/// Who serves clients from what this observer follows: the core (`zk-observe`,
+/// [`super::leader_link`]), or [`super::serve`]'s copy of the replica (`--serve-replica`). Each is told
 /// the sync and every checked txn in zxid order, and the leader's answers to what it forwarded.
 pub trait Serving: Send {
     /// Synced with `leader` in `epoch` (its LEADERINFO's) to `tree`; `stream` reaches it.

@@ -2,8 +2,8 @@
 //! (`ensemble_core::foreign`, `Config::foreign_leader`): the tree a sync brought, as an
 //! Ensemble snapshot ([`synced`]), then each txn ZooKeeper's leader resolved ([`txn`]), its
 //! header made the core's `Txn` and its record, decoded as the core's `ResolvedTxn`, applied
-//! as it is. `zk-observe --through-core` feeds the node's core loop with it ([`CoreFeed`]);
-//! without the flag, clients are still served from [`super::serve`]. The translation is
+//! as it is. `zk-observe` feeds the node's core loop with it ([`CoreFeed`]);
+//! with `--serve-replica`, clients are served from [`super::serve`] instead. The translation is
 //! checked against real ZooKeeper traffic in the tests.
 
 use super::records::TxnHeader;
@@ -51,7 +51,7 @@ pub fn txn(hdr: &TxnHeader, txn: ResolvedTxn) -> Foreign {
 }
 
 /// The observer's [`Serving`](super::observer::Serving) when the core serves the clients
-/// (`zk-observe --through-core`): every sync and checked txn goes to the core loop as an
+/// (`zk-observe`): every sync and checked txn goes to the core loop as an
 /// `Event::Foreign`, in order, through the runtime's input channel; the core's messages to
 /// its leader leave through `link` ([`super::leader_link`]).
 pub struct CoreFeed {
