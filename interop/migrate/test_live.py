@@ -139,9 +139,12 @@ class EnsembleObserver:
 
     def observe(self) -> None:
         log = open(self.log_path, "w")
+        # ENSEMBLE_ZK_OBSERVE_SERVE_REPLICA=1: the clients served from the observer's own copy
+        # of the replica (serve.rs) rather than by the node's core
+        core = ["--serve-replica"] if os.environ.get("ENSEMBLE_ZK_OBSERVE_SERVE_REPLICA") == "1" else []
         self.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(self.cfg), "--seconds", "300",
                                       "--dump", str(self.dump), "--cut-over",
-                                      "--ensemble-config", str(self.ecfg)],
+                                      "--ensemble-config", str(self.ecfg), *core],
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

@@ -157,6 +157,10 @@ enum Cmd {
         /// configuration in force (the Ensemble servers) a participant.
         #[arg(long, value_name = "FILE", requires = "cut_over")]
         ensemble_config: Option<PathBuf>,
+        /// Serve the clients from the observer's own copy of the replica (the path before the
+        /// node's core served them; kept while it is compared, to be removed with serve.rs).
+        #[arg(long)]
+        serve_replica: bool,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
     #[command(disable_help_flag = true)]
@@ -493,6 +497,7 @@ fn main() {
             dump,
             cut_over,
             ensemble_config,
+            serve_replica,
         } => with_files(dir, Some(config), |cfg| {
             tools::zk_observe(
                 cfg,
@@ -500,6 +505,7 @@ fn main() {
                 dump.as_deref(),
                 cut_over,
                 ensemble_config.as_deref(),
+                !serve_replica,
             )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),

@@ -318,6 +318,7 @@ pub fn zk_observe(
     dump: Option<&Path>,
     cut_over: bool,
     ensemble_config: Option<&Path>,
+    through_core: bool,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
@@ -333,6 +334,9 @@ pub fn zk_observe(
             out.display()
         );
         return Ok(1);
+    }
+    if through_core {
+        return zk_observe_through_core(cfg, set, seconds, dump, cut_over, ensemble_config);
     }
     // The client port: reads of the replica (issue 17 item 3d), served as the config says.
     if cfg.tls.secure_client_port.is_some() {
@@ -404,7 +408,7 @@ pub fn zk_observe(
         &set,
         deadline,
         cut_over,
-        Some(served.clone()),
+        Some(Box::new(served.clone())),
         &mut write_dump,
         &mut log,
     );
@@ -413,16 +417,7 @@ pub fn zk_observe(
         return Ok(1);
     }
     let p = &obs.progress;
-    for (epoch, kind, zxid) in &p.syncs {
-        println!("zk-observe: synced by {kind:?} in epoch {epoch} at zxid {zxid:#x}");
-    }
-    for (version, voters) in &p.configs {
-        let voters: Vec<String> = voters.iter().map(|v| v.to_string()).collect();
-        println!(
-            "zk-observe: reconfig: configuration {version:#x} activated, voters {}",
-            voters.join(",")
-        );
-    }
+    report_progress(p);
     {
         let g = crate::zookeeper::serve::lock(&served);
         println!(
@@ -455,27 +450,7 @@ pub fn zk_observe(
                     snapshot.display(),
                     epochs.current_epoch
                 );
-                match ensemble_config {
-                    Some(out) => {
-                        let text = std::fs::read_to_string(&cfg.path)
-                            .with_context(|| cfg.path.display().to_string())?;
-                        let text = cut_over_config(&text, &set.observers);
-                        write_new_file(out, &text)?;
-                        let ids: Vec<String> =
-                            set.observers.iter().map(|o| o.id.to_string()).collect();
-                        println!(
-                            "zk-observe: {} written: servers {} as Ensemble's voters; start \
-                             each of them: ensemble start {}",
-                            out.display(),
-                            ids.join(","),
-                            out.display()
-                        );
-                    }
-                    None => println!(
-                        "zk-observe: start this server as an Ensemble server with the \
-                         ZooKeeper servers removed from its config: ensemble start NEW_CONFIG"
-                    ),
-                }
+                write_cut_over_config(cfg, &set.observers, ensemble_config)?;
             }
             Ok(0)
         }
@@ -484,6 +459,214 @@ pub fn zk_observe(
             Ok(1)
         }
     }
+}
+
+/// `zk-observe` (without `--serve-replica`): the node's own runtime serves the clients (its client port,
+/// sessions, watches, ACL checks, 4lw and AdminServer, the data dir), its core in the foreign
+/// role (`ensemble_core::foreign`) fed by the observer thread, which follows ZooKeeper's
+/// leader as without the flag (and writes `--dump` from its checked replica). The node stops
+/// when the observer's time is up. With `cut_over`, once every ZooKeeper voter has stopped, the
+/// node stops too (its txn log synced): its data dir already holds the core's state (the tree
+/// of each sync as a snapshot, every txn after it logged, the sessions and epochs), from which
+/// `ensemble start` on the config written to `ensemble_config` continues.
+fn zk_observe_through_core(
+    cfg: &NodeConfig,
+    set: crate::zookeeper::observer::Settings,
+    seconds: u64,
+    dump: Option<&Path>,
+    cut_over: bool,
+    ensemble_config: Option<&Path>,
+) -> anyhow::Result<i32> {
+    use crate::zookeeper::{leader_link::ForeignLeaderLink, observer, to_core::CoreFeed};
+    use std::sync::{Arc, Mutex};
+    let mut ncfg = cfg.clone();
+    ncfg.core.foreign_leader = true;
+    let listeners = match crate::runtime::bind(&ncfg) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ensemble: {}: {e}", cfg.path.display());
+            return Ok(1);
+        }
+    };
+    let link = Arc::new(ForeignLeaderLink::default());
+    let opts = ncfg.core.tree_options();
+    let extended = cfg.core.extended_types;
+    let dump = dump.map(Path::to_path_buf);
+    // the report line and the observers of the configuration in force, once it synced; and
+    // whether it ended because the ZooKeeper ensemble was stopped (a cut-over)
+    type Ended = (
+        String,
+        Vec<crate::config::ServerSpec>,
+        Option<(crate::zookeeper::tree::ZkTree, (i64, i64))>,
+    );
+    let synced_once = Arc::new(Mutex::new(None::<Ended>));
+    let report = synced_once.clone();
+    let feed_link = link.clone();
+    let start = Box::new(
+        move |input: tokio::sync::mpsc::Sender<crate::runtime::Input>| {
+            let spawned = std::thread::Builder::new()
+                .name("zk-observer".into())
+                .spawn(move || {
+                    let feed = CoreFeed::new(input.clone(), feed_link, opts);
+                    let deadline =
+                        std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+                    let mut written: Option<(i64, std::time::Instant)> = None;
+                    let mut write_dump =
+                        |tree: &crate::zookeeper::tree::ZkTree, _: &observer::Progress| {
+                            let Some(path) = &dump else { return };
+                            let now = std::time::Instant::now();
+                            if let Some((zxid, at)) = written
+                                && (zxid == tree.last_zxid
+                                    || now.duration_since(at)
+                                        < std::time::Duration::from_millis(200))
+                            {
+                                return;
+                            }
+                            written = Some((tree.last_zxid, now));
+                            let tmp = path.with_extension("tmp");
+                            let r = std::fs::write(&tmp, observer::dump(tree, extended))
+                                .and_then(|_| std::fs::rename(&tmp, path));
+                            if let Err(e) = r {
+                                tracing::warn!("cannot write the dump {}: {e}", path.display());
+                            }
+                        };
+                    let mut log = |line: &str| println!("zk-observe: {line}");
+                    let (obs, set) = observer::run(
+                        &set,
+                        deadline,
+                        cut_over,
+                        Some(Box::new(feed)),
+                        &mut write_dump,
+                        &mut log,
+                    );
+                    let cut = cut_over && std::time::Instant::now() < deadline;
+                    let p = &obs.progress;
+                    report_progress(p);
+                    let line = obs.tree.as_ref().map(|t| {
+                    format!(
+                        "zk-observe: zxid {:#x}, {} znodes; {} syncs, {} txns applied, {} digests \
+                         checked, {} pings answered",
+                        t.last_zxid,
+                        t.nodes.len(),
+                        p.syncs.len(),
+                        p.txns_applied,
+                        p.digests_checked,
+                        p.pings_answered
+                    )
+                });
+                    let epochs = obs.epochs();
+                    let replica = obs.tree.filter(|_| cut).map(|t| (t, epochs));
+                    let line = line.map(|l| (l, set.observers.clone(), replica));
+                    *report.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                    let _ = input.blocking_send(crate::runtime::Input::Shutdown);
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the observer thread: {e}");
+            }
+        },
+    );
+    let host = cfg
+        .client_address
+        .clone()
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let port = cfg.client_port;
+    crate::runtime::run_with(
+        ncfg,
+        listeners,
+        || {
+            println!(
+                "zk-observe: serving clients on {host}:{port} through the core (writes and \
+                 sessions forwarded to the leader)"
+            )
+        },
+        Some(crate::runtime::ForeignFeed { link, start }),
+    )?;
+    let ended = synced_once.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match ended {
+        Some((line, observers, cut)) => {
+            println!("{line}");
+            if let Some((t, (accepted, current))) = cut {
+                // The core's own files hold ZooKeeper's /zookeeper/config as its clients read
+                // it, which a restart would take as the configuration in force (ZooKeeper's
+                // servers): they are kept aside, and the replica goes in as an import does,
+                // the membership the new config's.
+                let mut kept = Vec::new();
+                for d in [cfg.snap_dir(), cfg.log_dir()] {
+                    if d.exists() && !kept.iter().any(|(from, _): &(PathBuf, PathBuf)| *from == d) {
+                        let aside = d
+                            .with_file_name(format!("version-2.zk-observe-{}", std::process::id()));
+                        std::fs::rename(&d, &aside)
+                            .with_context(|| format!("{} -> {}", d.display(), aside.display()))?;
+                        kept.push((d, aside));
+                    }
+                }
+                let epoch = |e: i64| u32::try_from(e).ok();
+                let (zxid, znodes, snapshot, epochs) =
+                    crate::zookeeper::migrate::install(cfg, &t, epoch(accepted), epoch(current))?;
+                println!(
+                    "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
+                     written to {} (currentEpoch {}); the core's files kept as {}",
+                    zxid.as_i64(),
+                    t.sessions.len(),
+                    snapshot.display(),
+                    epochs.current_epoch,
+                    kept.iter()
+                        .map(|(_, a)| a.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                write_cut_over_config(cfg, &observers, ensemble_config)?;
+            }
+            Ok(0)
+        }
+        None => {
+            eprintln!("ensemble: never synced with the ZooKeeper ensemble in {seconds} s");
+            Ok(1)
+        }
+    }
+}
+
+/// Each sync and each configuration activated, for the operator.
+fn report_progress(p: &crate::zookeeper::observer::Progress) {
+    for (epoch, kind, zxid) in &p.syncs {
+        println!("zk-observe: synced by {kind:?} in epoch {epoch} at zxid {zxid:#x}");
+    }
+    for (version, voters) in &p.configs {
+        let voters: Vec<String> = voters.iter().map(|v| v.to_string()).collect();
+        println!(
+            "zk-observe: reconfig: configuration {version:#x} activated, voters {}",
+            voters.join(",")
+        );
+    }
+}
+
+/// The cut-over's config for `ensemble start`, written to `out` (or what to do, without it).
+fn write_cut_over_config(
+    cfg: &NodeConfig,
+    observers: &[crate::config::ServerSpec],
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    match out {
+        Some(out) => {
+            let text = std::fs::read_to_string(&cfg.path)
+                .with_context(|| cfg.path.display().to_string())?;
+            let text = cut_over_config(&text, observers);
+            write_new_file(out, &text)?;
+            let ids: Vec<String> = observers.iter().map(|o| o.id.to_string()).collect();
+            println!(
+                "zk-observe: {} written: servers {} as Ensemble's voters; start each of them: \
+                 ensemble start {}",
+                out.display(),
+                ids.join(","),
+                out.display()
+            );
+        }
+        None => println!(
+            "zk-observe: start this server as an Ensemble server with the ZooKeeper servers \
+             removed from its config: ensemble start NEW_CONFIG"
+        ),
+    }
+    Ok(())
 }
 
 /// The config an Ensemble server starts with after a cut-over: the observer's config (every

@@ -104,6 +104,14 @@ impl CoreLoop {
         }
     }
 
+    /// `zk-observe`: every message to a peer goes to Apache ZooKeeper's leader.
+    pub(crate) fn set_foreign_leader(
+        &mut self,
+        link: Arc<crate::zookeeper::leader_link::ForeignLeaderLink>,
+    ) {
+        self.out.foreign_leader = Some(link);
+    }
+
     /// A voter whose data dir vouches for nothing (no currentEpoch: new, lost, or an older
     /// copy put back) and that is still LOOKING says why, every 10 s after its first 5: by
     /// default it counts in no quorum until it has synced, so a new ensemble forms only once
@@ -591,6 +599,7 @@ impl CoreLoop {
                 let view = self.view(None);
                 let _ = reply.send(crate::metrics::monitor::gather(&view));
             }
+            Input::Foreign(f) => self.feed(Event::Foreign(f)),
             Input::Shutdown => {}
         }
     }

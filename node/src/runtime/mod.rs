@@ -152,6 +152,9 @@ pub enum Input {
     Metrics {
         reply: oneshot::Sender<Vec<crate::metrics::monitor::Sample>>,
     },
+    /// `zk-observe`: what the observer of Apache ZooKeeper's leader tells
+    /// the core (`ensemble_core::foreign`).
+    Foreign(ensemble_core::foreign::Foreign),
     Shutdown,
 }
 
@@ -316,7 +319,8 @@ pub fn bind(cfg: &NodeConfig) -> Result<Listeners, RuntimeError> {
     let client = bind_client(cfg)?;
     let secure_client = bind_secure_client(cfg)?;
     let (quorum, election) = match cfg.me() {
-        Some(me) if !cfg.standalone => (
+        // a foreign leader's observer speaks ZooKeeper's quorum protocol on its own sockets
+        Some(me) if !cfg.standalone && !cfg.core.foreign_leader => (
             Some(bind_peer_port(
                 &format!("quorum port {} (server.{})", me.quorum_port, me.id),
                 &me.host,
@@ -382,6 +386,31 @@ pub fn run(
     listeners: Listeners,
     ready: impl FnOnce(),
 ) -> Result<(), RuntimeError> {
+    run_with(cfg, listeners, ready, None)
+}
+
+/// What a server following Apache ZooKeeper's leader (`zk-observe`) runs
+/// besides the node: the link its core's learner messages leave by, and the observer that
+/// feeds the core, started with the core loop's input once the ports listen. It ends the
+/// server by sending `Input::Shutdown`.
+pub struct ForeignFeed {
+    pub link: Arc<crate::zookeeper::leader_link::ForeignLeaderLink>,
+    pub start: Box<dyn FnOnce(mpsc::Sender<Input>) + Send>,
+}
+
+/// [`run`], or with `foreign` a server whose leader is Apache ZooKeeper's
+/// (`cfg.core.foreign_leader`): no peer links or election of its own.
+pub fn run_with(
+    cfg: NodeConfig,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+    foreign: Option<ForeignFeed>,
+) -> Result<(), RuntimeError> {
+    assert_eq!(
+        foreign.is_some(),
+        cfg.core.foreign_leader,
+        "a foreign leader's server runs with its feed, and only it"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("net")
@@ -460,9 +489,17 @@ pub fn run(
     let me = cfg.core.my_id;
 
     let client_rejected;
+    // a foreign leader's observer links with no peer: its leader is reached through the feed
+    let view_cfg = match cfg.core.foreign_leader {
+        true => Arc::new(NodeConfig {
+            standalone: true,
+            ..(*cfg).clone()
+        }),
+        false => cfg.clone(),
+    };
     let (mut view, senders) = quorum_view::QuorumView::start(
         rt.handle().clone(),
-        &cfg,
+        &view_cfg,
         peers::PeerSecurity {
             tls: listeners.tls.quorum.clone(),
             auth: quorum_auth.clone(),
@@ -487,7 +524,7 @@ pub fn run(
         let _guard = rt.enter();
         listeners.tls.watch();
         let quorum_tls = listeners.tls.quorum.clone();
-        if !cfg.standalone {
+        if !cfg.standalone && !cfg.core.foreign_leader {
             let generations = Arc::new(AtomicU64::new(0));
             for (l, channel) in [
                 (listeners.quorum, Channel::Quorum),
@@ -563,7 +600,7 @@ pub fn run(
         }
     }
 
-    let core = core_loop::CoreLoop::new(
+    let mut core = core_loop::CoreLoop::new(
         server,
         Box::new(storage),
         cfg.clone(),
@@ -572,6 +609,10 @@ pub fn run(
         Some(view),
         client_rejected,
     );
+    let feed = foreign.map(|f| {
+        core.set_foreign_leader(f.link);
+        f.start
+    });
     let core_thread = std::thread::Builder::new()
         .name("core".into())
         .spawn(move || {
@@ -627,6 +668,9 @@ pub fn run(
         }
     );
     ready();
+    if let Some(start) = feed {
+        start(input_tx.clone());
+    }
 
     // Wait for a signal to stop, or for the core thread to end on its own (a fatal error).
     let stop_tx = input_tx.clone();

@@ -91,6 +91,9 @@ pub(crate) struct Outbox {
     pub audit: Option<crate::audit::AuditLog>,
     /// Where our snapshot files are: a SNAP is streamed from there.
     pub snap_dir: std::path::PathBuf,
+    /// `zk-observe`: the core's leader is Apache ZooKeeper's, reached through
+    /// the observer's quorum connection; every message to a peer goes there, as ZooKeeper's.
+    pub foreign_leader: Option<Arc<crate::zookeeper::leader_link::ForeignLeaderLink>>,
 }
 
 impl Outbox {
@@ -118,6 +121,7 @@ impl Outbox {
             audit: None,
             last_proposal: (None, Vec::new()),
             snap_dir: std::path::PathBuf::new(),
+            foreign_leader: None,
         }
     }
 
@@ -249,6 +253,11 @@ impl Outbox {
 
     fn act(&mut self, action: Action, server: &Server) {
         match action {
+            Action::Send { msg, .. } if self.foreign_leader.is_some() => {
+                if let Some(link) = &self.foreign_leader {
+                    link.send(&msg, server);
+                }
+            }
             Action::Send { to, msg } => self.send(to, msg),
             Action::SendSnapshot {
                 to,

@@ -73,6 +73,17 @@ pub struct Imported {
 
 /// Ensemble's tree for ZooKeeper's, checked to hold the same nodes.
 pub fn to_ensemble(zk: &ZkTree, opts: TreeOptions) -> anyhow::Result<DataTree> {
+    to_ensemble_with(zk, opts, false)
+}
+
+/// [`to_ensemble`], keeping ZooKeeper's /zookeeper/config as it is when `observed`: the tree
+/// an observer inside the ZooKeeper ensemble serves (its clients read ZooKeeper's
+/// configuration there, as from ZooKeeper's own observers).
+pub fn to_ensemble_with(
+    zk: &ZkTree,
+    opts: TreeOptions,
+    observed: bool,
+) -> anyhow::Result<DataTree> {
     let mut nodes: Vec<PersistedNode> = zk.nodes.iter().map(|(p, n)| persisted(p, n)).collect();
     // ZooKeeper's /zookeeper/config names its own servers' quorum and election addresses; a
     // configuration in the tree is the one in force, so the imported ensemble would link to
@@ -80,7 +91,7 @@ pub fn to_ensemble(zk: &ZkTree, opts: TreeOptions) -> anyhow::Result<DataTree> {
     // a fresh tree (empty data, mzxid 0 = no reconfig committed).
     if let Some(n) = nodes
         .iter_mut()
-        .find(|n| n.path == ensemble_core::path::CONFIG)
+        .find(|n| n.path == ensemble_core::path::CONFIG && !observed)
     {
         n.data = Some(Vec::new());
         n.mzxid = 0;

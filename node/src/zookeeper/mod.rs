@@ -5,6 +5,7 @@
 
 pub mod election;
 pub mod jute;
+pub mod leader_link;
 pub mod migrate;
 pub mod observer;
 pub mod quorum_packet;

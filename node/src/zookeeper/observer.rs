@@ -17,6 +17,7 @@
 
 use super::election::{self, Answer};
 use super::jute::OutputArchive;
+use super::leader_link::LeaderStream;
 use super::quorum_packet::{
     self, Frame, LearnerInfo, PROTOCOL_VERSION, PacketType, Payload, QuorumPacket,
 };
@@ -84,8 +85,23 @@ pub struct Observer {
     pending: Option<ZxidDigest>,
     agreed: bool,
     pub progress: Progress,
-    /// The replica clients read ([`super::serve`]): given each txn once it is checked.
-    pub served: Option<super::serve::Shared>,
+    /// Who serves clients ([`Serving`]): given each txn once it is checked.
+    pub served: Option<Box<dyn Serving>>,
+}
+
+/// Who serves clients from what this observer follows: the core (`zk-observe`,
+/// [`super::leader_link`]), or [`super::serve`]'s copy of the replica (`--serve-replica`). Each is told
+/// the sync and every checked txn in zxid order, and the leader's answers to what it forwarded.
+pub trait Serving: Send {
+    /// Synced with `leader` in `epoch` (its LEADERINFO's) to `tree`; `stream` reaches it.
+    fn synced(&mut self, tree: &ZkTree, leader: i64, epoch: i64, stream: LeaderStream);
+    fn applied(&mut self, hdr: &TxnHeader, txn: &ResolvedTxn);
+    fn revalidated(&mut self, session: i64, valid: bool);
+    fn sync_done(&mut self);
+    /// The leader's PING (with its zxid): the sessions touched to answer with, or `None`
+    /// when the server answers it itself.
+    fn ping(&mut self, zxid: i64) -> Option<Vec<u8>>;
+    fn lost(&mut self, why: &str);
 }
 
 /// The most a frame may take (a SNAP's database is one): past it, the stream is bad.
@@ -99,7 +115,7 @@ fn make_zxid(epoch: i64, counter: i64) -> i64 {
 struct Conn {
     s: TcpStream,
     /// The writing side, shared with the client port's forwarding (one writer at a time).
-    w: super::serve::LeaderLink,
+    w: LeaderStream,
     buf: Vec<u8>,
     frames: VecDeque<Frame>,
 }
@@ -253,16 +269,16 @@ impl Observer {
                         on_change(t, &self.progress);
                     }
                 }
-                PacketType::Revalidate => match (p.payload_of(true), &self.served) {
+                PacketType::Revalidate => match (p.payload_of(true), &mut self.served) {
                     (Ok(Payload::RevalidateAnswer { session, valid }), Some(s)) => {
-                        super::serve::lock(s).revalidated(session, valid)
+                        s.revalidated(session, valid)
                     }
                     (Ok(_), _) => {}
                     (Err(e), _) => return Err(format!("a bad REVALIDATE: {e}")),
                 },
                 PacketType::Sync => {
-                    if let Some(s) = &self.served {
-                        super::serve::lock(s).sync_done();
+                    if let Some(s) = &mut self.served {
+                        s.sync_done();
                     }
                 }
                 PacketType::InformAndActivate => {
@@ -455,8 +471,8 @@ impl Observer {
             authinfo: None,
         })?;
         let tree = self.tree.as_ref().ok_or("no replica after the sync")?;
-        if let Some(s) = &self.served {
-            super::serve::lock(s).synced(tree, c.w.clone());
+        if let Some(s) = &mut self.served {
+            s.synced(tree, leader, new_epoch, c.w.clone());
         }
         self.progress.syncs.push((new_epoch, kind, tree.last_zxid));
         on_change(tree, &self.progress);
@@ -466,10 +482,13 @@ impl Observer {
     /// `Learner.ping`: the PING back with the sessions this server's clients touched.
     fn ping(&mut self, c: &mut Conn, p: &QuorumPacket) -> Result<(), String> {
         self.progress.pings_answered += 1;
-        let touches = self
-            .served
-            .as_ref()
-            .map_or_else(Vec::new, |s| super::serve::lock(s).touches());
+        let touches = match &mut self.served {
+            Some(s) => match s.ping(p.zxid) {
+                Some(t) => t,
+                None => return Ok(()),
+            },
+            None => Vec::new(),
+        };
         c.send(&QuorumPacket {
             kind: PacketType::Ping,
             zxid: p.zxid,
@@ -550,8 +569,8 @@ impl Observer {
         }
         // clients see a txn only once the replica holding it agrees with ZooKeeper's digest
         // (or no digest has yet been comparable since a SNAP, as for the replica itself)
-        if let Some(s) = &self.served {
-            super::serve::lock(s).applied(hdr, txn);
+        if let Some(s) = &mut self.served {
+            s.applied(hdr, txn);
         }
         Ok(())
     }
@@ -656,7 +675,7 @@ pub fn run(
     set: &Settings,
     deadline: Instant,
     cut_over: bool,
-    served: Option<super::serve::Shared>,
+    served: Option<Box<dyn Serving>>,
     on_change: &mut dyn FnMut(&ZkTree, &Progress),
     log: &mut dyn FnMut(&str),
 ) -> (Observer, Settings) {
@@ -736,8 +755,8 @@ pub fn run(
         match end {
             Ok(()) => break,
             Err(e) => {
-                if let Some(s) = &obs.served {
-                    super::serve::lock(s).lost();
+                if let Some(s) = &mut obs.served {
+                    s.lost(&e);
                 }
                 log(&format!("left server.{sid}: {e}"));
                 std::thread::sleep(Duration::from_millis(200));

@@ -97,7 +97,7 @@ pub enum Next {
 }
 
 /// The quorum connection's writing side, shared with the observer (one writer at a time).
-pub type LeaderLink = Arc<Mutex<TcpStream>>;
+pub type LeaderLink = super::leader_link::LeaderStream;
 
 /// The replica as clients see it, with their connections, sessions and watches.
 pub struct Served {
@@ -118,6 +118,27 @@ pub struct Served {
 }
 
 pub type Shared = Arc<Mutex<Served>>;
+
+impl super::observer::Serving for Shared {
+    fn synced(&mut self, tree: &ZkTree, _leader: i64, _epoch: i64, stream: LeaderLink) {
+        lock(self).synced(tree, stream)
+    }
+    fn applied(&mut self, hdr: &TxnHeader, txn: &ResolvedTxn) {
+        lock(self).applied(hdr, txn)
+    }
+    fn revalidated(&mut self, session: i64, valid: bool) {
+        lock(self).revalidated(session, valid)
+    }
+    fn sync_done(&mut self) {
+        lock(self).sync_done()
+    }
+    fn ping(&mut self, _zxid: i64) -> Option<Vec<u8>> {
+        Some(lock(self).touches())
+    }
+    fn lost(&mut self, _why: &str) {
+        lock(self).lost()
+    }
+}
 
 pub fn lock(s: &Shared) -> MutexGuard<'_, Served> {
     // a panicked client thread leaves nothing half-done that a reader could see: every

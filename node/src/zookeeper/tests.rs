@@ -829,7 +829,7 @@ fn the_core_follows_a_recorded_leader_as_the_replica_does() {
         tree.process(&hdr, &txn);
         feed(&mut core, to_core::txn(&hdr, txn));
         applied += 1;
-        let want = migrate::to_ensemble(tree, opts).expect("converts");
+        let want = migrate::to_ensemble_with(tree, opts, true).expect("converts");
         assert_eq!(core.tree().last_zxid().as_i64(), hdr.zxid);
         assert!(
             core.tree().to_snapshot() == want.to_snapshot(),
