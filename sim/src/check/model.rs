@@ -152,6 +152,13 @@ fn plain_acl(acl: &[Acl]) -> bool {
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
                     "digest" => a.id.id.split(':').count() == 2,
+                    // the forms the `acl` role grants: a.b.c.d or a.b.c.d/bits
+                    "ip" => {
+                        let (addr, bits) = a.id.id.split_once('/').unwrap_or((&a.id.id, "32"));
+                        addr.split('.').count() == 4
+                            && addr.split('.').all(|p| p.parse::<u8>().is_ok())
+                            && bits.parse::<u32>().is_ok_and(|b| b <= 32)
+                    }
                     "sasl" => {
                         a.id.id
                             .split_once('@')
@@ -187,6 +194,11 @@ fn allowed(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
             a.perms & perm != 0
                 && ((a.id.scheme == "world" && a.id.id == "anyone")
                     || auth.contains(&a.id)
+                    // the connection's address, which the txn's ids carry (`ip:addr`)
+                    || (a.id.scheme == "ip"
+                        && auth.iter().any(|i| {
+                            i.scheme == "ip" && crate::check::acl::ip_matches(&a.id.id, &i.id)
+                        }))
                     // SASLAuthenticationProvider: a principal named `super` matches any
                     || (a.id.scheme == "sasl"
                         && auth.iter().any(|i| i.scheme == "sasl" && i.id == "super")))
