@@ -460,6 +460,26 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.liveness.core-every-voter",
         "the liveness core took every voter: too few vouched for a quorum of them to elect",
     ),
+    p(
+        "sim.read.null-data",
+        "a getData answered a null buffer (data written null), judged against the history",
+    ),
+    p(
+        "sim.read.ephemerals",
+        "a getEphemerals answered some of the session's ephemerals, judged against the history",
+    ),
+    p(
+        "sim.read.all-children",
+        "a getAllChildrenNumber was judged against the history",
+    ),
+    p(
+        "sim.path.refused",
+        "a create of a path ZooKeeper's PathUtils refuses was answered BadArguments",
+    ),
+    p(
+        "sim.path.non-ascii",
+        "a create of a non-ASCII path ZooKeeper's PathUtils accepts succeeded",
+    ),
     rare(
         "sim.disk.atlas-unvouched",
         "the fault atlas spared a voter: with the harmed and the never-synced, no vouching quorum would remain",

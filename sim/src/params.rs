@@ -549,6 +549,11 @@ pub struct Params {
     /// pile up in a stalled server's socket as they do in life.
     pub async_clients: Vec<usize>,
     pub async_pipeline: usize,
+    /// The random role also sends, by its own counter, the requests real clients send and
+    /// the mix does not draw (null data, getEphemerals, getAllChildrenNumber, odd paths:
+    /// `RandomRole::vary`). On in the swarm; off in a scenario file that does not ask for it,
+    /// so that runs pinned before it keep their course.
+    pub odd_requests: bool,
     pub think_ms: (u64, u64),
     pub keys: u32,
     /// Scenario claims beyond the ones every run checks.
@@ -611,6 +616,7 @@ impl Params {
             max_outstanding: 2,
             async_clients: Vec::new(),
             async_pipeline: 8,
+            odd_requests: true,
             think_ms: (100, 400),
             keys: 6,
             claims: Vec::new(),

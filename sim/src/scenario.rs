@@ -97,6 +97,8 @@ pub struct Workload {
     pub max_outstanding: Option<usize>,
     pub async_clients: Option<Vec<usize>>,
     pub async_pipeline: Option<usize>,
+    /// `Params::odd_requests`; absent: off (a file written before it keeps its run).
+    pub odd_requests: Option<bool>,
     pub mix: Option<MixFile>,
 }
 
@@ -480,6 +482,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.keys = w.keys.unwrap_or(params.keys).max(1);
     params.max_outstanding = w.max_outstanding.unwrap_or(params.max_outstanding).max(1);
     params.async_pipeline = w.async_pipeline.unwrap_or(params.async_pipeline).max(1);
+    params.odd_requests = w.odd_requests.unwrap_or(false);
     if let Some(a) = &w.async_clients {
         if let Some(i) = a.iter().find(|i| **i >= params.clients.len()) {
             return Err(field(
@@ -1126,6 +1129,7 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     let a: Vec<String> = p.async_clients.iter().map(|x| x.to_string()).collect();
     let _ = writeln!(o, "async_clients = [{}]", a.join(", "));
     let _ = writeln!(o, "async_pipeline = {}", p.async_pipeline);
+    let _ = writeln!(o, "odd_requests = {}", p.odd_requests);
     let m = &p.mix;
     let _ = writeln!(
         o,

@@ -43,12 +43,41 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
                     "digest" | "x509" => ids.contains(&a.id),
+                    "ip" => ids
+                        .iter()
+                        .any(|i| i.scheme == "ip" && ip_matches(&a.id.id, &i.id)),
                     "sasl" => ids
                         .iter()
                         .any(|i| i.scheme == "sasl" && (i.id == a.id.id || i.id == "super")),
                     _ => false,
                 }
         })
+}
+
+/// `IPAuthenticationProvider.matches`, restated: an IPv4 `addr[/bits]` expression (bits 0 to
+/// 32, 32 when absent) against a client's address; the first `bits` bits must agree.
+pub fn ip_matches(expr: &str, client: &str) -> bool {
+    let v4 = |s: &str| -> Option<[u8; 4]> {
+        let parts: Vec<u8> = s
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        parts.try_into().ok()
+    };
+    let (addr, bits) = match expr.split_once('/') {
+        Some((a, b)) => match b.parse::<u32>() {
+            Ok(b) if b <= 32 => (a, b),
+            _ => return false,
+        },
+        None => (expr, 32),
+    };
+    let (Some(a), Some(c)) = (v4(addr), v4(client)) else {
+        return false;
+    };
+    (0..bits as usize).all(|bit| {
+        let (byte, shift) = (bit / 8, 7 - bit % 8);
+        (a[byte] >> shift) & 1 == (c[byte] >> shift) & 1
+    })
 }
 
 /// The znode whose ACL a create or delete of `path` is judged by (the root's own for `/`).
@@ -319,6 +348,20 @@ fn users(ids: &[Id]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ip_expressions_match_by_their_mask() {
+        assert!(super::ip_matches("127.0.1.5", "127.0.1.5"));
+        assert!(super::ip_matches("127.0.1.5/32", "127.0.1.5"));
+        assert!(!super::ip_matches("127.0.1.5/32", "127.0.1.6"));
+        assert!(super::ip_matches("127.0.1.4/30", "127.0.1.7"));
+        assert!(!super::ip_matches("127.0.1.4/30", "127.0.1.8"));
+        assert!(super::ip_matches("10.0.0.0/8", "10.200.3.4"));
+        assert!(!super::ip_matches("10.0.0.0/8", "11.0.0.1"));
+        assert!(super::ip_matches("0.0.0.0/0", "192.168.1.1"));
+        assert!(!super::ip_matches("10.0.0.0/33", "10.0.0.0"));
+        assert!(!super::ip_matches("10.0.0", "10.0.0.0"));
+    }
+
     use super::*;
     use crate::check::Reference;
     use crate::client::roles::acl::{PRINCIPALS, SUBJECTS, subtree_acl};

@@ -8,7 +8,7 @@ use crate::client::session::Pending;
 use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
 use ensemble_core::zxid::Zxid;
-use ensemble_proto::proto::{KeeperError, Reply, Request, perms};
+use ensemble_proto::proto::{KeeperError, Reply, Request, Response, perms};
 
 impl World {
     /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the
@@ -161,6 +161,7 @@ impl Client {
             now,
         )?;
         if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
+            check_path_verdict(self.idx, &p.request, reply, now)?;
             let info = cx.reference.txns.get(&z);
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
             if reply.is_ok() && !mine {
@@ -227,6 +228,25 @@ impl Client {
         } else if matches!(p.request, Request::Sync { .. }) && reply.is_ok() {
             self.sync_floor = self.sync_floor.max(p.floor);
             self.synced_at = self.synced_at.max(Some(p.invoked));
+        } else if let Request::GetEphemerals { prefix } = &p.request {
+            let expected = cx.reference.expected_ephemerals(sid, prefix, z);
+            if let (Some(expected), Ok(_)) = (expected, reply) {
+                if normalize(reply) == expected {
+                    if matches!(&expected, Ok(Response::GetEphemerals { paths }) if !paths.is_empty())
+                    {
+                        ensemble_core::probe!("sim.read.ephemerals");
+                    }
+                    return Ok(());
+                }
+                return Err(violation(
+                    Claim::ClientReadValue,
+                    now,
+                    format!(
+                        "client {} session 0x{sid:x} getEphemerals({prefix:?}) answered {:?} at zxid {z}, but the session's ephemerals there are {:?}",
+                        self.idx, reply, expected
+                    ),
+                ));
+            }
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
             let got = stored_config_form(cx.reference, &p.request, normalize(reply), z, &expected);
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
@@ -239,6 +259,13 @@ impl Client {
                         self.idx, p.request, got, expected
                     ),
                 ));
+            }
+            match got {
+                Ok(Response::GetDataNull { .. }) => ensemble_core::probe!("sim.read.null-data"),
+                Ok(Response::AllChildrenNumber(_)) => {
+                    ensemble_core::probe!("sim.read.all-children")
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -362,7 +389,6 @@ fn stored_config_form(
     expected: &Reply,
 ) -> Reply {
     use ensemble_core::membership::Membership;
-    use ensemble_proto::proto::Response;
     let Some(first) = reference.configs.get(&0) else {
         return reply;
     };
@@ -420,4 +446,60 @@ fn stored_config_form(
         }
         (_, reply) => reply,
     }
+}
+
+/// `client.write-result` on a plain create's path: refused BadArguments exactly when
+/// ZooKeeper's `PathUtils` refuses the path (before anything else is looked at), so never
+/// created; a valid path is never refused BadArguments. Outside `/zookeeper`, whose nodes
+/// have rules of their own.
+fn check_path_verdict(
+    client: usize,
+    request: &Request,
+    reply: &Reply,
+    now: u64,
+) -> Result<(), Violation> {
+    use ensemble_proto::proto::{CreateMode, CreateOp};
+    let request = match request {
+        Request::NullData { request, .. } => &**request,
+        r => r,
+    };
+    let Request::Create {
+        op: CreateOp::Create | CreateOp::Create2,
+        path,
+        mode,
+        ..
+    } = request
+    else {
+        return Ok(());
+    };
+    if path.starts_with("/zookeeper") {
+        return Ok(());
+    }
+    let sequential = matches!(
+        mode,
+        CreateMode::PersistentSequential | CreateMode::EphemeralSequential
+    );
+    let valid = crate::check::model::zk_path_valid(path, sequential);
+    let wrong = match reply {
+        Ok(_) => !valid,
+        Err(KeeperError::BadArguments) => valid,
+        Err(_) => false,
+    };
+    match reply {
+        Err(KeeperError::BadArguments) if !valid => ensemble_core::probe!("sim.path.refused"),
+        Ok(_) if !path.is_ascii() => ensemble_core::probe!("sim.path.non-ascii"),
+        _ => {}
+    }
+    if wrong {
+        return Err(violation(
+            Claim::ClientWriteResult,
+            now,
+            format!(
+                "client {client} create of {path:?}{} answered {reply:?}, but ZooKeeper's PathUtils {} that path",
+                if sequential { " (sequential)" } else { "" },
+                if valid { "accepts" } else { "refuses" }
+            ),
+        ));
+    }
+    Ok(())
 }

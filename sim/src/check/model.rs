@@ -18,7 +18,12 @@
 //! container that had a child, or a childless TTL node unchanged for longer than its TTL at
 //! the txn's time (ZooKeeper's `ContainerManager` rules, checked when the txn applies).
 //!
-//! What the simulator's clients never send (setACL, null data, ACLs that need expanding) is
+//! Null data (a create or setData whose buffer was null, `Request::NullData`) is modelled:
+//! the znodes such a write gave data to are null until a write gives them data again, a
+//! failed multi leaves them as they were, and a quota stats node is never null (ZooKeeper
+//! writes its counts into it).
+//!
+//! What the simulator's clients never send (setACL, ACLs that need expanding) is
 //! not modelled: on such a txn the model takes the tree's state as it stands and carries on
 //! (counted in `unmodelled`).
 
@@ -47,6 +52,9 @@ pub struct MNode {
     pub owner: SessionId,
     pub acl: Vec<Acl>,
     pub children: BTreeSet<String>,
+    /// Its data is null (a create or setData sent a null buffer), not empty: ZooKeeper
+    /// answers getData with a null buffer then.
+    pub null: bool,
 }
 
 impl MNode {
@@ -97,6 +105,44 @@ fn plain_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
+/// `PathUtils.validatePath` restated on UTF-16 code units, as Java sees a string (a char
+/// above U+FFFF is a surrogate pair, and surrogates are refused); a sequential create's path
+/// is validated with a digit appended.
+pub(crate) fn zk_path_valid(path: &str, sequential: bool) -> bool {
+    let mut p: Vec<u16> = path.encode_utf16().collect();
+    if sequential {
+        p.push(u16::from(b'1'));
+    }
+    let (slash, dot) = (u16::from(b'/'), u16::from(b'.'));
+    if p.first() != Some(&slash) {
+        return false;
+    }
+    if p.len() == 1 {
+        return true;
+    }
+    if p.last() == Some(&slash) {
+        return false;
+    }
+    let ends_name = |i: usize| i + 1 == p.len() || p[i + 1] == slash;
+    let mut last = slash;
+    for i in 1..p.len() {
+        let c = p[i];
+        let refused = c == 0
+            || (c == slash && last == slash)
+            || (c == dot && last == dot && p[i - 2] == slash && ends_name(i))
+            || (c == dot && last != dot && p[i - 1] == slash && ends_name(i))
+            || (0x01..=0x1f).contains(&c)
+            || (0x7f..=0x9f).contains(&c)
+            || (0xd800..=0xf8ff).contains(&c)
+            || c >= 0xfff0;
+        if refused {
+            return false;
+        }
+        last = c;
+    }
+    true
+}
+
 /// ACLs the model stores as given: world:anyone, digest ids, and sasl and x509 ids of the
 /// plain forms the `acl` role uses (`user@REALM`, `CN=..,O=..`), each valid, no expansion.
 fn plain_acl(acl: &[Acl]) -> bool {
@@ -106,6 +152,13 @@ fn plain_acl(acl: &[Acl]) -> bool {
                 && match a.id.scheme.as_str() {
                     "world" => a.id.id == "anyone",
                     "digest" => a.id.id.split(':').count() == 2,
+                    // the forms the `acl` role grants: a.b.c.d or a.b.c.d/bits
+                    "ip" => {
+                        let (addr, bits) = a.id.id.split_once('/').unwrap_or((&a.id.id, "32"));
+                        addr.split('.').count() == 4
+                            && addr.split('.').all(|p| p.parse::<u8>().is_ok())
+                            && bits.parse::<u32>().is_ok_and(|b| b <= 32)
+                    }
                     "sasl" => {
                         a.id.id
                             .split_once('@')
@@ -141,6 +194,11 @@ fn allowed(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
             a.perms & perm != 0
                 && ((a.id.scheme == "world" && a.id.id == "anyone")
                     || auth.contains(&a.id)
+                    // the connection's address, which the txn's ids carry (`ip:addr`)
+                    || (a.id.scheme == "ip"
+                        && auth.iter().any(|i| {
+                            i.scheme == "ip" && crate::check::acl::ip_matches(&a.id.id, &i.id)
+                        }))
                     // SASLAuthenticationProvider: a principal named `super` matches any
                     || (a.id.scheme == "sasl"
                         && auth.iter().any(|i| i.scheme == "sasl" && i.id == "super")))
@@ -181,7 +239,10 @@ fn modelled(req: &Request) -> bool {
             CreateOp::Container => matches!(mode, CreateMode::Container),
             CreateOp::Ttl => mode.is_ttl() && ttl > 0 && ttl <= TTL_BITS,
         };
-        kind_ok && plain_path(path) && plain_acl(acl)
+        // a create's path is judged by the model's own PathUtils (BadArguments)
+        let path_ok = plain_path(path)
+            || (path.len() > 1 && path.starts_with('/') && !path.starts_with("/zookeeper"));
+        kind_ok && path_ok && plain_acl(acl)
     };
     match req {
         Request::Create {
@@ -208,6 +269,23 @@ fn modelled(req: &Request) -> bool {
             | MultiOp::SetData { path, .. }
             | MultiOp::Check { path, .. } => plain_path(path) && !path.starts_with("/zookeeper"),
         }),
+        // null buffers: the ops named are creates or setData whose data is empty
+        Request::NullData { request, ops } => {
+            let lone = matches!(**request, Request::Create { .. } | Request::SetData { .. });
+            modelled(request)
+                && ops.iter().all(|&i| match &**request {
+                    Request::Multi(m) => match m.get(i as usize) {
+                        Some(MultiOp::Create { data, .. } | MultiOp::SetData { data, .. }) => {
+                            data.is_empty()
+                        }
+                        _ => false,
+                    },
+                    Request::Create { data, .. } | Request::SetData { data, .. } => {
+                        lone && i == 0 && data.is_empty()
+                    }
+                    _ => false,
+                })
+        }
         _ => false,
     }
 }
@@ -258,6 +336,7 @@ impl TreeModel {
                     },
                     acl: acl.to_vec(),
                     children: BTreeSet::new(),
+                    null: tree.is_null_data(path),
                 },
             );
         }
@@ -319,6 +398,39 @@ impl TreeModel {
     }
 
     fn write(&mut self, req: &Request, auth: &[Id], txn: &Txn, zxid: i64) -> Reply {
+        let Request::NullData { request, ops } = req else {
+            return self.write_op(req, auth, txn, zxid);
+        };
+        let reply = self.write_op(request, auth, txn, zxid);
+        // the znodes the null buffers went to, once the whole write succeeded
+        let targets: Vec<String> = match (&**request, &reply) {
+            (
+                Request::Create { .. },
+                Ok(Response::Create { path } | Response::Create2 { path, .. }),
+            )
+            | (Request::SetData { path, .. }, Ok(_)) => vec![path.clone()],
+            (Request::Multi(m), Ok(Response::Multi(results)))
+                if !results.iter().any(|r| matches!(r, OpResult::Error(_))) =>
+            {
+                ops.iter()
+                    .filter_map(|&i| match (m.get(i as usize), results.get(i as usize)) {
+                        (Some(MultiOp::Create { .. }), Some(OpResult::Create { path, .. }))
+                        | (Some(MultiOp::SetData { path, .. }), Some(_)) => Some(path.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        for p in targets {
+            if let Some(n) = self.nodes.get_mut(&p) {
+                n.null = true;
+            }
+        }
+        reply
+    }
+
+    fn write_op(&mut self, req: &Request, auth: &[Id], txn: &Txn, zxid: i64) -> Reply {
         if let Request::Multi(ops) = req {
             let mut undo = Vec::new();
             let mut results = Vec::new();
@@ -454,6 +566,7 @@ impl TreeModel {
                 if ephemeral && !self.sessions.contains(&txn.session) {
                     return Err(KeeperError::SessionExpired);
                 }
+
                 let (parent, _) = parent_of(path).ok_or(KeeperError::BadArguments)?;
                 let p = self.nodes.get(parent).ok_or(KeeperError::NoNode)?;
                 if !allowed(&p.acl, perms::CREATE, auth) {
@@ -469,6 +582,11 @@ impl TreeModel {
                 } else {
                     path.clone()
                 };
+                // PrepRequestProcessor validates the path once it has its sequence number,
+                // after the parent's lookup and ACL
+                if !zk_path_valid(&path, false) {
+                    return Err(KeeperError::BadArguments);
+                }
                 if self.nodes.contains_key(&path) {
                     return Err(KeeperError::NodeExists);
                 }
@@ -502,6 +620,7 @@ impl TreeModel {
                     },
                     acl: dedup(acl),
                     children: BTreeSet::new(),
+                    null: false,
                 };
                 let stat = node.stat();
                 self.nodes.insert(path.clone(), node);
@@ -540,6 +659,7 @@ impl TreeModel {
                 self.save(&mut undo, path);
                 let n = self.nodes.get_mut(path).expect("checked");
                 n.data = data.clone();
+                n.null = false;
                 n.version += 1;
                 n.mzxid = zxid;
                 n.mtime = txn.time;
@@ -577,6 +697,7 @@ impl TreeModel {
                 && let Some((data, _)) = tree.get_data(path)
             {
                 node.data = data.to_vec();
+                node.null = false;
             }
         }
     }
@@ -610,6 +731,13 @@ impl TreeModel {
                 }
                 if m.data != data {
                     return Some(format!("{path}: data differs"));
+                }
+                if m.null != tree.is_null_data(path) {
+                    return Some(format!(
+                        "{path}: data null in the {}, empty in the {}",
+                        if m.null { "model" } else { "tree" },
+                        if m.null { "tree" } else { "model" }
+                    ));
                 }
                 let mut acl = tree.get_acl(path).unwrap_or_default().to_vec();
                 let mut macl = m.acl.clone();

@@ -25,6 +25,8 @@ pub struct NodeSnap {
     /// Its ACL; empty for `world:anyone` with every permission (the common case, kept
     /// without an allocation; an empty ACL grants everything, as in ZooKeeper).
     pub acl: Vec<Acl>,
+    /// Its data is null, not empty (getData answers a null buffer).
+    pub null: bool,
 }
 
 /// A path's states, oldest first, each from the zxid that made it (`None` = absent).
@@ -72,6 +74,8 @@ pub struct Reference {
     /// The tree's quotas as the last txn's check read them after it (the next txn's
     /// "before", not read twice); `None`: read them again.
     quotas: Option<super::quota::QuotaState>,
+    /// Every path each session ever owned as an ephemeral (getEphemerals' answers).
+    ephemeral_paths: BTreeMap<SessionId, std::collections::BTreeSet<String>>,
 }
 
 impl Reference {
@@ -101,6 +105,7 @@ impl Reference {
             membership: Default::default(),
             configs: BTreeMap::new(),
             quotas: None,
+            ephemeral_paths: BTreeMap::new(),
         };
         r.model = crate::check::model::TreeModel::from_tree(&r.tree);
         r.digests.insert(r.last, r.tree.digest());
@@ -130,6 +135,7 @@ impl Reference {
             data: data.to_vec(),
             stat,
             acl: if open { Vec::new() } else { acl.to_vec() },
+            null: self.tree.is_null_data(path),
         }))
     }
 
@@ -334,6 +340,14 @@ impl Reference {
         touched.dedup();
         for p in touched {
             let s = self.snap(p);
+            if let Some(n) = &s
+                && n.stat.ephemeral_owner != 0
+            {
+                self.ephemeral_paths
+                    .entry(n.stat.ephemeral_owner)
+                    .or_default()
+                    .insert(p.to_string());
+            }
             self.paths
                 .entry(p.to_string())
                 .or_default()
@@ -490,11 +504,13 @@ impl Reference {
             Request::Exists { path, .. } => (path, 1),
             Request::GetChildren { path, .. } => (path, 2),
             Request::GetChildren2 { path, .. } => (path, 3),
+            Request::GetAllChildrenNumber { path } => return self.all_children_number(path, at),
             _ => return None,
         };
         let n = self.node_at(path, at);
         Some(match (n, kind) {
             (None, _) => Err(KeeperError::NoNode),
+            (Some(n), 0) if n.null => Ok(Response::GetDataNull { stat: n.stat }),
             (Some(n), 0) => Ok(Response::GetData {
                 data: n.data.clone(),
                 stat: n.stat,
@@ -508,6 +524,66 @@ impl Reference {
                 stat: n.stat,
             }),
         })
+    }
+}
+
+impl Reference {
+    /// Did `path` exist at `at`? (`path_history`'s states, as `node_at`, without the clone.)
+    fn existed(hist: &PathHistory, at: Zxid) -> bool {
+        let i = hist.partition_point(|(z, _)| *z <= at);
+        i > 0 && hist[i - 1].1.is_some()
+    }
+
+    /// getAllChildrenNumber at `at`: the descendants of `path` then (all znodes but the root,
+    /// `/zookeeper` and its nodes included, for `/`). `None` once a snapshot replaced the
+    /// history (paths it brought are not all known here).
+    fn all_children_number(&self, path: &str, at: Zxid) -> Option<Reply> {
+        if self.opaque_through > Zxid::ZERO {
+            return None;
+        }
+        if self.node_at(path, at).is_none() {
+            return Some(Err(KeeperError::NoNode));
+        }
+        let n = if path == "/" {
+            self.paths
+                .iter()
+                .filter(|(p, h)| p.as_str() != "/" && Self::existed(h, at))
+                .count()
+        } else {
+            let under = format!("{path}/");
+            self.paths
+                .range(under.clone()..)
+                .take_while(|(p, _)| p.starts_with(&under))
+                .filter(|(_, h)| Self::existed(h, at))
+                .count()
+        };
+        Some(Ok(Response::AllChildrenNumber(n as i32)))
+    }
+
+    /// getEphemerals by `session` at `at`, sorted: its ephemerals then whose path starts with
+    /// `prefix` as sent, or all of them when the prefix is blank or `/` once trimmed (Java's
+    /// `trim`: every char up to U+0020 off both ends; FinalRequestProcessor). `None` once a
+    /// snapshot replaced the history.
+    pub fn expected_ephemerals(&self, session: SessionId, prefix: &str, at: Zxid) -> Option<Reply> {
+        if self.opaque_through > Zxid::ZERO {
+            return None;
+        }
+        let blank = |c: char| c as u32 <= 0x20;
+        let trimmed = prefix.trim_start_matches(blank).trim_end_matches(blank);
+        let all = trimmed.is_empty() || trimmed == "/";
+        let paths = self
+            .ephemeral_paths
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .filter(|p| all || p.starts_with(prefix))
+            .filter(|p| {
+                self.node_at(p, at)
+                    .is_some_and(|n| n.stat.ephemeral_owner == session)
+            })
+            .cloned()
+            .collect();
+        Some(Ok(Response::GetEphemerals { paths }))
     }
 }
 
@@ -538,6 +614,11 @@ pub fn normalize(reply: &Reply) -> Reply {
                 children: c,
                 stat: *stat,
             })
+        }
+        Ok(Response::GetEphemerals { paths }) => {
+            let mut p = paths.clone();
+            p.sort();
+            Ok(Response::GetEphemerals { paths: p })
         }
         other => other.clone(),
     }

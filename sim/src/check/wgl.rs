@@ -235,6 +235,17 @@ fn segment_ok(seg: &[WOp], init: &State, stats: &mut WglStats) -> bool {
     }
 }
 
+/// A getData answered with a null buffer, as the empty data it is to a register.
+fn denull(reply: &Reply) -> Reply {
+    match reply {
+        Ok(Response::GetDataNull { stat }) => Ok(Response::GetData {
+            data: Vec::new(),
+            stat: *stat,
+        }),
+        r => r.clone(),
+    }
+}
+
 pub fn check_history(
     ops: &[OpRecord],
     r: &Reference,
@@ -244,7 +255,12 @@ pub fn check_history(
     let mut per_path: BTreeMap<String, Vec<WOp>> = BTreeMap::new();
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     for o in ops {
-        let (path, kind) = match &o.request {
+        // a null buffer is empty data to a register (`client.read-value` tells them apart)
+        let request = match &o.request {
+            Request::NullData { request, .. } => &**request,
+            r => r,
+        };
+        let (path, kind) = match request {
             Request::Create {
                 path,
                 data,
@@ -264,7 +280,7 @@ pub fn check_history(
             Request::GetData { path, .. } if o.synced_since.is_some() => (path, Kind::Read),
             Request::Multi(_) => {
                 // a multi touches several paths at once: leave those paths to the zxid checks
-                if let Request::Multi(mops) = &o.request {
+                if let Request::Multi(mops) = request {
                     for m in mops {
                         let p = match m {
                             ensemble_proto::proto::MultiOp::Create { path, .. }
@@ -300,7 +316,7 @@ pub fn check_history(
                 if !state_related {
                     continue;
                 }
-                (done, Out::Known(reply.clone()))
+                (done, Out::Known(denull(reply)))
             }
             _ => {
                 if matches!(kind, Kind::Read) {
@@ -316,7 +332,7 @@ pub fn check_history(
                 ) else {
                     continue;
                 };
-                (t.max(o.invoked), Out::Known(reply))
+                (t.max(o.invoked), Out::Known(denull(&reply)))
             }
         };
         per_path.entry(path.clone()).or_default().push(WOp {

@@ -172,3 +172,9 @@ pub(crate) fn watcher_bits(kind: ensemble_proto::proto::WatcherType) -> WatcherB
         recursive: any || kind == T::PersistentRecursive,
     }
 }
+
+/// Client `idx`'s IP address, as the server sees it (`ip` ACLs, maxClientCnxns).
+pub fn client_addr(idx: usize) -> String {
+    assert!(idx < 254, "a client address within 127.0.1.0/24");
+    format!("127.0.1.{}", idx + 1)
+}

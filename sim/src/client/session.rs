@@ -129,7 +129,8 @@ impl Client {
                 .contains(&idx)
                 .then_some(params.async_pipeline.max(1)),
             auth_creds: Vec::new(),
-            auth_ids: Vec::new(),
+            // the connection's address, an id of every connection (`ip` ACLs)
+            auth_ids: vec![Id::new("ip", &super::client_addr(idx))],
             persistent: BTreeMap::new(),
             rewatched: BTreeSet::new(),
             rewatched_ids: Vec::new(),
@@ -353,6 +354,11 @@ impl Client {
         })
     }
 
+    /// The `ip` id every connection of this client holds (its address).
+    pub(crate) fn ip_id(&self) -> Id {
+        Id::new("ip", &super::client_addr(self.idx))
+    }
+
     pub(crate) fn issue(&mut self, cx: &mut Ctx, request: Request) {
         let xid = self.next_xid;
         self.next_xid += 1;
@@ -430,7 +436,7 @@ impl Client {
         self.watches.clear();
         self.persistent.clear();
         self.auth_creds.clear();
-        self.auth_ids.clear();
+        self.auth_ids = vec![self.ip_id()];
         self.seen_floor = 0;
         self.sync_floor = 0;
         self.synced_at = None;
@@ -532,6 +538,7 @@ impl Client {
         };
         self.rewatched.clear();
         self.rewatched_ids.clear();
+        self.rewatched_ids.push(self.ip_id());
         if matches!(self.role, RoleState::Admin(_) | RoleState::Reconfig(_)) {
             self.rewatched_ids
                 .push(cred_id("digest", SUPER_AUTH.as_bytes()));
@@ -799,7 +806,7 @@ impl Client {
         self.watches.clear();
         self.persistent.clear();
         self.auth_creds.clear();
-        self.auth_ids.clear();
+        self.auth_ids = vec![self.ip_id()];
         self.pings_out = 0;
         self.set_watches_out = false;
         self.seen_floor = 0;

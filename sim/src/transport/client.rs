@@ -101,7 +101,7 @@ impl World {
                 }
                 match m {
                     C2S::Connect(request) => {
-                        let addr = format!("127.0.1.{}", client + 1);
+                        let addr = crate::client::client_addr(client);
                         self.deliver(
                             server,
                             Event::ClientConnected {

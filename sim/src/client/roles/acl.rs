@@ -110,6 +110,30 @@ pub fn auth_acl() -> Vec<Acl> {
     ]
 }
 
+/// The subtree's ACL plus an `ip` entry with every permission for the creator's own address
+/// (`/32` or no mask), its block of four (`/30`), or the block of four next to it, which
+/// holds other clients only.
+pub fn ip_acl(root: usize, idx: usize, k: u64) -> Vec<Acl> {
+    let own = crate::client::client_addr(idx);
+    let last: u32 = own
+        .rsplit('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(1);
+    let expr = match k % 4 {
+        0 => format!("{own}/32"),
+        1 => own,
+        2 => format!("127.0.1.{}/30", last & !3),
+        _ => format!("127.0.1.{}/30", (last & !3) ^ 4),
+    };
+    let mut acl = subtree_acl(root);
+    acl.push(Acl {
+        perms: perms::ALL,
+        id: Id::new("ip", &expr),
+    });
+    acl
+}
+
 pub const ROOTS: [&str; 4] = ["/acl-a", "/acl-b", "/acl-w", "/acl-s"];
 
 /// The `acl` role: identities added along the way, operations in the ACL'd subtrees.
@@ -203,11 +227,12 @@ impl AclRole {
                 op: CreateOp::Create,
                 path: child,
                 data,
-                // every third an `auth` ACL (no draw of its own: seeds keep their draws)
-                acl: if self.n.is_multiple_of(3) {
-                    auth_acl()
-                } else {
-                    subtree_acl(s)
+                // every third an `auth` ACL, every third the subtree's plus an `ip` entry
+                // (no draw of its own: seeds keep their draws)
+                acl: match self.n % 3 {
+                    0 => auth_acl(),
+                    1 => ip_acl(s, idx, self.n / 3),
+                    _ => subtree_acl(s),
                 },
                 mode: CreateMode::Persistent,
                 ttl: 0,

@@ -11,6 +11,118 @@ pub(crate) fn key(i: u32) -> String {
     format!("/k{i}")
 }
 
+/// getEphemerals prefixes: blank and `/` (all, once trimmed as Java's `trim`), and plain
+/// string prefixes matched as sent, untrimmed.
+const EPHEMERAL_PREFIXES: [&str; 10] = [
+    "", "/", " / ", "\t", "/k", "/k1", " /k1", "/k1/", "/k2/e", "/none",
+];
+
+/// Paths ZooKeeper's `PathUtils` takes or refuses (BadArguments), ASCII and not, for creates
+/// (the flag: sequential, validated with a digit appended). `/é` first: the parent of most.
+pub(crate) const ODD_PATHS: [(&str, bool); 20] = [
+    ("/é", false),
+    ("/é/.", false),
+    ("/é/.x", false),
+    ("/é/..", false),
+    ("/é/x.", false),
+    ("/é/", false),
+    ("/é/", true),
+    ("/é//x", false),
+    ("/é/..x", false),
+    ("/é/a\u{85}", false),
+    ("/é/\u{e000}", false),
+    ("/é/\u{1f600}", false),
+    ("/é/\u{fff0}", false),
+    ("/é/ü\u{a0}", false),
+    ("/k0/.", false),
+    ("/k0/..", false),
+    ("/k0/", false),
+    ("/k0/a\u{1}", false),
+    ("/k0/.x.", false),
+    ("/é/x/..", false),
+];
+
+/// `drawn` with its data buffers null (a create, setData, or a multi's creates and setData);
+/// anything else as it is.
+fn with_null_data(drawn: Request) -> Request {
+    let mut ops = Vec::new();
+    let request = match drawn {
+        Request::Create {
+            op,
+            path,
+            acl,
+            mode,
+            ttl,
+            ..
+        } => {
+            ops.push(0);
+            Request::Create {
+                op,
+                path,
+                data: Vec::new(),
+                acl,
+                mode,
+                ttl,
+            }
+        }
+        Request::SetData { path, version, .. } => {
+            ops.push(0);
+            Request::SetData {
+                path,
+                data: Vec::new(),
+                version,
+            }
+        }
+        Request::Multi(mops) => Request::Multi(
+            mops.into_iter()
+                .enumerate()
+                .map(|(i, op)| match op {
+                    MultiOp::Create { ref data, .. } | MultiOp::SetData { ref data, .. }
+                        if data.is_empty() =>
+                    {
+                        op
+                    }
+                    MultiOp::Create {
+                        op,
+                        path,
+                        acl,
+                        mode,
+                        ttl,
+                        ..
+                    } => {
+                        ops.push(i as u32);
+                        MultiOp::Create {
+                            op,
+                            path,
+                            data: Vec::new(),
+                            acl,
+                            mode,
+                            ttl,
+                        }
+                    }
+                    MultiOp::SetData { path, version, .. } => {
+                        ops.push(i as u32);
+                        MultiOp::SetData {
+                            path,
+                            data: Vec::new(),
+                            version,
+                        }
+                    }
+                    op => op,
+                })
+                .collect(),
+        ),
+        other => return other,
+    };
+    if ops.is_empty() {
+        return request;
+    }
+    Request::NullData {
+        request: Box::new(request),
+        ops,
+    }
+}
+
 impl RandomRole {
     pub(crate) fn pick_weighted(mix: &Mix, reader: bool, rng: &mut SimRng) -> usize {
         let w = if reader {
@@ -75,7 +187,7 @@ impl RandomRole {
                 .and_then(|c| rng.pick(c).cloned())
                 .map(|c| format!("{p}/{c}"))
         };
-        Some(match Self::pick_weighted(mix, self.reader, rng) {
+        let drawn = match Self::pick_weighted(mix, self.reader, rng) {
             0 => {
                 let op = if rng.chance(0.5) {
                     CreateOp::Create2
@@ -174,7 +286,52 @@ impl RandomRole {
                 };
                 create(&format!("{k}/s-"), data, mode, CreateOp::Create2)
             }
-        })
+        };
+        if !cx.params.odd_requests {
+            return Some(drawn);
+        }
+        Some(self.vary(drawn, cx.params.keys.max(1)))
+    }
+
+    /// Requests real clients send that the mix does not draw, every so often by the role's
+    /// own counter (no draw, so a seed's draws stay where they were): getEphemerals with the
+    /// prefixes of [`EPHEMERAL_PREFIXES`], getAllChildrenNumber (of `/` too), creates at the
+    /// odd paths of [`ODD_PATHS`], and (writers only) a drawn create, setData or multi sent
+    /// with null data buffers, as the Java client's `create(path, null, ...)`. Each reply is
+    /// judged against the committed history (`client.read-value`, `client.write-result`) and
+    /// the null data by the tree model (`tree.model`).
+    fn vary(&self, drawn: Request, keys: u32) -> Request {
+        let n = self.n;
+        if n % 23 == 11 {
+            let prefix = EPHEMERAL_PREFIXES[(n / 23) as usize % EPHEMERAL_PREFIXES.len()];
+            return Request::GetEphemerals {
+                prefix: prefix.to_string(),
+            };
+        }
+        if n % 29 == 13 {
+            let path = if (n / 29).is_multiple_of(3) {
+                "/".to_string()
+            } else {
+                key((n / 29) as u32 % keys)
+            };
+            return Request::GetAllChildrenNumber { path };
+        }
+        if self.reader {
+            return drawn;
+        }
+        if n % 17 == 5 {
+            let (path, sequential) = ODD_PATHS[(n / 17) as usize % ODD_PATHS.len()];
+            let mode = if sequential {
+                CreateMode::PersistentSequential
+            } else {
+                CreateMode::Persistent
+            };
+            return create(path, b"odd".to_vec(), mode, CreateOp::Create);
+        }
+        if n % 7 == 3 {
+            return with_null_data(drawn);
+        }
+        drawn
     }
 
     pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply) {
