@@ -180,10 +180,13 @@ pub enum Plant {
     /// getACL shows digest ids unmasked to a client without ADMIN on the znode (their
     /// password hashes, which ZooKeeper hides since 3.6).
     GetAclUnmasked,
+    /// A would-be leader counts itself towards the quorum of its new epoch without writing
+    /// that acceptedEpoch: a crash before its currentEpoch write forgets the promise.
+    LeaderEpochUnpersisted,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 51] = [
+    pub const ALL: [Plant; 52] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -235,6 +238,7 @@ impl Plant {
         Plant::LogTrimPastSnapshot,
         Plant::CutKeepsCurrentEpoch,
         Plant::GetAclUnmasked,
+        Plant::LeaderEpochUnpersisted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -290,6 +294,7 @@ impl Plant {
             Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
             Plant::CutKeepsCurrentEpoch => "cut-keeps-current-epoch",
             Plant::GetAclUnmasked => "getacl-unmasked",
+            Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
         }
     }
 
@@ -443,6 +448,7 @@ impl Plant {
             Plant::ContainerReapedUnused => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
             Plant::GetAclUnmasked => &["acl.shown"],
+            Plant::LeaderEpochUnpersisted => &["zab.epoch-promised"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }
