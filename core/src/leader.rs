@@ -843,7 +843,12 @@ impl<'a> Leading<'a> {
             candidates.retain(|(acked, _)| *acked >= reconfig);
             return candidates.iter().min().map(|(_, id)| *id);
         }
-        candidates.retain(|(acked, _)| *acked >= r);
+        if self.zk.plant(Plant::HandOverPastReconfigOnly) {
+            // only a voter that ACKed past the reconfig: none when it was the last proposal
+            candidates.retain(|(acked, _)| *acked > r);
+        } else {
+            candidates.retain(|(acked, _)| *acked >= r);
+        }
         candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         candidates.first().map(|(_, id)| *id)
     }

@@ -183,10 +183,14 @@ pub enum Plant {
     /// A would-be leader counts itself towards the quorum of its new epoch without writing
     /// that acceptedEpoch: a crash before its currentEpoch write forgets the promise.
     LeaderEpochUnpersisted,
+    /// A leader removed by a reconfig names as successor only a voter that ACKed past the
+    /// reconfig: when the reconfig was its last proposal there is none, and an election
+    /// follows where ZooKeeper's getDesignatedLeader hands over.
+    HandOverPastReconfigOnly,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 52] = [
+    pub const ALL: [Plant; 53] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -239,6 +243,7 @@ impl Plant {
         Plant::CutKeepsCurrentEpoch,
         Plant::GetAclUnmasked,
         Plant::LeaderEpochUnpersisted,
+        Plant::HandOverPastReconfigOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -295,6 +300,7 @@ impl Plant {
             Plant::CutKeepsCurrentEpoch => "cut-keeps-current-epoch",
             Plant::GetAclUnmasked => "getacl-unmasked",
             Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
+            Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
         }
     }
 
@@ -449,6 +455,7 @@ impl Plant {
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
             Plant::GetAclUnmasked => &["acl.shown"],
             Plant::LeaderEpochUnpersisted => &["zab.epoch-promised"],
+            Plant::HandOverPastReconfigOnly => &["reconfig.handover"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }
