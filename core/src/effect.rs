@@ -44,6 +44,10 @@ use crate::zxid::Zxid;
 use ensemble_proto::proto::{ConnectResponse, OpCode, Reply, SessionId, WatchedEvent};
 use std::sync::Arc;
 
+/// The purpose of the [`Action::QuorumCounted`] a leader reports when a quorum promised its
+/// new epoch (ZAB's ACKEPOCH quorum, the leader included).
+pub const EPOCH_PROMISED: &str = "epoch-promised";
+
 /// A durable write, for a [`DurableStore`].
 #[derive(Clone, Debug)]
 pub enum Write {
@@ -131,6 +135,8 @@ pub enum Action {
     /// (its backers) or a new epoch's choice (the acceptedEpochs it took), each member with
     /// whether it vouched for its durable state. For the simulator's `zab.lost-state-counted`
     /// and the node's debug log.
+    /// Also a new epoch's promises ([`EPOCH_PROMISED`]: the ACKEPOCHs that counted and the
+    /// leader's own acceptedEpoch) as the leader starts syncing, for `zab.epoch-promised`.
     QuorumCounted {
         purpose: &'static str,
         members: Vec<(ServerId, bool)>,

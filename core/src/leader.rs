@@ -523,7 +523,9 @@ impl<'a> Leading<'a> {
             accepted_from: me,
             ..self.zk.epochs
         };
-        out.push(Write::PersistEpochs(self.zk.epochs));
+        if !self.zk.plant(Plant::LeaderEpochUnpersisted) {
+            out.push(Write::PersistEpochs(self.zk.epochs));
+        }
         self.zk.election.update_peer_epoch(epoch);
         let l = &mut *self.leader;
         l.epoch = epoch;
@@ -550,9 +552,16 @@ impl<'a> Leading<'a> {
             .filter(|(_, h)| h.phase >= HandlerPhase::EpochAcked && h.epoch_counted)
             .map(|(id, _)| *id)
             .chain([me]);
-        if !self.zk.quorum.contains_quorum(promised) {
+        let promised: Vec<ServerId> = promised.collect();
+        if !self.zk.quorum.contains_quorum(promised.iter().copied()) {
             return;
         }
+        // each member counted holds the promise durably (ours written before LEADERINFO
+        // went out): for the simulator's `zab.epoch-promised`
+        out.push(Action::QuorumCounted {
+            purpose: crate::effect::EPOCH_PROMISED,
+            members: promised.into_iter().map(|id| (id, true)).collect(),
+        });
         // Everyone who answered is synced, those whose answer did not count too.
         let acked: Vec<ServerId> = l
             .learners
@@ -834,7 +843,12 @@ impl<'a> Leading<'a> {
             candidates.retain(|(acked, _)| *acked >= reconfig);
             return candidates.iter().min().map(|(_, id)| *id);
         }
-        candidates.retain(|(acked, _)| *acked >= r);
+        if self.zk.plant(Plant::HandOverPastReconfigOnly) {
+            // only a voter that ACKed past the reconfig: none when it was the last proposal
+            candidates.retain(|(acked, _)| *acked > r);
+        } else {
+            candidates.retain(|(acked, _)| *acked >= r);
+        }
         candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         candidates.first().map(|(_, id)| *id)
     }

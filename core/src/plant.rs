@@ -180,10 +180,17 @@ pub enum Plant {
     /// getACL shows digest ids unmasked to a client without ADMIN on the znode (their
     /// password hashes, which ZooKeeper hides since 3.6).
     GetAclUnmasked,
+    /// A would-be leader counts itself towards the quorum of its new epoch without writing
+    /// that acceptedEpoch: a crash before its currentEpoch write forgets the promise.
+    LeaderEpochUnpersisted,
+    /// A leader removed by a reconfig names as successor only a voter that ACKed past the
+    /// reconfig: when the reconfig was its last proposal there is none, and an election
+    /// follows where ZooKeeper's getDesignatedLeader hands over.
+    HandOverPastReconfigOnly,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 51] = [
+    pub const ALL: [Plant; 53] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -235,6 +242,8 @@ impl Plant {
         Plant::LogTrimPastSnapshot,
         Plant::CutKeepsCurrentEpoch,
         Plant::GetAclUnmasked,
+        Plant::LeaderEpochUnpersisted,
+        Plant::HandOverPastReconfigOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -290,6 +299,8 @@ impl Plant {
             Plant::LogTrimPastSnapshot => "log-trim-past-snapshot",
             Plant::CutKeepsCurrentEpoch => "cut-keeps-current-epoch",
             Plant::GetAclUnmasked => "getacl-unmasked",
+            Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
+            Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
         }
     }
 
@@ -446,6 +457,8 @@ impl Plant {
             Plant::ContainerReapedUnused => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
             Plant::GetAclUnmasked => &["acl.shown"],
+            Plant::LeaderEpochUnpersisted => &["zab.epoch-promised"],
+            Plant::HandOverPastReconfigOnly => &["reconfig.handover"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }

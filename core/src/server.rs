@@ -6,7 +6,7 @@ use crate::effect::{Action, Ready};
 use crate::election::{Election, Outcome};
 use crate::leader::{Leader, Leading};
 use crate::learner::{Learner, Learning};
-use crate::learner_handler::LearnerInfo;
+use crate::learner_handler::{HandlerPhase, LearnerInfo};
 use crate::peer::Notification;
 use crate::peer::{PeerMsg, ServerState};
 use crate::plant::Plant;
@@ -413,6 +413,21 @@ impl Server {
     pub fn learner_handlers(&self) -> Vec<LearnerInfo> {
         match &self.role {
             Role::Leading(l) => l.learners.info(&self.zk.cfg),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A leader's followers that ACKed NEWLEADER and are still connected, each with the
+    /// highest zxid it ACKed (ZooKeeper's ackset; empty unless leading): for the simulator's
+    /// `reconfig.handover`, which judges the successor a removed leader names.
+    pub fn follower_acks(&self) -> Vec<(ServerId, Zxid)> {
+        match &self.role {
+            Role::Leading(l) => l
+                .learners
+                .iter()
+                .filter(|(_, h)| !h.observer && h.phase == HandlerPhase::Active)
+                .map(|(id, h)| (*id, h.acked))
+                .collect(),
             _ => Vec::new(),
         }
     }

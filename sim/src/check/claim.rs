@@ -64,6 +64,12 @@ claims! {
     /// after the fsync, and exits when a log write or fsync fails): an ACK never vouches for a
     /// write that failed or was never fsynced (check/zab.rs, faults/write_error.rs).
     ZabAckNotDurable => "zab.ack-not-durable",
+    /// Every server counted towards the quorum that promised a new epoch, the leader
+    /// included, holds that acceptedEpoch durably when it is counted (ZooKeeper's
+    /// Leader.getEpochToPropose and Learner.registerWithLeader write acceptedEpoch before
+    /// the promise counts): a promise forgotten in a crash lets a second would-be leader
+    /// count the same server for the same epoch (check/zab.rs).
+    ZabEpochPromised => "zab.epoch-promised",
     /// A server establishing epoch e holds every write a client was told succeeded (ZAB
     /// integrity: a delivered txn survives leader changes).
     ZabAckedWriteLost => "zab.acked-write-lost",
@@ -359,6 +365,7 @@ impl Claim {
             | ZabAgreement
             | ZabCommitWithoutQuorum
             | ZabAckNotDurable
+            | ZabEpochPromised
             | ZabAckedWriteLost
             | ZabLeaderHistory
             | ZabAppliedRegressed

@@ -10,7 +10,8 @@
 
 use crate::check::{Claim, Violation, violation};
 use crate::world::World;
-use ensemble_core::peer::ServerState;
+use ensemble_core::peer::{PeerMsg, ServerState};
+use ensemble_core::server::Event;
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
@@ -20,6 +21,19 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct HandOverRecord {
     pub(crate) handed_over: BTreeMap<ServerId, Zxid>,
+    /// Before a step of a leader that its pending reconfig removes: the leader, that
+    /// reconfig's version, and its active followers with what each ACKed (the event's ACK
+    /// included), for [`World::check_successor_named`] after the step.
+    before: Option<RemovedLeader>,
+}
+
+/// A leader its pending reconfig removes, as it was before a step.
+struct RemovedLeader {
+    id: ServerId,
+    /// The pending reconfig's version (its zxid).
+    version: u64,
+    /// Its active followers, each with the highest zxid it ACKed.
+    acks: Vec<(ServerId, Zxid)>,
 }
 
 impl World {
@@ -103,6 +117,80 @@ impl World {
             self.sched.now,
             format!(
                 "n{id}, leader of epoch {epoch}, committed through {applied}, past the reconfig {reconfig} that removed it (allowedToCommit)"
+            ),
+        ))
+    }
+
+    /// Before a step of server `id` taking `event`: if it leads and its pending reconfig
+    /// removes it, what its followers ACKed, as the leader holds it (ZooKeeper's ackset). Only
+    /// an ACK or its own fsync is judged: a tick or a lost link may drop a follower within the
+    /// step.
+    pub(crate) fn handover_before(&mut self, id: ServerId, event: &Event) {
+        self.handover.before = None;
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return;
+        };
+        if s.leading_epoch().is_none() {
+            return;
+        }
+        let Some(p) = s.pending_membership() else {
+            return;
+        };
+        if p.voters().any(|v| v == id) {
+            return;
+        }
+        let mut acks = s.follower_acks();
+        match event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::Ack { zxid },
+            } => {
+                if let Some(a) = acks.iter_mut().find(|(f, _)| f == from) {
+                    a.1 = a.1.max(*zxid);
+                }
+            }
+            Event::Persisted { .. } => {}
+            _ => return,
+        }
+        self.handover.before = Some(RemovedLeader {
+            id,
+            version: p.version,
+            acks,
+        });
+    }
+
+    /// After that step: ZooKeeper's getDesignatedLeader always names a successor among the
+    /// new configuration's voters that ACKed the reconfig (a quorum of them did, the leader
+    /// not among them). A leader that committed the reconfig removing it in this step and went
+    /// LOOKING without a HANDOVER had no such voter among its active followers.
+    pub(crate) fn check_successor_named(&mut self, id: ServerId) -> Result<(), Violation> {
+        let Some(RemovedLeader {
+            id: leader,
+            version,
+            acks,
+        }) = self.handover.before.take()
+        else {
+            return Ok(());
+        };
+        let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
+            return Ok(());
+        };
+        let m = s.membership();
+        if leader != id || s.state() == ServerState::Leading || m.version != version {
+            return Ok(());
+        }
+        let r = Zxid(version);
+        let Some((f, acked)) = acks
+            .iter()
+            .find(|(f, acked)| *acked >= r && m.voters().any(|v| v == *f))
+        else {
+            return Ok(());
+        };
+        Err(violation(
+            Claim::ReconfigHandOver,
+            self.sched.now,
+            format!(
+                "n{id} committed the reconfig {r} that removed it and stepped down without naming a successor, while n{f}, a voter of the new configuration, was an active follower that had ACKed through {acked} (getDesignatedLeader names one)"
             ),
         ))
     }

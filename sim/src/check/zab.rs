@@ -409,6 +409,43 @@ impl World {
         Ok(())
     }
 
+    /// `zab.epoch-promised`: server `id` promises `epoch` to the would-be leader `to` (a
+    /// counted ACKEPOCH, `Some`), or counts itself towards the quorum that promised the epoch
+    /// it leads (`None`); either way its disk must already hold that acceptedEpoch, from that
+    /// leader. Each learner is judged as it sends its promise, not when it is counted: a disk
+    /// lost after the promise is another claim's (`zab.lost-state-counted`).
+    pub(crate) fn check_epoch_promised(
+        &self,
+        id: ServerId,
+        promise: Option<(ServerId, u32)>,
+    ) -> Result<(), Violation> {
+        let n = &self.nodes[&id];
+        let Some((to, epoch)) = promise.or_else(|| {
+            let s = n.server.as_ref()?;
+            Some((id, s.leading_epoch()?))
+        }) else {
+            return Ok(());
+        };
+        let e = n.disk.epochs;
+        if e.accepted_epoch == epoch && e.accepted_from == to {
+            return Ok(());
+        }
+        Err(violation(
+            Claim::ZabEpochPromised,
+            self.sched.now,
+            format!(
+                "n{id} {} epoch {epoch} of n{to} while its disk holds acceptedEpoch {} (from n{})",
+                if to == id {
+                    "counted itself for"
+                } else {
+                    "promised"
+                },
+                e.accepted_epoch,
+                e.accepted_from
+            ),
+        ))
+    }
+
     /// `zab.zxid-unique` and `zab.log-order` on an append by server `id`, before it reaches
     /// the disk: each zxid names the txn first proposed with it (recorded here, with when),
     /// and the append continues the log in zxid order.

@@ -9,7 +9,7 @@ use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
 use crate::world::{Who, World};
-use ensemble_core::effect::{Action, Write};
+use ensemble_core::effect::{Action, EPOCH_PROMISED, Write};
 use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::server::Event;
 use ensemble_core::txn::{ServerId, Txn};
@@ -68,7 +68,25 @@ impl Host for World {
                     return Flow::Skip;
                 }
                 if let Action::QuorumCounted { purpose, members } = a
-                    && let Err(v) = self.check_counted(id, purpose, members)
+                    && let Err(v) = if *purpose == EPOCH_PROMISED {
+                        self.check_epoch_promised(id, None)
+                    } else {
+                        self.check_counted(id, purpose, members)
+                    }
+                {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
+                if let Action::Send {
+                    to,
+                    msg:
+                        PeerMsg::AckEpoch {
+                            epoch,
+                            counted: true,
+                            ..
+                        },
+                } = a
+                    && let Err(v) = self.check_epoch_promised(id, Some((*to, *epoch)))
                 {
                     self.fail(v);
                     return Flow::Skip;

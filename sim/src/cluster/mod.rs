@@ -463,6 +463,7 @@ impl World {
             self.fle_took(id, *from, n);
         }
         self.fle_handover(id, &event);
+        self.handover_before(id, &event);
         self.follow_snap_stream(id, &event);
         // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
         // the sync-crash fault's moment
@@ -534,6 +535,11 @@ impl World {
         }
         self.persist_dynamic(id);
         self.after_step(id);
+        if self.violation.is_none()
+            && let Err(v) = self.check_successor_named(id)
+        {
+            self.fail(v);
+        }
         if self.violation.is_none()
             && self.nodes[&id].server.is_some()
             && let Err(v) = self.check_snap_stream(id)
