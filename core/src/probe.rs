@@ -348,6 +348,11 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.end-settles",
         "the end waited for a txn the servers committed on their own after the drain",
     ),
+    // a leader back after the drain (a roll-over's new epoch): seed 409 of 0..1000
+    rare(
+        "sim.end-awaits-session",
+        "the end waited for clients reconnecting to a leader that came back after the drain",
+    ),
     p(
         "sim.disk.unsynced-lost",
         "a crash lost unsynced log appends",

@@ -23,6 +23,8 @@ pub struct Availability {
     pub(crate) last_commit_at: u64,
     /// How long the end waited for a txn committed after the drain (`World::end`).
     pub(crate) settled_ms: u64,
+    /// When a leader clients can be served by last came back after a leaderless window.
+    pub(crate) leader_back_at: u64,
 }
 
 /// How long the clients are drained before the end.
@@ -40,6 +42,7 @@ impl Availability {
             quorum_down: Vec::new(),
             last_commit_at: 0,
             settled_ms: 0,
+            leader_back_at: 0,
         }
     }
 }
@@ -111,6 +114,7 @@ impl World {
             (true, Some(since)) => {
                 if self.liveness.had_leader {
                     let gap = self.sched.now - since;
+                    self.liveness.leader_back_at = self.sched.now;
                     self.stats.max_unavailable_ms = self.stats.max_unavailable_ms.max(gap);
                     self.log(
                         Who::Sim,
@@ -164,6 +168,35 @@ impl World {
                     format_args!(
                         "END waits {SETTLE_STEP_MS}ms: a txn committed at t={last}ms, after the \
                          drain, has not reached {behind:?}"
+                    ),
+                );
+                self.schedule(now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
+                return false;
+            }
+        }
+        // A leader that came back after the drain (a zxid roll-over's new epoch, seed 409:
+        // 366 ms before the end) leaves clients whose connection it closed reconnecting; the
+        // end waits for them the same bounded time, then judges `liveness.no-session`.
+        if self.violation.is_none()
+            && self.liveness.leader_back_at >= drained_at
+            && self.liveness.settled_ms < SETTLE_MS
+        {
+            let reconnecting: Vec<usize> = self
+                .clients
+                .iter()
+                .filter(|c| !c.dead && !c.is_connected() && c.paused_until.is_none())
+                .map(|c| c.idx)
+                .collect();
+            if !reconnecting.is_empty() {
+                ensemble_core::probe!("sim.end-awaits-session");
+                self.liveness.settled_ms += SETTLE_STEP_MS;
+                let back = self.liveness.leader_back_at;
+                self.log(
+                    Who::Sim,
+                    "",
+                    format_args!(
+                        "END waits {SETTLE_STEP_MS}ms: the leader came back at t={back}ms, \
+                         after the drain; clients {reconnecting:?} are reconnecting"
                     ),
                 );
                 self.schedule(now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
