@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException
 
 from conftest import TARGET
 from harness.cluster import ALL, Cluster, ZK_HOME, default_base
+from harness.writes import AckedWriter, assert_acked_on
 
 ZKCLI = str(ZK_HOME / "bin" / "zkCli.sh")
 pytestmark = pytest.mark.skipif(
@@ -78,36 +77,6 @@ def rcluster():
     c.stop_all()
 
 
-class Writer(threading.Thread):
-    """Creates /w/<n> for n = 0, 1, ... until stopped; records what was acknowledged."""
-
-    def __init__(self, hosts):
-        super().__init__(daemon=True)
-        self.zk = KazooClient(hosts=hosts, timeout=10)
-        self.zk.start(timeout=30)
-        self.zk.ensure_path("/w")
-        self.acked = []
-        self.stop_flag = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self.stop_flag.is_set():
-            try:
-                self.zk.create(f"/w/{n}", b"x")
-                self.acked.append(n)
-                n += 1
-            except KazooException:
-                time.sleep(0.1)
-                # a create may have happened without its answer: do not count it, move on
-                n += 1
-
-    def stop(self):
-        self.stop_flag.set()
-        self.join(60)
-        self.zk.stop()
-        self.zk.close()
-
-
 def test_first_configuration_versioned_and_written(rcluster):
     """ZooKeeper 3.8 with reconfigEnabled (ZOOKEEPER-1783): the first leader established gives
     the first configuration its epoch's zxid as version (`version=100000000` on a fresh
@@ -145,7 +114,7 @@ def test_zkcli_reconfig_while_writing_loses_nothing(rcluster):
     assert leader is not None
     victim = next(i for i in (1, 2, 3) if i != leader)
     p1 = c.servers[leader].client_port
-    w = Writer(c.hosts((1, 2, 3)))
+    w = AckedWriter(c.hosts((1, 2, 3)), "/w")
     w.start()
     try:
         time.sleep(1)
@@ -185,16 +154,7 @@ def test_zkcli_reconfig_while_writing_loses_nothing(rcluster):
         w.stop()
     assert len(w.acked) > 10, "the writer made no progress"
     for i in ALL:
-        zk = KazooClient(hosts=c.servers[i].host, timeout=10)
-        zk.start(timeout=30)
-        try:
-            zk.sync("/w")
-            present = set(int(x) for x in zk.get_children("/w"))
-            lost = [n for n in w.acked if n not in present]
-            assert not lost, f"server {i} lacks acknowledged writes {lost[:10]}"
-        finally:
-            zk.stop()
-            zk.close()
+        assert_acked_on(c.servers[i].host, str(i), "/w", w.acked)
 
 
 CURATOR_SRC = Path(__file__).resolve().parent.parent / "java" / "CuratorTracker.java"

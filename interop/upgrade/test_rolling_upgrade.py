@@ -22,19 +22,17 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
 from harness.cluster import Cluster, default_base, fourlw  # noqa: E402
+from harness.writes import AckedWriter, assert_acked_on, wait_for  # noqa: E402
 
 VOTERS = (1, 2, 3)
 # Beside the suite's own cluster (base) and the reconfig tests' (base + 6000).
@@ -53,52 +51,6 @@ def old_binary() -> str:
     path = r.stdout.strip().splitlines()[-1]
     assert os.access(path, os.X_OK), path
     return path
-
-
-class Writer(threading.Thread):
-    """Creates /up/<n> for n = 0, 1, ... until stopped; records what was acknowledged."""
-
-    def __init__(self, hosts: str):
-        super().__init__(daemon=True)
-        self.zk = KazooClient(hosts=hosts, timeout=10)
-        self.zk.start(timeout=30)
-        self.zk.ensure_path("/up")
-        self.acked: list[int] = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
-
-    def run(self):
-        n = 0
-        while not self.stop_flag.is_set():
-            try:
-                self.zk.create(f"/up/{n}", str(n).encode())
-                with self.lock:
-                    self.acked.append(n)
-            except KazooException:
-                # it may have happened without its answer: not counted, never reused
-                time.sleep(0.1)
-            n += 1
-
-    def stop(self):
-        self.stop_flag.set()
-        self.join(60)
-        self.zk.stop()
-        self.zk.close()
-
-
-def wait_for(what: str, cond, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not in {timeout}s: {what}")
-        time.sleep(0.2)
 
 
 def log_since(c: Cluster, i: int, offset: int) -> str:
@@ -171,7 +123,7 @@ def test_rolling_upgrade_from_version_4_loses_nothing(ucluster):
         on(i, c.old_bin)
         c.start(i)
     c.wait_ready(VOTERS, 120)
-    w = Writer(c.hosts(VOTERS))
+    w = AckedWriter(c.hosts(VOTERS), "/up")
     w.start()
     try:
         wait_for("the writer's first 50 writes on the old ensemble", lambda: w.count() >= 50)
@@ -203,8 +155,7 @@ def test_rolling_upgrade_from_version_4_loses_nothing(ucluster):
             # serving: the writer moves on, the new server answers a sync-then-read
             mark = w.count()
             wait_for(f"step {step}: 30 more writes", lambda: w.count() >= mark + 30)
-            with w.lock:
-                last = w.acked[-1]
+            last = w.last()
             read_back(c, i, last)
             print(f"step {step}: server {i} on the new build; modes {modes}; old {olds}, new {news}; "
                   f"{w.count()} writes acknowledged")
@@ -216,20 +167,8 @@ def test_rolling_upgrade_from_version_4_loses_nothing(ucluster):
     assert len(acked) >= 200, len(acked)
     czxids: dict[int, int] = {}
     for i in VOTERS:
-        zk = KazooClient(hosts=c.servers[i].host, timeout=10)
-        zk.start(timeout=30)
-        try:
-            zk.sync("/up")
-            present = set(int(x) for x in zk.get_children("/up"))
-            lost = [n for n in acked if n not in present]
-            assert not lost, f"server {i} lacks acknowledged writes {lost[:10]} (of {len(lost)})"
-            for n in acked:
-                data, st = zk.get(f"/up/{n}")
-                assert data == str(n).encode(), (i, n, data)
-                assert czxids.setdefault(n, st.czxid) == st.czxid, f"server {i}: /up/{n} czxid differs"
-        finally:
-            zk.stop()
-            zk.close()
+        for n, czxid in assert_acked_on(c.servers[i].host, str(i), "/up", acked).items():
+            assert czxids.setdefault(n, czxid) == czxid, f"server {i}: /up/{n} czxid differs"
     # zxids continued: one client's writes, acknowledged in order, have increasing zxids,
     # and the epochs the restarts began come after the old ones
     seq = [czxids[n] for n in acked]
@@ -276,7 +215,7 @@ def test_a_new_leader_removed_by_reconfig_with_an_old_follower(ucluster):
     leader = c.leader(VOTERS)
     assert leader in (1, 2), f"the old server leads ({leader}): the case needs a new leader"
     offset = log_size(c, leader)
-    w = Writer(c.hosts(VOTERS))
+    w = AckedWriter(c.hosts(VOTERS), "/up")
     w.start()
     try:
         wait_for("50 writes on the mixed ensemble", lambda: w.count() >= 50)
@@ -300,14 +239,5 @@ def test_a_new_leader_removed_by_reconfig_with_an_old_follower(ucluster):
     finally:
         w.stop()
     for i in rest:
-        zk = KazooClient(hosts=c.servers[i].host, timeout=10)
-        zk.start(timeout=30)
-        try:
-            zk.sync("/up")
-            present = set(int(x) for x in zk.get_children("/up"))
-            lost = [n for n in w.acked if n not in present]
-            assert not lost, f"server {i} lacks acknowledged writes {lost[:10]} (of {len(lost)})"
-        finally:
-            zk.stop()
-            zk.close()
+        assert_acked_on(c.servers[i].host, str(i), "/up", w.acked)
     print(f"leader {leader} removed; {len(w.acked)} writes acknowledged; modes {c.modes(rest)}")
