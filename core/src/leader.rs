@@ -453,7 +453,7 @@ impl<'a> Leading<'a> {
                     .sessions
                     .prep_check(session, from, &op, skip, local)
                 {
-                    Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, op, out),
+                    Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, *op, out),
                     Err(Refusal::Moved) => out.push(Action::Send {
                         to: from,
                         msg: PeerMsg::SessionMoved { rid },

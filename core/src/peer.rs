@@ -227,12 +227,14 @@ pub enum PeerMsg {
         round: u64,
         touched: Vec<SessionId>,
     },
-    /// learner -> leader: a client write (or createSession/closeSession) to propose.
+    /// learner -> leader: a client write (or createSession/closeSession) to propose. The op
+    /// is boxed: it is the largest thing a peer message holds, and every message (acks and
+    /// commits included) is moved at the size of the largest variant.
     Request {
         rid: u64,
         session: SessionId,
         cxid: i32,
-        op: crate::txn::TxnOp,
+        op: Box<crate::txn::TxnOp>,
         /// The session is local to the learner (`localSessionsEnabled`): the leader tracks
         /// nothing of it, so it checks nothing of it either.
         local: bool,

@@ -7,6 +7,9 @@ use crate::config::Config;
 use crate::txn::ServerId;
 use std::collections::BTreeSet;
 
+/// How many servers' answers [`QuorumVerifier::agreed`] sorts without allocating.
+const ON_STACK: usize = 16;
+
 /// Which sets of servers form a quorum.
 /// The default has no voters and so no quorum (an election not started yet).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -202,13 +205,34 @@ impl QuorumVerifier {
         reached: impl IntoIterator<Item = (ServerId, T)>,
     ) -> Option<T> {
         // sorted once, highest first: a configuration's answer is the value at which its
-        // voters among them first make a quorum
-        let mut reached: Vec<(ServerId, T)> = reached.into_iter().collect();
+        // voters among them first make a quorum. Asked on every ACK, so an ensemble's worth
+        // is sorted on the stack; a larger one spills to the heap. None reached, no quorum.
+        let mut reached = reached.into_iter();
+        let first = reached.next()?;
+        let mut stack = [first; ON_STACK];
+        let mut len = 1;
+        let mut spill: Vec<(ServerId, T)> = Vec::new();
+        for r in reached {
+            if len < ON_STACK {
+                stack[len] = r;
+                len += 1;
+            } else {
+                if spill.is_empty() {
+                    spill.extend_from_slice(&stack);
+                }
+                spill.push(r);
+            }
+        }
+        let reached: &mut [(ServerId, T)] = if spill.is_empty() {
+            &mut stack[..len]
+        } else {
+            &mut spill
+        };
         reached.sort_unstable_by_key(|r| std::cmp::Reverse(r.1));
         let of = |voters: &BTreeSet<ServerId>| {
             let needed = voters.len() / 2 + 1;
             let mut have = 0;
-            for (id, v) in &reached {
+            for (id, v) in reached.iter() {
                 if voters.contains(id) {
                     have += 1;
                     if have == needed {
@@ -308,6 +332,17 @@ mod tests {
         );
         assert_eq!(q.agreed([(1, 9), (2, 7), (3, 8)]), Some(7));
         assert_eq!(q.agreed([(1, 9), (2, 7), (3, 8), (4, 9)]), Some(8));
+        assert_eq!(q.agreed(std::iter::empty::<(ServerId, u32)>()), None);
+        // more answers than sorted on the stack (ids past the voters never count)
+        let big = verifier(21, 0);
+        let acks = (1..=21).map(|id| (id, id * 10));
+        assert_eq!(
+            big.agreed(acks.clone()),
+            Some(110),
+            "the 11th highest of 21"
+        );
+        assert_eq!(big.agreed(acks.clone().take(11)), Some(10));
+        assert_eq!(big.agreed(acks.take(10)), None);
     }
 
     /// A reconfig from voters {1, 2, 3} to {3, 4, 5} under way, and the new configuration.

@@ -102,7 +102,7 @@ impl RoleMut<'_> {
                         rid,
                         session,
                         cxid,
-                        op,
+                        op: Box::new(op),
                         local,
                     },
                 })

@@ -75,10 +75,38 @@ impl ZabLog {
     pub(crate) fn position_after(&self, zxid: Zxid) -> usize {
         // the usual asks (everything applied, nothing trimmable) answered at the ends, without
         // the binary search: it runs after every applied txn, snapshot step and event
-        match (self.history.front(), self.history.back()) {
-            (Some(first), _) if first.zxid > zxid => 0,
-            (_, Some(last)) if last.zxid <= zxid => self.history.len(),
-            _ => self.history.partition_point(|t| t.zxid <= zxid),
+        let (Some(first), Some(last)) = (self.history.front(), self.history.back()) else {
+            return 0;
+        };
+        if first.zxid > zxid {
+            return 0;
+        }
+        if last.zxid <= zxid {
+            return self.history.len();
+        }
+        // Inside the window the ask is nearly always a logged zxid (a snapshot's, the applied
+        // one), and an epoch's counters run without gaps: its index is guessed from the end of
+        // the same epoch and taken only if the txn there is that zxid (strictly increasing
+        // zxids, so exactly the txns up to it are at or below it). Otherwise the search, which
+        // touches a txn per probe.
+        if let Some(i) = self.index_guess(zxid, first.zxid, last.zxid)
+            && self.history.get(i).is_some_and(|t| t.zxid == zxid)
+        {
+            return i + 1;
+        }
+        self.history.partition_point(|t| t.zxid <= zxid)
+    }
+
+    /// Where `zxid` would be if the counters of its epoch from `first` (or up to `last`) were
+    /// consecutive; only a guess, [`ZabLog::position_after`] checks it.
+    fn index_guess(&self, zxid: Zxid, first: Zxid, last: Zxid) -> Option<usize> {
+        if zxid.epoch() == first.epoch() {
+            usize::try_from(zxid.0.checked_sub(first.0)?).ok()
+        } else if zxid.epoch() == last.epoch() {
+            let back = usize::try_from(last.0.checked_sub(zxid.0)?).ok()?;
+            (self.history.len() - 1).checked_sub(back)
+        } else {
+            None
         }
     }
 
@@ -296,6 +324,32 @@ mod tests {
             assert_eq!(log.position_after(z), walked, "at {z}");
         }
         assert_eq!(log.position_after(Zxid::new(2, 0)), 10);
+        // consecutive counters in two epochs, gaps and asks between txns: the guess from
+        // either end is taken only where it is right
+        let mut log = ZabLog::recovered(Zxid::new(1, 0), VecDeque::new());
+        for (e, c) in [
+            (1, 1),
+            (1, 2),
+            (1, 3),
+            (1, 5),
+            (2, 1),
+            (2, 2),
+            (2, 4),
+            (2, 5),
+        ] {
+            log.append(txn(e, c));
+        }
+        for e in 0..=3 {
+            for c in 0..=7 {
+                let z = Zxid::new(e, c);
+                let walked = log.iter().take_while(|t| t.zxid <= z).count();
+                assert_eq!(log.position_after(z), walked, "at {z}");
+            }
+        }
+        let mut log = ZabLog::recovered(Zxid::new(1, 0), VecDeque::new());
+        for c in (2..=20).step_by(2) {
+            log.append(txn(1, c));
+        }
         // a trim with nothing to drop (the window within `keep`) leaves it whole
         assert!(!log.trim(Zxid::new(1, 20), Some(Zxid::new(1, 20)), 10));
         assert_eq!(

@@ -37,6 +37,9 @@ impl Chunk {
     }
 }
 
+/// The size an appended-to chunk grows to before the next is started.
+const APPEND_CHUNK: usize = 64 << 10;
+
 /// One file: its bytes in chunks, durable up to `durable`.
 #[derive(Clone, Debug, Default)]
 pub struct MemFile {
@@ -67,8 +70,20 @@ impl MemFile {
     }
 
     fn append(&mut self, data: &[u8]) -> &mut [u8] {
-        if !matches!(self.chunks.last(), Some(Chunk::Own(_))) {
-            self.chunks.push(Chunk::Own(Vec::new()));
+        // A chunk is not grown past APPEND_CHUNK (growing copies all of it, and a txn log is
+        // appended to record by record): a full one is followed by a new one.
+        let new_chunk = match self.chunks.last() {
+            Some(Chunk::Own(v)) => v.len() >= APPEND_CHUNK && v.len() + data.len() > v.capacity(),
+            _ => true,
+        };
+        if new_chunk {
+            let room = if self.chunks.is_empty() {
+                0
+            } else {
+                APPEND_CHUNK
+            };
+            self.chunks
+                .push(Chunk::Own(Vec::with_capacity(room.max(data.len()))));
         }
         let Some(Chunk::Own(v)) = self.chunks.last_mut() else {
             unreachable!("the last chunk is owned")

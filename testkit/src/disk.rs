@@ -91,6 +91,9 @@ type RecordRing = (usize, Vec<(Arc<Txn>, Arc<[u8]>)>);
 thread_local! {
     static RECORDS: std::cell::RefCell<RecordRing> =
         const { std::cell::RefCell::new((0, Vec::new())) };
+    /// The buffer a record is encoded into before it is copied out at its size: grown once,
+    /// not a few times per record.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn encoded(t: &Arc<Txn>) -> Arc<[u8]> {
@@ -99,10 +102,13 @@ fn encoded(t: &Arc<Txn>) -> Arc<[u8]> {
         if let Some((_, r)) = ring.iter().find(|(k, _)| Arc::ptr_eq(k, t)) {
             return Arc::clone(r);
         }
-        let mut buf = Vec::new();
-        // encoded for offset 0; `write_record` places it where it lands
-        encode_record(t, &mut buf, 0).expect("a txn the core made encodes");
-        let r: Arc<[u8]> = buf.into();
+        let r: Arc<[u8]> = SCRATCH.with(|b| {
+            let buf = &mut *b.borrow_mut();
+            buf.clear();
+            // encoded for offset 0; `write_record` places it where it lands
+            encode_record(t, buf, 0).expect("a txn the core made encodes");
+            Arc::from(&buf[..])
+        });
         if ring.len() < RECORD_CACHE {
             ring.push((Arc::clone(t), Arc::clone(&r)));
         } else {

@@ -627,8 +627,14 @@ impl DataTree {
         for acl in batch.release {
             self.acls.release(acl);
         }
-        triggers.triggers.extend(batch.triggers);
-        triggers.acls.extend(batch.acls);
+        // most txns are one op: its batch's vectors are taken whole, not copied
+        if triggers.triggers.is_empty() {
+            triggers.triggers = batch.triggers;
+            triggers.acls = batch.acls;
+        } else {
+            triggers.triggers.extend(batch.triggers);
+            triggers.acls.extend(batch.acls);
+        }
     }
 
     /// Take back a multi's applied ops, newest first. Nodes it deleted keep their ACL

@@ -107,7 +107,7 @@ pub fn to_packet(
     match msg {
         PeerMsg::Request {
             session, cxid, op, ..
-        } => match op {
+        } => match &**op {
             TxnOp::CreateSession { timeout_ms } => Some(request(
                 *session,
                 *cxid,
@@ -202,13 +202,13 @@ mod tests {
             rid: 9,
             session: 0x0400_0000_0000_0001,
             cxid: 7,
-            op: TxnOp::Write {
+            op: Box::new(TxnOp::Write {
                 request: Request::Delete {
                     path: "/a".into(),
                     version: -1,
                 },
                 auth: auth.clone(),
-            },
+            }),
             local: false,
         };
         let p = to_packet(&msg, 0, &|_| None, &none).expect("a REQUEST");

@@ -609,7 +609,11 @@ impl World {
                         session, cxid, op, ..
                     } => {
                         self.forwarded += 1;
-                        self.work.push_back(Work::Request { session, cxid, op });
+                        self.work.push_back(Work::Request {
+                            session,
+                            cxid,
+                            op: *op,
+                        });
                     }
                     PeerMsg::SyncRequest { .. } => self.work.push_back(Work::Sync),
                     PeerMsg::Revalidate { session } => {
