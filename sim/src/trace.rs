@@ -95,14 +95,49 @@ impl<L: Line + ?Sized> fmt::Display for Text<'_, L> {
     }
 }
 
-/// Feeds formatted text to the hash.
+/// Feeds formatted text to the hash, 8 bytes at a time whatever pieces the formatter writes
+/// (a piece per `write_str` cost a word of padding and a length each).
 struct HashWriter<'a> {
     hash: &'a mut TraceHasher,
+    word: [u8; 8],
+    fill: usize,
+    len: u64,
+}
+
+impl<'a> HashWriter<'a> {
+    fn new(hash: &'a mut TraceHasher) -> Self {
+        HashWriter {
+            hash,
+            word: [0; 8],
+            fill: 0,
+            len: 0,
+        }
+    }
+
+    /// The last partial word, then the length (so "ab" differs from "ab\0").
+    fn finish(mut self) {
+        if self.fill > 0 {
+            self.word[self.fill..].fill(0);
+            self.hash.u(u64::from_le_bytes(self.word));
+        }
+        self.hash.u(self.len);
+    }
 }
 
 impl Write for HashWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.hash.s(s);
+        let mut b = s.as_bytes();
+        self.len += b.len() as u64;
+        while !b.is_empty() {
+            let n = (8 - self.fill).min(b.len());
+            self.word[self.fill..self.fill + n].copy_from_slice(&b[..n]);
+            self.fill += n;
+            b = &b[n..];
+            if self.fill == 8 {
+                self.hash.u(u64::from_le_bytes(self.word));
+                self.fill = 0;
+            }
+        }
         Ok(())
     }
 }
@@ -178,16 +213,27 @@ impl Trace {
         self.lines += 1;
     }
 
-    /// A rare line: formatted into the hash.
-    pub fn line(&mut self, now: u64, who: impl fmt::Display, role: &str, what: fmt::Arguments) {
+    /// A rare line: its text formatted into the hash. `who` as in [`Trace::emit`]: the time,
+    /// subject and role are hashed as data, never padded into text.
+    pub fn line(
+        &mut self,
+        now: u64,
+        who: (u64, impl fmt::Display),
+        role: &str,
+        what: fmt::Arguments,
+    ) {
         if self.echo {
-            self.print(now, &who, role, what);
+            self.print(now, &who.1, role, what);
         } else if self.records.is_some() {
-            self.record(now, &who, role, what);
+            self.record(now, &who.1, role, what);
         }
         let mut h = TraceHasher { h: self.hash };
-        let mut w = HashWriter { hash: &mut h };
-        let _ = writeln!(w, "{now:>9} {who:<4} {role:<9} {what}");
+        h.u(now);
+        h.u(who.0);
+        h.s(role);
+        let mut w = HashWriter::new(&mut h);
+        let _ = w.write_fmt(what);
+        w.finish();
         self.hash = h.h;
         self.lines += 1;
     }

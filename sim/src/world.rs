@@ -280,7 +280,8 @@ impl World {
     }
 
     pub(crate) fn log(&mut self, who: Who, role: &str, what: std::fmt::Arguments) {
-        self.trace.line(self.sched.now, who, role, what);
+        self.trace
+            .line(self.sched.now, (who.code(), who), role, what);
     }
 
     /// A frequent line, given as data (hashed without being formatted).
