@@ -65,6 +65,49 @@ impl World {
 }
 
 impl Client {
+    /// `client.refused`: an undecodable request is answered with ZooKeeper's error for it,
+    /// and one it answers Unimplemented closes the connection next.
+    pub(crate) fn check_refused(
+        &mut self,
+        now: u64,
+        xid: i32,
+        bad: &crate::client::refused::BadFrame,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        if *reply != Err(bad.expect) {
+            return Err(violation(
+                Claim::ClientRefused,
+                now,
+                format!(
+                    "client {} session 0x{:x}: {} (xid {xid}) was answered {reply:?}, where ZooKeeper answers {:?}",
+                    self.idx,
+                    self.session_id(),
+                    bad.what,
+                    bad.expect
+                ),
+            ));
+        }
+        self.refused_close = bad.close;
+        Ok(())
+    }
+
+    /// `client.refused`: nothing comes on a connection after the Unimplemented answer that
+    /// closes it.
+    pub(crate) fn check_open_after_refusal(&self, now: u64, what: &str) -> Result<(), Violation> {
+        if !self.refused_close {
+            return Ok(());
+        }
+        Err(violation(
+            Claim::ClientRefused,
+            now,
+            format!(
+                "client {} session 0x{:x}: {what} came on the connection after a request of an unknown opcode was answered Unimplemented, where ZooKeeper closes it",
+                self.idx,
+                self.session_id()
+            ),
+        ))
+    }
+
     /// The order claims on a reply's zxid, before the session takes it as seen: a write
     /// of the session is not ordered before what an earlier request saw (`client.fifo`), no
     /// reply goes back (`client.monotonic-reads`) or below the last sync's floor
