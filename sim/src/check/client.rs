@@ -88,6 +88,9 @@ impl Client {
             ));
         }
         self.refused_close = bad.close;
+        if bad.close {
+            ensemble_core::probe!("sim.client.refused-closed");
+        }
         Ok(())
     }
 
@@ -291,6 +294,23 @@ impl Client {
                 ));
             }
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
+            // Every simulated server has the text of its configuration (`config_node`), so
+            // its `/zookeeper/config` never reads as the tree's empty node: ZooKeeper's
+            // initConfigInZKDatabase writes the configuration in force there at start.
+            if let (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) =
+                (&p.request, reply)
+                && path == ensemble_core::path::CONFIG
+                && data.is_empty()
+            {
+                return Err(violation(
+                    Claim::ClientReadValue,
+                    now,
+                    format!(
+                        "client {} getData of {path} answered the tree's empty node at zxid {z}, not the configuration in force",
+                        self.idx
+                    ),
+                ));
+            }
             let got = stored_config_form(cx.reference, &p.request, normalize(reply), z, &expected);
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
             if relevant && got != expected {
