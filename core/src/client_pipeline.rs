@@ -33,9 +33,10 @@ pub(crate) enum Wait {
     Read(Request),
     /// A write: the result arrives when its txn is applied here.
     Write { rid: u64 },
-    /// A write the leader refused (nothing was proposed): answered with this error in its
-    /// turn, at the zxid applied then (so replies' zxids never go back).
-    Refused(ensemble_proto::proto::KeeperError),
+    /// A request answered without running it (a write the leader refused, nothing proposed;
+    /// a request the runtime could not decode): answered with this reply in its turn, at the
+    /// zxid applied then (so replies' zxids never go back).
+    Refused(Reply),
     /// A write not yet submitted: queued first, then submitted by `drain` at once, unless an
     /// earlier `sync` of its connection is still unanswered.
     Held {
@@ -153,7 +154,8 @@ impl ClientPipeline {
     }
 
     /// Every waiter names a live connection, every connection creating its session owns its
-    /// request number, and setWatches' events left with their reply.
+    /// request number, no answer waits at a queue's front, and setWatches' events left with
+    /// their reply.
     pub(crate) fn check_invariants(&self) {
         // Run after every event: each map is walked once, and a bound on its keys is checked
         // against its largest key, not key by key.
@@ -184,6 +186,14 @@ impl ClientPipeline {
         }
         for (conn, c) in &self.conns {
             assert!(!c.auth.is_empty(), "a connection without its ip id");
+            // an answer goes out as soon as it is at the front (`drain` after each change)
+            assert!(
+                c.queue
+                    .front()
+                    .is_none_or(|p| p.result.is_none()
+                        && !matches!(p.wait, Wait::Read(_) | Wait::Refused(_))),
+                "an answerable request left at the front of connection {conn}"
+            );
             match c.phase {
                 ConnPhase::Creating { rid, .. } => assert_eq!(
                     self.rid_owner.get(&rid),

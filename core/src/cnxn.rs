@@ -332,7 +332,7 @@ impl ZooKeeperServer {
         }
         for p in c.queue.iter_mut() {
             if matches!(p.wait, Wait::Write { rid: r } if r == rid) {
-                p.wait = Wait::Refused(KeeperError::SessionExpired);
+                p.wait = Wait::Refused(Err(KeeperError::SessionExpired));
             }
         }
         self.drain(role, conn, out);
@@ -489,10 +489,10 @@ impl ZooKeeperServer {
         let wait = match request {
             // ReadOnlyRequestProcessor: every change, sync and check is NotReadOnly.
             r if self.read_only.active && r.is_write() && r != Request::CloseSession => {
-                Wait::Refused(KeeperError::NotReadOnly)
+                Wait::Refused(Err(KeeperError::NotReadOnly))
             }
             Request::Sync { .. } if self.read_only.active => {
-                Wait::Refused(KeeperError::NotReadOnly)
+                Wait::Refused(Err(KeeperError::NotReadOnly))
             }
             Request::CloseSession if local => {
                 // Nothing replicated to close: the session ends here, and its connection
@@ -530,7 +530,7 @@ impl ZooKeeperServer {
             // UpgradeableSessionTracker: a local session that may not upgrade owns no
             // ephemeral.
             r if local && !self.cfg.local_sessions_upgrading && creates_ephemeral_request(&r) => {
-                Wait::Refused(KeeperError::EphemeralOnLocalSession)
+                Wait::Refused(Err(KeeperError::EphemeralOnLocalSession))
             }
             r if r.is_write() => {
                 let auth = self
@@ -659,7 +659,7 @@ impl ZooKeeperServer {
         close: bool,
         out: &mut Ready,
     ) {
-        let applied = self.tree.last_zxid();
+        let close = close && !self.plant(Plant::RefusedKeepsConnection);
         let Some(session) = self.requesting_session(conn, out) else {
             return;
         };
@@ -673,9 +673,9 @@ impl ZooKeeperServer {
             xid,
             opcode,
             auth_len,
-            // never read: the result is already there
-            wait: Wait::Read(Request::Ping),
-            result: Some((applied, reply)),
+            // answered at the zxid applied when it reaches the front, as a read
+            wait: Wait::Refused(reply),
+            result: None,
         });
         if close {
             c.closing = true;
@@ -789,7 +789,7 @@ impl ZooKeeperServer {
                     }
                     (applied, reply)
                 }
-                (None, Wait::Refused(e)) => (applied, Err(e)),
+                (None, Wait::Refused(reply)) => (applied, reply),
                 (None, _) => unreachable!("only reads and refusals are answered without a result"),
             };
             out.push(Action::Reply {

@@ -187,10 +187,13 @@ pub enum Plant {
     /// reconfig: when the reconfig was its last proposal there is none, and an election
     /// follows where ZooKeeper's getDesignatedLeader hands over.
     HandOverPastReconfigOnly,
+    /// A request of an unknown opcode is answered Unimplemented and the connection kept open
+    /// (ZooKeeper's `UnimplementedRequestProcessor` closes it after the answer).
+    RefusedKeepsConnection,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 53] = [
+    pub const ALL: [Plant; 54] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -244,6 +247,7 @@ impl Plant {
         Plant::GetAclUnmasked,
         Plant::LeaderEpochUnpersisted,
         Plant::HandOverPastReconfigOnly,
+        Plant::RefusedKeepsConnection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -301,6 +305,7 @@ impl Plant {
             Plant::GetAclUnmasked => "getacl-unmasked",
             Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
             Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
+            Plant::RefusedKeepsConnection => "refused-keeps-connection",
         }
     }
 
@@ -459,6 +464,7 @@ impl Plant {
             Plant::GetAclUnmasked => &["acl.shown"],
             Plant::LeaderEpochUnpersisted => &["zab.epoch-promised"],
             Plant::HandOverPastReconfigOnly => &["reconfig.handover"],
+            Plant::RefusedKeepsConnection => &["client.refused"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
         }

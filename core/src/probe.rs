@@ -478,6 +478,14 @@ pub const PROBES: &[ProbeDef] = &[
         "a getAllChildrenNumber was judged against the history",
     ),
     p(
+        "sim.client.refused-closed",
+        "a request of an unknown opcode was answered Unimplemented and its connection closed (client.refused judged)",
+    ),
+    p(
+        "sim.reconfig.malformed-refused",
+        "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
+    ),
+    p(
         "sim.path.refused",
         "a create of a path ZooKeeper's PathUtils refuses was answered BadArguments",
     ),

@@ -218,6 +218,12 @@ claims! {
     /// 0) is closed by the server in the same step (ZooKeeper closes it after that answer:
     /// a client that kept the socket open is not served on a dead session).
     ClientExpiredClosed => "client.expired-closed",
+    /// A request the server cannot decode is answered as ZooKeeper 3.8 answers it, in its
+    /// turn: an opcode it does not know with Unimplemented and then the connection closed,
+    /// nothing else on it first (`UnimplementedRequestProcessor` sends the reply, then
+    /// `sendCloseSession`); a client's deleteContainer or a create with unknown flags with
+    /// BadArguments; a body that does not parse with MarshallingError, the connection kept.
+    ClientRefused => "client.refused",
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
@@ -401,6 +407,7 @@ impl Claim {
             | ClientNoOkAfterClose
             | ClientSession
             | ClientExpiredClosed
+            | ClientRefused
             | SessionNoWriteAfterClose
             | SessionLocalStaysHome
             | SessionImportedReattach

@@ -65,6 +65,52 @@ impl World {
 }
 
 impl Client {
+    /// `client.refused`: an undecodable request is answered with ZooKeeper's error for it,
+    /// and one it answers Unimplemented closes the connection next.
+    pub(crate) fn check_refused(
+        &mut self,
+        now: u64,
+        xid: i32,
+        bad: &crate::client::refused::BadFrame,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        if *reply != Err(bad.expect) {
+            return Err(violation(
+                Claim::ClientRefused,
+                now,
+                format!(
+                    "client {} session 0x{:x}: {} (xid {xid}) was answered {reply:?}, where ZooKeeper answers {:?}",
+                    self.idx,
+                    self.session_id(),
+                    bad.what,
+                    bad.expect
+                ),
+            ));
+        }
+        self.refused_close = bad.close;
+        if bad.close {
+            ensemble_core::probe!("sim.client.refused-closed");
+        }
+        Ok(())
+    }
+
+    /// `client.refused`: nothing comes on a connection after the Unimplemented answer that
+    /// closes it.
+    pub(crate) fn check_open_after_refusal(&self, now: u64, what: &str) -> Result<(), Violation> {
+        if !self.refused_close {
+            return Ok(());
+        }
+        Err(violation(
+            Claim::ClientRefused,
+            now,
+            format!(
+                "client {} session 0x{:x}: {what} came on the connection after a request of an unknown opcode was answered Unimplemented, where ZooKeeper closes it",
+                self.idx,
+                self.session_id()
+            ),
+        ))
+    }
+
     /// The order claims on a reply's zxid, before the session takes it as seen: a write
     /// of the session is not ordered before what an earlier request saw (`client.fifo`), no
     /// reply goes back (`client.monotonic-reads`) or below the last sync's floor
@@ -248,6 +294,23 @@ impl Client {
                 ));
             }
         } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
+            // Every simulated server has the text of its configuration (`config_node`), so
+            // its `/zookeeper/config` never reads as the tree's empty node: ZooKeeper's
+            // initConfigInZKDatabase writes the configuration in force there at start.
+            if let (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) =
+                (&p.request, reply)
+                && path == ensemble_core::path::CONFIG
+                && data.is_empty()
+            {
+                return Err(violation(
+                    Claim::ClientReadValue,
+                    now,
+                    format!(
+                        "client {} getData of {path} answered the tree's empty node at zxid {z}, not the configuration in force",
+                        self.idx
+                    ),
+                ));
+            }
             let got = stored_config_form(cx.reference, &p.request, normalize(reply), z, &expected);
             let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
             if relevant && got != expected {

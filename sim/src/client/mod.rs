@@ -5,6 +5,7 @@
 //! recipe), and has every reply checked against the committed history the moment it arrives
 //! (`crate::check::client`).
 
+pub(crate) mod refused;
 pub(crate) mod roles;
 pub(crate) mod session;
 
@@ -52,6 +53,14 @@ pub enum ClientOut {
         conn: ConnId,
         xid: i32,
         request: Request,
+    },
+    /// A request frame the server cannot decode (`refused`): the world triages it as the
+    /// node's runtime does.
+    SendRaw {
+        conn: ConnId,
+        xid: i32,
+        what: &'static str,
+        frame: Vec<u8>,
     },
     /// The runtime of the connection's server establishes an identity for it, in order with
     /// what the client sends (a SASL exchange completing, a certificate at the handshake).

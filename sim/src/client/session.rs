@@ -47,6 +47,9 @@ pub(crate) struct Pending {
     pub(crate) op: usize,
     /// How many identities the client had added when it sent this.
     pub(crate) auths: usize,
+    /// An undecodable frame (`request` is then a placeholder, and `op` no index): its
+    /// answer is judged on its own (`client.refused`), it is no operation of the history.
+    pub(crate) refused: Option<super::refused::BadFrame>,
 }
 
 pub struct Client {
@@ -95,6 +98,9 @@ pub struct Client {
     /// Reconnects with a session so far (every fourth, from the first, presents a wrong
     /// password first).
     pub(crate) reconnects: u64,
+    /// A request was answered Unimplemented on the current connection: the server must
+    /// close it next, with nothing else sent first (`client.refused`).
+    pub(crate) refused_close: bool,
 }
 
 impl Client {
@@ -135,6 +141,7 @@ impl Client {
             rewatched: BTreeSet::new(),
             rewatched_ids: Vec::new(),
             reconnects: 0,
+            refused_close: false,
         }
     }
 
@@ -142,7 +149,7 @@ impl Client {
     pub fn pending_request(&self, xid: i32) -> Option<&Request> {
         self.pending
             .front()
-            .filter(|p| p.xid == xid)
+            .filter(|p| p.xid == xid && p.refused.is_none())
             .map(|p| &p.request)
     }
 
@@ -236,6 +243,9 @@ impl Client {
                             if let Request::Auth { scheme, auth } = req {
                                 self.add_auth(cx, scheme, auth);
                                 continue;
+                            }
+                            if let Some(bad) = self.role.take_bad_frame() {
+                                self.issue_refused(cx, bad);
                             }
                             self.issue(cx, req);
                         }
@@ -380,8 +390,35 @@ impl Client {
             floor: cx.shared.max_acked,
             op,
             auths: self.auth_ids.len(),
+            refused: None,
         });
         self.send(cx, xid, request);
+    }
+
+    /// Send an undecodable frame in the session's order, expecting ZooKeeper's answer.
+    pub(crate) fn issue_refused(&mut self, cx: &mut Ctx, bad: super::refused::BadFrame) {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        let frame = bad.frame(xid);
+        let what = bad.what;
+        self.pending.push_back(Pending {
+            xid,
+            request: Request::Ping,
+            invoked: cx.now,
+            floor: cx.shared.max_acked,
+            op: usize::MAX,
+            auths: self.auth_ids.len(),
+            refused: Some(bad),
+        });
+        if let Some(c) = &self.conn {
+            self.last_sent = cx.now;
+            cx.out.push(ClientOut::SendRaw {
+                conn: c.id,
+                xid,
+                what,
+                frame,
+            });
+        }
     }
 
     /// The connection broke or timed out: outstanding requests end with unknown outcome.
@@ -396,6 +433,7 @@ impl Client {
         self.fail_pending(cx);
         self.pings_out = 0;
         self.set_watches_out = false;
+        self.refused_close = false;
         // ZooKeeper's client waits a little before trying the next server.
         self.retry_at = cx.now + cx.rng.range(0, 100);
         let sid = self.session_id();
@@ -405,6 +443,9 @@ impl Client {
 
     pub(crate) fn fail_pending(&mut self, cx: &mut Ctx) {
         while let Some(p) = self.pending.pop_front() {
+            if p.refused.is_some() {
+                continue;
+            }
             let rec = &mut cx.shared.ops[p.op];
             rec.done = Some(cx.now);
             if p.request.is_write() {
@@ -609,6 +650,7 @@ impl Client {
         self.last_heard = cx.now;
         let now = cx.now;
         let sid = self.session_id();
+        self.check_open_after_refusal(now, &format!("a reply to xid {xid}"))?;
         self.check_reply_zxid(cx, xid, zxid)?;
         if zxid > 0 {
             self.seen_floor = zxid;
@@ -657,6 +699,9 @@ impl Client {
             ));
         }
         let p = self.pending.pop_front().expect("front exists");
+        if let Some(bad) = &p.refused {
+            return self.check_refused(now, xid, bad, &reply);
+        }
         self.check_reply(cx, &p, zxid, &reply)?;
         self.check_watch_answer(cx, &p.request, &reply)?;
         {
@@ -733,6 +778,7 @@ impl Client {
 
     pub fn on_watch(&mut self, cx: &mut Ctx, ev: WatchedEvent) -> Result<(), Violation> {
         self.last_heard = cx.now;
+        self.check_open_after_refusal(cx.now, &format!("{:?} on {}", ev.kind, ev.path))?;
         if ev.kind == EventType::None {
             return Ok(());
         }
@@ -809,6 +855,7 @@ impl Client {
         self.auth_ids = vec![self.ip_id()];
         self.pings_out = 0;
         self.set_watches_out = false;
+        self.refused_close = false;
         self.seen_floor = 0;
         self.sync_floor = 0;
         self.synced_at = None;

@@ -120,6 +120,40 @@ impl World {
                     }
                     self.c2s(conn, C2S::Request(xid, request));
                 }
+                ClientOut::SendRaw {
+                    conn,
+                    xid,
+                    what,
+                    frame,
+                } => {
+                    self.log(
+                        who,
+                        "",
+                        format_args!("conn {conn} xid {xid} sends {what} (undecodable)"),
+                    );
+                    // What the node's runtime does with the frame (`runtime/clients.rs`).
+                    use ensemble_proto::jute::{self, BadRequest};
+                    let m = match jute::decode_request(&frame) {
+                        Ok((xid, request)) => C2S::Request(xid, request),
+                        Err(e) => match jute::triage_request(&frame, &e) {
+                            BadRequest::Lenient { xid, request } => C2S::Request(xid, request),
+                            BadRequest::Answer {
+                                xid,
+                                opcode,
+                                reply,
+                                close,
+                            } => C2S::Refused {
+                                xid,
+                                opcode,
+                                reply,
+                                close,
+                            },
+                            // the runtime drops the connection: the core sees it close
+                            BadRequest::Close => C2S::Close,
+                        },
+                    };
+                    self.c2s(conn, m);
+                }
                 ClientOut::Authenticate { conn, id } => {
                     self.log(
                         who,

@@ -13,6 +13,13 @@ pub(crate) enum C2S {
     Connect(ConnectRequest),
     Request(i32, Request),
     Authenticated(ensemble_proto::proto::Id),
+    /// A frame the runtime could not decode, as it hands it to the core.
+    Refused {
+        xid: i32,
+        opcode: ensemble_proto::proto::OpCode,
+        reply: Reply,
+        close: bool,
+    },
     Close,
 }
 
@@ -117,6 +124,21 @@ impl World {
                     C2S::Authenticated(id) => {
                         self.deliver(server, Event::ClientAuthenticated { conn, id })
                     }
+                    C2S::Refused {
+                        xid,
+                        opcode,
+                        reply,
+                        close,
+                    } => self.deliver(
+                        server,
+                        Event::ClientRefused {
+                            conn,
+                            xid,
+                            opcode,
+                            reply,
+                            close,
+                        },
+                    ),
                     C2S::Close => {
                         let server_closed = cc_server_closed(&self.transport.conns, conn);
                         self.transport.conns.remove(&conn);

@@ -64,6 +64,8 @@ pub struct RandomRole {
     pub(crate) after_sync: Option<Request>,
     /// Reads only (the `reader` role).
     pub(crate) reader: bool,
+    /// An undecodable request goes out with the request just drawn (see `take_bad_frame`).
+    pub(crate) bad_due: bool,
 }
 
 /// Lock and election share the ephemeral-sequential queue mechanics.
@@ -228,6 +230,19 @@ impl RoleState {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// An undecodable request to send before the one just drawn, every 31st draw of the
+    /// random mix when odd requests are on (the role's counter, no draw):
+    /// [`crate::client::refused`]'s kinds in turn.
+    pub(crate) fn take_bad_frame(&mut self) -> Option<crate::client::refused::BadFrame> {
+        match self {
+            RoleState::Random(r) | RoleState::Reader(r) if r.bad_due => {
+                r.bad_due = false;
+                Some(crate::client::refused::bad_frame(r.n / 31, &random::key(0)))
+            }
+            _ => None,
         }
     }
 

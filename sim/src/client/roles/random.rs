@@ -173,6 +173,7 @@ impl RandomRole {
         let rng = &mut *cx.rng;
         let k = key(rng.range(0, cx.params.keys.max(1) as u64 - 1) as u32);
         self.n += 1;
+        self.bad_due = cx.params.odd_requests && self.n % 31 == 19;
         let data = format!("c{idx}-{}", self.n).into_bytes();
         let watch = rng.chance(mix.watch);
         let version = |rng: &mut SimRng, versions: &BTreeMap<String, i32>, p: &str| {

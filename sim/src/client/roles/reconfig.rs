@@ -24,6 +24,10 @@ pub struct ReconfigRole {
     /// The members and roles that change asks for: seen in the configuration after a lost
     /// reply (a leader that removed itself closes its clients), the change is done.
     expect: Option<BTreeMap<u64, LearnerType>>,
+    /// Changes asked for so far (every fourth goes out malformed, see [`malformed`]).
+    changes: u64,
+    /// The change in flight is malformed: ZooKeeper refuses it BadArguments.
+    malformed: bool,
 }
 
 /// The fewest voters a change leaves: a quorum survives one crash.
@@ -46,6 +50,37 @@ fn quiet(cx: &Ctx, step: usize) -> bool {
     (!plan.is_empty() && step >= plan.len())
         || (cx.params.liveness == crate::params::Liveness::Core
             && cx.now + QUIET_BEFORE_CORE_HEAL_MS >= cx.params.fault_phase_ms)
+}
+
+/// A change ZooKeeper refuses on its arguments, the `n`th kind (the role's counter picks
+/// it, no draw), from version `from`: a server line with too few or too many parts or a port
+/// that is not a number (`QuorumServer`'s ConfigException), a joiner without a client
+/// address (PrepRequestProcessor: "each server should have 3 ports specified"), a member list
+/// with a bad line (`parseDynamicConfig`): each BadArguments.
+fn malformed(n: u64, view: &Membership, outsider: u64) -> Request {
+    let id = outsider;
+    let (mut joining, mut new_members) = (String::new(), String::new());
+    match n % 5 {
+        0 => joining = format!("server.{id}=s{id}:2888;s{id}:2181"),
+        1 => joining = format!("server.{id}=s{id}:2888:3888:participant:x;s{id}:2181"),
+        2 => joining = format!("server.{id}=s{id}:2888:x3888:participant;s{id}:2181"),
+        3 => joining = format!("server.{id}=s{id}:2888:3888:participant"),
+        _ => {
+            let mut list: Vec<String> = view
+                .servers
+                .iter()
+                .map(|(id, s)| spec(*id, s.role))
+                .collect();
+            list.push(format!("server.{id}=s{id}:2888"));
+            new_members = list.join(",");
+        }
+    }
+    Request::Reconfig {
+        joining,
+        leaving: String::new(),
+        new_members,
+        from_config: view.version as i64,
+    }
 }
 
 /// The request for one change of a plan, from the configuration `view`.
@@ -204,6 +239,11 @@ impl ReconfigRole {
                 }
             }
         }
+        self.changes += 1;
+        if cx.params.odd_requests && self.changes % 4 == 3 {
+            self.malformed = true;
+            return Some(malformed(self.changes / 4, &view, cx.params.servers() + 1));
+        }
         Some(Request::Reconfig {
             joining,
             leaving,
@@ -212,8 +252,41 @@ impl ReconfigRole {
         })
     }
 
+    /// `client.write-result`: a malformed change is never made. Refused BadArguments, or
+    /// by a check ZooKeeper makes before it reads the servers (a change in progress, a stale
+    /// version), or unanswered.
+    fn judge_malformed(req: &Request, reply: &Reply, cx: &mut Ctx) {
+        use ensemble_proto::proto::KeeperError as E;
+        let ok = matches!(
+            reply,
+            Err(E::BadArguments
+                | E::ReconfigInProgress
+                | E::BadVersion
+                | E::ConnectionLoss
+                | E::SessionExpired
+                | E::SessionMoved
+                | E::NotReadOnly)
+        );
+        if matches!(reply, Err(E::BadArguments)) {
+            ensemble_core::probe!("sim.reconfig.malformed-refused");
+        }
+        if !ok && cx.shared.recipe_violation.is_none() {
+            cx.shared.recipe_violation = Some(crate::check::violation(
+                crate::check::Claim::ClientWriteResult,
+                cx.now,
+                format!(
+                    "a malformed reconfig {req:?} was answered {reply:?}, where ZooKeeper refuses it BadArguments"
+                ),
+            ));
+        }
+    }
+
     pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply, cx: &mut Ctx) {
         self.in_flight = false;
+        if self.malformed && matches!(req, Request::Reconfig { .. }) {
+            self.malformed = false;
+            Self::judge_malformed(req, reply, cx);
+        }
         if let (Request::GetData { .. }, Ok(Response::GetData { data, .. })) = (req, reply) {
             // before the first reconfig the node holds nothing: the run's initial membership
             self.view = if data.is_empty() {
