@@ -192,9 +192,6 @@ if [ "$KAZOO_ONLY" = 0 ]; then
     run_pytest ensemble migrate-live interop/migrate/test_live.py
     say "live: an Ensemble observer serving its clients through its core (zk-observe), the leader killed"
     run_pytest ensemble migrate-core interop/migrate/test_live_core.py
-    say "live: the same runs with the observers' clients served from their own replica (--serve-replica)"
-    ENSEMBLE_ZK_OBSERVE_SERVE_REPLICA=1 run_pytest ensemble migrate-live-replica \
-      interop/migrate/test_live.py interop/migrate/test_live_reconfig.py
     say "live: an Ensemble observer following a reconfig of the ZooKeeper ensemble (reconfig -remove)"
     run_pytest ensemble migrate-reconfig interop/migrate/test_live_reconfig.py
   fi

@@ -243,6 +243,19 @@ impl Server {
         self.zk.clients.conns.get(conn).map(|c| c.session)
     }
 
+    /// The session timeout the connection re-attaching `session` negotiated: what ZooKeeper's
+    /// learner sends with its REVALIDATE (`Learner.validateSession`), and the leader touches
+    /// the session with it; the tree's timeout may be unknown (a session created after the
+    /// sync's snapshot but not yet applied here) or the client may ask for another.
+    pub fn revalidating_timeout(&self, session: SessionId) -> Option<i32> {
+        self.zk
+            .clients
+            .conns
+            .values()
+            .find(|c| c.session == session && matches!(c.phase, ConnPhase::Revalidating { .. }))
+            .map(|c| c.timeout_ms)
+    }
+
     /// Whether this server follows a foreign leader now (synced, serving).
     pub fn foreign_leader(&self) -> Option<ServerId> {
         match &self.role {

@@ -31,8 +31,6 @@ and c): a real 3-node ZooKeeper lists the Ensemble server as `server.4=...:obser
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -41,7 +39,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 
@@ -50,157 +47,21 @@ sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
 import zk  # noqa: E402
+from live import (ENSEMBLE, check_watches, close_clients, leader_zxid, needs_zookeeper,  # noqa: E402
+                  read_dump, same, start_zookeeper, user_tree, write_through,
+                  zookeeper_with_observers)
 
-REPO = HERE.parent.parent
-ENSEMBLE = os.environ.get("ENSEMBLE_BIN", str(REPO / "target/release/ensemble"))
-
-pytestmark = pytest.mark.skipif(
-    not (zk.JAVA_DIR / "zookeeper.jar").exists() or not Path(ENSEMBLE).exists(),
-    reason="needs the zookeeper package and a built ensemble binary",
-)
-
-
-def read_dump(path: Path) -> tuple[dict, dict]:
-    """The observer's replica, as load.walk shows a tree, and its summary line."""
-    tree, summary = {}, {}
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        if "path" not in r:
-            summary = r
-            continue
-        data = r["data"]
-        tree[r["path"]] = {
-            "data": data,
-            "stat": [r["czxid"], r["mzxid"], r["ctime"], r["mtime"], r["version"], r["cversion"],
-                     r["aversion"], r["ephemeralOwner"], len(bytes.fromhex(data or "")),
-                     r["numChildren"], r["pzxid"]],
-            "acl": sorted(tuple(a) for a in r["acl"]),
-        }
-    return tree, summary
-
-
-def leader_zxid(zks) -> int | None:
-    for z in zks:
-        if z.proc and z.proc.poll() is None and z.mode() == "leader":
-            for line in zk.four_letter(z.client_port, "srvr").splitlines():
-                if line.startswith("Zxid:"):
-                    return int(line.split(":", 1)[1].strip(), 16)
-    return None
-
-
-def user_tree(walk: dict) -> dict:
-    """The clients' part of the tree: /zookeeper is each server's own."""
-    return {p: v for p, v in walk.items() if not p.startswith("/zookeeper")}
-
-
-def hide_hashes(want: dict, got: dict) -> dict:
-    """ZooKeeper shows a digest ACL's hash as 'x' to a client without ADMIN on the node: the
-    observer's full id is compared by its user there."""
-    out = {}
-    for p, v in got.items():
-        shown = {(perms, scheme, i.split(":")[0]) for perms, scheme, i in want.get(p, {}).get("acl", [])
-                 if scheme == "digest" and i.endswith(":x")}
-        acl = sorted((perms, scheme, f"{i.split(':')[0]}:x" if (perms, scheme, i.split(":")[0]) in shown else i)
-                     for perms, scheme, i in v["acl"])
-        out[p] = {**v, "acl": acl}
-    return out
-
-
-def same(want: dict, got: dict) -> None:
-    want, got = user_tree(want), user_tree(got)
-    got = hide_hashes(want, got)
-    bad = [f"{p}:\n  zookeeper {want.get(p)}\n  observer  {got.get(p)}"
-           for p in sorted(set(want) | set(got)) if want.get(p) != got.get(p)]
-    if bad:
-        pytest.fail(f"{len(bad)} znodes differ:\n" + "\n".join(bad[:8]))
-
-
-class EnsembleObserver:
-    """One Ensemble server listed as `server.N=...:observer` in ZooKeeper's config: its dir,
-    zoo.cfg, the zk-observe process and its dump, then the Ensemble server it becomes."""
-
-    def __init__(self, root: Path, sid: int, client_port: int, lines: list[str]):
-        self.sid = sid
-        self.client_port = client_port
-        self.dir = root / f"ens{sid}"
-        (self.dir / "data").mkdir(parents=True)
-        (self.dir / "data" / "myid").write_text(f"{sid}\n")
-        self.cfg = self.dir / "zoo.cfg"
-        self.cfg.write_text("\n".join([
-            "tickTime=500", "initLimit=20", "syncLimit=10", f"dataDir={self.dir / 'data'}",
-            f"clientPort={client_port}", "clientPortAddress=127.0.0.1", "extendedTypesEnabled=true",
-            "4lw.commands.whitelist=*", "admin.enableServer=false", "maxSessionTimeout=60000", *lines,
-        ]) + "\n")
-        self.ecfg = self.dir / "ensemble.cfg"
-        self.dump = self.dir / "replica.jsonl"
-        self.log_path = self.dir / "observe.log"
-        self.proc: subprocess.Popen | None = None
-        self.started = False
-
-    def observe(self) -> None:
-        log = open(self.log_path, "w")
-        # ENSEMBLE_ZK_OBSERVE_SERVE_REPLICA=1: the clients served from the observer's own copy
-        # of the replica (serve.rs) rather than by the node's core
-        core = ["--serve-replica"] if os.environ.get("ENSEMBLE_ZK_OBSERVE_SERVE_REPLICA") == "1" else []
-        self.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(self.cfg), "--seconds", "300",
-                                      "--dump", str(self.dump), "--cut-over",
-                                      "--ensemble-config", str(self.ecfg), *core],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def replica(self) -> tuple[dict, dict]:
-        return read_dump(self.dump)
-
-    def zxid(self) -> int | None:
-        try:
-            return self.replica()[1].get("zxid")
-        except (OSError, ValueError):
-            return None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def start(self) -> None:
-        r = subprocess.run([ENSEMBLE, "start", str(self.ecfg)], capture_output=True, text=True,
-                           timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
-        self.started = True
-
-    def mode(self) -> str:
-        for line in zk.four_letter(self.client_port, "srvr").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return ""
-
-    def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait()
-        if self.started:
-            subprocess.run([ENSEMBLE, "stop", str(self.ecfg)], capture_output=True, timeout=60)
+pytestmark = needs_zookeeper
 
 
 def test_observer_follows_live_zookeeper():
     root = Path(tempfile.mkdtemp(prefix="ensemble-live-"))
-    p = zk.free_ports(18)
-    lines = [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:participant;127.0.0.1:{p[3 * i]}"
-             for i in range(3)]
-    lines += [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:observer;127.0.0.1:{p[3 * i]}"
-              for i in range(3, 6)]
-    zks = [zk.ZkServer(root, i + 1, p[3 * i], lines, "reconfigEnabled=false") for i in range(3)]
-    ens = [EnsembleObserver(root, i + 1, p[3 * i], lines) for i in range(3, 6)]
+    zks, ens, _ = zookeeper_with_observers(root, 3)
     e4 = ens[0]
     d, cfg, dump = e4.dir, e4.cfg, e4.dump
-    c = None
-    o = None
-    o5 = None
-    w = None
+    c = o = o5 = w = None
     try:
-        for z in zks:
-            z.start()
-        zk.wait(lambda: all(z.serving() for z in zks), 90, "ZooKeeper serving")
-        hosts = ",".join(f"127.0.0.1:{z.client_port}" for z in zks)
+        hosts = start_zookeeper(zks)
         c = load.load(hosts, zkcli=load.zkcli_runner(hosts))
 
         # start refuses: its peers are ZooKeeper servers
@@ -229,53 +90,12 @@ def test_observer_follows_live_zookeeper():
         o = KazooClient(hosts=f"127.0.0.1:{e4.client_port}", timeout=20, auth_data=[("digest", "alice:secret")])
         o.start(timeout=30)
         same(want, load.walk(o))
-        w.create("/live-watch", b"0")
-        zk.wait(lambda: o.exists("/live-watch") is not None, 20, "the observer has /live-watch")
-        fired: list[tuple[str, str]] = []
-        seen: dict[str, bytes] = {}
-
-        def on_event(e):
-            fired.append((e.type, e.path))
-            if e.type == "CHANGED":
-                # a read after the event sees the change that fired it
-                seen[e.path] = o.get(e.path)[0]
-
-        o.get("/live-watch", watch=on_event)
-        o.get_children("/live-watch", watch=on_event)
-        assert o.exists("/live-watch/kid", watch=on_event) is None
-        w.set("/live-watch", b"1")
-        w.create("/live-watch/kid", b"k")
-        zk.wait(lambda: len(fired) >= 3, 20, "three watch events from the observer")
-        assert sorted(fired) == sorted([("CHANGED", "/live-watch"), ("CHILD", "/live-watch"),
-                                        ("CREATED", "/live-watch/kid")]), fired
-        assert seen["/live-watch"] == b"1", seen
-        w.delete("/live-watch/kid")
-        o.get("/live-watch", watch=on_event)  # spent watches fire no more
-        time.sleep(1)
-        assert len(fired) == 3, fired
+        check_watches(w, o, "/live-watch")
         # writes through the observer land in ZooKeeper, answered as ZooKeeper answers them
         session = o.client_id[0]
-        assert o.create("/via-observer", b"x") == "/via-observer"
-        seq = o.create("/via-observer/s-", b"", sequence=True)
-        eph = o.create("/via-observer/eph", b"e", ephemeral=True)
-        st = o.set("/via-observer", b"y")
-        assert st.version == 1 and o.get("/via-observer")[0] == b"y"
-        with pytest.raises(NodeExistsError):
-            o.create("/via-observer", b"again")
-        t = o.transaction()
-        t.create("/via-observer/m1", b"1")
-        t.set_data("/via-observer/m1", b"2")
-        t.delete(seq)
-        r = t.commit()
-        assert r[0] == "/via-observer/m1" and r[1].version == 1 and r[2] is True, r
-        o.sync("/")
-        w.sync("/")
-        assert w.get("/via-observer")[0] == b"y"
-        assert w.get("/via-observer/m1")[0] == b"2"
-        assert w.exists(seq) is None
-        assert w.exists(eph).ephemeralOwner == session
+        eph = write_through(o, w, "/via-observer")
         shown = load.zkcli_runner(f"127.0.0.1:{e4.client_port}")("get /live-watch")
-        assert "\n1\n" in shown.replace("\r", ""), shown
+        assert "\n2\n" in shown.replace("\r", ""), shown
 
         # Write load; the leader is killed in the middle; the replica's zxid only grows.
         stop = threading.Event()
@@ -484,14 +304,5 @@ def test_observer_follows_live_zookeeper():
     finally:
         for e in ens:
             e.close()
-        for k in (o5, w):
-            if k is not None:
-                k.stop()
-                k.close()
-        if o is not None:
-            o.stop()
-            o.close()
-        if c is not None:
-            c.stop()
-            c.close()
+        close_clients(o5, w, o, c)
         zk.stop_all(zks)

@@ -14,12 +14,10 @@ stays, and its reads equal ZooKeeper's again."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 
@@ -28,44 +26,20 @@ sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
 import zk  # noqa: E402
-from test_live import ENSEMBLE, EnsembleObserver, leader_zxid, same  # noqa: E402
+from live import (check_watches, close_clients, leader_zxid, needs_zookeeper, same,  # noqa: E402
+                  srvr, start_zookeeper, write_through, zookeeper_with_observers)
 
-pytestmark = pytest.mark.skipif(
-    not (zk.JAVA_DIR / "zookeeper.jar").exists() or not Path(ENSEMBLE).exists(),
-    reason="needs the zookeeper package and a built ensemble binary",
-)
-
-
-def srvr(port: int, key: str) -> str:
-    try:
-        for line in zk.four_letter(port, "srvr").splitlines():
-            if line.startswith(key + ":"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+pytestmark = needs_zookeeper
 
 
 def test_observer_serves_through_the_core():
     root = Path(tempfile.mkdtemp(prefix="ensemble-live-core-"))
-    p = zk.free_ports(12)
-    lines = [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:participant;127.0.0.1:{p[3 * i]}"
-             for i in range(3)]
-    lines.append(f"server.4=127.0.0.1:{p[10]}:{p[11]}:observer;127.0.0.1:{p[9]}")
-    zks = [zk.ZkServer(root, i + 1, p[3 * i], lines, "reconfigEnabled=false") for i in range(3)]
-    e4 = EnsembleObserver(root, 4, p[9], lines)
+    zks, (e4,), _ = zookeeper_with_observers(root, 1)
     w = o = c = None
     try:
-        for z in zks:
-            z.start()
-        zk.wait(lambda: all(z.serving() for z in zks), 90, "ZooKeeper serving")
-        hosts = ",".join(f"127.0.0.1:{z.client_port}" for z in zks)
+        hosts = start_zookeeper(zks)
         c = load.load(hosts)
-        log = open(e4.log_path, "w")
-        e4.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(e4.cfg), "--seconds", "240",
-                                    "--dump", str(e4.dump)],
-                                   stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        e4.observe(seconds=240, cut_over=False)
 
         def caught_up():
             want = leader_zxid(zks)
@@ -91,45 +65,10 @@ def test_observer_serves_through_the_core():
         assert o.get("/zookeeper/config")[0] == zk_config
 
         # watches fire on ZooKeeper's txns; a read after the event sees the change
-        w.create("/core-watch", b"0")
-        o.sync("/")
-        fired: list[tuple[str, str]] = []
-        seen: dict[str, bytes] = {}
-
-        def on_event(e):
-            fired.append((e.type, e.path))
-            if e.type == "CHANGED":
-                seen[e.path] = o.get(e.path)[0]
-
-        o.get("/core-watch", watch=on_event)
-        o.get_children("/core-watch", watch=on_event)
-        assert o.exists("/core-watch/kid", watch=on_event) is None
-        w.set("/core-watch", b"1")
-        w.create("/core-watch/kid", b"k")
-        zk.wait(lambda: len(fired) >= 3, 30, "three watch events from the core")
-        assert sorted(fired) == sorted([("CHANGED", "/core-watch"), ("CHILD", "/core-watch"),
-                                        ("CREATED", "/core-watch/kid")]), fired
-        assert seen["/core-watch"] == b"1", seen
+        check_watches(w, o, "/core-watch")
 
         # writes through the core's learner: forwarded REQUESTs, answered at their txn
-        assert o.create("/via-core", b"x") == "/via-core"
-        seq = o.create("/via-core/s-", b"", sequence=True)
-        eph = o.create("/via-core/eph", b"e", ephemeral=True)
-        st = o.set("/via-core", b"y")
-        assert st.version == 1 and o.get("/via-core")[0] == b"y"
-        with pytest.raises(NodeExistsError):
-            o.create("/via-core", b"again")
-        t = o.transaction()
-        t.create("/via-core/m1", b"1")
-        t.set_data("/via-core/m1", b"2")
-        t.delete(seq)
-        r = t.commit()
-        assert r[0] == "/via-core/m1" and r[1].version == 1 and r[2] is True, r
-        w.sync("/")
-        assert w.get("/via-core")[0] == b"y"
-        assert w.get("/via-core/m1")[0] == b"2"
-        assert w.exists(seq) is None
-        assert w.exists(eph).ephemeralOwner == session
+        eph = write_through(o, w, "/via-core")
 
         # the ZooKeeper leader dies: the observer syncs with the next; the session stays
         leader = next(z for z in zks if z.mode() == "leader")
@@ -164,12 +103,7 @@ def test_observer_serves_through_the_core():
         same(load.walk(w2), load.walk(o))
         w2.stop()
     finally:
-        for k in (o, w, c):
-            if k is not None:
-                try:
-                    k.stop()
-                except Exception:  # noqa: BLE001
-                    pass
+        close_clients(o, w, c)
         e4.close()
         zk.stop_all(zks)
         print(e4.log()[-4000:] if e4.log_path.exists() else "")

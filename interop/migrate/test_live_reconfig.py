@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 from kazoo.client import KazooClient
 
 HERE = Path(__file__).resolve().parent
@@ -20,31 +19,20 @@ sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
 import zk  # noqa: E402
-from test_live import ENSEMBLE, EnsembleObserver, leader_zxid, same  # noqa: E402
+from live import (close_clients, leader_zxid, needs_zookeeper, same, start_zookeeper,  # noqa: E402
+                  zookeeper_with_observers)
 
-pytestmark = pytest.mark.skipif(
-    not (zk.JAVA_DIR / "zookeeper.jar").exists() or not Path(ENSEMBLE).exists(),
-    reason="needs the zookeeper package and a built ensemble binary",
-)
+pytestmark = needs_zookeeper
 
 
 def test_observer_follows_a_reconfig():
     root = Path(tempfile.mkdtemp(prefix="ensemble-reconfig-"))
-    p = zk.free_ports(12)
-    lines = [f"server.{i + 1}=127.0.0.1:{p[3 * i + 1]}:{p[3 * i + 2]}:participant;127.0.0.1:{p[3 * i]}"
-             for i in range(3)]
-    lines.append(f"server.4=127.0.0.1:{p[10]}:{p[11]}:observer;127.0.0.1:{p[9]}")
     # zk.py's zoo.cfg has reconfigEnabled=true; reconfig is a superuser's operation, or
     # anyone's with skipACL
-    zks = [zk.ZkServer(root, i + 1, p[3 * i], lines) for i in range(3)]
-    e4 = EnsembleObserver(root, 4, p[9], lines)
-    w = None
-    o = None
+    zks, (e4,), _ = zookeeper_with_observers(root, 1, extra="")
+    w = o = None
     try:
-        for z in zks:
-            z.start(["-Dzookeeper.skipACL=yes"])
-        zk.wait(lambda: all(z.serving() for z in zks), 90, "ZooKeeper serving")
-        hosts = ",".join(f"127.0.0.1:{z.client_port}" for z in zks)
+        hosts = start_zookeeper(zks, ["-Dzookeeper.skipACL=yes"])
         w = KazooClient(hosts=hosts, timeout=20)
         w.start(timeout=30)
         w.create("/before-reconfig", b"b")
@@ -95,9 +83,6 @@ def test_observer_follows_a_reconfig():
         o.create("/after-cut-over", b"")
         assert o.get("/before-reconfig")[0] == b"b"
     finally:
-        for k in (o, w):
-            if k is not None:
-                k.stop()
-                k.close()
+        close_clients(o, w)
         e4.close()
         zk.stop_all(zks)

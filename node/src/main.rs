@@ -157,9 +157,8 @@ enum Cmd {
         /// configuration in force (the Ensemble servers) a participant.
         #[arg(long, value_name = "FILE", requires = "cut_over")]
         ensemble_config: Option<PathBuf>,
-        /// Serve the clients from the observer's own copy of the replica (the path before the
-        /// node's core served them; kept while it is compared, to be removed with serve.rs).
-        #[arg(long)]
+        /// Removed: the clients are served by the node's core (refused with a message).
+        #[arg(long, hide = true)]
         serve_replica: bool,
     },
     /// zkCli.sh's commands: `ensemble cli -server HOST:PORT [COMMAND ARGS...]`.
@@ -492,12 +491,24 @@ fn main() {
             zk_data_dir,
         } => with_files(dir, Some(config), |cfg| tools::export(cfg, &zk_data_dir)),
         Cmd::ZkObserve {
+            serve_replica: true,
+            ..
+        } => {
+            // the observer's own client port (serve.rs) is gone: one serving path remains
+            eprintln!(
+                "ensemble: zk-observe --serve-replica was removed: the observer serves its \
+                 clients through the node's core (drop the flag; README: following a live \
+                 ZooKeeper ensemble)"
+            );
+            2
+        }
+        Cmd::ZkObserve {
             config,
             seconds,
             dump,
             cut_over,
             ensemble_config,
-            serve_replica,
+            serve_replica: _,
         } => with_files(dir, Some(config), |cfg| {
             tools::zk_observe(
                 cfg,
@@ -505,7 +516,6 @@ fn main() {
                 dump.as_deref(),
                 cut_over,
                 ensemble_config.as_deref(),
-                !serve_replica,
             )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),

@@ -318,7 +318,6 @@ pub fn zk_observe(
     dump: Option<&Path>,
     cut_over: bool,
     ensemble_config: Option<&Path>,
-    through_core: bool,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
@@ -335,140 +334,16 @@ pub fn zk_observe(
         );
         return Ok(1);
     }
-    if through_core {
-        return zk_observe_through_core(cfg, set, seconds, dump, cut_over, ensemble_config);
-    }
-    // The client port: reads of the replica (issue 17 item 3d), served as the config says.
-    if cfg.tls.secure_client_port.is_some() {
-        eprintln!(
-            "ensemble: {}: secureClientPort: the observer of a ZooKeeper ensemble serves its \
-             clients on clientPort only (no TLS yet); remove secureClientPort",
-            cfg.path.display()
-        );
-        return Ok(1);
-    }
-    if cfg.auth.providers.sasl || cfg.auth.providers.x509 {
-        println!(
-            "zk-observe: note: sasl and x509 authentication are not offered on this observer's \
-             client port (digest addAuth is)"
-        );
-    }
-    let host = cfg
-        .client_address
-        .clone()
-        .unwrap_or_else(|| "0.0.0.0".into());
-    let listener = match std::net::TcpListener::bind((host.as_str(), cfg.client_port)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "ensemble: {}: clientPort {host}:{}: {e}",
-                cfg.path.display(),
-                cfg.client_port
-            );
-            return Ok(1);
-        }
-    };
-    let served = crate::zookeeper::serve::Served::new(crate::zookeeper::serve::ServeSettings {
-        me: set.me,
-        extended_types: cfg.core.extended_types,
-        min_session_timeout_ms: cfg.core.min_session_timeout_ms,
-        max_session_timeout_ms: cfg.core.max_session_timeout_ms,
-        max_buffer: cfg.max_buffer,
-        super_digest: cfg.core.super_digest.clone(),
-    });
-    crate::zookeeper::serve::listen(served.clone(), listener);
-    println!(
-        "zk-observe: serving clients on {host}:{} (writes and sessions forwarded to the leader)",
-        cfg.client_port
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let mut dump_err = None;
-    // At most five times a second (a 500 KiB value is 1 MB of hex), and at the leader's
-    // next PING after the last change.
-    let mut written: Option<(i64, std::time::Instant)> = None;
-    let mut write_dump = |tree: &crate::zookeeper::tree::ZkTree, _: &observer::Progress| {
-        let Some(path) = dump else { return };
-        let now = std::time::Instant::now();
-        if let Some((zxid, at)) = written
-            && (zxid == tree.last_zxid
-                || now.duration_since(at) < std::time::Duration::from_millis(200))
-        {
-            return;
-        }
-        written = Some((tree.last_zxid, now));
-        let tmp = path.with_extension("tmp");
-        let r = std::fs::write(&tmp, observer::dump(tree, cfg.core.extended_types))
-            .and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = r {
-            dump_err.get_or_insert(format!("{}: {e}", path.display()));
-        }
-    };
-    let mut log = |line: &str| println!("zk-observe: {line}");
-    let (obs, set) = observer::run(
-        &set,
-        deadline,
-        cut_over,
-        Some(Box::new(served.clone())),
-        &mut write_dump,
-        &mut log,
-    );
-    if let Some(e) = dump_err {
-        eprintln!("ensemble: cannot write the dump: {e}");
-        return Ok(1);
-    }
-    let p = &obs.progress;
-    report_progress(p);
-    {
-        let g = crate::zookeeper::serve::lock(&served);
-        println!(
-            "zk-observe: clients: {} watch events sent, {} requests forwarded",
-            g.events_sent, g.writes_forwarded
-        );
-    }
-    match &obs.tree {
-        Some(t) => {
-            println!(
-                "zk-observe: zxid {:#x}, {} znodes, {} sessions; {} txns applied, {} digests \
-                 checked, {} pings answered",
-                t.last_zxid,
-                t.nodes.len(),
-                t.sessions.len(),
-                p.txns_applied,
-                p.digests_checked,
-                p.pings_answered
-            );
-            if cut_over && std::time::Instant::now() < deadline {
-                let (accepted, current) = obs.epochs();
-                let epoch = |e: i64| u32::try_from(e).ok();
-                let (zxid, znodes, snapshot, epochs) =
-                    crate::zookeeper::migrate::install(cfg, t, epoch(accepted), epoch(current))?;
-                println!(
-                    "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
-                     written to {} (currentEpoch {})",
-                    zxid.as_i64(),
-                    t.sessions.len(),
-                    snapshot.display(),
-                    epochs.current_epoch
-                );
-                write_cut_over_config(cfg, &set.observers, ensemble_config)?;
-            }
-            Ok(0)
-        }
-        None => {
-            eprintln!("ensemble: never synced with the ZooKeeper ensemble in {seconds} s");
-            Ok(1)
-        }
-    }
+    zk_observe_through_core(cfg, set, seconds, dump, cut_over, ensemble_config)
 }
 
-/// `zk-observe` (without `--serve-replica`): the node's own runtime serves the clients (its client port,
-/// sessions, watches, ACL checks, 4lw and AdminServer, the data dir), its core in the foreign
-/// role (`ensemble_core::foreign`) fed by the observer thread, which follows ZooKeeper's
-/// leader as without the flag (and writes `--dump` from its checked replica). The node stops
-/// when the observer's time is up. With `cut_over`, once every ZooKeeper voter has stopped, the
-/// node stops too (its txn log synced): its data dir already holds the core's state (the tree
-/// of each sync as a snapshot, every txn after it logged, the sessions and epochs), from which
-/// `ensemble start` on the config written to `ensemble_config` continues.
+/// `zk-observe`: the node's own runtime serves the clients (its client port, sessions,
+/// watches, ACL checks, 4lw and AdminServer, the data dir), its core in the foreign role
+/// (`ensemble_core::foreign`) fed by the observer thread, which follows ZooKeeper's leader
+/// (and writes `--dump` from its checked replica). The node stops when the observer's time is
+/// up. With `cut_over`, once every ZooKeeper voter has stopped, the node stops too (its txn
+/// log synced), its own files go aside and the observer's replica is installed as the dataDir,
+/// from which `ensemble start` on the config written to `ensemble_config` continues.
 fn zk_observe_through_core(
     cfg: &NodeConfig,
     set: crate::zookeeper::observer::Settings,

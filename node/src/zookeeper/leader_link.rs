@@ -69,7 +69,10 @@ impl ForeignLeaderLink {
             return;
         };
         let timeout = |s: i64| server.tree().sessions().get(&s).copied();
-        let Some(p) = to_packet(msg, l.ping_zxid, &timeout, &|id| server.sync_session(id)) else {
+        let reattach = |s: i64| server.revalidating_timeout(s);
+        let Some(p) = to_packet(msg, l.ping_zxid, &timeout, &reattach, &|id| {
+            server.sync_session(id)
+        }) else {
             return;
         };
         let mut o = OutputArchive::default();
@@ -83,11 +86,13 @@ impl ForeignLeaderLink {
 }
 
 /// The ZooKeeper packet of one learner message. `timeout` gives a session's timeout as the
-/// tree holds it, `sync_session` the session a sync was asked for.
+/// tree holds it, `reattach` the timeout the connection re-attaching a session negotiated,
+/// `sync_session` the session a sync was asked for.
 pub fn to_packet(
     msg: &PeerMsg,
     ping_zxid: i64,
     timeout: &dyn Fn(i64) -> Option<i32>,
+    reattach: &dyn Fn(i64) -> Option<i32>,
     sync_session: &dyn Fn(u64) -> Option<i64>,
 ) -> Option<QuorumPacket> {
     let request = |session: i64, cxid: i32, kind: i32, body: &[u8], auth| QuorumPacket {
@@ -152,14 +157,17 @@ pub fn to_packet(
             ))
         }
         PeerMsg::Revalidate { session } => {
-            let mut body = session.to_be_bytes().to_vec();
-            body.extend_from_slice(&timeout(*session).unwrap_or(0).to_be_bytes());
-            Some(QuorumPacket {
-                kind: PacketType::Revalidate,
-                zxid: -1,
-                data: Some(body),
-                authinfo: None,
-            })
+            // As ZooKeeper's learner: the timeout the reconnecting client negotiated (the
+            // leader touches the session with it: 0 would expire it at its next tick). The
+            // core sends this while that connection waits; the tree's is a fallback only.
+            let Some(t) = reattach(*session).or_else(|| timeout(*session)) else {
+                tracing::warn!(
+                    "REVALIDATE of session {session:#x}: no connection waits and the tree \
+                     does not know it; sent with timeout 0"
+                );
+                return Some(revalidate(*session, 0));
+            };
+            Some(revalidate(*session, t))
         }
         PeerMsg::PingReply { touched, .. } => {
             let mut body = Vec::with_capacity(12 * touched.len());
@@ -180,6 +188,18 @@ pub fn to_packet(
             tracing::debug!("{} has no ZooKeeper form: not sent", other.name());
             None
         }
+    }
+}
+
+/// ZooKeeper's REVALIDATE: the session and the timeout to touch it with.
+fn revalidate(session: i64, timeout: i32) -> QuorumPacket {
+    let mut body = session.to_be_bytes().to_vec();
+    body.extend_from_slice(&timeout.to_be_bytes());
+    QuorumPacket {
+        kind: PacketType::Revalidate,
+        zxid: -1,
+        data: Some(body),
+        authinfo: None,
     }
 }
 
@@ -211,7 +231,7 @@ mod tests {
             }),
             local: false,
         };
-        let p = to_packet(&msg, 0, &|_| None, &none).expect("a REQUEST");
+        let p = to_packet(&msg, 0, &|_| None, &|_| None, &none).expect("a REQUEST");
         assert_eq!(p.kind, PacketType::Request);
         assert_eq!(p.authinfo, Some(auth));
         let mut want = 0x0400_0000_0000_0001i64.to_be_bytes().to_vec();
@@ -227,20 +247,53 @@ mod tests {
             round: 0,
             touched: vec![5, 6],
         };
-        let p = to_packet(&ping, 0x1_0000_0003, &session, &none).expect("a PING");
+        let p = to_packet(&ping, 0x1_0000_0003, &session, &|_| None, &none).expect("a PING");
         assert_eq!((p.kind, p.zxid), (PacketType::Ping, 0x1_0000_0003));
         let mut want = 5i64.to_be_bytes().to_vec();
         want.extend_from_slice(&4000i32.to_be_bytes());
         assert_eq!(p.data.as_deref(), Some(&want[..]));
 
-        let p = to_packet(&PeerMsg::Revalidate { session: 5 }, 0, &session, &none)
+        // REVALIDATE: the session and the timeout its reconnecting client negotiated, as
+        // ZooKeeper's Learner.validateSession sends it; the tree's only without one
+        let revalidate = |s: i64, reattach: &dyn Fn(i64) -> Option<i32>| {
+            let p = to_packet(
+                &PeerMsg::Revalidate { session: s },
+                0,
+                &session,
+                reattach,
+                &none,
+            )
             .expect("a REVALIDATE");
-        assert_eq!(p.kind, PacketType::Revalidate);
-        assert_eq!(p.data.as_deref().map(<[u8]>::len), Some(12));
+            assert_eq!((p.kind, p.zxid), (PacketType::Revalidate, -1));
+            p.data.unwrap_or_default()
+        };
+        let mut want = 5i64.to_be_bytes().to_vec();
+        want.extend_from_slice(&6000i32.to_be_bytes());
+        assert_eq!(revalidate(5, &|s| (s == 5).then_some(6000)), want);
+        // a session the tree does not know yet (created after the sync): the client's
+        let mut want = 7i64.to_be_bytes().to_vec();
+        want.extend_from_slice(&30000i32.to_be_bytes());
+        assert_eq!(revalidate(7, &|s| (s == 7).then_some(30000)), want);
+        assert_eq!(&revalidate(5, &|_| None)[8..], &4000i32.to_be_bytes());
         // a sync of a connection gone has no session to ask under
-        assert!(to_packet(&PeerMsg::SyncRequest { id: 3 }, 0, &session, &none).is_none());
-        let p = to_packet(&PeerMsg::SyncRequest { id: 3 }, 0, &session, &|_| Some(5))
-            .expect("a sync REQUEST");
+        assert!(
+            to_packet(
+                &PeerMsg::SyncRequest { id: 3 },
+                0,
+                &session,
+                &|_| None,
+                &none
+            )
+            .is_none()
+        );
+        let p = to_packet(
+            &PeerMsg::SyncRequest { id: 3 },
+            0,
+            &session,
+            &|_| None,
+            &|_| Some(5),
+        )
+        .expect("a sync REQUEST");
         assert_eq!(
             &p.data.as_deref().unwrap_or_default()[12..16],
             &9i32.to_be_bytes()

@@ -10,7 +10,6 @@ pub mod migrate;
 pub mod observer;
 pub mod quorum_packet;
 pub mod records;
-pub mod serve;
 pub mod snapshot;
 pub mod to_core;
 pub mod tree;

@@ -12,8 +12,9 @@
 //! The txns ZooKeeper sends are already resolved (the leader decided every stat), so they are
 //! applied to a [`ZkTree`], the import's replica of ZooKeeper's `DataTree`, and checked against
 //! the digest ZooKeeper 3.6+ puts after each txn: a replica that differs is an error, never
-//! served. Clients read a copy of it through [`super::serve`], given each txn once checked;
-//! nothing is written to disk. This is what `ensemble zk-observe` runs.
+//! served. The node's core serves the clients ([`super::to_core::CoreFeed`]), given the sync
+//! and each txn once checked; the observer itself writes nothing to disk. This is what
+//! `ensemble zk-observe` runs.
 
 use super::election::{self, Answer};
 use super::jute::OutputArchive;
@@ -89,8 +90,8 @@ pub struct Observer {
     pub served: Option<Box<dyn Serving>>,
 }
 
-/// Who serves clients from what this observer follows: the core (`zk-observe`,
-/// [`super::leader_link`]), or [`super::serve`]'s copy of the replica (`--serve-replica`). Each is told
+/// Who serves clients from what this observer follows: the node's core (`zk-observe`,
+/// [`super::to_core::CoreFeed`], its messages out through [`super::leader_link`]). It is told
 /// the sync and every checked txn in zxid order, and the leader's answers to what it forwarded.
 pub trait Serving: Send {
     /// Synced with `leader` in `epoch` (its LEADERINFO's) to `tree`; `stream` reaches it.

@@ -2,9 +2,9 @@
 //! (`ensemble_core::foreign`, `Config::foreign_leader`): the tree a sync brought, as an
 //! Ensemble snapshot ([`synced`]), then each txn ZooKeeper's leader resolved ([`txn`]), its
 //! header made the core's `Txn` and its record, decoded as the core's `ResolvedTxn`, applied
-//! as it is. `zk-observe` feeds the node's core loop with it ([`CoreFeed`]);
-//! with `--serve-replica`, clients are served from [`super::serve`] instead. The translation is
-//! checked against real ZooKeeper traffic in the tests.
+//! as it is. `zk-observe` feeds the node's core loop with it ([`CoreFeed`]): the one way
+//! its clients are served. The translation is checked against real ZooKeeper traffic in the
+//! tests.
 
 use super::records::TxnHeader;
 use super::tree::ZkTree;
