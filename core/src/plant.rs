@@ -187,10 +187,14 @@ pub enum Plant {
     /// reconfig: when the reconfig was its last proposal there is none, and an election
     /// follows where ZooKeeper's getDesignatedLeader hands over.
     HandOverPastReconfigOnly,
+    /// A reconfig a foreign leader resolved (ZooKeeper's reconfig txn, a setData of
+    /// /zookeeper/config) is applied to the tree, but the core keeps the membership it had:
+    /// 4lw `conf` and the members it serves under stay the old configuration's.
+    ForeignConfigNotReloaded,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 53] = [
+    pub const ALL: [Plant; 54] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -244,6 +248,7 @@ impl Plant {
         Plant::GetAclUnmasked,
         Plant::LeaderEpochUnpersisted,
         Plant::HandOverPastReconfigOnly,
+        Plant::ForeignConfigNotReloaded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -301,6 +306,7 @@ impl Plant {
             Plant::GetAclUnmasked => "getacl-unmasked",
             Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
             Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
+            Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
         }
     }
 
@@ -461,6 +467,7 @@ impl Plant {
             Plant::HandOverPastReconfigOnly => &["reconfig.handover"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
+            Plant::ForeignConfigNotReloaded => &["foreign.membership"],
         }
     }
 
