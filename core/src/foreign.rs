@@ -228,6 +228,15 @@ impl Server {
         l.committed = l.committed.max(zxid);
         let mut learning = Learning::new(l, &mut self.zk);
         learning.commit_to(zxid, out);
+        // ZooKeeper's reconfig is a setData of /zookeeper/config: the configuration it
+        // activates is the one in force here too (4lw `conf`, the members), as at the sync
+        let applied = self.zk.tree.committed_membership().map(|m| m.version);
+        if applied.is_some_and(|v| v != self.zk.membership.version)
+            && !self.zk.plant(crate::plant::Plant::ForeignConfigNotReloaded)
+        {
+            crate::probe!("foreign.config-reloaded");
+            self.zk.load_membership();
+        }
         let next = Next::of(&self.zk);
         self.settle(next);
         assert!(

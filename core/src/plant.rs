@@ -190,10 +190,14 @@ pub enum Plant {
     /// A request of an unknown opcode is answered Unimplemented and the connection kept open
     /// (ZooKeeper's `UnimplementedRequestProcessor` closes it after the answer).
     RefusedKeepsConnection,
+    /// A reconfig a foreign leader resolved (ZooKeeper's reconfig txn, a setData of
+    /// /zookeeper/config) is applied to the tree, but the core keeps the membership it had:
+    /// 4lw `conf` and the members it serves under stay the old configuration's.
+    ForeignConfigNotReloaded,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 54] = [
+    pub const ALL: [Plant; 55] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -248,6 +252,7 @@ impl Plant {
         Plant::LeaderEpochUnpersisted,
         Plant::HandOverPastReconfigOnly,
         Plant::RefusedKeepsConnection,
+        Plant::ForeignConfigNotReloaded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -306,6 +311,7 @@ impl Plant {
             Plant::LeaderEpochUnpersisted => "leader-epoch-unpersisted",
             Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
             Plant::RefusedKeepsConnection => "refused-keeps-connection",
+            Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
         }
     }
 
@@ -467,6 +473,7 @@ impl Plant {
             Plant::RefusedKeepsConnection => &["client.refused"],
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
+            Plant::ForeignConfigNotReloaded => &["foreign.membership"],
         }
     }
 

@@ -117,6 +117,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a foreign leader refused a session's re-attach",
     ),
     rare(
+        "foreign.config-reloaded",
+        "a foreign leader's reconfig became the membership in force",
+    ),
+    rare(
         "foreign.leader-lost",
         "a foreign leader's observer lost its leader",
     ),

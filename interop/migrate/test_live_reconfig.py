@@ -57,6 +57,11 @@ def test_observer_follows_a_reconfig():
         o = KazooClient(hosts=f"127.0.0.1:{e4.client_port}", timeout=20)
         o.start(timeout=30)
         assert o.get("/zookeeper/config")[0] == w.get("/zookeeper/config")[0]
+        # and its 4lw conf shows the configuration in force: the core reloaded it
+        conf = zk.four_letter(e4.client_port, "conf")
+        version = next(line for line in text.splitlines() if line.startswith("version="))
+        assert version in conf.splitlines(), conf
+        assert f"server.{gone.sid}=" not in conf and "server.4=" in conf, conf
         assert o.get("/after-reconfig-19")[0] == b"19"
         o.stop()
         o.close()

@@ -217,6 +217,12 @@ fn conf(ctx: &Ctx<'_>) -> String {
         );
     }
     s.push_str("membership: \n");
+    if core.foreign_leader {
+        // zk-observe: the configuration in force is the ZooKeeper ensemble's, as its last
+        // reconfig made it (the core reloads it), with its version
+        s.push_str(&ctx.server.membership().to_text());
+        return s;
+    }
     for sv in c.servers.values() {
         let host = if sv.host.contains(':') {
             format!("[{}]", sv.host)

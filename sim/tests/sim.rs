@@ -198,7 +198,10 @@ fn every_plant_is_found_and_replays() {
     for p in Plant::ALL {
         let claims = p.claims();
         // the foreign-leader driver's plant: hunted there (`ensemble-sim foreign`)
-        if p == Plant::ResolvedSetDataUnwatched {
+        if matches!(
+            p,
+            Plant::ResolvedSetDataUnwatched | Plant::ForeignConfigNotReloaded
+        ) {
             let found = (0..budget).find_map(|seed| {
                 let r = ensemble_sim::foreign::run_seed(seed, Some(p));
                 r.violation

@@ -257,6 +257,10 @@ claims! {
     /// On a core observing a foreign leader, no client reads a znode or hears of its change
     /// unless its ids may READ it (the core's own ACL checks over the leader's resolved txns).
     ForeignAcl => "foreign.acl",
+    /// A core observing a foreign leader serves under the configuration the leader's history
+    /// holds at what it applied (ZooKeeper's reconfig txn is a setData of /zookeeper/config):
+    /// its membership (version and members, 4lw `conf`) is that text's.
+    ForeignMembership => "foreign.membership",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -416,6 +420,7 @@ impl Claim {
             | ForeignReadPrefix
             | ForeignWatchOnce
             | ForeignAcl
+            | ForeignMembership
             | TreeModel
             | TreePersistedRoundTrip
             | TreeConsistent

@@ -138,6 +138,11 @@ impl ForeignLeader {
         self.counter = 0;
     }
 
+    /// The zxid the next txn gets.
+    pub fn next_zxid(&self) -> Zxid {
+        Zxid::new(self.epoch, self.counter + 1)
+    }
+
     pub fn last_zxid(&self) -> Zxid {
         self.tree.last_zxid()
     }
@@ -172,6 +177,12 @@ impl ForeignLeader {
                 let cversions = self.parent_cversions();
                 let outcome = self.tree.apply(&ens);
                 self.resolved_write(&request, &outcome.reply, cversions)
+            }
+            // decided already (a reconfig's setData of /zookeeper/config)
+            TxnOp::Resolved(r) => {
+                let r = r.clone();
+                self.tree.apply(&ens);
+                r
             }
             other => panic!("the foreign leader resolves no {other:?}"),
         };

@@ -14,10 +14,13 @@
 //! * `foreign.watch-once` — a watch fires exactly once, for the first change after the read
 //!   that set it, before the client reads anything at or past that change (unless the client
 //!   may not READ what changed: then it is spent silently, as ZooKeeper 3.8.4+);
-//! * `foreign.acl` — no client reads data or hears an event of a znode its ids may not READ.
+//! * `foreign.acl` — no client reads data or hears an event of a znode its ids may not READ;
+//! * `foreign.membership` — while serving, the core's configuration (version and members) is
+//!   the one the leader's history holds at what it applied: the leader now and then commits a
+//!   reconfig (ZooKeeper's reconfig txn, a setData of /zookeeper/config; own random stream).
 //!
 //! The plant `resolved-setdata-unwatched` (a resolved setData fires no watch) breaks the
-//! second.
+//! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the last.
 
 pub mod leader;
 
@@ -149,6 +152,10 @@ struct World {
     events: u64,
     forwarded: u64,
     leader_changes: u64,
+    /// The reconfigs' own stream (when the leader resolves one, what it makes): the other
+    /// draws stay as they were.
+    reconfig_rng: SimRng,
+    reconfigs: u64,
     /// Print every reply and event as it comes (`ensemble-sim foreign --echo`).
     echo: bool,
 }
@@ -253,6 +260,8 @@ impl World {
             events: 0,
             forwarded: 0,
             leader_changes: 0,
+            reconfig_rng: SimRng::new(seed ^ 0x7ec0_4f16),
+            reconfigs: 0,
             echo: false,
         };
         w.mix("start");
@@ -267,6 +276,7 @@ impl World {
             self.now += STEP_MS;
             self.step();
             self.feed(Event::Tick);
+            self.check_membership();
         }
     }
 
@@ -300,6 +310,10 @@ impl World {
                 println!("{:>6} leader resolved {} {:?}", self.now, txn.zxid, txn.op);
             }
             self.inform(Foreign::Txn(txn));
+        }
+        // a reconfig of the foreign ensemble now and then
+        if self.reconfig_rng.chance(0.004) {
+            self.reconfig();
         }
         // a leader change now and then
         if self.resync_in.is_none() && self.rng.chance(0.002) {
@@ -342,6 +356,84 @@ impl World {
         self.leader.new_epoch();
         self.leader_id = 1 + (self.leader_id % 3);
         self.resync_in = Some(self.rng.range(1, 40));
+    }
+
+    /// ZooKeeper's leader commits a reconfig: a voter joins (server.5) or leaves (server.3),
+    /// and this observer stays one; its txn is the setData of /zookeeper/config with the new
+    /// text, whose version is the txn's zxid.
+    fn reconfig(&mut self) {
+        let mut servers: Vec<(u64, &str)> = vec![(1, "participant"), (2, "participant")];
+        if self.reconfig_rng.chance(0.5) {
+            servers.push((3, "participant"));
+        }
+        servers.push((ME, "observer"));
+        if self.reconfig_rng.chance(0.5) {
+            servers.push((5, "participant"));
+        }
+        let zxid = self.leader.next_zxid();
+        let mut text = String::new();
+        for (id, role) in servers {
+            let port = 20_000 + 10 * id;
+            text.push_str(&format!(
+                "server.{id}=127.0.0.1:{}:{}:{role};127.0.0.1:{port}\n",
+                port + 1,
+                port + 2
+            ));
+        }
+        text.push_str(&format!("version={:x}", zxid.0));
+        let version = self
+            .leader
+            .tree
+            .stat("/zookeeper/config")
+            .map_or(0, |st| st.version + 1);
+        let op = TxnOp::Resolved(ensemble_core::ResolvedTxn::SetData {
+            path: "/zookeeper/config".into(),
+            data: Some(text.into_bytes()),
+            version,
+        });
+        let txn = self.leader.resolve(0, 0, op);
+        assert_eq!(txn.zxid, zxid, "the reconfig's version is its zxid");
+        self.reconfigs += 1;
+        if self.echo {
+            println!("{:>6} leader reconfig {}", self.now, txn.zxid);
+        }
+        self.inform(Foreign::Txn(txn));
+    }
+
+    /// `foreign.membership`: while serving, the core's configuration is the one the leader's
+    /// history holds at the zxid the core applied (once a reconfig made one).
+    fn check_membership(&mut self) {
+        if self.violation.is_some() || self.server.foreign_leader().is_none() {
+            return;
+        }
+        let at = self.server.tree().last_zxid();
+        let Some(text) = self
+            .leader
+            .history
+            .at("/zookeeper/config", at)
+            .map(|n| String::from_utf8_lossy(&n.data).into_owned())
+            .filter(|t| !t.is_empty())
+        else {
+            return; // no reconfig yet: the configuration the core started with
+        };
+        let want = match ensemble_core::membership::Membership::parse(&text) {
+            Ok(m) => m,
+            Err(e) => panic!("the simulated reconfig wrote an unreadable config: {e:?}"),
+        };
+        let got = self.server.membership();
+        if got.version != want.version || got.roles() != want.roles() {
+            self.fail(
+                Claim::ForeignMembership,
+                format!(
+                    "applied through {at}: the configuration in force is version {:#x} {:?}, \
+                     the leader's at that zxid version {:#x} {:?}",
+                    got.version,
+                    got.roles(),
+                    want.version,
+                    want.roles()
+                ),
+            );
+        }
     }
 
     fn inform(&mut self, f: Foreign) {
