@@ -793,15 +793,19 @@ impl TreeModel {
                         if m.null { "tree" } else { "model" }
                     ));
                 }
-                let mut acl = tree.get_acl(path).unwrap_or_default().to_vec();
-                let mut macl = m.acl.clone();
-                acl.sort();
-                macl.sort();
-                if macl != acl {
-                    return Some(format!(
-                        "{path}: ACL {acl:?} in the tree, {:?} in the model",
-                        m.acl
-                    ));
+                // as sets: sorted copies, made only when the lists differ as they stand
+                let theirs = tree.get_acl(path).unwrap_or_default();
+                if m.acl[..] != *theirs {
+                    let mut acl = theirs.to_vec();
+                    let mut macl = m.acl.clone();
+                    acl.sort();
+                    macl.sort();
+                    if macl != acl {
+                        return Some(format!(
+                            "{path}: ACL {acl:?} in the tree, {:?} in the model",
+                            m.acl
+                        ));
+                    }
                 }
                 if children
                     && !tree
