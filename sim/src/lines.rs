@@ -770,3 +770,110 @@ impl Line for WatchLine<'_> {
         }
     }
 }
+
+/// A connection opens, is answered or closes: rare per event, but once per client connection,
+/// so given as data like the frequent lines.
+pub enum ConnLine {
+    /// A client opens connection `conn` to `server`.
+    Open {
+        server: ServerId,
+        conn: u64,
+        session: i64,
+        last_zxid_seen: i64,
+    },
+    /// A client's connection is answered.
+    Connected {
+        conn: u64,
+        session: i64,
+        timeout: i32,
+    },
+    /// A client sees the server close its connection.
+    ClosedByServer { conn: u64 },
+    /// A server answers a connect.
+    ConnectReply {
+        conn: u64,
+        session: i64,
+        timeout: i32,
+    },
+    /// A server closes a connection.
+    Close { conn: u64 },
+}
+
+impl Line for ConnLine {
+    fn hash(&self, h: &mut TraceHasher) {
+        match *self {
+            ConnLine::Open {
+                server,
+                conn,
+                session,
+                last_zxid_seen,
+            } => {
+                h.u(0x108);
+                h.u(server);
+                h.u(conn);
+                h.i(session);
+                h.i(last_zxid_seen);
+            }
+            ConnLine::Connected {
+                conn,
+                session,
+                timeout,
+            } => {
+                h.u(0x109);
+                h.u(conn);
+                h.i(session);
+                h.i(timeout as i64);
+            }
+            ConnLine::ClosedByServer { conn } => {
+                h.u(0x10a);
+                h.u(conn);
+            }
+            ConnLine::ConnectReply {
+                conn,
+                session,
+                timeout,
+            } => {
+                h.u(0x10b);
+                h.u(conn);
+                h.i(session);
+                h.i(timeout as i64);
+            }
+            ConnLine::Close { conn } => {
+                h.u(0x10c);
+                h.u(conn);
+            }
+        }
+    }
+    fn text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ConnLine::Open {
+                server,
+                conn,
+                session,
+                last_zxid_seen,
+            } => write!(
+                f,
+                "connect to n{server} conn {conn} session=0x{session:x} lastZxidSeen={}",
+                Zxid(last_zxid_seen as u64)
+            ),
+            ConnLine::Connected {
+                conn,
+                session,
+                timeout,
+            } => write!(
+                f,
+                "connected conn {conn} session=0x{session:x} timeout={timeout}"
+            ),
+            ConnLine::ClosedByServer { conn } => write!(f, "conn {conn} closed by server"),
+            ConnLine::ConnectReply {
+                conn,
+                session,
+                timeout,
+            } => write!(
+                f,
+                "  connect reply conn {conn} session=0x{session:x} timeout={timeout}"
+            ),
+            ConnLine::Close { conn } => write!(f, "  close conn {conn}"),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::check::Violation;
 use crate::client::{Client, ClientOut, Ctx};
-use crate::lines::{ClientReplyLine, ClientSendLine, WatchLine};
+use crate::lines::{ClientReplyLine, ClientSendLine, ConnLine, WatchLine};
 use crate::scheduler::Ev;
 use crate::transport::client::{C2S, CConn, S2C};
 use crate::world::{Who, World};
@@ -77,15 +77,13 @@ impl World {
                     server,
                     request,
                 } => {
-                    self.log(
-                        who,
-                        "",
-                        format_args!(
-                            "connect to n{server} conn {conn} session=0x{:x} lastZxidSeen={}",
-                            request.session_id,
-                            Zxid(request.last_zxid_seen as u64)
-                        ),
-                    );
+                    let line = ConnLine::Open {
+                        server,
+                        conn,
+                        session: request.session_id,
+                        last_zxid_seen: request.last_zxid_seen,
+                    };
+                    self.emit(who, "", &line);
                     let inc = self.nodes[&server].inc;
                     let up = self.nodes[&server].up();
                     self.transport.conns.insert(
@@ -199,14 +197,14 @@ impl World {
         }
         let who = Who::C(c);
         match &m {
-            S2C::Connected(r) => self.log(
-                who,
-                "",
-                format_args!(
-                    "connected conn {conn} session=0x{:x} timeout={}",
-                    r.session_id, r.timeout_ms
-                ),
-            ),
+            S2C::Connected(r) => {
+                let line = ConnLine::Connected {
+                    conn,
+                    session: r.session_id,
+                    timeout: r.timeout_ms,
+                };
+                self.emit(who, "", &line)
+            }
             S2C::Reply { xid, zxid, reply } => {
                 if *xid != crate::client::PING_XID {
                     let line = ClientReplyLine {
@@ -218,7 +216,7 @@ impl World {
                 }
             }
             S2C::Watch(event) => self.emit(who, "", &WatchLine { conn: None, event }),
-            S2C::Close => self.log(who, "", format_args!("conn {conn} closed by server")),
+            S2C::Close => self.emit(who, "", &ConnLine::ClosedByServer { conn }),
         }
         let now = self.sched.now;
         if let S2C::Reply { xid, zxid, reply } = &m

@@ -4,7 +4,7 @@
 //! world is its `Host`: the traces and the ZAB checks on each write and action (`observe`), the links
 //! (`transport`), the group-commit fsyncs (`appended`, `fsync_done`) and the role bookkeeping.
 
-use crate::lines::{AppendLine, ReplyLine, SendLine, WatchLine};
+use crate::lines::{AppendLine, ConnLine, ReplyLine, SendLine, WatchLine};
 use crate::net::QUORUM;
 use crate::scheduler::Ev;
 use crate::transport::client::S2C;
@@ -289,14 +289,14 @@ impl World {
             Action::DisconnectPeer { peer } => {
                 self.log(who, role, format_args!("  disconnect n{peer}"))
             }
-            Action::ConnectReply { conn, response } => self.log(
-                who,
-                role,
-                format_args!(
-                    "  connect reply conn {conn} session=0x{:x} timeout={}",
-                    response.session_id, response.timeout_ms
-                ),
-            ),
+            Action::ConnectReply { conn, response } => {
+                let line = ConnLine::ConnectReply {
+                    conn: *conn,
+                    session: response.session_id,
+                    timeout: response.timeout_ms,
+                };
+                self.emit(who, role, &line)
+            }
             Action::Reply {
                 conn,
                 xid,
@@ -321,7 +321,7 @@ impl World {
                     event,
                 },
             ),
-            Action::Close { conn } => self.log(who, role, format_args!("  close conn {conn}")),
+            Action::Close { conn } => self.emit(who, role, &ConnLine::Close { conn: *conn }),
             // traced once the role is recorded (`state_changed`), under the new role
             Action::StateChanged { .. } => {}
             // checked (`session.ephemerals-reported`), not traced: a report, not an effect
