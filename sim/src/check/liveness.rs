@@ -131,25 +131,46 @@ impl World {
     }
 
     /// The end of the run (true), or a short wait for it. The drain stops the clients, not the
-    /// servers: the leader's reaper (TTL and empty container nodes) and session expiry propose
-    /// on their own up to the last millisecond, and a txn committed 7 ms before the end has
-    /// not reached the followers yet (seeds 1594, 3857, 6532, 6732 and 7108 of the merged
-    /// build's 10,000: a deleteContainer 7 to 60 ms before it; FINDINGS.md no. 22). So when
-    /// the reference committed after the drain began and a server has not applied what the
-    /// leader has, the end waits, in steps, at most `SETTLE_MS` in all, with no new
+    /// servers, so the world may still be moving when the run ends (`still_moving` says
+    /// what). While it is, the end waits, in steps, at most `SETTLE_MS` in all, with no new
     /// requests; then the run is judged as it stands, so a server that never catches up
-    /// still fails `liveness.not-converged`.
+    /// still fails `liveness.not-converged`, a client never back `liveness.no-session`.
     pub(crate) fn end(&mut self) -> bool {
-        let now = self.sched.now;
+        if self.violation.is_none() && self.liveness.settled_ms < SETTLE_MS {
+            let moving = self.still_moving();
+            if !moving.is_empty() {
+                self.liveness.settled_ms += SETTLE_STEP_MS;
+                let what = moving.join("; ");
+                self.log(
+                    Who::Sim,
+                    "",
+                    format_args!("END waits {SETTLE_STEP_MS}ms: {what}"),
+                );
+                self.schedule(self.sched.now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
+                return false;
+            }
+        }
+        self.finish();
+        true
+    }
+
+    /// What is still in flight at the end that began after the drain:
+    /// * a txn committed after the drain that a server has not applied yet: the leader's
+    ///   reaper (TTL and empty container nodes) and session expiry propose on their own up
+    ///   to the last millisecond, and a txn committed 7 ms before the end has not reached the
+    ///   followers yet (seeds 1594, 3857, 6532, 6732 and 7108 of the merged build's 10,000: a
+    ///   deleteContainer 7 to 60 ms before it; FINDINGS.md no. 22). With `--liveness core`
+    ///   only the healed core counts (seed 7391: a reaper's deleteContainer 25 ms before the
+    ///   end, the core follower's COMMIT in flight);
+    /// * clients reconnecting to a leader that came back after the drain (a zxid roll-over's
+    ///   new epoch, seed 409: 366 ms before the end), whose connection it closed.
+    fn still_moving(&self) -> Vec<String> {
         let drained_at = self.end_at.saturating_sub(DRAIN_MS);
-        if self.violation.is_none()
-            && self.liveness.last_commit_at >= drained_at
-            && self.liveness.settled_ms < SETTLE_MS
+        let mut moving = Vec::new();
+        if self.liveness.last_commit_at >= drained_at
             && let Some(leader) = self.leader()
         {
             let lz = self.nodes[&leader].applied;
-            // with `--liveness core` only the healed core is judged (seed 7391: a reaper's
-            // deleteContainer 25 ms before the end, the core follower's COMMIT in flight)
             let core = self.core.as_deref();
             let behind: Vec<ServerId> = self
                 .nodes
@@ -160,27 +181,13 @@ impl World {
                 .collect();
             if !behind.is_empty() {
                 ensemble_core::probe!("sim.end-settles");
-                self.liveness.settled_ms += SETTLE_STEP_MS;
                 let last = self.liveness.last_commit_at;
-                self.log(
-                    Who::Sim,
-                    "",
-                    format_args!(
-                        "END waits {SETTLE_STEP_MS}ms: a txn committed at t={last}ms, after the \
-                         drain, has not reached {behind:?}"
-                    ),
-                );
-                self.schedule(now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
-                return false;
+                moving.push(format!(
+                    "a txn committed at t={last}ms, after the drain, has not reached {behind:?}"
+                ));
             }
         }
-        // A leader that came back after the drain (a zxid roll-over's new epoch, seed 409:
-        // 366 ms before the end) leaves clients whose connection it closed reconnecting; the
-        // end waits for them the same bounded time, then judges `liveness.no-session`.
-        if self.violation.is_none()
-            && self.liveness.leader_back_at >= drained_at
-            && self.liveness.settled_ms < SETTLE_MS
-        {
+        if self.liveness.leader_back_at >= drained_at {
             let reconnecting: Vec<usize> = self
                 .clients
                 .iter()
@@ -189,22 +196,14 @@ impl World {
                 .collect();
             if !reconnecting.is_empty() {
                 ensemble_core::probe!("sim.end-awaits-session");
-                self.liveness.settled_ms += SETTLE_STEP_MS;
                 let back = self.liveness.leader_back_at;
-                self.log(
-                    Who::Sim,
-                    "",
-                    format_args!(
-                        "END waits {SETTLE_STEP_MS}ms: the leader came back at t={back}ms, \
-                         after the drain; clients {reconnecting:?} are reconnecting"
-                    ),
-                );
-                self.schedule(now + SETTLE_STEP_MS, crate::scheduler::Ev::End);
-                return false;
+                moving.push(format!(
+                    "the leader came back at t={back}ms, after the drain; clients \
+                     {reconnecting:?} are reconnecting"
+                ));
             }
         }
-        self.finish();
-        true
+        moving
     }
 
     /// The end of the run: liveness, then the end-of-run checks and the scenario's claims.

@@ -44,81 +44,30 @@ pub(crate) const ODD_PATHS: [(&str, bool); 20] = [
 
 /// `drawn` with its data buffers null (a create, setData, or a multi's creates and setData);
 /// anything else as it is.
-fn with_null_data(drawn: Request) -> Request {
+fn with_null_data(mut drawn: Request) -> Request {
     let mut ops = Vec::new();
-    let request = match drawn {
-        Request::Create {
-            op,
-            path,
-            acl,
-            mode,
-            ttl,
-            ..
-        } => {
+    match &mut drawn {
+        Request::Create { data, .. } | Request::SetData { data, .. } => {
             ops.push(0);
-            Request::Create {
-                op,
-                path,
-                data: Vec::new(),
-                acl,
-                mode,
-                ttl,
+            data.clear();
+        }
+        Request::Multi(mops) => {
+            for (i, op) in mops.iter_mut().enumerate() {
+                if let MultiOp::Create { data, .. } | MultiOp::SetData { data, .. } = op
+                    && !data.is_empty()
+                {
+                    ops.push(i as u32);
+                    data.clear();
+                }
             }
         }
-        Request::SetData { path, version, .. } => {
-            ops.push(0);
-            Request::SetData {
-                path,
-                data: Vec::new(),
-                version,
-            }
-        }
-        Request::Multi(mops) => Request::Multi(
-            mops.into_iter()
-                .enumerate()
-                .map(|(i, op)| match op {
-                    MultiOp::Create { ref data, .. } | MultiOp::SetData { ref data, .. }
-                        if data.is_empty() =>
-                    {
-                        op
-                    }
-                    MultiOp::Create {
-                        op,
-                        path,
-                        acl,
-                        mode,
-                        ttl,
-                        ..
-                    } => {
-                        ops.push(i as u32);
-                        MultiOp::Create {
-                            op,
-                            path,
-                            data: Vec::new(),
-                            acl,
-                            mode,
-                            ttl,
-                        }
-                    }
-                    MultiOp::SetData { path, version, .. } => {
-                        ops.push(i as u32);
-                        MultiOp::SetData {
-                            path,
-                            data: Vec::new(),
-                            version,
-                        }
-                    }
-                    op => op,
-                })
-                .collect(),
-        ),
-        other => return other,
-    };
+        _ => return drawn,
+    }
     if ops.is_empty() {
-        return request;
+        return drawn;
     }
     Request::NullData {
-        request: Box::new(request),
+        request: Box::new(drawn),
         ops,
     }
 }
