@@ -197,9 +197,10 @@ def check_watches(w: KazooClient, o: KazooClient, path: str) -> None:
     seen: dict[str, bytes] = {}
 
     def on_event(e):
-        fired.append((e.type, e.path))
+        # the read first: a wait on `fired` then finds `seen` already written
         if e.type == "CHANGED":
             seen[e.path] = o.get(e.path)[0]
+        fired.append((e.type, e.path))
 
     o.get(path, watch=on_event)
     o.get_children(path, watch=on_event)
