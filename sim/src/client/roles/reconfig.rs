@@ -240,6 +240,9 @@ impl ReconfigRole {
             }
         }
         self.changes += 1;
+        // the mark is the change in flight's: one lost unanswered (a reset, a crash) must
+        // not mark the next (seed 9833)
+        self.malformed = false;
         if cx.params.odd_requests && self.changes % 4 == 3 {
             self.malformed = true;
             return Some(malformed(self.changes / 4, &view, cx.params.servers() + 1));
