@@ -146,6 +146,13 @@ class EnsembleObserver:
     def mode(self) -> str:
         return srvr(self.client_port, "Mode")
 
+    def server_log(self) -> str:
+        """The log of the Ensemble server `start` made (its dataDir's zookeeper.out)."""
+        try:
+            return (self.dir / "data" / "zookeeper.out").read_text(errors="replace")
+        except OSError:
+            return ""
+
     def close(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)

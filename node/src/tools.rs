@@ -475,22 +475,30 @@ fn zk_observe_through_core(
                         kept.push((d, aside));
                     }
                 }
+                use crate::zookeeper::migrate::{Vouch, ZkEpochs, install};
                 let epoch = |e: i64| u32::try_from(e).ok();
-                let (zxid, znodes, snapshot, epochs) =
-                    crate::zookeeper::migrate::install(cfg, &t, epoch(accepted), epoch(current))?;
+                let zk_epochs = ZkEpochs {
+                    accepted: epoch(accepted),
+                    current: epoch(current),
+                };
+                // No currentEpoch: the new ensemble's first election waits for every one of
+                // its voters, so the newest replica is among them (migrate::Vouch::Nobody).
+                let (zxid, znodes, snapshot, epochs) = install(cfg, &t, zk_epochs, Vouch::Nobody)?;
                 println!(
                     "zk-observe: cut over at zxid {:#x}: {znodes} znodes and {} sessions \
-                     written to {} (currentEpoch {}); the core's files kept as {}",
+                     written to {} (acceptedEpoch {}, no currentEpoch); the core's files kept \
+                     as {}",
                     zxid.as_i64(),
                     t.sessions.len(),
                     snapshot.display(),
-                    epochs.current_epoch,
+                    epochs.accepted_epoch,
                     kept.iter()
                         .map(|(_, a)| a.display().to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
                 write_cut_over_config(cfg, &observers, ensemble_config)?;
+                say_cut_over_start(cfg, &observers);
             }
             Ok(0)
         }
@@ -511,6 +519,33 @@ fn report_progress(p: &crate::zookeeper::observer::Progress) {
         println!(
             "zk-observe: reconfig: configuration {version:#x} activated, voters {}",
             voters.join(",")
+        );
+    }
+}
+
+/// How the servers of the new ensemble start after a cut-over: none vouches for its replica
+/// (no currentEpoch), so the first election waits for all of them and elects the newest
+/// replica; `ensemble.trustEmptyDataDirs=true` gives that up, and is said.
+fn say_cut_over_start(cfg: &NodeConfig, observers: &[crate::config::ServerSpec]) {
+    if observers.len() < 2 {
+        return;
+    }
+    let ids: Vec<String> = observers.iter().map(|o| o.id.to_string()).collect();
+    if cfg.core.trust_empty_data_dirs {
+        println!(
+            "zk-observe: WARNING: ensemble.trustEmptyDataDirs=true ({}): the new ensemble \
+             forms with any majority of servers {}, which may lack writes only the newest \
+             replica acknowledged; start every one of them before any serves, or remove the \
+             setting from the new config (README, \"The cut-over runbook\")",
+            cfg.path.display(),
+            ids.join(",")
+        );
+    } else {
+        println!(
+            "zk-observe: the new ensemble forms once every one of servers {} is up (none has \
+             a currentEpoch yet): its first election elects the newest replica, the others \
+             sync from it",
+            ids.join(",")
         );
     }
 }

@@ -148,12 +148,12 @@ pub fn import(cfg: &NodeConfig, zk_data: &Path, zk_log: Option<&Path>) -> anyhow
     let zk_snap = version_dir(zk_data);
     let zk_logs = version_dir(zk_log.unwrap_or(zk_data));
     let restored = restore(&zk_snap, &zk_logs)?;
-    let (zxid, znodes, snapshot, epochs) = install(
-        cfg,
-        &restored.tree,
-        restored.accepted_epoch,
-        restored.current_epoch,
-    )?;
+    let epochs = ZkEpochs {
+        accepted: restored.accepted_epoch,
+        current: restored.current_epoch,
+    };
+    let (zxid, znodes, snapshot, epochs) =
+        install(cfg, &restored.tree, epochs, Vouch::ZooKeepersEpochs)?;
     Ok(Imported {
         restored,
         zxid,
@@ -163,14 +163,37 @@ pub fn import(cfg: &NodeConfig, zk_data: &Path, zk_log: Option<&Path>) -> anyhow
     })
 }
 
+/// ZooKeeper's acceptedEpoch and currentEpoch, where known (a standalone server has neither).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZkEpochs {
+    pub accepted: Option<u32>,
+    pub current: Option<u32>,
+}
+
+/// Whether the installed server vouches for its history at once (a `currentEpoch` written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vouch {
+    /// `ensemble import`: ZooKeeper's own epochs, so a quorum of imported servers vouches for
+    /// what ZooKeeper's files vouched for.
+    ZooKeepersEpochs,
+    /// The live observer's cut-over: no `currentEpoch`. Each observer's replica is a prefix of
+    /// ZooKeeper's history, and only the newest holds every write the observers acknowledged;
+    /// a server without `currentEpoch` counts in no quorum until it has synced, so the new
+    /// ensemble's first election waits for every voter and elects the newest zxid (README,
+    /// "The cut-over runbook", step 5).
+    Nobody,
+}
+
 /// ZooKeeper's tree (with its epochs, where known) as the only state of the empty dataDir of
 /// the server `cfg` describes: what `ensemble import` and the live observer's cut-over write.
-/// Returns the zxid, the znode count, the snapshot and the epochs written.
+/// acceptedEpoch is at least ZooKeeper's epochs and the tree's zxid's, so the epoch the new
+/// ensemble chooses is above every epoch ZooKeeper used. Returns the zxid, the znode count,
+/// the snapshot and the epochs written.
 pub fn install(
     cfg: &NodeConfig,
     zk: &ZkTree,
-    accepted_epoch: Option<u32>,
-    current_epoch: Option<u32>,
+    zk_epochs: ZkEpochs,
+    vouch: Vouch,
 ) -> anyhow::Result<(Zxid, usize, PathBuf, Epochs)> {
     let snap_dir = cfg.snap_dir();
     let log_dir = cfg.log_dir();
@@ -188,10 +211,14 @@ pub fn install(
     let znodes = tree.node_count();
     let bytes = tree.to_snapshot();
     drop(tree);
+    let zk_current = zk_epochs.current.unwrap_or(0).max(zxid.epoch());
     let epochs = Epochs {
-        accepted_epoch: accepted_epoch.unwrap_or(0).max(zxid.epoch()),
+        accepted_epoch: zk_epochs.accepted.unwrap_or(0).max(zk_current),
         accepted_from: 0,
-        current_epoch: current_epoch.unwrap_or(0).max(zxid.epoch()),
+        current_epoch: match vouch {
+            Vouch::ZooKeepersEpochs => zk_current,
+            Vouch::Nobody => 0,
+        },
     };
     // Everything goes to a temporary sibling, renamed into place last.
     let parent = snap_dir

@@ -251,6 +251,52 @@ fn config_for(dir: &std::path::Path) -> crate::config::NodeConfig {
 }
 
 #[test]
+fn the_cut_over_installs_a_replica_that_vouches_for_nothing() {
+    // The live observer's cut-over: ZooKeeper's epochs go to acceptedEpoch (the new ensemble's
+    // epoch is above them), and no currentEpoch is written, so the new ensemble's first
+    // election waits for every voter and elects the newest replica (migrate::Vouch::Nobody).
+    let restored = restore(&fixture(), &fixture()).unwrap();
+    let zk_epochs = migrate::ZkEpochs {
+        accepted: Some(7),
+        current: Some(6),
+    };
+    let root = scratch("cut-over-install");
+    for d in ["cut", "import", "behind"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let cut = config_for(&root.join("cut"));
+    let (zxid, _, _, epochs) =
+        migrate::install(&cut, &restored.tree, zk_epochs, migrate::Vouch::Nobody).unwrap();
+    assert_eq!(zxid.as_i64(), restored.tree.last_zxid);
+    assert_eq!((epochs.accepted_epoch, epochs.current_epoch), (7, 0));
+    let on_disk = crate::storage::epochs::read_epochs(&cut.snap_dir()).unwrap();
+    assert_eq!((on_disk.accepted_epoch, on_disk.current_epoch), (7, 0));
+    assert!(!cut.snap_dir().join("currentEpoch").exists());
+    // The import keeps ZooKeeper's currentEpoch: a quorum of imported servers vouches.
+    let imported = config_for(&root.join("import"));
+    let (_, _, _, epochs) = migrate::install(
+        &imported,
+        &restored.tree,
+        zk_epochs,
+        migrate::Vouch::ZooKeepersEpochs,
+    )
+    .unwrap();
+    assert_eq!((epochs.accepted_epoch, epochs.current_epoch), (7, 6));
+    let on_disk = crate::storage::epochs::read_epochs(&imported.snap_dir()).unwrap();
+    assert_eq!(on_disk.current_epoch, 6);
+    // acceptedEpoch is never below the currentEpoch ZooKeeper's observer took.
+    let behind = config_for(&root.join("behind"));
+    let odd = migrate::ZkEpochs {
+        accepted: Some(2),
+        current: Some(4),
+    };
+    let (_, _, _, epochs) =
+        migrate::install(&behind, &restored.tree, odd, migrate::Vouch::Nobody).unwrap();
+    assert_eq!((epochs.accepted_epoch, epochs.current_epoch), (4, 0));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn import_then_export_keeps_every_node_and_writes_nothing_on_failure() {
     let root = scratch("import");
     let cfg = config_for(&root);
