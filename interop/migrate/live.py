@@ -115,11 +115,14 @@ class EnsembleObserver:
         self.proc: subprocess.Popen | None = None
         self.started = False
 
-    def observe(self, seconds: int = 300, cut_over: bool = True) -> None:
+    def observe(self, seconds: int = 300, cut_over: bool = True, zk_dirs: list[Path] = ()) -> None:
         """`zk-observe` with its dump; with `cut_over`, it installs its replica and writes
-        ensemble.cfg once every ZooKeeper voter has stopped."""
+        ensemble.cfg once every ZooKeeper voter has stopped (continued from the newest
+        ZooKeeper log of `zk_dirs`, the stopped servers' dataDirs, if given)."""
         log = open(self.log_path, "w")
         cut = ["--cut-over", "--ensemble-config", str(self.ecfg)] if cut_over else []
+        for d in zk_dirs:
+            cut += ["--zk-data-dir", str(d)]
         self.proc = subprocess.Popen([ENSEMBLE, "zk-observe", str(self.cfg), "--seconds", str(seconds),
                                       "--dump", str(self.dump), *cut],
                                      stdout=log, stderr=subprocess.STDOUT)

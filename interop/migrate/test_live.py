@@ -76,8 +76,11 @@ def test_observer_follows_live_zookeeper():
         assert r.returncode != 0
         assert "is an Apache ZooKeeper server" in out and "zk-observe" in out, out
 
+        # server.4 also reads the stopped ZooKeeper servers' logs at its cut-over: what
+        # ZooKeeper's leader logged beyond its replica (committed but never INFORMed, or only
+        # proposed) is added, digest-checked, as ZooKeeper's own recovery would keep it
         for e in ens:
-            e.observe()
+            e.observe(zk_dirs=[z.data_dir for z in zks] if e is e4 else ())
 
         def caught_up():
             want = leader_zxid(zks)
@@ -256,6 +259,12 @@ def test_observer_follows_live_zookeeper():
         t_cut = time.monotonic()
         print("cut-over zxids:", {sid: hex(z) for sid, z in cut.items()})
         assert cut[6] < max(cut[4], cut[5]), cut
+        # server.4 continued its replica from the newest ZooKeeper log: it ends where that log
+        # ends, at least as far as any observer got
+        tail = texts[4].split("zk-observe: ZooKeeper's logs: ")[1].splitlines()[0]
+        assert "each digest-checked" in tail, tail
+        assert int(tail.split("now at zxid ")[1], 16) == cut[4], (tail, cut)
+        assert cut[4] >= max(cut[5], cut[6]), cut
         for e in ens:
             assert "server.4=" in e.ecfg.read_text() and ":participant" in e.ecfg.read_text()
             assert "no currentEpoch" in texts[e.sid], texts[e.sid]

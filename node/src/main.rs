@@ -157,6 +157,12 @@ enum Cmd {
         /// configuration in force (the Ensemble servers) a participant.
         #[arg(long, value_name = "FILE", requires = "cut_over")]
         ensemble_config: Option<PathBuf>,
+        /// With --cut-over (repeatable): a stopped ZooKeeper server's dataDir (or dataLogDir);
+        /// the txns the newest of them logged beyond the replica (committed by ZooKeeper's
+        /// leader but never sent to its observers) are added, each digest-checked, as
+        /// ZooKeeper's own recovery would keep them (README: the cut-over runbook).
+        #[arg(long = "zk-data-dir", value_name = "DIR", requires = "cut_over")]
+        zk_data_dir: Vec<PathBuf>,
         /// Removed: the clients are served by the node's core (refused with a message).
         #[arg(long, hide = true)]
         serve_replica: bool,
@@ -508,14 +514,18 @@ fn main() {
             dump,
             cut_over,
             ensemble_config,
+            zk_data_dir,
             serve_replica: _,
         } => with_files(dir, Some(config), |cfg| {
             tools::zk_observe(
                 cfg,
                 seconds,
                 dump.as_deref(),
-                cut_over,
-                ensemble_config.as_deref(),
+                tools::CutOver {
+                    enabled: cut_over,
+                    ensemble_config: ensemble_config.as_deref(),
+                    zk_data_dirs: &zk_data_dir,
+                },
             )
         }),
         Cmd::Cli { args } => ensemble_client::cli::run(args),

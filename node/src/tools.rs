@@ -310,14 +310,25 @@ pub fn export(cfg: &NodeConfig, out: &Path) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `zk-observe`'s cut-over options.
+#[derive(Clone, Copy, Debug)]
+pub struct CutOver<'a> {
+    /// `--cut-over`: install the replica once every ZooKeeper voter has stopped.
+    pub enabled: bool,
+    /// `--ensemble-config FILE`: where the next config goes.
+    pub ensemble_config: Option<&'a Path>,
+    /// `--zk-data-dir DIR`: the stopped ZooKeeper servers' files, whose newest log continues
+    /// the replica (`zookeeper::log_tail`).
+    pub zk_data_dirs: &'a [PathBuf],
+}
+
 /// `ensemble zk-observe CONFIG [--seconds N] [--dump FILE]`: follow a live ZooKeeper ensemble
 /// as its observer (issue 17 item 3, steps b and c), reporting each sync and leader change.
 pub fn zk_observe(
     cfg: &NodeConfig,
     seconds: u64,
     dump: Option<&Path>,
-    cut_over: bool,
-    ensemble_config: Option<&Path>,
+    cut: CutOver<'_>,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::observer;
     let set = match observer::Settings::from_config(cfg) {
@@ -327,14 +338,18 @@ pub fn zk_observe(
             return Ok(1);
         }
     };
-    if let Some(out) = ensemble_config.filter(|p| p.exists()) {
+    if let Err(e) = crate::zookeeper::log_tail::check_dirs(cut.zk_data_dirs) {
+        eprintln!("ensemble: --zk-data-dir: {e}");
+        return Ok(1);
+    }
+    if let Some(out) = cut.ensemble_config.filter(|p| p.exists()) {
         eprintln!(
             "ensemble: {}: already there: the cut-over writes a new config (move it aside)",
             out.display()
         );
         return Ok(1);
     }
-    zk_observe_through_core(cfg, set, seconds, dump, cut_over, ensemble_config)
+    zk_observe_through_core(cfg, set, seconds, dump, cut)
 }
 
 /// `zk-observe`: the node's own runtime serves the clients (its client port, sessions,
@@ -349,10 +364,10 @@ fn zk_observe_through_core(
     set: crate::zookeeper::observer::Settings,
     seconds: u64,
     dump: Option<&Path>,
-    cut_over: bool,
-    ensemble_config: Option<&Path>,
+    cut: CutOver<'_>,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::{leader_link::ForeignLeaderLink, observer, to_core::CoreFeed};
+    let cut_over = cut.enabled;
     use std::sync::{Arc, Mutex};
     let mut ncfg = cfg.clone();
     ncfg.core.foreign_leader = true;
@@ -458,9 +473,32 @@ fn zk_observe_through_core(
     )?;
     let ended = synced_once.lock().unwrap_or_else(|p| p.into_inner()).take();
     match ended {
-        Some((line, observers, cut)) => {
+        Some((line, observers, cut_replica)) => {
             println!("{line}");
-            if let Some((t, (accepted, current))) = cut {
+            if let Some((mut t, (accepted, current))) = cut_replica {
+                if !cut.zk_data_dirs.is_empty() {
+                    // Before anything moves: a failure leaves this server as it was.
+                    let base = t.last_zxid;
+                    match crate::zookeeper::log_tail::extend(&mut t, cut.zk_data_dirs) {
+                        Ok(x) => println!(
+                            "zk-observe: ZooKeeper's logs: {} txns after the replica's zxid \
+                             {base:#x} taken from {} (the newest log), each digest-checked; \
+                             now at zxid {:#x}",
+                            x.txns,
+                            x.from.display(),
+                            x.last_zxid
+                        ),
+                        Err(e) => {
+                            eprintln!(
+                                "ensemble: --zk-data-dir: {e}; nothing installed (the replica \
+                                 at zxid {base:#x} is in the --dump file, if given; `ensemble \
+                                 import --zk-data-dir` of the newest ZooKeeper server fills \
+                                 a dataDir from ZooKeeper's own files)"
+                            );
+                            return Ok(1);
+                        }
+                    }
+                }
                 // The core's own files hold ZooKeeper's /zookeeper/config as its clients read
                 // it, which a restart would take as the configuration in force (ZooKeeper's
                 // servers): they are kept aside, and the replica goes in as an import does,
@@ -497,7 +535,7 @@ fn zk_observe_through_core(
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                write_cut_over_config(cfg, &observers, ensemble_config)?;
+                write_cut_over_config(cfg, &observers, cut.ensemble_config)?;
                 say_cut_over_start(cfg, &observers);
             }
             Ok(0)

@@ -6,6 +6,7 @@
 pub mod election;
 pub mod jute;
 pub mod leader_link;
+pub mod log_tail;
 pub mod migrate;
 pub mod observer;
 pub mod quorum_packet;

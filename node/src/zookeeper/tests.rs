@@ -886,3 +886,85 @@ fn the_core_follows_a_recorded_leader_as_the_replica_does() {
     assert!(applied >= 4, "{applied} txns");
     assert!(core.tree().exists("/multi") && !core.tree().exists("/through-observer/e"));
 }
+
+#[test]
+fn the_cut_over_continues_the_replica_from_the_newest_zookeeper_log() {
+    // A replica behind ZooKeeper's files (as an observer the leader never sent its last
+    // INFORMs): the fixture's files up to log.34.
+    let behind = std::env::temp_dir().join(format!("ensemble-zkfiles-{}-tail", std::process::id()));
+    let _ = std::fs::remove_dir_all(&behind);
+    std::fs::create_dir_all(&behind).unwrap();
+    for f in [
+        "snapshot.0.gz",
+        "snapshot.18.gz",
+        "snapshot.32.gz",
+        "snapshot.58.gz",
+        "log.1",
+        "log.1a",
+        "log.34",
+    ] {
+        std::fs::copy(fixture().join(f), behind.join(f)).unwrap();
+    }
+    let all = restore(&fixture(), &fixture()).unwrap().tree;
+    let mut replica = restore(&behind, &behind).unwrap().tree;
+    let base = replica.last_zxid;
+    assert!(base < all.last_zxid, "{base:#x}");
+    // The newest of the dirs given (the behind copy and the full one) continues it, each txn
+    // digest-checked: the replica becomes ZooKeeper's whole tree.
+    let dirs = [behind.clone(), fixture()];
+    let x = log_tail::extend(&mut replica, &dirs).unwrap();
+    assert_eq!(x.from, fixture());
+    assert_eq!(x.last_zxid, all.last_zxid);
+    assert_eq!(x.txns as i64, all.last_zxid - base);
+    assert_eq!(replica.nodes, all.nodes);
+    assert_eq!(replica.sessions, all.sessions);
+    assert_eq!(replica.digest(), all.digest());
+    // Nothing beyond it: nothing added.
+    let x = log_tail::extend(&mut replica, &dirs).unwrap();
+    assert_eq!((x.txns, x.last_zxid), (0, all.last_zxid));
+    // A damaged log: an error naming it and its offset, the replica unchanged.
+    let bad = scratch("tail-bad");
+    let log = bad.join("log.5a");
+    let mut b = std::fs::read(&log).unwrap();
+    b[200] ^= 1;
+    std::fs::write(&log, &b).unwrap();
+    let mut replica = restore(&behind, &behind).unwrap().tree;
+    let e = log_tail::extend(&mut replica, std::slice::from_ref(&bad))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("log.5a") && e.contains("offset"), "{e}");
+    assert_eq!(replica.last_zxid, base);
+    // Another history at the replica's zxid (a node the logs never made): refused, unchanged.
+    let mut other = restore(&behind, &behind).unwrap().tree;
+    let path = other
+        .nodes
+        .keys()
+        .rfind(|p| p.as_str() != "/" && !p.starts_with("/zookeeper"))
+        .cloned()
+        .unwrap();
+    let version = other.nodes[&path].stat.version + 1;
+    let last = read_log(&behind.join("log.34"))
+        .unwrap()
+        .records
+        .pop()
+        .unwrap();
+    assert_eq!(last.hdr.zxid, base);
+    let other_txn = ResolvedTxn::SetData {
+        path,
+        data: Some(b"another history".to_vec()),
+        version,
+    };
+    other.process(&last.hdr, &other_txn);
+    let e = log_tail::extend(&mut other, std::slice::from_ref(&fixture()))
+        .expect_err("a replica of another history was continued")
+        .to_string();
+    assert!(e.contains("not the replica's history"), "{e}");
+    assert_eq!(other.last_zxid, base);
+    // A directory without ZooKeeper logs is refused at start.
+    let empty = behind.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(log_tail::check_dirs(&[empty]).is_err());
+    assert!(log_tail::check_dirs(&[fixture()]).is_ok());
+    let _ = std::fs::remove_dir_all(behind);
+    let _ = std::fs::remove_dir_all(bad);
+}
