@@ -565,27 +565,37 @@ fn report_progress(p: &crate::zookeeper::observer::Progress) {
 /// (no currentEpoch), so the first election waits for all of them and elects the newest
 /// replica; `ensemble.trustEmptyDataDirs=true` gives that up, and is said.
 fn say_cut_over_start(cfg: &NodeConfig, observers: &[crate::config::ServerSpec]) {
+    if let Some(note) = cut_over_start_note(cfg, observers) {
+        println!("zk-observe: {note}");
+    }
+}
+
+/// [`say_cut_over_start`]'s line (none for a one-server ensemble).
+pub fn cut_over_start_note(
+    cfg: &NodeConfig,
+    observers: &[crate::config::ServerSpec],
+) -> Option<String> {
     if observers.len() < 2 {
-        return;
+        return None;
     }
     let ids: Vec<String> = observers.iter().map(|o| o.id.to_string()).collect();
-    if cfg.core.trust_empty_data_dirs {
-        println!(
-            "zk-observe: WARNING: ensemble.trustEmptyDataDirs=true ({}): the new ensemble \
-             forms with any majority of servers {}, which may lack writes only the newest \
-             replica acknowledged; start every one of them before any serves, or remove the \
-             setting from the new config (README, \"The cut-over runbook\")",
+    Some(if cfg.core.trust_empty_data_dirs {
+        format!(
+            "WARNING: ensemble.trustEmptyDataDirs=true ({} or its -D flags): the new ensemble \
+             would form with any majority of servers {}, which may lack writes only the \
+             newest replica acknowledged; remove the setting (config and -D flags) before \
+             starting them (README, \"The cut-over runbook\", step 5)",
             cfg.path.display(),
             ids.join(",")
-        );
+        )
     } else {
-        println!(
-            "zk-observe: the new ensemble forms once every one of servers {} is up (none has \
-             a currentEpoch yet): its first election elects the newest replica, the others \
+        format!(
+            "the new ensemble forms once every one of servers {} is up (none has a \
+             currentEpoch yet): its first election elects the newest replica, the others \
              sync from it",
             ids.join(",")
-        );
-    }
+        )
+    })
 }
 
 /// The cut-over's config for `ensemble start`, written to `out` (or what to do, without it).

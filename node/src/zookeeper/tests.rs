@@ -643,6 +643,19 @@ fn cut_over_config_makes_the_observers_voters() {
     let cfg = crate::config::parse(&path, &observer_cfg).expect("the observer's config");
     let set = Settings::from_config(&cfg).expect("settings");
     let text = crate::tools::cut_over_config(&observer_cfg, &set.observers);
+    // How the new ensemble forms is said; a setting that gives up the wait is warned about.
+    let note = crate::tools::cut_over_start_note(&cfg, &set.observers).expect("two servers");
+    assert!(
+        note.contains("forms once every one of servers 4,5 is up"),
+        "{note}"
+    );
+    let trusting = format!("{observer_cfg}ensemble.trustEmptyDataDirs=true\n");
+    let trusting = crate::config::parse(&path, &trusting).expect("the observer's config");
+    let note = crate::tools::cut_over_start_note(&trusting, &set.observers).expect("a note");
+    assert!(
+        note.starts_with("WARNING: ensemble.trustEmptyDataDirs=true"),
+        "{note}"
+    );
     assert!(text.contains("tickTime=500\n") && text.contains("clientPort=4004\n"));
     assert!(
         !text.contains("server.1=") && !text.contains("peerType"),
