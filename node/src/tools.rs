@@ -367,8 +367,8 @@ fn zk_observe_through_core(
     cut: CutOver<'_>,
 ) -> anyhow::Result<i32> {
     use crate::zookeeper::{leader_link::ForeignLeaderLink, observer, to_core::CoreFeed};
-    let cut_over = cut.enabled;
     use std::sync::{Arc, Mutex};
+    let cut_over = cut.enabled;
     let mut ncfg = cfg.clone();
     ncfg.core.foreign_leader = true;
     let listeners = match crate::runtime::bind(&ncfg) {
