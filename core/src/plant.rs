@@ -194,10 +194,13 @@ pub enum Plant {
     /// /zookeeper/config) is applied to the tree, but the core keeps the membership it had:
     /// 4lw `conf` and the members it serves under stay the old configuration's.
     ForeignConfigNotReloaded,
+    /// The leader refuses some writes of a session it tracks as live (every third cxid) as
+    /// SESSIONEXPIRED, as if its `checkSession` looked the session up wrong.
+    ExpiredLiveSession,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 55] = [
+    pub const ALL: [Plant; 56] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -253,6 +256,7 @@ impl Plant {
         Plant::HandOverPastReconfigOnly,
         Plant::RefusedKeepsConnection,
         Plant::ForeignConfigNotReloaded,
+        Plant::ExpiredLiveSession,
     ];
 
     pub fn name(self) -> &'static str {
@@ -312,6 +316,7 @@ impl Plant {
             Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
             Plant::RefusedKeepsConnection => "refused-keeps-connection",
             Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
+            Plant::ExpiredLiveSession => "expired-live-session",
         }
     }
 
@@ -474,6 +479,7 @@ impl Plant {
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
             Plant::ForeignConfigNotReloaded => &["foreign.membership"],
+            Plant::ExpiredLiveSession => &["session.expired-refusal"],
         }
     }
 

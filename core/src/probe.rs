@@ -457,6 +457,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.reaper.judged",
         "liveness.reaper had a leader established long enough to judge its reaper",
     ),
+    p(
+        "sim.expired-refusal.judged",
+        "a write refused SESSIONEXPIRED after the heal, under the run's only leader since (session.expired-refusal judged)",
+    ),
     rare(
         "sim.config.read-ahead-of-tree",
         "a read of /zookeeper/config showed a committed configuration newer than the server's tree (its dynamic file's, or a peer's)",

@@ -227,6 +227,13 @@ claims! {
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
+    /// A write refused SESSIONEXPIRED names a session the ensemble ended: judged for writes
+    /// invoked after the heal with the run's last leader the only one since, each such
+    /// refusal is of a session whose closeSession is in the committed history by the end, or
+    /// whose createSession had not committed when the write was invoked (the leader's
+    /// `checkSession` refuses only a session it marked closing or never tracked;
+    /// check/expired.rs).
+    SessionExpiredRefusal => "session.expired-refusal",
     /// A session no other server knows (`localSessionsEnabled` before its upgrade, or a
     /// read-only server's) is served only by the server that made it: a server that takes a
     /// re-attach holds the session in its committed state, or created it (ZooKeeper's
@@ -413,6 +420,7 @@ impl Claim {
             | ClientExpiredClosed
             | ClientRefused
             | SessionNoWriteAfterClose
+            | SessionExpiredRefusal
             | SessionLocalStaysHome
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix

@@ -7,7 +7,8 @@
 //! * `zab`: ZAB safety after every server step (one leader per epoch, agreement, total order,
 //!   commit only with a quorum, the new leader's history), `cap` the partition claim;
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
-//!   session closing, ACLs, a linearizability search);
+//!   session closing, ACLs, a linearizability search; `expired`: writes refused
+//!   SESSIONEXPIRED name sessions that ended);
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
@@ -24,6 +25,7 @@ mod cap;
 mod claim;
 mod client;
 mod election;
+mod expired;
 mod handover;
 pub(crate) mod liveness;
 mod lost_state;
@@ -43,6 +45,7 @@ mod zab;
 pub use cap::PartitionRecord;
 pub use claim::{Claim, UnknownClaim};
 pub use election::FleRecord;
+pub use expired::ExpiredRefusals;
 pub use handover::HandOverRecord;
 pub use liveness::Availability;
 pub(crate) use persisted::RoundTripped;
