@@ -197,10 +197,14 @@ pub enum Plant {
     /// The leader refuses some writes of a session it tracks as live (every third cxid) as
     /// SESSIONEXPIRED, as if its `checkSession` looked the session up wrong.
     ExpiredLiveSession,
+    /// The leader compares a reconfig's fromConfig with the version of its first
+    /// configuration, not the one in force: after a reconfig committed, every conditional
+    /// change from the current version is refused BadVersion.
+    ReconfigFromStaleVersion,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 56] = [
+    pub const ALL: [Plant; 57] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -257,6 +261,7 @@ impl Plant {
         Plant::RefusedKeepsConnection,
         Plant::ForeignConfigNotReloaded,
         Plant::ExpiredLiveSession,
+        Plant::ReconfigFromStaleVersion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -317,6 +322,7 @@ impl Plant {
             Plant::RefusedKeepsConnection => "refused-keeps-connection",
             Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
             Plant::ExpiredLiveSession => "expired-live-session",
+            Plant::ReconfigFromStaleVersion => "reconfig-from-stale-version",
         }
     }
 
@@ -480,6 +486,7 @@ impl Plant {
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
             Plant::ForeignConfigNotReloaded => &["foreign.membership"],
             Plant::ExpiredLiveSession => &["session.expired-refusal"],
+            Plant::ReconfigFromStaleVersion => &["reconfig.from-config"],
         }
     }
 

@@ -138,6 +138,13 @@ claims! {
     /// A leader a committed reconfig removed hands over to a voter of the new configuration
     /// holding durably all it committed, and commits nothing after (check/handover.rs).
     ReconfigHandOver => "reconfig.handover",
+    /// A conditional reconfig is refused BadVersion only if its fromConfig differs from the
+    /// version of the configuration committed when the leader took it, and made only if it
+    /// is that version (the last committed reconfig's zxid; before any, the first
+    /// configuration's, which an established epoch's zxid versions, never 0), judged with one
+    /// leader since before the request and no other configuration committed meanwhile
+    /// (check/reconfig_version.rs).
+    ReconfigFromConfig => "reconfig.from-config",
 
     // ---- the core itself
 
@@ -399,6 +406,7 @@ impl Claim {
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | ReconfigHandOver
+            | ReconfigFromConfig
             | CorePanic
             | CoreRecover
             | CoreSnapshot

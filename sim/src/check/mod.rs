@@ -16,6 +16,8 @@
 //!   that epoch vouched for (`election.epoch-vouched`);
 //! * `persisted`: a snapshot taken node by node and built back is the same snapshot;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
+//! * `reconfig_version`: a reconfig refused BadVersion named another version than the
+//!   configuration committed (`reconfig.from-config`);
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -34,6 +36,7 @@ mod persisted;
 mod quota;
 mod read_only;
 mod recipes;
+mod reconfig_version;
 mod reference;
 mod scenario;
 pub mod session;

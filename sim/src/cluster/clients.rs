@@ -225,7 +225,8 @@ impl World {
             let session = self.clients[c].session_id();
             let judged = self
                 .sessions
-                .on_reply(c, session, request, *zxid, reply, now);
+                .on_reply(c, session, request, *zxid, reply, now)
+                .and_then(|()| self.reconfig_version_check(c, request, invoked, reply));
             self.expired
                 .on_reply(c, session, request, invoked, reply, now);
             if let Err(v) = judged {
