@@ -398,7 +398,7 @@ impl ZooKeeperServer {
                 self.drain(role, conn, out);
             }
         }
-        if !self.clients.revalidate_at.is_empty() {
+        if !self.clients.revalidate_at.is_empty() && !self.plant(Plant::RevalidateRetrySkipped) {
             self.retry_revalidations(role, out);
         }
     }

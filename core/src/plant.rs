@@ -201,10 +201,13 @@ pub enum Plant {
     /// configuration, not the one in force: after a reconfig committed, every conditional
     /// change from the current version is refused BadVersion.
     ReconfigFromStaleVersion,
+    /// A re-attach waiting until its server has applied what the client saw is not retried
+    /// as the server applies: it stays waiting until another revalidation's sync retries it.
+    RevalidateRetrySkipped,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 57] = [
+    pub const ALL: [Plant; 58] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -262,6 +265,7 @@ impl Plant {
         Plant::ForeignConfigNotReloaded,
         Plant::ExpiredLiveSession,
         Plant::ReconfigFromStaleVersion,
+        Plant::RevalidateRetrySkipped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -323,6 +327,7 @@ impl Plant {
             Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
             Plant::ExpiredLiveSession => "expired-live-session",
             Plant::ReconfigFromStaleVersion => "reconfig-from-stale-version",
+            Plant::RevalidateRetrySkipped => "revalidate-retry-skipped",
         }
     }
 
@@ -487,6 +492,8 @@ impl Plant {
             Plant::ForeignConfigNotReloaded => &["foreign.membership"],
             Plant::ExpiredLiveSession => &["session.expired-refusal"],
             Plant::ReconfigFromStaleVersion => &["reconfig.from-config"],
+            // the core's own invariant: nothing waits for a zxid already applied
+            Plant::RevalidateRetrySkipped => &["core.panic"],
         }
     }
 
