@@ -204,10 +204,14 @@ pub enum Plant {
     /// A re-attach waiting until its server has applied what the client saw is not retried
     /// as the server applies: it stays waiting until another revalidation's sync retries it.
     RevalidateRetrySkipped,
+    /// A refused request's reply carries the zxid applied when it was queued, not when it
+    /// reaches the front of its queue: behind a write, the reply goes back in zxid (the
+    /// behaviour before session 15's fix).
+    RefusedReplyAtQueuedZxid,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 58] = [
+    pub const ALL: [Plant; 59] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -266,6 +270,7 @@ impl Plant {
         Plant::ExpiredLiveSession,
         Plant::ReconfigFromStaleVersion,
         Plant::RevalidateRetrySkipped,
+        Plant::RefusedReplyAtQueuedZxid,
     ];
 
     pub fn name(self) -> &'static str {
@@ -328,6 +333,7 @@ impl Plant {
             Plant::ExpiredLiveSession => "expired-live-session",
             Plant::ReconfigFromStaleVersion => "reconfig-from-stale-version",
             Plant::RevalidateRetrySkipped => "revalidate-retry-skipped",
+            Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
         }
     }
 
@@ -494,6 +500,7 @@ impl Plant {
             Plant::ReconfigFromStaleVersion => &["reconfig.from-config"],
             // the core's own invariant: nothing waits for a zxid already applied
             Plant::RevalidateRetrySkipped => &["core.panic"],
+            Plant::RefusedReplyAtQueuedZxid => &["client.monotonic-reads"],
         }
     }
 
