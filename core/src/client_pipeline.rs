@@ -155,8 +155,8 @@ impl ClientPipeline {
 
     /// Every waiter names a live connection, every connection creating its session owns its
     /// request number, no answer waits at a queue's front, and setWatches' events left with
-    /// their reply.
-    pub(crate) fn check_invariants(&self) {
+    /// their reply; nothing waits for a zxid at or below `applied`.
+    pub(crate) fn check_invariants(&self, applied: Zxid) {
         // Run after every event: each map is walked once, and a bound on its keys is checked
         // against its largest key, not key by key.
         assert!(
@@ -175,13 +175,23 @@ impl ClientPipeline {
                 self.assert_live(*conn);
             }
         }
-        for (_, conn) in &self.sync_waits {
+        // What waits for a zxid waits for one not applied yet: each apply answers the rest
+        // (`after_apply`), so a sync or a re-attach is never left waiting for what is here.
+        for (z, conn) in &self.sync_waits {
             self.assert_live(*conn);
+            assert!(
+                *z > applied,
+                "connection {conn} still waits for {z}, applied {applied}"
+            );
         }
-        for (_, conn) in &self.revalidate_at {
+        for (z, conn) in &self.revalidate_at {
             assert!(
                 matches!(self.live(*conn).phase, ConnPhase::Revalidating { .. }),
                 "connection {conn} re-attached twice"
+            );
+            assert!(
+                *z > applied,
+                "re-attach of connection {conn} still waits for {z}, applied {applied}"
             );
         }
         for (conn, c) in &self.conns {

@@ -398,7 +398,7 @@ impl ZooKeeperServer {
                 self.drain(role, conn, out);
             }
         }
-        if !self.clients.revalidate_at.is_empty() {
+        if !self.clients.revalidate_at.is_empty() && !self.plant(Plant::RevalidateRetrySkipped) {
             self.retry_revalidations(role, out);
         }
     }
@@ -663,6 +663,10 @@ impl ZooKeeperServer {
         let Some(session) = self.requesting_session(conn, out) else {
             return;
         };
+        let queued_at = self.tree.last_zxid();
+        let answered = self
+            .plant(Plant::RefusedReplyAtQueuedZxid)
+            .then(|| (queued_at, reply.clone()));
         let c = self
             .clients
             .conns
@@ -675,7 +679,7 @@ impl ZooKeeperServer {
             auth_len,
             // answered at the zxid applied when it reaches the front, as a read
             wait: Wait::Refused(reply),
-            result: None,
+            result: answered,
         });
         if close {
             c.closing = true;

@@ -448,11 +448,12 @@ impl<'a> Leading<'a> {
                 }
                 let skip = self.zk.plant(Plant::WriteAfterClose);
                 let local = local && self.zk.cfg.local_sessions;
-                match self
-                    .leader
-                    .sessions
-                    .prep_check(session, from, &op, skip, local)
-                {
+                let sessions = &mut self.leader.sessions;
+                let mut checked = sessions.prep_check(session, from, &op, skip, local);
+                if self.zk.plant(Plant::ExpiredLiveSession) {
+                    checked = sessions.planted_expiry(checked, session, cxid, &op);
+                }
+                match checked {
                     Ok(()) => self.propose(session, cxid, Origin { server: from, rid }, *op, out),
                     Err(Refusal::Moved) => out.push(Action::Send {
                         to: from,

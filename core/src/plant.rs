@@ -194,10 +194,24 @@ pub enum Plant {
     /// /zookeeper/config) is applied to the tree, but the core keeps the membership it had:
     /// 4lw `conf` and the members it serves under stay the old configuration's.
     ForeignConfigNotReloaded,
+    /// The leader refuses some writes of a session it tracks as live (every third cxid) as
+    /// SESSIONEXPIRED, as if its `checkSession` looked the session up wrong.
+    ExpiredLiveSession,
+    /// The leader compares a reconfig's fromConfig with the version of its first
+    /// configuration, not the one in force: after a reconfig committed, every conditional
+    /// change from the current version is refused BadVersion.
+    ReconfigFromStaleVersion,
+    /// A re-attach waiting until its server has applied what the client saw is not retried
+    /// as the server applies: it stays waiting until another revalidation's sync retries it.
+    RevalidateRetrySkipped,
+    /// A refused request's reply carries the zxid applied when it was queued, not when it
+    /// reaches the front of its queue: behind a write, the reply goes back in zxid (the
+    /// behaviour before session 15's fix).
+    RefusedReplyAtQueuedZxid,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 55] = [
+    pub const ALL: [Plant; 59] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -253,6 +267,10 @@ impl Plant {
         Plant::HandOverPastReconfigOnly,
         Plant::RefusedKeepsConnection,
         Plant::ForeignConfigNotReloaded,
+        Plant::ExpiredLiveSession,
+        Plant::ReconfigFromStaleVersion,
+        Plant::RevalidateRetrySkipped,
+        Plant::RefusedReplyAtQueuedZxid,
     ];
 
     pub fn name(self) -> &'static str {
@@ -312,6 +330,10 @@ impl Plant {
             Plant::HandOverPastReconfigOnly => "handover-past-reconfig-only",
             Plant::RefusedKeepsConnection => "refused-keeps-connection",
             Plant::ForeignConfigNotReloaded => "foreign-config-not-reloaded",
+            Plant::ExpiredLiveSession => "expired-live-session",
+            Plant::ReconfigFromStaleVersion => "reconfig-from-stale-version",
+            Plant::RevalidateRetrySkipped => "revalidate-retry-skipped",
+            Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
         }
     }
 
@@ -474,6 +496,11 @@ impl Plant {
             // found by the foreign-leader driver (`ensemble-sim foreign`), not the swarm
             Plant::ResolvedSetDataUnwatched => &["foreign.watch-once"],
             Plant::ForeignConfigNotReloaded => &["foreign.membership"],
+            Plant::ExpiredLiveSession => &["session.expired-refusal"],
+            Plant::ReconfigFromStaleVersion => &["reconfig.from-config"],
+            // the core's own invariant: nothing waits for a zxid already applied
+            Plant::RevalidateRetrySkipped => &["core.panic"],
+            Plant::RefusedReplyAtQueuedZxid => &["client.monotonic-reads"],
         }
     }
 

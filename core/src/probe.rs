@@ -457,6 +457,14 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.reaper.judged",
         "liveness.reaper had a leader established long enough to judge its reaper",
     ),
+    p(
+        "sim.reconfig.from-config-judged",
+        "a reconfig made or refused BadVersion with one leader since before it and the committed configuration known (reconfig.from-config judged)",
+    ),
+    p(
+        "sim.expired-refusal.judged",
+        "a write refused SESSIONEXPIRED after the heal, under the run's only leader since (session.expired-refusal judged)",
+    ),
     rare(
         "sim.config.read-ahead-of-tree",
         "a read of /zookeeper/config showed a committed configuration newer than the server's tree (its dynamic file's, or a peer's)",

@@ -283,7 +283,12 @@ fn prep_outcome(
     if zk.pending.is_some() {
         return Err(KeeperError::ReconfigInProgress);
     }
-    if *from_config != -1 && *from_config as u64 != zk.membership.version {
+    let in_force = if zk.plant(Plant::ReconfigFromStaleVersion) {
+        zk.initial.version
+    } else {
+        zk.membership.version
+    };
+    if *from_config != -1 && *from_config as u64 != in_force {
         return Err(KeeperError::BadVersion);
     }
     let next = zk.membership.reconfigure(joining, leaving, new_members)?;

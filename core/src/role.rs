@@ -83,7 +83,11 @@ impl RoleMut<'_> {
         match self {
             RoleMut::Leading(l) => {
                 let skip = zk.plant(crate::plant::Plant::WriteAfterClose);
-                match l.sessions.prep_check(session, me, &op, skip, local) {
+                let mut checked = l.sessions.prep_check(session, me, &op, skip, local);
+                if zk.plant(crate::plant::Plant::ExpiredLiveSession) {
+                    checked = l.sessions.planted_expiry(checked, session, cxid, &op);
+                }
+                match checked {
                     Ok(()) => {
                         let origin = Origin { server: me, rid };
                         Leading::new(l, zk).propose(session, cxid, origin, op, out);

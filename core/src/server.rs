@@ -864,7 +864,7 @@ impl Server {
             "FOLLOWERINFOs kept past the election"
         );
         assert!(self.zk.handover_to.is_none(), "a hand-over not taken");
-        self.zk.clients.check_invariants();
+        self.zk.clients.check_invariants(self.zk.tree.last_zxid());
         assert!(
             self.zk.watches.conn_count() <= self.zk.clients.conns.len(),
             "watches of connections gone"

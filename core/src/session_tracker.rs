@@ -178,6 +178,22 @@ impl SessionTracker {
         }
     }
 
+    /// Plant `expired-live-session`: a write `prep_check` let through, of a session tracked
+    /// as live, refused as expired when its cxid is a multiple of 3.
+    pub(crate) fn planted_expiry(
+        &self,
+        checked: Result<(), Refusal>,
+        session: SessionId,
+        cxid: i32,
+        op: &TxnOp,
+    ) -> Result<(), Refusal> {
+        let write = matches!(op, TxnOp::Write { .. } | TxnOp::EnforcedWrite { .. });
+        if checked.is_ok() && write && cxid % 3 == 0 && self.sessions.contains_key(&session) {
+            return Err(Refusal::Expired);
+        }
+        checked
+    }
+
     /// Every tracked session has exactly one deadline in the queue.
     pub(crate) fn check_invariants(&self) {
         assert_eq!(

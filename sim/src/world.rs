@@ -103,6 +103,8 @@ pub struct World {
     pub reference: Reference,
     /// `session.no-write-after-close`, `client.no-ok-after-close`.
     pub(crate) sessions: crate::check::session::SessionClaims,
+    /// Writes refused SESSIONEXPIRED (`session.expired-refusal`, judged at the end).
+    pub(crate) expired: crate::check::ExpiredRefusals,
     pub trace: Trace,
     /// What the ZAB checks remember: proposals, epochs' leaders, establishments.
     pub(crate) zab: crate::check::ZabRecord,
@@ -236,6 +238,7 @@ impl World {
         World {
             reference,
             sessions: crate::check::session::SessionClaims::new(),
+            expired: crate::check::ExpiredRefusals::default(),
             plant,
             sched: Scheduler::default(),
             rng,

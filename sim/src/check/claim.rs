@@ -138,6 +138,13 @@ claims! {
     /// A leader a committed reconfig removed hands over to a voter of the new configuration
     /// holding durably all it committed, and commits nothing after (check/handover.rs).
     ReconfigHandOver => "reconfig.handover",
+    /// A conditional reconfig is refused BadVersion only if its fromConfig differs from the
+    /// version of the configuration committed when the leader took it, and made only if it
+    /// is that version (the last committed reconfig's zxid; before any, the first
+    /// configuration's, which an established epoch's zxid versions, never 0), judged with one
+    /// leader since before the request and no other configuration committed meanwhile
+    /// (check/reconfig_version.rs).
+    ReconfigFromConfig => "reconfig.from-config",
 
     // ---- the core itself
 
@@ -227,6 +234,13 @@ claims! {
     /// In the committed history, no write of a session comes after its closeSession (the
     /// leader's `checkSession`).
     SessionNoWriteAfterClose => "session.no-write-after-close",
+    /// A write refused SESSIONEXPIRED names a session the ensemble ended: judged for writes
+    /// invoked after the heal with the run's last leader the only one since, each such
+    /// refusal is of a session whose closeSession is in the committed history by the end, or
+    /// whose createSession had not committed when the write was invoked (the leader's
+    /// `checkSession` refuses only a session it marked closing or never tracked;
+    /// check/expired.rs).
+    SessionExpiredRefusal => "session.expired-refusal",
     /// A session no other server knows (`localSessionsEnabled` before its upgrade, or a
     /// read-only server's) is served only by the server that made it: a server that takes a
     /// re-attach holds the session in its committed state, or created it (ZooKeeper's
@@ -392,6 +406,7 @@ impl Claim {
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | ReconfigHandOver
+            | ReconfigFromConfig
             | CorePanic
             | CoreRecover
             | CoreSnapshot
@@ -413,6 +428,7 @@ impl Claim {
             | ClientExpiredClosed
             | ClientRefused
             | SessionNoWriteAfterClose
+            | SessionExpiredRefusal
             | SessionLocalStaysHome
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix

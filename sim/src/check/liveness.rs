@@ -404,6 +404,9 @@ impl World {
         if let Err(v) = self.reaper_check() {
             self.fail(v);
         }
+        if let Err(v) = self.expired_refusal_check() {
+            self.fail(v);
+        }
         if let Err(v) = self.scenario_claims() {
             self.fail(v);
         }

@@ -7,7 +7,8 @@
 //! * `zab`: ZAB safety after every server step (one leader per epoch, agreement, total order,
 //!   commit only with a quorum, the new leader's history), `cap` the partition claim;
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
-//!   session closing, ACLs, a linearizability search);
+//!   session closing, ACLs, a linearizability search; `expired`: writes refused
+//!   SESSIONEXPIRED name sessions that ended);
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
@@ -15,6 +16,8 @@
 //!   that epoch vouched for (`election.epoch-vouched`);
 //! * `persisted`: a snapshot taken node by node and built back is the same snapshot;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
+//! * `reconfig_version`: a reconfig refused BadVersion named another version than the
+//!   configuration committed (`reconfig.from-config`);
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -24,6 +27,7 @@ mod cap;
 mod claim;
 mod client;
 mod election;
+mod expired;
 mod handover;
 pub(crate) mod liveness;
 mod lost_state;
@@ -32,6 +36,7 @@ mod persisted;
 mod quota;
 mod read_only;
 mod recipes;
+mod reconfig_version;
 mod reference;
 mod scenario;
 pub mod session;
@@ -43,6 +48,7 @@ mod zab;
 pub use cap::PartitionRecord;
 pub use claim::{Claim, UnknownClaim};
 pub use election::FleRecord;
+pub use expired::ExpiredRefusals;
 pub use handover::HandOverRecord;
 pub use liveness::Availability;
 pub(crate) use persisted::RoundTripped;

@@ -24,6 +24,8 @@ pub struct ZabRecord {
     pub(crate) epoch_leaders: BTreeMap<u32, ServerId>,
     /// Every establishment: (when, epoch, server).
     pub(crate) establishments: Vec<(u64, u32, ServerId)>,
+    /// When an established leader last stopped being one (deposed, crashed, restarted).
+    pub(crate) deposed_at: u64,
     /// By server, the zxid through which its ACKs were found covering durable txns only
     /// (`zab.ack-not-durable` looks at each txn once).
     pub(crate) ack_checked: BTreeMap<ServerId, Zxid>,
@@ -79,6 +81,9 @@ impl World {
         let prev_est = self.nodes[&id].established;
         if established != prev_est {
             self.nodes.get_mut(&id).expect("node").established = established;
+            if prev_est.is_some() {
+                self.zab.deposed_at = now;
+            }
             if let Some(e) = established {
                 match self.zab.epoch_leaders.get(&e) {
                     Some(other) if *other != id => {

@@ -147,10 +147,15 @@ impl Client {
 
     /// The request at the front of the pipeline, if its xid is `xid` (what a reply answers).
     pub fn pending_request(&self, xid: i32) -> Option<&Request> {
+        self.pending_invoked(xid).map(|(r, _)| r)
+    }
+
+    /// [`Client::pending_request`], with when it was invoked.
+    pub(crate) fn pending_invoked(&self, xid: i32) -> Option<(&Request, u64)> {
         self.pending
             .front()
             .filter(|p| p.xid == xid && p.refused.is_none())
-            .map(|p| &p.request)
+            .map(|p| (&p.request, p.invoked))
     }
 
     pub fn session_id(&self) -> SessionId {

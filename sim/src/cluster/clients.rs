@@ -220,13 +220,16 @@ impl World {
         }
         let now = self.sched.now;
         if let S2C::Reply { xid, zxid, reply } = &m
-            && let Some(request) = self.clients[c].pending_request(*xid)
+            && let Some((request, invoked)) = self.clients[c].pending_invoked(*xid)
         {
             let session = self.clients[c].session_id();
-            if let Err(v) = self
+            let judged = self
                 .sessions
                 .on_reply(c, session, request, *zxid, reply, now)
-            {
+                .and_then(|()| self.reconfig_version_check(c, request, invoked, reply));
+            self.expired
+                .on_reply(c, session, request, invoked, reply, now);
+            if let Err(v) = judged {
                 self.fail(v);
             }
         }

@@ -29,7 +29,9 @@ impl World {
         n.stalled_heard.clear();
         n.quorum_stalled_until = 0;
         n.quorum_held.clear();
-        n.established = None;
+        if n.established.take().is_some() {
+            self.zab.deposed_at = now;
+        }
         n.state = ServerState::Looking;
         n.serving = false;
         n.following = None;
