@@ -486,6 +486,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a request of an unknown opcode was answered Unimplemented and its connection closed (client.refused judged)",
     ),
     p(
+        "sim.client.legacy-passwd",
+        "a reconnect presenting its session's legacy (Ensemble's former) password re-attached (client.session judged)",
+    ),
+    p(
         "sim.reconfig.malformed-refused",
         "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
     ),
