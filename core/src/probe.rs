@@ -490,6 +490,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a reconnect presenting its session's legacy (Ensemble's former) password re-attached (client.session judged)",
     ),
     p(
+        "sim.reconfig.disabled-refused",
+        "a reconfig was refused ReconfigDisabled in a seed with reconfigEnabled=false (client.write-result judged)",
+    ),
+    p(
         "sim.reconfig.malformed-refused",
         "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
     ),

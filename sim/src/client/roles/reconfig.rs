@@ -284,9 +284,39 @@ impl ReconfigRole {
         }
     }
 
+    /// `client.write-result` with `reconfigEnabled=false`: every reconfig, well-formed or
+    /// not, is refused RECONFIGDISABLED, ZooKeeper 3.8's first check of one
+    /// (PrepRequestProcessor, before the session, the ACL and the servers), or unanswered.
+    fn judge_disabled(req: &Request, reply: &Reply, cx: &mut Ctx) {
+        use ensemble_proto::proto::KeeperError as E;
+        let ok = matches!(
+            reply,
+            Err(E::ReconfigDisabled
+                | E::ConnectionLoss
+                | E::SessionExpired
+                | E::SessionMoved
+                | E::NotReadOnly)
+        );
+        if matches!(reply, Err(E::ReconfigDisabled)) {
+            ensemble_core::probe!("sim.reconfig.disabled-refused");
+        }
+        if !ok && cx.shared.recipe_violation.is_none() {
+            cx.shared.recipe_violation = Some(crate::check::violation(
+                crate::check::Claim::ClientWriteResult,
+                cx.now,
+                format!(
+                    "reconfig {req:?} was answered {reply:?} with reconfigEnabled=false, where ZooKeeper refuses it ReconfigDisabled"
+                ),
+            ));
+        }
+    }
+
     pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply, cx: &mut Ctx) {
         self.in_flight = false;
-        if self.malformed && matches!(req, Request::Reconfig { .. }) {
+        if cx.params.reconfig_disabled && matches!(req, Request::Reconfig { .. }) {
+            self.malformed = false;
+            Self::judge_disabled(req, reply, cx);
+        } else if self.malformed && matches!(req, Request::Reconfig { .. }) {
             self.malformed = false;
             Self::judge_malformed(req, reply, cx);
         }
