@@ -494,6 +494,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a reconfig was refused ReconfigDisabled in a seed with reconfigEnabled=false (client.write-result judged)",
     ),
     p(
+        "sim.read.multi-read",
+        "a multiRead's ops were judged each as the read it stands for (client.read-value)",
+    ),
+    p(
         "sim.reconfig.malformed-refused",
         "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
     ),
