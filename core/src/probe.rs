@@ -494,6 +494,18 @@ pub const PROBES: &[ProbeDef] = &[
         "a request of an unknown opcode was answered Unimplemented and its connection closed (client.refused judged)",
     ),
     p(
+        "sim.client.legacy-passwd",
+        "a reconnect presenting its session's legacy (Ensemble's former) password re-attached (client.session judged)",
+    ),
+    p(
+        "sim.reconfig.disabled-refused",
+        "a reconfig was refused ReconfigDisabled in a seed with reconfigEnabled=false (client.write-result judged)",
+    ),
+    p(
+        "sim.read.multi-read",
+        "a multiRead's ops were judged each as the read it stands for (client.read-value)",
+    ),
+    p(
         "sim.reconfig.malformed-refused",
         "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
     ),

@@ -574,6 +574,10 @@ pub struct Params {
     /// plus themselves as ZooKeeper's documentation grows an ensemble: each finds the leader,
     /// syncs as a non-voting follower, and waits for the `reconfig` client to add it.
     pub joiners: u64,
+    /// `reconfigEnabled=false` (zoo.cfg): every server refuses a reconfig as ZooKeeper 3.8
+    /// does (PrepRequestProcessor, first of all: RECONFIGDISABLED) and no configuration
+    /// changes; the `reconfig` client's answers are judged so (`client.write-result`).
+    pub reconfig_disabled: bool,
 }
 
 impl Params {
@@ -625,6 +629,7 @@ impl Params {
             imported_sessions: 0,
             reconfig_plan: Vec::new(),
             joiners: 0,
+            reconfig_disabled: false,
         }
     }
 
@@ -786,6 +791,11 @@ impl Params {
         if rng.chance(0.5) {
             let n = rng.range(1, 2) as usize;
             p.clients.extend(vec![Role::Containers; n]);
+        }
+        // Last again: one reconfiguring seed in six without a joiner (one waits for a reconfig
+        // to add it) runs with `reconfigEnabled=false`: every change is refused.
+        if p.clients.contains(&Role::Reconfig) && p.joiners == 0 && rng.chance(1.0 / 6.0) {
+            p.reconfig_disabled = true;
         }
         p
     }

@@ -74,7 +74,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{}{}{} plant={} build={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{}{}{}{} plant={} build={}",
         p.name,
         p.voters,
         p.observers,
@@ -105,6 +105,11 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" imported-sessions={}", p.imported_sessions)
+        },
+        if p.reconfig_disabled {
+            " reconfig-disabled"
+        } else {
+            ""
         },
         if p.joiners == 0 {
             String::new()

@@ -51,6 +51,9 @@ pub struct Topology {
     /// `readonlymode.enabled` (clients ask canBeReadOnly).
     #[serde(default)]
     pub read_only_mode: bool,
+    /// `reconfigEnabled` (on unless set false: every reconfig is then refused).
+    #[serde(default)]
+    pub reconfig_enabled: Option<bool>,
     /// `off`, `on` (no upgrading) or `upgrading`: `localSessionsEnabled` and
     /// `localSessionsUpgradingEnabled`.
     pub local_sessions: Option<String>,
@@ -335,6 +338,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     }
     params.joiners = f.topology.joiners;
     params.read_only_mode = f.topology.read_only_mode;
+    params.reconfig_disabled = f.topology.reconfig_enabled == Some(false);
     params.imported_sessions = f.topology.imported_sessions;
     if let Some(m) = &f.topology.local_sessions {
         (params.local_sessions, params.local_sessions_upgrading) = match m.as_str() {
@@ -1065,6 +1069,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     }
     if p.enforce_quota != crate::params::EnforceQuota::Off {
         let _ = writeln!(o, "enforce_quota = {}", q(p.enforce_quota.name()));
+    }
+    if p.reconfig_disabled {
+        let _ = writeln!(o, "reconfig_enabled = false");
     }
     if p.read_only_mode {
         let _ = writeln!(o, "read_only_mode = true");

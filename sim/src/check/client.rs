@@ -8,7 +8,7 @@ use crate::client::session::Pending;
 use crate::client::{Client, Ctx, SET_WATCHES_XID, WatchClass};
 use crate::world::World;
 use ensemble_core::zxid::Zxid;
-use ensemble_proto::proto::{KeeperError, Reply, Request, Response, perms};
+use ensemble_proto::proto::{KeeperError, ReadOp, ReadResult, Reply, Request, Response, perms};
 
 impl World {
     /// The end-of-run checks: the clients' (ephemerals, then linearizability) around the
@@ -293,43 +293,89 @@ impl Client {
                     ),
                 ));
             }
-        } else if let Some(expected) = cx.reference.expected_read(&p.request, z) {
-            // Every simulated server has the text of its configuration (`config_node`), so
-            // its `/zookeeper/config` never reads as the tree's empty node: ZooKeeper's
-            // initConfigInZKDatabase writes the configuration in force there at start.
-            if let (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) =
-                (&p.request, reply)
-                && path == ensemble_core::path::CONFIG
-                && data.is_empty()
-            {
-                return Err(violation(
-                    Claim::ClientReadValue,
-                    now,
-                    format!(
-                        "client {} getData of {path} answered the tree's empty node at zxid {z}, not the configuration in force",
-                        self.idx
-                    ),
-                ));
-            }
-            let got = stored_config_form(cx.reference, &p.request, normalize(reply), z, &expected);
-            let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
-            if relevant && got != expected {
-                return Err(violation(
-                    Claim::ClientReadValue,
-                    now,
-                    format!(
-                        "client {} {:?} answered {:?} at zxid {z}, but the committed state there is {:?}",
-                        self.idx, p.request, got, expected
-                    ),
-                ));
-            }
-            match got {
-                Ok(Response::GetDataNull { .. }) => ensemble_core::probe!("sim.read.null-data"),
-                Ok(Response::AllChildrenNumber(_)) => {
-                    ensemble_core::probe!("sim.read.all-children")
+        } else if let Request::MultiRead(ops) = &p.request {
+            // each op judged as the read it stands for, at the reply's one zxid
+            if let Ok(Response::MultiRead(results)) = reply {
+                if results.len() != ops.len() {
+                    return Err(violation(
+                        Claim::ClientReadValue,
+                        now,
+                        format!(
+                            "client {} multiRead of {} ops answered {} results",
+                            self.idx,
+                            ops.len(),
+                            results.len()
+                        ),
+                    ));
                 }
-                _ => {}
+                for (op, result) in ops.iter().zip(results) {
+                    let (request, reply) = read_op_as_read(op, result);
+                    self.check_read_value(cx, &request, &reply, z, now)?;
+                }
+                ensemble_core::probe!("sim.read.multi-read");
             }
+        } else {
+            self.check_read_value(cx, &p.request, reply, z, now)?;
+        }
+        Ok(())
+    }
+
+    /// `client.read-value` of one read (a multiRead's op, one at a time): the committed state
+    /// at the reply's zxid, `/zookeeper/config` as the configuration in force.
+    fn check_read_value(
+        &self,
+        cx: &Ctx,
+        request: &Request,
+        reply: &Reply,
+        z: Zxid,
+        now: u64,
+    ) -> Result<(), Violation> {
+        let Some(expected) = cx.reference.expected_read(request, z) else {
+            return Ok(());
+        };
+        // Every simulated server has the text of its configuration (`config_node`), so
+        // its `/zookeeper/config` never reads as the tree's empty node, through getData or
+        // exists (whose stat gives the data's length): ZooKeeper's initConfigInZKDatabase
+        // writes the configuration in force there at start.
+        let empty = match (request, reply) {
+            (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) => {
+                path == ensemble_core::path::CONFIG && data.is_empty()
+            }
+            (Request::Exists { path, .. }, Ok(Response::Stat(stat))) => {
+                path == ensemble_core::path::CONFIG && stat.data_length == 0
+            }
+            _ => false,
+        };
+        if empty {
+            let path = ensemble_core::path::CONFIG;
+            return Err(violation(
+                Claim::ClientReadValue,
+                now,
+                format!(
+                    "client {} {:?} of {path} answered the tree's empty node at zxid {z}, not the configuration in force",
+                    self.idx,
+                    request.opcode()
+                ),
+            ));
+        }
+        let got = stored_config_form(cx.reference, request, normalize(reply), z, &expected);
+        let relevant = matches!(got, Ok(_) | Err(KeeperError::NoNode));
+        if relevant && got != expected {
+            return Err(violation(
+                Claim::ClientReadValue,
+                now,
+                format!(
+                    "client {} {:?} answered {:?} at zxid {z}, but the committed state there is {:?}",
+                    self.idx, request, got, expected
+                ),
+            ));
+        }
+        match got {
+            Ok(Response::GetDataNull { .. }) => ensemble_core::probe!("sim.read.null-data"),
+            Ok(Response::AllChildrenNumber(_)) => {
+                ensemble_core::probe!("sim.read.all-children")
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -429,6 +475,33 @@ impl Client {
     }
 }
 
+/// One op of a multiRead and its result as the single read it stands for (no watch), so the
+/// read's judgement applies to it.
+fn read_op_as_read(op: &ReadOp, result: &ReadResult) -> (Request, Reply) {
+    let request = match op {
+        ReadOp::GetData { path } => Request::GetData {
+            path: path.clone(),
+            watch: false,
+        },
+        ReadOp::GetChildren { path } => Request::GetChildren {
+            path: path.clone(),
+            watch: false,
+        },
+    };
+    let reply = match result {
+        ReadResult::GetData { data, stat } => Ok(Response::GetData {
+            data: data.clone(),
+            stat: *stat,
+        }),
+        ReadResult::GetDataNull { stat } => Ok(Response::GetDataNull { stat: *stat }),
+        ReadResult::GetChildren(children) => Ok(Response::GetChildren {
+            children: children.clone(),
+        }),
+        ReadResult::Error(e) => Err(*e),
+    };
+    (request, reply)
+}
+
 /// `/zookeeper/config` reads as the configuration the server has in force when its tree holds
 /// an older one (ZooKeeper's initConfigInZKDatabase writes the node from its QuorumVerifier,
 /// outside the replicated txns, at start and whenever it takes a newer configuration):
@@ -503,8 +576,28 @@ fn stored_config_form(
         (Request::Exists { path, .. }, Ok(Response::Stat(mut stat)))
             if path == ensemble_core::path::CONFIG && stat.version == -1 =>
         {
-            stat.version = 0;
-            stat.data_length = 0;
+            // exists gives the length of the text in force: before any reconfig the tree's
+            // node is empty (dataVersion 0); after one, a server with a newer committed
+            // configuration in force than its tree's answers that one's length
+            let stored = reference.node_at(ensemble_core::path::CONFIG, at);
+            match (&stored, expected) {
+                (Some(n), _) if n.data.is_empty() => {
+                    stat.version = 0;
+                    stat.data_length = 0;
+                }
+                (Some(n), Ok(Response::Stat(e))) if e.data_length != stat.data_length => {
+                    let stored = parse(&n.data).map_or(0, |m| m.version);
+                    let ahead = reference
+                        .configs
+                        .iter()
+                        .any(|(v, m)| *v > stored && m.to_text().len() as i32 == stat.data_length);
+                    if ahead {
+                        ensemble_core::probe!("sim.config.read-ahead-of-tree");
+                        stat.data_length = e.data_length;
+                    }
+                }
+                _ => {}
+            }
             Ok(Response::Stat(stat))
         }
         (_, reply) => reply,

@@ -5,6 +5,7 @@
 //! recipe), and has every reply checked against the committed history the moment it arrives
 //! (`crate::check::client`).
 
+pub(crate) mod legacy;
 pub(crate) mod refused;
 pub(crate) mod roles;
 pub(crate) mod session;

@@ -2,6 +2,7 @@
 //! lastZxidSeen), pings, giving a silent server up, reconnecting, setWatches and addAuth
 //! replays, the requests in flight and what each reply or watch event does to them.
 
+use super::legacy::Presented;
 use super::roles::RoleState;
 use super::{
     AUTH_XID, ClientOut, Ctx, OpRecord, PING_XID, SET_WATCHES_XID, SUPER_AUTH, WatchClass,
@@ -33,8 +34,8 @@ pub struct Conn {
     pub server: ServerId,
     pub established: bool,
     pub opened_at: u64,
-    /// This reconnect presents a wrong password for the session (see [`Client::connect`]).
-    pub forged: bool,
+    /// The password this reconnect presents for the session (see [`Client::connect`]).
+    pub presented: Presented,
 }
 
 #[derive(Clone, Debug)]
@@ -95,8 +96,7 @@ pub struct Client {
     /// (`client.watch-missed`, `check_watches`).
     pub(crate) rewatched: BTreeSet<(String, WatchClass)>,
     pub(crate) rewatched_ids: Vec<Id>,
-    /// Reconnects with a session so far (every fourth, from the first, presents a wrong
-    /// password first).
+    /// Reconnects with a session so far (which password each presents: `legacy.rs`).
     pub(crate) reconnects: u64,
     /// A request was answered Unimplemented on the current connection: the server must
     /// close it next, with nothing else sent first (`client.refused`).
@@ -279,24 +279,22 @@ impl Client {
         let server = *cx.rng.pick(cx.servers).unwrap_or(&1);
         cx.shared.next_conn += 1;
         let conn = cx.shared.next_conn;
-        let (session_id, mut passwd) = match &self.session {
-            Some(s) => (s.id, s.passwd.clone()),
+        // Some reconnects present another password than the one the connect gave, by the
+        // reconnect counter (no draw: the seed's random stream stays as it was): a wrong one,
+        // as a client guessing another's session would, or a legacy one (`legacy.rs`). The
+        // server must refuse the wrong ones as expired and leave the session alone, and take
+        // the session's own legacy password (`client.session`).
+        let presented = match &self.session {
+            Some(_) => {
+                self.reconnects += 1;
+                Presented::nth(self.reconnects)
+            }
+            None => Presented::Issued,
+        };
+        let (session_id, passwd) = match &self.session {
+            Some(s) => (s.id, presented.passwd(s.id, &s.passwd)),
             None => (0, vec![0u8; 16]),
         };
-        // Every fourth reconnect (no draw: the seed's random stream stays as it was) first
-        // presents a wrong password, as a client guessing another's session would: the server
-        // must refuse it as expired and leave the session alone (`client.session`).
-        let mut forged = false;
-        if self.session.is_some() {
-            self.reconnects += 1;
-            forged = self.reconnects % 4 == 1;
-            if forged {
-                match passwd.first_mut() {
-                    Some(b) => *b ^= 0x5a,
-                    None => passwd.push(0x5a),
-                }
-            }
-        }
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid_seen,
@@ -310,7 +308,7 @@ impl Client {
             server,
             established: false,
             opened_at: cx.now,
-            forged,
+            presented,
         });
         self.last_heard = cx.now;
         self.last_sent = cx.now;
@@ -499,13 +497,17 @@ impl Client {
 
     pub fn on_connected(&mut self, cx: &mut Ctx, r: ConnectResponse) -> Result<(), Violation> {
         self.last_heard = cx.now;
-        if self.conn.as_ref().is_some_and(|c| c.forged) {
+        let presented = self
+            .conn
+            .as_ref()
+            .map_or(Presented::Issued, |c| c.presented);
+        if presented.refused() {
             if r.timeout_ms > 0 && r.session_id != 0 {
                 return Err(violation(
                     Claim::ClientSession,
                     cx.now,
                     format!(
-                        "client {} reconnected to session 0x{:x} with a wrong password and got session 0x{:x}",
+                        "client {} reconnected to session 0x{:x} with a wrong password ({presented:?}) and got session 0x{:x}",
                         self.idx,
                         self.session_id(),
                         r.session_id
@@ -535,6 +537,25 @@ impl Client {
                     ),
                 ));
             }
+            // Its own legacy password re-attaches a session as its issued one does: told
+            // expired, the session must be closed (a session of one server alone, local or
+            // read-only, is unknown to the others and not judged).
+            if presented == Presented::LegacyOwn
+                && !cx.params.local_sessions
+                && !cx.params.read_only_mode
+                && let Some(s) = &self.session
+                && !cx.shared.close_logged.contains(&s.id)
+            {
+                return Err(violation(
+                    Claim::ClientSession,
+                    cx.now,
+                    format!(
+                        "client {} re-attaching session 0x{:x} with its legacy password was \
+                         told it expired, and no server has logged its closeSession",
+                        self.idx, s.id
+                    ),
+                ));
+            }
             self.end_session(cx, true);
             if let Some(c) = self.conn.take() {
                 cx.out.push(ClientOut::Close { conn: c.id });
@@ -554,6 +575,9 @@ impl Client {
                     r.session_id
                 ),
             ));
+        }
+        if same && presented == Presented::LegacyOwn {
+            ensemble_core::probe!("sim.client.legacy-passwd");
         }
         let imported = same && self.session.as_ref().is_some_and(|s| s.imported);
         self.session = Some(Session {

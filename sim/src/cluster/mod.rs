@@ -76,7 +76,7 @@ impl Nodes {
             c.read_only_mode = params.read_only_mode;
             c.local_sessions = params.local_sessions;
             c.local_sessions_upgrading = params.local_sessions_upgrading;
-            c.reconfig_enabled = true;
+            c.reconfig_enabled = !params.reconfig_disabled;
             // `/zookeeper/config` reads as the node's does before any reconfig: the first
             // configuration's text, with the version the first leader gives it
             c.config_node = ensemble_core::membership::Membership::synthetic(&members)

@@ -10,7 +10,7 @@ use crate::client::Ctx;
 use crate::params::ReconfigStep;
 use ensemble_core::LearnerType;
 use ensemble_core::membership::Membership;
-use ensemble_proto::proto::{Reply, Request, Response};
+use ensemble_proto::proto::{ReadOp, ReadResult, Reply, Request, Response};
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -28,6 +28,8 @@ pub struct ReconfigRole {
     changes: u64,
     /// The change in flight is malformed: ZooKeeper refuses it BadArguments.
     malformed: bool,
+    /// Reads of the configuration so far: some go through multiRead or exists (`read`).
+    reads: u64,
 }
 
 /// The fewest voters a change leaves: a quorum survives one crash.
@@ -114,6 +116,28 @@ fn planned(step: &ReconfigStep, view: &Membership, leader: Option<u64>) -> Optio
 }
 
 impl ReconfigRole {
+    /// A read of `/zookeeper/config`, by the role's counter (no draw): mostly getData; every
+    /// fourth a multiRead of it and `/zookeeper`'s children, which gives the view as well; and,
+    /// when only reading (`quiet`: no view is kept), every third an exists. Each arm of the
+    /// server's patch of the node (the configuration in force) is then judged
+    /// (`client.read-value`).
+    fn read(&mut self, quiet: bool) -> Request {
+        self.reads += 1;
+        let path = ensemble_core::path::CONFIG.to_string();
+        if self.reads % 4 == 2 {
+            Request::MultiRead(vec![
+                ReadOp::GetData { path },
+                ReadOp::GetChildren {
+                    path: "/zookeeper".into(),
+                },
+            ])
+        } else if quiet && self.reads.is_multiple_of(3) {
+            Request::Exists { path, watch: false }
+        } else {
+            Request::GetData { path, watch: false }
+        }
+    }
+
     pub(crate) fn wake_hint(&self, now: u64) -> Option<u64> {
         (self.next_at > now).then(|| self.next_at - now)
     }
@@ -133,10 +157,7 @@ impl ReconfigRole {
         }
         self.in_flight = true;
         let Some(view) = self.view.take() else {
-            return Some(Request::GetData {
-                path: ensemble_core::path::CONFIG.into(),
-                watch: false,
-            });
+            return Some(self.read(quiet(cx, self.step)));
         };
         if let Some(step) = cx.params.reconfig_plan.get(self.step) {
             // a scenario's plan: this change (no leader yet: read again, ask later)
@@ -284,13 +305,53 @@ impl ReconfigRole {
         }
     }
 
+    /// `client.write-result` with `reconfigEnabled=false`: every reconfig, well-formed or
+    /// not, is refused RECONFIGDISABLED, ZooKeeper 3.8's first check of one
+    /// (PrepRequestProcessor, before the session, the ACL and the servers), or unanswered.
+    fn judge_disabled(req: &Request, reply: &Reply, cx: &mut Ctx) {
+        use ensemble_proto::proto::KeeperError as E;
+        let ok = matches!(
+            reply,
+            Err(E::ReconfigDisabled
+                | E::ConnectionLoss
+                | E::SessionExpired
+                | E::SessionMoved
+                | E::NotReadOnly)
+        );
+        if matches!(reply, Err(E::ReconfigDisabled)) {
+            ensemble_core::probe!("sim.reconfig.disabled-refused");
+        }
+        if !ok && cx.shared.recipe_violation.is_none() {
+            cx.shared.recipe_violation = Some(crate::check::violation(
+                crate::check::Claim::ClientWriteResult,
+                cx.now,
+                format!(
+                    "reconfig {req:?} was answered {reply:?} with reconfigEnabled=false, where ZooKeeper refuses it ReconfigDisabled"
+                ),
+            ));
+        }
+    }
+
     pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply, cx: &mut Ctx) {
         self.in_flight = false;
-        if self.malformed && matches!(req, Request::Reconfig { .. }) {
+        if cx.params.reconfig_disabled && matches!(req, Request::Reconfig { .. }) {
+            self.malformed = false;
+            Self::judge_disabled(req, reply, cx);
+        } else if self.malformed && matches!(req, Request::Reconfig { .. }) {
             self.malformed = false;
             Self::judge_malformed(req, reply, cx);
         }
-        if let (Request::GetData { .. }, Ok(Response::GetData { data, .. })) = (req, reply) {
+        let read = match (req, reply) {
+            (Request::GetData { .. }, Ok(Response::GetData { data, .. })) => Some(data),
+            (Request::MultiRead(_), Ok(Response::MultiRead(results))) => {
+                results.iter().find_map(|r| match r {
+                    ReadResult::GetData { data, .. } => Some(data),
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        if let Some(data) = read {
             // before the first reconfig the node holds nothing: the run's initial membership
             self.view = if data.is_empty() {
                 cx.reference.configs.get(&0).cloned()
