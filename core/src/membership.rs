@@ -46,6 +46,23 @@ fn role_name(role: LearnerType) -> &'static str {
     }
 }
 
+/// Append `p` in decimal, as `format!("{p}")` writes it (without the formatter's machinery).
+fn push_port(out: &mut String, mut p: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (p % 10) as u8;
+        p /= 10;
+        if p == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        out.push(char::from(*d));
+    }
+}
+
 fn port(s: &str, what: &str) -> Result<u16, SpecError> {
     s.trim()
         .parse::<u16>()
@@ -58,53 +75,74 @@ impl QuorumServer {
     /// `host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` (QuorumServer's
     /// constructor from a dynamic-config value).
     pub fn parse(spec: &str) -> Result<QuorumServer, SpecError> {
+        // Read in place, allocating only the two strings kept: the simulator's servers parse
+        // every configuration a reconfig commits, and one `format!` a field was most of it.
         let spec = spec.trim();
         let (server, client) = match spec.split_once(';') {
             Some((s, c)) => (s.trim(), Some(c.trim())),
             None => (spec, None),
         };
-        // a bracketed IPv6 host keeps its colons
-        let (host, rest) = if let Some(after) = server.strip_prefix('[') {
+        // a bracketed IPv6 host keeps its colons (and its brackets: never an empty host)
+        let (bracketed, host, rest) = if let Some(after) = server.strip_prefix('[') {
             let Some((h, r)) = after.split_once(']') else {
                 return Err(SpecError(format!("{server:?}: unclosed '[' in the host")));
             };
-            (format!("[{h}]"), r.strip_prefix(':').unwrap_or(r))
+            (true, h, r.strip_prefix(':').unwrap_or(r))
         } else {
             match server.split_once(':') {
-                Some((h, r)) => (h.to_string(), r),
+                Some((h, r)) => (false, h, r),
                 None => return Err(SpecError(format!("{server:?}: no ports"))),
             }
         };
-        if host.is_empty() {
+        if !bracketed && host.is_empty() {
             return Err(SpecError(format!("{server:?}: no host")));
         }
-        let parts: Vec<&str> = rest.split(':').collect();
-        if parts.len() < 2 || parts.len() > 3 {
+        let mut parts = rest.split(':');
+        let (Some(quorum), Some(election), role, None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(SpecError(format!(
                 "{server:?}: expected host:quorumPort:electionPort[:role]"
             )));
-        }
-        let q = port(parts[0], "quorum")?;
-        let e = port(parts[1], "election")?;
-        let role = match parts.get(2).map(|r| r.trim().to_ascii_lowercase()) {
+        };
+        let q = port(quorum, "quorum")?;
+        let e = port(election, "election")?;
+        let role = match role.map(str::trim) {
             None => LearnerType::Participant,
-            Some(r) if r == "participant" => LearnerType::Participant,
-            Some(r) if r == "observer" => LearnerType::Observer,
-            Some(r) => return Err(SpecError(format!("{server:?}: unknown role {r:?}"))),
+            Some(r) if r.eq_ignore_ascii_case("participant") => LearnerType::Participant,
+            Some(r) if r.eq_ignore_ascii_case("observer") => LearnerType::Observer,
+            Some(r) => {
+                let r = r.to_ascii_lowercase();
+                return Err(SpecError(format!("{server:?}: unknown role {r:?}")));
+            }
         };
         let client = match client {
             None | Some("") => None,
-            Some(c) => Some(match c.rsplit_once(':') {
-                Some((h, p)) => format!("{}:{}", h.trim(), port(p, "client")?),
-                None => format!("0.0.0.0:{}", port(c, "client")?),
-            }),
+            Some(c) => {
+                let (h, p) = c.rsplit_once(':').unwrap_or(("0.0.0.0", c));
+                let p = port(p, "client")?;
+                let h = h.trim();
+                let mut text = String::with_capacity(h.len() + 6);
+                text.push_str(h);
+                text.push(':');
+                push_port(&mut text, p);
+                Some(text)
+            }
         };
         assert!(q > 0 && e > 0, "ports checked above");
-        Ok(QuorumServer {
-            addr: format!("{host}:{q}:{e}"),
-            role,
-            client,
-        })
+        let mut addr = String::with_capacity(host.len() + 14);
+        if bracketed {
+            addr.push('[');
+            addr.push_str(host);
+            addr.push(']');
+        } else {
+            addr.push_str(host);
+        }
+        addr.push(':');
+        push_port(&mut addr, q);
+        addr.push(':');
+        push_port(&mut addr, e);
+        Ok(QuorumServer { addr, role, client })
     }
 
     /// The host of the quorum address.
@@ -289,6 +327,61 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_written_as_format_writes_them() {
+        for p in 0..=u16::MAX {
+            let mut s = String::from("x:");
+            push_port(&mut s, p);
+            assert_eq!(s, format!("x:{p}"));
+        }
+    }
+
+    #[test]
+    fn a_server_spec_is_read_into_its_canonical_form() {
+        let qs = |spec: &str| QuorumServer::parse(spec);
+        let ok = |addr: &str, role: LearnerType, client: Option<&str>| {
+            Ok(QuorumServer {
+                addr: addr.into(),
+                role,
+                client: client.map(Into::into),
+            })
+        };
+        use LearnerType::{Observer, Participant};
+        assert_eq!(qs(" h:02888:+3888 "), ok("h:2888:3888", Participant, None));
+        assert_eq!(
+            qs("h:1:2:OBSERVER ; 10.0.0.1 : 2181"),
+            ok("h:1:2", Observer, Some("10.0.0.1:2181"))
+        );
+        assert_eq!(
+            qs("[::1]:1:2:participant;2181"),
+            ok("[::1]:1:2", Participant, Some("0.0.0.0:2181"))
+        );
+        assert_eq!(qs("[]:1:2;"), ok("[]:1:2", Participant, None));
+        assert_eq!(qs("h:65535:1"), ok("h:65535:1", Participant, None));
+        let err = |spec: &str| qs(spec).unwrap_err().0;
+        assert_eq!(err(":1:2"), "\":1:2\": no host");
+        assert_eq!(err("h"), "\"h\": no ports");
+        assert_eq!(err("[h:1:2"), "\"[h:1:2\": unclosed '[' in the host");
+        assert_eq!(
+            err("h:1"),
+            "\"h:1\": expected host:quorumPort:electionPort[:role]"
+        );
+        assert_eq!(
+            err("h:1:2:observer:x"),
+            "\"h:1:2:observer:x\": expected host:quorumPort:electionPort[:role]"
+        );
+        assert_eq!(
+            err("h:1:2:Voter"),
+            "\"h:1:2:Voter\": unknown role \"voter\""
+        );
+        assert_eq!(err("h:0:2"), "quorum port \"0\" is not a port number");
+        assert_eq!(err("h:1:x"), "election port \"x\" is not a port number");
+        assert_eq!(
+            err("h:1:2;h:70000"),
+            "client port \"70000\" is not a port number"
+        );
+    }
 
     const THREE: &str = "server.1=localhost:12881:13881:participant;0.0.0.0:2181\n\
                          server.2=localhost:12882:13882:participant;0.0.0.0:2182\n\

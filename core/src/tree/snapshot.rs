@@ -322,8 +322,9 @@ fn unzigzag(n: u64) -> i64 {
 }
 
 /// bincode's varint into a buffer with room for 9 bytes: one byte up to 250, else a marker byte
-/// and 2, 4 or 8 little-endian bytes. Returns the bytes written.
-#[inline]
+/// and 2, 4 or 8 little-endian bytes. Returns the bytes written. Always inlined: a snapshot
+/// writes ten per node, and as a call each cost about as much again as its work.
+#[inline(always)]
 fn varint_into(buf: &mut [u8], n: u64) -> usize {
     if n <= 250 {
         buf[0] = n as u8;
@@ -348,7 +349,7 @@ fn varint_into(buf: &mut [u8], n: u64) -> usize {
 const NODE_RECORD_MAX: usize = 2 * 9 + 6 * 9 + 3 * 5 + 5;
 
 /// Append `n` as [`varint_into`] writes it.
-#[inline]
+#[inline(always)]
 fn put_varint(out: &mut Vec<u8>, n: u64) {
     let mut buf = [0u8; 9];
     let k = varint_into(&mut buf, n);
@@ -356,7 +357,7 @@ fn put_varint(out: &mut Vec<u8>, n: u64) {
 }
 
 /// bincode's zigzag for signed varints.
-#[inline]
+#[inline(always)]
 fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
