@@ -96,7 +96,12 @@ impl Client {
 
     /// `client.refused`: nothing comes on a connection after the Unimplemented answer that
     /// closes it.
-    pub(crate) fn check_open_after_refusal(&self, now: u64, what: &str) -> Result<(), Violation> {
+    // `what` is formatted only into a violation: every reply and event asks this
+    pub(crate) fn check_open_after_refusal(
+        &self,
+        now: u64,
+        what: std::fmt::Arguments<'_>,
+    ) -> Result<(), Violation> {
         if !self.refused_close {
             return Ok(());
         }

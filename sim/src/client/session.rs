@@ -686,7 +686,7 @@ impl Client {
         self.last_heard = cx.now;
         let now = cx.now;
         let sid = self.session_id();
-        self.check_open_after_refusal(now, &format!("a reply to xid {xid}"))?;
+        self.check_open_after_refusal(now, format_args!("a reply to xid {xid}"))?;
         self.check_reply_zxid(cx, xid, zxid)?;
         if zxid > 0 {
             self.seen_floor = zxid;
@@ -814,7 +814,7 @@ impl Client {
 
     pub fn on_watch(&mut self, cx: &mut Ctx, ev: WatchedEvent) -> Result<(), Violation> {
         self.last_heard = cx.now;
-        self.check_open_after_refusal(cx.now, &format!("{:?} on {}", ev.kind, ev.path))?;
+        self.check_open_after_refusal(cx.now, format_args!("{:?} on {}", ev.kind, ev.path))?;
         if ev.kind == EventType::None {
             return Ok(());
         }

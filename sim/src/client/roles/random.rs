@@ -8,7 +8,36 @@ use std::collections::BTreeMap;
 
 /// Paths of the random mix.
 pub(crate) fn key(i: u32) -> String {
-    format!("/k{i}")
+    let mut s = String::with_capacity(12);
+    s.push_str("/k");
+    push_decimal(&mut s, u64::from(i));
+    s
+}
+
+/// The data of the mix's `n`th request of client `idx`: `c{idx}-{n}`.
+fn request_data(idx: usize, n: u64) -> Vec<u8> {
+    let mut s = String::with_capacity(24);
+    s.push('c');
+    push_decimal(&mut s, idx as u64);
+    s.push('-');
+    push_decimal(&mut s, n);
+    s.into_bytes()
+}
+
+/// `n` in decimal, as `{n}` formats it. By hand: the mix builds a key and data for every
+/// request, and `format!` was about 600 instructions each.
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
 /// getEphemerals prefixes: blank and `/` (all, once trimmed as Java's `trim`), and plain
@@ -123,7 +152,7 @@ impl RandomRole {
         let k = key(rng.range(0, cx.params.keys.max(1) as u64 - 1) as u32);
         self.n += 1;
         self.bad_due = cx.params.odd_requests && self.n % 31 == 19;
-        let data = format!("c{idx}-{}", self.n).into_bytes();
+        let data = request_data(idx, self.n);
         let watch = rng.chance(mix.watch);
         let version = |rng: &mut SimRng, versions: &BTreeMap<String, i32>, p: &str| {
             if rng.chance(mix.versioned) {
@@ -297,6 +326,33 @@ impl RandomRole {
             }
             (Request::Sync { .. }, Err(_)) => self.after_sync = None,
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_data_are_the_text_format_gives() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            if let Ok(i) = u32::try_from(n) {
+                assert_eq!(key(i), format!("/k{i}"));
+            }
+            for idx in [0usize, 7, 10, 123] {
+                assert_eq!(request_data(idx, n), format!("c{idx}-{n}").into_bytes());
+            }
         }
     }
 }
