@@ -13,6 +13,11 @@ the seeds that killed earlier mutants first (one by one; the verdict is the same
   unviable      the mutant does not compile
   timeout       the sweep ran past its bound (a mutant that livelocks the run)
 
+Files only the foreign-leader role runs (FOREIGN_ONLY: zk-observe's core, which the default
+sweep never starts) are judged by `ensemble-sim foreign` over the same seeds as well, when the
+default sweep passes: the verdict is then what the simulator as a whole checks, not one of its
+drivers (`--no-foreign` gives the default sweep's verdict alone).
+
 Each verdict is appended to the report as it comes (a long run in the background leaves a
 partial report). Survivors listed in sim/MUTANTS.md (their file and the mutated line's text) are
 reported as `known`; `--ci` fails only on a survivor that is not listed there.
@@ -52,6 +57,11 @@ DEFAULT_FILES = [
     # the effect order's contract (a failed write stops the drive, the rest dropped)
     "core/src/effect.rs",
 ]
+
+# Files whose code only the foreign-leader role runs (`ensemble-sim foreign`, issue 17): the
+# observer of a foreign ZooKeeper leader (foreign.rs) and the tree's application of the txns it
+# resolves (tree/resolved.rs). A mutant there is also run against the foreign driver's sweep.
+FOREIGN_ONLY = ("core/src/foreign.rs", "core/src/tree/resolved.rs")
 
 # Binary operators: rustfmt puts a space either side of every one, and never around a generic's
 # angle brackets, so ` < ` is a comparison.
@@ -256,6 +266,8 @@ def main():
     ap.add_argument("--report", default=None, help="default: <work>/report.md")
     ap.add_argument("--build-timeout", type=int, default=1800)
     ap.add_argument("--jobs", type=int, default=2, help="the sweep's worker threads")
+    ap.add_argument("--no-foreign", action="store_true",
+                    help="judge FOREIGN_ONLY files by the default sweep alone")
     ap.add_argument("--ci", action="store_true",
                     help="exit 1 on a survivor not explained in sim/MUTANTS.md")
     a = ap.parse_args()
@@ -325,6 +337,17 @@ def main():
     bound = max(120.0, base * 6)
     print(f"baseline: sweep {a.seeds} passes in {base:.0f}s; a mutant's sweep is bounded by {bound:.0f}s",
           flush=True)
+    foreign = [sim, "foreign", "--seeds", a.seeds, "--first"]
+    foreign_bound = None
+    if not a.no_foreign and any(m[0] in FOREIGN_ONLY for m in pick):
+        rc, out, fbase = run(foreign, src, 3600, env)
+        if rc != 0:
+            print(out[-3000:])
+            print(f"mutants: the unmutated tree fails the foreign sweep over {a.seeds}")
+            return 2
+        foreign_bound = max(120.0, fbase * 6)
+        print(f"baseline: foreign {a.seeds} passes in {fbase:.0f}s; bounded by {foreign_bound:.0f}s",
+              flush=True)
     with open(report, "w") as r:
         r.write(f"# mutation report: {len(pick)} mutants, sweep {a.seeds} (baseline {base:.0f}s)\n\n")
         r.write("| verdict | mutant | where | how |\n|---|---|---|---|\n")
@@ -354,15 +377,23 @@ def main():
                 if rc == 0:
                     rc, out, st2 = run(sweep, src, bound, env)
                     st += st2
+                via, limit = "", bound
+                if rc == 0 and foreign_bound is not None and path in FOREIGN_ONLY:
+                    # the default sweep never runs this file's code: the foreign driver does
+                    via, limit = "foreign: ", foreign_bound
+                    rc, out, st2 = run(foreign, src, limit, env)
+                    st += st2
                 if rc is None:
-                    verdict, how = "timeout", f"sweep past {bound:.0f}s"
+                    verdict, how = "timeout", f"{via}sweep past {limit:.0f}s"
                 elif rc == 0:
                     verdict = "known" if mutant_id(m) in known else "survived"
                     how = f"{st:.0f}s"
                 else:
                     fails = [l for l in out.split("\n") if " FAIL " in l or "panicked" in l]
-                    verdict, how = "killed", (fails[0] if fails else f"exit {rc}")[:160]
-                    killers.learn(out)
+                    verdict, how = "killed", via + (fails[0] if fails else f"exit {rc}")[:160]
+                    if not via:
+                        # a foreign seed says nothing about the default sweep's seeds
+                        killers.learn(out)
                     how += f" ({st:.0f}s)"
         finally:
             open(fp, "w").write(orig)
