@@ -6,6 +6,7 @@
 //! watcher type, and addWatch. What the tree does is judged by the model (`tree.model`: the
 //! creates and the reaper's deleteContainer by ZooKeeper's rules), the reaper's progress by
 //! `liveness.reaper`, the watch answers by `client.watch-answer` (`check_watch_answer`).
+//! Every fifth request goes with null data buffers (a null-data container or TTL node).
 
 use super::create;
 use crate::rng::SimRng;
@@ -52,7 +53,7 @@ impl ContainersRole {
             _ => "/ct-none".to_string(),
         };
         let data = format!("c{idx}-{}", self.n).into_bytes();
-        match rng.below(26) {
+        let drawn = match rng.below(26) {
             0 | 1 => Request::Create {
                 op: CreateOp::Container,
                 path: ct.into(),
@@ -158,6 +159,14 @@ impl ContainersRole {
                 path: watched,
                 kind: watcher_type(rng),
             },
+        };
+        // Every fifth request's data buffers null (the role's own count: no draw moves), so
+        // containers and TTL nodes are created and refreshed with null data and reaped so:
+        // the reaper's delete must forget the node's null-data mark (`tree.consistent`,
+        // `tree.model`; sample 1616's `tree/mod.rs:824`).
+        if self.n % 5 == 2 {
+            return super::random::with_null_data(drawn);
         }
+        drawn
     }
 }
