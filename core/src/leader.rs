@@ -286,9 +286,13 @@ impl<'a> Leading<'a> {
 
     fn on_receive(&mut self, from: ServerId, msg: PeerMsg, out: &mut Ready) {
         let now = self.zk.now;
+        let miscount = self.zk.plant(Plant::LearnerTrafficMiscount);
         if let Some(h) = self.leader.learners.get_mut(&from) {
             h.last_heard = now;
             h.traffic.received(&msg);
+            if miscount && !matches!(msg, PeerMsg::Request { .. }) {
+                h.traffic.requests += 1;
+            }
         }
         if self.leader.phase == LeaderPhase::HandedOver {
             // Our learners are leaving for the successor: nothing they send matters now, and

@@ -208,10 +208,16 @@ pub enum Plant {
     /// reaches the front of its queue: behind a write, the reply goes back in zxid (the
     /// behaviour before session 15's fix).
     RefusedReplyAtQueuedZxid,
+    /// The leader's per-learner `requests` counter (admin `observers`) counts every packet it
+    /// takes from the learner, not only its REQUESTs.
+    LearnerTrafficMiscount,
+    /// `Server::connection_session` names the session of a connection not bound yet (its
+    /// createSession or revalidation still under way), as admin `watches` would print it.
+    ConnectionSessionUnbound,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 59] = [
+    pub const ALL: [Plant; 61] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -271,6 +277,8 @@ impl Plant {
         Plant::ReconfigFromStaleVersion,
         Plant::RevalidateRetrySkipped,
         Plant::RefusedReplyAtQueuedZxid,
+        Plant::LearnerTrafficMiscount,
+        Plant::ConnectionSessionUnbound,
     ];
 
     pub fn name(self) -> &'static str {
@@ -334,6 +342,8 @@ impl Plant {
             Plant::ReconfigFromStaleVersion => "reconfig-from-stale-version",
             Plant::RevalidateRetrySkipped => "revalidate-retry-skipped",
             Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
+            Plant::LearnerTrafficMiscount => "learner-traffic-miscount",
+            Plant::ConnectionSessionUnbound => "connection-session-unbound",
         }
     }
 
@@ -501,6 +511,9 @@ impl Plant {
             // the core's own invariant: nothing waits for a zxid already applied
             Plant::RevalidateRetrySkipped => &["core.panic"],
             Plant::RefusedReplyAtQueuedZxid => &["client.monotonic-reads"],
+            // observability only: no protocol decision reads them, so only their own claim
+            Plant::LearnerTrafficMiscount => &["leader.learner-traffic"],
+            Plant::ConnectionSessionUnbound => &["client.connection-session"],
         }
     }
 

@@ -389,6 +389,10 @@ impl Server {
     }
     /// The session a connection is bound to, with its negotiated timeout.
     pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
+        if self.zk.plant(Plant::ConnectionSessionUnbound) {
+            let c = self.zk.clients.conns.get(&conn);
+            return c.map(|c| (c.session, c.timeout_ms));
+        }
         self.zk
             .clients
             .conns

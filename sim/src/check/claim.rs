@@ -259,6 +259,21 @@ claims! {
     /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
     /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
     SessionEphemeralsReported => "session.ephemerals-reported",
+    /// For each connection a server bound to a session (it answered the handshake with that
+    /// session and a timeout, and has neither closed it nor been told it closed),
+    /// `Server::connection_session` is that session with that negotiated timeout; for one it
+    /// has not bound yet (creating or revalidating its session) or has let go, nothing. What
+    /// the node's admin commands `watches`/`watches_by_path` and 4lw `wchc`/`wchp` print as
+    /// each watch's session (check/conn_session.rs).
+    ClientConnectionSession => "client.connection-session",
+    /// A leader's per-learner counters (ZooKeeper's LearnerHandler statistics, the admin
+    /// `observers` command: packets received and sent, requests, last zxid) are what the
+    /// simulated network carried on that link during that handler's life: the non-election
+    /// packets the leader's core emitted to the learner (SNAP data streamed from the file is
+    /// no packet, as in ZooKeeper), those from it the leader's core took, the REQUESTs among
+    /// them, and the zxid of the last sent packet carrying one. A handler's life starts at
+    /// the FOLLOWERINFO/OBSERVERINFO that made it (check/learner_traffic.rs).
+    LeaderLearnerTraffic => "leader.learner-traffic",
     /// A core observing a foreign leader (`ensemble zk-observe`; `ensemble-sim foreign`)
     /// answers each read (getData, exists, getChildren) with the leader's state at the zxid
     /// of the reply, and those zxids never go back for a client: its reads are a prefix of the
@@ -433,6 +448,8 @@ impl Claim {
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix
             | SessionEphemeralsReported
+            | ClientConnectionSession
+            | LeaderLearnerTraffic
             | ForeignReadPrefix
             | ForeignWatchOnce
             | ForeignAcl

@@ -16,6 +16,9 @@
 //!   that epoch vouched for (`election.epoch-vouched`);
 //! * `persisted`: a snapshot taken node by node and built back is the same snapshot;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
+//! * `learner_traffic`: a leader's per-learner counters against what each link carried
+//!   (`leader.learner-traffic`); `conn_session`: the session each client connection is
+//!   bound to against the handshakes (`client.connection-session`);
 //! * `reconfig_version`: a reconfig refused BadVersion named another version than the
 //!   configuration committed (`reconfig.from-config`);
 //! * `liveness`: availability while the faults run and convergence after they heal;
@@ -26,9 +29,11 @@ pub mod acl;
 mod cap;
 mod claim;
 mod client;
+mod conn_session;
 mod election;
 mod expired;
 mod handover;
+mod learner_traffic;
 pub(crate) mod liveness;
 mod lost_state;
 pub mod model;
@@ -47,9 +52,11 @@ mod zab;
 
 pub use cap::PartitionRecord;
 pub use claim::{Claim, UnknownClaim};
+pub(crate) use conn_session::ConnSessions;
 pub use election::FleRecord;
 pub use expired::ExpiredRefusals;
 pub use handover::HandOverRecord;
+pub(crate) use learner_traffic::LinkTraffic;
 pub use liveness::Availability;
 pub(crate) use persisted::RoundTripped;
 pub use recipes::Resource;

@@ -92,6 +92,11 @@ impl Host for World {
                     return Flow::Skip;
                 }
                 match a {
+                    Action::Send { to, msg } => self.traffic_sent(id, *to, msg),
+                    Action::ConnectReply { .. } | Action::Close { .. } => self.conn_action(id, a),
+                    _ => {}
+                }
+                match a {
                     Action::ConnectReply { conn, response } if response.timeout_ms == 0 => {
                         self.expired_unclosed.push(*conn)
                     }

@@ -112,6 +112,8 @@ impl Nodes {
                     config_checked: None,
                     dynamic: None,
                     gens: BTreeMap::new(),
+                    traffic: Default::default(),
+                    conn_sessions: Default::default(),
                 },
             );
         }
@@ -202,6 +204,10 @@ pub(crate) struct Node {
     pub(crate) dynamic: Option<Membership>,
     /// Quorum-channel connection generation per peer (bumped on every break).
     pub(crate) gens: BTreeMap<(ServerId, Channel), u64>,
+    /// What each of its leader-learner links carried (`leader.learner-traffic`).
+    pub(crate) traffic: crate::check::LinkTraffic,
+    /// The client connections it bound to sessions (`client.connection-session`).
+    pub(crate) conn_sessions: crate::check::ConnSessions,
 }
 
 impl Node {
@@ -343,6 +349,7 @@ impl World {
                 n.established = None;
                 n.server = Some(s);
                 n.inc += 1;
+                n.conn_sessions = Default::default();
                 let inc = n.inc;
                 let applied = n.applied;
                 let warnings = std::mem::take(&mut n.disk.recovery_warnings);
@@ -500,6 +507,9 @@ impl World {
             }
             _ => None,
         };
+        // what the leader's handlers and the connections are checked against
+        let was_leading = self.traffic_delivered(id, &event);
+        self.conn_event(id, &event);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
@@ -518,10 +528,13 @@ impl World {
             self.ready = Some(ready);
             return;
         }
+        self.traffic_stepped(id, was_leading);
         // the kit's interpreter, with this world as its host (`effects.rs`)
         self.expired_unclosed.clear();
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
+        self.check_learner_traffic(id);
+        self.check_conn_sessions(id);
         // `client.expired-closed`, unless the step was cut short (the server went down)
         if let Some(&conn) = self.expired_unclosed.first()
             && self.nodes[&id].server.is_some()

@@ -1,0 +1,167 @@
+//! `leader.learner-traffic`: the leader's per-learner counters (ZooKeeper's LearnerHandler
+//! statistics, what the node's admin `observers` command shows) against what the simulated
+//! network carried on each link, counted here as packets are handed to and emitted by the
+//! leader's core.
+//!
+//! A handler's life, as the simulator sees it: it starts at the FOLLOWERINFO/OBSERVERINFO the
+//! leading core takes from that learner (the core makes a new handler for every one, unless
+//! it has handed over, when it ignores them), or, for those a server kept while it was not
+//! leading yet, in the step that made it leader (each then holds that one packet). The
+//! counts of a learner whose handler the core has since dropped go stale; they are never
+//! compared, since any new handler starts with one of those two resets.
+
+use crate::check::{Claim, violation};
+use crate::world::World;
+use ensemble_core::peer::{PeerMsg, ServerState};
+use ensemble_core::server::Event;
+use ensemble_core::txn::ServerId;
+use ensemble_core::zxid::Zxid;
+use std::collections::BTreeMap;
+
+/// What went each way on one leader-learner link since its handler was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Carried {
+    received: u64,
+    sent: u64,
+    requests: u64,
+    last_zxid: Option<Zxid>,
+}
+
+impl Carried {
+    /// A handler just made by the learner's FOLLOWERINFO/OBSERVERINFO: that packet is its first.
+    const MADE: Carried = Carried {
+        received: 1,
+        sent: 0,
+        requests: 0,
+        last_zxid: None,
+    };
+}
+
+/// One server's links as a leader (kept across its steps; rebuilt when it starts leading).
+#[derive(Debug, Default)]
+pub(crate) struct LinkTraffic {
+    links: BTreeMap<ServerId, Carried>,
+    /// It leads at the end of the step under way: the core counts that step's sends only then.
+    leading: bool,
+    /// It sent HANDOVER in this leadership: it takes no new learner since.
+    handed_over: bool,
+}
+
+impl World {
+    /// Before server `id` handles `event`: a packet from a learner reaches a leading core
+    /// (the only time its handler counts it). Returns whether it leads before the step.
+    pub(crate) fn traffic_delivered(&mut self, id: ServerId, event: &Event) -> bool {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return false;
+        };
+        let leading = n
+            .server
+            .as_ref()
+            .is_some_and(|s| s.state() == ServerState::Leading);
+        if !leading {
+            return false;
+        }
+        if let Event::Peer { from, msg } = event
+            && !msg.is_election()
+            && *from != id
+        {
+            let t = &mut n.traffic;
+            if matches!(msg, PeerMsg::LearnerInfo { .. }) && !t.handed_over {
+                t.links.insert(*from, Carried::MADE);
+            } else if let Some(c) = t.links.get_mut(from) {
+                c.received += 1;
+                if matches!(msg, PeerMsg::Request { .. }) {
+                    c.requests += 1;
+                }
+            }
+        }
+        true
+    }
+
+    /// After server `id`'s core took a step, before its output is carried out: whether it
+    /// leads now, and if it has just started to, the handlers it made from the
+    /// FOLLOWERINFOs/OBSERVERINFOs it had kept.
+    pub(crate) fn traffic_stepped(&mut self, id: ServerId, was_leading: bool) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let Some(s) = n.server.as_ref() else {
+            return;
+        };
+        let leading = s.state() == ServerState::Leading;
+        let t = &mut n.traffic;
+        t.leading = leading;
+        if leading && !was_leading {
+            t.handed_over = false;
+            t.links.clear();
+            for h in s.learner_handlers() {
+                t.links.insert(h.sid, Carried::MADE);
+            }
+        }
+    }
+
+    /// Server `id`'s core emitted `msg` to `to` (an `Action::Send`, as it is carried out).
+    pub(crate) fn traffic_sent(&mut self, id: ServerId, to: ServerId, msg: &PeerMsg) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let t = &mut n.traffic;
+        if !t.leading || msg.is_election() {
+            return;
+        }
+        if matches!(msg, PeerMsg::HandOver { .. }) {
+            t.handed_over = true;
+        }
+        if let Some(c) = t.links.get_mut(&to) {
+            c.sent += 1;
+            // the QuorumPacket's zxid; zero is none (ZooKeeper's -1 until one went out)
+            if let Some(z) = msg.zxid().filter(|z| *z > Zxid::ZERO) {
+                c.last_zxid = Some(z);
+            }
+        }
+    }
+
+    /// After server `id`'s step was carried out: each of its handlers' counters against the
+    /// links' counts.
+    pub(crate) fn check_learner_traffic(&mut self, id: ServerId) {
+        let now = self.sched.now;
+        let n = &self.nodes[&id];
+        let Some(s) = n.server.as_ref() else {
+            return;
+        };
+        if !n.traffic.leading || self.violation.is_some() {
+            return;
+        }
+        let mut broken = None;
+        for h in s.learner_handlers() {
+            let detail = match n.traffic.links.get(&h.sid) {
+                None => format!(
+                    "leader n{id} has a handler for n{} that no FOLLOWERINFO/OBSERVERINFO it \
+                     took made",
+                    h.sid
+                ),
+                Some(c) => {
+                    let t = h.traffic;
+                    let core = Carried {
+                        received: t.packets_received,
+                        sent: t.packets_sent,
+                        requests: t.requests,
+                        last_zxid: t.last_zxid,
+                    };
+                    if core == *c {
+                        continue;
+                    }
+                    format!(
+                        "leader n{id}'s handler for n{} counts {core:?}; the link carried {c:?}",
+                        h.sid
+                    )
+                }
+            };
+            broken = Some(detail);
+            break;
+        }
+        if let Some(detail) = broken {
+            self.fail(violation(Claim::LeaderLearnerTraffic, now, detail));
+        }
+    }
+}
