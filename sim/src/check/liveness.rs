@@ -218,6 +218,8 @@ impl World {
         if let Err(v) = self.check_persisted_round_trips() {
             self.fail(v);
         }
+        // and every leader's per-learner counters, compared only now and then as it ran
+        self.check_learner_traffic_at_end();
         if let Some(core) = self.core.clone() {
             // part of the cluster left faulty: the core and its clients must make progress
             if self.finish_core(&core) {
