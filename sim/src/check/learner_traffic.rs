@@ -8,7 +8,9 @@
 //! it has handed over, when it ignores them), or, for those a server kept while it was not
 //! leading yet, in the step that made it leader (each then holds that one packet). The
 //! counts of a learner whose handler the core has since dropped go stale; they are never
-//! compared, since any new handler starts with one of those two resets.
+//! compared, since any new handler starts with one of those two resets. Now and then the
+//! simulator also resets a leader's observer counters, as an operator's `orst` does
+//! (`RESET_EVERY`).
 
 use crate::check::{Claim, violation};
 use crate::world::World;
@@ -47,7 +49,14 @@ pub(crate) struct LinkTraffic {
     handed_over: bool,
     /// When its counters are compared next (`CHECK_EVERY_MS`).
     next_check: u64,
+    /// Comparisons so far: every `RESET_EVERY`th first resets its observers' counters.
+    checks: u64,
 }
+
+/// How often (in comparisons) the simulator resets a leader's observer counters first, as an
+/// operator's `orst` (`observer_connection_stat_reset`) does: a counter, not a draw, so no
+/// run's schedule moves, and nothing but the counters reads them.
+const RESET_EVERY: u64 = 8;
 
 /// How often (simulated ms) a leader's counters are compared after its steps: they only add
 /// up, so a miscount stays until its handler goes, and comparing every step (a `Vec` of
@@ -137,7 +146,26 @@ impl World {
             return;
         }
         t.next_check = now + CHECK_EVERY_MS;
+        t.checks += 1;
+        if t.checks.is_multiple_of(RESET_EVERY) {
+            self.reset_observer_traffic(id);
+        }
         self.compare_learner_traffic(id);
+    }
+
+    /// `orst` on leader `id`: the counters of its learners that are observers by the
+    /// configuration in force (as `observers` lists them) start again, on both sides.
+    fn reset_observer_traffic(&mut self, id: ServerId) {
+        let n = self.nodes.get_mut(&id).expect("node");
+        let Some(s) = n.server.as_mut() else {
+            return;
+        };
+        for h in s.learner_handlers().iter().filter(|h| h.observer) {
+            if let Some(c) = n.traffic.links.get_mut(&h.sid) {
+                *c = Carried::default();
+            }
+        }
+        s.reset_observer_connection_stats();
     }
 
     /// At the end of the run: every leader's handlers.
