@@ -24,28 +24,30 @@ pub(crate) struct ConnSessions {
     touched: Vec<ConnId>,
 }
 
-impl World {
-    /// Before server `id` handles `event`: the connection it concerns, let go of if the
+impl ConnSessions {
+    /// Before the server handles `event`: the connection it concerns, let go of if the
     /// client's side closed.
-    pub(crate) fn conn_event(&mut self, id: ServerId, event: &Event) {
+    pub(crate) fn event(&mut self, event: &Event) {
         let conn = match event {
             Event::ClientConnected { conn, .. }
             | Event::Client { conn, .. }
             | Event::ClientRefused { conn, .. }
             | Event::ClientAuthenticated { conn, .. } => *conn,
             Event::ClientDisconnected { conn } => {
-                if let Some(n) = self.nodes.get_mut(&id) {
-                    n.conn_sessions.bound.remove(conn);
-                }
+                self.bound.remove(conn);
                 *conn
             }
             _ => return,
         };
-        if let Some(n) = self.nodes.get_mut(&id) {
-            n.conn_sessions.touched.push(conn);
-        }
+        self.touched.push(conn);
     }
 
+    pub(crate) fn has_touched(&self) -> bool {
+        !self.touched.is_empty()
+    }
+}
+
+impl World {
     /// Server `id` answered a handshake or closed a connection (as it is carried out).
     pub(crate) fn conn_action(&mut self, id: ServerId, a: &Action) {
         let c = &mut self.nodes.get_mut(&id).expect("node").conn_sessions;

@@ -15,7 +15,7 @@
 use crate::check::{Claim, violation};
 use crate::world::World;
 use ensemble_core::peer::{PeerMsg, ServerState};
-use ensemble_core::server::Event;
+use ensemble_core::server::{Event, Server};
 use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use std::collections::BTreeMap;
@@ -63,28 +63,20 @@ const RESET_EVERY: u64 = 8;
 /// handlers each time) cost 3.7% of the sweep's instructions. Also at the end of the run.
 const CHECK_EVERY_MS: u64 = 100;
 
-impl World {
+impl LinkTraffic {
     /// Before server `id` handles `event`: a packet from a learner reaches a leading core
     /// (the only time its handler counts it). Returns whether it leads before the step.
-    pub(crate) fn traffic_delivered(&mut self, id: ServerId, event: &Event) -> bool {
-        let Some(n) = self.nodes.get_mut(&id) else {
-            return false;
-        };
-        let leading = n
-            .server
-            .as_ref()
-            .is_some_and(|s| s.state() == ServerState::Leading);
-        if !leading {
+    pub(crate) fn delivered(&mut self, id: ServerId, server: &Server, event: &Event) -> bool {
+        if server.state() != ServerState::Leading {
             return false;
         }
         if let Event::Peer { from, msg } = event
             && !msg.is_election()
             && *from != id
         {
-            let t = &mut n.traffic;
-            if matches!(msg, PeerMsg::LearnerInfo { .. }) && !t.handed_over {
-                t.links.insert(*from, Carried::MADE);
-            } else if let Some(c) = t.links.get_mut(from) {
+            if matches!(msg, PeerMsg::LearnerInfo { .. }) && !self.handed_over {
+                self.links.insert(*from, Carried::MADE);
+            } else if let Some(c) = self.links.get_mut(from) {
                 c.received += 1;
                 if matches!(msg, PeerMsg::Request { .. }) {
                     c.requests += 1;
@@ -94,25 +86,34 @@ impl World {
         true
     }
 
-    /// After server `id`'s core took a step, before its output is carried out: whether it
+    /// After the server's core took a step, before its output is carried out: whether it
     /// leads now, and if it has just started to, the handlers it made from the
     /// FOLLOWERINFOs/OBSERVERINFOs it had kept.
-    pub(crate) fn traffic_stepped(&mut self, id: ServerId, was_leading: bool) {
-        let Some(n) = self.nodes.get_mut(&id) else {
-            return;
-        };
-        let Some(s) = n.server.as_ref() else {
-            return;
-        };
-        let leading = s.state() == ServerState::Leading;
-        let t = &mut n.traffic;
-        t.leading = leading;
+    pub(crate) fn stepped(&mut self, server: &Server, was_leading: bool) {
+        let leading = server.state() == ServerState::Leading;
+        self.leading = leading;
         if leading && !was_leading {
-            t.handed_over = false;
-            t.links.clear();
-            for h in s.learner_handlers() {
-                t.links.insert(h.sid, Carried::MADE);
+            self.handed_over = false;
+            self.links.clear();
+            for h in server.learner_handlers() {
+                self.links.insert(h.sid, Carried::MADE);
             }
+        }
+    }
+}
+
+impl World {
+    /// After server `id`'s step was carried out: the claims on its counters that are due
+    /// (one look-up of the node for both, as this runs after every step).
+    pub(crate) fn check_step_counters(&mut self, id: ServerId) {
+        let n = &self.nodes[&id];
+        let traffic_due = n.traffic.leading && self.sched.now >= n.traffic.next_check;
+        let conns_due = n.conn_sessions.has_touched();
+        if traffic_due {
+            self.check_learner_traffic(id);
+        }
+        if conns_due {
+            self.check_conn_sessions(id);
         }
     }
 

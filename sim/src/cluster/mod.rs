@@ -507,14 +507,14 @@ impl World {
             }
             _ => None,
         };
-        // what the leader's handlers and the connections are checked against
-        let was_leading = self.traffic_delivered(id, &event);
-        self.conn_event(id, &event);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
             return;
         };
+        // what the leader's handlers and the connections are checked against
+        let was_leading = n.traffic.delivered(id, server, &event);
+        n.conn_sessions.event(&event);
         // (a step inside another's execution would get a fresh one; none does today)
         let mut ready = self.ready.take().unwrap_or_default();
         let r = in_core(|| server.handle_ready(local, event, &mut ready));
@@ -528,13 +528,12 @@ impl World {
             self.ready = Some(ready);
             return;
         }
-        self.traffic_stepped(id, was_leading);
+        n.traffic.stepped(server, was_leading);
         // the kit's interpreter, with this world as its host (`effects.rs`)
         self.expired_unclosed.clear();
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
-        self.check_learner_traffic(id);
-        self.check_conn_sessions(id);
+        self.check_step_counters(id);
         // `client.expired-closed`, unless the step was cut short (the server went down)
         if let Some(&conn) = self.expired_unclosed.first()
             && self.nodes[&id].server.is_some()
