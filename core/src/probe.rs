@@ -506,6 +506,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a multiRead's ops were judged each as the read it stands for (client.read-value)",
     ),
     p(
+        "tree.ttl-at-boundary",
+        "a TTL node was looked at (the reaper's list or its deleteContainer) exactly when its elapsed time equalled its TTL",
+    ),
+    p(
         "sim.admin.config-null-written",
         "the super user wrote null data into /zookeeper/config before any reconfig (a later reconfig must write its text there)",
     ),

@@ -65,7 +65,11 @@ impl Nodes {
             c.max_notification_interval_ms = (params.tick_ms * 20).clamp(500, 5_000);
             // the reaper looks every 20 ticks (2 to 6 s), so that `liveness.reaper` judges
             // it several times in a run (ZooKeeper's default is a minute)
-            c.container_check_interval_ms = params.tick_ms * 20;
+            c.container_check_interval_ms = if params.reaper_every_tick {
+                1
+            } else {
+                params.tick_ms * 20
+            };
             c.plant = plant;
             c.initial_zxid_counter = params.initial_zxid_counter;
             c.super_digest = Some(ensemble_core::acl::digest_id(crate::client::SUPER_AUTH));
