@@ -506,6 +506,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a multiRead's ops were judged each as the read it stands for (client.read-value)",
     ),
     p(
+        "sim.recover.snapshot-as-tree",
+        "a server restarted with its snapshot handed over as a tree already loaded (the node's streaming loader), not as bytes",
+    ),
+    p(
         "tree.ttl-at-boundary",
         "a TTL node was looked at (the reaper's list or its deleteContainer) exactly when its elapsed time equalled its TTL",
     ),

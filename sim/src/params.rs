@@ -806,7 +806,8 @@ impl Params {
         }
         // Last again, with no draw of its own (from the think time drawn above, so no seed's
         // draws move): one seed with containers in three has its reaper look at every tick.
-        p.reaper_every_tick = p.clients.contains(&Role::Containers) && p.think_ms.0.is_multiple_of(3);
+        p.reaper_every_tick =
+            p.clients.contains(&Role::Containers) && p.think_ms.0.is_multiple_of(3);
         p
     }
 
