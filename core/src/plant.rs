@@ -168,6 +168,9 @@ pub enum Plant {
     /// The container reaper never finds a TTL node expired (its TTL test always false, as a
     /// reaper reading the TTL from the wrong field): TTL nodes stay for ever.
     TtlNeverReaped,
+    /// The reaper takes a TTL node whose elapsed time equals its TTL (`>=` where ZooKeeper's
+    /// `elapsed > ttl`): reaped a millisecond early, when the reaper looks exactly then.
+    TtlReapedAtBoundary,
     /// The reaper takes a container that never had a child (the `cversion > 0` test
     /// dropped): a container created for a child still to come is deleted under its client.
     ContainerReapedUnused,
@@ -217,7 +220,8 @@ pub enum Plant {
 }
 
 impl Plant {
-    pub const ALL: [Plant; 61] = [
+
+    pub const ALL: [Plant; 62] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -263,6 +267,7 @@ impl Plant {
         Plant::HandOverCommitsPastReconfig,
         Plant::JoinerAckCounted,
         Plant::TtlNeverReaped,
+        Plant::TtlReapedAtBoundary,
         Plant::ContainerReapedUnused,
         Plant::WatcherTypeIgnored,
         Plant::ResolvedSetDataUnwatched,
@@ -328,6 +333,7 @@ impl Plant {
             Plant::HandOverCommitsPastReconfig => "handover-commits-past-reconfig",
             Plant::JoinerAckCounted => "joiner-ack-counted",
             Plant::TtlNeverReaped => "ttl-never-reaped",
+            Plant::TtlReapedAtBoundary => "ttl-reaped-at-boundary",
             Plant::ContainerReapedUnused => "container-reaped-unused",
             Plant::WatcherTypeIgnored => "watcher-type-ignored",
             Plant::ResolvedSetDataUnwatched => "resolved-setdata-unwatched",
@@ -497,7 +503,7 @@ impl Plant {
             // every tree agrees on keeping them: only the reaper's progress shows it
             Plant::TtlNeverReaped => &["liveness.reaper"],
             // every tree deletes it alike: only the independent model refuses the delete
-            Plant::ContainerReapedUnused => &["tree.model"],
+            Plant::ContainerReapedUnused | Plant::TtlReapedAtBoundary => &["tree.model"],
             Plant::WatcherTypeIgnored => &["client.watch-answer"],
             Plant::GetAclUnmasked => &["acl.shown"],
             Plant::LeaderEpochUnpersisted => &["zab.epoch-promised"],

@@ -506,6 +506,22 @@ pub const PROBES: &[ProbeDef] = &[
         "a multiRead's ops were judged each as the read it stands for (client.read-value)",
     ),
     p(
+        "sim.recover.snapshot-as-tree",
+        "a server restarted with its snapshot handed over as a tree already loaded (the node's streaming loader), not as bytes",
+    ),
+    p(
+        "tree.ttl-at-boundary",
+        "a TTL node was looked at (the reaper's list or its deleteContainer) exactly when its elapsed time equalled its TTL",
+    ),
+    p(
+        "sim.admin.config-null-written",
+        "the super user wrote null data into /zookeeper/config before any reconfig (a later reconfig must write its text there)",
+    ),
+    p(
+        "sim.reconfig.from-null-config",
+        "a reconfig went out with fromConfig -1 because /zookeeper/config read as null data",
+    ),
+    p(
         "sim.reconfig.malformed-refused",
         "a malformed reconfig (bad server line, joiner without a client address) was refused BadArguments",
     ),

@@ -522,6 +522,12 @@ pub struct Params {
     /// The zxid counter each new epoch starts after (the core's `initial_zxid_counter`): near
     /// 0xffffffff, a run reaches the counter's roll-over.
     pub initial_zxid_counter: u32,
+    /// The leader's container reaper looks at every tick (`containerCheckIntervalMs` of
+    /// 1 ms), not every 20 ticks: ticks, jittered, then land on every millisecond of a TTL's
+    /// expiry now and then, the reaper looks exactly when a TTL node's elapsed time equals its
+    /// TTL, and ZooKeeper's rule (`elapsed > ttl`, not `>=`) is judged on that millisecond
+    /// (`tree.model`'s deleteContainer). The swarm sets it in some seeds with containers.
+    pub reaper_every_tick: bool,
     /// Which servers enforce hard quotas.
     pub enforce_quota: EnforceQuota,
     /// `readonlymode.enabled` on every server; clients then ask canBeReadOnly.
@@ -602,6 +608,7 @@ impl Params {
             sync_crash: 0.0,
             discovery_crash: 0.0,
             initial_zxid_counter: 0,
+            reaper_every_tick: false,
             enforce_quota: EnforceQuota::Off,
             read_only_mode: false,
             local_sessions: false,
@@ -797,6 +804,10 @@ impl Params {
         if p.clients.contains(&Role::Reconfig) && p.joiners == 0 && rng.chance(1.0 / 6.0) {
             p.reconfig_disabled = true;
         }
+        // Last again, with no draw of its own (from the think time drawn above, so no seed's
+        // draws move): one seed with containers in three has its reaper look at every tick.
+        p.reaper_every_tick =
+            p.clients.contains(&Role::Containers) && p.think_ms.0.is_multiple_of(3);
         p
     }
 

@@ -74,7 +74,7 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
         i = j;
     }
     format!(
-        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{}{}{}{} plant={} build={}",
+        "{} voters={} observers={} tick={}ms initLimit={} syncLimit={} clients=[{}] net={}..{}ms fsync={}..{}ms faults=[{}]{}{}{}{}{}{}{} plant={} build={}",
         p.name,
         p.voters,
         p.observers,
@@ -115,6 +115,11 @@ pub fn describe(p: &Params, plant: Option<Plant>) -> String {
             String::new()
         } else {
             format!(" joiners={}", p.joiners)
+        },
+        if p.reaper_every_tick {
+            " reaper-every-tick"
+        } else {
+            ""
         },
         plant.map(|p| p.name()).unwrap_or("none"),
         BUILD,

@@ -84,6 +84,7 @@ pub struct Timing {
     pub sync_crash: Option<f64>,
     pub discovery_crash: Option<f64>,
     pub initial_zxid_counter: Option<u32>,
+    pub reaper_every_tick: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -431,6 +432,7 @@ pub fn parse(text: &str, p: &str) -> Result<Params, ScenarioError> {
     params.initial_zxid_counter = t
         .initial_zxid_counter
         .unwrap_or(params.initial_zxid_counter);
+    params.reaper_every_tick = t.reaper_every_tick.unwrap_or(params.reaper_every_tick);
     params.duration_ms = f.duration_ms.unwrap_or(60_000);
     params.fault_phase_ms = f.fault_phase_ms.unwrap_or(params.duration_ms * 2 / 3);
     if params.fault_phase_ms > params.duration_ms {
@@ -1113,6 +1115,9 @@ pub fn to_toml(p: &Params, comment: &str) -> String {
     }
     if p.initial_zxid_counter != 0 {
         let _ = writeln!(o, "initial_zxid_counter = {}", p.initial_zxid_counter);
+    }
+    if p.reaper_every_tick {
+        let _ = writeln!(o, "reaper_every_tick = true");
     }
     let _ = writeln!(o, "\n[workload]");
     let mut groups: Vec<String> = Vec::new();

@@ -1089,6 +1089,16 @@ impl DataTree {
         if kind == EphemeralType::Container && planted(Plant::ContainerReapedUnused) {
             return true;
         }
+        // the millisecond ZooKeeper's `elapsed > ttl` keeps the node and `>=` would not
+        if let EphemeralType::Ttl(ttl) = kind
+            && ttl != 0
+            && now.saturating_sub(node.meta.mtime) == ttl
+        {
+            crate::probe!("tree.ttl-at-boundary");
+            if planted(Plant::TtlReapedAtBoundary) {
+                return true;
+            }
+        }
         match kind {
             // A container that never had a child is kept (ContainerManager).
             EphemeralType::Container => node.meta.cversion > 0,

@@ -582,12 +582,13 @@ fn stored_config_form(
             if path == ensemble_core::path::CONFIG && stat.version == -1 =>
         {
             // exists gives the length of the text in force: before any reconfig the tree's
-            // node is empty (dataVersion 0); after one, a server with a newer committed
-            // configuration in force than its tree's answers that one's length
+            // node is empty (dataVersion 0, or more after the super user's null writes);
+            // after one, a server with a newer committed configuration in force than its
+            // tree's answers that one's length
             let stored = reference.node_at(ensemble_core::path::CONFIG, at);
             match (&stored, expected) {
                 (Some(n), _) if n.data.is_empty() => {
-                    stat.version = 0;
+                    stat.version = n.stat.version;
                     stat.data_length = 0;
                 }
                 (Some(n), Ok(Response::Stat(e))) if e.data_length != stat.data_length => {

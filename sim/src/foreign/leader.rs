@@ -21,6 +21,8 @@ pub struct NodeState {
     pub stat: Stat,
     pub acl: Vec<Acl>,
     pub children: Vec<String>,
+    /// Its data is null (a null buffer written), which getData answers as null, not empty.
+    pub null: bool,
 }
 
 /// Which watches a change fires: a data watch (getData, exists) or a child watch.
@@ -104,6 +106,7 @@ fn state_of(tree: &DataTree, path: &str) -> Option<NodeState> {
         stat,
         acl: tree.get_acl(path).map(<[Acl]>::to_vec).unwrap_or_default(),
         children,
+        null: tree.is_null_data(path),
     })
 }
 
@@ -214,8 +217,33 @@ impl ForeignLeader {
             Ok(r) => r,
         };
         match (request, response) {
-            (Request::NullData { request, .. }, _) => {
-                self.resolved_write(request, reply, cversions)
+            // ZooKeeper's txn carries the null buffer as null: the observer marks the node so
+            (Request::NullData { request, ops }, _) => {
+                match self.resolved_write(request, reply, cversions) {
+                    ResolvedTxn::Create {
+                        path,
+                        acl,
+                        ephemeral_owner,
+                        parent_cversion,
+                        with_stat,
+                        ..
+                    } if ops.contains(&0) => ResolvedTxn::Create {
+                        path,
+                        data: None,
+                        acl,
+                        ephemeral_owner,
+                        parent_cversion,
+                        with_stat,
+                    },
+                    ResolvedTxn::SetData { path, version, .. } if ops.contains(&0) => {
+                        ResolvedTxn::SetData {
+                            path,
+                            data: None,
+                            version,
+                        }
+                    }
+                    other => other,
+                }
             }
             (Request::Multi(ops), Response::Multi(results)) => {
                 if results.iter().any(|r| matches!(r, OpResult::Error(_))) {

@@ -156,6 +156,9 @@ struct World {
     /// draws stay as they were.
     reconfig_rng: SimRng,
     reconfigs: u64,
+    /// The leader's own writes so far: every fourth create or setData goes with a null
+    /// buffer (a count, no draw), so the observer holds null-data znodes.
+    foreign_writes: u64,
     /// Print every reply and event as it comes (`ensemble-sim foreign --echo`).
     echo: bool,
 }
@@ -262,6 +265,7 @@ impl World {
             leader_changes: 0,
             reconfig_rng: SimRng::new(seed ^ 0x7ec0_4f16),
             reconfigs: 0,
+            foreign_writes: 0,
             echo: false,
         };
         w.mix("start");
@@ -508,6 +512,35 @@ impl World {
                     version: -1,
                 },
             },
+        };
+        // every fourth create or setData with a null buffer (ZooKeeper's `setData(path, null,
+        // -1)`): the observer must mark the node null from the resolved txn, which getData
+        // then answers as null (`foreign.read-prefix`)
+        self.foreign_writes += 1;
+        let req = match req {
+            Request::SetData { path, version, .. } if self.foreign_writes.is_multiple_of(4) => {
+                null_data(Request::SetData {
+                    path,
+                    data: Vec::new(),
+                    version,
+                })
+            }
+            Request::Create {
+                op,
+                path,
+                acl,
+                mode,
+                ttl,
+                ..
+            } if self.foreign_writes.is_multiple_of(4) => null_data(Request::Create {
+                op,
+                path,
+                data: Vec::new(),
+                acl,
+                mode,
+                ttl,
+            }),
+            other => other,
         };
         // the foreign client is alice, so it may write /secret too
         TxnOp::Write {
@@ -870,7 +903,10 @@ impl World {
                 );
             }
             (Some(s), Ok(Response::GetData { data, stat })) => {
-                (data != &s.data || stat != &s.stat).then(|| format!("{data:?} {stat:?}"))
+                (s.null || data != &s.data || stat != &s.stat).then(|| format!("{data:?} {stat:?}"))
+            }
+            (Some(s), Ok(Response::GetDataNull { stat })) => {
+                (!s.null || stat != &s.stat).then(|| format!("null {stat:?}"))
             }
             (Some(s), Ok(Response::Stat(stat))) => (stat != &s.stat).then(|| format!("{stat:?}")),
             (Some(s), Ok(Response::GetChildren { children })) => {
@@ -1033,5 +1069,13 @@ fn write_op(request: Request) -> TxnOp {
     TxnOp::Write {
         request,
         auth: Vec::new(),
+    }
+}
+
+/// A lone create or setData whose data buffer was null on the wire (as the decoder marks it).
+fn null_data(request: Request) -> Request {
+    Request::NullData {
+        request: Box::new(request),
+        ops: vec![0],
     }
 }

@@ -37,11 +37,33 @@ pub enum RoleState {
 }
 
 /// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
-/// read, written, its ACL read, deleted and created again.
+/// read, written, its ACL read, deleted and created again. In a run with a `reconfig` client,
+/// every tenth request instead writes null data into `/zookeeper/config` (see [`config_null`]).
 pub struct AdminRole {
     pub(crate) n: u64,
     pub(crate) exists: bool,
     pub(crate) in_flight: bool,
+    /// Null-data writes of `/zookeeper/config` answered ok: the node's version if no
+    /// reconfig committed since (a reconfig leaves it -1).
+    pub(crate) config_nulls: u64,
+}
+
+/// The super user's setData of `/zookeeper/config` with a null buffer (ZooKeeper lets super
+/// write the node), conditional on `version`, the count of such writes answered ok: it
+/// succeeds only while no reconfig has committed (a reconfig sets the version to -1, which no
+/// count matches). After one a reconfig writes the new configuration's text there, and the
+/// node must read as that text again, no longer null (the tree's own assertion on getData,
+/// `tree.consistent`). Kept to nodes no reconfig wrote: the tree's text is the
+/// configuration a restarted server takes, which ZooKeeper keeps in its dynamic file.
+fn config_null(version: u64) -> Request {
+    Request::NullData {
+        request: Box::new(Request::SetData {
+            path: ensemble_core::path::CONFIG.into(),
+            data: vec![],
+            version: i32::try_from(version).unwrap_or(i32::MAX),
+        }),
+        ops: vec![0],
+    }
 }
 
 /// An ACL no client can pass: only the super user may touch the node.
@@ -201,6 +223,7 @@ impl RoleState {
                 n: 0,
                 exists: false,
                 in_flight: false,
+                config_nulls: 0,
             }),
             Role::Quota => RoleState::Quota(quota::QuotaRole::default()),
             Role::Reconfig => RoleState::Reconfig(reconfig::ReconfigRole::default()),
@@ -326,6 +349,13 @@ impl RoleState {
                 }
                 a.in_flight = true;
                 a.n += 1;
+                // the role's own count, no draw: seeds keep their draws
+                if a.n % 10 == 2
+                    && !cx.params.reconfig_disabled
+                    && cx.params.clients.contains(&Role::Reconfig)
+                {
+                    return Some(config_null(a.config_nulls));
+                }
                 let path = format!("/adm{idx}");
                 Some(if !a.exists {
                     Request::Create {
@@ -439,6 +469,11 @@ impl RoleState {
                     (Request::Create { .. }, Ok(_) | Err(KeeperError::NodeExists)) => {
                         a.exists = true
                     }
+                    (Request::NullData { .. }, Ok(_)) => {
+                        ensemble_core::probe!("sim.admin.config-null-written");
+                        a.config_nulls += 1;
+                    }
+                    (Request::NullData { .. }, _) => {}
                     (Request::Delete { .. }, Ok(_) | Err(KeeperError::NoNode)) => a.exists = false,
                     (_, Err(KeeperError::NoNode)) => a.exists = false,
                     _ => {}

@@ -30,6 +30,10 @@ pub struct ReconfigRole {
     malformed: bool,
     /// Reads of the configuration so far: some go through multiRead or exists (`read`).
     reads: u64,
+    /// The view was read as null data (the `admin` client's write, before any reconfig): the
+    /// node gives no version to change from, so the change goes with fromConfig -1 (any), as
+    /// an operator's would.
+    unversioned: bool,
 }
 
 /// The fewest voters a change leaves: a quorum survives one crash.
@@ -159,6 +163,19 @@ impl ReconfigRole {
         let Some(view) = self.view.take() else {
             return Some(self.read(quiet(cx, self.step)));
         };
+        let mut req = self.change(view, cx);
+        if self.unversioned
+            && let Some(Request::Reconfig { from_config, .. }) = &mut req
+        {
+            ensemble_core::probe!("sim.reconfig.from-null-config");
+            *from_config = -1;
+        }
+        req
+    }
+
+    /// The change to make from the configuration `view` (or a read, no leader being known for
+    /// a planned change that names it).
+    fn change(&mut self, view: Membership, cx: &mut Ctx) -> Option<Request> {
         if let Some(step) = cx.params.reconfig_plan.get(self.step) {
             // a scenario's plan: this change (no leader yet: read again, ask later)
             let req = planned(step, &view, cx.leader);
@@ -341,18 +358,24 @@ impl ReconfigRole {
             self.malformed = false;
             Self::judge_malformed(req, reply, cx);
         }
+        let empty = Vec::new();
+        // null data reads as empty here (`unversioned` keeps it apart)
         let read = match (req, reply) {
-            (Request::GetData { .. }, Ok(Response::GetData { data, .. })) => Some(data),
+            (Request::GetData { .. }, Ok(Response::GetData { data, .. })) => Some((data, false)),
+            (Request::GetData { .. }, Ok(Response::GetDataNull { .. })) => Some((&empty, true)),
             (Request::MultiRead(_), Ok(Response::MultiRead(results))) => {
                 results.iter().find_map(|r| match r {
-                    ReadResult::GetData { data, .. } => Some(data),
+                    ReadResult::GetData { data, .. } => Some((data, false)),
+                    ReadResult::GetDataNull { .. } => Some((&empty, true)),
                     _ => None,
                 })
             }
             _ => None,
         };
-        if let Some(data) = read {
+        if let Some((data, null)) = read {
+            self.unversioned = null;
             // before the first reconfig the node holds nothing: the run's initial membership
+            // (null data too: the admin's null write succeeds only before any reconfig)
             self.view = if data.is_empty() {
                 cx.reference.configs.get(&0).cloned()
             } else {
