@@ -17,8 +17,8 @@ use std::ffi::{c_int, c_long, c_void};
 /// mimalloc's guaranteed alignment of every block (`MI_MAX_ALIGN_SIZE` on 64-bit targets).
 const MI_MAX_ALIGN: usize = 16;
 
-/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (v3, the version Cargo.lock pins:
-/// the 16th entry; libmimalloc-sys names its neighbours 14 and 16).
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (v2, the version sim/Cargo.toml
+/// selects: the 16th entry, as in v3; libmimalloc-sys names its neighbours 14 and 16).
 const MI_OPTION_PURGE_DELAY: c_int = 15;
 
 unsafe extern "C" {
