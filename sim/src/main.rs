@@ -326,7 +326,7 @@ fn default_sigpipe() {
 }
 
 fn main() -> ExitCode {
-    allocator::SimAlloc::keep_freed_memory();
+    allocator::SimAlloc::configure();
     default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
