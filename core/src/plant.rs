@@ -220,7 +220,6 @@ pub enum Plant {
 }
 
 impl Plant {
-
     pub const ALL: [Plant; 62] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
