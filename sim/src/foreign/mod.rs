@@ -25,6 +25,7 @@
 pub mod leader;
 
 use crate::check::{Claim, Violation};
+use crate::client::roles::random::with_null_data;
 use crate::rng::SimRng;
 use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::foreign::Foreign;
@@ -518,28 +519,11 @@ impl World {
         // then answers as null (`foreign.read-prefix`)
         self.foreign_writes += 1;
         let req = match req {
-            Request::SetData { path, version, .. } if self.foreign_writes.is_multiple_of(4) => {
-                null_data(Request::SetData {
-                    path,
-                    data: Vec::new(),
-                    version,
-                })
+            Request::SetData { .. } | Request::Create { .. }
+                if self.foreign_writes.is_multiple_of(4) =>
+            {
+                with_null_data(req)
             }
-            Request::Create {
-                op,
-                path,
-                acl,
-                mode,
-                ttl,
-                ..
-            } if self.foreign_writes.is_multiple_of(4) => null_data(Request::Create {
-                op,
-                path,
-                data: Vec::new(),
-                acl,
-                mode,
-                ttl,
-            }),
             other => other,
         };
         // the foreign client is alice, so it may write /secret too
@@ -1069,13 +1053,5 @@ fn write_op(request: Request) -> TxnOp {
     TxnOp::Write {
         request,
         auth: Vec::new(),
-    }
-}
-
-/// A lone create or setData whose data buffer was null on the wire (as the decoder marks it).
-fn null_data(request: Request) -> Request {
-    Request::NullData {
-        request: Box::new(request),
-        ops: vec![0],
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod acl;
 pub(crate) mod containers;
 mod lock;
 mod quota;
-mod random;
+pub(crate) mod random;
 pub(crate) mod reconfig;
 
 use super::{ClientOut, Ctx};
@@ -56,14 +56,11 @@ pub struct AdminRole {
 /// `tree.consistent`). Kept to nodes no reconfig wrote: the tree's text is the
 /// configuration a restarted server takes, which ZooKeeper keeps in its dynamic file.
 fn config_null(version: u64) -> Request {
-    Request::NullData {
-        request: Box::new(Request::SetData {
-            path: ensemble_core::path::CONFIG.into(),
-            data: vec![],
-            version: i32::try_from(version).unwrap_or(i32::MAX),
-        }),
-        ops: vec![0],
-    }
+    random::with_null_data(Request::SetData {
+        path: ensemble_core::path::CONFIG.into(),
+        data: vec![],
+        version: i32::try_from(version).unwrap_or(i32::MAX),
+    })
 }
 
 /// An ACL no client can pass: only the super user may touch the node.

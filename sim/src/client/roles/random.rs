@@ -73,7 +73,7 @@ pub(crate) const ODD_PATHS: [(&str, bool); 20] = [
 
 /// `drawn` with its data buffers null (a create, setData, or a multi's creates and setData);
 /// anything else as it is.
-pub(super) fn with_null_data(mut drawn: Request) -> Request {
+pub(crate) fn with_null_data(mut drawn: Request) -> Request {
     let mut ops = Vec::new();
     match &mut drawn {
         Request::Create { data, .. } | Request::SetData { data, .. } => {
