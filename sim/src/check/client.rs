@@ -211,7 +211,7 @@ impl Client {
             cx.reference,
             now,
         )?;
-        if p.request.is_write() && !matches!(p.request, Request::CloseSession) {
+        if p.request.is_write() && !matches!(*p.request, Request::CloseSession) {
             check_path_verdict(self.idx, &p.request, reply, now)?;
             let info = cx.reference.txns.get(&z);
             let mine = info.is_some_and(|t| t.session == sid && t.cxid == p.xid);
@@ -276,10 +276,10 @@ impl Client {
                 }
                 cx.shared.last_write_ok = now;
             }
-        } else if matches!(p.request, Request::Sync { .. }) && reply.is_ok() {
+        } else if matches!(*p.request, Request::Sync { .. }) && reply.is_ok() {
             self.sync_floor = self.sync_floor.max(p.floor);
             self.synced_at = self.synced_at.max(Some(p.invoked));
-        } else if let Request::GetEphemerals { prefix } = &p.request {
+        } else if let Request::GetEphemerals { prefix } = &*p.request {
             let expected = cx.reference.expected_ephemerals(sid, prefix, z);
             if let (Some(expected), Ok(_)) = (expected, reply) {
                 if normalize(reply) == expected {
@@ -298,7 +298,7 @@ impl Client {
                     ),
                 ));
             }
-        } else if let Request::MultiRead(ops) = &p.request {
+        } else if let Request::MultiRead(ops) = &*p.request {
             // each op judged as the read it stands for, at the reply's one zxid
             if let Ok(Response::MultiRead(results)) = reply {
                 if results.len() != ops.len() {

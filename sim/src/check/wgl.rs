@@ -256,7 +256,7 @@ pub fn check_history(
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     for o in ops {
         // a null buffer is empty data to a register (`client.read-value` tells them apart)
-        let request = match &o.request {
+        let request = match &*o.request {
             Request::NullData { request, .. } => &**request,
             r => r,
         };

@@ -25,6 +25,7 @@ use ensemble_core::txn::ServerId;
 use ensemble_core::zxid::Zxid;
 use ensemble_proto::proto::{ConnectRequest, EventType, Reply, Request, SessionId};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 pub const PING_XID: i32 = -2;
 pub const SET_WATCHES_XID: i32 = -8;
@@ -116,7 +117,9 @@ pub struct OpRecord {
     pub client: usize,
     pub session: SessionId,
     pub xid: i32,
-    pub request: Request,
+    /// Shared with the client's pending entry: a record is moved each time the history grows,
+    /// and the request (136 bytes inline, and its strings) was cloned for each.
+    pub request: Rc<Request>,
     pub invoked: u64,
     pub done: Option<u64>,
     /// (reply zxid, reply), or None: unknown outcome (connection lost first).

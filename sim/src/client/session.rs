@@ -18,6 +18,7 @@ use ensemble_proto::proto::{
     WatchedEvent,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -41,7 +42,8 @@ pub struct Conn {
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub(crate) xid: i32,
-    pub(crate) request: Request,
+    /// Shared with the op's record in the history (one copy, not two: see `OpRecord`).
+    pub(crate) request: Rc<Request>,
     pub(crate) invoked: u64,
     /// max acknowledged zxid when invoked (real-time order, sync floors).
     pub(crate) floor: i64,
@@ -155,7 +157,7 @@ impl Client {
         self.pending
             .front()
             .filter(|p| p.xid == xid && p.refused.is_none())
-            .map(|p| (&p.request, p.invoked))
+            .map(|p| (&*p.request, p.invoked))
     }
 
     pub fn session_id(&self) -> SessionId {
@@ -383,11 +385,12 @@ impl Client {
         let xid = self.next_xid;
         self.next_xid += 1;
         let op = cx.shared.ops.len();
+        let shared = Rc::new(request.clone());
         cx.shared.ops.push(OpRecord {
             client: self.idx,
             session: self.session_id(),
             xid,
-            request: request.clone(),
+            request: Rc::clone(&shared),
             invoked: cx.now,
             done: None,
             result: None,
@@ -395,7 +398,7 @@ impl Client {
         });
         self.pending.push_back(Pending {
             xid,
-            request: request.clone(),
+            request: shared,
             invoked: cx.now,
             floor: cx.shared.max_acked,
             op,
@@ -413,7 +416,7 @@ impl Client {
         let what = bad.what;
         self.pending.push_back(Pending {
             xid,
-            request: Request::Ping,
+            request: Rc::new(Request::Ping),
             invoked: cx.now,
             floor: cx.shared.max_acked,
             op: usize::MAX,
@@ -761,7 +764,7 @@ impl Client {
             let e = w.entry((path.to_string(), c)).or_insert(z);
             *e = (*e).min(z);
         };
-        match (&p.request, &reply) {
+        match (&*p.request, &reply) {
             (Request::GetData { path, watch: true }, Ok(_))
             | (Request::Exists { path, watch: true }, Ok(_)) => {
                 reg(&mut self.watches, path, WatchClass::Data)
@@ -799,7 +802,7 @@ impl Client {
             }
             _ => {}
         }
-        if matches!(p.request, Request::CloseSession) && reply.is_ok() {
+        if matches!(*p.request, Request::CloseSession) && reply.is_ok() {
             self.end_session(cx, false);
             if let Some(c) = self.conn.take() {
                 cx.out.push(ClientOut::Close { conn: c.id });
