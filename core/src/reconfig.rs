@@ -292,7 +292,15 @@ fn prep_outcome(
         return Err(KeeperError::BadVersion);
     }
     let next = zk.membership.reconfigure(joining, leaving, new_members)?;
-    if zk.cfg.standalone_enabled && next.voters().count() < 2 {
+    let voters = if zk.plant(Plant::ReconfigCountsJoinersOnly) && new_members.trim().is_empty() {
+        joining
+            .split(',')
+            .filter(|j| !j.trim().is_empty() && !j.contains("observer"))
+            .count()
+    } else {
+        next.voters().count()
+    };
+    if zk.cfg.standalone_enabled && voters < 2 {
         tracing::info!("reconfig refused: the new configuration must include at least 2 followers");
         return Err(KeeperError::BadArguments);
     }
