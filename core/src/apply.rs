@@ -130,25 +130,20 @@ impl ZooKeeperServer {
                     paths,
                 });
                 // Every connection of that session here goes, once its own queue is answered.
-                let creator = self.plant(Plant::CloseSessionClosesCreatorsSessions);
                 let conns: Vec<ConnId> = self
                     .clients
                     .conns
                     .iter()
-                    .filter(|(_, c)| {
-                        let same = if creator {
-                            (c.session as u64) >> 56 == (txn.session as u64) >> 56
-                        } else {
-                            c.session == txn.session
-                        };
-                        same && c.phase == ConnPhase::Connected
-                    })
+                    .filter(|(_, c)| c.session == txn.session && c.phase == ConnPhase::Connected)
                     .map(|(id, _)| *id)
                     .collect();
                 for conn in conns {
                     if let Some(c) = self.clients.conns.get_mut(&conn) {
                         c.closing = true;
                     }
+                }
+                if self.plant(Plant::CloseSessionClosesCreatorsSessions) {
+                    crate::plant::close_creators_sessions(&mut self.clients, txn.session);
                 }
             }
             _ => {}

@@ -314,8 +314,10 @@ impl Election {
                     // counted from this round, restarted from a lost disk: that vote came from
                     // what it no longer holds, and is not counted again until it says so anew.
                     crate::probe!("election.lagging-answered");
-                    let any = plant::active(cfg.plant, Plant::LaggingVoterForgotten);
-                    if (!n.intact || any) && self.recv.get(&from).is_some_and(|s| s.intact) {
+                    // (the plant takes every sender as one that no longer vouches)
+                    let vouches =
+                        n.intact && !plant::active(cfg.plant, Plant::LaggingVoterForgotten);
+                    if !vouches && self.recv.get(&from).is_some_and(|s| s.intact) {
                         crate::probe!("election.lost-voter-forgotten");
                         self.recv.remove(&from);
                         self.finalize_at = None;

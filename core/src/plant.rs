@@ -549,6 +549,35 @@ impl Plant {
     }
 }
 
+/// Plant `close-session-closes-creators-sessions`: a committed closeSession of `session` also
+/// marks closing the connected clients of every session its creator made (the server id in
+/// the session id's top byte).
+pub(crate) fn close_creators_sessions(
+    clients: &mut crate::client_pipeline::ClientPipeline,
+    session: i64,
+) {
+    let creator = |s: i64| (s as u64) >> 56;
+    for c in clients.conns.values_mut() {
+        if creator(c.session) == creator(session)
+            && c.phase == crate::client_pipeline::ConnPhase::Connected
+        {
+            c.closing = true;
+        }
+    }
+}
+
+/// Plant `reconfig-counts-joiners-only`: the voters an incremental change's joining list
+/// names (none for a member list, which the real check counts).
+pub(crate) fn joining_voters(joining: &str, new_members: &str) -> usize {
+    if !new_members.trim().is_empty() {
+        return usize::MAX;
+    }
+    joining
+        .split(',')
+        .filter(|j| !j.trim().is_empty() && !j.contains("observer"))
+        .count()
+}
+
 /// Were planted bugs compiled into this build? The node binary refuses to start if so (cargo
 /// unifies features per build, so `cargo test --workspace` would give it the simulator's).
 pub const COMPILED: bool = cfg!(feature = "plants");

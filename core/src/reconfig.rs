@@ -292,16 +292,12 @@ fn prep_outcome(
         return Err(KeeperError::BadVersion);
     }
     let next = zk.membership.reconfigure(joining, leaving, new_members)?;
-    let voters = if zk.plant(Plant::ReconfigCountsJoinersOnly) && new_members.trim().is_empty() {
-        joining
-            .split(',')
-            .filter(|j| !j.trim().is_empty() && !j.contains("observer"))
-            .count()
-    } else {
-        next.voters().count()
-    };
-    if zk.cfg.standalone_enabled && voters < 2 {
+    if zk.cfg.standalone_enabled && next.voters().count() < 2 {
         tracing::info!("reconfig refused: the new configuration must include at least 2 followers");
+        return Err(KeeperError::BadArguments);
+    }
+    let joiners_only = zk.plant(Plant::ReconfigCountsJoinersOnly);
+    if joiners_only && crate::plant::joining_voters(joining, new_members) < 2 {
         return Err(KeeperError::BadArguments);
     }
     // isQuorumSynced: the leader and the followers synced with it hold a quorum of the new

@@ -147,7 +147,8 @@ pub struct World {
     pub(crate) expired_unclosed: Vec<ensemble_core::server::ConnId>,
     /// `client.close-reason`: handshakes naming each session, on any server (a client that
     /// asked for its session elsewhere has moved from its older connections).
-    pub(crate) session_handshakes: std::collections::BTreeMap<ensemble_proto::proto::SessionId, u64>,
+    pub(crate) session_handshakes:
+        std::collections::BTreeMap<ensemble_proto::proto::SessionId, u64>,
 }
 
 /// `Params::imported_sessions`: every server's dataDir holds the tree `ensemble import` made

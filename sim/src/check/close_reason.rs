@@ -6,7 +6,7 @@
 //! * its client asked for the close earlier on it: a closeSession, or a request the runtime
 //!   refused with a close (`Event::ClientRefused { close: true }`);
 //! * this server applied the session's closeSession (`Action::EphemeralsDeleted`: the leader's
-//!   expiry or a client's close, committed);
+//!   expiry or a client's close), or the reference history has it committed;
 //! * the server stopped serving in this step (its state, serving or read-only mode changed);
 //! * a handshake naming the session reached some server after this connection was bound (the
 //!   client moved: ZooKeeper's SESSIONMOVED, or an older connection of the session here);
@@ -142,6 +142,7 @@ impl World {
         if own_event
             || life.asked_close
             || r.closed.contains(&session)
+            || self.reference.sessions_closed.contains_key(&session)
             || left_serving
             || moved
             || timed_out

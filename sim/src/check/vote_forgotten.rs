@@ -48,7 +48,8 @@ impl World {
         let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
             return;
         };
-        if s.state() != ServerState::Looking || s.election_counted(before.from) != (before.round, false)
+        if s.state() != ServerState::Looking
+            || s.election_counted(before.from) != (before.round, false)
         {
             return;
         }
