@@ -8,8 +8,10 @@
 //! * this server applied the session's closeSession (`Action::EphemeralsDeleted`: the leader's
 //!   expiry or a client's close), or the reference history has it committed;
 //! * the server stopped serving in this step (its state, serving or read-only mode changed);
-//! * a handshake naming the session reached some server after this connection was bound (the
-//!   client moved: ZooKeeper's SESSIONMOVED, or an older connection of the session here);
+//! * a handshake naming the session reached this server after the connection was bound (an
+//!   older connection of a session re-attached here goes), or another server at any time (the
+//!   client moved: ZooKeeper's SESSIONMOVED; the leader takes re-attaches in the order it gets
+//!   them, so one older than this connection's may still move the session);
 //! * the session's timeout passed on this server's clock since the connection's last event
 //!   (a local session's expiry here).
 //!
@@ -91,10 +93,12 @@ impl World {
         if let Event::ClientConnected { request, .. } = event
             && request.session_id != 0
         {
-            *self
+            let h = self
                 .session_handshakes
                 .entry(request.session_id)
-                .or_default() += 1;
+                .or_default();
+            h.0 += 1;
+            h.1.insert(id);
         }
         let now = self.sched.now;
         let n = self.nodes.get_mut(&id).expect("node");
@@ -106,7 +110,7 @@ impl World {
 
     /// Server `id` bound `conn` to `session` (its handshake answered with it).
     pub(crate) fn close_reason_bound(&mut self, id: ServerId, conn: ConnId, session: SessionId) {
-        let handshakes = self.session_handshakes.get(&session).copied().unwrap_or(0);
+        let handshakes = self.session_handshakes.get(&session).map_or(0, |h| h.0);
         let r = &mut self.nodes.get_mut(&id).expect("node").conn_sessions.reasons;
         let local = r.local;
         let life = r.conns.entry(conn).or_default();
@@ -137,7 +141,13 @@ impl World {
         let left_serving = n.state != s.state()
             || n.serving != s.is_serving()
             || r.read_only_before != s.is_read_only();
-        let moved = self.session_handshakes.get(&session).copied().unwrap_or(0) > life.handshakes;
+        // a later handshake here (the older connection goes), or one ever on another server:
+        // the leader takes re-attaches in the order it gets them, which may not be theirs
+        // (a stalled leader's backlog), so an older one elsewhere may still move the session
+        let moved = self
+            .session_handshakes
+            .get(&session)
+            .is_some_and(|h| h.0 > life.handshakes || h.1.iter().any(|s| *s != id));
         let timed_out = r.local.saturating_sub(life.heard_local) >= timeout_ms.max(0) as u64;
         if own_event
             || life.asked_close
@@ -156,7 +166,7 @@ impl World {
             "n{id} closed conn {conn} of live session {session:#x} ({}ms since its last event, \
              timeout {timeout_ms}ms) with no reason: not its own request, no close asked, its \
              session not closed here, the server still {:?} serving={}, no handshake of the \
-             session elsewhere since",
+             session elsewhere or here since",
             r.local.saturating_sub(life.heard_local),
             s.state(),
             s.is_serving(),
