@@ -142,6 +142,9 @@ impl ZooKeeperServer {
                         c.closing = true;
                     }
                 }
+                if self.plant(Plant::CloseSessionClosesCreatorsSessions) {
+                    crate::plant::close_creators_sessions(&mut self.clients, txn.session);
+                }
             }
             _ => {}
         }

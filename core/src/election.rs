@@ -204,6 +204,12 @@ impl Election {
         q.contains_vouching_quorum(backers)
     }
 
+    /// Whether `from`'s vote is counted in this round (FLE's `recvset`), with whether it
+    /// vouched: for the simulator's check of when a counted vote is forgotten.
+    pub fn counted_vote(&self, from: ServerId) -> Option<bool> {
+        self.recv.get(&from).map(|s| s.intact)
+    }
+
     /// The backers of the decision just made by `tick` (once).
     pub fn take_counted(&mut self) -> Option<Vec<(ServerId, bool)>> {
         self.counted.take()
@@ -308,7 +314,10 @@ impl Election {
                     // counted from this round, restarted from a lost disk: that vote came from
                     // what it no longer holds, and is not counted again until it says so anew.
                     crate::probe!("election.lagging-answered");
-                    if !n.intact && self.recv.get(&from).is_some_and(|s| s.intact) {
+                    // (the plant takes every sender as one that no longer vouches)
+                    let vouches =
+                        n.intact && !plant::active(cfg.plant, Plant::LaggingVoterForgotten);
+                    if !vouches && self.recv.get(&from).is_some_and(|s| s.intact) {
                         crate::probe!("election.lost-voter-forgotten");
                         self.recv.remove(&from);
                         self.finalize_at = None;

@@ -217,10 +217,21 @@ pub enum Plant {
     /// `Server::connection_session` names the session of a connection not bound yet (its
     /// createSession or revalidation still under way), as admin `watches` would print it.
     ConnectionSessionUnbound,
+    /// A committed closeSession closes the connections of every session its creator made (the
+    /// server id in the session id's top byte compared, not the whole id): live sessions'
+    /// clients are cut off for another's close.
+    CloseSessionClosesCreatorsSessions,
+    /// An incremental reconfig's "at least 2 voters" check (standaloneEnabled) counts the
+    /// voters the change's joining list names, not the resulting configuration's: a change
+    /// that removes or adds one server is refused BadArguments.
+    ReconfigCountsJoinersOnly,
+    /// A lagging sender's counted vote is forgotten whatever the sender says of its data dir:
+    /// a voter that restarted intact loses its place in the round until it votes anew.
+    LaggingVoterForgotten,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 62] = [
+    pub const ALL: [Plant; 65] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -283,6 +294,9 @@ impl Plant {
         Plant::RefusedReplyAtQueuedZxid,
         Plant::LearnerTrafficMiscount,
         Plant::ConnectionSessionUnbound,
+        Plant::CloseSessionClosesCreatorsSessions,
+        Plant::ReconfigCountsJoinersOnly,
+        Plant::LaggingVoterForgotten,
     ];
 
     pub fn name(self) -> &'static str {
@@ -349,6 +363,9 @@ impl Plant {
             Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
             Plant::LearnerTrafficMiscount => "learner-traffic-miscount",
             Plant::ConnectionSessionUnbound => "connection-session-unbound",
+            Plant::CloseSessionClosesCreatorsSessions => "close-session-closes-creators-sessions",
+            Plant::ReconfigCountsJoinersOnly => "reconfig-counts-joiners-only",
+            Plant::LaggingVoterForgotten => "lagging-voter-forgotten",
         }
     }
 
@@ -519,12 +536,46 @@ impl Plant {
             // observability only: no protocol decision reads them, so only their own claim
             Plant::LearnerTrafficMiscount => &["leader.learner-traffic"],
             Plant::ConnectionSessionUnbound => &["client.connection-session"],
+            // clients reconnect and carry on: only the close's reason shows it
+            Plant::CloseSessionClosesCreatorsSessions => &["client.close-reason"],
+            Plant::ReconfigCountsJoinersOnly => &["reconfig.well-formed-refused"],
+            // elections still end: only the forgetting's reason shows it
+            Plant::LaggingVoterForgotten => &["election.vote-forgotten"],
         }
     }
 
     pub fn from_name(name: &str) -> Option<Plant> {
         Plant::ALL.iter().copied().find(|p| p.name() == name)
     }
+}
+
+/// Plant `close-session-closes-creators-sessions`: a committed closeSession of `session` also
+/// marks closing the connected clients of every session its creator made (the server id in
+/// the session id's top byte).
+pub(crate) fn close_creators_sessions(
+    clients: &mut crate::client_pipeline::ClientPipeline,
+    session: i64,
+) {
+    let creator = |s: i64| (s as u64) >> 56;
+    for c in clients.conns.values_mut() {
+        if creator(c.session) == creator(session)
+            && c.phase == crate::client_pipeline::ConnPhase::Connected
+        {
+            c.closing = true;
+        }
+    }
+}
+
+/// Plant `reconfig-counts-joiners-only`: the voters an incremental change's joining list
+/// names (none for a member list, which the real check counts).
+pub(crate) fn joining_voters(joining: &str, new_members: &str) -> usize {
+    if !new_members.trim().is_empty() {
+        return usize::MAX;
+    }
+    joining
+        .split(',')
+        .filter(|j| !j.trim().is_empty() && !j.contains("observer"))
+        .count()
 }
 
 /// Were planted bugs compiled into this build? The node binary refuses to start if so (cargo

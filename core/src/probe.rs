@@ -458,6 +458,10 @@ pub const PROBES: &[ProbeDef] = &[
         "liveness.reaper had a leader established long enough to judge its reaper",
     ),
     p(
+        "sim.reconfig.bad-arguments-judged",
+        "a reconfig refused BadArguments from a version the reference holds (reconfig.well-formed-refused judged)",
+    ),
+    p(
         "sim.reconfig.from-config-judged",
         "a reconfig made or refused BadVersion with one leader since before it and the committed configuration known (reconfig.from-config judged)",
     ),

@@ -296,6 +296,10 @@ fn prep_outcome(
         tracing::info!("reconfig refused: the new configuration must include at least 2 followers");
         return Err(KeeperError::BadArguments);
     }
+    let joiners_only = zk.plant(Plant::ReconfigCountsJoinersOnly);
+    if joiners_only && crate::plant::joining_voters(joining, new_members) < 2 {
+        return Err(KeeperError::BadArguments);
+    }
     // isQuorumSynced: the leader and the followers synced with it hold a quorum of the new
     // configuration (a joiner must be connected and caught up before it counts).
     let synced = leader

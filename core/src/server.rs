@@ -357,6 +357,12 @@ impl Server {
     pub fn announced_vote(&self) -> crate::peer::Vote {
         self.zk.election.proposal
     }
+    /// The election's round and whether `from`'s vote is counted in it (FLE's logicalclock
+    /// and `recvset`), for the simulator's `election.vote-forgotten`.
+    pub fn election_counted(&self, from: ServerId) -> (u64, bool) {
+        let e = &self.zk.election;
+        (e.logical_clock, e.counted_vote(from).is_some())
+    }
     /// The epoch this server leads, in any phase of its leadership (discovery to hand-over).
     pub fn leading_epoch(&self) -> Option<u32> {
         match &self.role {

@@ -145,6 +145,12 @@ pub struct World {
     /// `client.expired-closed`: connections answered expired in the step being carried out
     /// and not closed yet.
     pub(crate) expired_unclosed: Vec<ensemble_core::server::ConnId>,
+    /// `client.close-reason`: handshakes naming each session, how many and on which servers
+    /// (a client that asked for its session elsewhere has moved from its older connections).
+    pub(crate) session_handshakes: std::collections::BTreeMap<
+        ensemble_proto::proto::SessionId,
+        (u64, std::collections::BTreeSet<ServerId>),
+    >,
 }
 
 /// `Params::imported_sessions`: every server's dataDir holds the tree `ensemble import` made
@@ -274,6 +280,7 @@ impl World {
             disks,
             round_tripped: Default::default(),
             expired_unclosed: Vec::new(),
+            session_handshakes: Default::default(),
             params,
         }
     }

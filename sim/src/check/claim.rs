@@ -97,6 +97,11 @@ claims! {
     /// agreeing on the leader's epoch (ZooKeeper's `updateElectionVote` at UPTODATE,
     /// ZOOKEEPER-1732; `check/election.rs`).
     ElectionVoteCurrent => "election.vote-current",
+    /// A LOOKING voter forgets a vote it counted in its round (FLE's `recvset`) when the
+    /// sender answers from an older round only if the sender really lost its data dir (wiped,
+    /// or put back older: the `disk-loss` fault) and has not synced since: a vote that came
+    /// from what the sender still holds stays counted (check/vote_forgotten.rs).
+    ElectionVoteForgotten => "election.vote-forgotten",
     /// A server starts its election presenting a currentEpoch only over the history that
     /// epoch vouched for on its disk: the last zxid durable when the file was written, as the
     /// simulator saw it written. A recovery that reads back less (a corrupt last record, a
@@ -145,6 +150,12 @@ claims! {
     /// leader since before the request and no other configuration committed meanwhile
     /// (check/reconfig_version.rs).
     ReconfigFromConfig => "reconfig.from-config",
+    /// A reconfig is refused BadArguments only for what ZooKeeper refuses on its arguments
+    /// (`PrepRequestProcessor`): a server line it cannot parse, or a result with fewer than 2
+    /// voters (standaloneEnabled). A change that, read against the configuration its
+    /// fromConfig names, parses and leaves 2 voters or more is never refused BadArguments
+    /// (check/reconfig_arguments.rs).
+    ReconfigWellFormedRefused => "reconfig.well-formed-refused",
 
     // ---- the core itself
 
@@ -266,6 +277,14 @@ claims! {
     /// the node's admin commands `watches`/`watches_by_path` and 4lw `wchc`/`wchp` print as
     /// each watch's session (check/conn_session.rs).
     ClientConnectionSession => "client.connection-session",
+    /// A server closes a client's connection bound to a session only for a reason the world
+    /// can name: the connection's own request or handshake (malformed, refused, throttled,
+    /// unauthorised, its client's close), a close its client asked for earlier on it, the
+    /// session's closeSession applied on that server (closed or expired), the server leaving
+    /// service (role change, LOOKING, read-only mode ending), a handshake naming the session
+    /// since (the client moved), or the session's timeout passed since the connection was
+    /// last heard (a local session's expiry) (check/close_reason.rs).
+    ClientCloseReason => "client.close-reason",
     /// A leader's per-learner counters (ZooKeeper's LearnerHandler statistics, the admin
     /// `observers` command: packets received and sent, requests, last zxid) are what the
     /// simulated network carried on that link during that handler's life: the non-election
@@ -449,6 +468,9 @@ impl Claim {
             | ReadOnlyCommittedPrefix
             | SessionEphemeralsReported
             | ClientConnectionSession
+            | ClientCloseReason
+            | ReconfigWellFormedRefused
+            | ElectionVoteForgotten
             | LeaderLearnerTraffic
             | ForeignReadPrefix
             | ForeignWatchOnce

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 pub(crate) struct ConnSessions {
     bound: BTreeMap<ConnId, (SessionId, i32)>,
     touched: Vec<ConnId>,
+    /// `client.close-reason`'s record of the same connections.
+    pub(crate) reasons: super::close_reason::CloseReasons,
 }
 
 impl ConnSessions {
@@ -56,14 +58,21 @@ impl World {
                 if response.timeout_ms > 0 {
                     c.bound
                         .insert(*conn, (response.session_id, response.timeout_ms));
+                    c.touched.push(*conn);
+                    self.close_reason_bound(id, *conn, response.session_id);
                 } else {
                     c.bound.remove(conn);
+                    c.touched.push(*conn);
                 }
-                c.touched.push(*conn);
             }
             Action::Close { conn } => {
-                c.bound.remove(conn);
+                let was = c.bound.remove(conn);
                 c.touched.push(*conn);
+                if let Some((session, timeout_ms)) = was {
+                    self.check_close_reason(id, *conn, session, timeout_ms);
+                }
+                let c = &mut self.nodes.get_mut(&id).expect("node").conn_sessions;
+                c.reasons.forget(*conn);
             }
             _ => {}
         }

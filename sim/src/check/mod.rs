@@ -12,15 +12,19 @@
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
+//! * `vote_forgotten`: a counted vote is forgotten only for a sender that lost its data dir
+//!   (`election.vote-forgotten`);
 //! * `vouched`: a restarted server's vote presents its currentEpoch only over the history
 //!   that epoch vouched for (`election.epoch-vouched`);
 //! * `persisted`: a snapshot taken node by node and built back is the same snapshot;
 //! * `sync`: a SNAP streamed in parts is whole before anything is built from it;
 //! * `learner_traffic`: a leader's per-learner counters against what each link carried
 //!   (`leader.learner-traffic`); `conn_session`: the session each client connection is
-//!   bound to against the handshakes (`client.connection-session`);
+//!   bound to against the handshakes (`client.connection-session`); `close_reason`: a
+//!   connection closed only for a reason the world can name (`client.close-reason`);
 //! * `reconfig_version`: a reconfig refused BadVersion named another version than the
-//!   configuration committed (`reconfig.from-config`);
+//!   configuration committed (`reconfig.from-config`); `reconfig_arguments`: one refused
+//!   BadArguments parses and leaves two voters or more (`reconfig.well-formed-refused`);
 //! * `liveness`: availability while the faults run and convergence after they heal;
 //! * `recipes`: locks, master election, naming, membership and configuration;
 //! * `scenario`: the claims a scenario file names.
@@ -29,6 +33,7 @@ pub mod acl;
 mod cap;
 mod claim;
 mod client;
+mod close_reason;
 mod conn_session;
 mod election;
 mod expired;
@@ -41,11 +46,13 @@ mod persisted;
 mod quota;
 mod read_only;
 mod recipes;
+mod reconfig_arguments;
 mod reconfig_version;
 mod reference;
 mod scenario;
 pub mod session;
 mod sync;
+mod vote_forgotten;
 mod vouched;
 pub mod wgl;
 mod zab;

@@ -226,7 +226,8 @@ impl World {
             let judged = self
                 .sessions
                 .on_reply(c, session, request, *zxid, reply, now)
-                .and_then(|()| self.reconfig_version_check(c, request, invoked, reply));
+                .and_then(|()| self.reconfig_version_check(c, request, invoked, reply))
+                .and_then(|()| self.reconfig_arguments_check(c, request, reply));
             self.expired
                 .on_reply(c, session, request, invoked, reply, now);
             if let Err(v) = judged {

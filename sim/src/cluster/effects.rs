@@ -48,6 +48,7 @@ impl Host for World {
                 } = a
                 {
                     self.sessions.reported(id, *session, *zxid, paths);
+                    self.close_reason_session_closed(id, *session);
                 }
                 if let Action::Send {
                     msg: PeerMsg::Ack { zxid },

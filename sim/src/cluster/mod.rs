@@ -537,6 +537,8 @@ impl World {
             }
             _ => None,
         };
+        self.close_reason_event(id, &event);
+        let counted = self.vote_counted_before(id, &event);
         let n = self.nodes.get_mut(&id).expect("node");
         let local = n.local_now(now);
         let Some(server) = n.server.as_mut() else {
@@ -564,6 +566,9 @@ impl World {
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
         self.check_step_counters(id);
+        if let Some(c) = counted {
+            self.check_vote_forgotten(id, c);
+        }
         // `client.expired-closed`, unless the step was cut short (the server went down)
         if let Some(&conn) = self.expired_unclosed.first()
             && self.nodes[&id].server.is_some()
