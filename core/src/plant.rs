@@ -217,10 +217,15 @@ pub enum Plant {
     /// `Server::connection_session` names the session of a connection not bound yet (its
     /// createSession or revalidation still under way), as admin `watches` would print it.
     ConnectionSessionUnbound,
+    /// The configuration a server (re)loads is read from `/zookeeper/config`'s data, not kept
+    /// apart (the behaviour before session 18): after the super user writes the node over a
+    /// committed reconfig's text, a restarted server runs under what was written (null data
+    /// or other text: the first configuration).
+    ConfigFromNode,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 62] = [
+    pub const ALL: [Plant; 63] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -283,6 +288,7 @@ impl Plant {
         Plant::RefusedReplyAtQueuedZxid,
         Plant::LearnerTrafficMiscount,
         Plant::ConnectionSessionUnbound,
+        Plant::ConfigFromNode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -349,6 +355,7 @@ impl Plant {
             Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
             Plant::LearnerTrafficMiscount => "learner-traffic-miscount",
             Plant::ConnectionSessionUnbound => "connection-session-unbound",
+            Plant::ConfigFromNode => "config-from-node",
         }
     }
 
@@ -519,6 +526,7 @@ impl Plant {
             // observability only: no protocol decision reads them, so only their own claim
             Plant::LearnerTrafficMiscount => &["leader.learner-traffic"],
             Plant::ConnectionSessionUnbound => &["client.connection-session"],
+            Plant::ConfigFromNode => &["reconfig.config-apart"],
         }
     }
 
