@@ -113,10 +113,12 @@ impl ZooKeeperServer {
     /// Take the configuration in force from the tree (or the initial one), unless one learned
     /// from a peer is newer, and the pending one from the log.
     pub(crate) fn load_membership(&mut self) {
-        let committed = self
-            .tree
-            .committed_membership()
-            .unwrap_or_else(|| self.initial.clone());
+        let committed = if self.plant(Plant::ConfigFromNode) {
+            self.tree.config_in_node()
+        } else {
+            self.tree.committed_membership()
+        }
+        .unwrap_or_else(|| self.initial.clone());
         self.membership_loads += 1;
         self.membership = match self.learned.take() {
             Some(l) if l.version > committed.version => {

@@ -10,7 +10,6 @@
 use super::{Batch, DataTree, Fired, data_hash, meta_hash, stat_of};
 use crate::membership::Membership;
 use crate::path;
-use crate::plant::{self, Plant};
 use crate::zxid::Zxid;
 use ensemble_proto::proto::{EventType, KeeperError, Response};
 
@@ -29,12 +28,15 @@ impl DataTree {
             }
         };
         // The version is the txn's zxid, whatever the leader wrote in it.
-        let committed = Membership {
+        let text = Membership {
             version: zxid.0,
             ..m.clone()
-        };
-        let text = committed.to_text().into_bytes();
-        self.config = Some(committed);
+        }
+        .to_text();
+        // kept as its text reads (as a restart from the node read it before), so that the
+        // node shows it exactly until a client writes there
+        self.config = Some(Membership::parse(&text).expect("a configuration's text parses"));
+        let text = text.into_bytes();
         self.preserve(path::CONFIG);
         let node = self
             .nodes
@@ -68,16 +70,13 @@ impl DataTree {
     /// The configuration the last committed reconfig made, if any: what a restarted server
     /// runs under, whatever clients wrote into `/zookeeper/config` since.
     pub fn committed_membership(&self) -> Option<Membership> {
-        if plant::active(self.opts.plant, Plant::ConfigFromNode) {
-            return self.config_in_node();
-        }
         self.config.clone()
     }
 
     /// The configuration `/zookeeper/config`'s data reads as, if a txn wrote one there. Where
     /// the node shows the committed configuration (no client wrote it since), a snapshot
     /// carries only the node, and the configuration is read back from it.
-    pub(super) fn config_in_node(&self) -> Option<Membership> {
+    pub fn config_in_node(&self) -> Option<Membership> {
         let node = self.nodes.get(path::CONFIG)?;
         if node.data.is_empty() || node.meta.mzxid == 0 {
             return None;
@@ -106,5 +105,12 @@ impl DataTree {
     /// none, the one its node shows.
     pub(super) fn set_config(&mut self, config: Option<Membership>) {
         self.config = config;
+    }
+
+    /// Put back the committed configuration of a tree built from its persisted nodes
+    /// ([`DataTree::from_persisted`]: ZooKeeper's snapshot format, which keeps the
+    /// configuration in the dynamic file, not beside the nodes), as `from` had it.
+    pub fn restore_committed_membership(&mut self, from: &DataTree) {
+        self.config = from.config.clone();
     }
 }

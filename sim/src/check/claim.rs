@@ -145,6 +145,12 @@ claims! {
     /// leader since before the request and no other configuration committed meanwhile
     /// (check/reconfig_version.rs).
     ReconfigFromConfig => "reconfig.from-config",
+    /// A server's configuration is kept apart from `/zookeeper/config`'s data, as ZooKeeper
+    /// keeps it in the dynamic file: whenever a server (re)loads it (a restart, a SNAP, a
+    /// reconfig applied), it is at least as new as the last reconfig committed at or before
+    /// the zxid its tree holds, whatever clients (the super user) wrote into the node since
+    /// (check/zab.rs).
+    ReconfigConfigApart => "reconfig.config-apart",
 
     // ---- the core itself
 
@@ -422,6 +428,7 @@ impl Claim {
             | ReconfigConfigCommitted
             | ReconfigHandOver
             | ReconfigFromConfig
+            | ReconfigConfigApart
             | CorePanic
             | CoreRecover
             | CoreSnapshot
