@@ -527,6 +527,14 @@ mod tests {
                 "{what}: the write changed the committed configuration"
             );
             let bytes = tree.to_snapshot();
+            // the snapshot written a slice at a time carries it alike
+            tree.begin_snapshot(64);
+            let streamed: Vec<u8> = tree
+                .finish_snapshot()
+                .iter()
+                .flat_map(|p| p.data.iter().copied())
+                .collect();
+            assert_eq!(streamed, bytes, "{what}: the streamed snapshot differs");
             let recovered = Recovered {
                 epochs: Epochs {
                     accepted_epoch: 1,
