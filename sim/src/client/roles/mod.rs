@@ -52,12 +52,11 @@ pub struct AdminRole {
 }
 
 /// The super user's setData of `/zookeeper/config` with a null buffer (ZooKeeper lets super
-/// write the node), conditional on `version`, the count of such writes answered ok: it
-/// succeeds only while no reconfig has committed (a reconfig sets the version to -1, which no
-/// count matches). After one a reconfig writes the new configuration's text there, and the
-/// node must read as that text again, no longer null (the tree's own assertion on getData,
-/// `tree.consistent`). Kept to nodes no reconfig wrote: the tree's text is the
-/// configuration a restarted server takes, which ZooKeeper keeps in its dynamic file.
+/// write the node) before any reconfig, conditional on `version`, the count of such writes
+/// answered ok (as session 17 made it: the same requests in the same seeds). A reconfig
+/// then writes the new configuration's text there, and the node must read as that text
+/// again, no longer null (the tree's own assertion on getData, `tree.consistent`). Once a
+/// reconfig has committed, [`config_over`] writes instead.
 fn config_null(version: u64) -> Request {
     random::with_null_data(Request::SetData {
         path: ensemble_core::path::CONFIG.into(),
