@@ -228,10 +228,15 @@ pub enum Plant {
     /// A lagging sender's counted vote is forgotten whatever the sender says of its data dir:
     /// a voter that restarted intact loses its place in the round until it votes anew.
     LaggingVoterForgotten,
+    /// The configuration a server (re)loads is read from `/zookeeper/config`'s data, not kept
+    /// apart (the behaviour before session 18): after the super user writes the node over a
+    /// committed reconfig's text, a restarted server runs under what was written (null data
+    /// or other text: the first configuration).
+    ConfigFromNode,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 65] = [
+    pub const ALL: [Plant; 66] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -297,6 +302,7 @@ impl Plant {
         Plant::CloseSessionClosesCreatorsSessions,
         Plant::ReconfigCountsJoinersOnly,
         Plant::LaggingVoterForgotten,
+        Plant::ConfigFromNode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -366,6 +372,7 @@ impl Plant {
             Plant::CloseSessionClosesCreatorsSessions => "close-session-closes-creators-sessions",
             Plant::ReconfigCountsJoinersOnly => "reconfig-counts-joiners-only",
             Plant::LaggingVoterForgotten => "lagging-voter-forgotten",
+            Plant::ConfigFromNode => "config-from-node",
         }
     }
 
@@ -541,6 +548,7 @@ impl Plant {
             Plant::ReconfigCountsJoinersOnly => &["reconfig.well-formed-refused"],
             // elections still end: only the forgetting's reason shows it
             Plant::LaggingVoterForgotten => &["election.vote-forgotten"],
+            Plant::ConfigFromNode => &["reconfig.config-apart"],
         }
     }
 

@@ -522,6 +522,18 @@ pub const PROBES: &[ProbeDef] = &[
         "the super user wrote null data into /zookeeper/config before any reconfig (a later reconfig must write its text there)",
     ),
     p(
+        "sim.admin.config-null-over-reconfig",
+        "the super user wrote null data into /zookeeper/config after a reconfig committed (the node changes, the configuration in force does not)",
+    ),
+    p(
+        "sim.admin.config-text-over-reconfig",
+        "the super user wrote other text into /zookeeper/config after a reconfig committed",
+    ),
+    p(
+        "sim.reconfig.config-unreadable",
+        "the reconfig operator read /zookeeper/config as no configuration after a reconfig (the super user wrote it) and took the one in force instead",
+    ),
+    p(
         "sim.reconfig.from-null-config",
         "a reconfig went out with fromConfig -1 because /zookeeper/config read as null data",
     ),

@@ -1,9 +1,10 @@
 //! Dynamic reconfiguration (ZooKeeper 3.5+): the configuration in force and the one pending,
 //! and the leader's preparation of a reconfig request.
 //!
-//! The configuration in force is the one the last *committed* reconfig wrote in
-//! `/zookeeper/config` (so a snapshot, a SNAP sync and a restart all carry it), else the one
-//! this server started with. A reconfig logged and not yet applied is pending (ZooKeeper's
+//! The configuration in force is the one the last *committed* reconfig made, which the tree
+//! keeps apart from `/zookeeper/config`'s data (so a snapshot, a SNAP sync and a restart all
+//! carry it, and a client's write of the node does not change it), else the one this server
+//! started with. A reconfig logged and not yet applied is pending (ZooKeeper's
 //! lastSeenQuorumVerifier): from then until it commits, every quorum question (ACKs, NEWLEADER,
 //! epochs, elections) needs a quorum of both configurations. It is activated where it is
 //! applied, on commit (ZooKeeper's COMMITANDACTIVATE / INFORMANDACTIVATE); a leader it removes
@@ -112,10 +113,12 @@ impl ZooKeeperServer {
     /// Take the configuration in force from the tree (or the initial one), unless one learned
     /// from a peer is newer, and the pending one from the log.
     pub(crate) fn load_membership(&mut self) {
-        let committed = self
-            .tree
-            .committed_membership()
-            .unwrap_or_else(|| self.initial.clone());
+        let committed = if self.plant(Plant::ConfigFromNode) {
+            self.tree.config_in_node()
+        } else {
+            self.tree.committed_membership()
+        }
+        .unwrap_or_else(|| self.initial.clone());
         self.membership_loads += 1;
         self.membership = match self.learned.take() {
             Some(l) if l.version > committed.version => {
@@ -435,5 +438,122 @@ mod tests {
             out.iter()
                 .any(|(to, m)| *to == 2 && matches!(m, PeerMsg::Config(c) if *c == newer))
         );
+    }
+
+    /// ZooKeeper keeps its configuration in the dynamic file, and the super user may setData
+    /// `/zookeeper/config` like any node: a server restarted from a snapshot taken after such
+    /// a write runs under the last committed reconfig's configuration, whatever was written
+    /// (null data, other text, another well-formed configuration). A snapshot taken before
+    /// the write (the node shows the configuration) carries it too.
+    #[test]
+    fn a_restart_takes_the_committed_configuration_not_the_nodes_data() {
+        use crate::server::{Epochs, RecoveredSnapshot};
+        use crate::tree::DataTree;
+        use crate::txn::{Origin, Txn, TxnOp};
+        use ensemble_proto::proto::{Id, Request};
+        use std::sync::Arc;
+
+        let cfg = Config::new(1, voters(&[1, 2, 3]));
+        let reconfig_zxid = Zxid::new(1, 2);
+        let made = Membership {
+            version: 0,
+            ..Membership::synthetic(&voters(&[1, 2, 3, 4]))
+        };
+        let committed = Membership {
+            version: reconfig_zxid.0,
+            ..made.clone()
+        };
+        let other = Membership {
+            version: Zxid::new(1, 9).0,
+            ..Membership::synthetic(&voters(&[7, 8, 9]))
+        };
+        let writes: [(Option<Vec<u8>>, &str); 3] = [
+            (None, "null data"),
+            (Some(b"not a configuration".to_vec()), "other text"),
+            (Some(other.to_text().into_bytes()), "another configuration"),
+        ];
+        let txn = |counter: u32, op: TxnOp| Txn {
+            zxid: Zxid::new(1, counter),
+            time: i64::from(counter),
+            session: 0,
+            cxid: 0,
+            origin: Origin::NONE,
+            op,
+        };
+        for (data, what) in writes {
+            let mut tree = DataTree::new(cfg.tree_options());
+            tree.apply(&txn(
+                1,
+                TxnOp::Write {
+                    request: Request::Create {
+                        op: ensemble_proto::proto::CreateOp::Create,
+                        path: "/a".into(),
+                        data: vec![],
+                        acl: ensemble_proto::proto::Acl::open_unsafe(),
+                        mode: ensemble_proto::proto::CreateMode::Persistent,
+                        ttl: 0,
+                    },
+                    auth: vec![],
+                },
+            ));
+            tree.apply(&txn(
+                2,
+                TxnOp::Reconfig {
+                    outcome: Ok(made.clone()),
+                },
+            ));
+            assert_eq!(tree.committed_membership(), Some(committed.clone()));
+            let shown =
+                DataTree::from_snapshot(&tree.to_snapshot(), cfg.tree_options()).expect("loads");
+            assert_eq!(shown.committed_membership(), Some(committed.clone()));
+            let set = Request::SetData {
+                path: crate::path::CONFIG.into(),
+                data: data.clone().unwrap_or_default(),
+                version: -1,
+            };
+            let request = match data {
+                Some(_) => set,
+                None => Request::NullData {
+                    request: Box::new(set),
+                    ops: vec![0],
+                },
+            };
+            tree.apply(&txn(
+                3,
+                TxnOp::Write {
+                    request,
+                    auth: vec![Id::new(crate::acl::SUPER, "")],
+                },
+            ));
+            assert_eq!(
+                tree.committed_membership(),
+                Some(committed.clone()),
+                "{what}: the write changed the committed configuration"
+            );
+            let bytes = tree.to_snapshot();
+            // the snapshot written a slice at a time carries it alike
+            tree.begin_snapshot(64);
+            let streamed: Vec<u8> = tree
+                .finish_snapshot()
+                .iter()
+                .flat_map(|p| p.data.iter().copied())
+                .collect();
+            assert_eq!(streamed, bytes, "{what}: the streamed snapshot differs");
+            let recovered = Recovered {
+                epochs: Epochs {
+                    accepted_epoch: 1,
+                    accepted_from: 1,
+                    current_epoch: 1,
+                },
+                snapshot: Some((Zxid::new(1, 3), RecoveredSnapshot::Bytes(Arc::new(bytes)))),
+                log: vec![],
+            };
+            let s = Server::new(cfg.clone(), recovered, 10).expect("server");
+            assert_eq!(
+                s.membership(),
+                &committed,
+                "{what}: a restart took the node's data"
+            );
+        }
     }
 }

@@ -272,6 +272,10 @@ pub struct DataTree {
     /// The quota'd paths: those whose `/zookeeper/quota<path>/zookeeper_limits` exists
     /// (ZooKeeper's pTrie), kept by `insert_node` / `remove_node`.
     quotas: BTreeSet<Box<str>>,
+    /// The configuration the last committed reconfig made (its version that txn's zxid), if
+    /// one did: state of its own, as ZooKeeper keeps its configuration in the dynamic file and
+    /// not in `/zookeeper/config`, which the super user may write like any node.
+    config: Option<crate::membership::Membership>,
     /// The snapshot being written a slice at a time, if one is.
     snap: Option<Box<snapshot::SnapshotWriter>>,
     /// Snapshot parts handed out recently: once the runtime has written and dropped one, its
@@ -348,6 +352,7 @@ impl DataTree {
             sessions_digest: 0,
             null_data: BTreeSet::new(),
             quotas: BTreeSet::new(),
+            config: None,
             snap: None,
             part_pool: Vec::new(),
         }

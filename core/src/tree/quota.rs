@@ -103,12 +103,6 @@ impl StatsTrack {
     pub fn set_bytes(&mut self, v: i64) {
         self.stats.insert(BYTES.into(), v);
     }
-    pub fn set_count_hard_limit(&mut self, v: i64) {
-        self.stats.insert(COUNT_HARD.into(), v);
-    }
-    pub fn set_byte_hard_limit(&mut self, v: i64) {
-        self.stats.insert(BYTES_HARD.into(), v);
-    }
 
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_string().into_bytes()

@@ -159,6 +159,7 @@ impl DataTree {
                     m.mtime = txn.time;
                 });
                 self.mark_null(path, data.is_none());
+                self.foreign_reconfig(path, *version);
                 batch.record(|| super::Undo::DataSet {
                     path: path.as_str().into(),
                     data: old_data,

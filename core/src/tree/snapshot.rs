@@ -3,7 +3,10 @@
 //!
 //! Layout: a [`Header`] (magic, format version, last zxid, sessions, the ACL table sorted by
 //! content, the node count), then that many [`SnapNode`]s in path order; in format 2 (written
-//! only when some znode's data is null), then the sorted paths of those znodes; nothing after.
+//! only when some znode's data is null), then the sorted paths of those znodes; in format 3
+//! (written only when `/zookeeper/config` does not show the committed configuration: a client
+//! wrote it since), those paths (maybe none) and then the committed configuration's text, if
+//! any; nothing after. Formats 1 and 2 take the configuration from the node.
 //! Loading trusts nothing: a size limit bounds every allocation by the input's length, and the
 //! structure is checked (sorted valid paths, every parent present, ACL slots in range, zxids
 //! not beyond the snapshot's) before a tree is built; child counts, indexes and the digest are
@@ -26,6 +29,8 @@ pub(super) const MAGIC: [u8; 4] = *b"ENST";
 pub(super) const FORMAT: u32 = 1;
 /// Format 1 plus the list of null-data znodes after the nodes.
 pub(super) const FORMAT_NULL_DATA: u32 = 2;
+/// Format 2 plus the committed configuration's text (`Option<String>`) after the list.
+pub(super) const FORMAT_CONFIG: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct Header {
@@ -143,6 +148,8 @@ pub(crate) struct SnapshotWriter {
     /// Nodes of the start still to write.
     remaining: u64,
     nulls: Option<Vec<Box<str>>>,
+    /// The committed configuration's text of the start, when format 3 carries it.
+    config: Option<Option<String>>,
     /// Pieces handed out so far.
     pieces: u32,
 }
@@ -497,6 +504,22 @@ fn take_part_buffer(pool: &mut Vec<Arc<Vec<u8>>>, part_size: usize) -> Vec<u8> {
     )
 }
 
+/// Append what follows the nodes: the null-data paths (formats 2 and 3), then the committed
+/// configuration's text (format 3).
+fn write_tail(out: &mut Vec<u8>, nulls: Option<&[Box<str>]>, config: Option<&Option<String>>) {
+    if let Some(nulls) = nulls {
+        let nulls: Vec<&str> = nulls.iter().map(|p| &**p).collect();
+        nulls
+            .serialize(&mut bincode::Serializer::new(&mut *out, options()))
+            .expect("serialising to memory");
+    }
+    if let Some(config) = config {
+        config
+            .serialize(&mut bincode::Serializer::new(out, options()))
+            .expect("serialising to memory");
+    }
+}
+
 /// Hand `data` out as the next piece, keeping a reference to reuse its buffer later.
 fn hand_out(
     pool: &mut Vec<Arc<Vec<u8>>>,
@@ -532,8 +555,11 @@ impl DataTree {
         }
         let header = Header {
             magic: MAGIC,
-            // format 1 bytes stay exactly as they were while no znode has null data
-            format: if self.null_data.is_empty() {
+            // format 1 bytes stay exactly as they were while no znode has null data and the
+            // config node shows the committed configuration
+            format: if !self.config_shown() {
+                FORMAT_CONFIG
+            } else if self.null_data.is_empty() {
                 FORMAT
             } else {
                 FORMAT_NULL_DATA
@@ -562,13 +588,16 @@ impl DataTree {
         for (path, node) in &self.nodes {
             write_node(&mut out, path, node, &remap);
         }
-        if !self.null_data.is_empty() {
-            let nulls: Vec<&str> = self.null_data.iter().map(|p| &**p).collect();
-            nulls
-                .serialize(&mut bincode::Serializer::new(&mut out, options()))
-                .expect("serialising to memory");
-        }
+        let (nulls, config) = self.snapshot_tail(header.format);
+        write_tail(&mut out, nulls.as_deref(), config.as_ref());
         out
+    }
+
+    /// What a snapshot of format `format` writes after its nodes, as the tree is now.
+    fn snapshot_tail(&self, format: u32) -> (Option<Vec<Box<str>>>, Option<Option<String>>) {
+        let nulls = (format != FORMAT).then(|| self.null_data.iter().cloned().collect());
+        let config = (format == FORMAT_CONFIG).then(|| self.config.as_ref().map(|m| m.to_text()));
+        (nulls, config)
     }
 
     /// Start a snapshot of the state as it is now (at [`DataTree::last_zxid`]), to be written
@@ -582,7 +611,7 @@ impl DataTree {
         header
             .serialize(&mut bincode::Serializer::new(&mut out, options()))
             .expect("serialising to memory");
-        let nulls = (!self.null_data.is_empty()).then(|| self.null_data.iter().cloned().collect());
+        let (nulls, config) = self.snapshot_tail(header.format);
         self.snap = Some(Box::new(SnapshotWriter {
             zxid: self.last_zxid,
             out,
@@ -592,6 +621,7 @@ impl DataTree {
             before: BTreeMap::new(),
             remaining: header.node_count,
             nulls,
+            config,
             pieces: 0,
         }));
         assert_eq!(
@@ -701,12 +731,7 @@ impl DataTree {
             "snapshot node count and nodes written differ"
         );
         assert!(w.before.is_empty());
-        if let Some(nulls) = &w.nulls {
-            let nulls: Vec<&str> = nulls.iter().map(|p| &**p).collect();
-            nulls
-                .serialize(&mut bincode::Serializer::new(&mut w.out, options()))
-                .expect("serialising to memory");
-        }
+        write_tail(&mut w.out, w.nulls.as_deref(), w.config.as_ref());
         pieces.push(hand_out(
             &mut self.part_pool,
             w.zxid,

@@ -10,7 +10,8 @@
 
 use super::acl_cache::AclCache;
 use super::snapshot::{
-    FORMAT, FORMAT_NULL_DATA, Header, MAGIC, NodeRecord, ReadError, err, options, read_node,
+    FORMAT, FORMAT_CONFIG, FORMAT_NULL_DATA, Header, MAGIC, NodeRecord, ReadError, err, options,
+    read_node,
 };
 use super::{DataTree, Node, SnapshotError, TreeOptions};
 use crate::path;
@@ -25,8 +26,10 @@ enum Stage {
     Header,
     /// Node `i` of the header's count.
     Node(u64),
-    /// The null-data paths (format 2).
+    /// The null-data paths (formats 2 and 3).
     Nulls,
+    /// The committed configuration's text (format 3).
+    Config,
     Done,
 }
 
@@ -51,6 +54,9 @@ pub struct SnapshotLoader {
     acls: Option<AclCache>,
     nodes: Vec<(Box<str>, Box<Node>)>,
     nulls: Vec<String>,
+    /// The committed configuration format 3 carries (`None` for formats 1 and 2, which take it
+    /// from the node).
+    config: Option<Option<String>>,
     parent_hint: usize,
     /// The start of a record the last bytes fed did not complete.
     carry: Vec<u8>,
@@ -108,6 +114,7 @@ impl SnapshotLoader {
             acls: None,
             nodes: Vec::new(),
             nulls: Vec::new(),
+            config: None,
             parent_hint: 0,
             carry: Vec::new(),
         }
@@ -192,6 +199,21 @@ impl SnapshotLoader {
             t.put_session(s, timeout);
         }
         t.rebuild_derived()?;
+        let shown = t.config_in_node();
+        let config = match self.config.take() {
+            Some(Some(text)) => Some(
+                crate::membership::Membership::parse(&text)
+                    .map_err(|e| err(format_args!("the committed configuration: {e}")))?,
+            ),
+            Some(None) => None,
+            None => shown.clone(),
+        };
+        // format 3 is written only for a configuration the node does not show: one bytes
+        // for one tree
+        if self.format == FORMAT_CONFIG && config == shown {
+            return Err(err("format 3 carries the configuration its node shows"));
+        }
+        t.set_config(config);
         debug_assert_eq!(t.check_consistency(), Ok(()));
         Ok(t)
     }
@@ -232,6 +254,18 @@ impl SnapshotLoader {
                 Stage::Nulls => match attempt::<Vec<String>>(rest).map_err(err)? {
                     Attempt::Read(nulls, n) => {
                         self.nulls = nulls;
+                        self.stage = if self.format == FORMAT_CONFIG {
+                            Stage::Config
+                        } else {
+                            Stage::Done
+                        };
+                        n
+                    }
+                    Attempt::Incomplete => 0,
+                },
+                Stage::Config => match attempt::<Option<String>>(rest).map_err(err)? {
+                    Attempt::Read(config, n) => {
+                        self.config = Some(config);
                         self.stage = Stage::Done;
                         n
                     }
@@ -256,7 +290,7 @@ impl SnapshotLoader {
         if header.magic != MAGIC {
             return Err(err("not an Ensemble snapshot"));
         }
-        if header.format != FORMAT && header.format != FORMAT_NULL_DATA {
+        if ![FORMAT, FORMAT_NULL_DATA, FORMAT_CONFIG].contains(&header.format) {
             return Err(err(format_args!("format {} unknown", header.format)));
         }
         if !header.sessions.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -282,7 +316,7 @@ impl SnapshotLoader {
     fn after_node(&self, read: u64) -> Stage {
         if read < self.node_count {
             Stage::Node(read)
-        } else if self.format == FORMAT_NULL_DATA {
+        } else if self.format != FORMAT {
             Stage::Nulls
         } else {
             Stage::Done

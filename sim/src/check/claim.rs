@@ -156,6 +156,12 @@ claims! {
     /// fromConfig names, parses and leaves 2 voters or more is never refused BadArguments
     /// (check/reconfig_arguments.rs).
     ReconfigWellFormedRefused => "reconfig.well-formed-refused",
+    /// A server's configuration is kept apart from `/zookeeper/config`'s data, as ZooKeeper
+    /// keeps it in the dynamic file: whenever a server (re)loads it (a restart, a SNAP, a
+    /// reconfig applied), it is at least as new as the last reconfig committed at or before
+    /// the zxid its tree holds, whatever clients (the super user) wrote into the node since
+    /// (check/zab.rs).
+    ReconfigConfigApart => "reconfig.config-apart",
 
     // ---- the core itself
 
@@ -441,6 +447,7 @@ impl Claim {
             | ReconfigConfigCommitted
             | ReconfigHandOver
             | ReconfigFromConfig
+            | ReconfigConfigApart
             | CorePanic
             | CoreRecover
             | CoreSnapshot

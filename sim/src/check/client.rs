@@ -342,15 +342,19 @@ impl Client {
         // its `/zookeeper/config` never reads as the tree's empty node, through getData or
         // exists (whose stat gives the data's length): ZooKeeper's initConfigInZKDatabase
         // writes the configuration in force there at start.
-        let empty = match (request, reply) {
-            (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) => {
-                path == ensemble_core::path::CONFIG && data.is_empty()
-            }
-            (Request::Exists { path, .. }, Ok(Response::Stat(stat))) => {
-                path == ensemble_core::path::CONFIG && stat.data_length == 0
-            }
-            _ => false,
-        };
+        // Once a reconfig has committed, the super user may write the node like any other
+        // (null data or other text): a server then answers what was written.
+        let written_over = written_over_reconfig(cx.reference, z);
+        let empty = !written_over
+            && match (request, reply) {
+                (Request::GetData { path, .. }, Ok(Response::GetData { data, .. })) => {
+                    path == ensemble_core::path::CONFIG && data.is_empty()
+                }
+                (Request::Exists { path, .. }, Ok(Response::Stat(stat))) => {
+                    path == ensemble_core::path::CONFIG && stat.data_length == 0
+                }
+                _ => false,
+            };
         if empty {
             let path = ensemble_core::path::CONFIG;
             return Err(violation(
@@ -507,6 +511,27 @@ fn read_op_as_read(op: &ReadOp, result: &ReadResult) -> (Request, Reply) {
     (request, reply)
 }
 
+/// The version of the last reconfig committed at or before `at`, 0 if none (a reconfig's zxid
+/// has a non-zero counter, a first configuration's version none).
+fn reconfig_at(reference: &crate::check::Reference, at: Zxid) -> u64 {
+    reference
+        .configs
+        .range(..=at.0)
+        .rev()
+        .map(|(v, _)| *v)
+        .find(|v| v & 0xffff_ffff != 0)
+        .unwrap_or(0)
+}
+
+/// Was `/zookeeper/config` written by a client (the super user) since the last reconfig
+/// committed at or before `at`? A reconfig leaves dataVersion -1, a client's setData 0 or more.
+fn written_over_reconfig(reference: &crate::check::Reference, at: Zxid) -> bool {
+    reconfig_at(reference, at) != 0
+        && reference
+            .node_at(ensemble_core::path::CONFIG, at)
+            .is_some_and(|n| n.stat.version != -1)
+}
+
 /// `/zookeeper/config` reads as the configuration the server has in force when its tree holds
 /// an older one (ZooKeeper's initConfigInZKDatabase writes the node from its QuorumVerifier,
 /// outside the replicated txns, at start and whenever it takes a newer configuration):
@@ -551,10 +576,8 @@ fn stored_config_form(
     let first_config =
         |data: &[u8]| parse(data).is_some_and(|m| own_first(&m) && m.version & 0xffff_ffff == 0);
     let committed_ahead = |data: &[u8]| {
-        let stored = reference
-            .node_at(ensemble_core::path::CONFIG, at)
-            .and_then(|n| parse(&n.data))
-            .map_or(0, |m| m.version);
+        // the tree's configuration, whatever the node's data says
+        let stored = reconfig_at(reference, at);
         parse(data)
             .is_some_and(|m| m.version > stored && reference.configs.get(&m.version) == Some(&m))
     };

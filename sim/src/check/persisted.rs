@@ -80,10 +80,11 @@ impl World {
         let back = if again == **bytes {
             None
         } else {
-            Some(
-                DataTree::from_snapshot(&again, opts)
-                    .map_err(|e| fail(format!("its persisted nodes do not build a tree: {e}")))?,
-            )
+            let mut back = DataTree::from_snapshot(&again, opts)
+                .map_err(|e| fail(format!("its persisted nodes do not build a tree: {e}")))?;
+            // the committed configuration is not a node's (ZooKeeper's dynamic file)
+            back.restore_committed_membership(&tree);
+            Some(back)
         };
         let back_ref = back.as_ref().unwrap_or(&tree);
         if back_ref.digest() != tree.digest() || back_ref.to_snapshot() != **bytes {

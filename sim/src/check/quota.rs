@@ -7,18 +7,65 @@
 //! subtrees are disjoint; nested quotas count changes only in the deepest).
 
 use super::{Claim, Violation, violation};
-use ensemble_core::tree::{DataTree, StatsTrack, limit_path, stat_path};
+use ensemble_core::tree::{DataTree, limit_path, stat_path};
 use ensemble_core::txn::{Txn, TxnOp};
 use ensemble_proto::proto::{KeeperError, Reply, Request};
 use std::collections::BTreeMap;
 
+/// A quota node's text as the checker reads it, apart from the core's `StatsTrack` (so that a
+/// fault in the core's reading of the limits is not shared by the judge): ZooKeeper's
+/// `StatsTrack(String)`, `key=long` pairs split on `,` and `;`, a trailing `=` dropped
+/// (`bytes=5=` is bytes 5), an empty value -1; a pair that does not read is skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Track(BTreeMap<String, i64>);
+
+impl std::fmt::Display for Track {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pairs: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        f.write_str(&pairs.join(","))
+    }
+}
+
+impl Track {
+    fn parse(data: &[u8]) -> Track {
+        let text = String::from_utf8_lossy(data);
+        let mut m = BTreeMap::new();
+        for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
+            let mut kv = pair.split('=');
+            if let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+                let v = if v.is_empty() { Ok(-1) } else { v.parse() };
+                if let Ok(v) = v {
+                    m.insert(k.to_string(), v);
+                }
+            }
+        }
+        Track(m)
+    }
+
+    fn get(&self, key: &str) -> i64 {
+        self.0.get(key).copied().unwrap_or(-1)
+    }
+    fn count(&self) -> i64 {
+        self.get("count")
+    }
+    fn bytes(&self) -> i64 {
+        self.get("bytes")
+    }
+    fn count_hard_limit(&self) -> i64 {
+        self.get("countHardLimit")
+    }
+    fn byte_hard_limit(&self) -> i64 {
+        self.get("byteHardLimit")
+    }
+}
+
 /// One quota as the tree holds it.
 #[derive(Clone, Debug)]
 pub struct Quota {
-    limits: StatsTrack,
+    limits: Track,
     limits_czxid: i64,
     /// The stats and the stats node's czxid and mzxid.
-    stats: Option<(StatsTrack, i64, i64)>,
+    stats: Option<(Track, i64, i64)>,
 }
 
 /// Every quota of a tree, by quota'd path.
@@ -34,11 +81,11 @@ impl QuotaState {
             };
             let stats = tree
                 .get_data(&stat_path(q))
-                .map(|(d, s)| (StatsTrack::parse(d), s.czxid, s.mzxid));
+                .map(|(d, s)| (Track::parse(d), s.czxid, s.mzxid));
             m.insert(
                 q.to_string(),
                 Quota {
-                    limits: StatsTrack::parse(data),
+                    limits: Track::parse(data),
                     limits_czxid: stat.czxid,
                     stats,
                 },

@@ -168,6 +168,32 @@ impl World {
         // configurations only grow), so it is compared again only after a load
         let n = &self.nodes[&id];
         let loaded = n.server.as_ref().map(|s| (n.inc, s.membership_loads()));
+        // `reconfig.config-apart`: what a (re)load took is no older than the last reconfig
+        // committed at or before the tree's zxid (a reconfig's zxid has a non-zero counter;
+        // the first configuration's versions are an epoch's zxid or 0)
+        let apart = n.server.as_ref().filter(|_| loaded != n.config_checked).and_then(|s| {
+            let at = s.tree().last_zxid();
+            let (version, last) = self
+                .reference
+                .configs
+                .range(..=at.0)
+                .rev()
+                .find(|(v, _)| *v & 0xffff_ffff != 0)?;
+            let m = s.membership();
+            (m.version < *version).then(|| {
+                format!(
+                    "n{id} (tree at {at}) has in force configuration version {:x} (voters {:?}), older than the reconfig {:x} (voters {:?}) its tree applied",
+                    m.version,
+                    m.voters().collect::<Vec<_>>(),
+                    version,
+                    last.voters().collect::<Vec<_>>()
+                )
+            })
+        });
+        if let Some(why) = apart {
+            self.fail(violation(Claim::ReconfigConfigApart, now, why));
+            return;
+        }
         let config = n.server.as_ref().filter(|_| loaded != n.config_checked).and_then(|s| {
             let m = s.membership();
             match self.reference.configs.get(&m.version) {

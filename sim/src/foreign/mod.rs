@@ -386,15 +386,12 @@ impl World {
             ));
         }
         text.push_str(&format!("version={:x}", zxid.0));
-        let version = self
-            .leader
-            .tree
-            .stat("/zookeeper/config")
-            .map_or(0, |st| st.version + 1);
+        // ZooKeeper's PrepRequestProcessor: `new SetDataTxn(CONFIG_NODE, qv text, -1)`, the
+        // version no client's setData makes (the core tells a reconfig by it)
         let op = TxnOp::Resolved(ensemble_core::ResolvedTxn::SetData {
             path: "/zookeeper/config".into(),
             data: Some(text.into_bytes()),
-            version,
+            version: -1,
         });
         let txn = self.leader.resolve(0, 0, op);
         assert_eq!(txn.zxid, zxid, "the reconfig's version is its zxid");

@@ -38,7 +38,8 @@ pub enum RoleState {
 
 /// The super user's node `/adm<idx>`: created with an ACL that grants nothing to anyone, then
 /// read, written, its ACL read, deleted and created again. In a run with a `reconfig` client,
-/// every tenth request instead writes null data into `/zookeeper/config` (see [`config_null`]).
+/// every tenth request instead writes `/zookeeper/config` (see [`config_null`] and
+/// [`config_over`]).
 pub struct AdminRole {
     pub(crate) n: u64,
     pub(crate) exists: bool,
@@ -46,21 +47,39 @@ pub struct AdminRole {
     /// Null-data writes of `/zookeeper/config` answered ok: the node's version if no
     /// reconfig committed since (a reconfig leaves it -1).
     pub(crate) config_nulls: u64,
+    /// Writes of `/zookeeper/config` sent once a reconfig had committed (see [`config_over`]).
+    pub(crate) config_overs: u64,
 }
 
 /// The super user's setData of `/zookeeper/config` with a null buffer (ZooKeeper lets super
-/// write the node), conditional on `version`, the count of such writes answered ok: it
-/// succeeds only while no reconfig has committed (a reconfig sets the version to -1, which no
-/// count matches). After one a reconfig writes the new configuration's text there, and the
-/// node must read as that text again, no longer null (the tree's own assertion on getData,
-/// `tree.consistent`). Kept to nodes no reconfig wrote: the tree's text is the
-/// configuration a restarted server takes, which ZooKeeper keeps in its dynamic file.
+/// write the node) before any reconfig, conditional on `version`, the count of such writes
+/// answered ok (as session 17 made it: the same requests in the same seeds). A reconfig
+/// then writes the new configuration's text there, and the node must read as that text
+/// again, no longer null (the tree's own assertion on getData, `tree.consistent`). Once a
+/// reconfig has committed, [`config_over`] writes instead.
 fn config_null(version: u64) -> Request {
     random::with_null_data(Request::SetData {
         path: ensemble_core::path::CONFIG.into(),
         data: vec![],
         version: i32::try_from(version).unwrap_or(i32::MAX),
     })
+}
+
+/// The super user's setData of `/zookeeper/config` once a reconfig has committed: null data
+/// and other text by turns (`count`, the role's own), unconditional. It changes the node only
+/// (reads answer what was written): the configuration in force, also a restarted server's, is
+/// the last reconfig's (`reconfig.config-apart`), as ZooKeeper's is its dynamic file's.
+fn config_over(count: u64, idx: usize) -> Request {
+    let set = |data: Vec<u8>| Request::SetData {
+        path: ensemble_core::path::CONFIG.into(),
+        data,
+        version: -1,
+    };
+    if count.is_multiple_of(2) {
+        random::with_null_data(set(vec![]))
+    } else {
+        set(format!("admin-{idx}-{count}").into_bytes())
+    }
 }
 
 /// An ACL no client can pass: only the super user may touch the node.
@@ -221,6 +240,7 @@ impl RoleState {
                 exists: false,
                 in_flight: false,
                 config_nulls: 0,
+                config_overs: 0,
             }),
             Role::Quota => RoleState::Quota(quota::QuotaRole::default()),
             Role::Reconfig => RoleState::Reconfig(reconfig::ReconfigRole::default()),
@@ -351,6 +371,12 @@ impl RoleState {
                     && !cx.params.reconfig_disabled
                     && cx.params.clients.contains(&Role::Reconfig)
                 {
+                    // once a reconfig has committed (the simulator's record, no draw) the
+                    // write goes over its text; before, only while none has (conditional)
+                    if cx.reference.configs.keys().any(|v| v & 0xffff_ffff != 0) {
+                        a.config_overs += 1;
+                        return Some(config_over(a.config_overs, idx));
+                    }
                     return Some(config_null(a.config_nulls));
                 }
                 let path = format!("/adm{idx}");
@@ -466,9 +492,17 @@ impl RoleState {
                     (Request::Create { .. }, Ok(_) | Err(KeeperError::NodeExists)) => {
                         a.exists = true
                     }
-                    (Request::NullData { .. }, Ok(_)) => {
+                    (Request::NullData { .. }, Ok(_)) if a.config_overs == 0 => {
                         ensemble_core::probe!("sim.admin.config-null-written");
                         a.config_nulls += 1;
+                    }
+                    (Request::NullData { .. }, Ok(_)) => {
+                        ensemble_core::probe!("sim.admin.config-null-over-reconfig");
+                    }
+                    (Request::SetData { path, .. }, Ok(_))
+                        if path == ensemble_core::path::CONFIG =>
+                    {
+                        ensemble_core::probe!("sim.admin.config-text-over-reconfig");
                     }
                     (Request::NullData { .. }, _) => {}
                     (Request::Delete { .. }, Ok(_) | Err(KeeperError::NoNode)) => a.exists = false,

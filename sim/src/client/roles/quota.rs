@@ -5,7 +5,7 @@
 
 use super::create;
 use crate::rng::SimRng;
-use ensemble_core::tree::{StatsTrack, limit_path, stat_path};
+use ensemble_core::tree::{limit_path, stat_path};
 use ensemble_proto::proto::{CreateMode, CreateOp, MultiOp, Request};
 
 /// The quota'd subtrees: never one above the other (zkCli refuses nested quotas).
@@ -18,21 +18,27 @@ pub struct QuotaRole {
 
 /// Limits as zkCli's setquota writes them: some soft, some hard, small enough to be met.
 fn draw_limits(rng: &mut SimRng) -> Vec<u8> {
-    let mut st = StatsTrack::default();
-    st.set_count(-1);
-    st.set_bytes(-1);
-    st.set_count_hard_limit(-1);
-    st.set_byte_hard_limit(-1);
+    let (mut count, mut count_hard, mut bytes_hard) = (-1, -1, -1);
     match rng.below(4) {
-        0 => st.set_count(rng.range(2, 6) as i64),
-        1 => st.set_count_hard_limit(rng.range(2, 6) as i64),
-        2 => st.set_byte_hard_limit(rng.range(10, 60) as i64),
+        0 => count = rng.range(2, 6) as i64,
+        1 => count_hard = rng.range(2, 6) as i64,
+        2 => bytes_hard = rng.range(10, 60) as i64,
         _ => {
-            st.set_count_hard_limit(rng.range(2, 6) as i64);
-            st.set_byte_hard_limit(rng.range(10, 60) as i64);
+            count_hard = rng.range(2, 6) as i64;
+            bytes_hard = rng.range(10, 60) as i64;
         }
     }
-    st.to_bytes()
+    limits_text(count, count_hard, bytes_hard)
+}
+
+/// The text zkCli's `setquota` writes, spelled out here rather than by the core's
+/// `StatsTrack` (an oracle apart from the server): SetQuotaCommand sets all four keys (-1
+/// where unset) and ZooKeeper's `StatsTrack.toString` prints `count` and `bytes` first, then
+/// an `=` that keeps 3.4's parser from reading further, then the other keys sorted, each
+/// after a `;` (3.7+: `byteHardLimit`, `countHardLimit`).
+fn limits_text(count: i64, count_hard: i64, bytes_hard: i64) -> Vec<u8> {
+    format!("count={count},bytes=-1=;byteHardLimit={bytes_hard};countHardLimit={count_hard}")
+        .into_bytes()
 }
 
 impl QuotaRole {

@@ -375,13 +375,23 @@ impl ReconfigRole {
         if let Some((data, null)) = read {
             self.unversioned = null;
             // before the first reconfig the node holds nothing: the run's initial membership
-            // (null data too: the admin's null write succeeds only before any reconfig)
-            self.view = if data.is_empty() {
+            // (null data too: the admin's conditional null write before any reconfig)
+            let reconfigured = cx.reference.configs.keys().any(|v| v & 0xffff_ffff != 0);
+            self.view = if data.is_empty() && !reconfigured {
                 cx.reference.configs.get(&0).cloned()
             } else {
                 std::str::from_utf8(data)
                     .ok()
                     .and_then(|t| Membership::parse(t).ok())
+                    // text that is no configuration may still parse as one without members
+                    .filter(|m| m.voters().next().is_some())
+                    .or_else(|| {
+                        // the super user wrote over the last reconfig's text: the operator
+                        // takes the configuration in force from elsewhere (4lw `conf`),
+                        // the newest committed
+                        ensemble_core::probe!("sim.reconfig.config-unreadable");
+                        cx.reference.configs.values().next_back().cloned()
+                    })
             };
             let expected = self.expect.take();
             let done = matches!((&expected, &self.view), (Some(e), Some(v)) if *e == v.roles());
