@@ -217,10 +217,13 @@ pub enum Plant {
     /// `Server::connection_session` names the session of a connection not bound yet (its
     /// createSession or revalidation still under way), as admin `watches` would print it.
     ConnectionSessionUnbound,
+    /// The leader's INFORMs (and observers' COMMITs) go to every synced learner, followers
+    /// too, as if `observers()` took the phase alone.
+    InformToFollowers,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 62] = [
+    pub const ALL: [Plant; 63] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -283,6 +286,7 @@ impl Plant {
         Plant::RefusedReplyAtQueuedZxid,
         Plant::LearnerTrafficMiscount,
         Plant::ConnectionSessionUnbound,
+        Plant::InformToFollowers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -349,6 +353,7 @@ impl Plant {
             Plant::RefusedReplyAtQueuedZxid => "refused-reply-at-queued-zxid",
             Plant::LearnerTrafficMiscount => "learner-traffic-miscount",
             Plant::ConnectionSessionUnbound => "connection-session-unbound",
+            Plant::InformToFollowers => "inform-to-followers",
         }
     }
 
@@ -519,6 +524,8 @@ impl Plant {
             // observability only: no protocol decision reads them, so only their own claim
             Plant::LearnerTrafficMiscount => &["leader.learner-traffic"],
             Plant::ConnectionSessionUnbound => &["client.connection-session"],
+            // followers ignore an INFORM: only the packets' own claim sees it
+            Plant::InformToFollowers => &["leader.packets-by-role"],
         }
     }
 

@@ -274,6 +274,12 @@ claims! {
     /// them, and the zxid of the last sent packet carrying one. A handler's life starts at
     /// the FOLLOWERINFO/OBSERVERINFO that made it (check/learner_traffic.rs).
     LeaderLearnerTraffic => "leader.learner-traffic",
+    /// What a leader sends each learner fits the role its FOLLOWERINFO/OBSERVERINFO declared
+    /// and its handler's phase: PROPOSALs only to followers, INFORMs only to observers
+    /// (Leader.sendPacket / sendObserverPacket), nothing but LEADERINFO before its DIFF/TRUNC/
+    /// SNAP (a LearnerHandler is added to those sets only as its sync is queued)
+    /// (check/learner_traffic.rs).
+    LeaderPacketsByRole => "leader.packets-by-role",
     /// A core observing a foreign leader (`ensemble zk-observe`; `ensemble-sim foreign`)
     /// answers each read (getData, exists, getChildren) with the leader's state at the zxid
     /// of the reply, and those zxids never go back for a client: its reads are a prefix of the
@@ -450,6 +456,7 @@ impl Claim {
             | SessionEphemeralsReported
             | ClientConnectionSession
             | LeaderLearnerTraffic
+            | LeaderPacketsByRole
             | ForeignReadPrefix
             | ForeignWatchOnce
             | ForeignAcl

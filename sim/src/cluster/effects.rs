@@ -91,6 +91,10 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                if let Err(v) = self.check_packet_role(id, a) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 match a {
                     Action::Send { to, msg } => self.traffic_sent(id, *to, msg),
                     Action::ConnectReply { .. } | Action::Close { .. } => self.conn_action(id, a),
