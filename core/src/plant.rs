@@ -220,10 +220,12 @@ pub enum Plant {
     /// The leader's INFORMs (and observers' COMMITs) go to every synced learner, followers
     /// too, as if `observers()` took the phase alone.
     InformToFollowers,
+    /// A LOOKING server starts serving read-only after half the grace period.
+    ReadOnlyHalfGrace,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 63] = [
+    pub const ALL: [Plant; 64] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -287,6 +289,7 @@ impl Plant {
         Plant::LearnerTrafficMiscount,
         Plant::ConnectionSessionUnbound,
         Plant::InformToFollowers,
+        Plant::ReadOnlyHalfGrace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -354,6 +357,7 @@ impl Plant {
             Plant::LearnerTrafficMiscount => "learner-traffic-miscount",
             Plant::ConnectionSessionUnbound => "connection-session-unbound",
             Plant::InformToFollowers => "inform-to-followers",
+            Plant::ReadOnlyHalfGrace => "read-only-half-grace",
         }
     }
 
@@ -526,6 +530,8 @@ impl Plant {
             Plant::ConnectionSessionUnbound => &["client.connection-session"],
             // followers ignore an INFORM: only the packets' own claim sees it
             Plant::InformToFollowers => &["leader.packets-by-role"],
+            // it serves what it applied, as it would a second later: only the clock shows it
+            Plant::ReadOnlyHalfGrace => &["readonly.grace"],
         }
     }
 

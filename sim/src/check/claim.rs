@@ -255,6 +255,11 @@ claims! {
     /// committed prefix it had: while read-only it applies, logs, proposes, ACKs and commits
     /// nothing (ZooKeeper's ReadOnlyZooKeeperServer has no sync or commit processor).
     ReadOnlyCommittedPrefix => "readonly.committed-prefix",
+    /// A server starts serving read-only only after it has been LOOKING for
+    /// `max(2000, tickTime)` ms by its own clock, counted from when it last went LOOKING
+    /// (QuorumPeer's wait before it starts its ReadOnlyZooKeeperServer)
+    /// (check/read_only_grace.rs).
+    ReadOnlyGrace => "readonly.grace",
     /// The ephemerals a server reports deleted by a closeSession (what its audit log writes
     /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
     /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
@@ -453,6 +458,7 @@ impl Claim {
             | SessionLocalStaysHome
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix
+            | ReadOnlyGrace
             | SessionEphemeralsReported
             | ClientConnectionSession
             | LeaderLearnerTraffic

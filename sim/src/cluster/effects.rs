@@ -162,6 +162,7 @@ impl Host for World {
         let old = self.nodes[&id].state;
         self.nodes.get_mut(&id).expect("node").state = state;
         self.fle_state(id, old, state);
+        self.read_only_state(id, state);
         if state == ServerState::Looking {
             self.stats.elections += 1;
         }
