@@ -1030,8 +1030,10 @@ impl<'a> Leading<'a> {
             z > from && z <= self.zk.last_logged(),
             "commit {z} outside ({from}, logged]"
         );
+        let to_all = self.zk.plant(Plant::InformToFollowers);
         // Only observers take the txns themselves (INFORM); without any, nothing to gather.
-        let informs: Vec<Arc<Txn>> = if self.leader.learners.observers().next().is_some() {
+        let informs: Vec<Arc<Txn>> = if to_all || self.leader.learners.observers().next().is_some()
+        {
             self.zk.log.range(from, z)
         } else {
             Vec::new()
@@ -1044,11 +1046,14 @@ impl<'a> Leading<'a> {
         let reconfigured = self.zk.take_reconfigured();
         let l = &*self.leader;
         let followers: Vec<ServerId> = l.learners.forwarding().collect();
-        let observers: Vec<(ServerId, Zxid)> = l
-            .learners
-            .observers()
-            .map(|id| (id, l.learners[&id].synced_through))
-            .collect();
+        let observers: Vec<(ServerId, Zxid)> = if to_all {
+            l.learners.synced().collect::<Vec<_>>()
+        } else {
+            l.learners.observers().collect()
+        }
+        .into_iter()
+        .map(|id| (id, l.learners[&id].synced_through))
+        .collect();
         for peer in followers {
             out.push(Action::Send {
                 to: peer,

@@ -92,6 +92,9 @@ impl Traffic {
 pub struct LearnerInfo {
     pub sid: ServerId,
     pub observer: bool,
+    /// What its FOLLOWERINFO/OBSERVERINFO declared (ZooKeeper's LearnerHandler learnerType):
+    /// whether it is sent INFORMs or PROPOSALs, whatever the configuration says.
+    pub declared_observer: bool,
     /// Synced and ACKed NEWLEADER: what `synced_observers` / `synced_followers` count.
     pub synced: bool,
     pub established: Millis,
@@ -169,6 +172,7 @@ impl LearnerHandlers {
             .map(|(id, h)| LearnerInfo {
                 sid: *id,
                 observer: !cfg.is_voter(*id),
+                declared_observer: h.observer,
                 synced: h.phase == HandlerPhase::Active,
                 established: h.established,
                 traffic: h.traffic,

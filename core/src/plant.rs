@@ -233,10 +233,15 @@ pub enum Plant {
     /// committed reconfig's text, a restarted server runs under what was written (null data
     /// or other text: the first configuration).
     ConfigFromNode,
+    /// The leader's INFORMs (and observers' COMMITs) go to every synced learner, followers
+    /// too, as if `observers()` took the phase alone.
+    InformToFollowers,
+    /// A LOOKING server starts serving read-only after half the grace period.
+    ReadOnlyHalfGrace,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 66] = [
+    pub const ALL: [Plant; 68] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -303,6 +308,8 @@ impl Plant {
         Plant::ReconfigCountsJoinersOnly,
         Plant::LaggingVoterForgotten,
         Plant::ConfigFromNode,
+        Plant::InformToFollowers,
+        Plant::ReadOnlyHalfGrace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -373,6 +380,8 @@ impl Plant {
             Plant::ReconfigCountsJoinersOnly => "reconfig-counts-joiners-only",
             Plant::LaggingVoterForgotten => "lagging-voter-forgotten",
             Plant::ConfigFromNode => "config-from-node",
+            Plant::InformToFollowers => "inform-to-followers",
+            Plant::ReadOnlyHalfGrace => "read-only-half-grace",
         }
     }
 
@@ -549,6 +558,10 @@ impl Plant {
             // elections still end: only the forgetting's reason shows it
             Plant::LaggingVoterForgotten => &["election.vote-forgotten"],
             Plant::ConfigFromNode => &["reconfig.config-apart"],
+            // followers ignore an INFORM: only the packets' own claim sees it
+            Plant::InformToFollowers => &["leader.packets-by-role"],
+            // it serves what it applied, as it would a second later: only the clock shows it
+            Plant::ReadOnlyHalfGrace => &["readonly.grace"],
         }
     }
 

@@ -34,10 +34,15 @@ impl ZooKeeperServer {
     /// that ask canBeReadOnly from what is committed here (the applied tree), as QuorumPeer
     /// starts its ReadOnlyZooKeeperServer. Nothing is proposed, logged or acknowledged.
     pub(crate) fn maybe_start_read_only(&mut self, out: &mut Ready) {
+        let delay = if self.plant(Plant::ReadOnlyHalfGrace) {
+            self.cfg.read_only_delay_ms() / 2
+        } else {
+            self.cfg.read_only_delay_ms()
+        };
         if !self.cfg.read_only_mode
             || self.read_only.active
             || self.state != ServerState::Looking
-            || self.now < self.read_only.looking_since + self.cfg.read_only_delay_ms()
+            || self.now < self.read_only.looking_since + delay
         {
             return;
         }

@@ -272,6 +272,11 @@ claims! {
     /// committed prefix it had: while read-only it applies, logs, proposes, ACKs and commits
     /// nothing (ZooKeeper's ReadOnlyZooKeeperServer has no sync or commit processor).
     ReadOnlyCommittedPrefix => "readonly.committed-prefix",
+    /// A server starts serving read-only only after it has been LOOKING for
+    /// `max(2000, tickTime)` ms by its own clock, counted from when it last went LOOKING
+    /// (QuorumPeer's wait before it starts its ReadOnlyZooKeeperServer)
+    /// (check/read_only_grace.rs).
+    ReadOnlyGrace => "readonly.grace",
     /// The ephemerals a server reports deleted by a closeSession (what its audit log writes
     /// an `ephemeralZNodeDeletionOnSessionCloseOrExpire` line for) are exactly the session's
     /// ephemerals in the independent model of the tree at that zxid (`DataTree.killSession`).
@@ -299,6 +304,12 @@ claims! {
     /// them, and the zxid of the last sent packet carrying one. A handler's life starts at
     /// the FOLLOWERINFO/OBSERVERINFO that made it (check/learner_traffic.rs).
     LeaderLearnerTraffic => "leader.learner-traffic",
+    /// What a leader sends each learner fits the role its FOLLOWERINFO/OBSERVERINFO declared
+    /// and its handler's phase: PROPOSALs only to followers, INFORMs only to observers
+    /// (Leader.sendPacket / sendObserverPacket), nothing but LEADERINFO before its DIFF/TRUNC/
+    /// SNAP (a LearnerHandler is added to those sets only as its sync is queued)
+    /// (check/learner_traffic.rs).
+    LeaderPacketsByRole => "leader.packets-by-role",
     /// A core observing a foreign leader (`ensemble zk-observe`; `ensemble-sim foreign`)
     /// answers each read (getData, exists, getChildren) with the leader's state at the zxid
     /// of the reply, and those zxids never go back for a client: its reads are a prefix of the
@@ -473,12 +484,14 @@ impl Claim {
             | SessionLocalStaysHome
             | SessionImportedReattach
             | ReadOnlyCommittedPrefix
+            | ReadOnlyGrace
             | SessionEphemeralsReported
             | ClientConnectionSession
             | ClientCloseReason
             | ReconfigWellFormedRefused
             | ElectionVoteForgotten
             | LeaderLearnerTraffic
+            | LeaderPacketsByRole
             | ForeignReadPrefix
             | ForeignWatchOnce
             | ForeignAcl

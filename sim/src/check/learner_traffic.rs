@@ -11,9 +11,17 @@
 //! compared, since any new handler starts with one of those two resets. Now and then the
 //! simulator also resets a leader's observer counters, as an operator's `orst` does
 //! (`RESET_EVERY`).
+//!
+//! `leader.packets-by-role`, on the same handlers: what the leader sends a learner fits the
+//! role its FOLLOWERINFO/OBSERVERINFO declared and how far its sync got (ZooKeeper's
+//! Leader.sendPacket goes to `forwardingFollowers`, Leader.sendObserverPacket to
+//! `observingLearners`, and a LearnerHandler joins those only in syncFollower, whose packets
+//! are queued first): a PROPOSAL only to a follower, an INFORM only to an observer, and before
+//! its DIFF/TRUNC/SNAP nothing but the LEADERINFO (and a stale SYNC reply, see below).
 
-use crate::check::{Claim, violation};
+use crate::check::{Claim, Violation, violation};
 use crate::world::World;
+use ensemble_core::effect::Action;
 use ensemble_core::peer::{PeerMsg, ServerState};
 use ensemble_core::server::{Event, Server};
 use ensemble_core::txn::ServerId;
@@ -39,10 +47,19 @@ impl Carried {
     };
 }
 
+/// A learner as its handler's making declared it, and whether its sync has gone out.
+#[derive(Clone, Copy, Debug)]
+struct Declared {
+    observer: bool,
+    synced: bool,
+}
+
 /// One server's links as a leader (kept across its steps; rebuilt when it starts leading).
 #[derive(Debug, Default)]
 pub(crate) struct LinkTraffic {
     links: BTreeMap<ServerId, Carried>,
+    /// Each handler's declared role (`leader.packets-by-role`), made and dropped with `links`.
+    roles: BTreeMap<ServerId, Declared>,
     /// It leads at the end of the step under way: the core counts that step's sends only then.
     leading: bool,
     /// It sent HANDOVER in this leadership: it takes no new learner since.
@@ -74,8 +91,17 @@ impl LinkTraffic {
             && !msg.is_election()
             && *from != id
         {
-            if matches!(msg, PeerMsg::LearnerInfo { .. }) && !self.handed_over {
+            if let PeerMsg::LearnerInfo { observer, .. } = msg
+                && !self.handed_over
+            {
                 self.links.insert(*from, Carried::MADE);
+                self.roles.insert(
+                    *from,
+                    Declared {
+                        observer: *observer,
+                        synced: false,
+                    },
+                );
             } else if let Some(c) = self.links.get_mut(from) {
                 c.received += 1;
                 if matches!(msg, PeerMsg::Request { .. }) {
@@ -95,8 +121,17 @@ impl LinkTraffic {
         if leading && !was_leading {
             self.handed_over = false;
             self.links.clear();
+            self.roles.clear();
             for h in server.learner_handlers() {
                 self.links.insert(h.sid, Carried::MADE);
+                // kept from before it led: none has been synced yet
+                self.roles.insert(
+                    h.sid,
+                    Declared {
+                        observer: h.declared_observer,
+                        synced: false,
+                    },
+                );
             }
         }
     }
@@ -135,6 +170,61 @@ impl World {
             if let Some(z) = msg.zxid().filter(|z| *z > Zxid::ZERO) {
                 c.last_zxid = Some(z);
             }
+        }
+    }
+
+    /// `leader.packets-by-role` on a packet leading server `id`'s core sends to `to` (an
+    /// `Action::Send`, before it is carried out); a DIFF/TRUNC/SNAP marks the learner synced.
+    pub(crate) fn check_packet_role(&mut self, id: ServerId, a: &Action) -> Result<(), Violation> {
+        let now = self.sched.now;
+        let (to, msg) = match a {
+            Action::Send { to, msg } => (*to, Some(msg)),
+            // a SNAP streamed from the snapshot file: the sync itself
+            Action::SendSnapshot { to, .. } => (*to, None),
+            _ => return Ok(()),
+        };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        let t = &mut n.traffic;
+        if !t.leading || msg.is_some_and(|m| m.is_election()) {
+            return Ok(());
+        }
+        let Some(d) = t.roles.get_mut(&to) else {
+            return Ok(());
+        };
+        let Some(msg) = msg else {
+            d.synced = true;
+            return Ok(());
+        };
+        let role = if d.observer { "observer" } else { "follower" };
+        let wrong = match msg {
+            // a SNAP's parts come first, then the SNAP itself
+            PeerMsg::Sync { .. } | PeerMsg::SnapPart { .. } => {
+                d.synced = true;
+                None
+            }
+            PeerMsg::LeaderInfo { .. } => None,
+            // the answer to a sync its previous connection asked for: ZooKeeper's goes to the
+            // old handler's dead socket; this one reaches the new link, where the learner,
+            // not serving yet, drops it
+            PeerMsg::SyncReply { .. } => None,
+            _ if !d.synced => Some("before its sync"),
+            PeerMsg::Proposal(_) if d.observer => Some("to an observer"),
+            PeerMsg::Inform(_) if !d.observer => Some("to a follower"),
+            _ => None,
+        };
+        match wrong {
+            None => Ok(()),
+            Some(why) => Err(violation(
+                Claim::LeaderPacketsByRole,
+                now,
+                format!(
+                    "leader n{id} sent {} {why}: n{to} (declared {role}, {})",
+                    msg.name(),
+                    if d.synced { "synced" } else { "not synced" }
+                ),
+            )),
         }
     }
 

@@ -92,6 +92,10 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                if let Err(v) = self.check_packet_role(id, a) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 match a {
                     Action::Send { to, msg } => self.traffic_sent(id, *to, msg),
                     Action::ConnectReply { .. } | Action::Close { .. } => self.conn_action(id, a),
@@ -159,6 +163,7 @@ impl Host for World {
         let old = self.nodes[&id].state;
         self.nodes.get_mut(&id).expect("node").state = state;
         self.fle_state(id, old, state);
+        self.read_only_state(id, state);
         if state == ServerState::Looking {
             self.stats.elections += 1;
         }

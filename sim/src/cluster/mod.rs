@@ -118,6 +118,7 @@ impl Nodes {
                     gens: BTreeMap::new(),
                     traffic: Default::default(),
                     conn_sessions: Default::default(),
+                    read_only: Default::default(),
                 },
             );
         }
@@ -212,6 +213,8 @@ pub(crate) struct Node {
     pub(crate) traffic: crate::check::LinkTraffic,
     /// The client connections it bound to sessions (`client.connection-session`).
     pub(crate) conn_sessions: crate::check::ConnSessions,
+    /// Since when it has been LOOKING by its clock (`readonly.grace`).
+    pub(crate) read_only: crate::check::ReadOnlyGrace,
 }
 
 impl Node {
@@ -380,6 +383,7 @@ impl World {
                 n.server = Some(s);
                 n.inc += 1;
                 n.conn_sessions = Default::default();
+                n.read_only = crate::check::ReadOnlyGrace::started(local);
                 let inc = n.inc;
                 let applied = n.applied;
                 let warnings = std::mem::take(&mut n.disk.recovery_warnings);
@@ -582,6 +586,7 @@ impl World {
         }
         self.persist_dynamic(id);
         self.after_step(id);
+        self.check_read_only_grace(id);
         if self.violation.is_none()
             && let Err(v) = self.check_successor_named(id)
         {
