@@ -304,10 +304,14 @@ def main():
         if os.path.exists(src):
             shutil.rmtree(src)
         top = {"target", ".git"}
+        # copied with fresh mtimes: a work directory reused after a run whose last build was
+        # a mutant holds that mutant's artifacts, newer than the sources' own mtimes, and cargo
+        # would take them for the unmutated baseline
         shutil.copytree(
             ROOT,
             src,
             ignore=lambda d, names: [n for n in names if d == ROOT and n in top or n == "target"],
+            copy_function=shutil.copy,
         )
         env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(a.work, "target"))
     env["CARGO_TERM_COLOR"] = "never"

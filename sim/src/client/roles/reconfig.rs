@@ -10,7 +10,7 @@ use crate::client::Ctx;
 use crate::params::ReconfigStep;
 use ensemble_core::LearnerType;
 use ensemble_core::membership::Membership;
-use ensemble_proto::proto::{ReadOp, ReadResult, Reply, Request, Response};
+use ensemble_proto::proto::{KeeperError, ReadOp, ReadResult, Reply, Request, Response};
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -28,6 +28,9 @@ pub struct ReconfigRole {
     changes: u64,
     /// The change in flight is malformed: ZooKeeper refuses it BadArguments.
     malformed: bool,
+    /// The change in flight is one of the role's own well-formed changes (not a plan's, not
+    /// malformed): built to leave at least `MIN_VOTERS` voters, so never BadArguments.
+    well_formed: bool,
     /// Reads of the configuration so far: some go through multiRead or exists (`read`).
     reads: u64,
     /// The view was read as null data (the `admin` client's write, before any reconfig): the
@@ -281,10 +284,12 @@ impl ReconfigRole {
         // the mark is the change in flight's: one lost unanswered (a reset, a crash) must
         // not mark the next (seed 9833)
         self.malformed = false;
+        self.well_formed = false;
         if cx.params.odd_requests && self.changes % 4 == 3 {
             self.malformed = true;
             return Some(malformed(self.changes / 4, &view, cx.params.servers() + 1));
         }
+        self.well_formed = true;
         Some(Request::Reconfig {
             joining,
             leaving,
@@ -349,8 +354,34 @@ impl ReconfigRole {
         }
     }
 
+    /// `reconfig.well-formed-refused`, judged by the role's own construction rather than by
+    /// the core's parser (which check/reconfig_arguments.rs shares with the server): every
+    /// line of the change is `spec`'s, and the result keeps at least `MIN_VOTERS` voters of
+    /// the configuration it names. From a version (not -1, which ZooKeeper reads against
+    /// whatever is in force), BadArguments is wrong.
+    fn judge_well_formed(req: &Request, reply: &Reply, cx: &mut Ctx) {
+        let Request::Reconfig { from_config, .. } = req else {
+            return;
+        };
+        if *from_config < 0 || !matches!(reply, Err(KeeperError::BadArguments)) {
+            return;
+        }
+        if cx.shared.recipe_violation.is_none() {
+            cx.shared.recipe_violation = Some(crate::check::violation(
+                crate::check::Claim::ReconfigWellFormedRefused,
+                cx.now,
+                format!(
+                    "the reconfig role's well-formed change {req:?} (at least {MIN_VOTERS} voters left) was refused BadArguments"
+                ),
+            ));
+        }
+    }
+
     pub(crate) fn on_result(&mut self, req: &Request, reply: &Reply, cx: &mut Ctx) {
         self.in_flight = false;
+        if std::mem::take(&mut self.well_formed) && matches!(req, Request::Reconfig { .. }) {
+            Self::judge_well_formed(req, reply, cx);
+        }
         if cx.params.reconfig_disabled && matches!(req, Request::Reconfig { .. }) {
             self.malformed = false;
             Self::judge_disabled(req, reply, cx);
