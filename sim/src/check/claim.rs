@@ -154,7 +154,8 @@ claims! {
     /// (`PrepRequestProcessor`): a server line it cannot parse, or a result with fewer than 2
     /// voters (standaloneEnabled). A change that, read against the configuration its
     /// fromConfig names, parses and leaves 2 voters or more is never refused BadArguments
-    /// (check/reconfig_arguments.rs).
+    /// (check/reconfig_arguments.rs, with the core's parser; and the reconfig role's own
+    /// changes, judged by their construction apart from that parser: roles/reconfig.rs).
     ReconfigWellFormedRefused => "reconfig.well-formed-refused",
     /// A server's configuration is kept apart from `/zookeeper/config`'s data, as ZooKeeper
     /// keeps it in the dynamic file: whenever a server (re)loads it (a restart, a SNAP, a
