@@ -199,6 +199,9 @@ impl LearnerHandlers {
             .iter()
             .filter(|(id, h)| cfg.is_voter(**id) && h.phase == HandlerPhase::Active)
             .count();
+        if crate::plant::active(cfg.plant, crate::plant::Plant::MntrCountsSyncing) {
+            st.synced_followers = crate::plant::voters_listed(self.0.keys(), cfg);
+        }
         // By the configuration in force, as the followers: a learner that connected as an
         // observer and was made a voter by a reconfig (or the other way) counts once.
         st.synced_observers = self

@@ -238,10 +238,12 @@ pub enum Plant {
     InformToFollowers,
     /// A LOOKING server starts serving read-only after half the grace period.
     ReadOnlyHalfGrace,
+    /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
+    MntrCountsSyncing,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 68] = [
+    pub const ALL: [Plant; 69] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -310,6 +312,7 @@ impl Plant {
         Plant::ConfigFromNode,
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
+        Plant::MntrCountsSyncing,
     ];
 
     pub fn name(self) -> &'static str {
@@ -382,6 +385,7 @@ impl Plant {
             Plant::ConfigFromNode => "config-from-node",
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
+            Plant::MntrCountsSyncing => "mntr-counts-syncing",
         }
     }
 
@@ -562,6 +566,8 @@ impl Plant {
             Plant::InformToFollowers => &["leader.packets-by-role"],
             // it serves what it applied, as it would a second later: only the clock shows it
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
+            // only an operator's mntr shows it: the claim counts the leader's listing again
+            Plant::MntrCountsSyncing => &["leader.learner-traffic"],
         }
     }
 
@@ -607,4 +613,12 @@ pub const COMPILED: bool = cfg!(feature = "plants");
 #[inline]
 pub fn active(configured: Option<Plant>, p: Plant) -> bool {
     cfg!(feature = "plants") && configured == Some(p)
+}
+
+/// `mntr-counts-syncing`: every voter a leader has a handler for, synced or not.
+pub(crate) fn voters_listed<'a>(
+    ids: impl Iterator<Item = &'a crate::txn::ServerId>,
+    cfg: &crate::config::Config,
+) -> usize {
+    ids.filter(|id| cfg.is_voter(**id)).count()
 }

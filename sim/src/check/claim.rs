@@ -303,7 +303,10 @@ claims! {
     /// packets the leader's core emitted to the learner (SNAP data streamed from the file is
     /// no packet, as in ZooKeeper), those from it the leader's core took, the REQUESTs among
     /// them, and the zxid of the last sent packet carrying one. A handler's life starts at
-    /// the FOLLOWERINFO/OBSERVERINFO that made it (check/learner_traffic.rs).
+    /// the FOLLOWERINFO/OBSERVERINFO that made it. And `mntr`'s learner counts
+    /// (`zk_learners`, `zk_synced_followers`, `zk_synced_observers`) are that listing counted
+    /// again, synced learners by their role in the configuration in force
+    /// (check/learner_traffic.rs).
     LeaderLearnerTraffic => "leader.learner-traffic",
     /// What a leader sends each learner fits the role its FOLLOWERINFO/OBSERVERINFO declared
     /// and its handler's phase: PROPOSALs only to followers, INFORMs only to observers

@@ -282,7 +282,8 @@ impl World {
             return;
         }
         let mut broken = None;
-        for h in s.learner_handlers() {
+        let handlers = s.learner_handlers();
+        for h in &handlers {
             let detail = match n.traffic.links.get(&h.sid) {
                 None => format!(
                     "leader n{id} has a handler for n{} that no FOLLOWERINFO/OBSERVERINFO it \
@@ -309,8 +310,31 @@ impl World {
             broken = Some(detail);
             break;
         }
+        if broken.is_none() {
+            broken = mntr_learners(id, &s.status(), &handlers);
+        }
         if let Some(detail) = broken {
             self.fail(violation(Claim::LeaderLearnerTraffic, now, detail));
         }
     }
+}
+
+/// `mntr`'s learner counts (ZooKeeper's `zk_learners`, `zk_synced_followers`,
+/// `zk_synced_observers`) are the leader's own listing counted again: every handler, and those
+/// synced (NEWLEADER ACKed) by their role in the configuration in force.
+fn mntr_learners(
+    id: ServerId,
+    st: &ensemble_core::Status,
+    handlers: &[ensemble_core::LearnerInfo],
+) -> Option<String> {
+    let followers = handlers.iter().filter(|h| h.synced && !h.observer).count();
+    let observers = handlers.iter().filter(|h| h.synced && h.observer).count();
+    let listed = (handlers.len(), followers, observers);
+    let counted = (st.learners, st.synced_followers, st.synced_observers);
+    (listed != counted).then(|| {
+        format!(
+            "leader n{id}'s mntr counts (learners, synced followers, synced observers) \
+             {counted:?}; its learners listed {listed:?}"
+        )
+    })
 }
