@@ -53,17 +53,12 @@ impl CloseReasons {
         self.local = local;
         self.read_only_before = server.is_read_only();
         self.step_conn = None;
-        let conn = match event {
-            Event::ClientConnected { conn, .. }
-            | Event::Client { conn, .. }
-            | Event::ClientRefused { conn, .. }
-            | Event::ClientAuthenticated { conn, .. } => *conn,
-            Event::ClientDisconnected { conn } => {
-                self.conns.remove(conn);
-                *conn
-            }
-            _ => return,
+        let Some(conn) = crate::check::conn_session::event_conn(event) else {
+            return;
         };
+        if matches!(event, Event::ClientDisconnected { .. }) {
+            self.conns.remove(&conn);
+        }
         self.step_conn = Some(conn);
         let life = self.conns.entry(conn).or_default();
         life.heard_local = local;

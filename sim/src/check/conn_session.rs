@@ -30,17 +30,12 @@ impl ConnSessions {
     /// Before the server handles `event`: the connection it concerns, let go of if the
     /// client's side closed.
     pub(crate) fn event(&mut self, event: &Event) {
-        let conn = match event {
-            Event::ClientConnected { conn, .. }
-            | Event::Client { conn, .. }
-            | Event::ClientRefused { conn, .. }
-            | Event::ClientAuthenticated { conn, .. } => *conn,
-            Event::ClientDisconnected { conn } => {
-                self.bound.remove(conn);
-                *conn
-            }
-            _ => return,
+        let Some(conn) = event_conn(event) else {
+            return;
         };
+        if matches!(event, Event::ClientDisconnected { .. }) {
+            self.bound.remove(&conn);
+        }
         self.touched.push(conn);
     }
 
@@ -109,5 +104,17 @@ impl World {
         if let Some(detail) = broken {
             self.fail(violation(Claim::ClientConnectionSession, now, detail));
         }
+    }
+}
+
+/// The client connection an event concerns, if it is a client's.
+pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
+    match event {
+        Event::ClientConnected { conn, .. }
+        | Event::Client { conn, .. }
+        | Event::ClientRefused { conn, .. }
+        | Event::ClientAuthenticated { conn, .. }
+        | Event::ClientDisconnected { conn } => Some(*conn),
+        _ => None,
     }
 }
