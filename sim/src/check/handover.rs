@@ -127,6 +127,16 @@ impl World {
     /// step.
     pub(crate) fn handover_before(&mut self, id: ServerId, event: &Event) {
         self.handover.before = None;
+        // only an ACK or an fsync is judged: on any other event nothing is recorded, so the
+        // server is not looked at (this runs before every step)
+        let acked = match event {
+            Event::Peer {
+                from,
+                msg: PeerMsg::Ack { zxid },
+            } => Some((*from, *zxid)),
+            Event::Persisted { .. } => None,
+            _ => return,
+        };
         let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
             return;
         };
@@ -140,17 +150,10 @@ impl World {
             return;
         }
         let mut acks = s.follower_acks();
-        match event {
-            Event::Peer {
-                from,
-                msg: PeerMsg::Ack { zxid },
-            } => {
-                if let Some(a) = acks.iter_mut().find(|(f, _)| f == from) {
-                    a.1 = a.1.max(*zxid);
-                }
-            }
-            Event::Persisted { .. } => {}
-            _ => return,
+        if let Some((from, zxid)) = acked
+            && let Some(a) = acks.iter_mut().find(|(f, _)| *f == from)
+        {
+            a.1 = a.1.max(zxid);
         }
         self.handover.before = Some(RemovedLeader {
             id,

@@ -30,6 +30,9 @@ pub struct SessionClaims {
     /// Reports of ephemerals deleted, (server, session, zxid, paths), until the reference
     /// has committed their zxid.
     reports: Vec<(u64, SessionId, Zxid, Vec<String>)>,
+    /// The smallest zxid in `reports`: the check after every step asks only whether the
+    /// reference has reached it (none due below it), without walking the reports.
+    first_due: Option<Zxid>,
 }
 
 impl SessionClaims {
@@ -40,11 +43,20 @@ impl SessionClaims {
     /// Server `id` reports the ephemerals its closeSession at `zxid` deleted.
     pub fn reported(&mut self, id: u64, session: SessionId, zxid: Zxid, paths: &[String]) {
         self.reports.push((id, session, zxid, paths.to_vec()));
+        self.first_due = Some(self.first_due.map_or(zxid, |z| z.min(zxid)));
+    }
+
+    /// Whether a report is due once the reference is at `last`: `check_reports` has
+    /// something to judge only then (a report's verdict needs its zxid committed).
+    #[inline]
+    pub fn reports_due(&self, last: Zxid) -> bool {
+        self.first_due.is_some_and(|z| z <= last)
     }
 
     /// `session.ephemerals-reported` on the reports whose zxid the reference has committed:
     /// `closed` holds each committed closeSession's ephemerals in the model; history at or
     /// below `opaque` came in a snapshot and is not judged.
+    #[inline(never)]
     pub fn check_reports(
         &mut self,
         last: Zxid,
@@ -59,6 +71,7 @@ impl SessionClaims {
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reports)
             .into_iter()
             .partition(|r| r.2 <= last);
+        self.first_due = later.iter().map(|r| r.2).min();
         self.reports = later;
         for (id, session, zxid, paths) in due {
             if zxid <= opaque {

@@ -157,7 +157,7 @@ impl World {
         if !matches!(n.state, ServerState::Following | ServerState::Observing) {
             n.snap_stream.cut_open();
         }
-        let s = n.snap_stream;
+        let s = &n.snap_stream;
         if n.serving && (s.open.is_some() || s.cut.is_some()) {
             return Err(violation(
                 Claim::SyncPartialSnap,
@@ -233,7 +233,7 @@ impl World {
     pub(crate) fn check_snap_action(&self, id: ServerId, a: &Action) -> Result<(), Violation> {
         let now = self.sched.now;
         let n = &self.nodes[&id];
-        let s = n.snap_stream;
+        let s = &n.snap_stream;
         match a {
             Action::Send {
                 msg: PeerMsg::AckNewLeader { zxid },

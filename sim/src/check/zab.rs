@@ -155,10 +155,13 @@ impl World {
                 return;
             }
         }
+        // `session.ephemerals-reported` judges a report once its zxid is committed: until
+        // the reference reaches the first report's zxid no verdict can change
         let (last, opaque) = (self.reference.last, self.reference.opaque_through);
-        if let Err(v) =
-            self.sessions
-                .check_reports(last, opaque, &self.reference.closed_ephemerals, now)
+        if self.sessions.reports_due(last)
+            && let Err(v) =
+                self.sessions
+                    .check_reports(last, opaque, &self.reference.closed_ephemerals, now)
         {
             self.fail(v);
             return;

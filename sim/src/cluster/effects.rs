@@ -40,85 +40,10 @@ impl Host for World {
                 }
                 self.observe_write(id, w)
             }
-            Seen::Action(a) => {
-                if let Action::EphemeralsDeleted {
-                    session,
-                    zxid,
-                    paths,
-                } = a
-                {
-                    self.sessions.reported(id, *session, *zxid, paths);
-                    self.close_reason_session_closed(id, *session);
-                }
-                if let Action::Send {
-                    msg: PeerMsg::Ack { zxid },
-                    ..
-                } = a
-                    && let Err(v) = self.check_ack_durable(id, *zxid)
-                {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                if let Action::Send {
-                    msg: PeerMsg::HandOver { zxid, designated },
-                    ..
-                } = a
-                    && let Err(v) = self.check_handover(id, *zxid, *designated)
-                {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                if let Action::QuorumCounted { purpose, members } = a
-                    && let Err(v) = if *purpose == EPOCH_PROMISED {
-                        self.check_epoch_promised(id, None)
-                    } else {
-                        self.check_counted(id, purpose, members)
-                    }
-                {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                if let Action::Send {
-                    to,
-                    msg:
-                        PeerMsg::AckEpoch {
-                            epoch,
-                            counted: true,
-                            ..
-                        },
-                } = a
-                    && let Err(v) = self.check_epoch_promised(id, Some((*to, *epoch)))
-                {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                if let Err(v) = self.check_packet_role(id, a) {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                match a {
-                    Action::Send { to, msg } => self.traffic_sent(id, *to, msg),
-                    Action::ConnectReply { .. } | Action::Close { .. } => self.conn_action(id, a),
-                    _ => {}
-                }
-                match a {
-                    Action::ConnectReply { conn, response } if response.timeout_ms == 0 => {
-                        self.expired_unclosed.push(*conn)
-                    }
-                    Action::Close { conn } => self.expired_unclosed.retain(|c| c != conn),
-                    _ => {}
-                }
-                self.trace_action(id, a);
-                if let Err(v) = self.check_snap_action(id, a) {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                if let Err(v) = self.check_read_only_action(id, a) {
-                    self.fail(v);
-                    return Flow::Skip;
-                }
-                Flow::Execute
-            }
+            // a server's sends are most of its actions: their claims alone, the others' out
+            // of line (`observe_other`)
+            Seen::Action(a @ Action::Send { to, msg }) => self.observe_send(id, a, *to, msg),
+            Seen::Action(a) => self.observe_other(id, a),
         }
     }
 
@@ -221,6 +146,83 @@ impl Host for World {
 }
 
 impl World {
+    /// The claims on a peer message server `id`'s core sends, in the order `observe_other`
+    /// keeps for every action: the ones that judge other actions (ephemerals reported, quorums
+    /// counted, connections answered) cannot change their verdict on a send.
+    fn observe_send(&mut self, id: ServerId, a: &Action, to: ServerId, msg: &PeerMsg) -> Flow {
+        let r = match msg {
+            PeerMsg::Ack { zxid } => self.check_ack_durable(id, *zxid),
+            PeerMsg::HandOver { zxid, designated } => self.check_handover(id, *zxid, *designated),
+            PeerMsg::AckEpoch {
+                epoch,
+                counted: true,
+                ..
+            } => self.check_epoch_promised(id, Some((to, *epoch))),
+            _ => Ok(()),
+        };
+        if let Err(v) = r.and_then(|()| self.check_packet_role(id, a)) {
+            self.fail(v);
+            return Flow::Skip;
+        }
+        self.traffic_sent(id, to, msg);
+        self.trace_action(id, a);
+        if let Err(v) = self
+            .check_snap_action(id, a)
+            .and_then(|()| self.check_read_only_action(id, a))
+        {
+            self.fail(v);
+            return Flow::Skip;
+        }
+        Flow::Execute
+    }
+
+    /// Every action but a send (`observe_send`), each claim where it judges.
+    #[inline(never)]
+    fn observe_other(&mut self, id: ServerId, a: &Action) -> Flow {
+        if let Action::EphemeralsDeleted {
+            session,
+            zxid,
+            paths,
+        } = a
+        {
+            self.sessions.reported(id, *session, *zxid, paths);
+            self.close_reason_session_closed(id, *session);
+        }
+        if let Action::QuorumCounted { purpose, members } = a
+            && let Err(v) = if *purpose == EPOCH_PROMISED {
+                self.check_epoch_promised(id, None)
+            } else {
+                self.check_counted(id, purpose, members)
+            }
+        {
+            self.fail(v);
+            return Flow::Skip;
+        }
+        if let Err(v) = self.check_packet_role(id, a) {
+            self.fail(v);
+            return Flow::Skip;
+        }
+        if let Action::ConnectReply { .. } | Action::Close { .. } = a {
+            self.conn_action(id, a)
+        }
+        match a {
+            Action::ConnectReply { conn, response } if response.timeout_ms == 0 => {
+                self.expired_unclosed.push(*conn)
+            }
+            Action::Close { conn } => self.expired_unclosed.retain(|c| c != conn),
+            _ => {}
+        }
+        self.trace_action(id, a);
+        if let Err(v) = self
+            .check_snap_action(id, a)
+            .and_then(|()| self.check_read_only_action(id, a))
+        {
+            self.fail(v);
+            return Flow::Skip;
+        }
+        Flow::Execute
+    }
+
     fn observe_write(&mut self, id: ServerId, w: &Write) -> Flow {
         let who = Who::N(id);
         let role = self.nodes[&id].role();
