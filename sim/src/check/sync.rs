@@ -57,6 +57,17 @@ impl SnapStream {
 impl World {
     /// Before server `id` handles `event`: follow the SNAP stream it is being sent.
     pub(crate) fn follow_snap_stream(&mut self, id: ServerId, event: &Event) {
+        // the stream moves only on these events (the match below): the others, most of a
+        // server's, leave it as it is and need no look at the server
+        if !matches!(
+            event,
+            Event::Peer {
+                msg: PeerMsg::SnapPart { .. } | PeerMsg::Sync { .. } | PeerMsg::LeaderInfo { .. },
+                ..
+            } | Event::PeerDisconnected { .. }
+        ) {
+            return;
+        }
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
