@@ -240,10 +240,13 @@ pub enum Plant {
     ReadOnlyHalfGrace,
     /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
     MntrCountsSyncing,
+    /// A byte quota with no byte hard limit (-1) is enforced as if -1 were a hard limit: a
+    /// soft byte limit refuses every write that adds bytes (ZooKeeper only logs a soft limit).
+    QuotaSoftBytesEnforced,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 69] = [
+    pub const ALL: [Plant; 70] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -313,6 +316,7 @@ impl Plant {
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
+        Plant::QuotaSoftBytesEnforced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +390,7 @@ impl Plant {
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
+            Plant::QuotaSoftBytesEnforced => "quota-soft-bytes-enforced",
         }
     }
 
@@ -568,6 +573,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
+            Plant::QuotaSoftBytesEnforced => &["quota.hard-limit"],
         }
     }
 
