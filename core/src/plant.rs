@@ -243,10 +243,13 @@ pub enum Plant {
     /// A byte quota with no byte hard limit (-1) is enforced as if -1 were a hard limit: a
     /// soft byte limit refuses every write that adds bytes (ZooKeeper only logs a soft limit).
     QuotaSoftBytesEnforced,
+    /// A leader's SESSIONEXPIRED for a forwarded write refuses the connection's other
+    /// forwarded writes instead of that one, which is left waiting.
+    ExpiredRefusesOthers,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 70] = [
+    pub const ALL: [Plant; 71] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -317,6 +320,7 @@ impl Plant {
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
         Plant::QuotaSoftBytesEnforced,
+        Plant::ExpiredRefusesOthers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -391,6 +395,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
             Plant::QuotaSoftBytesEnforced => "quota-soft-bytes-enforced",
+            Plant::ExpiredRefusesOthers => "expired-refuses-others",
         }
     }
 
@@ -574,6 +579,7 @@ impl Plant {
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
             Plant::QuotaSoftBytesEnforced => &["quota.hard-limit"],
+            Plant::ExpiredRefusesOthers => &["client.expired-answers-refused"],
         }
     }
 

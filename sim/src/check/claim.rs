@@ -243,6 +243,13 @@ claims! {
     /// 0) is closed by the server in the same step (ZooKeeper closes it after that answer:
     /// a client that kept the socket open is not served on a dead session).
     ClientExpiredClosed => "client.expired-closed",
+    /// A forwarded request the leader refused SESSIONEXPIRED (`checkSession`) is answered by
+    /// the server that forwarded it with SESSIONEXPIRED, nothing else, and in its turn: once
+    /// everything its connection sent before it is answered, its answer is out (or the
+    /// connection closed) by the end of that step. Judged from the connection's requests and
+    /// replies, the REQUEST the server forwarded and the leader's refusal naming it
+    /// (check/expired_answers.rs).
+    ClientExpiredAnswersRefused => "client.expired-answers-refused",
     /// A request the server cannot decode is answered as ZooKeeper 3.8 answers it, in its
     /// turn: an opcode it does not know with Unimplemented and then the connection closed,
     /// nothing else on it first (`UnimplementedRequestProcessor` sends the reply, then
@@ -482,6 +489,7 @@ impl Claim {
             | ClientNoOkAfterClose
             | ClientSession
             | ClientExpiredClosed
+            | ClientExpiredAnswersRefused
             | ClientRefused
             | SessionNoWriteAfterClose
             | SessionExpiredRefusal

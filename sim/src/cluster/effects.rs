@@ -92,6 +92,10 @@ impl Host for World {
                     self.fail(v);
                     return Flow::Skip;
                 }
+                if let Err(v) = self.expired_answers_action(id, a) {
+                    self.fail(v);
+                    return Flow::Skip;
+                }
                 if let Err(v) = self.check_packet_role(id, a) {
                     self.fail(v);
                     return Flow::Skip;
