@@ -246,10 +246,13 @@ pub enum Plant {
     /// A leader's SESSIONEXPIRED for a forwarded write refuses the connection's other
     /// forwarded writes instead of that one, which is left waiting.
     ExpiredRefusesOthers,
+    /// An election decided by the server's own tally does not report the backers it
+    /// counted (no `QuorumCounted`).
+    ElectionBackersUnreported,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 71] = [
+    pub const ALL: [Plant; 72] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -321,6 +324,7 @@ impl Plant {
         Plant::MntrCountsSyncing,
         Plant::QuotaSoftBytesEnforced,
         Plant::ExpiredRefusesOthers,
+        Plant::ElectionBackersUnreported,
     ];
 
     pub fn name(self) -> &'static str {
@@ -396,6 +400,7 @@ impl Plant {
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
             Plant::QuotaSoftBytesEnforced => "quota-soft-bytes-enforced",
             Plant::ExpiredRefusesOthers => "expired-refuses-others",
+            Plant::ElectionBackersUnreported => "election-backers-unreported",
         }
     }
 
@@ -580,6 +585,7 @@ impl Plant {
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
             Plant::QuotaSoftBytesEnforced => &["quota.hard-limit"],
             Plant::ExpiredRefusesOthers => &["client.expired-answers-refused"],
+            Plant::ElectionBackersUnreported => &["election.counted-reported"],
         }
     }
 

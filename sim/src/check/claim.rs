@@ -92,6 +92,15 @@ claims! {
     /// notifications it took: in its round, or already following or leading that leader
     /// (Fast Leader Election's termination, `check/election.rs`).
     ElectionQuorum => "election.quorum",
+    /// A voter that leaves LOOKING by its own tally (as its finalize wait ends, in a tick:
+    /// FLE's `termPredicate` over `recvset`) reports the backers it counted
+    /// (`Action::QuorumCounted`, what `zab.lost-state-counted` judges), and they are a quorum
+    /// of its configuration in force or pending, each itself or a sender whose notification,
+    /// as it took it, named the leader it goes to (a LOOKING one of its round, or a FOLLOWING
+    /// or LEADING one: FLE's `recvset` takes those of its round too). Decisions that
+    /// count nothing are not judged: joining an established leader (a notification step),
+    /// a HANDOVER (check/election.rs).
+    ElectionCountedReported => "election.counted-reported",
     /// A follower serving its leader (UPTODATE taken) answers election notifications with a
     /// vote for that leader in the epoch it follows, so that a LOOKING server finds a quorum
     /// agreeing on the leader's epoch (ZooKeeper's `updateElectionVote` at UPTODATE,
@@ -459,6 +468,7 @@ impl Claim {
             | ZabTotalOrder
             | ZabLogOrder
             | ElectionQuorum
+            | ElectionCountedReported
             | ElectionVoteCurrent
             | ElectionEpochVouched
             | SyncPartialSnap

@@ -69,6 +69,11 @@ impl Host for World {
                     return Flow::Skip;
                 }
                 if let Action::QuorumCounted { purpose, members } = a
+                    && *purpose == "election"
+                {
+                    self.fle_counted(id, members);
+                }
+                if let Action::QuorumCounted { purpose, members } = a
                     && let Err(v) = if *purpose == EPOCH_PROMISED {
                         self.check_epoch_promised(id, None)
                     } else {
