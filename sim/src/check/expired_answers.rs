@@ -34,12 +34,10 @@ impl ExpiredAnswers {
     /// Before the server handles `event`.
     pub(crate) fn event(&mut self, event: &Event) {
         match event {
-            Event::Client { conn, xid, request } => {
-                // an auth packet is answered apart from the queue (AuthPacket, xid -4)
-                if !matches!(request, Request::Auth { .. }) {
-                    let c = self.conns.entry(*conn).or_default();
-                    c.1.push_back(*xid);
-                }
+            // an auth packet is answered apart from the queue (AuthPacket, xid -4)
+            Event::Client { conn, xid, request } if !matches!(request, Request::Auth { .. }) => {
+                let c = self.conns.entry(*conn).or_default();
+                c.1.push_back(*xid);
             }
             Event::ClientDisconnected { conn } => self.closed(*conn),
             Event::Peer {

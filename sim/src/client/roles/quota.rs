@@ -25,7 +25,7 @@ fn draw_limits(rng: &mut SimRng, n: u64) -> Vec<u8> {
     match rng.below(4) {
         0 => {
             count = rng.range(2, 6) as i64;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 bytes = count * 3;
             }
         }
