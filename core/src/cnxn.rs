@@ -317,6 +317,7 @@ impl ZooKeeperServer {
         let Some(conn) = self.clients.rid_owner.remove(&rid) else {
             return;
         };
+        let others = self.plant(Plant::ExpiredRefusesOthers);
         let Some(c) = self.clients.conns.get_mut(&conn) else {
             return;
         };
@@ -331,7 +332,7 @@ impl ZooKeeperServer {
             return;
         }
         for p in c.queue.iter_mut() {
-            if matches!(p.wait, Wait::Write { rid: r } if r == rid) {
+            if matches!(p.wait, Wait::Write { rid: r } if (r == rid) != others) {
                 p.wait = Wait::Refused(Err(KeeperError::SessionExpired));
             }
         }

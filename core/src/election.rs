@@ -446,7 +446,9 @@ impl Election {
                     self.quorum.can_lead(self.proposal.leader) || self.proposal.leader == cfg.my_id,
                     "deciding for a non-voter"
                 );
-                self.counted = Some(self.backers(&self.proposal));
+                if !plant::active(cfg.plant, Plant::ElectionBackersUnreported) {
+                    self.counted = Some(self.backers(&self.proposal));
+                }
                 return Outcome::Decided {
                     vote: self.proposal,
                     election_epoch: self.logical_clock,

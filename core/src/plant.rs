@@ -240,10 +240,19 @@ pub enum Plant {
     ReadOnlyHalfGrace,
     /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
     MntrCountsSyncing,
+    /// A byte quota with no byte hard limit (-1) is enforced as if -1 were a hard limit: a
+    /// soft byte limit refuses every write that adds bytes (ZooKeeper only logs a soft limit).
+    QuotaSoftBytesEnforced,
+    /// A leader's SESSIONEXPIRED for a forwarded write refuses the connection's other
+    /// forwarded writes instead of that one, which is left waiting.
+    ExpiredRefusesOthers,
+    /// An election decided by the server's own tally does not report the backers it
+    /// counted (no `QuorumCounted`).
+    ElectionBackersUnreported,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 69] = [
+    pub const ALL: [Plant; 72] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -313,6 +322,9 @@ impl Plant {
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
+        Plant::QuotaSoftBytesEnforced,
+        Plant::ExpiredRefusesOthers,
+        Plant::ElectionBackersUnreported,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +398,9 @@ impl Plant {
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
+            Plant::QuotaSoftBytesEnforced => "quota-soft-bytes-enforced",
+            Plant::ExpiredRefusesOthers => "expired-refuses-others",
+            Plant::ElectionBackersUnreported => "election-backers-unreported",
         }
     }
 
@@ -568,6 +583,9 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
+            Plant::QuotaSoftBytesEnforced => &["quota.hard-limit"],
+            Plant::ExpiredRefusesOthers => &["client.expired-answers-refused"],
+            Plant::ElectionBackersUnreported => &["election.counted-reported"],
         }
     }
 

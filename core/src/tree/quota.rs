@@ -236,7 +236,8 @@ impl DataTree {
         }
         if check_bytes {
             let current = stats.bytes().saturating_add(bytes_diff);
-            let hard = limits.byte_hard_limit() > -1;
+            let hard = limits.byte_hard_limit() > -1
+                || plant::active(self.opts.plant, Plant::QuotaSoftBytesEnforced);
             let limit = if hard {
                 limits.byte_hard_limit() + slack
             } else {

@@ -92,6 +92,15 @@ claims! {
     /// notifications it took: in its round, or already following or leading that leader
     /// (Fast Leader Election's termination, `check/election.rs`).
     ElectionQuorum => "election.quorum",
+    /// A voter that leaves LOOKING by its own tally (as its finalize wait ends, in a tick:
+    /// FLE's `termPredicate` over `recvset`) reports the backers it counted
+    /// (`Action::QuorumCounted`, what `zab.lost-state-counted` judges), and they are a quorum
+    /// of its configuration in force or pending, each itself or a sender whose notification,
+    /// as it took it, named the leader it goes to (a LOOKING one of its round, or a FOLLOWING
+    /// or LEADING one: FLE's `recvset` takes those of its round too). Decisions that
+    /// count nothing are not judged: joining an established leader (a notification step),
+    /// a HANDOVER (check/election.rs).
+    ElectionCountedReported => "election.counted-reported",
     /// A follower serving its leader (UPTODATE taken) answers election notifications with a
     /// vote for that leader in the epoch it follows, so that a LOOKING server finds a quorum
     /// agreeing on the leader's epoch (ZooKeeper's `updateElectionVote` at UPTODATE,
@@ -243,6 +252,13 @@ claims! {
     /// 0) is closed by the server in the same step (ZooKeeper closes it after that answer:
     /// a client that kept the socket open is not served on a dead session).
     ClientExpiredClosed => "client.expired-closed",
+    /// A forwarded request the leader refused SESSIONEXPIRED (`checkSession`) is answered by
+    /// the server that forwarded it with SESSIONEXPIRED, nothing else, and in its turn: once
+    /// everything its connection sent before it is answered, its answer is out (or the
+    /// connection closed) by the end of that step. Judged from the connection's requests and
+    /// replies, the REQUEST the server forwarded and the leader's refusal naming it
+    /// (check/expired_answers.rs).
+    ClientExpiredAnswersRefused => "client.expired-answers-refused",
     /// A request the server cannot decode is answered as ZooKeeper 3.8 answers it, in its
     /// turn: an opcode it does not know with Unimplemented and then the connection closed,
     /// nothing else on it first (`UnimplementedRequestProcessor` sends the reply, then
@@ -452,6 +468,7 @@ impl Claim {
             | ZabTotalOrder
             | ZabLogOrder
             | ElectionQuorum
+            | ElectionCountedReported
             | ElectionVoteCurrent
             | ElectionEpochVouched
             | SyncPartialSnap
@@ -482,6 +499,7 @@ impl Claim {
             | ClientNoOkAfterClose
             | ClientSession
             | ClientExpiredClosed
+            | ClientExpiredAnswersRefused
             | ClientRefused
             | SessionNoWriteAfterClose
             | SessionExpiredRefusal

@@ -39,6 +39,15 @@ pub struct FleRecord {
     /// A server taking a HANDOVER in this step, and the successor it names: it leaves
     /// LOOKING for it without an election (`reconfig.handover` checks the successor).
     handed: BTreeMap<ServerId, ServerId>,
+    /// The server whose step under way is a tick: the only step FLE decides by its own
+    /// tally in (the finalize wait ends on a timer).
+    ticking: Option<ServerId>,
+    /// The election backers a server reported in its step under way
+    /// (`Action::QuorumCounted`, purpose "election").
+    reported: BTreeMap<ServerId, Vec<ServerId>>,
+    /// Backers reported by a server that left LOOKING by its tally, judged once it names
+    /// its leader (`election.counted-reported`).
+    tallied: BTreeMap<ServerId, Vec<ServerId>>,
 }
 
 impl World {
@@ -137,6 +146,26 @@ impl World {
         if old != ServerState::Looking {
             return;
         }
+        if matches!(new, ServerState::Leading | ServerState::Following)
+            && self.fle.ticking == Some(id)
+        {
+            match self.fle.reported.remove(&id) {
+                Some(m) => {
+                    self.fle.tallied.insert(id, m);
+                }
+                None => {
+                    let v = violation(
+                        Claim::ElectionCountedReported,
+                        self.sched.now,
+                        format!(
+                            "n{id} left LOOKING as its finalize wait ended (its own tally) and reported no backers"
+                        ),
+                    );
+                    self.fail(v);
+                    return;
+                }
+            }
+        }
         match new {
             ServerState::Leading => self.fle_check(id, id),
             ServerState::Following => {
@@ -165,6 +194,8 @@ impl World {
 
     /// Server `id` takes `event`: a HANDOVER lets it go to the successor in this step only.
     pub(crate) fn fle_handover(&mut self, id: ServerId, event: &ensemble_core::server::Event) {
+        self.fle.ticking = matches!(event, ensemble_core::server::Event::Tick).then_some(id);
+        self.fle.reported.remove(&id);
         match event {
             ensemble_core::server::Event::Peer {
                 msg: PeerMsg::HandOver { designated, .. },
@@ -178,11 +209,18 @@ impl World {
         }
     }
 
+    /// Server `id` reported the backers of the election it decided (as carried out).
+    pub(crate) fn fle_counted(&mut self, id: ServerId, members: &[(ServerId, bool)]) {
+        let m = members.iter().map(|(m, _)| *m).collect();
+        self.fle.reported.insert(id, m);
+    }
+
     fn fle_check(&mut self, id: ServerId, leader: ServerId) {
         if self.fle.handed.get(&id) == Some(&leader) {
             return;
         }
         let round = self.fle.round.get(&id).copied();
+        let tallied = self.fle.tallied.remove(&id);
         let backs = |s: ServerId| {
             s == id
                 || round.is_some_and(|r| self.fle.looking.get(&(id, s, r)) == Some(&leader))
@@ -207,6 +245,32 @@ impl World {
                 ),
             );
             self.fail(v);
+            return;
+        }
+        // `election.counted-reported`: the reported backers are a quorum, each itself or a
+        // sender whose notification, as it took it, named `leader`: a LOOKING one of its
+        // round, or a FOLLOWING/LEADING one (FLE puts those of its round in `recvset` too)
+        if let Some(members) = tallied {
+            let voted = |s: &ServerId| {
+                *s == id
+                    || round.is_some_and(|r| self.fle.looking.get(&(id, *s, r)) == Some(&leader))
+                    || self.fle.joined.get(&(id, *s)) == Some(&leader)
+            };
+            let configs = self.fle_configs(id);
+            let quorum = configs.iter().any(|voters| {
+                members.iter().filter(|s| voters.contains(s)).count() * 2 > voters.len()
+            });
+            if !quorum || !members.iter().all(voted) {
+                let v = violation(
+                    Claim::ElectionCountedReported,
+                    self.sched.now,
+                    format!(
+                        "n{id} decided for n{leader} in round {} counting {members:?}: not a quorum of {configs:?} each voting so in the notifications it took",
+                        round.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+                    ),
+                );
+                self.fail(v);
+            }
         }
     }
 }

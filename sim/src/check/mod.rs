@@ -8,7 +8,8 @@
 //!   commit only with a quorum, the new leader's history), `cap` the partition claim;
 //! * `client`: each reply and watch event against the history (and `session`, `acl`, `wgl`:
 //!   session closing, ACLs, a linearizability search; `expired`: writes refused
-//!   SESSIONEXPIRED name sessions that ended);
+//!   SESSIONEXPIRED name sessions that ended; `expired_answers`: a leader's SESSIONEXPIRED
+//!   answers the request it refused, in its turn);
 //! * `quota`: the quota stats nodes and hard limits against the history;
 //! * `read_only`: a read-only server does no quorum work; local sessions stay home;
 //! * `lost_state`: no quorum counts a server for the data dir it lost (`zab.lost-state-counted`);
@@ -37,6 +38,7 @@ mod close_reason;
 mod conn_session;
 mod election;
 mod expired;
+mod expired_answers;
 mod handover;
 mod learner_traffic;
 pub(crate) mod liveness;
@@ -63,6 +65,7 @@ pub use claim::{Claim, UnknownClaim};
 pub(crate) use conn_session::ConnSessions;
 pub use election::FleRecord;
 pub use expired::ExpiredRefusals;
+pub(crate) use expired_answers::ExpiredAnswers;
 pub use handover::HandOverRecord;
 pub(crate) use learner_traffic::LinkTraffic;
 pub use liveness::Availability;

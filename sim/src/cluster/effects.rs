@@ -158,6 +158,7 @@ impl World {
                 counted: true,
                 ..
             } => self.check_epoch_promised(id, Some((to, *epoch))),
+            PeerMsg::Request { .. } => self.expired_answers_action(id, a),
             _ => Ok(()),
         };
         if let Err(v) = r.and_then(|()| self.check_packet_role(id, a)) {
@@ -189,6 +190,11 @@ impl World {
             self.close_reason_session_closed(id, *session);
         }
         if let Action::QuorumCounted { purpose, members } = a
+            && *purpose == "election"
+        {
+            self.fle_counted(id, members);
+        }
+        if let Action::QuorumCounted { purpose, members } = a
             && let Err(v) = if *purpose == EPOCH_PROMISED {
                 self.check_epoch_promised(id, None)
             } else {
@@ -198,7 +204,10 @@ impl World {
             self.fail(v);
             return Flow::Skip;
         }
-        if let Err(v) = self.check_packet_role(id, a) {
+        if let Err(v) = self
+            .expired_answers_action(id, a)
+            .and_then(|()| self.check_packet_role(id, a))
+        {
             self.fail(v);
             return Flow::Skip;
         }

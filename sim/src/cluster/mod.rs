@@ -118,6 +118,7 @@ impl Nodes {
                     gens: BTreeMap::new(),
                     traffic: Default::default(),
                     conn_sessions: Default::default(),
+                    expired_answers: Default::default(),
                     read_only: Default::default(),
                 },
             );
@@ -213,6 +214,9 @@ pub(crate) struct Node {
     pub(crate) traffic: crate::check::LinkTraffic,
     /// The client connections it bound to sessions (`client.connection-session`).
     pub(crate) conn_sessions: crate::check::ConnSessions,
+    /// Its connections' requests and the leader's SESSIONEXPIRED refusals of those it
+    /// forwarded (`client.expired-answers-refused`).
+    pub(crate) expired_answers: crate::check::ExpiredAnswers,
     /// Since when it has been LOOKING by its clock (`readonly.grace`).
     pub(crate) read_only: crate::check::ReadOnlyGrace,
 }
@@ -383,6 +387,7 @@ impl World {
                 n.server = Some(s);
                 n.inc += 1;
                 n.conn_sessions = Default::default();
+                n.expired_answers = Default::default();
                 n.read_only = crate::check::ReadOnlyGrace::started(local);
                 let inc = n.inc;
                 let applied = n.applied;
@@ -551,6 +556,7 @@ impl World {
         // what the leader's handlers and the connections are checked against
         let was_leading = n.traffic.delivered(id, server, &event);
         n.conn_sessions.event(&event);
+        n.expired_answers.event(&event);
         // (a step inside another's execution would get a fresh one; none does today)
         let mut ready = self.ready.take().unwrap_or_default();
         let r = in_core(|| server.handle_ready(local, event, &mut ready));
@@ -570,6 +576,7 @@ impl World {
         ensemble_testkit::execute(self, id, &mut ready);
         self.ready = Some(ready);
         self.check_step_counters(id);
+        self.check_expired_answers(id);
         if let Some(c) = counted {
             self.check_vote_forgotten(id, c);
         }

@@ -17,10 +17,18 @@ pub struct QuotaRole {
 }
 
 /// Limits as zkCli's setquota writes them: some soft, some hard, small enough to be met.
-fn draw_limits(rng: &mut SimRng) -> Vec<u8> {
-    let (mut count, mut count_hard, mut bytes_hard) = (-1, -1, -1);
+/// Every other soft count limit (by the role's counter `n`, not a draw, so that the draws stay
+/// those of earlier sessions) comes with a soft byte limit and no byte hard limit, small
+/// enough to be passed: ZooKeeper only logs it, the write succeeds.
+fn draw_limits(rng: &mut SimRng, n: u64) -> Vec<u8> {
+    let (mut count, mut count_hard, mut bytes, mut bytes_hard) = (-1, -1, -1, -1);
     match rng.below(4) {
-        0 => count = rng.range(2, 6) as i64,
+        0 => {
+            count = rng.range(2, 6) as i64;
+            if n.is_multiple_of(2) {
+                bytes = count * 3;
+            }
+        }
         1 => count_hard = rng.range(2, 6) as i64,
         2 => bytes_hard = rng.range(10, 60) as i64,
         _ => {
@@ -28,7 +36,7 @@ fn draw_limits(rng: &mut SimRng) -> Vec<u8> {
             bytes_hard = rng.range(10, 60) as i64;
         }
     }
-    limits_text(count, count_hard, bytes_hard)
+    limits_text(count, bytes, count_hard, bytes_hard)
 }
 
 /// The text zkCli's `setquota` writes, spelled out here rather than by the core's
@@ -36,8 +44,8 @@ fn draw_limits(rng: &mut SimRng) -> Vec<u8> {
 /// where unset) and ZooKeeper's `StatsTrack.toString` prints `count` and `bytes` first, then
 /// an `=` that keeps 3.4's parser from reading further, then the other keys sorted, each
 /// after a `;` (3.7+: `byteHardLimit`, `countHardLimit`).
-fn limits_text(count: i64, count_hard: i64, bytes_hard: i64) -> Vec<u8> {
-    format!("count={count},bytes=-1=;byteHardLimit={bytes_hard};countHardLimit={count_hard}")
+fn limits_text(count: i64, bytes: i64, count_hard: i64, bytes_hard: i64) -> Vec<u8> {
+    format!("count={count},bytes={bytes}=;byteHardLimit={bytes_hard};countHardLimit={count_hard}")
         .into_bytes()
 }
 
@@ -54,12 +62,12 @@ impl QuotaRole {
             0 => plain(root, format!("q{idx}").into_bytes()),
             // setquota: the quota path, the limits, the stats at zero
             1 => plain(&format!("/zookeeper/quota{root}"), vec![]),
-            2 | 3 => plain(&limit_path(root), draw_limits(rng)),
+            2 | 3 => plain(&limit_path(root), draw_limits(rng, self.n)),
             4 | 5 => plain(&stat_path(root), b"count=0,bytes=0".to_vec()),
             // setquota on a quota that exists: new limits
             6 => Request::SetData {
                 path: limit_path(root),
-                data: draw_limits(rng),
+                data: draw_limits(rng, self.n),
                 version: -1,
             },
             // delquota: the limits (and so the quota) or the stats go
