@@ -240,10 +240,14 @@ pub enum Plant {
     ReadOnlyHalfGrace,
     /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
     MntrCountsSyncing,
+    /// A multi a foreign leader resolved whose record does not fit the observer's tree (a
+    /// diverged replica) keeps the subs applied before the one that failed, as ZooKeeper's
+    /// `processTxn` goes on past a failed sub: the multi is half applied, with no event.
+    ResolvedMultiPartial,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 69] = [
+    pub const ALL: [Plant; 70] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -313,6 +317,7 @@ impl Plant {
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
+        Plant::ResolvedMultiPartial,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +391,7 @@ impl Plant {
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
+            Plant::ResolvedMultiPartial => "resolved-multi-partial",
         }
     }
 
@@ -568,6 +574,8 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
+            // found by the foreign-leader driver's divergent INFORM (`ensemble-sim foreign`)
+            Plant::ResolvedMultiPartial => &["foreign.divergent-refused"],
         }
     }
 

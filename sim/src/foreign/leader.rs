@@ -97,7 +97,8 @@ impl History {
     }
 }
 
-fn state_of(tree: &DataTree, path: &str) -> Option<NodeState> {
+/// `path` as a client could read it from `tree` (the leader's, or the observer's to compare).
+pub fn state_of(tree: &DataTree, path: &str) -> Option<NodeState> {
     let (data, stat) = tree.get_data(path)?;
     let mut children = tree.get_children(path).unwrap_or_default();
     children.sort();
