@@ -17,10 +17,15 @@
 //! * `foreign.acl` — no client reads data or hears an event of a znode its ids may not READ;
 //! * `foreign.membership` — while serving, the core's configuration (version and members) is
 //!   the one the leader's history holds at what it applied: the leader now and then commits a
-//!   reconfig (ZooKeeper's reconfig txn, a setData of /zookeeper/config; own random stream).
+//!   reconfig (ZooKeeper's reconfig txn, a setData of /zookeeper/config; own random stream);
+//! * `foreign.divergent-refused` — a multi whose record does not fit the observer's tree (a
+//!   diverged replica: every second committed multi of its clients reaches it with a delete
+//!   of a node that never existed, by a count) changes none of its znodes; the replica is then
+//!   dropped and synced again, as the runtime does when ZooKeeper's digest disagrees.
 //!
 //! The plant `resolved-setdata-unwatched` (a resolved setData fires no watch) breaks the
-//! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the last.
+//! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the
+//! fourth, `resolved-multi-partial` (the subs before the misfit kept) the last.
 
 pub mod leader;
 
