@@ -244,10 +244,13 @@ pub enum Plant {
     /// diverged replica) keeps the subs applied before the one that failed, as ZooKeeper's
     /// `processTxn` goes on past a failed sub: the multi is half applied, with no event.
     ResolvedMultiPartial,
+    /// A create2 in a multi a foreign leader resolved is answered without its stat (as a
+    /// plain create): the observer's client gets another result than the leader gave.
+    ResolvedMultiCreateStatless,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 70] = [
+    pub const ALL: [Plant; 71] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -318,6 +321,7 @@ impl Plant {
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
         Plant::ResolvedMultiPartial,
+        Plant::ResolvedMultiCreateStatless,
     ];
 
     pub fn name(self) -> &'static str {
@@ -392,6 +396,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
             Plant::ResolvedMultiPartial => "resolved-multi-partial",
+            Plant::ResolvedMultiCreateStatless => "resolved-multi-create-statless",
         }
     }
 
@@ -576,6 +581,7 @@ impl Plant {
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
             // found by the foreign-leader driver's divergent INFORM (`ensemble-sim foreign`)
             Plant::ResolvedMultiPartial => &["foreign.divergent-refused"],
+            Plant::ResolvedMultiCreateStatless => &["foreign.write-reply"],
         }
     }
 

@@ -345,7 +345,8 @@ fn main() -> ExitCode {
                     Plant::ZxidRolloverUnguarded => " (scenario zxid-rollover.toml)",
                     Plant::ResolvedSetDataUnwatched
                     | Plant::ForeignConfigNotReloaded
-                    | Plant::ResolvedMultiPartial => " (ensemble-sim foreign)",
+                    | Plant::ResolvedMultiPartial
+                    | Plant::ResolvedMultiCreateStatless => " (ensemble-sim foreign)",
                     _ => "",
                 };
                 println!("{:<38} {}{by}", p.name(), p.claims().join(", "));

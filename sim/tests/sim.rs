@@ -203,6 +203,7 @@ fn every_plant_is_found_and_replays() {
             Plant::ResolvedSetDataUnwatched
                 | Plant::ForeignConfigNotReloaded
                 | Plant::ResolvedMultiPartial
+                | Plant::ResolvedMultiCreateStatless
         ) {
             let found = (0..budget).find_map(|seed| {
                 let r = ensemble_sim::foreign::run_seed(seed, Some(p));

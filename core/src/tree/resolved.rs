@@ -91,6 +91,8 @@ impl DataTree {
                             ..
                         }
                     );
+                    let with_stat = with_stat
+                        && !plant::active(self.opts.plant, Plant::ResolvedMultiCreateStatless);
                     results.push(OpResult::Create {
                         path,
                         stat: with_stat.then_some(stat),

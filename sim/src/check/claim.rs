@@ -336,6 +336,10 @@ claims! {
     /// just before that txn. A multi is atomic to its clients (ZooKeeper's programmer's
     /// guide); the runtime then drops the replica and syncs again.
     ForeignDivergentRefused => "foreign.divergent-refused",
+    /// A write a core observing a foreign leader forwarded is answered what the leader's own
+    /// tree answered it (ZooKeeper's observer answers from the txn the leader resolved: the
+    /// created path, the new stat, each multi result, the error code).
+    ForeignWriteReply => "foreign.write-reply",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -507,6 +511,7 @@ impl Claim {
             | ForeignAcl
             | ForeignMembership
             | ForeignDivergentRefused
+            | ForeignWriteReply
             | TreeModel
             | TreePersistedRoundTrip
             | TreeConsistent

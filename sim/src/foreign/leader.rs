@@ -120,6 +120,9 @@ pub struct ForeignLeader {
     pub history: History,
     /// Txns resolved so far.
     pub txns: u64,
+    /// What the reference tree answered the last write it resolved (the reply ZooKeeper's
+    /// leader would give the client through its own server).
+    pub last_reply: Option<Reply>,
 }
 
 impl ForeignLeader {
@@ -133,6 +136,7 @@ impl ForeignLeader {
             time: 1_700_000_000_000,
             history,
             txns: 0,
+            last_reply: None,
         }
     }
 
@@ -165,6 +169,7 @@ impl ForeignLeader {
             origin: Origin::NONE,
             op,
         };
+        self.last_reply = None;
         let resolved = match &ens.op {
             TxnOp::CreateSession { timeout_ms } => {
                 let timeout_ms = *timeout_ms;
@@ -180,6 +185,7 @@ impl ForeignLeader {
                 let request = request.clone();
                 let cversions = self.parent_cversions();
                 let outcome = self.tree.apply(&ens);
+                self.last_reply = Some(outcome.reply.clone());
                 self.resolved_write(&request, &outcome.reply, cversions)
             }
             // decided already (a reconfig's setData of /zookeeper/config)

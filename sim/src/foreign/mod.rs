@@ -22,10 +22,14 @@
 //!   diverged replica: every second committed multi of its clients reaches it with a delete
 //!   of a node that never existed, by a count) changes none of its znodes; the replica is then
 //!   dropped and synced again, as the runtime does when ZooKeeper's digest disagrees.
+//! * `foreign.write-reply` — a write the core forwarded is answered what the leader's own
+//!   tree answered it (create's path, setData's and setACL's stat, each multi result, the
+//!   error code), from the resolved txn alone.
 //!
 //! The plant `resolved-setdata-unwatched` (a resolved setData fires no watch) breaks the
 //! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the
-//! fourth, `resolved-multi-partial` (the subs before the misfit kept) the last.
+//! fourth, `resolved-multi-partial` (the subs before the misfit kept) the fifth,
+//! `resolved-multi-create-statless` (a multi's create2 answered without its stat) the last.
 
 pub mod leader;
 
@@ -173,6 +177,8 @@ struct World {
     multis: u64,
     /// The zxid of that divergent INFORM, until the observer has applied it.
     diverged: Option<Zxid>,
+    /// The leader's answer to each write the observer forwarded, by (session, cxid).
+    leader_replies: BTreeMap<(SessionId, i32), Reply>,
 }
 
 /// Run one seed, with `plant` in the core.
@@ -281,6 +287,7 @@ impl World {
             echo: false,
             multis: 0,
             diverged: None,
+            leader_replies: BTreeMap::new(),
         };
         w.mix("start");
         w
@@ -472,6 +479,9 @@ impl World {
                 let mut txn = self.leader.resolve(session, cxid, op);
                 if self.echo {
                     println!("{:>6} leader resolved {} {:?}", self.now, txn.zxid, txn.op);
+                }
+                if let Some(reply) = self.leader.last_reply.take() {
+                    self.leader_replies.insert((session, cxid), reply);
                 }
                 self.diverge(&mut txn);
                 self.inform(Foreign::Txn(txn));
@@ -951,7 +961,21 @@ impl World {
                     }
                 }
             }
-            Asked::Other | Asked::Close => {}
+            Asked::Other => {
+                let key = (self.clients[c].session, xid);
+                if let Some(want) = self.leader_replies.remove(&key)
+                    && want != reply
+                {
+                    self.fail(
+                        Claim::ForeignWriteReply,
+                        format!(
+                            "client {name}'s write (xid {xid}) answered {reply:?} at {zxid}; the \
+                             leader answered {want:?}"
+                        ),
+                    );
+                }
+            }
+            Asked::Close => {}
         }
     }
 
