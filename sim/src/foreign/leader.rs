@@ -184,9 +184,14 @@ impl ForeignLeader {
             TxnOp::Write { request, .. } | TxnOp::EnforcedWrite { request, .. } => {
                 let request = request.clone();
                 let cversions = self.parent_cversions();
+                let before = matches!(request, Request::Multi(_)).then(|| self.tree.clone());
                 let outcome = self.tree.apply(&ens);
                 self.last_reply = Some(outcome.reply.clone());
-                self.resolved_write(&request, &outcome.reply, cversions)
+                let mut r = self.resolved_write(&request, &outcome.reply, cversions.clone());
+                if let (Some(before), ResolvedTxn::Multi(subs)) = (before, &mut r) {
+                    self.failed_multi_records(before, &ens, subs, cversions);
+                }
+                r
             }
             // decided already (a reconfig's setData of /zookeeper/config)
             TxnOp::Resolved(r) => {
@@ -200,6 +205,54 @@ impl ForeignLeader {
         self.txns += 1;
         self.history.record(zxid, &self.tree);
         ens
+    }
+
+    /// A failed multi as PrepRequestProcessor logs it: the subs before the failing one as
+    /// the records they made (DataTree.processTxn turns them into ErrorTxn(0)), the failing
+    /// one and the rest ErrorTxns. The records are the prefix's, resolved on the tree as it
+    /// stood before the multi (`before`).
+    fn failed_multi_records(
+        &mut self,
+        before: DataTree,
+        ens: &Txn,
+        subs: &mut [ResolvedTxn],
+        mut cversions: BTreeMap<String, i32>,
+    ) {
+        let TxnOp::Write {
+            request: Request::Multi(ops),
+            auth,
+        } = &ens.op
+        else {
+            return;
+        };
+        let inconsistent = ensemble_proto::proto::KeeperError::RuntimeInconsistency.code();
+        let Some(failing) = subs.iter().position(
+            |s| matches!(s, ResolvedTxn::Error { err } if *err != 0 && *err != inconsistent),
+        ) else {
+            return; // a multi that succeeded
+        };
+        if failing == 0 {
+            return;
+        }
+        let mut prefix = ens.clone();
+        prefix.op = TxnOp::Write {
+            request: Request::Multi(ops[..failing].to_vec()),
+            auth: auth.clone(),
+        };
+        let mut scratch = before;
+        let outcome = scratch.apply(&prefix);
+        let Ok(Response::Multi(results)) = &outcome.reply else {
+            panic!(
+                "the ops before a multi's failing one failed alone: {:?}",
+                outcome.reply
+            );
+        };
+        // resolved against the prefix's tree (the ACLs and owners it made)
+        let tree = std::mem::replace(&mut self.tree, scratch);
+        for (i, (op, result)) in ops.iter().zip(results).enumerate() {
+            subs[i] = self.resolved_op(op, result, &mut cversions);
+        }
+        self.tree = tree;
     }
 
     /// Every node's persisted cversion before a txn (a multi's creates count on from them).
