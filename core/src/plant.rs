@@ -249,10 +249,17 @@ pub enum Plant {
     /// An election decided by the server's own tally does not report the backers it
     /// counted (no `QuorumCounted`).
     ElectionBackersUnreported,
+    /// A multi a foreign leader resolved whose record does not fit the observer's tree (a
+    /// diverged replica) keeps the subs applied before the one that failed, as ZooKeeper's
+    /// `processTxn` goes on past a failed sub: the multi is half applied, with no event.
+    ResolvedMultiPartial,
+    /// A create2 in a multi a foreign leader resolved is answered without its stat (as a
+    /// plain create): the observer's client gets another result than the leader gave.
+    ResolvedMultiCreateStatless,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 72] = [
+    pub const ALL: [Plant; 74] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -325,6 +332,8 @@ impl Plant {
         Plant::QuotaSoftBytesEnforced,
         Plant::ExpiredRefusesOthers,
         Plant::ElectionBackersUnreported,
+        Plant::ResolvedMultiPartial,
+        Plant::ResolvedMultiCreateStatless,
     ];
 
     pub fn name(self) -> &'static str {
@@ -401,6 +410,8 @@ impl Plant {
             Plant::QuotaSoftBytesEnforced => "quota-soft-bytes-enforced",
             Plant::ExpiredRefusesOthers => "expired-refuses-others",
             Plant::ElectionBackersUnreported => "election-backers-unreported",
+            Plant::ResolvedMultiPartial => "resolved-multi-partial",
+            Plant::ResolvedMultiCreateStatless => "resolved-multi-create-statless",
         }
     }
 
@@ -586,6 +597,9 @@ impl Plant {
             Plant::QuotaSoftBytesEnforced => &["quota.hard-limit"],
             Plant::ExpiredRefusesOthers => &["client.expired-answers-refused"],
             Plant::ElectionBackersUnreported => &["election.counted-reported"],
+            // found by the foreign-leader driver's divergent INFORM (`ensemble-sim foreign`)
+            Plant::ResolvedMultiPartial => &["foreign.divergent-refused"],
+            Plant::ResolvedMultiCreateStatless => &["foreign.write-reply"],
         }
     }
 

@@ -343,9 +343,10 @@ fn main() -> ExitCode {
             for p in Plant::ALL {
                 let by = match p {
                     Plant::ZxidRolloverUnguarded => " (scenario zxid-rollover.toml)",
-                    Plant::ResolvedSetDataUnwatched | Plant::ForeignConfigNotReloaded => {
-                        " (ensemble-sim foreign)"
-                    }
+                    Plant::ResolvedSetDataUnwatched
+                    | Plant::ForeignConfigNotReloaded
+                    | Plant::ResolvedMultiPartial
+                    | Plant::ResolvedMultiCreateStatless => " (ensemble-sim foreign)",
                     _ => "",
                 };
                 println!("{:<38} {}{by}", p.name(), p.claims().join(", "));

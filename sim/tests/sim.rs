@@ -200,7 +200,10 @@ fn every_plant_is_found_and_replays() {
         // the foreign-leader driver's plant: hunted there (`ensemble-sim foreign`)
         if matches!(
             p,
-            Plant::ResolvedSetDataUnwatched | Plant::ForeignConfigNotReloaded
+            Plant::ResolvedSetDataUnwatched
+                | Plant::ForeignConfigNotReloaded
+                | Plant::ResolvedMultiPartial
+                | Plant::ResolvedMultiCreateStatless
         ) {
             let found = (0..budget).find_map(|seed| {
                 let r = ensemble_sim::foreign::run_seed(seed, Some(p));

@@ -73,7 +73,15 @@ impl DataTree {
         }
         let mut batch = Batch::multi();
         let mut results = Vec::with_capacity(subs.len());
+        // null marks are kept beside the undo log: what each sub's node had, to put back
+        let mut nulls: Vec<(&str, bool)> = Vec::new();
         for (i, sub) in subs.iter().enumerate() {
+            if let ResolvedTxn::Create { path, .. }
+            | ResolvedTxn::Delete { path }
+            | ResolvedTxn::SetData { path, .. } = sub
+            {
+                nulls.push((path, self.null_data.contains(path.as_str())));
+            }
             match self.resolved_op(txn, sub, &mut batch) {
                 Ok(Done::Created { path, stat }) => {
                     let with_stat = matches!(
@@ -83,6 +91,8 @@ impl DataTree {
                             ..
                         }
                     );
+                    let with_stat = with_stat
+                        && !plant::active(self.opts.plant, Plant::ResolvedMultiCreateStatless);
                     results.push(OpResult::Create {
                         path,
                         stat: with_stat.then_some(stat),
@@ -93,7 +103,12 @@ impl DataTree {
                 Ok(Done::Checked | Done::AclSet(_)) => results.push(OpResult::Check),
                 Err(e) => {
                     // the record does not fit this tree: nothing of the multi applies
-                    self.rollback(batch);
+                    if !plant::active(self.opts.plant, Plant::ResolvedMultiPartial) {
+                        self.rollback(batch);
+                        for (path, null) in nulls.into_iter().rev() {
+                            self.mark_null(path, null);
+                        }
+                    }
                     let mut errors = vec![OpResult::Error(0); i];
                     errors.push(OpResult::Error(e.code()));
                     errors.resize(

@@ -346,6 +346,16 @@ claims! {
     /// holds at what it applied (ZooKeeper's reconfig txn is a setData of /zookeeper/config):
     /// its membership (version and members, 4lw `conf`) is that text's.
     ForeignMembership => "foreign.membership",
+    /// A core observing a foreign leader, handed a multi whose record does not fit its tree
+    /// (a diverged replica: the driver's stand-in leader appends a delete of a node that
+    /// never existed), applies none of it: every znode is as the leader's history holds it
+    /// just before that txn. A multi is atomic to its clients (ZooKeeper's programmer's
+    /// guide); the runtime then drops the replica and syncs again.
+    ForeignDivergentRefused => "foreign.divergent-refused",
+    /// A write a core observing a foreign leader forwarded is answered what the leader's own
+    /// tree answered it (ZooKeeper's observer answers from the txn the leader resolved: the
+    /// created path, the new stat, each multi result, the error code).
+    ForeignWriteReply => "foreign.write-reply",
     /// An independent model of the data tree, replaying every committed txn by ZooKeeper's
     /// rules, agrees with the reference tree (a tree bug all servers share).
     TreeModel => "tree.model",
@@ -518,6 +528,8 @@ impl Claim {
             | ForeignWatchOnce
             | ForeignAcl
             | ForeignMembership
+            | ForeignDivergentRefused
+            | ForeignWriteReply
             | TreeModel
             | TreePersistedRoundTrip
             | TreeConsistent

@@ -97,7 +97,8 @@ impl History {
     }
 }
 
-fn state_of(tree: &DataTree, path: &str) -> Option<NodeState> {
+/// `path` as a client could read it from `tree` (the leader's, or the observer's to compare).
+pub fn state_of(tree: &DataTree, path: &str) -> Option<NodeState> {
     let (data, stat) = tree.get_data(path)?;
     let mut children = tree.get_children(path).unwrap_or_default();
     children.sort();
@@ -119,6 +120,9 @@ pub struct ForeignLeader {
     pub history: History,
     /// Txns resolved so far.
     pub txns: u64,
+    /// What the reference tree answered the last write it resolved (the reply ZooKeeper's
+    /// leader would give the client through its own server).
+    pub last_reply: Option<Reply>,
 }
 
 impl ForeignLeader {
@@ -132,6 +136,7 @@ impl ForeignLeader {
             time: 1_700_000_000_000,
             history,
             txns: 0,
+            last_reply: None,
         }
     }
 
@@ -164,6 +169,7 @@ impl ForeignLeader {
             origin: Origin::NONE,
             op,
         };
+        self.last_reply = None;
         let resolved = match &ens.op {
             TxnOp::CreateSession { timeout_ms } => {
                 let timeout_ms = *timeout_ms;
@@ -178,8 +184,14 @@ impl ForeignLeader {
             TxnOp::Write { request, .. } | TxnOp::EnforcedWrite { request, .. } => {
                 let request = request.clone();
                 let cversions = self.parent_cversions();
+                let before = matches!(request, Request::Multi(_)).then(|| self.tree.clone());
                 let outcome = self.tree.apply(&ens);
-                self.resolved_write(&request, &outcome.reply, cversions)
+                self.last_reply = Some(outcome.reply.clone());
+                let mut r = self.resolved_write(&request, &outcome.reply, cversions.clone());
+                if let (Some(before), ResolvedTxn::Multi(subs)) = (before, &mut r) {
+                    self.failed_multi_records(before, &ens, subs, cversions);
+                }
+                r
             }
             // decided already (a reconfig's setData of /zookeeper/config)
             TxnOp::Resolved(r) => {
@@ -193,6 +205,54 @@ impl ForeignLeader {
         self.txns += 1;
         self.history.record(zxid, &self.tree);
         ens
+    }
+
+    /// A failed multi as PrepRequestProcessor logs it: the subs before the failing one as
+    /// the records they made (DataTree.processTxn turns them into ErrorTxn(0)), the failing
+    /// one and the rest ErrorTxns. The records are the prefix's, resolved on the tree as it
+    /// stood before the multi (`before`).
+    fn failed_multi_records(
+        &mut self,
+        before: DataTree,
+        ens: &Txn,
+        subs: &mut [ResolvedTxn],
+        mut cversions: BTreeMap<String, i32>,
+    ) {
+        let TxnOp::Write {
+            request: Request::Multi(ops),
+            auth,
+        } = &ens.op
+        else {
+            return;
+        };
+        let inconsistent = ensemble_proto::proto::KeeperError::RuntimeInconsistency.code();
+        let Some(failing) = subs.iter().position(
+            |s| matches!(s, ResolvedTxn::Error { err } if *err != 0 && *err != inconsistent),
+        ) else {
+            return; // a multi that succeeded
+        };
+        if failing == 0 {
+            return;
+        }
+        let mut prefix = ens.clone();
+        prefix.op = TxnOp::Write {
+            request: Request::Multi(ops[..failing].to_vec()),
+            auth: auth.clone(),
+        };
+        let mut scratch = before;
+        let outcome = scratch.apply(&prefix);
+        let Ok(Response::Multi(results)) = &outcome.reply else {
+            panic!(
+                "the ops before a multi's failing one failed alone: {:?}",
+                outcome.reply
+            );
+        };
+        // resolved against the prefix's tree (the ACLs and owners it made)
+        let tree = std::mem::replace(&mut self.tree, scratch);
+        for (i, (op, result)) in ops.iter().zip(results).enumerate() {
+            subs[i] = self.resolved_op(op, result, &mut cversions);
+        }
+        self.tree = tree;
     }
 
     /// Every node's persisted cversion before a txn (a multi's creates count on from them).

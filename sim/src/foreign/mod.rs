@@ -17,10 +17,19 @@
 //! * `foreign.acl` — no client reads data or hears an event of a znode its ids may not READ;
 //! * `foreign.membership` — while serving, the core's configuration (version and members) is
 //!   the one the leader's history holds at what it applied: the leader now and then commits a
-//!   reconfig (ZooKeeper's reconfig txn, a setData of /zookeeper/config; own random stream).
+//!   reconfig (ZooKeeper's reconfig txn, a setData of /zookeeper/config; own random stream);
+//! * `foreign.divergent-refused` — a multi whose record does not fit the observer's tree (a
+//!   diverged replica: every second committed multi of its clients reaches it with a delete
+//!   of a node that never existed, by a count) changes none of its znodes; the replica is then
+//!   dropped and synced again, as the runtime does when ZooKeeper's digest disagrees.
+//! * `foreign.write-reply` — a write the core forwarded is answered what the leader's own
+//!   tree answered it (create's path, setData's and setACL's stat, each multi result, the
+//!   error code), from the resolved txn alone.
 //!
 //! The plant `resolved-setdata-unwatched` (a resolved setData fires no watch) breaks the
-//! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the last.
+//! second, `foreign-config-not-reloaded` (the reconfig applied, the membership kept) the
+//! fourth, `resolved-multi-partial` (the subs before the misfit kept) the fifth,
+//! `resolved-multi-create-statless` (a multi's create2 answered without its stat) the last.
 
 pub mod leader;
 
@@ -31,6 +40,7 @@ use ensemble_core::effect::{Action, ActionSink, DurableStore, Ready, Write};
 use ensemble_core::foreign::Foreign;
 use ensemble_core::plant::Plant;
 use ensemble_core::tree::{DataTree, TreeOptions};
+use ensemble_core::txn::{ResolvedTxn, Txn};
 use ensemble_core::{Config, ConnId, Event, LearnerType, PeerMsg, Recovered, Server, TxnOp, Zxid};
 use ensemble_proto::proto::{
     Acl, ConnectRequest, CreateMode, CreateOp, EventType, Id, KeeperError, MultiOp, OpCode, Reply,
@@ -162,6 +172,13 @@ struct World {
     foreign_writes: u64,
     /// Print every reply and event as it comes (`ensemble-sim foreign --echo`).
     echo: bool,
+    /// Multis of the observer's clients the leader committed: every second one reaches the
+    /// observer with a sub that does not fit its tree (a count, no draw).
+    multis: u64,
+    /// The zxid of that divergent INFORM, until the observer has applied it.
+    diverged: Option<Zxid>,
+    /// The leader's answer to each write the observer forwarded, by (session, cxid).
+    leader_replies: BTreeMap<(SessionId, i32), Reply>,
 }
 
 /// Run one seed, with `plant` in the core.
@@ -268,6 +285,9 @@ impl World {
             reconfigs: 0,
             foreign_writes: 0,
             echo: false,
+            multis: 0,
+            diverged: None,
+            leader_replies: BTreeMap::new(),
         };
         w.mix("start");
         w
@@ -333,11 +353,18 @@ impl World {
             let Some(f) = self.to_observer.pop_front() else {
                 break;
             };
-            let txn = matches!(f, Foreign::Txn(_));
+            let txn = match &f {
+                Foreign::Txn(t) => Some(t.zxid),
+                _ => None,
+            };
             self.feed(Event::Foreign(f));
-            if txn {
+            if let Some(zxid) = txn {
                 let through = self.server.last_logged();
                 self.feed(Event::Persisted { through });
+                if self.diverged == Some(zxid) {
+                    self.divergence_refused(zxid);
+                    break;
+                }
             }
         }
         // clients
@@ -355,6 +382,7 @@ impl World {
         // requests in flight on the broken connection are lost, as its unsent INFORMs
         self.work.clear();
         self.to_observer.clear();
+        self.diverged = None; // lost with the INFORMs
         self.feed(Event::Foreign(Foreign::Lost {
             why: "the simulated leader changed".into(),
         }));
@@ -448,10 +476,14 @@ impl World {
     fn answer(&mut self, w: Work) {
         match w {
             Work::Request { session, cxid, op } => {
-                let txn = self.leader.resolve(session, cxid, op);
+                let mut txn = self.leader.resolve(session, cxid, op);
                 if self.echo {
                     println!("{:>6} leader resolved {} {:?}", self.now, txn.zxid, txn.op);
                 }
+                if let Some(reply) = self.leader.last_reply.take() {
+                    self.leader_replies.insert((session, cxid), reply);
+                }
+                self.diverge(&mut txn);
                 self.inform(Foreign::Txn(txn));
             }
             Work::Sync => self.inform(Foreign::SyncDone),
@@ -460,6 +492,69 @@ impl World {
                 self.inform(Foreign::Revalidated { session, valid });
             }
         }
+    }
+
+    /// Every second committed multi of the observer's clients reaches the observer with one
+    /// more sub, a delete of a node that never existed: a record that does not fit its tree,
+    /// as a diverged replica would meet (the leader's own tree and history hold the multi as
+    /// committed). ZooKeeper's leader never logs such a multi (a failed one is a MultiTxn of
+    /// ErrorTxns: PrepRequestProcessor), so it is a divergence the observer must refuse whole.
+    fn diverge(&mut self, txn: &mut Txn) {
+        let TxnOp::Resolved(ResolvedTxn::Multi(subs)) = &mut txn.op else {
+            return;
+        };
+        // one at a time: a second before the first's resync would meet a diverged tree
+        if subs.iter().any(|s| matches!(s, ResolvedTxn::Error { .. }))
+            || self.resync_in.is_some()
+            || self.diverged.is_some()
+        {
+            return;
+        }
+        self.multis += 1;
+        if !self.multis.is_multiple_of(2) {
+            return;
+        }
+        subs.push(ResolvedTxn::Delete {
+            path: "/app/never-created".into(),
+        });
+        self.diverged = Some(txn.zxid);
+    }
+
+    /// `foreign.divergent-refused`: the observer applied the divergent multi at `zxid` not at
+    /// all (every znode as the leader's history holds it before the txn); then its runtime,
+    /// whose digest disagrees with the leader's, drops the replica and is synced again.
+    fn divergence_refused(&mut self, zxid: Zxid) {
+        self.diverged = None;
+        let tree = self.server.tree();
+        if self.server.foreign_leader().is_none() || tree.last_zxid() != zxid {
+            return; // not serving: the txn was not applied here
+        }
+        let mut paths: Vec<String> = tree
+            .paths()
+            .chain(self.leader.tree.paths())
+            .filter(|p| p.starts_with("/app") || p.starts_with("/secret"))
+            .map(str::to_string)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        let wrong = paths.into_iter().find_map(|p| {
+            let got = leader::state_of(tree, &p);
+            let want = self.leader.history.before(&p, zxid).cloned();
+            (got != want).then(|| format!("{p}: {got:?}, the leader's before it: {want:?}"))
+        });
+        if let Some(detail) = wrong {
+            return self.fail(
+                Claim::ForeignDivergentRefused,
+                format!("after the divergent multi at {zxid} the observer holds {detail}"),
+            );
+        }
+        // the connection is dropped: what was in flight on it is lost, as at a leader change
+        self.work.clear();
+        self.to_observer.clear();
+        self.feed(Event::Foreign(Foreign::Lost {
+            why: "the replica's digest disagrees with the leader's".into(),
+        }));
+        self.resync_in = Some(2);
     }
 
     fn foreign_write(&mut self) -> TxnOp {
@@ -807,6 +902,12 @@ impl World {
         let Some(asked) = self.clients[c].asked.remove(&xid) else {
             return;
         };
+        if self.diverged == Some(zxid) {
+            // answered by a replica that left the leader's history at this txn (the leader
+            // holds the multi, the refusing observer not): `foreign.divergent-refused` judges
+            // its tree, and the runtime drops it before anything else is served
+            return;
+        }
         let is_read = matches!(asked, Asked::Read { .. });
         if is_read && zxid < self.clients[c].seen {
             return self.fail(
@@ -860,7 +961,21 @@ impl World {
                     }
                 }
             }
-            Asked::Other | Asked::Close => {}
+            Asked::Other => {
+                let key = (self.clients[c].session, xid);
+                if let Some(want) = self.leader_replies.remove(&key)
+                    && want != reply
+                {
+                    self.fail(
+                        Claim::ForeignWriteReply,
+                        format!(
+                            "client {name}'s write (xid {xid}) answered {reply:?} at {zxid}; the \
+                             leader answered {want:?}"
+                        ),
+                    );
+                }
+            }
+            Asked::Close => {}
         }
     }
 
