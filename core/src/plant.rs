@@ -240,10 +240,14 @@ pub enum Plant {
     ReadOnlyHalfGrace,
     /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
     MntrCountsSyncing,
+    /// A learner that cannot lead in the new configuration (an observer, a removed voter
+    /// staying on as a non-voting follower) takes its leader's HANDOVER as a successor that
+    /// cannot lead would: it elects instead of going to the designated one.
+    HandOverNonVoterElects,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 69] = [
+    pub const ALL: [Plant; 70] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -313,6 +317,7 @@ impl Plant {
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
+        Plant::HandOverNonVoterElects,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +391,7 @@ impl Plant {
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
+            Plant::HandOverNonVoterElects => "handover-non-voter-elects",
         }
     }
 
@@ -568,6 +574,8 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
+            // it finds the successor through an election a moment later: only the path shows
+            Plant::HandOverNonVoterElects => &["reconfig.handover-taken"],
         }
     }
 

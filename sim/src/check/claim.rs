@@ -143,6 +143,11 @@ claims! {
     /// A leader a committed reconfig removed hands over to a voter of the new configuration
     /// holding durably all it committed, and commits nothing after (check/handover.rs).
     ReconfigHandOver => "reconfig.handover",
+    /// A learner that gets its leader's HANDOVER while serving it, with the reconfig applied,
+    /// goes to the designated successor in that step without an election: leading if it is
+    /// the one designated, else following or observing it (ZooKeeper's `updateServerState`
+    /// with `reconfigFlag` set; check/handover_taken.rs).
+    ReconfigHandOverTaken => "reconfig.handover-taken",
     /// A conditional reconfig is refused BadVersion only if its fromConfig differs from the
     /// version of the configuration committed when the leader took it, and made only if it
     /// is that version (the last committed reconfig's zxid; before any, the first
@@ -461,6 +466,7 @@ impl Claim {
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | ReconfigHandOver
+            | ReconfigHandOverTaken
             | ReconfigFromConfig
             | ReconfigConfigApart
             | CorePanic

@@ -38,6 +38,7 @@ mod conn_session;
 mod election;
 mod expired;
 mod handover;
+mod handover_taken;
 mod learner_traffic;
 pub(crate) mod liveness;
 mod lost_state;

@@ -505,6 +505,7 @@ impl World {
         }
         self.fle_handover(id, &event);
         self.handover_before(id, &event);
+        self.handover_taken_before(id, &event);
         self.follow_snap_stream(id, &event);
         // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
         // the sync-crash fault's moment
@@ -589,6 +590,11 @@ impl World {
         self.check_read_only_grace(id);
         if self.violation.is_none()
             && let Err(v) = self.check_successor_named(id)
+        {
+            self.fail(v);
+        }
+        if self.violation.is_none()
+            && let Err(v) = self.check_handover_taken(id)
         {
             self.fail(v);
         }
