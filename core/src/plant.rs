@@ -244,10 +244,13 @@ pub enum Plant {
     /// staying on as a non-voting follower) takes its leader's HANDOVER as a successor that
     /// cannot lead would: it elects instead of going to the designated one.
     HandOverNonVoterElects,
+    /// A LOOKING server that decides to follow another drops the FOLLOWERINFOs it kept for
+    /// when it leads without breaking their connections: their senders wait on it.
+    FollowerKeepsEarlyLearners,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 70] = [
+    pub const ALL: [Plant; 71] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -318,6 +321,7 @@ impl Plant {
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
         Plant::HandOverNonVoterElects,
+        Plant::FollowerKeepsEarlyLearners,
     ];
 
     pub fn name(self) -> &'static str {
@@ -392,6 +396,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
             Plant::HandOverNonVoterElects => "handover-non-voter-elects",
+            Plant::FollowerKeepsEarlyLearners => "follower-keeps-early-learners",
         }
     }
 
@@ -576,6 +581,8 @@ impl Plant {
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
             // it finds the successor through an election a moment later: only the path shows
             Plant::HandOverNonVoterElects => &["reconfig.handover-taken"],
+            // the senders give up after initLimit: only the connections kept show it
+            Plant::FollowerKeepsEarlyLearners => &["election.learner-dropped"],
         }
     }
 

@@ -102,6 +102,12 @@ claims! {
     /// or put back older: the `disk-loss` fault) and has not synced since: a vote that came
     /// from what the sender still holds stays counted (check/vote_forgotten.rs).
     ElectionVoteForgotten => "election.vote-forgotten",
+    /// A server that takes up following or observing another breaks the quorum connection
+    /// of every peer whose FOLLOWERINFO it kept, unanswered, while it could still lead (LOOKING,
+    /// or a voter following a leader that may hand over to it): only a leader's role holds
+    /// learners' connections, as only ZooKeeper's Leader accepts them
+    /// (check/learner_dropped.rs).
+    ElectionLearnerDropped => "election.learner-dropped",
     /// A server starts its election presenting a currentEpoch only over the history that
     /// epoch vouched for on its disk: the last zxid durable when the file was written, as the
     /// simulator saw it written. A recovery that reads back less (a corrupt last record, a
@@ -500,6 +506,7 @@ impl Claim {
             | ClientCloseReason
             | ReconfigWellFormedRefused
             | ElectionVoteForgotten
+            | ElectionLearnerDropped
             | LeaderLearnerTraffic
             | LeaderPacketsByRole
             | ForeignReadPrefix

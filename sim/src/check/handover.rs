@@ -27,6 +27,8 @@ pub struct HandOverRecord {
     before: Option<RemovedLeader>,
     /// A HANDOVER a ready learner is taking in this step (`reconfig.handover-taken`).
     pub(crate) taking: Option<crate::check::handover_taken::Taking>,
+    /// FOLLOWERINFOs kept by servers that might lead (`election.learner-dropped`).
+    pub(crate) learners: crate::check::learner_dropped::WaitingLearners,
 }
 
 /// A leader its pending reconfig removes, as it was before a step.

@@ -40,10 +40,10 @@ impl World {
             return;
         };
         let learner = matches!(n.state, ServerState::Following | ServerState::Observing);
-        if n.server.is_none()
-            || !learner
+        // whom it serves, from its status (the world's `following` moves only with serving)
+        if !learner
             || !n.serving
-            || n.following != Some(*from)
+            || n.server.as_ref().and_then(|s| s.status().leader) != Some(*from)
             || n.applied < *zxid
             || designated == from
         {

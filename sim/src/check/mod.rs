@@ -39,6 +39,7 @@ mod election;
 mod expired;
 mod handover;
 mod handover_taken;
+mod learner_dropped;
 mod learner_traffic;
 pub(crate) mod liveness;
 mod lost_state;
