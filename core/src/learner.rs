@@ -250,6 +250,8 @@ impl<'a> Learning<'a> {
             && self.zk.tree.last_zxid() >= zxid
             && designated != self.learner.leader
             && (designated != me || self.zk.quorum.can_lead(me));
+        let zk = &self.zk;
+        let ready = ready && (zk.quorum.can_lead(me) || !zk.plant(Plant::HandOverNonVoterElects));
         if !ready {
             crate::probe!("reconfig.handover-elects");
             return self.end("the leader handed over before we could follow", out);

@@ -256,10 +256,17 @@ pub enum Plant {
     /// A create2 in a multi a foreign leader resolved is answered without its stat (as a
     /// plain create): the observer's client gets another result than the leader gave.
     ResolvedMultiCreateStatless,
+    /// A learner that cannot lead in the new configuration (an observer, a removed voter
+    /// staying on as a non-voting follower) takes its leader's HANDOVER as a successor that
+    /// cannot lead would: it elects instead of going to the designated one.
+    HandOverNonVoterElects,
+    /// A LOOKING server that decides to follow another drops the FOLLOWERINFOs it kept for
+    /// when it leads without breaking their connections: their senders wait on it.
+    FollowerKeepsEarlyLearners,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 74] = [
+    pub const ALL: [Plant; 76] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -334,6 +341,8 @@ impl Plant {
         Plant::ElectionBackersUnreported,
         Plant::ResolvedMultiPartial,
         Plant::ResolvedMultiCreateStatless,
+        Plant::HandOverNonVoterElects,
+        Plant::FollowerKeepsEarlyLearners,
     ];
 
     pub fn name(self) -> &'static str {
@@ -412,6 +421,8 @@ impl Plant {
             Plant::ElectionBackersUnreported => "election-backers-unreported",
             Plant::ResolvedMultiPartial => "resolved-multi-partial",
             Plant::ResolvedMultiCreateStatless => "resolved-multi-create-statless",
+            Plant::HandOverNonVoterElects => "handover-non-voter-elects",
+            Plant::FollowerKeepsEarlyLearners => "follower-keeps-early-learners",
         }
     }
 
@@ -600,6 +611,10 @@ impl Plant {
             // found by the foreign-leader driver's divergent INFORM (`ensemble-sim foreign`)
             Plant::ResolvedMultiPartial => &["foreign.divergent-refused"],
             Plant::ResolvedMultiCreateStatless => &["foreign.write-reply"],
+            // it finds the successor through an election a moment later: only the path shows
+            Plant::HandOverNonVoterElects => &["reconfig.handover-taken"],
+            // the senders give up after initLimit: only the connections kept show it
+            Plant::FollowerKeepsEarlyLearners => &["election.learner-dropped"],
         }
     }
 

@@ -557,6 +557,11 @@ impl Server {
                 if vote.leader == me && self.zk.quorum.can_lead(me) {
                     self.become_leader(early, out);
                 } else if vote.leader != me {
+                    let early = if self.zk.plant(Plant::FollowerKeepsEarlyLearners) {
+                        BTreeMap::new() // dropped without a word: their connections stay
+                    } else {
+                        early
+                    };
                     for peer in early.into_keys().filter(|p| *p != vote.leader) {
                         out.push(Action::DisconnectPeer { peer });
                     }

@@ -111,6 +111,12 @@ claims! {
     /// or put back older: the `disk-loss` fault) and has not synced since: a vote that came
     /// from what the sender still holds stays counted (check/vote_forgotten.rs).
     ElectionVoteForgotten => "election.vote-forgotten",
+    /// A server that takes up following or observing another breaks the quorum connection
+    /// of every peer whose FOLLOWERINFO it kept, unanswered, while it could still lead (LOOKING,
+    /// or a voter following a leader that may hand over to it): only a leader's role holds
+    /// learners' connections, as only ZooKeeper's Leader accepts them
+    /// (check/learner_dropped.rs).
+    ElectionLearnerDropped => "election.learner-dropped",
     /// A server starts its election presenting a currentEpoch only over the history that
     /// epoch vouched for on its disk: the last zxid durable when the file was written, as the
     /// simulator saw it written. A recovery that reads back less (a corrupt last record, a
@@ -152,6 +158,11 @@ claims! {
     /// A leader a committed reconfig removed hands over to a voter of the new configuration
     /// holding durably all it committed, and commits nothing after (check/handover.rs).
     ReconfigHandOver => "reconfig.handover",
+    /// A learner that gets its leader's HANDOVER while serving it, with the reconfig applied,
+    /// goes to the designated successor in that step without an election: leading if it is
+    /// the one designated, else following or observing it (ZooKeeper's `updateServerState`
+    /// with `reconfigFlag` set; check/handover_taken.rs).
+    ReconfigHandOverTaken => "reconfig.handover-taken",
     /// A conditional reconfig is refused BadVersion only if its fromConfig differs from the
     /// version of the configuration committed when the leader took it, and made only if it
     /// is that version (the last committed reconfig's zxid; before any, the first
@@ -488,6 +499,7 @@ impl Claim {
             | ReconfigCommitQuorums
             | ReconfigConfigCommitted
             | ReconfigHandOver
+            | ReconfigHandOverTaken
             | ReconfigFromConfig
             | ReconfigConfigApart
             | CorePanic
@@ -522,6 +534,7 @@ impl Claim {
             | ClientCloseReason
             | ReconfigWellFormedRefused
             | ElectionVoteForgotten
+            | ElectionLearnerDropped
             | LeaderLearnerTraffic
             | LeaderPacketsByRole
             | ForeignReadPrefix

@@ -25,6 +25,10 @@ pub struct HandOverRecord {
     /// reconfig's version, and its active followers with what each ACKed (the event's ACK
     /// included), for [`World::check_successor_named`] after the step.
     before: Option<RemovedLeader>,
+    /// A HANDOVER a ready learner is taking in this step (`reconfig.handover-taken`).
+    pub(crate) taking: Option<crate::check::handover_taken::Taking>,
+    /// FOLLOWERINFOs kept by servers that might lead (`election.learner-dropped`).
+    pub(crate) learners: crate::check::learner_dropped::WaitingLearners,
 }
 
 /// A leader its pending reconfig removes, as it was before a step.

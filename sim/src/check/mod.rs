@@ -40,6 +40,8 @@ mod election;
 mod expired;
 mod expired_answers;
 mod handover;
+mod handover_taken;
+mod learner_dropped;
 mod learner_traffic;
 pub(crate) mod liveness;
 mod lost_state;

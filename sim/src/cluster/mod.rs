@@ -510,6 +510,8 @@ impl World {
         }
         self.fle_handover(id, &event);
         self.handover_before(id, &event);
+        self.handover_taken_before(id, &event);
+        self.learner_dropped_before(id, &event);
         self.follow_snap_stream(id, &event);
         // a SNAP (its first part, or the SNAP itself) or NEWLEADER from the server's leader:
         // the sync-crash fault's moment
@@ -596,6 +598,16 @@ impl World {
         self.check_read_only_grace(id);
         if self.violation.is_none()
             && let Err(v) = self.check_successor_named(id)
+        {
+            self.fail(v);
+        }
+        if self.violation.is_none()
+            && let Err(v) = self.check_handover_taken(id)
+        {
+            self.fail(v);
+        }
+        if self.violation.is_none()
+            && let Err(v) = self.check_learner_dropped(id)
         {
             self.fail(v);
         }

@@ -16,6 +16,9 @@ impl World {
             return;
         }
         let ch = msg.is_election();
+        if ch == QUORUM {
+            self.learner_answered(from, to);
+        }
         let now = self.sched.now;
         let (lo, hi) = self.params.net_delay;
         let mut d = self.rng.range(lo, hi).max(1);
