@@ -240,10 +240,13 @@ pub enum Plant {
     ReadOnlyHalfGrace,
     /// `mntr`'s `zk_synced_followers` counts every voter's handler, synced or still syncing.
     MntrCountsSyncing,
+    /// A read's path is held to `PathUtils`'s rules as a create's is (the Java client's check,
+    /// not the server's): "" and other paths naming no znode answered BadArguments.
+    ReadPathValidated,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 69] = [
+    pub const ALL: [Plant; 70] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -313,6 +316,7 @@ impl Plant {
         Plant::InformToFollowers,
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
+        Plant::ReadPathValidated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -386,6 +390,7 @@ impl Plant {
             Plant::InformToFollowers => "inform-to-followers",
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
+            Plant::ReadPathValidated => "read-path-validated",
         }
     }
 
@@ -568,6 +573,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => &["readonly.grace"],
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
+            Plant::ReadPathValidated => &["client.read-value"],
         }
     }
 

@@ -494,6 +494,10 @@ pub const PROBES: &[ProbeDef] = &[
         "a getAllChildrenNumber was judged against the history",
     ),
     p(
+        "sim.read.empty-path",
+        "a read of the path \"\" was answered as the root's, judged against the history",
+    ),
+    p(
         "sim.client.refused-closed",
         "a request of an unknown opcode was answered Unimplemented and its connection closed (client.refused judged)",
     ),
