@@ -243,10 +243,13 @@ pub enum Plant {
     /// A read's path is held to `PathUtils`'s rules as a create's is (the Java client's check,
     /// not the server's): "" and other paths naming no znode answered BadArguments.
     ReadPathValidated,
+    /// The server's recount of a quota's stats is written `bytes=..,count=..`: every parser
+    /// reads it, only ZooKeeper's own text differs.
+    StatsTextReordered,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 70] = [
+    pub const ALL: [Plant; 71] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -317,6 +320,7 @@ impl Plant {
         Plant::ReadOnlyHalfGrace,
         Plant::MntrCountsSyncing,
         Plant::ReadPathValidated,
+        Plant::StatsTextReordered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -391,6 +395,7 @@ impl Plant {
             Plant::ReadOnlyHalfGrace => "read-only-half-grace",
             Plant::MntrCountsSyncing => "mntr-counts-syncing",
             Plant::ReadPathValidated => "read-path-validated",
+            Plant::StatsTextReordered => "stats-text-reordered",
         }
     }
 
@@ -574,6 +579,7 @@ impl Plant {
             // only an operator's mntr shows it: the claim counts the leader's listing again
             Plant::MntrCountsSyncing => &["leader.learner-traffic"],
             Plant::ReadPathValidated => &["client.read-value"],
+            Plant::StatsTextReordered => &["quota.stats"],
         }
     }
 
