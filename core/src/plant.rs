@@ -263,10 +263,16 @@ pub enum Plant {
     /// A LOOKING server that decides to follow another drops the FOLLOWERINFOs it kept for
     /// when it leads without breaking their connections: their senders wait on it.
     FollowerKeepsEarlyLearners,
+    /// A read's path is held to `PathUtils`'s rules as a create's is (the Java client's check,
+    /// not the server's): "" and other paths naming no znode answered BadArguments.
+    ReadPathValidated,
+    /// The server's recount of a quota's stats is written `bytes=..,count=..`: every parser
+    /// reads it, only ZooKeeper's own text differs.
+    StatsTextReordered,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 76] = [
+    pub const ALL: [Plant; 78] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -343,6 +349,8 @@ impl Plant {
         Plant::ResolvedMultiCreateStatless,
         Plant::HandOverNonVoterElects,
         Plant::FollowerKeepsEarlyLearners,
+        Plant::ReadPathValidated,
+        Plant::StatsTextReordered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -423,6 +431,8 @@ impl Plant {
             Plant::ResolvedMultiCreateStatless => "resolved-multi-create-statless",
             Plant::HandOverNonVoterElects => "handover-non-voter-elects",
             Plant::FollowerKeepsEarlyLearners => "follower-keeps-early-learners",
+            Plant::ReadPathValidated => "read-path-validated",
+            Plant::StatsTextReordered => "stats-text-reordered",
         }
     }
 
@@ -615,6 +625,8 @@ impl Plant {
             Plant::HandOverNonVoterElects => &["reconfig.handover-taken"],
             // the senders give up after initLimit: only the connections kept show it
             Plant::FollowerKeepsEarlyLearners => &["election.learner-dropped"],
+            Plant::ReadPathValidated => &["client.read-value"],
+            Plant::StatsTextReordered => &["quota.stats"],
         }
     }
 

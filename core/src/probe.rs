@@ -494,6 +494,14 @@ pub const PROBES: &[ProbeDef] = &[
         "a getAllChildrenNumber was judged against the history",
     ),
     p(
+        "sim.quota.null-stats-rewritten",
+        "quota stats a client wrote null were rewritten by the server's recount (tree.model judges the null mark)",
+    ),
+    p(
+        "sim.read.empty-path",
+        "a read of the path \"\" was answered as the root's, judged against the history",
+    ),
+    p(
         "sim.client.refused-closed",
         "a request of an unknown opcode was answered Unimplemented and its connection closed (client.refused judged)",
     ),

@@ -143,6 +143,15 @@ impl ZooKeeperServer {
             }
             r => {
                 let auth = c.auth[..auth_len.min(c.auth.len())].to_vec();
+                if self.plant(crate::plant::Plant::ReadPathValidated)
+                    && let Request::GetData { path, .. }
+                    | Request::Exists { path, .. }
+                    | Request::GetChildren { path, .. }
+                    | Request::GetChildren2 { path, .. } = &r
+                    && crate::path::validate(path).is_err()
+                {
+                    return Err(KeeperError::BadArguments);
+                }
                 let r = zk_read_paths(r)?;
                 let mut reply = self.tree.read(&r, &auth);
                 if let (Request::MultiRead(ops), Ok(Response::MultiRead(results))) =

@@ -305,7 +305,12 @@ impl DataTree {
         st.set_bytes(st.bytes().saturating_add(bytes_diff));
         let meta = node.meta;
         self.null_data.remove(stat.as_str());
-        let old = self.replace_data(&stat, st.to_bytes().into());
+        let text = if plant::active(self.opts.plant, Plant::StatsTextReordered) {
+            format!("bytes={},count={}", st.bytes(), st.count()).into_bytes()
+        } else {
+            st.to_bytes()
+        };
+        let old = self.replace_data(&stat, text.into());
         batch.record(|| Undo::DataSet {
             path: stat.into_boxed_str(),
             data: old,

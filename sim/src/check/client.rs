@@ -320,6 +320,7 @@ impl Client {
                 ensemble_core::probe!("sim.read.multi-read");
             }
         } else {
+            check_read_path_verdict(self.idx, &p.request, reply, now)?;
             self.check_read_value(cx, &p.request, reply, z, now)?;
         }
         Ok(())
@@ -631,6 +632,39 @@ fn stored_config_form(
         }
         (_, reply) => reply,
     }
+}
+
+/// `client.read-value` on a plain read's path: ZooKeeper's getData, exists and getChildren
+/// look the path up as sent, with none of `PathUtils`'s rules, so a path that is not a
+/// znode's is answered NoNode (and "" is the root), never BadArguments. A path holding NUL
+/// is left alone (the one a server refuses).
+fn check_read_path_verdict(
+    client: usize,
+    request: &Request,
+    reply: &Reply,
+    now: u64,
+) -> Result<(), Violation> {
+    let path = match request {
+        Request::GetData { path, .. }
+        | Request::Exists { path, .. }
+        | Request::GetChildren { path, .. }
+        | Request::GetChildren2 { path, .. } => path,
+        _ => return Ok(()),
+    };
+    if path.contains('\0') || !matches!(reply, Err(KeeperError::BadArguments)) {
+        if path.is_empty() && reply.is_ok() {
+            ensemble_core::probe!("sim.read.empty-path");
+        }
+        return Ok(());
+    }
+    Err(violation(
+        Claim::ClientReadValue,
+        now,
+        format!(
+            "client {client} {:?} of {path:?} answered BadArguments, but ZooKeeper's read ops check no path rule: NoNode for a path that names no znode, the root for \"\"",
+            request.opcode()
+        ),
+    ))
 }
 
 /// `client.write-result` on a plain create's path: refused BadArguments exactly when

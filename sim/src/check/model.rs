@@ -20,8 +20,8 @@
 //!
 //! Null data (a create or setData whose buffer was null, `Request::NullData`) is modelled:
 //! the znodes such a write gave data to are null until a write gives them data again, a
-//! failed multi leaves them as they were, and a quota stats node is never null (ZooKeeper
-//! writes its counts into it).
+//! failed multi leaves them as they were, and a quota stats node is not null once the server
+//! has rewritten it (ZooKeeper writes its counts into it).
 //!
 //! What the simulator's clients never send (setACL, ACLs that need expanding) is
 //! not modelled: on such a txn the model takes the tree's state as it stands and carries on
@@ -747,9 +747,15 @@ impl TreeModel {
             if !path.starts_with(prefix) {
                 break;
             }
+            // Rewritten by the server, the stats have its text, never null; a client's null
+            // write stays null until then.
             if path.ends_with(ensemble_core::tree::STAT_NODE)
                 && let Some((data, _)) = tree.get_data(path)
+                && node.data != data
             {
+                if node.null {
+                    ensemble_core::probe!("sim.quota.null-stats-rewritten");
+                }
                 node.data = data.to_vec();
                 node.null = false;
             }

@@ -42,6 +42,23 @@ impl Track {
         Track(m)
     }
 
+    /// ZooKeeper's `StatsTrack.toString`, restated: `count` and `bytes` first, then, only if
+    /// other keys are held, an `=` and each of them sorted after a `;`.
+    fn zk_text(&self) -> String {
+        let mut text = format!("count={},bytes={}", self.count(), self.bytes());
+        let mut rest = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.as_str() != "count" && k.as_str() != "bytes");
+        if let Some((k, v)) = rest.next() {
+            text.push_str(&format!("=;{k}={v}"));
+            for (k, v) in rest {
+                text.push_str(&format!(";{k}={v}"));
+            }
+        }
+        text
+    }
+
     fn get(&self, key: &str) -> i64 {
         self.0.get(key).copied().unwrap_or(-1)
     }
@@ -66,6 +83,8 @@ pub struct Quota {
     limits_czxid: i64,
     /// The stats and the stats node's czxid and mzxid.
     stats: Option<(Track, i64, i64)>,
+    /// The stats node's data as the tree holds it.
+    stats_text: Vec<u8>,
 }
 
 /// Every quota of a tree, by quota'd path.
@@ -79,15 +98,15 @@ impl QuotaState {
             let Some((data, stat)) = tree.get_data(&limit_path(q)) else {
                 continue;
             };
-            let stats = tree
-                .get_data(&stat_path(q))
-                .map(|(d, s)| (Track::parse(d), s.czxid, s.mzxid));
+            let read = tree.get_data(&stat_path(q));
+            let stats = read.map(|(d, s)| (Track::parse(d), s.czxid, s.mzxid));
             m.insert(
                 q.to_string(),
                 Quota {
                     limits: Track::parse(data),
                     limits_czxid: stat.czxid,
                     stats,
+                    stats_text: read.map(|(d, _)| d.to_vec()).unwrap_or_default(),
                 },
             );
         }
@@ -153,11 +172,26 @@ pub fn check(
                 ));
             }
         }
-        // An accepted enforced write only moves a subtree up to its hard limits.
         let Some(b) = before.0.get(q) else { continue };
-        let Some((was, bczxid, _)) = &b.stats else {
+        let Some((was, bczxid, bmzxid)) = &b.stats else {
             continue;
         };
+        // Stats the server rewrote (no client's write: the same czxid and mzxid, as
+        // ZooKeeper's updateQuotaStat changes only the data) read as its StatsTrack prints them.
+        if (bczxid, bmzxid) == (czxid, mzxid)
+            && b.stats_text != a.stats_text
+            && a.stats_text != stats.zk_text().as_bytes()
+        {
+            return Err(fail(
+                Claim::QuotaStats,
+                format!(
+                    "{q}: the server rewrote the stats as {:?}, ZooKeeper's StatsTrack prints {:?}",
+                    String::from_utf8_lossy(&a.stats_text),
+                    stats.zk_text()
+                ),
+            ));
+        }
+        // An accepted enforced write only moves a subtree up to its hard limits.
         // (limits changed by this very txn: which op saw which limits is the multi's order)
         if !enforced || bczxid != czxid || b.limits_czxid != a.limits_czxid || b.limits != a.limits
         {

@@ -507,6 +507,9 @@ impl Reference {
             Request::GetAllChildrenNumber { path } => return self.all_children_number(path, at),
             _ => return None,
         };
+        // ZooKeeper's DataTree keeps the root under "" as well as "/", and its read ops look
+        // the path up as sent: "" reads the root
+        let path = if path.is_empty() { "/" } else { path.as_str() };
         let n = self.node_at(path, at);
         Some(match (n, kind) {
             (None, _) => Err(KeeperError::NoNode),

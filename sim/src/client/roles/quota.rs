@@ -64,6 +64,14 @@ impl QuotaRole {
             1 => plain(&format!("/zookeeper/quota{root}"), vec![]),
             2 | 3 => plain(&limit_path(root), draw_limits(rng, self.n)),
             4 | 5 => plain(&stat_path(root), b"count=0,bytes=0".to_vec()),
+            // a client's setData of the stats with a null buffer, every third time (the
+            // role's own count, no draw): the server's next recount must give them data again
+            // (`tree.model`: a stats node is never null once rewritten)
+            6 if self.n.is_multiple_of(3) => super::random::with_null_data(Request::SetData {
+                path: stat_path(root),
+                data: vec![],
+                version: -1,
+            }),
             // setquota on a quota that exists: new limits
             6 => Request::SetData {
                 path: limit_path(root),

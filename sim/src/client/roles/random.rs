@@ -46,6 +46,11 @@ const EPHEMERAL_PREFIXES: [&str; 10] = [
     "", "/", " / ", "\t", "/k", "/k1", " /k1", "/k1/", "/k2/e", "/none",
 ];
 
+/// Paths sent to ZooKeeper's read ops, which check none of `PathUtils`'s rules: "" reads the
+/// root (ZooKeeper's DataTree keeps the root under "" as well as "/"), any other path that is
+/// not a znode's names none (NoNode). Only the Java client refuses them before sending.
+const ODD_READ_PATHS: [&str; 7] = ["", "/k0/", "k0", "/k0//x", "/\u{e9}/.", "/zookeeper/", " /"];
+
 /// Paths ZooKeeper's `PathUtils` takes or refuses (BadArguments), ASCII and not, for creates
 /// (the flag: sequential, validated with a digit appended). `/é` first: the parent of most.
 pub(crate) const ODD_PATHS: [(&str, bool); 20] = [
@@ -274,7 +279,8 @@ impl RandomRole {
 
     /// Requests real clients send that the mix does not draw, every so often by the role's
     /// own counter (no draw, so a seed's draws stay where they were): getEphemerals with the
-    /// prefixes of [`EPHEMERAL_PREFIXES`], getAllChildrenNumber (of `/` too), creates at the
+    /// prefixes of [`EPHEMERAL_PREFIXES`], getAllChildrenNumber (of `/` too), plain reads at
+    /// the paths of [`ODD_READ_PATHS`] (`client.read-value`), creates at the
     /// odd paths of [`ODD_PATHS`], and (writers only) a drawn create, setData or multi sent
     /// with null data buffers, as the Java client's `create(path, null, ...)`. Each reply is
     /// judged against the committed history (`client.read-value`, `client.write-result`) and
@@ -294,6 +300,16 @@ impl RandomRole {
                 key((n / 29) as u32 % keys)
             };
             return Request::GetAllChildrenNumber { path };
+        }
+        if n % 31 == 19 {
+            // 7 paths and 4 read kinds, coprime: every pair within 28 turns
+            let path = ODD_READ_PATHS[(n / 31) as usize % ODD_READ_PATHS.len()].to_string();
+            return match (n / 31) % 4 {
+                0 => Request::GetData { path, watch: false },
+                1 => Request::Exists { path, watch: false },
+                2 => Request::GetChildren { path, watch: false },
+                _ => Request::GetChildren2 { path, watch: false },
+            };
         }
         if self.reader {
             return drawn;
