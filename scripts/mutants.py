@@ -102,7 +102,7 @@ def files_of(spec):
     return out
 
 
-ASSERT = re.compile(r"^\s*(assert|debug_assert)\w*!\(")
+ASSERT = re.compile(r"^\s*(?:[^/\"]*=>\s*)?(assert|debug_assert)\w*!\(")
 
 
 def code_lines(text):
