@@ -107,9 +107,11 @@ claims! {
     /// ZOOKEEPER-1732; `check/election.rs`).
     ElectionVoteCurrent => "election.vote-current",
     /// A LOOKING voter forgets a vote it counted in its round (FLE's `recvset`) when the
-    /// sender answers from an older round only if the sender really lost its data dir (wiped,
-    /// or put back older: the `disk-loss` fault) and has not synced since: a vote that came
-    /// from what the sender still holds stays counted (check/vote_forgotten.rs).
+    /// sender answers from an older round only if the sender's data dir really vouches for
+    /// nothing it acknowledged (wiped or put back older by the `disk-loss` fault, or cut short
+    /// of what its currentEpoch vouched for by a recovery over injected storage damage) and it
+    /// has not synced since: a vote that came from what the sender still holds stays counted
+    /// (check/vote_forgotten.rs).
     ElectionVoteForgotten => "election.vote-forgotten",
     /// A server that takes up following or observing another breaks the quorum connection
     /// of every peer whose FOLLOWERINFO it kept, unanswered, while it could still lead (LOOKING,

@@ -1,14 +1,19 @@
 //! `election.vote-forgotten`: a LOOKING voter forgets a vote it counted in its round only if
-//! the sender lost its data dir.
+//! the sender's data dir no longer vouches for what it acknowledged (lost, or cut short by
+//! storage damage).
 //!
 //! FLE keeps a sender's vote of round R in `recvset` whatever the sender says later from an
 //! older round (rounds only grow within a process, so an older round means a restart). The
 //! core goes one step further (issue 13): a sender that restarted from a lost disk (its
 //! notification no longer vouches, `intact` false) no longer holds what its counted vote came
 //! from, and that vote is dropped until it votes anew. A sender that restarted intact still
-//! holds it, and its vote stays. The simulator knows which: `Node::lost_state` (wiped or put
-//! back older by the `disk-loss` fault, no currentEpoch written since), taken as the
-//! notification reached the receiver (`heard_lost`). The forgetting is seen through the
+//! holds it, and its vote stays. The simulator knows which (`Node::unvouched`, no
+//! currentEpoch written since either way): `Node::lost_state` (wiped or put back older by
+//! the `disk-loss` fault), or `Node::cut_state` (its recovery over storage damage the
+//! simulator injected, a misdirected write say, cut the log short of the history its
+//! currentEpoch vouched for, so recovery removed currentEpoch: seed 1494), taken as the
+//! notification reached the receiver (`heard_unvouched`). An undamaged disk that restarts
+//! vouching for nothing is no excuse. The forgetting is seen through the
 //! core's `recvset` (`Server::election_counted`) before and after the step that took a
 //! notification: counted before, not after, in the same round and still LOOKING.
 
@@ -43,7 +48,7 @@ impl World {
     }
 
     /// After server `id`'s step: a vote counted before and forgotten in the same round was
-    /// its sender's only if the sender lost its data dir.
+    /// its sender's only if the sender's data dir no longer vouched (lost or cut short).
     pub(crate) fn check_vote_forgotten(&mut self, id: ServerId, before: Counted) {
         let Some(s) = self.nodes.get(&id).and_then(|n| n.server.as_ref()) else {
             return;
@@ -53,12 +58,12 @@ impl World {
         {
             return;
         }
-        let lost = self.nodes[&id]
-            .heard_lost
+        let unvouched = self.nodes[&id]
+            .heard_unvouched
             .get(&before.from)
             .copied()
             .unwrap_or(false);
-        if lost || self.violation.is_some() {
+        if unvouched || self.violation.is_some() {
             return;
         }
         let v = violation(
@@ -66,7 +71,8 @@ impl World {
             self.sched.now,
             format!(
                 "n{id} forgot n{}'s vote counted in round {} when it answered from an older \
-                 round, but n{} had not lost its data dir (it restarted intact)",
+                 round, but n{} had neither lost its data dir nor had it cut short by storage \
+                 damage (it restarted intact)",
                 before.from, before.round, before.from
             ),
         );

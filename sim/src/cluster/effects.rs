@@ -36,7 +36,9 @@ impl Host for World {
                     && e.current_epoch > 0
                 {
                     // a sync completed (or it leads): it holds a leader's history again
-                    self.nodes.get_mut(&id).expect("node").lost_state = false;
+                    let n = self.nodes.get_mut(&id).expect("node");
+                    n.lost_state = false;
+                    n.cut_state = false;
                 }
                 self.observe_write(id, w)
             }

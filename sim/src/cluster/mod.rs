@@ -103,7 +103,9 @@ impl Nodes {
                     disk: Disk::with_files(&format!("n{id}")),
                     older_disk: None,
                     lost_state: false,
+                    cut_state: false,
                     heard_lost: BTreeMap::new(),
+                    heard_unvouched: BTreeMap::new(),
                     clock_offset: rng.range(0, 10_000),
                     drift_ppm: rng.range(0, 2 * drift as u64) as i64 - drift,
                     state: ServerState::Looking,
@@ -170,7 +172,8 @@ pub(crate) struct Node {
     /// For each peer, in arrival order, whether it had lost its state when each of its
     /// notifications and FOLLOWERINFOs held in `stalled` reached this paused server:
     /// `heard_lost` takes them as they are handled.
-    pub(crate) stalled_heard: BTreeMap<ServerId, VecDeque<bool>>,
+    /// (And whether it vouched for nothing, `unvouched`, for `heard_unvouched`.)
+    pub(crate) stalled_heard: BTreeMap<ServerId, VecDeque<(bool, bool)>>,
     /// Its quorum side (timer and quorum-channel connections) is stalled until then; its
     /// client port still serves. Peer disconnects that arrive meanwhile wait here.
     pub(crate) quorum_stalled_until: u64,
@@ -190,6 +193,16 @@ pub(crate) struct Node {
     /// with the connection a crash breaks, so none outlives a loss on the wire; one that
     /// reached a paused server waits with its stamp (`stalled_heard`).
     pub(crate) heard_lost: BTreeMap<ServerId, bool>,
+    /// Its recovery over storage damage the simulator injected (a misdirected write, a
+    /// flipped bit, a lying fsync: `disk.damaged`) cut its log short of the history its
+    /// currentEpoch vouched for, and it has not written a currentEpoch since (no sync
+    /// completed): it still holds what a quorum of sound voters holds (the atlas), but no
+    /// longer vouches for what it acknowledged.
+    pub(crate) cut_state: bool,
+    /// For each peer, whether it vouched for nothing (`unvouched`) when it sent the last
+    /// election notification or FOLLOWERINFO this server took, stamped as `heard_lost` is:
+    /// what `election.vote-forgotten` judges a forgotten vote by.
+    pub(crate) heard_unvouched: BTreeMap<ServerId, bool>,
     pub(crate) clock_offset: u64,
     pub(crate) drift_ppm: i64,
     pub(crate) state: ServerState,
@@ -222,6 +235,13 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// Its data dir vouches for nothing it acknowledged, as the simulator knows it: lost
+    /// (`lost_state`: wiped or put back older by `disk-loss`) or cut short by storage damage
+    /// (`cut_state`), with no sync completed since.
+    pub(crate) fn unvouched(&self) -> bool {
+        self.lost_state || self.cut_state
+    }
+
     pub(crate) fn local_now(&self, now: u64) -> u64 {
         // i64 whenever the product fits (a run's whole length does), i128 past that: the
         // same value either way, without a 128-bit division on every step
@@ -318,9 +338,14 @@ impl World {
         }
         if self.nodes[&id].disk.damaged {
             // storage faults hit it: recovery over the damaged bytes, judged
+            let vouched = self.nodes[&id].disk.epochs.current_epoch > 0;
             let Some(rec) = self.recover_through_damage(id) else {
                 return;
             };
+            if vouched && rec.epochs.current_epoch == 0 {
+                // the damage cut its log short of what its currentEpoch vouched for
+                self.nodes.get_mut(&id).expect("node").cut_state = true;
+            }
             return self.start_from(id, rec);
         }
         let n = self.nodes.get_mut(&id).expect("node");
@@ -461,9 +486,12 @@ impl World {
                 msg: PeerMsg::Notification(_) | PeerMsg::LearnerInfo { .. },
             } = &event
             {
-                let lost = self.nodes.get(from).is_some_and(|s| s.lost_state);
+                let heard = self
+                    .nodes
+                    .get(from)
+                    .map_or((false, false), |s| (s.lost_state, s.unvouched()));
                 let n = self.nodes.get_mut(&id).expect("node");
-                n.stalled_heard.entry(*from).or_default().push_back(lost);
+                n.stalled_heard.entry(*from).or_default().push_back(heard);
             }
             self.nodes
                 .get_mut(&id)
@@ -486,15 +514,19 @@ impl World {
             msg: PeerMsg::Notification(_) | PeerMsg::LearnerInfo { .. },
         } = &event
         {
-            let now_lost = self.nodes.get(from).is_some_and(|n| n.lost_state);
+            let now_heard = self
+                .nodes
+                .get(from)
+                .map_or((false, false), |n| (n.lost_state, n.unvouched()));
             if let Some(n) = self.nodes.get_mut(&id) {
                 // held while paused: as it was when it arrived
-                let lost = n
+                let (lost, unvouched) = n
                     .stalled_heard
                     .get_mut(from)
                     .and_then(VecDeque::pop_front)
-                    .unwrap_or(now_lost);
+                    .unwrap_or(now_heard);
                 n.heard_lost.insert(*from, lost);
+                n.heard_unvouched.insert(*from, unvouched);
             }
         }
         if !matches!(event, Event::Tick) {
