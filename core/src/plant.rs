@@ -269,10 +269,13 @@ pub enum Plant {
     /// The server's recount of a quota's stats is written `bytes=..,count=..`: every parser
     /// reads it, only ZooKeeper's own text differs.
     StatsTextReordered,
+    /// A failed multi's rollback puts back the data its subs changed but not their null
+    /// marks: a quota's null stats a sub's recount rewrote read empty, not null, after it.
+    RollbackForgetsNull,
 }
 
 impl Plant {
-    pub const ALL: [Plant; 78] = [
+    pub const ALL: [Plant; 79] = [
         Plant::CommitBeforeQuorum,
         Plant::AckBeforeDurable,
         Plant::DiffInsteadOfTrunc,
@@ -351,6 +354,7 @@ impl Plant {
         Plant::FollowerKeepsEarlyLearners,
         Plant::ReadPathValidated,
         Plant::StatsTextReordered,
+        Plant::RollbackForgetsNull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -433,6 +437,7 @@ impl Plant {
             Plant::FollowerKeepsEarlyLearners => "follower-keeps-early-learners",
             Plant::ReadPathValidated => "read-path-validated",
             Plant::StatsTextReordered => "stats-text-reordered",
+            Plant::RollbackForgetsNull => "rollback-forgets-null",
         }
     }
 
@@ -627,6 +632,7 @@ impl Plant {
             Plant::FollowerKeepsEarlyLearners => &["election.learner-dropped"],
             Plant::ReadPathValidated => &["client.read-value"],
             Plant::StatsTextReordered => &["quota.stats"],
+            Plant::RollbackForgetsNull => &["tree.model", "tree.consistent"],
         }
     }
 

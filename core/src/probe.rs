@@ -357,6 +357,10 @@ pub const PROBES: &[ProbeDef] = &[
         "sim.end-awaits-session",
         "the end waited for clients reconnecting to a leader that came back after the drain",
     ),
+    rare(
+        "sim.end-awaits-new-session",
+        "the end waited for clients that learned after the drain that their session had ended",
+    ),
     p(
         "sim.disk.unsynced-lost",
         "a crash lost unsynced log appends",

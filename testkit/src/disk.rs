@@ -201,6 +201,17 @@ impl Disk {
         self.epochs.current_epoch = 0;
     }
 
+    /// Would a restart keep currentEpoch (the server vouching for its history): one is set,
+    /// and the log and snapshot are not short of the history it was written over (the
+    /// node's recovery removes it then, `ensemble_storage::recover`). A damaged disk's
+    /// verdict is its recovery's.
+    pub fn vouches(&self) -> bool {
+        self.epochs.current_epoch != 0
+            && self.vouched.is_none_or(|(e, through)| {
+                e != self.epochs.current_epoch || self.durable_through() >= through
+            })
+    }
+
     /// The last zxid durable on this disk, in the log or the snapshot.
     pub fn durable_through(&self) -> Zxid {
         let logged = self

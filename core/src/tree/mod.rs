@@ -196,6 +196,9 @@ enum Undo {
         path: Box<str>,
         data: Box<[u8]>,
         meta: Meta,
+        /// Was the data null (a null-data mark) before: a quota's stats rewritten by a
+        /// failed multi's sub must read null again.
+        null: bool,
     },
 }
 
@@ -671,9 +674,22 @@ impl DataTree {
                     self.insert_node(path, node);
                     self.update_meta(&parent, |m| *m = parent_meta);
                 }
-                Undo::DataSet { path, data, meta } => {
+                Undo::DataSet {
+                    path,
+                    data,
+                    meta,
+                    null,
+                } => {
                     self.replace_data(&path, data);
                     self.update_meta(&path, |m| *m = meta);
+                    if plant::active(self.opts.plant, Plant::RollbackForgetsNull) {
+                        continue;
+                    }
+                    if null {
+                        self.null_data.insert(path);
+                    } else if !self.null_data.is_empty() {
+                        self.null_data.remove(&path);
+                    }
                 }
             }
         }
@@ -840,6 +856,8 @@ impl DataTree {
     ) -> Result<Done, KeeperError> {
         self.preserve(path);
         // One lookup: the checks, the change, the digest and the Stat all on the node found.
+        // (a setData changes the null mark only once its whole request succeeds)
+        let null = self.is_null_data(path);
         let Some(node) = self.nodes.get_mut(path) else {
             path::validate(path)?;
             return Err(KeeperError::NoNode);
@@ -875,6 +893,7 @@ impl DataTree {
             path: path.into(),
             data: old_data,
             meta: old_meta,
+            null,
         });
         let acl_slot = node.meta.acl;
         self.quota_changed(path, bytes_diff, 0, batch);

@@ -304,7 +304,7 @@ impl DataTree {
         st.set_count(st.count().saturating_add(count_diff));
         st.set_bytes(st.bytes().saturating_add(bytes_diff));
         let meta = node.meta;
-        self.null_data.remove(stat.as_str());
+        let null = self.null_data.remove(stat.as_str());
         let text = if plant::active(self.opts.plant, Plant::StatsTextReordered) {
             format!("bytes={},count={}", st.bytes(), st.count()).into_bytes()
         } else {
@@ -315,6 +315,7 @@ impl DataTree {
             path: stat.into_boxed_str(),
             data: old,
             meta,
+            null,
         });
     }
 

@@ -173,12 +173,14 @@ impl DataTree {
                     m.mzxid = zxid;
                     m.mtime = txn.time;
                 });
+                let null = self.is_null_data(path);
                 self.mark_null(path, data.is_none());
                 self.foreign_reconfig(path, *version);
                 batch.record(|| super::Undo::DataSet {
                     path: path.as_str().into(),
                     data: old_data,
                     meta: old_meta,
+                    null,
                 });
                 self.quota_changed(path, bytes_diff, 0, batch);
                 let skip = plant::active(self.opts.plant, Plant::ResolvedSetDataUnwatched);

@@ -163,7 +163,11 @@ impl World {
     ///   only the healed core counts (seed 7391: a reaper's deleteContainer 25 ms before the
     ///   end, the core follower's COMMIT in flight);
     /// * clients reconnecting to a leader that came back after the drain (a zxid roll-over's
-    ///   new epoch, seed 409: 366 ms before the end), whose connection it closed.
+    ///   new epoch, seed 409: 366 ms before the end), whose connection it closed;
+    /// * clients that learned after the drain that their session had ended, making a new one
+    ///   (seed 1424 of session 19's merged build: told expired 1,233 ms before the end, three
+    ///   of its eight servers down for good with damaged disks, the next two tries at one of
+    ///   them). Not with `--liveness core`, whose clients outside the core may stay away.
     fn still_moving(&self) -> Vec<String> {
         let drained_at = self.end_at.saturating_sub(DRAIN_MS);
         let mut moving = Vec::new();
@@ -200,6 +204,21 @@ impl World {
                 moving.push(format!(
                     "the leader came back at t={back}ms, after the drain; clients \
                      {reconnecting:?} are reconnecting"
+                ));
+            }
+        }
+        if self.core.is_none() {
+            let renewing: Vec<usize> = self
+                .clients
+                .iter()
+                .filter(|c| !c.dead && !c.is_connected() && c.paused_until.is_none())
+                .filter(|c| c.session_ended_at >= drained_at)
+                .map(|c| c.idx)
+                .collect();
+            if !renewing.is_empty() {
+                ensemble_core::probe!("sim.end-awaits-new-session");
+                moving.push(format!(
+                    "clients {renewing:?} learned after the drain that their session had ended"
                 ));
             }
         }

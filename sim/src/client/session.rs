@@ -79,6 +79,8 @@ pub struct Client {
     pub(crate) last_heard: u64,
     pub(crate) last_sent: u64,
     pub retry_at: u64,
+    /// When it last learned that its session had ended (expired or closed).
+    pub(crate) session_ended_at: u64,
     pub paused_until: Option<u64>,
     pub dead: bool,
     pub wake_token: u64,
@@ -128,6 +130,7 @@ impl Client {
             last_heard: 0,
             last_sent: 0,
             retry_at: 0,
+            session_ended_at: 0,
             paused_until: None,
             dead: false,
             wake_token: 0,
@@ -480,6 +483,7 @@ impl Client {
             if expired {
                 cx.shared.expired.insert(s.id, cx.now);
             }
+            self.session_ended_at = cx.now;
             cx.out.push(ClientOut::Note(format!(
                 "session 0x{:x} {}",
                 s.id,

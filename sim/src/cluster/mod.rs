@@ -194,7 +194,8 @@ pub(crate) struct Node {
     /// reached a paused server waits with its stamp (`stalled_heard`).
     pub(crate) heard_lost: BTreeMap<ServerId, bool>,
     /// Its recovery over storage damage the simulator injected (a misdirected write, a
-    /// flipped bit, a lying fsync: `disk.damaged`) cut its log short of the history its
+    /// flipped bit, a lying fsync: `disk.damaged`), or a TRUNC made durable before the
+    /// sync after it was (a crash between), cut its log short of the history its
     /// currentEpoch vouched for, and it has not written a currentEpoch since (no sync
     /// completed): it still holds what a quorum of sound voters holds (the atlas), but no
     /// longer vouches for what it acknowledged.
@@ -236,8 +237,8 @@ pub(crate) struct Node {
 
 impl Node {
     /// Its data dir vouches for nothing it acknowledged, as the simulator knows it: lost
-    /// (`lost_state`: wiped or put back older by `disk-loss`) or cut short by storage damage
-    /// (`cut_state`), with no sync completed since.
+    /// (`lost_state`: wiped or put back older by `disk-loss`) or cut short of what its
+    /// currentEpoch vouched for (`cut_state`), with no sync completed since.
     pub(crate) fn unvouched(&self) -> bool {
         self.lost_state || self.cut_state
     }
@@ -349,7 +350,14 @@ impl World {
             return self.start_from(id, rec);
         }
         let n = self.nodes.get_mut(&id).expect("node");
+        let vouched = n.disk.epochs.current_epoch > 0;
         let rec = match n.disk.recover() {
+            Ok(rec) if vouched && rec.epochs.current_epoch == 0 => {
+                // its log read back short of what its currentEpoch vouched for (a TRUNC made
+                // durable, the sync after it not yet): the recovery removed the epoch
+                n.cut_state = true;
+                rec
+            }
             Ok(rec) => rec,
             Err(e) => {
                 return self.fail(violation(

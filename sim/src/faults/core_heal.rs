@@ -49,22 +49,18 @@ impl World {
         let mut voters: Vec<ServerId> = self.reference.voters().into_iter().collect();
         self.core_rng.shuffle(&mut voters);
         // voters with damaged disks last (they may refuse to start), and before them those
-        // whose disks vouch for nothing (a disk lost, or never synced: a core of them cannot
+        // whose disks vouch for nothing (a disk lost, never synced, or whose log a TRUNC cut
+        // below what its currentEpoch vouched for, seed 3164: a core of them cannot
         // elect until the rest are back); the sound ones, always a quorum, make the core (a
         // stable sort: no draw moves)
-        voters.sort_by_key(|v| {
-            (
-                self.disks.faulty.contains(v),
-                self.nodes[v].disk.epochs.current_epoch == 0,
-            )
-        });
+        voters.sort_by_key(|v| (self.disks.faulty.contains(v), !self.nodes[v].disk.vouches()));
         let quorum = voters.len() / 2 + 1;
         let vouching = voters
             .iter()
             .filter(|v| {
                 !self.disks.faulty.contains(v)
                     && !self.nodes[v].lost_state
-                    && self.nodes[v].disk.epochs.current_epoch != 0
+                    && self.nodes[v].disk.vouches()
             })
             .count();
         // Too few vouch for a quorum with them to elect (half of the voters, an even count's

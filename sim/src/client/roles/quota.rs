@@ -14,6 +14,9 @@ pub const ROOTS: [&str; 2] = ["/quota-a", "/quota-b"];
 #[derive(Default)]
 pub struct QuotaRole {
     n: u64,
+    /// The root whose stats it has just written null: its next request is a multi under
+    /// that root that fails at its second op, after the first moved the stats.
+    after_null: Option<&'static str>,
 }
 
 /// Limits as zkCli's setquota writes them: some soft, some hard, small enough to be met.
@@ -55,6 +58,39 @@ impl QuotaRole {
         let root = ROOTS[rng.below(ROOTS.len())];
         let child = format!("{root}/c{}", rng.below(6));
         let data = vec![b'q'; rng.below(12)];
+        let drawn = self.drawn(idx, rng, root, child, data);
+        match self.after_null.take() {
+            // the multi's first create moves the stats (a recount rewrites the null data),
+            // the second, the same path, fails: the rollback must leave the stats null again
+            // (`tree.model`), as ZooKeeper, which never applies a failed multi, leaves them
+            Some(root) => {
+                let op = MultiOp::Create {
+                    op: CreateOp::Create,
+                    path: format!("{root}/n{}", self.n),
+                    data: b"n".to_vec(),
+                    acl: super::open_acl(),
+                    mode: CreateMode::Persistent,
+                    ttl: 0,
+                };
+                Request::Multi(vec![op.clone(), op])
+            }
+            None => {
+                if matches!(&drawn, Request::NullData { .. }) {
+                    self.after_null = Some(root);
+                }
+                drawn
+            }
+        }
+    }
+
+    fn drawn(
+        &mut self,
+        idx: usize,
+        rng: &mut SimRng,
+        root: &'static str,
+        child: String,
+        data: Vec<u8>,
+    ) -> Request {
         let plain = |path: &str, data: Vec<u8>| {
             create(path, data, CreateMode::Persistent, CreateOp::Create)
         };
