@@ -168,6 +168,12 @@ impl World {
             return Flow::Skip;
         }
         self.traffic_sent(id, to, msg);
+        self.observe_last(id, a)
+    }
+
+    /// What every action ends with, a send or not: its trace line, then the claims on the
+    /// SNAP stream and on read-only mode.
+    fn observe_last(&mut self, id: ServerId, a: &Action) -> Flow {
         self.trace_action(id, a);
         if let Err(v) = self
             .check_snap_action(id, a)
@@ -223,15 +229,7 @@ impl World {
             Action::Close { conn } => self.expired_unclosed.retain(|c| c != conn),
             _ => {}
         }
-        self.trace_action(id, a);
-        if let Err(v) = self
-            .check_snap_action(id, a)
-            .and_then(|()| self.check_read_only_action(id, a))
-        {
-            self.fail(v);
-            return Flow::Skip;
-        }
-        Flow::Execute
+        self.observe_last(id, a)
     }
 
     fn observe_write(&mut self, id: ServerId, w: &Write) -> Flow {
