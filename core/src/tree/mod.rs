@@ -191,6 +191,8 @@ enum Undo {
         node: Node,
         parent: Box<str>,
         parent_meta: Meta,
+        /// Its null-data mark, put back with it.
+        null: bool,
     },
     DataSet {
         path: Box<str>,
@@ -664,13 +666,16 @@ impl DataTree {
                     );
                     self.acls.release(node.meta.acl);
                     self.update_meta(&parent, |m| *m = parent_meta);
+                    self.restore_null(&path, false);
                 }
                 Undo::Deleted {
                     path,
                     node,
                     parent,
                     parent_meta,
+                    null,
                 } => {
+                    self.restore_null(&path, null);
                     self.insert_node(path, node);
                     self.update_meta(&parent, |m| *m = parent_meta);
                 }
@@ -682,16 +687,26 @@ impl DataTree {
                 } => {
                     self.replace_data(&path, data);
                     self.update_meta(&path, |m| *m = meta);
-                    if plant::active(self.opts.plant, Plant::RollbackForgetsNull) {
-                        continue;
-                    }
-                    if null {
-                        self.null_data.insert(path);
-                    } else if !self.null_data.is_empty() {
-                        self.null_data.remove(&path);
-                    }
+                    self.restore_null(&path, null);
                 }
             }
+        }
+    }
+
+    /// A rolled-back op's node gets back the null-data mark it had before the multi (none
+    /// for one the multi created).
+    fn restore_null(&mut self, path: &str, null: bool) {
+        if !plant::active(self.opts.plant, Plant::RollbackForgetsNull) {
+            self.mark_null(path, null);
+        }
+    }
+
+    /// Mark `path`'s data null, or not.
+    fn mark_null(&mut self, path: &str, null: bool) {
+        if null {
+            self.null_data.insert(path.into());
+        } else if !self.null_data.is_empty() {
+            self.null_data.remove(path);
         }
     }
 
@@ -957,11 +972,13 @@ impl DataTree {
         // Still referenced (released at commit): its watch events are checked against it.
         let node_acl = node.meta.acl;
         batch.release.push(node.meta.acl);
+        let null = self.is_null_data(path);
         batch.record(|| Undo::Deleted {
             path: path.into(),
             node,
             parent: parent.clone(),
             parent_meta,
+            null,
         });
         batch.trigger(path, EventType::NodeDeleted, self.watch_acl(node_acl));
         batch.trigger(

@@ -73,15 +73,7 @@ impl DataTree {
         }
         let mut batch = Batch::multi();
         let mut results = Vec::with_capacity(subs.len());
-        // null marks are kept beside the undo log: what each sub's node had, to put back
-        let mut nulls: Vec<(&str, bool)> = Vec::new();
         for (i, sub) in subs.iter().enumerate() {
-            if let ResolvedTxn::Create { path, .. }
-            | ResolvedTxn::Delete { path }
-            | ResolvedTxn::SetData { path, .. } = sub
-            {
-                nulls.push((path, self.null_data.contains(path.as_str())));
-            }
             match self.resolved_op(txn, sub, &mut batch) {
                 Ok(Done::Created { path, stat }) => {
                     let with_stat = matches!(
@@ -102,12 +94,10 @@ impl DataTree {
                 Ok(Done::DataSet(stat)) => results.push(OpResult::SetData(stat)),
                 Ok(Done::Checked | Done::AclSet(_)) => results.push(OpResult::Check),
                 Err(e) => {
-                    // the record does not fit this tree: nothing of the multi applies
+                    // the record does not fit this tree: nothing of the multi applies (the
+                    // undo log puts back the null-data marks too)
                     if !plant::active(self.opts.plant, Plant::ResolvedMultiPartial) {
                         self.rollback(batch);
-                        for (path, null) in nulls.into_iter().rev() {
-                            self.mark_null(path, null);
-                        }
                     }
                     let mut errors = vec![OpResult::Error(0); i];
                     errors.push(OpResult::Error(e.code()));
@@ -319,14 +309,6 @@ impl DataTree {
         self.commit(batch, triggers);
         deleted.reverse();
         deleted
-    }
-
-    fn mark_null(&mut self, path: &str, null: bool) {
-        if null {
-            self.null_data.insert(path.into());
-        } else if !self.null_data.is_empty() {
-            self.null_data.remove(path);
-        }
     }
 }
 
